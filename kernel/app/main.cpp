@@ -1,0 +1,245 @@
+// opskernel -- the command line: run the kernel, inspect plugins, invoke a
+// job type, check the configuration.
+#include <utility>  // before Asio (Boost 1.74 + GCC 12, see STACK notes)
+
+#include <boost/program_options.hpp>
+#include <spdlog/spdlog.h>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "app/kernel.h"
+#include "config/config.h"
+#include "host/host.h"
+#include "loader/describe.h"
+#include "loader/library.h"
+#include "log/logging.h"
+#include "version.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2;
+
+const char* kUsage = R"(usage: opskernel [--version] [--help] <command> [options]
+
+commands:
+  run                   start the kernel; serve until SIGINT or SIGTERM
+  plugins list          load the plugins folder; list active and refused plugins
+  plugins check PATH    print a plugin's manifest, or exactly why it would be refused
+  jobs invoke TYPE      run one job type once in a kernel and print its log
+  config check          validate the configuration and print the effective values
+
+options:)";
+
+po::options_description common_options() {
+  po::options_description d;
+  d.add_options()("help,h", "show this help")("version", "print the kernel and ABI versions")(
+      "config,c", po::value<std::string>(), "configuration file (default: $OPSKERNEL_CONFIG, else none)")(
+      "plugins-dir", po::value<std::string>(), "override kernel.plugins_dir")(
+      "data-dir", po::value<std::string>(), "override kernel.data_dir")(
+      "listen", po::value<std::string>(), "override kernel.listen (HOST:PORT)")(
+      "log-level", po::value<std::string>(), "override log.level")(
+      "params", po::value<std::string>(), "jobs invoke: parameters as a JSON object")(
+      "dry-run", "jobs invoke: report what would be done, change nothing")(
+      "tenant", po::value<std::string>(), "jobs invoke: target tenant")(
+      "reason", po::value<std::string>(), "jobs invoke: why it is run")(
+      "timeout", po::value<int64_t>(), "jobs invoke: cancel after this many seconds");
+  return d;
+}
+
+// Builds the configuration from the file, the environment and the flags.
+opk::Status load_config(const po::variables_map& vm, bool quiet, opk::config::Config* out) {
+  opk::config::Sources src;
+  src.environment = opk::config::process_environment();
+  if (vm.count("config"))
+    src.file = vm["config"].as<std::string>();
+  else if (auto it = src.environment.find("OPSKERNEL_CONFIG"); it != src.environment.end())
+    src.file = it->second;
+  if (vm.count("plugins-dir")) src.overrides["kernel.plugins_dir"] = vm["plugins-dir"].as<std::string>();
+  if (vm.count("data-dir")) src.overrides["kernel.data_dir"] = vm["data-dir"].as<std::string>();
+  if (vm.count("listen")) src.overrides["kernel.listen"] = vm["listen"].as<std::string>();
+  if (vm.count("log-level")) src.overrides["log.level"] = vm["log-level"].as<std::string>();
+  opk::Status s = opk::config::load(src, out);
+  if (!s) return s;
+  // Inspection commands keep the console quiet unless asked.
+  if (quiet && !vm.count("log-level")) out->log.level = "warn";
+  if (quiet) out->log.file.clear();
+  return s;
+}
+
+int cmd_run(const opk::config::Config& cfg) {
+  opk::log::setup(cfg.log);
+  opk::log::kernel()->info("opskernel {} (plugin ABI {}.{}) node {} starting; plugins from {}",
+                           opk::kOpskernelVersion, OPK_ABI_MAJOR, OPK_ABI_MINOR, cfg.node_name, cfg.plugins_dir);
+  opk::Kernel kernel(cfg);
+  return kernel.run_until_signal();
+}
+
+int cmd_plugins_list(const opk::config::Config& cfg) {
+  opk::log::setup(cfg.log);
+  opk::Kernel kernel(cfg);
+  opk::Status s = kernel.start(/*start_plugins=*/false);
+  if (!s) {
+    std::cerr << "opskernel: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  int refused = 0;
+  for (const auto& p : kernel.plugins()) {
+    std::cout << opk::to_string(p->state) << "\t" << (p->id.empty() ? "-" : p->id) << "\t"
+              << (p->version.empty() ? "-" : p->version) << "\t" << p->path.string();
+    if (!p->reason.empty()) std::cout << "\t" << p->reason;
+    std::cout << "\n";
+    refused += p->state == opk::PluginState::refused;
+  }
+  return refused ? kExitFailed : kExitOk;
+}
+
+int cmd_plugins_check(const opk::config::Config& cfg, const std::string& path) {
+  opk::log::setup(cfg.log);
+  std::unique_ptr<opk::loader::Library> lib;
+  opk::Status s = opk::loader::Library::open(path, &lib);
+  if (!s) {
+    std::cerr << "refused: " << path << ": " << s.message() << "\n";
+    return kExitFailed;
+  }
+  const auto& m = lib->manifest();
+  // Init and deinit once, with only the kernel's own services reachable.
+  opk::host::RouteTable routes;
+  auto settings = cfg.plugins.count(m.id) ? cfg.plugins.at(m.id) : opk::config::PluginSettings{};
+  opk::host::PluginHost host(m.id, settings, cfg.public_settings(),
+                             [&](const std::string&, const std::string& id) -> const void* {
+                               return id == OPK_EXT_HTTP_ROUTES ? routes.extension() : nullptr;
+                             });
+  opk::host::clear_error();
+  opk_plugin* inst = nullptr;
+  opk_status st = lib->entry().init(host.table(), &inst);
+  std::string err = opk::host::take_error();
+  if (st != OPK_OK) {
+    std::cerr << "refused: " << path << ": init: init failed with status " << st << (err.empty() ? "" : ": " + err)
+              << "\n";
+    return kExitFailed;
+  }
+  lib->entry().deinit(inst);
+  std::cout << opk::loader::to_json(m) << "\n";
+  std::cerr << "ok: " << m.id << " " << m.version << " would be loaded";
+  if (!m.requirements.empty()) std::cerr << " (if the extensions it requires are provided)";
+  std::cerr << "\n";
+  return kExitOk;
+}
+
+int cmd_jobs_invoke(const opk::config::Config& cfg, const po::variables_map& vm, const std::string& type) {
+  opk::log::setup(cfg.log);
+  opk::Kernel kernel(cfg);
+  opk::Status s = kernel.start();
+  if (!s) {
+    std::cerr << "opskernel: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  opk::jobs::RunRequest req;
+  req.trigger = OPK_TRIGGER_MANUAL;
+  req.user_id = "cli";
+  if (vm.count("params")) req.params_json = vm["params"].as<std::string>();
+  if (vm.count("tenant")) req.target_tenant = vm["tenant"].as<std::string>();
+  if (vm.count("reason")) req.reason = vm["reason"].as<std::string>();
+  req.dry_run = vm.count("dry-run") > 0;
+  std::shared_ptr<opk::jobs::Run> run;
+  s = kernel.start_run(type, req, &run);
+  if (!s) {
+    std::cerr << "refused: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  const int64_t limit_ms = vm.count("timeout") ? vm["timeout"].as<int64_t>() * 1000 : -1;
+  const int64_t t0 = opk::jobs::now_ms();
+  while (!kernel.wait_run(run->id(), 100)) {
+    if (limit_ms >= 0 && opk::jobs::now_ms() - t0 > limit_ms) {
+      opk::Status c = kernel.cancel_run(run->id());
+      std::cerr << "timeout: " << (c ? "cancel requested" : c.message()) << "\n";
+      kernel.wait_run(run->id(), 1 << 30);
+    }
+  }
+  auto snap = run->snapshot();
+  static const char* levels[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRIT"};
+  for (const auto& l : snap.log)
+    std::cout << levels[l.level] << "\t" << (l.step.empty() ? "-" : l.step) << "\t" << l.message << "\n";
+  static const char* outcomes[] = {"NORMAL", "WARNING", "ERROR"};
+  std::cout << "run " << snap.id << " COMPLETED " << outcomes[snap.outcome] << (snap.terminated ? " terminated" : "")
+            << " exit=" << snap.exit_code << " in " << (snap.finished_ms - snap.started_ms) << " ms"
+            << (snap.summary.empty() ? "" : ": " + snap.summary) << "\n";
+  kernel.stop();
+  return snap.outcome == OPK_OUTCOME_ERROR ? kExitFailed : kExitOk;
+}
+
+int cmd_config_check(const opk::config::Config& cfg) {
+  std::cout << "# effective configuration" << (cfg.file.empty() ? "" : " from " + cfg.file) << "\n";
+  std::cout << "kernel.plugins_dir = " << cfg.plugins_dir << "\nkernel.data_dir = " << cfg.data_dir
+            << "\nkernel.listen = " << cfg.listen << "\nkernel.node_name = " << cfg.node_name
+            << "\nkernel.shutdown_grace_ms = " << cfg.shutdown_grace_ms << "\nlog.level = " << cfg.log.level
+            << "\nlog.console = " << (cfg.log.console ? "true" : "false") << "\nlog.file = " << cfg.log.file
+            << "\nlog.max_size_mb = " << cfg.log.max_size_mb << "\nlog.max_files = " << cfg.log.max_files
+            << "\nplugins.disabled = ";
+  for (size_t i = 0; i < cfg.disabled_plugins.size(); ++i) std::cout << (i ? "," : "") << cfg.disabled_plugins[i];
+  std::cout << "\n";
+  for (const auto& [id, kv] : cfg.plugins)
+    for (const auto& [k, v] : kv) std::cout << "plugin." << id << "." << k << " = " << v << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description opts = common_options();
+  po::options_description hidden;
+  hidden.add_options()("command", po::value<std::vector<std::string>>(), "");
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("command", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "opskernel: " << e.what() << "\n" << kUsage << opts << "\n";
+    return kExitUsage;
+  }
+  if (vm.count("version")) {
+    std::cout << "opskernel " << opk::kOpskernelVersion << " (plugin ABI " << OPK_ABI_MAJOR << "." << OPK_ABI_MINOR
+              << ")\n";
+    return kExitOk;
+  }
+  std::vector<std::string> cmd = vm.count("command") ? vm["command"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (vm.count("help") || cmd.empty()) {
+    std::cout << kUsage << opts << "\n";
+    return cmd.empty() && !vm.count("help") ? kExitUsage : kExitOk;
+  }
+  auto is = [&](std::initializer_list<const char*> words, size_t extra) {
+    if (cmd.size() != words.size() + extra) return false;
+    size_t i = 0;
+    for (const char* w : words)
+      if (cmd[i++] != w) return false;
+    return true;
+  };
+  const bool quiet = !(is({"run"}, 0));
+  opk::config::Config cfg;
+  opk::Status s = load_config(vm, quiet, &cfg);
+  if (!s) {
+    std::cerr << "opskernel: configuration error: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  try {
+    if (is({"run"}, 0)) return cmd_run(cfg);
+    if (is({"plugins", "list"}, 0)) return cmd_plugins_list(cfg);
+    if (is({"plugins", "check"}, 1)) return cmd_plugins_check(cfg, cmd[2]);
+    if (is({"jobs", "invoke"}, 1)) return cmd_jobs_invoke(cfg, vm, cmd[2]);
+    if (is({"config", "check"}, 0)) return cmd_config_check(cfg);
+  } catch (const std::exception& e) {
+    std::cerr << "opskernel: " << e.what() << "\n";
+    return kExitFailed;
+  }
+  std::string joined;
+  for (auto& c : cmd) joined += (joined.empty() ? "" : " ") + c;
+  std::cerr << "opskernel: unknown command '" << joined << "'\n" << kUsage << opts << "\n";
+  return kExitUsage;
+}

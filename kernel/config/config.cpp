@@ -1,0 +1,230 @@
+#include "config/config.h"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+extern char** environ;
+
+namespace po = boost::program_options;
+
+namespace opk::config {
+namespace {
+
+constexpr const char* kEnvPrefix = "OPSKERNEL_";
+
+// One key: name, description. Types live in describe().
+const std::vector<std::pair<std::string, std::string>> kKeys = {
+    {"kernel.plugins_dir", "folder scanned for plugin libraries (*.so)"},
+    {"kernel.data_dir", "folder for the kernel's data (store, backups); created if missing"},
+    {"kernel.listen", "address the admin HTTP plugin serves on, HOST:PORT"},
+    {"kernel.node_name", "this kernel's name among several sharing a store (default: host name)"},
+    {"kernel.shutdown_grace_ms", "how long stop waits for cancelled runs to end (ms)"},
+    {"log.level", "trace | debug | info | warn | error | critical | off"},
+    {"log.console", "log to standard error (true/false)"},
+    {"log.file", "rotating log file; empty for none; relative paths are under kernel.data_dir"},
+    {"log.max_size_mb", "size at which the log file rotates (MiB, >= 1)"},
+    {"log.max_files", "rotated log files kept (>= 1)"},
+    {"plugins.disabled", "comma-separated plugin ids not to load"},
+};
+
+po::options_description describe() {
+  po::options_description d("opskernel configuration");
+  // All values are read as text and converted in validate(), so every error
+  // message has the same shape and names the key.
+  for (const auto& [key, help] : kKeys) d.add_options()(key.c_str(), po::value<std::string>(), help.c_str());
+  return d;
+}
+
+std::string env_name(const std::string& key) {
+  std::string n = kEnvPrefix;
+  for (char c : key) n += (c == '.') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return n;
+}
+
+Status bad(const std::string& origin, const std::string& key, const std::string& what) {
+  return Status::invalid(origin + ": " + key + ": " + what);
+}
+
+Status parse_uint(const std::string& origin, const std::string& key, const std::string& text, uint64_t lo,
+                  uint64_t hi, uint64_t* out) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+    return bad(origin, key, "'" + text + "' is not a whole number");
+  if (text.size() > 18) return bad(origin, key, "'" + text + "' is too large (at most " + std::to_string(hi) + ")");
+  uint64_t v = std::stoull(text);
+  if (v < lo || v > hi)
+    return bad(origin, key, "'" + text + "' is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+  *out = v;
+  return Status::ok();
+}
+
+Status parse_bool(const std::string& origin, const std::string& key, const std::string& text, bool* out) {
+  if (text == "true" || text == "yes" || text == "on" || text == "1") {
+    *out = true;
+    return Status::ok();
+  }
+  if (text == "false" || text == "no" || text == "off" || text == "0") {
+    *out = false;
+    return Status::ok();
+  }
+  return bad(origin, key, "'" + text + "' is not a boolean (true/false)");
+}
+
+// Applies one key's text value to the config, validating it.
+Status apply(const std::string& origin, const std::string& key, const std::string& v, Config* c) {
+  if (key == "kernel.plugins_dir" || key == "kernel.data_dir") {
+    if (v.empty()) return bad(origin, key, "must not be empty");
+    (key == "kernel.plugins_dir" ? c->plugins_dir : c->data_dir) = v;
+  } else if (key == "kernel.listen") {
+    auto colon = v.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      return bad(origin, key, "'" + v + "' is not HOST:PORT (e.g. 127.0.0.1:8080)");
+    uint64_t port = 0;
+    Status s = parse_uint(origin, key + " (port)", v.substr(colon + 1), 1, 65535, &port);
+    if (!s) return s;
+    c->listen = v;
+  } else if (key == "kernel.node_name") {
+    if (v.empty() || v.size() > 64) return bad(origin, key, "must be 1 to 64 characters");
+    c->node_name = v;
+  } else if (key == "kernel.shutdown_grace_ms") {
+    uint64_t n = 0;
+    Status s = parse_uint(origin, key, v, 0, 3600000, &n);
+    if (!s) return s;
+    c->shutdown_grace_ms = static_cast<uint32_t>(n);
+  } else if (key == "log.level") {
+    int lvl = 0;
+    if (!log::parse_level(v, &lvl))
+      return bad(origin, key, "'" + v + "' is not one of trace, debug, info, warn, error, critical, off");
+    c->log.level = v;
+  } else if (key == "log.console") {
+    return parse_bool(origin, key, v, &c->log.console);
+  } else if (key == "log.file") {
+    c->log.file = v;
+  } else if (key == "log.max_size_mb" || key == "log.max_files") {
+    uint64_t n = 0;
+    Status s = parse_uint(origin, key, v, 1, 100000, &n);
+    if (!s) return s;
+    (key == "log.max_size_mb" ? c->log.max_size_mb : c->log.max_files) = n;
+  } else if (key == "plugins.disabled") {
+    c->disabled_plugins.clear();
+    std::stringstream ss(v);
+    std::string id;
+    while (std::getline(ss, id, ',')) {
+      auto b = id.find_first_not_of(" \t"), e = id.find_last_not_of(" \t");
+      if (b == std::string::npos) continue;
+      id = id.substr(b, e - b + 1);
+      if (!valid_id(id)) return bad(origin, key, "'" + id + "' is not a valid plugin id");
+      c->disabled_plugins.push_back(id);
+    }
+  } else {
+    return bad(origin, key, "unknown key");
+  }
+  return Status::ok();
+}
+
+// Splits "plugin.<id>.<key>" at the last dot.
+bool split_plugin_key(const std::string& full, std::string* id, std::string* key) {
+  const std::string prefix = "plugin.";
+  if (full.rfind(prefix, 0) != 0) return false;
+  auto rest = full.substr(prefix.size());
+  auto dot = rest.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == rest.size()) return false;
+  *id = rest.substr(0, dot);
+  *key = rest.substr(dot + 1);
+  return true;
+}
+
+}  // namespace
+
+bool valid_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  auto ok0 = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); };
+  if (!ok0(id[0])) return false;
+  for (char ch : id)
+    if (!ok0(ch) && ch != '.' && ch != '_' && ch != '-') return false;
+  return true;
+}
+
+std::vector<std::pair<std::string, std::string>> keys() { return kKeys; }
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+std::map<std::string, std::string> Config::public_settings() const {
+  return {{"kernel.listen", listen},
+          {"kernel.data_dir", data_dir},
+          {"kernel.plugins_dir", plugins_dir},
+          {"kernel.node_name", node_name}};
+}
+
+Status load(const Sources& src, Config* out) {
+  Config c;
+  char host[256] = {0};
+  c.node_name = (gethostname(host, sizeof host - 1) == 0 && host[0]) ? host : "node";
+  const po::options_description desc = describe();
+
+  // 1. The file (lowest precedence after the defaults).
+  if (!src.file.empty()) {
+    std::ifstream in(src.file);
+    if (!in) return Status::invalid(src.file + ": cannot open the configuration file");
+    c.file = src.file;
+    po::parsed_options parsed(&desc);
+    try {
+      parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
+    } catch (const po::error& e) {
+      return Status::invalid(src.file + ": " + e.what());
+    }
+    std::map<std::string, int> seen;
+    for (const auto& o : parsed.options) {
+      const std::string& key = o.string_key;
+      if (++seen[key] > 1) return bad(src.file, key, "given more than once");
+      const std::string value = o.value.empty() ? std::string() : o.value.front();
+      std::string id, pkey;
+      if (o.unregistered) {
+        if (!split_plugin_key(key, &id, &pkey))
+          return bad(src.file, key, "unknown key (see config/opskernel.conf for the keys)");
+        if (!valid_id(id)) return bad(src.file, key, "'" + id + "' is not a valid plugin id");
+        c.plugins[id][pkey] = value;
+        continue;
+      }
+      Status s = apply(src.file, key, value, &c);
+      if (!s) return s;
+    }
+  }
+
+  // 2. The environment: OPSKERNEL_<SECTION>_<KEY>; an unknown OPSKERNEL_ name is
+  // an error (a typo would otherwise be silently ignored).
+  for (const auto& [name, value] : src.environment) {
+    if (name.rfind(kEnvPrefix, 0) != 0 || name == "OPSKERNEL_CONFIG") continue;
+    bool known = false;
+    for (const auto& [key, help] : kKeys) {
+      if (env_name(key) != name) continue;
+      known = true;
+      Status s = apply("environment " + name, key, value, &c);
+      if (!s) return s;
+    }
+    if (!known) return Status::invalid("environment: " + name + ": unknown variable (no such configuration key)");
+  }
+
+  // 3. Command-line overrides.
+  for (const auto& [key, value] : src.overrides) {
+    Status s = apply("command line", key, value, &c);
+    if (!s) return s;
+  }
+
+  if (!c.log.file.empty() && c.log.file.front() != '/') c.log.file = c.data_dir + "/" + c.log.file;
+  *out = std::move(c);
+  return Status::ok();
+}
+
+}  // namespace opk::config

@@ -1,0 +1,59 @@
+// config.h -- the kernel's configuration: defaults < config file < environment
+// < command line, validated as a whole with errors that name the key.
+#ifndef OPSKERNEL_KERNEL_CONFIG_CONFIG_H
+#define OPSKERNEL_KERNEL_CONFIG_CONFIG_H
+
+#include <opskernel/status.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "log/logging.h"
+
+namespace opk::config {
+
+// Settings of one plugin: key -> value (the [plugin.<id>] section).
+using PluginSettings = std::map<std::string, std::string>;
+
+// The validated configuration.
+struct Config {
+  std::string file;  // the file it came from; empty when none
+  std::string plugins_dir = "/usr/lib/opskernel/plugins";
+  std::string data_dir = "/var/lib/opskernel";
+  std::string listen = "127.0.0.1:8080";
+  std::string node_name;  // default: the host name
+  uint32_t shutdown_grace_ms = 10000;
+  log::Settings log;
+  std::vector<std::string> disabled_plugins;
+  std::map<std::string, PluginSettings> plugins;  // plugin id -> its settings
+
+  // Public kernel settings a plugin may read as "kernel.<key>".
+  std::map<std::string, std::string> public_settings() const;
+};
+
+// Where the configuration comes from.
+struct Sources {
+  std::string file;                                    // empty: no file
+  std::map<std::string, std::string> environment;      // name -> value (all of it; non-OPSKERNEL_ ignored)
+  std::map<std::string, std::string> overrides;        // key ("kernel.listen") -> value, from the CLI
+};
+
+// Reads and validates. On error returns INVALID_ARGUMENT with a message of the
+// form "<origin>: <key>: <what is wrong>" and leaves *out untouched.
+Status load(const Sources& sources, Config* out);
+
+// Every known key with its one-line description, in file order.
+std::vector<std::pair<std::string, std::string>> keys();
+
+// The process environment as a map.
+std::map<std::string, std::string> process_environment();
+
+// True if `id` is a valid plugin/job/extension-less identifier:
+// [a-z0-9][a-z0-9._-]*, at most 64 bytes.
+bool valid_id(const std::string& id);
+
+}  // namespace opk::config
+
+#endif

@@ -1,0 +1,75 @@
+// host.h -- the opk_host table the kernel gives each plugin: its logger, its
+// settings, the clock, extension lookup and error reporting. One PluginHost
+// per plugin instance; its callbacks are thread-safe.
+#ifndef OPSKERNEL_KERNEL_HOST_HOST_H
+#define OPSKERNEL_KERNEL_HOST_HOST_H
+
+#include <opskernel/opk_abi.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace opk::host {
+
+class RouteTable;
+
+// Finds an extension table by id for the plugin `requester`; nullptr if none.
+using ExtensionLookup = std::function<const void*(const std::string& requester, const std::string& id)>;
+
+// Error detail reported by a plugin through opk_host.set_error on this thread.
+// The kernel clears it before a call into a plugin and takes it after.
+void clear_error();
+std::string take_error();
+void set_error_text(const std::string& text);
+
+class PluginHost {
+ public:
+  // `settings` are the plugin's own keys; `kernel_settings` the public
+  // "kernel.*" ones.
+  PluginHost(std::string plugin_id, std::map<std::string, std::string> settings,
+             std::map<std::string, std::string> kernel_settings, ExtensionLookup lookup);
+  ~PluginHost();
+  PluginHost(const PluginHost&) = delete;
+  PluginHost& operator=(const PluginHost&) = delete;
+
+  const opk_host* table() const { return &table_; }
+  const std::string& plugin_id() const { return plugin_id_; }
+  spdlog::logger& logger() const { return *logger_; }
+
+  // The plugin instance, once init returned it.
+  void set_instance(opk_plugin* p) { instance_ = p; }
+  opk_plugin* instance() const { return instance_; }
+
+  // The route table this plugin's add_route calls go to.
+  void set_routes(RouteTable* routes) { routes_ = routes; }
+  RouteTable* routes() const { return routes_; }
+
+  // The PluginHost behind a table handed out by this kernel.
+  static PluginHost* from(const opk_host* h);
+
+ private:
+  static void cb_log(const opk_host* self, opk_log_level level, const char* message);
+  static void cb_set_error(const opk_host* self, const char* message);
+  static int64_t cb_now_ms(const opk_host* self);
+  static const char* cb_config_value(const opk_host* self, const char* key);
+  static const void* cb_get_extension(const opk_host* self, const char* id);
+  static void cb_free(const opk_host* self, void* ptr);
+
+  std::string plugin_id_;
+  std::map<std::string, std::string> settings_;
+  ExtensionLookup lookup_;
+  std::shared_ptr<spdlog::logger> logger_;
+  opk_plugin* instance_ = nullptr;
+  RouteTable* routes_ = nullptr;
+  opk_host table_{};
+};
+
+}  // namespace opk::host
+
+#endif

@@ -1,0 +1,253 @@
+#include "host/routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+#include "host/host.h"
+
+namespace opk::host {
+namespace {
+bool valid_method(const std::string& m) {
+  static const std::set<std::string> ok = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+  return ok.count(m) > 0;
+}
+
+bool is_param(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+
+bool valid_segment(const std::string& seg) {
+  if (is_param(seg)) {
+    for (char c : seg.substr(1, seg.size() - 2))
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+    return true;
+  }
+  for (char c : seg)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '~')) return false;
+  return !seg.empty() && seg != "." && seg != "..";
+}
+}  // namespace
+
+struct RouteTable::Route {
+  RouteInfo info;
+  std::vector<std::string> segments;
+  PluginHost* plugin = nullptr;
+  opk_http_route c{};
+};
+
+std::string HttpResponse::header(const std::string& name) const {
+  for (auto& [k, v] : headers)
+    if (k == name) return v;
+  return {};
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+RouteTable::RouteTable() {
+  ext_.struct_size = sizeof ext_;
+  ext_.add_route = &cb_add_route;
+}
+RouteTable::~RouteTable() = default;
+
+Status RouteTable::add(PluginHost& plugin, const opk_http_route& in) {
+  opk_http_route r{};
+  std::memcpy(&r, &in, std::min<size_t>(in.struct_size, sizeof r));
+  auto str = [](const char* p) { return p ? std::string(p) : std::string(); };
+  auto route = std::make_shared<Route>();
+  route->info = {plugin.plugin_id(), str(r.feature_id), str(r.method), str(r.path), str(r.summary), r.flags};
+  const auto& info = route->info;
+  const std::string what = "route " + info.method + " " + info.path;
+  if (!valid_method(info.method)) return Status::invalid(what + ": method must be GET, POST, PUT, PATCH or DELETE");
+  if (info.path.empty() || info.path.front() != '/') return Status::invalid(what + ": path must start with '/'");
+  route->segments = split_path(info.path);
+  std::set<std::string> names;
+  for (auto& seg : route->segments) {
+    if (!valid_segment(seg)) return Status::invalid(what + ": bad path segment '" + seg + "'");
+    if (is_param(seg) && !names.insert(seg).second) return Status::invalid(what + ": parameter " + seg + " repeats");
+  }
+  if (r.handle == nullptr) return Status::invalid(what + ": handle is NULL");
+  route->plugin = &plugin;
+  route->c = r;
+  std::unique_lock lock(mu_);
+  for (auto& other : routes_) {
+    if (other->info.method != info.method || other->segments.size() != route->segments.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < route->segments.size() && same; ++i) {
+      const auto &a = other->segments[i], &b = route->segments[i];
+      same = (is_param(a) && is_param(b)) || a == b;
+    }
+    if (same)
+      return Status::conflict(what + ": already served by plugin '" + other->info.plugin_id + "' (" +
+                              other->info.path + ")");
+  }
+  routes_.push_back(std::move(route));
+  return Status::ok();
+}
+
+void RouteTable::remove_plugin(const std::string& plugin_id) {
+  std::unique_lock lock(mu_);
+  std::erase_if(routes_, [&](const auto& r) { return r->info.plugin_id == plugin_id; });
+}
+
+std::vector<RouteInfo> RouteTable::list() const {
+  std::shared_lock lock(mu_);
+  std::vector<RouteInfo> out;
+  for (auto& r : routes_) out.push_back(r->info);
+  return out;
+}
+
+opk_status RouteTable::cb_add_route(const opk_host* host, const opk_http_route* route) {
+  auto* ph = PluginHost::from(host);
+  if (ph == nullptr || route == nullptr || ph->routes() == nullptr) return OPK_ERR_INVALID_ARGUMENT;
+  Status s = ph->routes()->add(*ph, *route);
+  if (!s) {
+    ph->logger().error("{}", s.message());
+    return s.code();
+  }
+  return OPK_OK;
+}
+
+namespace {
+struct ResponseState {
+  opk_http_response c{};
+  HttpResponse r;
+  bool touched = false;
+};
+ResponseState* state(const opk_http_response* r) { return reinterpret_cast<ResponseState*>(r->host_data); }
+void resp_status(const opk_http_response* self, int32_t status) {
+  auto* s = state(self);
+  s->r.status = (status >= 100 && status <= 599) ? status : 500;
+  s->touched = true;
+}
+void resp_header(const opk_http_response* self, const char* name, const char* value) {
+  if (!name || !value) return;
+  auto* s = state(self);
+  std::string n(name);
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+  // Header injection guard: no CR/LF in names or values.
+  std::string v(value);
+  if (n.find_first_of("\r\n: ") != std::string::npos || v.find_first_of("\r\n") != std::string::npos) return;
+  if (n == "content-type") std::erase_if(s->r.headers, [](auto& h) { return h.first == "content-type"; });
+  s->r.headers.emplace_back(n, v);
+  s->touched = true;
+}
+void resp_body(const opk_http_response* self, const void* data, size_t size) {
+  auto* s = state(self);
+  if (data && size) s->r.body.append(static_cast<const char*>(data), size);
+  s->touched = true;
+}
+
+std::string json_escape(const std::string& in) {
+  std::string out;
+  for (unsigned char c : in) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+HttpResponse problem(int status, const std::string& title, const std::string& detail) {
+  HttpResponse r;
+  r.status = status;
+  r.headers.emplace_back("content-type", "application/problem+json");
+  r.body = "{\"type\":\"about:blank\",\"title\":\"" + json_escape(title) + "\",\"status\":" + std::to_string(status) +
+           ",\"detail\":\"" + json_escape(detail) + "\"}";
+  return r;
+}
+}  // namespace
+
+HttpResponse RouteTable::dispatch(const HttpRequest& req) const {
+  const auto segs = split_path(req.path);
+  std::shared_ptr<Route> match;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::set<std::string> allowed;
+  {
+    std::shared_lock lock(mu_);
+    for (auto& r : routes_) {
+      if (r->segments.size() != segs.size()) continue;
+      std::vector<std::pair<std::string, std::string>> p;
+      bool ok = true;
+      for (size_t i = 0; i < segs.size() && ok; ++i) {
+        const auto& pat = r->segments[i];
+        if (is_param(pat))
+          p.emplace_back(pat.substr(1, pat.size() - 2), segs[i]);
+        else
+          ok = pat == segs[i];
+      }
+      if (!ok) continue;
+      if (r->info.method != req.method) {
+        allowed.insert(r->info.method);
+        continue;
+      }
+      // A literal segment beats a parameter: prefer the route with fewer params.
+      if (!match || p.size() < params.size()) {
+        match = r;
+        params = std::move(p);
+      }
+    }
+  }
+  if (!match) {
+    if (!allowed.empty()) {
+      std::string allow;
+      for (auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+      auto r = problem(405, "Method Not Allowed", req.method + " is not allowed on " + req.path + "; use " + allow);
+      r.headers.emplace_back("allow", allow);
+      return r;
+    }
+    return problem(404, "Not Found", "no route serves " + req.path);
+  }
+  std::vector<opk_kv> pp, q, h;
+  for (auto& [k, v] : params) pp.push_back({k.c_str(), v.c_str()});
+  for (auto& [k, v] : req.query) q.push_back({k.c_str(), v.c_str()});
+  for (auto& [k, v] : req.headers) h.push_back({k.c_str(), v.c_str()});
+  opk_http_request c{};
+  c.struct_size = sizeof c;
+  c.method = req.method.c_str();
+  c.path = req.path.c_str();
+  c.path_params = pp.data();
+  c.path_param_count = static_cast<uint32_t>(pp.size());
+  c.query = q.data();
+  c.query_count = static_cast<uint32_t>(q.size());
+  c.headers = h.data();
+  c.header_count = static_cast<uint32_t>(h.size());
+  c.body = {reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()};
+  c.principal = req.principal;
+  c.remote_addr = req.remote_addr.c_str();
+
+  ResponseState rs;
+  rs.c.struct_size = sizeof rs.c;
+  rs.c.host_data = reinterpret_cast<opk_host_data*>(&rs);
+  rs.c.set_status = &resp_status;
+  rs.c.add_header = &resp_header;
+  rs.c.append_body = &resp_body;
+  clear_error();
+  opk_status st = match->c.handle(match->plugin->instance(), match->c.route_data, &c, &rs.c);
+  std::string err = take_error();
+  if (st != OPK_OK && !rs.touched) {
+    match->plugin->logger().error("route {} {} failed (status {}): {}", req.method, match->info.path, st, err);
+    return problem(500, "Internal Server Error", "the handler of " + match->info.path + " failed");
+  }
+  return std::move(rs.r);
+}
+
+}  // namespace opk::host

@@ -1,0 +1,75 @@
+// routes.h -- the kernel's HTTP route table (the "opk.http-routes/1" service).
+// Admin features add routes; the HTTP server plugin (or a test) dispatches
+// requests through it without knowing the features by name. Thread-safe.
+#ifndef OPSKERNEL_KERNEL_HOST_ROUTES_H
+#define OPSKERNEL_KERNEL_HOST_ROUTES_H
+
+#include <opskernel/opk_abi.h>
+#include <opskernel/status.hpp>
+
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace opk::host {
+
+class PluginHost;
+
+// A route as listed for the API document.
+struct RouteInfo {
+  std::string plugin_id, feature_id, method, path, summary;
+  uint64_t flags = 0;
+};
+
+// A request to dispatch; strings owned by the caller.
+struct HttpRequest {
+  std::string method, path, remote_addr;
+  std::vector<std::pair<std::string, std::string>> query, headers;  // header names lower case
+  std::string body;
+  const opk_principal* principal = nullptr;
+};
+
+// The answer.
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string header(const std::string& name) const;
+};
+
+class RouteTable {
+ public:
+  RouteTable();
+  ~RouteTable();
+
+  // Adds `route` for `plugin` (which must have an instance). Copies everything.
+  Status add(PluginHost& plugin, const opk_http_route& route);
+  // Removes every route of the plugin.
+  void remove_plugin(const std::string& plugin_id);
+  std::vector<RouteInfo> list() const;
+
+  // Finds the route and calls its handler: 404 when no pattern matches the
+  // path, 405 (with an Allow header) when only the method differs, 500 when
+  // the handler fails without writing a response.
+  HttpResponse dispatch(const HttpRequest& request) const;
+
+  // The C table served as "opk.http-routes/1".
+  const opk_http_routes_v1* extension() const { return &ext_; }
+
+ private:
+  struct Route;
+  static opk_status cb_add_route(const opk_host* host, const opk_http_route* route);
+  mutable std::shared_mutex mu_;
+  std::vector<std::shared_ptr<Route>> routes_;
+  opk_http_routes_v1 ext_{};
+};
+
+// Splits "/a/b/" into {"a","b"}.
+std::vector<std::string> split_path(const std::string& path);
+
+}  // namespace opk::host
+
+#endif

@@ -1,0 +1,148 @@
+#include "jobs/run.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace opk::jobs {
+namespace {
+const char* cstr_or_null(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+// Bounds a run's memory if a plugin logs without end; the job store (a later
+// module) keeps everything it is given.
+constexpr size_t kMaxLogLines = 100000;
+}  // namespace
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Run::Run(int64_t id, std::string job_type, RunRequest request)
+    : id_(id), job_type_(std::move(job_type)), request_(std::move(request)) {
+  state_.id = id_;
+  state_.job_type = job_type_;
+  principal_.struct_size = sizeof principal_;
+  principal_.user_id = cstr_or_null(request_.user_id);
+  principal_.role = cstr_or_null(request_.role);
+  principal_.scope = cstr_or_null(request_.scope);
+  ctx_.struct_size = sizeof ctx_;
+  ctx_.run_id = id_;
+  ctx_.parent_run_id = request_.parent_run_id;
+  ctx_.job_type_id = job_type_.c_str();
+  ctx_.scheduled_job_id = cstr_or_null(request_.scheduled_job_id);
+  ctx_.params_json = request_.params_json.c_str();
+  ctx_.target_tenant = cstr_or_null(request_.target_tenant);
+  ctx_.dry_run = request_.dry_run ? 1 : 0;
+  ctx_.trigger = request_.trigger;
+  ctx_.range_start_ms = request_.range_start_ms;
+  ctx_.range_end_ms = request_.range_end_ms;
+  ctx_.triggered_by = &principal_;
+  ctx_.reason = cstr_or_null(request_.reason);
+  ctx_.host_data = reinterpret_cast<opk_host_data*>(this);
+  ctx_.log = &cb_log;
+  ctx_.progress = &cb_progress;
+  ctx_.set_result = &cb_set_result;
+  ctx_.is_cancelled = &cb_is_cancelled;
+  ctx_.step_begin = &cb_step_begin;
+  ctx_.step_end = &cb_step_end;
+  ctx_.set_output_json = &cb_set_output_json;
+}
+
+Run* Run::from(const opk_run_context* c) { return c ? reinterpret_cast<Run*>(c->host_data) : nullptr; }
+
+bool Run::request_cancel() { return !cancelled_.exchange(true, std::memory_order_acq_rel); }
+
+void Run::mark_running(int64_t now) {
+  std::lock_guard lock(mu_);
+  state_.phase = Phase::running;
+  state_.started_ms = now;
+}
+
+void Run::mark_completed(int64_t now, opk_status status) {
+  std::lock_guard lock(mu_);
+  if (status != OPK_OK) {
+    state_.outcome = OPK_OUTCOME_ERROR;
+    if (state_.exit_code == 0) state_.exit_code = status;
+  }
+  if (status == OPK_ERR_CANCELLED || (status != OPK_OK && cancel_requested())) {
+    state_.terminated = true;
+    if (state_.summary.empty()) state_.summary = "cancelled";
+  }
+  end_step_locked(now, status == OPK_OK ? OPK_OUTCOME_NORMAL : OPK_OUTCOME_ERROR, nullptr);
+  state_.phase = Phase::completed;
+  state_.finished_ms = now;
+  if (status == OPK_OK) state_.progress = 100;
+}
+
+RunSnapshot Run::snapshot() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+void Run::cb_log(const opk_run_context* self, opk_log_level level, const char* message) {
+  Run* r = from(self);
+  if (!r || !message) return;
+  std::lock_guard lock(r->mu_);
+  if (r->state_.log.size() >= kMaxLogLines) return;
+  std::string step;
+  if (!r->state_.steps.empty() && r->state_.steps.back().end_ms == 0) step = r->state_.steps.back().id;
+  r->state_.log.push_back({now_ms(), std::clamp<opk_log_level>(level, OPK_LOG_TRACE, OPK_LOG_CRITICAL), message, step});
+}
+
+void Run::cb_progress(const opk_run_context* self, double percent, const char* message) {
+  Run* r = from(self);
+  if (!r) return;
+  std::lock_guard lock(r->mu_);
+  r->state_.progress = std::clamp(percent != percent ? 0.0 : percent, 0.0, 100.0);  // NaN -> 0
+  if (message) r->state_.progress_message = message;
+}
+
+void Run::cb_set_result(const opk_run_context* self, opk_outcome outcome, int32_t exit_code, const char* summary) {
+  Run* r = from(self);
+  if (!r) return;
+  std::lock_guard lock(r->mu_);
+  r->state_.outcome = std::clamp<opk_outcome>(outcome, OPK_OUTCOME_NORMAL, OPK_OUTCOME_ERROR);
+  r->state_.exit_code = exit_code;
+  r->state_.summary = summary ? summary : "";
+}
+
+uint32_t Run::cb_is_cancelled(const opk_run_context* self) {
+  Run* r = from(self);
+  return r && r->cancel_requested() ? 1 : 0;
+}
+
+void Run::end_step_locked(int64_t now, opk_outcome outcome, const char* summary) {
+  if (state_.steps.empty() || state_.steps.back().end_ms != 0) return;
+  auto& s = state_.steps.back();
+  s.end_ms = std::max<int64_t>(now, 1);  // 0 means "still running"
+  s.outcome = outcome;
+  if (summary) s.summary = summary;
+}
+
+opk_status Run::cb_step_begin(const opk_run_context* self, const char* step_id) {
+  Run* r = from(self);
+  if (!r || !step_id || !*step_id) return OPK_ERR_INVALID_ARGUMENT;
+  std::lock_guard lock(r->mu_);
+  const int64_t now = now_ms();
+  r->end_step_locked(now, OPK_OUTCOME_NORMAL, nullptr);
+  r->state_.steps.push_back({step_id, now, 0, OPK_OUTCOME_NORMAL, {}});
+  return OPK_OK;
+}
+
+opk_status Run::cb_step_end(const opk_run_context* self, opk_outcome outcome, const char* summary) {
+  Run* r = from(self);
+  if (!r) return OPK_ERR_INVALID_ARGUMENT;
+  std::lock_guard lock(r->mu_);
+  if (r->state_.steps.empty() || r->state_.steps.back().end_ms != 0) return OPK_ERR_CONFLICT;
+  r->end_step_locked(now_ms(), std::clamp<opk_outcome>(outcome, OPK_OUTCOME_NORMAL, OPK_OUTCOME_ERROR), summary);
+  return OPK_OK;
+}
+
+opk_status Run::cb_set_output_json(const opk_run_context* self, const char* json) {
+  Run* r = from(self);
+  if (!r || !json) return OPK_ERR_INVALID_ARGUMENT;
+  std::lock_guard lock(r->mu_);
+  r->state_.output_json = json;
+  return OPK_OK;
+}
+
+}  // namespace opk::jobs

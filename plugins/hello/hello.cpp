@@ -1,0 +1,123 @@
+// hello -- the reference job type for plugin authors: parameters with a
+// schema, named steps, progress, dry-run, and a cooperative cancel hook.
+#include <opskernel/opk.hpp>
+
+#include <Poco/JSON/Parser.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace {
+
+// The parameters, read from the run's (already schema-checked) JSON.
+struct Params {
+  std::string greeting = "hello";
+  int steps = 3;
+  int step_ms = 100;
+  bool fail = false;
+  bool warn = false;
+};
+
+Params parse(std::string_view json) {
+  Params p;
+  Poco::JSON::Parser parser;
+  auto obj = parser.parse(std::string(json)).extract<Poco::JSON::Object::Ptr>();
+  p.greeting = obj->optValue<std::string>("greeting", p.greeting);
+  p.steps = obj->optValue<int>("steps", p.steps);
+  p.step_ms = obj->optValue<int>("step_ms", p.step_ms);
+  p.fail = obj->optValue<bool>("fail", p.fail);
+  p.warn = obj->optValue<bool>("warn", p.warn);
+  if (p.steps < 0 || p.steps > 1000) throw std::invalid_argument("steps must be 0..1000");
+  if (p.step_ms < 0 || p.step_ms > 60000) throw std::invalid_argument("step_ms must be 0..60000");
+  return p;
+}
+
+class HelloJob : public opk::Job {
+ public:
+  explicit HelloJob(opk::Plugin& plugin) : plugin_(plugin) {}
+
+  opk::Status run(opk::RunContext& run) override {
+    const Params p = parse(run.params_json());
+    const std::string who = run.target_tenant().empty() ? "world" : std::string(run.target_tenant());
+    {
+      auto step = run.step("greet");
+      if (run.dry_run()) {
+        run.info("dry run: would say '" + p.greeting + ", " + who + "' and count to " + std::to_string(p.steps));
+        run.set_result(opk::Outcome::normal, "dry run: nothing done");
+        return opk::Status::ok();
+      }
+      run.info(p.greeting + ", " + who + "!");
+    }
+    auto step = run.step("count");
+    for (int i = 1; i <= p.steps; ++i) {
+      if (run.cancelled()) {
+        run.warn("cancelled at step " + std::to_string(i) + " of " + std::to_string(p.steps));
+        step.end(opk::Outcome::error, "cancelled");
+        return opk::Status::cancelled();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(p.step_ms));
+      run.info("step " + std::to_string(i) + " of " + std::to_string(p.steps));
+      run.progress(100.0 * i / std::max(1, p.steps), "step " + std::to_string(i));
+    }
+    if (p.fail) {
+      step.end(opk::Outcome::error, "asked to fail");
+      return opk::Status::error("failed on purpose (fail=true)");
+    }
+    step.end(p.warn ? opk::Outcome::warning : opk::Outcome::normal);
+    run.set_result(p.warn ? opk::Outcome::warning : opk::Outcome::normal,
+                   "greeted " + who + " and counted to " + std::to_string(p.steps));
+    return opk::Status::ok();
+  }
+
+  // Called on another thread; the loop above sees run.cancelled() and stops.
+  void cancel(opk::RunContext& run) override {
+    run.info("cancel requested; stopping before the next step");
+    plugin_.host().info("run " + std::to_string(run.run_id()) + " asked to cancel");
+  }
+
+ private:
+  opk::Plugin& plugin_;
+};
+
+class HelloPlugin : public opk::Plugin {
+ public:
+  explicit HelloPlugin(opk::Host host) : Plugin(host) {
+    host.info("hello plugin ready; greeting '" + host.config_or("greeting", "hello") + "'");
+  }
+};
+
+const char* kSchema = R"({
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "greeting": {"type": "string", "maxLength": 200, "description": "What to say"},
+    "steps":    {"type": "integer", "minimum": 0, "maximum": 1000, "default": 3},
+    "step_ms":  {"type": "integer", "minimum": 0, "maximum": 60000, "default": 100},
+    "fail":     {"type": "boolean", "default": false, "description": "Finish with ERROR"},
+    "warn":     {"type": "boolean", "default": false, "description": "Finish with WARNING"}
+  }
+})";
+
+opk::Manifest describe() {
+  static const opk_translation sv[] = {{"sv", "Hej", "Hälsar och räknar; exempel för pluginförfattare."}};
+  opk::Manifest m("hello", "Hello", "1.0.0", "Opskernel", "Reference job type for plugin authors");
+  m.job<HelloJob>({.id = "hello",
+                      .title = "Hello",
+                      .description = "Greets and counts; the reference job type for plugin authors.",
+                      .owner = "platform-team",
+                      .capabilities = opk::kManualRun | opk::kCancel | opk::kDryRun,
+                      .params_schema_json = kSchema,
+                      .default_schedule = "@daily",
+                      .target_duration_ms = 5000,
+                      .timeout_ms = 60000,
+                      .priority = 0,
+                      .worker_pool = "default",
+                      .actions = {{"greet", "Greet"}, {"count", "Count"}},
+                      .translations = {sv[0]}});
+  return m;
+}
+
+}  // namespace
+
+OPK_PLUGIN(HelloPlugin, describe);

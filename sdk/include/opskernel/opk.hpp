@@ -1,0 +1,850 @@
+// opk.hpp -- the header-only C++20 layer over opk_abi.h that plugin authors use.
+//
+// It never changes the ABI: everything here compiles down to the C structs of
+// opk_abi.h. It gives
+//   - opk::Status, a small result type (LevelDB style);
+//   - opk::Host, opk::RunContext, opk::AlertContext, opk::Request/Response:
+//     thin views over the C tables;
+//   - base classes opk::Plugin, opk::Job, opk::AlertSource,
+//     opk::NotificationChannel to derive from;
+//   - opk::Manifest, a builder for the manifest, and OPK_PLUGIN(Class, fn),
+//     the one macro that emits the exported C entry.
+// Every call from the kernel goes through a noexcept trampoline that turns an
+// exception into a status plus message: no exception ever reaches the kernel.
+//
+// Thread-safety: a Job or AlertSource object is shared by all runs of its
+// type, so run() may be called on several worker threads at once; keep per-run
+// state on the stack. Host and RunContext methods are safe from any thread.
+#ifndef OPSKERNEL_OPK_HPP
+#define OPSKERNEL_OPK_HPP
+
+#include <opskernel/opk_abi.h>
+#include <opskernel/status.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace opk {
+
+// Log severities.
+enum class Level : opk_log_level {
+  trace = OPK_LOG_TRACE,
+  debug = OPK_LOG_DEBUG,
+  info = OPK_LOG_INFO,
+  warn = OPK_LOG_WARN,
+  error = OPK_LOG_ERROR,
+  critical = OPK_LOG_CRITICAL,
+};
+
+// Completion outcome of a run or step.
+enum class Outcome : opk_outcome {
+  normal = OPK_OUTCOME_NORMAL,
+  warning = OPK_OUTCOME_WARNING,
+  error = OPK_OUTCOME_ERROR,
+};
+
+// Job type capabilities (combine with |).
+inline constexpr uint64_t kManualRun = OPK_JOB_CAP_MANUAL_RUN;
+inline constexpr uint64_t kCancel = OPK_JOB_CAP_CANCEL;
+inline constexpr uint64_t kDryRun = OPK_JOB_CAP_DRY_RUN;
+inline constexpr uint64_t kRequeue = OPK_JOB_CAP_REQUEUE;
+
+namespace detail {
+// Reads a host-provided struct member only when the kernel's struct has it.
+template <typename T, typename M>
+inline bool has(const T* s, M T::*member) {
+  if (s == nullptr) return false;
+  const T probe{};
+  const auto off = static_cast<size_t>(reinterpret_cast<const char*>(&(probe.*member)) -
+                                       reinterpret_cast<const char*>(&probe));
+  return s->struct_size >= off + sizeof(M);
+}
+inline std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
+}  // namespace detail
+
+// ---------------------------------------------------------------------- Host
+
+// The kernel as a plugin sees it. Valid from init until deinit.
+class Host {
+ public:
+  explicit Host(const opk_host* host) : host_(host) {}
+
+  // Writes to this plugin's logger.
+  void log(Level level, std::string_view message) const {
+    if (detail::has(host_, &opk_host::log) && host_->log) {
+      std::string m(message);
+      host_->log(host_, static_cast<opk_log_level>(level), m.c_str());
+    }
+  }
+  void info(std::string_view m) const { log(Level::info, m); }
+  void warn(std::string_view m) const { log(Level::warn, m); }
+  void error(std::string_view m) const { log(Level::error, m); }
+
+  // Current time, ms since the epoch (UTC), from the kernel's clock.
+  int64_t now_ms() const {
+    return detail::has(host_, &opk_host::now_ms) && host_->now_ms ? host_->now_ms(host_) : 0;
+  }
+
+  // A setting from this plugin's configuration section, if set.
+  std::optional<std::string> config(std::string_view key) const {
+    if (!detail::has(host_, &opk_host::config_value) || !host_->config_value) return std::nullopt;
+    std::string k(key);
+    const char* v = host_->config_value(host_, k.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  }
+  // A setting, or `fallback` when not set.
+  std::string config_or(std::string_view key, std::string_view fallback) const {
+    auto v = config(key);
+    return v ? *v : std::string(fallback);
+  }
+
+  // A kernel service or another plugin's extension table, or nullptr.
+  // REQUIRES: T is the struct documented for `id`.
+  template <typename T>
+  const T* extension(const char* id) const {
+    if (!detail::has(host_, &opk_host::get_extension) || !host_->get_extension) return nullptr;
+    return static_cast<const T*>(host_->get_extension(host_, id));
+  }
+
+  // Records the detail of a failure being returned to the kernel.
+  void set_error(std::string_view message) const {
+    if (detail::has(host_, &opk_host::set_error) && host_->set_error) {
+      std::string m(message);
+      host_->set_error(host_, m.c_str());
+    }
+  }
+
+  uint32_t abi_minor() const { return host_ ? host_->abi_minor : 0; }
+  std::string_view kernel_version() const { return detail::sv(host_->kernel_version); }
+  const opk_host* raw() const { return host_; }
+
+ private:
+  const opk_host* host_;
+};
+
+// ----------------------------------------------------------------- RunContext
+
+// One run of a job type. Valid during Job::run (and Job::cancel).
+class RunContext {
+ public:
+  explicit RunContext(const opk_run_context* ctx) : c_(ctx) {}
+
+  int64_t run_id() const { return c_->run_id; }
+  int64_t parent_run_id() const { return c_->parent_run_id; }
+  std::string_view job_type() const { return detail::sv(c_->job_type_id); }
+  std::string_view scheduled_job() const { return detail::sv(c_->scheduled_job_id); }
+  // Parameters as JSON text, validated against the type's schema.
+  std::string_view params_json() const {
+    return c_->params_json ? std::string_view(c_->params_json) : std::string_view("{}");
+  }
+  // Target tenant, empty for the whole installation.
+  std::string_view target_tenant() const { return detail::sv(c_->target_tenant); }
+  bool dry_run() const { return c_->dry_run != 0; }
+  opk_trigger trigger() const { return c_->trigger; }
+  int64_t range_start_ms() const { return c_->range_start_ms; }
+  int64_t range_end_ms() const { return c_->range_end_ms; }
+  std::string_view triggered_by() const {
+    return c_->triggered_by ? detail::sv(c_->triggered_by->user_id) : std::string_view();
+  }
+  std::string_view reason() const { return detail::sv(c_->reason); }
+
+  // Appends a line to the run's log.
+  void log(Level level, std::string_view message) const {
+    std::string m(message);
+    if (c_->log) c_->log(c_, static_cast<opk_log_level>(level), m.c_str());
+  }
+  void info(std::string_view m) const { log(Level::info, m); }
+  void warn(std::string_view m) const { log(Level::warn, m); }
+  void error(std::string_view m) const { log(Level::error, m); }
+
+  // Reports progress (0..100).
+  void progress(double percent, std::string_view message = {}) const {
+    std::string m(message);
+    if (c_->progress) c_->progress(c_, percent, m.empty() ? nullptr : m.c_str());
+  }
+  // Sets the outcome the run completes with.
+  void set_result(Outcome outcome, std::string_view summary = {}, int32_t exit_code = 0) const {
+    std::string s(summary);
+    if (c_->set_result)
+      c_->set_result(c_, static_cast<opk_outcome>(outcome), exit_code, s.empty() ? nullptr : s.c_str());
+  }
+  // Attaches a JSON result document.
+  void set_output_json(std::string_view json) const {
+    std::string j(json);
+    if (detail::has(c_, &opk_run_context::set_output_json) && c_->set_output_json)
+      c_->set_output_json(c_, j.c_str());
+  }
+  // True once the run was asked to stop.
+  bool cancelled() const { return c_->is_cancelled && c_->is_cancelled(c_) != 0; }
+
+  // Marks a named step; the step ends when the guard is destroyed (NORMAL)
+  // or when end() is called.
+  class Step {
+   public:
+    Step(const opk_run_context* c, std::string_view id) : c_(c) {
+      std::string s(id);
+      if (c_->step_begin) c_->step_begin(c_, s.c_str());
+    }
+    Step(const Step&) = delete;
+    Step& operator=(const Step&) = delete;
+    ~Step() { end(Outcome::normal); }
+    void end(Outcome outcome, std::string_view summary = {}) {
+      if (done_) return;
+      done_ = true;
+      std::string s(summary);
+      if (c_->step_end) c_->step_end(c_, static_cast<opk_outcome>(outcome), s.empty() ? nullptr : s.c_str());
+    }
+
+   private:
+    const opk_run_context* c_;
+    bool done_ = false;
+  };
+  [[nodiscard]] Step step(std::string_view id) const { return Step(c_, id); }
+
+  const opk_run_context* raw() const { return c_; }
+
+ private:
+  const opk_run_context* c_;
+};
+
+// --------------------------------------------------------------- AlertContext
+
+// Raise/clear alerts during AlertSource::evaluate.
+class AlertContext {
+ public:
+  explicit AlertContext(const opk_alert_context* ctx) : c_(ctx) {}
+
+  // Fields of one alert; empty strings are sent as NULL.
+  struct Alert {
+    opk_severity severity = OPK_SEVERITY_WARNING;
+    std::string area, title, message, related_type, related_id, scope, details_json;
+  };
+
+  int64_t now_ms() const { return c_->now_ms; }
+  Status raise(const Alert& a) const {
+    auto z = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
+    opk_alert c{};
+    c.struct_size = sizeof c;
+    c.severity = a.severity;
+    c.area = z(a.area);
+    c.title = z(a.title);
+    c.message = z(a.message);
+    c.related_type = z(a.related_type);
+    c.related_id = z(a.related_id);
+    c.scope = z(a.scope);
+    c.details_json = z(a.details_json);
+    opk_status s = c_->raise ? c_->raise(c_, &c) : OPK_ERR_UNSUPPORTED;
+    return s == OPK_OK ? Status::ok() : Status(s, "raise refused");
+  }
+  Status clear(std::string_view related_type, std::string_view related_id) const {
+    std::string t(related_type), i(related_id);
+    opk_status s = c_->clear ? c_->clear(c_, t.c_str(), i.c_str()) : OPK_ERR_UNSUPPORTED;
+    return s == OPK_OK ? Status::ok() : Status(s, "clear refused");
+  }
+  void log(Level level, std::string_view message) const {
+    std::string m(message);
+    if (c_->log) c_->log(c_, static_cast<opk_log_level>(level), m.c_str());
+  }
+  bool cancelled() const { return c_->is_cancelled && c_->is_cancelled(c_) != 0; }
+
+ private:
+  const opk_alert_context* c_;
+};
+
+// ---------------------------------------------------------- Request/Response
+
+// An HTTP request lent to a route handler.
+class Request {
+ public:
+  explicit Request(const opk_http_request* r) : r_(r) {}
+  std::string_view method() const { return detail::sv(r_->method); }
+  std::string_view path() const { return detail::sv(r_->path); }
+  std::optional<std::string_view> path_param(std::string_view name) const {
+    return find(r_->path_params, r_->path_param_count, name);
+  }
+  std::optional<std::string_view> query(std::string_view name) const {
+    return find(r_->query, r_->query_count, name);
+  }
+  // REQUIRES: `name` in lower case.
+  std::optional<std::string_view> header(std::string_view name) const {
+    return find(r_->headers, r_->header_count, name);
+  }
+  std::string_view body() const {
+    return r_->body.data ? std::string_view(reinterpret_cast<const char*>(r_->body.data), r_->body.size)
+                         : std::string_view();
+  }
+  std::string_view user_id() const { return r_->principal ? detail::sv(r_->principal->user_id) : std::string_view(); }
+  std::string_view role() const { return r_->principal ? detail::sv(r_->principal->role) : std::string_view(); }
+  const opk_http_request* raw() const { return r_; }
+
+ private:
+  static std::optional<std::string_view> find(const opk_kv* kv, uint32_t n, std::string_view name) {
+    for (uint32_t i = 0; i < n; ++i)
+      if (kv[i].key && name == kv[i].key) return detail::sv(kv[i].value);
+    return std::nullopt;
+  }
+  const opk_http_request* r_;
+};
+
+// The response a route handler fills.
+class Response {
+ public:
+  explicit Response(const opk_http_response* r) : r_(r) {}
+  Response& status(int32_t code) {
+    r_->set_status(r_, code);
+    return *this;
+  }
+  Response& header(std::string_view name, std::string_view value) {
+    std::string n(name), v(value);
+    r_->add_header(r_, n.c_str(), v.c_str());
+    return *this;
+  }
+  Response& body(std::string_view data) {
+    r_->append_body(r_, data.data(), data.size());
+    return *this;
+  }
+  // Sets content-type application/json and the body.
+  Response& json(std::string_view data) { return header("content-type", "application/json").body(data); }
+
+ private:
+  const opk_http_response* r_;
+};
+
+// ------------------------------------------------------------ base classes
+
+// Base of one kind of job. One object per type per plugin instance.
+class Job {
+ public:
+  virtual ~Job() = default;
+  // Does the work; return Status::cancelled() when stopping on request.
+  virtual Status run(RunContext& run) = 0;
+  // Called on another thread when the run is asked to stop; the default
+  // relies on run() polling RunContext::cancelled().
+  virtual void cancel(RunContext& /*run*/) {}
+};
+
+// Base of an alert source.
+class AlertSource {
+ public:
+  virtual ~AlertSource() = default;
+  virtual Status evaluate(AlertContext& ctx) = 0;
+};
+
+// Base of a notification channel.
+class NotificationChannel {
+ public:
+  virtual ~NotificationChannel() = default;
+  virtual Status send(const opk_notification& message) = 0;
+};
+
+// Route handler signature.
+using Handler = std::function<Status(const Request&, Response&)>;
+
+// Base of a plugin instance: created at init with the host, destroyed at deinit.
+class Plugin {
+ public:
+  explicit Plugin(Host host) : host_(host) {}
+  virtual ~Plugin() = default;
+  Plugin(const Plugin&) = delete;
+  Plugin& operator=(const Plugin&) = delete;
+
+  // Starts serving (add routes here). Called once after all jobs exist.
+  virtual Status start() { return Status::ok(); }
+  // Stops serving; no run of this plugin is in flight.
+  virtual void stop() {}
+  // Returns an extension table this plugin provides to others, or nullptr.
+  virtual const void* extension(std::string_view /*id*/) { return nullptr; }
+
+  const Host& host() const { return host_; }
+
+  // Adds an HTTP route for admin feature `feature`; call from start().
+  // The pattern may contain {name} segments.
+  Status add_route(std::string_view feature, std::string_view method, std::string_view path,
+                   std::string_view summary, Handler handler, uint64_t flags = 0) {
+    const auto* routes = host_.extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
+    if (routes == nullptr || !routes->add_route) return {OPK_ERR_UNSUPPORTED, "no route service"};
+    handlers_.push_back(std::make_unique<Handler>(std::move(handler)));
+    std::string f(feature), m(method), p(path), s(summary);
+    opk_http_route r{};
+    r.struct_size = sizeof r;
+    r.feature_id = f.c_str();
+    r.method = m.c_str();
+    r.path = p.c_str();
+    r.summary = s.c_str();
+    r.flags = flags;
+    r.route_data = handlers_.back().get();
+    r.handle = &Plugin::handle_trampoline;
+    opk_status st = routes->add_route(host_.raw(), &r);
+    if (st != OPK_OK) return {st, "route " + m + " " + p + " refused"};
+    return Status::ok();
+  }
+
+ private:
+  static opk_status handle_trampoline(opk_plugin*, void* data, const opk_http_request* req,
+                                      const opk_http_response* resp) noexcept;
+  Host host_;
+  std::vector<std::unique_ptr<Handler>> handlers_;
+};
+
+// ---------------------------------------------------------------- Manifest
+
+// Describes a job type for Manifest::job().
+struct JobInfo {
+  std::string id, title, description, owner;
+  uint64_t capabilities = 0;
+  std::string params_schema_json;  // empty: no parameters
+  std::string default_schedule;    // empty: on demand only
+  uint64_t target_duration_ms = 0;
+  uint64_t timeout_ms = 0;
+  int32_t priority = 0;
+  std::string worker_pool;  // empty: "default"
+  std::vector<std::pair<std::string, std::string>> actions;  // step id, title
+  std::vector<opk_translation> translations;                 // strings must be static
+};
+
+// Describes an alert source for Manifest::alert_source().
+struct AlertSourceInfo {
+  std::string id, title, description, area;
+  uint64_t flags = 0;
+  std::string default_schedule;
+  std::vector<opk_translation> translations;
+};
+
+// Describes an admin feature for Manifest::admin_feature().
+struct FeatureInfo {
+  std::string id, title, description;
+  std::vector<opk_translation> translations;
+};
+
+// Describes a notification channel.
+struct ChannelInfo {
+  std::string id, title, description;
+};
+
+class Manifest;
+namespace detail {
+// What one plugin instance holds: the author's Plugin and one object per
+// declared job type / alert source / channel.
+struct Instance {
+  std::unique_ptr<Plugin> plugin;
+  std::vector<std::unique_ptr<Job>> jobs;
+  std::vector<std::unique_ptr<AlertSource>> alerts;
+  std::vector<std::unique_ptr<NotificationChannel>> channels;
+};
+template <typename T>
+T* self_of(opk_plugin* p) {
+  return reinterpret_cast<T*>(p);
+}
+}  // namespace detail
+
+// Builds the manifest. Strings are copied into the builder, which lives for
+// the life of the library, so the C structs point at stable memory.
+class Manifest {
+ public:
+  Manifest(std::string id, std::string name, std::string version, std::string vendor,
+           std::string description = {})
+      : id_(std::move(id)),
+        name_(std::move(name)),
+        version_(std::move(version)),
+        vendor_(std::move(vendor)),
+        description_(std::move(description)) {}
+  Manifest(Manifest&&) = default;
+
+  // Declares a job type implemented by J (default-constructible or
+  // constructible from Plugin&).
+  template <typename J>
+  Manifest& job(JobInfo info) {
+    auto slot = std::make_unique<JobSlot>();
+    slot->info = std::move(info);
+    slot->make = [](Plugin& p) -> std::unique_ptr<Job> {
+      if constexpr (std::is_constructible_v<J, Plugin&>)
+        return std::make_unique<J>(p);
+      else
+        return std::make_unique<J>();
+    };
+    jobs_.push_back(std::move(slot));
+    return *this;
+  }
+  template <typename A>
+  Manifest& alert_source(AlertSourceInfo info) {
+    auto slot = std::make_unique<AlertSlot>();
+    slot->info = std::move(info);
+    slot->make = [](Plugin& p) -> std::unique_ptr<AlertSource> {
+      if constexpr (std::is_constructible_v<A, Plugin&>)
+        return std::make_unique<A>(p);
+      else
+        return std::make_unique<A>();
+    };
+    alerts_.push_back(std::move(slot));
+    return *this;
+  }
+  template <typename C>
+  Manifest& channel(ChannelInfo info) {
+    auto slot = std::make_unique<ChannelSlot>();
+    slot->info = std::move(info);
+    slot->make = [](Plugin& p) -> std::unique_ptr<NotificationChannel> {
+      if constexpr (std::is_constructible_v<C, Plugin&>)
+        return std::make_unique<C>(p);
+      else
+        return std::make_unique<C>();
+    };
+    channels_.push_back(std::move(slot));
+    return *this;
+  }
+  Manifest& admin_feature(FeatureInfo info) {
+    auto slot = std::make_unique<FeatureSlot>();
+    slot->info = std::move(info);
+    features_.push_back(std::move(slot));
+    return *this;
+  }
+  // Declares an extension this plugin offers (returned by Plugin::extension).
+  Manifest& provides(std::string extension_id) {
+    provides_.push_back(std::move(extension_id));
+    return *this;
+  }
+  // Declares an extension this plugin needs.
+  Manifest& requires_extension(std::string extension_id, bool optional = false) {
+    requires_.push_back({std::move(extension_id), optional});
+    return *this;
+  }
+
+  // The C view; valid while this object lives. Built once.
+  const opk_manifest* c_manifest();
+
+  // Creates the per-instance objects for `plugin`.
+  Status populate(detail::Instance& inst) {
+    for (auto& j : jobs_) inst.jobs.push_back(j->make(*inst.plugin));
+    for (auto& a : alerts_) inst.alerts.push_back(a->make(*inst.plugin));
+    for (auto& c : channels_) inst.channels.push_back(c->make(*inst.plugin));
+    return Status::ok();
+  }
+
+ private:
+  static const char* z(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+
+  struct JobSlot {
+    JobInfo info;
+    std::function<std::unique_ptr<Job>(Plugin&)> make;
+    std::vector<opk_action> actions;
+    opk_job_type c{};
+  };
+  struct AlertSlot {
+    AlertSourceInfo info;
+    std::function<std::unique_ptr<AlertSource>(Plugin&)> make;
+    opk_alert_source c{};
+  };
+  struct ChannelSlot {
+    ChannelInfo info;
+    std::function<std::unique_ptr<NotificationChannel>(Plugin&)> make;
+    opk_notification_channel c{};
+  };
+  struct FeatureSlot {
+    FeatureInfo info;
+    opk_admin_feature c{};
+  };
+  template <typename Vec, typename C>
+  static size_t index_of(const Vec& v, const C* self) {
+    for (size_t i = 0; i < v.size(); ++i)
+      if (&v[i]->c == self) return i;
+    return v.size();
+  }
+
+  static opk_status report(opk_plugin* p, const Status& s) noexcept;
+  static opk_status run_trampoline(opk_plugin* p, const opk_job_type* self, const opk_run_context* run) noexcept;
+  static void cancel_trampoline(opk_plugin* p, const opk_job_type* self, const opk_run_context* run) noexcept;
+  static opk_status evaluate_trampoline(opk_plugin* p, const opk_alert_source* self,
+                                        const opk_alert_context* ctx) noexcept;
+  static opk_status send_trampoline(opk_plugin* p, const opk_notification_channel* self,
+                                    const opk_notification* n) noexcept;
+
+  std::string id_, name_, version_, vendor_, description_;
+  std::vector<std::unique_ptr<JobSlot>> jobs_;
+  std::vector<std::unique_ptr<AlertSlot>> alerts_;
+  std::vector<std::unique_ptr<ChannelSlot>> channels_;
+  std::vector<std::unique_ptr<FeatureSlot>> features_;
+  std::vector<std::string> provides_;
+  std::vector<std::pair<std::string, bool>> requires_;
+  // C arrays handed to the kernel.
+  std::vector<const opk_job_type*> job_ptrs_;
+  std::vector<const opk_alert_source*> alert_ptrs_;
+  std::vector<const opk_notification_channel*> channel_ptrs_;
+  std::vector<const opk_admin_feature*> feature_ptrs_;
+  std::vector<const char*> provides_ptrs_;
+  std::vector<opk_requirement> requires_c_;
+  opk_manifest c_{};
+  bool built_ = false;
+
+ public:
+  // The single manifest of this library (set by OPK_PLUGIN).
+  static Manifest*& current() {
+    static Manifest* m = nullptr;
+    return m;
+  }
+};
+
+inline const opk_manifest* Manifest::c_manifest() {
+  if (built_) return &c_;
+  for (auto& j : jobs_) {
+    for (auto& [id, title] : j->info.actions) j->actions.push_back({id.c_str(), title.c_str()});
+    auto& c = j->c;
+    c.struct_size = sizeof c;
+    c.id = z(j->info.id);
+    c.title = z(j->info.title);
+    c.description = z(j->info.description);
+    c.owner = z(j->info.owner);
+    c.capabilities = j->info.capabilities;
+    c.params_schema_json = z(j->info.params_schema_json);
+    c.default_schedule = z(j->info.default_schedule);
+    c.target_duration_ms = j->info.target_duration_ms;
+    c.timeout_ms = j->info.timeout_ms;
+    c.priority = j->info.priority;
+    c.worker_pool = z(j->info.worker_pool);
+    c.actions = j->actions.empty() ? nullptr : j->actions.data();
+    c.action_count = static_cast<uint32_t>(j->actions.size());
+    c.translations = j->info.translations.empty() ? nullptr : j->info.translations.data();
+    c.translation_count = static_cast<uint32_t>(j->info.translations.size());
+    c.run = &Manifest::run_trampoline;
+    c.cancel = (j->info.capabilities & OPK_JOB_CAP_CANCEL) ? &Manifest::cancel_trampoline : nullptr;
+    job_ptrs_.push_back(&c);
+  }
+  for (auto& a : alerts_) {
+    auto& c = a->c;
+    c.struct_size = sizeof c;
+    c.id = z(a->info.id);
+    c.title = z(a->info.title);
+    c.description = z(a->info.description);
+    c.area = z(a->info.area);
+    c.flags = a->info.flags;
+    c.default_schedule = z(a->info.default_schedule);
+    c.translations = a->info.translations.empty() ? nullptr : a->info.translations.data();
+    c.translation_count = static_cast<uint32_t>(a->info.translations.size());
+    c.evaluate = &Manifest::evaluate_trampoline;
+    alert_ptrs_.push_back(&c);
+  }
+  for (auto& ch : channels_) {
+    auto& c = ch->c;
+    c.struct_size = sizeof c;
+    c.id = z(ch->info.id);
+    c.title = z(ch->info.title);
+    c.description = z(ch->info.description);
+    c.send = &Manifest::send_trampoline;
+    channel_ptrs_.push_back(&c);
+  }
+  for (auto& f : features_) {
+    auto& c = f->c;
+    c.struct_size = sizeof c;
+    c.id = z(f->info.id);
+    c.title = z(f->info.title);
+    c.description = z(f->info.description);
+    c.translations = f->info.translations.empty() ? nullptr : f->info.translations.data();
+    c.translation_count = static_cast<uint32_t>(f->info.translations.size());
+    feature_ptrs_.push_back(&c);
+  }
+  for (auto& p : provides_) provides_ptrs_.push_back(p.c_str());
+  for (auto& [id, optional] : requires_) requires_c_.push_back({id.c_str(), optional ? 1u : 0u});
+
+  c_.struct_size = sizeof c_;
+  c_.id = z(id_);
+  c_.name = z(name_);
+  c_.version = z(version_);
+  c_.vendor = z(vendor_);
+  c_.description = z(description_);
+  c_.job_types = job_ptrs_.empty() ? nullptr : job_ptrs_.data();
+  c_.job_type_count = static_cast<uint32_t>(job_ptrs_.size());
+  c_.alert_sources = alert_ptrs_.empty() ? nullptr : alert_ptrs_.data();
+  c_.alert_source_count = static_cast<uint32_t>(alert_ptrs_.size());
+  c_.admin_features = feature_ptrs_.empty() ? nullptr : feature_ptrs_.data();
+  c_.admin_feature_count = static_cast<uint32_t>(feature_ptrs_.size());
+  c_.notification_channels = channel_ptrs_.empty() ? nullptr : channel_ptrs_.data();
+  c_.notification_channel_count = static_cast<uint32_t>(channel_ptrs_.size());
+  c_.provides = provides_ptrs_.empty() ? nullptr : provides_ptrs_.data();
+  c_.provides_count = static_cast<uint32_t>(provides_ptrs_.size());
+  c_.requirements = requires_c_.empty() ? nullptr : requires_c_.data();
+  c_.requirement_count = static_cast<uint32_t>(requires_c_.size());
+  built_ = true;
+  return &c_;
+}
+
+namespace detail {
+// Runs `fn`, turning any exception into a status and a message for the kernel.
+template <typename Fn>
+opk_status guarded(const Host& host, Fn&& fn) noexcept {
+  try {
+    Status s = fn();
+    if (!s.is_ok()) {
+      host.set_error(s.message());
+      return s.code() == OPK_OK ? OPK_ERR_FAILED : s.code();
+    }
+    return OPK_OK;
+  } catch (const std::exception& e) {
+    host.set_error(std::string("exception: ") + e.what());
+  } catch (...) {
+    host.set_error("unknown exception");
+  }
+  return OPK_ERR_FAILED;
+}
+}  // namespace detail
+
+inline opk_status Manifest::run_trampoline(opk_plugin* p, const opk_job_type* self,
+                                           const opk_run_context* run) noexcept {
+  auto* inst = detail::self_of<detail::Instance>(p);
+  Manifest* m = current();
+  size_t i = index_of(m->jobs_, self);
+  if (i >= inst->jobs.size()) return OPK_ERR_INTERNAL;
+  RunContext ctx(run);
+  try {
+    Status s = inst->jobs[i]->run(ctx);
+    if (!s.is_ok() && s.code() != OPK_ERR_CANCELLED) ctx.error(s.message());
+    return s.is_ok() ? OPK_OK : s.code();
+  } catch (const std::exception& e) {
+    ctx.error(std::string("exception: ") + e.what());
+  } catch (...) {
+    ctx.error("unknown exception");
+  }
+  return OPK_ERR_FAILED;
+}
+
+inline void Manifest::cancel_trampoline(opk_plugin* p, const opk_job_type* self,
+                                        const opk_run_context* run) noexcept {
+  auto* inst = detail::self_of<detail::Instance>(p);
+  size_t i = index_of(current()->jobs_, self);
+  if (i >= inst->jobs.size()) return;
+  RunContext ctx(run);
+  try {
+    inst->jobs[i]->cancel(ctx);
+  } catch (...) {
+    // A cancel hook must not fail; the run's is_cancelled flag is already set.
+  }
+}
+
+inline opk_status Manifest::evaluate_trampoline(opk_plugin* p, const opk_alert_source* self,
+                                                const opk_alert_context* c) noexcept {
+  auto* inst = detail::self_of<detail::Instance>(p);
+  size_t i = index_of(current()->alerts_, self);
+  if (i >= inst->alerts.size()) return OPK_ERR_INTERNAL;
+  AlertContext ctx(c);
+  return detail::guarded(inst->plugin->host(), [&] { return inst->alerts[i]->evaluate(ctx); });
+}
+
+inline opk_status Manifest::send_trampoline(opk_plugin* p, const opk_notification_channel* self,
+                                            const opk_notification* n) noexcept {
+  auto* inst = detail::self_of<detail::Instance>(p);
+  size_t i = index_of(current()->channels_, self);
+  if (i >= inst->channels.size() || n == nullptr) return OPK_ERR_INTERNAL;
+  return detail::guarded(inst->plugin->host(), [&] { return inst->channels[i]->send(*n); });
+}
+
+inline opk_status Plugin::handle_trampoline(opk_plugin* p, void* data, const opk_http_request* req,
+                                            const opk_http_response* resp) noexcept {
+  auto* inst = detail::self_of<detail::Instance>(p);
+  auto* handler = static_cast<Handler*>(data);
+  Request rq(req);
+  Response rs(resp);
+  return detail::guarded(inst->plugin->host(), [&] { return (*handler)(rq, rs); });
+}
+
+namespace detail {
+// The C entry functions for plugin class P.
+template <typename P>
+struct Entry {
+  static opk_status init(const opk_host* host, opk_plugin** out) noexcept {
+    Host h(host);
+    if (out == nullptr) return OPK_ERR_INVALID_ARGUMENT;
+    auto inst = std::make_unique<Instance>();
+    opk_status s = guarded(h, [&] {
+      inst->plugin = std::make_unique<P>(h);
+      return Manifest::current()->populate(*inst);
+    });
+    if (s != OPK_OK) return s;
+    *out = reinterpret_cast<opk_plugin*>(inst.release());
+    return OPK_OK;
+  }
+  static opk_status start(opk_plugin* p) noexcept {
+    auto* inst = self_of<Instance>(p);
+    return guarded(inst->plugin->host(), [&] { return inst->plugin->start(); });
+  }
+  static void stop(opk_plugin* p) noexcept {
+    auto* inst = self_of<Instance>(p);
+    try {
+      inst->plugin->stop();
+    } catch (const std::exception& e) {
+      inst->plugin->host().error(std::string("stop threw: ") + e.what());
+    } catch (...) {
+      inst->plugin->host().error("stop threw");
+    }
+  }
+  static void deinit(opk_plugin* p) noexcept {
+    auto* inst = self_of<Instance>(p);
+    try {
+      inst->jobs.clear();
+      inst->alerts.clear();
+      inst->channels.clear();
+      inst->plugin.reset();
+    } catch (...) {
+    }
+    delete inst;
+  }
+  static const void* extension(opk_plugin* p, const char* id) noexcept {
+    auto* inst = self_of<Instance>(p);
+    try {
+      return id ? inst->plugin->extension(id) : nullptr;
+    } catch (...) {
+      return nullptr;
+    }
+  }
+  static const opk_manifest* manifest(Manifest (*describe)()) noexcept {
+    static Manifest* m = [&]() -> Manifest* {
+      try {
+        return new Manifest(describe());  // lives as long as the library
+      } catch (...) {
+        return nullptr;
+      }
+    }();
+    Manifest::current() = m;
+    return m ? m->c_manifest() : nullptr;
+  }
+};
+}  // namespace detail
+
+}  // namespace opk
+
+#ifndef OPK_REQUIRED_HOST_MINOR
+// Lowest kernel ABI minor the plugin needs; raise it when using newer calls.
+#define OPK_REQUIRED_HOST_MINOR 0
+#endif
+
+// Emits the library's exported entry. `PluginClass` derives from opk::Plugin
+// and is constructible from opk::Host; `describe` is a function returning the
+// opk::Manifest. Use once per library.
+#define OPK_PLUGIN(PluginClass, describe)                                                          \
+  namespace {                                                                                      \
+  const opk_manifest* opk_get_manifest_() noexcept {                                               \
+    return ::opk::detail::Entry<PluginClass>::manifest(&describe);                                 \
+  }                                                                                                \
+  opk_status opk_init_(const opk_host* h, opk_plugin** out) noexcept {                              \
+    if (opk_get_manifest_() == nullptr) return OPK_ERR_INTERNAL;                                    \
+    return ::opk::detail::Entry<PluginClass>::init(h, out);                                        \
+  }                                                                                                \
+  }                                                                                                \
+  extern "C" OPK_EXPORT const opk_plugin_entry opk_plugin_entry_v1 = {                             \
+      OPK_ABI_MAJOR,                                                                               \
+      OPK_ABI_MINOR,                                                                               \
+      sizeof(opk_plugin_entry),                                                                    \
+      OPK_REQUIRED_HOST_MINOR,                                                                     \
+      &opk_get_manifest_,                                                                          \
+      &opk_init_,                                                                                  \
+      &::opk::detail::Entry<PluginClass>::start,                                                   \
+      &::opk::detail::Entry<PluginClass>::stop,                                                    \
+      &::opk::detail::Entry<PluginClass>::deinit,                                                  \
+      &::opk::detail::Entry<PluginClass>::extension,                                               \
+  }
+
+#endif  // OPSKERNEL_OPK_HPP

@@ -1,0 +1,643 @@
+/*
+ * opk_abi.h -- the Opskernel plugin ABI (pure C, C99/C11 and C++ compatible).
+ *
+ * This header is the whole contract between the kernel and a plugin. A plugin
+ * is a shared library that exports exactly one data symbol, `opk_plugin_entry_v1`
+ * (see OPK_PLUGIN_ENTRY_SYMBOL), of type `opk_plugin_entry`. Everything else the
+ * plugin provides -- job types, alert sources, admin features, notification
+ * channels, extensions for other plugins -- is reached from that entry.
+ *
+ * STABILITY (full text in docs/abi.md)
+ *   - OPK_ABI_MAJOR changes only for a break; the kernel refuses a plugin whose
+ *     major differs from its own.
+ *   - A minor version only appends: new fields at the end of a struct, new
+ *     function pointers at the end of a table, new status codes, new flag bits,
+ *     new extension ids. Nothing is removed, reordered or retyped.
+ *   - Every struct that can grow starts with `uint32_t struct_size`, set by the
+ *     writer to sizeof(the struct it was compiled with). A reader copies
+ *     min(struct_size, sizeof) into a zeroed struct, so fields the writer did
+ *     not know read as 0/NULL. Before calling a function pointer added in a
+ *     later minor, check both the size and that the pointer is not NULL
+ *     (OPK_HAS_MEMBER).
+ *   - Structs documented as FROZEN never grow; a new need gets a new struct.
+ *   - Extensions are looked up by string id with a revision ("opk.http-routes/1");
+ *     a new revision is a new id and a new struct. Third parties use reverse-DNS
+ *     ids ("com.example.thing/1").
+ *
+ * DATA ACROSS THE BOUNDARY
+ *   Only plain data crosses: integers, UTF-8 NUL-terminated strings, byte views
+ *   (pointer + size), JSON text, and structs of those. No C++ types, no
+ *   exceptions, no shared mutable memory. A pointer lent by one side for a call
+ *   is valid only until that call returns, unless its documentation says until
+ *   when ("LIFETIME:"). Whoever allocates frees ("OWNERSHIP:"). This keeps every
+ *   call marshallable, so a plugin can later run in a child process behind a
+ *   socket without any change to its code.
+ *
+ * THREADS
+ *   Each function is tagged with the thread it is called on:
+ *   [control-thread]  the kernel's control thread: loading, init, start, stop,
+ *                     deinit. Never concurrently with another [control-thread]
+ *                     call into the same plugin.
+ *   [worker-thread]   a thread of a kernel worker pool. Calls into different runs
+ *                     may happen at the same time on different threads; at most
+ *                     one call into a given run at a time unless stated.
+ *   [any-thread]      any thread, possibly concurrently with anything else.
+ *   [thread-safe]     a host function the plugin may call from any thread.
+ *
+ * NAMING
+ *   Functions in plugin-provided tables are called by the kernel; functions in
+ *   host-provided tables (opk_host, contexts, extensions) are callbacks into the
+ *   kernel. Every host callback takes its own table as `self` first.
+ */
+#ifndef OPSKERNEL_OPK_ABI_H
+#define OPSKERNEL_OPK_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- versions */
+
+/** ABI major version: a plugin with another major is refused. */
+#define OPK_ABI_MAJOR 1
+/** ABI minor version: additive changes only. */
+#define OPK_ABI_MINOR 0
+
+/** Name of the one exported symbol; the suffix is the ABI major. */
+#define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
+
+/** Marks the entry symbol exported (all else stays hidden). */
+#if defined(_WIN32)
+#define OPK_EXPORT __declspec(dllexport)
+#else
+#define OPK_EXPORT __attribute__((visibility("default")))
+#endif
+
+/** True when a struct of the given `struct_size` contains `member`. */
+#define OPK_HAS_MEMBER(type, size, member) \
+  ((size_t)(size) >= offsetof(type, member) + sizeof(((type*)0)->member))
+
+/* ------------------------------------------------------------ status codes */
+
+/**
+ * Result of every fallible call. Values are append-only with explicit
+ * numbers; the human-readable detail travels separately (opk_host.set_error,
+ * a run's log, an HTTP response body) and its wording is not part of the ABI.
+ * A reader must treat an unknown non-zero value as a failure.
+ */
+typedef int32_t opk_status;
+enum {
+  OPK_OK = 0,                   /* success */
+  OPK_ERR_FAILED = 1,           /* generic failure; see the detail message */
+  OPK_ERR_INVALID_ARGUMENT = 2, /* a parameter or input was malformed */
+  OPK_ERR_NOT_FOUND = 3,        /* the named thing does not exist */
+  OPK_ERR_UNSUPPORTED = 4,      /* not implemented by this side/version */
+  OPK_ERR_INCOMPATIBLE = 5,     /* ABI or version mismatch */
+  OPK_ERR_CANCELLED = 6,        /* the operation stopped because it was cancelled */
+  OPK_ERR_TIMEOUT = 7,          /* a deadline passed */
+  OPK_ERR_CONFLICT = 8,         /* duplicate id, already running, wrong state */
+  OPK_ERR_PERMISSION = 9,       /* the caller may not do this */
+  OPK_ERR_NO_MEMORY = 10,       /* allocation failed */
+  OPK_ERR_UNAVAILABLE = 11,     /* a dependency is down; retrying may help */
+  OPK_ERR_INTERNAL = 12,        /* a bug: an invariant did not hold */
+  OPK_ERR_BUFFER_TOO_SMALL = 13 /* caller buffer too small; size reported */
+};
+
+/** Log severities, shared by kernel, plugin and run logs. */
+typedef int32_t opk_log_level;
+enum {
+  OPK_LOG_TRACE = 0,
+  OPK_LOG_DEBUG = 1,
+  OPK_LOG_INFO = 2,
+  OPK_LOG_WARN = 3,
+  OPK_LOG_ERROR = 4,
+  OPK_LOG_CRITICAL = 5
+};
+
+/* ------------------------------------------------------------ opaque types */
+
+/** A plugin instance, created by opk_plugin_entry.init; only the plugin
+ *  knows what it points to. */
+typedef struct opk_plugin_s opk_plugin;
+/** Kernel-private data behind a host table or context; never dereferenced
+ *  by a plugin. */
+typedef struct opk_host_data_s opk_host_data;
+
+/* ------------------------------------------------------------ plain values */
+
+/** FROZEN. A key/value pair of UTF-8 strings. */
+typedef struct opk_kv {
+  const char* key;
+  const char* value;
+} opk_kv;
+
+/** FROZEN. A byte view; `data` may be NULL when `size` is 0. */
+typedef struct opk_bytes {
+  const uint8_t* data;
+  size_t size;
+} opk_bytes;
+
+/**
+ * FROZEN. Operator-facing text in one more language. `lang` is a BCP 47 tag
+ * ("sv", "de-CH"); `title` and `description` may be NULL to keep the default
+ * (English) text of that field.
+ */
+typedef struct opk_translation {
+  const char* lang;
+  const char* title;
+  const char* description;
+} opk_translation;
+
+/* --------------------------------------------------------- the host table */
+
+typedef struct opk_host opk_host;
+
+/**
+ * The kernel's function table, given to a plugin at init.
+ * LIFETIME: valid from the start of init until deinit returns; the plugin
+ * may keep the pointer for that long.
+ */
+struct opk_host {
+  uint32_t struct_size;
+  /** ABI version the kernel speaks; gate features on it and on struct_size. */
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  /** Kernel version string, e.g. "0.1.0". LIFETIME: as the table. */
+  const char* kernel_version;
+  /** Kernel-private; do not touch. */
+  opk_host_data* host_data;
+
+  /** Writes a line to this plugin's named logger.
+   *  [thread-safe] OWNERSHIP: `message` is copied. */
+  void (*log)(const opk_host* self, opk_log_level level, const char* message);
+
+  /** Records the detail of the failure the plugin is about to return from
+   *  the current call (init, start, a handler ...); the kernel shows it with
+   *  the status. [thread-safe] OWNERSHIP: copied. */
+  void (*set_error)(const opk_host* self, const char* message);
+
+  /** Wall-clock time, milliseconds since the Unix epoch, UTC. Use this
+   *  rather than the system clock so tests can drive time. [thread-safe] */
+  int64_t (*now_ms)(const opk_host* self);
+
+  /**
+   * One of this plugin's settings (key `k` of the `[plugin.<id>]` section of
+   * the kernel configuration, or the environment override), or NULL when not
+   * set. [thread-safe] LIFETIME: valid until deinit returns.
+   */
+  const char* (*config_value)(const opk_host* self, const char* key);
+
+  /**
+   * Finds a kernel service or another plugin's extension by id with
+   * revision ("opk.http-routes/1"). Returns NULL when no such extension
+   * exists; the caller must handle that. [thread-safe]
+   * LIFETIME: the returned table stays valid until this plugin's deinit
+   * returns (a required extension's provider is stopped after its users).
+   */
+  const void* (*get_extension)(const opk_host* self, const char* id);
+
+  /** Frees memory the kernel allocated and handed to the plugin (documented
+   *  per call with "OWNERSHIP: free with opk_host.free"). [thread-safe] */
+  void (*free)(const opk_host* self, void* ptr);
+};
+
+/* ------------------------------------------------------------- job types */
+
+/** What started a run. */
+typedef int32_t opk_trigger;
+enum {
+  OPK_TRIGGER_SCHEDULE = 0, /* a schedule slot fell due */
+  OPK_TRIGGER_MANUAL = 1,   /* an operator's run-now */
+  OPK_TRIGGER_RETRY = 2,    /* an operator's retry of an earlier run */
+  OPK_TRIGGER_CHAIN = 3,    /* started by another run (parent_run_id) */
+  OPK_TRIGGER_RECOVERY = 4  /* re-queued after a kernel crash */
+};
+
+/** Outcome of a completed run or step (the seed's COMPLETED status). */
+typedef int32_t opk_outcome;
+enum {
+  OPK_OUTCOME_NORMAL = 0,
+  OPK_OUTCOME_WARNING = 1,
+  OPK_OUTCOME_ERROR = 2
+};
+
+/** Job type capability bits (opk_job_type.capabilities). */
+#define OPK_JOB_CAP_MANUAL_RUN ((uint64_t)1 << 0) /* an operator may start it by hand */
+#define OPK_JOB_CAP_CANCEL ((uint64_t)1 << 1)     /* has a cooperative cancel hook */
+#define OPK_JOB_CAP_DRY_RUN ((uint64_t)1 << 2)    /* honours opk_run_context.dry_run */
+#define OPK_JOB_CAP_REQUEUE ((uint64_t)1 << 3)    /* safe to re-run after a crash */
+
+/** The authenticated user on whose behalf something happens. */
+typedef struct opk_principal {
+  uint32_t struct_size;
+  /** User id; NULL for the system (schedules). */
+  const char* user_id;
+  /** Role name ("PlatformAdministrator", ...); NULL for the system. */
+  const char* role;
+  /** Scope node in the hierarchy ("platform", "tenant:acme"); NULL for the
+   *  system. */
+  const char* scope;
+} opk_principal;
+
+typedef struct opk_run_context opk_run_context;
+
+/**
+ * One run of a job type, lent to opk_job_type.run and .cancel.
+ * LIFETIME: valid until `run` returns. Callbacks are [thread-safe] unless
+ * noted, so a plugin may log from threads it starts for the run, as long as
+ * they end before `run` returns.
+ */
+struct opk_run_context {
+  uint32_t struct_size;
+  /** Job number, unique and increasing within one store. */
+  int64_t run_id;
+  /** Run that started this one (chaining), 0 when none. */
+  int64_t parent_run_id;
+  /** Job type id. */
+  const char* job_type_id;
+  /** Scheduled job this run belongs to; NULL for ad-hoc runs. */
+  const char* scheduled_job_id;
+  /** Parameters, a JSON object already validated against the type's
+   *  schema; "{}" when none. */
+  const char* params_json;
+  /** Tenant the run is aimed at; NULL means the whole installation. */
+  const char* target_tenant;
+  /** Non-zero: report what would be done and change nothing. Only set for
+   *  types with OPK_JOB_CAP_DRY_RUN. */
+  uint32_t dry_run;
+  opk_trigger trigger;
+  /** Time range the run covers, ms since the epoch; 0 when not given. */
+  int64_t range_start_ms;
+  int64_t range_end_ms;
+  /** The user who created the run, captured at creation; fields NULL for
+   *  schedule-triggered runs. */
+  const opk_principal* triggered_by;
+  /** Operator's reason for a manual run, retry or cancel; NULL if none. */
+  const char* reason;
+  /** Kernel-private. */
+  opk_host_data* host_data;
+
+  /** Appends a line to the run's log, kept with the run. OWNERSHIP: copied. */
+  void (*log)(const opk_run_context* self, opk_log_level level, const char* message);
+  /** Reports progress, 0..100 (clamped), with an optional message. */
+  void (*progress)(const opk_run_context* self, double percent, const char* message);
+  /**
+   * Sets the outcome the run completes with (default NORMAL), an exit code
+   * (default 0) and a one-line summary (may be NULL). The last call wins.
+   * A run that returns a non-OK status completes with ERROR regardless.
+   */
+  void (*set_result)(const opk_run_context* self, opk_outcome outcome, int32_t exit_code,
+                     const char* summary);
+  /** Non-zero once cancellation was requested (operator cancel, timeout,
+   *  shutdown). Cheap: poll it between units of work. */
+  uint32_t (*is_cancelled)(const opk_run_context* self);
+  /** Marks the start of a named step (one of the type's declared actions,
+   *  or any name). Steps do not nest: beginning one ends the previous. */
+  opk_status (*step_begin)(const opk_run_context* self, const char* step_id);
+  /** Ends the current step with an outcome and optional summary. */
+  opk_status (*step_end)(const opk_run_context* self, opk_outcome outcome, const char* summary);
+  /** Attaches a result document (JSON object) to the run, for templates and
+   *  chaining; replaces an earlier one. OWNERSHIP: copied. */
+  opk_status (*set_output_json)(const opk_run_context* self, const char* json);
+};
+
+/** FROZEN. A named step of a job type (the seed's "actions"). */
+typedef struct opk_action {
+  const char* id;
+  const char* title;
+} opk_action;
+
+typedef struct opk_job_type opk_job_type;
+
+/**
+ * A kind of work (the seed's "program"). Declared in the manifest.
+ * LIFETIME: static, or at least until deinit returns.
+ */
+struct opk_job_type {
+  uint32_t struct_size;
+  /** Unique id across the kernel: [a-z0-9][a-z0-9._-]*, at most 64 bytes. */
+  const char* id;
+  /** Operator-facing name and description (English). */
+  const char* title;
+  const char* description;
+  /** Team or person responsible. */
+  const char* owner;
+  /** OPK_JOB_CAP_* bits. OPK_JOB_CAP_CANCEL requires `cancel`. */
+  uint64_t capabilities;
+  /** JSON Schema (draft 2020-12 subset) of the parameters; NULL = none. */
+  const char* params_schema_json;
+  /** Default schedule, 5-field cron or macro; NULL = on demand only. */
+  const char* default_schedule;
+  /** Target duration (SLA); runs longer are flagged. 0 = none. */
+  uint64_t target_duration_ms;
+  /** The kernel cancels a run after this long. 0 = no limit. */
+  uint64_t timeout_ms;
+  /** Higher runs first among pending runs of one pool. */
+  int32_t priority;
+  /** Worker pool name; NULL = "default". */
+  const char* worker_pool;
+  /** Named steps, in order; may be NULL with count 0. */
+  const opk_action* actions;
+  uint32_t action_count;
+  const opk_translation* translations;
+  uint32_t translation_count;
+
+  /**
+   * Does the work. Returns OPK_OK when the run completed (its outcome is
+   * what set_result said), OPK_ERR_CANCELLED when it stopped on request,
+   * anything else for failure (detail: log it first).
+   * [worker-thread] `plugin` is the instance from init.
+   */
+  opk_status (*run)(opk_plugin* plugin, const opk_job_type* self, const opk_run_context* run);
+
+  /**
+   * Asks a running run to stop soon and leave no half state; returns at
+   * once (the run itself returns OPK_ERR_CANCELLED later). NULL when the
+   * type has no cancel hook. [any-thread], concurrently with `run`; only
+   * while `run` is executing.
+   */
+  void (*cancel)(opk_plugin* plugin, const opk_job_type* self, const opk_run_context* run);
+};
+
+/* ---------------------------------------------------------- alert sources */
+
+/** Alert severities. */
+typedef int32_t opk_severity;
+enum { OPK_SEVERITY_INFO = 0, OPK_SEVERITY_WARNING = 1, OPK_SEVERITY_CRITICAL = 2 };
+
+/** Alert source flag: only PlatformAdministrator may see or manage its alerts. */
+#define OPK_ALERT_PLATFORM_ONLY ((uint64_t)1 << 0)
+
+/** An alert to raise. At most one alert is open per (source, related_type,
+ *  related_id): raising again updates it. */
+typedef struct opk_alert {
+  uint32_t struct_size;
+  opk_severity severity;
+  /** Area ("billing", "identity" ...); NULL = the source's area. */
+  const char* area;
+  const char* title;
+  const char* message;
+  /** The object the alert is about, e.g. "subscription" / "sub-42". */
+  const char* related_type;
+  const char* related_id;
+  /** Hierarchy node owning the object ("tenant:acme"), for visibility. */
+  const char* scope;
+  /** Extra data, a JSON object; may be NULL. */
+  const char* details_json;
+} opk_alert;
+
+typedef struct opk_alert_context opk_alert_context;
+
+/** Lent to opk_alert_source.evaluate. LIFETIME: until evaluate returns. */
+struct opk_alert_context {
+  uint32_t struct_size;
+  /** Evaluation time, ms since the epoch. */
+  int64_t now_ms;
+  /** Kernel-private. */
+  opk_host_data* host_data;
+  /** Opens or updates the alert for (source, related object). */
+  opk_status (*raise)(const opk_alert_context* self, const opk_alert* alert);
+  /** Closes the open alert for the related object, if any (condition cleared). */
+  opk_status (*clear)(const opk_alert_context* self, const char* related_type,
+                      const char* related_id);
+  void (*log)(const opk_alert_context* self, opk_log_level level, const char* message);
+  uint32_t (*is_cancelled)(const opk_alert_context* self);
+};
+
+typedef struct opk_alert_source opk_alert_source;
+
+/** Something that detects conditions and raises/clears alerts. */
+struct opk_alert_source {
+  uint32_t struct_size;
+  const char* id;
+  const char* title;
+  const char* description;
+  /** Default area of its alerts. */
+  const char* area;
+  /** OPK_ALERT_* flags. */
+  uint64_t flags;
+  /** How often to evaluate, 5-field cron; NULL = every ten minutes. */
+  const char* default_schedule;
+  const opk_translation* translations;
+  uint32_t translation_count;
+  /** Looks at the world, raises and clears alerts. [worker-thread] */
+  opk_status (*evaluate)(opk_plugin* plugin, const opk_alert_source* self,
+                         const opk_alert_context* ctx);
+};
+
+/* --------------------------------------------------------- admin features */
+
+/** An operator-facing feature (API routes, a console page). Its routes are
+ *  added in start through the "opk.http-routes/1" extension. */
+typedef struct opk_admin_feature {
+  uint32_t struct_size;
+  const char* id;
+  const char* title;
+  const char* description;
+  const opk_translation* translations;
+  uint32_t translation_count;
+} opk_admin_feature;
+
+/* --------------------------------------------------- notification channels */
+
+/** A message to deliver. LIFETIME: during `send` only. */
+typedef struct opk_notification {
+  uint32_t struct_size;
+  /** Recipients in the channel's own form (e-mail addresses, URLs). */
+  const char* const* recipients;
+  uint32_t recipient_count;
+  const char* subject;
+  const char* body;
+  /** "text/plain", "text/html", "application/json". */
+  const char* content_type;
+  /** The event that caused it, JSON; may be NULL. */
+  const char* event_json;
+} opk_notification;
+
+/** A way to deliver notifications (SMTP, webhooks ...). */
+typedef struct opk_notification_channel opk_notification_channel;
+struct opk_notification_channel {
+  uint32_t struct_size;
+  const char* id;
+  const char* title;
+  const char* description;
+  /** Delivers one notification; may block. [worker-thread] */
+  opk_status (*send)(opk_plugin* plugin, const opk_notification_channel* self,
+                     const opk_notification* message);
+};
+
+/* --------------------------------------------------------------- manifest */
+
+/** FROZEN. An extension this plugin needs from the kernel or another plugin. */
+typedef struct opk_requirement {
+  /** Extension id with revision. */
+  const char* extension_id;
+  /** Non-zero: the plugin works without it (get_extension may return NULL). */
+  uint32_t optional;
+} opk_requirement;
+
+/**
+ * What a plugin is and what it provides. Read before init and validated as
+ * a whole: one invalid item refuses the whole library.
+ * LIFETIME: static (valid while the library is loaded).
+ */
+typedef struct opk_manifest {
+  uint32_t struct_size;
+  /** Unique plugin id: [a-z0-9][a-z0-9._-]*, at most 64 bytes. */
+  const char* id;
+  const char* name;
+  /** Semantic version "MAJOR.MINOR.PATCH". */
+  const char* version;
+  const char* vendor;
+  const char* description;
+  /** Arrays of pointers, so each element carries its own struct_size. */
+  const opk_job_type* const* job_types;
+  uint32_t job_type_count;
+  const opk_alert_source* const* alert_sources;
+  uint32_t alert_source_count;
+  const opk_admin_feature* const* admin_features;
+  uint32_t admin_feature_count;
+  const opk_notification_channel* const* notification_channels;
+  uint32_t notification_channel_count;
+  /** Extension ids this plugin offers others through get_extension. */
+  const char* const* provides;
+  uint32_t provides_count;
+  /** Extensions it needs; the kernel starts providers first and refuses the
+   *  plugin, naming the id, when a required one is missing. */
+  const opk_requirement* requirements;
+  uint32_t requirement_count;
+} opk_manifest;
+
+/* ------------------------------------------------------------------ entry */
+
+/**
+ * The exported entry. The first two fields are frozen for all majors, so
+ * the kernel can read the version before calling any plugin code.
+ * Lifecycle: get_manifest -> init -> start -> ... -> stop -> deinit.
+ */
+typedef struct opk_plugin_entry {
+  /** ABI the plugin was compiled against (OPK_ABI_MAJOR / _MINOR). */
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  uint32_t struct_size;
+  /** Lowest kernel ABI minor this plugin works with. A plugin built against
+   *  a newer minor than the kernel's loads only if this is <= the kernel's. */
+  uint32_t min_host_minor;
+
+  /** Returns the manifest; no side effects. [control-thread] */
+  const opk_manifest* (*get_manifest)(void);
+
+  /**
+   * Creates the plugin instance. Must not start work: that belongs in
+   * start. On failure call host->set_error and return non-OK; the plugin is
+   * then refused and deinit is not called. [control-thread]
+   */
+  opk_status (*init)(const opk_host* host, opk_plugin** out_plugin);
+
+  /** Begins serving: add routes, open connections. May be NULL.
+   *  Non-OK refuses the plugin (stop is then not called). [control-thread] */
+  opk_status (*start)(opk_plugin* plugin);
+
+  /** Stops serving; runs of this plugin have ended. May be NULL.
+   *  [control-thread] */
+  void (*stop)(opk_plugin* plugin);
+
+  /** Destroys the instance. [control-thread] */
+  void (*deinit)(opk_plugin* plugin);
+
+  /** Returns an extension the plugin provides (listed in the manifest's
+   *  `provides`), or NULL. LIFETIME: until deinit. [any-thread] May be
+   *  NULL when the plugin provides none. */
+  const void* (*get_extension)(opk_plugin* plugin, const char* id);
+} opk_plugin_entry;
+
+/* ========================================================== extensions */
+
+/* ---- opk.http-routes/1: admin features add HTTP routes ----------------- */
+
+#define OPK_EXT_HTTP_ROUTES "opk.http-routes/1"
+
+/** An HTTP request, lent to a route handler. LIFETIME: during the call. */
+typedef struct opk_http_request {
+  uint32_t struct_size;
+  /** "GET", "POST" ... */
+  const char* method;
+  /** Decoded path, without the query ("/api/v1/echo/abc"). */
+  const char* path;
+  /** Values of `{name}` segments of the route pattern. */
+  const opk_kv* path_params;
+  uint32_t path_param_count;
+  /** Decoded query parameters, in order; keys may repeat. */
+  const opk_kv* query;
+  uint32_t query_count;
+  /** Header names in lower case. */
+  const opk_kv* headers;
+  uint32_t header_count;
+  opk_bytes body;
+  /** Authenticated caller; NULL on routes that allow anonymous access. */
+  const opk_principal* principal;
+  /** Client address, "127.0.0.1:53412". */
+  const char* remote_addr;
+} opk_http_request;
+
+typedef struct opk_http_response opk_http_response;
+
+/** Filled by a route handler. LIFETIME: during the call. Defaults: 200,
+ *  no headers, empty body. */
+struct opk_http_response {
+  uint32_t struct_size;
+  opk_host_data* host_data;
+  void (*set_status)(const opk_http_response* self, int32_t status);
+  /** Adds a header; "content-type" replaces the default. OWNERSHIP: copied. */
+  void (*add_header)(const opk_http_response* self, const char* name, const char* value);
+  /** Appends to the body. OWNERSHIP: copied. */
+  void (*append_body)(const opk_http_response* self, const void* data, size_t size);
+};
+
+/** Route flag: reachable without authentication (health checks). */
+#define OPK_ROUTE_ANONYMOUS ((uint64_t)1 << 0)
+
+/** A route an admin feature serves. */
+typedef struct opk_http_route {
+  uint32_t struct_size;
+  /** Admin feature (from the manifest) the route belongs to. */
+  const char* feature_id;
+  /** "GET", "POST", "PUT", "PATCH", "DELETE". */
+  const char* method;
+  /** Pattern: literal segments and `{name}` segments, e.g. "/api/v1/echo/{word}". */
+  const char* path;
+  /** One line for the API document. */
+  const char* summary;
+  /** OPK_ROUTE_* flags. */
+  uint64_t flags;
+  /** Passed back to handle. */
+  void* route_data;
+  /**
+   * Handles one request. Returning non-OK with an untouched response makes
+   * the kernel answer 500 with the detail from set_error.
+   * [any-thread], concurrently with other requests.
+   */
+  opk_status (*handle)(opk_plugin* plugin, void* route_data, const opk_http_request* request,
+                       const opk_http_response* response);
+} opk_http_route;
+
+/** The kernel's route service. */
+typedef struct opk_http_routes_v1 {
+  uint32_t struct_size;
+  /**
+   * Adds a route for the calling plugin (call from start). Refused with
+   * OPK_ERR_CONFLICT if the method and pattern are taken, with
+   * OPK_ERR_INVALID_ARGUMENT if malformed. Routes are removed when the plugin
+   * stops. [control-thread] OWNERSHIP: the struct and strings are copied.
+   */
+  opk_status (*add_route)(const opk_host* host, const opk_http_route* route);
+} opk_http_routes_v1;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* OPSKERNEL_OPK_ABI_H */
