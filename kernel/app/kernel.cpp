@@ -22,17 +22,23 @@ int64_t steady_ms() {
 
 const char* to_string(PluginState s) {
   switch (s) {
-    case PluginState::active: return "active";
-    case PluginState::refused: return "refused";
-    case PluginState::disabled: return "disabled";
-    case PluginState::stopped: return "stopped";
+    case PluginState::active:
+      return "active";
+    case PluginState::refused:
+      return "refused";
+    case PluginState::disabled:
+      return "disabled";
+    case PluginState::stopped:
+      return "stopped";
   }
   return "?";
 }
 
 Kernel::Kernel(config::Config config) : config_(std::move(config)) {}
 
-Kernel::~Kernel() { stop(); }
+Kernel::~Kernel() {
+  stop();
+}
 
 void Kernel::refuse(PluginRecord& p, const std::string& phase, const std::string& why) {
   p.state = PluginState::refused;
@@ -41,7 +47,7 @@ void Kernel::refuse(PluginRecord& p, const std::string& phase, const std::string
 }
 
 Status Kernel::start(bool start_plugins) {
-  if (running_) return Status::conflict("kernel already started");
+  if (running_ || !plugins_.empty()) return Status::conflict("a kernel starts once; create a new one to start again");
   const int64_t t0 = steady_ms();
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir, ec);
@@ -51,7 +57,11 @@ Status Kernel::start(bool start_plugins) {
   running_ = true;
   scan();
   init_in_dependency_order();
-  if (start_plugins) start_active();
+  if (start_plugins) {
+    start_active();
+    std::lock_guard lock(runs_mu_);
+    accepting_runs_ = true;
+  }
   start_ms_ = steady_ms() - t0;
   size_t active = 0, refused = 0;
   for (auto& p : plugins_) (p->state == PluginState::active ? active : refused) += (p->state != PluginState::disabled);
@@ -105,6 +115,14 @@ PluginRecord* Kernel::find_active(const std::string& plugin_id) {
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
   if (id == OPK_EXT_HTTP_ROUTES) return routes_.extension();
+  // Another plugin's extension only when declared: the declaration is what
+  // orders init and stop, so an undeclared use could outlive its provider.
+  const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
+    if (p->id != requester || !p->library) return false;
+    const auto& reqs = p->library->manifest().requirements;
+    return std::any_of(reqs.begin(), reqs.end(), [&](const auto& r) { return r.extension_id == id; });
+  });
+  if (!declared) return nullptr;
   const std::string provider = registry_.provider_of(id);
   if (provider.empty() || provider == requester) return nullptr;
   PluginRecord* p = find_active(provider);
@@ -116,8 +134,18 @@ void Kernel::init_in_dependency_order() {
   std::vector<PluginRecord*> pending;
   for (auto& p : plugins_)
     if (p->state == PluginState::stopped) pending.push_back(p.get());
+  // A requirement is met by the kernel or an initialised provider. An optional
+  // one is also met when no pending plugin could still provide it; if one
+  // can, wait for it, so the provider is initialised first and stopped last.
+  auto pending_provides = [&](const std::string& id) {
+    return std::any_of(pending.begin(), pending.end(), [&](PluginRecord* q) {
+      const auto& pr = q->library->manifest().provides;
+      return std::find(pr.begin(), pr.end(), id) != pr.end();
+    });
+  };
   auto satisfied = [&](const loader::Requirement& r) {
-    return r.optional || r.extension_id == OPK_EXT_HTTP_ROUTES || !registry_.provider_of(r.extension_id).empty();
+    if (r.extension_id == OPK_EXT_HTTP_ROUTES || !registry_.provider_of(r.extension_id).empty()) return true;
+    return r.optional && !pending_provides(r.extension_id);
   };
   bool progress = true;
   while (progress) {
@@ -139,6 +167,7 @@ void Kernel::init_in_dependency_order() {
           config_.public_settings(),
           [this](const std::string& req, const std::string& id) { return lookup_extension(req, id); });
       p.host->set_routes(&routes_);
+      for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       host::clear_error();
       opk_plugin* inst = nullptr;
       opk_status st = OPK_ERR_INTERNAL;
@@ -176,51 +205,64 @@ void Kernel::init_in_dependency_order() {
 }
 
 void Kernel::start_active() {
-  for (PluginRecord* p : order_) {
+  for (size_t i = 0; i < order_.size(); ++i) {
+    PluginRecord* p = order_[i];
     if (p->state != PluginState::active) continue;
-    // A provider that failed to start takes its dependents with it.
-    std::string missing;
-    for (const auto& r : p->library->manifest().requirements)
-      if (!r.optional && r.extension_id != OPK_EXT_HTTP_ROUTES &&
-          !find_active(registry_.provider_of(r.extension_id)))
-        missing = r.extension_id;
+    host::clear_error();
     opk_status st = OPK_OK;
-    std::string err;
-    if (missing.empty() && p->library->entry().start) {
-      host::clear_error();
-      st = p->library->entry().start(p->instance);
-      err = host::take_error();
+    try {
+      if (p->library->entry().start) st = p->library->entry().start(p->instance);
+    } catch (...) {  // a last guard only: exceptions must not cross the ABI
+      st = OPK_ERR_FAILED;
+      host::set_error_text("start threw an exception across the ABI");
     }
-    if (!missing.empty() || st != OPK_OK) {
-      routes_.remove_plugin(p->id);
-      registry_.remove(p->id);
-      p->library->entry().deinit(p->instance);
-      p->instance = nullptr;
-      refuse(*p, "start",
-             missing.empty() ? "start failed with status " + std::to_string(st) + (err.empty() ? "" : ": " + err)
-                             : "required extension '" + missing + "' is gone (its provider failed)");
-      p->host.reset();
-      p->library.reset();
+    std::string err = host::take_error();
+    if (st == OPK_OK) {
+      p->started = true;
       continue;
     }
-    p->started = true;
+    // Plugins initialised after p that use its extensions (directly or
+    // through each other) go first: they may hold pointers into p.
+    std::vector<PluginRecord*> gone = {p};
+    for (size_t j = i + 1; j < order_.size(); ++j) {
+      PluginRecord* q = order_[j];
+      if (q->state != PluginState::active) continue;
+      for (const auto& r : q->library->manifest().requirements) {
+        const std::string provider = registry_.provider_of(r.extension_id);
+        if (std::any_of(gone.begin(), gone.end(), [&](PluginRecord* g) { return g->id == provider; })) {
+          gone.push_back(q);
+          break;
+        }
+      }
+    }
+    for (auto it = gone.rbegin(); it != gone.rend(); ++it) {
+      PluginRecord* g = *it;
+      routes_.remove_plugin(g->id);
+      g->library->entry().deinit(g->instance);
+      g->instance = nullptr;
+      refuse(*g, "start",
+             g == p ? "start failed with status " + std::to_string(st) + (err.empty() ? "" : ": " + err)
+                    : "an extension it requires is gone (its provider '" + p->id + "' failed to start)");
+    }
+    for (PluginRecord* g : gone) {
+      registry_.remove(g->id);
+      g->host.reset();
+      g->library.reset();
+    }
   }
 }
 
 void Kernel::stop() {
   if (!running_) return;
-  // 1. Tell every run to stop; wait up to the grace period.
+  // 1. Refuse new runs, tell every run to stop, wait up to the grace period.
   {
     std::unique_lock lock(runs_mu_);
-    for (auto& [id, r] : runs_) {
-      if (r->done) continue;
-      r->run->request_cancel();
-      if (r->type->c.cancel) r->type->c.cancel(r->plugin->instance, r->type->self, r->run->context());
-    }
+    accepting_runs_ = false;
+    for (auto& [id, r] : runs_)
+      if (r->run->request_cancel() && r->in_plugin && r->type->c.cancel)
+        r->type->c.cancel(r->plugin->instance, r->type->self, r->run->context());
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.shutdown_grace_ms);
-    auto all_done = [&] {
-      return std::all_of(runs_.begin(), runs_.end(), [](auto& kv) { return kv.second->done; });
-    };
+    auto all_done = [&] { return std::all_of(runs_.begin(), runs_.end(), [](auto& kv) { return kv.second->done; }); };
     if (!runs_cv_.wait_until(lock, deadline, all_done)) {
       log::kernel()->warn("runs still in flight after {} ms; waiting for them to end before unloading",
                           config_.shutdown_grace_ms);
@@ -273,9 +315,14 @@ int Kernel::run_until_signal() {
 }
 
 void Kernel::reap_finished_locked() {
+  // Finished runs leave the table (callers keep their Run through shared_ptr).
   for (auto it = runs_.begin(); it != runs_.end();) {
-    if (it->second->done && it->second->thread.joinable()) it->second->thread.join();
-    ++it;
+    if (!it->second->done) {
+      ++it;
+      continue;
+    }
+    if (it->second->thread.joinable()) it->second->thread.join();
+    it = runs_.erase(it);
   }
 }
 
@@ -286,8 +333,7 @@ Status Kernel::start_run(const std::string& job_type, jobs::RunRequest req, std:
   const bool by_hand = req.trigger == OPK_TRIGGER_MANUAL || req.trigger == OPK_TRIGGER_RETRY;
   if (by_hand && !type.manual_run())
     return Status::conflict("job type '" + job_type + "' does not allow manual runs (manual_run=false)");
-  if (req.dry_run && !type.dry_run())
-    return Status::invalid("job type '" + job_type + "' does not support dry-run");
+  if (req.dry_run && !type.dry_run()) return Status::invalid("job type '" + job_type + "' does not support dry-run");
   if (req.params_json.empty()) req.params_json = "{}";
   try {
     Poco::JSON::Parser parser;
@@ -300,7 +346,7 @@ Status Kernel::start_run(const std::string& job_type, jobs::RunRequest req, std:
   if (!plugin || !plugin->started) return Status::unavailable("plugin '" + entry->plugin_id + "' is not started");
 
   std::lock_guard lock(runs_mu_);
-  if (!running_) return Status::unavailable("kernel is not running");
+  if (!accepting_runs_) return Status::unavailable("kernel is not running");
   reap_finished_locked();
   auto ar = std::make_unique<ActiveRun>();
   ar->run = std::make_shared<jobs::Run>(next_run_id_++, job_type, std::move(req));
@@ -311,7 +357,20 @@ Status Kernel::start_run(const std::string& job_type, jobs::RunRequest req, std:
   runs_[raw->run->id()] = std::move(ar);
   raw->thread = std::thread([this, raw] {
     raw->run->mark_running(jobs::now_ms());
-    opk_status st = raw->type->c.run(raw->plugin->instance, raw->type->self, raw->run->context());
+    {
+      std::lock_guard l(runs_mu_);
+      raw->in_plugin = true;  // from here until run returns, cancel may be called
+    }
+    opk_status st = OPK_ERR_FAILED;
+    try {
+      st = raw->type->c.run(raw->plugin->instance, raw->type->self, raw->run->context());
+    } catch (...) {  // a last guard only: exceptions must not cross the ABI
+      raw->run->context()->log(raw->run->context(), OPK_LOG_ERROR, "run threw an exception across the ABI");
+    }
+    {
+      std::lock_guard l(runs_mu_);
+      raw->in_plugin = false;
+    }
     raw->run->mark_completed(jobs::now_ms(), st);
     std::lock_guard l(runs_mu_);
     raw->done = true;
@@ -323,20 +382,26 @@ Status Kernel::start_run(const std::string& job_type, jobs::RunRequest req, std:
 Status Kernel::cancel_run(int64_t run_id) {
   std::lock_guard lock(runs_mu_);
   auto it = runs_.find(run_id);
-  if (it == runs_.end() || it->second->done) return Status::not_found("run " + std::to_string(run_id) + " is not in flight");
+  if (it == runs_.end() || it->second->done)
+    return Status::not_found("run " + std::to_string(run_id) + " is not in flight");
   auto& r = *it->second;
   if (!r.type->cancellable())
     return Status::conflict("job type '" + r.type->id + "' has no cancel hook; its runs cannot be cancelled safely");
-  if (r.run->request_cancel()) r.type->c.cancel(r.plugin->instance, r.type->self, r.run->context());
+  // The hook runs under runs_mu_ while the plugin is inside run(), so it is
+  // never called before run starts or after it returned.
+  if (r.run->request_cancel() && r.in_plugin) r.type->c.cancel(r.plugin->instance, r.type->self, r.run->context());
   return Status::ok();
 }
 
 bool Kernel::wait_run(int64_t run_id, int64_t timeout_ms) {
   std::unique_lock lock(runs_mu_);
   auto it = runs_.find(run_id);
-  if (it == runs_.end()) return true;
-  ActiveRun* r = it->second.get();
-  return runs_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [r] { return r->done; });
+  if (it == runs_.end()) return true;  // finished and reaped
+  // Look the run up again on each wake: another caller may reap it meanwhile.
+  return runs_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
+    auto i = runs_.find(run_id);
+    return i == runs_.end() || i->second->done;
+  });
 }
 
 }  // namespace opk

@@ -32,7 +32,7 @@ const char* to_string(PluginState s);
 struct PluginRecord {
   std::filesystem::path path;
   PluginState state = PluginState::refused;
-  std::string reason;  // why refused / disabled
+  std::string reason;                        // why refused / disabled
   std::unique_ptr<loader::Library> library;  // null once unloaded or when refused at load
   std::unique_ptr<host::PluginHost> host;
   opk_plugin* instance = nullptr;
@@ -82,6 +82,7 @@ class Kernel {
     const loader::JobType* type = nullptr;
     PluginRecord* plugin = nullptr;
     std::thread thread;
+    bool in_plugin = false;  // inside the plugin's run(); guarded by runs_mu_
     bool done = false;
   };
   void scan();
@@ -103,6 +104,7 @@ class Kernel {
   std::mutex runs_mu_;
   std::condition_variable runs_cv_;
   std::map<int64_t, std::unique_ptr<ActiveRun>> runs_;
+  bool accepting_runs_ = false;
   int64_t next_run_id_ = 1;
 };
 

@@ -2,8 +2,8 @@
 // job type, check the configuration.
 #include <utility>  // before Asio (Boost 1.74 + GCC 12, see STACK notes)
 
-#include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -38,14 +38,14 @@ po::options_description common_options() {
   d.add_options()("help,h", "show this help")("version", "print the kernel and ABI versions")(
       "config,c", po::value<std::string>(), "configuration file (default: $OPSKERNEL_CONFIG, else none)")(
       "plugins-dir", po::value<std::string>(), "override kernel.plugins_dir")(
-      "data-dir", po::value<std::string>(), "override kernel.data_dir")(
-      "listen", po::value<std::string>(), "override kernel.listen (HOST:PORT)")(
-      "log-level", po::value<std::string>(), "override log.level")(
-      "params", po::value<std::string>(), "jobs invoke: parameters as a JSON object")(
-      "dry-run", "jobs invoke: report what would be done, change nothing")(
-      "tenant", po::value<std::string>(), "jobs invoke: target tenant")(
-      "reason", po::value<std::string>(), "jobs invoke: why it is run")(
-      "timeout", po::value<int64_t>(), "jobs invoke: cancel after this many seconds");
+      "data-dir", po::value<std::string>(), "override kernel.data_dir")("listen", po::value<std::string>(),
+                                                                        "override kernel.listen (HOST:PORT)")(
+      "log-level", po::value<std::string>(), "override log.level")("params", po::value<std::string>(),
+                                                                   "jobs invoke: parameters as a JSON object")(
+      "dry-run", "jobs invoke: report what would be done, change nothing")("tenant", po::value<std::string>(),
+                                                                           "jobs invoke: target tenant")(
+      "reason", po::value<std::string>(), "jobs invoke: why it is run")("timeout", po::value<int64_t>(),
+                                                                        "jobs invoke: cancel after this many seconds");
   return d;
 }
 
@@ -71,8 +71,8 @@ opk::Status load_config(const po::variables_map& vm, bool quiet, opk::config::Co
 
 int cmd_run(const opk::config::Config& cfg) {
   opk::log::setup(cfg.log);
-  opk::log::kernel()->info("opskernel {} (plugin ABI {}.{}) node {} starting; plugins from {}",
-                           opk::kOpskernelVersion, OPK_ABI_MAJOR, OPK_ABI_MINOR, cfg.node_name, cfg.plugins_dir);
+  opk::log::kernel()->info("opskernel {} (plugin ABI {}.{}) node {} starting; plugins from {}", opk::kOpskernelVersion,
+                           OPK_ABI_MAJOR, OPK_ABI_MINOR, cfg.node_name, cfg.plugins_dir);
   opk::Kernel kernel(cfg);
   return kernel.run_until_signal();
 }
@@ -209,7 +209,8 @@ int main(int argc, char** argv) {
               << ")\n";
     return kExitOk;
   }
-  std::vector<std::string> cmd = vm.count("command") ? vm["command"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  std::vector<std::string> cmd =
+      vm.count("command") ? vm["command"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (vm.count("help") || cmd.empty()) {
     std::cout << kUsage << opts << "\n";
     return cmd.empty() && !vm.count("help") ? kExitUsage : kExitOk;

@@ -49,8 +49,8 @@ Status bad(const std::string& origin, const std::string& key, const std::string&
   return Status::invalid(origin + ": " + key + ": " + what);
 }
 
-Status parse_uint(const std::string& origin, const std::string& key, const std::string& text, uint64_t lo,
-                  uint64_t hi, uint64_t* out) {
+Status parse_uint(const std::string& origin, const std::string& key, const std::string& text, uint64_t lo, uint64_t hi,
+                  uint64_t* out) {
   if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
     return bad(origin, key, "'" + text + "' is not a whole number");
   if (text.size() > 18) return bad(origin, key, "'" + text + "' is too large (at most " + std::to_string(hi) + ")");
@@ -148,7 +148,9 @@ bool valid_id(const std::string& id) {
   return true;
 }
 
-std::vector<std::pair<std::string, std::string>> keys() { return kKeys; }
+std::vector<std::pair<std::string, std::string>> keys() {
+  return kKeys;
+}
 
 std::map<std::string, std::string> process_environment() {
   std::map<std::string, std::string> env;

@@ -35,9 +35,9 @@ struct Config {
 
 // Where the configuration comes from.
 struct Sources {
-  std::string file;                                    // empty: no file
-  std::map<std::string, std::string> environment;      // name -> value (all of it; non-OPSKERNEL_ ignored)
-  std::map<std::string, std::string> overrides;        // key ("kernel.listen") -> value, from the CLI
+  std::string file;                                // empty: no file
+  std::map<std::string, std::string> environment;  // name -> value (all of it; non-OPSKERNEL_ ignored)
+  std::map<std::string, std::string> overrides;    // key ("kernel.listen") -> value, from the CLI
 };
 
 // Reads and validates. On error returns INVALID_ARGUMENT with a message of the

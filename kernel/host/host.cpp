@@ -13,9 +13,15 @@ namespace {
 thread_local std::string t_error;
 }
 
-void clear_error() { t_error.clear(); }
-std::string take_error() { return std::exchange(t_error, std::string()); }
-void set_error_text(const std::string& text) { t_error = text; }
+void clear_error() {
+  t_error.clear();
+}
+std::string take_error() {
+  return std::exchange(t_error, std::string());
+}
+void set_error_text(const std::string& text) {
+  t_error = text;
+}
 
 PluginHost::PluginHost(std::string plugin_id, std::map<std::string, std::string> settings,
                        std::map<std::string, std::string> kernel_settings, ExtensionLookup lookup)
@@ -48,7 +54,9 @@ void PluginHost::cb_log(const opk_host* self, opk_log_level level, const char* m
     h->logger_->log(static_cast<spdlog::level::level_enum>(log::to_spdlog_level(level)), "{}", message);
 }
 
-void PluginHost::cb_set_error(const opk_host*, const char* message) { t_error = message ? message : ""; }
+void PluginHost::cb_set_error(const opk_host*, const char* message) {
+  t_error = message ? message : "";
+}
 
 int64_t PluginHost::cb_now_ms(const opk_host*) {
   using namespace std::chrono;
@@ -69,6 +77,8 @@ const void* PluginHost::cb_get_extension(const opk_host* self, const char* id) {
   return h->lookup_(h->plugin_id_, id);
 }
 
-void PluginHost::cb_free(const opk_host*, void* ptr) { std::free(ptr); }
+void PluginHost::cb_free(const opk_host*, void* ptr) {
+  std::free(ptr);
+}
 
 }  // namespace opk::host

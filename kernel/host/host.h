@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 namespace spdlog {
@@ -46,6 +47,10 @@ class PluginHost {
   void set_instance(opk_plugin* p) { instance_ = p; }
   opk_plugin* instance() const { return instance_; }
 
+  // Admin features the plugin declared; its routes must name one of them.
+  void add_feature(const std::string& id) { features_.insert(id); }
+  bool has_feature(const std::string& id) const { return features_.count(id) > 0; }
+
   // The route table this plugin's add_route calls go to.
   void set_routes(RouteTable* routes) { routes_ = routes; }
   RouteTable* routes() const { return routes_; }
@@ -67,6 +72,7 @@ class PluginHost {
   std::shared_ptr<spdlog::logger> logger_;
   opk_plugin* instance_ = nullptr;
   RouteTable* routes_ = nullptr;
+  std::set<std::string> features_;
   opk_host table_{};
 };
 

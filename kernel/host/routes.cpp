@@ -16,7 +16,9 @@ bool valid_method(const std::string& m) {
   return ok.count(m) > 0;
 }
 
-bool is_param(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+bool is_param(const std::string& seg) {
+  return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
+}
 
 bool valid_segment(const std::string& seg) {
   if (is_param(seg)) {
@@ -78,6 +80,9 @@ Status RouteTable::add(PluginHost& plugin, const opk_http_route& in) {
     if (is_param(seg) && !names.insert(seg).second) return Status::invalid(what + ": parameter " + seg + " repeats");
   }
   if (r.handle == nullptr) return Status::invalid(what + ": handle is NULL");
+  if (!plugin.has_feature(info.feature_id))
+    return Status::invalid(what + ": feature '" + info.feature_id + "' is not an admin feature of plugin '" +
+                           plugin.plugin_id() + "'");
   route->plugin = &plugin;
   route->c = r;
   std::unique_lock lock(mu_);
@@ -89,8 +94,8 @@ Status RouteTable::add(PluginHost& plugin, const opk_http_route& in) {
       same = (is_param(a) && is_param(b)) || a == b;
     }
     if (same)
-      return Status::conflict(what + ": already served by plugin '" + other->info.plugin_id + "' (" +
-                              other->info.path + ")");
+      return Status::conflict(what + ": already served by plugin '" + other->info.plugin_id + "' (" + other->info.path +
+                              ")");
   }
   routes_.push_back(std::move(route));
   return Status::ok();
@@ -125,7 +130,9 @@ struct ResponseState {
   HttpResponse r;
   bool touched = false;
 };
-ResponseState* state(const opk_http_response* r) { return reinterpret_cast<ResponseState*>(r->host_data); }
+ResponseState* state(const opk_http_response* r) {
+  return reinterpret_cast<ResponseState*>(r->host_data);
+}
 void resp_status(const opk_http_response* self, int32_t status) {
   auto* s = state(self);
   s->r.status = (status >= 100 && status <= 599) ? status : 500;

@@ -5,7 +5,9 @@
 
 namespace opk::jobs {
 namespace {
-const char* cstr_or_null(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+const char* cstr_or_null(const std::string& s) {
+  return s.empty() ? nullptr : s.c_str();
+}
 // Bounds a run's memory if a plugin logs without end; the job store (a later
 // module) keeps everything it is given.
 constexpr size_t kMaxLogLines = 100000;
@@ -47,9 +49,13 @@ Run::Run(int64_t id, std::string job_type, RunRequest request)
   ctx_.set_output_json = &cb_set_output_json;
 }
 
-Run* Run::from(const opk_run_context* c) { return c ? reinterpret_cast<Run*>(c->host_data) : nullptr; }
+Run* Run::from(const opk_run_context* c) {
+  return c ? reinterpret_cast<Run*>(c->host_data) : nullptr;
+}
 
-bool Run::request_cancel() { return !cancelled_.exchange(true, std::memory_order_acq_rel); }
+bool Run::request_cancel() {
+  return !cancelled_.exchange(true, std::memory_order_acq_rel);
+}
 
 void Run::mark_running(int64_t now) {
   std::lock_guard lock(mu_);

@@ -77,7 +77,7 @@ class Run {
   bool cancel_requested() const { return cancelled_.load(std::memory_order_acquire); }
 
   void mark_running(int64_t now_ms);
-  // Records the end: `status` is what run() returned; `error` any set_error text.
+  // Records the end: `status` is what the plugin's run() returned.
   void mark_completed(int64_t now_ms, opk_status status);
   RunSnapshot snapshot() const;
 
@@ -85,8 +85,7 @@ class Run {
   static Run* from(const opk_run_context* c);
   static void cb_log(const opk_run_context* self, opk_log_level level, const char* message);
   static void cb_progress(const opk_run_context* self, double percent, const char* message);
-  static void cb_set_result(const opk_run_context* self, opk_outcome outcome, int32_t exit_code,
-                            const char* summary);
+  static void cb_set_result(const opk_run_context* self, opk_outcome outcome, int32_t exit_code, const char* summary);
   static uint32_t cb_is_cancelled(const opk_run_context* self);
   static opk_status cb_step_begin(const opk_run_context* self, const char* step_id);
   static opk_status cb_step_end(const opk_run_context* self, opk_outcome outcome, const char* summary);

@@ -21,7 +21,9 @@ constexpr size_t kAlertSource10 = OPK_V1_0_SIZE(opk_alert_source, evaluate);
 constexpr size_t kFeature10 = OPK_V1_0_SIZE(opk_admin_feature, translation_count);
 constexpr size_t kChannel10 = OPK_V1_0_SIZE(opk_notification_channel, send);
 
-std::string s(const char* p) { return p ? std::string(p) : std::string(); }
+std::string s(const char* p) {
+  return p ? std::string(p) : std::string();
+}
 
 // Copies min(struct_size, sizeof(T)) of *p into a zeroed T.
 template <typename T>
@@ -46,9 +48,9 @@ Status check_title(const std::string& what, const char* title) {
   return Status::ok();
 }
 
-Status read_translations(const std::string& what, const opk_translation* t, uint32_t n,
-                         std::vector<Translation>* out) {
-  if (n > 0 && t == nullptr) return Status::invalid(what + ": translation_count is " + std::to_string(n) + " but translations is NULL");
+Status read_translations(const std::string& what, const opk_translation* t, uint32_t n, std::vector<Translation>* out) {
+  if (n > 0 && t == nullptr)
+    return Status::invalid(what + ": translation_count is " + std::to_string(n) + " but translations is NULL");
   static const std::regex lang("^[a-zA-Z]{2,8}(-[a-zA-Z0-9]{1,8})*$");
   for (uint32_t i = 0; i < n; ++i) {
     if (t[i].lang == nullptr || !std::regex_match(t[i].lang, lang))
@@ -85,14 +87,12 @@ Status read_job_type(const opk_job_type* p, size_t index, JobType* j) {
   if (!cap_cancel && c.cancel != nullptr)
     return Status::invalid(what + ": has a cancel hook but does not declare the cancel capability");
   const uint64_t known = OPK_JOB_CAP_MANUAL_RUN | OPK_JOB_CAP_CANCEL | OPK_JOB_CAP_DRY_RUN | OPK_JOB_CAP_REQUEUE;
-  if (c.capabilities & ~known)
-  {
+  if (c.capabilities & ~known) {
     std::ostringstream bits;
     bits << std::hex << (c.capabilities & ~known);
     return Status::invalid(what + ": unknown capability bits 0x" + bits.str());
   }
-  if (c.params_schema_json && !(st = check_json_object(what + ": params_schema_json", c.params_schema_json)))
-    return st;
+  if (c.params_schema_json && !(st = check_json_object(what + ": params_schema_json", c.params_schema_json))) return st;
   if (c.default_schedule && !plausible_schedule(c.default_schedule))
     return Status::invalid(what + ": default_schedule '" + s(c.default_schedule) +
                            "' is neither a cron macro nor five fields");
@@ -156,7 +156,7 @@ bool valid_extension_id(const std::string& id) {
 
 bool plausible_schedule(const std::string& sched) {
   static const std::set<std::string> macros = {"@yearly", "@annually", "@monthly", "@weekly",
-                                               "@daily", "@midnight", "@hourly"};
+                                               "@daily",  "@midnight", "@hourly"};
   if (macros.count(sched)) return true;
   static const std::regex five("^\\s*([0-9A-Za-z*/,?-]+\\s+){4}[0-9A-Za-z*/,?-]+\\s*$");
   return std::regex_match(sched, five);
@@ -240,6 +240,9 @@ Status read_manifest(const opk_manifest* mp, bool has_get_extension, Manifest* o
     std::string id = s(m.provides[i]);
     if (!valid_extension_id(id))
       return Status::invalid("manifest: provided extension '" + id + "' is not NAME/REVISION");
+    if (id.rfind("opk.", 0) == 0)
+      return Status::invalid("manifest: provided extension '" + id +
+                             "' uses the prefix 'opk.', reserved for the kernel");
     if (!(st = unique("provided extension", id))) return st;
     r.provides.push_back(id);
   }
@@ -249,6 +252,8 @@ Status read_manifest(const opk_manifest* mp, bool has_get_extension, Manifest* o
     std::string id = s(m.requirements[i].extension_id);
     if (!valid_extension_id(id))
       return Status::invalid("manifest: required extension '" + id + "' is not NAME/REVISION");
+    for (const auto& seen : r.requirements)
+      if (seen.extension_id == id) return Status::invalid("manifest: required extension '" + id + "' is listed twice");
     r.requirements.push_back({id, m.requirements[i].optional != 0});
   }
   *out = std::move(r);

@@ -1,7 +1,7 @@
 #include "log/logging.h"
 
-#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -42,8 +42,8 @@ void setup(const Settings& s) {
   if (!s.file.empty()) {
     std::filesystem::path p(s.file);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-    sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-        s.file, s.max_size_mb * 1024 * 1024, s.max_files));
+    sinks.push_back(
+        std::make_shared<spdlog::sinks::rotating_file_sink_mt>(s.file, s.max_size_mb * 1024 * 1024, s.max_files));
   }
   if (sinks.empty()) sinks.push_back(std::make_shared<spdlog::sinks::null_sink_mt>());
   g_sinks = sinks;
@@ -74,13 +74,20 @@ std::shared_ptr<spdlog::logger> kernel() {
 
 int to_spdlog_level(opk_log_level level) {
   switch (level) {
-    case OPK_LOG_TRACE: return spdlog::level::trace;
-    case OPK_LOG_DEBUG: return spdlog::level::debug;
-    case OPK_LOG_INFO: return spdlog::level::info;
-    case OPK_LOG_WARN: return spdlog::level::warn;
-    case OPK_LOG_ERROR: return spdlog::level::err;
-    case OPK_LOG_CRITICAL: return spdlog::level::critical;
-    default: return spdlog::level::info;
+    case OPK_LOG_TRACE:
+      return spdlog::level::trace;
+    case OPK_LOG_DEBUG:
+      return spdlog::level::debug;
+    case OPK_LOG_INFO:
+      return spdlog::level::info;
+    case OPK_LOG_WARN:
+      return spdlog::level::warn;
+    case OPK_LOG_ERROR:
+      return spdlog::level::err;
+    case OPK_LOG_CRITICAL:
+      return spdlog::level::critical;
+    default:
+      return spdlog::level::info;
   }
 }
 

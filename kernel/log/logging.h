@@ -18,9 +18,9 @@ namespace opk::log {
 struct Settings {
   std::string level = "info";  // trace|debug|info|warn|error|critical|off
   bool console = true;
-  std::string file;            // empty: no file
-  size_t max_size_mb = 10;     // rotation size
-  size_t max_files = 5;        // rotated files kept
+  std::string file;         // empty: no file
+  size_t max_size_mb = 10;  // rotation size
+  size_t max_files = 5;     // rotated files kept
 };
 
 // Installs the sinks and level for every logger made afterwards. Call once at

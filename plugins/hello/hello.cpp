@@ -103,18 +103,18 @@ opk::Manifest describe() {
   static const opk_translation sv[] = {{"sv", "Hej", "Hälsar och räknar; exempel för pluginförfattare."}};
   opk::Manifest m("hello", "Hello", "1.0.0", "Opskernel", "Reference job type for plugin authors");
   m.job<HelloJob>({.id = "hello",
-                      .title = "Hello",
-                      .description = "Greets and counts; the reference job type for plugin authors.",
-                      .owner = "platform-team",
-                      .capabilities = opk::kManualRun | opk::kCancel | opk::kDryRun,
-                      .params_schema_json = kSchema,
-                      .default_schedule = "@daily",
-                      .target_duration_ms = 5000,
-                      .timeout_ms = 60000,
-                      .priority = 0,
-                      .worker_pool = "default",
-                      .actions = {{"greet", "Greet"}, {"count", "Count"}},
-                      .translations = {sv[0]}});
+                   .title = "Hello",
+                   .description = "Greets and counts; the reference job type for plugin authors.",
+                   .owner = "platform-team",
+                   .capabilities = opk::kManualRun | opk::kCancel | opk::kDryRun,
+                   .params_schema_json = kSchema,
+                   .default_schedule = "@daily",
+                   .target_duration_ms = 5000,
+                   .timeout_ms = 60000,
+                   .priority = 0,
+                   .worker_pool = "default",
+                   .actions = {{"greet", "Greet"}, {"count", "Count"}},
+                   .translations = {sv[0]}});
   return m;
 }
 

@@ -62,11 +62,13 @@ template <typename T, typename M>
 inline bool has(const T* s, M T::*member) {
   if (s == nullptr) return false;
   const T probe{};
-  const auto off = static_cast<size_t>(reinterpret_cast<const char*>(&(probe.*member)) -
-                                       reinterpret_cast<const char*>(&probe));
+  const auto off =
+      static_cast<size_t>(reinterpret_cast<const char*>(&(probe.*member)) - reinterpret_cast<const char*>(&probe));
   return s->struct_size >= off + sizeof(M);
 }
-inline std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
+inline std::string_view sv(const char* s) {
+  return s ? std::string_view(s) : std::string_view();
+}
 }  // namespace detail
 
 // ---------------------------------------------------------------------- Host
@@ -88,9 +90,7 @@ class Host {
   void error(std::string_view m) const { log(Level::error, m); }
 
   // Current time, ms since the epoch (UTC), from the kernel's clock.
-  int64_t now_ms() const {
-    return detail::has(host_, &opk_host::now_ms) && host_->now_ms ? host_->now_ms(host_) : 0;
-  }
+  int64_t now_ms() const { return detail::has(host_, &opk_host::now_ms) && host_->now_ms ? host_->now_ms(host_) : 0; }
 
   // A setting from this plugin's configuration section, if set.
   std::optional<std::string> config(std::string_view key) const {
@@ -179,8 +179,7 @@ class RunContext {
   // Attaches a JSON result document.
   void set_output_json(std::string_view json) const {
     std::string j(json);
-    if (detail::has(c_, &opk_run_context::set_output_json) && c_->set_output_json)
-      c_->set_output_json(c_, j.c_str());
+    if (detail::has(c_, &opk_run_context::set_output_json) && c_->set_output_json) c_->set_output_json(c_, j.c_str());
   }
   // True once the run was asked to stop.
   bool cancelled() const { return c_->is_cancelled && c_->is_cancelled(c_) != 0; }
@@ -270,9 +269,7 @@ class Request {
   std::optional<std::string_view> path_param(std::string_view name) const {
     return find(r_->path_params, r_->path_param_count, name);
   }
-  std::optional<std::string_view> query(std::string_view name) const {
-    return find(r_->query, r_->query_count, name);
-  }
+  std::optional<std::string_view> query(std::string_view name) const { return find(r_->query, r_->query_count, name); }
   // REQUIRES: `name` in lower case.
   std::optional<std::string_view> header(std::string_view name) const {
     return find(r_->headers, r_->header_count, name);
@@ -367,8 +364,8 @@ class Plugin {
 
   // Adds an HTTP route for admin feature `feature`; call from start().
   // The pattern may contain {name} segments.
-  Status add_route(std::string_view feature, std::string_view method, std::string_view path,
-                   std::string_view summary, Handler handler, uint64_t flags = 0) {
+  Status add_route(std::string_view feature, std::string_view method, std::string_view path, std::string_view summary,
+                   Handler handler, uint64_t flags = 0) {
     const auto* routes = host_.extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
     if (routes == nullptr || !routes->add_route) return {OPK_ERR_UNSUPPORTED, "no route service"};
     handlers_.push_back(std::make_unique<Handler>(std::move(handler)));
@@ -405,7 +402,7 @@ struct JobInfo {
   uint64_t target_duration_ms = 0;
   uint64_t timeout_ms = 0;
   int32_t priority = 0;
-  std::string worker_pool;  // empty: "default"
+  std::string worker_pool;                                   // empty: "default"
   std::vector<std::pair<std::string, std::string>> actions;  // step id, title
   std::vector<opk_translation> translations;                 // strings must be static
 };
@@ -449,8 +446,7 @@ T* self_of(opk_plugin* p) {
 // the life of the library, so the C structs point at stable memory.
 class Manifest {
  public:
-  Manifest(std::string id, std::string name, std::string version, std::string vendor,
-           std::string description = {})
+  Manifest(std::string id, std::string name, std::string version, std::string vendor, std::string description = {})
       : id_(std::move(id)),
         name_(std::move(name)),
         version_(std::move(version)),
@@ -712,8 +708,7 @@ inline opk_status Manifest::run_trampoline(opk_plugin* p, const opk_job_type* se
   return OPK_ERR_FAILED;
 }
 
-inline void Manifest::cancel_trampoline(opk_plugin* p, const opk_job_type* self,
-                                        const opk_run_context* run) noexcept {
+inline void Manifest::cancel_trampoline(opk_plugin* p, const opk_job_type* self, const opk_run_context* run) noexcept {
   auto* inst = detail::self_of<detail::Instance>(p);
   size_t i = index_of(current()->jobs_, self);
   if (i >= inst->jobs.size()) return;
@@ -801,15 +796,18 @@ struct Entry {
     }
   }
   static const opk_manifest* manifest(Manifest (*describe)()) noexcept {
-    static Manifest* m = [&]() -> Manifest* {
+    // A static object, not a heap one: it is destroyed when the library is
+    // unloaded, so nothing leaks across load/unload cycles.
+    static std::optional<Manifest> m = [&]() -> std::optional<Manifest> {
       try {
-        return new Manifest(describe());  // lives as long as the library
+        return describe();
       } catch (...) {
-        return nullptr;
+        return std::nullopt;
       }
     }();
-    Manifest::current() = m;
-    return m ? m->c_manifest() : nullptr;
+    if (!m) return nullptr;
+    Manifest::current() = &*m;
+    return m->c_manifest();
   }
 };
 }  // namespace detail
@@ -824,27 +822,27 @@ struct Entry {
 // Emits the library's exported entry. `PluginClass` derives from opk::Plugin
 // and is constructible from opk::Host; `describe` is a function returning the
 // opk::Manifest. Use once per library.
-#define OPK_PLUGIN(PluginClass, describe)                                                          \
-  namespace {                                                                                      \
-  const opk_manifest* opk_get_manifest_() noexcept {                                               \
-    return ::opk::detail::Entry<PluginClass>::manifest(&describe);                                 \
-  }                                                                                                \
-  opk_status opk_init_(const opk_host* h, opk_plugin** out) noexcept {                              \
-    if (opk_get_manifest_() == nullptr) return OPK_ERR_INTERNAL;                                    \
-    return ::opk::detail::Entry<PluginClass>::init(h, out);                                        \
-  }                                                                                                \
-  }                                                                                                \
-  extern "C" OPK_EXPORT const opk_plugin_entry opk_plugin_entry_v1 = {                             \
-      OPK_ABI_MAJOR,                                                                               \
-      OPK_ABI_MINOR,                                                                               \
-      sizeof(opk_plugin_entry),                                                                    \
-      OPK_REQUIRED_HOST_MINOR,                                                                     \
-      &opk_get_manifest_,                                                                          \
-      &opk_init_,                                                                                  \
-      &::opk::detail::Entry<PluginClass>::start,                                                   \
-      &::opk::detail::Entry<PluginClass>::stop,                                                    \
-      &::opk::detail::Entry<PluginClass>::deinit,                                                  \
-      &::opk::detail::Entry<PluginClass>::extension,                                               \
+#define OPK_PLUGIN(PluginClass, describe)                              \
+  namespace {                                                          \
+  const opk_manifest* opk_get_manifest_() noexcept {                   \
+    return ::opk::detail::Entry<PluginClass>::manifest(&describe);     \
+  }                                                                    \
+  opk_status opk_init_(const opk_host* h, opk_plugin** out) noexcept { \
+    if (opk_get_manifest_() == nullptr) return OPK_ERR_INTERNAL;       \
+    return ::opk::detail::Entry<PluginClass>::init(h, out);            \
+  }                                                                    \
+  }                                                                    \
+  extern "C" OPK_EXPORT const opk_plugin_entry opk_plugin_entry_v1 = { \
+      OPK_ABI_MAJOR,                                                   \
+      OPK_ABI_MINOR,                                                   \
+      sizeof(opk_plugin_entry),                                        \
+      OPK_REQUIRED_HOST_MINOR,                                         \
+      &opk_get_manifest_,                                              \
+      &opk_init_,                                                      \
+      &::opk::detail::Entry<PluginClass>::start,                       \
+      &::opk::detail::Entry<PluginClass>::stop,                        \
+      &::opk::detail::Entry<PluginClass>::deinit,                      \
+      &::opk::detail::Entry<PluginClass>::extension,                   \
   }
 
 #endif  // OPSKERNEL_OPK_HPP

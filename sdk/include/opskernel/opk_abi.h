@@ -77,8 +77,7 @@ extern "C" {
 #endif
 
 /** True when a struct of the given `struct_size` contains `member`. */
-#define OPK_HAS_MEMBER(type, size, member) \
-  ((size_t)(size) >= offsetof(type, member) + sizeof(((type*)0)->member))
+#define OPK_HAS_MEMBER(type, size, member) ((size_t)(size) >= offsetof(type, member) + sizeof(((type*)0)->member))
 
 /* ------------------------------------------------------------ status codes */
 
@@ -184,16 +183,20 @@ struct opk_host {
   int64_t (*now_ms)(const opk_host* self);
 
   /**
-   * One of this plugin's settings (key `k` of the `[plugin.<id>]` section of
-   * the kernel configuration, or the environment override), or NULL when not
-   * set. [thread-safe] LIFETIME: valid until deinit returns.
+   * One of this plugin's settings (key `key` of the `[plugin.<id>]` section
+   * of the kernel configuration), or a public kernel setting when `key`
+   * starts with "kernel." (kernel.listen, kernel.data_dir,
+   * kernel.plugins_dir, kernel.node_name); NULL when not set.
+   * [thread-safe] LIFETIME: valid until deinit returns.
    */
   const char* (*config_value)(const opk_host* self, const char* key);
 
   /**
-   * Finds a kernel service or another plugin's extension by id with
-   * revision ("opk.http-routes/1"). Returns NULL when no such extension
-   * exists; the caller must handle that. [thread-safe]
+   * Finds a kernel service ("opk.*" ids) or another plugin's extension by id
+   * with revision. Another plugin's extension is returned only if this
+   * plugin lists it in its manifest's requirements (that is what orders
+   * init and stop). Returns NULL otherwise; the caller must handle that.
+   * [thread-safe]
    * LIFETIME: the returned table stays valid until this plugin's deinit
    * returns (a required extension's provider is stopped after its users).
    */
@@ -218,11 +221,7 @@ enum {
 
 /** Outcome of a completed run or step (the seed's COMPLETED status). */
 typedef int32_t opk_outcome;
-enum {
-  OPK_OUTCOME_NORMAL = 0,
-  OPK_OUTCOME_WARNING = 1,
-  OPK_OUTCOME_ERROR = 2
-};
+enum { OPK_OUTCOME_NORMAL = 0, OPK_OUTCOME_WARNING = 1, OPK_OUTCOME_ERROR = 2 };
 
 /** Job type capability bits (opk_job_type.capabilities). */
 #define OPK_JOB_CAP_MANUAL_RUN ((uint64_t)1 << 0) /* an operator may start it by hand */
@@ -289,8 +288,7 @@ struct opk_run_context {
    * (default 0) and a one-line summary (may be NULL). The last call wins.
    * A run that returns a non-OK status completes with ERROR regardless.
    */
-  void (*set_result)(const opk_run_context* self, opk_outcome outcome, int32_t exit_code,
-                     const char* summary);
+  void (*set_result)(const opk_run_context* self, opk_outcome outcome, int32_t exit_code, const char* summary);
   /** Non-zero once cancellation was requested (operator cancel, timeout,
    *  shutdown). Cheap: poll it between units of work. */
   uint32_t (*is_cancelled)(const opk_run_context* self);
@@ -401,8 +399,7 @@ struct opk_alert_context {
   /** Opens or updates the alert for (source, related object). */
   opk_status (*raise)(const opk_alert_context* self, const opk_alert* alert);
   /** Closes the open alert for the related object, if any (condition cleared). */
-  opk_status (*clear)(const opk_alert_context* self, const char* related_type,
-                      const char* related_id);
+  opk_status (*clear)(const opk_alert_context* self, const char* related_type, const char* related_id);
   void (*log)(const opk_alert_context* self, opk_log_level level, const char* message);
   uint32_t (*is_cancelled)(const opk_alert_context* self);
 };
@@ -424,8 +421,7 @@ struct opk_alert_source {
   const opk_translation* translations;
   uint32_t translation_count;
   /** Looks at the world, raises and clears alerts. [worker-thread] */
-  opk_status (*evaluate)(opk_plugin* plugin, const opk_alert_source* self,
-                         const opk_alert_context* ctx);
+  opk_status (*evaluate)(opk_plugin* plugin, const opk_alert_source* self, const opk_alert_context* ctx);
 };
 
 /* --------------------------------------------------------- admin features */
@@ -465,8 +461,7 @@ struct opk_notification_channel {
   const char* title;
   const char* description;
   /** Delivers one notification; may block. [worker-thread] */
-  opk_status (*send)(opk_plugin* plugin, const opk_notification_channel* self,
-                     const opk_notification* message);
+  opk_status (*send)(opk_plugin* plugin, const opk_notification_channel* self, const opk_notification* message);
 };
 
 /* --------------------------------------------------------------- manifest */
@@ -617,7 +612,8 @@ typedef struct opk_http_route {
   void* route_data;
   /**
    * Handles one request. Returning non-OK with an untouched response makes
-   * the kernel answer 500 with the detail from set_error.
+   * the kernel answer 500 (problem+json); the set_error detail goes to the
+   * plugin's log, never to the client. A touched response is sent as written.
    * [any-thread], concurrently with other requests.
    */
   opk_status (*handle)(opk_plugin* plugin, void* route_data, const opk_http_request* request,
@@ -630,7 +626,8 @@ typedef struct opk_http_routes_v1 {
   /**
    * Adds a route for the calling plugin (call from start). Refused with
    * OPK_ERR_CONFLICT if the method and pattern are taken, with
-   * OPK_ERR_INVALID_ARGUMENT if malformed. Routes are removed when the plugin
+   * OPK_ERR_INVALID_ARGUMENT if malformed or if feature_id is not one of the
+   * plugin's admin features. Routes are removed when the plugin
    * stops. [control-thread] OWNERSHIP: the struct and strings are copied.
    */
   opk_status (*add_route)(const opk_host* host, const opk_http_route* route);

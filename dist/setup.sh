@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The two set-up commands of the README, for a fresh Debian 12 machine:
+#   bash dist/setup.sh start   install what is missing, build, start the kernel
+#   bash dist/setup.sh test    install what is missing, build, run every test
+# Run as root (or with sudo available) so missing packages can be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { echo "usage: bash dist/setup.sh start|test" >&2; exit 2; }
+[ $# -eq 1 ] || usage
+MODE=$1
+case "$MODE" in start|test) ;; *) usage ;; esac
+
+PACKAGES=(cmake g++ ninja-build ccache pkg-config
+  libboost-dev libboost-program-options-dev libpoco-dev libspdlog-dev
+  libgtest-dev libgmock-dev libpq-dev libhowardhinnant-date-dev)
+
+install_missing() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "== installing: ${missing[*]}"
+  local SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# build DIR [cmake args...]
+build() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j2
+}
+
+install_missing
+case "$MODE" in
+  start)
+    build build
+    mkdir -p var
+    echo "== starting the kernel (Ctrl-C stops it); data in $(pwd)/var"
+    exec build/kernel/opskernel --config config/opskernel.conf --plugins-dir build/plugins --data-dir var run
+    ;;
+  test)
+    echo "== release build, warnings as errors"
+    build build -DOPK_WERROR=ON
+    ctest --test-dir build -j2 --output-on-failure
+    echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
+    build build-asan -DOPK_WERROR=ON -DOPK_SANITIZE=ON
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir build-asan -j2 --output-on-failure
+    echo "== all tests passed"
+    ;;
+esac

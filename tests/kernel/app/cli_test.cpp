@@ -1,0 +1,127 @@
+// The opskernel executable as an operator uses it: exit codes, messages,
+// and a clean stop on SIGTERM with a broken plugin in the folder.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+
+#include "support/test_util.h"
+
+namespace opk {
+namespace {
+
+using test::TempDir;
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result sh(const std::string& args) {
+  std::string cmd = std::string(OPK_KERNEL_BINARY) + " " + args + " 2>&1";
+  Result r{-1, {}};
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+TEST(Cli, VersionAndHelp) {
+  auto r = sh("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("plugin ABI 1."), std::string::npos) << r.out;
+  r = sh("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("plugins check PATH"), std::string::npos) << r.out;
+  r = sh("frobnicate");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown command 'frobnicate'"), std::string::npos) << r.out;
+}
+
+TEST(Cli, PluginsCheckPrintsTheManifest) {
+  auto r = sh("plugins check " + test::bundled("hello"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"manual_run\": true"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ok: hello 1.0.0 would be loaded"), std::string::npos) << r.out;
+}
+
+TEST(Cli, PluginsCheckSaysWhyARefusedPluginIsRefused) {
+  auto r = sh("plugins check " + test::fixture("cancel_no_hook"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("refused:"), std::string::npos);
+  EXPECT_NE(r.out.find("no cancel hook"), std::string::npos) << r.out;
+  r = sh("plugins check " + test::fixture("init_fails"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("database unreachable at init"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ConfigErrorsExitTwoNamingTheKey) {
+  TempDir d;
+  test::write_file(d.path() / "bad.conf", "[log]\nlevel = chatty\n");
+  auto r = sh("--config " + (d.path() / "bad.conf").string() + " config check");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("log.level: 'chatty' is not one of"), std::string::npos) << r.out;
+  r = sh("--listen nonsense config check");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("kernel.listen"), std::string::npos) << r.out;
+}
+
+TEST(Cli, PluginsListShowsActiveAndRefused) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {test::bundled("hello"), test::fixture("no_entry")});
+  auto r = sh("--plugins-dir " + dir + " --data-dir " + d.str() + "/data plugins list");
+  EXPECT_EQ(r.code, 1) << r.out;  // something was refused
+  EXPECT_NE(r.out.find("active\thello\t1.0.0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("refused\t-\t-\t"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no entry symbol"), std::string::npos) << r.out;
+}
+
+TEST(Cli, JobsInvokeRunsAJobAndRefusesBadParameters) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {test::bundled("hello")});
+  const std::string base = "--plugins-dir " + dir + " --data-dir " + d.str() + "/data ";
+  auto r = sh(base + "jobs invoke hello --params '{\"steps\":2,\"step_ms\":1}' --tenant acme");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("hello, acme!"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("COMPLETED NORMAL"), std::string::npos) << r.out;
+  r = sh(base + "jobs invoke hello --params '[1]'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("parameters: must be a JSON object"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RunStopsCleanlyOnSigtermWithABrokenPluginPresent) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {test::bundled("hello"), test::bundled("echo"), test::fixture("wrong_major_field")});
+  const auto log = d.path() / "out.log";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* f = freopen(log.c_str(), "w", stderr);
+    (void)f;
+    execl(OPK_KERNEL_BINARY, "opskernel", "--plugins-dir", dir.c_str(), "--data-dir", (d.str() + "/data").c_str(),
+          "run", (char*)nullptr);
+    _exit(127);
+  }
+  // Wait until ready.
+  for (int i = 0; i < 200 && test::read_file(log).find("kernel ready") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_NE(test::read_file(log).find("kernel ready"), std::string::npos) << test::read_file(log);
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  const std::string out = test::read_file(log);
+  EXPECT_NE(out.find("2 plugin(s) active, 1 refused"), std::string::npos) << out;
+  EXPECT_NE(out.find("built for plugin ABI 2.0"), std::string::npos) << out;
+  EXPECT_NE(out.find("signal 15 received"), std::string::npos) << out;
+  EXPECT_NE(out.find("kernel stopped"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace opk

@@ -1,0 +1,201 @@
+// The kernel with real plugin libraries: refusals that need more than one
+// library, dependency order, lifecycle order, and the run guards.
+#include "app/kernel.h"
+
+#include <gtest/gtest.h>
+
+#include "support/test_util.h"
+
+namespace opk {
+namespace {
+
+using test::bundled;
+using test::fixture;
+using test::TempDir;
+
+const PluginRecord* find(const Kernel& k, const std::string& file) {
+  for (const auto& p : k.plugins())
+    if (p->path.filename() == file) return p.get();
+  return nullptr;
+}
+
+TEST(Kernel, BrokenPluginsAreRefusedWithReasonsAndTheRestRuns) {
+  TempDir d;
+  auto dir = test::plugins_dir(
+      d, {bundled("hello"), bundled("echo"), fixture("wrong_major_field"), fixture("no_entry"), fixture("init_fails"),
+          fixture("init_throws"), fixture("cancel_no_hook"), fixture("requires_missing")});
+  test::write_file(std::filesystem::path(dir) / "zz_not_elf.so", "garbage");
+  Kernel k(test::quiet_config(d, dir));
+  ASSERT_TRUE(k.start());
+  EXPECT_EQ(find(k, "hello.so")->state, PluginState::active);
+  EXPECT_EQ(find(k, "echo.so")->state, PluginState::active);
+  struct Want {
+    const char* file;
+    const char* reason;
+  } wants[] = {
+      {"wrong_major_field.so", "load: built for plugin ABI 2.0"},
+      {"no_entry.so", "load: no entry symbol"},
+      {"init_fails.so", "init: init failed with status 11: database unreachable at init"},
+      {"init_throws.so", "init: init failed with status 1: exception: boom in constructor"},
+      {"cancel_no_hook.so", "load: job type 'c-job': declares the cancel capability"},
+      {"requires_missing.so", "resolve: requires extension 'com.example.missing/1'"},
+      {"zz_not_elf.so", "load: cannot load"},
+  };
+  for (const auto& w : wants) {
+    const PluginRecord* p = find(k, w.file);
+    ASSERT_NE(p, nullptr) << w.file;
+    EXPECT_EQ(p->state, PluginState::refused) << w.file;
+    EXPECT_EQ(p->reason.rfind(w.reason, 0), 0u) << w.file << ": " << p->reason;
+  }
+  // The survivors still work.
+  std::shared_ptr<jobs::Run> run;
+  ASSERT_TRUE(k.start_run("hello", {.params_json = R"({"steps":1,"step_ms":0})"}, &run));
+  ASSERT_TRUE(k.wait_run(run->id(), 10000));
+  EXPECT_EQ(run->snapshot().outcome, OPK_OUTCOME_NORMAL);
+}
+
+TEST(Kernel, DuplicatePluginIdRefusesTheSecond) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {fixture("dup_a"), fixture("dup_b")});
+  Kernel k(test::quiet_config(d, dir));
+  ASSERT_TRUE(k.start());
+  EXPECT_EQ(find(k, "dup_a.so")->state, PluginState::active);
+  const auto* b = find(k, "dup_b.so");
+  EXPECT_EQ(b->state, PluginState::refused);
+  EXPECT_NE(b->reason.find("duplicate plugin id 'dup'"), std::string::npos) << b->reason;
+  EXPECT_NE(k.registry().job_type("dup-a-job"), nullptr);
+  EXPECT_EQ(k.registry().job_type("dup-b-job"), nullptr);
+}
+
+TEST(Kernel, DuplicateJobTypeRefusesTheWholeSecondLibrary) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {fixture("jobclash_a"), fixture("jobclash_b")});
+  Kernel k(test::quiet_config(d, dir));
+  ASSERT_TRUE(k.start());
+  const auto* b = find(k, "jobclash_b.so");
+  EXPECT_EQ(b->state, PluginState::refused);
+  EXPECT_NE(b->reason.find("job type 'shared-job' is already provided by plugin 'jobclash-a'"), std::string::npos)
+      << b->reason;
+  EXPECT_EQ(k.registry().job_type("shared-job")->plugin_id, "jobclash-a");
+}
+
+TEST(Kernel, LifecycleFollowsDependenciesAndStopsInReverse) {
+  TempDir d;
+  // a_consumer sorts first but requires what b_provider offers.
+  auto dir = test::plugins_dir(d, {fixture("a_consumer"), fixture("b_provider"), fixture("c_plain")});
+  auto cfg = test::quiet_config(d, dir);
+  const auto trace = (d.path() / "trace.txt").string();
+  for (auto id : {"consumer", "provider", "plain"}) cfg.plugins[id]["trace_file"] = trace;
+  {
+    Kernel k(cfg);
+    ASSERT_TRUE(k.start());
+    k.stop();
+  }
+  EXPECT_EQ(test::read_file(trace),
+            "provider init\n"
+            "consumer init\n"
+            "consumer got hi from provider\n"
+            "plain init\n"
+            "provider start\n"
+            "consumer start\n"
+            "plain start\n"
+            "plain stop\n"
+            "consumer stop\n"
+            "provider stop\n"
+            "plain deinit\n"
+            "consumer deinit\n"
+            "provider deinit\n");
+}
+
+TEST(Kernel, AProviderThatFailsToStartTakesItsDependentsWithIt) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {fixture("start_fails")});
+  // Re-use the consumer: it requires test.greeter/1, which start_fails provides.
+  std::filesystem::create_symlink(fixture("a_consumer"), std::filesystem::path(dir) / "z_consumer.so");
+  Kernel k(test::quiet_config(d, dir));
+  ASSERT_TRUE(k.start());
+  const auto* p = find(k, "start_fails.so");
+  EXPECT_EQ(p->state, PluginState::refused);
+  EXPECT_NE(p->reason.find("start: start failed with status 11: port already in use"), std::string::npos) << p->reason;
+  const auto* c = find(k, "z_consumer.so");
+  EXPECT_EQ(c->state, PluginState::refused);
+  EXPECT_NE(c->reason.find("is gone"), std::string::npos) << c->reason;
+}
+
+TEST(Kernel, DisabledPluginsAreListedButNotLoaded) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {bundled("hello"), bundled("echo")});
+  auto cfg = test::quiet_config(d, dir);
+  cfg.disabled_plugins = {"echo"};
+  Kernel k(cfg);
+  ASSERT_TRUE(k.start());
+  EXPECT_EQ(find(k, "echo.so")->state, PluginState::disabled);
+  EXPECT_TRUE(k.routes().list().empty());
+}
+
+TEST(Kernel, MissingPluginsFolderFailsTheStartNamingTheKey) {
+  TempDir d;
+  Kernel k(test::quiet_config(d, (d.path() / "nope").string()));
+  Status s = k.start();
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("kernel.plugins_dir"), std::string::npos) << s.message();
+}
+
+class RunGuards : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::plugins_dir(d_, {bundled("hello"), fixture("c_plain")});
+    k_ = std::make_unique<Kernel>(test::quiet_config(d_, dir_));
+    ASSERT_TRUE(k_->start());
+  }
+  TempDir d_;
+  std::string dir_;
+  std::unique_ptr<Kernel> k_;
+};
+
+TEST_F(RunGuards, ManualRunIsRefusedForTypesWithoutTheCapability) {
+  std::shared_ptr<jobs::Run> run;
+  Status s = k_->start_run("plain-job", {.trigger = OPK_TRIGGER_MANUAL}, &run);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
+  EXPECT_NE(s.message().find("manual_run=false"), std::string::npos);
+  s = k_->start_run("plain-job", {.trigger = OPK_TRIGGER_RETRY}, &run);
+  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
+  // The schedule may still run it.
+  ASSERT_TRUE(k_->start_run("plain-job", {.trigger = OPK_TRIGGER_SCHEDULE}, &run));
+  EXPECT_TRUE(k_->wait_run(run->id(), 10000));
+}
+
+TEST_F(RunGuards, DryRunNeedsTheCapability) {
+  std::shared_ptr<jobs::Run> run;
+  Status s = k_->start_run("plain-job", {.dry_run = true, .trigger = OPK_TRIGGER_SCHEDULE}, &run);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(RunGuards, ParametersMustBeAJsonObject) {
+  std::shared_ptr<jobs::Run> run;
+  for (const char* bad : {"[1,2]", "{\"steps\":", "42"}) {
+    Status s = k_->start_run("hello", {.params_json = bad}, &run);
+    EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << bad;
+    EXPECT_NE(s.message().find("parameters"), std::string::npos) << s.message();
+  }
+  EXPECT_EQ(k_->start_run("nope", {}, &run).code(), OPK_ERR_NOT_FOUND);
+}
+
+TEST_F(RunGuards, CancelOfARunNotInFlightIsNotFound) {
+  EXPECT_EQ(k_->cancel_run(999).code(), OPK_ERR_NOT_FOUND);
+}
+
+TEST_F(RunGuards, StopCancelsRunsInFlight) {
+  std::shared_ptr<jobs::Run> run;
+  ASSERT_TRUE(k_->start_run("hello", {.params_json = R"({"steps":1000,"step_ms":20})"}, &run));
+  while (run->snapshot().log.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  k_->stop();
+  auto snap = run->snapshot();
+  EXPECT_EQ(snap.phase, jobs::Phase::completed);
+  EXPECT_TRUE(snap.terminated);
+  EXPECT_EQ(snap.outcome, OPK_OUTCOME_ERROR);
+}
+
+}  // namespace
+}  // namespace opk

@@ -1,0 +1,136 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include "support/test_util.h"
+
+namespace opk::config {
+namespace {
+
+using test::TempDir;
+using test::write_file;
+
+Status load_text(const TempDir& d, const std::string& text, Config* c, std::map<std::string, std::string> env = {},
+                 std::map<std::string, std::string> overrides = {}) {
+  auto f = d.path() / "k.conf";
+  write_file(f, text);
+  return load({f.string(), std::move(env), std::move(overrides)}, c);
+}
+
+TEST(Config, TheShippedDefaultFileIsValid) {
+  Config c;
+  Status s = load({std::string(OPK_SOURCE_DIR) + "/config/opskernel.conf", {}, {}}, &c);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(c.plugins_dir, "/usr/lib/opskernel/plugins");
+  EXPECT_EQ(c.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.log.level, "info");
+  EXPECT_EQ(c.log.file, "/var/lib/opskernel/log/opskernel.log");  // relative -> under data_dir
+  EXPECT_EQ(c.plugins.at("hello").at("greeting"), "hello");
+}
+
+TEST(Config, EveryDocumentedKeyIsInTheShippedFile) {
+  const std::string text = test::read_file(std::string(OPK_SOURCE_DIR) + "/config/opskernel.conf");
+  for (const auto& [key, help] : keys()) {
+    const std::string name = key.substr(key.find('.') + 1);
+    EXPECT_NE(text.find(name + " ="), std::string::npos) << key << " is not documented in config/opskernel.conf";
+  }
+}
+
+TEST(Config, UnknownKeyIsRejectedNamingIt) {
+  TempDir d;
+  Config c;
+  Status s = load_text(d, "[kernel]\nplugin_dir = /x\n", &c);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("kernel.plugin_dir"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("unknown key"), std::string::npos) << s.message();
+}
+
+TEST(Config, BadValuesNameTheKeyAndTheReason) {
+  TempDir d;
+  struct Case {
+    std::string text, key, why;
+  } cases[] = {
+      {"[log]\nlevel = verbose\n", "log.level", "not one of"},
+      {"[log]\nmax_files = 0\n", "log.max_files", "out of range"},
+      {"[log]\nmax_size_mb = ten\n", "log.max_size_mb", "not a whole number"},
+      {"[log]\nconsole = maybe\n", "log.console", "not a boolean"},
+      {"[kernel]\nlisten = 8080\n", "kernel.listen", "HOST:PORT"},
+      {"[kernel]\nlisten = 127.0.0.1:70000\n", "kernel.listen (port)", "out of range"},
+      {"[kernel]\nplugins_dir =\n", "kernel.plugins_dir", "must not be empty"},
+      {"[plugins]\ndisabled = ok, Not Valid\n", "plugins.disabled", "not a valid plugin id"},
+      {"[kernel]\nlisten = a:1\nlisten = b:2\n", "kernel.listen", "more than once"},
+      {"[plugin.BAD]\nx = 1\n", "plugin.BAD.x", "not a valid plugin id"},
+  };
+  for (const auto& c : cases) {
+    Config cfg;
+    Status s = load_text(d, c.text, &cfg);
+    ASSERT_FALSE(s) << c.text;
+    EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(s.message().find(c.key + ":"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(c.why), std::string::npos) << s.message();
+  }
+}
+
+TEST(Config, MalformedFileIsRejected) {
+  TempDir d;
+  Config c;
+  Status s = load_text(d, "[kernel\nlisten = x\n", &c);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("k.conf"), std::string::npos) << s.message();
+}
+
+TEST(Config, MissingFileIsRejected) {
+  Config c;
+  Status s = load({"/nonexistent/opskernel.conf", {}, {}}, &c);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("cannot open"), std::string::npos);
+}
+
+TEST(Config, PrecedenceIsFlagThenEnvironmentThenFile) {
+  TempDir d;
+  Config c;
+  Status s =
+      load_text(d, "[log]\nlevel = error\n[kernel]\nlisten = 127.0.0.1:1000\ndata_dir = /file\n", &c,
+                {{"OPSKERNEL_LOG_LEVEL", "debug"}, {"OPSKERNEL_KERNEL_LISTEN", "127.0.0.1:2000"}, {"HOME", "/x"}},
+                {{"kernel.listen", "127.0.0.1:3000"}});
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(c.log.level, "debug");        // environment beats file
+  EXPECT_EQ(c.listen, "127.0.0.1:3000");  // flag beats environment
+  EXPECT_EQ(c.data_dir, "/file");         // file beats default
+}
+
+TEST(Config, UnknownEnvironmentVariableIsRejected) {
+  Config c;
+  Status s = load({"", {{"OPSKERNEL_LOG_LEVLE", "debug"}}, {}}, &c);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("OPSKERNEL_LOG_LEVLE"), std::string::npos) << s.message();
+}
+
+TEST(Config, BadEnvironmentValueNamesTheVariable) {
+  Config c;
+  Status s = load({"", {{"OPSKERNEL_LOG_LEVEL", "loud"}}, {}}, &c);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("OPSKERNEL_LOG_LEVEL"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("log.level"), std::string::npos) << s.message();
+}
+
+TEST(Config, PluginSectionsReachTheirPlugin) {
+  TempDir d;
+  Config c;
+  ASSERT_TRUE(load_text(d, "[plugin.com.example.x]\ntoken = abc\n[plugin.hello]\ngreeting = hej\n", &c));
+  EXPECT_EQ(c.plugins.at("com.example.x").at("token"), "abc");
+  EXPECT_EQ(c.plugins.at("hello").at("greeting"), "hej");
+}
+
+TEST(Config, ValidIds) {
+  EXPECT_TRUE(valid_id("hello"));
+  EXPECT_TRUE(valid_id("com.example.vendor-source_2"));
+  EXPECT_FALSE(valid_id(""));
+  EXPECT_FALSE(valid_id("Hello"));
+  EXPECT_FALSE(valid_id("-x"));
+  EXPECT_FALSE(valid_id("a b"));
+  EXPECT_FALSE(valid_id(std::string(65, 'a')));
+}
+
+}  // namespace
+}  // namespace opk::config

@@ -1,0 +1,40 @@
+/* Compiles the ABI header as strict C11 (-pedantic) and pins its layout on
+ * LP64: any change to a size or offset below is an ABI change and must be
+ * deliberate (append only, and update docs/abi.md). */
+#include <opskernel/opk_abi.h>
+
+#include <assert.h>
+#include <stddef.h>
+
+static_assert(sizeof(void*) == 8, "layout pinned for LP64");
+static_assert(offsetof(opk_plugin_entry, abi_major) == 0, "version first, frozen");
+static_assert(offsetof(opk_plugin_entry, abi_minor) == 4, "version first, frozen");
+static_assert(offsetof(opk_plugin_entry, struct_size) == 8, "entry layout");
+static_assert(offsetof(opk_plugin_entry, get_manifest) == 16, "entry layout");
+static_assert(sizeof(opk_plugin_entry) == 64, "entry layout");
+static_assert(sizeof(opk_host) == 80, "host layout");
+static_assert(offsetof(opk_host, log) == 32, "host layout");
+static_assert(sizeof(opk_manifest) == 144, "manifest layout");
+static_assert(sizeof(opk_job_type) == 144, "job type layout");
+static_assert(offsetof(opk_job_type, run) == 128, "job type layout");
+static_assert(sizeof(opk_run_context) == 160, "run context layout");
+static_assert(offsetof(opk_run_context, log) == 104, "run context layout");
+static_assert(sizeof(opk_alert_source) == 80, "alert source layout");
+static_assert(sizeof(opk_alert) == 64, "alert layout");
+static_assert(sizeof(opk_alert_context) == 56, "alert context layout");
+static_assert(sizeof(opk_admin_feature) == 48, "admin feature layout");
+static_assert(sizeof(opk_notification_channel) == 40, "channel layout");
+static_assert(sizeof(opk_notification) == 56, "notification layout");
+static_assert(sizeof(opk_http_request) == 104, "http request layout");
+static_assert(sizeof(opk_http_response) == 40, "http response layout");
+static_assert(sizeof(opk_http_route) == 64, "http route layout");
+static_assert(sizeof(opk_http_routes_v1) == 16, "http routes ext layout");
+static_assert(sizeof(opk_principal) == 32, "principal layout");
+static_assert(sizeof(opk_kv) == 16 && sizeof(opk_bytes) == 16, "frozen");
+static_assert(sizeof(opk_translation) == 24 && sizeof(opk_action) == 16, "frozen");
+static_assert(sizeof(opk_requirement) == 16, "frozen");
+
+/* Referenced by the C++ test so the file is linked, not only compiled. */
+int opk_abi_c11_ok(void) {
+  return OPK_ABI_MAJOR * 100 + OPK_ABI_MINOR;
+}

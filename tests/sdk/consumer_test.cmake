@@ -1,0 +1,33 @@
+# Installs the SDK into a private prefix, builds tests/sdk/consumer against it
+# with find_package alone, and has the kernel load the result.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(OUT "${out}${err}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+set(PREFIX ${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${PREFIX} --component sdk)
+if(NOT EXISTS ${PREFIX}/include/opskernel/opk_abi.h OR NOT EXISTS ${PREFIX}/lib/cmake/Opskernel/OpskernelConfig.cmake)
+  message(FATAL_ERROR "SDK install layout incomplete under ${PREFIX}")
+endif()
+# Copy the consumer away from the source tree so nothing can reach sdk/ by path.
+file(COPY ${SOURCE_DIR}/tests/sdk/consumer/ DESTINATION ${WORK_DIR}/src)
+run(${CMAKE_COMMAND} -S ${WORK_DIR}/src -B ${WORK_DIR}/build -G ${GENERATOR}
+    -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+set(LIB ${WORK_DIR}/build/vendor_source.so)
+run(${KERNEL} plugins check ${LIB})
+if(NOT OUT MATCHES "\"id\": \"com.example.quota\"" OR NOT OUT MATCHES "would be loaded")
+  message(FATAL_ERROR "plugins check did not accept the vendor plugin:\n${OUT}")
+endif()
+file(MAKE_DIRECTORY ${WORK_DIR}/plugins)
+file(COPY ${LIB} DESTINATION ${WORK_DIR}/plugins)
+run(${KERNEL} --plugins-dir ${WORK_DIR}/plugins --data-dir ${WORK_DIR}/data jobs invoke vendor-check --tenant acme)
+if(NOT OUT MATCHES "vendor check ran for acme" OR NOT OUT MATCHES "COMPLETED NORMAL")
+  message(FATAL_ERROR "the kernel did not run the vendor job:\n${OUT}")
+endif()
+message(STATUS "out-of-tree plugin built against the installed SDK and run by the kernel")
