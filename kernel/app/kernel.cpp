@@ -97,7 +97,7 @@ void Kernel::scan() {
         rec->state = PluginState::disabled;
         rec->reason = "listed in plugins.disabled";
         rec->library.reset();
-        log::kernel()->info("plugin {} disabled by configuration", m.id);
+        log::kernel()->info("plugin {} disabled by configuration", rec->id);
       } else {
         seen[m.id] = f.string();
         rec->state = PluginState::stopped;  // candidate
