@@ -47,7 +47,8 @@ void Kernel::refuse(PluginRecord& p, const std::string& phase, const std::string
 }
 
 Status Kernel::start(bool start_plugins) {
-  if (running_ || !plugins_.empty()) return Status::conflict("a kernel starts once; create a new one to start again");
+  if (started_once_) return Status::conflict("a kernel starts once; create a new one to start again");
+  started_once_ = true;
   const int64_t t0 = steady_ms();
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir, ec);
@@ -143,12 +144,16 @@ void Kernel::init_in_dependency_order() {
       return std::find(pr.begin(), pr.end(), id) != pr.end();
     });
   };
+  // When nothing else can move (the optional providers are themselves stuck),
+  // stop waiting for optional ones and let their requirers go without them.
+  bool wait_for_optional = true;
   auto satisfied = [&](const loader::Requirement& r) {
     if (r.extension_id == OPK_EXT_HTTP_ROUTES || !registry_.provider_of(r.extension_id).empty()) return true;
-    return r.optional && !pending_provides(r.extension_id);
+    return r.optional && (!wait_for_optional || !pending_provides(r.extension_id));
   };
   bool progress = true;
-  while (progress) {
+  while (progress || wait_for_optional) {
+    if (!progress) wait_for_optional = false;
     progress = false;
     for (auto it = pending.begin(); it != pending.end(); ++it) {
       PluginRecord& p = **it;
@@ -194,14 +199,15 @@ void Kernel::init_in_dependency_order() {
       break;  // restart the scan: keeps the order deterministic
     }
   }
-  for (PluginRecord* p : pending) {
-    for (const auto& r : p->library->manifest().requirements) {
-      if (satisfied(r)) continue;
-      refuse(*p, "resolve", "requires extension '" + r.extension_id + "', which no active plugin provides");
-      break;
-    }
-    p->library.reset();
-  }
+  // What is left lacks a required extension. Name it before unloading anything:
+  // satisfied() still reads the pending manifests.
+  for (PluginRecord* p : pending)
+    for (const auto& r : p->library->manifest().requirements)
+      if (!satisfied(r)) {
+        refuse(*p, "resolve", "requires extension '" + r.extension_id + "', which no active plugin provides");
+        break;
+      }
+  for (PluginRecord* p : pending) p->library.reset();
 }
 
 void Kernel::start_active() {

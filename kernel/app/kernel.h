@@ -51,7 +51,8 @@ class Kernel {
   // Loads and initialises every plugin in the plugins folder; with
   // `start_plugins`, starts them too. Plugin faults never fail this call:
   // they refuse the plugin. Fails only for kernel-level problems (data folder
-  // not writable, plugins folder missing).
+  // not writable, plugins folder missing) and, with CONFLICT, when called a
+  // second time: a Kernel starts once.
   Status start(bool start_plugins = true);
   // Cancels runs, waits up to the grace period, stops plugins in reverse
   // order, deinitialises and unloads them. Idempotent.
@@ -99,6 +100,7 @@ class Kernel {
   registry::Registry registry_;
   host::RouteTable routes_;
   bool running_ = false;
+  bool started_once_ = false;
   int64_t start_ms_ = 0;
 
   std::mutex runs_mu_;

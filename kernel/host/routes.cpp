@@ -80,6 +80,7 @@ Status RouteTable::add(PluginHost& plugin, const opk_http_route& in) {
     if (is_param(seg) && !names.insert(seg).second) return Status::invalid(what + ": parameter " + seg + " repeats");
   }
   if (r.handle == nullptr) return Status::invalid(what + ": handle is NULL");
+  if (plugin.instance() == nullptr) return Status::invalid(what + ": routes are added from start, not from init");
   if (!plugin.has_feature(info.feature_id))
     return Status::invalid(what + ": feature '" + info.feature_id + "' is not an admin feature of plugin '" +
                            plugin.plugin_id() + "'");

@@ -10,7 +10,7 @@
 
 namespace {
 
-// The parameters, read from the run's (already schema-checked) JSON.
+// The parameters, read from the run's JSON object; ranges are checked here.
 struct Params {
   std::string greeting = "hello";
   int steps = 3;

@@ -174,8 +174,10 @@ struct opk_host {
   void (*log)(const opk_host* self, opk_log_level level, const char* message);
 
   /** Records the detail of the failure the plugin is about to return from
-   *  the current call (init, start, a handler ...); the kernel shows it with
-   *  the status. [thread-safe] OWNERSHIP: copied. */
+   *  the current call (init, start, a handler ...). Call it on the thread
+   *  that returns the failure. The kernel logs it with the status and shows
+   *  it to operators where that call's outcome is shown (refusal reasons),
+   *  never to HTTP clients. [thread-safe] OWNERSHIP: copied. */
   void (*set_error)(const opk_host* self, const char* message);
 
   /** Wall-clock time, milliseconds since the Unix epoch, UTC. Use this
@@ -259,8 +261,7 @@ struct opk_run_context {
   const char* job_type_id;
   /** Scheduled job this run belongs to; NULL for ad-hoc runs. */
   const char* scheduled_job_id;
-  /** Parameters, a JSON object already validated against the type's
-   *  schema; "{}" when none. */
+  /** Parameters, a JSON object; "{}" when none. */
   const char* params_json;
   /** Tenant the run is aimed at; NULL means the whole installation. */
   const char* target_tenant;
@@ -470,7 +471,9 @@ struct opk_notification_channel {
 typedef struct opk_requirement {
   /** Extension id with revision. */
   const char* extension_id;
-  /** Non-zero: the plugin works without it (get_extension may return NULL). */
+  /** Non-zero: the plugin works without it (get_extension may return NULL).
+   *  When present, it orders init and stop like a required one, and if its
+   *  provider fails to start, this plugin is stopped as well. */
   uint32_t optional;
 } opk_requirement;
 

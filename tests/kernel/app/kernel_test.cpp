@@ -107,6 +107,43 @@ TEST(Kernel, LifecycleFollowsDependenciesAndStopsInReverse) {
             "provider deinit\n");
 }
 
+std::string trace_of(const std::initializer_list<std::string>& files, const std::vector<std::string>& ids) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, files);
+  auto cfg = test::quiet_config(d, dir);
+  const auto trace = (d.path() / "trace.txt").string();
+  for (const auto& id : ids) cfg.plugins[id]["trace_file"] = trace;
+  Kernel k(cfg);
+  EXPECT_TRUE(k.start());
+  k.stop();
+  return test::read_file(trace);
+}
+
+TEST(Kernel, AnOptionalProviderPresentIsInitialisedFirstAndStoppedLast) {
+  EXPECT_EQ(trace_of({fixture("a_optional"), fixture("b_provider")}, {"optional", "provider"}),
+            "provider init\noptional init\noptional got hi from provider\nprovider start\noptional start\n"
+            "optional stop\nprovider stop\noptional deinit\nprovider deinit\n");
+}
+
+TEST(Kernel, AnOptionalProviderAbsentIsNoObstacle) {
+  EXPECT_EQ(trace_of({fixture("a_optional")}, {"optional"}),
+            "optional init\noptional no greeter\noptional start\noptional stop\noptional deinit\n");
+}
+
+TEST(Kernel, AnUndeclaredExtensionIsNotHandedOut) {
+  // The provider is active, but the plugin did not list the extension.
+  const std::string t = trace_of({fixture("a_undeclared"), fixture("b_provider")}, {"undeclared", "provider"});
+  EXPECT_NE(t.find("undeclared no greeter\n"), std::string::npos) << t;
+}
+
+TEST(Kernel, StartsOnce) {
+  TempDir d;
+  Kernel k(test::quiet_config(d, test::plugins_dir(d, {})));
+  ASSERT_TRUE(k.start());
+  k.stop();
+  EXPECT_EQ(k.start().code(), OPK_ERR_CONFLICT);
+}
+
 TEST(Kernel, AProviderThatFailsToStartTakesItsDependentsWithIt) {
   TempDir d;
   auto dir = test::plugins_dir(d, {fixture("start_fails")});

@@ -35,7 +35,11 @@ opk_http_route route(const char* method, const char* path, const char* tag, decl
 
 class Routes : public ::testing::Test {
  protected:
-  void SetUp() override { host_.add_feature("f"); }
+  void SetUp() override {
+    host_.add_feature("f");
+    host_.set_instance(reinterpret_cast<opk_plugin*>(&instance_));
+  }
+  int instance_ = 0;
   PluginHost host_{"p", {}, {}, nullptr};
   RouteTable table_;
   HttpResponse get(const std::string& method, const std::string& path) {

@@ -187,6 +187,29 @@ TEST(Manifest, SemverAndVendorAreRequired) {
   EXPECT_NE(s.message().find("vendor is missing"), std::string::npos) << s.message();
 }
 
+TEST(Manifest, KernelExtensionIdsAreReservedAndRequirementsUnique) {
+  const char* provides[] = {"opk.store/1"};
+  opk_manifest m{};
+  m.struct_size = sizeof m;
+  m.id = "x";
+  m.name = "X";
+  m.version = "1.0.0";
+  m.vendor = "V";
+  m.provides = provides;
+  m.provides_count = 1;
+  Manifest out;
+  Status s = read_manifest(&m, true, &out);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("reserved for the kernel"), std::string::npos) << s.message();
+  m.provides_count = 0;
+  const opk_requirement reqs[] = {{"a.b/1", 0}, {"a.b/1", 1}};
+  m.requirements = reqs;
+  m.requirement_count = 2;
+  s = read_manifest(&m, false, &out);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("listed twice"), std::string::npos) << s.message();
+}
+
 TEST(Manifest, ExtensionIdsAndSchedules) {
   EXPECT_TRUE(valid_extension_id("opk.http-routes/1"));
   EXPECT_TRUE(valid_extension_id("com.example.thing/12"));
