@@ -98,13 +98,15 @@ TEST(Cli, RunStopsCleanlyOnSigtermWithABrokenPluginPresent) {
   TempDir d;
   auto dir = test::plugins_dir(d, {test::bundled("hello"), test::bundled("echo"), test::fixture("wrong_major_field")});
   const auto log = d.path() / "out.log";
+  const auto conf = d.path() / "k.conf";
+  test::write_file(conf, "[log]\nfile = kernel.log\n");
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     FILE* f = freopen(log.c_str(), "w", stderr);
     (void)f;
-    execl(OPK_KERNEL_BINARY, "opskernel", "--plugins-dir", dir.c_str(), "--data-dir", (d.str() + "/data").c_str(),
-          "run", (char*)nullptr);
+    execl(OPK_KERNEL_BINARY, "opskernel", "--config", conf.c_str(), "--plugins-dir", dir.c_str(), "--data-dir",
+          (d.str() + "/data").c_str(), "run", (char*)nullptr);
     _exit(127);
   }
   // Wait until ready.
@@ -121,6 +123,11 @@ TEST(Cli, RunStopsCleanlyOnSigtermWithABrokenPluginPresent) {
   EXPECT_NE(out.find("built for plugin ABI 2.0"), std::string::npos) << out;
   EXPECT_NE(out.find("signal 15 received"), std::string::npos) << out;
   EXPECT_NE(out.find("kernel stopped"), std::string::npos) << out;
+  // The rotating file (relative to the data folder) has the same lines, with
+  // each plugin under its own logger name.
+  const std::string file = test::read_file(d.path() / "data" / "kernel.log");
+  EXPECT_NE(file.find("[plugin.hello] hello plugin ready"), std::string::npos) << file;
+  EXPECT_NE(file.find("[kernel] kernel stopped"), std::string::npos) << file;
 }
 
 }  // namespace
