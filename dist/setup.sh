@@ -13,7 +13,7 @@ case "$MODE" in start|test) ;; *) usage ;; esac
 
 PACKAGES=(cmake g++ ninja-build ccache pkg-config
   libboost-dev libboost-program-options-dev libpoco-dev libspdlog-dev
-  libgtest-dev libgmock-dev libpq-dev libhowardhinnant-date-dev clang-format)
+  libgtest-dev libgmock-dev libpq-dev libhowardhinnant-date-dev libvalijson-dev libsqlite3-dev clang-format)
 
 install_missing() {
   local missing=()

@@ -11,6 +11,7 @@
 #include "app/kernel.h"
 #include "config/config.h"
 #include "host/host.h"
+#include "jobs/cron.h"
 #include "loader/describe.h"
 #include "loader/library.h"
 #include "log/logging.h"
@@ -30,22 +31,28 @@ commands:
   plugins check PATH    print a plugin's manifest, or exactly why it would be refused
   jobs invoke TYPE      run one job type once in a kernel and print its log
   config check          validate the configuration and print the effective values
+  cron next EXPR        print the next fire times of a cron expression (UTC, one per line)
 
 options:)";
 
 po::options_description common_options() {
   po::options_description d;
-  d.add_options()("help,h", "show this help")("version", "print the kernel and ABI versions")(
-      "config,c", po::value<std::string>(), "configuration file (default: $OPSKERNEL_CONFIG, else none)")(
-      "plugins-dir", po::value<std::string>(), "override kernel.plugins_dir")(
-      "data-dir", po::value<std::string>(), "override kernel.data_dir")("listen", po::value<std::string>(),
-                                                                        "override kernel.listen (HOST:PORT)")(
-      "log-level", po::value<std::string>(), "override log.level")("params", po::value<std::string>(),
-                                                                   "jobs invoke: parameters as a JSON object")(
-      "dry-run", "jobs invoke: report what would be done, change nothing")("tenant", po::value<std::string>(),
-                                                                           "jobs invoke: target tenant")(
-      "reason", po::value<std::string>(), "jobs invoke: why it is run")("timeout", po::value<int64_t>(),
-                                                                        "jobs invoke: cancel after this many seconds");
+  auto add = d.add_options();
+  add("help,h", "show this help");
+  add("version", "print the kernel and ABI versions");
+  add("config,c", po::value<std::string>(), "configuration file (default: $OPSKERNEL_CONFIG, else none)");
+  add("plugins-dir", po::value<std::string>(), "override kernel.plugins_dir");
+  add("data-dir", po::value<std::string>(), "override kernel.data_dir");
+  add("listen", po::value<std::string>(), "override kernel.listen (HOST:PORT)");
+  add("log-level", po::value<std::string>(), "override log.level");
+  add("params", po::value<std::string>(), "jobs invoke: parameters as a JSON object");
+  add("dry-run", "jobs invoke: report what would be done, change nothing");
+  add("tenant", po::value<std::string>(), "jobs invoke: target tenant");
+  add("reason", po::value<std::string>(), "jobs invoke: why it is run");
+  add("timeout", po::value<int64_t>(), "jobs invoke: cancel after this many seconds");
+  add("tz", po::value<std::string>()->default_value("UTC"), "cron next: IANA time zone the expression is read in");
+  add("after", po::value<std::string>(), "cron next: start after this ISO-8601 instant (default: now)");
+  add("count,n", po::value<int>()->default_value(5), "cron next: how many fire times (1..1000)");
   return d;
 }
 
@@ -186,6 +193,30 @@ int cmd_config_check(const opk::config::Config& cfg) {
   return kExitOk;
 }
 
+int cmd_cron_next(const po::variables_map& vm, const std::string& expr) {
+  opk::cron::Instant after = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  if (vm.count("after")) {
+    opk::Status s = opk::cron::parse_instant(vm["after"].as<std::string>(), &after);
+    if (!s) {
+      std::cerr << "opskernel: --after: " << s.message() << "\n";
+      return kExitUsage;
+    }
+  }
+  const int n = vm["count"].as<int>();
+  if (n < 1 || n > 1000) {
+    std::cerr << "opskernel: -n: " << n << " is out of range 1..1000\n";
+    return kExitUsage;
+  }
+  std::vector<opk::cron::Instant> times;
+  opk::Status s = opk::cron::next_fire_times(expr, vm["tz"].as<std::string>(), after, static_cast<size_t>(n), &times);
+  if (!s) {
+    std::cerr << "opskernel: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  for (const auto& t : times) std::cout << opk::cron::format_instant(t) << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,6 +253,7 @@ int main(int argc, char** argv) {
       if (cmd[i++] != w) return false;
     return true;
   };
+  if (is({"cron", "next"}, 1)) return cmd_cron_next(vm, cmd[2]);
   const bool quiet = !(is({"run"}, 0));
   opk::config::Config cfg;
   opk::Status s = load_config(vm, quiet, &cfg);

@@ -71,6 +71,23 @@ TEST(Cli, ConfigErrorsExitTwoNamingTheKey) {
   EXPECT_NE(r.out.find("kernel.listen"), std::string::npos) << r.out;
 }
 
+TEST(Cli, CronNextPrintsUtcInstantsOrTheError) {
+  // Spring forward in Stockholm: 02:30 does not exist on 2026-03-29, so the
+  // job runs once at the end of the gap (03:00 CEST = 01:00 UTC).
+  auto r = sh("cron next '30 2 * * *' --tz Europe/Stockholm --after 2026-03-28T12:00:00Z -n 2");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "2026-03-29T01:00:00Z\n2026-03-30T00:30:00Z\n");
+  r = sh("cron next '0 0 * * MON-XYZ'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("day-of-week (field 5)"), std::string::npos) << r.out;
+  r = sh("cron next @daily --tz Nowhere/City");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown time zone 'Nowhere/City'"), std::string::npos) << r.out;
+  r = sh("cron next @daily --after yesterday");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--after"), std::string::npos) << r.out;
+}
+
 TEST(Cli, PluginsListShowsActiveAndRefused) {
   TempDir d;
   auto dir = test::plugins_dir(d, {test::bundled("hello"), test::fixture("no_entry")});

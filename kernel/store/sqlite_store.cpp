@@ -1,0 +1,682 @@
+// The embedded store: SQLite through Poco Data, in WAL mode.
+//
+// Reads, migrations and rare writes go through Poco Data. The hot-path writes
+// (create / mark running / complete runs, log lines) use SQLite statements
+// prepared once on the writer connection (reached through Poco's dbHandle):
+// Poco 1.11 re-prepares a statement on every execute(), which measured 2-3x
+// slower for batches on this machine (shared/STACK.md). Every hot-path call
+// takes a vector and writes it in one transaction: callers group commits.
+//
+// SQL here is the SQLite dialect; it is the only file that has it.
+#include <Poco/Data/RecordSet.h>
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/SQLite/Utility.h>
+#include <Poco/Data/Session.h>
+#include <Poco/Data/SessionPool.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+
+#include "store/store.h"
+
+namespace opk::store {
+namespace {
+
+using namespace Poco::Data::Keywords;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// The kernel's own schema, version by version. Append only.
+const std::vector<Migration> kKernelMigrations = {
+    {1, "runs, scheduled jobs, logs, steps, audit", R"SQL(
+CREATE TABLE scheduled_jobs (
+  id TEXT PRIMARY KEY,
+  job_type TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  owner TEXT NOT NULL DEFAULT '',
+  planning TEXT NOT NULL CHECK (planning IN ('automatic', 'scheduled', 'disabled')),
+  cron TEXT NOT NULL DEFAULT '',
+  time_zone TEXT NOT NULL DEFAULT 'UTC',
+  jitter_minutes INTEGER NOT NULL DEFAULT 0,
+  params_json TEXT NOT NULL DEFAULT '{}',
+  enabled INTEGER NOT NULL DEFAULT 1,
+  scope TEXT NOT NULL DEFAULT 'platform',
+  region TEXT NOT NULL DEFAULT '',
+  report_recipients TEXT NOT NULL DEFAULT '',
+  next_run_ms INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL);
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_type TEXT NOT NULL,
+  scheduled_job_id TEXT NOT NULL DEFAULT '',
+  slot_ms INTEGER NOT NULL DEFAULT 0,
+  phase TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  params_json TEXT NOT NULL,
+  target_tenant TEXT NOT NULL DEFAULT '',
+  dry_run INTEGER NOT NULL DEFAULT 0,
+  range_start_ms INTEGER NOT NULL DEFAULT 0,
+  range_end_ms INTEGER NOT NULL DEFAULT 0,
+  user_id TEXT NOT NULL DEFAULT '',
+  role TEXT NOT NULL DEFAULT '',
+  scope TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  parent_run_id INTEGER NOT NULL DEFAULT 0,
+  hold INTEGER NOT NULL DEFAULT 0,
+  terminated INTEGER NOT NULL DEFAULT 0,
+  stale INTEGER NOT NULL DEFAULT 0,
+  priority INTEGER NOT NULL DEFAULT 0,
+  pool TEXT NOT NULL DEFAULT 'default',
+  scheduled_ms INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL DEFAULT 0,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  exit_code INTEGER NOT NULL DEFAULT 0,
+  summary TEXT NOT NULL DEFAULT '',
+  progress REAL NOT NULL DEFAULT 0,
+  progress_message TEXT NOT NULL DEFAULT '',
+  output_json TEXT NOT NULL DEFAULT '',
+  node TEXT NOT NULL DEFAULT '');
+CREATE UNIQUE INDEX runs_slot ON runs (scheduled_job_id, slot_ms) WHERE slot_ms <> 0;
+CREATE INDEX runs_phase ON runs (phase, priority DESC, scheduled_ms, id);
+CREATE INDEX runs_job ON runs (scheduled_job_id, id DESC);
+CREATE INDEX runs_finished ON runs (finished_ms) WHERE phase = 'COMPLETED';
+CREATE TABLE run_logs (
+  run_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  level INTEGER NOT NULL,
+  step TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq));
+CREATE TABLE run_steps (
+  run_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  step_id TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  summary TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, seq));
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT '',
+  action TEXT NOT NULL,
+  target TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  params_json TEXT NOT NULL DEFAULT '',
+  outcome TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '')
+)SQL"},
+};
+
+// A statement prepared once on the writer connection.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql);
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  // Binds the arguments to parameters 1, 2, 3 ... in order.
+  template <typename... Args>
+  Stmt& bind_all(const Args&... args) {
+    int i = 0;
+    (bind(++i, args), ...);
+    return *this;
+  }
+  Stmt& bind(int i, bool v) { return bind(i, int64_t{v}); }
+  Stmt& bind(int i, int32_t v) { return bind(i, int64_t{v}); }
+  // Steps once; returns the sqlite result code (SQLITE_DONE / SQLITE_ROW / error).
+  int step() { return sqlite3_step(s_); }
+  int64_t column_int(int i) { return sqlite3_column_int64(s_, i); }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, bool full) : path_(std::move(path)), full_(full) {}
+  ~SqliteStore() override {
+    std::lock_guard lock(write_mu_);
+    stmts_.reset();
+  }
+
+  Status open() {
+    try {
+      Poco::Data::SQLite::Connector::registerConnector();
+      // Poco retries a failing open until its login timeout (60 s by default):
+      // check the folder first so a wrong path fails at once, and keep the
+      // timeout short.
+      const auto dir = std::filesystem::path(path_).parent_path();
+      if (!dir.empty() && !std::filesystem::is_directory(dir))
+        return Status::unavailable("store " + path_ + ": folder " + dir.string() + " does not exist");
+      writer_ = std::make_unique<Poco::Data::Session>("SQLite", path_, 5);
+      *writer_ << "PRAGMA journal_mode=WAL", now;
+      *writer_ << (full_ ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"), now;
+      *writer_ << "PRAGMA busy_timeout=5000", now;
+      *writer_ << "PRAGMA foreign_keys=ON", now;
+      *writer_ << "CREATE TABLE IF NOT EXISTS schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, "
+                  "name TEXT NOT NULL, applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version))",
+          now;
+      readers_ = std::make_unique<Poco::Data::SessionPool>("SQLite", path_, 1, 64, 60);
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store " + path_ + ": " + e.displayText());
+    }
+    Status s = migrate("kernel", kKernelMigrations);
+    if (!s) return s;
+    try {
+      stmts_ = std::make_unique<Statements>(db());
+    } catch (const std::exception& e) {
+      return Status(OPK_ERR_INTERNAL, e.what());
+    }
+    return Status::ok();
+  }
+
+  Status migrate(const std::string& owner, const std::vector<Migration>& migrations) override {
+    std::lock_guard lock(write_mu_);
+    try {
+      int current = 0;
+      std::string o = owner;
+      *writer_ << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE owner = $1", use(o), into(current),
+          now;
+      int last = current;
+      for (const auto& m : migrations) {
+        if (m.version <= last && m.version <= current) continue;
+        if (m.version != last + 1)
+          return Status::invalid("migrations of '" + owner + "': version " + std::to_string(m.version) + " follows " +
+                                 std::to_string(last) + " (versions must be 1, 2, 3 ...)");
+        char* err = nullptr;
+        std::string sql = "BEGIN IMMEDIATE;\n" + m.sql + ";\nINSERT INTO schema_migrations VALUES ('" + escape(owner) +
+                          "', " + std::to_string(m.version) + ", '" + escape(m.name) + "', " +
+                          std::to_string(now_ms()) + ");\nCOMMIT;";
+        if (sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+          std::string msg = err ? err : "unknown error";
+          sqlite3_free(err);
+          sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);
+          return Status::invalid("migration " + owner + " #" + std::to_string(m.version) + " (" + m.name +
+                                 ") failed and was rolled back: " + msg);
+        }
+        last = m.version;
+      }
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: " + e.displayText());
+    }
+    return Status::ok();
+  }
+
+  std::vector<AppliedMigration> applied_migrations() override {
+    std::vector<AppliedMigration> out;
+    auto rs = query("SELECT owner, version, name, applied_ms FROM schema_migrations ORDER BY owner, version");
+    for (size_t r = 0; r < rs.size(); ++r)
+      out.push_back({rs[r][0], std::stoi(rs[r][1]), rs[r][2], std::stoll(rs[r][3])});
+    return out;
+  }
+
+  Status create_scheduled_job(ScheduledJob j) override {
+    std::lock_guard lock(write_mu_);
+    const int64_t t = now_ms();
+    j.created_ms = j.updated_ms = t;
+    int enabled = j.enabled ? 1 : 0;
+    try {
+      *writer_ << "INSERT INTO scheduled_jobs (id, job_type, description, owner, planning, cron, time_zone, "
+                  "jitter_minutes, params_json, enabled, scope, region, report_recipients, next_run_ms, created_ms, "
+                  "updated_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+          use(j.id), use(j.job_type), use(j.description), use(j.owner), use(j.planning), use(j.cron), use(j.time_zone),
+          use(j.jitter_minutes), use(j.params_json), use(enabled), use(j.scope), use(j.region),
+          use(j.report_recipients), use(j.next_run_ms), use(j.created_ms), use(j.updated_ms), now;
+    } catch (const Poco::Exception& e) {
+      if (e.displayText().find("UNIQUE") != std::string::npos)
+        return Status::conflict("scheduled job '" + j.id + "' already exists");
+      return Status::unavailable("store: " + e.displayText());
+    }
+    return Status::ok();
+  }
+
+  Status update_scheduled_job(const ScheduledJob& in) override {
+    std::lock_guard lock(write_mu_);
+    ScheduledJob j = in;
+    j.updated_ms = now_ms();
+    int enabled = j.enabled ? 1 : 0;
+    size_t n = 0;
+    try {
+      Poco::Data::Statement st(*writer_);
+      st << "UPDATE scheduled_jobs SET owner=$1, planning=$2, cron=$3, time_zone=$4, jitter_minutes=$5, "
+            "params_json=$6, enabled=$7, scope=$8, region=$9, report_recipients=$10, next_run_ms=$11, "
+            "updated_ms=$12 WHERE id=$13",
+          use(j.owner), use(j.planning), use(j.cron), use(j.time_zone), use(j.jitter_minutes), use(j.params_json),
+          use(enabled), use(j.scope), use(j.region), use(j.report_recipients), use(j.next_run_ms), use(j.updated_ms),
+          use(j.id);
+      n = st.execute();
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: " + e.displayText());
+    }
+    return n ? Status::ok() : Status::not_found("no scheduled job '" + in.id + "'");
+  }
+
+  Status get_scheduled_job(const std::string& id, ScheduledJob* out) override {
+    auto all = scheduled(" WHERE id = '" + escape(id) + "'");
+    if (all.empty()) return Status::not_found("no scheduled job '" + id + "'");
+    *out = all.front();
+    return Status::ok();
+  }
+
+  std::vector<ScheduledJob> list_scheduled_jobs() override { return scheduled(" ORDER BY id"); }
+
+  Status set_next_run(const std::string& id, int64_t next_run_ms) override {
+    std::lock_guard lock(write_mu_);
+    std::string i = id;
+    try {
+      *writer_ << "UPDATE scheduled_jobs SET next_run_ms = $1 WHERE id = $2", use(next_run_ms), use(i), now;
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: " + e.displayText());
+    }
+    return Status::ok();
+  }
+
+  Status create_runs(std::vector<RunRow>* runs) override {
+    if (runs->empty()) return Status::ok();
+    std::lock_guard lock(write_mu_);
+    return in_transaction([&] {
+      auto& st = stmts_->insert_run;
+      for (auto& r : *runs) {
+        if (r.created_ms == 0) r.created_ms = now_ms();
+        st.bind_all(r.job_type, r.scheduled_job_id, r.slot_ms, r.phase, r.outcome, r.trigger, r.params_json,
+                    r.target_tenant, r.dry_run, r.range_start_ms, r.range_end_ms, r.user_id, r.role, r.scope, r.reason,
+                    r.parent_run_id, r.hold, r.priority, r.pool, r.scheduled_ms, r.created_ms);
+        int rc = st.step();
+        if (rc == SQLITE_ROW) {
+          r.id = st.column_int(0);
+        } else if (rc == SQLITE_DONE) {
+          r.id = 0;  // the slot was taken: ON CONFLICT DO NOTHING
+        } else {
+          std::string msg = sqlite3_errmsg(db());
+          st.reset();
+          return Status::unavailable("store: insert run: " + msg);
+        }
+        while (rc == SQLITE_ROW) rc = st.step();
+        st.reset();
+      }
+      return Status::ok();
+    });
+  }
+
+  Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
+                      std::vector<int64_t>* skipped) override {
+    if (ids.empty()) return Status::ok();
+    std::lock_guard lock(write_mu_);
+    return in_transaction([&] {
+      auto& st = stmts_->mark_running;
+      for (int64_t id : ids) {
+        st.bind_all(now, node, id);
+        int rc = st.step();
+        st.reset();
+        if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: mark running: ") + sqlite3_errmsg(db()));
+        if (sqlite3_changes(db()) == 0 && skipped) skipped->push_back(id);
+      }
+      return Status::ok();
+    });
+  }
+
+  Status complete_runs(const std::vector<Completion>& cs) override {
+    if (cs.empty()) return Status::ok();
+    std::lock_guard lock(write_mu_);
+    return in_transaction([&] {
+      for (const auto& c : cs) {
+        auto& st = stmts_->complete;
+        st.bind_all(c.outcome, c.terminated, c.finished_ms, c.exit_code, c.summary, c.progress, c.progress_message,
+                    c.output_json, c.run_id);
+        int rc = st.step();
+        st.reset();
+        if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: complete run: ") + sqlite3_errmsg(db()));
+        Status s = insert_logs_locked(c.logs);
+        if (!s) return s;
+        for (const auto& step : c.steps) {
+          auto& ss = stmts_->insert_step;
+          ss.bind_all(step.run_id, step.seq, step.step_id, step.start_ms, step.end_ms, step.outcome, step.summary);
+          rc = ss.step();
+          ss.reset();
+          if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: insert step: ") + sqlite3_errmsg(db()));
+        }
+      }
+      return Status::ok();
+    });
+  }
+
+  Status append_logs(const std::vector<LogRow>& logs) override {
+    if (logs.empty()) return Status::ok();
+    std::lock_guard lock(write_mu_);
+    return in_transaction([&] { return insert_logs_locked(logs); });
+  }
+
+  Status set_hold(int64_t run_id, bool hold) override {
+    std::lock_guard lock(write_mu_);
+    int h = hold ? 1 : 0;
+    size_t n = 0;
+    try {
+      Poco::Data::Statement st(*writer_);
+      st << "UPDATE runs SET hold = $1 WHERE id = $2 AND phase = 'PENDING'", use(h), use(run_id);
+      n = st.execute();
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: " + e.displayText());
+    }
+    return n ? Status::ok() : Status::conflict("run " + std::to_string(run_id) + " is not pending");
+  }
+
+  Status get_run(int64_t id, RunRow* out) override {
+    auto rows = runs_where("id = " + std::to_string(id), "", 1);
+    if (rows.empty()) return Status::not_found("no run " + std::to_string(id));
+    *out = rows.front();
+    return Status::ok();
+  }
+
+  std::vector<RunRow> list_runs(const RunFilter& f) override {
+    std::string where = "1=1";
+    if (!f.job_type.empty()) where += " AND job_type = '" + escape(f.job_type) + "'";
+    if (!f.scheduled_job_id.empty()) where += " AND scheduled_job_id = '" + escape(f.scheduled_job_id) + "'";
+    if (!f.phase.empty()) where += " AND phase = '" + escape(f.phase) + "'";
+    if (!f.outcome.empty()) where += " AND outcome = '" + escape(f.outcome) + "' AND phase = 'COMPLETED'";
+    if (f.since_ms) where += " AND created_ms >= " + std::to_string(f.since_ms);
+    return runs_where(where, " ORDER BY id DESC", f.limit);
+  }
+
+  std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) override {
+    return runs_where("phase = '" + escape(phase) + "'", " ORDER BY priority DESC, scheduled_ms, id", limit);
+  }
+
+  std::vector<LogRow> logs(int64_t run_id, int64_t after_seq, size_t limit) override {
+    std::vector<LogRow> out;
+    auto rs = query(
+        "SELECT run_id, seq, time_ms, level, step, message FROM run_logs WHERE run_id = " + std::to_string(run_id) +
+        " AND seq > " + std::to_string(after_seq) + " ORDER BY seq LIMIT " + std::to_string(limit));
+    for (auto& r : rs)
+      out.push_back({std::stoll(r[0]), std::stoll(r[1]), std::stoll(r[2]), std::stoi(r[3]), r[4], r[5]});
+    return out;
+  }
+
+  std::vector<StepRow> steps(int64_t run_id) override {
+    std::vector<StepRow> out;
+    auto rs = query("SELECT run_id, seq, step_id, start_ms, end_ms, outcome, summary FROM run_steps WHERE run_id = " +
+                    std::to_string(run_id) + " ORDER BY seq");
+    for (auto& r : rs)
+      out.push_back({std::stoll(r[0]), std::stoi(r[1]), r[2], std::stoll(r[3]), std::stoll(r[4]), r[5], r[6]});
+    return out;
+  }
+
+  Status flag_stale(int64_t before_ms, int64_t* count) override {
+    std::lock_guard lock(write_mu_);
+    try {
+      Poco::Data::Statement st(*writer_);
+      st << "UPDATE runs SET stale = 1 WHERE phase = 'RUNNING' AND stale = 0 AND started_ms < $1", use(before_ms);
+      *count = static_cast<int64_t>(st.execute());
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: " + e.displayText());
+    }
+    return Status::ok();
+  }
+
+  Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override {
+    std::lock_guard lock(write_mu_);
+    const std::string ids = "SELECT id FROM runs WHERE phase = 'COMPLETED' AND finished_ms < " +
+                            std::to_string(before_ms) + " ORDER BY finished_ms LIMIT " + std::to_string(batch);
+    const std::string sql =
+        "BEGIN IMMEDIATE; CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY); "
+        "DELETE FROM prune_ids; INSERT INTO prune_ids " +
+        ids +
+        "; DELETE FROM run_logs WHERE run_id IN (SELECT id FROM prune_ids); "
+        "DELETE FROM run_steps WHERE run_id IN (SELECT id FROM prune_ids); "
+        "DELETE FROM runs WHERE id IN (SELECT id FROM prune_ids); COMMIT;";
+    char* err = nullptr;
+    if (sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "?";
+      sqlite3_free(err);
+      sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);
+      return Status::unavailable("store: prune: " + msg);
+    }
+    int64_t n = 0;
+    *writer_ << "SELECT COUNT(*) FROM prune_ids", into(n), now;
+    *deleted = n;
+    return Status::ok();
+  }
+
+  Status audit(AuditRow a) override {
+    std::lock_guard lock(write_mu_);
+    if (a.time_ms == 0) a.time_ms = now_ms();
+    try {
+      *writer_ << "INSERT INTO audit (time_ms, actor, role, action, target, reason, params_json, outcome, source) "
+                  "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+          use(a.time_ms), use(a.actor), use(a.role), use(a.action), use(a.target), use(a.reason), use(a.params_json),
+          use(a.outcome), use(a.source), now;
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: audit: " + e.displayText());
+    }
+    return Status::ok();
+  }
+
+  std::vector<AuditRow> audit_rows(size_t limit) override {
+    std::vector<AuditRow> out;
+    auto rs = query(
+        "SELECT id, time_ms, actor, role, action, target, reason, params_json, outcome, source FROM audit ORDER BY "
+        "id DESC LIMIT " +
+        std::to_string(limit));
+    for (auto& r : rs)
+      out.push_back({std::stoll(r[0]), std::stoll(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]});
+    return out;
+  }
+
+ private:
+  struct Statements {
+    explicit Statements(sqlite3* db)
+        : insert_run(db,
+                     "INSERT INTO runs (job_type, scheduled_job_id, slot_ms, phase, outcome, trigger, params_json, "
+                     "target_tenant, dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, "
+                     "parent_run_id, hold, priority, pool, scheduled_ms, created_ms) VALUES "
+                     "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id"),
+          mark_running(db,
+                       "UPDATE runs SET phase = 'RUNNING', started_ms = ?, node = ? WHERE id = ? AND phase = "
+                       "'PENDING' AND hold = 0"),
+          complete(db,
+                   "UPDATE runs SET phase = 'COMPLETED', outcome = ?, terminated = ?, finished_ms = ?, exit_code = ?, "
+                   "summary = ?, progress = ?, progress_message = ?, output_json = ? WHERE id = ? AND phase <> "
+                   "'COMPLETED'"),
+          insert_log(db,
+                     "INSERT OR IGNORE INTO run_logs (run_id, seq, time_ms, level, step, message) VALUES "
+                     "(?,?,?,?,?,?)"),
+          insert_step(db,
+                      "INSERT OR REPLACE INTO run_steps (run_id, seq, step_id, start_ms, end_ms, outcome, "
+                      "summary) VALUES (?,?,?,?,?,?,?)"),
+          begin(db, "BEGIN IMMEDIATE"),
+          commit(db, "COMMIT"),
+          rollback(db, "ROLLBACK") {}
+    Stmt insert_run, mark_running, complete, insert_log, insert_step, begin, commit, rollback;
+  };
+
+  sqlite3* db() { return Poco::Data::SQLite::Utility::dbHandle(*writer_); }
+
+  static std::string escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      out += c;
+      if (c == '\'') out += '\'';
+    }
+    return out;
+  }
+
+  // REQUIRES: write_mu_ held.
+  template <typename Fn>
+  Status in_transaction(Fn&& fn) {
+    if (stmts_->begin.step() != SQLITE_DONE) {
+      stmts_->begin.reset();
+      return Status::unavailable(std::string("store: begin: ") + sqlite3_errmsg(db()));
+    }
+    stmts_->begin.reset();
+    Status s = fn();
+    auto& end = s ? stmts_->commit : stmts_->rollback;
+    int rc = end.step();
+    end.reset();
+    if (s && rc != SQLITE_DONE) {
+      stmts_->rollback.step();
+      stmts_->rollback.reset();
+      return Status::unavailable(std::string("store: commit: ") + sqlite3_errmsg(db()));
+    }
+    return s;
+  }
+
+  Status insert_logs_locked(const std::vector<LogRow>& logs) {
+    auto& st = stmts_->insert_log;
+    for (const auto& l : logs) {
+      st.bind_all(l.run_id, l.seq, l.time_ms, l.level, l.step, l.message);
+      int rc = st.step();
+      st.reset();
+      if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: insert log: ") + sqlite3_errmsg(db()));
+    }
+    return Status::ok();
+  }
+
+  // Runs a read query on a pooled connection; every column as text.
+  std::vector<std::vector<std::string>> query(const std::string& sql) {
+    std::vector<std::vector<std::string>> out;
+    try {
+      Poco::Data::Session s = readers_->get();
+      Poco::Data::Statement st(s);
+      st << sql;
+      st.execute();
+      Poco::Data::RecordSet rs(st);
+      for (size_t r = 0; r < rs.rowCount(); ++r) {
+        std::vector<std::string> row;
+        for (size_t c = 0; c < rs.columnCount(); ++c) {
+          const auto& v = rs.value(c, r);
+          row.push_back(v.isEmpty() ? std::string() : v.convert<std::string>());
+        }
+        out.push_back(std::move(row));
+      }
+    } catch (const Poco::Exception&) {
+      // Reads report nothing on failure; writes report their errors.
+    }
+    return out;
+  }
+
+  std::vector<ScheduledJob> scheduled(const std::string& tail) {
+    std::vector<ScheduledJob> out;
+    auto rs = query(
+        "SELECT id, job_type, description, owner, planning, cron, time_zone, jitter_minutes, params_json, enabled, "
+        "scope, region, report_recipients, next_run_ms, created_ms, updated_ms FROM scheduled_jobs" +
+        tail);
+    for (auto& r : rs) {
+      ScheduledJob j;
+      j.id = r[0];
+      j.job_type = r[1];
+      j.description = r[2];
+      j.owner = r[3];
+      j.planning = r[4];
+      j.cron = r[5];
+      j.time_zone = r[6];
+      j.jitter_minutes = std::stoi(r[7]);
+      j.params_json = r[8];
+      j.enabled = r[9] == "1";
+      j.scope = r[10];
+      j.region = r[11];
+      j.report_recipients = r[12];
+      j.next_run_ms = std::stoll(r[13]);
+      j.created_ms = std::stoll(r[14]);
+      j.updated_ms = std::stoll(r[15]);
+      out.push_back(std::move(j));
+    }
+    return out;
+  }
+
+  std::vector<RunRow> runs_where(const std::string& where, const std::string& order, size_t limit) {
+    std::vector<RunRow> out;
+    auto rs = query(
+        "SELECT id, job_type, scheduled_job_id, slot_ms, phase, outcome, trigger, params_json, target_tenant, "
+        "dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, hold, terminated, "
+        "stale, priority, pool, scheduled_ms, created_ms, started_ms, finished_ms, exit_code, summary, progress, "
+        "progress_message, output_json, node FROM runs WHERE " +
+        where + order + " LIMIT " + std::to_string(limit));
+    for (auto& c : rs) {
+      RunRow r;
+      int i = 0;
+      r.id = std::stoll(c[i++]);
+      r.job_type = c[i++];
+      r.scheduled_job_id = c[i++];
+      r.slot_ms = std::stoll(c[i++]);
+      r.phase = c[i++];
+      r.outcome = c[i++];
+      r.trigger = c[i++];
+      r.params_json = c[i++];
+      r.target_tenant = c[i++];
+      r.dry_run = c[i++] == "1";
+      r.range_start_ms = std::stoll(c[i++]);
+      r.range_end_ms = std::stoll(c[i++]);
+      r.user_id = c[i++];
+      r.role = c[i++];
+      r.scope = c[i++];
+      r.reason = c[i++];
+      r.parent_run_id = std::stoll(c[i++]);
+      r.hold = c[i++] == "1";
+      r.terminated = c[i++] == "1";
+      r.stale = c[i++] == "1";
+      r.priority = std::stoi(c[i++]);
+      r.pool = c[i++];
+      r.scheduled_ms = std::stoll(c[i++]);
+      r.created_ms = std::stoll(c[i++]);
+      r.started_ms = std::stoll(c[i++]);
+      r.finished_ms = std::stoll(c[i++]);
+      r.exit_code = std::stoi(c[i++]);
+      r.summary = c[i++];
+      r.progress = std::stod(c[i++]);
+      r.progress_message = c[i++];
+      r.output_json = c[i++];
+      r.node = c[i++];
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  const std::string path_;
+  const bool full_;
+  std::mutex write_mu_;
+  std::unique_ptr<Poco::Data::Session> writer_;
+  std::unique_ptr<Poco::Data::SessionPool> readers_;
+  std::unique_ptr<Statements> stmts_;
+};
+
+}  // namespace
+
+Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out) {
+  auto s = std::make_unique<SqliteStore>(path, durable_full);
+  Status st = s->open();
+  if (!st) return st;
+  *out = std::move(s);
+  return Status::ok();
+}
+
+}  // namespace opk::store

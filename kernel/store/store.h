@@ -1,0 +1,194 @@
+// store.h -- the kernel's durable store: schema migrations, scheduled jobs,
+// runs with their log lines and steps, and the audit trail. An interface, so
+// the PostgreSQL backend can replace the embedded SQLite one without touching
+// the job engine. Implementations are thread-safe.
+#ifndef OPSKERNEL_KERNEL_STORE_STORE_H
+#define OPSKERNEL_KERNEL_STORE_STORE_H
+
+#include <opskernel/status.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace opk::store {
+
+// A schema change, applied once per owner ("kernel" or a plugin id), in order.
+struct Migration {
+  int version = 0;
+  std::string name;
+  std::string sql;  // portable SQL: one or more statements separated by ';'
+};
+
+// A migration as recorded when it was applied.
+struct AppliedMigration {
+  std::string owner;
+  int version = 0;
+  std::string name;
+  int64_t applied_ms = 0;
+};
+
+// Run phases and outcomes, stored as text.
+inline constexpr const char* kPending = "PENDING";
+inline constexpr const char* kRunning = "RUNNING";
+inline constexpr const char* kCompleted = "COMPLETED";
+inline constexpr const char* kNormal = "NORMAL";
+inline constexpr const char* kWarning = "WARNING";
+inline constexpr const char* kError = "ERROR";
+
+// One run (the seed's "job").
+struct RunRow {
+  int64_t id = 0;  // job number, assigned by the store
+  std::string job_type;
+  std::string scheduled_job_id;  // empty for ad-hoc runs
+  int64_t slot_ms = 0;           // schedule slot; 0 for non-scheduled runs
+  std::string phase = kPending;
+  std::string outcome = kNormal;
+  std::string trigger = "manual";  // schedule | manual | retry | chain | recovery
+  std::string params_json = "{}";
+  std::string target_tenant;
+  bool dry_run = false;
+  int64_t range_start_ms = 0, range_end_ms = 0;
+  std::string user_id, role, scope, reason;  // the triggering user, captured at creation
+  int64_t parent_run_id = 0;
+  bool hold = false, terminated = false, stale = false;
+  int32_t priority = 0;
+  std::string pool = "default";
+  int64_t scheduled_ms = 0;  // when it should start
+  int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
+  int32_t exit_code = 0;
+  std::string summary;
+  double progress = 0;
+  std::string progress_message;
+  std::string output_json;
+  std::string node;  // the kernel that ran it
+};
+
+// One line of a run's log.
+struct LogRow {
+  int64_t run_id = 0;
+  int64_t seq = 0;  // 1, 2, ... within the run
+  int64_t time_ms = 0;
+  int32_t level = 2;
+  std::string step;
+  std::string message;
+};
+
+// One step (action) of a run.
+struct StepRow {
+  int64_t run_id = 0;
+  int32_t seq = 0;
+  std::string step_id;
+  int64_t start_ms = 0, end_ms = 0;
+  std::string outcome = kNormal;
+  std::string summary;
+};
+
+// The end of a run, with what it wrote.
+struct Completion {
+  int64_t run_id = 0;
+  std::string outcome = kNormal;
+  bool terminated = false;
+  int64_t finished_ms = 0;
+  int32_t exit_code = 0;
+  std::string summary;
+  double progress = 0;
+  std::string progress_message;
+  std::string output_json;
+  std::vector<LogRow> logs;  // lines not yet stored
+  std::vector<StepRow> steps;
+};
+
+// One row of the audit trail.
+struct AuditRow {
+  int64_t id = 0;
+  int64_t time_ms = 0;
+  std::string actor, role, action, target, reason, params_json, outcome, source;
+};
+
+// A recurring job: a job type with a schedule and parameters.
+struct ScheduledJob {
+  std::string id;
+  std::string job_type;
+  std::string description;
+  std::string owner;
+  std::string planning = "automatic";  // automatic | scheduled | disabled
+  std::string cron;                    // for planning=scheduled
+  std::string time_zone = "UTC";
+  int32_t jitter_minutes = 0;
+  std::string params_json = "{}";
+  bool enabled = true;
+  std::string scope = "platform";  // "platform", "distributor:x", "partner:y", "tenant:z"
+  std::string region;
+  std::string report_recipients;  // comma-separated e-mail addresses
+  int64_t next_run_ms = 0;        // 0: none
+  int64_t created_ms = 0, updated_ms = 0;
+};
+
+// Filters for listing runs; empty fields do not filter.
+struct RunFilter {
+  std::string job_type, scheduled_job_id, phase, outcome;
+  int64_t since_ms = 0;
+  size_t limit = 50;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- schema
+  // Applies the migrations of `owner` not yet applied, each in its own
+  // transaction, recording version, name and time. A failing migration is
+  // rolled back and reported with its version and the database's message.
+  virtual Status migrate(const std::string& owner, const std::vector<Migration>& migrations) = 0;
+  virtual std::vector<AppliedMigration> applied_migrations() = 0;
+
+  // --- scheduled jobs
+  // Creates a scheduled job; CONFLICT if the id exists.
+  virtual Status create_scheduled_job(ScheduledJob job) = 0;
+  // Replaces the mutable fields (not id, job type or description).
+  virtual Status update_scheduled_job(const ScheduledJob& job) = 0;
+  virtual Status get_scheduled_job(const std::string& id, ScheduledJob* out) = 0;
+  virtual std::vector<ScheduledJob> list_scheduled_jobs() = 0;
+  virtual Status set_next_run(const std::string& id, int64_t next_run_ms) = 0;
+
+  // --- runs (durable once the call returns)
+  // Inserts runs, assigning ids. A scheduled run whose (scheduled job, slot)
+  // already exists is not inserted and gets id 0: each slot fires once.
+  virtual Status create_runs(std::vector<RunRow>* runs) = 0;
+  // PENDING -> RUNNING for each id, with start time and node. Ids that are
+  // not PENDING (or are held) are left alone and returned in *skipped.
+  virtual Status mark_running(const std::vector<int64_t>& ids, int64_t now_ms, const std::string& node,
+                              std::vector<int64_t>* skipped) = 0;
+  // RUNNING/PENDING -> COMPLETED, storing logs, steps and the result.
+  virtual Status complete_runs(const std::vector<Completion>& completions) = 0;
+  // Appends log lines of runs in flight (for live views and crash safety).
+  virtual Status append_logs(const std::vector<LogRow>& logs) = 0;
+  virtual Status set_hold(int64_t run_id, bool hold) = 0;
+  virtual Status get_run(int64_t id, RunRow* out) = 0;
+  virtual std::vector<RunRow> list_runs(const RunFilter& filter) = 0;
+  // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
+  virtual std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) = 0;
+  // Log lines of a run with seq > after_seq, oldest first.
+  virtual std::vector<LogRow> logs(int64_t run_id, int64_t after_seq, size_t limit) = 0;
+  virtual std::vector<StepRow> steps(int64_t run_id) = 0;
+  // Flags RUNNING runs started before `before_ms` as stale; returns how many.
+  virtual Status flag_stale(int64_t before_ms, int64_t* count) = 0;
+  // Deletes at most `batch` completed runs finished before `before_ms`, with
+  // their logs and steps; returns how many runs were deleted.
+  virtual Status prune(int64_t before_ms, size_t batch, int64_t* deleted) = 0;
+
+  // --- audit
+  virtual Status audit(AuditRow row) = 0;
+  virtual std::vector<AuditRow> audit_rows(size_t limit) = 0;
+};
+
+// Opens (creating if needed) the embedded SQLite store at `path`: WAL, with
+// synchronous=FULL unless `durable_full` is false (then NORMAL).
+Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out);
+
+}  // namespace opk::store
+
+#endif

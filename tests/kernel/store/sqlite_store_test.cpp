@@ -1,0 +1,231 @@
+// The embedded store on a real SQLite file: migrations, slot uniqueness,
+// the run lifecycle, logs, steps, pruning, audit, and durability across
+// reopening.
+#include <gtest/gtest.h>
+
+#include "store/store.h"
+#include "support/test_util.h"
+
+namespace opk::store {
+namespace {
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { reopen(); }
+  void reopen() {
+    store_.reset();
+    Status s = open_sqlite((dir_.path() / "opk.db").string(), true, &store_);
+    ASSERT_TRUE(s) << s.message();
+  }
+  RunRow scheduled_run(const std::string& job, int64_t slot) {
+    RunRow r;
+    r.job_type = "hello";
+    r.scheduled_job_id = job;
+    r.slot_ms = slot;
+    r.trigger = "schedule";
+    return r;
+  }
+  test::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(SqliteStoreTest, KernelMigrationsAreRecordedOnce) {
+  auto m = store_->applied_migrations();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].owner, "kernel");
+  EXPECT_EQ(m[0].version, 1);
+  EXPECT_GT(m[0].applied_ms, 0);
+  reopen();
+  EXPECT_EQ(store_->applied_migrations().size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, PluginMigrationsApplyInOrderAndAFailureRollsBack) {
+  std::vector<Migration> ms = {
+      {1, "create", "CREATE TABLE p_items (id INTEGER PRIMARY KEY, name TEXT)"},
+      {2, "seed", "INSERT INTO p_items (name) VALUES ('a'); INSERT INTO p_items (name) VALUES ('b')"}};
+  ASSERT_TRUE(store_->migrate("plugin-x", ms));
+  ASSERT_TRUE(store_->migrate("plugin-x", ms));  // idempotent
+  ms.push_back({3, "broken", "INSERT INTO p_items (name) VALUES ('c'); INSERT INTO nowhere VALUES (1)"});
+  Status s = store_->migrate("plugin-x", ms);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("migration plugin-x #3 (broken) failed and was rolled back"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("nowhere"), std::string::npos) << s.message();
+  int v = 0;
+  for (auto& a : store_->applied_migrations())
+    if (a.owner == "plugin-x") v = std::max(v, a.version);
+  EXPECT_EQ(v, 2);
+  // A gap in versions is refused.
+  s = store_->migrate("plugin-y", {{2, "skip", "SELECT 1"}});
+  EXPECT_NE(s.message().find("versions must be 1, 2, 3"), std::string::npos) << s.message();
+}
+
+TEST_F(SqliteStoreTest, EachScheduleSlotCreatesAtMostOneRun) {
+  std::vector<RunRow> runs = {scheduled_run("nightly", 1000), scheduled_run("nightly", 2000)};
+  ASSERT_TRUE(store_->create_runs(&runs));
+  EXPECT_GT(runs[0].id, 0);
+  EXPECT_GT(runs[1].id, runs[0].id);
+  std::vector<RunRow> again = {scheduled_run("nightly", 1000), scheduled_run("other", 1000)};
+  ASSERT_TRUE(store_->create_runs(&again));
+  EXPECT_EQ(again[0].id, 0);  // slot already fired
+  EXPECT_GT(again[1].id, 0);  // another job, same instant
+  // Manual runs have no slot and never collide.
+  std::vector<RunRow> manual(3);
+  for (auto& r : manual) r.job_type = "hello";
+  ASSERT_TRUE(store_->create_runs(&manual));
+  for (auto& r : manual) EXPECT_GT(r.id, 0);
+}
+
+TEST_F(SqliteStoreTest, RunLifecycleWithLogsAndStepsSurvivesReopen) {
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "hello";
+  runs[0].user_id = "alice";
+  runs[0].role = "PlatformAdministrator";
+  runs[0].reason = "test";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  const int64_t id = runs[0].id;
+  std::vector<int64_t> skipped;
+  ASSERT_TRUE(store_->mark_running({id}, 5000, "node-a", &skipped));
+  EXPECT_TRUE(skipped.empty());
+  ASSERT_TRUE(store_->mark_running({id}, 6000, "node-b", &skipped));  // not PENDING any more
+  EXPECT_EQ(skipped, std::vector<int64_t>{id});
+  ASSERT_TRUE(store_->append_logs({{id, 1, 5001, 2, "greet", "hello"}}));
+  Completion c;
+  c.run_id = id;
+  c.outcome = kWarning;
+  c.finished_ms = 7000;
+  c.exit_code = 3;
+  c.summary = "done";
+  c.progress = 100;
+  c.logs = {{id, 2, 6000, 3, "count", "careful"}};
+  c.steps = {{id, 1, "greet", 5000, 5500, kNormal, ""}, {id, 2, "count", 5500, 6900, kWarning, "slow"}};
+  ASSERT_TRUE(store_->complete_runs({c}));
+  reopen();
+  RunRow r;
+  ASSERT_TRUE(store_->get_run(id, &r));
+  EXPECT_EQ(r.phase, kCompleted);
+  EXPECT_EQ(r.outcome, kWarning);
+  EXPECT_EQ(r.node, "node-a");
+  EXPECT_EQ(r.started_ms, 5000);
+  EXPECT_EQ(r.finished_ms, 7000);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.user_id, "alice");
+  auto logs = store_->logs(id, 0, 100);
+  ASSERT_EQ(logs.size(), 2u);
+  EXPECT_EQ(logs[1].message, "careful");
+  EXPECT_EQ(store_->logs(id, 1, 100).size(), 1u);  // the cursor
+  auto steps = store_->steps(id);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[1].summary, "slow");
+  // Completing twice changes nothing.
+  c.outcome = kError;
+  ASSERT_TRUE(store_->complete_runs({c}));
+  ASSERT_TRUE(store_->get_run(id, &r));
+  EXPECT_EQ(r.outcome, kWarning);
+}
+
+TEST_F(SqliteStoreTest, HeldRunsAreNotStarted) {
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "hello";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  ASSERT_TRUE(store_->set_hold(runs[0].id, true));
+  std::vector<int64_t> skipped;
+  ASSERT_TRUE(store_->mark_running({runs[0].id}, 1, "n", &skipped));
+  EXPECT_EQ(skipped.size(), 1u);
+  ASSERT_TRUE(store_->set_hold(runs[0].id, false));
+  skipped.clear();
+  ASSERT_TRUE(store_->mark_running({runs[0].id}, 1, "n", &skipped));
+  EXPECT_TRUE(skipped.empty());
+  EXPECT_EQ(store_->set_hold(runs[0].id, true).code(), OPK_ERR_CONFLICT);  // no longer pending
+}
+
+TEST_F(SqliteStoreTest, PendingRunsComeOutByPriorityThenTime) {
+  std::vector<RunRow> runs(3);
+  for (auto& r : runs) r.job_type = "t";
+  runs[0].priority = 1;
+  runs[0].scheduled_ms = 30;
+  runs[1].priority = 5;
+  runs[1].scheduled_ms = 50;
+  runs[2].priority = 1;
+  runs[2].scheduled_ms = 10;
+  ASSERT_TRUE(store_->create_runs(&runs));
+  auto p = store_->runs_in_phase(kPending, 10);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[0].id, runs[1].id);
+  EXPECT_EQ(p[1].id, runs[2].id);
+  EXPECT_EQ(p[2].id, runs[0].id);
+}
+
+TEST_F(SqliteStoreTest, StaleFlaggingAndPruningInBatches) {
+  std::vector<RunRow> runs(5);
+  for (auto& r : runs) r.job_type = "t";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  std::vector<int64_t> ids;
+  for (auto& r : runs) ids.push_back(r.id);
+  ASSERT_TRUE(store_->mark_running(ids, 100, "n", nullptr));
+  int64_t n = 0;
+  ASSERT_TRUE(store_->flag_stale(200, &n));
+  EXPECT_EQ(n, 5);
+  std::vector<Completion> cs;
+  for (int i = 0; i < 4; ++i)
+    cs.push_back({.run_id = ids[i], .finished_ms = 1000 + i, .logs = {{ids[i], 1, 1, 2, "", "x"}}});
+  ASSERT_TRUE(store_->complete_runs(cs));
+  ASSERT_TRUE(store_->prune(1003, 2, &n));  // finished before 1003: three runs, two per batch
+  EXPECT_EQ(n, 2);
+  ASSERT_TRUE(store_->prune(1003, 2, &n));
+  EXPECT_EQ(n, 1);
+  ASSERT_TRUE(store_->prune(1003, 2, &n));
+  EXPECT_EQ(n, 0);
+  RunRow r;
+  EXPECT_FALSE(store_->get_run(ids[0], &r));
+  EXPECT_TRUE(store_->logs(ids[0], 0, 10).empty());
+  EXPECT_TRUE(store_->get_run(ids[3], &r));  // finished at 1003: kept
+  EXPECT_TRUE(store_->get_run(ids[4], &r));  // still running: kept
+}
+
+TEST_F(SqliteStoreTest, ScheduledJobsAndAudit) {
+  ScheduledJob j;
+  j.id = "nightly-backup";
+  j.job_type = "database-backup";
+  j.description = "Backs up";
+  j.planning = "scheduled";
+  j.cron = "0 3 * * *";
+  j.time_zone = "Europe/Stockholm";
+  ASSERT_TRUE(store_->create_scheduled_job(j));
+  EXPECT_EQ(store_->create_scheduled_job(j).code(), OPK_ERR_CONFLICT);
+  j.description = "changed";  // not editable
+  j.enabled = false;
+  ASSERT_TRUE(store_->update_scheduled_job(j));
+  ASSERT_TRUE(store_->set_next_run(j.id, 12345));
+  ScheduledJob got;
+  ASSERT_TRUE(store_->get_scheduled_job(j.id, &got));
+  EXPECT_EQ(got.description, "Backs up");
+  EXPECT_FALSE(got.enabled);
+  EXPECT_EQ(got.next_run_ms, 12345);
+  EXPECT_EQ(got.time_zone, "Europe/Stockholm");
+  EXPECT_EQ(store_->get_scheduled_job("nope", &got).code(), OPK_ERR_NOT_FOUND);
+  j.id = "o'brien";  // quoting
+  ASSERT_TRUE(store_->create_scheduled_job(j));
+  ASSERT_TRUE(store_->get_scheduled_job("o'brien", &got));
+
+  ASSERT_TRUE(store_->audit({.actor = "alice",
+                             .role = "PlatformAdministrator",
+                             .action = "run-now",
+                             .target = "nightly-backup",
+                             .reason = "incident 42",
+                             .outcome = "accepted"}));
+  auto a = store_->audit_rows(10);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].reason, "incident 42");
+  EXPECT_GT(a[0].time_ms, 0);
+}
+
+TEST_F(SqliteStoreTest, AnUnwritableLocationIsAClearError) {
+  std::unique_ptr<Store> s;
+  Status st = open_sqlite("/nonexistent-dir/x/opk.db", true, &s);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("/nonexistent-dir/x/opk.db"), std::string::npos) << st.message();
+}
+
+}  // namespace
+}  // namespace opk::store
