@@ -1,13 +1,17 @@
 #include "app/kernel.h"
 
-#include <Poco/JSON/Parser.h>
 #include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <set>
 
 #include "log/logging.h"
@@ -34,7 +38,12 @@ const char* to_string(PluginState s) {
   return "?";
 }
 
-Kernel::Kernel(config::Config config) : config_(std::move(config)) {}
+Kernel::Kernel(config::Config config) : config_(std::move(config)) {
+  if (config_.node_name.empty()) {
+    char host[256] = {0};
+    config_.node_name = (gethostname(host, sizeof host - 1) == 0 && host[0]) ? host : "node";
+  }
+}
 
 Kernel::~Kernel() {
   stop();
@@ -60,8 +69,11 @@ Status Kernel::start(bool start_plugins) {
   init_in_dependency_order();
   if (start_plugins) {
     start_active();
-    std::lock_guard lock(runs_mu_);
-    accepting_runs_ = true;
+    Status s = start_engine();
+    if (!s) {
+      stop();
+      return s;
+    }
   }
   start_ms_ = steady_ms() - t0;
   size_t active = 0, refused = 0;
@@ -260,23 +272,13 @@ void Kernel::start_active() {
 
 void Kernel::stop() {
   if (!running_) return;
-  // 1. Refuse new runs, tell every run to stop, wait up to the grace period.
-  {
-    std::unique_lock lock(runs_mu_);
-    accepting_runs_ = false;
-    for (auto& [id, r] : runs_)
-      if (r->run->request_cancel() && r->in_plugin && r->type->c.cancel)
-        r->type->c.cancel(r->plugin->instance, r->type->self, r->run->context());
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.shutdown_grace_ms);
-    auto all_done = [&] { return std::all_of(runs_.begin(), runs_.end(), [](auto& kv) { return kv.second->done; }); };
-    if (!runs_cv_.wait_until(lock, deadline, all_done)) {
-      log::kernel()->warn("runs still in flight after {} ms; waiting for them to end before unloading",
-                          config_.shutdown_grace_ms);
-      runs_cv_.wait(lock, all_done);
-    }
-    for (auto& [id, r] : runs_)
-      if (r->thread.joinable()) r->thread.join();
-    runs_.clear();
+  // 1. The engine stops taking runs, cancels those in flight and waits.
+  if (engine_) engine_->stop(config_.shutdown_grace_ms);
+  engine_.reset();
+  store_.reset();
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);  // releases the flock
+    lock_fd_ = -1;
   }
   // 2. Stop in reverse order, then deinit in reverse order, then unload.
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
@@ -320,94 +322,74 @@ int Kernel::run_until_signal() {
   return 0;
 }
 
-void Kernel::reap_finished_locked() {
-  // Finished runs leave the table (callers keep their Run through shared_ptr).
-  for (auto it = runs_.begin(); it != runs_.end();) {
-    if (!it->second->done) {
-      ++it;
-      continue;
-    }
-    if (it->second->thread.joinable()) it->second->thread.join();
-    it = runs_.erase(it);
-  }
-}
-
-Status Kernel::start_run(const std::string& job_type, jobs::RunRequest req, std::shared_ptr<jobs::Run>* out) {
+jobs::TypeRef Kernel::resolve_type(const std::string& job_type) {
   const auto* entry = registry_.job_type(job_type);
-  if (!entry) return Status::not_found("no job type '" + job_type + "' is registered");
-  const loader::JobType& type = *entry->item;
-  const bool by_hand = req.trigger == OPK_TRIGGER_MANUAL || req.trigger == OPK_TRIGGER_RETRY;
-  if (by_hand && !type.manual_run())
-    return Status::conflict("job type '" + job_type + "' does not allow manual runs (manual_run=false)");
-  if (req.dry_run && !type.dry_run()) return Status::invalid("job type '" + job_type + "' does not support dry-run");
-  if (req.params_json.empty()) req.params_json = "{}";
-  try {
-    Poco::JSON::Parser parser;
-    if (parser.parse(req.params_json).type() != typeid(Poco::JSON::Object::Ptr))
-      return Status::invalid("parameters: must be a JSON object");
-  } catch (const Poco::Exception& e) {
-    return Status::invalid("parameters: not valid JSON (" + e.displayText() + ")");
+  if (!entry) return {};
+  PluginRecord* p = find_active(entry->plugin_id);
+  if (!p || !p->started) return {};
+  return {entry->item, p->instance};
+}
+
+Status Kernel::start_engine() {
+  // The embedded store serves one kernel: a second one on the same data
+  // folder would take the first one's runs for a crashed kernel's.
+  const std::string lock_path = config_.data_dir + "/opskernel.lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return Status::invalid("kernel.data_dir: cannot open " + lock_path + ": " + strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {0};
+    ssize_t n = ::pread(lock_fd_, pid, sizeof pid - 1, 0);
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    return Status::conflict("kernel.data_dir: '" + config_.data_dir + "' is in use by another opskernel" +
+                            (n > 0 ? " (pid " + std::string(pid, strnlen(pid, sizeof pid)) + ")" : std::string()));
   }
-  PluginRecord* plugin = find_active(entry->plugin_id);
-  if (!plugin || !plugin->started) return Status::unavailable("plugin '" + entry->plugin_id + "' is not started");
-
-  std::lock_guard lock(runs_mu_);
-  if (!accepting_runs_) return Status::unavailable("kernel is not running");
-  reap_finished_locked();
-  auto ar = std::make_unique<ActiveRun>();
-  ar->run = std::make_shared<jobs::Run>(next_run_id_++, job_type, std::move(req));
-  ar->type = &type;
-  ar->plugin = plugin;
-  ActiveRun* raw = ar.get();
-  *out = ar->run;
-  runs_[raw->run->id()] = std::move(ar);
-  raw->thread = std::thread([this, raw] {
-    raw->run->mark_running(jobs::now_ms());
-    {
-      std::lock_guard l(runs_mu_);
-      raw->in_plugin = true;  // from here until run returns, cancel may be called
-    }
-    opk_status st = OPK_ERR_FAILED;
-    try {
-      st = raw->type->c.run(raw->plugin->instance, raw->type->self, raw->run->context());
-    } catch (...) {  // a last guard only: exceptions must not cross the ABI
-      raw->run->context()->log(raw->run->context(), OPK_LOG_ERROR, "run threw an exception across the ABI");
-    }
-    {
-      std::lock_guard l(runs_mu_);
-      raw->in_plugin = false;
-    }
-    raw->run->mark_completed(jobs::now_ms(), st);
-    std::lock_guard l(runs_mu_);
-    raw->done = true;
-    runs_cv_.notify_all();
-  });
+  const std::string me = std::to_string(::getpid());
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, me.data(), me.size(), 0) < 0) {
+    // The pid is only a hint for the message above.
+  }
+  Status s = store::open_sqlite(config_.store_path, config_.store_sync_full, &store_);
+  if (!s) return Status(s.code(), "store.path: " + s.message());
+  jobs::EngineOptions o;
+  o.node = config_.node_name;
+  o.pools.clear();
+  for (const auto& [name, n] : config_.pools) o.pools.push_back({name, n});
+  o.stale_after_ms = int64_t{config_.stale_after_hours} * 3600000;
+  o.misfire_catch_up = config_.misfire_catch_up;
+  o.safety_tick_ms = int64_t{config_.safety_tick_s} * 1000;
+  o.retention_days = static_cast<int>(config_.retention_days);
+  o.prune_batch = config_.prune_batch;
+  o.timeout_grace_ms = config_.timeout_grace_ms;
+  engine_ = std::make_unique<jobs::Engine>(
+      *store_, [this](const std::string& t) { return resolve_type(t); }, o);
+  if (!(s = engine_->start())) return s;
+  // Scheduled jobs from the configuration: created once, then managed through the API.
+  const jobs::Actor config_actor{"config", "PlatformAdministrator", "platform", config_.file};
+  for (const auto& [id, kv] : config_.jobs) {
+    store::ScheduledJob existing;
+    if (store_->get_scheduled_job(id, &existing)) continue;
+    store::ScheduledJob j;
+    j.id = id;
+    auto get = [&](const char* k, const std::string& d) { return kv.count(k) ? kv.at(k) : d; };
+    j.job_type = get("type", "");
+    j.planning = get("planning", "automatic");
+    j.cron = get("cron", "");
+    j.time_zone = get("time_zone", "UTC");
+    j.params_json = get("params", "{}");
+    j.description = get("description", "");
+    j.owner = get("owner", "");
+    j.scope = get("scope", "platform");
+    j.region = get("region", "");
+    j.report_recipients = get("report_recipients", "");
+    const std::string enabled = get("enabled", "true");
+    j.enabled = enabled == "true" || enabled == "yes" || enabled == "1" || enabled == "on";
+    const std::string jitter = get("jitter_minutes", "0");
+    j.jitter_minutes =
+        jitter.find_first_not_of("0123456789") == std::string::npos && jitter.size() <= 2 ? std::stoi(jitter) : -1;
+    Status d = engine_->define_job(j, config_actor);
+    if (!d) log::kernel()->error("job.{}: not created: {}", id, d.message());
+  }
   return Status::ok();
-}
-
-Status Kernel::cancel_run(int64_t run_id) {
-  std::lock_guard lock(runs_mu_);
-  auto it = runs_.find(run_id);
-  if (it == runs_.end() || it->second->done)
-    return Status::not_found("run " + std::to_string(run_id) + " is not in flight");
-  auto& r = *it->second;
-  if (!r.type->cancellable())
-    return Status::conflict("job type '" + r.type->id + "' has no cancel hook; its runs cannot be cancelled safely");
-  // The hook runs under runs_mu_ while the plugin is inside run(), so it is
-  // never called before run starts or after it returned.
-  if (r.run->request_cancel() && r.in_plugin) r.type->c.cancel(r.plugin->instance, r.type->self, r.run->context());
-  return Status::ok();
-}
-
-bool Kernel::wait_run(int64_t run_id, int64_t timeout_ms) {
-  std::unique_lock lock(runs_mu_);
-  auto it = runs_.find(run_id);
-  if (it == runs_.end()) return true;  // finished and reaped
-  // Look the run up again on each wake: another caller may reap it meanwhile.
-  return runs_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
-    auto i = runs_.find(run_id);
-    return i == runs_.end() || i->second->done;
-  });
 }
 
 }  // namespace opk

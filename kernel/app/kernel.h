@@ -1,7 +1,6 @@
 // kernel.h -- the kernel: finds, loads, initialises, starts and stops plugins
-// in dependency order, keeps the registry and route table, and runs job types
-// on request. Lifecycle calls (start/stop) on the control thread; the run
-// calls are thread-safe.
+// in dependency order, keeps the registry and route table, and owns the store
+// and the job engine. Lifecycle calls (start/stop) on the control thread.
 #ifndef OPSKERNEL_KERNEL_APP_KERNEL_H
 #define OPSKERNEL_KERNEL_APP_KERNEL_H
 
@@ -19,9 +18,10 @@
 #include "config/config.h"
 #include "host/host.h"
 #include "host/routes.h"
-#include "jobs/run.h"
+#include "jobs/engine.h"
 #include "loader/library.h"
 #include "registry/registry.h"
+#include "store/store.h"
 
 namespace opk {
 
@@ -67,32 +67,19 @@ class Kernel {
   // Milliseconds start() took.
   int64_t start_ms() const { return start_ms_; }
 
-  // Starts a run of `job_type` on its own thread. Enforced here, for every
-  // caller: manual/retry triggers need the manual_run capability, dry-run
-  // needs the dry-run capability, parameters must be a JSON object.
-  Status start_run(const std::string& job_type, jobs::RunRequest request, std::shared_ptr<jobs::Run>* out);
-  // Asks a running run to stop; refused (CONFLICT) for types without a
-  // cancel hook, NOT_FOUND for an unknown or finished run.
-  Status cancel_run(int64_t run_id);
-  // Waits until the run completes or `timeout_ms` passes; true if completed.
-  bool wait_run(int64_t run_id, int64_t timeout_ms);
+  // The job engine; null until start() with plugins started.
+  jobs::Engine* engine() { return engine_.get(); }
+  store::Store* store() { return store_.get(); }
 
  private:
-  struct ActiveRun {
-    std::shared_ptr<jobs::Run> run;
-    const loader::JobType* type = nullptr;
-    PluginRecord* plugin = nullptr;
-    std::thread thread;
-    bool in_plugin = false;  // inside the plugin's run(); guarded by runs_mu_
-    bool done = false;
-  };
   void scan();
   void init_in_dependency_order();
   void start_active();
   void refuse(PluginRecord& p, const std::string& phase, const std::string& why);
   PluginRecord* find_active(const std::string& plugin_id);
   const void* lookup_extension(const std::string& requester, const std::string& id);
-  void reap_finished_locked();
+  Status start_engine();
+  jobs::TypeRef resolve_type(const std::string& job_type);
 
   config::Config config_;
   std::vector<std::unique_ptr<PluginRecord>> plugins_;
@@ -103,11 +90,9 @@ class Kernel {
   bool started_once_ = false;
   int64_t start_ms_ = 0;
 
-  std::mutex runs_mu_;
-  std::condition_variable runs_cv_;
-  std::map<int64_t, std::unique_ptr<ActiveRun>> runs_;
-  bool accepting_runs_ = false;
-  int64_t next_run_id_ = 1;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<jobs::Engine> engine_;
+  int lock_fd_ = -1;  // flock on data_dir/opskernel.lock while the engine runs
 };
 
 }  // namespace opk

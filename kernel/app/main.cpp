@@ -3,8 +3,10 @@
 #include <utility>  // before Asio (Boost 1.74 + GCC 12, see STACK notes)
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -29,7 +31,10 @@ commands:
   run                   start the kernel; serve until SIGINT or SIGTERM
   plugins list          load the plugins folder; list active and refused plugins
   plugins check PATH    print a plugin's manifest, or exactly why it would be refused
+  jobs list             list scheduled jobs with their last and next run
+  jobs run ID           run scheduled job ID now (--reason required) and print its log
   jobs invoke TYPE      run one job type once in a kernel and print its log
+  runs show N           print run N with its log and steps
   config check          validate the configuration and print the effective values
   cron next EXPR        print the next fire times of a cron expression (UTC, one per line)
 
@@ -136,7 +141,31 @@ int cmd_plugins_check(const opk::config::Config& cfg, const std::string& path) {
   return kExitOk;
 }
 
-int cmd_jobs_invoke(const opk::config::Config& cfg, const po::variables_map& vm, const std::string& type) {
+std::string iso_ms(int64_t ms) {
+  return ms ? opk::cron::format_instant(opk::cron::Instant(std::chrono::seconds(ms / 1000))) : "-";
+}
+
+// Prints a run with its log and steps.
+void print_run(const opk::jobs::RunView& v) {
+  static const char* levels[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRIT"};
+  for (const auto& l : v.logs)
+    std::cout << levels[std::clamp(l.level, 0, 5)] << "\t" << (l.step.empty() ? "-" : l.step) << "\t" << l.message
+              << "\n";
+  for (const auto& st : v.steps)
+    std::cout << "step " << st.step_id << " " << st.outcome << " in " << (st.end_ms - st.start_ms) << " ms"
+              << (st.summary.empty() ? "" : ": " + st.summary) << "\n";
+  const auto& r = v.row;
+  std::cout << "run " << r.id << " " << r.job_type << " " << r.phase;
+  if (r.phase == opk::store::kCompleted)
+    std::cout << " " << r.outcome << (r.terminated ? " terminated" : "") << " exit=" << r.exit_code << " in "
+              << (r.finished_ms - r.started_ms) << " ms";
+  std::cout << " trigger=" << r.trigger << (r.user_id.empty() ? "" : " by " + r.user_id)
+            << (r.summary.empty() ? "" : ": " + r.summary) << "\n";
+}
+
+// Starts a kernel, runs one manual run, prints it, stops.
+int cmd_jobs_run(const opk::config::Config& cfg, const po::variables_map& vm, const std::string& type,
+                 const std::string& scheduled_job) {
   opk::log::setup(cfg.log);
   opk::Kernel kernel(cfg);
   opk::Status s = kernel.start();
@@ -144,38 +173,91 @@ int cmd_jobs_invoke(const opk::config::Config& cfg, const po::variables_map& vm,
     std::cerr << "opskernel: " << s.message() << "\n";
     return kExitUsage;
   }
-  opk::jobs::RunRequest req;
-  req.trigger = OPK_TRIGGER_MANUAL;
-  req.user_id = "cli";
+  opk::jobs::RunNow req;
+  req.job_type = type;
+  req.scheduled_job_id = scheduled_job;
+  req.actor = {"cli:" + std::string(getenv("USER") ? getenv("USER") : "root"), "PlatformAdministrator", "platform",
+               "command line"};
   if (vm.count("params")) req.params_json = vm["params"].as<std::string>();
   if (vm.count("tenant")) req.target_tenant = vm["tenant"].as<std::string>();
-  if (vm.count("reason")) req.reason = vm["reason"].as<std::string>();
+  req.reason = vm.count("reason") ? vm["reason"].as<std::string>()
+                                  : (type.empty() ? std::string() : "opskernel jobs invoke from the command line");
   req.dry_run = vm.count("dry-run") > 0;
-  std::shared_ptr<opk::jobs::Run> run;
-  s = kernel.start_run(type, req, &run);
+  int64_t id = 0;
+  s = kernel.engine()->run_now(req, &id);
   if (!s) {
     std::cerr << "refused: " << s.message() << "\n";
     return kExitFailed;
   }
   const int64_t limit_ms = vm.count("timeout") ? vm["timeout"].as<int64_t>() * 1000 : -1;
   const int64_t t0 = opk::jobs::now_ms();
-  while (!kernel.wait_run(run->id(), 100)) {
-    if (limit_ms >= 0 && opk::jobs::now_ms() - t0 > limit_ms) {
-      opk::Status c = kernel.cancel_run(run->id());
+  bool cancelled = false;
+  while (!kernel.engine()->wait(id, 100)) {
+    if (!cancelled && limit_ms >= 0 && opk::jobs::now_ms() - t0 > limit_ms) {
+      opk::Status c = kernel.engine()->cancel(id, req.actor, "--timeout reached");
       std::cerr << "timeout: " << (c ? "cancel requested" : c.message()) << "\n";
-      kernel.wait_run(run->id(), 1 << 30);
+      cancelled = true;
     }
   }
-  auto snap = run->snapshot();
-  static const char* levels[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRIT"};
-  for (const auto& l : snap.log)
-    std::cout << levels[l.level] << "\t" << (l.step.empty() ? "-" : l.step) << "\t" << l.message << "\n";
-  static const char* outcomes[] = {"NORMAL", "WARNING", "ERROR"};
-  std::cout << "run " << snap.id << " COMPLETED " << outcomes[snap.outcome] << (snap.terminated ? " terminated" : "")
-            << " exit=" << snap.exit_code << " in " << (snap.finished_ms - snap.started_ms) << " ms"
-            << (snap.summary.empty() ? "" : ": " + snap.summary) << "\n";
+  opk::jobs::RunView v;
+  kernel.engine()->get(id, &v);
+  print_run(v);
   kernel.stop();
-  return snap.outcome == OPK_OUTCOME_ERROR ? kExitFailed : kExitOk;
+  return v.row.outcome == opk::store::kError ? kExitFailed : kExitOk;
+}
+
+// Opens the store alone (no plugins) for read-only commands.
+opk::Status open_store(const opk::config::Config& cfg, std::unique_ptr<opk::store::Store>* out) {
+  if (!std::filesystem::exists(cfg.store_path))
+    return opk::Status::not_found("no store at " + cfg.store_path + " (kernel.data_dir / store.path)");
+  return opk::store::open_sqlite(cfg.store_path, cfg.store_sync_full, out);
+}
+
+int cmd_jobs_list(const opk::config::Config& cfg) {
+  std::unique_ptr<opk::store::Store> st;
+  opk::Status s = open_store(cfg, &st);
+  if (!s) {
+    std::cerr << "opskernel: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << "ID\tTYPE\tPLANNING\tSCHEDULE\tENABLED\tLAST RUN\tLAST STATUS\tNEXT RUN\tSCOPE\tDESCRIPTION\n";
+  for (const auto& j : st->list_scheduled_jobs()) {
+    opk::store::RunFilter f;
+    f.scheduled_job_id = j.id;
+    f.limit = 1;
+    auto last = st->list_runs(f);
+    std::string status = last.empty() ? "-" : last[0].phase == opk::store::kCompleted ? last[0].outcome : last[0].phase;
+    std::cout << j.id << "\t" << j.job_type << "\t" << j.planning << "\t"
+              << (j.planning == "scheduled"   ? j.cron + " " + j.time_zone
+                  : j.planning == "automatic" ? "(type default)"
+                                              : "-")
+              << "\t" << (j.enabled ? "yes" : "no") << "\t" << (last.empty() ? "-" : iso_ms(last[0].created_ms)) << "\t"
+              << status << "\t" << iso_ms(j.next_run_ms) << "\t" << j.scope << "\t" << j.description << "\n";
+  }
+  return kExitOk;
+}
+
+int cmd_runs_show(const opk::config::Config& cfg, const std::string& id_text) {
+  if (id_text.empty() || id_text.find_first_not_of("0123456789") != std::string::npos || id_text.size() > 18) {
+    std::cerr << "opskernel: '" << id_text << "' is not a run number\n";
+    return kExitUsage;
+  }
+  std::unique_ptr<opk::store::Store> st;
+  opk::Status s = open_store(cfg, &st);
+  if (!s) {
+    std::cerr << "opskernel: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  opk::jobs::RunView v;
+  const int64_t id = std::stoll(id_text);
+  if (!(s = st->get_run(id, &v.row))) {
+    std::cerr << "opskernel: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  v.logs = st->logs(id, 0, 1000000);
+  v.steps = st->steps(id);
+  print_run(v);
+  return kExitOk;
 }
 
 int cmd_config_check(const opk::config::Config& cfg) {
@@ -265,7 +347,10 @@ int main(int argc, char** argv) {
     if (is({"run"}, 0)) return cmd_run(cfg);
     if (is({"plugins", "list"}, 0)) return cmd_plugins_list(cfg);
     if (is({"plugins", "check"}, 1)) return cmd_plugins_check(cfg, cmd[2]);
-    if (is({"jobs", "invoke"}, 1)) return cmd_jobs_invoke(cfg, vm, cmd[2]);
+    if (is({"jobs", "invoke"}, 1)) return cmd_jobs_run(cfg, vm, cmd[2], "");
+    if (is({"jobs", "run"}, 1)) return cmd_jobs_run(cfg, vm, "", cmd[2]);
+    if (is({"jobs", "list"}, 0)) return cmd_jobs_list(cfg);
+    if (is({"runs", "show"}, 1)) return cmd_runs_show(cfg, cmd[2]);
     if (is({"config", "check"}, 0)) return cmd_config_check(cfg);
   } catch (const std::exception& e) {
     std::cerr << "opskernel: " << e.what() << "\n";

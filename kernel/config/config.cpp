@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <fstream>
@@ -29,7 +30,21 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"log.max_size_mb", "size at which the log file rotates (MiB, >= 1)"},
     {"log.max_files", "rotated log files kept (>= 1)"},
     {"plugins.disabled", "comma-separated plugin ids not to load"},
+    {"store.path", "the embedded SQLite store file; relative paths are under kernel.data_dir"},
+    {"store.synchronous", "full (a RUNNING run survives power loss) | normal (survives a process crash)"},
+    {"jobs.pools", "worker pools and their concurrency, NAME:N,NAME:N (default:4)"},
+    {"jobs.stale_after_hours", "runs RUNNING longer than this are flagged stale (hours, >= 1)"},
+    {"jobs.misfire", "after downtime: once (one catch-up run per scheduled job) | skip"},
+    {"jobs.safety_tick_s", "the scheduler re-checks at least this often (s); it wakes exactly when a job is due"},
+    {"jobs.retention_days", "runs and logs older than this are pruned (days; 0 keeps everything)"},
+    {"jobs.prune_batch", "runs deleted per pruning transaction (>= 1)"},
+    {"jobs.timeout_grace_ms", "after a run's timeout cancels it, how long before it is marked ERROR (ms)"},
 };
+
+// Keys of a [job.<id>] section.
+const std::vector<std::string> kJobKeys = {"type",           "planning", "cron",    "time_zone",
+                                           "jitter_minutes", "params",   "enabled", "description",
+                                           "owner",          "scope",    "region",  "report_recipients"};
 
 po::options_description describe() {
   po::options_description d("opskernel configuration");
@@ -119,6 +134,48 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
       if (!valid_id(id)) return bad(origin, key, "'" + id + "' is not a valid plugin id");
       c->disabled_plugins.push_back(id);
     }
+  } else if (key == "store.path") {
+    if (v.empty()) return bad(origin, key, "must not be empty");
+    c->store_path = v;
+  } else if (key == "store.synchronous") {
+    if (v != "full" && v != "normal") return bad(origin, key, "'" + v + "' is not full or normal");
+    c->store_sync_full = v == "full";
+  } else if (key == "jobs.pools") {
+    c->pools.clear();
+    std::stringstream ss(v);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+      if (b == std::string::npos) continue;
+      item = item.substr(b, e - b + 1);
+      auto colon = item.find(':');
+      if (colon == std::string::npos) return bad(origin, key, "'" + item + "' is not NAME:CONCURRENCY");
+      const std::string name = item.substr(0, colon);
+      if (!valid_id(name)) return bad(origin, key, "'" + name + "' is not a valid pool name");
+      uint64_t n = 0;
+      Status s = parse_uint(origin, key + " (" + name + ")", item.substr(colon + 1), 1, 256, &n);
+      if (!s) return s;
+      c->pools.emplace_back(name, static_cast<int>(n));
+    }
+    if (c->pools.empty()) return bad(origin, key, "at least one pool is needed");
+  } else if (key == "jobs.misfire") {
+    if (v != "once" && v != "skip") return bad(origin, key, "'" + v + "' is not once or skip");
+    c->misfire_catch_up = v == "once";
+  } else if (key == "jobs.stale_after_hours" || key == "jobs.safety_tick_s" || key == "jobs.retention_days" ||
+             key == "jobs.prune_batch" || key == "jobs.timeout_grace_ms") {
+    struct Range {
+      uint64_t lo, hi;
+      uint32_t* field;
+    };
+    const Range r = key == "jobs.stale_after_hours" ? Range{1, 24 * 365, &c->stale_after_hours}
+                    : key == "jobs.safety_tick_s"   ? Range{1, 86400, &c->safety_tick_s}
+                    : key == "jobs.retention_days"  ? Range{0, 36500, &c->retention_days}
+                    : key == "jobs.prune_batch"     ? Range{1, 1000000, &c->prune_batch}
+                                                    : Range{0, 3600000, &c->timeout_grace_ms};
+    uint64_t n = 0;
+    Status s = parse_uint(origin, key, v, r.lo, r.hi, &n);
+    if (!s) return s;
+    *r.field = static_cast<uint32_t>(n);
   } else {
     return bad(origin, key, "unknown key");
   }
@@ -128,6 +185,18 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
 // Splits "plugin.<id>.<key>" at the last dot.
 bool split_plugin_key(const std::string& full, std::string* id, std::string* key) {
   const std::string prefix = "plugin.";
+  if (full.rfind(prefix, 0) != 0) return false;
+  auto rest = full.substr(prefix.size());
+  auto dot = rest.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == rest.size()) return false;
+  *id = rest.substr(0, dot);
+  *key = rest.substr(dot + 1);
+  return true;
+}
+
+// Splits "job.<id>.<key>" at the last dot.
+bool split_job_key(const std::string& full, std::string* id, std::string* key) {
+  const std::string prefix = "job.";
   if (full.rfind(prefix, 0) != 0) return false;
   auto rest = full.substr(prefix.size());
   auto dot = rest.rfind('.');
@@ -192,6 +261,16 @@ Status load(const Sources& src, Config* out) {
       if (++seen[key] > 1) return bad(src.file, key, "given more than once");
       const std::string value = o.value.empty() ? std::string() : o.value.front();
       std::string id, pkey;
+      if (o.unregistered && split_job_key(key, &id, &pkey)) {
+        if (!valid_id(id)) return bad(src.file, key, "'" + id + "' is not a valid scheduled job id");
+        if (std::find(kJobKeys.begin(), kJobKeys.end(), pkey) == kJobKeys.end())
+          return bad(src.file, key,
+                     "unknown key of a scheduled job (known: type, planning, cron, time_zone, "
+                     "jitter_minutes, params, enabled, description, owner, scope, region, "
+                     "report_recipients)");
+        c.jobs[id][pkey] = value;
+        continue;
+      }
       if (o.unregistered) {
         if (!split_plugin_key(key, &id, &pkey))
           return bad(src.file, key, "unknown key (see config/opskernel.conf for the keys)");
@@ -225,6 +304,7 @@ Status load(const Sources& src, Config* out) {
   }
 
   if (!c.log.file.empty() && c.log.file.front() != '/') c.log.file = c.data_dir + "/" + c.log.file;
+  if (c.store_path.front() != '/') c.store_path = c.data_dir + "/" + c.store_path;
   *out = std::move(c);
   return Status::ok();
 }

@@ -29,6 +29,22 @@ struct Config {
   std::vector<std::string> disabled_plugins;
   std::map<std::string, PluginSettings> plugins;  // plugin id -> its settings
 
+  // The store.
+  std::string store_path = "opskernel.db";  // relative to data_dir
+  bool store_sync_full = true;
+
+  // The job engine.
+  std::vector<std::pair<std::string, int>> pools = {{"default", 4}};
+  uint32_t stale_after_hours = 24;
+  bool misfire_catch_up = true;
+  uint32_t safety_tick_s = 600;
+  uint32_t retention_days = 90;
+  uint32_t prune_batch = 1000;
+  uint32_t timeout_grace_ms = 30000;
+
+  // Scheduled jobs defined here: [job.<id>] sections, key -> value.
+  std::map<std::string, std::map<std::string, std::string>> jobs;
+
   // Public kernel settings a plugin may read as "kernel.<key>".
   std::map<std::string, std::string> public_settings() const;
 };

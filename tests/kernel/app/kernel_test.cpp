@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "support/test_util.h"
+#include "support/kernel_util.h"
 
 namespace opk {
 namespace {
@@ -48,10 +48,8 @@ TEST(Kernel, BrokenPluginsAreRefusedWithReasonsAndTheRestRuns) {
     EXPECT_EQ(p->reason.rfind(w.reason, 0), 0u) << w.file << ": " << p->reason;
   }
   // The survivors still work.
-  std::shared_ptr<jobs::Run> run;
-  ASSERT_TRUE(k.start_run("hello", {.params_json = R"({"steps":1,"step_ms":0})"}, &run));
-  ASSERT_TRUE(k.wait_run(run->id(), 10000));
-  EXPECT_EQ(run->snapshot().outcome, OPK_OUTCOME_NORMAL);
+  auto v = test::run_and_wait(k, test::manual("hello", R"({"steps":1,"step_ms":0})"));
+  EXPECT_EQ(v.row.outcome, store::kNormal);
 }
 
 TEST(Kernel, DuplicatePluginIdRefusesTheSecond) {
@@ -178,60 +176,25 @@ TEST(Kernel, MissingPluginsFolderFailsTheStartNamingTheKey) {
   EXPECT_NE(s.message().find("kernel.plugins_dir"), std::string::npos) << s.message();
 }
 
-class RunGuards : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = test::plugins_dir(d_, {bundled("hello"), fixture("c_plain")});
-    k_ = std::make_unique<Kernel>(test::quiet_config(d_, dir_));
-    ASSERT_TRUE(k_->start());
+TEST(Kernel, StopCancelsRunsInFlightAndWaitsForThem) {
+  TempDir d;
+  auto cfg = test::quiet_config(d, test::plugins_dir(d, {bundled("hello")}));
+  const auto db = cfg.store_path = (d.path() / "data" / "opk.db").string();
+  int64_t id = 0;
+  {
+    Kernel k(cfg);
+    ASSERT_TRUE(k.start());
+    ASSERT_TRUE(k.engine()->run_now(test::manual("hello", R"({"steps":1000,"step_ms":20})"), &id));
+    ASSERT_TRUE(test::wait_running(k, id));
+    k.stop();
   }
-  TempDir d_;
-  std::string dir_;
-  std::unique_ptr<Kernel> k_;
-};
-
-TEST_F(RunGuards, ManualRunIsRefusedForTypesWithoutTheCapability) {
-  std::shared_ptr<jobs::Run> run;
-  Status s = k_->start_run("plain-job", {.trigger = OPK_TRIGGER_MANUAL}, &run);
-  ASSERT_FALSE(s);
-  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
-  EXPECT_NE(s.message().find("manual_run=false"), std::string::npos);
-  s = k_->start_run("plain-job", {.trigger = OPK_TRIGGER_RETRY}, &run);
-  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
-  // The schedule may still run it.
-  ASSERT_TRUE(k_->start_run("plain-job", {.trigger = OPK_TRIGGER_SCHEDULE}, &run));
-  EXPECT_TRUE(k_->wait_run(run->id(), 10000));
-}
-
-TEST_F(RunGuards, DryRunNeedsTheCapability) {
-  std::shared_ptr<jobs::Run> run;
-  Status s = k_->start_run("plain-job", {.dry_run = true, .trigger = OPK_TRIGGER_SCHEDULE}, &run);
-  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
-}
-
-TEST_F(RunGuards, ParametersMustBeAJsonObject) {
-  std::shared_ptr<jobs::Run> run;
-  for (const char* bad : {"[1,2]", "{\"steps\":", "42"}) {
-    Status s = k_->start_run("hello", {.params_json = bad}, &run);
-    EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << bad;
-    EXPECT_NE(s.message().find("parameters"), std::string::npos) << s.message();
-  }
-  EXPECT_EQ(k_->start_run("nope", {}, &run).code(), OPK_ERR_NOT_FOUND);
-}
-
-TEST_F(RunGuards, CancelOfARunNotInFlightIsNotFound) {
-  EXPECT_EQ(k_->cancel_run(999).code(), OPK_ERR_NOT_FOUND);
-}
-
-TEST_F(RunGuards, StopCancelsRunsInFlight) {
-  std::shared_ptr<jobs::Run> run;
-  ASSERT_TRUE(k_->start_run("hello", {.params_json = R"({"steps":1000,"step_ms":20})"}, &run));
-  while (run->snapshot().log.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  k_->stop();
-  auto snap = run->snapshot();
-  EXPECT_EQ(snap.phase, jobs::Phase::completed);
-  EXPECT_TRUE(snap.terminated);
-  EXPECT_EQ(snap.outcome, OPK_OUTCOME_ERROR);
+  std::unique_ptr<store::Store> st;
+  ASSERT_TRUE(store::open_sqlite(db, true, &st));
+  store::RunRow r;
+  ASSERT_TRUE(st->get_run(id, &r));
+  EXPECT_EQ(r.phase, store::kCompleted);
+  EXPECT_TRUE(r.terminated);
+  EXPECT_EQ(r.outcome, store::kError);
 }
 
 }  // namespace

@@ -1,0 +1,836 @@
+#include "jobs/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+
+#include "config/config.h"
+#include "jobs/cron.h"
+#include "jobs/params.h"
+#include "log/logging.h"
+
+#include <date/tz.h>
+
+namespace opk::jobs {
+namespace {
+
+constexpr size_t kMaxClaim = 64;            // runs claimed in one store transaction
+constexpr int64_t kShortRunMs = 100;        // types declaring at most this target are batched
+constexpr int64_t kHousekeepingMs = 60000;  // stale flagging and pruning
+
+const char* outcome_text(opk_outcome o) {
+  return o == OPK_OUTCOME_WARNING ? store::kWarning : o == OPK_OUTCOME_ERROR ? store::kError : store::kNormal;
+}
+
+opk_trigger trigger_of(const std::string& t) {
+  if (t == "schedule") return OPK_TRIGGER_SCHEDULE;
+  if (t == "retry") return OPK_TRIGGER_RETRY;
+  if (t == "chain") return OPK_TRIGGER_CHAIN;
+  if (t == "recovery") return OPK_TRIGGER_RECOVERY;
+  return OPK_TRIGGER_MANUAL;
+}
+
+bool valid_scope(const std::string& s) {
+  if (s == "platform") return true;
+  for (const char* kind : {"distributor:", "partner:", "tenant:"})
+    if (s.rfind(kind, 0) == 0 && s.size() > std::string(kind).size()) return true;
+  return false;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, sep)) {
+    auto b = part.find_first_not_of(" \t"), e = part.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(part.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Engine::Item {
+  store::RunRow row;
+  TypeRef ref;
+  bool short_run = false;
+  // Heap order: higher priority first, then earlier scheduled time, then job number.
+  bool operator<(const Item& o) const {
+    if (row.priority != o.row.priority) return row.priority < o.row.priority;
+    if (row.scheduled_ms != o.row.scheduled_ms) return row.scheduled_ms > o.row.scheduled_ms;
+    return row.id > o.row.id;
+  }
+};
+
+struct Engine::Pool {
+  std::string name;
+  int concurrency = 1;
+  std::vector<Item> heap;
+  std::condition_variable cv;
+  std::vector<std::thread> threads;
+};
+
+struct Engine::Flight {
+  std::shared_ptr<Run> run;
+  TypeRef ref;
+  bool in_plugin = false;
+  int64_t deadline_ms = 0;       // timeout: cancel then
+  int64_t hard_deadline_ms = 0;  // after the grace: mark ERROR
+  int64_t flushed_seq = 0;       // log lines already in the store
+  bool abandoned = false;        // marked ERROR while the plugin still runs
+};
+
+struct Engine::Scheduled {
+  store::ScheduledJob job;
+  int64_t next_ms = 0;
+};
+
+Engine::Engine(store::Store& store, TypeResolver resolve, EngineOptions options)
+    : store_(store), resolve_(std::move(resolve)), opts_(std::move(options)) {
+  for (const auto& p : opts_.pools) {
+    auto pool = std::make_unique<Pool>();
+    pool->name = p.name;
+    pool->concurrency = std::max(1, p.concurrency);
+    pools_[p.name] = std::move(pool);
+  }
+  if (!pools_.count("default")) {
+    auto pool = std::make_unique<Pool>();
+    pool->name = "default";
+    pool->concurrency = 4;
+    pools_["default"] = std::move(pool);
+  }
+}
+
+Engine::~Engine() {
+  stop(0);
+}
+
+// ------------------------------------------------------------------ start/stop
+
+Status Engine::start() {
+  const int64_t now = now_ms();
+  // Runs a dead kernel left RUNNING: close them, re-queue where allowed.
+  std::vector<store::Completion> closed;
+  std::vector<store::RunRow> requeue;
+  for (const auto& r : store_.runs_in_phase(store::kRunning, 100000)) {
+    if (!r.node.empty() && r.node != opts_.node) continue;  // another node's run
+    store::Completion c;
+    c.run_id = r.id;
+    c.outcome = store::kError;
+    c.terminated = true;
+    c.finished_ms = now;
+    c.exit_code = OPK_ERR_UNAVAILABLE;
+    c.summary = "the kernel stopped while the run was in flight; recovered at start";
+    c.logs = {{r.id, 1000000000, now, OPK_LOG_ERROR, "", c.summary}};
+    closed.push_back(c);
+    TypeRef ref = resolve_(r.job_type);
+    if (ref.type && (ref.type->capabilities & OPK_JOB_CAP_REQUEUE)) {
+      store::RunRow again = r;
+      again.id = 0;
+      again.slot_ms = 0;
+      again.phase = store::kPending;
+      again.trigger = "recovery";
+      again.parent_run_id = r.id;
+      again.created_ms = now;
+      again.scheduled_ms = now;
+      requeue.push_back(again);
+    }
+  }
+  Status s = store_.complete_runs(closed);
+  if (!s) return s;
+  if (!(s = store_.create_runs(&requeue))) return s;
+  for (const auto& c : closed)
+    log::kernel()->warn("run {} was in flight when the kernel stopped: marked ERROR (terminated)", c.run_id);
+
+  std::lock_guard lock(mu_);
+  running_ = true;
+  for (const auto& r : store_.runs_in_phase(store::kPending, 1000000)) {
+    TypeRef ref = resolve_(r.job_type);
+    if (ref.type) enqueue_locked(r, ref);
+  }
+  load_schedules();
+  for (auto& [name, pool] : pools_)
+    for (int i = 0; i < pool->concurrency; ++i) pool->threads.emplace_back([this, p = pool.get()] { worker(p); });
+  scheduler_ = std::thread([this] { scheduler(); });
+  watchdog_ = std::thread([this] { watchdog(); });
+  return Status::ok();
+}
+
+void Engine::stop(int64_t grace_ms) {
+  {
+    std::unique_lock lock(mu_);
+    if (!running_) return;
+    running_ = false;
+    for (auto& [id, f] : flights_)
+      if (f->run->request_cancel() && f->in_plugin && f->ref.type->c.cancel)
+        f->ref.type->c.cancel(f->ref.instance, f->ref.type->self, f->run->context());
+    for (auto& [name, pool] : pools_) pool->cv.notify_all();
+    sched_cv_.notify_all();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+    if (!done_cv_.wait_until(lock, deadline, [&] { return flights_.empty(); })) {
+      log::kernel()->warn("{} run(s) still in flight after {} ms; waiting for them to end", flights_.size(), grace_ms);
+      done_cv_.wait(lock, [&] { return flights_.empty(); });
+    }
+  }
+  for (auto& [name, pool] : pools_) {
+    for (auto& t : pool->threads) t.join();
+    pool->threads.clear();
+    pool->heap.clear();  // still PENDING in the store: queued again at the next start
+  }
+  if (scheduler_.joinable()) scheduler_.join();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+// ------------------------------------------------------------- scheduled jobs
+
+std::optional<int64_t> Engine::next_slot(const store::ScheduledJob& job, int64_t after_ms, std::string* error) {
+  if (job.planning == "disabled" || !job.enabled) return std::nullopt;
+  std::string exprs = job.cron;
+  if (job.planning == "automatic") {
+    TypeRef ref = resolve_(job.job_type);
+    if (!ref.type) {
+      if (error) *error = "job type '" + job.job_type + "' is not registered";
+      return std::nullopt;
+    }
+    exprs = ref.type->default_schedule;
+  }
+  if (exprs.empty()) return std::nullopt;  // on demand only
+  const date::time_zone* tz = nullptr;
+  try {
+    tz = date::locate_zone(job.time_zone.empty() ? "UTC" : job.time_zone);
+  } catch (const std::exception&) {
+    if (error) *error = "unknown time zone '" + job.time_zone + "'";
+    return std::nullopt;
+  }
+  const cron::Instant after{std::chrono::seconds(after_ms / 1000)};
+  std::optional<int64_t> best;
+  // Several expressions separated by ';' fire at the union of their times
+  // (weekly days and times that one expression cannot say).
+  for (const auto& e : split(exprs, ';')) {
+    cron::Expression expr;
+    Status s = cron::Expression::parse(e, &expr);
+    if (!s) {
+      if (error) *error = "schedule '" + e + "': " + s.message();
+      return std::nullopt;
+    }
+    expr.set_jitter_minutes(cron::jitter_for(job.id, job.jitter_minutes));
+    auto t = expr.next(after, tz, 1);
+    if (t.empty()) continue;
+    const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(t[0].time_since_epoch()).count();
+    if (!best || ms < *best) best = ms;
+  }
+  return best;
+}
+
+Status Engine::check_job(const store::ScheduledJob& j) {
+  if (!config::valid_id(j.id)) return Status::invalid("id: '" + j.id + "' is not a valid id ([a-z0-9][a-z0-9._-]*)");
+  TypeRef ref = resolve_(j.job_type);
+  if (!ref.type) return Status::invalid("job_type: no job type '" + j.job_type + "' is registered");
+  if (j.planning != "automatic" && j.planning != "scheduled" && j.planning != "disabled")
+    return Status::invalid("planning: '" + j.planning + "' is not automatic, scheduled or disabled");
+  if (j.planning == "scheduled" && split(j.cron, ';').empty())
+    return Status::invalid("cron: a scheduled job needs a cron expression");
+  if (j.jitter_minutes < 0 || j.jitter_minutes > 59) return Status::invalid("jitter_minutes: must be 0..59");
+  if (!valid_scope(j.scope))
+    return Status::invalid("scope: '" + j.scope + "' is not platform, distributor:ID, partner:ID or tenant:ID");
+  std::string error;
+  store::ScheduledJob probe = j;
+  probe.enabled = true;
+  if (probe.planning != "disabled") {
+    next_slot(probe, now_ms(), &error);
+    if (!error.empty()) return Status::invalid((j.planning == "scheduled" ? "cron: " : "schedule: ") + error);
+  }
+  Status s = validate_params(ref.type->params_schema_json, j.params_json);
+  if (!s) return s;
+  return Status::ok();
+}
+
+Status Engine::define_job(store::ScheduledJob job, const Actor& actor) {
+  if (job.params_json.empty()) job.params_json = "{}";
+  if (job.time_zone.empty()) job.time_zone = "UTC";
+  Status s = check_job(job);
+  if (s) {
+    auto next = next_slot(job, now_ms(), nullptr);
+    job.next_run_ms = next.value_or(0);
+    s = store_.create_scheduled_job(job);
+  }
+  audit(actor, "job.create", job.id, "", job.params_json, s);
+  if (!s) return s;
+  std::lock_guard lock(mu_);
+  schedules_[job.id] = {job, job.next_run_ms};
+  sched_cv_.notify_all();
+  return Status::ok();
+}
+
+Status Engine::update_job(const store::ScheduledJob& in, const Actor& actor) {
+  store::ScheduledJob cur;
+  Status s = store_.get_scheduled_job(in.id, &cur);
+  if (s) {
+    store::ScheduledJob j = cur;  // id, type and description stay
+    j.owner = in.owner;
+    j.planning = in.planning;
+    j.cron = in.cron;
+    j.time_zone = in.time_zone.empty() ? "UTC" : in.time_zone;
+    j.jitter_minutes = in.jitter_minutes;
+    j.params_json = in.params_json.empty() ? "{}" : in.params_json;
+    j.enabled = in.enabled;
+    j.scope = in.scope;
+    j.region = in.region;
+    j.report_recipients = in.report_recipients;
+    if ((s = check_job(j))) {
+      j.next_run_ms = next_slot(j, now_ms(), nullptr).value_or(0);
+      s = store_.update_scheduled_job(j);
+      if (s) {
+        std::lock_guard lock(mu_);
+        schedules_[j.id] = {j, j.next_run_ms};
+        sched_cv_.notify_all();
+      }
+    }
+  }
+  audit(actor, "job.update", in.id, "", in.params_json, s);
+  return s;
+}
+
+Status Engine::next_fire_times(const std::string& id, size_t n, std::vector<int64_t>* out) {
+  store::ScheduledJob j;
+  Status s = store_.get_scheduled_job(id, &j);
+  if (!s) return s;
+  int64_t after = now_ms();
+  for (size_t i = 0; i < n; ++i) {
+    std::string error;
+    auto t = next_slot(j, after, &error);
+    if (!error.empty()) return Status::invalid(error);
+    if (!t) break;
+    out->push_back(*t);
+    after = *t;
+  }
+  return Status::ok();
+}
+
+void Engine::load_schedules() {
+  const int64_t now = now_ms();
+  for (auto& j : store_.list_scheduled_jobs()) {
+    std::string error;
+    int64_t next = j.next_run_ms;
+    // Missed slots after downtime: one catch-up run (the stored slot, which
+    // the unique slot key keeps from firing twice), or none.
+    if (next == 0 || (next < now && !opts_.misfire_catch_up)) next = next_slot(j, now, &error).value_or(0);
+    if (!error.empty()) log::kernel()->error("scheduled job {}: {}", j.id, error);
+    if (!j.enabled || j.planning == "disabled") next = 0;
+    if (next != j.next_run_ms) store_.set_next_run(j.id, next);
+    schedules_[j.id] = {j, next};
+  }
+}
+
+// ----------------------------------------------------------------- run now
+
+Status Engine::check_request(const RunNow& r, store::RunRow* row, TypeRef* ref) {
+  std::string type = r.job_type;
+  std::string params = r.params_json.value_or("");
+  store::ScheduledJob job;
+  if (!r.scheduled_job_id.empty()) {
+    Status s = store_.get_scheduled_job(r.scheduled_job_id, &job);
+    if (!s) return s;
+    if (!type.empty() && type != job.job_type)
+      return Status::invalid("job_type: '" + type + "' is not the type of scheduled job '" + job.id + "'");
+    type = job.job_type;
+    if (!r.params_json) params = job.params_json;
+  }
+  if (type.empty()) return Status::invalid("job_type: give a job type or a scheduled job");
+  *ref = resolve_(type);
+  if (!ref->type) return Status::not_found("no job type '" + type + "' is registered");
+  const auto& t = *ref->type;
+  // The contract is enforced here, for every caller (API, CLI, plugins).
+  if (!t.manual_run()) return Status::conflict("job type '" + type + "' does not allow manual runs (manual_run=false)");
+  if (r.reason.find_first_not_of(" \t\r\n") == std::string::npos)
+    return Status::invalid("reason: a reason is required for a manual run");
+  if (r.dry_run && !t.dry_run()) return Status::invalid("dry_run: job type '" + type + "' does not support dry-run");
+  if (r.range_start_ms && r.range_end_ms && r.range_end_ms < r.range_start_ms)
+    return Status::invalid("range: the end is before the start");
+  if (params.empty()) params = "{}";
+  Status s = validate_params(t.params_schema_json, params);
+  if (!s) return s;
+  const int64_t now = now_ms();
+  row->job_type = type;
+  row->scheduled_job_id = r.scheduled_job_id;
+  row->trigger = "manual";
+  row->params_json = params;
+  row->target_tenant = r.target_tenant;
+  row->dry_run = r.dry_run;
+  row->range_start_ms = r.range_start_ms;
+  row->range_end_ms = r.range_end_ms;
+  row->user_id = r.actor.user_id;
+  row->role = r.actor.role;
+  row->scope = r.actor.scope;
+  row->reason = r.reason;
+  row->priority = t.priority;
+  row->pool = pools_.count(t.worker_pool) ? t.worker_pool : "default";
+  row->scheduled_ms = now;
+  row->created_ms = now;
+  return Status::ok();
+}
+
+Status Engine::run_now(const RunNow& request, int64_t* run_id) {
+  std::vector<int64_t> ids;
+  Status s = run_now_batch({request}, &ids);
+  if (s && run_id) *run_id = ids.front();
+  return s;
+}
+
+Status Engine::run_now_batch(const std::vector<RunNow>& requests, std::vector<int64_t>* run_ids) {
+  std::vector<store::RunRow> rows(requests.size());
+  std::vector<TypeRef> refs(requests.size());
+  Status s;
+  for (size_t i = 0; i < requests.size() && s; ++i) {
+    s = check_request(requests[i], &rows[i], &refs[i]);
+    if (!s && requests.size() > 1) s = Status(s.code(), "request " + std::to_string(i + 1) + ": " + s.message());
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (s && !running_) s = Status::unavailable("the job engine is not running");
+  }
+  if (s) s = store_.create_runs(&rows);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    audit(r.actor, "run-now", r.scheduled_job_id.empty() ? r.job_type : r.scheduled_job_id, r.reason,
+          r.params_json.value_or(""), s ? Status(OPK_OK, "run " + std::to_string(rows[i].id)) : s);
+  }
+  if (!s) return s;
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    enqueue_locked(rows[i], refs[i]);
+    if (run_ids) run_ids->push_back(rows[i].id);
+  }
+  return Status::ok();
+}
+
+void Engine::enqueue_locked(const store::RunRow& row, const TypeRef& ref) {
+  auto it = pools_.find(row.pool);
+  Pool& pool = *(it == pools_.end() ? pools_.at("default") : it->second);
+  Item item{row, ref, ref.type->target_duration_ms > 0 && ref.type->target_duration_ms <= kShortRunMs};
+  pool.heap.push_back(std::move(item));
+  std::push_heap(pool.heap.begin(), pool.heap.end());
+  pool.cv.notify_one();
+}
+
+// ------------------------------------------------------------ operator actions
+
+Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& reason) {
+  Status s;
+  store::RunRow row;
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
+    s = Status::invalid("reason: a reason is required to cancel a run");
+  } else if ((s = store_.get_run(run_id, &row))) {
+    if (row.phase == store::kCompleted) {
+      s = Status::conflict("run " + std::to_string(run_id) + " has already completed");
+    } else if (row.phase == store::kPending) {
+      store::Completion c;
+      c.run_id = run_id;
+      c.outcome = store::kError;
+      c.terminated = true;
+      c.finished_ms = now_ms();
+      c.summary = "cancelled before it started by " + actor.user_id + ": " + reason;
+      s = store_.complete_runs({c});
+      done_cv_.notify_all();
+    } else {
+      std::lock_guard lock(mu_);
+      auto it = flights_.find(run_id);
+      if (it == flights_.end()) {
+        s = Status::conflict("run " + std::to_string(run_id) +
+                             " is not running on this kernel; if it is stale, recover it instead");
+      } else if (!it->second->ref.type->cancellable()) {
+        s = Status::conflict("job type '" + row.job_type + "' has no cancel hook; its runs cannot be cancelled safely");
+      } else {
+        Flight& f = *it->second;
+        f.run->context()->log(f.run->context(), OPK_LOG_WARN,
+                              ("cancel requested by " + actor.user_id + ": " + reason).c_str());
+        // Under mu_ while the plugin is inside run(): never before or after it.
+        if (f.run->request_cancel() && f.in_plugin)
+          f.ref.type->c.cancel(f.ref.instance, f.ref.type->self, f.run->context());
+      }
+    }
+  }
+  audit(actor, "cancel", "run " + std::to_string(run_id), reason, "", s);
+  return s;
+}
+
+Status Engine::retry(int64_t run_id, const Actor& actor, const std::string& reason,
+                     const std::optional<std::string>& params_json, int64_t* new_run_id) {
+  store::RunRow old;
+  Status s = store_.get_run(run_id, &old);
+  int64_t id = 0;
+  if (s && (old.phase != store::kCompleted || old.outcome != store::kError))
+    s = Status::conflict("run " + std::to_string(run_id) + " did not fail; only failed runs are retried");
+  if (s) {
+    RunNow r;
+    r.job_type = old.job_type;
+    r.params_json = params_json.value_or(old.params_json);
+    r.target_tenant = old.target_tenant;
+    r.dry_run = old.dry_run;
+    r.range_start_ms = old.range_start_ms;
+    r.range_end_ms = old.range_end_ms;
+    r.reason = reason;
+    r.actor = actor;
+    store::RunRow row;
+    TypeRef ref;
+    s = check_request(r, &row, &ref);
+    if (s) {
+      row.trigger = "retry";
+      row.parent_run_id = run_id;
+      row.scheduled_job_id = old.scheduled_job_id;
+      std::vector<store::RunRow> rows = {row};
+      s = store_.create_runs(&rows);
+      if (s) {
+        id = rows[0].id;
+        std::lock_guard lock(mu_);
+        enqueue_locked(rows[0], ref);
+      }
+    }
+  }
+  audit(actor, "retry", "run " + std::to_string(run_id), reason, params_json.value_or(""),
+        s ? Status(OPK_OK, "run " + std::to_string(id)) : s);
+  if (s && new_run_id) *new_run_id = id;
+  return s;
+}
+
+Status Engine::hold(int64_t run_id, bool hold, const Actor& actor, const std::string& reason) {
+  Status s = store_.set_hold(run_id, hold);
+  if (s && !hold) {
+    // A released run goes back into its pool's queue.
+    store::RunRow row;
+    if ((s = store_.get_run(run_id, &row))) {
+      TypeRef ref = resolve_(row.job_type);
+      std::lock_guard lock(mu_);
+      if (ref.type) enqueue_locked(row, ref);
+    }
+  }
+  audit(actor, hold ? "hold" : "release", "run " + std::to_string(run_id), reason, "", s);
+  return s;
+}
+
+Status Engine::recover(int64_t run_id, const Actor& actor, const std::string& reason) {
+  store::RunRow row;
+  Status s = store_.get_run(run_id, &row);
+  if (s && row.phase != store::kRunning) s = Status::conflict("run " + std::to_string(run_id) + " is not running");
+  if (s && !row.stale) s = Status::conflict("run " + std::to_string(run_id) + " is not stale");
+  if (s) {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = flights_.find(run_id); it != flights_.end()) {
+        Flight& f = *it->second;
+        f.abandoned = true;
+        if (f.run->request_cancel() && f.in_plugin && f.ref.type->c.cancel)
+          f.ref.type->c.cancel(f.ref.instance, f.ref.type->self, f.run->context());
+      }
+    }
+    store::Completion c;
+    c.run_id = run_id;
+    c.outcome = store::kError;
+    c.terminated = true;
+    c.finished_ms = now_ms();
+    c.summary = "recovered by " + actor.user_id + " after running too long: " + reason;
+    s = store_.complete_runs({c});
+    done_cv_.notify_all();
+  }
+  audit(actor, "recover", "run " + std::to_string(run_id), reason, "", s);
+  return s;
+}
+
+void Engine::audit(const Actor& actor, const std::string& action, const std::string& target, const std::string& reason,
+                   const std::string& params, const Status& outcome) {
+  store::AuditRow a;
+  a.actor = actor.user_id.empty() ? "system" : actor.user_id;
+  a.role = actor.role;
+  a.action = action;
+  a.target = target;
+  a.reason = reason;
+  a.params_json = params;
+  a.outcome =
+      outcome ? (outcome.message().empty() ? "ok" : "ok: " + outcome.message()) : "refused: " + outcome.message();
+  a.source = actor.source;
+  Status s = store_.audit(a);
+  if (!s) log::kernel()->error("audit row lost: {}", s.message());
+}
+
+// --------------------------------------------------------------------- workers
+
+store::Completion Engine::completion_of(const Run& run, const RunSnapshot& s, int64_t flushed_seq) {
+  store::Completion c;
+  c.run_id = run.id();
+  c.outcome = outcome_text(s.outcome);
+  c.terminated = s.terminated;
+  c.finished_ms = s.finished_ms;
+  c.exit_code = s.exit_code;
+  c.summary = s.summary;
+  c.progress = s.progress;
+  c.progress_message = s.progress_message;
+  c.output_json = s.output_json;
+  for (size_t i = static_cast<size_t>(flushed_seq); i < s.log.size(); ++i)
+    c.logs.push_back(
+        {run.id(), static_cast<int64_t>(i + 1), s.log[i].time_ms, s.log[i].level, s.log[i].step, s.log[i].message});
+  int32_t seq = 0;
+  for (const auto& st : s.steps)
+    c.steps.push_back({run.id(), ++seq, st.id, st.start_ms, st.end_ms, outcome_text(st.outcome), st.summary});
+  return c;
+}
+
+void Engine::execute(const Item& item, std::vector<store::Completion>* done) {
+  const auto& row = item.row;
+  RunRequest req;
+  req.params_json = row.params_json;
+  req.target_tenant = row.target_tenant;
+  req.dry_run = row.dry_run;
+  req.trigger = trigger_of(row.trigger);
+  req.range_start_ms = row.range_start_ms;
+  req.range_end_ms = row.range_end_ms;
+  req.user_id = row.user_id;
+  req.role = row.role;
+  req.scope = row.scope;
+  req.reason = row.reason;
+  req.scheduled_job_id = row.scheduled_job_id;
+  req.parent_run_id = row.parent_run_id;
+  auto flight = std::make_shared<Flight>();
+  flight->run = std::make_shared<Run>(row.id, row.job_type, std::move(req));
+  flight->ref = item.ref;
+  const int64_t start = now_ms();
+  flight->run->mark_running(start);
+  if (item.ref.type->timeout_ms) flight->deadline_ms = start + static_cast<int64_t>(item.ref.type->timeout_ms);
+  {
+    std::lock_guard lock(mu_);
+    flights_[row.id] = flight;
+    flight->in_plugin = true;
+  }
+  opk_status st = OPK_ERR_FAILED;
+  try {
+    st = item.ref.type->c.run(item.ref.instance, item.ref.type->self, flight->run->context());
+  } catch (...) {  // a last guard only: exceptions must not cross the ABI
+    flight->run->context()->log(flight->run->context(), OPK_LOG_ERROR, "run threw an exception across the ABI");
+  }
+  int64_t flushed = 0;
+  {
+    std::lock_guard lock(mu_);
+    flight->in_plugin = false;
+    flushed = flight->flushed_seq;
+  }
+  flight->run->mark_completed(now_ms(), st);
+  done->push_back(completion_of(*flight->run, flight->run->snapshot(), flushed));
+}
+
+void Engine::worker(Pool* pool) {
+  std::vector<Item> batch;
+  std::vector<store::Completion> done;
+  auto flush = [&] {
+    if (done.empty()) return;
+    Status s = store_.complete_runs(done);
+    if (!s) log::kernel()->error("storing {} completed run(s) failed: {}", done.size(), s.message());
+    std::lock_guard lock(mu_);
+    for (const auto& c : done) flights_.erase(c.run_id);
+    done.clear();
+    done_cv_.notify_all();
+  };
+  while (true) {
+    batch.clear();
+    {
+      std::unique_lock lock(mu_);
+      pool->cv.wait(lock, [&] { return !running_ || !pool->heap.empty(); });
+      if (!running_) break;
+      // Claim the head; runs of types declared short are claimed in a group so
+      // one transaction records many of them RUNNING (group commit).
+      do {
+        std::pop_heap(pool->heap.begin(), pool->heap.end());
+        batch.push_back(std::move(pool->heap.back()));
+        pool->heap.pop_back();
+      } while (batch.front().short_run && batch.size() < kMaxClaim && !pool->heap.empty() &&
+               pool->heap.front().short_run &&
+               batch.size() < pool->heap.size() / static_cast<size_t>(pool->concurrency) + 1);
+    }
+    std::vector<int64_t> ids, skipped;
+    for (const auto& it : batch) ids.push_back(it.row.id);
+    Status s = store_.mark_running(ids, now_ms(), opts_.node, &skipped);
+    if (!s) {
+      // They stay PENDING in the store and are queued again at the next start.
+      log::kernel()->error("cannot record {} run(s) RUNNING, not starting them: {}", ids.size(), s.message());
+      continue;
+    }
+    for (const auto& it : batch) {
+      if (std::find(skipped.begin(), skipped.end(), it.row.id) != skipped.end()) continue;  // held or cancelled
+      execute(it, &done);
+      if (!it.short_run || done.size() >= kMaxClaim) flush();
+    }
+    flush();
+  }
+  flush();
+}
+
+// ------------------------------------------------------------------ scheduler
+
+void Engine::scheduler() {
+  int64_t next_housekeeping = 0;
+  std::unique_lock lock(mu_);
+  while (running_) {
+    const int64_t now = now_ms();
+    std::vector<store::RunRow> rows;
+    std::vector<TypeRef> refs;
+    std::vector<std::pair<std::string, int64_t>> moved;
+    int64_t wake = now + opts_.safety_tick_ms;
+    for (auto& [id, sc] : schedules_) {
+      if (sc.next_ms == 0) continue;
+      if (sc.next_ms > now) {
+        wake = std::min(wake, sc.next_ms);
+        continue;
+      }
+      TypeRef ref = resolve_(sc.job.job_type);
+      if (ref.type) {
+        store::RunRow r;
+        r.job_type = sc.job.job_type;
+        r.scheduled_job_id = id;
+        r.slot_ms = sc.next_ms;
+        r.trigger = "schedule";
+        r.params_json = sc.job.params_json;
+        r.scope = sc.job.scope;
+        r.priority = ref.type->priority;
+        r.pool = pools_.count(ref.type->worker_pool) ? ref.type->worker_pool : "default";
+        r.scheduled_ms = sc.next_ms;
+        r.created_ms = now;
+        rows.push_back(r);
+        refs.push_back(ref);
+      }
+      std::string error;
+      sc.next_ms = next_slot(sc.job, std::max(now, sc.next_ms), &error).value_or(0);
+      if (!error.empty()) log::kernel()->error("scheduled job {}: {}", id, error);
+      moved.emplace_back(id, sc.next_ms);
+      if (sc.next_ms) wake = std::min(wake, sc.next_ms);
+    }
+    if (!rows.empty() || !moved.empty() || now >= next_housekeeping) {
+      lock.unlock();
+      Status s = store_.create_runs(&rows);
+      if (!s) log::kernel()->error("cannot create scheduled runs: {}", s.message());
+      for (auto& [id, next] : moved) store_.set_next_run(id, next);
+      if (now >= next_housekeeping) {
+        int64_t n = 0;
+        if (store_.flag_stale(now - opts_.stale_after_ms, &n) && n > 0)
+          log::kernel()->warn("{} run(s) RUNNING for longer than {} h flagged stale", n,
+                              opts_.stale_after_ms / 3600000);
+        if (opts_.retention_days > 0) {
+          const int64_t before = now - int64_t{opts_.retention_days} * 86400000;
+          for (int i = 0; i < 10 && store_.prune(before, opts_.prune_batch, &n) && n > 0; ++i) {
+          }
+        }
+        next_housekeeping = now + kHousekeepingMs;
+      }
+      lock.lock();
+      if (s)
+        for (size_t i = 0; i < rows.size(); ++i)
+          if (rows[i].id != 0 && running_) enqueue_locked(rows[i], refs[i]);  // id 0: slot already fired
+      continue;
+    }
+    wake = std::min(wake, next_housekeeping);
+    sched_cv_.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::milliseconds(wake)));
+  }
+}
+
+void Engine::watchdog() {
+  std::unique_lock lock(mu_);
+  while (running_) {
+    sched_cv_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(opts_.log_flush_ms, 200)));
+    const int64_t now = now_ms();
+    std::vector<store::LogRow> logs;
+    std::vector<store::Completion> abandoned;
+    for (auto& [id, f] : flights_) {
+      if (f->deadline_ms && now >= f->deadline_ms && !f->hard_deadline_ms) {
+        f->hard_deadline_ms = now + opts_.timeout_grace_ms;
+        const std::string msg = "timed out after " + std::to_string(f->ref.type->timeout_ms) + " ms; cancelling";
+        f->run->context()->log(f->run->context(), OPK_LOG_ERROR, msg.c_str());
+        if (f->run->request_cancel() && f->in_plugin && f->ref.type->c.cancel)
+          f->ref.type->c.cancel(f->ref.instance, f->ref.type->self, f->run->context());
+      } else if (f->hard_deadline_ms && now >= f->hard_deadline_ms && !f->abandoned) {
+        f->abandoned = true;
+        store::Completion c;
+        c.run_id = id;
+        c.outcome = store::kError;
+        c.terminated = true;
+        c.finished_ms = now;
+        c.exit_code = OPK_ERR_TIMEOUT;
+        c.summary = "timed out and did not stop within " + std::to_string(opts_.timeout_grace_ms) + " ms";
+        abandoned.push_back(c);
+      }
+      // In-flight log lines reach the store within log_flush_ms.
+      auto snap = f->run->snapshot();
+      for (size_t i = static_cast<size_t>(f->flushed_seq); i < snap.log.size(); ++i)
+        logs.push_back({id, static_cast<int64_t>(i + 1), snap.log[i].time_ms, snap.log[i].level, snap.log[i].step,
+                        snap.log[i].message});
+      f->flushed_seq = static_cast<int64_t>(snap.log.size());
+    }
+    if (logs.empty() && abandoned.empty()) continue;
+    lock.unlock();
+    if (Status s = store_.append_logs(logs); !s) log::kernel()->error("storing run logs failed: {}", s.message());
+    if (Status s = store_.complete_runs(abandoned); !s) log::kernel()->error("{}", s.message());
+    lock.lock();
+    if (!abandoned.empty()) done_cv_.notify_all();
+  }
+}
+
+// ----------------------------------------------------------------------- views
+
+bool Engine::wait(int64_t run_id, int64_t timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::unique_lock lock(mu_);
+  while (true) {
+    lock.unlock();
+    store::RunRow row;
+    const bool complete = store_.get_run(run_id, &row) && row.phase == store::kCompleted;
+    lock.lock();
+    if (complete && !flights_.count(run_id)) return true;
+    if (complete && flights_.at(run_id)->abandoned) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    done_cv_.wait_for(lock, std::chrono::milliseconds(20));
+  }
+}
+
+Status Engine::get(int64_t run_id, RunView* out) {
+  Status s = store_.get_run(run_id, &out->row);
+  if (!s) return s;
+  out->logs = log_tail(run_id, 0, 1000000);
+  out->steps = store_.steps(run_id);
+  std::shared_ptr<Flight> f;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = flights_.find(run_id); it != flights_.end()) f = it->second;
+  }
+  if (f && out->steps.empty()) {
+    auto snap = f->run->snapshot();
+    int32_t seq = 0;
+    for (const auto& st : snap.steps)
+      out->steps.push_back({run_id, ++seq, st.id, st.start_ms, st.end_ms, outcome_text(st.outcome), st.summary});
+    out->row.progress = snap.progress;
+    out->row.progress_message = snap.progress_message;
+  }
+  return Status::ok();
+}
+
+std::vector<store::LogRow> Engine::log_tail(int64_t run_id, int64_t after_seq, size_t limit) {
+  std::shared_ptr<Flight> f;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = flights_.find(run_id); it != flights_.end()) f = it->second;
+  }
+  if (!f) return store_.logs(run_id, after_seq, limit);
+  // In flight: the run's own copy has every line, stored or not.
+  std::vector<store::LogRow> out;
+  auto snap = f->run->snapshot();
+  for (size_t i = static_cast<size_t>(std::max<int64_t>(after_seq, 0)); i < snap.log.size() && out.size() < limit; ++i)
+    out.push_back({run_id, static_cast<int64_t>(i + 1), snap.log[i].time_ms, snap.log[i].level, snap.log[i].step,
+                   snap.log[i].message});
+  return out;
+}
+
+std::map<std::string, size_t> Engine::queue_depths() {
+  std::lock_guard lock(mu_);
+  std::map<std::string, size_t> out;
+  for (auto& [name, pool] : pools_) out[name] = pool->heap.size();
+  return out;
+}
+
+}  // namespace opk::jobs

@@ -1,0 +1,164 @@
+// engine.h -- the job engine: scheduled jobs, the scheduler that wakes when
+// the next slot is due, worker pools that run job types, and the operator
+// actions (run now, cancel, retry, hold, recover). Every state change goes to
+// the store first; a run is recorded RUNNING before its plugin is called.
+// Thread-safe; start()/stop() from the control thread.
+#ifndef OPSKERNEL_KERNEL_JOBS_ENGINE_H
+#define OPSKERNEL_KERNEL_JOBS_ENGINE_H
+
+#include <opskernel/opk_abi.h>
+#include <opskernel/status.hpp>
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "jobs/run.h"
+#include "loader/manifest.h"
+#include "store/store.h"
+
+namespace opk::jobs {
+
+// Who asks for an action (captured with the run and in the audit row).
+struct Actor {
+  std::string user_id, role, scope, source;
+};
+
+// A manual run request.
+struct RunNow {
+  std::string scheduled_job_id;            // run this scheduled job now, or
+  std::string job_type;                    // an ad-hoc run of a job type
+  std::optional<std::string> params_json;  // default: the scheduled job's parameters, else "{}"
+  std::string target_tenant;
+  bool dry_run = false;
+  int64_t range_start_ms = 0, range_end_ms = 0;
+  std::string reason;  // required
+  Actor actor;
+};
+
+// A worker pool and its concurrency limit.
+struct PoolSpec {
+  std::string name;
+  int concurrency = 1;
+};
+
+struct EngineOptions {
+  std::string node = "node";
+  std::vector<PoolSpec> pools = {{"default", 4}};
+  int64_t stale_after_ms = 24LL * 3600 * 1000;
+  bool misfire_catch_up = true;             // after downtime: one catch-up run (true) or skip (false)
+  int64_t safety_tick_ms = 10 * 60 * 1000;  // the scheduler re-checks at least this often
+  int retention_days = 90;                  // 0: keep forever
+  size_t prune_batch = 1000;
+  int64_t timeout_grace_ms = 30000;  // after a timeout's cancel, before the run is marked ERROR
+  int64_t log_flush_ms = 1000;       // in-flight log lines reach the store at least this often
+};
+
+// What the engine needs to call a job type: resolved by the kernel.
+struct TypeRef {
+  const loader::JobType* type = nullptr;
+  opk_plugin* instance = nullptr;
+};
+using TypeResolver = std::function<TypeRef(const std::string& job_type)>;
+
+// A run with its log and steps.
+struct RunView {
+  store::RunRow row;
+  std::vector<store::LogRow> logs;
+  std::vector<store::StepRow> steps;
+};
+
+class Engine {
+ public:
+  Engine(store::Store& store, TypeResolver resolve, EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Recovers what a previous kernel left (RUNNING runs become ERROR +
+  // terminated and are re-queued where the type allows; PENDING runs are
+  // queued again), loads the scheduled jobs and starts the threads.
+  Status start();
+  // Stops taking runs, asks runs in flight to cancel, waits up to `grace_ms`
+  // (then on, for runs that do not stop), and joins the threads.
+  void stop(int64_t grace_ms);
+
+  // Creates a scheduled job (CONFLICT if the id exists). Checks the job
+  // type, planning, schedule, time zone and parameters.
+  Status define_job(store::ScheduledJob job, const Actor& actor);
+  // Changes a scheduled job's schedule, parameters, enabled flag, owner,
+  // scope, region or report recipients; id, type and description stay.
+  Status update_job(const store::ScheduledJob& job, const Actor& actor);
+
+  // Starts a run by hand: refused (CONFLICT) for manual_run=false types,
+  // INVALID_ARGUMENT for a missing reason, unsupported dry-run or parameters
+  // that do not match the schema. Audited either way.
+  Status run_now(const RunNow& request, int64_t* run_id);
+  // The same for many requests, in one store transaction; all or nothing.
+  Status run_now_batch(const std::vector<RunNow>& requests, std::vector<int64_t>* run_ids);
+  // Cancels a run: a PENDING one at once, a RUNNING one only through its
+  // type's cancel hook (CONFLICT otherwise). Audited.
+  Status cancel(int64_t run_id, const Actor& actor, const std::string& reason);
+  // Runs a completed ERROR run again, with the same or new parameters, linked
+  // to the original. Audited.
+  Status retry(int64_t run_id, const Actor& actor, const std::string& reason,
+               const std::optional<std::string>& params_json, int64_t* new_run_id);
+  // Holds or releases a PENDING run. Audited.
+  Status hold(int64_t run_id, bool hold, const Actor& actor, const std::string& reason);
+  // Closes a stale RUNNING run as ERROR + terminated (its plugin is asked to
+  // cancel if it is still running here). Audited.
+  Status recover(int64_t run_id, const Actor& actor, const std::string& reason);
+
+  // Waits until the run is COMPLETED or `timeout_ms` passes.
+  bool wait(int64_t run_id, int64_t timeout_ms);
+  // The run, its log and steps (in-flight runs include lines not yet stored).
+  Status get(int64_t run_id, RunView* out);
+  // Log lines after `after_seq` (a cursor), oldest first.
+  std::vector<store::LogRow> log_tail(int64_t run_id, int64_t after_seq, size_t limit);
+  // The next `n` fire times of a scheduled job (ms since the epoch).
+  Status next_fire_times(const std::string& scheduled_job_id, size_t n, std::vector<int64_t>* out);
+  // Number of queued runs per pool.
+  std::map<std::string, size_t> queue_depths();
+
+ private:
+  struct Item;
+  struct Pool;
+  struct Flight;
+  struct Scheduled;
+
+  Status check_request(const RunNow& r, store::RunRow* row, TypeRef* ref);
+  Status check_job(const store::ScheduledJob& job);
+  void enqueue_locked(const store::RunRow& row, const TypeRef& ref);
+  void worker(Pool* pool);
+  void execute(const Item& item, std::vector<store::Completion>* done);
+  void scheduler();
+  void watchdog();
+  void load_schedules();
+  std::optional<int64_t> next_slot(const store::ScheduledJob& job, int64_t after_ms, std::string* error);
+  void audit(const Actor& actor, const std::string& action, const std::string& target, const std::string& reason,
+             const std::string& params, const Status& outcome);
+  static store::Completion completion_of(const Run& run, const RunSnapshot& s, int64_t flushed_seq);
+
+  store::Store& store_;
+  TypeResolver resolve_;
+  EngineOptions opts_;
+
+  std::mutex mu_;
+  std::condition_variable done_cv_;   // a run completed
+  std::condition_variable sched_cv_;  // schedules changed or stop
+  bool running_ = false;
+  std::map<std::string, std::unique_ptr<Pool>> pools_;
+  std::map<int64_t, std::shared_ptr<Flight>> flights_;  // runs inside a worker
+  std::map<std::string, Scheduled> schedules_;
+  std::thread scheduler_, watchdog_;
+};
+
+}  // namespace opk::jobs
+
+#endif

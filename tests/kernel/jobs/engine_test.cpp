@@ -1,0 +1,282 @@
+// The job engine in a real kernel with real plugins and a real SQLite store:
+// the manual-run guard, schema errors, audit, cancel with and without a hook,
+// retry, hold/release, timeouts, priorities and pool limits, schedules that
+// fire once per slot across restarts, and recovery of a crashed kernel's runs.
+#include "jobs/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "support/kernel_util.h"
+
+namespace opk::jobs {
+namespace {
+
+using test::manual;
+using test::run_and_wait;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    plugins_ = test::plugins_dir(dir_, {test::bundled("hello"), test::fixture("engine_jobs")});
+    start();
+  }
+  void start(const std::vector<std::pair<std::string, int>>& pools = {{"default", 1}}) {
+    auto cfg = test::quiet_config(dir_, plugins_);
+    cfg.pools = pools;
+    cfg.timeout_grace_ms = 200;
+    cfg.store_path = (dir_.path() / "data" / "opk.db").string();
+    k_ = std::make_unique<Kernel>(cfg);
+    Status s = k_->start();
+    ASSERT_TRUE(s) << s.message();
+  }
+  void restart() {
+    k_.reset();
+    start();
+  }
+  Engine& e() { return *k_->engine(); }
+  test::TempDir dir_;
+  std::string plugins_;
+  std::unique_ptr<Kernel> k_;
+};
+
+TEST_F(EngineTest, ManualRunIsRefusedForManualRunFalseWhateverTheCaller) {
+  int64_t id = 0;
+  Status s = e().run_now(manual("scheduled-only"), &id);
+  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
+  EXPECT_NE(s.message().find("manual_run=false"), std::string::npos);
+  // The batch call and retry path use the same guard.
+  std::vector<int64_t> ids;
+  EXPECT_EQ(e().run_now_batch({manual("hello"), manual("scheduled-only")}, &ids).code(), OPK_ERR_CONFLICT);
+  EXPECT_TRUE(ids.empty());  // all or nothing
+  auto audit = k_->store()->audit_rows(10);
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit[0].action, "run-now");
+  EXPECT_NE(audit[0].outcome.find("refused: "), std::string::npos) << audit[0].outcome;
+}
+
+TEST_F(EngineTest, AReasonIsRequiredAndParametersFollowTheSchema) {
+  auto r = manual("hello", R"({"steps":5000})");
+  int64_t id = 0;
+  Status s = e().run_now(r, &id);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("parameters: steps:"), std::string::npos) << s.message();
+  r = manual("hello");
+  r.reason = "  ";
+  s = e().run_now(r, &id);
+  EXPECT_NE(s.message().find("reason: a reason is required"), std::string::npos) << s.message();
+  r = manual("slow-job");
+  r.dry_run = true;
+  EXPECT_NE(e().run_now(r, &id).message().find("does not support dry-run"), std::string::npos);
+  EXPECT_EQ(e().run_now(manual("no-such-type"), &id).code(), OPK_ERR_NOT_FOUND);
+}
+
+TEST_F(EngineTest, ARunIsStoredWithItsLogStepsAndUser) {
+  auto v = run_and_wait(*k_, manual("hello", R"({"steps":2,"step_ms":1})"));
+  EXPECT_EQ(v.row.phase, store::kCompleted);
+  EXPECT_EQ(v.row.outcome, store::kNormal);
+  EXPECT_EQ(v.row.user_id, "alice");
+  EXPECT_EQ(v.row.reason, "test");
+  EXPECT_GT(v.row.started_ms, 0);
+  EXPECT_GE(v.row.finished_ms, v.row.started_ms);
+  ASSERT_EQ(v.steps.size(), 2u);
+  EXPECT_EQ(v.steps[0].step_id, "greet");
+  ASSERT_EQ(v.logs.size(), 3u);
+  EXPECT_EQ(v.logs[0].message, "hello, world!");
+  EXPECT_EQ(e().log_tail(v.row.id, 2, 10).size(), 1u);  // cursor
+  auto audit = k_->store()->audit_rows(1);
+  EXPECT_EQ(audit[0].outcome, "ok: run " + std::to_string(v.row.id));
+}
+
+TEST_F(EngineTest, CancelNeedsAHookForRunningRunsButPendingOnesGoAtOnce) {
+  int64_t slow = 0, queued = 0;
+  ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":3000})"), &slow));
+  ASSERT_TRUE(test::wait_running(*k_, slow));
+  Status s = e().cancel(slow, test::operator_actor(), "stop it");
+  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
+  EXPECT_NE(s.message().find("has no cancel hook"), std::string::npos) << s.message();
+  // One worker: this one waits in the queue and cancels at once.
+  ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":1,"step_ms":1})"), &queued));
+  ASSERT_TRUE(e().cancel(queued, test::operator_actor(), "not needed"));
+  RunView v;
+  ASSERT_TRUE(e().get(queued, &v));
+  EXPECT_EQ(v.row.phase, store::kCompleted);
+  EXPECT_TRUE(v.row.terminated);
+  EXPECT_NE(v.row.summary.find("cancelled before it started by alice: not needed"), std::string::npos);
+  EXPECT_EQ(e().cancel(queued, test::operator_actor(), "again").code(), OPK_ERR_CONFLICT);
+  EXPECT_FALSE(e().cancel(slow, test::operator_actor(), "").is_ok());  // a reason is required
+}
+
+TEST_F(EngineTest, CancelWithAHookStopsTheRunCooperatively) {
+  int64_t id = 0;
+  ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":1000,"step_ms":5})"), &id));
+  ASSERT_TRUE(test::wait_running(*k_, id));
+  ASSERT_TRUE(e().cancel(id, test::operator_actor(), "enough"));
+  ASSERT_TRUE(e().wait(id, 10000));
+  RunView v;
+  ASSERT_TRUE(e().get(id, &v));
+  EXPECT_TRUE(v.row.terminated);
+  EXPECT_EQ(v.row.outcome, store::kError);
+  bool logged = false;
+  for (auto& l : v.logs) logged |= l.message.find("cancel requested by alice: enough") != std::string::npos;
+  EXPECT_TRUE(logged);
+}
+
+TEST_F(EngineTest, RetryReplaysAFailedRunLinkedToIt) {
+  auto failed = run_and_wait(*k_, manual("hello", R"({"steps":1,"step_ms":0,"fail":true})"));
+  ASSERT_EQ(failed.row.outcome, store::kError);
+  int64_t again = 0;
+  ASSERT_TRUE(e().retry(failed.row.id, test::operator_actor(), "transient", R"({"steps":1,"step_ms":0})", &again));
+  ASSERT_TRUE(e().wait(again, 10000));
+  RunView v;
+  ASSERT_TRUE(e().get(again, &v));
+  EXPECT_EQ(v.row.trigger, "retry");
+  EXPECT_EQ(v.row.parent_run_id, failed.row.id);
+  EXPECT_EQ(v.row.outcome, store::kNormal);
+  EXPECT_EQ(e().retry(again, test::operator_actor(), "x", std::nullopt, &again).code(), OPK_ERR_CONFLICT);
+  EXPECT_EQ(k_->store()->audit_rows(1)[0].action, "retry");
+}
+
+TEST_F(EngineTest, HeldRunsWaitUntilReleased) {
+  int64_t blocker = 0, held = 0;
+  ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":300})"), &blocker));
+  ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":1})"), &held));
+  ASSERT_TRUE(e().hold(held, true, test::operator_actor(), "wait"));
+  ASSERT_TRUE(e().wait(blocker, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  RunView v;
+  ASSERT_TRUE(e().get(held, &v));
+  EXPECT_EQ(v.row.phase, store::kPending);
+  EXPECT_TRUE(v.row.hold);
+  ASSERT_TRUE(e().hold(held, false, test::operator_actor(), "go"));
+  ASSERT_TRUE(e().wait(held, 10000));
+}
+
+TEST_F(EngineTest, TimeoutCancelsAndMarksTheRun) {
+  auto v = run_and_wait(*k_, manual("timeout-job", R"({"ms":5000})"));
+  EXPECT_EQ(v.row.outcome, store::kError);
+  EXPECT_TRUE(v.row.terminated);
+  bool logged = false;
+  for (auto& l : v.logs) logged |= l.message.find("timed out after 100 ms") != std::string::npos;
+  EXPECT_TRUE(logged);
+  EXPECT_LT(v.row.finished_ms - v.row.started_ms, 3000);
+}
+
+TEST_F(EngineTest, PriorityOrdersTheQueueAndThePoolLimitHolds) {
+  int64_t blocker = 0;
+  ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":200})"), &blocker));
+  ASSERT_TRUE(test::wait_running(*k_, blocker));
+  std::vector<int64_t> ids;
+  ASSERT_TRUE(e().run_now_batch(
+      {manual("prio-low", R"({"ms":1})"), manual("prio-high", R"({"ms":1})"), manual("prio-low", R"({"ms":1})")},
+      &ids));
+  for (auto id : ids) ASSERT_TRUE(e().wait(id, 10000));
+  std::vector<RunView> v(3);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(e().get(ids[i], &v[i]));
+  EXPECT_LE(v[1].row.started_ms, v[0].row.started_ms);  // high before low
+  EXPECT_LE(v[0].row.started_ms, v[2].row.started_ms);  // then in order
+  RunView b;
+  ASSERT_TRUE(e().get(blocker, &b));
+  for (auto& r : v) EXPECT_GE(r.row.started_ms, b.row.finished_ms);  // one worker: never alongside
+}
+
+TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
+  store::ScheduledJob j;
+  j.id = "every-minute";
+  j.job_type = "scheduled-only";
+  j.planning = "scheduled";
+  j.cron = "* * * * *";
+  ASSERT_TRUE(e().define_job(j, test::operator_actor()));
+  // Pretend the slot is due now: store it as the next run and restart.
+  const int64_t slot = (now_ms() / 60000) * 60000;
+  ASSERT_TRUE(k_->store()->set_next_run(j.id, slot));
+  restart();
+  store::RunFilter f;
+  f.scheduled_job_id = j.id;
+  for (int i = 0; i < 400 && k_->store()->list_runs(f).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto runs = k_->store()->list_runs(f);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].slot_ms, slot);
+  EXPECT_EQ(runs[0].trigger, "schedule");
+  // Again: the stored slot is replayed but the unique key refuses it.
+  ASSERT_TRUE(k_->store()->set_next_run(j.id, slot));
+  restart();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(k_->store()->list_runs(f).size(), 1u);
+  std::vector<int64_t> next;
+  ASSERT_TRUE(e().next_fire_times(j.id, 5, &next));
+  ASSERT_EQ(next.size(), 5u);
+  for (size_t i = 1; i < next.size(); ++i) EXPECT_EQ(next[i] - next[i - 1], 60000);
+}
+
+TEST_F(EngineTest, ScheduledJobsAreCheckedWhenDefined) {
+  store::ScheduledJob j;
+  j.id = "bad";
+  j.job_type = "hello";
+  j.planning = "scheduled";
+  j.cron = "61 * * * *";
+  Status s = e().define_job(j, test::operator_actor());
+  EXPECT_NE(s.message().find("cron: schedule '61 * * * *': minute (field 1)"), std::string::npos) << s.message();
+  j.cron = "0 3 * * *";
+  j.time_zone = "Atlantis/Capital";
+  EXPECT_NE(e().define_job(j, test::operator_actor()).message().find("unknown time zone"), std::string::npos);
+  j.time_zone = "UTC";
+  j.params_json = R"({"steps":-1})";
+  EXPECT_NE(e().define_job(j, test::operator_actor()).message().find("parameters: steps"), std::string::npos);
+  j.params_json = "{}";
+  j.scope = "galaxy:x";
+  EXPECT_NE(e().define_job(j, test::operator_actor()).message().find("scope:"), std::string::npos);
+  j.scope = "tenant:acme";
+  j.job_type = "nope";
+  EXPECT_NE(e().define_job(j, test::operator_actor()).message().find("job_type:"), std::string::npos);
+  j.job_type = "hello";
+  ASSERT_TRUE(e().define_job(j, test::operator_actor()));
+  EXPECT_EQ(e().define_job(j, test::operator_actor()).code(), OPK_ERR_CONFLICT);
+}
+
+TEST_F(EngineTest, RunsLeftByACrashedKernelAreClosedAndRequeuedWhereAllowed) {
+  // Simulate a crash: runs recorded RUNNING by this node, then a new kernel.
+  std::vector<store::RunRow> rows(2);
+  rows[0].job_type = "slow-job";  // requeue capability
+  rows[0].params_json = R"({"ms":1})";
+  rows[1].job_type = "hello";  // no requeue
+  k_.reset();
+  {
+    std::unique_ptr<store::Store> st;
+    ASSERT_TRUE(store::open_sqlite((dir_.path() / "data" / "opk.db").string(), true, &st));
+    ASSERT_TRUE(st->create_runs(&rows));
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    ASSERT_TRUE(st->mark_running({rows[0].id, rows[1].id}, now_ms(), host, nullptr));
+  }
+  start();
+  for (auto& r : rows) {
+    RunView v;
+    ASSERT_TRUE(e().get(r.id, &v));
+    EXPECT_EQ(v.row.phase, store::kCompleted);
+    EXPECT_EQ(v.row.outcome, store::kError);
+    EXPECT_TRUE(v.row.terminated);
+    EXPECT_NE(v.row.summary.find("recovered at start"), std::string::npos);
+  }
+  store::RunFilter f;
+  f.job_type = "slow-job";
+  auto runs = k_->store()->list_runs(f);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].trigger, "recovery");
+  EXPECT_EQ(runs[0].parent_run_id, rows[0].id);
+  ASSERT_TRUE(e().wait(runs[0].id, 10000));
+  f.job_type = "hello";
+  EXPECT_EQ(k_->store()->list_runs(f).size(), 1u);  // not requeued
+}
+
+TEST_F(EngineTest, ASecondKernelOnTheSameDataFolderIsRefused) {
+  auto cfg = test::quiet_config(dir_, plugins_);
+  cfg.store_path = (dir_.path() / "data" / "opk.db").string();
+  Kernel second(cfg);
+  Status s = second.start();
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("is in use by another opskernel"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace opk::jobs
