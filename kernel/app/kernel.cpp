@@ -331,9 +331,9 @@ jobs::TypeRef Kernel::resolve_type(const std::string& job_type) {
 }
 
 Status Kernel::start_engine() {
-  // The embedded store serves one kernel: a second one on the same data
-  // folder would take the first one's runs for a crashed kernel's.
-  const std::string lock_path = config_.data_dir + "/opskernel.lock";
+  // The embedded store serves one kernel: a second one on the same store
+  // would take the first one's runs for a crashed kernel's.
+  const std::string lock_path = config_.store_path + ".lock";
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) return Status::invalid("kernel.data_dir: cannot open " + lock_path + ": " + strerror(errno));
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -341,7 +341,7 @@ Status Kernel::start_engine() {
     ssize_t n = ::pread(lock_fd_, pid, sizeof pid - 1, 0);
     ::close(lock_fd_);
     lock_fd_ = -1;
-    return Status::conflict("kernel.data_dir: '" + config_.data_dir + "' is in use by another opskernel" +
+    return Status::conflict("store.path: '" + config_.store_path + "' is in use by another opskernel" +
                             (n > 0 ? " (pid " + std::string(pid, strnlen(pid, sizeof pid)) + ")" : std::string()));
   }
   const std::string me = std::to_string(::getpid());

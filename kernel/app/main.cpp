@@ -1,6 +1,6 @@
 // opskernel -- the command line: run the kernel, inspect plugins, invoke a
 // job type, check the configuration.
-#include <utility>  // before Asio (Boost 1.74 + GCC 12, see STACK notes)
+#include <utility>  // before Asio: Boost 1.74 Asio with GCC 12 in C++20 needs std::exchange declared
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
@@ -50,11 +50,11 @@ po::options_description common_options() {
   add("data-dir", po::value<std::string>(), "override kernel.data_dir");
   add("listen", po::value<std::string>(), "override kernel.listen (HOST:PORT)");
   add("log-level", po::value<std::string>(), "override log.level");
-  add("params", po::value<std::string>(), "jobs invoke: parameters as a JSON object");
-  add("dry-run", "jobs invoke: report what would be done, change nothing");
-  add("tenant", po::value<std::string>(), "jobs invoke: target tenant");
-  add("reason", po::value<std::string>(), "jobs invoke: why it is run");
-  add("timeout", po::value<int64_t>(), "jobs invoke: cancel after this many seconds");
+  add("params", po::value<std::string>(), "jobs invoke/run: parameters as a JSON object");
+  add("dry-run", "jobs invoke/run: report what would be done, change nothing");
+  add("tenant", po::value<std::string>(), "jobs invoke/run: target tenant");
+  add("reason", po::value<std::string>(), "jobs invoke/run: why it is run (required for jobs run)");
+  add("timeout", po::value<int64_t>(), "jobs invoke/run: cancel after this many seconds");
   add("tz", po::value<std::string>()->default_value("UTC"), "cron next: IANA time zone the expression is read in");
   add("after", po::value<std::string>(), "cron next: start after this ISO-8601 instant (default: now)");
   add("count,n", po::value<int>()->default_value(5), "cron next: how many fire times (1..1000)");
@@ -270,6 +270,17 @@ int cmd_config_check(const opk::config::Config& cfg) {
             << "\nplugins.disabled = ";
   for (size_t i = 0; i < cfg.disabled_plugins.size(); ++i) std::cout << (i ? "," : "") << cfg.disabled_plugins[i];
   std::cout << "\n";
+  std::cout << "store.path = " << cfg.store_path
+            << "\nstore.synchronous = " << (cfg.store_sync_full ? "full" : "normal") << "\njobs.pools = ";
+  for (size_t i = 0; i < cfg.pools.size(); ++i)
+    std::cout << (i ? "," : "") << cfg.pools[i].first << ":" << cfg.pools[i].second;
+  std::cout << "\njobs.stale_after_hours = " << cfg.stale_after_hours
+            << "\njobs.misfire = " << (cfg.misfire_catch_up ? "once" : "skip")
+            << "\njobs.safety_tick_s = " << cfg.safety_tick_s << "\njobs.retention_days = " << cfg.retention_days
+            << "\njobs.prune_batch = " << cfg.prune_batch << "\njobs.timeout_grace_ms = " << cfg.timeout_grace_ms
+            << "\n";
+  for (const auto& [id, kv] : cfg.jobs)
+    for (const auto& [k, v] : kv) std::cout << "job." << id << "." << k << " = " << v << "\n";
   for (const auto& [id, kv] : cfg.plugins)
     for (const auto& [k, v] : kv) std::cout << "plugin." << id << "." << k << " = " << v << "\n";
   return kExitOk;

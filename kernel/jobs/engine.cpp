@@ -179,6 +179,10 @@ void Engine::stop(int64_t grace_ms) {
     pool->threads.clear();
     pool->heap.clear();  // still PENDING in the store: queued again at the next start
   }
+  {
+    std::lock_guard lock(mu_);
+    delayed_.clear();
+  }
   if (scheduler_.joinable()) scheduler_.join();
   if (watchdog_.joinable()) watchdog_.join();
 }
@@ -353,6 +357,8 @@ Status Engine::check_request(const RunNow& r, store::RunRow* row, TypeRef* ref) 
   Status s = validate_params(t.params_schema_json, params);
   if (!s) return s;
   const int64_t now = now_ms();
+  if (r.start_at_ms > now + 366LL * 86400000)
+    return Status::invalid("start_at: more than a year ahead; use a scheduled job");
   row->job_type = type;
   row->scheduled_job_id = r.scheduled_job_id;
   row->trigger = "manual";
@@ -367,7 +373,7 @@ Status Engine::check_request(const RunNow& r, store::RunRow* row, TypeRef* ref) 
   row->reason = r.reason;
   row->priority = t.priority;
   row->pool = pools_.count(t.worker_pool) ? t.worker_pool : "default";
-  row->scheduled_ms = now;
+  row->scheduled_ms = std::max(now, r.start_at_ms);
   row->created_ms = now;
   return Status::ok();
 }
@@ -391,11 +397,16 @@ Status Engine::run_now_batch(const std::vector<RunNow>& requests, std::vector<in
     std::lock_guard lock(mu_);
     if (s && !running_) s = Status::unavailable("the job engine is not running");
   }
-  if (s) s = store_.create_runs(&rows);
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const auto& r = requests[i];
-    audit(r.actor, "run-now", r.scheduled_job_id.empty() ? r.job_type : r.scheduled_job_id, r.reason,
-          r.params_json.value_or(""), s ? Status(OPK_OK, "run " + std::to_string(rows[i].id)) : s);
+  // The runs and their audit rows are written in one transaction; a refused
+  // batch is audited as refused.
+  std::vector<store::AuditRow> audit_rows;
+  for (const auto& r : requests)
+    audit_rows.push_back(audit_row(r.actor, "run-now", r.scheduled_job_id.empty() ? r.job_type : r.scheduled_job_id,
+                                   r.reason, r.params_json.value_or(""), s));
+  if (s) s = store_.create_runs(&rows, &audit_rows);
+  if (!s) {
+    for (auto& a : audit_rows) a.outcome = "refused: " + s.message();
+    if (Status a = store_.audit(audit_rows); !a) log::kernel()->error("audit rows lost: {}", a.message());
   }
   if (!s) return s;
   std::lock_guard lock(mu_);
@@ -406,7 +417,22 @@ Status Engine::run_now_batch(const std::vector<RunNow>& requests, std::vector<in
   return Status::ok();
 }
 
+namespace {
+// Min-heap order on the scheduled start.
+bool later_start(const store::RunRow& a, const store::RunRow& b) {
+  return a.scheduled_ms > b.scheduled_ms;
+}
+}  // namespace
+
 void Engine::enqueue_locked(const store::RunRow& row, const TypeRef& ref) {
+  if (row.scheduled_ms > now_ms()) {
+    // Not due yet: the scheduler moves it to its pool when it is.
+    delayed_.push_back({row, ref, false});
+    std::push_heap(delayed_.begin(), delayed_.end(),
+                   [](const Item& a, const Item& b) { return later_start(a.row, b.row); });
+    sched_cv_.notify_all();
+    return;
+  }
   auto it = pools_.find(row.pool);
   Pool& pool = *(it == pools_.end() ? pools_.at("default") : it->second);
   Item item{row, ref, ref.type->target_duration_ms > 0 && ref.type->target_duration_ms <= kShortRunMs};
@@ -538,9 +564,10 @@ Status Engine::recover(int64_t run_id, const Actor& actor, const std::string& re
   return s;
 }
 
-void Engine::audit(const Actor& actor, const std::string& action, const std::string& target, const std::string& reason,
-                   const std::string& params, const Status& outcome) {
+store::AuditRow Engine::audit_row(const Actor& actor, const std::string& action, const std::string& target,
+                                  const std::string& reason, const std::string& params, const Status& outcome) {
   store::AuditRow a;
+  a.time_ms = now_ms();
   a.actor = actor.user_id.empty() ? "system" : actor.user_id;
   a.role = actor.role;
   a.action = action;
@@ -550,7 +577,12 @@ void Engine::audit(const Actor& actor, const std::string& action, const std::str
   a.outcome =
       outcome ? (outcome.message().empty() ? "ok" : "ok: " + outcome.message()) : "refused: " + outcome.message();
   a.source = actor.source;
-  Status s = store_.audit(a);
+  return a;
+}
+
+void Engine::audit(const Actor& actor, const std::string& action, const std::string& target, const std::string& reason,
+                   const std::string& params, const Status& outcome) {
+  Status s = store_.audit({audit_row(actor, action, target, reason, params, outcome)});
   if (!s) log::kernel()->error("audit row lost: {}", s.message());
 }
 
@@ -646,6 +678,11 @@ void Engine::worker(Pool* pool) {
                pool->heap.front().short_run &&
                batch.size() < pool->heap.size() / static_cast<size_t>(pool->concurrency) + 1);
     }
+    // A run released from hold can be queued twice: keep one copy.
+    std::sort(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return b < a; });
+    batch.erase(
+        std::unique(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return a.row.id == b.row.id; }),
+        batch.end());
     std::vector<int64_t> ids, skipped;
     for (const auto& it : batch) ids.push_back(it.row.id);
     Status s = store_.mark_running(ids, now_ms(), opts_.node, &skipped);
@@ -671,6 +708,15 @@ void Engine::scheduler() {
   std::unique_lock lock(mu_);
   while (running_) {
     const int64_t now = now_ms();
+    // Runs with a scheduled start that has come.
+    auto cmp = [](const Item& a, const Item& b) { return later_start(a.row, b.row); };
+    while (!delayed_.empty() && delayed_.front().row.scheduled_ms <= now) {
+      std::pop_heap(delayed_.begin(), delayed_.end(), cmp);
+      Item item = std::move(delayed_.back());
+      delayed_.pop_back();
+      item.row.scheduled_ms = now;  // due: enqueue_locked must not delay it again
+      enqueue_locked(item.row, item.ref);
+    }
     std::vector<store::RunRow> rows;
     std::vector<TypeRef> refs;
     std::vector<std::pair<std::string, int64_t>> moved;
@@ -707,7 +753,7 @@ void Engine::scheduler() {
       lock.unlock();
       Status s = store_.create_runs(&rows);
       if (!s) log::kernel()->error("cannot create scheduled runs: {}", s.message());
-      for (auto& [id, next] : moved) store_.set_next_run(id, next);
+      if (Status n = store_.set_next_runs(moved); !n) log::kernel()->error("cannot store next runs: {}", n.message());
       if (now >= next_housekeeping) {
         int64_t n = 0;
         if (store_.flag_stale(now - opts_.stale_after_ms, &n) && n > 0)
@@ -727,15 +773,23 @@ void Engine::scheduler() {
       continue;
     }
     wake = std::min(wake, next_housekeeping);
+    if (!delayed_.empty()) wake = std::min(wake, delayed_.front().row.scheduled_ms);
     sched_cv_.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::milliseconds(wake)));
   }
 }
 
 void Engine::watchdog() {
   std::unique_lock lock(mu_);
+  int64_t next_checkpoint = 0;
   while (running_) {
     sched_cv_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(opts_.log_flush_ms, 200)));
     const int64_t now = now_ms();
+    if (now >= next_checkpoint) {
+      lock.unlock();
+      store_.checkpoint();
+      lock.lock();
+      next_checkpoint = now + 1000;
+    }
     std::vector<store::LogRow> logs;
     std::vector<store::Completion> abandoned;
     for (auto& [id, f] : flights_) {
@@ -830,6 +884,7 @@ std::map<std::string, size_t> Engine::queue_depths() {
   std::lock_guard lock(mu_);
   std::map<std::string, size_t> out;
   for (auto& [name, pool] : pools_) out[name] = pool->heap.size();
+  out["(delayed)"] = delayed_.size();
   return out;
 }
 

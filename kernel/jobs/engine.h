@@ -40,6 +40,7 @@ struct RunNow {
   int64_t range_start_ms = 0, range_end_ms = 0;
   std::string reason;  // required
   Actor actor;
+  int64_t start_at_ms = 0;  // scheduled start (ms since the epoch); 0: now
 };
 
 // A worker pool and its concurrency limit.
@@ -143,6 +144,8 @@ class Engine {
   std::optional<int64_t> next_slot(const store::ScheduledJob& job, int64_t after_ms, std::string* error);
   void audit(const Actor& actor, const std::string& action, const std::string& target, const std::string& reason,
              const std::string& params, const Status& outcome);
+  static store::AuditRow audit_row(const Actor& actor, const std::string& action, const std::string& target,
+                                   const std::string& reason, const std::string& params, const Status& outcome);
   static store::Completion completion_of(const Run& run, const RunSnapshot& s, int64_t flushed_seq);
 
   store::Store& store_;
@@ -156,6 +159,7 @@ class Engine {
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::map<int64_t, std::shared_ptr<Flight>> flights_;  // runs inside a worker
   std::map<std::string, Scheduled> schedules_;
+  std::vector<Item> delayed_;  // runs with a later scheduled start; min-heap by start
   std::thread scheduler_, watchdog_;
 };
 

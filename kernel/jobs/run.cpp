@@ -8,8 +8,7 @@ namespace {
 const char* cstr_or_null(const std::string& s) {
   return s.empty() ? nullptr : s.c_str();
 }
-// Bounds a run's memory if a plugin logs without end; the job store (a later
-// module) keeps everything it is given.
+// Bounds a run's memory if a plugin logs without end (lines past it are dropped).
 constexpr size_t kMaxLogLines = 100000;
 }  // namespace
 

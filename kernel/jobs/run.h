@@ -1,6 +1,6 @@
 // run.h -- one run of a job type: the opk_run_context the plugin sees and the
-// state it records (log lines, progress, steps, result). The job engine keeps
-// these in its store; here they live in memory. Callbacks are thread-safe.
+// state it records in memory while it runs (log lines, progress, steps,
+// result); the job engine stores them. Callbacks are thread-safe.
 #ifndef OPSKERNEL_KERNEL_JOBS_RUN_H
 #define OPSKERNEL_KERNEL_JOBS_RUN_H
 

@@ -4,7 +4,7 @@
 // (create / mark running / complete runs, log lines) use SQLite statements
 // prepared once on the writer connection (reached through Poco's dbHandle):
 // Poco 1.11 re-prepares a statement on every execute(), which measured 2-3x
-// slower for batches on this machine (shared/STACK.md). Every hot-path call
+// slower for batches on this machine. Every hot-path call
 // takes a vector and writes it in one transaction: callers group commits.
 //
 // SQL here is the SQLite dialect; it is the only file that has it.
@@ -183,6 +183,8 @@ class SqliteStore final : public Store {
       *writer_ << "PRAGMA journal_mode=WAL", now;
       *writer_ << (full_ ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"), now;
       *writer_ << "PRAGMA busy_timeout=5000", now;
+      // Checkpoints run from checkpoint(), off the commit path.
+      *writer_ << "PRAGMA wal_autocheckpoint=0", now;
       *writer_ << "PRAGMA foreign_keys=ON", now;
       *writer_ << "CREATE TABLE IF NOT EXISTS schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, "
                   "name TEXT NOT NULL, applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version))",
@@ -302,12 +304,39 @@ class SqliteStore final : public Store {
     return Status::ok();
   }
 
-  Status create_runs(std::vector<RunRow>* runs) override {
+  Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override {
+    if (next_runs.empty()) return Status::ok();
+    std::lock_guard lock(write_mu_);
+    return in_transaction([&] {
+      auto& st = stmts_->set_next_run;
+      for (const auto& [id, ms] : next_runs) {
+        st.bind_all(ms, id);
+        int rc = st.step();
+        st.reset();
+        if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: next run: ") + sqlite3_errmsg(db()));
+      }
+      return Status::ok();
+    });
+  }
+
+  void checkpoint() override {
+    try {
+      Poco::Data::Session s = readers_->get();
+      sqlite3_wal_checkpoint_v2(Poco::Data::SQLite::Utility::dbHandle(s), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr);
+    } catch (const Poco::Exception&) {
+      // The next call tries again; the log only grows meanwhile.
+    }
+  }
+
+  Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override {
     if (runs->empty()) return Status::ok();
+    if (audit && audit->size() != runs->size()) return Status(OPK_ERR_INTERNAL, "create_runs: one audit row per run");
     std::lock_guard lock(write_mu_);
     return in_transaction([&] {
       auto& st = stmts_->insert_run;
-      for (auto& r : *runs) {
+      for (size_t k = 0; k < runs->size(); ++k) {
+        RunRow& r = (*runs)[k];
         if (r.created_ms == 0) r.created_ms = now_ms();
         st.bind_all(r.job_type, r.scheduled_job_id, r.slot_ms, r.phase, r.outcome, r.trigger, r.params_json,
                     r.target_tenant, r.dry_run, r.range_start_ms, r.range_end_ms, r.user_id, r.role, r.scope, r.reason,
@@ -324,8 +353,9 @@ class SqliteStore final : public Store {
         }
         while (rc == SQLITE_ROW) rc = st.step();
         st.reset();
+        if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(r.id);
       }
-      return Status::ok();
+      return audit ? insert_audit_locked(*audit) : Status::ok();
     });
   }
 
@@ -467,18 +497,10 @@ class SqliteStore final : public Store {
     return Status::ok();
   }
 
-  Status audit(AuditRow a) override {
+  Status audit(const std::vector<AuditRow>& rows) override {
+    if (rows.empty()) return Status::ok();
     std::lock_guard lock(write_mu_);
-    if (a.time_ms == 0) a.time_ms = now_ms();
-    try {
-      *writer_ << "INSERT INTO audit (time_ms, actor, role, action, target, reason, params_json, outcome, source) "
-                  "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-          use(a.time_ms), use(a.actor), use(a.role), use(a.action), use(a.target), use(a.reason), use(a.params_json),
-          use(a.outcome), use(a.source), now;
-    } catch (const Poco::Exception& e) {
-      return Status::unavailable("store: audit: " + e.displayText());
-    }
-    return Status::ok();
+    return in_transaction([&] { return insert_audit_locked(rows); });
   }
 
   std::vector<AuditRow> audit_rows(size_t limit) override {
@@ -513,10 +535,15 @@ class SqliteStore final : public Store {
           insert_step(db,
                       "INSERT OR REPLACE INTO run_steps (run_id, seq, step_id, start_ms, end_ms, outcome, "
                       "summary) VALUES (?,?,?,?,?,?,?)"),
+          insert_audit(db,
+                       "INSERT INTO audit (time_ms, actor, role, action, target, reason, params_json, outcome, "
+                       "source) VALUES (?,?,?,?,?,?,?,?,?)"),
+          set_next_run(db, "UPDATE scheduled_jobs SET next_run_ms = ? WHERE id = ?"),
           begin(db, "BEGIN IMMEDIATE"),
           commit(db, "COMMIT"),
           rollback(db, "ROLLBACK") {}
-    Stmt insert_run, mark_running, complete, insert_log, insert_step, begin, commit, rollback;
+    Stmt insert_run, mark_running, complete, insert_log, insert_step, insert_audit, set_next_run, begin, commit,
+        rollback;
   };
 
   sqlite3* db() { return Poco::Data::SQLite::Utility::dbHandle(*writer_); }
@@ -548,6 +575,18 @@ class SqliteStore final : public Store {
       return Status::unavailable(std::string("store: commit: ") + sqlite3_errmsg(db()));
     }
     return s;
+  }
+
+  Status insert_audit_locked(const std::vector<AuditRow>& rows) {
+    auto& st = stmts_->insert_audit;
+    for (const auto& a : rows) {
+      st.bind_all(a.time_ms ? a.time_ms : now_ms(), a.actor, a.role, a.action, a.target, a.reason, a.params_json,
+                  a.outcome, a.source);
+      int rc = st.step();
+      st.reset();
+      if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: audit: ") + sqlite3_errmsg(db()));
+    }
+    return Status::ok();
   }
 
   Status insert_logs_locked(const std::vector<LogRow>& logs) {

@@ -153,11 +153,15 @@ class Store {
   virtual Status get_scheduled_job(const std::string& id, ScheduledJob* out) = 0;
   virtual std::vector<ScheduledJob> list_scheduled_jobs() = 0;
   virtual Status set_next_run(const std::string& id, int64_t next_run_ms) = 0;
+  // The same for many jobs, in one transaction.
+  virtual Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) = 0;
 
   // --- runs (durable once the call returns)
   // Inserts runs, assigning ids. A scheduled run whose (scheduled job, slot)
   // already exists is not inserted and gets id 0: each slot fires once.
-  virtual Status create_runs(std::vector<RunRow>* runs) = 0;
+  // With `audit` (one row per run, same order), the audit rows are written in
+  // the same transaction, each outcome set to "ok: run <id>".
+  virtual Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit = nullptr) = 0;
   // PENDING -> RUNNING for each id, with start time and node. Ids that are
   // not PENDING (or are held) are left alone and returned in *skipped.
   virtual Status mark_running(const std::vector<int64_t>& ids, int64_t now_ms, const std::string& node,
@@ -180,8 +184,14 @@ class Store {
   // their logs and steps; returns how many runs were deleted.
   virtual Status prune(int64_t before_ms, size_t batch, int64_t* deleted) = 0;
 
+  // Moves committed pages from the write-ahead log into the database file
+  // without blocking writers; called periodically so commits on the hot path
+  // never pay for a checkpoint.
+  virtual void checkpoint() = 0;
+
   // --- audit
-  virtual Status audit(AuditRow row) = 0;
+  // Appends audit rows in one transaction.
+  virtual Status audit(const std::vector<AuditRow>& rows) = 0;
   virtual std::vector<AuditRow> audit_rows(size_t limit) = 0;
 };
 

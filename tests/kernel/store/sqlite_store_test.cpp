@@ -124,6 +124,23 @@ TEST_F(SqliteStoreTest, RunLifecycleWithLogsAndStepsSurvivesReopen) {
   EXPECT_EQ(r.outcome, kWarning);
 }
 
+TEST_F(SqliteStoreTest, RunsAndTheirAuditRowsAreWrittenTogether) {
+  std::vector<RunRow> runs(2);
+  for (auto& r : runs) r.job_type = "hello";
+  std::vector<AuditRow> audit(2);
+  for (auto& a : audit) {
+    a.actor = "alice";
+    a.action = "run-now";
+  }
+  ASSERT_TRUE(store_->create_runs(&runs, &audit));
+  auto rows = store_->audit_rows(10);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].outcome, "ok: run " + std::to_string(runs[1].id));
+  EXPECT_EQ(rows[1].outcome, "ok: run " + std::to_string(runs[0].id));
+  std::vector<AuditRow> one(1);
+  EXPECT_EQ(store_->create_runs(&runs, &one).code(), OPK_ERR_INTERNAL);  // must pair up
+}
+
 TEST_F(SqliteStoreTest, HeldRunsAreNotStarted) {
   std::vector<RunRow> runs(1);
   runs[0].job_type = "hello";
@@ -208,12 +225,12 @@ TEST_F(SqliteStoreTest, ScheduledJobsAndAudit) {
   ASSERT_TRUE(store_->create_scheduled_job(j));
   ASSERT_TRUE(store_->get_scheduled_job("o'brien", &got));
 
-  ASSERT_TRUE(store_->audit({.actor = "alice",
-                             .role = "PlatformAdministrator",
-                             .action = "run-now",
-                             .target = "nightly-backup",
-                             .reason = "incident 42",
-                             .outcome = "accepted"}));
+  ASSERT_TRUE(store_->audit({{.actor = "alice",
+                              .role = "PlatformAdministrator",
+                              .action = "run-now",
+                              .target = "nightly-backup",
+                              .reason = "incident 42",
+                              .outcome = "accepted"}}));
   auto a = store_->audit_rows(10);
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].reason, "incident 42");
