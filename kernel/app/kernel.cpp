@@ -39,6 +39,7 @@ const char* to_string(PluginState s) {
 }
 
 Kernel::Kernel(config::Config config) : config_(std::move(config)) {
+  config_.store_path = config_.store_file();
   if (config_.node_name.empty()) {
     char host[256] = {0};
     config_.node_name = (gethostname(host, sizeof host - 1) == 0 && host[0]) ? host : "node";

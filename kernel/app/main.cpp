@@ -208,9 +208,9 @@ int cmd_jobs_run(const opk::config::Config& cfg, const po::variables_map& vm, co
 
 // Opens the store alone (no plugins) for read-only commands.
 opk::Status open_store(const opk::config::Config& cfg, std::unique_ptr<opk::store::Store>* out) {
-  if (!std::filesystem::exists(cfg.store_path))
-    return opk::Status::not_found("no store at " + cfg.store_path + " (kernel.data_dir / store.path)");
-  return opk::store::open_sqlite(cfg.store_path, cfg.store_sync_full, out);
+  if (!std::filesystem::exists(cfg.store_file()))
+    return opk::Status::not_found("no store at " + cfg.store_file() + " (kernel.data_dir / store.path)");
+  return opk::store::open_sqlite(cfg.store_file(), cfg.store_sync_full, out);
 }
 
 int cmd_jobs_list(const opk::config::Config& cfg) {
@@ -270,7 +270,7 @@ int cmd_config_check(const opk::config::Config& cfg) {
             << "\nplugins.disabled = ";
   for (size_t i = 0; i < cfg.disabled_plugins.size(); ++i) std::cout << (i ? "," : "") << cfg.disabled_plugins[i];
   std::cout << "\n";
-  std::cout << "store.path = " << cfg.store_path
+  std::cout << "store.path = " << cfg.store_file()
             << "\nstore.synchronous = " << (cfg.store_sync_full ? "full" : "normal") << "\njobs.pools = ";
   for (size_t i = 0; i < cfg.pools.size(); ++i)
     std::cout << (i ? "," : "") << cfg.pools[i].first << ":" << cfg.pools[i].second;

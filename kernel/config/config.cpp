@@ -304,7 +304,6 @@ Status load(const Sources& src, Config* out) {
   }
 
   if (!c.log.file.empty() && c.log.file.front() != '/') c.log.file = c.data_dir + "/" + c.log.file;
-  if (c.store_path.front() != '/') c.store_path = c.data_dir + "/" + c.store_path;
   *out = std::move(c);
   return Status::ok();
 }

@@ -30,7 +30,7 @@ struct Config {
   std::map<std::string, PluginSettings> plugins;  // plugin id -> its settings
 
   // The store.
-  std::string store_path = "opskernel.db";  // relative to data_dir
+  std::string store_path = "opskernel.db";  // relative paths are under data_dir (resolved by the kernel)
   bool store_sync_full = true;
 
   // The job engine.
@@ -44,6 +44,11 @@ struct Config {
 
   // Scheduled jobs defined here: [job.<id>] sections, key -> value.
   std::map<std::string, std::map<std::string, std::string>> jobs;
+
+  // The store file: store_path, under data_dir when relative.
+  std::string store_file() const {
+    return !store_path.empty() && store_path.front() == '/' ? store_path : data_dir + "/" + store_path;
+  }
 
   // Public kernel settings a plugin may read as "kernel.<key>".
   std::map<std::string, std::string> public_settings() const;
