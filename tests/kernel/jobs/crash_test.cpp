@@ -1,0 +1,144 @@
+// Fault test: a kernel with runs in flight is killed with SIGKILL, again and
+// again, then started cleanly. Every run whose creation returned is in the
+// store and completes; runs cut off mid-flight are closed as ERROR +
+// terminated and re-queued only where the type allows; no schedule slot fires
+// twice; the database passes SQLite's integrity check.
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "support/kernel_util.h"
+
+namespace opk::jobs {
+namespace {
+
+config::Config crash_config(const test::TempDir& d, const std::string& plugins) {
+  auto cfg = test::quiet_config(d, plugins);
+  cfg.log.console = false;
+  cfg.pools = {{"default", 3}};
+  cfg.store_path = (d.path() / "data" / "opk.db").string();
+  return cfg;
+}
+
+// The child: submits runs as fast as it can and records each id once
+// run_now has returned (from then on the run is durable).
+[[noreturn]] void load(const config::Config& cfg, const std::string& submitted, unsigned seed) {
+  Kernel k(cfg);
+  if (!k.start()) _exit(3);
+  std::ofstream out(submitted, std::ios::app);
+  std::mt19937 rng(seed);
+  for (int i = 0;; ++i) {
+    auto r = (i % 3 == 0) ? test::manual("hello", R"({"steps":2,"step_ms":3})")
+                          : test::manual("slow-job", "{\"ms\":" + std::to_string(rng() % 30) + "}");
+    int64_t id = 0;
+    if (k.engine()->run_now(r, &id)) out << id << "\n" << std::flush;
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 4));
+  }
+}
+
+TEST(Crash, KillNineRepeatedlyLosesNothingAndFiresNoSlotTwice) {
+  test::TempDir d;
+  auto plugins = test::plugins_dir(d, {test::bundled("hello"), test::fixture("engine_jobs")});
+  auto cfg = crash_config(d, plugins);
+  const std::string submitted = (d.path() / "submitted.txt").string();
+  std::filesystem::create_directories(cfg.data_dir);
+
+  // A scheduled job whose slot is due at every start: its catch-up run must
+  // exist once per distinct slot, however often the kernel dies.
+  {
+    Kernel k(cfg);
+    ASSERT_TRUE(k.start());
+    store::ScheduledJob j;
+    j.id = "every-minute";
+    j.job_type = "scheduled-only";
+    j.planning = "scheduled";
+    j.cron = "* * * * *";
+    ASSERT_TRUE(k.engine()->define_job(j, test::operator_actor()));
+  }
+  std::mt19937 rng(12345);
+  const int kills = 12;
+  for (int i = 0; i < kills; ++i) {
+    {  // make the slot due again (the same slot each time)
+      std::unique_ptr<store::Store> st;
+      ASSERT_TRUE(store::open_sqlite(cfg.store_path, true, &st));
+      ASSERT_TRUE(st->set_next_run("every-minute", 60000));
+    }
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) load(cfg, submitted, 1000 + i);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 250));
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the child exited by itself (status " << status << ")";
+  }
+
+  // A clean start recovers and drains everything.
+  Kernel k(cfg);
+  ASSERT_TRUE(k.start());
+  auto& st = *k.store();
+  for (int i = 0; i < 2000; ++i) {
+    if (st.runs_in_phase(store::kPending, 1).empty() && st.runs_in_phase(store::kRunning, 1).empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(st.runs_in_phase(store::kPending, 1).empty());
+  EXPECT_TRUE(st.runs_in_phase(store::kRunning, 1).empty());
+
+  std::ifstream in(submitted);
+  std::set<int64_t> ids;
+  for (int64_t id; in >> id;) ids.insert(id);
+  ASSERT_GT(ids.size(), 20u) << "the load did not get going";
+  store::RunFilter all;
+  all.limit = 1000000;
+  auto runs = st.list_runs(all);
+  std::map<int64_t, store::RunRow> by_id;
+  for (auto& r : runs) by_id[r.id] = r;
+  size_t recovered = 0, requeued = 0;
+  for (int64_t id : ids) {
+    ASSERT_TRUE(by_id.count(id)) << "run " << id << " was acknowledged but is not in the store";
+    EXPECT_EQ(by_id[id].phase, store::kCompleted) << "run " << id;
+  }
+  std::map<int64_t, int> children;
+  for (auto& r : runs) {
+    if (r.summary.find("recovered at start") != std::string::npos) {
+      ++recovered;
+      EXPECT_EQ(r.outcome, store::kError);
+      EXPECT_TRUE(r.terminated);
+    }
+    if (r.trigger == "recovery") {
+      ++requeued;
+      ASSERT_TRUE(by_id.count(r.parent_run_id));
+      EXPECT_EQ(by_id[r.parent_run_id].job_type, "slow-job") << "only types with the requeue capability";
+      EXPECT_EQ(++children[r.parent_run_id], 1) << "run " << r.parent_run_id << " re-queued twice";
+    }
+  }
+  EXPECT_GT(recovered, 0u) << "no run was caught in flight: the test proved nothing";
+  std::set<int64_t> slots;
+  size_t slot_runs = 0;
+  for (auto& r : runs)
+    if (r.scheduled_job_id == "every-minute") {
+      ++slot_runs;
+      slots.insert(r.slot_ms);
+    }
+  EXPECT_EQ(slot_runs, slots.size()) << "a schedule slot fired twice";
+  EXPECT_EQ(slots.count(60000), 1u);
+  k.stop();
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(cfg.store_path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "ok");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  std::cout << "[ crash    ] " << kills << " SIGKILLs, " << ids.size() << " acknowledged runs, " << runs.size()
+            << " runs stored, " << recovered << " recovered in flight, " << requeued << " re-queued\n";
+}
+
+}  // namespace
+}  // namespace opk::jobs
