@@ -235,7 +235,8 @@ std::map<std::string, std::string> Config::public_settings() const {
   return {{"kernel.listen", listen},
           {"kernel.data_dir", data_dir},
           {"kernel.plugins_dir", plugins_dir},
-          {"kernel.node_name", node_name}};
+          {"kernel.node_name", node_name},
+          {"kernel.store_path", store_file()}};
 }
 
 Status load(const Sources& src, Config* out) {

@@ -188,7 +188,7 @@ struct opk_host {
    * One of this plugin's settings (key `key` of the `[plugin.<id>]` section
    * of the kernel configuration), or a public kernel setting when `key`
    * starts with "kernel." (kernel.listen, kernel.data_dir,
-   * kernel.plugins_dir, kernel.node_name); NULL when not set.
+   * kernel.plugins_dir, kernel.node_name, kernel.store_path); NULL when not set.
    * [thread-safe] LIFETIME: valid until deinit returns.
    */
   const char* (*config_value)(const opk_host* self, const char* key);
