@@ -16,7 +16,7 @@
 namespace opk::jobs {
 namespace {
 
-constexpr size_t kMaxClaim = 64;            // runs claimed in one store transaction
+constexpr size_t kMaxClaim = 256;           // runs claimed in one store transaction
 constexpr int64_t kShortRunMs = 100;        // types declaring at most this target are batched
 constexpr int64_t kHousekeepingMs = 60000;  // stale flagging and pruning
 

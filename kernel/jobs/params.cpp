@@ -2,6 +2,10 @@
 
 #include <Poco/JSON/Parser.h>
 
+#include <map>
+#include <memory>
+#include <mutex>
+
 #include <valijson/adapters/poco_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
@@ -10,7 +14,29 @@
 
 namespace opk::jobs {
 
+namespace {
+// Parsed schemas by their text: parsing one per run costs more than the run.
+std::mutex g_mu;
+std::map<std::string, std::shared_ptr<const valijson::Schema>> g_schemas;
+
+std::shared_ptr<const valijson::Schema> compiled(const std::string& schema_json) {
+  std::lock_guard lock(g_mu);
+  auto& slot = g_schemas[schema_json];
+  if (!slot) {
+    Poco::JSON::Parser parser;
+    Poco::Dynamic::Var doc = parser.parse(schema_json);
+    auto schema = std::make_shared<valijson::Schema>();
+    valijson::SchemaParser schema_parser;
+    valijson::adapters::PocoJsonAdapter adapter(doc);
+    schema_parser.populateSchema(adapter, *schema);
+    slot = std::move(schema);
+  }
+  return slot;
+}
+}  // namespace
+
 Status validate_params(const std::string& schema_json, const std::string& params_json) {
+  if (schema_json.empty() && (params_json.empty() || params_json == "{}")) return Status::ok();
   Poco::Dynamic::Var params;
   try {
     Poco::JSON::Parser parser;
@@ -21,16 +47,11 @@ Status validate_params(const std::string& schema_json, const std::string& params
   if (params.type() != typeid(Poco::JSON::Object::Ptr)) return Status::invalid("parameters: must be a JSON object");
   if (schema_json.empty()) return Status::ok();
   try {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var schema_doc = parser.parse(schema_json);
-    valijson::Schema schema;
-    valijson::SchemaParser schema_parser;
-    valijson::adapters::PocoJsonAdapter schema_adapter(schema_doc);
-    schema_parser.populateSchema(schema_adapter, schema);
+    auto schema = compiled(schema_json);
     valijson::Validator validator;
     valijson::ValidationResults results;
     valijson::adapters::PocoJsonAdapter target(params);
-    if (validator.validate(schema, target, &results)) return Status::ok();
+    if (validator.validate(*schema, target, &results)) return Status::ok();
     // Report the most specific error: the first one with a field path.
     valijson::ValidationResults::Error e, chosen;
     bool have = false;
