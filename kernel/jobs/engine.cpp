@@ -50,6 +50,18 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+// The completion of a run that is closed without finishing: ERROR + terminated.
+store::Completion terminated(int64_t run_id, std::string summary, int32_t exit_code = 0) {
+  store::Completion c;
+  c.run_id = run_id;
+  c.outcome = store::kError;
+  c.terminated = true;
+  c.finished_ms = now_ms();
+  c.exit_code = exit_code;
+  c.summary = std::move(summary);
+  return c;
+}
+
 }  // namespace
 
 struct Engine::Item {
@@ -116,13 +128,8 @@ Status Engine::start() {
   std::vector<store::RunRow> requeue;
   for (const auto& r : store_.runs_in_phase(store::kRunning, 100000)) {
     if (!r.node.empty() && r.node != opts_.node) continue;  // another node's run
-    store::Completion c;
-    c.run_id = r.id;
-    c.outcome = store::kError;
-    c.terminated = true;
-    c.finished_ms = now;
-    c.exit_code = OPK_ERR_UNAVAILABLE;
-    c.summary = "the kernel stopped while the run was in flight; recovered at start";
+    store::Completion c =
+        terminated(r.id, "the kernel stopped while the run was in flight; recovered at start", OPK_ERR_UNAVAILABLE);
     c.logs = {{r.id, 1000000000, now, OPK_LOG_ERROR, "", c.summary}};
     closed.push_back(c);
     TypeRef ref = resolve_(r.job_type);
@@ -452,13 +459,7 @@ Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& rea
     if (row.phase == store::kCompleted) {
       s = Status::conflict("run " + std::to_string(run_id) + " has already completed");
     } else if (row.phase == store::kPending) {
-      store::Completion c;
-      c.run_id = run_id;
-      c.outcome = store::kError;
-      c.terminated = true;
-      c.finished_ms = now_ms();
-      c.summary = "cancelled before it started by " + actor.user_id + ": " + reason;
-      s = store_.complete_runs({c});
+      s = store_.complete_runs({terminated(run_id, "cancelled before it started by " + actor.user_id + ": " + reason)});
       done_cv_.notify_all();
     } else {
       std::lock_guard lock(mu_);
@@ -551,13 +552,8 @@ Status Engine::recover(int64_t run_id, const Actor& actor, const std::string& re
           f.ref.type->c.cancel(f.ref.instance, f.ref.type->self, f.run->context());
       }
     }
-    store::Completion c;
-    c.run_id = run_id;
-    c.outcome = store::kError;
-    c.terminated = true;
-    c.finished_ms = now_ms();
-    c.summary = "recovered by " + actor.user_id + " after running too long: " + reason;
-    s = store_.complete_runs({c});
+    s = store_.complete_runs(
+        {terminated(run_id, "recovered by " + actor.user_id + " after running too long: " + reason)});
     done_cv_.notify_all();
   }
   audit(actor, "recover", "run " + std::to_string(run_id), reason, "", s);
@@ -801,14 +797,9 @@ void Engine::watchdog() {
           f->ref.type->c.cancel(f->ref.instance, f->ref.type->self, f->run->context());
       } else if (f->hard_deadline_ms && now >= f->hard_deadline_ms && !f->abandoned) {
         f->abandoned = true;
-        store::Completion c;
-        c.run_id = id;
-        c.outcome = store::kError;
-        c.terminated = true;
-        c.finished_ms = now;
-        c.exit_code = OPK_ERR_TIMEOUT;
-        c.summary = "timed out and did not stop within " + std::to_string(opts_.timeout_grace_ms) + " ms";
-        abandoned.push_back(c);
+        abandoned.push_back(
+            terminated(id, "timed out and did not stop within " + std::to_string(opts_.timeout_grace_ms) + " ms",
+                       OPK_ERR_TIMEOUT));
       }
       // In-flight log lines reach the store within log_flush_ms.
       auto snap = f->run->snapshot();
