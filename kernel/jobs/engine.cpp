@@ -621,6 +621,7 @@ void Engine::execute(const Item& item, std::vector<store::Completion>* done) {
   req.parent_run_id = row.parent_run_id;
   auto flight = std::make_shared<Flight>();
   flight->run = std::make_shared<Run>(row.id, row.job_type, std::move(req));
+  flight->run->set_log_listener([this] { log_cv_.notify_all(); });
   flight->ref = item.ref;
   const int64_t start = now_ms();
   flight->run->mark_running(start);
@@ -657,6 +658,7 @@ void Engine::worker(Pool* pool) {
     for (const auto& c : done) flights_.erase(c.run_id);
     done.clear();
     done_cv_.notify_all();
+    log_cv_.notify_all();
   };
   while (true) {
     batch.clear();
@@ -869,6 +871,52 @@ std::vector<store::LogRow> Engine::log_tail(int64_t run_id, int64_t after_seq, s
     out.push_back({run_id, static_cast<int64_t>(i + 1), snap.log[i].time_ms, snap.log[i].level, snap.log[i].step,
                    snap.log[i].message});
   return out;
+}
+
+std::vector<store::LogRow> Engine::wait_log(int64_t run_id, int64_t after_seq, size_t limit, int64_t timeout_ms,
+                                            bool* finished) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  *finished = false;
+  while (true) {
+    bool in_flight;
+    {
+      std::lock_guard lock(mu_);
+      in_flight = flights_.count(run_id) > 0;
+    }
+    auto lines = log_tail(run_id, after_seq, limit);
+    if (!lines.empty()) return lines;
+    if (!in_flight) {
+      store::RunRow row;
+      if (!store_.get_run(run_id, &row) || row.phase == store::kCompleted) {
+        *finished = true;  // nothing more will come
+        return lines;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return lines;
+    // Woken by any run's log line or completion; re-check at least every 100 ms.
+    std::unique_lock lock(mu_);
+    log_cv_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+}
+
+std::vector<store::InventoryRow> Engine::inventory(const store::InventoryFilter& filter) {
+  return store_.inventory(filter);
+}
+
+Status Engine::drill_in(const std::string& id, size_t last_n, DrillIn* out) {
+  Status s = store_.get_scheduled_job(id, &out->job);
+  if (!s) return s;
+  store::RunFilter f;
+  f.scheduled_job_id = id;
+  f.limit = last_n;
+  out->runs = store_.list_runs(f);
+  const int64_t today = now_ms() / 86400000;
+  auto failures = store_.failures_per_day(id, (today - 29) * 86400000);
+  out->failures_30d.clear();
+  for (int64_t day = today - 29; day <= today; ++day)
+    out->failures_30d.emplace_back(day * 86400000, failures.count(day) ? failures[day] : 0);
+  out->next_fire_ms.clear();
+  return next_fire_times(id, 5, &out->next_fire_ms);
 }
 
 std::map<std::string, size_t> Engine::queue_depths() {

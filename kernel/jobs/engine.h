@@ -75,6 +75,14 @@ struct RunView {
   std::vector<store::StepRow> steps;
 };
 
+// A scheduled job's dashboard.
+struct DrillIn {
+  store::ScheduledJob job;
+  std::vector<store::RunRow> runs;                        // newest first
+  std::vector<std::pair<int64_t, int64_t>> failures_30d;  // (UTC day start ms, failed runs), oldest first
+  std::vector<int64_t> next_fire_ms;                      // the next five
+};
+
 class Engine {
  public:
   Engine(store::Store& store, TypeResolver resolve, EngineOptions options);
@@ -124,6 +132,17 @@ class Engine {
   std::vector<store::LogRow> log_tail(int64_t run_id, int64_t after_seq, size_t limit);
   // The next `n` fire times of a scheduled job (ms since the epoch).
   Status next_fire_times(const std::string& scheduled_job_id, size_t n, std::vector<int64_t>* out);
+  // Blocks until run `run_id` has log lines after `after_seq`, completes, or
+  // `timeout_ms` passes; returns the new lines (oldest first). *finished is
+  // true once the run is COMPLETED and every line has been returned. For live
+  // log streams.
+  std::vector<store::LogRow> wait_log(int64_t run_id, int64_t after_seq, size_t limit, int64_t timeout_ms,
+                                      bool* finished);
+  // Scheduled jobs with their latest run, filtered.
+  std::vector<store::InventoryRow> inventory(const store::InventoryFilter& filter);
+  // One scheduled job: its last `last_n` runs, failures per day over 30 days
+  // and its next five fire times.
+  Status drill_in(const std::string& scheduled_job_id, size_t last_n, DrillIn* out);
   // Number of queued runs per pool.
   std::map<std::string, size_t> queue_depths();
 
@@ -155,6 +174,7 @@ class Engine {
   std::mutex mu_;
   std::condition_variable done_cv_;   // a run completed
   std::condition_variable sched_cv_;  // schedules changed or stop
+  std::condition_variable log_cv_;    // a log line was written by some run
   bool running_ = false;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::map<int64_t, std::shared_ptr<Flight>> flights_;  // runs inside a worker

@@ -86,11 +86,15 @@ RunSnapshot Run::snapshot() const {
 void Run::cb_log(const opk_run_context* self, opk_log_level level, const char* message) {
   Run* r = from(self);
   if (!r || !message) return;
-  std::lock_guard lock(r->mu_);
-  if (r->state_.log.size() >= kMaxLogLines) return;
-  std::string step;
-  if (!r->state_.steps.empty() && r->state_.steps.back().end_ms == 0) step = r->state_.steps.back().id;
-  r->state_.log.push_back({now_ms(), std::clamp<opk_log_level>(level, OPK_LOG_TRACE, OPK_LOG_CRITICAL), message, step});
+  {
+    std::lock_guard lock(r->mu_);
+    if (r->state_.log.size() >= kMaxLogLines) return;
+    std::string step;
+    if (!r->state_.steps.empty() && r->state_.steps.back().end_ms == 0) step = r->state_.steps.back().id;
+    r->state_.log.push_back(
+        {now_ms(), std::clamp<opk_log_level>(level, OPK_LOG_TRACE, OPK_LOG_CRITICAL), message, step});
+  }
+  if (r->listener_) r->listener_();
 }
 
 void Run::cb_progress(const opk_run_context* self, double percent, const char* message) {

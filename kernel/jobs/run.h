@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -76,6 +77,10 @@ class Run {
   bool request_cancel();
   bool cancel_requested() const { return cancelled_.load(std::memory_order_acquire); }
 
+  // Called (without locks held) after each log line is appended; set before
+  // the run starts.
+  void set_log_listener(std::function<void()> fn) { listener_ = std::move(fn); }
+
   void mark_running(int64_t now_ms);
   // Records the end: `status` is what the plugin's run() returned.
   void mark_completed(int64_t now_ms, opk_status status);
@@ -100,6 +105,7 @@ class Run {
   std::atomic<bool> cancelled_{false};
   mutable std::mutex mu_;
   RunSnapshot state_;
+  std::function<void()> listener_;
 };
 
 // Milliseconds since the epoch, UTC.

@@ -285,13 +285,13 @@ class SqliteStore final : public Store {
   }
 
   Status get_scheduled_job(const std::string& id, ScheduledJob* out) override {
-    auto all = scheduled(" WHERE id = '" + escape(id) + "'");
+    auto all = scheduled(" WHERE j.id = '" + escape(id) + "'");
     if (all.empty()) return Status::not_found("no scheduled job '" + id + "'");
     *out = all.front();
     return Status::ok();
   }
 
-  std::vector<ScheduledJob> list_scheduled_jobs() override { return scheduled(" ORDER BY id"); }
+  std::vector<ScheduledJob> list_scheduled_jobs() override { return scheduled(" ORDER BY j.id"); }
 
   Status set_next_run(const std::string& id, int64_t next_run_ms) override {
     std::lock_guard lock(write_mu_);
@@ -436,6 +436,44 @@ class SqliteStore final : public Store {
     if (!f.outcome.empty()) where += " AND outcome = '" + escape(f.outcome) + "' AND phase = 'COMPLETED'";
     if (f.since_ms) where += " AND created_ms >= " + std::to_string(f.since_ms);
     return runs_where(where, " ORDER BY id DESC", f.limit);
+  }
+
+  std::vector<InventoryRow> inventory(const InventoryFilter& f) override {
+    std::string where = "1=1";
+    if (!f.job_type.empty()) where += " AND j.job_type = '" + escape(f.job_type) + "'";
+    if (!f.region.empty()) where += " AND j.region = '" + escape(f.region) + "'";
+    if (!f.scope.empty()) where += " AND j.scope = '" + escape(f.scope) + "'";
+    if (!f.text.empty()) {
+      const std::string like = "'%" + escape(f.text) + "%'";  // SQLite LIKE is case-insensitive for ASCII
+      where += " AND (j.id LIKE " + like + " OR j.job_type LIKE " + like + " OR j.description LIKE " + like + ")";
+    }
+    if (f.status == "never") where += " AND r.id IS NULL";
+    if (f.status == "running") where += " AND r.phase = 'RUNNING'";
+    if (f.status == "pending") where += " AND r.phase = 'PENDING'";
+    for (const char* o : {"normal", "warning", "error"})
+      if (f.status == o) {
+        std::string up = o;
+        for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        where += " AND r.phase = 'COMPLETED' AND r.outcome = '" + up + "'";
+      }
+    auto jobs =
+        scheduled(" j LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE scheduled_job_id = j.id) WHERE " +
+                      where + " ORDER BY j.id",
+                  ", COALESCE(r.id, 0), COALESCE(r.phase, ''), COALESCE(r.outcome, ''), COALESCE(r.created_ms, 0), "
+                  "COALESCE(r.finished_ms, 0)");
+    std::vector<InventoryRow> out;
+    for (auto& [job, extra] : jobs)
+      out.push_back({job, std::stoll(extra[0]), extra[1], extra[2], std::stoll(extra[3]), std::stoll(extra[4])});
+    return out;
+  }
+
+  std::map<int64_t, int64_t> failures_per_day(const std::string& id, int64_t since_ms) override {
+    std::map<int64_t, int64_t> out;
+    for (auto& r : query("SELECT finished_ms / 86400000, COUNT(*) FROM runs WHERE scheduled_job_id = '" + escape(id) +
+                         "' AND phase = 'COMPLETED' AND outcome = 'ERROR' AND finished_ms >= " +
+                         std::to_string(since_ms) + " GROUP BY 1"))
+      out[std::stoll(r[0])] = std::stoll(r[1]);
+    return out;
   }
 
   std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) override {
@@ -623,12 +661,16 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  std::vector<ScheduledJob> scheduled(const std::string& tail) {
-    std::vector<ScheduledJob> out;
+  // Scheduled jobs read with `tail` appended to the SELECT (alias j), and
+  // `extra` columns after the job's own, returned as text beside each job.
+  std::vector<std::pair<ScheduledJob, std::vector<std::string>>> scheduled(const std::string& tail,
+                                                                           const std::string& extra) {
+    std::vector<std::pair<ScheduledJob, std::vector<std::string>>> out;
     auto rs = query(
-        "SELECT id, job_type, description, owner, planning, cron, time_zone, jitter_minutes, params_json, enabled, "
-        "scope, region, report_recipients, next_run_ms, created_ms, updated_ms FROM scheduled_jobs" +
-        tail);
+        "SELECT j.id, j.job_type, j.description, j.owner, j.planning, j.cron, j.time_zone, j.jitter_minutes, "
+        "j.params_json, j.enabled, j.scope, j.region, j.report_recipients, j.next_run_ms, j.created_ms, "
+        "j.updated_ms" +
+        extra + " FROM scheduled_jobs" + tail);
     for (auto& r : rs) {
       ScheduledJob j;
       j.id = r[0];
@@ -647,8 +689,14 @@ class SqliteStore final : public Store {
       j.next_run_ms = std::stoll(r[13]);
       j.created_ms = std::stoll(r[14]);
       j.updated_ms = std::stoll(r[15]);
-      out.push_back(std::move(j));
+      out.emplace_back(std::move(j), std::vector<std::string>(r.begin() + 16, r.end()));
     }
+    return out;
+  }
+
+  std::vector<ScheduledJob> scheduled(const std::string& tail) {
+    std::vector<ScheduledJob> out;
+    for (auto& [j, extra] : scheduled(" j" + tail, "")) out.push_back(std::move(j));
     return out;
   }
 

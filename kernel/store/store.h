@@ -8,6 +8,7 @@
 #include <opskernel/status.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -134,6 +135,23 @@ struct RunFilter {
   size_t limit = 50;
 };
 
+// One scheduled job with its latest run, for the inventory.
+struct InventoryRow {
+  ScheduledJob job;
+  int64_t last_run_id = 0;  // 0: never ran
+  std::string last_phase, last_outcome;
+  int64_t last_created_ms = 0, last_finished_ms = 0;
+};
+
+// Filters for the inventory; empty fields do not filter.
+struct InventoryFilter {
+  std::string status;  // running | pending | normal | warning | error | never
+  std::string text;    // case-insensitive part of id, type or description
+  std::string job_type;
+  std::string scope;  // exact node, or everything under it ("tenant:acme" under "partner:p" is not known here)
+  std::string region;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -173,6 +191,11 @@ class Store {
   virtual Status set_hold(int64_t run_id, bool hold) = 0;
   virtual Status get_run(int64_t id, RunRow* out) = 0;
   virtual std::vector<RunRow> list_runs(const RunFilter& filter) = 0;
+  // Scheduled jobs with their latest run, filtered, ordered by id.
+  virtual std::vector<InventoryRow> inventory(const InventoryFilter& filter) = 0;
+  // Failed runs of a scheduled job per UTC day since `since_ms`: day number
+  // (ms / 86,400,000) -> count.
+  virtual std::map<int64_t, int64_t> failures_per_day(const std::string& scheduled_job_id, int64_t since_ms) = 0;
   // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
   virtual std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) = 0;
   // Log lines of a run with seq > after_seq, oldest first.

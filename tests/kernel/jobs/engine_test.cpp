@@ -269,6 +269,83 @@ TEST_F(EngineTest, RunsLeftByACrashedKernelAreClosedAndRequeuedWhereAllowed) {
   EXPECT_EQ(k_->store()->list_runs(f).size(), 1u);  // not requeued
 }
 
+TEST_F(EngineTest, InventoryFiltersAndDrillIn) {
+  auto job = [](std::string id, std::string desc, std::string region, std::string scope) {
+    store::ScheduledJob j;
+    j.id = std::move(id);
+    j.job_type = "hello";
+    j.description = std::move(desc);
+    j.region = std::move(region);
+    j.scope = std::move(scope);
+    j.planning = "scheduled";
+    j.cron = "0 4 * * *";
+    j.params_json = R"({"steps":1,"step_ms":0})";
+    return j;
+  };
+  ASSERT_TRUE(e().define_job(job("eu-greeter", "Greets Europe", "eu-north", "platform"), test::operator_actor()));
+  ASSERT_TRUE(e().define_job(job("us-greeter", "Greets America", "us-east", "tenant:acme"), test::operator_actor()));
+  ASSERT_TRUE(e().define_job(job("idle", "Never run", "", "platform"), test::operator_actor()));
+  auto by_job = [&](const std::string& id, const std::string& params) {
+    RunNow r = manual("", params);
+    r.job_type.clear();
+    r.scheduled_job_id = id;
+    return run_and_wait(*k_, r);
+  };
+  by_job("eu-greeter", R"({"steps":1,"step_ms":0,"fail":true})");
+  by_job("eu-greeter", R"({"steps":1,"step_ms":0,"fail":true})");
+  by_job("us-greeter", R"({"steps":1,"step_ms":0})");
+
+  auto ids = [&](store::InventoryFilter f) {
+    std::vector<std::string> out;
+    for (auto& r : e().inventory(f)) out.push_back(r.job.id);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids({}), (V{"eu-greeter", "idle", "us-greeter"}));
+  EXPECT_EQ(ids({.status = "error"}), V{"eu-greeter"});
+  EXPECT_EQ(ids({.status = "normal"}), V{"us-greeter"});
+  EXPECT_EQ(ids({.status = "never"}), V{"idle"});
+  EXPECT_EQ(ids({.text = "AMERICA"}), V{"us-greeter"});
+  EXPECT_EQ(ids({.region = "eu-north"}), V{"eu-greeter"});
+  EXPECT_EQ(ids({.scope = "tenant:acme"}), V{"us-greeter"});
+  auto inv = e().inventory({.text = "eu-"});
+  ASSERT_EQ(inv.size(), 1u);
+  EXPECT_EQ(inv[0].last_outcome, store::kError);
+  EXPECT_GT(inv[0].job.next_run_ms, now_ms());
+
+  DrillIn d;
+  ASSERT_TRUE(e().drill_in("eu-greeter", 10, &d));
+  ASSERT_EQ(d.runs.size(), 2u);
+  EXPECT_GT(d.runs[0].id, d.runs[1].id);
+  ASSERT_EQ(d.failures_30d.size(), 30u);
+  EXPECT_EQ(d.failures_30d.back().second, 2);
+  EXPECT_EQ(d.failures_30d.front().second, 0);
+  EXPECT_EQ(d.failures_30d.back().first % 86400000, 0);
+  ASSERT_EQ(d.next_fire_ms.size(), 5u);
+  EXPECT_EQ(d.next_fire_ms[1] - d.next_fire_ms[0], 86400000);
+  EXPECT_EQ(e().drill_in("nope", 10, &d).code(), OPK_ERR_NOT_FOUND);
+}
+
+TEST_F(EngineTest, WaitLogStreamsEveryLineInOrderAndEnds) {
+  int64_t id = 0;
+  ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":5,"step_ms":20})"), &id));
+  std::vector<store::LogRow> got;
+  bool finished = false;
+  int64_t cursor = 0;
+  for (int i = 0; i < 500 && !finished; ++i) {
+    auto lines = e().wait_log(id, cursor, 100, 1000, &finished);
+    for (auto& l : lines) {
+      EXPECT_EQ(l.seq, cursor + 1) << "lines come in order, none skipped";
+      cursor = l.seq;
+      got.push_back(l);
+    }
+  }
+  EXPECT_TRUE(finished);
+  ASSERT_EQ(got.size(), 6u);  // greeting + 5 steps
+  EXPECT_EQ(got.front().message, "hello, world!");
+  EXPECT_EQ(got.back().message, "step 5 of 5");
+}
+
 TEST_F(EngineTest, ASecondKernelOnTheSameDataFolderIsRefused) {
   auto cfg = test::quiet_config(dir_, plugins_);
   cfg.store_path = (dir_.path() / "data" / "opk.db").string();
