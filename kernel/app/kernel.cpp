@@ -66,6 +66,14 @@ Status Kernel::start(bool start_plugins) {
   if (!std::filesystem::is_directory(config_.plugins_dir))
     return Status::invalid("kernel.plugins_dir: '" + config_.plugins_dir + "' is not a folder");
   running_ = true;
+  // The store opens before plugins initialise, so opk.store/1 serves them from init on.
+  if (start_plugins) {
+    Status s = open_store();
+    if (!s) {
+      running_ = false;
+      return s;
+    }
+  }
   scan();
   init_in_dependency_order();
   if (start_plugins) {
@@ -127,8 +135,13 @@ PluginRecord* Kernel::find_active(const std::string& plugin_id) {
   return nullptr;
 }
 
+bool Kernel::kernel_provides(const std::string& id) const {
+  return id == OPK_EXT_HTTP_ROUTES || (id == OPK_EXT_STORE && store_service_);
+}
+
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
   if (id == OPK_EXT_HTTP_ROUTES) return routes_.extension();
+  if (id == OPK_EXT_STORE) return store_service_ ? store_service_->extension() : nullptr;
   // Another plugin's extension only when declared: the declaration is what
   // orders init and stop, so an undeclared use could outlive its provider.
   const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
@@ -161,7 +174,7 @@ void Kernel::init_in_dependency_order() {
   // stop waiting for optional ones and let their requirers go without them.
   bool wait_for_optional = true;
   auto satisfied = [&](const loader::Requirement& r) {
-    if (r.extension_id == OPK_EXT_HTTP_ROUTES || !registry_.provider_of(r.extension_id).empty()) return true;
+    if (kernel_provides(r.extension_id) || !registry_.provider_of(r.extension_id).empty()) return true;
     return r.optional && (!wait_for_optional || !pending_provides(r.extension_id));
   };
   bool progress = true;
@@ -185,6 +198,7 @@ void Kernel::init_in_dependency_order() {
           config_.public_settings(),
           [this](const std::string& req, const std::string& id) { return lookup_extension(req, id); });
       p.host->set_routes(&routes_);
+      p.host->set_store_service(store_service_.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       host::clear_error();
       opk_plugin* inst = nullptr;
@@ -276,11 +290,6 @@ void Kernel::stop() {
   // 1. The engine stops taking runs, cancels those in flight and waits.
   if (engine_) engine_->stop(config_.shutdown_grace_ms);
   engine_.reset();
-  store_.reset();
-  if (lock_fd_ >= 0) {
-    ::close(lock_fd_);  // releases the flock
-    lock_fd_ = -1;
-  }
   // 2. Stop in reverse order, then deinit in reverse order, then unload.
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
     PluginRecord* p = *it;
@@ -302,6 +311,12 @@ void Kernel::stop() {
     (*it)->library.reset();
   }
   order_.clear();
+  store_service_.reset();
+  store_.reset();
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);  // releases the flock
+    lock_fd_ = -1;
+  }
   running_ = false;
   log::kernel()->info("kernel stopped");
 }
@@ -331,12 +346,12 @@ jobs::TypeRef Kernel::resolve_type(const std::string& job_type) {
   return {entry->item, p->instance};
 }
 
-Status Kernel::start_engine() {
+Status Kernel::open_store() {
   // The embedded store serves one kernel: a second one on the same store
   // would take the first one's runs for a crashed kernel's.
   const std::string lock_path = config_.store_path + ".lock";
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) return Status::invalid("kernel.data_dir: cannot open " + lock_path + ": " + strerror(errno));
+  if (lock_fd_ < 0) return Status::invalid("store.path: cannot open " + lock_path + ": " + strerror(errno));
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     char pid[32] = {0};
     ssize_t n = ::pread(lock_fd_, pid, sizeof pid - 1, 0);
@@ -351,6 +366,12 @@ Status Kernel::start_engine() {
   }
   Status s = store::open_sqlite(config_.store_path, config_.store_sync_full, &store_);
   if (!s) return Status(s.code(), "store.path: " + s.message());
+  store_service_ = std::make_unique<host::StoreService>(*store_);
+  return Status::ok();
+}
+
+Status Kernel::start_engine() {
+  Status s;
   jobs::EngineOptions o;
   o.node = config_.node_name;
   o.pools.clear();

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "host/host.h"
 #include "host/routes.h"
+#include "host/store_service.h"
 #include "jobs/engine.h"
 #include "loader/library.h"
 #include "registry/registry.h"
@@ -78,6 +79,9 @@ class Kernel {
   void refuse(PluginRecord& p, const std::string& phase, const std::string& why);
   PluginRecord* find_active(const std::string& plugin_id);
   const void* lookup_extension(const std::string& requester, const std::string& id);
+  Status open_store();
+  // True for the "opk.*" services this kernel serves (the store only when open).
+  bool kernel_provides(const std::string& id) const;
   Status start_engine();
   jobs::TypeRef resolve_type(const std::string& job_type);
 
@@ -91,6 +95,7 @@ class Kernel {
   int64_t start_ms_ = 0;
 
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<host::StoreService> store_service_;
   std::unique_ptr<jobs::Engine> engine_;
   int lock_fd_ = -1;  // flock on data_dir/opskernel.lock while the engine runs
 };

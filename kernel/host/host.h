@@ -19,6 +19,7 @@ class logger;
 namespace opk::host {
 
 class RouteTable;
+class StoreService;
 
 // Finds an extension table by id for the plugin `requester`; nullptr if none.
 using ExtensionLookup = std::function<const void*(const std::string& requester, const std::string& id)>;
@@ -55,6 +56,10 @@ class PluginHost {
   void set_routes(RouteTable* routes) { routes_ = routes; }
   RouteTable* routes() const { return routes_; }
 
+  // The store service this plugin's opk.store/1 calls go to (null without a store).
+  void set_store_service(StoreService* s) { store_service_ = s; }
+  StoreService* store_service() const { return store_service_; }
+
   // The PluginHost behind a table handed out by this kernel.
   static PluginHost* from(const opk_host* h);
 
@@ -72,6 +77,7 @@ class PluginHost {
   std::shared_ptr<spdlog::logger> logger_;
   opk_plugin* instance_ = nullptr;
   RouteTable* routes_ = nullptr;
+  StoreService* store_service_ = nullptr;
   std::set<std::string> features_;
   opk_host table_{};
 };

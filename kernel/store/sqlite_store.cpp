@@ -319,6 +319,24 @@ class SqliteStore final : public Store {
     });
   }
 
+  const char* dialect() const override { return "sqlite"; }
+
+  Status execute(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                 int64_t* changed) override {
+    std::lock_guard lock(write_mu_);
+    return run_one(db(), sql, params, nullptr, changed);
+  }
+
+  Status query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+               std::vector<std::vector<std::optional<std::string>>>* rows) override {
+    try {
+      Poco::Data::Session s = readers_->get();
+      return run_one(Poco::Data::SQLite::Utility::dbHandle(s), sql, params, rows, nullptr);
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: " + e.displayText());
+    }
+  }
+
   void checkpoint() override {
     try {
       Poco::Data::Session s = readers_->get();
@@ -593,6 +611,51 @@ class SqliteStore final : public Store {
       if (c == '\'') out += '\'';
     }
     return out;
+  }
+
+  // Prepares, binds, steps one statement; rows (if wanted) as text.
+  static Status run_one(sqlite3* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                        std::vector<std::vector<std::optional<std::string>>>* rows, int64_t* changed) {
+    sqlite3_stmt* st = nullptr;
+    const char* tail = nullptr;
+    if (sqlite3_prepare_v2(conn, sql.c_str(), static_cast<int>(sql.size()), &st, &tail) != SQLITE_OK)
+      return Status::invalid(std::string("SQL: ") + sqlite3_errmsg(conn));
+    if (tail && std::string(tail).find_first_not_of(" \t\r\n;") != std::string::npos) {
+      sqlite3_finalize(st);
+      return Status::invalid("SQL: one statement per call");
+    }
+    if (sqlite3_bind_parameter_count(st) != static_cast<int>(params.size())) {
+      const int want = sqlite3_bind_parameter_count(st);
+      sqlite3_finalize(st);
+      return Status::invalid("SQL: the statement has " + std::to_string(want) + " parameter(s), " +
+                             std::to_string(params.size()) + " given");
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (params[i])
+        sqlite3_bind_text(st, static_cast<int>(i + 1), params[i]->data(), static_cast<int>(params[i]->size()),
+                          SQLITE_TRANSIENT);
+      else
+        sqlite3_bind_null(st, static_cast<int>(i + 1));
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      if (!rows) continue;
+      std::vector<std::optional<std::string>> row;
+      for (int c = 0; c < sqlite3_column_count(st); ++c) {
+        const unsigned char* t = sqlite3_column_text(st, c);
+        row.push_back(t ? std::optional<std::string>(reinterpret_cast<const char*>(t)) : std::nullopt);
+      }
+      rows->push_back(std::move(row));
+    }
+    Status s;
+    if (rc != SQLITE_DONE) {
+      const std::string msg = std::string("SQL: ") + sqlite3_errmsg(conn);
+      s = (rc & 0xff) == SQLITE_CONSTRAINT ? Status::conflict(msg) : Status::invalid(msg);
+    } else if (changed) {
+      *changed = sqlite3_changes(conn);
+    }
+    sqlite3_finalize(st);
+    return s;
   }
 
   // REQUIRES: write_mu_ held.

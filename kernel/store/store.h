@@ -212,6 +212,16 @@ class Store {
   // never pay for a checkpoint.
   virtual void checkpoint() = 0;
 
+  // --- plugins' own tables (opk.store/1)
+  // Runs one statement with text parameters ($1..$n; nullopt binds NULL).
+  // CONFLICT for a constraint violation, INVALID_ARGUMENT for bad SQL.
+  virtual Status execute(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                         int64_t* changed) = 0;
+  // Runs one query; every column as text (nullopt for NULL).
+  virtual Status query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                       std::vector<std::vector<std::optional<std::string>>>* rows) = 0;
+  virtual const char* dialect() const = 0;
+
   // --- audit
   // Appends audit rows in one transaction.
   virtual Status audit(const std::vector<AuditRow>& rows) = 0;

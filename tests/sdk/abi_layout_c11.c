@@ -33,6 +33,8 @@ static_assert(sizeof(opk_principal) == 32, "principal layout");
 static_assert(sizeof(opk_kv) == 16 && sizeof(opk_bytes) == 16, "frozen");
 static_assert(sizeof(opk_translation) == 24 && sizeof(opk_action) == 16, "frozen");
 static_assert(sizeof(opk_requirement) == 16, "frozen");
+static_assert(sizeof(opk_store_migration) == 24, "frozen");
+static_assert(sizeof(opk_store_v1) == 40, "store ext layout");
 
 /* Referenced by the C++ test so the file is linked, not only compiled. */
 int opk_abi_c11_ok(void) {

@@ -130,6 +130,61 @@ class Host {
   const opk_host* host_;
 };
 
+// --------------------------------------------------------------------- Store
+
+// This plugin's own tables in the kernel's store ("opk.store/1"). Not
+// available where the kernel runs without a store (plugins list/check).
+// Failures carry the status; the kernel logs the database's message to the
+// plugin's logger.
+class Store {
+ public:
+  using Param = std::optional<std::string>;
+  explicit Store(const Host& host) : host_(host), s_(host.extension<opk_store_v1>(OPK_EXT_STORE)) {}
+
+  bool available() const { return s_ != nullptr; }
+  std::string_view dialect() const { return s_ ? detail::sv(s_->dialect(host_.raw())) : std::string_view(); }
+
+  // Applies migrations not yet applied (versions 1, 2, 3 ...).
+  Status migrate(const std::vector<opk_store_migration>& migrations) const {
+    if (!s_) return unavailable();
+    opk_status st = s_->migrate(host_.raw(), migrations.data(), static_cast<uint32_t>(migrations.size()));
+    return result(st, "migrate");
+  }
+  // Runs one statement with $1..$n bound to `params`.
+  Status execute(const std::string& sql, const std::vector<Param>& params = {}, int64_t* changed = nullptr) const {
+    if (!s_) return unavailable();
+    auto p = pointers(params);
+    return result(s_->execute(host_.raw(), sql.c_str(), p.data(), static_cast<uint32_t>(p.size()), changed), "execute");
+  }
+  // Runs one query; rows as a JSON array of arrays of strings and nulls.
+  Status query_json(const std::string& sql, const std::vector<Param>& params, std::string* rows_json) const {
+    if (!s_) return unavailable();
+    auto p = pointers(params);
+    char* out = nullptr;
+    Status s = result(s_->query(host_.raw(), sql.c_str(), p.data(), static_cast<uint32_t>(p.size()), &out), "query");
+    if (out) {
+      *rows_json = out;
+      host_.raw()->free(host_.raw(), out);
+    }
+    return s;
+  }
+
+ private:
+  static std::vector<const char*> pointers(const std::vector<Param>& params) {
+    std::vector<const char*> p;
+    for (const auto& v : params) p.push_back(v ? v->c_str() : nullptr);
+    return p;
+  }
+  static Status unavailable() { return {OPK_ERR_UNAVAILABLE, "the kernel's store is not available here"}; }
+  static Status result(opk_status st, const char* what) {
+    if (st == OPK_OK) return Status::ok();
+    return {st, std::string("store ") + what + " failed with status " + std::to_string(st) +
+                    " (the plugin's log has the database's message)"};
+  }
+  const Host& host_;
+  const opk_store_v1* s_;
+};
+
 // ----------------------------------------------------------------- RunContext
 
 // One run of a job type. Valid during Job::run (and Job::cancel).

@@ -636,6 +636,56 @@ typedef struct opk_http_routes_v1 {
   opk_status (*add_route)(const opk_host* host, const opk_http_route* route);
 } opk_http_routes_v1;
 
+/* ---- opk.store/1: a plugin's own tables in the kernel's store ------------ */
+
+#define OPK_EXT_STORE "opk.store/1"
+
+/** FROZEN. One schema change of a plugin's own tables. */
+typedef struct opk_store_migration {
+  /** 1, 2, 3 ... without gaps. */
+  int32_t version;
+  const char* name;
+  /** One or more statements separated by ';'. */
+  const char* sql;
+} opk_store_migration;
+
+/**
+ * The kernel's store, shared by every kernel of an installation (SQLite when
+ * embedded, PostgreSQL when scaled out). Write portable SQL with $1, $2 ...
+ * placeholders; name tables after the plugin (p_<id>_...). Decide anything
+ * that must happen once (a reminder per invoice) with a unique key here,
+ * never in memory: several kernels may run the same plugin. Available from
+ * init on, in `opskernel run` and `jobs run`; NULL where the kernel runs
+ * without a store (`plugins list`, `plugins check`).
+ */
+typedef struct opk_store_v1 {
+  uint32_t struct_size;
+  /** "sqlite" or "postgresql", for the rare statement that must differ.
+   *  [thread-safe] LIFETIME: static. */
+  const char* (*dialect)(const opk_host* host);
+  /**
+   * Applies the calling plugin's migrations not yet applied, in order, each
+   * in its own transaction, recorded with the plugin id as owner. A failing
+   * one is rolled back; the error (set_error) names its version and the
+   * database's message. [control-thread] (call from init or start)
+   */
+  opk_status (*migrate)(const opk_host* host, const opk_store_migration* migrations, uint32_t count);
+  /**
+   * Runs one statement with `params` bound as text to $1..$n (a NULL entry
+   * binds SQL NULL); *changed (may be NULL) gets the rows changed. A
+   * constraint violation returns OPK_ERR_CONFLICT. [thread-safe]
+   */
+  opk_status (*execute)(const opk_host* host, const char* sql, const char* const* params, uint32_t param_count,
+                        int64_t* changed);
+  /**
+   * Runs one query; *rows_json gets its rows as a JSON array of arrays of
+   * strings and nulls, e.g. [["1","a"],["2",null]].
+   * OWNERSHIP: free *rows_json with opk_host.free. [thread-safe]
+   */
+  opk_status (*query)(const opk_host* host, const char* sql, const char* const* params, uint32_t param_count,
+                      char** rows_json);
+} opk_store_v1;
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1,0 +1,35 @@
+// store_service.h -- "opk.store/1": plugins' own migrations and tables in the
+// kernel's store. One table for all plugins; the calling plugin is known from
+// its host table. Thread-safe.
+#ifndef OPSKERNEL_KERNEL_HOST_STORE_SERVICE_H
+#define OPSKERNEL_KERNEL_HOST_STORE_SERVICE_H
+
+#include <opskernel/opk_abi.h>
+
+namespace opk::store {
+class Store;
+}
+
+namespace opk::host {
+
+class StoreService {
+ public:
+  explicit StoreService(store::Store& store);
+  // The C table served as "opk.store/1".
+  const opk_store_v1* extension() const { return &ext_; }
+
+ private:
+  static StoreService* self_of(const opk_host* host);
+  static const char* cb_dialect(const opk_host* host);
+  static opk_status cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count);
+  static opk_status cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                               int64_t* changed);
+  static opk_status cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                             char** rows_json);
+  store::Store& store_;
+  opk_store_v1 ext_{};
+};
+
+}  // namespace opk::host
+
+#endif
