@@ -365,7 +365,11 @@ Status Kernel::open_store() {
     // The pid is only a hint for the message above.
   }
   Status s = store::open_sqlite(config_.store_path, config_.store_sync_full, &store_);
-  if (!s) return Status(s.code(), "store.path: " + s.message());
+  if (!s) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    return Status(s.code(), "store.path: " + s.message());
+  }
   store_service_ = std::make_unique<host::StoreService>(*store_);
   return Status::ok();
 }

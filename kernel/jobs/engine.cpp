@@ -184,10 +184,10 @@ void Engine::stop(int64_t grace_ms) {
   for (auto& [name, pool] : pools_) {
     for (auto& t : pool->threads) t.join();
     pool->threads.clear();
-    pool->heap.clear();  // still PENDING in the store: queued again at the next start
   }
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(mu_);  // still PENDING in the store: queued again at the next start
+    for (auto& [name, pool] : pools_) pool->heap.clear();
     delayed_.clear();
   }
   if (scheduler_.joinable()) scheduler_.join();
@@ -432,6 +432,7 @@ bool later_start(const store::RunRow& a, const store::RunRow& b) {
 }  // namespace
 
 void Engine::enqueue_locked(const store::RunRow& row, const TypeRef& ref) {
+  if (!running_) return;  // stays PENDING in the store: queued at the next start
   if (row.scheduled_ms > now_ms()) {
     // Not due yet: the scheduler moves it to its pool when it is.
     delayed_.push_back({row, ref, false});
@@ -459,14 +460,39 @@ Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& rea
     if (row.phase == store::kCompleted) {
       s = Status::conflict("run " + std::to_string(run_id) + " has already completed");
     } else if (row.phase == store::kPending) {
-      s = store_.complete_runs({terminated(run_id, "cancelled before it started by " + actor.user_id + ": " + reason)});
+      // Conditional on PENDING: a worker may claim it meanwhile, and then it
+      // is cancelled as a running run below.
+      bool changed = false;
+      s = store_.complete_pending(terminated(run_id, "cancelled before it started by " + actor.user_id + ": " + reason),
+                                  &changed);
+      if (s && !changed) {
+        row.phase = store::kRunning;
+        s = cancel_in_flight(run_id, row, actor, reason);
+      }
       done_cv_.notify_all();
     } else {
-      std::lock_guard lock(mu_);
+      s = cancel_in_flight(run_id, row, actor, reason);
+    }
+  }
+  audit(actor, "cancel", "run " + std::to_string(run_id), reason, "", s);
+  return s;
+}
+
+Status Engine::cancel_in_flight(int64_t run_id, const store::RunRow& row, const Actor& actor,
+                                const std::string& reason) {
+  Status s;
+  {
+    std::lock_guard lock(mu_);
+    {
       auto it = flights_.find(run_id);
       if (it == flights_.end()) {
         s = Status::conflict("run " + std::to_string(run_id) +
                              " is not running on this kernel; if it is stale, recover it instead");
+      } else if (it->second->run->snapshot().phase == Phase::pending) {
+        // Claimed but not started: it will not be started at all.
+        it->second->run->request_cancel();
+      } else if (it->second->run->snapshot().phase == Phase::completed) {
+        s = Status::conflict("run " + std::to_string(run_id) + " has already completed");
       } else if (!it->second->ref.type->cancellable()) {
         s = Status::conflict("job type '" + row.job_type + "' has no cancel hook; its runs cannot be cancelled safely");
       } else {
@@ -479,7 +505,6 @@ Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& rea
       }
     }
   }
-  audit(actor, "cancel", "run " + std::to_string(run_id), reason, "", s);
   return s;
 }
 
@@ -490,6 +515,11 @@ Status Engine::retry(int64_t run_id, const Actor& actor, const std::string& reas
   int64_t id = 0;
   if (s && (old.phase != store::kCompleted || old.outcome != store::kError))
     s = Status::conflict("run " + std::to_string(run_id) + " did not fail; only failed runs are retried");
+  if (s) {
+    std::lock_guard lock(mu_);
+    if (flights_.count(run_id))
+      s = Status::conflict("run " + std::to_string(run_id) + " was given up but its plugin is still running");
+  }
   if (s) {
     RunNow r;
     r.job_type = old.job_type;
@@ -604,7 +634,7 @@ store::Completion Engine::completion_of(const Run& run, const RunSnapshot& s, in
   return c;
 }
 
-void Engine::execute(const Item& item, std::vector<store::Completion>* done) {
+std::shared_ptr<Engine::Flight> Engine::make_flight(const Item& item) {
   const auto& row = item.row;
   RunRequest req;
   req.params_json = row.params_json;
@@ -623,13 +653,26 @@ void Engine::execute(const Item& item, std::vector<store::Completion>* done) {
   flight->run = std::make_shared<Run>(row.id, row.job_type, std::move(req));
   flight->run->set_log_listener([this] { log_cv_.notify_all(); });
   flight->ref = item.ref;
+  return flight;
+}
+
+void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, std::vector<store::Completion>* done) {
   const int64_t start = now_ms();
   flight->run->mark_running(start);
-  if (item.ref.type->timeout_ms) flight->deadline_ms = start + static_cast<int64_t>(item.ref.type->timeout_ms);
+  bool skip = false;
   {
     std::lock_guard lock(mu_);
-    flights_[row.id] = flight;
-    flight->in_plugin = true;
+    // Cancelled while it waited in a claimed batch, or the engine is stopping:
+    // the plugin is not called at all.
+    if (!running_) flight->run->request_cancel();
+    skip = flight->run->cancel_requested();
+    if (item.ref.type->timeout_ms) flight->deadline_ms = start + static_cast<int64_t>(item.ref.type->timeout_ms);
+    flight->in_plugin = !skip;
+  }
+  if (skip) {
+    flight->run->mark_completed(now_ms(), OPK_ERR_CANCELLED);
+    done->push_back(completion_of(*flight->run, flight->run->snapshot(), 0));
+    return;
   }
   opk_status st = OPK_ERR_FAILED;
   try {
@@ -640,10 +683,12 @@ void Engine::execute(const Item& item, std::vector<store::Completion>* done) {
   int64_t flushed = 0;
   {
     std::lock_guard lock(mu_);
+    // Completed inside the lock: a cancel cannot land between the plugin's
+    // return and the outcome being fixed.
     flight->in_plugin = false;
+    flight->run->mark_completed(now_ms(), st);
     flushed = flight->flushed_seq;
   }
-  flight->run->mark_completed(now_ms(), st);
   done->push_back(completion_of(*flight->run, flight->run->snapshot(), flushed));
 }
 
@@ -685,14 +730,26 @@ void Engine::worker(Pool* pool) {
     for (const auto& it : batch) ids.push_back(it.row.id);
     Status s = store_.mark_running(ids, now_ms(), opts_.node, &skipped);
     if (!s) {
-      // They stay PENDING in the store and are queued again at the next start.
-      log::kernel()->error("cannot record {} run(s) RUNNING, not starting them: {}", ids.size(), s.message());
+      // They stay PENDING in the store: back into the queue for another try.
+      log::kernel()->error("cannot record {} run(s) RUNNING, queued again: {}", ids.size(), s.message());
+      std::lock_guard lock(mu_);
+      for (const auto& it : batch) enqueue_locked(it.row, it.ref);
       continue;
     }
-    for (const auto& it : batch) {
-      if (std::find(skipped.begin(), skipped.end(), it.row.id) != skipped.end()) continue;  // held or cancelled
-      execute(it, &done);
-      if (!it.short_run || done.size() >= kMaxClaim) flush();
+    // Every claimed run is in flight from here on: cancel and views see it.
+    std::vector<std::shared_ptr<Flight>> claimed(batch.size());
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (std::find(skipped.begin(), skipped.end(), batch[i].row.id) != skipped.end()) continue;  // held/cancelled
+        claimed[i] = make_flight(batch[i]);
+        flights_[batch[i].row.id] = claimed[i];
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!claimed[i]) continue;
+      execute(batch[i], claimed[i], &done);
+      if (!batch[i].short_run || done.size() >= kMaxClaim) flush();
     }
     flush();
   }
@@ -790,8 +847,11 @@ void Engine::watchdog() {
     }
     std::vector<store::LogRow> logs;
     std::vector<store::Completion> abandoned;
+    std::vector<std::pair<std::shared_ptr<Flight>, int64_t>> flushed_to;
     for (auto& [id, f] : flights_) {
-      if (f->deadline_ms && now >= f->deadline_ms && !f->hard_deadline_ms) {
+      if (!f->in_plugin) {
+        // Waiting in a claimed batch or finished: no timeout applies.
+      } else if (f->deadline_ms && now >= f->deadline_ms && !f->hard_deadline_ms) {
         f->hard_deadline_ms = now + opts_.timeout_grace_ms;
         const std::string msg = "timed out after " + std::to_string(f->ref.type->timeout_ms) + " ms; cancelling";
         f->run->context()->log(f->run->context(), OPK_LOG_ERROR, msg.c_str());
@@ -808,13 +868,16 @@ void Engine::watchdog() {
       for (size_t i = static_cast<size_t>(f->flushed_seq); i < snap.log.size(); ++i)
         logs.push_back({id, static_cast<int64_t>(i + 1), snap.log[i].time_ms, snap.log[i].level, snap.log[i].step,
                         snap.log[i].message});
-      f->flushed_seq = static_cast<int64_t>(snap.log.size());
+      flushed_to.emplace_back(f, static_cast<int64_t>(snap.log.size()));
     }
     if (logs.empty() && abandoned.empty()) continue;
     lock.unlock();
-    if (Status s = store_.append_logs(logs); !s) log::kernel()->error("storing run logs failed: {}", s.message());
+    Status appended = store_.append_logs(logs);
+    if (!appended) log::kernel()->error("storing run logs failed, will retry: {}", appended.message());
     if (Status s = store_.complete_runs(abandoned); !s) log::kernel()->error("{}", s.message());
     lock.lock();
+    if (appended)
+      for (auto& [f, seq] : flushed_to) f->flushed_seq = std::max(f->flushed_seq, seq);
     if (!abandoned.empty()) done_cv_.notify_all();
   }
 }

@@ -419,6 +419,22 @@ class SqliteStore final : public Store {
     });
   }
 
+  Status complete_pending(const Completion& c, bool* changed) override {
+    std::lock_guard lock(write_mu_);
+    Completion v = c;
+    int terminated = v.terminated ? 1 : 0;
+    try {
+      Poco::Data::Statement st(*writer_);
+      st << "UPDATE runs SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = $3, exit_code = $4, "
+            "summary = $5 WHERE id = $6 AND phase = 'PENDING'",
+          use(v.outcome), use(terminated), use(v.finished_ms), use(v.exit_code), use(v.summary), use(v.run_id);
+      *changed = st.execute() > 0;
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: " + e.displayText());
+    }
+    return Status::ok();
+  }
+
   Status append_logs(const std::vector<LogRow>& logs) override {
     if (logs.empty()) return Status::ok();
     std::lock_guard lock(write_mu_);
@@ -548,7 +564,11 @@ class SqliteStore final : public Store {
       return Status::unavailable("store: prune: " + msg);
     }
     int64_t n = 0;
-    *writer_ << "SELECT COUNT(*) FROM prune_ids", into(n), now;
+    try {
+      *writer_ << "SELECT COUNT(*) FROM prune_ids", into(n), now;
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: prune: " + e.displayText());
+    }
     *deleted = n;
     return Status::ok();
   }
@@ -630,12 +650,22 @@ class SqliteStore final : public Store {
       return Status::invalid("SQL: the statement has " + std::to_string(want) + " parameter(s), " +
                              std::to_string(params.size()) + " given");
     }
+    if (rows && !sqlite3_stmt_readonly(st)) {
+      sqlite3_finalize(st);
+      return Status::invalid("SQL: query takes read-only statements; use execute");
+    }
+    // SQLite numbers "$n" parameters by first appearance; bind by name so
+    // $1..$n mean what they mean in PostgreSQL.
     for (size_t i = 0; i < params.size(); ++i) {
+      const int idx = sqlite3_bind_parameter_index(st, ("$" + std::to_string(i + 1)).c_str());
+      if (idx == 0) {
+        sqlite3_finalize(st);
+        return Status::invalid("SQL: parameters must be $1..$" + std::to_string(params.size()));
+      }
       if (params[i])
-        sqlite3_bind_text(st, static_cast<int>(i + 1), params[i]->data(), static_cast<int>(params[i]->size()),
-                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, idx, params[i]->data(), static_cast<int>(params[i]->size()), SQLITE_TRANSIENT);
       else
-        sqlite3_bind_null(st, static_cast<int>(i + 1));
+        sqlite3_bind_null(st, idx);
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -655,6 +685,11 @@ class SqliteStore final : public Store {
       *changed = sqlite3_changes(conn);
     }
     sqlite3_finalize(st);
+    if (!sqlite3_get_autocommit(conn)) {
+      // A plugin may not hold a transaction open on the shared connection.
+      sqlite3_exec(conn, "ROLLBACK", nullptr, nullptr, nullptr);
+      return Status::invalid("SQL: transactions are not allowed through opk.store/1; one statement is one transaction");
+    }
     return s;
   }
 
@@ -734,26 +769,28 @@ class SqliteStore final : public Store {
         "j.params_json, j.enabled, j.scope, j.region, j.report_recipients, j.next_run_ms, j.created_ms, "
         "j.updated_ms" +
         extra + " FROM scheduled_jobs" + tail);
-    for (auto& r : rs) {
-      ScheduledJob j;
-      j.id = r[0];
-      j.job_type = r[1];
-      j.description = r[2];
-      j.owner = r[3];
-      j.planning = r[4];
-      j.cron = r[5];
-      j.time_zone = r[6];
-      j.jitter_minutes = std::stoi(r[7]);
-      j.params_json = r[8];
-      j.enabled = r[9] == "1";
-      j.scope = r[10];
-      j.region = r[11];
-      j.report_recipients = r[12];
-      j.next_run_ms = std::stoll(r[13]);
-      j.created_ms = std::stoll(r[14]);
-      j.updated_ms = std::stoll(r[15]);
-      out.emplace_back(std::move(j), std::vector<std::string>(r.begin() + 16, r.end()));
-    }
+    for (auto& r : rs) try {
+        ScheduledJob j;
+        j.id = r[0];
+        j.job_type = r[1];
+        j.description = r[2];
+        j.owner = r[3];
+        j.planning = r[4];
+        j.cron = r[5];
+        j.time_zone = r[6];
+        j.jitter_minutes = std::stoi(r[7]);
+        j.params_json = r[8];
+        j.enabled = r[9] == "1";
+        j.scope = r[10];
+        j.region = r[11];
+        j.report_recipients = r[12];
+        j.next_run_ms = std::stoll(r[13]);
+        j.created_ms = std::stoll(r[14]);
+        j.updated_ms = std::stoll(r[15]);
+        out.emplace_back(std::move(j), std::vector<std::string>(r.begin() + 16, r.end()));
+      } catch (const std::exception&) {
+        // An unparsable row is skipped (see runs_where).
+      }
     return out;
   }
 
@@ -771,43 +808,45 @@ class SqliteStore final : public Store {
         "stale, priority, pool, scheduled_ms, created_ms, started_ms, finished_ms, exit_code, summary, progress, "
         "progress_message, output_json, node FROM runs WHERE " +
         where + order + " LIMIT " + std::to_string(limit));
-    for (auto& c : rs) {
-      RunRow r;
-      int i = 0;
-      r.id = std::stoll(c[i++]);
-      r.job_type = c[i++];
-      r.scheduled_job_id = c[i++];
-      r.slot_ms = std::stoll(c[i++]);
-      r.phase = c[i++];
-      r.outcome = c[i++];
-      r.trigger = c[i++];
-      r.params_json = c[i++];
-      r.target_tenant = c[i++];
-      r.dry_run = c[i++] == "1";
-      r.range_start_ms = std::stoll(c[i++]);
-      r.range_end_ms = std::stoll(c[i++]);
-      r.user_id = c[i++];
-      r.role = c[i++];
-      r.scope = c[i++];
-      r.reason = c[i++];
-      r.parent_run_id = std::stoll(c[i++]);
-      r.hold = c[i++] == "1";
-      r.terminated = c[i++] == "1";
-      r.stale = c[i++] == "1";
-      r.priority = std::stoi(c[i++]);
-      r.pool = c[i++];
-      r.scheduled_ms = std::stoll(c[i++]);
-      r.created_ms = std::stoll(c[i++]);
-      r.started_ms = std::stoll(c[i++]);
-      r.finished_ms = std::stoll(c[i++]);
-      r.exit_code = std::stoi(c[i++]);
-      r.summary = c[i++];
-      r.progress = std::stod(c[i++]);
-      r.progress_message = c[i++];
-      r.output_json = c[i++];
-      r.node = c[i++];
-      out.push_back(std::move(r));
-    }
+    for (auto& c : rs) try {
+        RunRow r;
+        int i = 0;
+        r.id = std::stoll(c[i++]);
+        r.job_type = c[i++];
+        r.scheduled_job_id = c[i++];
+        r.slot_ms = std::stoll(c[i++]);
+        r.phase = c[i++];
+        r.outcome = c[i++];
+        r.trigger = c[i++];
+        r.params_json = c[i++];
+        r.target_tenant = c[i++];
+        r.dry_run = c[i++] == "1";
+        r.range_start_ms = std::stoll(c[i++]);
+        r.range_end_ms = std::stoll(c[i++]);
+        r.user_id = c[i++];
+        r.role = c[i++];
+        r.scope = c[i++];
+        r.reason = c[i++];
+        r.parent_run_id = std::stoll(c[i++]);
+        r.hold = c[i++] == "1";
+        r.terminated = c[i++] == "1";
+        r.stale = c[i++] == "1";
+        r.priority = std::stoi(c[i++]);
+        r.pool = c[i++];
+        r.scheduled_ms = std::stoll(c[i++]);
+        r.created_ms = std::stoll(c[i++]);
+        r.started_ms = std::stoll(c[i++]);
+        r.finished_ms = std::stoll(c[i++]);
+        r.exit_code = std::stoi(c[i++]);
+        r.summary = c[i++];
+        r.progress = std::stod(c[i++]);
+        r.progress_message = c[i++];
+        r.output_json = c[i++];
+        r.node = c[i++];
+        out.push_back(std::move(r));
+      } catch (const std::exception&) {
+        // A row another writer left unparsable (e.g. text in a number column) is skipped.
+      }
     return out;
   }
 

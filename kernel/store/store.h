@@ -186,6 +186,8 @@ class Store {
                               std::vector<int64_t>* skipped) = 0;
   // RUNNING/PENDING -> COMPLETED, storing logs, steps and the result.
   virtual Status complete_runs(const std::vector<Completion>& completions) = 0;
+  // Completes a run only if it is still PENDING; *changed says whether it was.
+  virtual Status complete_pending(const Completion& completion, bool* changed) = 0;
   // Appends log lines of runs in flight (for live views and crash safety).
   virtual Status append_logs(const std::vector<LogRow>& logs) = 0;
   virtual Status set_hold(int64_t run_id, bool hold) = 0;

@@ -13,6 +13,7 @@
 #include <opskernel/opk.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -96,8 +97,13 @@ std::vector<fs::path> copies(const fs::path& dir, const std::string& tier) {
   std::vector<fs::path> out;
   std::error_code ec;
   const std::string prefix = "opskernel-" + tier + "-";
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().filename().string().rfind(prefix, 0) == 0 && e.path().extension() == ".db") out.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    // The stamp starts with a digit: "hourly" must not take "hourly-eu"'s copies.
+    if (name.rfind(prefix, 0) == 0 && name.size() > prefix.size() &&
+        std::isdigit(static_cast<unsigned char>(name[prefix.size()])) && e.path().extension() == ".db")
+      out.push_back(e.path());
+  }
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -155,7 +161,11 @@ class BackupJob : public opk::Job {
       return st;
     }
     fs::rename(partial, target, ec);
-    if (ec) return opk::Status::error("cannot rename the copy to " + target.string() + ": " + ec.message());
+    if (ec) {
+      const std::string msg = "cannot rename the copy to " + target.string() + ": " + ec.message();
+      fs::remove(partial, ec);
+      return opk::Status::error(msg);
+    }
     verify.end(opk::Outcome::normal);
 
     auto cleanup = run.step("cleanup");
@@ -208,14 +218,19 @@ class BackupJob : public opk::Job {
       return opk::Status::error(msg);
     }
     int rc = SQLITE_OK;
+    // A write by another connection restarts an online backup. After a few
+    // restarts, copy the rest in one step so a busy kernel cannot starve it.
+    int restarts = 0, last_left = -1, step = s.pages_per_step;
     while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
       if (run.cancelled()) {
         sqlite3_backup_finish(b);
         close();
         return opk::Status::cancelled();
       }
-      rc = sqlite3_backup_step(b, s.pages_per_step);
+      rc = sqlite3_backup_step(b, step);
       const int total = sqlite3_backup_pagecount(b), left = sqlite3_backup_remaining(b);
+      if (last_left >= 0 && left > last_left && ++restarts >= 3) step = -1;
+      last_left = left;
       if (total > 0) run.progress(90.0 * (total - left) / total, "copying pages");
       if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED || (rc == SQLITE_OK && s.step_pause_ms > 0))
         std::this_thread::sleep_for(std::chrono::milliseconds(std::max(s.step_pause_ms, 5)));

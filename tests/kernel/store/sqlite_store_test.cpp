@@ -237,6 +237,28 @@ TEST_F(SqliteStoreTest, ScheduledJobsAndAudit) {
   EXPECT_GT(a[0].time_ms, 0);
 }
 
+TEST_F(SqliteStoreTest, PluginStatementsBindDollarNumbersByNumber) {
+  int64_t changed = 0;
+  ASSERT_TRUE(store_->execute("CREATE TABLE p_t (a TEXT, b TEXT)", {}, &changed));
+  ASSERT_TRUE(store_->execute("INSERT INTO p_t (a, b) VALUES ($2, $1)", {"one", "two"}, &changed));
+  EXPECT_EQ(changed, 1);
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  ASSERT_TRUE(store_->query("SELECT a, b FROM p_t WHERE b = $1", {"one"}, &rows));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], "two");
+  EXPECT_EQ(rows[0][1], "one");
+  Status s = store_->query("DELETE FROM p_t", {}, &rows);
+  EXPECT_NE(s.message().find("read-only"), std::string::npos) << s.message();
+  s = store_->execute("BEGIN", {}, &changed);
+  EXPECT_NE(s.message().find("transactions are not allowed"), std::string::npos) << s.message();
+  // The kernel's own writes still work after the refused BEGIN.
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "t";
+  EXPECT_TRUE(store_->create_runs(&runs));
+  s = store_->execute("INSERT INTO p_t (a) VALUES ($1)", {"x", "y"}, &changed);
+  EXPECT_NE(s.message().find("1 parameter(s), 2 given"), std::string::npos) << s.message();
+}
+
 TEST_F(SqliteStoreTest, AnUnwritableLocationIsAClearError) {
   std::unique_ptr<Store> s;
   Status st = open_sqlite("/nonexistent-dir/x/opk.db", true, &s);
