@@ -50,6 +50,14 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+// Appends the run's log lines from seq `after + 1` on, at most `limit`, as store rows.
+void append_log_rows(int64_t run_id, const RunSnapshot& s, int64_t after, size_t limit,
+                     std::vector<store::LogRow>* out) {
+  for (size_t i = static_cast<size_t>(std::max<int64_t>(after, 0)); i < s.log.size() && limit > 0; ++i, --limit)
+    out->push_back(
+        {run_id, static_cast<int64_t>(i + 1), s.log[i].time_ms, s.log[i].level, s.log[i].step, s.log[i].message});
+}
+
 // The completion of a run that is closed without finishing: ERROR + terminated.
 store::Completion terminated(int64_t run_id, std::string summary, int32_t exit_code = 0) {
   store::Completion c;
@@ -625,9 +633,7 @@ store::Completion Engine::completion_of(const Run& run, const RunSnapshot& s, in
   c.progress = s.progress;
   c.progress_message = s.progress_message;
   c.output_json = s.output_json;
-  for (size_t i = static_cast<size_t>(flushed_seq); i < s.log.size(); ++i)
-    c.logs.push_back(
-        {run.id(), static_cast<int64_t>(i + 1), s.log[i].time_ms, s.log[i].level, s.log[i].step, s.log[i].message});
+  append_log_rows(run.id(), s, flushed_seq, s.log.size(), &c.logs);
   int32_t seq = 0;
   for (const auto& st : s.steps)
     c.steps.push_back({run.id(), ++seq, st.id, st.start_ms, st.end_ms, outcome_text(st.outcome), st.summary});
@@ -865,9 +871,7 @@ void Engine::watchdog() {
       }
       // In-flight log lines reach the store within log_flush_ms.
       auto snap = f->run->snapshot();
-      for (size_t i = static_cast<size_t>(f->flushed_seq); i < snap.log.size(); ++i)
-        logs.push_back({id, static_cast<int64_t>(i + 1), snap.log[i].time_ms, snap.log[i].level, snap.log[i].step,
-                        snap.log[i].message});
+      append_log_rows(id, snap, f->flushed_seq, snap.log.size(), &logs);
       flushed_to.emplace_back(f, static_cast<int64_t>(snap.log.size()));
     }
     if (logs.empty() && abandoned.empty()) continue;
@@ -930,9 +934,7 @@ std::vector<store::LogRow> Engine::log_tail(int64_t run_id, int64_t after_seq, s
   // In flight: the run's own copy has every line, stored or not.
   std::vector<store::LogRow> out;
   auto snap = f->run->snapshot();
-  for (size_t i = static_cast<size_t>(std::max<int64_t>(after_seq, 0)); i < snap.log.size() && out.size() < limit; ++i)
-    out.push_back({run_id, static_cast<int64_t>(i + 1), snap.log[i].time_ms, snap.log[i].level, snap.log[i].step,
-                   snap.log[i].message});
+  append_log_rows(run_id, snap, after_seq, limit, &out);
   return out;
 }
 
