@@ -1,5 +1,7 @@
 #include "host/routes.h"
 
+#include <Poco/JSONString.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -157,29 +159,13 @@ void resp_body(const opk_http_response* self, const void* data, size_t size) {
   s->touched = true;
 }
 
-std::string json_escape(const std::string& in) {
-  std::string out;
-  for (unsigned char c : in) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 HttpResponse problem(int status, const std::string& title, const std::string& detail) {
   HttpResponse r;
   r.status = status;
   r.headers.emplace_back("content-type", "application/problem+json");
-  r.body = "{\"type\":\"about:blank\",\"title\":\"" + json_escape(title) + "\",\"status\":" + std::to_string(status) +
-           ",\"detail\":\"" + json_escape(detail) + "\"}";
+  r.body = "{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(title, Poco::JSON_WRAP_STRINGS) +
+           ",\"status\":" + std::to_string(status) + ",\"detail\":" + Poco::toJSON(detail, Poco::JSON_WRAP_STRINGS) +
+           "}";
   return r;
 }
 }  // namespace

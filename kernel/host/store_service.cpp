@@ -1,5 +1,7 @@
 #include "host/store_service.h"
 
+#include <Poco/JSONString.h>
+
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -16,23 +18,6 @@ std::vector<std::optional<std::string>> to_params(const char* const* params, uin
   for (uint32_t i = 0; i < n; ++i)
     out.push_back(params && params[i] ? std::optional<std::string>(params[i]) : std::nullopt);
   return out;
-}
-
-void json_string(std::string* out, const std::string& s) {
-  *out += '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      *out += '\\';
-      *out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      *out += buf;
-    } else {
-      *out += static_cast<char>(c);
-    }
-  }
-  *out += '"';
 }
 
 // Reports a failed call to the plugin (set_error) and its log.
@@ -99,7 +84,7 @@ opk_status StoreService::cb_query(const opk_host* host, const char* sql, const c
     for (size_t c = 0; c < rows[r].size(); ++c) {
       if (c) json += ',';
       if (rows[r][c])
-        json_string(&json, *rows[r][c]);
+        json += Poco::toJSON(*rows[r][c], Poco::JSON_WRAP_STRINGS);
       else
         json += "null";
     }
