@@ -182,21 +182,9 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
   return Status::ok();
 }
 
-// Splits "plugin.<id>.<key>" at the last dot.
-bool split_plugin_key(const std::string& full, std::string* id, std::string* key) {
-  const std::string prefix = "plugin.";
-  if (full.rfind(prefix, 0) != 0) return false;
-  auto rest = full.substr(prefix.size());
-  auto dot = rest.rfind('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == rest.size()) return false;
-  *id = rest.substr(0, dot);
-  *key = rest.substr(dot + 1);
-  return true;
-}
-
-// Splits "job.<id>.<key>" at the last dot.
-bool split_job_key(const std::string& full, std::string* id, std::string* key) {
-  const std::string prefix = "job.";
+// Splits "<prefix><id>.<key>" (prefix "plugin." or "job.") at the last dot;
+// ids may contain dots, keys may not.
+bool split_section_key(const std::string& prefix, const std::string& full, std::string* id, std::string* key) {
   if (full.rfind(prefix, 0) != 0) return false;
   auto rest = full.substr(prefix.size());
   auto dot = rest.rfind('.');
@@ -262,7 +250,7 @@ Status load(const Sources& src, Config* out) {
       if (++seen[key] > 1) return bad(src.file, key, "given more than once");
       const std::string value = o.value.empty() ? std::string() : o.value.front();
       std::string id, pkey;
-      if (o.unregistered && split_job_key(key, &id, &pkey)) {
+      if (o.unregistered && split_section_key("job.", key, &id, &pkey)) {
         if (!valid_id(id)) return bad(src.file, key, "'" + id + "' is not a valid scheduled job id");
         if (std::find(kJobKeys.begin(), kJobKeys.end(), pkey) == kJobKeys.end())
           return bad(src.file, key,
@@ -273,7 +261,7 @@ Status load(const Sources& src, Config* out) {
         continue;
       }
       if (o.unregistered) {
-        if (!split_plugin_key(key, &id, &pkey))
+        if (!split_section_key("plugin.", key, &id, &pkey))
           return bad(src.file, key, "unknown key (see config/opskernel.conf for the keys)");
         if (!valid_id(id)) return bad(src.file, key, "'" + id + "' is not a valid plugin id");
         c.plugins[id][pkey] = value;
