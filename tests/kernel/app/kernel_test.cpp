@@ -77,34 +77,6 @@ TEST(Kernel, DuplicateJobTypeRefusesTheWholeSecondLibrary) {
   EXPECT_EQ(k.registry().job_type("shared-job")->plugin_id, "jobclash-a");
 }
 
-TEST(Kernel, LifecycleFollowsDependenciesAndStopsInReverse) {
-  TempDir d;
-  // a_consumer sorts first but requires what b_provider offers.
-  auto dir = test::plugins_dir(d, {fixture("a_consumer"), fixture("b_provider"), fixture("c_plain")});
-  auto cfg = test::quiet_config(d, dir);
-  const auto trace = (d.path() / "trace.txt").string();
-  for (auto id : {"consumer", "provider", "plain"}) cfg.plugins[id]["trace_file"] = trace;
-  {
-    Kernel k(cfg);
-    ASSERT_TRUE(k.start());
-    k.stop();
-  }
-  EXPECT_EQ(test::read_file(trace),
-            "provider init\n"
-            "consumer init\n"
-            "consumer got hi from provider\n"
-            "plain init\n"
-            "provider start\n"
-            "consumer start\n"
-            "plain start\n"
-            "plain stop\n"
-            "consumer stop\n"
-            "provider stop\n"
-            "plain deinit\n"
-            "consumer deinit\n"
-            "provider deinit\n");
-}
-
 std::string trace_of(const std::initializer_list<std::string>& files, const std::vector<std::string>& ids) {
   TempDir d;
   auto dir = test::plugins_dir(d, files);
@@ -115,6 +87,25 @@ std::string trace_of(const std::initializer_list<std::string>& files, const std:
   EXPECT_TRUE(k.start());
   k.stop();
   return test::read_file(trace);
+}
+
+TEST(Kernel, LifecycleFollowsDependenciesAndStopsInReverse) {
+  // a_consumer sorts first but requires what b_provider offers.
+  EXPECT_EQ(
+      trace_of({fixture("a_consumer"), fixture("b_provider"), fixture("c_plain")}, {"consumer", "provider", "plain"}),
+      "provider init\n"
+      "consumer init\n"
+      "consumer got hi from provider\n"
+      "plain init\n"
+      "provider start\n"
+      "consumer start\n"
+      "plain start\n"
+      "plain stop\n"
+      "consumer stop\n"
+      "provider stop\n"
+      "plain deinit\n"
+      "consumer deinit\n"
+      "provider deinit\n");
 }
 
 TEST(Kernel, AnOptionalProviderPresentIsInitialisedFirstAndStoppedLast) {
