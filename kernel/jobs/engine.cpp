@@ -50,13 +50,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-// Appends the run's log lines from seq `after + 1` on, at most `limit`, as store rows.
-void append_log_rows(int64_t run_id, const RunSnapshot& s, int64_t after, size_t limit,
+// Appends a run's log `lines`, the first of which has seq `after + 1`, as store rows.
+void append_log_rows(int64_t run_id, const std::vector<LogLine>& lines, int64_t after,
                      std::vector<store::LogRow>* out) {
-  for (size_t i = static_cast<size_t>(std::max<int64_t>(after, 0)); i < s.log.size() && limit > 0; ++i, --limit)
-    out->push_back(
-        {run_id, static_cast<int64_t>(i + 1), s.log[i].time_ms, s.log[i].level, s.log[i].step, s.log[i].message});
+  for (const auto& l : lines) out->push_back({run_id, ++after, l.time_ms, l.level, l.step, l.message});
 }
+
+constexpr size_t kAllLines = static_cast<size_t>(-1);
 
 // The completion of a run that is closed without finishing: ERROR + terminated.
 store::Completion terminated(int64_t run_id, std::string summary, int32_t exit_code = 0) {
@@ -496,10 +496,10 @@ Status Engine::cancel_in_flight(int64_t run_id, const store::RunRow& row, const 
       if (it == flights_.end()) {
         s = Status::conflict("run " + std::to_string(run_id) +
                              " is not running on this kernel; if it is stale, recover it instead");
-      } else if (it->second->run->snapshot().phase == Phase::pending) {
+      } else if (it->second->run->phase() == Phase::pending) {
         // Claimed but not started: it will not be started at all.
         it->second->run->request_cancel();
-      } else if (it->second->run->snapshot().phase == Phase::completed) {
+      } else if (it->second->run->phase() == Phase::completed) {
         s = Status::conflict("run " + std::to_string(run_id) + " has already completed");
       } else if (!it->second->ref.type->cancellable()) {
         s = Status::conflict("job type '" + row.job_type + "' has no cancel hook; its runs cannot be cancelled safely");
@@ -633,7 +633,7 @@ store::Completion Engine::completion_of(const Run& run, const RunSnapshot& s, in
   c.progress = s.progress;
   c.progress_message = s.progress_message;
   c.output_json = s.output_json;
-  append_log_rows(run.id(), s, flushed_seq, s.log.size(), &c.logs);
+  append_log_rows(run.id(), run.log_lines(static_cast<size_t>(flushed_seq), kAllLines), flushed_seq, &c.logs);
   int32_t seq = 0;
   for (const auto& st : s.steps)
     c.steps.push_back({run.id(), ++seq, st.id, st.start_ms, st.end_ms, outcome_text(st.outcome), st.summary});
@@ -870,9 +870,9 @@ void Engine::watchdog() {
                        OPK_ERR_TIMEOUT));
       }
       // In-flight log lines reach the store within log_flush_ms.
-      auto snap = f->run->snapshot();
-      append_log_rows(id, snap, f->flushed_seq, snap.log.size(), &logs);
-      flushed_to.emplace_back(f, static_cast<int64_t>(snap.log.size()));
+      const auto lines = f->run->log_lines(static_cast<size_t>(f->flushed_seq), kAllLines);
+      append_log_rows(id, lines, f->flushed_seq, &logs);
+      flushed_to.emplace_back(f, f->flushed_seq + static_cast<int64_t>(lines.size()));
     }
     if (logs.empty() && abandoned.empty()) continue;
     lock.unlock();
@@ -933,8 +933,8 @@ std::vector<store::LogRow> Engine::log_tail(int64_t run_id, int64_t after_seq, s
   if (!f) return store_.logs(run_id, after_seq, limit);
   // In flight: the run's own copy has every line, stored or not.
   std::vector<store::LogRow> out;
-  auto snap = f->run->snapshot();
-  append_log_rows(run_id, snap, after_seq, limit, &out);
+  after_seq = std::max<int64_t>(after_seq, 0);
+  append_log_rows(run_id, f->run->log_lines(static_cast<size_t>(after_seq), limit), after_seq, &out);
   return out;
 }
 

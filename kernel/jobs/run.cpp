@@ -83,6 +83,19 @@ RunSnapshot Run::snapshot() const {
   return state_;
 }
 
+Phase Run::phase() const {
+  std::lock_guard lock(mu_);
+  return state_.phase;
+}
+
+std::vector<LogLine> Run::log_lines(size_t from, size_t limit) const {
+  std::lock_guard lock(mu_);
+  if (from >= state_.log.size()) return {};
+  const size_t n = std::min(limit, state_.log.size() - from);
+  return {state_.log.begin() + static_cast<std::ptrdiff_t>(from),
+          state_.log.begin() + static_cast<std::ptrdiff_t>(from + n)};
+}
+
 void Run::cb_log(const opk_run_context* self, opk_log_level level, const char* message) {
   Run* r = from(self);
   if (!r || !message) return;

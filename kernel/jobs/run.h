@@ -85,6 +85,10 @@ class Run {
   // Records the end: `status` is what the plugin's run() returned.
   void mark_completed(int64_t now_ms, opk_status status);
   RunSnapshot snapshot() const;
+  // The phase alone, without copying the state.
+  Phase phase() const;
+  // Log lines [from, from + limit), copying only those.
+  std::vector<LogLine> log_lines(size_t from, size_t limit) const;
 
  private:
   static Run* from(const opk_run_context* c);
