@@ -200,18 +200,10 @@ void Kernel::init_in_dependency_order() {
       p.host->set_routes(&routes_);
       p.host->set_store_service(store_service_.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
-      host::clear_error();
       opk_plugin* inst = nullptr;
-      opk_status st = OPK_ERR_INTERNAL;
-      try {
-        st = p.library->entry().init(p.host->table(), &inst);
-      } catch (...) {
-        host::set_error_text("init threw an exception across the ABI");
-        st = OPK_ERR_FAILED;
-      }
-      std::string err = host::take_error();
-      if (st != OPK_OK) {
-        refuse(p, "init", "init failed with status " + std::to_string(st) + (err.empty() ? "" : ": " + err));
+      Status init = host::call_plugin("init", [&] { return p.library->entry().init(p.host->table(), &inst); });
+      if (!init) {
+        refuse(p, "init", init.message());
         p.host.reset();
         p.library.reset();
         break;
@@ -241,16 +233,10 @@ void Kernel::start_active() {
   for (size_t i = 0; i < order_.size(); ++i) {
     PluginRecord* p = order_[i];
     if (p->state != PluginState::active) continue;
-    host::clear_error();
-    opk_status st = OPK_OK;
-    try {
-      if (p->library->entry().start) st = p->library->entry().start(p->instance);
-    } catch (...) {  // a last guard only: exceptions must not cross the ABI
-      st = OPK_ERR_FAILED;
-      host::set_error_text("start threw an exception across the ABI");
-    }
-    std::string err = host::take_error();
-    if (st == OPK_OK) {
+    const auto& entry = p->library->entry();
+    Status started =
+        host::call_plugin("start", [&] { return entry.start ? entry.start(p->instance) : opk_status{OPK_OK}; });
+    if (started) {
       p->started = true;
       continue;
     }
@@ -274,7 +260,7 @@ void Kernel::start_active() {
       g->library->entry().deinit(g->instance);
       g->instance = nullptr;
       refuse(*g, "start",
-             g == p ? "start failed with status " + std::to_string(st) + (err.empty() ? "" : ": " + err)
+             g == p ? started.message()
                     : "an extension it requires is gone (its provider '" + p->id + "' failed to start)");
     }
     for (PluginRecord* g : gone) {

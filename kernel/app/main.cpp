@@ -124,13 +124,10 @@ int cmd_plugins_check(const opk::config::Config& cfg, const std::string& path) {
                              [&](const std::string&, const std::string& id) -> const void* {
                                return id == OPK_EXT_HTTP_ROUTES ? routes.extension() : nullptr;
                              });
-  opk::host::clear_error();
   opk_plugin* inst = nullptr;
-  opk_status st = lib->entry().init(host.table(), &inst);
-  std::string err = opk::host::take_error();
-  if (st != OPK_OK) {
-    std::cerr << "refused: " << path << ": init: init failed with status " << st << (err.empty() ? "" : ": " + err)
-              << "\n";
+  opk::Status init = opk::host::call_plugin("init", [&] { return lib->entry().init(host.table(), &inst); });
+  if (!init) {
+    std::cerr << "refused: " << path << ": init: " << init.message() << "\n";
     return kExitFailed;
   }
   lib->entry().deinit(inst);

@@ -5,6 +5,7 @@
 #define OPSKERNEL_KERNEL_HOST_HOST_H
 
 #include <opskernel/opk_abi.h>
+#include <opskernel/status.hpp>
 
 #include <functional>
 #include <map>
@@ -29,6 +30,24 @@ using ExtensionLookup = std::function<const void*(const std::string& requester, 
 void clear_error();
 std::string take_error();
 void set_error_text(const std::string& text);
+
+// Calls a plugin lifecycle entry (`what` is "init" or "start") and turns its
+// status and set_error detail into a Status worded
+// "<what> failed with status N: detail". An exception escaping the plugin is
+// caught as a last guard (it must not cross the ABI).
+template <typename Fn>
+Status call_plugin(const char* what, Fn&& fn) {
+  clear_error();
+  opk_status st = OPK_ERR_FAILED;
+  try {
+    st = fn();
+  } catch (...) {
+    set_error_text(std::string(what) + " threw an exception across the ABI");
+  }
+  const std::string err = take_error();
+  if (st == OPK_OK) return Status::ok();
+  return Status(st, std::string(what) + " failed with status " + std::to_string(st) + (err.empty() ? "" : ": " + err));
+}
 
 class PluginHost {
  public:
