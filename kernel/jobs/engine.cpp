@@ -72,15 +72,16 @@ store::Completion terminated(int64_t run_id, std::string summary, int32_t exit_c
 
 }  // namespace
 
+// A queued run. The row is shared so heap moves stay cheap.
 struct Engine::Item {
-  store::RunRow row;
+  std::shared_ptr<store::RunRow> row;
   TypeRef ref;
   bool short_run = false;
   // Heap order: higher priority first, then earlier scheduled time, then job number.
   bool operator<(const Item& o) const {
-    if (row.priority != o.row.priority) return row.priority < o.row.priority;
-    if (row.scheduled_ms != o.row.scheduled_ms) return row.scheduled_ms > o.row.scheduled_ms;
-    return row.id > o.row.id;
+    if (row->priority != o.row->priority) return row->priority < o.row->priority;
+    if (row->scheduled_ms != o.row->scheduled_ms) return row->scheduled_ms > o.row->scheduled_ms;
+    return row->id > o.row->id;
   }
 };
 
@@ -426,8 +427,8 @@ Status Engine::run_now_batch(const std::vector<RunNow>& requests, std::vector<in
   if (!s) return s;
   std::lock_guard lock(mu_);
   for (size_t i = 0; i < rows.size(); ++i) {
-    enqueue_locked(rows[i], refs[i]);
     if (run_ids) run_ids->push_back(rows[i].id);
+    enqueue_locked(std::move(rows[i]), refs[i]);
   }
   return Status::ok();
 }
@@ -439,19 +440,23 @@ bool later_start(const store::RunRow& a, const store::RunRow& b) {
 }
 }  // namespace
 
-void Engine::enqueue_locked(const store::RunRow& row, const TypeRef& ref) {
+void Engine::enqueue_locked(store::RunRow row, const TypeRef& ref) {
+  const bool short_run = ref.type->target_duration_ms > 0 && ref.type->target_duration_ms <= kShortRunMs;
+  enqueue_item_locked({std::make_shared<store::RunRow>(std::move(row)), ref, short_run});
+}
+
+void Engine::enqueue_item_locked(Item item) {
   if (!running_) return;  // stays PENDING in the store: queued at the next start
-  if (row.scheduled_ms > now_ms()) {
+  if (item.row->scheduled_ms > now_ms()) {
     // Not due yet: the scheduler moves it to its pool when it is.
-    delayed_.push_back({row, ref, false});
+    delayed_.push_back(std::move(item));
     std::push_heap(delayed_.begin(), delayed_.end(),
-                   [](const Item& a, const Item& b) { return later_start(a.row, b.row); });
+                   [](const Item& a, const Item& b) { return later_start(*a.row, *b.row); });
     sched_cv_.notify_all();
     return;
   }
-  auto it = pools_.find(row.pool);
+  auto it = pools_.find(item.row->pool);
   Pool& pool = *(it == pools_.end() ? pools_.at("default") : it->second);
-  Item item{row, ref, ref.type->target_duration_ms > 0 && ref.type->target_duration_ms <= kShortRunMs};
   pool.heap.push_back(std::move(item));
   std::push_heap(pool.heap.begin(), pool.heap.end());
   pool.cv.notify_one();
@@ -641,7 +646,7 @@ store::Completion Engine::completion_of(const Run& run, const RunSnapshot& s, in
 }
 
 std::shared_ptr<Engine::Flight> Engine::make_flight(const Item& item) {
-  const auto& row = item.row;
+  const auto& row = *item.row;
   RunRequest req;
   req.params_json = row.params_json;
   req.target_tenant = row.target_tenant;
@@ -700,21 +705,31 @@ void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, st
 
 void Engine::worker(Pool* pool) {
   std::vector<Item> batch;
-  std::vector<store::Completion> done;
-  auto flush = [&] {
-    if (done.empty()) return;
-    Status s = store_.complete_runs(done);
-    if (!s) log::kernel()->error("storing {} completed run(s) failed: {}", done.size(), s.message());
+  std::vector<store::Completion> done;  // completed runs not yet stored
+  // After `done` is stored: the runs leave the flight table, waiters wake.
+  auto settle = [&] {
     std::lock_guard lock(mu_);
     for (const auto& c : done) flights_.erase(c.run_id);
     done.clear();
     done_cv_.notify_all();
     log_cv_.notify_all();
   };
+  auto flush = [&] {
+    if (done.empty()) return;
+    Status s = store_.complete_runs(done);
+    if (!s) log::kernel()->error("storing {} completed run(s) failed: {}", done.size(), s.message());
+    settle();
+  };
   while (true) {
     batch.clear();
     {
       std::unique_lock lock(mu_);
+      if (!done.empty() && (pool->heap.empty() || !running_)) {
+        // Nothing to claim with them: store the completions on their own.
+        lock.unlock();
+        flush();
+        lock.lock();
+      }
       pool->cv.wait(lock, [&] { return !running_ || !pool->heap.empty(); });
       if (!running_) break;
       // Claim the head; runs of types declared short are claimed in a group so
@@ -730,26 +745,31 @@ void Engine::worker(Pool* pool) {
     // A run released from hold can be queued twice: keep one copy.
     std::sort(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return b < a; });
     batch.erase(
-        std::unique(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return a.row.id == b.row.id; }),
+        std::unique(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return a.row->id == b.row->id; }),
         batch.end());
     std::vector<int64_t> ids, skipped;
-    for (const auto& it : batch) ids.push_back(it.row.id);
-    Status s = store_.mark_running(ids, now_ms(), opts_.node, &skipped);
+    for (const auto& it : batch) ids.push_back(it.row->id);
+    // The previous batch's completions share this commit.
+    Status s = store_.mark_running(ids, now_ms(), opts_.node, &skipped, done.empty() ? nullptr : &done);
     if (!s) {
       // They stay PENDING in the store: back into the queue for another try.
       log::kernel()->error("cannot record {} run(s) RUNNING, queued again: {}", ids.size(), s.message());
-      std::lock_guard lock(mu_);
-      for (const auto& it : batch) enqueue_locked(it.row, it.ref);
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& it : batch) enqueue_item_locked(it);
+      }
+      flush();
       continue;
     }
+    if (!done.empty()) settle();
     // Every claimed run is in flight from here on: cancel and views see it.
     std::vector<std::shared_ptr<Flight>> claimed(batch.size());
     {
       std::lock_guard lock(mu_);
       for (size_t i = 0; i < batch.size(); ++i) {
-        if (std::find(skipped.begin(), skipped.end(), batch[i].row.id) != skipped.end()) continue;  // held/cancelled
+        if (std::find(skipped.begin(), skipped.end(), batch[i].row->id) != skipped.end()) continue;  // held/cancelled
         claimed[i] = make_flight(batch[i]);
-        flights_[batch[i].row.id] = claimed[i];
+        flights_[batch[i].row->id] = claimed[i];
       }
     }
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -757,7 +777,14 @@ void Engine::worker(Pool* pool) {
       execute(batch[i], claimed[i], &done);
       if (!batch[i].short_run || done.size() >= kMaxClaim) flush();
     }
-    flush();
+    // Short runs with more short runs queued behind them: their completions
+    // are stored with the next claim, one commit for both.
+    bool defer = false;
+    if (!done.empty() && batch.back().short_run) {
+      std::lock_guard lock(mu_);
+      defer = running_ && !pool->heap.empty() && pool->heap.front().short_run;
+    }
+    if (!defer) flush();
   }
   flush();
 }
@@ -770,13 +797,13 @@ void Engine::scheduler() {
   while (running_) {
     const int64_t now = now_ms();
     // Runs with a scheduled start that has come.
-    auto cmp = [](const Item& a, const Item& b) { return later_start(a.row, b.row); };
-    while (!delayed_.empty() && delayed_.front().row.scheduled_ms <= now) {
+    auto cmp = [](const Item& a, const Item& b) { return later_start(*a.row, *b.row); };
+    while (!delayed_.empty() && delayed_.front().row->scheduled_ms <= now) {
       std::pop_heap(delayed_.begin(), delayed_.end(), cmp);
       Item item = std::move(delayed_.back());
       delayed_.pop_back();
-      item.row.scheduled_ms = now;  // due: enqueue_locked must not delay it again
-      enqueue_locked(item.row, item.ref);
+      item.row->scheduled_ms = now;  // due: it must not be delayed again
+      enqueue_item_locked(std::move(item));
     }
     std::vector<store::RunRow> rows;
     std::vector<TypeRef> refs;
@@ -814,6 +841,13 @@ void Engine::scheduler() {
       lock.unlock();
       Status s = store_.create_runs(&rows);
       if (!s) log::kernel()->error("cannot create scheduled runs: {}", s.message());
+      if (s && !rows.empty()) {
+        // Queued before the next slots are stored: the workers start at once.
+        lock.lock();
+        for (size_t i = 0; i < rows.size(); ++i)
+          if (rows[i].id != 0 && running_) enqueue_locked(std::move(rows[i]), refs[i]);  // id 0: slot already fired
+        lock.unlock();
+      }
       if (Status n = store_.set_next_runs(moved); !n) log::kernel()->error("cannot store next runs: {}", n.message());
       if (now >= next_housekeeping) {
         int64_t n = 0;
@@ -828,13 +862,10 @@ void Engine::scheduler() {
         next_housekeeping = now + kHousekeepingMs;
       }
       lock.lock();
-      if (s)
-        for (size_t i = 0; i < rows.size(); ++i)
-          if (rows[i].id != 0 && running_) enqueue_locked(rows[i], refs[i]);  // id 0: slot already fired
       continue;
     }
     wake = std::min(wake, next_housekeeping);
-    if (!delayed_.empty()) wake = std::min(wake, delayed_.front().row.scheduled_ms);
+    if (!delayed_.empty()) wake = std::min(wake, delayed_.front().row->scheduled_ms);
     sched_cv_.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::milliseconds(wake)));
   }
 }

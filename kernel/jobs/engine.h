@@ -155,7 +155,8 @@ class Engine {
   Status check_request(const RunNow& r, store::RunRow* row, TypeRef* ref);
   Status check_job(const store::ScheduledJob& job);
   Status cancel_in_flight(int64_t run_id, const store::RunRow& row, const Actor& actor, const std::string& reason);
-  void enqueue_locked(const store::RunRow& row, const TypeRef& ref);
+  void enqueue_locked(store::RunRow row, const TypeRef& ref);
+  void enqueue_item_locked(Item item);
   void worker(Pool* pool);
   std::shared_ptr<Flight> make_flight(const Item& item);
   void execute(const Item& item, const std::shared_ptr<Flight>& flight, std::vector<store::Completion>* done);

@@ -117,6 +117,91 @@ CREATE TABLE audit (
   outcome TEXT NOT NULL DEFAULT '',
   source TEXT NOT NULL DEFAULT '')
 )SQL"},
+    // Cheaper writes on the hot path: run and audit ids from the rowid instead
+    // of AUTOINCREMENT (prune() never deletes the newest run, so job numbers
+    // are not reused); partial indexes so a run leaves the queue indexes when
+    // it completes; ad-hoc runs stay out of the per-job index; log and step
+    // rows clustered by their key.
+    {2, "lighter run indexes and ids", R"SQL(
+CREATE TABLE runs_v2 (
+  id INTEGER PRIMARY KEY,
+  job_type TEXT NOT NULL,
+  scheduled_job_id TEXT NOT NULL DEFAULT '',
+  slot_ms INTEGER NOT NULL DEFAULT 0,
+  phase TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  params_json TEXT NOT NULL,
+  target_tenant TEXT NOT NULL DEFAULT '',
+  dry_run INTEGER NOT NULL DEFAULT 0,
+  range_start_ms INTEGER NOT NULL DEFAULT 0,
+  range_end_ms INTEGER NOT NULL DEFAULT 0,
+  user_id TEXT NOT NULL DEFAULT '',
+  role TEXT NOT NULL DEFAULT '',
+  scope TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  parent_run_id INTEGER NOT NULL DEFAULT 0,
+  hold INTEGER NOT NULL DEFAULT 0,
+  terminated INTEGER NOT NULL DEFAULT 0,
+  stale INTEGER NOT NULL DEFAULT 0,
+  priority INTEGER NOT NULL DEFAULT 0,
+  pool TEXT NOT NULL DEFAULT 'default',
+  scheduled_ms INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL DEFAULT 0,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  exit_code INTEGER NOT NULL DEFAULT 0,
+  summary TEXT NOT NULL DEFAULT '',
+  progress REAL NOT NULL DEFAULT 0,
+  progress_message TEXT NOT NULL DEFAULT '',
+  output_json TEXT NOT NULL DEFAULT '',
+  node TEXT NOT NULL DEFAULT '');
+INSERT INTO runs_v2 SELECT * FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+CREATE UNIQUE INDEX runs_slot ON runs (scheduled_job_id, slot_ms) WHERE slot_ms <> 0;
+CREATE INDEX runs_pending ON runs (priority DESC, scheduled_ms, id) WHERE phase = 'PENDING';
+CREATE INDEX runs_running ON runs (started_ms) WHERE phase = 'RUNNING';
+CREATE INDEX runs_job ON runs (scheduled_job_id, id DESC) WHERE scheduled_job_id <> '';
+CREATE INDEX runs_finished ON runs (finished_ms) WHERE phase = 'COMPLETED';
+CREATE TABLE run_logs_v2 (
+  run_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  level INTEGER NOT NULL,
+  step TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
+INSERT INTO run_logs_v2 SELECT * FROM run_logs;
+DROP TABLE run_logs;
+ALTER TABLE run_logs_v2 RENAME TO run_logs;
+CREATE TABLE run_steps_v2 (
+  run_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  step_id TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  summary TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
+INSERT INTO run_steps_v2 SELECT * FROM run_steps;
+DROP TABLE run_steps;
+ALTER TABLE run_steps_v2 RENAME TO run_steps;
+CREATE TABLE audit_v2 (
+  id INTEGER PRIMARY KEY,
+  time_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT '',
+  action TEXT NOT NULL,
+  target TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  params_json TEXT NOT NULL DEFAULT '',
+  outcome TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '');
+INSERT INTO audit_v2 SELECT * FROM audit;
+DROP TABLE audit;
+ALTER TABLE audit_v2 RENAME TO audit
+)SQL"},
 };
 
 // A statement prepared once on the writer connection.
@@ -378,10 +463,12 @@ class SqliteStore final : public Store {
   }
 
   Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
-                      std::vector<int64_t>* skipped) override {
-    if (ids.empty()) return Status::ok();
+                      std::vector<int64_t>* skipped, const std::vector<Completion>* completed_first) override {
+    if (ids.empty()) return completed_first ? complete_runs(*completed_first) : Status::ok();
     std::lock_guard lock(write_mu_);
     return in_transaction([&] {
+      if (completed_first)
+        if (Status s = complete_locked(*completed_first); !s) return s;
       auto& st = stmts_->mark_running;
       for (int64_t id : ids) {
         st.bind_all(now, node, id);
@@ -397,26 +484,7 @@ class SqliteStore final : public Store {
   Status complete_runs(const std::vector<Completion>& cs) override {
     if (cs.empty()) return Status::ok();
     std::lock_guard lock(write_mu_);
-    return in_transaction([&] {
-      for (const auto& c : cs) {
-        auto& st = stmts_->complete;
-        st.bind_all(c.outcome, c.terminated, c.finished_ms, c.exit_code, c.summary, c.progress, c.progress_message,
-                    c.output_json, c.run_id);
-        int rc = st.step();
-        st.reset();
-        if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: complete run: ") + sqlite3_errmsg(db()));
-        Status s = insert_logs_locked(c.logs);
-        if (!s) return s;
-        for (const auto& step : c.steps) {
-          auto& ss = stmts_->insert_step;
-          ss.bind_all(step.run_id, step.seq, step.step_id, step.start_ms, step.end_ms, step.outcome, step.summary);
-          rc = ss.step();
-          ss.reset();
-          if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: insert step: ") + sqlite3_errmsg(db()));
-        }
-      }
-      return Status::ok();
-    });
+    return in_transaction([&] { return complete_locked(cs); });
   }
 
   Status complete_pending(const Completion& c, bool* changed) override {
@@ -465,7 +533,8 @@ class SqliteStore final : public Store {
   std::vector<RunRow> list_runs(const RunFilter& f) override {
     std::string where = "1=1";
     if (!f.job_type.empty()) where += " AND job_type = '" + escape(f.job_type) + "'";
-    if (!f.scheduled_job_id.empty()) where += " AND scheduled_job_id = '" + escape(f.scheduled_job_id) + "'";
+    if (!f.scheduled_job_id.empty())
+      where += " AND scheduled_job_id = '" + escape(f.scheduled_job_id) + "' AND scheduled_job_id <> ''";
     if (!f.phase.empty()) where += " AND phase = '" + escape(f.phase) + "'";
     if (!f.outcome.empty()) where += " AND outcome = '" + escape(f.outcome) + "' AND phase = 'COMPLETED'";
     if (f.since_ms) where += " AND created_ms >= " + std::to_string(f.since_ms);
@@ -490,11 +559,12 @@ class SqliteStore final : public Store {
         for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
         where += " AND r.phase = 'COMPLETED' AND r.outcome = '" + up + "'";
       }
-    auto jobs =
-        scheduled(" j LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE scheduled_job_id = j.id) WHERE " +
-                      where + " ORDER BY j.id",
-                  ", COALESCE(r.id, 0), COALESCE(r.phase, ''), COALESCE(r.outcome, ''), COALESCE(r.created_ms, 0), "
-                  "COALESCE(r.finished_ms, 0)");
+    auto jobs = scheduled(
+        " j LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE scheduled_job_id = j.id AND scheduled_job_id <> "
+        "'') WHERE " +
+            where + " ORDER BY j.id",
+        ", COALESCE(r.id, 0), COALESCE(r.phase, ''), COALESCE(r.outcome, ''), COALESCE(r.created_ms, 0), "
+        "COALESCE(r.finished_ms, 0)");
     std::vector<InventoryRow> out;
     for (auto& [job, extra] : jobs)
       out.push_back({job, std::stoll(extra[0]), extra[1], extra[2], std::stoll(extra[3]), std::stoll(extra[4])});
@@ -503,9 +573,10 @@ class SqliteStore final : public Store {
 
   std::map<int64_t, int64_t> failures_per_day(const std::string& id, int64_t since_ms) override {
     std::map<int64_t, int64_t> out;
-    for (auto& r : query("SELECT finished_ms / 86400000, COUNT(*) FROM runs WHERE scheduled_job_id = '" + escape(id) +
-                         "' AND phase = 'COMPLETED' AND outcome = 'ERROR' AND finished_ms >= " +
-                         std::to_string(since_ms) + " GROUP BY 1"))
+    for (auto& r :
+         query("SELECT finished_ms / 86400000, COUNT(*) FROM runs WHERE scheduled_job_id = '" + escape(id) +
+               "' AND scheduled_job_id <> '' AND phase = 'COMPLETED' AND outcome = 'ERROR' AND finished_ms >= " +
+               std::to_string(since_ms) + " GROUP BY 1"))
       out[std::stoll(r[0])] = std::stoll(r[1]);
     return out;
   }
@@ -547,8 +618,11 @@ class SqliteStore final : public Store {
 
   Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override {
     std::lock_guard lock(write_mu_);
+    // The newest run is kept: run ids come from the rowid, and keeping the
+    // largest one stops job numbers from being handed out again.
     const std::string ids = "SELECT id FROM runs WHERE phase = 'COMPLETED' AND finished_ms < " +
-                            std::to_string(before_ms) + " ORDER BY finished_ms LIMIT " + std::to_string(batch);
+                            std::to_string(before_ms) +
+                            " AND id < (SELECT MAX(id) FROM runs) ORDER BY finished_ms LIMIT " + std::to_string(batch);
     const std::string sql =
         "BEGIN IMMEDIATE; CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY); "
         "DELETE FROM prune_ids; INSERT INTO prune_ids " +
@@ -591,6 +665,28 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // Stores completions; the caller holds write_mu_ inside a transaction.
+  Status complete_locked(const std::vector<Completion>& cs) {
+    for (const auto& c : cs) {
+      auto& st = stmts_->complete;
+      st.bind_all(c.outcome, c.terminated, c.finished_ms, c.exit_code, c.summary, c.progress, c.progress_message,
+                  c.output_json, c.run_id);
+      int rc = st.step();
+      st.reset();
+      if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: complete run: ") + sqlite3_errmsg(db()));
+      Status s = insert_logs_locked(c.logs);
+      if (!s) return s;
+      for (const auto& step : c.steps) {
+        auto& ss = stmts_->insert_step;
+        ss.bind_all(step.run_id, step.seq, step.step_id, step.start_ms, step.end_ms, step.outcome, step.summary);
+        rc = ss.step();
+        ss.reset();
+        if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: insert step: ") + sqlite3_errmsg(db()));
+      }
+    }
+    return Status::ok();
+  }
+
   struct Statements {
     explicit Statements(sqlite3* db)
         : insert_run(db,
@@ -859,6 +955,10 @@ class SqliteStore final : public Store {
 };
 
 }  // namespace
+
+const std::vector<Migration>& sqlite_kernel_migrations() {
+  return kKernelMigrations;
+}
 
 Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out) {
   auto s = std::make_unique<SqliteStore>(path, durable_full);

@@ -182,8 +182,12 @@ class Store {
   virtual Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit = nullptr) = 0;
   // PENDING -> RUNNING for each id, with start time and node. Ids that are
   // not PENDING (or are held) are left alone and returned in *skipped.
+  // With `completed_first`, those completions are stored first in the same
+  // transaction (a worker's previous batch and its next claim share one
+  // commit).
   virtual Status mark_running(const std::vector<int64_t>& ids, int64_t now_ms, const std::string& node,
-                              std::vector<int64_t>* skipped) = 0;
+                              std::vector<int64_t>* skipped,
+                              const std::vector<Completion>* completed_first = nullptr) = 0;
   // RUNNING/PENDING -> COMPLETED, storing logs, steps and the result.
   virtual Status complete_runs(const std::vector<Completion>& completions) = 0;
   // Completes a run only if it is still PENDING; *changed says whether it was.
@@ -229,6 +233,9 @@ class Store {
   virtual Status audit(const std::vector<AuditRow>& rows) = 0;
   virtual std::vector<AuditRow> audit_rows(size_t limit) = 0;
 };
+
+// The embedded store's own schema migrations, in order (for upgrade tests).
+const std::vector<Migration>& sqlite_kernel_migrations();
 
 // Opens (creating if needed) the embedded SQLite store at `path`: WAL, with
 // synchronous=FULL unless `durable_full` is false (then NORMAL).

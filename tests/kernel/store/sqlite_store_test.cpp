@@ -2,6 +2,7 @@
 // the run lifecycle, logs, steps, pruning, audit, and durability across
 // reopening.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "store/store.h"
 #include "support/test_util.h"
@@ -31,12 +32,48 @@ class SqliteStoreTest : public ::testing::Test {
 
 TEST_F(SqliteStoreTest, KernelMigrationsAreRecordedOnce) {
   auto m = store_->applied_migrations();
-  ASSERT_EQ(m.size(), 1u);
+  ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m[0].owner, "kernel");
   EXPECT_EQ(m[0].version, 1);
+  EXPECT_EQ(m[1].version, 2);
   EXPECT_GT(m[0].applied_ms, 0);
   reopen();
-  EXPECT_EQ(store_->applied_migrations().size(), 1u);
+  EXPECT_EQ(store_->applied_migrations().size(), 2u);
+}
+
+TEST_F(SqliteStoreTest, UpgradingAVersionOneStoreKeepsItsRunsLogsAndAudit) {
+  // A store as the first release wrote it: kernel migration 1 only.
+  store_.reset();
+  const auto path = (dir_.path() / "old.db").string();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const std::string v1 = sqlite_kernel_migrations().at(0).sql;
+  const std::string sql =
+      "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, "
+      "applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version));" +
+      v1 +
+      ";INSERT INTO schema_migrations VALUES ('kernel', 1, 'v1', 1);"
+      "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, created_ms, finished_ms) VALUES "
+      "('old', 'COMPLETED', 'ERROR', 'manual', '{\"a\":1}', 5, 6);"
+      "INSERT INTO run_logs VALUES (1, 1, 5, 4, '', 'it broke');"
+      "INSERT INTO audit (time_ms, actor, action) VALUES (5, 'ann', 'run-now');";
+  char* err = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_close(db);
+
+  ASSERT_TRUE(open_sqlite(path, true, &store_));
+  EXPECT_EQ(store_->applied_migrations().size(), 2u);
+  RunRow r;
+  ASSERT_TRUE(store_->get_run(1, &r));
+  EXPECT_EQ(r.job_type, "old");
+  EXPECT_EQ(r.params_json, "{\"a\":1}");
+  ASSERT_EQ(store_->logs(1, 0, 10).size(), 1u);
+  EXPECT_EQ(store_->logs(1, 0, 10)[0].message, "it broke");
+  ASSERT_EQ(store_->audit_rows(10).size(), 1u);
+  std::vector<RunRow> more(1);
+  more[0].job_type = "new";
+  ASSERT_TRUE(store_->create_runs(&more));
+  EXPECT_EQ(more[0].id, 2);  // numbering goes on
 }
 
 TEST_F(SqliteStoreTest, PluginMigrationsApplyInOrderAndAFailureRollsBack) {
@@ -198,6 +235,43 @@ TEST_F(SqliteStoreTest, StaleFlaggingAndPruningInBatches) {
   EXPECT_TRUE(store_->logs(ids[0], 0, 10).empty());
   EXPECT_TRUE(store_->get_run(ids[3], &r));  // finished at 1003: kept
   EXPECT_TRUE(store_->get_run(ids[4], &r));  // still running: kept
+}
+
+TEST_F(SqliteStoreTest, PruningKeepsTheNewestRunSoJobNumbersAreNotReused) {
+  std::vector<RunRow> runs(3);
+  for (auto& r : runs) r.job_type = "t";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  std::vector<Completion> cs;
+  for (auto& r : runs) cs.push_back({.run_id = r.id, .finished_ms = 10});
+  ASSERT_TRUE(store_->complete_runs(cs));
+  int64_t n = 0;
+  ASSERT_TRUE(store_->prune(1000, 100, &n));
+  EXPECT_EQ(n, 2);
+  RunRow kept;
+  EXPECT_TRUE(store_->get_run(runs[2].id, &kept));
+  std::vector<RunRow> next(1);
+  next[0].job_type = "t";
+  ASSERT_TRUE(store_->create_runs(&next));
+  EXPECT_EQ(next[0].id, runs[2].id + 1);
+}
+
+TEST_F(SqliteStoreTest, AClaimCanCarryThePreviousBatchsCompletionsInOneTransaction) {
+  std::vector<RunRow> runs(4);
+  for (auto& r : runs) r.job_type = "t";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  ASSERT_TRUE(store_->mark_running({runs[0].id, runs[1].id}, 100, "n", nullptr));
+  std::vector<Completion> done = {{.run_id = runs[0].id, .outcome = kWarning, .finished_ms = 150},
+                                  {.run_id = runs[1].id, .finished_ms = 160}};
+  std::vector<int64_t> skipped;
+  ASSERT_TRUE(store_->mark_running({runs[2].id, runs[3].id}, 170, "n", &skipped, &done));
+  EXPECT_TRUE(skipped.empty());
+  RunRow r;
+  ASSERT_TRUE(store_->get_run(runs[0].id, &r));
+  EXPECT_EQ(r.phase, kCompleted);
+  EXPECT_EQ(r.outcome, kWarning);
+  ASSERT_TRUE(store_->get_run(runs[3].id, &r));
+  EXPECT_EQ(r.phase, kRunning);
+  EXPECT_EQ(r.started_ms, 170);
 }
 
 TEST_F(SqliteStoreTest, ScheduledJobsAndAudit) {
