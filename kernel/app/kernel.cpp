@@ -1,5 +1,7 @@
 #include "app/kernel.h"
 
+#include <iostream>
+
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
@@ -298,6 +300,7 @@ void Kernel::stop() {
   }
   order_.clear();
   store_service_.reset();
+  identity_.reset();
   store_.reset();
   if (lock_fd_ >= 0) {
     ::close(lock_fd_);  // releases the flock
@@ -313,6 +316,10 @@ int Kernel::run_until_signal() {
     log::kernel()->critical("cannot start: {}", s.message());
     return 2;
   }
+  if (!bootstrap_token_.empty())
+    std::cout << "opskernel: first start: user 'admin' (PlatformAdministrator) was created. Its API token, shown "
+                 "only now:\n"
+              << bootstrap_token_ << std::endl;
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -330,6 +337,12 @@ jobs::TypeRef Kernel::resolve_type(const std::string& job_type) {
   PluginRecord* p = find_active(entry->plugin_id);
   if (!p || !p->started) return {};
   return {entry->item, p->instance};
+}
+
+static identity::Permissions permissions(const config::Config& c) {
+  identity::Permissions p = identity::default_permissions();
+  for (const auto& [role, perms] : c.permissions) p[role] = perms;
+  return p;
 }
 
 Status Kernel::open_store() {
@@ -357,6 +370,19 @@ Status Kernel::open_store() {
     return Status(s.code(), "store.path: " + s.message());
   }
   store_service_ = std::make_unique<host::StoreService>(*store_);
+  identity_ = std::make_unique<identity::Identity>(*store_, permissions(config_));
+  if (Status b = identity_->bootstrap(config_.bootstrap_token_file, &bootstrap_token_); !b) {
+    identity_.reset();
+    store_service_.reset();
+    store_.reset();
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    return b;
+  }
+  if (!bootstrap_token_.empty())
+    log::kernel()->warn(
+        "first start: created the platform administrator 'admin'; its token is printed once on "
+        "standard output");
   return Status::ok();
 }
 

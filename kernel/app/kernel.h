@@ -19,6 +19,7 @@
 #include "host/host.h"
 #include "host/routes.h"
 #include "host/store_service.h"
+#include "identity/identity.h"
 #include "jobs/engine.h"
 #include "loader/library.h"
 #include "registry/registry.h"
@@ -71,6 +72,11 @@ class Kernel {
   // The job engine; null until start() with plugins started.
   jobs::Engine* engine() { return engine_.get(); }
   store::Store* store() { return store_.get(); }
+  // Tenancy, users, tokens and permissions; null until the store is open.
+  identity::Identity* identity() { return identity_.get(); }
+  // The first platform administrator's token when this start created it
+  // (shown once); empty otherwise.
+  const std::string& bootstrap_token() const { return bootstrap_token_; }
 
  private:
   void scan();
@@ -96,6 +102,8 @@ class Kernel {
 
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<host::StoreService> store_service_;
+  std::unique_ptr<identity::Identity> identity_;
+  std::string bootstrap_token_;
   std::unique_ptr<jobs::Engine> engine_;
   int lock_fd_ = -1;  // flock on data_dir/opskernel.lock while the engine runs
 };

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "app/identity_cli.h"
 #include "app/kernel.h"
 #include "config/config.h"
 #include "host/host.h"
@@ -37,6 +38,13 @@ commands:
   runs show N           print run N with its log and steps
   config check          validate the configuration and print the effective values
   cron next EXPR        print the next fire times of a cron expression (UTC, one per line)
+  users add ID          add a user (--role, --scope, --name) and print its API token once
+  users token ID        print a new API token for a user, once
+  users list            list users with their role, scope and live tokens
+  users revoke ID       disable a user and revoke all of their tokens
+  tenants add NODE      add a hierarchy node, e.g. tenant:acme (--parent, --name)
+  tenants list          list the hierarchy nodes
+  tenants import FILE   add the nodes of a JSON file ({"nodes": [{"id", "parent", "name"}]})
 
 options:)";
 
@@ -58,6 +66,12 @@ po::options_description common_options() {
   add("tz", po::value<std::string>()->default_value("UTC"), "cron next: IANA time zone the expression is read in");
   add("after", po::value<std::string>(), "cron next: start after this ISO-8601 instant (default: now)");
   add("count,n", po::value<int>()->default_value(5), "cron next: how many fire times (1..1000)");
+  add("role", po::value<std::string>(),
+      "users add: PlatformAdministrator | DistributorAdministrator | "
+      "PartnerAdministrator | TenantAdministrator | TenantUser");
+  add("scope", po::value<std::string>(), "users add: the node the role applies to (platform, tenant:acme ...)");
+  add("name", po::value<std::string>(), "users add, tenants add: display name");
+  add("parent", po::value<std::string>(), "tenants add: the parent node (platform, distributor:d1 ...)");
   return d;
 }
 
@@ -360,6 +374,7 @@ int main(int argc, char** argv) {
     if (is({"jobs", "list"}, 0)) return cmd_jobs_list(cfg);
     if (is({"runs", "show"}, 1)) return cmd_runs_show(cfg, cmd[2]);
     if (is({"config", "check"}, 0)) return cmd_config_check(cfg);
+    if (int rc = opk::cli::identity_command(cfg, vm, cmd); rc >= 0) return rc;
   } catch (const std::exception& e) {
     std::cerr << "opskernel: " << e.what() << "\n";
     return kExitFailed;

@@ -39,7 +39,23 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"jobs.retention_days", "runs and logs older than this are pruned (days; 0 keeps everything)"},
     {"jobs.prune_batch", "runs deleted per pruning transaction (>= 1)"},
     {"jobs.timeout_grace_ms", "after a run's timeout cancels it, how long before it is marked ERROR (ms)"},
+    {"identity.bootstrap_token_file",
+     "file with the first platform administrator's token, read at the first start; empty: a token is printed once"},
+    {"identity.token_ttl_days", "lifetime of tokens made with `opskernel users add|token` (days; 0: no expiry)"},
+    {"permissions.platform_administrator", "permissions of PlatformAdministrator: comma-separated names, or *"},
+    {"permissions.distributor_administrator", "permissions of DistributorAdministrator"},
+    {"permissions.partner_administrator", "permissions of PartnerAdministrator"},
+    {"permissions.tenant_administrator", "permissions of TenantAdministrator"},
+    {"permissions.tenant_user", "permissions of TenantUser"},
 };
+
+// permissions.<key> -> role name.
+const std::map<std::string, std::string> kRoleKeys = {
+    {"permissions.platform_administrator", "PlatformAdministrator"},
+    {"permissions.distributor_administrator", "DistributorAdministrator"},
+    {"permissions.partner_administrator", "PartnerAdministrator"},
+    {"permissions.tenant_administrator", "TenantAdministrator"},
+    {"permissions.tenant_user", "TenantUser"}};
 
 // Keys of a [job.<id>] section.
 const std::vector<std::string> kJobKeys = {"type",           "planning", "cron",    "time_zone",
@@ -176,6 +192,30 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     Status s = parse_uint(origin, key, v, r.lo, r.hi, &n);
     if (!s) return s;
     *r.field = static_cast<uint32_t>(n);
+  } else if (key == "identity.bootstrap_token_file") {
+    c->bootstrap_token_file = v;
+  } else if (key == "identity.token_ttl_days") {
+    uint64_t n = 0;
+    Status s = parse_uint(origin, key, v, 0, 36500, &n);
+    if (!s) return s;
+    c->token_ttl_days = static_cast<uint32_t>(n);
+  } else if (kRoleKeys.count(key)) {
+    std::set<std::string> perms;
+    std::stringstream ss(v);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+      if (b == std::string::npos) continue;
+      item = item.substr(b, e - b + 1);
+      const bool ok =
+          item == "*" || std::all_of(item.begin(), item.end(), [](char ch) {
+            return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+          });
+      if (!ok)
+        return bad(origin, key, "'" + item + "' is not a permission name (lower case, digits, '.', '_', '-') or *");
+      perms.insert(item);
+    }
+    c->permissions[kRoleKeys.at(key)] = std::move(perms);
   } else {
     return bad(origin, key, "unknown key");
   }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,12 @@ struct Config {
   uint32_t retention_days = 90;
   uint32_t prune_batch = 1000;
   uint32_t timeout_grace_ms = 30000;
+
+  // Identities.
+  std::string bootstrap_token_file;  // empty: the first start prints a new token
+  uint32_t token_ttl_days = 90;      // lifetime of tokens made by `users add|token`; 0: no expiry
+  // Role -> permissions, for the roles the file sets (permissions.<role>).
+  std::map<std::string, std::set<std::string>> permissions;
 
   // Scheduled jobs defined here: [job.<id>] sections, key -> value.
   std::map<std::string, std::map<std::string, std::string>> jobs;

@@ -152,6 +152,36 @@ struct InventoryFilter {
   std::string region;
 };
 
+// A node of the tenancy hierarchy: Platform > Distributor > Partner > Tenant
+// > Subscription. Ids are "<kind>:<name>" ("tenant:acme"); the root is
+// "platform".
+struct Node {
+  std::string id;
+  std::string kind;  // distributor | partner | tenant | subscription
+  std::string name;  // display name
+  std::string parent;
+  int64_t created_ms = 0;
+};
+
+// A user of the admin API: one role at one scope node.
+struct User {
+  std::string id;
+  std::string name;
+  std::string role;   // PlatformAdministrator ... TenantUser
+  std::string scope;  // a node id
+  bool disabled = false;
+  int64_t created_ms = 0;
+};
+
+// An API token, stored only as the SHA-256 of its text.
+struct TokenRow {
+  std::string id;  // public handle, for listing and revoking
+  std::string user_id;
+  std::string hash;  // lower-case hex SHA-256 of the token text
+  std::string label;
+  int64_t created_ms = 0, expires_ms = 0, revoked_ms = 0;  // 0: never / not revoked
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -227,6 +257,22 @@ class Store {
   virtual Status query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
                        std::vector<std::vector<std::optional<std::string>>>* rows) = 0;
   virtual const char* dialect() const = 0;
+
+  // --- tenancy and identities
+  // Adds a node; CONFLICT if the id exists.
+  virtual Status add_node(const Node& node) = 0;
+  virtual std::vector<Node> list_nodes() = 0;
+  // Adds a user; CONFLICT if the id exists.
+  virtual Status add_user(const User& user) = 0;
+  virtual Status get_user(const std::string& id, User* out) = 0;
+  virtual std::vector<User> list_users() = 0;
+  // Disables a user and revokes their tokens in one transaction; NOT_FOUND
+  // for an unknown user. *revoked gets the number of tokens revoked.
+  virtual Status disable_user(const std::string& id, int64_t now_ms, int64_t* revoked) = 0;
+  virtual Status add_token(const TokenRow& token) = 0;
+  // The token with this hash, revoked or not; NOT_FOUND if none.
+  virtual Status find_token(const std::string& hash, TokenRow* out) = 0;
+  virtual std::vector<TokenRow> list_tokens(const std::string& user_id) = 0;
 
   // --- audit
   // Appends audit rows in one transaction.

@@ -25,6 +25,7 @@ class Status {
   static Status conflict(std::string message) { return {OPK_ERR_CONFLICT, std::move(message)}; }
   static Status incompatible(std::string message) { return {OPK_ERR_INCOMPATIBLE, std::move(message)}; }
   static Status unavailable(std::string message) { return {OPK_ERR_UNAVAILABLE, std::move(message)}; }
+  static Status permission(std::string message) { return {OPK_ERR_PERMISSION, std::move(message)}; }
   static Status cancelled() { return {OPK_ERR_CANCELLED, "cancelled"}; }
 
   bool is_ok() const { return code_ == OPK_OK; }

@@ -111,6 +111,38 @@ TEST(Cli, JobsInvokeRunsAJobAndRefusesBadParameters) {
   EXPECT_NE(r.out.find("parameters: must be a JSON object"), std::string::npos) << r.out;
 }
 
+TEST(Cli, UsersAndTenantsAreManagedFromTheCommandLine) {
+  TempDir d;
+  const std::string data = " --data-dir " + d.str();
+  EXPECT_EQ(sh("tenants add distributor:d1 --parent platform --name 'D One'" + data).code, 0);
+  EXPECT_EQ(sh("tenants add partner:p1 --parent distributor:d1" + data).code, 0);
+  auto r = sh("tenants add tenant:t1 --parent distributor:d1" + data);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("a tenant belongs under a partner"), std::string::npos) << r.out;
+  test::write_file(d.str() + "/h.json", R"({"nodes": [{"id": "tenant:acme", "parent": "partner:p1"}]})");
+  r = sh("tenants import " + d.str() + "/h.json" + data);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("1 node(s) added"), std::string::npos) << r.out;
+  r = sh("tenants list" + data);
+  EXPECT_NE(r.out.find("tenant:acme\tpartner:p1"), std::string::npos) << r.out;
+
+  r = sh("users add ann --role TenantAdministrator --scope tenant:acme" + data);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("opk_"), std::string::npos) << r.out;  // the token, shown once
+  r = sh("users add bob --role TenantAdministrator --scope partner:p1" + data);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("scoped to a tenant node"), std::string::npos) << r.out;
+  r = sh("users list" + data);
+  EXPECT_NE(r.out.find("ann\tTenantAdministrator\ttenant:acme\tactive\t1"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("opk_"), std::string::npos) << "tokens are never listed: " << r.out;
+  r = sh("users revoke ann" + data);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("1 token(s) revoked"), std::string::npos) << r.out;
+  r = sh("users list" + data);
+  EXPECT_NE(r.out.find("ann\tTenantAdministrator\ttenant:acme\tdisabled\t0"), std::string::npos) << r.out;
+  EXPECT_EQ(sh("users revoke nobody" + data).code, 1);
+}
+
 TEST(Cli, RunStopsCleanlyOnSigtermWithABrokenPluginPresent) {
   TempDir d;
   auto dir = test::plugins_dir(d, {test::bundled("hello"), test::bundled("echo"), test::fixture("wrong_major_field")});

@@ -60,6 +60,8 @@ TEST(Config, BadValuesNameTheKeyAndTheReason) {
       {"[plugins]\ndisabled = ok, Not Valid\n", "plugins.disabled", "not a valid plugin id"},
       {"[kernel]\nlisten = a:1\nlisten = b:2\n", "kernel.listen", "more than once"},
       {"[plugin.BAD]\nx = 1\n", "plugin.BAD.x", "not a valid plugin id"},
+      {"[permissions]\ntenant_user = jobs.read, Runs Start\n", "permissions.tenant_user", "not a permission name"},
+      {"[identity]\ntoken_ttl_days = -1\n", "identity.token_ttl_days", "not a whole number"},
   };
   for (const auto& c : cases) {
     Config cfg;
@@ -120,6 +122,15 @@ TEST(Config, PluginSectionsReachTheirPlugin) {
   ASSERT_TRUE(load_text(d, "[plugin.com.example.x]\ntoken = abc\n[plugin.hello]\ngreeting = hej\n", &c));
   EXPECT_EQ(c.plugins.at("com.example.x").at("token"), "abc");
   EXPECT_EQ(c.plugins.at("hello").at("greeting"), "hej");
+}
+
+TEST(Config, PermissionsAreSetPerRole) {
+  TempDir d;
+  Config c;
+  ASSERT_TRUE(load_text(d, "[permissions]\ntenant_administrator = jobs.read, runs.start,,\n", &c));
+  ASSERT_EQ(c.permissions.count("TenantAdministrator"), 1u);
+  EXPECT_EQ(c.permissions.at("TenantAdministrator"), (std::set<std::string>{"jobs.read", "runs.start"}));
+  EXPECT_EQ(c.permissions.count("TenantUser"), 0u);  // not set: the default applies
 }
 
 TEST(Config, ValidIds) {

@@ -1,0 +1,179 @@
+// Tenancy and identities on a real store: hierarchy rules, scope containment,
+// hierarchy import, users, tokens (hash only, expiry, revocation), the
+// permission matrix and the first-start bootstrap.
+#include "identity/identity.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "support/test_util.h"
+
+namespace opk::identity {
+namespace {
+
+class IdentityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(store::open_sqlite((dir_.path() / "opk.db").string(), true, &store_));
+    id_ = std::make_unique<Identity>(*store_, default_permissions());
+    ASSERT_TRUE(id_->add_node("distributor:d1", "platform", "D1"));
+    ASSERT_TRUE(id_->add_node("partner:p1", "distributor:d1", ""));
+    ASSERT_TRUE(id_->add_node("tenant:acme", "partner:p1", "Acme"));
+    ASSERT_TRUE(id_->add_node("subscription:s1", "tenant:acme", ""));
+    ASSERT_TRUE(id_->add_node("distributor:d2", "platform", ""));
+  }
+  test::TempDir dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Identity> id_;
+};
+
+TEST_F(IdentityTest, NodesGoExactlyOneLevelBelowTheirParent) {
+  Status s = id_->add_node("tenant:x", "distributor:d1", "");
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("a tenant belongs under a partner"), std::string::npos) << s.message();
+  EXPECT_EQ(id_->add_node("partner:p9", "distributor:nope", "").code(), OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(id_->add_node("region:eu", "platform", "").code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(id_->add_node("tenant:a b", "partner:p1", "").code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(id_->add_node("tenant:acme", "partner:p1", "").code(), OPK_ERR_CONFLICT);
+}
+
+TEST_F(IdentityTest, ScopesContainTheirSubtreeOnly) {
+  EXPECT_TRUE(id_->contains("platform", "subscription:s1"));
+  EXPECT_TRUE(id_->contains("distributor:d1", "subscription:s1"));
+  EXPECT_TRUE(id_->contains("partner:p1", "tenant:acme"));
+  EXPECT_TRUE(id_->contains("tenant:acme", "tenant:acme"));
+  EXPECT_FALSE(id_->contains("distributor:d2", "tenant:acme"));
+  EXPECT_FALSE(id_->contains("tenant:acme", "partner:p1"));
+  EXPECT_FALSE(id_->contains("tenant:acme", "platform"));
+  EXPECT_FALSE(id_->contains("tenant:acme", "tenant:unknown"));
+}
+
+TEST_F(IdentityTest, ANodeAddedByAnotherProcessIsSeen) {
+  Identity other(*store_, default_permissions());  // the CLI, on the same store
+  ASSERT_TRUE(other.add_node("partner:p2", "distributor:d2", ""));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the cache is re-read at most once a second
+  EXPECT_TRUE(id_->contains("distributor:d2", "partner:p2"));
+}
+
+TEST_F(IdentityTest, ImportIsAllOrNothingAndIdempotent) {
+  int added = -1;
+  const std::string doc = R"({"nodes": [
+      {"id": "tenant:t2", "parent": "partner:p2", "name": "T2"},
+      {"id": "partner:p2", "parent": "distributor:d2"}]})";
+  ASSERT_TRUE(id_->import_hierarchy(doc, &added));
+  EXPECT_EQ(added, 2);  // parents first, whatever the order in the file
+  ASSERT_TRUE(id_->import_hierarchy(doc, &added));
+  EXPECT_EQ(added, 0);
+  Status s = id_->import_hierarchy(R"([{"id": "tenant:t3", "parent": "partner:p1"}, {"id": "tenant:t4"}])", &added);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("nodes[1]: 'parent' is missing"), std::string::npos) << s.message();
+  EXPECT_FALSE(id_->exists("tenant:t3"));
+  s = id_->import_hierarchy(R"([{"id": "tenant:acme", "parent": "partner:p2"}])", &added);
+  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
+  EXPECT_EQ(id_->import_hierarchy("{not json", &added).code(), OPK_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(IdentityTest, UsersNeedAKnownRoleAtTheirLevel) {
+  EXPECT_TRUE(id_->add_user({"ann", "Ann", "TenantAdministrator", "tenant:acme"}));
+  EXPECT_TRUE(id_->add_user({"tim", "", "TenantUser", "tenant:acme"}));
+  EXPECT_TRUE(id_->add_user({"dan", "", "DistributorAdministrator", "distributor:d1"}));
+  EXPECT_EQ(id_->add_user({"x", "", "Boss", "platform"}).code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(id_->add_user({"y", "", "TenantAdministrator", "partner:p1"}).code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(id_->add_user({"z", "", "TenantAdministrator", "tenant:nope"}).code(), OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(id_->add_user({"ann", "", "TenantUser", "tenant:acme"}).code(), OPK_ERR_CONFLICT);
+}
+
+TEST_F(IdentityTest, TokensAreStoredAsHashesAndCanExpireOrBeRevoked) {
+  ASSERT_TRUE(id_->add_user({"ann", "", "TenantAdministrator", "tenant:acme"}));
+  std::string token, short_lived;
+  ASSERT_TRUE(id_->issue_token("ann", 0, "laptop", &token));
+  ASSERT_TRUE(id_->issue_token("ann", 1, "gone soon", &short_lived));
+  EXPECT_EQ(token.rfind("opk_", 0), 0u);
+  EXPECT_GE(token.size(), 40u);
+  for (const auto& t : store_->list_tokens("ann")) {
+    EXPECT_EQ(t.hash.size(), 64u);
+    EXPECT_NE(t.hash, token);
+  }
+  Principal p;
+  ASSERT_TRUE(id_->authenticate(token, &p));
+  EXPECT_EQ(p.user_id, "ann");
+  EXPECT_EQ(p.role, "TenantAdministrator");
+  EXPECT_EQ(p.scope, "tenant:acme");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Status s = id_->authenticate(short_lived, &p);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION);
+  EXPECT_NE(s.message().find("expired"), std::string::npos);
+  EXPECT_NE(id_->authenticate(token + "x", &p).message().find("not known"), std::string::npos);
+  EXPECT_FALSE(id_->authenticate("", &p));
+  int64_t revoked = 0;
+  ASSERT_TRUE(id_->revoke_user("ann", &revoked));
+  EXPECT_EQ(revoked, 2);
+  s = id_->authenticate(token, &p);
+  EXPECT_NE(s.message().find("revoked"), std::string::npos) << s.message();
+  EXPECT_EQ(id_->issue_token("ann", 0, "", &token).code(), OPK_ERR_CONFLICT);  // disabled
+  EXPECT_EQ(id_->revoke_user("nobody", &revoked).code(), OPK_ERR_NOT_FOUND);
+}
+
+TEST_F(IdentityTest, ConstantTimeEqualComparesWholeStrings) {
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "ab"));
+  EXPECT_EQ(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_F(IdentityTest, DefaultPermissionsLeaveActionsToPlatformAdministrators) {
+  EXPECT_TRUE(id_->allowed("PlatformAdministrator", "runs.start"));
+  EXPECT_TRUE(id_->allowed("PlatformAdministrator", "flags.write"));  // "*": plugins' permissions too
+  for (const char* r : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator", "TenantUser"}) {
+    EXPECT_TRUE(id_->allowed(r, "jobs.read")) << r;
+    for (const char* a : {"runs.start", "runs.cancel", "runs.retry", "runs.recover", "jobs.write"})
+      EXPECT_FALSE(id_->allowed(r, a)) << r << " " << a;
+  }
+  EXPECT_FALSE(id_->allowed("TenantUser", "audit.read"));
+  EXPECT_FALSE(id_->allowed("Nobody", "jobs.read"));
+  Permissions custom = default_permissions();
+  custom["TenantAdministrator"].insert("runs.start");
+  Identity configured(*store_, custom);
+  EXPECT_TRUE(configured.allowed("TenantAdministrator", "runs.start"));
+}
+
+TEST(IdentityBootstrap, TheFirstStartCreatesOneAdministratorWithAGeneratedToken) {
+  test::TempDir dir;
+  std::unique_ptr<store::Store> st;
+  ASSERT_TRUE(store::open_sqlite((dir.path() / "opk.db").string(), true, &st));
+  Identity id(*st, default_permissions());
+  std::string token;
+  ASSERT_TRUE(id.bootstrap("", &token));
+  ASSERT_FALSE(token.empty());
+  Principal p;
+  ASSERT_TRUE(id.authenticate(token, &p));
+  EXPECT_EQ(p.role, "PlatformAdministrator");
+  EXPECT_EQ(p.scope, "platform");
+  std::string again;
+  ASSERT_TRUE(id.bootstrap("", &again));
+  EXPECT_TRUE(again.empty());  // users exist: nothing is created or shown
+}
+
+TEST(IdentityBootstrap, ATokenFileIsUsedAndAShortOneRefused) {
+  test::TempDir dir;
+  std::unique_ptr<store::Store> st;
+  ASSERT_TRUE(store::open_sqlite((dir.path() / "opk.db").string(), true, &st));
+  Identity id(*st, default_permissions());
+  const auto file = (dir.path() / "token").string();
+  std::ofstream(file) << "short\n";
+  std::string token;
+  Status s = id.bootstrap(file, &token);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("shorter than 24"), std::string::npos);
+  std::ofstream(file) << "a-long-enough-bootstrap-token-from-a-secret-store\n";
+  ASSERT_TRUE(id.bootstrap(file, &token));
+  EXPECT_TRUE(token.empty());
+  Principal p;
+  EXPECT_TRUE(id.authenticate("a-long-enough-bootstrap-token-from-a-secret-store", &p));
+  EXPECT_EQ(id.bootstrap(dir.str() + "/missing", &token).code(), OPK_OK);  // users exist now: not read
+}
+
+}  // namespace
+}  // namespace opk::identity
