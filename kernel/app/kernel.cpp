@@ -138,12 +138,15 @@ PluginRecord* Kernel::find_active(const std::string& plugin_id) {
 }
 
 bool Kernel::kernel_provides(const std::string& id) const {
-  return id == OPK_EXT_HTTP_ROUTES || (id == OPK_EXT_STORE && store_service_);
+  return id == OPK_EXT_HTTP_ROUTES || (id == OPK_EXT_STORE && store_service_) ||
+         (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_);
 }
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
   if (id == OPK_EXT_HTTP_ROUTES) return routes_.extension();
   if (id == OPK_EXT_STORE) return store_service_ ? store_service_->extension() : nullptr;
+  if (id == OPK_EXT_IDENTITY) return identity_service_ ? identity_service_->extension() : nullptr;
+  if (id == OPK_EXT_JOBS) return jobs_service_ ? jobs_service_->extension() : nullptr;
   // Another plugin's extension only when declared: the declaration is what
   // orders init and stop, so an undeclared use could outlive its provider.
   const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
@@ -201,6 +204,8 @@ void Kernel::init_in_dependency_order() {
           [this](const std::string& req, const std::string& id) { return lookup_extension(req, id); });
       p.host->set_routes(&routes_);
       p.host->set_store_service(store_service_.get());
+      p.host->set_identity_service(identity_service_.get());
+      p.host->set_jobs_service(jobs_service_.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       opk_plugin* inst = nullptr;
       Status init = host::call_plugin("init", [&] { return p.library->entry().init(p.host->table(), &inst); });
@@ -276,6 +281,7 @@ void Kernel::start_active() {
 void Kernel::stop() {
   if (!running_) return;
   // 1. The engine stops taking runs, cancels those in flight and waits.
+  if (jobs_service_) jobs_service_->set_engine(nullptr);
   if (engine_) engine_->stop(config_.shutdown_grace_ms);
   engine_.reset();
   // 2. Stop in reverse order, then deinit in reverse order, then unload.
@@ -300,6 +306,8 @@ void Kernel::stop() {
   }
   order_.clear();
   store_service_.reset();
+  jobs_service_.reset();
+  identity_service_.reset();
   identity_.reset();
   store_.reset();
   if (lock_fd_ >= 0) {
@@ -379,6 +387,17 @@ Status Kernel::open_store() {
     lock_fd_ = -1;
     return b;
   }
+  identity_service_ = std::make_unique<host::IdentityService>(*identity_);
+  jobs_service_ = std::make_unique<host::JobsService>(*store_, *identity_, [this] {
+    std::vector<host::TypeInfo> out;
+    for (const auto& [id, e] : registry_.job_types()) {
+      PluginRecord* p = find_active(e.plugin_id);
+      if (p && p->started) out.push_back({e.item, e.plugin_id});
+    }
+    return out;
+  });
+  routes_.set_authorizer(
+      [this](const std::string& role, const std::string& perm) { return identity_ && identity_->allowed(role, perm); });
   if (!bootstrap_token_.empty())
     log::kernel()->warn(
         "first start: created the platform administrator 'admin'; its token is printed once on "
@@ -401,6 +420,7 @@ Status Kernel::start_engine() {
   engine_ = std::make_unique<jobs::Engine>(
       *store_, [this](const std::string& t) { return resolve_type(t); }, o);
   if (!(s = engine_->start())) return s;
+  jobs_service_->set_engine(engine_.get());
   // Scheduled jobs from the configuration: created once, then managed through the API.
   const jobs::Actor config_actor{"config", "PlatformAdministrator", "platform", config_.file};
   for (const auto& [id, kv] : config_.jobs) {

@@ -17,6 +17,8 @@
 
 #include "config/config.h"
 #include "host/host.h"
+#include "host/identity_service.h"
+#include "host/jobs_service.h"
 #include "host/routes.h"
 #include "host/store_service.h"
 #include "identity/identity.h"
@@ -74,6 +76,8 @@ class Kernel {
   store::Store* store() { return store_.get(); }
   // Tenancy, users, tokens and permissions; null until the store is open.
   identity::Identity* identity() { return identity_.get(); }
+  // The "opk.jobs/1" service (null without a store).
+  host::JobsService* jobs_service() { return jobs_service_.get(); }
   // The first platform administrator's token when this start created it
   // (shown once); empty otherwise.
   const std::string& bootstrap_token() const { return bootstrap_token_; }
@@ -103,6 +107,8 @@ class Kernel {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<host::StoreService> store_service_;
   std::unique_ptr<identity::Identity> identity_;
+  std::unique_ptr<host::IdentityService> identity_service_;
+  std::unique_ptr<host::JobsService> jobs_service_;
   std::string bootstrap_token_;
   std::unique_ptr<jobs::Engine> engine_;
   int lock_fd_ = -1;  // flock on data_dir/opskernel.lock while the engine runs

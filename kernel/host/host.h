@@ -21,6 +21,8 @@ namespace opk::host {
 
 class RouteTable;
 class StoreService;
+class IdentityService;
+class JobsService;
 
 // Finds an extension table by id for the plugin `requester`; nullptr if none.
 using ExtensionLookup = std::function<const void*(const std::string& requester, const std::string& id)>;
@@ -79,6 +81,12 @@ class PluginHost {
   void set_store_service(StoreService* s) { store_service_ = s; }
   StoreService* store_service() const { return store_service_; }
 
+  // The identity and job services (null without a store).
+  void set_identity_service(IdentityService* s) { identity_service_ = s; }
+  IdentityService* identity_service() const { return identity_service_; }
+  void set_jobs_service(JobsService* s) { jobs_service_ = s; }
+  JobsService* jobs_service() const { return jobs_service_; }
+
   // The PluginHost behind a table handed out by this kernel.
   static PluginHost* from(const opk_host* h);
 
@@ -97,6 +105,8 @@ class PluginHost {
   opk_plugin* instance_ = nullptr;
   RouteTable* routes_ = nullptr;
   StoreService* store_service_ = nullptr;
+  IdentityService* identity_service_ = nullptr;
+  JobsService* jobs_service_ = nullptr;
   std::set<std::string> features_;
   opk_host table_{};
 };

@@ -62,6 +62,8 @@ std::vector<std::string> split_path(const std::string& path) {
 RouteTable::RouteTable() {
   ext_.struct_size = sizeof ext_;
   ext_.add_route = &cb_add_route;
+  ext_.dispatch = &cb_dispatch;
+  ext_.list = &cb_list;
 }
 RouteTable::~RouteTable() = default;
 
@@ -71,6 +73,8 @@ Status RouteTable::add(PluginHost& plugin, const opk_http_route& in) {
   auto str = [](const char* p) { return p ? std::string(p) : std::string(); };
   auto route = std::make_shared<Route>();
   route->info = {plugin.plugin_id(), str(r.feature_id), str(r.method), str(r.path), str(r.summary), r.flags};
+  if (OPK_HAS_MEMBER(opk_http_route, in.struct_size, permission)) route->info.permission = str(r.permission);
+  r.permission = nullptr;  // the copy in info is the one used
   const auto& info = route->info;
   const std::string what = "route " + info.method + " " + info.path;
   if (!valid_method(info.method)) return Status::invalid(what + ": method must be GET, POST, PUT, PATCH or DELETE");
@@ -128,50 +132,83 @@ opk_status RouteTable::cb_add_route(const opk_host* host, const opk_http_route* 
 }
 
 namespace {
+// A response the kernel writes itself (the C++ dispatch, used in tests and
+// tools): collects status, headers and body.
 struct ResponseState {
   opk_http_response c{};
   HttpResponse r;
-  bool touched = false;
 };
 ResponseState* state(const opk_http_response* r) {
   return reinterpret_cast<ResponseState*>(r->host_data);
 }
 void resp_status(const opk_http_response* self, int32_t status) {
-  auto* s = state(self);
-  s->r.status = (status >= 100 && status <= 599) ? status : 500;
-  s->touched = true;
+  state(self)->r.status = status;
 }
 void resp_header(const opk_http_response* self, const char* name, const char* value) {
+  state(self)->r.headers.emplace_back(name, value);
+}
+void resp_body(const opk_http_response* self, const void* data, size_t size) {
+  state(self)->r.body.append(static_cast<const char*>(data), size);
+}
+
+// The response a handler gets: forwards to the server's response, checks
+// what the handler writes, and notes whether it wrote anything.
+struct Guard {
+  opk_http_response c{};
+  const opk_http_response* inner = nullptr;
+  bool touched = false;
+  bool flushed = false;
+};
+Guard* guard(const opk_http_response* r) {
+  return reinterpret_cast<Guard*>(r->host_data);
+}
+void guard_status(const opk_http_response* self, int32_t status) {
+  auto* g = guard(self);
+  g->inner->set_status(g->inner, (status >= 100 && status <= 599) ? status : 500);
+  g->touched = true;
+}
+void guard_header(const opk_http_response* self, const char* name, const char* value) {
   if (!name || !value) return;
-  auto* s = state(self);
+  auto* g = guard(self);
   std::string n(name);
   std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
   // Header injection guard: no CR/LF in names or values.
-  std::string v(value);
-  if (n.find_first_of("\r\n: ") != std::string::npos || v.find_first_of("\r\n") != std::string::npos) return;
-  if (n == "content-type") std::erase_if(s->r.headers, [](auto& h) { return h.first == "content-type"; });
-  s->r.headers.emplace_back(n, v);
-  s->touched = true;
+  if (n.empty() || n.find_first_of("\r\n: ") != std::string::npos || std::strpbrk(value, "\r\n")) return;
+  g->inner->add_header(g->inner, n.c_str(), value);
+  g->touched = true;
 }
-void resp_body(const opk_http_response* self, const void* data, size_t size) {
-  auto* s = state(self);
-  if (data && size) s->r.body.append(static_cast<const char*>(data), size);
-  s->touched = true;
+void guard_body(const opk_http_response* self, const void* data, size_t size) {
+  auto* g = guard(self);
+  if (data && size) g->inner->append_body(g->inner, data, size);
+  g->touched = true;
+}
+opk_status guard_flush(const opk_http_response* self) {
+  auto* g = guard(self);
+  g->touched = g->flushed = true;
+  if (!OPK_HAS_MEMBER(opk_http_response, g->inner->struct_size, flush) || !g->inner->flush) return OPK_OK;
+  return g->inner->flush(g->inner);
 }
 
-HttpResponse problem(int status, const std::string& title, const std::string& detail) {
-  HttpResponse r;
-  r.status = status;
-  r.headers.emplace_back("content-type", "application/problem+json");
-  r.body = "{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(title, Poco::JSON_WRAP_STRINGS) +
-           ",\"status\":" + std::to_string(status) + ",\"detail\":" + Poco::toJSON(detail, Poco::JSON_WRAP_STRINGS) +
-           "}";
-  return r;
+// Writes an RFC 9457 problem into `r`.
+void problem(const opk_http_response* r, int status, const std::string& title, const std::string& detail,
+             const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+  r->set_status(r, status);
+  r->add_header(r, "content-type", "application/problem+json");
+  for (auto& [k, v] : headers) r->add_header(r, k.c_str(), v.c_str());
+  const std::string body = "{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(title, Poco::JSON_WRAP_STRINGS) +
+                           ",\"status\":" + std::to_string(status) +
+                           ",\"detail\":" + Poco::toJSON(detail, Poco::JSON_WRAP_STRINGS) + "}";
+  r->append_body(r, body.data(), body.size());
+}
+
+std::string str_of(const char* p) {
+  return p ? std::string(p) : std::string();
 }
 }  // namespace
 
-HttpResponse RouteTable::dispatch(const HttpRequest& req) const {
-  const auto segs = split_path(req.path);
+opk_status RouteTable::serve(const opk_http_request& req, const opk_http_response* resp) const {
+  const std::string method = str_of(req.method), path = str_of(req.path);
+  const auto segs = split_path(path);
   std::shared_ptr<Route> match;
   std::vector<std::pair<std::string, std::string>> params;
   std::set<std::string> allowed;
@@ -189,7 +226,7 @@ HttpResponse RouteTable::dispatch(const HttpRequest& req) const {
           ok = pat == segs[i];
       }
       if (!ok) continue;
-      if (r->info.method != req.method) {
+      if (r->info.method != method) {
         allowed.insert(r->info.method);
         continue;
       }
@@ -204,22 +241,64 @@ HttpResponse RouteTable::dispatch(const HttpRequest& req) const {
     if (!allowed.empty()) {
       std::string allow;
       for (auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
-      auto r = problem(405, "Method Not Allowed", req.method + " is not allowed on " + req.path + "; use " + allow);
-      r.headers.emplace_back("allow", allow);
-      return r;
+      problem(resp, 405, "Method Not Allowed", method + " is not allowed on " + path + "; use " + allow,
+              {{"allow", allow}});
+      return OPK_OK;
     }
-    return problem(404, "Not Found", "no route serves " + req.path);
+    problem(resp, 404, "Not Found", "no route serves " + path);
+    return OPK_OK;
   }
-  std::vector<opk_kv> pp, q, h;
+  const bool anonymous = match->info.flags & OPK_ROUTE_ANONYMOUS;
+  if (!anonymous && (!req.principal || !req.principal->role)) {
+    problem(resp, 401, "Unauthorized", "send an API token: Authorization: Bearer <token>",
+            {{"www-authenticate", "Bearer"}});
+    return OPK_OK;
+  }
+  if (!anonymous && !match->info.permission.empty() && authorize_ &&
+      !authorize_(req.principal->role, match->info.permission)) {
+    problem(resp, 403, "Forbidden",
+            "the role " + std::string(req.principal->role) + " lacks the permission '" + match->info.permission +
+                "' that " + method + " " + match->info.path + " needs");
+    return OPK_OK;
+  }
+  std::vector<opk_kv> pp;
   for (auto& [k, v] : params) pp.push_back({k.c_str(), v.c_str()});
+  opk_http_request c{};
+  std::memcpy(&c, &req, std::min<size_t>(req.struct_size, sizeof c));
+  c.struct_size = sizeof c;
+  c.path_params = pp.data();
+  c.path_param_count = static_cast<uint32_t>(pp.size());
+  Guard g;
+  g.c.struct_size = sizeof g.c;
+  g.c.host_data = reinterpret_cast<opk_host_data*>(&g);
+  g.c.set_status = &guard_status;
+  g.c.add_header = &guard_header;
+  g.c.append_body = &guard_body;
+  g.c.flush = &guard_flush;
+  g.inner = resp;
+  clear_error();
+  opk_status st = OPK_ERR_FAILED;
+  try {
+    st = match->c.handle(match->plugin->instance(), match->c.route_data, &c, &g.c);
+  } catch (...) {  // a last guard: exceptions must not cross the ABI
+    set_error_text("the handler threw an exception across the ABI");
+  }
+  const std::string err = take_error();
+  if (st != OPK_OK && !g.touched) {
+    match->plugin->logger().error("route {} {} failed (status {}): {}", method, match->info.path, st, err);
+    problem(resp, 500, "Internal Server Error", "the handler of " + match->info.path + " failed");
+  }
+  return OPK_OK;
+}
+
+HttpResponse RouteTable::dispatch(const HttpRequest& req) const {
+  std::vector<opk_kv> q, h;
   for (auto& [k, v] : req.query) q.push_back({k.c_str(), v.c_str()});
   for (auto& [k, v] : req.headers) h.push_back({k.c_str(), v.c_str()});
   opk_http_request c{};
   c.struct_size = sizeof c;
   c.method = req.method.c_str();
   c.path = req.path.c_str();
-  c.path_params = pp.data();
-  c.path_param_count = static_cast<uint32_t>(pp.size());
   c.query = q.data();
   c.query_count = static_cast<uint32_t>(q.size());
   c.headers = h.data();
@@ -227,21 +306,51 @@ HttpResponse RouteTable::dispatch(const HttpRequest& req) const {
   c.body = {reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()};
   c.principal = req.principal;
   c.remote_addr = req.remote_addr.c_str();
-
   ResponseState rs;
   rs.c.struct_size = sizeof rs.c;
   rs.c.host_data = reinterpret_cast<opk_host_data*>(&rs);
   rs.c.set_status = &resp_status;
   rs.c.add_header = &resp_header;
   rs.c.append_body = &resp_body;
-  clear_error();
-  opk_status st = match->c.handle(match->plugin->instance(), match->c.route_data, &c, &rs.c);
-  std::string err = take_error();
-  if (st != OPK_OK && !rs.touched) {
-    match->plugin->logger().error("route {} {} failed (status {}): {}", req.method, match->info.path, st, err);
-    return problem(500, "Internal Server Error", "the handler of " + match->info.path + " failed");
-  }
+  serve(c, &rs.c);
+  // One content-type: the last one written wins.
+  std::string type;
+  for (auto& [k, v] : rs.r.headers)
+    if (k == "content-type") type = v;
+  std::erase_if(rs.r.headers, [](auto& kv) { return kv.first == "content-type"; });
+  if (!type.empty()) rs.r.headers.emplace_back("content-type", type);
   return std::move(rs.r);
+}
+
+opk_status RouteTable::cb_dispatch(const opk_host* host, const opk_http_request* request,
+                                   const opk_http_response* response) {
+  auto* ph = PluginHost::from(host);
+  if (!ph || !ph->routes() || !request || !response || !response->set_status || !response->add_header ||
+      !response->append_body)
+    return OPK_ERR_INVALID_ARGUMENT;
+  return ph->routes()->serve(*request, response);
+}
+
+std::string RouteTable::list_json() const {
+  std::string out = "[";
+  for (const auto& r : list()) {
+    if (out.size() > 1) out += ",";
+    out += "{\"plugin\":" + Poco::toJSON(r.plugin_id, Poco::JSON_WRAP_STRINGS) +
+           ",\"feature\":" + Poco::toJSON(r.feature_id, Poco::JSON_WRAP_STRINGS) +
+           ",\"method\":" + Poco::toJSON(r.method, Poco::JSON_WRAP_STRINGS) +
+           ",\"path\":" + Poco::toJSON(r.path, Poco::JSON_WRAP_STRINGS) +
+           ",\"summary\":" + Poco::toJSON(r.summary, Poco::JSON_WRAP_STRINGS) +
+           ",\"anonymous\":" + ((r.flags & OPK_ROUTE_ANONYMOUS) ? "true" : "false") + ",\"permission\":" +
+           (r.permission.empty() ? std::string("null") : Poco::toJSON(r.permission, Poco::JSON_WRAP_STRINGS)) + "}";
+  }
+  return out + "]";
+}
+
+opk_status RouteTable::cb_list(const opk_host* host, char** routes_json) {
+  auto* ph = PluginHost::from(host);
+  if (!ph || !ph->routes() || !routes_json) return OPK_ERR_INVALID_ARGUMENT;
+  *routes_json = strdup(ph->routes()->list_json().c_str());
+  return *routes_json ? OPK_OK : OPK_ERR_NO_MEMORY;
 }
 
 }  // namespace opk::host

@@ -7,6 +7,7 @@
 #include <opskernel/opk_abi.h>
 #include <opskernel/status.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -22,6 +23,7 @@ class PluginHost;
 struct RouteInfo {
   std::string plugin_id, feature_id, method, path, summary;
   uint64_t flags = 0;
+  std::string permission;  // empty: any authenticated caller
 };
 
 // A request to dispatch; strings owned by the caller.
@@ -50,10 +52,22 @@ class RouteTable {
   // Removes every route of the plugin.
   void remove_plugin(const std::string& plugin_id);
   std::vector<RouteInfo> list() const;
+  // The routes as the JSON array opk_http_routes_v1.list returns.
+  std::string list_json() const;
 
-  // Finds the route and calls its handler: 404 when no pattern matches the
-  // path, 405 (with an Allow header) when only the method differs, 500 when
-  // the handler fails without writing a response.
+  // Decides whether a role has a permission (the kernel's permission
+  // matrix). Unset: every role has every permission.
+  void set_authorizer(std::function<bool(const std::string& role, const std::string& permission)> fn) {
+    authorize_ = std::move(fn);
+  }
+
+  // Finds the route and calls its handler with `response`: 404 when no
+  // pattern matches the path, 405 (with an Allow header) when only the method
+  // differs, 401 without a principal on a non-anonymous route, 403 when the
+  // role lacks the route's permission, 500 when the handler fails without
+  // writing a response. Errors are problem+json.
+  opk_status serve(const opk_http_request& request, const opk_http_response* response) const;
+  // The same for a request given as C++ values, collecting the response.
   HttpResponse dispatch(const HttpRequest& request) const;
 
   // The C table served as "opk.http-routes/1".
@@ -62,6 +76,10 @@ class RouteTable {
  private:
   struct Route;
   static opk_status cb_add_route(const opk_host* host, const opk_http_route* route);
+  static opk_status cb_dispatch(const opk_host* host, const opk_http_request* request,
+                                const opk_http_response* response);
+  static opk_status cb_list(const opk_host* host, char** routes_json);
+  std::function<bool(const std::string&, const std::string&)> authorize_;
   mutable std::shared_mutex mu_;
   std::vector<std::shared_ptr<Route>> routes_;
   opk_http_routes_v1 ext_{};

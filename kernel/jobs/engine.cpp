@@ -670,6 +670,13 @@ std::shared_ptr<Engine::Flight> Engine::make_flight(const Item& item) {
 void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, std::vector<store::Completion>* done) {
   const int64_t start = now_ms();
   flight->run->mark_running(start);
+  if (item.row->scheduled_ms > 0) {
+    const int64_t lag = std::max<int64_t>(0, start - item.row->scheduled_ms);
+    size_t b = 0;
+    while (b < kLagBounds.size() && lag > kLagBounds[b]) ++b;
+    lag_counts_[b].fetch_add(1, std::memory_order_relaxed);
+    lag_sum_ms_.fetch_add(lag, std::memory_order_relaxed);
+  }
   bool skip = false;
   {
     std::lock_guard lock(mu_);
@@ -1013,6 +1020,17 @@ Status Engine::drill_in(const std::string& id, size_t last_n, DrillIn* out) {
     out->failures_30d.emplace_back(day * 86400000, failures.count(day) ? failures[day] : 0);
   out->next_fire_ms.clear();
   return next_fire_times(id, 5, &out->next_fire_ms);
+}
+
+LagHistogram Engine::lag_histogram() const {
+  LagHistogram h;
+  h.bounds_ms.assign(kLagBounds.begin(), kLagBounds.end());
+  for (const auto& c : lag_counts_) {
+    h.counts.push_back(c.load(std::memory_order_relaxed));
+    h.count += h.counts.back();
+  }
+  h.sum_ms = lag_sum_ms_.load(std::memory_order_relaxed);
+  return h;
 }
 
 std::map<std::string, size_t> Engine::queue_depths() {

@@ -9,6 +9,8 @@
 #include <opskernel/opk_abi.h>
 #include <opskernel/status.hpp>
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -83,6 +85,15 @@ struct DrillIn {
   std::vector<int64_t> next_fire_ms;                      // the next five
 };
 
+// Dispatch lag (scheduled start -> plugin entry) of the runs this engine
+// started: counts per bucket, the last bucket above every bound.
+struct LagHistogram {
+  std::vector<int64_t> bounds_ms;
+  std::vector<uint64_t> counts;  // bounds_ms.size() + 1
+  int64_t sum_ms = 0;
+  uint64_t count = 0;
+};
+
 class Engine {
  public:
   Engine(store::Store& store, TypeResolver resolve, EngineOptions options);
@@ -145,6 +156,7 @@ class Engine {
   Status drill_in(const std::string& scheduled_job_id, size_t last_n, DrillIn* out);
   // Number of queued runs per pool.
   std::map<std::string, size_t> queue_depths();
+  LagHistogram lag_histogram() const;
 
  private:
   struct Item;
@@ -184,6 +196,9 @@ class Engine {
   std::map<std::string, Scheduled> schedules_;
   std::vector<Item> delayed_;  // runs with a later scheduled start; min-heap by start
   std::thread scheduler_, watchdog_;
+  static constexpr std::array<int64_t, 11> kLagBounds = {1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000, 30000};
+  std::array<std::atomic<uint64_t>, kLagBounds.size() + 1> lag_counts_{};
+  std::atomic<int64_t> lag_sum_ms_{0};
 };
 
 }  // namespace opk::jobs

@@ -26,9 +26,13 @@ static_assert(sizeof(opk_admin_feature) == 48, "admin feature layout");
 static_assert(sizeof(opk_notification_channel) == 40, "channel layout");
 static_assert(sizeof(opk_notification) == 56, "notification layout");
 static_assert(sizeof(opk_http_request) == 104, "http request layout");
-static_assert(sizeof(opk_http_response) == 40, "http response layout");
-static_assert(sizeof(opk_http_route) == 64, "http route layout");
-static_assert(sizeof(opk_http_routes_v1) == 16, "http routes ext layout");
+/* 1.1 appended members after the 1.0 layout, which is unchanged. */
+static_assert(offsetof(opk_http_response, flush) == 40 && sizeof(opk_http_response) == 48, "http response layout");
+static_assert(offsetof(opk_http_route, permission) == 64 && sizeof(opk_http_route) == 72, "http route layout");
+static_assert(offsetof(opk_http_routes_v1, dispatch) == 16 && sizeof(opk_http_routes_v1) == 32,
+              "http routes ext layout");
+static_assert(sizeof(opk_identity_v1) == 32, "identity ext layout");
+static_assert(sizeof(opk_jobs_v1) == 16, "jobs ext layout");
 static_assert(sizeof(opk_principal) == 32, "principal layout");
 static_assert(sizeof(opk_kv) == 16 && sizeof(opk_bytes) == 16, "frozen");
 static_assert(sizeof(opk_translation) == 24 && sizeof(opk_action) == 16, "frozen");

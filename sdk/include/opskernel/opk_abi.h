@@ -63,8 +63,10 @@ extern "C" {
 
 /** ABI major version: a plugin with another major is refused. */
 #define OPK_ABI_MAJOR 1
-/** ABI minor version: additive changes only. */
-#define OPK_ABI_MINOR 0
+/** ABI minor version: additive changes only.
+ *  1: opk_http_route.permission, opk_http_response.flush,
+ *     opk_http_routes_v1.dispatch and .list, opk.identity/1, opk.jobs/1. */
+#define OPK_ABI_MINOR 1
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
 #define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
@@ -593,6 +595,12 @@ struct opk_http_response {
   void (*add_header)(const opk_http_response* self, const char* name, const char* value);
   /** Appends to the body. OWNERSHIP: copied. */
   void (*append_body)(const opk_http_response* self, const void* data, size_t size);
+  /** (1.1) Sends the status, headers and the body appended so far, and goes
+   *  on streaming (Server-Sent Events, long downloads): later appends are
+   *  sent at the next flush or when the handler returns. Status and headers
+   *  are fixed after the first flush. Returns OPK_ERR_CANCELLED once the
+   *  client has gone: stop then. NULL when the server cannot stream. */
+  opk_status (*flush)(const opk_http_response* self);
 };
 
 /** Route flag: reachable without authentication (health checks). */
@@ -621,6 +629,13 @@ typedef struct opk_http_route {
    */
   opk_status (*handle)(opk_plugin* plugin, void* route_data, const opk_http_request* request,
                        const opk_http_response* response);
+  /**
+   * (1.1) Permission the caller's role needs ("jobs.read", "flags.write"),
+   * checked by the kernel against the permission matrix before `handle` is
+   * called (403 otherwise). NULL: any authenticated caller. Scope is the
+   * handler's to apply: filter what it returns to request->principal's scope.
+   */
+  const char* permission;
 } opk_http_route;
 
 /** The kernel's route service. */
@@ -634,6 +649,22 @@ typedef struct opk_http_routes_v1 {
    * stops. [control-thread] OWNERSHIP: the struct and strings are copied.
    */
   opk_status (*add_route)(const opk_host* host, const opk_http_route* route);
+  /**
+   * (1.1) Serves one request through the route table, for the plugin that
+   * runs the HTTP server: finds the route (404, or 405 with Allow), refuses
+   * a request without principal on a non-anonymous route (401) or a
+   * principal whose role lacks the route's permission (403), then calls the
+   * handler with `response` (the server's own, so it can stream). Errors
+   * are written into `response` as problem+json. The request's
+   * path_params are filled by the kernel. [any-thread]
+   */
+  opk_status (*dispatch)(const opk_host* host, const opk_http_request* request, const opk_http_response* response);
+  /**
+   * (1.1) Every route as JSON: [{"plugin", "feature", "method", "path",
+   * "summary", "anonymous", "permission"}], in the order added.
+   * OWNERSHIP: free *routes_json with opk_host.free. [thread-safe]
+   */
+  opk_status (*list)(const opk_host* host, char** routes_json);
 } opk_http_routes_v1;
 
 /* ---- opk.store/1: a plugin's own tables in the kernel's store ------------ */
@@ -685,6 +716,56 @@ typedef struct opk_store_v1 {
   opk_status (*query)(const opk_host* host, const char* sql, const char* const* params, uint32_t param_count,
                       char** rows_json);
 } opk_store_v1;
+
+/* ---- opk.identity/1: who a token belongs to, what a role may do -------- (1.1) */
+
+#define OPK_EXT_IDENTITY "opk.identity/1"
+
+/** The kernel's tenancy and identities: the hierarchy Platform > Distributor
+ *  > Partner > Tenant > Subscription (node ids "platform", "tenant:acme"),
+ *  users with a role at a node, API tokens and the permission matrix. */
+typedef struct opk_identity_v1 {
+  uint32_t struct_size;
+  /**
+   * Checks an API token. OK: *principal_json gets {"user_id", "role",
+   * "scope"}. OPK_ERR_PERMISSION when the token is unknown, expired,
+   * revoked or its user disabled: *principal_json gets {"error": why}.
+   * Never log the token. OWNERSHIP: free *principal_json with
+   * opk_host.free. [thread-safe]
+   */
+  opk_status (*authenticate)(const opk_host* host, const char* token, char** principal_json);
+  /** 1 if `role` has `permission` in the configured matrix, else 0. [thread-safe] */
+  int32_t (*allowed)(const opk_host* host, const char* role, const char* permission);
+  /** 1 if node `node` is `scope` or lies under it, else 0. [thread-safe] */
+  int32_t (*contains)(const opk_host* host, const char* scope, const char* node);
+} opk_identity_v1;
+
+/* ---- opk.jobs/1: the job engine, for admin features --------------------- (1.1) */
+
+#define OPK_EXT_JOBS "opk.jobs/1"
+
+/**
+ * The job engine's operations, by name, with JSON in and out (docs/abi.md
+ * lists each operation's request and answer). Reads are filtered to the
+ * actor's scope; actions are checked against the actor's permissions and
+ * audited with `source`. The engine's own rules hold for every caller
+ * (manual_run=false types are refused, a reason is required ...).
+ */
+typedef struct opk_jobs_v1 {
+  uint32_t struct_size;
+  /**
+   * Runs `operation` ("inventory", "job", "run_now", "cancel", "log" ...)
+   * for `actor` (required) with `request_json` (an object; NULL for {}),
+   * coming from `source` (a client address, for the audit; may be NULL).
+   * *answer_json gets the answer; on failure {"error": message} with the
+   * status: INVALID_ARGUMENT (the message names the field), NOT_FOUND,
+   * CONFLICT, PERMISSION, UNSUPPORTED (unknown operation), UNAVAILABLE.
+   * "log" with "wait_ms" blocks up to that long for new lines.
+   * OWNERSHIP: free *answer_json with opk_host.free. [any-thread]
+   */
+  opk_status (*call)(const opk_host* host, const opk_principal* actor, const char* operation, const char* request_json,
+                     const char* source, char** answer_json);
+} opk_jobs_v1;
 
 #ifdef __cplusplus
 } /* extern "C" */

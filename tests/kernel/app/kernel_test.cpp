@@ -33,7 +33,7 @@ TEST(Kernel, BrokenPluginsAreRefusedWithReasonsAndTheRestRuns) {
     const char* file;
     const char* reason;
   } wants[] = {
-      {"wrong_major_field.so", "load: built for plugin ABI 2.0"},
+      {"wrong_major_field.so", "load: built for plugin ABI 2."},
       {"no_entry.so", "load: no entry symbol"},
       {"init_fails.so", "init: init failed with status 11: database unreachable at init"},
       {"init_throws.so", "init: init failed with status 1: exception: boom in constructor"},

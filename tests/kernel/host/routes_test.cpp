@@ -42,10 +42,12 @@ class Routes : public ::testing::Test {
   int instance_ = 0;
   PluginHost host_{"p", {}, {}, nullptr};
   RouteTable table_;
-  HttpResponse get(const std::string& method, const std::string& path) {
+  opk_principal admin_{sizeof(opk_principal), "ann", "PlatformAdministrator", "platform"};
+  HttpResponse get(const std::string& method, const std::string& path, const opk_principal* who = nullptr) {
     HttpRequest rq;
     rq.method = method;
     rq.path = path;
+    rq.principal = who ? who : &admin_;
     return table_.dispatch(rq);
   }
 };
@@ -96,6 +98,33 @@ TEST_F(Routes, RemovingAPluginRemovesItsRoutes) {
   table_.remove_plugin("p");
   EXPECT_EQ(get("GET", "/a").status, 404);
   EXPECT_TRUE(table_.list().empty());
+}
+
+TEST_F(Routes, AuthenticationAndPermissionAreCheckedBeforeTheHandler) {
+  auto guarded = route("GET", "/api/v1/secret", "secret");
+  guarded.permission = "secrets.read";
+  ASSERT_TRUE(table_.add(host_, guarded));
+  auto open = route("GET", "/healthz", "ok");
+  open.flags = OPK_ROUTE_ANONYMOUS;
+  ASSERT_TRUE(table_.add(host_, open));
+  table_.set_authorizer([](const std::string& role, const std::string& perm) {
+    return role == "PlatformAdministrator" || perm != "secrets.read";
+  });
+  HttpRequest anon;
+  anon.method = "GET";
+  anon.path = "/api/v1/secret";
+  auto r = table_.dispatch(anon);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.header("www-authenticate"), "Bearer");
+  anon.path = "/healthz";
+  EXPECT_EQ(table_.dispatch(anon).body, "ok");
+  const opk_principal user{sizeof(opk_principal), "tim", "TenantUser", "tenant:acme"};
+  r = get("GET", "/api/v1/secret", &user);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  EXPECT_NE(r.body.find("lacks the permission 'secrets.read'"), std::string::npos) << r.body;
+  EXPECT_EQ(get("GET", "/api/v1/secret").body, "secret");
+  EXPECT_NE(table_.list_json().find("\"permission\":\"secrets.read\""), std::string::npos) << table_.list_json();
 }
 
 }  // namespace

@@ -47,6 +47,8 @@ TEST_F(Echo, EchoesABody) {
   rq.path = "/api/v1/echo";
   rq.headers = {{"content-type", "application/json"}};
   rq.body = R"({"x":[1,2,3]})";
+  const opk_principal who{sizeof(opk_principal), "alice", "TenantUser", "tenant:acme"};
+  rq.principal = &who;
   auto r = k_->routes().dispatch(rq);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, rq.body);

@@ -1,0 +1,37 @@
+// identity_service.h -- "opk.identity/1": token checks, the permission matrix
+// and scope containment for plugins (the HTTP server authenticates with it).
+// Thread-safe.
+#ifndef OPSKERNEL_KERNEL_HOST_IDENTITY_SERVICE_H
+#define OPSKERNEL_KERNEL_HOST_IDENTITY_SERVICE_H
+
+#include <opskernel/opk_abi.h>
+
+#include <string>
+
+namespace opk::identity {
+class Identity;
+}
+
+namespace opk::host {
+
+// Copies `text` into memory a plugin frees with opk_host.free.
+char* plugin_string(const std::string& text);
+
+class IdentityService {
+ public:
+  explicit IdentityService(identity::Identity& identity);
+  // The C table served as "opk.identity/1".
+  const opk_identity_v1* extension() const { return &ext_; }
+
+ private:
+  static IdentityService* self_of(const opk_host* host);
+  static opk_status cb_authenticate(const opk_host* host, const char* token, char** principal_json);
+  static int32_t cb_allowed(const opk_host* host, const char* role, const char* permission);
+  static int32_t cb_contains(const opk_host* host, const char* scope, const char* node);
+  identity::Identity& identity_;
+  opk_identity_v1 ext_{};
+};
+
+}  // namespace opk::host
+
+#endif

@@ -1,0 +1,58 @@
+// jobs_service.h -- "opk.jobs/1": the job engine's operations for admin
+// features, by name, with JSON in and out. Every operation checks the actor's
+// permission and filters to the actor's scope; the engine's own guards
+// (manual_run, reason, schema) apply underneath. Thread-safe.
+#ifndef OPSKERNEL_KERNEL_HOST_JOBS_SERVICE_H
+#define OPSKERNEL_KERNEL_HOST_JOBS_SERVICE_H
+
+#include <opskernel/opk_abi.h>
+#include <opskernel/status.hpp>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "identity/identity.h"
+#include "jobs/engine.h"
+#include "loader/manifest.h"
+#include "store/store.h"
+
+namespace opk::host {
+
+// A job type with the plugin that provides it.
+struct TypeInfo {
+  const loader::JobType* type = nullptr;
+  std::string plugin_id;
+};
+
+class JobsService {
+ public:
+  JobsService(store::Store& store, identity::Identity& identity, std::function<std::vector<TypeInfo>()> types);
+  // The engine, once it runs; until then operations answer UNAVAILABLE.
+  void set_engine(jobs::Engine* engine) { engine_.store(engine); }
+
+  // Runs one operation; *answer gets the JSON answer, or {"error": ...} with
+  // the failing status.
+  Status call(const identity::Principal& actor, const std::string& operation, const std::string& request_json,
+              const std::string& source, std::string* answer);
+  // The operation names, for documentation and tests.
+  static std::vector<std::string> operations();
+
+  // The C table served as "opk.jobs/1".
+  const opk_jobs_v1* extension() const { return &ext_; }
+
+ private:
+  static opk_status cb_call(const opk_host* host, const opk_principal* actor, const char* operation,
+                            const char* request_json, const char* source, char** answer_json);
+
+  store::Store& store_;
+  identity::Identity& identity_;
+  std::function<std::vector<TypeInfo>()> types_;
+  std::atomic<jobs::Engine*> engine_{nullptr};
+  opk_jobs_v1 ext_{};
+};
+
+}  // namespace opk::host
+
+#endif
