@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include <Poco/JSONString.h>
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <set>
 
+#include "loader/describe.h"
 #include "log/logging.h"
 
 namespace opk {
@@ -395,6 +397,19 @@ Status Kernel::open_store() {
       if (p && p->started) out.push_back({e.item, e.plugin_id});
     }
     return out;
+  });
+  jobs_service_->set_plugins_source([this] {
+    std::string out = "[";
+    for (const auto& p : plugins_) {
+      if (out.size() > 1) out += ",";
+      out += "{\"id\":" + Poco::toJSON(p->id, Poco::JSON_WRAP_STRINGS) +
+             ",\"state\":" + Poco::toJSON(std::string(to_string(p->state)), Poco::JSON_WRAP_STRINGS) +
+             ",\"version\":" + Poco::toJSON(p->version, Poco::JSON_WRAP_STRINGS) +
+             ",\"file\":" + Poco::toJSON(p->path.filename().string(), Poco::JSON_WRAP_STRINGS) +
+             ",\"reason\":" + Poco::toJSON(p->reason, Poco::JSON_WRAP_STRINGS) +
+             ",\"manifest\":" + (p->library ? loader::to_json(p->library->manifest(), 0) : std::string("null")) + "}";
+    }
+    return out + "]";
   });
   routes_.set_authorizer(
       [this](const std::string& role, const std::string& perm) { return identity_ && identity_->allowed(role, perm); });

@@ -597,6 +597,10 @@ Status op_log(Ctx& c, Object::Ptr out) {
   if (!(s = visible_run(c, run_id, &run))) return s;
   bool finished = false;
   auto lines = c.engine.wait_log(run_id, after, static_cast<size_t>(limit), wait_ms, &finished);
+  // Lines came back, fewer than asked: if the run is completed (its lines
+  // are stored with the completion), these were the last ones.
+  if (!finished && lines.size() < static_cast<size_t>(limit) && c.store.get_run(run_id, &run))
+    finished = run.phase == store::kCompleted;
   out->set("lines", log_json(lines));
   out->set("next_seq", lines.empty() ? after : lines.back().seq);
   out->set("finished", finished);
@@ -704,6 +708,13 @@ Status op_cron_next(Ctx& c, Object::Ptr out) {
   return Status::ok();
 }
 
+Status op_plugins(Ctx& c, const std::function<std::string()>& source, Object::Ptr out) {
+  if (Status s = c.need("plugins.read"); !s) return s;
+  Poco::JSON::Parser parser;
+  out->set("plugins", source ? parser.parse(source()) : Poco::Dynamic::Var(Array::Ptr(new Array)));
+  return Status::ok();
+}
+
 }  // namespace
 
 JobsService::JobsService(store::Store& store, identity::Identity& identity,
@@ -714,8 +725,8 @@ JobsService::JobsService(store::Store& store, identity::Identity& identity,
 }
 
 std::vector<std::string> JobsService::operations() {
-  return {"types",   "inventory", "job",  "define", "update", "run_now", "cancel", "retry", "hold",
-          "release", "recover",   "runs", "run",    "log",    "queues",  "stats",  "audit", "cron_next"};
+  return {"types",   "inventory", "job", "define", "update", "run_now", "cancel", "retry",     "hold",   "release",
+          "recover", "runs",      "run", "log",    "queues", "stats",   "audit",  "cron_next", "plugins"};
 }
 
 Status JobsService::call(const identity::Principal& actor, const std::string& op, const std::string& request_json,
@@ -759,6 +770,8 @@ Status JobsService::call(const identity::Principal& actor, const std::string& op
         s = op_audit(c, out);
       else if (op == "cron_next")
         s = op_cron_next(c, out);
+      else if (op == "plugins")
+        s = op_plugins(c, plugins_, out);
       else
         s = Status(OPK_ERR_UNSUPPORTED, "no operation '" + op + "'");
     }

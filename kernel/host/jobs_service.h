@@ -31,6 +31,8 @@ class JobsService {
   JobsService(store::Store& store, identity::Identity& identity, std::function<std::vector<TypeInfo>()> types);
   // The engine, once it runs; until then operations answer UNAVAILABLE.
   void set_engine(jobs::Engine* engine) { engine_.store(engine); }
+  // The "plugins" operation's answer: loaded and refused plugins as JSON.
+  void set_plugins_source(std::function<std::string()> fn) { plugins_ = std::move(fn); }
 
   // Runs one operation; *answer gets the JSON answer, or {"error": ...} with
   // the failing status.
@@ -49,6 +51,7 @@ class JobsService {
   store::Store& store_;
   identity::Identity& identity_;
   std::function<std::vector<TypeInfo>()> types_;
+  std::function<std::string()> plugins_;
   std::atomic<jobs::Engine*> engine_{nullptr};
   opk_jobs_v1 ext_{};
 };

@@ -122,6 +122,11 @@ class Host {
     }
   }
 
+  // Frees memory the kernel handed over ("OWNERSHIP: free with opk_host.free").
+  void free(void* ptr) const {
+    if (ptr && detail::has(host_, &opk_host::free) && host_->free) host_->free(host_, ptr);
+  }
+
   uint32_t abi_minor() const { return host_ ? host_->abi_minor : 0; }
   std::string_view kernel_version() const { return detail::sv(host_->kernel_version); }
   const opk_host* raw() const { return host_; }
@@ -335,6 +340,8 @@ class Request {
   }
   std::string_view user_id() const { return r_->principal ? detail::sv(r_->principal->user_id) : std::string_view(); }
   std::string_view role() const { return r_->principal ? detail::sv(r_->principal->role) : std::string_view(); }
+  std::string_view scope() const { return r_->principal ? detail::sv(r_->principal->scope) : std::string_view(); }
+  std::string_view remote_addr() const { return detail::sv(r_->remote_addr); }
   const opk_http_request* raw() const { return r_; }
 
  private:
@@ -365,6 +372,14 @@ class Response {
   }
   // Sets content-type application/json and the body.
   Response& json(std::string_view data) { return header("content-type", "application/json").body(data); }
+  // Sends what was written so far and keeps streaming (Server-Sent Events).
+  // CANCELLED once the client has gone; UNSUPPORTED where the server cannot
+  // stream (ABI 1.0 kernels).
+  Status flush() {
+    if (!detail::has(r_, &opk_http_response::flush) || !r_->flush) return {OPK_ERR_UNSUPPORTED, "no streaming"};
+    const opk_status st = r_->flush(r_);
+    return st == OPK_OK ? Status::ok() : Status(st, "the client has gone");
+  }
 
  private:
   const opk_http_response* r_;
@@ -419,8 +434,10 @@ class Plugin {
 
   // Adds an HTTP route for admin feature `feature`; call from start().
   // The pattern may contain {name} segments.
+  // `permission` (e.g. "flags.write"): what the caller's role needs; the
+  // kernel checks it (403). Empty: any authenticated caller.
   Status add_route(std::string_view feature, std::string_view method, std::string_view path, std::string_view summary,
-                   Handler handler, uint64_t flags = 0) {
+                   Handler handler, uint64_t flags = 0, std::string_view permission = {}) {
     const auto* routes = host_.extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
     if (routes == nullptr || !routes->add_route) return {OPK_ERR_UNSUPPORTED, "no route service"};
     handlers_.push_back(std::make_unique<Handler>(std::move(handler)));
@@ -434,6 +451,8 @@ class Plugin {
     r.flags = flags;
     r.route_data = handlers_.back().get();
     r.handle = &Plugin::handle_trampoline;
+    std::string perm(permission);
+    r.permission = perm.empty() ? nullptr : perm.c_str();
     opk_status st = routes->add_route(host_.raw(), &r);
     if (st != OPK_OK) return {st, "route " + m + " " + p + " refused"};
     return Status::ok();

@@ -1,0 +1,483 @@
+#include "http_server.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/JSONString.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/ThreadPool.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+
+namespace opk::admin {
+namespace {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+Status read_int(const Host& host, const char* key, int lo, int hi, int* out) {
+  auto v = host.config(key);
+  if (!v) return Status::ok();
+  const std::string text(*v);
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+    return Status::invalid(std::string("plugin.admin-http.") + key + ": '" + text + "' is not a whole number");
+  const int n = std::stoi(text);
+  if (n < lo || n > hi)
+    return Status::invalid(std::string("plugin.admin-http.") + key + ": " + text + " is out of range " +
+                           std::to_string(lo) + ".." + std::to_string(hi));
+  *out = n;
+  return Status::ok();
+}
+
+std::vector<std::string> segments(const std::string& path) {
+  std::vector<std::string> out;
+  std::stringstream ss(path);
+  std::string seg;
+  while (std::getline(ss, seg, '/'))
+    if (!seg.empty()) out.push_back(seg);
+  return out;
+}
+
+std::string problem_json(int status, const std::string& title, const std::string& detail) {
+  return "{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(title, Poco::JSON_WRAP_STRINGS) +
+         ",\"status\":" + std::to_string(status) + ",\"detail\":" + Poco::toJSON(detail, Poco::JSON_WRAP_STRINGS) + "}";
+}
+
+// The response a route handler writes through: buffered, or streamed once
+// the handler flushes.
+struct PocoResponse {
+  opk_http_response c{};
+  Poco::Net::HTTPServerResponse* r = nullptr;
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::ostream* out = nullptr;  // set once streaming
+  bool gone = false;
+
+  static PocoResponse* of(const opk_http_response* p) { return reinterpret_cast<PocoResponse*>(p->host_data); }
+  static void set_status(const opk_http_response* self, int32_t status) { of(self)->status = status; }
+  static void add_header(const opk_http_response* self, const char* name, const char* value) {
+    auto* s = of(self);
+    if (s->out) return;  // fixed once streaming
+    std::string n(name);
+    if (n == "content-type") std::erase_if(s->headers, [](auto& h) { return h.first == "content-type"; });
+    s->headers.emplace_back(n, value);
+  }
+  static void append_body(const opk_http_response* self, const void* data, size_t size) {
+    of(self)->body.append(static_cast<const char*>(data), size);
+  }
+  static opk_status flush(const opk_http_response* self) {
+    auto* s = of(self);
+    if (s->gone) return OPK_ERR_CANCELLED;
+    try {
+      if (!s->out) {
+        s->apply_head();
+        s->r->setChunkedTransferEncoding(true);
+        s->out = &s->r->send();
+      }
+      s->out->write(s->body.data(), static_cast<std::streamsize>(s->body.size()));
+      s->out->flush();
+      s->body.clear();
+      if (!s->out->good()) s->gone = true;
+    } catch (const std::exception&) {
+      s->gone = true;
+    }
+    return s->gone ? OPK_ERR_CANCELLED : OPK_OK;
+  }
+  void apply_head() {
+    r->setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    for (auto& [k, v] : headers) r->set(k, v);
+  }
+  // Sends what the handler wrote, when it did not stream.
+  void finish() {
+    if (out) {
+      if (!body.empty()) flush(&c);
+      return;
+    }
+    apply_head();
+    r->setContentLength64(static_cast<Poco::Int64>(body.size()));
+    r->sendBuffer(body.data(), body.size());
+  }
+};
+
+}  // namespace
+
+Status read_settings(const Host& host, ServerSettings* out) {
+  ServerSettings s;
+  if (auto v = host.config("listen"); v && !v->empty())
+    s.listen = std::string(*v);
+  else if (auto k = host.config("kernel.listen"); k && !k->empty())
+    s.listen = std::string(*k);
+  int max_body_kb = static_cast<int>(s.max_body_bytes / 1024);
+  Status st;
+  if (!(st = read_int(host, "threads", 4, 1024, &s.threads)) ||
+      !(st = read_int(host, "max_body_kb", 1, 1024 * 1024, &max_body_kb)) ||
+      !(st = read_int(host, "timeout_s", 1, 3600, &s.timeout_s)) ||
+      !(st = read_int(host, "keep_alive_s", 1, 3600, &s.keep_alive_s)) ||
+      !(st = read_int(host, "rate_per_token", 0, 1000000, &s.rate_per_token)) ||
+      !(st = read_int(host, "rate_per_address", 0, 1000000, &s.rate_per_address)))
+    return st;
+  s.max_body_bytes = static_cast<size_t>(max_body_kb) * 1024;
+  if (auto v = host.config("cors_origins")) {
+    std::stringstream ss{std::string(*v)};
+    std::string o;
+    while (std::getline(ss, o, ',')) {
+      o.erase(0, o.find_first_not_of(" \t"));
+      o.erase(o.find_last_not_of(" \t") + 1);
+      if (o.empty()) continue;
+      if (o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0)
+        return Status::invalid("plugin.admin-http.cors_origins: '" + o + "' is not an http(s) origin");
+      s.cors_origins.insert(o);
+    }
+  }
+  *out = std::move(s);
+  return Status::ok();
+}
+
+bool RateLimiter::allow(const std::string& key, int64_t now, int* retry_after_s) {
+  if (per_minute_ <= 0) return true;
+  std::lock_guard lock(mu_);
+  if (buckets_.size() > 100000) buckets_.clear();  // bounded memory under an address flood
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{static_cast<double>(per_minute_), now});
+  Bucket& b = it->second;
+  b.tokens = std::min<double>(per_minute_, b.tokens + (now - b.last_ms) * per_minute_ / 60000.0);
+  b.last_ms = now;
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return true;
+  }
+  *retry_after_s = std::max(1, static_cast<int>((1 - b.tokens) * 60.0 / per_minute_ + 0.999));
+  return false;
+}
+
+void RequestMetrics::count(const std::string& method, const std::string& route, int status) {
+  std::lock_guard lock(mu_);
+  ++counts_[{method, route, status}];
+}
+
+std::string RequestMetrics::prometheus() const {
+  std::lock_guard lock(mu_);
+  std::string out =
+      "# HELP opskernel_http_requests_total HTTP requests served, by route pattern and status code.\n"
+      "# TYPE opskernel_http_requests_total counter\n";
+  for (const auto& [key, n] : counts_) {
+    const auto& [method, route, status] = key;
+    out += "opskernel_http_requests_total{method=\"" + method + "\",route=\"" + route + "\",code=\"" +
+           std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ handler
+
+class Handler : public Poco::Net::HTTPRequestHandler {
+ public:
+  explicit Handler(Server& server) : server_(server) {}
+
+  void handleRequest(Poco::Net::HTTPServerRequest& rq, Poco::Net::HTTPServerResponse& rs) override {
+    std::string method = rq.getMethod(), path = "-";
+    int status = 500;
+    try {
+      status = serve(rq, rs, &path);
+    } catch (const std::exception& e) {
+      server_.host_.error(std::string("request failed: ") + e.what());
+      if (!rs.sent()) status = send_problem(rs, 500, "Internal Server Error", "the request could not be served");
+    }
+    server_.metrics_.count(method, server_.pattern_of(method, path), status);
+  }
+
+ private:
+  static void security_headers(Poco::Net::HTTPServerResponse& rs) {
+    rs.set("X-Content-Type-Options", "nosniff");
+    rs.set("X-Frame-Options", "DENY");
+    rs.set("Referrer-Policy", "no-referrer");
+    rs.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    rs.set("Cache-Control", "no-store");
+  }
+
+  int send_problem(Poco::Net::HTTPServerResponse& rs, int status, const std::string& title, const std::string& detail,
+                   const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    const std::string body = problem_json(status, title, detail);
+    rs.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    rs.setContentType("application/problem+json");
+    for (auto& [k, v] : headers) rs.set(k, v);
+    rs.setContentLength64(static_cast<Poco::Int64>(body.size()));
+    rs.sendBuffer(body.data(), body.size());
+    return status;
+  }
+
+  // Reads and drops up to `limit` bytes of a refused body, so closing the
+  // connection does not reset it before the client has read the answer.
+  static void drain(std::istream& in, Poco::Int64 limit) {
+    char buf[16384];
+    try {
+      while (limit > 0 && in.read(buf, std::min<Poco::Int64>(limit, sizeof buf))) limit -= in.gcount();
+    } catch (const std::exception&) {
+    }
+  }
+
+  int serve(Poco::Net::HTTPServerRequest& rq, Poco::Net::HTTPServerResponse& rs, std::string* path_out) {
+    security_headers(rs);
+    const auto& st = server_.settings_;
+    const std::string remote = rq.clientAddress().toString();
+    const std::string remote_host = rq.clientAddress().host().toString();
+    // The target: decoded path and query; no dot segments, no NUL.
+    std::string path;
+    std::vector<std::pair<std::string, std::string>> query;
+    try {
+      Poco::URI uri(rq.getURI());
+      path = uri.getPath();
+      query = uri.getQueryParameters();
+    } catch (const Poco::Exception& e) {
+      return send_problem(rs, 400, "Bad Request", "the request target is malformed: " + e.message());
+    }
+    const auto segs = segments(path);
+    if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos ||
+        std::any_of(segs.begin(), segs.end(), [](const std::string& s) { return s == ".." || s == "."; }))
+      return send_problem(rs, 400, "Bad Request", "the path may not contain '.' or '..' segments");
+    *path_out = path;
+
+    // CORS: off unless origins are configured.
+    const std::string origin = rq.get("Origin", "");
+    const bool cors = !origin.empty() && st.cors_origins.count(origin);
+    if (cors) {
+      rs.set("Access-Control-Allow-Origin", origin);
+      rs.set("Vary", "Origin");
+    }
+    if (rq.getMethod() == "OPTIONS") {
+      if (!cors) return send_problem(rs, 403, "Forbidden", "cross-origin requests are not allowed from this origin");
+      rs.set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
+      rs.set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+      rs.set("Access-Control-Max-Age", "600");
+      rs.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_NO_CONTENT);
+      rs.setContentLength(0);
+      rs.send();
+      return 204;
+    }
+
+    // The caller, if a token is sent. A bad token is refused here; no token
+    // at all is the kernel's to judge (anonymous routes exist).
+    std::string user_id, role, scope;
+    opk_principal principal{};
+    bool authenticated = false;
+    if (rq.has("Authorization")) {
+      const std::string auth = rq.get("Authorization");
+      if (auth.rfind("Bearer ", 0) != 0)
+        return send_problem(rs, 401, "Unauthorized", "the Authorization header must be 'Bearer <token>'",
+                            {{"WWW-Authenticate", "Bearer"}});
+      const auto* identity = server_.host_.extension<opk_identity_v1>(OPK_EXT_IDENTITY);
+      if (!identity) return send_problem(rs, 503, "Service Unavailable", "identities are not available");
+      char* json = nullptr;
+      const opk_status a = identity->authenticate(server_.host_.raw(), auth.substr(7).c_str(), &json);
+      std::string answer = json ? json : "{}";
+      if (json) server_.host_.free(json);
+      Poco::JSON::Parser parser;
+      auto obj = parser.parse(answer).extract<Poco::JSON::Object::Ptr>();
+      if (a != OPK_OK)
+        return send_problem(rs, 401, "Unauthorized", obj->optValue<std::string>("error", "the token is not valid"),
+                            {{"WWW-Authenticate", "Bearer error=\"invalid_token\""}});
+      user_id = obj->getValue<std::string>("user_id");
+      role = obj->getValue<std::string>("role");
+      scope = obj->getValue<std::string>("scope");
+      principal = {sizeof(opk_principal), user_id.c_str(), role.c_str(), scope.c_str()};
+      authenticated = true;
+    }
+
+    // Rate limits: per user, and per client address.
+    int retry = 0;
+    const int64_t now = now_ms();
+    if ((authenticated && !server_.per_token_.allow("user:" + user_id, now, &retry)) ||
+        !server_.per_address_.allow(remote_host, now, &retry))
+      return send_problem(rs, 429, "Too Many Requests",
+                          "the request rate limit is reached; retry after " + std::to_string(retry) + " s",
+                          {{"Retry-After", std::to_string(retry)}});
+
+    // The body, within the size limit.
+    std::string body;
+    const Poco::Int64 declared = rq.getContentLength64();
+    if (declared > static_cast<Poco::Int64>(st.max_body_bytes)) {
+      rs.setKeepAlive(false);
+      const int code = send_problem(rs, 413, "Content Too Large",
+                                    "the body is " + std::to_string(declared) + " bytes; at most " +
+                                        std::to_string(st.max_body_bytes) + " are accepted");
+      drain(rq.stream(), std::min<Poco::Int64>(declared, 8 << 20));
+      return code;
+    }
+    if (declared != 0 &&
+        (rq.getMethod() == "POST" || rq.getMethod() == "PUT" || rq.getMethod() == "PATCH" || declared > 0)) {
+      std::istream& in = rq.stream();
+      char buf[8192];
+      while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        body.append(buf, static_cast<size_t>(in.gcount()));
+        if (body.size() > st.max_body_bytes) {
+          rs.setKeepAlive(false);
+          const int code =
+              send_problem(rs, 413, "Content Too Large",
+                           "the body is larger than the " + std::to_string(st.max_body_bytes) + " bytes accepted");
+          drain(in, 8 << 20);
+          return code;
+        }
+      }
+    }
+
+    // Into the kernel's route table.
+    std::vector<std::string> keys, values;
+    for (const auto& [k, v] : rq) {
+      std::string n = k;
+      std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (n == "authorization") continue;  // handlers never see the token
+      keys.push_back(std::move(n));
+      values.push_back(v);
+    }
+    std::vector<opk_kv> hs, qs;
+    for (size_t i = 0; i < keys.size(); ++i) hs.push_back({keys[i].c_str(), values[i].c_str()});
+    for (const auto& [k, v] : query) qs.push_back({k.c_str(), v.c_str()});
+    const std::string method = rq.getMethod();
+    opk_http_request c{};
+    c.struct_size = sizeof c;
+    c.method = method.c_str();
+    c.path = path.c_str();
+    c.query = qs.data();
+    c.query_count = static_cast<uint32_t>(qs.size());
+    c.headers = hs.data();
+    c.header_count = static_cast<uint32_t>(hs.size());
+    c.body = {reinterpret_cast<const uint8_t*>(body.data()), body.size()};
+    c.principal = authenticated ? &principal : nullptr;
+    c.remote_addr = remote.c_str();
+
+    PocoResponse out;
+    out.c.struct_size = sizeof out.c;
+    out.c.host_data = reinterpret_cast<opk_host_data*>(&out);
+    out.c.set_status = &PocoResponse::set_status;
+    out.c.add_header = &PocoResponse::add_header;
+    out.c.append_body = &PocoResponse::append_body;
+    out.c.flush = &PocoResponse::flush;
+    out.r = &rs;
+    const auto* routes = server_.host_.extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
+    if (!routes || !routes->dispatch) return send_problem(rs, 503, "Service Unavailable", "no route service");
+    routes->dispatch(server_.host_.raw(), &c, &out.c);
+    out.finish();
+    return out.status;
+  }
+
+  Server& server_;
+};
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  explicit Factory(Server& server) : server_(server) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+    return new Handler(server_);
+  }
+
+ private:
+  Server& server_;
+};
+
+// ------------------------------------------------------------------- server
+
+Server::Server(const Host& host, ServerSettings settings)
+    : host_(host),
+      settings_(std::move(settings)),
+      per_token_(settings_.rate_per_token),
+      per_address_(settings_.rate_per_address) {}
+
+Server::~Server() {
+  stop();
+}
+
+Status Server::start() {
+  try {
+    Poco::Net::SocketAddress addr(settings_.listen);
+    Poco::Net::ServerSocket socket(addr, 256);
+    auto params = new Poco::Net::HTTPServerParams;
+    params->setMaxThreads(settings_.threads);
+    params->setMaxQueued(1024);
+    params->setTimeout(Poco::Timespan(settings_.timeout_s, 0));
+    params->setKeepAlive(true);
+    params->setKeepAliveTimeout(Poco::Timespan(settings_.keep_alive_s, 0));
+    params->setMaxKeepAliveRequests(10000);
+    params->setServerName("opskernel");
+    // Poco's own pool (16 threads by default) would starve keep-alive
+    // connections beyond it silently: one thread per connection we promise.
+    pool_ = std::make_unique<Poco::ThreadPool>(2, settings_.threads, 60);
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, params);
+    server_->start();
+  } catch (const Poco::Exception& e) {
+    server_.reset();
+    pool_.reset();
+    return Status::unavailable("cannot serve on " + settings_.listen + ": " + e.displayText());
+  }
+  host_.info("admin API serving on http://" + settings_.listen);
+  return Status::ok();
+}
+
+void Server::stop() {
+  if (server_) {
+    server_->stopAll(true);  // also ends keep-alive and streaming connections
+    server_.reset();
+  }
+  if (pool_) {
+    pool_->joinAll();
+    pool_.reset();
+  }
+}
+
+std::string Server::pattern_of(const std::string& method, const std::string& path) {
+  std::lock_guard lock(routes_mu_);
+  const int64_t now = now_ms();
+  if (now - patterns_read_ms_ > 5000) {
+    patterns_read_ms_ = now;
+    const auto* routes = host_.extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
+    char* json = nullptr;
+    if (routes && routes->list && routes->list(host_.raw(), &json) == OPK_OK && json) {
+      patterns_.clear();
+      try {
+        Poco::JSON::Parser parser;
+        auto arr = parser.parse(json).extract<Poco::JSON::Array::Ptr>();
+        for (size_t i = 0; i < arr->size(); ++i) {
+          auto o = arr->getObject(static_cast<unsigned>(i));
+          patterns_.emplace_back(o->getValue<std::string>("method"), segments(o->getValue<std::string>("path")));
+        }
+      } catch (const Poco::Exception&) {
+      }
+      host_.free(json);
+    }
+  }
+  const auto segs = segments(path);
+  const std::vector<std::string>* best = nullptr;
+  size_t best_params = 0;
+  for (const auto& [m, pat] : patterns_) {
+    if (m != method || pat.size() != segs.size()) continue;
+    size_t params = 0;
+    bool ok = true;
+    for (size_t i = 0; i < pat.size() && ok; ++i) {
+      if (pat[i].size() > 2 && pat[i].front() == '{')
+        ++params;
+      else
+        ok = pat[i] == segs[i];
+    }
+    if (ok && (!best || params < best_params)) {
+      best = &pat;
+      best_params = params;
+    }
+  }
+  if (!best) return "unmatched";
+  std::string out;
+  for (const auto& s : *best) out += "/" + s;
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace opk::admin

@@ -1,0 +1,101 @@
+// http_server.h -- the admin HTTP server: Poco Net on the configured
+// address, serving every route in the kernel's route table (this plugin's and
+// other admin features') without knowing them by name. It authenticates
+// bearer tokens through opk.identity/1 and leaves routing, permission checks
+// and 404/405 to the kernel (opk_http_routes_v1.dispatch). Around that:
+// request-size and time limits, per-token and per-address rate limits,
+// security headers, optional CORS, streaming responses and request metrics.
+#ifndef OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
+#define OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
+
+#include <opskernel/opk.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace Poco::Net {
+class HTTPServer;
+}
+namespace Poco {
+class ThreadPool;
+}
+
+namespace opk::admin {
+
+// Server settings ([plugin.admin-http] keys; see config/opskernel.conf).
+struct ServerSettings {
+  std::string listen = "127.0.0.1:8080";
+  int threads = 64;  // concurrent connections served (SSE streams hold one each)
+  size_t max_body_bytes = 1 << 20;
+  int timeout_s = 30;  // socket read/write timeout
+  int keep_alive_s = 10;
+  int rate_per_token = 600;            // requests per minute per user; 0: no limit
+  int rate_per_address = 1200;         // requests per minute per client address; 0: no limit
+  std::set<std::string> cors_origins;  // empty: CORS off
+};
+
+// Reads the settings from the plugin's configuration; errors name the key.
+Status read_settings(const Host& host, ServerSettings* out);
+
+// A token bucket per key: `per_minute` requests, refilled continuously.
+class RateLimiter {
+ public:
+  explicit RateLimiter(int per_minute) : per_minute_(per_minute) {}
+  // True if the request may go on; otherwise *retry_after_s says when.
+  bool allow(const std::string& key, int64_t now_ms, int* retry_after_s);
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    int64_t last_ms = 0;
+  };
+  int per_minute_;
+  std::mutex mu_;
+  std::map<std::string, Bucket> buckets_;
+};
+
+// Requests served, by method, route pattern and status code.
+class RequestMetrics {
+ public:
+  void count(const std::string& method, const std::string& route, int status);
+  // Prometheus text lines (opskernel_http_requests_total).
+  std::string prometheus() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> counts_;
+};
+
+class Server {
+ public:
+  Server(const Host& host, ServerSettings settings);
+  ~Server();
+  Status start();
+  void stop();
+  RequestMetrics& metrics() { return metrics_; }
+  const ServerSettings& settings() const { return settings_; }
+
+  // The route pattern that serves `method` `path`, for metrics ("-" if none).
+  std::string pattern_of(const std::string& method, const std::string& path);
+
+ private:
+  friend class Handler;
+  Host host_;
+  ServerSettings settings_;
+  RateLimiter per_token_, per_address_;
+  RequestMetrics metrics_;
+  std::unique_ptr<Poco::ThreadPool> pool_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  std::mutex routes_mu_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> patterns_;  // method, segments
+  size_t patterns_seen_ = 0;
+  int64_t patterns_read_ms_ = 0;
+};
+
+}  // namespace opk::admin
+
+#endif

@@ -1,0 +1,403 @@
+// The admin HTTP API on a real kernel with real plugins, over real HTTP on
+// 127.0.0.1: the role x endpoint visibility matrix over a seeded hierarchy,
+// bad input of every kind, the live log stream, the manual_run=false refusal,
+// limits, headers, metrics and the OpenAPI document.
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/StreamCopier.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "support/kernel_util.h"
+
+namespace opk {
+namespace {
+
+using Poco::JSON::Object;
+
+int free_port() {
+  Poco::Net::ServerSocket s(Poco::Net::SocketAddress("127.0.0.1", 0));
+  return s.address().port();
+}
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  Poco::Net::HTTPResponse head;
+  Object::Ptr json() const {
+    Poco::JSON::Parser p;
+    return p.parse(body).extract<Object::Ptr>();
+  }
+};
+
+class AdminHttp : public ::testing::Test {
+ protected:
+  void SetUp() override { start({}); }
+
+  void start(std::map<std::string, std::string> settings) {
+    kernel_.reset();
+    port_ = free_port();
+    auto cfg = test::quiet_config(dir_, plugins_);
+    cfg.listen = "127.0.0.1:" + std::to_string(port_);
+    cfg.plugins["admin-http"] = settings;
+    kernel_ = std::make_unique<Kernel>(cfg);
+    ASSERT_TRUE(kernel_->start());
+    if (admin_.empty()) seed();
+  }
+
+  // Platform > d1 > p1 > t1, and d2 > p2 > t2; a user per role; jobs at
+  // several levels.
+  void seed() {
+    auto* id = kernel_->identity();
+    for (auto [n, p] : std::vector<std::pair<const char*, const char*>>{{"distributor:d1", "platform"},
+                                                                        {"partner:p1", "distributor:d1"},
+                                                                        {"tenant:t1", "partner:p1"},
+                                                                        {"distributor:d2", "platform"},
+                                                                        {"partner:p2", "distributor:d2"},
+                                                                        {"tenant:t2", "partner:p2"}})
+      ASSERT_TRUE(id->add_node(n, p, ""));
+    struct U {
+      const char *id, *role, *scope;
+      std::string* token;
+    } users[] = {{"pat", "PlatformAdministrator", "platform", &admin_},
+                 {"dan", "DistributorAdministrator", "distributor:d1", &dist_},
+                 {"pam", "PartnerAdministrator", "partner:p1", &partner_},
+                 {"ted", "TenantAdministrator", "tenant:t1", &tenant_admin_},
+                 {"tim", "TenantUser", "tenant:t1", &tenant_user_}};
+    for (auto& u : users) {
+      ASSERT_TRUE(id->add_user({u.id, "", u.role, u.scope}));
+      ASSERT_TRUE(id->issue_token(u.id, 0, "test", u.token));
+    }
+    for (auto [job, scope] : std::vector<std::pair<const char*, const char*>>{{"job-platform", "platform"},
+                                                                              {"job-d1", "distributor:d1"},
+                                                                              {"job-t1", "tenant:t1"},
+                                                                              {"job-t2", "tenant:t2"}}) {
+      store::ScheduledJob j;
+      j.id = job;
+      j.job_type = "hello";
+      j.planning = "disabled";
+      j.scope = scope;
+      ASSERT_TRUE(kernel_->engine()->define_job(j, test::operator_actor()));
+    }
+  }
+
+  Reply http(const std::string& method, const std::string& target, const std::string& token = "",
+             const std::string& body = "", const std::map<std::string, std::string>& headers = {}) {
+    Poco::Net::HTTPClientSession s("127.0.0.1", static_cast<Poco::UInt16>(port_));
+    s.setTimeout(Poco::Timespan(20, 0));
+    Poco::Net::HTTPRequest rq(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
+    if (!token.empty()) rq.set("Authorization", "Bearer " + token);
+    for (auto& [k, v] : headers) rq.set(k, v);
+    if (!body.empty() || method == "POST" || method == "PATCH") {
+      if (!rq.has("Content-Type")) rq.setContentType("application/json");
+      rq.setContentLength(static_cast<std::streamsize>(body.size()));
+    }
+    s.sendRequest(rq) << body;
+    Reply r;
+    std::istream& in = s.receiveResponse(r.head);
+    Poco::StreamCopier::copyToString(in, r.body);
+    r.status = r.head.getStatus();
+    return r;
+  }
+
+  std::set<std::string> inventory_ids(const std::string& token) {
+    auto r = http("GET", "/api/v1/jobs", token);
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::set<std::string> ids;
+    auto items = r.json()->getArray("items");
+    for (size_t i = 0; i < items->size(); ++i) ids.insert(items->getObject(i)->getValue<std::string>("id"));
+    return ids;
+  }
+
+  test::TempDir dir_;
+  std::string plugins_ = test::plugins_dir(
+      dir_, {test::bundled("admin-http"), test::bundled("hello"), test::bundled("echo"), test::fixture("engine_jobs")});
+  std::unique_ptr<Kernel> kernel_;
+  int port_ = 0;
+  std::string admin_, dist_, partner_, tenant_admin_, tenant_user_;
+};
+
+TEST_F(AdminHttp, EveryListIsFilteredToTheCallersScope) {
+  EXPECT_EQ(inventory_ids(admin_), (std::set<std::string>{"job-d1", "job-platform", "job-t1", "job-t2"}));
+  EXPECT_EQ(inventory_ids(dist_), (std::set<std::string>{"job-d1", "job-t1"}));
+  EXPECT_EQ(inventory_ids(partner_), (std::set<std::string>{"job-t1"}));
+  EXPECT_EQ(inventory_ids(tenant_admin_), (std::set<std::string>{"job-t1"}));
+  EXPECT_EQ(inventory_ids(tenant_user_), (std::set<std::string>{"job-t1"}));
+  // Another scope's job is not found rather than forbidden: its existence is not revealed.
+  EXPECT_EQ(http("GET", "/api/v1/jobs/job-t2", tenant_admin_).status, 404);
+  EXPECT_EQ(http("GET", "/api/v1/jobs/job-t1", tenant_admin_).status, 200);
+  EXPECT_EQ(http("GET", "/api/v1/jobs/job-platform", dist_).status, 404);
+  // The tenant filter narrows within the caller's scope.
+  auto r = http("GET", "/api/v1/jobs?tenant=distributor:d2", admin_);
+  EXPECT_EQ(r.json()->getValue<int>("total"), 1) << r.body;
+}
+
+TEST_F(AdminHttp, ActionsFollowThePermissionMatrix) {
+  const std::string run = R"({"reason": "matrix", "params": {"steps": 1}})";
+  struct Case {
+    std::string* token;
+    int run_now, audit, plugins, metrics, jobs;
+  } cases[] = {
+      {&admin_, 202, 200, 200, 200, 200},       {&dist_, 403, 200, 403, 403, 200},
+      {&partner_, 403, 200, 403, 403, 200},     {&tenant_admin_, 403, 200, 403, 403, 200},
+      {&tenant_user_, 403, 403, 403, 403, 200},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(*c.token == admin_ ? "platform admin" : "another role");
+    EXPECT_EQ(http("POST", "/api/v1/jobs/job-t1/run", *c.token, run).status, c.run_now);
+    EXPECT_EQ(http("GET", "/api/v1/audit", *c.token).status, c.audit);
+    EXPECT_EQ(http("GET", "/api/v1/plugins", *c.token).status, c.plugins);
+    EXPECT_EQ(http("GET", "/metrics", *c.token).status, c.metrics);
+    EXPECT_EQ(http("GET", "/api/v1/runs", *c.token).status, c.jobs);
+  }
+  auto r = http("POST", "/api/v1/jobs/job-t1/run", tenant_admin_, run);
+  EXPECT_NE(r.json()->getValue<std::string>("detail").find("lacks the permission 'runs.start'"), std::string::npos)
+      << r.body;
+  // The audit trail has the run-now with its actor, reason and source address.
+  auto audit = http("GET", "/api/v1/audit?action=run-now", admin_).json()->getArray("items");
+  ASSERT_GE(audit->size(), 1u);
+  EXPECT_EQ(audit->getObject(0)->getValue<std::string>("actor"), "pat");
+  EXPECT_EQ(audit->getObject(0)->getValue<std::string>("reason"), "matrix");
+  EXPECT_NE(audit->getObject(0)->getValue<std::string>("source").find("127.0.0.1"), std::string::npos);
+  // A distributor admin's audit view leaves out what platform users did.
+  EXPECT_EQ(http("GET", "/api/v1/audit?action=run-now", dist_).json()->getArray("items")->size(), 0u);
+}
+
+TEST_F(AdminHttp, ConfiguredPermissionsWidenARole) {
+  kernel_.reset();
+  auto cfg = test::quiet_config(dir_, plugins_);
+  port_ = free_port();
+  cfg.listen = "127.0.0.1:" + std::to_string(port_);
+  cfg.permissions["TenantAdministrator"] = {"jobs.read", "runs.start"};
+  kernel_ = std::make_unique<Kernel>(cfg);
+  ASSERT_TRUE(kernel_->start());
+  const std::string run = R"({"reason": "mine", "params": {"steps": 1}})";
+  EXPECT_EQ(http("POST", "/api/v1/jobs/job-t1/run", tenant_admin_, run).status, 202);
+  // Still only inside the scope.
+  EXPECT_EQ(http("POST", "/api/v1/jobs/job-t2/run", tenant_admin_, run).status, 404);
+}
+
+TEST_F(AdminHttp, BadInputGetsAProblemNamingWhatToFix) {
+  struct Case {
+    std::string method, target, body;
+    int status;
+    std::string words;
+  } cases[] = {
+      {"POST", "/api/v1/runs", "{bad", 400, "not valid JSON"},
+      {"POST", "/api/v1/runs", "[1,2]", 400, "must be a JSON object"},
+      {"POST", "/api/v1/runs", R"({"job_type": "hello", "reason": 7})", 422, "reason: expected a string"},
+      {"POST", "/api/v1/runs", R"({"job_type": "hello", "reason": "x", "params": {"steps": "many"}})", 422, "steps"},
+      {"POST", "/api/v1/runs", R"({"job_type": "hello"})", 422, "reason"},
+      {"POST", "/api/v1/runs", R"({"job_type": "nope", "reason": "x"})", 404, "no job type 'nope'"},
+      {"POST", "/api/v1/jobs", R"({"id": "j", "job_type": "hello", "planning": "scheduled", "cron": "61 * * * *"})",
+       422, "minute"},
+      {"PATCH", "/api/v1/jobs/job-t1", R"({"description": "renamed"})", 422, "cannot be changed"},
+      {"GET", "/api/v1/jobs?limit=many", "", 400, "limit"},
+      {"GET", "/api/v1/jobs?colour=red", "", 400, "unknown query parameter 'colour'"},
+      {"GET", "/api/v1/jobs?status=sleepy", "", 422, "status"},
+      {"GET", "/api/v1/runs/abc", "", 404, "no run"},
+      {"GET", "/api/v1/runs/999999", "", 404, "no run 999999"},
+      {"GET", "/api/v1/unknown", "", 404, "no route serves"},
+      {"DELETE", "/api/v1/jobs", "", 405, "use GET, POST"},
+      {"POST", "/api/v1/jobs/job-t1/run", R"({"reason": "x", "start_at_ms": -5})", 422, "start_at_ms"},
+  };
+  for (const auto& c : cases) {
+    auto r = http(c.method, c.target, admin_, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target << " " << c.body << " -> " << r.body;
+    EXPECT_EQ(r.head.getContentType(), "application/problem+json") << c.target;
+    EXPECT_NE(r.body.find(c.words), std::string::npos) << c.target << " " << r.body;
+    EXPECT_EQ(r.body.find("Exception"), std::string::npos) << r.body;
+  }
+  auto r = http("POST", "/api/v1/runs", admin_, "{}", {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(r.status, 415) << r.body;
+}
+
+TEST_F(AdminHttp, TokensMissingExpiredRevokedOrMalformedGet401) {
+  EXPECT_EQ(http("GET", "/api/v1/jobs").status, 401);
+  auto r = http("GET", "/api/v1/jobs", "opk_not-a-real-token");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find("not known"), std::string::npos);
+  EXPECT_EQ(r.body.find("opk_not-a-real-token"), std::string::npos) << "tokens are never echoed";
+  std::string short_lived;
+  ASSERT_TRUE(kernel_->identity()->issue_token("tim", 1, "", &short_lived));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  r = http("GET", "/api/v1/jobs", short_lived);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find("expired"), std::string::npos) << r.body;
+  int64_t n = 0;
+  ASSERT_TRUE(kernel_->identity()->revoke_user("tim", &n));
+  r = http("GET", "/api/v1/jobs", tenant_user_);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find("revoked"), std::string::npos) << r.body;
+  r = http("GET", "/api/v1/jobs", "", "", {{"Authorization", "Basic YWRtaW46YWRtaW4="}});
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(http("GET", "/healthz").status, 200);  // anonymous routes need no token
+}
+
+TEST_F(AdminHttp, HugeBodiesAndTraversalAreRefused) {
+  const std::string huge(2 * 1024 * 1024, 'x');
+  auto r = http("POST", "/api/v1/runs", admin_, huge);
+  EXPECT_EQ(r.status, 413) << r.body.substr(0, 200);
+  for (const char* target : {"/api/v1/../../etc/passwd", "/api/v1/jobs/%2e%2e/x", "/api/v1/./jobs"}) {
+    r = http("GET", target, admin_);
+    EXPECT_EQ(r.status, 400) << target << " " << r.body;
+  }
+  r = http("GET", "/api/v1/jobs/%zz", admin_);
+  EXPECT_EQ(r.status, 400) << r.body;
+}
+
+TEST_F(AdminHttp, ManualRunFalseIsRefusedWith409) {
+  auto r = http("POST", "/api/v1/runs", admin_, R"({"job_type": "scheduled-only", "reason": "try"})");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("manual_run=false"), std::string::npos) << r.body;
+  auto types = http("GET", "/api/v1/job-types", admin_).json()->getArray("types");
+  bool seen = false;
+  for (size_t i = 0; i < types->size(); ++i)
+    if (types->getObject(i)->getValue<std::string>("id") == "scheduled-only") {
+      seen = true;
+      EXPECT_FALSE(types->getObject(i)->getValue<bool>("manual_run"));
+    }
+  EXPECT_TRUE(seen);
+}
+
+TEST_F(AdminHttp, TheEventStreamDeliversARunsLogInOrderAndEndsWithTheRun) {
+  auto r = http("POST", "/api/v1/jobs/job-t1/run", admin_, R"({"reason": "stream", "params": {"steps": 4}})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const int64_t id = r.json()->getArray("run_ids")->getElement<int64_t>(0);
+  auto s = http("GET", "/api/v1/runs/" + std::to_string(id) + "/events", admin_);
+  EXPECT_EQ(s.status, 200);
+  EXPECT_EQ(s.head.getContentType(), "text/event-stream");
+  EXPECT_TRUE(s.head.getChunkedTransferEncoding());
+  // Lines in order, ids 1..n, then the end event with the completed run.
+  std::vector<int> ids;
+  size_t pos = 0;
+  while ((pos = s.body.find("\nid: ", pos)) != std::string::npos) ids.push_back(std::stoi(s.body.substr(pos += 5)));
+  ASSERT_EQ(ids.size(), 5u) << s.body;  // greet + 4 counts
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], static_cast<int>(i + 1));
+  EXPECT_LT(s.body.find("step 1 of 4"), s.body.find("step 4 of 4"));
+  const auto end = s.body.find("event: end\ndata: ");
+  ASSERT_NE(end, std::string::npos) << s.body;
+  EXPECT_NE(s.body.find("\"status\":\"normal\"", end), std::string::npos);
+  // Resuming after the third line gets only the rest.
+  auto resumed = http("GET", "/api/v1/runs/" + std::to_string(id) + "/events", admin_, "", {{"Last-Event-ID", "3"}});
+  EXPECT_EQ(resumed.body.find("\nid: 3\n"), std::string::npos);
+  EXPECT_NE(resumed.body.find("\nid: 4\n"), std::string::npos) << resumed.body;
+  // The log with a cursor says the same.
+  auto log = http("GET", "/api/v1/runs/" + std::to_string(id) + "/log?since=2", admin_).json();
+  EXPECT_EQ(log->getArray("lines")->size(), 3u);
+  EXPECT_TRUE(log->getValue<bool>("finished"));
+  EXPECT_EQ(http("GET", "/api/v1/runs/" + std::to_string(id) + "/events", tenant_admin_).status, 200);
+}
+
+TEST_F(AdminHttp, CancelRetryAndHoldThroughTheApi) {
+  auto r = http("POST", "/api/v1/runs", admin_, R"({"job_type": "slow-job", "reason": "r", "params": {"ms": 20000}})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  // (The run goes on in the background; stopping the kernel at the end cancels it.)
+  const std::string id = std::to_string(r.json()->getArray("run_ids")->getElement<int64_t>(0));
+  ASSERT_TRUE(test::wait_running(*kernel_, std::stoll(id)));
+  // slow-job has no cancel hook: a running one cannot be cancelled.
+  r = http("POST", "/api/v1/runs/" + id + "/cancel", admin_, R"({"reason": "stop"})");
+  EXPECT_EQ(r.status, 409) << r.body;
+  r = http("POST", "/api/v1/runs/" + id + "/cancel", admin_, R"({})");
+  EXPECT_EQ(r.status, 422) << r.body;  // a reason is required
+  const int64_t in_an_hour = jobs::now_ms() + 3600000;
+  r = http("POST", "/api/v1/runs", admin_,
+           R"({"job_type": "prio-low", "reason": "r", "start_at_ms": )" + std::to_string(in_an_hour) + "}");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string later = std::to_string(r.json()->getArray("run_ids")->getElement<int64_t>(0));
+  EXPECT_EQ(http("POST", "/api/v1/runs/" + later + "/hold", admin_, R"({"reason": "wait"})").status, 200);
+  EXPECT_TRUE(http("GET", "/api/v1/runs/" + later, admin_).json()->getObject("run")->getValue<bool>("hold"));
+  EXPECT_EQ(http("POST", "/api/v1/runs/" + later + "/cancel", admin_, R"({"reason": "no"})").status, 200);
+  auto run = http("GET", "/api/v1/runs/" + later, admin_).json()->getObject("run");
+  EXPECT_EQ(run->getValue<std::string>("phase"), "COMPLETED");
+}
+
+TEST_F(AdminHttp, MetricsHealthAndSecurityHeaders) {
+  http("POST", "/api/v1/jobs/job-t1/run", admin_, R"({"reason": "m", "params": {"steps": 1}})");
+  ASSERT_TRUE(kernel_->engine()->wait(1, 10000));
+  auto r = http("GET", "/metrics", admin_);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.head.getContentType().rfind("text/plain", 0), 0u);
+  for (const char* want :
+       {"opskernel_runs{job_type=\"hello\",status=\"normal\"} 1", "opskernel_queue_depth{pool=\"default\"}",
+        "opskernel_dispatch_lag_seconds_bucket{le=\"+Inf\"} 1", "opskernel_dispatch_lag_seconds_count 1",
+        "opskernel_http_requests_total{method=\"POST\",route=\"/api/v1/jobs/{id}/run\",code=\"202\"} 1"})
+    EXPECT_NE(r.body.find(want), std::string::npos) << want << "\n" << r.body;
+  EXPECT_EQ(http("GET", "/readyz").status, 200);
+  r = http("GET", "/healthz", "", "", {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(r.head.get("X-Content-Type-Options", ""), "nosniff");
+  EXPECT_EQ(r.head.get("X-Frame-Options", ""), "DENY");
+  EXPECT_FALSE(r.head.has("Access-Control-Allow-Origin")) << "CORS is off by default";
+  EXPECT_EQ(http("OPTIONS", "/api/v1/jobs", "", "", {{"Origin", "http://evil.example"}}).status, 403);
+}
+
+TEST_F(AdminHttp, RateLimitsAnswer429WithRetryAfter) {
+  start({{"rate_per_token", "5"}, {"cors_origins", "https://console.example"}});
+  int limited = 0;
+  std::string retry;
+  for (int i = 0; i < 8; ++i) {
+    auto r = http("GET", "/api/v1/queues", admin_);
+    if (r.status == 429) {
+      ++limited;
+      retry = r.head.get("Retry-After", "");
+    }
+  }
+  EXPECT_GE(limited, 2);
+  EXPECT_FALSE(retry.empty());
+  EXPECT_EQ(http("GET", "/api/v1/queues", dist_).status, 200) << "limits are per token";
+  auto r = http("GET", "/healthz", "", "", {{"Origin", "https://console.example"}});
+  EXPECT_EQ(r.head.get("Access-Control-Allow-Origin", ""), "https://console.example");
+}
+
+TEST_F(AdminHttp, TheOpenApiDocumentListsEveryRegisteredRoute) {
+  auto r = http("GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  auto doc = r.json();
+  EXPECT_EQ(doc->getValue<std::string>("openapi").substr(0, 2), "3.");
+  auto paths = doc->getObject("paths");
+  const auto routes = kernel_->routes().list();
+  ASSERT_GT(routes.size(), 20u);
+  for (const auto& route : routes) {
+    std::string m = route.method;
+    std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return std::tolower(c); });
+    ASSERT_TRUE(paths->has(route.path)) << route.path;
+    EXPECT_TRUE(paths->getObject(route.path)->has(m)) << route.method << " " << route.path;
+  }
+  EXPECT_TRUE(paths->has("/api/v1/echo/{word}")) << "other plugins' routes are documented too";
+  auto run = paths->getObject("/api/v1/jobs/{id}/run")->getObject("post");
+  EXPECT_EQ(run->getValue<std::string>("x-permission"), "runs.start");
+}
+
+TEST_F(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
+  auto r = http("POST", "/api/v1/jobs", tenant_admin_, R"({"id": "mine", "job_type": "hello"})");
+  EXPECT_EQ(r.status, 403) << r.body;
+  r = http("POST", "/api/v1/jobs", admin_,
+           R"({"id": "weekly", "job_type": "hello", "planning": "scheduled", "cron": "0 6 * * 1;30 18 * * 5",
+               "time_zone": "Europe/Stockholm", "description": "twice a week", "scope": "tenant:t1",
+               "report_recipients": ["ops@example.com"]})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto job = http("GET", "/api/v1/jobs/weekly", tenant_admin_).json();
+  EXPECT_EQ(job->getArray("next_fire_ms")->size(), 5u);
+  EXPECT_EQ(job->getArray("failures_30d")->size(), 30u);
+  r = http("PATCH", "/api/v1/jobs/weekly", admin_, R"({"enabled": false, "report_recipients": ["a@b.c", "d@e.f"]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(r.json()->getObject("job")->getValue<bool>("enabled"));
+  EXPECT_EQ(r.json()->getObject("job")->getArray("report_recipients")->size(), 2u);
+  r = http("PATCH", "/api/v1/jobs/weekly", admin_, R"({"report_recipients": ["not an address"]})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_NE(r.body.find("report_recipients[0]"), std::string::npos) << r.body;
+  EXPECT_EQ(http("POST", "/api/v1/jobs", admin_, R"({"id": "weekly", "job_type": "hello"})").status, 409);
+  r = http("GET", "/api/v1/cron/next?cron=0%206%20*%20*%201&time_zone=Europe/Stockholm&n=3", admin_);
+  EXPECT_EQ(r.json()->getArray("fire_ms")->size(), 3u) << r.body;
+}
+
+}  // namespace
+}  // namespace opk
