@@ -283,8 +283,10 @@ void Kernel::start_active() {
 void Kernel::stop() {
   if (!running_) return;
   // 1. The engine stops taking runs, cancels those in flight and waits.
-  if (jobs_service_) jobs_service_->set_engine(nullptr);
   if (engine_) engine_->stop(config_.shutdown_grace_ms);
+  // Calls through opk.jobs/1 still using the engine return now (a stopped
+  // engine refuses new runs and ends log waits); then it goes.
+  if (jobs_service_) jobs_service_->set_engine(nullptr);
   engine_.reset();
   // 2. Stop in reverse order, then deinit in reverse order, then unload.
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
@@ -410,6 +412,18 @@ Status Kernel::open_store() {
              ",\"manifest\":" + (p->library ? loader::to_json(p->library->manifest(), 0) : std::string("null")) + "}";
     }
     return out + "]";
+  });
+  routes_.set_refusal_auditor([this](const opk_http_request& rq, int status, const std::string& detail) {
+    store::AuditRow a;
+    a.time_ms = jobs::now_ms();
+    const bool who = rq.principal && rq.principal->user_id;
+    a.actor = who ? rq.principal->user_id : "anonymous";
+    a.role = who && rq.principal->role ? rq.principal->role : "";
+    a.action = std::string("http ") + rq.method;
+    a.target = rq.path ? rq.path : "";
+    a.outcome = "refused: " + std::to_string(status) + " " + detail;
+    a.source = rq.remote_addr ? rq.remote_addr : "";
+    if (store_) store_->audit({a});
   });
   routes_.set_authorizer(
       [this](const std::string& role, const std::string& perm) { return identity_ && identity_->allowed(role, perm); });

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "host/host.h"
@@ -164,6 +165,7 @@ struct Ctx {
   const std::string& source;
   const std::vector<TypeInfo>& types;
   Request req;
+  bool reached_engine = false;  // the engine audits what reaches it
 
   jobs::Actor engine_actor() const { return {actor.user_id, actor.role, actor.scope, source}; }
   Status need(const char* permission) const {
@@ -413,6 +415,7 @@ Status op_define(Ctx& c, Object::Ptr out) {
   if (!(s = c.req.str("id", &j.id, true)) || !(s = c.req.str("job_type", &j.job_type, true)) ||
       !(s = c.req.str("description", &j.description)) || !(s = read_job_fields(c, &j)))
     return s;
+  c.reached_engine = true;
   if (!(s = c.engine.define_job(j, c.engine_actor()))) return s;
   store::ScheduledJob stored;
   c.store.get_scheduled_job(j.id, &stored);
@@ -434,6 +437,7 @@ Status op_update(Ctx& c, Object::Ptr out) {
       return Status::invalid(std::string(fixed) + ": cannot be changed after creation");
   }
   if (!(s = read_job_fields(c, &j))) return s;
+  c.reached_engine = true;
   if (!(s = c.engine.update_job(j, c.engine_actor()))) return s;
   store::ScheduledJob stored;
   c.store.get_scheduled_job(id, &stored);
@@ -491,6 +495,7 @@ Status op_run_now(Ctx& c, Object::Ptr out) {
     reqs.push_back(std::move(r));
   }
   std::vector<int64_t> ids;
+  c.reached_engine = true;
   if (!(s = c.engine.run_now_batch(reqs, &ids))) return s;
   Array::Ptr a = new Array;
   for (auto id : ids) a->add(id);
@@ -517,6 +522,7 @@ Status op_action(Ctx& c, const std::string& op, Object::Ptr out) {
   if (!(s = visible_run(c, run_id, &run))) return s;
   const auto actor = c.engine_actor();
   int64_t new_id = 0;
+  c.reached_engine = true;
   if (op == "cancel") s = c.engine.cancel(run_id, actor, reason);
   if (op == "retry") s = c.engine.retry(run_id, actor, reason, params, &new_id);
   if (op == "hold" || op == "release") s = c.engine.hold(run_id, op == "hold", actor, reason);
@@ -708,6 +714,18 @@ Status op_cron_next(Ctx& c, Object::Ptr out) {
   return Status::ok();
 }
 
+// What a request is about, for the audit: its job id, run id or job type.
+std::string target_of(const std::string& request_json) {
+  Request r;
+  if (!r.parse(request_json)) return "";
+  std::string v;
+  for (const char* k : {"id", "job_id", "job_type"})
+    if (r.str(k, &v) && !v.empty()) return v;
+  int64_t run = 0;
+  if (r.integer("run_id", &run, 1, INT64_MAX) && run) return "run " + std::to_string(run);
+  return "";
+}
+
 Status op_plugins(Ctx& c, const std::function<std::string()>& source, Object::Ptr out) {
   if (Status s = c.need("plugins.read"); !s) return s;
   Poco::JSON::Parser parser;
@@ -731,16 +749,18 @@ std::vector<std::string> JobsService::operations() {
 
 Status JobsService::call(const identity::Principal& actor, const std::string& op, const std::string& request_json,
                          const std::string& source, std::string* answer) {
-  jobs::Engine* engine = engine_.load();
+  std::shared_lock engine_lock(engine_mu_);
+  jobs::Engine* engine = engine_;
   Status s;
   Object::Ptr out = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
   const auto types = types_();
+  bool reached_engine = false;
   if (!engine) {
     s = Status::unavailable("the job engine is starting; try again");
   } else if (actor.role.empty()) {
     s = Status::permission("an actor with a role is required");
   } else {
-    Ctx c{store_, identity_, *engine, actor, source, types, {}};
+    Ctx c{store_, identity_, *engine, actor, source, types, {}, false};
     if ((s = c.req.parse(request_json))) {
       if (op == "types")
         s = op_types(c, out);
@@ -775,6 +795,23 @@ Status JobsService::call(const identity::Principal& actor, const std::string& op
       else
         s = Status(OPK_ERR_UNSUPPORTED, "no operation '" + op + "'");
     }
+    reached_engine = c.reached_engine;
+  }
+  static const std::set<std::string> changes = {"define", "update", "run_now", "cancel",
+                                                "retry",  "hold",   "release", "recover"};
+  if (!s && changes.count(op) && !reached_engine) {
+    // Refused before the engine (permission, scope, a malformed field): the
+    // attempt is audited here; the engine audits everything that reaches it.
+    store::AuditRow a;
+    a.time_ms = jobs::now_ms();
+    a.actor = actor.user_id.empty() ? "anonymous" : actor.user_id;
+    a.role = actor.role;
+    a.action = op == "define" ? "job.create" : op == "update" ? "job.update" : op == "run_now" ? "run-now" : op;
+    a.target = target_of(request_json);
+    a.params_json = request_json.size() > 4096 ? request_json.substr(0, 4096) : request_json;
+    a.outcome = "refused: " + s.message();
+    a.source = source;
+    store_.audit({a});  // if this fails, the caller still gets the refusal
   }
   if (s) {
     *answer = stringify(out);

@@ -8,8 +8,8 @@
 #include <opskernel/opk_abi.h>
 #include <opskernel/status.hpp>
 
-#include <atomic>
 #include <functional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -30,7 +30,11 @@ class JobsService {
  public:
   JobsService(store::Store& store, identity::Identity& identity, std::function<std::vector<TypeInfo>()> types);
   // The engine, once it runs; until then operations answer UNAVAILABLE.
-  void set_engine(jobs::Engine* engine) { engine_.store(engine); }
+  // Setting null waits for the calls using the engine to return.
+  void set_engine(jobs::Engine* engine) {
+    std::unique_lock lock(engine_mu_);
+    engine_ = engine;
+  }
   // The "plugins" operation's answer: loaded and refused plugins as JSON.
   void set_plugins_source(std::function<std::string()> fn) { plugins_ = std::move(fn); }
 
@@ -52,7 +56,8 @@ class JobsService {
   identity::Identity& identity_;
   std::function<std::vector<TypeInfo>()> types_;
   std::function<std::string()> plugins_;
-  std::atomic<jobs::Engine*> engine_{nullptr};
+  std::shared_mutex engine_mu_;  // held shared by every call that uses engine_
+  jobs::Engine* engine_ = nullptr;
   opk_jobs_v1 ext_{};
 };
 

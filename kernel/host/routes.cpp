@@ -241,24 +241,24 @@ opk_status RouteTable::serve(const opk_http_request& req, const opk_http_respons
     if (!allowed.empty()) {
       std::string allow;
       for (auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
-      problem(resp, 405, "Method Not Allowed", method + " is not allowed on " + path + "; use " + allow,
-              {{"allow", allow}});
+      refuse(req, resp, 405, "Method Not Allowed", method + " is not allowed on " + path + "; use " + allow,
+             {{"allow", allow}});
       return OPK_OK;
     }
-    problem(resp, 404, "Not Found", "no route serves " + path);
+    refuse(req, resp, 404, "Not Found", "no route serves " + path);
     return OPK_OK;
   }
   const bool anonymous = match->info.flags & OPK_ROUTE_ANONYMOUS;
   if (!anonymous && (!req.principal || !req.principal->role)) {
-    problem(resp, 401, "Unauthorized", "send an API token: Authorization: Bearer <token>",
-            {{"www-authenticate", "Bearer"}});
+    refuse(req, resp, 401, "Unauthorized", "send an API token: Authorization: Bearer <token>",
+           {{"www-authenticate", "Bearer"}});
     return OPK_OK;
   }
   if (!anonymous && !match->info.permission.empty() && authorize_ &&
       !authorize_(req.principal->role, match->info.permission)) {
-    problem(resp, 403, "Forbidden",
-            "the role " + std::string(req.principal->role) + " lacks the permission '" + match->info.permission +
-                "' that " + method + " " + match->info.path + " needs");
+    refuse(req, resp, 403, "Forbidden",
+           "the role " + std::string(req.principal->role) + " lacks the permission '" + match->info.permission +
+               "' that " + method + " " + match->info.path + " needs");
     return OPK_OK;
   }
   std::vector<opk_kv> pp;
@@ -289,6 +289,13 @@ opk_status RouteTable::serve(const opk_http_request& req, const opk_http_respons
     problem(resp, 500, "Internal Server Error", "the handler of " + match->info.path + " failed");
   }
   return OPK_OK;
+}
+
+void RouteTable::refuse(const opk_http_request& req, const opk_http_response* resp, int status,
+                        const std::string& title, const std::string& detail,
+                        const std::vector<std::pair<std::string, std::string>>& headers) const {
+  problem(resp, status, title, detail, headers);
+  if (audit_refusal_ && req.method && std::string(req.method) != "GET") audit_refusal_(req, status, detail);
 }
 
 HttpResponse RouteTable::dispatch(const HttpRequest& req) const {

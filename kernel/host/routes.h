@@ -61,6 +61,11 @@ class RouteTable {
     authorize_ = std::move(fn);
   }
 
+  // Called for a state-changing request (not GET) refused before any
+  // handler (401, 403, 404, 405), so the attempt reaches the audit trail.
+  using RefusalAuditor = std::function<void(const opk_http_request& request, int status, const std::string& detail)>;
+  void set_refusal_auditor(RefusalAuditor fn) { audit_refusal_ = std::move(fn); }
+
   // Finds the route and calls its handler with `response`: 404 when no
   // pattern matches the path, 405 (with an Allow header) when only the method
   // differs, 401 without a principal on a non-anonymous route, 403 when the
@@ -80,6 +85,10 @@ class RouteTable {
                                 const opk_http_response* response);
   static opk_status cb_list(const opk_host* host, char** routes_json);
   std::function<bool(const std::string&, const std::string&)> authorize_;
+  RefusalAuditor audit_refusal_;
+  // Writes the problem and tells the auditor.
+  void refuse(const opk_http_request& req, const opk_http_response* resp, int status, const std::string& title,
+              const std::string& detail, const std::vector<std::pair<std::string, std::string>>& headers = {}) const;
   mutable std::shared_mutex mu_;
   std::vector<std::shared_ptr<Route>> routes_;
   opk_http_routes_v1 ext_{};

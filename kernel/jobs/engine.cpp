@@ -981,10 +981,11 @@ std::vector<store::LogRow> Engine::wait_log(int64_t run_id, int64_t after_seq, s
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   *finished = false;
   while (true) {
-    bool in_flight;
+    bool in_flight, running;
     {
       std::lock_guard lock(mu_);
       in_flight = flights_.count(run_id) > 0;
+      running = running_;
     }
     auto lines = log_tail(run_id, after_seq, limit);
     if (!lines.empty()) return lines;
@@ -995,15 +996,53 @@ std::vector<store::LogRow> Engine::wait_log(int64_t run_id, int64_t after_seq, s
         return lines;
       }
     }
-    if (std::chrono::steady_clock::now() >= deadline) return lines;
+    if (std::chrono::steady_clock::now() >= deadline || !running) return lines;  // stopping: do not hold callers
     // Woken by any run's log line or completion; re-check at least every 100 ms.
     std::unique_lock lock(mu_);
     log_cv_.wait_for(lock, std::chrono::milliseconds(100));
   }
 }
 
-std::vector<store::InventoryRow> Engine::inventory(const store::InventoryFilter& filter) {
-  return store_.inventory(filter);
+std::vector<store::InventoryRow> Engine::inventory(const store::InventoryFilter& f) {
+  std::shared_ptr<const std::vector<store::InventoryRow>> all;
+  const uint64_t generation = store_.generation();  // before reading: a change meanwhile re-reads next time
+  const int64_t now = now_ms();
+  {
+    std::lock_guard lock(inventory_mu_);
+    if (inventory_ && inventory_generation_ == generation && now - inventory_read_ms_ < 2000) all = inventory_;
+  }
+  if (!all) {
+    all = std::make_shared<const std::vector<store::InventoryRow>>(store_.inventory({}));
+    std::lock_guard lock(inventory_mu_);
+    inventory_ = all;
+    inventory_generation_ = generation;
+    inventory_read_ms_ = now;
+  }
+  // The store's filters, applied to the copy.
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
+  const std::string text = lower(f.text);
+  std::vector<store::InventoryRow> out;
+  for (const auto& r : *all) {
+    if (!f.job_type.empty() && r.job.job_type != f.job_type) continue;
+    if (!f.region.empty() && r.job.region != f.region) continue;
+    if (!f.scope.empty() && r.job.scope != f.scope) continue;
+    if (!text.empty() && lower(r.job.id).find(text) == std::string::npos &&
+        lower(r.job.job_type).find(text) == std::string::npos &&
+        lower(r.job.description).find(text) == std::string::npos)
+      continue;
+    if (!f.status.empty()) {
+      const std::string st = !r.last_run_id                    ? "never"
+                             : r.last_phase == store::kPending ? "pending"
+                             : r.last_phase == store::kRunning ? "running"
+                                                               : lower(r.last_outcome);
+      if (st != f.status) continue;
+    }
+    out.push_back(r);
+  }
+  return out;
 }
 
 Status Engine::drill_in(const std::string& id, size_t last_n, DrillIn* out) {

@@ -149,7 +149,9 @@ class Engine {
   // log streams.
   std::vector<store::LogRow> wait_log(int64_t run_id, int64_t after_seq, size_t limit, int64_t timeout_ms,
                                       bool* finished);
-  // Scheduled jobs with their latest run, filtered.
+  // Scheduled jobs with their latest run, filtered, ordered by id. Served
+  // from a copy that is read again after any change to runs or jobs (and at
+  // least every two seconds).
   std::vector<store::InventoryRow> inventory(const store::InventoryFilter& filter);
   // One scheduled job: its last `last_n` runs, failures per day over 30 days
   // and its next five fire times.
@@ -195,6 +197,11 @@ class Engine {
   std::map<int64_t, std::shared_ptr<Flight>> flights_;  // runs inside a worker
   std::map<std::string, Scheduled> schedules_;
   std::vector<Item> delayed_;  // runs with a later scheduled start; min-heap by start
+  // The inventory cache.
+  std::mutex inventory_mu_;
+  std::shared_ptr<const std::vector<store::InventoryRow>> inventory_;
+  uint64_t inventory_generation_ = 0;
+  int64_t inventory_read_ms_ = 0;
   std::thread scheduler_, watchdog_;
   static constexpr std::array<int64_t, 11> kLagBounds = {1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000, 30000};
   std::array<std::atomic<uint64_t>, kLagBounds.size() + 1> lag_counts_{};

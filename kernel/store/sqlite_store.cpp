@@ -15,6 +15,7 @@
 #include <Poco/Data/SessionPool.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -271,6 +272,19 @@ class Stmt {
   sqlite3_stmt* s_ = nullptr;
 };
 
+// Counts a change to runs or scheduled jobs when the writing call returns,
+// after its commit: a reader that saw the old count re-reads.
+class Changed {
+ public:
+  explicit Changed(std::atomic<uint64_t>& g) : g_(g) {}
+  ~Changed() { g_.fetch_add(1, std::memory_order_release); }
+  Changed(const Changed&) = delete;
+  Changed& operator=(const Changed&) = delete;
+
+ private:
+  std::atomic<uint64_t>& g_;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::string path, bool full) : path_(std::move(path)), full_(full) {}
@@ -353,6 +367,7 @@ class SqliteStore final : public Store {
   }
 
   Status create_scheduled_job(ScheduledJob j) override {
+    const Changed changed_after(generation_);
     std::lock_guard lock(write_mu_);
     const int64_t t = now_ms();
     j.created_ms = j.updated_ms = t;
@@ -373,6 +388,7 @@ class SqliteStore final : public Store {
   }
 
   Status update_scheduled_job(const ScheduledJob& in) override {
+    const Changed changed_after(generation_);
     std::lock_guard lock(write_mu_);
     ScheduledJob j = in;
     j.updated_ms = now_ms();
@@ -403,6 +419,7 @@ class SqliteStore final : public Store {
   std::vector<ScheduledJob> list_scheduled_jobs() override { return scheduled(" ORDER BY j.id"); }
 
   Status set_next_run(const std::string& id, int64_t next_run_ms) override {
+    const Changed changed_after(generation_);
     std::lock_guard lock(write_mu_);
     std::string i = id;
     try {
@@ -414,6 +431,7 @@ class SqliteStore final : public Store {
   }
 
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override {
+    const Changed changed_after(generation_);
     if (next_runs.empty()) return Status::ok();
     std::lock_guard lock(write_mu_);
     return in_transaction([&] {
@@ -429,6 +447,7 @@ class SqliteStore final : public Store {
   }
 
   const char* dialect() const override { return "sqlite"; }
+  uint64_t generation() const override { return generation_.load(std::memory_order_acquire); }
 
   Status execute(const std::string& sql, const std::vector<std::optional<std::string>>& params,
                  int64_t* changed) override {
@@ -457,6 +476,7 @@ class SqliteStore final : public Store {
   }
 
   Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override {
+    const Changed changed_after(generation_);
     if (runs->empty()) return Status::ok();
     if (audit && audit->size() != runs->size()) return Status(OPK_ERR_INTERNAL, "create_runs: one audit row per run");
     std::lock_guard lock(write_mu_);
@@ -488,6 +508,7 @@ class SqliteStore final : public Store {
 
   Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
                       std::vector<int64_t>* skipped, const std::vector<Completion>* completed_first) override {
+    const Changed changed_after(generation_);
     if (ids.empty()) return completed_first ? complete_runs(*completed_first) : Status::ok();
     std::lock_guard lock(write_mu_);
     return in_transaction([&] {
@@ -506,12 +527,14 @@ class SqliteStore final : public Store {
   }
 
   Status complete_runs(const std::vector<Completion>& cs) override {
+    const Changed changed_after(generation_);
     if (cs.empty()) return Status::ok();
     std::lock_guard lock(write_mu_);
     return in_transaction([&] { return complete_locked(cs); });
   }
 
   Status complete_pending(const Completion& c, bool* changed) override {
+    const Changed changed_after(generation_);
     std::lock_guard lock(write_mu_);
     Completion v = c;
     int terminated = v.terminated ? 1 : 0;
@@ -534,6 +557,7 @@ class SqliteStore final : public Store {
   }
 
   Status set_hold(int64_t run_id, bool hold) override {
+    const Changed changed_after(generation_);
     std::lock_guard lock(write_mu_);
     int h = hold ? 1 : 0;
     size_t n = 0;
@@ -629,6 +653,7 @@ class SqliteStore final : public Store {
   }
 
   Status flag_stale(int64_t before_ms, int64_t* count) override {
+    const Changed changed_after(generation_);
     std::lock_guard lock(write_mu_);
     try {
       Poco::Data::Statement st(*writer_);
@@ -641,6 +666,7 @@ class SqliteStore final : public Store {
   }
 
   Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override {
+    const Changed changed_after(generation_);
     std::lock_guard lock(write_mu_);
     // The newest run is kept: run ids come from the rowid, and keeping the
     // largest one stops job numbers from being handed out again.
@@ -1071,6 +1097,7 @@ class SqliteStore final : public Store {
   const std::string path_;
   const bool full_;
   std::mutex write_mu_;
+  std::atomic<uint64_t> generation_{0};
   std::unique_ptr<Poco::Data::Session> writer_;
   std::unique_ptr<Poco::Data::SessionPool> readers_;
   std::unique_ptr<Statements> stmts_;

@@ -257,6 +257,10 @@ class Store {
   virtual Status query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
                        std::vector<std::vector<std::optional<std::string>>>* rows) = 0;
   virtual const char* dialect() const = 0;
+  // A count that grows after every committed change to runs or scheduled
+  // jobs made through this object: equal counts mean nothing changed here
+  // (caches of derived views compare it).
+  virtual uint64_t generation() const = 0;
 
   // --- tenancy and identities
   // Adds a node; CONFLICT if the id exists.

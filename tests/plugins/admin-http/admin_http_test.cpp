@@ -167,6 +167,16 @@ TEST_F(AdminHttp, ActionsFollowThePermissionMatrix) {
   EXPECT_EQ(audit->getObject(0)->getValue<std::string>("actor"), "pat");
   EXPECT_EQ(audit->getObject(0)->getValue<std::string>("reason"), "matrix");
   EXPECT_NE(audit->getObject(0)->getValue<std::string>("source").find("127.0.0.1"), std::string::npos);
+  // Refused attempts are in the trail too, with who tried.
+  bool refused_seen = false;
+  auto all = http("GET", "/api/v1/audit?actor=ted&limit=100", admin_).json()->getArray("items");
+  for (size_t i = 0; i < all->size(); ++i) {
+    auto row = all->getObject(i);
+    if (row->getValue<std::string>("action") == "http POST" &&
+        row->getValue<std::string>("outcome").rfind("refused: 403", 0) == 0)
+      refused_seen = true;
+  }
+  EXPECT_TRUE(refused_seen) << "no audit row for ted's refused POST";
   // A distributor admin's audit view leaves out what platform users did.
   EXPECT_EQ(http("GET", "/api/v1/audit?action=run-now", dist_).json()->getArray("items")->size(), 0u);
 }

@@ -1,0 +1,91 @@
+// opk.jobs/1 as a plugin reaches it, without HTTP: unknown operations, the
+// engine not yet running, scope filtering of runs by target tenant, and the
+// audit row of an action refused before it reaches the engine.
+#include "host/jobs_service.h"
+
+#include <gtest/gtest.h>
+
+#include "support/kernel_util.h"
+
+namespace opk::host {
+namespace {
+
+class JobsServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins_));
+    ASSERT_TRUE(kernel_->start());
+    auto* id = kernel_->identity();
+    ASSERT_TRUE(id->add_node("distributor:d1", "platform", ""));
+    ASSERT_TRUE(id->add_node("partner:p1", "distributor:d1", ""));
+    ASSERT_TRUE(id->add_node("tenant:t1", "partner:p1", ""));
+    ASSERT_TRUE(id->add_node("tenant:t2", "partner:p1", ""));
+  }
+  Status call(const identity::Principal& who, const std::string& op, const std::string& req, std::string* out) {
+    return kernel_->jobs_service()->call(who, op, req, "test", out);
+  }
+  test::TempDir dir_;
+  std::string plugins_ = test::plugins_dir(dir_, {test::bundled("hello")});
+  std::unique_ptr<Kernel> kernel_;
+  identity::Principal admin_{"pat", "PlatformAdministrator", "platform"};
+  identity::Principal t1_{"ted", "TenantAdministrator", "tenant:t1"};
+};
+
+TEST_F(JobsServiceTest, UnknownOperationsAndMalformedRequestsAreRefused) {
+  std::string out;
+  Status s = call(admin_, "explode", "{}", &out);
+  EXPECT_EQ(s.code(), OPK_ERR_UNSUPPORTED);
+  EXPECT_NE(out.find("no operation 'explode'"), std::string::npos) << out;
+  EXPECT_EQ(call(admin_, "runs", "[1]", &out).code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(call(admin_, "runs", "{\"limit\": \"ten\"}", &out).code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(out.find("limit: expected a whole number"), std::string::npos) << out;
+  EXPECT_EQ(call({}, "runs", "{}", &out).code(), OPK_ERR_PERMISSION);
+}
+
+TEST_F(JobsServiceTest, ARunIsSeenThroughItsTargetTenant) {
+  std::string out;
+  ASSERT_TRUE(call(admin_, "run_now", R"({"job_type": "hello", "reason": "for t1", "tenant": "t1"})", &out)) << out;
+  ASSERT_TRUE(call(admin_, "run_now", R"({"job_type": "hello", "reason": "for t2", "tenant": "t2"})", &out)) << out;
+  ASSERT_TRUE(call(admin_, "run_now", R"({"job_type": "hello", "reason": "platform"})", &out)) << out;
+  ASSERT_TRUE(kernel_->engine()->wait(3, 10000));
+  ASSERT_TRUE(call(t1_, "runs", "{}", &out)) << out;
+  EXPECT_NE(out.find("\"target_tenant\":\"t1\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("\"target_tenant\":\"t2\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("\"reason\":\"platform\""), std::string::npos) << out;
+  EXPECT_EQ(call(t1_, "run", "{\"run_id\": 2}", &out).code(), OPK_ERR_NOT_FOUND);
+  EXPECT_TRUE(call(t1_, "run", "{\"run_id\": 1}", &out)) << out;
+  // An unknown tenant is named.
+  Status s = call(admin_, "run_now", R"({"job_type": "hello", "reason": "x", "tenant": "nope"})", &out);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(out.find("no tenant 'nope'"), std::string::npos) << out;
+}
+
+TEST_F(JobsServiceTest, AnActionRefusedBeforeTheEngineIsAuditedOnce) {
+  std::string out;
+  EXPECT_EQ(call(t1_, "run_now", R"({"job_type": "hello", "reason": "may I"})", &out).code(), OPK_ERR_PERMISSION);
+  auto rows = kernel_->store()->audit_rows(10);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].actor, "ted");
+  EXPECT_EQ(rows[0].action, "run-now");
+  EXPECT_EQ(rows[0].target, "hello");
+  EXPECT_EQ(rows[0].outcome.rfind("refused: ", 0), 0u) << rows[0].outcome;
+  EXPECT_EQ(rows[0].source, "test");
+  // Refused by the engine (no reason): the engine's row only.
+  EXPECT_EQ(call(admin_, "run_now", R"({"job_type": "hello"})", &out).code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(kernel_->store()->audit_rows(10).size(), 2u);
+}
+
+TEST(JobsServiceStopped, OperationsAnswerUnavailableWithoutAnEngine) {
+  test::TempDir dir;
+  std::unique_ptr<store::Store> st;
+  ASSERT_TRUE(store::open_sqlite((dir.path() / "s.db").string(), true, &st));
+  identity::Identity id(*st, identity::default_permissions());
+  JobsService svc(*st, id, [] { return std::vector<TypeInfo>{}; });
+  std::string out;
+  Status s = svc.call({"pat", "PlatformAdministrator", "platform"}, "runs", "{}", "", &out);
+  EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE);
+  EXPECT_NE(out.find("starting"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace opk::host
