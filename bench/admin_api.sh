@@ -22,7 +22,7 @@ TOKEN=$(grep "^opk_" "$DIR/out.txt")
 kill $PID; wait $PID 2>/dev/null || true
 cat >"$DIR/bench.conf" <<CONF
 [plugin.admin-http]
-rate_per_token = 0
+rate_per_user = 0
 rate_per_address = 0
 threads = $((CONN + 14))
 CONF

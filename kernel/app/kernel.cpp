@@ -328,10 +328,7 @@ int Kernel::run_until_signal() {
     log::kernel()->critical("cannot start: {}", s.message());
     return 2;
   }
-  if (!bootstrap_token_.empty())
-    std::cout << "opskernel: first start: user 'admin' (PlatformAdministrator) was created. Its API token, shown "
-                 "only now:\n"
-              << bootstrap_token_ << std::endl;
+
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -427,10 +424,15 @@ Status Kernel::open_store() {
   });
   routes_.set_authorizer(
       [this](const std::string& role, const std::string& perm) { return identity_ && identity_->allowed(role, perm); });
-  if (!bootstrap_token_.empty())
+  if (!bootstrap_token_.empty()) {
+    // Printed whatever command opened the store first (run, jobs run ...).
+    std::cout << "opskernel: first start: user 'admin' (PlatformAdministrator) was created. Its API token, shown "
+                 "only now:\n"
+              << bootstrap_token_ << std::endl;
     log::kernel()->warn(
         "first start: created the platform administrator 'admin'; its token is printed once on "
         "standard output");
+  }
   return Status::ok();
 }
 

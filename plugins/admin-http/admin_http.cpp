@@ -4,6 +4,8 @@
 // health, Prometheus metrics and the OpenAPI document. The job routes are
 // thin: they turn the request into an opk.jobs/1 operation, and the kernel
 // checks permission and scope and audits.
+// Needs the route dispatch, streaming and the job service of ABI 1.1.
+#define OPK_REQUIRED_HOST_MINOR 1
 #include <opskernel/opk.hpp>
 
 #include <Poco/JSON/Array.h>
@@ -308,6 +310,10 @@ class AdminHttp : public Plugin {
   static Status build_request(const ApiRoute& r, const Request& rq, Object::Ptr* out, int* http) {
     Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
     *http = 400;
+    if (r.path_key && std::string(r.path_key) == "job_id" && rq.body().find("\"requests\"") != std::string_view::npos) {
+      *http = 422;
+      return Status::invalid("requests: a batch goes to POST /api/v1/runs, not to one job's run");
+    }
     if (r.body && !rq.body().empty()) {
       const auto type = rq.header("content-type").value_or("");
       if (type.substr(0, 16) != "application/json") {
@@ -402,7 +408,9 @@ class AdminHttp : public Plugin {
     char* out = nullptr;
     const opk_status st = jobs_->call(host().raw(), &probe, "queues", "{}", "readyz", &out);
     host().free(out);
-    if (st == OPK_OK)
+    // Only UNAVAILABLE means the engine is not there; a permission refusal
+    // (a narrowed matrix) still proves it answers.
+    if (st != OPK_ERR_UNAVAILABLE)
       rs.status(200).json("{\"status\":\"ready\"}");
     else
       problem(rs, 503, "Service Unavailable", "the job engine is not running yet");

@@ -126,7 +126,7 @@ Status read_settings(const Host& host, ServerSettings* out) {
       !(st = read_int(host, "max_body_kb", 1, 1024 * 1024, &max_body_kb)) ||
       !(st = read_int(host, "timeout_s", 1, 3600, &s.timeout_s)) ||
       !(st = read_int(host, "keep_alive_s", 1, 3600, &s.keep_alive_s)) ||
-      !(st = read_int(host, "rate_per_token", 0, 1000000, &s.rate_per_token)) ||
+      !(st = read_int(host, "rate_per_user", 0, 1000000, &s.rate_per_user)) ||
       !(st = read_int(host, "rate_per_address", 0, 1000000, &s.rate_per_address)))
     return st;
   s.max_body_bytes = static_cast<size_t>(max_body_kb) * 1024;
@@ -267,6 +267,14 @@ class Handler : public Poco::Net::HTTPRequestHandler {
       return 204;
     }
 
+    // The address limit first, so guessing tokens is limited too.
+    int retry = 0;
+    const int64_t now = now_ms();
+    if (!server_.per_address_.allow(remote_host, now, &retry))
+      return send_problem(rs, 429, "Too Many Requests",
+                          "the request rate limit is reached; retry after " + std::to_string(retry) + " s",
+                          {{"Retry-After", std::to_string(retry)}});
+
     // The caller, if a token is sent. A bad token is refused here; no token
     // at all is the kernel's to judge (anonymous routes exist).
     std::string user_id, role, scope;
@@ -295,11 +303,8 @@ class Handler : public Poco::Net::HTTPRequestHandler {
       authenticated = true;
     }
 
-    // Rate limits: per user, and per client address.
-    int retry = 0;
-    const int64_t now = now_ms();
-    if ((authenticated && !server_.per_token_.allow("user:" + user_id, now, &retry)) ||
-        !server_.per_address_.allow(remote_host, now, &retry))
+    // The per-user limit (all of a user's tokens together).
+    if (authenticated && !server_.per_user_.allow(user_id, now, &retry))
       return send_problem(rs, 429, "Too Many Requests",
                           "the request rate limit is reached; retry after " + std::to_string(retry) + " s",
                           {{"Retry-After", std::to_string(retry)}});
@@ -391,7 +396,7 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 Server::Server(const Host& host, ServerSettings settings)
     : host_(host),
       settings_(std::move(settings)),
-      per_token_(settings_.rate_per_token),
+      per_user_(settings_.rate_per_user),
       per_address_(settings_.rate_per_address) {}
 
 Server::~Server() {

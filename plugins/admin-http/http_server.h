@@ -3,7 +3,7 @@
 // other admin features') without knowing them by name. It authenticates
 // bearer tokens through opk.identity/1 and leaves routing, permission checks
 // and 404/405 to the kernel (opk_http_routes_v1.dispatch). Around that:
-// request-size and time limits, per-token and per-address rate limits,
+// request-size and time limits, per-user and per-address rate limits,
 // security headers, optional CORS, streaming responses and request metrics.
 #ifndef OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
 #define OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
@@ -33,7 +33,7 @@ struct ServerSettings {
   size_t max_body_bytes = 1 << 20;
   int timeout_s = 30;  // socket read/write timeout
   int keep_alive_s = 10;
-  int rate_per_token = 600;            // requests per minute per user; 0: no limit
+  int rate_per_user = 600;             // requests per minute per user; 0: no limit
   int rate_per_address = 1200;         // requests per minute per client address; 0: no limit
   std::set<std::string> cors_origins;  // empty: CORS off
 };
@@ -86,7 +86,7 @@ class Server {
   friend class Handler;
   Host host_;
   ServerSettings settings_;
-  RateLimiter per_token_, per_address_;
+  RateLimiter per_user_, per_address_;
   RequestMetrics metrics_;
   std::unique_ptr<Poco::ThreadPool> pool_;
   std::unique_ptr<Poco::Net::HTTPServer> server_;

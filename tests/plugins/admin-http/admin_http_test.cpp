@@ -350,7 +350,7 @@ TEST_F(AdminHttp, MetricsHealthAndSecurityHeaders) {
 }
 
 TEST_F(AdminHttp, RateLimitsAnswer429WithRetryAfter) {
-  start({{"rate_per_token", "5"}, {"cors_origins", "https://console.example"}});
+  start({{"rate_per_user", "5"}, {"cors_origins", "https://console.example"}});
   int limited = 0;
   std::string retry;
   for (int i = 0; i < 8; ++i) {
@@ -362,7 +362,7 @@ TEST_F(AdminHttp, RateLimitsAnswer429WithRetryAfter) {
   }
   EXPECT_GE(limited, 2);
   EXPECT_FALSE(retry.empty());
-  EXPECT_EQ(http("GET", "/api/v1/queues", dist_).status, 200) << "limits are per token";
+  EXPECT_EQ(http("GET", "/api/v1/queues", dist_).status, 200) << "limits are per user";
   auto r = http("GET", "/healthz", "", "", {{"Origin", "https://console.example"}});
   EXPECT_EQ(r.head.get("Access-Control-Allow-Origin", ""), "https://console.example");
 }
