@@ -97,6 +97,15 @@ class Identity {
   std::mutex mu_;
   std::map<std::string, std::string> parent_;  // node -> parent
   int64_t last_reload_ms_ = 0;
+  // Tokens checked in the last second (hash -> who, when, expiry), so a busy
+  // client does not cost two store reads per request. Revocations made here
+  // clear it; those made by another process apply within a second.
+  struct Checked {
+    Principal who;
+    int64_t at_ms = 0, expires_ms = 0;
+  };
+  std::mutex tokens_mu_;
+  std::map<std::string, Checked> checked_;
 };
 
 }  // namespace opk::identity

@@ -1003,45 +1003,71 @@ std::vector<store::LogRow> Engine::wait_log(int64_t run_id, int64_t after_seq, s
   }
 }
 
-std::vector<store::InventoryRow> Engine::inventory(const store::InventoryFilter& f) {
-  std::shared_ptr<const std::vector<store::InventoryRow>> all;
+std::shared_ptr<const std::vector<store::InventoryRow>> Engine::inventory_snapshot() {
   const uint64_t generation = store_.generation();  // before reading: a change meanwhile re-reads next time
   const int64_t now = now_ms();
+  std::shared_ptr<const std::vector<store::InventoryRow>> stale;
   {
     std::lock_guard lock(inventory_mu_);
-    if (inventory_ && inventory_generation_ == generation && now - inventory_read_ms_ < 2000) all = inventory_;
-  }
-  if (!all) {
-    all = std::make_shared<const std::vector<store::InventoryRow>>(store_.inventory({}));
-    std::lock_guard lock(inventory_mu_);
-    inventory_ = all;
-    inventory_generation_ = generation;
-    inventory_read_ms_ = now;
-  }
-  // The store's filters, applied to the copy.
-  auto lower = [](std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-  };
-  const std::string text = lower(f.text);
-  std::vector<store::InventoryRow> out;
-  for (const auto& r : *all) {
-    if (!f.job_type.empty() && r.job.job_type != f.job_type) continue;
-    if (!f.region.empty() && r.job.region != f.region) continue;
-    if (!f.scope.empty() && r.job.scope != f.scope) continue;
-    if (!text.empty() && lower(r.job.id).find(text) == std::string::npos &&
-        lower(r.job.job_type).find(text) == std::string::npos &&
-        lower(r.job.description).find(text) == std::string::npos)
-      continue;
-    if (!f.status.empty()) {
-      const std::string st = !r.last_run_id                    ? "never"
-                             : r.last_phase == store::kPending ? "pending"
-                             : r.last_phase == store::kRunning ? "running"
-                                                               : lower(r.last_outcome);
-      if (st != f.status) continue;
+    if (inventory_ && inventory_generation_ == generation) {
+      if (now - inventory_read_ms_ < kInventoryTtlMs) return inventory_;
+      stale = inventory_;  // only old by time: serve it while one caller re-reads
     }
-    out.push_back(r);
   }
+  // One caller reads the store; the others wait for its copy (after a
+  // change) or take the old one (when only time has passed).
+  std::unique_lock refresh(inventory_refresh_mu_, std::defer_lock);
+  if (stale) {
+    if (!refresh.try_lock()) return stale;
+  } else {
+    refresh.lock();
+    std::lock_guard lock(inventory_mu_);
+    if (inventory_ && inventory_generation_ == store_.generation()) return inventory_;  // read meanwhile
+  }
+  const uint64_t reading = store_.generation();
+  auto all = std::make_shared<const std::vector<store::InventoryRow>>(store_.inventory({}));
+  std::lock_guard lock(inventory_mu_);
+  inventory_ = all;
+  inventory_generation_ = reading;
+  inventory_read_ms_ = now_ms();
+  return all;
+}
+
+namespace {
+std::string lowered(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+bool contains_lower(const std::string& haystack, const std::string& lower_needle) {
+  auto it = std::search(haystack.begin(), haystack.end(), lower_needle.begin(), lower_needle.end(),
+                        [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  return it != haystack.end();
+}
+}  // namespace
+
+bool Engine::matches(const store::InventoryRow& r, const store::InventoryFilter& f, const std::string& text) {
+  if (!f.job_type.empty() && r.job.job_type != f.job_type) return false;
+  if (!f.region.empty() && r.job.region != f.region) return false;
+  if (!f.scope.empty() && r.job.scope != f.scope) return false;
+  if (!text.empty() && !contains_lower(r.job.id, text) && !contains_lower(r.job.job_type, text) &&
+      !contains_lower(r.job.description, text))
+    return false;
+  if (!f.status.empty()) {
+    const std::string st = !r.last_run_id                    ? "never"
+                           : r.last_phase == store::kPending ? "pending"
+                           : r.last_phase == store::kRunning ? "running"
+                                                             : lowered(r.last_outcome);
+    if (st != f.status) return false;
+  }
+  return true;
+}
+
+std::vector<store::InventoryRow> Engine::inventory(const store::InventoryFilter& f) {
+  const auto all = inventory_snapshot();
+  const std::string text = lowered(f.text);
+  std::vector<store::InventoryRow> out;
+  for (const auto& r : *all)
+    if (matches(r, f, text)) out.push_back(r);
   return out;
 }
 

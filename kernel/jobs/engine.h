@@ -151,8 +151,14 @@ class Engine {
                                       bool* finished);
   // Scheduled jobs with their latest run, filtered, ordered by id. Served
   // from a copy that is read again after any change to runs or jobs (and at
-  // least every two seconds).
+  // least every ten seconds).
   std::vector<store::InventoryRow> inventory(const store::InventoryFilter& filter);
+  // The whole inventory as that shared copy, ordered by id (read-only).
+  std::shared_ptr<const std::vector<store::InventoryRow>> inventory_snapshot();
+  // True if `row` passes `filter` (as the store's inventory filters).
+  // `lower_text` is filter.text in lower case.
+  static bool matches(const store::InventoryRow& row, const store::InventoryFilter& filter,
+                      const std::string& lower_text);
   // One scheduled job: its last `last_n` runs, failures per day over 30 days
   // and its next five fire times.
   Status drill_in(const std::string& scheduled_job_id, size_t last_n, DrillIn* out);
@@ -198,7 +204,9 @@ class Engine {
   std::map<std::string, Scheduled> schedules_;
   std::vector<Item> delayed_;  // runs with a later scheduled start; min-heap by start
   // The inventory cache.
+  static constexpr int64_t kInventoryTtlMs = 10000;  // re-read at least this often (other writers)
   std::mutex inventory_mu_;
+  std::mutex inventory_refresh_mu_;  // one store read at a time
   std::shared_ptr<const std::vector<store::InventoryRow>> inventory_;
   uint64_t inventory_generation_ = 0;
   int64_t inventory_read_ms_ = 0;

@@ -296,6 +296,9 @@ class SqliteStore final : public Store {
   Status open() {
     try {
       Poco::Data::SQLite::Connector::registerConnector();
+      // Every reader connection keeps its own page cache; bound them together
+      // (SQLite frees cache pages past this, process-wide).
+      sqlite3_soft_heap_limit64(48LL << 20);
       // Poco retries a failing open until its login timeout (60 s by default):
       // check the folder first so a wrong path fails at once, and keep the
       // timeout short.
