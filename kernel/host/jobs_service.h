@@ -9,6 +9,9 @@
 #include <opskernel/status.hpp>
 
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -56,6 +59,14 @@ class JobsService {
   identity::Identity& identity_;
   std::function<std::vector<TypeInfo>()> types_;
   std::function<std::string()> plugins_;
+  // Inventory pages already written, by caller scope and request, each with
+  // the engine's inventory copy it was made from: valid while that copy is.
+  struct Page {
+    std::shared_ptr<const void> source;
+    std::string json;
+  };
+  std::mutex pages_mu_;
+  std::map<std::string, Page> pages_;
   std::shared_mutex engine_mu_;  // held shared by every call that uses engine_
   jobs::Engine* engine_ = nullptr;
   opk_jobs_v1 ext_{};

@@ -75,6 +75,27 @@ TEST_F(JobsServiceTest, AnActionRefusedBeforeTheEngineIsAuditedOnce) {
   EXPECT_EQ(kernel_->store()->audit_rows(10).size(), 2u);
 }
 
+TEST_F(JobsServiceTest, AServedInventoryPageFollowsEveryChange) {
+  std::string before, after, run;
+  ASSERT_TRUE(call(admin_, "inventory", "{}", &before)) << before;
+  EXPECT_NE(before.find("\"total\":0"), std::string::npos) << before;
+  store::ScheduledJob j;
+  j.id = "nightly";
+  j.job_type = "hello";
+  j.planning = "disabled";
+  ASSERT_TRUE(kernel_->engine()->define_job(j, test::operator_actor()));
+  ASSERT_TRUE(call(admin_, "inventory", "{}", &after)) << after;
+  EXPECT_NE(after.find("\"id\":\"nightly\""), std::string::npos) << after;
+  EXPECT_NE(after.find("\"last_run\":null"), std::string::npos) << after;
+  ASSERT_TRUE(call(admin_, "run_now", R"({"job_id": "nightly", "reason": "now"})", &run)) << run;
+  ASSERT_TRUE(kernel_->engine()->wait(1, 10000));
+  ASSERT_TRUE(call(admin_, "inventory", "{}", &after)) << after;
+  EXPECT_NE(after.find("\"status\":\"normal\""), std::string::npos) << after;
+  // Another scope gets its own page.
+  ASSERT_TRUE(call(t1_, "inventory", "{}", &after)) << after;
+  EXPECT_NE(after.find("\"total\":0"), std::string::npos) << after;
+}
+
 TEST(JobsServiceStopped, OperationsAnswerUnavailableWithoutAnEngine) {
   test::TempDir dir;
   std::unique_ptr<store::Store> st;
