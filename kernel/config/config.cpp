@@ -76,6 +76,18 @@ std::string env_name(const std::string& key) {
   return n;
 }
 
+// "a, b,,c " -> {"a", "b", "c"}: comma-separated, trimmed, empty items dropped.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
 Status bad(const std::string& origin, const std::string& key, const std::string& what) {
   return Status::invalid(origin + ": " + key + ": " + what);
 }
@@ -141,12 +153,7 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     (key == "log.max_size_mb" ? c->log.max_size_mb : c->log.max_files) = n;
   } else if (key == "plugins.disabled") {
     c->disabled_plugins.clear();
-    std::stringstream ss(v);
-    std::string id;
-    while (std::getline(ss, id, ',')) {
-      auto b = id.find_first_not_of(" \t"), e = id.find_last_not_of(" \t");
-      if (b == std::string::npos) continue;
-      id = id.substr(b, e - b + 1);
+    for (const auto& id : split_list(v)) {
       if (!valid_id(id)) return bad(origin, key, "'" + id + "' is not a valid plugin id");
       c->disabled_plugins.push_back(id);
     }
@@ -158,12 +165,7 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     c->store_sync_full = v == "full";
   } else if (key == "jobs.pools") {
     c->pools.clear();
-    std::stringstream ss(v);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-      auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-      if (b == std::string::npos) continue;
-      item = item.substr(b, e - b + 1);
+    for (const auto& item : split_list(v)) {
       auto colon = item.find(':');
       if (colon == std::string::npos) return bad(origin, key, "'" + item + "' is not NAME:CONCURRENCY");
       const std::string name = item.substr(0, colon);
@@ -201,12 +203,7 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     c->token_ttl_days = static_cast<uint32_t>(n);
   } else if (kRoleKeys.count(key)) {
     std::set<std::string> perms;
-    std::stringstream ss(v);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-      const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-      if (b == std::string::npos) continue;
-      item = item.substr(b, e - b + 1);
+    for (const auto& item : split_list(v)) {
       const bool ok =
           item == "*" || std::all_of(item.begin(), item.end(), [](char ch) {
             return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
