@@ -416,7 +416,19 @@ Status op_job(Ctx& c, Object::Ptr out) {
   if (!(s = c.engine.drill_in(id, static_cast<size_t>(last_n), &d)) && s.code() != OPK_ERR_INVALID_ARGUMENT) return s;
   out->set("job", job_json(d.job));
   Array::Ptr runs = new Array;
-  for (const auto& r : d.runs) runs->add(c.run_json(r));
+  for (const auto& r : d.runs) {
+    Object::Ptr o = c.run_json(r);
+    // The last lines of each run's log, oldest first, for the dashboard.
+    std::vector<std::vector<std::optional<std::string>>> tail;
+    c.store.query("SELECT seq, time_ms, level, step, message FROM run_logs WHERE run_id = $1 ORDER BY seq DESC LIMIT 5",
+                  {std::to_string(r.id)}, &tail);
+    std::vector<store::LogRow> lines;
+    for (auto it = tail.rbegin(); it != tail.rend(); ++it)
+      lines.push_back({r.id, std::stoll((*it)[0].value_or("0")), std::stoll((*it)[1].value_or("0")),
+                       std::stoi((*it)[2].value_or("2")), (*it)[3].value_or(""), (*it)[4].value_or("")});
+    o->set("log_tail", log_json(lines));
+    runs->add(o);
+  }
   out->set("runs", runs);
   Array::Ptr fails = new Array;
   for (const auto& [day, n] : d.failures_30d) {

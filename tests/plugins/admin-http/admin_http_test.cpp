@@ -262,6 +262,13 @@ TEST_F(AdminHttp, HugeBodiesAndTraversalAreRefused) {
   }
   r = http("GET", "/api/v1/jobs/%zz", admin_);
   EXPECT_EQ(r.status, 400) << r.body;
+  // Header limits (Poco's: 8 KiB a value, 100 fields) end in 400, not in the handler.
+  r = http("GET", "/api/v1/jobs", admin_, "", {{"X-Big", std::string(20000, 'a')}});
+  EXPECT_EQ(r.status, 400);
+  std::map<std::string, std::string> many;
+  for (int i = 0; i < 150; ++i) many["X-H" + std::to_string(i)] = "v";
+  EXPECT_EQ(http("GET", "/api/v1/jobs", admin_, "", many).status, 400);
+  EXPECT_EQ(http("GET", "/healthz").status, 200) << "the server goes on";
 }
 
 TEST_F(AdminHttp, ManualRunFalseIsRefusedWith409) {
@@ -394,8 +401,17 @@ TEST_F(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
                "time_zone": "Europe/Stockholm", "description": "twice a week", "scope": "tenant:t1",
                "report_recipients": ["ops@example.com"]})");
   ASSERT_EQ(r.status, 201) << r.body;
-  auto job = http("GET", "/api/v1/jobs/weekly", tenant_admin_).json();
+  ASSERT_EQ(http("POST", "/api/v1/jobs/weekly/run", admin_, R"({"reason": "once", "params": {"steps": 7}})").status,
+            202);
+  ASSERT_TRUE(kernel_->engine()->wait(1, 10000));
+  auto job = http("GET", "/api/v1/jobs/weekly?last_n=5", tenant_admin_).json();
   EXPECT_EQ(job->getArray("next_fire_ms")->size(), 5u);
+  auto last = job->getArray("runs")->getObject(0);
+  EXPECT_EQ(last->getValue<std::string>("triggered_by"), "pat");
+  EXPECT_GT(last->getValue<int64_t>("duration_ms"), 0);
+  auto tail = last->getArray("log_tail");
+  ASSERT_EQ(tail->size(), 5u);  // the last five of eight lines, oldest first
+  EXPECT_EQ(tail->getObject(4)->getValue<std::string>("message"), "step 7 of 7");
   EXPECT_EQ(job->getArray("failures_30d")->size(), 30u);
   r = http("PATCH", "/api/v1/jobs/weekly", admin_, R"({"enabled": false, "report_recipients": ["a@b.c", "d@e.f"]})");
   ASSERT_EQ(r.status, 200) << r.body;
