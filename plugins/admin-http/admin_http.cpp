@@ -12,6 +12,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/JSONString.h>
+#include <Poco/String.h>
 
 #include <map>
 #include <sstream>
@@ -298,7 +299,7 @@ class AdminHttp : public Plugin {
     }
     if (r.body && !rq.body().empty()) {
       const auto type = rq.header("content-type").value_or("");
-      if (type.substr(0, 16) != "application/json") {
+      if (Poco::icompare(std::string(type.substr(0, 16)), std::string("application/json")) != 0) {
         *http = 415;
         return Status::invalid("send the body as application/json");
       }

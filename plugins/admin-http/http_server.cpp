@@ -12,6 +12,7 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/String.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
@@ -282,7 +283,8 @@ class Handler : public Poco::Net::HTTPRequestHandler {
     bool authenticated = false;
     if (rq.has("Authorization")) {
       const std::string auth = rq.get("Authorization");
-      if (auth.rfind("Bearer ", 0) != 0)
+      // The scheme is case-insensitive (RFC 9110, section 11.1).
+      if (auth.size() < 7 || Poco::icompare(auth.substr(0, 7), std::string("bearer ")) != 0)
         return send_problem(rs, 401, "Unauthorized", "the Authorization header must be 'Bearer <token>'",
                             {{"WWW-Authenticate", "Bearer"}});
       const auto* identity = server_.host_.extension<opk_identity_v1>(OPK_EXT_IDENTITY);

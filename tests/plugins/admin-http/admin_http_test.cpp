@@ -250,6 +250,8 @@ TEST_F(AdminHttp, TokensMissingExpiredRevokedOrMalformedGet401) {
   r = http("GET", "/api/v1/jobs", "", "", {{"Authorization", "Basic YWRtaW46YWRtaW4="}});
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(http("GET", "/healthz").status, 200);  // anonymous routes need no token
+  EXPECT_EQ(http("GET", "/api/v1/queues", "", "", {{"Authorization", "bearer " + admin_}}).status, 200)
+      << "the scheme is case-insensitive";
 }
 
 TEST_F(AdminHttp, HugeBodiesAndTraversalAreRefused) {
