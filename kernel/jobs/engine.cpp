@@ -103,9 +103,19 @@ struct Engine::Flight {
   bool abandoned = false;        // marked ERROR while the plugin still runs
 };
 
+// A scheduled job's schedule, parsed: reused while the job's schedule text,
+// zone and jitter stay the same, so a slot costs no parsing or zone lookup.
+struct Engine::Compiled {
+  std::string key;  // what it was made from
+  const date::time_zone* tz = nullptr;
+  std::vector<cron::Expression> exprs;
+  std::string error;  // why it cannot fire, if so
+};
+
 struct Engine::Scheduled {
   store::ScheduledJob job;
   int64_t next_ms = 0;
+  Compiled compiled;
 };
 
 Engine::Engine(store::Store& store, TypeResolver resolve, EngineOptions options)
@@ -205,7 +215,8 @@ void Engine::stop(int64_t grace_ms) {
 
 // ------------------------------------------------------------- scheduled jobs
 
-std::optional<int64_t> Engine::next_slot(const store::ScheduledJob& job, int64_t after_ms, std::string* error) {
+std::optional<int64_t> Engine::next_slot(const store::ScheduledJob& job, int64_t after_ms, std::string* error,
+                                         Compiled* cache) {
   if (job.planning == "disabled" || !job.enabled) return std::nullopt;
   std::string exprs = job.cron;
   if (job.planning == "automatic") {
@@ -217,26 +228,38 @@ std::optional<int64_t> Engine::next_slot(const store::ScheduledJob& job, int64_t
     exprs = ref.type->default_schedule;
   }
   if (exprs.empty()) return std::nullopt;  // on demand only
-  const date::time_zone* tz = nullptr;
-  try {
-    tz = date::locate_zone(job.time_zone.empty() ? "UTC" : job.time_zone);
-  } catch (const std::exception&) {
-    if (error) *error = "unknown time zone '" + job.time_zone + "'";
+  const std::string key = exprs + '\x1f' + job.time_zone + '\x1f' + std::to_string(job.jitter_minutes);
+  Compiled local;
+  Compiled& c = cache ? *cache : local;
+  if (!cache || c.key != key) {
+    c = Compiled{key, nullptr, {}, {}};
+    try {
+      c.tz = date::locate_zone(job.time_zone.empty() ? "UTC" : job.time_zone);
+    } catch (const std::exception&) {
+      c.error = "unknown time zone '" + job.time_zone + "'";
+    }
+    // Several expressions separated by ';' fire at the union of their times
+    // (weekly days and times that one expression cannot say).
+    for (const auto& e : split(exprs, ';')) {
+      if (!c.error.empty()) break;
+      cron::Expression expr;
+      Status s = cron::Expression::parse(e, &expr);
+      if (!s) {
+        c.error = "schedule '" + e + "': " + s.message();
+        break;
+      }
+      expr.set_jitter_minutes(cron::jitter_for(job.id, job.jitter_minutes));
+      c.exprs.push_back(std::move(expr));
+    }
+  }
+  if (!c.error.empty()) {
+    if (error) *error = c.error;
     return std::nullopt;
   }
   const cron::Instant after{std::chrono::seconds(after_ms / 1000)};
   std::optional<int64_t> best;
-  // Several expressions separated by ';' fire at the union of their times
-  // (weekly days and times that one expression cannot say).
-  for (const auto& e : split(exprs, ';')) {
-    cron::Expression expr;
-    Status s = cron::Expression::parse(e, &expr);
-    if (!s) {
-      if (error) *error = "schedule '" + e + "': " + s.message();
-      return std::nullopt;
-    }
-    expr.set_jitter_minutes(cron::jitter_for(job.id, job.jitter_minutes));
-    auto t = expr.next(after, tz, 1);
+  for (const auto& expr : c.exprs) {
+    auto t = expr.next(after, c.tz, 1);
     if (t.empty()) continue;
     const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(t[0].time_since_epoch()).count();
     if (!best || ms < *best) best = ms;
@@ -839,7 +862,7 @@ void Engine::scheduler() {
         refs.push_back(ref);
       }
       std::string error;
-      sc.next_ms = next_slot(sc.job, std::max(now, sc.next_ms), &error).value_or(0);
+      sc.next_ms = next_slot(sc.job, std::max(now, sc.next_ms), &error, &sc.compiled).value_or(0);
       if (!error.empty()) log::kernel()->error("scheduled job {}: {}", id, error);
       moved.emplace_back(id, sc.next_ms);
       if (sc.next_ms) wake = std::min(wake, sc.next_ms);

@@ -171,6 +171,7 @@ class Engine {
   struct Pool;
   struct Flight;
   struct Scheduled;
+  struct Compiled;
 
   Status check_request(const RunNow& r, store::RunRow* row, TypeRef* ref);
   Status check_job(const store::ScheduledJob& job);
@@ -183,7 +184,10 @@ class Engine {
   void scheduler();
   void watchdog();
   void load_schedules();
-  std::optional<int64_t> next_slot(const store::ScheduledJob& job, int64_t after_ms, std::string* error);
+  // The job's next fire time after `after_ms`; with `cache`, the parsed
+  // schedule is kept there and reused while it is current.
+  std::optional<int64_t> next_slot(const store::ScheduledJob& job, int64_t after_ms, std::string* error,
+                                   Compiled* cache = nullptr);
   void audit(const Actor& actor, const std::string& action, const std::string& target, const std::string& reason,
              const std::string& params, const Status& outcome);
   static store::AuditRow audit_row(const Actor& actor, const std::string& action, const std::string& target,
