@@ -211,6 +211,8 @@ struct Ctx {
   Request req;
   bool reached_engine = false;  // the engine audits what reaches it
   std::string raw_answer;       // set by operations that write their JSON by hand
+  // The engine's inventory copy when the caller already took it.
+  std::shared_ptr<const std::vector<store::InventoryRow>> inventory = nullptr;
 
   jobs::Actor engine_actor() const { return {actor.user_id, actor.role, actor.scope, source}; }
   Status need(const char* permission) const {
@@ -222,9 +224,10 @@ struct Ctx {
       if (ti.type->id == t) return ti.type;
     return nullptr;
   }
+  // Job scopes come from the engine's cached inventory copy, not a store read.
   Visibility visibility() const {
     Visibility v{id, actor, {}};
-    for (auto& j : store.list_scheduled_jobs()) v.job_scope[j.id] = j.scope;
+    for (auto& r : *engine.inventory_snapshot()) v.job_scope[r.job.id] = r.job.scope;
     return v;
   }
   Object::Ptr run_json(const store::RunRow& r) const {
@@ -339,7 +342,7 @@ Status op_inventory(Ctx& c, Object::Ptr /*out: written by hand, see below*/) {
   if (!tenant.empty() && !c.id.exists(tenant)) return Status::invalid("tenant: no node '" + tenant + "'");
   // Filtered and sorted as pointers into the engine's shared copy: no row is
   // copied, each sort key is made once.
-  const auto all = c.engine.inventory_snapshot();
+  const auto all = c.inventory ? c.inventory : c.engine.inventory_snapshot();
   std::string text = f.text;
   std::transform(text.begin(), text.end(), text.begin(), [](unsigned char ch) { return std::tolower(ch); });
   struct Keyed {
@@ -822,6 +825,20 @@ Status JobsService::call(const identity::Principal& actor, const std::string& op
                          const std::string& source, std::string* answer) {
   std::shared_lock engine_lock(engine_mu_);
   jobs::Engine* engine = engine_;
+  // The same inventory page for the same scope, while nothing changed, is
+  // served as written (the console and dashboards poll it), before anything
+  // else is prepared.
+  std::shared_ptr<const std::vector<store::InventoryRow>> inventory_source;
+  const std::string page_key = actor.role + "|" + actor.scope + "|" + request_json;
+  if (engine && op == "inventory" && !actor.role.empty() && identity_.allowed(actor.role, "jobs.read")) {
+    inventory_source = engine->inventory_snapshot();
+    std::lock_guard lock(pages_mu_);
+    auto it = pages_.find(page_key);
+    if (it != pages_.end() && it->second.source == inventory_source) {
+      *answer = it->second.json;
+      return Status::ok();
+    }
+  }
   Status s;
   Object::Ptr out = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
   const auto types = types_();
@@ -832,20 +849,7 @@ Status JobsService::call(const identity::Principal& actor, const std::string& op
   } else if (actor.role.empty()) {
     s = Status::permission("an actor with a role is required");
   } else {
-    Ctx c{store_, identity_, *engine, actor, source, types, {}, false};
-    // The same inventory page for the same scope, while nothing changed, is
-    // served as written (the console and dashboards poll it).
-    std::shared_ptr<const void> inventory_source;
-    const std::string page_key = actor.role + "|" + actor.scope + "|" + request_json;
-    if (op == "inventory" && identity_.allowed(actor.role, "jobs.read")) {
-      inventory_source = engine->inventory_snapshot();
-      std::lock_guard lock(pages_mu_);
-      auto it = pages_.find(page_key);
-      if (it != pages_.end() && it->second.source == inventory_source) {
-        *answer = it->second.json;
-        return Status::ok();
-      }
-    }
+    Ctx c{store_, identity_, *engine, actor, source, types, {}, false, {}, inventory_source};
     if ((s = c.req.parse(request_json))) {
       if (op == "types")
         s = op_types(c, out);

@@ -62,7 +62,7 @@ class JobsService {
   // Inventory pages already written, by caller scope and request, each with
   // the engine's inventory copy it was made from: valid while that copy is.
   struct Page {
-    std::shared_ptr<const void> source;
+    std::shared_ptr<const std::vector<store::InventoryRow>> source;
     std::string json;
   };
   std::mutex pages_mu_;

@@ -1048,7 +1048,7 @@ std::shared_ptr<const std::vector<store::InventoryRow>> Engine::inventory_snapsh
     if (inventory_ && inventory_generation_ == store_.generation()) return inventory_;  // read meanwhile
   }
   const uint64_t reading = store_.generation();
-  auto all = std::make_shared<const std::vector<store::InventoryRow>>(store_.inventory({}));
+  auto all = std::make_shared<const std::vector<store::InventoryRow>>(store_.inventory());
   std::lock_guard lock(inventory_mu_);
   inventory_ = all;
   inventory_generation_ = reading;

@@ -592,28 +592,10 @@ class SqliteStore final : public Store {
     return runs_where(where, " ORDER BY id DESC", f.limit);
   }
 
-  std::vector<InventoryRow> inventory(const InventoryFilter& f) override {
-    std::string where = "1=1";
-    if (!f.job_type.empty()) where += " AND j.job_type = '" + escape(f.job_type) + "'";
-    if (!f.region.empty()) where += " AND j.region = '" + escape(f.region) + "'";
-    if (!f.scope.empty()) where += " AND j.scope = '" + escape(f.scope) + "'";
-    if (!f.text.empty()) {
-      const std::string like = "'%" + escape(f.text) + "%'";  // SQLite LIKE is case-insensitive for ASCII
-      where += " AND (j.id LIKE " + like + " OR j.job_type LIKE " + like + " OR j.description LIKE " + like + ")";
-    }
-    if (f.status == "never") where += " AND r.id IS NULL";
-    if (f.status == "running") where += " AND r.phase = 'RUNNING'";
-    if (f.status == "pending") where += " AND r.phase = 'PENDING'";
-    for (const char* o : {"normal", "warning", "error"})
-      if (f.status == o) {
-        std::string up = o;
-        for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-        where += " AND r.phase = 'COMPLETED' AND r.outcome = '" + up + "'";
-      }
+  std::vector<InventoryRow> inventory() override {
     auto jobs = scheduled(
         " j LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE scheduled_job_id = j.id AND scheduled_job_id <> "
-        "'') WHERE " +
-            where + " ORDER BY j.id",
+        "'') ORDER BY j.id",
         ", COALESCE(r.id, 0), COALESCE(r.phase, ''), COALESCE(r.outcome, ''), COALESCE(r.created_ms, 0), "
         "COALESCE(r.finished_ms, 0)");
     std::vector<InventoryRow> out;

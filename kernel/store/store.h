@@ -143,7 +143,7 @@ struct InventoryRow {
   int64_t last_created_ms = 0, last_finished_ms = 0;
 };
 
-// Filters for the inventory; empty fields do not filter.
+// Filters for the engine's inventory; empty fields do not filter.
 struct InventoryFilter {
   std::string status;  // running | pending | normal | warning | error | never
   std::string text;    // case-insensitive part of id, type or description
@@ -227,8 +227,9 @@ class Store {
   virtual Status set_hold(int64_t run_id, bool hold) = 0;
   virtual Status get_run(int64_t id, RunRow* out) = 0;
   virtual std::vector<RunRow> list_runs(const RunFilter& filter) = 0;
-  // Scheduled jobs with their latest run, filtered, ordered by id.
-  virtual std::vector<InventoryRow> inventory(const InventoryFilter& filter) = 0;
+  // Every scheduled job with its latest run, ordered by id (the engine
+  // filters its cached copy: InventoryFilter).
+  virtual std::vector<InventoryRow> inventory() = 0;
   // Failed runs of a scheduled job per UTC day since `since_ms`: day number
   // (ms / 86,400,000) -> count.
   virtual std::map<int64_t, int64_t> failures_per_day(const std::string& scheduled_job_id, int64_t since_ms) = 0;
