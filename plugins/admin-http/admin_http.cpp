@@ -196,10 +196,7 @@ const std::vector<ApiRoute>& api_routes() {
 }
 
 void problem(Response& rs, int status, const std::string& title, const std::string& detail) {
-  rs.status(status)
-      .header("content-type", "application/problem+json")
-      .body("{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(title, Poco::JSON_WRAP_STRINGS) + ",\"status\":" +
-            std::to_string(status) + ",\"detail\":" + Poco::toJSON(detail, Poco::JSON_WRAP_STRINGS) + "}");
+  rs.status(status).header("content-type", "application/problem+json").body(problem_json(status, title, detail));
 }
 
 // The HTTP status for an opk.jobs/1 failure.

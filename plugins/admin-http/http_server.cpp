@@ -51,11 +51,6 @@ std::vector<std::string> segments(const std::string& path) {
   return out;
 }
 
-std::string problem_json(int status, const std::string& title, const std::string& detail) {
-  return "{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(title, Poco::JSON_WRAP_STRINGS) +
-         ",\"status\":" + std::to_string(status) + ",\"detail\":" + Poco::toJSON(detail, Poco::JSON_WRAP_STRINGS) + "}";
-}
-
 // The response a route handler writes through: buffered, or streamed once
 // the handler flushes.
 struct PocoResponse {
@@ -114,6 +109,11 @@ struct PocoResponse {
 };
 
 }  // namespace
+
+std::string problem_json(int status, const std::string& title, const std::string& detail) {
+  return "{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(title, Poco::JSON_WRAP_STRINGS) +
+         ",\"status\":" + std::to_string(status) + ",\"detail\":" + Poco::toJSON(detail, Poco::JSON_WRAP_STRINGS) + "}";
+}
 
 Status read_settings(const Host& host, ServerSettings* out) {
   ServerSettings s;

@@ -38,6 +38,9 @@ struct ServerSettings {
   std::set<std::string> cors_origins;  // empty: CORS off
 };
 
+// An RFC 9457 problem document.
+std::string problem_json(int status, const std::string& title, const std::string& detail);
+
 // Reads the settings from the plugin's configuration; errors name the key.
 Status read_settings(const Host& host, ServerSettings* out);
 
