@@ -15,6 +15,11 @@ PACKAGES=(cmake g++ ninja-build ccache pkg-config
   libboost-dev libboost-program-options-dev libpoco-dev libspdlog-dev
   libgtest-dev libgmock-dev libpq-dev libhowardhinnant-date-dev libvalijson-dev libsqlite3-dev clang-format)
 
+# The console's bundle is built with Node.js and npm (the machine's own when
+# present, else Debian's); its browser tests run in Debian's Chromium.
+command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
+[ "$MODE" = test ] && PACKAGES+=(chromium)
+
 install_missing() {
   local missing=()
   for p in "${PACKAGES[@]}"; do
@@ -28,6 +33,15 @@ install_missing() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# The console's npm packages, exactly as pinned by its committed lockfile.
+install_console_packages() {
+  local web=plugins/console/web
+  if [ ! -f $web/node_modules/.package-lock.json ] || [ $web/package-lock.json -nt $web/node_modules/.package-lock.json ]; then
+    echo "== installing the console's npm packages (npm ci)"
+    (cd $web && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 # build DIR [cmake args...]
 build() {
   local dir=$1; shift
@@ -36,6 +50,7 @@ build() {
 }
 
 install_missing
+install_console_packages
 case "$MODE" in
   start)
     build build

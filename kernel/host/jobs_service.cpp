@@ -296,6 +296,7 @@ Status op_types(Ctx& c, Object::Ptr out) {
     o->set("id", t.id);
     o->set("title", t.title);
     o->set("description", t.description);
+    o->set("owner", t.owner);
     o->set("plugin", ti.plugin_id);
     o->set("manual_run", t.manual_run());
     o->set("cancel", t.cancellable());
@@ -332,9 +333,21 @@ Status op_inventory(Ctx& c, Object::Ptr /*out: written by hand, see below*/) {
       !(s = c.req.str("tenant", &tenant)) || !(s = c.req.str("sort", &sort)) || !(s = c.req.str("order", &order)) ||
       !(s = c.req.integer("offset", &offset, 0, 1000000000)) || !(s = c.req.integer("limit", &limit, 1, 500)))
     return s;
-  static const std::vector<std::string> statuses = {"", "running", "pending", "normal", "warning", "error", "never"};
-  if (std::find(statuses.begin(), statuses.end(), f.status) == statuses.end())
-    return Status::invalid("status: '" + f.status + "' is not running, pending, normal, warning, error or never");
+  // One status or several, comma-separated (the console's toggles).
+  static const std::vector<std::string> statuses = {"running", "pending", "normal", "warning", "error", "never"};
+  std::string listed;
+  for (size_t pos = 0; !f.status.empty() && pos <= f.status.size();) {
+    size_t end = f.status.find(',', pos);
+    if (end == std::string::npos) end = f.status.size();
+    std::string one = f.status.substr(pos, end - pos);
+    one.erase(0, one.find_first_not_of(' '));
+    one.erase(one.find_last_not_of(' ') + 1);
+    if (std::find(statuses.begin(), statuses.end(), one) == statuses.end())
+      return Status::invalid("status: '" + one + "' is not running, pending, normal, warning, error or never");
+    listed += (listed.empty() ? "" : ",") + one;
+    pos = end + 1;
+  }
+  f.status = listed;
   static const std::vector<std::string> sorts = {"id", "type", "next_run", "last_run", "status"};
   if (std::find(sorts.begin(), sorts.end(), sort) == sorts.end())
     return Status::invalid("sort: '" + sort + "' is not id, type, next_run, last_run or status");

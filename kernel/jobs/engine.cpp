@@ -1080,7 +1080,7 @@ bool Engine::matches(const store::InventoryRow& r, const store::InventoryFilter&
                            : r.last_phase == store::kPending ? "pending"
                            : r.last_phase == store::kRunning ? "running"
                                                              : lowered(r.last_outcome);
-    if (st != f.status) return false;
+    if (st != f.status && ("," + f.status + ",").find("," + st + ",") == std::string::npos) return false;
   }
   return true;
 }

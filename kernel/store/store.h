@@ -145,7 +145,7 @@ struct InventoryRow {
 
 // Filters for the engine's inventory; empty fields do not filter.
 struct InventoryFilter {
-  std::string status;  // running | pending | normal | warning | error | never
+  std::string status;  // running | pending | normal | warning | error | never; or several, comma-separated
   std::string text;    // case-insensitive part of id, type or description
   std::string job_type;
   std::string scope;  // exact node, or everything under it ("tenant:acme" under "partner:p" is not known here)

@@ -171,7 +171,8 @@ const std::vector<ApiRoute>& api_routes() {
        {"limit"}},
       {"GET", "/api/v1/plugins", "Loaded plugins with their manifests, and refused ones with reasons", "plugins.read",
        "plugins"},
-      {"GET", "/api/v1/me", "The caller: user, role and scope", nullptr, nullptr},
+      {"GET", "/api/v1/me", "The caller: user, role, scope and the kernel permissions the role holds", nullptr,
+       nullptr},
       {.method = "GET",
        .path = "/api/v1/openapi.json",
        .summary = "This API as an OpenAPI 3 document",
@@ -349,12 +350,7 @@ class AdminHttp : public Plugin {
     }
     if (path == "/readyz") return readyz(rs);
     if (path == "/api/v1/openapi.json") return openapi(rs);
-    if (path == "/api/v1/me") {
-      rs.status(200).json("{\"user_id\":" + Poco::toJSON(std::string(rq.user_id()), Poco::JSON_WRAP_STRINGS) +
-                          ",\"role\":" + Poco::toJSON(std::string(rq.role()), Poco::JSON_WRAP_STRINGS) +
-                          ",\"scope\":" + Poco::toJSON(std::string(rq.scope()), Poco::JSON_WRAP_STRINGS) + "}");
-      return Status::ok();
-    }
+    if (path == "/api/v1/me") return me(rq, rs);
     Object::Ptr request;
     int http = 400;
     if (Status s = build_request(r, rq, &request, &http); !s) {
@@ -379,6 +375,26 @@ class AdminHttp : public Plugin {
       return Status::ok();
     }
     rs.status(r.success).json(answer);
+    return Status::ok();
+  }
+
+  // The caller, with the kernel's permissions its role holds, so a client
+  // (the console) can offer only what the caller may do.
+  Status me(const Request& rq, Response& rs) {
+    static const char* const kKernelPermissions[] = {"jobs.read",  "jobs.write",  "runs.start",   "runs.cancel",
+                                                     "runs.retry", "runs.hold",   "runs.recover", "audit.read",
+                                                     "users.read", "users.write", "plugins.read", "metrics.read"};
+    const std::string role(rq.role());
+    const auto* identity = host().extension<opk_identity_v1>(OPK_EXT_IDENTITY);
+    std::string permissions;
+    for (const char* p : kKernelPermissions) {
+      if (!identity || !identity->allowed(host().raw(), role.c_str(), p)) continue;
+      permissions += std::string(permissions.empty() ? "" : ",") + "\"" + p + "\"";
+    }
+    rs.status(200).json("{\"user_id\":" + Poco::toJSON(std::string(rq.user_id()), Poco::JSON_WRAP_STRINGS) +
+                        ",\"role\":" + Poco::toJSON(role, Poco::JSON_WRAP_STRINGS) +
+                        ",\"scope\":" + Poco::toJSON(std::string(rq.scope()), Poco::JSON_WRAP_STRINGS) +
+                        ",\"permissions\":[" + permissions + "]}");
     return Status::ok();
   }
 

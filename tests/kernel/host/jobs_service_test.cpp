@@ -96,6 +96,31 @@ TEST_F(JobsServiceTest, AServedInventoryPageFollowsEveryChange) {
   EXPECT_NE(after.find("\"total\":0"), std::string::npos) << after;
 }
 
+TEST_F(JobsServiceTest, TheInventoryFiltersBySeveralStatusesAndNamesABadOne) {
+  std::string out;
+  for (const char* id : {"ran", "idle"}) {
+    store::ScheduledJob j;
+    j.id = id;
+    j.job_type = "hello";
+    j.planning = "disabled";
+    ASSERT_TRUE(kernel_->engine()->define_job(j, test::operator_actor()));
+  }
+  ASSERT_TRUE(call(admin_, "run_now", R"({"job_id": "ran", "reason": "now", "params": {"steps": 0}})", &out)) << out;
+  ASSERT_TRUE(kernel_->engine()->wait(1, 10000));
+  ASSERT_TRUE(call(admin_, "inventory", R"({"status": "normal"})", &out)) << out;
+  EXPECT_NE(out.find("\"total\":1"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"id\":\"ran\""), std::string::npos) << out;
+  ASSERT_TRUE(call(admin_, "inventory", R"({"status": "error, never"})", &out)) << out;
+  EXPECT_NE(out.find("\"total\":1"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"id\":\"idle\""), std::string::npos) << out;
+  ASSERT_TRUE(call(admin_, "inventory", R"({"status": "never,normal"})", &out)) << out;
+  EXPECT_NE(out.find("\"total\":2"), std::string::npos) << out;
+  Status s = call(admin_, "inventory", R"({"status": "never,bogus"})", &out);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(out.find("status: 'bogus' is not running, pending"), std::string::npos) << out;
+  EXPECT_EQ(call(admin_, "inventory", R"({"status": "never,"})", &out).code(), OPK_ERR_INVALID_ARGUMENT);
+}
+
 TEST(JobsServiceStopped, OperationsAnswerUnavailableWithoutAnEngine) {
   test::TempDir dir;
   std::unique_ptr<store::Store> st;

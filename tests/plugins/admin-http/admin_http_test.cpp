@@ -193,6 +193,17 @@ TEST_F(AdminHttp, ConfiguredPermissionsWidenARole) {
   EXPECT_EQ(http("POST", "/api/v1/jobs/job-t1/run", tenant_admin_, run).status, 202);
   // Still only inside the scope.
   EXPECT_EQ(http("POST", "/api/v1/jobs/job-t2/run", tenant_admin_, run).status, 404);
+  // The caller learns what the role may do (the console offers only that).
+  auto me = http("GET", "/api/v1/me", tenant_admin_);
+  ASSERT_EQ(me.status, 200);
+  auto perms = me.json()->getArray("permissions");
+  std::set<std::string> got;
+  for (size_t i = 0; i < perms->size(); ++i) got.insert(perms->getElement<std::string>(i));
+  EXPECT_EQ(got, (std::set<std::string>{"jobs.read", "runs.start"})) << me.body;
+  me = http("GET", "/api/v1/me", admin_);
+  EXPECT_NE(me.body.find("\"runs.cancel\""), std::string::npos) << me.body;
+  EXPECT_NE(me.body.find("\"metrics.read\""), std::string::npos) << me.body;
+  EXPECT_NE(me.body.find("\"scope\":\"platform\""), std::string::npos) << me.body;
 }
 
 TEST_F(AdminHttp, BadInputGetsAProblemNamingWhatToFix) {

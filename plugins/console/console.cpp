@@ -1,0 +1,156 @@
+// console -- the operator web console. Serves one page and its bundled
+// assets (embedded at build time, see web/build.mjs) under /administration;
+// the page signs in with an API token and talks only to the admin API, so
+// it sees and does exactly what the token's role and scope allow there.
+// The routes are anonymous: the page and its scripts hold no data.
+#include <opskernel/opk.hpp>
+
+#include <charconv>
+#include <cstring>
+#include <string>
+
+#include "console_assets.h"
+
+namespace opk::console {
+namespace {
+
+// The page's own policy: scripts, styles and API calls from this origin
+// only; nothing inline, no frames.
+constexpr const char* kPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+// The client-side pages; each answers the same document, which routes itself.
+constexpr const char* kPages[] = {"/administration",           "/administration/sign-in",   "/administration/jobs",
+                                  "/administration/jobs/{id}", "/administration/runs/{id}", "/administration/attention",
+                                  "/administration/plugins"};
+
+const Asset* find_asset(std::string_view name) {
+  for (size_t i = 0; i < kAssetCount; ++i)
+    if (name == kAssets[i].name) return &kAssets[i];
+  return nullptr;
+}
+
+// True when an Accept-Encoding value allows gzip (q=0 refuses it).
+bool accepts_gzip(std::string_view header) {
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t end = header.find(',', pos);
+    if (end == std::string_view::npos) end = header.size();
+    std::string_view item = header.substr(pos, end - pos);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    if (item.size() >= 4 && strncasecmp(item.data(), "gzip", 4) == 0 &&
+        (item.size() == 4 || item[4] == ';' || item[4] == ' '))
+      return item.find("q=0") == std::string_view::npos || item.find("q=0.") != std::string_view::npos;
+    pos = end + 1;
+  }
+  return false;
+}
+
+void serve(const Asset& a, const Request& rq, Response& rs) {
+  rs.header("content-security-policy", kPolicy)
+      .header("cache-control", a.immutable ? "public, max-age=31536000, immutable" : "no-cache")
+      .header("etag", a.etag)
+      .header("vary", "accept-encoding");
+  if (auto inm = rq.header("if-none-match"); inm && inm->find(a.etag) != std::string_view::npos) {
+    rs.status(304);
+    return;
+  }
+  rs.status(200).header("content-type", a.content_type);
+  if (accepts_gzip(rq.header("accept-encoding").value_or(""))) {
+    rs.header("content-encoding", "gzip").body({reinterpret_cast<const char*>(a.gzip), a.gzip_size});
+  } else {
+    rs.body({reinterpret_cast<const char*>(a.data), a.size});
+  }
+}
+
+void not_found(Response& rs, const std::string& detail) {
+  rs.status(404)
+      .header("content-type", "application/problem+json")
+      .body("{\"type\":\"about:blank\",\"title\":\"Not Found\",\"status\":404,\"detail\":\"" + detail + "\"}");
+}
+
+// A whole-number setting within [lo, hi]; the error names the key.
+Status read_int(const Host& host, const char* key, int lo, int hi, int* value) {
+  auto v = host.config(key);
+  if (!v || v->empty()) return Status::ok();
+  int n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || end != v->data() + v->size() || n < lo || n > hi)
+    return Status::invalid(std::string("[plugin.console] ") + key + ": '" + *v + "' is not a whole number in " +
+                           std::to_string(lo) + ".." + std::to_string(hi));
+  *value = n;
+  return Status::ok();
+}
+
+class Console : public Plugin {
+ public:
+  explicit Console(Host host) : Plugin(host) {}
+
+  Status start() override {
+    int queue = 50, poll = 5, failed_days = 7, over_hours = 24;
+    Status s;
+    if (!(s = read_int(host(), "queue_threshold", 1, 1000000, &queue)) ||
+        !(s = read_int(host(), "poll_seconds", 1, 3600, &poll)) ||
+        !(s = read_int(host(), "failed_lookback_days", 1, 365, &failed_days)) ||
+        !(s = read_int(host(), "over_target_lookback_hours", 1, 24 * 365, &over_hours)))
+      return s;
+    settings_ = "{\"queue_threshold\":" + std::to_string(queue) + ",\"poll_seconds\":" + std::to_string(poll) +
+                ",\"failed_lookback_days\":" + std::to_string(failed_days) +
+                ",\"over_target_lookback_hours\":" + std::to_string(over_hours) + "}";
+    const Asset* page = find_asset("index.html");
+    if (!page) return Status::error("the console bundle has no index.html");
+    for (const char* path : kPages) {
+      s = add_route(
+          "console", "GET", path, "The operator console (a page that signs in with an API token)",
+          [page](const Request& rq, Response& rs) {
+            serve(*page, rq, rs);
+            return Status::ok();
+          },
+          OPK_ROUTE_ANONYMOUS);
+      if (!s) return s;
+    }
+    s = add_route(
+        "console", "GET", "/administration/assets/{file}", "The console's scripts, styles and icons",
+        [](const Request& rq, Response& rs) {
+          const auto name = rq.path_param("file").value_or("");
+          const Asset* a = find_asset(name);
+          if (!a || std::string_view(a->name) == "index.html")
+            not_found(rs, name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+                                      std::string_view::npos &&
+                                  name.size() <= 100
+                              ? "no console asset '" + std::string(name) + "'"
+                              : std::string("no such console asset"));
+          else
+            serve(*a, rq, rs);
+          return Status::ok();
+        },
+        OPK_ROUTE_ANONYMOUS);
+    if (!s) return s;
+    return add_route(
+        "console", "GET", "/administration/settings.json", "The console's settings (attention thresholds, polling)",
+        [this](const Request&, Response& rs) {
+          rs.status(200).header("cache-control", "no-cache").json(settings_);
+          return Status::ok();
+        },
+        OPK_ROUTE_ANONYMOUS);
+  }
+
+ private:
+  std::string settings_;
+};
+
+Manifest describe() {
+  Manifest m("console", "Operator console", "1.0.0", "Opskernel",
+             "The operator web console at /administration, served through the admin HTTP server");
+  m.admin_feature({.id = "console",
+                   .title = "Operator console",
+                   .description = "Jobs, drill-in with charts, run now, live logs, attention panel and plugins.",
+                   .translations = {}});
+  return m;
+}
+
+}  // namespace
+}  // namespace opk::console
+
+OPK_PLUGIN(opk::console::Console, opk::console::describe);

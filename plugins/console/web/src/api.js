@@ -1,0 +1,137 @@
+// The admin API as the console uses it: bearer token from the tab's session
+// storage, problem+json errors turned into ApiError, and the live log's
+// Server-Sent Events read through fetch (EventSource cannot send a header).
+
+const TOKEN_KEY = 'opk.console.token';
+
+/** An answer other than 2xx: the HTTP status and the problem's detail. */
+export class ApiError extends Error {
+  constructor(status, title, detail) {
+    super(detail || title || `HTTP ${status}`);
+    this.status = status;
+    this.title = title;
+  }
+}
+
+export const session = {
+  token: () => sessionStorage.getItem(TOKEN_KEY) || '',
+  set: (t) => sessionStorage.setItem(TOKEN_KEY, t),
+  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+let onUnauthorized = () => {};
+/** Called when a request is answered 401 (token expired or revoked). */
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+function headers(extra = {}) {
+  const h = { Accept: 'application/json', ...extra };
+  const t = session.token();
+  if (t) h.Authorization = `Bearer ${t}`;
+  return h;
+}
+
+async function fail(res) {
+  let title = res.statusText, detail = '';
+  try {
+    const p = await res.json();
+    title = p.title || title;
+    detail = p.detail || '';
+  } catch { /* not problem+json */ }
+  if (res.status === 401) onUnauthorized(detail);
+  throw new ApiError(res.status, title, detail);
+}
+
+/** Calls the API; resolves with the parsed JSON answer. */
+export async function api(path, { method = 'GET', body, token } = {}) {
+  const h = headers(body !== undefined ? { 'Content-Type': 'application/json' } : {});
+  if (token) h.Authorization = `Bearer ${token}`;
+  const res = await fetch(path, { method, headers: h, body: body !== undefined ? JSON.stringify(body) : undefined });
+  if (!res.ok) await fail(res);
+  return res.status === 204 ? {} : res.json();
+}
+
+/** A query string of the defined, non-empty values. */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/**
+ * Follows a run's log: calls onLine(line) for each line after `since`, and
+ * onEnd({run, steps}) once the run has completed. Reconnects after a drop,
+ * resuming after the last line seen. Stops when `signal` aborts.
+ */
+export async function followLog(runId, since, { onLine, onEnd, onError, signal }) {
+  let last = since;
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      const res = await fetch(`/api/v1/runs/${runId}/events${query({ since: last || undefined })}`, {
+        headers: headers({ Accept: 'text/event-stream' }),
+        signal,
+      });
+      if (!res.ok) await fail(res);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          let event = 'message', data = '';
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) event = line.slice(7);
+            else if (line.startsWith('data: ')) data += line.slice(6);
+          }
+          if (event === 'log') {
+            const l = JSON.parse(data);
+            last = l.seq;
+            onLine(l);
+          } else if (event === 'end') {
+            onEnd(JSON.parse(data));
+            return;
+          }
+        }
+      }
+      attempt = 0;
+    } catch (e) {
+      if (signal.aborted) return;
+      if (e instanceof ApiError && e.status !== 503) {
+        onError(e);
+        return;
+      }
+      if (attempt >= 5) {
+        onError(e);
+        return;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000 * Math.min(attempt + 1, 5)));
+  }
+}
+
+/** Which runs' logs this user has read, kept in this browser. */
+export const readLog = {
+  key: (user) => `opk.console.read.${user}`,
+  all(user) {
+    try {
+      return new Set(JSON.parse(localStorage.getItem(this.key(user)) || '[]'));
+    } catch {
+      return new Set();
+    }
+  },
+  has(user, runId) {
+    return this.all(user).has(runId);
+  },
+  mark(user, runId) {
+    const ids = [...this.all(user)].filter((id) => id !== runId);
+    ids.push(runId);
+    localStorage.setItem(this.key(user), JSON.stringify(ids.slice(-5000)));
+    window.dispatchEvent(new Event('opk-read'));
+  },
+};

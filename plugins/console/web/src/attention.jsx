@@ -1,0 +1,125 @@
+// The attention panel (/administration/attention): runs over their target
+// duration, queues over the threshold, failed runs not yet looked at, and
+// stale runs, each linking to the run. Polled for the navigation badge too.
+import { useEffect, useState } from 'preact/hooks';
+import { api, query, readLog } from './api.js';
+import { useReadMarks } from './jobs.jsx';
+import { Link, Message, StatusIcon, duration, time, useSession } from './ui.jsx';
+
+/** Polls what needs attention; returns {count, over, queues, failed, stale, error, at}. */
+export function useAttention(ctx) {
+  const [state, setState] = useState({ count: 0, over: [], queues: [], failed: [], stale: [], error: null, at: 0 });
+  const [marks, setMarks] = useState(0);
+  useEffect(() => {
+    const bump = () => setMarks((n) => n + 1);
+    window.addEventListener('opk-read', bump);
+    return () => window.removeEventListener('opk-read', bump);
+  }, []);
+  useEffect(() => {
+    let live = true;
+    const s = ctx.settings;
+    const load = async () => {
+      const now = Date.now();
+      try {
+        const [running, recent, failed, queues] = await Promise.all([
+          api(`/api/v1/runs${query({ status: 'running', limit: 1000 })}`),
+          api(`/api/v1/runs${query({ since_ms: now - s.over_target_lookback_hours * 3600000, limit: 1000 })}`),
+          api(`/api/v1/runs${query({ status: 'error', since_ms: now - s.failed_lookback_days * 86400000, limit: 1000 })}`),
+          api('/api/v1/queues'),
+        ]);
+        const read = readLog.all(ctx.me.user_id);
+        const over = new Map();
+        for (const r of [...running.items, ...recent.items]) if (r.over_target) over.set(r.id, r);
+        const next = {
+          over: [...over.values()].sort((a, b) => b.id - a.id),
+          queues: Object.entries(queues.pools || {})
+            .filter(([, n]) => n > s.queue_threshold)
+            .map(([pool, depth]) => ({ pool, depth })),
+          failed: failed.items.filter((r) => !read.has(r.id)),
+          stale: running.items.filter((r) => r.stale),
+          error: null,
+          at: now,
+        };
+        next.count = next.over.length + next.queues.length + next.failed.length + next.stale.length;
+        if (live) setState(next);
+      } catch (e) {
+        if (live) setState((old) => ({ ...old, error: e }));
+      }
+    };
+    load();
+    const t = setInterval(() => document.visibilityState === 'visible' && load(), Math.max(5, ctx.settings.poll_seconds) * 1000);
+    return () => {
+      live = false;
+      clearInterval(t);
+    };
+  }, [ctx, marks]);
+  return state;
+}
+
+function RunList({ runs, empty, detail }) {
+  if (!runs.length) return <p class="hint">{empty}</p>;
+  return (
+    <ul class="attention-list">
+      {runs.map((r) => (
+        <li key={r.id}>
+          <StatusIcon status={r.status} /> <Link href={`/administration/runs/${r.id}`}>Run {r.id}</Link>{' '}
+          <span>{r.scheduled_job_id || r.job_type}</span> <span class="hint">{detail(r)}</span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function AttentionPage({ data }) {
+  const ctx = useSession();
+  useReadMarks();
+  useEffect(() => {
+    document.title = 'Attention · Opskernel';
+  }, []);
+  const s = ctx.settings;
+  return (
+    <section aria-labelledby="att-title">
+      <div class="page-head">
+        <h1 id="att-title">Attention</h1>
+        <p class="hint">{data.at ? `Checked ${time(data.at)}; refreshed every ${Math.max(5, s.poll_seconds)} s.` : 'Checking…'}</p>
+      </div>
+      <Message error={data.error} />
+      <div class="attention">
+        <section aria-labelledby="att-over">
+          <h2 id="att-over">Over their target duration ({data.over.length})</h2>
+          <RunList
+            runs={data.over}
+            empty={`No run in the last ${s.over_target_lookback_hours} h ran longer than its target.`}
+            detail={(r) => `${duration(r.duration_ms)} against a target of ${duration(r.target_duration_ms)}${r.phase === 'RUNNING' ? ', still running' : ''}`}
+          />
+        </section>
+        <section aria-labelledby="att-queues">
+          <h2 id="att-queues">Queues over {s.queue_threshold} ({data.queues.length})</h2>
+          {data.queues.length ? (
+            <ul class="attention-list">
+              {data.queues.map((q) => (
+                <li key={q.pool}>
+                  Pool <strong>{q.pool}</strong>: {q.depth} runs queued
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <p class="hint">No worker pool has more than {s.queue_threshold} runs queued.</p>
+          )}
+        </section>
+        <section aria-labelledby="att-failed">
+          <h2 id="att-failed">Failed, not yet looked at ({data.failed.length})</h2>
+          <RunList
+            runs={data.failed}
+            empty={`No unread failures in the last ${s.failed_lookback_days} days.`}
+            detail={(r) => `failed ${time(r.finished_ms)}${r.summary ? `: ${r.summary}` : ''}`}
+          />
+        </section>
+        <section aria-labelledby="att-stale">
+          <h2 id="att-stale">Stale ({data.stale.length})</h2>
+          <RunList runs={data.stale} empty="No run has been running past the stale threshold." detail={(r) => `running since ${time(r.started_ms)}`} />
+        </section>
+      </div>
+    </section>
+  );
+}

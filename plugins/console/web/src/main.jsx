@@ -1,0 +1,193 @@
+// The console's shell: sign-in with an API token, the header with the
+// caller's role and scope, navigation, and the client-side routes.
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import 'uplot/dist/uPlot.min.css';
+import './app.css';
+import { api, session, setUnauthorizedHandler } from './api.js';
+import { Link, Message, Session, navigate } from './ui.jsx';
+import { JobsPage } from './jobs.jsx';
+import { JobPage } from './job.jsx';
+import { RunPage } from './run.jsx';
+import { AttentionPage, useAttention } from './attention.jsx';
+import { PluginsPage } from './plugins.jsx';
+
+function usePath() {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const update = () => setPath(location.pathname);
+    window.addEventListener('popstate', update);
+    window.addEventListener('opk-navigate', update);
+    return () => {
+      window.removeEventListener('popstate', update);
+      window.removeEventListener('opk-navigate', update);
+    };
+  }, []);
+  return path;
+}
+
+function SignIn({ onSignedIn, reason }) {
+  const [token, setToken] = useState('');
+  const [error, setError] = useState(reason ? new Error(reason) : null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    document.title = 'Sign in · Opskernel';
+  }, []);
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const me = await api('/api/v1/me', { token: token.trim() });
+      session.set(token.trim());
+      onSignedIn(me);
+    } catch (err) {
+      setError(err.status === 401 ? new Error(`The token was not accepted: ${err.message}`) : err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main id="main" class="sign-in">
+      <form onSubmit={submit} aria-labelledby="sign-in-title">
+        <h1 id="sign-in-title">Opskernel console</h1>
+        <p>Sign in with an API token. An administrator makes one with <code>opskernel users token ID</code>.</p>
+        <div class="field">
+          <label for="token">API token</label>
+          <input
+            id="token"
+            name="token"
+            type="password"
+            autocomplete="off"
+            spellcheck={false}
+            required
+            value={token}
+            onInput={(e) => setToken(e.currentTarget.value)}
+          />
+        </div>
+        <Message error={error} />
+        <button type="submit" class="primary" disabled={busy || !token.trim()}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+        <p class="hint">The token stays in this browser tab only, and is forgotten when the tab closes.</p>
+      </form>
+    </main>
+  );
+}
+
+function Nav({ path, attention }) {
+  const item = (href, label, extra) => (
+    <li>
+      <Link href={href} aria-current={path === href || path.startsWith(`${href}/`) ? 'page' : undefined}>
+        {label}
+        {extra}
+      </Link>
+    </li>
+  );
+  return (
+    <nav aria-label="Console">
+      <ul>
+        {item('/administration/jobs', 'Jobs')}
+        {item(
+          '/administration/attention',
+          'Attention',
+          attention > 0 && (
+            <span class="badge" aria-label={`${attention} items need attention`}>
+              {attention}
+            </span>
+          ),
+        )}
+        {item('/administration/plugins', 'Plugins')}
+      </ul>
+    </nav>
+  );
+}
+
+function Shell({ ctx, onSignOut }) {
+  const path = usePath();
+  const attention = useAttention(ctx);
+  let page;
+  let m;
+  if ((m = path.match(/^\/administration\/jobs\/([^/]+)\/?$/))) page = <JobPage id={decodeURIComponent(m[1])} />;
+  else if ((m = path.match(/^\/administration\/runs\/(\d+)\/?$/))) page = <RunPage id={Number(m[1])} />;
+  else if (path.startsWith('/administration/attention')) page = <AttentionPage data={attention} />;
+  else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
+  else page = <JobsPage />;
+  useEffect(() => {
+    if (!/^\/administration\/(jobs|runs|attention|plugins)/.test(path)) history.replaceState(null, '', '/administration/jobs');
+    document.getElementById('main')?.focus({ preventScroll: true });
+  }, [path]);
+  return (
+    <Session.Provider value={ctx}>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">Opskernel</span>
+        <Nav path={path} attention={attention.count} />
+        <div class="who" aria-label="Signed in as">
+          <span class="user">{ctx.me.user_id}</span>
+          <span class="role">{ctx.me.role}</span>
+          <span class="scope" title="Scope: you see and act only at or under this node">
+            {ctx.me.scope}
+          </span>
+          <button type="button" onClick={onSignOut}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main id="main" tabIndex={-1}>
+        {page}
+      </main>
+    </Session.Provider>
+  );
+}
+
+function App() {
+  const [ctx, setCtx] = useState(null);
+  const [reason, setReason] = useState('');
+  const [loading, setLoading] = useState(!!session.token());
+  const load = async (me) => {
+    const [types, settings] = await Promise.all([
+      api('/api/v1/job-types').catch(() => ({ types: [] })),
+      fetch('/administration/settings.json').then((r) => r.json()).catch(() => ({})),
+    ]);
+    setCtx({
+      me,
+      can: (p) => (me.permissions || []).includes(p),
+      types: new Map(types.types.map((t) => [t.id, t])),
+      settings: { queue_threshold: 50, poll_seconds: 5, failed_lookback_days: 7, over_target_lookback_hours: 24, ...settings },
+    });
+    setLoading(false);
+    if (!location.pathname.match(/^\/administration\/(jobs|runs|attention|plugins)/)) navigate('/administration/jobs');
+  };
+  useEffect(() => {
+    setUnauthorizedHandler((detail) => {
+      session.clear();
+      setCtx(null);
+      setReason(`Signed out: ${detail || 'the token is no longer accepted'}`);
+    });
+    if (session.token())
+      api('/api/v1/me')
+        .then(load)
+        .catch(() => {
+          session.clear();
+          setLoading(false);
+        });
+  }, []);
+  if (loading) return <p class="loading">Loading…</p>;
+  if (!ctx) return <SignIn reason={reason} onSignedIn={(me) => load(me)} />;
+  return (
+    <Shell
+      ctx={ctx}
+      onSignOut={() => {
+        session.clear();
+        setReason('');
+        setCtx(null);
+        history.pushState(null, '', '/administration/sign-in');
+      }}
+    />
+  );
+}
+
+render(<App />, document.getElementById('app'));

@@ -1,0 +1,116 @@
+// The plugins page (/administration/plugins): loaded plugins with their
+// manifests, refused ones with the reason.
+import { useEffect } from 'preact/hooks';
+import { api } from './api.js';
+import { usePoll } from './jobs.jsx';
+import { Message, useSession } from './ui.jsx';
+
+function Provides({ m }) {
+  const groups = [
+    ['Job types', m.job_types],
+    ['Alert sources', m.alert_sources],
+    ['Admin features', m.admin_features],
+    ['Notification channels', m.notification_channels],
+  ].filter(([, list]) => Array.isArray(list) && list.length);
+  if (!groups.length) return <span class="hint">—</span>;
+  return (
+    <ul class="provides">
+      {groups.map(([label, list]) => (
+        <li key={label}>
+          {label}: {list.map((x) => x.id || x).join(', ')}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function PluginsPage() {
+  const ctx = useSession();
+  useEffect(() => {
+    document.title = 'Plugins · Opskernel';
+  }, []);
+  const [data, error] = usePoll(() => api('/api/v1/plugins'), 30, []);
+  if (!ctx.can('plugins.read'))
+    return (
+      <section>
+        <h1>Plugins</h1>
+        <p>Your role ({ctx.me.role}) may not see the plugins.</p>
+      </section>
+    );
+  const plugins = data?.plugins || [];
+  const refused = plugins.filter((p) => !p.manifest || p.reason);
+  const loaded = plugins.filter((p) => !refused.includes(p));
+  return (
+    <section aria-labelledby="plugins-title">
+      <h1 id="plugins-title">Plugins</h1>
+      <Message error={error} />
+      <h2>Loaded ({loaded.length})</h2>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Plugin</th>
+              <th scope="col">State</th>
+              <th scope="col">Version</th>
+              <th scope="col">Vendor</th>
+              <th scope="col">Provides</th>
+              <th scope="col">File</th>
+              <th scope="col">Manifest</th>
+            </tr>
+          </thead>
+          <tbody>
+            {loaded.map((p) => (
+              <tr key={p.id}>
+                <td>
+                  <strong>{p.manifest.name || p.id}</strong>
+                  <div class="hint">{p.id}</div>
+                  <div>{p.manifest.description}</div>
+                </td>
+                <td>{p.state}</td>
+                <td>{p.version}</td>
+                <td>{p.manifest.vendor}</td>
+                <td>
+                  <Provides m={p.manifest} />
+                </td>
+                <td class="mono">{p.file}</td>
+                <td>
+                  <details>
+                    <summary>Show</summary>
+                    <pre>{JSON.stringify(p.manifest, null, 2)}</pre>
+                  </details>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <h2>Refused or disabled ({refused.length})</h2>
+      {refused.length ? (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Plugin</th>
+                <th scope="col">State</th>
+                <th scope="col">File</th>
+                <th scope="col">Reason</th>
+              </tr>
+            </thead>
+            <tbody>
+              {refused.map((p) => (
+                <tr key={p.file} class="refused">
+                  <td>{p.id || '—'}</td>
+                  <td>{p.state}</td>
+                  <td class="mono">{p.file}</td>
+                  <td>{p.reason || 'disabled in the configuration'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : (
+        <p class="hint">Every plugin found was loaded.</p>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,367 @@
+// Shared pieces: navigation, formatting, status icons, dialogs, the form a
+// parameter schema generates, charts and the live log view.
+import { createContext } from 'preact';
+import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import { followLog } from './api.js';
+
+/** The signed-in caller ({me, can(permission), types, settings}). */
+export const Session = createContext(null);
+export const useSession = () => useContext(Session);
+
+// --- Navigation -------------------------------------------------------------
+
+/** Moves to a console path without reloading the page. */
+export function navigate(path) {
+  if (location.pathname + location.search !== path) history.pushState(null, '', path);
+  window.dispatchEvent(new Event('opk-navigate'));
+}
+
+export function Link({ href, children, ...rest }) {
+  return (
+    <a
+      href={href}
+      {...rest}
+      onClick={(e) => {
+        if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+        e.preventDefault();
+        navigate(href);
+      }}
+    >
+      {children}
+    </a>
+  );
+}
+
+// --- Formatting -------------------------------------------------------------
+
+const pad = (n) => String(n).padStart(2, '0');
+/** A time in the browser's zone: 2026-11-25 14:03:07. */
+export function time(ms) {
+  if (!ms) return '—';
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+/** A duration: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min. */
+export function duration(ms) {
+  if (ms === undefined || ms === null || ms < 0) return '—';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3600000) return `${Math.floor(ms / 60000)} min ${pad(Math.floor(ms / 1000) % 60)} s`;
+  return `${Math.floor(ms / 3600000)} h ${pad(Math.floor(ms / 60000) % 60)} min`;
+}
+
+// --- Status -----------------------------------------------------------------
+
+export const STATUSES = [
+  { id: 'running', label: 'Running' },
+  { id: 'normal', label: 'Succeeded' },
+  { id: 'warning', label: 'Succeeded with warnings' },
+  { id: 'error', label: 'Failed' },
+  { id: 'pending', label: 'Queued' },
+];
+const LABEL = Object.fromEntries(STATUSES.map((s) => [s.id, s.label]));
+LABEL.never = 'Never run';
+
+/**
+ * The last-run icon: a blinking grey circle while running, a green tick,
+ * an attention sign for warnings, a cross for a failure, an hourglass while
+ * queued. Labelled for screen readers.
+ */
+export function StatusIcon({ status, decorative }) {
+  const glyph = { running: '●', normal: '✓', warning: '⚠', error: '✕', pending: '◷', never: '–' }[status] || '?';
+  if (decorative)
+    return (
+      <span class={`status status-${status}`} aria-hidden="true">
+        {glyph}
+      </span>
+    );
+  return (
+    <span class={`status status-${status}`} role="img" aria-label={LABEL[status] || status} title={LABEL[status] || status}>
+      {glyph}
+    </span>
+  );
+}
+export const statusLabel = (s) => LABEL[s] || s;
+
+/** Icon toggles for filtering by status (each a pressed/unpressed button). */
+export function StatusToggles({ value, onChange, statuses = STATUSES, label = 'Filter by status' }) {
+  return (
+    <div class="toggles" role="group" aria-label={label}>
+      {statuses.map((s) => {
+        const on = value.includes(s.id);
+        return (
+          <button
+            type="button"
+            class={`toggle ${on ? 'on' : ''}`}
+            aria-pressed={on ? 'true' : 'false'}
+            title={`${on ? 'Hide' : 'Show'}: ${s.label}`}
+            onClick={() => onChange(on ? value.filter((v) => v !== s.id) : [...value, s.id])}
+          >
+            <StatusIcon status={s.id} decorative />
+            <span class="toggle-label">{s.label}</span>
+          </button>
+        );
+      })}
+    </div>
+  );
+}
+
+// --- Dialog -----------------------------------------------------------------
+
+/** A modal dialog (native <dialog>: focus stays inside, Escape closes it). */
+export function Dialog({ title, onClose, children, wide }) {
+  const ref = useRef();
+  const id = useMemo(() => `dlg-${Math.random().toString(36).slice(2)}`, []);
+  useEffect(() => {
+    const d = ref.current;
+    d.showModal();
+    const close = (e) => {
+      e.preventDefault();
+      onClose();
+    };
+    d.addEventListener('cancel', close);
+    return () => d.removeEventListener('cancel', close);
+  }, []);
+  return (
+    <dialog ref={ref} class={wide ? 'wide' : ''} aria-labelledby={id}>
+      <header class="dialog-head">
+        <h2 id={id}>{title}</h2>
+        <button type="button" class="icon-button" aria-label="Close" onClick={onClose}>
+          ✕
+        </button>
+      </header>
+      {children}
+    </dialog>
+  );
+}
+
+/** An error or notice line; errors are announced. */
+export function Message({ error, notice }) {
+  if (error) return <p class="message error" role="alert">{String(error.message || error)}</p>;
+  if (notice) return <p class="message notice" role="status">{notice}</p>;
+  return null;
+}
+
+// --- Parameter schema form --------------------------------------------------
+
+/** The initial form values: the given parameters over the schema's defaults. */
+export function formValues(schema, params) {
+  const v = {};
+  for (const [k, p] of Object.entries(schema?.properties || {})) {
+    const given = params && k in params ? params[k] : p.default;
+    v[k] = given === undefined ? (p.type === 'boolean' ? false : '') : given;
+  }
+  return v;
+}
+
+/** The parameters object from form values; empty fields are left out. */
+export function formParams(schema, values, base = {}) {
+  const out = { ...base };
+  for (const [k, p] of Object.entries(schema?.properties || {})) {
+    const v = values[k];
+    if (p.type === 'boolean') {
+      if (v || k in base || p.default !== undefined) out[k] = !!v;
+    } else if (v === '' || v === undefined) {
+      delete out[k];
+    } else if (p.type === 'integer' || p.type === 'number') {
+      out[k] = Number(v);
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+/** One labelled input per property of a JSON Schema object. */
+export function SchemaFields({ schema, values, onChange, idPrefix }) {
+  const props = Object.entries(schema?.properties || {});
+  if (!props.length) return <p class="hint">This job type takes no parameters.</p>;
+  const required = new Set(schema.required || []);
+  return (
+    <fieldset class="params">
+      <legend>Parameters</legend>
+      {props.map(([k, p]) => {
+        const id = `${idPrefix}-${k}`;
+        const set = (v) => onChange({ ...values, [k]: v });
+        const hint = [p.description, p.minimum !== undefined && p.maximum !== undefined ? `${p.minimum}–${p.maximum}` : '']
+          .filter(Boolean)
+          .join(' · ');
+        if (p.type === 'boolean')
+          return (
+            <div class="field check" key={k}>
+              <input id={id} type="checkbox" name={k} checked={!!values[k]} onChange={(e) => set(e.currentTarget.checked)} />
+              <label for={id}>
+                {p.title || k} {hint && <span class="hint">{hint}</span>}
+              </label>
+            </div>
+          );
+        let input;
+        if (Array.isArray(p.enum))
+          input = (
+            <select id={id} name={k} value={values[k]} onChange={(e) => set(e.currentTarget.value)}>
+              <option value="">—</option>
+              {p.enum.map((o) => (
+                <option value={o}>{String(o)}</option>
+              ))}
+            </select>
+          );
+        else
+          input = (
+            <input
+              id={id}
+              name={k}
+              type={p.type === 'integer' || p.type === 'number' ? 'number' : 'text'}
+              min={p.minimum}
+              max={p.maximum}
+              step={p.type === 'integer' ? 1 : 'any'}
+              maxLength={p.maxLength}
+              required={required.has(k)}
+              value={values[k]}
+              onInput={(e) => set(e.currentTarget.value)}
+            />
+          );
+        return (
+          <div class="field" key={k}>
+            <label for={id}>
+              {p.title || k}
+              {required.has(k) ? ' (required)' : ''} {hint && <span class="hint">{hint}</span>}
+            </label>
+            {input}
+          </div>
+        );
+      })}
+    </fieldset>
+  );
+}
+
+/** Parses a type's schema text; an empty or broken one is no schema. */
+export function schemaOf(type) {
+  try {
+    const s = type?.params_schema;
+    return typeof s === 'string' ? (s ? JSON.parse(s) : null) : s || null;
+  } catch {
+    return null;
+  }
+}
+
+// --- Charts -----------------------------------------------------------------
+
+/** A uPlot chart sized to its box; `label` describes it for screen readers. */
+export function Chart({ title, label, data, series, bars, yLabel }) {
+  const box = useRef();
+  const key = JSON.stringify(data);
+  useEffect(() => {
+    const el = box.current;
+    const u = new uPlot(
+      {
+        width: Math.max(280, el.clientWidth),
+        height: 170,
+        legend: { show: false },
+        cursor: { points: { show: !bars } },
+        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] } },
+        axes: [{ stroke: '#555', grid: { stroke: '#eee' } }, { stroke: '#555', grid: { stroke: '#eee' }, label: yLabel, size: 50 }],
+        series: [
+          {},
+          ...series.map((s) => ({
+            ...s,
+            paths: bars ? uPlot.paths.bars({ size: [0.7, 24] }) : undefined,
+            points: { show: !bars, size: 5 },
+          })),
+        ],
+      },
+      data,
+      el,
+    );
+    const resize = () => u.setSize({ width: Math.max(280, el.clientWidth), height: 170 });
+    window.addEventListener('resize', resize);
+    return () => {
+      window.removeEventListener('resize', resize);
+      u.destroy();
+    };
+  }, [key]);
+  return (
+    <figure class="chart">
+      <figcaption>{title}</figcaption>
+      <div ref={box} role="img" aria-label={label} />
+    </figure>
+  );
+}
+
+// --- Live log ---------------------------------------------------------------
+
+/**
+ * A run's log, streamed while the run is in progress. Calls onEnd with the
+ * completed run ({run, steps}).
+ */
+export function LogView({ runId, onEnd }) {
+  const [lines, setLines] = useState([]);
+  const [error, setError] = useState(null);
+  const [done, setDone] = useState(false);
+  const box = useRef();
+  const stick = useRef(true);
+  useEffect(() => {
+    setLines([]);
+    setDone(false);
+    setError(null);
+    const ctl = new AbortController();
+    let pending = [];
+    let timer = 0;
+    const push = () => {
+      timer = 0;
+      const add = pending;
+      pending = [];
+      setLines((old) => old.concat(add).slice(-5000));
+    };
+    followLog(runId, 0, {
+      signal: ctl.signal,
+      onLine: (l) => {
+        pending.push(l);
+        if (!timer) timer = setTimeout(push, 50);
+      },
+      onEnd: (r) => {
+        if (timer) clearTimeout(timer);
+        push();
+        setDone(true);
+        onEnd && onEnd(r);
+      },
+      onError: setError,
+    });
+    return () => {
+      ctl.abort();
+      if (timer) clearTimeout(timer);
+    };
+  }, [runId]);
+  useEffect(() => {
+    const el = box.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  }, [lines]);
+  return (
+    <div class="log-wrap">
+      <Message error={error} />
+      <ol
+        class="log"
+        ref={box}
+        role="log"
+        aria-live="polite"
+        aria-label={`Log of run ${runId}`}
+        tabIndex={0}
+        data-done={done ? 'true' : 'false'}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
+        }}
+      >
+        {lines.map((l) => (
+          <li key={l.seq} class={`lvl-${l.level}`}>
+            <time>{time(l.time_ms).slice(11)}</time>
+            <span class="lvl">{l.level}</span>
+            {l.step && <span class="step">{l.step}</span>}
+            <span class="msg">{l.message}</span>
+          </li>
+        ))}
+        {!done && !error && <li class="waiting">waiting for the run…</li>}
+      </ol>
+    </div>
+  );
+}

@@ -1,0 +1,416 @@
+// The operator console end to end: the real kernel with real plugins
+// (admin-http, console, hello, the engine_jobs fixture and a broken plugin),
+// driven in headless Chromium (Debian's /usr/bin/chromium through
+// playwright-core) at 1366x768. Signs in, lists and filters jobs, runs one
+// now with a reason and follows its live log to the end, is refused Run now
+// for a manual_run=false type, cancels a long run, retries a failed one,
+// sees the failure-trend chart drawn, previews and saves a schedule, reads
+// the attention panel and the plugins page, and checks that a TenantUser sees
+// only their tenant's jobs. Screenshots of each page go to --out.
+//
+//   node console_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const args = process.argv.slice(2);
+const opt = (n) => {
+  const i = args.indexOf(`--${n}`);
+  if (i < 0) throw new Error(`missing --${n}`);
+  return args[i + 1];
+};
+const [KERNEL, PLUGINS, FIXTURES, WEB, OUT] = ['kernel', 'plugins', 'fixtures', 'web', 'out'].map((n) => resolve(opt(n)));
+const CHROMIUM = '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) {
+  console.error(`${CHROMIUM} is missing: install Debian's chromium (dist/setup.sh test does)`);
+  process.exit(1);
+}
+const { chromium } = createRequire(resolve(WEB, 'package.json'))('playwright-core');
+
+const step = (what) => console.log(`-- ${what}`);
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+// --- The kernel -----------------------------------------------------------
+const dir = mkdtempSync(join(tmpdir(), 'opk-console-e2e-'));
+mkdirSync(OUT, { recursive: true });
+const pluginDir = join(dir, 'plugins');
+mkdirSync(pluginDir);
+for (const f of ['admin-http.so', 'console.so', 'hello.so'])
+  symlinkSync(join(PLUGINS, f), join(pluginDir, f));
+symlinkSync(join(FIXTURES, 'engine_jobs.so'), join(pluginDir, 'engine_jobs.so'));
+symlinkSync(join(FIXTURES, 'no_entry.so'), join(pluginDir, 'no_entry.so')); // refused: no entry symbol
+
+const port = await new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const p = s.address().port;
+    s.close(() => resolve(p));
+  });
+});
+const base = `http://127.0.0.1:${port}`;
+const adminToken = `opk_e2e_${randomBytes(24).toString('hex')}`;
+writeFileSync(join(dir, 'admin.token'), `${adminToken}\n`);
+const conf = join(dir, 'opskernel.conf');
+writeFileSync(
+  conf,
+  `[kernel]
+data_dir = ${join(dir, 'data')}
+plugins_dir = ${pluginDir}
+listen = 127.0.0.1:${port}
+[log]
+level = warn
+[identity]
+bootstrap_token_file = ${join(dir, 'admin.token')}
+[plugin.console]
+queue_threshold = 1
+poll_seconds = 2
+[job.nightly-hello]
+type = hello
+planning = scheduled
+cron = 30 2 * * *
+time_zone = Europe/Stockholm
+params = {"steps": 4, "step_ms": 250}
+description = Greets every night
+owner = platform-team
+report_recipients = ops@example.com
+[job.long-hello]
+type = hello
+planning = disabled
+params = {"steps": 600, "step_ms": 100}
+description = A long run, to be cancelled
+[job.daily-rollup]
+type = scheduled-only
+planning = scheduled
+cron = 0 3 * * *
+description = Daily rollup; not safe to double-fire
+[job.acme-report]
+type = hello
+planning = disabled
+scope = tenant:acme
+description = Acme's monthly report
+[job.globex-report]
+type = hello
+planning = disabled
+scope = tenant:globex
+description = Globex's monthly report
+`,
+);
+const cli = (...a) => {
+  const r = spawnSync(KERNEL, ['--config', conf, ...a], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`opskernel ${a.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+};
+
+const kernel = spawn(KERNEL, ['--config', conf, 'run'], { stdio: ['ignore', 'inherit', 'inherit'] });
+let kernelExit = null;
+kernel.on('exit', (code, sig) => (kernelExit = `${code ?? sig}`));
+
+async function api(method, path, body, token = adminToken) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${json.detail}`);
+  return json;
+}
+async function waitReady() {
+  for (let i = 0; i < 200; i++) {
+    if (kernelExit !== null) throw new Error(`the kernel exited (${kernelExit})`);
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) return;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the kernel did not get ready in 10 s');
+}
+
+// --- The browser ----------------------------------------------------------
+let browser;
+const problems = [];
+async function newPage() {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // A refused request (a wrong token, a bad cron preview, a 404) logs a resource error the page shows: expected.
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  return page;
+}
+const shot = (page, name) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+
+async function signIn(page, token) {
+  await page.goto(`${base}/administration/jobs`);
+  await page.getByLabel('API token').fill(token);
+  await page.keyboard.press('Enter'); // keyboard only
+  await page.locator('header.top .who').waitFor();
+}
+
+async function runJobNow(page, jobId, { reason, fill } = {}) {
+  await page.goto(`${base}/administration/jobs/${jobId}`);
+  await page.getByRole('button', { name: 'Run now' }).click();
+  const dlg = page.getByRole('dialog');
+  await dlg.waitFor();
+  if (fill) await fill(dlg);
+  await dlg.getByLabel(/^Reason/).fill(reason);
+  await dlg.getByRole('button', { name: 'Run now' }).click();
+  await page.waitForURL(/\/administration\/runs\/\d+$/);
+  return Number(page.url().split('/').pop());
+}
+const runStatus = (page) => page.getByTestId('run-status');
+
+let failed = false;
+let tinaToken = '';
+try {
+  await waitReady();
+  // The hierarchy and a TenantUser, added with the CLI while the kernel runs
+  // (the first start made the platform administrator from the token file).
+  cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
+  cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
+  cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
+  cli('tenants', 'add', 'tenant:globex', '--parent', 'partner:p1');
+  tinaToken = cli('users', 'add', 'tina', '--role', 'TenantUser', '--scope', 'tenant:acme').split('\n').pop();
+  check(tinaToken.startsWith('opk_'), `users add printed a token (got '${tinaToken}')`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  // Runs that feed the attention panel: one over its target (hello's is 5 s),
+  // one failure nobody has looked at, two runs waiting for a later start.
+  const slow = await api('POST', '/api/v1/runs', { job_type: 'hello', reason: 'e2e: over target', params: { steps: 11, step_ms: 500 } });
+  const unseen = await api('POST', '/api/v1/runs', { job_type: 'hello', reason: 'e2e: unseen failure', params: { steps: 1, step_ms: 0, fail: true } });
+  const later = Date.now() + 3600000;
+  await api('POST', '/api/v1/runs', { requests: [1, 2].map(() => ({ job_type: 'hello', reason: 'e2e: later', start_at_ms: later })) });
+
+  const page = await newPage();
+
+  step('sign-in: a wrong token is refused with the reason; the right one shows role and scope');
+  await page.goto(`${base}/administration/jobs`);
+  await page.getByRole('heading', { name: 'Opskernel console' }).waitFor();
+  await shot(page, '01-sign-in');
+  await page.getByLabel('API token').fill('opk_not-a-real-token-at-all');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'not accepted' }).waitFor();
+  await signIn(page, adminToken);
+  const who = await page.locator('header.top .who').innerText();
+  check(who.includes('admin') && who.includes('PlatformAdministrator') && who.includes('platform'), `header shows the caller: ${who}`);
+
+  step('jobs: the list with its columns, icons and filters');
+  const rows = page.locator('table.jobs tbody tr');
+  await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
+  for (const id of ['acme-report', 'globex-report', 'daily-rollup', 'long-hello'])
+    await page.getByRole('link', { name: id, exact: true }).waitFor();
+  const head = await page.locator('table.jobs thead').innerText();
+  for (const col of ['Job', 'Type', 'Enabled', 'Status', 'Last run', 'Next run', 'Description', 'Owner', 'Tenant'])
+    check(head.includes(col), `jobs table has column ${col}`);
+  await page.getByLabel('Filter jobs by text').fill('globex');
+  await page.waitForFunction(() => document.querySelectorAll('table.jobs tbody tr').length === 1);
+  check((await rows.first().innerText()).includes('globex-report'), 'text filter keeps globex-report');
+  await page.getByLabel('Filter jobs by text').fill('');
+  await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
+
+  step('run now: refused for manual_run=false, with the reason');
+  await page.getByLabel('Select daily-rollup').check();
+  check(await page.getByRole('button', { name: /^Run now/ }).isDisabled(), 'Run now is disabled for daily-rollup');
+  await page.getByText('manual_run=false').waitFor();
+  await page.getByLabel('Select daily-rollup').uncheck();
+
+  step('run now with a reason, from the list; the live log streams until the run completes');
+  await page.getByLabel('Select nightly-hello').check();
+  await page.getByRole('button', { name: /^Run now/ }).click();
+  let dlg = page.getByRole('dialog');
+  await dlg.getByLabel(/^steps/).fill('6');
+  await dlg.getByLabel(/^step_ms/).fill('400');
+  check(await dlg.getByRole('button', { name: 'Run now' }).isDisabled(), 'Run now waits for a reason');
+  await shot(page, '02-run-now-dialog');
+  await dlg.getByLabel(/^Reason/).fill('e2e: check after upgrade');
+  await dlg.getByRole('button', { name: 'Run now' }).click();
+  await page.waitForURL(/\/administration\/runs\/\d+$/);
+  const runId = Number(page.url().split('/').pop());
+  const log = page.getByRole('log');
+  await log.getByText('step 1 of 6').waitFor();
+  check((await log.getByText('step 6 of 6').count()) === 0, 'the log is read while the run is in progress');
+  check((await runStatus(page).innerText()).includes('Running'), 'the run shows as running');
+  await shot(page, '03-run-live');
+  await log.getByText('step 6 of 6').waitFor();
+  await page.locator('ol.log[data-done="true"]').waitFor();
+  await runStatus(page).filter({ hasText: 'Succeeded' }).waitFor();
+  check((await page.getByTestId('run-summary').innerText()).includes('counted to 6'), 'the result is shown');
+  check((await page.locator('#run-progress').getAttribute('value')) === '100', 'progress is full');
+  const stored = await api('GET', `/api/v1/runs/${runId}`);
+  check(stored.run.reason === 'e2e: check after upgrade' && stored.run.params.steps === 6, 'the run has the reason and parameters');
+  await shot(page, '04-run-done');
+
+  step('cancel a long run through its cancel hook');
+  const longId = await runJobNow(page, 'long-hello', { reason: 'e2e: to cancel' });
+  await page.getByRole('log').getByText('step 2 of 600').waitFor();
+  await page.getByRole('button', { name: 'Cancel run' }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByLabel(/^Reason/).fill('e2e: enough');
+  await dlg.getByRole('button', { name: 'Cancel run' }).click();
+  await page.getByRole('log').getByText(/cancelled at step/).waitFor();
+  await runStatus(page).filter({ hasText: 'Failed' }).waitFor();
+  check((await api('GET', `/api/v1/runs/${longId}`)).run.phase === 'COMPLETED', 'the cancelled run completed');
+  check((await page.getByRole('button', { name: 'Cancel run' }).count()) === 0, 'no Cancel on a completed run');
+  await shot(page, '05-run-cancelled');
+
+  step('retry a failed run with changed parameters');
+  const failId = await runJobNow(page, 'nightly-hello', {
+    reason: 'e2e: make it fail',
+    fill: async (d) => {
+      await d.getByLabel(/^steps/).fill('1');
+      await d.getByLabel(/^fail/).check();
+    },
+  });
+  await runStatus(page).filter({ hasText: 'Failed' }).waitFor();
+  await page.getByRole('button', { name: 'Retry' }).click();
+  dlg = page.getByRole('dialog');
+  check(await dlg.getByLabel(/^fail/).isChecked(), 'retry starts from the failed run\'s parameters');
+  await dlg.getByLabel(/^fail/).uncheck();
+  await dlg.getByLabel(/^Reason/).fill('e2e: transient, try again');
+  await dlg.getByRole('button', { name: 'Retry' }).click();
+  await page.waitForURL((u) => !u.pathname.endsWith(`/runs/${failId}`));
+  await runStatus(page).filter({ hasText: 'Succeeded' }).waitFor();
+  await page.getByRole('link', { name: `run ${failId}` }).waitFor();
+  const retried = await api('GET', `/api/v1/runs/${page.url().split('/').pop()}`);
+  check(retried.run.parent_run_id === failId && retried.run.trigger === 'retry', 'the retry is linked to the failed run');
+
+  step('drill-in: the failure-trend and duration charts are drawn; executions list the runs');
+  await page.goto(`${base}/administration/jobs/nightly-hello`);
+  const trend = page.getByRole('img', { name: /failed run.* in the last 30 days/ });
+  await trend.waitFor();
+  check((await trend.getAttribute('aria-label')).startsWith('1 failed run'), `trend label: ${await trend.getAttribute('aria-label')}`);
+  check((await page.locator('.chart canvas').count()) === 2, 'two charts are drawn');
+  const painted = await page.locator('.chart canvas').first().evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let red = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 150 && d[i + 1] < 90 && d[i + 2] < 90) red++;
+    return red;
+  });
+  check(painted > 20, `the failure bar is painted (${painted} red pixels)`);
+  const info = await page.getByRole('tabpanel').innerText();
+  check(info.includes('Greets every night') && info.includes('cannot be changed'), 'information shows the read-only description');
+  check((await page.getByLabel(/^Recipients/).inputValue()) === 'ops@example.com', 'recipients are shown');
+  await page.getByLabel(/^Recipients/).fill('ops@example.com, oncall@example.com');
+  await page.getByRole('button', { name: 'Save recipients' }).click();
+  await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+  check((await api('GET', '/api/v1/jobs/nightly-hello')).job.report_recipients.length === 2, 'recipients are saved');
+  await shot(page, '06-job-drill-in');
+  await page.getByRole('tab', { name: /Latest executions/ }).click();
+  const execs = await page.getByRole('tabpanel').innerText();
+  check(execs.includes(`#${runId}`) && execs.includes(`#${failId}`) && execs.includes('admin'), 'executions list runs and who started them');
+  await shot(page, '07-job-executions');
+
+  step('scheduling: the next five fire times are previewed; a bad expression is named; weekly days and times save');
+  await page.getByRole('tab', { name: 'Scheduling' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('ol.fire li').length === 5);
+  await page.getByLabel('Cron expression', { exact: true }).check();
+  await page.locator('#cron').fill('61 2 * * *');
+  await page.getByRole('alert').filter({ hasText: 'minute' }).waitFor();
+  await page.getByLabel('Days and times', { exact: true }).check();
+  for (const d of ['Mon', 'Tue', 'Wed', 'Thu', 'Fri']) await page.getByLabel(d, { exact: true }).uncheck();
+  await page.getByLabel('Sat', { exact: true }).check();
+  await page.getByLabel(/^Times/).fill('06:15, 18:45');
+  await page.waitForFunction(() => document.querySelectorAll('ol.fire li').length === 5);
+  await shot(page, '08-job-scheduling');
+  await page.getByRole('button', { name: 'Save scheduling' }).click();
+  await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+  const saved = (await api('GET', '/api/v1/jobs/nightly-hello')).job;
+  check(saved.cron === '15 6 * * 6;45 18 * * 6' && saved.planning === 'scheduled', `saved cron: ${saved.cron}`);
+  const fires = (await api('GET', '/api/v1/jobs/nightly-hello')).next_fire_ms;
+  check(fires.every((ms) => new Date(ms).toLocaleString('en-US', { timeZone: 'Europe/Stockholm', weekday: 'short' }) === 'Sat'), 'fires on Saturdays');
+
+  step('attention: over target, queues over the threshold, unseen failures');
+  await api('GET', `/api/v1/runs/${slow.run_ids[0]}`); // exists
+  for (let i = 0; i < 100 && !(await api('GET', `/api/v1/runs/${slow.run_ids[0]}`)).run.over_target; i++)
+    await new Promise((r) => setTimeout(r, 200));
+  await page.getByRole('link', { name: /^Attention/ }).click();
+  await page.getByRole('heading', { name: /Over their target duration \([1-9]/ }).waitFor({ timeout: 20000 });
+  await page.getByRole('heading', { name: /Queues over 1 \(1\)/ }).waitFor();
+  await page.getByText('(delayed)').waitFor();
+  const unseenLink = page.getByRole('link', { name: `Run ${unseen.run_ids[0]}`, exact: true });
+  await unseenLink.waitFor();
+  check((await page.locator('nav .badge').count()) === 1, 'the navigation shows a count');
+  await shot(page, '09-attention');
+  await unseenLink.click();
+  await page.waitForURL(new RegExp(`/runs/${unseen.run_ids[0]}$`));
+  await page.getByRole('link', { name: /^Attention/ }).click();
+  await page.getByRole('heading', { name: /Failed, not yet looked at/ }).waitFor();
+  await page.waitForFunction(
+    (id) => ![...document.querySelectorAll('.attention a')].some((a) => a.textContent === `Run ${id}`),
+    unseen.run_ids[0],
+  );
+
+  step('jobs list: status icons, the unread-log marker and status toggles');
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  const marker = page.getByRole('button', { name: /^Unread log of run \d+ of long-hello$/ });
+  await page.getByRole('button', { name: /log of run \d+ of long-hello$/i }).waitFor();
+  check((await page.getByRole('button', { name: /^Log of run \d+ of long-hello$/ }).count()) === 1, 'a read log has no unread marker');
+  check((await marker.count()) === 0, 'the long-hello log was read on its run page');
+  const ackId = (await api('POST', '/api/v1/jobs/acme-report/run', { reason: 'e2e: unread', params: { steps: 1, step_ms: 0 } })).run_ids[0];
+  const unread = page.getByRole('button', { name: `Unread log of run ${ackId} of acme-report` });
+  await unread.waitFor();
+  await page.locator('tr', { has: page.getByRole('link', { name: 'long-hello' }) }).getByRole('img', { name: 'Failed' }).waitFor();
+  await shot(page, '10-jobs');
+  await unread.click();
+  await page.getByRole('dialog').getByRole('log').getByText(/hello, acme!|hello, world!/).waitFor();
+  await page.keyboard.press('Escape');
+  await page.getByRole('button', { name: `Log of run ${ackId} of acme-report` }).waitFor();
+  await page.getByRole('button', { name: 'Failed', exact: true, pressed: true }).click(); // toggle failed runs off
+  await page.waitForFunction(() => ![...document.querySelectorAll('table.jobs a')].some((a) => a.textContent === 'long-hello'));
+  check((await page.getByRole('link', { name: 'nightly-hello' }).count()) === 1, 'other statuses stay');
+  await page.getByRole('button', { name: 'Failed', exact: true, pressed: false }).click();
+  await page.getByRole('link', { name: 'long-hello' }).waitFor();
+
+  step('plugins: loaded with manifests, refused with the reason');
+  await page.getByRole('link', { name: 'Plugins' }).click();
+  await page.getByRole('heading', { name: /Loaded \(4\)/ }).waitFor();
+  const plugins = await page.locator('main').innerText();
+  for (const p of ['admin-http', 'console', 'hello', 'engine-jobs']) check(plugins.includes(p), `plugin ${p} listed`);
+  check(plugins.includes('no_entry.so') && /entry/i.test(plugins.split('Refused')[1] || ''), 'the refused plugin and its reason');
+  await shot(page, '11-plugins');
+
+  step('a TenantUser sees only their tenant\'s jobs, and may not run them');
+  const tina = await newPage();
+  await signIn(tina, tinaToken);
+  await tina.getByRole('link', { name: 'acme-report' }).waitFor();
+  const tinaJobs = await tina.locator('table.jobs tbody').innerText();
+  for (const other of ['globex-report', 'nightly-hello', 'daily-rollup', 'long-hello'])
+    check(!tinaJobs.includes(other), `TenantUser does not see ${other}`);
+  check((await tina.locator('header.top .who').innerText()).includes('TenantUser'), 'role shown');
+  await tina.getByLabel('Select acme-report').check();
+  check(await tina.getByRole('button', { name: /^Run now/ }).isDisabled(), 'TenantUser may not run now');
+  await tina.getByText('may not start runs').waitFor();
+  await shot(tina, '12-tenant-user-jobs');
+  await tina.goto(`${base}/administration/jobs/globex-report`);
+  await tina.getByRole('alert').filter({ hasText: /no scheduled job|not found/i }).waitFor();
+  await tina.goto(`${base}/administration/plugins`);
+  await tina.getByText('may not see the plugins').waitFor();
+
+  check(problems.length === 0, `no page errors: ${problems.join(' | ')}`);
+  console.log(`console e2e: all checks passed; screenshots in ${OUT}`);
+} catch (e) {
+  failed = true;
+  console.error(`console e2e FAILED: ${e.stack || e}`);
+  if (problems.length) console.error(`page problems: ${problems.join(' | ')}`);
+  try {
+    const pages = browser ? browser.contexts().flatMap((c) => c.pages()) : [];
+    for (const [i, p] of pages.entries()) await shot(p, `failure-${i}`);
+  } catch { /* best effort */ }
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  kernel.kill('SIGTERM');
+  await new Promise((r) => (kernelExit !== null ? r() : kernel.on('exit', r)));
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
