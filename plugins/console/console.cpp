@@ -21,9 +21,9 @@ constexpr const char* kPolicy =
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 // The client-side pages; each answers the same document, which routes itself.
-constexpr const char* kPages[] = {"/administration",           "/administration/sign-in",   "/administration/jobs",
-                                  "/administration/jobs/{id}", "/administration/runs/{id}", "/administration/attention",
-                                  "/administration/plugins"};
+constexpr const char* kPages[] = {"/administration",           "/administration/sign-in", "/administration/jobs",
+                                  "/administration/jobs/{id}", "/administration/runs",    "/administration/runs/{id}",
+                                  "/administration/attention", "/administration/plugins"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)

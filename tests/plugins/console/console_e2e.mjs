@@ -351,6 +351,17 @@ try {
     unseen.run_ids[0],
   );
 
+  step('run history: every run the caller may see, filtered by status and text');
+  await page.getByRole('link', { name: 'Run history' }).click();
+  await page.getByRole('link', { name: `#${runId}`, exact: true }).waitFor();
+  await page.getByRole('link', { name: `#${longId}`, exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Succeeded', exact: true, pressed: true }).click();
+  await page.waitForFunction((id) => ![...document.querySelectorAll('table.runs a')].some((a) => a.textContent === `#${id}`), runId);
+  check((await page.getByRole('link', { name: `#${longId}`, exact: true }).count()) === 1, 'failed runs stay');
+  await page.getByLabel('Filter runs by text').fill('long-hello');
+  await page.waitForFunction(() => document.querySelectorAll('table.runs tbody tr').length === 1);
+  await shot(page, '10-run-history');
+
   step('jobs list: status icons, the unread-log marker and status toggles');
   await page.getByRole('link', { name: 'Jobs', exact: true }).click();
   const marker = page.getByRole('button', { name: /^Unread log of run \d+ of long-hello$/ });
@@ -361,7 +372,7 @@ try {
   const unread = page.getByRole('button', { name: `Unread log of run ${ackId} of acme-report` });
   await unread.waitFor();
   await page.locator('tr', { has: page.getByRole('link', { name: 'long-hello' }) }).getByRole('img', { name: 'Failed' }).waitFor();
-  await shot(page, '10-jobs');
+  await shot(page, '11-jobs');
   await unread.click();
   await page.getByRole('dialog').getByRole('log').getByText(/hello, acme!|hello, world!/).waitFor();
   await page.keyboard.press('Escape');
@@ -378,7 +389,7 @@ try {
   const plugins = await page.locator('main').innerText();
   for (const p of ['admin-http', 'console', 'hello', 'engine-jobs']) check(plugins.includes(p), `plugin ${p} listed`);
   check(plugins.includes('no_entry.so') && /entry/i.test(plugins.split('Refused')[1] || ''), 'the refused plugin and its reason');
-  await shot(page, '11-plugins');
+  await shot(page, '12-plugins');
 
   step('a TenantUser sees only their tenant\'s jobs, and may not run them');
   const tina = await newPage();
@@ -391,7 +402,7 @@ try {
   await tina.getByLabel('Select acme-report').check();
   check(await tina.getByRole('button', { name: /^Run now/ }).isDisabled(), 'TenantUser may not run now');
   await tina.getByText('may not start runs').waitFor();
-  await shot(tina, '12-tenant-user-jobs');
+  await shot(tina, '13-tenant-user-jobs');
   await tina.goto(`${base}/administration/jobs/globex-report`);
   await tina.getByRole('alert').filter({ hasText: /no scheduled job|not found/i }).waitFor();
   await tina.goto(`${base}/administration/plugins`);

@@ -9,6 +9,7 @@ import { Link, Message, Session, navigate } from './ui.jsx';
 import { JobsPage } from './jobs.jsx';
 import { JobPage } from './job.jsx';
 import { RunPage } from './run.jsx';
+import { RunsPage } from './runs.jsx';
 import { AttentionPage, useAttention } from './attention.jsx';
 import { PluginsPage } from './plugins.jsx';
 
@@ -88,6 +89,7 @@ function Nav({ path, attention }) {
     <nav aria-label="Console">
       <ul>
         {item('/administration/jobs', 'Jobs')}
+        {item('/administration/runs', 'Run history')}
         {item(
           '/administration/attention',
           'Attention',
@@ -110,6 +112,7 @@ function Shell({ ctx, onSignOut }) {
   let m;
   if ((m = path.match(/^\/administration\/jobs\/([^/]+)\/?$/))) page = <JobPage id={decodeURIComponent(m[1])} />;
   else if ((m = path.match(/^\/administration\/runs\/(\d+)\/?$/))) page = <RunPage id={Number(m[1])} />;
+  else if (/^\/administration\/runs\/?$/.test(path)) page = <RunsPage />;
   else if (path.startsWith('/administration/attention')) page = <AttentionPage data={attention} />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else page = <JobsPage />;
