@@ -167,6 +167,24 @@ async function runJobNow(page, jobId, { reason, fill } = {}) {
 }
 const runStatus = (page) => page.getByTestId('run-status');
 
+// Form controls without a label and buttons or links without a name, and
+// whether the page scrolls sideways at 1366 px: what a screen-reader or
+// laptop user would trip over.
+async function accessibilityProblems(page, where) {
+  const found = await page.evaluate(() => {
+    const out = [];
+    const named = (el) =>
+      (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title;
+    for (const el of document.querySelectorAll('input, select, textarea'))
+      if (el.type !== 'hidden' && !named(el)) out.push(`unlabelled ${el.tagName.toLowerCase()}#${el.id || el.name}`);
+    for (const el of document.querySelectorAll('button, a[href]'))
+      if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push(`nameless ${el.tagName.toLowerCase()}`);
+    if (document.documentElement.scrollWidth > window.innerWidth) out.push(`scrolls sideways (${document.documentElement.scrollWidth} px)`);
+    return out;
+  });
+  return found.map((f) => `${where}: ${f}`);
+}
+
 let failed = false;
 let tinaToken = '';
 try {
@@ -226,9 +244,11 @@ try {
   await page.getByLabel('Select daily-rollup').uncheck();
 
   step('run now with a reason, from the list; the live log streams until the run completes');
+  const a11y = await accessibilityProblems(page, 'jobs');
   await page.getByLabel('Select nightly-hello').check();
   await page.getByRole('button', { name: /^Run now/ }).click();
   let dlg = page.getByRole('dialog');
+  a11y.push(...(await accessibilityProblems(page, 'run-now dialog')));
   await dlg.getByLabel(/^steps/).fill('6');
   await dlg.getByLabel(/^step_ms/).fill('400');
   check(await dlg.getByRole('button', { name: 'Run now' }).isDisabled(), 'Run now waits for a reason');
@@ -250,6 +270,7 @@ try {
   const stored = await api('GET', `/api/v1/runs/${runId}`);
   check(stored.run.reason === 'e2e: check after upgrade' && stored.run.params.steps === 6, 'the run has the reason and parameters');
   await shot(page, '04-run-done');
+  a11y.push(...(await accessibilityProblems(page, 'run')));
 
   step('cancel a long run through its cancel hook');
   const longId = await runJobNow(page, 'long-hello', { reason: 'e2e: to cancel' });
@@ -306,6 +327,7 @@ try {
   await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
   check((await api('GET', '/api/v1/jobs/nightly-hello')).job.report_recipients.length === 2, 'recipients are saved');
   await shot(page, '06-job-drill-in');
+  a11y.push(...(await accessibilityProblems(page, 'job information')));
   await page.getByRole('tab', { name: /Latest executions/ }).click();
   const execs = await page.getByRole('tabpanel').innerText();
   check(execs.includes(`#${runId}`) && execs.includes(`#${failId}`) && execs.includes('admin'), 'executions list runs and who started them');
@@ -323,6 +345,7 @@ try {
   await page.getByLabel(/^Times/).fill('06:15, 18:45');
   await page.waitForFunction(() => document.querySelectorAll('ol.fire li').length === 5);
   await shot(page, '08-job-scheduling');
+  a11y.push(...(await accessibilityProblems(page, 'job scheduling')));
   await page.getByRole('button', { name: 'Save scheduling' }).click();
   await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
   const saved = (await api('GET', '/api/v1/jobs/nightly-hello')).job;
@@ -342,6 +365,7 @@ try {
   await unseenLink.waitFor();
   check((await page.locator('nav .badge').count()) === 1, 'the navigation shows a count');
   await shot(page, '09-attention');
+  a11y.push(...(await accessibilityProblems(page, 'attention')));
   await unseenLink.click();
   await page.waitForURL(new RegExp(`/runs/${unseen.run_ids[0]}$`));
   await page.getByRole('link', { name: /^Attention/ }).click();
@@ -390,6 +414,8 @@ try {
   for (const p of ['admin-http', 'console', 'hello', 'engine-jobs']) check(plugins.includes(p), `plugin ${p} listed`);
   check(plugins.includes('no_entry.so') && /entry/i.test(plugins.split('Refused')[1] || ''), 'the refused plugin and its reason');
   await shot(page, '12-plugins');
+  a11y.push(...(await accessibilityProblems(page, 'plugins')));
+  check(a11y.length === 0, `every control is labelled and nothing scrolls sideways: ${a11y.join('; ')}`);
 
   step('a TenantUser sees only their tenant\'s jobs, and may not run them');
   const tina = await newPage();

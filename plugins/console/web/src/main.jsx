@@ -117,7 +117,10 @@ function Shell({ ctx, onSignOut }) {
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else page = <JobsPage />;
   useEffect(() => {
-    if (!/^\/administration\/(jobs|runs|attention|plugins)/.test(path)) history.replaceState(null, '', '/administration/jobs');
+    if (!/^\/administration\/(jobs|runs|attention|plugins)/.test(path)) {
+      history.replaceState(null, '', '/administration/jobs');
+      window.dispatchEvent(new Event('opk-navigate'));
+    }
     document.getElementById('main')?.focus({ preventScroll: true });
   }, [path]);
   return (
