@@ -230,6 +230,16 @@ struct Ctx {
     for (auto& r : *engine.inventory_snapshot()) v.job_scope[r.job.id] = r.job.scope;
     return v;
   }
+  // How long the run ran, or has run so far; 0 before it started.
+  static int64_t duration_ms(const store::RunRow& r) {
+    const int64_t end = r.finished_ms ? r.finished_ms : (r.started_ms ? jobs::now_ms() : 0);
+    return r.started_ms && end ? end - r.started_ms : 0;
+  }
+  // True when the run ran longer than its type's target duration.
+  bool over_target(const store::RunRow& r) const {
+    const auto* t = type(r.job_type);
+    return t && t->target_duration_ms && duration_ms(r) > static_cast<int64_t>(t->target_duration_ms);
+  }
   Object::Ptr run_json(const store::RunRow& r) const {
     Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
     o->set("id", r.id);
@@ -255,13 +265,11 @@ struct Ctx {
     o->set("created_ms", r.created_ms);
     o->set("started_ms", r.started_ms);
     o->set("finished_ms", r.finished_ms);
-    const int64_t end = r.finished_ms ? r.finished_ms : (r.started_ms ? jobs::now_ms() : 0);
-    const int64_t duration = r.started_ms && end ? end - r.started_ms : 0;
-    o->set("duration_ms", duration);
+    o->set("duration_ms", duration_ms(r));
     // Over its type's target duration: flagged for the attention panel.
     const auto* t = type(r.job_type);
     o->set("target_duration_ms", t ? static_cast<int64_t>(t->target_duration_ms) : 0);
-    o->set("over_target", t && t->target_duration_ms && duration > static_cast<int64_t>(t->target_duration_ms));
+    o->set("over_target", over_target(r));
     o->set("exit_code", r.exit_code);
     o->set("summary", r.summary);
     o->set("progress", r.progress);
@@ -625,10 +633,12 @@ Status op_runs(Ctx& c, Object::Ptr out) {
   store::RunFilter f;
   std::string status;
   int64_t limit = 50, since = 0;
+  bool over_target = false, stale = false;
   Status s;
   if (!(s = c.req.str("job_id", &f.scheduled_job_id)) || !(s = c.req.str("job_type", &f.job_type)) ||
       !(s = c.req.str("status", &status)) || !(s = c.req.integer("limit", &limit, 1, 1000)) ||
-      !(s = c.req.integer("since_ms", &since, 0, INT64_MAX)))
+      !(s = c.req.integer("since_ms", &since, 0, INT64_MAX)) || !(s = c.req.boolean("over_target", &over_target)) ||
+      !(s = c.req.boolean("stale", &stale)))
     return s;
   if (status == "pending" || status == "running") {
     f.phase = status == "pending" ? store::kPending : store::kRunning;
@@ -640,10 +650,12 @@ Status op_runs(Ctx& c, Object::Ptr out) {
   f.since_ms = since;
   const auto vis = c.visibility();
   Array::Ptr items = new Array;
-  // Read more than asked when the scope hides some.
-  f.limit = static_cast<size_t>(c.actor.scope == "platform" ? limit : std::min<int64_t>(limit * 10, 10000));
+  // Read more than asked when the scope or a flag filter hides some.
+  const bool filtered = c.actor.scope != "platform" || over_target || stale;
+  f.limit = static_cast<size_t>(filtered ? std::min<int64_t>(limit * 10, 10000) : limit);
   for (const auto& r : c.store.list_runs(f)) {
     if (static_cast<int64_t>(items->size()) >= limit) break;
+    if ((over_target && !c.over_target(r)) || (stale && !r.stale)) continue;
     if (vis.run(r)) items->add(c.run_json(r));
   }
   out->set("items", items);

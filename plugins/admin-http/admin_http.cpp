@@ -40,6 +40,7 @@ struct ApiRoute {
   bool path_is_int = false;
   int success = 200;
   uint64_t flags = 0;
+  std::vector<const char*> query_bools;  // true | false
 };
 
 const std::vector<ApiRoute>& api_routes() {
@@ -82,13 +83,14 @@ const std::vector<ApiRoute>& api_routes() {
        false,
        202},
       {"GET", "/api/v1/job-types", "Job types with capabilities and parameter schemas", "jobs.read", "types"},
-      {"GET",
-       "/api/v1/runs",
-       "Runs, newest first (filter by job, type, status)",
-       "jobs.read",
-       "runs",
-       {"job_id", "job_type", "status"},
-       {"limit", "since_ms"}},
+      {.method = "GET",
+       .path = "/api/v1/runs",
+       .summary = "Runs, newest first (filter by job, type, status, over target, stale)",
+       .permission = "jobs.read",
+       .op = "runs",
+       .query_strings = {"job_id", "job_type", "status"},
+       .query_ints = {"limit", "since_ms"},
+       .query_bools = {"over_target", "stale"}},
       {"POST",
        "/api/v1/runs",
        "Start an ad-hoc run of a job type, or a batch ({\"requests\": [...]})",
@@ -318,6 +320,10 @@ class AdminHttp : public Plugin {
       };
       if (is(r.query_strings)) {
         o->set(k, v);
+      } else if (is(r.query_bools)) {
+        if (v != "true" && v != "false")
+          return Status::invalid("query parameter " + k + ": '" + v + "' is not true or false");
+        o->set(k, v == "true");
       } else if (is(r.query_ints)) {
         if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
           return Status::invalid("query parameter " + k + ": '" + v + "' is not a whole number");
@@ -575,6 +581,7 @@ class AdminHttp : public Plugin {
       if (mine) {
         for (auto q : mine->query_strings) params->add(param(q, "query", "string", false));
         for (auto q : mine->query_ints) params->add(param(q, "query", "integer", false));
+        for (auto q : mine->query_bools) params->add(param(q, "query", "boolean", false));
         if (mine->body) {
           Object::Ptr body = new Object, content = new Object, media = new Object, schema = new Object;
           schema->set("type", "object");

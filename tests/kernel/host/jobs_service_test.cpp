@@ -121,6 +121,28 @@ TEST_F(JobsServiceTest, TheInventoryFiltersBySeveralStatusesAndNamesABadOne) {
   EXPECT_EQ(call(admin_, "inventory", R"({"status": "never,"})", &out).code(), OPK_ERR_INVALID_ARGUMENT);
 }
 
+TEST_F(JobsServiceTest, RunsFilterByOverTargetAndStale) {
+  std::string out;
+  // hello's target duration is 5 s: the first run goes over it, the second does not.
+  ASSERT_TRUE(call(admin_, "run_now",
+                   R"({"job_type": "hello", "reason": "slow", "params": {"steps": 26, "step_ms": 200}})", &out))
+      << out;
+  ASSERT_TRUE(call(admin_, "run_now", R"({"job_type": "hello", "reason": "quick", "params": {"steps": 0}})", &out))
+      << out;
+  ASSERT_TRUE(kernel_->engine()->wait(1, 20000));
+  ASSERT_TRUE(kernel_->engine()->wait(2, 20000));
+  ASSERT_TRUE(call(admin_, "runs", R"({"over_target": true})", &out)) << out;
+  EXPECT_NE(out.find("\"reason\":\"slow\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("\"reason\":\"quick\""), std::string::npos) << out;
+  ASSERT_TRUE(call(admin_, "runs", R"({"over_target": false})", &out)) << out;
+  EXPECT_NE(out.find("\"reason\":\"quick\""), std::string::npos) << out;
+  ASSERT_TRUE(call(admin_, "runs", R"({"stale": true})", &out)) << out;
+  EXPECT_EQ(out, R"({"items":[]})");
+  Status s = call(admin_, "runs", R"({"over_target": "yes"})", &out);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(out.find("over_target: expected true or false"), std::string::npos) << out;
+}
+
 TEST(JobsServiceStopped, OperationsAnswerUnavailableWithoutAnEngine) {
   test::TempDir dir;
   std::unique_ptr<store::Store> st;

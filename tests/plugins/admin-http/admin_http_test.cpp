@@ -224,6 +224,8 @@ TEST_F(AdminHttp, BadInputGetsAProblemNamingWhatToFix) {
       {"GET", "/api/v1/jobs?limit=many", "", 400, "limit"},
       {"GET", "/api/v1/jobs?colour=red", "", 400, "unknown query parameter 'colour'"},
       {"GET", "/api/v1/jobs?status=sleepy", "", 422, "status"},
+      {"GET", "/api/v1/jobs?status=error,sleepy", "", 422, "status: 'sleepy'"},
+      {"GET", "/api/v1/runs?over_target=maybe", "", 400, "over_target: 'maybe' is not true or false"},
       {"GET", "/api/v1/runs/abc", "", 404, "no run"},
       {"GET", "/api/v1/runs/999999", "", 404, "no run 999999"},
       {"GET", "/api/v1/unknown", "", 404, "no route serves"},

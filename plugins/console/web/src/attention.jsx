@@ -6,8 +6,12 @@ import { api, query, readLog } from './api.js';
 import { useReadMarks } from './jobs.jsx';
 import { Link, Message, StatusIcon, duration, time, useSession } from './ui.jsx';
 
-/** Polls what needs attention; returns {count, over, queues, failed, stale, error, at}. */
-export function useAttention(ctx) {
+/**
+ * Polls what needs attention: every poll_seconds while the panel is shown
+ * (`open`), else every 30 s for the menu's count. Returns {count, over,
+ * queues, failed, stale, error, at}.
+ */
+export function useAttention(ctx, open) {
   const [state, setState] = useState({ count: 0, over: [], queues: [], failed: [], stale: [], error: null, at: 0 });
   const [marks, setMarks] = useState(0);
   useEffect(() => {
@@ -21,22 +25,24 @@ export function useAttention(ctx) {
     const load = async () => {
       const now = Date.now();
       try {
-        const [running, recent, failed, queues] = await Promise.all([
-          api(`/api/v1/runs${query({ status: 'running', limit: 1000 })}`),
-          api(`/api/v1/runs${query({ since_ms: now - s.over_target_lookback_hours * 3600000, limit: 1000 })}`),
-          api(`/api/v1/runs${query({ status: 'error', since_ms: now - s.failed_lookback_days * 86400000, limit: 1000 })}`),
+        // The server filters: only flagged runs cross the wire.
+        const [running, recent, failed, stale, queues] = await Promise.all([
+          api(`/api/v1/runs${query({ status: 'running', over_target: true, limit: 100 })}`),
+          api(`/api/v1/runs${query({ over_target: true, since_ms: now - s.over_target_lookback_hours * 3600000, limit: 100 })}`),
+          api(`/api/v1/runs${query({ status: 'error', since_ms: now - s.failed_lookback_days * 86400000, limit: 200 })}`),
+          api(`/api/v1/runs${query({ status: 'running', stale: true, limit: 100 })}`),
           api('/api/v1/queues'),
         ]);
         const read = readLog.all(ctx.me.user_id);
         const over = new Map();
-        for (const r of [...running.items, ...recent.items]) if (r.over_target) over.set(r.id, r);
+        for (const r of [...running.items, ...recent.items]) over.set(r.id, r);
         const next = {
           over: [...over.values()].sort((a, b) => b.id - a.id),
           queues: Object.entries(queues.pools || {})
             .filter(([, n]) => n > s.queue_threshold)
             .map(([pool, depth]) => ({ pool, depth })),
           failed: failed.items.filter((r) => !read.has(r.id)),
-          stale: running.items.filter((r) => r.stale),
+          stale: stale.items,
           error: null,
           at: now,
         };
@@ -47,12 +53,13 @@ export function useAttention(ctx) {
       }
     };
     load();
-    const t = setInterval(() => document.visibilityState === 'visible' && load(), Math.max(5, ctx.settings.poll_seconds) * 1000);
+    const every = open ? ctx.settings.poll_seconds : Math.max(30, ctx.settings.poll_seconds);
+    const t = setInterval(() => document.visibilityState === 'visible' && load(), every * 1000);
     return () => {
       live = false;
       clearInterval(t);
     };
-  }, [ctx, marks]);
+  }, [ctx, marks, open]);
   return state;
 }
 
@@ -81,7 +88,7 @@ export function AttentionPage({ data }) {
     <section aria-labelledby="att-title">
       <div class="page-head">
         <h1 id="att-title">Attention</h1>
-        <p class="hint">{data.at ? `Checked ${time(data.at)}; refreshed every ${Math.max(5, s.poll_seconds)} s.` : 'Checking…'}</p>
+        <p class="hint">{data.at ? `Checked ${time(data.at)}; refreshed every ${s.poll_seconds} s.` : 'Checking…'}</p>
       </div>
       <Message error={data.error} />
       <div class="attention">

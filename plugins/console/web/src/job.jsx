@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { LogDialog, RunNowDialog, runNowRefusal, usePoll, useReadMarks } from './jobs.jsx';
+import { RunTable } from './runs.jsx';
 import {
   Chart,
   Link,
@@ -274,75 +275,12 @@ function Scheduling({ job, onSaved }) {
 function Executions({ runs, onLog }) {
   const [statuses, setStatuses] = useState(STATUSES.map((s) => s.id));
   const shown = runs.filter((r) => statuses.includes(r.status));
-  const ctx = useSession();
-  const read = readLog.all(ctx.me.user_id);
   return (
     <div>
       <div class="tools">
         <StatusToggles value={statuses} onChange={setStatuses} label="Filter executions by status" />
       </div>
-      <div class="table-wrap">
-        <table>
-          <caption class="visually-hidden">Latest executions</caption>
-          <thead>
-            <tr>
-              <th scope="col">Status</th>
-              <th scope="col">Run</th>
-              <th scope="col">Log</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Started</th>
-              <th scope="col">Duration</th>
-              <th scope="col">Exit code</th>
-              <th scope="col">Started by</th>
-              <th scope="col">Tenant</th>
-              <th scope="col">Result</th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((r) => (
-              <tr key={r.id}>
-                <td>
-                  <StatusIcon status={r.status} />
-                  {r.over_target && (
-                    <span class="flag" title="Ran longer than its target duration">
-                      slow
-                    </span>
-                  )}
-                </td>
-                <td>
-                  <Link href={`/administration/runs/${r.id}`}>#{r.id}</Link>
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    class={`log-marker ${read.has(r.id) ? 'read' : 'unread'}`}
-                    aria-label={`Log of run ${r.id}`}
-                    onClick={() => onLog(r.id)}
-                  >
-                    ☰
-                  </button>
-                </td>
-                <td>{r.trigger}</td>
-                <td>{time(r.started_ms || r.created_ms)}</td>
-                <td>{r.started_ms ? duration(r.duration_ms) : '—'}</td>
-                <td>{r.phase === 'COMPLETED' ? r.exit_code : '—'}</td>
-                <td>{r.triggered_by || (r.trigger === 'schedule' ? 'schedule' : '—')}</td>
-                <td>{r.target_tenant || '—'}</td>
-                <td class="desc" title={r.summary}>
-                  {r.summary || statusLabel(r.status)}
-                </td>
-              </tr>
-            ))}
-            {!shown.length && (
-              <tr>
-                <td colSpan={10} class="empty">
-                  No executions match.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
+      <RunTable runs={shown} caption="Latest executions" onLog={onLog} empty="No executions match." />
     </div>
   );
 }

@@ -8,6 +8,7 @@ import {
   Link,
   LogView,
   Message,
+  ReasonAndActions,
   SchemaFields,
   StatusIcon,
   StatusToggles,
@@ -157,19 +158,8 @@ export function RunNowDialog({ jobs, onClose, onStarted }) {
             </div>
           </div>
         </fieldset>
-        <div class="field">
-          <label for="rn-reason">Reason (required, kept in the audit trail)</label>
-          <textarea id="rn-reason" name="reason" required rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
-        </div>
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={busy || !reason.trim()}>
-            {busy ? 'Starting…' : 'Run now'}
-          </button>
-        </div>
+        <ReasonAndActions id="rn-reason" reason={reason} onReason={setReason} error={error} busy={busy} onClose={onClose}
+          submit={busy ? 'Starting…' : 'Run now'} />
       </form>
     </Dialog>
   );

@@ -107,7 +107,7 @@ function Nav({ path, attention }) {
 
 function Shell({ ctx, onSignOut }) {
   const path = usePath();
-  const attention = useAttention(ctx);
+  const attention = useAttention(ctx, path.startsWith('/administration/attention'));
   let page;
   let m;
   if ((m = path.match(/^\/administration\/jobs\/([^/]+)\/?$/))) page = <JobPage id={decodeURIComponent(m[1])} />;

@@ -9,6 +9,7 @@ import {
   Link,
   LogView,
   Message,
+  ReasonAndActions,
   SchemaFields,
   StatusIcon,
   duration,
@@ -43,19 +44,8 @@ function ReasonDialog({ run, action, title, explain, onClose, onDone }) {
     <Dialog title={title} onClose={onClose}>
       <form class="form" onSubmit={submit}>
         <p>{explain}</p>
-        <div class="field">
-          <label for="act-reason">Reason (required, kept in the audit trail)</label>
-          <textarea id="act-reason" required rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
-        </div>
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Back
-          </button>
-          <button type="submit" class="primary" disabled={busy || !reason.trim()}>
-            {title}
-          </button>
-        </div>
+        <ReasonAndActions id="act-reason" reason={reason} onReason={setReason} error={error} busy={busy} onClose={onClose}
+          submit={title} back="Back" />
       </form>
     </Dialog>
   );
@@ -101,19 +91,8 @@ function RetryDialog({ run, onClose, onDone }) {
             <textarea id="rt-raw" class="mono" rows={4} value={raw} onInput={(e) => setRaw(e.currentTarget.value)} />
           </div>
         )}
-        <div class="field">
-          <label for="rt-reason">Reason (required, kept in the audit trail)</label>
-          <textarea id="rt-reason" required rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
-        </div>
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Back
-          </button>
-          <button type="submit" class="primary" disabled={busy || !reason.trim()}>
-            Retry
-          </button>
-        </div>
+        <ReasonAndActions id="rt-reason" reason={reason} onReason={setReason} error={error} busy={busy} onClose={onClose}
+          submit="Retry" back="Back" />
       </form>
     </Dialog>
   );

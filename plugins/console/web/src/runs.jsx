@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { LogDialog, usePoll, useReadMarks } from './jobs.jsx';
-import { Link, Message, StatusIcon, StatusToggles, STATUSES, duration, time, useSession } from './ui.jsx';
+import { Link, Message, StatusIcon, StatusToggles, STATUSES, duration, statusLabel, time, useSession } from './ui.jsx';
 
 const LIMIT = 200;
 
@@ -26,7 +26,6 @@ export function RunsPage() {
           (v || '').toLowerCase().includes(needle),
         )),
   );
-  const read = readLog.all(ctx.me.user_id);
   return (
     <section aria-labelledby="runs-title">
       <div class="page-head">
@@ -46,46 +45,61 @@ export function RunsPage() {
         </div>
       </div>
       <Message error={error} />
-      <div class="table-wrap">
-        <table class="runs">
-          <caption class="visually-hidden">The newest {LIMIT} runs</caption>
-          <thead>
-            <tr>
-              <th scope="col">Status</th>
-              <th scope="col">Run</th>
-              <th scope="col">Log</th>
-              <th scope="col">Job</th>
-              <th scope="col">Type</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Started</th>
-              <th scope="col">Duration</th>
-              <th scope="col">Exit code</th>
-              <th scope="col">Started by</th>
-              <th scope="col">Tenant</th>
-              <th scope="col">Result</th>
-            </tr>
-          </thead>
-          <tbody>
-            {runs.map((r) => (
-              <tr key={r.id}>
-                <td>
-                  <StatusIcon status={r.status} />
-                  {r.over_target && <span class="flag">slow</span>}
-                  {r.stale && <span class="flag">stale</span>}
-                </td>
-                <td>
-                  <Link href={`/administration/runs/${r.id}`}>#{r.id}</Link>
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    class={`log-marker ${read.has(r.id) ? 'read' : 'unread'}`}
-                    aria-label={`${read.has(r.id) ? 'Log' : 'Unread log'} of run ${r.id}`}
-                    onClick={() => setLog(r.id)}
-                  >
-                    ☰
-                  </button>
-                </td>
+      <RunTable runs={runs} caption={`The newest ${LIMIT} runs`} showJob onLog={setLog} empty={data ? 'No runs match.' : ''} />
+      {log > 0 && <LogDialog runId={log} onClose={() => setLog(0)} />}
+    </section>
+  );
+}
+
+/**
+ * Runs as a table: status (with slow and stale flags), run, log marker,
+ * [job and type,] trigger, start, duration, exit code, who, tenant, result.
+ */
+export function RunTable({ runs, caption, showJob, onLog, empty }) {
+  const ctx = useSession();
+  useReadMarks();
+  const read = readLog.all(ctx.me.user_id);
+  const columns = ['Status', 'Run', 'Log', ...(showJob ? ['Job', 'Type'] : []), 'Trigger', 'Started', 'Duration', 'Exit code',
+                   'Started by', 'Tenant', 'Result'];
+  return (
+    <div class="table-wrap">
+      <table class="runs">
+        <caption class="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th scope="col" key={c}>
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {runs.map((r) => (
+            <tr key={r.id}>
+              <td>
+                <StatusIcon status={r.status} />
+                {r.over_target && (
+                  <span class="flag" title="Ran longer than its target duration">
+                    slow
+                  </span>
+                )}
+                {r.stale && <span class="flag">stale</span>}
+              </td>
+              <td>
+                <Link href={`/administration/runs/${r.id}`}>#{r.id}</Link>
+              </td>
+              <td>
+                <button
+                  type="button"
+                  class={`log-marker ${read.has(r.id) ? 'read' : 'unread'}`}
+                  aria-label={`${read.has(r.id) ? 'Log' : 'Unread log'} of run ${r.id}`}
+                  onClick={() => onLog(r.id)}
+                >
+                  ☰
+                </button>
+              </td>
+              {showJob && (
                 <td>
                   {r.scheduled_job_id ? (
                     <Link href={`/administration/jobs/${encodeURIComponent(r.scheduled_job_id)}`}>{r.scheduled_job_id}</Link>
@@ -93,29 +107,28 @@ export function RunsPage() {
                     <span class="hint">ad hoc</span>
                   )}
                 </td>
-                <td>{r.job_type}</td>
-                <td>{r.trigger}</td>
-                <td>{time(r.started_ms || r.created_ms)}</td>
-                <td>{r.started_ms ? duration(r.duration_ms) : '—'}</td>
-                <td>{r.phase === 'COMPLETED' ? r.exit_code : '—'}</td>
-                <td>{r.triggered_by || '—'}</td>
-                <td>{r.target_tenant || '—'}</td>
-                <td class="desc" title={r.summary}>
-                  {r.summary}
-                </td>
-              </tr>
-            ))}
-            {data && !runs.length && (
-              <tr>
-                <td colSpan={12} class="empty">
-                  No runs match.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      {log > 0 && <LogDialog runId={log} onClose={() => setLog(0)} />}
-    </section>
+              )}
+              {showJob && <td>{r.job_type}</td>}
+              <td>{r.trigger}</td>
+              <td>{time(r.started_ms || r.created_ms)}</td>
+              <td>{r.started_ms ? duration(r.duration_ms) : '—'}</td>
+              <td>{r.phase === 'COMPLETED' ? r.exit_code : '—'}</td>
+              <td>{r.triggered_by || '—'}</td>
+              <td>{r.target_tenant || '—'}</td>
+              <td class="desc" title={r.summary}>
+                {r.summary || statusLabel(r.status)}
+              </td>
+            </tr>
+          ))}
+          {empty && !runs.length && (
+            <tr>
+              <td colSpan={columns.length} class="empty">
+                {empty}
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </div>
   );
 }

@@ -143,6 +143,27 @@ export function Message({ error, notice }) {
   return null;
 }
 
+/** The reason every operator action needs, and the dialog's buttons. */
+export function ReasonAndActions({ id, reason, onReason, error, busy, submit, back = 'Cancel', onClose }) {
+  return (
+    <>
+      <div class="field">
+        <label for={id}>Reason (required, kept in the audit trail)</label>
+        <textarea id={id} name="reason" required rows={2} value={reason} onInput={(e) => onReason(e.currentTarget.value)} />
+      </div>
+      <Message error={error} />
+      <div class="actions">
+        <button type="button" onClick={onClose}>
+          {back}
+        </button>
+        <button type="submit" class="primary" disabled={busy || !reason.trim()}>
+          {submit}
+        </button>
+      </div>
+    </>
+  );
+}
+
 // --- Parameter schema form --------------------------------------------------
 
 /** The initial form values: the given parameters over the schema's defaults. */
