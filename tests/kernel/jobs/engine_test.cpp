@@ -151,6 +151,27 @@ TEST_F(EngineTest, HeldRunsWaitUntilReleased) {
   ASSERT_TRUE(e().wait(held, 10000));
 }
 
+TEST_F(EngineTest, ARunWithALaterStartWaitsForItThenStartsOnTime) {
+  RunNow r = manual("slow-job", R"({"ms":1})");
+  r.start_at_ms = jobs::now_ms() + 400;
+  int64_t id = 0;
+  ASSERT_TRUE(e().run_now(r, &id));
+  EXPECT_EQ(e().queue_depths()["(delayed)"], 1u);
+  RunView v;
+  ASSERT_TRUE(e().get(id, &v));
+  EXPECT_EQ(v.row.phase, store::kPending);
+  ASSERT_TRUE(e().wait(id, 10000));
+  ASSERT_TRUE(e().get(id, &v));
+  // Recorded RUNNING a little ahead of its start, but the plugin is called
+  // at the start or after, and no earlier start is stored.
+  EXPECT_GE(v.row.started_ms, r.start_at_ms);
+  EXPECT_LE(v.row.started_ms, r.start_at_ms + 200);
+  ASSERT_FALSE(v.logs.empty());
+  EXPECT_GE(v.logs.front().time_ms, r.start_at_ms);
+  EXPECT_LE(v.logs.front().time_ms, r.start_at_ms + 200);
+  EXPECT_EQ(e().queue_depths()["(delayed)"], 0u);
+}
+
 TEST_F(EngineTest, TimeoutCancelsAndMarksTheRun) {
   auto v = run_and_wait(*k_, manual("timeout-job", R"({"ms":5000})"));
   EXPECT_EQ(v.row.outcome, store::kError);
