@@ -361,7 +361,7 @@ export function JobPage({ id }) {
         <Chart
           title="Failures per day, last 30 days"
           label={`${total} failed run${total === 1 ? '' : 's'} in the last 30 days`}
-          data={[failures.map((f) => f.day_ms / 1000), failures.map((f) => f.failures)]}
+          data={[failures.map((f) => f.day_ms / 1000), failures.map((f) => f.failures || null)]}
           series={[{ label: 'Failures', stroke: '#b3261e', fill: 'rgba(179,38,30,0.35)' }]}
           bars
           yLabel="failures"

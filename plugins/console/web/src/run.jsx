@@ -133,6 +133,8 @@ export function RunPage({ id }) {
   const type = ctx.types.get(run.job_type);
   const running = run.phase === 'RUNNING';
   const pct = Math.max(0, Math.min(100, Math.round(run.progress || 0)));
+  // A run that completed without failing is done, whatever progress it reported.
+  const finished = run.phase === 'COMPLETED' && run.status !== 'error';
   const cancelWhy = !ctx.can('runs.cancel')
     ? `Your role (${ctx.me.role}) may not cancel runs.`
     : run.phase === 'COMPLETED'
@@ -207,11 +209,12 @@ export function RunPage({ id }) {
       <Message error={error} notice={notice} />
       <div class="progress-row">
         <label for="run-progress">Progress</label>
-        <progress id="run-progress" max={100} value={run.phase === 'COMPLETED' ? 100 : pct}>
-          {pct}%
+        <progress id="run-progress" max={100} value={finished ? 100 : pct}>
+          {finished ? 100 : pct}%
         </progress>
         <span>
-          {run.phase === 'COMPLETED' ? 'completed' : `${pct}%`} {run.progress_message && `· ${run.progress_message}`}
+          {finished ? 'completed' : run.phase === 'COMPLETED' ? `stopped at ${pct}%` : `${pct}%`}{' '}
+          {run.progress_message && `· ${run.progress_message}`}
         </span>
       </div>
       <div class="run-grid">

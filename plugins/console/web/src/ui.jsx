@@ -280,7 +280,11 @@ export function Chart({ title, label, data, series, bars, yLabel }) {
         height: 170,
         legend: { show: false },
         cursor: { points: { show: !bars } },
-        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] } },
+        scales: {
+          // Bars: half a step of room at each end, so the first and last bars show whole.
+          x: bars ? { time: true, range: (u, min, max) => [min - 43200, max + 43200] } : { time: true },
+          y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)] },
+        },
         axes: [{ stroke: '#555', grid: { stroke: '#eee' } }, { stroke: '#555', grid: { stroke: '#eee' }, label: yLabel, size: 50 }],
         series: [
           {},
