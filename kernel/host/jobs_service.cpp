@@ -372,10 +372,15 @@ Status op_inventory(Ctx& c, Object::Ptr /*out: written by hand, see below*/) {
     const store::InventoryRow* row;
   };
   std::vector<Keyed> rows;
+  // The regions and scope nodes of every job the actor may see, whatever the
+  // other filters: the choices a client offers for those two filters.
+  std::set<std::string> regions, scopes;
   for (const auto& r : *all) {
+    if (!c.id.contains(c.actor.scope, r.job.scope)) continue;
+    if (!r.job.region.empty()) regions.insert(r.job.region);
+    scopes.insert(r.job.scope);
     if (!jobs::Engine::matches(r, f, text)) continue;
-    if (!c.id.contains(c.actor.scope, r.job.scope) || (!tenant.empty() && !c.id.contains(tenant, r.job.scope)))
-      continue;
+    if (!tenant.empty() && !c.id.contains(tenant, r.job.scope)) continue;
     Keyed k{{}, 0, &r};
     if (sort == "type") k.key_text = r.job.job_type;
     if (sort == "status") k.key_text = r.last_run_id ? status_of(r.last_phase, r.last_outcome) : "never";
@@ -410,7 +415,16 @@ Status op_inventory(Ctx& c, Object::Ptr /*out: written by hand, see below*/) {
     }
     a += '}';
   }
-  a += "]}";
+  a += "]";
+  for (const auto& [name, set] : {std::pair{"regions", &regions}, std::pair{"scopes", &scopes}}) {
+    a += std::string(",\"") + name + "\":[";
+    for (const auto& v : *set) {
+      if (a.back() != '[') a += ',';
+      a += Poco::toJSON(v, Poco::JSON_WRAP_STRINGS);
+    }
+    a += ']';
+  }
+  a += "}";
   return Status::ok();
 }
 

@@ -115,6 +115,20 @@ TEST_F(JobsServiceTest, TheInventoryFiltersBySeveralStatusesAndNamesABadOne) {
   EXPECT_NE(out.find("\"id\":\"idle\""), std::string::npos) << out;
   ASSERT_TRUE(call(admin_, "inventory", R"({"status": "never,normal"})", &out)) << out;
   EXPECT_NE(out.find("\"total\":2"), std::string::npos) << out;
+  // The regions and scopes a client can offer as filters: of the jobs the actor sees.
+  store::ScheduledJob t2;
+  t2.id = "t2-job";
+  t2.job_type = "hello";
+  t2.planning = "disabled";
+  t2.scope = "tenant:t2";
+  t2.region = "eu-north";
+  ASSERT_TRUE(kernel_->engine()->define_job(t2, test::operator_actor()));
+  ASSERT_TRUE(call(admin_, "inventory", R"({"status": "normal"})", &out)) << out;
+  EXPECT_NE(out.find(R"("regions":["eu-north"],"scopes":["platform","tenant:t2"]})"), std::string::npos) << out;
+  ASSERT_TRUE(call(admin_, "inventory", R"({"region": "eu-north"})", &out)) << out;
+  EXPECT_NE(out.find("\"total\":1"), std::string::npos) << out;
+  ASSERT_TRUE(call(t1_, "inventory", "{}", &out)) << out;
+  EXPECT_NE(out.find(R"("regions":[],"scopes":[]})"), std::string::npos) << out;
   Status s = call(admin_, "inventory", R"({"status": "never,bogus"})", &out);
   EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
   EXPECT_NE(out.find("status: 'bogus' is not running, pending"), std::string::npos) << out;

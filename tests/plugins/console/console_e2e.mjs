@@ -97,6 +97,7 @@ description = Acme's monthly report
 type = hello
 planning = disabled
 scope = tenant:globex
+region = eu-north
 description = Globex's monthly report
 `,
 );
@@ -180,6 +181,8 @@ async function accessibilityProblems(page, where) {
     for (const el of document.querySelectorAll('button, a[href]'))
       if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push(`nameless ${el.tagName.toLowerCase()}`);
     if (document.documentElement.scrollWidth > window.innerWidth) out.push(`scrolls sideways (${document.documentElement.scrollWidth} px)`);
+    for (const t of document.querySelectorAll('.table-wrap'))
+      if (t.scrollWidth > t.clientWidth + 1) out.push(`a table is cut off (${t.scrollWidth} px in ${t.clientWidth})`);
     return out;
   });
   return found.map((f) => `${where}: ${f}`);
@@ -235,6 +238,15 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('table.jobs tbody tr').length === 1);
   check((await rows.first().innerText()).includes('globex-report'), 'text filter keeps globex-report');
   await page.getByLabel('Filter jobs by text').fill('');
+  await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
+  await page.getByLabel('Region').selectOption('eu-north');
+  await page.waitForFunction(() => document.querySelectorAll('table.jobs tbody tr').length === 1);
+  check((await rows.first().innerText()).includes('globex-report'), 'the region filter keeps globex-report');
+  await page.getByLabel('Region').selectOption('');
+  await page.getByLabel('Tenant or scope').selectOption('tenant:acme');
+  await page.waitForFunction(() => document.querySelectorAll('table.jobs tbody tr').length === 1);
+  check((await rows.first().innerText()).includes('acme-report'), 'the tenant filter keeps acme-report');
+  await page.getByLabel('Tenant or scope').selectOption('');
   await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
 
   step('run now: refused for manual_run=false, with the reason');
@@ -397,6 +409,7 @@ try {
   await unread.waitFor();
   await page.locator('tr', { has: page.getByRole('link', { name: 'long-hello' }) }).getByRole('img', { name: 'Failed' }).waitFor();
   await shot(page, '11-jobs');
+  a11y.push(...(await accessibilityProblems(page, 'jobs with runs')));
   await unread.click();
   await page.getByRole('dialog').getByRole('log').getByText(/hello, acme!|hello, world!/).waitFor();
   await page.keyboard.press('Escape');

@@ -17,6 +17,7 @@ import {
   formValues,
   navigate,
   schemaOf,
+  shortTime,
   statusLabel,
   time,
   useSession,
@@ -172,6 +173,8 @@ export function JobsPage() {
   const [text, setText] = useState('');
   const [typed, setTyped] = useState('');
   const [offset, setOffset] = useState(0);
+  const [region, setRegion] = useState('');
+  const [tenant, setTenant] = useState('');
   const [selected, setSelected] = useState(new Map());
   const [dialog, setDialog] = useState(null);
   const [notice, setNotice] = useState('');
@@ -187,9 +190,9 @@ export function JobsPage() {
     () =>
       filtered && !statuses.length
         ? Promise.resolve({ total: 0, items: [] })
-        : api(`/api/v1/jobs${query({ status: filtered ? statuses.join(',') : '', text, offset, limit: PAGE })}`),
+        : api(`/api/v1/jobs${query({ status: filtered ? statuses.join(',') : '', text, region, tenant, offset, limit: PAGE })}`),
     ctx.settings.poll_seconds,
-    [statuses.join(','), text, offset],
+    [statuses.join(','), text, region, tenant, offset],
   );
   const items = data?.items || [];
   const chosen = [...selected.values()];
@@ -208,6 +211,24 @@ export function JobsPage() {
         <h1 id="jobs-title">Scheduled jobs</h1>
         <div class="tools">
           <StatusToggles value={statuses} statuses={TOGGLES} onChange={(v) => (setStatuses(v), setOffset(0))} />
+          <label class="visually-hidden" for="job-region">
+            Region
+          </label>
+          <select id="job-region" value={region} onChange={(e) => (setRegion(e.currentTarget.value), setOffset(0))}>
+            <option value="">All regions</option>
+            {(data?.regions || []).map((r) => (
+              <option value={r}>{r}</option>
+            ))}
+          </select>
+          <label class="visually-hidden" for="job-tenant">
+            Tenant or scope
+          </label>
+          <select id="job-tenant" value={tenant} onChange={(e) => (setTenant(e.currentTarget.value), setOffset(0))}>
+            <option value="">All tenants</option>
+            {(data?.scopes || []).map((t) => (
+              <option value={t}>{t}</option>
+            ))}
+          </select>
           <label class="visually-hidden" for="job-filter">
             Filter jobs by text
           </label>
@@ -270,6 +291,7 @@ export function JobsPage() {
               <th scope="col">Description</th>
               <th scope="col">Owner</th>
               <th scope="col">Tenant</th>
+              <th scope="col">Region</th>
             </tr>
           </thead>
           <tbody>
@@ -317,25 +339,29 @@ export function JobsPage() {
                   <td title={`Planning: ${j.planning}`}>{current}</td>
                   <td>
                     {last ? (
-                      <Link href={`/administration/runs/${last.id}`} title={statusLabel(st)}>
-                        {time(last.finished_ms || last.created_ms)}
+                      <Link
+                        href={`/administration/runs/${last.id}`}
+                        title={`${statusLabel(st)}, ${time(last.finished_ms || last.created_ms)}`}
+                      >
+                        {shortTime(last.finished_ms || last.created_ms)}
                       </Link>
                     ) : (
                       'never'
                     )}
                   </td>
-                  <td>{j.enabled && j.planning !== 'disabled' ? time(j.next_run_ms) : '—'}</td>
+                  <td title={time(j.next_run_ms)}>{j.enabled && j.planning !== 'disabled' ? shortTime(j.next_run_ms) : '—'}</td>
                   <td class="desc" title={j.description}>
                     {j.description}
                   </td>
                   <td title={j.owner ? '' : 'The job type\'s owner'}>{j.owner || ctx.types.get(j.job_type)?.owner || '—'}</td>
                   <td>{j.scope}</td>
+                  <td>{j.region || '—'}</td>
                 </tr>
               );
             })}
             {data && !items.length && (
               <tr>
-                <td colSpan={12} class="empty">
+                <td colSpan={13} class="empty">
                   No scheduled jobs match.
                 </td>
               </tr>

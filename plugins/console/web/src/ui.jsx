@@ -42,6 +42,8 @@ export function time(ms) {
   const d = new Date(ms);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
+/** A time to the minute, for dense lists: 2026-11-25 14:03. */
+export const shortTime = (ms) => (ms ? time(ms).slice(0, 16) : '—');
 /** A duration: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min. */
 export function duration(ms) {
   if (ms === undefined || ms === null || ms < 0) return '—';
