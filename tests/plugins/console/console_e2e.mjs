@@ -261,8 +261,8 @@ try {
   await page.getByRole('button', { name: /^Run now/ }).click();
   let dlg = page.getByRole('dialog');
   a11y.push(...(await accessibilityProblems(page, 'run-now dialog')));
-  await dlg.getByLabel(/^steps/).fill('6');
-  await dlg.getByLabel(/^step_ms/).fill('400');
+  await dlg.getByLabel(/^steps/).fill('8');
+  await dlg.getByLabel(/^step_ms/).fill('500');
   check(await dlg.getByRole('button', { name: 'Run now' }).isDisabled(), 'Run now waits for a reason');
   await shot(page, '02-run-now-dialog');
   await dlg.getByLabel(/^Reason/).fill('e2e: check after upgrade');
@@ -270,17 +270,17 @@ try {
   await page.waitForURL(/\/administration\/runs\/\d+$/);
   const runId = Number(page.url().split('/').pop());
   const log = page.getByRole('log');
-  await log.getByText('step 1 of 6').waitFor();
-  check((await log.getByText('step 6 of 6').count()) === 0, 'the log is read while the run is in progress');
+  await log.getByText('step 1 of 8').waitFor();
+  check((await log.getByText('step 8 of 8').count()) === 0, 'the log is read while the run is in progress');
   check((await runStatus(page).innerText()).includes('Running'), 'the run shows as running');
   await shot(page, '03-run-live');
-  await log.getByText('step 6 of 6').waitFor();
+  await log.getByText('step 8 of 8').waitFor();
   await page.locator('ol.log[data-done="true"]').waitFor();
   await runStatus(page).filter({ hasText: 'Succeeded' }).waitFor();
-  check((await page.getByTestId('run-summary').innerText()).includes('counted to 6'), 'the result is shown');
+  check((await page.getByTestId('run-summary').innerText()).includes('counted to 8'), 'the result is shown');
   check((await page.locator('#run-progress').getAttribute('value')) === '100', 'progress is full');
   const stored = await api('GET', `/api/v1/runs/${runId}`);
-  check(stored.run.reason === 'e2e: check after upgrade' && stored.run.params.steps === 6, 'the run has the reason and parameters');
+  check(stored.run.reason === 'e2e: check after upgrade' && stored.run.params.steps === 8, 'the run has the reason and parameters');
   await shot(page, '04-run-done');
   a11y.push(...(await accessibilityProblems(page, 'run')));
 
