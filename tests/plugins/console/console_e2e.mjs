@@ -227,7 +227,6 @@ try {
   check(who.includes('admin') && who.includes('PlatformAdministrator') && who.includes('platform'), `header shows the caller: ${who}`);
 
   step('jobs: the list with its columns, icons and filters');
-  const rows = page.locator('table.jobs tbody tr');
   await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
   for (const id of ['acme-report', 'globex-report', 'daily-rollup', 'long-hello'])
     await page.getByRole('link', { name: id, exact: true }).waitFor();
@@ -235,17 +234,24 @@ try {
   for (const col of ['Job', 'Type', 'Enabled', 'Status', 'Last run', 'Next run', 'Description', 'Owner', 'Tenant'])
     check(head.includes(col), `jobs table has column ${col}`);
   await page.getByLabel('Filter jobs by text').fill('globex');
-  await page.waitForFunction(() => document.querySelectorAll('table.jobs tbody tr').length === 1);
-  check((await rows.first().innerText()).includes('globex-report'), 'text filter keeps globex-report');
+  await page.waitForFunction(() => {
+    const r = document.querySelectorAll('table.jobs tbody tr');
+    return r.length === 1 && r[0].textContent.includes('globex-report');
+  });
   await page.getByLabel('Filter jobs by text').fill('');
   await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
+  // Only the named job left in the table.
+  const onlyRow = (id) =>
+    page.waitForFunction((j) => {
+      const r = document.querySelectorAll('table.jobs tbody tr');
+      return r.length === 1 && r[0].textContent.includes(j);
+    }, id);
   await page.getByLabel('Region').selectOption('eu-north');
-  await page.waitForFunction(() => document.querySelectorAll('table.jobs tbody tr').length === 1);
-  check((await rows.first().innerText()).includes('globex-report'), 'the region filter keeps globex-report');
+  await onlyRow('globex-report');
   await page.getByLabel('Region').selectOption('');
+  await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
   await page.getByLabel('Tenant or scope').selectOption('tenant:acme');
-  await page.waitForFunction(() => document.querySelectorAll('table.jobs tbody tr').length === 1);
-  check((await rows.first().innerText()).includes('acme-report'), 'the tenant filter keeps acme-report');
+  await onlyRow('acme-report');
   await page.getByLabel('Tenant or scope').selectOption('');
   await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
 
@@ -296,6 +302,13 @@ try {
   check((await api('GET', `/api/v1/runs/${longId}`)).run.phase === 'COMPLETED', 'the cancelled run completed');
   check((await page.getByRole('button', { name: 'Cancel run' }).count()) === 0, 'no Cancel on a completed run');
   await shot(page, '05-run-cancelled');
+
+  step('a running run whose type has no cancel hook cannot be cancelled, and says why');
+  const hookless = await api('POST', '/api/v1/runs', { job_type: 'slow-job', reason: 'e2e: no hook', params: { ms: 3000 } });
+  await page.goto(`${base}/administration/runs/${hookless.run_ids[0]}`);
+  await runStatus(page).filter({ hasText: 'Running' }).waitFor();
+  check(await page.getByRole('button', { name: 'Cancel run' }).isDisabled(), 'Cancel is disabled without a hook');
+  await page.getByText('slow-job has no cancel hook').waitFor();
 
   step('retry a failed run with changed parameters');
   const failId = await runJobNow(page, 'nightly-hello', {
