@@ -261,6 +261,25 @@ try {
   await page.getByText('manual_run=false').waitFor();
   await page.getByLabel('Select daily-rollup').uncheck();
 
+  step('keyboard only: tab to a row, select it, open Run now, close it with Escape');
+  await page.evaluate(() => document.getElementById('main').focus()); // where the skip link leads
+  let tabs = 0;
+  while ((await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))) !== 'Select nightly-hello') {
+    await page.keyboard.press('Tab');
+    check(++tabs < 60, 'the row checkbox is reachable with Tab');
+  }
+  await page.keyboard.press('Space');
+  check(await page.getByLabel('Select nightly-hello').isChecked(), 'Space selects the row');
+  while ((await page.evaluate(() => document.activeElement?.textContent)) !== 'Run now') {
+    await page.keyboard.press('Shift+Tab');
+    check(++tabs < 120, 'Run now is reachable with Shift+Tab');
+  }
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog').waitFor();
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  await page.getByLabel('Select nightly-hello').uncheck();
+
   step('run now with a reason, from the list; the live log streams until the run completes');
   const a11y = await accessibilityProblems(page, 'jobs');
   await page.getByLabel('Select nightly-hello').check();
