@@ -23,7 +23,7 @@ constexpr const char* kPolicy =
 // The client-side pages; each answers the same document, which routes itself.
 constexpr const char* kPages[] = {"/administration",           "/administration/sign-in", "/administration/jobs",
                                   "/administration/jobs/{id}", "/administration/runs",    "/administration/runs/{id}",
-                                  "/administration/attention", "/administration/plugins"};
+                                  "/administration/attention", "/administration/plugins", "/administration/audit"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)

@@ -460,6 +460,15 @@ try {
   check(plugins.includes('no_entry.so') && /entry/i.test(plugins.split('Refused')[1] || ''), 'the refused plugin and its reason');
   await shot(page, '12-plugins');
   a11y.push(...(await accessibilityProblems(page, 'plugins')));
+
+  step('audit: every action with who, why and the outcome; filtered by action');
+  await page.getByRole('link', { name: 'Audit' }).click();
+  await page.getByRole('cell', { name: 'e2e: check after upgrade' }).waitFor();
+  await page.getByLabel('Action').selectOption('cancel');
+  await page.getByRole('cell', { name: 'e2e: enough' }).waitFor();
+  await page.waitForFunction(() => ![...document.querySelectorAll('table.audit td')].some((td) => td.textContent === 'run-now'));
+  await shot(page, '12b-audit');
+  a11y.push(...(await accessibilityProblems(page, 'audit')));
   check(a11y.length === 0, `every control is labelled and nothing scrolls sideways: ${a11y.join('; ')}`);
 
   step('a TenantUser sees only their tenant\'s jobs, and may not run them');
@@ -478,6 +487,8 @@ try {
   await tina.getByRole('alert').filter({ hasText: /no scheduled job|not found/i }).waitFor();
   await tina.goto(`${base}/administration/plugins`);
   await tina.getByText('may not see the plugins').waitFor();
+  await tina.goto(`${base}/administration/audit`);
+  await tina.getByText('may not read the audit trail').waitFor();
 
   check(problems.length === 0, `no page errors: ${problems.join(' | ')}`);
   console.log(`console e2e: all checks passed; screenshots in ${OUT}`);

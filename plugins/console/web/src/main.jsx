@@ -12,6 +12,7 @@ import { RunPage } from './run.jsx';
 import { RunsPage } from './runs.jsx';
 import { AttentionPage, useAttention } from './attention.jsx';
 import { PluginsPage } from './plugins.jsx';
+import { AuditPage } from './audit.jsx';
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -99,6 +100,7 @@ function Nav({ path, attention }) {
             </span>
           ),
         )}
+        {item('/administration/audit', 'Audit')}
         {item('/administration/plugins', 'Plugins')}
       </ul>
     </nav>
@@ -115,9 +117,10 @@ function Shell({ ctx, onSignOut }) {
   else if (/^\/administration\/runs\/?$/.test(path)) page = <RunsPage />;
   else if (path.startsWith('/administration/attention')) page = <AttentionPage data={attention} />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
+  else if (path.startsWith('/administration/audit')) page = <AuditPage />;
   else page = <JobsPage />;
   useEffect(() => {
-    if (!/^\/administration\/(jobs|runs|attention|plugins)/.test(path)) {
+    if (!/^\/administration\/(jobs|runs|attention|plugins|audit)/.test(path)) {
       history.replaceState(null, '', '/administration/jobs');
       window.dispatchEvent(new Event('opk-navigate'));
     }
@@ -165,7 +168,7 @@ function App() {
       settings: { queue_threshold: 50, poll_seconds: 5, failed_lookback_days: 7, over_target_lookback_hours: 24, ...settings },
     });
     setLoading(false);
-    if (!location.pathname.match(/^\/administration\/(jobs|runs|attention|plugins)/)) navigate('/administration/jobs');
+    if (!location.pathname.match(/^\/administration\/(jobs|runs|attention|plugins|audit)/)) navigate('/administration/jobs');
   };
   useEffect(() => {
     setUnauthorizedHandler((detail) => {

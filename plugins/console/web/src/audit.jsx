@@ -1,0 +1,102 @@
+// The audit trail (/administration/audit): who did what, when, why and with
+// what outcome, newest first, filtered by actor and action.
+import { useEffect, useState } from 'preact/hooks';
+import { api, query } from './api.js';
+import { usePoll } from './jobs.jsx';
+import { Message, time, useSession } from './ui.jsx';
+
+const ACTIONS = ['run-now', 'cancel', 'retry', 'hold', 'release', 'recover', 'job.create', 'job.update'];
+
+export function AuditPage() {
+  const ctx = useSession();
+  const [actor, setActor] = useState('');
+  const [typed, setTyped] = useState('');
+  const [action, setAction] = useState('');
+  useEffect(() => {
+    document.title = 'Audit · Opskernel';
+  }, []);
+  useEffect(() => {
+    const t = setTimeout(() => setActor(typed.trim()), 300);
+    return () => clearTimeout(t);
+  }, [typed]);
+  const [data, error] = usePoll(
+    () => (ctx.can('audit.read') ? api(`/api/v1/audit${query({ actor, action, limit: 200 })}`) : Promise.resolve({ items: [] })),
+    ctx.settings.poll_seconds,
+    [actor, action],
+  );
+  if (!ctx.can('audit.read'))
+    return (
+      <section>
+        <h1>Audit</h1>
+        <p>Your role ({ctx.me.role}) may not read the audit trail.</p>
+      </section>
+    );
+  const items = data?.items || [];
+  return (
+    <section aria-labelledby="audit-title">
+      <div class="page-head">
+        <h1 id="audit-title">Audit</h1>
+        <div class="tools">
+          <label class="visually-hidden" for="audit-action">
+            Action
+          </label>
+          <select id="audit-action" value={action} onChange={(e) => setAction(e.currentTarget.value)}>
+            <option value="">All actions</option>
+            {ACTIONS.map((a) => (
+              <option value={a}>{a}</option>
+            ))}
+          </select>
+          <label class="visually-hidden" for="audit-actor">
+            Actor (exact user id)
+          </label>
+          <input id="audit-actor" type="search" placeholder="Actor (user id)" value={typed} onInput={(e) => setTyped(e.currentTarget.value)} />
+        </div>
+      </div>
+      <Message error={error} />
+      <div class="table-wrap">
+        <table class="audit">
+          <caption class="visually-hidden">The newest 200 audit rows</caption>
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Actor</th>
+              <th scope="col">Role</th>
+              <th scope="col">Action</th>
+              <th scope="col">Target</th>
+              <th scope="col">Reason</th>
+              <th scope="col">Outcome</th>
+              <th scope="col">Source</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((a) => (
+              <tr key={a.id} class={(a.outcome || '').startsWith('refused') ? 'refused' : ''}>
+                <td>{time(a.time_ms)}</td>
+                <td>{a.actor}</td>
+                <td>{a.role}</td>
+                <td>{a.action}</td>
+                <td class="desc" title={a.target}>
+                  {a.target}
+                </td>
+                <td class="desc" title={a.reason}>
+                  {a.reason}
+                </td>
+                <td class="desc" title={a.outcome}>
+                  {a.outcome}
+                </td>
+                <td>{a.source}</td>
+              </tr>
+            ))}
+            {data && !items.length && (
+              <tr>
+                <td colSpan={8} class="empty">
+                  No audit rows match.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
