@@ -292,7 +292,12 @@ bool Identity::allowed(const std::string& role, const std::string& permission) c
 
 Status Identity::bootstrap(const std::string& token_file, std::string* new_token) {
   new_token->clear();
-  if (!store_.list_users().empty()) return Status::ok();
+  // Users added before the first start (provisioning scripts run `users add`
+  // first) do not stand in for the platform administrator; one that exists,
+  // even disabled, does. The id "admin" taken by another role: none is made.
+  const auto users = store_.list_users();
+  for (const auto& u : users)
+    if (u.role == "PlatformAdministrator" || u.id == "admin") return Status::ok();
   std::string text;
   if (!token_file.empty()) {
     std::ifstream in(token_file);

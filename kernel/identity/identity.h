@@ -82,9 +82,10 @@ class Identity {
   bool allowed(const std::string& role, const std::string& permission) const;
   const Permissions& permissions() const { return permissions_; }
 
-  // First start: when there are no users, creates the platform administrator
-  // "admin" with the token read from `token_file` (if given) or a new one,
-  // returned in *new_token (empty when it came from the file or users exist).
+  // First start: when no platform administrator exists (and the id "admin"
+  // is free), creates the platform administrator "admin" with the token read
+  // from `token_file` (if given) or a new one, returned in *new_token (empty
+  // when it came from the file or nothing was created).
   Status bootstrap(const std::string& token_file, std::string* new_token);
 
  private:

@@ -156,6 +156,39 @@ TEST(IdentityBootstrap, TheFirstStartCreatesOneAdministratorWithAGeneratedToken)
   EXPECT_TRUE(again.empty());  // users exist: nothing is created or shown
 }
 
+TEST(IdentityBootstrap, UsersAddedBeforeTheFirstStartDoNotPreventTheAdministrator) {
+  test::TempDir dir;
+  std::unique_ptr<store::Store> st;
+  ASSERT_TRUE(store::open_sqlite((dir.path() / "opk.db").string(), true, &st));
+  Identity id(*st, default_permissions());
+  ASSERT_TRUE(id.add_node("distributor:d", "platform", ""));
+  ASSERT_TRUE(id.add_node("partner:p", "distributor:d", ""));
+  ASSERT_TRUE(id.add_node("tenant:acme", "partner:p", ""));
+  ASSERT_TRUE(id.add_user({"tina", "", "TenantUser", "tenant:acme"}));
+  std::string token;
+  ASSERT_TRUE(id.bootstrap("", &token));
+  ASSERT_FALSE(token.empty());
+  Principal p;
+  ASSERT_TRUE(id.authenticate(token, &p));
+  EXPECT_EQ(p.user_id, "admin");
+  EXPECT_EQ(p.role, "PlatformAdministrator");
+  std::string again;
+  ASSERT_TRUE(id.bootstrap("", &again));
+  EXPECT_TRUE(again.empty());
+
+  // "admin" taken by another role: no administrator is made, and no token for that user.
+  test::TempDir dir2;
+  std::unique_ptr<store::Store> st2;
+  ASSERT_TRUE(store::open_sqlite((dir2.path() / "opk.db").string(), true, &st2));
+  Identity id2(*st2, default_permissions());
+  ASSERT_TRUE(id2.add_node("distributor:d", "platform", ""));
+  ASSERT_TRUE(id2.add_node("partner:p", "distributor:d", ""));
+  ASSERT_TRUE(id2.add_node("tenant:acme", "partner:p", ""));
+  ASSERT_TRUE(id2.add_user({"admin", "", "TenantUser", "tenant:acme"}));
+  ASSERT_TRUE(id2.bootstrap("", &token));
+  EXPECT_TRUE(token.empty());
+}
+
 TEST(IdentityBootstrap, ATokenFileIsUsedAndAShortOneRefused) {
   test::TempDir dir;
   std::unique_ptr<store::Store> st;
