@@ -72,6 +72,15 @@ void Run::mark_completed(int64_t now, opk_status status) {
     state_.terminated = true;
     if (state_.summary.empty()) state_.summary = "cancelled";
   }
+  // A failure without a summary is summed up by its last error line (the
+  // SDK logs a returned Status's message as one), so lists show why.
+  if (status != OPK_OK && state_.summary.empty()) {
+    for (auto it = state_.log.rbegin(); it != state_.log.rend(); ++it) {
+      if (it->level != OPK_LOG_ERROR) continue;
+      state_.summary = it->message.substr(0, 500);
+      break;
+    }
+  }
   end_step_locked(now, status == OPK_OK ? OPK_OUTCOME_NORMAL : OPK_OUTCOME_ERROR, nullptr);
   state_.phase = Phase::completed;
   state_.finished_ms = now;

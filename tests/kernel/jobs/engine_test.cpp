@@ -124,6 +124,8 @@ TEST_F(EngineTest, CancelWithAHookStopsTheRunCooperatively) {
 TEST_F(EngineTest, RetryReplaysAFailedRunLinkedToIt) {
   auto failed = run_and_wait(*k_, manual("hello", R"({"steps":1,"step_ms":0,"fail":true})"));
   ASSERT_EQ(failed.row.outcome, store::kError);
+  // No summary of its own: the failure's message stands in for it.
+  EXPECT_EQ(failed.row.summary, "failed on purpose (fail=true)");
   int64_t again = 0;
   ASSERT_TRUE(e().retry(failed.row.id, test::operator_actor(), "transient", R"({"steps":1,"step_ms":0})", &again));
   ASSERT_TRUE(e().wait(again, 10000));
