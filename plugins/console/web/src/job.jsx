@@ -2,20 +2,19 @@
 // editable), Scheduling (with the next five fire times previewed), Latest
 // executions, the 30-day failure trend and the run-duration chart.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, query, readLog } from './api.js';
-import { LogDialog, RunNowDialog, runNowRefusal, usePoll, useReadMarks } from './jobs.jsx';
+import { api, query } from './api.js';
+import { LogDialog, RunNowDialog, runNowRefusal, usePoll } from './jobs.jsx';
 import { RunTable } from './runs.jsx';
 import {
   Chart,
   Link,
   Message,
-  StatusIcon,
   StatusToggles,
   STATUSES,
   duration,
   navigate,
-  statusLabel,
   time,
+  useAction,
   useSession,
 } from './ui.jsx';
 
@@ -55,20 +54,17 @@ function Information({ job, onSaved }) {
   const ctx = useSession();
   const [send, setSend] = useState(job.report_recipients.length > 0);
   const [list, setList] = useState(job.report_recipients.join(', '));
-  const [error, setError] = useState(null);
+  const { error, run } = useAction();
   const [notice, setNotice] = useState('');
-  const save = async (e) => {
+  const save = (e) => {
     e.preventDefault();
-    setError(null);
     setNotice('');
     const recipients = send ? list.split(/[,\s]+/).filter(Boolean) : [];
-    try {
+    run(async () => {
       await api(`/api/v1/jobs/${encodeURIComponent(job.id)}`, { method: 'PATCH', body: { report_recipients: recipients } });
       setNotice('Saved.');
       onSaved();
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   const canWrite = ctx.can('jobs.write');
   return (
@@ -128,7 +124,7 @@ function Scheduling({ job, onSaved }) {
   const [zone, setZone] = useState(job.time_zone || 'UTC');
   const [enabled, setEnabled] = useState(job.enabled);
   const [preview, setPreview] = useState({ fire: [], error: null });
-  const [error, setError] = useState(null);
+  const { error, setError, run } = useAction();
   const [notice, setNotice] = useState('');
   let effective = '';
   let localError = null;
@@ -149,20 +145,17 @@ function Scheduling({ job, onSaved }) {
     }, 300);
     return () => clearTimeout(t);
   }, [planning, effective, zone]);
-  const save = async (e) => {
+  const save = (e) => {
     e.preventDefault();
-    setError(null);
     setNotice('');
     if (localError) return setError(localError);
     const body = { planning, time_zone: zone, enabled };
     if (planning === 'scheduled') body.cron = effective;
-    try {
+    run(async () => {
       await api(`/api/v1/jobs/${encodeURIComponent(job.id)}`, { method: 'PATCH', body });
       setNotice('Saved.');
       onSaved();
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   const canWrite = ctx.can('jobs.write');
   const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
@@ -293,7 +286,6 @@ const TABS = [
 
 export function JobPage({ id }) {
   const ctx = useSession();
-  useReadMarks();
   const [tab, setTab] = useState('info');
   const [dialog, setDialog] = useState(null);
   const tabRefs = useRef({});

@@ -20,6 +20,7 @@ import {
   shortTime,
   statusLabel,
   time,
+  useAction,
   useSession,
 } from './ui.jsx';
 
@@ -100,19 +101,16 @@ export function RunNowDialog({ jobs, onClose, onStarted }) {
   const [dry, setDry] = useState(false);
   const [from, setFrom] = useState('');
   const [to, setTo] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const dryOk = jobs.every((j) => ctx.types.get(j.job_type)?.dry_run);
-  const submit = async (e) => {
+  const submit = (e) => {
     e.preventDefault();
-    setError(null);
     const common = { reason: reason.trim() };
     if (tenant.trim()) common.tenant = tenant.trim().replace(/^tenant:/, '');
     if (dry) common.dry_run = true;
     if (from) common.range_start_ms = new Date(from).getTime();
     if (to) common.range_end_ms = new Date(to).getTime();
-    setBusy(true);
-    try {
+    run(async () => {
       let answer;
       if (single) {
         const body = { ...common };
@@ -122,11 +120,7 @@ export function RunNowDialog({ jobs, onClose, onStarted }) {
         answer = await api('/api/v1/runs', { method: 'POST', body: { requests: jobs.map((j) => ({ ...common, job_id: j.id })) } });
       }
       onStarted(answer.run_ids);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <Dialog title={single ? `Run ${single.id} now` : `Run ${jobs.length} jobs now`} onClose={onClose}>

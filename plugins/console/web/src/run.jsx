@@ -19,26 +19,20 @@ import {
   schemaOf,
   statusLabel,
   time,
+  useAction,
   useSession,
 } from './ui.jsx';
 
 /** An action on a run that needs a reason (cancel, hold, release, recover). */
 function ReasonDialog({ run, action, title, explain, onClose, onDone }) {
   const [reason, setReason] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e) => {
+  const { busy, error, run: act } = useAction();
+  const submit = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    act(async () => {
       await api(`/api/v1/runs/${run.id}/${action}`, { method: 'POST', body: { reason: reason.trim() } });
       onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <Dialog title={title} onClose={onClose}>
@@ -58,26 +52,19 @@ function RetryDialog({ run, onClose, onDone }) {
   const [values, setValues] = useState(() => formValues(schema, run.params || {}));
   const [raw, setRaw] = useState(JSON.stringify(run.params || {}, null, 2));
   const [reason, setReason] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e) => {
+  const { busy, error, setError, run: act } = useAction();
+  const submit = (e) => {
     e.preventDefault();
-    setError(null);
     let params;
     try {
       params = schema ? formParams(schema, values, run.params || {}) : JSON.parse(raw || '{}');
     } catch (err) {
       return setError(new Error(`params: not a JSON object (${err.message})`));
     }
-    setBusy(true);
-    try {
+    act(async () => {
       const r = await api(`/api/v1/runs/${run.id}/retry`, { method: 'POST', body: { reason: reason.trim(), params } });
       onDone(r.new_run_id);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <Dialog title={`Retry run ${run.id}`} onClose={onClose}>

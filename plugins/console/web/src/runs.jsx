@@ -9,7 +9,6 @@ const LIMIT = 200;
 
 export function RunsPage() {
   const ctx = useSession();
-  useReadMarks();
   const [statuses, setStatuses] = useState(STATUSES.map((s) => s.id));
   const [text, setText] = useState('');
   const [log, setLog] = useState(0);

@@ -145,6 +145,27 @@ export function Message({ error, notice }) {
   return null;
 }
 
+/**
+ * A form's action: `run(fn)` awaits fn, busy meanwhile; an error it throws is
+ * kept in `error` for the form to show.
+ */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const run = async (fn) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, run };
+}
+
 /** The reason every operator action needs, and the dialog's buttons. */
 export function ReasonAndActions({ id, reason, onReason, error, busy, submit, back = 'Cancel', onClose }) {
   return (
