@@ -6,6 +6,7 @@
 #include <opskernel/opk.hpp>
 
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -40,8 +41,11 @@ bool accepts_gzip(std::string_view header) {
     std::string_view item = header.substr(pos, end - pos);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     if (item.size() >= 4 && strncasecmp(item.data(), "gzip", 4) == 0 &&
-        (item.size() == 4 || item[4] == ';' || item[4] == ' '))
-      return item.find("q=0") == std::string_view::npos || item.find("q=0.") != std::string_view::npos;
+        (item.size() == 4 || item[4] == ';' || item[4] == ' ')) {
+      // Its weight (RFC 9110 12.4.2: q=0 to q=1, default 1); 0, 0.0, 0.000 refuse.
+      const size_t q = item.find("q=");
+      return q == std::string_view::npos || std::strtod(std::string(item.substr(q + 2)).c_str(), nullptr) > 0;
+    }
     pos = end + 1;
   }
   return false;

@@ -126,8 +126,10 @@ TEST_F(ConsolePlugin, AssetsAreCacheableCompressedAndRevalidated) {
     if (plain.body.size() > 1000) {
       EXPECT_LT(gz.body.size(), plain.body.size()) << p;
     }
-    // gzip;q=0 refuses it.
+    // A weight of zero refuses it, however it is written.
     EXPECT_FALSE(get(p, {{"Accept-Encoding", "gzip;q=0"}}).head.has("Content-Encoding")) << p;
+    EXPECT_FALSE(get(p, {{"Accept-Encoding", "gzip; q=0.000"}}).head.has("Content-Encoding")) << p;
+    EXPECT_TRUE(get(p, {{"Accept-Encoding", "GZIP;q=0.001"}}).head.has("Content-Encoding")) << p;
     auto again = get(p, {{"If-None-Match", etag}});
     EXPECT_EQ(again.status, 304) << p;
     EXPECT_TRUE(again.body.empty());
