@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
       // takes little from the workers.
       auto completed = [&] {
         std::vector<std::vector<std::optional<std::string>>> rows;
-        k->store()->query("SELECT COUNT(*) FROM runs WHERE phase = 'COMPLETED'", {}, &rows);
+        k->store()->query("SELECT COUNT(*) FROM run_state WHERE phase = 'COMPLETED'", {}, &rows);
         return rows.empty() || !rows[0][0] ? 0 : std::stoll(*rows[0][0]);
       };
       while (completed() < jobs) std::this_thread::sleep_for(std::chrono::milliseconds(20));

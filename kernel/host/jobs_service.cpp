@@ -737,7 +737,7 @@ Status op_queues(Ctx& c, Object::Ptr out) {
 Status op_stats(Ctx& c, Object::Ptr out) {
   if (Status s = c.need("metrics.read"); !s) return s;
   std::vector<std::vector<std::optional<std::string>>> rows;
-  Status s = c.store.query("SELECT job_type, phase, outcome, COUNT(*) FROM runs GROUP BY 1, 2, 3", {}, &rows);
+  Status s = c.store.query("SELECT job_type, phase, outcome, COUNT(*) FROM run_rows GROUP BY 1, 2, 3", {}, &rows);
   if (!s) return s;
   Array::Ptr runs = new Array;
   for (const auto& r : rows) {

@@ -76,6 +76,66 @@ TEST_F(SqliteStoreTest, UpgradingAVersionOneStoreKeepsItsRunsLogsAndAudit) {
   EXPECT_EQ(more[0].id, 2);  // numbering goes on
 }
 
+TEST_F(SqliteStoreTest, UpgradingAVersionThreeStoreKeepsEveryRunsState) {
+  // Runs in every state as migration 3 left them, one table per run.
+  store_.reset();
+  const auto path = (dir_.path() / "v3.db").string();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string sql =
+      "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, "
+      "applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version));";
+  for (int v = 0; v < 3; ++v)
+    sql += sqlite_kernel_migrations().at(v).sql + ";INSERT INTO schema_migrations VALUES ('kernel', " +
+           std::to_string(v + 1) + ", 'v', 1);";
+  sql +=
+      "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, reason, hold, created_ms) VALUES "
+      "('a', 'PENDING', 'NORMAL', 'manual', '{\"x\":1}', 'why', 1, 5);"
+      "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, created_ms, started_ms, node, stale) VALUES "
+      "('b', 'RUNNING', 'NORMAL', 'schedule', '{}', 6, 7, 'n1', 1);"
+      "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, created_ms, finished_ms, exit_code, summary) "
+      "VALUES ('c', 'COMPLETED', 'ERROR', 'manual', '{}', 8, 0, 3, 'broke');";
+  char* err = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_close(db);
+
+  ASSERT_TRUE(open_sqlite(path, true, &store_));
+  RunRow r;
+  ASSERT_TRUE(store_->get_run(1, &r));
+  EXPECT_EQ(r.phase, kPending);
+  EXPECT_TRUE(r.hold);
+  EXPECT_EQ(r.params_json, "{\"x\":1}");
+  EXPECT_EQ(r.reason, "why");
+  ASSERT_TRUE(store_->get_run(2, &r));
+  EXPECT_EQ(r.phase, kRunning);
+  EXPECT_EQ(r.started_ms, 7);
+  EXPECT_EQ(r.node, "n1");
+  EXPECT_TRUE(r.stale);
+  ASSERT_TRUE(store_->get_run(3, &r));
+  EXPECT_EQ(r.phase, kCompleted);
+  EXPECT_EQ(r.outcome, kError);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.summary, "broke");
+  EXPECT_GT(r.finished_ms, 0);  // a completed run always has a finish time
+  // The open runs are found by phase; the completed one is not among them.
+  ASSERT_EQ(store_->runs_in_phase(kPending, 10).size(), 1u);
+  ASSERT_EQ(store_->runs_in_phase(kRunning, 10).size(), 1u);
+  ASSERT_EQ(store_->runs_in_phase(kCompleted, 10).size(), 1u);
+  // Released, the held run is claimed and completed like a new one.
+  ASSERT_TRUE(store_->set_hold(1, false));
+  std::vector<int64_t> skipped;
+  ASSERT_TRUE(store_->mark_running({1}, 20, "n2", &skipped));
+  EXPECT_TRUE(skipped.empty());
+  Completion c;
+  c.run_id = 1;
+  c.finished_ms = 21;
+  ASSERT_TRUE(store_->complete_runs({c}));
+  ASSERT_TRUE(store_->get_run(1, &r));
+  EXPECT_EQ(r.phase, kCompleted);
+  EXPECT_EQ(r.finished_ms, 21);
+  EXPECT_TRUE(store_->runs_in_phase(kPending, 10).empty());
+}
+
 TEST_F(SqliteStoreTest, PluginMigrationsApplyInOrderAndAFailureRollsBack) {
   std::vector<Migration> ms = {
       {1, "create", "CREATE TABLE p_items (id INTEGER PRIMARY KEY, name TEXT)"},
