@@ -16,7 +16,11 @@
 namespace opk::jobs {
 namespace {
 
-constexpr size_t kMaxClaim = 256;           // runs claimed in one store transaction
+constexpr size_t kMaxClaim = 1024;  // runs claimed in one store transaction
+// A claimed batch holds at most this much declared work (runs x target
+// duration): runs later in a batch are recorded RUNNING while they wait for
+// the ones before them.
+constexpr int64_t kClaimBudgetMs = 1000;
 constexpr int64_t kShortRunMs = 100;        // types declaring at most this target are batched
 constexpr int64_t kHousekeepingMs = 60000;  // stale flagging and pruning
 
@@ -780,12 +784,15 @@ void Engine::worker(Pool* pool) {
       pool->cv.wait(lock, [&] { return !running_ || !pool->heap.empty(); });
       if (!running_) break;
       // Claim the head; runs of types declared short are claimed in a group so
-      // one transaction records many of them RUNNING (group commit).
+      // one transaction records many of them RUNNING (group commit), within
+      // a fair share of the queue and kClaimBudgetMs of declared work.
+      int64_t budget_ms = kClaimBudgetMs;
       do {
         std::pop_heap(pool->heap.begin(), pool->heap.end());
         batch.push_back(std::move(pool->heap.back()));
         pool->heap.pop_back();
-      } while (batch.front().short_run && batch.size() < kMaxClaim && !pool->heap.empty() &&
+        budget_ms -= std::max<int64_t>(1, batch.back().ref.type->target_duration_ms);
+      } while (batch.front().short_run && batch.size() < kMaxClaim && budget_ms > 0 && !pool->heap.empty() &&
                pool->heap.front().short_run &&
                batch.size() < pool->heap.size() / static_cast<size_t>(pool->concurrency) + 1);
     }

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <set>
+#include <thread>
+
 #include "store/store.h"
 #include "support/test_util.h"
 
@@ -295,6 +298,70 @@ TEST_F(SqliteStoreTest, StaleFlaggingAndPruningInBatches) {
   EXPECT_TRUE(store_->logs(ids[0], 0, 10).empty());
   EXPECT_TRUE(store_->get_run(ids[3], &r));  // finished at 1003: kept
   EXPECT_TRUE(store_->get_run(ids[4], &r));  // still running: kept
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritersShareCommitsWithoutMixingTheirResults) {
+  // Writers on many threads are grouped into shared transactions: each must
+  // still get its own ids, skips and audit outcomes, and nothing be lost.
+  constexpr int kThreads = 6, kCalls = 40, kPerCall = 7;
+  std::vector<std::vector<int64_t>> ids(kThreads);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int c = 0; c < kCalls; ++c) {
+        std::vector<RunRow> runs(kPerCall);
+        std::vector<AuditRow> audit(kPerCall);
+        for (auto& r : runs) r.job_type = "t" + std::to_string(t);
+        // Every other call also fires a schedule slot another thread fires too.
+        if (c % 2 == 0) runs[0] = scheduled_run("shared", 1000 + c);
+        if (!store_->create_runs(&runs, &audit)) ++failures;
+        std::vector<int64_t> mine;
+        for (size_t k = 0; k < runs.size(); ++k) {
+          if (runs[k].id == 0) {
+            if (audit[k].outcome != "ok: run 0") ++failures;
+            continue;
+          }
+          if (audit[k].outcome != "ok: run " + std::to_string(runs[k].id)) ++failures;
+          mine.push_back(runs[k].id);
+        }
+        std::vector<int64_t> skipped;
+        std::vector<int64_t> claim = mine;
+        claim.push_back(-1);  // no such run: skipped, for this caller only
+        if (!store_->mark_running(claim, 10, "n", &skipped) || skipped != std::vector<int64_t>{-1}) ++failures;
+        std::vector<Completion> cs;
+        for (int64_t id : mine) cs.push_back({.run_id = id, .finished_ms = 20, .logs = {{id, 1, 20, 2, "", "done"}}});
+        if (!store_->complete_runs(cs)) ++failures;
+        ids[t].insert(ids[t].end(), mine.begin(), mine.end());
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::set<int64_t> all;
+  size_t total = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    total += ids[t].size();
+    all.insert(ids[t].begin(), ids[t].end());
+    for (int64_t id : ids[t]) {
+      RunRow r;
+      ASSERT_TRUE(store_->get_run(id, &r));
+      EXPECT_EQ(r.phase, kCompleted);
+      if (r.scheduled_job_id.empty()) {
+        EXPECT_EQ(r.job_type, "t" + std::to_string(t)) << "run " << id;
+      }
+      ASSERT_EQ(store_->logs(id, 0, 10).size(), 1u);
+    }
+  }
+  EXPECT_EQ(all.size(), total);  // no id handed to two callers
+  // Each of the 20 shared slots fired exactly once, whichever thread won it.
+  RunFilter f;
+  f.scheduled_job_id = "shared";
+  f.limit = 1000;
+  EXPECT_EQ(store_->list_runs(f).size(), static_cast<size_t>(kCalls / 2));
+  const size_t adhoc = kThreads * (kCalls / 2) * (2 * kPerCall - 1);  // even calls gave one run a shared slot
+  EXPECT_EQ(total, adhoc + kCalls / 2);
+  EXPECT_TRUE(store_->runs_in_phase(kPending, 10).empty());
+  EXPECT_TRUE(store_->runs_in_phase(kRunning, 10).empty());
 }
 
 TEST_F(SqliteStoreTest, PruningKeepsTheNewestRunSoJobNumbersAreNotReused) {
