@@ -17,10 +17,19 @@ namespace opk::jobs {
 namespace {
 
 constexpr size_t kMaxClaim = 1024;  // runs claimed in one store transaction
+// A claim takes a fair share of the queue, but at least this many short runs
+// if queued: each claim is a commit, and halving shares would end a burst in
+// a long tail of tiny ones.
+constexpr size_t kMinClaim = 128;
 // A claimed batch holds at most this much declared work (runs x target
 // duration): runs later in a batch are recorded RUNNING while they wait for
 // the ones before them.
 constexpr int64_t kClaimBudgetMs = 1000;
+constexpr size_t kFireChunk = 1000;  // scheduled runs stored (and queued) per transaction when many fire at once
+// Completions of short runs wait at most this long, or until this many, while
+// claims go first (Engine::worker).
+constexpr int64_t kCompletionHoldMs = 200;
+constexpr size_t kMaxHeldCompletions = 4096;
 constexpr int64_t kShortRunMs = 100;        // types declaring at most this target are batched
 constexpr int64_t kHousekeepingMs = 60000;  // stale flagging and pruning
 
@@ -757,11 +766,13 @@ void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, st
 void Engine::worker(Pool* pool) {
   std::vector<Item> batch;
   std::vector<store::Completion> done;  // completed runs not yet stored
+  int64_t done_since_ms = 0;            // when the oldest of them completed
   // After `done` is stored: the runs leave the flight table, waiters wake.
   auto settle = [&] {
     std::lock_guard lock(mu_);
     for (const auto& c : done) flights_.erase(c.run_id);
     done.clear();
+    done_since_ms = 0;
     done_cv_.notify_all();
     log_cv_.notify_all();
   };
@@ -770,6 +781,16 @@ void Engine::worker(Pool* pool) {
     Status s = store_.complete_runs(done);
     if (!s) log::kernel()->error("storing {} completed run(s) failed: {}", done.size(), s.message());
     settle();
+  };
+  // Claims go first: while short runs are queued, a worker keeps its
+  // completions of short runs (at most kCompletionHoldMs or
+  // kMaxHeldCompletions) instead of writing them ahead of the next claim, so
+  // a burst of due runs is started before what already finished is recorded.
+  // The store's single writer is the bottleneck; starting work is the urgent
+  // part of it. A crash in that window closes those runs as it closes any run
+  // in flight (docs/operations.md).
+  auto completions_due = [&] {
+    return !done.empty() && (done.size() >= kMaxHeldCompletions || now_ms() - done_since_ms >= kCompletionHoldMs);
   };
   while (true) {
     batch.clear();
@@ -792,9 +813,10 @@ void Engine::worker(Pool* pool) {
         batch.push_back(std::move(pool->heap.back()));
         pool->heap.pop_back();
         budget_ms -= std::max<int64_t>(1, batch.back().ref.type->target_duration_ms);
-      } while (batch.front().short_run && batch.size() < kMaxClaim && budget_ms > 0 && !pool->heap.empty() &&
-               pool->heap.front().short_run &&
-               batch.size() < pool->heap.size() / static_cast<size_t>(pool->concurrency) + 1);
+      } while (
+          batch.front().short_run && batch.size() < kMaxClaim && budget_ms > 0 && !pool->heap.empty() &&
+          pool->heap.front().short_run &&
+          (batch.size() < kMinClaim || batch.size() < pool->heap.size() / static_cast<size_t>(pool->concurrency) + 1));
     }
     // A run released from hold can be queued twice: keep one copy.
     std::sort(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return b < a; });
@@ -810,7 +832,8 @@ void Engine::worker(Pool* pool) {
       if (it.due) start_ms = std::max(start_ms, std::min(it.row->scheduled_ms, claimed_ms + kFireAheadMs));
     }
     // The previous batch's completions share this commit.
-    Status s = store_.mark_running(ids, start_ms, opts_.node, &skipped, done.empty() ? nullptr : &done);
+    const bool carry = completions_due();  // stored in the claim's transaction
+    Status s = store_.mark_running(ids, start_ms, opts_.node, &skipped, carry ? &done : nullptr);
     if (!s) {
       // They stay PENDING in the store: back into the queue for another try.
       log::kernel()->error("cannot record {} run(s) RUNNING, queued again: {}", ids.size(), s.message());
@@ -821,7 +844,7 @@ void Engine::worker(Pool* pool) {
       flush();
       continue;
     }
-    if (!done.empty()) settle();
+    if (carry) settle();
     // Every claimed run is in flight from here on: cancel and views see it.
     std::vector<std::shared_ptr<Flight>> claimed(batch.size());
     {
@@ -835,10 +858,12 @@ void Engine::worker(Pool* pool) {
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!claimed[i]) continue;
       execute(batch[i], claimed[i], &done);
-      if (!batch[i].short_run || done.size() >= kMaxClaim) flush();
+      if (done_since_ms == 0 && !done.empty()) done_since_ms = now_ms();
+      if (!batch[i].short_run || done.size() >= kMaxHeldCompletions) flush();
     }
     // Short runs with more short runs queued behind them: their completions
-    // are stored with the next claim, one commit for both.
+    // are stored with a later claim once due (completions_due), or on their
+    // own once the queue is empty.
     bool defer = false;
     if (!done.empty() && batch.back().short_run) {
       std::lock_guard lock(mu_);
@@ -866,9 +891,7 @@ void Engine::scheduler() {
       item.due = true;
       enqueue_item_locked(std::move(item));
     }
-    std::vector<store::RunRow> rows;
-    std::vector<TypeRef> refs;
-    std::vector<std::pair<std::string, int64_t>> moved;
+    std::vector<std::pair<std::string, int64_t>> fired;  // (scheduled job, slot)
     int64_t wake = now + opts_.safety_tick_ms;
     for (auto& [id, sc] : schedules_) {
       if (sc.next_ms == 0) continue;
@@ -876,40 +899,68 @@ void Engine::scheduler() {
         wake = std::min(wake, sc.next_ms);
         continue;
       }
-      TypeRef ref = resolve_(sc.job.job_type);
-      if (ref.type) {
-        store::RunRow r;
-        r.job_type = sc.job.job_type;
-        r.scheduled_job_id = id;
-        r.slot_ms = sc.next_ms;
-        r.trigger = "schedule";
-        r.params_json = sc.job.params_json;
-        r.scope = sc.job.scope;
-        r.priority = ref.type->priority;
-        r.pool = pools_.count(ref.type->worker_pool) ? ref.type->worker_pool : "default";
-        r.scheduled_ms = sc.next_ms;
-        r.created_ms = now;
-        rows.push_back(r);
-        refs.push_back(ref);
-      }
-      std::string error;
-      sc.next_ms = next_slot(sc.job, std::max(now, sc.next_ms), &error, &sc.compiled).value_or(0);
-      if (!error.empty()) log::kernel()->error("scheduled job {}: {}", id, error);
-      moved.emplace_back(id, sc.next_ms);
-      if (sc.next_ms) wake = std::min(wake, sc.next_ms);
+      fired.emplace_back(id, sc.next_ms);
     }
-    if (!rows.empty() || !moved.empty() || now >= next_housekeeping) {
+    if (!fired.empty() || now >= next_housekeeping) {
       lock.unlock();
-      Status s = store_.create_runs(&rows);
-      if (!s) log::kernel()->error("cannot create scheduled runs: {}", s.message());
-      if (s && !rows.empty()) {
-        // Queued before the next slots are stored: the workers start at once.
-        lock.lock();
+      // A chunk at a time: its runs are built, stored and queued, so workers
+      // start on the first chunk while the next is written (their claims
+      // share its commit), and the lock is never held for long. Then the next
+      // slots, again a chunk at a time. A crash in between is safe: a slot
+      // fires once (the store's unique key), and a stored next run that
+      // already fired is skipped.
+      for (size_t from = 0; from < fired.size(); from += kFireChunk) {
+        const size_t to = std::min(fired.size(), from + kFireChunk);
+        std::vector<store::RunRow> rows;
+        std::vector<TypeRef> refs;
+        {
+          std::lock_guard relock(mu_);
+          for (size_t i = from; i < to; ++i) {
+            auto it = schedules_.find(fired[i].first);
+            if (it == schedules_.end() || it->second.next_ms != fired[i].second) continue;  // changed meanwhile
+            const Scheduled& sc = it->second;
+            TypeRef ref = resolve_(sc.job.job_type);
+            if (!ref.type) continue;  // its plugin is gone: the slot passes without a run
+            store::RunRow r;
+            r.job_type = sc.job.job_type;
+            r.scheduled_job_id = sc.job.id;
+            r.slot_ms = sc.next_ms;
+            r.trigger = "schedule";
+            r.params_json = sc.job.params_json;
+            r.scope = sc.job.scope;
+            r.priority = ref.type->priority;
+            r.pool = pools_.count(ref.type->worker_pool) ? ref.type->worker_pool : "default";
+            r.scheduled_ms = sc.next_ms;
+            r.created_ms = now;
+            rows.push_back(std::move(r));
+            refs.push_back(ref);
+          }
+        }
+        if (Status s = store_.create_runs(&rows); !s) {
+          log::kernel()->error("cannot create scheduled runs: {}", s.message());
+          continue;
+        }
+        std::lock_guard relock(mu_);
         for (size_t i = 0; i < rows.size(); ++i)
           if (rows[i].id != 0 && running_) enqueue_locked(std::move(rows[i]), refs[i]);  // id 0: slot already fired
-        lock.unlock();
       }
-      if (Status n = store_.set_next_runs(moved); !n) log::kernel()->error("cannot store next runs: {}", n.message());
+      for (size_t from = 0; from < fired.size(); from += kFireChunk) {
+        const size_t to = std::min(fired.size(), from + kFireChunk);
+        std::vector<std::pair<std::string, int64_t>> moved;
+        {
+          std::lock_guard relock(mu_);
+          for (size_t i = from; i < to; ++i) {
+            auto it = schedules_.find(fired[i].first);
+            if (it == schedules_.end() || it->second.next_ms != fired[i].second) continue;  // already recomputed
+            Scheduled& sc = it->second;
+            std::string error;
+            sc.next_ms = next_slot(sc.job, std::max(now, fired[i].second), &error, &sc.compiled).value_or(0);
+            if (!error.empty()) log::kernel()->error("scheduled job {}: {}", sc.job.id, error);
+            moved.emplace_back(sc.job.id, sc.next_ms);
+          }
+        }
+        if (Status n = store_.set_next_runs(moved); !n) log::kernel()->error("cannot store next runs: {}", n.message());
+      }
       if (now >= next_housekeeping) {
         int64_t n = 0;
         if (store_.flag_stale(now - opts_.stale_after_ms, &n) && n > 0)

@@ -619,19 +619,22 @@ class SqliteStore final : public Store {
     const Changed changed_after(generation_);
     if (ids.empty()) return completed_first ? complete_runs(*completed_first) : Status::ok();
 
-    return grouped([&] {
-      if (completed_first)
-        if (Status s = complete_locked(*completed_first); !s) return s;
-      auto& st = stmts_->mark_running;
-      for (int64_t id : ids) {
-        st.bind_all(now, node, id);
-        int rc = st.step();
-        st.reset();
-        if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: mark running: ") + sqlite3_errmsg(db()));
-        if (sqlite3_changes(db()) == 0 && skipped) skipped->push_back(id);
-      }
-      return Status::ok();
-    });
+    return grouped(
+        [&] {
+          if (completed_first)
+            if (Status s = complete_locked(*completed_first); !s) return s;
+          auto& st = stmts_->mark_running;
+          for (int64_t id : ids) {
+            st.bind_all(now, node, id);
+            int rc = st.step();
+            st.reset();
+            if (rc != SQLITE_DONE)
+              return Status::unavailable(std::string("store: mark running: ") + sqlite3_errmsg(db()));
+            if (sqlite3_changes(db()) == 0 && skipped) skipped->push_back(id);
+          }
+          return Status::ok();
+        },
+        /*urgent=*/true);
   }
 
   Status complete_runs(const std::vector<Completion>& cs) override {
@@ -1052,58 +1055,81 @@ class SqliteStore final : public Store {
   // caller.
   struct Writer {
     const std::function<Status()>* write;
+    bool urgent = false;
     Status status;
     bool done = false;
     std::condition_variable cv;
   };
 
-  Status grouped(const std::function<Status()>& write) {
-    Writer w{&write};
+  Status grouped(const std::function<Status()>& write, bool urgent = false) {
+    Writer w{&write, urgent};
     std::unique_lock queue_lock(group_mu_);
     writers_.push_back(&w);
     while (!w.done && &w != writers_.front()) w.cv.wait(queue_lock);
     if (w.done) return w.status;
-    // The leader: everything queued now is one group.
-    const std::vector<Writer*> group(writers_.begin(), writers_.end());
-    queue_lock.unlock();
-    {
-      std::lock_guard lock(write_mu_);
-      Status s = in_transaction([&] {
-        for (Writer* g : group) {
-          if (group.size() == 1) {
-            g->status = (*g->write)();
-            return g->status;
-          }
-          if (stmts_->savepoint.step() != SQLITE_DONE) {
-            stmts_->savepoint.reset();
-            return Status::unavailable(std::string("store: savepoint: ") + sqlite3_errmsg(db()));
-          }
-          stmts_->savepoint.reset();
-          g->status = (*g->write)();
-          if (!g->status) {
-            stmts_->rollback_to.step();
-            stmts_->rollback_to.reset();
-          }
-          stmts_->release.step();
-          stmts_->release.reset();
-        }
-        return Status::ok();
-      });
-      // A failed begin or commit fails every write of the group.
-      if (!s)
-        for (Writer* g : group)
-          if (g->status) g->status = s;
+    // The leader: everything queued now is one group. Urgent writes (claims:
+    // a plugin waits for them) mixed with others get a commit of their own
+    // first; if the leader is urgent, the next writer leads the rest.
+    std::vector<Writer*> first, rest;
+    for (Writer* g : writers_) (g->urgent ? first : rest).push_back(g);
+    if (first.empty() || rest.empty()) {
+      first.insert(first.end(), rest.begin(), rest.end());
+      rest.clear();
     }
+    queue_lock.unlock();
+    write_group(first);
     queue_lock.lock();
+    finish(first, &w);
+    if (!rest.empty() && !w.urgent) {
+      queue_lock.unlock();
+      write_group(rest);
+      queue_lock.lock();
+      finish(rest, &w);
+    }
+    if (!writers_.empty()) writers_.front()->cv.notify_one();
+    return w.status;
+  }
+
+  // Writes a group's writes in one transaction, each in a savepoint of its
+  // own; a failed begin or commit fails them all.
+  void write_group(const std::vector<Writer*>& group) {
+    std::lock_guard lock(write_mu_);
+    Status s = in_transaction([&] {
+      for (Writer* g : group) {
+        if (group.size() == 1) {
+          g->status = (*g->write)();
+          return g->status;
+        }
+        if (stmts_->savepoint.step() != SQLITE_DONE) {
+          stmts_->savepoint.reset();
+          return Status::unavailable(std::string("store: savepoint: ") + sqlite3_errmsg(db()));
+        }
+        stmts_->savepoint.reset();
+        g->status = (*g->write)();
+        if (!g->status) {
+          stmts_->rollback_to.step();
+          stmts_->rollback_to.reset();
+        }
+        stmts_->release.step();
+        stmts_->release.reset();
+      }
+      return Status::ok();
+    });
+    if (!s)
+      for (Writer* g : group)
+        if (g->status) g->status = s;
+  }
+
+  // Takes written writers out of the queue and wakes them (not `self`).
+  // REQUIRES: group_mu_ held.
+  void finish(const std::vector<Writer*>& group, Writer* self) {
     for (Writer* g : group) {
-      writers_.pop_front();
-      if (g != &w) {
+      writers_.erase(std::find(writers_.begin(), writers_.end(), g));
+      if (g != self) {
         g->done = true;
         g->cv.notify_one();
       }
     }
-    if (!writers_.empty()) writers_.front()->cv.notify_one();
-    return w.status;
   }
 
   // REQUIRES: write_mu_ held.

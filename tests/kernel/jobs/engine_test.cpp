@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "support/kernel_util.h"
 
 namespace opk::jobs {
@@ -230,6 +232,54 @@ TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
   ASSERT_TRUE(e().next_fire_times(j.id, 5, &next));
   ASSERT_EQ(next.size(), 5u);
   for (size_t i = 1; i < next.size(); ++i) EXPECT_EQ(next[i] - next[i - 1], 60000);
+}
+
+TEST_F(EngineTest, ManySlotsDueAtOnceFireOnceEachAndEveryJobMovesOn) {
+  // More jobs than one firing chunk: stored and queued a chunk at a time,
+  // their next slots computed and stored after.
+  constexpr int kJobs = 1300;
+  for (int i = 0; i < kJobs; ++i) {
+    store::ScheduledJob j;
+    j.id = "job-" + std::to_string(i);
+    j.job_type = "scheduled-only";
+    j.planning = "scheduled";
+    j.cron = "* * * * *";
+    ASSERT_TRUE(k_->store()->create_scheduled_job(j));
+  }
+  const int64_t slot = (now_ms() / 60000) * 60000;
+  std::vector<std::pair<std::string, int64_t>> next;
+  for (int i = 0; i < kJobs; ++i) next.emplace_back("job-" + std::to_string(i), slot);
+  ASSERT_TRUE(k_->store()->set_next_runs(next));
+  k_.reset();
+  start({{"default", 4}});
+  store::RunFilter f;
+  f.limit = kJobs * 2;
+  f.phase = store::kCompleted;
+  for (int i = 0; i < 2000 && k_->store()->list_runs(f).size() < static_cast<size_t>(kJobs); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  f.phase.clear();
+  std::set<std::string> jobs;
+  size_t fired = 0;
+  for (const auto& r : k_->store()->list_runs(f)) {
+    if (r.slot_ms != slot) continue;  // the next minute's, if the test crossed into it
+    ++fired;
+    EXPECT_EQ(r.trigger, "schedule");
+    EXPECT_EQ(r.phase, store::kCompleted);
+    jobs.insert(r.scheduled_job_id);
+  }
+  EXPECT_EQ(fired, static_cast<size_t>(kJobs));
+  EXPECT_EQ(jobs.size(), static_cast<size_t>(kJobs));  // one run per job
+  // Every job's next run was stored, after the slot that fired.
+  for (int i = 0; i < 2000; ++i) {
+    size_t moved = 0;
+    for (const auto& j : k_->store()->list_scheduled_jobs()) moved += j.next_run_ms > slot;
+    if (moved == static_cast<size_t>(kJobs)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (const auto& j : k_->store()->list_scheduled_jobs()) {
+    EXPECT_GT(j.next_run_ms, slot) << j.id;
+    EXPECT_EQ(j.next_run_ms % 60000, 0) << j.id;
+  }
 }
 
 TEST_F(EngineTest, ScheduledJobsAreCheckedWhenDefined) {
