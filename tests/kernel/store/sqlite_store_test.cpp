@@ -275,7 +275,10 @@ TEST_F(SqliteStoreTest, PendingRunsComeOutByPriorityThenTime) {
 
 TEST_F(SqliteStoreTest, StaleFlaggingAndPruningInBatches) {
   std::vector<RunRow> runs(5);
-  for (auto& r : runs) r.job_type = "t";
+  for (auto& r : runs) {
+    r.job_type = "t";
+    r.created_ms = 50;
+  }
   ASSERT_TRUE(store_->create_runs(&runs));
   std::vector<int64_t> ids;
   for (auto& r : runs) ids.push_back(r.id);
@@ -364,9 +367,42 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommitsWithoutMixingTheirResults) 
   EXPECT_TRUE(store_->runs_in_phase(kRunning, 10).empty());
 }
 
+TEST_F(SqliteStoreTest, PruningTakesExactlyTheRunsFinishedBeforeTheCutoffOldestFirst) {
+  // 300 runs created 10 ms apart, each finished 5 ms after its creation,
+  // except every 7th, which is still running; some ids pruned earlier leave
+  // gaps the search must step over.
+  std::vector<RunRow> runs(300);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    runs[i].job_type = "t";
+    runs[i].created_ms = 1000 + 10 * static_cast<int64_t>(i);
+  }
+  ASSERT_TRUE(store_->create_runs(&runs));
+  std::vector<Completion> cs;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (i % 7 != 0) cs.push_back({.run_id = runs[i].id, .finished_ms = runs[i].created_ms + 5});
+  ASSERT_TRUE(store_->complete_runs(cs));
+  int64_t n = 0, total = 0;
+  ASSERT_TRUE(store_->prune(1200, 1000, &n));  // finished before 1200: runs 0..19 but the open ones
+  EXPECT_EQ(n, 20 - 3);
+  for (int i = 0; i < 20 && store_->prune(2500, 40, &n) && n > 0; ++i) {
+    EXPECT_LE(n, 40);
+    total += n;
+  }
+  // Finished before 2500: runs 0..149 less the 22 still open, less those gone before.
+  EXPECT_EQ(total, 150 - 22 - 17);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    RunRow r;
+    const bool gone = i < 150 && i % 7 != 0;
+    EXPECT_EQ(!store_->get_run(runs[i].id, &r), gone) << "run " << i;
+  }
+}
+
 TEST_F(SqliteStoreTest, PruningKeepsTheNewestRunSoJobNumbersAreNotReused) {
   std::vector<RunRow> runs(3);
-  for (auto& r : runs) r.job_type = "t";
+  for (auto& r : runs) {
+    r.job_type = "t";
+    r.created_ms = 5;
+  }
   ASSERT_TRUE(store_->create_runs(&runs));
   std::vector<Completion> cs;
   for (auto& r : runs) cs.push_back({.run_id = r.id, .finished_ms = 10});
