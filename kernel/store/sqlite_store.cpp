@@ -595,6 +595,10 @@ class SqliteStore final : public Store {
         [&] {
           auto& st = stmts_->insert_run;
           auto& ss = stmts_->insert_state;
+          // New PENDING runs with ids in one unbroken range (every run now,
+          // and scheduled runs whose slots were all free) get their state
+          // rows from one statement.
+          bool fresh = true;
           for (size_t k = 0; k < runs->size(); ++k) {
             RunRow& r = (*runs)[k];
             if (r.created_ms == 0) r.created_ms = now_ms();
@@ -610,15 +614,26 @@ class SqliteStore final : public Store {
             // No RETURNING: it measured 2 to 3 times the cost of the insert itself.
             // No change means the slot was taken (ON CONFLICT DO NOTHING).
             r.id = sqlite3_changes(db()) ? sqlite3_last_insert_rowid(db()) : 0;
-            if (r.id) {
+            fresh = fresh && r.id != 0 && (k == 0 || r.id == (*runs)[k - 1].id + 1) && is_new_pending(r);
+            if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(r.id);
+          }
+          if (fresh) {
+            auto& all = stmts_->insert_states;
+            all.bind_all(runs->front().id, runs->back().id);
+            const int rc = all.step();
+            all.reset();
+            if (rc != SQLITE_DONE)
+              return Status::unavailable(std::string("store: insert run state: ") + sqlite3_errmsg(db()));
+          } else {
+            for (const RunRow& r : *runs) {
+              if (!r.id) continue;
               ss.bind_all(r.id, r.phase, r.outcome, r.hold, r.terminated, r.stale, r.started_ms, r.finished_ms,
                           r.exit_code, r.node, r.summary, r.progress, r.progress_message, r.output_json);
-              rc = ss.step();
+              const int rc = ss.step();
               ss.reset();
               if (rc != SQLITE_DONE)
                 return Status::unavailable(std::string("store: insert run state: ") + sqlite3_errmsg(db()));
             }
-            if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(r.id);
           }
           return audit ? insert_audit_locked(*audit) : Status::ok();
         },
@@ -1020,6 +1035,8 @@ class SqliteStore final : public Store {
                      "dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, priority, "
                      "pool, scheduled_ms, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO "
                      "NOTHING"),
+          insert_states(db,
+                        "INSERT INTO run_state (id, phase) SELECT id, 'PENDING' FROM runs WHERE id BETWEEN ? AND ?"),
           insert_state(db,
                        "INSERT INTO run_state (id, phase, outcome, hold, terminated, stale, started_ms, finished_ms, "
                        "exit_code, node, summary, progress, progress_message, output_json) VALUES "
@@ -1053,9 +1070,9 @@ class SqliteStore final : public Store {
           claim_savepoint(db, "SAVEPOINT c"),
           claim_release(db, "RELEASE c"),
           claim_rollback(db, "ROLLBACK TO c") {}
-    Stmt insert_run, insert_state, mark_running, mark_running_all, complete, insert_log, insert_step, insert_audit,
-        set_next_run, begin, commit, rollback, savepoint, release, rollback_to, claim_savepoint, claim_release,
-        claim_rollback;
+    Stmt insert_run, insert_states, insert_state, mark_running, mark_running_all, complete, insert_log, insert_step,
+        insert_audit, set_next_run, begin, commit, rollback, savepoint, release, rollback_to, claim_savepoint,
+        claim_release, claim_rollback;
   };
 
   sqlite3* db() { return Poco::Data::SQLite::Utility::dbHandle(*writer_); }
@@ -1127,6 +1144,14 @@ class SqliteStore final : public Store {
       return Status::invalid("SQL: transactions are not allowed through opk.store/1; one statement is one transaction");
     }
     return s;
+  }
+
+  // A run as created by run now or the scheduler: PENDING, with every state
+  // column at its default.
+  static bool is_new_pending(const RunRow& r) {
+    return r.phase == kPending && r.outcome == kNormal && !r.hold && !r.terminated && !r.stale && r.started_ms == 0 &&
+           r.finished_ms == 0 && r.exit_code == 0 && r.node.empty() && r.summary.empty() && r.progress == 0 &&
+           r.progress_message.empty() && r.output_json.empty();
   }
 
   // Group commit, as LevelDB's DBImpl::Write groups writers: a caller
