@@ -10,7 +10,9 @@
 //   burst       10,000 scheduled jobs due at the same instant: due time ->
 //               last plugin entry;
 //   memory      RSS with the plugin loaded and idle, and with 10,000
-//               scheduled jobs loaded.
+//               scheduled jobs loaded;
+//   yardstick   plain SQLite inserts in memory before and after, to compare
+//               runs on a machine whose speed varies.
 // Usage: opk_engine_bench [--quick] [--only throughput|enqueue|enqueue-idle|lag|burst]
 #include <unistd.h>
 
@@ -20,6 +22,8 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
+
+#include <sqlite3.h>
 
 #include "app/kernel.h"
 #include "log/logging.h"
@@ -107,6 +111,29 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
+// A yardstick for the machine's speed at the moment: plain SQLite inserts
+// into an in-memory table, rows per second. Shared virtual machines change
+// speed from one minute to the next (2x on the one these figures come from);
+// print it beside the figures so runs can be compared.
+double sqlite_yardstick() {
+  sqlite3* db = nullptr;
+  sqlite3_open(":memory:", &db);
+  sqlite3_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER); BEGIN", nullptr, nullptr, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO t (a, b) VALUES ('hello', ?)", -1, &st, nullptr);
+  constexpr int kRows = 200000;
+  const int64_t t0 = now_us();
+  for (int i = 0; i < kRows; ++i) {
+    sqlite3_bind_int(st, 1, i);
+    sqlite3_step(st);
+    sqlite3_reset(st);
+  }
+  const double rate = kRows / ((now_us() - t0) / 1e6);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rate;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,6 +147,7 @@ int main(int argc, char** argv) {
   auto part = [&](const char* name) { return only.empty() || only == name; };
   const int rounds = quick ? 1 : 3;
   const int n = quick ? 2000 : 20000;
+  std::vector<double> yardstick{sqlite_yardstick()};
   std::vector<double> throughput, enqueue_idle, enqueue_batch, enqueue_single, lag_p50, lag_p99, lag_max, burst_ms;
   double idle_rss = 0, loaded_rss = 0;
 
@@ -228,6 +256,9 @@ int main(int argc, char** argv) {
   }
   std::cout << "opskernel job engine benchmark (" << rounds << " round(s), " << std::thread::hardware_concurrency()
             << " cores, SQLite WAL synchronous=FULL)\n";
+  yardstick.push_back(sqlite_yardstick());
+  std::cout << "  yardstick, SQLite in-memory inserts (before, after): " << static_cast<int64_t>(yardstick[0]) << ", "
+            << static_cast<int64_t>(yardstick[1]) << " rows/s\n";
   std::cout << "  throughput, " << n << " no-op runs end to end:  " << stats(throughput, "runs/s") << "\n";
   std::cout << "  enqueue, batch call (1,000 per call):    " << stats(enqueue_idle, "runs/s") << "\n";
   std::cout << "  enqueue, batch call, a worker draining:  " << stats(enqueue_batch, "runs/s") << "\n";
