@@ -832,7 +832,9 @@ void Engine::worker(Pool* pool) {
       if (it.due) start_ms = std::max(start_ms, std::min(it.row->scheduled_ms, claimed_ms + kFireAheadMs));
     }
     // The previous batch's completions share this commit.
-    const bool carry = completions_due();  // stored in the claim's transaction
+    // Stored in the claim's transaction: completions that are due, and any
+    // before a long run (it would keep them for its whole length).
+    const bool carry = !done.empty() && (completions_due() || !batch.front().short_run);
     Status s = store_.mark_running(ids, start_ms, opts_.node, &skipped, carry ? &done : nullptr);
     if (!s) {
       // They stay PENDING in the store: back into the queue for another try.
@@ -859,7 +861,7 @@ void Engine::worker(Pool* pool) {
       if (!claimed[i]) continue;
       execute(batch[i], claimed[i], &done);
       if (done_since_ms == 0 && !done.empty()) done_since_ms = now_ms();
-      if (!batch[i].short_run || done.size() >= kMaxHeldCompletions) flush();
+      if (!batch[i].short_run || completions_due()) flush();
     }
     // Short runs with more short runs queued behind them: their completions
     // are stored with a later claim once due (completions_due), or on their
@@ -904,8 +906,8 @@ void Engine::scheduler() {
     if (!fired.empty() || now >= next_housekeeping) {
       lock.unlock();
       // A chunk at a time: its runs are built, stored and queued, so workers
-      // start on the first chunk while the next is written (their claims
-      // share its commit), and the lock is never held for long. Then the next
+      // start on the first chunk while the next is written (the store
+      // commits their claims ahead of it), and the lock is never held long. Then the next
       // slots, again a chunk at a time. A crash in between is safe: a slot
       // fires once (the store's unique key), and a stored next run that
       // already fired is skipped.

@@ -358,13 +358,13 @@ void configure_sqlite_once() {
   });
 }
 
-constexpr int kWriterCacheKiB = 8192;
+constexpr int kWriterCacheKiB = 8192;  // the writer's page cache
+constexpr int kReaderCacheKiB = 1024;  // each reader's page cache
+constexpr size_t kMaxReaders = 64;
 // Urgent writes get a commit of their own when the rest of their group
 // changes at least this many rows (an fsync costs about as much as writing
 // a few hundred rows here).
-constexpr size_t kSplitRows = 256;     // the writer's page cache
-constexpr int kReaderCacheKiB = 1024;  // each reader's page cache
-constexpr size_t kMaxReaders = 64;
+constexpr size_t kSplitRows = 256;
 
 // The pool of read connections; each new one gets a bounded page cache.
 class ReaderPool final : public Poco::Data::SessionPool {
@@ -627,8 +627,13 @@ class SqliteStore final : public Store {
           } else {
             for (const RunRow& r : *runs) {
               if (!r.id) continue;
-              ss.bind_all(r.id, r.phase, r.outcome, r.hold, r.terminated, r.stale, r.started_ms, r.finished_ms,
-                          r.exit_code, r.node, r.summary, r.progress, r.progress_message, r.output_json);
+              // A new run starts with its phase, outcome and hold; the rest of
+              // its state is kept only for a completed run (an import).
+              const bool done = r.phase == kCompleted;
+              static const std::string kNone;
+              ss.bind_all(r.id, r.phase, r.outcome, r.hold, done && r.terminated, done ? r.started_ms : 0,
+                          done ? r.finished_ms : 0, done ? r.exit_code : 0, done ? r.summary : kNone,
+                          done ? r.progress : 0.0, done ? r.progress_message : kNone, done ? r.output_json : kNone);
               const int rc = ss.step();
               ss.reset();
               if (rc != SQLITE_DONE)
@@ -670,6 +675,7 @@ class SqliteStore final : public Store {
             stmts_->claim_release.step();
             stmts_->claim_release.reset();
           }
+          if (sqlite3_get_autocommit(db())) return fail();  // the transaction was lost
           if (every) return Status::ok();
           auto& st = stmts_->mark_running;
           for (int64_t id : ids) {
@@ -1038,9 +1044,8 @@ class SqliteStore final : public Store {
           insert_states(db,
                         "INSERT INTO run_state (id, phase) SELECT id, 'PENDING' FROM runs WHERE id BETWEEN ? AND ?"),
           insert_state(db,
-                       "INSERT INTO run_state (id, phase, outcome, hold, terminated, stale, started_ms, finished_ms, "
-                       "exit_code, node, summary, progress, progress_message, output_json) VALUES "
-                       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                       "INSERT INTO run_state (id, phase, outcome, hold, terminated, started_ms, finished_ms, "
+                       "exit_code, summary, progress, progress_message, output_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"),
           mark_running(db,
                        "UPDATE run_state SET phase = 'RUNNING', started_ms = ?, node = ? WHERE id = ? AND phase = "
                        "'PENDING' AND hold = 0"),
@@ -1146,13 +1151,9 @@ class SqliteStore final : public Store {
     return s;
   }
 
-  // A run as created by run now or the scheduler: PENDING, with every state
-  // column at its default.
-  static bool is_new_pending(const RunRow& r) {
-    return r.phase == kPending && r.outcome == kNormal && !r.hold && !r.terminated && !r.stale && r.started_ms == 0 &&
-           r.finished_ms == 0 && r.exit_code == 0 && r.node.empty() && r.summary.empty() && r.progress == 0 &&
-           r.progress_message.empty() && r.output_json.empty();
-  }
+  // A run as created by run now, the scheduler or recovery: PENDING, NORMAL,
+  // not held (create_runs keeps no other state for a run not completed).
+  static bool is_new_pending(const RunRow& r) { return r.phase == kPending && r.outcome == kNormal && !r.hold; }
 
   // Group commit, as LevelDB's DBImpl::Write groups writers: a caller
   // queues its write; the first in the queue writes every write queued at
@@ -1211,24 +1212,35 @@ class SqliteStore final : public Store {
   // own; a failed begin or commit fails them all.
   void write_group(const std::vector<Writer*>& group) {
     std::lock_guard lock(write_mu_);
-    Status s = in_transaction([&] {
-      for (Writer* g : group) {
-        if (group.size() == 1) {
-          g->status = (*g->write)();
-          return g->status;
-        }
-        if (stmts_->savepoint.step() != SQLITE_DONE) {
-          stmts_->savepoint.reset();
-          return Status::unavailable(std::string("store: savepoint: ") + sqlite3_errmsg(db()));
-        }
-        stmts_->savepoint.reset();
+    // A write that throws fails alone; it must not leave the queue stuck.
+    auto run = [](Writer* g) {
+      try {
         g->status = (*g->write)();
-        if (!g->status) {
-          stmts_->rollback_to.step();
-          stmts_->rollback_to.reset();
-        }
-        stmts_->release.step();
-        stmts_->release.reset();
+      } catch (const std::exception& e) {
+        g->status = Status(OPK_ERR_INTERNAL, std::string("store: ") + e.what());
+      }
+    };
+    Status s = in_transaction([&] {
+      if (group.size() == 1) {
+        run(group.front());
+        return group.front()->status;
+      }
+      for (Writer* g : group) {
+        auto step = [&](Stmt& st) {
+          const int rc = st.step();
+          st.reset();
+          return rc == SQLITE_DONE;
+        };
+        if (!step(stmts_->savepoint))
+          return Status::unavailable(std::string("store: savepoint: ") + sqlite3_errmsg(db()));
+        run(g);
+        if (!g->status && !step(stmts_->rollback_to))
+          return Status::unavailable(std::string("store: rollback to savepoint: ") + sqlite3_errmsg(db()));
+        // Some errors (disk full, I/O) end the whole transaction: then
+        // nothing of the group is written, and the rest must not run
+        // outside it.
+        if (!step(stmts_->release) || sqlite3_get_autocommit(db()))
+          return Status::unavailable(std::string("store: the transaction was lost: ") + sqlite3_errmsg(db()));
       }
       return Status::ok();
     });

@@ -241,6 +241,30 @@ TEST_F(SqliteStoreTest, RunsAndTheirAuditRowsAreWrittenTogether) {
   EXPECT_EQ(store_->create_runs(&runs, &one).code(), OPK_ERR_INTERNAL);  // must pair up
 }
 
+TEST_F(SqliteStoreTest, ANewRunKeepsNoStateCopiedFromAnother) {
+  // Recovery re-queues a copy of a run that was in flight: the copy starts
+  // afresh, and is found among the pending runs.
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "t";
+  runs[0].started_ms = 7;
+  runs[0].finished_ms = 9;
+  runs[0].stale = true;
+  runs[0].node = "old-node";
+  runs[0].progress = 50;
+  runs[0].progress_message = "half";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  RunRow r;
+  ASSERT_TRUE(store_->get_run(runs[0].id, &r));
+  EXPECT_EQ(r.phase, kPending);
+  EXPECT_EQ(r.started_ms, 0);
+  EXPECT_EQ(r.finished_ms, 0);
+  EXPECT_FALSE(r.stale);
+  EXPECT_EQ(r.node, "");
+  EXPECT_EQ(r.progress, 0);
+  EXPECT_EQ(r.progress_message, "");
+  ASSERT_EQ(store_->runs_in_phase(kPending, 10).size(), 1u);
+}
+
 TEST_F(SqliteStoreTest, HeldRunsAreNotStarted) {
   std::vector<RunRow> runs(1);
   runs[0].job_type = "hello";
