@@ -21,6 +21,21 @@ class SqliteStoreTest : public ::testing::Test {
     Status s = open_sqlite((dir_.path() / "opk.db").string(), true, &store_);
     ASSERT_TRUE(s) << s.message();
   }
+  // Writes, at `path`, a store as a release with the kernel's first
+  // `versions` migrations left it, then runs `rows` (SQL) on it.
+  static void old_store(const std::string& path, int versions, const std::string& rows) {
+    std::string sql =
+        "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, "
+        "applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version));";
+    for (int v = 0; v < versions; ++v)
+      sql += sqlite_kernel_migrations().at(v).sql + ";INSERT INTO schema_migrations VALUES ('kernel', " +
+             std::to_string(v + 1) + ", 'v', 1);";
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, (sql + rows).c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_close(db);
+  }
   RunRow scheduled_run(const std::string& job, int64_t slot) {
     RunRow r;
     r.job_type = "hello";
@@ -48,22 +63,11 @@ TEST_F(SqliteStoreTest, UpgradingAVersionOneStoreKeepsItsRunsLogsAndAudit) {
   // A store as the first release wrote it: kernel migration 1 only.
   store_.reset();
   const auto path = (dir_.path() / "old.db").string();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  const std::string v1 = sqlite_kernel_migrations().at(0).sql;
-  const std::string sql =
-      "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, "
-      "applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version));" +
-      v1 +
-      ";INSERT INTO schema_migrations VALUES ('kernel', 1, 'v1', 1);"
-      "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, created_ms, finished_ms) VALUES "
-      "('old', 'COMPLETED', 'ERROR', 'manual', '{\"a\":1}', 5, 6);"
-      "INSERT INTO run_logs VALUES (1, 1, 5, 4, '', 'it broke');"
-      "INSERT INTO audit (time_ms, actor, action) VALUES (5, 'ann', 'run-now');";
-  char* err = nullptr;
-  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_close(db);
-
+  old_store(path, 1,
+            "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, created_ms, finished_ms) VALUES "
+            "('old', 'COMPLETED', 'ERROR', 'manual', '{\"a\":1}', 5, 6);"
+            "INSERT INTO run_logs VALUES (1, 1, 5, 4, '', 'it broke');"
+            "INSERT INTO audit (time_ms, actor, action) VALUES (5, 'ann', 'run-now');");
   ASSERT_TRUE(open_sqlite(path, true, &store_));
   EXPECT_EQ(store_->applied_migrations().size(), sqlite_kernel_migrations().size());
   RunRow r;
@@ -83,25 +87,14 @@ TEST_F(SqliteStoreTest, UpgradingAVersionThreeStoreKeepsEveryRunsState) {
   // Runs in every state as migration 3 left them, one table per run.
   store_.reset();
   const auto path = (dir_.path() / "v3.db").string();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  std::string sql =
-      "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, "
-      "applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version));";
-  for (int v = 0; v < 3; ++v)
-    sql += sqlite_kernel_migrations().at(v).sql + ";INSERT INTO schema_migrations VALUES ('kernel', " +
-           std::to_string(v + 1) + ", 'v', 1);";
-  sql +=
+  old_store(
+      path, 3,
       "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, reason, hold, created_ms) VALUES "
       "('a', 'PENDING', 'NORMAL', 'manual', '{\"x\":1}', 'why', 1, 5);"
       "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, created_ms, started_ms, node, stale) VALUES "
       "('b', 'RUNNING', 'NORMAL', 'schedule', '{}', 6, 7, 'n1', 1);"
       "INSERT INTO runs (job_type, phase, outcome, trigger, params_json, created_ms, finished_ms, exit_code, summary) "
-      "VALUES ('c', 'COMPLETED', 'ERROR', 'manual', '{}', 8, 0, 3, 'broke');";
-  char* err = nullptr;
-  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_close(db);
-
+      "VALUES ('c', 'COMPLETED', 'ERROR', 'manual', '{}', 8, 0, 3, 'broke');");
   ASSERT_TRUE(open_sqlite(path, true, &store_));
   RunRow r;
   ASSERT_TRUE(store_->get_run(1, &r));
