@@ -18,9 +18,11 @@ namespace {
 
 constexpr size_t kMaxClaim = 1024;  // runs claimed in one store transaction
 // A claim takes a fair share of the queue, but at least this many short runs
-// if queued: each claim is a commit, and halving shares would end a burst in
-// a long tail of tiny ones.
+// if queued, as long as they hold less than kMinClaimMs of declared work: each
+// claim is a commit, and halving shares would end a burst in a long tail of
+// tiny ones, while runs of some length are better spread over the workers.
 constexpr size_t kMinClaim = 128;
+constexpr int64_t kMinClaimMs = 100;
 // A claimed batch holds at most this much declared work (runs x target
 // duration): runs later in a batch are recorded RUNNING while they wait for
 // the ones before them.
@@ -813,10 +815,10 @@ void Engine::worker(Pool* pool) {
         batch.push_back(std::move(pool->heap.back()));
         pool->heap.pop_back();
         budget_ms -= std::max<int64_t>(1, batch.back().ref.type->target_duration_ms);
-      } while (
-          batch.front().short_run && batch.size() < kMaxClaim && budget_ms > 0 && !pool->heap.empty() &&
-          pool->heap.front().short_run &&
-          (batch.size() < kMinClaim || batch.size() < pool->heap.size() / static_cast<size_t>(pool->concurrency) + 1));
+      } while (batch.front().short_run && batch.size() < kMaxClaim && budget_ms > 0 && !pool->heap.empty() &&
+               pool->heap.front().short_run &&
+               ((batch.size() < kMinClaim && kClaimBudgetMs - budget_ms < kMinClaimMs) ||
+                batch.size() < pool->heap.size() / static_cast<size_t>(pool->concurrency) + 1));
     }
     // A run released from hold can be queued twice: keep one copy.
     std::sort(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return b < a; });
