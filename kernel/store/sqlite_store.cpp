@@ -238,7 +238,11 @@ CREATE INDEX tokens_user ON tokens (user_id)
     // finished_ms = 0, which the RUNNING write does not touch; completed runs
     // always have finished_ms > 0. There is no index of finish times (it
     // measured a fifth of a completion's cost): pruning walks the oldest runs
-    // by id instead. run_rows joins both for reading.
+    // by id instead. run_rows joins both for reading. A run that logged only
+    // a few lines, all at its completion (most short runs), keeps them in
+    // run_state.logs (a JSON array of [seq, time_ms, level, step, message])
+    // instead of rows of run_logs: one write less per run; run_log_rows reads
+    // both.
     {4, "run state apart from the run request", R"SQL(
 CREATE TABLE run_state (
   id INTEGER PRIMARY KEY,
@@ -254,8 +258,10 @@ CREATE TABLE run_state (
   summary TEXT NOT NULL DEFAULT '',
   progress REAL NOT NULL DEFAULT 0,
   progress_message TEXT NOT NULL DEFAULT '',
-  output_json TEXT NOT NULL DEFAULT '');
-INSERT INTO run_state SELECT id, phase, outcome, hold, terminated, stale, started_ms,
+  output_json TEXT NOT NULL DEFAULT '',
+  logs TEXT NOT NULL DEFAULT '');
+INSERT INTO run_state (id, phase, outcome, hold, terminated, stale, started_ms, finished_ms, exit_code, node,
+  summary, progress, progress_message, output_json) SELECT id, phase, outcome, hold, terminated, stale, started_ms,
   CASE WHEN phase = 'COMPLETED' AND finished_ms <= 0 THEN MAX(created_ms, 1) ELSE finished_ms END,
   exit_code, node, summary, progress, progress_message, output_json FROM runs;
 CREATE TABLE runs_v4 (
@@ -294,7 +300,12 @@ CREATE VIEW run_rows AS SELECT r.id AS id, r.job_type AS job_type, r.scheduled_j
   r.priority AS priority, r.pool AS pool, r.scheduled_ms AS scheduled_ms, r.created_ms AS created_ms,
   s.started_ms AS started_ms, s.finished_ms AS finished_ms, s.exit_code AS exit_code, s.summary AS summary,
   s.progress AS progress, s.progress_message AS progress_message, s.output_json AS output_json, s.node AS node
-  FROM runs r JOIN run_state s ON s.id = r.id
+  FROM runs r JOIN run_state s ON s.id = r.id;
+CREATE VIEW run_log_rows AS
+  SELECT run_id, seq, time_ms, level, step, message FROM run_logs
+  UNION ALL
+  SELECT s.id, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4
+  FROM run_state s, json_each(s.logs) j WHERE s.logs <> ''
 )SQL"},
 };
 
@@ -361,6 +372,10 @@ void configure_sqlite_once() {
 constexpr int kWriterCacheKiB = 8192;  // the writer's page cache
 constexpr int kReaderCacheKiB = 1024;  // each reader's page cache
 constexpr size_t kMaxReaders = 64;
+// A run's lines are kept in its state row when it logged at most this many,
+// of at most this much text, all at its completion.
+constexpr size_t kInlineLines = 8;
+constexpr size_t kInlineBytes = 2048;
 // Urgent writes get a commit of their own when the rest of their group
 // changes at least this many rows (an fsync costs about as much as writing
 // a few hundred rows here).
@@ -787,7 +802,7 @@ class SqliteStore final : public Store {
   std::vector<LogRow> logs(int64_t run_id, int64_t after_seq, size_t limit) override {
     std::vector<LogRow> out;
     auto rs = query(
-        "SELECT run_id, seq, time_ms, level, step, message FROM run_logs WHERE run_id = " + std::to_string(run_id) +
+        "SELECT run_id, seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = " + std::to_string(run_id) +
         " AND seq > " + std::to_string(after_seq) + " ORDER BY seq LIMIT " + std::to_string(limit));
     for (auto& r : rs)
       out.push_back({std::stoll(r[0]), std::stoll(r[1]), std::stoll(r[2]), std::stoi(r[3]), r[4], r[5]});
@@ -1014,15 +1029,31 @@ class SqliteStore final : public Store {
 
   // Stores completions; the caller holds write_mu_ inside a transaction.
   Status complete_locked(const std::vector<Completion>& cs) {
+    std::string inline_logs;
     for (const auto& c : cs) {
+      // Kept in the state row: a few lines, none stored before (they start
+      // at 1: the watchdog has written none of this run's lines).
+      const bool keep_inline = inline_logs_of(c.logs, &inline_logs);
       auto& st = stmts_->complete;
       st.bind_all(c.outcome, c.terminated, c.finished_ms, c.exit_code, c.summary, c.progress, c.progress_message,
-                  c.output_json, c.run_id);
+                  c.output_json, keep_inline ? inline_logs : kNoLogs, c.run_id);
       int rc = st.step();
       st.reset();
       if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: complete run: ") + sqlite3_errmsg(db()));
-      Status s = insert_logs_locked(c.logs);
-      if (!s) return s;
+      if (!keep_inline) {
+        if (Status s = insert_logs_locked(c.logs); !s) return s;
+      } else if (sqlite3_changes(db()) == 0) {
+        // Already completed (the watchdog gave up on it): its lines go to the
+        // log table, but not again those its first completion kept inline.
+        auto& mx = stmts_->inline_max_seq;
+        mx.bind_all(c.run_id);
+        const int64_t kept = mx.step() == SQLITE_ROW ? mx.column_int(0) : 0;
+        mx.reset();
+        std::vector<LogRow> rest;
+        for (const auto& l : c.logs)
+          if (l.seq > kept) rest.push_back(l);
+        if (Status s = insert_logs_locked(rest); !s) return s;
+      }
       for (const auto& step : c.steps) {
         auto& ss = stmts_->insert_step;
         ss.bind_all(step.run_id, step.seq, step.step_id, step.start_ms, step.end_ms, step.outcome, step.summary);
@@ -1032,6 +1063,51 @@ class SqliteStore final : public Store {
       }
     }
     return Status::ok();
+  }
+
+  inline static const std::string kNoLogs;
+
+  // The lines as run_state.logs, if they qualify: 1 to kInlineLines lines
+  // numbered 1, 2, 3 ..., of at most kInlineBytes text in all.
+  static bool inline_logs_of(const std::vector<LogRow>& logs, std::string* out) {
+    if (logs.empty() || logs.size() > kInlineLines) return false;
+    size_t bytes = 0;
+    for (size_t i = 0; i < logs.size(); ++i) {
+      if (logs[i].seq != static_cast<int64_t>(i) + 1) return false;
+      bytes += logs[i].message.size() + logs[i].step.size();
+    }
+    if (bytes > kInlineBytes) return false;
+    out->assign("[");
+    for (const auto& l : logs) {
+      if (out->size() > 1) out->push_back(',');
+      *out += "[" + std::to_string(l.seq) + "," + std::to_string(l.time_ms) + "," + std::to_string(l.level) + ",";
+      append_json_string(l.step, out);
+      out->push_back(',');
+      append_json_string(l.message, out);
+      out->push_back(']');
+    }
+    out->push_back(']');
+    return true;
+  }
+
+  // Appends `text` as a JSON string. SQLite's JSON functions (which read it
+  // back) take the bytes as they are; only quotes, backslashes and control
+  // characters need escaping.
+  static void append_json_string(const std::string& text, std::string* out) {
+    out->push_back('"');
+    for (unsigned char ch : text) {
+      if (ch == '"' || ch == '\\') {
+        out->push_back('\\');
+        out->push_back(static_cast<char>(ch));
+      } else if (ch < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+        *out += buf;
+      } else {
+        out->push_back(static_cast<char>(ch));
+      }
+    }
+    out->push_back('"');
   }
 
   struct Statements {
@@ -1054,8 +1130,11 @@ class SqliteStore final : public Store {
                            "value FROM json_each(?)) AND phase = 'PENDING' AND hold = 0"),
           complete(db,
                    "UPDATE run_state SET phase = 'COMPLETED', outcome = ?, terminated = ?, finished_ms = MAX(?, 1), "
-                   "exit_code = ?, summary = ?, progress = ?, progress_message = ?, output_json = ? WHERE id = ? AND "
-                   "phase <> 'COMPLETED'"),
+                   "exit_code = ?, summary = ?, progress = ?, progress_message = ?, output_json = ?, logs = ? WHERE "
+                   "id = ? AND phase <> 'COMPLETED'"),
+          inline_max_seq(db,
+                         "SELECT COALESCE(MAX(j.value ->> 0), 0) FROM run_state s, json_each(s.logs) j WHERE s.id = "
+                         "? AND s.logs <> ''"),
           insert_log(db,
                      "INSERT OR IGNORE INTO run_logs (run_id, seq, time_ms, level, step, message) VALUES "
                      "(?,?,?,?,?,?)"),
@@ -1075,9 +1154,9 @@ class SqliteStore final : public Store {
           claim_savepoint(db, "SAVEPOINT c"),
           claim_release(db, "RELEASE c"),
           claim_rollback(db, "ROLLBACK TO c") {}
-    Stmt insert_run, insert_states, insert_state, mark_running, mark_running_all, complete, insert_log, insert_step,
-        insert_audit, set_next_run, begin, commit, rollback, savepoint, release, rollback_to, claim_savepoint,
-        claim_release, claim_rollback;
+    Stmt insert_run, insert_states, insert_state, mark_running, mark_running_all, complete, inline_max_seq, insert_log,
+        insert_step, insert_audit, set_next_run, begin, commit, rollback, savepoint, release, rollback_to,
+        claim_savepoint, claim_release, claim_rollback;
   };
 
   sqlite3* db() { return Poco::Data::SQLite::Utility::dbHandle(*writer_); }

@@ -258,6 +258,53 @@ TEST_F(SqliteStoreTest, ANewRunKeepsNoStateCopiedFromAnother) {
   ASSERT_EQ(store_->runs_in_phase(kPending, 10).size(), 1u);
 }
 
+TEST_F(SqliteStoreTest, LinesOfAShortRunKeptWithItsStateReadLikeAnyOther) {
+  std::vector<RunRow> runs(3);
+  for (auto& r : runs) r.job_type = "t";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  const std::string odd = "quote \" backslash \\ tab\t newline\n bell\x07 caf\xc3\xa9 {]";
+  // A few lines, all at completion: kept in the state row.
+  Completion few{.run_id = runs[0].id, .finished_ms = 5};
+  few.logs = {{runs[0].id, 1, 3, 2, "", "first"}, {runs[0].id, 2, 4, 4, "step \"a\"", odd}};
+  // Many lines: the log table.
+  Completion many{.run_id = runs[1].id, .finished_ms = 5};
+  for (int i = 1; i <= 20; ++i) many.logs.push_back({runs[1].id, i, i, 2, "", "line " + std::to_string(i)});
+  // Lines after some the watchdog already stored: the log table too.
+  ASSERT_TRUE(store_->append_logs({{runs[2].id, 1, 1, 2, "", "early"}}));
+  Completion late{.run_id = runs[2].id, .finished_ms = 5};
+  late.logs = {{runs[2].id, 2, 2, 2, "", "late"}};
+  ASSERT_TRUE(store_->complete_runs({few, many, late}));
+  // A second completion of a completed run changes nothing but keeps its lines.
+  Completion again{.run_id = runs[0].id, .finished_ms = 9};
+  again.logs = {{runs[0].id, 1, 9, 2, "", "ignored: seq 1 exists"}};
+  ASSERT_TRUE(store_->complete_runs({again}));
+
+  auto a = store_->logs(runs[0].id, 0, 10);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].seq, 1);
+  EXPECT_EQ(a[0].time_ms, 3);
+  EXPECT_EQ(a[0].message, "first");
+  EXPECT_EQ(a[1].seq, 2);
+  EXPECT_EQ(a[1].level, 4);
+  EXPECT_EQ(a[1].step, "step \"a\"");
+  EXPECT_EQ(a[1].message, odd);
+  auto after = store_->logs(runs[0].id, 1, 10);  // the cursor
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].seq, 2);
+  EXPECT_EQ(store_->logs(runs[1].id, 0, 100).size(), 20u);
+  EXPECT_EQ(store_->logs(runs[1].id, 15, 3).front().seq, 16);
+  auto c = store_->logs(runs[2].id, 0, 10);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[1].message, "late");
+  RunRow r;
+  ASSERT_TRUE(store_->get_run(runs[0].id, &r));
+  EXPECT_EQ(r.finished_ms, 5);
+  // Reopened: the same lines.
+  reopen();
+  EXPECT_EQ(store_->logs(runs[0].id, 0, 10).size(), 2u);
+  EXPECT_EQ(store_->logs(runs[0].id, 0, 10)[1].message, odd);
+}
+
 TEST_F(SqliteStoreTest, HeldRunsAreNotStarted) {
   std::vector<RunRow> runs(1);
   runs[0].job_type = "hello";
