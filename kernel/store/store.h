@@ -1,7 +1,9 @@
 // store.h -- the kernel's durable store: schema migrations, scheduled jobs,
 // runs with their log lines and steps, and the audit trail. An interface, so
 // the PostgreSQL backend can replace the embedded SQLite one without touching
-// the job engine. Implementations are thread-safe.
+// the job engine. Implementations are thread-safe; concurrent writes on the
+// hot path (runs, claims, completions, log lines, audit rows, next runs) are
+// group-committed, so callers on many threads share transactions.
 #ifndef OPSKERNEL_KERNEL_STORE_STORE_H
 #define OPSKERNEL_KERNEL_STORE_STORE_H
 
@@ -206,7 +208,11 @@ class Store {
 
   // --- runs (durable once the call returns)
   // Inserts runs, assigning ids. A scheduled run whose (scheduled job, slot)
-  // already exists is not inserted and gets id 0: each slot fires once.
+  // already exists is not inserted and gets id 0: each slot fires once. A
+  // run that is not COMPLETED starts with its phase, outcome and hold only
+  // (no start, node, stale flag or result copied from elsewhere); a
+  // COMPLETED one (an import) keeps its result, and a finish time of at
+  // least its creation.
   // With `audit` (one row per run, same order), the audit rows are written in
   // the same transaction, each outcome set to "ok: run <id>".
   virtual Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit = nullptr) = 0;
