@@ -211,8 +211,8 @@ class Store {
   // already exists is not inserted and gets id 0: each slot fires once. A
   // run that is not COMPLETED starts with its phase, outcome and hold only
   // (no start, node, stale flag or result copied from elsewhere); a
-  // COMPLETED one (an import) keeps its result, and a finish time of at
-  // least its creation.
+  // COMPLETED one (an import) keeps its result, and gets its creation time
+  // as finish time if it has none.
   // With `audit` (one row per run, same order), the audit rows are written in
   // the same transaction, each outcome set to "ok: run <id>".
   virtual Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit = nullptr) = 0;
