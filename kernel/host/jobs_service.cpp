@@ -457,14 +457,7 @@ Status op_job(Ctx& c, Object::Ptr out) {
   for (const auto& r : d.runs) {
     Object::Ptr o = c.run_json(r);
     // The last lines of each run's log, oldest first, for the dashboard.
-    std::vector<std::vector<std::optional<std::string>>> tail;
-    c.store.query(
-        "SELECT seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = $1 ORDER BY seq DESC LIMIT 5",
-        {std::to_string(r.id)}, &tail);
-    std::vector<store::LogRow> lines;
-    for (auto it = tail.rbegin(); it != tail.rend(); ++it)
-      lines.push_back({r.id, std::stoll((*it)[0].value_or("0")), std::stoll((*it)[1].value_or("0")),
-                       std::stoi((*it)[2].value_or("2")), (*it)[3].value_or(""), (*it)[4].value_or("")});
+    const std::vector<store::LogRow> lines = c.store.last_logs(r.id, 5);
     o->set("log_tail", log_json(lines));
     runs->add(o);
   }

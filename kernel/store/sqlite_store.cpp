@@ -809,6 +809,17 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::vector<LogRow> last_logs(int64_t run_id, size_t n) override {
+    std::vector<LogRow> out;
+    auto rs = query("SELECT run_id, seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = " +
+                    std::to_string(run_id) + " ORDER BY seq DESC LIMIT " + std::to_string(n));
+    for (auto it = rs.rbegin(); it != rs.rend(); ++it) {
+      const auto& r = *it;
+      out.push_back({std::stoll(r[0]), std::stoll(r[1]), std::stoll(r[2]), std::stoi(r[3]), r[4], r[5]});
+    }
+    return out;
+  }
+
   std::vector<StepRow> steps(int64_t run_id) override {
     std::vector<StepRow> out;
     auto rs = query("SELECT run_id, seq, step_id, start_ms, end_ms, outcome, summary FROM run_steps WHERE run_id = " +

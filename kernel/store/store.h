@@ -243,6 +243,8 @@ class Store {
   virtual std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) = 0;
   // Log lines of a run with seq > after_seq, oldest first.
   virtual std::vector<LogRow> logs(int64_t run_id, int64_t after_seq, size_t limit) = 0;
+  // The last `n` log lines of a run, oldest first.
+  virtual std::vector<LogRow> last_logs(int64_t run_id, size_t n) = 0;
   virtual std::vector<StepRow> steps(int64_t run_id) = 0;
   // Flags RUNNING runs started before `before_ms` as stale; returns how many.
   virtual Status flag_stale(int64_t before_ms, int64_t* count) = 0;

@@ -293,6 +293,14 @@ TEST_F(SqliteStoreTest, LinesOfAShortRunKeptWithItsStateReadLikeAnyOther) {
   EXPECT_EQ(after[0].seq, 2);
   EXPECT_EQ(store_->logs(runs[1].id, 0, 100).size(), 20u);
   EXPECT_EQ(store_->logs(runs[1].id, 15, 3).front().seq, 16);
+  // The last lines, oldest first, from either place.
+  auto tail = store_->last_logs(runs[1].id, 3);
+  ASSERT_EQ(tail.size(), 3u);
+  EXPECT_EQ(tail.front().seq, 18);
+  EXPECT_EQ(tail.back().seq, 20);
+  tail = store_->last_logs(runs[0].id, 5);
+  ASSERT_EQ(tail.size(), 2u);
+  EXPECT_EQ(tail.back().message, odd);
   auto c = store_->logs(runs[2].id, 0, 10);
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(c[1].message, "late");
