@@ -909,10 +909,16 @@ void Engine::scheduler() {
       lock.unlock();
       // A chunk at a time: its runs are built, stored and queued, so workers
       // start on the first chunk while the next is written (the store
-      // commits their claims ahead of it), and the lock is never held long. Then the next
-      // slots, again a chunk at a time. A crash in between is safe: a slot
-      // fires once (the store's unique key), and a stored next run that
-      // already fired is skipped.
+      // commits their claims ahead of it), and the lock is never held long.
+      // Then the next slots, again a chunk at a time. A crash in between is
+      // safe: a slot fires once (the store's unique key), and a stored next
+      // run that already fired is skipped.
+      // The scheduled job of a fired slot while that slot is still its next
+      // (the lock is released between chunks). REQUIRES: mu_.
+      auto still_due = [this](const std::pair<std::string, int64_t>& f) -> Scheduled* {
+        auto it = schedules_.find(f.first);
+        return it == schedules_.end() || it->second.next_ms != f.second ? nullptr : &it->second;
+      };
       for (size_t from = 0; from < fired.size(); from += kFireChunk) {
         const size_t to = std::min(fired.size(), from + kFireChunk);
         std::vector<store::RunRow> rows;
@@ -920,9 +926,9 @@ void Engine::scheduler() {
         {
           std::lock_guard relock(mu_);
           for (size_t i = from; i < to; ++i) {
-            auto it = schedules_.find(fired[i].first);
-            if (it == schedules_.end() || it->second.next_ms != fired[i].second) continue;  // changed meanwhile
-            const Scheduled& sc = it->second;
+            const Scheduled* due = still_due(fired[i]);
+            if (!due) continue;  // changed meanwhile
+            const Scheduled& sc = *due;
             TypeRef ref = resolve_(sc.job.job_type);
             if (!ref.type) continue;  // its plugin is gone: the slot passes without a run
             store::RunRow r;
@@ -954,9 +960,9 @@ void Engine::scheduler() {
         {
           std::lock_guard relock(mu_);
           for (size_t i = from; i < to; ++i) {
-            auto it = schedules_.find(fired[i].first);
-            if (it == schedules_.end() || it->second.next_ms != fired[i].second) continue;  // already recomputed
-            Scheduled& sc = it->second;
+            Scheduled* due = still_due(fired[i]);
+            if (!due) continue;  // changed meanwhile: already recomputed
+            Scheduled& sc = *due;
             std::string error;
             sc.next_ms = next_slot(sc.job, std::max(now, fired[i].second), &error, &sc.compiled).value_or(0);
             if (!error.empty()) log::kernel()->error("scheduled job {}: {}", sc.job.id, error);

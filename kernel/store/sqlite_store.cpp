@@ -21,7 +21,6 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
-#include <limits>
 #include <mutex>
 
 #include "store/store.h"
@@ -347,6 +346,13 @@ class Stmt {
     sqlite3_reset(s_);
     sqlite3_clear_bindings(s_);
   }
+  // Steps once and resets; true if the statement ran to completion (changes
+  // are then in sqlite3_changes).
+  bool exec() {
+    const int rc = step();
+    reset();
+    return rc == SQLITE_DONE;
+  }
 
  private:
   sqlite3_stmt* s_ = nullptr;
@@ -633,11 +639,7 @@ class SqliteStore final : public Store {
             if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(r.id);
           }
           if (fresh) {
-            auto& all = stmts_->insert_states;
-            all.bind_all(runs->front().id, runs->back().id);
-            const int rc = all.step();
-            all.reset();
-            if (rc != SQLITE_DONE)
+            if (!stmts_->insert_states.bind_all(runs->front().id, runs->back().id).exec())
               return Status::unavailable(std::string("store: insert run state: ") + sqlite3_errmsg(db()));
           } else {
             for (const RunRow& r : *runs) {
@@ -671,33 +673,21 @@ class SqliteStore final : public Store {
     std::string id_list = "[";
     for (int64_t id : ids) id_list += std::to_string(id) + ",";
     id_list.back() = ']';
+    const auto first_inline = completed_first ? inline_logs_of(*completed_first) : std::vector<std::string>();
     return grouped(
         [&] {
           if (completed_first)
-            if (Status s = complete_locked(*completed_first); !s) return s;
+            if (Status s = complete_locked(*completed_first, first_inline); !s) return s;
           auto fail = [&] { return Status::unavailable(std::string("store: mark running: ") + sqlite3_errmsg(db())); };
-          if (stmts_->claim_savepoint.step() != SQLITE_DONE) return stmts_->claim_savepoint.reset(), fail();
-          stmts_->claim_savepoint.reset();
-          auto& all = stmts_->mark_running_all;
-          all.bind_all(now, node, id_list);
-          const int rc = all.step();
-          all.reset();
-          const bool every = rc == SQLITE_DONE && sqlite3_changes(db()) == static_cast<int>(ids.size());
-          auto& end = every ? stmts_->claim_release : stmts_->claim_rollback;
-          end.step();
-          end.reset();
-          if (!every) {
-            stmts_->claim_release.step();
-            stmts_->claim_release.reset();
-          }
+          if (!stmts_->claim_savepoint.exec()) return fail();
+          const bool every = stmts_->mark_running_all.bind_all(now, node, id_list).exec() &&
+                             sqlite3_changes(db()) == static_cast<int>(ids.size());
+          if (!every) stmts_->claim_rollback.exec();
+          stmts_->claim_release.exec();
           if (sqlite3_get_autocommit(db())) return fail();  // the transaction was lost
           if (every) return Status::ok();
-          auto& st = stmts_->mark_running;
           for (int64_t id : ids) {
-            st.bind_all(now, node, id);
-            int one = st.step();
-            st.reset();
-            if (one != SQLITE_DONE) return fail();
+            if (!stmts_->mark_running.bind_all(now, node, id).exec()) return fail();
             if (sqlite3_changes(db()) == 0 && skipped) skipped->push_back(id);
           }
           return Status::ok();
@@ -709,7 +699,8 @@ class SqliteStore final : public Store {
     const Changed changed_after(generation_);
     if (cs.empty()) return Status::ok();
 
-    return grouped([&] { return complete_locked(cs); }, cs.size());
+    const auto inline_logs = inline_logs_of(cs);
+    return grouped([&] { return complete_locked(cs, inline_logs); }, cs.size());
   }
 
   Status complete_pending(const Completion& c, bool* changed) override {
@@ -886,40 +877,26 @@ class SqliteStore final : public Store {
   // The largest run id created before `before_ms`, assuming creation times
   // grow with ids (they do up to clock steps); 0 if none. REQUIRES: write_mu_.
   int64_t last_created_before(int64_t before_ms) {
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db(), "SELECT id, created_ms FROM runs WHERE id >= ? ORDER BY id LIMIT 1", -1, &st,
-                           nullptr) != SQLITE_OK)
-      return 0;
-    // First row at or after `id`: (id, created_ms), or nullopt.
-    auto at = [&](int64_t id) -> std::optional<std::pair<int64_t, int64_t>> {
-      sqlite3_bind_int64(st, 1, id);
-      std::optional<std::pair<int64_t, int64_t>> r;
-      if (sqlite3_step(st) == SQLITE_ROW) r.emplace(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
-      sqlite3_reset(st);
-      return r;
-    };
-    // Invariant: ids <= lo were created before; ids >= hi were not (or do not exist).
-    int64_t lo = 0, hi = std::numeric_limits<int64_t>::max();
-    if (auto last = [&] {
-          sqlite3_stmt* m = nullptr;
-          int64_t v = 0;
-          if (sqlite3_prepare_v2(db(), "SELECT COALESCE(MAX(id), 0) FROM runs", -1, &m, nullptr) == SQLITE_OK &&
-              sqlite3_step(m) == SQLITE_ROW)
-            v = sqlite3_column_int64(m, 0);
-          sqlite3_finalize(m);
-          return v;
-        }())
-      hi = last + 1;
-    while (hi - lo > 1) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      auto r = at(mid);
-      if (r && r->first < hi && r->second < before_ms)
-        lo = r->first;
-      else
-        hi = mid;
+    try {
+      Stmt max_id(db(), "SELECT COALESCE(MAX(id), 0) FROM runs");
+      Stmt first_from(db(), "SELECT id, created_ms FROM runs WHERE id >= ? ORDER BY id LIMIT 1");
+      // Invariant: ids <= lo were created before; ids >= hi were not (or do not exist).
+      int64_t lo = 0, hi = (max_id.step() == SQLITE_ROW ? max_id.column_int(0) : 0) + 1;
+      while (hi - lo > 1) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        // The first run at or after `mid`.
+        const bool found = first_from.bind(1, mid).step() == SQLITE_ROW;
+        const int64_t id = found ? first_from.column_int(0) : 0, created = found ? first_from.column_int(1) : 0;
+        first_from.reset();
+        if (found && id < hi && created < before_ms)
+          lo = id;
+        else
+          hi = mid;
+      }
+      return lo;
+    } catch (const std::exception&) {
+      return 0;  // nothing is pruned this time
     }
-    sqlite3_finalize(st);
-    return lo;
   }
 
   Status add_node(const Node& n) override {
@@ -1039,15 +1016,15 @@ class SqliteStore final : public Store {
   }
 
   // Stores completions; the caller holds write_mu_ inside a transaction.
-  Status complete_locked(const std::vector<Completion>& cs) {
-    std::string inline_logs;
-    for (const auto& c : cs) {
-      // Kept in the state row: a few lines, none stored before (they start
-      // at 1: the watchdog has written none of this run's lines).
-      const bool keep_inline = inline_logs_of(c.logs, &inline_logs);
+  // `inline_logs`: each completion's lines for its state row, or empty
+  // (inline_logs_of, made by the caller before it waits for the writer).
+  Status complete_locked(const std::vector<Completion>& cs, const std::vector<std::string>& inline_logs) {
+    for (size_t k = 0; k < cs.size(); ++k) {
+      const Completion& c = cs[k];
+      const bool keep_inline = !inline_logs[k].empty();
       auto& st = stmts_->complete;
       st.bind_all(c.outcome, c.terminated, c.finished_ms, c.exit_code, c.summary, c.progress, c.progress_message,
-                  c.output_json, keep_inline ? inline_logs : kNoLogs, c.run_id);
+                  c.output_json, inline_logs[k], c.run_id);
       int rc = st.step();
       st.reset();
       if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: complete run: ") + sqlite3_errmsg(db()));
@@ -1076,18 +1053,24 @@ class SqliteStore final : public Store {
     return Status::ok();
   }
 
-  inline static const std::string kNoLogs;
+  // Each completion's lines as run_state.logs, or empty where they go to
+  // run_logs: kept in the state row are 1 to kInlineLines lines numbered
+  // 1, 2, 3 ... (the watchdog has stored none of them), of at most
+  // kInlineBytes text in all. Built outside the writer's lock.
+  static std::vector<std::string> inline_logs_of(const std::vector<Completion>& cs) {
+    std::vector<std::string> out(cs.size());
+    for (size_t k = 0; k < cs.size(); ++k) inline_logs_of(cs[k].logs, &out[k]);
+    return out;
+  }
 
-  // The lines as run_state.logs, if they qualify: 1 to kInlineLines lines
-  // numbered 1, 2, 3 ..., of at most kInlineBytes text in all.
-  static bool inline_logs_of(const std::vector<LogRow>& logs, std::string* out) {
-    if (logs.empty() || logs.size() > kInlineLines) return false;
+  static void inline_logs_of(const std::vector<LogRow>& logs, std::string* out) {
+    if (logs.empty() || logs.size() > kInlineLines) return;
     size_t bytes = 0;
     for (size_t i = 0; i < logs.size(); ++i) {
-      if (logs[i].seq != static_cast<int64_t>(i) + 1) return false;
+      if (logs[i].seq != static_cast<int64_t>(i) + 1) return;
       bytes += logs[i].message.size() + logs[i].step.size();
     }
-    if (bytes > kInlineBytes) return false;
+    if (bytes > kInlineBytes) return;
     out->assign("[");
     for (const auto& l : logs) {
       if (out->size() > 1) out->push_back(',');
@@ -1098,7 +1081,6 @@ class SqliteStore final : public Store {
       out->push_back(']');
     }
     out->push_back(']');
-    return true;
   }
 
   // Appends `text` as a JSON string. SQLite's JSON functions (which read it
@@ -1316,20 +1298,15 @@ class SqliteStore final : public Store {
         return group.front()->status;
       }
       for (Writer* g : group) {
-        auto step = [&](Stmt& st) {
-          const int rc = st.step();
-          st.reset();
-          return rc == SQLITE_DONE;
-        };
-        if (!step(stmts_->savepoint))
+        if (!stmts_->savepoint.exec())
           return Status::unavailable(std::string("store: savepoint: ") + sqlite3_errmsg(db()));
         run(g);
-        if (!g->status && !step(stmts_->rollback_to))
+        if (!g->status && !stmts_->rollback_to.exec())
           return Status::unavailable(std::string("store: rollback to savepoint: ") + sqlite3_errmsg(db()));
         // Some errors (disk full, I/O) end the whole transaction: then
         // nothing of the group is written, and the rest must not run
         // outside it.
-        if (!step(stmts_->release) || sqlite3_get_autocommit(db()))
+        if (!stmts_->release.exec() || sqlite3_get_autocommit(db()))
           return Status::unavailable(std::string("store: the transaction was lost: ") + sqlite3_errmsg(db()));
       }
       return Status::ok();
