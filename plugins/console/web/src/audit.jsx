@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { usePoll } from './jobs.jsx';
-import { Message, time, useSession } from './ui.jsx';
+import { ChoiceFilter, Message, TextFilter, time, useSession } from './ui.jsx';
 
 const ACTIONS = ['run-now', 'cancel', 'retry', 'hold', 'release', 'recover', 'job.create', 'job.update'];
 
@@ -37,19 +37,14 @@ export function AuditPage() {
       <div class="page-head">
         <h1 id="audit-title">Audit</h1>
         <div class="tools">
-          <label class="visually-hidden" for="audit-action">
-            Action
-          </label>
-          <select id="audit-action" value={action} onChange={(e) => setAction(e.currentTarget.value)}>
-            <option value="">All actions</option>
-            {ACTIONS.map((a) => (
-              <option value={a}>{a}</option>
-            ))}
-          </select>
-          <label class="visually-hidden" for="audit-actor">
-            Actor (exact user id)
-          </label>
-          <input id="audit-actor" type="search" placeholder="Actor (user id)" value={typed} onInput={(e) => setTyped(e.currentTarget.value)} />
+          <ChoiceFilter id="audit-action" label="Action" all="All actions" choices={ACTIONS} value={action} onChange={setAction} />
+          <TextFilter
+            id="audit-actor"
+            label="Actor (exact user id)"
+            placeholder="Actor (user id)"
+            value={typed}
+            onInput={setTyped}
+          />
         </div>
       </div>
       <Message error={error} />

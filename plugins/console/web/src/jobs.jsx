@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import {
+  ChoiceFilter,
   Dialog,
   Link,
   LogView,
@@ -13,6 +14,7 @@ import {
   StatusIcon,
   StatusToggles,
   STATUSES,
+  TextFilter,
   formParams,
   formValues,
   navigate,
@@ -205,33 +207,28 @@ export function JobsPage() {
         <h1 id="jobs-title">Scheduled jobs</h1>
         <div class="tools">
           <StatusToggles value={statuses} statuses={TOGGLES} onChange={(v) => (setStatuses(v), setOffset(0))} />
-          <label class="visually-hidden" for="job-region">
-            Region
-          </label>
-          <select id="job-region" value={region} onChange={(e) => (setRegion(e.currentTarget.value), setOffset(0))}>
-            <option value="">All regions</option>
-            {(data?.regions || []).map((r) => (
-              <option value={r}>{r}</option>
-            ))}
-          </select>
-          <label class="visually-hidden" for="job-tenant">
-            Tenant or scope
-          </label>
-          <select id="job-tenant" value={tenant} onChange={(e) => (setTenant(e.currentTarget.value), setOffset(0))}>
-            <option value="">All tenants</option>
-            {(data?.scopes || []).map((t) => (
-              <option value={t}>{t}</option>
-            ))}
-          </select>
-          <label class="visually-hidden" for="job-filter">
-            Filter jobs by text
-          </label>
-          <input
+          <ChoiceFilter
+            id="job-region"
+            label="Region"
+            all="All regions"
+            choices={data?.regions || []}
+            value={region}
+            onChange={(v) => (setRegion(v), setOffset(0))}
+          />
+          <ChoiceFilter
+            id="job-tenant"
+            label="Tenant or scope"
+            all="All tenants"
+            choices={data?.scopes || []}
+            value={tenant}
+            onChange={(v) => (setTenant(v), setOffset(0))}
+          />
+          <TextFilter
             id="job-filter"
-            type="search"
+            label="Filter jobs by text"
             placeholder="Filter by id, type or description"
             value={typed}
-            onInput={(e) => setTyped(e.currentTarget.value)}
+            onInput={setTyped}
           />
           <button
             type="button"

@@ -3,7 +3,18 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { LogDialog, usePoll, useReadMarks } from './jobs.jsx';
-import { Link, Message, StatusIcon, StatusToggles, STATUSES, duration, statusLabel, time, useSession } from './ui.jsx';
+import {
+  Link,
+  Message,
+  StatusIcon,
+  StatusToggles,
+  STATUSES,
+  TextFilter,
+  duration,
+  statusLabel,
+  time,
+  useSession,
+} from './ui.jsx';
 
 const LIMIT = 200;
 
@@ -31,15 +42,12 @@ export function RunsPage() {
         <h1 id="runs-title">Run history</h1>
         <div class="tools">
           <StatusToggles value={statuses} onChange={setStatuses} label="Filter runs by status" />
-          <label class="visually-hidden" for="run-filter">
-            Filter runs by text
-          </label>
-          <input
+          <TextFilter
             id="run-filter"
-            type="search"
+            label="Filter runs by text"
             placeholder="Filter by job, type, user, tenant"
             value={text}
-            onInput={(e) => setText(e.currentTarget.value)}
+            onInput={setText}
           />
         </div>
       </div>

@@ -109,6 +109,35 @@ export function StatusToggles({ value, onChange, statuses = STATUSES, label = 'F
   );
 }
 
+/** A filter choosing one of `choices` (or all), its label read by screen readers only. */
+export function ChoiceFilter({ id, label, all, choices, value, onChange }) {
+  return (
+    <>
+      <label class="visually-hidden" for={id}>
+        {label}
+      </label>
+      <select id={id} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        <option value="">{all}</option>
+        {choices.map((c) => (
+          <option value={c}>{c}</option>
+        ))}
+      </select>
+    </>
+  );
+}
+
+/** A text filter (a search field), its label read by screen readers only. */
+export function TextFilter({ id, label, placeholder, value, onInput }) {
+  return (
+    <>
+      <label class="visually-hidden" for={id}>
+        {label}
+      </label>
+      <input id={id} type="search" placeholder={placeholder} value={value} onInput={(e) => onInput(e.currentTarget.value)} />
+    </>
+  );
+}
+
 // --- Dialog -----------------------------------------------------------------
 
 /** A modal dialog (native <dialog>: focus stays inside, Escape closes it). */
