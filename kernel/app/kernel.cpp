@@ -323,14 +323,17 @@ void Kernel::stop() {
 }
 
 int Kernel::run_until_signal() {
+  // The handlers are installed before start(): a supervisor may send SIGTERM
+  // as soon as it reads "kernel ready", and a signal that arrives before
+  // async_wait is queued by the signal_set rather than killing the process.
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   Status s = start();
   if (!s) {
     log::kernel()->critical("cannot start: {}", s.message());
     return 2;
   }
 
-  boost::asio::io_context io;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (!ec) log::kernel()->info("signal {} received, shutting down", sig);
     io.stop();
