@@ -14,6 +14,7 @@
 //   yardstick   plain SQLite inserts in memory before and after, to compare
 //               runs on a machine whose speed varies.
 // Usage: opk_engine_bench [--quick] [--only throughput|enqueue|enqueue-idle|lag|burst]
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +37,13 @@ using opk::jobs::RunNow;
 int64_t now_us() {
   using namespace std::chrono;
   return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// CPU time of the whole process (every thread, user and system), seconds.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 double rss_mib() {
@@ -148,7 +156,8 @@ int main(int argc, char** argv) {
   const int rounds = quick ? 1 : 3;
   const int n = quick ? 2000 : 20000;
   std::vector<double> yardstick{sqlite_yardstick()};
-  std::vector<double> throughput, enqueue_idle, enqueue_batch, enqueue_single, lag_p50, lag_p99, lag_max, burst_ms;
+  std::vector<double> throughput, cpu_per_run, busy_cores, enqueue_idle, enqueue_batch, enqueue_single, lag_p50,
+      lag_p99, lag_max, burst_ms;
   double idle_rss = 0, loaded_rss = 0;
 
   for (int round = 0; round < rounds; ++round) {
@@ -158,13 +167,17 @@ int main(int argc, char** argv) {
       std::vector<RunNow> reqs(n, noop_request());
       std::vector<int64_t> ids;
       const int64_t t0 = now_us();
+      const double cpu0 = cpu_seconds();
       for (size_t i = 0; i < reqs.size(); i += 1000) {
         std::vector<RunNow> part(reqs.begin() + i, reqs.begin() + std::min(reqs.size(), i + 1000));
         k->engine()->run_now_batch(part, &ids);
       }
       wait_all(*k, ids);
       const double secs = (now_us() - t0) / 1e6;
+      const double cpu = cpu_seconds() - cpu0;
       throughput.push_back(n / secs);
+      cpu_per_run.push_back(cpu * 1e6 / n);
+      busy_cores.push_back(cpu / secs);
       if (round == 0) idle_rss = rss_mib();
     }
     if (part("enqueue") || part("enqueue-idle")) {  // enqueue: batch calls, into an idle engine and while a worker
@@ -260,6 +273,8 @@ int main(int argc, char** argv) {
   std::cout << "  yardstick, SQLite in-memory inserts (before, after): " << static_cast<int64_t>(yardstick[0]) << ", "
             << static_cast<int64_t>(yardstick[1]) << " rows/s\n";
   std::cout << "  throughput, " << n << " no-op runs end to end:  " << stats(throughput, "runs/s") << "\n";
+  std::cout << "    CPU per run (every thread):            " << stats(cpu_per_run, "us", 1) << "\n";
+  std::cout << "    cores busy meanwhile:                  " << stats(busy_cores, "", 2) << "\n";
   std::cout << "  enqueue, batch call (1,000 per call):    " << stats(enqueue_idle, "runs/s") << "\n";
   std::cout << "  enqueue, batch call, a worker draining:  " << stats(enqueue_batch, "runs/s") << "\n";
   std::cout << "  enqueue, single calls:                   " << stats(enqueue_single, "runs/s") << "\n";

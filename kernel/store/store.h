@@ -10,6 +10,7 @@
 #include <opskernel/status.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -296,9 +297,18 @@ class Store {
 // The embedded store's own schema migrations, in order (for upgrade tests).
 const std::vector<Migration>& sqlite_kernel_migrations();
 
-// Opens (creating if needed) the embedded SQLite store at `path`: WAL, with
-// synchronous=FULL unless `durable_full` is false (then NORMAL).
-Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out);
+// Flushes a file to stable storage: returns 0, or the errno of the failure.
+// The embedded store flushes its write-ahead log through it; tests pass one
+// that delays or fails.
+using FlushFile = std::function<int(int fd)>;
+
+// Opens (creating if needed) the embedded SQLite store at `path`, in WAL
+// mode. With `durable_full`, a write returns only once the log that holds it
+// is flushed to disk (it survives a power loss); group-committed writes are
+// flushed by a thread of the store's while the next group is written, every
+// other write by its own commit. Without, writes survive a process crash
+// only. `flush` defaults to fdatasync(2).
+Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out, FlushFile flush = {});
 
 }  // namespace opk::store
 

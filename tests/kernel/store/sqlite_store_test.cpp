@@ -4,6 +4,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -437,6 +443,123 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommitsWithoutMixingTheirResults) 
   EXPECT_EQ(total, adhoc + kCalls / 2);
   EXPECT_TRUE(store_->runs_in_phase(kPending, 10).empty());
   EXPECT_TRUE(store_->runs_in_phase(kRunning, 10).empty());
+}
+
+// A flush of the write-ahead log that a test holds back or fails (only
+// regular files: the store's folder is flushed too, once).
+class Flush {
+ public:
+  FlushFile fn() {
+    return [this](int fd) {
+      struct stat st {};
+      if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+      std::unique_lock lock(mu_);
+      ++entered_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+      return error_;
+    };
+  }
+  void hold() { set(false, 0); }
+  void release() { set(true, 0); }
+  void fail(int error) { set(true, error); }
+  // Waits until `n` flushes have begun.
+  bool wait_entered(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return entered_ >= n; });
+  }
+
+ private:
+  void set(bool open, int error) {
+    std::lock_guard lock(mu_);
+    open_ = open;
+    error_ = error;
+    cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  int error_ = 0;
+  int entered_ = 0;
+};
+
+TEST_F(SqliteStoreTest, AWriteReturnsOnceItsLogIsFlushedAndTheNextGroupIsWrittenMeanwhile) {
+  Flush flush;
+  store_.reset();
+  ASSERT_TRUE(open_sqlite((dir_.path() / "flush.db").string(), true, &store_, flush.fn()));
+  flush.hold();
+  auto create = [&](const std::string& type) {
+    return std::async(std::launch::async, [&, type] {
+      std::vector<RunRow> runs(1);
+      runs[0].job_type = type;
+      Status s = store_->create_runs(&runs);
+      return s ? runs[0].id : int64_t{-1};
+    });
+  };
+  auto first = create("first");
+  ASSERT_TRUE(flush.wait_entered(1));
+  // Committed, being flushed: not answered yet.
+  EXPECT_EQ(first.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  // The next write is committed while that flush is still held...
+  auto second = create("second");
+  RunFilter all;
+  all.limit = 10;
+  bool both_committed = false;
+  for (int i = 0; i < 500 && !both_committed; ++i) {
+    both_committed = store_->list_runs(all).size() == 2;
+    if (!both_committed) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(both_committed) << "the second group waited for the first one's flush";
+  // ...and is not answered before a flush after its commit.
+  EXPECT_EQ(second.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  flush.release();
+  const int64_t a = first.get(), b = second.get();
+  EXPECT_GT(a, 0);
+  EXPECT_GT(b, 0);
+  EXPECT_NE(a, b);
+}
+
+TEST_F(SqliteStoreTest, AFailedFlushFailsItsWriteAndEveryLaterOneUntilReopened) {
+  Flush flush;
+  store_.reset();
+  const auto path = (dir_.path() / "flush.db").string();
+  ASSERT_TRUE(open_sqlite(path, true, &store_, flush.fn()));
+  flush.fail(EIO);
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "lost";
+  Status s = store_->create_runs(&runs);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE);
+  EXPECT_NE(s.message().find("flushing " + path + "-wal failed (Input/output error)"), std::string::npos)
+      << s.message();
+  // The disk may have dropped what it could not write, and a second fsync
+  // would not say so: later writes are refused with the same reason, even
+  // once flushing works again.
+  flush.release();
+  std::vector<RunRow> more(1);
+  more[0].job_type = "later";
+  s = store_->create_runs(&more);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("refused until"), std::string::npos) << s.message();
+  EXPECT_FALSE(store_->append_logs({{1, 1, 1, 2, "", "line"}}));
+  store_.reset();
+  ASSERT_TRUE(open_sqlite(path, true, &store_, flush.fn()));
+  std::vector<RunRow> after(1);
+  after[0].job_type = "after";
+  EXPECT_TRUE(store_->create_runs(&after));
+}
+
+TEST_F(SqliteStoreTest, WithoutFullSynchronousNothingWaitsForAFlush) {
+  Flush flush;
+  store_.reset();
+  ASSERT_TRUE(open_sqlite((dir_.path() / "normal.db").string(), false, &store_, flush.fn()));
+  flush.hold();  // would block any write that waited for it
+  std::vector<RunRow> runs(3);
+  for (auto& r : runs) r.job_type = "n";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  std::vector<int64_t> skipped;
+  EXPECT_TRUE(store_->mark_running({runs[0].id}, 5, "n", &skipped));
+  flush.release();
 }
 
 TEST_F(SqliteStoreTest, PruningTakesExactlyTheRunsFinishedBeforeTheCutoffOldestFirst) {
