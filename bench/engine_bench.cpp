@@ -98,8 +98,12 @@ int64_t entry_us(Kernel& k, int64_t run_id) {
   return std::stoll(logs[0].message.substr(logs[0].message.find('=') + 1));
 }
 
-// Waits until no run is PENDING or RUNNING (cheap polling of the store).
-void wait_all(Kernel& k, const std::vector<int64_t>& /*ids*/) {
+// Waits until no run is PENDING or RUNNING: polls the last run (a lookup
+// by id), then the open runs, so the polling takes little from the workers.
+void wait_all(Kernel& k, const std::vector<int64_t>& ids) {
+  opk::store::RunRow last;
+  while (!ids.empty() && (!k.store()->get_run(ids.back(), &last) || last.phase != opk::store::kCompleted))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   while (!k.store()->runs_in_phase(opk::store::kPending, 1).empty() ||
          !k.store()->runs_in_phase(opk::store::kRunning, 1).empty())
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

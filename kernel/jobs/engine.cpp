@@ -829,10 +829,31 @@ void Engine::worker(Pool* pool) {
     // The stored start: now, or the start of a run claimed ahead of it.
     const int64_t claimed_ms = now_ms();
     int64_t start_ms = claimed_ms;
-    for (const auto& it : batch) {
-      ids.push_back(it.row->id);
-      if (it.due) start_ms = std::max(start_ms, std::min(it.row->scheduled_ms, claimed_ms + kFireAheadMs));
+    // Every run being claimed is in flight from before its claim is written:
+    // readers may see it RUNNING before the claim's flush returns, and a
+    // cancel then finds it here (it is not started at all). A run another
+    // worker holds already (a released run queued twice) is not claimed.
+    std::vector<std::shared_ptr<Flight>> claimed(batch.size());
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto [slot, fresh] = flights_.try_emplace(batch[i].row->id);
+        if (!fresh) continue;
+        slot->second = claimed[i] = make_flight(batch[i]);
+        ids.push_back(batch[i].row->id);
+        if (batch[i].due)
+          start_ms = std::max(start_ms, std::min(batch[i].row->scheduled_ms, claimed_ms + kFireAheadMs));
+      }
     }
+    // Drops the flights of runs this worker did not claim after all.
+    auto unclaim = [&](const std::function<bool(int64_t)>& which) {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < batch.size(); ++i)
+        if (claimed[i] && which(batch[i].row->id)) {
+          flights_.erase(batch[i].row->id);
+          claimed[i].reset();
+        }
+    };
     // The previous batch's completions share this commit.
     // Stored in the claim's transaction: completions that are due, and any
     // before a long run (it would keep them for its whole length).
@@ -841,6 +862,7 @@ void Engine::worker(Pool* pool) {
     if (!s) {
       // They stay PENDING in the store: back into the queue for another try.
       log::kernel()->error("cannot record {} run(s) RUNNING, queued again: {}", ids.size(), s.message());
+      unclaim([](int64_t) { return true; });
       {
         std::lock_guard lock(mu_);
         for (const auto& it : batch) enqueue_item_locked(it);
@@ -849,16 +871,9 @@ void Engine::worker(Pool* pool) {
       continue;
     }
     if (carry) settle();
-    // Every claimed run is in flight from here on: cancel and views see it.
-    std::vector<std::shared_ptr<Flight>> claimed(batch.size());
-    {
-      std::lock_guard lock(mu_);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (std::find(skipped.begin(), skipped.end(), batch[i].row->id) != skipped.end()) continue;  // held/cancelled
-        claimed[i] = make_flight(batch[i]);
-        flights_[batch[i].row->id] = claimed[i];
-      }
-    }
+    // Held or cancelled meanwhile: not claimed.
+    if (!skipped.empty())
+      unclaim([&](int64_t id) { return std::find(skipped.begin(), skipped.end(), id) != skipped.end(); });
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!claimed[i]) continue;
       execute(batch[i], claimed[i], &done);
@@ -1065,6 +1080,7 @@ Status Engine::get(int64_t run_id, RunView* out) {
   {
     std::lock_guard lock(mu_);
     if (auto it = flights_.find(run_id); it != flights_.end()) f = it->second;
+    out->started = f && f->run->phase() != Phase::pending;
   }
   if (f && out->steps.empty()) {
     auto snap = f->run->snapshot();

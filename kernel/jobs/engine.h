@@ -75,6 +75,10 @@ struct RunView {
   store::RunRow row;
   std::vector<store::LogRow> logs;
   std::vector<store::StepRow> steps;
+  // Its plugin has been called on this kernel. A run is recorded RUNNING
+  // before that (and readers may see the record before its flush returns);
+  // cancelled in between, it is not started at all, whatever its type.
+  bool started = false;
 };
 
 // A scheduled job's dashboard.

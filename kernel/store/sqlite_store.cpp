@@ -312,6 +312,27 @@ CREATE VIEW run_log_rows AS
   SELECT s.id, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4
   FROM run_state s, json_each(s.logs) j WHERE s.logs <> ''
 )SQL"},
+    // Open runs (not COMPLETED) without an index: the index of
+    // finished_ms = 0 cost an entry at every run's creation and its removal
+    // at completion, a tenth of the store's work per run. Instead the store
+    // keeps a mark, open_from: every run below it is completed, except the
+    // few listed in lingering_runs (open runs that fell far behind the
+    // newest, such as a held run or a long one). Open runs are read from
+    // the mark onwards plus the lingering ones; the store moves the mark as
+    // runs complete, each run passing under it once (advance_open_mark).
+    {5, "open runs from a low-water mark instead of an index", R"SQL(
+CREATE TABLE store_marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE lingering_runs (id INTEGER PRIMARY KEY);
+INSERT INTO store_marks VALUES ('open_from', COALESCE((SELECT MIN(id) FROM run_state WHERE finished_ms = 0),
+  (SELECT COALESCE(MAX(id), 0) + 1 FROM run_state)));
+DROP INDEX run_state_open;
+CREATE VIEW open_runs AS
+  SELECT id FROM run_state
+  WHERE id >= (SELECT value FROM store_marks WHERE name = 'open_from') AND finished_ms = 0
+  UNION ALL
+  SELECT s.id FROM lingering_runs l JOIN run_state s ON s.id = l.id
+  WHERE s.finished_ms = 0 AND l.id < (SELECT value FROM store_marks WHERE name = 'open_from')
+)SQL"},
 };
 
 // A statement prepared once on the writer connection.
@@ -391,6 +412,11 @@ constexpr size_t kInlineBytes = 2048;
 // changes at least this many rows (an fsync costs about as much as writing
 // a few hundred rows here).
 constexpr size_t kSplitRows = 256;
+// The open-runs mark moves every this many new runs; a run still open this
+// many ids behind the newest is listed as lingering (migration 5). Reading
+// the open runs then reads at most about the sum of both.
+constexpr int64_t kMarkEvery = 4096;
+constexpr int64_t kLingerIds = 10000;
 
 // The pool of read connections; each new one gets a bounded page cache.
 class ReaderPool final : public Poco::Data::SessionPool {
@@ -676,7 +702,16 @@ class SqliteStore final : public Store {
                 return Status::unavailable(std::string("store: insert run state: ") + sqlite3_errmsg(db()));
             }
           }
-          return audit ? insert_audit_locked(*audit) : Status::ok();
+          if (audit)
+            if (Status a = insert_audit_locked(*audit); !a) return a;
+          // Every kMarkEvery new runs, the open-runs mark moves up (in this
+          // transaction: it moves back with it if this write is undone).
+          const int64_t last = runs->back().id;
+          if (last >= next_mark_at_) {
+            if (Status a = advance_open_mark(); !a) return a;
+            next_mark_at_ = last + kMarkEvery;
+          }
+          return Status::ok();
         },
         runs->size() * (audit ? 2 : 1));
   }
@@ -803,8 +838,7 @@ class SqliteStore final : public Store {
   }
 
   std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) override {
-    // Open runs through run_state_open.
-    const std::string open = phase == kCompleted ? "finished_ms <> 0" : "finished_ms = 0";
+    const std::string open = phase == kCompleted ? "finished_ms <> 0" : "id IN (SELECT id FROM open_runs)";
     return runs_where(open + " AND phase = '" + escape(phase) + "'", " ORDER BY priority DESC, scheduled_ms, id",
                       limit);
   }
@@ -844,10 +878,13 @@ class SqliteStore final : public Store {
     std::lock_guard lock(write_mu_);
     try {
       Poco::Data::Statement st(*writer_);
-      st << "UPDATE run_state SET stale = 1 WHERE finished_ms = 0 AND phase = 'RUNNING' AND stale = 0 AND "
-            "started_ms < $1",
+      st << "UPDATE run_state SET stale = 1 WHERE id IN (SELECT id FROM open_runs) AND phase = 'RUNNING' AND "
+            "stale = 0 AND started_ms < $1",
           use(before_ms);
       *count = static_cast<int64_t>(st.execute());
+      // Housekeeping moves the mark too, so the open runs stay few to read
+      // whether or not runs are being created.
+      if (Status a = in_transaction([&] { return advance_open_mark(); }); !a) return a;
     } catch (const Poco::Exception& e) {
       return Status::unavailable("store: " + e.displayText());
     }
@@ -1244,6 +1281,49 @@ class SqliteStore final : public Store {
     return s;
   }
 
+  // Moves the open-runs mark (migration 5) up to the oldest open run, past
+  // the completed ones; an open run more than kLingerIds behind the newest
+  // is listed in lingering_runs and passed too. Each run is passed once, so
+  // the cost per run is constant. Lingering runs that completed leave the
+  // list. REQUIRES: write_mu_ held.
+  Status advance_open_mark() {
+    try {
+      Stmt get(db(), "SELECT value FROM store_marks WHERE name = 'open_from'");
+      Stmt newest(db(), "SELECT COALESCE(MAX(id), 0) FROM run_state");
+      Stmt first_open(db(), "SELECT id FROM run_state WHERE id >= ? AND finished_ms = 0 ORDER BY id LIMIT 1");
+      Stmt linger(db(), "INSERT OR IGNORE INTO lingering_runs (id) VALUES (?)");
+      Stmt set(db(), "UPDATE store_marks SET value = ? WHERE name = 'open_from'");
+      Stmt forget(db(),
+                  "DELETE FROM lingering_runs WHERE NOT EXISTS (SELECT 1 FROM run_state s WHERE s.id = "
+                  "lingering_runs.id AND s.finished_ms = 0)");
+      if (get.step() != SQLITE_ROW || newest.step() != SQLITE_ROW)
+        return Status::unavailable(std::string("store: open-runs mark: ") + sqlite3_errmsg(db()));
+      const int64_t from = get.column_int(0), max_id = newest.column_int(0);
+      int64_t mark = from;
+      for (;;) {
+        first_open.reset();
+        if (first_open.bind(1, mark).step() != SQLITE_ROW) {
+          mark = std::max(mark, max_id + 1);
+          break;
+        }
+        const int64_t id = first_open.column_int(0);
+        if (id >= max_id - kLingerIds) {
+          mark = id;
+          break;
+        }
+        if (!linger.bind(1, id).exec())
+          return Status::unavailable(std::string("store: lingering run: ") + sqlite3_errmsg(db()));
+        mark = id + 1;
+      }
+      if (mark != from && !set.bind(1, mark).exec())
+        return Status::unavailable(std::string("store: open-runs mark: ") + sqlite3_errmsg(db()));
+      if (!forget.exec()) return Status::unavailable(std::string("store: lingering runs: ") + sqlite3_errmsg(db()));
+    } catch (const std::exception& e) {
+      return Status::unavailable(std::string("store: open-runs mark: ") + e.what());
+    }
+    return Status::ok();
+  }
+
   // A run as created by run now, the scheduler or recovery: PENDING, NORMAL,
   // not held (create_runs keeps no other state for a run not completed).
   static bool is_new_pending(const RunRow& r) { return r.phase == kPending && r.outcome == kNormal && !r.hold; }
@@ -1600,7 +1680,8 @@ class SqliteStore final : public Store {
   int wal_fd_ = -1;  // the flusher's descriptor of the log
   std::atomic<uint64_t> generation_{0};
   std::unique_ptr<Poco::Data::Session> writer_;
-  sqlite3* db_ = nullptr;  // writer_'s connection
+  sqlite3* db_ = nullptr;     // writer_'s connection
+  int64_t next_mark_at_ = 0;  // create_runs moves the mark once ids reach this; write_mu_
   std::unique_ptr<Poco::Data::SessionPool> readers_;
   std::unique_ptr<Statements> stmts_;
 };

@@ -36,11 +36,11 @@ inline jobs::RunView run_and_wait(Kernel& k, const jobs::RunNow& r) {
   return v;
 }
 
-// Waits until run `id` is RUNNING (or `ms` pass).
+// Waits until run `id` is RUNNING with its plugin called (or `ms` pass).
 inline bool wait_running(Kernel& k, int64_t id, int ms = 10000) {
   for (int i = 0; i < ms / 5; ++i) {
     jobs::RunView v;
-    if (k.engine()->get(id, &v) && v.row.phase == store::kRunning) return true;
+    if (k.engine()->get(id, &v) && v.row.phase == store::kRunning && v.started) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;

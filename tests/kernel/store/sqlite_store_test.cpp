@@ -562,6 +562,62 @@ TEST_F(SqliteStoreTest, WithoutFullSynchronousNothingWaitsForAFlush) {
   flush.release();
 }
 
+TEST_F(SqliteStoreTest, OpenRunsFarBehindTheNewestAreFoundAfterTheMarkPassesThem) {
+  auto value = [&](const std::string& sql) {
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    EXPECT_TRUE(store_->query(sql, {}, &rows));
+    return rows.empty() || !rows[0][0] ? int64_t{-1} : std::stoll(*rows[0][0]);
+  };
+  // One run left PENDING (held) and one left RUNNING, then 12,000 runs that
+  // complete: the mark moves past the two, which are listed as lingering.
+  std::vector<RunRow> old(2);
+  for (auto& r : old) r.job_type = "old";
+  ASSERT_TRUE(store_->create_runs(&old));
+  ASSERT_TRUE(store_->set_hold(old[0].id, true));
+  std::vector<int64_t> skipped;
+  ASSERT_TRUE(store_->mark_running({old[1].id}, 5, "n", &skipped));
+  for (int b = 0; b < 12; ++b) {
+    std::vector<RunRow> runs(1000);
+    for (auto& r : runs) r.job_type = "many";
+    ASSERT_TRUE(store_->create_runs(&runs));
+    std::vector<int64_t> ids;
+    std::vector<Completion> cs;
+    for (const auto& r : runs) {
+      ids.push_back(r.id);
+      cs.push_back({.run_id = r.id, .finished_ms = 10});
+    }
+    ASSERT_TRUE(store_->mark_running(ids, 6, "n", &skipped));
+    ASSERT_TRUE(store_->complete_runs(cs));
+  }
+  int64_t stale = 0;
+  ASSERT_TRUE(store_->flag_stale(1, &stale));  // housekeeping moves the mark
+  EXPECT_GT(value("SELECT value FROM store_marks WHERE name = 'open_from'"), old[1].id);
+  EXPECT_EQ(value("SELECT COUNT(*) FROM lingering_runs"), 2);
+  auto ids_of = [](const std::vector<RunRow>& rows) {
+    std::vector<int64_t> ids;
+    for (const auto& r : rows) ids.push_back(r.id);
+    return ids;
+  };
+  for (int pass = 0; pass < 2; ++pass) {  // and again as the next start reads them
+    EXPECT_EQ(ids_of(store_->runs_in_phase(kPending, 100)), std::vector<int64_t>{old[0].id});
+    EXPECT_EQ(ids_of(store_->runs_in_phase(kRunning, 100)), std::vector<int64_t>{old[1].id});
+    reopen();
+  }
+  // A new open run after the mark is found too; completed lingering runs
+  // leave the list at the next move.
+  std::vector<RunRow> fresh(1);
+  fresh[0].job_type = "fresh";
+  ASSERT_TRUE(store_->create_runs(&fresh));
+  EXPECT_EQ(store_->runs_in_phase(kPending, 100).size(), 2u);
+  ASSERT_TRUE(store_->set_hold(old[0].id, false));
+  ASSERT_TRUE(
+      store_->complete_runs({{.run_id = old[0].id, .finished_ms = 20}, {.run_id = old[1].id, .finished_ms = 20}}));
+  ASSERT_TRUE(store_->flag_stale(1, &stale));
+  EXPECT_EQ(value("SELECT COUNT(*) FROM lingering_runs"), 0);
+  EXPECT_EQ(ids_of(store_->runs_in_phase(kPending, 100)), std::vector<int64_t>{fresh[0].id});
+  EXPECT_TRUE(store_->runs_in_phase(kRunning, 100).empty());
+}
+
 TEST_F(SqliteStoreTest, PruningTakesExactlyTheRunsFinishedBeforeTheCutoffOldestFirst) {
   // 300 runs created 10 ms apart, each finished 5 ms after its creation,
   // except every 7th, which is still running; some ids pruned earlier leave
