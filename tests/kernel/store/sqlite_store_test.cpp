@@ -236,6 +236,21 @@ TEST_F(SqliteStoreTest, RunsAndTheirAuditRowsAreWrittenTogether) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].outcome, "ok: run " + std::to_string(runs[1].id));
   EXPECT_EQ(rows[1].outcome, "ok: run " + std::to_string(runs[0].id));
+  EXPECT_EQ(rows[0].actor, "alice");
+  EXPECT_EQ(rows[1].action, "run-now");
+  // Rows that differ (a reason per run) each keep their own.
+  std::vector<RunRow> more(2);
+  for (auto& r : more) r.job_type = "hello";
+  std::vector<AuditRow> differ(2);
+  differ[0].reason = "first";
+  differ[1].reason = "second";
+  ASSERT_TRUE(store_->create_runs(&more, &differ));
+  rows = store_->audit_rows(2);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].reason, "second");
+  EXPECT_EQ(rows[0].outcome, "ok: run " + std::to_string(more[1].id));
+  EXPECT_EQ(rows[1].reason, "first");
+  EXPECT_EQ(rows[1].outcome, "ok: run " + std::to_string(more[0].id));
   std::vector<AuditRow> one(1);
   EXPECT_EQ(store_->create_runs(&runs, &one).code(), OPK_ERR_INTERNAL);  // must pair up
 }
