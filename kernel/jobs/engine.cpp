@@ -463,10 +463,13 @@ Status Engine::run_now_batch(const std::vector<RunNow>& requests, std::vector<in
   }
   // The runs and their audit rows are written in one transaction; a refused
   // batch is audited as refused.
+  // One batch is one request: its rows share one time.
   std::vector<store::AuditRow> audit_rows;
-  for (const auto& r : requests)
+  for (const auto& r : requests) {
     audit_rows.push_back(audit_row(r.actor, "run-now", r.scheduled_job_id.empty() ? r.job_type : r.scheduled_job_id,
                                    r.reason, r.params_json.value_or(""), s));
+    audit_rows.back().time_ms = audit_rows.front().time_ms;
+  }
   if (s) s = store_.create_runs(&rows, &audit_rows);
   if (!s) {
     for (auto& a : audit_rows) a.outcome = "refused: " + s.message();

@@ -204,6 +204,35 @@ TEST_F(EngineTest, PriorityOrdersTheQueueAndThePoolLimitHolds) {
   for (auto& r : v) EXPECT_GE(r.row.started_ms, b.row.finished_ms);  // one worker: never alongside
 }
 
+TEST_F(EngineTest, ABatchIsAuditedRunByRunAtOneTime) {
+  // A batch of alike requests and one of two that differ: an audit row per
+  // run, each naming its run, each batch's rows stamped with one time.
+  const int64_t later = now_ms() + 3600000;  // not started meanwhile
+  auto at_later = [&](const char* params) {
+    auto r = manual("hello", params);
+    r.start_at_ms = later;
+    return r;
+  };
+  std::vector<int64_t> ids;
+  const char* one = R"({"steps":1})";
+  const char* two = R"({"steps":2})";
+  ASSERT_TRUE(e().run_now_batch({at_later(one), at_later(one), at_later(one)}, &ids));
+  ASSERT_TRUE(e().run_now_batch({at_later(two), at_later(one)}, &ids));
+  ASSERT_EQ(ids.size(), 5u);
+  auto audit = k_->store()->audit_rows(5);  // newest first
+  ASSERT_EQ(audit.size(), 5u);
+  const std::vector<std::string> params = {one, one, one, two, one};
+  for (size_t i = 0; i < 5; ++i) {
+    const auto& a = audit[4 - i];
+    EXPECT_EQ(a.outcome, "ok: run " + std::to_string(ids[i]));
+    EXPECT_EQ(a.action, "run-now");
+    EXPECT_EQ(a.target, "hello");
+    EXPECT_EQ(a.actor, test::operator_actor().user_id);
+    EXPECT_EQ(a.params_json, params[i]);
+    EXPECT_EQ(a.time_ms, audit[i < 3 ? 4 : 0].time_ms);
+  }
+}
+
 TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
   store::ScheduledJob j;
   j.id = "every-minute";
