@@ -384,23 +384,6 @@ class Stmt {
   sqlite3_stmt* s_ = nullptr;
 };
 
-// Process-wide SQLite settings, made once before the first connection opens
-// (sqlite3_config refuses them afterwards, harmlessly: then the defaults
-// stay). Multi-thread mode: no connection is used by two threads at once
-// here (the writer is guarded by a mutex, each pooled reader belongs to one
-// caller at a time), so the per-call connection mutexes are pure cost. No
-// memory statistics: their global mutex is taken on every allocation. The
-// two measured 25-35% of the store's hot-path CPU on this machine
-// (bench/store_bench.cpp). Reader caches are bounded per connection instead
-// (ReaderPool), since the soft heap limit needs the statistics.
-void configure_sqlite_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-  });
-}
-
 constexpr int kWriterCacheKiB = 8192;  // the writer's page cache
 constexpr int kReaderCacheKiB = 1024;  // each reader's page cache
 constexpr size_t kMaxReaders = 64;
@@ -464,7 +447,7 @@ class SqliteStore final : public Store {
 
   Status open() {
     try {
-      configure_sqlite_once();
+      configure_sqlite();
       Poco::Data::SQLite::Connector::registerConnector();
       // Poco retries a failing open until its login timeout (60 s by default):
       // check the folder first so a wrong path fails at once, and keep the
@@ -1710,6 +1693,23 @@ class SqliteStore final : public Store {
 };
 
 }  // namespace
+
+// Process-wide SQLite settings, made once before the first connection opens
+// (sqlite3_config refuses them afterwards, harmlessly: then the defaults
+// stay). Multi-thread mode: no connection is used by two threads at once
+// here (the writer is guarded by a mutex, each pooled reader belongs to one
+// caller at a time), so the per-call connection mutexes are pure cost. No
+// memory statistics: their global mutex is taken on every allocation. The
+// two measured 25-35% of the store's hot-path CPU on this machine
+// (bench/store_bench.cpp). Reader caches are bounded per connection instead
+// (ReaderPool), since the soft heap limit needs the statistics.
+void configure_sqlite() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
+}
 
 const std::vector<Migration>& sqlite_kernel_migrations() {
   return kKernelMigrations;

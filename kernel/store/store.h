@@ -294,6 +294,12 @@ class Store {
   virtual std::vector<AuditRow> audit_rows(size_t limit) = 0;
 };
 
+// Makes the process-wide SQLite settings the embedded store relies on
+// (multi-thread mode, no memory statistics). SQLite takes them only before
+// its first use in the process: a program that uses SQLite before it opens a
+// store calls this first. open_sqlite calls it too; later calls do nothing.
+void configure_sqlite();
+
 // The embedded store's own schema migrations, in order (for upgrade tests).
 const std::vector<Migration>& sqlite_kernel_migrations();
 
