@@ -360,7 +360,12 @@ class Stmt {
   // Binds the arguments to parameters 1, 2, 3 ... in order.
   template <typename... Args>
   Stmt& bind_all(const Args&... args) {
-    int i = 0;
+    return bind_at(1, args...);
+  }
+  // Binds the arguments to parameters first, first + 1, ... in order.
+  template <typename... Args>
+  Stmt& bind_at(int first, const Args&... args) {
+    int i = first - 1;
     (bind(++i, args), ...);
     return *this;
   }
@@ -399,6 +404,9 @@ constexpr size_t kSplitRows = 256;
 // many ids behind the newest is listed as lingering (migration 5). Reading
 // the open runs then reads at most about the sum of both.
 constexpr int64_t kMarkEvery = 4096;
+// New runs without a schedule slot are inserted this many per statement.
+constexpr size_t kRunsPerInsert = 32;
+constexpr size_t kRunColumns = 18;  // parameters per run in insert_runs
 constexpr int64_t kLingerIds = 10000;
 
 // The pool of read connections; each new one gets a bounded page cache.
@@ -642,29 +650,47 @@ class SqliteStore final : public Store {
 
     return grouped(
         [&] {
-          auto& st = stmts_->insert_run;
           auto& ss = stmts_->insert_state;
           // New PENDING runs with ids in one unbroken range (every run now,
           // and scheduled runs whose slots were all free) get their state
           // rows from one statement.
+          auto bind_run = [](Stmt& st, int first, const RunRow& r) {
+            st.bind_at(first, r.job_type, r.scheduled_job_id, r.slot_ms, r.trigger, r.params_json, r.target_tenant,
+                       r.dry_run, r.range_start_ms, r.range_end_ms, r.user_id, r.role, r.scope, r.reason,
+                       r.parent_run_id, r.priority, r.pool, r.scheduled_ms, r.created_ms);
+          };
           bool fresh = true;
-          for (size_t k = 0; k < runs->size(); ++k) {
-            RunRow& r = (*runs)[k];
-            if (r.created_ms == 0) r.created_ms = now_ms();
-            // A completed run always has a finish time (run_state_open relies on it).
-            if (r.phase == kCompleted && r.finished_ms <= 0) r.finished_ms = std::max<int64_t>(r.created_ms, 1);
-            st.bind_all(r.job_type, r.scheduled_job_id, r.slot_ms, r.trigger, r.params_json, r.target_tenant, r.dry_run,
-                        r.range_start_ms, r.range_end_ms, r.user_id, r.role, r.scope, r.reason, r.parent_run_id,
-                        r.priority, r.pool, r.scheduled_ms, r.created_ms);
+          for (size_t k = 0; k < runs->size();) {
+            RunRow* r = &(*runs)[k];
+            // Runs that fire no schedule slot cannot conflict: kRunsPerInsert
+            // of them go in one statement (their ids are consecutive), which
+            // measured a fifth cheaper per run than one statement each.
+            size_t n = 0;
+            while (n < kRunsPerInsert && k + n < runs->size() && r[n].slot_ms == 0) ++n;
+            if (n < kRunsPerInsert) n = 1;
+            for (size_t i = 0; i < n; ++i) {
+              if (r[i].created_ms == 0) r[i].created_ms = now_ms();
+              // A completed run always has a finish time.
+              if (r[i].phase == kCompleted && r[i].finished_ms <= 0)
+                r[i].finished_ms = std::max<int64_t>(r[i].created_ms, 1);
+            }
+            Stmt& st = n == 1 ? stmts_->insert_run : stmts_->insert_runs;
+            for (size_t i = 0; i < n; ++i) bind_run(st, static_cast<int>(i * kRunColumns) + 1, r[i]);
             int rc = st.step();
             st.reset();
             if (rc != SQLITE_DONE)
               return Status::unavailable(std::string("store: insert run: ") + sqlite3_errmsg(db()));
             // No RETURNING: it measured 2 to 3 times the cost of the insert itself.
             // No change means the slot was taken (ON CONFLICT DO NOTHING).
-            r.id = sqlite3_changes(db()) ? sqlite3_last_insert_rowid(db()) : 0;
-            fresh = fresh && r.id != 0 && (k == 0 || r.id == (*runs)[k - 1].id + 1) && is_new_pending(r);
-            if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(r.id);
+            const int64_t last = sqlite3_changes(db()) ? sqlite3_last_insert_rowid(db()) : 0;
+            if (n > 1 && sqlite3_changes(db()) != static_cast<int>(n))
+              return Status(OPK_ERR_INTERNAL, "store: insert runs: fewer rows than runs");
+            for (size_t i = 0; i < n; ++i, ++k) {
+              RunRow& x = (*runs)[k];
+              x.id = last ? last - static_cast<int64_t>(n - 1 - i) : 0;
+              fresh = fresh && x.id != 0 && (k == 0 || x.id == (*runs)[k - 1].id + 1) && is_new_pending(x);
+              if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(x.id);
+            }
           }
           if (fresh) {
             if (!stmts_->insert_states.bind_all(runs->front().id, runs->back().id).exec())
@@ -1163,11 +1189,8 @@ class SqliteStore final : public Store {
 
   struct Statements {
     explicit Statements(sqlite3* db)
-        : insert_run(db,
-                     "INSERT INTO runs (job_type, scheduled_job_id, slot_ms, trigger, params_json, target_tenant, "
-                     "dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, priority, "
-                     "pool, scheduled_ms, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO "
-                     "NOTHING"),
+        : insert_run(db, insert_runs_sql(1).c_str()),
+          insert_runs(db, insert_runs_sql(kRunsPerInsert).c_str()),
           insert_states(db,
                         "INSERT INTO run_state (id, phase) SELECT id, 'PENDING' FROM runs WHERE id BETWEEN ? AND ?"),
           insert_state(db,
@@ -1209,9 +1232,19 @@ class SqliteStore final : public Store {
           claim_savepoint(db, "SAVEPOINT c"),
           claim_release(db, "RELEASE c"),
           claim_rollback(db, "ROLLBACK TO c") {}
-    Stmt insert_run, insert_states, insert_state, mark_running, mark_running_all, complete, inline_max_seq, insert_log,
-        insert_step, insert_audit, insert_audit_range, set_next_run, begin, commit, rollback, savepoint, release,
-        rollback_to, claim_savepoint, claim_release, claim_rollback;
+    // `rows` runs, kRunColumns parameters each.
+    static std::string insert_runs_sql(size_t rows) {
+      std::string sql =
+          "INSERT INTO runs (job_type, scheduled_job_id, slot_ms, trigger, params_json, target_tenant, dry_run, "
+          "range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, priority, pool, scheduled_ms, "
+          "created_ms) VALUES ";
+      for (size_t i = 0; i < rows; ++i)
+        sql += i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      return sql + " ON CONFLICT DO NOTHING";
+    }
+    Stmt insert_run, insert_runs, insert_states, insert_state, mark_running, mark_running_all, complete, inline_max_seq,
+        insert_log, insert_step, insert_audit, insert_audit_range, set_next_run, begin, commit, rollback, savepoint,
+        release, rollback_to, claim_savepoint, claim_release, claim_rollback;
   };
 
   // The writer's handle, looked up once (Poco's dbHandle costs about as much

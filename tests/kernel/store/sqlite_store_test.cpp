@@ -223,6 +223,44 @@ TEST_F(SqliteStoreTest, RunLifecycleWithLogsAndStepsSurvivesReopen) {
   EXPECT_EQ(r.outcome, kWarning);
 }
 
+TEST_F(SqliteStoreTest, EachRunOfALargeBatchGetsItsOwnIdAndRow) {
+  // Runs without a slot go in several per statement; slots one by one. Every
+  // run must still get the id of its own row, and a taken slot none.
+  std::vector<RunRow> first(1, scheduled_run("job", 500));
+  ASSERT_TRUE(store_->create_runs(&first));
+  std::vector<RunRow> runs(100);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    runs[i].job_type = "t" + std::to_string(i);
+    runs[i].reason = "r" + std::to_string(i);
+    runs[i].priority = static_cast<int32_t>(i % 7);
+  }
+  runs[40] = scheduled_run("job", 600);  // a free slot inside the batch
+  runs[70] = scheduled_run("job", 500);  // a taken one
+  std::vector<AuditRow> audit(runs.size());
+  ASSERT_TRUE(store_->create_runs(&runs, &audit));
+  std::set<int64_t> ids;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (i == 70) {
+      EXPECT_EQ(runs[i].id, 0);
+      EXPECT_EQ(audit[i].outcome, "ok: run 0");
+      continue;
+    }
+    ASSERT_GT(runs[i].id, 0) << i;
+    ids.insert(runs[i].id);
+    EXPECT_EQ(audit[i].outcome, "ok: run " + std::to_string(runs[i].id));
+    RunRow r;
+    ASSERT_TRUE(store_->get_run(runs[i].id, &r));
+    EXPECT_EQ(r.job_type, runs[i].job_type) << i;
+    EXPECT_EQ(r.priority, runs[i].priority) << i;
+    EXPECT_EQ(r.phase, kPending);
+    if (i != 40) {
+      EXPECT_EQ(r.reason, "r" + std::to_string(i));
+    }
+  }
+  EXPECT_EQ(ids.size(), runs.size() - 1);
+  EXPECT_EQ(store_->runs_in_phase(kPending, 1000).size(), runs.size());  // and the first
+}
+
 TEST_F(SqliteStoreTest, RunsAndTheirAuditRowsAreWrittenTogether) {
   std::vector<RunRow> runs(2);
   for (auto& r : runs) r.job_type = "hello";
