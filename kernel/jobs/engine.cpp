@@ -27,6 +27,9 @@ constexpr int64_t kMinClaimMs = 100;
 // duration): runs later in a batch are recorded RUNNING while they wait for
 // the ones before them.
 constexpr int64_t kClaimBudgetMs = 1000;
+// Due slots whose runs could not be stored, and claims the store refused,
+// are tried again after this.
+constexpr int64_t kFireRetryMs = 1000;
 constexpr size_t kFireChunk = 1000;  // scheduled runs stored (and queued) per transaction when many fire at once
 // Completions of short runs wait at most this long, or until this many, while
 // claims go first (Engine::worker).
@@ -871,6 +874,10 @@ void Engine::worker(Pool* pool) {
         for (const auto& it : batch) enqueue_item_locked(it);
       }
       flush();
+      // The store may refuse for a while (disk full, a failed flush): the
+      // next try comes after a pause, not in a tight loop.
+      std::unique_lock lock(mu_);
+      pool->cv.wait_for(lock, std::chrono::milliseconds(kFireRetryMs), [&] { return !running_; });
       continue;
     }
     if (carry) settle();
@@ -900,6 +907,9 @@ void Engine::worker(Pool* pool) {
 
 void Engine::scheduler() {
   int64_t next_housekeeping = 0;
+  // When the runs of due slots could not be stored, those slots stay due and
+  // are tried again from this time on (not in a tight loop).
+  int64_t fire_again_at = 0;
   std::unique_lock lock(mu_);
   while (running_) {
     const int64_t now = now_ms();
@@ -921,6 +931,10 @@ void Engine::scheduler() {
         wake = std::min(wake, sc.next_ms);
         continue;
       }
+      if (now < fire_again_at) {
+        wake = std::min(wake, fire_again_at);
+        continue;
+      }
       fired.emplace_back(id, sc.next_ms);
     }
     if (!fired.empty() || now >= next_housekeeping) {
@@ -937,6 +951,7 @@ void Engine::scheduler() {
         auto it = schedules_.find(f.first);
         return it == schedules_.end() || it->second.next_ms != f.second ? nullptr : &it->second;
       };
+      std::vector<bool> unstored(fired.size());  // their runs were not stored: the slot stays due
       for (size_t from = 0; from < fired.size(); from += kFireChunk) {
         const size_t to = std::min(fired.size(), from + kFireChunk);
         std::vector<store::RunRow> rows;
@@ -965,7 +980,11 @@ void Engine::scheduler() {
           }
         }
         if (Status s = store_.create_runs(&rows); !s) {
-          log::kernel()->error("cannot create scheduled runs: {}", s.message());
+          log::kernel()->error("cannot create {} scheduled run(s), their slots are tried again in {} ms: {}",
+                               rows.size(), kFireRetryMs, s.message());
+          std::fill(unstored.begin() + static_cast<std::ptrdiff_t>(from),
+                    unstored.begin() + static_cast<std::ptrdiff_t>(to), true);
+          fire_again_at = now + kFireRetryMs;
           continue;
         }
         std::lock_guard relock(mu_);
@@ -978,6 +997,7 @@ void Engine::scheduler() {
         {
           std::lock_guard relock(mu_);
           for (size_t i = from; i < to; ++i) {
+            if (unstored[i]) continue;  // stays due
             Scheduled* due = still_due(fired[i]);
             if (!due) continue;  // changed meanwhile: already recomputed
             Scheduled& sc = *due;

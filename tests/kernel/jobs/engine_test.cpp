@@ -204,6 +204,64 @@ TEST_F(EngineTest, PriorityOrdersTheQueueAndThePoolLimitHolds) {
   for (auto& r : v) EXPECT_GE(r.row.started_ms, b.row.finished_ms);  // one worker: never alongside
 }
 
+TEST_F(EngineTest, ASlotWhoseRunCannotBeStoredStaysDueUntilItIs) {
+  store::ScheduledJob j;
+  j.id = "every-minute";
+  j.job_type = "scheduled-only";
+  j.planning = "scheduled";
+  j.cron = "* * * * *";
+  ASSERT_TRUE(e().define_job(j, test::operator_actor()));
+  // The store refuses this job's runs (a trigger on the real store), and the
+  // slot is due when the kernel starts again.
+  ASSERT_TRUE(
+      k_->store()->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.scheduled_job_id = "
+                           "'every-minute' BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+                           {}, nullptr));
+  const int64_t slot = (now_ms() / 60000) * 60000;
+  ASSERT_TRUE(k_->store()->set_next_run(j.id, slot));
+  restart();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  store::RunFilter f;
+  f.scheduled_job_id = j.id;
+  EXPECT_TRUE(k_->store()->list_runs(f).empty());
+  store::ScheduledJob stored;
+  ASSERT_TRUE(k_->store()->get_scheduled_job(j.id, &stored));
+  EXPECT_EQ(stored.next_run_ms, slot) << "the slot passed without its run";
+  // Once the store takes it again, the slot fires, once, and moves on.
+  ASSERT_TRUE(k_->store()->execute("DROP TRIGGER refuse", {}, nullptr));
+  for (int i = 0; i < 600 && k_->store()->list_runs(f).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto runs = k_->store()->list_runs(f);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].slot_ms, slot);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(k_->store()->get_scheduled_job(j.id, &stored));
+    if (stored.next_run_ms > slot) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GT(stored.next_run_ms, slot);
+}
+
+TEST_F(EngineTest, ARunWhoseClaimIsRefusedStaysPendingAndRunsOnceTheStoreTakesIt) {
+  // The store refuses to record runs RUNNING (a trigger on the real store).
+  ASSERT_TRUE(
+      k_->store()->execute("CREATE TRIGGER refuse BEFORE UPDATE ON run_state WHEN NEW.phase = 'RUNNING' "
+                           "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+                           {}, nullptr));
+  int64_t id = 0;
+  ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":1})"), &id));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  RunView v;
+  ASSERT_TRUE(e().get(id, &v));
+  EXPECT_EQ(v.row.phase, store::kPending);  // neither started nor lost
+  EXPECT_FALSE(v.started);
+  ASSERT_TRUE(k_->store()->execute("DROP TRIGGER refuse", {}, nullptr));
+  ASSERT_TRUE(e().wait(id, 10000));
+  ASSERT_TRUE(e().get(id, &v));
+  EXPECT_EQ(v.row.phase, store::kCompleted);
+  EXPECT_EQ(v.row.outcome, store::kNormal);
+}
+
 TEST_F(EngineTest, ABatchIsAuditedRunByRunAtOneTime) {
   // A batch of alike requests and one of two that differ: an audit row per
   // run, each naming its run, each batch's rows stamped with one time.
