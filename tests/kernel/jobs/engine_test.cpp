@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 
 #include "support/kernel_util.h"
@@ -36,6 +37,22 @@ class EngineTest : public ::testing::Test {
     start();
   }
   Engine& e() { return *k_->engine(); }
+  // Defines the scheduled job "every-minute" and makes its current minute's
+  // slot due by restarting the kernel with it stored as the next run; returns
+  // the slot. `before_restart` runs just before the restart.
+  int64_t every_minute_due(const std::function<void()>& before_restart = {}) {
+    store::ScheduledJob j;
+    j.id = "every-minute";
+    j.job_type = "scheduled-only";
+    j.planning = "scheduled";
+    j.cron = "* * * * *";
+    EXPECT_TRUE(e().define_job(j, test::operator_actor()));
+    const int64_t slot = (now_ms() / 60000) * 60000;
+    EXPECT_TRUE(k_->store()->set_next_run(j.id, slot));
+    if (before_restart) before_restart();
+    restart();
+    return slot;
+  }
   test::TempDir dir_;
   std::string plugins_;
   std::unique_ptr<Kernel> k_;
@@ -205,21 +222,16 @@ TEST_F(EngineTest, PriorityOrdersTheQueueAndThePoolLimitHolds) {
 }
 
 TEST_F(EngineTest, ASlotWhoseRunCannotBeStoredStaysDueUntilItIs) {
+  // The store refuses this job's runs (a trigger on the real store) when
+  // its slot is due.
+  const int64_t slot = every_minute_due([&] {
+    ASSERT_TRUE(
+        k_->store()->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.scheduled_job_id = "
+                             "'every-minute' BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+                             {}, nullptr));
+  });
   store::ScheduledJob j;
   j.id = "every-minute";
-  j.job_type = "scheduled-only";
-  j.planning = "scheduled";
-  j.cron = "* * * * *";
-  ASSERT_TRUE(e().define_job(j, test::operator_actor()));
-  // The store refuses this job's runs (a trigger on the real store), and the
-  // slot is due when the kernel starts again.
-  ASSERT_TRUE(
-      k_->store()->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.scheduled_job_id = "
-                           "'every-minute' BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
-                           {}, nullptr));
-  const int64_t slot = (now_ms() / 60000) * 60000;
-  ASSERT_TRUE(k_->store()->set_next_run(j.id, slot));
-  restart();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   store::RunFilter f;
   f.scheduled_job_id = j.id;
@@ -292,16 +304,9 @@ TEST_F(EngineTest, ABatchIsAuditedRunByRunAtOneTime) {
 }
 
 TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
+  const int64_t slot = every_minute_due();
   store::ScheduledJob j;
   j.id = "every-minute";
-  j.job_type = "scheduled-only";
-  j.planning = "scheduled";
-  j.cron = "* * * * *";
-  ASSERT_TRUE(e().define_job(j, test::operator_actor()));
-  // Pretend the slot is due now: store it as the next run and restart.
-  const int64_t slot = (now_ms() / 60000) * 60000;
-  ASSERT_TRUE(k_->store()->set_next_run(j.id, slot));
-  restart();
   store::RunFilter f;
   f.scheduled_job_id = j.id;
   for (int i = 0; i < 400 && k_->store()->list_runs(f).empty(); ++i)
