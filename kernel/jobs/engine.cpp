@@ -860,9 +860,8 @@ void Engine::worker(Pool* pool) {
           claimed[i].reset();
         }
     };
-    // The previous batch's completions share this commit.
-    // Stored in the claim's transaction: completions that are due, and any
-    // before a long run (it would keep them for its whole length).
+    // The previous batch's completions share this claim's commit when they
+    // are due, or before a long run (it would keep them for its whole length).
     const bool carry = !done.empty() && (completions_due() || !batch.front().short_run);
     Status s = store_.mark_running(ids, start_ms, opts_.node, &skipped, carry ? &done : nullptr);
     if (!s) {

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -607,7 +608,7 @@ class SqliteStore final : public Store {
             st.bind_all(ms, id);
             int rc = st.step();
             st.reset();
-            if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: next run: ") + sqlite3_errmsg(db()));
+            if (rc != SQLITE_DONE) return sql_error("next run");
           }
           return Status::ok();
         },
@@ -651,9 +652,6 @@ class SqliteStore final : public Store {
     return grouped(
         [&] {
           auto& ss = stmts_->insert_state;
-          // New PENDING runs with ids in one unbroken range (every run now,
-          // and scheduled runs whose slots were all free) get their state
-          // rows from one statement.
           auto bind_run = [](Stmt& st, int first, const RunRow& r) {
             st.bind_at(first, r.job_type, r.scheduled_job_id, r.slot_ms, r.trigger, r.params_json, r.target_tenant,
                        r.dry_run, r.range_start_ms, r.range_end_ms, r.user_id, r.role, r.scope, r.reason,
@@ -678,8 +676,7 @@ class SqliteStore final : public Store {
             for (size_t i = 0; i < n; ++i) bind_run(st, static_cast<int>(i * kRunColumns) + 1, r[i]);
             int rc = st.step();
             st.reset();
-            if (rc != SQLITE_DONE)
-              return Status::unavailable(std::string("store: insert run: ") + sqlite3_errmsg(db()));
+            if (rc != SQLITE_DONE) return sql_error("insert run");
             // No RETURNING: it measured 2 to 3 times the cost of the insert itself.
             // No change means the slot was taken (ON CONFLICT DO NOTHING).
             const int64_t last = sqlite3_changes(db()) ? sqlite3_last_insert_rowid(db()) : 0;
@@ -692,9 +689,12 @@ class SqliteStore final : public Store {
               if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(x.id);
             }
           }
+          // New PENDING runs with ids in one unbroken range (every run now,
+          // and scheduled runs whose slots were all free) get their state
+          // rows from one statement.
           if (fresh) {
             if (!stmts_->insert_states.bind_all(runs->front().id, runs->back().id).exec())
-              return Status::unavailable(std::string("store: insert run state: ") + sqlite3_errmsg(db()));
+              return sql_error("insert run state");
           } else {
             for (const RunRow& r : *runs) {
               if (!r.id) continue;
@@ -707,8 +707,7 @@ class SqliteStore final : public Store {
                           done ? r.progress : 0.0, done ? r.progress_message : kNone, done ? r.output_json : kNone);
               const int rc = ss.step();
               ss.reset();
-              if (rc != SQLITE_DONE)
-                return Status::unavailable(std::string("store: insert run state: ") + sqlite3_errmsg(db()));
+              if (rc != SQLITE_DONE) return sql_error("insert run state");
             }
           }
           if (audit) {
@@ -727,7 +726,7 @@ class SqliteStore final : public Store {
                        .bind_all(f.time_ms ? f.time_ms : now_ms(), f.actor, f.role, f.action, f.target, f.reason,
                                  f.params_json, f.source, runs->front().id, runs->back().id)
                        .exec())
-                return Status::unavailable(std::string("store: audit: ") + sqlite3_errmsg(db()));
+                return sql_error("audit");
             } else if (Status a = insert_audit_locked(*audit); !a) {
               return a;
             }
@@ -760,16 +759,16 @@ class SqliteStore final : public Store {
         [&] {
           if (completed_first)
             if (Status s = complete_locked(*completed_first, first_inline); !s) return s;
-          auto fail = [&] { return Status::unavailable(std::string("store: mark running: ") + sqlite3_errmsg(db())); };
-          if (!stmts_->claim_savepoint.exec()) return fail();
+
+          if (!stmts_->claim_savepoint.exec()) return sql_error("mark running");
           const bool every = stmts_->mark_running_all.bind_all(now, node, id_list).exec() &&
                              sqlite3_changes(db()) == static_cast<int>(ids.size());
           if (!every) stmts_->claim_rollback.exec();
           stmts_->claim_release.exec();
-          if (sqlite3_get_autocommit(db())) return fail();  // the transaction was lost
+          if (sqlite3_get_autocommit(db())) return sql_error("mark running");  // the transaction was lost
           if (every) return Status::ok();
           for (int64_t id : ids) {
-            if (!stmts_->mark_running.bind_all(now, node, id).exec()) return fail();
+            if (!stmts_->mark_running.bind_all(now, node, id).exec()) return sql_error("mark running");
             if (sqlite3_changes(db()) == 0 && skipped) skipped->push_back(id);
           }
           return Status::ok();
@@ -872,23 +871,22 @@ class SqliteStore final : public Store {
   }
 
   std::vector<LogRow> logs(int64_t run_id, int64_t after_seq, size_t limit) override {
-    std::vector<LogRow> out;
-    auto rs = query(
-        "SELECT run_id, seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = " + std::to_string(run_id) +
-        " AND seq > " + std::to_string(after_seq) + " ORDER BY seq LIMIT " + std::to_string(limit));
-    for (auto& r : rs)
-      out.push_back({std::stoll(r[0]), std::stoll(r[1]), std::stoll(r[2]), std::stoi(r[3]), r[4], r[5]});
-    return out;
+    return log_rows(run_id, " AND seq > " + std::to_string(after_seq) + " ORDER BY seq LIMIT " + std::to_string(limit));
   }
 
   std::vector<LogRow> last_logs(int64_t run_id, size_t n) override {
+    auto out = log_rows(run_id, " ORDER BY seq DESC LIMIT " + std::to_string(n));
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  // A run's log lines (stored or kept in its state row) in the order `rest`
+  // of the query gives.
+  std::vector<LogRow> log_rows(int64_t run_id, const std::string& rest) {
     std::vector<LogRow> out;
-    auto rs = query("SELECT run_id, seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = " +
-                    std::to_string(run_id) + " ORDER BY seq DESC LIMIT " + std::to_string(n));
-    for (auto it = rs.rbegin(); it != rs.rend(); ++it) {
-      const auto& r = *it;
+    for (auto& r : query("SELECT run_id, seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = " +
+                         std::to_string(run_id) + rest))
       out.push_back({std::stoll(r[0]), std::stoll(r[1]), std::stoll(r[2]), std::stoi(r[3]), r[4], r[5]});
-    }
     return out;
   }
 
@@ -1111,7 +1109,7 @@ class SqliteStore final : public Store {
                   c.output_json, inline_logs[k], c.run_id);
       int rc = st.step();
       st.reset();
-      if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: complete run: ") + sqlite3_errmsg(db()));
+      if (rc != SQLITE_DONE) return sql_error("complete run");
       if (!keep_inline) {
         if (Status s = insert_logs_locked(c.logs); !s) return s;
       } else if (sqlite3_changes(db()) == 0) {
@@ -1131,7 +1129,7 @@ class SqliteStore final : public Store {
         ss.bind_all(step.run_id, step.seq, step.step_id, step.start_ms, step.end_ms, step.outcome, step.summary);
         rc = ss.step();
         ss.reset();
-        if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: insert step: ") + sqlite3_errmsg(db()));
+        if (rc != SQLITE_DONE) return sql_error("insert step");
       }
     }
     return Status::ok();
@@ -1251,6 +1249,11 @@ class SqliteStore final : public Store {
   // as binding a few parameters, and the hot path needs it per run).
   sqlite3* db() { return db_; }
 
+  // "store: <what>: <the writer's last SQLite error>", as UNAVAILABLE.
+  Status sql_error(const char* what) {
+    return Status::unavailable(std::string("store: ") + what + ": " + sqlite3_errmsg(db()));
+  }
+
   static std::string escape(const std::string& s) {
     std::string out;
     for (char c : s) {
@@ -1335,8 +1338,7 @@ class SqliteStore final : public Store {
       Stmt forget(db(),
                   "DELETE FROM lingering_runs WHERE NOT EXISTS (SELECT 1 FROM run_state s WHERE s.id = "
                   "lingering_runs.id AND s.finished_ms = 0)");
-      if (get.step() != SQLITE_ROW || newest.step() != SQLITE_ROW)
-        return Status::unavailable(std::string("store: open-runs mark: ") + sqlite3_errmsg(db()));
+      if (get.step() != SQLITE_ROW || newest.step() != SQLITE_ROW) return sql_error("open-runs mark");
       const int64_t from = get.column_int(0), max_id = newest.column_int(0);
       int64_t mark = from;
       for (;;) {
@@ -1350,13 +1352,11 @@ class SqliteStore final : public Store {
           mark = id;
           break;
         }
-        if (!linger.bind(1, id).exec())
-          return Status::unavailable(std::string("store: lingering run: ") + sqlite3_errmsg(db()));
+        if (!linger.bind(1, id).exec()) return sql_error("lingering run");
         mark = id + 1;
       }
-      if (mark != from && !set.bind(1, mark).exec())
-        return Status::unavailable(std::string("store: open-runs mark: ") + sqlite3_errmsg(db()));
-      if (!forget.exec()) return Status::unavailable(std::string("store: lingering runs: ") + sqlite3_errmsg(db()));
+      if (mark != from && !set.bind(1, mark).exec()) return sql_error("open-runs mark");
+      if (!forget.exec()) return sql_error("lingering runs");
     } catch (const std::exception& e) {
       return Status::unavailable(std::string("store: open-runs mark: ") + e.what());
     }
@@ -1390,11 +1390,6 @@ class SqliteStore final : public Store {
     bool written = false;  // committed, waiting for the flush
     bool done = false;
     std::condition_variable cv;
-  };
-
-  // A committed group waiting for the flush of the log up to its commit.
-  struct Unflushed {
-    std::vector<Writer*> group;
   };
 
   // `rows`: about how many rows the write changes (its share of the group's
@@ -1431,7 +1426,7 @@ class SqliteStore final : public Store {
         g->written = true;
       }
       if (committed && full_) {
-        unflushed_.push_back({std::move(group)});
+        unflushed_.insert(unflushed_.end(), group.begin(), group.end());
         flush_cv_.notify_one();
       } else {
         // Nothing to flush: not durable mode, or the transaction was
@@ -1460,17 +1455,16 @@ class SqliteStore final : public Store {
     for (;;) {
       flush_cv_.wait(lock, [&] { return stopping_ || !unflushed_.empty(); });
       if (unflushed_.empty()) return;  // stopping, nothing left
-      std::vector<Unflushed> batch;
+      std::vector<Writer*> batch;
       batch.swap(unflushed_);
       lock.unlock();
       const std::string error = flush_log();
       lock.lock();
       if (!error.empty() && flush_failed_.empty()) flush_failed_ = error;
-      for (auto& u : batch)
-        for (Writer* g : u.group) {
-          if (!error.empty() && g->status) g->status = Status::unavailable(error);
-          wake(g, nullptr);
-        }
+      for (Writer* g : batch) {
+        if (!error.empty() && g->status) g->status = Status::unavailable(error);
+        wake(g, nullptr);
+      }
     }
   }
 
@@ -1522,16 +1516,13 @@ class SqliteStore final : public Store {
         return group.front()->status;
       }
       for (Writer* g : group) {
-        if (!stmts_->savepoint.exec())
-          return Status::unavailable(std::string("store: savepoint: ") + sqlite3_errmsg(db()));
+        if (!stmts_->savepoint.exec()) return sql_error("savepoint");
         run(g);
-        if (!g->status && !stmts_->rollback_to.exec())
-          return Status::unavailable(std::string("store: rollback to savepoint: ") + sqlite3_errmsg(db()));
+        if (!g->status && !stmts_->rollback_to.exec()) return sql_error("rollback to savepoint");
         // Some errors (disk full, I/O) end the whole transaction: then
         // nothing of the group is written, and the rest must not run
         // outside it.
-        if (!stmts_->release.exec() || sqlite3_get_autocommit(db()))
-          return Status::unavailable(std::string("store: the transaction was lost: ") + sqlite3_errmsg(db()));
+        if (!stmts_->release.exec() || sqlite3_get_autocommit(db())) return sql_error("the transaction was lost");
       }
       return Status::ok();
     });
@@ -1553,7 +1544,7 @@ class SqliteStore final : public Store {
   Status in_transaction(Fn&& fn) {
     if (stmts_->begin.step() != SQLITE_DONE) {
       stmts_->begin.reset();
-      return Status::unavailable(std::string("store: begin: ") + sqlite3_errmsg(db()));
+      return sql_error("begin");
     }
     stmts_->begin.reset();
     Status s = fn();
@@ -1563,7 +1554,7 @@ class SqliteStore final : public Store {
     if (s && rc != SQLITE_DONE) {
       stmts_->rollback.step();
       stmts_->rollback.reset();
-      return Status::unavailable(std::string("store: commit: ") + sqlite3_errmsg(db()));
+      return sql_error("commit");
     }
     return s;
   }
@@ -1575,7 +1566,7 @@ class SqliteStore final : public Store {
                   a.outcome, a.source);
       int rc = st.step();
       st.reset();
-      if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: audit: ") + sqlite3_errmsg(db()));
+      if (rc != SQLITE_DONE) return sql_error("audit");
     }
     return Status::ok();
   }
@@ -1586,7 +1577,7 @@ class SqliteStore final : public Store {
       st.bind_all(l.run_id, l.seq, l.time_ms, l.level, l.step, l.message);
       int rc = st.step();
       st.reset();
-      if (rc != SQLITE_DONE) return Status::unavailable(std::string("store: insert log: ") + sqlite3_errmsg(db()));
+      if (rc != SQLITE_DONE) return sql_error("insert log");
     }
     return Status::ok();
   }
@@ -1711,8 +1702,8 @@ class SqliteStore final : public Store {
   std::mutex write_mu_;
   std::mutex group_mu_;  // guards writers_, unflushed_, flush_failed_, stopping_
   std::deque<Writer*> writers_;
-  std::vector<Unflushed> unflushed_;
-  std::string flush_failed_;  // sticky: why writes are refused
+  std::vector<Writer*> unflushed_;  // committed, waiting for the flush of the log
+  std::string flush_failed_;        // sticky: why writes are refused
   bool stopping_ = false;
   std::condition_variable flush_cv_;
   std::thread flusher_;
