@@ -96,17 +96,31 @@ Status Kernel::start(bool start_plugins) {
 }
 
 void Kernel::scan() {
+  // Every ".so" entry is a candidate, whatever it is: a symlink loop, a
+  // dangling link or a folder named x.so is refused below with its reason,
+  // never allowed to stop the scan (error_code overloads throughout).
   std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(config_.plugins_dir)) {
-    if (e.path().extension() == ".so" && (e.is_regular_file() || e.is_symlink())) files.push_back(e.path());
-  }
+  std::error_code ec;
+  std::filesystem::directory_iterator it(config_.plugins_dir, ec), end;
+  if (ec) log::kernel()->error("plugins folder {}: cannot be read: {}", config_.plugins_dir, ec.message());
+  for (; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".so") files.push_back(it->path());
+  if (ec) log::kernel()->error("plugins folder {}: reading stopped: {}", config_.plugins_dir, ec.message());
   std::sort(files.begin(), files.end());
   std::map<std::string, std::string> seen;  // plugin id -> path
   const std::set<std::string> disabled(config_.disabled_plugins.begin(), config_.disabled_plugins.end());
   for (const auto& f : files) {
     auto rec = std::make_unique<PluginRecord>();
     rec->path = f;
-    Status s = loader::Library::open(f, &rec->library);
+    std::error_code fec;
+    const auto status = std::filesystem::status(f, fec);
+    Status s;
+    if (fec)
+      s = Status::invalid("cannot load " + f.string() + ": " + fec.message());
+    else if (!std::filesystem::is_regular_file(status))
+      s = Status::invalid("cannot load " + f.string() + ": not a regular file");
+    else
+      s = loader::Library::open(f, &rec->library);
     if (!s) {
       refuse(*rec, "load", s.message());
     } else {
@@ -209,6 +223,10 @@ void Kernel::init_in_dependency_order() {
       p.host->set_identity_service(identity_service_.get());
       p.host->set_jobs_service(jobs_service_.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
+      // Named and flushed before the call: a plugin that crashes the
+      // process in init is then the last line of the log.
+      log::kernel()->info("plugin {} {}: initialising from {}", m.id, m.version, p.path.string());
+      log::kernel()->flush();
       opk_plugin* inst = nullptr;
       Status init = host::call_plugin("init", [&] { return p.library->entry().init(p.host->table(), &inst); });
       if (!init) {

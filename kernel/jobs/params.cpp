@@ -19,21 +19,32 @@ namespace {
 std::mutex g_mu;
 std::map<std::string, std::shared_ptr<const valijson::Schema>> g_schemas;
 
+// Throws (std::exception or Poco::Exception) when the text is not a usable
+// schema; valijson is built with VALIJSON_USE_EXCEPTIONS, so no schema a
+// plugin supplies can reach its abort() paths. A failed text is not kept.
 std::shared_ptr<const valijson::Schema> compiled(const std::string& schema_json) {
   std::lock_guard lock(g_mu);
-  auto& slot = g_schemas[schema_json];
-  if (!slot) {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var doc = parser.parse(schema_json);
-    auto schema = std::make_shared<valijson::Schema>();
-    valijson::SchemaParser schema_parser;
-    valijson::adapters::PocoJsonAdapter adapter(doc);
-    schema_parser.populateSchema(adapter, *schema);
-    slot = std::move(schema);
-  }
-  return slot;
+  if (auto it = g_schemas.find(schema_json); it != g_schemas.end()) return it->second;
+  Poco::JSON::Parser parser;
+  Poco::Dynamic::Var doc = parser.parse(schema_json);
+  auto schema = std::make_shared<valijson::Schema>();
+  valijson::SchemaParser schema_parser;
+  valijson::adapters::PocoJsonAdapter adapter(doc);
+  schema_parser.populateSchema(adapter, *schema);
+  return g_schemas[schema_json] = std::move(schema);
 }
 }  // namespace
+
+Status check_schema(const std::string& schema_json) {
+  try {
+    compiled(schema_json);
+    return Status::ok();
+  } catch (const Poco::Exception& e) {
+    return Status::invalid("not a usable JSON Schema: " + e.displayText());
+  } catch (const std::exception& e) {
+    return Status::invalid(std::string("not a usable JSON Schema: ") + e.what());
+  }
+}
 
 Status validate_params(const std::string& schema_json, const std::string& params_json) {
   if (schema_json.empty() && (params_json.empty() || params_json == "{}")) return Status::ok();
@@ -69,6 +80,8 @@ Status validate_params(const std::string& schema_json, const std::string& params
       field += (field.empty() ? "" : ".") + c;
     }
     return Status::invalid("parameters: " + (field.empty() ? std::string() : field + ": ") + chosen.description);
+  } catch (const Poco::Exception& e) {
+    return Status::invalid("parameters: the job type's schema cannot be used: " + e.displayText());
   } catch (const std::exception& e) {
     return Status::invalid(std::string("parameters: the job type's schema cannot be used: ") + e.what());
   }

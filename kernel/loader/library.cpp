@@ -3,9 +3,26 @@
 #include <boost/dll/shared_library.hpp>
 #include <cstring>
 
+#include "loader/elf_check.h"
+
 namespace opk::loader {
 namespace {
 constexpr size_t kEntry10 = offsetof(opk_plugin_entry, get_extension) + sizeof(void*);
+
+// Boost.DLL's what() wraps dlerror()'s text as "...load() failed (dlerror
+// system message: TEXT): Bad file descriptor", the errno part meaningless:
+// keep TEXT alone.
+std::string dlerror_text(const std::string& what) {
+  static const std::string kOpen = "dlerror system message: ";
+  const size_t at = what.find(kOpen);
+  if (at == std::string::npos) return what;
+  std::string text = what.substr(at + kOpen.size());
+  if (const size_t close = text.rfind("): "); close != std::string::npos)
+    text.erase(close);
+  else if (!text.empty() && text.back() == ')')
+    text.pop_back();
+  return text;
+}
 }
 
 Library::~Library() = default;
@@ -14,13 +31,15 @@ Status Library::open(const std::filesystem::path& path, std::unique_ptr<Library>
                      uint32_t host_minor) {
   std::unique_ptr<Library> l(new Library());
   l->path_ = path;
+  // Before dlopen: a file cut short would crash the process there.
+  if (Status elf = check_elf(path); !elf) return Status(elf.code(), "cannot load " + path.string() + ": " + elf.message());
   try {
     // rtld_now: an unresolved symbol fails here, not in the middle of a run.
     l->lib_ = std::make_unique<boost::dll::shared_library>(
         path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
     // The throwing overload carries dlerror()'s text ("file too short", "undefined symbol: X").
-    return Status::error(std::string("cannot load: ") + e.what());
+    return Status::error("cannot load: " + dlerror_text(e.what()));
   }
   if (!l->lib_->has(OPK_PLUGIN_ENTRY_SYMBOL)) {
     for (int major = 2; major <= 9; ++major) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "config/config.h"
+#include "jobs/params.h"
 
 namespace opk::loader {
 namespace {
@@ -93,6 +94,8 @@ Status read_job_type(const opk_job_type* p, size_t index, JobType* j) {
     return Status::invalid(what + ": unknown capability bits 0x" + bits.str());
   }
   if (c.params_schema_json && !(st = check_json_object(what + ": params_schema_json", c.params_schema_json))) return st;
+  if (c.params_schema_json && !(st = jobs::check_schema(c.params_schema_json)))
+    return Status::invalid(what + ": params_schema_json: " + st.message());
   if (c.default_schedule && !plausible_schedule(c.default_schedule))
     return Status::invalid(what + ": default_schedule '" + s(c.default_schedule) +
                            "' is neither a cron macro nor five fields");

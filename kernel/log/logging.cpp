@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <vector>
@@ -47,6 +48,10 @@ void setup(const Settings& s) {
   }
   if (sinks.empty()) sinks.push_back(std::make_shared<spdlog::sinks::null_sink_mt>());
   g_sinks = sinks;
+  // Warnings and worse are flushed at once (flush_on in get()); the rest
+  // within a second, so a log file being followed is never minutes behind.
+  static std::once_flag periodic;
+  std::call_once(periodic, [] { spdlog::flush_every(std::chrono::seconds(1)); });
   // Re-point loggers that already exist.
   spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) {
     l->sinks() = g_sinks;

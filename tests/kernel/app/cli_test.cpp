@@ -98,6 +98,34 @@ TEST(Cli, PluginsListShowsActiveAndRefused) {
   EXPECT_NE(r.out.find("no entry symbol"), std::string::npos) << r.out;
 }
 
+TEST(Cli, PluginCommandsSurviveATruncatedLibraryAndASymlinkLoop) {
+  TempDir d;
+  auto dir = std::filesystem::path(test::plugins_dir(d, {test::bundled("hello")}));
+  std::filesystem::copy_file(test::bundled("echo"), dir / "half.so");
+  std::filesystem::resize_file(dir / "half.so", std::filesystem::file_size(dir / "half.so") / 2);
+  std::filesystem::create_symlink("loop_b.so", dir / "loop_a.so");
+  std::filesystem::create_symlink("loop_a.so", dir / "loop_b.so");
+  auto r = sh("--plugins-dir " + dir.string() + " --data-dir " + d.str() + "/data plugins list");
+  EXPECT_EQ(r.code, 1) << r.out;  // refused, not crashed (a bus error was exit -1 here)
+  EXPECT_NE(r.out.find("active\thello"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("truncated or still being copied"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("symbolic links"), std::string::npos) << r.out;
+  r = sh("plugins check " + (dir / "half.so").string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("truncated or still being copied"), std::string::npos) << r.out;
+}
+
+TEST(Cli, APluginThatCrashesInInitIsTheLastOneNamedInTheLog) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {test::bundled("hello"), test::fixture("init_crashes")});
+  auto r = sh("--plugins-dir " + dir + " --data-dir " + d.str() + "/data run");
+  EXPECT_NE(r.code, 0) << r.out;
+  const size_t at = r.out.find("plugin crasher 0.1.0: initialising from ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("init_crashes.so", at), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("initialised", at), std::string::npos) << "crasher is the last plugin named: " << r.out;
+}
+
 TEST(Cli, JobsInvokeRunsAJobAndRefusesBadParameters) {
   TempDir d;
   auto dir = test::plugins_dir(d, {test::bundled("hello")});

@@ -52,6 +52,43 @@ TEST(Kernel, BrokenPluginsAreRefusedWithReasonsAndTheRestRuns) {
   EXPECT_EQ(v.row.outcome, store::kNormal);
 }
 
+TEST(Kernel, HostilePluginFilesAreRefusedAndTheKernelStarts) {
+  TempDir d;
+  auto dir = std::filesystem::path(
+      test::plugins_dir(d, {bundled("hello"), fixture("schema_bad_type"), fixture("schema_bad_minimum")}));
+  // A copy still in progress, a symlink loop, a dangling link, a folder.
+  std::filesystem::copy_file(bundled("echo"), dir / "half.so");
+  std::filesystem::resize_file(dir / "half.so", std::filesystem::file_size(dir / "half.so") / 2);
+  std::filesystem::create_symlink("loop_b.so", dir / "loop_a.so");
+  std::filesystem::create_symlink("loop_a.so", dir / "loop_b.so");
+  std::filesystem::create_symlink("nowhere.so", dir / "dangling.so");
+  std::filesystem::create_directory(dir / "folder.so");
+  Kernel k(test::quiet_config(d, dir.string()));
+  ASSERT_TRUE(k.start());
+  EXPECT_EQ(find(k, "hello.so")->state, PluginState::active);
+  struct Want {
+    const char* file;
+    const char* reason;
+  } wants[] = {
+      {"schema_bad_type.so", "params_schema_json: not a usable JSON Schema"},
+      {"schema_bad_minimum.so", "params_schema_json: not a usable JSON Schema"},
+      {"half.so", "truncated or still being copied"},
+      {"loop_a.so", "symbolic links"},
+      {"loop_b.so", "symbolic links"},
+      {"dangling.so", "No such file"},
+      {"folder.so", "not a regular file"},
+  };
+  for (const auto& w : wants) {
+    const PluginRecord* p = find(k, w.file);
+    ASSERT_NE(p, nullptr) << w.file;
+    EXPECT_EQ(p->state, PluginState::refused) << w.file;
+    EXPECT_EQ(p->reason.rfind("load: ", 0), 0u) << w.file << ": " << p->reason;
+    EXPECT_NE(p->reason.find(w.reason), std::string::npos) << w.file << ": " << p->reason;
+  }
+  auto v = test::run_and_wait(k, test::manual("hello", R"({"steps":1,"step_ms":0})"));
+  EXPECT_EQ(v.row.outcome, store::kNormal);
+}
+
 TEST(Kernel, DuplicatePluginIdRefusesTheSecond) {
   TempDir d;
   auto dir = test::plugins_dir(d, {fixture("dup_a"), fixture("dup_b")});

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "support/test_util.h"
 
 namespace opk::loader {
@@ -101,6 +103,69 @@ TEST(Library, RefusesAnInvalidPluginId) {
 
 TEST(Library, RefusesAParameterSchemaThatIsNotJson) {
   expect_refused("bad_schema", OPK_ERR_INVALID_ARGUMENT, "params_schema_json: is not valid JSON");
+}
+
+TEST(Library, RefusesAParameterSchemaThatIsJsonButNotAJsonSchema) {
+  // Both aborted the kernel in the validator at the first run request.
+  expect_refused("schema_bad_type", OPK_ERR_INVALID_ARGUMENT,
+                 "job type 'c-job': params_schema_json: not a usable JSON Schema");
+  expect_refused("schema_bad_type", OPK_ERR_INVALID_ARGUMENT, "integr");
+  expect_refused("schema_bad_minimum", OPK_ERR_INVALID_ARGUMENT,
+                 "job type 'c-job': params_schema_json: not a usable JSON Schema");
+}
+
+// A copy of a good library cut at `size` bytes, as a copy in progress
+// during a deployment leaves it.
+std::filesystem::path truncated_copy(const test::TempDir& d, uint64_t size) {
+  auto p = d.path() / ("cut_" + std::to_string(size) + ".so");
+  std::filesystem::copy_file(fixture("good_c"), p);
+  std::filesystem::resize_file(p, size);
+  return p;
+}
+
+TEST(Library, RefusesATruncatedLibraryBeforeMappingIt) {
+  test::TempDir d;
+  const uint64_t full = std::filesystem::file_size(fixture("good_c"));
+  // Every cut point: the ELF header, the program headers, the mapped
+  // segments, the sections, the section headers at the end.
+  for (uint64_t size : {uint64_t{10}, uint64_t{40}, uint64_t{100}, full / 8, full / 4, full / 2, full * 3 / 4,
+                        full - 700, full - 64, full - 1}) {
+    std::unique_ptr<Library> lib;
+    Status s = open(truncated_copy(d, size).string(), &lib);
+    ASSERT_FALSE(s) << size;
+    EXPECT_EQ(lib, nullptr);
+    EXPECT_NE(s.message().find("cannot load"), std::string::npos) << size << ": " << s.message();
+    if (size >= 64) {
+      EXPECT_NE(s.message().find("truncated or still being copied"), std::string::npos) << size << ": " << s.message();
+    }
+  }
+}
+
+TEST(Library, RefusesWhatIsNotASharedLibraryWithTheReason) {
+  test::TempDir d;
+  std::string elf = "\x7f" "ELF";
+  elf.resize(64, '\0');
+  test::write_file(d.path() / "header_only.so", elf);
+  std::unique_ptr<Library> lib;
+  Status s = open((d.path() / "header_only.so").string(), &lib);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("header_only.so"), std::string::npos) << s.message();
+  // The kernel's own executable: a complete ELF file that dlopen refuses,
+  // in dlerror's words without Boost.DLL's wrapping.
+  s = open(OPK_KERNEL_BINARY, &lib);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("cannot dynamically load position-independent executable"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(s.message().find("Bad file descriptor"), std::string::npos) << s.message();
+}
+
+TEST(Library, DlopenRefusalsCarryDlerrorsWordsAlone) {
+  std::unique_ptr<Library> lib;
+  Status s = open(fixture("undefined_symbol"), &lib);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("undefined symbol"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("Bad file descriptor"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("boost::"), std::string::npos) << s.message();
 }
 
 TEST(Manifest, ChecksEveryItemBeforeAccepting) {
