@@ -46,14 +46,33 @@ class Request {
     if (!has(k)) return required ? Status::invalid(std::string(k) + ": required") : Status::ok();
     auto v = obj_->get(k);
     if (!v.isString()) return Status::invalid(std::string(k) + ": expected a string");
-    *out = v.extract<std::string>();
+    std::string text = v.extract<std::string>();
+    // A NUL would end the text wherever it is stored as C text, hiding what
+    // follows it; other control characters have no place in these fields
+    // (tab and line breaks aside).
+    for (unsigned char c : text)
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+        return Status::invalid(std::string(k) + ": contains a control character (U+00" + "0123456789ABCDEF"[c >> 4] +
+                               "0123456789ABCDEF"[c & 15] + ")");
+    *out = std::move(text);
     return Status::ok();
   }
   Status integer(const char* k, int64_t* out, int64_t lo, int64_t hi, bool required = false) const {
     if (!has(k)) return required ? Status::invalid(std::string(k) + ": required") : Status::ok();
     auto v = obj_->get(k);
     if (!v.isInteger()) return Status::invalid(std::string(k) + ": expected a whole number");
-    const int64_t n = v.convert<int64_t>();
+    // Past int64 (Poco reads 9223372036854775808 as unsigned): out of range,
+    // named like any other.
+    if (v.type() == typeid(Poco::UInt64) && v.extract<Poco::UInt64>() > static_cast<Poco::UInt64>(INT64_MAX))
+      return Status::invalid(std::string(k) + ": " + v.toString() + " is out of range " + std::to_string(lo) + ".." +
+                             std::to_string(hi));
+    int64_t n = 0;
+    try {
+      n = v.convert<int64_t>();
+    } catch (const Poco::Exception&) {
+      return Status::invalid(std::string(k) + ": " + v.toString() + " is out of range " + std::to_string(lo) + ".." +
+                             std::to_string(hi));
+    }
     if (n < lo || n > hi)
       return Status::invalid(std::string(k) + ": " + std::to_string(n) + " is out of range " + std::to_string(lo) +
                              ".." + std::to_string(hi));
@@ -280,6 +299,14 @@ struct Ctx {
   }
 };
 
+// OK when `node` exists within the actor's scope. A node outside it and a
+// node that does not exist get the same answer, so a caller cannot probe
+// the hierarchy beyond its scope.
+Status node_in_scope(Ctx& c, const char* field, const std::string& node) {
+  if (c.id.exists(node) && c.id.contains(c.actor.scope, node)) return Status::ok();
+  return Status::invalid(std::string(field) + ": no node '" + node + "' within your scope " + c.actor.scope);
+}
+
 Array::Ptr log_json(const std::vector<store::LogRow>& lines) {
   static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical"};
   Array::Ptr a = new Array;
@@ -360,7 +387,9 @@ Status op_inventory(Ctx& c, Object::Ptr /*out: written by hand, see below*/) {
   if (std::find(sorts.begin(), sorts.end(), sort) == sorts.end())
     return Status::invalid("sort: '" + sort + "' is not id, type, next_run, last_run or status");
   if (order != "asc" && order != "desc") return Status::invalid("order: '" + order + "' is not asc or desc");
-  if (!tenant.empty() && !c.id.exists(tenant)) return Status::invalid("tenant: no node '" + tenant + "'");
+  if (!tenant.empty()) {
+    if (Status s = node_in_scope(c, "tenant", tenant); !s) return s;
+  }
   // Filtered and sorted as pointers into the engine's shared copy: no row is
   // copied, each sort key is made once.
   const auto all = c.inventory ? c.inventory : c.engine.inventory_snapshot();
@@ -504,10 +533,7 @@ Status read_job_fields(Ctx& c, store::ScheduledJob* j) {
     }
     j->report_recipients = joined;
   }
-  if (!c.id.exists(j->scope)) return Status::invalid("scope: no node '" + j->scope + "'");
-  if (!c.id.contains(c.actor.scope, j->scope))
-    return Status::permission("scope: '" + j->scope + "' is outside your scope " + c.actor.scope);
-  return Status::ok();
+  return node_in_scope(c, "scope", j->scope);
 }
 
 Status op_define(Ctx& c, Object::Ptr out) {
@@ -565,10 +591,7 @@ Status read_run_now(Ctx& c, const Request& r, jobs::RunNow* out) {
     out->scheduled_job_id = job_id;
   }
   if (!out->target_tenant.empty()) {
-    const std::string node = "tenant:" + out->target_tenant;
-    if (!c.id.exists(node)) return Status::invalid("tenant: no tenant '" + out->target_tenant + "'");
-    if (!c.id.contains(c.actor.scope, node))
-      return Status::permission("tenant: '" + out->target_tenant + "' is outside your scope " + c.actor.scope);
+    if (Status s = node_in_scope(c, "tenant", "tenant:" + out->target_tenant); !s) return s;
   }
   out->actor = c.engine_actor();
   return Status::ok();

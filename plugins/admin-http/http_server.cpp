@@ -4,14 +4,12 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/JSONString.h>
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/TCPServer.h>
 #include <Poco/String.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
@@ -20,12 +18,13 @@
 #include <chrono>
 #include <sstream>
 
+#include "connection.h"
+
 namespace opk::admin {
 namespace {
 
 int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  return steady_now_ms();
 }
 
 Status read_int(const Host& host, const char* key, int lo, int hi, int* out) {
@@ -61,6 +60,8 @@ struct PocoResponse {
   std::string body;
   std::ostream* out = nullptr;  // set once streaming
   bool gone = false;
+  bool head_only = false;  // a HEAD request: the answer's head, no body
+  bool head_sent = false;
 
   static PocoResponse* of(const opk_http_response* p) { return reinterpret_cast<PocoResponse*>(p->host_data); }
   static void set_status(const opk_http_response* self, int32_t status) { of(self)->status = status; }
@@ -77,6 +78,15 @@ struct PocoResponse {
   static opk_status flush(const opk_http_response* self) {
     auto* s = of(self);
     if (s->gone) return OPK_ERR_CANCELLED;
+    if (s->head_only) {
+      // A stream's head is all a HEAD request gets; the stream ends there.
+      s->apply_head();
+      s->r->setChunkedTransferEncoding(true);
+      s->r->send();
+      s->head_sent = true;
+      s->gone = true;
+      return OPK_ERR_CANCELLED;
+    }
     try {
       if (!s->out) {
         s->apply_head();
@@ -98,6 +108,7 @@ struct PocoResponse {
   }
   // Sends what the handler wrote, when it did not stream.
   void finish() {
+    if (head_sent) return;
     if (out) {
       if (!body.empty()) flush(&c);
       return;
@@ -111,8 +122,67 @@ struct PocoResponse {
 }  // namespace
 
 std::string problem_json(int status, const std::string& title, const std::string& detail) {
-  return "{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(title, Poco::JSON_WRAP_STRINGS) +
-         ",\"status\":" + std::to_string(status) + ",\"detail\":" + Poco::toJSON(detail, Poco::JSON_WRAP_STRINGS) + "}";
+  // The detail may quote the client's own bytes: the answer stays UTF-8.
+  return "{\"type\":\"about:blank\",\"title\":" + Poco::toJSON(valid_utf8(title), Poco::JSON_WRAP_STRINGS) +
+         ",\"status\":" + std::to_string(status) +
+         ",\"detail\":" + Poco::toJSON(valid_utf8(detail), Poco::JSON_WRAP_STRINGS) + "}";
+}
+
+bool is_utf8(const std::string& v) {
+  return valid_utf8(v) == v;
+}
+
+std::string valid_utf8(const std::string& v) {
+  // Poco's UTF-8 reading accepts overlong forms and surrogates; this is
+  // RFC 3629's grammar, byte by byte, so every answer parses as JSON.
+  std::string out;
+  out.reserve(v.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  const size_t n = v.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+      len = 1;
+    else if (c >= 0xC2 && c <= 0xDF)
+      len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    }
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) {
+      const unsigned char b = p[i + k];
+      ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+    }
+    if (ok) {
+      out.append(v, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string prometheus_label(const std::string& v) {
+  std::string out;
+  for (char c : valid_utf8(v)) {
+    if (c == '\\' || c == '"')
+      out += {'\\', c};
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
 }
 
 Status read_settings(const Host& host, ServerSettings* out) {
@@ -127,6 +197,8 @@ Status read_settings(const Host& host, ServerSettings* out) {
       !(st = read_int(host, "max_body_kb", 1, 1024 * 1024, &max_body_kb)) ||
       !(st = read_int(host, "timeout_s", 1, 3600, &s.timeout_s)) ||
       !(st = read_int(host, "keep_alive_s", 1, 3600, &s.keep_alive_s)) ||
+      !(st = read_int(host, "head_timeout_s", 1, 300, &s.head_timeout_s)) ||
+      !(st = read_int(host, "connections_per_address", 0, 100000, &s.connections_per_address)) ||
       !(st = read_int(host, "rate_per_user", 0, 1000000, &s.rate_per_user)) ||
       !(st = read_int(host, "rate_per_address", 0, 1000000, &s.rate_per_address)))
     return st;
@@ -164,8 +236,9 @@ bool RateLimiter::allow(const std::string& key, int64_t now, int* retry_after_s)
 }
 
 void RequestMetrics::count(const std::string& method, const std::string& route, int status) {
+  static const std::set<std::string> known = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
   std::lock_guard lock(mu_);
-  ++counts_[{method, route, status}];
+  ++counts_[{known.count(method) ? method : std::string("other"), route, status}];
 }
 
 std::string RequestMetrics::prometheus() const {
@@ -175,19 +248,20 @@ std::string RequestMetrics::prometheus() const {
       "# TYPE opskernel_http_requests_total counter\n";
   for (const auto& [key, n] : counts_) {
     const auto& [method, route, status] = key;
-    out += "opskernel_http_requests_total{method=\"" + method + "\",route=\"" + route + "\",code=\"" +
-           std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+    out += "opskernel_http_requests_total{method=\"" + prometheus_label(method) + "\",route=\"" +
+           prometheus_label(route) + "\",code=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
   }
   return out;
 }
 
 // ------------------------------------------------------------------ handler
 
-class Handler : public Poco::Net::HTTPRequestHandler {
+// Serves one well-framed request (the connection layer checked its framing).
+class Handler {
  public:
   explicit Handler(Server& server) : server_(server) {}
 
-  void handleRequest(Poco::Net::HTTPServerRequest& rq, Poco::Net::HTTPServerResponse& rs) override {
+  void handleRequest(Poco::Net::HTTPServerRequest& rq, Poco::Net::HTTPServerResponse& rs) {
     std::string method = rq.getMethod(), path = "-";
     int status = 500;
     try {
@@ -244,6 +318,12 @@ class Handler : public Poco::Net::HTTPRequestHandler {
     } catch (const Poco::Exception& e) {
       return send_problem(rs, 400, "Bad Request", "the request target is malformed: " + e.message());
     }
+    // Paths and queries reach handlers, answers and the audit trail: UTF-8
+    // only, or every JSON page that quotes them would break.
+    if (!is_utf8(path)) return send_problem(rs, 400, "Bad Request", "the request path is not valid UTF-8");
+    for (const auto& [k, v] : query)
+      if (!is_utf8(k) || !is_utf8(v))
+        return send_problem(rs, 400, "Bad Request", "a query parameter is not valid UTF-8");
     const auto segs = segments(path);
     if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos ||
         std::any_of(segs.begin(), segs.end(), [](const std::string& s) { return s == ".." || s == "."; }))
@@ -311,19 +391,21 @@ class Handler : public Poco::Net::HTTPRequestHandler {
                           "the request rate limit is reached; retry after " + std::to_string(retry) + " s",
                           {{"Retry-After", std::to_string(retry)}});
 
-    // The body, within the size limit.
+    // The body, within the size limit. A client that waits for "100
+    // Continue" is told to send it only once its size is accepted.
     std::string body;
     const Poco::Int64 declared = rq.getContentLength64();
+    const bool expects_continue = rq.getExpectContinue();
     if (declared > static_cast<Poco::Int64>(st.max_body_bytes)) {
       rs.setKeepAlive(false);
       const int code = send_problem(rs, 413, "Content Too Large",
                                     "the body is " + std::to_string(declared) + " bytes; at most " +
                                         std::to_string(st.max_body_bytes) + " are accepted");
-      drain(rq.stream(), std::min<Poco::Int64>(declared, 8 << 20));
+      if (!expects_continue) drain(rq.stream(), std::min<Poco::Int64>(declared, 8 << 20));
       return code;
     }
-    if (declared != 0 &&
-        (rq.getMethod() == "POST" || rq.getMethod() == "PUT" || rq.getMethod() == "PATCH" || declared > 0)) {
+    if (declared > 0 || rq.getChunkedTransferEncoding()) {
+      if (expects_continue) rs.sendContinue();
       std::istream& in = rq.stream();
       char buf[8192];
       while (in.read(buf, sizeof buf) || in.gcount() > 0) {
@@ -339,6 +421,10 @@ class Handler : public Poco::Net::HTTPRequestHandler {
       }
     }
 
+    const std::string content_type = Poco::toLower(rq.get("Content-Type", ""));
+    if (!body.empty() && content_type.find("json") != std::string::npos && !is_utf8(body))
+      return send_problem(rs, 400, "Bad Request", "the JSON body is not valid UTF-8");
+
     // Into the kernel's route table.
     std::vector<std::string> keys, values;
     for (const auto& [k, v] : rq) {
@@ -346,12 +432,14 @@ class Handler : public Poco::Net::HTTPRequestHandler {
       std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
       if (n == "authorization") continue;  // handlers never see the token
       keys.push_back(std::move(n));
-      values.push_back(v);
+      values.push_back(valid_utf8(v));
     }
     std::vector<opk_kv> hs, qs;
     for (size_t i = 0; i < keys.size(); ++i) hs.push_back({keys[i].c_str(), values[i].c_str()});
     for (const auto& [k, v] : query) qs.push_back({k.c_str(), v.c_str()});
-    const std::string method = rq.getMethod();
+    // HEAD is served as GET; Poco sends the head of the answer alone.
+    const bool head_only = rq.getMethod() == "HEAD";
+    const std::string method = head_only ? std::string("GET") : rq.getMethod();
     opk_http_request c{};
     c.struct_size = sizeof c;
     c.method = method.c_str();
@@ -372,6 +460,7 @@ class Handler : public Poco::Net::HTTPRequestHandler {
     out.c.append_body = &PocoResponse::append_body;
     out.c.flush = &PocoResponse::flush;
     out.r = &rs;
+    out.head_only = head_only;
     const auto* routes = server_.host_.extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
     if (!routes || !routes->dispatch) return send_problem(rs, 503, "Service Unavailable", "no route service");
     routes->dispatch(server_.host_.raw(), &c, &out.c);
@@ -379,17 +468,6 @@ class Handler : public Poco::Net::HTTPRequestHandler {
     return out.status;
   }
 
-  Server& server_;
-};
-
-class Factory : public Poco::Net::HTTPRequestHandlerFactory {
- public:
-  explicit Factory(Server& server) : server_(server) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-    return new Handler(server_);
-  }
-
- private:
   Server& server_;
 };
 
@@ -409,7 +487,7 @@ Status Server::start() {
   try {
     Poco::Net::SocketAddress addr(settings_.listen);
     Poco::Net::ServerSocket socket(addr, 256);
-    auto params = new Poco::Net::HTTPServerParams;
+    Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(settings_.threads);
     params->setMaxQueued(1024);
     params->setTimeout(Poco::Timespan(settings_.timeout_s, 0));
@@ -420,26 +498,53 @@ Status Server::start() {
     // Poco's own pool (16 threads by default) would starve keep-alive
     // connections beyond it silently: one thread per connection we promise.
     pool_ = std::make_unique<Poco::ThreadPool>(2, settings_.threads, 60);
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, params);
+    ConnectionLimits limits;
+    limits.head_deadline_ms = int64_t{settings_.head_timeout_s} * 1000;
+    limits.per_address =
+        settings_.connections_per_address > 0 ? settings_.connections_per_address : std::max(2, settings_.threads / 2);
+    connections_ = std::make_unique<ConnectionTable>(limits);
+    auto refused = [this](int status) { metrics_.count("other", "unmatched", status); };
+    ConnectionHooks hooks{[this](Poco::Net::HTTPServerRequest& rq, Poco::Net::HTTPServerResponse& rs) {
+                            Handler(*this).handleRequest(rq, rs);
+                          },
+                          refused};
+    server_ = std::make_unique<Poco::Net::TCPServer>(new ConnectionFactory(*connections_, params, std::move(hooks)),
+                                                     *pool_, socket, params);
+    server_->setConnectionFilter(new ConnectionFilter(*connections_, refused));
     server_->start();
   } catch (const Poco::Exception& e) {
     server_.reset();
     pool_.reset();
+    connections_.reset();
     return Status::unavailable("cannot serve on " + settings_.listen + ": " + e.displayText());
   }
+  watchdog_stop_ = false;
+  watchdog_ = std::thread([this] {
+    std::unique_lock lock(watchdog_mu_);
+    while (!watchdog_cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return watchdog_stop_; }))
+      connections_->expire(steady_now_ms());
+  });
   host_.info("admin API serving on http://" + settings_.listen);
   return Status::ok();
 }
 
 void Server::stop() {
+  if (watchdog_.joinable()) {
+    {
+      std::lock_guard lock(watchdog_mu_);
+      watchdog_stop_ = true;
+    }
+    watchdog_cv_.notify_all();
+    watchdog_.join();
+  }
   if (server_) {
-    server_->stopAll(true);  // also ends keep-alive and streaming connections
-    server_.reset();
+    server_->stop();               // no new connections
+    connections_->shutdown_all();  // ends kept-alive and streaming ones
   }
-  if (pool_) {
-    pool_->joinAll();
-    pool_.reset();
-  }
+  if (pool_) pool_->joinAll();
+  server_.reset();
+  pool_.reset();
+  connections_.reset();
 }
 
 std::string Server::pattern_of(const std::string& method, const std::string& path) {

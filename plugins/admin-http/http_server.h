@@ -10,21 +10,25 @@
 
 #include <opskernel/opk.hpp>
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace Poco::Net {
-class HTTPServer;
+class TCPServer;
 }
 namespace Poco {
 class ThreadPool;
 }
 
 namespace opk::admin {
+
+class ConnectionTable;
 
 // Server settings ([plugin.admin-http] keys; see config/opskernel.conf).
 struct ServerSettings {
@@ -33,6 +37,8 @@ struct ServerSettings {
   size_t max_body_bytes = 1 << 20;
   int timeout_s = 30;  // socket read/write timeout
   int keep_alive_s = 10;
+  int head_timeout_s = 5;              // a request head arrives within this
+  int connections_per_address = 0;     // 0: half of `threads`
   int rate_per_user = 600;             // requests per minute per user; 0: no limit
   int rate_per_address = 1200;         // requests per minute per client address; 0: no limit
   std::set<std::string> cors_origins;  // empty: CORS off
@@ -61,7 +67,18 @@ class RateLimiter {
   std::map<std::string, Bucket> buckets_;
 };
 
-// Requests served, by method, route pattern and status code.
+// `v` as a Prometheus label value: backslash, double quote and line feed
+// escaped, bytes that are not UTF-8 replaced by U+FFFD.
+std::string prometheus_label(const std::string& v);
+
+// `v` with every byte sequence that is not UTF-8 replaced by U+FFFD.
+std::string valid_utf8(const std::string& v);
+
+// True when `v` is UTF-8 throughout.
+bool is_utf8(const std::string& v);
+
+// Requests served, by method, route pattern and status code. Methods other
+// than HTTP's own are counted as "other", so a client cannot add labels.
 class RequestMetrics {
  public:
   void count(const std::string& method, const std::string& route, int status);
@@ -91,8 +108,13 @@ class Server {
   ServerSettings settings_;
   RateLimiter per_user_, per_address_;
   RequestMetrics metrics_;
+  std::unique_ptr<ConnectionTable> connections_;
   std::unique_ptr<Poco::ThreadPool> pool_;
-  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  std::unique_ptr<Poco::Net::TCPServer> server_;
+  std::thread watchdog_;  // ends heads past their deadline
+  std::mutex watchdog_mu_;
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;
   std::mutex routes_mu_;
   std::vector<std::pair<std::string, std::vector<std::string>>> patterns_;  // method, segments
   size_t patterns_seen_ = 0;

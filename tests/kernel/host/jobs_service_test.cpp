@@ -57,7 +57,40 @@ TEST_F(JobsServiceTest, ARunIsSeenThroughItsTargetTenant) {
   // An unknown tenant is named.
   Status s = call(admin_, "run_now", R"({"job_type": "hello", "reason": "x", "tenant": "nope"})", &out);
   EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
-  EXPECT_NE(out.find("no tenant 'nope'"), std::string::npos) << out;
+  EXPECT_NE(out.find("tenant: no node 'tenant:nope'"), std::string::npos) << out;
+}
+
+TEST_F(JobsServiceTest, NodesOutsideTheCallersScopeAnswerLikeNodesThatDoNotExist) {
+  // A caller scoped to t1 names t2 (exists, outside its scope) and t9 (does
+  // not exist): the answers differ only by the name they repeat. The role
+  // holds every permission, so only the scope rule answers.
+  const identity::Principal scoped{"pat", "PlatformAdministrator", "tenant:t1"};
+  auto answer = [&](const std::string& op, const std::string& body) {
+    std::string out;
+    Status s = call(op == "inventory" ? t1_ : scoped, op, body, &out);
+    return std::make_pair(s.code(), out);
+  };
+  struct Probe {
+    const char *op, *body;
+  } probes[] = {
+      {"run_now", R"({"job_type": "hello", "reason": "x", "tenant": "%s"})"},
+      {"inventory", R"({"tenant": "tenant:%s"})"},
+      {"define", R"({"id": "probe-job", "job_type": "hello", "planning": "disabled", "scope": "tenant:%s"})"},
+  };
+  for (const auto& p : probes) {
+    auto fill = [&](const char* name) {
+      std::string b = p.body;
+      b.replace(b.find("%s"), 2, name);
+      return b;
+    };
+    auto [code_t2, out_t2] = answer(p.op, fill("t2"));
+    auto [code_t9, out_t9] = answer(p.op, fill("t9"));
+    EXPECT_EQ(code_t2, OPK_ERR_INVALID_ARGUMENT) << p.op << ": " << out_t2;
+    EXPECT_EQ(code_t2, code_t9) << p.op << ": " << out_t2 << " vs " << out_t9;
+    auto t9_as_t2 = out_t9;
+    for (size_t at; (at = t9_as_t2.find("t9")) != std::string::npos;) t9_as_t2.replace(at, 2, "t2");
+    EXPECT_EQ(out_t2, t9_as_t2) << p.op;
+  }
 }
 
 TEST_F(JobsServiceTest, AnActionRefusedBeforeTheEngineIsAuditedOnce) {
