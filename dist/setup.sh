@@ -18,7 +18,9 @@ PACKAGES=(cmake g++ ninja-build ccache pkg-config
 # The console's bundle is built with Node.js and npm (the machine's own when
 # present, else Debian's); its browser tests run in Debian's Chromium.
 command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
-[ "$MODE" = test ] && PACKAGES+=(chromium)
+# Tests: Chromium for the console; promtool (Debian's prometheus) checks
+# /metrics with Prometheus's own parser.
+[ "$MODE" = test ] && PACKAGES+=(chromium prometheus)
 
 install_missing() {
   local missing=()

@@ -147,6 +147,12 @@ class Connection : public Poco::Net::TCPServerConnection {
       if (refusal.status > 0) refuse_raw(refusal);
       return false;
     }
+    // Reading was stopped (deadline, eviction): Poco takes the end of input
+    // for the end of the head, so what was read is no request at all.
+    if (const std::string cut = table_.cut_reason(sock); !cut.empty()) {
+      refuse_raw({408, cut});
+      return false;
+    }
     table_.head_done(sock);
     refusal = check_framing(*request);
     response.setDate(Poco::Timestamp());
