@@ -25,6 +25,7 @@ cat >"$DIR/bench.conf" <<CONF
 rate_per_user = 0
 rate_per_address = 0
 threads = $((CONN + 14))
+connections_per_address = $((CONN + 14))
 CONF
 "$BUILD/kernel/opskernel" run -c "$DIR/bench.conf" --plugins-dir "$BUILD/plugins" --data-dir "$DIR" \
   --listen "127.0.0.1:$PORT" --log-level warn >>"$DIR/out.txt" 2>>"$DIR/err.txt" &

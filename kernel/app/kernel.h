@@ -19,6 +19,7 @@
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/jobs_service.h"
+#include "host/refusal_audit.h"
 #include "host/routes.h"
 #include "host/store_service.h"
 #include "identity/identity.h"
@@ -100,6 +101,7 @@ class Kernel {
   std::vector<PluginRecord*> order_;  // init order of active plugins
   registry::Registry registry_;
   host::RouteTable routes_;
+  host::RefusalAudit refusals_;  // rows for requests refused before a handler
   bool running_ = false;
   bool started_once_ = false;
   int64_t start_ms_ = 0;

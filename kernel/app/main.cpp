@@ -89,8 +89,9 @@ opk::Status load_config(const po::variables_map& vm, bool quiet, opk::config::Co
   if (vm.count("log-level")) src.overrides["log.level"] = vm["log-level"].as<std::string>();
   opk::Status s = opk::config::load(src, out);
   if (!s) return s;
-  // Inspection commands keep the console quiet unless asked.
-  if (quiet && !vm.count("log-level")) out->log.level = "warn";
+  // Inspection commands keep the console quiet unless asked (the flag or
+  // OPSKERNEL_LOG_LEVEL).
+  if (quiet && !vm.count("log-level") && !src.environment.count("OPSKERNEL_LOG_LEVEL")) out->log.level = "warn";
   if (quiet) out->log.file.clear();
   return s;
 }
@@ -149,6 +150,9 @@ int cmd_plugins_check(const opk::config::Config& cfg, const std::string& path) {
   std::cerr << "ok: " << m.id << " " << m.version << " would be loaded";
   if (!m.requirements.empty()) std::cerr << " (if the extensions it requires are provided)";
   std::cerr << "\n";
+  if (!m.alert_sources.empty())
+    std::cerr << "note: it declares " << m.alert_sources.size()
+              << " alert source(s); this kernel lists them but does not evaluate alert sources yet\n";
   return kExitOk;
 }
 
@@ -358,7 +362,8 @@ int main(int argc, char** argv) {
     return true;
   };
   if (is({"cron", "next"}, 1)) return cmd_cron_next(vm, cmd[2]);
-  const bool quiet = !(is({"run"}, 0));
+  // `config check` shows the configuration `run` would use, log keys included.
+  const bool quiet = !(is({"run"}, 0) || is({"config", "check"}, 0));
   opk::config::Config cfg;
   opk::Status s = load_config(vm, quiet, &cfg);
   if (!s) {

@@ -75,7 +75,10 @@ class Identity {
   // Disables the user and revokes every token of theirs.
   Status revoke_user(const std::string& user_id, int64_t* tokens_revoked);
   // Who the token belongs to: UNAUTHENTICATED-like PERMISSION errors say
-  // whether it is unknown, expired, revoked or its user disabled.
+  // whether it is unknown, expired, revoked or its user disabled. Read from
+  // the store at each call, so a revocation made by any process (the
+  // `users revoke` command runs beside the kernel) applies to the next
+  // request.
   Status authenticate(const std::string& token, Principal* out);
 
   // --- authorization
@@ -98,15 +101,6 @@ class Identity {
   std::mutex mu_;
   std::map<std::string, std::string> parent_;  // node -> parent
   int64_t last_reload_ms_ = 0;
-  // Tokens checked in the last second (hash -> who, when, expiry), so a busy
-  // client does not cost two store reads per request. Revocations made here
-  // clear it; those made by another process apply within a second.
-  struct Checked {
-    Principal who;
-    int64_t at_ms = 0, expires_ms = 0;
-  };
-  std::mutex tokens_mu_;
-  std::map<std::string, Checked> checked_;
 };
 
 }  // namespace opk::identity

@@ -8,8 +8,10 @@
 #include <Poco/String.h>
 #include <Poco/Timestamp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <vector>
 
 #include "http_server.h"
 
@@ -298,6 +300,19 @@ void ConnectionTable::cut_locked(Entry& e, const std::string& why) {
 size_t ConnectionTable::expire(int64_t now_ms) {
   std::lock_guard lock(mu_);
   size_t n = 0;
+  // Slow heads per address, oldest first: those beyond the limit go.
+  std::map<std::string, std::vector<Entry*>> slow;
+  for (auto& [k, e] : live_)
+    if (e.state == State::head && e.cut.empty() && now_ms - e.since_ms > limits_.slow_after_ms)
+      slow[e.address].push_back(&e);
+  for (auto& [address, heads] : slow) {
+    if (static_cast<int>(heads.size()) <= limits_.slow_heads_per_address) continue;
+    std::sort(heads.begin(), heads.end(), [](const Entry* a, const Entry* b) { return a->since_ms < b->since_ms; });
+    for (size_t i = 0; i + limits_.slow_heads_per_address < heads.size(); ++i) {
+      cut_locked(*heads[i], "the request head is arriving too slowly, and this client address sends others as slowly");
+      ++n;
+    }
+  }
   for (auto it = live_.begin(); it != live_.end();) {
     Entry& e = it->second;
     if (e.state == State::head && e.cut.empty() && now_ms - e.since_ms > limits_.head_deadline_ms) {

@@ -36,7 +36,11 @@ namespace opk::admin {
 // Limits on the connections of one server.
 struct ConnectionLimits {
   int64_t head_deadline_ms = 5000;  // a request head arrives within this
-  int per_address = 32;             // connections held by one client address
+  int per_address = 48;             // connections held by one client address
+  // Connections of one address whose head has been arriving for longer than
+  // slow_after_ms; beyond this many, the oldest are closed.
+  int slow_heads_per_address = 8;
+  int64_t slow_after_ms = 1000;
 };
 
 // The live connections of one server, each in one of three states: sending
@@ -63,7 +67,8 @@ class ConnectionTable {
   void closed(const Poco::Net::StreamSocket& s);
   // Why the table cut the connection's reading ("" if it did not).
   std::string cut_reason(const Poco::Net::StreamSocket& s) const;
-  // Stops reading on connections whose head is past its deadline and
+  // Stops reading on connections whose head is past its deadline, and on
+  // the oldest slow heads of an address beyond slow_heads_per_address;
   // forgets those no thread took (a full accept queue dropped them).
   // Returns how many were cut.
   size_t expire(int64_t now_ms);

@@ -199,6 +199,7 @@ Status read_settings(const Host& host, ServerSettings* out) {
       !(st = read_int(host, "keep_alive_s", 1, 3600, &s.keep_alive_s)) ||
       !(st = read_int(host, "head_timeout_s", 1, 300, &s.head_timeout_s)) ||
       !(st = read_int(host, "connections_per_address", 0, 100000, &s.connections_per_address)) ||
+      !(st = read_int(host, "slow_heads_per_address", 0, 100000, &s.slow_heads_per_address)) ||
       !(st = read_int(host, "rate_per_user", 0, 1000000, &s.rate_per_user)) ||
       !(st = read_int(host, "rate_per_address", 0, 1000000, &s.rate_per_address)))
     return st;
@@ -500,8 +501,10 @@ Status Server::start() {
     pool_ = std::make_unique<Poco::ThreadPool>(2, settings_.threads, 60);
     ConnectionLimits limits;
     limits.head_deadline_ms = int64_t{settings_.head_timeout_s} * 1000;
-    limits.per_address =
-        settings_.connections_per_address > 0 ? settings_.connections_per_address : std::max(2, settings_.threads / 2);
+    limits.per_address = settings_.connections_per_address > 0 ? settings_.connections_per_address
+                                                               : std::max(2, settings_.threads * 3 / 4);
+    limits.slow_heads_per_address =
+        settings_.slow_heads_per_address > 0 ? settings_.slow_heads_per_address : std::max(2, settings_.threads / 8);
     connections_ = std::make_unique<ConnectionTable>(limits);
     auto refused = [this](int status) { metrics_.count("other", "unmatched", status); };
     ConnectionHooks hooks{[this](Poco::Net::HTTPServerRequest& rq, Poco::Net::HTTPServerResponse& rs) {

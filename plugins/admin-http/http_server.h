@@ -38,7 +38,8 @@ struct ServerSettings {
   int timeout_s = 30;  // socket read/write timeout
   int keep_alive_s = 10;
   int head_timeout_s = 5;              // a request head arrives within this
-  int connections_per_address = 0;     // 0: half of `threads`
+  int connections_per_address = 0;     // 0: three quarters of `threads`
+  int slow_heads_per_address = 0;      // heads arriving for over 1 s; 0: an eighth of `threads`
   int rate_per_user = 600;             // requests per minute per user; 0: no limit
   int rate_per_address = 1200;         // requests per minute per client address; 0: no limit
   std::set<std::string> cors_origins;  // empty: CORS off

@@ -24,6 +24,11 @@ run(${KERNEL} plugins check ${LIB})
 if(NOT OUT MATCHES "\"id\": \"com.example.quota\"" OR NOT OUT MATCHES "would be loaded")
   message(FATAL_ERROR "plugins check did not accept the vendor plugin:\n${OUT}")
 endif()
+# Until the kernel evaluates alert sources, it says so instead of loading
+# them without a word.
+if(NOT OUT MATCHES "does not evaluate alert sources yet")
+  message(FATAL_ERROR "plugins check did not say that alert sources are not evaluated:\n${OUT}")
+endif()
 file(MAKE_DIRECTORY ${WORK_DIR}/plugins)
 file(COPY ${LIB} DESTINATION ${WORK_DIR}/plugins)
 run(${KERNEL} --plugins-dir ${WORK_DIR}/plugins --data-dir ${WORK_DIR}/data jobs invoke vendor-check --tenant acme)

@@ -19,8 +19,8 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result sh(const std::string& args) {
-  std::string cmd = std::string(OPK_KERNEL_BINARY) + " " + args + " 2>&1";
+Result sh(const std::string& args, const std::string& env = "") {
+  std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(OPK_KERNEL_BINARY) + " " + args + " 2>&1";
   Result r{-1, {}};
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf{};
@@ -69,6 +69,18 @@ TEST(Cli, ConfigErrorsExitTwoNamingTheKey) {
   r = sh("--listen nonsense config check");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("kernel.listen"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ConfigCheckShowsTheLogSettingsRunWouldUse) {
+  // It showed log.level = warn and an empty log.file whatever the file said.
+  TempDir d;
+  test::write_file(d.path() / "k.conf", "[log]\nlevel = debug\nfile = kernel.log\n");
+  auto r = sh("--config " + (d.path() / "k.conf").string() + " config check");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("log.level = debug"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("kernel.log"), std::string::npos) << r.out;
+  r = sh("config check", "OPSKERNEL_LOG_LEVEL=error");
+  EXPECT_NE(r.out.find("log.level = error"), std::string::npos) << r.out;
 }
 
 TEST(Cli, CronNextPrintsUtcInstantsOrTheError) {

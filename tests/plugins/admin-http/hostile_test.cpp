@@ -71,7 +71,8 @@ class Hostile : public ::testing::Test {
     cfg.listen = "127.0.0.1:" + std::to_string(port_);
     cfg.plugins["admin-http"] = settings;
     kernel_ = std::make_unique<Kernel>(cfg);
-    ASSERT_TRUE(kernel_->start());
+    Status s = kernel_->start();
+    ASSERT_TRUE(s) << s.message();
     if (admin_.empty()) {
       auto* id = kernel_->identity();
       ASSERT_TRUE(id->add_user({"pat", "", "PlatformAdministrator", "platform"}));
@@ -320,6 +321,49 @@ TEST_F(Hostile, NumbersPastInt64AndControlCharactersAreNamed) {
   // Line breaks and tabs in a reason are meant.
   auto r = http("POST", "/api/v1/runs", admin_, R"({"job_type": "hello", "reason": "two\nlines\tand a tab"})");
   EXPECT_EQ(r.status, 202) << r.body;
+}
+
+TEST_F(Hostile, RefusedRequestsCannotFloodTheAuditTrail) {
+  // 300 anonymous POSTs with a 15,000-character path added 300 rows and
+  // 12 MB before.
+  const std::string path = "/api/v1/" + std::string(15000, 'p');
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(http("POST", path, "", "{}").status, 404) << i;
+  auto rows = kernel_->store()->audit_rows(1000);
+  size_t bytes = 0, refused = 0;
+  for (const auto& r : rows) {
+    bytes += r.target.size() + r.outcome.size();
+    refused += r.action == "http POST";
+  }
+  EXPECT_LE(refused, 20u);
+  EXPECT_LT(bytes, 20u * 1024) << "each row's fields are cut";
+  // What was only counted is summed up when the kernel stops.
+  kernel_.reset();
+  std::unique_ptr<store::Store> st;
+  ASSERT_TRUE(store::open_sqlite(test::quiet_config(dir_, plugins_).store_file(), false, &st));
+  bool summed = false;
+  for (const auto& r : st->audit_rows(1000))
+    summed |= r.action == "http refused" &&
+              r.outcome.find(std::to_string(300 - refused) + " more request(s)") != std::string::npos &&
+              r.outcome.find("404 x") != std::string::npos;
+  EXPECT_TRUE(summed);
+}
+
+TEST_F(Hostile, ARevocationByAnotherProcessAppliesToTheNextRequest) {
+  // `users revoke` opens the store beside the running kernel; requests were
+  // accepted for up to a second after it returned.
+  auto* id = kernel_->identity();
+  std::string token;
+  ASSERT_TRUE(id->add_user({"rob", "", "PlatformAdministrator", "platform"}));
+  ASSERT_TRUE(id->issue_token("rob", 0, "test", &token));
+  for (int round = 0; round < 20; ++round) ASSERT_EQ(http("GET", "/api/v1/jobs", token).status, 200);
+  std::unique_ptr<store::Store> other;
+  ASSERT_TRUE(store::open_sqlite(test::quiet_config(dir_, plugins_).store_file(), false, &other));
+  int64_t revoked = 0;
+  ASSERT_TRUE(other->disable_user("rob", 1, &revoked));
+  EXPECT_EQ(revoked, 1);
+  auto r = http("GET", "/api/v1/jobs", token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_NE(r.body.find("the token was revoked"), std::string::npos) << r.body;
 }
 
 TEST_F(Hostile, SlowHeadsCannotStarveHealthChecks) {
