@@ -242,6 +242,10 @@ void Kernel::init_in_dependency_order() {
       order_.push_back(&p);
       log::kernel()->info("plugin {} {} initialised ({} job types, {} alert sources, {} admin features)", m.id,
                           m.version, m.job_types.size(), m.alert_sources.size(), m.admin_features.size());
+      if (!m.alert_sources.empty())
+        log::kernel()->warn(
+            "plugin {}: its {} alert source(s) are listed but not evaluated: this kernel has no alert engine yet", m.id,
+            m.alert_sources.size());
       break;  // restart the scan: keeps the order deterministic
     }
   }
@@ -327,6 +331,8 @@ void Kernel::stop() {
     (*it)->library.reset();
   }
   order_.clear();
+  if (store_)
+    if (auto rows = refusals_.flush(jobs::now_ms()); !rows.empty()) store_->audit(rows);
   store_service_.reset();
   jobs_service_.reset();
   identity_service_.reset();
@@ -393,7 +399,10 @@ Status Kernel::open_store() {
   if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, me.data(), me.size(), 0) < 0) {
     // The pid is only a hint for the message above.
   }
-  Status s = store::open_sqlite(config_.store_path, config_.store_sync_full, &store_);
+  const auto check = config_.store_check == "full"    ? store::OpenCheck::full
+                     : config_.store_check == "quick" ? store::OpenCheck::quick
+                                                      : store::OpenCheck::none;
+  Status s = store::open_sqlite(config_.store_path, config_.store_sync_full, &store_, {}, check);
   if (!s) {
     ::close(lock_fd_);
     lock_fd_ = -1;
@@ -441,7 +450,9 @@ Status Kernel::open_store() {
     a.target = rq.path ? rq.path : "";
     a.outcome = "refused: " + std::to_string(status) + " " + detail;
     a.source = rq.remote_addr ? rq.remote_addr : "";
-    if (store_) store_->audit({a});
+    // Anyone can be refused: what is kept is bounded (refusal_audit.h).
+    if (store_)
+      if (auto rows = refusals_.refused(std::move(a), jobs::now_ms()); !rows.empty()) store_->audit(rows);
   });
   routes_.set_authorizer(
       [this](const std::string& role, const std::string& perm) { return identity_ && identity_->allowed(role, perm); });
@@ -467,6 +478,7 @@ Status Kernel::start_engine() {
   o.misfire_catch_up = config_.misfire_catch_up;
   o.safety_tick_ms = int64_t{config_.safety_tick_s} * 1000;
   o.retention_days = static_cast<int>(config_.retention_days);
+  o.audit_retention_days = static_cast<int>(config_.audit_retention_days);
   o.prune_batch = config_.prune_batch;
   o.timeout_grace_ms = config_.timeout_grace_ms;
   engine_ = std::make_unique<jobs::Engine>(

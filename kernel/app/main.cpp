@@ -286,12 +286,14 @@ int cmd_config_check(const opk::config::Config& cfg) {
   for (size_t i = 0; i < cfg.disabled_plugins.size(); ++i) std::cout << (i ? "," : "") << cfg.disabled_plugins[i];
   std::cout << "\n";
   std::cout << "store.path = " << cfg.store_file()
-            << "\nstore.synchronous = " << (cfg.store_sync_full ? "full" : "normal") << "\njobs.pools = ";
+            << "\nstore.synchronous = " << (cfg.store_sync_full ? "full" : "normal")
+            << "\nstore.check_at_start = " << cfg.store_check << "\njobs.pools = ";
   for (size_t i = 0; i < cfg.pools.size(); ++i)
     std::cout << (i ? "," : "") << cfg.pools[i].first << ":" << cfg.pools[i].second;
   std::cout << "\njobs.stale_after_hours = " << cfg.stale_after_hours
             << "\njobs.misfire = " << (cfg.misfire_catch_up ? "once" : "skip")
             << "\njobs.safety_tick_s = " << cfg.safety_tick_s << "\njobs.retention_days = " << cfg.retention_days
+            << "\njobs.audit_retention_days = " << cfg.audit_retention_days
             << "\njobs.prune_batch = " << cfg.prune_batch << "\njobs.timeout_grace_ms = " << cfg.timeout_grace_ms
             << "\n";
   for (const auto& [id, kv] : cfg.jobs)

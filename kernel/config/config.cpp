@@ -32,12 +32,14 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"plugins.disabled", "comma-separated plugin ids not to load"},
     {"store.path", "the embedded SQLite store file; relative paths are under kernel.data_dir"},
     {"store.synchronous", "full (a RUNNING run survives power loss) | normal (survives a process crash)"},
+    {"store.check_at_start", "quick | full | off: how the store file is checked for damage when the kernel starts"},
     {"jobs.pools", "worker pools and their concurrency, NAME:N,NAME:N (default:4)"},
     {"jobs.stale_after_hours", "runs RUNNING longer than this are flagged stale (hours, >= 1)"},
     {"jobs.misfire", "after downtime: once (one catch-up run per scheduled job) | skip"},
     {"jobs.safety_tick_s", "the scheduler re-checks at least this often (s); it wakes exactly when a job is due"},
     {"jobs.retention_days", "runs and logs older than this are pruned (days; 0 keeps everything)"},
-    {"jobs.prune_batch", "runs deleted per pruning transaction (>= 1)"},
+    {"jobs.prune_batch", "runs (or audit rows) deleted per pruning transaction (>= 1)"},
+    {"jobs.audit_retention_days", "audit rows older than this are pruned (days; 0 keeps everything)"},
     {"jobs.timeout_grace_ms", "after a run's timeout cancels it, how long before it is marked ERROR (ms)"},
     {"identity.bootstrap_token_file",
      "file with the first platform administrator's token, read at the first start; empty: a token is printed once"},
@@ -163,6 +165,9 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
   } else if (key == "store.synchronous") {
     if (v != "full" && v != "normal") return bad(origin, key, "'" + v + "' is not full or normal");
     c->store_sync_full = v == "full";
+  } else if (key == "store.check_at_start") {
+    if (v != "quick" && v != "full" && v != "off") return bad(origin, key, "'" + v + "' is not quick, full or off");
+    c->store_check = v;
   } else if (key == "jobs.pools") {
     c->pools.clear();
     for (const auto& item : split_list(v)) {
@@ -180,16 +185,17 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     if (v != "once" && v != "skip") return bad(origin, key, "'" + v + "' is not once or skip");
     c->misfire_catch_up = v == "once";
   } else if (key == "jobs.stale_after_hours" || key == "jobs.safety_tick_s" || key == "jobs.retention_days" ||
-             key == "jobs.prune_batch" || key == "jobs.timeout_grace_ms") {
+             key == "jobs.audit_retention_days" || key == "jobs.prune_batch" || key == "jobs.timeout_grace_ms") {
     struct Range {
       uint64_t lo, hi;
       uint32_t* field;
     };
-    const Range r = key == "jobs.stale_after_hours" ? Range{1, 24 * 365, &c->stale_after_hours}
-                    : key == "jobs.safety_tick_s"   ? Range{1, 86400, &c->safety_tick_s}
-                    : key == "jobs.retention_days"  ? Range{0, 36500, &c->retention_days}
-                    : key == "jobs.prune_batch"     ? Range{1, 1000000, &c->prune_batch}
-                                                    : Range{0, 3600000, &c->timeout_grace_ms};
+    const Range r = key == "jobs.stale_after_hours"      ? Range{1, 24 * 365, &c->stale_after_hours}
+                    : key == "jobs.safety_tick_s"        ? Range{1, 86400, &c->safety_tick_s}
+                    : key == "jobs.retention_days"       ? Range{0, 36500, &c->retention_days}
+                    : key == "jobs.audit_retention_days" ? Range{0, 36500, &c->audit_retention_days}
+                    : key == "jobs.prune_batch"          ? Range{1, 1000000, &c->prune_batch}
+                                                         : Range{0, 3600000, &c->timeout_grace_ms};
     uint64_t n = 0;
     Status s = parse_uint(origin, key, v, r.lo, r.hi, &n);
     if (!s) return s;

@@ -33,6 +33,7 @@ struct Config {
   // The store.
   std::string store_path = "opskernel.db";  // relative paths are under data_dir (resolved by the kernel)
   bool store_sync_full = true;
+  std::string store_check = "quick";  // how the store file is checked at start: quick | full | off
 
   // The job engine.
   std::vector<std::pair<std::string, int>> pools = {{"default", 4}};
@@ -40,6 +41,7 @@ struct Config {
   bool misfire_catch_up = true;
   uint32_t safety_tick_s = 600;
   uint32_t retention_days = 90;
+  uint32_t audit_retention_days = 365;
   uint32_t prune_batch = 1000;
   uint32_t timeout_grace_ms = 30000;
 

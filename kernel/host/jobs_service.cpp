@@ -748,6 +748,12 @@ Status op_queues(Ctx& c, Object::Ptr out) {
   Object::Ptr pools = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
   for (const auto& [name, n] : c.engine.queue_depths()) pools->set(name, static_cast<int64_t>(n));
   out->set("pools", pools);
+  // Whether queued runs can be claimed and stored now (readiness asks this).
+  const Status writable = c.store.writable();
+  Object::Ptr store = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  store->set("writable", writable.code() == OPK_OK);
+  if (!writable) store->set("error", writable.message());
+  out->set("store", store);
   return Status::ok();
 }
 

@@ -192,11 +192,21 @@ Status Engine::start() {
       requeue.push_back(again);
     }
   }
-  Status s = store_.complete_runs(closed);
-  if (!s) return s;
-  if (!(s = store_.create_runs(&requeue))) return s;
-  for (const auto& c : closed)
-    log::kernel()->warn("run {} was in flight when the kernel stopped: marked ERROR (terminated)", c.run_id);
+  // Closed and re-queued together: a stop between the two must not close a
+  // run without its repeat.
+  if (Status s = store_.recover_runs(closed, &requeue); !s)
+    return Status(s.code(), "cannot store the recovery of " + std::to_string(closed.size()) +
+                                " run(s) left in flight (they are recovered at the next start): " + s.message());
+  std::map<int64_t, int64_t> repeated;  // closed run -> its re-queued copy
+  for (const auto& r : requeue) repeated[r.parent_run_id] = r.id;
+  for (const auto& c : closed) {
+    if (auto it = repeated.find(c.run_id); it != repeated.end())
+      log::kernel()->warn(
+          "run {} was in flight when the kernel stopped: marked ERROR (terminated), re-queued as run {}", c.run_id,
+          it->second);
+    else
+      log::kernel()->warn("run {} was in flight when the kernel stopped: marked ERROR (terminated)", c.run_id);
+  }
 
   std::lock_guard lock(mu_);
   running_ = true;
@@ -1016,6 +1026,11 @@ void Engine::scheduler() {
         if (opts_.retention_days > 0) {
           const int64_t before = now - int64_t{opts_.retention_days} * 86400000;
           for (int i = 0; i < 10 && store_.prune(before, opts_.prune_batch, &n) && n > 0; ++i) {
+          }
+        }
+        if (opts_.audit_retention_days > 0) {
+          const int64_t before = now - int64_t{opts_.audit_retention_days} * 86400000;
+          for (int i = 0; i < 10 && store_.prune_audit(before, opts_.prune_batch, &n) && n > 0; ++i) {
           }
         }
         next_housekeeping = now + kHousekeepingMs;

@@ -58,6 +58,7 @@ struct EngineOptions {
   bool misfire_catch_up = true;             // after downtime: one catch-up run (true) or skip (false)
   int64_t safety_tick_ms = 10 * 60 * 1000;  // the scheduler re-checks at least this often
   int retention_days = 90;                  // 0: keep forever
+  int audit_retention_days = 365;           // audit rows; 0: keep forever
   size_t prune_batch = 1000;
   int64_t timeout_grace_ms = 30000;  // after a timeout's cancel, before the run is marked ERROR
   int64_t log_flush_ms = 1000;       // in-flight log lines reach the store at least this often

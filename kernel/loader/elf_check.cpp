@@ -116,8 +116,7 @@ Status check_elf(const std::filesystem::path& path) {
   // the linker writes: a file cut anywhere loses them.
   if (eh.e_shnum != 0) {
     if (eh.e_shentsize != sizeof(ElfW(Shdr))) return Status::invalid("malformed ELF header: section header size");
-    if (!within(eh.e_shoff, eh.e_shnum, eh.e_shentsize, size, &end))
-      return truncated("the section headers", end, size);
+    if (!within(eh.e_shoff, eh.e_shnum, eh.e_shentsize, size, &end)) return truncated("the section headers", end, size);
     std::vector<ElfW(Shdr)> sh(eh.e_shnum);
     if (!read_at(fd.get(), sh.data(), sh.size() * sizeof(ElfW(Shdr)), eh.e_shoff))
       return Status::error("cannot read the section headers");

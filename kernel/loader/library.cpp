@@ -23,7 +23,7 @@ std::string dlerror_text(const std::string& what) {
     text.pop_back();
   return text;
 }
-}
+}  // namespace
 
 Library::~Library() = default;
 
@@ -32,7 +32,8 @@ Status Library::open(const std::filesystem::path& path, std::unique_ptr<Library>
   std::unique_ptr<Library> l(new Library());
   l->path_ = path;
   // Before dlopen: a file cut short would crash the process there.
-  if (Status elf = check_elf(path); !elf) return Status(elf.code(), "cannot load " + path.string() + ": " + elf.message());
+  if (Status elf = check_elf(path); !elf)
+    return Status(elf.code(), "cannot load " + path.string() + ": " + elf.message());
   try {
     // rtld_now: an unresolved symbol fails here, not in the middle of a run.
     l->lib_ = std::make_unique<boost::dll::shared_library>(

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -409,6 +410,36 @@ constexpr int64_t kMarkEvery = 4096;
 constexpr size_t kRunsPerInsert = 32;
 constexpr size_t kRunColumns = 18;  // parameters per run in insert_runs
 constexpr int64_t kLingerIds = 10000;
+// writable() writes a test row at most this often while the store is healthy.
+constexpr int64_t kProbeEveryMs = 1000;
+// With less room than this left on its file system, or within the size
+// limit SQLite was given, the store counts as full (writable()).
+constexpr uint64_t kMinFreeBytes = 1 << 20;
+// Problems a check at open reports at most.
+constexpr int kCheckProblems = 5;
+
+// The name of a SQLite error of the disk or the file (full, I/O, damaged,
+// read-only), or nullptr for other errors (constraints, SQL, busy).
+const char* disk_error_name(int extended_code) {
+  switch (extended_code & 0xff) {
+    case SQLITE_FULL:
+      return "SQLITE_FULL";
+    case SQLITE_IOERR:
+      return "SQLITE_IOERR";
+    case SQLITE_CORRUPT:
+      return "SQLITE_CORRUPT";
+    case SQLITE_NOTADB:
+      return "SQLITE_NOTADB";
+    case SQLITE_READONLY:
+      return "SQLITE_READONLY";
+    case SQLITE_CANTOPEN:
+      return "SQLITE_CANTOPEN";
+    case SQLITE_NOMEM:
+      return "SQLITE_NOMEM";
+    default:
+      return nullptr;
+  }
+}
 
 // The pool of read connections; each new one gets a bounded page cache.
 class ReaderPool final : public Poco::Data::SessionPool {
@@ -436,10 +467,11 @@ class Changed {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::string path, bool full, FlushFile flush)
+  SqliteStore(std::string path, bool full, FlushFile flush, OpenCheck check)
       : path_(std::move(path)),
         full_(full),
-        flush_(flush ? std::move(flush) : [](int fd) { return ::fdatasync(fd) == 0 ? 0 : errno; }) {}
+        flush_(flush ? std::move(flush) : [](int fd) { return ::fdatasync(fd) == 0 ? 0 : errno; }),
+        check_(check) {}
   ~SqliteStore() override {
     if (flusher_.joinable()) {
       {
@@ -469,6 +501,7 @@ class SqliteStore final : public Store {
       *writer_ << "PRAGMA journal_mode=WAL", now;
       *writer_ << (full_ ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"), now;
       *writer_ << "PRAGMA busy_timeout=5000", now;
+      if (Status c = check_file(); !c) return c;
       // The writer's pages stay valid between its transactions: a larger
       // cache keeps the hot pages of a group commit in memory.
       *writer_ << "PRAGMA cache_size=-" + std::to_string(kWriterCacheKiB), now;
@@ -491,6 +524,36 @@ class SqliteStore final : public Store {
     }
     if (full_) flusher_ = std::thread([this] { flush_loop(); });
     return Status::ok();
+  }
+
+  // Checks the file as check_ says: OK, or the problems SQLite found (at
+  // most kCheckProblems) naming the file as corrupted.
+  Status check_file() {
+    if (check_ == OpenCheck::none) return Status::ok();
+    const char* what = check_ == OpenCheck::full ? "integrity_check" : "quick_check";
+    const std::string sql = std::string("PRAGMA ") + what + "(" + std::to_string(kCheckProblems) + ")";
+    static constexpr const char* kHeading = "*** in database main ***\n";
+    sqlite3_stmt* st = nullptr;
+    std::string problems;
+    int rc = sqlite3_prepare_v2(db(), sql.c_str(), -1, &st, nullptr);
+    if (rc == SQLITE_OK)
+      while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+        std::string line = text ? text : "";
+        if (line == "ok") continue;
+        // One line per problem, without the heading of the (only) database.
+        if (line.rfind(kHeading, 0) == 0) line.erase(0, std::strlen(kHeading));
+        std::replace(line.begin(), line.end(), '\n', ' ');
+        problems += (problems.empty() ? "" : "; ") + line;
+      }
+    const int code = sqlite3_extended_errcode(db());
+    const std::string error = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db());
+    sqlite3_finalize(st);
+    if (problems.empty() && error.empty()) return Status::ok();
+    if (problems.empty() && (code & 0xff) != SQLITE_CORRUPT && (code & 0xff) != SQLITE_NOTADB)
+      return Status::unavailable("store " + path_ + ": cannot check the file (" + what + "): " + error);
+    return Status::unavailable("store " + path_ + " is corrupted: " + what +
+                               " found: " + (problems.empty() ? error : problems) + "; restore it from a backup copy");
   }
 
   Status migrate(const std::string& owner, const std::vector<Migration>& migrations) override {
@@ -649,98 +712,100 @@ class SqliteStore final : public Store {
     if (runs->empty()) return Status::ok();
     if (audit && audit->size() != runs->size()) return Status(OPK_ERR_INTERNAL, "create_runs: one audit row per run");
 
-    return grouped(
-        [&] {
-          auto& ss = stmts_->insert_state;
-          auto bind_run = [](Stmt& st, int first, const RunRow& r) {
-            st.bind_at(first, r.job_type, r.scheduled_job_id, r.slot_ms, r.trigger, r.params_json, r.target_tenant,
-                       r.dry_run, r.range_start_ms, r.range_end_ms, r.user_id, r.role, r.scope, r.reason,
-                       r.parent_run_id, r.priority, r.pool, r.scheduled_ms, r.created_ms);
-          };
-          bool fresh = true;
-          for (size_t k = 0; k < runs->size();) {
-            RunRow* r = &(*runs)[k];
-            // Runs that fire no schedule slot cannot conflict: kRunsPerInsert
-            // of them go in one statement (their ids are consecutive), which
-            // measured a fifth cheaper per run than one statement each.
-            size_t n = 0;
-            while (n < kRunsPerInsert && k + n < runs->size() && r[n].slot_ms == 0) ++n;
-            if (n < kRunsPerInsert) n = 1;
-            for (size_t i = 0; i < n; ++i) {
-              if (r[i].created_ms == 0) r[i].created_ms = now_ms();
-              // A completed run always has a finish time.
-              if (r[i].phase == kCompleted && r[i].finished_ms <= 0)
-                r[i].finished_ms = std::max<int64_t>(r[i].created_ms, 1);
-            }
-            Stmt& st = n == 1 ? stmts_->insert_run : stmts_->insert_runs;
-            for (size_t i = 0; i < n; ++i) bind_run(st, static_cast<int>(i * kRunColumns) + 1, r[i]);
-            int rc = st.step();
-            st.reset();
-            if (rc != SQLITE_DONE) return sql_error("insert run");
-            // No RETURNING: it measured 2 to 3 times the cost of the insert itself.
-            // No change means the slot was taken (ON CONFLICT DO NOTHING).
-            const int64_t last = sqlite3_changes(db()) ? sqlite3_last_insert_rowid(db()) : 0;
-            if (n > 1 && sqlite3_changes(db()) != static_cast<int>(n))
-              return Status(OPK_ERR_INTERNAL, "store: insert runs: fewer rows than runs");
-            for (size_t i = 0; i < n; ++i, ++k) {
-              RunRow& x = (*runs)[k];
-              x.id = last ? last - static_cast<int64_t>(n - 1 - i) : 0;
-              fresh = fresh && x.id != 0 && (k == 0 || x.id == (*runs)[k - 1].id + 1) && is_new_pending(x);
-              if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(x.id);
-            }
-          }
-          // New PENDING runs with ids in one unbroken range (every run now,
-          // and scheduled runs whose slots were all free) get their state
-          // rows from one statement.
-          if (fresh) {
-            if (!stmts_->insert_states.bind_all(runs->front().id, runs->back().id).exec())
-              return sql_error("insert run state");
-          } else {
-            for (const RunRow& r : *runs) {
-              if (!r.id) continue;
-              // A new run starts with its phase, outcome and hold; the rest of
-              // its state is kept only for a completed run (an import).
-              const bool done = r.phase == kCompleted;
-              static const std::string kNone;
-              ss.bind_all(r.id, r.phase, r.outcome, r.hold, done && r.terminated, done ? r.started_ms : 0,
-                          done ? r.finished_ms : 0, done ? r.exit_code : 0, done ? r.summary : kNone,
-                          done ? r.progress : 0.0, done ? r.progress_message : kNone, done ? r.output_json : kNone);
-              const int rc = ss.step();
-              ss.reset();
-              if (rc != SQLITE_DONE) return sql_error("insert run state");
-            }
-          }
-          if (audit) {
-            // The audit rows of one request repeated for many runs (a batch
-            // of the same job) differ only in their run: one statement
-            // writes them all, as the state rows above.
-            const bool alike = fresh && std::all_of(audit->begin(), audit->end(), [&](const AuditRow& a) {
-                                 const AuditRow& f = audit->front();
-                                 return a.time_ms == f.time_ms && a.actor == f.actor && a.role == f.role &&
-                                        a.action == f.action && a.target == f.target && a.reason == f.reason &&
-                                        a.params_json == f.params_json && a.source == f.source;
-                               });
-            if (alike && audit->size() > 1) {
-              const AuditRow& f = audit->front();
-              if (!stmts_->insert_audit_range
-                       .bind_all(f.time_ms ? f.time_ms : now_ms(), f.actor, f.role, f.action, f.target, f.reason,
-                                 f.params_json, f.source, runs->front().id, runs->back().id)
-                       .exec())
-                return sql_error("audit");
-            } else if (Status a = insert_audit_locked(*audit); !a) {
-              return a;
-            }
-          }
-          // Every kMarkEvery new runs, the open-runs mark moves up (in this
-          // transaction: it moves back with it if this write is undone).
-          const int64_t last = runs->back().id;
-          if (last >= next_mark_at_) {
-            if (Status a = advance_open_mark(); !a) return a;
-            next_mark_at_ = last + kMarkEvery;
-          }
-          return Status::ok();
-        },
-        runs->size() * (audit ? 2 : 1));
+    return grouped([&] { return create_runs_locked(runs, audit); }, runs->size() * (audit ? 2 : 1));
+  }
+
+  // Inserts runs and their audit rows (create_runs); the caller holds
+  // write_mu_ inside a transaction.
+  Status create_runs_locked(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) {
+    if (runs->empty()) return Status::ok();
+    auto& ss = stmts_->insert_state;
+    auto bind_run = [](Stmt& st, int first, const RunRow& r) {
+      st.bind_at(first, r.job_type, r.scheduled_job_id, r.slot_ms, r.trigger, r.params_json, r.target_tenant, r.dry_run,
+                 r.range_start_ms, r.range_end_ms, r.user_id, r.role, r.scope, r.reason, r.parent_run_id, r.priority,
+                 r.pool, r.scheduled_ms, r.created_ms);
+    };
+    bool fresh = true;
+    for (size_t k = 0; k < runs->size();) {
+      RunRow* r = &(*runs)[k];
+      // Runs that fire no schedule slot cannot conflict: kRunsPerInsert
+      // of them go in one statement (their ids are consecutive), which
+      // measured a fifth cheaper per run than one statement each.
+      size_t n = 0;
+      while (n < kRunsPerInsert && k + n < runs->size() && r[n].slot_ms == 0) ++n;
+      if (n < kRunsPerInsert) n = 1;
+      for (size_t i = 0; i < n; ++i) {
+        if (r[i].created_ms == 0) r[i].created_ms = now_ms();
+        // A completed run always has a finish time.
+        if (r[i].phase == kCompleted && r[i].finished_ms <= 0) r[i].finished_ms = std::max<int64_t>(r[i].created_ms, 1);
+      }
+      Stmt& st = n == 1 ? stmts_->insert_run : stmts_->insert_runs;
+      for (size_t i = 0; i < n; ++i) bind_run(st, static_cast<int>(i * kRunColumns) + 1, r[i]);
+      int rc = st.step();
+      st.reset();
+      if (rc != SQLITE_DONE) return sql_error("insert run");
+      // No RETURNING: it measured 2 to 3 times the cost of the insert itself.
+      // No change means the slot was taken (ON CONFLICT DO NOTHING).
+      const int64_t last = sqlite3_changes(db()) ? sqlite3_last_insert_rowid(db()) : 0;
+      if (n > 1 && sqlite3_changes(db()) != static_cast<int>(n))
+        return Status(OPK_ERR_INTERNAL, "store: insert runs: fewer rows than runs");
+      for (size_t i = 0; i < n; ++i, ++k) {
+        RunRow& x = (*runs)[k];
+        x.id = last ? last - static_cast<int64_t>(n - 1 - i) : 0;
+        fresh = fresh && x.id != 0 && (k == 0 || x.id == (*runs)[k - 1].id + 1) && is_new_pending(x);
+        if (audit) (*audit)[k].outcome = "ok: run " + std::to_string(x.id);
+      }
+    }
+    // New PENDING runs with ids in one unbroken range (every run now,
+    // and scheduled runs whose slots were all free) get their state
+    // rows from one statement.
+    if (fresh) {
+      if (!stmts_->insert_states.bind_all(runs->front().id, runs->back().id).exec())
+        return sql_error("insert run state");
+    } else {
+      for (const RunRow& r : *runs) {
+        if (!r.id) continue;
+        // A new run starts with its phase, outcome and hold; the rest of
+        // its state is kept only for a completed run (an import).
+        const bool done = r.phase == kCompleted;
+        static const std::string kNone;
+        ss.bind_all(r.id, r.phase, r.outcome, r.hold, done && r.terminated, done ? r.started_ms : 0,
+                    done ? r.finished_ms : 0, done ? r.exit_code : 0, done ? r.summary : kNone, done ? r.progress : 0.0,
+                    done ? r.progress_message : kNone, done ? r.output_json : kNone);
+        const int rc = ss.step();
+        ss.reset();
+        if (rc != SQLITE_DONE) return sql_error("insert run state");
+      }
+    }
+    if (audit) {
+      // The audit rows of one request repeated for many runs (a batch
+      // of the same job) differ only in their run: one statement
+      // writes them all, as the state rows above.
+      const bool alike = fresh && std::all_of(audit->begin(), audit->end(), [&](const AuditRow& a) {
+                           const AuditRow& f = audit->front();
+                           return a.time_ms == f.time_ms && a.actor == f.actor && a.role == f.role &&
+                                  a.action == f.action && a.target == f.target && a.reason == f.reason &&
+                                  a.params_json == f.params_json && a.source == f.source;
+                         });
+      if (alike && audit->size() > 1) {
+        const AuditRow& f = audit->front();
+        if (!stmts_->insert_audit_range
+                 .bind_all(f.time_ms ? f.time_ms : now_ms(), f.actor, f.role, f.action, f.target, f.reason,
+                           f.params_json, f.source, runs->front().id, runs->back().id)
+                 .exec())
+          return sql_error("audit");
+      } else if (Status a = insert_audit_locked(*audit); !a) {
+        return a;
+      }
+    }
+    // Every kMarkEvery new runs, the open-runs mark moves up (in this
+    // transaction: it moves back with it if this write is undone).
+    const int64_t last = runs->back().id;
+    if (last >= next_mark_at_) {
+      if (Status a = advance_open_mark(); !a) return a;
+      next_mark_at_ = last + kMarkEvery;
+    }
+    return Status::ok();
   }
 
   Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
@@ -761,8 +826,11 @@ class SqliteStore final : public Store {
             if (Status s = complete_locked(*completed_first, first_inline); !s) return s;
 
           if (!stmts_->claim_savepoint.exec()) return sql_error("mark running");
-          const bool every = stmts_->mark_running_all.bind_all(now, node, id_list).exec() &&
-                             sqlite3_changes(db()) == static_cast<int>(ids.size());
+          // A failure that ends the transaction (disk full, I/O) is reported
+          // as itself, not as the savepoint it leaves undefined.
+          const bool claimed = stmts_->mark_running_all.bind_all(now, node, id_list).exec();
+          if (!claimed && sqlite3_get_autocommit(db())) return sql_error("mark running");
+          const bool every = claimed && sqlite3_changes(db()) == static_cast<int>(ids.size());
           if (!every) stmts_->claim_rollback.exec();
           stmts_->claim_release.exec();
           if (sqlite3_get_autocommit(db())) return sql_error("mark running");  // the transaction was lost
@@ -782,6 +850,40 @@ class SqliteStore final : public Store {
 
     const auto inline_logs = inline_logs_of(cs);
     return grouped([&] { return complete_locked(cs, inline_logs); }, cs.size());
+  }
+
+  Status recover_runs(const std::vector<Completion>& closed, std::vector<RunRow>* requeued) override {
+    const Changed changed_after(generation_);
+    if (closed.empty() && requeued->empty()) return Status::ok();
+
+    const auto inline_logs = inline_logs_of(closed);
+    return grouped(
+        [&] {
+          if (Status s = complete_locked(closed, inline_logs); !s) return s;
+          return create_runs_locked(requeued, nullptr);
+        },
+        closed.size() + requeued->size());
+  }
+
+  Status writable() override {
+    {
+      std::lock_guard lock(group_mu_);
+      if (!flush_failed_.empty()) return Status::unavailable(flush_failed_);
+    }
+    const int64_t now = now_ms();
+    {
+      std::lock_guard lock(health_mu_);
+      if (fault_.empty() && now - probed_ms_ < kProbeEveryMs) return Status::ok();
+    }
+    if (Status room = disk_room(); !room) return room;
+    // The test write goes through the writer's queue like any other, and
+    // its commit clears a fault once the store takes writes again.
+    Status s = grouped([&] { return probe_locked(); }, 1);
+    std::lock_guard lock(health_mu_);
+    if (!s) return s;
+    if (!fault_.empty()) return Status::unavailable(fault_);
+    probed_ms_ = now;
+    return Status::ok();
   }
 
   Status complete_pending(const Completion& c, bool* changed) override {
@@ -956,6 +1058,22 @@ class SqliteStore final : public Store {
     return Status::ok();
   }
 
+  Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override {
+    std::lock_guard lock(write_mu_);
+    // Audit rows are written in time order (up to clock steps): only the
+    // oldest `batch` rows are looked at, so nothing scans the whole trail
+    // when nothing is due.
+    try {
+      Poco::Int64 before = before_ms, limit = static_cast<Poco::Int64>(batch);
+      *writer_ << "DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id LIMIT $1) AND time_ms < $2",
+          use(limit), use(before), now;
+      *deleted = static_cast<int64_t>(sqlite3_changes(db()));
+    } catch (const Poco::Exception& e) {
+      return Status::unavailable("store: prune audit: " + e.displayText());
+    }
+    return Status::ok();
+  }
+
   // The largest run id created before `before_ms`, assuming creation times
   // grow with ids (they do up to clock steps); 0 if none. REQUIRES: write_mu_.
   int64_t last_created_before(int64_t before_ms) {
@@ -1059,6 +1177,42 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // UNAVAILABLE if the file system that holds the store has less than
+  // kMinFreeBytes free (for this process: root may use the reserved blocks).
+  Status disk_room() const {
+    const auto dir = std::filesystem::path(path_).parent_path();
+    struct statvfs fs {};
+    if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) != 0) return Status::ok();  // the test write decides
+    const uint64_t blocks = ::geteuid() == 0 ? fs.f_bfree : fs.f_bavail;
+    const uint64_t free_bytes = blocks * fs.f_frsize;
+    if (free_bytes >= kMinFreeBytes) return Status::ok();
+    return Status::unavailable("store: the disk of " + path_ + " is full (" + std::to_string(free_bytes) +
+                               " bytes free)");
+  }
+
+  // The test write of writable(): fails if less than kMinFreeBytes are left
+  // within the file's size limit (free pages included), as writes then fail
+  // for lack of room; otherwise rewrites one row. REQUIRES: write_mu_ held,
+  // inside a transaction.
+  Status probe_locked() {
+    auto count = [&](Stmt& st) {
+      const int64_t n = st.step() == SQLITE_ROW ? st.column_int(0) : 0;
+      st.reset();
+      return n;
+    };
+    const int64_t pages = count(stmts_->page_count), limit = count(stmts_->max_page_count),
+                  free_pages = count(stmts_->freelist_count), page_size = count(stmts_->page_size);
+    const int64_t room = (std::max<int64_t>(limit - pages, 0) + free_pages) * page_size;
+    if (room < static_cast<int64_t>(kMinFreeBytes)) {
+      std::string msg = "store: database or disk is full (SQLITE_FULL, " + path_ + "): " + std::to_string(room) +
+                        " bytes left within its size limit of " + std::to_string(limit) + " pages";
+      if (disk_error_.empty()) disk_error_ = msg;
+      return Status::unavailable(std::move(msg));
+    }
+    if (!stmts_->write_probe.bind_all(now_ms()).exec()) return sql_error("test write");
+    return Status::ok();
+  }
+
   // Rows of a read as text (NULL as empty). Errors are logged by the caller's
   // empty result; the identity tables have no NULL columns.
   std::vector<std::vector<std::string>> text_rows(const std::string& sql, const std::vector<std::string>& params) {
@@ -1229,7 +1383,14 @@ class SqliteStore final : public Store {
           rollback_to(db, "ROLLBACK TO w"),
           claim_savepoint(db, "SAVEPOINT c"),
           claim_release(db, "RELEASE c"),
-          claim_rollback(db, "ROLLBACK TO c") {}
+          claim_rollback(db, "ROLLBACK TO c"),
+          write_probe(db,
+                      "INSERT INTO store_marks (name, value) VALUES ('write_probe', ?) ON CONFLICT (name) DO UPDATE "
+                      "SET value = excluded.value"),
+          page_count(db, "PRAGMA page_count"),
+          max_page_count(db, "PRAGMA max_page_count"),
+          freelist_count(db, "PRAGMA freelist_count"),
+          page_size(db, "PRAGMA page_size") {}
     // `rows` runs, kRunColumns parameters each.
     static std::string insert_runs_sql(size_t rows) {
       std::string sql =
@@ -1242,16 +1403,25 @@ class SqliteStore final : public Store {
     }
     Stmt insert_run, insert_runs, insert_states, insert_state, mark_running, mark_running_all, complete, inline_max_seq,
         insert_log, insert_step, insert_audit, insert_audit_range, set_next_run, begin, commit, rollback, savepoint,
-        release, rollback_to, claim_savepoint, claim_release, claim_rollback;
+        release, rollback_to, claim_savepoint, claim_release, claim_rollback, write_probe, page_count, max_page_count,
+        freelist_count, page_size;
   };
 
   // The writer's handle, looked up once (Poco's dbHandle costs about as much
   // as binding a few parameters, and the hot path needs it per run).
   sqlite3* db() { return db_; }
 
-  // "store: <what>: <the writer's last SQLite error>", as UNAVAILABLE.
+  // "store: <what>: <the writer's last SQLite error>", as UNAVAILABLE. An
+  // error of the disk or the file (full, I/O, damaged) also names its SQLite
+  // code and the file, and is the group's disk error (write_group).
+  // REQUIRES: write_mu_ held.
   Status sql_error(const char* what) {
-    return Status::unavailable(std::string("store: ") + what + ": " + sqlite3_errmsg(db()));
+    std::string msg = std::string("store: ") + what + ": " + sqlite3_errmsg(db());
+    if (const char* name = disk_error_name(sqlite3_extended_errcode(db()))) {
+      msg += std::string(" (") + name + ", " + path_ + ")";
+      if (disk_error_.empty()) disk_error_ = msg;
+    }
+    return Status::unavailable(std::move(msg));
   }
 
   static std::string escape(const std::string& s) {
@@ -1510,6 +1680,7 @@ class SqliteStore final : public Store {
       }
     };
     if (full_) sqlite3_exec(db(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+    disk_error_.clear();
     Status s = in_transaction([&] {
       if (group.size() == 1) {
         run(group.front());
@@ -1518,14 +1689,24 @@ class SqliteStore final : public Store {
       for (Writer* g : group) {
         if (!stmts_->savepoint.exec()) return sql_error("savepoint");
         run(g);
-        if (!g->status && !stmts_->rollback_to.exec()) return sql_error("rollback to savepoint");
         // Some errors (disk full, I/O) end the whole transaction: then
-        // nothing of the group is written, and the rest must not run
-        // outside it.
-        if (!stmts_->release.exec() || sqlite3_get_autocommit(db())) return sql_error("the transaction was lost");
+        // nothing of the group is written, the rest must not run outside
+        // it, and the whole group fails with that error.
+        if (sqlite3_get_autocommit(db())) return g->status ? sql_error("the transaction was lost") : g->status;
+        if (!g->status && !stmts_->rollback_to.exec()) return sql_error("rollback to savepoint");
+        if (!stmts_->release.exec()) return sql_error("release savepoint");
       }
       return Status::ok();
     });
+    {
+      // The store's health (writable()): a disk error stays its fault until
+      // a group commits without one.
+      std::lock_guard health(health_mu_);
+      if (!disk_error_.empty())
+        fault_ = disk_error_;
+      else if (s)
+        fault_.clear();
+    }
     // Every other write commits with its own fsync, as before.
     if (full_ && sqlite3_exec(db(), "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) != SQLITE_OK) {
       std::lock_guard queue_lock(group_mu_);
@@ -1539,22 +1720,27 @@ class SqliteStore final : public Store {
     return s.code() == OPK_OK;
   }
 
-  // REQUIRES: write_mu_ held.
+  // Runs `fn` in a transaction: commits if it succeeds, else rolls back.
+  // Returns the first error: a failed write or commit may have ended the
+  // transaction itself (disk full, I/O error), and the ROLLBACK that then
+  // finds none must not replace it. REQUIRES: write_mu_ held.
   template <typename Fn>
   Status in_transaction(Fn&& fn) {
     if (stmts_->begin.step() != SQLITE_DONE) {
+      Status e = sql_error("begin");
       stmts_->begin.reset();
-      return sql_error("begin");
+      return e;
     }
     stmts_->begin.reset();
     Status s = fn();
-    auto& end = s ? stmts_->commit : stmts_->rollback;
-    int rc = end.step();
-    end.reset();
-    if (s && rc != SQLITE_DONE) {
+    if (s) {
+      const int rc = stmts_->commit.step();
+      if (rc != SQLITE_DONE) s = sql_error("commit");
+      stmts_->commit.reset();
+    }
+    if (!s && !sqlite3_get_autocommit(db())) {
       stmts_->rollback.step();
       stmts_->rollback.reset();
-      return sql_error("commit");
     }
     return s;
   }
@@ -1699,11 +1885,16 @@ class SqliteStore final : public Store {
   const std::string path_;
   const bool full_;
   const FlushFile flush_;
+  const OpenCheck check_;
   std::mutex write_mu_;
   std::mutex group_mu_;  // guards writers_, unflushed_, flush_failed_, stopping_
   std::deque<Writer*> writers_;
   std::vector<Writer*> unflushed_;  // committed, waiting for the flush of the log
   std::string flush_failed_;        // sticky: why writes are refused
+  std::mutex health_mu_;            // guards fault_, probed_ms_
+  std::string fault_;               // the last group's disk error, until a group commits without one
+  int64_t probed_ms_ = 0;           // when writable() last found the store healthy
+  std::string disk_error_;          // the first disk error of the group being written; write_mu_
   bool stopping_ = false;
   std::condition_variable flush_cv_;
   std::thread flusher_;
@@ -1739,8 +1930,9 @@ const std::vector<Migration>& sqlite_kernel_migrations() {
   return kKernelMigrations;
 }
 
-Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out, FlushFile flush) {
-  auto s = std::make_unique<SqliteStore>(path, durable_full, std::move(flush));
+Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out, FlushFile flush,
+                   OpenCheck check) {
+  auto s = std::make_unique<SqliteStore>(path, durable_full, std::move(flush), check);
   Status st = s->open();
   if (!st) return st;
   *out = std::move(s);

@@ -227,6 +227,10 @@ class Store {
                               const std::vector<Completion>* completed_first = nullptr) = 0;
   // RUNNING/PENDING -> COMPLETED, storing logs, steps and the result.
   virtual Status complete_runs(const std::vector<Completion>& completions) = 0;
+  // Closes runs a stopped kernel left in flight (as complete_runs) and
+  // creates the runs that repeat them (as create_runs, assigning ids), in one
+  // transaction: either both are stored or neither is.
+  virtual Status recover_runs(const std::vector<Completion>& closed, std::vector<RunRow>* requeued) = 0;
   // Completes a run only if it is still PENDING; *changed says whether it was.
   virtual Status complete_pending(const Completion& completion, bool* changed) = 0;
   // Appends log lines of runs in flight (for live views and crash safety).
@@ -252,6 +256,17 @@ class Store {
   // Deletes at most `batch` completed runs finished before `before_ms`, with
   // their logs and steps; returns how many runs were deleted.
   virtual Status prune(int64_t before_ms, size_t batch, int64_t* deleted) = 0;
+  // Deletes at most `batch` of the oldest audit rows written before
+  // `before_ms`; returns how many were deleted.
+  virtual Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) = 0;
+
+  // OK if the store takes writes now; otherwise UNAVAILABLE with the cause:
+  // writes are refused after a failed flush, less than 1 MiB is left on its
+  // disk or within its size limit, the last write failed for lack of space
+  // or an I/O error and none has succeeded since, or a small test write
+  // fails. Cheap enough to be asked on every readiness check (a test write
+  // at most about once a second while the store is healthy).
+  virtual Status writable() = 0;
 
   // Moves committed pages from the write-ahead log into the database file
   // without blocking writers; called periodically so commits on the hot path
@@ -308,13 +323,23 @@ const std::vector<Migration>& sqlite_kernel_migrations();
 // that delays or fails.
 using FlushFile = std::function<int(int fd)>;
 
+// How much of an existing store file is checked for damage when it is opened.
+enum class OpenCheck {
+  none,   // nothing: a damaged page is found when it is read
+  quick,  // SQLite's quick_check: every page and b-tree, not the indexes' contents
+  full,   // SQLite's integrity_check: quick_check and every index against its table
+};
+
 // Opens (creating if needed) the embedded SQLite store at `path`, in WAL
 // mode. With `durable_full`, a write returns only once the log that holds it
 // is flushed to disk (it survives a power loss); group-committed writes are
 // flushed by a thread of the store's while the next group is written, every
 // other write by its own commit. Without, writes survive a process crash
-// only. `flush` defaults to fdatasync(2).
-Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out, FlushFile flush = {});
+// only. `flush` defaults to fdatasync(2). `check` says how the file is
+// checked first: a damaged one is refused with an error that names the path
+// and says it is corrupted.
+Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out, FlushFile flush = {},
+                   OpenCheck check = OpenCheck::none);
 
 }  // namespace opk::store
 

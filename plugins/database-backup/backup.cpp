@@ -1,7 +1,9 @@
 // database-backup -- the DatabaseBackup job type: an online, consistent copy
 // of the kernel's SQLite store (SQLite's backup API, so runs keep being
 // written meanwhile), verified with PRAGMA integrity_check, kept per tier
-// (hourly x24, daily x7 ...) with older copies of the tier deleted.
+// (hourly x24, daily x7 ...) with older copies of the tier deleted. Each run
+// writes its own partial file, locked while it writes; partial files nobody
+// holds are removed when the plugin starts.
 //
 // Settings ([plugin.database-backup]):
 //   dir            where copies go; relative to kernel.data_dir (default "backups")
@@ -9,13 +11,19 @@
 //   pages_per_step pages copied between cancellation checks (default 256)
 //   step_pause_ms  pause between steps, to bound the I/O a backup takes (default 0)
 // Parameters: {"tier": "daily"}.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <opskernel/opk.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -108,6 +116,97 @@ std::vector<fs::path> copies(const fs::path& dir, const std::string& tier) {
   return out;
 }
 
+constexpr std::string_view kPartial = ".partial";
+
+// A copy being written: a file of its own, created exclusively and locked
+// (flock) while it is written, so a partial file whose lock is free belongs
+// to nobody (the lock ends with its process). Removed, with SQLite's files
+// beside it, unless kept().
+class PartialFile {
+ public:
+  PartialFile() = default;
+  PartialFile(const PartialFile&) = delete;
+  PartialFile& operator=(const PartialFile&) = delete;
+  ~PartialFile() {
+    if (fd_ < 0) return;
+    if (!kept_) remove_with_journals(path_);
+    ::close(fd_);
+  }
+
+  // Creates "<target>.<pid>-<n>.partial" beside `target`, with a name no
+  // other run of any process has.
+  opk::Status create(const fs::path& target) {
+    static std::atomic<uint64_t> counter{0};
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const fs::path path =
+          target.string() + "." + std::to_string(::getpid()) + "-" + std::to_string(++counter) + std::string(kPartial);
+      const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd < 0 && errno == EEXIST) continue;
+      if (fd < 0) return opk::Status::error("cannot create " + path.string() + ": " + std::strerror(errno));
+      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const std::string msg = "cannot lock " + path.string() + ": " + std::strerror(errno);
+        ::close(fd);
+        std::error_code ec;
+        fs::remove(path, ec);
+        return opk::Status::error(msg);
+      }
+      fd_ = fd;
+      path_ = path;
+      return opk::Status::ok();
+    }
+    return opk::Status::error("cannot find a free name for a partial copy beside " + target.string());
+  }
+  const fs::path& path() const { return path_; }
+  // The copy was renamed to its final name: nothing is removed.
+  void kept() { kept_ = true; }
+
+  // Removes `path` and the journal files SQLite may have left beside it.
+  static void remove_with_journals(const fs::path& path) {
+    std::error_code ec;
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) fs::remove(path.string() + suffix, ec);
+  }
+
+ private:
+  int fd_ = -1;
+  fs::path path_;
+  bool kept_ = false;
+};
+
+// Whether no process holds the partial file at `path` (or it is gone).
+bool abandoned(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);
+  return free;
+}
+
+// Removes the partial copies in `dir` that no backup is writing (left by a
+// process that was killed mid-copy), with their journal files; logs each.
+void remove_abandoned_partials(const opk::Host& host, const fs::path& dir) {
+  std::map<fs::path, std::vector<fs::path>> partials;  // partial file -> it and its journal files
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const auto at = name.rfind(kPartial);
+    if (name.rfind("opskernel-", 0) != 0 || at == std::string::npos) continue;
+    const std::string rest = name.substr(at + kPartial.size());
+    if (rest.empty() || rest == "-journal" || rest == "-wal" || rest == "-shm")
+      partials[dir / name.substr(0, at + kPartial.size())].push_back(e.path());
+  }
+  for (const auto& [partial, files] : partials) {
+    if (!abandoned(partial)) continue;
+    uintmax_t bytes = 0;
+    for (const auto& f : files) {
+      const auto size = fs::file_size(f, ec);
+      if (!ec) bytes += size;
+    }
+    PartialFile::remove_with_journals(partial);
+    host.warn("removed " + partial.filename().string() + " (" + std::to_string(bytes) +
+              " bytes), the partial copy of a backup that was stopped before it finished");
+  }
+}
+
 class BackupJob : public opk::Job {
  public:
   explicit BackupJob(opk::Plugin& p) : plugin_(p) {}
@@ -126,7 +225,9 @@ class BackupJob : public opk::Job {
     if (!s.tiers.count(tier))
       return opk::Status::invalid("tier '" + tier + "' is not configured (plugin.database-backup.tiers)");
     const int keep = s.tiers[tier];
-    const fs::path target = s.dir / ("opskernel-" + tier + "-" + utc_stamp() + ".db");
+    // The run id keeps apart the copies of runs started in the same millisecond.
+    const fs::path target =
+        s.dir / ("opskernel-" + tier + "-" + utc_stamp() + "-" + std::to_string(run.run_id()) + ".db");
     auto existing = copies(s.dir, tier);
 
     auto backup = run.step("backup");
@@ -142,42 +243,46 @@ class BackupJob : public opk::Job {
     std::error_code ec;
     fs::create_directories(s.dir, ec);
     if (ec) return opk::Status::error("cannot create " + s.dir.string() + ": " + ec.message());
-    const fs::path partial = target.string() + ".partial";
+    // A cancelled or failed backup leaves no file: the partial one is
+    // removed when this goes out of scope, unless it became the copy.
+    PartialFile partial;
+    if (st = partial.create(target); !st) {
+      backup.end(opk::Outcome::error, st.message());
+      return st;
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    st = copy(run, s, partial);
+    st = copy(run, s, partial.path());
     if (!st) {
-      for (const char* suffix : {"", "-wal", "-shm", "-journal"})  // a cancelled or failed backup leaves no file
-        fs::remove(partial.string() + suffix, ec);
       backup.end(opk::Outcome::error, st.message());
       return st;
     }
     backup.end(opk::Outcome::normal);
 
     auto verify = run.step("verify");
-    st = integrity_check(partial);
+    st = integrity_check(partial.path());
     if (!st) {
-      fs::remove(partial, ec);
       verify.end(opk::Outcome::error, st.message());
       return st;
     }
-    fs::rename(partial, target, ec);
+    fs::rename(partial.path(), target, ec);
     if (ec) {
       const std::string msg = "cannot rename the copy to " + target.string() + ": " + ec.message();
-      fs::remove(partial, ec);
+      verify.end(opk::Outcome::error, msg);
       return opk::Status::error(msg);
     }
+    partial.kept();
     verify.end(opk::Outcome::normal);
 
     auto cleanup = run.step("cleanup");
     existing = copies(s.dir, tier);
     int deleted = 0;
     for (size_t i = 0; existing.size() > static_cast<size_t>(keep) && i < existing.size() - keep; ++i) {
-      fs::remove(existing[i], ec);
-      if (ec) {
-        run.warn("could not delete " + existing[i].string() + ": " + ec.message());
-      } else {
+      // Another run of the tier may delete the same copy at the same time.
+      if (fs::remove(existing[i], ec)) {
         run.info("deleted " + existing[i].filename().string());
         ++deleted;
+      } else if (ec) {
+        run.warn("could not delete " + existing[i].string() + ": " + ec.message());
       }
     }
     const auto ms =
@@ -268,6 +373,15 @@ class BackupPlugin : public opk::Plugin {
     Settings s;
     opk::Status st = load_settings(host, &s);  // bad settings refuse the plugin at init, naming the key
     if (!st) throw std::invalid_argument(st.message());
+  }
+
+  // Removes the partial copies of backups that were stopped mid-copy,
+  // before any run of this start (a re-queued one, say) begins.
+  opk::Status start() override {
+    Settings s;
+    if (opk::Status st = load_settings(host(), &s); !st) return st;
+    remove_abandoned_partials(host(), s.dir);
+    return opk::Status::ok();
   }
 };
 

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
 
@@ -24,14 +26,18 @@ class EngineTest : public ::testing::Test {
     start();
   }
   void start(const std::vector<std::pair<std::string, int>>& pools = {{"default", 1}}) {
-    auto cfg = test::quiet_config(dir_, plugins_);
-    cfg.pools = pools;
-    cfg.timeout_grace_ms = 200;
-    cfg.store_path = (dir_.path() / "data" / "opk.db").string();
-    k_ = std::make_unique<Kernel>(cfg);
+    k_ = std::make_unique<Kernel>(config(pools));
     Status s = k_->start();
     ASSERT_TRUE(s) << s.message();
   }
+  config::Config config(const std::vector<std::pair<std::string, int>>& pools = {{"default", 1}}) {
+    auto cfg = test::quiet_config(dir_, plugins_);
+    cfg.pools = pools;
+    cfg.timeout_grace_ms = 200;
+    cfg.store_path = store_path();
+    return cfg;
+  }
+  std::string store_path() const { return (dir_.path() / "data" / "opk.db").string(); }
   void restart() {
     k_.reset();
     start();
@@ -432,6 +438,85 @@ TEST_F(EngineTest, RunsLeftByACrashedKernelAreClosedAndRequeuedWhereAllowed) {
   ASSERT_TRUE(e().wait(runs[0].id, 10000));
   f.job_type = "hello";
   EXPECT_EQ(k_->store()->list_runs(f).size(), 1u);  // not requeued
+}
+
+TEST_F(EngineTest, ARunLeftInFlightIsClosedOnlyTogetherWithItsRequeue) {
+  // A crashed kernel left a run of a type that is re-queued after a crash.
+  std::vector<store::RunRow> rows(1);
+  rows[0].job_type = "slow-job";
+  rows[0].params_json = R"({"ms":1})";
+  k_.reset();
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  {
+    std::unique_ptr<store::Store> st;
+    ASSERT_TRUE(store::open_sqlite(store_path(), true, &st));
+    ASSERT_TRUE(st->create_runs(&rows));
+    ASSERT_TRUE(st->mark_running({rows[0].id}, now_ms(), host, nullptr));
+    // The store refuses the re-queued copy once.
+    ASSERT_TRUE(
+        st->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.trigger = 'recovery' "
+                    "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+                    {}, nullptr));
+  }
+  {
+    Kernel refused(config());
+    Status s = refused.start();
+    ASSERT_FALSE(s) << "the recovery could not be stored";
+    EXPECT_NE(s.message().find("disk trouble"), std::string::npos) << s.message();
+  }
+  {
+    // Then the run was not closed either: it is still there to recover.
+    std::unique_ptr<store::Store> st;
+    ASSERT_TRUE(store::open_sqlite(store_path(), true, &st));
+    store::RunRow r;
+    ASSERT_TRUE(st->get_run(rows[0].id, &r));
+    EXPECT_EQ(r.phase, store::kRunning);
+    ASSERT_TRUE(st->execute("DROP TRIGGER refuse", {}, nullptr));
+  }
+  start();
+  RunView v;
+  ASSERT_TRUE(e().get(rows[0].id, &v));
+  EXPECT_EQ(v.row.phase, store::kCompleted);
+  EXPECT_TRUE(v.row.terminated);
+  store::RunFilter f;
+  f.job_type = "slow-job";
+  auto runs = k_->store()->list_runs(f);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].trigger, "recovery");
+  EXPECT_EQ(runs[0].parent_run_id, rows[0].id);
+}
+
+TEST_F(EngineTest, AStoreDamagedInTheMiddleOfItsFileIsRefusedAtStartNamingIt) {
+  // Enough runs that the runs table spans many pages of the file.
+  std::vector<store::RunRow> rows(3000);
+  for (auto& r : rows) {
+    r.job_type = "hello";
+    r.reason = std::string(200, 'r');
+  }
+  ASSERT_TRUE(k_->store()->create_runs(&rows));
+  std::vector<std::vector<std::optional<std::string>>> leaves, page_size;
+  ASSERT_TRUE(k_->store()->query("SELECT pageno FROM dbstat WHERE name = 'runs' AND pagetype = 'leaf' ORDER BY pageno",
+                                 {}, &leaves));
+  ASSERT_TRUE(k_->store()->query("PRAGMA page_size", {}, &page_size));
+  ASSERT_GT(leaves.size(), 20u);
+  k_.reset();  // the last connection writes the log back into the file
+  ASSERT_FALSE(std::filesystem::exists(store_path() + "-wal"));
+  // Garbage over the first half of a leaf page of runs in the middle of the
+  // file; the file's header stays intact.
+  const int64_t page = std::stoll(*leaves[leaves.size() / 2][0]), size = std::stoll(*page_size[0][0]);
+  ASSERT_LT(page * size, static_cast<int64_t>(std::filesystem::file_size(store_path())));
+  {
+    std::fstream f(store_path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp((page - 1) * size);
+    const std::string garbage(static_cast<size_t>(size / 2), '\xa5');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  Kernel damaged(config());
+  Status s = damaged.start();
+  ASSERT_FALSE(s) << "a damaged store was opened";
+  EXPECT_NE(s.message().find("corrupt"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(store_path()), std::string::npos) << s.message();
 }
 
 TEST_F(EngineTest, InventoryFiltersAndDrillIn) {

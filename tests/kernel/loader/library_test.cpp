@@ -143,7 +143,9 @@ TEST(Library, RefusesATruncatedLibraryBeforeMappingIt) {
 
 TEST(Library, RefusesWhatIsNotASharedLibraryWithTheReason) {
   test::TempDir d;
-  std::string elf = "\x7f" "ELF";
+  std::string elf =
+      "\x7f"
+      "ELF";
   elf.resize(64, '\0');
   test::write_file(d.path() / "header_only.so", elf);
   std::unique_ptr<Library> lib;

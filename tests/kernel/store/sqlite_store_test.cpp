@@ -4,10 +4,15 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <condition_variable>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
@@ -498,6 +503,29 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommitsWithoutMixingTheirResults) 
   EXPECT_TRUE(store_->runs_in_phase(kRunning, 10).empty());
 }
 
+TEST_F(SqliteStoreTest, AuditRowsArePrunedOldestFirstByTheirTime) {
+  std::vector<AuditRow> rows;
+  for (int i = 0; i < 10; ++i) {
+    AuditRow a;
+    a.time_ms = 1000 + i * 100;  // 1000 .. 1900
+    a.actor = "pat";
+    a.action = "run-now";
+    a.outcome = "done";
+    rows.push_back(a);
+  }
+  ASSERT_TRUE(store_->audit(rows));
+  int64_t n = -1;
+  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));  // five are older; a batch of three
+  EXPECT_EQ(n, 3);
+  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));
+  EXPECT_EQ(n, 2);
+  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));
+  EXPECT_EQ(n, 0);
+  auto left = store_->audit_rows(100);
+  ASSERT_EQ(left.size(), 5u);
+  for (const auto& a : left) EXPECT_GE(a.time_ms, 1500);
+}
+
 // A flush of the write-ahead log that a test holds back or fails (only
 // regular files: the store's folder is flushed too, once).
 class Flush {
@@ -595,11 +623,228 @@ TEST_F(SqliteStoreTest, AFailedFlushFailsItsWriteAndEveryLaterOneUntilReopened) 
   ASSERT_FALSE(s);
   EXPECT_NE(s.message().find("refused until"), std::string::npos) << s.message();
   EXPECT_FALSE(store_->append_logs({{1, 1, 1, 2, "", "line"}}));
+  // Readiness says so, with the same reason.
+  EXPECT_NE(store_->writable().message().find("flushing " + path + "-wal failed"), std::string::npos);
   store_.reset();
   ASSERT_TRUE(open_sqlite(path, true, &store_, flush.fn()));
   std::vector<RunRow> after(1);
   after[0].job_type = "after";
   EXPECT_TRUE(store_->create_runs(&after));
+  EXPECT_TRUE(store_->writable());
+}
+
+// Runs `write` on `n` threads at once, each once; returns the failures' messages.
+std::vector<std::string> at_once(int n, const std::function<Status(int)>& write) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool go = false;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n; ++t)
+    threads.emplace_back([&, t] {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return go; });
+      }
+      Status s = write(t);
+      std::lock_guard lock(mu);
+      if (!s) errors.push_back(s.message());
+    });
+  {
+    std::lock_guard lock(mu);
+    go = true;
+  }
+  cv.notify_all();
+  for (auto& th : threads) th.join();
+  return errors;
+}
+
+TEST_F(SqliteStoreTest, AFullStoreSaysSoKeepsWhatItStoredAndTakesWritesAgainOnceThereIsRoom) {
+  std::vector<RunRow> kept(20);
+  for (auto& r : kept) r.job_type = "kept";
+  ASSERT_TRUE(store_->create_runs(&kept));
+  ASSERT_TRUE(store_->writable());
+  // SQLite's own size limit makes the store full for real: no page can be
+  // added beyond the ones it has now.
+  ASSERT_TRUE(store_->execute("PRAGMA max_page_count = 1", {}, nullptr));
+  const std::string pad(5000, 'x');  // more than a page: each write needs a page more
+  std::vector<int64_t> acknowledged;
+  Status s;
+  while (s) {
+    std::vector<RunRow> runs(4);
+    for (auto& r : runs) {
+      r.job_type = "filler";
+      r.params_json = "{\"pad\":\"" + pad + "\"}";
+    }
+    if ((s = store_->create_runs(&runs)))
+      for (const auto& r : runs) acknowledged.push_back(r.id);
+  }
+  EXPECT_NE(s.message().find("database or disk is full (SQLITE_FULL"), std::string::npos) << s.message();
+  // Then until not even a small run fits.
+  for (s = Status::ok(); s;) {
+    std::vector<RunRow> runs(1);
+    runs[0].job_type = "small";
+    if ((s = store_->create_runs(&runs))) acknowledged.push_back(runs[0].id);
+  }
+  // Every kind of write says so, alone or sharing a commit with others: a
+  // failure that undoes the shared transaction is reported as itself.
+  std::vector<std::string> errors;
+  for (int round = 0; round < 20; ++round) {
+    auto more = at_once(8, [&](int t) {
+      const int64_t id = kept[t].id;
+      switch (t % 3) {
+        case 0:
+          return store_->append_logs({{id, 1, 5, 2, "", pad}});
+        case 1:
+          return store_->complete_runs({{.run_id = id, .finished_ms = 5, .output_json = pad}});
+        default: {
+          std::vector<RunRow> runs(2);
+          for (auto& r : runs) r.params_json = "{\"pad\":\"" + pad + "\"}";
+          return store_->create_runs(&runs);
+        }
+      }
+    });
+    errors.insert(errors.end(), more.begin(), more.end());
+  }
+  EXPECT_EQ(errors.size(), 20u * 8u);
+  for (const auto& e : errors) EXPECT_NE(e.find("database or disk is full (SQLITE_FULL"), std::string::npos) << e;
+  // Readiness says so too, and why.
+  s = store_->writable();
+  EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE);
+  EXPECT_NE(s.message().find("full"), std::string::npos) << s.message();
+  // Nothing that was acknowledged is lost, nor changed by the refused writes.
+  for (int64_t id : acknowledged) {
+    RunRow r;
+    ASSERT_TRUE(store_->get_run(id, &r)) << "run " << id;
+  }
+  for (const auto& k : kept) {
+    RunRow r;
+    ASSERT_TRUE(store_->get_run(k.id, &r));
+    EXPECT_EQ(r.phase, kPending);
+    EXPECT_TRUE(store_->logs(k.id, 0, 10).empty());
+  }
+  // Room again: writes are taken, and readiness is back, without reopening
+  // the store.
+  ASSERT_TRUE(store_->execute("PRAGMA max_page_count = 1073741823", {}, nullptr));
+  EXPECT_TRUE(store_->writable());
+  std::vector<RunRow> after(4);
+  for (auto& r : after) r.params_json = "{\"pad\":\"" + pad + "\"}";
+  s = store_->create_runs(&after);
+  EXPECT_TRUE(s) << s.message();
+  EXPECT_TRUE(store_->complete_runs({{.run_id = kept[0].id, .finished_ms = 5, .output_json = pad}}));
+}
+
+TEST_F(SqliteStoreTest, ACommitTheDiskRefusesIsReportedWithItsOwnError) {
+  std::vector<RunRow> first(1);
+  first[0].job_type = "first";
+  ASSERT_TRUE(store_->create_runs(&first));
+  // The operating system refuses to let the write-ahead log grow (as a full
+  // disk does), so the next commit fails while it writes the log.
+  const auto wal = std::filesystem::file_size(dir_.path() / "opk.db-wal");
+  struct rlimit old_limit {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto* old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = static_cast<rlim_t>(wal);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  std::vector<RunRow> big(50);
+  for (auto& r : big) r.params_json = "{\"pad\":\"" + std::string(3000, 'x') + "\"}";
+  Status s = store_->create_runs(&big);
+  const Status ready = store_->writable();
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("store: commit: disk I/O error (SQLITE_IOERR"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("cannot rollback"), std::string::npos) << s.message();
+  EXPECT_NE(ready.message().find("disk I/O error"), std::string::npos) << ready.message();
+  RunRow r;
+  EXPECT_TRUE(store_->get_run(first[0].id, &r));
+  EXPECT_FALSE(store_->get_run(first[0].id + 1, &r));
+  s = store_->create_runs(&big);
+  EXPECT_TRUE(s) << s.message();
+  EXPECT_TRUE(store_->writable());
+}
+
+TEST_F(SqliteStoreTest, RunsAreClosedAndRequeuedTogetherOrNotAtAll) {
+  std::vector<RunRow> runs(2);
+  for (auto& r : runs) r.job_type = "backup";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  ASSERT_TRUE(store_->mark_running({runs[0].id, runs[1].id}, 10, "n", nullptr));
+  auto closing = [&] {
+    std::vector<Completion> closed;
+    for (const auto& r : runs)
+      closed.push_back({.run_id = r.id, .outcome = kError, .terminated = true, .finished_ms = 20});
+    return closed;
+  };
+  auto repeats = [&] {
+    std::vector<RunRow> again(1);
+    again[0].job_type = "backup";
+    again[0].trigger = "recovery";
+    again[0].parent_run_id = runs[0].id;
+    return again;
+  };
+  ASSERT_TRUE(
+      store_->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.trigger = 'recovery' "
+                      "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+                      {}, nullptr));
+  auto again = repeats();
+  Status s = store_->recover_runs(closing(), &again);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("disk trouble"), std::string::npos) << s.message();
+  for (const auto& r : runs) {
+    RunRow now;
+    ASSERT_TRUE(store_->get_run(r.id, &now));
+    EXPECT_EQ(now.phase, kRunning) << "closed without its repeat";
+  }
+  ASSERT_TRUE(store_->execute("DROP TRIGGER refuse", {}, nullptr));
+  again = repeats();
+  ASSERT_TRUE(store_->recover_runs(closing(), &again));
+  ASSERT_GT(again[0].id, runs[1].id);
+  RunRow r;
+  ASSERT_TRUE(store_->get_run(again[0].id, &r));
+  EXPECT_EQ(r.phase, kPending);
+  EXPECT_EQ(r.parent_run_id, runs[0].id);
+  for (const auto& run : runs) {
+    ASSERT_TRUE(store_->get_run(run.id, &r));
+    EXPECT_EQ(r.phase, kCompleted);
+    EXPECT_TRUE(r.terminated);
+  }
+}
+
+TEST_F(SqliteStoreTest, AFileDamagedInTheMiddleIsRefusedAtOpenNamingItWhenChecked) {
+  std::vector<RunRow> runs(3000);
+  for (auto& r : runs) r.reason = std::string(200, 'r');
+  ASSERT_TRUE(store_->create_runs(&runs));
+  std::vector<std::vector<std::optional<std::string>>> leaves, page_size;
+  ASSERT_TRUE(store_->query("SELECT pageno FROM dbstat WHERE name = 'runs' AND pagetype = 'leaf' ORDER BY pageno", {},
+                            &leaves));
+  ASSERT_TRUE(store_->query("PRAGMA page_size", {}, &page_size));
+  ASSERT_GT(leaves.size(), 20u);
+  const std::string path = (dir_.path() / "opk.db").string();
+  store_.reset();  // the last connection writes the log back into the file
+  ASSERT_FALSE(std::filesystem::exists(path + "-wal"));
+  // Both checks pass on the intact file.
+  for (auto check : {OpenCheck::quick, OpenCheck::full}) {
+    Status s = open_sqlite(path, true, &store_, {}, check);
+    ASSERT_TRUE(s) << s.message();
+    store_.reset();
+  }
+  // Garbage over the first half of a leaf page of runs in the middle of the
+  // file; the file's header stays intact.
+  const int64_t page = std::stoll(*leaves[leaves.size() / 2][0]), size = std::stoll(*page_size[0][0]);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp((page - 1) * size);
+    const std::string garbage(static_cast<size_t>(size / 2), '\xa5');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  for (auto check : {OpenCheck::quick, OpenCheck::full}) {
+    Status s = open_sqlite(path, true, &store_, {}, check);
+    ASSERT_FALSE(s) << "the damage went unnoticed";
+    EXPECT_NE(s.message().find("store " + path + " is corrupted"), std::string::npos) << s.message();
+  }
+  // Unchecked, the store opens; the damage shows when the page is read.
+  ASSERT_TRUE(open_sqlite(path, true, &store_, {}, OpenCheck::none));
 }
 
 TEST_F(SqliteStoreTest, WithoutFullSynchronousNothingWaitsForAFlush) {

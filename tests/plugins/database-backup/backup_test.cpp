@@ -1,8 +1,13 @@
 // DatabaseBackup in a real kernel against its real store: tiers and
 // retention, a verified self-contained copy, dry-run, cancel leaving no
 // partial file, and settings errors that name the key.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "support/kernel_util.h"
 
@@ -13,11 +18,16 @@ namespace fs = std::filesystem;
 
 class Backup : public ::testing::Test {
  protected:
-  void start(std::map<std::string, std::string> settings) {
-    auto cfg = test::quiet_config(d_, test::plugins_dir(d_, {test::bundled("database-backup")}));
-    cfg.plugins["database-backup"] = std::move(settings);
-    k_ = std::make_unique<Kernel>(cfg);
+  void start(std::map<std::string, std::string> settings, int workers = 4) {
+    k_ = std::make_unique<Kernel>(config(std::move(settings), workers));
     ASSERT_TRUE(k_->start());
+  }
+  config::Config config(std::map<std::string, std::string> settings, int workers = 4) {
+    if (plugins_.empty()) plugins_ = test::plugins_dir(d_, {test::bundled("database-backup")});
+    auto cfg = test::quiet_config(d_, plugins_);
+    cfg.plugins["database-backup"] = std::move(settings);
+    cfg.pools = {{"default", workers}};
+    return cfg;
   }
   jobs::RunView backup(const std::string& tier, bool dry_run = false) {
     auto r = test::manual("database-backup", "{\"tier\":\"" + tier + "\"}");
@@ -33,6 +43,7 @@ class Backup : public ::testing::Test {
     return out;
   }
   test::TempDir d_;
+  std::string plugins_;
   std::unique_ptr<Kernel> k_;
 };
 
@@ -95,6 +106,94 @@ TEST_F(Backup, ACancelledBackupLeavesNoFile) {
   ASSERT_TRUE(k_->engine()->get(id, &v));
   EXPECT_TRUE(v.row.terminated);
   EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+}
+
+TEST_F(Backup, ManyBackupsOfOneTierStartedTogetherEachMakeTheirOwnCopy) {
+  constexpr int kRuns = 24;
+  start({{"tiers", "daily:100"}}, kRuns);
+  // Every worker takes one at the same moment: their copies begin within the
+  // same millisecond.
+  std::vector<jobs::RunNow> requests(kRuns, test::manual("database-backup", R"({"tier":"daily"})"));
+  std::vector<int64_t> ids;
+  ASSERT_TRUE(k_->engine()->run_now_batch(requests, &ids));
+  int normal = 0;
+  for (int64_t id : ids) {
+    ASSERT_TRUE(k_->engine()->wait(id, 60000));
+    jobs::RunView v;
+    ASSERT_TRUE(k_->engine()->get(id, &v));
+    EXPECT_EQ(v.row.outcome, store::kNormal) << "run " << id << ": " << v.row.summary;
+    normal += v.row.outcome == store::kNormal;
+  }
+  EXPECT_EQ(normal, kRuns);
+  const auto f = files();
+  EXPECT_EQ(f.size(), static_cast<size_t>(kRuns)) << ::testing::PrintToString(f);
+  for (const auto& name : f) EXPECT_EQ(fs::path(name).extension(), ".db") << name;
+}
+
+TEST_F(Backup, PartialCopiesNobodyIsWritingAreRemovedAtStartAndOthersAreKept) {
+  const fs::path dir = d_.path() / "data" / "backups";
+  fs::create_directories(dir);
+  // Left by a backup killed mid-copy (an older release's name, and one with
+  // its rollback journal), beside a finished copy and a copy in progress.
+  const std::vector<std::string> stale = {"opskernel-daily-20260101T031500.000Z.db.partial",
+                                          "opskernel-daily-20260102T031500.000Z-7.db.4242.1.partial",
+                                          "opskernel-daily-20260102T031500.000Z-7.db.4242.1.partial-journal"};
+  for (const auto& name : stale) test::write_file(dir / name, "half a copy");
+  test::write_file(dir / "opskernel-daily-20260103T031500.000Z-9.db", "a finished copy");
+  const fs::path busy = dir / "opskernel-daily-20260104T031500.000Z-12.db.4343.1.partial";
+  test::write_file(busy, "being written");
+  const int fd = ::open(busy.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // as the process copying it holds it
+  start({});
+  EXPECT_EQ(files(), (std::vector<std::string>{"opskernel-daily-20260103T031500.000Z-9.db",
+                                               "opskernel-daily-20260104T031500.000Z-12.db.4343.1.partial"}));
+  ::close(fd);
+}
+
+TEST_F(Backup, ABackupKilledMidCopyLeavesNoPartialFileAndRunsAgainAtTheNextStart) {
+  // Slow enough to be killed mid-copy.
+  const auto cfg = config({{"pages_per_step", "1"}, {"step_pause_ms", "20"}});
+  const fs::path dir = d_.path() / "data" / "backups";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Kernel k(cfg);
+    int64_t id = 0;
+    if (!k.start() || !k.engine()->run_now(test::manual("database-backup", R"({"tier":"daily"})"), &id)) _exit(3);
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  auto partials = [&] {
+    std::vector<std::string> out;
+    for (const auto& f : files())
+      if (f.find(".partial") != std::string::npos) out.push_back(f);
+    return out;
+  };
+  for (int i = 0; i < 2000 && partials().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  const auto left = partials();
+  ASSERT_FALSE(left.empty()) << "the copy never started";
+  // The next start removes what the killed copy left, before the run is
+  // repeated (re-queued after a crash) and makes its own copy.
+  k_ = std::make_unique<Kernel>(cfg);
+  ASSERT_TRUE(k_->start());
+  for (const auto& f : left) EXPECT_FALSE(fs::exists(dir / f)) << f;
+  store::RunFilter backups;
+  backups.job_type = "database-backup";
+  const auto runs = k_->store()->list_runs(backups);  // newest first
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1].outcome, store::kError);
+  EXPECT_EQ(runs[0].trigger, "recovery");
+  EXPECT_EQ(runs[0].parent_run_id, runs[1].id);
+  ASSERT_TRUE(k_->engine()->wait(runs[0].id, 60000));
+  jobs::RunView v;
+  ASSERT_TRUE(k_->engine()->get(runs[0].id, &v));
+  EXPECT_EQ(v.row.outcome, store::kNormal) << v.row.summary;
+  const auto f = files();
+  ASSERT_EQ(f.size(), 1u) << ::testing::PrintToString(f);
+  EXPECT_EQ(fs::path(f[0]).extension(), ".db");
 }
 
 TEST(BackupSettings, BadSettingsRefuseThePluginNamingTheKey) {
