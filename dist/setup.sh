@@ -44,6 +44,16 @@ install_console_packages() {
   fi
 }
 
+# The OpenAPI linter the admin API's tests run (it needs Node.js 20.19 or
+# later), exactly as pinned by its committed lockfile.
+install_openapi_lint_packages() {
+  local lint=tests/plugins/admin-http/openapi-lint
+  if [ ! -f $lint/node_modules/.package-lock.json ] || [ $lint/package-lock.json -nt $lint/node_modules/.package-lock.json ]; then
+    echo "== installing the OpenAPI linter's npm packages (npm ci)"
+    (cd $lint && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 # build DIR [cmake args...]
 build() {
   local dir=$1; shift
@@ -53,6 +63,7 @@ build() {
 
 install_missing
 install_console_packages
+if [ "$MODE" = test ]; then install_openapi_lint_packages; fi
 case "$MODE" in
   start)
     build build

@@ -14,7 +14,9 @@
 #include <Poco/JSONString.h>
 #include <Poco/String.h>
 
+#include <cctype>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "http_server.h"
@@ -189,7 +191,7 @@ const std::vector<ApiRoute>& api_routes() {
        .flags = OPK_ROUTE_ANONYMOUS},
       {.method = "GET",
        .path = "/readyz",
-       .summary = "Readiness: the job engine runs",
+       .summary = "Readiness: the job engine runs and the store takes writes",
        .permission = nullptr,
        .op = nullptr,
        .flags = OPK_ROUTE_ANONYMOUS},
@@ -243,6 +245,272 @@ const char* title_of(int status) {
     default:
       return "Internal Server Error";
   }
+}
+
+// The OpenAPI document's components: the bearer scheme, the problem answers
+// and the schemas of this API's bodies and answers.
+const char* const kOpenApiComponents = R"json({
+  "securitySchemes": {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "An API token (opk_...), made by the first start or by `opskernel users add` and `users token`"}
+  },
+  "responses": {
+    "BadRequest": {"description": "The request is malformed: its target, body or query", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "Unauthorized": {"description": "No token, or one that is unknown, expired or revoked",
+      "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+      "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "Forbidden": {"description": "The role lacks the route's permission", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "NotFound": {"description": "No such job, run or job type, or one outside the caller's scope", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "Conflict": {"description": "The engine refuses in the current state", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "ContentTooLarge": {"description": "The body is larger than the server takes", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "UnsupportedMediaType": {"description": "The body is not sent as application/json", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "UnprocessableContent": {"description": "A value is wrong; the detail starts with the field", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "TooManyRequests": {"description": "The rate limit is reached",
+      "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+      "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "InternalServerError": {"description": "A failure inside the kernel or a handler; the kernel log has the cause", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "ServiceUnavailable": {"description": "The job engine or a kernel service is not running", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+  },
+  "schemas": {
+    "Problem": {"type": "object", "description": "An RFC 9457 problem", "required": ["type", "title", "status"],
+      "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                     "detail": {"type": "string", "description": "What to fix"}}},
+    "Job": {"type": "object", "description": "A scheduled job",
+      "properties": {"id": {"type": "string"}, "job_type": {"type": "string"}, "description": {"type": "string"},
+        "owner": {"type": "string"}, "planning": {"type": "string", "enum": ["automatic", "scheduled", "disabled"]},
+        "cron": {"type": "string"}, "time_zone": {"type": "string"}, "jitter_minutes": {"type": "integer"},
+        "params": {"description": "The job's run parameters"}, "enabled": {"type": "boolean"},
+        "scope": {"type": "string"}, "region": {"type": "string"},
+        "report_recipients": {"type": "array", "items": {"type": "string"}},
+        "next_run_ms": {"type": "integer", "format": "int64"}, "created_ms": {"type": "integer", "format": "int64"},
+        "updated_ms": {"type": "integer", "format": "int64"}}},
+    "JobListItem": {"allOf": [{"$ref": "#/components/schemas/Job"}, {"type": "object", "properties": {
+      "last_run": {"type": "object", "nullable": true, "description": "The job's last run; null if it never ran",
+        "properties": {"id": {"type": "integer", "format": "int64"}, "status": {"type": "string"},
+          "created_ms": {"type": "integer", "format": "int64"}, "finished_ms": {"type": "integer", "format": "int64"}}}}}]},
+    "JobPage": {"type": "object", "description": "A page of scheduled jobs, with the regions and scopes of every job the caller may see",
+      "properties": {"total": {"type": "integer"}, "offset": {"type": "integer"}, "limit": {"type": "integer"},
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/JobListItem"}},
+        "regions": {"type": "array", "items": {"type": "string"}}, "scopes": {"type": "array", "items": {"type": "string"}}}},
+    "JobAnswer": {"type": "object", "properties": {"job": {"$ref": "#/components/schemas/Job"}}},
+    "JobDetail": {"type": "object",
+      "properties": {"job": {"$ref": "#/components/schemas/Job"},
+        "runs": {"type": "array", "description": "The last runs, newest first, each with its last log lines",
+          "items": {"allOf": [{"$ref": "#/components/schemas/Run"}, {"type": "object", "properties": {
+            "log_tail": {"type": "array", "items": {"$ref": "#/components/schemas/LogLine"}}}}]}},
+        "failures_30d": {"type": "array", "items": {"type": "object", "properties": {
+          "day_ms": {"type": "integer", "format": "int64"}, "failures": {"type": "integer"}}}},
+        "next_fire_ms": {"type": "array", "items": {"type": "integer", "format": "int64"}}}},
+    "JobCreate": {"type": "object", "required": ["id", "job_type"],
+      "properties": {"id": {"type": "string"}, "job_type": {"type": "string"}, "description": {"type": "string"},
+        "planning": {"type": "string", "enum": ["automatic", "scheduled", "disabled"]},
+        "cron": {"type": "string"}, "time_zone": {"type": "string"},
+        "jitter_minutes": {"type": "integer", "minimum": 0, "maximum": 59},
+        "params": {"type": "object", "description": "Checked against the job type's params_schema"},
+        "enabled": {"type": "boolean"}, "owner": {"type": "string"},
+        "scope": {"type": "string", "description": "A node at or under the caller's; default: the caller's"},
+        "region": {"type": "string"},
+        "report_recipients": {"type": "array", "items": {"type": "string", "format": "email"}}}},
+    "JobChange": {"type": "object", "description": "The fields to change; the others keep their values",
+      "properties": {"planning": {"type": "string", "enum": ["automatic", "scheduled", "disabled"]},
+        "cron": {"type": "string"}, "time_zone": {"type": "string"},
+        "jitter_minutes": {"type": "integer", "minimum": 0, "maximum": 59},
+        "params": {"type": "object", "description": "Checked against the job type's params_schema"},
+        "enabled": {"type": "boolean"}, "owner": {"type": "string"}, "scope": {"type": "string"},
+        "region": {"type": "string"},
+        "report_recipients": {"type": "array", "items": {"type": "string", "format": "email"}}}},
+    "RunNow": {"type": "object", "description": "Run a scheduled job now, with its stored parameters unless params is given",
+      "required": ["reason"],
+      "properties": {"reason": {"type": "string"},
+        "params": {"type": "object", "description": "Checked against the job type's params_schema"},
+        "dry_run": {"type": "boolean"}, "tenant": {"type": "string", "description": "A tenant's name, without tenant:"},
+        "range_start_ms": {"type": "integer", "format": "int64", "minimum": 0},
+        "range_end_ms": {"type": "integer", "format": "int64", "minimum": 0},
+        "start_at_ms": {"type": "integer", "format": "int64", "minimum": 0, "description": "A later start, at most a year ahead"}}},
+    "StartRun": {"type": "object", "description": "An ad-hoc run of a job type, or a run of a scheduled job",
+      "required": ["reason"],
+      "properties": {"job_type": {"type": "string"}, "job_id": {"type": "string"}, "reason": {"type": "string"},
+        "params": {"type": "object", "description": "Checked against the job type's params_schema"},
+        "dry_run": {"type": "boolean"}, "tenant": {"type": "string", "description": "A tenant's name, without tenant:"},
+        "range_start_ms": {"type": "integer", "format": "int64", "minimum": 0},
+        "range_end_ms": {"type": "integer", "format": "int64", "minimum": 0},
+        "start_at_ms": {"type": "integer", "format": "int64", "minimum": 0, "description": "A later start, at most a year ahead"}}},
+    "StartRuns": {"oneOf": [{"$ref": "#/components/schemas/StartRun"},
+      {"type": "object", "description": "A batch, created all or none", "required": ["requests"],
+       "properties": {"requests": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                   "items": {"$ref": "#/components/schemas/StartRun"}}}}]},
+    "Action": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+    "Retry": {"type": "object", "required": ["reason"],
+      "properties": {"reason": {"type": "string"},
+        "params": {"type": "object", "description": "Default: the failed run's parameters"}}},
+    "RunIds": {"type": "object", "description": "The runs, stored and queued",
+      "properties": {"run_ids": {"type": "array", "items": {"type": "integer", "format": "int64"}}}},
+    "RunAction": {"type": "object",
+      "properties": {"run_id": {"type": "integer", "format": "int64"},
+        "new_run_id": {"type": "integer", "format": "int64", "description": "The new run of a retry"}}},
+    "JobType": {"type": "object",
+      "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
+        "owner": {"type": "string"}, "plugin": {"type": "string"}, "manual_run": {"type": "boolean"},
+        "cancel": {"type": "boolean"}, "dry_run": {"type": "boolean"}, "requeue": {"type": "boolean"},
+        "params_schema": {"type": "object", "nullable": true, "description": "A JSON Schema; null if the type takes none"},
+        "default_schedule": {"type": "string"}, "target_duration_ms": {"type": "integer", "format": "int64"},
+        "timeout_ms": {"type": "integer", "format": "int64"}, "priority": {"type": "integer"}, "pool": {"type": "string"},
+        "steps": {"type": "array", "items": {"type": "object", "properties": {
+          "id": {"type": "string"}, "title": {"type": "string"}}}}}},
+    "JobTypes": {"type": "object",
+      "properties": {"types": {"type": "array", "items": {"$ref": "#/components/schemas/JobType"}}}},
+    "Run": {"type": "object", "description": "A run of a job type",
+      "properties": {"id": {"type": "integer", "format": "int64"}, "job_type": {"type": "string"},
+        "scheduled_job_id": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "running", "normal", "warning", "error"]},
+        "phase": {"type": "string"}, "outcome": {"type": "string"}, "trigger": {"type": "string"},
+        "params": {"description": "The run's parameters"}, "target_tenant": {"type": "string"},
+        "dry_run": {"type": "boolean"}, "triggered_by": {"type": "string"}, "role": {"type": "string"},
+        "reason": {"type": "string"}, "parent_run_id": {"type": "integer", "format": "int64"},
+        "hold": {"type": "boolean"}, "terminated": {"type": "boolean"}, "stale": {"type": "boolean"},
+        "priority": {"type": "integer"}, "pool": {"type": "string"},
+        "scheduled_ms": {"type": "integer", "format": "int64"}, "created_ms": {"type": "integer", "format": "int64"},
+        "started_ms": {"type": "integer", "format": "int64"}, "finished_ms": {"type": "integer", "format": "int64"},
+        "duration_ms": {"type": "integer", "format": "int64"},
+        "target_duration_ms": {"type": "integer", "format": "int64"}, "over_target": {"type": "boolean"},
+        "exit_code": {"type": "integer"}, "summary": {"type": "string"}, "progress": {"type": "number"},
+        "progress_message": {"type": "string"}, "output": {"description": "What the run wrote as its output"},
+        "node": {"type": "string"}}},
+    "RunList": {"type": "object",
+      "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}}}},
+    "Step": {"type": "object",
+      "properties": {"id": {"type": "string"}, "outcome": {"type": "string"},
+        "start_ms": {"type": "integer", "format": "int64"}, "end_ms": {"type": "integer", "format": "int64"},
+        "summary": {"type": "string"}}},
+    "RunDetail": {"type": "object",
+      "properties": {"run": {"allOf": [{"$ref": "#/components/schemas/Run"}, {"type": "object", "properties": {
+          "cancellable": {"type": "boolean"}, "retryable": {"type": "boolean"}}}]},
+        "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}}}},
+    "LogLine": {"type": "object",
+      "properties": {"seq": {"type": "integer", "format": "int64"}, "time_ms": {"type": "integer", "format": "int64"},
+        "level": {"type": "string", "enum": ["trace", "debug", "info", "warn", "error", "critical"]},
+        "step": {"type": "string"}, "message": {"type": "string"}}},
+    "LogPage": {"type": "object",
+      "properties": {"lines": {"type": "array", "items": {"$ref": "#/components/schemas/LogLine"}},
+        "next_seq": {"type": "integer", "format": "int64", "description": "The since of the next request"},
+        "finished": {"type": "boolean", "description": "The run has completed and every line was sent"}}},
+    "EventStream": {"type": "string",
+      "description": "Server-Sent Events: first 'retry: 2000'; then one 'log' event per log line, its id the line's seq and its data the line (LogLine) as JSON; a ': waiting' comment whenever a wait for new lines ends without one; once the run has completed, an 'end' event whose data is the run with its steps (RunDetail), and the stream closes",
+      "example": "retry: 2000\n\nid: 1\nevent: log\ndata: {\"seq\":1,\"time_ms\":1795000000123,\"level\":\"info\",\"step\":\"greet\",\"message\":\"hello, world!\"}\n\nevent: end\ndata: {\"run\":{\"id\":42,\"status\":\"normal\"},\"steps\":[]}\n\n"},
+    "Queues": {"type": "object",
+      "properties": {"pools": {"type": "object", "description": "Queued runs per worker pool",
+          "additionalProperties": {"type": "integer", "format": "int64"}},
+        "store": {"type": "object", "description": "Whether the store takes writes",
+          "properties": {"writable": {"type": "boolean"}, "error": {"type": "string"}}}}},
+    "FireTimes": {"type": "object",
+      "properties": {"fire_ms": {"type": "array", "items": {"type": "integer", "format": "int64"}}}},
+    "AuditRow": {"type": "object",
+      "properties": {"id": {"type": "integer", "format": "int64"}, "time_ms": {"type": "integer", "format": "int64"},
+        "actor": {"type": "string"}, "role": {"type": "string"}, "action": {"type": "string"},
+        "target": {"type": "string"}, "reason": {"type": "string"}, "params": {"description": "The request"},
+        "outcome": {"type": "string"}, "source": {"type": "string"}}},
+    "AuditPage": {"type": "object",
+      "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditRow"}}}},
+    "Plugin": {"type": "object",
+      "properties": {"id": {"type": "string"}, "state": {"type": "string"}, "version": {"type": "string"},
+        "file": {"type": "string"}, "reason": {"type": "string", "description": "Why it was refused"},
+        "manifest": {"type": "object", "nullable": true}}},
+    "Plugins": {"type": "object",
+      "properties": {"plugins": {"type": "array", "items": {"$ref": "#/components/schemas/Plugin"}}}},
+    "Caller": {"type": "object",
+      "properties": {"user_id": {"type": "string"}, "role": {"type": "string"}, "scope": {"type": "string"},
+        "permissions": {"type": "array", "description": "The kernel's permissions the role holds",
+          "items": {"type": "string"}}}},
+    "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "OpenApiDocument": {"type": "object", "description": "An OpenAPI 3.0 document",
+      "required": ["openapi", "info", "paths"],
+      "properties": {"openapi": {"type": "string"}, "info": {"type": "object"}, "paths": {"type": "object"}}},
+    "Metrics": {"type": "string", "description": "The Prometheus text format, version 0.0.4"}
+  }
+})json";
+
+// The name in components/responses of the problem answered with `status`.
+const char* problem_response(int status) {
+  switch (status) {
+    case 400:
+      return "BadRequest";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "ContentTooLarge";
+    case 415:
+      return "UnsupportedMediaType";
+    case 422:
+      return "UnprocessableContent";
+    case 429:
+      return "TooManyRequests";
+    case 503:
+      return "ServiceUnavailable";
+    default:
+      return "InternalServerError";
+  }
+}
+
+// A route's operationId: the method in lower case, then the path's words in
+// camel case, a parameter as "By" and its name (GET /api/v1/runs/{id}/log is
+// getApiV1RunsByIdLog). Only letters and digits.
+std::string operation_id(const std::string& method, const std::string& path) {
+  std::string id;
+  for (unsigned char c : method)
+    if (std::isalnum(c)) id += static_cast<char>(std::tolower(c));
+  bool word = true;
+  for (unsigned char c : path) {
+    if (c == '{') id += "By";
+    if (!std::isalnum(c)) {
+      word = true;
+      continue;
+    }
+    id += static_cast<char>(word ? std::toupper(c) : c);
+    word = false;
+  }
+  return id;
+}
+
+// The success answer of one of this API's routes: its media type and the
+// name of its schema in components/schemas.
+struct Answer {
+  const char* media;
+  const char* schema;
+};
+
+Answer answer_of(const ApiRoute& r) {
+  static const std::map<std::string, const char*> by_op = {
+      {"inventory", "JobPage"}, {"define", "JobAnswer"},  {"job", "JobDetail"},   {"update", "JobAnswer"},
+      {"run_now", "RunIds"},    {"types", "JobTypes"},    {"runs", "RunList"},    {"run", "RunDetail"},
+      {"log", "LogPage"},       {"cancel", "RunAction"},  {"retry", "RunAction"}, {"hold", "RunAction"},
+      {"release", "RunAction"}, {"recover", "RunAction"}, {"queues", "Queues"},   {"cron_next", "FireTimes"},
+      {"audit", "AuditPage"},   {"plugins", "Plugins"}};
+  static const std::map<std::string, Answer> by_path = {
+      {"/api/v1/runs/{id}/events", {"text/event-stream", "EventStream"}},
+      {"/api/v1/me", {"application/json", "Caller"}},
+      {"/api/v1/openapi.json", {"application/json", "OpenApiDocument"}},
+      {"/healthz", {"application/json", "Health"}},
+      {"/readyz", {"application/json", "Health"}},
+      {"/metrics", {"text/plain", "Metrics"}}};
+  if (r.op && by_op.count(r.op)) return {"application/json", by_op.at(r.op)};
+  auto it = by_path.find(r.path);
+  return it != by_path.end() ? it->second : Answer{nullptr, nullptr};
+}
+
+// The name in components/schemas of the body one of this API's routes takes.
+const char* body_of(const ApiRoute& r) {
+  const std::string op = r.op ? r.op : "";
+  if (op == "define") return "JobCreate";
+  if (op == "update") return "JobChange";
+  if (op == "run_now") return r.path_key ? "RunNow" : "StartRuns";
+  if (op == "retry") return "Retry";
+  return "Action";
 }
 
 class AdminHttp : public Plugin {
@@ -405,17 +673,35 @@ class AdminHttp : public Plugin {
   }
 
   Status readyz(Response& rs) {
-    // The engine answers a trivial operation once it runs.
+    // The engine answers a trivial operation once it runs, with whether the
+    // store takes writes.
     const opk_principal probe{sizeof(opk_principal), "admin-http", "PlatformAdministrator", "platform"};
     char* out = nullptr;
     const opk_status st = jobs_->call(host().raw(), &probe, "queues", "{}", "readyz", &out);
+    const std::string answer = out ? out : "";
     host().free(out);
     // Only UNAVAILABLE means the engine is not there; a permission refusal
     // (a narrowed matrix) still proves it answers.
-    if (st != OPK_ERR_UNAVAILABLE)
-      rs.status(200).json("{\"status\":\"ready\"}");
-    else
+    if (st == OPK_ERR_UNAVAILABLE) {
       problem(rs, 503, "Service Unavailable", "the job engine is not running yet");
+      return Status::ok();
+    }
+    if (st == OPK_OK) {
+      std::string store_error;
+      try {
+        Poco::JSON::Parser parser;
+        auto store = parser.parse(answer).extract<Object::Ptr>()->getObject("store");
+        if (store && !store->optValue<bool>("writable", true))
+          store_error = store->optValue<std::string>("error", "unknown cause");
+      } catch (const Poco::Exception&) {
+        // An answer without the store's state: the engine answers, so ready.
+      }
+      if (!store_error.empty()) {
+        problem(rs, 503, "Service Unavailable", "the store cannot take writes: " + store_error);
+        return Status::ok();
+      }
+    }
+    rs.status(200).json("{\"status\":\"ready\"}");
     return Status::ok();
   }
 
@@ -531,7 +817,8 @@ class AdminHttp : public Plugin {
   }
 
   // The OpenAPI 3 document: every route the kernel serves, this API's with
-  // their parameters, other features' with their summary and permission.
+  // their parameters, bodies and answers, other features' with their
+  // summary, permission and path parameters.
   Status openapi(Response& rs) {
     const auto* routes = host().extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
     char* json = nullptr;
@@ -553,69 +840,115 @@ class AdminHttp : public Plugin {
     info->set("description",
               "Errors are RFC 9457 problem+json. Authenticate with 'Authorization: Bearer <token>'. Every list is "
               "filtered to the caller's scope; x-permission names what the caller's role needs.");
+    Object::Ptr license = new Object;
+    license->set("name", "Proprietary");
+    info->set("license", license);
     doc->set("info", info);
+    Object::Ptr server = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    server->set("url", "/");
+    server->set("description", "The server that serves this document");
+    Array::Ptr servers = new Array;
+    servers->add(server);
+    doc->set("servers", servers);
+    Array::Ptr tags = new Array;
+    std::set<std::string> tag_names, ids;
     Object::Ptr paths = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
     for (size_t i = 0; i < list->size(); ++i) {
       auto r = list->getObject(static_cast<unsigned>(i));
       const std::string method = r->getValue<std::string>("method"), path = r->getValue<std::string>("path");
       std::string lower = method;
       std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      const ApiRoute* mine = own.count(method + " " + path) ? own[method + " " + path] : nullptr;
       Object::Ptr item =
           paths->has(path) ? paths->getObject(path) : Object::Ptr(new Object(Poco::JSON_PRESERVE_KEY_ORDER));
       Object::Ptr op = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
       op->set("summary", r->getValue<std::string>("summary"));
-      op->set("operationId", lower + path);
-      Array::Ptr tags = new Array;
-      tags->add(r->getValue<std::string>("plugin") + "/" + r->getValue<std::string>("feature"));
-      op->set("tags", tags);
+      std::string id = operation_id(method, path);
+      for (int n = 2; ids.count(id); ++n) id = operation_id(method, path) + "_" + std::to_string(n);
+      ids.insert(id);
+      op->set("operationId", id);
+      const std::string plugin = r->getValue<std::string>("plugin"), feature = r->getValue<std::string>("feature");
+      const std::string tag = plugin + "/" + feature;
+      if (tag_names.insert(tag).second) {
+        Object::Ptr t = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+        t->set("name", tag);
+        t->set("description", "The admin feature '" + feature + "' of the plugin '" + plugin + "'");
+        tags->add(t);
+      }
+      Array::Ptr op_tags = new Array;
+      op_tags->add(tag);
+      op->set("tags", op_tags);
       const bool anonymous = r->getValue<bool>("anonymous");
       if (anonymous) op->set("security", Array::Ptr(new Array));
       if (!r->isNull("permission")) op->set("x-permission", r->getValue<std::string>("permission"));
+
       Array::Ptr params = new Array;
       std::stringstream ss(path);
       std::string seg;
-      while (std::getline(ss, seg, '/'))
-        if (seg.size() > 2 && seg.front() == '{')
-          params->add(param(seg.substr(1, seg.size() - 2), "path", "string", true));
-      const ApiRoute* mine = own.count(method + " " + path) ? own[method + " " + path] : nullptr;
+      while (std::getline(ss, seg, '/')) {
+        if (seg.size() <= 2 || seg.front() != '{') continue;
+        Object::Ptr p = param(seg.substr(1, seg.size() - 2), "path", "string", true);
+        if (mine && mine->path_key) {
+          const bool run = mine->path_is_int;
+          p->set("description", run ? "The run's id" : "The scheduled job's id");
+          if (run) p->set("schema", int_schema(1));
+        }
+        params->add(p);
+      }
+      const bool has_body = mine ? mine->body : method == "POST" || method == "PUT" || method == "PATCH";
+      const Answer answer = mine ? answer_of(*mine) : Answer{nullptr, nullptr};
       if (mine) {
         for (auto q : mine->query_strings) params->add(param(q, "query", "string", false));
-        for (auto q : mine->query_ints) params->add(param(q, "query", "integer", false));
+        for (auto q : mine->query_ints) {
+          Object::Ptr p = param(q, "query", "integer", false);
+          p->set("schema", int_schema(0));
+          params->add(p);
+        }
         for (auto q : mine->query_bools) params->add(param(q, "query", "boolean", false));
+        if (answer.media && std::string(answer.media) == "text/event-stream") {
+          Object::Ptr p = param("Last-Event-ID", "header", "integer", false);
+          p->set("description", "The last seq seen, on a reconnect; wins over since");
+          p->set("schema", int_schema(0));
+          params->add(p);
+        }
         if (mine->body) {
-          Object::Ptr body = new Object, content = new Object, media = new Object, schema = new Object;
-          schema->set("type", "object");
-          media->set("schema", schema);
-          content->set("application/json", media);
-          body->set("content", content);
+          Object::Ptr body = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+          body->set("required", true);
+          body->set("content", content("application/json", schema_ref(body_of(*mine))));
           op->set("requestBody", body);
         }
       }
-      op->set("parameters", params);
+      if (params->size() > 0) op->set("parameters", params);
+
       Object::Ptr responses = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-      Object::Ptr ok = new Object;
-      ok->set("description", "success");
+      Object::Ptr ok = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      ok->set("description", answer.schema ? "Success" : "Success; the answer is the feature's own");
+      if (answer.schema) ok->set("content", content(answer.media, schema_ref(answer.schema)));
       responses->set(std::to_string(mine ? mine->success : 200), ok);
-      for (const char* code : {"400", "401", "403", "404", "409", "413", "422", "429"}) {
-        if (anonymous && (std::string(code) == "401" || std::string(code) == "403")) continue;
-        Object::Ptr p = new Object, content = new Object, media = new Object, ref = new Object;
-        p->set("description", "problem");
-        ref->set("$ref", "#/components/schemas/Problem");
-        media->set("schema", ref);
-        content->set("application/problem+json", media);
-        p->set("content", content);
-        responses->set(code, p);
+      // The server may answer any route with these; the others follow from
+      // what the route does.
+      std::set<int> problems = {400, 429, 500, 503};
+      if (!anonymous) problems.insert({401, 403});
+      if (has_body) problems.insert(413);
+      const std::string op_name = mine && mine->op ? mine->op : "";
+      if (path.find('{') != std::string::npos || op_name == "run_now") problems.insert(404);
+      if (mine && mine->body) problems.insert(415);
+      if (!op_name.empty()) problems.insert(422);
+      static const std::set<std::string> refused_in_state = {"define", "run_now", "cancel", "retry",
+                                                             "hold",   "release", "recover"};
+      if (refused_in_state.count(op_name)) problems.insert(409);
+      for (int code : problems) {
+        Object::Ptr ref = new Object;
+        ref->set("$ref", std::string("#/components/responses/") + problem_response(code));
+        responses->set(std::to_string(code), ref);
       }
       op->set("responses", responses);
       item->set(lower, op);
       paths->set(path, item);
     }
+    doc->set("tags", tags);
     doc->set("paths", paths);
-    doc->set("components", parser.parse(R"({
-      "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-      "schemas": {"Problem": {"type": "object", "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"},
-        "status": {"type": "integer"}, "detail": {"type": "string"}}}}})"));
+    doc->set("components", parser.parse(kOpenApiComponents));
     Array::Ptr security = new Array;
     Object::Ptr bearer = new Object;
     bearer->set("bearer", Array::Ptr(new Array));
@@ -636,6 +969,29 @@ class AdminHttp : public Plugin {
     schema->set("type", type);
     p->set("schema", schema);
     return p;
+  }
+
+  // A 64-bit whole number of at least `minimum`.
+  static Object::Ptr int_schema(int minimum) {
+    Object::Ptr schema = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    schema->set("type", "integer");
+    schema->set("format", "int64");
+    schema->set("minimum", minimum);
+    return schema;
+  }
+
+  static Object::Ptr schema_ref(const char* name) {
+    Object::Ptr ref = new Object;
+    ref->set("$ref", std::string("#/components/schemas/") + name);
+    return ref;
+  }
+
+  // {"<media>": {"schema": schema}}
+  static Object::Ptr content(const char* media, Object::Ptr schema) {
+    Object::Ptr c = new Object, m = new Object;
+    m->set("schema", schema);
+    c->set(media, m);
+    return c;
   }
 
   const opk_jobs_v1* jobs_ = nullptr;

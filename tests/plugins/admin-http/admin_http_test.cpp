@@ -1,7 +1,7 @@
 // The admin HTTP API on a real kernel with real plugins, over real HTTP on
 // 127.0.0.1: the role x endpoint visibility matrix over a seeded hierarchy,
 // bad input of every kind, the live log stream, the manual_run=false refusal,
-// limits, headers, metrics and the OpenAPI document.
+// limits, headers, metrics and the OpenAPI document, which passes a linter.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -13,8 +13,13 @@
 #include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <regex>
 #include <set>
 #include <thread>
+
+#include <sys/wait.h>
 
 #include "support/kernel_util.h"
 
@@ -411,6 +416,86 @@ TEST_F(AdminHttp, TheOpenApiDocumentListsEveryRegisteredRoute) {
   EXPECT_TRUE(paths->has("/api/v1/echo/{word}")) << "other plugins' routes are documented too";
   auto run = paths->getObject("/api/v1/jobs/{id}/run")->getObject("post");
   EXPECT_EQ(run->getValue<std::string>("x-permission"), "runs.start");
+  EXPECT_EQ(run->getValue<std::string>("operationId"), "postApiV1JobsByIdRun");
+  EXPECT_EQ(paths->getObject("/api/v1/echo/{word}")->getObject("get")->getValue<std::string>("operationId"),
+            "getApiV1EchoByWord");
+
+  // Operation ids: unique, letters and digits only.
+  std::set<std::string> ids;
+  for (const auto& [path, item] : *paths)
+    for (const auto& [method, op] : *item.extract<Object::Ptr>()) {
+      const auto id = op.extract<Object::Ptr>()->getValue<std::string>("operationId");
+      EXPECT_EQ(id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"),
+                std::string::npos)
+          << id;
+      EXPECT_TRUE(ids.insert(id).second) << "operationId " << id << " twice";
+      // This API's own operations say what they answer.
+      auto o = op.extract<Object::Ptr>();
+      if (o->getArray("tags")->getElement<std::string>(0) != "admin-http/admin-api") continue;
+      auto responses = o->getObject("responses");
+      bool described = false;
+      for (const auto& [code, response] : *responses)
+        if (code[0] == '2') described = response.extract<Object::Ptr>()->has("content");
+      EXPECT_TRUE(described) << method << " " << path << " has no success schema";
+    }
+
+  // Run ids are whole numbers, job ids strings.
+  auto id_schema = [&](const std::string& path, const std::string& method) {
+    auto p = paths->getObject(path)->getObject(method)->getArray("parameters")->getObject(0);
+    EXPECT_EQ(p->getValue<std::string>("in"), "path");
+    return p->getObject("schema");
+  };
+  for (const char* path : {"/api/v1/runs/{id}", "/api/v1/runs/{id}/log", "/api/v1/runs/{id}/events"}) {
+    EXPECT_EQ(id_schema(path, "get")->getValue<std::string>("type"), "integer") << path;
+    EXPECT_EQ(id_schema(path, "get")->getValue<std::string>("format"), "int64") << path;
+  }
+  EXPECT_EQ(id_schema("/api/v1/runs/{id}/cancel", "post")->getValue<std::string>("type"), "integer");
+  EXPECT_EQ(id_schema("/api/v1/jobs/{id}", "get")->getValue<std::string>("type"), "string");
+  EXPECT_EQ(id_schema("/api/v1/jobs/{id}/run", "post")->getValue<std::string>("type"), "string");
+
+  // The live log is an event stream; errors are problems.
+  auto events = paths->getObject("/api/v1/runs/{id}/events")->getObject("get")->getObject("responses");
+  EXPECT_TRUE(events->getObject("200")->getObject("content")->has("text/event-stream"));
+  EXPECT_EQ(events->getObject("404")->getValue<std::string>("$ref"), "#/components/responses/NotFound");
+  auto components = doc->getObject("components");
+  EXPECT_TRUE(
+      components->getObject("responses")->getObject("NotFound")->getObject("content")->has("application/problem+json"));
+  EXPECT_TRUE(components->getObject("schemas")->has("Problem"));
+  EXPECT_EQ(components->getObject("securitySchemes")->getObject("bearer")->getValue<std::string>("scheme"), "bearer");
+  EXPECT_EQ(doc->getArray("servers")->getObject(0)->getValue<std::string>("url"), "/");
+  EXPECT_TRUE(doc->getObject("info")->has("license"));
+}
+
+// The document passes Redocly's linter with its recommended rules, without
+// an error or a warning. The linter is pinned in openapi-lint/ beside this
+// file, with its redocly.yaml; dist/setup.sh installs it.
+TEST_F(AdminHttp, TheOpenApiDocumentPassesTheLinter) {
+  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
+  const auto redocly = lint / "node_modules/.bin/redocly";
+  ASSERT_TRUE(std::filesystem::exists(redocly))
+      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
+      << " (dist/setup.sh does)";
+  auto r = http("GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  const auto file = dir_.path() / "openapi.json";
+  std::ofstream(file) << r.body;
+  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
+                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
+                          "' --format=stylish 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  const int exit_code = WEXITSTATUS(status);
+  EXPECT_EQ(exit_code, 0) << out;
+  // Warnings leave the exit code 0; a problem's line reads
+  // "LINE:COLUMN  error|warning  RULE  MESSAGE".
+  if (exit_code == 0) {
+    EXPECT_FALSE(std::regex_search(out, std::regex(R"(\d+:\d+ +(error|warning) )"))) << out;
+  }
 }
 
 TEST_F(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
@@ -443,6 +528,31 @@ TEST_F(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
   EXPECT_EQ(http("POST", "/api/v1/jobs", admin_, R"({"id": "weekly", "job_type": "hello"})").status, 409);
   r = http("GET", "/api/v1/cron/next?cron=0%206%20*%20*%201&time_zone=Europe/Stockholm&n=3", admin_);
   EXPECT_EQ(r.json()->getArray("fire_ms")->size(), 3u) << r.body;
+}
+
+TEST_F(AdminHttp, ReadinessFailsNamingTheCauseWhileTheStoreCannotTakeWrites) {
+  ASSERT_EQ(http("GET", "/readyz").status, 200);
+  // SQLite's own size limit makes the store full for real.
+  store::Store* st = kernel_->store();
+  ASSERT_TRUE(st->execute("PRAGMA max_page_count = 1", {}, nullptr));
+  Status s;
+  for (int i = 0; i < 10000 && s; ++i) {
+    std::vector<store::RunRow> runs(8);
+    for (auto& r : runs) {
+      r.job_type = "hello";
+      r.params_json = "{\"pad\":\"" + std::string(3000, 'x') + "\"}";
+    }
+    s = st->create_runs(&runs);
+  }
+  ASSERT_FALSE(s) << "the store never filled up";
+  auto r = http("GET", "/readyz");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.head.getContentType(), "application/problem+json");
+  EXPECT_NE(r.body.find("full"), std::string::npos) << r.body;
+  // Room again: ready again, without a restart.
+  ASSERT_TRUE(st->execute("PRAGMA max_page_count = 1073741823", {}, nullptr));
+  r = http("GET", "/readyz");
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 }  // namespace
