@@ -5,8 +5,11 @@
 // twice; the database passes SQLite's integrity check.
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <set>
@@ -138,6 +141,104 @@ TEST(Crash, KillNineRepeatedlyLosesNothingAndFiresNoSlotTwice) {
   sqlite3_close(db);
   std::cout << "[ crash    ] " << kills << " SIGKILLs, " << ids.size() << " acknowledged runs, " << runs.size()
             << " runs stored, " << recovered << " recovered in flight, " << requeued << " re-queued\n";
+}
+
+// A tmpfs of `mib` MiB at `dir` for the life of the object: a small real
+// file system to fill (needs root, as the test set-up runs).
+class SmallDisk {
+ public:
+  SmallDisk(const std::filesystem::path& dir, int mib) : dir_(dir) {
+    std::filesystem::create_directories(dir);
+    const std::string opts = "size=" + std::to_string(mib) + "m";
+    mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
+    if (!mounted_) error_ = std::strerror(errno);
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool grow(int mib) {
+    const std::string opts = "size=" + std::to_string(mib) + "m";
+    return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, opts.c_str()) == 0;
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::filesystem::path dir_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+// The child of the full-disk round: submits runs until the disk is full and
+// past it; records each acknowledged id, and the first refusal's words.
+[[noreturn]] void fill(const config::Config& cfg, const std::string& submitted, const std::string& refusal) {
+  Kernel k(cfg);
+  if (!k.start()) _exit(3);
+  std::ofstream out(submitted, std::ios::app);
+  for (int i = 0;; ++i) {
+    int64_t id = 0;
+    Status s = k.engine()->run_now(test::manual("hello", R"({"steps":1,"step_ms":0})"), &id);
+    if (s) {
+      out << id << "\n" << std::flush;
+    } else if (!std::filesystem::exists(refusal)) {
+      std::ofstream(refusal + ".tmp") << s.message() << std::flush;
+      std::filesystem::rename(refusal + ".tmp", refusal);
+    }
+  }
+}
+
+TEST(Crash, AFullDiskRefusesWithItsNameLosesNothingAndTheStoreRecovers) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root (the test set-up runs as root)";
+  test::TempDir d;
+  auto plugins = test::plugins_dir(d, {test::bundled("hello")});
+  SmallDisk disk(d.path() / "small", 3);
+  ASSERT_TRUE(disk.mounted()) << "cannot mount a 3 MiB tmpfs: " << disk.error();
+  auto cfg = crash_config(d, plugins);
+  cfg.data_dir = (d.path() / "small").string();
+  cfg.store_path = (d.path() / "small" / "opk.db").string();
+  const std::string submitted = (d.path() / "submitted.txt").string();
+  const std::string refusal = (d.path() / "refusal.txt").string();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) fill(cfg, submitted, refusal);
+  for (int i = 0; i < 600 && !std::filesystem::exists(refusal); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // refused writes go on, then the kill
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(std::filesystem::exists(refusal)) << "the disk never filled";
+  const std::string words = test::read_file(refusal);
+  EXPECT_NE(words.find("full"), std::string::npos) << words;
+  EXPECT_EQ(words.find("cannot rollback"), std::string::npos) << words;
+
+  // Room again: the store opens (its check passes), and every acknowledged
+  // run is there and completes.
+  ASSERT_TRUE(disk.grow(64));
+  Kernel k(cfg);
+  Status started = k.start();
+  ASSERT_TRUE(started) << started.message();
+  auto& st = *k.store();
+  for (int i = 0; i < 3000; ++i) {
+    if (st.runs_in_phase(store::kPending, 1).empty() && st.runs_in_phase(store::kRunning, 1).empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ifstream in(submitted);
+  std::set<int64_t> ids;
+  for (int64_t id; in >> id;) ids.insert(id);
+  ASSERT_GT(ids.size(), 20u) << "the load did not get going";
+  store::RunFilter all;
+  all.limit = 1000000;
+  std::map<int64_t, store::RunRow> by_id;
+  for (auto& r : st.list_runs(all)) by_id[r.id] = r;
+  for (int64_t id : ids) {
+    ASSERT_TRUE(by_id.count(id)) << "run " << id << " was acknowledged but is not in the store";
+    EXPECT_EQ(by_id[id].phase, store::kCompleted) << "run " << id;
+  }
+  int64_t id = 0;
+  EXPECT_TRUE(k.engine()->run_now(test::manual("hello", R"({"steps":1,"step_ms":0})"), &id)) << "writes resume";
+  std::cout << "[ crash    ] full disk: " << ids.size()
+            << " acknowledged runs before it filled, refused with: " << words << "\n";
 }
 
 }  // namespace
