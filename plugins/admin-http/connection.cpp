@@ -177,6 +177,22 @@ class Connection : public Poco::Net::TCPServerConnection {
       return false;
     }
     session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.canKeepAlive());
+    // A body the handler did not read (a request refused before it, such
+    // as a 401) would be read as the next request: it is read and dropped
+    // here, up to kDrainBytes; a larger one closes the connection.
+    if (session.getKeepAlive() && (request->getChunkedTransferEncoding() || request->getContentLength64() > 0)) {
+      constexpr std::streamsize kDrainBytes = 1 << 20;
+      std::istream& in = request->stream();
+      char buf[8192];
+      std::streamsize left = kDrainBytes;
+      try {
+        while (left > 0 && in.read(buf, std::min<std::streamsize>(left, sizeof buf))) left -= in.gcount();
+        left -= in.gcount();
+      } catch (const std::exception&) {
+        left = 0;
+      }
+      if (!in.eof()) session.setKeepAlive(false);
+    }
     return response.sent() && session.getKeepAlive();
   }
 

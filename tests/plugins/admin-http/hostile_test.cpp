@@ -201,6 +201,24 @@ TEST_F(Hostile, FramingThatCouldDesyncAProxyGetsOneAnswerAndTheConnectionCloses)
   EXPECT_EQ(got[1].status, 200);
 }
 
+TEST_F(Hostile, ABodyRefusedUnreadIsNeverReadAsTheNextRequest) {
+  // A POST refused before its body was read (no token: 401) left the body
+  // on a kept-alive connection, to be parsed as the next request.
+  auto s = connect();
+  const std::string smuggled = "GET /api/v1/audit HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string two =
+      "POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled +
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  s.sendBytes(two.data(), static_cast<int>(two.size()));
+  auto got = answers(read_all(s));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].status, 401);
+  EXPECT_EQ(got[1].status, 200);
+  EXPECT_NE(got[1].body.find("ok"), std::string::npos) << got[1].body;
+}
+
 TEST_F(Hostile, EveryErrorTheServerWritesIsProblemJson) {
   // HTTP/9.9 was echoed back.
   auto bytes = raw("GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n");
