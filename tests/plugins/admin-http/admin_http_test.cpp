@@ -21,6 +21,7 @@
 
 #include <sys/wait.h>
 
+#include "http_client.h"
 #include "support/kernel_util.h"
 
 namespace opk {
@@ -28,20 +29,8 @@ namespace {
 
 using Poco::JSON::Object;
 
-int free_port() {
-  Poco::Net::ServerSocket s(Poco::Net::SocketAddress("127.0.0.1", 0));
-  return s.address().port();
-}
-
-struct Reply {
-  int status = 0;
-  std::string body;
-  Poco::Net::HTTPResponse head;
-  Object::Ptr json() const {
-    Poco::JSON::Parser p;
-    return p.parse(body).extract<Object::Ptr>();
-  }
-};
+using test::free_port;
+using test::Reply;
 
 class AdminHttp : public ::testing::Test {
  protected:
@@ -96,21 +85,7 @@ class AdminHttp : public ::testing::Test {
 
   Reply http(const std::string& method, const std::string& target, const std::string& token = "",
              const std::string& body = "", const std::map<std::string, std::string>& headers = {}) {
-    Poco::Net::HTTPClientSession s("127.0.0.1", static_cast<Poco::UInt16>(port_));
-    s.setTimeout(Poco::Timespan(20, 0));
-    Poco::Net::HTTPRequest rq(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
-    if (!token.empty()) rq.set("Authorization", "Bearer " + token);
-    for (auto& [k, v] : headers) rq.set(k, v);
-    if (!body.empty() || method == "POST" || method == "PATCH") {
-      if (!rq.has("Content-Type")) rq.setContentType("application/json");
-      rq.setContentLength(static_cast<std::streamsize>(body.size()));
-    }
-    s.sendRequest(rq) << body;
-    Reply r;
-    std::istream& in = s.receiveResponse(r.head);
-    Poco::StreamCopier::copyToString(in, r.body);
-    r.status = r.head.getStatus();
-    return r;
+    return test::http_request(port_, method, target, token, body, headers);
   }
 
   std::set<std::string> inventory_ids(const std::string& token) {

@@ -18,15 +18,14 @@
 #include <sstream>
 #include <thread>
 
+#include "http_client.h"
 #include "support/kernel_util.h"
 
 namespace opk {
 namespace {
 
-int free_port() {
-  Poco::Net::ServerSocket s(Poco::Net::SocketAddress("127.0.0.1", 0));
-  return s.address().port();
-}
+using test::free_port;
+using test::Reply;
 
 // RFC 3629 UTF-8, checked byte by byte.
 bool utf8(const std::string& s) {
@@ -47,12 +46,6 @@ bool utf8(const std::string& s) {
   }
   return true;
 }
-
-struct Reply {
-  int status = 0;
-  std::string body;
-  Poco::Net::HTTPResponse head;
-};
 
 // One parsed answer out of raw bytes.
 struct RawAnswer {
@@ -134,20 +127,7 @@ class Hostile : public ::testing::Test {
 
   Reply http(const std::string& method, const std::string& target, const std::string& token = "",
              const std::string& body = "") {
-    Poco::Net::HTTPClientSession s("127.0.0.1", static_cast<Poco::UInt16>(port_));
-    s.setTimeout(Poco::Timespan(10, 0));
-    Poco::Net::HTTPRequest rq(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
-    if (!token.empty()) rq.set("Authorization", "Bearer " + token);
-    if (!body.empty() || method == "POST" || method == "PATCH") {
-      rq.setContentType("application/json");
-      rq.setContentLength(static_cast<std::streamsize>(body.size()));
-    }
-    s.sendRequest(rq) << body;
-    Reply r;
-    std::istream& in = s.receiveResponse(r.head);
-    Poco::StreamCopier::copyToString(in, r.body);
-    r.status = r.head.getStatus();
-    return r;
+    return test::http_request(port_, method, target, token, body);
   }
 
   // Expects one problem+json answer with `status` whose detail holds `words`.
