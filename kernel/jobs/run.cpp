@@ -81,7 +81,8 @@ void Run::mark_completed(int64_t now, opk_status status) {
       break;
     }
   }
-  end_step_locked(now, status == OPK_OK ? OPK_OUTCOME_NORMAL : OPK_OUTCOME_ERROR, nullptr);
+  // A step still open ends with the run: its outcome, ERROR if it failed.
+  end_step_locked(now, status == OPK_OK ? state_.outcome : OPK_OUTCOME_ERROR, nullptr);
   state_.phase = Phase::completed;
   state_.finished_ms = now;
   if (status == OPK_OK) state_.progress = 100;

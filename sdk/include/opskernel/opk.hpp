@@ -246,15 +246,22 @@ class RunContext {
 
   // Marks a named step; the step ends when the guard is destroyed (NORMAL)
   // or when end() is called.
+  // A step of the run, begun when made. end() records its outcome. A step
+  // destroyed without end() is never recorded as a success it may not have
+  // been: left by an exception it ends ERROR; otherwise it stays open, and
+  // the kernel ends it with the run's outcome (ERROR for a failed or
+  // cancelled run), or NORMAL when the run begins its next step.
   class Step {
    public:
-    Step(const opk_run_context* c, std::string_view id) : c_(c) {
+    Step(const opk_run_context* c, std::string_view id) : c_(c), exceptions_(std::uncaught_exceptions()) {
       std::string s(id);
       if (c_->step_begin) c_->step_begin(c_, s.c_str());
     }
     Step(const Step&) = delete;
     Step& operator=(const Step&) = delete;
-    ~Step() { end(Outcome::normal); }
+    ~Step() {
+      if (!done_ && std::uncaught_exceptions() > exceptions_) end(Outcome::error, "ended by an exception");
+    }
     void end(Outcome outcome, std::string_view summary = {}) {
       if (done_) return;
       done_ = true;
@@ -264,6 +271,7 @@ class RunContext {
 
    private:
     const opk_run_context* c_;
+    int exceptions_;  // uncaught when the step began
     bool done_ = false;
   };
   [[nodiscard]] Step step(std::string_view id) const { return Step(c_, id); }

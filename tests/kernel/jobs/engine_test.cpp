@@ -112,6 +112,28 @@ TEST_F(EngineTest, ARunIsStoredWithItsLogStepsAndUser) {
   EXPECT_EQ(audit[0].outcome, "ok: run " + std::to_string(v.row.id));
 }
 
+TEST_F(EngineTest, AStepLeftOpenEndsWithTheRunNeverASilentSuccess) {
+  // The SDK's Step ended NORMAL when destroyed, whatever became of the run.
+  struct Case {
+    const char* params;
+    const char* run_outcome;
+    const char* step_outcome;
+  } cases[] = {
+      {R"({"end":"fail"})", store::kError, store::kError},
+      {R"({"end":"throw"})", store::kError, store::kError},
+      {R"({"end":"warn"})", store::kWarning, store::kWarning},
+      {R"({"end":"ok"})", store::kNormal, store::kNormal},
+  };
+  for (const auto& c : cases) {
+    auto v = run_and_wait(*k_, manual("step-left-open", c.params));
+    EXPECT_EQ(v.row.outcome, c.run_outcome) << c.params;
+    ASSERT_EQ(v.steps.size(), 1u) << c.params;
+    EXPECT_EQ(v.steps[0].step_id, "verify");
+    EXPECT_EQ(v.steps[0].outcome, c.step_outcome) << c.params;
+    EXPECT_GT(v.steps[0].end_ms, 0) << c.params;
+  }
+}
+
 TEST_F(EngineTest, CancelNeedsAHookForRunningRunsButPendingOnesGoAtOnce) {
   int64_t slow = 0, queued = 0;
   ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":3000})"), &slow));
