@@ -410,7 +410,9 @@ Status Kernel::open_store() {
   }
   store_service_ = std::make_unique<host::StoreService>(*store_);
   identity_ = std::make_unique<identity::Identity>(*store_, permissions(config_));
-  if (Status b = identity_->bootstrap(config_.bootstrap_token_file, &bootstrap_token_); !b) {
+  if (Status b = config_.create_first_admin ? identity_->bootstrap(config_.bootstrap_token_file, &bootstrap_token_)
+                                            : Status::ok();
+      !b) {
     identity_.reset();
     store_service_.reset();
     store_.reset();
@@ -457,7 +459,8 @@ Status Kernel::open_store() {
   routes_.set_authorizer(
       [this](const std::string& role, const std::string& perm) { return identity_ && identity_->allowed(role, perm); });
   if (!bootstrap_token_.empty()) {
-    // Printed whatever command opened the store first (run, jobs run ...).
+    // Printed by `run` only: other commands leave the first administrator
+    // to it (config::Config::create_first_admin).
     std::cout << "opskernel: first start: user 'admin' (PlatformAdministrator) was created. Its API token, shown "
                  "only now:\n"
               << bootstrap_token_ << std::endl;

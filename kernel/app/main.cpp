@@ -161,11 +161,17 @@ std::string iso_ms(int64_t ms) {
 }
 
 // Prints a run with its log and steps.
-void print_run(const opk::jobs::RunView& v) {
+void print_log_line(const opk::store::LogRow& l) {
   static const char* levels[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRIT"};
-  for (const auto& l : v.logs)
-    std::cout << levels[std::clamp(l.level, 0, 5)] << "\t" << (l.step.empty() ? "-" : l.step) << "\t" << l.message
-              << "\n";
+  std::cout << levels[std::clamp(l.level, 0, 5)] << "\t" << (l.step.empty() ? "-" : l.step) << "\t" << l.message
+            << "\n";
+}
+
+// A run as `runs show` and `jobs invoke` print it; its log unless already
+// printed line by line.
+void print_run(const opk::jobs::RunView& v, bool with_log = true) {
+  if (with_log)
+    for (const auto& l : v.logs) print_log_line(l);
   for (const auto& st : v.steps)
     std::cout << "step " << st.step_id << " " << st.outcome << " in " << (st.end_ms - st.start_ms) << " ms"
               << (st.summary.empty() ? "" : ": " + st.summary) << "\n";
@@ -176,12 +182,23 @@ void print_run(const opk::jobs::RunView& v) {
               << (r.finished_ms - r.started_ms) << " ms";
   std::cout << " trigger=" << r.trigger << (r.user_id.empty() ? "" : " by " + r.user_id)
             << (r.summary.empty() ? "" : ": " + r.summary) << "\n";
+  if (r.phase != opk::store::kCompleted || r.progress > 0)
+    std::cout << "progress " << r.progress << "%" << (r.progress_message.empty() ? "" : ": " + r.progress_message)
+              << "\n";
+  if (!r.output_json.empty()) std::cout << "output " << r.output_json << "\n";
+}
+
+// Set by SIGINT/SIGTERM while `jobs invoke` waits for its run.
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) {
+  g_interrupted = 1;
 }
 
 // Starts a kernel, runs one manual run, prints it, stops.
-int cmd_jobs_run(const opk::config::Config& cfg, const po::variables_map& vm, const std::string& type,
+int cmd_jobs_run(opk::config::Config cfg, const po::variables_map& vm, const std::string& type,
                  const std::string& scheduled_job) {
   opk::log::setup(cfg.log);
+  cfg.create_first_admin = false;  // `run` creates it and shows its token
   opk::Kernel kernel(cfg);
   opk::Status s = kernel.start();
   if (!s) {
@@ -207,16 +224,42 @@ int cmd_jobs_run(const opk::config::Config& cfg, const po::variables_map& vm, co
   const int64_t limit_ms = vm.count("timeout") ? vm["timeout"].as<int64_t>() * 1000 : -1;
   const int64_t t0 = opk::jobs::now_ms();
   bool cancelled = false;
-  while (!kernel.engine()->wait(id, 100)) {
-    if (!cancelled && limit_ms >= 0 && opk::jobs::now_ms() - t0 > limit_ms) {
-      opk::Status c = kernel.engine()->cancel(id, req.actor, "--timeout reached");
-      std::cerr << "timeout: " << (c ? "cancel requested" : c.message()) << "\n";
+  // Ctrl-C cancels the run cooperatively (its cancel hook, its stored
+  // outcome) instead of leaving it RUNNING; a second one stops waiting.
+  g_interrupted = 0;
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  int64_t printed = 0;  // the log is printed as it is written
+  auto print_new_lines = [&] {
+    for (const auto& l : kernel.engine()->log_tail(id, printed, 1000)) {
+      print_log_line(l);
+      printed = l.seq;
+    }
+    std::cout << std::flush;
+  };
+  for (bool done = false; !done;) {
+    done = kernel.engine()->wait(id, 100);
+    print_new_lines();
+    if (done) break;
+    std::string why;
+    if (!cancelled && limit_ms >= 0 && opk::jobs::now_ms() - t0 > limit_ms) why = "--timeout reached";
+    if (g_interrupted && !cancelled) why = "interrupted on the command line";
+    if (!why.empty()) {
+      opk::Status c = kernel.engine()->cancel(id, req.actor, why);
+      std::cerr << why << ": " << (c ? "cancel requested; Ctrl-C again to stop waiting" : c.message()) << "\n";
       cancelled = true;
+      g_interrupted = 0;
+      std::signal(SIGINT, SIG_DFL);
+      std::signal(SIGTERM, SIG_DFL);
     }
   }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   opk::jobs::RunView v;
   kernel.engine()->get(id, &v);
-  print_run(v);
+  for (const auto& l : v.logs)  // lines kept at completion, not yet printed
+    if (l.seq > printed) print_log_line(l);
+  print_run(v, /*with_log=*/false);
   kernel.stop();
   return v.row.outcome == opk::store::kError ? kExitFailed : kExitOk;
 }

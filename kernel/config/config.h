@@ -47,7 +47,11 @@ struct Config {
 
   // Identities.
   std::string bootstrap_token_file;  // empty: the first start prints a new token
-  uint32_t token_ttl_days = 90;      // lifetime of tokens made by `users add|token`; 0: no expiry
+  // Whether opening a store without a platform administrator creates one
+  // (not a file key: `run` does; `jobs invoke` and `jobs run` leave it to
+  // the next `run`, so the token is never printed into their output).
+  bool create_first_admin = true;
+  uint32_t token_ttl_days = 90;  // lifetime of tokens made by `users add|token`; 0: no expiry
   // Role -> permissions, for the roles the file sets (permissions.<role>).
   std::map<std::string, std::set<std::string>> permissions;
 

@@ -4,8 +4,12 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
+
 #include <array>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "support/test_util.h"
 
@@ -136,6 +140,53 @@ TEST(Cli, APluginThatCrashesInInitIsTheLastOneNamedInTheLog) {
   ASSERT_NE(at, std::string::npos) << r.out;
   EXPECT_NE(r.out.find("init_crashes.so", at), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("initialised", at), std::string::npos) << "crasher is the last plugin named: " << r.out;
+}
+
+TEST(Cli, JobsInvokePrintsNoAdminTokenAndShowsTheLogAsItIsWritten) {
+  TempDir d;
+  auto dir = test::plugins_dir(d, {test::bundled("hello")});
+  const std::string common = "--plugins-dir " + dir + " --data-dir " + d.str() + "/data ";
+  auto r = sh(common + "jobs invoke hello --params '{\"steps\":2,\"step_ms\":1}'");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("opk_"), std::string::npos) << "no token in a job's output: " << r.out;
+  EXPECT_EQ(r.out.find("first start"), std::string::npos) << r.out;
+  // Each line once, before the run's summary line.
+  const size_t hello = r.out.find("hello, world!");
+  ASSERT_NE(hello, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("hello, world!", hello + 1), std::string::npos) << r.out;
+  EXPECT_LT(hello, r.out.find("run 1 hello COMPLETED")) << r.out;
+  // The administrator is left to the first `run`.
+  r = sh("users list --data-dir " + d.str() + "/data");
+  EXPECT_EQ(r.out.find("admin\tPlatformAdministrator"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CtrlCOnJobsInvokeCancelsTheRunCooperatively) {
+  // It exited at once, skipped the cancel hook and left the run RUNNING.
+  TempDir d;
+  auto dir = test::plugins_dir(d, {test::bundled("hello")});
+  const auto out = d.path() / "invoke.out";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* f = freopen(out.c_str(), "w", stdout);
+    (void)f;
+    dup2(fileno(stdout), fileno(stderr));
+    execl(OPK_KERNEL_BINARY, "opskernel", "--plugins-dir", dir.c_str(), "--data-dir", (d.str() + "/data").c_str(),
+          "jobs", "invoke", "hello", "--params", R"({"steps":1000,"step_ms":20})", (char*)nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 400 && test::read_file(out).find("INFO") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_NE(test::read_file(out).find("INFO"), std::string::npos) << "the log is printed while the run goes on";
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  const std::string text = test::read_file(out);
+  EXPECT_TRUE(WIFEXITED(st)) << text;
+  EXPECT_NE(text.find("interrupted on the command line: cancel requested"), std::string::npos) << text;
+  EXPECT_NE(text.find("COMPLETED ERROR terminated"), std::string::npos) << text;
+  auto r = sh("runs show 1 --data-dir " + d.str() + "/data");
+  EXPECT_NE(r.out.find("COMPLETED ERROR terminated"), std::string::npos) << r.out;
 }
 
 TEST(Cli, JobsInvokeRunsAJobAndRefusesBadParameters) {
