@@ -87,7 +87,8 @@ class HelloPlugin : public opk::Plugin {
   }
 };
 
-const char* kSchema = R"({
+// A delimited raw string: a description may then hold )" without ending it.
+const char* kSchema = R"json({
   "type": "object",
   "additionalProperties": false,
   "properties": {
@@ -97,7 +98,7 @@ const char* kSchema = R"({
     "fail":     {"type": "boolean", "default": false, "description": "Finish with ERROR"},
     "warn":     {"type": "boolean", "default": false, "description": "Finish with WARNING"}
   }
-})";
+})json";
 
 opk::Manifest describe() {
   static const opk_translation sv[] = {{"sv", "Hej", "Hälsar och räknar; exempel för pluginförfattare."}};
