@@ -61,11 +61,8 @@ class Request {
     if (!has(k)) return required ? Status::invalid(std::string(k) + ": required") : Status::ok();
     auto v = obj_->get(k);
     if (!v.isInteger()) return Status::invalid(std::string(k) + ": expected a whole number");
-    // Past int64 (Poco reads 9223372036854775808 as unsigned): out of range,
-    // named like any other.
-    if (v.type() == typeid(Poco::UInt64) && v.extract<Poco::UInt64>() > static_cast<Poco::UInt64>(INT64_MAX))
-      return Status::invalid(std::string(k) + ": " + v.toString() + " is out of range " + std::to_string(lo) + ".." +
-                             std::to_string(hi));
+    // Past int64 (Poco reads 9223372036854775808 as unsigned, and refuses to
+    // convert it): out of range, named like any other.
     int64_t n = 0;
     try {
       n = v.convert<int64_t>();

@@ -23,10 +23,6 @@
 namespace opk::admin {
 namespace {
 
-int64_t now_ms() {
-  return steady_now_ms();
-}
-
 Status read_int(const Host& host, const char* key, int lo, int hi, int* out) {
   auto v = host.config(key);
   if (!v) return Status::ok();
@@ -128,40 +124,48 @@ std::string problem_json(int status, const std::string& title, const std::string
          ",\"detail\":" + Poco::toJSON(valid_utf8(detail), Poco::JSON_WRAP_STRINGS) + "}";
 }
 
+namespace {
+// The length of the UTF-8 character at v[i] by RFC 3629's grammar, or 0 if
+// the bytes there are not one. Poco's UTF-8 reading accepts overlong forms
+// and surrogates; this does not, so every answer parses as JSON.
+size_t utf8_char_at(const std::string& v, size_t i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  const unsigned char c = p[i];
+  size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c < 0x80)
+    return 1;
+  else if (c >= 0xC2 && c <= 0xDF)
+    len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  }
+  if (len == 0 || i + len > v.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const unsigned char b = p[i + k];
+    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
+  }
+  return len;
+}
+}  // namespace
+
 bool is_utf8(const std::string& v) {
-  return valid_utf8(v) == v;
+  for (size_t i = 0, len; i < v.size(); i += len)
+    if ((len = utf8_char_at(v, i)) == 0) return false;
+  return true;
 }
 
 std::string valid_utf8(const std::string& v) {
-  // Poco's UTF-8 reading accepts overlong forms and surrogates; this is
-  // RFC 3629's grammar, byte by byte, so every answer parses as JSON.
   std::string out;
   out.reserve(v.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
-  const size_t n = v.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = p[i];
-    size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-      len = 1;
-    else if (c >= 0xC2 && c <= 0xDF)
-      len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    bool ok = len > 0 && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) {
-      const unsigned char b = p[i + k];
-      ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
-    }
-    if (ok) {
+  for (size_t i = 0; i < v.size();) {
+    if (const size_t len = utf8_char_at(v, i)) {
       out.append(v, i, len);
       i += len;
     } else {
@@ -351,7 +355,7 @@ class Handler {
 
     // The address limit first, so guessing tokens is limited too.
     int retry = 0;
-    const int64_t now = now_ms();
+    const int64_t now = steady_now_ms();
     if (!server_.per_address_.allow(remote_host, now, &retry))
       return send_problem(rs, 429, "Too Many Requests",
                           "the request rate limit is reached; retry after " + std::to_string(retry) + " s",
@@ -552,7 +556,7 @@ void Server::stop() {
 
 std::string Server::pattern_of(const std::string& method, const std::string& path) {
   std::lock_guard lock(routes_mu_);
-  const int64_t now = now_ms();
+  const int64_t now = steady_now_ms();
   if (now - patterns_read_ms_ > 5000) {
     patterns_read_ms_ = now;
     const auto* routes = host_.extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
