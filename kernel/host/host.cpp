@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "clock/clock.h"
 #include "log/logging.h"
 #include "version.h"
 
@@ -59,8 +60,7 @@ void PluginHost::cb_set_error(const opk_host*, const char* message) {
 }
 
 int64_t PluginHost::cb_now_ms(const opk_host*) {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return clock::now_ms();
 }
 
 const char* PluginHost::cb_config_value(const opk_host* self, const char* key) {

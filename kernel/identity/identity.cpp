@@ -1,5 +1,7 @@
 #include "identity/identity.h"
 
+#include "clock/clock.h"
+
 #include <Poco/JSON/Parser.h>
 #include <Poco/SHA2Engine.h>
 #include <sys/random.h>
@@ -12,8 +14,7 @@ namespace opk::identity {
 namespace {
 
 int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return clock::now_ms();
 }
 
 // The level of each kind; a node's parent is one level up.

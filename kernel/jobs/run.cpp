@@ -1,7 +1,8 @@
 #include "jobs/run.h"
 
 #include <algorithm>
-#include <chrono>
+
+#include "clock/clock.h"
 
 namespace opk::jobs {
 namespace {
@@ -13,8 +14,7 @@ constexpr size_t kMaxLogLines = 100000;
 }  // namespace
 
 int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return clock::now_ms();
 }
 
 Run::Run(int64_t id, std::string job_type, RunRequest request)
@@ -46,6 +46,7 @@ Run::Run(int64_t id, std::string job_type, RunRequest request)
   ctx_.step_begin = &cb_step_begin;
   ctx_.step_end = &cb_step_end;
   ctx_.set_output_json = &cb_set_output_json;
+  ctx_.wait = &cb_wait;
 }
 
 Run* Run::from(const opk_run_context* c) {
@@ -53,7 +54,13 @@ Run* Run::from(const opk_run_context* c) {
 }
 
 bool Run::request_cancel() {
-  return !cancelled_.exchange(true, std::memory_order_acq_rel);
+  const bool first = !cancelled_.exchange(true, std::memory_order_acq_rel);
+  {
+    // Taken so a sleeper between its check and its wait cannot miss this.
+    std::lock_guard lock(wait_mu_);
+  }
+  wait_cv_.notify_all();
+  return first;
 }
 
 void Run::mark_running(int64_t now) {
@@ -175,6 +182,18 @@ opk_status Run::cb_set_output_json(const opk_run_context* self, const char* json
   std::lock_guard lock(r->mu_);
   r->state_.output_json = json;
   return OPK_OK;
+}
+
+opk_status Run::cb_wait(const opk_run_context* self, int64_t timeout_ms) {
+  Run* r = from(self);
+  if (!r) return OPK_ERR_INVALID_ARGUMENT;
+  if (r->cancel_requested()) return OPK_ERR_CANCELLED;
+  if (timeout_ms <= 0) return OPK_OK;
+  const int64_t now = clock::now_ms();
+  const int64_t deadline = timeout_ms > INT64_MAX - now ? INT64_MAX : now + timeout_ms;
+  std::unique_lock lock(r->wait_mu_);
+  const bool cancelled = clock::wait_until(lock, r->wait_cv_, deadline, [r] { return r->cancel_requested(); });
+  return cancelled ? OPK_ERR_CANCELLED : OPK_OK;
 }
 
 }  // namespace opk::jobs

@@ -7,6 +7,7 @@
 #include <opskernel/opk_abi.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -99,6 +100,7 @@ class Run {
   static opk_status cb_step_begin(const opk_run_context* self, const char* step_id);
   static opk_status cb_step_end(const opk_run_context* self, opk_outcome outcome, const char* summary);
   static opk_status cb_set_output_json(const opk_run_context* self, const char* json);
+  static opk_status cb_wait(const opk_run_context* self, int64_t timeout_ms);
   void end_step_locked(int64_t now, opk_outcome outcome, const char* summary);
 
   const int64_t id_;
@@ -107,12 +109,15 @@ class Run {
   opk_principal principal_{};
   opk_run_context ctx_{};
   std::atomic<bool> cancelled_{false};
+  // Wakes cb_wait's sleepers when the run is cancelled.
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
   mutable std::mutex mu_;
   RunSnapshot state_;
   std::function<void()> listener_;
 };
 
-// Milliseconds since the epoch, UTC.
+// Milliseconds since the epoch, UTC, on the kernel's clock (clock::now_ms).
 int64_t now_ms();
 
 }  // namespace opk::jobs

@@ -17,12 +17,13 @@ static_assert(offsetof(opk_host, log) == 32, "host layout");
 static_assert(sizeof(opk_manifest) == 144, "manifest layout");
 static_assert(sizeof(opk_job_type) == 144, "job type layout");
 static_assert(offsetof(opk_job_type, run) == 128, "job type layout");
-static_assert(sizeof(opk_run_context) == 160, "run context layout");
+static_assert(offsetof(opk_run_context, wait) == 160 && sizeof(opk_run_context) == 168, "run context layout");
 static_assert(offsetof(opk_run_context, log) == 104, "run context layout");
 static_assert(sizeof(opk_alert_source) == 80, "alert source layout");
 static_assert(sizeof(opk_alert) == 64, "alert layout");
 static_assert(sizeof(opk_alert_context) == 56, "alert context layout");
-static_assert(sizeof(opk_admin_feature) == 48, "admin feature layout");
+static_assert(offsetof(opk_admin_feature, permissions) == 48 && sizeof(opk_admin_feature) == 64,
+              "admin feature layout");
 static_assert(sizeof(opk_notification_channel) == 40, "channel layout");
 static_assert(sizeof(opk_notification) == 56, "notification layout");
 static_assert(sizeof(opk_http_request) == 104, "http request layout");
@@ -31,14 +32,18 @@ static_assert(offsetof(opk_http_response, flush) == 40 && sizeof(opk_http_respon
 static_assert(offsetof(opk_http_route, permission) == 64 && sizeof(opk_http_route) == 72, "http route layout");
 static_assert(offsetof(opk_http_routes_v1, dispatch) == 16 && sizeof(opk_http_routes_v1) == 32,
               "http routes ext layout");
-static_assert(sizeof(opk_identity_v1) == 32, "identity ext layout");
+static_assert(offsetof(opk_identity_v1, principal_for_token) == 32 && sizeof(opk_identity_v1) == 64,
+              "identity ext layout");
 static_assert(sizeof(opk_jobs_v1) == 16, "jobs ext layout");
 static_assert(sizeof(opk_principal) == 32, "principal layout");
 static_assert(sizeof(opk_kv) == 16 && sizeof(opk_bytes) == 16, "frozen");
 static_assert(sizeof(opk_translation) == 24 && sizeof(opk_action) == 16, "frozen");
 static_assert(sizeof(opk_requirement) == 16, "frozen");
 static_assert(sizeof(opk_store_migration) == 24, "frozen");
-static_assert(sizeof(opk_store_v1) == 40, "store ext layout");
+static_assert(offsetof(opk_store_v1, transaction) == 40 && sizeof(opk_store_v1) == 56, "store ext layout");
+/* 1.2 appended members (above) and added these. */
+static_assert(sizeof(opk_permission) == 16 && sizeof(opk_store_statement) == 24, "frozen");
+static_assert(sizeof(opk_audit_entry) == 72 && sizeof(opk_audit_v1) == 16, "audit layout");
 
 /* Referenced by the C++ test so the file is linked, not only compiled. */
 int opk_abi_c11_ok(void) {

@@ -65,8 +65,13 @@ extern "C" {
 #define OPK_ABI_MAJOR 1
 /** ABI minor version: additive changes only.
  *  1: opk_http_route.permission, opk_http_response.flush,
- *     opk_http_routes_v1.dispatch and .list, opk.identity/1, opk.jobs/1. */
-#define OPK_ABI_MINOR 1
+ *     opk_http_routes_v1.dispatch and .list, opk.identity/1, opk.jobs/1.
+ *  2: opk_run_context.wait; opk_store_v1.transaction and .query_typed;
+ *     opk_identity_v1.principal_for_token, .release_principal,
+ *     .system_principal and .permissions; opk_admin_feature.permissions;
+ *     opk.audit/1. Kernel services accept only principals the kernel
+ *     issued (docs/abi.md, "Principals"). */
+#define OPK_ABI_MINOR 2
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
 #define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
@@ -233,7 +238,15 @@ enum { OPK_OUTCOME_NORMAL = 0, OPK_OUTCOME_WARNING = 1, OPK_OUTCOME_ERROR = 2 };
 #define OPK_JOB_CAP_DRY_RUN ((uint64_t)1 << 2)    /* honours opk_run_context.dry_run */
 #define OPK_JOB_CAP_REQUEUE ((uint64_t)1 << 3)    /* safe to re-run after a crash */
 
-/** The authenticated user on whose behalf something happens. */
+/**
+ * The authenticated user on whose behalf something happens.
+ * Since 1.2 a principal handed to a kernel service (opk.jobs/1, opk.audit/1,
+ * opk_http_routes_v1.dispatch) must be one the kernel issued
+ * (opk_identity_v1.principal_for_token or .system_principal, or the
+ * request's own): the kernel compares the pointer, not the fields, and
+ * refuses any other with OPK_ERR_PERMISSION. Treat it as an opaque handle
+ * whose fields may be read.
+ */
 typedef struct opk_principal {
   uint32_t struct_size;
   /** User id; NULL for the system (schedules). */
@@ -303,6 +316,15 @@ struct opk_run_context {
   /** Attaches a result document (JSON object) to the run, for templates and
    *  chaining; replaces an earlier one. OWNERSHIP: copied. */
   opk_status (*set_output_json)(const opk_run_context* self, const char* json);
+  /**
+   * (1.2) Sleeps up to `timeout_ms` on the kernel's clock, waking at once
+   * when the run is cancelled. Returns OPK_OK when the time passed,
+   * OPK_ERR_CANCELLED when cancellation was requested (before or during the
+   * wait). Use it for pauses and back-off instead of the plugin's own
+   * sleep, so a cancel never waits for the pause and tests drive time.
+   * [thread-safe]
+   */
+  opk_status (*wait)(const opk_run_context* self, int64_t timeout_ms);
 };
 
 /** FROZEN. A named step of a job type (the seed's "actions"). */
@@ -429,6 +451,16 @@ struct opk_alert_source {
 
 /* --------------------------------------------------------- admin features */
 
+/** FROZEN. (1.2) A permission an admin feature declares: a name its routes
+ *  and audit rows use, and the roles of `[permissions]` can be given. */
+typedef struct opk_permission {
+  /** "<area>.<verb>", e.g. "flags.write": [a-z][a-z0-9_-]* '.'
+   *  [a-z][a-z0-9_.-]*, at most 64 bytes, unique across the kernel. */
+  const char* name;
+  /** One line for operators ("Create, change and delete feature flags"). */
+  const char* description;
+} opk_permission;
+
 /** An operator-facing feature (API routes, a console page). Its routes are
  *  added in start through the "opk.http-routes/1" extension. */
 typedef struct opk_admin_feature {
@@ -438,6 +470,12 @@ typedef struct opk_admin_feature {
   const char* description;
   const opk_translation* translations;
   uint32_t translation_count;
+  /** (1.2) Permissions the feature introduces; a route or audit row may
+   *  name only the kernel's permissions and those declared here. The
+   *  kernel refuses a plugin declaring a name another plugin or the kernel
+   *  already has. */
+  const opk_permission* permissions;
+  uint32_t permission_count;
 } opk_admin_feature;
 
 /* --------------------------------------------------- notification channels */
@@ -671,6 +709,14 @@ typedef struct opk_http_routes_v1 {
 
 #define OPK_EXT_STORE "opk.store/1"
 
+/** FROZEN. (1.2) One statement of opk_store_v1.transaction, with its
+ *  parameters bound as text to $1..$n (a NULL entry binds SQL NULL). */
+typedef struct opk_store_statement {
+  const char* sql;
+  const char* const* params;
+  uint32_t param_count;
+} opk_store_statement;
+
 /** FROZEN. One schema change of a plugin's own tables. */
 typedef struct opk_store_migration {
   /** 1, 2, 3 ... without gaps. */
@@ -715,6 +761,27 @@ typedef struct opk_store_v1 {
    */
   opk_status (*query)(const opk_host* host, const char* sql, const char* const* params, uint32_t param_count,
                       char** rows_json);
+  /**
+   * (1.2) Runs `count` statements in one transaction: all take effect or
+   * none does. Each may return rows (a SELECT, or a write with RETURNING).
+   * *results_json gets one object per statement, in order:
+   * [{"changed": n, "rows": [[1, "a", null, 2.5], ...]}, ...], values typed
+   * as in query_typed. On failure nothing is changed, *results_json gets
+   * {"error": message, "statement": index} and the status is
+   * OPK_ERR_CONFLICT for a constraint violation, OPK_ERR_PERMISSION for a
+   * table outside the plugin's own, OPK_ERR_INVALID_ARGUMENT for bad SQL,
+   * OPK_ERR_UNAVAILABLE when the store cannot be written.
+   * OWNERSHIP: free *results_json with opk_host.free. [thread-safe]
+   */
+  opk_status (*transaction)(const opk_host* host, const opk_store_statement* statements, uint32_t count,
+                            char** results_json);
+  /**
+   * (1.2) As query, with values typed: integers and reals as JSON numbers,
+   * text as strings, SQL NULL as null, blobs as base64 strings.
+   * OWNERSHIP: free *rows_json with opk_host.free. [thread-safe]
+   */
+  opk_status (*query_typed)(const opk_host* host, const char* sql, const char* const* params, uint32_t param_count,
+                            char** rows_json);
 } opk_store_v1;
 
 /* ---- opk.identity/1: who a token belongs to, what a role may do -------- (1.1) */
@@ -738,6 +805,30 @@ typedef struct opk_identity_v1 {
   int32_t (*allowed)(const opk_host* host, const char* role, const char* permission);
   /** 1 if node `node` is `scope` or lies under it, else 0. [thread-safe] */
   int32_t (*contains)(const opk_host* host, const char* scope, const char* node);
+  /**
+   * (1.2) Checks an API token and issues its principal: the handle to pass
+   * as actor to kernel services. OPK_ERR_PERMISSION as for authenticate
+   * (the reason goes to set_error). Valid until release_principal; release
+   * it when the request ends. [thread-safe]
+   */
+  opk_status (*principal_for_token)(const opk_host* host, const char* token, const opk_principal** out);
+  /** (1.2) Ends a principal from principal_for_token; NULL is ignored.
+   *  [thread-safe] */
+  void (*release_principal)(const opk_host* host, const opk_principal* principal);
+  /**
+   * (1.2) The calling plugin's system identity, for work nobody asked for
+   * in a request (health checks, background sweeps): user id
+   * "system:<plugin id>", role "System" (every permission), scope
+   * "platform"; audit rows name it as such. LIFETIME: until deinit.
+   * [thread-safe]
+   */
+  const opk_principal* (*system_principal)(const opk_host* host);
+  /**
+   * (1.2) Every permission the kernel knows: [{"name", "description",
+   * "owner" ("kernel" or a plugin id), "roles": [role names granted it]}].
+   * OWNERSHIP: free *permissions_json with opk_host.free. [thread-safe]
+   */
+  opk_status (*permissions)(const opk_host* host, char** permissions_json);
 } opk_identity_v1;
 
 /* ---- opk.jobs/1: the job engine, for admin features --------------------- (1.1) */
@@ -766,6 +857,45 @@ typedef struct opk_jobs_v1 {
   opk_status (*call)(const opk_host* host, const opk_principal* actor, const char* operation, const char* request_json,
                      const char* source, char** answer_json);
 } opk_jobs_v1;
+
+/* ---- opk.audit/1: audit rows written by plugins ------------------------ (1.2) */
+
+#define OPK_EXT_AUDIT "opk.audit/1"
+
+/** One audited action of a plugin. LIFETIME: during the call. */
+typedef struct opk_audit_entry {
+  uint32_t struct_size;
+  /** Who did it: a principal the kernel issued (a request's, or the
+   *  plugin's system principal). Required. */
+  const opk_principal* actor;
+  /** What was done, "<area>.<verb>" ("flags.update"). Required. */
+  const char* action;
+  /** What it was done to ("flag:checkout-v2"). Required. */
+  const char* target;
+  /** The operator's reason; NULL if none. */
+  const char* reason;
+  /** The target before and after, JSON; NULL when not applicable. */
+  const char* before_json;
+  const char* after_json;
+  /** "success", "refused" or "failed". NULL: "success". */
+  const char* outcome;
+  /** Where the request came from (a client address); NULL if none. */
+  const char* source;
+} opk_audit_entry;
+
+/** The kernel's audit trail, for admin features. Rows are written durably
+ *  before record returns, with the plugin's id, and appear with the
+ *  kernel's own rows (the audit API, retention, export). */
+typedef struct opk_audit_v1 {
+  uint32_t struct_size;
+  /**
+   * Appends one row. OPK_ERR_PERMISSION when the actor is not a principal
+   * the kernel issued; OPK_ERR_INVALID_ARGUMENT (set_error names the field)
+   * for a missing or malformed field or JSON; OPK_ERR_UNAVAILABLE when the
+   * store cannot be written. [thread-safe]
+   */
+  opk_status (*record)(const opk_host* host, const opk_audit_entry* entry);
+} opk_audit_v1;
 
 #ifdef __cplusplus
 } /* extern "C" */
