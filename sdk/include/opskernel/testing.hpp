@@ -1,0 +1,268 @@
+// testing.hpp -- opk::testing, a test host for plugin authors.
+//
+// Loads a plugin library in the test's own process, without a kernel, and
+// plays the kernel's part: the host table, an in-memory store, identities,
+// routes, audit, a clock the test drives. A test then runs the plugin's job
+// types, alert sources, notification channels and HTTP routes and reads
+// what they did:
+//
+//   opk::testing::Host host;
+//   ASSERT_TRUE(host.load("/path/to/my_plugin.so").is_ok());
+//   auto r = host.run("my-job", R"({"name":"x"})");
+//   EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL);
+//   EXPECT_TRUE(r.logged("x done"));
+//
+// Link Opskernel::testing (find_package(Opskernel)). docs/testing.md
+// describes what the host does like the kernel and where it differs.
+#ifndef OPSKERNEL_TESTING_HPP
+#define OPSKERNEL_TESTING_HPP
+
+#include <opskernel/opk_abi.h>
+#include <opskernel/status.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace opk::testing {
+
+// The instant a Host's clock starts at: 2026-01-01T00:00:00Z, in ms since
+// the Unix epoch.
+inline constexpr int64_t kClockStartMs = 1767225600000;
+
+// The time a Host's plugins see (opk_host.now_ms, the alert context's
+// now_ms, step and log times). It moves only when the test moves it or a
+// run waits (opk_run_context.wait). Thread-safe.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Milliseconds since the Unix epoch, UTC.
+  virtual int64_t now_ms() const = 0;
+  // Moves the clock forward by `ms` (a negative `ms` moves it back).
+  virtual void advance(int64_t ms) = 0;
+  // Sets the clock to `ms` since the epoch.
+  virtual void set(int64_t ms) = 0;
+};
+
+// One line a plugin logged: to its plugin logger (Host::log_lines) or to a
+// run's or an evaluation's log.
+struct LogLine {
+  opk_log_level level = OPK_LOG_INFO;
+  std::string text;
+  // Step open when a run logged the line; empty otherwise.
+  std::string step;
+  // Plugin whose logger got the line (Host::log_lines only).
+  std::string plugin;
+};
+
+// One step of a run, as the kernel records it.
+struct Step {
+  std::string id;
+  opk_outcome outcome = OPK_OUTCOME_NORMAL;
+  std::string summary;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+};
+
+// A caller: who triggered a run or sends a request. An empty role means
+// nobody (an anonymous request, a schedule-triggered run).
+struct Principal {
+  std::string user_id;
+  std::string role;
+  std::string scope;
+  // A PlatformAdministrator "admin" at "platform": every permission.
+  static Principal administrator() { return {"admin", "PlatformAdministrator", "platform"}; }
+  // Nobody: anonymous requests, schedule-triggered runs.
+  static Principal none() { return {}; }
+};
+
+// How Host::run starts a run (the fields of opk_run_context).
+struct RunOptions {
+  bool dry_run = false;
+  // Tenant the run is aimed at; empty: the whole installation.
+  std::string target_tenant;
+  opk_trigger trigger = OPK_TRIGGER_MANUAL;
+  std::string reason;
+  int64_t range_start_ms = 0;
+  int64_t range_end_ms = 0;
+  std::string scheduled_job_id;
+  int64_t parent_run_id = 0;
+  // Who started it; Principal::none() passes a principal with NULL fields,
+  // as for a schedule.
+  Principal triggered_by = Principal::administrator();
+  // Cancels the run after this many real milliseconds, from another
+  // thread, as an operator's cancel does (flag first, then the type's
+  // cancel hook on that thread). Negative: never.
+  int64_t cancel_after_ms = -1;
+  // Cancels the run once the host's clock reaches this instant (ms since
+  // the epoch), which a run's wait() gets to without sleeping: the wait
+  // ends there, the hook is called from another thread and wait returns
+  // OPK_ERR_CANCELLED. Negative: never.
+  int64_t cancel_at_ms = -1;
+};
+
+// What a run did.
+struct RunResult {
+  // What the type's run returned (OPK_ERR_NOT_FOUND when no loaded plugin
+  // has the type, OPK_ERR_INVALID_ARGUMENT for parameters that are not a
+  // JSON object; `error` then says so).
+  opk_status status = OPK_OK;
+  // The kernel's rule: non-OK status means ERROR whatever set_result said.
+  opk_outcome outcome = OPK_OUTCOME_NORMAL;
+  // set_result's code; the status when the run failed with code 0.
+  int32_t exit_code = 0;
+  // set_result's summary; for a failure without one, its last error line;
+  // "cancelled" for a cancelled run without one.
+  std::string summary;
+  // True when the run stopped on a cancel (the kernel's "terminated").
+  bool cancelled = false;
+  // Detail the plugin gave with opk_host.set_error during the run, or the
+  // test host's reason for not running it.
+  std::string error;
+  std::vector<LogLine> log;
+  std::vector<Step> steps;
+  // 0..100; 100 when the run returned OK.
+  double progress = 0;
+  std::string progress_message;
+  // The set_output_json document; empty when none.
+  std::string output_json;
+  int64_t run_id = 0;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+
+  // True when some log line contains `text`.
+  bool logged(std::string_view text) const;
+};
+
+// One alert an alert source raised, with every field it gave (NULL as empty).
+struct Alert {
+  opk_severity severity = OPK_SEVERITY_WARNING;
+  std::string area, title, message, related_type, related_id, scope, details_json;
+};
+
+// What one evaluation did.
+struct Evaluation {
+  opk_status status = OPK_OK;
+  // set_error's detail, or the test host's reason for not evaluating.
+  std::string error;
+  std::vector<Alert> raised;
+  // (related_type, related_id) of every clear call, in order.
+  std::vector<std::pair<std::string, std::string>> cleared;
+  std::vector<LogLine> log;
+};
+
+// A message for Host::send (the fields of opk_notification).
+struct Notification {
+  std::vector<std::string> recipients;
+  std::string subject;
+  std::string body;
+  std::string content_type = "text/plain";
+  // Empty: NULL.
+  std::string event_json;
+};
+
+// The answer to Host::request.
+struct Response {
+  int status = 200;
+  // Lower-case names, in the order written; one content-type, last.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // The value of header `name` (lower case); empty when absent.
+  std::string header(std::string_view name) const;
+};
+
+// One row a plugin wrote through opk.audit/1.
+struct AuditRow {
+  std::string plugin;
+  std::string user_id, role, scope;
+  std::string action, target, reason, before_json, after_json, outcome, source;
+  int64_t time_ms = 0;
+};
+
+// Rows of a query, values as text (SQL NULL as nullopt).
+using Rows = std::vector<std::vector<std::optional<std::string>>>;
+
+// The test host: loads plugins and calls into them as the kernel does, on
+// the calling thread. Not thread-safe itself (call it from one thread);
+// what it lends plugins is, as the ABI says.
+class Host {
+ public:
+  Host();
+  // Stops and unloads every loaded plugin, the last loaded first.
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // Sets a plugin setting (opk_host.config_value), or a kernel one when
+  // `key` starts with "kernel.". Applies to plugins loaded after the call.
+  void set_setting(const std::string& key, const std::string& value);
+
+  // Loads a plugin library: checks its entry and ABI version, reads the
+  // manifest, calls init and start. The status names what failed, with
+  // the plugin's set_error text.
+  Status load(const std::string& path);
+
+  // The clock every loaded plugin sees.
+  Clock& clock();
+
+  // Runs job type `job_type` with `params_json` on the calling thread and
+  // returns what it did. Parameters are not checked against the type's
+  // schema (docs/testing.md).
+  RunResult run(const std::string& job_type, const std::string& params_json = "{}", const RunOptions& options = {});
+
+  // Cancels the run in progress, as an operator's cancel: sets the flag,
+  // then calls the type's cancel hook on the calling thread. Call it from
+  // another thread than the one in run(). False when no run is in
+  // progress or it was cancelled already.
+  bool cancel_run();
+
+  // Evaluates alert source `source_id` once at the clock's time.
+  Evaluation evaluate(const std::string& source_id);
+  // Alerts open after the evaluations so far: raised and not cleared,
+  // one per (source, related_type, related_id).
+  std::vector<Alert> open_alerts() const;
+
+  // Delivers `message` through notification channel `channel_id`.
+  Status send(const std::string& channel_id, const Notification& message);
+
+  // Serves one request through the routes plugins added
+  // (opk.http-routes/1), as the kernel does: 404, 405, 401 for a route
+  // that is not anonymous without a principal, 403 when the principal's
+  // role lacks the route's permission (see grant). `target` is the path
+  // with an optional query ("/api/v1/x?a=1"), percent-decoded.
+  Response request(const std::string& method, const std::string& target, const std::string& body = "",
+                   const Principal& principal = Principal::administrator(),
+                   const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+  // Grants `permission` to `role`. PlatformAdministrator and System have
+  // every permission without grants.
+  void grant(const std::string& role, const std::string& permission);
+  // Registers an API token for opk.identity/1.
+  void add_token(const std::string& token, const std::string& user_id, const std::string& role,
+                 const std::string& scope);
+  // Places hierarchy node `node` ("tenant:acme") under `parent`
+  // ("partner:p1") for opk.identity/1's contains. "platform" contains
+  // every node.
+  void add_node(const std::string& node, const std::string& parent);
+
+  // Runs `sql` on the store with no fence, for the test to read what
+  // plugins wrote. Throws std::invalid_argument naming the SQL error.
+  Rows store_rows(const std::string& sql) const;
+  // Rows written through opk.audit/1, oldest first.
+  std::vector<AuditRow> audit_rows() const;
+  // Lines plugins wrote to their loggers (opk_host.log), oldest first.
+  std::vector<LogLine> log_lines() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace opk::testing
+
+#endif  // OPSKERNEL_TESTING_HPP

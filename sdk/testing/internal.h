@@ -1,0 +1,130 @@
+// Internals of opk::testing::Host, shared by its source files.
+#ifndef OPSKERNEL_SDK_TESTING_INTERNAL_H
+#define OPSKERNEL_SDK_TESTING_INTERNAL_H
+
+#include <opskernel/testing.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace opk::testing {
+
+// JSON string literal of `s` (quotes included).
+std::string json_string(std::string_view s);
+// `text` in memory the plugin frees with opk_host.free (std::free); NULL
+// when out of memory.
+char* plugin_string(const std::string& text);
+// Records the detail of a failure for the calling thread (set_error).
+void set_error_text(const std::string& text);
+// Takes the calling thread's failure detail, leaving it empty.
+std::string take_error();
+
+// The clock behind Host::clock().
+class ManualClock : public Clock {
+ public:
+  int64_t now_ms() const override { return ms_.load(); }
+  void advance(int64_t ms) override { ms_.fetch_add(ms); }
+  void set(int64_t ms) override { ms_.store(ms); }
+
+ private:
+  std::atomic<int64_t> ms_{kClockStartMs};
+};
+
+// One loaded plugin: its library, the host table lent to it, its instance.
+struct PluginSlot {
+  Host::Impl* host = nullptr;
+  std::string path;
+  std::string id;
+  // Tables of this plugin are named with this prefix: "p_<id>_" with '-'
+  // and '.' as '_', in lower case.
+  std::string table_prefix;
+  void* library = nullptr;
+  opk_plugin_entry entry{};
+  // The manifest's copy (struct_size rule) and the plugin's own pointers,
+  // which calls pass back as `self`.
+  opk_manifest manifest{};
+  std::vector<const opk_job_type*> job_types;
+  std::vector<const opk_alert_source*> alert_sources;
+  std::vector<const opk_notification_channel*> channels;
+  std::vector<std::string> features;
+  std::vector<std::pair<std::string, std::string>> permissions;  // declared: name, description
+  std::vector<std::string> provides;
+  std::set<std::string> requirements;
+  std::map<std::string, std::string> settings;
+  opk_host table{};
+  opk_plugin* instance = nullptr;
+  bool started = false;
+  const opk_principal* system = nullptr;
+
+  static PluginSlot* from(const opk_host* host) {
+    return host ? reinterpret_cast<PluginSlot*>(host->host_data) : nullptr;
+  }
+};
+
+// The in-memory SQLite store behind opk.store/1. Thread-safe.
+class MemoryStore {
+ public:
+  MemoryStore();
+  ~MemoryStore();
+  MemoryStore(const MemoryStore&) = delete;
+  MemoryStore& operator=(const MemoryStore&) = delete;
+
+  // The service table given to plugins.
+  const opk_store_v1* table() const { return &table_; }
+  // Runs `sql` without the fence (for tests).
+  Status rows(const std::string& sql, Rows* out) const;
+  // The JSON type of `text` ("object", "array" ...); empty when it is not JSON.
+  std::string json_type(const std::string& text) const;
+
+ private:
+  struct Fence;
+  Status migrate(PluginSlot& slot, const opk_store_migration* m, uint32_t count);
+  // Runs one statement of `slot` inside the fence; rows to `rows_json`
+  // (typed or as text) when given.
+  Status run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query, bool typed,
+                 std::string* rows_json, int64_t* changed);
+  Status transaction(const PluginSlot& slot, const opk_store_statement* st, uint32_t count, std::string* results,
+                     uint32_t* failed_at);
+  static int authorize(void* data, int action, const char* a1, const char* a2, const char* db, const char* inner);
+  Status fence_error(const PluginSlot& slot, const std::string& sql_error) const;
+
+  static const char* cb_dialect(const opk_host* host);
+  static opk_status cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count);
+  static opk_status cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                               int64_t* changed);
+  static opk_status cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                             char** rows_json);
+  static opk_status cb_transaction(const opk_host* host, const opk_store_statement* st, uint32_t count,
+                                   char** results_json);
+  static opk_status cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                   char** rows_json);
+
+  mutable std::mutex mu_;
+  sqlite3* db_ = nullptr;
+  // The plugin whose statement is being prepared; nullptr: no fence.
+  const PluginSlot* fenced_ = nullptr;
+  // Why the fence refused the last statement: a table name, or a kind of
+  // statement ("transaction", "PRAGMA", "ATTACH").
+  std::string denied_table_;
+  std::string denied_kind_;
+  opk_store_v1 table_{};
+};
+
+// Reports a failed service call: the plugin's set_error and its log.
+opk_status service_failure(const opk_host* host, const Status& s);
+// The store of the Host that lent `host`; nullptr for a foreign table.
+MemoryStore* store_of(const opk_host* host);
+// Appends a line to the plugin's logger (Host::log_lines).
+void plugin_log(const PluginSlot& slot, opk_log_level level, const std::string& text);
+
+}  // namespace opk::testing
+
+#endif  // OPSKERNEL_SDK_TESTING_INTERNAL_H

@@ -1,0 +1,390 @@
+// opk.store/1 on an in-memory SQLite database, fenced to each plugin's own
+// tables as the kernel's store is.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "internal.h"
+
+namespace opk::testing {
+namespace {
+
+// The kernel's own tables: present (empty) so that a plugin reaching for
+// one is refused by the fence, as in the kernel, not told it is missing.
+const char* const kKernelTables[] = {"scheduled_jobs", "runs",        "run_logs",       "run_steps",
+                                     "run_state",      "audit",       "nodes",          "users",
+                                     "tokens",         "store_marks", "lingering_runs", "schema_migrations"};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string base64(const void* data, int size) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::string out;
+  for (int i = 0; i < size; i += 3) {
+    const uint32_t b =
+        (uint32_t(p[i]) << 16) | (i + 1 < size ? uint32_t(p[i + 1]) << 8 : 0) | (i + 2 < size ? uint32_t(p[i + 2]) : 0);
+    out += k[(b >> 18) & 63];
+    out += k[(b >> 12) & 63];
+    out += i + 1 < size ? k[(b >> 6) & 63] : '=';
+    out += i + 2 < size ? k[b & 63] : '=';
+  }
+  return out;
+}
+
+// One column of the current row as JSON: text only, or typed.
+std::string column_json(sqlite3_stmt* st, int c, bool typed) {
+  switch (sqlite3_column_type(st, c)) {
+    case SQLITE_NULL:
+      return "null";
+    case SQLITE_INTEGER:
+      if (typed) return std::to_string(sqlite3_column_int64(st, c));
+      break;
+    case SQLITE_FLOAT:
+      if (typed) {
+        const double d = sqlite3_column_double(st, c);
+        if (!std::isfinite(d)) return "null";
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.17g", d);
+        return buf;
+      }
+      break;
+    case SQLITE_BLOB:
+      if (typed) return json_string(base64(sqlite3_column_blob(st, c), sqlite3_column_bytes(st, c)));
+      break;
+    default:
+      break;
+  }
+  const unsigned char* t = sqlite3_column_text(st, c);
+  return t ? json_string(std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(st, c))) : "null";
+}
+
+}  // namespace
+
+MemoryStore::MemoryStore() {
+  sqlite3_open_v2(":memory:", &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::string schema;
+  for (const char* t : kKernelTables) schema += std::string("CREATE TABLE ") + t + " (id INTEGER PRIMARY KEY);";
+  schema +=
+      "DROP TABLE schema_migrations; CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT "
+      "NULL, name TEXT NOT NULL, applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version));";
+  sqlite3_exec(db_, schema.c_str(), nullptr, nullptr, nullptr);
+  sqlite3_set_authorizer(db_, &MemoryStore::authorize, this);
+  table_.struct_size = sizeof table_;
+  table_.dialect = &cb_dialect;
+  table_.migrate = &cb_migrate;
+  table_.execute = &cb_execute;
+  table_.query = &cb_query;
+  table_.transaction = &cb_transaction;
+  table_.query_typed = &cb_query_typed;
+}
+
+MemoryStore::~MemoryStore() {
+  sqlite3_close_v2(db_);
+}
+
+// Tables a plugin may touch: its own (prefix) and SQLite's (sqlite_master
+// as CREATE TABLE updates it; SQLite itself refuses direct writes).
+int MemoryStore::authorize(void* data, int action, const char* a1, const char* a2, const char*, const char*) {
+  auto* self = static_cast<MemoryStore*>(data);
+  const PluginSlot* slot = self->fenced_;
+  if (slot == nullptr) return SQLITE_OK;
+  auto own = [&](const char* table) {
+    if (table == nullptr) return true;
+    const std::string t = lower(table);
+    if (t.rfind(slot->table_prefix, 0) == 0 || t.rfind("sqlite_", 0) == 0) return true;
+    self->denied_table_ = table;
+    return false;
+  };
+  auto refuse = [&](const char* kind) {
+    self->denied_kind_ = kind;
+    return SQLITE_DENY;
+  };
+  switch (action) {
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+    case SQLITE_READ:
+    case SQLITE_ANALYZE:
+    case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_VTABLE:
+      return own(a1) ? SQLITE_OK : SQLITE_DENY;
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_ALTER_TABLE:
+      return own(a2) ? SQLITE_OK : SQLITE_DENY;
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+      return refuse("transaction");
+    case SQLITE_PRAGMA:
+      return refuse("PRAGMA");
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+      return refuse("ATTACH");
+    default:
+      return SQLITE_OK;
+  }
+}
+
+Status MemoryStore::fence_error(const PluginSlot& slot, const std::string& sql_error) const {
+  if (denied_kind_ == "transaction")
+    return Status::invalid("SQL: transactions are not allowed through opk.store/1; one statement is one transaction");
+  if (!denied_kind_.empty())
+    return Status::permission("store: " + denied_kind_ + " is not allowed through opk.store/1");
+  std::string table = denied_table_;
+  // A table that does not exist is outside the plugin's own when its name is.
+  for (const char* lead : {"no such table: ", "table "}) {
+    if (!table.empty() || sql_error.rfind(lead, 0) != 0) continue;
+    std::string name = sql_error.substr(std::strlen(lead));
+    name = name.substr(0, name.find(' '));
+    if (auto dot = name.find('.'); dot != std::string::npos) name = name.substr(dot + 1);
+    if (lower(name).rfind(slot.table_prefix, 0) != 0) table = name;
+  }
+  if (table.empty()) return Status::invalid("SQL: " + sql_error);
+  return Status::permission("store: table '" + table + "' is not one of plugin '" + slot.id +
+                            "''s own (their names start with " + slot.table_prefix + ")");
+}
+
+Status MemoryStore::run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query,
+                            bool typed, std::string* rows_json, int64_t* changed) {
+  sqlite3_stmt* st = nullptr;
+  const char* tail = nullptr;
+  fenced_ = &slot;
+  denied_table_.clear();
+  denied_kind_.clear();
+  const int rc_prepare = sqlite3_prepare_v2(db_, sql, -1, &st, &tail);
+  fenced_ = nullptr;
+  if (rc_prepare != SQLITE_OK) return fence_error(slot, sqlite3_errmsg(db_));
+  if (st == nullptr) return Status::invalid("SQL: no statement");
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, &sqlite3_finalize);
+  if (tail && std::string(tail).find_first_not_of(" \t\r\n;") != std::string::npos)
+    return Status::invalid("SQL: one statement per call");
+  if (sqlite3_bind_parameter_count(st) != static_cast<int>(n))
+    return Status::invalid("SQL: the statement has " + std::to_string(sqlite3_bind_parameter_count(st)) +
+                           " parameter(s), " + std::to_string(n) + " given");
+  if (query && !sqlite3_stmt_readonly(st)) return Status::invalid("SQL: query takes read-only statements; use execute");
+  // SQLite numbers "$n" parameters by first appearance; bind by name so
+  // $1..$n mean what they mean in PostgreSQL.
+  for (uint32_t i = 0; i < n; ++i) {
+    const int idx = sqlite3_bind_parameter_index(st, ("$" + std::to_string(i + 1)).c_str());
+    if (idx == 0) return Status::invalid("SQL: parameters must be $1..$" + std::to_string(n));
+    if (params && params[i])
+      sqlite3_bind_text(st, idx, params[i], -1, SQLITE_TRANSIENT);
+    else
+      sqlite3_bind_null(st, idx);
+  }
+  std::string json = "[";
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!rows_json) continue;
+    json += json.size() > 1 ? ",[" : "[";
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      if (c) json += ',';
+      json += column_json(st, c, typed);
+    }
+    json += ']';
+  }
+  if (rc != SQLITE_DONE) {
+    const std::string msg = std::string("SQL: ") + sqlite3_errmsg(db_);
+    return (rc & 0xff) == SQLITE_CONSTRAINT ? Status::conflict(msg) : Status::invalid(msg);
+  }
+  if (changed) *changed = sqlite3_stmt_readonly(st) ? 0 : sqlite3_changes(db_);
+  if (rows_json) *rows_json = json + "]";
+  return Status::ok();
+}
+
+Status MemoryStore::migrate(PluginSlot& slot, const opk_store_migration* m, uint32_t count) {
+  std::lock_guard lock(mu_);
+  int current = 0;
+  {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE owner = $1", -1, &st,
+                       nullptr);
+    sqlite3_bind_text(st, 1, slot.id.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) current = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+  }
+  int last = current;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (!m[i].sql || !m[i].name) return Status::invalid("migration " + std::to_string(i) + ": name or sql is NULL");
+    if (m[i].version <= last && m[i].version <= current) continue;
+    if (m[i].version != last + 1)
+      return Status::invalid("migrations of '" + slot.id + "': version " + std::to_string(m[i].version) + " follows " +
+                             std::to_string(last) + " (versions must be 1, 2, 3 ...)");
+    const std::string what = "migration " + slot.id + " #" + std::to_string(m[i].version) + " (" + m[i].name +
+                             ") failed and was rolled back: ";
+    sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    fenced_ = &slot;
+    denied_table_.clear();
+    denied_kind_.clear();
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_, m[i].sql, nullptr, nullptr, &err);
+    fenced_ = nullptr;
+    if (rc != SQLITE_OK) {
+      const std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      Status s = fence_error(slot, msg);
+      return Status(s.code(), what + s.message());
+    }
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db_, "INSERT INTO schema_migrations VALUES ($1, $2, $3, $4)", -1, &st, nullptr);
+    sqlite3_bind_text(st, 1, slot.id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, m[i].version);
+    sqlite3_bind_text(st, 3, m[i].name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, slot.table.now_ms(&slot.table));
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+    sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    last = m[i].version;
+  }
+  return Status::ok();
+}
+
+Status MemoryStore::transaction(const PluginSlot& slot, const opk_store_statement* st, uint32_t count,
+                                std::string* results, uint32_t* failed_at) {
+  std::lock_guard lock(mu_);
+  sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+  std::string out = "[";
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string rows;
+    int64_t changed = 0;
+    Status s = st[i].sql ? run_one(slot, st[i].sql, st[i].params, st[i].param_count, false, true, &rows, &changed)
+                         : Status::invalid("SQL: statement " + std::to_string(i) + " is NULL");
+    if (!s) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      *failed_at = i;
+      return s;
+    }
+    out += (i ? ",{\"changed\":" : "{\"changed\":") + std::to_string(changed) + ",\"rows\":" + rows + "}";
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    const std::string msg = std::string("SQL: ") + sqlite3_errmsg(db_);
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    *failed_at = count ? count - 1 : 0;
+    return Status::unavailable(msg);
+  }
+  *results = out + "]";
+  return Status::ok();
+}
+
+Status MemoryStore::rows(const std::string& sql, Rows* out) const {
+  std::lock_guard lock(mu_);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK || st == nullptr)
+    return Status::invalid("SQL: " + std::string(sqlite3_errmsg(db_)) + " in: " + sql);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    std::vector<std::optional<std::string>> row;
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      const unsigned char* t = sqlite3_column_text(st, c);
+      row.push_back(t ? std::optional<std::string>(reinterpret_cast<const char*>(t)) : std::nullopt);
+    }
+    out->push_back(std::move(row));
+  }
+  Status s = rc == SQLITE_DONE ? Status::ok() : Status::invalid("SQL: " + std::string(sqlite3_errmsg(db_)));
+  sqlite3_finalize(st);
+  return s;
+}
+
+std::string MemoryStore::json_type(const std::string& text) const {
+  std::lock_guard lock(mu_);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "SELECT CASE WHEN json_valid($1) THEN json_type($1) END", -1, &st, nullptr);
+  sqlite3_bind_text(st, 1, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  std::string type;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+    type = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return type;
+}
+
+// ---- the service table ----
+
+const char* MemoryStore::cb_dialect(const opk_host*) {
+  return "sqlite";
+}
+
+opk_status MemoryStore::cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count) {
+  MemoryStore* s = store_of(host);
+  if (!s || (count && !m)) return OPK_ERR_INVALID_ARGUMENT;
+  Status st = s->migrate(*PluginSlot::from(host), m, count);
+  return st ? OPK_OK : service_failure(host, st);
+}
+
+opk_status MemoryStore::cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                   int64_t* changed) {
+  MemoryStore* s = store_of(host);
+  if (!s || !sql) return OPK_ERR_INVALID_ARGUMENT;
+  std::lock_guard lock(s->mu_);
+  int64_t c = 0;
+  Status st = s->run_one(*PluginSlot::from(host), sql, params, n, false, false, nullptr, &c);
+  if (!st) return service_failure(host, st);
+  if (changed) *changed = c;
+  return OPK_OK;
+}
+
+opk_status MemoryStore::cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                 char** rows_json) {
+  MemoryStore* s = store_of(host);
+  if (!s || !sql || !rows_json) return OPK_ERR_INVALID_ARGUMENT;
+  std::string json;
+  Status st;
+  {
+    std::lock_guard lock(s->mu_);
+    st = s->run_one(*PluginSlot::from(host), sql, params, n, true, false, &json, nullptr);
+  }
+  if (!st) return service_failure(host, st);
+  *rows_json = plugin_string(json);
+  return *rows_json ? OPK_OK : OPK_ERR_NO_MEMORY;
+}
+
+opk_status MemoryStore::cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                       char** rows_json) {
+  MemoryStore* s = store_of(host);
+  if (!s || !sql || !rows_json) return OPK_ERR_INVALID_ARGUMENT;
+  std::string json;
+  Status st;
+  {
+    std::lock_guard lock(s->mu_);
+    st = s->run_one(*PluginSlot::from(host), sql, params, n, true, true, &json, nullptr);
+  }
+  if (!st) return service_failure(host, st);
+  *rows_json = plugin_string(json);
+  return *rows_json ? OPK_OK : OPK_ERR_NO_MEMORY;
+}
+
+opk_status MemoryStore::cb_transaction(const opk_host* host, const opk_store_statement* statements, uint32_t count,
+                                       char** results_json) {
+  MemoryStore* s = store_of(host);
+  if (!s || !results_json || (count && !statements)) return OPK_ERR_INVALID_ARGUMENT;
+  std::string json;
+  uint32_t failed_at = 0;
+  Status st = s->transaction(*PluginSlot::from(host), statements, count, &json, &failed_at);
+  if (!st) json = "{\"error\":" + json_string(st.message()) + ",\"statement\":" + std::to_string(failed_at) + "}";
+  *results_json = plugin_string(json);
+  if (!*results_json) return OPK_ERR_NO_MEMORY;
+  return st ? OPK_OK : service_failure(host, st);
+}
+
+}  // namespace opk::testing

@@ -1,0 +1,286 @@
+// opk::testing::Host with the bundled hello and echo plugins and the
+// testing fixture (tests/sdk/fixtures): loading, runs, the clock, cancel,
+// the store and its fence, alerts, channels, routes, identity and audit.
+#include <opskernel/testing.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+namespace opk::testing {
+namespace {
+
+const std::string kFixture = std::string(OPK_TEST_PLUGIN_DIR) + "/testing_fixture.so";
+const std::string kHello = std::string(OPK_BUNDLED_PLUGIN_DIR) + "/hello.so";
+const std::string kEcho = std::string(OPK_BUNDLED_PLUGIN_DIR) + "/echo.so";
+
+class TestingHost : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(host_.load(kFixture).is_ok()); }
+  Host host_;
+};
+
+TEST(TestingLoad, RunsHelloInTenLines) {
+  Host host;
+  host.set_setting("greeting", "hej");
+  ASSERT_TRUE(host.load(kHello).is_ok());
+  auto r = host.run("hello", R"({"steps":2,"step_ms":0})", {.target_tenant = "acme"});
+  EXPECT_EQ(r.status, OPK_OK);
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL);
+  EXPECT_EQ(r.summary, "greeted acme and counted to 2");
+  EXPECT_TRUE(r.logged("hello, acme!"));
+  ASSERT_FALSE(host.log_lines().empty());
+  EXPECT_EQ(host.log_lines()[0].text, "hello plugin ready; greeting 'hej'");
+  EXPECT_EQ(host.log_lines()[0].plugin, "hello");
+}
+
+TEST(TestingLoad, FailuresNameTheCause) {
+  Host host;
+  Status s = host.load("/nonexistent/plugin.so");
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("/nonexistent/plugin.so"), std::string::npos) << s.message();
+
+  s = host.load(std::string(OPK_TEST_PLUGIN_DIR) + "/wrong_major_field.so");
+  EXPECT_EQ(s.code(), OPK_ERR_INCOMPATIBLE) << s.message();
+  EXPECT_NE(s.message().find("a different major version is never compatible"), std::string::npos) << s.message();
+
+  s = host.load(std::string(OPK_TEST_PLUGIN_DIR) + "/no_entry.so");
+  EXPECT_EQ(s.code(), OPK_ERR_NOT_FOUND) << s.message();
+
+  host.set_setting("fail_init", "1");
+  s = host.load(kFixture);
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("init of plugin 'testing-fixture' failed"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("fail_init is set"), std::string::npos) << s.message();
+
+  Host twice;
+  ASSERT_TRUE(twice.load(kHello).is_ok());
+  EXPECT_EQ(twice.load(kHello).code(), OPK_ERR_CONFLICT);
+}
+
+TEST(TestingLoad, UnknownNamesAreNotFound) {
+  Host host;
+  EXPECT_EQ(host.run("nope").status, OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(host.evaluate("nope").status, OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(host.send("nope", {}).code(), OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(host.request("GET", "/api/v1/nope").status, 404);
+}
+
+TEST_F(TestingHost, WaitAdvancesTheClockWithoutSleeping) {
+  const int64_t start = host_.clock().now_ms();
+  EXPECT_EQ(start, kClockStartMs);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = host_.run("fixture-wait", R"({"waits":30})");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(r.status, OPK_OK);
+  EXPECT_EQ(r.summary, "waited 30 s");
+  EXPECT_EQ(host_.clock().now_ms(), start + 30000);
+  EXPECT_EQ(r.started_ms, start);
+  EXPECT_EQ(r.finished_ms, start + 30000);
+  ASSERT_EQ(r.steps.size(), 1u);
+  EXPECT_EQ(r.steps[0].id, "wait");
+  EXPECT_EQ(r.steps[0].summary, "waited enough");
+  EXPECT_EQ(r.steps[0].end_ms, start + 30000);
+  EXPECT_EQ(r.log[0].step, "wait");
+  EXPECT_DOUBLE_EQ(r.progress, 100);
+}
+
+TEST_F(TestingHost, CancelAtAClockInstantCallsTheHookFromAnotherThread) {
+  const int64_t start = host_.clock().now_ms();
+  auto r = host_.run("fixture-wait", R"({"waits":100})", {.cancel_at_ms = start + 2500});
+  EXPECT_EQ(r.status, OPK_ERR_CANCELLED);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
+  EXPECT_EQ(r.summary, "cancelled");
+  EXPECT_EQ(r.exit_code, OPK_ERR_CANCELLED);
+  EXPECT_EQ(host_.clock().now_ms(), start + 2500);
+  EXPECT_TRUE(r.logged("cancel hook on another thread"));
+  EXPECT_TRUE(r.logged("cancelled after 2 waits"));
+  // The step left open ends with the run: ERROR.
+  ASSERT_EQ(r.steps.size(), 1u);
+  EXPECT_EQ(r.steps[0].outcome, OPK_OUTCOME_ERROR);
+}
+
+TEST_F(TestingHost, TheTypesTimeoutCancelsOnTheClock) {
+  auto r = host_.run("fixture-wait", R"({"waits":100})");
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_TRUE(r.logged("timed out after 60000 ms; cancelling"));
+  EXPECT_EQ(r.finished_ms - r.started_ms, 60000);
+}
+
+TEST_F(TestingHost, CancelAfterRealTimeAndFromAnotherThread) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = host_.run("fixture-spin", "{}", {.cancel_after_ms = 20});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(r.status, OPK_ERR_CANCELLED);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_TRUE(r.logged("spinner asked to stop"));
+
+  std::atomic<bool> stop{false};
+  std::thread canceller([&] {
+    while (!stop && !host_.cancel_run()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  r = host_.run("fixture-spin");
+  stop = true;
+  canceller.join();
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_FALSE(host_.cancel_run());
+}
+
+TEST(TestingRun, HelloCancelsOnTheClock) {
+  Host host;
+  ASSERT_TRUE(host.load(kHello).is_ok());
+  auto r = host.run("hello", R"({"steps":1000,"step_ms":5})", {.cancel_at_ms = kClockStartMs + 52});
+  EXPECT_EQ(r.status, OPK_ERR_CANCELLED);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_TRUE(r.logged("cancel requested; stopping"));
+  EXPECT_TRUE(r.logged("step 10 of 1000"));
+  EXPECT_TRUE(r.logged("cancelled at step 11 of 1000"));
+  EXPECT_DOUBLE_EQ(r.progress, 1);
+}
+
+TEST_F(TestingHost, FailureEndsErrorWithItsMessageAsSummary) {
+  auto r = host_.run("fixture-fail");
+  EXPECT_EQ(r.status, OPK_ERR_FAILED);
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
+  EXPECT_EQ(r.exit_code, OPK_ERR_FAILED);
+  EXPECT_EQ(r.summary, "the disk is on fire");
+  EXPECT_FALSE(r.cancelled);
+  ASSERT_EQ(r.steps.size(), 1u);
+  EXPECT_EQ(r.steps[0].outcome, OPK_OUTCOME_ERROR);
+  EXPECT_EQ(host_.run("fixture-fail", "[1]").status, OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(host_.run("fixture-fail", "{}", {.dry_run = true}).status, OPK_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(TestingHost, StoreWritesOwnTablesThroughEveryCall) {
+  auto r = host_.run("fixture-write", "{}", {.target_tenant = "acme"});
+  ASSERT_EQ(r.status, OPK_OK) << r.summary;
+  EXPECT_EQ(r.output_json,
+            R"({"changed":1,"rows":[["acme","7",null]],"typed":[["acme",7,null,2.5,"AP8="]],)"
+            R"("transaction":[{"changed":1,"rows":[]},{"changed":1,"rows":[[2]]}],)"
+            R"("conflict":8,"failed":{"error":"SQL: UNIQUE constraint failed: p_testing_fixture_notes.owner",)"
+            R"("statement":1}})");
+  auto rows = host_.store_rows("SELECT owner, n FROM p_testing_fixture_notes ORDER BY owner");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0][0], "acme");
+  EXPECT_EQ(rows[1][0], "batch");
+  EXPECT_EQ(rows[1][1], "2");
+  auto migrations = host_.store_rows("SELECT owner, version, name FROM schema_migrations");
+  ASSERT_EQ(migrations.size(), 1u);
+  EXPECT_EQ(migrations[0][0], "testing-fixture");
+  EXPECT_THROW(host_.store_rows("SELEC nonsense"), std::invalid_argument);
+}
+
+TEST_F(TestingHost, StoreRefusesTablesThatAreNotThePluginsOwn) {
+  host_.store_rows("CREATE TABLE p_hello_notes (x INTEGER)");
+  auto r = host_.run("fixture-trespass");
+  ASSERT_EQ(r.status, OPK_OK);
+  EXPECT_EQ(r.output_json, R"({"read_runs":9,"write_runs":9,"other_plugin":9,"missing_other":9,"create_foreign":9,)"
+                           R"("pragma":9,"begin":2,"own":0})");
+  bool named = false;
+  for (auto& l : host_.log_lines())
+    named |= l.text.find("table 'runs' is not one of plugin 'testing-fixture''s own") != std::string::npos &&
+             l.text.find("p_testing_fixture_") != std::string::npos;
+  EXPECT_TRUE(named);
+  EXPECT_TRUE(host_.store_rows("SELECT name FROM sqlite_master WHERE name = 'evil'").empty());
+}
+
+TEST_F(TestingHost, AlertsRaisedAndClearedWithEveryField) {
+  host_.clock().set(kClockStartMs + 1000);
+  auto e = host_.evaluate("fixture-alerts");
+  ASSERT_EQ(e.status, OPK_OK) << e.error;
+  ASSERT_EQ(e.raised.size(), 2u);
+  EXPECT_EQ(e.raised[0].severity, OPK_SEVERITY_CRITICAL);
+  EXPECT_EQ(e.raised[0].area, "storage");
+  EXPECT_EQ(e.raised[0].title, "Disk full");
+  EXPECT_EQ(e.raised[0].message, "node-1 has no room");
+  EXPECT_EQ(e.raised[0].related_type, "node");
+  EXPECT_EQ(e.raised[0].related_id, "node-1");
+  EXPECT_EQ(e.raised[0].scope, "tenant:acme");
+  EXPECT_EQ(e.raised[0].details_json, R"({"free":0})");
+  EXPECT_EQ(e.raised[1].area, "other");
+  ASSERT_EQ(e.cleared.size(), 1u);
+  EXPECT_EQ(e.cleared[0].second, "node-2");
+  ASSERT_EQ(e.log.size(), 1u);
+  EXPECT_EQ(e.log[0].text, "evaluating at " + std::to_string(kClockStartMs + 1000));
+  ASSERT_EQ(host_.open_alerts().size(), 1u);
+  EXPECT_EQ(host_.open_alerts()[0].related_id, "node-1");
+}
+
+TEST_F(TestingHost, ChannelSends) {
+  EXPECT_TRUE(host_.send("fixture-channel", {.recipients = {"ops@example.com"}, .subject = "Hi"}).is_ok());
+  EXPECT_EQ(host_.log_lines().back().text, "sent 'Hi' to ops@example.com as text/plain");
+  Status s = host_.send("fixture-channel", {});
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("no recipients"), std::string::npos) << s.message();
+}
+
+TEST_F(TestingHost, RoutesMatchAndCheckPermissions) {
+  auto ok = host_.request("GET", "/api/v1/fixture/items/a%20b?q=x+y");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, R"({"name":"a b","q":"x y","user":"admin"})");
+  EXPECT_EQ(ok.header("content-type"), "application/json");
+
+  EXPECT_EQ(host_.request("GET", "/api/v1/fixture/health", "", Principal::none()).status, 200);
+  auto anon = host_.request("GET", "/api/v1/fixture/items/a", "", Principal::none());
+  EXPECT_EQ(anon.status, 401);
+  EXPECT_EQ(anon.header("www-authenticate"), "Bearer");
+  auto wrong = host_.request("DELETE", "/api/v1/fixture/items/a");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_EQ(wrong.header("allow"), "GET");
+  EXPECT_EQ(host_.request("GET", "/api/v1/fixture").status, 404);
+
+  const Principal user{"u1", "TenantAdministrator", "tenant:acme"};
+  auto refused = host_.request("POST", "/api/v1/fixture/items", R"({"a":1})", user);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.header("content-type"), "application/problem+json");
+  EXPECT_NE(refused.body.find("lacks the permission 'fixture.write'"), std::string::npos) << refused.body;
+  host_.grant("TenantAdministrator", "fixture.write");
+  auto created = host_.request("POST", "/api/v1/fixture/items", R"({"a":1})", user);
+  EXPECT_EQ(created.status, 201);
+  EXPECT_EQ(created.body, R"({"forged":9})");
+
+  auto failed = host_.request("GET", "/api/v1/fixture/fail");
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_NE(host_.log_lines().back().text.find("handler failed on purpose"), std::string::npos);
+}
+
+TEST_F(TestingHost, AuditRowsNameTheIssuedActor) {
+  host_.grant("TenantAdministrator", "fixture.write");
+  host_.clock().advance(5);
+  host_.request("POST", "/api/v1/fixture/items", R"({"a":1})", {"u1", "TenantAdministrator", "tenant:acme"});
+  auto rows = host_.audit_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].plugin, "testing-fixture");
+  EXPECT_EQ(rows[0].user_id, "u1");
+  EXPECT_EQ(rows[0].scope, "tenant:acme");
+  EXPECT_EQ(rows[0].action, "fixture.create");
+  EXPECT_EQ(rows[0].target, "item:one");
+  EXPECT_EQ(rows[0].after_json, R"({"a":1})");
+  EXPECT_EQ(rows[0].outcome, "success");
+  EXPECT_EQ(rows[0].time_ms, kClockStartMs + 5);
+}
+
+TEST_F(TestingHost, IdentityFromRegisteredTokens) {
+  host_.add_token("t-1", "u1", "TenantUser", "partner:p1");
+  host_.add_node("tenant:acme", "partner:p1");
+  host_.grant("TenantUser", "fixture.write");
+  auto r = host_.request("GET", "/api/v1/fixture/whoami/t-1");
+  EXPECT_EQ(r.body, R"({"user":"u1","role":"TenantUser","acme":1,"may_write":1,"system":"system:testing-fixture"})");
+  EXPECT_EQ(host_.request("GET", "/api/v1/fixture/whoami/unknown").status, 401);
+}
+
+TEST(TestingEcho, EchoAnswersWhatItWasSent) {
+  Host host;
+  ASSERT_TRUE(host.load(kEcho).is_ok());
+  auto r = host.request("GET", "/api/v1/echo/hi?x=1", "", {"ann", "TenantUser", "tenant:acme"});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"word":"hi","query":{"x":"1"},"user":"ann"})");
+  auto p = host.request("POST", "/api/v1/echo", "raw", Principal::administrator(), {{"Content-Type", "text/x-raw"}});
+  EXPECT_EQ(p.body, "raw");
+  EXPECT_EQ(p.header("content-type"), "text/x-raw");
+}
+
+}  // namespace
+}  // namespace opk::testing
