@@ -1,5 +1,6 @@
 # Installs the SDK into a private prefix, builds tests/sdk/consumer against it
-# with find_package alone, and has the kernel load the result.
+# with find_package alone, runs the vendor's test on the SDK's test host
+# (Opskernel::testing), and has the kernel load the result.
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -20,6 +21,14 @@ run(${CMAKE_COMMAND} -S ${WORK_DIR}/src -B ${WORK_DIR}/build -G ${GENERATOR}
     -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 set(LIB ${WORK_DIR}/build/vendor_source.so)
+# The vendor's own test, on Opskernel::testing from the installed SDK.
+if(NOT EXISTS ${PREFIX}/include/opskernel/testing.hpp)
+  message(FATAL_ERROR "the SDK install lacks opskernel/testing.hpp under ${PREFIX}")
+endif()
+run(${WORK_DIR}/build/vendor_test)
+if(NOT OUT MATCHES "vendor test passed: vendor ok")
+  message(FATAL_ERROR "the vendor's test on the test host did not pass:\n${OUT}")
+endif()
 run(${KERNEL} plugins check ${LIB})
 if(NOT OUT MATCHES "\"id\": \"com.example.quota\"" OR NOT OUT MATCHES "would be loaded")
   message(FATAL_ERROR "plugins check did not accept the vendor plugin:\n${OUT}")
