@@ -1,0 +1,106 @@
+// The embedded store's tenancy and identities: nodes of the hierarchy, users
+// of the admin API and their API tokens (stored as hashes).
+#include "store/sqlite_internal.h"
+
+namespace opk::store::internal {
+
+Status SqliteStore::add_node(const Node& n) {
+  return insert_unique("node '" + n.id + "'",
+                       "INSERT INTO nodes (id, kind, name, parent, created_ms) VALUES ($1, $2, $3, $4, $5)",
+                       {n.id, n.kind, n.name, n.parent, std::to_string(n.created_ms)});
+}
+
+std::vector<Node> SqliteStore::list_nodes() {
+  std::vector<Node> out;
+  for (auto& r : text_rows("SELECT id, kind, name, parent, created_ms FROM nodes ORDER BY id", {}))
+    out.push_back({r[0], r[1], r[2], r[3], std::stoll(r[4])});
+  return out;
+}
+
+Status SqliteStore::add_user(const User& u) {
+  return insert_unique("user '" + u.id + "'",
+                       "INSERT INTO users (id, name, role, scope, disabled, created_ms) VALUES ($1, $2, $3, $4, $5, "
+                       "$6)",
+                       {u.id, u.name, u.role, u.scope, u.disabled ? "1" : "0", std::to_string(u.created_ms)});
+}
+
+Status SqliteStore::get_user(const std::string& id, User* out) {
+  auto rows = users_where("WHERE id = $1", {id});
+  if (rows.empty()) return Status::not_found("no user '" + id + "'");
+  *out = rows.front();
+  return Status::ok();
+}
+
+std::vector<User> SqliteStore::list_users() {
+  return users_where("ORDER BY id", {});
+}
+
+Status SqliteStore::disable_user(const std::string& id, int64_t now, int64_t* revoked) {
+  User u;
+  if (Status s = get_user(id, &u); !s) return s;
+  // Tokens first: if the second statement fails, the user has no valid
+  // token left anyway.
+  Status s = execute("UPDATE tokens SET revoked_ms = $1 WHERE user_id = $2 AND revoked_ms = 0",
+                     {std::to_string(now), id}, revoked);
+  if (!s) return s;
+  int64_t n = 0;
+  return execute("UPDATE users SET disabled = 1 WHERE id = $1", {id}, &n);
+}
+
+Status SqliteStore::add_token(const TokenRow& t) {
+  return insert_unique("token '" + t.id + "'",
+                       "INSERT INTO tokens (id, user_id, hash, label, created_ms, expires_ms, revoked_ms) VALUES "
+                       "($1, $2, $3, $4, $5, $6, $7)",
+                       {t.id, t.user_id, t.hash, t.label, std::to_string(t.created_ms), std::to_string(t.expires_ms),
+                        std::to_string(t.revoked_ms)});
+}
+
+Status SqliteStore::find_token(const std::string& hash, TokenRow* out) {
+  auto rows = tokens_where("WHERE hash = $1", {hash});
+  if (rows.empty()) return Status::not_found("no such token");
+  *out = rows.front();
+  return Status::ok();
+}
+
+std::vector<TokenRow> SqliteStore::list_tokens(const std::string& user_id) {
+  return tokens_where("WHERE user_id = $1 ORDER BY created_ms, id", {user_id});
+}
+
+std::vector<std::vector<std::string>> SqliteStore::text_rows(const std::string& sql,
+                                                             const std::vector<std::string>& params) {
+  std::vector<std::optional<std::string>> p(params.begin(), params.end());
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  std::vector<std::vector<std::string>> out;
+  if (!query(sql, p, &rows)) return out;
+  for (auto& r : rows) {
+    std::vector<std::string> row;
+    for (auto& v : r) row.push_back(v.value_or(""));
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+Status SqliteStore::insert_unique(const std::string& what, const std::string& sql,
+                                  const std::vector<std::string>& params) {
+  std::vector<std::optional<std::string>> p(params.begin(), params.end());
+  int64_t n = 0;
+  Status s = execute(sql, p, &n);
+  if (s.code() == OPK_ERR_CONFLICT) return Status::conflict(what + " already exists");
+  return s;
+}
+
+std::vector<User> SqliteStore::users_where(const std::string& tail, const std::vector<std::string>& params) {
+  std::vector<User> out;
+  for (auto& r : text_rows("SELECT id, name, role, scope, disabled, created_ms FROM users " + tail, params))
+    out.push_back({r[0], r[1], r[2], r[3], r[4] == "1", std::stoll(r[5])});
+  return out;
+}
+
+std::vector<TokenRow> SqliteStore::tokens_where(const std::string& tail, const std::vector<std::string>& params) {
+  std::vector<TokenRow> out;
+  for (auto& r :
+       text_rows("SELECT id, user_id, hash, label, created_ms, expires_ms, revoked_ms FROM tokens " + tail, params))
+    out.push_back({r[0], r[1], r[2], r[3], std::stoll(r[4]), std::stoll(r[5]), std::stoll(r[6])});
+  return out;
+}
+}  // namespace opk::store::internal

@@ -1,0 +1,328 @@
+// sqlite_internal.h -- the embedded store's class, SqliteStore, shared by the
+// files that implement it; internal to kernel/store (store.h is the public
+// interface). Each file has one job:
+//   sqlite_store.cpp       the connections: open, check, health, reads, close
+//   sqlite_schema.cpp      the kernel's schema and the migrations
+//   sqlite_stmt.h/.cpp     statements prepared once on the writer connection
+//   sqlite_writer.cpp      the group-commit writer and the log's flusher
+//   sqlite_jobs.cpp        scheduled jobs, next runs, the inventory
+//   sqlite_runs.cpp        runs: create, claim, complete, recover, read, prune
+//   sqlite_identities.cpp  tenancy nodes, users, API tokens
+//   sqlite_audit.cpp       the audit trail
+//   sqlite_plugin_sql.cpp  plugins' own SQL (opk.store/1)
+//
+// Reads, migrations and rare writes go through Poco Data. The hot-path writes
+// (create / mark running / complete runs, log lines) use SQLite statements
+// prepared once on the writer connection (reached through Poco's dbHandle).
+// Every hot-path call takes a vector and writes it in one transaction:
+// callers group commits.
+//
+// SQL in these files is the SQLite dialect; no other file of the kernel has it.
+#ifndef OPSKERNEL_KERNEL_STORE_SQLITE_INTERNAL_H
+#define OPSKERNEL_KERNEL_STORE_SQLITE_INTERNAL_H
+
+#include <Poco/Data/Session.h>
+#include <Poco/Data/SessionPool.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "store/sqlite_stmt.h"
+#include "store/store.h"
+
+namespace opk::store::internal {
+
+// Wall-clock time in milliseconds since the epoch.
+inline int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// `s` with its single quotes doubled, for a SQL string literal.
+inline std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    out += c;
+    if (c == '\'') out += '\'';
+  }
+  return out;
+}
+
+// The kernel's own schema, version by version (sqlite_schema.cpp).
+extern const std::vector<Migration> kKernelMigrations;
+
+// Counts a change to runs or scheduled jobs when the writing call returns,
+// after its commit: a reader that saw the old count re-reads.
+class Changed {
+ public:
+  explicit Changed(std::atomic<uint64_t>& g) : g_(g) {}
+  ~Changed() { g_.fetch_add(1, std::memory_order_release); }
+  Changed(const Changed&) = delete;
+  Changed& operator=(const Changed&) = delete;
+
+ private:
+  std::atomic<uint64_t>& g_;
+};
+
+// The embedded store: SQLite through Poco Data, in WAL mode.
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, bool full, FlushFile flush, OpenCheck check);
+  ~SqliteStore() override;
+
+  // Opens the connections, checks the file (check_), applies the kernel's
+  // migrations and prepares the hot path's statements.
+  Status open();
+
+  // --- schema (sqlite_schema.cpp)
+  Status migrate(const std::string& owner, const std::vector<Migration>& migrations) override;
+  std::vector<AppliedMigration> applied_migrations() override;
+
+  // --- scheduled jobs (sqlite_jobs.cpp)
+  Status create_scheduled_job(ScheduledJob j) override;
+  Status update_scheduled_job(const ScheduledJob& in) override;
+  Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;
+  std::vector<ScheduledJob> list_scheduled_jobs() override;
+  Status set_next_run(const std::string& id, int64_t next_run_ms) override;
+  Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
+  std::vector<InventoryRow> inventory() override;
+  std::map<int64_t, int64_t> failures_per_day(const std::string& id, int64_t since_ms) override;
+
+  // --- runs (sqlite_runs.cpp)
+  Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override;
+  Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
+                      std::vector<int64_t>* skipped, const std::vector<Completion>* completed_first) override;
+  Status complete_runs(const std::vector<Completion>& cs) override;
+  Status recover_runs(const std::vector<Completion>& closed, std::vector<RunRow>* requeued) override;
+  Status complete_pending(const Completion& c, bool* changed) override;
+  Status append_logs(const std::vector<LogRow>& logs) override;
+  Status set_hold(int64_t run_id, bool hold) override;
+  Status get_run(int64_t id, RunRow* out) override;
+  std::vector<RunRow> list_runs(const RunFilter& f) override;
+  std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) override;
+  std::vector<LogRow> logs(int64_t run_id, int64_t after_seq, size_t limit) override;
+  std::vector<LogRow> last_logs(int64_t run_id, size_t n) override;
+  std::vector<StepRow> steps(int64_t run_id) override;
+  Status flag_stale(int64_t before_ms, int64_t* count) override;
+  Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override;
+
+  // --- health and housekeeping (sqlite_store.cpp)
+  Status writable() override;
+  void checkpoint() override;
+  const char* dialect() const override;
+  uint64_t generation() const override;
+
+  // --- plugins' own tables (sqlite_plugin_sql.cpp)
+  Status execute(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                 int64_t* changed) override;
+  Status query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+               std::vector<std::vector<std::optional<std::string>>>* rows) override;
+
+  // --- tenancy and identities (sqlite_identities.cpp)
+  Status add_node(const Node& n) override;
+  std::vector<Node> list_nodes() override;
+  Status add_user(const User& u) override;
+  Status get_user(const std::string& id, User* out) override;
+  std::vector<User> list_users() override;
+  Status disable_user(const std::string& id, int64_t now, int64_t* revoked) override;
+  Status add_token(const TokenRow& t) override;
+  Status find_token(const std::string& hash, TokenRow* out) override;
+  std::vector<TokenRow> list_tokens(const std::string& user_id) override;
+
+  // --- audit (sqlite_audit.cpp)
+  Status audit(const std::vector<AuditRow>& rows) override;
+  std::vector<AuditRow> audit_rows(size_t limit) override;
+  Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
+
+ private:
+  // A write waiting in the group-commit queue (grouped, sqlite_writer.cpp).
+  struct Writer {
+    const std::function<Status()>* write;
+    bool urgent = false;
+    size_t rows = 1;
+    Status status;
+    bool written = false;  // committed, waiting for the flush
+    bool done = false;
+    std::condition_variable cv;
+  };
+
+  // --- the connections (sqlite_store.cpp)
+  // Checks the file as check_ says: OK, or the problems SQLite found (at
+  // most kCheckProblems) naming the file as corrupted.
+  Status check_file();
+  // UNAVAILABLE if the file system that holds the store has less than
+  // kMinFreeBytes free (for this process: root may use the reserved blocks).
+  Status disk_room() const;
+  // The test write of writable(): fails if less than kMinFreeBytes are left
+  // within the file's size limit (free pages included), as writes then fail
+  // for lack of room; otherwise rewrites one row. REQUIRES: write_mu_ held,
+  // inside a transaction.
+  Status probe_locked();
+  // The writer's handle, looked up once (Poco's dbHandle costs about as much
+  // as binding a few parameters, and the hot path needs it per run).
+  sqlite3* db() { return db_; }
+  // "store: <what>: <the writer's last SQLite error>", as UNAVAILABLE. An
+  // error of the disk or the file (full, I/O, damaged) also names its SQLite
+  // code and the file, and is the group's disk error (write_group).
+  // REQUIRES: write_mu_ held.
+  Status sql_error(const char* what);
+  // Runs a read query on a pooled connection; every column as text.
+  std::vector<std::vector<std::string>> read_rows(const std::string& sql);
+
+  // --- the writer (sqlite_writer.cpp)
+  // Queues `write` for the next group commit and returns its outcome once
+  // it is committed (and flushed, in durable mode). `rows`: about how many
+  // rows the write changes (its share of the group's work). `urgent`: a
+  // caller waits for it (claims).
+  Status grouped(const std::function<Status()>& write, size_t rows, bool urgent = false);
+  // Marks a writer done and wakes it, unless it is the caller.
+  // REQUIRES: group_mu_ held.
+  static void wake(Writer* g, Writer* self);
+  // The flusher thread: flushes the log after commits and wakes the writers
+  // of every group committed before the flush began. A flush that fails
+  // fails those groups and every later write: their rows are committed but
+  // may not be on disk, and a retried fsync can report success without
+  // writing them (the kernel drops the failed pages), so the store stops
+  // taking writes until it is reopened.
+  void flush_loop();
+  // fdatasync of the write-ahead log; "" or what failed. The descriptor is
+  // opened on first use and again if SQLite replaced the file.
+  std::string flush_log();
+  // Writes a group's writes in one transaction, each in a savepoint of its
+  // own; a failed begin or commit fails them all. True if it committed.
+  // In durable mode the commit itself does not fsync (the flusher does).
+  bool write_group(const std::vector<Writer*>& group);
+
+  // Runs `fn` in a transaction: commits if it succeeds, else rolls back.
+  // Returns the first error: a failed write or commit may have ended the
+  // transaction itself (disk full, I/O error), and the ROLLBACK that then
+  // finds none must not replace it. REQUIRES: write_mu_ held.
+  template <typename Fn>
+  Status in_transaction(Fn&& fn) {
+    if (stmts_->begin.step() != SQLITE_DONE) {
+      Status e = sql_error("begin");
+      stmts_->begin.reset();
+      return e;
+    }
+    stmts_->begin.reset();
+    Status s = fn();
+    if (s) {
+      const int rc = stmts_->commit.step();
+      if (rc != SQLITE_DONE) s = sql_error("commit");
+      stmts_->commit.reset();
+    }
+    if (!s && !sqlite3_get_autocommit(db())) {
+      stmts_->rollback.step();
+      stmts_->rollback.reset();
+    }
+    return s;
+  }
+
+  // --- scheduled jobs (sqlite_jobs.cpp)
+  // Scheduled jobs read with `tail` appended to the SELECT (alias j), and
+  // `extra` columns after the job's own, returned as text beside each job.
+  std::vector<std::pair<ScheduledJob, std::vector<std::string>>> scheduled(const std::string& tail,
+                                                                           const std::string& extra);
+  // Scheduled jobs read with `tail` appended to "SELECT ... FROM scheduled_jobs j".
+  std::vector<ScheduledJob> scheduled(const std::string& tail);
+
+  // --- runs (sqlite_runs.cpp)
+  // Inserts runs and their audit rows (create_runs); the caller holds
+  // write_mu_ inside a transaction.
+  Status create_runs_locked(std::vector<RunRow>* runs, std::vector<AuditRow>* audit);
+  // Stores completions; the caller holds write_mu_ inside a transaction.
+  // `inline_logs`: each completion's lines for its state row, or empty
+  // (inline_logs_of, made by the caller before it waits for the writer).
+  Status complete_locked(const std::vector<Completion>& cs, const std::vector<std::string>& inline_logs);
+  // Each completion's lines as run_state.logs, or empty where they go to
+  // run_logs: kept in the state row are 1 to kInlineLines lines numbered
+  // 1, 2, 3 ... (the watchdog has stored none of them), of at most
+  // kInlineBytes text in all. Built outside the writer's lock.
+  static std::vector<std::string> inline_logs_of(const std::vector<Completion>& cs);
+  // One run's lines as run_state.logs into *out, or *out untouched if they
+  // go to run_logs (see above).
+  static void inline_logs_of(const std::vector<LogRow>& logs, std::string* out);
+  // Appends `text` as a JSON string. SQLite's JSON functions (which read it
+  // back) take the bytes as they are; only quotes, backslashes and control
+  // characters need escaping.
+  static void append_json_string(const std::string& text, std::string* out);
+  // Stores log lines in run_logs (a line already stored is kept).
+  // REQUIRES: write_mu_ held, inside a transaction.
+  Status insert_logs_locked(const std::vector<LogRow>& logs);
+  // Moves the open-runs mark (migration 5) up to the oldest open run, past
+  // the completed ones; an open run more than kLingerIds behind the newest
+  // is listed in lingering_runs and passed too. Each run is passed once, so
+  // the cost per run is constant. Lingering runs that completed leave the
+  // list. REQUIRES: write_mu_ held.
+  Status advance_open_mark();
+  // A run as created by run now, the scheduler or recovery: PENDING, NORMAL,
+  // not held (create_runs keeps no other state for a run not completed).
+  static bool is_new_pending(const RunRow& r);
+  // The largest run id created before `before_ms`, assuming creation times
+  // grow with ids (they do up to clock steps); 0 if none. REQUIRES: write_mu_.
+  int64_t last_created_before(int64_t before_ms);
+  // Runs matching the SQL condition `where`, in `order`, at most `limit`.
+  std::vector<RunRow> runs_where(const std::string& where, const std::string& order, size_t limit);
+  // A run's log lines (stored or kept in its state row) in the order `rest`
+  // of the query gives.
+  std::vector<LogRow> log_rows(int64_t run_id, const std::string& rest);
+
+  // --- identities (sqlite_identities.cpp)
+  // Rows of a read as text (NULL as empty). Errors are logged by the caller's
+  // empty result; the identity tables have no NULL columns.
+  std::vector<std::vector<std::string>> text_rows(const std::string& sql, const std::vector<std::string>& params);
+  // Runs an INSERT; CONFLICT naming `what` if the row exists.
+  Status insert_unique(const std::string& what, const std::string& sql, const std::vector<std::string>& params);
+  std::vector<User> users_where(const std::string& tail, const std::vector<std::string>& params);
+  std::vector<TokenRow> tokens_where(const std::string& tail, const std::vector<std::string>& params);
+
+  // --- audit (sqlite_audit.cpp)
+  // Appends audit rows. REQUIRES: write_mu_ held, inside a transaction.
+  Status insert_audit_locked(const std::vector<AuditRow>& rows);
+
+  // --- plugins' SQL (sqlite_plugin_sql.cpp)
+  // Prepares, binds, steps one statement; rows (if wanted) as text.
+  static Status run_one(sqlite3* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                        std::vector<std::vector<std::optional<std::string>>>* rows, int64_t* changed);
+
+  const std::string path_;
+  const bool full_;
+  const FlushFile flush_;
+  const OpenCheck check_;
+  std::mutex write_mu_;
+  std::mutex group_mu_;  // guards writers_, unflushed_, flush_failed_, stopping_
+  std::deque<Writer*> writers_;
+  std::vector<Writer*> unflushed_;  // committed, waiting for the flush of the log
+  std::string flush_failed_;        // sticky: why writes are refused
+  std::mutex health_mu_;            // guards fault_, probed_ms_
+  std::string fault_;               // the last group's disk error, until a group commits without one
+  int64_t probed_ms_ = 0;           // when writable() last found the store healthy
+  std::string disk_error_;          // the first disk error of the group being written; write_mu_
+  bool stopping_ = false;
+  std::condition_variable flush_cv_;
+  std::thread flusher_;
+  int wal_fd_ = -1;  // the flusher's descriptor of the log
+  std::atomic<uint64_t> generation_{0};
+  std::unique_ptr<Poco::Data::Session> writer_;
+  sqlite3* db_ = nullptr;     // writer_'s connection
+  int64_t next_mark_at_ = 0;  // create_runs moves the mark once ids reach this; write_mu_
+  std::unique_ptr<Poco::Data::SessionPool> readers_;
+  std::unique_ptr<Statements> stmts_;
+};
+
+}  // namespace opk::store::internal
+
+#endif
