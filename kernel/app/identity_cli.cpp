@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "identity/identity.h"
+#include "store/open.h"
 #include "store/store.h"
 
 namespace opk::cli {
@@ -52,7 +53,7 @@ int identity_command(const config::Config& cfg, const po::variables_map& vm, con
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
   std::unique_ptr<store::Store> st;
-  Status s = store::open_sqlite(cfg.store_file(), cfg.store_sync_full, &st);
+  Status s = store::open(cfg, &st, {.check = false});
   if (!s) return fail(s);
   identity::Permissions perms = identity::default_permissions();
   for (const auto& [role, p] : cfg.permissions) perms[role] = p;

@@ -19,6 +19,7 @@
 
 #include "loader/describe.h"
 #include "log/logging.h"
+#include "store/open.h"
 
 namespace opk {
 namespace {
@@ -399,10 +400,11 @@ Status Kernel::open_store() {
   if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, me.data(), me.size(), 0) < 0) {
     // The pid is only a hint for the message above.
   }
-  const auto check = config_.store_check == "full"    ? store::OpenCheck::full
-                     : config_.store_check == "quick" ? store::OpenCheck::quick
-                                                      : store::OpenCheck::none;
-  Status s = store::open_sqlite(config_.store_path, config_.store_sync_full, &store_, {}, check);
+  // config_.store_path is the file already (the constructor resolved it
+  // under data_dir); made absolute, store::open takes it as it is.
+  config::Config store_config = config_;
+  store_config.store_path = std::filesystem::absolute(config_.store_path).string();
+  Status s = store::open(store_config, &store_);
   if (!s) {
     ::close(lock_fd_);
     lock_fd_ = -1;

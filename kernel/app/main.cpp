@@ -18,6 +18,7 @@
 #include "loader/describe.h"
 #include "loader/library.h"
 #include "log/logging.h"
+#include "store/open.h"
 #include "version.h"
 
 namespace po = boost::program_options;
@@ -268,7 +269,7 @@ int cmd_jobs_run(opk::config::Config cfg, const po::variables_map& vm, const std
 opk::Status open_store(const opk::config::Config& cfg, std::unique_ptr<opk::store::Store>* out) {
   if (!std::filesystem::exists(cfg.store_file()))
     return opk::Status::not_found("no store at " + cfg.store_file() + " (kernel.data_dir / store.path)");
-  return opk::store::open_sqlite(cfg.store_file(), cfg.store_sync_full, out);
+  return opk::store::open(cfg, out, {.check = false});
 }
 
 int cmd_jobs_list(const opk::config::Config& cfg) {

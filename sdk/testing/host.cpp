@@ -11,6 +11,13 @@
 #include <thread>
 #include <tuple>
 
+#include <nlohmann/json.hpp>
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validation_results.hpp>
+#include <valijson/validator.hpp>
+
 #include "internal.h"
 
 #ifndef OPK_TESTING_VERSION
@@ -94,6 +101,66 @@ std::string percent_decode(const std::string& s, bool plus_is_space) {
     }
   }
   return out;
+}
+
+// A job type's parameter schema, compiled as the kernel compiles it
+// (valijson, JSON Schema draft 7). Throws when it is not a usable schema.
+std::shared_ptr<const valijson::Schema> compile_schema(const std::string& schema_json) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const valijson::Schema>> cache;
+  std::lock_guard lock(mu);
+  if (auto it = cache.find(schema_json); it != cache.end()) return it->second;
+  const nlohmann::json doc = nlohmann::json::parse(schema_json);
+  auto schema = std::make_shared<valijson::Schema>();
+  valijson::SchemaParser parser;
+  valijson::adapters::NlohmannJsonAdapter adapter(doc);
+  parser.populateSchema(adapter, *schema);
+  return cache[schema_json] = std::move(schema);
+}
+
+// Checks a job type's schema at load, as the kernel's loader does.
+Status check_schema(const std::string& schema_json) {
+  try {
+    compile_schema(schema_json);
+    return Status::ok();
+  } catch (const std::exception& e) {
+    return Status::invalid(std::string("not a usable JSON Schema: ") + e.what());
+  }
+}
+
+// Checks a run's parameters against the type's schema, with the kernel's
+// messages ("parameters: steps: Expected number less than or equal to 1000.000000").
+Status validate_params(const std::string& schema_json, const std::string& params_json) {
+  const nlohmann::json params = nlohmann::json::parse(params_json, nullptr, false);
+  if (params.is_discarded()) return Status::invalid("parameters: not valid JSON");
+  if (!params.is_object()) return Status::invalid("parameters: must be a JSON object");
+  if (schema_json.empty()) return Status::ok();
+  try {
+    auto schema = compile_schema(schema_json);
+    valijson::Validator validator;
+    valijson::ValidationResults results;
+    valijson::adapters::NlohmannJsonAdapter target(params);
+    if (validator.validate(*schema, target, &results)) return Status::ok();
+    // The most specific error: the first one with a field path.
+    valijson::ValidationResults::Error e, chosen;
+    bool have = false;
+    while (results.popError(e)) {
+      if (!have || (chosen.context.size() <= 1 && e.context.size() > 1)) {
+        chosen = e;
+        have = true;
+      }
+    }
+    std::string field;
+    for (size_t i = 1; i < chosen.context.size(); ++i) {
+      std::string c = chosen.context[i];
+      if (c.size() >= 2 && c.front() == '[' && c.back() == ']') c = c.substr(1, c.size() - 2);
+      if (c.size() >= 2 && c.front() == '"' && c.back() == '"') c = c.substr(1, c.size() - 2);
+      field += (field.empty() ? "" : ".") + c;
+    }
+    return Status::invalid("parameters: " + (field.empty() ? std::string() : field + ": ") + chosen.description);
+  } catch (const std::exception& e) {
+    return Status::invalid(std::string("parameters: the job type's schema cannot be used: ") + e.what());
+  }
 }
 
 }  // namespace
@@ -807,7 +874,7 @@ void RunState::check_clock(int64_t now) {
     const std::string msg = "timed out after " + std::to_string(info.timeout_ms) + " ms; cancelling";
     ctx.log(&ctx, OPK_LOG_ERROR, msg.c_str());
     cancel_from_other_thread(false);
-  } else if (options.cancel_at_ms >= 0 && now >= options.cancel_at_ms) {
+  } else if (options.cancel_at_ms >= 0 && now >= options.cancel_at_ms && (info.capabilities & OPK_JOB_CAP_CANCEL)) {
     cancel_from_other_thread(true);
   }
 }
@@ -966,6 +1033,10 @@ Status Host::load(const std::string& path) {
     if (!t || !t->id || !t->run) return fail(Status::invalid("job type " + std::to_string(i) + ": id or run is NULL"));
     const opk_job_type* other = nullptr;
     if (h.find_job(t->id, &other)) return fail(Status::conflict("job type '" + str(t->id) + "' is taken"));
+    const opk_job_type info = copy_of(t);
+    if (info.params_schema_json && *info.params_schema_json)
+      if (Status v = check_schema(info.params_schema_json); !v)
+        return fail(Status::invalid("job type '" + str(t->id) + "': params_schema_json: " + v.message()));
     slot->job_types.push_back(t);
   }
   for (uint32_t i = 0; i < mf.alert_source_count; ++i) {
@@ -1070,9 +1141,10 @@ RunResult Host::run(const std::string& job_type, const std::string& params_json,
   r->slot = slot;
   r->type = type;
   r->info = copy_of(type);
-  if (h.store.json_type(params_json) != "object") {
-    refused.status = OPK_ERR_INVALID_ARGUMENT;
-    refused.error = "params: not a JSON object: " + params_json;
+  const std::string params = params_json.empty() ? "{}" : params_json;
+  if (Status v = validate_params(str(r->info.params_schema_json), params); !v) {
+    refused.status = v.code();
+    refused.error = v.message();
     return refused;
   }
   if (options.dry_run && !(r->info.capabilities & OPK_JOB_CAP_DRY_RUN)) {
@@ -1082,7 +1154,7 @@ RunResult Host::run(const std::string& job_type, const std::string& params_json,
   }
   r->options = options;
   r->job_type = job_type;
-  r->params = params_json;
+  r->params = params;
   const RunOptions& o = r->options;
   r->principal.struct_size = sizeof r->principal;
   if (!o.triggered_by.role.empty()) {

@@ -128,6 +128,27 @@ TEST_F(TestingHost, CancelAfterRealTimeAndFromAnotherThread) {
   EXPECT_FALSE(host_.cancel_run());
 }
 
+TEST(TestingRun, ParametersAreCheckedAgainstTheSchema) {
+  Host host;
+  ASSERT_TRUE(host.load(kHello).is_ok());
+  auto r = host.run("hello", R"({"steps":5000})");
+  EXPECT_EQ(r.status, OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
+  EXPECT_TRUE(r.log.empty());
+  EXPECT_EQ(r.error, "parameters: steps: Expected number less than or equal to 1000.000000") << r.error;
+  r = host.run("hello", R"({"colour":"red"})");
+  EXPECT_EQ(r.status, OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(r.error.find("colour"), std::string::npos) << r.error;
+  EXPECT_EQ(host.run("hello", "not json").status, OPK_ERR_INVALID_ARGUMENT);
+}
+
+TEST(TestingLoad, AnUnusableSchemaRefusesThePlugin) {
+  Host host;
+  Status s = host.load(std::string(OPK_TEST_PLUGIN_DIR) + "/schema_bad_type.so");
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << s.message();
+  EXPECT_NE(s.message().find("params_schema_json: not a usable JSON Schema"), std::string::npos) << s.message();
+}
+
 TEST(TestingRun, HelloCancelsOnTheClock) {
   Host host;
   ASSERT_TRUE(host.load(kHello).is_ok());
@@ -150,6 +171,7 @@ TEST_F(TestingHost, FailureEndsErrorWithItsMessageAsSummary) {
   ASSERT_EQ(r.steps.size(), 1u);
   EXPECT_EQ(r.steps[0].outcome, OPK_OUTCOME_ERROR);
   EXPECT_EQ(host_.run("fixture-fail", "[1]").status, OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(host_.run("fixture-fail", "").status, OPK_ERR_FAILED);
   EXPECT_EQ(host_.run("fixture-fail", "{}", {.dry_run = true}).status, OPK_ERR_INVALID_ARGUMENT);
 }
 

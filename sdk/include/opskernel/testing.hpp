@@ -107,9 +107,10 @@ struct RunOptions {
 
 // What a run did.
 struct RunResult {
-  // What the type's run returned (OPK_ERR_NOT_FOUND when no loaded plugin
-  // has the type, OPK_ERR_INVALID_ARGUMENT for parameters that are not a
-  // JSON object; `error` then says so).
+  // What the type's run returned; without calling it, OPK_ERR_NOT_FOUND
+  // when no loaded plugin has the type and OPK_ERR_INVALID_ARGUMENT for
+  // parameters the type's schema refuses (`error` then says why, as the
+  // kernel does: "parameters: steps: Expected number ...").
   opk_status status = OPK_OK;
   // The kernel's rule: non-OK status means ERROR whatever set_result said.
   opk_outcome outcome = OPK_OUTCOME_NORMAL;
@@ -210,8 +211,8 @@ class Host {
   Clock& clock();
 
   // Runs job type `job_type` with `params_json` on the calling thread and
-  // returns what it did. Parameters are not checked against the type's
-  // schema (docs/testing.md).
+  // returns what it did. The parameters ("" means {}) are first checked
+  // against the type's params_schema_json, as the kernel checks them.
   RunResult run(const std::string& job_type, const std::string& params_json = "{}", const RunOptions& options = {});
 
   // Cancels the run in progress, as an operator's cancel: sets the flag,

@@ -1,0 +1,31 @@
+// open.h -- opening the store a configuration names: the one way the kernel
+// and its command-line tools open a store.
+#ifndef OPSKERNEL_KERNEL_STORE_OPEN_H
+#define OPSKERNEL_KERNEL_STORE_OPEN_H
+
+#include <opskernel/status.hpp>
+
+#include <memory>
+
+#include "config/config.h"
+#include "store/store.h"
+
+namespace opk::store {
+
+// How store::open treats the file beyond what the configuration says.
+struct OpenOptions {
+  // Whether the file is checked for damage as store.check_at_start says
+  // (quick | full | off); without, it is not checked (tools that read a few
+  // rows or add one do not pay for a check of the whole file).
+  bool check = true;
+};
+
+// Opens (creating if needed) the store `config` names: the embedded SQLite
+// store at config.store_file(), flushed to disk at every write with
+// store.synchronous = full, checked at open as options.check says. The
+// folder that holds it must exist. Errors name the file.
+Status open(const config::Config& config, std::unique_ptr<Store>* out, const OpenOptions& options = {});
+
+}  // namespace opk::store
+
+#endif
