@@ -2,6 +2,10 @@
 // features, by name, with JSON in and out. Every operation checks the actor's
 // permission and filters to the actor's scope; the engine's own guards
 // (manual_run, reason, schema) apply underneath. Thread-safe.
+//
+// The operations themselves are declared in host/jobs_operations.h, what an
+// actor may see in host/visibility.h, and request fields are read by
+// host/jobs_request.h.
 #ifndef OPSKERNEL_KERNEL_HOST_JOBS_SERVICE_H
 #define OPSKERNEL_KERNEL_HOST_JOBS_SERVICE_H
 
@@ -29,6 +33,8 @@ struct TypeInfo {
   std::string plugin_id;
 };
 
+// The service behind "opk.jobs/1": dispatches a call to its operation and
+// serves the C table.
 class JobsService {
  public:
   JobsService(store::Store& store, identity::Identity& identity, std::function<std::vector<TypeInfo>()> types);
@@ -45,7 +51,7 @@ class JobsService {
   // the failing status.
   Status call(const identity::Principal& actor, const std::string& operation, const std::string& request_json,
               const std::string& source, std::string* answer);
-  // The operation names, for documentation and tests.
+  // The operation names, in the operation table's order.
   static std::vector<std::string> operations();
 
   // The C table served as "opk.jobs/1".

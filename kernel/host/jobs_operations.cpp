@@ -1,0 +1,582 @@
+#include "host/jobs_operations.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/JSON/Stringifier.h>
+#include <Poco/JSONString.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "host/jobs_json.h"
+#include "jobs/cron.h"
+#include "jobs/run.h"
+
+namespace opk::host {
+
+Status JobsCall::need(const char* permission) const {
+  if (id.allowed(actor.role, permission)) return Status::ok();
+  return Status::permission("the role " + actor.role + " lacks the permission '" + permission + "'");
+}
+
+const loader::JobType* JobsCall::type(const std::string& t) const {
+  for (auto& ti : types)
+    if (ti.type->id == t) return ti.type;
+  return nullptr;
+}
+
+Visibility JobsCall::runs_visibility() const {
+  Visibility v(id, actor);
+  v.add_job_scopes(*engine.inventory_snapshot());
+  return v;
+}
+
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+// ------------------------------------------------------------------ reads
+
+Status op_types(JobsCall& c, Object::Ptr out) {
+  Array::Ptr a = new Array;
+  for (const auto& ti : c.types) {
+    const auto& t = *ti.type;
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("id", t.id);
+    o->set("title", t.title);
+    o->set("description", t.description);
+    o->set("owner", t.owner);
+    o->set("plugin", ti.plugin_id);
+    o->set("manual_run", t.manual_run());
+    o->set("cancel", t.cancellable());
+    o->set("dry_run", t.dry_run());
+    o->set("requeue", static_cast<bool>(t.capabilities & OPK_JOB_CAP_REQUEUE));
+    o->set("params_schema", t.params_schema_json.empty() ? Poco::Dynamic::Var() : parsed_or_text(t.params_schema_json));
+    o->set("default_schedule", t.default_schedule);
+    o->set("target_duration_ms", static_cast<int64_t>(t.target_duration_ms));
+    o->set("timeout_ms", static_cast<int64_t>(t.timeout_ms));
+    o->set("priority", t.priority);
+    o->set("pool", t.worker_pool);
+    Array::Ptr steps = new Array;
+    for (const auto& act : t.actions) {
+      Object::Ptr s = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      s->set("id", act.id);
+      s->set("title", act.title);
+      steps->add(s);
+    }
+    o->set("steps", steps);
+    a->add(o);
+  }
+  out->set("types", a);
+  return Status::ok();
+}
+
+Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/) {
+  store::InventoryFilter f;
+  std::string tenant, sort = "id", order = "asc";
+  int64_t offset = 0, limit = 50;
+  Status s;
+  if (!(s = c.req.str("status", &f.status)) || !(s = c.req.str("text", &f.text)) ||
+      !(s = c.req.str("type", &f.job_type)) || !(s = c.req.str("region", &f.region)) ||
+      !(s = c.req.str("tenant", &tenant)) || !(s = c.req.str("sort", &sort)) || !(s = c.req.str("order", &order)) ||
+      !(s = c.req.integer("offset", &offset, 0, 1000000000)) || !(s = c.req.integer("limit", &limit, 1, 500)))
+    return s;
+  // One status or several, comma-separated (the console's toggles).
+  static const std::vector<std::string> statuses = {"running", "pending", "normal", "warning", "error", "never"};
+  std::string listed;
+  for (size_t pos = 0; !f.status.empty() && pos <= f.status.size();) {
+    size_t end = f.status.find(',', pos);
+    if (end == std::string::npos) end = f.status.size();
+    std::string one = f.status.substr(pos, end - pos);
+    one.erase(0, one.find_first_not_of(' '));
+    one.erase(one.find_last_not_of(' ') + 1);
+    if (std::find(statuses.begin(), statuses.end(), one) == statuses.end())
+      return Status::invalid("status: '" + one + "' is not running, pending, normal, warning, error or never");
+    listed += (listed.empty() ? "" : ",") + one;
+    pos = end + 1;
+  }
+  f.status = listed;
+  static const std::vector<std::string> sorts = {"id", "type", "next_run", "last_run", "status"};
+  if (std::find(sorts.begin(), sorts.end(), sort) == sorts.end())
+    return Status::invalid("sort: '" + sort + "' is not id, type, next_run, last_run or status");
+  if (order != "asc" && order != "desc") return Status::invalid("order: '" + order + "' is not asc or desc");
+  if (!tenant.empty()) {
+    if (Status s = c.vis.node("tenant", tenant); !s) return s;
+  }
+  // Filtered and sorted as pointers into the engine's shared copy: no row is
+  // copied, each sort key is made once.
+  const auto all = c.inventory ? c.inventory : c.engine.inventory_snapshot();
+  std::string text = f.text;
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  struct Keyed {
+    std::string key_text;
+    int64_t key_num = 0;
+    const store::InventoryRow* row;
+  };
+  std::vector<Keyed> rows;
+  // The regions and scope nodes of every job the actor may see, whatever the
+  // other filters: the choices a client offers for those two filters.
+  std::set<std::string> regions, scopes;
+  for (const auto& r : *all) {
+    if (!c.vis.job(r.job)) continue;
+    if (!r.job.region.empty()) regions.insert(r.job.region);
+    scopes.insert(r.job.scope);
+    if (!jobs::Engine::matches(r, f, text)) continue;
+    if (!tenant.empty() && !c.id.contains(tenant, r.job.scope)) continue;
+    Keyed k{{}, 0, &r};
+    if (sort == "type") k.key_text = r.job.job_type;
+    if (sort == "status") k.key_text = r.last_run_id ? status_of(r.last_phase, r.last_outcome) : "never";
+    if (sort == "next_run") k.key_num = r.job.next_run_ms;
+    if (sort == "last_run") k.key_num = r.last_created_ms;
+    rows.push_back(std::move(k));
+  }
+  const bool asc = order == "asc";
+  std::sort(rows.begin(), rows.end(), [&](const Keyed& a, const Keyed& b) {
+    if (a.key_text != b.key_text) return asc ? a.key_text < b.key_text : b.key_text < a.key_text;
+    if (a.key_num != b.key_num) return asc ? a.key_num < b.key_num : b.key_num < a.key_num;
+    return asc ? a.row->job.id < b.row->job.id : b.row->job.id < a.row->job.id;
+  });
+  // Written by hand: this is the API's busiest answer, and building it
+  // through Poco::JSON objects cost several times the rest of the request.
+  std::string& a = c.raw_answer;
+  a.reserve(512 * static_cast<size_t>(limit));
+  a = "{\"total\":" + std::to_string(rows.size()) + ",\"offset\":" + std::to_string(offset) +
+      ",\"limit\":" + std::to_string(limit) + ",\"items\":[";
+  for (size_t i = static_cast<size_t>(offset), n = 0; i < rows.size() && n < static_cast<size_t>(limit); ++i, ++n) {
+    const auto& r = *rows[i].row;
+    if (n) a += ',';
+    append_job_json(r.job, &a);
+    a.pop_back();  // reopen the object for last_run
+    a += ",\"last_run\":";
+    if (r.last_run_id) {
+      a += "{\"id\":" + std::to_string(r.last_run_id) + ",\"status\":\"" + status_of(r.last_phase, r.last_outcome) +
+           "\",\"created_ms\":" + std::to_string(r.last_created_ms) +
+           ",\"finished_ms\":" + std::to_string(r.last_finished_ms) + "}";
+    } else {
+      a += "null";
+    }
+    a += '}';
+  }
+  a += "]";
+  for (const auto& [name, set] : {std::pair{"regions", &regions}, std::pair{"scopes", &scopes}}) {
+    a += std::string(",\"") + name + "\":[";
+    for (const auto& v : *set) {
+      if (a.back() != '[') a += ',';
+      a += Poco::toJSON(v, Poco::JSON_WRAP_STRINGS);
+    }
+    a += ']';
+  }
+  a += "}";
+  return Status::ok();
+}
+
+Status op_job(JobsCall& c, Object::Ptr out) {
+  std::string id;
+  int64_t last_n = 20;
+  Status s;
+  if (!(s = c.req.str("id", &id, true)) || !(s = c.req.integer("last_n", &last_n, 1, 1000))) return s;
+  store::ScheduledJob job;
+  if (!(s = c.vis.find_job(c.store, id, &job))) return s;
+  jobs::DrillIn d;
+  if (!(s = c.engine.drill_in(id, static_cast<size_t>(last_n), &d)) && s.code() != OPK_ERR_INVALID_ARGUMENT) return s;
+  out->set("job", job_json(d.job));
+  Array::Ptr runs = new Array;
+  for (const auto& r : d.runs) {
+    Object::Ptr o = run_json(r, c.type(r.job_type));
+    // The last lines of each run's log, oldest first, for the dashboard.
+    const std::vector<store::LogRow> lines = c.store.last_logs(r.id, 5);
+    o->set("log_tail", log_json(lines));
+    runs->add(o);
+  }
+  out->set("runs", runs);
+  Array::Ptr fails = new Array;
+  for (const auto& [day, n] : d.failures_30d) {
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("day_ms", day);
+    o->set("failures", n);
+    fails->add(o);
+  }
+  out->set("failures_30d", fails);
+  Array::Ptr next = new Array;
+  for (auto ms : d.next_fire_ms) next->add(ms);
+  out->set("next_fire_ms", next);
+  return Status::ok();
+}
+
+Status op_runs(JobsCall& c, Object::Ptr out) {
+  store::RunFilter f;
+  std::string status;
+  int64_t limit = 50, since = 0;
+  bool over_target = false, stale = false;
+  Status s;
+  if (!(s = c.req.str("job_id", &f.scheduled_job_id)) || !(s = c.req.str("job_type", &f.job_type)) ||
+      !(s = c.req.str("status", &status)) || !(s = c.req.integer("limit", &limit, 1, 1000)) ||
+      !(s = c.req.integer("since_ms", &since, 0, INT64_MAX)) || !(s = c.req.boolean("over_target", &over_target)) ||
+      !(s = c.req.boolean("stale", &stale)))
+    return s;
+  if (status == "pending" || status == "running") {
+    f.phase = status == "pending" ? store::kPending : store::kRunning;
+  } else if (status == "normal" || status == "warning" || status == "error") {
+    f.outcome = status == "normal" ? store::kNormal : status == "warning" ? store::kWarning : store::kError;
+  } else if (!status.empty()) {
+    return Status::invalid("status: '" + status + "' is not pending, running, normal, warning or error");
+  }
+  f.since_ms = since;
+  const auto vis = c.runs_visibility();
+  Array::Ptr items = new Array;
+  // Read more than asked when the scope or a flag filter hides some.
+  const bool filtered = !vis.whole_platform() || over_target || stale;
+  f.limit = static_cast<size_t>(filtered ? std::min<int64_t>(limit * 10, 10000) : limit);
+  for (const auto& r : c.store.list_runs(f)) {
+    if (static_cast<int64_t>(items->size()) >= limit) break;
+    if ((over_target && !run_over_target(r, c.type(r.job_type))) || (stale && !r.stale)) continue;
+    if (vis.run(r)) items->add(run_json(r, c.type(r.job_type)));
+  }
+  out->set("items", items);
+  return Status::ok();
+}
+
+Status op_run(JobsCall& c, Object::Ptr out) {
+  int64_t run_id = 0;
+  Status s;
+  if (!(s = c.req.integer("run_id", &run_id, 1, INT64_MAX, true))) return s;
+  store::RunRow visible;
+  if (!(s = c.runs_visibility().find_run(c.store, run_id, &visible))) return s;
+  jobs::RunView v;
+  if (!(s = c.engine.get(run_id, &v))) return s;
+  const auto* t = c.type(v.row.job_type);
+  Object::Ptr run = run_json(v.row, t);
+  run->set("cancellable", t && t->cancellable() && v.row.phase != store::kCompleted);
+  run->set("retryable", v.row.phase == store::kCompleted && v.row.outcome == store::kError);
+  out->set("run", run);
+  Array::Ptr steps = new Array;
+  for (const auto& st : v.steps) {
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("id", st.step_id);
+    o->set("outcome", st.outcome);
+    o->set("start_ms", st.start_ms);
+    o->set("end_ms", st.end_ms);
+    o->set("summary", st.summary);
+    steps->add(o);
+  }
+  out->set("steps", steps);
+  return Status::ok();
+}
+
+Status op_log(JobsCall& c, Object::Ptr out) {
+  int64_t run_id = 0, after = 0, limit = 500, wait_ms = 0;
+  Status s;
+  if (!(s = c.req.integer("run_id", &run_id, 1, INT64_MAX, true)) ||
+      !(s = c.req.integer("after_seq", &after, 0, INT64_MAX)) || !(s = c.req.integer("limit", &limit, 1, 10000)) ||
+      !(s = c.req.integer("wait_ms", &wait_ms, 0, 60000)))
+    return s;
+  store::RunRow run;
+  if (!(s = c.runs_visibility().find_run(c.store, run_id, &run))) return s;
+  bool finished = false;
+  auto lines = c.engine.wait_log(run_id, after, static_cast<size_t>(limit), wait_ms, &finished);
+  // Lines came back, fewer than asked: if the run is completed (its lines
+  // are stored with the completion), these were the last ones.
+  if (!finished && lines.size() < static_cast<size_t>(limit) && c.store.get_run(run_id, &run))
+    finished = run.phase == store::kCompleted;
+  out->set("lines", log_json(lines));
+  out->set("next_seq", lines.empty() ? after : lines.back().seq);
+  out->set("finished", finished);
+  return Status::ok();
+}
+
+Status op_queues(JobsCall& c, Object::Ptr out) {
+  Object::Ptr pools = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  for (const auto& [name, n] : c.engine.queue_depths()) pools->set(name, static_cast<int64_t>(n));
+  out->set("pools", pools);
+  // Whether queued runs can be claimed and stored now (readiness asks this).
+  const Status writable = c.store.writable();
+  Object::Ptr store = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  store->set("writable", writable.code() == OPK_OK);
+  if (!writable) store->set("error", writable.message());
+  out->set("store", store);
+  return Status::ok();
+}
+
+Status op_stats(JobsCall& c, Object::Ptr out) {
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  Status s = c.store.query("SELECT job_type, phase, outcome, COUNT(*) FROM run_rows GROUP BY 1, 2, 3", {}, &rows);
+  if (!s) return s;
+  Array::Ptr runs = new Array;
+  for (const auto& r : rows) {
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("job_type", r[0].value_or(""));
+    o->set("status", status_of(r[1].value_or(""), r[2].value_or("")));
+    o->set("count", std::stoll(r[3].value_or("0")));
+    runs->add(o);
+  }
+  out->set("runs", runs);
+  Object::Ptr pools = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  for (const auto& [name, n] : c.engine.queue_depths()) pools->set(name, static_cast<int64_t>(n));
+  out->set("queues", pools);
+  const auto h = c.engine.lag_histogram();
+  Object::Ptr lag = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  Array::Ptr bounds = new Array, counts = new Array;
+  for (auto b : h.bounds_ms) bounds->add(b);
+  for (auto n : h.counts) counts->add(static_cast<int64_t>(n));
+  lag->set("bounds_ms", bounds);
+  lag->set("counts", counts);  // per bucket; the last one is above every bound
+  lag->set("sum_ms", h.sum_ms);
+  lag->set("count", static_cast<int64_t>(h.count));
+  out->set("dispatch_lag", lag);
+  return Status::ok();
+}
+
+Status op_audit(JobsCall& c, Object::Ptr out) {
+  int64_t limit = 100;
+  std::string actor, action;
+  Status s;
+  if (!(s = c.req.integer("limit", &limit, 1, 1000)) || !(s = c.req.str("actor", &actor)) ||
+      !(s = c.req.str("action", &action)))
+    return s;
+  std::map<std::string, std::string> user_scope;
+  for (const auto& u : c.store.list_users()) user_scope[u.id] = u.scope;
+  Array::Ptr items = new Array;
+  for (const auto& a : c.store.audit_rows(static_cast<size_t>(c.vis.whole_platform() ? limit : limit * 10))) {
+    if (static_cast<int64_t>(items->size()) >= limit) break;
+    if (!actor.empty() && a.actor != actor) continue;
+    if (!action.empty() && a.action != action) continue;
+    if (!c.vis.audit(a, user_scope)) continue;
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("id", a.id);
+    o->set("time_ms", a.time_ms);
+    o->set("actor", a.actor);
+    o->set("role", a.role);
+    o->set("action", a.action);
+    o->set("target", a.target);
+    o->set("reason", a.reason);
+    o->set("params", parsed_or_text(a.params_json));
+    o->set("outcome", a.outcome);
+    o->set("source", a.source);
+    items->add(o);
+  }
+  out->set("items", items);
+  return Status::ok();
+}
+
+Status op_cron_next(JobsCall& c, Object::Ptr out) {
+  std::string expr, tz = "UTC";
+  int64_t n = 5, after = 0;
+  Status s;
+  if (!(s = c.req.str("cron", &expr, true)) || !(s = c.req.str("time_zone", &tz)) ||
+      !(s = c.req.integer("n", &n, 1, 100)) || !(s = c.req.integer("after_ms", &after, 0, INT64_MAX)))
+    return s;
+  const auto start = cron::Instant(std::chrono::seconds((after ? after : jobs::now_ms()) / 1000));
+  Array::Ptr fires = new Array;
+  // Several expressions separated by ';' fire at the union of their times.
+  std::vector<int64_t> all;
+  std::stringstream ss(expr);
+  std::string one;
+  while (std::getline(ss, one, ';')) {
+    std::vector<cron::Instant> times;
+    if (!(s = cron::next_fire_times(one, tz, start, static_cast<size_t>(n), &times)))
+      return Status::invalid("cron: " + s.message());
+    for (auto t : times)
+      all.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  for (size_t i = 0; i < all.size() && i < static_cast<size_t>(n); ++i) fires->add(all[i]);
+  out->set("fire_ms", fires);
+  return Status::ok();
+}
+
+Status op_plugins(JobsCall& c, Object::Ptr out) {
+  Poco::JSON::Parser parser;
+  out->set("plugins", c.plugins ? parser.parse(c.plugins()) : Poco::Dynamic::Var(Array::Ptr(new Array)));
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------- actions
+
+// Fields a scheduled job may be given on create and update.
+Status read_job_fields(JobsCall& c, store::ScheduledJob* j) {
+  Status s;
+  int64_t jitter = j->jitter_minutes;
+  std::optional<std::string> params;
+  if (!(s = c.req.str("planning", &j->planning)) || !(s = c.req.str("cron", &j->cron)) ||
+      !(s = c.req.str("time_zone", &j->time_zone)) || !(s = c.req.integer("jitter_minutes", &jitter, 0, 59)) ||
+      !(s = c.req.object_text("params", &params)) || !(s = c.req.boolean("enabled", &j->enabled)) ||
+      !(s = c.req.str("owner", &j->owner)) || !(s = c.req.str("scope", &j->scope)) ||
+      !(s = c.req.str("region", &j->region)))
+    return s;
+  j->jitter_minutes = static_cast<int32_t>(jitter);
+  if (params) j->params_json = *params;
+  if (c.req.has("report_recipients")) {
+    auto arr = c.req.array("report_recipients");
+    if (!arr) return Status::invalid("report_recipients: expected an array of e-mail addresses");
+    std::string joined;
+    for (size_t i = 0; i < arr->size(); ++i) {
+      auto v = arr->get(static_cast<unsigned>(i));
+      const std::string addr = v.isString() ? v.extract<std::string>() : std::string();
+      const auto at = addr.find('@');
+      if (at == std::string::npos || at == 0 || at + 1 >= addr.size() ||
+          addr.find_first_of(" ,;<>") != std::string::npos)
+        return Status::invalid("report_recipients[" + std::to_string(i) + "]: '" + addr + "' is not an e-mail address");
+      joined += (joined.empty() ? "" : ",") + addr;
+    }
+    j->report_recipients = joined;
+  }
+  return c.vis.node("scope", j->scope);
+}
+
+Status op_define(JobsCall& c, Object::Ptr out) {
+  store::ScheduledJob j;
+  j.scope = c.actor.scope;
+  Status s;
+  if (!(s = c.req.str("id", &j.id, true)) || !(s = c.req.str("job_type", &j.job_type, true)) ||
+      !(s = c.req.str("description", &j.description)) || !(s = read_job_fields(c, &j)))
+    return s;
+  c.reached_engine = true;
+  if (!(s = c.engine.define_job(j, c.engine_actor()))) return s;
+  store::ScheduledJob stored;
+  c.store.get_scheduled_job(j.id, &stored);
+  out->set("job", job_json(stored));
+  return Status::ok();
+}
+
+Status op_update(JobsCall& c, Object::Ptr out) {
+  std::string id;
+  Status s;
+  if (!(s = c.req.str("id", &id, true))) return s;
+  store::ScheduledJob j;
+  if (!(s = c.vis.find_job(c.store, id, &j))) return s;
+  for (const char* fixed : {"job_type", "description"}) {
+    std::string v;
+    if (!(s = c.req.str(fixed, &v))) return s;
+    if (c.req.has(fixed) && v != (std::string(fixed) == "job_type" ? j.job_type : j.description))
+      return Status::invalid(std::string(fixed) + ": cannot be changed after creation");
+  }
+  if (!(s = read_job_fields(c, &j))) return s;
+  c.reached_engine = true;
+  if (!(s = c.engine.update_job(j, c.engine_actor()))) return s;
+  store::ScheduledJob stored;
+  c.store.get_scheduled_job(id, &stored);
+  out->set("job", job_json(stored));
+  return Status::ok();
+}
+
+// One run-now request from a JSON object.
+Status read_run_now(JobsCall& c, const JobsRequest& r, jobs::RunNow* out) {
+  Status s;
+  std::string job_id;
+  if (!(s = r.str("job_id", &job_id)) || !(s = r.str("job_type", &out->job_type)) ||
+      !(s = r.object_text("params", &out->params_json)) || !(s = r.str("tenant", &out->target_tenant)) ||
+      !(s = r.boolean("dry_run", &out->dry_run)) || !(s = r.str("reason", &out->reason)) ||
+      !(s = r.integer("range_start_ms", &out->range_start_ms, 0, INT64_MAX)) ||
+      !(s = r.integer("range_end_ms", &out->range_end_ms, 0, INT64_MAX)) ||
+      !(s = r.integer("start_at_ms", &out->start_at_ms, 0, INT64_MAX)))
+    return s;
+  if (!job_id.empty()) {
+    store::ScheduledJob job;
+    if (!(s = c.vis.find_job(c.store, job_id, &job))) return s;
+    out->scheduled_job_id = job_id;
+  }
+  if (!out->target_tenant.empty()) {
+    if (Status s = c.vis.node("tenant", "tenant:" + out->target_tenant); !s) return s;
+  }
+  out->actor = c.engine_actor();
+  return Status::ok();
+}
+
+Status op_run_now(JobsCall& c, Object::Ptr out) {
+  std::vector<jobs::RunNow> reqs;
+  Status s;
+  if (c.req.has("requests")) {
+    auto arr = c.req.array("requests");
+    if (!arr || arr->size() == 0 || arr->size() > 1000)
+      return Status::invalid("requests: expected an array of 1 to 1000 run-now requests");
+    for (size_t i = 0; i < arr->size(); ++i) {
+      JobsRequest one;
+      std::ostringstream os;
+      Poco::JSON::Stringifier::stringify(arr->get(static_cast<unsigned>(i)), os);
+      if (!(s = one.parse(os.str()))) return Status::invalid("requests[" + std::to_string(i) + "]: expected an object");
+      jobs::RunNow r;
+      if (!(s = read_run_now(c, one, &r)))
+        return Status(s.code(), "requests[" + std::to_string(i) + "]." + s.message());
+      reqs.push_back(std::move(r));
+    }
+  } else {
+    jobs::RunNow r;
+    if (!(s = read_run_now(c, c.req, &r))) return s;
+    reqs.push_back(std::move(r));
+  }
+  std::vector<int64_t> ids;
+  c.reached_engine = true;
+  if (!(s = c.engine.run_now_batch(reqs, &ids))) return s;
+  Array::Ptr a = new Array;
+  for (auto id : ids) a->add(id);
+  out->set("run_ids", a);
+  return Status::ok();
+}
+
+// cancel, retry, hold, release and recover: one run, with a reason.
+Status op_run_action(JobsCall& c, Object::Ptr out) {
+  const std::string op = c.op->name;
+  int64_t run_id = 0;
+  std::string reason;
+  std::optional<std::string> params;
+  Status s;
+  if (!(s = c.req.integer("run_id", &run_id, 1, INT64_MAX, true)) || !(s = c.req.str("reason", &reason)) ||
+      !(s = c.req.object_text("params", &params)))
+    return s;
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos)
+    return Status::invalid("reason: a reason is required for " + op);
+  store::RunRow run;
+  if (!(s = c.runs_visibility().find_run(c.store, run_id, &run))) return s;
+  const auto actor = c.engine_actor();
+  int64_t new_id = 0;
+  c.reached_engine = true;
+  if (op == "cancel") s = c.engine.cancel(run_id, actor, reason);
+  if (op == "retry") s = c.engine.retry(run_id, actor, reason, params, &new_id);
+  if (op == "hold" || op == "release") s = c.engine.hold(run_id, op == "hold", actor, reason);
+  if (op == "recover") s = c.engine.recover(run_id, actor, reason);
+  if (!s) return s;
+  out->set("run_id", run_id);
+  if (new_id) out->set("new_run_id", new_id);
+  return Status::ok();
+}
+
+}  // namespace
+
+// The audit actions are those the engine writes for what reaches it
+// (jobs/engine.cpp), so a refusal here and an outcome there share a name.
+const std::vector<JobsOperation>& jobs_operations() {
+  static const std::vector<JobsOperation> table = {
+      {"types", "jobs.read", op_types, nullptr},
+      {"inventory", "jobs.read", op_inventory, nullptr},
+      {"job", "jobs.read", op_job, nullptr},
+      {"define", "jobs.write", op_define, "job.create"},
+      {"update", "jobs.write", op_update, "job.update"},
+      {"run_now", "runs.start", op_run_now, "run-now"},
+      {"cancel", "runs.cancel", op_run_action, "cancel"},
+      {"retry", "runs.retry", op_run_action, "retry"},
+      {"hold", "runs.hold", op_run_action, "hold"},
+      {"release", "runs.hold", op_run_action, "release"},
+      {"recover", "runs.recover", op_run_action, "recover"},
+      {"runs", "jobs.read", op_runs, nullptr},
+      {"run", "jobs.read", op_run, nullptr},
+      {"log", "jobs.read", op_log, nullptr},
+      {"queues", "jobs.read", op_queues, nullptr},
+      {"stats", "metrics.read", op_stats, nullptr},
+      {"audit", "audit.read", op_audit, nullptr},
+      {"cron_next", "jobs.read", op_cron_next, nullptr},
+      {"plugins", "plugins.read", op_plugins, nullptr},
+  };
+  return table;
+}
+
+const JobsOperation* find_jobs_operation(const std::string& name) {
+  for (const auto& op : jobs_operations())
+    if (name == op.name) return &op;
+  return nullptr;
+}
+
+}  // namespace opk::host
