@@ -293,6 +293,23 @@ TEST_F(TestingHost, IdentityFromRegisteredTokens) {
   EXPECT_EQ(host_.request("GET", "/api/v1/fixture/whoami/unknown").status, 401);
 }
 
+TEST_F(TestingHost, ServicesListRoutesAndPermissionsWithoutTheJobService) {
+  host_.grant("TenantUser", "runs.start");
+  auto r = host_.request("GET", "/api/v1/fixture/services");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.rfind(R"({"jobs":false,"routes":[{"plugin":"testing-fixture","feature":"fixture",)"
+                         R"("method":"GET","path":"/api/v1/fixture/health","summary":"Health","anonymous":true,)"
+                         R"("permission":null},)",
+                         0),
+            0u)
+      << r.body;
+  EXPECT_NE(r.body.find(R"("permission":"fixture.write")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"({"name":"runs.start","description":"","owner":"kernel",)"
+                        R"("roles":["PlatformAdministrator","TenantUser"]})"),
+            std::string::npos)
+      << r.body;
+}
+
 TEST(TestingEcho, EchoAnswersWhatItWasSent) {
   Host host;
   ASSERT_TRUE(host.load(kEcho).is_ok());
