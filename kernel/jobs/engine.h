@@ -2,7 +2,8 @@
 // the next slot is due, worker pools that run job types, and the operator
 // actions (run now, cancel, retry, hold, recover). Every state change goes to
 // the store first; a run is recorded RUNNING before its plugin is called.
-// Thread-safe; start()/stop() from the control thread.
+// Thread-safe; start()/stop() from the control thread. The implementation is
+// split by job; engine_internal.h lists its files.
 #ifndef OPSKERNEL_KERNEL_JOBS_ENGINE_H
 #define OPSKERNEL_KERNEL_JOBS_ENGINE_H
 
@@ -188,6 +189,8 @@ class Engine {
   void execute(const Item& item, const std::shared_ptr<Flight>& flight, std::vector<store::Completion>* done);
   void scheduler();
   void watchdog();
+  // Flags runs RUNNING too long as stale and prunes old runs and audit rows.
+  void housekeeping(int64_t now);
   void load_schedules();
   // The job's next fire time after `after_ms`; with `cache`, the parsed
   // schedule is kept there and reused while it is current.

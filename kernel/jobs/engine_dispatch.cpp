@@ -1,0 +1,267 @@
+// engine_dispatch.cpp -- the dispatcher: the pools' queues of pending runs,
+// the workers that claim them (what a claim takes is claim_policy.h), record
+// them RUNNING, call their plugins and store their completions.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+
+#include "jobs/engine_internal.h"
+#include "log/logging.h"
+
+namespace opk::jobs {
+namespace {
+
+opk_trigger trigger_of(const std::string& t) {
+  if (t == "schedule") return OPK_TRIGGER_SCHEDULE;
+  if (t == "retry") return OPK_TRIGGER_RETRY;
+  if (t == "chain") return OPK_TRIGGER_CHAIN;
+  if (t == "recovery") return OPK_TRIGGER_RECOVERY;
+  return OPK_TRIGGER_MANUAL;
+}
+
+}  // namespace
+
+void Engine::enqueue_locked(store::RunRow row, const TypeRef& ref) {
+  const bool short_run = claim::is_short(static_cast<int64_t>(ref.type->target_duration_ms));
+  enqueue_item_locked({std::make_shared<store::RunRow>(std::move(row)), ref, short_run});
+}
+
+void Engine::enqueue_item_locked(Item item) {
+  if (!running_) return;  // stays PENDING in the store: queued at the next start
+  if (!item.due && item.row->scheduled_ms > now_ms()) {
+    // Not due yet: the scheduler moves it to its pool when it is.
+    delayed_.push_back(std::move(item));
+    std::push_heap(delayed_.begin(), delayed_.end(),
+                   [](const Item& a, const Item& b) { return later_start(*a.row, *b.row); });
+    sched_cv_.notify_all();
+    return;
+  }
+  auto it = pools_.find(item.row->pool);
+  Pool& pool = *(it == pools_.end() ? pools_.at("default") : it->second);
+  pool.heap.push_back(std::move(item));
+  std::push_heap(pool.heap.begin(), pool.heap.end());
+  pool.cv.notify_one();
+}
+
+store::Completion Engine::completion_of(const Run& run, const RunSnapshot& s, int64_t flushed_seq) {
+  store::Completion c;
+  c.run_id = run.id();
+  c.outcome = outcome_text(s.outcome);
+  c.terminated = s.terminated;
+  c.finished_ms = s.finished_ms;
+  c.exit_code = s.exit_code;
+  c.summary = s.summary;
+  c.progress = s.progress;
+  c.progress_message = s.progress_message;
+  c.output_json = s.output_json;
+  append_log_rows(run.id(), run.log_lines(static_cast<size_t>(flushed_seq), kAllLines), flushed_seq, &c.logs);
+  int32_t seq = 0;
+  for (const auto& st : s.steps)
+    c.steps.push_back({run.id(), ++seq, st.id, st.start_ms, st.end_ms, outcome_text(st.outcome), st.summary});
+  return c;
+}
+
+std::shared_ptr<Engine::Flight> Engine::make_flight(const Item& item) {
+  const auto& row = *item.row;
+  RunRequest req;
+  req.params_json = row.params_json;
+  req.target_tenant = row.target_tenant;
+  req.dry_run = row.dry_run;
+  req.trigger = trigger_of(row.trigger);
+  req.range_start_ms = row.range_start_ms;
+  req.range_end_ms = row.range_end_ms;
+  req.user_id = row.user_id;
+  req.role = row.role;
+  req.scope = row.scope;
+  req.reason = row.reason;
+  req.scheduled_job_id = row.scheduled_job_id;
+  req.parent_run_id = row.parent_run_id;
+  auto flight = std::make_shared<Flight>();
+  flight->run = std::make_shared<Run>(row.id, row.job_type, std::move(req));
+  flight->run->set_log_listener([this] { log_cv_.notify_all(); });
+  flight->ref = item.ref;
+  return flight;
+}
+
+void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, std::vector<store::Completion>* done) {
+  // Claimed ahead of its start (kFireAheadMs): recorded RUNNING, it waits
+  // here, never longer than that window (the clock may have been set back).
+  if (item.due) {
+    const int64_t now = now_ms(), until = std::min(item.row->scheduled_ms, now + kFireAheadMs);
+    if (until > now)
+      std::this_thread::sleep_until(std::chrono::system_clock::time_point(std::chrono::milliseconds(until)));
+  }
+  const int64_t start = now_ms();
+  flight->run->mark_running(start);
+  if (item.row->scheduled_ms > 0) {
+    const int64_t lag = std::max<int64_t>(0, start - item.row->scheduled_ms);
+    size_t b = 0;
+    while (b < kLagBounds.size() && lag > kLagBounds[b]) ++b;
+    lag_counts_[b].fetch_add(1, std::memory_order_relaxed);
+    lag_sum_ms_.fetch_add(lag, std::memory_order_relaxed);
+  }
+  bool skip = false;
+  {
+    std::lock_guard lock(mu_);
+    // Cancelled while it waited in a claimed batch, or the engine is stopping:
+    // the plugin is not called at all.
+    if (!running_) flight->run->request_cancel();
+    skip = flight->run->cancel_requested();
+    if (item.ref.type->timeout_ms) flight->deadline_ms = start + static_cast<int64_t>(item.ref.type->timeout_ms);
+    flight->in_plugin = !skip;
+  }
+  if (skip) {
+    flight->run->mark_completed(now_ms(), OPK_ERR_CANCELLED);
+    done->push_back(completion_of(*flight->run, flight->run->snapshot(), 0));
+    return;
+  }
+  opk_status st = OPK_ERR_FAILED;
+  try {
+    st = item.ref.type->c.run(item.ref.instance, item.ref.type->self, flight->run->context());
+  } catch (...) {  // a last guard only: exceptions must not cross the ABI
+    flight->run->context()->log(flight->run->context(), OPK_LOG_ERROR, "run threw an exception across the ABI");
+  }
+  int64_t flushed = 0;
+  {
+    std::lock_guard lock(mu_);
+    // Completed inside the lock: a cancel cannot land between the plugin's
+    // return and the outcome being fixed.
+    flight->in_plugin = false;
+    flight->run->mark_completed(now_ms(), st);
+    flushed = flight->flushed_seq;
+  }
+  done->push_back(completion_of(*flight->run, flight->run->snapshot(), flushed));
+}
+
+void Engine::worker(Pool* pool) {
+  std::vector<Item> batch;
+  std::vector<store::Completion> done;  // completed runs not yet stored
+  int64_t done_since_ms = 0;            // when the oldest of them completed
+  // After `done` is stored: the runs leave the flight table, waiters wake.
+  auto settle = [&] {
+    std::lock_guard lock(mu_);
+    for (const auto& c : done) flights_.erase(c.run_id);
+    done.clear();
+    done_since_ms = 0;
+    done_cv_.notify_all();
+    log_cv_.notify_all();
+  };
+  auto flush = [&] {
+    if (done.empty()) return;
+    Status s = store_.complete_runs(done);
+    if (!s) log::kernel()->error("storing {} completed run(s) failed: {}", done.size(), s.message());
+    settle();
+  };
+  // Claims go first: while short runs are queued, a worker keeps its
+  // completions of short runs (at most kCompletionHoldMs or
+  // kMaxHeldCompletions) instead of writing them ahead of the next claim, so
+  // a burst of due runs is started before what already finished is recorded.
+  // The store's single writer is the bottleneck; starting work is the urgent
+  // part of it. A crash in that window closes those runs as it closes any run
+  // in flight (docs/operations.md).
+  auto completions_due = [&] {
+    return !done.empty() && (done.size() >= kMaxHeldCompletions || now_ms() - done_since_ms >= kCompletionHoldMs);
+  };
+  while (true) {
+    batch.clear();
+    {
+      std::unique_lock lock(mu_);
+      if (!done.empty() && (pool->heap.empty() || !running_)) {
+        // Nothing to claim with them: store the completions on their own.
+        lock.unlock();
+        flush();
+        lock.lock();
+      }
+      pool->cv.wait(lock, [&] { return !running_ || !pool->heap.empty(); });
+      if (!running_) break;
+      // Claim the head; runs of types declared short are claimed in a group so
+      // one transaction records many of them RUNNING (group commit), as the
+      // claim policy bounds it (claim::takes).
+      claim::Taken taken;
+      do {
+        std::pop_heap(pool->heap.begin(), pool->heap.end());
+        batch.push_back(std::move(pool->heap.back()));
+        pool->heap.pop_back();
+        taken = claim::add(taken, batch.back().queued());
+      } while (!pool->heap.empty() &&
+               claim::takes(taken, pool->heap.front().queued(), pool->heap.size(), pool->concurrency));
+    }
+    // A run released from hold can be queued twice: keep one copy.
+    std::sort(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return b < a; });
+    batch.erase(
+        std::unique(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return a.row->id == b.row->id; }),
+        batch.end());
+    std::vector<int64_t> ids, skipped;
+    // The stored start: now, or the start of a run claimed ahead of it.
+    const int64_t claimed_ms = now_ms();
+    int64_t start_ms = claimed_ms;
+    // Every run being claimed is in flight from before its claim is written:
+    // readers may see it RUNNING before the claim's flush returns, and a
+    // cancel then finds it here (it is not started at all). A run another
+    // worker holds already (a released run queued twice) is not claimed.
+    std::vector<std::shared_ptr<Flight>> claimed(batch.size());
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto [slot, fresh] = flights_.try_emplace(batch[i].row->id);
+        if (!fresh) continue;
+        slot->second = claimed[i] = make_flight(batch[i]);
+        ids.push_back(batch[i].row->id);
+        if (batch[i].due)
+          start_ms = std::max(start_ms, std::min(batch[i].row->scheduled_ms, claimed_ms + kFireAheadMs));
+      }
+    }
+    // Drops the flights of runs this worker did not claim after all.
+    auto unclaim = [&](const std::function<bool(int64_t)>& which) {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < batch.size(); ++i)
+        if (claimed[i] && which(batch[i].row->id)) {
+          flights_.erase(batch[i].row->id);
+          claimed[i].reset();
+        }
+    };
+    // The previous batch's completions share this claim's commit when they
+    // are due, or before a long run (it would keep them for its whole length).
+    const bool carry = !done.empty() && (completions_due() || !batch.front().short_run);
+    Status s = store_.mark_running(ids, start_ms, opts_.node, &skipped, carry ? &done : nullptr);
+    if (!s) {
+      // They stay PENDING in the store: back into the queue for another try.
+      log::kernel()->error("cannot record {} run(s) RUNNING, queued again: {}", ids.size(), s.message());
+      unclaim([](int64_t) { return true; });
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& it : batch) enqueue_item_locked(it);
+      }
+      flush();
+      // The store may refuse for a while (disk full, a failed flush): the
+      // next try comes after a pause, not in a tight loop.
+      std::unique_lock lock(mu_);
+      pool->cv.wait_for(lock, std::chrono::milliseconds(kFireRetryMs), [&] { return !running_; });
+      continue;
+    }
+    if (carry) settle();
+    // Held or cancelled meanwhile: not claimed.
+    if (!skipped.empty())
+      unclaim([&](int64_t id) { return std::find(skipped.begin(), skipped.end(), id) != skipped.end(); });
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!claimed[i]) continue;
+      execute(batch[i], claimed[i], &done);
+      if (done_since_ms == 0 && !done.empty()) done_since_ms = now_ms();
+      if (!batch[i].short_run || completions_due()) flush();
+    }
+    // Short runs with more short runs queued behind them: their completions
+    // are stored with a later claim once due (completions_due), or on their
+    // own once the queue is empty.
+    bool defer = false;
+    if (!done.empty() && batch.back().short_run) {
+      std::lock_guard lock(mu_);
+      defer = running_ && !pool->heap.empty() && pool->heap.front().short_run;
+    }
+    if (!defer) flush();
+  }
+  flush();
+}
+
+}  // namespace opk::jobs
