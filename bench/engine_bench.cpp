@@ -93,7 +93,7 @@ RunNow noop_request(int64_t start_at_ms = 0) {
 
 // Entry microsecond the no-op logged.
 int64_t entry_us(Kernel& k, int64_t run_id) {
-  auto logs = k.store()->logs(run_id, 0, 1);
+  auto logs = k.store()->logs(run_id, 0, 1).value();
   if (logs.empty()) return 0;
   return std::stoll(logs[0].message.substr(logs[0].message.find('=') + 1));
 }
@@ -104,8 +104,8 @@ void wait_all(Kernel& k, const std::vector<int64_t>& ids) {
   opk::store::RunRow last;
   while (!ids.empty() && (!k.store()->get_run(ids.back(), &last) || last.phase != opk::store::kCompleted))
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  while (!k.store()->runs_in_phase(opk::store::kPending, 1).empty() ||
-         !k.store()->runs_in_phase(opk::store::kRunning, 1).empty())
+  while (!k.store()->runs_in_phase(opk::store::kPending, 1).value().empty() ||
+         !k.store()->runs_in_phase(opk::store::kRunning, 1).value().empty())
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
@@ -273,7 +273,7 @@ int main(int argc, char** argv) {
       };
       while (completed() < jobs) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       int64_t last = 0;
-      for (const auto& r : k->store()->list_runs(f)) last = std::max(last, entry_us(*k, r.id));
+      for (const auto& r : k->store()->list_runs(f).value()) last = std::max(last, entry_us(*k, r.id));
       burst_ms.push_back((last - due * 1000) / 1000.0);
     }
   }

@@ -92,9 +92,10 @@ int identity_command(const config::Config& cfg, const po::variables_map& vm, con
       const int64_t now =
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
               .count();
-      for (const auto& u : st->list_users()) {
+      for (const auto& u : st->list_users().value()) {
         int live = 0;
-        for (const auto& t : st->list_tokens(u.id)) live += !t.revoked_ms && (!t.expires_ms || t.expires_ms > now);
+        for (const auto& t : st->list_tokens(u.id).value())
+          live += !t.revoked_ms && (!t.expires_ms || t.expires_ms > now);
         std::cout << u.id << "\t" << u.role << "\t" << u.scope << "\t" << (u.disabled ? "disabled" : "active") << "\t"
                   << live << "\t" << u.name << "\n";
       }

@@ -280,11 +280,11 @@ int cmd_jobs_list(const opk::config::Config& cfg) {
     return kExitFailed;
   }
   std::cout << "ID\tTYPE\tPLANNING\tSCHEDULE\tENABLED\tLAST RUN\tLAST STATUS\tNEXT RUN\tSCOPE\tDESCRIPTION\n";
-  for (const auto& j : st->list_scheduled_jobs()) {
+  for (const auto& j : st->list_scheduled_jobs().value()) {
     opk::store::RunFilter f;
     f.scheduled_job_id = j.id;
     f.limit = 1;
-    auto last = st->list_runs(f);
+    auto last = st->list_runs(f).value();
     std::string status = last.empty() ? "-" : last[0].phase == opk::store::kCompleted ? last[0].outcome : last[0].phase;
     std::cout << j.id << "\t" << j.job_type << "\t" << j.planning << "\t"
               << (j.planning == "scheduled"   ? j.cron + " " + j.time_zone
@@ -313,8 +313,8 @@ int cmd_runs_show(const opk::config::Config& cfg, const std::string& id_text) {
     std::cerr << "opskernel: " << s.message() << "\n";
     return kExitFailed;
   }
-  v.logs = st->logs(id, 0, 1000000);
-  v.steps = st->steps(id);
+  v.logs = st->logs(id, 0, 1000000).value();
+  v.steps = st->steps(id).value();
   print_run(v);
   return kExitOk;
 }

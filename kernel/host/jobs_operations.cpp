@@ -187,7 +187,7 @@ Status op_job(JobsCall& c, Object::Ptr out) {
   for (const auto& r : d.runs) {
     Object::Ptr o = run_json(r, c.type(r.job_type));
     // The last lines of each run's log, oldest first, for the dashboard.
-    const std::vector<store::LogRow> lines = c.store.last_logs(r.id, 5);
+    const std::vector<store::LogRow> lines = c.store.last_logs(r.id, 5).value();
     o->set("log_tail", log_json(lines));
     runs->add(o);
   }
@@ -230,7 +230,7 @@ Status op_runs(JobsCall& c, Object::Ptr out) {
   // Read more than asked when the scope or a flag filter hides some.
   const bool filtered = !vis.whole_platform() || over_target || stale;
   f.limit = static_cast<size_t>(filtered ? std::min<int64_t>(limit * 10, 10000) : limit);
-  for (const auto& r : c.store.list_runs(f)) {
+  for (const auto& r : c.store.list_runs(f).value()) {
     if (static_cast<int64_t>(items->size()) >= limit) break;
     if ((over_target && !run_over_target(r, c.type(r.job_type))) || (stale && !r.stale)) continue;
     if (vis.run(r)) items->add(run_json(r, c.type(r.job_type)));
@@ -337,9 +337,9 @@ Status op_audit(JobsCall& c, Object::Ptr out) {
       !(s = c.req.str("action", &action)))
     return s;
   std::map<std::string, std::string> user_scope;
-  for (const auto& u : c.store.list_users()) user_scope[u.id] = u.scope;
+  for (const auto& u : c.store.list_users().value()) user_scope[u.id] = u.scope;
   Array::Ptr items = new Array;
-  for (const auto& a : c.store.audit_rows(static_cast<size_t>(c.vis.whole_platform() ? limit : limit * 10))) {
+  for (const auto& a : c.store.audit_rows(static_cast<size_t>(c.vis.whole_platform() ? limit : limit * 10)).value()) {
     if (static_cast<int64_t>(items->size()) >= limit) break;
     if (!actor.empty() && a.actor != actor) continue;
     if (!action.empty() && a.action != action) continue;

@@ -101,7 +101,7 @@ Identity::Identity(store::Store& store, Permissions permissions)
 
 void Identity::reload_locked() {
   parent_.clear();
-  for (const auto& n : store_.list_nodes()) parent_[n.id] = n.parent;
+  for (const auto& n : store_.list_nodes().value()) parent_[n.id] = n.parent;
   last_reload_ms_ = now_ms();
 }
 
@@ -188,7 +188,7 @@ Status Identity::import_hierarchy(const std::string& json, int* added) {
   std::stable_sort(entries.begin(), entries.end(),
                    [](const Entry& a, const Entry& b) { return level_of(a.id) < level_of(b.id); });
   std::map<std::string, std::string> known;
-  for (const auto& n : store_.list_nodes()) known[n.id] = n.parent;
+  for (const auto& n : store_.list_nodes().value()) known[n.id] = n.parent;
   std::vector<Entry> fresh;
   for (const auto& e : entries) {
     if (auto it = known.find(e.id); it != known.end()) {
@@ -212,7 +212,7 @@ Status Identity::import_hierarchy(const std::string& json, int* added) {
 }
 
 std::vector<store::Node> Identity::nodes() {
-  return store_.list_nodes();
+  return store_.list_nodes().value();
 }
 
 Status Identity::add_user(store::User u) {
@@ -296,7 +296,7 @@ Status Identity::bootstrap(const std::string& token_file, std::string* new_token
   // Users added before the first start (provisioning scripts run `users add`
   // first) do not stand in for the platform administrator; one that exists,
   // even disabled, does. The id "admin" taken by another role: none is made.
-  const auto users = store_.list_users();
+  const auto users = store_.list_users().value();
   for (const auto& u : users)
     if (u.role == "PlatformAdministrator" || u.id == "admin") return Status::ok();
   std::string text;

@@ -62,7 +62,7 @@ Status Engine::start() {
   // Runs a dead kernel left RUNNING: close them, re-queue where allowed.
   std::vector<store::Completion> closed;
   std::vector<store::RunRow> requeue;
-  for (const auto& r : store_.runs_in_phase(store::kRunning, 100000)) {
+  for (const auto& r : store_.runs_in_phase(store::kRunning, 100000).value()) {
     if (!r.node.empty() && r.node != opts_.node) continue;  // another node's run
     store::Completion c =
         terminated(r.id, "the kernel stopped while the run was in flight; recovered at start", OPK_ERR_UNAVAILABLE);
@@ -99,7 +99,7 @@ Status Engine::start() {
 
   std::lock_guard lock(mu_);
   running_ = true;
-  for (const auto& r : store_.runs_in_phase(store::kPending, 1000000)) {
+  for (const auto& r : store_.runs_in_phase(store::kPending, 1000000).value()) {
     TypeRef ref = resolve_(r.job_type);
     if (ref.type) enqueue_locked(r, ref);
   }

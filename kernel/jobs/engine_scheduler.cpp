@@ -69,7 +69,7 @@ std::optional<int64_t> Engine::next_slot(const store::ScheduledJob& job, int64_t
 
 void Engine::load_schedules() {
   const int64_t now = now_ms();
-  for (auto& j : store_.list_scheduled_jobs()) {
+  for (auto& j : store_.list_scheduled_jobs().value()) {
     std::string error;
     int64_t next = j.next_run_ms;
     // Missed slots after downtime: one catch-up run (the stored slot, which

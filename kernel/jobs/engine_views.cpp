@@ -44,7 +44,7 @@ Status Engine::get(int64_t run_id, RunView* out) {
   Status s = store_.get_run(run_id, &out->row);
   if (!s) return s;
   out->logs = log_tail(run_id, 0, 1000000);
-  out->steps = store_.steps(run_id);
+  out->steps = store_.steps(run_id).value();
   std::shared_ptr<Flight> f;
   {
     std::lock_guard lock(mu_);
@@ -68,7 +68,7 @@ std::vector<store::LogRow> Engine::log_tail(int64_t run_id, int64_t after_seq, s
     std::lock_guard lock(mu_);
     if (auto it = flights_.find(run_id); it != flights_.end()) f = it->second;
   }
-  if (!f) return store_.logs(run_id, after_seq, limit);
+  if (!f) return store_.logs(run_id, after_seq, limit).value();
   // In flight: the run's own copy has every line, stored or not.
   std::vector<store::LogRow> out;
   after_seq = std::max<int64_t>(after_seq, 0);
@@ -125,7 +125,7 @@ std::shared_ptr<const std::vector<store::InventoryRow>> Engine::inventory_snapsh
     if (inventory_ && inventory_generation_ == store_.generation()) return inventory_;  // read meanwhile
   }
   const uint64_t reading = store_.generation();
-  auto all = std::make_shared<const std::vector<store::InventoryRow>>(store_.inventory());
+  auto all = std::make_shared<const std::vector<store::InventoryRow>>(store_.inventory().value());
   std::lock_guard lock(inventory_mu_);
   inventory_ = all;
   inventory_generation_ = reading;
@@ -177,9 +177,9 @@ Status Engine::drill_in(const std::string& id, size_t last_n, DrillIn* out) {
   store::RunFilter f;
   f.scheduled_job_id = id;
   f.limit = last_n;
-  out->runs = store_.list_runs(f);
+  out->runs = store_.list_runs(f).value();
   const int64_t today = now_ms() / 86400000;
-  auto failures = store_.failures_per_day(id, (today - 29) * 86400000);
+  auto failures = store_.failures_per_day(id, (today - 29) * 86400000).value();
   out->failures_30d.clear();
   for (int64_t day = today - 29; day <= today; ++day)
     out->failures_30d.emplace_back(day * 86400000, failures.count(day) ? failures[day] : 0);

@@ -28,12 +28,16 @@ Status SqliteStore::audit(const std::vector<AuditRow>& rows) {
   return grouped([&] { return insert_audit_locked(rows); }, rows.size());
 }
 
-std::vector<AuditRow> SqliteStore::audit_rows(size_t limit) {
-  std::vector<AuditRow> out;
-  auto rs = read_rows(
+StatusOr<std::vector<AuditRow>> SqliteStore::audit_rows(size_t limit) {
+  std::vector<std::vector<std::string>> rs;
+  Status s = read_rows(
+      "audit rows",
       "SELECT id, time_ms, actor, role, action, target, reason, params_json, outcome, source FROM audit ORDER BY "
       "id DESC LIMIT " +
-      std::to_string(limit));
+          std::to_string(limit),
+      &rs);
+  if (!s) return s;
+  std::vector<AuditRow> out;
   for (auto& r : rs)
     out.push_back({std::stoll(r[0]), std::stoll(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]});
   return out;
@@ -50,4 +54,5 @@ Status SqliteStore::insert_audit_locked(const std::vector<AuditRow>& rows) {
   }
   return Status::ok();
 }
+
 }  // namespace opk::store::internal

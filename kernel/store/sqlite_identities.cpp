@@ -10,10 +10,12 @@ Status SqliteStore::add_node(const Node& n) {
                        {n.id, n.kind, n.name, n.parent, std::to_string(n.created_ms)});
 }
 
-std::vector<Node> SqliteStore::list_nodes() {
+StatusOr<std::vector<Node>> SqliteStore::list_nodes() {
+  std::vector<std::vector<std::string>> rows;
+  if (Status s = text_rows("nodes", "SELECT id, kind, name, parent, created_ms FROM nodes ORDER BY id", {}, &rows); !s)
+    return s;
   std::vector<Node> out;
-  for (auto& r : text_rows("SELECT id, kind, name, parent, created_ms FROM nodes ORDER BY id", {}))
-    out.push_back({r[0], r[1], r[2], r[3], std::stoll(r[4])});
+  for (auto& r : rows) out.push_back({r[0], r[1], r[2], r[3], std::stoll(r[4])});
   return out;
 }
 
@@ -25,14 +27,17 @@ Status SqliteStore::add_user(const User& u) {
 }
 
 Status SqliteStore::get_user(const std::string& id, User* out) {
-  auto rows = users_where("WHERE id = $1", {id});
+  std::vector<User> rows;
+  if (Status s = users_where("WHERE id = $1", {id}, &rows); !s) return s;
   if (rows.empty()) return Status::not_found("no user '" + id + "'");
   *out = rows.front();
   return Status::ok();
 }
 
-std::vector<User> SqliteStore::list_users() {
-  return users_where("ORDER BY id", {});
+StatusOr<std::vector<User>> SqliteStore::list_users() {
+  std::vector<User> out;
+  if (Status s = users_where("ORDER BY id", {}, &out); !s) return s;
+  return out;
 }
 
 Status SqliteStore::disable_user(const std::string& id, int64_t now, int64_t* revoked) {
@@ -56,28 +61,32 @@ Status SqliteStore::add_token(const TokenRow& t) {
 }
 
 Status SqliteStore::find_token(const std::string& hash, TokenRow* out) {
-  auto rows = tokens_where("WHERE hash = $1", {hash});
+  std::vector<TokenRow> rows;
+  if (Status s = tokens_where("WHERE hash = $1", {hash}, &rows); !s) return s;
   if (rows.empty()) return Status::not_found("no such token");
   *out = rows.front();
   return Status::ok();
 }
 
-std::vector<TokenRow> SqliteStore::list_tokens(const std::string& user_id) {
-  return tokens_where("WHERE user_id = $1 ORDER BY created_ms, id", {user_id});
+StatusOr<std::vector<TokenRow>> SqliteStore::list_tokens(const std::string& user_id) {
+  std::vector<TokenRow> out;
+  if (Status s = tokens_where("WHERE user_id = $1 ORDER BY created_ms, id", {user_id}, &out); !s) return s;
+  return out;
 }
 
-std::vector<std::vector<std::string>> SqliteStore::text_rows(const std::string& sql,
-                                                             const std::vector<std::string>& params) {
+Status SqliteStore::text_rows(const char* what, const std::string& sql, const std::vector<std::string>& params,
+                              std::vector<std::vector<std::string>>* out) {
   std::vector<std::optional<std::string>> p(params.begin(), params.end());
   std::vector<std::vector<std::optional<std::string>>> rows;
-  std::vector<std::vector<std::string>> out;
-  if (!query(sql, p, &rows)) return out;
+  // The statement is the store's own: whatever fails is the store's.
+  if (Status s = query(sql, p, &rows); !s)
+    return Status::unavailable(std::string("store: cannot read ") + what + " (" + path_ + "): " + s.message());
   for (auto& r : rows) {
     std::vector<std::string> row;
     for (auto& v : r) row.push_back(v.value_or(""));
-    out.push_back(std::move(row));
+    out->push_back(std::move(row));
   }
-  return out;
+  return Status::ok();
 }
 
 Status SqliteStore::insert_unique(const std::string& what, const std::string& sql,
@@ -89,18 +98,26 @@ Status SqliteStore::insert_unique(const std::string& what, const std::string& sq
   return s;
 }
 
-std::vector<User> SqliteStore::users_where(const std::string& tail, const std::vector<std::string>& params) {
-  std::vector<User> out;
-  for (auto& r : text_rows("SELECT id, name, role, scope, disabled, created_ms FROM users " + tail, params))
-    out.push_back({r[0], r[1], r[2], r[3], r[4] == "1", std::stoll(r[5])});
-  return out;
+Status SqliteStore::users_where(const std::string& tail, const std::vector<std::string>& params,
+                                std::vector<User>* out) {
+  std::vector<std::vector<std::string>> rows;
+  if (Status s =
+          text_rows("users", "SELECT id, name, role, scope, disabled, created_ms FROM users " + tail, params, &rows);
+      !s)
+    return s;
+  for (auto& r : rows) out->push_back({r[0], r[1], r[2], r[3], r[4] == "1", std::stoll(r[5])});
+  return Status::ok();
 }
 
-std::vector<TokenRow> SqliteStore::tokens_where(const std::string& tail, const std::vector<std::string>& params) {
-  std::vector<TokenRow> out;
-  for (auto& r :
-       text_rows("SELECT id, user_id, hash, label, created_ms, expires_ms, revoked_ms FROM tokens " + tail, params))
-    out.push_back({r[0], r[1], r[2], r[3], std::stoll(r[4]), std::stoll(r[5]), std::stoll(r[6])});
-  return out;
+Status SqliteStore::tokens_where(const std::string& tail, const std::vector<std::string>& params,
+                                 std::vector<TokenRow>* out) {
+  std::vector<std::vector<std::string>> rows;
+  if (Status s =
+          text_rows("tokens", "SELECT id, user_id, hash, label, created_ms, expires_ms, revoked_ms FROM tokens " + tail,
+                    params, &rows);
+      !s)
+    return s;
+  for (auto& r : rows) out->push_back({r[0], r[1], r[2], r[3], std::stoll(r[4]), std::stoll(r[5]), std::stoll(r[6])});
+  return Status::ok();
 }
 }  // namespace opk::store::internal

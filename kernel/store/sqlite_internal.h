@@ -89,17 +89,17 @@ class SqliteStore final : public Store {
 
   // --- schema (sqlite_schema.cpp)
   Status migrate(const std::string& owner, const std::vector<Migration>& migrations) override;
-  std::vector<AppliedMigration> applied_migrations() override;
+  StatusOr<std::vector<AppliedMigration>> applied_migrations() override;
 
   // --- scheduled jobs (sqlite_jobs.cpp)
   Status create_scheduled_job(ScheduledJob j) override;
   Status update_scheduled_job(const ScheduledJob& in) override;
   Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;
-  std::vector<ScheduledJob> list_scheduled_jobs() override;
+  StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() override;
   Status set_next_run(const std::string& id, int64_t next_run_ms) override;
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
-  std::vector<InventoryRow> inventory() override;
-  std::map<int64_t, int64_t> failures_per_day(const std::string& id, int64_t since_ms) override;
+  StatusOr<std::vector<InventoryRow>> inventory() override;
+  StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& id, int64_t since_ms) override;
 
   // --- runs (sqlite_runs.cpp)
   Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override;
@@ -111,11 +111,11 @@ class SqliteStore final : public Store {
   Status append_logs(const std::vector<LogRow>& logs) override;
   Status set_hold(int64_t run_id, bool hold) override;
   Status get_run(int64_t id, RunRow* out) override;
-  std::vector<RunRow> list_runs(const RunFilter& f) override;
-  std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) override;
-  std::vector<LogRow> logs(int64_t run_id, int64_t after_seq, size_t limit) override;
-  std::vector<LogRow> last_logs(int64_t run_id, size_t n) override;
-  std::vector<StepRow> steps(int64_t run_id) override;
+  StatusOr<std::vector<RunRow>> list_runs(const RunFilter& f) override;
+  StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) override;
+  StatusOr<std::vector<LogRow>> logs(int64_t run_id, int64_t after_seq, size_t limit) override;
+  StatusOr<std::vector<LogRow>> last_logs(int64_t run_id, size_t n) override;
+  StatusOr<std::vector<StepRow>> steps(int64_t run_id) override;
   Status flag_stale(int64_t before_ms, int64_t* count) override;
   Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override;
 
@@ -133,18 +133,18 @@ class SqliteStore final : public Store {
 
   // --- tenancy and identities (sqlite_identities.cpp)
   Status add_node(const Node& n) override;
-  std::vector<Node> list_nodes() override;
+  StatusOr<std::vector<Node>> list_nodes() override;
   Status add_user(const User& u) override;
   Status get_user(const std::string& id, User* out) override;
-  std::vector<User> list_users() override;
+  StatusOr<std::vector<User>> list_users() override;
   Status disable_user(const std::string& id, int64_t now, int64_t* revoked) override;
   Status add_token(const TokenRow& t) override;
   Status find_token(const std::string& hash, TokenRow* out) override;
-  std::vector<TokenRow> list_tokens(const std::string& user_id) override;
+  StatusOr<std::vector<TokenRow>> list_tokens(const std::string& user_id) override;
 
   // --- audit (sqlite_audit.cpp)
   Status audit(const std::vector<AuditRow>& rows) override;
-  std::vector<AuditRow> audit_rows(size_t limit) override;
+  StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) override;
   Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
 
  private:
@@ -179,8 +179,10 @@ class SqliteStore final : public Store {
   // code and the file, and is the group's disk error (write_group).
   // REQUIRES: write_mu_ held.
   Status sql_error(const char* what);
-  // Runs a read query on a pooled connection; every column as text.
-  std::vector<std::vector<std::string>> read_rows(const std::string& sql);
+  // Runs a read query on a pooled connection; every column as text (NULL
+  // as empty) into *rows. UNAVAILABLE naming `what`, the file and the cause
+  // if the store cannot be read.
+  Status read_rows(const char* what, const std::string& sql, std::vector<std::vector<std::string>>* rows);
 
   // --- the writer (sqlite_writer.cpp)
   // Queues `write` for the next group commit and returns its outcome once
@@ -234,10 +236,10 @@ class SqliteStore final : public Store {
   // --- scheduled jobs (sqlite_jobs.cpp)
   // Scheduled jobs read with `tail` appended to the SELECT (alias j), and
   // `extra` columns after the job's own, returned as text beside each job.
-  std::vector<std::pair<ScheduledJob, std::vector<std::string>>> scheduled(const std::string& tail,
-                                                                           const std::string& extra);
+  Status scheduled(const std::string& tail, const std::string& extra,
+                   std::vector<std::pair<ScheduledJob, std::vector<std::string>>>* out);
   // Scheduled jobs read with `tail` appended to "SELECT ... FROM scheduled_jobs j".
-  std::vector<ScheduledJob> scheduled(const std::string& tail);
+  Status scheduled(const std::string& tail, std::vector<ScheduledJob>* out);
 
   // --- runs (sqlite_runs.cpp)
   // Inserts runs and their audit rows (create_runs); the caller holds
@@ -274,20 +276,25 @@ class SqliteStore final : public Store {
   // The largest run id created before `before_ms`, assuming creation times
   // grow with ids (they do up to clock steps); 0 if none. REQUIRES: write_mu_.
   int64_t last_created_before(int64_t before_ms);
-  // Runs matching the SQL condition `where`, in `order`, at most `limit`.
-  std::vector<RunRow> runs_where(const std::string& where, const std::string& order, size_t limit);
+  // Runs matching the SQL condition `where`, in `order`, at most `limit`,
+  // appended to *out (a row that cannot be parsed is skipped).
+  Status runs_where(const std::string& where, const std::string& order, size_t limit, std::vector<RunRow>* out);
   // A run's log lines (stored or kept in its state row) in the order `rest`
-  // of the query gives.
-  std::vector<LogRow> log_rows(int64_t run_id, const std::string& rest);
+  // of the query gives, appended to *out.
+  Status log_rows(int64_t run_id, const std::string& rest, std::vector<LogRow>* out);
 
   // --- identities (sqlite_identities.cpp)
-  // Rows of a read as text (NULL as empty). Errors are logged by the caller's
-  // empty result; the identity tables have no NULL columns.
-  std::vector<std::vector<std::string>> text_rows(const std::string& sql, const std::vector<std::string>& params);
+  // Rows of a read with $1..$n text parameters, as text (NULL as empty;
+  // the identity tables have no NULL columns), appended to *out.
+  // UNAVAILABLE naming `what`, the file and the cause if the store cannot be
+  // read.
+  Status text_rows(const char* what, const std::string& sql, const std::vector<std::string>& params,
+                   std::vector<std::vector<std::string>>* out);
   // Runs an INSERT; CONFLICT naming `what` if the row exists.
   Status insert_unique(const std::string& what, const std::string& sql, const std::vector<std::string>& params);
-  std::vector<User> users_where(const std::string& tail, const std::vector<std::string>& params);
-  std::vector<TokenRow> tokens_where(const std::string& tail, const std::vector<std::string>& params);
+  // Users (tokens) read with `tail` appended to their SELECT, appended to *out.
+  Status users_where(const std::string& tail, const std::vector<std::string>& params, std::vector<User>* out);
+  Status tokens_where(const std::string& tail, const std::vector<std::string>& params, std::vector<TokenRow>* out);
 
   // --- audit (sqlite_audit.cpp)
   // Appends audit rows. REQUIRES: write_mu_ held, inside a transaction.

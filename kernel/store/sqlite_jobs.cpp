@@ -51,14 +51,17 @@ Status SqliteStore::update_scheduled_job(const ScheduledJob& in) {
 }
 
 Status SqliteStore::get_scheduled_job(const std::string& id, ScheduledJob* out) {
-  auto all = scheduled(" WHERE j.id = '" + escape(id) + "'");
+  std::vector<ScheduledJob> all;
+  if (Status s = scheduled(" WHERE j.id = '" + escape(id) + "'", &all); !s) return s;
   if (all.empty()) return Status::not_found("no scheduled job '" + id + "'");
   *out = all.front();
   return Status::ok();
 }
 
-std::vector<ScheduledJob> SqliteStore::list_scheduled_jobs() {
-  return scheduled(" ORDER BY j.id");
+StatusOr<std::vector<ScheduledJob>> SqliteStore::list_scheduled_jobs() {
+  std::vector<ScheduledJob> out;
+  if (Status s = scheduled(" ORDER BY j.id", &out); !s) return s;
+  return out;
 }
 
 Status SqliteStore::set_next_run(const std::string& id, int64_t next_run_ms) {
@@ -91,39 +94,48 @@ Status SqliteStore::set_next_runs(const std::vector<std::pair<std::string, int64
       next_runs.size());
 }
 
-std::vector<InventoryRow> SqliteStore::inventory() {
-  auto jobs = scheduled(
+StatusOr<std::vector<InventoryRow>> SqliteStore::inventory() {
+  std::vector<std::pair<ScheduledJob, std::vector<std::string>>> jobs;
+  Status s = scheduled(
       " j LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE scheduled_job_id = j.id AND scheduled_job_id <> "
       "'') LEFT JOIN run_state s ON s.id = r.id ORDER BY j.id",
       ", COALESCE(r.id, 0), COALESCE(s.phase, ''), COALESCE(s.outcome, ''), COALESCE(r.created_ms, 0), "
-      "COALESCE(s.finished_ms, 0)");
+      "COALESCE(s.finished_ms, 0)",
+      &jobs);
+  if (!s) return s;
   std::vector<InventoryRow> out;
   for (auto& [job, extra] : jobs)
     out.push_back({job, std::stoll(extra[0]), extra[1], extra[2], std::stoll(extra[3]), std::stoll(extra[4])});
   return out;
 }
 
-std::map<int64_t, int64_t> SqliteStore::failures_per_day(const std::string& id, int64_t since_ms) {
+StatusOr<std::map<int64_t, int64_t>> SqliteStore::failures_per_day(const std::string& id, int64_t since_ms) {
+  std::vector<std::vector<std::string>> rows;
+  Status s = read_rows("failures",
+                       "SELECT s.finished_ms / 86400000, COUNT(*) FROM runs r JOIN run_state s ON s.id = r.id WHERE "
+                       "r.scheduled_job_id = '" +
+                           escape(id) +
+                           "' AND r.scheduled_job_id <> '' AND s.phase = 'COMPLETED' AND s.outcome = 'ERROR' AND "
+                           "s.finished_ms >= " +
+                           std::to_string(since_ms) + " GROUP BY 1",
+                       &rows);
+  if (!s) return s;
   std::map<int64_t, int64_t> out;
-  for (auto& r :
-       read_rows("SELECT s.finished_ms / 86400000, COUNT(*) FROM runs r JOIN run_state s ON s.id = r.id WHERE "
-                 "r.scheduled_job_id = '" +
-                 escape(id) +
-                 "' AND r.scheduled_job_id <> '' AND s.phase = 'COMPLETED' AND s.outcome = 'ERROR' AND "
-                 "s.finished_ms >= " +
-                 std::to_string(since_ms) + " GROUP BY 1"))
-    out[std::stoll(r[0])] = std::stoll(r[1]);
+  for (auto& r : rows) out[std::stoll(r[0])] = std::stoll(r[1]);
   return out;
 }
 
-std::vector<std::pair<ScheduledJob, std::vector<std::string>>> SqliteStore::scheduled(const std::string& tail,
-                                                                                      const std::string& extra) {
-  std::vector<std::pair<ScheduledJob, std::vector<std::string>>> out;
-  auto rs = read_rows(
-      "SELECT j.id, j.job_type, j.description, j.owner, j.planning, j.cron, j.time_zone, j.jitter_minutes, "
-      "j.params_json, j.enabled, j.scope, j.region, j.report_recipients, j.next_run_ms, j.created_ms, "
-      "j.updated_ms" +
-      extra + " FROM scheduled_jobs" + tail);
+Status SqliteStore::scheduled(const std::string& tail, const std::string& extra,
+                              std::vector<std::pair<ScheduledJob, std::vector<std::string>>>* out) {
+  std::vector<std::vector<std::string>> rs;
+  Status s =
+      read_rows("scheduled jobs",
+                "SELECT j.id, j.job_type, j.description, j.owner, j.planning, j.cron, j.time_zone, j.jitter_minutes, "
+                "j.params_json, j.enabled, j.scope, j.region, j.report_recipients, j.next_run_ms, j.created_ms, "
+                "j.updated_ms" +
+                    extra + " FROM scheduled_jobs" + tail,
+                &rs);
+  if (!s) return s;
   for (auto& r : rs) try {
       ScheduledJob j;
       j.id = r[0];
@@ -142,16 +154,18 @@ std::vector<std::pair<ScheduledJob, std::vector<std::string>>> SqliteStore::sche
       j.next_run_ms = std::stoll(r[13]);
       j.created_ms = std::stoll(r[14]);
       j.updated_ms = std::stoll(r[15]);
-      out.emplace_back(std::move(j), std::vector<std::string>(r.begin() + 16, r.end()));
+      out->emplace_back(std::move(j), std::vector<std::string>(r.begin() + 16, r.end()));
     } catch (const std::exception&) {
       // An unparsable row is skipped (see runs_where).
     }
-  return out;
+  return Status::ok();
 }
 
-std::vector<ScheduledJob> SqliteStore::scheduled(const std::string& tail) {
-  std::vector<ScheduledJob> out;
-  for (auto& [j, extra] : scheduled(" j" + tail, "")) out.push_back(std::move(j));
-  return out;
+Status SqliteStore::scheduled(const std::string& tail, std::vector<ScheduledJob>* out) {
+  std::vector<std::pair<ScheduledJob, std::vector<std::string>>> jobs;
+  if (Status s = scheduled(" j" + tail, "", &jobs); !s) return s;
+  for (auto& [j, extra] : jobs) out->push_back(std::move(j));
+  return Status::ok();
 }
+
 }  // namespace opk::store::internal

@@ -219,13 +219,14 @@ Status SqliteStore::set_hold(int64_t run_id, bool hold) {
 }
 
 Status SqliteStore::get_run(int64_t id, RunRow* out) {
-  auto rows = runs_where("id = " + std::to_string(id), "", 1);
+  std::vector<RunRow> rows;
+  if (Status s = runs_where("id = " + std::to_string(id), "", 1, &rows); !s) return s;
   if (rows.empty()) return Status::not_found("no run " + std::to_string(id));
   *out = rows.front();
   return Status::ok();
 }
 
-std::vector<RunRow> SqliteStore::list_runs(const RunFilter& f) {
+StatusOr<std::vector<RunRow>> SqliteStore::list_runs(const RunFilter& f) {
   std::string where = "1=1";
   if (!f.job_type.empty()) where += " AND job_type = '" + escape(f.job_type) + "'";
   if (!f.scheduled_job_id.empty())
@@ -233,36 +234,60 @@ std::vector<RunRow> SqliteStore::list_runs(const RunFilter& f) {
   if (!f.phase.empty()) where += " AND phase = '" + escape(f.phase) + "'";
   if (!f.outcome.empty()) where += " AND outcome = '" + escape(f.outcome) + "' AND phase = 'COMPLETED'";
   if (f.since_ms) where += " AND created_ms >= " + std::to_string(f.since_ms);
-  return runs_where(where, " ORDER BY id DESC", f.limit);
+  std::vector<RunRow> out;
+  if (Status s = runs_where(where, " ORDER BY id DESC", f.limit, &out); !s) return s;
+  return out;
 }
 
-std::vector<RunRow> SqliteStore::runs_in_phase(const std::string& phase, size_t limit) {
+StatusOr<std::vector<RunRow>> SqliteStore::runs_in_phase(const std::string& phase, size_t limit) {
   const std::string open = phase == kCompleted ? "finished_ms <> 0" : "id IN (SELECT id FROM open_runs)";
-  return runs_where(open + " AND phase = '" + escape(phase) + "'", " ORDER BY priority DESC, scheduled_ms, id", limit);
+  std::vector<RunRow> out;
+  if (Status s = runs_where(open + " AND phase = '" + escape(phase) + "'", " ORDER BY priority DESC, scheduled_ms, id",
+                            limit, &out);
+      !s)
+    return s;
+  return out;
 }
 
-std::vector<LogRow> SqliteStore::logs(int64_t run_id, int64_t after_seq, size_t limit) {
-  return log_rows(run_id, " AND seq > " + std::to_string(after_seq) + " ORDER BY seq LIMIT " + std::to_string(limit));
+StatusOr<std::vector<LogRow>> SqliteStore::logs(int64_t run_id, int64_t after_seq, size_t limit) {
+  std::vector<LogRow> out;
+  if (Status s = log_rows(
+          run_id, " AND seq > " + std::to_string(after_seq) + " ORDER BY seq LIMIT " + std::to_string(limit), &out);
+      !s)
+    return s;
+  return out;
 }
 
-std::vector<LogRow> SqliteStore::last_logs(int64_t run_id, size_t n) {
-  auto out = log_rows(run_id, " ORDER BY seq DESC LIMIT " + std::to_string(n));
+StatusOr<std::vector<LogRow>> SqliteStore::last_logs(int64_t run_id, size_t n) {
+  std::vector<LogRow> out;
+  if (Status s = log_rows(run_id, " ORDER BY seq DESC LIMIT " + std::to_string(n), &out); !s) return s;
   std::reverse(out.begin(), out.end());
   return out;
 }
 
-std::vector<LogRow> SqliteStore::log_rows(int64_t run_id, const std::string& rest) {
-  std::vector<LogRow> out;
-  for (auto& r : read_rows("SELECT run_id, seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = " +
-                           std::to_string(run_id) + rest))
-    out.push_back({std::stoll(r[0]), std::stoll(r[1]), std::stoll(r[2]), std::stoi(r[3]), r[4], r[5]});
-  return out;
+Status SqliteStore::log_rows(int64_t run_id, const std::string& rest, std::vector<LogRow>* out) {
+  std::vector<std::vector<std::string>> rows;
+  if (Status s = read_rows("log lines",
+                           "SELECT run_id, seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = " +
+                               std::to_string(run_id) + rest,
+                           &rows);
+      !s)
+    return s;
+  for (auto& r : rows)
+    out->push_back({std::stoll(r[0]), std::stoll(r[1]), std::stoll(r[2]), std::stoi(r[3]), r[4], r[5]});
+  return Status::ok();
 }
 
-std::vector<StepRow> SqliteStore::steps(int64_t run_id) {
+StatusOr<std::vector<StepRow>> SqliteStore::steps(int64_t run_id) {
+  std::vector<std::vector<std::string>> rs;
+  if (Status s = read_rows("steps",
+                           "SELECT run_id, seq, step_id, start_ms, end_ms, outcome, summary FROM run_steps WHERE "
+                           "run_id = " +
+                               std::to_string(run_id) + " ORDER BY seq",
+                           &rs);
+      !s)
+    return s;
   std::vector<StepRow> out;
-  auto rs = read_rows("SELECT run_id, seq, step_id, start_ms, end_ms, outcome, summary FROM run_steps WHERE run_id = " +
-                      std::to_string(run_id) + " ORDER BY seq");
   for (auto& r : rs)
     out.push_back({std::stoll(r[0]), std::stoi(r[1]), r[2], std::stoll(r[3]), std::stoll(r[4]), r[5], r[6]});
   return out;
@@ -476,14 +501,18 @@ Status SqliteStore::insert_logs_locked(const std::vector<LogRow>& logs) {
   return Status::ok();
 }
 
-std::vector<RunRow> SqliteStore::runs_where(const std::string& where, const std::string& order, size_t limit) {
-  std::vector<RunRow> out;
-  auto rs = read_rows(
+Status SqliteStore::runs_where(const std::string& where, const std::string& order, size_t limit,
+                               std::vector<RunRow>* out) {
+  std::vector<std::vector<std::string>> rs;
+  Status s = read_rows(
+      "runs",
       "SELECT id, job_type, scheduled_job_id, slot_ms, phase, outcome, trigger, params_json, target_tenant, "
       "dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, hold, terminated, "
       "stale, priority, pool, scheduled_ms, created_ms, started_ms, finished_ms, exit_code, summary, progress, "
       "progress_message, output_json, node FROM run_rows WHERE " +
-      where + order + " LIMIT " + std::to_string(limit));
+          where + order + " LIMIT " + std::to_string(limit),
+      &rs);
+  if (!s) return s;
   for (auto& c : rs) try {
       RunRow r;
       int i = 0;
@@ -519,10 +548,11 @@ std::vector<RunRow> SqliteStore::runs_where(const std::string& where, const std:
       r.progress_message = c[i++];
       r.output_json = c[i++];
       r.node = c[i++];
-      out.push_back(std::move(r));
+      out->push_back(std::move(r));
     } catch (const std::exception&) {
       // A row another writer left unparsable (e.g. text in a number column) is skipped.
     }
-  return out;
+  return Status::ok();
 }
+
 }  // namespace opk::store::internal

@@ -332,12 +332,17 @@ Status SqliteStore::migrate(const std::string& owner, const std::vector<Migratio
   return Status::ok();
 }
 
-std::vector<AppliedMigration> SqliteStore::applied_migrations() {
+StatusOr<std::vector<AppliedMigration>> SqliteStore::applied_migrations() {
+  std::vector<std::vector<std::string>> rs;
+  if (Status s = read_rows(
+          "migrations", "SELECT owner, version, name, applied_ms FROM schema_migrations ORDER BY owner, version", &rs);
+      !s)
+    return s;
   std::vector<AppliedMigration> out;
-  auto rs = read_rows("SELECT owner, version, name, applied_ms FROM schema_migrations ORDER BY owner, version");
   for (size_t r = 0; r < rs.size(); ++r) out.push_back({rs[r][0], std::stoi(rs[r][1]), rs[r][2], std::stoll(rs[r][3])});
   return out;
 }
+
 }  // namespace opk::store::internal
 
 namespace opk::store {

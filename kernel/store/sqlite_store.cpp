@@ -234,8 +234,7 @@ Status SqliteStore::sql_error(const char* what) {
   return Status::unavailable(std::move(msg));
 }
 
-std::vector<std::vector<std::string>> SqliteStore::read_rows(const std::string& sql) {
-  std::vector<std::vector<std::string>> out;
+Status SqliteStore::read_rows(const char* what, const std::string& sql, std::vector<std::vector<std::string>>* out) {
   try {
     Poco::Data::Session s = readers_->get();
     Poco::Data::Statement st(s);
@@ -248,12 +247,12 @@ std::vector<std::vector<std::string>> SqliteStore::read_rows(const std::string& 
         const auto& v = rs.value(c, r);
         row.push_back(v.isEmpty() ? std::string() : v.convert<std::string>());
       }
-      out.push_back(std::move(row));
+      out->push_back(std::move(row));
     }
-  } catch (const Poco::Exception&) {
-    // Reads report nothing on failure; writes report their errors.
+  } catch (const Poco::Exception& e) {
+    return Status::unavailable(std::string("store: cannot read ") + what + " (" + path_ + "): " + e.displayText());
   }
-  return out;
+  return Status::ok();
 }
 }  // namespace opk::store::internal
 

@@ -15,9 +15,34 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace opk::store {
+
+// The outcome of a read: the value read, or why the store could not be read
+// (UNAVAILABLE, naming the cause). A failed read says nothing about what is
+// stored: "nothing matched" is an OK read of an empty value.
+template <typename T>
+class StatusOr {
+ public:
+  // A read that succeeded with `value`.
+  StatusOr(T value) : value_(std::move(value)) {}
+  // A read that failed; REQUIRES: !status.is_ok().
+  StatusOr(Status status) : status_(std::move(status)) {}
+
+  bool is_ok() const { return status_.is_ok(); }
+  explicit operator bool() const { return is_ok(); }
+  // OK, or why the read failed.
+  const Status& status() const { return status_; }
+  // The value read; empty (a default T) if the read failed.
+  const T& value() const& { return value_; }
+  T value() && { return std::move(value_); }
+
+ private:
+  Status status_;
+  T value_{};
+};
 
 // A schema change, applied once per owner ("kernel" or a plugin id), in order.
 struct Migration {
@@ -185,6 +210,10 @@ struct TokenRow {
   int64_t created_ms = 0, expires_ms = 0, revoked_ms = 0;  // 0: never / not revoked
 };
 
+// Reads return UNAVAILABLE naming the cause when the store cannot be read
+// (an I/O error, a damaged file, a connection that cannot be opened), never
+// an empty result or NOT_FOUND in its place: NOT_FOUND means the read
+// succeeded and nothing matched.
 class Store {
  public:
   virtual ~Store() = default;
@@ -194,15 +223,18 @@ class Store {
   // transaction, recording version, name and time. A failing migration is
   // rolled back and reported with its version and the database's message.
   virtual Status migrate(const std::string& owner, const std::vector<Migration>& migrations) = 0;
-  virtual std::vector<AppliedMigration> applied_migrations() = 0;
+  // Every migration applied, by owner and version.
+  virtual StatusOr<std::vector<AppliedMigration>> applied_migrations() = 0;
 
   // --- scheduled jobs
   // Creates a scheduled job; CONFLICT if the id exists.
   virtual Status create_scheduled_job(ScheduledJob job) = 0;
   // Replaces the mutable fields (not id, job type or description).
   virtual Status update_scheduled_job(const ScheduledJob& job) = 0;
+  // The scheduled job with this id; NOT_FOUND if there is none.
   virtual Status get_scheduled_job(const std::string& id, ScheduledJob* out) = 0;
-  virtual std::vector<ScheduledJob> list_scheduled_jobs() = 0;
+  // Every scheduled job, ordered by id.
+  virtual StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() = 0;
   virtual Status set_next_run(const std::string& id, int64_t next_run_ms) = 0;
   // The same for many jobs, in one transaction.
   virtual Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) = 0;
@@ -236,21 +268,25 @@ class Store {
   // Appends log lines of runs in flight (for live views and crash safety).
   virtual Status append_logs(const std::vector<LogRow>& logs) = 0;
   virtual Status set_hold(int64_t run_id, bool hold) = 0;
+  // The run with this id; NOT_FOUND if there is none.
   virtual Status get_run(int64_t id, RunRow* out) = 0;
-  virtual std::vector<RunRow> list_runs(const RunFilter& filter) = 0;
+  // Runs matching `filter`, newest first.
+  virtual StatusOr<std::vector<RunRow>> list_runs(const RunFilter& filter) = 0;
   // Every scheduled job with its latest run, ordered by id (the engine
   // filters its cached copy: InventoryFilter).
-  virtual std::vector<InventoryRow> inventory() = 0;
+  virtual StatusOr<std::vector<InventoryRow>> inventory() = 0;
   // Failed runs of a scheduled job per UTC day since `since_ms`: day number
   // (ms / 86,400,000) -> count.
-  virtual std::map<int64_t, int64_t> failures_per_day(const std::string& scheduled_job_id, int64_t since_ms) = 0;
+  virtual StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& scheduled_job_id,
+                                                                int64_t since_ms) = 0;
   // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
-  virtual std::vector<RunRow> runs_in_phase(const std::string& phase, size_t limit) = 0;
+  virtual StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) = 0;
   // Log lines of a run with seq > after_seq, oldest first.
-  virtual std::vector<LogRow> logs(int64_t run_id, int64_t after_seq, size_t limit) = 0;
+  virtual StatusOr<std::vector<LogRow>> logs(int64_t run_id, int64_t after_seq, size_t limit) = 0;
   // The last `n` log lines of a run, oldest first.
-  virtual std::vector<LogRow> last_logs(int64_t run_id, size_t n) = 0;
-  virtual std::vector<StepRow> steps(int64_t run_id) = 0;
+  virtual StatusOr<std::vector<LogRow>> last_logs(int64_t run_id, size_t n) = 0;
+  // The steps of a run, in order.
+  virtual StatusOr<std::vector<StepRow>> steps(int64_t run_id) = 0;
   // Flags RUNNING runs started before `before_ms` as stale; returns how many.
   virtual Status flag_stale(int64_t before_ms, int64_t* count) = 0;
   // Deletes at most `batch` completed runs finished before `before_ms`, with
@@ -290,23 +326,28 @@ class Store {
   // --- tenancy and identities
   // Adds a node; CONFLICT if the id exists.
   virtual Status add_node(const Node& node) = 0;
-  virtual std::vector<Node> list_nodes() = 0;
+  // Every node, ordered by id.
+  virtual StatusOr<std::vector<Node>> list_nodes() = 0;
   // Adds a user; CONFLICT if the id exists.
   virtual Status add_user(const User& user) = 0;
+  // The user with this id; NOT_FOUND if there is none.
   virtual Status get_user(const std::string& id, User* out) = 0;
-  virtual std::vector<User> list_users() = 0;
+  // Every user, ordered by id.
+  virtual StatusOr<std::vector<User>> list_users() = 0;
   // Disables a user and revokes their tokens in one transaction; NOT_FOUND
   // for an unknown user. *revoked gets the number of tokens revoked.
   virtual Status disable_user(const std::string& id, int64_t now_ms, int64_t* revoked) = 0;
   virtual Status add_token(const TokenRow& token) = 0;
   // The token with this hash, revoked or not; NOT_FOUND if none.
   virtual Status find_token(const std::string& hash, TokenRow* out) = 0;
-  virtual std::vector<TokenRow> list_tokens(const std::string& user_id) = 0;
+  // The tokens of a user, oldest first.
+  virtual StatusOr<std::vector<TokenRow>> list_tokens(const std::string& user_id) = 0;
 
   // --- audit
   // Appends audit rows in one transaction.
   virtual Status audit(const std::vector<AuditRow>& rows) = 0;
-  virtual std::vector<AuditRow> audit_rows(size_t limit) = 0;
+  // The newest `limit` audit rows, newest first.
+  virtual StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) = 0;
 };
 
 // Makes the process-wide SQLite settings the embedded store relies on

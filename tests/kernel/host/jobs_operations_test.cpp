@@ -143,7 +143,7 @@ TEST(JobsOperations, ARefusedActionIsAuditedUnderItsTablesActionName) {
   for (const auto& op : jobs_operations()) {
     std::string out;
     EXPECT_EQ(svc.call(admin, op.name, R"({"run_id": 7})", "test", &out).code(), OPK_ERR_UNAVAILABLE) << op.name;
-    const auto trail = st->audit_rows(100);
+    const auto trail = st->audit_rows(100).value();
     if (!op.audit_action) {
       EXPECT_EQ(trail.size(), rows) << op.name << " is a read and must not be audited";
       continue;

@@ -96,7 +96,7 @@ TEST_F(JobsServiceTest, NodesOutsideTheCallersScopeAnswerLikeNodesThatDoNotExist
 TEST_F(JobsServiceTest, AnActionRefusedBeforeTheEngineIsAuditedOnce) {
   std::string out;
   EXPECT_EQ(call(t1_, "run_now", R"({"job_type": "hello", "reason": "may I"})", &out).code(), OPK_ERR_PERMISSION);
-  auto rows = kernel_->store()->audit_rows(10);
+  auto rows = kernel_->store()->audit_rows(10).value();
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].actor, "ted");
   EXPECT_EQ(rows[0].action, "run-now");
@@ -105,7 +105,7 @@ TEST_F(JobsServiceTest, AnActionRefusedBeforeTheEngineIsAuditedOnce) {
   EXPECT_EQ(rows[0].source, "test");
   // Refused by the engine (no reason): the engine's row only.
   EXPECT_EQ(call(admin_, "run_now", R"({"job_type": "hello"})", &out).code(), OPK_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(kernel_->store()->audit_rows(10).size(), 2u);
+  EXPECT_EQ(kernel_->store()->audit_rows(10).value().size(), 2u);
 }
 
 TEST_F(JobsServiceTest, AServedInventoryPageFollowsEveryChange) {

@@ -14,7 +14,7 @@ TEST(StoreService, APluginKeepsItsOwnTables) {
   ASSERT_TRUE(k.start());
   ASSERT_EQ(k.plugins()[0]->state, PluginState::active) << k.plugins()[0]->reason;
   bool recorded = false;
-  for (const auto& m : k.store()->applied_migrations()) recorded |= m.owner == "store-user" && m.version == 2;
+  for (const auto& m : k.store()->applied_migrations().value()) recorded |= m.owner == "store-user" && m.version == 2;
   EXPECT_TRUE(recorded);
   auto a = test::run_and_wait(k, [] {
     auto r = test::manual("store-job");

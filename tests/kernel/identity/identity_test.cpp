@@ -92,7 +92,7 @@ TEST_F(IdentityTest, TokensAreStoredAsHashesAndCanExpireOrBeRevoked) {
   ASSERT_TRUE(id_->issue_token("ann", 1, "gone soon", &short_lived));
   EXPECT_EQ(token.rfind("opk_", 0), 0u);
   EXPECT_GE(token.size(), 40u);
-  for (const auto& t : store_->list_tokens("ann")) {
+  for (const auto& t : store_->list_tokens("ann").value()) {
     EXPECT_EQ(t.hash.size(), 64u);
     EXPECT_NE(t.hash, token);
   }

@@ -85,11 +85,12 @@ TEST(Crash, KillNineRepeatedlyLosesNothingAndFiresNoSlotTwice) {
   ASSERT_TRUE(k.start());
   auto& st = *k.store();
   for (int i = 0; i < 2000; ++i) {
-    if (st.runs_in_phase(store::kPending, 1).empty() && st.runs_in_phase(store::kRunning, 1).empty()) break;
+    if (st.runs_in_phase(store::kPending, 1).value().empty() && st.runs_in_phase(store::kRunning, 1).value().empty())
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_TRUE(st.runs_in_phase(store::kPending, 1).empty());
-  EXPECT_TRUE(st.runs_in_phase(store::kRunning, 1).empty());
+  EXPECT_TRUE(st.runs_in_phase(store::kPending, 1).value().empty());
+  EXPECT_TRUE(st.runs_in_phase(store::kRunning, 1).value().empty());
 
   std::ifstream in(submitted);
   std::set<int64_t> ids;
@@ -97,7 +98,7 @@ TEST(Crash, KillNineRepeatedlyLosesNothingAndFiresNoSlotTwice) {
   ASSERT_GT(ids.size(), 20u) << "the load did not get going";
   store::RunFilter all;
   all.limit = 1000000;
-  auto runs = st.list_runs(all);
+  auto runs = st.list_runs(all).value();
   std::map<int64_t, store::RunRow> by_id;
   for (auto& r : runs) by_id[r.id] = r;
   size_t recovered = 0, requeued = 0;
@@ -220,7 +221,8 @@ TEST(Crash, AFullDiskRefusesWithItsNameLosesNothingAndTheStoreRecovers) {
   ASSERT_TRUE(started) << started.message();
   auto& st = *k.store();
   for (int i = 0; i < 3000; ++i) {
-    if (st.runs_in_phase(store::kPending, 1).empty() && st.runs_in_phase(store::kRunning, 1).empty()) break;
+    if (st.runs_in_phase(store::kPending, 1).value().empty() && st.runs_in_phase(store::kRunning, 1).value().empty())
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   std::ifstream in(submitted);
@@ -230,7 +232,7 @@ TEST(Crash, AFullDiskRefusesWithItsNameLosesNothingAndTheStoreRecovers) {
   store::RunFilter all;
   all.limit = 1000000;
   std::map<int64_t, store::RunRow> by_id;
-  for (auto& r : st.list_runs(all)) by_id[r.id] = r;
+  for (auto& r : st.list_runs(all).value()) by_id[r.id] = r;
   for (int64_t id : ids) {
     ASSERT_TRUE(by_id.count(id)) << "run " << id << " was acknowledged but is not in the store";
     EXPECT_EQ(by_id[id].phase, store::kCompleted) << "run " << id;

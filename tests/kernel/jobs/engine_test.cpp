@@ -73,7 +73,7 @@ TEST_F(EngineTest, ManualRunIsRefusedForManualRunFalseWhateverTheCaller) {
   std::vector<int64_t> ids;
   EXPECT_EQ(e().run_now_batch({manual("hello"), manual("scheduled-only")}, &ids).code(), OPK_ERR_CONFLICT);
   EXPECT_TRUE(ids.empty());  // all or nothing
-  auto audit = k_->store()->audit_rows(10);
+  auto audit = k_->store()->audit_rows(10).value();
   ASSERT_FALSE(audit.empty());
   EXPECT_EQ(audit[0].action, "run-now");
   EXPECT_NE(audit[0].outcome.find("refused: "), std::string::npos) << audit[0].outcome;
@@ -108,7 +108,7 @@ TEST_F(EngineTest, ARunIsStoredWithItsLogStepsAndUser) {
   ASSERT_EQ(v.logs.size(), 3u);
   EXPECT_EQ(v.logs[0].message, "hello, world!");
   EXPECT_EQ(e().log_tail(v.row.id, 2, 10).size(), 1u);  // cursor
-  auto audit = k_->store()->audit_rows(1);
+  auto audit = k_->store()->audit_rows(1).value();
   EXPECT_EQ(audit[0].outcome, "ok: run " + std::to_string(v.row.id));
 }
 
@@ -182,7 +182,7 @@ TEST_F(EngineTest, RetryReplaysAFailedRunLinkedToIt) {
   EXPECT_EQ(v.row.parent_run_id, failed.row.id);
   EXPECT_EQ(v.row.outcome, store::kNormal);
   EXPECT_EQ(e().retry(again, test::operator_actor(), "x", std::nullopt, &again).code(), OPK_ERR_CONFLICT);
-  EXPECT_EQ(k_->store()->audit_rows(1)[0].action, "retry");
+  EXPECT_EQ(k_->store()->audit_rows(1).value()[0].action, "retry");
 }
 
 TEST_F(EngineTest, HeldRunsWaitUntilReleased) {
@@ -263,15 +263,15 @@ TEST_F(EngineTest, ASlotWhoseRunCannotBeStoredStaysDueUntilItIs) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   store::RunFilter f;
   f.scheduled_job_id = j.id;
-  EXPECT_TRUE(k_->store()->list_runs(f).empty());
+  EXPECT_TRUE(k_->store()->list_runs(f).value().empty());
   store::ScheduledJob stored;
   ASSERT_TRUE(k_->store()->get_scheduled_job(j.id, &stored));
   EXPECT_EQ(stored.next_run_ms, slot) << "the slot passed without its run";
   // Once the store takes it again, the slot fires, once, and moves on.
   ASSERT_TRUE(k_->store()->execute("DROP TRIGGER refuse", {}, nullptr));
-  for (int i = 0; i < 600 && k_->store()->list_runs(f).empty(); ++i)
+  for (int i = 0; i < 600 && k_->store()->list_runs(f).value().empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  auto runs = k_->store()->list_runs(f);
+  auto runs = k_->store()->list_runs(f).value();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].slot_ms, slot);
   for (int i = 0; i < 200; ++i) {
@@ -317,7 +317,7 @@ TEST_F(EngineTest, ABatchIsAuditedRunByRunAtOneTime) {
   ASSERT_TRUE(e().run_now_batch({at_later(one), at_later(one), at_later(one)}, &ids));
   ASSERT_TRUE(e().run_now_batch({at_later(two), at_later(one)}, &ids));
   ASSERT_EQ(ids.size(), 5u);
-  auto audit = k_->store()->audit_rows(5);  // newest first
+  auto audit = k_->store()->audit_rows(5).value();  // newest first
   ASSERT_EQ(audit.size(), 5u);
   const std::vector<std::string> params = {one, one, one, two, one};
   for (size_t i = 0; i < 5; ++i) {
@@ -337,9 +337,9 @@ TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
   j.id = "every-minute";
   store::RunFilter f;
   f.scheduled_job_id = j.id;
-  for (int i = 0; i < 400 && k_->store()->list_runs(f).empty(); ++i)
+  for (int i = 0; i < 400 && k_->store()->list_runs(f).value().empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  auto runs = k_->store()->list_runs(f);
+  auto runs = k_->store()->list_runs(f).value();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].slot_ms, slot);
   EXPECT_EQ(runs[0].trigger, "schedule");
@@ -347,7 +347,7 @@ TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
   ASSERT_TRUE(k_->store()->set_next_run(j.id, slot));
   restart();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(k_->store()->list_runs(f).size(), 1u);
+  EXPECT_EQ(k_->store()->list_runs(f).value().size(), 1u);
   std::vector<int64_t> next;
   ASSERT_TRUE(e().next_fire_times(j.id, 5, &next));
   ASSERT_EQ(next.size(), 5u);
@@ -375,12 +375,12 @@ TEST_F(EngineTest, ManySlotsDueAtOnceFireOnceEachAndEveryJobMovesOn) {
   store::RunFilter f;
   f.limit = kJobs * 2;
   f.phase = store::kCompleted;
-  for (int i = 0; i < 2000 && k_->store()->list_runs(f).size() < static_cast<size_t>(kJobs); ++i)
+  for (int i = 0; i < 2000 && k_->store()->list_runs(f).value().size() < static_cast<size_t>(kJobs); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   f.phase.clear();
   std::set<std::string> jobs;
   size_t fired = 0;
-  for (const auto& r : k_->store()->list_runs(f)) {
+  for (const auto& r : k_->store()->list_runs(f).value()) {
     if (r.slot_ms != slot) continue;  // the next minute's, if the test crossed into it
     ++fired;
     EXPECT_EQ(r.trigger, "schedule");
@@ -392,11 +392,11 @@ TEST_F(EngineTest, ManySlotsDueAtOnceFireOnceEachAndEveryJobMovesOn) {
   // Every job's next run was stored, after the slot that fired.
   for (int i = 0; i < 2000; ++i) {
     size_t moved = 0;
-    for (const auto& j : k_->store()->list_scheduled_jobs()) moved += j.next_run_ms > slot;
+    for (const auto& j : k_->store()->list_scheduled_jobs().value()) moved += j.next_run_ms > slot;
     if (moved == static_cast<size_t>(kJobs)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  for (const auto& j : k_->store()->list_scheduled_jobs()) {
+  for (const auto& j : k_->store()->list_scheduled_jobs().value()) {
     EXPECT_GT(j.next_run_ms, slot) << j.id;
     EXPECT_EQ(j.next_run_ms % 60000, 0) << j.id;
   }
@@ -453,13 +453,13 @@ TEST_F(EngineTest, RunsLeftByACrashedKernelAreClosedAndRequeuedWhereAllowed) {
   }
   store::RunFilter f;
   f.job_type = "slow-job";
-  auto runs = k_->store()->list_runs(f);
+  auto runs = k_->store()->list_runs(f).value();
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].trigger, "recovery");
   EXPECT_EQ(runs[0].parent_run_id, rows[0].id);
   ASSERT_TRUE(e().wait(runs[0].id, 10000));
   f.job_type = "hello";
-  EXPECT_EQ(k_->store()->list_runs(f).size(), 1u);  // not requeued
+  EXPECT_EQ(k_->store()->list_runs(f).value().size(), 1u);  // not requeued
 }
 
 TEST_F(EngineTest, ARunLeftInFlightIsClosedOnlyTogetherWithItsRequeue) {
@@ -503,7 +503,7 @@ TEST_F(EngineTest, ARunLeftInFlightIsClosedOnlyTogetherWithItsRequeue) {
   EXPECT_TRUE(v.row.terminated);
   store::RunFilter f;
   f.job_type = "slow-job";
-  auto runs = k_->store()->list_runs(f);
+  auto runs = k_->store()->list_runs(f).value();
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].trigger, "recovery");
   EXPECT_EQ(runs[0].parent_run_id, rows[0].id);

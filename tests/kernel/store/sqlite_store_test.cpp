@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "kernel/store/failing_vfs.h"
 #include "store/store.h"
 #include "support/test_util.h"
 
@@ -60,14 +61,14 @@ class SqliteStoreTest : public ::testing::Test {
 };
 
 TEST_F(SqliteStoreTest, KernelMigrationsAreRecordedOnce) {
-  auto m = store_->applied_migrations();
+  auto m = store_->applied_migrations().value();
   ASSERT_EQ(m.size(), sqlite_kernel_migrations().size());
   EXPECT_EQ(m[0].owner, "kernel");
   EXPECT_EQ(m[0].version, 1);
   EXPECT_EQ(m[1].version, 2);
   EXPECT_GT(m[0].applied_ms, 0);
   reopen();
-  EXPECT_EQ(store_->applied_migrations().size(), sqlite_kernel_migrations().size());
+  EXPECT_EQ(store_->applied_migrations().value().size(), sqlite_kernel_migrations().size());
 }
 
 TEST_F(SqliteStoreTest, UpgradingAVersionOneStoreKeepsItsRunsLogsAndAudit) {
@@ -80,14 +81,14 @@ TEST_F(SqliteStoreTest, UpgradingAVersionOneStoreKeepsItsRunsLogsAndAudit) {
             "INSERT INTO run_logs VALUES (1, 1, 5, 4, '', 'it broke');"
             "INSERT INTO audit (time_ms, actor, action) VALUES (5, 'ann', 'run-now');");
   ASSERT_TRUE(open_sqlite(path, true, &store_));
-  EXPECT_EQ(store_->applied_migrations().size(), sqlite_kernel_migrations().size());
+  EXPECT_EQ(store_->applied_migrations().value().size(), sqlite_kernel_migrations().size());
   RunRow r;
   ASSERT_TRUE(store_->get_run(1, &r));
   EXPECT_EQ(r.job_type, "old");
   EXPECT_EQ(r.params_json, "{\"a\":1}");
-  ASSERT_EQ(store_->logs(1, 0, 10).size(), 1u);
-  EXPECT_EQ(store_->logs(1, 0, 10)[0].message, "it broke");
-  ASSERT_EQ(store_->audit_rows(10).size(), 1u);
+  ASSERT_EQ(store_->logs(1, 0, 10).value().size(), 1u);
+  EXPECT_EQ(store_->logs(1, 0, 10).value()[0].message, "it broke");
+  ASSERT_EQ(store_->audit_rows(10).value().size(), 1u);
   std::vector<RunRow> more(1);
   more[0].job_type = "new";
   ASSERT_TRUE(store_->create_runs(&more));
@@ -125,9 +126,9 @@ TEST_F(SqliteStoreTest, UpgradingAVersionThreeStoreKeepsEveryRunsState) {
   EXPECT_EQ(r.summary, "broke");
   EXPECT_GT(r.finished_ms, 0);  // a completed run always has a finish time
   // The open runs are found by phase; the completed one is not among them.
-  ASSERT_EQ(store_->runs_in_phase(kPending, 10).size(), 1u);
-  ASSERT_EQ(store_->runs_in_phase(kRunning, 10).size(), 1u);
-  ASSERT_EQ(store_->runs_in_phase(kCompleted, 10).size(), 1u);
+  ASSERT_EQ(store_->runs_in_phase(kPending, 10).value().size(), 1u);
+  ASSERT_EQ(store_->runs_in_phase(kRunning, 10).value().size(), 1u);
+  ASSERT_EQ(store_->runs_in_phase(kCompleted, 10).value().size(), 1u);
   // Released, the held run is claimed and completed like a new one.
   ASSERT_TRUE(store_->set_hold(1, false));
   std::vector<int64_t> skipped;
@@ -140,7 +141,7 @@ TEST_F(SqliteStoreTest, UpgradingAVersionThreeStoreKeepsEveryRunsState) {
   ASSERT_TRUE(store_->get_run(1, &r));
   EXPECT_EQ(r.phase, kCompleted);
   EXPECT_EQ(r.finished_ms, 21);
-  EXPECT_TRUE(store_->runs_in_phase(kPending, 10).empty());
+  EXPECT_TRUE(store_->runs_in_phase(kPending, 10).value().empty());
 }
 
 TEST_F(SqliteStoreTest, PluginMigrationsApplyInOrderAndAFailureRollsBack) {
@@ -156,7 +157,7 @@ TEST_F(SqliteStoreTest, PluginMigrationsApplyInOrderAndAFailureRollsBack) {
       << s.message();
   EXPECT_NE(s.message().find("nowhere"), std::string::npos) << s.message();
   int v = 0;
-  for (auto& a : store_->applied_migrations())
+  for (auto& a : store_->applied_migrations().value())
     if (a.owner == "plugin-x") v = std::max(v, a.version);
   EXPECT_EQ(v, 2);
   // A gap in versions is refused.
@@ -214,11 +215,11 @@ TEST_F(SqliteStoreTest, RunLifecycleWithLogsAndStepsSurvivesReopen) {
   EXPECT_EQ(r.finished_ms, 7000);
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.user_id, "alice");
-  auto logs = store_->logs(id, 0, 100);
+  auto logs = store_->logs(id, 0, 100).value();
   ASSERT_EQ(logs.size(), 2u);
   EXPECT_EQ(logs[1].message, "careful");
-  EXPECT_EQ(store_->logs(id, 1, 100).size(), 1u);  // the cursor
-  auto steps = store_->steps(id);
+  EXPECT_EQ(store_->logs(id, 1, 100).value().size(), 1u);  // the cursor
+  auto steps = store_->steps(id).value();
   ASSERT_EQ(steps.size(), 2u);
   EXPECT_EQ(steps[1].summary, "slow");
   // Completing twice changes nothing.
@@ -263,7 +264,7 @@ TEST_F(SqliteStoreTest, EachRunOfALargeBatchGetsItsOwnIdAndRow) {
     }
   }
   EXPECT_EQ(ids.size(), runs.size() - 1);
-  EXPECT_EQ(store_->runs_in_phase(kPending, 1000).size(), runs.size());  // and the first
+  EXPECT_EQ(store_->runs_in_phase(kPending, 1000).value().size(), runs.size());  // and the first
 }
 
 TEST_F(SqliteStoreTest, RunsAndTheirAuditRowsAreWrittenTogether) {
@@ -275,7 +276,7 @@ TEST_F(SqliteStoreTest, RunsAndTheirAuditRowsAreWrittenTogether) {
     a.action = "run-now";
   }
   ASSERT_TRUE(store_->create_runs(&runs, &audit));
-  auto rows = store_->audit_rows(10);
+  auto rows = store_->audit_rows(10).value();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].outcome, "ok: run " + std::to_string(runs[1].id));
   EXPECT_EQ(rows[1].outcome, "ok: run " + std::to_string(runs[0].id));
@@ -288,7 +289,7 @@ TEST_F(SqliteStoreTest, RunsAndTheirAuditRowsAreWrittenTogether) {
   differ[0].reason = "first";
   differ[1].reason = "second";
   ASSERT_TRUE(store_->create_runs(&more, &differ));
-  rows = store_->audit_rows(2);
+  rows = store_->audit_rows(2).value();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].reason, "second");
   EXPECT_EQ(rows[0].outcome, "ok: run " + std::to_string(more[1].id));
@@ -319,7 +320,7 @@ TEST_F(SqliteStoreTest, ANewRunKeepsNoStateCopiedFromAnother) {
   EXPECT_EQ(r.node, "");
   EXPECT_EQ(r.progress, 0);
   EXPECT_EQ(r.progress_message, "");
-  ASSERT_EQ(store_->runs_in_phase(kPending, 10).size(), 1u);
+  ASSERT_EQ(store_->runs_in_phase(kPending, 10).value().size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, LinesOfAShortRunKeptWithItsStateReadLikeAnyOther) {
@@ -343,7 +344,7 @@ TEST_F(SqliteStoreTest, LinesOfAShortRunKeptWithItsStateReadLikeAnyOther) {
   again.logs = {{runs[0].id, 1, 9, 2, "", "ignored: seq 1 exists"}};
   ASSERT_TRUE(store_->complete_runs({again}));
 
-  auto a = store_->logs(runs[0].id, 0, 10);
+  auto a = store_->logs(runs[0].id, 0, 10).value();
   ASSERT_EQ(a.size(), 2u);
   EXPECT_EQ(a[0].seq, 1);
   EXPECT_EQ(a[0].time_ms, 3);
@@ -352,20 +353,20 @@ TEST_F(SqliteStoreTest, LinesOfAShortRunKeptWithItsStateReadLikeAnyOther) {
   EXPECT_EQ(a[1].level, 4);
   EXPECT_EQ(a[1].step, "step \"a\"");
   EXPECT_EQ(a[1].message, odd);
-  auto after = store_->logs(runs[0].id, 1, 10);  // the cursor
+  auto after = store_->logs(runs[0].id, 1, 10).value();  // the cursor
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0].seq, 2);
-  EXPECT_EQ(store_->logs(runs[1].id, 0, 100).size(), 20u);
-  EXPECT_EQ(store_->logs(runs[1].id, 15, 3).front().seq, 16);
+  EXPECT_EQ(store_->logs(runs[1].id, 0, 100).value().size(), 20u);
+  EXPECT_EQ(store_->logs(runs[1].id, 15, 3).value().front().seq, 16);
   // The last lines, oldest first, from either place.
-  auto tail = store_->last_logs(runs[1].id, 3);
+  auto tail = store_->last_logs(runs[1].id, 3).value();
   ASSERT_EQ(tail.size(), 3u);
   EXPECT_EQ(tail.front().seq, 18);
   EXPECT_EQ(tail.back().seq, 20);
-  tail = store_->last_logs(runs[0].id, 5);
+  tail = store_->last_logs(runs[0].id, 5).value();
   ASSERT_EQ(tail.size(), 2u);
   EXPECT_EQ(tail.back().message, odd);
-  auto c = store_->logs(runs[2].id, 0, 10);
+  auto c = store_->logs(runs[2].id, 0, 10).value();
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(c[1].message, "late");
   RunRow r;
@@ -373,8 +374,8 @@ TEST_F(SqliteStoreTest, LinesOfAShortRunKeptWithItsStateReadLikeAnyOther) {
   EXPECT_EQ(r.finished_ms, 5);
   // Reopened: the same lines.
   reopen();
-  EXPECT_EQ(store_->logs(runs[0].id, 0, 10).size(), 2u);
-  EXPECT_EQ(store_->logs(runs[0].id, 0, 10)[1].message, odd);
+  EXPECT_EQ(store_->logs(runs[0].id, 0, 10).value().size(), 2u);
+  EXPECT_EQ(store_->logs(runs[0].id, 0, 10).value()[1].message, odd);
 }
 
 TEST_F(SqliteStoreTest, HeldRunsAreNotStarted) {
@@ -402,7 +403,7 @@ TEST_F(SqliteStoreTest, PendingRunsComeOutByPriorityThenTime) {
   runs[2].priority = 1;
   runs[2].scheduled_ms = 10;
   ASSERT_TRUE(store_->create_runs(&runs));
-  auto p = store_->runs_in_phase(kPending, 10);
+  auto p = store_->runs_in_phase(kPending, 10).value();
   ASSERT_EQ(p.size(), 3u);
   EXPECT_EQ(p[0].id, runs[1].id);
   EXPECT_EQ(p[1].id, runs[2].id);
@@ -434,7 +435,7 @@ TEST_F(SqliteStoreTest, StaleFlaggingAndPruningInBatches) {
   EXPECT_EQ(n, 0);
   RunRow r;
   EXPECT_FALSE(store_->get_run(ids[0], &r));
-  EXPECT_TRUE(store_->logs(ids[0], 0, 10).empty());
+  EXPECT_TRUE(store_->logs(ids[0], 0, 10).value().empty());
   EXPECT_TRUE(store_->get_run(ids[3], &r));  // finished at 1003: kept
   EXPECT_TRUE(store_->get_run(ids[4], &r));  // still running: kept
 }
@@ -488,7 +489,7 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommitsWithoutMixingTheirResults) 
       if (r.scheduled_job_id.empty()) {
         EXPECT_EQ(r.job_type, "t" + std::to_string(t)) << "run " << id;
       }
-      ASSERT_EQ(store_->logs(id, 0, 10).size(), 1u);
+      ASSERT_EQ(store_->logs(id, 0, 10).value().size(), 1u);
     }
   }
   EXPECT_EQ(all.size(), total);  // no id handed to two callers
@@ -496,11 +497,11 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommitsWithoutMixingTheirResults) 
   RunFilter f;
   f.scheduled_job_id = "shared";
   f.limit = 1000;
-  EXPECT_EQ(store_->list_runs(f).size(), static_cast<size_t>(kCalls / 2));
+  EXPECT_EQ(store_->list_runs(f).value().size(), static_cast<size_t>(kCalls / 2));
   const size_t adhoc = kThreads * (kCalls / 2) * (2 * kPerCall - 1);  // even calls gave one run a shared slot
   EXPECT_EQ(total, adhoc + kCalls / 2);
-  EXPECT_TRUE(store_->runs_in_phase(kPending, 10).empty());
-  EXPECT_TRUE(store_->runs_in_phase(kRunning, 10).empty());
+  EXPECT_TRUE(store_->runs_in_phase(kPending, 10).value().empty());
+  EXPECT_TRUE(store_->runs_in_phase(kRunning, 10).value().empty());
 }
 
 TEST_F(SqliteStoreTest, AuditRowsArePrunedOldestFirstByTheirTime) {
@@ -521,7 +522,7 @@ TEST_F(SqliteStoreTest, AuditRowsArePrunedOldestFirstByTheirTime) {
   EXPECT_EQ(n, 2);
   ASSERT_TRUE(store_->prune_audit(1450, 3, &n));
   EXPECT_EQ(n, 0);
-  auto left = store_->audit_rows(100);
+  auto left = store_->audit_rows(100).value();
   ASSERT_EQ(left.size(), 5u);
   for (const auto& a : left) EXPECT_GE(a.time_ms, 1500);
 }
@@ -587,7 +588,7 @@ TEST_F(SqliteStoreTest, AWriteReturnsOnceItsLogIsFlushedAndTheNextGroupIsWritten
   all.limit = 10;
   bool both_committed = false;
   for (int i = 0; i < 500 && !both_committed; ++i) {
-    both_committed = store_->list_runs(all).size() == 2;
+    both_committed = store_->list_runs(all).value().size() == 2;
     if (!both_committed) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(both_committed) << "the second group waited for the first one's flush";
@@ -721,7 +722,7 @@ TEST_F(SqliteStoreTest, AFullStoreSaysSoKeepsWhatItStoredAndTakesWritesAgainOnce
     RunRow r;
     ASSERT_TRUE(store_->get_run(k.id, &r));
     EXPECT_EQ(r.phase, kPending);
-    EXPECT_TRUE(store_->logs(k.id, 0, 10).empty());
+    EXPECT_TRUE(store_->logs(k.id, 0, 10).value().empty());
   }
   // Room again: writes are taken, and readiness is back, without reopening
   // the store.
@@ -897,8 +898,8 @@ TEST_F(SqliteStoreTest, OpenRunsFarBehindTheNewestAreFoundAfterTheMarkPassesThem
     return ids;
   };
   for (int pass = 0; pass < 2; ++pass) {  // and again as the next start reads them
-    EXPECT_EQ(ids_of(store_->runs_in_phase(kPending, 100)), std::vector<int64_t>{old[0].id});
-    EXPECT_EQ(ids_of(store_->runs_in_phase(kRunning, 100)), std::vector<int64_t>{old[1].id});
+    EXPECT_EQ(ids_of(store_->runs_in_phase(kPending, 100).value()), std::vector<int64_t>{old[0].id});
+    EXPECT_EQ(ids_of(store_->runs_in_phase(kRunning, 100).value()), std::vector<int64_t>{old[1].id});
     reopen();
   }
   // A new open run after the mark is found too; completed lingering runs
@@ -906,14 +907,14 @@ TEST_F(SqliteStoreTest, OpenRunsFarBehindTheNewestAreFoundAfterTheMarkPassesThem
   std::vector<RunRow> fresh(1);
   fresh[0].job_type = "fresh";
   ASSERT_TRUE(store_->create_runs(&fresh));
-  EXPECT_EQ(store_->runs_in_phase(kPending, 100).size(), 2u);
+  EXPECT_EQ(store_->runs_in_phase(kPending, 100).value().size(), 2u);
   ASSERT_TRUE(store_->set_hold(old[0].id, false));
   ASSERT_TRUE(
       store_->complete_runs({{.run_id = old[0].id, .finished_ms = 20}, {.run_id = old[1].id, .finished_ms = 20}}));
   ASSERT_TRUE(store_->flag_stale(1, &stale));
   EXPECT_EQ(value("SELECT COUNT(*) FROM lingering_runs"), 0);
-  EXPECT_EQ(ids_of(store_->runs_in_phase(kPending, 100)), std::vector<int64_t>{fresh[0].id});
-  EXPECT_TRUE(store_->runs_in_phase(kRunning, 100).empty());
+  EXPECT_EQ(ids_of(store_->runs_in_phase(kPending, 100).value()), std::vector<int64_t>{fresh[0].id});
+  EXPECT_TRUE(store_->runs_in_phase(kRunning, 100).value().empty());
 }
 
 TEST_F(SqliteStoreTest, PruningTakesExactlyTheRunsFinishedBeforeTheCutoffOldestFirst) {
@@ -1017,7 +1018,7 @@ TEST_F(SqliteStoreTest, ScheduledJobsAndAudit) {
                               .target = "nightly-backup",
                               .reason = "incident 42",
                               .outcome = "accepted"}}));
-  auto a = store_->audit_rows(10);
+  auto a = store_->audit_rows(10).value();
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].reason, "incident 42");
   EXPECT_GT(a[0].time_ms, 0);
@@ -1050,6 +1051,73 @@ TEST_F(SqliteStoreTest, AnUnwritableLocationIsAClearError) {
   Status st = open_sqlite("/nonexistent-dir/x/opk.db", true, &s);
   ASSERT_FALSE(st);
   EXPECT_NE(st.message().find("/nonexistent-dir/x/opk.db"), std::string::npos) << st.message();
+}
+
+// Every read of a store whose file cannot be read reports it, naming the
+// file and the cause: none passes for an empty result or "not found".
+// (A reader connection opened while the file cannot be read is not tested:
+// it waits instead of failing.)
+TEST_F(SqliteStoreTest, ReadsOfAStoreThatCannotBeReadFailNamingTheCause) {
+  FailingVfs vfs;
+  reopen();  // on the failing VFS
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "t";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  ScheduledJob job;
+  job.id = "j";
+  job.job_type = "t";
+  ASSERT_TRUE(store_->create_scheduled_job(job));
+  ASSERT_TRUE(store_->add_node({"tenant:a", "tenant", "A", "platform", 1}));
+  ASSERT_TRUE(store_->add_user({"ann", "Ann", "TenantUser", "tenant:a", false, 1}));
+  ASSERT_TRUE(store_->add_token({"t1", "ann", "abc", "", 1, 0, 0}));
+  ASSERT_TRUE(store_->audit({{0, 1, "ann", "", "test", "", "", "", "ok", ""}}));
+  RunRow run;
+  ASSERT_TRUE(store_->get_run(runs[0].id, &run));  // a reader that has read
+
+  vfs.fail_reads(true);
+  // A write from the writer's cache: what the readers hold is stale.
+  ASSERT_TRUE(store_->audit({{0, 2, "ann", "", "test", "", "", "", "ok", ""}}));
+  const std::string path = (dir_.path() / "opk.db").string();
+  auto names_the_cause = [&](const Status& s) {
+    EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE) << s.message();
+    EXPECT_NE(s.message().find(path), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("I/O error"), std::string::npos) << s.message();
+  };
+  names_the_cause(store_->get_run(runs[0].id, &run));
+  ScheduledJob j;
+  names_the_cause(store_->get_scheduled_job("j", &j));
+  User u;
+  names_the_cause(store_->get_user("ann", &u));
+  TokenRow t;
+  names_the_cause(store_->find_token("abc", &t));
+  names_the_cause(store_->list_runs({}).status());
+  names_the_cause(store_->runs_in_phase(kPending, 10).status());
+  names_the_cause(store_->list_scheduled_jobs().status());
+  names_the_cause(store_->inventory().status());
+  names_the_cause(store_->failures_per_day("j", 0).status());
+  names_the_cause(store_->logs(runs[0].id, 0, 10).status());
+  names_the_cause(store_->last_logs(runs[0].id, 10).status());
+  names_the_cause(store_->steps(runs[0].id).status());
+  names_the_cause(store_->list_nodes().status());
+  names_the_cause(store_->list_users().status());
+  names_the_cause(store_->list_tokens("ann").status());
+  names_the_cause(store_->audit_rows(10).status());
+  names_the_cause(store_->applied_migrations().status());
+  int64_t revoked = 0;
+  names_the_cause(store_->disable_user("ann", 2, &revoked));
+
+  // Readable again: the same reads find what is there, and "not found" is
+  // told apart.
+  vfs.fail_reads(false);
+  ASSERT_TRUE(store_->get_run(runs[0].id, &run));
+  EXPECT_EQ(run.job_type, "t");
+  EXPECT_EQ(store_->get_run(runs[0].id + 1, &run).code(), OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(store_->get_user("bob", &u).code(), OPK_ERR_NOT_FOUND);
+  auto listed = store_->list_runs({});
+  ASSERT_TRUE(listed) << listed.status().message();
+  EXPECT_EQ(listed.value().size(), 1u);
+  EXPECT_EQ(store_->list_users().value().size(), 1u);
+  EXPECT_EQ(store_->audit_rows(10).value().size(), 2u);
 }
 
 }  // namespace

@@ -326,7 +326,7 @@ TEST_F(Hostile, RefusedRequestsCannotFloodTheAuditTrail) {
   // 12 MB before.
   const std::string path = "/api/v1/" + std::string(15000, 'p');
   for (int i = 0; i < 300; ++i) ASSERT_EQ(http("POST", path, "", "{}").status, 404) << i;
-  auto rows = kernel_->store()->audit_rows(1000);
+  auto rows = kernel_->store()->audit_rows(1000).value();
   size_t bytes = 0, refused = 0;
   for (const auto& r : rows) {
     bytes += r.target.size() + r.outcome.size();
@@ -339,7 +339,7 @@ TEST_F(Hostile, RefusedRequestsCannotFloodTheAuditTrail) {
   std::unique_ptr<store::Store> st;
   ASSERT_TRUE(store::open_sqlite(test::quiet_config(dir_, plugins_).store_file(), false, &st));
   bool summed = false;
-  for (const auto& r : st->audit_rows(1000))
+  for (const auto& r : st->audit_rows(1000).value())
     summed |= r.action == "http refused" &&
               r.outcome.find(std::to_string(300 - refused) + " more request(s)") != std::string::npos &&
               r.outcome.find("404 x") != std::string::npos;

@@ -182,7 +182,7 @@ TEST_F(Backup, ABackupKilledMidCopyLeavesNoPartialFileAndRunsAgainAtTheNextStart
   for (const auto& f : left) EXPECT_FALSE(fs::exists(dir / f)) << f;
   store::RunFilter backups;
   backups.job_type = "database-backup";
-  const auto runs = k_->store()->list_runs(backups);  // newest first
+  const auto runs = k_->store()->list_runs(backups).value();  // newest first
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[1].outcome, store::kError);
   EXPECT_EQ(runs[0].trigger, "recovery");
