@@ -6,6 +6,12 @@
 //   enqueue     20,000 run-now requests through the batch call (into an idle
 //               engine, and while a worker drains the queue), and 2,000
 //               single calls;
+//   run now     single run-now calls (actor and reason, one run each, durable
+//               before the call returns) from 16 threads at once, each
+//               calling again as soon as it is answered: calls/s and p50 /
+//               p99 latency; with runs due at once, run meanwhile by the
+//               default pool (4 workers), and with runs due in an hour (the
+//               calls alone);
 //   lag         200 one-shot runs due 100 ms apart: due time -> plugin entry;
 //   burst       10,000 scheduled jobs due at the same instant: due time ->
 //               last plugin entry;
@@ -13,11 +19,12 @@
 //               scheduled jobs loaded;
 //   yardstick   plain SQLite inserts in memory before and after, to compare
 //               runs on a machine whose speed varies.
-// Usage: opk_engine_bench [--quick] [--only throughput|enqueue|enqueue-idle|lag|burst]
+// Usage: opk_engine_bench [--quick] [--only throughput|enqueue|enqueue-idle|run-now|lag|burst]
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -165,6 +172,7 @@ int main(int argc, char** argv) {
   std::vector<double> yardstick{sqlite_yardstick()};
   std::vector<double> throughput, cpu_per_run, busy_cores, enqueue_idle, enqueue_batch, enqueue_single, lag_p50,
       lag_p99, lag_max, burst_ms;
+  std::vector<double> run_now_rate[2], run_now_p50[2], run_now_p99[2];  // runs due now, due in an hour
   double idle_rss = 0, loaded_rss = 0;
 
   for (int round = 0; round < rounds; ++round) {
@@ -217,6 +225,53 @@ int main(int argc, char** argv) {
       }
       enqueue_single.push_back(singles / ((now_us() - t0) / 1e6));
       wait_all(*k, ids);
+    }
+    if (part("run-now")) {  // run now: 16 callers in flight, one run per call
+      // Twice: runs due at once (the default pool runs them meanwhile), and
+      // runs due in an hour (the calls alone, no worker writing beside them).
+      for (const bool later : {false, true}) {
+        TempDir d;
+        auto k = kernel(d, 4);  // the default pool's size
+        constexpr int kCallers = 16;
+        const int per_caller = n / kCallers;
+        const int64_t start_at = later ? now_us() / 1000 + 3600 * 1000 : 0;
+        std::vector<std::vector<double>> latency(kCallers);
+        std::vector<std::vector<int64_t>> caller_ids(kCallers);
+        std::atomic<int> ready{0}, failed{0};
+        std::atomic<bool> go{false};
+        std::vector<std::thread> callers;
+        for (int c = 0; c < kCallers; ++c)
+          callers.emplace_back([&, c] {
+            latency[c].reserve(per_caller);
+            ++ready;
+            while (!go.load()) std::this_thread::yield();
+            for (int i = 0; i < per_caller; ++i) {
+              int64_t id = 0;
+              const int64_t t = now_us();
+              if (!k->engine()->run_now(noop_request(start_at), &id)) ++failed;
+              latency[c].push_back((now_us() - t) / 1000.0);
+              caller_ids[c].push_back(id);
+            }
+          });
+        while (ready.load() < kCallers) std::this_thread::yield();
+        const int64_t t0 = now_us();
+        go = true;
+        for (auto& t : callers) t.join();
+        const double secs = (now_us() - t0) / 1e6;
+        if (failed.load()) std::cerr << failed.load() << " run-now call(s) failed\n";
+        std::vector<double> all;
+        std::vector<int64_t> ids;
+        for (int c = 0; c < kCallers; ++c) {
+          all.insert(all.end(), latency[c].begin(), latency[c].end());
+          ids.insert(ids.end(), caller_ids[c].begin(), caller_ids[c].end());
+        }
+        std::sort(ids.begin(), ids.end());
+        const int v = later ? 1 : 0;
+        run_now_rate[v].push_back(all.size() / secs);
+        run_now_p50[v].push_back(percentile(all, 0.5));
+        run_now_p99[v].push_back(percentile(all, 0.99));
+        if (!later) wait_all(*k, ids);
+      }
     }
     if (part("lag")) {  // dispatch lag: 200 one-shot runs due 100 ms apart on an idle kernel
       // An idle machine too: the earlier rounds' writes are on disk first, so
@@ -288,6 +343,12 @@ int main(int argc, char** argv) {
   std::cout << "  enqueue, batch call (1,000 per call):    " << stats(enqueue_idle, "runs/s") << "\n";
   std::cout << "  enqueue, batch call, a worker draining:  " << stats(enqueue_batch, "runs/s") << "\n";
   std::cout << "  enqueue, single calls:                   " << stats(enqueue_single, "runs/s") << "\n";
+  for (const int v : {0, 1}) {
+    std::cout << (v ? "  run now, 16 callers, runs due in an hour: " : "  run now, 16 callers, runs run meanwhile:  ")
+              << stats(run_now_rate[v], "calls/s") << "\n";
+    std::cout << "    latency p50:                           " << stats(run_now_p50[v], "ms", 2) << "\n";
+    std::cout << "    latency p99:                           " << stats(run_now_p99[v], "ms", 2) << "\n";
+  }
   std::cout << "  dispatch lag p50 (due -> plugin entry):  " << stats(lag_p50, "ms", 2) << "\n";
   std::cout << "  dispatch lag p99:                        " << stats(lag_p99, "ms", 2) << "\n";
   std::cout << "  dispatch lag max:                        " << stats(lag_max, "ms", 2) << "\n";

@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -178,8 +179,14 @@ class Engine {
   struct Flight;
   struct Scheduled;
   struct Compiled;
+  struct Intake;
 
   Status check_request(const RunNow& r, store::RunRow* row, TypeRef* ref);
+  // Stores new runs with their audit rows (store::Store::create_runs), in
+  // one store call with those of concurrent callers, then queues them and
+  // appends their run numbers to `run_ids` (if given).
+  Status store_and_queue(std::vector<store::RunRow>* rows, const std::vector<TypeRef>& refs,
+                         std::vector<store::AuditRow>* audit, std::vector<int64_t>* run_ids);
   Status check_job(const store::ScheduledJob& job);
   Status cancel_in_flight(int64_t run_id, const store::RunRow& row, const Actor& actor, const std::string& reason);
   void enqueue_locked(store::RunRow row, const TypeRef& ref);
@@ -215,6 +222,11 @@ class Engine {
   std::map<int64_t, std::shared_ptr<Flight>> flights_;  // runs inside a worker
   std::map<std::string, Scheduled> schedules_;
   std::vector<Item> delayed_;  // runs with a later scheduled start; min-heap by start
+  // Run-now callers waiting to store their runs; the head writes for all.
+  std::mutex intake_mu_;
+  std::deque<Intake*> intake_;
+  size_t intake_want_ = 0;  // callers the head is waiting for; 0: it is not waiting
+  size_t intake_last_ = 0;  // callers the last write carried
   // The inventory cache.
   static constexpr int64_t kInventoryTtlMs = 10000;  // re-read at least this often (other writers)
   std::mutex inventory_mu_;

@@ -167,18 +167,12 @@ Status Engine::run_now_batch(const std::vector<RunNow>& requests, std::vector<in
                                    r.reason, r.params_json.value_or(""), s));
     audit_rows.back().time_ms = audit_rows.front().time_ms;
   }
-  if (s) s = store_.create_runs(&rows, &audit_rows);
+  if (s) s = store_and_queue(&rows, refs, &audit_rows, run_ids);
   if (!s) {
     for (auto& a : audit_rows) a.outcome = "refused: " + s.message();
     if (Status a = store_.audit(audit_rows); !a) log::kernel()->error("audit rows lost: {}", a.message());
   }
-  if (!s) return s;
-  std::lock_guard lock(mu_);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (run_ids) run_ids->push_back(rows[i].id);
-    enqueue_locked(std::move(rows[i]), refs[i]);
-  }
-  return Status::ok();
+  return s;
 }
 
 Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& reason) {

@@ -32,10 +32,12 @@ void Engine::enqueue_item_locked(Item item) {
   if (!running_) return;  // stays PENDING in the store: queued at the next start
   if (!item.due && item.row->scheduled_ms > now_ms()) {
     // Not due yet: the scheduler moves it to its pool when it is.
+    const auto row = item.row;
     delayed_.push_back(std::move(item));
     std::push_heap(delayed_.begin(), delayed_.end(),
                    [](const Item& a, const Item& b) { return later_start(*a.row, *b.row); });
-    sched_cv_.notify_all();
+    // The scheduler wakes for the earliest start: only a new earliest moves it.
+    if (delayed_.front().row == row) sched_cv_.notify_all();
     return;
   }
   auto it = pools_.find(item.row->pool);

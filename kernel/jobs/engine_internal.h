@@ -5,8 +5,10 @@
 // recovery of a previous kernel's runs), engine_scheduler.cpp (schedule slots
 // falling due), engine_dispatch.cpp (queues, claims and workers; the choice
 // of what to claim is claim_policy.h), engine_actions.cpp (define, run now,
-// cancel, retry, hold, recover; audited), engine_watchdog.cpp (timeouts, log
-// flushes, stale runs, pruning) and engine_views.cpp (what is read).
+// cancel, retry, hold, recover; audited), engine_intake.cpp (the runs of
+// concurrent run-now callers stored by one store call), engine_watchdog.cpp
+// (timeouts, log flushes, stale runs, pruning) and engine_views.cpp (what is
+// read).
 #ifndef OPSKERNEL_KERNEL_JOBS_ENGINE_INTERNAL_H
 #define OPSKERNEL_KERNEL_JOBS_ENGINE_INTERNAL_H
 
@@ -31,6 +33,9 @@ inline constexpr size_t kFireChunk = 1000;
 // claims go first (Engine::worker).
 inline constexpr int64_t kCompletionHoldMs = 200;
 inline constexpr size_t kMaxHeldCompletions = 4096;
+// The head of the run-now intake waits at most this long for the callers
+// the last write carried (Engine::store_runs).
+inline constexpr int64_t kIntakeGatherUs = 200;
 // Stale flagging and pruning happen this often (Engine::housekeeping).
 inline constexpr int64_t kHousekeepingMs = 60000;
 

@@ -6,10 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
+#include <thread>
 
 #include "support/kernel_util.h"
 
@@ -329,6 +331,81 @@ TEST_F(EngineTest, ABatchIsAuditedRunByRunAtOneTime) {
     EXPECT_EQ(a.params_json, params[i]);
     EXPECT_EQ(a.time_ms, audit[i < 3 ? 4 : 0].time_ms);
   }
+}
+
+TEST_F(EngineTest, ConcurrentRunNowCallersEachGetTheirOwnRunsAndAuditRows) {
+  // Callers at once share store writes; each still gets its own runs, with
+  // its own parameters, and an audit row naming each.
+  const int64_t later = now_ms() + 3600000;  // not started meanwhile
+  constexpr int kCallers = 16, kCalls = 20;
+  std::vector<std::vector<int64_t>> ids(kCallers);
+  std::atomic<int> failed{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c)
+    callers.emplace_back([&, c] {
+      for (int i = 0; i < kCalls; ++i) {
+        auto r = manual("hello", "{\"steps\":" + std::to_string(c) + "}");
+        r.start_at_ms = later;
+        int64_t id = 0;
+        if (!e().run_now(r, &id)) ++failed;
+        ids[c].push_back(id);
+      }
+    });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  std::set<int64_t> all;
+  for (int c = 0; c < kCallers; ++c)
+    for (int64_t id : ids[c]) {
+      all.insert(id);
+      store::RunRow row;
+      ASSERT_TRUE(k_->store()->get_run(id, &row));
+      EXPECT_EQ(row.params_json, "{\"steps\":" + std::to_string(c) + "}") << "run " << id;
+      EXPECT_EQ(row.phase, store::kPending);
+    }
+  EXPECT_EQ(all.size(), size_t{kCallers * kCalls});
+  std::set<std::string> audited;
+  for (const auto& a : k_->store()->audit_rows(kCallers * kCalls).value())
+    if (a.action == "run-now") audited.insert(a.outcome);
+  for (int64_t id : all) EXPECT_TRUE(audited.count("ok: run " + std::to_string(id))) << id;
+  EXPECT_EQ(e().queue_depths()["(delayed)"], size_t{kCallers * kCalls});
+}
+
+TEST_F(EngineTest, ARunNowTheStoreRefusesFailsAloneAmongConcurrentCallers) {
+  // The store refuses one caller's runs (a trigger on the real store); the
+  // callers whose runs were written with them in one store call are stored
+  // all the same, and only the refused ones are audited as refused.
+  ASSERT_TRUE(
+      k_->store()->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.params_json = '{\"steps\":9}' "
+                           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                           {}, nullptr));
+  const int64_t later = now_ms() + 3600000;
+  constexpr int kCallers = 8, kCalls = 30;
+  std::atomic<int> ok{0}, refused{0}, wrong{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c)
+    callers.emplace_back([&, c] {
+      for (int i = 0; i < kCalls; ++i) {
+        const bool bad = c == 0 && i % 3 == 0;
+        auto r = manual("hello", bad ? R"({"steps":9})" : R"({"steps":1})");
+        r.start_at_ms = later;
+        int64_t id = 0;
+        Status s = e().run_now(r, &id);
+        if (bad && !s && s.message().find("refused by the test") != std::string::npos)
+          ++refused;
+        else if (!bad && s && id > 0)
+          ++ok;
+        else
+          ++wrong;
+      }
+    });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(refused.load(), 10);
+  EXPECT_EQ(ok.load(), kCallers * kCalls - 10);
+  int refused_rows = 0;
+  for (const auto& a : k_->store()->audit_rows(kCallers * kCalls + 10).value())
+    if (a.action == "run-now" && a.outcome.find("refused: ") == 0) ++refused_rows;
+  EXPECT_EQ(refused_rows, 10);
 }
 
 TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
