@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "kernel/store/failing_vfs.h"
+#include "store/open.h"
 #include "store/store.h"
 #include "support/test_util.h"
 
@@ -1118,6 +1119,27 @@ TEST_F(SqliteStoreTest, ReadsOfAStoreThatCannotBeReadFailNamingTheCause) {
   EXPECT_EQ(listed.value().size(), 1u);
   EXPECT_EQ(store_->list_users().value().size(), 1u);
   EXPECT_EQ(store_->audit_rows(10).value().size(), 2u);
+}
+
+// store::open opens the file the configuration names: store.path under
+// kernel.data_dir, or an absolute one as it is; errors name the file.
+TEST(StoreOpen, OpensTheFileTheConfigurationNames) {
+  test::TempDir dir;
+  config::Config cfg;
+  cfg.data_dir = dir.str();
+  cfg.store_path = "named.db";
+  std::unique_ptr<Store> st;
+  ASSERT_TRUE(open(cfg, &st));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "named.db"));
+  st.reset();
+  cfg.store_path = (dir.path() / "absolute.db").string();
+  ASSERT_TRUE(open(cfg, &st, {.check = false}));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "absolute.db"));
+  st.reset();
+  cfg.store_path = (dir.path() / "missing" / "x.db").string();
+  Status s = open(cfg, &st);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find(cfg.store_path), std::string::npos) << s.message();
 }
 
 }  // namespace
