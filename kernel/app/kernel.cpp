@@ -156,7 +156,8 @@ PluginRecord* Kernel::find_active(const std::string& plugin_id) {
 
 bool Kernel::kernel_provides(const std::string& id) const {
   return id == OPK_EXT_HTTP_ROUTES || (id == OPK_EXT_STORE && store_service_) ||
-         (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_);
+         (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_) ||
+         (id == OPK_EXT_AUDIT && audit_service_);
 }
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
@@ -164,6 +165,7 @@ const void* Kernel::lookup_extension(const std::string& requester, const std::st
   if (id == OPK_EXT_STORE) return store_service_ ? store_service_->extension() : nullptr;
   if (id == OPK_EXT_IDENTITY) return identity_service_ ? identity_service_->extension() : nullptr;
   if (id == OPK_EXT_JOBS) return jobs_service_ ? jobs_service_->extension() : nullptr;
+  if (id == OPK_EXT_AUDIT) return audit_service_ ? audit_service_->extension() : nullptr;
   // Another plugin's extension only when declared: the declaration is what
   // orders init and stop, so an undeclared use could outlive its provider.
   const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
@@ -210,7 +212,13 @@ void Kernel::init_in_dependency_order() {
       pending.erase(it);
       progress = true;
       Status s = registry_.check(m);
+      // Its admin features' permissions join the catalogue, unless the
+      // kernel or another plugin has one of the names.
+      for (const auto& f : m.admin_features)
+        for (const auto& [name, description] : f.permissions)
+          if (s && identity_) s = identity_->declare_permission(name, description, m.id);
       if (!s) {
+        if (identity_) identity_->forget_permissions(m.id);
         refuse(p, "register", s.message());
         p.library.reset();
         break;
@@ -223,6 +231,8 @@ void Kernel::init_in_dependency_order() {
       p.host->set_store_service(store_service_.get());
       p.host->set_identity_service(identity_service_.get());
       p.host->set_jobs_service(jobs_service_.get());
+      p.host->set_audit_service(audit_service_.get());
+      p.host->set_abi_minor(p.library->entry().abi_minor);
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       // Named and flushed before the call: a plugin that crashes the
       // process in init is then the last line of the log.
@@ -231,6 +241,7 @@ void Kernel::init_in_dependency_order() {
       opk_plugin* inst = nullptr;
       Status init = host::call_plugin("init", [&] { return p.library->entry().init(p.host->table(), &inst); });
       if (!init) {
+        if (identity_) identity_->forget_permissions(m.id);
         refuse(p, "init", init.message());
         p.host.reset();
         p.library.reset();
@@ -297,6 +308,7 @@ void Kernel::start_active() {
     }
     for (PluginRecord* g : gone) {
       registry_.remove(g->id);
+      if (identity_) identity_->forget_permissions(g->id);
       g->host.reset();
       g->library.reset();
     }
@@ -336,6 +348,7 @@ void Kernel::stop() {
     if (auto rows = refusals_.flush(jobs::now_ms()); !rows.empty()) store_->audit(rows);
   store_service_.reset();
   jobs_service_.reset();
+  audit_service_.reset();
   identity_service_.reset();
   identity_.reset();
   store_.reset();
@@ -423,6 +436,7 @@ Status Kernel::open_store() {
     return b;
   }
   identity_service_ = std::make_unique<host::IdentityService>(*identity_);
+  audit_service_ = std::make_unique<host::AuditService>(*store_, identity_service_->principals());
   jobs_service_ = std::make_unique<host::JobsService>(*store_, *identity_, [this] {
     std::vector<host::TypeInfo> out;
     for (const auto& [id, e] : registry_.job_types()) {
@@ -460,6 +474,9 @@ Status Kernel::open_store() {
   });
   routes_.set_authorizer(
       [this](const std::string& role, const std::string& perm) { return identity_ && identity_->allowed(role, perm); });
+  routes_.set_permission_catalog(
+      [this](const std::string& perm) { return identity_ && identity_->known_permission(perm); });
+  if (identity_service_) routes_.set_principals(&identity_service_->principals());
   if (!bootstrap_token_.empty()) {
     // Printed by `run` only: other commands leave the first administrator
     // to it (config::Config::create_first_admin).

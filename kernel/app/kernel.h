@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "host/audit_service.h"
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/jobs_service.h"
@@ -79,6 +80,9 @@ class Kernel {
   identity::Identity* identity() { return identity_.get(); }
   // The "opk.jobs/1" service (null without a store).
   host::JobsService* jobs_service() { return jobs_service_.get(); }
+  // The "opk.identity/1" service and the principals it issued (null
+  // without a store).
+  host::IdentityService* identity_service() { return identity_service_.get(); }
   // The first platform administrator's token when this start created it
   // (shown once); empty otherwise.
   const std::string& bootstrap_token() const { return bootstrap_token_; }
@@ -111,6 +115,7 @@ class Kernel {
   std::unique_ptr<identity::Identity> identity_;
   std::unique_ptr<host::IdentityService> identity_service_;
   std::unique_ptr<host::JobsService> jobs_service_;
+  std::unique_ptr<host::AuditService> audit_service_;
   std::string bootstrap_token_;
   std::unique_ptr<jobs::Engine> engine_;
   int lock_fd_ = -1;  // flock on data_dir/opskernel.lock while the engine runs

@@ -39,6 +39,17 @@ bool ManualClock::wait_until(std::unique_lock<std::mutex>& lock, std::condition_
   return true;
 }
 
+void SystemClock::wait_once(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                            int64_t deadline_ms) const {
+  const int64_t left = deadline_ms - now_ms();
+  if (left > 0) cv.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(left, 60'000)));
+}
+
+void ManualClock::wait_once(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                            int64_t deadline_ms) const {
+  if (now_ms() < deadline_ms) cv.wait_for(lock, kManualPoll);
+}
+
 const Clock& get() {
   return *installed.load(std::memory_order_acquire);
 }

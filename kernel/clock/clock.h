@@ -25,6 +25,12 @@ class Clock {
   // Whoever makes done() true notifies `cv` as usual.
   virtual bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_ms,
                           const std::function<bool()>& done) const = 0;
+  // Waits once, as condition_variable::wait_until: until `cv` is notified,
+  // this clock reaches `deadline_ms`, or a spurious wake (a ManualClock's
+  // waiter wakes every couple of milliseconds to look at the time). The
+  // caller re-checks its conditions and loops.
+  virtual void wait_once(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                         int64_t deadline_ms) const = 0;
 };
 
 // The system's real-time clock.
@@ -33,6 +39,7 @@ class SystemClock final : public Clock {
   int64_t now_ms() const override;
   bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_ms,
                   const std::function<bool()>& done) const override;
+  void wait_once(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_ms) const override;
 };
 
 // A clock that moves only when told to, for tests. Waiters see an advance
@@ -43,6 +50,7 @@ class ManualClock final : public Clock {
   int64_t now_ms() const override { return now_.load(std::memory_order_acquire); }
   bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_ms,
                   const std::function<bool()>& done) const override;
+  void wait_once(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_ms) const override;
   // Sets the time (it may go backwards, as a wall clock may).
   void set(int64_t ms) { now_.store(ms, std::memory_order_release); }
   // Moves the time forward by `ms`.
@@ -67,6 +75,9 @@ inline int64_t now_ms() {
 inline bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_ms,
                        const std::function<bool()>& done) {
   return get().wait_until(lock, cv, deadline_ms, done);
+}
+inline void wait_once(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_ms) {
+  get().wait_once(lock, cv, deadline_ms);
 }
 
 // Installs a ManualClock for the life of the object (tests).

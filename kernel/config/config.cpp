@@ -248,6 +248,20 @@ bool valid_id(const std::string& id) {
   return true;
 }
 
+bool valid_permission(const std::string& name) {
+  const auto dot = name.find('.');
+  if (name.size() > 64 || dot == std::string::npos) return false;
+  auto part_ok = [](std::string_view part, std::string_view more) {
+    if (part.empty() || part[0] < 'a' || part[0] > 'z') return false;
+    for (char ch : part)
+      if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
+            more.find(ch) != std::string_view::npos))
+        return false;
+    return true;
+  };
+  return part_ok(std::string_view(name).substr(0, dot), "") && part_ok(std::string_view(name).substr(dot + 1), ".");
+}
+
 std::vector<std::pair<std::string, std::string>> keys() {
   return kKeys;
 }

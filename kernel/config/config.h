@@ -88,6 +88,10 @@ std::map<std::string, std::string> process_environment();
 // [a-z0-9][a-z0-9._-]*, at most 64 bytes.
 bool valid_id(const std::string& id);
 
+// True if `name` is a valid permission name, "<area>.<verb>":
+// [a-z][a-z0-9_-]* '.' [a-z][a-z0-9_.-]*, at most 64 bytes ("flags.write").
+bool valid_permission(const std::string& name);
+
 }  // namespace opk::config
 
 #endif

@@ -12,7 +12,9 @@
 namespace opk::host {
 namespace {
 thread_local std::string t_error;
-}
+thread_local std::string t_host_error;  // opk_host.last_error
+thread_local bool t_host_failed = false;
+}  // namespace
 
 void clear_error() {
   t_error.clear();
@@ -22,6 +24,14 @@ std::string take_error() {
 }
 void set_error_text(const std::string& text) {
   t_error = text;
+}
+void report_host_error(const std::string& text) {
+  t_host_error = text;
+  t_host_failed = true;
+}
+
+const char* PluginHost::cb_last_error(const opk_host*) {
+  return t_host_failed ? t_host_error.c_str() : nullptr;
 }
 
 PluginHost::PluginHost(std::string plugin_id, std::map<std::string, std::string> settings,
@@ -42,6 +52,7 @@ PluginHost::PluginHost(std::string plugin_id, std::map<std::string, std::string>
   table_.config_value = &cb_config_value;
   table_.get_extension = &cb_get_extension;
   table_.free = &cb_free;
+  table_.last_error = &cb_last_error;
 }
 
 PluginHost::~PluginHost() = default;

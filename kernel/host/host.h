@@ -23,6 +23,7 @@ class RouteTable;
 class StoreService;
 class IdentityService;
 class JobsService;
+class AuditService;
 
 // Finds an extension table by id for the plugin `requester`; nullptr if none.
 using ExtensionLookup = std::function<const void*(const std::string& requester, const std::string& id)>;
@@ -32,6 +33,10 @@ using ExtensionLookup = std::function<const void*(const std::string& requester, 
 void clear_error();
 std::string take_error();
 void set_error_text(const std::string& text);
+
+// Records why a kernel service refused the call it is returning from, for
+// the plugin that called it on this thread (opk_host.last_error).
+void report_host_error(const std::string& text);
 
 // Calls a plugin lifecycle entry (`what` is "init" or "start") and turns its
 // status and set_error detail into a Status worded
@@ -69,6 +74,10 @@ class PluginHost {
   void set_instance(opk_plugin* p) { instance_ = p; }
   opk_plugin* instance() const { return instance_; }
 
+  // The ABI minor the plugin was built against (its entry's abi_minor).
+  void set_abi_minor(uint32_t minor) { abi_minor_ = minor; }
+  uint32_t abi_minor() const { return abi_minor_; }
+
   // Admin features the plugin declared; its routes must name one of them.
   void add_feature(const std::string& id) { features_.insert(id); }
   bool has_feature(const std::string& id) const { return features_.count(id) > 0; }
@@ -86,6 +95,8 @@ class PluginHost {
   IdentityService* identity_service() const { return identity_service_; }
   void set_jobs_service(JobsService* s) { jobs_service_ = s; }
   JobsService* jobs_service() const { return jobs_service_; }
+  void set_audit_service(AuditService* s) { audit_service_ = s; }
+  AuditService* audit_service() const { return audit_service_; }
 
   // The PluginHost behind a table handed out by this kernel.
   static PluginHost* from(const opk_host* h);
@@ -97,6 +108,7 @@ class PluginHost {
   static const char* cb_config_value(const opk_host* self, const char* key);
   static const void* cb_get_extension(const opk_host* self, const char* id);
   static void cb_free(const opk_host* self, void* ptr);
+  static const char* cb_last_error(const opk_host* self);
 
   std::string plugin_id_;
   std::map<std::string, std::string> settings_;
@@ -107,7 +119,9 @@ class PluginHost {
   StoreService* store_service_ = nullptr;
   IdentityService* identity_service_ = nullptr;
   JobsService* jobs_service_ = nullptr;
+  AuditService* audit_service_ = nullptr;
   std::set<std::string> features_;
+  uint32_t abi_minor_ = OPK_ABI_MINOR;
   opk_host table_{};
 };
 

@@ -22,6 +22,10 @@ IdentityService::IdentityService(identity::Identity& identity) : identity_(ident
   ext_.authenticate = &cb_authenticate;
   ext_.allowed = &cb_allowed;
   ext_.contains = &cb_contains;
+  ext_.principal_for_token = &cb_principal_for_token;
+  ext_.release_principal = &cb_release_principal;
+  ext_.system_principal = &cb_system_principal;
+  ext_.permissions = &cb_permissions;
 }
 
 IdentityService* IdentityService::self_of(const opk_host* host) {
@@ -51,6 +55,48 @@ int32_t IdentityService::cb_allowed(const opk_host* host, const char* role, cons
 int32_t IdentityService::cb_contains(const opk_host* host, const char* scope, const char* node) {
   auto* s = self_of(host);
   return s && scope && node && s->identity_.contains(scope, node) ? 1 : 0;
+}
+
+opk_status IdentityService::cb_principal_for_token(const opk_host* host, const char* token, const opk_principal** out) {
+  auto* s = self_of(host);
+  if (!s || !out) return OPK_ERR_INVALID_ARGUMENT;
+  *out = nullptr;
+  identity::Principal p;
+  Status st = s->identity_.authenticate(token ? token : "", &p);
+  if (!st) {
+    report_host_error(st.message());
+    return st.code();
+  }
+  *out = s->principals_.issue(p.user_id, p.role, p.scope);
+  return OPK_OK;
+}
+
+void IdentityService::cb_release_principal(const opk_host* host, const opk_principal* principal) {
+  if (auto* s = self_of(host)) s->principals_.release(principal);
+}
+
+const opk_principal* IdentityService::cb_system_principal(const opk_host* host) {
+  auto* ph = PluginHost::from(host);
+  auto* s = ph ? ph->identity_service() : nullptr;
+  return s ? s->principals_.system(ph->plugin_id()) : nullptr;
+}
+
+opk_status IdentityService::cb_permissions(const opk_host* host, char** permissions_json) {
+  auto* s = self_of(host);
+  if (!s || !permissions_json) return OPK_ERR_INVALID_ARGUMENT;
+  std::string json = "[";
+  for (const auto& p : s->identity_.permission_catalog()) {
+    std::string roles;
+    for (const auto& [role, granted] : s->identity_.permissions())
+      if (granted.count("*") || granted.count(p.name))
+        roles += (roles.empty() ? "" : ",") + Poco::toJSON(role, Poco::JSON_WRAP_STRINGS);
+    json += (json.size() > 1 ? "," : "") + std::string("{\"name\":") + Poco::toJSON(p.name, Poco::JSON_WRAP_STRINGS) +
+            ",\"description\":" + Poco::toJSON(p.description, Poco::JSON_WRAP_STRINGS) +
+            ",\"owner\":" + Poco::toJSON(p.owner, Poco::JSON_WRAP_STRINGS) + ",\"roles\":[" + roles + "]}";
+  }
+  json += "]";
+  *permissions_json = plugin_string(json);
+  return *permissions_json ? OPK_OK : OPK_ERR_NO_MEMORY;
 }
 
 }  // namespace opk::host

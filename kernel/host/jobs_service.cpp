@@ -102,6 +102,15 @@ opk_status JobsService::cb_call(const opk_host* host, const opk_principal* actor
   if (!ph || !ph->jobs_service() || !operation || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
   identity::Principal p;
   if (actor && actor->role) p = {actor->user_id ? actor->user_id : "", actor->role, actor->scope ? actor->scope : ""};
+  // Only a principal the kernel issued acts: a plugin cannot name itself
+  // anyone it likes (ABI 1.2).
+  if (actor && ph->identity_service() && !ph->identity_service()->principals().issued(actor)) {
+    const Status refused = Status::permission(
+        "actor: not a principal the kernel issued (pass the request's principal, or system_principal)");
+    report_host_error(refused.message());
+    *answer_json = plugin_string("{\"error\":" + Poco::toJSON(refused.message(), Poco::JSON_WRAP_STRINGS) + "}");
+    return *answer_json ? refused.code() : OPK_ERR_NO_MEMORY;
+  }
   std::string answer;
   Status s;
   try {

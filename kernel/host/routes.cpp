@@ -1,5 +1,7 @@
 #include "host/routes.h"
 
+#include "host/principals.h"
+
 #include <Poco/JSONString.h>
 
 #include <spdlog/spdlog.h>
@@ -90,6 +92,12 @@ Status RouteTable::add(PluginHost& plugin, const opk_http_route& in) {
   if (!plugin.has_feature(info.feature_id))
     return Status::invalid(what + ": feature '" + info.feature_id + "' is not an admin feature of plugin '" +
                            plugin.plugin_id() + "'");
+  if (!info.permission.empty() && known_ && !known_(info.permission)) {
+    const std::string undeclared = what + ": permission '" + info.permission +
+                                   "' is not declared (the kernel's, or one in an admin feature's permissions)";
+    if (plugin.abi_minor() >= 2) return Status::invalid(undeclared);
+    plugin.logger().warn("{}; plugins built against ABI 1.2 are refused for this", undeclared);
+  }
   route->plugin = &plugin;
   route->c = r;
   std::unique_lock lock(mu_);
@@ -126,6 +134,7 @@ opk_status RouteTable::cb_add_route(const opk_host* host, const opk_http_route* 
   Status s = ph->routes()->add(*ph, *route);
   if (!s) {
     ph->logger().error("{}", s.message());
+    report_host_error(s.message());
     return s.code();
   }
   return OPK_OK;
@@ -249,6 +258,17 @@ opk_status RouteTable::serve(const opk_http_request& req, const opk_http_respons
     return OPK_OK;
   }
   const bool anonymous = match->info.flags & OPK_ROUTE_ANONYMOUS;
+  if (!anonymous && req.principal && principals_ && !principals_->issued(req.principal)) {
+    // The HTTP server made up a principal instead of asking the kernel (or
+    // kept one past its request): its fields are not read, not even for
+    // the audit of the refusal.
+    opk_http_request anonymous_copy{};
+    std::memcpy(&anonymous_copy, &req, std::min<size_t>(req.struct_size, sizeof anonymous_copy));
+    anonymous_copy.principal = nullptr;
+    refuse(anonymous_copy, resp, 401, "Unauthorized", "the request's principal was not issued by the kernel",
+           {{"www-authenticate", "Bearer"}});
+    return OPK_OK;
+  }
   if (!anonymous && (!req.principal || !req.principal->role)) {
     refuse(req, resp, 401, "Unauthorized", "send an API token: Authorization: Bearer <token>",
            {{"www-authenticate", "Bearer"}});

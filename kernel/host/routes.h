@@ -17,6 +17,8 @@
 
 namespace opk::host {
 
+class Principals;
+
 class PluginHost;
 
 // A route as listed for the API document.
@@ -61,6 +63,17 @@ class RouteTable {
     authorize_ = std::move(fn);
   }
 
+  // Principals the kernel issued: when set, a request on a non-anonymous
+  // route must carry one of them (401 otherwise: the HTTP server plugin
+  // made its own).
+  void set_principals(const Principals* principals) { principals_ = principals; }
+
+  // Whether a permission is declared (the kernel's or an admin feature's).
+  // When set, add() refuses a route naming an undeclared permission from a
+  // plugin built against ABI 1.2 or later, and warns for older ones (they
+  // could not declare theirs).
+  void set_permission_catalog(std::function<bool(const std::string& permission)> fn) { known_ = std::move(fn); }
+
   // Called for a state-changing request (not GET) refused before any
   // handler (401, 403, 404, 405), so the attempt reaches the audit trail.
   using RefusalAuditor = std::function<void(const opk_http_request& request, int status, const std::string& detail)>;
@@ -85,6 +98,8 @@ class RouteTable {
                                 const opk_http_response* response);
   static opk_status cb_list(const opk_host* host, char** routes_json);
   std::function<bool(const std::string&, const std::string&)> authorize_;
+  std::function<bool(const std::string&)> known_;
+  const Principals* principals_ = nullptr;
   RefusalAuditor audit_refusal_;
   // Writes the problem and tells the auditor.
   void refuse(const opk_http_request& req, const opk_http_response* resp, int status, const std::string& title,

@@ -1,6 +1,7 @@
 // store_service.h -- "opk.store/1": plugins' own migrations and tables in the
 // kernel's store. One table for all plugins; the calling plugin is known from
-// its host table. Thread-safe.
+// its host table, and its SQL reaches only its own tables (the store fences
+// it). Thread-safe.
 #ifndef OPSKERNEL_KERNEL_HOST_STORE_SERVICE_H
 #define OPSKERNEL_KERNEL_HOST_STORE_SERVICE_H
 
@@ -26,6 +27,10 @@ class StoreService {
                                int64_t* changed);
   static opk_status cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
                              char** rows_json);
+  static opk_status cb_transaction(const opk_host* host, const opk_store_statement* statements, uint32_t count,
+                                   char** results_json);
+  static opk_status cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                   char** rows_json);
   store::Store& store_;
   opk_store_v1 ext_{};
 };

@@ -1,6 +1,7 @@
 #include "identity/identity.h"
 
 #include "clock/clock.h"
+#include "config/config.h"
 
 #include <Poco/JSON/Parser.h>
 #include <Poco/SHA2Engine.h>
@@ -96,8 +97,59 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-Identity::Identity(store::Store& store, Permissions permissions)
-    : store_(store), permissions_(std::move(permissions)) {}
+Identity::Identity(store::Store& store, Permissions permissions) : store_(store), permissions_(std::move(permissions)) {
+  static const std::map<std::string, std::string> kDescriptions = {
+      {"jobs.read", "See job types, scheduled jobs, runs and their logs"},
+      {"jobs.write", "Create, change and delete scheduled jobs"},
+      {"runs.start", "Start a run by hand (run now)"},
+      {"runs.cancel", "Cancel a pending or running run"},
+      {"runs.retry", "Retry a finished run"},
+      {"runs.hold", "Hold and release pending runs"},
+      {"runs.recover", "Recover runs a kernel left behind"},
+      {"audit.read", "Read the audit trail"},
+      {"plugins.read", "See the loaded and refused plugins"},
+      {"metrics.read", "Read the kernel's metrics"},
+      {"users.read", "See users and their tokens"},
+      {"users.write", "Add and disable users, issue and revoke tokens"},
+  };
+  for (const auto& name : kPermissions) {
+    auto d = kDescriptions.find(name);
+    catalog_[name] = {name, d == kDescriptions.end() ? std::string() : d->second, "kernel"};
+  }
+}
+
+Status Identity::declare_permission(const std::string& name, const std::string& description, const std::string& owner) {
+  if (!config::valid_permission(name))
+    return Status::invalid("permission '" + name + "' is not <area>.<verb> (a-z, 0-9, '_', '-', at most 64 bytes)");
+  std::lock_guard lock(catalog_mu_);
+  auto it = catalog_.find(name);
+  if (it != catalog_.end())
+    return Status::conflict("permission '" + name + "' is already declared by " +
+                            (it->second.owner == "kernel" ? std::string("the kernel") : "plugin " + it->second.owner));
+  catalog_[name] = {name, description, owner};
+  return Status::ok();
+}
+
+void Identity::forget_permissions(const std::string& owner) {
+  if (owner == "kernel") return;
+  std::lock_guard lock(catalog_mu_);
+  std::erase_if(catalog_, [&](const auto& kv) { return kv.second.owner == owner; });
+}
+
+bool Identity::known_permission(const std::string& name) const {
+  std::lock_guard lock(catalog_mu_);
+  return catalog_.count(name) > 0;
+}
+
+std::vector<PermissionInfo> Identity::permission_catalog() const {
+  std::lock_guard lock(catalog_mu_);
+  std::vector<PermissionInfo> out;
+  for (const auto& [name, info] : catalog_)
+    if (info.owner == "kernel") out.push_back(info);
+  for (const auto& [name, info] : catalog_)
+    if (info.owner != "kernel") out.push_back(info);
+  return out;
+}
 
 void Identity::reload_locked() {
   parent_.clear();
@@ -286,6 +338,7 @@ Status Identity::authenticate(const std::string& token, Principal* out) {
 }
 
 bool Identity::allowed(const std::string& role, const std::string& permission) const {
+  if (role == kSystemRole) return true;
   auto it = permissions_.find(role);
   if (it == permissions_.end()) return false;
   return it->second.count("*") || it->second.count(permission);

@@ -30,6 +30,16 @@ inline const std::vector<std::string> kPermissions = {
     "runs.recover", "audit.read", "plugins.read", "metrics.read", "users.read", "users.write",
 };
 
+// A permission the kernel knows: its own, or one an admin feature declared.
+struct PermissionInfo {
+  std::string name, description;
+  std::string owner;  // "kernel" or the declaring plugin's id
+};
+
+// The role of a plugin's system identity (opk.identity/1 system_principal):
+// every permission. No user can be given it.
+inline const std::string kSystemRole = "System";
+
 // Role -> permissions. The defaults: PlatformAdministrator "*"; the other
 // administrators jobs.read, audit.read, users.read; TenantUser jobs.read.
 using Permissions = std::map<std::string, std::set<std::string>>;
@@ -84,8 +94,20 @@ class Identity {
   Status authenticate(const std::string& token, Principal* out);
 
   // --- authorization
+  // True when `role` has `permission` in the matrix; kSystemRole has every one.
   bool allowed(const std::string& role, const std::string& permission) const;
   const Permissions& permissions() const { return permissions_; }
+  // Adds a permission to the catalogue (an admin feature's, at load).
+  // CONFLICT when the kernel or another plugin has the name;
+  // INVALID_ARGUMENT when it is not "<area>.<verb>" (lower case, at most 64
+  // bytes).
+  Status declare_permission(const std::string& name, const std::string& description, const std::string& owner);
+  // Removes `owner`'s permissions (its plugin was refused or unloaded).
+  void forget_permissions(const std::string& owner);
+  // True when the catalogue has `name`.
+  bool known_permission(const std::string& name) const;
+  // The catalogue: the kernel's permissions, then the plugins', by name.
+  std::vector<PermissionInfo> permission_catalog() const;
 
   // First start: when no platform administrator exists (and the id "admin"
   // is free), creates the platform administrator "admin" with the token read
@@ -100,6 +122,8 @@ class Identity {
 
   store::Store& store_;
   Permissions permissions_;
+  mutable std::mutex catalog_mu_;
+  std::map<std::string, PermissionInfo> catalog_;  // name -> permission
   std::mutex mu_;
   std::map<std::string, std::string> parent_;  // node -> parent
   int64_t last_reload_ms_ = 0;

@@ -80,6 +80,14 @@ std::string to_json(const Manifest& m, int indent) {
     o->set("title", f.title);
     o->set("description", f.description);
     o->set("translations", translations(f.translations));
+    Array::Ptr permissions = new Array;
+    for (const auto& [name, description] : f.permissions) {
+      Object::Ptr p = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      p->set("name", name);
+      p->set("description", description);
+      permissions->add(p);
+    }
+    o->set("permissions", permissions);
     features->add(o);
   }
   root->set("admin_features", features);

@@ -219,8 +219,24 @@ Status read_manifest(const opk_manifest* mp, bool has_get_extension, Manifest* o
     if (!(st = check_id(what, c.id))) return st;
     what = "admin feature '" + s(c.id) + "'";
     if (!(st = check_title(what, c.title))) return st;
-    AdminFeature f{c.id, c.title, s(c.description), {}};
+    AdminFeature f{c.id, c.title, s(c.description), {}, {}};
     if (!(st = read_translations(what, c.translations, c.translation_count, &f.translations))) return st;
+    if (c.permission_count > 0 && c.permissions == nullptr)
+      return Status::invalid(what + ": permission_count is " + std::to_string(c.permission_count) +
+                             " but permissions is NULL");
+    if (c.permission_count > 256) return Status::invalid(what + ": more than 256 permissions");
+    for (uint32_t k = 0; k < c.permission_count; ++k) {
+      const std::string name = s(c.permissions[k].name);
+      if (!config::valid_permission(name))
+        return Status::invalid(what + ": permission '" + name +
+                               "' is not <area>.<verb> ([a-z][a-z0-9_-]*.[a-z][a-z0-9_.-]*, at most 64 bytes)");
+      for (const auto& other : r.admin_features)
+        for (const auto& [n, d] : other.permissions)
+          if (n == name) return Status::invalid(what + ": permission '" + name + "' is declared twice");
+      for (const auto& [n, d] : f.permissions)
+        if (n == name) return Status::invalid(what + ": permission '" + name + "' is declared twice");
+      f.permissions.emplace_back(name, s(c.permissions[k].description));
+    }
     if (!(st = unique("admin feature", f.id))) return st;
     r.admin_features.push_back(std::move(f));
   }

@@ -51,6 +51,8 @@ struct AlertSource {
 struct AdminFeature {
   std::string id, title, description;
   std::vector<Translation> translations;
+  // Permissions it declares (ABI 1.2): name, description.
+  std::vector<std::pair<std::string, std::string>> permissions;
 };
 
 struct Channel {

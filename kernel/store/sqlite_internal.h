@@ -130,6 +130,16 @@ class SqliteStore final : public Store {
                  int64_t* changed) override;
   Status query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
                std::vector<std::vector<std::optional<std::string>>>* rows) override;
+  Status plugin_execute(const std::string& owner, const std::string& sql,
+                        const std::vector<std::optional<std::string>>& params, int64_t* changed) override;
+  Status plugin_query(const std::string& owner, const std::string& sql,
+                      const std::vector<std::optional<std::string>>& params,
+                      std::vector<std::vector<std::optional<std::string>>>* rows) override;
+  Status plugin_query_typed(const std::string& owner, const std::string& sql,
+                            const std::vector<std::optional<std::string>>& params,
+                            std::vector<TypedRow>* rows) override;
+  Status plugin_transaction(const std::string& owner, const std::vector<PluginStatement>& statements,
+                            std::vector<PluginResult>* results, size_t* failed) override;
 
   // --- tenancy and identities (sqlite_identities.cpp)
   Status add_node(const Node& n) override;
@@ -304,6 +314,21 @@ class SqliteStore final : public Store {
   // Prepares, binds, steps one statement; rows (if wanted) as text.
   static Status run_one(sqlite3* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params,
                         std::vector<std::vector<std::optional<std::string>>>* rows, int64_t* changed);
+  // What one statement of a plugin may do: `owner` empty runs unfenced;
+  // `read_only` refuses writes; rows as text, typed, or not wanted.
+  struct PluginCall {
+    std::string owner;
+    bool read_only = false;
+    std::vector<std::vector<std::optional<std::string>>>* text_rows = nullptr;
+    std::vector<TypedRow>* typed_rows = nullptr;
+    int64_t* changed = nullptr;
+  };
+  static Status run_plugin_sql(sqlite3* conn, const std::string& sql,
+                               const std::vector<std::optional<std::string>>& params, const PluginCall& call);
+  // Runs a plugin's migration script (statements separated by ';') fenced
+  // to `owner`'s tables, inside the caller's transaction; *error gets
+  // the database's message or what the fence refused.
+  static bool exec_plugin_script(sqlite3* conn, const std::string& owner, const std::string& sql, std::string* error);
 
   const std::string path_;
   const bool full_;

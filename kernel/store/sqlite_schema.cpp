@@ -313,13 +313,23 @@ Status SqliteStore::migrate(const std::string& owner, const std::vector<Migratio
       if (m.version != last + 1)
         return Status::invalid("migrations of '" + owner + "': version " + std::to_string(m.version) + " follows " +
                                std::to_string(last) + " (versions must be 1, 2, 3 ...)");
-      char* err = nullptr;
-      std::string sql = "BEGIN IMMEDIATE;\n" + m.sql + ";\nINSERT INTO schema_migrations VALUES ('" + escape(owner) +
-                        "', " + std::to_string(m.version) + ", '" + escape(m.name) + "', " + std::to_string(now_ms()) +
-                        ");\nCOMMIT;";
-      if (sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-        std::string msg = err ? err : "unknown error";
+      // A plugin's script runs fenced to its own tables; the kernel's own
+      // bookkeeping around it does not.
+      const std::string record = "INSERT INTO schema_migrations VALUES ('" + escape(owner) + "', " +
+                                 std::to_string(m.version) + ", '" + escape(m.name) + "', " + std::to_string(now_ms()) +
+                                 ");\nCOMMIT;";
+      std::string msg;
+      auto exec = [&](const std::string& sql) {
+        char* err = nullptr;
+        if (sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK) return true;
+        msg = err ? err : "unknown error";
         sqlite3_free(err);
+        return false;
+      };
+      const bool applied =
+          owner == "kernel" ? exec("BEGIN IMMEDIATE;\n" + m.sql + ";\n" + record)
+                            : exec("BEGIN IMMEDIATE") && exec_plugin_script(db(), owner, m.sql, &msg) && exec(record);
+      if (!applied) {
         sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);
         return Status::invalid("migration " + owner + " #" + std::to_string(m.version) + " (" + m.name +
                                ") failed and was rolled back: " + msg);

@@ -214,6 +214,31 @@ struct TokenRow {
 // (an I/O error, a damaged file, a connection that cannot be opened), never
 // an empty result or NOT_FOUND in its place: NOT_FOUND means the read
 // succeeded and nothing matched.
+// A column value of a plugin's row, typed as the database returned it.
+struct Value {
+  enum class Kind { null, integer, real, text, blob };
+  Kind kind = Kind::null;
+  int64_t integer = 0;
+  double real = 0;
+  std::string text;  // the text, or the blob's bytes
+};
+using TypedRow = std::vector<Value>;
+
+// One statement of a plugin's transaction ($1..$n text parameters), and
+// what it gave: rows changed, rows returned (a SELECT, or RETURNING).
+struct PluginStatement {
+  std::string sql;
+  std::vector<std::optional<std::string>> params;
+};
+struct PluginResult {
+  int64_t changed = 0;
+  std::vector<TypedRow> rows;
+};
+
+// The prefix of the tables plugin `plugin_id` may use: "p_", the id with
+// '-' and '.' as '_', "_" ("flag-store" -> "p_flag_store_").
+std::string plugin_table_prefix(const std::string& plugin_id);
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -309,7 +334,30 @@ class Store {
   // never pay for a checkpoint.
   virtual void checkpoint() = 0;
 
-  // --- plugins' own tables (opk.store/1)
+  // --- plugins' own tables (opk.store/1), fenced: every call names the
+  // plugin (`owner`), and its SQL may reach only tables, indexes, views and
+  // triggers named plugin_table_prefix(owner)...; anything else (the
+  // kernel's tables, another plugin's, the schema, PRAGMA, ATTACH,
+  // transaction control) is refused with PERMISSION, naming what.
+  // One statement, in its own transaction. CONFLICT for a constraint
+  // violation, INVALID_ARGUMENT for bad SQL or parameters.
+  virtual Status plugin_execute(const std::string& owner, const std::string& sql,
+                                const std::vector<std::optional<std::string>>& params, int64_t* changed) = 0;
+  // One read-only query; every column as text (nullopt for NULL).
+  virtual Status plugin_query(const std::string& owner, const std::string& sql,
+                              const std::vector<std::optional<std::string>>& params,
+                              std::vector<std::vector<std::optional<std::string>>>* rows) = 0;
+  // One read-only query; values typed.
+  virtual Status plugin_query_typed(const std::string& owner, const std::string& sql,
+                                    const std::vector<std::optional<std::string>>& params,
+                                    std::vector<TypedRow>* rows) = 0;
+  // `statements` in one transaction: all or nothing. Each may return rows
+  // (typed). On failure nothing is changed and *failed (may be null) gets
+  // the index of the statement that failed.
+  virtual Status plugin_transaction(const std::string& owner, const std::vector<PluginStatement>& statements,
+                                    std::vector<PluginResult>* results, size_t* failed) = 0;
+  // Unfenced forms of plugin_execute and plugin_query, for the kernel's
+  // own tools and tests.
   // Runs one statement with text parameters ($1..$n; nullopt binds NULL).
   // CONFLICT for a constraint violation, INVALID_ARGUMENT for bad SQL.
   virtual Status execute(const std::string& sql, const std::vector<std::optional<std::string>>& params,

@@ -538,10 +538,9 @@ class AdminHttp : public Plugin {
  private:
   // Calls an opk.jobs/1 operation for the request's caller.
   opk_status call(const Request& rq, const std::string& op, const std::string& request, std::string* answer) const {
-    const std::string user(rq.user_id()), role(rq.role()), scope(rq.scope()), source(rq.remote_addr());
-    opk_principal actor{sizeof(opk_principal), user.c_str(), role.c_str(), scope.c_str()};
+    const std::string source(rq.remote_addr());
     char* out = nullptr;
-    const opk_status st = jobs_->call(host().raw(), &actor, op.c_str(), request.c_str(), source.c_str(), &out);
+    const opk_status st = jobs_->call(host().raw(), rq.principal(), op.c_str(), request.c_str(), source.c_str(), &out);
     *answer = out ? out : "{}";
     host().free(out);
     return st;
@@ -655,29 +654,36 @@ class AdminHttp : public Plugin {
   // The caller, with the kernel's permissions its role holds, so a client
   // (the console) can offer only what the caller may do.
   Status me(const Request& rq, Response& rs) {
-    static const char* const kKernelPermissions[] = {"jobs.read",  "jobs.write",  "runs.start",   "runs.cancel",
-                                                     "runs.retry", "runs.hold",   "runs.recover", "audit.read",
-                                                     "users.read", "users.write", "plugins.read", "metrics.read"};
+    // Every permission the kernel knows (its own and those admin features
+    // declare), with the roles granted each: this plugin keeps no copy.
     const std::string role(rq.role());
     const auto* identity = host().extension<opk_identity_v1>(OPK_EXT_IDENTITY);
-    std::string permissions;
-    for (const char* p : kKernelPermissions) {
-      if (!identity || !identity->allowed(host().raw(), role.c_str(), p)) continue;
-      permissions += std::string(permissions.empty() ? "" : ",") + "\"" + p + "\"";
+    Json permissions = Json::array();
+    if (identity && OPK_HAS_MEMBER(opk_identity_v1, identity->struct_size, permissions) && identity->permissions) {
+      char* out = nullptr;
+      if (identity->permissions(host().raw(), &out) == OPK_OK && out) {
+        const Json all = Json::parse(out, nullptr, false);
+        if (all.is_array())
+          for (const auto& p : all)
+            if (p.contains("name") && p["name"].is_string() &&
+                identity->allowed(host().raw(), role.c_str(), p["name"].get<std::string>().c_str()))
+              permissions.push_back(p["name"]);
+      }
+      host().free(out);
     }
-    rs.status(200).json("{\"user_id\":" + Poco::toJSON(std::string(rq.user_id()), Poco::JSON_WRAP_STRINGS) +
-                        ",\"role\":" + Poco::toJSON(role, Poco::JSON_WRAP_STRINGS) +
-                        ",\"scope\":" + Poco::toJSON(std::string(rq.scope()), Poco::JSON_WRAP_STRINGS) +
-                        ",\"permissions\":[" + permissions + "]}");
+    rs.status(200).json(Json{{"user_id", std::string(rq.user_id())},
+                             {"role", role},
+                             {"scope", std::string(rq.scope())},
+                             {"permissions", permissions}});
     return Status::ok();
   }
 
   Status readyz(Response& rs) {
     // The engine answers a trivial operation once it runs, with whether the
     // store takes writes.
-    const opk_principal probe{sizeof(opk_principal), "admin-http", "PlatformAdministrator", "platform"};
+    // Nobody asked for this: the plugin's own system identity.
     char* out = nullptr;
-    const opk_status st = jobs_->call(host().raw(), &probe, "queues", "{}", "readyz", &out);
+    const opk_status st = jobs_->call(host().raw(), host().system_principal(), "queues", "{}", "readyz", &out);
     const std::string answer = out ? out : "";
     host().free(out);
     // Only UNAVAILABLE means the engine is not there; a permission refusal

@@ -23,20 +23,6 @@
 namespace opk::admin {
 namespace {
 
-Status read_int(const Host& host, const char* key, int lo, int hi, int* out) {
-  auto v = host.config(key);
-  if (!v) return Status::ok();
-  const std::string text(*v);
-  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
-    return Status::invalid(std::string("plugin.admin-http.") + key + ": '" + text + "' is not a whole number");
-  const int n = std::stoi(text);
-  if (n < lo || n > hi)
-    return Status::invalid(std::string("plugin.admin-http.") + key + ": " + text + " is out of range " +
-                           std::to_string(lo) + ".." + std::to_string(hi));
-  *out = n;
-  return Status::ok();
-}
-
 std::vector<std::string> segments(const std::string& path) {
   std::vector<std::string> out;
   std::stringstream ss(path);
@@ -195,31 +181,27 @@ Status read_settings(const Host& host, ServerSettings* out) {
     s.listen = std::string(*v);
   else if (auto k = host.config("kernel.listen"); k && !k->empty())
     s.listen = std::string(*k);
-  int max_body_kb = static_cast<int>(s.max_body_bytes / 1024);
-  Status st;
-  if (!(st = read_int(host, "threads", 4, 1024, &s.threads)) ||
-      !(st = read_int(host, "max_body_kb", 1, 1024 * 1024, &max_body_kb)) ||
-      !(st = read_int(host, "timeout_s", 1, 3600, &s.timeout_s)) ||
-      !(st = read_int(host, "keep_alive_s", 1, 3600, &s.keep_alive_s)) ||
-      !(st = read_int(host, "head_timeout_s", 1, 300, &s.head_timeout_s)) ||
-      !(st = read_int(host, "connections_per_address", 0, 100000, &s.connections_per_address)) ||
-      !(st = read_int(host, "slow_heads_per_address", 0, 100000, &s.slow_heads_per_address)) ||
-      !(st = read_int(host, "rate_per_user", 0, 1000000, &s.rate_per_user)) ||
-      !(st = read_int(host, "rate_per_address", 0, 1000000, &s.rate_per_address)))
-    return st;
-  s.max_body_bytes = static_cast<size_t>(max_body_kb) * 1024;
-  if (auto v = host.config("cors_origins")) {
-    std::stringstream ss{std::string(*v)};
-    std::string o;
-    while (std::getline(ss, o, ',')) {
-      o.erase(0, o.find_first_not_of(" \t"));
-      o.erase(o.find_last_not_of(" \t") + 1);
-      if (o.empty()) continue;
-      if (o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0)
-        return Status::invalid("plugin.admin-http.cors_origins: '" + o + "' is not an http(s) origin");
+  Settings in = host.settings();
+  auto int_in = [&in](const char* key, int fallback, int lo, int hi) {
+    return static_cast<int>(in.integer(key, fallback, lo, hi));
+  };
+  s.threads = int_in("threads", s.threads, 4, 1024);
+  s.max_body_bytes =
+      static_cast<size_t>(int_in("max_body_kb", static_cast<int>(s.max_body_bytes / 1024), 1, 1024 * 1024)) * 1024;
+  s.timeout_s = int_in("timeout_s", s.timeout_s, 1, 3600);
+  s.keep_alive_s = int_in("keep_alive_s", s.keep_alive_s, 1, 3600);
+  s.head_timeout_s = int_in("head_timeout_s", s.head_timeout_s, 1, 300);
+  s.connections_per_address = int_in("connections_per_address", s.connections_per_address, 0, 100000);
+  s.slow_heads_per_address = int_in("slow_heads_per_address", s.slow_heads_per_address, 0, 100000);
+  s.rate_per_user = int_in("rate_per_user", s.rate_per_user, 0, 1000000);
+  s.rate_per_address = int_in("rate_per_address", s.rate_per_address, 0, 1000000);
+  for (const std::string& o : in.list("cors_origins", {})) {
+    if (o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0)
+      in.invalid("cors_origins", o, "http(s) origins separated by commas");
+    else
       s.cors_origins.insert(o);
-    }
   }
+  if (!in.ok()) return in.status();
   *out = std::move(s);
   return Status::ok();
 }
@@ -363,32 +345,44 @@ class Handler {
 
     // The caller, if a token is sent. A bad token is refused here; no token
     // at all is the kernel's to judge (anonymous routes exist).
-    std::string user_id, role, scope;
-    opk_principal principal{};
-    bool authenticated = false;
+    // The principal is the kernel's (issued for this request, released when
+    // it ends): kernel services accept no other.
+    const auto* identity = server_.host_.extension<opk_identity_v1>(OPK_EXT_IDENTITY);
+    const opk_principal* principal = nullptr;
+    struct Release {
+      const opk_host* host;
+      const opk_identity_v1* identity;
+      const opk_principal*& p;
+      ~Release() {
+        if (p) identity->release_principal(host, p);
+      }
+    } release{server_.host_.raw(), identity, principal};
+    std::string user_id;
     if (rq.has("Authorization")) {
       const std::string auth = rq.get("Authorization");
       // The scheme is case-insensitive (RFC 9110, section 11.1).
       if (auth.size() < 7 || Poco::icompare(auth.substr(0, 7), std::string("bearer ")) != 0)
         return send_problem(rs, 401, "Unauthorized", "the Authorization header must be 'Bearer <token>'",
                             {{"WWW-Authenticate", "Bearer"}});
-      const auto* identity = server_.host_.extension<opk_identity_v1>(OPK_EXT_IDENTITY);
-      if (!identity) return send_problem(rs, 503, "Service Unavailable", "identities are not available");
-      char* json = nullptr;
-      const opk_status a = identity->authenticate(server_.host_.raw(), auth.substr(7).c_str(), &json);
-      std::string answer = json ? json : "{}";
-      if (json) server_.host_.free(json);
-      Poco::JSON::Parser parser;
-      auto obj = parser.parse(answer).extract<Poco::JSON::Object::Ptr>();
-      if (a != OPK_OK)
-        return send_problem(rs, 401, "Unauthorized", obj->optValue<std::string>("error", "the token is not valid"),
+      if (!identity || !OPK_HAS_MEMBER(opk_identity_v1, identity->struct_size, principal_for_token))
+        return send_problem(rs, 503, "Service Unavailable", "identities are not available");
+      const std::string token = auth.substr(7);
+      if (identity->principal_for_token(server_.host_.raw(), token.c_str(), &principal) != OPK_OK || !principal) {
+        principal = nullptr;
+        // Why (unknown, expired, revoked, disabled), for the client.
+        char* json = nullptr;
+        identity->authenticate(server_.host_.raw(), token.c_str(), &json);
+        const Json why = Json::parse(json ? json : "{}", nullptr, false);
+        if (json) server_.host_.free(json);
+        return send_problem(rs, 401, "Unauthorized",
+                            why.is_object() && why.contains("error") && why["error"].is_string()
+                                ? why["error"].get<std::string>()
+                                : std::string("the token is not valid"),
                             {{"WWW-Authenticate", "Bearer error=\"invalid_token\""}});
-      user_id = obj->getValue<std::string>("user_id");
-      role = obj->getValue<std::string>("role");
-      scope = obj->getValue<std::string>("scope");
-      principal = {sizeof(opk_principal), user_id.c_str(), role.c_str(), scope.c_str()};
-      authenticated = true;
+      }
+      user_id = principal->user_id ? principal->user_id : "";
     }
+    const bool authenticated = principal != nullptr;
 
     // The per-user limit (all of a user's tokens together).
     if (authenticated && !server_.per_user_.allow(user_id, now, &retry))
@@ -454,7 +448,7 @@ class Handler {
     c.headers = hs.data();
     c.header_count = static_cast<uint32_t>(hs.size());
     c.body = {reinterpret_cast<const uint8_t*>(body.data()), body.size()};
-    c.principal = authenticated ? &principal : nullptr;
+    c.principal = principal;
     c.remote_addr = remote.c_str();
 
     PocoResponse out;

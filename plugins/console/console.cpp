@@ -74,34 +74,21 @@ void not_found(Response& rs, const std::string& detail) {
       .body("{\"type\":\"about:blank\",\"title\":\"Not Found\",\"status\":404,\"detail\":\"" + detail + "\"}");
 }
 
-// A whole-number setting within [lo, hi]; the error names the key.
-Status read_int(const Host& host, const char* key, int lo, int hi, int* value) {
-  auto v = host.config(key);
-  if (!v || v->empty()) return Status::ok();
-  int n = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || end != v->data() + v->size() || n < lo || n > hi)
-    return Status::invalid(std::string("[plugin.console] ") + key + ": '" + *v + "' is not a whole number in " +
-                           std::to_string(lo) + ".." + std::to_string(hi));
-  *value = n;
-  return Status::ok();
-}
-
 class Console : public Plugin {
  public:
   explicit Console(Host host) : Plugin(host) {}
 
   Status start() override {
-    int queue = 50, poll = 5, failed_days = 7, over_hours = 24;
+    Settings in = host().settings();
+    const Json settings = {
+        {"queue_threshold", in.integer("queue_threshold", 50, 1, 1000000)},
+        {"poll_seconds", in.integer("poll_seconds", 5, 1, 3600)},
+        {"failed_lookback_days", in.integer("failed_lookback_days", 7, 1, 365)},
+        {"over_target_lookback_hours", in.integer("over_target_lookback_hours", 24, 1, 24 * 365)},
+    };
+    if (!in.ok()) return in.status();
+    settings_ = settings.dump();
     Status s;
-    if (!(s = read_int(host(), "queue_threshold", 1, 1000000, &queue)) ||
-        !(s = read_int(host(), "poll_seconds", 1, 3600, &poll)) ||
-        !(s = read_int(host(), "failed_lookback_days", 1, 365, &failed_days)) ||
-        !(s = read_int(host(), "over_target_lookback_hours", 1, 24 * 365, &over_hours)))
-      return s;
-    settings_ = "{\"queue_threshold\":" + std::to_string(queue) + ",\"poll_seconds\":" + std::to_string(poll) +
-                ",\"failed_lookback_days\":" + std::to_string(failed_days) +
-                ",\"over_target_lookback_hours\":" + std::to_string(over_hours) + "}";
     const Asset* page = find_asset("index.html");
     if (!page) return Status::error("the console bundle has no index.html");
     for (const char* path : kPages) {

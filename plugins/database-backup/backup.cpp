@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -42,47 +43,31 @@ struct Settings {
   std::string store;
 };
 
-// Reads a non-negative integer setting; `what` names it in the error.
-opk::Status read_int(const opk::Host& h, const char* key, int lo, int hi, int* out) {
-  auto v = h.config(key);
-  if (!v) return opk::Status::ok();
-  try {
-    size_t used = 0;
-    int n = std::stoi(*v, &used);
-    if (used != v->size() || n < lo || n > hi) throw std::out_of_range(*v);
-    *out = n;
-    return opk::Status::ok();
-  } catch (const std::exception&) {
-    return opk::Status::invalid(std::string("plugin.database-backup.") + key + ": '" + *v + "' is not a number in " +
-                                std::to_string(lo) + ".." + std::to_string(hi));
-  }
-}
-
 opk::Status load_settings(const opk::Host& h, Settings* s) {
   const std::string data = h.config_or("kernel.data_dir", ".");
   s->store = h.config_or("kernel.store_path", data + "/opskernel.db");
   fs::path dir = h.config_or("dir", "backups");
   s->dir = dir.is_absolute() ? dir : fs::path(data) / dir;
-  std::stringstream tiers(h.config_or("tiers", "hourly:24,daily:7,weekly:4,monthly:12"));
-  for (std::string item; std::getline(tiers, item, ',');) {
-    auto colon = item.find(':');
-    std::string name = item.substr(0, colon);
-    name.erase(0, name.find_first_not_of(" "));
-    int keep = 0;
-    try {
-      keep = colon == std::string::npos ? -1 : std::stoi(item.substr(colon + 1));
-    } catch (const std::exception&) {
-      keep = -1;
+  opk::Settings in = h.settings();
+  for (const std::string& item : in.list("tiers", {"hourly:24", "daily:7", "weekly:4", "monthly:12"})) {
+    const auto colon = item.find(':');
+    const std::string name = item.substr(0, colon);
+    int keep = -1;
+    if (colon != std::string::npos) {
+      const std::string n = item.substr(colon + 1);
+      auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), keep);
+      if (ec != std::errc() || end != n.data() + n.size()) keep = -1;
     }
     if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos ||
         keep < 1 || keep > 10000)
-      return opk::Status::invalid("plugin.database-backup.tiers: '" + item + "' is not NAME:KEEP (KEEP 1..10000)");
-    s->tiers[name] = keep;
+      in.invalid("tiers", item, "NAME:KEEP items separated by commas (NAME a-z0-9-, KEEP 1..10000)");
+    else
+      s->tiers[name] = keep;
   }
-  if (s->tiers.empty()) return opk::Status::invalid("plugin.database-backup.tiers: no tier configured");
-  opk::Status st = read_int(h, "pages_per_step", 1, 1000000, &s->pages_per_step);
-  if (!st) return st;
-  return read_int(h, "step_pause_ms", 0, 60000, &s->step_pause_ms);
+  if (in.ok() && s->tiers.empty()) in.invalid("tiers", "", "at least one NAME:KEEP tier");
+  s->pages_per_step = static_cast<int>(in.integer("pages_per_step", s->pages_per_step, 1, 1000000));
+  s->step_pause_ms = static_cast<int>(in.integer("step_pause_ms", s->step_pause_ms, 0, 60000));
+  return in.status();
 }
 
 // "20261125T031500.123Z": sorts by time; milliseconds keep quick runs apart.
@@ -215,13 +200,7 @@ class BackupJob : public opk::Job {
     Settings s;
     opk::Status st = load_settings(plugin_.host(), &s);
     if (!st) return st;
-    std::string tier = "daily";
-    const auto params = run.params_json();
-    if (auto p = params.find("\"tier\""); p != std::string_view::npos) {
-      // The schema guarantees {"tier": "<name>"}; take the string value.
-      auto q1 = params.find('"', params.find(':', p) + 1), q2 = params.find('"', q1 + 1);
-      tier = std::string(params.substr(q1 + 1, q2 - q1 - 1));
-    }
+    const std::string tier = run.param<std::string>("tier", "daily");
     if (!s.tiers.count(tier))
       return opk::Status::invalid("tier '" + tier + "' is not configured (plugin.database-backup.tiers)");
     const int keep = s.tiers[tier];
@@ -290,8 +269,7 @@ class BackupJob : public opk::Job {
     const auto size = fs::file_size(target, ec);
     run.info("backup " + target.filename().string() + ": " + std::to_string(size) + " bytes in " + std::to_string(ms) +
              " ms, verified");
-    run.set_output_json("{\"file\":\"" + target.string() + "\",\"bytes\":" + std::to_string(size) +
-                        ",\"duration_ms\":" + std::to_string(ms) + ",\"deleted\":" + std::to_string(deleted) + "}");
+    run.set_output({{"file", target.string()}, {"bytes", size}, {"duration_ms", ms}, {"deleted", deleted}});
     run.set_result(opk::Outcome::normal, tier + " backup of " + std::to_string(size) + " bytes in " +
                                              std::to_string(ms) + " ms; " + std::to_string(deleted) +
                                              " old copies deleted");
@@ -338,7 +316,7 @@ class BackupJob : public opk::Job {
       last_left = left;
       if (total > 0) run.progress(90.0 * (total - left) / total, "copying pages");
       if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED || (rc == SQLITE_OK && s.step_pause_ms > 0))
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::max(s.step_pause_ms, 5)));
+        (void)run.wait(std::chrono::milliseconds(std::max(s.step_pause_ms, 5)));  // a cancel ends it at the loop's top
     }
     sqlite3_backup_finish(b);
     std::string err = rc == SQLITE_DONE ? "" : sqlite3_errstr(rc);
@@ -369,10 +347,12 @@ class BackupJob : public opk::Job {
 
 class BackupPlugin : public opk::Plugin {
  public:
-  explicit BackupPlugin(opk::Host host) : Plugin(host) {
+  explicit BackupPlugin(opk::Host host) : Plugin(host) {}
+
+  // Bad settings refuse the plugin at init, naming the key.
+  opk::Status init() override {
     Settings s;
-    opk::Status st = load_settings(host, &s);  // bad settings refuse the plugin at init, naming the key
-    if (!st) throw std::invalid_argument(st.message());
+    return load_settings(host(), &s);
   }
 
   // Removes the partial copies of backups that were stopped mid-copy,

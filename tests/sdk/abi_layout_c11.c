@@ -12,7 +12,7 @@ static_assert(offsetof(opk_plugin_entry, abi_minor) == 4, "version first, frozen
 static_assert(offsetof(opk_plugin_entry, struct_size) == 8, "entry layout");
 static_assert(offsetof(opk_plugin_entry, get_manifest) == 16, "entry layout");
 static_assert(sizeof(opk_plugin_entry) == 64, "entry layout");
-static_assert(sizeof(opk_host) == 80, "host layout");
+static_assert(offsetof(opk_host, last_error) == 80 && sizeof(opk_host) == 88, "host layout");
 static_assert(offsetof(opk_host, log) == 32, "host layout");
 static_assert(sizeof(opk_manifest) == 144, "manifest layout");
 static_assert(sizeof(opk_job_type) == 144, "job type layout");

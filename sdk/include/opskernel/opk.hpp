@@ -8,7 +8,13 @@
 //   - base classes opk::Plugin, opk::Job, opk::AlertSource,
 //     opk::NotificationChannel to derive from;
 //   - opk::Manifest, a builder for the manifest, and OPK_PLUGIN(Class, fn),
-//     the one macro that emits the exported C entry.
+//     the one macro that emits the exported C entry;
+//   - opk::Json (nlohmann::json) for parameters, outputs, bodies and rows,
+//     and opk::Settings (settings.hpp) for typed, validated settings;
+//   - opk::Audit, audit rows through the kernel (opk.audit/1).
+// Calls that need a newer kernel than 1.0 check the kernel's ABI minor and
+// table sizes and fail with UNSUPPORTED, naming the minor, instead of
+// silently doing less (a route's permission is never dropped).
 // Every call from the kernel goes through a noexcept trampoline that turns an
 // exception into a status plus message: no exception ever reaches the kernel.
 //
@@ -19,19 +25,28 @@
 #define OPSKERNEL_OPK_HPP
 
 #include <opskernel/opk_abi.h>
+#include <opskernel/settings.hpp>
 #include <opskernel/status.hpp>
 
+#include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace opk {
+
+// JSON documents of the C++ layer: parameters, outputs, request and response
+// bodies, typed store rows. The C ABI carries them as text.
+using Json = nlohmann::json;
 
 // Log severities.
 enum class Level : opk_log_level {
@@ -106,6 +121,17 @@ class Host {
     return v ? *v : std::string(fallback);
   }
 
+  // Typed, validated reads of this plugin's settings (settings.hpp).
+  Settings settings() const;
+
+  // This plugin's system identity, for work no request asked for (1.2
+  // kernels; nullptr before). Pass it as the actor of kernel services.
+  const opk_principal* system_principal() const {
+    const auto* id = extension<opk_identity_v1>(OPK_EXT_IDENTITY);
+    if (id == nullptr || !detail::has(id, &opk_identity_v1::system_principal) || !id->system_principal) return nullptr;
+    return id->system_principal(host_);
+  }
+
   // A kernel service or another plugin's extension table, or nullptr.
   // REQUIRES: T is the struct documented for `id`.
   template <typename T>
@@ -125,6 +151,14 @@ class Host {
   // Frees memory the kernel handed over ("OWNERSHIP: free with opk_host.free").
   void free(void* ptr) const {
     if (ptr && detail::has(host_, &opk_host::free) && host_->free) host_->free(host_, ptr);
+  }
+
+  // Why the most recent failed kernel call on this thread failed, or ""
+  // (kernels before 1.2 do not say).
+  std::string last_error() const {
+    if (!detail::has(host_, &opk_host::last_error) || !host_->last_error) return {};
+    const char* e = host_->last_error(host_);
+    return e ? std::string(e) : std::string();
   }
 
   uint32_t abi_minor() const { return host_ ? host_->abi_minor : 0; }
@@ -161,6 +195,41 @@ class Store {
     auto p = pointers(params);
     return result(s_->execute(host_.raw(), sql.c_str(), p.data(), static_cast<uint32_t>(p.size()), changed), "execute");
   }
+  // Runs one query; rows as arrays of typed values (numbers, strings, null).
+  // 1.2 kernels type the values; 1.1 kernels give every value as text.
+  Status query(const std::string& sql, const std::vector<Param>& params, Json* rows) const {
+    if (!s_) return unavailable();
+    auto p = pointers(params);
+    char* out = nullptr;
+    const bool typed = detail::has(s_, &opk_store_v1::query_typed) && s_->query_typed;
+    Status s = result(typed ? s_->query_typed(host_.raw(), sql.c_str(), p.data(), static_cast<uint32_t>(p.size()), &out)
+                            : s_->query(host_.raw(), sql.c_str(), p.data(), static_cast<uint32_t>(p.size()), &out),
+                      "query");
+    return take(s, out, rows);
+  }
+  // One statement of a transaction.
+  struct Statement {
+    std::string sql;
+    std::vector<Param> params;
+  };
+  // Runs `statements` in one transaction (all or nothing); *results gets
+  // [{"changed": n, "rows": [...]}] per statement, RETURNING rows included.
+  // UNSUPPORTED before ABI 1.2.
+  Status transaction(const std::vector<Statement>& statements, Json* results) const {
+    if (!s_) return unavailable();
+    if (!detail::has(s_, &opk_store_v1::transaction) || !s_->transaction)
+      return {OPK_ERR_UNSUPPORTED, "store transactions need a kernel with ABI 1.2"};
+    std::vector<std::vector<const char*>> ptrs;
+    std::vector<opk_store_statement> c;
+    ptrs.reserve(statements.size());
+    for (const auto& st : statements) {
+      ptrs.push_back(pointers(st.params));
+      c.push_back({st.sql.c_str(), ptrs.back().data(), static_cast<uint32_t>(ptrs.back().size())});
+    }
+    char* out = nullptr;
+    Status s = result(s_->transaction(host_.raw(), c.data(), static_cast<uint32_t>(c.size()), &out), "transaction");
+    return take(s, out, results);
+  }
   // Runs one query; rows as a JSON array of arrays of strings and nulls.
   Status query_json(const std::string& sql, const std::vector<Param>& params, std::string* rows_json) const {
     if (!s_) return unavailable();
@@ -181,8 +250,22 @@ class Store {
     return p;
   }
   static Status unavailable() { return {OPK_ERR_UNAVAILABLE, "the kernel's store is not available here"}; }
-  static Status result(opk_status st, const char* what) {
+  // Parses the kernel's answer into *doc (also on failure, when it holds
+  // {"error": ...}, whose message then replaces the generic one) and frees it.
+  Status take(Status s, char* out, Json* doc) const {
+    if (out == nullptr) return s;
+    Json parsed = Json::parse(out, nullptr, false);
+    host_.raw()->free(host_.raw(), out);
+    if (parsed.is_discarded()) return s.is_ok() ? Status(OPK_ERR_INTERNAL, "store answer is not JSON") : s;
+    if (!s.is_ok() && parsed.is_object() && parsed.contains("error") && parsed["error"].is_string())
+      return {s.code(), "store: " + parsed["error"].get<std::string>()};
+    if (doc) *doc = std::move(parsed);
+    return s;
+  }
+  Status result(opk_status st, const char* what) const {
     if (st == OPK_OK) return Status::ok();
+    const std::string why = host_.last_error();
+    if (!why.empty()) return {st, std::string("store ") + what + ": " + why};
     return {st, std::string("store ") + what + " failed with status " + std::to_string(st) +
                     " (the plugin's log has the database's message)"};
   }
@@ -216,6 +299,30 @@ class RunContext {
   }
   std::string_view reason() const { return detail::sv(c_->reason); }
 
+  // The parameters as a document (validated against the type's schema by
+  // the kernel before the run starts); an object, {} when none.
+  const Json& params() const {
+    if (!params_) {
+      Json p = Json::parse(params_json(), nullptr, false);
+      params_ = p.is_object() ? std::move(p) : Json::object();
+    }
+    return *params_;
+  }
+  // Parameter `key` as T, or `fallback` when absent or null. Throws
+  // std::invalid_argument naming the key when it has another type (the
+  // run then fails with that message).
+  template <typename T>
+  T param(std::string_view key, T fallback) const {
+    const Json& p = params();
+    auto it = p.find(std::string(key));
+    if (it == p.end() || it->is_null()) return fallback;
+    try {
+      return it->get<T>();
+    } catch (const Json::exception& e) {
+      throw std::invalid_argument("parameter '" + std::string(key) + "': " + e.what());
+    }
+  }
+
   // Appends a line to the run's log.
   void log(Level level, std::string_view message) const {
     std::string m(message);
@@ -241,8 +348,27 @@ class RunContext {
     std::string j(json);
     if (detail::has(c_, &opk_run_context::set_output_json) && c_->set_output_json) c_->set_output_json(c_, j.c_str());
   }
+  // Attaches the run's result document (an object).
+  void set_output(const Json& doc) const { set_output_json(doc.dump()); }
   // True once the run was asked to stop.
   bool cancelled() const { return c_->is_cancelled && c_->is_cancelled(c_) != 0; }
+
+  // Waits `d` on the kernel's clock; returns Status::cancelled() at once
+  // when the run is cancelled. Use it for pauses and back-off. Kernels
+  // before 1.2 lack the call: then it sleeps in 50 ms slices, polling.
+  Status wait(std::chrono::milliseconds d) const {
+    if (detail::has(c_, &opk_run_context::wait) && c_->wait) {
+      const opk_status st = c_->wait(c_, d.count());
+      return st == OPK_OK ? Status::ok() : Status(st, st == OPK_ERR_CANCELLED ? "cancelled" : "wait failed");
+    }
+    const auto end = std::chrono::steady_clock::now() + d;
+    while (!cancelled()) {
+      const auto left = end - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) return Status::ok();
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(50)));
+    }
+    return Status::cancelled();
+  }
 
   // Marks a named step; the step ends when the guard is destroyed (NORMAL)
   // or when end() is called.
@@ -280,6 +406,7 @@ class RunContext {
 
  private:
   const opk_run_context* c_;
+  mutable std::optional<Json> params_;
 };
 
 // --------------------------------------------------------------- AlertContext
@@ -350,6 +477,19 @@ class Request {
   std::string_view role() const { return r_->principal ? detail::sv(r_->principal->role) : std::string_view(); }
   std::string_view scope() const { return r_->principal ? detail::sv(r_->principal->scope) : std::string_view(); }
   std::string_view remote_addr() const { return detail::sv(r_->remote_addr); }
+  // The caller as the kernel issued it: pass it as the actor of kernel
+  // services (opk.jobs/1, opk.audit/1). nullptr on anonymous routes.
+  const opk_principal* principal() const { return r_->principal; }
+  // Parses the body as JSON into *doc; INVALID_ARGUMENT saying where it is
+  // malformed (the handler answers 400 with it).
+  Status json_body(Json* doc) const {
+    try {
+      *doc = Json::parse(body());
+      return Status::ok();
+    } catch (const Json::parse_error& e) {
+      return Status::invalid(std::string("request body is not valid JSON: ") + e.what());
+    }
+  }
   const opk_http_request* raw() const { return r_; }
 
  private:
@@ -380,6 +520,9 @@ class Response {
   }
   // Sets content-type application/json and the body.
   Response& json(std::string_view data) { return header("content-type", "application/json").body(data); }
+  // Sets content-type application/json and the document as the body.
+  template <typename J>
+  requires std::same_as<J, Json> Response& json(const J& doc) { return json(std::string_view(doc.dump())); }
   // Sends what was written so far and keeps streaming (Server-Sent Events).
   // CANCELLED once the client has gone; UNSUPPORTED where the server cannot
   // stream (ABI 1.0 kernels).
@@ -431,6 +574,11 @@ class Plugin {
   Plugin(const Plugin&) = delete;
   Plugin& operator=(const Plugin&) = delete;
 
+  // Prepares the instance: read settings, check them, migrate tables.
+  // A non-OK status refuses the plugin with its message (the kernel logs
+  // it and goes on); start() is then not called. Called once, right after
+  // the constructor and before the job, alert and channel objects exist.
+  virtual Status init() { return Status::ok(); }
   // Starts serving (add routes here). Called once after all jobs exist.
   virtual Status start() { return Status::ok(); }
   // Stops serving; no run of this plugin is in flight.
@@ -448,6 +596,11 @@ class Plugin {
                    Handler handler, uint64_t flags = 0, std::string_view permission = {}) {
     const auto* routes = host_.extension<opk_http_routes_v1>(OPK_EXT_HTTP_ROUTES);
     if (routes == nullptr || !routes->add_route) return {OPK_ERR_UNSUPPORTED, "no route service"};
+    // A kernel before 1.1 would ignore the permission and serve the route
+    // to every caller: refuse instead.
+    if (!permission.empty() && host_.abi_minor() < 1)
+      return {OPK_ERR_UNSUPPORTED, "route " + std::string(method) + " " + std::string(path) +
+                                       " needs permission checks, which need a kernel with ABI 1.1"};
     handlers_.push_back(std::make_unique<Handler>(std::move(handler)));
     std::string f(feature), m(method), p(path), s(summary);
     opk_http_route r{};
@@ -462,7 +615,10 @@ class Plugin {
     std::string perm(permission);
     r.permission = perm.empty() ? nullptr : perm.c_str();
     opk_status st = routes->add_route(host_.raw(), &r);
-    if (st != OPK_OK) return {st, "route " + m + " " + p + " refused"};
+    if (st != OPK_OK) {
+      const std::string why = host_.last_error();
+      return {st, why.empty() ? "route " + m + " " + p + " refused" : why};
+    }
     return Status::ok();
   }
 
@@ -501,6 +657,8 @@ struct AlertSourceInfo {
 struct FeatureInfo {
   std::string id, title, description;
   std::vector<opk_translation> translations;
+  // Permissions the feature introduces (ABI 1.2): name, description.
+  std::vector<std::pair<std::string, std::string>> permissions;
 };
 
 // Describes a notification channel.
@@ -596,6 +754,8 @@ class Manifest {
 
   // The C view; valid while this object lives. Built once.
   const opk_manifest* c_manifest();
+  // The plugin id.
+  const std::string& id() const { return id_; }
 
   // Creates the per-instance objects for `plugin`.
   Status populate(detail::Instance& inst) {
@@ -626,6 +786,7 @@ class Manifest {
   };
   struct FeatureSlot {
     FeatureInfo info;
+    std::vector<opk_permission> permissions;
     opk_admin_feature c{};
   };
   template <typename Vec, typename C>
@@ -724,6 +885,9 @@ inline const opk_manifest* Manifest::c_manifest() {
     c.description = z(f->info.description);
     c.translations = f->info.translations.empty() ? nullptr : f->info.translations.data();
     c.translation_count = static_cast<uint32_t>(f->info.translations.size());
+    for (auto& [name, description] : f->info.permissions) f->permissions.push_back({name.c_str(), description.c_str()});
+    c.permissions = f->permissions.empty() ? nullptr : f->permissions.data();
+    c.permission_count = static_cast<uint32_t>(f->permissions.size());
     feature_ptrs_.push_back(&c);
   }
   for (auto& p : provides_) provides_ptrs_.push_back(p.c_str());
@@ -750,6 +914,56 @@ inline const opk_manifest* Manifest::c_manifest() {
   built_ = true;
   return &c_;
 }
+
+inline Settings Host::settings() const {
+  const Manifest* m = Manifest::current();
+  return Settings(*this, m ? m->id() : std::string("?"));
+}
+
+// ---------------------------------------------------------------- Audit
+
+// One row of the audit trail written by a plugin (opk.audit/1).
+struct AuditEntry {
+  std::string action;  // "<area>.<verb>", e.g. "flags.update"
+  std::string target;  // "flag:checkout-v2"
+  std::string reason;  // the operator's reason, if any
+  Json before;         // the target before and after; null when not applicable
+  Json after;
+  std::string outcome = "success";  // "success", "refused" or "failed"
+  std::string source;               // client address, if any
+};
+
+// The kernel's audit trail, for admin features (kernels with ABI 1.2).
+class Audit {
+ public:
+  explicit Audit(const Host& host) : host_(host), a_(host.extension<opk_audit_v1>(OPK_EXT_AUDIT)) {}
+  bool available() const { return a_ != nullptr && a_->record != nullptr; }
+  // Appends a row for `actor` (a request's principal or the plugin's
+  // system principal), durable when it returns.
+  Status record(const opk_principal* actor, const AuditEntry& e) const {
+    if (!available()) return {OPK_ERR_UNSUPPORTED, "the audit service needs a kernel with ABI 1.2"};
+    const std::string before = e.before.is_null() ? std::string() : e.before.dump();
+    const std::string after = e.after.is_null() ? std::string() : e.after.dump();
+    opk_audit_entry c{};
+    c.struct_size = sizeof c;
+    c.actor = actor;
+    c.action = e.action.c_str();
+    c.target = e.target.c_str();
+    c.reason = e.reason.empty() ? nullptr : e.reason.c_str();
+    c.before_json = before.empty() ? nullptr : before.c_str();
+    c.after_json = after.empty() ? nullptr : after.c_str();
+    c.outcome = e.outcome.empty() ? nullptr : e.outcome.c_str();
+    c.source = e.source.empty() ? nullptr : e.source.c_str();
+    const opk_status st = a_->record(host_.raw(), &c);
+    if (st == OPK_OK) return Status::ok();
+    const std::string why = host_.last_error();
+    return {st, why.empty() ? "audit row for " + e.action + " on " + e.target + " refused" : why};
+  }
+
+ private:
+  const Host& host_;
+  const opk_audit_v1* a_;
+};
 
 namespace detail {
 // Runs `fn`, turning any exception into a status and a message for the kernel.
@@ -838,6 +1052,8 @@ struct Entry {
     auto inst = std::make_unique<Instance>();
     opk_status s = guarded(h, [&] {
       inst->plugin = std::make_unique<P>(h);
+      Status s = inst->plugin->init();
+      if (!s) return s;
       return Manifest::current()->populate(*inst);
     });
     if (s != OPK_OK) return s;

@@ -66,7 +66,7 @@ extern "C" {
 /** ABI minor version: additive changes only.
  *  1: opk_http_route.permission, opk_http_response.flush,
  *     opk_http_routes_v1.dispatch and .list, opk.identity/1, opk.jobs/1.
- *  2: opk_run_context.wait; opk_store_v1.transaction and .query_typed;
+ *  2: opk_host.last_error; opk_run_context.wait; opk_store_v1.transaction and .query_typed;
  *     opk_identity_v1.principal_for_token, .release_principal,
  *     .system_principal and .permissions; opk_admin_feature.permissions;
  *     opk.audit/1. Kernel services accept only principals the kernel
@@ -214,6 +214,16 @@ struct opk_host {
   /** Frees memory the kernel allocated and handed to the plugin (documented
    *  per call with "OWNERSHIP: free with opk_host.free"). [thread-safe] */
   void (*free)(const opk_host* self, void* ptr);
+
+  /**
+   * (1.2) Why the most recent failed call into a kernel service on this
+   * thread failed (a refused route, a store or audit error, a bad token);
+   * NULL if none has failed. Read it right after the failing call: a later
+   * failure replaces it. The words are for logs and operators, not for
+   * parsing. [thread-safe]
+   * LIFETIME: until the next call into the kernel on this thread.
+   */
+  const char* (*last_error)(const opk_host* self);
 };
 
 /* ------------------------------------------------------------- job types */

@@ -75,5 +75,30 @@ TEST(Clock, SystemWaitReachesItsDeadline) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(25));
 }
 
+TEST(Clock, WaitOnceReturnsOnANotifyOrTheDeadline) {
+  std::mutex mu;
+  std::condition_variable cv;
+  {
+    std::unique_lock lock(mu);
+    const auto t0 = std::chrono::steady_clock::now();
+    wait_once(lock, cv, now_ms() - 1);  // past: at once
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));
+  }
+  ScopedManualClock manual(kStart);
+  auto waiter = std::async(std::launch::async, [&] {
+    std::unique_lock lock(mu);
+    int wakes = 0;
+    while (now_ms() < kStart + 1000) {
+      wait_once(lock, cv, kStart + 1000);
+      ++wakes;
+    }
+    return wakes;
+  });
+  EXPECT_EQ(waiter.wait_for(std::chrono::milliseconds(30)), std::future_status::timeout);
+  manual->advance(1000);
+  ASSERT_EQ(waiter.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_GE(waiter.get(), 1);
+}
+
 }  // namespace
 }  // namespace opk::clock

@@ -43,5 +43,49 @@ TEST(StoreService, NotOfferedWithoutAStore) {
   EXPECT_EQ(k.store(), nullptr);
 }
 
+TEST(StoreService, APluginReachesOnlyItsOwnTables) {
+  test::TempDir d;
+  Kernel k(test::quiet_config(d, test::plugins_dir(d, {test::fixture("fence_probe"), test::fixture("store_user"),
+                                                       test::fixture("fence_bad_migration")})));
+  ASSERT_TRUE(k.start());
+  for (const auto& p : k.plugins()) {
+    if (p->id == "fence-bad-migration") {
+      // A migration that creates a table outside its names refuses the plugin, naming it.
+      EXPECT_EQ(p->state, PluginState::refused);
+      EXPECT_NE(p->reason.find("table 'runs_copy' is not one of plugin fence-bad-migration's own "
+                               "(named p_fence_bad_migration_...)"),
+                std::string::npos)
+          << p->reason;
+    } else {
+      EXPECT_EQ(p->state, PluginState::active) << p->id << ": " << p->reason;
+    }
+  }
+  store::RunFilter all;
+  all.limit = 1000;
+  const size_t runs_before = k.store()->list_runs(all).value().size();
+  auto v = test::run_and_wait(k, test::manual("fence-job"));
+  const std::string deny = std::to_string(OPK_ERR_PERMISSION);
+  const std::string& s = v.row.summary;
+  for (const char* what : {"read-runs", "write-runs", "other-plugin", "schema", "pragma", "attach", "trigger", "view"})
+    EXPECT_NE(s.find(std::string(what) + "=" + deny + " "), std::string::npos) << what << " in " << s;
+  // Several statements in one transaction, rows from RETURNING, values typed.
+  EXPECT_NE(s.find(R"(tx=0 tx-results=[{"changed":1,"rows":[[1,"a",2.5]]},{"changed":1,"rows":[]}])"),
+            std::string::npos)
+      << s;
+  // A failing statement undoes the whole transaction ('c' is not kept).
+  EXPECT_NE(s.find("tx-dup=" + std::to_string(OPK_ERR_CONFLICT)), std::string::npos) << s;
+  EXPECT_NE(s.find(R"(typed=0 rows=[[1,"a",2.5,null],[2,"b",null,null]])"), std::string::npos) << s;
+  // The refusals name what was refused, for the plugin's log.
+  bool named = false;
+  for (const auto& line : v.logs)
+    named |= line.message.find("read-runs: store query: SQL: table 'runs' is not one of plugin fence-probe's own") !=
+             std::string::npos;
+  EXPECT_TRUE(named);
+  // Nothing of the kernel's was touched.
+  auto after = k.store()->list_runs(all).value();
+  EXPECT_EQ(after.size(), runs_before + 1);
+  for (const auto& r : after) EXPECT_NE(r.job_type, "x");
+}
+
 }  // namespace
 }  // namespace opk

@@ -168,7 +168,8 @@ TEST_F(ConsolePlugin, SettingsAreServedAndCheckedAtStart) {
   bool named = false;
   for (const auto& p : kernel_->plugins())
     if (p->id == "console")
-      named = p->reason.find("poll_seconds: '0' is not a whole number in 1..3600") != std::string::npos;
+      named = p->reason.find(R"([plugin.console] poll_seconds = "0": expected a whole number from 1 to 3600)") !=
+              std::string::npos;
   EXPECT_TRUE(named);
   EXPECT_EQ(get("/administration/jobs").status, 404);
   EXPECT_EQ(get("/healthz").status, 200);

@@ -204,7 +204,9 @@ TEST(BackupSettings, BadSettingsRefuseThePluginNamingTheKey) {
   ASSERT_TRUE(k.start());
   ASSERT_EQ(k.plugins().size(), 1u);
   EXPECT_EQ(k.plugins()[0]->state, PluginState::refused);
-  EXPECT_NE(k.plugins()[0]->reason.find("plugin.database-backup.tiers: 'daily:x'"), std::string::npos)
+  EXPECT_NE(k.plugins()[0]->reason.find(
+                R"(init failed with status 2: [plugin.database-backup] tiers = "daily:x": expected NAME:KEEP)"),
+            std::string::npos)
       << k.plugins()[0]->reason;
 }
 

@@ -29,12 +29,13 @@ TEST_F(Echo, RegistersItsRoutesUnderItsFeature) {
 }
 
 TEST_F(Echo, EchoesTheWordQueryAndUser) {
-  opk_principal who{sizeof(opk_principal), "alice", "PlatformAdministrator", "platform"};
+  // A principal the kernel issued, as admin-http gets one for a token.
+  const opk_principal* who = k_->identity_service()->principals().issue("alice", "PlatformAdministrator", "platform");
   host::HttpRequest rq;
   rq.method = "GET";
   rq.path = "/api/v1/echo/hi\"there";
   rq.query = {{"a", "1"}};
-  rq.principal = &who;
+  rq.principal = who;
   auto r = k_->routes().dispatch(rq);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("content-type"), "application/json");
@@ -47,8 +48,7 @@ TEST_F(Echo, EchoesABody) {
   rq.path = "/api/v1/echo";
   rq.headers = {{"content-type", "application/json"}};
   rq.body = R"({"x":[1,2,3]})";
-  const opk_principal who{sizeof(opk_principal), "alice", "TenantUser", "tenant:acme"};
-  rq.principal = &who;
+  rq.principal = k_->identity_service()->principals().issue("alice", "TenantUser", "tenant:acme");
   auto r = k_->routes().dispatch(rq);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, rq.body);
