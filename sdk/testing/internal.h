@@ -44,7 +44,7 @@ struct PluginSlot {
   std::string path;
   std::string id;
   // Tables of this plugin are named with this prefix: "p_<id>_" with '-'
-  // and '.' as '_', in lower case.
+  // and '.' as '_' (the kernel's rule, store::plugin_table_prefix).
   std::string table_prefix;
   void* library = nullptr;
   opk_plugin_entry entry{};
@@ -94,7 +94,10 @@ class MemoryStore {
   Status transaction(const PluginSlot& slot, const opk_store_statement* st, uint32_t count, std::string* results,
                      uint32_t* failed_at);
   static int authorize(void* data, int action, const char* a1, const char* a2, const char* db, const char* inner);
-  Status fence_error(const PluginSlot& slot, const std::string& sql_error) const;
+  // The fence's refusal as PERMISSION, else `sql_error` as INVALID_ARGUMENT.
+  Status fence_error(const std::string& sql_error) const;
+  // Fences statements to `slot`'s tables from now on; nullptr lifts it.
+  void raise_fence(const PluginSlot* slot);
 
   static const char* cb_dialect(const opk_host* host);
   static opk_status cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count);
@@ -109,12 +112,13 @@ class MemoryStore {
 
   mutable std::mutex mu_;
   sqlite3* db_ = nullptr;
-  // The plugin whose statement is being prepared; nullptr: no fence.
+  // The plugin whose statement runs; nullptr: no fence.
   const PluginSlot* fenced_ = nullptr;
-  // Why the fence refused the last statement: a table name, or a kind of
-  // statement ("transaction", "PRAGMA", "ATTACH").
-  std::string denied_table_;
-  std::string denied_kind_;
+  // The first thing the fence refused in the current statement.
+  std::string refused_;
+  // A CREATE, DROP or ALTER of the plugin's own was allowed (it may then
+  // read the schema).
+  bool ddl_ = false;
   opk_store_v1 table_{};
 };
 

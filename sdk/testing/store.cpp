@@ -12,15 +12,43 @@
 namespace opk::testing {
 namespace {
 
-// The kernel's own tables: present (empty) so that a plugin reaching for
-// one is refused by the fence, as in the kernel, not told it is missing.
-const char* const kKernelTables[] = {"scheduled_jobs", "runs",        "run_logs",       "run_steps",
-                                     "run_state",      "audit",       "nodes",          "users",
-                                     "tokens",         "store_marks", "lingering_runs", "schema_migrations"};
+// The kernel's own tables with their columns (not its constraints or
+// indexes): present and empty, so that a plugin reaching for one is refused
+// by the fence, as in the kernel, not told it is missing.
+const char* const kKernelSchema =
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY, time_ms INTEGER, actor TEXT, role TEXT, action TEXT, target TEXT, "
+    "reason TEXT, params_json TEXT, outcome TEXT, source TEXT);"
+    "CREATE TABLE lingering_runs (id INTEGER PRIMARY KEY);"
+    "CREATE TABLE nodes (id TEXT PRIMARY KEY, kind TEXT, name TEXT, parent TEXT, created_ms INTEGER);"
+    "CREATE TABLE run_logs (run_id INTEGER, seq INTEGER, time_ms INTEGER, level INTEGER, step TEXT, message TEXT);"
+    "CREATE TABLE run_state (id INTEGER PRIMARY KEY, phase TEXT, outcome TEXT, hold INTEGER, terminated INTEGER, "
+    "stale INTEGER, started_ms INTEGER, finished_ms INTEGER, exit_code INTEGER, node TEXT, summary TEXT, progress "
+    "REAL, progress_message TEXT, output_json TEXT, logs TEXT);"
+    "CREATE TABLE run_steps (run_id INTEGER, seq INTEGER, step_id TEXT, start_ms INTEGER, end_ms INTEGER, outcome "
+    "TEXT, summary TEXT);"
+    "CREATE TABLE runs (id INTEGER PRIMARY KEY, job_type TEXT, scheduled_job_id TEXT, slot_ms INTEGER, trigger TEXT, "
+    "params_json TEXT, target_tenant TEXT, dry_run INTEGER, range_start_ms INTEGER, range_end_ms INTEGER, user_id "
+    "TEXT, role TEXT, scope TEXT, reason TEXT, parent_run_id INTEGER, priority INTEGER, pool TEXT, scheduled_ms "
+    "INTEGER, created_ms INTEGER);"
+    "CREATE TABLE scheduled_jobs (id TEXT PRIMARY KEY, job_type TEXT, description TEXT, owner TEXT, planning TEXT, "
+    "cron TEXT, time_zone TEXT, jitter_minutes INTEGER, params_json TEXT, enabled INTEGER, scope TEXT, region TEXT, "
+    "report_recipients TEXT, next_run_ms INTEGER, created_ms INTEGER, updated_ms INTEGER);"
+    "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_ms "
+    "INTEGER NOT NULL, PRIMARY KEY (owner, version));"
+    "CREATE TABLE store_marks (name TEXT PRIMARY KEY, value INTEGER);"
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, user_id TEXT, hash TEXT, label TEXT, created_ms INTEGER, expires_ms "
+    "INTEGER, revoked_ms INTEGER);"
+    "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT, role TEXT, scope TEXT, disabled INTEGER, created_ms "
+    "INTEGER);";
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
+bool starts_with(const char* name, const std::string& prefix) {
+  return name != nullptr && std::strncmp(name, prefix.c_str(), prefix.size()) == 0;
+}
+
+bool schema_table(const char* name) {
+  return name != nullptr &&
+         (std::strcmp(name, "sqlite_master") == 0 || std::strcmp(name, "sqlite_schema") == 0 ||
+          std::strcmp(name, "sqlite_temp_master") == 0 || std::strcmp(name, "sqlite_temp_schema") == 0);
 }
 
 std::string base64(const void* data, int size) {
@@ -69,12 +97,7 @@ std::string column_json(sqlite3_stmt* st, int c, bool typed) {
 
 MemoryStore::MemoryStore() {
   sqlite3_open_v2(":memory:", &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  std::string schema;
-  for (const char* t : kKernelTables) schema += std::string("CREATE TABLE ") + t + " (id INTEGER PRIMARY KEY);";
-  schema +=
-      "DROP TABLE schema_migrations; CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT "
-      "NULL, name TEXT NOT NULL, applied_ms INTEGER NOT NULL, PRIMARY KEY (owner, version));";
-  sqlite3_exec(db_, schema.c_str(), nullptr, nullptr, nullptr);
+  sqlite3_exec(db_, kKernelSchema, nullptr, nullptr, nullptr);
   sqlite3_set_authorizer(db_, &MemoryStore::authorize, this);
   table_.struct_size = sizeof table_;
   table_.dialect = &cb_dialect;
@@ -89,92 +112,127 @@ MemoryStore::~MemoryStore() {
   sqlite3_close_v2(db_);
 }
 
-// Tables a plugin may touch: its own (prefix) and SQLite's (sqlite_master
-// as CREATE TABLE updates it; SQLite itself refuses direct writes).
+// The kernel's fence (kernel/store/sqlite_plugin_sql.cpp): a plugin's
+// statement may name only its own tables and indexes. SQLite's bookkeeping
+// (the schema rows a CREATE writes, AUTOINCREMENT counters) is allowed as
+// the consequence of an allowed statement; reading the schema is not.
 int MemoryStore::authorize(void* data, int action, const char* a1, const char* a2, const char*, const char*) {
   auto* self = static_cast<MemoryStore*>(data);
   const PluginSlot* slot = self->fenced_;
   if (slot == nullptr) return SQLITE_OK;
-  auto own = [&](const char* table) {
-    if (table == nullptr) return true;
-    const std::string t = lower(table);
-    if (t.rfind(slot->table_prefix, 0) == 0 || t.rfind("sqlite_", 0) == 0) return true;
-    self->denied_table_ = table;
-    return false;
-  };
-  auto refuse = [&](const char* kind) {
-    self->denied_kind_ = kind;
+  const std::string& prefix = slot->table_prefix;
+  auto own = [&](const char* name, const char* what) {
+    // SQLite names the index behind a UNIQUE or PRIMARY KEY constraint
+    // "sqlite_autoindex_<table>_<n>".
+    if (starts_with(name, prefix) || starts_with(name, "sqlite_autoindex_" + prefix)) return SQLITE_OK;
+    if (self->refused_.empty())
+      self->refused_ = std::string(what) + " '" + (name ? name : "") + "' is not one of plugin " + slot->id +
+                       "'s own (named " + prefix + "...)";
     return SQLITE_DENY;
   };
+  auto deny = [&](const std::string& what) {
+    if (self->refused_.empty()) self->refused_ = what + " is not allowed to plugins";
+    return SQLITE_DENY;
+  };
+  // SQLITE_CREATE_INDEX (1) .. SQLITE_DROP_VIEW (17) are the CREATEs and
+  // DROPs, but for SQLITE_DELETE (9).
+  const bool ddl = (action >= SQLITE_CREATE_INDEX && action <= SQLITE_DROP_VIEW && action != SQLITE_DELETE) ||
+                   action == SQLITE_ALTER_TABLE;
+  int verdict;
   switch (action) {
-    case SQLITE_CREATE_TABLE:
-    case SQLITE_CREATE_TEMP_TABLE:
-    case SQLITE_CREATE_VIEW:
-    case SQLITE_CREATE_TEMP_VIEW:
-    case SQLITE_DROP_TABLE:
-    case SQLITE_DROP_TEMP_TABLE:
-    case SQLITE_DROP_VIEW:
-    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_SELECT:
+    case SQLITE_FUNCTION:
+    case SQLITE_RECURSIVE:
+      verdict = SQLITE_OK;
+      break;
+    case SQLITE_READ:
+      // A CREATE or ALTER reads the schema itself; a plugin's SELECT may not.
+      if (schema_table(a1))
+        verdict = self->ddl_ ? SQLITE_OK : deny("reading the schema (" + std::string(a1) + ")");
+      else
+        verdict = own(a1, "table");
+      break;
     case SQLITE_INSERT:
     case SQLITE_UPDATE:
     case SQLITE_DELETE:
-    case SQLITE_READ:
+      if (schema_table(a1) || (a1 && std::strcmp(a1, "sqlite_sequence") == 0))
+        verdict = SQLITE_OK;
+      else
+        verdict = own(a1, "table");
+      break;
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
     case SQLITE_ANALYZE:
-    case SQLITE_CREATE_VTABLE:
-    case SQLITE_DROP_VTABLE:
-      return own(a1) ? SQLITE_OK : SQLITE_DENY;
+      verdict = own(a1, "table");
+      break;
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+      verdict = deny("CREATE VIEW (plugins keep tables and indexes)");
+      break;
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+      verdict = deny("CREATE TRIGGER (plugins keep tables and indexes)");
+      break;
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+      verdict = own(a1, "view");
+      break;
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER:
+      verdict = own(a2, "table");
+      break;
     case SQLITE_CREATE_INDEX:
     case SQLITE_CREATE_TEMP_INDEX:
     case SQLITE_DROP_INDEX:
     case SQLITE_DROP_TEMP_INDEX:
-    case SQLITE_CREATE_TRIGGER:
-    case SQLITE_CREATE_TEMP_TRIGGER:
-    case SQLITE_DROP_TRIGGER:
-    case SQLITE_DROP_TEMP_TRIGGER:
+      // Both the index and the table it is on.
+      verdict = own(a1, "index") == SQLITE_OK ? own(a2, "table") : SQLITE_DENY;
+      break;
     case SQLITE_ALTER_TABLE:
-      return own(a2) ? SQLITE_OK : SQLITE_DENY;
-    case SQLITE_TRANSACTION:
-    case SQLITE_SAVEPOINT:
-      return refuse("transaction");
+      verdict = own(a2, "table");
+      break;
+    case SQLITE_REINDEX:
+      verdict = own(a1, "index");
+      break;
     case SQLITE_PRAGMA:
-      return refuse("PRAGMA");
+      verdict = deny("PRAGMA " + std::string(a1 ? a1 : ""));
+      break;
     case SQLITE_ATTACH:
     case SQLITE_DETACH:
-      return refuse("ATTACH");
+      verdict = deny("ATTACH and DETACH");
+      break;
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+      verdict = deny("transaction control (one call is one transaction; use transaction for several statements)");
+      break;
     default:
-      return SQLITE_OK;
+      verdict = deny("this statement (authorizer action " + std::to_string(action) + ")");
   }
+  if (ddl && verdict == SQLITE_OK) self->ddl_ = true;
+  return verdict;
 }
 
-Status MemoryStore::fence_error(const PluginSlot& slot, const std::string& sql_error) const {
-  if (denied_kind_ == "transaction")
-    return Status::invalid("SQL: transactions are not allowed through opk.store/1; one statement is one transaction");
-  if (!denied_kind_.empty())
-    return Status::permission("store: " + denied_kind_ + " is not allowed through opk.store/1");
-  std::string table = denied_table_;
-  // A table that does not exist is outside the plugin's own when its name is.
-  for (const char* lead : {"no such table: ", "table "}) {
-    if (!table.empty() || sql_error.rfind(lead, 0) != 0) continue;
-    std::string name = sql_error.substr(std::strlen(lead));
-    name = name.substr(0, name.find(' '));
-    if (auto dot = name.find('.'); dot != std::string::npos) name = name.substr(dot + 1);
-    if (lower(name).rfind(slot.table_prefix, 0) != 0) table = name;
-  }
-  if (table.empty()) return Status::invalid("SQL: " + sql_error);
-  return Status::permission("store: table '" + table + "' is not one of plugin '" + slot.id +
-                            "''s own (their names start with " + slot.table_prefix + ")");
+Status MemoryStore::fence_error(const std::string& sql_error) const {
+  if (!refused_.empty()) return Status::permission("SQL: " + refused_);
+  return Status::invalid("SQL: " + sql_error);
+}
+
+void MemoryStore::raise_fence(const PluginSlot* slot) {
+  fenced_ = slot;
+  refused_.clear();
+  ddl_ = false;
 }
 
 Status MemoryStore::run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query,
                             bool typed, std::string* rows_json, int64_t* changed) {
   sqlite3_stmt* st = nullptr;
   const char* tail = nullptr;
-  fenced_ = &slot;
-  denied_table_.clear();
-  denied_kind_.clear();
-  const int rc_prepare = sqlite3_prepare_v2(db_, sql, -1, &st, &tail);
-  fenced_ = nullptr;
-  if (rc_prepare != SQLITE_OK) return fence_error(slot, sqlite3_errmsg(db_));
+  // The fence holds for the statement's life: a schema change re-prepares it.
+  raise_fence(&slot);
+  std::unique_ptr<MemoryStore, void (*)(MemoryStore*)> lift(this, [](MemoryStore* m) { m->raise_fence(nullptr); });
+  if (sqlite3_prepare_v2(db_, sql, -1, &st, &tail) != SQLITE_OK) return fence_error(sqlite3_errmsg(db_));
   if (st == nullptr) return Status::invalid("SQL: no statement");
   std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, &sqlite3_finalize);
   if (tail && std::string(tail).find_first_not_of(" \t\r\n;") != std::string::npos)
@@ -205,6 +263,7 @@ Status MemoryStore::run_one(const PluginSlot& slot, const char* sql, const char*
     json += ']';
   }
   if (rc != SQLITE_DONE) {
+    if (!refused_.empty()) return Status::permission("SQL: " + refused_);
     const std::string msg = std::string("SQL: ") + sqlite3_errmsg(db_);
     return (rc & 0xff) == SQLITE_CONSTRAINT ? Status::conflict(msg) : Status::invalid(msg);
   }
@@ -234,18 +293,16 @@ Status MemoryStore::migrate(PluginSlot& slot, const opk_store_migration* m, uint
     const std::string what = "migration " + slot.id + " #" + std::to_string(m[i].version) + " (" + m[i].name +
                              ") failed and was rolled back: ";
     sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-    fenced_ = &slot;
-    denied_table_.clear();
-    denied_kind_.clear();
+    raise_fence(&slot);
     char* err = nullptr;
     const int rc = sqlite3_exec(db_, m[i].sql, nullptr, nullptr, &err);
-    fenced_ = nullptr;
+    const std::string refused = refused_;
+    raise_fence(nullptr);
     if (rc != SQLITE_OK) {
-      const std::string msg = err ? err : "unknown error";
+      const std::string msg = !refused.empty() ? refused : err ? err : "unknown error";
       sqlite3_free(err);
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      Status s = fence_error(slot, msg);
-      return Status(s.code(), what + s.message());
+      return Status::invalid(what + msg);
     }
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db_, "INSERT INTO schema_migrations VALUES ($1, $2, $3, $4)", -1, &st, nullptr);
@@ -270,11 +327,11 @@ Status MemoryStore::transaction(const PluginSlot& slot, const opk_store_statemen
     std::string rows;
     int64_t changed = 0;
     Status s = st[i].sql ? run_one(slot, st[i].sql, st[i].params, st[i].param_count, false, true, &rows, &changed)
-                         : Status::invalid("SQL: statement " + std::to_string(i) + " is NULL");
+                         : Status::invalid("sql is NULL");
     if (!s) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       *failed_at = i;
-      return s;
+      return Status(s.code(), "statement " + std::to_string(i) + ": " + s.message());
     }
     out += (i ? ",{\"changed\":" : "{\"changed\":") + std::to_string(changed) + ",\"rows\":" + rows + "}";
   }

@@ -178,11 +178,12 @@ TEST_F(TestingHost, FailureEndsErrorWithItsMessageAsSummary) {
 TEST_F(TestingHost, StoreWritesOwnTablesThroughEveryCall) {
   auto r = host_.run("fixture-write", "{}", {.target_tenant = "acme"});
   ASSERT_EQ(r.status, OPK_OK) << r.summary;
-  EXPECT_EQ(r.output_json,
-            R"({"changed":1,"rows":[["acme","7",null]],"typed":[["acme",7,null,2.5,"AP8="]],)"
-            R"("transaction":[{"changed":1,"rows":[]},{"changed":1,"rows":[[2]]}],)"
-            R"("conflict":8,"failed":{"error":"SQL: UNIQUE constraint failed: p_testing_fixture_notes.owner",)"
-            R"("statement":1}})");
+  EXPECT_EQ(
+      r.output_json,
+      R"({"changed":1,"rows":[["acme","7",null]],"typed":[["acme",7,null,2.5,"AP8="]],)"
+      R"("transaction":[{"changed":1,"rows":[]},{"changed":1,"rows":[[2]]}],)"
+      R"("conflict":8,"failed":{"error":"statement 1: SQL: UNIQUE constraint failed: p_testing_fixture_notes.owner",)"
+      R"("statement":1}})");
   auto rows = host_.store_rows("SELECT owner, n FROM p_testing_fixture_notes ORDER BY owner");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0][0], "acme");
@@ -198,12 +199,12 @@ TEST_F(TestingHost, StoreRefusesTablesThatAreNotThePluginsOwn) {
   host_.store_rows("CREATE TABLE p_hello_notes (x INTEGER)");
   auto r = host_.run("fixture-trespass");
   ASSERT_EQ(r.status, OPK_OK);
-  EXPECT_EQ(r.output_json, R"({"read_runs":9,"write_runs":9,"other_plugin":9,"missing_other":9,"create_foreign":9,)"
-                           R"("pragma":9,"begin":2,"own":0})");
+  EXPECT_EQ(r.output_json, R"({"read_runs":9,"write_runs":9,"other_plugin":9,"missing_other":2,"create_foreign":9,)"
+                           R"("pragma":9,"begin":9,"schema":9,"view":9,"index":9,"own":0})");
   bool named = false;
   for (auto& l : host_.log_lines())
-    named |= l.text.find("table 'runs' is not one of plugin 'testing-fixture''s own") != std::string::npos &&
-             l.text.find("p_testing_fixture_") != std::string::npos;
+    named |=
+        l.text == "store: SQL: table 'runs' is not one of plugin testing-fixture's own (named p_testing_fixture_...)";
   EXPECT_TRUE(named);
   EXPECT_TRUE(host_.store_rows("SELECT name FROM sqlite_master WHERE name = 'evil'").empty());
 }
