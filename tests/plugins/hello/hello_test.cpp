@@ -1,5 +1,8 @@
-// The hello job type in a real kernel: parameters, steps, progress, dry-run,
-// warning and error outcomes, and cooperative cancel.
+// The hello job type: its behaviour on opk::testing's host (parameters,
+// steps, progress, dry-run, outcomes, cancel), and in a real kernel that
+// registers it, stores its runs and cancels one through the engine.
+#include <opskernel/testing.hpp>
+
 #include <gtest/gtest.h>
 
 #include "app/kernel.h"
@@ -7,6 +10,88 @@
 
 namespace opk {
 namespace {
+
+// --- Unit tests: the plugin alone, on the test host -------------------------
+
+class HelloUnit : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(host_.load(std::string(OPK_BUNDLED_PLUGIN_DIR) + "/hello.so").is_ok()); }
+  opk::testing::Host host_;
+};
+
+TEST_F(HelloUnit, GreetsCountsAndReportsProgress) {
+  auto r = host_.run("hello", R"({"steps":3,"step_ms":1,"greeting":"hej"})", {.target_tenant = "acme"});
+  EXPECT_EQ(r.status, OPK_OK);
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL);
+  EXPECT_FALSE(r.cancelled);
+  EXPECT_EQ(r.progress, 100);
+  EXPECT_EQ(r.progress_message, "step 3");
+  EXPECT_EQ(r.summary, "greeted acme and counted to 3");
+  ASSERT_EQ(r.steps.size(), 2u);
+  EXPECT_EQ(r.steps[0].id, "greet");
+  EXPECT_EQ(r.steps[1].id, "count");
+  EXPECT_EQ(r.steps[1].outcome, OPK_OUTCOME_NORMAL);
+  ASSERT_EQ(r.log.size(), 4u);
+  EXPECT_EQ(r.log[0].text, "hej, acme!");
+  EXPECT_EQ(r.log[0].step, "greet");
+  EXPECT_EQ(r.log[1].text, "step 1 of 3");
+  EXPECT_EQ(r.log[1].step, "count");
+}
+
+TEST_F(HelloUnit, GreetsTheWorldWithoutATenant) {
+  EXPECT_TRUE(host_.run("hello", R"({"steps":0})").logged("hello, world!"));
+}
+
+TEST_F(HelloUnit, DryRunChangesNothingAndSaysSo) {
+  auto r = host_.run("hello", R"({"steps":500,"step_ms":100})", {.dry_run = true});
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL);
+  EXPECT_EQ(r.summary, "dry run: nothing done");
+  ASSERT_EQ(r.log.size(), 1u);
+  EXPECT_NE(r.log[0].text.find("dry run: would say 'hello, world' and count to 500"), std::string::npos);
+}
+
+TEST_F(HelloUnit, WarningAndErrorOutcomes) {
+  auto w = host_.run("hello", R"({"steps":1,"step_ms":0,"warn":true})");
+  EXPECT_EQ(w.outcome, OPK_OUTCOME_WARNING);
+  EXPECT_EQ(w.steps.back().outcome, OPK_OUTCOME_WARNING);
+  auto e = host_.run("hello", R"({"steps":1,"step_ms":0,"fail":true})");
+  EXPECT_EQ(e.status, OPK_ERR_FAILED);
+  EXPECT_EQ(e.outcome, OPK_OUTCOME_ERROR);
+  EXPECT_NE(e.exit_code, 0);
+  EXPECT_EQ(e.summary, "failed on purpose (fail=true)");
+  EXPECT_EQ(e.steps.back().summary, "asked to fail");
+}
+
+TEST_F(HelloUnit, CountsOnTheHostsClockWithoutSleeping) {
+  const int64_t start = host_.clock().now_ms();
+  auto r = host_.run("hello", R"({"steps":59,"step_ms":1000})");
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL);
+  EXPECT_EQ(host_.clock().now_ms() - start, 59000);
+  EXPECT_EQ(r.steps[1].end_ms - r.steps[1].start_ms, 59000);
+}
+
+TEST_F(HelloUnit, TheTypesTimeoutCancelsTheRun) {
+  auto r = host_.run("hello", R"({"steps":61,"step_ms":1000})");
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_TRUE(r.logged("timed out after 60000 ms; cancelling"));
+  EXPECT_TRUE(r.logged("cancelled at step 60 of 61"));
+}
+
+TEST_F(HelloUnit, CancelStopsTheRunCooperatively) {
+  auto r = host_.run("hello", R"({"steps":1000,"step_ms":5})", {.cancel_at_ms = opk::testing::kClockStartMs + 102});
+  EXPECT_EQ(r.status, OPK_ERR_CANCELLED);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
+  EXPECT_DOUBLE_EQ(r.progress, 2);
+  EXPECT_TRUE(r.logged("cancel requested; stopping"));
+  EXPECT_TRUE(r.logged("cancelled at step 21 of 1000"));
+  EXPECT_EQ(r.steps.back().summary, "cancelled");
+  bool hook_logged = false;
+  for (const auto& l : host_.log_lines()) hook_logged |= l.text == "run 1 asked to cancel";
+  EXPECT_TRUE(hook_logged);
+}
+
+// --- Integration: hello in a real kernel ------------------------------------
 
 class Hello : public ::testing::Test {
  protected:
@@ -51,22 +136,6 @@ TEST_F(Hello, RunsItsStepsAndRecordsThem) {
   EXPECT_EQ(v.logs[0].message, "hej, acme!");
   EXPECT_EQ(v.logs[0].step, "greet");
   EXPECT_EQ(v.logs[1].step, "count");
-}
-
-TEST_F(Hello, DryRunChangesNothingAndSaysSo) {
-  auto v = run(R"({"steps":500,"step_ms":100})", "", true);
-  EXPECT_EQ(v.row.outcome, store::kNormal);
-  EXPECT_EQ(v.row.summary, "dry run: nothing done");
-  ASSERT_EQ(v.logs.size(), 1u);
-  EXPECT_NE(v.logs[0].message.find("dry run: would say"), std::string::npos);
-}
-
-TEST_F(Hello, WarningAndErrorOutcomes) {
-  EXPECT_EQ(run(R"({"steps":1,"step_ms":0,"warn":true})").row.outcome, store::kWarning);
-  auto e = run(R"({"steps":1,"step_ms":0,"fail":true})");
-  EXPECT_EQ(e.row.outcome, store::kError);
-  EXPECT_NE(e.row.exit_code, 0);
-  EXPECT_NE(e.logs.back().message.find("failed on purpose"), std::string::npos);
 }
 
 TEST_F(Hello, CancelStopsTheRunCooperatively) {
