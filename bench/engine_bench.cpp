@@ -344,7 +344,7 @@ int main(int argc, char** argv) {
   std::cout << "  enqueue, batch call, a worker draining:  " << stats(enqueue_batch, "runs/s") << "\n";
   std::cout << "  enqueue, single calls:                   " << stats(enqueue_single, "runs/s") << "\n";
   for (const int v : {0, 1}) {
-    std::cout << (v ? "  run now, 16 callers, runs due in an hour: " : "  run now, 16 callers, runs run meanwhile:  ")
+    std::cout << (v ? "  run now, 16 callers, runs due in 1 h:    " : "  run now, 16 callers, runs due now:       ")
               << stats(run_now_rate[v], "calls/s") << "\n";
     std::cout << "    latency p50:                           " << stats(run_now_p50[v], "ms", 2) << "\n";
     std::cout << "    latency p99:                           " << stats(run_now_p99[v], "ms", 2) << "\n";
