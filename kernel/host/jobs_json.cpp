@@ -30,12 +30,8 @@ Poco::Dynamic::Var parsed_or_text(const std::string& json) {
   }
 }
 
-std::string status_of(const std::string& phase, const std::string& outcome) {
-  if (phase == store::kPending) return "pending";
-  if (phase == store::kRunning) return "running";
-  std::string s = outcome;
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
+std::string status_of(const std::string& phase, const std::string& outcome, const std::string& cancelled_by) {
+  return store::run_status(phase, outcome, cancelled_by);
 }
 
 Object::Ptr job_json(const store::ScheduledJob& j) {
@@ -120,7 +116,7 @@ Object::Ptr run_json(const store::RunRow& r, const loader::JobType* t) {
   o->set("id", r.id);
   o->set("job_type", r.job_type);
   o->set("scheduled_job_id", r.scheduled_job_id);
-  o->set("status", status_of(r.phase, r.outcome));
+  o->set("status", status_of(r.phase, r.outcome, r.cancelled_by));
   o->set("phase", r.phase);
   o->set("outcome", r.phase == store::kCompleted ? r.outcome : std::string());
   o->set("trigger", r.trigger);
@@ -133,6 +129,7 @@ Object::Ptr run_json(const store::RunRow& r, const loader::JobType* t) {
   o->set("parent_run_id", r.parent_run_id);
   o->set("hold", r.hold);
   o->set("terminated", r.terminated);
+  o->set("cancelled_by", r.cancelled_by);
   o->set("stale", r.stale);
   o->set("priority", r.priority);
   o->set("pool", r.pool);

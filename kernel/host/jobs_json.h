@@ -21,9 +21,10 @@ std::string stringify(const Poco::Dynamic::Var& v);
 // Stored JSON text as a value: empty is null, text that does not parse is
 // kept as a string.
 Poco::Dynamic::Var parsed_or_text(const std::string& json);
-// A run's status from its phase and outcome: "pending", "running", or the
-// outcome in lower case.
-std::string status_of(const std::string& phase, const std::string& outcome);
+// A run's status from its phase, outcome and who cancelled it: "pending",
+// "running", "cancelled" (completed, cancelled_by set), or the outcome in
+// lower case (store::run_status).
+std::string status_of(const std::string& phase, const std::string& outcome, const std::string& cancelled_by);
 
 // A scheduled job as an answer's object.
 Poco::JSON::Object::Ptr job_json(const store::ScheduledJob& job);

@@ -85,7 +85,8 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
       !(s = c.req.integer("offset", &offset, 0, 1000000000)) || !(s = c.req.integer("limit", &limit, 1, 500)))
     return s;
   // One status or several, comma-separated (the console's toggles).
-  static const std::vector<std::string> statuses = {"running", "pending", "normal", "warning", "error", "never"};
+  static const std::vector<std::string> statuses = {"running", "pending",   "normal", "warning",
+                                                    "error",   "cancelled", "never"};
   std::string listed;
   for (size_t pos = 0; !f.status.empty() && pos <= f.status.size();) {
     size_t end = f.status.find(',', pos);
@@ -94,7 +95,8 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
     one.erase(0, one.find_first_not_of(' '));
     one.erase(one.find_last_not_of(' ') + 1);
     if (std::find(statuses.begin(), statuses.end(), one) == statuses.end())
-      return Status::invalid("status: '" + one + "' is not running, pending, normal, warning, error or never");
+      return Status::invalid("status: '" + one +
+                             "' is not running, pending, normal, warning, error, cancelled or never");
     listed += (listed.empty() ? "" : ",") + one;
     pos = end + 1;
   }
@@ -128,7 +130,8 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
     if (!tenant.empty() && !c.id.contains(tenant, r.job.scope)) continue;
     Keyed k{{}, 0, &r};
     if (sort == "type") k.key_text = r.job.job_type;
-    if (sort == "status") k.key_text = r.last_run_id ? status_of(r.last_phase, r.last_outcome) : "never";
+    if (sort == "status")
+      k.key_text = r.last_run_id ? status_of(r.last_phase, r.last_outcome, r.last_cancelled_by) : "never";
     if (sort == "next_run") k.key_num = r.job.next_run_ms;
     if (sort == "last_run") k.key_num = r.last_created_ms;
     rows.push_back(std::move(k));
@@ -152,7 +155,8 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
     a.pop_back();  // reopen the object for last_run
     a += ",\"last_run\":";
     if (r.last_run_id) {
-      a += "{\"id\":" + std::to_string(r.last_run_id) + ",\"status\":\"" + status_of(r.last_phase, r.last_outcome) +
+      a += "{\"id\":" + std::to_string(r.last_run_id) + ",\"status\":\"" +
+           status_of(r.last_phase, r.last_outcome, r.last_cancelled_by) +
            "\",\"created_ms\":" + std::to_string(r.last_created_ms) +
            ",\"finished_ms\":" + std::to_string(r.last_finished_ms) + "}";
     } else {
@@ -221,8 +225,11 @@ Status op_runs(JobsCall& c, Object::Ptr out) {
     f.phase = status == "pending" ? store::kPending : store::kRunning;
   } else if (status == "normal" || status == "warning" || status == "error") {
     f.outcome = status == "normal" ? store::kNormal : status == "warning" ? store::kWarning : store::kError;
+    f.cancelled = false;
+  } else if (status == "cancelled") {
+    f.cancelled = true;
   } else if (!status.empty()) {
-    return Status::invalid("status: '" + status + "' is not pending, running, normal, warning or error");
+    return Status::invalid("status: '" + status + "' is not pending, running, normal, warning, error or cancelled");
   }
   f.since_ms = since;
   const auto vis = c.runs_visibility();
@@ -302,14 +309,15 @@ Status op_queues(JobsCall& c, Object::Ptr out) {
 
 Status op_stats(JobsCall& c, Object::Ptr out) {
   std::vector<std::vector<std::optional<std::string>>> rows;
-  Status s = c.store.query("SELECT job_type, phase, outcome, COUNT(*) FROM run_rows GROUP BY 1, 2, 3", {}, &rows);
+  Status s = c.store.query(
+      "SELECT job_type, phase, outcome, cancelled_by <> '', COUNT(*) FROM run_rows GROUP BY 1, 2, 3, 4", {}, &rows);
   if (!s) return s;
   Array::Ptr runs = new Array;
   for (const auto& r : rows) {
     Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
     o->set("job_type", r[0].value_or(""));
-    o->set("status", status_of(r[1].value_or(""), r[2].value_or("")));
-    o->set("count", std::stoll(r[3].value_or("0")));
+    o->set("status", status_of(r[1].value_or(""), r[2].value_or(""), r[3].value_or("0") == "1" ? "yes" : ""));
+    o->set("count", std::stoll(r[4].value_or("0")));
     runs->add(o);
   }
   out->set("runs", runs);

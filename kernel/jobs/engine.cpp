@@ -116,8 +116,12 @@ void Engine::stop(int64_t grace_ms) {
     std::unique_lock lock(mu_);
     if (!running_) return;
     running_ = false;
+    // Cancelled by the kernel: shown as cancelled, not failed, since no
+    // fault ended them (a run the kernel left in flight by dying is
+    // recovered at the next start as a failure).
     for (auto& [id, f] : flights_)
-      if (f->run->request_cancel() && f->in_plugin && f->ref.type->c.cancel)
+      if (f->run->request_cancel(store::kCancelledByKernel, "the kernel is stopping") && f->in_plugin &&
+          f->ref.type->c.cancel)
         f->ref.type->c.cancel(f->ref.instance, f->ref.type->self, f->run->context());
     for (auto& [name, pool] : pools_) pool->cv.notify_all();
     sched_cv_.notify_all();

@@ -20,6 +20,11 @@ bool valid_scope(const std::string& s) {
   return false;
 }
 
+// Who a cancel is recorded as cancelled by: the user, or "system".
+std::string canceller(const Actor& actor) {
+  return actor.user_id.empty() ? "system" : actor.user_id;
+}
+
 }  // namespace
 
 Status Engine::check_job(const store::ScheduledJob& j) {
@@ -187,8 +192,9 @@ Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& rea
       // Conditional on PENDING: a worker may claim it meanwhile, and then it
       // is cancelled as a running run below.
       bool changed = false;
-      s = store_.complete_pending(terminated(run_id, "cancelled before it started by " + actor.user_id + ": " + reason),
-                                  &changed);
+      store::Completion c = terminated(run_id, "cancelled by " + canceller(actor) + ": " + reason);
+      c.cancelled_by = canceller(actor);
+      s = store_.complete_pending(c, &changed);
       if (s && !changed) {
         row.phase = store::kRunning;
         s = cancel_in_flight(run_id, row, actor, reason);
@@ -214,7 +220,7 @@ Status Engine::cancel_in_flight(int64_t run_id, const store::RunRow& row, const 
                              " is not running on this kernel; if it is stale, recover it instead");
       } else if (it->second->run->phase() == Phase::pending) {
         // Claimed but not started: it will not be started at all.
-        it->second->run->request_cancel();
+        it->second->run->request_cancel(canceller(actor), reason);
       } else if (it->second->run->phase() == Phase::completed) {
         s = Status::conflict("run " + std::to_string(run_id) + " has already completed");
       } else if (!it->second->ref.type->cancellable()) {
@@ -224,7 +230,7 @@ Status Engine::cancel_in_flight(int64_t run_id, const store::RunRow& row, const 
         f.run->context()->log(f.run->context(), OPK_LOG_WARN,
                               ("cancel requested by " + actor.user_id + ": " + reason).c_str());
         // Under mu_ while the plugin is inside run(): never before or after it.
-        if (f.run->request_cancel() && f.in_plugin)
+        if (f.run->request_cancel(canceller(actor), reason) && f.in_plugin)
           f.ref.type->c.cancel(f.ref.instance, f.ref.type->self, f.run->context());
       }
     }

@@ -58,6 +58,7 @@ store::Completion Engine::completion_of(const Run& run, const RunSnapshot& s, in
   c.progress = s.progress;
   c.progress_message = s.progress_message;
   c.output_json = s.output_json;
+  c.cancelled_by = s.cancelled_by;
   append_log_rows(run.id(), run.log_lines(static_cast<size_t>(flushed_seq), kAllLines), flushed_seq, &c.logs);
   int32_t seq = 0;
   for (const auto& st : s.steps)
@@ -109,7 +110,7 @@ void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, st
     std::lock_guard lock(mu_);
     // Cancelled while it waited in a claimed batch, or the engine is stopping:
     // the plugin is not called at all.
-    if (!running_) flight->run->request_cancel();
+    if (!running_) flight->run->request_cancel(store::kCancelledByKernel, "the kernel is stopping");
     skip = flight->run->cancel_requested();
     if (item.ref.type->timeout_ms) flight->deadline_ms = start + static_cast<int64_t>(item.ref.type->timeout_ms);
     flight->in_plugin = !skip;

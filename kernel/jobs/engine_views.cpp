@@ -153,10 +153,8 @@ bool Engine::matches(const store::InventoryRow& r, const store::InventoryFilter&
       !contains_lower(r.job.description, text))
     return false;
   if (!f.status.empty()) {
-    const std::string st = !r.last_run_id                    ? "never"
-                           : r.last_phase == store::kPending ? "pending"
-                           : r.last_phase == store::kRunning ? "running"
-                                                             : lowered(r.last_outcome);
+    const std::string st =
+        !r.last_run_id ? "never" : store::run_status(r.last_phase, r.last_outcome, r.last_cancelled_by);
     if (st != f.status && ("," + f.status + ",").find("," + st + ",") == std::string::npos) return false;
   }
   return true;

@@ -53,8 +53,17 @@ Run* Run::from(const opk_run_context* c) {
   return c ? reinterpret_cast<Run*>(c->host_data) : nullptr;
 }
 
-bool Run::request_cancel() {
-  const bool first = !cancelled_.exchange(true, std::memory_order_acq_rel);
+bool Run::request_cancel(const std::string& by, const std::string& reason) {
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    first = !cancelled_.load(std::memory_order_acquire);
+    if (first) {
+      cancel_by_ = by;
+      cancel_reason_ = reason;
+      cancelled_.store(true, std::memory_order_release);
+    }
+  }
   {
     // Taken so a sleeper between its check and its wait cannot miss this.
     std::lock_guard lock(wait_mu_);
@@ -77,7 +86,14 @@ void Run::mark_completed(int64_t now, opk_status status) {
   }
   if (status == OPK_ERR_CANCELLED || (status != OPK_OK && cancel_requested())) {
     state_.terminated = true;
-    if (state_.summary.empty()) state_.summary = "cancelled";
+    if (cancel_requested() && !cancel_by_.empty()) {
+      // Cancelled on someone's request: said so, whatever the plugin wrote.
+      state_.cancelled_by = cancel_by_;
+      state_.summary = cancel_by_ == "kernel" ? "cancelled: the kernel is stopping"
+                                              : "cancelled by " + cancel_by_ + ": " + cancel_reason_;
+    } else if (state_.summary.empty()) {
+      state_.summary = "cancelled";
+    }
   }
   // A failure without a summary is summed up by its last error line (the
   // SDK logs a returned Status's message as one), so lists show why.

@@ -58,6 +58,7 @@ struct RunSnapshot {
   double progress = 0;
   std::string progress_message;
   int64_t started_ms = 0, finished_ms = 0;
+  std::string cancelled_by;  // who cancelled it, once it ended cancelled
   std::vector<LogLine> log;
   std::vector<StepRecord> steps;
 };
@@ -74,8 +75,11 @@ class Run {
   const RunRequest& request() const { return request_; }
 
   // Flags the run as cancelled (is_cancelled() turns true). Idempotent.
-  // Returns false if it was already flagged.
-  bool request_cancel();
+  // Returns false if it was already flagged. `by` names who asked (a user
+  // id, or "kernel" when the kernel stops) and `reason` why; without `by`
+  // (a timeout, a recovery) the run, if it ends cancelled, is a failure.
+  // The first request's `by` and `reason` are kept.
+  bool request_cancel(const std::string& by = {}, const std::string& reason = {});
   bool cancel_requested() const { return cancelled_.load(std::memory_order_acquire); }
 
   // Called (without locks held) after each log line is appended; set before
@@ -109,6 +113,8 @@ class Run {
   opk_principal principal_{};
   opk_run_context ctx_{};
   std::atomic<bool> cancelled_{false};
+  // Who asked for the cancel and why; written once, before cancelled_ is set.
+  std::string cancel_by_, cancel_reason_;
   // Wakes cb_wait's sleepers when the run is cancelled.
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;

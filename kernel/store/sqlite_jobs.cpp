@@ -100,12 +100,13 @@ StatusOr<std::vector<InventoryRow>> SqliteStore::inventory() {
       " j LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE scheduled_job_id = j.id AND scheduled_job_id <> "
       "'') LEFT JOIN run_state s ON s.id = r.id ORDER BY j.id",
       ", COALESCE(r.id, 0), COALESCE(s.phase, ''), COALESCE(s.outcome, ''), COALESCE(r.created_ms, 0), "
-      "COALESCE(s.finished_ms, 0)",
+      "COALESCE(s.finished_ms, 0), COALESCE(s.cancelled_by, '')",
       &jobs);
   if (!s) return s;
   std::vector<InventoryRow> out;
   for (auto& [job, extra] : jobs)
-    out.push_back({job, std::stoll(extra[0]), extra[1], extra[2], std::stoll(extra[3]), std::stoll(extra[4])});
+    out.push_back(
+        {job, std::stoll(extra[0]), extra[1], extra[2], std::stoll(extra[3]), std::stoll(extra[4]), extra[5]});
   return out;
 }
 
@@ -116,6 +117,7 @@ StatusOr<std::map<int64_t, int64_t>> SqliteStore::failures_per_day(const std::st
                        "r.scheduled_job_id = '" +
                            escape(id) +
                            "' AND r.scheduled_job_id <> '' AND s.phase = 'COMPLETED' AND s.outcome = 'ERROR' AND "
+                           "s.cancelled_by = '' AND "
                            "s.finished_ms >= " +
                            std::to_string(since_ms) + " GROUP BY 1",
                        &rows);

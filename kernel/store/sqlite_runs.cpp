@@ -188,8 +188,9 @@ Status SqliteStore::complete_pending(const Completion& c, bool* changed) {
   try {
     Poco::Data::Statement st(*writer_);
     st << "UPDATE run_state SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = MAX($3, 1), "
-          "exit_code = $4, summary = $5 WHERE id = $6 AND phase = 'PENDING'",
-        use(v.outcome), use(terminated), use(v.finished_ms), use(v.exit_code), use(v.summary), use(v.run_id);
+          "exit_code = $4, summary = $5, cancelled_by = $6 WHERE id = $7 AND phase = 'PENDING'",
+        use(v.outcome), use(terminated), use(v.finished_ms), use(v.exit_code), use(v.summary), use(v.cancelled_by),
+        use(v.run_id);
     *changed = st.execute() > 0;
   } catch (const Poco::Exception& e) {
     return Status::unavailable("store: " + e.displayText());
@@ -233,6 +234,7 @@ StatusOr<std::vector<RunRow>> SqliteStore::list_runs(const RunFilter& f) {
     where += " AND scheduled_job_id = '" + escape(f.scheduled_job_id) + "' AND scheduled_job_id <> ''";
   if (!f.phase.empty()) where += " AND phase = '" + escape(f.phase) + "'";
   if (!f.outcome.empty()) where += " AND outcome = '" + escape(f.outcome) + "' AND phase = 'COMPLETED'";
+  if (f.cancelled) where += *f.cancelled ? " AND cancelled_by <> '' AND phase = 'COMPLETED'" : " AND cancelled_by = ''";
   if (f.since_ms) where += " AND created_ms >= " + std::to_string(f.since_ms);
   std::vector<RunRow> out;
   if (Status s = runs_where(where, " ORDER BY id DESC", f.limit, &out); !s) return s;
@@ -383,9 +385,20 @@ Status SqliteStore::complete_locked(const std::vector<Completion>& cs, const std
     int rc = st.step();
     st.reset();
     if (rc != SQLITE_DONE) return sql_error("complete run");
+    const bool completed_now = sqlite3_changes(db()) > 0;
+    // Who cancelled it, only for a cancelled run (few): the completion of
+    // every other run keeps to the one statement above.
+    if (completed_now && !c.cancelled_by.empty()) {
+      try {
+        Stmt by(db(), "UPDATE run_state SET cancelled_by = ? WHERE id = ?");
+        if (!by.bind_all(c.cancelled_by, c.run_id).exec()) return sql_error("complete run: cancelled by");
+      } catch (const std::exception& e) {
+        return Status::unavailable(std::string("store: complete run: cancelled by: ") + e.what());
+      }
+    }
     if (!keep_inline) {
       if (Status s = insert_logs_locked(c.logs); !s) return s;
-    } else if (sqlite3_changes(db()) == 0) {
+    } else if (!completed_now) {
       // Already completed (the watchdog gave up on it): its lines go to the
       // log table, but not again those its first completion kept inline.
       auto& mx = stmts_->inline_max_seq;
@@ -509,7 +522,7 @@ Status SqliteStore::runs_where(const std::string& where, const std::string& orde
       "SELECT id, job_type, scheduled_job_id, slot_ms, phase, outcome, trigger, params_json, target_tenant, "
       "dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, hold, terminated, "
       "stale, priority, pool, scheduled_ms, created_ms, started_ms, finished_ms, exit_code, summary, progress, "
-      "progress_message, output_json, node FROM run_rows WHERE " +
+      "progress_message, output_json, node, cancelled_by FROM run_rows WHERE " +
           where + order + " LIMIT " + std::to_string(limit),
       &rs);
   if (!s) return s;
@@ -548,6 +561,7 @@ Status SqliteStore::runs_where(const std::string& where, const std::string& orde
       r.progress_message = c[i++];
       r.output_json = c[i++];
       r.node = c[i++];
+      r.cancelled_by = c[i++];
       out->push_back(std::move(r));
     } catch (const std::exception&) {
       // A row another writer left unparsable (e.g. text in a number column) is skipped.

@@ -299,6 +299,24 @@ CREATE VIEW open_runs AS
   SELECT s.id FROM lingering_runs l JOIN run_state s ON s.id = l.id
   WHERE s.finished_ms = 0 AND l.id < (SELECT value FROM store_marks WHERE name = 'open_from')
 )SQL"},
+    // Who cancelled a run: the user id of the operator who cancelled it, or
+    // "kernel" when the kernel stopped it; empty for a run nobody cancelled
+    // (one that failed, timed out, or was recovered). A cancelled run is
+    // shown as cancelled, not as failed. run_rows is redefined to carry it.
+    {6, "who cancelled a run", R"SQL(
+ALTER TABLE run_state ADD COLUMN cancelled_by TEXT NOT NULL DEFAULT '';
+DROP VIEW run_rows;
+CREATE VIEW run_rows AS SELECT r.id AS id, r.job_type AS job_type, r.scheduled_job_id AS scheduled_job_id,
+  r.slot_ms AS slot_ms, s.phase AS phase, s.outcome AS outcome, r.trigger AS trigger, r.params_json AS params_json,
+  r.target_tenant AS target_tenant, r.dry_run AS dry_run, r.range_start_ms AS range_start_ms,
+  r.range_end_ms AS range_end_ms, r.user_id AS user_id, r.role AS role, r.scope AS scope, r.reason AS reason,
+  r.parent_run_id AS parent_run_id, s.hold AS hold, s.terminated AS terminated, s.stale AS stale,
+  r.priority AS priority, r.pool AS pool, r.scheduled_ms AS scheduled_ms, r.created_ms AS created_ms,
+  s.started_ms AS started_ms, s.finished_ms AS finished_ms, s.exit_code AS exit_code, s.summary AS summary,
+  s.progress AS progress, s.progress_message AS progress_message, s.output_json AS output_json, s.node AS node,
+  s.cancelled_by AS cancelled_by
+  FROM runs r JOIN run_state s ON s.id = r.id
+)SQL"},
 };
 
 Status SqliteStore::migrate(const std::string& owner, const std::vector<Migration>& migrations) {

@@ -67,6 +67,25 @@ inline constexpr const char* kNormal = "NORMAL";
 inline constexpr const char* kWarning = "WARNING";
 inline constexpr const char* kError = "ERROR";
 
+// Who cancelled a run the kernel stopped, as RunRow::cancelled_by.
+inline constexpr const char* kCancelledByKernel = "kernel";
+
+// The status a run is shown with: pending | running | normal | warning |
+// error | cancelled. A completed run that someone cancelled (cancelled_by
+// set) is "cancelled", not a failure; one stopped by its timeout, abandoned
+// or recovered has no cancelled_by and is "error".
+inline std::string run_status(const std::string& phase, const std::string& outcome, const std::string& cancelled_by) {
+  if (phase == kPending) return "pending";
+  if (phase == kRunning) return "running";
+  if (!cancelled_by.empty()) return "cancelled";
+  if (outcome == kNormal) return "normal";
+  if (outcome == kWarning) return "warning";
+  if (outcome == kError) return "error";
+  std::string s;
+  for (char c : outcome) s.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  return s;
+}
+
 // One run (the seed's "job").
 struct RunRow {
   int64_t id = 0;  // job number, assigned by the store
@@ -93,6 +112,9 @@ struct RunRow {
   std::string progress_message;
   std::string output_json;
   std::string node;  // the kernel that ran it
+  // Who cancelled it (a user id, or kCancelledByKernel when the kernel
+  // stopped); empty for a run nobody cancelled.
+  std::string cancelled_by;
 };
 
 // One line of a run's log.
@@ -126,6 +148,7 @@ struct Completion {
   double progress = 0;
   std::string progress_message;
   std::string output_json;
+  std::string cancelled_by;  // as RunRow::cancelled_by
   std::vector<LogRow> logs;  // lines not yet stored
   std::vector<StepRow> steps;
 };
@@ -159,6 +182,9 @@ struct ScheduledJob {
 // Filters for listing runs; empty fields do not filter.
 struct RunFilter {
   std::string job_type, scheduled_job_id, phase, outcome;
+  // Set: only completed runs someone cancelled (true), or only runs nobody
+  // cancelled (false).
+  std::optional<bool> cancelled;
   int64_t since_ms = 0;
   size_t limit = 50;
 };
@@ -169,11 +195,12 @@ struct InventoryRow {
   int64_t last_run_id = 0;  // 0: never ran
   std::string last_phase, last_outcome;
   int64_t last_created_ms = 0, last_finished_ms = 0;
+  std::string last_cancelled_by;  // as RunRow::cancelled_by
 };
 
 // Filters for the engine's inventory; empty fields do not filter.
 struct InventoryFilter {
-  std::string status;  // running | pending | normal | warning | error | never; or several, comma-separated
+  std::string status;  // running | pending | normal | warning | error | cancelled | never; or several, comma-separated
   std::string text;    // case-insensitive part of id, type or description
   std::string job_type;
   std::string scope;  // exact node, or everything under it ("tenant:acme" under "partner:p" is not known here)
@@ -300,7 +327,7 @@ class Store {
   // Every scheduled job with its latest run, ordered by id (the engine
   // filters its cached copy: InventoryFilter).
   virtual StatusOr<std::vector<InventoryRow>> inventory() = 0;
-  // Failed runs of a scheduled job per UTC day since `since_ms`: day number
+  // Failed runs of a scheduled job (not those cancelled) per UTC day since `since_ms`: day number
   // (ms / 86,400,000) -> count.
   virtual StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& scheduled_job_id,
                                                                 int64_t since_ms) = 0;

@@ -150,7 +150,8 @@ TEST_F(EngineTest, CancelNeedsAHookForRunningRunsButPendingOnesGoAtOnce) {
   ASSERT_TRUE(e().get(queued, &v));
   EXPECT_EQ(v.row.phase, store::kCompleted);
   EXPECT_TRUE(v.row.terminated);
-  EXPECT_NE(v.row.summary.find("cancelled before it started by alice: not needed"), std::string::npos);
+  EXPECT_EQ(v.row.summary, "cancelled by alice: not needed");
+  EXPECT_EQ(v.row.cancelled_by, "alice");
   EXPECT_EQ(e().cancel(queued, test::operator_actor(), "again").code(), OPK_ERR_CONFLICT);
   EXPECT_FALSE(e().cancel(slow, test::operator_actor(), "").is_ok());  // a reason is required
 }
@@ -165,9 +166,24 @@ TEST_F(EngineTest, CancelWithAHookStopsTheRunCooperatively) {
   ASSERT_TRUE(e().get(id, &v));
   EXPECT_TRUE(v.row.terminated);
   EXPECT_EQ(v.row.outcome, store::kError);
+  // Cancelled by an operator: who and why are the run's, not only the audit's.
+  EXPECT_EQ(v.row.cancelled_by, "alice");
+  EXPECT_EQ(v.row.summary, "cancelled by alice: enough");
   bool logged = false;
   for (auto& l : v.logs) logged |= l.message.find("cancel requested by alice: enough") != std::string::npos;
   EXPECT_TRUE(logged);
+}
+
+TEST_F(EngineTest, ARunTheKernelStopsIsCancelledByTheKernel) {
+  int64_t id = 0;
+  ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":1000,"step_ms":5})"), &id));
+  ASSERT_TRUE(test::wait_running(*k_, id));
+  restart();
+  RunView v;
+  ASSERT_TRUE(e().get(id, &v));
+  EXPECT_EQ(v.row.phase, store::kCompleted);
+  EXPECT_EQ(v.row.cancelled_by, store::kCancelledByKernel);
+  EXPECT_EQ(v.row.summary, "cancelled: the kernel is stopping");
 }
 
 TEST_F(EngineTest, RetryReplaysAFailedRunLinkedToIt) {
@@ -227,6 +243,7 @@ TEST_F(EngineTest, TimeoutCancelsAndMarksTheRun) {
   auto v = run_and_wait(*k_, manual("timeout-job", R"({"ms":5000})"));
   EXPECT_EQ(v.row.outcome, store::kError);
   EXPECT_TRUE(v.row.terminated);
+  EXPECT_EQ(v.row.cancelled_by, "");  // a failure, not a cancel
   bool logged = false;
   for (auto& l : v.logs) logged |= l.message.find("timed out after 100 ms") != std::string::npos;
   EXPECT_TRUE(logged);

@@ -148,7 +148,8 @@ TEST_F(SqliteStoreTest, UpgradingAVersionThreeStoreKeepsEveryRunsState) {
 TEST_F(SqliteStoreTest, PluginMigrationsApplyInOrderAndAFailureRollsBack) {
   std::vector<Migration> ms = {
       {1, "create", "CREATE TABLE p_plugin_x_items (id INTEGER PRIMARY KEY, name TEXT)"},
-      {2, "seed", "INSERT INTO p_plugin_x_items (name) VALUES ('a'); INSERT INTO p_plugin_x_items (name) VALUES ('b')"}};
+      {2, "seed",
+       "INSERT INTO p_plugin_x_items (name) VALUES ('a'); INSERT INTO p_plugin_x_items (name) VALUES ('b')"}};
   ASSERT_TRUE(store_->migrate("plugin-x", ms));
   ASSERT_TRUE(store_->migrate("plugin-x", ms));  // idempotent
   ms.push_back({3, "broken", "INSERT INTO p_plugin_x_items (name) VALUES ('c'); INSERT INTO nowhere VALUES (1)"});
@@ -174,9 +175,9 @@ TEST_F(SqliteStoreTest, APluginsMigrationsAndStatementsReachOnlyItsOwnTables) {
                                             "name TEXT UNIQUE); CREATE INDEX p_plugin_x_t_name ON p_plugin_x_t (name);"
                                             "ALTER TABLE p_plugin_x_t ADD COLUMN score REAL"}}));
   // Anything else in a migration is refused whole, naming it.
-  for (const char* sql : {"CREATE TABLE p_plugin_x_u (id INTEGER); DELETE FROM runs",
-                          "CREATE TABLE p_plugin_y_t (id INTEGER)", "CREATE INDEX p_plugin_x_i ON runs (id)",
-                          "DROP TABLE audit", "PRAGMA user_version = 7", "BEGIN; COMMIT"}) {
+  for (const char* sql :
+       {"CREATE TABLE p_plugin_x_u (id INTEGER); DELETE FROM runs", "CREATE TABLE p_plugin_y_t (id INTEGER)",
+        "CREATE INDEX p_plugin_x_i ON runs (id)", "DROP TABLE audit", "PRAGMA user_version = 7", "BEGIN; COMMIT"}) {
     Status s = store_->migrate("plugin-x", {{1, "create", "SELECT 1"}, {2, "bad", sql}});
     EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << sql;
     EXPECT_NE(s.message().find("migration plugin-x #2 (bad) failed and was rolled back"), std::string::npos)
@@ -292,6 +293,71 @@ TEST_F(SqliteStoreTest, RunLifecycleWithLogsAndStepsSurvivesReopen) {
   ASSERT_TRUE(store_->complete_runs({c}));
   ASSERT_TRUE(store_->get_run(id, &r));
   EXPECT_EQ(r.outcome, kWarning);
+}
+
+TEST_F(SqliteStoreTest, WhoCancelledARunIsStoredAndFiltersCancelledFromFailedRuns) {
+  // Four runs: cancelled while running, cancelled while pending, failed
+  // (a timeout), and one that ended well.
+  std::vector<RunRow> runs(4);
+  for (auto& r : runs) r.job_type = "hello";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  std::vector<int64_t> skipped;
+  ASSERT_TRUE(store_->mark_running({runs[0].id, runs[2].id, runs[3].id}, 10, "n", &skipped));
+  Completion cancelled;
+  cancelled.run_id = runs[0].id;
+  cancelled.outcome = kError;
+  cancelled.terminated = true;
+  cancelled.finished_ms = 20;
+  cancelled.summary = "cancelled by alice: enough";
+  cancelled.cancelled_by = "alice";
+  Completion timed_out = cancelled;
+  timed_out.run_id = runs[2].id;
+  timed_out.summary = "timed out";
+  timed_out.cancelled_by.clear();
+  Completion fine;
+  fine.run_id = runs[3].id;
+  fine.finished_ms = 20;
+  ASSERT_TRUE(store_->complete_runs({cancelled, timed_out, fine}));
+  Completion before_start = cancelled;
+  before_start.run_id = runs[1].id;
+  before_start.cancelled_by = "bob";
+  before_start.summary = "cancelled by bob: not needed";
+  bool changed = false;
+  ASSERT_TRUE(store_->complete_pending(before_start, &changed));
+  EXPECT_TRUE(changed);
+  reopen();
+  RunRow r;
+  ASSERT_TRUE(store_->get_run(runs[0].id, &r));
+  EXPECT_EQ(r.cancelled_by, "alice");
+  EXPECT_EQ(r.summary, "cancelled by alice: enough");
+  EXPECT_EQ(run_status(r.phase, r.outcome, r.cancelled_by), "cancelled");
+  ASSERT_TRUE(store_->get_run(runs[1].id, &r));
+  EXPECT_EQ(r.cancelled_by, "bob");
+  EXPECT_EQ(run_status(r.phase, r.outcome, r.cancelled_by), "cancelled");
+  ASSERT_TRUE(store_->get_run(runs[2].id, &r));
+  EXPECT_EQ(r.cancelled_by, "");
+  EXPECT_EQ(run_status(r.phase, r.outcome, r.cancelled_by), "error");
+  // A second completion of a cancelled run (its plugin returned late) does
+  // not change who cancelled it.
+  Completion late = timed_out;
+  late.run_id = runs[0].id;
+  ASSERT_TRUE(store_->complete_runs({late}));
+  ASSERT_TRUE(store_->get_run(runs[0].id, &r));
+  EXPECT_EQ(r.cancelled_by, "alice");
+  auto ids = [&](RunFilter f) {
+    std::set<int64_t> out;
+    for (const auto& x : store_->list_runs(f).value()) out.insert(x.id);
+    return out;
+  };
+  RunFilter only_cancelled;
+  only_cancelled.cancelled = true;
+  EXPECT_EQ(ids(only_cancelled), (std::set<int64_t>{runs[0].id, runs[1].id}));
+  RunFilter failed;
+  failed.outcome = kError;
+  failed.cancelled = false;
+  EXPECT_EQ(ids(failed), (std::set<int64_t>{runs[2].id}));
+  failed.cancelled.reset();
+  EXPECT_EQ(ids(failed).size(), 3u);  // without the flag, every ERROR run
 }
 
 TEST_F(SqliteStoreTest, EachRunOfALargeBatchGetsItsOwnIdAndRow) {
