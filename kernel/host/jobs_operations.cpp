@@ -191,8 +191,9 @@ Status op_job(JobsCall& c, Object::Ptr out) {
   for (const auto& r : d.runs) {
     Object::Ptr o = run_json(r, c.type(r.job_type));
     // The last lines of each run's log, oldest first, for the dashboard.
-    const std::vector<store::LogRow> lines = c.store.last_logs(r.id, 5).value();
-    o->set("log_tail", log_json(lines));
+    const auto lines = c.store.last_logs(r.id, 5);
+    if (!lines) return lines.status();  // unreadable is 503, not an empty tail
+    o->set("log_tail", log_json(lines.value()));
     runs->add(o);
   }
   out->set("runs", runs);
@@ -237,7 +238,9 @@ Status op_runs(JobsCall& c, Object::Ptr out) {
   // Read more than asked when the scope or a flag filter hides some.
   const bool filtered = !vis.whole_platform() || over_target || stale;
   f.limit = static_cast<size_t>(filtered ? std::min<int64_t>(limit * 10, 10000) : limit);
-  for (const auto& r : c.store.list_runs(f).value()) {
+  const auto runs = c.store.list_runs(f);
+  if (!runs) return runs.status();  // unreadable is 503, not an empty list
+  for (const auto& r : runs.value()) {
     if (static_cast<int64_t>(items->size()) >= limit) break;
     if ((over_target && !run_over_target(r, c.type(r.job_type))) || (stale && !r.stale)) continue;
     if (vis.run(r)) items->add(run_json(r, c.type(r.job_type)));
@@ -345,9 +348,13 @@ Status op_audit(JobsCall& c, Object::Ptr out) {
       !(s = c.req.str("action", &action)))
     return s;
   std::map<std::string, std::string> user_scope;
-  for (const auto& u : c.store.list_users().value()) user_scope[u.id] = u.scope;
+  const auto users = c.store.list_users();
+  if (!users) return users.status();
+  for (const auto& u : users.value()) user_scope[u.id] = u.scope;
   Array::Ptr items = new Array;
-  for (const auto& a : c.store.audit_rows(static_cast<size_t>(c.vis.whole_platform() ? limit : limit * 10)).value()) {
+  const auto rows = c.store.audit_rows(static_cast<size_t>(c.vis.whole_platform() ? limit : limit * 10));
+  if (!rows) return rows.status();
+  for (const auto& a : rows.value()) {
     if (static_cast<int64_t>(items->size()) >= limit) break;
     if (!actor.empty() && a.actor != actor) continue;
     if (!action.empty() && a.action != action) continue;

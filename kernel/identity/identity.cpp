@@ -323,12 +323,16 @@ Status Identity::authenticate(const std::string& token, Principal* out) {
     }
   }
   store::TokenRow t;
-  if (!store_.find_token(hash, &t) || !constant_time_equal(t.hash, hash))
-    return Status::permission("the token is not known");
+  // A store that cannot be read is UNAVAILABLE, not a bad token.
+  Status found = store_.find_token(hash, &t);
+  if (found.code() == OPK_ERR_UNAVAILABLE) return found;
+  if (!found || !constant_time_equal(t.hash, hash)) return Status::permission("the token is not known");
   if (t.revoked_ms) return Status::permission("the token was revoked");
   if (t.expires_ms && now_ms() >= t.expires_ms) return Status::permission("the token has expired");
   store::User u;
-  if (!store_.get_user(t.user_id, &u)) return Status::permission("the token's user no longer exists");
+  Status user = store_.get_user(t.user_id, &u);
+  if (user.code() == OPK_ERR_UNAVAILABLE) return user;
+  if (!user) return Status::permission("the token's user no longer exists");
   if (u.disabled) return Status::permission("the token's user is disabled");
   *out = {u.id, u.role, u.scope};
   std::lock_guard lock(tokens_mu_);

@@ -89,7 +89,8 @@ class Identity {
   // Disables the user and revokes every token of theirs.
   Status revoke_user(const std::string& user_id, int64_t* tokens_revoked);
   // Who the token belongs to: UNAUTHENTICATED-like PERMISSION errors say
-  // whether it is unknown, expired, revoked or its user disabled. A token is
+  // whether it is unknown, expired, revoked or its user disabled;
+  // UNAVAILABLE when the store cannot be read. A token is
   // read from the store again kTokenRecheckMs after it was last read.
   Status authenticate(const std::string& token, Principal* out);
 

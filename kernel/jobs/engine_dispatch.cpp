@@ -93,8 +93,9 @@ void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, st
   // here, never longer than that window (the clock may have been set back).
   if (item.due) {
     const int64_t now = now_ms(), until = std::min(item.row->scheduled_ms, now + kFireAheadMs);
-    if (until > now)
-      std::this_thread::sleep_until(std::chrono::system_clock::time_point(std::chrono::milliseconds(until)));
+    // A pause of at most kFireAheadMs, not an instant of the wall clock: the
+    // kernel's clock may be a test's.
+    if (until > now) std::this_thread::sleep_for(std::chrono::milliseconds(until - now));
   }
   const int64_t start = now_ms();
   flight->run->mark_running(start);

@@ -44,7 +44,9 @@ Status Engine::get(int64_t run_id, RunView* out) {
   Status s = store_.get_run(run_id, &out->row);
   if (!s) return s;
   out->logs = log_tail(run_id, 0, 1000000);
-  out->steps = store_.steps(run_id).value();
+  auto steps = store_.steps(run_id);
+  if (!steps) return steps.status();  // a run read without its steps would mislead
+  out->steps = std::move(steps).value();
   std::shared_ptr<Flight> f;
   {
     std::lock_guard lock(mu_);
@@ -175,9 +177,13 @@ Status Engine::drill_in(const std::string& id, size_t last_n, DrillIn* out) {
   store::RunFilter f;
   f.scheduled_job_id = id;
   f.limit = last_n;
-  out->runs = store_.list_runs(f).value();
+  auto runs = store_.list_runs(f);
+  if (!runs) return runs.status();
+  out->runs = std::move(runs).value();
   const int64_t today = now_ms() / 86400000;
-  auto failures = store_.failures_per_day(id, (today - 29) * 86400000).value();
+  auto read = store_.failures_per_day(id, (today - 29) * 86400000);
+  if (!read) return read.status();
+  auto failures = std::move(read).value();
   out->failures_30d.clear();
   for (int64_t day = today - 29; day <= today; ++day)
     out->failures_30d.emplace_back(day * 86400000, failures.count(day) ? failures[day] : 0);

@@ -367,7 +367,14 @@ class Handler {
       if (!identity || !OPK_HAS_MEMBER(opk_identity_v1, identity->struct_size, principal_for_token))
         return send_problem(rs, 503, "Service Unavailable", "identities are not available");
       const std::string token = auth.substr(7);
-      if (identity->principal_for_token(server_.host_.raw(), token.c_str(), &principal) != OPK_OK || !principal) {
+      const opk_status checked = identity->principal_for_token(server_.host_.raw(), token.c_str(), &principal);
+      if (checked == OPK_ERR_UNAVAILABLE) {
+        // The token could not be checked: not the client's fault.
+        principal = nullptr;
+        return send_problem(rs, 503, "Service Unavailable",
+                            "the token cannot be checked now: " + server_.host_.last_error());
+      }
+      if (checked != OPK_OK || !principal) {
         principal = nullptr;
         // Why (unknown, expired, revoked, disabled), for the client.
         char* json = nullptr;
