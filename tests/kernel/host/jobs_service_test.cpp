@@ -190,6 +190,34 @@ TEST_F(JobsServiceTest, RunsFilterByOverTargetAndStale) {
   EXPECT_NE(out.find("over_target: expected true or false"), std::string::npos) << out;
 }
 
+TEST_F(JobsServiceTest, ACancelledRunIsListedAsCancelledNotAsFailed) {
+  std::string out;
+  // Run 1 fails; run 2 runs until an operator cancels it.
+  ASSERT_TRUE(call(admin_, "run_now", R"({"job_type": "hello", "reason": "broken", "params": {"fail": true}})", &out))
+      << out;
+  ASSERT_TRUE(kernel_->engine()->wait(1, 20000));
+  ASSERT_TRUE(call(admin_, "run_now",
+                   R"({"job_type": "hello", "reason": "long", "params": {"steps": 1000, "step_ms": 5}})", &out))
+      << out;
+  ASSERT_TRUE(test::wait_running(*kernel_, 2));
+  ASSERT_TRUE(call(admin_, "cancel", R"({"run_id": 2, "reason": "not needed"})", &out)) << out;
+  ASSERT_TRUE(kernel_->engine()->wait(2, 20000));
+  ASSERT_TRUE(call(admin_, "run", R"({"run_id": 2})", &out)) << out;
+  EXPECT_NE(out.find(R"("status":"cancelled")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("cancelled_by":"pat")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("summary":"cancelled by pat: not needed")"), std::string::npos) << out;
+  ASSERT_TRUE(call(admin_, "runs", R"({"status": "cancelled"})", &out)) << out;
+  EXPECT_NE(out.find(R"("reason":"long")"), std::string::npos) << out;
+  EXPECT_EQ(out.find(R"("reason":"broken")"), std::string::npos) << out;
+  ASSERT_TRUE(call(admin_, "runs", R"({"status": "error"})", &out)) << out;
+  EXPECT_NE(out.find(R"("reason":"broken")"), std::string::npos) << out;
+  EXPECT_EQ(out.find(R"("reason":"long")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("status":"error")"), std::string::npos) << out;
+  Status s = call(admin_, "runs", R"({"status": "failed"})", &out);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(out.find("cancelled"), std::string::npos) << out;
+}
+
 TEST(JobsServiceStopped, OperationsAnswerUnavailableWithoutAnEngine) {
   test::TempDir dir;
   std::unique_ptr<store::Store> st;
