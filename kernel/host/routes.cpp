@@ -216,6 +216,17 @@ std::string str_of(const char* p) {
 }  // namespace
 
 opk_status RouteTable::serve(const opk_http_request& req, const opk_http_response* resp) const {
+  // A principal the kernel did not issue (made up by the HTTP server, or
+  // kept past its request) is refused before anything reads its fields,
+  // not even the audit of the refusal.
+  if (req.principal && principals_ && !principals_->issued(req.principal)) {
+    opk_http_request anonymous_copy{};
+    std::memcpy(&anonymous_copy, &req, std::min<size_t>(req.struct_size, sizeof anonymous_copy));
+    anonymous_copy.principal = nullptr;
+    refuse(anonymous_copy, resp, 401, "Unauthorized", "the request's principal was not issued by the kernel",
+           {{"www-authenticate", "Bearer"}});
+    return OPK_OK;
+  }
   const std::string method = str_of(req.method), path = str_of(req.path);
   const auto segs = split_path(path);
   std::shared_ptr<Route> match;
@@ -258,17 +269,6 @@ opk_status RouteTable::serve(const opk_http_request& req, const opk_http_respons
     return OPK_OK;
   }
   const bool anonymous = match->info.flags & OPK_ROUTE_ANONYMOUS;
-  if (!anonymous && req.principal && principals_ && !principals_->issued(req.principal)) {
-    // The HTTP server made up a principal instead of asking the kernel (or
-    // kept one past its request): its fields are not read, not even for
-    // the audit of the refusal.
-    opk_http_request anonymous_copy{};
-    std::memcpy(&anonymous_copy, &req, std::min<size_t>(req.struct_size, sizeof anonymous_copy));
-    anonymous_copy.principal = nullptr;
-    refuse(anonymous_copy, resp, 401, "Unauthorized", "the request's principal was not issued by the kernel",
-           {{"www-authenticate", "Bearer"}});
-    return OPK_OK;
-  }
   if (!anonymous && (!req.principal || !req.principal->role)) {
     refuse(req, resp, 401, "Unauthorized", "send an API token: Authorization: Bearer <token>",
            {{"www-authenticate", "Bearer"}});
