@@ -317,9 +317,14 @@ try {
   await dlg.getByLabel(/^Reason/).fill('e2e: enough');
   await dlg.getByRole('button', { name: 'Cancel run' }).click();
   await page.getByRole('log').getByText(/cancelled at step/).waitFor();
-  await runStatus(page).filter({ hasText: 'Failed' }).waitFor();
-  check((await api('GET', `/api/v1/runs/${longId}`)).run.phase === 'COMPLETED', 'the cancelled run completed');
-  check((await page.getByRole('button', { name: 'Cancel run' }).count()) === 0, 'no Cancel on a completed run');
+  await runStatus(page).filter({ hasText: 'Cancelled' }).waitFor();
+  const cancelled = (await api('GET', `/api/v1/runs/${longId}`)).run;
+  check(cancelled.phase === 'COMPLETED' && cancelled.status === 'cancelled', 'the cancelled run completed as cancelled');
+  check(cancelled.cancelled_by === 'admin', `cancelled by: ${cancelled.cancelled_by}`);
+  await page.getByTestId('run-cancelled-by').filter({ hasText: 'admin' }).waitFor();
+  check((await page.getByTestId('run-summary').innerText()).includes('e2e: enough'), 'the run page shows why it was cancelled');
+  // The button goes once the page has reloaded the completed run.
+  await page.getByRole('button', { name: 'Cancel run' }).waitFor({ state: 'detached' });
   await shot(page, '05-run-cancelled');
 
   step('a running run whose type has no cancel hook cannot be cancelled, and says why');
@@ -407,6 +412,7 @@ try {
   await page.getByText('(delayed)').waitFor();
   const unseenLink = page.getByRole('link', { name: `Run ${unseen.run_ids[0]}`, exact: true });
   await unseenLink.waitFor();
+  check((await page.getByRole('link', { name: `Run ${longId}`, exact: true }).count()) === 0, 'a cancelled run is not a failure to look at');
   check((await page.locator('nav .badge').count()) === 1, 'the navigation shows a count');
   await shot(page, '09-attention');
   a11y.push(...(await accessibilityProblems(page, 'attention')));
@@ -425,7 +431,7 @@ try {
   await page.getByRole('link', { name: `#${longId}`, exact: true }).waitFor();
   await page.getByRole('button', { name: 'Succeeded', exact: true, pressed: true }).click();
   await page.waitForFunction((id) => ![...document.querySelectorAll('table.runs a')].some((a) => a.textContent === `#${id}`), runId);
-  check((await page.getByRole('link', { name: `#${longId}`, exact: true }).count()) === 1, 'failed runs stay');
+  check((await page.getByRole('link', { name: `#${longId}`, exact: true }).count()) === 1, 'cancelled runs stay');
   await page.getByLabel('Filter runs by text').fill('long-hello');
   await page.waitForFunction(() => document.querySelectorAll('table.runs tbody tr').length === 1);
   await shot(page, '10-run-history');
@@ -439,17 +445,17 @@ try {
   const ackId = (await api('POST', '/api/v1/jobs/acme-report/run', { reason: 'e2e: unread', params: { steps: 1, step_ms: 0 } })).run_ids[0];
   const unread = page.getByRole('button', { name: `Unread log of run ${ackId} of acme-report` });
   await unread.waitFor();
-  await page.locator('tr', { has: page.getByRole('link', { name: 'long-hello' }) }).getByRole('img', { name: 'Failed' }).waitFor();
+  await page.locator('tr', { has: page.getByRole('link', { name: 'long-hello' }) }).getByRole('img', { name: 'Cancelled' }).waitFor();
   await shot(page, '11-jobs');
   a11y.push(...(await accessibilityProblems(page, 'jobs with runs')));
   await unread.click();
   await page.getByRole('dialog').getByRole('log').getByText(/hello, acme!|hello, world!/).waitFor();
   await page.keyboard.press('Escape');
   await page.getByRole('button', { name: `Log of run ${ackId} of acme-report` }).waitFor();
-  await page.getByRole('button', { name: 'Failed', exact: true, pressed: true }).click(); // toggle failed runs off
+  await page.getByRole('button', { name: 'Cancelled', exact: true, pressed: true }).click(); // toggle cancelled runs off
   await page.waitForFunction(() => ![...document.querySelectorAll('table.jobs a')].some((a) => a.textContent === 'long-hello'));
   check((await page.getByRole('link', { name: 'nightly-hello' }).count()) === 1, 'other statuses stay');
-  await page.getByRole('button', { name: 'Failed', exact: true, pressed: false }).click();
+  await page.getByRole('button', { name: 'Cancelled', exact: true, pressed: false }).click();
   await page.getByRole('link', { name: 'long-hello' }).waitFor();
 
   step('plugins: loaded with manifests, refused with the reason');

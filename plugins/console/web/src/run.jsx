@@ -120,8 +120,9 @@ export function RunPage({ id }) {
   const type = ctx.types.get(run.job_type);
   const running = run.phase === 'RUNNING';
   const pct = Math.max(0, Math.min(100, Math.round(run.progress || 0)));
-  // A run that completed without failing is done, whatever progress it reported.
-  const finished = run.phase === 'COMPLETED' && run.status !== 'error';
+  // A run that completed without failing or being cancelled is done, whatever
+  // progress it reported.
+  const finished = run.phase === 'COMPLETED' && run.status !== 'error' && run.status !== 'cancelled';
   const cancelWhy = !ctx.can('runs.cancel')
     ? `Your role (${ctx.me.role}) may not cancel runs.`
     : run.phase === 'COMPLETED'
@@ -150,7 +151,8 @@ export function RunPage({ id }) {
             <StatusIcon status={run.status} /> Run {run.id}{' '}
             <span class="sub" data-testid="run-status">
               {statusLabel(run.status)}
-              {run.terminated ? ' (terminated)' : ''}
+              {run.terminated && run.status !== 'cancelled' ? ' (terminated)' : ''}
+              {run.cancelled_by ? ` by ${run.cancelled_by}` : ''}
               {run.stale ? ' (stale)' : ''}
               {run.hold ? ' (held)' : ''}
             </span>
@@ -208,6 +210,12 @@ export function RunPage({ id }) {
         <dl class="facts">
           <dt>Result</dt>
           <dd data-testid="run-summary">{run.summary || (run.phase === 'COMPLETED' ? statusLabel(run.status) : '—')}</dd>
+          {run.cancelled_by && (
+            <>
+              <dt>Cancelled by</dt>
+              <dd data-testid="run-cancelled-by">{run.cancelled_by}</dd>
+            </>
+          )}
           <dt>Exit code</dt>
           <dd>{run.phase === 'COMPLETED' ? run.exit_code : '—'}</dd>
           <dt>Trigger</dt>

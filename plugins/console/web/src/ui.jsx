@@ -60,6 +60,7 @@ export const STATUSES = [
   { id: 'normal', label: 'Succeeded' },
   { id: 'warning', label: 'Succeeded with warnings' },
   { id: 'error', label: 'Failed' },
+  { id: 'cancelled', label: 'Cancelled' },
   { id: 'pending', label: 'Queued' },
 ];
 const LABEL = Object.fromEntries(STATUSES.map((s) => [s.id, s.label]));
@@ -67,11 +68,13 @@ LABEL.never = 'Never run';
 
 /**
  * The last-run icon: a blinking grey circle while running, a green tick,
- * an attention sign for warnings, a cross for a failure, an hourglass while
- * queued. Labelled for screen readers.
+ * an attention sign for warnings, a cross for a failure, a slashed circle
+ * for a run someone cancelled, an hourglass while queued. Labelled for
+ * screen readers.
  */
 export function StatusIcon({ status, decorative }) {
-  const glyph = { running: '●', normal: '✓', warning: '⚠', error: '✕', pending: '◷', never: '–' }[status] || '?';
+  const glyph =
+    { running: '●', normal: '✓', warning: '⚠', error: '✕', cancelled: '⊘', pending: '◷', never: '–' }[status] || '?';
   if (decorative)
     return (
       <span class={`status status-${status}`} aria-hidden="true">
