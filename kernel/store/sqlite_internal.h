@@ -40,15 +40,15 @@
 #include <utility>
 #include <vector>
 
+#include "clock/clock.h"
 #include "store/sqlite_stmt.h"
 #include "store/store.h"
 
 namespace opk::store::internal {
 
-// Wall-clock time in milliseconds since the epoch.
+// Wall-clock time in milliseconds since the epoch, on the kernel's clock.
 inline int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return clock::now_ms();
 }
 
 // `s` with its single quotes doubled, for a SQL string literal.
