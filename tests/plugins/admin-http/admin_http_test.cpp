@@ -335,6 +335,17 @@ TEST_F(AdminHttp, CancelRetryAndHoldThroughTheApi) {
   EXPECT_EQ(http("POST", "/api/v1/runs/" + later + "/cancel", admin_, R"({"reason": "no"})").status, 200);
   auto run = http("GET", "/api/v1/runs/" + later, admin_).json()->getObject("run");
   EXPECT_EQ(run->getValue<std::string>("phase"), "COMPLETED");
+  // Cancelled, not failed: who and why are on the run, and the lists tell
+  // cancelled runs from failed ones.
+  EXPECT_EQ(run->getValue<std::string>("status"), "cancelled");
+  EXPECT_EQ(run->getValue<std::string>("cancelled_by"), "pat");
+  EXPECT_EQ(run->getValue<std::string>("summary"), "cancelled by pat: no");
+  r = http("GET", "/api/v1/runs?status=cancelled", admin_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"id\":" + later + ","), std::string::npos) << r.body;
+  r = http("GET", "/api/v1/runs?status=error", admin_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.find("\"id\":" + later + ","), std::string::npos) << r.body;
 }
 
 TEST_F(AdminHttp, MetricsHealthAndSecurityHeaders) {
