@@ -44,18 +44,19 @@ Status SqliteStore::create_runs_locked(std::vector<RunRow>* runs, std::vector<Au
   bool fresh = true;
   for (size_t k = 0; k < runs->size();) {
     RunRow* r = &(*runs)[k];
-    // Runs that fire no schedule slot cannot conflict: kRunsPerInsert
-    // of them go in one statement (their ids are consecutive), which
-    // measured a fifth cheaper per run than one statement each.
+    // Runs that fire no schedule slot cannot conflict: up to
+    // kRunsPerInsert of them go in one statement (their ids are
+    // consecutive), which measured a fifth cheaper per run than one
+    // statement each; a run with a slot goes alone.
     size_t n = 0;
     while (n < kRunsPerInsert && k + n < runs->size() && r[n].slot_ms == 0) ++n;
-    if (n < kRunsPerInsert) n = 1;
+    n = n ? insert_size_for(n) : 1;
     for (size_t i = 0; i < n; ++i) {
       if (r[i].created_ms == 0) r[i].created_ms = now_ms();
       // A completed run always has a finish time.
       if (r[i].phase == kCompleted && r[i].finished_ms <= 0) r[i].finished_ms = std::max<int64_t>(r[i].created_ms, 1);
     }
-    Stmt& st = n == 1 ? stmts_->insert_run : stmts_->insert_runs;
+    Stmt& st = stmts_->insert_runs_of(n);
     for (size_t i = 0; i < n; ++i) bind_run(st, static_cast<int>(i * kRunColumns) + 1, r[i]);
     int rc = st.step();
     st.reset();

@@ -53,7 +53,37 @@ Statements::Statements(sqlite3* db)
       page_count(db, "PRAGMA page_count"),
       max_page_count(db, "PRAGMA max_page_count"),
       freelist_count(db, "PRAGMA freelist_count"),
-      page_size(db, "PRAGMA page_size") {}
+      page_size(db, "PRAGMA page_size") {
+  for (size_t i = 0; i < kInsertKinds; ++i) {
+    runs_by_size_[i] = std::make_unique<Stmt>(db, insert_runs_sql(kInsertSizes[i]).c_str());
+    audits_by_size_[i] = std::make_unique<Stmt>(db, insert_audits_sql(kInsertSizes[i]).c_str());
+  }
+}
+
+namespace {
+
+size_t size_index(size_t rows) {
+  for (size_t i = 0; i < kInsertKinds; ++i)
+    if (kInsertSizes[i] == rows) return i;
+  throw std::logic_error("no insert statement for " + std::to_string(rows) + " rows");
+}
+
+}  // namespace
+
+Stmt& Statements::insert_runs_of(size_t rows) {
+  return *runs_by_size_[size_index(rows)];
+}
+
+Stmt& Statements::insert_audits_of(size_t rows) {
+  return *audits_by_size_[size_index(rows)];
+}
+
+std::string Statements::insert_audits_sql(size_t rows) {
+  std::string sql =
+      "INSERT INTO audit (time_ms, actor, role, action, target, reason, params_json, outcome, source) VALUES ";
+  for (size_t i = 0; i < rows; ++i) sql += i ? ",(?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?)";
+  return sql;
+}
 
 std::string Statements::insert_runs_sql(size_t rows) {
   std::string sql =

@@ -11,14 +11,26 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 namespace opk::store::internal {
 
-// New runs without a schedule slot are inserted this many per statement.
+// New runs without a schedule slot, and audit rows, are inserted up to this
+// many per statement; any count is a sum of the sizes kInsertSizes lists.
 inline constexpr size_t kRunsPerInsert = 32;
-inline constexpr size_t kRunColumns = 18;  // parameters per run in insert_runs
+inline constexpr size_t kInsertSizes[] = {32, 16, 8, 4, 2, 1};
+inline constexpr size_t kInsertKinds = sizeof(kInsertSizes) / sizeof(kInsertSizes[0]);
+inline constexpr size_t kRunColumns = 18;   // parameters per run in insert_runs
+inline constexpr size_t kAuditColumns = 9;  // parameters per row in insert_audits
+
+// The largest of kInsertSizes that is at most n (n >= 1).
+inline size_t insert_size_for(size_t n) {
+  for (size_t size : kInsertSizes)
+    if (size <= n) return size;
+  return 1;
+}
 
 // A statement prepared once on the writer connection.
 class Stmt {
@@ -83,11 +95,20 @@ struct Statements {
 
   // The insert of `rows` runs, kRunColumns parameters each.
   static std::string insert_runs_sql(size_t rows);
+  // The insert of `rows` audit rows, kAuditColumns parameters each.
+  static std::string insert_audits_sql(size_t rows);
+  // The insert of `rows` runs (audit rows); `rows` is one of kInsertSizes.
+  Stmt& insert_runs_of(size_t rows);
+  Stmt& insert_audits_of(size_t rows);
 
   Stmt insert_run, insert_runs, insert_states, insert_state, mark_running, mark_running_all, complete, inline_max_seq,
       insert_log, insert_step, insert_audit, insert_audit_range, set_next_run, begin, commit, rollback, savepoint,
       release, rollback_to, claim_savepoint, claim_release, claim_rollback, write_probe, page_count, max_page_count,
       freelist_count, page_size;
+
+ private:
+  // Index: the position of the size in kInsertSizes.
+  std::unique_ptr<Stmt> runs_by_size_[kInsertKinds], audits_by_size_[kInsertKinds];
 };
 
 }  // namespace opk::store::internal

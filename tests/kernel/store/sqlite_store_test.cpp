@@ -1272,5 +1272,48 @@ TEST(StoreOpen, OpensTheFileTheConfigurationNames) {
   EXPECT_NE(s.message().find(cfg.store_path), std::string::npos) << s.message();
 }
 
+TEST_F(SqliteStoreTest, ManyRunsWithAndWithoutSlotsKeepTheirOrderIdsAndAuditRows) {
+  // 61 runs (written in statements of several sizes), two of them with a
+  // schedule slot (one already taken), each with an audit row of its own.
+  std::vector<RunRow> first = {scheduled_run("nightly", 1000)};
+  ASSERT_TRUE(store_->create_runs(&first));
+  std::vector<RunRow> runs;
+  std::vector<AuditRow> audit;
+  for (int i = 0; i < 61; ++i) {
+    RunRow r = i == 20 ? scheduled_run("nightly", 1000) : i == 40 ? scheduled_run("nightly", 2000) : RunRow{};
+    if (r.job_type.empty()) r.job_type = "hello";
+    r.user_id = "user" + std::to_string(i);
+    runs.push_back(r);
+    AuditRow a;
+    a.time_ms = 5000 + i;
+    a.actor = r.user_id;
+    a.action = "run_now";
+    a.target = r.job_type;
+    audit.push_back(a);
+  }
+  ASSERT_TRUE(store_->create_runs(&runs, &audit));
+  EXPECT_EQ(runs[20].id, 0);  // the slot was taken
+  int64_t prev = first[0].id;
+  for (int i = 0; i < 61; ++i) {
+    if (i == 20) continue;
+    EXPECT_EQ(runs[i].id, prev + 1) << i;
+    prev = runs[i].id;
+    RunRow got;
+    ASSERT_TRUE(store_->get_run(runs[i].id, &got));
+    EXPECT_EQ(got.user_id, "user" + std::to_string(i));
+    EXPECT_EQ(audit[i].outcome, "ok: run " + std::to_string(runs[i].id));
+  }
+  // The audit rows are stored in the order given, newest last.
+  auto rows = store_->audit_rows(61).value();
+  ASSERT_EQ(rows.size(), 61u);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].actor, "user" + std::to_string(60 - i));
+    EXPECT_EQ(rows[i].time_ms, 5000 + 60 - static_cast<int64_t>(i));
+    if (i + 1 < rows.size()) {
+      EXPECT_EQ(rows[i].id, rows[i + 1].id + 1);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace opk::store
