@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -34,6 +35,10 @@ namespace {
 // changes at least this many rows (an fsync costs about as much as writing
 // a few hundred rows here).
 constexpr size_t kSplitRows = 256;
+// The flusher waits at most this long for a group being written when it
+// starts, so that one flush makes both durable (a group's SQL takes a
+// fraction of a flush: 0.1 to 0.2 ms for 16 new runs, a flush 0.5 ms or more).
+constexpr auto kShareFlushWait = std::chrono::microseconds(250);
 
 }  // namespace
 
@@ -75,6 +80,7 @@ Status SqliteStore::grouped(const std::function<Status()>& write, size_t rows, b
       // Nothing to flush: not durable mode, or the transaction was
       // rolled back.
       for (Writer* g : group) wake(g, &w);
+      if (full_) flush_cv_.notify_one();  // a flusher waiting for this group
     }
     if (!writers_.empty() && writers_.front() != &w) writers_.front()->cv.notify_one();
   }
@@ -90,6 +96,15 @@ void SqliteStore::flush_loop() {
   for (;;) {
     flush_cv_.wait(lock, [&] { return stopping_ || !unflushed_.empty(); });
     if (unflushed_.empty()) return;  // stopping, nothing left
+    // Writes queued now (another caller's claim, completions) are committed
+    // within a fraction of a flush: waiting for their group lets this flush
+    // make them durable too, instead of one flush after another. A lone
+    // group (nothing queued) is flushed at once.
+    if (!writers_.empty() && !stopping_) {
+      const size_t committed = unflushed_.size();
+      flush_cv_.wait_for(lock, kShareFlushWait,
+                         [&] { return stopping_ || writers_.empty() || unflushed_.size() > committed; });
+    }
     std::vector<Writer*> batch;
     batch.swap(unflushed_);
     lock.unlock();
