@@ -287,10 +287,18 @@ Status op_log(JobsCall& c, Object::Ptr out) {
   if (!(s = c.runs_visibility().find_run(c.store, run_id, &run))) return s;
   bool finished = false;
   auto lines = c.engine.wait_log(run_id, after, static_cast<size_t>(limit), wait_ms, &finished);
-  // Lines came back, fewer than asked: if the run is completed (its lines
-  // are stored with the completion), these were the last ones.
-  if (!finished && lines.size() < static_cast<size_t>(limit) && c.store.get_run(run_id, &run))
-    finished = run.phase == store::kCompleted;
+  // Lines came back, fewer than asked: if the run is completed now (its
+  // lines are stored with the completion), nothing more will be written,
+  // but some may have been between the read above and the completion (a
+  // cancelled run's last words): read on from the last line before saying
+  // the log is finished.
+  if (!finished && lines.size() < static_cast<size_t>(limit) && c.store.get_run(run_id, &run) &&
+      run.phase == store::kCompleted) {
+    const int64_t next = lines.empty() ? after : lines.back().seq;
+    auto rest = c.engine.log_tail(run_id, next, static_cast<size_t>(limit) - lines.size());
+    lines.insert(lines.end(), rest.begin(), rest.end());
+    finished = lines.size() < static_cast<size_t>(limit);
+  }
   out->set("lines", log_json(lines));
   out->set("next_seq", lines.empty() ? after : lines.back().seq);
   out->set("finished", finished);
