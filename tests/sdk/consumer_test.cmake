@@ -1,6 +1,7 @@
 # Installs the SDK into a private prefix, builds tests/sdk/consumer against it
 # with find_package alone, runs the vendor's test on the SDK's test host
-# (Opskernel::testing), and has the kernel load the result.
+# (Opskernel::testing), and has the kernel load the result; builds
+# plugins/hello from its own folder the same way.
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -43,5 +44,15 @@ file(COPY ${LIB} DESTINATION ${WORK_DIR}/plugins)
 run(${KERNEL} --plugins-dir ${WORK_DIR}/plugins --data-dir ${WORK_DIR}/data jobs invoke vendor-check --tenant acme)
 if(NOT OUT MATCHES "vendor check ran for acme" OR NOT OUT MATCHES "COMPLETED NORMAL")
   message(FATAL_ERROR "the kernel did not run the vendor job:\n${OUT}")
+endif()
+# hello, the reference plugin, builds from its own folder against the
+# installed SDK too, and the kernel accepts it.
+file(COPY ${SOURCE_DIR}/plugins/hello/ DESTINATION ${WORK_DIR}/hello-src)
+run(${CMAKE_COMMAND} -S ${WORK_DIR}/hello-src -B ${WORK_DIR}/hello-build -G ${GENERATOR}
+    -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/hello-build)
+run(${KERNEL} plugins check ${WORK_DIR}/hello-build/hello.so)
+if(NOT OUT MATCHES "would be loaded")
+  message(FATAL_ERROR "plugins check did not accept hello built out of tree:\n${OUT}")
 endif()
 message(STATUS "out-of-tree plugin built against the installed SDK and run by the kernel")
