@@ -18,8 +18,17 @@ if(NOT EXISTS ${PREFIX}/include/opskernel/opk_abi.h OR NOT EXISTS ${PREFIX}/lib/
 endif()
 # Copy the consumer away from the source tree so nothing can reach sdk/ by path.
 file(COPY ${SOURCE_DIR}/tests/sdk/consumer/ DESTINATION ${WORK_DIR}/src)
+# The SDK's test host is a static library: in a sanitizer build of the
+# kernel it is instrumented, and a vendor's test that links it is built the
+# same way.
+set(FLAGS)
+if(SANITIZE)
+  set(FLAGS "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer"
+            "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined"
+            "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined")
+endif()
 run(${CMAKE_COMMAND} -S ${WORK_DIR}/src -B ${WORK_DIR}/build -G ${GENERATOR}
-    -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release)
+    -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release ${FLAGS})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 set(LIB ${WORK_DIR}/build/vendor_source.so)
 # The vendor's own test, on Opskernel::testing from the installed SDK.
