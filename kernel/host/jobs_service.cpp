@@ -13,6 +13,14 @@
 #include "jobs/run.h"
 
 namespace opk::host {
+namespace {
+
+// A failed call's answer: {"error": message}.
+std::string error_answer(const Status& s) {
+  return "{\"error\":" + Poco::toJSON(s.message(), Poco::JSON_WRAP_STRINGS) + "}";
+}
+
+}  // namespace
 
 JobsService::JobsService(store::Store& store, identity::Identity& identity,
                          std::function<std::vector<TypeInfo>()> types)
@@ -91,7 +99,7 @@ Status JobsService::call(const identity::Principal& actor, const std::string& op
   if (s) {
     *answer = raw.empty() ? stringify(out) : std::move(raw);
   } else {
-    *answer = "{\"error\":" + Poco::toJSON(s.message(), Poco::JSON_WRAP_STRINGS) + "}";
+    *answer = error_answer(s);
   }
   return s;
 }
@@ -102,22 +110,22 @@ opk_status JobsService::cb_call(const opk_host* host, const opk_principal* actor
   if (!ph || !ph->jobs_service() || !operation || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
   identity::Principal p;
   if (actor && actor->role) p = {actor->user_id ? actor->user_id : "", actor->role, actor->scope ? actor->scope : ""};
-  // Only a principal the kernel issued acts: a plugin cannot name itself
-  // anyone it likes (ABI 1.2).
-  if (actor && ph->identity_service() && !ph->identity_service()->principals().issued(actor)) {
-    const Status refused = Status::permission(
-        "actor: not a principal the kernel issued (pass the request's principal, or system_principal)");
-    report_host_error(refused.message());
-    *answer_json = plugin_string("{\"error\":" + Poco::toJSON(refused.message(), Poco::JSON_WRAP_STRINGS) + "}");
-    return *answer_json ? refused.code() : OPK_ERR_NO_MEMORY;
-  }
   std::string answer;
   Status s;
-  try {
-    s = ph->jobs_service()->call(p, operation, request_json ? request_json : "", source ? source : "", &answer);
-  } catch (const std::exception& e) {  // a bug here must not take the caller down
-    s = Status(OPK_ERR_INTERNAL, std::string("opk.jobs/1: ") + e.what());
-    answer = "{\"error\":" + Poco::toJSON(s.message(), Poco::JSON_WRAP_STRINGS) + "}";
+  if (actor && ph->identity_service() && !ph->identity_service()->principals().issued(actor)) {
+    // Only a principal the kernel issued acts: a plugin cannot name itself
+    // anyone it likes (ABI 1.2).
+    s = Status::permission(
+        "actor: not a principal the kernel issued (pass the request's principal, or system_principal)");
+    report_host_error(s.message());
+    answer = error_answer(s);
+  } else {
+    try {
+      s = ph->jobs_service()->call(p, operation, request_json ? request_json : "", source ? source : "", &answer);
+    } catch (const std::exception& e) {  // a bug here must not take the caller down
+      s = Status(OPK_ERR_INTERNAL, std::string("opk.jobs/1: ") + e.what());
+      answer = error_answer(s);
+    }
   }
   *answer_json = plugin_string(answer);
   if (!*answer_json) return OPK_ERR_NO_MEMORY;

@@ -8,10 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
-#include <cstring>
-
 #include "host/host.h"
+#include "host/identity_service.h"
 #include "store/store.h"
 
 namespace opk::host {
@@ -31,12 +29,10 @@ opk_status fail(const opk_host* host, const Status& s) {
   return s.code();
 }
 
-// Copies `text` into memory the plugin frees with opk_host.free.
+// Hands `text` to the plugin (it frees it with opk_host.free).
 opk_status hand_over(const std::string& text, char** out) {
-  *out = static_cast<char*>(std::malloc(text.size() + 1));
-  if (!*out) return OPK_ERR_NO_MEMORY;
-  std::memcpy(*out, text.c_str(), text.size() + 1);
-  return OPK_OK;
+  *out = plugin_string(text);
+  return *out ? OPK_OK : OPK_ERR_NO_MEMORY;
 }
 
 // Typed rows as JSON: numbers, strings, null; blobs as base64 strings.
@@ -144,12 +140,7 @@ opk_status StoreService::cb_query(const opk_host* host, const char* sql, const c
     json += ']';
   }
   json += ']';
-  // Freed by the plugin through opk_host.free (std::free).
-  char* out = static_cast<char*>(std::malloc(json.size() + 1));
-  if (!out) return OPK_ERR_NO_MEMORY;
-  std::memcpy(out, json.c_str(), json.size() + 1);
-  *rows_json = out;
-  return OPK_OK;
+  return hand_over(json, rows_json);
 }
 
 opk_status StoreService::cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,

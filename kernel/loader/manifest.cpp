@@ -230,11 +230,7 @@ Status read_manifest(const opk_manifest* mp, bool has_get_extension, Manifest* o
       if (!config::valid_permission(name))
         return Status::invalid(what + ": permission '" + name +
                                "' is not <area>.<verb> ([a-z][a-z0-9_-]*.[a-z][a-z0-9_.-]*, at most 64 bytes)");
-      for (const auto& other : r.admin_features)
-        for (const auto& [n, d] : other.permissions)
-          if (n == name) return Status::invalid(what + ": permission '" + name + "' is declared twice");
-      for (const auto& [n, d] : f.permissions)
-        if (n == name) return Status::invalid(what + ": permission '" + name + "' is declared twice");
+      if (!(st = unique("permission", name))) return Status::invalid(what + ": " + st.message());
       f.permissions.emplace_back(name, s(c.permissions[k].description));
     }
     if (!(st = unique("admin feature", f.id))) return st;

@@ -377,14 +377,8 @@ class Handler {
       if (checked != OPK_OK || !principal) {
         principal = nullptr;
         // Why (unknown, expired, revoked, disabled), for the client.
-        char* json = nullptr;
-        identity->authenticate(server_.host_.raw(), token.c_str(), &json);
-        const Json why = Json::parse(json ? json : "{}", nullptr, false);
-        if (json) server_.host_.free(json);
-        return send_problem(rs, 401, "Unauthorized",
-                            why.is_object() && why.contains("error") && why["error"].is_string()
-                                ? why["error"].get<std::string>()
-                                : std::string("the token is not valid"),
+        const std::string why = server_.host_.last_error();
+        return send_problem(rs, 401, "Unauthorized", why.empty() ? std::string("the token is not valid") : why,
                             {{"WWW-Authenticate", "Bearer error=\"invalid_token\""}});
       }
       user_id = principal->user_id ? principal->user_id : "";
