@@ -1,0 +1,81 @@
+/*
+ * records.h -- opk.records/1, the platform's business records for plugins
+ * (pure C, C99/C11 and C++ compatible).
+ *
+ * The plugin `platform-records` keeps the records operators import
+ * (subscriptions, usage, billing contacts, invoices, budgets, licenses,
+ * regions) and the probes health checks record, and offers them to other
+ * plugins through this extension. A consumer lists OPK_EXT_RECORDS among its
+ * manifest's requirements, then finds the table with
+ * opk_host.get_extension(host, OPK_EXT_RECORDS). C++ consumers use the
+ * wrapper opk::Records (records.hpp).
+ *
+ * Thread-safety: every call is [thread-safe]. docs/records.md describes the
+ * kinds, their fields and each operation.
+ */
+#ifndef OPSKERNEL_RECORDS_H
+#define OPSKERNEL_RECORDS_H
+
+#include <opskernel/opk_abi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Extension id of the records service. */
+#define OPK_EXT_RECORDS "opk.records/1"
+
+/**
+ * The records service, by operation name, JSON in and out (as opk.jobs/1).
+ * Rows are JSON objects with typed values: numbers as numbers, booleans as
+ * booleans, a field without a value as null.
+ *
+ * Kinds and their fields:
+ *   subscriptions {id, tenant ("tenant:<n>"), product, status
+ *                  ("active"|"suspended"|"cancelled"), period_start
+ *                  ("YYYY-MM-DD"), period_end ("YYYY-MM-DD"|null)}
+ *   usage         {subscription, month ("YYYY-MM"), quantity, cost}
+ *   billing       {tenant, contact, email, address|null, payment_method|null}
+ *   invoices      {id, tenant, subscription|null, amount, currency,
+ *                  due_date ("YYYY-MM-DD"), status ("open"|"paid"|"overdue"|"void")}
+ *   budgets       {id, tenant, subscription|null, amount, warning_percent
+ *                  (1..100), month_on_month_jump_percent|null}
+ *   licenses      {id, product, expires_on ("YYYY-MM-DD"), renewed_on|null}
+ *   regions       {id, name, api_url, identity_url}
+ *   probes        {region, kind ("api"|"identity"), time_ms, ok (boolean),
+ *                  latency_ms|null, detail|null}
+ *
+ * Operations:
+ *   "list"          {"kind", "filter": {field: value, ...} (equality on the
+ *                   kind's fields), "after": cursor (from the previous
+ *                   page), "limit": 1..10000 (default 1000)}
+ *                   -> {"rows": [...], "next": cursor|null}
+ *                   Rows come in key order; "next" is null on the last page.
+ *   "latest_probes" {"kind"?: "api"|"identity"}
+ *                   -> {"rows": [{"region", "kind", "time_ms", "ok",
+ *                   "latency_ms", "detail"}, ...]}: the newest probe per
+ *                   region and kind.
+ *   "record_probe"  {"region", "kind", "ok", "time_ms", "latency_ms"?,
+ *                   "detail"?} -> {"recorded": true}
+ */
+typedef struct opk_records_v1 {
+  uint32_t struct_size;
+  /**
+   * Runs `operation` with `request_json` (an object; NULL for {}). `host` is
+   * the calling plugin's host table. *answer_json gets the answer; on
+   * failure {"error": message} with the status: INVALID_ARGUMENT (the
+   * message starts with the field's name), NOT_FOUND (unknown kind or
+   * region), UNSUPPORTED (unknown operation), UNAVAILABLE (the store cannot
+   * be read or written).
+   * OWNERSHIP: free *answer_json with opk_records_v1.free. [thread-safe]
+   */
+  opk_status (*call)(const opk_host* host, const char* operation, const char* request_json, char** answer_json);
+  /** Frees an answer of `call`; NULL is ignored. [thread-safe] */
+  void (*free)(char* answer_json);
+} opk_records_v1;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* OPSKERNEL_RECORDS_H */

@@ -1,0 +1,114 @@
+// records.hpp -- opk::Records, the C++ view of opk.records/1 (records.h).
+//
+// Header-only, on opk::Json. A plugin that reads the platform's business
+// records declares the requirement in its manifest:
+//
+//   .requires_extension(OPK_EXT_RECORDS)
+//
+// and then, from init on:
+//
+//   opk::Records records(host());
+//   Status s = records.list("subscriptions", {{"status", "active"}}, [&](const opk::Json& rows) {
+//     for (const auto& row : rows) ...;
+//     return opk::Status::ok();
+//   });
+//
+// Thread-safety: as the extension, every call may be made from any thread.
+#ifndef OPSKERNEL_RECORDS_HPP
+#define OPSKERNEL_RECORDS_HPP
+
+#include <opskernel/records.h>
+#include <opskernel/opk.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace opk {
+
+// The platform's records (subscriptions, usage, billing, invoices, budgets,
+// licenses, regions, probes) through opk.records/1.
+class Records {
+ public:
+  explicit Records(const Host& host) : host_(host), r_(host.extension<opk_records_v1>(OPK_EXT_RECORDS)) {}
+
+  // False when the kernel has no provider or the manifest lacks the
+  // requirement; every call then answers UNAVAILABLE.
+  bool available() const { return r_ != nullptr && r_->call != nullptr; }
+
+  // Runs `operation` with `request`; *answer gets the answer object (on
+  // failure the status carries the provider's message).
+  Status call(std::string_view operation, const Json& request, Json* answer) const {
+    if (!available()) return unavailable();
+    const std::string op(operation);
+    const std::string body = request.is_null() ? std::string("{}") : request.dump();
+    char* out = nullptr;
+    const opk_status st = r_->call(host_.raw(), op.c_str(), body.c_str(), &out);
+    Json parsed = out ? Json::parse(out, nullptr, false) : Json();
+    if (out && r_->free) r_->free(out);
+    if (st != OPK_OK) {
+      std::string why = "records " + op + " failed with status " + std::to_string(st);
+      if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_string())
+        why = "records " + op + ": " + parsed["error"].get<std::string>();
+      return {st, why};
+    }
+    if (!parsed.is_object()) return {OPK_ERR_INTERNAL, "records " + op + ": the answer is not a JSON object"};
+    if (answer) *answer = std::move(parsed);
+    return Status::ok();
+  }
+
+  // Called once per page with the page's rows (a JSON array of objects);
+  // a non-OK status stops the listing and is returned by list().
+  using PageFn = std::function<Status(const Json& rows)>;
+
+  // Lists every record of `kind` whose fields equal `filter`'s (an object,
+  // or null for all), page by page of at most `page_size` rows (1..10000).
+  Status list(std::string_view kind, const Json& filter, const PageFn& page, int page_size = 1000) const {
+    Json request = {{"kind", std::string(kind)}, {"limit", page_size}};
+    if (!filter.is_null()) request["filter"] = filter;
+    for (;;) {
+      Json answer;
+      Status s = call("list", request, &answer);
+      if (!s) return s;
+      const Json rows = answer.value("rows", Json::array());
+      if (!rows.empty()) {
+        Status p = page(rows);
+        if (!p) return p;
+      }
+      const auto next = answer.find("next");
+      if (next == answer.end() || !next->is_string()) return Status::ok();
+      request["after"] = *next;
+    }
+  }
+
+  // The newest probe per region and kind ("api", "identity"; empty: both)
+  // into *rows, an array of {"region", "kind", "time_ms", "ok",
+  // "latency_ms", "detail"}.
+  Status latest_probes(std::string_view kind, Json* rows) const {
+    Json request = Json::object();
+    if (!kind.empty()) request["kind"] = std::string(kind);
+    Json answer;
+    Status s = call("latest_probes", request, &answer);
+    if (s && rows) *rows = answer.value("rows", Json::array());
+    return s;
+  }
+
+  // Records one probe: {"region", "kind", "ok", "time_ms", "latency_ms"?,
+  // "detail"?}.
+  Status record_probe(const Json& probe) const { return call("record_probe", probe, nullptr); }
+
+ private:
+  static Status unavailable() {
+    return {OPK_ERR_UNAVAILABLE, "the records service (" OPK_EXT_RECORDS
+                                 ") is not available: is platform-records loaded and the "
+                                 "requirement in the manifest?"};
+  }
+  Host host_;
+  const opk_records_v1* r_;
+};
+
+}  // namespace opk
+
+#endif  // OPSKERNEL_RECORDS_HPP
