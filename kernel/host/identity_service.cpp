@@ -26,6 +26,11 @@ IdentityService::IdentityService(identity::Identity& identity) : identity_(ident
   ext_.release_principal = &cb_release_principal;
   ext_.system_principal = &cb_system_principal;
   ext_.permissions = &cb_permissions;
+  // (1.3) Defined here: the node cache answers it, nothing else is needed.
+  ext_.node_exists = [](const opk_host* host, const char* node) -> int32_t {
+    auto* s = self_of(host);
+    return s && node && s->identity_.exists(node) ? 1 : 0;
+  };
 }
 
 IdentityService* IdentityService::self_of(const opk_host* host) {

@@ -69,6 +69,9 @@ std::string to_json(const Manifest& m, int indent) {
     o->set("area", a.area);
     o->set("platform_only", (a.flags & OPK_ALERT_PLATFORM_ONLY) != 0);
     o->set("default_schedule", a.default_schedule);
+    o->set("full_sweep", a.full_sweep());
+    o->set("clean_sweeps", a.clean_sweeps);
+    o->set("timeout_ms", a.timeout_ms);
     o->set("translations", translations(a.translations));
     alerts->add(o);
   }

@@ -147,6 +147,9 @@ Status read_alert_source(const opk_alert_source* p, size_t index, AlertSource* a
   a->area = s(c.area);
   a->flags = c.flags;
   a->default_schedule = s(c.default_schedule);
+  if (c.timeout_ms < 0) return Status::invalid(what + ": timeout_ms " + std::to_string(c.timeout_ms) + " is negative");
+  a->clean_sweeps = c.clean_sweeps == 0 ? 1 : c.clean_sweeps;
+  a->timeout_ms = c.timeout_ms;
   return Status::ok();
 }
 

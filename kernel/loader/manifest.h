@@ -43,6 +43,13 @@ struct JobType {
 struct AlertSource {
   std::string id, title, description, area, default_schedule;
   uint64_t flags = 0;
+  // (ABI 1.3) Full sweeps without an alert before it clears (at least 1),
+  // and the longest evaluation in ms (0: the engine's default).
+  uint32_t clean_sweeps = 1;
+  int64_t timeout_ms = 0;
+
+  bool platform_only() const { return flags & OPK_ALERT_PLATFORM_ONLY; }
+  bool full_sweep() const { return flags & OPK_ALERT_FULL_SWEEP; }
   std::vector<Translation> translations;
   const opk_alert_source* self = nullptr;
   opk_alert_source c{};

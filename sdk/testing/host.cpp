@@ -370,6 +370,11 @@ class Host::Impl {
     auto it = grants.find(role);
     return it != grants.end() && (it->second.count(permission) || it->second.count("*"));
   }
+  bool node_exists(const std::string& node) const {
+    if (node == "platform") return true;
+    std::lock_guard lock(mu);
+    return parents.count(node) > 0;
+  }
   bool contains(const std::string& scope, std::string node) const {
     if (scope == "platform") return true;
     std::lock_guard lock(mu);
@@ -428,6 +433,7 @@ class Host::Impl {
   static opk_status cb_authenticate(const opk_host* host, const char* token, char** principal_json);
   static int32_t cb_allowed(const opk_host* host, const char* role, const char* permission);
   static int32_t cb_contains(const opk_host* host, const char* scope, const char* node);
+  static int32_t cb_node_exists(const opk_host* host, const char* node);
   static opk_status cb_principal_for_token(const opk_host* host, const char* token, const opk_principal** out);
   static void cb_release_principal(const opk_host* host, const opk_principal* principal);
   static const opk_principal* cb_system_principal(const opk_host* host);
@@ -465,6 +471,7 @@ Host::Impl::Impl() {
   identity_ext.release_principal = &cb_release_principal;
   identity_ext.system_principal = &cb_system_principal;
   identity_ext.permissions = &cb_permissions;
+  identity_ext.node_exists = &cb_node_exists;
   audit_ext.struct_size = sizeof audit_ext;
   audit_ext.record = &cb_record;
 }
@@ -767,6 +774,11 @@ int32_t Host::Impl::cb_allowed(const opk_host* host, const char* role, const cha
 int32_t Host::Impl::cb_contains(const opk_host* host, const char* scope, const char* node) {
   auto* h = of(host);
   return h && scope && node && h->contains(scope, node) ? 1 : 0;
+}
+
+int32_t Host::Impl::cb_node_exists(const opk_host* host, const char* node) {
+  auto* h = of(host);
+  return h && node && h->node_exists(node) ? 1 : 0;
 }
 
 opk_status Host::Impl::cb_principal_for_token(const opk_host* host, const char* token, const opk_principal** out) {
@@ -1272,13 +1284,21 @@ opk_status alert_raise(const opk_alert_context* self, const opk_alert* in) {
     return invalid("severity " + std::to_string(a.severity) + " is not INFO, WARNING or CRITICAL");
   if (a.details_json && s->host->store.json_type(a.details_json) != "object")
     return invalid("details_json is not a JSON object");
-  Alert out{a.severity,          a.area ? str(a.area) : str(s->info.area),
-            str(a.title),        str(a.message),
-            str(a.related_type), str(a.related_id),
-            str(a.scope),        str(a.details_json)};
+  Alert out{a.severity,
+            a.area ? str(a.area) : str(s->info.area),
+            str(a.title),
+            str(a.message),
+            str(a.related_type),
+            str(a.related_id),
+            str(a.scope),
+            str(a.details_json),
+            a.type && *a.type ? str(a.type) : str(s->info.id)};
   {
     std::lock_guard lock(s->host->mu);
-    s->host->open_alerts[{str(s->info.id), out.related_type, out.related_id}] = out;
+    Alert& held = s->host->open_alerts[{str(s->info.id), out.related_type, out.related_id}];
+    const int level = held.escalation_level;
+    held = out;
+    held.escalation_level = level;
   }
   std::lock_guard lock(s->mu);
   s->result.raised.push_back(std::move(out));
@@ -1307,6 +1327,28 @@ void alert_log(const opk_alert_context* self, opk_log_level level, const char* m
 uint32_t alert_is_cancelled(const opk_alert_context*) {
   return 0;
 }
+
+opk_status alert_escalate(const opk_alert_context* self, const char* related_type, const char* related_id,
+                          const char* reason) {
+  AlertState* s = AlertState::from(self);
+  if (!s) return OPK_ERR_INVALID_ARGUMENT;
+  if (!reason || !*reason) {
+    set_error_text("escalate: reason is missing");
+    return OPK_ERR_INVALID_ARGUMENT;
+  }
+  {
+    std::lock_guard lock(s->host->mu);
+    auto it = s->host->open_alerts.find({str(s->info.id), str(related_type), str(related_id)});
+    if (it == s->host->open_alerts.end()) {
+      set_error_text("escalate: no open alert for " + str(related_type) + " '" + str(related_id) + "'");
+      return OPK_ERR_NOT_FOUND;
+    }
+    ++it->second.escalation_level;
+  }
+  std::lock_guard lock(s->mu);
+  s->result.escalated.push_back({str(related_type), str(related_id), str(reason)});
+  return OPK_OK;
+}
 }  // namespace
 
 Evaluation Host::evaluate(const std::string& source_id) {
@@ -1333,6 +1375,7 @@ Evaluation Host::evaluate(const std::string& source_id) {
   s.ctx.clear = &alert_clear;
   s.ctx.log = &alert_log;
   s.ctx.is_cancelled = &alert_is_cancelled;
+  s.ctx.escalate = &alert_escalate;
   t_error.clear();
   opk_status st = OPK_ERR_FAILED;
   try {

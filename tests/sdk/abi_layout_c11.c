@@ -19,9 +19,9 @@ static_assert(sizeof(opk_job_type) == 144, "job type layout");
 static_assert(offsetof(opk_job_type, run) == 128, "job type layout");
 static_assert(offsetof(opk_run_context, wait) == 160 && sizeof(opk_run_context) == 168, "run context layout");
 static_assert(offsetof(opk_run_context, log) == 104, "run context layout");
-static_assert(sizeof(opk_alert_source) == 80, "alert source layout");
-static_assert(sizeof(opk_alert) == 64, "alert layout");
-static_assert(sizeof(opk_alert_context) == 56, "alert context layout");
+static_assert(offsetof(opk_alert_source, evaluate) == 72, "alert source layout");
+static_assert(offsetof(opk_alert, details_json) == 56, "alert layout");
+static_assert(offsetof(opk_alert_context, is_cancelled) == 48, "alert context layout");
 static_assert(offsetof(opk_admin_feature, permissions) == 48 && sizeof(opk_admin_feature) == 64,
               "admin feature layout");
 static_assert(sizeof(opk_notification_channel) == 40, "channel layout");
@@ -32,8 +32,8 @@ static_assert(offsetof(opk_http_response, flush) == 40 && sizeof(opk_http_respon
 static_assert(offsetof(opk_http_route, permission) == 64 && sizeof(opk_http_route) == 72, "http route layout");
 static_assert(offsetof(opk_http_routes_v1, dispatch) == 16 && sizeof(opk_http_routes_v1) == 32,
               "http routes ext layout");
-static_assert(offsetof(opk_identity_v1, principal_for_token) == 32 && sizeof(opk_identity_v1) == 64,
-              "identity ext layout");
+static_assert(offsetof(opk_identity_v1, principal_for_token) == 32, "identity ext layout");
+static_assert(offsetof(opk_identity_v1, permissions) == 56, "identity ext layout");
 static_assert(sizeof(opk_jobs_v1) == 16, "jobs ext layout");
 static_assert(sizeof(opk_principal) == 32, "principal layout");
 static_assert(sizeof(opk_kv) == 16 && sizeof(opk_bytes) == 16, "frozen");
@@ -44,6 +44,14 @@ static_assert(offsetof(opk_store_v1, transaction) == 40 && sizeof(opk_store_v1) 
 /* 1.2 appended members (above) and added these. */
 static_assert(sizeof(opk_permission) == 16 && sizeof(opk_store_statement) == 24, "frozen");
 static_assert(sizeof(opk_audit_entry) == 72 && sizeof(opk_audit_v1) == 16, "audit layout");
+/* 1.3 appended these members after the 1.2 layout (above), which is unchanged. */
+static_assert(offsetof(opk_alert, type) == 64 && sizeof(opk_alert) == 72, "alert layout");
+static_assert(offsetof(opk_alert_context, escalate) == 56 && sizeof(opk_alert_context) == 64, "alert context layout");
+static_assert(offsetof(opk_alert_source, clean_sweeps) == 80 && offsetof(opk_alert_source, timeout_ms) == 88 &&
+                  sizeof(opk_alert_source) == 96,
+              "alert source layout");
+static_assert(offsetof(opk_identity_v1, node_exists) == 64 && sizeof(opk_identity_v1) == 72, "identity ext layout");
+static_assert(sizeof(opk_alerts_v1) == 16, "alerts ext layout");
 
 /* Referenced by the C++ test so the file is linked, not only compiled. */
 int opk_abi_c11_ok(void) {

@@ -420,6 +420,7 @@ class AlertContext {
   struct Alert {
     opk_severity severity = OPK_SEVERITY_WARNING;
     std::string area, title, message, related_type, related_id, scope, details_json;
+    std::string type;  // (ABI 1.3) kind of alert; empty = the source id
   };
 
   int64_t now_ms() const { return c_->now_ms; }
@@ -435,6 +436,7 @@ class AlertContext {
     c.related_id = z(a.related_id);
     c.scope = z(a.scope);
     c.details_json = z(a.details_json);
+    c.type = z(a.type);
     opk_status s = c_->raise ? c_->raise(c_, &c) : OPK_ERR_UNSUPPORTED;
     return s == OPK_OK ? Status::ok() : Status(s, "raise refused");
   }
@@ -442,6 +444,15 @@ class AlertContext {
     std::string t(related_type), i(related_id);
     opk_status s = c_->clear ? c_->clear(c_, t.c_str(), i.c_str()) : OPK_ERR_UNSUPPORTED;
     return s == OPK_OK ? Status::ok() : Status(s, "clear refused");
+  }
+  // (ABI 1.3) Raises the open alert's escalation level by one; UNSUPPORTED
+  // on an older kernel.
+  Status escalate(std::string_view related_type, std::string_view related_id, std::string_view reason) const {
+    std::string t(related_type), i(related_id), r(reason);
+    if (!detail::has(c_, &opk_alert_context::escalate) || !c_->escalate)
+      return Status(OPK_ERR_UNSUPPORTED, "escalate: the kernel is older than ABI 1.3");
+    opk_status s = c_->escalate(c_, t.c_str(), i.c_str(), r.c_str());
+    return s == OPK_OK ? Status::ok() : Status(s, "escalate refused");
   }
   void log(Level level, std::string_view message) const {
     std::string m(message);
@@ -648,9 +659,11 @@ struct JobInfo {
 // Describes an alert source for Manifest::alert_source().
 struct AlertSourceInfo {
   std::string id, title, description, area;
-  uint64_t flags = 0;
+  uint64_t flags = 0;  // OPK_ALERT_PLATFORM_ONLY, OPK_ALERT_FULL_SWEEP
   std::string default_schedule;
   std::vector<opk_translation> translations;
+  uint32_t clean_sweeps = 0;  // (ABI 1.3) full sweeps without an alert before it clears; 0 = 1
+  int64_t timeout_ms = 0;     // (ABI 1.3) longest evaluation; 0 = the engine's default
 };
 
 // Describes an admin feature for Manifest::admin_feature().
@@ -866,6 +879,8 @@ inline const opk_manifest* Manifest::c_manifest() {
     c.translations = a->info.translations.empty() ? nullptr : a->info.translations.data();
     c.translation_count = static_cast<uint32_t>(a->info.translations.size());
     c.evaluate = &Manifest::evaluate_trampoline;
+    c.clean_sweeps = a->info.clean_sweeps;
+    c.timeout_ms = a->info.timeout_ms;
     alert_ptrs_.push_back(&c);
   }
   for (auto& ch : channels_) {

@@ -70,8 +70,11 @@ extern "C" {
  *     opk_identity_v1.principal_for_token, .release_principal,
  *     .system_principal and .permissions; opk_admin_feature.permissions;
  *     opk.audit/1. Kernel services accept only principals the kernel
- *     issued (docs/abi.md, "Principals"). */
-#define OPK_ABI_MINOR 2
+ *     issued (docs/abi.md, "Principals").
+ *  3: opk_alert.type; opk_alert_source.clean_sweeps and .timeout_ms,
+ *     OPK_ALERT_FULL_SWEEP; opk_alert_context.escalate;
+ *     opk_identity_v1.node_exists; opk.alerts/1. */
+#define OPK_ABI_MINOR 3
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
 #define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
@@ -403,6 +406,10 @@ enum { OPK_SEVERITY_INFO = 0, OPK_SEVERITY_WARNING = 1, OPK_SEVERITY_CRITICAL = 
 
 /** Alert source flag: only PlatformAdministrator may see or manage its alerts. */
 #define OPK_ALERT_PLATFORM_ONLY ((uint64_t)1 << 0)
+/** (1.3) Alert source flag: one evaluation is a full sweep. When it completes
+ *  OK, every open alert of the source it did not raise counts one clean
+ *  sweep, and closes as cleared after `clean_sweeps` of them. */
+#define OPK_ALERT_FULL_SWEEP ((uint64_t)1 << 1)
 
 /** An alert to raise. At most one alert is open per (source, related_type,
  *  related_id): raising again updates it. */
@@ -420,6 +427,8 @@ typedef struct opk_alert {
   const char* scope;
   /** Extra data, a JSON object; may be NULL. */
   const char* details_json;
+  /** (1.3) Kind of alert, e.g. "missing-usage"; NULL = the source id. */
+  const char* type;
 } opk_alert;
 
 typedef struct opk_alert_context opk_alert_context;
@@ -437,6 +446,11 @@ struct opk_alert_context {
   opk_status (*clear)(const opk_alert_context* self, const char* related_type, const char* related_id);
   void (*log)(const opk_alert_context* self, opk_log_level level, const char* message);
   uint32_t (*is_cancelled)(const opk_alert_context* self);
+  /** (1.3) Raises the escalation level of the open alert for the related
+   *  object by one, with a reason (required). OPK_ERR_NOT_FOUND when no
+   *  alert is open for it. */
+  opk_status (*escalate)(const opk_alert_context* self, const char* related_type, const char* related_id,
+                         const char* reason);
 };
 
 typedef struct opk_alert_source opk_alert_source;
@@ -457,6 +471,11 @@ struct opk_alert_source {
   uint32_t translation_count;
   /** Looks at the world, raises and clears alerts. [worker-thread] */
   opk_status (*evaluate)(opk_plugin* plugin, const opk_alert_source* self, const opk_alert_context* ctx);
+  /** (1.3) With OPK_ALERT_FULL_SWEEP: successful sweeps without an alert
+   *  before it closes as cleared; 0 = 1. */
+  uint32_t clean_sweeps;
+  /** (1.3) Longest an evaluation may run, ms; 0 = the engine's default. */
+  int64_t timeout_ms;
 };
 
 /* --------------------------------------------------------- admin features */
@@ -839,6 +858,9 @@ typedef struct opk_identity_v1 {
    * OWNERSHIP: free *permissions_json with opk_host.free. [thread-safe]
    */
   opk_status (*permissions)(const opk_host* host, char** permissions_json);
+  /** (1.3) 1 if hierarchy node `node` ("tenant:acme") exists, else 0.
+   *  [thread-safe] */
+  int32_t (*node_exists)(const opk_host* host, const char* node);
 } opk_identity_v1;
 
 /* ---- opk.jobs/1: the job engine, for admin features --------------------- (1.1) */
@@ -867,6 +889,34 @@ typedef struct opk_jobs_v1 {
   opk_status (*call)(const opk_host* host, const opk_principal* actor, const char* operation, const char* request_json,
                      const char* source, char** answer_json);
 } opk_jobs_v1;
+
+/* ---- opk.alerts/1: the alert engine ------------------------------------ (1.3) */
+
+#define OPK_EXT_ALERTS "opk.alerts/1"
+
+/**
+ * The alert engine's operations, by name, with JSON in and out (docs/abi.md
+ * lists each operation's request and answer): "list", "get", "counts",
+ * "acknowledge", "close", "silence", "unsilence", "create", and for the
+ * calling plugin's own alert sources "raise", "clear", "escalate". Every
+ * read and action sees only the alerts in the actor's view; an alert outside
+ * it answers NOT_FOUND. Actions are checked against the actor's permissions
+ * and audited with `source`.
+ */
+typedef struct opk_alerts_v1 {
+  uint32_t struct_size;
+  /**
+   * Runs `operation` for `actor` (required, a principal the kernel issued)
+   * with `request_json` (an object; NULL for {}), coming from `source` (a
+   * client address, for the audit; may be NULL). *answer_json gets the
+   * answer; on failure {"error": message} with the status: INVALID_ARGUMENT
+   * (the message starts with the field), NOT_FOUND, CONFLICT, PERMISSION,
+   * UNSUPPORTED (unknown operation), UNAVAILABLE.
+   * OWNERSHIP: free *answer_json with opk_host.free. [any-thread]
+   */
+  opk_status (*call)(const opk_host* host, const opk_principal* actor, const char* operation, const char* request_json,
+                     const char* source, char** answer_json);
+} opk_alerts_v1;
 
 /* ---- opk.audit/1: audit rows written by plugins ------------------------ (1.2) */
 

@@ -143,6 +143,15 @@ struct RunResult {
 struct Alert {
   opk_severity severity = OPK_SEVERITY_WARNING;
   std::string area, title, message, related_type, related_id, scope, details_json;
+  // (ABI 1.3) The alert's type: the source id when the source gave none.
+  std::string type;
+  // (ABI 1.3) How many times escalate was called for it while open.
+  int escalation_level = 0;
+};
+
+// One escalate call of an alert source (ABI 1.3).
+struct Escalation {
+  std::string related_type, related_id, reason;
 };
 
 // What one evaluation did.
@@ -153,6 +162,8 @@ struct Evaluation {
   std::vector<Alert> raised;
   // (related_type, related_id) of every clear call, in order.
   std::vector<std::pair<std::string, std::string>> cleared;
+  // Every escalate call that found an open alert, in order.
+  std::vector<Escalation> escalated;
   std::vector<LogLine> log;
 };
 
