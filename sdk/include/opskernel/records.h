@@ -1,5 +1,5 @@
 /*
- * records.h -- opk.records/1, the platform's business records for plugins
+ * records.h -- opskernel.records/1 (OPK_EXT_RECORDS), the platform's business records for plugins
  * (pure C, C99/C11 and C++ compatible).
  *
  * The plugin `platform-records` keeps the records operators import
@@ -22,11 +22,12 @@
 extern "C" {
 #endif
 
-/** Extension id of the records service. */
-#define OPK_EXT_RECORDS "opk.records/1"
+/** Extension id of the records service. A plugin provides it, so its id is
+ *  outside the prefix "opk.", which the kernel keeps for its own services. */
+#define OPK_EXT_RECORDS "opskernel.records/1"
 
 /**
- * The records service, by operation name, JSON in and out (as opk.jobs/1).
+ * The records service, by operation name, JSON in and out (as the kernel's opk.jobs/1).
  * Rows are JSON objects with typed values: numbers as numbers, booleans as
  * booleans, a field without a value as null.
  *

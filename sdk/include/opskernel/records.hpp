@@ -1,4 +1,4 @@
-// records.hpp -- opk::Records, the C++ view of opk.records/1 (records.h).
+// records.hpp -- opk::Records, the C++ view of opskernel.records/1 (records.h).
 //
 // Header-only, on opk::Json. A plugin that reads the platform's business
 // records declares the requirement in its manifest:
@@ -29,7 +29,7 @@
 namespace opk {
 
 // The platform's records (subscriptions, usage, billing, invoices, budgets,
-// licenses, regions, probes) through opk.records/1.
+// licenses, regions, probes) through OPK_EXT_RECORDS.
 class Records {
  public:
   explicit Records(const Host& host) : host_(host), r_(host.extension<opk_records_v1>(OPK_EXT_RECORDS)) {}
