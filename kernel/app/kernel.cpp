@@ -83,6 +83,7 @@ Status Kernel::start(bool start_plugins) {
   init_in_dependency_order();
   if (start_plugins) {
     start_active();
+    adapt_alert_sources();
     Status s = start_engine();
     if (!s) {
       stop();
@@ -157,7 +158,7 @@ PluginRecord* Kernel::find_active(const std::string& plugin_id) {
 bool Kernel::kernel_provides(const std::string& id) const {
   return id == OPK_EXT_HTTP_ROUTES || (id == OPK_EXT_STORE && store_service_) ||
          (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_) ||
-         (id == OPK_EXT_AUDIT && audit_service_);
+         (id == OPK_EXT_AUDIT && audit_service_) || (id == OPK_EXT_ALERTS && alerts_service_);
 }
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
@@ -166,6 +167,7 @@ const void* Kernel::lookup_extension(const std::string& requester, const std::st
   if (id == OPK_EXT_IDENTITY) return identity_service_ ? identity_service_->extension() : nullptr;
   if (id == OPK_EXT_JOBS) return jobs_service_ ? jobs_service_->extension() : nullptr;
   if (id == OPK_EXT_AUDIT) return audit_service_ ? audit_service_->extension() : nullptr;
+  if (id == OPK_EXT_ALERTS) return alerts_service_ ? alerts_service_->extension() : nullptr;
   // Another plugin's extension only when declared: the declaration is what
   // orders init and stop, so an undeclared use could outlive its provider.
   const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
@@ -233,6 +235,7 @@ void Kernel::init_in_dependency_order() {
       p.host->set_jobs_service(jobs_service_.get());
       p.host->set_audit_service(audit_service_.get());
       p.host->set_abi_minor(p.library->entry().abi_minor);
+      if (alerts_service_) alerts_service_->serve(p.host.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       // Named and flushed before the call: a plugin that crashes the
       // process in init is then the last line of the log.
@@ -254,10 +257,6 @@ void Kernel::init_in_dependency_order() {
       order_.push_back(&p);
       log::kernel()->info("plugin {} {} initialised ({} job types, {} alert sources, {} admin features)", m.id,
                           m.version, m.job_types.size(), m.alert_sources.size(), m.admin_features.size());
-      if (!m.alert_sources.empty())
-        log::kernel()->warn(
-            "plugin {}: its {} alert source(s) are listed but not evaluated: this kernel has no alert engine yet", m.id,
-            m.alert_sources.size());
       break;  // restart the scan: keeps the order deterministic
     }
   }
@@ -317,6 +316,7 @@ void Kernel::start_active() {
 
 void Kernel::stop() {
   if (!running_) return;
+  stop_escalation_checks();
   // 1. The engine stops taking runs, cancels those in flight and waits.
   if (engine_) engine_->stop(config_.shutdown_grace_ms);
   // Calls through opk.jobs/1 still using the engine return now (a stopped
@@ -344,9 +344,12 @@ void Kernel::stop() {
     (*it)->library.reset();
   }
   order_.clear();
+  alert_jobs_.clear();
   if (store_)
     if (auto rows = refusals_.flush(jobs::now_ms()); !rows.empty()) store_->audit(rows);
   store_service_.reset();
+  alerts_service_.reset();
+  alerts_.reset();
   jobs_service_.reset();
   audit_service_.reset();
   identity_service_.reset();
@@ -383,7 +386,12 @@ int Kernel::run_until_signal() {
 
 jobs::TypeRef Kernel::resolve_type(const std::string& job_type) {
   const auto* entry = registry_.job_type(job_type);
-  if (!entry) return {};
+  if (!entry) {
+    // An alert source, adapted (the job types of plugins come first).
+    auto it = alert_jobs_.find(job_type);
+    if (it == alert_jobs_.end()) return {};
+    return {it->second.job->type(), it->second.instance};
+  }
   PluginRecord* p = find_active(entry->plugin_id);
   if (!p || !p->started) return {};
   return {entry->item, p->instance};
@@ -437,6 +445,24 @@ Status Kernel::open_store() {
   }
   identity_service_ = std::make_unique<host::IdentityService>(*identity_);
   audit_service_ = std::make_unique<host::AuditService>(*store_, identity_service_->principals());
+  alerts::Options ao;
+  ao.flap_threshold = static_cast<int>(config_.alerts_flap_threshold);
+  ao.flap_window_ms = config_.alerts_flap_window_ms;
+  for (const auto& r : config_.alert_escalations)
+    ao.rules.push_back({r.name, r.source, r.severity, r.after_ms, r.when});
+  alerts_ = std::make_unique<alerts::Engine>(*store_, *identity_, std::move(ao));
+  alerts_service_ = std::make_unique<host::AlertsService>(
+      *alerts_, *identity_, identity_service_->principals(),
+      [this](const std::string& plugin_id, const std::string& source_id) -> std::optional<alerts::SourceInfo> {
+        // Any of the plugin's declared sources, started or not.
+        for (const auto& p : plugins_) {
+          if (p->id != plugin_id || !p->library || p->state != PluginState::active) continue;
+          for (const auto& a : p->library->manifest().alert_sources)
+            if (a.id == source_id)
+              return alerts::SourceInfo{a.id, plugin_id, a.area, a.platform_only(), a.full_sweep(), a.clean_sweeps};
+        }
+        return std::nullopt;
+      });
   jobs_service_ = std::make_unique<host::JobsService>(*store_, *identity_, [this] {
     std::vector<host::TypeInfo> out;
     for (const auto& [id, e] : registry_.job_types()) {
@@ -530,10 +556,86 @@ Status Kernel::start_engine() {
     const std::string jitter = get("jitter_minutes", "0");
     j.jitter_minutes =
         jitter.find_first_not_of("0123456789") == std::string::npos && jitter.size() <= 2 ? std::stoi(jitter) : -1;
+    // [job.alerts.<source id>] reschedules an alert source's evaluation:
+    // its type is the source.
+    if (j.job_type.empty() && id.rfind("alerts.", 0) == 0) j.job_type = id.substr(7);
     Status d = engine_->define_job(j, config_actor);
     if (!d) log::kernel()->error("job.{}: not created: {}", id, d.message());
   }
+  define_alert_jobs();
+  start_escalation_checks();
   return Status::ok();
+}
+
+void Kernel::adapt_alert_sources() {
+  if (!alerts_) return;
+  for (PluginRecord* p : order_) {
+    if (p->state != PluginState::active || !p->started) continue;
+    for (const auto& a : p->library->manifest().alert_sources) {
+      if (registry_.job_type(a.id)) {
+        log::kernel()->error("alert source {} of plugin {}: not evaluated: a job type has the same id", a.id, p->id);
+        continue;
+      }
+      if (alert_jobs_.count(a.id)) {
+        log::kernel()->error("alert source {} of plugin {}: not evaluated: another plugin's source has the id", a.id,
+                             p->id);
+        continue;
+      }
+      alerts::SourceInfo info{a.id, p->id, a.area, a.platform_only(), a.full_sweep(), a.clean_sweeps};
+      alert_jobs_[a.id] = {std::make_unique<alerts::SourceJob>(*alerts_, std::move(info), a, a.timeout_ms),
+                           p->instance};
+    }
+  }
+}
+
+void Kernel::define_alert_jobs() {
+  const jobs::Actor kernel_actor{"kernel", "PlatformAdministrator", "platform", "alert sources"};
+  for (const auto& [id, adapted] : alert_jobs_) {
+    const std::string job_id = "alerts." + id;
+    store::ScheduledJob existing;
+    if (store_->get_scheduled_job(job_id, &existing)) continue;
+    store::ScheduledJob j;
+    j.id = job_id;
+    j.job_type = id;
+    j.planning = "scheduled";
+    j.cron = adapted.job->type()->default_schedule;
+    j.description = "Evaluates alert source " + id;
+    j.owner = adapted.job->info().plugin;
+    j.scope = "platform";
+    Status d = engine_->define_job(j, kernel_actor);
+    if (!d) log::kernel()->error("alert source {}: scheduled job {} not created: {}", id, job_id, d.message());
+  }
+}
+
+void Kernel::start_escalation_checks() {
+  if (!alerts_ || alerts_->options().rules.empty()) return;
+  {
+    std::lock_guard lock(escalation_mu_);
+    escalation_stop_ = false;
+  }
+  escalation_thread_ = std::thread([this] {
+    std::unique_lock lock(escalation_mu_);
+    while (!escalation_stop_) {
+      lock.unlock();
+      int64_t n = 0;
+      Status s = alerts_->check_escalations(jobs::now_ms(), &n);
+      if (!s)
+        log::kernel()->error("alert escalation rules: {}", s.message());
+      else if (n > 0)
+        log::kernel()->info("alert escalation rules escalated {} alert(s)", n);
+      lock.lock();
+      escalation_cv_.wait_for(lock, std::chrono::minutes(1), [this] { return escalation_stop_; });
+    }
+  });
+}
+
+void Kernel::stop_escalation_checks() {
+  {
+    std::lock_guard lock(escalation_mu_);
+    escalation_stop_ = true;
+  }
+  escalation_cv_.notify_all();
+  if (escalation_thread_.joinable()) escalation_thread_.join();
 }
 
 }  // namespace opk

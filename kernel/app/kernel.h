@@ -15,7 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "alerts/alerts.h"
+#include "alerts/evaluation.h"
 #include "config/config.h"
+#include "host/alerts_service.h"
 #include "host/audit_service.h"
 #include "host/host.h"
 #include "host/identity_service.h"
@@ -83,6 +86,9 @@ class Kernel {
   // The "opk.identity/1" service and the principals it issued (null
   // without a store).
   host::IdentityService* identity_service() { return identity_service_.get(); }
+  // The alert engine and the "opk.alerts/1" service (null without a store).
+  alerts::Engine* alerts() { return alerts_.get(); }
+  host::AlertsService* alerts_service() { return alerts_service_.get(); }
   // The first platform administrator's token when this start created it
   // (shown once); empty otherwise.
   const std::string& bootstrap_token() const { return bootstrap_token_; }
@@ -99,6 +105,14 @@ class Kernel {
   bool kernel_provides(const std::string& id) const;
   Status start_engine();
   jobs::TypeRef resolve_type(const std::string& job_type);
+  // Makes a job type of every alert source of the started plugins.
+  void adapt_alert_sources();
+  // Defines the scheduled job "alerts.<source id>" of each alert source
+  // that has none yet.
+  void define_alert_jobs();
+  // Checks the escalation rules now and then every minute until stop.
+  void start_escalation_checks();
+  void stop_escalation_checks();
 
   config::Config config_;
   std::vector<std::unique_ptr<PluginRecord>> plugins_;
@@ -118,6 +132,18 @@ class Kernel {
   std::unique_ptr<host::AuditService> audit_service_;
   std::string bootstrap_token_;
   std::unique_ptr<jobs::Engine> engine_;
+  std::unique_ptr<alerts::Engine> alerts_;
+  std::unique_ptr<host::AlertsService> alerts_service_;
+  // Alert sources adapted as job types, by source id, with their plugin's instance.
+  struct AdaptedSource {
+    std::unique_ptr<alerts::SourceJob> job;
+    opk_plugin* instance = nullptr;
+  };
+  std::map<std::string, AdaptedSource> alert_jobs_;
+  std::thread escalation_thread_;
+  std::mutex escalation_mu_;
+  std::condition_variable escalation_cv_;
+  bool escalation_stop_ = false;
   int lock_fd_ = -1;  // flock on data_dir/opskernel.lock while the engine runs
 };
 

@@ -49,7 +49,13 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"permissions.partner_administrator", "permissions of PartnerAdministrator"},
     {"permissions.tenant_administrator", "permissions of TenantAdministrator"},
     {"permissions.tenant_user", "permissions of TenantUser"},
+    {"alerts.flap_threshold",
+     "an alert that closed and reopened this many times within flap_window is flapping (>= 1)"},
+    {"alerts.flap_window", "the window of alerts.flap_threshold: 90s, 15m, 1h, 2d"},
 };
+
+// Keys of an [alert_escalation.<name>] section.
+const std::vector<std::string> kEscalationKeys = {"source", "severity", "after", "when"};
 
 // permissions.<key> -> role name.
 const std::map<std::string, std::string> kRoleKeys = {
@@ -200,6 +206,16 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     Status s = parse_uint(origin, key, v, r.lo, r.hi, &n);
     if (!s) return s;
     *r.field = static_cast<uint32_t>(n);
+  } else if (key == "alerts.flap_threshold") {
+    uint64_t n = 0;
+    Status s = parse_uint(origin, key, v, 1, 1000, &n);
+    if (!s) return s;
+    c->alerts_flap_threshold = static_cast<uint32_t>(n);
+  } else if (key == "alerts.flap_window") {
+    int64_t ms = 0;
+    if (!parse_duration(v, &ms) || ms <= 0)
+      return bad(origin, key, "'" + v + "' is not a duration such as 90s, 15m, 1h or 2d");
+    c->alerts_flap_window_ms = ms;
   } else if (key == "identity.bootstrap_token_file") {
     c->bootstrap_token_file = v;
   } else if (key == "identity.token_ttl_days") {
@@ -238,6 +254,23 @@ bool split_section_key(const std::string& prefix, const std::string& full, std::
 }
 
 }  // namespace
+
+bool parse_duration(const std::string& text, int64_t* ms) {
+  if (text.empty() || text.size() > 12) return false;
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) return false;
+  const std::string unit = text.substr(digits);
+  const int64_t n = std::stoll(text.substr(0, digits));
+  const int64_t scale = unit.empty() || unit == "s" ? 1000
+                        : unit == "m"               ? 60 * 1000
+                        : unit == "h"               ? 3600 * 1000
+                        : unit == "d"               ? 86400 * 1000
+                                                    : 0;
+  if (scale == 0 || n > INT64_MAX / scale) return false;
+  *ms = n * scale;
+  return true;
+}
 
 bool valid_id(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
@@ -317,6 +350,34 @@ Status load(const Sources& src, Config* out) {
         c.jobs[id][pkey] = value;
         continue;
       }
+      if (o.unregistered && split_section_key("alert_escalation.", key, &id, &pkey)) {
+        if (!valid_id(id)) return bad(src.file, key, "'" + id + "' is not a valid rule name");
+        if (std::find(kEscalationKeys.begin(), kEscalationKeys.end(), pkey) == kEscalationKeys.end())
+          return bad(src.file, key, "unknown key of an escalation rule (known: source, severity, after, when)");
+        auto rule = std::find_if(c.alert_escalations.begin(), c.alert_escalations.end(),
+                                 [&](const AlertEscalation& r) { return r.name == id; });
+        if (rule == c.alert_escalations.end()) {
+          c.alert_escalations.push_back({});
+          rule = std::prev(c.alert_escalations.end());
+          rule->name = id;
+        }
+        if (pkey == "source") {
+          if (value != "*" && !valid_id(value)) return bad(src.file, key, "'" + value + "' is not * or a source id");
+          rule->source = value;
+        } else if (pkey == "severity") {
+          if (value != "info" && value != "warning" && value != "critical" && value != "*")
+            return bad(src.file, key, "'" + value + "' is not info, warning, critical or *");
+          rule->severity = value == "*" ? "" : value;
+        } else if (pkey == "after") {
+          if (!parse_duration(value, &rule->after_ms) || rule->after_ms < 0)
+            return bad(src.file, key, "'" + value + "' is not a duration such as 30m, 4h or 2d");
+        } else {
+          if (value != "open" && value != "unacknowledged")
+            return bad(src.file, key, "'" + value + "' is not open or unacknowledged");
+          rule->when = value;
+        }
+        continue;
+      }
       if (o.unregistered) {
         if (!split_section_key("plugin.", key, &id, &pkey))
           return bad(src.file, key, "unknown key (see config/opskernel.conf for the keys)");
@@ -349,6 +410,9 @@ Status load(const Sources& src, Config* out) {
     if (!s) return s;
   }
 
+  for (const auto& r : c.alert_escalations)
+    if (r.after_ms <= 0)
+      return bad(src.file, "alert_escalation." + r.name + ".after", "is required (a duration such as 4h)");
   if (!c.log.file.empty() && c.log.file.front() != '/') c.log.file = c.data_dir + "/" + c.log.file;
   *out = std::move(c);
   return Status::ok();

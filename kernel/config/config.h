@@ -18,6 +18,20 @@ namespace opk::config {
 // Settings of one plugin: key -> value (the [plugin.<id>] section).
 using PluginSettings = std::map<std::string, std::string>;
 
+// An [alert_escalation.<name>] section: escalate, once, the alerts of
+// `source` ("*": any) with `severity` (empty: any) that have been `when`
+// ("open": not closed, or "unacknowledged") for `after_ms` since first seen.
+struct AlertEscalation {
+  std::string name;
+  std::string source = "*";
+  std::string severity;
+  int64_t after_ms = 0;
+  std::string when = "open";
+};
+
+// "90s", "15m", "4h", "2d" (or plain seconds) in ms; false if malformed.
+bool parse_duration(const std::string& text, int64_t* ms);
+
 // The validated configuration.
 struct Config {
   std::string file;  // the file it came from; empty when none
@@ -57,6 +71,12 @@ struct Config {
 
   // Scheduled jobs defined here: [job.<id>] sections, key -> value.
   std::map<std::string, std::map<std::string, std::string>> jobs;
+
+  // Alerts: an alert that closed and reopened flap_threshold times within
+  // the window opens as flapping; escalation rules by name.
+  uint32_t alerts_flap_threshold = 3;
+  int64_t alerts_flap_window_ms = 3600 * 1000;
+  std::vector<AlertEscalation> alert_escalations;
 
   // The store file: store_path, under data_dir when relative.
   std::string store_file() const {

@@ -79,8 +79,8 @@ Permissions default_permissions() {
   Permissions p;
   p["PlatformAdministrator"] = {"*"};
   for (const char* r : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator"})
-    p[r] = {"jobs.read", "audit.read", "users.read"};
-  p["TenantUser"] = {"jobs.read"};
+    p[r] = {"jobs.read", "audit.read", "users.read", "alerts.read", "alerts.manage", "alerts.create"};
+  p["TenantUser"] = {"jobs.read", "alerts.read"};
   return p;
 }
 
@@ -111,6 +111,10 @@ Identity::Identity(store::Store& store, Permissions permissions) : store_(store)
       {"metrics.read", "Read the kernel's metrics"},
       {"users.read", "See users and their tokens"},
       {"users.write", "Add and disable users, issue and revoke tokens"},
+      {"alerts.read", "See the alerts within your view, their history and counts"},
+      {"alerts.manage", "Acknowledge, close, silence and unsilence alerts within your view"},
+      {"alerts.create", "Create custom alerts within your view"},
+      {"alerts.raise", "Raise, clear and escalate the alerts of the calling plugin's own alert sources"},
   };
   for (const auto& name : kPermissions) {
     auto d = kDescriptions.find(name);
@@ -171,6 +175,23 @@ bool Identity::exists(const std::string& node) {
   if (node == "platform") return true;
   std::lock_guard lock(mu_);
   return !parent_locked(node).empty();
+}
+
+std::string Identity::path(const std::string& node) {
+  if (node == "platform") return "/platform/";
+  std::lock_guard lock(mu_);
+  std::vector<std::string> chain = {node};
+  for (int depth = 0; depth < 8; ++depth) {
+    const std::string parent = parent_locked(chain.back());
+    if (parent.empty()) return {};
+    if (parent == "platform") {
+      std::string out = "/platform/";
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) out += *it + "/";
+      return out;
+    }
+    chain.push_back(parent);
+  }
+  return {};
 }
 
 bool Identity::contains(const std::string& scope, const std::string& node) {

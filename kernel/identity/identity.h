@@ -26,8 +26,9 @@ inline const std::vector<std::string> kRoles = {"PlatformAdministrator", "Distri
 // (for example "flags.write"); a role's list may hold any name, and "*" grants
 // everything.
 inline const std::vector<std::string> kPermissions = {
-    "jobs.read",    "jobs.write", "runs.start",   "runs.cancel",  "runs.retry", "runs.hold",
-    "runs.recover", "audit.read", "plugins.read", "metrics.read", "users.read", "users.write",
+    "jobs.read",    "jobs.write",    "runs.start",    "runs.cancel",  "runs.retry", "runs.hold",
+    "runs.recover", "audit.read",    "plugins.read",  "metrics.read", "users.read", "users.write",
+    "alerts.read",  "alerts.manage", "alerts.create", "alerts.raise",
 };
 
 // A permission the kernel knows: its own, or one an admin feature declared.
@@ -41,7 +42,9 @@ struct PermissionInfo {
 inline const std::string kSystemRole = "System";
 
 // Role -> permissions. The defaults: PlatformAdministrator "*"; the other
-// administrators jobs.read, audit.read, users.read; TenantUser jobs.read.
+// administrators jobs.read, audit.read, users.read, alerts.read,
+// alerts.manage, alerts.create; TenantUser jobs.read, alerts.read.
+// alerts.raise is the System role's (plugins' system principals) only.
 using Permissions = std::map<std::string, std::set<std::string>>;
 Permissions default_permissions();
 
@@ -79,6 +82,10 @@ class Identity {
   bool contains(const std::string& scope, const std::string& node);
   // True if the node exists ("platform" always does).
   bool exists(const std::string& node);
+  // The node and its ancestors as "/platform/distributor:d1/.../<node>/"
+  // ("/platform/" for the root); empty when the node does not exist. A
+  // node lies under another when its path starts with the other's.
+  std::string path(const std::string& node);
 
   // --- users and tokens
   // Adds a user; the role must be known and the scope must exist.

@@ -9,6 +9,7 @@
 //   sqlite_runs.cpp        runs: create, claim, complete, recover, read, prune
 //   sqlite_identities.cpp  tenancy nodes, users, API tokens
 //   sqlite_audit.cpp       the audit trail
+//   sqlite_alerts.cpp      alerts and their history
 //   sqlite_plugin_sql.cpp  plugins' own SQL (opk.store/1)
 //
 // Reads, migrations and rare writes go through Poco Data. The hot-path writes
@@ -156,6 +157,17 @@ class SqliteStore final : public Store {
   Status audit(const std::vector<AuditRow>& rows) override;
   StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) override;
   Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
+
+  // --- alerts (sqlite_alerts.cpp)
+  Status save_alerts(std::vector<AlertSave>* saves) override;
+  Status get_alert(int64_t id, const AlertView& view, AlertRow* out) override;
+  Status find_open_alert(const std::string& source, const std::string& related_type, const std::string& related_id,
+                         AlertRow* out) override;
+  StatusOr<std::vector<AlertRow>> list_alerts(const AlertQuery& query) override;
+  StatusOr<std::vector<AlertRow>> alert_chain(const std::string& source, const std::string& related_type,
+                                              const std::string& related_id, size_t limit) override;
+  StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) override;
+  StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) override;
 
  private:
   // A write waiting in the group-commit queue (grouped, sqlite_writer.cpp).

@@ -317,6 +317,64 @@ CREATE VIEW run_rows AS SELECT r.id AS id, r.job_type AS job_type, r.scheduled_j
   s.cancelled_by AS cancelled_by
   FROM runs r JOIN run_state s ON s.id = r.id
 )SQL"},
+    // Alerts and their history (kernel/alerts). Portable as written: ids
+    // are assigned by the store, at most one alert is open per (source,
+    // related object) through a partial unique index, and every list
+    // filter and order has an index whose last column is the id (keyset
+    // paging). scope_path ("/platform/distributor:d1/.../<scope>/") lets
+    // a reader's subtree be part of the query.
+    {7, "alerts and their history", R"SQL(
+CREATE TABLE alerts (
+  id BIGINT PRIMARY KEY,
+  source TEXT NOT NULL,
+  plugin TEXT NOT NULL DEFAULT '',
+  type TEXT NOT NULL,
+  severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+  severity_rank BIGINT NOT NULL,
+  area TEXT NOT NULL DEFAULT '',
+  title TEXT NOT NULL,
+  message TEXT NOT NULL DEFAULT '',
+  related_type TEXT NOT NULL,
+  related_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  scope_level TEXT NOT NULL,
+  scope_path TEXT NOT NULL,
+  platform_only BIGINT NOT NULL DEFAULT 0,
+  custom BIGINT NOT NULL DEFAULT 0,
+  details_json TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'escalated', 'closed')),
+  escalation_level BIGINT NOT NULL DEFAULT 0,
+  escalated_rules TEXT NOT NULL DEFAULT '',
+  first_seen_ms BIGINT NOT NULL,
+  last_seen_ms BIGINT NOT NULL,
+  occurrences BIGINT NOT NULL DEFAULT 1,
+  acknowledged_by TEXT,
+  acknowledged_ms BIGINT,
+  closed_by TEXT,
+  closed_ms BIGINT,
+  close_kind TEXT,
+  close_reason TEXT,
+  silenced_until_ms BIGINT,
+  previous_id BIGINT,
+  flapping BIGINT NOT NULL DEFAULT 0,
+  clean_sweeps BIGINT NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX alerts_open_key ON alerts (source, related_type, related_id) WHERE closed_ms IS NULL;
+CREATE INDEX alerts_chain ON alerts (source, related_type, related_id, id);
+CREATE INDEX alerts_last_seen ON alerts (last_seen_ms, id);
+CREATE INDEX alerts_first_seen ON alerts (first_seen_ms, id);
+CREATE INDEX alerts_severity ON alerts (severity_rank, id);
+CREATE INDEX alerts_status ON alerts (status, last_seen_ms, id);
+CREATE INDEX alerts_scope ON alerts (scope_path);
+CREATE TABLE alert_events (
+  alert_id BIGINT NOT NULL,
+  seq BIGINT NOT NULL,
+  time_ms BIGINT NOT NULL,
+  kind TEXT NOT NULL,
+  actor TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  details_json TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (alert_id, seq))
+)SQL"},
 };
 
 Status SqliteStore::migrate(const std::string& owner, const std::vector<Migration>& migrations) {

@@ -237,6 +237,92 @@ struct TokenRow {
   int64_t created_ms = 0, expires_ms = 0, revoked_ms = 0;  // 0: never / not revoked
 };
 
+// One alert (kernel/alerts). Times are ms since the epoch; 0 and empty
+// strings mean "not set" (stored as NULL where the alert JSON shows null).
+struct AlertRow {
+  int64_t id = 0;      // assigned by the store
+  std::string source;  // the alert source's id, or "custom"
+  std::string plugin;  // the plugin that raised it ("" for custom alerts)
+  std::string type;
+  std::string severity = "warning";  // info | warning | critical
+  std::string area, title, message, related_type, related_id;
+  std::string scope;        // a hierarchy node
+  std::string scope_level;  // the node's kind: platform | distributor | partner | tenant | subscription
+  std::string scope_path;   // "/platform/distributor:d1/.../<scope>/": the node and its ancestors
+  bool platform_only = false, custom = false;
+  std::string details_json = "{}";
+  std::string status = "open";  // open | acknowledged | escalated | closed
+  int32_t escalation_level = 0;
+  std::string escalated_rules;  // names of the escalation rules that fired for it, ',' around each
+  int64_t first_seen_ms = 0, last_seen_ms = 0;
+  int64_t occurrences = 1;
+  std::string acknowledged_by;
+  int64_t acknowledged_ms = 0;
+  std::string closed_by;
+  int64_t closed_ms = 0;
+  std::string close_kind, close_reason;  // cleared | expired | manual
+  int64_t silenced_until_ms = 0;
+  int64_t previous_id = 0;
+  bool flapping = false;
+  int32_t clean_sweeps = 0;  // successful full sweeps in a row without it
+
+  bool closed() const { return closed_ms != 0; }
+};
+
+// One entry of an alert's history.
+struct AlertEvent {
+  int64_t alert_id = 0;  // 0 in save_alerts: the alert saved with it
+  int64_t seq = 0;       // 1, 2, ... within the alert; assigned by the store
+  int64_t time_ms = 0;
+  std::string kind;  // raised | updated | escalated | acknowledged | silenced | closed | reopened_as
+  std::string actor, reason;
+  std::string details_json = "{}";
+};
+
+// An alert to write with its new history entries (store::Store::save_alerts).
+struct AlertSave {
+  AlertRow row;  // id 0: inserted (the store assigns the id); else updated
+  std::vector<AlertEvent> events;
+};
+
+// Which alerts a reader may see, applied inside the query. `all`: every
+// alert. Otherwise platform-only alerts are left out, and an alert is seen
+// when its scope_path starts with `path` (the reader's subtree; empty: no
+// limit), its level is one of `levels`, and, with `exact_scope`, its scope
+// is that node.
+struct AlertView {
+  bool all = false;
+  std::string path;
+  std::vector<std::string> levels;
+  std::string exact_scope;
+};
+
+// Filters, order and page of an alert listing. Empty fields do not filter.
+struct AlertQuery {
+  AlertView view;
+  std::vector<std::string> statuses;  // any of these
+  std::string severity, area, source, related_type, related_id;
+  std::string scope_path;          // alerts at or under the node with this path
+  std::string text;                // in the title or message
+  int64_t from_ms = 0, to_ms = 0;  // last_seen_ms range, inclusive; 0: open-ended
+  // Extra filters for the kernel's own checks.
+  int64_t first_seen_before_ms = 0;  // first_seen_ms <= this; 0: any
+  std::optional<bool> acknowledged;
+  // Order: "last_seen", "first_seen" or "severity" (the rank), then id, in
+  // the same direction.
+  std::string sort = "last_seen";
+  bool descending = true;
+  // Keyset paging: only alerts after (sort key, id) in that order.
+  std::optional<std::pair<int64_t, int64_t>> after;
+  size_t limit = 50;  // 0: no limit
+};
+
+// Alerts counted by status, severity and source.
+struct AlertCount {
+  std::string status, severity, source;
+  int64_t count = 0;
+};
+
 // Reads return UNAVAILABLE naming the cause when the store cannot be read
 // (an I/O error, a damaged file, a connection that cannot be opened), never
 // an empty result or NOT_FOUND in its place: NOT_FOUND means the read
@@ -423,6 +509,29 @@ class Store {
   virtual Status audit(const std::vector<AuditRow>& rows) = 0;
   // The newest `limit` audit rows, newest first.
   virtual StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) = 0;
+
+  // --- alerts (kernel/alerts)
+  // Inserts or updates the alerts, and appends their events, in one
+  // transaction: all or nothing. Inserted rows get their ids (in *saves).
+  // CONFLICT naming the (source, related object) when an insert would open a
+  // second alert for it; NOT_FOUND when an updated id does not exist.
+  virtual Status save_alerts(std::vector<AlertSave>* saves) = 0;
+  // The alert with this id; NOT_FOUND if there is none or `view` does not
+  // see it.
+  virtual Status get_alert(int64_t id, const AlertView& view, AlertRow* out) = 0;
+  // The open alert of (source, related_type, related_id); NOT_FOUND if none.
+  virtual Status find_open_alert(const std::string& source, const std::string& related_type,
+                                 const std::string& related_id, AlertRow* out) = 0;
+  // Alerts matching `query`, in its order, at most its limit.
+  virtual StatusOr<std::vector<AlertRow>> list_alerts(const AlertQuery& query) = 0;
+  // Every alert of (source, related_type, related_id), newest first, at most
+  // `limit`.
+  virtual StatusOr<std::vector<AlertRow>> alert_chain(const std::string& source, const std::string& related_type,
+                                                      const std::string& related_id, size_t limit) = 0;
+  // The history of an alert, oldest first.
+  virtual StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) = 0;
+  // Alerts `view` sees, counted per (status, severity, source).
+  virtual StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) = 0;
 };
 
 // Makes the process-wide SQLite settings the embedded store relies on

@@ -143,5 +143,45 @@ TEST(Config, ValidIds) {
   EXPECT_FALSE(valid_id(std::string(65, 'a')));
 }
 
+TEST(Config, AlertSettingsAndEscalationRules) {
+  TempDir d;
+  Config c;
+  ASSERT_TRUE(load_text(d,
+                        "[alerts]\nflap_threshold = 5\nflap_window = 15m\n"
+                        "[alert_escalation.crit]\nseverity = critical\nafter = 4h\nwhen = unacknowledged\n"
+                        "[alert_escalation.usage]\nsource = missing-usage\nafter = 2d\n",
+                        &c));
+  EXPECT_EQ(c.alerts_flap_threshold, 5u);
+  EXPECT_EQ(c.alerts_flap_window_ms, 15 * 60 * 1000);
+  ASSERT_EQ(c.alert_escalations.size(), 2u);
+  EXPECT_EQ(c.alert_escalations[0].name, "crit");
+  EXPECT_EQ(c.alert_escalations[0].source, "*");
+  EXPECT_EQ(c.alert_escalations[0].severity, "critical");
+  EXPECT_EQ(c.alert_escalations[0].after_ms, 4 * 3600 * 1000);
+  EXPECT_EQ(c.alert_escalations[0].when, "unacknowledged");
+  EXPECT_EQ(c.alert_escalations[1].source, "missing-usage");
+  EXPECT_EQ(c.alert_escalations[1].after_ms, 2 * 86400 * 1000);
+  EXPECT_EQ(c.alert_escalations[1].when, "open");
+
+  struct Case {
+    std::string text, key, why;
+  } cases[] = {
+      {"[alerts]\nflap_threshold = 0\n", "alerts.flap_threshold", "out of range"},
+      {"[alerts]\nflap_window = soon\n", "alerts.flap_window", "not a duration"},
+      {"[alert_escalation.x]\nafter = 4 hours\n", "alert_escalation.x.after", "not a duration"},
+      {"[alert_escalation.x]\nafter = 4h\nwhen = later\n", "alert_escalation.x.when", "not open or unacknowledged"},
+      {"[alert_escalation.x]\nafter = 4h\nseverity = high\n", "alert_escalation.x.severity", "not info"},
+      {"[alert_escalation.x]\nafter = 4h\ncolour = red\n", "alert_escalation.x.colour", "unknown key"},
+      {"[alert_escalation.x]\nseverity = critical\n", "alert_escalation.x.after", "is required"},
+  };
+  for (const auto& k : cases) {
+    Config cfg;
+    Status s = load_text(d, k.text, &cfg);
+    ASSERT_FALSE(s) << k.text;
+    EXPECT_NE(s.message().find(k.key + ":"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(k.why), std::string::npos) << s.message();
+  }
+}
+
 }  // namespace
 }  // namespace opk::config

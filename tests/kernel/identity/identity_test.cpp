@@ -29,6 +29,26 @@ class IdentityTest : public ::testing::Test {
   std::unique_ptr<Identity> id_;
 };
 
+TEST_F(IdentityTest, APathNamesTheNodeAndItsAncestors) {
+  EXPECT_EQ(id_->path("platform"), "/platform/");
+  EXPECT_EQ(id_->path("subscription:s1"), "/platform/distributor:d1/partner:p1/tenant:acme/subscription:s1/");
+  EXPECT_EQ(id_->path("distributor:d2"), "/platform/distributor:d2/");
+  EXPECT_EQ(id_->path("tenant:nobody"), "");
+}
+
+TEST_F(IdentityTest, AlertPermissionsByDefault) {
+  for (const char* role : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator"}) {
+    EXPECT_TRUE(id_->allowed(role, "alerts.read")) << role;
+    EXPECT_TRUE(id_->allowed(role, "alerts.manage")) << role;
+    EXPECT_TRUE(id_->allowed(role, "alerts.create")) << role;
+    EXPECT_FALSE(id_->allowed(role, "alerts.raise")) << role;
+  }
+  EXPECT_TRUE(id_->allowed("TenantUser", "alerts.read"));
+  EXPECT_FALSE(id_->allowed("TenantUser", "alerts.manage"));
+  EXPECT_TRUE(id_->allowed(kSystemRole, "alerts.raise"));
+  EXPECT_TRUE(id_->known_permission("alerts.raise"));
+}
+
 TEST_F(IdentityTest, NodesGoExactlyOneLevelBelowTheirParent) {
   Status s = id_->add_node("tenant:x", "distributor:d1", "");
   EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
