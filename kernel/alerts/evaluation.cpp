@@ -113,6 +113,9 @@ SourceJob::SourceJob(Engine& engine, SourceInfo info, const loader::AlertSource&
   type_.capabilities = OPK_JOB_CAP_MANUAL_RUN | OPK_JOB_CAP_CANCEL;
   type_.default_schedule = source.default_schedule.empty() ? kDefaultSchedule : source.default_schedule;
   type_.timeout_ms = static_cast<uint64_t>(timeout_ms > 0 ? timeout_ms : kDefaultEvaluationTimeoutMs);
+  // A pool of their own when jobs.pools names one, so a source that hangs
+  // until its timeout holds no worker of other job types.
+  type_.worker_pool = kEvaluationPool;
   type_.self = &adapter_.c;
   type_.c = adapter_.c;
 }

@@ -20,6 +20,8 @@ namespace opk::alerts {
 
 // Longest evaluation when the source gives no timeout_ms.
 inline constexpr int64_t kDefaultEvaluationTimeoutMs = 5 * 60 * 1000;
+// The worker pool evaluations run in when jobs.pools has it (else "default").
+inline constexpr const char* kEvaluationPool = "alerts";
 // The schedule of a source without a default_schedule: every ten minutes.
 inline constexpr const char* kDefaultSchedule = "*/10 * * * *";
 

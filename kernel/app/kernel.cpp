@@ -469,6 +469,7 @@ Status Kernel::open_store() {
       PluginRecord* p = find_active(e.plugin_id);
       if (p && p->started) out.push_back({e.item, e.plugin_id});
     }
+    for (const auto& [id, a] : alert_jobs_) out.push_back({a.job->type(), a.job->info().plugin});
     return out;
   });
   jobs_service_->set_plugins_source([this] {

@@ -222,13 +222,18 @@ TEST_F(TestingHost, AlertsRaisedAndClearedWithEveryField) {
   EXPECT_EQ(e.raised[0].related_id, "node-1");
   EXPECT_EQ(e.raised[0].scope, "tenant:acme");
   EXPECT_EQ(e.raised[0].details_json, R"({"free":0})");
+  EXPECT_EQ(e.raised[0].type, "fixture-alerts");  // (1.3) none given: the source id
   EXPECT_EQ(e.raised[1].area, "other");
+  ASSERT_EQ(e.escalated.size(), 1u);
+  EXPECT_EQ(e.escalated[0].related_id, "node-1");
+  EXPECT_EQ(e.escalated[0].reason, "still full");
   ASSERT_EQ(e.cleared.size(), 1u);
   EXPECT_EQ(e.cleared[0].second, "node-2");
   ASSERT_EQ(e.log.size(), 1u);
   EXPECT_EQ(e.log[0].text, "evaluating at " + std::to_string(kClockStartMs + 1000));
   ASSERT_EQ(host_.open_alerts().size(), 1u);
   EXPECT_EQ(host_.open_alerts()[0].related_id, "node-1");
+  EXPECT_EQ(host_.open_alerts()[0].escalation_level, 1);
 }
 
 TEST_F(TestingHost, ChannelSends) {
