@@ -1,10 +1,12 @@
 // admin-http -- the HTTP admin API. Serves the kernel's route table on the
 // configured address (http_server.*) and adds the API's own routes: jobs,
-// runs and their logs (with a Server-Sent Events stream), audit, plugins,
-// health, Prometheus metrics and the OpenAPI document. The job routes are
-// thin: they turn the request into an opk.jobs/1 operation, and the kernel
-// checks permission and scope and audits.
-// Needs the route dispatch, streaming and the job service of ABI 1.1.
+// runs and their logs (with a Server-Sent Events stream), alerts
+// (alerts_routes.*), audit, plugins, health, Prometheus metrics and the
+// OpenAPI document. The job and alert routes are thin: they turn the request
+// into an operation of opk.jobs/1 or opk.alerts/1, and the kernel checks
+// permission and scope and audits.
+// Needs the route dispatch, streaming and the job service of ABI 1.1; serves
+// the alert routes where the kernel offers opk.alerts/1 (ABI 1.3).
 #define OPK_REQUIRED_HOST_MINOR 1
 #include <opskernel/opk.hpp>
 
@@ -19,6 +21,8 @@
 #include <set>
 #include <sstream>
 
+#include "alerts_routes.h"
+#include "api_errors.h"
 #include "http_server.h"
 
 namespace opk::admin {
@@ -200,53 +204,6 @@ const std::vector<ApiRoute>& api_routes() {
   return routes;
 }
 
-void problem(Response& rs, int status, const std::string& title, const std::string& detail) {
-  rs.status(status).header("content-type", "application/problem+json").body(problem_json(status, title, detail));
-}
-
-// The HTTP status for an opk.jobs/1 failure.
-int http_status(opk_status st, const std::string& message) {
-  switch (st) {
-    case OPK_ERR_INVALID_ARGUMENT:
-      return message.rfind("request: ", 0) == 0 ? 400 : 422;
-    case OPK_ERR_NOT_FOUND:
-      return 404;
-    case OPK_ERR_CONFLICT:
-      return 409;
-    case OPK_ERR_PERMISSION:
-      return 403;
-    case OPK_ERR_UNAVAILABLE:
-      return 503;
-    case OPK_ERR_UNSUPPORTED:
-      return 501;
-    default:
-      return 500;
-  }
-}
-
-const char* title_of(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 415:
-      return "Unsupported Media Type";
-    case 422:
-      return "Unprocessable Content";
-    case 501:
-      return "Not Implemented";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Internal Server Error";
-  }
-}
-
 // The OpenAPI document's components: the bearer scheme, the problem answers
 // and the schemas of this API's bodies and answers.
 const char* const kOpenApiComponents = R"json({
@@ -260,7 +217,7 @@ const char* const kOpenApiComponents = R"json({
       "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
       "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     "Forbidden": {"description": "The role lacks the route's permission", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-    "NotFound": {"description": "No such job, run or job type, or one outside the caller's scope", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    "NotFound": {"description": "No such job, run, job type or alert, or one outside the caller's scope", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     "Conflict": {"description": "The engine refuses in the current state", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     "ContentTooLarge": {"description": "The body is larger than the server takes", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     "UnsupportedMediaType": {"description": "The body is not sent as application/json", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
@@ -533,6 +490,12 @@ class AdminHttp : public Plugin {
           r.permission ? r.permission : "");
       if (!s) return s;
     }
+    // A kernel without the alert service (before ABI 1.3) serves the rest.
+    const auto* alerts = host().extension<opk_alerts_v1>(OPK_EXT_ALERTS);
+    if (alerts && OPK_HAS_MEMBER(opk_alerts_v1, alerts->struct_size, call) && alerts->call) {
+      alert_routes_ = std::make_unique<AlertRoutes>(host(), alerts);
+      if (Status s = alert_routes_->add_to(*this, "admin-api"); !s) return s;
+    }
     server_ = std::make_unique<Server>(host(), settings);
     return server_->start();
   }
@@ -548,16 +511,6 @@ class AdminHttp : public Plugin {
     *answer = out ? out : "{}";
     host().free(out);
     return st;
-  }
-
-  static std::string error_of(const std::string& answer) {
-    try {
-      Poco::JSON::Parser parser;
-      auto o = parser.parse(answer).extract<Object::Ptr>();
-      return o->optValue<std::string>("error", "failed");
-    } catch (const Poco::Exception&) {
-      return "failed";
-    }
   }
 
   // The operation's request: the body object, the path's id and the query.
@@ -821,6 +774,7 @@ class AdminHttp : public Plugin {
     }
     text += "opskernel_dispatch_lag_seconds_sum " + std::to_string(lag->getValue<Poco::Int64>("sum_ms") / 1000.0) +
             "\nopskernel_dispatch_lag_seconds_count " + std::to_string(lag->getValue<Poco::Int64>("count")) + "\n";
+    if (alert_routes_) text += alert_routes_->prometheus();
     if (server_) text += server_->metrics().prometheus();
     rs.status(200).header("content-type", "text/plain; version=0.0.4").body(text);
     return Status::ok();
@@ -891,6 +845,14 @@ class AdminHttp : public Plugin {
       const bool anonymous = r->getValue<bool>("anonymous");
       if (anonymous) op->set("security", Array::Ptr(new Array));
       if (!r->isNull("permission")) op->set("x-permission", r->getValue<std::string>("permission"));
+      if (const Json alert = alert_openapi_operation(method, path); !alert.is_null()) {
+        auto described = parser.parse(alert.dump()).extract<Object::Ptr>();
+        for (const char* key : {"parameters", "requestBody", "responses"})
+          if (described->has(key)) op->set(key, described->get(key));
+        item->set(lower, op);
+        paths->set(path, item);
+        continue;
+      }
 
       Array::Ptr params = new Array;
       std::stringstream ss(path);
@@ -958,7 +920,11 @@ class AdminHttp : public Plugin {
     }
     doc->set("tags", tags);
     doc->set("paths", paths);
-    doc->set("components", parser.parse(kOpenApiComponents));
+    auto components = parser.parse(kOpenApiComponents).extract<Object::Ptr>();
+    auto schemas = components->getObject("schemas");
+    for (const auto& [name, schema] : *parser.parse(alert_openapi_schemas().dump()).extract<Object::Ptr>())
+      schemas->set(name, schema);
+    doc->set("components", components);
     Array::Ptr security = new Array;
     Object::Ptr bearer = new Object;
     bearer->set("bearer", Array::Ptr(new Array));
@@ -1005,6 +971,7 @@ class AdminHttp : public Plugin {
   }
 
   const opk_jobs_v1* jobs_ = nullptr;
+  std::unique_ptr<AlertRoutes> alert_routes_;  // null without opk.alerts/1
   std::unique_ptr<Server> server_;
 };
 
@@ -1013,7 +980,7 @@ Manifest describe() {
              "Serves the admin API and every admin feature's routes over HTTP");
   m.admin_feature({.id = "admin-api",
                    .title = "Admin API",
-                   .description = "Jobs, runs, live logs, audit, plugins, health and metrics over HTTP.",
+                   .description = "Jobs, runs, live logs, alerts, audit, plugins, health and metrics over HTTP.",
                    .translations = {}});
   return m;
 }

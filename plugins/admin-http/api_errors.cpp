@@ -1,0 +1,59 @@
+#include "api_errors.h"
+
+#include "http_server.h"
+
+namespace opk::admin {
+
+void problem(Response& rs, int status, const std::string& title, const std::string& detail) {
+  rs.status(status).header("content-type", "application/problem+json").body(problem_json(status, title, detail));
+}
+
+int http_status(opk_status st, const std::string& message) {
+  switch (st) {
+    case OPK_ERR_INVALID_ARGUMENT:
+      return message.rfind("request: ", 0) == 0 ? 400 : 422;
+    case OPK_ERR_NOT_FOUND:
+      return 404;
+    case OPK_ERR_CONFLICT:
+      return 409;
+    case OPK_ERR_PERMISSION:
+      return 403;
+    case OPK_ERR_UNAVAILABLE:
+      return 503;
+    case OPK_ERR_UNSUPPORTED:
+      return 501;
+    default:
+      return 500;
+  }
+}
+
+const char* title_of(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Internal Server Error";
+  }
+}
+
+std::string error_of(const std::string& answer) {
+  const Json o = Json::parse(answer, nullptr, false);
+  if (o.is_object() && o.contains("error") && o["error"].is_string()) return o["error"].get<std::string>();
+  return "failed";
+}
+
+}  // namespace opk::admin
