@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 
+#include "clock/clock.h"
 #include "support/kernel_util.h"
 
 namespace opk::alerts {
@@ -123,6 +124,38 @@ TEST_F(EvaluationTest, BadInputIsLoggedWithItsFieldAndTheRestGoesOn) {
   EXPECT_EQ(v.row.outcome, store::kNormal) << v.row.summary;
   EXPECT_TRUE(logged(v, "raise refused: title: is missing"));
   EXPECT_EQ(alerts().size(), 2u);
+}
+
+TEST_F(EvaluationTest, ConfiguredEscalationRulesAreCheckedAtStartOnceAcrossRestarts) {
+  clock::ManualClock manual(clock::now_ms());
+  clock::install(&manual);
+  auto cfg = config();
+  cfg.alert_escalations = {{"critical-4h", "*", "critical", 4 * 3600 * 1000, "unacknowledged"}};
+  auto level_of_obj1 = [&] {
+    Detail d;
+    EXPECT_TRUE(kernel_->alerts()->get(admin_, alerts()["obj-1"].id, &d));
+    return d.alert.escalation_level;
+  };
+  kernel_ = std::make_unique<Kernel>(cfg);
+  ASSERT_TRUE(kernel_->start());
+  evaluate();
+  EXPECT_EQ(level_of_obj1(), 0);  // checked at start: nothing old enough yet
+  kernel_.reset();
+  manual.advance(4 * 3600 * 1000 + 1000);
+  kernel_ = std::make_unique<Kernel>(cfg);
+  ASSERT_TRUE(kernel_->start());
+  for (int i = 0; i < 500 && level_of_obj1() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(level_of_obj1(), 1);  // the critical one, escalated at start
+  EXPECT_EQ(alerts()["obj-2"].escalation_level, 0);
+  kernel_.reset();
+  kernel_ = std::make_unique<Kernel>(cfg);
+  ASSERT_TRUE(kernel_->start());
+  kernel_.reset();  // stop waits for the check at start
+  kernel_ = std::make_unique<Kernel>(config());
+  ASSERT_TRUE(kernel_->start());
+  EXPECT_EQ(level_of_obj1(), 1);  // not twice
+  kernel_.reset();
+  clock::install(nullptr);
 }
 
 // The child: evaluates the probe again and again until killed.
