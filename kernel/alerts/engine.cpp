@@ -367,8 +367,12 @@ Status Engine::list(const Actor& actor, const ListRequest& r, Page* out) {
   q.related_type = r.related_type;
   q.related_id = r.related_id;
   if (!r.scope.empty()) {
+    // A node in another branch answers as one that does not exist.
     q.scope_path = identity_.path(r.scope);
-    if (q.scope_path.empty()) return Status::invalid("scope: no node '" + r.scope + "'");
+    const bool related =
+        q.view.all ||
+        (!q.view.path.empty() && (q.scope_path.rfind(q.view.path, 0) == 0 || q.view.path.rfind(q.scope_path, 0) == 0));
+    if (q.scope_path.empty() || !related) return Status::invalid("scope: no node '" + r.scope + "' within your view");
   }
   q.text = r.q;
   if (r.from_ms < 0) return Status::invalid("from_ms: " + std::to_string(r.from_ms) + " is negative");
@@ -569,6 +573,8 @@ Status Engine::create(const Actor& actor, const Raise& r, store::AlertRow* out) 
     req.related_id = "c" + std::to_string(jobs::now_ms()) + "-" + std::to_string(counter.fetch_add(1) + 1);
   store::AlertRow a;
   Status s = check_raise(req, &a);
+  if (!s && s.message().rfind("scope: no node", 0) == 0)
+    s = Status::invalid("scope: no node '" + req.scope + "' within your view");  // as one outside the view
   if (s) {
     // The actor may create only what it would then see.
     const store::AlertView v = view_of(actor);

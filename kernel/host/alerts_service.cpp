@@ -177,8 +177,16 @@ Status AlertsService::call(const identity::Principal& principal, const std::stri
   Status s = req.parse(request_json);
   if (s && !op) s = Status(OPK_ERR_UNSUPPORTED, "no operation '" + op_name + "'");
   if (s && principal.role.empty()) s = Status::permission("an actor with a role is required");
-  if (s && !identity_.allowed(principal.role, op->permission))
-    s = Status::permission("role " + principal.role + " lacks permission " + op->permission);
+  if (s) {
+    // alerts.raise is the System role's unless a role is given it by name:
+    // "*" (everything an operator may do) does not include acting as a source.
+    bool may = identity_.allowed(principal.role, op->permission);
+    if (may && std::string(op->permission) == "alerts.raise" && principal.role != identity::kSystemRole) {
+      auto it = identity_.permissions().find(principal.role);
+      may = it != identity_.permissions().end() && it->second.count("alerts.raise") > 0;
+    }
+    if (!may) s = Status::permission("role " + principal.role + " lacks permission " + op->permission);
+  }
   if (!s) {
     if (op && op->audit_action) {
       int64_t id = 0;

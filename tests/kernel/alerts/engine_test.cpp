@@ -372,6 +372,15 @@ TEST_F(AlertEngineTest, ListFiltersSortsAndPagesWithACursor) {
   r.scope = "tenant:t2";
   ASSERT_TRUE(engine_->list(admin_, r, &p));
   EXPECT_TRUE(p.alerts.empty());
+  // Outside the caller's view, a node answers as one that does not exist.
+  const Actor ta{"ta", "TenantAdministrator", "tenant:t1", ""};
+  const std::string outside = engine_->list(ta, r, &p).message();
+  r.scope = "tenant:nobody";
+  EXPECT_EQ(engine_->list(ta, r, &p).message(), "scope: no node 'tenant:nobody' within your view");
+  EXPECT_EQ(outside, "scope: no node 'tenant:t2' within your view");
+  r.scope = "partner:p1";  // above the caller: its own alerts
+  ASSERT_TRUE(engine_->list(ta, r, &p));
+  EXPECT_EQ(p.alerts.size(), 7u);
   r = {};
   r.sort = "sideways";
   EXPECT_EQ(engine_->list(admin_, r, &p).message().rfind("sort:", 0), 0u);

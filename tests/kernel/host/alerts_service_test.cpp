@@ -82,8 +82,10 @@ TEST_F(AlertsServiceTest, ActorsPermissionsAndOperationsAreChecked) {
   EXPECT_EQ(call(admin_, "list", R"({"limit": 0})", &a), OPK_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(a["error"].get<std::string>().rfind("limit:", 0), 0u);
   EXPECT_EQ(call(admin_, "list", R"({"limit": "many"})", &a), OPK_ERR_INVALID_ARGUMENT);
-  // alerts.raise: System only by default.
+  // alerts.raise: System only by default ("*" does not grant it).
   EXPECT_EQ(call(t1_, "raise", R"({"source": "probe"})", &a), OPK_ERR_PERMISSION);
+  EXPECT_EQ(call(admin_, "raise", R"({"source": "probe"})", &a), OPK_ERR_PERMISSION);
+  EXPECT_EQ(call(admin_, "clear", R"({"source": "probe"})", &a), OPK_ERR_PERMISSION);
   // A tenant user reads but does not manage.
   const int64_t id = raise("o1", "tenant:t2");
   EXPECT_EQ(call(t2user_, "get", "{\"id\": " + std::to_string(id) + "}", &a), OPK_OK) << a;
