@@ -92,6 +92,9 @@ struct Detail {
 struct Counts {
   std::map<std::string, int64_t> by_status, by_severity, by_source;
   int64_t open_critical = 0, escalated = 0;
+  // Every (status, severity, source) with its count, closed ones included
+  // (for gauges such as /metrics' opk_alerts).
+  std::vector<store::AlertCount> groups;
 };
 
 // The severities in rank order, and the rank of one (-1: unknown).

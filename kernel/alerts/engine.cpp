@@ -430,6 +430,7 @@ Status Engine::counts(const Actor& actor, Counts* out) {
   *out = Counts{};
   for (const auto& s : kStatuses) out->by_status[s] = 0;
   for (const char* s : {"info", "warning", "critical"}) out->by_severity[s] = 0;
+  out->groups = rows.value();
   for (const auto& c : rows.value()) {
     out->by_status[c.status] += c.count;
     if (c.status == "closed") continue;

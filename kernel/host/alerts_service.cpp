@@ -245,7 +245,11 @@ Status AlertsService::call(const identity::Principal& principal, const std::stri
   } else if (name == "counts") {
     alerts::Counts c;
     if ((s = engine_.counts(actor, &c))) {
+      Json groups = Json::array();
+      for (const auto& g : c.groups)
+        groups.push_back({{"status", g.status}, {"severity", g.severity}, {"source", g.source}, {"count", g.count}});
       out = Json({{"by_status", c.by_status},
+                  {"groups", groups},
                   {"by_severity", c.by_severity},
                   {"by_source", c.by_source},
                   {"open_critical", c.open_critical},

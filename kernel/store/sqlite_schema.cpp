@@ -365,6 +365,7 @@ CREATE INDEX alerts_first_seen ON alerts (first_seen_ms, id);
 CREATE INDEX alerts_severity ON alerts (severity_rank, id);
 CREATE INDEX alerts_status ON alerts (status, last_seen_ms, id);
 CREATE INDEX alerts_scope ON alerts (scope_path);
+CREATE INDEX alerts_counts ON alerts (status, severity, source);
 CREATE TABLE alert_events (
   alert_id BIGINT NOT NULL,
   seq BIGINT NOT NULL,

@@ -151,6 +151,8 @@ TEST_F(AlertsServiceTest, ReadsAndActionsSeeOnlyTheActorsView) {
   EXPECT_EQ(a["by_source"]["probe"], 1);
   ASSERT_EQ(call(admin_, "counts", "{}", &a), OPK_OK);
   EXPECT_EQ(a["by_status"]["open"], 2);
+  ASSERT_EQ(a["groups"].size(), 1u);
+  EXPECT_EQ(a["groups"][0], Json({{"status", "open"}, {"severity", "warning"}, {"source", "probe"}, {"count", 2}}));
 
   ASSERT_EQ(call(t1_, "acknowledge", "{\"id\": " + std::to_string(mine) + ", \"reason\": \"on it\"}", &a), OPK_OK) << a;
   EXPECT_EQ(a["alert"]["status"], "acknowledged");
