@@ -22,9 +22,10 @@ constexpr const char* kPolicy =
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 // The client-side pages; each answers the same document, which routes itself.
-constexpr const char* kPages[] = {"/administration",           "/administration/sign-in", "/administration/jobs",
-                                  "/administration/jobs/{id}", "/administration/runs",    "/administration/runs/{id}",
-                                  "/administration/attention", "/administration/plugins", "/administration/audit"};
+constexpr const char* kPages[] = {
+    "/administration",           "/administration/sign-in",   "/administration/jobs",   "/administration/jobs/{id}",
+    "/administration/runs",      "/administration/runs/{id}", "/administration/alerts", "/administration/alerts/{id}",
+    "/administration/attention", "/administration/plugins",   "/administration/audit"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)
@@ -134,10 +135,11 @@ class Console : public Plugin {
 Manifest describe() {
   Manifest m("console", "Operator console", "1.0.0", "Opskernel",
              "The operator web console at /administration, served through the admin HTTP server");
-  m.admin_feature({.id = "console",
-                   .title = "Operator console",
-                   .description = "Jobs, drill-in with charts, run now, live logs, attention panel and plugins.",
-                   .translations = {}});
+  m.admin_feature(
+      {.id = "console",
+       .title = "Operator console",
+       .description = "Jobs, drill-in with charts, run now, live logs, alerts, attention panel and plugins.",
+       .translations = {}});
   return m;
 }
 

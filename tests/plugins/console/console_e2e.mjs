@@ -6,7 +6,12 @@
 // for a manual_run=false type, cancels a long run, retries a failed one,
 // sees the failure-trend chart drawn, previews and saves a schedule, reads
 // the attention panel and the plugins page, and checks that a TenantUser sees
-// only their tenant's jobs. Screenshots of each page go to --out.
+// only their tenant's jobs. Alerts: seeded through the API, listed with their
+// counts, filtered, opened, acknowledged, refused a past silence and an empty
+// close reason, closed with a reason and their history read; one created from
+// the page; critical ones in the attention panel and the menu's count; a
+// TenantUser sees their tenant's alerts only, with the actions disabled and
+// why. Screenshots of each page go to --out.
 //
 //   node console_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { spawn, spawnSync } from 'node:child_process';
@@ -213,6 +218,15 @@ try {
   const later = Date.now() + 3600000;
   await api('POST', '/api/v1/runs', { requests: [1, 2].map(() => ({ job_type: 'hello', reason: 'e2e: later', start_at_ms: later })) });
 
+  // Alerts, raised by the platform administrator: a critical one and an info
+  // one at acme, a warning at globex (which acme's users must not see).
+  const alert = async (severity, title, scope, extra = {}) =>
+    (await api('POST', '/api/v1/alerts', { severity, title, message: `${title} (e2e)`, scope, area: 'billing', ...extra })).alert;
+  const acmeCritical = await alert('critical', 'Acme invoices overdue', 'tenant:acme', { details: { invoices: ['inv-7', 'inv-9'] } });
+  const acmeInfo = await alert('info', 'Acme license renews soon', 'tenant:acme', { area: 'licensing' });
+  const globexWarning = await alert('warning', 'Globex usage missing', 'tenant:globex');
+  check(acmeCritical.status === 'open' && acmeCritical.custom === true, `a created alert is open and custom: ${JSON.stringify(acmeCritical)}`);
+
   const page = await newPage();
 
   step('sign-in: a wrong token is refused with the reason; the right one shows role and scope');
@@ -413,7 +427,16 @@ try {
   const unseenLink = page.getByRole('link', { name: `Run ${unseen.run_ids[0]}`, exact: true });
   await unseenLink.waitFor();
   check((await page.getByRole('link', { name: `Run ${longId}`, exact: true }).count()) === 0, 'a cancelled run is not a failure to look at');
-  check((await page.locator('nav .badge').count()) === 1, 'the navigation shows a count');
+  check((await page.getByRole('link', { name: /^Attention/ }).locator('.badge').count()) === 1, 'the navigation shows a count');
+  await page.getByRole('heading', { name: 'Critical alerts, not closed (1)' }).waitFor();
+  await page.locator('.attention').getByRole('link', { name: 'Acme invoices overdue' }).waitFor();
+  await page.getByRole('heading', { name: 'Escalated alerts (0)' }).waitFor();
+  const alertsBadge = page.getByTestId('alerts-badge');
+  check((await alertsBadge.innerText()) === '1', `the Alerts menu counts one critical alert: ${await alertsBadge.innerText()}`);
+  check(
+    (await alertsBadge.getAttribute('aria-label')) === '1 critical alerts not closed and 0 escalated alerts',
+    `the Alerts count is labelled: ${await alertsBadge.getAttribute('aria-label')}`,
+  );
   await shot(page, '09-attention');
   a11y.push(...(await accessibilityProblems(page, 'attention')));
   await unseenLink.click();
@@ -458,6 +481,145 @@ try {
   await page.getByRole('button', { name: 'Cancelled', exact: true, pressed: false }).click();
   await page.getByRole('link', { name: 'long-hello' }).waitFor();
 
+  step('alerts: counts by severity, icons with words, filters by severity, source, scope and text');
+  await page.getByRole('navigation').getByRole('link', { name: /^Alerts/ }).click();
+  await page.waitForURL(/\/administration\/alerts$/);
+  const alertRows = () => page.locator('table.alerts tbody tr[data-alert-id]');
+  const onlyAlert = (title) =>
+    page.waitForFunction((t) => {
+      const r = document.querySelectorAll('table.alerts tbody tr[data-alert-id]');
+      return r.length === 1 && r[0].textContent.includes(t);
+    }, title);
+  await page.getByRole('link', { name: 'Globex usage missing' }).waitFor();
+  check((await alertRows().count()) === 3, `three alerts listed: ${await alertRows().count()}`);
+  for (const [sev, n] of [['critical', '1'], ['warning', '1'], ['info', '1']])
+    check((await page.getByTestId(`count-${sev}`).innerText()) === n, `${sev} count is ${n}`);
+  const criticalRow = page.locator(`tr[data-alert-id="${acmeCritical.id}"]`);
+  check((await criticalRow.innerText()).includes('Critical') && (await criticalRow.innerText()).includes('Open'), 'severity and status are words too');
+  check((await page.locator('table.alerts thead').innerText()).includes('Last seen'), 'the table shows when last seen');
+  await page.getByText(/Times in /).first().waitFor();
+  await page.getByLabel('Severity', { exact: true }).selectOption('critical');
+  await onlyAlert('Acme invoices overdue');
+  await page.getByLabel('Severity', { exact: true }).selectOption('');
+  await page.getByRole('link', { name: 'Globex usage missing' }).waitFor();
+  await page.getByLabel(/^Scope node/).fill('tenant:globex');
+  await onlyAlert('Globex usage missing');
+  await page.getByLabel(/^Scope node/).fill('');
+  await page.getByLabel('Filter alerts by text in title or message').fill('license');
+  await onlyAlert('Acme license renews soon');
+  await page.getByLabel('Filter alerts by text in title or message').fill('');
+  await page.getByLabel('Sort').selectOption('-severity');
+  await page.waitForFunction(
+    (id) => document.querySelector('table.alerts tbody tr[data-alert-id]')?.getAttribute('data-alert-id') === String(id),
+    acmeCritical.id,
+  );
+  await shot(page, '12c-alerts');
+  a11y.push(...(await accessibilityProblems(page, 'alerts')));
+
+  step('alerts: create a custom alert from the page; a scope that is no node is refused with the API\'s reason');
+  await page.getByRole('button', { name: 'Create alert' }).click();
+  dlg = page.getByRole('dialog');
+  a11y.push(...(await accessibilityProblems(page, 'create alert dialog')));
+  await dlg.getByLabel('Severity').selectOption('warning');
+  await dlg.getByLabel(/^Title/).fill('Acme payment gateway slow');
+  await dlg.getByLabel('Message').fill('Card payments take 20 s');
+  await dlg.getByLabel(/^Scope/).fill('tenant:nowhere');
+  await dlg.getByRole('button', { name: 'Create alert' }).click();
+  await dlg.getByRole('alert').filter({ hasText: /scope/ }).waitFor();
+  await dlg.getByLabel(/^Scope/).fill('tenant:acme');
+  await dlg.getByRole('button', { name: 'Create alert' }).click();
+  await page.waitForURL(/\/administration\/alerts\/\d+$/);
+  const createdId = Number(page.url().split('/').pop());
+  await page.getByRole('heading', { name: /Acme payment gateway slow/ }).waitFor();
+  const created = (await api('GET', `/api/v1/alerts/${createdId}`)).alert;
+  check(created.scope === 'tenant:acme' && created.severity === 'warning' && created.source === 'custom', `created: ${JSON.stringify(created)}`);
+
+  step('alert: silence until a time (an hour ahead by default), marked silenced; unsilence');
+  await page.getByRole('button', { name: 'Silence', exact: true }).click();
+  dlg = page.getByRole('dialog');
+  const until = await dlg.getByLabel(/^Silence until/).inputValue();
+  check(/^\d{4}-\d\d-\d\dT\d\d:\d\d$/.test(until), `the picker holds a date and time: ${until}`);
+  await dlg.getByLabel(/^Reason/).fill('e2e: the provider is on it');
+  await dlg.getByRole('button', { name: 'Silence', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'Silenced.' }).waitFor();
+  await page.locator('.marker-silenced').waitFor();
+  const silencedUntil = (await api('GET', `/api/v1/alerts/${createdId}`)).alert.silenced_until_ms;
+  check(Math.abs(silencedUntil - new Date(until).getTime()) < 1000, `silenced until the picked time: ${silencedUntil}`);
+  await page.getByRole('button', { name: 'Unsilence', exact: true }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByRole('button', { name: 'Unsilence', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'Silence ended.' }).waitFor();
+  await page.locator('.marker-silenced').waitFor({ state: 'detached' });
+  check((await api('GET', `/api/v1/alerts/${createdId}`)).alert.silenced_until_ms === null, 'the silence ended');
+
+  step('alert: every field and the details; acknowledge; a past silence and an empty close reason are refused; close with a reason');
+  await page.goto(`${base}/administration/alerts/${acmeCritical.id}`);
+  await page.getByRole('heading', { name: /Acme invoices overdue/ }).waitFor();
+  check((await page.getByTestId('alert-details').innerText()).includes('inv-9'), 'the details are shown');
+  check((await page.getByTestId('alert-message').innerText()) === 'Acme invoices overdue (e2e)', 'the message is shown');
+  check(await page.getByRole('button', { name: 'Unsilence', exact: true }).isDisabled(), 'Unsilence waits for a silence');
+  await shot(page, '12d-alert');
+  a11y.push(...(await accessibilityProblems(page, 'alert')));
+  await page.getByRole('button', { name: 'Acknowledge', exact: true }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByLabel(/^Reason/).fill('e2e: looking at the invoices');
+  await dlg.getByRole('button', { name: 'Acknowledge' }).click();
+  await page.getByRole('status').filter({ hasText: 'Acknowledged.' }).waitFor();
+  await page.getByTestId('alert-status').filter({ hasText: 'Acknowledged' }).waitFor();
+  check((await page.getByTestId('alert-acknowledged').innerText()).includes('by admin'), 'who acknowledged it');
+  check(await page.getByRole('button', { name: 'Acknowledge', exact: true }).isDisabled(), 'an acknowledged alert is not acknowledged again');
+  await page.getByText('Already acknowledged by admin').waitFor();
+  await page.getByRole('button', { name: 'Silence', exact: true }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByLabel(/^Silence until/).fill('2020-01-01T10:00');
+  await dlg.getByRole('button', { name: 'Silence' }).click();
+  await dlg.getByRole('alert').filter({ hasText: /until_ms/ }).waitFor();
+  await dlg.getByRole('button', { name: 'Back' }).click();
+  await page.getByRole('button', { name: 'Close alert' }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByText(/Reason \(required/).waitFor();
+  await dlg.getByRole('button', { name: 'Close alert' }).click();
+  await dlg.getByRole('alert').filter({ hasText: /reason: required/ }).waitFor();
+  check((await api('GET', `/api/v1/alerts/${acmeCritical.id}`)).alert.status === 'acknowledged', 'an empty reason closes nothing');
+  const refusedClose = await fetch(`${base}/api/v1/alerts/${acmeCritical.id}/close`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ reason: '' }),
+  });
+  const refusedWhy = await refusedClose.json();
+  check(refusedClose.status === 422 && /reason/.test(refusedWhy.detail), `the API refuses an empty reason: ${refusedClose.status} ${refusedWhy.detail}`);
+  await shot(page, '12e-alert-close-refused');
+  await dlg.getByLabel(/^Reason/).fill('e2e: invoices paid');
+  await dlg.getByRole('button', { name: 'Close alert' }).click();
+  await page.getByRole('status').filter({ hasText: 'Closed.' }).waitFor();
+  await page.getByTestId('alert-status').filter({ hasText: 'Closed' }).waitFor();
+  check((await page.getByTestId('alert-closed').innerText()).includes('e2e: invoices paid'), 'the close reason is shown');
+  for (const b of ['Acknowledge', 'Close alert', 'Silence', 'Unsilence'])
+    check(await page.getByRole('button', { name: b, exact: true }).isDisabled(), `${b} is disabled on a closed alert`);
+  await page.getByText('The alert is closed').waitFor();
+  await page.getByTestId('alerts-badge').waitFor({ state: 'detached' }); // no critical alert left open
+  await page.locator('table.history tbody tr').nth(2).waitFor();
+  const events = await page.locator('table.history tbody tr td:nth-child(2)').allInnerTexts();
+  check(JSON.stringify(events) === JSON.stringify(['raised', 'acknowledged', 'closed']), `history, oldest first: ${events}`);
+  check((await page.locator('table.history').innerText()).includes('e2e: looking at the invoices'), 'the history keeps the reasons');
+  await shot(page, '12f-alert-closed');
+  a11y.push(...(await accessibilityProblems(page, 'closed alert')));
+
+  step('alerts: closed ones shown on request; more pages read with the cursor');
+  await page.getByRole('navigation').getByRole('link', { name: /^Alerts/ }).click();
+  await page.getByRole('link', { name: 'Globex usage missing' }).waitFor();
+  check((await page.getByRole('link', { name: 'Acme invoices overdue' }).count()) === 0, 'closed alerts are not listed by default');
+  await page.getByRole('button', { name: 'Closed', exact: true, pressed: false }).click();
+  await page.getByRole('link', { name: 'Acme invoices overdue' }).waitFor();
+  for (let i = 1; i <= 55; i++) await alert('info', `Bulk alert ${i}`, 'tenant:globex', { area: 'bulk' }); // one connection at a time
+  await page.getByLabel('Area', { exact: true }).fill('bulk');
+  await page.waitForFunction(() => document.querySelectorAll('table.alerts tbody tr[data-alert-id]').length === 50);
+  await page.getByRole('button', { name: 'More' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('table.alerts tbody tr[data-alert-id]').length === 55);
+  await page.getByRole('button', { name: 'More' }).waitFor({ state: 'detached' });
+  const bulk = await page.locator('table.alerts tbody tr[data-alert-id]').evaluateAll((rows) => rows.map((r) => r.dataset.alertId));
+  check(new Set(bulk).size === 55, 'each alert is listed once across the pages');
+
   step('plugins: loaded with manifests, refused with the reason');
   await page.getByRole('link', { name: 'Plugins' }).click();
   await page.getByRole('heading', { name: /Loaded \(4\)/ }).waitFor();
@@ -491,6 +653,22 @@ try {
   await shot(tina, '13-tenant-user-jobs');
   await tina.goto(`${base}/administration/jobs/globex-report`);
   await tina.getByRole('alert').filter({ hasText: /no scheduled job|not found/i }).waitFor();
+  await tina.goto(`${base}/administration/alerts`);
+  await tina.getByRole('link', { name: 'Acme license renews soon' }).waitFor();
+  await tina.getByRole('link', { name: 'Acme payment gateway slow' }).waitFor();
+  check((await tina.getByRole('link', { name: 'Globex usage missing' }).count()) === 0, 'TenantUser does not see globex\'s alert');
+  check(await tina.getByRole('button', { name: 'Create alert' }).isDisabled(), 'TenantUser may not create alerts');
+  await tina.getByText('may not create alerts').waitFor();
+  await tina.getByRole('link', { name: 'Acme license renews soon' }).click();
+  await tina.waitForURL(new RegExp(`/alerts/${acmeInfo.id}$`));
+  await tina.getByRole('heading', { name: /Acme license renews soon/ }).waitFor();
+  for (const b of ['Acknowledge', 'Close alert', 'Silence', 'Unsilence'])
+    check(await tina.getByRole('button', { name: b, exact: true }).isDisabled(), `${b} is disabled for a TenantUser`);
+  await tina.getByText('(TenantUser) may not manage alerts').waitFor();
+  await shot(tina, '13b-tenant-user-alert');
+  await tina.goto(`${base}/administration/alerts/${globexWarning.id}`);
+  await tina.getByRole('alert').filter({ hasText: /not found|no alert/i }).waitFor();
+  check((await tina.getByRole('heading', { name: /Globex usage missing/ }).count()) === 0, 'globex\'s alert is not shown');
   await tina.goto(`${base}/administration/plugins`);
   await tina.getByText('may not see the plugins').waitFor();
   await tina.goto(`${base}/administration/audit`);

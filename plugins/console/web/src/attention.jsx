@@ -1,29 +1,68 @@
-// The attention panel (/administration/attention): runs over their target
-// duration, queues over the threshold, failed runs not yet looked at, and
-// stale runs, each linking to the run. Polled for the navigation badge too.
+// The attention panel (/administration/attention): critical alerts not yet
+// closed and escalated alerts, each linking to the alert; runs over their
+// target duration, queues over the threshold, failed runs not yet looked at,
+// and stale runs, each linking to the run. Polled for the navigation badges
+// too (Attention, and Alerts from the alert counts).
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { useReadMarks } from './jobs.jsx';
+import { AlertStatusLabel, SeverityLabel } from './alerts.jsx';
 import { Link, Message, StatusIcon, duration, time, useSession } from './ui.jsx';
 
 /**
+ * The alerts that need attention and the alert counts, or null when the
+ * caller may not read alerts.
+ */
+async function alertsNeedingAttention(ctx) {
+  if (!ctx.can('alerts.read')) return null;
+  const [critical, escalated, counts] = await Promise.all([
+    api(`/api/v1/alerts${query({ status: 'open,acknowledged,escalated', severity: 'critical', limit: 100 })}`),
+    api(`/api/v1/alerts${query({ status: 'escalated', limit: 100 })}`),
+    api('/api/v1/alerts/counts'),
+  ]);
+  return { critical: critical.alerts, escalated: escalated.alerts, counts };
+}
+
+/**
  * Polls what needs attention: every poll_seconds while the panel is shown
- * (`open`), else every 30 s for the menu's count. Returns {count, over,
- * queues, failed, stale, error, at}.
+ * (`open`), else every 30 s for the menu's counts. Returns {count, critical,
+ * escalated, alertCounts, over, queues, failed, stale, error, alertsError, at};
+ * alertCounts is null until read (or when the caller may not read alerts).
  */
 export function useAttention(ctx, open) {
-  const [state, setState] = useState({ count: 0, over: [], queues: [], failed: [], stale: [], error: null, at: 0 });
+  const [state, setState] = useState({
+    count: 0,
+    critical: [],
+    escalated: [],
+    alertCounts: null,
+    over: [],
+    queues: [],
+    failed: [],
+    stale: [],
+    error: null,
+    alertsError: null,
+    at: 0,
+  });
   const [marks, setMarks] = useState(0);
   useEffect(() => {
     const bump = () => setMarks((n) => n + 1);
     window.addEventListener('opk-read', bump);
-    return () => window.removeEventListener('opk-read', bump);
+    window.addEventListener('opk-alerts', bump);
+    return () => {
+      window.removeEventListener('opk-read', bump);
+      window.removeEventListener('opk-alerts', bump);
+    };
   }, []);
   useEffect(() => {
     let live = true;
     const s = ctx.settings;
     const load = async () => {
       const now = Date.now();
+      // Alerts are read on their own: a failure there leaves the runs' panel whole.
+      const alerts = alertsNeedingAttention(ctx).then(
+        (a) => ({ a, e: null }),
+        (e) => ({ a: undefined, e }),
+      );
       try {
         // The server filters: only flagged runs cross the wire.
         const [running, recent, failed, stale, queues] = await Promise.all([
@@ -34,6 +73,7 @@ export function useAttention(ctx, open) {
           api('/api/v1/queues'),
         ]);
         const read = readLog.all(ctx.me.user_id);
+        const { a, e: alertsError } = await alerts;
         const over = new Map();
         for (const r of [...running.items, ...recent.items]) over.set(r.id, r);
         const next = {
@@ -43,10 +83,15 @@ export function useAttention(ctx, open) {
             .map(([pool, depth]) => ({ pool, depth })),
           failed: failed.items.filter((r) => !read.has(r.id)),
           stale: stale.items,
+          critical: a ? a.critical : [],
+          escalated: a ? a.escalated : [],
+          alertCounts: a ? a.counts : null,
           error: null,
+          alertsError,
           at: now,
         };
-        next.count = next.over.length + next.queues.length + next.failed.length + next.stale.length;
+        const alertIds = new Set([...next.critical, ...next.escalated].map((x) => x.id));
+        next.count = alertIds.size + next.over.length + next.queues.length + next.failed.length + next.stale.length;
         if (live) setState(next);
       } catch (e) {
         if (live) setState((old) => ({ ...old, error: e }));
@@ -61,6 +106,24 @@ export function useAttention(ctx, open) {
     };
   }, [ctx, marks, open]);
   return state;
+}
+
+function AlertList({ alerts, empty }) {
+  if (!alerts.length) return <p class="hint">{empty}</p>;
+  return (
+    <ul class="attention-list">
+      {alerts.map((a) => (
+        <li key={a.id}>
+          <SeverityLabel severity={a.severity} /> <Link href={`/administration/alerts/${a.id}`}>{a.title}</Link>{' '}
+          <AlertStatusLabel status={a.status} />{' '}
+          <span class="hint">
+            {a.scope} · last seen {time(a.last_seen_ms)}
+            {a.escalation_level > 0 ? ` · escalation level ${a.escalation_level}` : ''}
+          </span>
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 function RunList({ runs, empty, detail }) {
@@ -91,7 +154,20 @@ export function AttentionPage({ data }) {
         <p class="hint">{data.at ? `Checked ${time(data.at)}; refreshed every ${s.poll_seconds} s.` : 'Checking…'}</p>
       </div>
       <Message error={data.error} />
+      <Message error={data.alertsError && new Error(`Alerts could not be read: ${data.alertsError.message}`)} />
       <div class="attention">
+        {ctx.can('alerts.read') && (
+          <>
+            <section aria-labelledby="att-critical">
+              <h2 id="att-critical">Critical alerts, not closed ({data.critical.length})</h2>
+              <AlertList alerts={data.critical} empty="No critical alert is open." />
+            </section>
+            <section aria-labelledby="att-escalated">
+              <h2 id="att-escalated">Escalated alerts ({data.escalated.length})</h2>
+              <AlertList alerts={data.escalated} empty="No alert is escalated." />
+            </section>
+          </>
+        )}
         <section aria-labelledby="att-over">
           <h2 id="att-over">Over their target duration ({data.over.length})</h2>
           <RunList

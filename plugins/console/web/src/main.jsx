@@ -13,6 +13,8 @@ import { RunsPage } from './runs.jsx';
 import { AttentionPage, useAttention } from './attention.jsx';
 import { PluginsPage } from './plugins.jsx';
 import { AuditPage } from './audit.jsx';
+import { AlertsPage } from './alerts.jsx';
+import { AlertPage } from './alert.jsx';
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -77,7 +79,23 @@ function SignIn({ onSignedIn, reason }) {
   );
 }
 
-function Nav({ path, attention }) {
+/** The Alerts item's badge: critical alerts not closed and escalated alerts. */
+function AlertsBadge({ counts }) {
+  if (!counts) return null;
+  const n = (counts.open_critical || 0) + (counts.escalated || 0);
+  if (n <= 0) return null;
+  return (
+    <span
+      class="badge"
+      data-testid="alerts-badge"
+      aria-label={`${counts.open_critical} critical alerts not closed and ${counts.escalated} escalated alerts`}
+    >
+      {n}
+    </span>
+  );
+}
+
+function Nav({ path, attention, alertCounts }) {
   const item = (href, label, extra) => (
     <li>
       <Link href={href} aria-current={path === href || path.startsWith(`${href}/`) ? 'page' : undefined}>
@@ -91,6 +109,7 @@ function Nav({ path, attention }) {
       <ul>
         {item('/administration/jobs', 'Jobs')}
         {item('/administration/runs', 'Run history')}
+        {item('/administration/alerts', 'Alerts', <AlertsBadge counts={alertCounts} />)}
         {item(
           '/administration/attention',
           'Attention',
@@ -115,12 +134,14 @@ function Shell({ ctx, onSignOut }) {
   if ((m = path.match(/^\/administration\/jobs\/([^/]+)\/?$/))) page = <JobPage id={decodeURIComponent(m[1])} />;
   else if ((m = path.match(/^\/administration\/runs\/(\d+)\/?$/))) page = <RunPage id={Number(m[1])} />;
   else if (/^\/administration\/runs\/?$/.test(path)) page = <RunsPage />;
+  else if ((m = path.match(/^\/administration\/alerts\/(\d+)\/?$/))) page = <AlertPage id={Number(m[1])} />;
+  else if (/^\/administration\/alerts\/?$/.test(path)) page = <AlertsPage />;
   else if (path.startsWith('/administration/attention')) page = <AttentionPage data={attention} />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else if (path.startsWith('/administration/audit')) page = <AuditPage />;
   else page = <JobsPage />;
   useEffect(() => {
-    if (!/^\/administration\/(jobs|runs|attention|plugins|audit)/.test(path)) {
+    if (!/^\/administration\/(jobs|runs|alerts|attention|plugins|audit)/.test(path)) {
       history.replaceState(null, '', '/administration/jobs');
       window.dispatchEvent(new Event('opk-navigate'));
     }
@@ -133,7 +154,7 @@ function Shell({ ctx, onSignOut }) {
       </a>
       <header class="top">
         <span class="brand">Opskernel</span>
-        <Nav path={path} attention={attention.count} />
+        <Nav path={path} attention={attention.count} alertCounts={attention.alertCounts} />
         <div class="who" aria-label="Signed in as">
           <span class="user">{ctx.me.user_id}</span>
           <span class="role">{ctx.me.role}</span>
@@ -168,7 +189,7 @@ function App() {
       settings: { queue_threshold: 50, poll_seconds: 5, failed_lookback_days: 7, over_target_lookback_hours: 24, ...settings },
     });
     setLoading(false);
-    if (!location.pathname.match(/^\/administration\/(jobs|runs|attention|plugins|audit)/)) navigate('/administration/jobs');
+    if (!location.pathname.match(/^\/administration\/(jobs|runs|alerts|attention|plugins|audit)/)) navigate('/administration/jobs');
   };
   useEffect(() => {
     setUnauthorizedHandler((detail) => {

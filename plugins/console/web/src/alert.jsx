@@ -1,0 +1,304 @@
+// An alert (/administration/alerts/{id}): every field, its details, its
+// history oldest first and the earlier records of the same chain; acknowledge,
+// close (with a reason), silence until a time and unsilence, each disabled
+// with the reason when the caller may not or the alert is closed.
+import { useEffect, useState } from 'preact/hooks';
+import { api } from './api.js';
+import { AlertMarkers, AlertStatusLabel, SeverityLabel, alertsChanged, relatedOf, zone } from './alerts.jsx';
+import { Dialog, Link, Message, time, useAction, useSession } from './ui.jsx';
+
+/** Why this caller may not act on the alert, or '' when they may. */
+function manageRefusal(ctx, alert) {
+  if (!ctx.can('alerts.manage')) return `Your role (${ctx.me.role}) may not manage alerts.`;
+  if (alert.status === 'closed') return 'The alert is closed; a closed alert is final. A recurrence opens a new alert.';
+  return '';
+}
+
+/** A datetime-local value (the browser's zone) for `ms`. */
+function localInput(ms) {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 16);
+}
+
+const TITLES = {
+  acknowledge: 'Acknowledge',
+  close: 'Close alert',
+  silence: 'Silence',
+  unsilence: 'Unsilence',
+};
+
+/** The dialog of one action: its reason (required to close), and the time for silence. */
+function ActionDialog({ alert, action, onClose, onDone }) {
+  const [reason, setReason] = useState('');
+  const [until, setUntil] = useState(() => localInput(Date.now() + 3600000));
+  const { busy, error, setError, run } = useAction();
+  const required = action === 'close';
+  const submit = (e) => {
+    e.preventDefault();
+    const body = {};
+    if (reason.trim()) body.reason = reason.trim();
+    if (required && !body.reason) return setError(new Error('reason: required; say why the alert is closed'));
+    if (action === 'silence') {
+      const ms = new Date(until).getTime();
+      if (!until || Number.isNaN(ms)) return setError(new Error('until: choose a date and time'));
+      body.until_ms = ms;
+    }
+    run(async () => {
+      const r = await api(`/api/v1/alerts/${alert.id}/${action}`, { method: 'POST', body });
+      onDone(r.alert);
+    });
+  };
+  const explain = {
+    acknowledge: 'Acknowledging says someone is on it. The alert stays until its source clears it or someone closes it.',
+    close: 'Closing is final: the alert is kept with your reason, and a recurrence opens a new alert linked to this one.',
+    silence: 'A silenced alert stays listed, marked silenced, and sends no notifications until the time you choose.',
+    unsilence: 'The silence ends now.',
+  }[action];
+  return (
+    <Dialog title={`${TITLES[action]}: ${alert.title}`} onClose={onClose}>
+      <form class="form" onSubmit={submit} noValidate>
+        <p>{explain}</p>
+        {action === 'silence' && (
+          <div class="field">
+            <label for="al-until">Silence until ({zone()})</label>
+            <input id="al-until" type="datetime-local" required value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
+          </div>
+        )}
+        {action !== 'unsilence' && (
+          <div class="field">
+            <label for="al-reason">
+              {required ? 'Reason (required: a closed alert says why it was closed; kept in the audit trail)' : 'Reason (optional, kept in the audit trail)'}
+            </label>
+            <textarea id="al-reason" name="reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+          </div>
+        )}
+        <Message error={error} />
+        <div class="actions">
+          <button type="button" onClick={onClose}>
+            Back
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? 'Working…' : TITLES[action]}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+function History({ events }) {
+  if (!events.length) return <p class="hint">No events recorded.</p>;
+  return (
+    <div class="table-wrap">
+      <table class="history">
+        <caption class="visually-hidden">History, oldest first</caption>
+        <thead>
+          <tr>
+            <th scope="col">Time</th>
+            <th scope="col">Event</th>
+            <th scope="col">By</th>
+            <th scope="col">Reason</th>
+            <th scope="col">Details</th>
+          </tr>
+        </thead>
+        <tbody>
+          {events.map((e, i) => (
+            <tr key={i}>
+              <td>{time(e.time_ms)}</td>
+              <td>{e.kind}</td>
+              <td>{e.actor || '—'}</td>
+              <td class="wrap">{e.reason || '—'}</td>
+              <td class="wrap">
+                {e.details && Object.keys(e.details).length ? <code>{JSON.stringify(e.details)}</code> : '—'}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function AlertPage({ id }) {
+  const ctx = useSession();
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const [dialog, setDialog] = useState(null);
+  const [notice, setNotice] = useState('');
+  const load = () =>
+    api(`/api/v1/alerts/${id}`)
+      .then((d) => (setData(d), setError(null)))
+      .catch(setError);
+  useEffect(() => {
+    setData(null);
+    setNotice('');
+    setDialog(null);
+    load();
+    const t = setInterval(() => document.visibilityState === 'visible' && load(), ctx.settings.poll_seconds * 1000);
+    return () => clearInterval(t);
+  }, [id]);
+  useEffect(() => {
+    document.title = `${data ? data.alert.title : `Alert ${id}`} · Alerts · Opskernel`;
+  }, [id, data?.alert.title]);
+  if (error && !data)
+    return (
+      <section>
+        <p class="crumbs">
+          <Link href="/administration/alerts">Alerts</Link> /
+        </p>
+        <h1>Alert {id}</h1>
+        <Message error={error} />
+      </section>
+    );
+  if (!data) return <p class="loading">Loading…</p>;
+  const { alert: a, history, previous } = data;
+  const refusal = manageRefusal(ctx, a);
+  const silenced = a.silenced_until_ms && a.silenced_until_ms > Date.now();
+  const ackWhy = refusal || (a.acknowledged_by ? `Already acknowledged by ${a.acknowledged_by}.` : '');
+  const unsilenceWhy = refusal || (silenced ? '' : 'The alert is not silenced.');
+  const button = (action, why, primary) => (
+    <button
+      type="button"
+      class={primary ? 'primary' : ''}
+      disabled={!!why}
+      title={why || undefined}
+      aria-describedby={!why ? undefined : why === refusal ? 'alert-actions-why' : `why-${action}`}
+      onClick={() => (setNotice(''), setDialog(action))}
+    >
+      {TITLES[action]}
+    </button>
+  );
+  const done = (what) => (alert) => {
+    setDialog(null);
+    setData((d) => ({ ...d, alert }));
+    setNotice(what);
+    alertsChanged();
+    load();
+  };
+  return (
+    <section aria-labelledby="alert-title">
+      <div class="page-head">
+        <div>
+          <p class="crumbs">
+            <Link href="/administration/alerts">Alerts</Link> /
+          </p>
+          <h1 id="alert-title">
+            <SeverityLabel severity={a.severity} /> {a.title}
+          </h1>
+          <p class="sub">
+            <span data-testid="alert-status">
+              <AlertStatusLabel status={a.status} />
+              {a.acknowledged_by && a.status !== 'acknowledged' ? ` · acknowledged by ${a.acknowledged_by}` : ''}
+            </span>{' '}
+            <AlertMarkers alert={a} /> <span class="hint">· alert {a.id} · times in {zone()}</span>
+          </p>
+        </div>
+        <div class="tools">
+          {button('acknowledge', ackWhy, true)}
+          {button('close', refusal)}
+          {button('silence', refusal)}
+          {button('unsilence', unsilenceWhy)}
+        </div>
+      </div>
+      {refusal ? (
+        <p id="alert-actions-why" class="message notice">
+          {refusal}
+        </p>
+      ) : (
+        <>
+          {ackWhy && (
+            <p id="why-acknowledge" class="hint">
+              Acknowledge: {ackWhy}
+            </p>
+          )}
+          {unsilenceWhy && (
+            <p id="why-unsilence" class="hint">
+              Unsilence: {unsilenceWhy}
+            </p>
+          )}
+        </>
+      )}
+      <Message error={error} notice={notice} />
+      <div class="run-grid">
+        <dl class="facts">
+          <dt>Message</dt>
+          <dd data-testid="alert-message">{a.message || '—'}</dd>
+          <dt>Severity</dt>
+          <dd>
+            <SeverityLabel severity={a.severity} />
+          </dd>
+          <dt>Status</dt>
+          <dd>
+            <AlertStatusLabel status={a.status} />
+            {a.escalation_level > 0 ? ` (escalation level ${a.escalation_level})` : ''}
+          </dd>
+          <dt>Source</dt>
+          <dd>
+            {a.source}
+            {a.type && a.type !== a.source ? ` · type ${a.type}` : ''}
+            {a.custom ? ' · created by hand' : ''}
+          </dd>
+          <dt>Area</dt>
+          <dd>{a.area || '—'}</dd>
+          <dt>About</dt>
+          <dd>{relatedOf(a)}</dd>
+          <dt>Scope</dt>
+          <dd>
+            {a.scope}
+            {a.platform_only ? ' · platform administrators only' : ''}
+          </dd>
+          <dt>First seen</dt>
+          <dd>{time(a.first_seen_ms)}</dd>
+          <dt>Last seen</dt>
+          <dd>{time(a.last_seen_ms)}</dd>
+          <dt>Occurrences</dt>
+          <dd>{a.occurrences}</dd>
+          <dt>Acknowledged</dt>
+          <dd data-testid="alert-acknowledged">{a.acknowledged_by ? `${time(a.acknowledged_ms)} by ${a.acknowledged_by}` : '—'}</dd>
+          <dt>Silenced until</dt>
+          <dd>{a.silenced_until_ms ? `${time(a.silenced_until_ms)}${silenced ? '' : ' (over)'}` : '—'}</dd>
+          <dt>Closed</dt>
+          <dd data-testid="alert-closed">
+            {a.closed_ms ? `${time(a.closed_ms)} by ${a.closed_by} (${a.close_kind})${a.close_reason ? `: ${a.close_reason}` : ''}` : '—'}
+          </dd>
+          <dt>Flapping</dt>
+          <dd>{a.flapping ? 'Yes: it closed and reopened several times within the flapping window' : 'No'}</dd>
+          <dt>Recurs</dt>
+          <dd>
+            {a.previous_id ? <Link href={`/administration/alerts/${a.previous_id}`}>alert {a.previous_id}</Link> : '—'}
+          </dd>
+        </dl>
+        <div>
+          <h2>Details</h2>
+          <pre class="details" data-testid="alert-details">
+            {JSON.stringify(a.details || {}, null, 2)}
+          </pre>
+          <h2>Earlier alerts of this chain</h2>
+          {previous.length ? (
+            <ul class="attention-list" aria-label="Earlier alerts, newest first">
+              {previous.map((p) => (
+                <li key={p}>
+                  <Link href={`/administration/alerts/${p}`}>alert {p}</Link>
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <p class="hint">None: this is the first alert about {relatedOf(a)} from {a.source}.</p>
+          )}
+        </div>
+      </div>
+      <h2>History</h2>
+      <History events={history} />
+      {dialog && (
+        <ActionDialog
+          alert={a}
+          action={dialog}
+          onClose={() => setDialog(null)}
+          onDone={done(
+            { acknowledge: 'Acknowledged.', close: 'Closed.', silence: 'Silenced.', unsilence: 'Silence ended.' }[dialog],
+          )}
+        />
+      )}
+    </section>
+  );
+}

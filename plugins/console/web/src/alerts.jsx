@@ -1,0 +1,423 @@
+// The alerts list (/administration/alerts): counts by severity, filters
+// (status, severity, area, source, text, scope node), sort, paging with the
+// API's cursor, severity and status shown as icon and text, flapping and
+// silenced markers; and the dialog that creates a custom alert. Also the
+// pieces the alert page and the attention panel share.
+import { useEffect, useState } from 'preact/hooks';
+import { api, query } from './api.js';
+import { usePoll } from './jobs.jsx';
+import { ChoiceFilter, Dialog, Link, Message, TextFilter, navigate, shortTime, time, useAction, useSession } from './ui.jsx';
+
+export const SEVERITIES = [
+  { id: 'critical', label: 'Critical', glyph: '◆' },
+  { id: 'warning', label: 'Warning', glyph: '▲' },
+  { id: 'info', label: 'Info', glyph: 'i' },
+];
+export const ALERT_STATUSES = [
+  { id: 'open', label: 'Open', glyph: '○' },
+  { id: 'acknowledged', label: 'Acknowledged', glyph: '◑' },
+  { id: 'escalated', label: 'Escalated', glyph: '⇧' },
+  { id: 'closed', label: 'Closed', glyph: '●' },
+];
+const NOT_CLOSED = ['open', 'acknowledged', 'escalated'];
+const SORTS = [
+  ['-last_seen', 'Last seen, newest first'],
+  ['last_seen', 'Last seen, oldest first'],
+  ['-first_seen', 'First seen, newest first'],
+  ['first_seen', 'First seen, oldest first'],
+  ['-severity', 'Most severe first'],
+  ['severity', 'Least severe first'],
+];
+const PAGE = 50;
+
+/** The browser's time zone, in which the console shows every time. */
+export const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'the browser\u2019s time zone';
+
+function Labelled({ kind, item, withText }) {
+  const v = item || { id: 'unknown', label: 'Unknown', glyph: '?' };
+  return (
+    <span class={`sev ${kind}-${v.id}`}>
+      <span class="sev-glyph" aria-hidden="true">
+        {v.glyph}
+      </span>
+      {withText ? <span class="sev-text">{v.label}</span> : <span class="visually-hidden">{v.label}</span>}
+    </span>
+  );
+}
+
+/** A severity as icon and word (critical, warning, info); never colour alone. */
+export const SeverityLabel = ({ severity }) => (
+  <Labelled kind="severity" item={SEVERITIES.find((s) => s.id === severity) || { id: severity, label: severity, glyph: '?' }} withText />
+);
+
+/** An alert's status as icon and word. */
+export const AlertStatusLabel = ({ status }) => (
+  <Labelled kind="astatus" item={ALERT_STATUSES.find((s) => s.id === status) || { id: status, label: status, glyph: '?' }} withText />
+);
+
+/** The flapping, silenced and escalation-level markers of an alert. */
+export function AlertMarkers({ alert }) {
+  const silenced = alert.silenced_until_ms && alert.silenced_until_ms > Date.now() && alert.status !== 'closed';
+  return (
+    <>
+      {alert.flapping && (
+        <span class="marker marker-flapping" title="It closed and reopened several times within the flapping window">
+          <span aria-hidden="true">↯ </span>Flapping
+        </span>
+      )}
+      {silenced && (
+        <span class="marker marker-silenced" title={`Silenced until ${time(alert.silenced_until_ms)}`}>
+          <span aria-hidden="true">⊘ </span>Silenced until {shortTime(alert.silenced_until_ms)}
+        </span>
+      )}
+      {alert.escalation_level > 0 && alert.status !== 'closed' && (
+        <span class="marker marker-escalated" title="How many times it was escalated">
+          Level {alert.escalation_level}
+        </span>
+      )}
+    </>
+  );
+}
+
+/** Tells the menu's counts and the attention panel that alerts changed here. */
+export const alertsChanged = () => window.dispatchEvent(new Event('opk-alerts'));
+
+/** What the alert is about: "subscription sub-42". */
+export const relatedOf = (a) => (a.related_type ? `${a.related_type} ${a.related_id}` : '—');
+
+/** Polls the caller's alert counts (GET /api/v1/alerts/counts). */
+export function useAlertCounts(seconds, deps = []) {
+  return usePoll(() => api('/api/v1/alerts/counts'), seconds, deps);
+}
+
+/** Why this caller may not create alerts, or '' when they may. */
+export function createRefusal(ctx) {
+  return ctx.can('alerts.create') ? '' : `Your role (${ctx.me.role}) may not create alerts.`;
+}
+
+/** A custom alert: severity, title, message, the node it concerns and an area. */
+function CreateDialog({ scopes, onClose }) {
+  const ctx = useSession();
+  const [severity, setSeverity] = useState('warning');
+  const [title, setTitle] = useState('');
+  const [message, setMessage] = useState('');
+  const [scope, setScope] = useState(ctx.me.scope);
+  const [area, setArea] = useState('');
+  const { busy, error, run } = useAction();
+  const submit = (e) => {
+    e.preventDefault();
+    const body = { severity, title: title.trim(), message: message.trim(), scope: scope.trim() };
+    if (area.trim()) body.area = area.trim();
+    run(async () => {
+      const r = await api('/api/v1/alerts', { method: 'POST', body });
+      alertsChanged();
+      navigate(`/administration/alerts/${r.alert.id}`);
+    });
+  };
+  return (
+    <Dialog title="Create an alert" onClose={onClose}>
+      <form class="form" onSubmit={submit}>
+        <p class="hint">A custom alert, raised by you, stays open until someone closes it with a reason.</p>
+        <div class="field-row">
+          <div class="field">
+            <label for="ca-severity">Severity</label>
+            <select id="ca-severity" value={severity} onChange={(e) => setSeverity(e.currentTarget.value)}>
+              {SEVERITIES.map((s) => (
+                <option value={s.id}>{s.label}</option>
+              ))}
+            </select>
+          </div>
+          <div class="field">
+            <label for="ca-area">
+              Area <span class="hint">optional, such as billing</span>
+            </label>
+            <input id="ca-area" value={area} onInput={(e) => setArea(e.currentTarget.value)} />
+          </div>
+        </div>
+        <div class="field">
+          <label for="ca-title">Title (required)</label>
+          <input id="ca-title" required maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="ca-message">Message</label>
+          <textarea id="ca-message" rows={3} value={message} onInput={(e) => setMessage(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="ca-scope">
+            Scope <span class="hint">the node it concerns, at or under yours ({ctx.me.scope}), such as tenant:acme</span>
+          </label>
+          <input id="ca-scope" list="ca-scopes" required spellcheck={false} value={scope} onInput={(e) => setScope(e.currentTarget.value)} />
+          <datalist id="ca-scopes">
+            {scopes.map((s) => (
+              <option value={s} />
+            ))}
+          </datalist>
+        </div>
+        <Message error={error} />
+        <div class="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={busy || !title.trim() || !scope.trim()}>
+            {busy ? 'Creating…' : 'Create alert'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** The counts at the top: one button per severity, pressing it filters by it. */
+function SeverityCounts({ counts, value, onChange }) {
+  const by = counts?.by_severity || {};
+  return (
+    <div class="sev-counts" role="group" aria-label="Alerts not closed, by severity">
+      {SEVERITIES.map((s) => (
+        <button
+          type="button"
+          class={`sev-count severity-${s.id} ${value === s.id ? 'on' : ''}`}
+          aria-pressed={value === s.id ? 'true' : 'false'}
+          title={value === s.id ? 'Show every severity' : `Show only ${s.label.toLowerCase()} alerts`}
+          onClick={() => onChange(value === s.id ? '' : s.id)}
+        >
+          <span class="sev-glyph" aria-hidden="true">
+            {s.glyph}
+          </span>{' '}
+          {s.label} <strong data-testid={`count-${s.id}`}>{counts ? by[s.id] || 0 : '…'}</strong>
+        </button>
+      ))}
+      {counts && (
+        <span class="hint">
+          {counts.open_critical} critical not closed · {counts.escalated} escalated
+        </span>
+      )}
+    </div>
+  );
+}
+
+/** Toggles for the statuses shown (each a pressed/unpressed button with its icon and word). */
+function AlertStatusToggles({ value, onChange }) {
+  return (
+    <div class="toggles" role="group" aria-label="Filter alerts by status">
+      {ALERT_STATUSES.map((s) => {
+        const on = value.includes(s.id);
+        return (
+          <button
+            type="button"
+            class={`toggle ${on ? 'on' : ''}`}
+            aria-pressed={on ? 'true' : 'false'}
+            title={`${on ? 'Hide' : 'Show'}: ${s.label}`}
+            onClick={() => onChange(on ? value.filter((v) => v !== s.id) : [...value, s.id])}
+          >
+            <span class={`astatus-${s.id}`} aria-hidden="true">
+              {s.glyph}
+            </span>{' '}
+            {s.label}
+          </button>
+        );
+      })}
+    </div>
+  );
+}
+
+export function AlertsPage() {
+  const ctx = useSession();
+  const [statuses, setStatuses] = useState(NOT_CLOSED);
+  const [severity, setSeverity] = useState('');
+  const [source, setSource] = useState('');
+  const [sort, setSort] = useState('-last_seen');
+  const [typed, setTyped] = useState({ q: '', area: '', scope: '' });
+  const [text, setText] = useState({ q: '', area: '', scope: '' });
+  const [more, setMore] = useState({ items: [], next: undefined, error: null, busy: false });
+  const [dialog, setDialog] = useState(false);
+  useEffect(() => {
+    document.title = 'Alerts · Opskernel';
+  }, []);
+  useEffect(() => {
+    const t = setTimeout(() => setText({ q: typed.q.trim(), area: typed.area.trim(), scope: typed.scope.trim() }), 250);
+    return () => clearTimeout(t);
+  }, [typed.q, typed.area, typed.scope]);
+  const filter = { status: statuses.join(','), severity, source, sort, ...text };
+  const key = JSON.stringify(filter);
+  useEffect(() => setMore({ items: [], next: undefined, error: null, busy: false }), [key]);
+  const [counts] = useAlertCounts(ctx.settings.poll_seconds);
+  // The first page is polled; the pages after it are read on request.
+  const [data, error] = usePoll(
+    () => (statuses.length ? api(`/api/v1/alerts${query({ ...filter, limit: PAGE })}`) : Promise.resolve({ alerts: [], next_cursor: null })),
+    ctx.settings.poll_seconds,
+    [key],
+  );
+  const seen = new Set();
+  const items = [...(data?.alerts || []), ...more.items].filter((a) => !seen.has(a.id) && seen.add(a.id));
+  const next = more.next !== undefined ? more.next : data?.next_cursor;
+  const loadMore = async () => {
+    setMore((m) => ({ ...m, busy: true, error: null }));
+    try {
+      const page = await api(`/api/v1/alerts${query({ ...filter, limit: PAGE, cursor: next })}`);
+      setMore((m) => ({ items: [...m.items, ...page.alerts], next: page.next_cursor, error: null, busy: false }));
+    } catch (e) {
+      setMore((m) => ({ ...m, busy: false, error: e }));
+    }
+  };
+  const sources = [...new Set([...Object.keys(counts?.by_source || {}), 'custom', ...(source ? [source] : [])])].sort();
+  const scopes = [...new Set([ctx.me.scope, ...items.map((a) => a.scope)])].sort();
+  const areas = [...new Set(items.map((a) => a.area).filter(Boolean))].sort();
+  const refusal = createRefusal(ctx);
+  return (
+    <section aria-labelledby="alerts-title">
+      <div class="page-head">
+        <div>
+          <h1 id="alerts-title">Alerts</h1>
+          <p class="sub">
+            What needs an operator, at or under {ctx.me.scope}. Times in {zone()}.
+          </p>
+        </div>
+        <div class="tools">
+          <button
+            type="button"
+            class="primary"
+            disabled={!!refusal}
+            aria-describedby={refusal ? 'create-why' : undefined}
+            onClick={() => setDialog(true)}
+          >
+            Create alert
+          </button>
+        </div>
+      </div>
+      {refusal && (
+        <p id="create-why" class="hint">
+          {refusal}
+        </p>
+      )}
+      <SeverityCounts counts={counts} value={severity} onChange={setSeverity} />
+      <div class="tools filters">
+        <AlertStatusToggles value={statuses} onChange={setStatuses} />
+        <ChoiceFilter
+          id="alert-severity"
+          label="Severity"
+          all="All severities"
+          choices={SEVERITIES.map((s) => s.id)}
+          value={severity}
+          onChange={setSeverity}
+        />
+        <ChoiceFilter id="alert-source" label="Source" all="All sources" choices={sources} value={source} onChange={setSource} />
+        <label class="visually-hidden" for="alert-area">
+          Area
+        </label>
+        <input
+          id="alert-area"
+          class="short"
+          list="alert-areas"
+          placeholder="Area"
+          value={typed.area}
+          onInput={(e) => setTyped({ ...typed, area: e.currentTarget.value })}
+        />
+        <datalist id="alert-areas">
+          {areas.map((a) => (
+            <option value={a} />
+          ))}
+        </datalist>
+        <label class="visually-hidden" for="alert-scope">
+          Scope node (alerts at or under it)
+        </label>
+        <input
+          id="alert-scope"
+          class="short"
+          list="alert-scopes"
+          spellcheck={false}
+          placeholder="Scope node"
+          title="A node such as tenant:acme: the alerts at or under it"
+          value={typed.scope}
+          onInput={(e) => setTyped({ ...typed, scope: e.currentTarget.value })}
+        />
+        <datalist id="alert-scopes">
+          {scopes.map((s) => (
+            <option value={s} />
+          ))}
+        </datalist>
+        <TextFilter
+          id="alert-q"
+          label="Filter alerts by text in title or message"
+          placeholder="Text in title or message"
+          value={typed.q}
+          onInput={(v) => setTyped({ ...typed, q: v })}
+        />
+        <label class="visually-hidden" for="alert-sort">
+          Sort
+        </label>
+        <select id="alert-sort" value={sort} onChange={(e) => setSort(e.currentTarget.value)}>
+          {SORTS.map(([v, label]) => (
+            <option value={v}>{label}</option>
+          ))}
+        </select>
+      </div>
+      <Message error={error} />
+      <div class="table-wrap">
+        <table class="alerts">
+          <caption class="visually-hidden">Alerts, {data ? `${items.length} shown` : 'loading'}</caption>
+          <thead>
+            <tr>
+              <th scope="col">Severity</th>
+              <th scope="col">Status</th>
+              <th scope="col">Alert</th>
+              <th scope="col">Source</th>
+              <th scope="col">Area</th>
+              <th scope="col">About</th>
+              <th scope="col">Scope</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">First seen</th>
+              <th scope="col" title="Occurrences">
+                Seen
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((a) => (
+              <tr key={a.id} data-alert-id={a.id}>
+                <td>
+                  <SeverityLabel severity={a.severity} />
+                </td>
+                <td>
+                  <AlertStatusLabel status={a.status} />
+                </td>
+                <td class="alert-title">
+                  <Link href={`/administration/alerts/${a.id}`} title={a.message || a.title}>
+                    {a.title}
+                  </Link>
+                  <AlertMarkers alert={a} />
+                </td>
+                <td>{a.source}</td>
+                <td>{a.area || '—'}</td>
+                <td class="desc" title={relatedOf(a)}>
+                  {relatedOf(a)}
+                </td>
+                <td class="desc" title={a.scope}>
+                  {a.scope}
+                </td>
+                <td title={time(a.last_seen_ms)}>{shortTime(a.last_seen_ms)}</td>
+                <td title={time(a.first_seen_ms)}>{shortTime(a.first_seen_ms)}</td>
+                <td>{a.occurrences}</td>
+              </tr>
+            ))}
+            {data && !items.length && (
+              <tr>
+                <td colSpan={10} class="empty">
+                  No alerts match.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      <Message error={more.error} />
+      {next && (
+        <div class="pager">
+          <button type="button" disabled={more.busy} onClick={loadMore}>
+            {more.busy ? 'Loading…' : 'More'}
+          </button>
+        </div>
+      )}
+      {dialog && <CreateDialog scopes={scopes} onClose={() => setDialog(false)} />}
+    </section>
+  );
+}
