@@ -13,7 +13,7 @@ case "$MODE" in start|test) ;; *) usage ;; esac
 
 PACKAGES=(cmake g++ ninja-build ccache pkg-config
   libboost-dev libboost-program-options-dev libpoco-dev libspdlog-dev
-  libgtest-dev libgmock-dev libpq-dev libhowardhinnant-date-dev libvalijson-dev nlohmann-json3-dev libsqlite3-dev clang-format)
+  libgtest-dev libgmock-dev libpq-dev libhowardhinnant-date-dev libvalijson-dev nlohmann-json3-dev libsqlite3-dev libcsv-dev clang-format)
 
 # The console's bundle is built with Node.js and npm (the machine's own when
 # present, else Debian's); its browser tests run in Debian's Chromium.

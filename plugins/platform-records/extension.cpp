@@ -1,0 +1,110 @@
+// opskernel.records/1: other plugins' reads of the records and their probes, as
+// the platform (no caller's scope applies: plugins are trusted code).
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+
+#include "plugin.h"
+
+namespace opk::records {
+namespace {
+
+// The instance the table serves. Calls hold the lock shared, so the
+// instance is not destroyed under a call.
+std::shared_mutex g_mu;
+RecordsPlugin* g_plugin = nullptr;
+
+char* copy(const std::string& s) {
+  char* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (out) std::memcpy(out, s.c_str(), s.size() + 1);
+  return out;
+}
+
+Status run(const RecordsPlugin& plugin, const std::string& op, const Json& request, Json* answer) {
+  const Service& service = plugin.service();
+  if (op == "list") {
+    const std::string kind_name = request.value("kind", std::string());
+    const Kind* kind = find_kind(kind_name);
+    if (kind == nullptr) {
+      if (!request.contains("kind") || !request["kind"].is_string())
+        return Status::invalid("kind: required, one of " + kind_names());
+      return Status::not_found("kind: no kind '" + kind_name + "'; the kinds are " + kind_names());
+    }
+    ListRequest list;
+    list.limit = 1000;
+    if (request.contains("filter") && !request["filter"].is_null()) list.filter = request["filter"];
+    if (request.contains("limit")) {
+      if (!request["limit"].is_number_integer()) return Status::invalid("limit: expected a whole number 1..10000");
+      const auto limit = request["limit"].get<int64_t>();
+      if (limit < 1 || limit > kMaxLimit)
+        return Status::invalid("limit: must be 1..10000, got " + std::to_string(limit));
+      list.limit = static_cast<int>(limit);
+    }
+    if (request.contains("after") && !request["after"].is_null()) {
+      if (!request["after"].is_string()) return Status::invalid("after: expected the previous answer's next");
+      list.cursor = request["after"].get<std::string>();
+    }
+    return service.list(*kind, Caller::system(), list, answer);
+  }
+  if (op == "latest_probes") {
+    if (request.contains("kind") && !request["kind"].is_null() && !request["kind"].is_string())
+      return Status::invalid("kind: expected api or identity");
+    Json rows;
+    Status s = service.latest_probes(request.value("kind", std::string()), &rows);
+    if (s) *answer = {{"rows", std::move(rows)}};
+    return s;
+  }
+  if (op == "record_probe") {
+    Status s = service.record_probe(request, plugin.probe_retention_ms());
+    if (s) *answer = {{"recorded", true}};
+    return s;
+  }
+  return {OPK_ERR_UNSUPPORTED,
+          "operation: no operation '" + op + "'; the operations are list, latest_probes, record_probe"};
+}
+
+opk_status call(const opk_host* /*host*/, const char* operation, const char* request_json, char** answer_json) {
+  if (answer_json == nullptr) return OPK_ERR_INVALID_ARGUMENT;
+  *answer_json = nullptr;
+  Status s;
+  Json answer;
+  try {
+    std::shared_lock lock(g_mu);
+    Json request = request_json ? Json::parse(request_json, nullptr, false) : Json::object();
+    if (g_plugin == nullptr)
+      s = Status::unavailable("platform-records is stopping");
+    else if (operation == nullptr)
+      s = Status::invalid("operation: required");
+    else if (!request.is_object())
+      s = Status::invalid("request: expected a JSON object");
+    else
+      s = run(*g_plugin, operation, request, &answer);
+  } catch (const std::exception& e) {
+    s = {OPK_ERR_INTERNAL, std::string("records: ") + e.what()};
+  }
+  if (!s) {
+    // A store failure keeps its status; any other status is as run gave it.
+    *answer_json = copy(Json({{"error", s.message()}}).dump());
+    return s.code();
+  }
+  *answer_json = copy(answer.dump());
+  return *answer_json ? OPK_OK : OPK_ERR_NO_MEMORY;
+}
+
+void free_answer(char* answer_json) {
+  std::free(answer_json);
+}
+
+const opk_records_v1 kTable = {sizeof(opk_records_v1), &call, &free_answer};
+
+}  // namespace
+
+const opk_records_v1* serve_extension(RecordsPlugin* plugin) {
+  std::unique_lock lock(g_mu);
+  g_plugin = plugin;
+  return &kTable;
+}
+
+}  // namespace opk::records

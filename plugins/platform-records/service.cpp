@@ -1,0 +1,352 @@
+// Lists, imports and probes over the records' tables.
+#include "service.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "schema.h"
+
+namespace opk::records {
+namespace {
+
+const char* const kUrlSafe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url(const std::string& in) {
+  std::string out;
+  uint32_t buf = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    buf = (buf << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kUrlSafe[(buf >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += kUrlSafe[(buf << (6 - bits)) & 63];
+  return out;
+}
+
+bool unbase64url(const std::string& in, std::string* out) {
+  uint32_t buf = 0;
+  int bits = 0;
+  for (char c : in) {
+    const char* p = std::strchr(kUrlSafe, c);
+    if (c == '\0' || p == nullptr) return false;
+    buf = (buf << 6) | static_cast<uint32_t>(p - kUrlSafe);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((buf >> bits) & 0xff));
+    }
+  }
+  return true;
+}
+
+std::string platform_only(const Kind& kind) {
+  return "records of kind " + kind.name + " concern the whole platform: only platform administrators see them";
+}
+
+// The references of imported rows: the hierarchy through the kernel, the
+// stored subscriptions and regions they name.
+class ImportWorld : public World {
+ public:
+  ImportWorld(std::function<bool(const std::string&)> visible,
+              std::function<bool(const std::string&, const std::string&)> contains)
+      : visible_(std::move(visible)), contains_(std::move(contains)) {}
+  bool visible_node(const std::string& node) const override { return visible_(node); }
+  bool contains(const std::string& scope, const std::string& node) const override { return contains_(scope, node); }
+  std::optional<std::string> subscription_tenant(const std::string& id) const override {
+    auto it = subscriptions.find(id);
+    if (it == subscriptions.end()) return std::nullopt;
+    return it->second;
+  }
+  bool region_exists(const std::string& id) const override { return regions.count(id) > 0; }
+
+  std::map<std::string, std::string> subscriptions;  // id -> tenant
+  std::set<std::string> regions;
+
+ private:
+  std::function<bool(const std::string&)> visible_;
+  std::function<bool(const std::string&, const std::string&)> contains_;
+};
+
+// The distinct string values of `field` among `rows`, as one-field keys.
+std::vector<Json> referenced(const std::vector<Json>& rows, const std::string& field) {
+  std::set<std::string> seen;
+  std::vector<Json> keys;
+  for (const auto& row : rows) {
+    if (!row.is_object()) continue;
+    auto it = row.find(field);
+    if (it != row.end() && it->is_string() && seen.insert(it->get<std::string>()).second)
+      keys.push_back(Json::array({*it}));
+  }
+  return keys;
+}
+
+void finish(std::vector<Problem>& problems, ImportResult* result) {
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const Problem& a, const Problem& b) { return a.line < b.line; });
+  result->problem_count = static_cast<int64_t>(problems.size());
+  if (problems.size() > kMaxProblems) problems.resize(kMaxProblems);
+  result->problems = std::move(problems);
+}
+
+}  // namespace
+
+Json ImportResult::problems_json() const {
+  Json list = Json::array();
+  for (const auto& p : problems) list.push_back({{"line", p.line}, {"field", p.field}, {"problem", p.problem}});
+  return {{"problems", list}, {"problem_count", problem_count}};
+}
+
+std::string encode_cursor(const Json& key) {
+  return base64url(key.dump());
+}
+
+Status decode_cursor(const Kind& kind, const std::string& cursor, Json* key) {
+  std::string text;
+  const auto bad =
+      Status::invalid("cursor: not a cursor of a list of " + kind.name + " (pass the previous page's next)");
+  if (!unbase64url(cursor, &text)) return bad;
+  Json k = Json::parse(text, nullptr, false);
+  if (!k.is_array() || k.size() != kind.key.size()) return bad;
+  for (const auto& v : k)
+    if (!v.is_string() && !v.is_number()) return bad;
+  *key = std::move(k);
+  return Status::ok();
+}
+
+Service::Service(const Host& host)
+    : host_(host), store_(host_), identity_(host_.extension<opk_identity_v1>(OPK_EXT_IDENTITY)) {}
+
+Status Service::migrate() const {
+  return records::migrate(store_);
+}
+
+bool Service::node_exists(const std::string& node) const {
+  if (identity_ == nullptr) return false;
+  if (detail::has(identity_, &opk_identity_v1::node_exists) && identity_->node_exists)
+    return identity_->node_exists(host_.raw(), node.c_str()) != 0;
+  // Kernels before ABI 1.3 cannot say whether a node exists; a node is then
+  // taken to exist and is checked only through `contains`.
+  return true;
+}
+
+bool Service::contains(const std::string& scope, const std::string& node) const {
+  return identity_ != nullptr && identity_->contains && identity_->contains(host_.raw(), scope.c_str(), node.c_str());
+}
+
+Status Service::list(const Kind& kind, const Caller& caller, const ListRequest& request, Json* answer) const {
+  if (kind.reach == Reach::kPlatform && !caller.platform()) return Status::permission(platform_only(kind));
+  if (request.limit < 1 || request.limit > kMaxLimit)
+    return Status::invalid("limit: must be 1.." + std::to_string(kMaxLimit) + ", got " + std::to_string(request.limit));
+  if (!request.filter.is_object()) return Status::invalid("filter: expected an object of field: value");
+  Json filter = Json::object();
+  for (const auto& [name, value] : request.filter.items()) {
+    const Field* field = kind.field(name);
+    if (field == nullptr) return Status::invalid(name + ": not a field of " + kind.name + " to filter on");
+    if (value.is_null() || (value.is_string() && value.get<std::string>().empty())) {
+      filter[name] = nullptr;
+      continue;
+    }
+    Json typed;
+    if (Status s = check_value(*field, value, true, &typed); !s) return s;
+    filter[name] = typed;
+  }
+  Json after;
+  if (!request.cursor.empty())
+    if (Status s = decode_cursor(kind, request.cursor, &after); !s) return s;
+
+  Json rows = Json::array();
+  Json next;
+  if (caller.platform() || caller.scope.rfind("tenant:", 0) == 0) {
+    // Everything, or one tenant's rows: the store filters.
+    Page page;
+    const std::string tenant = caller.platform() ? std::string() : caller.scope;
+    if (Status s = select_rows(store_, kind, filter, after, request.limit, tenant, &page); !s) return s;
+    rows = std::move(page.rows);
+    if (!page.last_key.is_null()) next = encode_cursor(page.last_key);
+  } else {
+    // A subtree: rows are read in key order and kept when their node lies
+    // in it; a page stops after reading ten pages' worth, with a cursor.
+    const int64_t budget = 10 * static_cast<int64_t>(request.limit) + 1000;
+    int64_t scanned = 0;
+    for (;;) {
+      Page page;
+      if (Status s = select_rows(store_, kind, filter, after, request.limit, "", &page); !s) return s;
+      for (size_t i = 0; i < page.rows.size(); ++i) {
+        const Json& row = page.rows[i];
+        ++scanned;
+        after = key_of(kind, row);
+        if (!contains(caller.scope, kind.node_of(row))) continue;
+        rows.push_back(row);
+        if (static_cast<int>(rows.size()) == request.limit) {
+          const bool more = i + 1 < page.rows.size() || !page.last_key.is_null();
+          if (more) next = encode_cursor(after);
+          break;
+        }
+      }
+      if (static_cast<int>(rows.size()) == request.limit || page.last_key.is_null()) break;
+      after = page.last_key;
+      if (scanned >= budget) {
+        next = encode_cursor(after);
+        break;
+      }
+    }
+  }
+  *answer = {{"rows", std::move(rows)}, {"next", next}};
+  return Status::ok();
+}
+
+Status Service::all(const Kind& kind, const Caller& caller, const ListRequest& filter, Json* rows) const {
+  *rows = Json::array();
+  ListRequest request;
+  request.filter = filter.filter;
+  request.limit = kMaxLimit;
+  for (;;) {
+    Json page;
+    if (Status s = list(kind, caller, request, &page); !s) return s;
+    for (auto& row : page["rows"]) rows->push_back(std::move(row));
+    if (!page["next"].is_string()) return Status::ok();
+    request.cursor = page["next"].get<std::string>();
+  }
+}
+
+Status Service::import(const Kind& kind, const Caller& caller, std::string_view format, std::string_view text,
+                       bool write, ImportResult* result) const {
+  if (kind.reach == Reach::kPlatform && !caller.platform()) return Status::permission(platform_only(kind));
+  std::vector<Problem> problems;
+  const Input in = read_rows(kind, format, text, &problems);
+  if (!problems.empty()) {
+    finish(problems, result);
+    return Status::ok();
+  }
+
+  // What the rows refer to, read once.
+  auto visible = [&](const std::string& node) {
+    return node_exists(node) && (caller.platform() || contains(caller.scope, node));
+  };
+  ImportWorld world(visible, [&](const std::string& s, const std::string& n) { return contains(s, n); });
+  if (kind.field("subscription") != nullptr && kind.name != "subscriptions") {
+    std::map<std::string, Json> subs;
+    if (Status s = load_keys(store_, *find_kind("subscriptions"), referenced(in.rows, "subscription"), &subs); !s)
+      return s;
+    for (const auto& [k, row] : subs)
+      world.subscriptions[row["id"].get<std::string>()] = row["tenant"].get<std::string>();
+  }
+  if (kind.field("region") != nullptr) {
+    std::map<std::string, Json> regions;
+    if (Status s = load_keys(store_, *find_kind("regions"), referenced(in.rows, "region"), &regions); !s) return s;
+    for (const auto& [k, row] : regions) world.regions.insert(row["id"].get<std::string>());
+  }
+
+  std::vector<Json> rows;
+  std::vector<int64_t> lines;
+  std::map<std::string, int64_t> line_of_key;
+  for (size_t i = 0; i < in.rows.size(); ++i) {
+    Json row = check_row(kind, in.rows[i], in.from_text, in.lines[i], &world, &problems);
+    if (row.is_null()) continue;
+    const std::string key = key_of(kind, row).dump();
+    if (auto [it, fresh] = line_of_key.emplace(key, in.lines[i]); !fresh) {
+      problems.push_back({in.lines[i], kind.key.front(),
+                          "the same " + std::string(kind.key.size() > 1 ? "key " : "") + key + " as line " +
+                              std::to_string(it->second)});
+      continue;
+    }
+    rows.push_back(std::move(row));
+    lines.push_back(in.lines[i]);
+  }
+  if (!problems.empty()) {
+    finish(problems, result);
+    return Status::ok();
+  }
+
+  std::map<std::string, Json> stored;
+  if (rows.size() > 2000) {
+    if (Status s = load_all(store_, kind, &stored); !s) return s;
+  } else {
+    std::vector<Json> keys;
+    for (const auto& row : rows) keys.push_back(key_of(kind, row));
+    if (Status s = load_keys(store_, kind, keys, &stored); !s) return s;
+  }
+  std::vector<Json> changed;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto it = stored.find(key_of(kind, rows[i]).dump());
+    if (it == stored.end()) {
+      ++result->inserted;
+      changed.push_back(rows[i]);
+    } else if (!caller.platform() && !contains(caller.scope, kind.node_of(it->second))) {
+      problems.push_back({lines[i], kind.key.front(), "the key " + it->first + " is a record outside your scope"});
+    } else if (it->second == rows[i]) {
+      ++result->unchanged;
+    } else {
+      ++result->updated;
+      changed.push_back(rows[i]);
+    }
+  }
+  if (!problems.empty()) {
+    *result = ImportResult();
+    finish(problems, result);
+    return Status::ok();
+  }
+  if (!write || changed.empty()) return Status::ok();
+  Json results;
+  return store_.transaction(upserts(kind, changed), &results);
+}
+
+Status Service::latest_probes(const std::string& kind, Json* rows) const {
+  std::string sql =
+      "SELECT p.region, p.kind, p.time_ms, p.ok, p.latency_ms, p.detail FROM p_platform_records_probes p JOIN (SELECT "
+      "region, kind, MAX(time_ms) AS newest FROM p_platform_records_probes";
+  std::vector<Store::Param> params;
+  if (!kind.empty()) {
+    if (kind != "api" && kind != "identity")
+      return Status::invalid("kind: expected api or identity, got '" + kind + "'");
+    sql += " WHERE kind = $1";
+    params.push_back(kind);
+  }
+  sql +=
+      " GROUP BY region, kind) m ON p.region = m.region AND p.kind = m.kind AND p.time_ms = m.newest ORDER BY "
+      "p.region, p.kind";
+  Json values;
+  if (Status s = store_.query(sql, params, &values); !s) return s;
+  *rows = Json::array();
+  for (const auto& v : values)
+    rows->push_back({{"region", v[0]},
+                     {"kind", v[1]},
+                     {"time_ms", v[2]},
+                     {"ok", v[3].is_number() && v[3].get<int64_t>() != 0},
+                     {"latency_ms", v[4]},
+                     {"detail", v[5]}});
+  return Status::ok();
+}
+
+Status Service::record_probe(const Json& probe, int64_t retention_ms) const {
+  const Kind& kind = *find_kind("probes");
+  ImportWorld world([](const std::string&) { return true; },
+                    [](const std::string&, const std::string&) { return true; });
+  if (probe.is_object() && probe.contains("region") && probe["region"].is_string()) {
+    std::map<std::string, Json> regions;
+    if (Status s = load_keys(store_, *find_kind("regions"), {Json::array({probe["region"]})}, &regions); !s) return s;
+    if (!regions.empty()) world.regions.insert(probe["region"].get<std::string>());
+  }
+  std::vector<Problem> problems;
+  Json row = check_row(kind, probe, false, 0, &world, &problems);
+  if (!problems.empty()) {
+    const Problem& p = problems.front();
+    const std::string message = (p.field.empty() ? std::string("probe") : p.field) + ": " + p.problem;
+    return p.field == "region" && probe["region"].is_string() ? Status::not_found(message) : Status::invalid(message);
+  }
+  std::vector<Store::Statement> statements = upserts(kind, {row});
+  statements.push_back({"DELETE FROM p_platform_records_probes WHERE region = $1 AND kind = $2 AND time_ms < $3",
+                        {row["region"].get<std::string>(), row["kind"].get<std::string>(),
+                         std::to_string(row["time_ms"].get<int64_t>() - retention_ms)}});
+  Json results;
+  return store_.transaction(statements, &results);
+}
+
+}  // namespace opk::records
