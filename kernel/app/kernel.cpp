@@ -82,8 +82,8 @@ Status Kernel::start(bool start_plugins) {
   scan();
   init_in_dependency_order();
   if (start_plugins) {
-    start_active();
     adapt_alert_sources();
+    start_active();
     Status s = start_engine();
     if (!s) {
       stop();
@@ -389,8 +389,8 @@ jobs::TypeRef Kernel::resolve_type(const std::string& job_type) {
   if (!entry) {
     // An alert source, adapted (the job types of plugins come first).
     auto it = alert_jobs_.find(job_type);
-    if (it == alert_jobs_.end()) return {};
-    return {it->second.job->type(), it->second.instance};
+    if (it == alert_jobs_.end() || !it->second.started()) return {};
+    return {it->second.job->type(), it->second.plugin->instance};
   }
   PluginRecord* p = find_active(entry->plugin_id);
   if (!p || !p->started) return {};
@@ -469,7 +469,8 @@ Status Kernel::open_store() {
       PluginRecord* p = find_active(e.plugin_id);
       if (p && p->started) out.push_back({e.item, e.plugin_id});
     }
-    for (const auto& [id, a] : alert_jobs_) out.push_back({a.job->type(), a.job->info().plugin});
+    for (const auto& [id, a] : alert_jobs_)
+      if (a.started()) out.push_back({a.job->type(), a.job->info().plugin});
     return out;
   });
   jobs_service_->set_plugins_source([this] {
@@ -571,7 +572,7 @@ Status Kernel::start_engine() {
 void Kernel::adapt_alert_sources() {
   if (!alerts_) return;
   for (PluginRecord* p : order_) {
-    if (p->state != PluginState::active || !p->started) continue;
+    if (p->state != PluginState::active) continue;
     for (const auto& a : p->library->manifest().alert_sources) {
       if (registry_.job_type(a.id)) {
         log::kernel()->error("alert source {} of plugin {}: not evaluated: a job type has the same id", a.id, p->id);
@@ -583,8 +584,7 @@ void Kernel::adapt_alert_sources() {
         continue;
       }
       alerts::SourceInfo info{a.id, p->id, a.area, a.platform_only(), a.full_sweep(), a.clean_sweeps};
-      alert_jobs_[a.id] = {std::make_unique<alerts::SourceJob>(*alerts_, std::move(info), a, a.timeout_ms),
-                           p->instance};
+      alert_jobs_[a.id] = {std::make_unique<alerts::SourceJob>(*alerts_, std::move(info), a, a.timeout_ms), p};
     }
   }
 }
@@ -592,6 +592,7 @@ void Kernel::adapt_alert_sources() {
 void Kernel::define_alert_jobs() {
   const jobs::Actor kernel_actor{"kernel", "PlatformAdministrator", "platform", "alert sources"};
   for (const auto& [id, adapted] : alert_jobs_) {
+    if (!adapted.started()) continue;
     const std::string job_id = "alerts." + id;
     store::ScheduledJob existing;
     if (store_->get_scheduled_job(job_id, &existing)) continue;

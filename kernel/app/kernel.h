@@ -105,7 +105,8 @@ class Kernel {
   bool kernel_provides(const std::string& id) const;
   Status start_engine();
   jobs::TypeRef resolve_type(const std::string& job_type);
-  // Makes a job type of every alert source of the started plugins.
+  // Makes a job type of every alert source of the initialised plugins, before
+  // any plugin starts (and may call in); only a started plugin's are run.
   void adapt_alert_sources();
   // Defines the scheduled job "alerts.<source id>" of each alert source
   // that has none yet.
@@ -137,7 +138,8 @@ class Kernel {
   // Alert sources adapted as job types, by source id, with their plugin's instance.
   struct AdaptedSource {
     std::unique_ptr<alerts::SourceJob> job;
-    opk_plugin* instance = nullptr;
+    PluginRecord* plugin = nullptr;
+    bool started() const { return plugin->state == PluginState::active && plugin->started; }
   };
   std::map<std::string, AdaptedSource> alert_jobs_;
   std::thread escalation_thread_;
