@@ -230,28 +230,22 @@ std::string AlertRoutes::prometheus() const {
   std::string text =
       "# HELP opk_alerts Alerts in the store, by source, severity and status (every alert, whoever may see it).\n"
       "# TYPE opk_alerts gauge\n";
-  // The service's counts are per status, per severity and per source, not
-  // per combination: the alerts are read a page at a time and counted here.
-  std::map<std::tuple<std::string, std::string, std::string>, int64_t> counts;
-  Json request = {{"status", "open,acknowledged,escalated,closed"}, {"sort", "first_seen"}, {"limit", 500}};
-  while (true) {
-    std::string answer;
-    const opk_status st = call(host_.system_principal(), "list", request.dump(), "metrics", &answer);
-    const Json page = Json::parse(answer, nullptr, false);
-    if (st != OPK_OK || !page.is_object() || !page.contains("alerts") || !page["alerts"].is_array()) {
-      // Counts of part of the alerts would mislead: none at all.
-      host_.warn("/metrics: the alerts cannot be counted: " + error_of(answer));
-      return text;
-    }
-    auto text_of = [](const Json& a, const char* key) {
-      return a.contains(key) && a[key].is_string() ? a[key].get<std::string>() : std::string();
-    };
-    for (const auto& a : page["alerts"])
-      if (a.is_object()) ++counts[{text_of(a, "source"), text_of(a, "severity"), text_of(a, "status")}];
-    if (!page.contains("next_cursor") || !page["next_cursor"].is_string()) break;
-    request["cursor"] = page["next_cursor"];
+  std::string answer;
+  const opk_status st = call(host_.system_principal(), "counts", "{}", "metrics", &answer);
+  const Json counts = Json::parse(answer, nullptr, false);
+  if (st != OPK_OK || !counts.is_object() || !counts.contains("groups") || !counts["groups"].is_array()) {
+    host_.warn("/metrics: the alerts cannot be counted: " + error_of(answer));
+    return text;
   }
-  for (const auto& [key, n] : counts) {
+  auto text_of = [](const Json& g, const char* key) {
+    return g.contains(key) && g[key].is_string() ? g[key].get<std::string>() : std::string();
+  };
+  // Sorted by labels, so a scrape reads the same lines in the same order.
+  std::map<std::tuple<std::string, std::string, std::string>, int64_t> lines;
+  for (const auto& g : counts["groups"])
+    if (g.is_object() && g.contains("count") && g["count"].is_number_integer() && g["count"].get<int64_t>() > 0)
+      lines[{text_of(g, "source"), text_of(g, "severity"), text_of(g, "status")}] += g["count"].get<int64_t>();
+  for (const auto& [key, n] : lines) {
     const auto& [source, severity, status] = key;
     text += "opk_alerts{source=\"" + prometheus_label(source) + "\",severity=\"" + prometheus_label(severity) +
             "\",status=\"" + prometheus_label(status) + "\"} " + std::to_string(n) + "\n";
