@@ -317,6 +317,7 @@ TEST_F(AlertsApi, AnAlertsLifeIsInItsHistoryAndEveryActionInTheAuditTrail) {
       {"close", R"({"reason": 7})", 422, "reason"},
       {"silence", R"({"until_ms": 1000})", 422, "until_ms"},
       {"silence", R"({"reason": "quiet"})", 422, "until_ms"},
+      {"silence", R"({"until_ms": 9223372036854775808})", 422, "until_ms"},
       {"acknowledge", "{bad", 400, "not valid JSON"},
       {"acknowledge", "[1]", 400, "must be a JSON object"},
   };
