@@ -341,14 +341,14 @@ Json check_row(const Kind& kind, const Json& in, bool from_text, int64_t line, c
     const std::string sub = str("subscription");
     auto tenant = world->subscription_tenant(sub);
     if (!tenant)
-      problem("subscription", "no subscription '" + sub + "' is stored or in this import");
+      problem("subscription", "no subscription '" + sub + "' is stored (import subscriptions first)");
     else if (row.contains("tenant") && *tenant != str("tenant"))
       problem("subscription", "subscription '" + sub + "' belongs to " + *tenant + ", not " + str("tenant"));
     else if (!row.contains("tenant") && !world->visible_node("subscription:" + sub))
       problem("subscription", "'subscription:" + sub + "'" + hidden);
   }
   if (row.contains("region") && row["region"].is_string() && !world->region_exists(str("region")))
-    problem("region", "no region '" + str("region") + "' is stored or in this import");
+    problem("region", "no region '" + str("region") + "' is stored (import regions first)");
   if (row.contains("period_end") && row["period_end"].is_string() && str("period_end") < str("period_start"))
     problem("period_end", "'" + str("period_end") + "' is before period_start '" + str("period_start") + "'");
   return problems->size() == before ? row : Json();

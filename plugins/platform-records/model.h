@@ -24,8 +24,8 @@ enum class Type {
   kText,          // any non-empty text
   kId,            // letters, digits, '-', '_' and '.' (1-128), as hierarchy node names
   kTenant,        // "tenant:<name>", an existing node in the caller's scope
-  kSubscription,  // a subscription id, stored or in the same import
-  kRegion,        // a region id, stored or in the same import
+  kSubscription,  // the id of a stored subscription
+  kRegion,        // the id of a stored region
   kDate,          // "YYYY-MM-DD", a calendar date
   kMonth,         // "YYYY-MM"
   kNumber,        // a number >= 0
@@ -96,9 +96,9 @@ class World {
   virtual bool visible_node(const std::string& node) const = 0;
   // True if node `node` lies at or under `scope` in the hierarchy.
   virtual bool contains(const std::string& scope, const std::string& node) const = 0;
-  // The tenant of subscription `id` (stored or being imported), if any.
+  // The tenant of stored subscription `id`, if any.
   virtual std::optional<std::string> subscription_tenant(const std::string& id) const = 0;
-  // True if region `id` is stored or being imported.
+  // True if region `id` is stored.
   virtual bool region_exists(const std::string& id) const = 0;
 };
 
