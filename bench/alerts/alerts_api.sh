@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Alerts over the admin API: wrk against GET /api/v1/alerts with 100,000
+# open alerts stored (filled by build/bench/opk_alerts_bench seed): a
+# filtered page (severity=critical&status=open, limit=50), the default page
+# (every alert not closed, newest first, limit=50), and the filtered listing's
+# second page through its cursor. Prints requests/s, latency percentiles,
+# socket errors and non-2xx answers (wrk prints those lines only when there
+# are any) for each of ROUNDS runs, and the kernel's RSS.
+# Usage: bash bench/alerts/alerts_api.sh [BUILD_DIR] [CONNECTIONS] [SECONDS] [ROUNDS] [ALERTS]
+set -euo pipefail
+BUILD=${1:-build}
+CONN=${2:-50}
+SECS=${3:-10}
+ROUNDS=${4:-3}
+ALERTS=${5:-100000}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
+DIR=$(mktemp -d /tmp/opk-alerts-api-bench-XXXXXX)
+PID=
+trap '[ -n "$PID" ] && { kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; }; rm -rf "$DIR"' EXIT
+PORT=$((20000 + RANDOM % 20000))
+"$BUILD/bench/opk_alerts_bench" seed "$DIR/opskernel.db" "$ALERTS"
+cat >"$DIR/bench.conf" <<CONF
+[plugin.admin-http]
+rate_per_user = 0
+rate_per_address = 0
+threads = $((CONN + 14))
+connections_per_address = $((CONN + 14))
+CONF
+# The first start on the seeded store creates the administrator and prints
+# its token.
+"$BUILD/kernel/opskernel" run -c "$DIR/bench.conf" --plugins-dir "$BUILD/plugins" --data-dir "$DIR" \
+  --listen "127.0.0.1:$PORT" --log-level warn >"$DIR/out.txt" 2>"$DIR/err.txt" &
+PID=$!
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+TOKEN=$(grep "^opk_" "$DIR/out.txt")
+AUTH="Authorization: Bearer $TOKEN"
+BASE="http://127.0.0.1:$PORT/api/v1/alerts"
+FILTER="severity=critical&status=open&limit=50"
+CURSOR=$(curl -sf -H "$AUTH" "$BASE?$FILTER" |
+  python3 -c 'import json, sys, urllib.parse; print(urllib.parse.quote(json.load(sys.stdin)["next_cursor"], safe=""))')
+COUNT=$(curl -sf -H "$AUTH" "$BASE/counts" | python3 -c 'import json, sys; c = json.load(sys.stdin); print(c["by_status"].get("open", 0), "open,", c["open_critical"], "critical")')
+echo "stored: $COUNT"
+run() {
+  local name=$1 path=$2
+  for r in $(seq "$ROUNDS"); do
+    echo "== $name (round $r): GET $path, $CONN connections, ${SECS}s (wrk -t2)"
+    wrk -t2 -c"$CONN" -d"${SECS}s" --latency -H "$AUTH" "http://127.0.0.1:$PORT$path" |
+      grep -E "Requests/sec|50%|90%|99%|Socket errors|Non-2xx|requests in"
+  done
+}
+run "filtered page" "/api/v1/alerts?$FILTER"
+run "default page" "/api/v1/alerts?limit=50"
+run "filtered, second page by cursor" "/api/v1/alerts?$FILTER&cursor=$CURSOR"
+echo "RSS of the kernel after the runs: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
