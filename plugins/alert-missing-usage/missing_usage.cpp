@@ -1,7 +1,7 @@
 // alert-missing-usage -- alert source missing-usage: an active subscription
 // without a usage row for the last closed month (the month before the one
 // the evaluation time falls in, UTC). A subscription whose period starts
-// after that month is not expected to have usage for it.
+// after that month, or ended before it, is not expected to have usage for it.
 //
 // A full sweep: an alert whose subscription got its usage, was cancelled or
 // removed is closed as cleared by the engine after the next good sweep.
@@ -45,9 +45,11 @@ class MissingUsage : public opk::AlertSource {
         const std::string id = row.value("id", "");
         ++checked;
         // "YYYY-MM-DD" compared with "YYYY-MM": a period starting after the
-        // month owes no usage for it.
+        // month, or ended before it, owes no usage for it.
         const std::string start = row.value("period_start", "");
-        if (start.size() >= 7 && start.compare(0, 7, month) > 0) {
+        const opk::Json end = row.value("period_end", opk::Json());
+        if ((start.size() >= 7 && start.compare(0, 7, month) > 0) ||
+            (end.is_string() && end.get_ref<const std::string&>().compare(0, 7, month) < 0)) {
           ++not_due;
           continue;
         }
@@ -77,7 +79,7 @@ class MissingUsage : public opk::AlertSource {
     if (!s) return s;
     std::string line = "checked " + std::to_string(checked) + " subscriptions, " + std::to_string(missing) +
                        " without usage for " + month;
-    if (not_due) line += ", " + std::to_string(not_due) + " starting after it";
+    if (not_due) line += ", " + std::to_string(not_due) + " outside their period";
     if (refused) line += ", " + std::to_string(refused) + " refused by the alert engine";
     ctx.log(refused ? opk::Level::warn : opk::Level::info, line);
     return opk::Status::ok();

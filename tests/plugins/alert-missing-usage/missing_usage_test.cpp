@@ -32,6 +32,12 @@ class MissingUsage : public AlertSourceTest {
                                              {"product", "mail"},
                                              {"status", "active"},
                                              {"period_start", "2026-12-01"}},
+                                            {{"id", "sub-5"},
+                                             {"tenant", "tenant:acme"},
+                                             {"product", "mail"},
+                                             {"status", "active"},
+                                             {"period_start", "2026-01-01"},
+                                             {"period_end", "2026-10-31"}},
                                         })));
     ASSERT_TRUE(import(
         "usage", Json::array({{{"subscription", "sub-1"}, {"month", "2026-11"}, {"quantity", 10}, {"cost", 100}}})));
@@ -54,8 +60,9 @@ TEST_F(MissingUsage, FiresForAnActiveSubscriptionWithoutUsageForTheClosedMonth) 
   const Json d = Json::parse(a.details_json);
   EXPECT_EQ(d["month"], "2026-11");
   EXPECT_EQ(d["tenant"], "tenant:acme");
-  // sub-3 is cancelled, sub-4 starts after November.
-  EXPECT_TRUE(logged(e, "checked 3 subscriptions, 1 without usage for 2026-11, 1 starting after it")) << e.log[0].text;
+  // sub-3 is cancelled, sub-4 starts after November, sub-5 ended before it.
+  EXPECT_TRUE(logged(e, "checked 4 subscriptions, 1 without usage for 2026-11, 2 outside their period"))
+      << e.log[0].text;
 }
 
 TEST_F(MissingUsage, FollowsTheMonthAndClearsOnceUsageArrives) {
@@ -77,7 +84,7 @@ TEST_F(MissingUsage, FollowsTheMonthAndClearsOnceUsageArrives) {
                               })));
   e = evaluate("missing-usage");
   EXPECT_TRUE(e.raised.empty());
-  EXPECT_TRUE(logged(e, "checked 3 subscriptions, 0 without usage for 2026-12"));
+  EXPECT_TRUE(logged(e, "checked 4 subscriptions, 0 without usage for 2026-12"));
 }
 
 TEST_F(MissingUsage, PagesThroughManySubscriptions) {
@@ -97,7 +104,7 @@ TEST_F(MissingUsage, PagesThroughManySubscriptions) {
   // bulk-7, bulk-1007, bulk-2007 and sub-2, across three pages of 1,000.
   EXPECT_EQ(e.raised.size(), 4u);
   EXPECT_NE(raised(e, "subscription", "bulk-2007"), nullptr);
-  EXPECT_TRUE(logged(e, "checked 2503 subscriptions, 4 without usage for 2026-11"));
+  EXPECT_TRUE(logged(e, "checked 2504 subscriptions, 4 without usage for 2026-11"));
 }
 
 }  // namespace
