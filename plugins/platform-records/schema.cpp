@@ -129,6 +129,14 @@ Status select_rows(const Store& store, const Kind& kind, const Json& filter, con
   return Status::ok();
 }
 
+Status count_rows(const Store& store, const Kind& kind, int64_t* count) {
+  Json rows;
+  Status s = store.query("SELECT COUNT(*) FROM " + kind.table, {}, &rows);
+  if (!s) return s;
+  *count = rows.size() == 1 && rows[0].size() == 1 && rows[0][0].is_number() ? rows[0][0].get<int64_t>() : 0;
+  return Status::ok();
+}
+
 Status load_all(const Store& store, const Kind& kind, std::map<std::string, Json>* out) {
   Json rows;
   Status s = store.query("SELECT " + columns(kind) + " FROM " + kind.table, {}, &rows);
@@ -155,6 +163,12 @@ Status load_keys(const Store& store, const Kind& kind, const std::vector<Json>& 
         one += (k ? " AND " : "") + kind.key[k] + " = $" + std::to_string(params.size());
       }
       where += (where.empty() ? "(" : " OR (") + one + ")";
+    }
+    if (kind.key.size() == 1) {
+      // One column: an IN list, which the store looks up key by key.
+      where = kind.key[0] + " IN (";
+      for (size_t p = 1; p <= params.size(); ++p) where += (p > 1 ? ", $" : "$") + std::to_string(p);
+      where += ")";
     }
     Json rows;
     Status s = store.query("SELECT " + columns(kind) + " FROM " + kind.table + " WHERE " + where, params, &rows);

@@ -32,10 +32,14 @@ struct Page {
 Status select_rows(const Store& store, const Kind& kind, const Json& filter, const Json& after, int limit,
                    const std::string& tenant, Page* page);
 
-// Every stored row of `kind` by its key's JSON text.
+// The number of stored rows of `kind`.
+Status count_rows(const Store& store, const Kind& kind, int64_t* count);
+
+// Every stored row of `kind` into *rows, by its key's JSON text.
 Status load_all(const Store& store, const Kind& kind, std::map<std::string, Json>* rows);
 
-// Reads the stored rows of `kind` with the given keys (JSON key arrays).
+// Reads the stored rows of `kind` with the given keys (JSON key arrays)
+// into *rows, by their key's JSON text; a few hundred keys a statement.
 Status load_keys(const Store& store, const Kind& kind, const std::vector<Json>& keys,
                  std::map<std::string, Json>* rows);
 

@@ -265,8 +265,13 @@ Status Service::import(const Kind& kind, const Caller& caller, std::string_view 
     return Status::ok();
   }
 
+  // The stored rows these keys may match: the whole table when the import
+  // is a good part of it (one read), else only these keys (a month of usage
+  // is compared with that month's rows, not with every month's).
   std::map<std::string, Json> stored;
-  if (rows.size() > 2000) {
+  int64_t count = 0;
+  if (Status s = count_rows(store_, kind, &count); !s) return s;
+  if (static_cast<int64_t>(rows.size()) * 4 >= count) {
     if (Status s = load_all(store_, kind, &stored); !s) return s;
   } else {
     std::vector<Json> keys;
