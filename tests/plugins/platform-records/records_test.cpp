@@ -98,6 +98,36 @@ TEST_F(Records, ImportsCsvAndSaysWhatChanged) {
   EXPECT_EQ(Json::parse(audit[1].after_json), Json::parse(R"({"inserted": 0, "updated": 0, "unchanged": 3})"));
 }
 
+TEST_F(Records, ASmallImportIntoALargerTableComparesByKey) {
+  ASSERT_EQ(import("subscriptions", kSubsCsv).status, 200);
+  Json usage = Json::array(), invoices = Json::array();
+  for (int m = 1; m <= 12; ++m) {
+    char month[8];
+    std::snprintf(month, sizeof month, "2026-%02d", m);
+    usage.push_back({{"subscription", "s1"}, {"month", month}, {"quantity", m}, {"cost", m * 1.5}});
+    invoices.push_back({{"id", "i" + std::to_string(m)},
+                        {"tenant", "tenant:t1"},
+                        {"amount", m},
+                        {"currency", "EUR"},
+                        {"due_date", "2026-01-31"},
+                        {"status", "open"}});
+  }
+  ASSERT_EQ(json(import("usage", usage.dump(), "application/json"))["inserted"], 12);
+  ASSERT_EQ(json(import("invoices", invoices.dump(), "application/json"))["inserted"], 12);
+  // Two rows of twelve: one as stored, one changed, each found by its key.
+  usage = Json::array({usage[2], usage[3]});
+  usage[1]["cost"] = 99.5;
+  EXPECT_EQ(json(import("usage", usage.dump(), "application/json")),
+            Json::parse(R"({"inserted": 0, "updated": 1, "unchanged": 1})"));
+  invoices = Json::array({invoices[4], invoices[5]});
+  invoices[0]["status"] = "paid";
+  EXPECT_EQ(json(import("invoices", invoices.dump(), "application/json")),
+            Json::parse(R"({"inserted": 0, "updated": 1, "unchanged": 1})"));
+  EXPECT_NE(table("usage").find("s1|2026-04|4.0|99.5|"), std::string::npos) << table("usage");
+  EXPECT_NE(table("invoices").find("i5|tenant:t1|NULL|5.0|EUR|2026-01-31|paid|"), std::string::npos)
+      << table("invoices");
+}
+
 TEST_F(Records, EveryBadRowIsNamedByLineAndFieldAndNothingIsStored) {
   ASSERT_EQ(import("subscriptions", kSubsCsv).status, 200);
   ASSERT_EQ(import("regions", "id,name,api_url,identity_url\neu,Europe,https://api.eu.example,https://id.eu.example\n")
