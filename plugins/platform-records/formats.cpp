@@ -67,6 +67,9 @@ bool parse_csv(std::string_view text, CsvState* st, std::vector<Problem>* proble
       pos = end;
       continue;
     }
+    // A record starts on this line unless one is still open (a quoted
+    // field with a line break goes on).
+    if (st->record_line == 0 && st->current.empty()) st->record_line = st->chunk_line;
     if (csv_parse(&p, chunk.data(), chunk.size(), &on_field, &on_record, st) != chunk.size()) {
       problems->push_back({st->chunk_line, "",
                            std::string("malformed CSV: ") + csv_strerror(csv_error(&p)) +

@@ -234,6 +234,20 @@ TEST_F(Records, MalformedFilesAreRefusedWhole) {
   }
   EXPECT_EQ(table("subscriptions"), "");
   EXPECT_EQ(import("subscriptions", "<xml/>", "application/xml").status, 415);
+
+  // A quoted line break keeps its record on the line it starts on; blank
+  // lines are skipped but counted.
+  auto r = import("subscriptions",
+                  "id,tenant,product,status,period_start\r\n"
+                  "s1,tenant:t1,\"mail\r\nplus\",active,2026-01-01\r\n"
+                  "\r\n"
+                  "s2,tenant:t1,web,on,2026-01-01\r\n");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(problems(r), (std::set<std::pair<int64_t, std::string>>{{5, "status"}}));
+  r = import("subscriptions",
+             "id,tenant,product,status,period_start\n"
+             "\"s 1\nx\",tenant:t1,web,active,2026-01-01\n");
+  EXPECT_EQ(problems(r), (std::set<std::pair<int64_t, std::string>>{{2, "id"}}));
   EXPECT_EQ(import("kittens", "[]", "application/json").status, 404);
 }
 
