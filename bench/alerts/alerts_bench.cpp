@@ -10,7 +10,8 @@
 //           alerts.missing-usage in a kernel of its own process: the first
 //           sweep raises 100,000 alerts, the second only updates them; the
 //           wall time of each run and the kernel process's peak RSS
-//           (getrusage ru_maxrss) after each. A run that ends otherwise
+//           (getrusage ru_maxrss) after each (the current RSS
+//           on standard error). A run that ends otherwise
 //           (the evaluation's timeout, 5 minutes by default) is printed
 //           with how far it got.
 // Also used by bench/alerts/alerts_api.sh to fill a store with alerts:
@@ -50,6 +51,15 @@ namespace fs = std::filesystem;
 int64_t now_us() {
   using namespace std::chrono;
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Resident set of this process now, MiB.
+double rss_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
 }
 
 // Peak resident set of this process so far, MiB.
@@ -244,6 +254,7 @@ int sweep_child(const std::string& dir) {
     const double ms = (now_us() - t0) / 1000.0;
     opk::jobs::RunView v;
     check(k.engine()->get(id, &v), "run " + std::to_string(id));
+    std::fprintf(stderr, "  sweep %d: RSS now %.1f MiB\n", sweep + 1, rss_mib());
     std::printf("sweep %.1f %s %lld %lld %.1f\n", ms, v.row.outcome.c_str(),
                 static_cast<long long>(count(*k.store(), "SELECT COUNT(*) FROM alerts WHERE closed_ms IS NULL")),
                 static_cast<long long>(count(*k.store(), "SELECT COALESCE(SUM(occurrences), 0) FROM alerts")),
