@@ -24,8 +24,8 @@ static_assert(offsetof(opk_alert, details_json) == 56, "alert layout");
 static_assert(offsetof(opk_alert_context, is_cancelled) == 48, "alert context layout");
 static_assert(offsetof(opk_admin_feature, permissions) == 48 && sizeof(opk_admin_feature) == 64,
               "admin feature layout");
-static_assert(sizeof(opk_notification_channel) == 40, "channel layout");
-static_assert(sizeof(opk_notification) == 56, "notification layout");
+static_assert(offsetof(opk_notification_channel, send) == 32, "channel layout (1.0 part)");
+static_assert(offsetof(opk_notification, event_json) == 48, "notification layout (1.0 part)");
 static_assert(sizeof(opk_http_request) == 104, "http request layout");
 /* 1.1 appended members after the 1.0 layout, which is unchanged. */
 static_assert(offsetof(opk_http_response, flush) == 40 && sizeof(opk_http_response) == 48, "http response layout");
@@ -52,6 +52,23 @@ static_assert(offsetof(opk_alert_source, clean_sweeps) == 80 && offsetof(opk_ale
               "alert source layout");
 static_assert(offsetof(opk_identity_v1, node_exists) == 64 && sizeof(opk_identity_v1) == 72, "identity ext layout");
 static_assert(sizeof(opk_alerts_v1) == 16, "alerts ext layout");
+/* 1.4 appended these members after the 1.3 layout (above), which is unchanged. */
+static_assert(offsetof(opk_notification, id) == 56 && offsetof(opk_notification, attempt) == 64 &&
+                  offsetof(opk_notification, html_body) == 72 && offsetof(opk_notification, options_json) == 80 &&
+                  offsetof(opk_notification, timeout_ms) == 88 && sizeof(opk_notification) == 96,
+              "notification layout");
+static_assert(offsetof(opk_notification_channel, deliver) == 40 &&
+                  offsetof(opk_notification_channel, check_recipient) == 48 && sizeof(opk_notification_channel) == 56,
+              "channel layout");
+static_assert(offsetof(opk_delivery_result, code) == 4 && offsetof(opk_delivery_result, latency_ms) == 8 &&
+                  offsetof(opk_delivery_result, retry_after_ms) == 16 && offsetof(opk_delivery_result, flags) == 24 &&
+                  offsetof(opk_delivery_result, detail) == 28 && sizeof(opk_delivery_result) == 544,
+              "delivery result layout, frozen");
+static_assert(OPK_DELIVERY_PERMANENT == 1 && OPK_DELIVERY_GONE == 2, "delivery flags");
+static_assert(sizeof(opk_events_v1) == 16, "events ext layout");
+static_assert(offsetof(opk_channels_v1, list) == 8 && offsetof(opk_channels_v1, deliver) == 16 &&
+                  offsetof(opk_channels_v1, check_recipient) == 24 && sizeof(opk_channels_v1) == 32,
+              "channels ext layout");
 
 /* Referenced by the C++ test so the file is linked, not only compiled. */
 int opk_abi_c11_ok(void) {

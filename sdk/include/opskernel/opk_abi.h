@@ -73,8 +73,12 @@ extern "C" {
  *     issued (docs/abi.md, "Principals").
  *  3: opk_alert.type; opk_alert_source.clean_sweeps and .timeout_ms,
  *     OPK_ALERT_FULL_SWEEP; opk_alert_context.escalate;
- *     opk_identity_v1.node_exists; opk.alerts/1. */
-#define OPK_ABI_MINOR 3
+ *     opk_identity_v1.node_exists; opk.alerts/1.
+ *  4: opk_notification.id, .attempt, .html_body, .options_json and
+ *     .timeout_ms; opk_delivery_result, OPK_DELIVERY_*;
+ *     opk_notification_channel.deliver and .check_recipient; opk.events/1;
+ *     opk.channels/1. */
+#define OPK_ABI_MINOR 4
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
 #define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
@@ -509,7 +513,8 @@ typedef struct opk_admin_feature {
 
 /* --------------------------------------------------- notification channels */
 
-/** A message to deliver. LIFETIME: during `send` only. */
+/** A message to deliver. LIFETIME: during `send`, `deliver` or
+ *  opk_channels_v1.deliver only. */
 typedef struct opk_notification {
   uint32_t struct_size;
   /** Recipients in the channel's own form (e-mail addresses, URLs). */
@@ -521,17 +526,84 @@ typedef struct opk_notification {
   const char* content_type;
   /** The event that caused it, JSON; may be NULL. */
   const char* event_json;
+  /** (1.4) The delivery's idempotency key, the same on every attempt of
+   *  one delivery (the webhook-id header, the e-mail Message-ID), so a
+   *  receiver can drop a duplicate. NULL: the channel makes one up. */
+  const char* id;
+  /** (1.4) Which attempt this is, 1 for the first; 0 when not known. */
+  uint32_t attempt;
+  /** (1.4) An HTML alternative to `body` (a multipart e-mail); NULL if
+   *  none. */
+  const char* html_body;
+  /** (1.4) Per-recipient channel options, a JSON object, e.g. a webhook's
+   *  signing secrets {"secrets": ["whsec_...", "whsec_..."]}; NULL = none.
+   *  Never log it. */
+  const char* options_json;
+  /** (1.4) Longest the delivery may take, ms; 0 = the channel's default. */
+  int64_t timeout_ms;
 } opk_notification;
 
-/** A way to deliver notifications (SMTP, webhooks ...). */
+/** (1.4) opk_delivery_result.flags: retrying cannot help (a 4xx other than
+ *  408 or 429, a 5xx SMTP reply, a malformed address). */
+#define OPK_DELIVERY_PERMANENT ((uint32_t)1 << 0)
+/** (1.4) opk_delivery_result.flags: the endpoint is gone for good (HTTP
+ *  410); disable it. Set with OPK_DELIVERY_PERMANENT. */
+#define OPK_DELIVERY_GONE ((uint32_t)1 << 1)
+
+/**
+ * FROZEN. (1.4) What one delivery attempt came to, filled by a channel's
+ * `deliver` or `check_recipient`. The caller zero-fills it and sets
+ * `struct_size`; the channel sets what it knows and leaves the rest 0.
+ * LIFETIME: during the call.
+ */
+typedef struct opk_delivery_result {
+  uint32_t struct_size;
+  /** The receiver's answer: an HTTP status or an SMTP reply code; 0 when
+   *  none came (no connection, a timeout). */
+  int32_t code;
+  /** Time the attempt took, ms. */
+  int64_t latency_ms;
+  /** When to try again at the earliest, ms from now, from the receiver's
+   *  Retry-After; 0 when it gave none. */
+  int64_t retry_after_ms;
+  /** OPK_DELIVERY_* bits. */
+  uint32_t flags;
+  /** The reply or the error, NUL-terminated, for operators ("250 2.0.0 Ok:
+   *  queued as 4F1", "connect 127.0.0.1:9: connection refused"); a channel
+   *  truncates longer text. Never a secret. */
+  char detail[512];
+} opk_delivery_result;
+
+/** A way to deliver notifications (SMTP, webhooks ...). Since 1.4 a channel
+ *  sets `send`, `deliver` or both; the kernel refuses one with neither. */
 typedef struct opk_notification_channel opk_notification_channel;
 struct opk_notification_channel {
   uint32_t struct_size;
   const char* id;
   const char* title;
   const char* description;
-  /** Delivers one notification; may block. [worker-thread] */
+  /** Delivers one notification; may block. NULL allowed since 1.4 when
+   *  `deliver` is set. [worker-thread] */
   opk_status (*send)(opk_plugin* plugin, const opk_notification_channel* self, const opk_notification* message);
+  /**
+   * (1.4) Delivers one notification and says how it went in `result`
+   * (always set `detail` on failure); may block up to message->timeout_ms.
+   * OK: delivered (accepted by the receiver). Otherwise UNAVAILABLE or
+   * TIMEOUT for a failure a retry may cure, INVALID_ARGUMENT for a message
+   * or recipient that can never be delivered, PERMISSION for a refused
+   * login; result->flags says whether to retry. Preferred over `send` when
+   * set. [worker-thread], concurrently with other deliveries.
+   */
+  opk_status (*deliver)(opk_plugin* plugin, const opk_notification_channel* self, const opk_notification* message,
+                        opk_delivery_result* result);
+  /**
+   * (1.4) Checks a recipient (an address, a URL) and its options (JSON, may
+   * be NULL) when a rule is saved, without sending anything. OK: valid;
+   * INVALID_ARGUMENT with result->detail saying what is wrong. NULL: every
+   * recipient is accepted. [any-thread]
+   */
+  opk_status (*check_recipient)(opk_plugin* plugin, const opk_notification_channel* self, const char* recipient,
+                                const char* options_json, opk_delivery_result* result);
 };
 
 /* --------------------------------------------------------------- manifest */
@@ -917,6 +989,75 @@ typedef struct opk_alerts_v1 {
   opk_status (*call)(const opk_host* host, const opk_principal* actor, const char* operation, const char* request_json,
                      const char* source, char** answer_json);
 } opk_alerts_v1;
+
+/* ---- opk.events/1: the kernel's event log ------------------------------ (1.4) */
+
+#define OPK_EXT_EVENTS "opk.events/1"
+
+/**
+ * The kernel's event log: a durable, ordered log of what happened (a run
+ * completed or failed, an alert opened or closed, a plugin's own events),
+ * each event a JSON document whose shape docs/events.md describes. Run and
+ * alert events are written in the same store transaction as the change
+ * they report, so none is lost or doubled across a crash. Operations by
+ * name, with JSON in and out (docs/abi.md lists each request and answer):
+ * "emit" (permission events.emit; a plugin's system principal has it),
+ * "read" (blocks up to "wait_ms" for new events), "ack" and "get" (System
+ * principal only: events are not filtered by scope, the reader applies it).
+ */
+typedef struct opk_events_v1 {
+  uint32_t struct_size;
+  /**
+   * Runs `operation` for `actor` (required, a principal the kernel issued)
+   * with `request_json` (an object; NULL for {}), coming from `source` (for
+   * logs; may be NULL). *answer_json gets the answer; on failure {"error":
+   * message} with the status: INVALID_ARGUMENT (the message starts with the
+   * field), NOT_FOUND, PERMISSION, UNSUPPORTED (unknown operation),
+   * UNAVAILABLE. OWNERSHIP: free *answer_json with opk_host.free.
+   * [any-thread]
+   */
+  opk_status (*call)(const opk_host* host, const opk_principal* actor, const char* operation, const char* request_json,
+                     const char* source, char** answer_json);
+} opk_events_v1;
+
+/* ---- opk.channels/1: the loaded notification channels ------------------ (1.4) */
+
+#define OPK_EXT_CHANNELS "opk.channels/1"
+
+/**
+ * The notification channels of every started plugin, for the plugin that
+ * sends notifications. The kernel routes each call to the channel's plugin
+ * and guards it: a channel that fails, leaves `detail` unterminated or is
+ * unknown never harms the caller. A 1.0 channel that has only `send` is
+ * called through `send`, its status mapped into the result.
+ */
+typedef struct opk_channels_v1 {
+  uint32_t struct_size;
+  /**
+   * Every channel: [{"id", "title", "description", "plugin", "deliver"
+   * (true when it reports results), "check_recipient" (true when it checks
+   * recipients)}]. OWNERSHIP: free *answer_json with opk_host.free.
+   * [thread-safe]
+   */
+  opk_status (*list)(const opk_host* host, char** answer_json);
+  /**
+   * Delivers `message` through channel `channel_id`; `result` (zero-filled
+   * by the caller, struct_size set) gets the channel's report. NOT_FOUND
+   * with detail "unknown channel 'x'"; INTERNAL when the channel broke its
+   * contract; otherwise the channel's status. [any-thread] (blocks while
+   * the channel delivers)
+   */
+  opk_status (*deliver)(const opk_host* host, const char* channel_id, const opk_notification* message,
+                        opk_delivery_result* result);
+  /**
+   * Checks `recipient` with `options_json` (may be NULL) through channel
+   * `channel_id`: OK, or INVALID_ARGUMENT with result->detail saying what
+   * is wrong; NOT_FOUND for an unknown channel. OK for a channel that does
+   * not check recipients. [any-thread]
+   */
+  opk_status (*check_recipient)(const opk_host* host, const char* channel_id, const char* recipient,
+                                const char* options_json, opk_delivery_result* result);
+} opk_channels_v1;
 
 /* ---- opk.audit/1: audit rows written by plugins ------------------------ (1.2) */
 
