@@ -1059,7 +1059,8 @@ Status Host::load(const std::string& path) {
   }
   for (uint32_t i = 0; i < mf.notification_channel_count; ++i) {
     const opk_notification_channel* c = mf.notification_channels ? mf.notification_channels[i] : nullptr;
-    if (!c || !c->id || !c->send)
+    // Since 1.4 a channel may have deliver instead of send.
+    if (!c || !c->id || (!c->send && !copy_of(c).deliver))
       return fail(Status::invalid("notification channel " + std::to_string(i) + ": id or send is NULL"));
     slot->channels.push_back(c);
   }
@@ -1395,22 +1396,111 @@ std::vector<Alert> Host::open_alerts() const {
   return out;
 }
 
+namespace {
+// The C view of `message`; `to` holds the recipients' pointers.
+opk_notification c_notification(const Notification& message, std::vector<const char*>& to) {
+  for (auto& r : message.recipients) to.push_back(r.c_str());
+  opk_notification n{};
+  n.struct_size = sizeof n;
+  n.recipients = to.empty() ? nullptr : to.data();
+  n.recipient_count = static_cast<uint32_t>(to.size());
+  n.subject = message.subject.c_str();
+  n.body = message.body.c_str();
+  n.content_type = message.content_type.c_str();
+  n.event_json = cstr_or_null(message.event_json);
+  n.id = cstr_or_null(message.id);
+  n.attempt = message.attempt;
+  n.html_body = cstr_or_null(message.html_body);
+  n.options_json = cstr_or_null(message.options_json);
+  n.timeout_ms = message.timeout_ms;
+  return n;
+}
+
+// The result as the kernel passes it on: detail terminated, a failure
+// without detail given one naming the status.
+DeliveryResult delivery_result(opk_status st, const opk_delivery_result& r, std::string error) {
+  DeliveryResult out;
+  out.status = st;
+  out.code = r.code;
+  out.latency_ms = r.latency_ms;
+  out.retry_after_ms = r.retry_after_ms;
+  out.flags = r.flags;
+  out.detail.assign(r.detail, strnlen(r.detail, sizeof r.detail));
+  if (st != OPK_OK && out.detail.empty())
+    out.detail = error.empty() ? "failed with status " + std::to_string(st) : error;
+  out.error = std::move(error);
+  return out;
+}
+}  // namespace
+
+DeliveryResult Host::deliver(const std::string& channel_id, const Notification& message) {
+  Impl& h = *impl_;
+  for (auto& p : h.plugins)
+    for (auto* ch : p->channels) {
+      if (str(ch->id) != channel_id) continue;
+      const opk_notification_channel c = copy_of(ch);
+      if (!c.deliver) {
+        // As the kernel does for a channel with only send: the status
+        // decides the flags.
+        Status s = send(channel_id, message);
+        opk_delivery_result r{};
+        r.struct_size = sizeof r;
+        if (s.code() == OPK_ERR_INVALID_ARGUMENT || s.code() == OPK_ERR_PERMISSION) r.flags = OPK_DELIVERY_PERMANENT;
+        return delivery_result(s.code(), r, s.message());
+      }
+      std::vector<const char*> to;
+      const opk_notification n = c_notification(message, to);
+      opk_delivery_result r{};
+      r.struct_size = sizeof r;
+      t_error.clear();
+      opk_status st = OPK_ERR_FAILED;
+      try {
+        st = c.deliver(p->instance, ch, &n, &r);
+      } catch (...) {
+        t_error = "deliver threw an exception across the ABI";
+      }
+      return delivery_result(st, r, take_error());
+    }
+  DeliveryResult out;
+  out.status = OPK_ERR_NOT_FOUND;
+  out.detail = "unknown channel '" + channel_id + "'";
+  return out;
+}
+
+DeliveryResult Host::check_recipient(const std::string& channel_id, const std::string& recipient,
+                                     const std::string& options_json) {
+  Impl& h = *impl_;
+  for (auto& p : h.plugins)
+    for (auto* ch : p->channels) {
+      if (str(ch->id) != channel_id) continue;
+      const opk_notification_channel c = copy_of(ch);
+      opk_delivery_result r{};
+      r.struct_size = sizeof r;
+      if (!c.check_recipient) return delivery_result(OPK_OK, r, "");
+      t_error.clear();
+      opk_status st = OPK_ERR_FAILED;
+      try {
+        st = c.check_recipient(p->instance, ch, recipient.c_str(), cstr_or_null(options_json), &r);
+      } catch (...) {
+        t_error = "check_recipient threw an exception across the ABI";
+      }
+      return delivery_result(st, r, take_error());
+    }
+  DeliveryResult out;
+  out.status = OPK_ERR_NOT_FOUND;
+  out.detail = "unknown channel '" + channel_id + "'";
+  return out;
+}
+
 Status Host::send(const std::string& channel_id, const Notification& message) {
   Impl& h = *impl_;
   for (auto& p : h.plugins)
     for (auto* ch : p->channels) {
       if (str(ch->id) != channel_id) continue;
       std::vector<const char*> to;
-      for (auto& r : message.recipients) to.push_back(r.c_str());
-      opk_notification n{};
-      n.struct_size = sizeof n;
-      n.recipients = to.empty() ? nullptr : to.data();
-      n.recipient_count = static_cast<uint32_t>(to.size());
-      n.subject = message.subject.c_str();
-      n.body = message.body.c_str();
-      n.content_type = message.content_type.c_str();
-      n.event_json = cstr_or_null(message.event_json);
+      const opk_notification n = c_notification(message, to);
       const opk_notification_channel c = copy_of(ch);
+      if (!c.send) return Status(OPK_ERR_UNSUPPORTED, "channel '" + channel_id + "' has no send (use deliver)");
       t_error.clear();
       opk_status st = OPK_ERR_FAILED;
       try {

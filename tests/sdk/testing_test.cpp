@@ -244,6 +244,23 @@ TEST_F(TestingHost, ChannelSends) {
   EXPECT_NE(s.message().find("no recipients"), std::string::npos) << s.message();
 }
 
+// A channel with only send is delivered through send, its status deciding
+// the flags, as opk.channels/1 does; it checks no recipient.
+TEST_F(TestingHost, ChannelDeliversThroughSendWithoutDeliver) {
+  auto ok = host_.deliver("fixture-channel", {.recipients = {"ops@example.com"}, .subject = "Hi"});
+  EXPECT_EQ(ok.status, OPK_OK) << ok.detail;
+  EXPECT_FALSE(ok.permanent());
+  auto bad = host_.deliver("fixture-channel", {});
+  EXPECT_EQ(bad.status, OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(bad.permanent());
+  EXPECT_NE(bad.detail.find("no recipients"), std::string::npos) << bad.detail;
+  EXPECT_EQ(host_.check_recipient("fixture-channel", "anything at all").status, OPK_OK);
+  auto unknown = host_.deliver("nope", {});
+  EXPECT_EQ(unknown.status, OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(unknown.detail, "unknown channel 'nope'");
+  EXPECT_EQ(host_.check_recipient("nope", "x").status, OPK_ERR_NOT_FOUND);
+}
+
 TEST_F(TestingHost, RoutesMatchAndCheckPermissions) {
   auto ok = host_.request("GET", "/api/v1/fixture/items/a%20b?q=x+y");
   EXPECT_EQ(ok.status, 200);

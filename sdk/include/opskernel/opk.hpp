@@ -28,6 +28,7 @@
 #include <opskernel/settings.hpp>
 #include <opskernel/status.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -572,7 +573,30 @@ class NotificationChannel {
  public:
   virtual ~NotificationChannel() = default;
   virtual Status send(const opk_notification& message) = 0;
+  // (ABI 1.4; called when ChannelInfo::deliver is set) Delivers `message`
+  // and says how it went in `result` (code, latency, retry_after_ms, flags,
+  // detail; see opk_delivery_result). A failed Status whose `result` has no
+  // detail gets the Status's message as its detail. The default calls send().
+  virtual Status deliver(const opk_notification& message, opk_delivery_result& result) {
+    (void)result;
+    return send(message);
+  }
+  // (ABI 1.4; called when ChannelInfo::check_recipient is set) Checks a
+  // recipient and its options (JSON; nullptr for none) without sending:
+  // OK, or INVALID_ARGUMENT saying what is wrong (in the Status or in
+  // result.detail).
+  virtual Status check_recipient(std::string_view recipient, const char* options_json, opk_delivery_result& result) {
+    (void)recipient, (void)options_json, (void)result;
+    return Status::ok();
+  }
 };
+
+// Writes `text` into a delivery result's detail, cut to fit, NUL-terminated.
+inline void set_detail(opk_delivery_result& result, std::string_view text) {
+  const size_t n = std::min(text.size(), sizeof result.detail - 1);
+  text.copy(result.detail, n);
+  result.detail[n] = '\0';
+}
 
 // Route handler signature.
 using Handler = std::function<Status(const Request&, Response&)>;
@@ -677,6 +701,10 @@ struct FeatureInfo {
 // Describes a notification channel.
 struct ChannelInfo {
   std::string id, title, description;
+  // (ABI 1.4) The channel implements deliver() / check_recipient(): the C
+  // table gets them (a kernel before 1.4 calls send() only).
+  bool deliver = false;
+  bool check_recipient = false;
 };
 
 class Manifest;
@@ -816,6 +844,11 @@ class Manifest {
                                         const opk_alert_context* ctx) noexcept;
   static opk_status send_trampoline(opk_plugin* p, const opk_notification_channel* self,
                                     const opk_notification* n) noexcept;
+  static opk_status deliver_trampoline(opk_plugin* p, const opk_notification_channel* self, const opk_notification* n,
+                                       opk_delivery_result* result) noexcept;
+  static opk_status check_recipient_trampoline(opk_plugin* p, const opk_notification_channel* self,
+                                               const char* recipient, const char* options_json,
+                                               opk_delivery_result* result) noexcept;
 
   std::string id_, name_, version_, vendor_, description_;
   std::vector<std::unique_ptr<JobSlot>> jobs_;
@@ -890,6 +923,8 @@ inline const opk_manifest* Manifest::c_manifest() {
     c.title = z(ch->info.title);
     c.description = z(ch->info.description);
     c.send = &Manifest::send_trampoline;
+    c.deliver = ch->info.deliver ? &Manifest::deliver_trampoline : nullptr;
+    c.check_recipient = ch->info.check_recipient ? &Manifest::check_recipient_trampoline : nullptr;
     channel_ptrs_.push_back(&c);
   }
   for (auto& f : features_) {
@@ -1046,6 +1081,42 @@ inline opk_status Manifest::send_trampoline(opk_plugin* p, const opk_notificatio
   size_t i = index_of(current()->channels_, self);
   if (i >= inst->channels.size() || n == nullptr) return OPK_ERR_INTERNAL;
   return detail::guarded(inst->plugin->host(), [&] { return inst->channels[i]->send(*n); });
+}
+
+namespace detail {
+// Runs a channel call that reports in `result`: an exception or a failed
+// Status without a detail leaves its message there too.
+template <typename Fn>
+opk_status reported(const Host& host, opk_delivery_result* result, Fn&& fn) noexcept {
+  std::string message;
+  const opk_status st = guarded(host, [&] {
+    Status s = fn();
+    if (!s.is_ok()) message = s.message();
+    return s;
+  });
+  if (st != OPK_OK && result->detail[0] == '\0')
+    set_detail(*result, message.empty() ? std::string_view("the channel failed without a detail") : message);
+  return st;
+}
+}  // namespace detail
+
+inline opk_status Manifest::deliver_trampoline(opk_plugin* p, const opk_notification_channel* self,
+                                               const opk_notification* n, opk_delivery_result* result) noexcept {
+  auto* inst = detail::self_of<detail::Instance>(p);
+  size_t i = index_of(current()->channels_, self);
+  if (i >= inst->channels.size() || n == nullptr || result == nullptr) return OPK_ERR_INTERNAL;
+  return detail::reported(inst->plugin->host(), result, [&] { return inst->channels[i]->deliver(*n, *result); });
+}
+
+inline opk_status Manifest::check_recipient_trampoline(opk_plugin* p, const opk_notification_channel* self,
+                                                       const char* recipient, const char* options_json,
+                                                       opk_delivery_result* result) noexcept {
+  auto* inst = detail::self_of<detail::Instance>(p);
+  size_t i = index_of(current()->channels_, self);
+  if (i >= inst->channels.size() || result == nullptr) return OPK_ERR_INTERNAL;
+  return detail::reported(inst->plugin->host(), result, [&] {
+    return inst->channels[i]->check_recipient(recipient ? recipient : "", options_json, *result);
+  });
 }
 
 inline opk_status Plugin::handle_trampoline(opk_plugin* p, void* data, const opk_http_request* req,

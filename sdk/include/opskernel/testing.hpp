@@ -167,14 +167,39 @@ struct Evaluation {
   std::vector<LogLine> log;
 };
 
-// A message for Host::send (the fields of opk_notification).
+// A message for Host::send and Host::deliver (the fields of
+// opk_notification). Empty strings are passed as NULL.
 struct Notification {
   std::vector<std::string> recipients;
   std::string subject;
   std::string body;
   std::string content_type = "text/plain";
-  // Empty: NULL.
   std::string event_json;
+  // (ABI 1.4) The idempotency key, the attempt (from 1), an HTML
+  // alternative to `body`, the recipient's options (JSON) and the attempt's
+  // time limit (0: the channel's default).
+  std::string id;
+  uint32_t attempt = 1;
+  std::string html_body;
+  std::string options_json;
+  int64_t timeout_ms = 0;
+};
+
+// (ABI 1.4) What a channel's deliver or check_recipient reported: its
+// status and the fields of opk_delivery_result.
+struct DeliveryResult {
+  opk_status status = OPK_OK;
+  int32_t code = 0;
+  int64_t latency_ms = 0;
+  int64_t retry_after_ms = 0;
+  uint32_t flags = 0;
+  // result->detail; for a failure that gave none, the set_error text or a
+  // line naming the status (as the kernel's opk.channels/1 does).
+  std::string detail;
+  // What the plugin gave with opk_host.set_error during the call.
+  std::string error;
+  bool permanent() const { return (flags & OPK_DELIVERY_PERMANENT) != 0; }
+  bool gone() const { return (flags & OPK_DELIVERY_GONE) != 0; }
 };
 
 // The answer to Host::request.
@@ -238,8 +263,18 @@ class Host {
   // one per (source, related_type, related_id).
   std::vector<Alert> open_alerts() const;
 
-  // Delivers `message` through notification channel `channel_id`.
+  // Delivers `message` through notification channel `channel_id`'s send.
   Status send(const std::string& channel_id, const Notification& message);
+  // (ABI 1.4) Delivers `message` through channel `channel_id` on the
+  // calling thread as opk.channels/1 does: its deliver, or for a channel
+  // with only send, send with the flags taken from the status
+  // (INVALID_ARGUMENT and PERMISSION are permanent). NOT_FOUND with detail
+  // "unknown channel 'x'" when no loaded plugin has it.
+  DeliveryResult deliver(const std::string& channel_id, const Notification& message);
+  // (ABI 1.4) Checks `recipient` with `options_json` ("" for none) through
+  // the channel's check_recipient; OK when the channel has none.
+  DeliveryResult check_recipient(const std::string& channel_id, const std::string& recipient,
+                                 const std::string& options_json = "");
 
   // Serves one request through the routes plugins added
   // (opk.http-routes/1), as the kernel does: 404, 405, 401 for a route
