@@ -19,8 +19,10 @@ PACKAGES=(cmake g++ ninja-build ccache pkg-config
 # present, else Debian's); its browser tests run in Debian's Chromium.
 command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 # Tests: Chromium for the console; promtool (Debian's prometheus) checks
-# /metrics with Prometheus's own parser.
-[ "$MODE" = test ] && PACKAGES+=(chromium prometheus)
+# /metrics with Prometheus's own parser; the e-mail channel's tests deliver
+# to a real SMTP server, aiosmtpd (for Debian's /usr/bin/python3), and make
+# their TLS certificates with openssl.
+[ "$MODE" = test ] && PACKAGES+=(chromium prometheus python3-aiosmtpd openssl)
 
 install_missing() {
   local missing=()
@@ -54,6 +56,17 @@ install_openapi_lint_packages() {
   fi
 }
 
+# The webhook receiver the webhook channel's tests deliver to: it verifies
+# signatures with the Standard Webhooks library, exactly as pinned by its
+# committed lockfile.
+install_webhook_receiver_packages() {
+  local receiver=tests/support/webhook-receiver
+  if [ ! -f $receiver/node_modules/.package-lock.json ] || [ $receiver/package-lock.json -nt $receiver/node_modules/.package-lock.json ]; then
+    echo "== installing the webhook receiver's npm packages (npm ci)"
+    (cd $receiver && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 # build DIR [cmake args...]
 build() {
   local dir=$1; shift
@@ -63,7 +76,7 @@ build() {
 
 install_missing
 install_console_packages
-if [ "$MODE" = test ]; then install_openapi_lint_packages; fi
+if [ "$MODE" = test ]; then install_openapi_lint_packages; install_webhook_receiver_packages; fi
 case "$MODE" in
   start)
     build build

@@ -591,9 +591,12 @@ class NotificationChannel {
   }
 };
 
-// Writes `text` into a delivery result's detail, cut to fit, NUL-terminated.
+// Writes `text` into a delivery result's detail, NUL-terminated, cut to fit
+// on a UTF-8 character boundary.
 inline void set_detail(opk_delivery_result& result, std::string_view text) {
-  const size_t n = std::min(text.size(), sizeof result.detail - 1);
+  size_t n = std::min(text.size(), sizeof result.detail - 1);
+  if (n < text.size())
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
   text.copy(result.detail, n);
   result.detail[n] = '\0';
 }
