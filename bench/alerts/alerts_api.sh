@@ -18,7 +18,7 @@ DIR=$(mktemp -d /tmp/opk-alerts-api-bench-XXXXXX)
 PID=
 trap '[ -n "$PID" ] && { kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; }; rm -rf "$DIR"' EXIT
 PORT=$((20000 + RANDOM % 20000))
-"$BUILD/bench/opk_alerts_bench" seed "$DIR/opskernel.db" "$ALERTS"
+if [ -n "${SEEDED_DB:-}" ]; then cp "$SEEDED_DB" "$DIR/opskernel.db"; else "$BUILD/bench/opk_alerts_bench" seed "$DIR/opskernel.db" "$ALERTS"; fi
 cat >"$DIR/bench.conf" <<CONF
 [plugin.admin-http]
 rate_per_user = 0

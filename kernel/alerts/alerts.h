@@ -100,8 +100,14 @@ struct Counts {
 // The severities in rank order, and the rank of one (-1: unknown).
 int severity_rank(const std::string& severity);
 
+// OK, or INVALID_ARGUMENT naming `field` when `text` holds a control
+// character (tab and line breaks allowed when `line_breaks`).
+Status check_text(const char* field, const std::string& text, bool line_breaks);
+
 // The alert as JSON (docs/abi.md, "An alert").
 std::string to_json(const store::AlertRow& alert);
+// Appends the alert as JSON (as to_json) to *out.
+void append_json(const store::AlertRow& alert, std::string* out);
 
 class Engine {
  public:

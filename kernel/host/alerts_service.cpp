@@ -44,6 +44,7 @@ class Request {
     if (!has(k)) return required ? Status::invalid(std::string(k) + ": is required") : Status::ok();
     if (!j_[k].is_string()) return Status::invalid(std::string(k) + ": must be a string");
     *out = j_[k].get<std::string>();
+    if (Status s = alerts::check_text(k, *out, true); !s) return s;
     if (required && out->empty()) return Status::invalid(std::string(k) + ": is required");
     return Status::ok();
   }
@@ -217,11 +218,16 @@ Status AlertsService::call(const identity::Principal& principal, const std::stri
         r.limit = static_cast<size_t>(limit);
         alerts::Page page;
         if ((s = engine_.list(actor, r, &page))) {
-          out = "{\"alerts\":[";
-          for (size_t i = 0; i < page.alerts.size(); ++i) out += (i ? "," : "") + alerts::to_json(page.alerts[i]);
-          out +=
-              "],\"next_cursor\":" + (page.next_cursor.empty() ? std::string("null") : Json(page.next_cursor).dump()) +
-              "}";
+          // next_cursor first: admin-http reads it for the Link header
+          // without parsing the page.
+          out.reserve(64 + page.alerts.size() * 768);
+          out = "{\"next_cursor\":" + (page.next_cursor.empty() ? std::string("null") : Json(page.next_cursor).dump()) +
+                ",\"alerts\":[";
+          for (size_t i = 0; i < page.alerts.size(); ++i) {
+            if (i) out.push_back(',');
+            alerts::append_json(page.alerts[i], &out);
+          }
+          out += "]}";
         }
       }
     }

@@ -217,14 +217,20 @@ Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
     const int n = sqlite3_column_count(st);
     if (call.text_rows) {
       std::vector<std::optional<std::string>> row;
+      row.reserve(static_cast<size_t>(n));
       for (int c = 0; c < n; ++c) {
         const unsigned char* t = sqlite3_column_text(st, c);
-        row.push_back(t ? std::optional<std::string>(reinterpret_cast<const char*>(t)) : std::nullopt);
+        if (t)
+          row.emplace_back(std::in_place, reinterpret_cast<const char*>(t),
+                           static_cast<size_t>(sqlite3_column_bytes(st, c)));
+        else
+          row.emplace_back(std::nullopt);
       }
       call.text_rows->push_back(std::move(row));
     }
     if (call.typed_rows) {
       TypedRow row;
+      row.reserve(static_cast<size_t>(n));
       for (int c = 0; c < n; ++c) row.push_back(value_of(st, c));
       call.typed_rows->push_back(std::move(row));
     }

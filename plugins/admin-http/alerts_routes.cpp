@@ -198,6 +198,27 @@ opk_status AlertRoutes::call(const opk_principal* actor, const char* op, const s
   return st;
 }
 
+namespace {
+
+// The page's next_cursor ("" at the end). The kernel writes it as the
+// answer's first member, a string of plain characters, so it is read
+// without parsing a page of alerts; any other answer is parsed.
+std::string next_cursor_of(const std::string& answer) {
+  static constexpr std::string_view kHead = "{\"next_cursor\":\"";
+  if (answer.compare(0, kHead.size(), kHead) == 0) {
+    const size_t end = answer.find('"', kHead.size());
+    const std::string_view c = std::string_view(answer).substr(kHead.size(), end - kHead.size());
+    if (end != std::string::npos && c.find('\\') == std::string_view::npos) return std::string(c);
+  }
+  if (answer.compare(0, 20, "{\"next_cursor\":null,") == 0) return {};
+  const Json page = Json::parse(answer, nullptr, false);
+  if (page.is_object() && page.contains("next_cursor") && page["next_cursor"].is_string())
+    return page["next_cursor"].get<std::string>();
+  return {};
+}
+
+}  // namespace
+
 Status AlertRoutes::serve(const AlertRoute& r, const Request& rq, Response& rs) const {
   Json request = Json::object();
   int http = 400;
@@ -218,9 +239,8 @@ Status AlertRoutes::serve(const AlertRoute& r, const Request& rq, Response& rs) 
     return Status::ok();
   }
   if (list) {
-    const Json page = Json::parse(answer, nullptr, false);
-    if (page.is_object() && page.contains("next_cursor") && page["next_cursor"].is_string())
-      rs.header("link", next_link(rq, page["next_cursor"].get<std::string>()));
+    const std::string cursor = next_cursor_of(answer);
+    if (!cursor.empty()) rs.header("link", next_link(rq, cursor));
   }
   rs.status(r.success).json(answer);
   return Status::ok();

@@ -169,6 +169,10 @@ TEST_F(AlertEngineTest, BadInputNamesTheFieldAndStoresNothing) {
       {[](Raise* r) { r->details_json = "{not json"; }, "details:"},
       {[](Raise* r) { r->related_type.clear(); }, "related_type:"},
       {[](Raise* r) { r->related_id.clear(); }, "related_id:"},
+      {[](Raise* r) { r->title = "disk\nfull"; }, "title: contains a control character (U+000A)"},
+      {[](Raise* r) { r->message = std::string("cut") + std::string(1, '\0') + "here"; },
+       "message: contains a control character (U+0000)"},
+      {[](Raise* r) { r->related_id = "s1\x1b[31m"; }, "related_id: contains a control character (U+001B)"},
   };
   for (const auto& c : cases) {
     Raise r = raise_of("sub-1", "subscription:s1");
@@ -480,6 +484,36 @@ TEST_F(AlertEngineTest, EscalationRulesFireOnceOnTimeAcrossARestart) {
   ASSERT_TRUE(engine_->counts(admin_, &c));
   EXPECT_EQ(c.escalated, 3);
   EXPECT_EQ(c.open_critical, 3);
+}
+
+// The alert's JSON is written by hand: it must stay valid JSON whatever
+// the text holds, and mean what the row says.
+TEST(AlertJsonTest, EveryTextIsEscapedAndBadUtf8IsReplaced) {
+  store::AlertRow a;
+  a.id = 7;
+  a.source = "s";
+  a.title = std::string("quote \" backslash \\ newline \n tab \t bell \x07 nul ") + std::string(1, '\0') + " end";
+  a.message = "ok \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 bad \xff \xc3 overlong \xc0\xaf surrogate \xed\xa0\x80";
+  a.related_id = "x";
+  a.details_json = R"({"n": [1, 2], "s": "\u00e9"})";
+  a.acknowledged_by = "user:ops";
+  a.acknowledged_ms = 5;
+  a.previous_id = 0;
+  const nlohmann::json j = nlohmann::json::parse(to_json(a));
+  EXPECT_EQ(j["id"], 7);
+  EXPECT_EQ(j["title"],
+            std::string("quote \" backslash \\ newline \n tab \t bell \x07 nul ") + std::string(1, '\0') + " end");
+  const std::string bad = "\xef\xbf\xbd";
+  EXPECT_EQ(j["message"], "ok \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 bad " + bad + " " + bad + " overlong " + bad +
+                              bad + " surrogate " + bad + bad + bad);
+  EXPECT_EQ(j["details"], nlohmann::json::parse(R"({"n": [1, 2], "s": "\u00e9"})"));
+  EXPECT_EQ(j["acknowledged_by"], "user:ops");
+  EXPECT_EQ(j["acknowledged_ms"], 5);
+  EXPECT_TRUE(j["closed_ms"].is_null());
+  EXPECT_TRUE(j["previous_id"].is_null());
+  EXPECT_EQ(j["platform_only"], false);
+  a.details_json = "not json";
+  EXPECT_EQ(nlohmann::json::parse(to_json(a))["details"], nlohmann::json::object());
 }
 
 }  // namespace
