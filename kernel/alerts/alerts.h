@@ -10,6 +10,7 @@
 
 #include <opskernel/status.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -116,6 +117,10 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   const Options& options() const { return options_; }
+  // A count that grows with every write of alerts through this engine:
+  // equal counts mean the alerts this kernel wrote are unchanged (caches of
+  // answers compare it).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   // --- for alert sources and plugins (the source's own alerts only)
   // Opens the alert of (source, related object), or updates the open one:
@@ -180,9 +185,13 @@ class Engine {
   void audit(const Actor& actor, const std::string& action, const std::string& target, const std::string& reason,
              const std::string& params, const Status& outcome);
 
+  // Stores `saves` and counts a change (generation()), stored or not.
+  Status save_counted(std::vector<store::AlertSave>* saves);
+
   store::Store& store_;
   identity::Identity& identity_;
   const Options options_;
+  std::atomic<uint64_t> generation_{0};
   // Serialises read-modify-write of alerts (one kernel writes the store).
   std::mutex write_mu_;
 };

@@ -439,7 +439,7 @@ Status Engine::raise(const SourceInfo& source, const Raise& r, const std::string
     save.events.insert(save.events.begin(), {0, 0, now, "raised", actor, "", "{}"});
     save.row = std::move(fresh);
   }
-  if (Status s = store_.save_alerts(&saves); !s) return s;
+  if (Status s = save_counted(&saves); !s) return s;
   if (out) *out = saves[0].row;
   return Status::ok();
 }
@@ -456,7 +456,7 @@ Status Engine::clear(const SourceInfo& source, const std::string& related_type, 
   const std::string why = reason.empty() ? "the condition cleared" : reason;
   close_row(&saves[0].row, now, actor, "cleared", why);
   saves[0].events.push_back({0, 0, now, "closed", actor, why, R"({"kind":"cleared"})"});
-  if (Status s = store_.save_alerts(&saves); !s) return s;
+  if (Status s = save_counted(&saves); !s) return s;
   if (closed) *closed = saves[0].row;
   return Status::ok();
 }
@@ -504,9 +504,17 @@ Status Engine::sweep(const SourceInfo& source, const std::set<int64_t>& raised, 
     save.row = std::move(a);
     saves.push_back(std::move(save));
   }
-  if (Status s = store_.save_alerts(&saves); !s) return s;
+  if (Status s = save_counted(&saves); !s) return s;
   if (closed) *closed = n;
   return Status::ok();
+}
+
+Status Engine::save_counted(std::vector<store::AlertSave>* saves) {
+  // Counted after the write: an answer read before or during it carries an
+  // older count and is not used again.
+  Status s = store_.save_alerts(saves);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return s;
 }
 
 // ------------------------------------------------------------------ reads
@@ -644,7 +652,7 @@ Status Engine::act(const Actor& actor, const std::string& action, int64_t id, co
       saves[0].events.push_back(e);
       params = e.details_json;
     }
-    if (s && (!e.kind.empty() || action == "alerts.acknowledge")) s = store_.save_alerts(&saves);
+    if (s && (!e.kind.empty() || action == "alerts.acknowledge")) s = save_counted(&saves);
     if (s && out) *out = saves[0].row;
   }
   audit(actor, action, target_of(id), reason, params, s);
@@ -759,7 +767,7 @@ Status Engine::create(const Actor& actor, const Raise& r, store::AlertRow* out) 
     std::vector<store::AlertSave> saves(1);
     saves[0].row = a;
     saves[0].events.push_back({0, 0, now, "raised", actor.user_id, "", R"({"custom":true})"});
-    s = store_.save_alerts(&saves);
+    s = save_counted(&saves);
     if (s) a = saves[0].row;
   }
   audit(actor, "alerts.create", s ? target_of(a.id) : "alert:new", "", a.title.empty() ? "{}" : to_json(a), s);
@@ -798,7 +806,7 @@ Status Engine::check_escalations(int64_t now, int64_t* escalated) {
         save.row = std::move(a);
         saves.push_back(std::move(save));
       }
-      if (Status s = store_.save_alerts(&saves); !s) return s;
+      if (Status s = save_counted(&saves); !s) return s;
     }
     for (const auto& save : saves)
       audit(kernel, "alerts.escalate", target_of(save.row.id), "escalation rule '" + rule.name + "'",

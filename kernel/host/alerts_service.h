@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "alerts/alerts.h"
+#include "host/answer_cache.h"
 #include "identity/identity.h"
 
 namespace opk::host {
@@ -56,6 +57,10 @@ class AlertsService {
   identity::Identity& identity_;
   const Principals& principals_;
   SourceLookup sources_;
+  // "list" and "counts" answers by role, scope and request: the console's
+  // pages poll the same ones. Kept while no alert was written through the
+  // engine, and for at most a second (another kernel's writes).
+  AnswerCache answers_{1000, 1024, 64u << 20};
   opk_alerts_v1 ext_{};
 };
 
