@@ -153,7 +153,7 @@ int cmd_plugins_check(const opk::config::Config& cfg, const std::string& path) {
   std::cerr << "\n";
   if (!m.alert_sources.empty())
     std::cerr << "note: it declares " << m.alert_sources.size()
-              << " alert source(s); this kernel lists them but does not evaluate alert sources yet\n";
+              << " alert source(s); the kernel evaluates each as the scheduled job alerts.<source id>\n";
   return kExitOk;
 }
 
