@@ -3,10 +3,13 @@
 # open alerts stored (filled by build/bench/opk_alerts_bench seed): a
 # filtered page (severity=critical&status=open, limit=50), the default page
 # (every alert not closed, newest first, limit=50), and the filtered listing's
-# second page through its cursor. Prints requests/s, latency percentiles,
+# second page through its cursor; then the filtered page with another time
+# range each request (never answered from the kernel's cache). Prints requests/s, latency percentiles,
 # socket errors and non-2xx answers (wrk prints those lines only when there
 # are any) for each of ROUNDS runs, and the kernel's RSS.
 # Usage: bash bench/alerts/alerts_api.sh [BUILD_DIR] [CONNECTIONS] [SECONDS] [ROUNDS] [ALERTS]
+# SEEDED_DB=FILE starts from a copy of a store seeded before (seeding 100,000
+# alerts takes minutes), e.g. to compare two builds on the same data.
 set -euo pipefail
 BUILD=${1:-build}
 CONN=${2:-50}
@@ -40,15 +43,27 @@ CURSOR=$(curl -sf -H "$AUTH" "$BASE?$FILTER" |
   python3 -c 'import json, sys, urllib.parse; print(urllib.parse.quote(json.load(sys.stdin)["next_cursor"], safe=""))')
 COUNT=$(curl -sf -H "$AUTH" "$BASE/counts" | python3 -c 'import json, sys; c = json.load(sys.stdin); print(c["by_status"].get("open", 0), "open,", c["open_critical"], "critical")')
 echo "stored: $COUNT"
+# Each request of the "uncached" round asks for another time range (to_ms
+# some time after every stored alert), so no answer is served twice: the
+# kernel's answer cache (kernel/host/answer_cache.h) never holds it and each
+# page is read from the store and written anew.
+cat >"$DIR/uncached.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, wrk.path .. "&to_ms=" .. (4102444800000 - n * 1000 - math.random(0, 999)))
+end
+LUA
 run() {
-  local name=$1 path=$2
+  local name=$1 path=$2 script=${3:-}
   for r in $(seq "$ROUNDS"); do
     echo "== $name (round $r): GET $path, $CONN connections, ${SECS}s (wrk -t2)"
-    wrk -t2 -c"$CONN" -d"${SECS}s" --latency -H "$AUTH" "http://127.0.0.1:$PORT$path" |
+    wrk -t2 -c"$CONN" -d"${SECS}s" --latency ${script:+-s "$script"} -H "$AUTH" "http://127.0.0.1:$PORT$path" |
       grep -E "Requests/sec|50%|90%|99%|Socket errors|Non-2xx|requests in"
   done
 }
 run "filtered page" "/api/v1/alerts?$FILTER"
 run "default page" "/api/v1/alerts?limit=50"
 run "filtered, second page by cursor" "/api/v1/alerts?$FILTER&cursor=$CURSOR"
+run "filtered page, uncached (another to_ms each request)" "/api/v1/alerts?$FILTER" "$DIR/uncached.lua"
 echo "RSS of the kernel after the runs: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
