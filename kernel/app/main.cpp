@@ -12,6 +12,7 @@
 
 #include "app/identity_cli.h"
 #include "app/kernel.h"
+#include "app/template_cli.h"
 #include "config/config.h"
 #include "host/host.h"
 #include "jobs/cron.h"
@@ -46,6 +47,7 @@ commands:
   tenants add NODE      add a hierarchy node, e.g. tenant:acme (--parent, --name)
   tenants list          list the hierarchy nodes
   tenants import FILE   add the nodes of a JSON file ({"nodes": [{"id", "parent", "name"}]})
+  template render FILE  render a Liquid template (--data JSON_FILE) to stdout; errors as FILE:line:column
 
 options:)";
 
@@ -73,6 +75,9 @@ po::options_description common_options() {
   add("scope", po::value<std::string>(), "users add: the node the role applies to (platform, tenant:acme ...)");
   add("name", po::value<std::string>(), "users add, tenants add: display name");
   add("parent", po::value<std::string>(), "tenants add: the parent node (platform, distributor:d1 ...)");
+  add("data", po::value<std::string>(), "template render: a JSON file holding the template's data (an object)");
+  add("escape-html", "template render: HTML-escape every {{ }} output, as an HTML e-mail channel does");
+  add("strict-variables", "template render: an undefined variable is an error");
   return d;
 }
 
@@ -408,6 +413,7 @@ int main(int argc, char** argv) {
     return true;
   };
   if (is({"cron", "next"}, 1)) return cmd_cron_next(vm, cmd[2]);
+  if (int rc = opk::cli::template_command(vm, cmd); rc >= 0) return rc;
   // `config check` shows the configuration `run` would use, log keys included.
   const bool quiet = !(is({"run"}, 0) || is({"config", "check"}, 0));
   opk::config::Config cfg;
