@@ -59,6 +59,9 @@ struct Options {
   int flap_threshold = 3;
   int64_t flap_window_ms = 3600 * 1000;
   std::vector<EscalationRule> rules;
+  // An alert not raised again for this long closes as expired (its source
+  // was removed, or its object no longer exists to be cleared); 0: never.
+  int64_t expire_after_ms = 30LL * 24 * 3600 * 1000;
 };
 
 // Who acts, for visibility, actions and the audit.
@@ -167,6 +170,10 @@ class Engine {
   // escalates an alert at most once, across restarts. *escalated (may be
   // null) gets how many alerts it escalated.
   Status check_escalations(int64_t now_ms, int64_t* escalated);
+  // Closes as expired the alerts not closed whose last raise is
+  // expire_after_ms or more before `now_ms` (options; none when 0).
+  // *expired (may be null) gets how many. Audited as alerts.expire.
+  Status expire(int64_t now_ms, int64_t* expired);
 
   // What `actor` sees, as a store filter.
   store::AlertView view_of(const Actor& actor);

@@ -817,4 +817,41 @@ Status Engine::check_escalations(int64_t now, int64_t* escalated) {
   return Status::ok();
 }
 
+Status Engine::expire(int64_t now, int64_t* expired) {
+  int64_t n = 0;
+  // (A cutoff at or before the epoch expires nothing; 0 would mean no bound.)
+  if (options_.expire_after_ms > 0 && now - options_.expire_after_ms > 0) {
+    const Actor kernel{"kernel", identity::kSystemRole, "platform", ""};
+    const std::string why = "not raised again for " + std::to_string(options_.expire_after_ms / 1000) + " s";
+    // In batches, so a store with many old alerts is not held by one write.
+    for (;;) {
+      std::vector<store::AlertSave> saves;
+      {
+        std::lock_guard lock(write_mu_);
+        store::AlertQuery q;
+        q.view.all = true;
+        q.statuses = kNotClosed;
+        q.to_ms = now - options_.expire_after_ms;
+        q.limit = 500;
+        auto rows = store_.list_alerts(q);
+        if (!rows) return rows.status();
+        for (auto a : rows.value()) {
+          close_row(&a, now, "kernel", "expired", why);
+          store::AlertSave save;
+          save.events.push_back({0, 0, now, "closed", "kernel", why, R"({"kind":"expired"})"});
+          save.row = std::move(a);
+          saves.push_back(std::move(save));
+        }
+        if (saves.empty()) break;
+        if (Status s = save_counted(&saves); !s) return s;
+      }
+      for (const auto& save : saves) audit(kernel, "alerts.expire", target_of(save.row.id), why, "{}", Status::ok());
+      n += static_cast<int64_t>(saves.size());
+      if (saves.size() < 500) break;
+    }
+  }
+  if (expired) *expired = n;
+  return Status::ok();
+}
+
 }  // namespace opk::alerts

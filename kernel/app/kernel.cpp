@@ -448,6 +448,7 @@ Status Kernel::open_store() {
   alerts::Options ao;
   ao.flap_threshold = static_cast<int>(config_.alerts_flap_threshold);
   ao.flap_window_ms = config_.alerts_flap_window_ms;
+  ao.expire_after_ms = config_.alerts_expire_after_ms;
   for (const auto& r : config_.alert_escalations)
     ao.rules.push_back({r.name, r.source, r.severity, r.after_ms, r.when});
   alerts_ = std::make_unique<alerts::Engine>(*store_, *identity_, std::move(ao));
@@ -610,7 +611,7 @@ void Kernel::define_alert_jobs() {
 }
 
 void Kernel::start_escalation_checks() {
-  if (!alerts_ || alerts_->options().rules.empty()) return;
+  if (!alerts_ || (alerts_->options().rules.empty() && alerts_->options().expire_after_ms <= 0)) return;
   {
     std::lock_guard lock(escalation_mu_);
     escalation_stop_ = false;
@@ -625,6 +626,12 @@ void Kernel::start_escalation_checks() {
         log::kernel()->error("alert escalation rules: {}", s.message());
       else if (n > 0)
         log::kernel()->info("alert escalation rules escalated {} alert(s)", n);
+      n = 0;
+      s = alerts_->expire(jobs::now_ms(), &n);
+      if (!s)
+        log::kernel()->error("alert expiry: {}", s.message());
+      else if (n > 0)
+        log::kernel()->info("closed {} alert(s) not raised again for alerts.expire_after", n);
       lock.lock();
       escalation_cv_.wait_for(lock, std::chrono::minutes(1), [this] { return escalation_stop_; });
     }

@@ -52,6 +52,7 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"alerts.flap_threshold",
      "an alert that closed and reopened this many times within flap_window is flapping (>= 1)"},
     {"alerts.flap_window", "the window of alerts.flap_threshold: 90s, 15m, 1h, 2d"},
+    {"alerts.expire_after", "an alert not raised again for this long closes as expired: 30d, 12h; 0 never"},
 };
 
 // Keys of an [alert_escalation.<name>] section.
@@ -216,6 +217,15 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     if (!parse_duration(v, &ms) || ms <= 0)
       return bad(origin, key, "'" + v + "' is not a duration such as 90s, 15m, 1h or 2d");
     c->alerts_flap_window_ms = ms;
+  } else if (key == "alerts.expire_after") {
+    int64_t ms = 0;
+    if (v == "0") {
+      c->alerts_expire_after_ms = 0;
+    } else if (!parse_duration(v, &ms) || ms < 60 * 1000) {
+      return bad(origin, key, "'" + v + "' is not 0 (never) or a duration of at least 1m such as 12h or 30d");
+    } else {
+      c->alerts_expire_after_ms = ms;
+    }
   } else if (key == "identity.bootstrap_token_file") {
     c->bootstrap_token_file = v;
   } else if (key == "identity.token_ttl_days") {

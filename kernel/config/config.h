@@ -76,6 +76,8 @@ struct Config {
   // the window opens as flapping; escalation rules by name.
   uint32_t alerts_flap_threshold = 3;
   int64_t alerts_flap_window_ms = 3600 * 1000;
+  // Alerts not raised again for this long close as expired; 0: never.
+  int64_t alerts_expire_after_ms = 30LL * 24 * 3600 * 1000;
   std::vector<AlertEscalation> alert_escalations;
 
   // The store file: store_path, under data_dir when relative.

@@ -442,6 +442,40 @@ TEST_F(AlertEngineTest, FullSweepClosesWhatItDidNotRaiseAfterCleanSweeps) {
   EXPECT_EQ(d.alert.status, "open");  // another source's alerts are not this sweep's
 }
 
+TEST_F(AlertEngineTest, AnAlertNotRaisedAgainForExpireAfterClosesAsExpired) {
+  Options o;
+  o.expire_after_ms = 30 * 24 * kHour;
+  make_engine(o);
+  const auto stale = raise(source(), raise_of("sub-1", "subscription:s1"));
+  const auto fresh = raise(source(), raise_of("sub-2", "subscription:s1"));
+  clock_.advance(20 * 24 * kHour);
+  raise(source(), raise_of("sub-2", "subscription:s1"));  // raised again: its last raise moves on
+  int64_t n = -1;
+  ASSERT_TRUE(engine_->expire(clock::now_ms(), &n));
+  EXPECT_EQ(n, 0);
+  clock_.advance(10 * 24 * kHour);  // stale: 30 days since its last raise
+  ASSERT_TRUE(engine_->expire(clock::now_ms(), &n));
+  EXPECT_EQ(n, 1);
+  Detail d;
+  ASSERT_TRUE(engine_->get(admin_, stale.id, &d));
+  EXPECT_EQ(d.alert.status, "closed");
+  EXPECT_EQ(d.alert.close_kind, "expired");
+  EXPECT_EQ(d.alert.closed_by, "kernel");
+  EXPECT_EQ(d.history.back().kind, "closed");
+  ASSERT_TRUE(engine_->get(admin_, fresh.id, &d));
+  EXPECT_EQ(d.alert.status, "open");
+  bool audited = false;
+  for (const auto& row : store_->audit_rows(100).value())
+    audited = audited || (row.action == "alerts.expire" && row.target == "alert:" + std::to_string(stale.id));
+  EXPECT_TRUE(audited);
+  // Off: nothing expires, however old.
+  o.expire_after_ms = 0;
+  make_engine(o);
+  clock_.advance(365 * 24 * kHour);
+  ASSERT_TRUE(engine_->expire(clock::now_ms(), &n));
+  EXPECT_EQ(n, 0);
+}
+
 TEST_F(AlertEngineTest, EscalationRulesFireOnceOnTimeAcrossARestart) {
   Options o;
   o.rules = {{"critical-4h", "*", "critical", 4 * kHour, "unacknowledged"}, {"any-1d", "*", "", 24 * kHour, "open"}};

@@ -153,6 +153,12 @@ TEST(Config, AlertSettingsAndEscalationRules) {
                         &c));
   EXPECT_EQ(c.alerts_flap_threshold, 5u);
   EXPECT_EQ(c.alerts_flap_window_ms, 15 * 60 * 1000);
+  EXPECT_EQ(c.alerts_expire_after_ms, 30LL * 24 * 3600 * 1000);  // the default
+  Config off, week;
+  ASSERT_TRUE(load_text(d, "[alerts]\nexpire_after = 0\n", &off));
+  EXPECT_EQ(off.alerts_expire_after_ms, 0);
+  ASSERT_TRUE(load_text(d, "[alerts]\nexpire_after = 7d\n", &week));
+  EXPECT_EQ(week.alerts_expire_after_ms, 7LL * 24 * 3600 * 1000);
   ASSERT_EQ(c.alert_escalations.size(), 2u);
   EXPECT_EQ(c.alert_escalations[0].name, "crit");
   EXPECT_EQ(c.alert_escalations[0].source, "*");
@@ -168,6 +174,8 @@ TEST(Config, AlertSettingsAndEscalationRules) {
   } cases[] = {
       {"[alerts]\nflap_threshold = 0\n", "alerts.flap_threshold", "out of range"},
       {"[alerts]\nflap_window = soon\n", "alerts.flap_window", "not a duration"},
+      {"[alerts]\nexpire_after = 10s\n", "alerts.expire_after", "at least 1m"},
+      {"[alerts]\nexpire_after = never\n", "alerts.expire_after", "not 0 (never) or a duration"},
       {"[alert_escalation.x]\nafter = 4 hours\n", "alert_escalation.x.after", "not a duration"},
       {"[alert_escalation.x]\nafter = 4h\nwhen = later\n", "alert_escalation.x.when", "not open or unacknowledged"},
       {"[alert_escalation.x]\nafter = 4h\nseverity = high\n", "alert_escalation.x.severity", "not info"},
