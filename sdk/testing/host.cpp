@@ -348,6 +348,8 @@ class Host::Impl {
   opk_http_routes_v1 routes_ext{};
   opk_identity_v1 identity_ext{};
   opk_audit_v1 audit_ext{};
+  opk_channels_v1 channels_ext{};
+  Host* owner = nullptr;  // the Host this is the Impl of
 
   const opk_principal* issue(const std::string& user, const std::string& role, const std::string& scope) {
     auto p = std::make_unique<IssuedPrincipal>(user, role, scope);
@@ -440,6 +442,13 @@ class Host::Impl {
   static opk_status cb_permissions(const opk_host* host, char** permissions_json);
   // opk.audit/1
   static opk_status cb_record(const opk_host* host, const opk_audit_entry* entry);
+  // opk.channels/1: the loaded plugins' channels, through Host::deliver and
+  // Host::check_recipient.
+  static opk_status cb_channels_list(const opk_host* host, char** answer_json);
+  static opk_status cb_channels_deliver(const opk_host* host, const char* channel_id, const opk_notification* message,
+                                        opk_delivery_result* result);
+  static opk_status cb_channels_check(const opk_host* host, const char* channel_id, const char* recipient,
+                                      const char* options_json, opk_delivery_result* result);
 };
 
 opk_status service_failure(const opk_host* host, const Status& s) {
@@ -474,6 +483,10 @@ Host::Impl::Impl() {
   identity_ext.node_exists = &cb_node_exists;
   audit_ext.struct_size = sizeof audit_ext;
   audit_ext.record = &cb_record;
+  channels_ext.struct_size = sizeof channels_ext;
+  channels_ext.list = &cb_channels_list;
+  channels_ext.deliver = &cb_channels_deliver;
+  channels_ext.check_recipient = &cb_channels_check;
 }
 
 Host::Impl::~Impl() {
@@ -501,6 +514,7 @@ const void* Host::Impl::cb_get_extension(const opk_host* self, const char* id) {
   if (want == OPK_EXT_HTTP_ROUTES) return &slot->host->routes_ext;
   if (want == OPK_EXT_IDENTITY) return &slot->host->identity_ext;
   if (want == OPK_EXT_AUDIT) return &slot->host->audit_ext;
+  if (want == OPK_EXT_CHANNELS) return &slot->host->channels_ext;
   // Another plugin's extension: only one this plugin lists as required.
   if (!slot->requirements.count(want)) return nullptr;
   for (auto& p : slot->host->plugins)
@@ -976,7 +990,9 @@ opk_status run_wait(const opk_run_context* self, int64_t timeout_ms) {
 
 // ------------------------------------------------------------------ Host
 
-Host::Host() : impl_(std::make_unique<Impl>()) {}
+Host::Host() : impl_(std::make_unique<Impl>()) {
+  impl_->owner = this;
+}
 Host::~Host() = default;
 
 void Host::set_setting(const std::string& key, const std::string& value) {
@@ -1073,7 +1089,8 @@ Status Host::load(const std::string& path) {
       slot->permissions.emplace_back(str(fc.permissions[k].name), str(fc.permissions[k].description));
   }
   for (uint32_t i = 0; i < mf.provides_count && mf.provides; ++i) slot->provides.push_back(str(mf.provides[i]));
-  static const std::set<std::string> services = {OPK_EXT_STORE, OPK_EXT_HTTP_ROUTES, OPK_EXT_IDENTITY, OPK_EXT_AUDIT};
+  static const std::set<std::string> services = {OPK_EXT_STORE, OPK_EXT_HTTP_ROUTES, OPK_EXT_IDENTITY, OPK_EXT_AUDIT,
+                                                 OPK_EXT_CHANNELS};
   for (uint32_t i = 0; i < mf.requirement_count && mf.requirements; ++i) {
     const std::string id = str(mf.requirements[i].extension_id);
     slot->requirements.insert(id);
@@ -1490,6 +1507,65 @@ DeliveryResult Host::check_recipient(const std::string& channel_id, const std::s
   out.status = OPK_ERR_NOT_FOUND;
   out.detail = "unknown channel '" + channel_id + "'";
   return out;
+}
+
+namespace {
+// A DeliveryResult back into the caller's opk_delivery_result.
+opk_status fill_result(const DeliveryResult& d, opk_delivery_result* result) {
+  if (result == nullptr) return d.status;
+  result->code = d.code;
+  result->latency_ms = d.latency_ms;
+  result->retry_after_ms = d.retry_after_ms;
+  result->flags = d.flags;
+  const size_t n = std::min(d.detail.size(), sizeof result->detail - 1);
+  d.detail.copy(result->detail, n);
+  result->detail[n] = '\0';
+  return d.status;
+}
+}  // namespace
+
+opk_status Host::Impl::cb_channels_list(const opk_host* host, char** answer_json) {
+  Impl* h = of(host);
+  if (!h || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& p : h->plugins)
+    for (auto* ch : p->channels) {
+      const opk_notification_channel c = copy_of(ch);
+      out.push_back({{"id", str(c.id)},
+                     {"title", str(c.title)},
+                     {"description", str(c.description)},
+                     {"plugin", p->id},
+                     {"deliver", c.deliver != nullptr},
+                     {"check_recipient", c.check_recipient != nullptr}});
+    }
+  *answer_json = plugin_string(out.dump());
+  return *answer_json ? OPK_OK : OPK_ERR_NO_MEMORY;
+}
+
+opk_status Host::Impl::cb_channels_deliver(const opk_host* host, const char* channel_id,
+                                           const opk_notification* message, opk_delivery_result* result) {
+  Impl* h = of(host);
+  if (!h || !channel_id || !message) return OPK_ERR_INVALID_ARGUMENT;
+  const opk_notification n = copy_of(message);
+  Notification m;
+  for (uint32_t i = 0; i < n.recipient_count && n.recipients; ++i) m.recipients.push_back(str(n.recipients[i]));
+  m.subject = str(n.subject);
+  m.body = str(n.body);
+  m.content_type = str(n.content_type);
+  m.event_json = str(n.event_json);
+  m.id = str(n.id);
+  m.attempt = n.attempt;
+  m.html_body = str(n.html_body);
+  m.options_json = str(n.options_json);
+  m.timeout_ms = n.timeout_ms;
+  return fill_result(h->owner->deliver(channel_id, m), result);
+}
+
+opk_status Host::Impl::cb_channels_check(const opk_host* host, const char* channel_id, const char* recipient,
+                                         const char* options_json, opk_delivery_result* result) {
+  Impl* h = of(host);
+  if (!h || !channel_id) return OPK_ERR_INVALID_ARGUMENT;
+  return fill_result(h->owner->check_recipient(channel_id, str(recipient), str(options_json)), result);
 }
 
 Status Host::send(const std::string& channel_id, const Notification& message) {

@@ -1,0 +1,364 @@
+// The durable outbox (outbox.h): the event consumer and the delivery workers.
+#include "outbox.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <set>
+
+#include "plugin.h"
+#include "render.h"
+
+namespace opk::notify {
+namespace {
+
+constexpr int kReadLimit = 200;      // events per read
+constexpr int kDueBatch = 16;        // deliveries a worker looks at per pass
+constexpr int64_t kMaxNapMs = 1000;  // the longest a worker sleeps without looking (other kernels enqueue too)
+
+Event event_of(const Json& e) {
+  Event ev;
+  ev.seq = e.value("seq", int64_t{0});
+  ev.time_ms = e.value("time_ms", int64_t{0});
+  ev.kind = e.value("kind", "");
+  ev.scope = e.value("scope", "");
+  ev.subject = e.value("subject", "");
+  ev.payload = e.contains("payload") ? e["payload"] : Json::object();
+  return ev;
+}
+
+// The report recipients a run event carries (run.report_recipients: an
+// array of addresses or one comma-separated text), or "".
+std::string report_recipients(const Event& e) {
+  if (!e.payload.is_object() || !e.payload.contains("run") || !e.payload["run"].is_object()) return {};
+  const Json& run = e.payload["run"];
+  auto it = run.find("report_recipients");
+  if (it == run.end()) return {};
+  if (it->is_string()) return it->get<std::string>();
+  std::string s;
+  if (it->is_array())
+    for (const auto& a : *it)
+      if (a.is_string()) s += (s.empty() ? "" : ",") + a.get<std::string>();
+  return s;
+}
+
+std::string run_field(const Event& e, const char* field) {
+  if (!e.payload.is_object() || !e.payload.contains("run") || !e.payload["run"].is_object()) return {};
+  const Json& v = e.payload["run"].contains(field) ? e.payload["run"][field] : Json();
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+double unit_random(unsigned* seed) {
+  std::minstd_rand r(*seed);
+  *seed = static_cast<unsigned>(r());
+  return static_cast<double>(*seed % 1'000'000) / 1'000'000.0;
+}
+
+}  // namespace
+
+Outbox::Outbox(NotifyPlugin& plugin) : p_(plugin) {}
+
+Outbox::~Outbox() {
+  stop();
+}
+
+Status Outbox::start() {
+  events_ = p_.host().extension<opk_events_v1>(OPK_EXT_EVENTS);
+  channels_ = p_.host().extension<opk_channels_v1>(OPK_EXT_CHANNELS);
+  if (events_ == nullptr || !events_->call)
+    return Status::unavailable("the kernel offers no event log (opk.events/1, ABI 1.4): nothing would be notified");
+  if (channels_ == nullptr || !channels_->deliver)
+    return Status::unavailable("the kernel offers no notification channels (opk.channels/1, ABI 1.4)");
+  running_ = true;
+  consumer_ = std::thread([this] { consume_loop(); });
+  for (int i = 0; i < p_.config().workers; ++i)
+    workers_.emplace_back([this, i] { worker_loop(static_cast<unsigned>(std::random_device{}()) + i); });
+  return Status::ok();
+}
+
+void Outbox::stop() {
+  if (!running_.exchange(false)) return;
+  wake();
+  if (consumer_.joinable()) consumer_.join();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
+  workers_.clear();
+}
+
+void Outbox::wake() {
+  {
+    std::lock_guard lock(mu_);
+    ++wakes_;
+  }
+  cv_.notify_all();
+}
+
+void Outbox::nap(int64_t ms) {
+  std::unique_lock lock(mu_);
+  const uint64_t seen = wakes_;
+  cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, ms)), [&] { return wakes_ != seen || !running_; });
+}
+
+Status Outbox::events_call(const char* operation, const Json& request, Json* answer) const {
+  char* out = nullptr;
+  const std::string body = request.dump();
+  const opk_status st =
+      events_->call(p_.host().raw(), p_.host().system_principal(), operation, body.c_str(), "notifications", &out);
+  Json doc = out ? Json::parse(out, nullptr, false) : Json();
+  if (out) p_.host().free(out);
+  if (st != OPK_OK)
+    return Status(st, std::string("opk.events/1 ") + operation + ": " +
+                          (doc.is_object() ? doc.value("error", "failed") : std::string("failed")));
+  *answer = std::move(doc);
+  return Status::ok();
+}
+
+// ------------------------------------------------------------------ consumer
+
+void Outbox::consume_loop() {
+  int64_t backoff = 0;
+  while (running_) {
+    bool got = false;
+    Status s = consume_once(p_.config().poll_wait_ms, &got);
+    if (s) {
+      backoff = 0;
+      continue;
+    }
+    backoff = std::min<int64_t>(backoff == 0 ? 500 : backoff * 2, 30'000);
+    p_.host().warn("notifications: events not handled (retrying in " + std::to_string(backoff) +
+                   " ms): " + s.message());
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff);
+    while (running_ && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+Status Outbox::consume_once(int64_t wait_ms, bool* got) {
+  const Repo& repo = p_.repo();
+  int64_t cursor = 0, since_ms = 0;
+  if (Status s = repo.cursor(kConsumer, p_.host().now_ms(), &cursor, &since_ms); !s) return s;
+  Json answer;
+  if (Status s = events_call("read", {{"after", cursor}, {"limit", kReadLimit}, {"wait_ms", wait_ms}}, &answer); !s)
+    return s;
+  if (!answer.is_object() || !answer.contains("events") || !answer["events"].is_array())
+    return Status(OPK_ERR_INTERNAL, "opk.events/1 read: the answer has no events");
+  const Json& list = answer["events"];
+  *got = !list.empty();
+  if (list.empty()) return Status::ok();
+
+  // Rules and bindings once per batch: a rule saved meanwhile applies from
+  // the next batch on.
+  std::vector<Group> groups;
+  std::vector<Rule> rules;
+  std::vector<Repo::JobGroup> jobs;
+  if (Status s = repo.groups(&groups); !s) return s;
+  if (Status s = repo.rules("", &rules); !s) return s;
+  if (Status s = repo.job_groups(&jobs); !s) return s;
+  std::map<std::string, const Group*> by_id;
+  for (const auto& g : groups) by_id[g.id] = &g;
+  Bindings bindings;
+  bindings.default_group = p_.config().default_group;
+  bindings.job_type_groups = p_.config().job_type_groups;
+  for (const auto& j : jobs) bindings.scheduled_job_groups[j.scheduled_job_id] = j.group_id;
+  const Contains contains = [this](const std::string& scope, const std::string& node) {
+    return p_.contains(scope, node);
+  };
+
+  std::vector<Delivery> out;
+  int64_t last = cursor;
+  const int64_t now = p_.host().now_ms();
+  auto add = [&](const Rule& rule, const std::string& scope, const Event& e) {
+    const Message m = render(e, rule);
+    if (!m.render_error.empty())
+      p_.host().warn("notifications: rule " + rule.id + ", event " + std::to_string(e.seq) +
+                     ": the default template was used: " + m.render_error);
+    const std::string event_json = Json{{"seq", e.seq},     {"time_ms", e.time_ms}, {"kind", e.kind},
+                                        {"scope", e.scope}, {"subject", e.subject}, {"payload", e.payload}}
+                                       .dump(-1, ' ', false, Json::error_handler_t::replace);
+    for (const auto& x : rule.recipients) {
+      Delivery d;
+      d.id = delivery_id(rule.id, e.seq, rule.channel, x.to);
+      d.rule_id = rule.id;
+      d.group_id = rule.group_id;
+      d.scope = scope;
+      d.event_seq = e.seq;
+      d.event_kind = e.kind;
+      d.event_subject = e.subject;
+      d.channel = rule.channel;
+      d.recipient = x.to;
+      d.endpoint = endpoint_id(rule.channel, x.to);
+      d.message = {{"subject", m.subject},           {"body", m.body},           {"html_body", m.html_body},
+                   {"content_type", m.content_type}, {"event_json", event_json}, {"options", x.options}};
+      d.state = kPending;
+      d.next_attempt_ms = now + (p_.config().retry_schedule_ms.empty() ? 0 : p_.config().retry_schedule_ms[0]);
+      d.created_ms = d.updated_ms = now;
+      d.render_error = m.render_error;
+      out.push_back(std::move(d));
+    }
+  };
+  for (const auto& item : list) {
+    const Event e = event_of(item);
+    last = std::max(last, e.seq);
+    if (e.time_ms < since_ms) continue;  // before this plugin's first start
+    for (const auto& rule : rules) {
+      auto g = by_id.find(rule.group_id);
+      if (g == by_id.end() || !group_applies(bindings, rule.group_id, e)) continue;
+      if (matches(rule, g->second->scope, e, contains)) add(rule, g->second->scope, e);
+    }
+    const std::string job = run_field(e, "scheduled_job_id");
+    if (!job.empty())
+      if (auto report = report_rule(job, report_recipients(e), p_.config().locale))
+        if (matches(*report, "platform", e, contains)) add(*report, e.scope.empty() ? "platform" : e.scope, e);
+  }
+  if (answer.contains("last") && answer["last"].is_number_integer())
+    last = std::max(last, answer["last"].get<int64_t>());
+  if (Status s = repo.enqueue(kConsumer, out, last); !s) return s;
+  Json acked;
+  if (Status s = events_call("ack", {{"consumer", kConsumer}, {"seq", last}}, &acked); !s)
+    p_.host().warn("notifications: " + s.message());  // the cursor is ours; retention just keeps more
+  if (!out.empty()) wake();
+  return Status::ok();
+}
+
+// ------------------------------------------------------------------- workers
+
+void Outbox::worker_loop(unsigned seed) {
+  while (running_) {
+    const int64_t now = p_.host().now_ms();
+    std::vector<std::string> ids;
+    Status s = p_.repo().due(now, kDueBatch, &ids);
+    if (!s) {
+      p_.host().warn("notifications: due deliveries not read: " + s.message());
+      nap(kMaxNapMs);
+      continue;
+    }
+    if (ids.empty()) {
+      int64_t next = 0;
+      int64_t wait = kMaxNapMs;
+      if (p_.repo().next_due(&next) && next > now) wait = std::min(wait, next - now);
+      nap(wait);
+      continue;
+    }
+    // Workers look at the same due list; start at a different place each.
+    std::rotate(ids.begin(), ids.begin() + static_cast<long>(seed % ids.size()), ids.end());
+    for (const auto& id : ids) {
+      if (!running_) break;
+      attempt(id, &seed);
+    }
+  }
+}
+
+void Outbox::attempt(const std::string& id, unsigned* seed) {
+  const Config& c = p_.config();
+  const Repo& repo = p_.repo();
+  int64_t now = p_.host().now_ms();
+  bool claimed = false;
+  Delivery d;
+  if (Status s = repo.claim(id, now, now + c.timeout_ms + 30'000, &claimed, &d); !s || !claimed) {
+    if (!s) p_.host().warn("notifications: delivery " + id + " not claimed: " + s.message());
+    return;
+  }
+  Endpoint ep;
+  const bool known = repo.endpoint(d.endpoint, &ep).is_ok();
+  if (known && ep.disabled) {
+    repo.skip(d.id, "endpoint disabled: " + ep.disabled_reason, now);
+    return;
+  }
+  if (known && ep.failures >= c.circuit_failures) {
+    // The circuit opened: one delivery probes it, the others wait for it.
+    bool won = false;
+    repo.take_probe(d.endpoint, now, now + c.timeout_ms + 5'000, &won);
+    if (!won) {
+      repo.release(d.id, std::max(d.next_attempt_ms, now));
+      return;
+    }
+  }
+
+  const Json& m = d.message;
+  const std::string subject = m.value("subject", ""), body = m.value("body", ""), html = m.value("html_body", "");
+  const std::string type = m.value("content_type", "text/plain"), event_json = m.value("event_json", "");
+  const std::string options = m.contains("options") && m["options"].is_object() ? m["options"].dump() : "";
+  const char* recipients[] = {d.recipient.c_str()};
+  opk_notification n{};
+  n.struct_size = sizeof n;
+  n.recipients = recipients;
+  n.recipient_count = 1;
+  n.subject = subject.c_str();
+  n.body = body.c_str();
+  n.content_type = type.c_str();
+  n.event_json = event_json.empty() ? nullptr : event_json.c_str();
+  n.id = d.id.c_str();
+  n.attempt = static_cast<uint32_t>(d.attempts);
+  n.html_body = html.empty() ? nullptr : html.c_str();
+  n.options_json = options.empty() ? nullptr : options.c_str();
+  n.timeout_ms = c.timeout_ms;
+  opk_delivery_result r{};
+  r.struct_size = sizeof r;
+  const auto started = std::chrono::steady_clock::now();
+  const opk_status st = channels_->deliver(p_.host().raw(), d.channel.c_str(), &n, &r);
+  r.detail[sizeof r.detail - 1] = '\0';
+  now = p_.host().now_ms();
+
+  Repo::Outcome o;
+  o.attempt.attempt = d.attempts;
+  o.attempt.time_ms = now;
+  o.attempt.code = r.code;
+  o.attempt.latency_ms =
+      r.latency_ms > 0
+          ? r.latency_ms
+          : std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  o.attempt.detail = r.detail;
+  o.circuit_failures = c.circuit_failures;
+  const bool permanent = (r.flags & OPK_DELIVERY_PERMANENT) != 0 || st == OPK_ERR_INVALID_ARGUMENT ||
+                         st == OPK_ERR_PERMISSION || st == OPK_ERR_NOT_FOUND;
+  if (st == OPK_OK) {
+    o.attempt.outcome = kDelivered;
+    o.state = kDelivered;
+    o.success = true;
+  } else if (r.flags & OPK_DELIVERY_GONE) {
+    o.attempt.outcome = "gone";
+    o.state = kFailed;
+    o.disable = true;
+    o.reason = "gone (" + std::to_string(r.code) + ") at attempt " + std::to_string(d.attempts) + " of " + d.id + ": " +
+               o.attempt.detail;
+  } else if (permanent) {
+    o.attempt.outcome = "refused";
+    o.state = kFailed;
+  } else {
+    o.attempt.outcome = "failed";
+    o.count_failure = true;
+    o.open_until_ms = now + c.circuit_open_ms;
+    const int64_t delay =
+        retry_delay_ms(c.retry_schedule_ms, d.attempts, c.retry_jitter, unit_random(seed), r.retry_after_ms);
+    if (delay < 0) {
+      o.state = kDead;
+    } else {
+      o.state = kPending;
+      o.next_ms = now + delay;
+    }
+  }
+  if (o.attempt.detail.empty() && st != OPK_OK) o.attempt.detail = "failed with status " + std::to_string(st);
+  if (Status s = repo.record(d, o); !s) {
+    // The lease runs out and the delivery is tried again: at least once.
+    p_.host().error("notifications: attempt " + std::to_string(d.attempts) + " of " + d.id +
+                    " not recorded: " + s.message());
+    return;
+  }
+  if (o.success && known && ep.failures > 0) repo.wake_endpoint(d.endpoint, now);
+  if (o.disable) {
+    Audit audit(p_.host());
+    Status a = audit.record(p_.host().system_principal(),
+                            {.action = "notifications.endpoint.disable",
+                             .target = "endpoint:" + d.endpoint,
+                             .reason = o.reason,
+                             .before = {{"disabled", false}},
+                             .after = {{"disabled", true}, {"channel", d.channel}, {"recipient", d.recipient}},
+                             .outcome = "success",
+                             .source = ""});
+    if (!a) p_.host().error("notifications: audit row of the disabled endpoint not written: " + a.message());
+    p_.host().warn("notifications: endpoint " + d.endpoint + " (" + d.channel + " " + d.recipient +
+                   ") disabled: " + o.reason);
+  }
+}
+
+}  // namespace opk::notify

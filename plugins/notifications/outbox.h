@@ -1,0 +1,69 @@
+// outbox.h -- the durable outbox: a consumer thread that reads the kernel's
+// events (opk.events/1) after its cursor, matches the rules and inserts one
+// delivery per (rule, recipient) in the same store transaction as its
+// cursor's move, then acknowledges the events; and a small pool of delivery
+// workers that take due deliveries, send them through opk.channels/1 and
+// record each attempt, retrying on the schedule with jitter, honouring
+// Retry-After, disabling an endpoint that answers 410 Gone and holding an
+// endpoint's deliveries behind an open circuit until a probe succeeds.
+// Thread-safety: start and stop on the control thread; wake from any thread.
+#ifndef OPSKERNEL_PLUGINS_NOTIFICATIONS_OUTBOX_H
+#define OPSKERNEL_PLUGINS_NOTIFICATIONS_OUTBOX_H
+
+#include <opskernel/opk.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model.h"
+#include "repo.h"
+
+namespace opk::notify {
+
+class NotifyPlugin;
+
+// The consumer's id: its cursor row and the consumer it acknowledges as.
+inline constexpr const char* kConsumer = "notifications";
+
+class Outbox {
+ public:
+  explicit Outbox(NotifyPlugin& plugin);
+  ~Outbox();
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Starts the consumer and the workers. UNAVAILABLE naming the service
+  // when the kernel lacks opk.events/1 or opk.channels/1.
+  Status start();
+  // Stops them; an attempt in flight and a read in progress end first.
+  void stop();
+  // Wakes the workers: something may be due now.
+  void wake();
+
+ private:
+  void consume_loop();
+  Status consume_once(int64_t wait_ms, bool* got);
+  Status events_call(const char* operation, const Json& request, Json* answer) const;
+  void worker_loop(unsigned seed);
+  void attempt(const std::string& id, unsigned* seed);
+  // Sleeps up to `ms` or until woken or stopping.
+  void nap(int64_t ms);
+
+  NotifyPlugin& p_;
+  const opk_events_v1* events_ = nullptr;
+  const opk_channels_v1* channels_ = nullptr;
+  std::atomic<bool> running_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t wakes_ = 0;  // guarded by mu_
+  std::thread consumer_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace opk::notify
+
+#endif  // OPSKERNEL_PLUGINS_NOTIFICATIONS_OUTBOX_H

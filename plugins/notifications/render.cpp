@@ -1,0 +1,177 @@
+// Notification texts (render.h): the rule's Liquid templates or the defaults
+// of the event kind, in English or Swedish.
+#include "render.h"
+
+#include <ctime>
+
+#include <opskernel/liquid.hpp>
+
+namespace opk::notify {
+namespace {
+
+struct Default {
+  const char* subject;
+  const char* body;
+};
+
+// The default templates, by locale and kind family ("run", "alert", other).
+Default default_for(const std::string& locale, const std::string& kind) {
+  const bool sv = locale == "sv";
+  if (kind.rfind("run.", 0) == 0) {
+    if (sv)
+      return {"[{{ event.kind }}] {{ run.job_type }} körning {{ run.id }}: {{ run.status }}",
+              "Körning {{ run.id }} av {{ run.job_type }}: {{ event.kind }}\n"
+              "Schemalagt jobb: {{ run.scheduled_job_id | default: \"-\" }}\n"
+              "Status: {{ run.status }}\n"
+              "Sammanfattning: {{ run.summary | default: \"-\" }}\n"
+              "Omfång: {{ event.scope }}\n"
+              "Tid: {{ event.time }}\n"
+              "{{ links.run }}\n"};
+    return {"[{{ event.kind }}] {{ run.job_type }} run {{ run.id }}: {{ run.status }}",
+            "Run {{ run.id }} of {{ run.job_type }}: {{ event.kind }}\n"
+            "Scheduled job: {{ run.scheduled_job_id | default: \"-\" }}\n"
+            "Status: {{ run.status }}\n"
+            "Summary: {{ run.summary | default: \"-\" }}\n"
+            "Scope: {{ event.scope }}\n"
+            "Time: {{ event.time }}\n"
+            "{{ links.run }}\n"};
+  }
+  if (kind.rfind("alert.", 0) == 0) {
+    if (sv)
+      return {"[{{ event.kind }}] {{ alert.severity }}: {{ alert.title }}",
+              "Larm {{ alert.id }} från {{ alert.source }} ({{ alert.severity }}): {{ event.kind }}\n"
+              "{{ alert.message }}\n"
+              "Omfång: {{ event.scope }}\n"
+              "Av: {{ change.actor | default: \"-\" }}\n"
+              "Tid: {{ event.time }}\n"
+              "{{ links.alert }}\n"};
+    return {"[{{ event.kind }}] {{ alert.severity }}: {{ alert.title }}",
+            "Alert {{ alert.id }} from {{ alert.source }} ({{ alert.severity }}): {{ event.kind }}\n"
+            "{{ alert.message }}\n"
+            "Scope: {{ event.scope }}\n"
+            "By: {{ change.actor | default: \"-\" }}\n"
+            "Time: {{ event.time }}\n"
+            "{{ links.alert }}\n"};
+  }
+  if (sv)
+    return {"[{{ event.kind }}] {{ event.subject }}",
+            "Händelse {{ event.seq }}: {{ event.kind }} om {{ event.subject | default: \"-\" }}\n"
+            "Omfång: {{ event.scope }}\nTid: {{ event.time }}\n"};
+  return {"[{{ event.kind }}] {{ event.subject }}",
+          "Event {{ event.seq }}: {{ event.kind }} about {{ event.subject | default: \"-\" }}\n"
+          "Scope: {{ event.scope }}\nTime: {{ event.time }}\n"};
+}
+
+std::string iso_time(int64_t ms) {
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Status parse_one(std::string_view source, liquid::Template* t, TemplateError* e) {
+  liquid::ErrorInfo info;
+  Status s = liquid::Template::parse(source, t, {}, &info);
+  if (!s) {
+    e->line = info.line;
+    e->column = info.column;
+    e->message = info.message.empty() ? s.message() : info.message;
+  }
+  return s;
+}
+
+Status render_one(std::string_view source, const Json& data, bool html, int64_t now_ms, std::string* out,
+                  TemplateError* e) {
+  liquid::Template t;
+  if (Status s = parse_one(source, &t, e); !s) return s;
+  liquid::RenderOptions options;
+  options.escape_html = html;
+  options.now = now_ms / 1000;
+  liquid::ErrorInfo info;
+  Status s = t.render(data, out, options, &info);
+  if (!s) {
+    e->line = info.line;
+    e->column = info.column;
+    e->message = info.message.empty() ? s.message() : info.message;
+  }
+  return s;
+}
+
+// Renders the rule's `part` if set, else the default; a failure of the
+// rule's own is noted in `m->render_error` and the default used.
+std::string part(const std::string& own, const char* fallback, const char* field, const Json& data, bool html,
+                 int64_t now_ms, Message* m) {
+  std::string out;
+  if (!own.empty()) {
+    TemplateError e;
+    e.field = field;
+    if (render_one(own, data, html, now_ms, &out, &e)) return out;
+    if (!m->render_error.empty()) m->render_error += "; ";
+    m->render_error += e.text();
+    out.clear();
+  }
+  if (fallback == nullptr) return {};
+  TemplateError e;
+  if (!render_one(fallback, data, html, now_ms, &out, &e)) return std::string(fallback);
+  return out;
+}
+
+}  // namespace
+
+std::string TemplateError::text() const {
+  std::string s = field.empty() ? std::string() : field + ": ";
+  if (line > 0) s += "line " + std::to_string(line) + ", column " + std::to_string(column) + ": ";
+  return s + message;
+}
+
+std::vector<TemplateError> check_templates(const Templates& t) {
+  std::vector<TemplateError> errors;
+  const std::pair<const char*, const std::string*> parts[] = {
+      {"template.subject", &t.subject}, {"template.body", &t.body}, {"template.html_body", &t.html_body}};
+  for (const auto& [field, text] : parts) {
+    if (text->empty()) continue;
+    TemplateError e;
+    e.field = field;
+    liquid::Template parsed;
+    if (!parse_one(*text, &parsed, &e)) errors.push_back(e);
+  }
+  return errors;
+}
+
+Json template_data(const Event& event, const Rule& rule) {
+  Json data = event.payload.is_object() ? event.payload : Json::object();
+  data["event"] = {{"seq", event.seq},         {"kind", event.kind},
+                   {"time_ms", event.time_ms}, {"time", iso_time(event.time_ms)},
+                   {"scope", event.scope},     {"subject", event.subject}};
+  data["rule"] = {{"id", rule.id}, {"name", rule.name}, {"group_id", rule.group_id}};
+  return data;
+}
+
+Message render(const Event& event, const Rule& rule) {
+  Message m;
+  const Json data = template_data(event, rule);
+  const Default d = default_for(rule.locale, event.kind);
+  m.subject = part(rule.templates.subject, d.subject, "template.subject", data, false, event.time_ms, &m);
+  // One line: a subject's line breaks become spaces.
+  for (char& c : m.subject)
+    if (c == '\r' || c == '\n') c = ' ';
+  if (rule.channel == "webhook") {
+    const Json envelope = {
+        {"type", event.kind},       {"timestamp", iso_time(event.time_ms)},
+        {"seq", event.seq},         {"scope", event.scope},
+        {"subject", event.subject}, {"data", event.payload.is_null() ? Json::object() : event.payload}};
+    const std::string fallback = envelope.dump(-1, ' ', false, Json::error_handler_t::replace);
+    m.body = part(rule.templates.body, nullptr, "template.body", data, false, event.time_ms, &m);
+    if (m.body.empty()) m.body = fallback;
+    m.content_type = "application/json";
+    return m;
+  }
+  m.body = part(rule.templates.body, d.body, "template.body", data, false, event.time_ms, &m);
+  m.html_body = part(rule.templates.html_body, nullptr, "template.html_body", data, true, event.time_ms, &m);
+  m.content_type = "text/plain";
+  return m;
+}
+
+}  // namespace opk::notify

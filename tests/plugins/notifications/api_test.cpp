@@ -1,0 +1,275 @@
+// The notifications plugin's admin API on the SDK's test host, with the
+// bundled e-mail and webhook channels loaded: groups and rules created,
+// read, changed and deleted; each scoped to the caller's node, refused with
+// problem+json naming the field, audited with before and after; recipients
+// checked by their channel and templates by the parser when a rule is saved.
+#include <opskernel/opk.hpp>
+#include <opskernel/testing.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace opk::test {
+namespace {
+
+using testing::Principal;
+
+const Principal kAdmin = Principal::administrator();
+const Principal kDistributor{"dora", "DistributorAdministrator", "distributor:d1"};
+const Principal kAcme{"alice", "TenantAdministrator", "tenant:acme"};
+const Principal kBeta{"bob", "TenantAdministrator", "tenant:beta"};
+const Principal kViewer{"vera", "TenantUser", "tenant:acme"};
+
+class NotificationsApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : {"channel-email", "channel-webhook", "notifications"}) {
+      const Status s = host_.load(std::string(OPK_BUNDLED_PLUGIN_DIR) + "/" + name + ".so");
+      ASSERT_TRUE(s) << name << ": " << s.message();
+    }
+    host_.add_node("distributor:d1", "platform");
+    host_.add_node("tenant:acme", "distributor:d1");
+    host_.add_node("tenant:beta", "distributor:d1");
+    for (const char* role : {"DistributorAdministrator", "TenantAdministrator"}) {
+      host_.grant(role, "notifications.read");
+      host_.grant(role, "notifications.manage");
+    }
+    host_.grant("TenantUser", "notifications.read");
+  }
+
+  testing::Response call(const std::string& method, const std::string& path, const Json& body = nullptr,
+                         const Principal& who = kAdmin) {
+    return host_.request(method, "/api/v1/notifications" + path, body.is_null() ? "" : body.dump(), who,
+                         {{"content-type", "application/json"}});
+  }
+  static Json json(const testing::Response& r) { return Json::parse(r.body, nullptr, false); }
+
+  // Creates group `id` at `scope`; 201 expected.
+  void group(const std::string& id, const std::string& scope, const Principal& who = kAdmin) {
+    const auto r = call("POST", "/groups", {{"id", id}, {"name", "Group " + id}, {"scope", scope}}, who);
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  static Json webhook_rule() {
+    return {{"name", "failures to the hook"},
+            {"events", {"run.failed", "alert.*"}},
+            {"filter", {{"job_types", {"database-backup"}}}},
+            {"channel", "webhook"},
+            {"recipients",
+             {{{"to", "https://hooks.example.com/ops"},
+               {"options", {{"secrets", {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}}}}},
+            {"template", {{"subject", "{{ run.job_type }} failed"}}},
+            {"locale", "sv"}};
+  }
+
+  testing::Host host_;
+};
+
+TEST_F(NotificationsApi, GroupsAndRulesRoundTrip) {
+  group("ops", "platform");
+  auto r = call("POST", "/groups/ops/rules", webhook_rule());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const Json rule = json(r);
+  const std::string id = rule["id"];
+  EXPECT_EQ(r.header("location"), "/api/v1/notifications/rules/" + id);
+  EXPECT_EQ(rule["group_id"], "ops");
+  EXPECT_EQ(rule["locale"], "sv");
+  EXPECT_EQ(rule["events"], Json({"run.failed", "alert.*"}));
+  EXPECT_EQ(r.body.find("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string::npos) << "a secret is never shown";
+
+  r = call("GET", "/groups/ops");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(json(r)["rules"].size(), 1u);
+  EXPECT_EQ(json(r)["rules"][0]["id"], id);
+
+  // Replaced with the options as shown: the stored secret is kept.
+  Json changed = json(call("GET", "/rules/" + id));
+  changed["enabled"] = false;
+  changed["events"] = {"run.*"};
+  r = call("PUT", "/rules/" + id, changed);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json(r)["enabled"], false);
+  const auto stored = host_.store_rows("SELECT doc FROM p_notifications_rules WHERE id = '" + id + "'");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_NE(stored[0][0]->find("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string::npos) << *stored[0][0];
+
+  r = call("PATCH", "/groups/ops", {{"description", "night shift"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json(r)["description"], "night shift");
+
+  r = call("DELETE", "/groups/ops");
+  EXPECT_EQ(r.status, 409) << "a group with rules is kept: " << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  EXPECT_EQ(call("DELETE", "/rules/" + id).status, 204);
+  EXPECT_EQ(call("GET", "/rules/" + id).status, 404);
+  EXPECT_EQ(call("DELETE", "/groups/ops").status, 204);
+  EXPECT_EQ(call("GET", "/groups/ops").status, 404);
+
+  std::vector<std::string> actions;
+  for (const auto& a : host_.audit_rows()) actions.push_back(a.action);
+  EXPECT_EQ(actions, (std::vector<std::string>{"notifications.group.create", "notifications.rule.create",
+                                               "notifications.rule.update", "notifications.group.update",
+                                               "notifications.rule.delete", "notifications.group.delete"}));
+  const auto rows = host_.audit_rows();
+  const Json before = Json::parse(rows[2].before_json), after = Json::parse(rows[2].after_json);
+  EXPECT_EQ(before["enabled"], true);
+  EXPECT_EQ(after["enabled"], false);
+  EXPECT_EQ(rows[2].user_id, "admin");
+  EXPECT_EQ(rows[2].after_json.find("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string::npos);
+}
+
+TEST_F(NotificationsApi, OperatorsSeeAndChangeOnlyTheirScope) {
+  group("platform-ops", "platform");
+  group("d1", "distributor:d1", kDistributor);
+  group("acme", "tenant:acme", kAcme);
+  group("beta", "tenant:beta", kBeta);
+
+  auto ids = [&](const Principal& who) {
+    std::vector<std::string> out;
+    const auto r = call("GET", "/groups", nullptr, who);
+    EXPECT_EQ(r.status, 200) << r.body;
+    const Json doc = json(r);
+    for (const auto& g : doc["groups"]) out.push_back(g["id"]);
+    return out;
+  };
+  EXPECT_EQ(ids(kAdmin), (std::vector<std::string>{"acme", "beta", "d1", "platform-ops"}));
+  EXPECT_EQ(ids(kDistributor), (std::vector<std::string>{"acme", "beta", "d1"}));
+  EXPECT_EQ(ids(kAcme), (std::vector<std::string>{"acme"}));
+  EXPECT_EQ(ids(kViewer), (std::vector<std::string>{"acme"}));
+
+  // Another tenant's group answers like one that does not exist.
+  EXPECT_EQ(call("GET", "/groups/beta", nullptr, kAcme).status, 404);
+  EXPECT_EQ(call("PATCH", "/groups/beta", {{"name", "mine"}}, kAcme).status, 404);
+  EXPECT_EQ(call("DELETE", "/groups/platform-ops", nullptr, kDistributor).status, 404);
+  EXPECT_EQ(call("POST", "/groups/beta/rules", webhook_rule(), kAcme).status, 404);
+
+  // A group outside one's node, or on a node that does not exist, is
+  // refused in the same words.
+  auto r = call("POST", "/groups", {{"id", "x"}, {"name", "X"}, {"scope", "tenant:beta"}}, kAcme);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(json(r)["detail"], "scope: no node 'tenant:beta' in your scope");
+  r = call("POST", "/groups", {{"id", "x"}, {"name", "X"}, {"scope", "tenant:nobody"}}, kAcme);
+  EXPECT_EQ(json(r)["detail"], "scope: no node 'tenant:nobody' in your scope");
+  r = call("PATCH", "/groups/acme", {{"scope", "distributor:d1"}}, kAcme);
+  EXPECT_EQ(r.status, 422) << "a tenant cannot lift its group above itself: " << r.body;
+
+  // A rule's filter stays inside its group.
+  Json narrow = webhook_rule();
+  narrow["filter"]["scope"] = "tenant:beta";
+  r = call("POST", "/groups/d1/rules", narrow, kDistributor);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = json(r)["id"];
+  narrow["filter"]["scope"] = "tenant:acme";
+  r = call("POST", "/groups/acme/rules", narrow, kAcme);
+  ASSERT_EQ(r.status, 201) << r.body;
+  narrow["filter"]["scope"] = "distributor:d1";
+  r = call("POST", "/groups/acme/rules", narrow, kDistributor);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(json(r)["detail"], "filter.scope: 'distributor:d1' is not inside the group's scope 'tenant:acme'");
+  r = call("PATCH", "/groups/d1", {{"scope", "tenant:acme"}}, kDistributor);
+  EXPECT_EQ(r.status, 409) << "its rule filters on tenant:beta: " << r.body;
+
+  EXPECT_EQ(call("GET", "/rules/" + id, nullptr, kAcme).status, 404);
+  EXPECT_EQ(call("GET", "/rules/" + id, nullptr, kDistributor).status, 200);
+
+  // Reading is not managing.
+  r = call("POST", "/groups", {{"id", "v"}, {"name", "V"}, {"scope", "tenant:acme"}}, kViewer);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(call("GET", "/groups/acme", nullptr, kViewer).status, 200);
+  EXPECT_EQ(call("GET", "/groups", nullptr, Principal{"nobody", "TenantUser", "tenant:beta"}).status, 200);
+}
+
+TEST_F(NotificationsApi, BadBodiesAreNamed) {
+  group("ops", "platform");
+  struct Case {
+    const char* method;
+    std::string path;
+    std::string body;
+    int status;
+    std::string detail_starts;
+  };
+  Json bad_url = webhook_rule();
+  bad_url["recipients"] = {"ftp://example.com/x"};
+  Json bad_secret = webhook_rule();
+  bad_secret["recipients"][0]["options"]["secrets"] = {"whsec_short"};
+  Json bad_mail = webhook_rule();
+  bad_mail["channel"] = "email";
+  bad_mail["recipients"] = {"ops@example.com", "not an address"};
+  Json unknown = webhook_rule();
+  unknown["channel"] = "pager";
+  Json bad_template = webhook_rule();
+  bad_template["template"] = {{"subject", "fine"}, {"body", "Hello\n  {{ run.id"}};
+  const std::vector<Case> cases = {
+      {"POST", "/groups", "{", 400, "request: the body is not valid JSON"},
+      {"POST", "/groups", "[]", 400, "request: the body must be a JSON object"},
+      {"POST", "/groups", R"({"name":"x","scope":"platform"})", 422, "id: is required"},
+      {"POST", "/groups", R"({"id":"Bad Id","name":"x","scope":"platform"})", 422, "id: must be lower-case"},
+      {"POST", "/groups", R"({"id":"ops","name":"x","scope":"platform"})", 409, "id: a group 'ops' exists already"},
+      {"POST", "/groups", R"({"id":"y","name":"","scope":"platform"})", 422, "name: must not be empty"},
+      {"POST", "/groups", R"({"id":"y","name":"x","scope":"platform","colour":1})", 422, "colour: is not a field"},
+      {"PATCH", "/groups/ops", R"({"id":"other"})", 422, "id: cannot be changed"},
+      {"POST", "/groups/ops/rules", R"({"events":[],"channel":"email","recipients":["a@b.se"]})", 422,
+       "events: must name at least one"},
+      {"POST", "/groups/ops/rules", bad_url.dump(), 422, "recipients[0]: "},
+      {"POST", "/groups/ops/rules", bad_secret.dump(), 422, "recipients[0]: "},
+      {"POST", "/groups/ops/rules", bad_mail.dump(), 422, "recipients[1]: "},
+      {"POST", "/groups/ops/rules", unknown.dump(), 422, "channel: no notification channel 'pager'"},
+      {"POST", "/groups/ops/rules", bad_template.dump(), 422, "template.body: line 2, column "},
+      {"POST", "/groups/nope/rules", webhook_rule().dump(), 404, "no notification group 'nope'"},
+      {"GET", "/deliveries?state=lost", "", 400, "state: must be pending, sending"},
+      {"GET", "/deliveries?limit=0", "", 400, "limit: must be a whole number from 1 to 500"},
+      {"GET", "/deliveries?cursor=abc", "", 400, "cursor: not a cursor this API gave"},
+  };
+  for (const auto& c : cases) {
+    const auto r = host_.request(c.method, "/api/v1/notifications" + c.path, c.body, kAdmin,
+                                 {{"content-type", "application/json"}});
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.path << " " << c.body << ": " << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/problem+json") << c.path;
+    const Json doc = json(r);
+    const std::string detail = doc.is_object() ? doc.value("detail", "") : "";
+    EXPECT_EQ(detail.rfind(c.detail_starts, 0), 0u) << c.path << " " << c.body << ": " << detail;
+  }
+  // A refused template names its line and column in the answer's errors too.
+  const auto r = call("POST", "/groups/ops/rules", bad_template);
+  const Json errors = json(r)["errors"];
+  ASSERT_EQ(errors.size(), 1u) << r.body;
+  EXPECT_EQ(errors[0]["field"], "template.body");
+  EXPECT_EQ(errors[0]["line"], 2);
+  EXPECT_GT(errors[0]["column"].get<int>(), 0);
+}
+
+TEST_F(NotificationsApi, TemplateCheck) {
+  auto r = call("POST", "/templates/check", {{"subject", "{{ run.id }}"}, {"body", "Run {{ run.status }}"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json(r)["ok"], true);
+  r = call("POST", "/templates/check", {{"subject", "x {{ y"}, {"body", "fine"}, {"html_body", "a\nb\n{{ c"}});
+  ASSERT_EQ(r.status, 422) << r.body;
+  const Json errors = json(r)["errors"];
+  ASSERT_EQ(errors.size(), 2u) << r.body;
+  EXPECT_EQ(errors[0]["field"], "subject");
+  EXPECT_EQ(errors[0]["line"], 1);
+  EXPECT_EQ(errors[1]["field"], "html_body");
+  EXPECT_EQ(errors[1]["line"], 3);
+  EXPECT_EQ(json(r)["detail"].get<std::string>().rfind("subject: line 1, column ", 0), 0u) << r.body;
+  r = call("POST", "/templates/check", {{"footer", "x"}});
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(json(r)["detail"], "footer: is not a template part (subject, body, html_body)");
+}
+
+TEST_F(NotificationsApi, DeliveriesAreEmptyAndScopedWithoutAnOutbox) {
+  // The test host has no event log: the outbox does not run, and says so.
+  bool said = false;
+  for (const auto& l : host_.log_lines()) said |= l.text.find("the outbox does not run") != std::string::npos;
+  EXPECT_TRUE(said);
+  auto r = call("GET", "/deliveries");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(json(r)["deliveries"].empty());
+  EXPECT_TRUE(json(r)["next_cursor"].is_null());
+  EXPECT_EQ(call("GET", "/deliveries/msg_0000", nullptr, kAcme).status, 404);
+  EXPECT_EQ(call("GET", "/endpoints", nullptr, kAcme).status, 403);
+  EXPECT_EQ(call("GET", "/endpoints").status, 200);
+}
+
+}  // namespace
+}  // namespace opk::test
