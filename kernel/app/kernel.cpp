@@ -158,7 +158,8 @@ PluginRecord* Kernel::find_active(const std::string& plugin_id) {
 bool Kernel::kernel_provides(const std::string& id) const {
   return id == OPK_EXT_HTTP_ROUTES || (id == OPK_EXT_STORE && store_service_) ||
          (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_) ||
-         (id == OPK_EXT_AUDIT && audit_service_) || (id == OPK_EXT_ALERTS && alerts_service_);
+         (id == OPK_EXT_AUDIT && audit_service_) || (id == OPK_EXT_ALERTS && alerts_service_) ||
+         (id == OPK_EXT_EVENTS && events_service_) || id == OPK_EXT_CHANNELS;
 }
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
@@ -168,6 +169,8 @@ const void* Kernel::lookup_extension(const std::string& requester, const std::st
   if (id == OPK_EXT_JOBS) return jobs_service_ ? jobs_service_->extension() : nullptr;
   if (id == OPK_EXT_AUDIT) return audit_service_ ? audit_service_->extension() : nullptr;
   if (id == OPK_EXT_ALERTS) return alerts_service_ ? alerts_service_->extension() : nullptr;
+  if (id == OPK_EXT_EVENTS) return events_service_ ? events_service_->extension() : nullptr;
+  if (id == OPK_EXT_CHANNELS) return channels_.extension();
   // Another plugin's extension only when declared: the declaration is what
   // orders init and stop, so an undeclared use could outlive its provider.
   const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
@@ -236,6 +239,8 @@ void Kernel::init_in_dependency_order() {
       p.host->set_audit_service(audit_service_.get());
       p.host->set_abi_minor(p.library->entry().abi_minor);
       if (alerts_service_) alerts_service_->serve(p.host.get());
+      if (events_service_) events_service_->serve(p.host.get());
+      channels_.serve(p.host.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       // Named and flushed before the call: a plugin that crashes the
       // process in init is then the last line of the log.
@@ -280,6 +285,8 @@ void Kernel::start_active() {
         host::call_plugin("start", [&] { return entry.start ? entry.start(p->instance) : opk_status{OPK_OK}; });
     if (started) {
       p->started = true;
+      // Its channels are reachable through opk.channels/1 from now on.
+      channels_.add_plugin(p->id, p->instance, p->library->manifest().channels);
       continue;
     }
     // Plugins initialised after p that use its extensions (directly or
@@ -298,6 +305,7 @@ void Kernel::start_active() {
     }
     for (auto it = gone.rbegin(); it != gone.rend(); ++it) {
       PluginRecord* g = *it;
+      channels_.remove_plugin(g->id);
       routes_.remove_plugin(g->id);
       g->library->entry().deinit(g->instance);
       g->instance = nullptr;
@@ -317,6 +325,8 @@ void Kernel::start_active() {
 void Kernel::stop() {
   if (!running_) return;
   stop_escalation_checks();
+  // Reads waiting for events return now, so plugins waiting in them can stop.
+  if (events_) events_->stop();
   // 1. The engine stops taking runs, cancels those in flight and waits.
   if (engine_) engine_->stop(config_.shutdown_grace_ms);
   // Calls through opk.jobs/1 still using the engine return now (a stopped
@@ -327,6 +337,8 @@ void Kernel::stop() {
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
     PluginRecord* p = *it;
     if (p->state != PluginState::active) continue;
+    // Its channels go first, once calls into them have returned.
+    channels_.remove_plugin(p->id);
     if (p->started && p->library->entry().stop) p->library->entry().stop(p->instance);
     routes_.remove_plugin(p->id);
     p->started = false;
@@ -350,6 +362,8 @@ void Kernel::stop() {
   store_service_.reset();
   alerts_service_.reset();
   alerts_.reset();
+  events_service_.reset();
+  events_.reset();
   jobs_service_.reset();
   audit_service_.reset();
   identity_service_.reset();
@@ -445,6 +459,13 @@ Status Kernel::open_store() {
   }
   identity_service_ = std::make_unique<host::IdentityService>(*identity_);
   audit_service_ = std::make_unique<host::AuditService>(*store_, identity_service_->principals());
+  events::Options eo;
+  eo.retention_ms = config_.events_retention_ms;
+  eo.prune_batch = config_.prune_batch;
+  eo.documents.console_url = config_.events_console_url;
+  eo.documents.path_of = [this](const std::string& node) { return identity_->path(node); };
+  events_ = std::make_unique<events::Log>(*store_, std::move(eo));
+  events_service_ = std::make_unique<host::EventsService>(*events_, *identity_, identity_service_->principals());
   alerts::Options ao;
   ao.flap_threshold = static_cast<int>(config_.alerts_flap_threshold);
   ao.flap_window_ms = config_.alerts_flap_window_ms;
@@ -532,6 +553,7 @@ Status Kernel::start_engine() {
   o.audit_retention_days = static_cast<int>(config_.audit_retention_days);
   o.prune_batch = config_.prune_batch;
   o.timeout_grace_ms = config_.timeout_grace_ms;
+  o.events = events_.get();
   engine_ = std::make_unique<jobs::Engine>(
       *store_, [this](const std::string& t) { return resolve_type(t); }, o);
   if (!(s = engine_->start())) return s;

@@ -18,8 +18,11 @@
 #include "alerts/alerts.h"
 #include "alerts/evaluation.h"
 #include "config/config.h"
+#include "events/log.h"
 #include "host/alerts_service.h"
 #include "host/audit_service.h"
+#include "host/channels_service.h"
+#include "host/events_service.h"
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/jobs_service.h"
@@ -89,6 +92,11 @@ class Kernel {
   // The alert engine and the "opk.alerts/1" service (null without a store).
   alerts::Engine* alerts() { return alerts_.get(); }
   host::AlertsService* alerts_service() { return alerts_service_.get(); }
+  // The event log and the "opk.events/1" service (null without a store).
+  events::Log* events() { return events_.get(); }
+  host::EventsService* events_service() { return events_service_.get(); }
+  // The "opk.channels/1" service: the started plugins' channels.
+  host::ChannelsService& channels() { return channels_; }
   // The first platform administrator's token when this start created it
   // (shown once); empty otherwise.
   const std::string& bootstrap_token() const { return bootstrap_token_; }
@@ -120,6 +128,7 @@ class Kernel {
   std::vector<PluginRecord*> order_;  // init order of active plugins
   registry::Registry registry_;
   host::RouteTable routes_;
+  host::ChannelsService channels_;
   host::RefusalAudit refusals_;  // rows for requests refused before a handler
   bool running_ = false;
   bool started_once_ = false;
@@ -132,6 +141,8 @@ class Kernel {
   std::unique_ptr<host::JobsService> jobs_service_;
   std::unique_ptr<host::AuditService> audit_service_;
   std::string bootstrap_token_;
+  std::unique_ptr<events::Log> events_;
+  std::unique_ptr<host::EventsService> events_service_;
   std::unique_ptr<jobs::Engine> engine_;
   std::unique_ptr<alerts::Engine> alerts_;
   std::unique_ptr<host::AlertsService> alerts_service_;

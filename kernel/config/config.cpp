@@ -53,6 +53,11 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
      "an alert that closed and reopened this many times within flap_window is flapping (>= 1)"},
     {"alerts.flap_window", "the window of alerts.flap_threshold: 90s, 15m, 1h, 2d"},
     {"alerts.expire_after", "an alert not raised again for this long closes as expired: 30d, 12h; 0 never"},
+    {"events.retention",
+     "events older than this are pruned (1h, 7d ...), unless a consumer that acknowledged within twice this has not "
+     "acknowledged them"},
+    {"events.console_url",
+     "put before the console's paths in event links (https://ops.example.com); empty: links are paths"},
 };
 
 // Keys of an [alert_escalation.<name>] section.
@@ -226,6 +231,19 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     } else {
       c->alerts_expire_after_ms = ms;
     }
+  } else if (key == "events.retention") {
+    int64_t ms = 0;
+    if (!parse_duration(v, &ms) || ms < 3600 * 1000)
+      return bad(origin, key, "'" + v + "' is not a duration of at least 1h such as 12h, 7d or 30d");
+    c->events_retention_ms = ms;
+  } else if (key == "events.console_url") {
+    std::string url = v;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    if (!url.empty() && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+      return bad(origin, key, "'" + v + "' is not an http:// or https:// URL");
+    if (url.find_first_of(" \t\r\n\"<>") != std::string::npos)
+      return bad(origin, key, "'" + v + "' has blanks or characters a URL cannot hold");
+    c->events_console_url = url;
   } else if (key == "identity.bootstrap_token_file") {
     c->bootstrap_token_file = v;
   } else if (key == "identity.token_ttl_days") {

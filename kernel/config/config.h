@@ -80,6 +80,12 @@ struct Config {
   int64_t alerts_expire_after_ms = 30LL * 24 * 3600 * 1000;
   std::vector<AlertEscalation> alert_escalations;
 
+  // The event log: events older than the retention are pruned (kept while
+  // an active consumer has not acknowledged them); links in events start
+  // with the console's URL (empty: paths only).
+  int64_t events_retention_ms = 7LL * 24 * 3600 * 1000;
+  std::string events_console_url;
+
   // The store file: store_path, under data_dir when relative.
   std::string store_file() const {
     return !store_path.empty() && store_path.front() == '/' ? store_path : data_dir + "/" + store_path;

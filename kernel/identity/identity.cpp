@@ -115,6 +115,7 @@ Identity::Identity(store::Store& store, Permissions permissions) : store_(store)
       {"alerts.manage", "Acknowledge, close, silence and unsilence alerts within your view"},
       {"alerts.create", "Create custom alerts within your view"},
       {"alerts.raise", "Raise, clear and escalate the alerts of the calling plugin's own alert sources"},
+      {"events.emit", "Write events of the calling plugin to the kernel's event log (opk.events/1 emit)"},
   };
   for (const auto& name : kPermissions) {
     auto d = kDescriptions.find(name);

@@ -26,9 +26,9 @@ inline const std::vector<std::string> kRoles = {"PlatformAdministrator", "Distri
 // (for example "flags.write"); a role's list may hold any name, and "*" grants
 // everything.
 inline const std::vector<std::string> kPermissions = {
-    "jobs.read",    "jobs.write",    "runs.start",    "runs.cancel",  "runs.retry", "runs.hold",
-    "runs.recover", "audit.read",    "plugins.read",  "metrics.read", "users.read", "users.write",
-    "alerts.read",  "alerts.manage", "alerts.create", "alerts.raise",
+    "jobs.read",    "jobs.write",    "runs.start",    "runs.cancel",  "runs.retry",  "runs.hold",
+    "runs.recover", "audit.read",    "plugins.read",  "metrics.read", "users.read",  "users.write",
+    "alerts.read",  "alerts.manage", "alerts.create", "alerts.raise", "events.emit",
 };
 
 // A permission the kernel knows: its own, or one an admin feature declared.
@@ -44,7 +44,8 @@ inline const std::string kSystemRole = "System";
 // Role -> permissions. The defaults: PlatformAdministrator "*"; the other
 // administrators jobs.read, audit.read, users.read, alerts.read,
 // alerts.manage, alerts.create; TenantUser jobs.read, alerts.read.
-// alerts.raise is the System role's (plugins' system principals) only.
+// alerts.raise and events.emit are the System role's (plugins' system
+// principals) only: "*" does not grant them.
 using Permissions = std::map<std::string, std::set<std::string>>;
 Permissions default_permissions();
 

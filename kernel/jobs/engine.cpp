@@ -62,14 +62,23 @@ Status Engine::start() {
   // Runs a dead kernel left RUNNING: close them, re-queue where allowed.
   std::vector<store::Completion> closed;
   std::vector<store::RunRow> requeue;
+  std::map<std::string, std::string> job_scopes;  // for their events; read once, and only if needed
+  bool scopes_read = false;
   for (const auto& r : store_.runs_in_phase(store::kRunning, 100000).value()) {
     if (!r.node.empty() && r.node != opts_.node) continue;  // another node's run
     store::Completion c =
         terminated(r.id, "the kernel stopped while the run was in flight; recovered at start", OPK_ERR_UNAVAILABLE);
     c.logs = {{r.id, 1000000000, now, OPK_LOG_ERROR, "", c.summary}};
-    closed.push_back(c);
     TypeRef ref = resolve_(r.job_type);
-    if (ref.type && (ref.type->capabilities & OPK_JOB_CAP_REQUEUE)) {
+    const bool again_too = ref.type && (ref.type->capabilities & OPK_JOB_CAP_REQUEUE);
+    if (opts_.events && !scopes_read) {
+      for (const auto& j : store_.list_scheduled_jobs().value()) job_scopes[j.id] = j.scope;
+      scopes_read = true;
+    }
+    add_end_events(r, &c, r.started_ms, events::RunEnd::recovered,
+                   job_scopes.count(r.scheduled_job_id) ? job_scopes[r.scheduled_job_id] : std::string(), 0, again_too);
+    closed.push_back(std::move(c));
+    if (again_too) {
       store::RunRow again = r;
       again.id = 0;
       again.slot_ms = 0;

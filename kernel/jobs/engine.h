@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "events/log.h"
 #include "jobs/run.h"
 #include "loader/manifest.h"
 #include "store/store.h"
@@ -64,6 +65,10 @@ struct EngineOptions {
   size_t prune_batch = 1000;
   int64_t timeout_grace_ms = 30000;  // after a timeout's cancel, before the run is marked ERROR
   int64_t log_flush_ms = 1000;       // in-flight log lines reach the store at least this often
+  // The event log: each run's end is written with its event(s) in the same
+  // transaction, and the minute's housekeeping prunes it. Null: no events
+  // (tests of the engine alone). REQUIRES: outlives the engine.
+  events::Log* events = nullptr;
 };
 
 // What the engine needs to call a job type: resolved by the kernel.
@@ -208,6 +213,13 @@ class Engine {
   static store::AuditRow audit_row(const Actor& actor, const std::string& action, const std::string& target,
                                    const std::string& reason, const std::string& params, const Status& outcome);
   static store::Completion completion_of(const Run& run, const RunSnapshot& s, int64_t flushed_seq);
+  // The scope of scheduled job `id` (empty for none or an unknown one).
+  // REQUIRES: mu_.
+  std::string job_scope_locked(const std::string& id) const;
+  // Adds the event-log rows of a run's end to `c` (nothing without an event
+  // log). `row` is the run as created; `job_scope` its scheduled job's scope.
+  void add_end_events(const store::RunRow& row, store::Completion* c, int64_t started_ms, events::RunEnd how,
+                      const std::string& job_scope, uint64_t target_duration_ms, bool requeued = false) const;
 
   store::Store& store_;
   TypeResolver resolve_;

@@ -194,6 +194,14 @@ Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& rea
       bool changed = false;
       store::Completion c = terminated(run_id, "cancelled by " + canceller(actor) + ": " + reason);
       c.cancelled_by = canceller(actor);
+      if (opts_.events) {
+        std::string job_scope;
+        {
+          std::lock_guard lock(mu_);
+          job_scope = job_scope_locked(row.scheduled_job_id);
+        }
+        add_end_events(row, &c, 0, events::RunEnd::finished, job_scope, 0);
+      }
       s = store_.complete_pending(c, &changed);
       if (s && !changed) {
         row.phase = store::kRunning;
@@ -312,8 +320,16 @@ Status Engine::recover(int64_t run_id, const Actor& actor, const std::string& re
           f.ref.type->c.cancel(f.ref.instance, f.ref.type->self, f.run->context());
       }
     }
-    s = store_.complete_runs(
-        {terminated(run_id, "recovered by " + actor.user_id + " after running too long: " + reason)});
+    store::Completion c = terminated(run_id, "recovered by " + actor.user_id + " after running too long: " + reason);
+    if (opts_.events) {
+      std::string job_scope;
+      {
+        std::lock_guard lock(mu_);
+        job_scope = job_scope_locked(row.scheduled_job_id);
+      }
+      add_end_events(row, &c, row.started_ms, events::RunEnd::recovered, job_scope, 0);
+    }
+    s = store_.complete_runs({c});
     done_cv_.notify_all();
   }
   audit(actor, "recover", "run " + std::to_string(run_id), reason, "", s);

@@ -85,7 +85,33 @@ std::shared_ptr<Engine::Flight> Engine::make_flight(const Item& item) {
   flight->run = std::make_shared<Run>(row.id, row.job_type, std::move(req));
   flight->run->set_log_listener([this] { log_cv_.notify_all(); });
   flight->ref = item.ref;
+  flight->row = item.row;
   return flight;
+}
+
+std::string Engine::job_scope_locked(const std::string& id) const {
+  if (id.empty()) return {};
+  auto it = schedules_.find(id);
+  return it == schedules_.end() ? std::string() : it->second.job.scope;
+}
+
+void Engine::add_end_events(const store::RunRow& row, store::Completion* c, int64_t started_ms, events::RunEnd how,
+                            const std::string& job_scope, uint64_t target_duration_ms, bool requeued) const {
+  if (!opts_.events) return;
+  events::RunFacts f;
+  f.run = &row;
+  f.end = c;
+  f.started_ms = started_ms;
+  f.scope = events::run_scope(row, job_scope);
+  f.node = opts_.node;
+  f.target_duration_ms = target_duration_ms;
+  f.how = how;
+  f.requeued = requeued;
+  try {
+    opts_.events->documents().run_ended(f, &c->events);
+  } catch (const std::exception& e) {  // the run's end is stored without its event
+    log::kernel()->error("run {}: its event could not be built: {}", row.id, e.what());
+  }
 }
 
 void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, std::vector<store::Completion>* done) {
@@ -107,6 +133,7 @@ void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, st
     lag_sum_ms_.fetch_add(lag, std::memory_order_relaxed);
   }
   bool skip = false;
+  std::string job_scope;
   {
     std::lock_guard lock(mu_);
     // Cancelled while it waited in a claimed batch, or the engine is stopping:
@@ -115,10 +142,13 @@ void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, st
     skip = flight->run->cancel_requested();
     if (item.ref.type->timeout_ms) flight->deadline_ms = start + static_cast<int64_t>(item.ref.type->timeout_ms);
     flight->in_plugin = !skip;
+    if (opts_.events) job_scope = job_scope_locked(item.row->scheduled_job_id);
   }
+  const uint64_t target = item.ref.type->target_duration_ms;
   if (skip) {
     flight->run->mark_completed(now_ms(), OPK_ERR_CANCELLED);
     done->push_back(completion_of(*flight->run, flight->run->snapshot(), 0));
+    add_end_events(*item.row, &done->back(), 0, events::RunEnd::finished, job_scope, target);
     return;
   }
   opk_status st = OPK_ERR_FAILED;
@@ -128,6 +158,7 @@ void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, st
     flight->run->context()->log(flight->run->context(), OPK_LOG_ERROR, "run threw an exception across the ABI");
   }
   int64_t flushed = 0;
+  bool timed_out = false;
   {
     std::lock_guard lock(mu_);
     // Completed inside the lock: a cancel cannot land between the plugin's
@@ -135,8 +166,11 @@ void Engine::execute(const Item& item, const std::shared_ptr<Flight>& flight, st
     flight->in_plugin = false;
     flight->run->mark_completed(now_ms(), st);
     flushed = flight->flushed_seq;
+    timed_out = flight->hard_deadline_ms != 0;  // its timeout cancelled it
   }
   done->push_back(completion_of(*flight->run, flight->run->snapshot(), flushed));
+  add_end_events(*item.row, &done->back(), start,
+                 timed_out && st != OPK_OK ? events::RunEnd::timed_out : events::RunEnd::finished, job_scope, target);
 }
 
 void Engine::worker(Pool* pool) {

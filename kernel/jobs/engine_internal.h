@@ -101,6 +101,7 @@ struct Engine::Pool {
 
 struct Engine::Flight {
   std::shared_ptr<Run> run;
+  std::shared_ptr<store::RunRow> row;  // as queued: what its events say of the request
   TypeRef ref;
   bool in_plugin = false;
   int64_t deadline_ms = 0;       // timeout: cancel then

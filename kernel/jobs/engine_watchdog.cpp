@@ -41,6 +41,10 @@ void Engine::watchdog() {
         abandoned.push_back(
             terminated(id, "timed out and did not stop within " + std::to_string(opts_.timeout_grace_ms) + " ms",
                        OPK_ERR_TIMEOUT));
+        if (f->row)
+          add_end_events(*f->row, &abandoned.back(), f->run->snapshot().started_ms, events::RunEnd::timed_out,
+                         opts_.events ? job_scope_locked(f->row->scheduled_job_id) : std::string(),
+                         f->ref.type->target_duration_ms);
       }
       // In-flight log lines reach the store within log_flush_ms.
       const auto lines = f->run->log_lines(static_cast<size_t>(f->flushed_seq), kAllLines);
@@ -61,8 +65,26 @@ void Engine::watchdog() {
 
 void Engine::housekeeping(int64_t now) {
   int64_t n = 0;
-  if (store_.flag_stale(now - opts_.stale_after_ms, &n) && n > 0)
+  store::RunEventsOf stale_events;
+  if (opts_.events) {
+    // Each run flagged stale gets its run.stale event, in the same transaction.
+    std::map<std::string, std::string> scopes;  // scheduled job -> scope
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, sc] : schedules_) scopes[id] = sc.job.scope;
+    }
+    stale_events = [this, scopes = std::move(scopes)](const store::RunRow& r, std::vector<store::EventRow>* out) {
+      auto it = scopes.find(r.scheduled_job_id);
+      opts_.events->documents().run_stale(r, events::run_scope(r, it == scopes.end() ? "" : it->second), out);
+    };
+  }
+  if (store_.flag_stale(now - opts_.stale_after_ms, &n, stale_events) && n > 0)
     log::kernel()->warn("{} run(s) RUNNING for longer than {} h flagged stale", n, opts_.stale_after_ms / 3600000);
+  if (opts_.events) {
+    int64_t pruned = 0;
+    if (Status s = opts_.events->prune(now, &pruned); !s)
+      log::kernel()->error("pruning the event log failed: {}", s.message());
+  }
   if (opts_.retention_days > 0) {
     const int64_t before = now - int64_t{opts_.retention_days} * 86400000;
     for (int i = 0; i < 10 && store_.prune(before, opts_.prune_batch, &n) && n > 0; ++i) {

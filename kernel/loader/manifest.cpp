@@ -246,7 +246,10 @@ Status read_manifest(const opk_manifest* mp, bool has_get_extension, Manifest* o
     if (!(st = check_id(what, ch.c.id))) return st;
     what = "notification channel '" + s(ch.c.id) + "'";
     if (!(st = check_title(what, ch.c.title))) return st;
-    if (ch.c.send == nullptr) return Status::invalid(what + ": send is NULL");
+    // (1.4) deliver may stand in for send; one of them is needed.
+    if (ch.c.send == nullptr && ch.c.deliver == nullptr)
+      return Status::invalid(what +
+                             ": has neither send nor deliver (a channel needs one of them; deliver since ABI 1.4)");
     ch.self = m.notification_channels[i];
     ch.id = ch.c.id;
     ch.title = ch.c.title;

@@ -142,6 +142,13 @@ class Where {
 
 Status SqliteStore::save_alerts(std::vector<AlertSave>* saves) {
   if (saves->empty()) return Status::ok();
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  Status saved = save_alerts_locked(saves);
+  if (saved) events_committed(events_before);
+  return saved;
+}
+
+Status SqliteStore::save_alerts_locked(std::vector<AlertSave>* saves) {
   std::lock_guard lock(write_mu_);
   auto run = [&](const std::string& sql, const Params& params, TextRows* rows, int64_t* changed) {
     return run_plugin_sql(db(), sql, params, {{}, false, rows, nullptr, changed});
@@ -174,6 +181,7 @@ Status SqliteStore::save_alerts(std::vector<AlertSave>* saves) {
     }
   }
   std::map<int64_t, int64_t> last_seq;  // alert id -> its last event's seq
+  std::vector<EventRow> log_rows;       // the event log's rows, written before the commit
   for (auto& save : *saves) {
     AlertRow& a = save.row;
     a.details_json = a.details_json.empty() ? "{}" : a.details_json;
@@ -230,7 +238,11 @@ Status SqliteStore::save_alerts(std::vector<AlertSave>* saves) {
           !q)
         return fail(Status::unavailable("store: alert events: " + q.message()));
     }
+    if (alert_events_) alert_events_(save, &log_rows);
   }
+  std::vector<const EventRow*> log_ptrs;
+  for (const auto& e : log_rows) log_ptrs.push_back(&e);
+  if (Status q = insert_events_locked(log_ptrs); !q) return fail(q);
   if (sqlite3_exec(db(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
     const std::string msg = sqlite3_errmsg(db());
     return fail(Status::unavailable("store: alerts: commit: " + msg));

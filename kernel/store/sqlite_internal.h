@@ -10,6 +10,8 @@
 //   sqlite_identities.cpp  tenancy nodes, users, API tokens
 //   sqlite_audit.cpp       the audit trail
 //   sqlite_alerts.cpp      alerts and their history
+//   sqlite_events.cpp      the event log: events written with runs and
+//                          alerts, plugins' events, reads, acks, pruning
 //   sqlite_plugin_sql.cpp  plugins' own SQL (opk.store/1)
 //
 // Reads, migrations and rare writes go through Poco Data. The hot-path writes
@@ -117,7 +119,7 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<LogRow>> logs(int64_t run_id, int64_t after_seq, size_t limit) override;
   StatusOr<std::vector<LogRow>> last_logs(int64_t run_id, size_t n) override;
   StatusOr<std::vector<StepRow>> steps(int64_t run_id) override;
-  Status flag_stale(int64_t before_ms, int64_t* count) override;
+  Status flag_stale(int64_t before_ms, int64_t* count, const RunEventsOf& events) override;
   Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override;
 
   // --- health and housekeeping (sqlite_store.cpp)
@@ -168,6 +170,17 @@ class SqliteStore final : public Store {
                                               const std::string& related_id, size_t limit) override;
   StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) override;
   StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) override;
+
+  // --- the event log (sqlite_events.cpp)
+  Status append_events(std::vector<EventRow>* events) override;
+  StatusOr<std::vector<EventRow>> events_after(int64_t after_seq, size_t limit) override;
+  Status get_event(int64_t seq, EventRow* out) override;
+  int64_t last_event_seq() override;
+  Status ack_events(const std::string& consumer, int64_t seq, int64_t now_ms) override;
+  StatusOr<std::vector<EventConsumer>> event_consumers() override;
+  Status prune_events(int64_t before_ms, int64_t max_seq, size_t batch, int64_t* deleted) override;
+  void set_event_listener(std::function<void(int64_t last_seq)> fn) override;
+  void set_alert_events(AlertEventsOf fn) override;
 
  private:
   // A write waiting in the group-commit queue (grouped, sqlite_writer.cpp).
@@ -270,6 +283,7 @@ class SqliteStore final : public Store {
   // Stores completions; the caller holds write_mu_ inside a transaction.
   // `inline_logs`: each completion's lines for its state row, or empty
   // (inline_logs_of, made by the caller before it waits for the writer).
+  // The events of the completions that complete their run are written too.
   Status complete_locked(const std::vector<Completion>& cs, const std::vector<std::string>& inline_logs);
   // Each completion's lines as run_state.logs, or empty where they go to
   // run_logs: kept in the state row are 1 to kInlineLines lines numbered
@@ -322,6 +336,22 @@ class SqliteStore final : public Store {
   // Appends audit rows. REQUIRES: write_mu_ held, inside a transaction.
   Status insert_audit_locked(const std::vector<AuditRow>& rows);
 
+  // --- alerts (sqlite_alerts.cpp)
+  // save_alerts under the writer's lock, in one transaction.
+  Status save_alerts_locked(std::vector<AlertSave>* saves);
+
+  // --- the event log (sqlite_events.cpp)
+  // Reads the last seq written (at open). REQUIRES: write_mu_ held or no
+  // writer yet.
+  Status load_event_seq();
+  // Inserts `events` with the next seqs, consecutive from *first_seq (may
+  // be null), a multi-row statement per up to kRunsPerInsert rows.
+  // REQUIRES: write_mu_ held, inside a transaction.
+  Status insert_events_locked(const std::vector<const EventRow*>& events, int64_t* first_seq = nullptr);
+  // Calls the event listener if events were written since the last seq
+  // was `before` (read before the write began).
+  void events_committed(int64_t before);
+
   // --- plugins' SQL (sqlite_plugin_sql.cpp)
   // Prepares, binds, steps one statement; rows (if wanted) as text.
   static Status run_one(sqlite3* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params,
@@ -363,6 +393,11 @@ class SqliteStore final : public Store {
   std::unique_ptr<Poco::Data::Session> writer_;
   sqlite3* db_ = nullptr;     // writer_'s connection
   int64_t next_mark_at_ = 0;  // create_runs moves the mark once ids reach this; write_mu_
+  // The event log: the last seq handed out (write_mu_ to change; read
+  // anywhere) and who is told about new events.
+  std::atomic<int64_t> last_event_seq_{0};
+  std::function<void(int64_t)> event_listener_;
+  AlertEventsOf alert_events_;
   std::unique_ptr<Poco::Data::SessionPool> readers_;
   std::unique_ptr<Statements> stmts_;
 };

@@ -136,7 +136,8 @@ Status SqliteStore::mark_running(const std::vector<int64_t>& ids, int64_t now, c
   for (int64_t id : ids) id_list += std::to_string(id) + ",";
   id_list.back() = ']';
   const auto first_inline = completed_first ? inline_logs_of(*completed_first) : std::vector<std::string>();
-  return grouped(
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  Status claimed = grouped(
       [&] {
         if (completed_first)
           if (Status s = complete_locked(*completed_first, first_inline); !s) return s;
@@ -158,6 +159,8 @@ Status SqliteStore::mark_running(const std::vector<int64_t>& ids, int64_t now, c
         return Status::ok();
       },
       ids.size() + (completed_first ? completed_first->size() : 0), /*urgent=*/true);
+  if (claimed) events_committed(events_before);
+  return claimed;
 }
 
 Status SqliteStore::complete_runs(const std::vector<Completion>& cs) {
@@ -165,7 +168,10 @@ Status SqliteStore::complete_runs(const std::vector<Completion>& cs) {
   if (cs.empty()) return Status::ok();
 
   const auto inline_logs = inline_logs_of(cs);
-  return grouped([&] { return complete_locked(cs, inline_logs); }, cs.size());
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  Status s = grouped([&] { return complete_locked(cs, inline_logs); }, cs.size());
+  if (s) events_committed(events_before);
+  return s;
 }
 
 Status SqliteStore::recover_runs(const std::vector<Completion>& closed, std::vector<RunRow>* requeued) {
@@ -173,30 +179,45 @@ Status SqliteStore::recover_runs(const std::vector<Completion>& closed, std::vec
   if (closed.empty() && requeued->empty()) return Status::ok();
 
   const auto inline_logs = inline_logs_of(closed);
-  return grouped(
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  Status s = grouped(
       [&] {
-        if (Status s = complete_locked(closed, inline_logs); !s) return s;
+        if (Status w = complete_locked(closed, inline_logs); !w) return w;
         return create_runs_locked(requeued, nullptr);
       },
       closed.size() + requeued->size());
+  if (s) events_committed(events_before);
+  return s;
 }
 
 Status SqliteStore::complete_pending(const Completion& c, bool* changed) {
   const Changed changed_after(generation_);
-  std::lock_guard lock(write_mu_);
-  Completion v = c;
-  int terminated = v.terminated ? 1 : 0;
-  try {
-    Poco::Data::Statement st(*writer_);
-    st << "UPDATE run_state SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = MAX($3, 1), "
-          "exit_code = $4, summary = $5, cancelled_by = $6 WHERE id = $7 AND phase = 'PENDING'",
-        use(v.outcome), use(terminated), use(v.finished_ms), use(v.exit_code), use(v.summary), use(v.cancelled_by),
-        use(v.run_id);
-    *changed = st.execute() > 0;
-  } catch (const Poco::Exception& e) {
-    return Status::unavailable("store: " + e.displayText());
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  Status s;
+  {
+    std::lock_guard lock(write_mu_);
+    Completion v = c;
+    int terminated = v.terminated ? 1 : 0;
+    s = in_transaction([&] {
+      try {
+        Poco::Data::Statement st(*writer_);
+        st << "UPDATE run_state SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = MAX($3, 1), "
+              "exit_code = $4, summary = $5, cancelled_by = $6 WHERE id = $7 AND phase = 'PENDING'",
+            use(v.outcome), use(terminated), use(v.finished_ms), use(v.exit_code), use(v.summary), use(v.cancelled_by),
+            use(v.run_id);
+        *changed = st.execute() > 0;
+      } catch (const Poco::Exception& e) {
+        return Status::unavailable("store: " + e.displayText());
+      }
+      // Its events only if this call completed it.
+      std::vector<const EventRow*> events;
+      if (*changed)
+        for (const auto& e : c.events) events.push_back(&e);
+      return insert_events_locked(events);
+    });
   }
-  return Status::ok();
+  if (s) events_committed(events_before);
+  return s;
 }
 
 Status SqliteStore::append_logs(const std::vector<LogRow>& logs) {
@@ -296,22 +317,51 @@ StatusOr<std::vector<StepRow>> SqliteStore::steps(int64_t run_id) {
   return out;
 }
 
-Status SqliteStore::flag_stale(int64_t before_ms, int64_t* count) {
+Status SqliteStore::flag_stale(int64_t before_ms, int64_t* count, const RunEventsOf& events) {
   const Changed changed_after(generation_);
-  std::lock_guard lock(write_mu_);
-  try {
-    Poco::Data::Statement st(*writer_);
-    st << "UPDATE run_state SET stale = 1 WHERE id IN (SELECT id FROM open_runs) AND phase = 'RUNNING' AND "
-          "stale = 0 AND started_ms < $1",
-        use(before_ms);
-    *count = static_cast<int64_t>(st.execute());
-    // Housekeeping moves the mark too, so the open runs stay few to read
-    // whether or not runs are being created.
-    if (Status a = in_transaction([&] { return advance_open_mark(); }); !a) return a;
-  } catch (const Poco::Exception& e) {
-    return Status::unavailable("store: " + e.displayText());
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  // The runs to flag, read before the writer's lock (no other writer flags
+  // runs; a run that completes meanwhile is not flagged below).
+  const std::string which = "id IN (SELECT id FROM open_runs) AND phase = 'RUNNING' AND stale = 0 AND started_ms < " +
+                            std::to_string(before_ms);
+  std::vector<RunRow> candidates;
+  if (events)
+    if (Status r = runs_where(which, " ORDER BY id", 100000, &candidates); !r) return r;
+  Status s;
+  {
+    std::lock_guard lock(write_mu_);
+    try {
+      Stmt all(db(), ("UPDATE run_state SET stale = 1 WHERE " + which).c_str());
+      Stmt flag(db(), "UPDATE run_state SET stale = 1 WHERE id = $1 AND phase = 'RUNNING' AND stale = 0");
+      s = in_transaction([&] {
+        if (!events) {
+          if (!all.exec()) return sql_error("flag stale");
+          *count = static_cast<int64_t>(sqlite3_changes(db()));
+          return Status::ok();
+        }
+        // Each run flagged here gets its event in the same transaction.
+        std::vector<EventRow> rows;
+        *count = 0;
+        for (RunRow& r : candidates) {
+          if (!flag.bind(1, r.id).exec()) return sql_error("flag stale");
+          if (sqlite3_changes(db()) == 0) continue;
+          ++*count;
+          r.stale = true;
+          events(r, &rows);
+        }
+        std::vector<const EventRow*> ptrs;
+        for (const auto& e : rows) ptrs.push_back(&e);
+        return insert_events_locked(ptrs);
+      });
+      // Housekeeping moves the mark too, so the open runs stay few to read
+      // whether or not runs are being created.
+      if (s) s = in_transaction([&] { return advance_open_mark(); });
+    } catch (const std::exception& e) {
+      s = Status::unavailable(std::string("store: flag stale: ") + e.what());
+    }
   }
-  return Status::ok();
+  if (s) events_committed(events_before);
+  return s;
 }
 
 Status SqliteStore::prune(int64_t before_ms, size_t batch, int64_t* deleted) {
@@ -377,6 +427,7 @@ int64_t SqliteStore::last_created_before(int64_t before_ms) {
 }
 
 Status SqliteStore::complete_locked(const std::vector<Completion>& cs, const std::vector<std::string>& inline_logs) {
+  std::vector<const EventRow*> events;  // of the runs completed here, written in one statement per 32
   for (size_t k = 0; k < cs.size(); ++k) {
     const Completion& c = cs[k];
     const bool keep_inline = !inline_logs[k].empty();
@@ -387,6 +438,8 @@ Status SqliteStore::complete_locked(const std::vector<Completion>& cs, const std
     st.reset();
     if (rc != SQLITE_DONE) return sql_error("complete run");
     const bool completed_now = sqlite3_changes(db()) > 0;
+    if (completed_now)
+      for (const auto& e : c.events) events.push_back(&e);
     // Who cancelled it, only for a cancelled run (few): the completion of
     // every other run keeps to the one statement above.
     if (completed_now && !c.cancelled_by.empty()) {
@@ -419,7 +472,7 @@ Status SqliteStore::complete_locked(const std::vector<Completion>& cs, const std
       if (rc != SQLITE_DONE) return sql_error("insert step");
     }
   }
-  return Status::ok();
+  return insert_events_locked(events);
 }
 
 std::vector<std::string> SqliteStore::inline_logs_of(const std::vector<Completion>& cs) {

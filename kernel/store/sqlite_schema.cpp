@@ -376,6 +376,28 @@ CREATE TABLE alert_events (
   details_json TEXT NOT NULL DEFAULT '{}',
   PRIMARY KEY (alert_id, seq))
 )SQL"},
+    // The event log (kernel/events): run and alert events written in the
+    // same transaction as the change they report, and plugins' events. seq
+    // is assigned by the store in commit order (portable: no AUTOINCREMENT
+    // or sequence; on SQLite, INTEGER PRIMARY KEY makes it the rowid, so an
+    // event costs one b-tree insert; PostgreSQL's store declares it BIGINT).
+    // No other index: readers go by seq, and pruning walks the oldest seqs.
+    // event_consumers holds each consumer's acknowledged seq, which
+    // retention keeps (docs/events.md).
+    {8, "the event log", R"SQL(
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY,
+  time_ms BIGINT NOT NULL,
+  kind TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  scope_path TEXT NOT NULL,
+  subject TEXT NOT NULL DEFAULT '',
+  payload_json TEXT NOT NULL);
+CREATE TABLE event_consumers (
+  consumer TEXT PRIMARY KEY,
+  seq BIGINT NOT NULL,
+  acked_ms BIGINT NOT NULL)
+)SQL"},
 };
 
 Status SqliteStore::migrate(const std::string& owner, const std::vector<Migration>& migrations) {

@@ -57,6 +57,7 @@ Statements::Statements(sqlite3* db)
   for (size_t i = 0; i < kInsertKinds; ++i) {
     runs_by_size_[i] = std::make_unique<Stmt>(db, insert_runs_sql(kInsertSizes[i]).c_str());
     audits_by_size_[i] = std::make_unique<Stmt>(db, insert_audits_sql(kInsertSizes[i]).c_str());
+    events_by_size_[i] = std::make_unique<Stmt>(db, insert_events_sql(kInsertSizes[i]).c_str());
   }
 }
 
@@ -76,6 +77,21 @@ Stmt& Statements::insert_runs_of(size_t rows) {
 
 Stmt& Statements::insert_audits_of(size_t rows) {
   return *audits_by_size_[size_index(rows)];
+}
+
+Stmt& Statements::insert_events_of(size_t rows) {
+  return *events_by_size_[size_index(rows)];
+}
+
+std::string Statements::insert_events_sql(size_t rows) {
+  // Portable: $n parameters, one multi-row VALUES.
+  std::string sql = "INSERT INTO events (seq, time_ms, kind, scope, scope_path, subject, payload_json) VALUES ";
+  for (size_t i = 0; i < rows; ++i) {
+    sql += i ? ",(" : "(";
+    for (size_t c = 1; c <= kEventColumns; ++c) sql += (c > 1 ? ",$" : "$") + std::to_string(i * kEventColumns + c);
+    sql += ")";
+  }
+  return sql;
 }
 
 std::string Statements::insert_audits_sql(size_t rows) {

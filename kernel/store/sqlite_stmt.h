@@ -24,6 +24,7 @@ inline constexpr size_t kInsertSizes[] = {32, 16, 8, 4, 2, 1};
 inline constexpr size_t kInsertKinds = sizeof(kInsertSizes) / sizeof(kInsertSizes[0]);
 inline constexpr size_t kRunColumns = 18;   // parameters per run in insert_runs
 inline constexpr size_t kAuditColumns = 9;  // parameters per row in insert_audits
+inline constexpr size_t kEventColumns = 7;  // parameters per row in insert_events
 
 // The largest of kInsertSizes that is at most n (n >= 1).
 inline size_t insert_size_for(size_t n) {
@@ -97,9 +98,13 @@ struct Statements {
   static std::string insert_runs_sql(size_t rows);
   // The insert of `rows` audit rows, kAuditColumns parameters each.
   static std::string insert_audits_sql(size_t rows);
-  // The insert of `rows` runs (audit rows); `rows` is one of kInsertSizes.
+  // The insert of `rows` events, kEventColumns parameters each.
+  static std::string insert_events_sql(size_t rows);
+  // The insert of `rows` runs (audit rows, events); `rows` is one of
+  // kInsertSizes.
   Stmt& insert_runs_of(size_t rows);
   Stmt& insert_audits_of(size_t rows);
+  Stmt& insert_events_of(size_t rows);
 
   Stmt insert_run, insert_runs, insert_states, insert_state, mark_running, mark_running_all, complete, inline_max_seq,
       insert_log, insert_step, insert_audit, insert_audit_range, set_next_run, begin, commit, rollback, savepoint,
@@ -108,7 +113,7 @@ struct Statements {
 
  private:
   // Index: the position of the size in kInsertSizes.
-  std::unique_ptr<Stmt> runs_by_size_[kInsertKinds], audits_by_size_[kInsertKinds];
+  std::unique_ptr<Stmt> runs_by_size_[kInsertKinds], audits_by_size_[kInsertKinds], events_by_size_[kInsertKinds];
 };
 
 }  // namespace opk::store::internal

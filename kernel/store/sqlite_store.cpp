@@ -124,6 +124,7 @@ Status SqliteStore::open() {
   } catch (const std::exception& e) {
     return Status(OPK_ERR_INTERNAL, e.what());
   }
+  if (Status e = load_event_seq(); !e) return e;
   if (full_) flusher_ = std::thread([this] { flush_loop(); });
   return Status::ok();
 }

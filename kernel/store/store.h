@@ -137,6 +137,26 @@ struct StepRow {
   std::string summary;
 };
 
+// One event of the kernel's event log (kernel/events): what happened, in the
+// order it was committed. kernel/events builds the document (payload_json);
+// the store keeps it as it is.
+struct EventRow {
+  int64_t seq = 0;  // its place in the log, assigned by the store when written
+  int64_t time_ms = 0;
+  std::string kind;          // "run.completed", "alert.opened", "plugin.<plugin id>.<name>"
+  std::string scope;         // the hierarchy node it concerns ("platform" when none)
+  std::string scope_path;    // that node and its ancestors: "/platform/.../<scope>/"
+  std::string subject;       // what it is about: "run:123", "alert:45"; may be empty
+  std::string payload_json;  // the event document, a JSON object
+};
+
+// A reader of the event log and the last event it acknowledged.
+struct EventConsumer {
+  std::string id;
+  int64_t seq = 0;       // every event up to this one is handled
+  int64_t acked_ms = 0;  // when it last acknowledged
+};
+
 // The end of a run, with what it wrote.
 struct Completion {
   int64_t run_id = 0;
@@ -151,7 +171,15 @@ struct Completion {
   std::string cancelled_by;  // as RunRow::cancelled_by
   std::vector<LogRow> logs;  // lines not yet stored
   std::vector<StepRow> steps;
+  // Event-log rows written with it, in the same transaction, only when this
+  // completion is the one that completes the run (not for a run completed
+  // already): each run's events are written once.
+  std::vector<EventRow> events;
 };
+
+// Builds the event-log rows of a run (flag_stale), inside the store's
+// transaction.
+using RunEventsOf = std::function<void(const RunRow& run, std::vector<EventRow>* out)>;
 
 // One row of the audit trail.
 struct AuditRow {
@@ -284,6 +312,10 @@ struct AlertSave {
   AlertRow row;  // id 0: inserted (the store assigns the id); else updated
   std::vector<AlertEvent> events;
 };
+
+// Builds the event-log rows of a saved alert once its id is known
+// (Store::set_alert_events).
+using AlertEventsOf = std::function<void(const AlertSave& saved, std::vector<EventRow>* out)>;
 
 // Which alerts a reader may see, applied inside the query. `all`: every
 // alert. Otherwise platform-only alerts are left out, and an alert is seen
@@ -426,7 +458,9 @@ class Store {
   // The steps of a run, in order.
   virtual StatusOr<std::vector<StepRow>> steps(int64_t run_id) = 0;
   // Flags RUNNING runs started before `before_ms` as stale; returns how many.
-  virtual Status flag_stale(int64_t before_ms, int64_t* count) = 0;
+  // With `events`, the event-log rows it builds for each run flagged are
+  // written in the same transaction.
+  virtual Status flag_stale(int64_t before_ms, int64_t* count, const RunEventsOf& events = {}) = 0;
   // Deletes at most `batch` completed runs finished before `before_ms`, with
   // their logs and steps; returns how many runs were deleted.
   virtual Status prune(int64_t before_ms, size_t batch, int64_t* deleted) = 0;
@@ -532,6 +566,42 @@ class Store {
   virtual StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) = 0;
   // Alerts `view` sees, counted per (status, severity, source).
   virtual StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) = 0;
+
+  // --- the event log (kernel/events). Run and alert events are written by
+  // the calls above (Completion::events, flag_stale's `events`, the
+  // set_alert_events builder) in their own transactions. A seq is assigned
+  // when an event is written and grows with the order of commits, so a
+  // reader that has read up to seq N never finds a later commit below N;
+  // seqs of writes that were undone are skipped.
+  // Appends events (a plugin's), assigning each its seq in *events, in one
+  // transaction.
+  virtual Status append_events(std::vector<EventRow>* events) = 0;
+  // Events with seq > `after_seq`, oldest first, at most `limit`.
+  virtual StatusOr<std::vector<EventRow>> events_after(int64_t after_seq, size_t limit) = 0;
+  // The event with this seq; NOT_FOUND if there is none (pruned, or never
+  // written).
+  virtual Status get_event(int64_t seq, EventRow* out) = 0;
+  // The seq of the last event written; 0 if none ever was.
+  virtual int64_t last_event_seq() = 0;
+  // Records that `consumer` has handled every event up to `seq`, at `now_ms`
+  // (it may move back, to read again).
+  virtual Status ack_events(const std::string& consumer, int64_t seq, int64_t now_ms) = 0;
+  // Every consumer that acknowledged, ordered by id.
+  virtual StatusOr<std::vector<EventConsumer>> event_consumers() = 0;
+  // Deletes at most `batch` of the oldest events, in seq order, as long as
+  // they were written before `before_ms` and their seq is at most
+  // `max_seq`; the last event is kept (seqs are never handed out again).
+  // *deleted gets how many.
+  virtual Status prune_events(int64_t before_ms, int64_t max_seq, size_t batch, int64_t* deleted) = 0;
+  // Calls `fn` with the last seq after each write that added events has
+  // committed (and is durable, in durable mode), on the writing thread: it
+  // wakes readers waiting for new events. Set before writes begin; `fn`
+  // must not call the store.
+  virtual void set_event_listener(std::function<void(int64_t last_seq)> fn) = 0;
+  // Makes save_alerts write, in its transaction, the event-log rows `fn`
+  // builds for each saved alert (called after the alert is written, so its
+  // id is known). Set before writes begin; empty: none.
+  virtual void set_alert_events(AlertEventsOf fn) = 0;
 };
 
 // Makes the process-wide SQLite settings the embedded store relies on
