@@ -1,0 +1,171 @@
+// The event log in a real kernel: every way a run ends writes its event
+// (with its scheduled job's scope and links), alerts' changes write theirs,
+// a plugin built for ABI 1.4 emits and reads through opk.events/1 while a
+// 1.3 plugin's runs are logged like any other, and only a plugin's system
+// principal may emit or read.
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+#include "events/documents.h"
+#include "support/kernel_util.h"
+
+namespace opk {
+namespace {
+
+using Json = nlohmann::json;
+
+class KernelEventsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto plugins = test::plugins_dir(dir_, {test::fixture("events_probe"), test::fixture("legacy_channel")});
+    kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins));
+    ASSERT_TRUE(kernel_->start());
+    ASSERT_TRUE(kernel_->events());
+  }
+  void TearDown() override { kernel_->stop(); }
+
+  // The events about run `id`, oldest first.
+  std::vector<store::EventRow> of_run(int64_t id) {
+    std::vector<store::EventRow> out;
+    for (const auto& e : kernel_->store()->events_after(0, 100000).value())
+      if (e.subject == "run:" + std::to_string(id)) out.push_back(e);
+    return out;
+  }
+  std::vector<std::string> kinds_of_run(int64_t id) {
+    std::vector<std::string> out;
+    for (const auto& e : of_run(id)) out.push_back(e.kind);
+    return out;
+  }
+  int64_t run(const std::string& type, const std::string& params) {
+    return test::run_and_wait(*kernel_, test::manual(type, params)).row.id;
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<Kernel> kernel_;
+};
+
+TEST_F(KernelEventsTest, EveryWayARunEndsWritesItsEvent) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(kinds_of_run(run("ev-job", R"({"outcome":"normal","output":{"rows":2}})")), V{events::kRunCompleted});
+  EXPECT_EQ(kinds_of_run(run("ev-job", R"({"outcome":"warning"})")), V{events::kRunWarning});
+  EXPECT_EQ(kinds_of_run(run("ev-job", R"({"outcome":"error"})")), V{events::kRunFailed});
+  EXPECT_EQ(kinds_of_run(run("ev-job", R"({"fail":true})")), V{events::kRunFailed});
+  EXPECT_EQ(kinds_of_run(run("ev-target", R"({"ms":300})")), (V{events::kRunCompleted, events::kRunOverTarget}));
+  EXPECT_EQ(kinds_of_run(run("ev-target", R"({"ms":0})")), V{events::kRunCompleted});
+  EXPECT_EQ(kinds_of_run(run("ev-timeout", R"({"ms":5000})")), V{events::kRunTimedOut});
+  // The 1.3 plugin's runs are logged as well.
+  EXPECT_EQ(kinds_of_run(run("legacy-job", "{}")), V{events::kRunCompleted});
+
+  // Cancelled while running, and while pending (held).
+  int64_t id = 0;
+  ASSERT_TRUE(kernel_->engine()->run_now(test::manual("ev-slow", R"({"ms":10000})"), &id));
+  ASSERT_TRUE(test::wait_running(*kernel_, id));
+  ASSERT_TRUE(kernel_->engine()->cancel(id, test::operator_actor(), "enough"));
+  ASSERT_TRUE(kernel_->engine()->wait(id, 10000));
+  EXPECT_EQ(kinds_of_run(id), V{events::kRunCancelled});
+  jobs::RunNow later = test::manual("ev-job");
+  later.start_at_ms = jobs::now_ms() + 60000;
+  ASSERT_TRUE(kernel_->engine()->run_now(later, &id));
+  ASSERT_TRUE(kernel_->engine()->cancel(id, test::operator_actor(), "not needed"));
+  EXPECT_EQ(kinds_of_run(id), V{events::kRunCancelled});
+  Json doc = Json::parse(of_run(id)[0].payload_json);
+  EXPECT_EQ(doc["run"]["cancelled_by"], "alice");
+  EXPECT_TRUE(doc["run"]["started_ms"].is_null());
+
+  // The payload of a completed run.
+  const int64_t done = run("ev-job", R"({"outcome":"normal","output":{"rows":2}})");
+  doc = Json::parse(of_run(done)[0].payload_json);
+  EXPECT_EQ(doc["run"]["job_type"], "ev-job");
+  EXPECT_EQ(doc["run"]["output"]["rows"], 2);
+  EXPECT_EQ(doc["run"]["summary"], "ended normal");
+  EXPECT_EQ(doc["run"]["trigger"], "manual");
+  EXPECT_EQ(doc["run"]["reason"], "test");
+  EXPECT_EQ(doc["links"]["run"], "/administration/runs/" + std::to_string(done));
+}
+
+TEST_F(KernelEventsTest, AScheduledJobsRunConcernsItsScope) {
+  auto& id = *kernel_->identity();
+  ASSERT_TRUE(id.add_node("distributor:d", "platform", "D"));
+  ASSERT_TRUE(id.add_node("partner:p", "distributor:d", "P"));
+  ASSERT_TRUE(id.add_node("tenant:acme", "partner:p", "Acme"));
+  store::ScheduledJob j;
+  j.id = "acme-nightly";
+  j.job_type = "ev-job";
+  j.planning = "disabled";
+  j.scope = "tenant:acme";
+  ASSERT_TRUE(kernel_->engine()->define_job(j, test::operator_actor()));
+  jobs::RunNow r = test::manual("");
+  r.job_type.clear();
+  r.scheduled_job_id = "acme-nightly";
+  const int64_t rid = test::run_and_wait(*kernel_, r).row.id;
+  auto events = of_run(rid);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].scope, "tenant:acme");
+  EXPECT_EQ(events[0].scope_path, "/platform/distributor:d/partner:p/tenant:acme/");
+  Json doc = Json::parse(events[0].payload_json);
+  EXPECT_EQ(doc["tenant"], "tenant:acme");
+  EXPECT_EQ(doc["run"]["scheduled_job_id"], "acme-nightly");
+  EXPECT_EQ(doc["links"]["job"], "/administration/jobs/acme-nightly");
+}
+
+TEST_F(KernelEventsTest, AlertChangesAreLogged) {
+  alerts::Actor admin{"alice", "PlatformAdministrator", "platform", "test"};
+  alerts::Raise custom;
+  custom.severity = "critical";
+  custom.title = "Disk full";
+  custom.scope = "platform";
+  store::AlertRow a;
+  ASSERT_TRUE(kernel_->alerts()->create(admin, custom, &a));
+  ASSERT_TRUE(kernel_->alerts()->acknowledge(admin, a.id, "looking", &a));
+  ASSERT_TRUE(kernel_->alerts()->close(admin, a.id, "fixed", &a));
+  std::vector<std::string> kinds;
+  for (const auto& e : kernel_->store()->events_after(0, 1000).value())
+    if (e.subject == "alert:" + std::to_string(a.id)) kinds.push_back(e.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{events::kAlertOpened, events::kAlertAcknowledged, events::kAlertClosed}));
+}
+
+TEST_F(KernelEventsTest, OnlyAPluginsSystemPrincipalEmitsAndReads) {
+  store::User admin{"root2", "Root", "PlatformAdministrator", "platform"};
+  ASSERT_TRUE(kernel_->identity()->add_user(admin));
+  std::string token;
+  ASSERT_TRUE(kernel_->identity()->issue_token("root2", 0, "test", &token));
+  auto v = test::run_and_wait(*kernel_, test::manual("ev-emit", Json({{"token", token}}).dump()));
+  ASSERT_EQ(v.row.outcome, store::kNormal) << v.row.summary;
+  Json out = Json::parse(v.row.output_json);
+  EXPECT_EQ(out["emit"]["status"], OPK_OK) << out.dump();
+  const int64_t seq = out["emit"]["answer"]["seq"];
+  EXPECT_EQ(out["emit"]["answer"]["kind"], "plugin.events-probe.widget.created");
+  EXPECT_EQ(out["bad_name"]["status"], OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(out["bad_name"]["answer"]["error"].get<std::string>().rfind("name:", 0), 0u);
+  EXPECT_EQ(out["read"]["status"], OPK_OK);
+  bool found = false;
+  for (const auto& e : out["read"]["answer"]["events"])
+    if (e["seq"] == seq) found = e["payload"]["widget"] == 7 && e["subject"] == "widget:7";
+  EXPECT_TRUE(found) << out["read"].dump();
+  EXPECT_EQ(out["forged"]["status"], OPK_ERR_PERMISSION);
+  // A platform administrator's principal ("*") may neither emit nor read.
+  EXPECT_EQ(out["user_emit"]["status"], OPK_ERR_PERMISSION) << out.dump();
+  EXPECT_EQ(out["user_read"]["status"], OPK_ERR_PERMISSION);
+  EXPECT_NE(out["user_read"]["answer"]["error"].get<std::string>().find("system principal"), std::string::npos);
+
+  // The service called directly, as a System actor: ack, get, an unknown operation.
+  host::EventsService& svc = *kernel_->events_service();
+  const identity::Principal system{"system:events-probe", identity::kSystemRole, "platform"};
+  std::string answer;
+  ASSERT_TRUE(svc.call(system, "events-probe", "ack", R"({"consumer":"events-probe","seq":1})", &answer));
+  EXPECT_EQ(Json::parse(answer)["seq"], 1);
+  ASSERT_TRUE(svc.call(system, "events-probe", "get", Json({{"seq", seq}}).dump(), &answer));
+  EXPECT_EQ(Json::parse(answer)["event"]["kind"], "plugin.events-probe.widget.created");
+  EXPECT_EQ(svc.call(system, "events-probe", "get", R"({"seq":999999})", &answer).code(), OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(svc.call(system, "events-probe", "read", R"({"limit":0})", &answer).code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Json::parse(answer)["error"].get<std::string>().rfind("limit:", 0), 0u);
+  EXPECT_EQ(svc.call(system, "events-probe", "read", R"({"wait_ms":10001})", &answer).code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(svc.call(system, "events-probe", "tail", "{}", &answer).code(), OPK_ERR_UNSUPPORTED);
+  auto consumers = kernel_->store()->event_consumers().value();
+  ASSERT_EQ(consumers.size(), 1u);
+  EXPECT_EQ(consumers[0].id, "events-probe");
+}
+
+}  // namespace
+}  // namespace opk
