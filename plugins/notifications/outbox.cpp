@@ -69,6 +69,13 @@ Status Outbox::start() {
     return Status::unavailable("the kernel offers no event log (opk.events/1, ABI 1.4): nothing would be notified");
   if (channels_ == nullptr || !channels_->deliver)
     return Status::unavailable("the kernel offers no notification channels (opk.channels/1, ABI 1.4)");
+  node_ = p_.host().config_or("kernel.node_name", "");
+  int64_t recovered = 0;
+  if (Status s = p_.repo().recover(node_, p_.host().now_ms(), &recovered); !s)
+    p_.host().warn("notifications: deliveries in flight at the last stop not recovered: " + s.message());
+  else if (recovered > 0)
+    p_.host().info("notifications: " + std::to_string(recovered) +
+                   " deliveries in flight when the kernel last stopped are sent again (the same ids)");
   running_ = true;
   consumer_ = std::thread([this] { consume_loop(); });
   for (int i = 0; i < p_.config().workers; ++i)
@@ -254,7 +261,7 @@ void Outbox::attempt(const std::string& id, unsigned* seed) {
   int64_t now = p_.host().now_ms();
   bool claimed = false;
   Delivery d;
-  if (Status s = repo.claim(id, now, now + c.timeout_ms + 30'000, &claimed, &d); !s || !claimed) {
+  if (Status s = repo.claim(id, now, now + c.timeout_ms + 30'000, node_, &claimed, &d); !s || !claimed) {
     if (!s) p_.host().warn("notifications: delivery " + id + " not claimed: " + s.message());
     return;
   }

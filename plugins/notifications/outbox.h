@@ -56,6 +56,7 @@ class Outbox {
   NotifyPlugin& p_;
   const opk_events_v1* events_ = nullptr;
   const opk_channels_v1* channels_ = nullptr;
+  std::string node_;  // kernel.node_name: whose leases are ours
   std::atomic<bool> running_{false};
   std::mutex mu_;
   std::condition_variable cv_;

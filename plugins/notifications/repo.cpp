@@ -23,7 +23,8 @@ const char* const kSchemaV1 =
     "CREATE TABLE p_notifications_deliveries (id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, group_id TEXT NOT NULL, "
     "scope TEXT NOT NULL, event_seq BIGINT NOT NULL, event_kind TEXT NOT NULL, event_subject TEXT NOT NULL, channel "
     "TEXT NOT NULL, recipient TEXT NOT NULL, endpoint TEXT NOT NULL, message TEXT NOT NULL, state TEXT NOT NULL, "
-    "attempts BIGINT NOT NULL, next_attempt_ms BIGINT NOT NULL, lease_until_ms BIGINT NOT NULL, created_ms BIGINT "
+    "attempts BIGINT NOT NULL, next_attempt_ms BIGINT NOT NULL, lease_until_ms BIGINT NOT NULL, lease_owner TEXT NOT "
+    "NULL, created_ms BIGINT "
     "NOT NULL, updated_ms BIGINT NOT NULL, last_code BIGINT, last_detail TEXT NOT NULL, render_error TEXT NOT NULL);"
     "CREATE INDEX p_notifications_deliveries_due ON p_notifications_deliveries (state, next_attempt_ms);"
     "CREATE INDEX p_notifications_deliveries_created ON p_notifications_deliveries (created_ms, id);"
@@ -321,8 +322,8 @@ Status Repo::enqueue(const std::string& consumer, const std::vector<Delivery>& d
   st.reserve(deliveries.size() + 1);
   for (const auto& d : deliveries)
     st.push_back({std::string("INSERT INTO p_notifications_deliveries (") + kDeliveryColumns +
-                      ", lease_until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-                      "$16, NULL, '', $17, 0) ON CONFLICT (id) DO NOTHING",
+                      ", lease_until_ms, lease_owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                      "$14, $15, $16, NULL, '', $17, 0, '') ON CONFLICT (id) DO NOTHING",
                   {d.id, d.rule_id, d.group_id, d.scope, num(d.event_seq), d.event_kind, d.event_subject, d.channel,
                    d.recipient, d.endpoint, d.message.dump(-1, ' ', false, Json::error_handler_t::replace), d.state,
                    num(d.attempts), num(d.next_attempt_ms), num(d.created_ms), num(d.updated_ms), d.render_error}});
@@ -397,18 +398,38 @@ Status Repo::due(int64_t now_ms, int limit, std::vector<std::string>* ids) const
   return Status::ok();
 }
 
-Status Repo::claim(const std::string& id, int64_t now_ms, int64_t lease_until_ms, bool* claimed, Delivery* out) const {
+Status Repo::claim(const std::string& id, int64_t now_ms, int64_t lease_until_ms, const std::string& owner,
+                   bool* claimed, Delivery* out) const {
   int64_t changed = 0;
   if (Status s = store_.execute(
           "UPDATE p_notifications_deliveries SET state = 'sending', attempts = attempts + 1, lease_until_ms = $3, "
-          "updated_ms = $2 WHERE id = $1 AND ((state = 'pending' AND next_attempt_ms <= CAST($2 AS BIGINT)) OR "
-          "(state = 'sending' AND lease_until_ms <= CAST($2 AS BIGINT)))",
-          {id, num(now_ms), num(lease_until_ms)}, &changed);
+          "lease_owner = $4, updated_ms = $2 WHERE id = $1 AND ((state = 'pending' AND next_attempt_ms <= CAST($2 AS "
+          "BIGINT)) OR (state = 'sending' AND lease_until_ms <= CAST($2 AS BIGINT)))",
+          {id, num(now_ms), num(lease_until_ms), owner}, &changed);
       !s)
     return s;
   *claimed = changed == 1;
   if (!*claimed) return Status::ok();
   return delivery(id, out, nullptr);
+}
+
+Status Repo::recover(const std::string& owner, int64_t now_ms, int64_t* recovered) const {
+  std::vector<Store::Statement> st;
+  st.push_back(
+      {"INSERT INTO p_notifications_attempts (delivery_id, attempt, time_ms, outcome, code, latency_ms, "
+       "detail) SELECT id, attempts, $2, 'interrupted', 0, 0, 'the kernel stopped during this attempt; the "
+       "receiver may have it already (the same id comes again)' FROM p_notifications_deliveries WHERE state "
+       "= 'sending' AND lease_owner = $1 ON CONFLICT (delivery_id, attempt) DO NOTHING",
+       {owner, num(now_ms)}});
+  st.push_back(
+      {"UPDATE p_notifications_deliveries SET state = 'pending', lease_until_ms = 0, next_attempt_ms = $2, "
+       "updated_ms = $2 WHERE state = 'sending' AND lease_owner = $1",
+       {owner, num(now_ms)}});
+  Json results;
+  Status s = store_.transaction(st, &results);
+  if (s && recovered)
+    *recovered = results.is_array() && results.size() == 2 ? results[1].value("changed", int64_t{0}) : 0;
+  return s;
 }
 
 Status Repo::release(const std::string& id, int64_t next_ms) const {

@@ -133,9 +133,14 @@ class Repo {
   // expired lease), whose endpoint's circuit is not open; at most `limit` ids.
   Status due(int64_t now_ms, int limit, std::vector<std::string>* ids) const;
   // Claims delivery `id` if it is still due: sending, one more attempt,
-  // leased until `lease_until_ms`. *claimed is false when another worker
-  // took it first.
-  Status claim(const std::string& id, int64_t now_ms, int64_t lease_until_ms, bool* claimed, Delivery* out) const;
+  // leased to `owner` (the kernel's node) until `lease_until_ms`. *claimed
+  // is false when another worker took it first.
+  Status claim(const std::string& id, int64_t now_ms, int64_t lease_until_ms, const std::string& owner, bool* claimed,
+               Delivery* out) const;
+  // At start: the deliveries `owner` was sending when it stopped go back to
+  // pending now, their attempt recorded as interrupted (the receiver may
+  // have it). *recovered (may be NULL) gets how many.
+  Status recover(const std::string& owner, int64_t now_ms, int64_t* recovered) const;
   // Gives a claimed delivery back unattempted (its endpoint's circuit is
   // being probed by another worker): pending at `next_ms`.
   Status release(const std::string& id, int64_t next_ms) const;
