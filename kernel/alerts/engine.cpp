@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "alerts/alerts.h"
+#include "events/json_text.h"
 #include "jobs/run.h"
 
 namespace opk::alerts {
@@ -110,133 +111,6 @@ int severity_rank(const std::string& severity) {
 
 namespace {
 
-// Appends `text` to *out as a JSON string: quotes, backslashes and control
-// characters escaped, bytes that are not UTF-8 replaced by U+FFFD (as the
-// JSON library's "replace" does). Written by hand because the listing writes
-// thousands of these a second and the library's route (a value per field,
-// then dump) costs about three quarters of a page's time.
-void append_string(std::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  size_t i = 0;
-  const size_t n = text.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      size_t j = i + 1;
-      while (j < n) {
-        const auto d = static_cast<unsigned char>(text[j]);
-        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
-        ++j;
-      }
-      out->append(text.data() + i, j - i);
-      i = j;
-      continue;
-    }
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out->append("\\\"");
-          break;
-        case '\\':
-          out->append("\\\\");
-          break;
-        case '\n':
-          out->append("\\n");
-          break;
-        case '\r':
-          out->append("\\r");
-          break;
-        case '\t':
-          out->append("\\t");
-          break;
-        default:
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-      }
-      ++i;
-      continue;
-    }
-    // A UTF-8 sequence: its length from the lead byte, then each
-    // continuation byte, overlong forms and surrogates refused.
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool ok = len != 0 && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) {
-      const auto d = static_cast<unsigned char>(text[i + k]);
-      ok = (d & 0xc0) == 0x80;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    if (ok)
-      ok = !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) &&
-           !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
-    if (ok) {
-      out->append(text.data() + i, len);
-      i += len;
-    } else {
-      out->append("\xef\xbf\xbd");
-      ++i;
-    }
-  }
-  out->push_back('"');
-}
-
-// Writes one JSON object's members in order; `first` tracks the comma.
-class ObjectWriter {
- public:
-  explicit ObjectWriter(std::string* out) : out_(out) { out_->push_back('{'); }
-  void text(const char* key, std::string_view v) {
-    name(key);
-    append_string(v, out_);
-  }
-  // null when empty.
-  void text_or_null(const char* key, const std::string& v) {
-    if (v.empty())
-      raw(key, "null");
-    else
-      text(key, v);
-  }
-  void number(const char* key, int64_t v) {
-    name(key);
-    out_->append(std::to_string(v));
-  }
-  // null when 0.
-  void number_or_null(const char* key, int64_t v) {
-    if (v == 0)
-      raw(key, "null");
-    else
-      number(key, v);
-  }
-  void boolean(const char* key, bool v) { raw(key, v ? "true" : "false"); }
-  void raw(const char* key, std::string_view json) {
-    name(key);
-    out_->append(json);
-  }
-  void end() { out_->push_back('}'); }
-
- private:
-  void name(const char* key) {
-    if (!first_) out_->push_back(',');
-    first_ = false;
-    out_->push_back('"');
-    out_->append(key);
-    out_->append("\":");
-  }
-  std::string* out_;
-  bool first_ = true;
-};
-
 // The stored details as they are when they are a JSON object (the engine
 // stores only objects it parsed and wrote itself), else {}.
 std::string_view details_text(const std::string& text) {
@@ -250,8 +124,11 @@ std::string_view details_text(const std::string& text) {
 }  // namespace
 
 void append_json(const store::AlertRow& a, std::string* out) {
-  ObjectWriter w(out);
-  w.number("id", a.id);
+  // Written directly (events::ObjectWriter): the listing writes thousands
+  // of these a second, and a JSON value per field, then dumped, cost about
+  // three quarters of a page's time.
+  events::ObjectWriter w(out);
+  w.integer("id", a.id);
   w.text("source", a.source);
   w.text("type", a.type);
   w.text("severity", a.severity);
@@ -265,20 +142,20 @@ void append_json(const store::AlertRow& a, std::string* out) {
   w.boolean("custom", a.custom);
   w.raw("details", details_text(a.details_json));
   w.text("status", a.status);
-  w.number("escalation_level", a.escalation_level);
-  w.number("first_seen_ms", a.first_seen_ms);
-  w.number("last_seen_ms", a.last_seen_ms);
-  w.number("occurrences", a.occurrences);
+  w.integer("escalation_level", a.escalation_level);
+  w.integer("first_seen_ms", a.first_seen_ms);
+  w.integer("last_seen_ms", a.last_seen_ms);
+  w.integer("occurrences", a.occurrences);
   w.text_or_null("acknowledged_by", a.acknowledged_by);
-  w.number_or_null("acknowledged_ms", a.acknowledged_ms);
+  w.integer_or_null("acknowledged_ms", a.acknowledged_ms);
   w.text_or_null("closed_by", a.closed_by);
-  w.number_or_null("closed_ms", a.closed_ms);
+  w.integer_or_null("closed_ms", a.closed_ms);
   w.text_or_null("close_kind", a.close_kind);
   w.text_or_null("close_reason", a.close_reason);
-  w.number_or_null("silenced_until_ms", a.silenced_until_ms);
-  w.number_or_null("previous_id", a.previous_id);
+  w.integer_or_null("silenced_until_ms", a.silenced_until_ms);
+  w.integer_or_null("previous_id", a.previous_id);
   w.boolean("flapping", a.flapping);
-  w.end();
+  w.close();
 }
 
 std::string to_json(const store::AlertRow& a) {
