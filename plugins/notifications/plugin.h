@@ -16,7 +16,7 @@
 //   circuit_failures   consecutive failures that open an endpoint's circuit (default 5)
 //   circuit_open       how long it stays open before a probe (default 60s)
 //   timeout            one attempt's limit (default 15s)
-//   poll_wait          longest wait for new events in one read (default 5s)
+//   poll_wait          longest wait for new events in one read (default 2s)
 //   locale             locale of the scheduled jobs' report mails (en, sv)
 // Thread-safety: routes, the consumer and the workers run at once; the
 // settings are immutable after init, the rest is in the store.
@@ -45,7 +45,7 @@ struct Config {
   int64_t circuit_failures = 5;
   int64_t circuit_open_ms = 60'000;
   int64_t timeout_ms = 15'000;
-  int64_t poll_wait_ms = 5'000;
+  int64_t poll_wait_ms = 2'000;
   std::string locale = "en";
 };
 
