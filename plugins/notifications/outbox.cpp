@@ -27,21 +27,6 @@ Event event_of(const Json& e) {
   return ev;
 }
 
-// The report recipients a run event carries (run.report_recipients: an
-// array of addresses or one comma-separated text), or "".
-std::string report_recipients(const Event& e) {
-  if (!e.payload.is_object() || !e.payload.contains("run") || !e.payload["run"].is_object()) return {};
-  const Json& run = e.payload["run"];
-  auto it = run.find("report_recipients");
-  if (it == run.end()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  std::string s;
-  if (it->is_array())
-    for (const auto& a : *it)
-      if (a.is_string()) s += (s.empty() ? "" : ",") + a.get<std::string>();
-  return s;
-}
-
 std::string run_field(const Event& e, const char* field) {
   if (!e.payload.is_object() || !e.payload.contains("run") || !e.payload["run"].is_object()) return {};
   const Json& v = e.payload["run"].contains(field) ? e.payload["run"][field] : Json();
@@ -122,6 +107,42 @@ Status Outbox::events_call(const char* operation, const Json& request, Json* ans
 
 // ------------------------------------------------------------------ consumer
 
+std::string Outbox::report_recipients(const Event& e, const std::string& job,
+                                      std::map<std::string, std::string>* seen) const {
+  // The run event's own copy (run.report_recipients: an array of addresses
+  // or one comma-separated text), when the kernel writes one.
+  const Json& run = e.payload.is_object() && e.payload.contains("run") ? e.payload["run"] : Json();
+  if (run.is_object() && run.contains("report_recipients")) {
+    const Json& r = run["report_recipients"];
+    if (r.is_string()) return r.get<std::string>();
+    std::string s;
+    if (r.is_array())
+      for (const auto& a : r)
+        if (a.is_string()) s += (s.empty() ? "" : ",") + a.get<std::string>();
+    return s;
+  }
+  // Otherwise the scheduled job's, as stored now (opk.jobs/1), once a batch.
+  if (auto it = seen->find(job); it != seen->end()) return it->second;
+  std::string list;
+  const auto* jobs = p_.host().extension<opk_jobs_v1>(OPK_EXT_JOBS);
+  if (jobs != nullptr && jobs->call) {
+    const std::string request = Json{{"id", job}, {"last_n", 1}}.dump();
+    char* answer = nullptr;
+    const opk_status st =
+        jobs->call(p_.host().raw(), p_.host().system_principal(), "job", request.c_str(), "notifications", &answer);
+    const Json doc = answer ? Json::parse(answer, nullptr, false) : Json();
+    if (answer) p_.host().free(answer);
+    if (st == OPK_OK && doc.is_object() && doc.contains("job") && doc["job"].is_object()) {
+      const Json& r = doc["job"].contains("report_recipients") ? doc["job"]["report_recipients"] : Json();
+      if (r.is_array())
+        for (const auto& a : r)
+          if (a.is_string()) list += (list.empty() ? "" : ",") + a.get<std::string>();
+    }
+  }
+  (*seen)[job] = list;
+  return list;
+}
+
 void Outbox::consume_loop() {
   int64_t backoff = 0;
   while (running_) {
@@ -171,6 +192,7 @@ Status Outbox::consume_once(int64_t wait_ms, bool* got) {
     return p_.contains(scope, node);
   };
 
+  std::map<std::string, std::string> jobs_seen;  // scheduled job -> its report recipients, this batch
   std::vector<Delivery> out;
   int64_t last = cursor;
   const int64_t now = p_.host().now_ms();
@@ -213,8 +235,8 @@ Status Outbox::consume_once(int64_t wait_ms, bool* got) {
       if (matches(rule, g->second->scope, e, contains)) add(rule, g->second->scope, e);
     }
     const std::string job = run_field(e, "scheduled_job_id");
-    if (!job.empty())
-      if (auto report = report_rule(job, report_recipients(e), p_.config().locale))
+    if (!job.empty() && e.kind.rfind("run.", 0) == 0)
+      if (auto report = report_rule(job, report_recipients(e, job, &jobs_seen), p_.config().locale))
         if (matches(*report, "platform", e, contains)) add(*report, e.scope.empty() ? "platform" : e.scope, e);
   }
   if (answer.contains("last") && answer["last"].is_number_integer())

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -48,6 +49,10 @@ class Outbox {
   void consume_loop();
   Status consume_once(int64_t wait_ms, bool* got);
   Status events_call(const char* operation, const Json& request, Json* answer) const;
+  // The report recipients of scheduled job `job` for run event `e`
+  // (comma-separated; "" for none): the event's own, else the job's
+  // (opk.jobs/1), looked up once per batch through `seen`.
+  std::string report_recipients(const Event& e, const std::string& job, std::map<std::string, std::string>* seen) const;
   void worker_loop(unsigned seed);
   void attempt(const std::string& id, unsigned* seed);
   // Sleeps up to `ms` or until woken or stopping.

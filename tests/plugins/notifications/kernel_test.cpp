@@ -200,6 +200,83 @@ TEST_F(NotificationsKernel, AFailedRunIsMailedInTheRuleLocale) {
   EXPECT_EQ(deliveries()[0]["last_code"], 250);
 }
 
+TEST_F(NotificationsKernel, AScheduledJobsReportRecipientsGetItsReport) {
+  test::ServerProcess smtp;
+  const std::string mails = scratch_.file("mails.jsonl");
+  const std::string why = smtp.start(
+      {OPK_PYTHON3, std::string(OPK_SOURCE_DIR) + "/tests/support/smtp-server/smtp_server.py", "--out", mails},
+      scratch_.file("smtp.err"));
+  ASSERT_TRUE(why.empty()) << why;
+  cfg_.plugins["channel-email"] = {{"host", "127.0.0.1"}, {"port", std::to_string(smtp.port())}};
+  start();
+  // The console's "Send the report": recipients stored on the job, no rule.
+  auto r = test::http_request(port_, "POST", "/api/v1/jobs", admin_,
+                              Json{{"id", "nightly"},
+                                   {"job_type", "hello"},
+                                   {"planning", "disabled"},
+                                   {"params", {{"steps", 1}, {"step_ms", 1}, {"warn", true}}},
+                                   {"report_recipients", {"boss@example.com", "ops@example.com"}}}
+                                  .dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = test::http_request(port_, "POST", "/api/v1/jobs/nightly/run", admin_, R"({"reason": "report test"})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const int64_t run = Json::parse(r.body)["run_ids"][0];
+  ASSERT_TRUE(kernel_->engine()->wait(run, 20000));
+  std::vector<Json> got;
+  ASSERT_TRUE(eventually([&] {
+    got = received(mails);
+    return got.size() == 2;
+  })) << smtp.errors();
+  std::set<std::string> to;
+  for (const auto& m : got) {
+    to.insert(m["rcpt_tos"][0].get<std::string>());
+    EXPECT_EQ(m["headers"]["Subject"], "[run.warning] hello run " + std::to_string(run) + ": warning");
+  }
+  EXPECT_EQ(to, (std::set<std::string>{"boss@example.com", "ops@example.com"}));
+  const Json d = deliveries();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0]["rule_id"], "report:nightly");
+  // An ad-hoc run of the same type has no report.
+  fail_a_run();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_EQ(deliveries().size(), 2u);
+}
+
+TEST_F(NotificationsKernel, AScheduledJobsGroupTakesItsRunsOnly) {
+  start();
+  auto r = test::http_request(port_, "POST", "/api/v1/jobs", admin_,
+                              Json{{"id", "nightly"},
+                                   {"job_type", "hello"},
+                                   {"planning", "disabled"},
+                                   {"params", {{"steps", 1}, {"step_ms", 1}, {"fail", true}}}}
+                                  .dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_EQ(http("POST", "/groups", {{"id", "night"}, {"name", "Night shift"}, {"scope", "platform"}}).status, 201);
+  r = http("POST", "/groups/night/rules",
+           {{"events", {"run.*"}},
+            {"channel", "webhook"},
+            {"recipients",
+             {{{"to", "http://127.0.0.1:" + std::to_string(receiver_.port()) + "/night"},
+               {"options", {{"secrets", {kSecret}}}}}}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(http("PUT", "/jobs/nosuch", {{"group_id", "night"}}).status, 404);
+  r = http("PUT", "/jobs/nightly", {{"group_id", "night"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  rule("/hook");  // an unbound group: every failed run
+  r = test::http_request(port_, "POST", "/api/v1/jobs/nightly/run", admin_, R"({"reason": "group test"})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  ASSERT_TRUE(kernel_->engine()->wait(Json::parse(r.body)["run_ids"][0], 20000));
+  fail_a_run();  // ad hoc: not the night shift's
+  auto paths = [&] {
+    std::multiset<std::string> out;
+    for (const auto& g : received(requests_)) out.insert(g["path"].get<std::string>());
+    return out;
+  };
+  ASSERT_TRUE(eventually([&] { return paths().size() == 3; })) << received(requests_).size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(paths(), (std::multiset<std::string>{"/hook", "/hook", "/night"}));
+}
+
 TEST_F(NotificationsKernel, AReceiverThatRecoversGetsTheSameIdUntilItAccepts) {
   start();
   rule("/flaky/2");
