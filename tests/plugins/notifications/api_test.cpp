@@ -271,5 +271,141 @@ TEST_F(NotificationsApi, DeliveriesAreEmptyAndScopedWithoutAnOutbox) {
   EXPECT_EQ(call("GET", "/endpoints").status, 200);
 }
 
+// The outbox as the API and opskernel.notifications/1 show it, over
+// deliveries written straight into the plugin's table (the test host has no
+// event log to make them from).
+class NotificationsOutbox : public NotificationsApi {
+ protected:
+  void SetUp() override {
+    NotificationsApi::SetUp();
+    const Status s = host_.load(std::string(OPK_TEST_PLUGIN_DIR) + "/notifications_inbox_probe.so");
+    ASSERT_TRUE(s) << s.message();
+    // Newest last: d1 .. d7.
+    add("d1", "tenant:acme", "dead", 1);
+    add("d2", "tenant:acme", "failed", 2);
+    add("d3", "tenant:acme", "delivered", 3);
+    add("d4", "tenant:acme", "pending", 4);
+    add("d5", "tenant:beta", "dead", 5);
+    add("d6", "tenant:beta", "delivered", 6);
+    add("d7", "platform", "dead", 7);
+    host_.store_rows(
+        "INSERT INTO p_notifications_attempts (delivery_id, attempt, time_ms, outcome, code, latency_ms, detail) "
+        "VALUES ('msg_d1', 1, 1000, 'failed', 503, 12, 'HTTP 503 Service Unavailable')");
+  }
+
+  void add(const std::string& id, const std::string& scope, const std::string& state, int64_t n) {
+    host_.store_rows(
+        "INSERT INTO p_notifications_deliveries (id, rule_id, group_id, scope, event_seq, event_kind, event_subject, "
+        "channel, recipient, endpoint, message, state, attempts, next_attempt_ms, lease_until_ms, lease_owner, "
+        "created_ms, updated_ms, last_code, last_detail, render_error) VALUES ('msg_" +
+        id + "', 'rule-x', 'g', '" + scope + "', " + std::to_string(n) + ", 'run.failed', 'run:" + std::to_string(n) +
+        "', 'webhook', 'https://x/h', 'ep_x', '{\"subject\":\"s\",\"body\":\"b\",\"options\":{\"secrets\":"
+        "[\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]}}', '" +
+        state + "', 1, " + (state == "pending" ? "99999999999999" : "0") + ", 0, '', " + std::to_string(n * 1000) +
+        ", " + std::to_string(n * 1000) + ", NULL, '', '')");
+  }
+
+  std::vector<std::string> ids(const std::string& query, const Principal& who) {
+    std::vector<std::string> out;
+    const auto r = call("GET", "/deliveries" + query, nullptr, who);
+    EXPECT_EQ(r.status, 200) << r.body;
+    const Json doc = json(r);
+    for (const auto& d : doc["deliveries"]) out.push_back(d["id"].get<std::string>().substr(4));
+    return out;
+  }
+
+  // Calls opskernel.notifications/1 through the probe as `who`.
+  Json ext(const std::string& op, const Json& request, const Principal& who = kAdmin) {
+    const auto r =
+        host_.request("POST", "/api/v1/inbox-probe/" + op, request.dump(), who, {{"content-type", "application/json"}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json(r);
+  }
+};
+
+TEST_F(NotificationsOutbox, DeliveriesAreScopedFilteredAndPaged) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids("", kAdmin), (V{"d7", "d6", "d5", "d4", "d3", "d2", "d1"}));
+  EXPECT_EQ(ids("", kDistributor), (V{"d6", "d5", "d4", "d3", "d2", "d1"}));
+  EXPECT_EQ(ids("", kAcme), (V{"d4", "d3", "d2", "d1"}));
+  EXPECT_EQ(ids("", kViewer), (V{"d4", "d3", "d2", "d1"}));
+  EXPECT_EQ(ids("?state=dead", kAcme), (V{"d1"}));
+  EXPECT_EQ(ids("?state=dead", kAdmin), (V{"d7", "d5", "d1"}));
+  EXPECT_EQ(ids("?since_ms=3000&until_ms=6000", kAdmin), (V{"d5", "d4", "d3"}));
+  EXPECT_TRUE(ids("?channel=email", kAdmin).empty());
+
+  // Pages of two, followed by their cursors, give each once.
+  V paged;
+  std::string cursor;
+  for (int pages = 0; pages < 10; ++pages) {
+    const auto r = call("GET", "/deliveries?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), nullptr, kAcme);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const Json doc = json(r);
+    for (const auto& d : doc["deliveries"]) paged.push_back(d["id"].get<std::string>().substr(4));
+    if (doc["next_cursor"].is_null()) break;
+    cursor = doc["next_cursor"];
+  }
+  EXPECT_EQ(paged, (V{"d4", "d3", "d2", "d1"}));
+
+  auto r = call("GET", "/deliveries/msg_d1", nullptr, kAcme);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json d1 = json(r);
+  ASSERT_EQ(d1["attempts"].size(), 1u);
+  EXPECT_EQ(d1["attempts"][0]["code"], 503);
+  EXPECT_EQ(d1["message"]["subject"], "s");
+  EXPECT_EQ(r.body.find("whsec_"), std::string::npos) << "options never leave the store";
+  EXPECT_EQ(call("GET", "/deliveries/msg_d5", nullptr, kAcme).status, 404);
+}
+
+TEST_F(NotificationsOutbox, ReplayThroughTheApi) {
+  auto r = call("POST", "/deliveries/msg_d1/replay", nullptr, kAcme);
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(json(r)["state"], "pending");
+  EXPECT_EQ(call("POST", "/deliveries/msg_d3/replay", nullptr, kAcme).status, 409) << "delivered stays delivered";
+  EXPECT_EQ(call("POST", "/deliveries/msg_d5/replay", nullptr, kAcme).status, 404);
+  EXPECT_EQ(call("POST", "/deliveries/msg_d2/replay", nullptr, kViewer).status, 403);
+  const auto rows = host_.audit_rows();
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.back().action, "notifications.delivery.replay");
+  EXPECT_EQ(rows.back().target, "delivery:msg_d1");
+  EXPECT_EQ(rows.back().user_id, "alice");
+}
+
+TEST_F(NotificationsOutbox, TheExtensionListsAndReplaysFailures) {
+  auto list = [&](const Principal& who, const Json& rq = Json::object()) {
+    std::vector<std::string> out;
+    const Json doc = ext("list_failed", rq, who);
+    EXPECT_EQ(doc["status"], OPK_OK) << doc.dump();
+    for (const auto& d : doc["answer"]["deliveries"]) out.push_back(d["id"].get<std::string>().substr(4));
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(list(kAdmin), (V{"d7", "d5", "d2", "d1"}));
+  EXPECT_EQ(list(kAcme), (V{"d2", "d1"}));
+  EXPECT_EQ(list(kAdmin, {{"state", "failed"}}), (V{"d2"}));
+  EXPECT_EQ(list(kAdmin, {{"limit", 2}}), (V{"d7", "d5"}));
+
+  Json doc = ext("get", {{"id", "msg_d1"}}, kAcme);
+  EXPECT_EQ(doc["answer"]["delivery"]["attempts"].size(), 1u) << doc.dump();
+  EXPECT_EQ(ext("get", {{"id", "msg_d5"}}, kAcme)["status"], OPK_ERR_NOT_FOUND);
+
+  // All or none: one delivery outside the caller's scope refuses the lot.
+  doc = ext("replay", {{"ids", {"msg_d1", "msg_d5"}}}, kAcme);
+  EXPECT_EQ(doc["status"], OPK_ERR_NOT_FOUND) << doc.dump();
+  EXPECT_EQ(doc["answer"]["error"], "ids[1]: no delivery 'msg_d5'");
+  EXPECT_EQ(list(kAcme), (V{"d2", "d1"}));
+  doc = ext("replay", {{"ids", {"msg_d3"}}}, kAcme);
+  EXPECT_EQ(doc["status"], OPK_ERR_CONFLICT) << doc.dump();
+  EXPECT_EQ(ext("replay", {{"ids", {"msg_d1"}}}, kViewer)["status"], OPK_ERR_PERMISSION);
+  EXPECT_EQ(ext("suppress", Json::object())["status"], OPK_ERR_UNSUPPORTED);
+  EXPECT_EQ(ext("list_failed", {{"colour", 1}})["answer"]["error"], "colour: is not a field of list_failed");
+
+  doc = ext("replay", {{"ids", {"msg_d1", "msg_d2"}}}, kAcme);
+  ASSERT_EQ(doc["status"], OPK_OK) << doc.dump();
+  EXPECT_EQ(doc["answer"]["replayed"], Json({"msg_d1", "msg_d2"}));
+  EXPECT_TRUE(list(kAcme).empty()) << "both are pending again";
+  EXPECT_EQ(ids("?state=pending", kAcme), (V{"d4", "d2", "d1"}));
+}
+
 }  // namespace
 }  // namespace opk::test
