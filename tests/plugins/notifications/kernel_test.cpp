@@ -315,6 +315,33 @@ TEST_F(NotificationsKernel, AReceiverThatNeverRecoversEndsDead) {
   EXPECT_EQ(deliveries("?state=dead").size(), 1u);
 }
 
+TEST_F(NotificationsKernel, RetryAfterIsHonoured) {
+  start();
+  rule("/status/503?retry_after=2");
+  fail_a_run();
+  ASSERT_TRUE(eventually([&] { return received(requests_).size() >= 2; }));
+  const auto got = received(requests_);
+  EXPECT_GE(got[1]["time_ms"].get<int64_t>() - got[0]["time_ms"].get<int64_t>(), 1900)
+      << "the receiver's Retry-After: 2 wins over the schedule's 300 ms";
+  auto r = http("GET", "/deliveries/" + got[0]["headers"]["webhook-id"].get<std::string>());
+  const Json d = Json::parse(r.body);
+  EXPECT_EQ(d["attempts"][0]["code"], 503) << r.body;
+}
+
+TEST_F(NotificationsKernel, TheRoutesAreInTheOpenApiDocument) {
+  start();
+  const auto r = test::http_request(port_, "GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  const Json paths = Json::parse(r.body)["paths"];
+  ASSERT_TRUE(paths.contains("/api/v1/notifications/groups")) << r.body.substr(0, 400);
+  EXPECT_EQ(paths["/api/v1/notifications/groups"]["get"]["x-permission"], "notifications.read");
+  EXPECT_EQ(paths["/api/v1/notifications/groups"]["post"]["x-permission"], "notifications.manage");
+  EXPECT_EQ(paths["/api/v1/notifications/rules/{id}"]["put"]["tags"], Json({"notifications/notifications"}));
+  for (const char* path : {"/api/v1/notifications/deliveries/{id}/replay", "/api/v1/notifications/templates/check",
+                           "/api/v1/notifications/endpoints/{id}/enable", "/api/v1/notifications/jobs/{id}"})
+    EXPECT_TRUE(paths.contains(path)) << path;
+}
+
 TEST_F(NotificationsKernel, GoneDisablesTheEndpoint) {
   start();
   rule("/status/410");
