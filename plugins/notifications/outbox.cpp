@@ -338,8 +338,10 @@ void Outbox::attempt(const std::string& id, unsigned* seed) {
           : std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   o.attempt.detail = r.detail;
   o.circuit_failures = c.circuit_failures;
-  const bool permanent = (r.flags & OPK_DELIVERY_PERMANENT) != 0 || st == OPK_ERR_INVALID_ARGUMENT ||
-                         st == OPK_ERR_PERMISSION || st == OPK_ERR_NOT_FOUND;
+  // An unknown channel (NOT_FOUND: its plugin stopped or is disabled) is
+  // retried on the schedule: it may be back before the last attempt.
+  const bool permanent =
+      (r.flags & OPK_DELIVERY_PERMANENT) != 0 || st == OPK_ERR_INVALID_ARGUMENT || st == OPK_ERR_PERMISSION;
   if (st == OPK_OK) {
     o.attempt.outcome = kDelivered;
     o.state = kDelivered;
