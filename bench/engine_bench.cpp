@@ -1,8 +1,9 @@
 // Job engine benchmark. Prints, as min / median / max of 3 rounds on a fresh
 // store each (synchronous=FULL, WAL):
 //   throughput  20,000 no-op runs end to end (created -> RUNNING -> COMPLETED,
-//               one log line stored each), from the enqueue call to the last
-//               completion stored;
+//               one log line stored each, and each run's end event in the
+//               event log), from the enqueue call to the last completion
+//               stored, with the events written per run;
 //   enqueue     20,000 run-now requests through the batch call (into an idle
 //               engine, and while a worker drains the queue), and 2,000
 //               single calls;
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
   // leave SQLite in its default (serialized) mode for the rounds.
   opk::store::configure_sqlite();
   std::vector<double> yardstick{sqlite_yardstick()};
+  std::vector<double> events_per_run;
   std::vector<double> throughput, cpu_per_run, busy_cores, enqueue_idle, enqueue_batch, enqueue_single, lag_p50,
       lag_p99, lag_max, burst_ms;
   std::vector<double> run_now_rate[2], run_now_p50[2], run_now_p99[2];  // runs due now, due in an hour
@@ -191,6 +193,9 @@ int main(int argc, char** argv) {
       const double secs = (now_us() - t0) / 1e6;
       const double cpu = cpu_seconds() - cpu0;
       throughput.push_back(n / secs);
+      // Each run's end writes its event in its completion's transaction (the
+      // event log is always on).
+      events_per_run.push_back(static_cast<double>(k->store()->last_event_seq()) / n);
       cpu_per_run.push_back(cpu * 1e6 / n);
       busy_cores.push_back(cpu / secs);
       if (round == 0) idle_rss = rss_mib();
@@ -339,6 +344,7 @@ int main(int argc, char** argv) {
             << static_cast<int64_t>(yardstick[1]) << " rows/s\n";
   std::cout << "  throughput, " << n << " no-op runs end to end:  " << stats(throughput, "runs/s") << "\n";
   std::cout << "    CPU per run (every thread):            " << stats(cpu_per_run, "us", 1) << "\n";
+  std::cout << "    events written per run (event log):    " << stats(events_per_run, "", 2) << "\n";
   std::cout << "    cores busy meanwhile:                  " << stats(busy_cores, "", 2) << "\n";
   std::cout << "  enqueue, batch call (1,000 per call):    " << stats(enqueue_idle, "runs/s") << "\n";
   std::cout << "  enqueue, batch call, a worker draining:  " << stats(enqueue_batch, "runs/s") << "\n";

@@ -60,70 +60,61 @@ std::string Documents::link(const std::string& path) const {
   return options_.console_url + path;
 }
 
-std::string Documents::run_document(const RunFacts& f, const std::string& extra) const {
+std::string Documents::run_document(const RunFacts& f, const std::string& path, const std::string& extra) const {
+  // A member not set is left out rather than null: every run's end writes
+  // this document in its completion's transaction, and its bytes are the
+  // event log's main cost there (bench/README.md).
   const store::RunRow& r = *f.run;
   const store::Completion* e = f.end;
-  const std::string path = path_of(f.scope);
   std::string out;
-  out.reserve(640 + r.params_json.size() + (e ? e->output_json.size() + e->summary.size() : 0));
+  out.reserve(448 + r.params_json.size() + (e ? e->output_json.size() + e->summary.size() : 0));
   {
     ObjectWriter doc(&out);
     {
       ObjectWriter run(doc.member("run"));
       run.integer("id", r.id)
           .text("job_type", r.job_type)
-          .text_or_null("scheduled_job_id", r.scheduled_job_id)
+          .text_if("scheduled_job_id", r.scheduled_job_id)
           .text("status", status_of(e, r));
-      if (e) {
-        run.text("outcome", e->outcome).boolean("terminated", e->terminated).integer("exit_code", e->exit_code);
-        run.text_or_null("summary", e->summary);
-      } else {
-        run.null("outcome").boolean("terminated", false).null("exit_code").text_or_null("summary", r.summary);
-      }
-      run.text("trigger", r.trigger).text_or_null("reason", r.reason).integer_or_null("parent_run_id", r.parent_run_id);
+      if (e)
+        run.text("outcome", e->outcome)
+            .boolean("terminated", e->terminated)
+            .integer("exit_code", e->exit_code)
+            .text_if("summary", e->summary);
+      else
+        run.text_if("summary", r.summary);
+      run.text("trigger", r.trigger).text_if("reason", r.reason).integer_if("parent_run_id", r.parent_run_id);
       if (is_json(r.params_json))
         run.raw("params", r.params_json);
       else
         run.text("params", r.params_json);
       const std::string& output = e ? e->output_json : r.output_json;
-      if (output.empty()) {
-        run.null("output");
-      } else if (output.size() > kMaxOutputBytes) {
-        run.null("output").integer("output_bytes", static_cast<int64_t>(output.size()));
-      } else if (is_json(output)) {
+      if (output.size() > kMaxOutputBytes)
+        run.integer("output_bytes", static_cast<int64_t>(output.size()));
+      else if (!output.empty() && is_json(output))
         run.raw("output", output);
-      } else {
-        run.text("output", output);  // not JSON: as text
-      }
-      run.text_or_null("target_tenant", r.target_tenant).boolean("dry_run", r.dry_run);
-      if (r.user_id.empty()) {
-        run.null("requested_by");
-      } else {
+      else
+        run.text_if("output", output);  // not JSON: as text
+      run.text_if("target_tenant", r.target_tenant);
+      if (r.dry_run) run.boolean("dry_run", true);
+      if (!r.user_id.empty()) {
         ObjectWriter by(run.member("requested_by"));
         by.text("user_id", r.user_id).text("role", r.role).text("scope", r.scope);
       }
-      run.text_or_null("cancelled_by", e ? e->cancelled_by : r.cancelled_by)
-          .integer("created_ms", r.created_ms)
-          .integer_or_null("scheduled_ms", r.scheduled_ms)
-          .integer_or_null("started_ms", f.started_ms);
       const int64_t finished = e ? e->finished_ms : 0;
-      run.integer_or_null("finished_ms", finished);
-      if (finished && f.started_ms)
-        run.integer("duration_ms", std::max<int64_t>(0, finished - f.started_ms));
-      else
-        run.null("duration_ms");
-      run.integer_or_null("target_duration_ms", static_cast<int64_t>(f.target_duration_ms))
-          .text_or_null("node", f.node)
-          .text("scope", f.scope);
+      run.text_if("cancelled_by", e ? e->cancelled_by : r.cancelled_by)
+          .integer("created_ms", r.created_ms)
+          .integer_if("scheduled_ms", r.scheduled_ms)
+          .integer_if("started_ms", f.started_ms)
+          .integer_if("finished_ms", finished);
+      if (finished && f.started_ms) run.integer("duration_ms", std::max<int64_t>(0, finished - f.started_ms));
+      run.integer_if("target_duration_ms", static_cast<int64_t>(f.target_duration_ms)).text_if("node", f.node);
     }
-    doc.text_or_null("tenant", tenant_in(path));
+    doc.text_if("tenant", tenant_in(path));
     {
       ObjectWriter links(doc.member("links"));
       links.text("run", link("/administration/runs/" + std::to_string(r.id)));
-      if (r.scheduled_job_id.empty())
-        links.null("job");
-      else
-        links.text("job", link("/administration/jobs/" + r.scheduled_job_id));
+      if (!r.scheduled_job_id.empty()) links.text("job", link("/administration/jobs/" + r.scheduled_job_id));
     }
     if (!extra.empty()) {
       out.push_back(',');
@@ -141,14 +132,14 @@ void Documents::run_ended(const RunFacts& f, std::vector<store::EventRow>* out) 
   const int64_t time = f.end->finished_ms;
   std::string extra;
   if (f.how == RunEnd::recovered) extra = std::string("\"requeued\":") + (f.requeued ? "true" : "false");
-  const std::string doc = run_document(f, extra);
+  const std::string doc = run_document(f, path, extra);
   out->push_back({0, time, kind, f.scope, path, subject, doc});
   // Over its target: a run that finished (not one cancelled or recovered).
   const bool finished = f.how != RunEnd::recovered && f.end->cancelled_by.empty();
   const int64_t took = f.started_ms ? f.end->finished_ms - f.started_ms : 0;
   if (finished && f.target_duration_ms > 0 && took > static_cast<int64_t>(f.target_duration_ms)) {
     const std::string over = "\"over_target_ms\":" + std::to_string(took - static_cast<int64_t>(f.target_duration_ms));
-    out->push_back({0, time, kRunOverTarget, f.scope, path, subject, run_document(f, over)});
+    out->push_back({0, time, kRunOverTarget, f.scope, path, subject, run_document(f, path, over)});
   }
 }
 
@@ -160,7 +151,8 @@ void Documents::run_stale(const store::RunRow& run, const std::string& scope, st
   f.node = run.node;
   const int64_t now = clock::now_ms();
   const std::string extra = "\"running_ms\":" + std::to_string(std::max<int64_t>(0, now - run.started_ms));
-  out->push_back({0, now, kRunStale, scope, path_of(scope), "run:" + std::to_string(run.id), run_document(f, extra)});
+  const std::string path = path_of(scope);
+  out->push_back({0, now, kRunStale, scope, path, "run:" + std::to_string(run.id), run_document(f, path, extra)});
 }
 
 void Documents::alert_changed(const store::AlertSave& saved, std::vector<store::EventRow>* out) const {

@@ -100,8 +100,9 @@ class Documents {
   std::string link(const std::string& path) const;
 
  private:
-  // The run's document: {"run": {...}, "tenant", "links"} and `extra` members.
-  std::string run_document(const RunFacts& f, const std::string& extra) const;
+  // The run's document: {"run": {...}, "tenant", "links"} and `extra`
+  // members; `path` is the scope's path.
+  std::string run_document(const RunFacts& f, const std::string& path, const std::string& extra) const;
   DocumentOptions options_;
 };
 

@@ -34,6 +34,19 @@ size_t utf8_length(std::string_view s, size_t i) {
 
 void append_json_string(std::string_view text, std::string* out) {
   static const char kHex[] = "0123456789abcdef";
+  // Most text needs no escaping: one scan, one append.
+  size_t clean = 0;
+  while (clean < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[clean]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    ++clean;
+  }
+  if (clean == text.size()) {
+    out->push_back('"');
+    out->append(text);
+    out->push_back('"');
+    return;
+  }
   out->push_back('"');
   size_t plain = 0;  // start of the bytes copied as they are
   auto flush = [&](size_t upto) { out->append(text.data() + plain, upto - plain); };
@@ -101,10 +114,11 @@ void ObjectWriter::close() {
 }
 
 void ObjectWriter::key(std::string_view k) {
-  if (!first_) out_->push_back(',');
+  // Keys are the kernel's own names: plain ASCII, nothing to escape.
+  out_->append(first_ ? "\"" : ",\"", first_ ? 1 : 2);
   first_ = false;
-  append_json_string(k, out_);
-  out_->push_back(':');
+  out_->append(k);
+  out_->append("\":", 2);
 }
 
 ObjectWriter& ObjectWriter::text(std::string_view k, std::string_view value) {
@@ -115,6 +129,14 @@ ObjectWriter& ObjectWriter::text(std::string_view k, std::string_view value) {
 
 ObjectWriter& ObjectWriter::text_or_null(std::string_view k, std::string_view value) {
   return value.empty() ? null(k) : text(k, value);
+}
+
+ObjectWriter& ObjectWriter::text_if(std::string_view k, std::string_view value) {
+  return value.empty() ? *this : text(k, value);
+}
+
+ObjectWriter& ObjectWriter::integer_if(std::string_view k, int64_t value) {
+  return value == 0 ? *this : integer(k, value);
 }
 
 ObjectWriter& ObjectWriter::integer(std::string_view k, int64_t value) {

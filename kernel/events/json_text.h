@@ -20,7 +20,9 @@ void append_json_string(std::string_view text, std::string* out);
 // false or null), surrounded by nothing but blanks.
 bool is_json(std::string_view text);
 
-// Builds one JSON object member by member: {"a":1,"b":"x"}.
+// Builds one JSON object member by member: {"a":1,"b":"x"}. Keys are the
+// caller's own names, written as they are: REQUIRES plain ASCII without
+// quotes, backslashes or control characters.
 class ObjectWriter {
  public:
   // Starts the object at the end of *out. REQUIRES: *out outlives this.
@@ -33,7 +35,11 @@ class ObjectWriter {
   ObjectWriter& text(std::string_view key, std::string_view value);
   // A text member, or null when `value` is empty.
   ObjectWriter& text_or_null(std::string_view key, std::string_view value);
+  // A text member, left out when `value` is empty.
+  ObjectWriter& text_if(std::string_view key, std::string_view value);
   ObjectWriter& integer(std::string_view key, int64_t value);
+  // An integer member, left out when `value` is 0.
+  ObjectWriter& integer_if(std::string_view key, int64_t value);
   // An integer member, or null when `value` is 0.
   ObjectWriter& integer_or_null(std::string_view key, int64_t value);
   ObjectWriter& boolean(std::string_view key, bool value);
