@@ -191,5 +191,31 @@ TEST(Config, AlertSettingsAndEscalationRules) {
   }
 }
 
+TEST(Config, EventLogSettings) {
+  TempDir d;
+  Config c, def;
+  ASSERT_TRUE(load_text(d, "", &def));
+  EXPECT_EQ(def.events_retention_ms, 7LL * 24 * 3600 * 1000);
+  EXPECT_EQ(def.events_console_url, "");
+  ASSERT_TRUE(load_text(d, "[events]\nretention = 30d\nconsole_url = https://ops.example.com/\n", &c));
+  EXPECT_EQ(c.events_retention_ms, 30LL * 24 * 3600 * 1000);
+  EXPECT_EQ(c.events_console_url, "https://ops.example.com");  // without the trailing slash
+  struct Case {
+    std::string text, key, why;
+  } cases[] = {
+      {"[events]\nretention = 10m\n", "events.retention", "at least 1h"},
+      {"[events]\nretention = a week\n", "events.retention", "not a duration"},
+      {"[events]\nconsole_url = ops.example.com\n", "events.console_url", "not an http:// or https:// URL"},
+      {"[events]\nconsole_url = https://ops.example.com/a b\n", "events.console_url", "blanks"},
+  };
+  for (const auto& k : cases) {
+    Config cfg;
+    Status s = load_text(d, k.text, &cfg);
+    ASSERT_FALSE(s) << k.text;
+    EXPECT_NE(s.message().find(k.key + ":"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(k.why), std::string::npos) << s.message();
+  }
+}
+
 }  // namespace
 }  // namespace opk::config
