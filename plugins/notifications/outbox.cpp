@@ -14,6 +14,7 @@ namespace {
 
 constexpr int kReadLimit = 200;      // events per read
 constexpr int kDueBatch = 16;        // deliveries a worker looks at per pass
+constexpr size_t kClaimBatch = 4;    // deliveries a worker claims in one transaction
 constexpr int64_t kMaxNapMs = 1000;  // the longest a worker sleeps without looking (other kernels enqueue too)
 
 Event event_of(const Json& e) {
@@ -268,25 +269,32 @@ void Outbox::worker_loop(unsigned seed) {
       nap(wait);
       continue;
     }
-    // Workers look at the same due list; start at a different place each.
+    // Workers look at the same due list; each starts at a different place
+    // and claims a few in one transaction (their leases cover them all).
     std::rotate(ids.begin(), ids.begin() + static_cast<long>(seed % ids.size()), ids.end());
-    for (const auto& id : ids) {
-      if (!running_) break;
-      attempt(id, &seed);
+    if (ids.size() > kClaimBatch) ids.resize(kClaimBatch);
+    const Config& c = p_.config();
+    std::vector<Delivery> claimed;
+    const int64_t lease = now + static_cast<int64_t>(ids.size()) * c.timeout_ms + 30'000;
+    if (Status cs = p_.repo().claim_many(ids, now, lease, node_, &claimed); !cs) {
+      p_.host().warn("notifications: deliveries not claimed: " + cs.message());
+      nap(kMaxNapMs);
+      continue;
+    }
+    for (auto& d : claimed) {
+      if (!running_) {
+        p_.repo().release(d.id, d.next_attempt_ms);  // not attempted: back as it was
+        continue;
+      }
+      attempt(d, &seed);
     }
   }
 }
 
-void Outbox::attempt(const std::string& id, unsigned* seed) {
+void Outbox::attempt(const Delivery& d, unsigned* seed) {
   const Config& c = p_.config();
   const Repo& repo = p_.repo();
   int64_t now = p_.host().now_ms();
-  bool claimed = false;
-  Delivery d;
-  if (Status s = repo.claim(id, now, now + c.timeout_ms + 30'000, node_, &claimed, &d); !s || !claimed) {
-    if (!s) p_.host().warn("notifications: delivery " + id + " not claimed: " + s.message());
-    return;
-  }
   Endpoint ep;
   const bool known = repo.endpoint(d.endpoint, &ep).is_ok();
   if (known && ep.disabled) {

@@ -54,7 +54,8 @@ class Outbox {
   // (opk.jobs/1), looked up once per batch through `seen`.
   std::string report_recipients(const Event& e, const std::string& job, std::map<std::string, std::string>* seen) const;
   void worker_loop(unsigned seed);
-  void attempt(const std::string& id, unsigned* seed);
+  // One attempt of claimed delivery `d`, recorded.
+  void attempt(const Delivery& d, unsigned* seed);
   // Sleeps up to `ms` or until woken or stopping.
   void nap(int64_t ms);
 

@@ -398,19 +398,24 @@ Status Repo::due(int64_t now_ms, int limit, std::vector<std::string>* ids) const
   return Status::ok();
 }
 
-Status Repo::claim(const std::string& id, int64_t now_ms, int64_t lease_until_ms, const std::string& owner,
-                   bool* claimed, Delivery* out) const {
-  int64_t changed = 0;
-  if (Status s = store_.execute(
-          "UPDATE p_notifications_deliveries SET state = 'sending', attempts = attempts + 1, lease_until_ms = $3, "
-          "lease_owner = $4, updated_ms = $2 WHERE id = $1 AND ((state = 'pending' AND next_attempt_ms <= CAST($2 AS "
-          "BIGINT)) OR (state = 'sending' AND lease_until_ms <= CAST($2 AS BIGINT)))",
-          {id, num(now_ms), num(lease_until_ms), owner}, &changed);
-      !s)
-    return s;
-  *claimed = changed == 1;
-  if (!*claimed) return Status::ok();
-  return delivery(id, out, nullptr);
+Status Repo::claim_many(const std::vector<std::string>& ids, int64_t now_ms, int64_t lease_until_ms,
+                        const std::string& owner, std::vector<Delivery>* out) const {
+  out->clear();
+  if (ids.empty()) return Status::ok();
+  std::vector<Store::Statement> st;
+  for (const auto& id : ids)
+    st.push_back({std::string("UPDATE p_notifications_deliveries SET state = 'sending', attempts = attempts + 1, "
+                              "lease_until_ms = $3, lease_owner = $4, updated_ms = $2 WHERE id = $1 AND ((state = "
+                              "'pending' AND next_attempt_ms <= CAST($2 AS BIGINT)) OR (state = 'sending' AND "
+                              "lease_until_ms <= CAST($2 AS BIGINT))) RETURNING ") +
+                      kDeliveryColumns,
+                  {id, num(now_ms), num(lease_until_ms), owner}});
+  Json results;
+  if (Status s = store_.transaction(st, &results); !s) return s;
+  if (!results.is_array()) return Status(OPK_ERR_INTERNAL, "store answer is not a list of results");
+  for (const auto& r : results)
+    if (r.contains("rows") && r["rows"].is_array() && !r["rows"].empty()) out->push_back(delivery_of(r["rows"][0]));
+  return Status::ok();
 }
 
 Status Repo::recover(const std::string& owner, int64_t now_ms, int64_t* recovered) const {

@@ -132,11 +132,12 @@ class Repo {
   // Deliveries due at `now_ms` (pending and due, or sending with an
   // expired lease), whose endpoint's circuit is not open; at most `limit` ids.
   Status due(int64_t now_ms, int limit, std::vector<std::string>* ids) const;
-  // Claims delivery `id` if it is still due: sending, one more attempt,
-  // leased to `owner` (the kernel's node) until `lease_until_ms`. *claimed
-  // is false when another worker took it first.
-  Status claim(const std::string& id, int64_t now_ms, int64_t lease_until_ms, const std::string& owner, bool* claimed,
-               Delivery* out) const;
+  // Claims each of `ids` that is still due (pending and due, or sending
+  // with an expired lease), in one transaction: sending, one more attempt,
+  // leased to `owner` (the kernel's node) until `lease_until_ms`. *out gets
+  // those claimed; another worker may have taken the others first.
+  Status claim_many(const std::vector<std::string>& ids, int64_t now_ms, int64_t lease_until_ms,
+                    const std::string& owner, std::vector<Delivery>* out) const;
   // At start: the deliveries `owner` was sending when it stopped go back to
   // pending now, their attempt recorded as interrupted (the receiver may
   // have it). *recovered (may be NULL) gets how many.
