@@ -13,8 +13,8 @@
 #include "model.h"
 #include "render.h"
 
-using opk::notify::Event;
 using opk::Json;
+using opk::notify::Event;
 using opk::notify::Rule;
 
 namespace {
