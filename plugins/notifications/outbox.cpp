@@ -255,6 +255,9 @@ Status Outbox::consume_once(int64_t wait_ms, bool* got) {
 void Outbox::worker_loop(unsigned seed) {
   while (running_) {
     const int64_t now = p_.host().now_ms();
+    // Suppressions that ended are lifted once a second, by one worker.
+    int64_t last = last_expiry_ms_.load();
+    if (now - last >= 1000 && last_expiry_ms_.compare_exchange_strong(last, now)) p_.expire_suppressions();
     std::vector<std::string> ids;
     Status s = p_.repo().due(now, kDueBatch, &ids);
     if (!s) {
@@ -295,6 +298,17 @@ void Outbox::attempt(const Delivery& d, unsigned* seed) {
   const Config& c = p_.config();
   const Repo& repo = p_.repo();
   int64_t now = p_.host().now_ms();
+  // An endpoint suppressed for the delivery's scope (the failures inbox):
+  // held, unattempted, until the suppression is lifted or ends.
+  std::string suppression;
+  if (Status s = p_.suppressed_by(d, now, &suppression); !s) {
+    repo.release(d.id, now + 1000);
+    return;
+  }
+  if (!suppression.empty()) {
+    repo.hold(d.id, "endpoint suppressed (" + suppression + ")", now);
+    return;
+  }
   Endpoint ep;
   const bool known = repo.endpoint(d.endpoint, &ep).is_ok();
   if (known && ep.disabled) {

@@ -66,7 +66,8 @@ class Outbox {
   std::atomic<bool> running_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t wakes_ = 0;  // guarded by mu_
+  uint64_t wakes_ = 0;                      // guarded by mu_
+  std::atomic<int64_t> last_expiry_ms_{0};  // when ended suppressions were last lifted
   std::thread consumer_;
   std::vector<std::thread> workers_;
 };

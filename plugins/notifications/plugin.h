@@ -75,6 +75,15 @@ class NotifyPlugin : public Plugin {
   bool node_exists(const std::string& node) const;
   // Wakes the delivery workers (a replay, an enabled endpoint).
   void wake() const;
+  // *id gets the active suppression holding delivery `d` at `now_ms` (its
+  // endpoint suppressed at or above its scope), "" when none.
+  Status suppressed_by(const Delivery& d, int64_t now_ms, std::string* id) const;
+  // Puts `endpoint`'s held deliveries that no active suppression covers
+  // any more back to pending now, and wakes the workers.
+  Status resume_endpoint(const std::string& endpoint) const;
+  // Lifts the suppressions whose until_ms has passed and resumes their
+  // endpoints (audited as the plugin's system principal).
+  void expire_suppressions() const;
 
  private:
   Status add_routes();  // routes.cpp

@@ -36,9 +36,29 @@ const char* const kSchemaV1 =
     "NULL, disabled BIGINT NOT NULL, disabled_reason TEXT NOT NULL, failures BIGINT NOT NULL, open_until_ms BIGINT "
     "NOT NULL, updated_ms BIGINT NOT NULL)";
 
+// Version 2: the failures inbox's handled mark on deliveries and the
+// endpoints' suppressions. ALTER TABLE ... ADD COLUMN with a default runs
+// on SQLite and PostgreSQL alike.
+const char* const kSchemaV2 =
+    "ALTER TABLE p_notifications_deliveries ADD COLUMN handled_by TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE p_notifications_deliveries ADD COLUMN handled_ms BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE p_notifications_deliveries ADD COLUMN handled_note TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE p_notifications_suppressions (id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, channel TEXT NOT NULL, "
+    "recipient TEXT NOT NULL, scope TEXT NOT NULL, reason TEXT NOT NULL, until_ms BIGINT NOT NULL, created_by TEXT "
+    "NOT NULL, created_ms BIGINT NOT NULL, lifted_by TEXT NOT NULL, lifted_ms BIGINT NOT NULL);"
+    "CREATE INDEX p_notifications_suppressions_endpoint ON p_notifications_suppressions (endpoint, lifted_ms)";
+
+// Written by enqueue (its VALUES follow this order).
 const char* const kDeliveryColumns =
     "id, rule_id, group_id, scope, event_seq, event_kind, event_subject, channel, recipient, endpoint, message, "
     "state, attempts, next_attempt_ms, created_ms, updated_ms, last_code, last_detail, render_error";
+// Read: the written columns and the handled mark.
+const char* const kDeliveryRead =
+    "id, rule_id, group_id, scope, event_seq, event_kind, event_subject, channel, recipient, endpoint, message, "
+    "state, attempts, next_attempt_ms, created_ms, updated_ms, last_code, last_detail, render_error, handled_by, "
+    "handled_ms, handled_note";
+const char* const kSuppressionColumns =
+    "id, endpoint, channel, recipient, scope, reason, until_ms, created_by, created_ms, lifted_by, lifted_ms";
 
 std::string num(int64_t v) {
   return std::to_string(v);
@@ -86,7 +106,28 @@ Delivery delivery_of(const Json& r) {
   if (!r[16].is_null()) d.last_code = int_of(r[16]);
   d.last_detail = str_of(r[17]);
   d.render_error = str_of(r[18]);
+  if (r.size() > 21) {
+    d.handled_by = str_of(r[19]);
+    d.handled_ms = int_of(r[20]);
+    d.handled_note = str_of(r[21]);
+  }
   return d;
+}
+
+Suppression suppression_of(const Json& r) {
+  Suppression s;
+  s.id = str_of(r[0]);
+  s.endpoint = str_of(r[1]);
+  s.channel = str_of(r[2]);
+  s.recipient = str_of(r[3]);
+  s.scope = str_of(r[4]);
+  s.reason = str_of(r[5]);
+  s.until_ms = int_of(r[6]);
+  s.created_by = str_of(r[7]);
+  s.created_ms = int_of(r[8]);
+  s.lifted_by = str_of(r[9]);
+  s.lifted_ms = int_of(r[10]);
+  return s;
 }
 
 Endpoint endpoint_of(const Json& r) {
@@ -127,6 +168,8 @@ std::string where_of(const DeliveryQuery& q, const std::vector<std::string>& sta
   }
   if (!q.channel.empty()) add("channel = ?", q.channel);
   if (!q.rule.empty()) add("rule_id = ?", q.rule);
+  if (!q.recipient.empty()) add("recipient = ?", q.recipient);
+  if (q.handled) w += *q.handled ? " AND handled_ms > 0" : " AND handled_ms = 0";
   if (!q.event_kind.empty()) add("event_kind = ?", q.event_kind);
   if (q.since_ms > 0) add("created_ms >= CAST(? AS BIGINT)", num(q.since_ms));
   if (q.until_ms > 0) add("created_ms < CAST(? AS BIGINT)", num(q.until_ms));
@@ -138,7 +181,7 @@ std::string where_of(const DeliveryQuery& q, const std::vector<std::string>& sta
 Repo::Repo(const Host& host) : host_(host), store_(host_) {}
 
 Status Repo::migrate() const {
-  return store_.migrate({{1, "groups, rules, outbox", kSchemaV1}});
+  return store_.migrate({{1, "groups, rules, outbox", kSchemaV1}, {2, "handled failures, suppressions", kSchemaV2}});
 }
 
 Status Repo::rows(const std::string& sql, const std::vector<P>& params, Json* out) const {
@@ -349,7 +392,7 @@ Status Repo::deliveries(const DeliveryQuery& q, std::vector<Delivery>* out, std:
   params.push_back(num(q.limit + 1));
   Json r;
   if (Status s =
-          rows(std::string("SELECT ") + kDeliveryColumns + " FROM p_notifications_deliveries WHERE " + where +
+          rows(std::string("SELECT ") + kDeliveryRead + " FROM p_notifications_deliveries WHERE " + where +
                    " ORDER BY created_ms DESC, id DESC LIMIT CAST($" + std::to_string(params.size()) + " AS BIGINT)",
                params, &r);
       !s)
@@ -364,7 +407,7 @@ Status Repo::deliveries(const DeliveryQuery& q, std::vector<Delivery>* out, std:
 Status Repo::delivery(const std::string& id, Delivery* out, std::vector<Attempt>* attempts) const {
   Json r;
   if (Status s =
-          rows(std::string("SELECT ") + kDeliveryColumns + " FROM p_notifications_deliveries WHERE id = $1", {id}, &r);
+          rows(std::string("SELECT ") + kDeliveryRead + " FROM p_notifications_deliveries WHERE id = $1", {id}, &r);
       !s)
     return s;
   if (r.empty()) return Status::not_found("no delivery '" + id + "'");
@@ -569,7 +612,7 @@ Status Repo::failed(const DeliveryQuery& q, std::vector<Delivery>* out, std::str
   params.push_back(num(q.limit + 1));
   Json r;
   if (Status s =
-          rows(std::string("SELECT ") + kDeliveryColumns + " FROM p_notifications_deliveries WHERE " + where +
+          rows(std::string("SELECT ") + kDeliveryRead + " FROM p_notifications_deliveries WHERE " + where +
                    " ORDER BY created_ms DESC, id DESC LIMIT CAST($" + std::to_string(params.size()) + " AS BIGINT)",
                params, &r);
       !s)
@@ -588,11 +631,136 @@ Status Repo::replay(const std::string& id, int64_t now_ms) const {
     return Status::conflict("delivery '" + id + "' is " + d.state + "; only dead, failed or skipped ones are replayed");
   int64_t changed = 0;
   Status s = store_.execute(
-      "UPDATE p_notifications_deliveries SET state = 'pending', next_attempt_ms = $2, updated_ms = $2 WHERE id = $1 "
-      "AND state = $3",
+      "UPDATE p_notifications_deliveries SET state = 'pending', next_attempt_ms = $2, updated_ms = $2, handled_by = "
+      "'', "
+      "handled_ms = 0, handled_note = '' WHERE id = $1 AND state = $3",
       {id, num(now_ms), d.state}, &changed);
   if (s && changed == 0) return Status::conflict("delivery '" + id + "' changed meanwhile; try again");
   return s;
+}
+
+Status Repo::handle(const std::string& id, const std::string& by, const std::string& note, int64_t now_ms) const {
+  int64_t changed = 0;
+  Status s = store_.execute(
+      "UPDATE p_notifications_deliveries SET handled_by = $2, handled_ms = $3, handled_note = $4 WHERE id = $1 AND "
+      "state IN ('dead', 'failed')",
+      {id, by, num(now_ms), note}, &changed);
+  if (s && changed == 0) {
+    Delivery d;
+    if (Status f = delivery(id, &d, nullptr); !f) return f;
+    return Status::conflict("delivery '" + id + "' is " + d.state + "; only dead or failed ones are handled");
+  }
+  return s;
+}
+
+Status Repo::failure_counts(std::vector<FailureCount>* out) const {
+  Json r;
+  if (Status s = rows("SELECT scope, CASE WHEN handled_ms > 0 THEN 1 ELSE 0 END, COUNT(*) FROM "
+                      "p_notifications_deliveries WHERE state IN ('dead', 'failed') GROUP BY scope, CASE WHEN "
+                      "handled_ms > 0 THEN 1 ELSE 0 END",
+                      {}, &r);
+      !s)
+    return s;
+  out->clear();
+  for (const auto& row : r) out->push_back({str_of(row[0]), int_of(row[1]) != 0, int_of(row[2])});
+  return Status::ok();
+}
+
+// ------------------------------------------------------------- suppressions
+
+Status Repo::insert_suppression(const Suppression& x) const {
+  Status s = store_.execute(std::string("INSERT INTO p_notifications_suppressions (") + kSuppressionColumns +
+                                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                            {x.id, x.endpoint, x.channel, x.recipient, x.scope, x.reason, num(x.until_ms), x.created_by,
+                             num(x.created_ms), x.lifted_by, num(x.lifted_ms)});
+  if (s.code() == OPK_ERR_CONFLICT) return Status::conflict("id: a suppression '" + x.id + "' exists already");
+  return s;
+}
+
+Status Repo::suppression(const std::string& id, Suppression* out) const {
+  Json r;
+  if (Status s = rows(std::string("SELECT ") + kSuppressionColumns + " FROM p_notifications_suppressions WHERE id = $1",
+                      {id}, &r);
+      !s)
+    return s;
+  if (r.empty()) return Status::not_found("no suppression '" + id + "'");
+  *out = suppression_of(r[0]);
+  return Status::ok();
+}
+
+Status Repo::active_suppressions(const std::string& endpoint, int64_t now_ms, std::vector<Suppression>* out) const {
+  Json r;
+  std::vector<P> params = {num(now_ms)};
+  std::string where = "lifted_ms = 0 AND (until_ms = 0 OR until_ms > CAST($1 AS BIGINT))";
+  if (!endpoint.empty()) {
+    params.push_back(endpoint);
+    where += " AND endpoint = $2";
+  }
+  if (Status s = rows(std::string("SELECT ") + kSuppressionColumns + " FROM p_notifications_suppressions WHERE " +
+                          where + " ORDER BY created_ms, id",
+                      params, &r);
+      !s)
+    return s;
+  out->clear();
+  for (const auto& row : r) out->push_back(suppression_of(row));
+  return Status::ok();
+}
+
+Status Repo::expired_suppressions(int64_t now_ms, std::vector<Suppression>* out) const {
+  Json r;
+  if (Status s = rows(std::string("SELECT ") + kSuppressionColumns +
+                          " FROM p_notifications_suppressions WHERE lifted_ms = 0 AND until_ms > 0 AND until_ms <= "
+                          "CAST($1 AS BIGINT) ORDER BY until_ms, id",
+                      {num(now_ms)}, &r);
+      !s)
+    return s;
+  out->clear();
+  for (const auto& row : r) out->push_back(suppression_of(row));
+  return Status::ok();
+}
+
+Status Repo::lift(const std::string& id, const std::string& by, int64_t now_ms) const {
+  int64_t changed = 0;
+  Status s = store_.execute(
+      "UPDATE p_notifications_suppressions SET lifted_by = $2, lifted_ms = $3 WHERE id = $1 AND lifted_ms = 0",
+      {id, by, num(now_ms)}, &changed);
+  if (s && changed == 0) {
+    Suppression x;
+    if (Status f = suppression(id, &x); !f) return f;
+    return Status::conflict("suppression '" + id + "' was lifted already");
+  }
+  return s;
+}
+
+Status Repo::hold(const std::string& id, const std::string& detail, int64_t now_ms) const {
+  return store_.execute(
+      "UPDATE p_notifications_deliveries SET state = 'suppressed', attempts = attempts - 1, lease_until_ms = 0, "
+      "updated_ms = $2, last_detail = $3 WHERE id = $1 AND state = 'sending'",
+      {id, num(now_ms), detail});
+}
+
+Status Repo::held(const std::string& endpoint, std::vector<std::pair<std::string, std::string>>* out) const {
+  Json r;
+  if (Status s = rows("SELECT id, scope FROM p_notifications_deliveries WHERE endpoint = $1 AND state = 'suppressed' "
+                      "ORDER BY created_ms, id",
+                      {endpoint}, &r);
+      !s)
+    return s;
+  out->clear();
+  for (const auto& row : r) out->emplace_back(str_of(row[0]), str_of(row[1]));
+  return Status::ok();
+}
+
+Status Repo::resume(const std::vector<std::string>& ids, int64_t now_ms) const {
+  if (ids.empty()) return Status::ok();
+  std::vector<Store::Statement> st;
+  for (const auto& id : ids)
+    st.push_back(
+        {"UPDATE p_notifications_deliveries SET state = 'pending', next_attempt_ms = $2, updated_ms = $2 "
+         "WHERE id = $1 AND state = 'suppressed'",
+         {id, num(now_ms)}});
+  Json results;
+  return store_.transaction(st, &results);
 }
 
 // ------------------------------------------------------------------- JSON
@@ -612,7 +780,10 @@ Json to_json(const Delivery& d, bool with_message) {
             {"updated_ms", d.updated_ms},
             {"last_code", d.last_code ? Json(*d.last_code) : Json()},
             {"last_detail", d.last_detail},
-            {"render_error", d.render_error.empty() ? Json() : Json(d.render_error)}};
+            {"render_error", d.render_error.empty() ? Json() : Json(d.render_error)},
+            {"handled_by", d.handled_ms > 0 ? Json(d.handled_by) : Json()},
+            {"handled_ms", d.handled_ms > 0 ? Json(d.handled_ms) : Json()},
+            {"handled_note", d.handled_ms > 0 && !d.handled_note.empty() ? Json(d.handled_note) : Json()}};
   if (with_message) {
     Json m = Json::object();
     for (const char* k : {"subject", "body", "html_body", "content_type"})
@@ -636,6 +807,20 @@ Json to_json(const Endpoint& e) {
           {"failures", e.failures},
           {"open_until_ms", e.open_until_ms ? Json(e.open_until_ms) : Json()},
           {"updated_ms", e.updated_ms}};
+}
+
+Json to_json(const Suppression& s) {
+  return {{"id", s.id},
+          {"endpoint", s.endpoint},
+          {"channel", s.channel},
+          {"recipient", s.recipient},
+          {"scope", s.scope},
+          {"reason", s.reason.empty() ? Json() : Json(s.reason)},
+          {"until_ms", s.until_ms > 0 ? Json(s.until_ms) : Json()},
+          {"created_by", s.created_by},
+          {"created_ms", s.created_ms},
+          {"lifted_by", s.lifted_ms > 0 ? Json(s.lifted_by) : Json()},
+          {"lifted_ms", s.lifted_ms > 0 ? Json(s.lifted_ms) : Json()}};
 }
 
 }  // namespace opk::notify

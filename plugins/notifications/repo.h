@@ -26,7 +26,10 @@ inline constexpr const char* kSending = "sending";      // claimed by a worker (
 inline constexpr const char* kDelivered = "delivered";  // the receiver accepted it
 inline constexpr const char* kFailed = "failed";        // a permanent failure (4xx, bad address, 410)
 inline constexpr const char* kDead = "dead";            // every attempt of the schedule failed
-inline constexpr const char* kSkipped = "skipped";      // its endpoint was disabled or suppressed
+inline constexpr const char* kSkipped = "skipped";      // its endpoint was disabled
+// Held while its endpoint is suppressed for its scope (not attempted, no
+// attempt counted); pending again when the suppression is lifted or ends.
+inline constexpr const char* kSuppressed = "suppressed";
 
 // One message in the outbox, for one recipient of one rule and one event.
 struct Delivery {
@@ -50,6 +53,11 @@ struct Delivery {
   std::optional<int64_t> last_code;
   std::string last_detail;
   std::string render_error;
+  // Marked handled in the failures inbox (dead or failed only); cleared by
+  // a replay. handled_ms 0: not handled.
+  std::string handled_by;
+  int64_t handled_ms = 0;
+  std::string handled_note;
 };
 
 // One attempt of a delivery.
@@ -72,12 +80,34 @@ struct Endpoint {
   int64_t updated_ms = 0;
 };
 
+// A suppression of an endpoint for the deliveries at or under `scope` (the
+// failures inbox): while active (not lifted, until_ms 0 or later than now)
+// those deliveries are held (kSuppressed) instead of attempted.
+struct Suppression {
+  std::string id;  // "sup_" + 12 hex digits
+  std::string endpoint, channel, recipient, scope, reason;
+  int64_t until_ms = 0;  // 0: until lifted
+  std::string created_by;
+  int64_t created_ms = 0;
+  std::string lifted_by;  // "" while not lifted; "system:expired" when until_ms passed
+  int64_t lifted_ms = 0;
+};
+
+// Failed deliveries (dead or failed) of one scope, handled or not.
+struct FailureCount {
+  std::string scope;
+  bool handled = false;
+  int64_t count = 0;
+};
+
 // What a deliveries list asks for.
 struct DeliveryQuery {
   std::string state, channel, rule, event_kind;
-  int64_t since_ms = 0;  // created at or after; 0: any
-  int64_t until_ms = 0;  // created before; 0: any
-  std::string cursor;    // the previous page's next_cursor
+  std::string recipient;        // "": any
+  std::optional<bool> handled;  // failed(): unset any, false open, true handled
+  int64_t since_ms = 0;         // created at or after; 0: any
+  int64_t until_ms = 0;         // created before; 0: any
+  std::string cursor;           // the previous page's next_cursor
   int limit = 50;
 };
 
@@ -183,9 +213,34 @@ class Repo {
   // Dead and failed deliveries (the failures inbox), newest first.
   Status failed(const DeliveryQuery& q, std::vector<Delivery>* out, std::string* next) const;
   // Puts a dead, failed or skipped delivery back to pending now, keeping
-  // its id (receivers drop what they already have). NOT_FOUND, or CONFLICT
-  // when it is pending, sending or delivered.
+  // its id (receivers drop what they already have) and clearing its
+  // handled mark. NOT_FOUND, or CONFLICT when it is pending, sending or
+  // delivered.
   Status replay(const std::string& id, int64_t now_ms) const;
+  // Marks a dead or failed delivery handled by `by` at `now_ms` with `note`
+  // (again: the mark is replaced). CONFLICT when it is in another state.
+  Status handle(const std::string& id, const std::string& by, const std::string& note, int64_t now_ms) const;
+  // Failed deliveries counted per scope and handled mark.
+  Status failure_counts(std::vector<FailureCount>* out) const;
+
+  // Suppressions. CONFLICT when `s`'s id is taken.
+  Status insert_suppression(const Suppression& s) const;
+  // NOT_FOUND naming the id.
+  Status suppression(const std::string& id, Suppression* out) const;
+  // The suppressions active at `now_ms`, of `endpoint` ("" every endpoint),
+  // oldest first.
+  Status active_suppressions(const std::string& endpoint, int64_t now_ms, std::vector<Suppression>* out) const;
+  // The active suppressions whose until_ms has passed at `now_ms`.
+  Status expired_suppressions(int64_t now_ms, std::vector<Suppression>* out) const;
+  // Lifts suppression `id` (by `by` at `now_ms`); CONFLICT when it was
+  // lifted already.
+  Status lift(const std::string& id, const std::string& by, int64_t now_ms) const;
+  // Holds claimed delivery `id` (its endpoint is suppressed), unattempted.
+  Status hold(const std::string& id, const std::string& detail, int64_t now_ms) const;
+  // The held deliveries of `endpoint`: id -> scope.
+  Status held(const std::string& endpoint, std::vector<std::pair<std::string, std::string>>* out) const;
+  // Puts held deliveries `ids` back to pending now, in one transaction.
+  Status resume(const std::vector<std::string>& ids, int64_t now_ms) const;
 
  private:
   Status rows(const std::string& sql, const std::vector<Store::Param>& params, Json* out) const;
@@ -197,6 +252,7 @@ class Repo {
 Json to_json(const Delivery& d, bool with_message);
 Json to_json(const Attempt& a);
 Json to_json(const Endpoint& e);
+Json to_json(const Suppression& s);
 
 }  // namespace opk::notify
 

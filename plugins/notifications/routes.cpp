@@ -459,12 +459,14 @@ class Api {
     DeliveryQuery q;
     int64_t limit = 50;
     q.state = std::string(rq.query("state").value_or(""));
-    static const std::vector<std::string> states = {kPending, kSending, kDelivered, kFailed, kDead, kSkipped};
+    static const std::vector<std::string> states = {kPending, kSending, kDelivered, kFailed,
+                                                    kDead,    kSkipped, kSuppressed};
     if (!q.state.empty() && std::find(states.begin(), states.end(), q.state) == states.end())
-      return fail(
-          rs,
-          Status::invalid("state: must be pending, sending, delivered, failed, dead or skipped, not '" + q.state + "'"),
-          true);
+      return fail(rs,
+                  Status::invalid("state: must be pending, sending, delivered, failed, dead, skipped or suppressed, "
+                                  "not '" +
+                                  q.state + "'"),
+                  true);
     q.channel = std::string(rq.query("channel").value_or(""));
     q.rule = std::string(rq.query("rule").value_or(""));
     q.event_kind = std::string(rq.query("event").value_or(""));

@@ -29,15 +29,24 @@ extern "C" {
  * A delivery is {"id" (its idempotency key, the webhook-id), "rule_id",
  * "group_id", "scope", "event": {"seq", "kind", "subject"}, "channel",
  * "recipient", "state" ("pending", "sending", "delivered", "failed",
- * "dead", "skipped"), "attempts", "next_attempt_ms", "created_ms",
- * "updated_ms", "last_code", "last_detail", "render_error"}.
+ * "dead", "skipped", "suppressed"), "attempts", "next_attempt_ms",
+ * "created_ms", "updated_ms", "last_code", "last_detail", "render_error",
+ * "handled_by", "handled_ms", "handled_note" (null while not handled)}.
+ * A suppression is {"id", "endpoint", "channel", "recipient", "scope",
+ * "reason", "until_ms" (null: until lifted), "created_by", "created_ms",
+ * "lifted_by", "lifted_ms"}.
  *
- * Operations (the actor's role needs notifications.read for reads and
- * notifications.manage for replay; only deliveries whose scope lies at or
- * under the actor's are seen, others answer NOT_FOUND):
- *   "list_failed" {"state"?: "dead"|"failed", "channel"?, "rule"?, "event"?
- *                 (an event kind), "since_ms"?, "until_ms"?, "cursor"?,
- *                 "limit"?: 1..500 (default 50)}
+ * Operations (the actor's role needs notifications.read or
+ * webhook_failures.read for reads, notifications.manage or
+ * webhook_failures.manage for the others; only deliveries and suppressions
+ * whose scope lies at or under the actor's are seen, others answer
+ * NOT_FOUND; every change is audited with the actor):
+ *   "list_failed" {"state"?: "dead"|"failed", "channel"?, "recipient"? (an
+ *                 endpoint), "rule"?, "event"? (an event kind), "scope"? (a
+ *                 node at or under the actor's: deliveries at or under it),
+ *                 "handled"?: false (default: the open inbox) | true |
+ *                 null (both), "since_ms"?, "until_ms"? (later than
+ *                 since_ms), "cursor"?, "limit"?: 1..500 (default 50)}
  *                 -> {"deliveries": [...], "next_cursor": cursor|null},
  *                 newest first: deliveries that failed for good (a 4xx, a
  *                 bad address, 410 Gone) or failed every attempt (dead).
@@ -45,8 +54,28 @@ extern "C" {
  *                 "time_ms", "outcome", "code", "latency_ms", "detail"}]}}
  *   "replay"      {"ids": [id, ...]} (1..500) -> {"replayed": [id, ...]}:
  *                 each dead, failed or skipped delivery goes back to pending
- *                 now, with the same id; all or none are checked first
- *                 (NOT_FOUND or CONFLICT naming the first that cannot).
+ *                 now, with the same id, its handled mark cleared; all or
+ *                 none are checked first (NOT_FOUND or CONFLICT naming the
+ *                 first that cannot: "ids[1]: ...").
+ *   "handle"      {"ids": [id, ...] (1..500), "note"?} -> {"handled": [...]}:
+ *                 marks dead or failed deliveries handled by the actor now
+ *                 (again: the mark is replaced); all or none, as replay.
+ *   "counts"      {} -> {"open", "handled", "suppressed_endpoints"}: failed
+ *                 deliveries not handled and handled, and endpoints with an
+ *                 active suppression, in the actor's scope.
+ *   "suppress"    {"channel", "recipient", "reason"?, "until_ms"? (in the
+ *                 future; default until lifted), "scope"? (at or under the
+ *                 actor's; default the actor's)} -> {"suppression": {...}}:
+ *                 while active, the endpoint's deliveries at or under the
+ *                 scope are not attempted: each is held in state
+ *                 "suppressed" when it falls due, so it neither retries nor
+ *                 fails into the inbox. CONFLICT when the endpoint is
+ *                 suppressed for that scope already.
+ *   "lift"        {"id"} -> {"suppression": {...}}: ends it; the held
+ *                 deliveries no other active suppression covers go back to
+ *                 pending now (so do those of a suppression whose until_ms
+ *                 passes). CONFLICT when lifted already.
+ *   "suppressions" {} -> {"suppressions": [...]}: the active ones.
  */
 typedef struct opk_notifications_v1 {
   uint32_t struct_size;

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 
 namespace opk::test {
@@ -397,7 +398,7 @@ TEST_F(NotificationsOutbox, TheExtensionListsAndReplaysFailures) {
   doc = ext("replay", {{"ids", {"msg_d3"}}}, kAcme);
   EXPECT_EQ(doc["status"], OPK_ERR_CONFLICT) << doc.dump();
   EXPECT_EQ(ext("replay", {{"ids", {"msg_d1"}}}, kViewer)["status"], OPK_ERR_PERMISSION);
-  EXPECT_EQ(ext("suppress", Json::object())["status"], OPK_ERR_UNSUPPORTED);
+  EXPECT_EQ(ext("explode", Json::object())["status"], OPK_ERR_UNSUPPORTED);
   EXPECT_EQ(ext("list_failed", {{"colour", 1}})["answer"]["error"], "colour: is not a field of list_failed");
 
   doc = ext("replay", {{"ids", {"msg_d1", "msg_d2"}}}, kAcme);
@@ -405,6 +406,111 @@ TEST_F(NotificationsOutbox, TheExtensionListsAndReplaysFailures) {
   EXPECT_EQ(doc["answer"]["replayed"], Json({"msg_d1", "msg_d2"}));
   EXPECT_TRUE(list(kAcme).empty()) << "both are pending again";
   EXPECT_EQ(ids("?state=pending", kAcme), (V{"d4", "d2", "d1"}));
+}
+
+TEST_F(NotificationsOutbox, HandledFailuresLeaveTheOpenInbox) {
+  using V = std::vector<std::string>;
+  auto list = [&](const Json& rq, const Principal& who = kAdmin) {
+    V out;
+    const Json doc = ext("list_failed", rq, who);
+    EXPECT_EQ(doc["status"], OPK_OK) << doc.dump();
+    for (const auto& d : doc["answer"]["deliveries"]) out.push_back(d["id"].get<std::string>().substr(4));
+    return out;
+  };
+  auto counts = [&](const Principal& who) { return ext("counts", Json::object(), who)["answer"]; };
+  EXPECT_EQ(counts(kAdmin), (Json{{"open", 4}, {"handled", 0}, {"suppressed_endpoints", 0}}));
+  EXPECT_EQ(counts(kAcme)["open"], 2);
+
+  Json doc = ext("handle", {{"ids", {"msg_d1"}}, {"note", "customer told"}}, kAcme);
+  ASSERT_EQ(doc["status"], OPK_OK) << doc.dump();
+  EXPECT_EQ(doc["answer"]["handled"], Json({"msg_d1"}));
+  EXPECT_EQ(list(Json::object(), kAcme), (V{"d2"})) << "the open inbox";
+  EXPECT_EQ(list({{"handled", true}}, kAcme), (V{"d1"}));
+  EXPECT_EQ(list({{"handled", nullptr}}, kAcme), (V{"d2", "d1"}));
+  const Json d1 = ext("list_failed", {{"handled", true}}, kAcme)["answer"]["deliveries"][0];
+  EXPECT_EQ(d1["handled_by"], "alice");
+  EXPECT_TRUE(d1["handled_ms"].is_number()) << d1.dump();
+  EXPECT_EQ(counts(kAcme), (Json{{"open", 1}, {"handled", 1}, {"suppressed_endpoints", 0}}));
+  EXPECT_EQ(counts(kAdmin)["open"], 3);
+
+  // Filters: the tenant's scope, the endpoint.
+  EXPECT_EQ(list({{"scope", "tenant:beta"}}), (V{"d5"}));
+  EXPECT_EQ(list({{"scope", "distributor:d1"}}), (V{"d5", "d2"}));
+  EXPECT_EQ(list({{"recipient", "https://x/h"}}), (V{"d7", "d5", "d2"}));
+  EXPECT_TRUE(list({{"recipient", "https://elsewhere/"}}).empty());
+
+  // Bad input is named.
+  EXPECT_EQ(ext("list_failed", {{"scope", "tenant:beta"}}, kAcme)["answer"]["error"],
+            "scope: no node 'tenant:beta' in your scope");
+  EXPECT_EQ(ext("list_failed", {{"scope", "tenant:nosuch"}})["answer"]["error"],
+            "scope: no node 'tenant:nosuch' in your scope");
+  EXPECT_EQ(ext("list_failed", {{"since_ms", 5000}, {"until_ms", 4000}})["answer"]["error"],
+            "until_ms: must be later than since_ms");
+  EXPECT_EQ(ext("list_failed", {{"handled", "yes"}})["answer"]["error"], "handled: must be true, false or null");
+  EXPECT_EQ(ext("handle", {{"ids", Json::array()}})["answer"]["error"],
+            "ids: is required, an array of 1..500 delivery ids");
+  Json many = Json::array();
+  for (int i = 0; i < 501; ++i) many.push_back("msg_" + std::to_string(i));
+  EXPECT_EQ(ext("handle", {{"ids", many}})["status"], OPK_ERR_INVALID_ARGUMENT);
+  doc = ext("handle", {{"ids", {"msg_d2", "msg_nosuch"}}});
+  EXPECT_EQ(doc["status"], OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(doc["answer"]["error"], "ids[1]: no delivery 'msg_nosuch'");
+  EXPECT_EQ(counts(kAdmin)["handled"], 1) << "all or none";
+  EXPECT_EQ(ext("handle", {{"ids", {"msg_d3"}}})["status"], OPK_ERR_CONFLICT) << "a delivered one";
+  EXPECT_EQ(ext("handle", {{"ids", {"msg_d5"}}}, kAcme)["status"], OPK_ERR_NOT_FOUND) << "another tenant's";
+  EXPECT_EQ(ext("handle", {{"ids", {"msg_d2"}}}, kViewer)["status"], OPK_ERR_PERMISSION);
+
+  // A replay clears the mark.
+  ASSERT_EQ(ext("replay", {{"ids", {"msg_d1"}}}, kAcme)["status"], OPK_OK);
+  EXPECT_EQ(counts(kAcme), (Json{{"open", 1}, {"handled", 0}, {"suppressed_endpoints", 0}}));
+  bool audited = false;
+  for (const auto& row : host_.audit_rows())
+    audited |=
+        row.action == "notifications.delivery.handle" && row.target == "delivery:msg_d1" && row.user_id == "alice";
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(NotificationsOutbox, SuppressionsBelongToTheirScope) {
+  Json doc = ext("suppress", {{"channel", "webhook"}, {"recipient", "https://x/h"}, {"reason", "maintenance"}}, kAcme);
+  ASSERT_EQ(doc["status"], OPK_OK) << doc.dump();
+  const Json sup = doc["answer"]["suppression"];
+  EXPECT_EQ(sup["scope"], "tenant:acme");
+  EXPECT_EQ(sup["created_by"], "alice");
+  EXPECT_EQ(sup["reason"], "maintenance");
+  EXPECT_TRUE(sup["until_ms"].is_null());
+  const std::string id = sup["id"];
+  EXPECT_EQ(ext("suppress", {{"channel", "webhook"}, {"recipient", "https://x/h"}}, kAcme)["status"], OPK_ERR_CONFLICT)
+      << "once per endpoint and scope";
+  EXPECT_EQ(ext("counts", Json::object(), kAcme)["answer"]["suppressed_endpoints"], 1);
+  EXPECT_EQ(ext("counts", Json::object(), kBeta)["answer"]["suppressed_endpoints"], 0);
+  EXPECT_EQ(ext("counts", Json::object(), kAdmin)["answer"]["suppressed_endpoints"], 1);
+  EXPECT_EQ(ext("suppressions", Json::object(), kBeta)["answer"]["suppressions"].size(), 0u);
+  EXPECT_EQ(ext("suppressions", Json::object(), kDistributor)["answer"]["suppressions"].size(), 1u);
+
+  // Bad input is named.
+  EXPECT_EQ(ext("suppress", {{"recipient", "https://x/h"}})["answer"]["error"],
+            "channel: is required, a channel id such as webhook");
+  EXPECT_EQ(ext("suppress", {{"channel", "webhook"}})["answer"]["error"],
+            "recipient: is required, the endpoint's URL or address");
+  EXPECT_EQ(ext("suppress", {{"channel", "webhook"}, {"recipient", "https://y/"}, {"until_ms", 1}})["answer"]["error"],
+            "until_ms: must be in the future");
+  EXPECT_EQ(ext("suppress", {{"channel", "webhook"}, {"recipient", "https://y/"}, {"scope", "tenant:beta"}},
+                kAcme)["answer"]["error"],
+            "scope: no node 'tenant:beta' in your scope");
+  EXPECT_EQ(ext("suppress", {{"channel", "webhook"}, {"recipient", "https://y/"}}, kViewer)["status"],
+            OPK_ERR_PERMISSION);
+
+  EXPECT_EQ(ext("lift", {{"id", id}}, kBeta)["status"], OPK_ERR_NOT_FOUND) << "another tenant's";
+  doc = ext("lift", {{"id", id}}, kAcme);
+  ASSERT_EQ(doc["status"], OPK_OK) << doc.dump();
+  EXPECT_EQ(doc["answer"]["suppression"]["lifted_by"], "alice");
+  EXPECT_EQ(ext("lift", {{"id", id}}, kAcme)["status"], OPK_ERR_CONFLICT);
+  EXPECT_EQ(ext("lift", {{"id", "sup_nosuch"}})["status"], OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(ext("suppressions", Json::object(), kAcme)["answer"]["suppressions"].size(), 0u);
+  std::set<std::string> actions;
+  for (const auto& row : host_.audit_rows()) actions.insert(row.action);
+  EXPECT_TRUE(actions.count("notifications.suppression.create"));
+  EXPECT_TRUE(actions.count("notifications.suppression.lift"));
 }
 
 }  // namespace
