@@ -159,7 +159,7 @@ bool Kernel::kernel_provides(const std::string& id) const {
   return id == OPK_EXT_HTTP_ROUTES || (id == OPK_EXT_STORE && store_service_) ||
          (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_) ||
          (id == OPK_EXT_AUDIT && audit_service_) || (id == OPK_EXT_ALERTS && alerts_service_) ||
-         (id == OPK_EXT_EVENTS && events_service_) || id == OPK_EXT_CHANNELS;
+         (id == OPK_EXT_EVENTS && events_service_) || id == OPK_EXT_CHANNELS || id == OPK_EXT_METRICS;
 }
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
@@ -171,6 +171,7 @@ const void* Kernel::lookup_extension(const std::string& requester, const std::st
   if (id == OPK_EXT_ALERTS) return alerts_service_ ? alerts_service_->extension() : nullptr;
   if (id == OPK_EXT_EVENTS) return events_service_ ? events_service_->extension() : nullptr;
   if (id == OPK_EXT_CHANNELS) return channels_.extension();
+  if (id == OPK_EXT_METRICS) return metrics_.extension();
   // Another plugin's extension only when declared: the declaration is what
   // orders init and stop, so an undeclared use could outlive its provider.
   const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
@@ -241,6 +242,7 @@ void Kernel::init_in_dependency_order() {
       if (alerts_service_) alerts_service_->serve(p.host.get());
       if (events_service_) events_service_->serve(p.host.get());
       channels_.serve(p.host.get());
+      metrics_.serve(p.host.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       // Named and flushed before the call: a plugin that crashes the
       // process in init is then the last line of the log.
@@ -306,6 +308,7 @@ void Kernel::start_active() {
     for (auto it = gone.rbegin(); it != gone.rend(); ++it) {
       PluginRecord* g = *it;
       channels_.remove_plugin(g->id);
+      metrics_.remove_plugin(g->id);
       routes_.remove_plugin(g->id);
       g->library->entry().deinit(g->instance);
       g->instance = nullptr;
@@ -337,8 +340,10 @@ void Kernel::stop() {
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
     PluginRecord* p = *it;
     if (p->state != PluginState::active) continue;
-    // Its channels go first, once calls into them have returned.
+    // Its channels and metrics collectors go first, once calls into them
+    // have returned.
     channels_.remove_plugin(p->id);
+    metrics_.remove_plugin(p->id);
     if (p->started && p->library->entry().stop) p->library->entry().stop(p->instance);
     routes_.remove_plugin(p->id);
     p->started = false;

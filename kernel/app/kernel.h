@@ -26,6 +26,7 @@
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/jobs_service.h"
+#include "host/metrics_service.h"
 #include "host/refusal_audit.h"
 #include "host/routes.h"
 #include "host/store_service.h"
@@ -97,6 +98,8 @@ class Kernel {
   host::EventsService* events_service() { return events_service_.get(); }
   // The "opk.channels/1" service: the started plugins' channels.
   host::ChannelsService& channels() { return channels_; }
+  // The plugins' metrics collectors (opk.metrics/1).
+  host::MetricsService& metrics() { return metrics_; }
   // The first platform administrator's token when this start created it
   // (shown once); empty otherwise.
   const std::string& bootstrap_token() const { return bootstrap_token_; }
@@ -129,6 +132,7 @@ class Kernel {
   registry::Registry registry_;
   host::RouteTable routes_;
   host::ChannelsService channels_;
+  host::MetricsService metrics_;
   host::RefusalAudit refusals_;  // rows for requests refused before a handler
   bool running_ = false;
   bool started_once_ = false;

@@ -199,7 +199,9 @@ const std::vector<ApiRoute>& api_routes() {
        .permission = nullptr,
        .op = nullptr,
        .flags = OPK_ROUTE_ANONYMOUS},
-      {"GET", "/metrics", "Prometheus metrics: runs, queues, dispatch lag, HTTP requests", "metrics.read", nullptr},
+      {"GET", "/metrics",
+       "Prometheus metrics: runs, queues, dispatch lag, HTTP requests, and every plugin's own (opk.metrics/1)",
+       "metrics.read", nullptr},
   };
   return routes;
 }
@@ -776,6 +778,15 @@ class AdminHttp : public Plugin {
             "\nopskernel_dispatch_lag_seconds_count " + std::to_string(lag->getValue<Poco::Int64>("count")) + "\n";
     if (alert_routes_) text += alert_routes_->prometheus();
     if (server_) text += server_->metrics().prometheus();
+    // Every plugin's own metrics (opk.metrics/1, ABI 1.5); the kernel
+    // leaves out a collector that fails or writes something else.
+    if (const Metrics plugins(host()); plugins.available()) {
+      std::string more;
+      if (Status s = plugins.collect(&more); s)
+        text += more;
+      else
+        host().warn("/metrics: the plugins' metrics were not collected: " + s.message());
+    }
     rs.status(200).header("content-type", "text/plain; version=0.0.4").body(text);
     return Status::ok();
   }

@@ -70,6 +70,14 @@ static_assert(offsetof(opk_channels_v1, list) == 8 && offsetof(opk_channels_v1, 
                   offsetof(opk_channels_v1, check_recipient) == 24 && sizeof(opk_channels_v1) == 32,
               "channels ext layout");
 
+/* 1.5: the metrics service. */
+static_assert(offsetof(opk_metrics_writer, host_data) == 8 && offsetof(opk_metrics_writer, append) == 16 &&
+                  sizeof(opk_metrics_writer) == 24,
+              "metrics writer layout");
+static_assert(offsetof(opk_metrics_v1, add_collector) == 8 && offsetof(opk_metrics_v1, remove_collector) == 16 &&
+                  offsetof(opk_metrics_v1, collect) == 24 && sizeof(opk_metrics_v1) == 32,
+              "metrics ext layout");
+
 /* Referenced by the C++ test so the file is linked, not only compiled. */
 int opk_abi_c11_ok(void) {
   return OPK_ABI_MAJOR * 100 + OPK_ABI_MINOR;

@@ -32,6 +32,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -1018,6 +1019,92 @@ class Audit {
   const opk_audit_v1* a_;
 };
 
+// ---------------------------------------------------------------- Metrics
+
+// A plugin's Prometheus metrics through opk.metrics/1 (kernels with ABI
+// 1.5): collectors added in start() give the current values of the plugin's
+// own metrics (names starting "opskernel_") to every scrape of /metrics.
+// Keep the Metrics object as long as the plugin (a member): the kernel
+// calls its collectors until remove() or until the plugin stops.
+// Thread-safety: add and remove from start/stop; collectors run on any
+// thread, possibly at once.
+class Metrics {
+ public:
+  // Appends whole lines of the Prometheus text format to *text.
+  using Collector = std::function<Status(std::string* text)>;
+
+  explicit Metrics(const Host& host) : host_(host), m_(host.extension<opk_metrics_v1>(OPK_EXT_METRICS)) {}
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  bool available() const { return m_ != nullptr && m_->add_collector != nullptr; }
+
+  // Adds collector `name` ([a-z0-9_-]{1,64}, unique within the plugin).
+  Status add(std::string_view name, Collector collector) {
+    if (!available()) return {OPK_ERR_UNSUPPORTED, "the metrics service needs a kernel with ABI 1.5"};
+    collectors_.push_back(std::make_unique<Entry>(Entry{host_, std::move(collector)}));
+    const std::string n(name);
+    const opk_status st = m_->add_collector(host_.raw(), n.c_str(), &Metrics::trampoline, collectors_.back().get());
+    if (st == OPK_OK) return Status::ok();
+    collectors_.pop_back();
+    const std::string why = host_.last_error();
+    return {st, why.empty() ? "metrics collector " + n + " refused" : why};
+  }
+  // Removes collector `name`, once the calls into it have returned.
+  Status remove(std::string_view name) {
+    if (!available()) return {OPK_ERR_UNSUPPORTED, "the metrics service needs a kernel with ABI 1.5"};
+    const std::string n(name);
+    const opk_status st = m_->remove_collector(host_.raw(), n.c_str());
+    return st == OPK_OK ? Status::ok() : Status(st, "metrics collector " + n + " not removed");
+  }
+  // Every plugin's collectors' text (for the plugin that serves /metrics).
+  Status collect(std::string* text) const {
+    if (!available()) return {OPK_ERR_UNSUPPORTED, "the metrics service needs a kernel with ABI 1.5"};
+    char* out = nullptr;
+    const opk_status st = m_->collect(host_.raw(), &out);
+    if (st != OPK_OK) return {st, "metrics not collected"};
+    *text = out ? out : "";
+    if (out) host_.free(out);
+    return Status::ok();
+  }
+
+  // One sample line: name{k="v",...} value, the label values escaped.
+  static std::string sample(std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
+                            double value) {
+    std::string line(name);
+    if (!labels.empty()) {
+      line += '{';
+      for (size_t i = 0; i < labels.size(); ++i) {
+        line += (i ? "," : "") + labels[i].first + "=\"";
+        for (char c : labels[i].second) {
+          if (c == '\n') {
+            line += "\\n";
+            continue;
+          }
+          if (c == '"' || c == '\\') line += '\\';
+          line += c;
+        }
+        line += '"';
+      }
+      line += '}';
+    }
+    char number[32];
+    std::snprintf(number, sizeof number, "%.17g", value);
+    return line + " " + number + "\n";
+  }
+
+ private:
+  struct Entry {
+    Host host;
+    Collector fn;
+  };
+  static opk_status trampoline(void* user_data, const opk_metrics_writer* out) noexcept;
+
+  Host host_;
+  const opk_metrics_v1* m_;
+  std::vector<std::unique_ptr<Entry>> collectors_;
+};
+
 namespace detail {
 // Runs `fn`, turning any exception into a status and a message for the kernel.
 template <typename Fn>
@@ -1119,6 +1206,16 @@ inline opk_status Manifest::check_recipient_trampoline(opk_plugin* p, const opk_
   if (i >= inst->channels.size() || result == nullptr) return OPK_ERR_INTERNAL;
   return detail::reported(inst->plugin->host(), result, [&] {
     return inst->channels[i]->check_recipient(recipient ? recipient : "", options_json, *result);
+  });
+}
+
+inline opk_status Metrics::trampoline(void* user_data, const opk_metrics_writer* out) noexcept {
+  auto* e = static_cast<Entry*>(user_data);
+  return detail::guarded(e->host, [&] {
+    std::string text;
+    Status s = e->fn(&text);
+    if (s && out && out->append) out->append(out, text.c_str());
+    return s;
   });
 }
 

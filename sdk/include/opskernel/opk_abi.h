@@ -77,8 +77,9 @@ extern "C" {
  *  4: opk_notification.id, .attempt, .html_body, .options_json and
  *     .timeout_ms; opk_delivery_result, OPK_DELIVERY_*;
  *     opk_notification_channel.deliver and .check_recipient; opk.events/1;
- *     opk.channels/1. */
-#define OPK_ABI_MINOR 4
+ *     opk.channels/1.
+ *  5: opk.metrics/1, opk_metrics_writer. */
+#define OPK_ABI_MINOR 5
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
 #define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
@@ -1058,6 +1059,59 @@ typedef struct opk_channels_v1 {
   opk_status (*check_recipient)(const opk_host* host, const char* channel_id, const char* recipient,
                                 const char* options_json, opk_delivery_result* result);
 } opk_channels_v1;
+
+/* ---- opk.metrics/1: plugins' Prometheus metrics ----------------------- (1.5) */
+
+#define OPK_EXT_METRICS "opk.metrics/1"
+
+typedef struct opk_metrics_writer opk_metrics_writer;
+
+/** Lent to a collector for one collection. LIFETIME: until the collector
+ *  returns; do not keep it. */
+struct opk_metrics_writer {
+  uint32_t struct_size;
+  /** Kernel-private. */
+  opk_host_data* host_data;
+  /** Appends `text`: whole lines of the Prometheus text exposition format
+   *  (version 0.0.4), each ending in "\n": "# HELP name ...", "# TYPE name
+   *  gauge|counter|histogram|summary|untyped" and samples "name{label="v"}
+   *  value". Every name starts with "opskernel_". OWNERSHIP: copied. */
+  void (*append)(const opk_metrics_writer* self, const char* text);
+};
+
+/** A plugin's collector: appends the current values of the plugin's own
+ *  metrics through `out` and returns OPK_OK. Called on the thread serving a
+ *  scrape, possibly on several at once. [any-thread] */
+typedef opk_status (*opk_metrics_collect_fn)(void* user_data, const opk_metrics_writer* out);
+
+/**
+ * The kernel's list of metrics collectors: every plugin adds its own, and
+ * the plugin serving HTTP reads them all (admin-http's /metrics). A
+ * collection that fails, or whose text is not the exposition format with
+ * "opskernel_" names, is left out and logged; the others are kept. A
+ * plugin's collectors are removed before it stops, once the calls into
+ * them have returned.
+ */
+typedef struct opk_metrics_v1 {
+  uint32_t struct_size;
+  /**
+   * Adds collector `name` ([a-z0-9_-]{1,64}, unique within the calling
+   * plugin) calling `collect` with `user_data`; call it from start. The
+   * collector is called until remove_collector or the plugin stops.
+   * INVALID_ARGUMENT for a bad name or NULL `collect`, CONFLICT when the
+   * plugin has one of that name. [thread-safe]
+   */
+  opk_status (*add_collector)(const opk_host* host, const char* name, opk_metrics_collect_fn collect, void* user_data);
+  /** Removes the calling plugin's collector `name`, once the calls into it
+   *  have returned; NOT_FOUND when it has none of that name. [thread-safe] */
+  opk_status (*remove_collector)(const opk_host* host, const char* name);
+  /**
+   * Runs every collector and gives their text, one after another in the
+   * order they were added. *text gets it (possibly ""). OWNERSHIP: free
+   * *text with opk_host.free. [any-thread] (blocks while collectors run)
+   */
+  opk_status (*collect)(const opk_host* host, char** text);
+} opk_metrics_v1;
 
 /* ---- opk.audit/1: audit rows written by plugins ------------------------ (1.2) */
 
