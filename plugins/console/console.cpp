@@ -22,10 +22,20 @@ constexpr const char* kPolicy =
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 // The client-side pages; each answers the same document, which routes itself.
-constexpr const char* kPages[] = {
-    "/administration",           "/administration/sign-in",   "/administration/jobs",   "/administration/jobs/{id}",
-    "/administration/runs",      "/administration/runs/{id}", "/administration/alerts", "/administration/alerts/{id}",
-    "/administration/attention", "/administration/plugins",   "/administration/audit"};
+constexpr const char* kPages[] = {"/administration",
+                                  "/administration/sign-in",
+                                  "/administration/jobs",
+                                  "/administration/jobs/{id}",
+                                  "/administration/runs",
+                                  "/administration/runs/{id}",
+                                  "/administration/alerts",
+                                  "/administration/alerts/{id}",
+                                  "/administration/attention",
+                                  "/administration/plugins",
+                                  "/administration/audit",
+                                  "/administration/notifications",
+                                  "/administration/notifications/{id}",
+                                  "/administration/webhook-failures"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)

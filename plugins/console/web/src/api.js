@@ -4,12 +4,16 @@
 
 const TOKEN_KEY = 'opk.console.token';
 
-/** An answer other than 2xx: the HTTP status and the problem's detail. */
+/**
+ * An answer other than 2xx: the HTTP status, the problem's detail, and the
+ * whole problem document (its extra members, such as a template's errors).
+ */
 export class ApiError extends Error {
-  constructor(status, title, detail) {
+  constructor(status, title, detail, problem = {}) {
     super(detail || title || `HTTP ${status}`);
     this.status = status;
     this.title = title;
+    this.problem = problem;
   }
 }
 
@@ -33,14 +37,15 @@ function headers(extra = {}) {
 }
 
 async function fail(res) {
-  let title = res.statusText, detail = '';
+  let title = res.statusText, detail = '', problem = {};
   try {
     const p = await res.json();
     title = p.title || title;
     detail = p.detail || '';
+    if (p && typeof p === 'object') problem = p;
   } catch { /* not problem+json */ }
   if (res.status === 401) onUnauthorized(detail);
-  throw new ApiError(res.status, title, detail);
+  throw new ApiError(res.status, title, detail, problem);
 }
 
 /** Calls the API; resolves with the parsed JSON answer. */

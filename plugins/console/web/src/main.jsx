@@ -5,7 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './app.css';
 import { api, session, setUnauthorizedHandler } from './api.js';
-import { Link, Message, Session, navigate } from './ui.jsx';
+import { Link, Message, Session, navigate, useSession } from './ui.jsx';
 import { JobsPage } from './jobs.jsx';
 import { JobPage } from './job.jsx';
 import { RunPage } from './run.jsx';
@@ -15,6 +15,11 @@ import { PluginsPage } from './plugins.jsx';
 import { AuditPage } from './audit.jsx';
 import { AlertsPage } from './alerts.jsx';
 import { AlertPage } from './alert.jsx';
+import { NotificationGroupPage, NotificationsPage } from './notifications.jsx';
+import { READ as WEBHOOK_FAILURES_READ, WebhookFailuresPage, useWebhookFailureCounts } from './webhook_failures.jsx';
+
+// The console's top-level paths; anything else goes to the jobs list.
+const SECTIONS = /^\/administration\/(jobs|runs|alerts|attention|notifications|webhook-failures|plugins|audit)/;
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -95,21 +100,37 @@ function AlertsBadge({ counts }) {
   );
 }
 
-function Nav({ path, attention, alertCounts }) {
-  const item = (href, label, extra) => (
-    <li>
-      <Link href={href} aria-current={path === href || path.startsWith(`${href}/`) ? 'page' : undefined}>
-        {label}
-        {extra}
-      </Link>
-    </li>
+/** The Webhook failures item's badge: the failures nobody has handled yet. */
+function WebhookFailuresBadge({ counts }) {
+  if (!counts || !(counts.open > 0)) return null;
+  return (
+    <span class="badge" data-testid="webhook-failures-badge" aria-label={`${counts.open} webhook failures not handled`}>
+      {counts.open}
+    </span>
   );
+}
+
+/**
+ * The menu: each entry only for roles holding the permission its page
+ * reads with (Attention for either runs or alerts).
+ */
+function Nav({ path, attention, alertCounts, webhookCounts }) {
+  const ctx = useSession();
+  const item = (href, label, extra, permission) =>
+    [permission].flat().some((p) => ctx.can(p)) && (
+      <li>
+        <Link href={href} aria-current={path === href || path.startsWith(`${href}/`) ? 'page' : undefined}>
+          {label}
+          {extra}
+        </Link>
+      </li>
+    );
   return (
     <nav aria-label="Console">
       <ul>
-        {item('/administration/jobs', 'Jobs')}
-        {item('/administration/runs', 'Run history')}
-        {item('/administration/alerts', 'Alerts', <AlertsBadge counts={alertCounts} />)}
+        {item('/administration/jobs', 'Jobs', null, 'jobs.read')}
+        {item('/administration/runs', 'Run history', null, 'jobs.read')}
+        {item('/administration/alerts', 'Alerts', <AlertsBadge counts={alertCounts} />, 'alerts.read')}
         {item(
           '/administration/attention',
           'Attention',
@@ -118,9 +139,17 @@ function Nav({ path, attention, alertCounts }) {
               {attention}
             </span>
           ),
+          ['jobs.read', 'alerts.read'],
         )}
-        {item('/administration/audit', 'Audit')}
-        {item('/administration/plugins', 'Plugins')}
+        {item('/administration/notifications', 'Notifications', null, 'notifications.read')}
+        {item(
+          '/administration/webhook-failures',
+          'Webhook failures',
+          <WebhookFailuresBadge counts={webhookCounts} />,
+          WEBHOOK_FAILURES_READ,
+        )}
+        {item('/administration/audit', 'Audit', null, 'audit.read')}
+        {item('/administration/plugins', 'Plugins', null, 'plugins.read')}
       </ul>
     </nav>
   );
@@ -129,6 +158,7 @@ function Nav({ path, attention, alertCounts }) {
 function Shell({ ctx, onSignOut }) {
   const path = usePath();
   const attention = useAttention(ctx, path.startsWith('/administration/attention'));
+  const webhookCounts = useWebhookFailureCounts(ctx);
   let page;
   let m;
   if ((m = path.match(/^\/administration\/jobs\/([^/]+)\/?$/))) page = <JobPage id={decodeURIComponent(m[1])} />;
@@ -137,11 +167,15 @@ function Shell({ ctx, onSignOut }) {
   else if ((m = path.match(/^\/administration\/alerts\/(\d+)\/?$/))) page = <AlertPage id={Number(m[1])} />;
   else if (/^\/administration\/alerts\/?$/.test(path)) page = <AlertsPage />;
   else if (path.startsWith('/administration/attention')) page = <AttentionPage data={attention} />;
+  else if ((m = path.match(/^\/administration\/notifications\/([^/]+)\/?$/)))
+    page = <NotificationGroupPage id={decodeURIComponent(m[1])} />;
+  else if (/^\/administration\/notifications\/?$/.test(path)) page = <NotificationsPage />;
+  else if (path.startsWith('/administration/webhook-failures')) page = <WebhookFailuresPage />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else if (path.startsWith('/administration/audit')) page = <AuditPage />;
   else page = <JobsPage />;
   useEffect(() => {
-    if (!/^\/administration\/(jobs|runs|alerts|attention|plugins|audit)/.test(path)) {
+    if (!SECTIONS.test(path)) {
       history.replaceState(null, '', '/administration/jobs');
       window.dispatchEvent(new Event('opk-navigate'));
     }
@@ -154,7 +188,7 @@ function Shell({ ctx, onSignOut }) {
       </a>
       <header class="top">
         <span class="brand">Opskernel</span>
-        <Nav path={path} attention={attention.count} alertCounts={attention.alertCounts} />
+        <Nav path={path} attention={attention.count} alertCounts={attention.alertCounts} webhookCounts={webhookCounts} />
         <div class="who" aria-label="Signed in as">
           <span class="user">{ctx.me.user_id}</span>
           <span class="role">{ctx.me.role}</span>
@@ -189,7 +223,7 @@ function App() {
       settings: { queue_threshold: 50, poll_seconds: 5, failed_lookback_days: 7, over_target_lookback_hours: 24, ...settings },
     });
     setLoading(false);
-    if (!location.pathname.match(/^\/administration\/(jobs|runs|alerts|attention|plugins|audit)/)) navigate('/administration/jobs');
+    if (!SECTIONS.test(location.pathname)) navigate('/administration/jobs');
   };
   useEffect(() => {
     setUnauthorizedHandler((detail) => {

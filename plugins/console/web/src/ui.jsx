@@ -143,8 +143,11 @@ export function TextFilter({ id, label, placeholder, value, onInput }) {
 
 // --- Dialog -----------------------------------------------------------------
 
-/** A modal dialog (native <dialog>: focus stays inside, Escape closes it). */
-export function Dialog({ title, onClose, children, wide }) {
+/**
+ * A modal dialog (native <dialog>: focus stays inside, Escape closes it);
+ * `wide` for forms with more room, `drawer` for a panel along the right edge.
+ */
+export function Dialog({ title, onClose, children, wide, drawer }) {
   const ref = useRef();
   const id = useMemo(() => `dlg-${Math.random().toString(36).slice(2)}`, []);
   useEffect(() => {
@@ -158,7 +161,7 @@ export function Dialog({ title, onClose, children, wide }) {
     return () => d.removeEventListener('cancel', close);
   }, []);
   return (
-    <dialog ref={ref} class={wide ? 'wide' : ''} aria-labelledby={id}>
+    <dialog ref={ref} class={drawer ? 'drawer' : wide ? 'wide' : ''} aria-labelledby={id}>
       <header class="dialog-head">
         <h2 id={id}>{title}</h2>
         <button type="button" class="icon-button" aria-label="Close" onClick={onClose}>

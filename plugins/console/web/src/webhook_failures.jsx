@@ -1,0 +1,565 @@
+// The webhook failures inbox (/administration/webhook-failures), over the
+// webhook-inbox plugin's API (/api/v1/webhook-failures): the failed and dead
+// deliveries the caller may see, filtered by scope, endpoint, event kind,
+// time range and whether someone handled them; bulk Replay and Mark handled
+// for the selected rows; a drawer with a failure's attempt history; Suppress
+// endpoint (with a reason) and the list of suppressions with Lift. The menu
+// shows the open count (useWebhookFailureCounts).
+import { useEffect, useState } from 'preact/hooks';
+import { api, query } from './api.js';
+import { usePoll } from './jobs.jsx';
+import { zone } from './alerts.jsx';
+import { AttemptsTable, DeliveryState, KIND_NAMES } from './notifications.jsx';
+import { Dialog, Message, shortTime, time, useAction, useSession } from './ui.jsx';
+
+const BASE = '/api/v1/webhook-failures';
+const PAGE = 50;
+/** The permissions the inbox's routes name. */
+export const READ = 'webhook_failures.read';
+export const MANAGE = 'webhook_failures.manage';
+
+/** Tells the menu's count and the page that failures changed here. */
+const changed = () => window.dispatchEvent(new Event('opk-webhook-failures'));
+
+/**
+ * The inbox's counts ({open, handled, suppressed_endpoints}) for the menu's
+ * badge: every 30 s (or poll_seconds if slower) and after a change here;
+ * null when the caller may not read them or they cannot be read.
+ */
+export function useWebhookFailureCounts(ctx) {
+  const [counts, setCounts] = useState(null);
+  const [bump, setBump] = useState(0);
+  useEffect(() => {
+    const more = () => setBump((n) => n + 1);
+    window.addEventListener('opk-webhook-failures', more);
+    return () => window.removeEventListener('opk-webhook-failures', more);
+  }, []);
+  useEffect(() => {
+    if (!ctx.can(READ)) return undefined;
+    let live = true;
+    const load = () =>
+      api(`${BASE}/counts`)
+        .then((c) => live && setCounts(c))
+        .catch(() => live && setCounts(null));
+    load();
+    const t = setInterval(() => document.visibilityState === 'visible' && load(), Math.max(30, ctx.settings.poll_seconds) * 1000);
+    return () => {
+      live = false;
+      clearInterval(t);
+    };
+  }, [ctx, bump]);
+  return counts;
+}
+
+/** A datetime-local value as ms since the epoch, or '' when empty or not a time. */
+const msOf = (local) => {
+  if (!local) return '';
+  const ms = new Date(local).getTime();
+  return Number.isNaN(ms) ? '' : ms;
+};
+
+/** Mark handled, with an optional note kept with them. */
+function HandleDialog({ ids, onClose, onDone }) {
+  const [note, setNote] = useState('');
+  const { busy, error, run } = useAction();
+  const submit = (e) => {
+    e.preventDefault();
+    const body = { ids };
+    if (note.trim()) body.note = note.trim();
+    run(async () => {
+      await api(`${BASE}/handle`, { method: 'POST', body });
+      onDone(`${ids.length === 1 ? 'One failure' : `${ids.length} failures`} marked handled.`);
+    });
+  };
+  return (
+    <Dialog title={`Mark ${ids.length === 1 ? 'one failure' : `${ids.length} failures`} handled`} onClose={onClose}>
+      <form class="form" onSubmit={submit}>
+        <p>A handled failure leaves the open list; it is kept, with who handled it and when, under Handled.</p>
+        <div class="field">
+          <label for="wf-note">Note (optional)</label>
+          <textarea id="wf-note" rows={2} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
+        </div>
+        <Message error={error} />
+        <div class="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? 'Working…' : 'Mark handled'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Suppress an endpoint: no more deliveries to it until lifted or until a time. */
+function SuppressDialog({ channel, endpoint, onClose, onDone }) {
+  const [reason, setReason] = useState('');
+  const [until, setUntil] = useState('');
+  const { busy, error, setError, run } = useAction();
+  const submit = (e) => {
+    e.preventDefault();
+    const body = { channel, endpoint };
+    if (reason.trim()) body.reason = reason.trim();
+    if (until) {
+      const ms = msOf(until);
+      if (ms === '') return setError(new Error('until: choose a date and time'));
+      body.until_ms = ms;
+    }
+    run(async () => {
+      await api(`${BASE}/suppressions`, { method: 'POST', body });
+      onDone(`${endpoint} suppressed.`);
+    });
+  };
+  return (
+    <Dialog title="Suppress endpoint" onClose={onClose}>
+      <form class="form" onSubmit={submit} noValidate>
+        <p>
+          Nothing more is sent to <strong class="mono">{endpoint}</strong> ({channel}) while it is suppressed. Lift the
+          suppression to send again.
+        </p>
+        <div class="field">
+          <label for="wf-reason">Reason (kept with the suppression and in the audit trail)</label>
+          <textarea id="wf-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="wf-until">Until ({zone()}; empty: until lifted)</label>
+          <input id="wf-until" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
+        </div>
+        <Message error={error} />
+        <div class="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? 'Working…' : 'Suppress endpoint'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** A failure in a drawer: every field, the attempt history, and its actions. */
+function FailureDrawer({ id, manage, onClose, onAction }) {
+  const [d, setD] = useState(null);
+  const [error, setError] = useState(null);
+  const action = useAction();
+  const load = () =>
+    api(`${BASE}/${encodeURIComponent(id)}`)
+      .then((x) => (setD(x.failure), setError(null)))
+      .catch(setError);
+  useEffect(() => {
+    load();
+    window.addEventListener('opk-webhook-failures', load);
+    return () => window.removeEventListener('opk-webhook-failures', load);
+  }, [id]);
+  const replay = () =>
+    action.run(async () => {
+      await api(`${BASE}/replay`, { method: 'POST', body: { ids: [id] } });
+      onAction({ notice: 'Replayed: the delivery goes again with the same id.' });
+    });
+  return (
+    <Dialog title={`Failure ${id}`} onClose={onClose} drawer>
+      <Message error={error || action.error} />
+      {!d && !error && <p class="loading">Loading…</p>}
+      {d && (
+        <>
+          <dl class="facts" data-testid="failure-facts">
+            <dt>State</dt>
+            <dd>
+              <DeliveryState state={d.state} />
+            </dd>
+            <dt>Endpoint</dt>
+            <dd class="mono">{d.recipient}</dd>
+            <dt>Channel</dt>
+            <dd>{d.channel}</dd>
+            <dt>Event</dt>
+            <dd>
+              {d.event?.kind} · {d.event?.subject} · seq {d.event?.seq}
+            </dd>
+            <dt>Scope</dt>
+            <dd>{d.scope}</dd>
+            <dt>Rule</dt>
+            <dd>
+              {d.rule_id}
+              {d.group_id ? ` (group ${d.group_id})` : ''}
+            </dd>
+            <dt>Created</dt>
+            <dd>{time(d.created_ms)}</dd>
+            <dt>Last change</dt>
+            <dd>{time(d.updated_ms)}</dd>
+            <dt>Last code</dt>
+            <dd>{d.last_code ?? '—'}</dd>
+            <dt>Last detail</dt>
+            <dd>{d.last_detail || '—'}</dd>
+            <dt>Handled</dt>
+            <dd data-testid="failure-handled">{d.handled_by ? `${time(d.handled_ms)} by ${d.handled_by}` : 'No'}</dd>
+          </dl>
+          {manage && (
+            <div class="tools">
+              <button type="button" class="primary" disabled={action.busy} onClick={replay}>
+                Replay
+              </button>
+              <button type="button" disabled={!!d.handled_by} onClick={() => onAction({ dialog: { kind: 'handle', ids: [id] } })}>
+                Mark handled
+              </button>
+              <button
+                type="button"
+                onClick={() => onAction({ dialog: { kind: 'suppress', channel: d.channel, endpoint: d.recipient } })}
+              >
+                Suppress endpoint
+              </button>
+            </div>
+          )}
+          <h3>Attempts</h3>
+          <AttemptsTable attempts={Array.isArray(d.attempts) ? d.attempts : []} />
+        </>
+      )}
+      <div class="actions">
+        <button type="button" onClick={onClose}>
+          Close
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/** The suppressed endpoints, each with Lift. */
+function Suppressions({ manage, onNotice }) {
+  const ctx = useSession();
+  const [data, error, reload] = usePoll(() => api(`${BASE}/suppressions`), ctx.settings.poll_seconds, []);
+  const action = useAction();
+  useEffect(() => {
+    window.addEventListener('opk-webhook-failures', reload);
+    return () => window.removeEventListener('opk-webhook-failures', reload);
+  }, []);
+  const items = data?.suppressions || [];
+  const lift = (s) =>
+    action.run(async () => {
+      await api(`${BASE}/suppressions/${encodeURIComponent(s.id)}`, { method: 'DELETE' });
+      onNotice(`Suppression of ${s.endpoint} lifted.`);
+      changed();
+    });
+  return (
+    <section aria-labelledby="supp-title">
+      <h2 id="supp-title">Suppressed endpoints ({items.length})</h2>
+      <Message error={error || action.error} />
+      <div class="table-wrap">
+        <table class="suppressions">
+          <caption class="visually-hidden">Suppressed endpoints</caption>
+          <thead>
+            <tr>
+              <th scope="col">Endpoint</th>
+              <th scope="col">Channel</th>
+              <th scope="col">Reason</th>
+              <th scope="col">Until</th>
+              <th scope="col">By</th>
+              <th scope="col">Since</th>
+              {manage && (
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              )}
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((s) => (
+              <tr key={s.id} data-suppression-id={s.id}>
+                <td class="mono desc" title={s.endpoint}>
+                  {s.endpoint}
+                </td>
+                <td>{s.channel}</td>
+                <td class="wrap">{s.reason || '—'}</td>
+                <td>{s.until_ms ? time(s.until_ms) : 'until lifted'}</td>
+                <td>{s.created_by || s.by || '—'}</td>
+                <td>{s.created_ms ? shortTime(s.created_ms) : '—'}</td>
+                {manage && (
+                  <td>
+                    <button type="button" aria-label={`Lift the suppression of ${s.endpoint}`} disabled={action.busy} onClick={() => lift(s)}>
+                      Lift
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+            {data && !items.length && (
+              <tr>
+                <td colSpan={manage ? 7 : 6} class="empty">
+                  No endpoint is suppressed.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+export function WebhookFailuresPage() {
+  const ctx = useSession();
+  const manage = ctx.can(MANAGE);
+  const [typed, setTyped] = useState({ scope: '', endpoint: '', event: '' });
+  const [text, setText] = useState({ scope: '', endpoint: '', event: '' });
+  const [since, setSince] = useState('');
+  const [until, setUntil] = useState('');
+  const [handled, setHandled] = useState('false');
+  const [more, setMore] = useState({ items: [], next: undefined, error: null, busy: false });
+  const [selected, setSelected] = useState(new Set());
+  const [drawer, setDrawer] = useState(null);
+  const [dialog, setDialog] = useState(null);
+  const [notice, setNotice] = useState('');
+  const bulk = useAction();
+  useEffect(() => {
+    document.title = 'Webhook failures · Opskernel';
+  }, []);
+  useEffect(() => {
+    const t = setTimeout(() => setText({ scope: typed.scope.trim(), endpoint: typed.endpoint.trim(), event: typed.event.trim() }), 250);
+    return () => clearTimeout(t);
+  }, [typed.scope, typed.endpoint, typed.event]);
+  const filter = { ...text, since_ms: msOf(since), until_ms: msOf(until), handled };
+  const key = JSON.stringify(filter);
+  useEffect(() => (setMore({ items: [], next: undefined, error: null, busy: false }), setSelected(new Set())), [key]);
+  const may = ctx.can(READ);
+  const [counts] = usePoll(() => (may ? api(`${BASE}/counts`) : Promise.resolve(null)), ctx.settings.poll_seconds, []);
+  const [data, error, reload] = usePoll(
+    () => (may ? api(`${BASE}${query({ ...filter, limit: PAGE })}`) : Promise.resolve(null)),
+    ctx.settings.poll_seconds,
+    [key],
+  );
+  useEffect(() => {
+    const again = () => (setMore({ items: [], next: undefined, error: null, busy: false }), reload());
+    window.addEventListener('opk-webhook-failures', again);
+    return () => window.removeEventListener('opk-webhook-failures', again);
+  }, [reload]);
+  if (!may)
+    return (
+      <section>
+        <h1>Webhook failures</h1>
+        <p>Your role ({ctx.me.role}) may not see the webhook failures.</p>
+      </section>
+    );
+  const seen = new Set();
+  const items = [...(data?.failures || []), ...more.items].filter((f) => !seen.has(f.id) && seen.add(f.id));
+  const next = more.next !== undefined ? more.next : data?.next_cursor;
+  const loadMore = async () => {
+    setMore((m) => ({ ...m, busy: true, error: null }));
+    try {
+      const page = await api(`${BASE}${query({ ...filter, limit: PAGE, cursor: next })}`);
+      setMore((m) => ({ items: [...m.items, ...page.failures], next: page.next_cursor, error: null, busy: false }));
+    } catch (e) {
+      setMore((m) => ({ ...m, busy: false, error: e }));
+    }
+  };
+  const chosen = items.filter((f) => selected.has(f.id)).map((f) => f.id);
+  const allShown = items.length > 0 && items.every((f) => selected.has(f.id));
+  const toggle = (id) => {
+    const s = new Set(selected);
+    if (s.has(id)) s.delete(id);
+    else s.add(id);
+    setSelected(s);
+  };
+  const finished = (what) => {
+    setDialog(null);
+    setSelected(new Set());
+    setNotice(what);
+    changed();
+  };
+  const replay = (ids) =>
+    bulk.run(async () => {
+      setNotice('');
+      await api(`${BASE}/replay`, { method: 'POST', body: { ids } });
+      finished(`${ids.length === 1 ? 'One delivery' : `${ids.length} deliveries`} replayed: each goes again with its own id.`);
+    });
+  const scopes = [...new Set([ctx.me.scope, ...items.map((f) => f.scope)])].sort();
+  const endpoints = [...new Set(items.map((f) => f.recipient))].sort();
+  return (
+    <section aria-labelledby="wf-title">
+      <div class="page-head">
+        <div>
+          <h1 id="wf-title">Webhook failures</h1>
+          <p class="sub">
+            Deliveries that failed for good or ran out of attempts, at or under {ctx.me.scope}. Times in {zone()}.
+          </p>
+        </div>
+        {manage && (
+          <div class="tools">
+            <button type="button" class="primary" disabled={!chosen.length || bulk.busy} onClick={() => replay(chosen)}>
+              Replay{chosen.length ? ` (${chosen.length})` : ''}
+            </button>
+            <button type="button" disabled={!chosen.length || bulk.busy} onClick={() => (setNotice(''), setDialog({ kind: 'handle', ids: chosen }))}>
+              Mark handled{chosen.length ? ` (${chosen.length})` : ''}
+            </button>
+          </div>
+        )}
+      </div>
+      <p class="hint" data-testid="wf-counts">
+        {counts
+          ? `${counts.open} open · ${counts.handled} handled · ${counts.suppressed_endpoints} endpoints suppressed`
+          : 'Counting…'}
+      </p>
+      <div class="tools filters">
+        <label class="visually-hidden" for="wf-handled">
+          Show
+        </label>
+        <select id="wf-handled" value={handled} onChange={(e) => setHandled(e.currentTarget.value)}>
+          <option value="false">Open</option>
+          <option value="true">Handled</option>
+          <option value="all">Open and handled</option>
+        </select>
+        <label class="visually-hidden" for="wf-scope">
+          Tenant or scope node
+        </label>
+        <input
+          id="wf-scope"
+          class="short"
+          list="wf-scopes"
+          spellcheck={false}
+          placeholder="Tenant or scope"
+          value={typed.scope}
+          onInput={(e) => setTyped({ ...typed, scope: e.currentTarget.value })}
+        />
+        <datalist id="wf-scopes">
+          {scopes.map((s) => (
+            <option value={s} />
+          ))}
+        </datalist>
+        <label class="visually-hidden" for="wf-endpoint">
+          Endpoint
+        </label>
+        <input
+          id="wf-endpoint"
+          list="wf-endpoints"
+          spellcheck={false}
+          placeholder="Endpoint URL"
+          value={typed.endpoint}
+          onInput={(e) => setTyped({ ...typed, endpoint: e.currentTarget.value })}
+        />
+        <datalist id="wf-endpoints">
+          {endpoints.map((s) => (
+            <option value={s} />
+          ))}
+        </datalist>
+        <label class="visually-hidden" for="wf-event">
+          Event kind
+        </label>
+        <input
+          id="wf-event"
+          class="short"
+          list="wf-kinds"
+          spellcheck={false}
+          placeholder="Event kind"
+          value={typed.event}
+          onInput={(e) => setTyped({ ...typed, event: e.currentTarget.value })}
+        />
+        <datalist id="wf-kinds">
+          {KIND_NAMES.filter((k) => !k.includes('*')).map((k) => (
+            <option value={k} />
+          ))}
+        </datalist>
+        <label for="wf-since">From</label>
+        <input id="wf-since" type="datetime-local" value={since} onInput={(e) => setSince(e.currentTarget.value)} />
+        <label for="wf-until-filter">to</label>
+        <input id="wf-until-filter" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
+      </div>
+      <Message error={error || bulk.error} notice={notice} />
+      <div class="table-wrap">
+        <table class="failures">
+          <caption class="visually-hidden">Webhook failures, newest first, {data ? `${items.length} shown` : 'loading'}</caption>
+          <thead>
+            <tr>
+              {manage && (
+                <th scope="col" class="narrow">
+                  <input
+                    type="checkbox"
+                    aria-label="Select every failure shown"
+                    checked={allShown}
+                    onChange={() => setSelected(allShown ? new Set() : new Set(items.map((f) => f.id)))}
+                  />
+                </th>
+              )}
+              <th scope="col">Last change</th>
+              <th scope="col">State</th>
+              <th scope="col">Event</th>
+              <th scope="col">Endpoint</th>
+              <th scope="col">Scope</th>
+              <th scope="col">Attempts</th>
+              <th scope="col">Last code</th>
+              <th scope="col">Last detail</th>
+              <th scope="col">Handled</th>
+              <th scope="col">
+                <span class="visually-hidden">Details</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((f) => (
+              <tr key={f.id} data-failure-id={f.id} class={selected.has(f.id) ? 'selected' : ''}>
+                {manage && (
+                  <td>
+                    <input type="checkbox" aria-label={`Select failure ${f.id}`} checked={selected.has(f.id)} onChange={() => toggle(f.id)} />
+                  </td>
+                )}
+                <td title={time(f.updated_ms)}>{shortTime(f.updated_ms)}</td>
+                <td>
+                  <DeliveryState state={f.state} />
+                </td>
+                <td>
+                  {f.event?.kind} <span class="hint">{f.event?.subject}</span>
+                </td>
+                <td class="mono desc" title={f.recipient}>
+                  {f.recipient}
+                </td>
+                <td>{f.scope}</td>
+                <td>{typeof f.attempts === 'number' ? f.attempts : f.attempts?.length ?? '—'}</td>
+                <td>{f.last_code ?? '—'}</td>
+                <td class="desc" title={f.last_detail}>
+                  {f.last_detail || '—'}
+                </td>
+                <td>{f.handled_by ? `by ${f.handled_by}` : '—'}</td>
+                <td>
+                  <button type="button" aria-label={`Details of failure ${f.id}`} onClick={() => setDrawer(f.id)}>
+                    Details
+                  </button>
+                </td>
+              </tr>
+            ))}
+            {data && !items.length && (
+              <tr>
+                <td colSpan={manage ? 11 : 10} class="empty">
+                  No webhook failures match.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      <Message error={more.error} />
+      {next && (
+        <div class="pager">
+          <button type="button" disabled={more.busy} onClick={loadMore}>
+            {more.busy ? 'Loading…' : 'More'}
+          </button>
+        </div>
+      )}
+      <Suppressions manage={manage} onNotice={setNotice} />
+      {drawer && (
+        <FailureDrawer
+          id={drawer}
+          manage={manage}
+          onClose={() => setDrawer(null)}
+          onAction={({ notice: n, dialog: d }) => {
+            if (d) setDialog(d);
+            if (n) (setNotice(n), changed());
+          }}
+        />
+      )}
+      {dialog?.kind === 'handle' && <HandleDialog ids={dialog.ids} onClose={() => setDialog(null)} onDone={finished} />}
+      {dialog?.kind === 'suppress' && (
+        <SuppressDialog channel={dialog.channel} endpoint={dialog.endpoint} onClose={() => setDialog(null)} onDone={finished} />
+      )}
+    </section>
+  );
+}
