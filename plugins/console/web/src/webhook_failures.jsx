@@ -51,6 +51,9 @@ export function useWebhookFailureCounts(ctx) {
   return counts;
 }
 
+/** A suppression's endpoint as its URL (the recipient), else its id. */
+const urlOf = (s) => s.recipient || s.endpoint;
+
 /** A datetime-local value as ms since the epoch, or '' when empty or not a time. */
 const msOf = (local) => {
   if (!local) return '';
@@ -195,7 +198,9 @@ function FailureDrawer({ id, manage, onClose, onAction }) {
             <dt>Last detail</dt>
             <dd>{d.last_detail || '—'}</dd>
             <dt>Handled</dt>
-            <dd data-testid="failure-handled">{d.handled_by ? `${time(d.handled_ms)} by ${d.handled_by}` : 'No'}</dd>
+            <dd data-testid="failure-handled">
+              {d.handled_by ? `${time(d.handled_ms)} by ${d.handled_by}${d.handled_note ? `: ${d.handled_note}` : ''}` : 'No'}
+            </dd>
           </dl>
           {manage && (
             <div class="tools">
@@ -239,7 +244,7 @@ function Suppressions({ manage, onNotice }) {
   const lift = (s) =>
     action.run(async () => {
       await api(`${BASE}/suppressions/${encodeURIComponent(s.id)}`, { method: 'DELETE' });
-      onNotice(`Suppression of ${s.endpoint} lifted.`);
+      onNotice(`Suppression of ${urlOf(s)} lifted.`);
       changed();
     });
   return (
@@ -253,6 +258,7 @@ function Suppressions({ manage, onNotice }) {
             <tr>
               <th scope="col">Endpoint</th>
               <th scope="col">Channel</th>
+              <th scope="col">Scope</th>
               <th scope="col">Reason</th>
               <th scope="col">Until</th>
               <th scope="col">By</th>
@@ -267,17 +273,18 @@ function Suppressions({ manage, onNotice }) {
           <tbody>
             {items.map((s) => (
               <tr key={s.id} data-suppression-id={s.id}>
-                <td class="mono desc" title={s.endpoint}>
-                  {s.endpoint}
+                <td class="mono desc" title={urlOf(s)}>
+                  {urlOf(s)}
                 </td>
                 <td>{s.channel}</td>
+                <td>{s.scope || '—'}</td>
                 <td class="wrap">{s.reason || '—'}</td>
                 <td>{s.until_ms ? time(s.until_ms) : 'until lifted'}</td>
                 <td>{s.created_by || s.by || '—'}</td>
                 <td>{s.created_ms ? shortTime(s.created_ms) : '—'}</td>
                 {manage && (
                   <td>
-                    <button type="button" aria-label={`Lift the suppression of ${s.endpoint}`} disabled={action.busy} onClick={() => lift(s)}>
+                    <button type="button" aria-label={`Lift the suppression of ${urlOf(s)}`} disabled={action.busy} onClick={() => lift(s)}>
                       Lift
                     </button>
                   </td>
@@ -286,7 +293,7 @@ function Suppressions({ manage, onNotice }) {
             ))}
             {data && !items.length && (
               <tr>
-                <td colSpan={manage ? 7 : 6} class="empty">
+                <td colSpan={manage ? 8 : 7} class="empty">
                   No endpoint is suppressed.
                 </td>
               </tr>
@@ -323,14 +330,14 @@ export function WebhookFailuresPage() {
   const key = JSON.stringify(filter);
   useEffect(() => (setMore({ items: [], next: undefined, error: null, busy: false }), setSelected(new Set())), [key]);
   const may = ctx.can(READ);
-  const [counts] = usePoll(() => (may ? api(`${BASE}/counts`) : Promise.resolve(null)), ctx.settings.poll_seconds, []);
+  const [counts, , reloadCounts] = usePoll(() => (may ? api(`${BASE}/counts`) : Promise.resolve(null)), ctx.settings.poll_seconds, []);
   const [data, error, reload] = usePoll(
     () => (may ? api(`${BASE}${query({ ...filter, limit: PAGE })}`) : Promise.resolve(null)),
     ctx.settings.poll_seconds,
     [key],
   );
   useEffect(() => {
-    const again = () => (setMore({ items: [], next: undefined, error: null, busy: false }), reload());
+    const again = () => (setMore({ items: [], next: undefined, error: null, busy: false }), reload(), reloadCounts());
     window.addEventListener('opk-webhook-failures', again);
     return () => window.removeEventListener('opk-webhook-failures', again);
   }, [reload]);
@@ -402,7 +409,7 @@ export function WebhookFailuresPage() {
       </p>
       <div class="tools filters">
         <label class="visually-hidden" for="wf-handled">
-          Show
+          Open or handled
         </label>
         <select id="wf-handled" value={handled} onChange={(e) => setHandled(e.currentTarget.value)}>
           <option value="false">Open</option>
