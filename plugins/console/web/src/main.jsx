@@ -158,7 +158,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
 function Shell({ ctx, onSignOut }) {
   const path = usePath();
   const attention = useAttention(ctx, path.startsWith('/administration/attention'));
-  const webhookCounts = useWebhookFailureCounts(ctx);
+  const webhookCounts = useWebhookFailureCounts(ctx, path.startsWith('/administration/webhook-failures'));
   let page;
   let m;
   if ((m = path.match(/^\/administration\/jobs\/([^/]+)\/?$/))) page = <JobPage id={decodeURIComponent(m[1])} />;

@@ -23,10 +23,11 @@ const changed = () => window.dispatchEvent(new Event('opk-webhook-failures'));
 
 /**
  * The inbox's counts ({open, handled, suppressed_endpoints}) for the menu's
- * badge: every 30 s (or poll_seconds if slower) and after a change here;
- * null when the caller may not read them or they cannot be read.
+ * badge: every poll_seconds while the page is shown (`open`), else every 30
+ * s (or poll_seconds if slower), and after a change here; null when the
+ * caller may not read them or they cannot be read.
  */
-export function useWebhookFailureCounts(ctx) {
+export function useWebhookFailureCounts(ctx, open) {
   const [counts, setCounts] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
@@ -42,12 +43,13 @@ export function useWebhookFailureCounts(ctx) {
         .then((c) => live && setCounts(c))
         .catch(() => live && setCounts(null));
     load();
-    const t = setInterval(() => document.visibilityState === 'visible' && load(), Math.max(30, ctx.settings.poll_seconds) * 1000);
+    const every = open ? ctx.settings.poll_seconds : Math.max(30, ctx.settings.poll_seconds);
+    const t = setInterval(() => document.visibilityState === 'visible' && load(), every * 1000);
     return () => {
       live = false;
       clearInterval(t);
     };
-  }, [ctx, bump]);
+  }, [ctx, bump, open]);
   return counts;
 }
 
