@@ -55,7 +55,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), 'opk-console-notify-e2e-'));
 mkdirSync(OUT, { recursive: true });
 const requests = join(dir, 'requests.jsonl');
-const receiver = spawn(process.execPath, [join(RECEIVER, 'receiver.mjs'), '--out', requests], {
+// The rule's signing secret: the receiver verifies every request with it.
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const receiver = spawn(process.execPath, [join(RECEIVER, 'receiver.mjs'), '--out', requests, '--secret', SECRET], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const receiverPort = await new Promise((resolve, reject) => {
@@ -267,21 +269,22 @@ try {
   check(JSON.stringify(channels) === '["webhook"]', `the channels are the kernel's: ${channels}`);
   await dlg.getByLabel('Channel').selectOption('webhook');
   await dlg.getByLabel('URL 1', { exact: true }).fill(hook);
+  await dlg.getByLabel('Signing secrets for recipient 1').fill(SECRET);
   await dlg.getByLabel('Job types').fill('hello');
   await dlg.getByLabel('Subject').fill('Run {{ run.id }} failed');
-  await dlg.getByLabel('Body (plain text)').fill('Run {{ run.id }}\n{% for s in run.steps %}\n{{ s }}\n{% endfo %}\n');
+  await dlg.getByLabel('Body (plain text)').fill('{"run": {{ run.id }},\n "steps": "{% for s in run.steps %}{{ s }}{% endfo %}"}\n');
   a11y.push(...(await accessibilityProblems(page, 'rule dialog')));
   await dlg.getByRole('button', { name: 'Add rule' }).click();
   const bodyError = dlg.getByTestId('template-error-body');
   await bodyError.waitFor();
   const errorText = await bodyError.innerText();
-  check(/Line \d+, column \d+: /.test(errorText) && /endfo/.test(errorText), `the error names line, column and tag: ${errorText}`);
+  check(/^✕? ?Line 2, column \d+: /.test(errorText) && /endfo/.test(errorText), `the error names line, column and tag: ${errorText}`);
   check((await dlg.getByLabel('Body (plain text)').getAttribute('aria-invalid')) === 'true', 'the body is marked invalid');
   check((await dlg.getByTestId('template-error-subject').count()) === 0, 'the subject, which parses, has no error');
   await dlg.getByRole('alert').filter({ hasText: 'Not saved' }).waitFor();
   await shot(page, 'n1-template-refused');
   check((await api('GET', '/api/v1/notifications/groups/acme-ops/rules')).rules.length === 0, 'nothing was saved');
-  await dlg.getByLabel('Body (plain text)').fill('Run {{ run.id }}\n{% for s in run.steps %}\n{{ s }}\n{% endfor %}\n');
+  await dlg.getByLabel('Body (plain text)').fill('{"run": {{ run.id }},\n "steps": "{% for s in run.steps %}{{ s }}{% endfor %}"}\n');
   await dlg.getByRole('button', { name: 'Check template' }).click();
   await dlg.getByText('The template parses.').waitFor();
   check((await dlg.getByTestId('template-error-body').count()) === 0, 'the error went with the fix');
@@ -295,6 +298,8 @@ try {
       JSON.stringify(rule.events) === '["run.failed","alert.opened"]' &&
       rule.channel === 'webhook' &&
       rule.recipients[0].to === hook &&
+      rule.recipients[0].options.secrets.length === 1 &&
+      rule.recipients[0].options.secrets[0] !== SECRET &&
       JSON.stringify(rule.filter) === '{"job_types":["hello"]}' &&
       rule.template.body.includes('endfor') &&
       rule.enabled,
@@ -311,6 +316,7 @@ try {
   }, 'the delivery to end dead');
   check(dead.attempts === 3 && dead.last_code === 500 && dead.event.subject === `run:${failedRun}`, `the dead delivery: ${JSON.stringify(dead)}`);
   check(received().length === 3, `the receiver got three requests: ${received().length}`);
+  check(received().every((r) => r.verified[0] === true), `each request is signed with the rule's secret: ${JSON.stringify(received().map((r) => r.errors))}`);
   const dRow = page.locator(`tr[data-delivery-id="${dead.id}"]`);
   await dRow.filter({ hasText: 'dead' }).waitFor();
   check((await dRow.innerText()).includes('500'), 'the last code is listed');
@@ -332,6 +338,8 @@ try {
   await page.getByRole('button', { name: 'Edit Failed runs to the hook' }).click();
   dlg = page.getByRole('dialog');
   check((await dlg.getByLabel('URL 1', { exact: true }).inputValue()) === hook, 'the form holds the stored recipient');
+  const shownSecret = await dlg.getByLabel('Signing secrets for recipient 1').inputValue();
+  check(shownSecret.startsWith('whsec_') && shownSecret !== SECRET, `the secret is shown masked: ${shownSecret}`);
   check(await dlg.getByLabel(/^Opened/).isChecked(), 'and its events');
   await dlg.getByLabel('Name', { exact: true }).fill('Failed hello runs');
   await dlg.getByLabel(/^Opened/).uncheck();
@@ -465,6 +473,13 @@ try {
   } else {
     console.log('-- webhook failures: the webhook-inbox plugin is not built; its page is not exercised');
   }
+
+  step('the secret survived the edit, the disable and the enable: a new failure is still signed with it');
+  const seen = received().length;
+  await api('POST', '/api/v1/runs', { job_type: 'hello', tenant: 'acme', reason: 'e2e: after the edit', params: { steps: 1, step_ms: 0, fail: true } });
+  await eventually(async () => received().length > seen, 'the new failure to reach the receiver');
+  const latest = received()[seen];
+  check(latest.headers['webhook-id'] !== dead.id && latest.verified[0] === true, `signed with the stored secret: ${JSON.stringify(latest.errors)}`);
 
   step('delete: the group is refused while it has a rule, then the rule and the group go');
   await page.goto(`${base}/administration/notifications/acme-ops`);
