@@ -395,10 +395,21 @@ export function WebhookFailuresPage() {
         </div>
         {manage && (
           <div class="tools">
-            <button type="button" class="primary" disabled={!chosen.length || bulk.busy} onClick={() => replay(chosen)}>
+            <button
+              type="button"
+              class="primary"
+              disabled={!chosen.length || bulk.busy}
+              title={chosen.length ? undefined : 'Select the failures first'}
+              onClick={() => replay(chosen)}
+            >
               Replay{chosen.length ? ` (${chosen.length})` : ''}
             </button>
-            <button type="button" disabled={!chosen.length || bulk.busy} onClick={() => (setNotice(''), setDialog({ kind: 'handle', ids: chosen }))}>
+            <button
+              type="button"
+              disabled={!chosen.length || bulk.busy}
+              title={chosen.length ? undefined : 'Select the failures first'}
+              onClick={() => (setNotice(''), setDialog({ kind: 'handle', ids: chosen }))}
+            >
               Mark handled{chosen.length ? ` (${chosen.length})` : ''}
             </button>
           </div>
