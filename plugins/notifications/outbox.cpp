@@ -391,6 +391,15 @@ void Outbox::attempt(const Delivery& d, unsigned* seed) {
     }
   }
   if (o.attempt.detail.empty() && st != OPK_OK) o.attempt.detail = "failed with status " + std::to_string(st);
+  // The endpoint was suppressed while this attempt ran: the delivery is
+  // held instead of failing into the inbox (the attempt is kept).
+  if ((o.state == kDead || o.state == kFailed) && !o.disable) {
+    std::string suppression;
+    if (p_.suppressed_by(d, now, &suppression) && !suppression.empty()) {
+      o.state = kSuppressed;
+      o.next_ms = 0;
+    }
+  }
   if (Status s = repo.record(d, o); !s) {
     // The lease runs out and the delivery is tried again: at least once.
     p_.host().error("notifications: attempt " + std::to_string(d.attempts) + " of " + d.id +

@@ -252,6 +252,27 @@ TEST_F(WebhookInbox, ASuppressedEndpointGetsNoAttemptUntilLifted) {
   EXPECT_EQ(audit("webhook_failures.lift").size(), 1u);
 }
 
+TEST_F(WebhookInbox, AnAttemptUnderWayWhenSuppressedIsHeldInsteadOfFailing) {
+  // One attempt with a 500 ms limit to a receiver that answers after 3 s:
+  // it would die into the inbox.
+  cfg_.plugins["notifications"]["retry_schedule"] = "0";
+  cfg_.plugins["notifications"]["timeout"] = "500ms";
+  start();
+  rule("/sleep/3000");
+  fail_a_run();
+  ASSERT_TRUE(eventually([&] { return received(requests_).size() == 1; })) << "the attempt is under way";
+  auto r = inbox("POST", "/suppressions", {{"channel", "webhook"}, {"endpoint", url("/sleep/3000")}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_TRUE(eventually([&] { return deliveries()[0]["state"] == "suppressed"; })) << deliveries().dump();
+  EXPECT_EQ(deliveries()[0]["attempts"], 1) << "the attempt is kept";
+  EXPECT_TRUE(failures("?handled=all").empty()) << "held, not in the inbox";
+  // Lifted, it goes again; with the schedule spent it dies into the inbox.
+  ASSERT_EQ(inbox("DELETE", "/suppressions/" + json(r)["suppression"]["id"].get<std::string>()).status, 204);
+  ASSERT_TRUE(eventually([&] { return received(requests_).size() == 2; }));
+  wait_open(1);
+  EXPECT_EQ(failures()[0]["state"], "dead");
+}
+
 TEST_F(WebhookInbox, ASuppressionEndsAtItsUntil) {
   start();
   rule("/hook");
