@@ -34,7 +34,7 @@
 #include <vector>
 
 #include <sqlite3.h>
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include "alerts/alerts.h"
 #include "app/kernel.h"

@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include "app/kernel.h"
 #include "plugins/admin-http/http_client.h"

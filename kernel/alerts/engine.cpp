@@ -2,7 +2,7 @@
 // listing, detail, counts and the audited actions for operators; the
 // escalation rules. The visibility rule is built here (view_of) and applied
 // by the store inside each read.
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <algorithm>
 #include <atomic>

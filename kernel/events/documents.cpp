@@ -4,7 +4,7 @@
 // built for every completed run, on the worker that ran it.
 #include "events/documents.h"
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <algorithm>
 

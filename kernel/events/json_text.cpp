@@ -1,7 +1,7 @@
 // The event documents' JSON writer (json_text.h).
 #include "events/json_text.h"
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 namespace opk::events {
 namespace {

@@ -4,7 +4,7 @@
 #include "events/log.h"
 
 #include <spdlog/spdlog.h>
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <algorithm>
 #include <limits>

@@ -3,7 +3,7 @@
 // action refused before the engine.
 #include "host/alerts_service.h"
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <map>
 #include <mutex>

@@ -1,6 +1,6 @@
 #include "host/audit_service.h"
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <algorithm>
 #include <cstring>

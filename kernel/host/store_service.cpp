@@ -3,7 +3,7 @@
 #include <Poco/Base64Encoder.h>
 #include <Poco/JSONString.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 #include <sstream>
 
 #include <spdlog/spdlog.h>

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 #include <optional>
 #include <set>
 #include <string>

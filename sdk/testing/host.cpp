@@ -11,7 +11,7 @@
 #include <thread>
 #include <tuple>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>

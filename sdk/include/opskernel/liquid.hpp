@@ -25,7 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>

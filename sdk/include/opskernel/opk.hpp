@@ -36,7 +36,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -4,7 +4,7 @@
 // sweeps and the escalation rules across a restart. Time is a ManualClock.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <memory>
 #include <set>

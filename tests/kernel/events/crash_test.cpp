@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <fstream>
 #include <map>

@@ -3,7 +3,7 @@
 // a plugin built for ABI 1.4 emits and reads through opk.events/1 while a
 // 1.3 plugin's runs are logged like any other, and only a plugin's system
 // principal may emit or read.
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <map>
 

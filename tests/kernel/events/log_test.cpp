@@ -4,7 +4,7 @@
 // that keeps what an active consumer has not acknowledged, plugins' events
 // refused with the field named, and the documents' kinds and fields.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <atomic>
 #include <thread>

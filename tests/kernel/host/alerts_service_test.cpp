@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include "host/principals.h"
 #include "support/kernel_util.h"

@@ -5,7 +5,7 @@
 // that is not the ABI's, an exception, a failure without detail), unknown
 // channels named, a channel with neither send nor deliver refused at load,
 // and a plugin's channels removed before it stops, after calls into them end.
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <cstring>
 #include <thread>

@@ -5,7 +5,7 @@
 // license's alert is critical, escalated once and platform-only.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <chrono>
 #include <cstdio>

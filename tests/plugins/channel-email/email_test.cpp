@@ -5,7 +5,7 @@
 // permanent and transient refusals, a refused connection, a server that
 // never answers, and bad addresses and settings.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 #include <opskernel/testing.hpp>
 
 #include <chrono>

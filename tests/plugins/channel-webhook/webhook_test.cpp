@@ -6,7 +6,7 @@
 // Retry-After, 400, 500, redirects), a timeout, a refused connection, HTTPS
 // with a certificate made at test time, and bad URLs, secrets and settings.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 #include <opskernel/testing.hpp>
 
 #include <chrono>

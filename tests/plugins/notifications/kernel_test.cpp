@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <fstream>
 #include <map>

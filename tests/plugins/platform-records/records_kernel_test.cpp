@@ -5,7 +5,7 @@
 // consumer plugin reads the records through the kernel's extension lookup.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"

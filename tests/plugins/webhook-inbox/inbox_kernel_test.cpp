@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include <filesystem>
 #include <fstream>
