@@ -1,6 +1,12 @@
-// opskernel.records/1: other plugins' reads of the records and their probes, as
-// the platform (no caller's scope applies: plugins are trusted code).
+// opskernel.records/1: other plugins' reads of the records and their probes,
+// probes recorded, and the bounded deletes of old usage (usage_months,
+// delete_usage) for the usage cleanup; as the platform (no caller's scope
+// applies: plugins are trusted code).
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -20,6 +26,36 @@ char* copy(const std::string& s) {
   char* out = static_cast<char*>(std::malloc(s.size() + 1));
   if (out) std::memcpy(out, s.c_str(), s.size() + 1);
   return out;
+}
+
+// "YYYY-MM" of `ms` since the epoch, UTC.
+std::string month_of(int64_t ms) {
+  using namespace std::chrono;
+  const year_month_day d{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(d.year()), static_cast<unsigned>(d.month()));
+  return buf;
+}
+
+// The request's "before": a month YYYY-MM no later than the current month
+// (usage of the current month is still being collected, and a later month
+// would reach it).
+Status usage_cutoff(const RecordsPlugin& plugin, const Json& request, std::string* before) {
+  if (!request.contains("before") || !request["before"].is_string())
+    return Status::invalid("before: required, a month YYYY-MM");
+  *before = request["before"].get<std::string>();
+  const std::string& b = *before;
+  const bool shape = b.size() == 7 && b[4] == '-' &&
+                     std::all_of(b.begin(), b.begin() + 4, [](char c) { return c >= '0' && c <= '9'; }) &&
+                     std::isdigit(static_cast<unsigned char>(b[5])) && std::isdigit(static_cast<unsigned char>(b[6]));
+  const int month = shape ? (b[5] - '0') * 10 + (b[6] - '0') : 0;
+  if (!shape || month < 1 || month > 12 || b.substr(0, 4) == "0000")
+    return Status::invalid("before: expected a month YYYY-MM, got '" + b + "'");
+  const std::string current = month_of(plugin.host().now_ms());
+  if (b > current)
+    return Status::invalid("before: " + b + " is after the current month " + current +
+                           ": usage of the current month is still being collected");
+  return Status::ok();
 }
 
 Status run(const RecordsPlugin& plugin, const std::string& op, const Json& request, Json* answer) {
@@ -61,8 +97,24 @@ Status run(const RecordsPlugin& plugin, const std::string& op, const Json& reque
     if (s) *answer = {{"recorded", true}};
     return s;
   }
+  if (op == "usage_months" || op == "delete_usage") {
+    std::string before;
+    if (Status s = usage_cutoff(plugin, request, &before); !s) return s;
+    if (op == "usage_months") {
+      Json months;
+      Status s = service.usage_months(before, &months);
+      if (s) *answer = {{"months", std::move(months)}};
+      return s;
+    }
+    if (!request.contains("limit") || !request["limit"].is_number_integer())
+      return Status::invalid("limit: required, a whole number 1..10000");
+    const auto limit = request["limit"].get<int64_t>();
+    if (limit < 1 || limit > kMaxLimit) return Status::invalid("limit: must be 1..10000, got " + std::to_string(limit));
+    return service.delete_usage(before, static_cast<int>(limit), answer);
+  }
   return {OPK_ERR_UNSUPPORTED,
-          "operation: no operation '" + op + "'; the operations are list, latest_probes, record_probe"};
+          "operation: no operation '" + op +
+              "'; the operations are list, latest_probes, record_probe, usage_months, delete_usage"};
 }
 
 opk_status call(const opk_host* /*host*/, const char* operation, const char* request_json, char** answer_json) {

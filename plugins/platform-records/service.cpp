@@ -354,4 +354,41 @@ Status Service::record_probe(const Json& probe, int64_t retention_ms) const {
   return store_.transaction(statements, &results);
 }
 
+Status Service::usage_months(const std::string& before, Json* months) const {
+  Json values;
+  if (Status s = store_.query(
+          "SELECT month, COUNT(*) FROM p_platform_records_usage WHERE month < $1 GROUP BY month ORDER BY month",
+          {before}, &values);
+      !s)
+    return s;
+  *months = Json::array();
+  for (const auto& v : values) months->push_back({{"month", v[0]}, {"rows", v[1]}});
+  return Status::ok();
+}
+
+Status Service::delete_usage(const std::string& before, int limit, Json* answer) const {
+  // The batch's keys and their deletion in one statement (row values and
+  // RETURNING, which SQLite and PostgreSQL both have), so the batch is
+  // one transaction.
+  Json results;
+  if (Status s = store_.transaction(
+          {{"DELETE FROM p_platform_records_usage WHERE (subscription, month) IN (SELECT subscription, month FROM "
+            "p_platform_records_usage WHERE month < $1 ORDER BY month, subscription LIMIT CAST($2 AS INTEGER)) "
+            "RETURNING month",
+            {before, std::to_string(limit)}}},
+          &results);
+      !s)
+    return s;
+  std::map<std::string, int64_t> per_month;
+  int64_t deleted = 0;
+  for (const auto& row : results.at(0).value("rows", Json::array())) {
+    ++per_month[row.at(0).get<std::string>()];
+    ++deleted;
+  }
+  Json months = Json::array();
+  for (const auto& [month, rows] : per_month) months.push_back({{"month", month}, {"rows", rows}});
+  *answer = {{"deleted", deleted}, {"months", std::move(months)}};
+  return Status::ok();
+}
+
 }  // namespace opk::records

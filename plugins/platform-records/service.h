@@ -88,6 +88,15 @@ class Service {
   // `retention_ms` before it are deleted for its region and kind.
   Status record_probe(const Json& probe, int64_t retention_ms) const;
 
+  // Usage rows of the months before `before` ("YYYY-MM"), oldest month
+  // first: *months gets [{"month", "rows"}].
+  Status usage_months(const std::string& before, Json* months) const;
+
+  // Deletes up to `limit` usage rows of the months before `before`, the
+  // oldest months first, in one transaction; *answer gets {"deleted": n,
+  // "months": [{"month", "rows"}]}: what was deleted, per month.
+  Status delete_usage(const std::string& before, int limit, Json* answer) const;
+
  private:
   bool node_exists(const std::string& node) const;
   bool contains(const std::string& scope, const std::string& node) const;

@@ -58,6 +58,15 @@ extern "C" {
  *                   region and kind.
  *   "record_probe"  {"region", "kind", "ok", "time_ms", "latency_ms"?,
  *                   "detail"?} -> {"recorded": true}
+ *   "usage_months"  {"before": "YYYY-MM"} -> {"months": [{"month", "rows"},
+ *                   ...]}: usage rows per month before "before", oldest
+ *                   first.
+ *   "delete_usage"  {"before": "YYYY-MM", "limit": 1..10000} ->
+ *                   {"deleted": n, "months": [{"month", "rows"}, ...]}:
+ *                   deletes up to "limit" usage rows of the months before
+ *                   "before", oldest first, in one transaction. "before"
+ *                   may not be later than the current month (the kernel's
+ *                   clock, UTC): the current month's usage is never reached.
  */
 typedef struct opk_records_v1 {
   uint32_t struct_size;

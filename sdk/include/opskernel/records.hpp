@@ -99,6 +99,23 @@ class Records {
   // "detail"?}.
   Status record_probe(const Json& probe) const { return call("record_probe", probe, nullptr); }
 
+  // Usage rows per month before `before` ("YYYY-MM") into *months, an
+  // array of {"month", "rows"}, oldest first.
+  Status usage_months(std::string_view before, Json* months) const {
+    Json answer;
+    Status s = call("usage_months", {{"before", std::string(before)}}, &answer);
+    if (s && months) *months = answer.value("months", Json::array());
+    return s;
+  }
+
+  // Deletes up to `limit` (1..10000) usage rows of the months before
+  // `before` ("YYYY-MM", not later than the current month), oldest first,
+  // in one transaction; *answer gets {"deleted", "months": [{"month",
+  // "rows"}]}.
+  Status delete_usage(std::string_view before, int limit, Json* answer) const {
+    return call("delete_usage", {{"before", std::string(before)}, {"limit", limit}}, answer);
+  }
+
  private:
   static Status unavailable() {
     return {OPK_ERR_UNAVAILABLE, "the records service (" OPK_EXT_RECORDS

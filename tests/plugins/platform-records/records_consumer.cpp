@@ -1,7 +1,8 @@
 // A plugin that reads the records as an alert source would: it requires
 // OPK_EXT_RECORDS and, in its job type "records-consumer", records the
 // probes its parameters give, then answers with the newest probes and every
-// subscription its filter selects, read page by page (opk::Records).
+// subscription its filter selects, read page by page (opk::Records), and
+// with the answers of the other calls its parameters give.
 #include <opskernel/opk.hpp>
 #include <opskernel/records.hpp>
 
@@ -28,7 +29,15 @@ class ConsumerJob : public opk::Job {
         },
         run.param<int>("page_size", 1000));
     if (!s) return s;
-    run.set_output({{"latest", latest}, {"subscriptions", subs}, {"pages", pages}});
+    // Any other operation, as given: {"op", "request"} -> {"status", "answer"|"error"}.
+    opk::Json calls = opk::Json::array();
+    for (const auto& c : run.params().value("calls", opk::Json::array())) {
+      opk::Json answer;
+      const opk::Status st = records.call(c.value("op", ""), c.value("request", opk::Json::object()), &answer);
+      calls.push_back(st ? opk::Json{{"status", 0}, {"answer", answer}}
+                         : opk::Json{{"status", st.code()}, {"error", st.message()}});
+    }
+    run.set_output({{"latest", latest}, {"subscriptions", subs}, {"pages", pages}, {"calls", calls}});
     return opk::Status::ok();
   }
 

@@ -430,5 +430,50 @@ TEST_F(RecordsExtension, RecordsProbesAndAnswersTheNewestPerRegionAndKind) {
   EXPECT_TRUE(bad.logged("records record_probe: ok: required")) << bad.summary;
 }
 
+TEST_F(RecordsExtension, CountsAndDeletesOldUsageInBoundedBatchesNeverTheCurrentMonth) {
+  host_.clock().set(1796126400000);  // 2026-12-01T12:00:00Z
+  ASSERT_EQ(import("usage",
+                   "subscription,month,quantity,cost\n"
+                   "s1,2024-01,1,1\ns2,2024-01,1,1\ns3,2024-01,1,1\n"
+                   "s1,2024-02,1,1\ns2,2024-02,1,1\n"
+                   "s1,2026-11,1,1\ns1,2026-12,1,1\n")
+                .status,
+            200);
+  auto calls = [&](const Json& list) { return consume(Json({{"calls", list}}).dump())["calls"]; };
+  auto rows = [&] { return std::stoll(*host_.store_rows("SELECT COUNT(*) FROM p_platform_records_usage")[0][0]); };
+  Json out = calls(Json::array({{{"op", "usage_months"}, {"request", {{"before", "2026-11"}}}}}));
+  EXPECT_EQ(out[0]["answer"], Json::parse(R"({"months": [{"month": "2024-01", "rows": 3},
+                                                       {"month": "2024-02", "rows": 2}]})"));
+  // Oldest first, at most `limit` a call, each call whole.
+  out = calls(Json::array({{{"op", "delete_usage"}, {"request", {{"before", "2026-11"}, {"limit", 4}}}},
+                           {{"op", "delete_usage"}, {"request", {{"before", "2026-11"}, {"limit", 4}}}},
+                           {{"op", "delete_usage"}, {"request", {{"before", "2026-11"}, {"limit", 4}}}}}));
+  EXPECT_EQ(out[0]["answer"], Json::parse(R"({"deleted": 4, "months": [{"month": "2024-01", "rows": 3},
+                                                                     {"month": "2024-02", "rows": 1}]})"));
+  EXPECT_EQ(out[1]["answer"], Json::parse(R"({"deleted": 1, "months": [{"month": "2024-02", "rows": 1}]})"));
+  EXPECT_EQ(out[2]["answer"], Json::parse(R"({"deleted": 0, "months": []})"));
+  EXPECT_EQ(rows(), 2);
+  // The current month is out of reach; bad requests are named.
+  out = calls(Json::array({{{"op", "delete_usage"}, {"request", {{"before", "2027-01"}, {"limit", 10}}}},
+                           {{"op", "delete_usage"}, {"request", {{"before", "2026-13"}, {"limit", 10}}}},
+                           {{"op", "delete_usage"}, {"request", {{"before", "2026-12"}}}},
+                           {{"op", "delete_usage"}, {"request", {{"before", "2026-12"}, {"limit", 10001}}}},
+                           {{"op", "usage_months"}, {"request", Json::object()}},
+                           {{"op", "delete_all"}, {"request", Json::object()}}}));
+  EXPECT_EQ(out[0]["status"], OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(out[0]["error"],
+            "records delete_usage: before: 2027-01 is after the current month 2026-12: usage of the current month is "
+            "still being collected");
+  EXPECT_EQ(out[1]["error"], "records delete_usage: before: expected a month YYYY-MM, got '2026-13'");
+  EXPECT_EQ(out[2]["error"], "records delete_usage: limit: required, a whole number 1..10000");
+  EXPECT_EQ(out[3]["error"], "records delete_usage: limit: must be 1..10000, got 10001");
+  EXPECT_EQ(out[4]["error"], "records usage_months: before: required, a month YYYY-MM");
+  EXPECT_EQ(out[5]["status"], OPK_ERR_UNSUPPORTED);
+  EXPECT_EQ(rows(), 2);
+  out = calls(Json::array({{{"op", "delete_usage"}, {"request", {{"before", "2026-12"}, {"limit", 10}}}}}));
+  EXPECT_EQ(out[0]["answer"]["deleted"], 1);  // 2026-11; 2026-12 stays
+  EXPECT_EQ(*host_.store_rows("SELECT month FROM p_platform_records_usage")[0][0], "2026-12");
+}
+
 }  // namespace
 }  // namespace opk
