@@ -78,8 +78,20 @@ std::string random_text(size_t bytes) {
 Permissions default_permissions() {
   Permissions p;
   p["PlatformAdministrator"] = {"*"};
+  // Administrators below the platform also keep their own notification rules
+  // and webhook failures inbox (the bundled admin features' permissions,
+  // names only: without those plugins they grant nothing).
   for (const char* r : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator"})
-    p[r] = {"jobs.read", "audit.read", "users.read", "alerts.read", "alerts.manage", "alerts.create"};
+    p[r] = {"jobs.read",
+            "audit.read",
+            "users.read",
+            "alerts.read",
+            "alerts.manage",
+            "alerts.create",
+            "notifications.read",
+            "notifications.manage",
+            "webhook_failures.read",
+            "webhook_failures.manage"};
   p["TenantUser"] = {"jobs.read", "alerts.read"};
   return p;
 }

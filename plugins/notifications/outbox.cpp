@@ -34,6 +34,17 @@ std::string run_field(const Event& e, const char* field) {
   return v.is_string() ? v.get<std::string>() : std::string();
 }
 
+// True when `e` is about an alert an operator silenced past the event's time:
+// its changes notify no one until the silence ends (the silencing itself,
+// alert.silenced, still does, for the rules that ask for it).
+bool silenced(const Event& e) {
+  if (e.kind.rfind("alert.", 0) != 0 || e.kind == "alert.silenced") return false;
+  if (!e.payload.is_object() || !e.payload.contains("alert") || !e.payload["alert"].is_object()) return false;
+  const Json& alert = e.payload["alert"];
+  const Json& until = alert.contains("silenced_until_ms") ? alert["silenced_until_ms"] : Json();
+  return until.is_number_integer() && until.get<int64_t>() > e.time_ms;
+}
+
 double unit_random(unsigned* seed) {
   std::minstd_rand r(*seed);
   *seed = static_cast<unsigned>(r());
@@ -230,6 +241,7 @@ Status Outbox::consume_once(int64_t wait_ms, bool* got) {
     const Event e = event_of(item);
     last = std::max(last, e.seq);
     if (e.time_ms < since_ms) continue;  // before this plugin's first start
+    if (silenced(e)) continue;
     for (const auto& rule : rules) {
       auto g = by_id.find(rule.group_id);
       if (g == by_id.end() || !group_applies(bindings, rule.group_id, e)) continue;

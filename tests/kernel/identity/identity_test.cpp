@@ -36,6 +36,15 @@ TEST_F(IdentityTest, APathNamesTheNodeAndItsAncestors) {
   EXPECT_EQ(id_->path("tenant:nobody"), "");
 }
 
+TEST_F(IdentityTest, AdministratorsKeepTheirNotificationsAndWebhookFailuresByDefault) {
+  for (const char* role : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator"})
+    for (const char* perm :
+         {"notifications.read", "notifications.manage", "webhook_failures.read", "webhook_failures.manage"})
+      EXPECT_TRUE(id_->allowed(role, perm)) << role << " " << perm;
+  EXPECT_FALSE(id_->allowed("TenantUser", "notifications.read"));
+  EXPECT_FALSE(id_->allowed("TenantUser", "webhook_failures.read"));
+}
+
 TEST_F(IdentityTest, AlertPermissionsByDefault) {
   for (const char* role : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator"}) {
     EXPECT_TRUE(id_->allowed(role, "alerts.read")) << role;

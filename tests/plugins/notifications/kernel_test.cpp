@@ -157,6 +157,49 @@ TEST_F(NotificationsKernel, AFailedRunIsDeliveredOnceAndVerified) {
   EXPECT_EQ(deliveries().size(), 1u);
 }
 
+TEST_F(NotificationsKernel, ASilencedAlertNotifiesNoOneUntilItsSilenceEnds) {
+  start();
+  auto r = http("POST", "/groups", {{"id", "ops"}, {"name", "Ops"}, {"scope", "platform"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = http("POST", "/groups/ops/rules",
+           {{"events", {"alert.*"}},
+            {"channel", "webhook"},
+            {"recipients",
+             {{{"to", "http://127.0.0.1:" + std::to_string(receiver_.port()) + "/hook"},
+               {"options", {{"secrets", {kSecret}}}}}}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto alerts = [&](const std::string& method, const std::string& path, const Json& body) {
+    return test::http_request(port_, method, "/api/v1/alerts" + path, admin_, body.dump());
+  };
+  auto create = [&](const std::string& title) {
+    const auto a =
+        alerts("POST", "", {{"severity", "warning"}, {"title", title}, {"message", "m"}, {"scope", "platform"}});
+    EXPECT_EQ(a.status, 201) << a.body;
+    return Json::parse(a.body, nullptr, false)["alert"]["id"].get<int64_t>();
+  };
+  auto kinds = [&] {
+    std::vector<std::string> out;
+    for (const Json& g : received(requests_))
+      out.push_back(Json::parse(g["body"].get<std::string>(), nullptr, false).value("type", ""));
+    return out;
+  };
+  const int64_t quiet = create("disk full");
+  ASSERT_TRUE(eventually([&] { return kinds().size() == 1; })) << receiver_.errors();
+  const int64_t until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(1))
+                            .count();
+  const std::string id = "/" + std::to_string(quiet);
+  ASSERT_EQ(alerts("POST", id + "/silence", {{"until_ms", until}, {"reason", "known"}}).status, 200);
+  ASSERT_EQ(alerts("POST", id + "/acknowledge", Json::object()).status, 200);
+  ASSERT_EQ(alerts("POST", id + "/close", {{"reason", "fixed"}}).status, 200);
+  // A later alert's notification arrives after the events before it were
+  // matched: the silenced alert's acknowledgement and close sent nothing.
+  create("cpu hot");
+  ASSERT_TRUE(eventually([&] { return kinds().size() >= 3; })) << receiver_.errors();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(kinds(), (std::vector<std::string>{"alert.opened", "alert.silenced", "alert.opened"}));
+}
+
 TEST_F(NotificationsKernel, AFailedRunIsMailedInTheRuleLocale) {
   test::ServerProcess smtp;
   const std::string mails = scratch_.file("mails.jsonl");
