@@ -6,7 +6,23 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { usePoll } from './jobs.jsx';
-import { ChoiceFilter, Dialog, Link, Message, TextFilter, navigate, shortTime, time, useAction, useSession } from './ui.jsx';
+import {
+  ChoiceFilter,
+  Dialog,
+  EmptyRow,
+  Link,
+  Message,
+  MorePager,
+  SuggestFilter,
+  Table,
+  TextFilter,
+  navigate,
+  shortTime,
+  time,
+  useAction,
+  useCursorPages,
+  useSession,
+} from './ui.jsx';
 
 export const SEVERITIES = [
   { id: 'critical', label: 'Critical', glyph: '◆' },
@@ -228,7 +244,6 @@ export function AlertsPage() {
   const [sort, setSort] = useState('-last_seen');
   const [typed, setTyped] = useState({ q: '', area: '', scope: '' });
   const [text, setText] = useState({ q: '', area: '', scope: '' });
-  const [more, setMore] = useState({ items: [], next: undefined, error: null, busy: false });
   const [dialog, setDialog] = useState(false);
   useEffect(() => {
     document.title = 'Alerts · Opskernel';
@@ -239,7 +254,6 @@ export function AlertsPage() {
   }, [typed.q, typed.area, typed.scope]);
   const filter = { status: statuses.join(','), severity, source, sort, ...text };
   const key = JSON.stringify(filter);
-  useEffect(() => setMore({ items: [], next: undefined, error: null, busy: false }), [key]);
   const [counts] = useAlertCounts(ctx.settings.poll_seconds);
   // The first page is polled; the pages after it are read on request.
   const [data, error] = usePoll(
@@ -247,18 +261,8 @@ export function AlertsPage() {
     ctx.settings.poll_seconds,
     [key],
   );
-  const seen = new Set();
-  const items = [...(data?.alerts || []), ...more.items].filter((a) => !seen.has(a.id) && seen.add(a.id));
-  const next = more.next !== undefined ? more.next : data?.next_cursor;
-  const loadMore = async () => {
-    setMore((m) => ({ ...m, busy: true, error: null }));
-    try {
-      const page = await api(`/api/v1/alerts${query({ ...filter, limit: PAGE, cursor: next })}`);
-      setMore((m) => ({ items: [...m.items, ...page.alerts], next: page.next_cursor, error: null, busy: false }));
-    } catch (e) {
-      setMore((m) => ({ ...m, busy: false, error: e }));
-    }
-  };
+  const pages = useCursorPages(key, data, 'alerts', (cursor) => api(`/api/v1/alerts${query({ ...filter, limit: PAGE, cursor })}`));
+  const { items } = pages;
   const sources = [...new Set([...Object.keys(counts?.by_source || {}), 'custom', ...(source ? [source] : [])])].sort();
   const scopes = [...new Set([ctx.me.scope, ...items.map((a) => a.scope)])].sort();
   const areas = [...new Set(items.map((a) => a.area).filter(Boolean))].sort();
@@ -301,40 +305,28 @@ export function AlertsPage() {
           onChange={setSeverity}
         />
         <ChoiceFilter id="alert-source" label="Source" all="All sources" choices={sources} value={source} onChange={setSource} />
-        <label class="visually-hidden" for="alert-area">
-          Area
-        </label>
-        <input
+        <SuggestFilter
           id="alert-area"
-          class="short"
+          label="Area"
           list="alert-areas"
+          choices={areas}
+          class="short"
           placeholder="Area"
           value={typed.area}
-          onInput={(e) => setTyped({ ...typed, area: e.currentTarget.value })}
+          onInput={(v) => setTyped({ ...typed, area: v })}
         />
-        <datalist id="alert-areas">
-          {areas.map((a) => (
-            <option value={a} />
-          ))}
-        </datalist>
-        <label class="visually-hidden" for="alert-scope">
-          Scope node (alerts at or under it)
-        </label>
-        <input
+        <SuggestFilter
           id="alert-scope"
-          class="short"
+          label="Scope node (alerts at or under it)"
           list="alert-scopes"
+          choices={scopes}
+          class="short"
           spellcheck={false}
           placeholder="Scope node"
           title="A node such as tenant:acme: the alerts at or under it"
           value={typed.scope}
-          onInput={(e) => setTyped({ ...typed, scope: e.currentTarget.value })}
+          onInput={(v) => setTyped({ ...typed, scope: v })}
         />
-        <datalist id="alert-scopes">
-          {scopes.map((s) => (
-            <option value={s} />
-          ))}
-        </datalist>
         <TextFilter
           id="alert-q"
           label="Filter alerts by text in title or message"
@@ -352,71 +344,56 @@ export function AlertsPage() {
         </select>
       </div>
       <Message error={error} />
-      <div class="table-wrap">
-        <table class="alerts">
-          <caption class="visually-hidden">Alerts, {data ? `${items.length} shown` : 'loading'}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Severity</th>
-              <th scope="col">Status</th>
-              <th scope="col">Alert</th>
-              <th scope="col">Source</th>
-              <th scope="col">Area</th>
-              <th scope="col">About</th>
-              <th scope="col">Scope</th>
-              <th scope="col">Last seen</th>
-              <th scope="col">First seen</th>
-              <th scope="col" title="Occurrences">
-                Seen
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((a) => (
-              <tr key={a.id} data-alert-id={a.id}>
-                <td>
-                  <SeverityLabel severity={a.severity} />
-                </td>
-                <td>
-                  <AlertStatusLabel status={a.status} />
-                </td>
-                <td class="alert-title">
-                  <Link href={`/administration/alerts/${a.id}`} title={a.message || a.title}>
-                    {a.title}
-                  </Link>
-                  <AlertMarkers alert={a} />
-                </td>
-                <td>{a.source}</td>
-                <td>{a.area || '—'}</td>
-                <td class="desc" title={relatedOf(a)}>
-                  {relatedOf(a)}
-                </td>
-                <td class="desc" title={a.scope}>
-                  {a.scope}
-                </td>
-                <td title={time(a.last_seen_ms)}>{shortTime(a.last_seen_ms)}</td>
-                <td title={time(a.first_seen_ms)}>{shortTime(a.first_seen_ms)}</td>
-                <td>{a.occurrences}</td>
-              </tr>
-            ))}
-            {data && !items.length && (
-              <tr>
-                <td colSpan={10} class="empty">
-                  No alerts match.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      <Message error={more.error} />
-      {next && (
-        <div class="pager">
-          <button type="button" disabled={more.busy} onClick={loadMore}>
-            {more.busy ? 'Loading…' : 'More'}
-          </button>
-        </div>
-      )}
+      <Table
+        name="alerts"
+        caption={`Alerts, ${data ? `${items.length} shown` : 'loading'}`}
+        columns={[
+          'Severity',
+          'Status',
+          'Alert',
+          'Source',
+          'Area',
+          'About',
+          'Scope',
+          'Last seen',
+          'First seen',
+          <th scope="col" title="Occurrences">
+            Seen
+          </th>,
+        ]}
+      >
+        {items.map((a) => (
+          <tr key={a.id} data-alert-id={a.id}>
+            <td>
+              <SeverityLabel severity={a.severity} />
+            </td>
+            <td>
+              <AlertStatusLabel status={a.status} />
+            </td>
+            <td class="alert-title">
+              <Link href={`/administration/alerts/${a.id}`} title={a.message || a.title}>
+                {a.title}
+              </Link>
+              <AlertMarkers alert={a} />
+            </td>
+            <td>{a.source}</td>
+            <td>{a.area || '—'}</td>
+            <td class="desc" title={relatedOf(a)}>
+              {relatedOf(a)}
+            </td>
+            <td class="desc" title={a.scope}>
+              {a.scope}
+            </td>
+            <td title={time(a.last_seen_ms)}>{shortTime(a.last_seen_ms)}</td>
+            <td title={time(a.first_seen_ms)}>{shortTime(a.first_seen_ms)}</td>
+            <td>{a.occurrences}</td>
+          </tr>
+        ))}
+        <EmptyRow show={data && !items.length} cols={10}>
+          No alerts match.
+        </EmptyRow>
+      </Table>
+      <MorePager pages={pages} />
       {dialog && <CreateDialog scopes={scopes} onClose={() => setDialog(false)} />}
     </section>
   );

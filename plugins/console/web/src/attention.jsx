@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { useReadMarks } from './jobs.jsx';
 import { AlertStatusLabel, SeverityLabel } from './alerts.jsx';
-import { Link, Message, StatusIcon, duration, time, useSession } from './ui.jsx';
+import { Link, Message, StatusIcon, duration, time, useEventCount, useMenuPoll, useSession } from './ui.jsx';
 
 /**
  * The alerts that need attention and the alert counts, or null when the
@@ -43,68 +43,50 @@ export function useAttention(ctx, open) {
     alertsError: null,
     at: 0,
   });
-  const [marks, setMarks] = useState(0);
-  useEffect(() => {
-    const bump = () => setMarks((n) => n + 1);
-    window.addEventListener('opk-read', bump);
-    window.addEventListener('opk-alerts', bump);
-    return () => {
-      window.removeEventListener('opk-read', bump);
-      window.removeEventListener('opk-alerts', bump);
-    };
-  }, []);
-  useEffect(() => {
-    let live = true;
+  const marks = useEventCount(['opk-read', 'opk-alerts']);
+  const load = async (live) => {
     const s = ctx.settings;
-    const load = async () => {
-      const now = Date.now();
-      // Alerts are read on their own: a failure there leaves the runs' panel whole.
-      const alerts = alertsNeedingAttention(ctx).then(
-        (a) => ({ a, e: null }),
-        (e) => ({ a: undefined, e }),
-      );
-      try {
-        // The server filters: only flagged runs cross the wire.
-        const [running, recent, failed, stale, queues] = await Promise.all([
-          api(`/api/v1/runs${query({ status: 'running', over_target: true, limit: 100 })}`),
-          api(`/api/v1/runs${query({ over_target: true, since_ms: now - s.over_target_lookback_hours * 3600000, limit: 100 })}`),
-          api(`/api/v1/runs${query({ status: 'error', since_ms: now - s.failed_lookback_days * 86400000, limit: 200 })}`),
-          api(`/api/v1/runs${query({ status: 'running', stale: true, limit: 100 })}`),
-          api('/api/v1/queues'),
-        ]);
-        const read = readLog.all(ctx.me.user_id);
-        const { a, e: alertsError } = await alerts;
-        const over = new Map();
-        for (const r of [...running.items, ...recent.items]) over.set(r.id, r);
-        const next = {
-          over: [...over.values()].sort((a, b) => b.id - a.id),
-          queues: Object.entries(queues.pools || {})
-            .filter(([, n]) => n > s.queue_threshold)
-            .map(([pool, depth]) => ({ pool, depth })),
-          failed: failed.items.filter((r) => !read.has(r.id)),
-          stale: stale.items,
-          critical: a ? a.critical : [],
-          escalated: a ? a.escalated : [],
-          alertCounts: a ? a.counts : null,
-          error: null,
-          alertsError,
-          at: now,
-        };
-        const alertIds = new Set([...next.critical, ...next.escalated].map((x) => x.id));
-        next.count = alertIds.size + next.over.length + next.queues.length + next.failed.length + next.stale.length;
-        if (live) setState(next);
-      } catch (e) {
-        if (live) setState((old) => ({ ...old, error: e }));
-      }
-    };
-    load();
-    const every = open ? ctx.settings.poll_seconds : Math.max(30, ctx.settings.poll_seconds);
-    const t = setInterval(() => document.visibilityState === 'visible' && load(), every * 1000);
-    return () => {
-      live = false;
-      clearInterval(t);
-    };
-  }, [ctx, marks, open]);
+    const now = Date.now();
+    // Alerts are read on their own: a failure there leaves the runs' panel whole.
+    const alerts = alertsNeedingAttention(ctx).then(
+      (a) => ({ a, e: null }),
+      (e) => ({ a: undefined, e }),
+    );
+    try {
+      // The server filters: only flagged runs cross the wire.
+      const [running, recent, failed, stale, queues] = await Promise.all([
+        api(`/api/v1/runs${query({ status: 'running', over_target: true, limit: 100 })}`),
+        api(`/api/v1/runs${query({ over_target: true, since_ms: now - s.over_target_lookback_hours * 3600000, limit: 100 })}`),
+        api(`/api/v1/runs${query({ status: 'error', since_ms: now - s.failed_lookback_days * 86400000, limit: 200 })}`),
+        api(`/api/v1/runs${query({ status: 'running', stale: true, limit: 100 })}`),
+        api('/api/v1/queues'),
+      ]);
+      const read = readLog.all(ctx.me.user_id);
+      const { a, e: alertsError } = await alerts;
+      const over = new Map();
+      for (const r of [...running.items, ...recent.items]) over.set(r.id, r);
+      const next = {
+        over: [...over.values()].sort((a, b) => b.id - a.id),
+        queues: Object.entries(queues.pools || {})
+          .filter(([, n]) => n > s.queue_threshold)
+          .map(([pool, depth]) => ({ pool, depth })),
+        failed: failed.items.filter((r) => !read.has(r.id)),
+        stale: stale.items,
+        critical: a ? a.critical : [],
+        escalated: a ? a.escalated : [],
+        alertCounts: a ? a.counts : null,
+        error: null,
+        alertsError,
+        at: now,
+      };
+      const alertIds = new Set([...next.critical, ...next.escalated].map((x) => x.id));
+      next.count = alertIds.size + next.over.length + next.queues.length + next.failed.length + next.stale.length;
+      if (live()) setState(next);
+    } catch (e) {
+      if (live()) setState((old) => ({ ...old, error: e }));
+    }
+  };
+  useMenuPoll(ctx, open, load, [ctx, marks, open]);
   return state;
 }
 

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { usePoll } from './jobs.jsx';
-import { ChoiceFilter, Message, TextFilter, time, useSession } from './ui.jsx';
+import { ChoiceFilter, EmptyRow, Message, Table, TextFilter, time, useSession } from './ui.jsx';
 
 const ACTIONS = ['run-now', 'cancel', 'retry', 'hold', 'release', 'recover', 'job.create', 'job.update'];
 
@@ -48,50 +48,33 @@ export function AuditPage() {
         </div>
       </div>
       <Message error={error} />
-      <div class="table-wrap">
-        <table class="audit">
-          <caption class="visually-hidden">The newest 200 audit rows</caption>
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Role</th>
-              <th scope="col">Action</th>
-              <th scope="col">Target</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Source</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((a) => (
-              <tr key={a.id} class={(a.outcome || '').startsWith('refused') ? 'refused' : ''}>
-                <td>{time(a.time_ms)}</td>
-                <td>{a.actor}</td>
-                <td>{a.role}</td>
-                <td>{a.action}</td>
-                <td class="desc" title={a.target}>
-                  {a.target}
-                </td>
-                <td class="desc" title={a.reason}>
-                  {a.reason}
-                </td>
-                <td class="desc" title={a.outcome}>
-                  {a.outcome}
-                </td>
-                <td>{a.source}</td>
-              </tr>
-            ))}
-            {data && !items.length && (
-              <tr>
-                <td colSpan={8} class="empty">
-                  No audit rows match.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        name="audit"
+        caption="The newest 200 audit rows"
+        columns={['Time', 'Actor', 'Role', 'Action', 'Target', 'Reason', 'Outcome', 'Source']}
+      >
+        {items.map((a) => (
+          <tr key={a.id} class={(a.outcome || '').startsWith('refused') ? 'refused' : ''}>
+            <td>{time(a.time_ms)}</td>
+            <td>{a.actor}</td>
+            <td>{a.role}</td>
+            <td>{a.action}</td>
+            <td class="desc" title={a.target}>
+              {a.target}
+            </td>
+            <td class="desc" title={a.reason}>
+              {a.reason}
+            </td>
+            <td class="desc" title={a.outcome}>
+              {a.outcome}
+            </td>
+            <td>{a.source}</td>
+          </tr>
+        ))}
+        <EmptyRow show={data && !items.length} cols={8}>
+          No audit rows match.
+        </EmptyRow>
+      </Table>
     </section>
   );
 }

@@ -6,6 +6,7 @@ import { api, query, readLog } from './api.js';
 import {
   ChoiceFilter,
   Dialog,
+  EmptyRow,
   Link,
   LogView,
   Message,
@@ -23,6 +24,7 @@ import {
   statusLabel,
   time,
   useAction,
+  useEventCount,
   useSession,
 } from './ui.jsx';
 
@@ -53,16 +55,7 @@ export function usePoll(load, seconds, deps) {
 
 /** Re-renders when a log is marked read (here or in another tab). */
 export function useReadMarks() {
-  const [, set] = useState(0);
-  useEffect(() => {
-    const bump = () => set((n) => n + 1);
-    window.addEventListener('opk-read', bump);
-    window.addEventListener('storage', bump);
-    return () => {
-      window.removeEventListener('opk-read', bump);
-      window.removeEventListener('storage', bump);
-    };
-  }, []);
+  useEventCount(['opk-read', 'storage']);
 }
 
 /** Why these jobs cannot be run now by this user, or '' when they can. */
@@ -350,13 +343,9 @@ export function JobsPage() {
                 </tr>
               );
             })}
-            {data && !items.length && (
-              <tr>
-                <td colSpan={13} class="empty">
-                  No scheduled jobs match.
-                </td>
-              </tr>
-            )}
+            <EmptyRow show={data && !items.length} cols={13}>
+              No scheduled jobs match.
+            </EmptyRow>
           </tbody>
         </table>
       </div>

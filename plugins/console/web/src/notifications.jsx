@@ -9,7 +9,20 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { usePoll } from './jobs.jsx';
 import { zone } from './alerts.jsx';
-import { Dialog, Link, Message, navigate, shortTime, time, useAction, useSession } from './ui.jsx';
+import {
+  Dialog,
+  EmptyRow,
+  HiddenHead,
+  Link,
+  Message,
+  Table,
+  navigate,
+  shortTime,
+  time,
+  useAction,
+  useSession,
+  useWindowEvents,
+} from './ui.jsx';
 
 const BASE = '/api/v1/notifications';
 
@@ -70,10 +83,7 @@ const changed = () => window.dispatchEvent(new Event('opk-notifications'));
 
 /** Re-renders (through `reload`) when notification data changes elsewhere on the page. */
 function useChanges(reload) {
-  useEffect(() => {
-    window.addEventListener('opk-notifications', reload);
-    return () => window.removeEventListener('opk-notifications', reload);
-  }, [reload]);
+  useWindowEvents(['opk-notifications'], reload, [reload]);
 }
 
 /**
@@ -224,42 +234,28 @@ export function NotificationsPage() {
         )}
       </div>
       <Message error={error} />
-      <div class="table-wrap">
-        <table class="groups">
-          <caption class="visually-hidden">Notification groups, {data ? `${groups.length} shown` : 'loading'}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Group</th>
-              <th scope="col">Id</th>
-              <th scope="col">Scope</th>
-              <th scope="col">Description</th>
-              <th scope="col">Changed</th>
-            </tr>
-          </thead>
-          <tbody>
-            {groups.map((g) => (
-              <tr key={g.id} data-group-id={g.id}>
-                <td>
-                  <Link href={`/administration/notifications/${encodeURIComponent(g.id)}`}>{g.name}</Link>
-                </td>
-                <td class="mono">{g.id}</td>
-                <td>{g.scope}</td>
-                <td class="desc" title={g.description}>
-                  {g.description || '—'}
-                </td>
-                <td title={time(g.updated_ms)}>{shortTime(g.updated_ms)}</td>
-              </tr>
-            ))}
-            {data && !groups.length && (
-              <tr>
-                <td colSpan={5} class="empty">
-                  No notification groups yet.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        name="groups"
+        caption={`Notification groups, ${data ? `${groups.length} shown` : 'loading'}`}
+        columns={['Group', 'Id', 'Scope', 'Description', 'Changed']}
+      >
+        {groups.map((g) => (
+          <tr key={g.id} data-group-id={g.id}>
+            <td>
+              <Link href={`/administration/notifications/${encodeURIComponent(g.id)}`}>{g.name}</Link>
+            </td>
+            <td class="mono">{g.id}</td>
+            <td>{g.scope}</td>
+            <td class="desc" title={g.description}>
+              {g.description || '—'}
+            </td>
+            <td title={time(g.updated_ms)}>{shortTime(g.updated_ms)}</td>
+          </tr>
+        ))}
+        <EmptyRow show={data && !groups.length} cols={5}>
+          No notification groups yet.
+        </EmptyRow>
+      </Table>
       {dialog && (
         <GroupDialog
           onClose={() => setDialog(false)}
@@ -642,68 +638,47 @@ function filterText(f = {}) {
 
 function RulesTable({ rules, manage, onEdit, onDelete, onToggle, busyId }) {
   return (
-    <div class="table-wrap">
-      <table class="rules">
-        <caption class="visually-hidden">Rules of the group</caption>
-        <thead>
-          <tr>
-            <th scope="col">Rule</th>
-            <th scope="col">Events</th>
-            <th scope="col">Filter</th>
-            <th scope="col">Channel</th>
-            <th scope="col">Recipients</th>
-            <th scope="col">Language</th>
-            <th scope="col">Enabled</th>
+    <Table
+      name="rules"
+      caption="Rules of the group"
+      columns={['Rule', 'Events', 'Filter', 'Channel', 'Recipients', 'Language', 'Enabled', manage && <HiddenHead label="Actions" />]}
+    >
+      {rules.map((r) => {
+        const label = r.name || r.id;
+        return (
+          <tr key={r.id} data-rule-id={r.id}>
+            <td>
+              <strong>{label}</strong>
+              {r.name && <div class="hint mono">{r.id}</div>}
+            </td>
+            <td class="wrap">{r.events.join(', ')}</td>
+            <td class="wrap">{filterText(r.filter)}</td>
+            <td>{r.channel}</td>
+            <td class="wrap">{r.recipients.map((x) => (typeof x === 'string' ? x : x.to)).join(', ')}</td>
+            <td>{r.locale}</td>
+            <td>{r.enabled ? 'Yes' : 'No'}</td>
             {manage && (
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
+              <td>
+                <div class="row-actions">
+                <button type="button" aria-label={`Edit ${label}`} onClick={() => onEdit(r)}>
+                  Edit
+                </button>
+                <button type="button" aria-label={`${r.enabled ? 'Disable' : 'Enable'} ${label}`} disabled={busyId === r.id} onClick={() => onToggle(r)}>
+                  {r.enabled ? 'Disable' : 'Enable'}
+                </button>
+                <button type="button" aria-label={`Delete ${label}`} onClick={() => onDelete(r)}>
+                  Delete
+                </button>
+                </div>
+              </td>
             )}
           </tr>
-        </thead>
-        <tbody>
-          {rules.map((r) => {
-            const label = r.name || r.id;
-            return (
-              <tr key={r.id} data-rule-id={r.id}>
-                <td>
-                  <strong>{label}</strong>
-                  {r.name && <div class="hint mono">{r.id}</div>}
-                </td>
-                <td class="wrap">{r.events.join(', ')}</td>
-                <td class="wrap">{filterText(r.filter)}</td>
-                <td>{r.channel}</td>
-                <td class="wrap">{r.recipients.map((x) => (typeof x === 'string' ? x : x.to)).join(', ')}</td>
-                <td>{r.locale}</td>
-                <td>{r.enabled ? 'Yes' : 'No'}</td>
-                {manage && (
-                  <td>
-                    <div class="row-actions">
-                    <button type="button" aria-label={`Edit ${label}`} onClick={() => onEdit(r)}>
-                      Edit
-                    </button>
-                    <button type="button" aria-label={`${r.enabled ? 'Disable' : 'Enable'} ${label}`} disabled={busyId === r.id} onClick={() => onToggle(r)}>
-                      {r.enabled ? 'Disable' : 'Enable'}
-                    </button>
-                    <button type="button" aria-label={`Delete ${label}`} onClick={() => onDelete(r)}>
-                      Delete
-                    </button>
-                    </div>
-                  </td>
-                )}
-              </tr>
-            );
-          })}
-          {!rules.length && (
-            <tr>
-              <td colSpan={manage ? 8 : 7} class="empty">
-                No rules: this group sends nothing yet.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
-    </div>
+        );
+      })}
+      <EmptyRow show={!rules.length} cols={manage ? 8 : 7}>
+        No rules: this group sends nothing yet.
+      </EmptyRow>
+    </Table>
   );
 }
 
@@ -719,33 +694,18 @@ export function DeliveryState({ state }) {
 export function AttemptsTable({ attempts }) {
   if (!attempts?.length) return <p class="hint">No attempt yet.</p>;
   return (
-    <div class="table-wrap">
-      <table class="attempts">
-        <caption class="visually-hidden">Attempts, oldest first</caption>
-        <thead>
-          <tr>
-            <th scope="col">#</th>
-            <th scope="col">Time</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Code</th>
-            <th scope="col">Latency</th>
-            <th scope="col">Detail</th>
-          </tr>
-        </thead>
-        <tbody>
-          {attempts.map((a) => (
-            <tr key={a.attempt}>
-              <td>{a.attempt}</td>
-              <td>{time(a.time_ms)}</td>
-              <td>{a.outcome}</td>
-              <td>{a.code || '—'}</td>
-              <td>{a.latency_ms !== undefined && a.latency_ms !== null ? `${a.latency_ms} ms` : '—'}</td>
-              <td class="wrap">{a.detail || '—'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table name="attempts" caption="Attempts, oldest first" columns={['#', 'Time', 'Outcome', 'Code', 'Latency', 'Detail']}>
+      {attempts.map((a) => (
+        <tr key={a.attempt}>
+          <td>{a.attempt}</td>
+          <td>{time(a.time_ms)}</td>
+          <td>{a.outcome}</td>
+          <td>{a.code || '—'}</td>
+          <td>{a.latency_ms !== undefined && a.latency_ms !== null ? `${a.latency_ms} ms` : '—'}</td>
+          <td class="wrap">{a.detail || '—'}</td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 
@@ -890,62 +850,41 @@ function Deliveries({ rules }) {
         </div>
       </div>
       <Message error={error} />
-      <div class="table-wrap">
-        <table class="deliveries">
-          <caption class="visually-hidden">Deliveries, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">Created</th>
-              <th scope="col">Rule</th>
-              <th scope="col">Event</th>
-              <th scope="col">Channel</th>
-              <th scope="col">Recipient</th>
-              <th scope="col">State</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Last code</th>
-              <th scope="col">Last detail</th>
-              <th scope="col">
-                <span class="visually-hidden">Details</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((d) => (
-              <tr key={d.id} data-delivery-id={d.id}>
-                <td title={time(d.created_ms)}>{shortTime(d.created_ms)}</td>
-                <td>{names.get(d.rule_id) || d.rule_id}</td>
-                <td>
-                  {d.event.kind} <span class="hint">{d.event.subject}</span>
-                </td>
-                <td>{d.channel}</td>
-                <td class="desc" title={d.recipient}>
-                  {d.recipient}
-                </td>
-                <td>
-                  <DeliveryState state={d.state} />
-                </td>
-                <td>{d.attempts}</td>
-                <td>{d.last_code ?? '—'}</td>
-                <td class="desc" title={d.last_detail}>
-                  {d.last_detail || '—'}
-                </td>
-                <td>
-                  <button type="button" aria-label={`Details of delivery ${d.id}`} onClick={() => setOpen(d.id)}>
-                    Details
-                  </button>
-                </td>
-              </tr>
-            ))}
-            {data && !items.length && (
-              <tr>
-                <td colSpan={10} class="empty">
-                  {rules.length ? 'No deliveries match.' : 'No rules, so no deliveries.'}
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        name="deliveries"
+        caption="Deliveries, newest first"
+        columns={['Created', 'Rule', 'Event', 'Channel', 'Recipient', 'State', 'Attempts', 'Last code', 'Last detail', <HiddenHead label="Details" />]}
+      >
+        {items.map((d) => (
+          <tr key={d.id} data-delivery-id={d.id}>
+            <td title={time(d.created_ms)}>{shortTime(d.created_ms)}</td>
+            <td>{names.get(d.rule_id) || d.rule_id}</td>
+            <td>
+              {d.event.kind} <span class="hint">{d.event.subject}</span>
+            </td>
+            <td>{d.channel}</td>
+            <td class="desc" title={d.recipient}>
+              {d.recipient}
+            </td>
+            <td>
+              <DeliveryState state={d.state} />
+            </td>
+            <td>{d.attempts}</td>
+            <td>{d.last_code ?? '—'}</td>
+            <td class="desc" title={d.last_detail}>
+              {d.last_detail || '—'}
+            </td>
+            <td>
+              <button type="button" aria-label={`Details of delivery ${d.id}`} onClick={() => setOpen(d.id)}>
+                Details
+              </button>
+            </td>
+          </tr>
+        ))}
+        <EmptyRow show={data && !items.length} cols={10}>
+          {rules.length ? 'No deliveries match.' : 'No rules, so no deliveries.'}
+        </EmptyRow>
+      </Table>
       {open && <DeliveryDialog id={open} onClose={() => setOpen(null)} />}
     </section>
   );

@@ -1,5 +1,6 @@
-// Shared pieces: navigation, formatting, status icons, dialogs, the form a
-// parameter schema generates, charts and the live log view.
+// Shared pieces: navigation, formatting, status icons, filters, tables and
+// their paging, window events and polling, dialogs, the form a parameter
+// schema generates, charts and the live log view.
 import { createContext } from 'preact';
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
@@ -139,6 +140,152 @@ export function TextFilter({ id, label, placeholder, value, onInput }) {
       <input id={id} type="search" placeholder={placeholder} value={value} onInput={(e) => onInput(e.currentTarget.value)} />
     </>
   );
+}
+
+/**
+ * A text filter that suggests `choices` (an <input> with a <datalist> named
+ * `list`), its label read by screen readers only; other props go to the input.
+ */
+export function SuggestFilter({ id, label, list, choices, onInput, ...input }) {
+  return (
+    <>
+      <label class="visually-hidden" for={id}>
+        {label}
+      </label>
+      <input id={id} list={list} {...input} onInput={(e) => onInput(e.currentTarget.value)} />
+      <datalist id={list}>
+        {choices.map((c) => (
+          <option value={c} />
+        ))}
+      </datalist>
+    </>
+  );
+}
+
+// --- Tables -----------------------------------------------------------------
+
+/**
+ * A scrolling table: `name` is its class, `caption` is read by screen readers
+ * only, `columns` are its heads (a string is a plain column head, a node
+ * stands as given, a false value is left out); `children` are its rows.
+ */
+export function Table({ name, caption, columns, children }) {
+  return (
+    <div class="table-wrap">
+      <table class={name}>
+        <caption class="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>{columns.filter(Boolean).map((c) => (typeof c === 'string' ? <th scope="col">{c}</th> : c))}</tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A column head read by screen readers only (over buttons or links). */
+export const HiddenHead = ({ label }) => (
+  <th scope="col">
+    <span class="visually-hidden">{label}</span>
+  </th>
+);
+
+/** The row saying that nothing matches, when `show`; spans `cols` columns. */
+export function EmptyRow({ show, cols, children }) {
+  if (!show) return null;
+  return (
+    <tr>
+      <td colSpan={cols} class="empty">
+        {children}
+      </td>
+    </tr>
+  );
+}
+
+const NO_MORE = { items: [], next: undefined, error: null, busy: false };
+
+/**
+ * Keyset paging after a polled first page: `first` is that page ({[field]:
+ * [...], next_cursor}), `fetchPage(cursor)` reads the next one. Returns
+ * {items, next, more, loadMore, reset}: the first page and those read after
+ * it (each id once), the cursor of the page to read next, the state of the
+ * reading ({error, busy}), and what reads it or forgets the pages after the
+ * first (also done whenever `key` changes).
+ */
+export function useCursorPages(key, first, field, fetchPage) {
+  const [more, setMore] = useState(NO_MORE);
+  const reset = () => setMore(NO_MORE);
+  useEffect(reset, [key]);
+  const seen = new Set();
+  const items = [...(first?.[field] || []), ...more.items].filter((x) => !seen.has(x.id) && seen.add(x.id));
+  const next = more.next !== undefined ? more.next : first?.next_cursor;
+  const loadMore = async () => {
+    setMore((m) => ({ ...m, busy: true, error: null }));
+    try {
+      const page = await fetchPage(next);
+      setMore((m) => ({ items: [...m.items, ...page[field]], next: page.next_cursor, error: null, busy: false }));
+    } catch (e) {
+      setMore((m) => ({ ...m, busy: false, error: e }));
+    }
+  };
+  return { items, next, more, loadMore, reset };
+}
+
+/** The error of reading more pages, and the More button while there are more. */
+export function MorePager({ pages }) {
+  const { more, next, loadMore } = pages;
+  return (
+    <>
+      <Message error={more.error} />
+      {next && (
+        <div class="pager">
+          <button type="button" disabled={more.busy} onClick={loadMore}>
+            {more.busy ? 'Loading…' : 'More'}
+          </button>
+        </div>
+      )}
+    </>
+  );
+}
+
+// --- Window events and polling ----------------------------------------------
+
+/** Calls `fn` on each of the window events `names` while mounted (re-bound when `deps` change). */
+export function useWindowEvents(names, fn, deps) {
+  useEffect(() => {
+    for (const n of names) window.addEventListener(n, fn);
+    return () => {
+      for (const n of names) window.removeEventListener(n, fn);
+    };
+  }, deps);
+}
+
+/** A counter that grows on each of the window events `names`: a dependency that reloads. */
+export function useEventCount(names) {
+  const [count, setCount] = useState(0);
+  useWindowEvents(names, () => setCount((n) => n + 1), []);
+  return count;
+}
+
+/**
+ * Polls for the menu: calls `load(live)` now and then every poll_seconds
+ * while its page is shown (`open`), else every 30 s (or poll_seconds if
+ * slower), skipping while the tab is hidden; `live()` turns false once the
+ * poll ends. No polling when `load` is null; restarts when `deps` change.
+ */
+export function useMenuPoll(ctx, open, load, deps) {
+  useEffect(() => {
+    if (!load) return undefined;
+    let live = true;
+    const alive = () => live;
+    load(alive);
+    const every = open ? ctx.settings.poll_seconds : Math.max(30, ctx.settings.poll_seconds);
+    const t = setInterval(() => document.visibilityState === 'visible' && load(alive), every * 1000);
+    return () => {
+      live = false;
+      clearInterval(t);
+    };
+  }, deps);
 }
 
 // --- Dialog -----------------------------------------------------------------

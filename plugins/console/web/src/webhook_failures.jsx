@@ -10,7 +10,23 @@ import { api, query } from './api.js';
 import { usePoll } from './jobs.jsx';
 import { zone } from './alerts.jsx';
 import { AttemptsTable, DeliveryState, KIND_NAMES } from './notifications.jsx';
-import { Dialog, Message, shortTime, time, useAction, useSession } from './ui.jsx';
+import {
+  Dialog,
+  EmptyRow,
+  HiddenHead,
+  Message,
+  MorePager,
+  SuggestFilter,
+  Table,
+  shortTime,
+  time,
+  useAction,
+  useCursorPages,
+  useEventCount,
+  useMenuPoll,
+  useSession,
+  useWindowEvents,
+} from './ui.jsx';
 
 const BASE = '/api/v1/webhook-failures';
 const PAGE = 50;
@@ -29,27 +45,12 @@ const changed = () => window.dispatchEvent(new Event('opk-webhook-failures'));
  */
 export function useWebhookFailureCounts(ctx, open) {
   const [counts, setCounts] = useState(null);
-  const [bump, setBump] = useState(0);
-  useEffect(() => {
-    const more = () => setBump((n) => n + 1);
-    window.addEventListener('opk-webhook-failures', more);
-    return () => window.removeEventListener('opk-webhook-failures', more);
-  }, []);
-  useEffect(() => {
-    if (!ctx.can(READ)) return undefined;
-    let live = true;
-    const load = () =>
-      api(`${BASE}/counts`)
-        .then((c) => live && setCounts(c))
-        .catch(() => live && setCounts(null));
-    load();
-    const every = open ? ctx.settings.poll_seconds : Math.max(30, ctx.settings.poll_seconds);
-    const t = setInterval(() => document.visibilityState === 'visible' && load(), every * 1000);
-    return () => {
-      live = false;
-      clearInterval(t);
-    };
-  }, [ctx, bump, open]);
+  const bump = useEventCount(['opk-webhook-failures']);
+  const load = (live) =>
+    api(`${BASE}/counts`)
+      .then((c) => live() && setCounts(c))
+      .catch(() => live() && setCounts(null));
+  useMenuPoll(ctx, open, ctx.can(READ) ? load : null, [ctx, bump, open]);
   return counts;
 }
 
@@ -157,9 +158,8 @@ function FailureDrawer({ id, manage, onClose, onAction }) {
       .catch(setError);
   useEffect(() => {
     load();
-    window.addEventListener('opk-webhook-failures', load);
-    return () => window.removeEventListener('opk-webhook-failures', load);
   }, [id]);
+  useWindowEvents(['opk-webhook-failures'], load, [id]);
   const replay = () =>
     action.run(async () => {
       await api(`${BASE}/replay`, { method: 'POST', body: { ids: [id] } });
@@ -238,10 +238,7 @@ function Suppressions({ manage, onNotice }) {
   const ctx = useSession();
   const [data, error, reload] = usePoll(() => api(`${BASE}/suppressions`), ctx.settings.poll_seconds, []);
   const action = useAction();
-  useEffect(() => {
-    window.addEventListener('opk-webhook-failures', reload);
-    return () => window.removeEventListener('opk-webhook-failures', reload);
-  }, []);
+  useWindowEvents(['opk-webhook-failures'], reload, []);
   const items = data?.suppressions || [];
   const lift = (s) =>
     action.run(async () => {
@@ -253,56 +250,35 @@ function Suppressions({ manage, onNotice }) {
     <section aria-labelledby="supp-title">
       <h2 id="supp-title">Suppressed endpoints ({items.length})</h2>
       <Message error={error || action.error} />
-      <div class="table-wrap">
-        <table class="suppressions">
-          <caption class="visually-hidden">Suppressed endpoints</caption>
-          <thead>
-            <tr>
-              <th scope="col">Endpoint</th>
-              <th scope="col">Channel</th>
-              <th scope="col">Scope</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Until</th>
-              <th scope="col">By</th>
-              <th scope="col">Since</th>
-              {manage && (
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              )}
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((s) => (
-              <tr key={s.id} data-suppression-id={s.id}>
-                <td class="mono desc" title={urlOf(s)}>
-                  {urlOf(s)}
-                </td>
-                <td>{s.channel}</td>
-                <td>{s.scope || '—'}</td>
-                <td class="wrap">{s.reason || '—'}</td>
-                <td>{s.until_ms ? time(s.until_ms) : 'until lifted'}</td>
-                <td>{s.created_by || s.by || '—'}</td>
-                <td>{s.created_ms ? shortTime(s.created_ms) : '—'}</td>
-                {manage && (
-                  <td>
-                    <button type="button" aria-label={`Lift the suppression of ${urlOf(s)}`} disabled={action.busy} onClick={() => lift(s)}>
-                      Lift
-                    </button>
-                  </td>
-                )}
-              </tr>
-            ))}
-            {data && !items.length && (
-              <tr>
-                <td colSpan={manage ? 8 : 7} class="empty">
-                  No endpoint is suppressed.
-                </td>
-              </tr>
+      <Table
+        name="suppressions"
+        caption="Suppressed endpoints"
+        columns={['Endpoint', 'Channel', 'Scope', 'Reason', 'Until', 'By', 'Since', manage && <HiddenHead label="Actions" />]}
+      >
+        {items.map((s) => (
+          <tr key={s.id} data-suppression-id={s.id}>
+            <td class="mono desc" title={urlOf(s)}>
+              {urlOf(s)}
+            </td>
+            <td>{s.channel}</td>
+            <td>{s.scope || '—'}</td>
+            <td class="wrap">{s.reason || '—'}</td>
+            <td>{s.until_ms ? time(s.until_ms) : 'until lifted'}</td>
+            <td>{s.created_by || s.by || '—'}</td>
+            <td>{s.created_ms ? shortTime(s.created_ms) : '—'}</td>
+            {manage && (
+              <td>
+                <button type="button" aria-label={`Lift the suppression of ${urlOf(s)}`} disabled={action.busy} onClick={() => lift(s)}>
+                  Lift
+                </button>
+              </td>
             )}
-          </tbody>
-        </table>
-      </div>
+          </tr>
+        ))}
+        <EmptyRow show={data && !items.length} cols={manage ? 8 : 7}>
+          No endpoint is suppressed.
+        </EmptyRow>
+      </Table>
     </section>
   );
 }
@@ -315,7 +291,6 @@ export function WebhookFailuresPage() {
   const [since, setSince] = useState('');
   const [until, setUntil] = useState('');
   const [handled, setHandled] = useState('false');
-  const [more, setMore] = useState({ items: [], next: undefined, error: null, busy: false });
   const [selected, setSelected] = useState(new Set());
   const [drawer, setDrawer] = useState(null);
   const [dialog, setDialog] = useState(null);
@@ -330,7 +305,7 @@ export function WebhookFailuresPage() {
   }, [typed.scope, typed.endpoint, typed.event]);
   const filter = { ...text, since_ms: msOf(since), until_ms: msOf(until), handled };
   const key = JSON.stringify(filter);
-  useEffect(() => (setMore({ items: [], next: undefined, error: null, busy: false }), setSelected(new Set())), [key]);
+  useEffect(() => setSelected(new Set()), [key]);
   const may = ctx.can(READ);
   const [counts, , reloadCounts] = usePoll(() => (may ? api(`${BASE}/counts`) : Promise.resolve(null)), ctx.settings.poll_seconds, []);
   const [data, error, reload] = usePoll(
@@ -338,11 +313,9 @@ export function WebhookFailuresPage() {
     ctx.settings.poll_seconds,
     [key],
   );
-  useEffect(() => {
-    const again = () => (setMore({ items: [], next: undefined, error: null, busy: false }), reload(), reloadCounts());
-    window.addEventListener('opk-webhook-failures', again);
-    return () => window.removeEventListener('opk-webhook-failures', again);
-  }, [reload]);
+  // The first page is polled; the pages after it are read on request.
+  const pages = useCursorPages(key, data, 'failures', (cursor) => api(`${BASE}${query({ ...filter, limit: PAGE, cursor })}`));
+  useWindowEvents(['opk-webhook-failures'], () => (pages.reset(), reload(), reloadCounts()), [reload]);
   if (!may)
     return (
       <section>
@@ -350,18 +323,7 @@ export function WebhookFailuresPage() {
         <p>Your role ({ctx.me.role}) may not see the webhook failures.</p>
       </section>
     );
-  const seen = new Set();
-  const items = [...(data?.failures || []), ...more.items].filter((f) => !seen.has(f.id) && seen.add(f.id));
-  const next = more.next !== undefined ? more.next : data?.next_cursor;
-  const loadMore = async () => {
-    setMore((m) => ({ ...m, busy: true, error: null }));
-    try {
-      const page = await api(`${BASE}${query({ ...filter, limit: PAGE, cursor: next })}`);
-      setMore((m) => ({ items: [...m.items, ...page.failures], next: page.next_cursor, error: null, busy: false }));
-    } catch (e) {
-      setMore((m) => ({ ...m, busy: false, error: e }));
-    }
-  };
+  const { items } = pages;
   const chosen = items.filter((f) => selected.has(f.id)).map((f) => f.id);
   const allShown = items.length > 0 && items.every((f) => selected.has(f.id));
   const toggle = (id) => {
@@ -429,141 +391,106 @@ export function WebhookFailuresPage() {
           <option value="true">Handled</option>
           <option value="all">Open and handled</option>
         </select>
-        <label class="visually-hidden" for="wf-scope">
-          Tenant or scope node
-        </label>
-        <input
+        <SuggestFilter
           id="wf-scope"
-          class="short"
+          label="Tenant or scope node"
           list="wf-scopes"
+          choices={scopes}
+          class="short"
           spellcheck={false}
           placeholder="Tenant or scope"
           value={typed.scope}
-          onInput={(e) => setTyped({ ...typed, scope: e.currentTarget.value })}
+          onInput={(v) => setTyped({ ...typed, scope: v })}
         />
-        <datalist id="wf-scopes">
-          {scopes.map((s) => (
-            <option value={s} />
-          ))}
-        </datalist>
-        <label class="visually-hidden" for="wf-endpoint">
-          Endpoint
-        </label>
-        <input
+        <SuggestFilter
           id="wf-endpoint"
+          label="Endpoint"
           list="wf-endpoints"
+          choices={endpoints}
           spellcheck={false}
           placeholder="Endpoint URL"
           value={typed.endpoint}
-          onInput={(e) => setTyped({ ...typed, endpoint: e.currentTarget.value })}
+          onInput={(v) => setTyped({ ...typed, endpoint: v })}
         />
-        <datalist id="wf-endpoints">
-          {endpoints.map((s) => (
-            <option value={s} />
-          ))}
-        </datalist>
-        <label class="visually-hidden" for="wf-event">
-          Event kind
-        </label>
-        <input
+        <SuggestFilter
           id="wf-event"
-          class="short"
+          label="Event kind"
           list="wf-kinds"
+          choices={KIND_NAMES.filter((k) => !k.includes('*'))}
+          class="short"
           spellcheck={false}
           placeholder="Event kind"
           value={typed.event}
-          onInput={(e) => setTyped({ ...typed, event: e.currentTarget.value })}
+          onInput={(v) => setTyped({ ...typed, event: v })}
         />
-        <datalist id="wf-kinds">
-          {KIND_NAMES.filter((k) => !k.includes('*')).map((k) => (
-            <option value={k} />
-          ))}
-        </datalist>
         <label for="wf-since">From</label>
         <input id="wf-since" type="datetime-local" value={since} onInput={(e) => setSince(e.currentTarget.value)} />
         <label for="wf-until-filter">to</label>
         <input id="wf-until-filter" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
       </div>
       <Message error={error || bulk.error} notice={notice} />
-      <div class="table-wrap">
-        <table class="failures">
-          <caption class="visually-hidden">Webhook failures, newest first, {data ? `${items.length} shown` : 'loading'}</caption>
-          <thead>
-            <tr>
-              {manage && (
-                <th scope="col" class="narrow">
-                  <input
-                    type="checkbox"
-                    aria-label="Select every failure shown"
-                    checked={allShown}
-                    onChange={() => setSelected(allShown ? new Set() : new Set(items.map((f) => f.id)))}
-                  />
-                </th>
-              )}
-              <th scope="col">Last change</th>
-              <th scope="col">State</th>
-              <th scope="col">Event</th>
-              <th scope="col">Endpoint</th>
-              <th scope="col">Scope</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Last code</th>
-              <th scope="col">Last detail</th>
-              <th scope="col">Handled</th>
-              <th scope="col">
-                <span class="visually-hidden">Details</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((f) => (
-              <tr key={f.id} data-failure-id={f.id} class={selected.has(f.id) ? 'selected' : ''}>
-                {manage && (
-                  <td>
-                    <input type="checkbox" aria-label={`Select failure ${f.id}`} checked={selected.has(f.id)} onChange={() => toggle(f.id)} />
-                  </td>
-                )}
-                <td title={time(f.updated_ms)}>{shortTime(f.updated_ms)}</td>
-                <td>
-                  <DeliveryState state={f.state} />
-                </td>
-                <td>
-                  {f.event?.kind} <span class="hint">{f.event?.subject}</span>
-                </td>
-                <td class="mono desc" title={f.recipient}>
-                  {f.recipient}
-                </td>
-                <td>{f.scope}</td>
-                <td>{typeof f.attempts === 'number' ? f.attempts : f.attempts?.length ?? '—'}</td>
-                <td>{f.last_code ?? '—'}</td>
-                <td class="desc" title={f.last_detail}>
-                  {f.last_detail || '—'}
-                </td>
-                <td>{f.handled_by ? `by ${f.handled_by}` : '—'}</td>
-                <td>
-                  <button type="button" aria-label={`Details of failure ${f.id}`} onClick={() => setDrawer(f.id)}>
-                    Details
-                  </button>
-                </td>
-              </tr>
-            ))}
-            {data && !items.length && (
-              <tr>
-                <td colSpan={manage ? 11 : 10} class="empty">
-                  No webhook failures match.
-                </td>
-              </tr>
+      <Table
+        name="failures"
+        caption={`Webhook failures, newest first, ${data ? `${items.length} shown` : 'loading'}`}
+        columns={[
+          manage && (
+            <th scope="col" class="narrow">
+              <input
+                type="checkbox"
+                aria-label="Select every failure shown"
+                checked={allShown}
+                onChange={() => setSelected(allShown ? new Set() : new Set(items.map((f) => f.id)))}
+              />
+            </th>
+          ),
+          'Last change',
+          'State',
+          'Event',
+          'Endpoint',
+          'Scope',
+          'Attempts',
+          'Last code',
+          'Last detail',
+          'Handled',
+          <HiddenHead label="Details" />,
+        ]}
+      >
+        {items.map((f) => (
+          <tr key={f.id} data-failure-id={f.id} class={selected.has(f.id) ? 'selected' : ''}>
+            {manage && (
+              <td>
+                <input type="checkbox" aria-label={`Select failure ${f.id}`} checked={selected.has(f.id)} onChange={() => toggle(f.id)} />
+              </td>
             )}
-          </tbody>
-        </table>
-      </div>
-      <Message error={more.error} />
-      {next && (
-        <div class="pager">
-          <button type="button" disabled={more.busy} onClick={loadMore}>
-            {more.busy ? 'Loading…' : 'More'}
-          </button>
-        </div>
-      )}
+            <td title={time(f.updated_ms)}>{shortTime(f.updated_ms)}</td>
+            <td>
+              <DeliveryState state={f.state} />
+            </td>
+            <td>
+              {f.event?.kind} <span class="hint">{f.event?.subject}</span>
+            </td>
+            <td class="mono desc" title={f.recipient}>
+              {f.recipient}
+            </td>
+            <td>{f.scope}</td>
+            <td>{typeof f.attempts === 'number' ? f.attempts : f.attempts?.length ?? '—'}</td>
+            <td>{f.last_code ?? '—'}</td>
+            <td class="desc" title={f.last_detail}>
+              {f.last_detail || '—'}
+            </td>
+            <td>{f.handled_by ? `by ${f.handled_by}` : '—'}</td>
+            <td>
+              <button type="button" aria-label={`Details of failure ${f.id}`} onClick={() => setDrawer(f.id)}>
+                Details
+              </button>
+            </td>
+          </tr>
+        ))}
+        <EmptyRow show={data && !items.length} cols={manage ? 11 : 10}>
+          No webhook failures match.
+        </EmptyRow>
+      </Table>
+      <MorePager pages={pages} />
       <Suppressions manage={manage} onNotice={setNotice} />
       {drawer && (
         <FailureDrawer
