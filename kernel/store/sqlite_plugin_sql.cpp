@@ -4,6 +4,7 @@
 // statement, or several in one transaction), reads on a pooled one.
 #include <Poco/Data/SQLite/Utility.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "store/sqlite_internal.h"
@@ -287,10 +288,19 @@ Status SqliteStore::query(const std::string& sql, const std::vector<std::optiona
   }
 }
 
+// A plugin's writes join the writers' group commit (sqlite_writer.cpp) as
+// the engine's do: each is a savepoint of its own in the group's
+// transaction and shares its commit and its flush, instead of committing
+// and waiting for an fsync of its own while holding every other writer
+// (the notifications outbox writes a few rows per delivery: alone, each
+// delivery cost the engine a flush). Transaction control stays refused
+// (the fence), so a plugin's statement cannot end the group's transaction.
 Status SqliteStore::plugin_execute(const std::string& owner, const std::string& sql,
                                    const std::vector<std::optional<std::string>>& params, int64_t* changed) {
-  std::lock_guard lock(write_mu_);
-  return run_plugin_sql(db(), sql, params, {owner, false, nullptr, nullptr, changed});
+  int64_t n = 0;
+  Status s = grouped([&] { return run_plugin_sql(db(), sql, params, {owner, false, nullptr, nullptr, &n}); }, 1);
+  if (s && changed) *changed = n;
+  return s;
 }
 
 Status SqliteStore::plugin_query(const std::string& owner, const std::string& sql,
@@ -317,24 +327,24 @@ Status SqliteStore::plugin_query_typed(const std::string& owner, const std::stri
 
 Status SqliteStore::plugin_transaction(const std::string& owner, const std::vector<PluginStatement>& statements,
                                        std::vector<PluginResult>* results, size_t* failed) {
-  std::lock_guard lock(write_mu_);
-  if (sqlite3_exec(db(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-    return Status::unavailable(std::string("store: cannot begin a transaction: ") + sqlite3_errmsg(db()));
   std::vector<PluginResult> out(statements.size());
-  for (size_t i = 0; i < statements.size(); ++i) {
-    Status s = run_plugin_sql(db(), statements[i].sql, statements[i].params,
-                              {owner, false, nullptr, &out[i].rows, &out[i].changed});
-    if (!s) {
-      sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);
-      if (failed) *failed = i;
-      return Status(s.code(), "statement " + std::to_string(i) + ": " + s.message());
-    }
-  }
-  if (sqlite3_exec(db(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    const std::string msg = sqlite3_errmsg(db());
-    sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);
-    if (failed) *failed = statements.size();
-    return Status::unavailable("store: commit: " + msg);
+  size_t failed_at = statements.size();  // a failed begin or commit: none of them
+  Status s = grouped(
+      [&] {
+        for (size_t i = 0; i < statements.size(); ++i) {
+          Status st = run_plugin_sql(db(), statements[i].sql, statements[i].params,
+                                     {owner, false, nullptr, &out[i].rows, &out[i].changed});
+          if (!st) {
+            failed_at = i;
+            return Status(st.code(), "statement " + std::to_string(i) + ": " + st.message());
+          }
+        }
+        return Status::ok();
+      },
+      std::max<size_t>(statements.size(), 1));
+  if (!s) {
+    if (failed) *failed = failed_at;
+    return s;
   }
   if (results) *results = std::move(out);
   return Status::ok();

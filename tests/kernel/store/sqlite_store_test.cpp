@@ -231,6 +231,47 @@ TEST_F(SqliteStoreTest, APluginsMigrationsAndStatementsReachOnlyItsOwnTables) {
   EXPECT_EQ(results[1].changed, 1);
 }
 
+// Plugins' transactions share group commits with each other and with the
+// engine's writes: a failing one keeps nothing of its own and takes nothing
+// from the others committed with it.
+TEST_F(SqliteStoreTest, PluginTransactionsInOneGroupFailAlone) {
+  ASSERT_TRUE(store_->plugin_execute("plugin-x", "CREATE TABLE p_plugin_x_g (k TEXT PRIMARY KEY)", {}, nullptr));
+  std::atomic<int> ok{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const std::string k = std::to_string(t) + "-" + std::to_string(i);
+        // Every fourth repeats its first key: a conflict in its second statement.
+        const std::string second = i % 4 == 3 ? k + "a" : k + "b";
+        const Status s = store_->plugin_transaction("plugin-x",
+                                                    {{"INSERT INTO p_plugin_x_g (k) VALUES ($1)", {k + "a"}},
+                                                     {"INSERT INTO p_plugin_x_g (k) VALUES ($1)", {second}}},
+                                                    nullptr, nullptr);
+        (s ? ok : refused)++;
+        if (!s) {
+          EXPECT_EQ(s.code(), OPK_ERR_CONFLICT) << s.message();
+        }
+      }
+    });
+  threads.emplace_back([&] {
+    for (int i = 0; i < 40; ++i) {
+      std::vector<RunRow> runs = {scheduled_run("grouped", 1000 + i)};
+      EXPECT_TRUE(store_->create_runs(&runs));
+    }
+  });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 6 * 30);
+  EXPECT_EQ(refused.load(), 6 * 10);
+  std::vector<TypedRow> typed;
+  ASSERT_TRUE(store_->plugin_query_typed("plugin-x", "SELECT COUNT(*) FROM p_plugin_x_g", {}, &typed));
+  EXPECT_EQ(typed[0][0].integer, 6 * 30 * 2);  // nothing of the refused ones
+  typed.clear();
+  ASSERT_TRUE(
+      store_->plugin_query_typed("plugin-x", "SELECT COUNT(*) FROM p_plugin_x_g WHERE k LIKE '%-3a'", {}, &typed));
+  EXPECT_EQ(typed[0][0].integer, 0);  // i = 3 of each thread conflicted
+}
+
 TEST_F(SqliteStoreTest, EachScheduleSlotCreatesAtMostOneRun) {
   std::vector<RunRow> runs = {scheduled_run("nightly", 1000), scheduled_run("nightly", 2000)};
   ASSERT_TRUE(store_->create_runs(&runs));
