@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { AlertMarkers, AlertStatusLabel, SeverityLabel, alertsChanged, relatedOf, zone } from './alerts.jsx';
-import { Dialog, Link, Message, time, useAction, useSession } from './ui.jsx';
+import { Dialog, FormActions, Link, Message, time, useAction, useSession } from './ui.jsx';
 
 /** Why this caller may not act on the alert, or '' when they may. */
 function manageRefusal(ctx, alert) {
@@ -72,15 +72,7 @@ function ActionDialog({ alert, action, onClose, onDone }) {
             <textarea id="al-reason" name="reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
           </div>
         )}
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Back
-          </button>
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Working…' : TITLES[action]}
-          </button>
-        </div>
+        <FormActions error={error} busy={busy} back="Back" onClose={onClose} submit={TITLES[action]} />
       </form>
     </Dialog>
   );

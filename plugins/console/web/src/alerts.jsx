@@ -10,6 +10,7 @@ import {
   ChoiceFilter,
   Dialog,
   EmptyRow,
+  FormActions,
   Link,
   Message,
   MorePager,
@@ -169,15 +170,14 @@ function CreateDialog({ scopes, onClose }) {
             ))}
           </datalist>
         </div>
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={busy || !title.trim() || !scope.trim()}>
-            {busy ? 'Creating…' : 'Create alert'}
-          </button>
-        </div>
+        <FormActions
+          error={error}
+          busy={busy}
+          disabled={busy || !title.trim() || !scope.trim()}
+          onClose={onClose}
+          submit="Create alert"
+          working="Creating…"
+        />
       </form>
     </Dialog>
   );

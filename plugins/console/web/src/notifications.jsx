@@ -10,8 +10,10 @@ import { api, query } from './api.js';
 import { usePoll } from './jobs.jsx';
 import { zone } from './alerts.jsx';
 import {
+  CloseActions,
   Dialog,
   EmptyRow,
+  FormActions,
   HiddenHead,
   Link,
   Message,
@@ -157,15 +159,14 @@ function GroupDialog({ group, onClose, onSaved }) {
           <label for="ng-description">Description</label>
           <textarea id="ng-description" rows={2} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
         </div>
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={busy || !name.trim() || !scope.trim() || (!editing && !id.trim())}>
-            {busy ? 'Saving…' : editing ? 'Save group' : 'Create group'}
-          </button>
-        </div>
+        <FormActions
+          error={error}
+          busy={busy}
+          disabled={busy || !name.trim() || !scope.trim() || (!editing && !id.trim())}
+          onClose={onClose}
+          submit={editing ? 'Save group' : 'Create group'}
+          working="Saving…"
+        />
       </form>
     </Dialog>
   );
@@ -184,15 +185,7 @@ function ConfirmDialog({ title, children, confirm, onConfirm, onClose }) {
         }}
       >
         {children}
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary danger" disabled={busy}>
-            {busy ? 'Working…' : confirm}
-          </button>
-        </div>
+        <FormActions error={error} busy={busy} onClose={onClose} submit={confirm} danger />
       </form>
     </Dialog>
   );
@@ -611,15 +604,7 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
           <input id="nr-enabled" type="checkbox" checked={v.enabled} onChange={(e) => set({ enabled: e.currentTarget.checked })} />
           <label for="nr-enabled">Enabled: a disabled rule is kept but sends nothing</label>
         </div>
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Saving…' : rule ? 'Save rule' : 'Add rule'}
-          </button>
-        </div>
+        <FormActions error={error} busy={busy} onClose={onClose} submit={rule ? 'Save rule' : 'Add rule'} working="Saving…" />
       </form>
     </Dialog>
   );
@@ -790,11 +775,7 @@ function DeliveryDialog({ id, onClose }) {
           )}
         </>
       )}
-      <div class="actions">
-        <button type="button" onClick={onClose}>
-          Close
-        </button>
-      </div>
+      <CloseActions onClose={onClose} />
     </Dialog>
   );
 }

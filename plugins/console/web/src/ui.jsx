@@ -348,6 +348,36 @@ export function useAction() {
   return { busy, error, setError, run };
 }
 
+/**
+ * A form's error and its buttons: `back` (Cancel) closes, the primary submits,
+ * saying `working` while busy; `disabled` defaults to `busy`, `danger` marks
+ * a submit that deletes.
+ */
+export function FormActions({ error, busy, disabled = busy, back = 'Cancel', onClose, submit, working = 'Working…', danger }) {
+  return (
+    <>
+      <Message error={error} />
+      <div class="actions">
+        <button type="button" onClick={onClose}>
+          {back}
+        </button>
+        <button type="submit" class={danger ? 'primary danger' : 'primary'} disabled={disabled}>
+          {busy ? working : submit}
+        </button>
+      </div>
+    </>
+  );
+}
+
+/** A drawer's or read-only dialog's only button, Close. */
+export const CloseActions = ({ onClose }) => (
+  <div class="actions">
+    <button type="button" onClick={onClose}>
+      Close
+    </button>
+  </div>
+);
+
 /** The reason every operator action needs, and the dialog's buttons. */
 export function ReasonAndActions({ id, reason, onReason, error, busy, submit, back = 'Cancel', onClose }) {
   return (
@@ -356,15 +386,7 @@ export function ReasonAndActions({ id, reason, onReason, error, busy, submit, ba
         <label for={id}>Reason (required, kept in the audit trail)</label>
         <textarea id={id} name="reason" required rows={2} value={reason} onInput={(e) => onReason(e.currentTarget.value)} />
       </div>
-      <Message error={error} />
-      <div class="actions">
-        <button type="button" onClick={onClose}>
-          {back}
-        </button>
-        <button type="submit" class="primary" disabled={busy || !reason.trim()}>
-          {submit}
-        </button>
-      </div>
+      <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} back={back} onClose={onClose} submit={submit} working={submit} />
     </>
   );
 }

@@ -11,8 +11,10 @@ import { usePoll } from './jobs.jsx';
 import { zone } from './alerts.jsx';
 import { AttemptsTable, DeliveryState, KIND_NAMES } from './notifications.jsx';
 import {
+  CloseActions,
   Dialog,
   EmptyRow,
+  FormActions,
   HiddenHead,
   Message,
   MorePager,
@@ -85,15 +87,7 @@ function HandleDialog({ ids, onClose, onDone }) {
           <label for="wf-note">Note (optional)</label>
           <textarea id="wf-note" rows={2} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
         </div>
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Working…' : 'Mark handled'}
-          </button>
-        </div>
+        <FormActions error={error} busy={busy} onClose={onClose} submit="Mark handled" />
       </form>
     </Dialog>
   );
@@ -133,15 +127,7 @@ function SuppressDialog({ channel, endpoint, onClose, onDone }) {
           <label for="wf-until">Until ({zone()}; empty: until lifted)</label>
           <input id="wf-until" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
         </div>
-        <Message error={error} />
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Working…' : 'Suppress endpoint'}
-          </button>
-        </div>
+        <FormActions error={error} busy={busy} onClose={onClose} submit="Suppress endpoint" />
       </form>
     </Dialog>
   );
@@ -224,11 +210,7 @@ function FailureDrawer({ id, manage, onClose, onAction }) {
           <AttemptsTable attempts={Array.isArray(d.attempts) ? d.attempts : []} />
         </>
       )}
-      <div class="actions">
-        <button type="button" onClick={onClose}>
-          Close
-        </button>
-      </div>
+      <CloseActions onClose={onClose} />
     </Dialog>
   );
 }
