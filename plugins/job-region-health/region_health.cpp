@@ -3,7 +3,8 @@
 // platform-records over HTTP(S), a few at a time, each within a timeout;
 // keeps each probe (HTTP status, latency, error) in its own history table
 // and records it as the region's probe in platform-records, where the alert
-// sources region-health and identity-health read it; then asks the kernel
+// sources region-health and identity-health read it (the whole sweep at
+// once, after the probes, so a cancel leaves nothing half-recorded); then asks the kernel
 // to evaluate those two sources at once, so their alerts open and clear
 // with this run rather than at their next slot. The alert rules stay in one
 // place (alert-region-health/probe_health.h): this job feeds them.
@@ -22,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -203,17 +205,11 @@ class RegionHealthJob : public opk::Job {
                std::to_string(tasks.size()) + " probes, " + std::to_string(failing) + " failing");
     }
 
-    // One step per region: its probes logged and, unless a dry run,
-    // recorded (history and platform-records), each region on its own.
-    const opk::Store store(host);
+    run.progress(80, "probed " + std::to_string(tasks.size()) + " endpoints");
+    // One step per region: its two probes, their outcome and latency.
     opk::Json out_regions = opk::Json::array();
-    int healthy = 0, failing = 0, malformed = 0, errors = 0, recorded = 0;
+    int healthy = 0, failing = 0, malformed = 0;
     for (size_t i = 0; i < regions.size(); ++i) {
-      if (run.cancelled()) {
-        run.warn("cancelled after recording " + std::to_string(recorded) + " of " + std::to_string(regions.size()) +
-                 " regions; each recorded region is complete, the rest were not recorded");
-        return opk::Status::cancelled();
-      }
       const Region& r = regions[i];
       auto step = run.step("region " + r.id);
       const Task& api = tasks[2 * i];
@@ -229,29 +225,42 @@ class RegionHealthJob : public opk::Job {
           if (t->result.malformed) ++malformed;
         }
       }
-      opk::Json entry = {{"region", r.id}, {"name", r.name}, {"api", result_json(api)}, {"identity", result_json(id)}};
-      std::string recorded_error;
-      if (!run.dry_run()) recorded_error = record(run, store, records, r, {&api, &id});
-      entry["recorded"] = !run.dry_run() && recorded_error.empty();
-      out_regions.push_back(std::move(entry));
+      out_regions.push_back({{"region", r.id},
+                             {"name", r.name},
+                             {"api", result_json(api)},
+                             {"identity", result_json(id)},
+                             {"recorded", false}});
       region_ok ? ++healthy : ++failing;
-      const std::string summary =
-          std::string("api ") + (api.result.ok ? "ok" : "failing") + " (" + std::to_string(api.result.latency_ms) +
-          " ms), identity " + (id.result.ok ? "ok" : "failing") + " (" + std::to_string(id.result.latency_ms) + " ms)";
-      if (!recorded_error.empty()) {
-        ++errors;
-        run.error("region " + r.id + ": not recorded: " + recorded_error);
-        step.end(opk::Outcome::error, summary + "; not recorded: " + recorded_error);
-      } else {
-        if (!run.dry_run()) ++recorded;
-        step.end(region_ok ? opk::Outcome::normal : opk::Outcome::warning, summary);
+      step.end(region_ok ? opk::Outcome::normal : opk::Outcome::warning,
+               std::string("api ") + (api.result.ok ? "ok" : "failing") + " (" + std::to_string(api.result.latency_ms) +
+                   " ms), identity " + (id.result.ok ? "ok" : "failing") + " (" + std::to_string(id.result.latency_ms) +
+                   " ms)");
+    }
+
+    // The sweep recorded as a whole, unless a dry run: the history in one
+    // transaction, then the platform's probes in one call.
+    std::string not_recorded;
+    bool recorded = false;
+    if (!run.dry_run() && !regions.empty()) {
+      if (run.cancelled()) {
+        run.warn("cancelled before recording: nothing was recorded");
+        return opk::Status::cancelled();
       }
-      run.progress(50.0 + 45.0 * static_cast<double>(i + 1) / static_cast<double>(regions.size()),
-                   "recorded region " + r.id);
+      auto step = run.step("record");
+      not_recorded = record(run, regions, tasks);
+      if (!not_recorded.empty()) {
+        run.error("not recorded: " + not_recorded);
+        step.end(opk::Outcome::error, not_recorded);
+      } else {
+        recorded = true;
+        for (auto& e : out_regions) e["recorded"] = true;
+        step.end(opk::Outcome::normal, std::to_string(tasks.size()) + " probes of " + std::to_string(regions.size()) +
+                                           " regions in the history and platform-records");
+      }
     }
 
     opk::Json alerts = opk::Json::object();
-    if (!run.dry_run() && s.evaluate_alerts && recorded > 0) alerts = evaluate_sources(run);
+    if (recorded && s.evaluate_alerts) alerts = evaluate_sources(run);
 
     opk::Json output = {{"dry_run", run.dry_run()},   {"regions", out_regions}, {"probed", regions.size()},
                         {"healthy", healthy},         {"failing", failing},     {"left_out", bad_regions},
@@ -261,9 +270,9 @@ class RegionHealthJob : public opk::Job {
                           " regions: " + std::to_string(healthy) + " healthy, " + std::to_string(failing) + " failing";
     if (malformed) summary += " (" + std::to_string(malformed) + " malformed answers)";
     if (bad_regions) summary += ", " + std::to_string(bad_regions) + " left out for a bad URL";
-    if (errors) summary += "; " + std::to_string(errors) + " regions not recorded";
+    if (!not_recorded.empty()) summary += "; not recorded: " + not_recorded;
     if (run.dry_run()) summary += "; nothing recorded, no alerts evaluated";
-    const opk::Outcome outcome = errors                     ? opk::Outcome::error
+    const opk::Outcome outcome = !not_recorded.empty()      ? opk::Outcome::error
                                  : (failing || bad_regions) ? opk::Outcome::warning
                                                             : opk::Outcome::normal;
     run.set_result(outcome, summary);
@@ -275,37 +284,45 @@ class RegionHealthJob : public opk::Job {
   }
 
  private:
-  // Writes the region's two probes to the history (one transaction, with
-  // the region's history past retention removed), then to platform-records.
-  // Empty on success, else why not.
-  std::string record(const opk::RunContext& run, const opk::Store& store, const opk::Records& records, const Region& r,
-                     std::initializer_list<const Task*> probes) const {
+  // Writes every probe to the history (one transaction, with each region's
+  // history past retention removed), then to platform-records (one call
+  // per 1,000 probes, each all or nothing). Empty on success, else why not.
+  std::string record(const opk::RunContext& run, const std::vector<Region>& regions,
+                     const std::vector<Task>& tasks) const {
     const Settings& s = plugin_.settings();
+    const opk::Host& host = plugin_.host();
     std::vector<opk::Store::Statement> statements;
-    int64_t oldest = 0;
-    for (const Task* t : probes) {
+    opk::Json probes = opk::Json::array();
+    for (const Task& t : tasks) {
+      const Region& r = regions[t.region];
       statements.push_back(
           {"INSERT INTO p_job_region_health_history (run_id, region, kind, url, time_ms, ok, http_status, latency_ms, "
            "error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-           {std::to_string(run.run_id()), r.id, kKinds[t->kind], r.url[t->kind], std::to_string(t->time_ms),
-            t->result.ok ? "1" : "0",
-            t->result.http_status ? opk::Store::Param(std::to_string(t->result.http_status)) : std::nullopt,
-            std::to_string(t->result.latency_ms), t->result.ok ? std::nullopt : opk::Store::Param(t->result.error)}});
-      oldest = oldest == 0 ? t->time_ms : std::min(oldest, t->time_ms);
-    }
-    statements.push_back({"DELETE FROM p_job_region_health_history WHERE region = $1 AND time_ms < $2",
-                          {r.id, std::to_string(oldest - s.history_retention_ms)}});
-    opk::Json results;
-    if (opk::Status st = store.transaction(statements, &results); !st) return "history: " + st.message();
-    for (const Task* t : probes) {
+           {std::to_string(run.run_id()), r.id, kKinds[t.kind], r.url[t.kind], std::to_string(t.time_ms),
+            t.result.ok ? "1" : "0",
+            t.result.http_status ? opk::Store::Param(std::to_string(t.result.http_status)) : std::nullopt,
+            std::to_string(t.result.latency_ms), t.result.ok ? std::nullopt : opk::Store::Param(t.result.error)}});
       opk::Json probe = {{"region", r.id},
-                         {"kind", kKinds[t->kind]},
-                         {"ok", t->result.ok},
-                         {"time_ms", t->time_ms},
-                         {"latency_ms", t->result.latency_ms}};
-      if (!t->result.ok) probe["detail"] = t->result.error.substr(0, 500);
-      if (opk::Status st = records.record_probe(probe); !st)
-        return std::string("platform-records ") + kKinds[t->kind] + " probe: " + st.message();
+                         {"kind", kKinds[t.kind]},
+                         {"ok", t.result.ok},
+                         {"time_ms", t.time_ms},
+                         {"latency_ms", t.result.latency_ms}};
+      if (!t.result.ok) probe["detail"] = t.result.error.substr(0, 500);
+      probes.push_back(std::move(probe));
+      if (t.kind == 1)
+        statements.push_back({"DELETE FROM p_job_region_health_history WHERE region = $1 AND time_ms < $2",
+                              {r.id, std::to_string(t.time_ms - s.history_retention_ms)}});
+    }
+    opk::Json results;
+    if (opk::Status st = opk::Store(host).transaction(statements, &results); !st)
+      return "history: " + st.message() + " (nothing recorded)";
+    const opk::Records records(host);
+    for (size_t start = 0; start < probes.size(); start += 1000) {
+      const opk::Json chunk(probes.begin() + static_cast<std::ptrdiff_t>(start),
+                            probes.begin() + static_cast<std::ptrdiff_t>(std::min(probes.size(), start + 1000)));
+      if (opk::Status st = records.record_probes(chunk); !st)
+        return "platform-records: " + st.message() + " (the history has the run's probes; platform-records has " +
+               std::to_string(start) + " of " + std::to_string(probes.size()) + ")";
     }
     return {};
   }
@@ -378,7 +395,8 @@ opk::Manifest describe() {
                           .worker_pool = "default",
                           .actions = {{"regions", "Read the regions"},
                                       {"probe", "Probe the endpoints"},
-                                      {"region", "Record one region (one step per region)"},
+                                      {"region", "One region's probes (one step per region)"},
+                                      {"record", "Record the probes"},
                                       {"alerts", "Evaluate region and identity health alerts"}}});
   m.requires_extension(OPK_EXT_RECORDS);
   return m;

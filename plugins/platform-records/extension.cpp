@@ -97,6 +97,15 @@ Status run(const RecordsPlugin& plugin, const std::string& op, const Json& reque
     if (s) *answer = {{"recorded", true}};
     return s;
   }
+  if (op == "record_probes") {
+    if (!request.contains("probes") || !request["probes"].is_array() || request["probes"].empty())
+      return Status::invalid("probes: required, an array of 1 to 1000 probes");
+    if (request["probes"].size() > 1000)
+      return Status::invalid("probes: at most 1000 a call, got " + std::to_string(request["probes"].size()));
+    Status s = service.record_probes(request["probes"], plugin.probe_retention_ms());
+    if (s) *answer = {{"recorded", request["probes"].size()}};
+    return s;
+  }
   if (op == "usage_months" || op == "delete_usage") {
     std::string before;
     if (Status s = usage_cutoff(plugin, request, &before); !s) return s;
@@ -114,7 +123,7 @@ Status run(const RecordsPlugin& plugin, const std::string& op, const Json& reque
   }
   return {OPK_ERR_UNSUPPORTED,
           "operation: no operation '" + op +
-              "'; the operations are list, latest_probes, record_probe, usage_months, delete_usage"};
+              "'; the operations are list, latest_probes, record_probe, record_probes, usage_months, delete_usage"};
 }
 
 opk_status call(const opk_host* /*host*/, const char* operation, const char* request_json, char** answer_json) {

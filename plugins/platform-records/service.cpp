@@ -331,25 +331,47 @@ Status Service::latest_probes(const std::string& kind, Json* rows) const {
 }
 
 Status Service::record_probe(const Json& probe, int64_t retention_ms) const {
+  return store_probes(Json::array({probe}), retention_ms, false);
+}
+
+Status Service::record_probes(const Json& probes, int64_t retention_ms) const {
+  return store_probes(probes, retention_ms, true);
+}
+
+Status Service::store_probes(const Json& probes, int64_t retention_ms, bool batch) const {
   const Kind& kind = *find_kind("probes");
   ImportWorld world([](const std::string&) { return true; },
                     [](const std::string&, const std::string&) { return true; });
-  if (probe.is_object() && probe.contains("region") && probe["region"].is_string()) {
-    std::map<std::string, Json> regions;
-    if (Status s = load_keys(store_, *find_kind("regions"), {Json::array({probe["region"]})}, &regions); !s) return s;
-    if (!regions.empty()) world.regions.insert(probe["region"].get<std::string>());
+  std::vector<Json> keys;
+  for (const auto& probe : probes)
+    if (probe.is_object() && probe.contains("region") && probe["region"].is_string())
+      keys.push_back(Json::array({probe["region"]}));
+  std::map<std::string, Json> regions;
+  if (Status s = load_keys(store_, *find_kind("regions"), keys, &regions); !s) return s;
+  for (const auto& [key, row] : regions) world.regions.insert(row.value("id", ""));
+  std::vector<Json> rows;
+  std::map<std::pair<std::string, std::string>, int64_t> newest;  // (region, kind) -> newest time_ms
+  for (size_t i = 0; i < probes.size(); ++i) {
+    const Json& probe = probes[i];
+    std::vector<Problem> problems;
+    Json row = check_row(kind, probe, false, 0, &world, &problems);
+    if (!problems.empty()) {
+      const Problem& p = problems.front();
+      const std::string at = batch ? "probes[" + std::to_string(i) + "]" : std::string();
+      const std::string message =
+          (p.field.empty() ? (batch ? at : std::string("probe")) : (batch ? at + "." : "") + p.field) + ": " +
+          p.problem;
+      return p.field == "region" && probe["region"].is_string() ? Status::not_found(message) : Status::invalid(message);
+    }
+    int64_t& n = newest[{row["region"].get<std::string>(), row["kind"].get<std::string>()}];
+    n = std::max(n, row["time_ms"].get<int64_t>());
+    rows.push_back(std::move(row));
   }
-  std::vector<Problem> problems;
-  Json row = check_row(kind, probe, false, 0, &world, &problems);
-  if (!problems.empty()) {
-    const Problem& p = problems.front();
-    const std::string message = (p.field.empty() ? std::string("probe") : p.field) + ": " + p.problem;
-    return p.field == "region" && probe["region"].is_string() ? Status::not_found(message) : Status::invalid(message);
-  }
-  std::vector<Store::Statement> statements = upserts(kind, {row});
-  statements.push_back({"DELETE FROM p_platform_records_probes WHERE region = $1 AND kind = $2 AND time_ms < $3",
-                        {row["region"].get<std::string>(), row["kind"].get<std::string>(),
-                         std::to_string(row["time_ms"].get<int64_t>() - retention_ms)}});
+  if (rows.empty()) return Status::ok();
+  std::vector<Store::Statement> statements = upserts(kind, rows);
+  for (const auto& [key, time_ms] : newest)
+    statements.push_back({"DELETE FROM p_platform_records_probes WHERE region = $1 AND kind = $2 AND time_ms < $3",
+                          {key.first, key.second, std::to_string(time_ms - retention_ms)}});
   Json results;
   return store_.transaction(statements, &results);
 }

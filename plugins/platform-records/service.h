@@ -88,6 +88,10 @@ class Service {
   // `retention_ms` before it are deleted for its region and kind.
   Status record_probe(const Json& probe, int64_t retention_ms) const;
 
+  // Stores every probe of `probes` (an array of record_probe's objects) in
+  // one transaction, or none: the first bad one is named "probes[i].field".
+  Status record_probes(const Json& probes, int64_t retention_ms) const;
+
   // Usage rows of the months before `before` ("YYYY-MM"), oldest month
   // first: *months gets [{"month", "rows"}].
   Status usage_months(const std::string& before, Json* months) const;
@@ -98,6 +102,7 @@ class Service {
   Status delete_usage(const std::string& before, int limit, Json* answer) const;
 
  private:
+  Status store_probes(const Json& probes, int64_t retention_ms, bool batch) const;
   bool node_exists(const std::string& node) const;
   bool contains(const std::string& scope, const std::string& node) const;
 

@@ -58,6 +58,10 @@ extern "C" {
  *                   region and kind.
  *   "record_probe"  {"region", "kind", "ok", "time_ms", "latency_ms"?,
  *                   "detail"?} -> {"recorded": true}
+ *   "record_probes" {"probes": [probe, ...] (1..1000, each as for
+ *                   record_probe)} -> {"recorded": n}: all in one
+ *                   transaction, or none (the first bad one is named
+ *                   "probes[i].<field>").
  *   "usage_months"  {"before": "YYYY-MM"} -> {"months": [{"month", "rows"},
  *                   ...]}: usage rows per month before "before", oldest
  *                   first.

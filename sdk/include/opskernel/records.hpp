@@ -99,6 +99,10 @@ class Records {
   // "detail"?}.
   Status record_probe(const Json& probe) const { return call("record_probe", probe, nullptr); }
 
+  // Records 1 to 1000 probes (an array of record_probe's objects) in one
+  // transaction, or none of them.
+  Status record_probes(const Json& probes) const { return call("record_probes", {{"probes", probes}}, nullptr); }
+
   // Usage rows per month before `before` ("YYYY-MM") into *months, an
   // array of {"month", "rows"}, oldest first.
   Status usage_months(std::string_view before, Json* months) const {

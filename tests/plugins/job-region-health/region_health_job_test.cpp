@@ -94,7 +94,8 @@ TEST_F(RegionHealthJob, ProbesRecordsEachRegionAndFeedsTheAlertSources) {
   // Steps: the regions, the probes, one per region (key order), the alerts.
   std::vector<std::string> ids;
   for (const auto& s : r.steps) ids.push_back(s.id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"regions", "probe", "region ap", "region eu", "region us", "alerts"}));
+  EXPECT_EQ(ids,
+            (std::vector<std::string>{"regions", "probe", "region ap", "region eu", "region us", "record", "alerts"}));
   EXPECT_EQ(step(r, "region eu")->outcome, OPK_OUTCOME_NORMAL);
   EXPECT_EQ(step(r, "region us")->outcome, OPK_OUTCOME_WARNING);
   EXPECT_NE(step(r, "region us")->summary.find("api failing"), std::string::npos) << step(r, "region us")->summary;

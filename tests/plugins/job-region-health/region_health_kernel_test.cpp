@@ -6,7 +6,7 @@
 // cleared after the next run finds them healthy.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include <opskernel/json.hpp>
 
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
@@ -81,7 +81,7 @@ TEST_F(RegionHealthKernel, ARunOpensAndTheNextClearsTheHealthAlerts) {
   EXPECT_EQ(v.row.summary, "probed 2 regions: 1 healthy, 1 failing (1 malformed answers)");
   std::vector<std::string> steps;
   for (const auto& s : v.steps) steps.push_back(s.step_id);
-  EXPECT_EQ(steps, (std::vector<std::string>{"regions", "probe", "region eu", "region us", "alerts"}));
+  EXPECT_EQ(steps, (std::vector<std::string>{"regions", "probe", "region eu", "region us", "record", "alerts"}));
 
   Json api = alerts("source=region-health");
   ASSERT_EQ(api.size(), 1u) << api.dump();

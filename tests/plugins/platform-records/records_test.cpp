@@ -430,6 +430,29 @@ TEST_F(RecordsExtension, RecordsProbesAndAnswersTheNewestPerRegionAndKind) {
   EXPECT_TRUE(bad.logged("records record_probe: ok: required")) << bad.summary;
 }
 
+TEST_F(RecordsExtension, RecordsProbesInOneCallAllOrNothing) {
+  auto calls = [&](const Json& list) { return consume(Json({{"calls", list}}).dump())["calls"]; };
+  const Json good = {{"region", "eu"}, {"kind", "api"}, {"time_ms", 1000}, {"ok", true}, {"latency_ms", 12}};
+  const Json mars = {{"region", "mars"}, {"kind", "api"}, {"time_ms", 1000}, {"ok", true}};
+  const Json no_ok = {{"region", "us"}, {"kind", "identity"}, {"time_ms", 1000}};
+  Json out = calls(Json::array({{{"op", "record_probes"}, {"request", {{"probes", Json::array({good, mars})}}}},
+                                {{"op", "record_probes"}, {"request", {{"probes", Json::array({good, no_ok})}}}},
+                                {{"op", "record_probes"}, {"request", {{"probes", Json::array()}}}}}));
+  EXPECT_EQ(out[0]["status"], OPK_ERR_NOT_FOUND);
+  EXPECT_NE(out[0]["error"].get<std::string>().find("records record_probes: probes[1].region: no region 'mars'"),
+            std::string::npos)
+      << out[0];
+  EXPECT_EQ(out[1]["status"], OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(out[1]["error"].get<std::string>().find("probes[1].ok: required"), std::string::npos) << out[1];
+  EXPECT_EQ(out[2]["error"], "records record_probes: probes: required, an array of 1 to 1000 probes");
+  EXPECT_EQ(*host_.store_rows("SELECT COUNT(*) FROM p_platform_records_probes")[0][0], "0");  // none of them
+  Json second = good;
+  second["kind"] = "identity";
+  out = calls(Json::array({{{"op", "record_probes"}, {"request", {{"probes", Json::array({good, second})}}}}}));
+  EXPECT_EQ(out[0]["answer"], Json::parse(R"({"recorded": 2})"));
+  EXPECT_EQ(consume("{}")["latest"].size(), 2u);
+}
+
 TEST_F(RecordsExtension, CountsAndDeletesOldUsageInBoundedBatchesNeverTheCurrentMonth) {
   host_.clock().set(1796126400000);  // 2026-12-01T12:00:00Z
   ASSERT_EQ(import("usage",
