@@ -7,12 +7,11 @@
 
 #include <map>
 #include <mutex>
-#include <shared_mutex>
-#include <unordered_map>
 
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/principals.h"
+#include "host/served.h"
 #include "jobs/run.h"
 
 namespace opk::host {
@@ -21,8 +20,7 @@ namespace {
 using Json = nlohmann::json;
 
 // Which service serves the calls coming through a plugin's host table.
-std::shared_mutex g_served_mu;
-std::unordered_map<const PluginHost*, AlertsService*> g_served;
+ServedBy<AlertsService> g_served;
 
 std::string error_answer(const Status& s) {
   return Json({{"error", s.message()}}).dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -153,13 +151,11 @@ AlertsService::AlertsService(alerts::Engine& engine, identity::Identity& identit
 }
 
 AlertsService::~AlertsService() {
-  std::unique_lock lock(g_served_mu);
-  for (auto it = g_served.begin(); it != g_served.end();) it = it->second == this ? g_served.erase(it) : std::next(it);
+  g_served.forget(this);
 }
 
 void AlertsService::serve(const PluginHost* host) {
-  std::unique_lock lock(g_served_mu);
-  g_served[host] = this;
+  g_served.serve(host, this);
 }
 
 std::vector<std::string> AlertsService::operations() {
@@ -333,12 +329,7 @@ opk_status AlertsService::cb_call(const opk_host* host, const opk_principal* act
                                   const char* request_json, const char* source, char** answer_json) {
   auto* ph = PluginHost::from(host);
   if (!ph || !operation || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
-  AlertsService* self = nullptr;
-  {
-    std::shared_lock lock(g_served_mu);
-    auto it = g_served.find(ph);
-    if (it != g_served.end()) self = it->second;
-  }
+  AlertsService* self = g_served.find(ph);
   std::string answer;
   Status s;
   if (!self) {

@@ -9,24 +9,20 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
-#include <unordered_map>
 
 #include "events/json_text.h"
 #include "host/host.h"
 #include "host/identity_service.h"
+#include "host/served.h"
 
 namespace opk::host {
 namespace {
 
-std::shared_mutex g_served_mu;
-std::unordered_map<const PluginHost*, ChannelsService*> g_served;
+ServedBy<ChannelsService> g_served;
 
 ChannelsService* served(const opk_host* host) {
   auto* ph = PluginHost::from(host);
-  if (!ph) return nullptr;
-  std::shared_lock lock(g_served_mu);
-  auto it = g_served.find(ph);
-  return it == g_served.end() ? nullptr : it->second;
+  return ph ? g_served.find(ph) : nullptr;
 }
 
 void set_detail(opk_delivery_result* r, const std::string& text) {
@@ -95,13 +91,11 @@ ChannelsService::ChannelsService() {
 }
 
 ChannelsService::~ChannelsService() {
-  std::unique_lock lock(g_served_mu);
-  for (auto it = g_served.begin(); it != g_served.end();) it = it->second == this ? g_served.erase(it) : std::next(it);
+  g_served.forget(this);
 }
 
 void ChannelsService::serve(const PluginHost* host) {
-  std::unique_lock lock(g_served_mu);
-  g_served[host] = this;
+  g_served.serve(host, this);
 }
 
 void ChannelsService::add_plugin(const std::string& plugin_id, opk_plugin* instance,

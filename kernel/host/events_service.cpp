@@ -2,21 +2,18 @@
 // permission checks, and each operation's request fields.
 #include "host/events_service.h"
 
-#include <shared_mutex>
-#include <unordered_map>
-
 #include "events/json_text.h"
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/jobs_request.h"
 #include "host/principals.h"
+#include "host/served.h"
 
 namespace opk::host {
 namespace {
 
 // Which service serves the calls coming through a plugin's host table.
-std::shared_mutex g_served_mu;
-std::unordered_map<const PluginHost*, EventsService*> g_served;
+ServedBy<EventsService> g_served;
 
 std::string error_answer(const Status& s) {
   std::string out = "{\"error\":";
@@ -49,13 +46,11 @@ EventsService::EventsService(events::Log& log, identity::Identity& identity, con
 }
 
 EventsService::~EventsService() {
-  std::unique_lock lock(g_served_mu);
-  for (auto it = g_served.begin(); it != g_served.end();) it = it->second == this ? g_served.erase(it) : std::next(it);
+  g_served.forget(this);
 }
 
 void EventsService::serve(const PluginHost* host) {
-  std::unique_lock lock(g_served_mu);
-  g_served[host] = this;
+  g_served.serve(host, this);
 }
 
 std::vector<std::string> EventsService::operations() {
@@ -139,12 +134,7 @@ opk_status EventsService::cb_call(const opk_host* host, const opk_principal* act
                                   const char* request_json, const char* /*source*/, char** answer_json) {
   auto* ph = PluginHost::from(host);
   if (!ph || !operation || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
-  EventsService* self = nullptr;
-  {
-    std::shared_lock lock(g_served_mu);
-    auto it = g_served.find(ph);
-    if (it != g_served.end()) self = it->second;
-  }
+  EventsService* self = g_served.find(ph);
   std::string answer;
   Status s;
   if (!self) {

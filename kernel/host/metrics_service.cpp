@@ -6,29 +6,26 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "host/host.h"
 #include "host/identity_service.h"
+#include "host/served.h"
 #include "log/logging.h"
 
 namespace opk::host {
 namespace {
 
-std::shared_mutex g_served_mu;
-std::unordered_map<const PluginHost*, MetricsService*> g_served;
+ServedBy<MetricsService> g_served;
 
 MetricsService* served(const opk_host* host, std::string* plugin_id) {
   auto* ph = PluginHost::from(host);
   if (!ph) return nullptr;
-  std::shared_lock lock(g_served_mu);
-  auto it = g_served.find(ph);
-  if (it == g_served.end()) return nullptr;
-  if (plugin_id) *plugin_id = ph->plugin_id();
-  return it->second;
+  MetricsService* self = g_served.find(ph);
+  if (self && plugin_id) *plugin_id = ph->plugin_id();
+  return self;
 }
 
 bool valid_name(const std::string& name) {
@@ -140,13 +137,11 @@ MetricsService::MetricsService() {
 }
 
 MetricsService::~MetricsService() {
-  std::unique_lock lock(g_served_mu);
-  for (auto it = g_served.begin(); it != g_served.end();) it = it->second == this ? g_served.erase(it) : std::next(it);
+  g_served.forget(this);
 }
 
 void MetricsService::serve(const PluginHost* host) {
-  std::unique_lock lock(g_served_mu);
-  g_served[host] = this;
+  g_served.serve(host, this);
 }
 
 Status MetricsService::add(const std::string& plugin_id, const std::string& name, opk_metrics_collect_fn collect,
