@@ -14,32 +14,15 @@
 // why. Screenshots of each page go to --out.
 //
 //   node console_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import * as e2e from './e2e.mjs';
+import { check, chromiumOf, folders, freePort, launch, startKernel, step } from './e2e.mjs';
 
-const args = process.argv.slice(2);
-const opt = (n) => {
-  const i = args.indexOf(`--${n}`);
-  if (i < 0) throw new Error(`missing --${n}`);
-  return args[i + 1];
-};
-const [KERNEL, PLUGINS, FIXTURES, WEB, OUT] = ['kernel', 'plugins', 'fixtures', 'web', 'out'].map((n) => resolve(opt(n)));
-const CHROMIUM = '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) {
-  console.error(`${CHROMIUM} is missing: install Debian's chromium (dist/setup.sh test does)`);
-  process.exit(1);
-}
-const { chromium } = createRequire(resolve(WEB, 'package.json'))('playwright-core');
-
-const step = (what) => console.log(`-- ${what}`);
-function check(cond, what) {
-  if (!cond) throw new Error(`check failed: ${what}`);
-}
+const [KERNEL, PLUGINS, FIXTURES, WEB, OUT] = folders(process.argv.slice(2), ['kernel', 'plugins', 'fixtures', 'web', 'out']);
+const chromium = chromiumOf(WEB);
 
 // --- The kernel -----------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'opk-console-e2e-'));
@@ -51,12 +34,7 @@ for (const f of ['admin-http.so', 'console.so', 'hello.so'])
 symlinkSync(join(FIXTURES, 'engine_jobs.so'), join(pluginDir, 'engine_jobs.so'));
 symlinkSync(join(FIXTURES, 'no_entry.so'), join(pluginDir, 'no_entry.so')); // refused: no entry symbol
 
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const adminToken = `opk_e2e_${randomBytes(24).toString('hex')}`;
 writeFileSync(join(dir, 'admin.token'), `${adminToken}\n`);
@@ -106,59 +84,15 @@ region = eu-north
 description = Globex's monthly report
 `,
 );
-const cli = (...a) => {
-  const r = spawnSync(KERNEL, ['--config', conf, ...a], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`opskernel ${a.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
-
-const kernel = spawn(KERNEL, ['--config', conf, 'run'], { stdio: ['ignore', 'inherit', 'inherit'] });
-let kernelExit = null;
-kernel.on('exit', (code, sig) => (kernelExit = `${code ?? sig}`));
-
-async function api(method, path, body, token = adminToken) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${json.detail}`);
-  return json;
-}
-async function waitReady() {
-  for (let i = 0; i < 200; i++) {
-    if (kernelExit !== null) throw new Error(`the kernel exited (${kernelExit})`);
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('the kernel did not get ready in 10 s');
-}
+const { cli, api, waitReady, stop } = startKernel(KERNEL, conf, base, adminToken);
 
 // --- The browser ----------------------------------------------------------
 let browser;
 const problems = [];
-async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    // A refused request (a wrong token, a bad cron preview, a 404) logs a resource error the page shows: expected.
-    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  return page;
-}
-const shot = (page, name) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
-
-async function signIn(page, token) {
-  await page.goto(`${base}/administration/jobs`);
-  await page.getByLabel('API token').fill(token);
-  await page.keyboard.press('Enter'); // keyboard only
-  await page.locator('header.top .who').waitFor();
-}
+// A refused request (a wrong token, a bad cron preview, a 404) logs a resource error the page shows: expected.
+const newPage = () => e2e.newPage(browser, problems);
+const shot = (page, name) => e2e.shot(OUT, page, name);
+const signIn = (page, token) => e2e.signIn(page, base, token);
 
 async function runJobNow(page, jobId, { reason, fill } = {}) {
   await page.goto(`${base}/administration/jobs/${jobId}`);
@@ -173,25 +107,7 @@ async function runJobNow(page, jobId, { reason, fill } = {}) {
 }
 const runStatus = (page) => page.getByTestId('run-status');
 
-// Form controls without a label and buttons or links without a name, and
-// whether the page scrolls sideways at 1366 px: what a screen-reader or
-// laptop user would trip over.
-async function accessibilityProblems(page, where) {
-  const found = await page.evaluate(() => {
-    const out = [];
-    const named = (el) =>
-      (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title;
-    for (const el of document.querySelectorAll('input, select, textarea'))
-      if (el.type !== 'hidden' && !named(el)) out.push(`unlabelled ${el.tagName.toLowerCase()}#${el.id || el.name}`);
-    for (const el of document.querySelectorAll('button, a[href]'))
-      if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push(`nameless ${el.tagName.toLowerCase()}`);
-    if (document.documentElement.scrollWidth > window.innerWidth) out.push(`scrolls sideways (${document.documentElement.scrollWidth} px)`);
-    for (const t of document.querySelectorAll('.table-wrap'))
-      if (t.scrollWidth > t.clientWidth + 1) out.push(`a table is cut off (${t.scrollWidth} px in ${t.clientWidth})`);
-    return out;
-  });
-  return found.map((f) => `${where}: ${f}`);
-}
+const accessibilityProblems = (page, where) => e2e.accessibilityProblems(page, where);
 
 let failed = false;
 let tinaToken = '';
@@ -205,12 +121,7 @@ try {
   cli('tenants', 'add', 'tenant:globex', '--parent', 'partner:p1');
   tinaToken = cli('users', 'add', 'tina', '--role', 'TenantUser', '--scope', 'tenant:acme').split('\n').pop();
   check(tinaToken.startsWith('opk_'), `users add printed a token (got '${tinaToken}')`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  browser = await launch(chromium);
   // Runs that feed the attention panel: one over its target (hello's is 5 s),
   // one failure nobody has looked at, two runs waiting for a later start.
   const slow = await api('POST', '/api/v1/runs', { job_type: 'hello', reason: 'e2e: over target', params: { steps: 11, step_ms: 500 } });
@@ -686,8 +597,7 @@ try {
   } catch { /* best effort */ }
 } finally {
   if (browser) await browser.close().catch(() => {});
-  kernel.kill('SIGTERM');
-  await new Promise((r) => (kernelExit !== null ? r() : kernel.on('exit', r)));
+  await stop();
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -22,34 +22,18 @@
 // it without the write buttons. Screenshots go to --out.
 //
 //   node notifications_e2e.mjs --kernel BIN --plugins DIR --web DIR --receiver DIR --out DIR [--require-inbox]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import * as e2e from './e2e.mjs';
+import { check, chromiumOf, folders, freePort, launch, sleep, startKernel, step } from './e2e.mjs';
 
 const args = process.argv.slice(2);
-const opt = (n) => {
-  const i = args.indexOf(`--${n}`);
-  if (i < 0) throw new Error(`missing --${n}`);
-  return args[i + 1];
-};
-const [KERNEL, PLUGINS, WEB, RECEIVER, OUT] = ['kernel', 'plugins', 'web', 'receiver', 'out'].map((n) => resolve(opt(n)));
-const CHROMIUM = '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) {
-  console.error(`${CHROMIUM} is missing: install Debian's chromium (dist/setup.sh test does)`);
-  process.exit(1);
-}
-const { chromium } = createRequire(resolve(WEB, 'package.json'))('playwright-core');
-
-const step = (what) => console.log(`-- ${what}`);
-function check(cond, what) {
-  if (!cond) throw new Error(`check failed: ${what}`);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const [KERNEL, PLUGINS, WEB, RECEIVER, OUT] = folders(args, ['kernel', 'plugins', 'web', 'receiver', 'out']);
+const chromium = chromiumOf(WEB);
 
 // --- The receiver and the kernel -------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'opk-console-notify-e2e-'));
@@ -84,12 +68,7 @@ if (!INBOX && args.includes('--require-inbox')) {
 for (const f of ['admin-http.so', 'console.so', 'hello.so', 'notifications.so', 'channel-webhook.so', ...(INBOX ? ['webhook-inbox.so'] : [])])
   symlinkSync(join(PLUGINS, f), join(pluginDir, f));
 
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const adminToken = `opk_e2e_${randomBytes(24).toString('hex')}`;
 writeFileSync(join(dir, 'admin.token'), `${adminToken}\n`);
@@ -120,39 +99,7 @@ poll_wait = 200ms
 circuit_failures = 100
 `,
 );
-const cli = (...a) => {
-  const r = spawnSync(KERNEL, ['--config', conf, ...a], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`opskernel ${a.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
-
-const kernel = spawn(KERNEL, ['--config', conf, 'run'], { stdio: ['ignore', 'inherit', 'inherit'] });
-let kernelExit = null;
-kernel.on('exit', (code, sig) => (kernelExit = `${code ?? sig}`));
-
-async function call(method, path, body, token = adminToken) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, json: res.status === 204 ? {} : await res.json() };
-}
-async function api(method, path, body, token = adminToken) {
-  const r = await call(method, path, body, token);
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.json.detail}`);
-  return r.json;
-}
-async function waitReady() {
-  for (let i = 0; i < 200; i++) {
-    if (kernelExit !== null) throw new Error(`the kernel exited (${kernelExit})`);
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch { /* not listening yet */ }
-    await sleep(50);
-  }
-  throw new Error('the kernel did not get ready in 10 s');
-}
+const { cli, call, api, waitReady, stop } = startKernel(KERNEL, conf, base, adminToken);
 // Waits until `fn` resolves truthy, up to `ms`.
 async function eventually(fn, what, ms = 15000) {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) {
@@ -165,47 +112,18 @@ async function eventually(fn, what, ms = 15000) {
 // --- The browser ----------------------------------------------------------
 let browser;
 const problems = [];
-async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    // A refused request (a bad template, a 409) logs a resource error the page shows: expected.
-    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  return page;
-}
-const shot = (page, name) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
-async function signIn(page, token) {
-  await page.goto(`${base}/administration/jobs`);
-  await page.getByLabel('API token').fill(token);
-  await page.keyboard.press('Enter');
-  await page.locator('header.top .who').waitFor();
-}
+// A refused request (a bad template, a 409) logs a resource error the page shows: expected.
+const newPage = () => e2e.newPage(browser, problems);
+const shot = (page, name) => e2e.shot(OUT, page, name);
+const signIn = (page, token) => e2e.signIn(page, base, token);
 const menu = (page) => page.getByRole('navigation', { name: 'Console' });
 async function menuEntries(page) {
   await menu(page).getByRole('link').first().waitFor();
   return (await menu(page).getByRole('link').allInnerTexts()).map((t) => t.replace(/\s*\d+$/, '').trim());
 }
 
-// Unlabelled controls, nameless buttons, sideways scrolling and cut-off tables.
-async function accessibilityProblems(page, where) {
-  const found = await page.evaluate(() => {
-    const out = [];
-    const named = (el) =>
-      (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title;
-    for (const el of document.querySelectorAll('input, select, textarea'))
-      if (el.type !== 'hidden' && !named(el)) out.push(`unlabelled ${el.tagName.toLowerCase()}#${el.id || el.name}`);
-    for (const el of document.querySelectorAll('button, a[href]'))
-      if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push(`nameless ${el.tagName.toLowerCase()}`);
-    if (document.documentElement.scrollWidth > window.innerWidth) out.push(`scrolls sideways (${document.documentElement.scrollWidth} px)`);
-    for (const t of document.querySelectorAll('main .table-wrap'))
-      if (t.scrollWidth > t.clientWidth + 1) out.push(`a table is cut off (${t.scrollWidth} px in ${t.clientWidth})`);
-    return out;
-  });
-  return found.map((f) => `${where}: ${f}`);
-}
+// Unlabelled controls, nameless buttons, sideways scrolling and cut-off tables (in the page's main part).
+const accessibilityProblems = (page, where) => e2e.accessibilityProblems(page, where, 'main .table-wrap');
 
 const WRITE_BUTTONS = ['Create group', 'Rename', 'Delete group', 'Add rule', 'Edit', 'Disable', 'Enable', 'Delete', 'Replay'];
 
@@ -218,12 +136,7 @@ try {
   const reader = cli('users', 'add', 'tara', '--role', 'TenantAdministrator', '--scope', 'tenant:acme').split('\n').pop();
   const jobsOnly = cli('users', 'add', 'uno', '--role', 'TenantUser', '--scope', 'tenant:acme').split('\n').pop();
   check(reader.startsWith('opk_') && jobsOnly.startsWith('opk_'), 'users add printed tokens');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  browser = await launch(chromium);
   const a11y = [];
   const page = await newPage();
   await signIn(page, adminToken);
@@ -516,9 +429,8 @@ try {
   } catch { /* best effort */ }
 } finally {
   if (browser) await browser.close().catch(() => {});
-  kernel.kill('SIGTERM');
   receiver.kill('SIGTERM');
-  await new Promise((r) => (kernelExit !== null ? r() : kernel.on('exit', r)));
+  await stop();
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
