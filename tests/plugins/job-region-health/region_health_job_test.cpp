@@ -273,7 +273,9 @@ TEST_F(RegionHealthJob, HttpsWithAPrivateCaAndWithout) {
     const RunResult r = plain.run("region-health-refresh");
     const Json out = Json::parse(r.output_json);
     EXPECT_EQ(out["regions"][0]["api"]["ok"], false);
-    EXPECT_NE(out["regions"][0]["api"]["error"].get<std::string>().find("TLS"), std::string::npos)
+    EXPECT_EQ(out["regions"][0]["api"]["error"].get<std::string>().rfind(
+                  "connect localhost:" + std::to_string(tls.port()) + ": TLS: ", 0),
+              0u)
         << out["regions"][0]["api"];
   }
   host_.set_setting("ca_file", dir_.file("region.pem"));
@@ -308,6 +310,37 @@ TEST_F(RegionHealthJob, BadInputIsNamed) {
   r = host_.run("region-health-refresh", R"({"region": "eu"})");
   EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL);
   EXPECT_EQ(Json::parse(r.output_json)["regions"].size(), 1u);
+}
+
+TEST_F(RegionHealthJob, ARecordingThatFailsEndsTheRunErrorAndSaysWhatWasKept) {
+  ASSERT_TRUE(load());
+  ASSERT_TRUE(regions(Json::array({region("eu", url("/ok"), url("/ok")), region("us", url("/ok"), url("/ok"))})));
+  // platform-records' store refuses the probes (a trigger the test adds
+  // behind the plugins' backs): the call is all or nothing.
+  host_.store_rows(
+      "CREATE TRIGGER refuse_us BEFORE INSERT ON p_platform_records_probes WHEN new.region = 'us' BEGIN SELECT "
+      "RAISE(ABORT, 'disk full'); END");
+  const RunResult r = host_.run("region-health-refresh");
+  EXPECT_EQ(r.status, OPK_OK);
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
+  const auto* record = step(r, "record");
+  ASSERT_NE(record, nullptr);
+  EXPECT_EQ(record->outcome, OPK_OUTCOME_ERROR);
+  EXPECT_NE(r.summary.find("; not recorded: platform-records: "), std::string::npos) << r.summary;
+  EXPECT_NE(r.summary.find("(the history has the run's probes; platform-records has 0 of 4)"), std::string::npos)
+      << r.summary;
+  EXPECT_EQ(count("p_platform_records_probes"), 0);  // not eu's either
+  EXPECT_EQ(count("p_job_region_health_history"), 4);
+  EXPECT_EQ(step(r, "alerts"), nullptr);  // nothing new to evaluate
+  // The history refusing too: nothing at all is recorded.
+  host_.store_rows(
+      "CREATE TRIGGER refuse_history BEFORE INSERT ON p_job_region_health_history WHEN new.region = 'us' BEGIN "
+      "SELECT RAISE(ABORT, 'disk full'); END");
+  host_.clock().advance(60'000);
+  const RunResult again = host_.run("region-health-refresh");
+  EXPECT_EQ(again.outcome, OPK_OUTCOME_ERROR);
+  EXPECT_TRUE(again.logged("(nothing recorded)")) << again.summary;
+  EXPECT_EQ(count("p_job_region_health_history"), 4);
 }
 
 TEST_F(RegionHealthJob, BadSettingsRefuseThePluginNamingTheKey) {

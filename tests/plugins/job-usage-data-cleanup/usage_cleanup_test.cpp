@@ -154,6 +154,27 @@ TEST_F(UsageCleanup, ACancelStopsBetweenBatchesEachWhole) {
   EXPECT_EQ(rows(), 6);
 }
 
+TEST_F(UsageCleanup, AFailedBatchDeletesNothingOfItsOwnAndEndsTheRunError) {
+  start({{"allow_delete", "true"}, {"batch_size", "2"}});
+  // The store refuses to delete 2024-10's rows (a trigger the test adds
+  // behind the plugins' backs): the second batch (the last of 2024-09 and
+  // the first of 2024-10) fails whole.
+  host_.store_rows(
+      "CREATE TRIGGER keep_october BEFORE DELETE ON p_platform_records_usage WHEN old.month = '2024-10' BEGIN SELECT "
+      "RAISE(ABORT, 'disk full'); END");
+  const RunResult r = host_.run("usage-data-cleanup");
+  EXPECT_NE(r.status, OPK_OK);
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
+  EXPECT_TRUE(r.logged("batch 2 failed and deleted nothing: records delete_usage: ")) << r.summary;
+  ASSERT_EQ(r.steps.size(), 2u);
+  EXPECT_EQ(r.steps[1].outcome, OPK_OUTCOME_ERROR);
+  EXPECT_EQ(r.steps[1].summary, "deleted 2 rows of months before 2024-12 in 1 batch, then a batch failed");
+  EXPECT_EQ(rows("month = '2024-09'"), 1);
+  EXPECT_EQ(rows("month = '2024-10'"), 3);
+  ASSERT_EQ(deletions().size(), 1u);
+  EXPECT_EQ(Json::parse(deletions()[0].after_json)["stopped"], "failed");
+}
+
 TEST_F(UsageCleanup, ParametersNarrowTheRunNeverWidenIt) {
   start({{"allow_delete", "true"}, {"batch_size", "2"}});
   RunResult r = host_.run("usage-data-cleanup", R"({"before": "2024-10"})");
