@@ -13,6 +13,7 @@
 #include "events/json_text.h"
 #include "host/host.h"
 #include "host/identity_service.h"
+#include "host/plugin_entries.h"
 #include "host/served.h"
 
 namespace opk::host {
@@ -111,23 +112,8 @@ void ChannelsService::add_plugin(const std::string& plugin_id, opk_plugin* insta
 }
 
 void ChannelsService::remove_plugin(const std::string& plugin_id) {
-  std::vector<std::shared_ptr<Entry>> gone;
-  {
-    std::unique_lock lock(mu_);
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      if (it->second->plugin == plugin_id) {
-        gone.push_back(it->second);
-        it = entries_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
   // Calls already inside a channel hold its entry: wait for them.
-  for (auto& e : gone) {
-    std::unique_lock wait(e->mu);
-    e->gone = true;
-  }
+  remove_plugin_entries(mu_, entries_, plugin_id);
 }
 
 std::shared_ptr<ChannelsService::Entry> ChannelsService::find(const std::string& channel_id) const {

@@ -12,6 +12,7 @@
 
 #include "host/host.h"
 #include "host/identity_service.h"
+#include "host/plugin_entries.h"
 #include "host/served.h"
 #include "log/logging.h"
 
@@ -175,23 +176,8 @@ Status MetricsService::remove(const std::string& plugin_id, const std::string& n
 }
 
 void MetricsService::remove_plugin(const std::string& plugin_id) {
-  std::vector<std::shared_ptr<Entry>> gone;
-  {
-    std::unique_lock lock(mu_);
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      if (it->second->plugin == plugin_id) {
-        gone.push_back(it->second);
-        it = entries_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
   // Collections already inside a collector hold its entry: wait for them.
-  for (auto& e : gone) {
-    std::unique_lock wait(e->mu);
-    e->gone = true;
-  }
+  remove_plugin_entries(mu_, entries_, plugin_id);
 }
 
 size_t MetricsService::size() const {
