@@ -17,57 +17,11 @@
 namespace opk::notify {
 namespace {
 
-const char* title_of(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 422:
-      return "Unprocessable Content";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Internal Server Error";
-  }
-}
-
-// Writes an RFC 9457 problem answer; `extra` members are added to it.
-void problem(Response& rs, int status, const std::string& detail, const Json& extra = Json::object()) {
-  Json doc = {{"type", "about:blank"}, {"title", title_of(status)}, {"status", status}, {"detail", detail}};
-  for (const auto& [k, v] : extra.items()) doc[k] = v;
-  rs.status(status).header("content-type", "application/problem+json").body(doc.dump());
-}
-
 // Answers a failed status: INVALID_ARGUMENT 422 (400 for "request: ..." and
 // a query parameter), NOT_FOUND 404, CONFLICT 409, PERMISSION 403,
 // UNAVAILABLE 503, anything else 500.
 Status fail(Response& rs, const Status& s, bool query = false) {
-  int status = 500;
-  switch (s.code()) {
-    case OPK_ERR_INVALID_ARGUMENT:
-      status = query || s.message().rfind("request: ", 0) == 0 ? 400 : 422;
-      break;
-    case OPK_ERR_NOT_FOUND:
-      status = 404;
-      break;
-    case OPK_ERR_CONFLICT:
-      status = 409;
-      break;
-    case OPK_ERR_PERMISSION:
-      status = 403;
-      break;
-    case OPK_ERR_UNAVAILABLE:
-      status = 503;
-      break;
-    default:
-      break;
-  }
-  problem(rs, status, s.message());
+  rs.problem(s, query ? 400 : 422);
   return Status::ok();
 }
 
@@ -277,7 +231,7 @@ class Api {
     if (s) s = check_rule(rq, g, r, &problems);
     if (!s) {
       if (s.code() == OPK_ERR_INVALID_ARGUMENT && !problems.empty()) {
-        problem(rs, 422, s.message(), problems);
+        rs.problem(422, s.message(), problems);
         return Status::ok();
       }
       return fail(rs, s);
@@ -332,7 +286,7 @@ class Api {
     if (s) s = check_rule(rq, g, r, &problems);
     if (!s) {
       if (s.code() == OPK_ERR_INVALID_ARGUMENT && !problems.empty()) {
-        problem(rs, 422, s.message(), problems);
+        rs.problem(422, s.message(), problems);
         return Status::ok();
       }
       return fail(rs, s);
@@ -377,7 +331,7 @@ class Api {
     Json list = Json::array();
     for (const auto& e : errors)
       list.push_back({{"field", e.field.substr(9)}, {"line", e.line}, {"column", e.column}, {"message", e.message}});
-    problem(rs, 422, errors.front().text().substr(9), {{"errors", list}});
+    rs.problem(422, errors.front().text().substr(9), {{"errors", list}});
     return Status::ok();
   }
 
@@ -566,58 +520,43 @@ class Api {
 }  // namespace
 
 Status NotifyPlugin::add_routes() {
-  auto api = std::make_shared<Api>(*this);
-  struct Route {
-    const char* method;
-    const char* path;
-    const char* summary;
-    const char* permission;
-    Status (Api::*handler)(const Request&, Response&) const;
-  };
-  const std::string base = "/api/v1/notifications";
-  const Route routes[] = {
-      {"GET", "/groups", "Notification groups in the caller's scope", "notifications.read", &Api::list_groups},
-      {"POST", "/groups", "Create a notification group (id, name, scope, description)", "notifications.manage",
-       &Api::create_group},
-      {"GET", "/groups/{id}", "A notification group with its rules", "notifications.read", &Api::get_group},
-      {"PATCH", "/groups/{id}", "Change a group's name, scope or description", "notifications.manage",
-       &Api::update_group},
-      {"DELETE", "/groups/{id}", "Delete a group without rules or scheduled jobs", "notifications.manage",
-       &Api::delete_group},
-      {"GET", "/groups/{id}/rules", "The rules of a group", "notifications.read", &Api::list_rules},
-      {"POST", "/groups/{id}/rules",
-       "Add a rule: events, filter, channel, recipients (checked by the channel), template (checked), locale",
-       "notifications.manage", &Api::create_rule},
-      {"GET", "/rules/{id}", "A rule (secrets masked)", "notifications.read", &Api::get_rule},
-      {"PUT", "/rules/{id}", "Replace a rule", "notifications.manage", &Api::replace_rule},
-      {"DELETE", "/rules/{id}", "Delete a rule", "notifications.manage", &Api::delete_rule},
-      {"POST", "/templates/check", "Check a template: ok, or each part's error with line and column",
-       "notifications.read", &Api::check_template},
-      {"GET", "/jobs", "Scheduled jobs' notification groups", "notifications.read", &Api::list_jobs},
-      {"PUT", "/jobs/{id}", "Set a scheduled job's notification group (group_id)", "notifications.manage",
-       &Api::put_job},
-      {"DELETE", "/jobs/{id}", "Remove a scheduled job's own notification group", "notifications.manage",
-       &Api::delete_job},
-      {"GET", "/deliveries",
-       "Deliveries, newest first: filters state, channel, rule, event, since_ms, until_ms; limit and cursor",
-       "notifications.read", &Api::list_deliveries},
-      {"GET", "/deliveries/{id}", "A delivery with its message and every attempt", "notifications.read",
-       &Api::get_delivery},
-      {"POST", "/deliveries/{id}/replay", "Send a dead, failed or skipped delivery again (same id)",
-       "notifications.manage", &Api::replay_delivery},
-      {"GET", "/endpoints", "Endpoints with their circuit and disabled state (?disabled=true)", "notifications.read",
-       &Api::list_endpoints},
-      {"POST", "/endpoints/{id}/enable", "Enable an endpoint disabled by 410 Gone", "notifications.manage",
-       &Api::enable_endpoint},
-  };
-  for (const auto& r : routes) {
-    auto handler = r.handler;
-    Status s = add_route(
-        "notifications", r.method, base + r.path, r.summary,
-        [api, handler](const Request& rq, Response& rs) { return ((*api).*handler)(rq, rs); }, 0, r.permission);
-    if (!s) return s;
-  }
-  return Status::ok();
+  return add_api_routes<Api>(
+      "notifications", "/api/v1/notifications", std::make_shared<const Api>(*this),
+      {
+          {"GET", "/groups", "Notification groups in the caller's scope", "notifications.read", &Api::list_groups},
+          {"POST", "/groups", "Create a notification group (id, name, scope, description)", "notifications.manage",
+           &Api::create_group},
+          {"GET", "/groups/{id}", "A notification group with its rules", "notifications.read", &Api::get_group},
+          {"PATCH", "/groups/{id}", "Change a group's name, scope or description", "notifications.manage",
+           &Api::update_group},
+          {"DELETE", "/groups/{id}", "Delete a group without rules or scheduled jobs", "notifications.manage",
+           &Api::delete_group},
+          {"GET", "/groups/{id}/rules", "The rules of a group", "notifications.read", &Api::list_rules},
+          {"POST", "/groups/{id}/rules",
+           "Add a rule: events, filter, channel, recipients (checked by the channel), template (checked), locale",
+           "notifications.manage", &Api::create_rule},
+          {"GET", "/rules/{id}", "A rule (secrets masked)", "notifications.read", &Api::get_rule},
+          {"PUT", "/rules/{id}", "Replace a rule", "notifications.manage", &Api::replace_rule},
+          {"DELETE", "/rules/{id}", "Delete a rule", "notifications.manage", &Api::delete_rule},
+          {"POST", "/templates/check", "Check a template: ok, or each part's error with line and column",
+           "notifications.read", &Api::check_template},
+          {"GET", "/jobs", "Scheduled jobs' notification groups", "notifications.read", &Api::list_jobs},
+          {"PUT", "/jobs/{id}", "Set a scheduled job's notification group (group_id)", "notifications.manage",
+           &Api::put_job},
+          {"DELETE", "/jobs/{id}", "Remove a scheduled job's own notification group", "notifications.manage",
+           &Api::delete_job},
+          {"GET", "/deliveries",
+           "Deliveries, newest first: filters state, channel, rule, event, since_ms, until_ms; limit and cursor",
+           "notifications.read", &Api::list_deliveries},
+          {"GET", "/deliveries/{id}", "A delivery with its message and every attempt", "notifications.read",
+           &Api::get_delivery},
+          {"POST", "/deliveries/{id}/replay", "Send a dead, failed or skipped delivery again (same id)",
+           "notifications.manage", &Api::replay_delivery},
+          {"GET", "/endpoints", "Endpoints with their circuit and disabled state (?disabled=true)",
+           "notifications.read", &Api::list_endpoints},
+          {"POST", "/endpoints/{id}/enable", "Enable an endpoint disabled by 410 Gone", "notifications.manage",
+           &Api::enable_endpoint},
+      });
 }
 
 }  // namespace opk::notify

@@ -19,48 +19,10 @@
 namespace opk::inbox {
 namespace {
 
-const char* title_of(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Internal Server Error";
-  }
-}
-
 // Answers a failed status as RFC 9457 problem+json: INVALID_ARGUMENT 400,
 // PERMISSION 403, NOT_FOUND 404, CONFLICT 409, UNAVAILABLE 503, else 500.
 Status fail(Response& rs, const Status& s) {
-  int status = 500;
-  switch (s.code()) {
-    case OPK_ERR_INVALID_ARGUMENT:
-      status = 400;
-      break;
-    case OPK_ERR_PERMISSION:
-      status = 403;
-      break;
-    case OPK_ERR_NOT_FOUND:
-      status = 404;
-      break;
-    case OPK_ERR_CONFLICT:
-      status = 409;
-      break;
-    case OPK_ERR_UNAVAILABLE:
-      status = 503;
-      break;
-    default:
-      break;
-  }
-  const Json doc = {{"type", "about:blank"}, {"title", title_of(status)}, {"status", status}, {"detail", s.message()}};
-  rs.status(status).header("content-type", "application/problem+json").body(doc.dump());
+  rs.problem(s);
   return Status::ok();
 }
 
@@ -244,42 +206,27 @@ class Api {
 }  // namespace
 
 Status InboxPlugin::add_routes() {
-  auto api = std::make_shared<Api>(*this);
-  struct Route {
-    const char* method;
-    const char* path;
-    const char* summary;
-    const char* permission;
-    Status (Api::*handler)(const Request&, Response&) const;
-  };
-  const std::string base = "/api/v1/webhook-failures";
-  const Route routes[] = {
-      {"GET", "",
-       "Failed deliveries, newest first: filters scope, channel, endpoint, event, since_ms, until_ms, handled "
-       "(false, true, all); limit and cursor",
-       "webhook_failures.read", &Api::list},
-      {"GET", "/counts", "Open and handled failures and suppressed endpoints in the caller's scope",
-       "webhook_failures.read", &Api::counts},
-      {"GET", "/suppressions", "The active suppressions in the caller's scope", "webhook_failures.read",
-       &Api::suppressions},
-      {"POST", "/suppressions", "Suppress an endpoint for the caller's scope (channel, endpoint, reason, until_ms)",
-       "webhook_failures.manage", &Api::suppress},
-      {"DELETE", "/suppressions/{id}", "Lift a suppression: its held deliveries go again", "webhook_failures.manage",
-       &Api::lift},
-      {"POST", "/replay", "Send failed deliveries again with the same ids (ids: 1..500)", "webhook_failures.manage",
-       &Api::replay},
-      {"POST", "/handle", "Mark failed deliveries handled (ids: 1..500, note)", "webhook_failures.manage",
-       &Api::handle},
-      {"GET", "/{id}", "A failed delivery with its message and every attempt", "webhook_failures.read", &Api::get},
-  };
-  for (const auto& r : routes) {
-    auto handler = r.handler;
-    Status s = add_route(
-        "webhook-inbox", r.method, base + r.path, r.summary,
-        [api, handler](const Request& rq, Response& rs) { return ((*api).*handler)(rq, rs); }, 0, r.permission);
-    if (!s) return s;
-  }
-  return Status::ok();
+  return add_api_routes<Api>(
+      "webhook-inbox", "/api/v1/webhook-failures", std::make_shared<const Api>(*this),
+      {
+          {"GET", "",
+           "Failed deliveries, newest first: filters scope, channel, endpoint, event, since_ms, until_ms, handled "
+           "(false, true, all); limit and cursor",
+           "webhook_failures.read", &Api::list},
+          {"GET", "/counts", "Open and handled failures and suppressed endpoints in the caller's scope",
+           "webhook_failures.read", &Api::counts},
+          {"GET", "/suppressions", "The active suppressions in the caller's scope", "webhook_failures.read",
+           &Api::suppressions},
+          {"POST", "/suppressions", "Suppress an endpoint for the caller's scope (channel, endpoint, reason, until_ms)",
+           "webhook_failures.manage", &Api::suppress},
+          {"DELETE", "/suppressions/{id}", "Lift a suppression: its held deliveries go again",
+           "webhook_failures.manage", &Api::lift},
+          {"POST", "/replay", "Send failed deliveries again with the same ids (ids: 1..500)", "webhook_failures.manage",
+           &Api::replay},
+          {"POST", "/handle", "Mark failed deliveries handled (ids: 1..500, note)", "webhook_failures.manage",
+           &Api::handle},
+          {"GET", "/{id}", "A failed delivery with its message and every attempt", "webhook_failures.read", &Api::get},
+      });
 }
 
 }  // namespace opk::inbox

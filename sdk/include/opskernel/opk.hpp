@@ -35,6 +35,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <opskernel/json.hpp>
 #include <optional>
@@ -514,6 +515,52 @@ class Request {
   const opk_http_request* r_;
 };
 
+// The title of an HTTP error status in a problem answer: its reason phrase
+// for 400, 403, 404, 409, 415, 422, 501 and 503, else "Internal Server Error".
+inline const char* problem_title(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Internal Server Error";
+  }
+}
+
+// The HTTP status a plugin's API answers the failed status `s` with:
+// INVALID_ARGUMENT `invalid` (400 or 422; 400 whatever `invalid` when the
+// message starts with "request: ", a malformed request), PERMISSION 403,
+// NOT_FOUND 404, CONFLICT 409, UNAVAILABLE 503, anything else 500.
+inline int problem_status(const Status& s, int invalid = 400) {
+  switch (s.code()) {
+    case OPK_ERR_INVALID_ARGUMENT:
+      return s.message().rfind("request: ", 0) == 0 ? 400 : invalid;
+    case OPK_ERR_PERMISSION:
+      return 403;
+    case OPK_ERR_NOT_FOUND:
+      return 404;
+    case OPK_ERR_CONFLICT:
+      return 409;
+    case OPK_ERR_UNAVAILABLE:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
 // The response a route handler fills.
 class Response {
  public:
@@ -544,6 +591,21 @@ class Response {
     const opk_status st = r_->flush(r_);
     return st == OPK_OK ? Status::ok() : Status(st, "the client has gone");
   }
+
+  // Answers an RFC 9457 problem: `code`, content-type
+  // application/problem+json and the body {"type": "about:blank", "title":
+  // problem_title(code), "status": code, "detail": detail} with the members
+  // of `extra` (a JSON object, e.g. {"errors": [...]}) added.
+  template <typename J = Json>
+  requires std::same_as<J, Json> Response& problem(int32_t code, std::string_view detail,
+                                                   const J& extra = J::object()) {
+    J doc = {{"type", "about:blank"}, {"title", problem_title(code)}, {"status", code}, {"detail", detail}};
+    for (const auto& [k, v] : extra.items()) doc[k] = v;
+    return status(code).header("content-type", "application/problem+json").body(doc.dump());
+  }
+  // Answers the failed status `s` as a problem: problem_status(s, invalid)
+  // and its message as the detail.
+  Response& problem(const Status& s, int invalid = 400) { return problem(problem_status(s, invalid), s.message()); }
 
  private:
   const opk_http_response* r_;
@@ -657,6 +719,34 @@ class Plugin {
     if (st != OPK_OK) {
       const std::string why = host_.last_error();
       return {st, why.empty() ? "route " + m + " " + p + " refused" : why};
+    }
+    return Status::ok();
+  }
+
+  // One route of an API object's table for add_api_routes: the method, the
+  // path after the table's base, the summary, the permission it needs ("":
+  // any authenticated caller) and the member function of `Api` answering it.
+  template <typename Api>
+  struct MemberRoute {
+    const char* method;
+    const char* path;
+    const char* summary;
+    const char* permission;
+    Status (Api::*handler)(const Request&, Response&) const;
+  };
+
+  // Adds each of `routes` as add_route does, at `base` + its path, answered
+  // by that member function of `api` (which the handlers keep alive); stops
+  // at the first route refused and returns why. Call from start().
+  template <typename Api>
+  Status add_api_routes(std::string_view feature, const std::string& base, std::shared_ptr<const Api> api,
+                        std::initializer_list<MemberRoute<Api>> routes) {
+    for (const auto& r : routes) {
+      auto handler = r.handler;
+      Status s = add_route(
+          feature, r.method, base + r.path, r.summary,
+          [api, handler](const Request& rq, Response& rs) { return ((*api).*handler)(rq, rs); }, 0, r.permission);
+      if (!s) return s;
     }
     return Status::ok();
   }
