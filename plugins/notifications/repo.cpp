@@ -190,6 +190,36 @@ Status Repo::rows(const std::string& sql, const std::vector<P>& params, Json* ou
   return s;
 }
 
+Status Repo::page(const DeliveryQuery& q, const std::vector<std::string>& states, std::vector<Delivery>* out,
+                  std::string* next) const {
+  std::vector<P> params;
+  std::string where = where_of(q, states, &params);
+  if (!q.cursor.empty()) {
+    int64_t ms = 0;
+    std::string id;
+    if (Status s = parse_cursor(q.cursor, &ms, &id); !s) return s;
+    params.push_back(num(ms));
+    const std::string a = "$" + std::to_string(params.size());
+    params.push_back(id);
+    const std::string b = "$" + std::to_string(params.size());
+    where +=
+        " AND (created_ms < CAST(" + a + " AS BIGINT) OR (created_ms = CAST(" + a + " AS BIGINT) AND id < " + b + "))";
+  }
+  params.push_back(num(q.limit + 1));
+  Json r;
+  if (Status s =
+          rows(std::string("SELECT ") + kDeliveryRead + " FROM p_notifications_deliveries WHERE " + where +
+                   " ORDER BY created_ms DESC, id DESC LIMIT CAST($" + std::to_string(params.size()) + " AS BIGINT)",
+               params, &r);
+      !s)
+    return s;
+  out->clear();
+  next->clear();
+  for (size_t i = 0; i < r.size() && static_cast<int>(i) < q.limit; ++i) out->push_back(delivery_of(r[i]));
+  if (static_cast<int>(r.size()) > q.limit && !out->empty()) *next = num(out->back().created_ms) + "." + out->back().id;
+  return Status::ok();
+}
+
 // ------------------------------------------------------------------ groups
 
 Status Repo::groups(std::vector<Group>* out) const {
@@ -376,32 +406,7 @@ Status Repo::enqueue(const std::string& consumer, const std::vector<Delivery>& d
 }
 
 Status Repo::deliveries(const DeliveryQuery& q, std::vector<Delivery>* out, std::string* next) const {
-  std::vector<P> params;
-  std::string where = where_of(q, {}, &params);
-  if (!q.cursor.empty()) {
-    int64_t ms = 0;
-    std::string id;
-    if (Status s = parse_cursor(q.cursor, &ms, &id); !s) return s;
-    params.push_back(num(ms));
-    const std::string a = "$" + std::to_string(params.size());
-    params.push_back(id);
-    const std::string b = "$" + std::to_string(params.size());
-    where +=
-        " AND (created_ms < CAST(" + a + " AS BIGINT) OR (created_ms = CAST(" + a + " AS BIGINT) AND id < " + b + "))";
-  }
-  params.push_back(num(q.limit + 1));
-  Json r;
-  if (Status s =
-          rows(std::string("SELECT ") + kDeliveryRead + " FROM p_notifications_deliveries WHERE " + where +
-                   " ORDER BY created_ms DESC, id DESC LIMIT CAST($" + std::to_string(params.size()) + " AS BIGINT)",
-               params, &r);
-      !s)
-    return s;
-  out->clear();
-  next->clear();
-  for (size_t i = 0; i < r.size() && static_cast<int>(i) < q.limit; ++i) out->push_back(delivery_of(r[i]));
-  if (static_cast<int>(r.size()) > q.limit && !out->empty()) *next = num(out->back().created_ms) + "." + out->back().id;
-  return Status::ok();
+  return page(q, {}, out, next);
 }
 
 Status Repo::delivery(const std::string& id, Delivery* out, std::vector<Attempt>* attempts) const {
@@ -595,33 +600,7 @@ Status Repo::wake_endpoint(const std::string& endpoint, int64_t now_ms) const {
 }
 
 Status Repo::failed(const DeliveryQuery& q, std::vector<Delivery>* out, std::string* next) const {
-  DeliveryQuery f = q;
-  std::vector<P> params;
-  std::string where = where_of(f, {kDead, kFailed}, &params);
-  if (!q.cursor.empty()) {
-    int64_t ms = 0;
-    std::string id;
-    if (Status s = parse_cursor(q.cursor, &ms, &id); !s) return s;
-    params.push_back(num(ms));
-    const std::string a = "$" + std::to_string(params.size());
-    params.push_back(id);
-    const std::string b = "$" + std::to_string(params.size());
-    where +=
-        " AND (created_ms < CAST(" + a + " AS BIGINT) OR (created_ms = CAST(" + a + " AS BIGINT) AND id < " + b + "))";
-  }
-  params.push_back(num(q.limit + 1));
-  Json r;
-  if (Status s =
-          rows(std::string("SELECT ") + kDeliveryRead + " FROM p_notifications_deliveries WHERE " + where +
-                   " ORDER BY created_ms DESC, id DESC LIMIT CAST($" + std::to_string(params.size()) + " AS BIGINT)",
-               params, &r);
-      !s)
-    return s;
-  out->clear();
-  next->clear();
-  for (size_t i = 0; i < r.size() && static_cast<int>(i) < q.limit; ++i) out->push_back(delivery_of(r[i]));
-  if (static_cast<int>(r.size()) > q.limit && !out->empty()) *next = num(out->back().created_ms) + "." + out->back().id;
-  return Status::ok();
+  return page(q, {kDead, kFailed}, out, next);
 }
 
 Status Repo::replay(const std::string& id, int64_t now_ms) const {

@@ -244,6 +244,11 @@ class Repo {
 
  private:
   Status rows(const std::string& sql, const std::vector<Store::Param>& params, Json* out) const;
+  // A page of the deliveries `q` asks for whose state is one of `states`
+  // (any when empty), newest first; *next gets the next page's cursor ("" on
+  // the last page).
+  Status page(const DeliveryQuery& q, const std::vector<std::string>& states, std::vector<Delivery>* out,
+              std::string* next) const;
   Host host_;
   Store store_;
 };
