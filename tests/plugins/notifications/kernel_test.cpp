@@ -22,57 +22,19 @@
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
 #include "support/servers.h"
+#include "support/webhook_kernel.h"
 
 namespace opk {
 namespace {
 
 using Json = nlohmann::json;
 
-const char* const kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-// The requests the receiver recorded, oldest first.
-std::vector<Json> received(const std::string& file) {
-  std::vector<Json> out;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(Json::parse(line, nullptr, false));
-  return out;
-}
-
-class NotificationsKernel : public ::testing::Test {
+class NotificationsKernel : public test::WebhookKernelTest {
  protected:
   void SetUp() override {
-    requests_ = scratch_.file("requests.jsonl");
-    const std::string why =
-        receiver_.start({OPK_NODE, std::string(OPK_SOURCE_DIR) + "/tests/support/webhook-receiver/receiver.mjs",
-                         "--out", requests_, "--secret", kSecret},
-                        scratch_.file("receiver.err"));
-    ASSERT_TRUE(why.empty()) << why;
-    port_ = test::free_port();
-    cfg_ = test::quiet_config(
-        dir_,
-        test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("hello"), test::bundled("channel-webhook"),
-                                 test::bundled("channel-email"), test::bundled("notifications")}));
-    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
-    cfg_.log.console = false;
-    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
-    cfg_.plugins["notifications"] = {{"retry_schedule", "0, 300ms, 300ms, 300ms"},
-                                     {"retry_jitter", "0"},
-                                     {"poll_wait", "200ms"},
-                                     {"circuit_failures", "100"}};
-  }
-  void TearDown() override {
-    if (kernel_) kernel_->stop();
-  }
-
-  void start() {
-    kernel_ = std::make_unique<Kernel>(cfg_);
-    ASSERT_TRUE(kernel_->start());
-    if (admin_.empty()) {
-      auto* id = kernel_->identity();
-      ASSERT_TRUE(id->add_user({"pat", "", "PlatformAdministrator", "platform"}));
-      ASSERT_TRUE(id->issue_token("pat", 0, "test", &admin_));
-    }
+    ASSERT_NO_FATAL_FAILURE(
+        set_up({test::bundled("admin-http"), test::bundled("hello"), test::bundled("channel-webhook"),
+                test::bundled("channel-email"), test::bundled("notifications")}));
   }
 
   test::Reply http(const std::string& method, const std::string& target, const Json& body = nullptr) {
@@ -87,9 +49,7 @@ class NotificationsKernel : public ::testing::Test {
     r = http("POST", "/groups/ops/rules",
              {{"events", {"run.failed"}},
               {"channel", "webhook"},
-              {"recipients",
-               {{{"to", "http://127.0.0.1:" + std::to_string(receiver_.port()) + path},
-                 {"options", {{"secrets", {kSecret}}}}}}}});
+              {"recipients", {{{"to", url(path)}, {"options", {{"secrets", {kSecret}}}}}}}});
     ASSERT_EQ(r.status, 201) << r.body;
   }
 
@@ -105,25 +65,6 @@ class NotificationsKernel : public ::testing::Test {
     EXPECT_EQ(r.status, 200) << r.body;
     return Json::parse(r.body, nullptr, false).value("deliveries", Json::array());
   }
-
-  // Waits until `done` holds, up to `ms`.
-  template <typename F>
-  bool eventually(F done, int ms = 15000) {
-    for (int i = 0; i < ms / 20; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return done();
-  }
-
-  test::ScratchDir scratch_;
-  test::ServerProcess receiver_;
-  std::string requests_;
-  test::TempDir dir_;
-  config::Config cfg_;
-  std::unique_ptr<Kernel> kernel_;
-  int port_ = 0;
-  std::string admin_;
 };
 
 TEST_F(NotificationsKernel, AFailedRunIsDeliveredOnceAndVerified) {
@@ -164,9 +105,7 @@ TEST_F(NotificationsKernel, ASilencedAlertNotifiesNoOneUntilItsSilenceEnds) {
   r = http("POST", "/groups/ops/rules",
            {{"events", {"alert.*"}},
             {"channel", "webhook"},
-            {"recipients",
-             {{{"to", "http://127.0.0.1:" + std::to_string(receiver_.port()) + "/hook"},
-               {"options", {{"secrets", {kSecret}}}}}}}});
+            {"recipients", {{{"to", url("/hook")}, {"options", {{"secrets", {kSecret}}}}}}}});
   ASSERT_EQ(r.status, 201) << r.body;
   auto alerts = [&](const std::string& method, const std::string& path, const Json& body) {
     return test::http_request(port_, method, "/api/v1/alerts" + path, admin_, body.dump());
@@ -298,9 +237,7 @@ TEST_F(NotificationsKernel, AScheduledJobsGroupTakesItsRunsOnly) {
   r = http("POST", "/groups/night/rules",
            {{"events", {"run.*"}},
             {"channel", "webhook"},
-            {"recipients",
-             {{{"to", "http://127.0.0.1:" + std::to_string(receiver_.port()) + "/night"},
-               {"options", {{"secrets", {kSecret}}}}}}}});
+            {"recipients", {{{"to", url("/night")}, {"options", {{"secrets", {kSecret}}}}}}}});
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(http("PUT", "/jobs/nosuch", {{"group_id", "night"}}).status, 404);
   r = http("PUT", "/jobs/nightly", {{"group_id", "night"}});

@@ -22,58 +22,21 @@
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
 #include "support/servers.h"
+#include "support/webhook_kernel.h"
 
 namespace opk {
 namespace {
 
 using Json = nlohmann::json;
 
-const char* const kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-// The requests the receiver recorded, oldest first.
-std::vector<Json> received(const std::string& file) {
-  std::vector<Json> out;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(Json::parse(line, nullptr, false));
-  return out;
-}
-
-class WebhookInbox : public ::testing::Test {
+class WebhookInbox : public test::WebhookKernelTest {
  protected:
   void SetUp() override {
-    requests_ = scratch_.file("requests.jsonl");
-    const std::string why =
-        receiver_.start({OPK_NODE, std::string(OPK_SOURCE_DIR) + "/tests/support/webhook-receiver/receiver.mjs",
-                         "--out", requests_, "--secret", kSecret},
-                        scratch_.file("receiver.err"));
-    ASSERT_TRUE(why.empty()) << why;
-    port_ = test::free_port();
-    cfg_ = test::quiet_config(
-        dir_,
-        test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("hello"), test::bundled("channel-webhook"),
-                                 test::bundled("notifications"), test::bundled("webhook-inbox")}));
-    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
-    cfg_.log.console = false;
-    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
-    // Four attempts 300 ms apart: a delivery dies in about a second.
-    cfg_.plugins["notifications"] = {{"retry_schedule", "0, 300ms, 300ms, 300ms"},
-                                     {"retry_jitter", "0"},
-                                     {"poll_wait", "200ms"},
-                                     {"circuit_failures", "100"}};
+    ASSERT_NO_FATAL_FAILURE(
+        set_up({test::bundled("admin-http"), test::bundled("hello"), test::bundled("channel-webhook"),
+                test::bundled("notifications"), test::bundled("webhook-inbox")}));
     cfg_.permissions["TenantAdministrator"] = {"jobs.read", "webhook_failures.read", "webhook_failures.manage"};
     cfg_.permissions["TenantUser"] = {"jobs.read", "webhook_failures.read"};
-  }
-  void TearDown() override {
-    if (kernel_) kernel_->stop();
-  }
-
-  void start() {
-    kernel_ = std::make_unique<Kernel>(cfg_);
-    ASSERT_TRUE(kernel_->start());
-    auto* id = kernel_->identity();
-    ASSERT_TRUE(id->add_user({"pat", "", "PlatformAdministrator", "platform"}));
-    ASSERT_TRUE(id->issue_token("pat", 0, "test", &admin_));
   }
 
   test::Reply http(const std::string& method, const std::string& target, const Json& body = nullptr,
@@ -85,10 +48,6 @@ class WebhookInbox : public ::testing::Test {
     return http(method, "/api/v1/webhook-failures" + target, body, token);
   }
   static Json json(const test::Reply& r) { return Json::parse(r.body, nullptr, false); }
-
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(receiver_.port()) + path;
-  }
 
   // Group `id` at `scope` (made once) with one rule sending failed runs to
   // the receiver's `path`.
@@ -130,28 +89,10 @@ class WebhookInbox : public ::testing::Test {
     return out;
   }
 
-  template <typename F>
-  bool eventually(F done, int ms = 15000) {
-    for (int i = 0; i < ms / 20; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return done();
-  }
-
   // Waits for `n` failures in the open inbox.
   void wait_open(size_t n) {
     ASSERT_TRUE(eventually([&] { return failures().size() == n; })) << failures().dump() << deliveries().dump();
   }
-
-  test::ScratchDir scratch_;
-  test::ServerProcess receiver_;
-  std::string requests_;
-  test::TempDir dir_;
-  config::Config cfg_;
-  std::unique_ptr<Kernel> kernel_;
-  int port_ = 0;
-  std::string admin_;
 };
 
 TEST_F(WebhookInbox, ADeadDeliveryIsReplayedWithTheSameId) {
