@@ -14,12 +14,11 @@
 // why. Screenshots of each page go to --out.
 //
 //   node console_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as e2e from './e2e.mjs';
-import { check, chromiumOf, folders, freePort, launch, startKernel, step } from './e2e.mjs';
+import { check, chromiumOf, folders, kernelFolder, launch, startKernel, step } from './e2e.mjs';
 
 const [KERNEL, PLUGINS, FIXTURES, WEB, OUT] = folders(process.argv.slice(2), ['kernel', 'plugins', 'fixtures', 'web', 'out']);
 const chromium = chromiumOf(WEB);
@@ -27,29 +26,14 @@ const chromium = chromiumOf(WEB);
 // --- The kernel -----------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'opk-console-e2e-'));
 mkdirSync(OUT, { recursive: true });
-const pluginDir = join(dir, 'plugins');
-mkdirSync(pluginDir);
-for (const f of ['admin-http.so', 'console.so', 'hello.so'])
-  symlinkSync(join(PLUGINS, f), join(pluginDir, f));
-symlinkSync(join(FIXTURES, 'engine_jobs.so'), join(pluginDir, 'engine_jobs.so'));
-symlinkSync(join(FIXTURES, 'no_entry.so'), join(pluginDir, 'no_entry.so')); // refused: no entry symbol
-
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const adminToken = `opk_e2e_${randomBytes(24).toString('hex')}`;
-writeFileSync(join(dir, 'admin.token'), `${adminToken}\n`);
-const conf = join(dir, 'opskernel.conf');
-writeFileSync(
-  conf,
-  `[kernel]
-data_dir = ${join(dir, 'data')}
-plugins_dir = ${pluginDir}
-listen = 127.0.0.1:${port}
-[log]
-level = warn
-[identity]
-bootstrap_token_file = ${join(dir, 'admin.token')}
-[plugin.console]
+const { base, adminToken, conf } = await kernelFolder(
+  dir,
+  [
+    ...['admin-http.so', 'console.so', 'hello.so'].map((f) => join(PLUGINS, f)),
+    join(FIXTURES, 'engine_jobs.so'),
+    join(FIXTURES, 'no_entry.so'), // refused: no entry symbol
+  ],
+  `[plugin.console]
 queue_threshold = 1
 poll_seconds = 2
 [job.nightly-hello]

@@ -4,10 +4,11 @@
 // its pages at 1366x768 with their errors collected, screenshots, signing
 // in and the accessibility checks.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 export const step = (what) => console.log(`-- ${what}`);
 export function check(cond, what) {
@@ -53,6 +54,35 @@ export function freePort() {
       s.close(() => resolve(p));
     });
   });
+}
+
+/**
+ * Prepares a kernel in the folder `dir`: `plugins` (paths of .so files)
+ * linked into dir/plugins, a free port, a bootstrap administrator token and
+ * dir/opskernel.conf with the kernel, log and identity sections and then
+ * `more` (further sections). Returns {base, adminToken, conf}.
+ */
+export async function kernelFolder(dir, plugins, more) {
+  const pluginDir = join(dir, 'plugins');
+  mkdirSync(pluginDir);
+  for (const f of plugins) symlinkSync(f, join(pluginDir, basename(f)));
+  const port = await freePort();
+  const adminToken = `opk_e2e_${randomBytes(24).toString('hex')}`;
+  writeFileSync(join(dir, 'admin.token'), `${adminToken}\n`);
+  const conf = join(dir, 'opskernel.conf');
+  writeFileSync(
+    conf,
+    `[kernel]
+data_dir = ${join(dir, 'data')}
+plugins_dir = ${pluginDir}
+listen = 127.0.0.1:${port}
+[log]
+level = warn
+[identity]
+bootstrap_token_file = ${join(dir, 'admin.token')}
+${more}`,
+  );
+  return { base: `http://127.0.0.1:${port}`, adminToken, conf };
 }
 
 /**

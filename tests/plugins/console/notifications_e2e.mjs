@@ -23,13 +23,12 @@
 //
 //   node notifications_e2e.mjs --kernel BIN --plugins DIR --web DIR --receiver DIR --out DIR [--require-inbox]
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as e2e from './e2e.mjs';
-import { check, chromiumOf, folders, freePort, launch, sleep, startKernel, step } from './e2e.mjs';
+import { check, chromiumOf, folders, kernelFolder, launch, sleep, startKernel, step } from './e2e.mjs';
 
 const args = process.argv.slice(2);
 const [KERNEL, PLUGINS, WEB, RECEIVER, OUT] = folders(args, ['kernel', 'plugins', 'web', 'receiver', 'out']);
@@ -56,8 +55,6 @@ const received = () =>
         .map((l) => JSON.parse(l))
     : [];
 
-const pluginDir = join(dir, 'plugins');
-mkdirSync(pluginDir);
 // The inbox's part runs where the plugin is built; --require-inbox (given
 // when the build has the plugin) makes its absence a failure.
 const INBOX = existsSync(join(PLUGINS, 'webhook-inbox.so'));
@@ -65,28 +62,14 @@ if (!INBOX && args.includes('--require-inbox')) {
   console.error(`${join(PLUGINS, 'webhook-inbox.so')} is missing: build the webhook-inbox plugin`);
   process.exit(1);
 }
-for (const f of ['admin-http.so', 'console.so', 'hello.so', 'notifications.so', 'channel-webhook.so', ...(INBOX ? ['webhook-inbox.so'] : [])])
-  symlinkSync(join(PLUGINS, f), join(pluginDir, f));
-
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const adminToken = `opk_e2e_${randomBytes(24).toString('hex')}`;
-writeFileSync(join(dir, 'admin.token'), `${adminToken}\n`);
-const conf = join(dir, 'opskernel.conf');
+const plugins = ['admin-http.so', 'console.so', 'hello.so', 'notifications.so', 'channel-webhook.so', ...(INBOX ? ['webhook-inbox.so'] : [])];
 // Three attempts 300 ms apart, so a delivery to the failing receiver is dead
 // within a second. The tenant administrator may read notifications and
 // webhook failures but change neither; the tenant user reads jobs only.
-writeFileSync(
-  conf,
-  `[kernel]
-data_dir = ${join(dir, 'data')}
-plugins_dir = ${pluginDir}
-listen = 127.0.0.1:${port}
-[log]
-level = warn
-[identity]
-bootstrap_token_file = ${join(dir, 'admin.token')}
-[permissions]
+const { base, adminToken, conf } = await kernelFolder(
+  dir,
+  plugins.map((f) => join(PLUGINS, f)),
+  `[permissions]
 platform_administrator = *
 tenant_administrator = jobs.read, alerts.read, notifications.read, webhook_failures.read
 tenant_user = jobs.read
