@@ -22,6 +22,7 @@ import {
   time,
   useAction,
   useCursorPages,
+  useSettled,
   useSession,
 } from './ui.jsx';
 
@@ -243,15 +244,11 @@ export function AlertsPage() {
   const [source, setSource] = useState('');
   const [sort, setSort] = useState('-last_seen');
   const [typed, setTyped] = useState({ q: '', area: '', scope: '' });
-  const [text, setText] = useState({ q: '', area: '', scope: '' });
   const [dialog, setDialog] = useState(false);
   useEffect(() => {
     document.title = 'Alerts · Opskernel';
   }, []);
-  useEffect(() => {
-    const t = setTimeout(() => setText({ q: typed.q.trim(), area: typed.area.trim(), scope: typed.scope.trim() }), 250);
-    return () => clearTimeout(t);
-  }, [typed.q, typed.area, typed.scope]);
+  const text = useSettled({ q: typed.q.trim(), area: typed.area.trim(), scope: typed.scope.trim() });
   const filter = { status: statuses.join(','), severity, source, sort, ...text };
   const key = JSON.stringify(filter);
   const [counts] = useAlertCounts(ctx.settings.poll_seconds);

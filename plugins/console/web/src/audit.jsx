@@ -3,22 +3,18 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { usePoll } from './jobs.jsx';
-import { ChoiceFilter, EmptyRow, Message, Table, TextFilter, time, useSession } from './ui.jsx';
+import { ChoiceFilter, EmptyRow, Message, Table, TextFilter, time, useSession, useSettled } from './ui.jsx';
 
 const ACTIONS = ['run-now', 'cancel', 'retry', 'hold', 'release', 'recover', 'job.create', 'job.update'];
 
 export function AuditPage() {
   const ctx = useSession();
-  const [actor, setActor] = useState('');
   const [typed, setTyped] = useState('');
   const [action, setAction] = useState('');
   useEffect(() => {
     document.title = 'Audit · Opskernel';
   }, []);
-  useEffect(() => {
-    const t = setTimeout(() => setActor(typed.trim()), 300);
-    return () => clearTimeout(t);
-  }, [typed]);
+  const actor = useSettled(typed.trim(), 300);
   const [data, error] = usePoll(
     () => (ctx.can('audit.read') ? api(`/api/v1/audit${query({ actor, action, limit: 200 })}`) : Promise.resolve({ items: [] })),
     ctx.settings.poll_seconds,

@@ -260,6 +260,20 @@ export function useWindowEvents(names, fn, deps) {
   }, deps);
 }
 
+/**
+ * `value` once it has stayed the same (as JSON) for `ms`: what a filter
+ * typed into asks for, without a request per key stroke.
+ */
+export function useSettled(value, ms = 250) {
+  const [settled, setSettled] = useState(value);
+  const key = JSON.stringify(value);
+  useEffect(() => {
+    const t = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(t);
+  }, [key]);
+  return settled;
+}
+
 /** A counter that grows on each of the window events `names`: a dependency that reloads. */
 export function useEventCount(names) {
   const [count, setCount] = useState(0);

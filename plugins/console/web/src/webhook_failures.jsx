@@ -27,6 +27,7 @@ import {
   useEventCount,
   useMenuPoll,
   useSession,
+  useSettled,
   useWindowEvents,
 } from './ui.jsx';
 
@@ -269,7 +270,6 @@ export function WebhookFailuresPage() {
   const ctx = useSession();
   const manage = ctx.can(MANAGE);
   const [typed, setTyped] = useState({ scope: '', endpoint: '', event: '' });
-  const [text, setText] = useState({ scope: '', endpoint: '', event: '' });
   const [since, setSince] = useState('');
   const [until, setUntil] = useState('');
   const [handled, setHandled] = useState('false');
@@ -281,10 +281,7 @@ export function WebhookFailuresPage() {
   useEffect(() => {
     document.title = 'Webhook failures · Opskernel';
   }, []);
-  useEffect(() => {
-    const t = setTimeout(() => setText({ scope: typed.scope.trim(), endpoint: typed.endpoint.trim(), event: typed.event.trim() }), 250);
-    return () => clearTimeout(t);
-  }, [typed.scope, typed.endpoint, typed.event]);
+  const text = useSettled({ scope: typed.scope.trim(), endpoint: typed.endpoint.trim(), event: typed.event.trim() });
   const filter = { ...text, since_ms: msOf(since), until_ms: msOf(until), handled };
   const key = JSON.stringify(filter);
   useEffect(() => setSelected(new Set()), [key]);
