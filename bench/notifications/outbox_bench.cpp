@@ -9,6 +9,7 @@
 // shows what the outbox costs the engine.
 //
 //   opk_notify_outbox_bench [runs] [workers] [none]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -86,16 +87,26 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto t0 = std::chrono::steady_clock::now();
+  // The runs are created 100 at a time (as the admin API's batch run-now
+  // does), so the engine, not the wait for each creation's flush, sets the
+  // pace: one at a time, the runs' time was mostly 1,000 flushes in a row.
   std::vector<int64_t> ids;
-  for (int i = 0; i < runs; ++i) {
-    int64_t id = 0;
-    opk::jobs::RunNow r;
-    r.job_type = "hello";
-    r.params_json = R"({"fail": true, "steps": 1, "step_ms": 0})";
-    r.reason = "bench";
-    r.actor = {"pat", "PlatformAdministrator", "platform", "bench"};
-    k.engine()->run_now(r, &id);
-    ids.push_back(id);
+  for (int i = 0; i < runs; i += 100) {
+    std::vector<opk::jobs::RunNow> batch;
+    for (int j = i; j < std::min(runs, i + 100); ++j) {
+      opk::jobs::RunNow r;
+      r.job_type = "hello";
+      r.params_json = R"({"fail": true, "steps": 1, "step_ms": 0})";
+      r.reason = "bench";
+      r.actor = {"pat", "PlatformAdministrator", "platform", "bench"};
+      batch.push_back(std::move(r));
+    }
+    std::vector<int64_t> created;
+    if (opk::Status s = k.engine()->run_now_batch(batch, &created); !s) {
+      std::fprintf(stderr, "runs not created: %s\n", s.message().c_str());
+      return 1;
+    }
+    ids.insert(ids.end(), created.begin(), created.end());
   }
   for (int64_t id : ids) k.engine()->wait(id, 120000);
   const double runs_s = seconds_since(t0);
