@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { usePoll } from './jobs.jsx';
-import { ChoiceFilter, EmptyRow, Message, Table, TextFilter, time, useSession, useSettled } from './ui.jsx';
+import { ChoiceFilter, EmptyRow, Message, NotAllowed, Table, TextFilter, time, useSession, useSettled } from './ui.jsx';
 
 const ACTIONS = ['run-now', 'cancel', 'retry', 'hold', 'release', 'recover', 'job.create', 'job.update'];
 
@@ -21,12 +21,7 @@ export function AuditPage() {
     [actor, action],
   );
   if (!ctx.can('audit.read'))
-    return (
-      <section>
-        <h1>Audit</h1>
-        <p>Your role ({ctx.me.role}) may not read the audit trail.</p>
-      </section>
-    );
+    return <NotAllowed title="Audit" role={ctx.me.role} what="read the audit trail" />;
   const items = data?.items || [];
   return (
     <section aria-labelledby="audit-title">

@@ -17,6 +17,7 @@ import {
   HiddenHead,
   Link,
   Message,
+  NotAllowed,
   Table,
   navigate,
   shortTime,
@@ -201,12 +202,7 @@ export function NotificationsPage() {
   const [data, error, reload] = usePoll(() => (may ? api(`${BASE}/groups`) : Promise.resolve(null)), ctx.settings.poll_seconds, []);
   useChanges(reload);
   if (!may)
-    return (
-      <section>
-        <h1>Notifications</h1>
-        <p>Your role ({ctx.me.role}) may not see the notification groups.</p>
-      </section>
-    );
+    return <NotAllowed title="Notifications" role={ctx.me.role} what="see the notification groups" />;
   const groups = data?.groups || [];
   return (
     <section aria-labelledby="notif-title">

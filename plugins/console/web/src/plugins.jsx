@@ -3,7 +3,7 @@
 import { useEffect } from 'preact/hooks';
 import { api } from './api.js';
 import { usePoll } from './jobs.jsx';
-import { Message, useSession } from './ui.jsx';
+import { Message, NotAllowed, useSession } from './ui.jsx';
 
 function Provides({ m }) {
   const groups = [
@@ -31,12 +31,7 @@ export function PluginsPage() {
   }, []);
   const [data, error] = usePoll(() => api('/api/v1/plugins'), 30, []);
   if (!ctx.can('plugins.read'))
-    return (
-      <section>
-        <h1>Plugins</h1>
-        <p>Your role ({ctx.me.role}) may not see the plugins.</p>
-      </section>
-    );
+    return <NotAllowed title="Plugins" role={ctx.me.role} what="see the plugins" />;
   const plugins = data?.plugins || [];
   const refused = plugins.filter((p) => !p.manifest || p.reason);
   const loaded = plugins.filter((p) => !refused.includes(p));

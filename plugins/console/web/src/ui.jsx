@@ -334,6 +334,18 @@ export function Dialog({ title, onClose, children, wide, drawer }) {
   );
 }
 
+/** A page the caller's role may not see: its heading and what the role may not do. */
+export function NotAllowed({ title, role, what }) {
+  return (
+    <section>
+      <h1>{title}</h1>
+      <p>
+        Your role ({role}) may not {what}.
+      </p>
+    </section>
+  );
+}
+
 /** An error or notice line; errors are announced. */
 export function Message({ error, notice }) {
   if (error) return <p class="message error" role="alert">{String(error.message || error)}</p>;

@@ -18,6 +18,7 @@ import {
   HiddenHead,
   Message,
   MorePager,
+  NotAllowed,
   SuggestFilter,
   Table,
   shortTime,
@@ -296,12 +297,7 @@ export function WebhookFailuresPage() {
   const pages = useCursorPages(key, data, 'failures', (cursor) => api(`${BASE}${query({ ...filter, limit: PAGE, cursor })}`));
   useWindowEvents(['opk-webhook-failures'], () => (pages.reset(), reload(), reloadCounts()), [reload]);
   if (!may)
-    return (
-      <section>
-        <h1>Webhook failures</h1>
-        <p>Your role ({ctx.me.role}) may not see the webhook failures.</p>
-      </section>
-    );
+    return <NotAllowed title="Webhook failures" role={ctx.me.role} what="see the webhook failures" />;
   const { items } = pages;
   const chosen = items.filter((f) => selected.has(f.id)).map((f) => f.id);
   const allShown = items.length > 0 && items.every((f) => selected.has(f.id));
