@@ -11,6 +11,8 @@
 #include <set>
 #include <string>
 
+#include "support/bundled.h"
+
 namespace opk::test {
 namespace {
 
@@ -25,10 +27,7 @@ const Principal kViewer{"vera", "TenantUser", "tenant:acme"};
 class NotificationsApi : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"channel-email", "channel-webhook", "notifications"}) {
-      const Status s = host_.load(std::string(OPK_BUNDLED_PLUGIN_DIR) + "/" + name + ".so");
-      ASSERT_TRUE(s) << name << ": " << s.message();
-    }
+    ASSERT_NO_FATAL_FAILURE(load_bundled(host_, {"channel-email", "channel-webhook", "notifications"}));
     host_.add_node("distributor:d1", "platform");
     host_.add_node("tenant:acme", "distributor:d1");
     host_.add_node("tenant:beta", "distributor:d1");

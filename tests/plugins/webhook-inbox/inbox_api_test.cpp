@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "support/bundled.h"
+
 namespace opk::test {
 namespace {
 
@@ -28,10 +30,7 @@ class InboxApi : public ::testing::Test {
   void SetUp() override { load(); }
 
   void load() {
-    for (const char* name : {"channel-webhook", "notifications", "webhook-inbox"}) {
-      const Status s = host_.load(std::string(OPK_BUNDLED_PLUGIN_DIR) + "/" + name + ".so");
-      ASSERT_TRUE(s) << name << ": " << s.message();
-    }
+    ASSERT_NO_FATAL_FAILURE(load_bundled(host_, {"channel-webhook", "notifications", "webhook-inbox"}));
     host_.add_node("distributor:d1", "platform");
     host_.add_node("tenant:acme", "distributor:d1");
     host_.add_node("tenant:beta", "distributor:d1");
@@ -176,8 +175,7 @@ TEST_F(InboxApi, TheAlertFollowsTheThreshold) {
 TEST(InboxAlert, OpensOverTheThresholdAndClosesUnderIt) {
   testing::Host host;
   host.set_setting("alert_threshold", "2");
-  for (const char* name : {"channel-webhook", "notifications", "webhook-inbox"})
-    ASSERT_TRUE(host.load(std::string(OPK_BUNDLED_PLUGIN_DIR) + "/" + name + ".so")) << name;
+  ASSERT_NO_FATAL_FAILURE(load_bundled(host, {"channel-webhook", "notifications", "webhook-inbox"}));
   auto add = [&](const std::string& id) {
     host.store_rows(
         "INSERT INTO p_notifications_deliveries (id, rule_id, group_id, scope, event_seq, event_kind, event_subject, "
