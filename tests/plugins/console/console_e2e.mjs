@@ -573,12 +573,7 @@ try {
   console.log(`console e2e: all checks passed; screenshots in ${OUT}`);
 } catch (e) {
   failed = true;
-  console.error(`console e2e FAILED: ${e.stack || e}`);
-  if (problems.length) console.error(`page problems: ${problems.join(' | ')}`);
-  try {
-    const pages = browser ? browser.contexts().flatMap((c) => c.pages()) : [];
-    for (const [i, p] of pages.entries()) await shot(p, `failure-${i}`);
-  } catch { /* best effort */ }
+  await e2e.reportFailure('console e2e', e, problems, browser, OUT);
 } finally {
   if (browser) await browser.close().catch(() => {});
   await stop();

@@ -182,3 +182,17 @@ export async function accessibilityProblems(page, where, tables = '.table-wrap')
   }, tables);
   return found.map((f) => `${where}: ${f}`);
 }
+
+/**
+ * Says that the test `name` failed with `e`, and why pages complained
+ * (`problems`), and screenshots every page open in `browser` (if launched)
+ * into `out` as failure-N.png, as far as it can.
+ */
+export async function reportFailure(name, e, problems, browser, out) {
+  console.error(`${name} FAILED: ${e.stack || e}`);
+  if (problems.length) console.error(`page problems: ${problems.join(' | ')}`);
+  try {
+    const pages = browser ? browser.contexts().flatMap((c) => c.pages()) : [];
+    for (const [i, p] of pages.entries()) await shot(out, p, `failure-${i}`);
+  } catch { /* best effort */ }
+}
