@@ -21,8 +21,9 @@ if(NOT EXISTS ${PREFIX}/include/opskernel/opk_abi.h OR NOT EXISTS ${PREFIX}/lib/
 endif()
 # Copy the consumer away from the source tree so nothing can reach sdk/ by path.
 file(COPY ${SOURCE_DIR}/tests/sdk/consumer/ DESTINATION ${WORK_DIR}/src)
-# The SDK's test host is a static library: in a sanitizer build of the
-# kernel it is instrumented, and a vendor's test that links it is built the
+# The SDK's static libraries (the test host, nlohmann::json's parser and
+# serializer that every plugin links) are instrumented in a sanitizer build
+# of the kernel: a vendor's plugin and test that link them are built the
 # same way.
 set(FLAGS)
 if(SANITIZE)
@@ -123,7 +124,7 @@ endif()
 # installed SDK too, and the kernel accepts it.
 file(COPY ${SOURCE_DIR}/plugins/hello/ DESTINATION ${WORK_DIR}/hello-src)
 run(${CMAKE_COMMAND} -S ${WORK_DIR}/hello-src -B ${WORK_DIR}/hello-build -G ${GENERATOR}
-    -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release)
+    -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release ${FLAGS})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/hello-build)
 run(${KERNEL} plugins check ${WORK_DIR}/hello-build/hello.so)
 if(NOT OUT MATCHES "would be loaded")
