@@ -42,12 +42,13 @@ class NotificationsKernel : public test::WebhookKernelTest {
                               body.is_null() ? "" : body.dump());
   }
 
-  // A group (made once) with one rule sending failed runs to the receiver's `path`.
-  void rule(const std::string& path) {
+  // A group (made once) with one rule sending `events` (failed runs) to the
+  // receiver's `path`.
+  void rule(const std::string& path, const Json& events = {"run.failed"}) {
     auto r = http("POST", "/groups", {{"id", "ops"}, {"name", "Ops"}, {"scope", "platform"}});
     ASSERT_TRUE(r.status == 201 || r.status == 409) << r.body;
     r = http("POST", "/groups/ops/rules",
-             {{"events", {"run.failed"}},
+             {{"events", events},
               {"channel", "webhook"},
               {"recipients", {{{"to", url(path)}, {"options", {{"secrets", {kSecret}}}}}}}});
     ASSERT_EQ(r.status, 201) << r.body;
@@ -100,13 +101,7 @@ TEST_F(NotificationsKernel, AFailedRunIsDeliveredOnceAndVerified) {
 
 TEST_F(NotificationsKernel, ASilencedAlertNotifiesNoOneUntilItsSilenceEnds) {
   start();
-  auto r = http("POST", "/groups", {{"id", "ops"}, {"name", "Ops"}, {"scope", "platform"}});
-  ASSERT_EQ(r.status, 201) << r.body;
-  r = http("POST", "/groups/ops/rules",
-           {{"events", {"alert.*"}},
-            {"channel", "webhook"},
-            {"recipients", {{{"to", url("/hook")}, {"options", {{"secrets", {kSecret}}}}}}}});
-  ASSERT_EQ(r.status, 201) << r.body;
+  rule("/hook", {"alert.*"});
   auto alerts = [&](const std::string& method, const std::string& path, const Json& body) {
     return test::http_request(port_, method, "/api/v1/alerts" + path, admin_, body.dump());
   };
