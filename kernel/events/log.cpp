@@ -53,7 +53,9 @@ void Log::stop() {
 }
 
 Status Log::emit(const std::string& plugin_id, const std::string& name, const std::string& scope,
-                 const std::string& subject, const std::string& payload_json, store::EventRow* out) {
+                 const std::string& subject, const std::string& payload_json, store::EventRow* out,
+                 const std::string& key, bool* duplicate) {
+  if (duplicate) *duplicate = false;
   if (name.empty()) return Status::invalid("name: is required");
   if (!config::valid_id(name))
     return Status::invalid("name: '" + name + "' is not [a-z0-9][a-z0-9._-]* of at most " +
@@ -73,8 +75,18 @@ Status Log::emit(const std::string& plugin_id, const std::string& name, const st
     if (p.is_discarded() || !p.is_object()) return Status::invalid("payload: is not a JSON object");
     payload = p.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
+  if (key.size() > kMaxKeyBytes)
+    return Status::invalid("key: " + std::to_string(key.size()) + " bytes is longer than " +
+                           std::to_string(kMaxKeyBytes));
+  for (unsigned char c : key)
+    if (c < 0x20 || c == 0x7f) return Status::invalid("key: has a control character (printable text only)");
   std::vector<store::EventRow> rows = {
       documents_.plugin_event(plugin_id, name, node, subject, payload, clock::now_ms())};
+  if (!key.empty()) {
+    if (Status s = store_.append_keyed_event(plugin_id, key, &rows.front(), duplicate); !s) return s;
+    if (out) *out = rows.front();
+    return Status::ok();
+  }
   if (Status s = store_.append_events(&rows); !s) return s;
   if (out) *out = rows.front();
   return Status::ok();

@@ -25,6 +25,7 @@ namespace opk::events {
 // Limits of what a plugin emits and a reader asks for.
 inline constexpr size_t kMaxNameBytes = 64;
 inline constexpr size_t kMaxSubjectBytes = 200;
+inline constexpr size_t kMaxKeyBytes = 200;
 inline constexpr size_t kMaxPayloadBytes = 256 * 1024;
 inline constexpr size_t kMaxReadLimit = 1000;
 inline constexpr int64_t kMaxWaitMs = 10000;
@@ -57,9 +58,17 @@ class Log {
   // with `payload_json` (a JSON object; empty: {}). INVALID_ARGUMENT names
   // the field: a name that is not [a-z0-9][a-z0-9._-]* of at most 64 bytes,
   // a scope that does not exist, a subject over 200 bytes, a payload that is
-  // not an object or is over 256 KiB. *out (may be null) gets the event.
+  // not an object or is over 256 KiB, a key that is not 1..200 bytes of
+  // printable text. *out (may be null) gets the event.
+  //
+  // With a non-empty `key` (an idempotency key), the log keeps at most one
+  // event per (`plugin_id`, `key`), through a unique key in the store: a
+  // second emit with the key writes nothing, *out->seq is the first
+  // event's seq and *duplicate (may be null) is true. Requests are checked
+  // in full before the key is looked at.
   Status emit(const std::string& plugin_id, const std::string& name, const std::string& scope,
-              const std::string& subject, const std::string& payload_json, store::EventRow* out);
+              const std::string& subject, const std::string& payload_json, store::EventRow* out,
+              const std::string& key = {}, bool* duplicate = nullptr);
   // Up to `limit` (1..1000) events with seq > `after_seq`, oldest first, into
   // *out. When there are none, waits up to `wait_ms` (0..10000; the kernel's
   // clock) for one to be written, and returns what came (possibly nothing).

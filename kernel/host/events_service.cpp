@@ -89,14 +89,17 @@ Status EventsService::call(const identity::Principal& principal, const std::stri
   const std::string name = op->name;
   std::string out;
   if (name == "emit") {
-    std::string event_name, scope, subject;
+    std::string event_name, scope, subject, key;
     std::optional<std::string> payload;
     store::EventRow e;
+    bool duplicate = false;
     if ((s = req.str("name", &event_name, true)) && (s = req.str("scope", &scope)) &&
         (s = req.str("subject", &subject)) && (s = req.object_text("payload", &payload)) &&
-        (s = log_.emit(plugin_id, event_name, scope, subject, payload.value_or(""), &e))) {
+        (s = req.str("key", &key)) &&
+        (s = req.has("key") && key.empty() ? Status::invalid("key: is empty (1 to 200 bytes)") : Status::ok()) &&
+        (s = log_.emit(plugin_id, event_name, scope, subject, payload.value_or(""), &e, key, &duplicate))) {
       events::ObjectWriter w(&out);
-      w.integer("seq", e.seq).text("kind", e.kind);
+      w.integer("seq", e.seq).text("kind", e.kind).boolean("duplicate", duplicate);
     }
   } else if (name == "read") {
     int64_t after = 0, limit = 100, wait_ms = 0;

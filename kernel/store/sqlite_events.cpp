@@ -1,7 +1,7 @@
 // The embedded store's event log: events inserted inside the transactions of
 // the writes they report (completions, alerts; sqlite_runs.cpp and
-// sqlite_alerts.cpp call insert_events_locked), plugins' events, reads by
-// seq, consumers' acknowledgements and pruning. The SQL is portable ($n
+// sqlite_alerts.cpp call insert_events_locked), plugins' events (with their
+// idempotency keys), reads by seq, consumers' acknowledgements and pruning. The SQL is portable ($n
 // parameters, no SQLite-only syntax).
 //
 // Seqs come from a counter kept under the writer's lock, read from the table
@@ -95,6 +95,51 @@ Status SqliteStore::append_events(std::vector<EventRow>* events) {
   if (!s) return s;
   for (size_t i = 0; i < events->size(); ++i) (*events)[i].seq = first + static_cast<int64_t>(i);
   events_committed(before);
+  return Status::ok();
+}
+
+Status SqliteStore::append_keyed_event(const std::string& owner, const std::string& key, EventRow* event,
+                                       bool* duplicate) {
+  const int64_t before = last_event_seq_.load(std::memory_order_acquire);
+  bool dup = false;
+  int64_t seq = 0;
+  Status s = grouped(
+      [&] {
+        dup = false;
+        // The key first: its primary key decides, inside this transaction,
+        // whether the event is written (a concurrent writer of the same key
+        // waits for this one's commit, then finds its row).
+        const int64_t next = last_event_seq_.load(std::memory_order_acquire) + 1;
+        int64_t added = 0;
+        if (Status w = run_plugin_sql(db(),
+                                      "INSERT INTO event_keys (owner, event_key, seq, created_ms) VALUES ($1, $2, $3, "
+                                      "$4) ON CONFLICT (owner, event_key) DO NOTHING",
+                                      {owner, key, std::to_string(next), std::to_string(now_ms())},
+                                      {{}, false, nullptr, nullptr, &added});
+            !w)
+          return Status::unavailable("store: event key '" + key + "': " + w.message());
+        if (added == 0) {
+          TextRows rows;
+          if (Status w = run_plugin_sql(db(), "SELECT seq FROM event_keys WHERE owner = $1 AND event_key = $2",
+                                        {owner, key}, {{}, false, &rows, nullptr, nullptr});
+              !w || rows.empty())
+            return Status::unavailable("store: event key '" + key +
+                                       "': " + (w ? "not found after a conflict" : w.message()));
+          dup = true;
+          seq = num(rows[0][0]);
+          return Status::ok();
+        }
+        int64_t first = 0;
+        if (Status w = insert_events_locked({event}, &first); !w) return w;
+        seq = first;
+        if (first != next) return Status(OPK_ERR_INTERNAL, "store: event key '" + key + "': seq moved");
+        return Status::ok();
+      },
+      1);
+  if (!s) return s;
+  event->seq = seq;
+  if (duplicate) *duplicate = dup;
+  if (!dup) events_committed(before);
   return Status::ok();
 }
 

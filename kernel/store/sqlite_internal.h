@@ -173,6 +173,8 @@ class SqliteStore final : public Store {
 
   // --- the event log (sqlite_events.cpp)
   Status append_events(std::vector<EventRow>* events) override;
+  Status append_keyed_event(const std::string& owner, const std::string& key, EventRow* event,
+                            bool* duplicate) override;
   StatusOr<std::vector<EventRow>> events_after(int64_t after_seq, size_t limit) override;
   Status get_event(int64_t seq, EventRow* out) override;
   int64_t last_event_seq() override;

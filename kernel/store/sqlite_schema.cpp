@@ -398,6 +398,19 @@ CREATE TABLE event_consumers (
   seq BIGINT NOT NULL,
   acked_ms BIGINT NOT NULL)
 )SQL"},
+    // Idempotency keys of plugins' events (emit's "key"): at most one event
+    // per (plugin, key), enforced by the primary key, so a second emit
+    // under a key (a rerun, a retry, another kernel on this store) finds
+    // the first and writes nothing. A key keeps its first event's seq; it is
+    // not deleted when the event is pruned, or the key would stop holding.
+    {9, "idempotency keys of plugins' events", R"SQL(
+CREATE TABLE event_keys (
+  owner TEXT NOT NULL,
+  event_key TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  PRIMARY KEY (owner, event_key))
+)SQL"},
 };
 
 Status SqliteStore::migrate(const std::string& owner, const std::vector<Migration>& migrations) {

@@ -576,6 +576,15 @@ class Store {
   // Appends events (a plugin's), assigning each its seq in *events, in one
   // transaction.
   virtual Status append_events(std::vector<EventRow>* events) = 0;
+  // Appends a plugin's event under its idempotency key: the store keeps at
+  // most one event per (`owner`, `key`), by a unique key of its schema, so
+  // this holds across restarts and for every kernel sharing the store. The
+  // first call writes the event and records the key with its seq
+  // (*duplicate false); a later call with the same owner and key writes
+  // nothing and gives the first event's seq (*duplicate true). event->seq
+  // gets the seq either way. Keys are kept when their event is pruned.
+  virtual Status append_keyed_event(const std::string& owner, const std::string& key, EventRow* event,
+                                    bool* duplicate) = 0;
   // Events with seq > `after_seq`, oldest first, at most `limit`.
   virtual StatusOr<std::vector<EventRow>> events_after(int64_t after_seq, size_t limit) = 0;
   // The event with this seq; NOT_FOUND if there is none (pruned, or never

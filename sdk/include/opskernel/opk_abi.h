@@ -1002,7 +1002,8 @@ typedef struct opk_alerts_v1 {
  * alert events are written in the same store transaction as the change
  * they report, so none is lost or doubled across a crash. Operations by
  * name, with JSON in and out (docs/abi.md lists each request and answer):
- * "emit" (permission events.emit; a plugin's system principal has it),
+ * "emit" (permission events.emit; a plugin's system principal has it; an
+ * optional "key" keeps at most one event per plugin and key, in the store),
  * "read" (blocks up to "wait_ms" for new events), "ack" and "get" (System
  * principal only: events are not filtered by scope, the reader applies it).
  */

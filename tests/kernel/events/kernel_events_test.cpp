@@ -1,8 +1,9 @@
 // The event log in a real kernel: every way a run ends writes its event
 // (with its scheduled job's scope and links), alerts' changes write theirs,
 // a plugin built for ABI 1.4 emits and reads through opk.events/1 while a
-// 1.3 plugin's runs are logged like any other, and only a plugin's system
-// principal may emit or read.
+// 1.3 plugin's runs are logged like any other, only a plugin's system
+// principal may emit or read, and an emit's idempotency key holds across a
+// restart of the kernel.
 #include <opskernel/json.hpp>
 
 #include <map>
@@ -18,8 +19,8 @@ using Json = nlohmann::json;
 class KernelEventsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto plugins = test::plugins_dir(dir_, {test::fixture("events_probe"), test::fixture("legacy_channel")});
-    kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins));
+    plugins_ = test::plugins_dir(dir_, {test::fixture("events_probe"), test::fixture("legacy_channel")});
+    kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins_));
     ASSERT_TRUE(kernel_->start());
     ASSERT_TRUE(kernel_->events());
   }
@@ -42,6 +43,7 @@ class KernelEventsTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  std::string plugins_;
   std::unique_ptr<Kernel> kernel_;
 };
 
@@ -165,6 +167,44 @@ TEST_F(KernelEventsTest, OnlyAPluginsSystemPrincipalEmitsAndReads) {
   auto consumers = kernel_->store()->event_consumers().value();
   ASSERT_EQ(consumers.size(), 1u);
   EXPECT_EQ(consumers[0].id, "events-probe");
+}
+
+TEST_F(KernelEventsTest, AKeyedEmitIsWrittenOnceAcrossARestart) {
+  const identity::Principal system{"system:events-probe", identity::kSystemRole, "platform"};
+  const std::string request =
+      R"({"name":"invoice.overdue","subject":"invoice:9","payload":{"n":1},"key":"invoice-overdue:9"})";
+  std::string answer;
+  ASSERT_TRUE(kernel_->events_service()->call(system, "events-probe", "emit", request, &answer)) << answer;
+  Json first = Json::parse(answer);
+  EXPECT_EQ(first["duplicate"], false);
+  EXPECT_EQ(first["kind"], "plugin.events-probe.invoice.overdue");
+  const int64_t seq = first["seq"];
+  ASSERT_TRUE(kernel_->events_service()->call(system, "events-probe", "emit", request, &answer));
+  EXPECT_EQ(Json::parse(answer)["duplicate"], true);
+  EXPECT_EQ(Json::parse(answer)["seq"], seq);
+  // Without a key: written, and answered "duplicate": false.
+  ASSERT_TRUE(kernel_->events_service()->call(system, "events-probe", "emit", R"({"name":"x"})", &answer));
+  EXPECT_EQ(Json::parse(answer)["duplicate"], false);
+  EXPECT_GT(Json::parse(answer)["seq"].get<int64_t>(), seq);
+  // A key that is empty, not text, or too long is refused naming it.
+  for (const std::string& bad : {std::string(R"({"name":"x","key":""})"), std::string(R"({"name":"x","key":7})"),
+                                 R"({"name":"x","key":")" + std::string(201, 'k') + R"("})"}) {
+    EXPECT_EQ(kernel_->events_service()->call(system, "events-probe", "emit", bad, &answer).code(),
+              OPK_ERR_INVALID_ARGUMENT)
+        << bad;
+    EXPECT_EQ(Json::parse(answer)["error"].get<std::string>().rfind("key:", 0), 0u) << answer;
+  }
+
+  // The kernel restarts on the same store: the key still holds.
+  kernel_->stop();
+  kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins_));
+  ASSERT_TRUE(kernel_->start());
+  ASSERT_TRUE(kernel_->events_service()->call(system, "events-probe", "emit", request, &answer)) << answer;
+  EXPECT_EQ(Json::parse(answer)["duplicate"], true);
+  EXPECT_EQ(Json::parse(answer)["seq"], seq);
+  int n = 0;
+  for (const auto& e : kernel_->store()->events_after(0, 100000).value()) n += e.subject == "invoice:9";
+  EXPECT_EQ(n, 1);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // they report (a completion that does not complete its run writes none), seqs
 // in commit order, reads that wait and are woken, acknowledgements, retention
 // that keeps what an active consumer has not acknowledged, plugins' events
-// refused with the field named, and the documents' kinds and fields.
+// refused with the field named, idempotency keys (one event per plugin and
+// key, across a reopen, pruning, concurrent emits and a second store on the
+// file), and the documents' kinds and fields.
 #include <gtest/gtest.h>
 #include <opskernel/json.hpp>
 
@@ -299,6 +301,115 @@ TEST_F(EventLogTest, PluginEventsAreCheckedAndNamedByThePlugin) {
   ASSERT_TRUE(log_->get(1, &got));
   EXPECT_EQ(Json::parse(Log::to_json(got))["payload"]["w"], 7);
   EXPECT_EQ(log_->get(2, &got).code(), OPK_ERR_NOT_FOUND);
+}
+
+TEST_F(EventLogTest, AKeyedEmitWritesOneEventPerPluginAndKey) {
+  store::EventRow e;
+  bool dup = true;
+  ASSERT_TRUE(log_->emit("billing", "invoice.overdue", "tenant:acme", "invoice:1", R"({"n":1})", &e,
+                         "invoice-overdue:1", &dup));
+  EXPECT_FALSE(dup);
+  const int64_t first = e.seq;
+  EXPECT_EQ(first, 1);
+  // Again, even with another name and payload: nothing written, the first seq.
+  e = {};
+  ASSERT_TRUE(log_->emit("billing", "invoice.late", "", "invoice:1", R"({"n":2})", &e, "invoice-overdue:1", &dup));
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(e.seq, first);
+  EXPECT_EQ(all().size(), 1u);
+  // Another plugin's same key, and the plugin's other key, are other events.
+  ASSERT_TRUE(log_->emit("dunning", "invoice.overdue", "", "", "", &e, "invoice-overdue:1", &dup));
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(e.seq, 2);
+  ASSERT_TRUE(log_->emit("billing", "invoice.overdue", "", "", "", &e, "invoice-overdue:2", &dup));
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(e.seq, 3);
+  // Without a key every emit writes.
+  ASSERT_TRUE(log_->emit("billing", "x", "", "", "", &e));
+  ASSERT_TRUE(log_->emit("billing", "x", "", "", "", &e, "", &dup));
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(all().size(), 5u);
+  auto events = all();
+  EXPECT_EQ(Json::parse(events[0].payload_json)["n"], 1) << "the first payload is kept";
+  // Bad keys and bad requests under a used key are refused before the key
+  // is looked at; nothing is written.
+  for (const std::string& key :
+       {std::string(kMaxKeyBytes + 1, 'k'), std::string("a\nb"), std::string("t\tab"), std::string("del\x7f")}) {
+    Status s = log_->emit("billing", "x", "", "", "", nullptr, key, &dup);
+    EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << key;
+    EXPECT_EQ(s.message().rfind("key:", 0), 0u) << s.message();
+  }
+  EXPECT_EQ(log_->emit("billing", "Bad Name", "", "", "", nullptr, "invoice-overdue:1", &dup).code(),
+            OPK_ERR_INVALID_ARGUMENT);
+  ASSERT_TRUE(log_->emit("billing", "x", "", "", "", &e, std::string(kMaxKeyBytes, 'k'), &dup));
+  EXPECT_FALSE(dup);
+  ASSERT_TRUE(log_->emit("billing", "x", "", "", "", &e, "fakt\xc3\xbcra 7", &dup));  // UTF-8 is printable text
+  EXPECT_EQ(all().size(), 7u);
+}
+
+TEST_F(EventLogTest, AKeyHoldsAcrossAReopenPruningAndASecondStore) {
+  clock::ManualClock clk(100 * kDay);
+  clock::install(&clk);
+  struct Restore {
+    ~Restore() { clock::install(nullptr); }
+  } restore;
+  store::EventRow e;
+  bool dup = true;
+  ASSERT_TRUE(log_->emit("billing", "invoice.overdue", "", "", "", &e, "k1", &dup));  // seq 1
+  ASSERT_FALSE(dup);
+  ASSERT_TRUE(log_->emit("billing", "later", "", "", "", nullptr));  // seq 2
+  // The event is pruned; its key stays.
+  clk.advance(8 * kDay);
+  ASSERT_TRUE(log_->emit("billing", "latest", "", "", "", nullptr));  // seq 3
+  int64_t deleted = 0;
+  ASSERT_TRUE(log_->prune(clk.now_ms(), &deleted));
+  EXPECT_EQ(deleted, 2);
+  EXPECT_EQ(log_->get(1, &e).code(), OPK_ERR_NOT_FOUND);
+  // A reopened store keeps the key.
+  log_.reset();
+  store_.reset();
+  ASSERT_TRUE(store::open_sqlite((dir_.path() / "opk.db").string(), false, &store_));
+  log_ = std::make_unique<Log>(*store_, Options{});
+  ASSERT_TRUE(log_->emit("billing", "invoice.overdue", "", "", "", &e, "k1", &dup));
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(e.seq, 1);
+  EXPECT_EQ(all().size(), 1u);
+  // A second store on the same file (as a second kernel) finds the first's keys.
+  ASSERT_TRUE(log_->emit("billing", "invoice.overdue", "", "", "", &e, "k2", &dup));  // seq 4
+  ASSERT_FALSE(dup);
+  std::unique_ptr<store::Store> other;
+  ASSERT_TRUE(store::open_sqlite((dir_.path() / "opk.db").string(), false, &other));
+  {
+    Log other_log(*other, Options{});
+    store::EventRow o;
+    ASSERT_TRUE(other_log.emit("billing", "invoice.overdue", "", "", "", &o, "k2", &dup));
+    EXPECT_TRUE(dup);
+    EXPECT_EQ(o.seq, 4);
+  }
+  other.reset();
+  EXPECT_EQ(all().size(), 2u);
+}
+
+TEST_F(EventLogTest, ConcurrentEmitsOfOneKeyWriteOneEvent) {
+  constexpr int kThreads = 8, kKeys = 20;
+  std::vector<std::thread> threads;
+  std::vector<int64_t> first_seq(kThreads, 0);
+  std::atomic<int> written{0}, failed{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kKeys; ++k) {
+        store::EventRow e;
+        bool dup = true;
+        if (!log_->emit("billing", "n", "", "", "", &e, "key-" + std::to_string(k), &dup)) ++failed;
+        if (!dup) ++written;
+        if (k == 0) first_seq[t] = e.seq;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(written.load(), kKeys) << "one event per key, whoever wrote it";
+  EXPECT_EQ(all().size(), static_cast<size_t>(kKeys));
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(first_seq[t], first_seq[0]) << "every caller of key-0 gets one seq";
 }
 
 TEST_F(EventLogTest, AReadWaitsForTheNextEventAndIsWokenByIt) {
