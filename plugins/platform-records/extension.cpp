@@ -1,5 +1,6 @@
 // opskernel.records/1: other plugins' reads of the records and their probes,
-// probes recorded, and the bounded deletes of old usage (usage_months,
+// probes recorded, the upserts of usage, billing lines and commissions for
+// the usage collection, and the bounded deletes of old usage (usage_months,
 // delete_usage) for the usage cleanup; as the platform (no caller's scope
 // applies: plugins are trusted code).
 #include <algorithm>
@@ -106,6 +107,16 @@ Status run(const RecordsPlugin& plugin, const std::string& op, const Json& reque
     if (s) *answer = {{"recorded", request["probes"].size()}};
     return s;
   }
+  if (op == "upsert") {
+    const std::string kind_name = request.value("kind", std::string());
+    if (kind_name != "usage" && kind_name != "billing_lines" && kind_name != "commissions")
+      return Status::invalid("kind: expected usage, billing_lines or commissions, got '" + kind_name + "'");
+    if (!request.contains("rows") || !request["rows"].is_array() || request["rows"].empty())
+      return Status::invalid("rows: required, an array of 1 to 1000 rows");
+    if (request["rows"].size() > 1000)
+      return Status::invalid("rows: at most 1000 a call, got " + std::to_string(request["rows"].size()));
+    return service.upsert(*find_kind(kind_name), request["rows"], answer);
+  }
   if (op == "usage_months" || op == "delete_usage") {
     std::string before;
     if (Status s = usage_cutoff(plugin, request, &before); !s) return s;
@@ -123,7 +134,8 @@ Status run(const RecordsPlugin& plugin, const std::string& op, const Json& reque
   }
   return {OPK_ERR_UNSUPPORTED,
           "operation: no operation '" + op +
-              "'; the operations are list, latest_probes, record_probe, record_probes, usage_months, delete_usage"};
+              "'; the operations are list, latest_probes, record_probe, record_probes, upsert, usage_months, "
+              "delete_usage"};
 }
 
 opk_status call(const opk_host* /*host*/, const char* operation, const char* request_json, char** answer_json) {

@@ -24,7 +24,7 @@ std::vector<Kind> make_kinds() {
                kPrefix + std::string("subscriptions"),
                {f("id", Type::kId), f("tenant", Type::kTenant), f("product", Type::kText),
                 e("status", {"active", "suspended", "cancelled"}), f("period_start", Type::kDate),
-                f("period_end", Type::kDate, false)},
+                f("period_end", Type::kDate, false), f("region", Type::kRegion, false)},
                {"id"},
                Reach::kSubscription});
   k.push_back({"usage",
@@ -61,7 +61,8 @@ std::vector<Kind> make_kinds() {
                Reach::kPlatform});
   k.push_back({"regions",
                kPrefix + std::string("regions"),
-               {f("id", Type::kId), f("name", Type::kText), f("api_url", Type::kUrl), f("identity_url", Type::kUrl)},
+               {f("id", Type::kId), f("name", Type::kText), f("api_url", Type::kUrl), f("identity_url", Type::kUrl),
+                f("usage_url", Type::kUrl, false), f("currency", Type::kCurrency, false)},
                {"id"},
                Reach::kPlatform});
   k.push_back({"probes",
@@ -70,6 +71,21 @@ std::vector<Kind> make_kinds() {
                 f("ok", Type::kBool), f("latency_ms", Type::kInteger, false), f("detail", Type::kText, false)},
                {"region", "kind", "time_ms"},
                Reach::kPlatform});
+  k.push_back({"billing_lines",
+               kPrefix + std::string("billing_lines"),
+               {f("subscription", Type::kSubscription), f("month", Type::kMonth), f("tenant", Type::kTenant),
+                f("region", Type::kRegion, false), f("quantity", Type::kNumber), f("amount", Type::kNumber),
+                f("currency", Type::kCurrency), f("run_id", Type::kInteger, false)},
+               {"subscription", "month"},
+               Reach::kTenant});
+  k.push_back(
+      {"commissions",
+       kPrefix + std::string("commissions"),
+       {f("subscription", Type::kSubscription), f("month", Type::kMonth), e("role", {"partner", "distributor"}),
+        f("party", Type::kNode), f("tenant", Type::kTenant), f("percent", Type::kNumber), f("base", Type::kNumber),
+        f("amount", Type::kNumber), f("currency", Type::kCurrency), f("run_id", Type::kInteger, false)},
+       {"subscription", "month", "role"},
+       Reach::kPlatform});
   return k;
 }
 
@@ -230,6 +246,13 @@ Status check_value(const Field& field, const Json& value, bool from_text, Json* 
         return bad("expected a tenant node \"tenant:<name>\", got " + quoted(value));
       *out = s;
       return Status::ok();
+    case Type::kNode: {
+      const size_t colon = text(&s) ? s.find(':') : std::string::npos;
+      if (colon == std::string::npos || colon == 0 || !valid_id(s.substr(0, colon)) || !valid_id(s.substr(colon + 1)))
+        return bad("expected a hierarchy node \"<kind>:<name>\" (partner:p1), got " + quoted(value));
+      *out = s;
+      return Status::ok();
+    }
     case Type::kDate:
       if (!text(&s) || !valid_date(s)) return bad("expected a date YYYY-MM-DD, got " + quoted(value));
       *out = s;
@@ -332,6 +355,8 @@ Json check_row(const Kind& kind, const Json& in, bool from_text, int64_t line, c
   const std::string hidden = " does not exist or lies outside your scope";
   if (row.contains("tenant") && !world->visible_node(str("tenant")))
     problem("tenant", "'" + str("tenant") + "'" + hidden);
+  if (row.contains("party") && row["party"].is_string() && !world->visible_node(str("party")))
+    problem("party", "'" + str("party") + "'" + hidden);
   if (kind.name == "subscriptions" && problems->size() == before) {
     const std::string node = "subscription:" + str("id");
     if (!world->visible_node(node) || !world->contains(str("tenant"), node))

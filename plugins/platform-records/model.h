@@ -24,6 +24,7 @@ enum class Type {
   kText,          // any non-empty text
   kId,            // letters, digits, '-', '_' and '.' (1-128), as hierarchy node names
   kTenant,        // "tenant:<name>", an existing node in the caller's scope
+  kNode,          // "<kind>:<name>" ("partner:p1"), an existing node in the caller's scope
   kSubscription,  // the id of a stored subscription
   kRegion,        // the id of a stored region
   kDate,          // "YYYY-MM-DD", a calendar date

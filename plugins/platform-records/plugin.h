@@ -1,8 +1,9 @@
 // plugin.h -- platform-records: the platform's business records
 // (subscriptions, usage, billing contacts, invoices, budgets, licenses,
-// regions, probes) in the kernel's store, imported and exported over the
-// admin API and by the job types records-import and records-export, and
-// offered to other plugins as opskernel.records/1 (records.h).
+// regions, probes, billing lines, commissions) in the kernel's store,
+// imported and exported over the admin API and by the job types
+// records-import and records-export, and offered to other plugins as
+// opskernel.records/1 (records.h).
 //
 // Settings ([plugin.platform-records]):
 //   probe_retention  how long probes are kept, a duration (default 30d)

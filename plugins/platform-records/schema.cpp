@@ -37,6 +37,24 @@ const char* const kSchemaV1 =
     "CREATE TABLE p_platform_records_probes (region TEXT NOT NULL, kind TEXT NOT NULL, time_ms BIGINT NOT NULL, ok "
     "BIGINT NOT NULL, latency_ms BIGINT, detail TEXT, PRIMARY KEY (region, kind, time_ms))";
 
+// Version 2: a subscription's region and a region's usage provider and
+// currency (UsageCollection), and the billing lines and commissions it
+// generates.
+const char* const kSchemaV2 =
+    "ALTER TABLE p_platform_records_subscriptions ADD COLUMN region TEXT;"
+    "CREATE INDEX p_platform_records_subscriptions_region ON p_platform_records_subscriptions (region, id);"
+    "ALTER TABLE p_platform_records_regions ADD COLUMN usage_url TEXT;"
+    "ALTER TABLE p_platform_records_regions ADD COLUMN currency TEXT;"
+    "CREATE TABLE p_platform_records_billing_lines (subscription TEXT NOT NULL, month TEXT NOT NULL, tenant TEXT NOT "
+    "NULL, region TEXT, quantity DOUBLE PRECISION NOT NULL, amount DOUBLE PRECISION NOT NULL, currency TEXT NOT NULL, "
+    "run_id BIGINT, PRIMARY KEY (subscription, month));"
+    "CREATE INDEX p_platform_records_billing_lines_month ON p_platform_records_billing_lines (month, tenant);"
+    "CREATE TABLE p_platform_records_commissions (subscription TEXT NOT NULL, month TEXT NOT NULL, role TEXT NOT "
+    "NULL, party TEXT NOT NULL, tenant TEXT NOT NULL, percent DOUBLE PRECISION NOT NULL, base DOUBLE PRECISION NOT "
+    "NULL, amount DOUBLE PRECISION NOT NULL, currency TEXT NOT NULL, run_id BIGINT, PRIMARY KEY (subscription, month, "
+    "role));"
+    "CREATE INDEX p_platform_records_commissions_party ON p_platform_records_commissions (party, month)";
+
 std::string columns(const Kind& kind, const std::string& alias = "") {
   std::string s;
   for (const auto& f : kind.fields) s += (s.empty() ? "" : ", ") + alias + f.name;
@@ -80,7 +98,7 @@ std::string order_by(const Kind& kind, const std::string& alias) {
 }  // namespace
 
 Status migrate(const Store& store) {
-  return store.migrate({{1, "records tables", kSchemaV1}});
+  return store.migrate({{1, "records tables", kSchemaV1}, {2, "usage collection", kSchemaV2}});
 }
 
 Store::Param param_of(const Json& v) {

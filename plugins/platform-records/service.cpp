@@ -303,6 +303,25 @@ Status Service::import(const Kind& kind, const Caller& caller, std::string_view 
   return store_.transaction(upserts(kind, changed), &results);
 }
 
+Status Service::upsert(const Kind& kind, const Json& rows, Json* answer) const {
+  ImportResult result;
+  if (Status s = import(kind, Caller::system(), "json", rows.dump(), true, &result); !s) return s;
+  if (result.refused()) {
+    // A JSON array's element i is line i + 1.
+    const Problem& p = result.problems.front();
+    std::string at = p.line > 0 ? "rows[" + std::to_string(p.line - 1) + "]" : std::string("rows");
+    if (!p.field.empty()) at += "." + p.field;
+    std::string message = at + ": " + p.problem;
+    if (result.problem_count > 1)
+      message += " (and " + std::to_string(result.problem_count - 1) + " more problems; nothing was written)";
+    else
+      message += " (nothing was written)";
+    return Status::invalid(message);
+  }
+  *answer = result.counts();
+  return Status::ok();
+}
+
 Status Service::latest_probes(const std::string& kind, Json* rows) const {
   std::string sql =
       "SELECT p.region, p.kind, p.time_ms, p.ok, p.latency_ms, p.detail FROM p_platform_records_probes p JOIN (SELECT "

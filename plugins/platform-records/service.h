@@ -80,6 +80,13 @@ class Service {
   Status import(const Kind& kind, const Caller& caller, std::string_view format, std::string_view text, bool write,
                 ImportResult* result) const;
 
+  // Checks every row of `rows` (a JSON array of objects of `kind`) as an
+  // import does and, when none has a problem, upserts the changed ones in
+  // one transaction; *answer gets {"inserted", "updated", "unchanged"}. A
+  // bad row refuses all with INVALID_ARGUMENT naming the first problem
+  // "rows[i].<field>" (and how many more there are).
+  Status upsert(const Kind& kind, const Json& rows, Json* answer) const;
+
   // The newest probe per region and kind ("" for both kinds).
   Status latest_probes(const std::string& kind, Json* rows) const;
 

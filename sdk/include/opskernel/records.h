@@ -4,7 +4,8 @@
  *
  * The plugin `platform-records` keeps the records operators import
  * (subscriptions, usage, billing contacts, invoices, budgets, licenses,
- * regions) and the probes health checks record, and offers them to other
+ * regions), the probes health checks record and the billing lines and
+ * commissions the usage collection generates, and offers them to other
  * plugins through this extension. A consumer lists OPK_EXT_RECORDS among its
  * manifest's requirements, then finds the table with
  * opk_host.get_extension(host, OPK_EXT_RECORDS). C++ consumers use the
@@ -34,7 +35,8 @@ extern "C" {
  * Kinds and their fields:
  *   subscriptions {id, tenant ("tenant:<n>"), product, status
  *                  ("active"|"suspended"|"cancelled"), period_start
- *                  ("YYYY-MM-DD"), period_end ("YYYY-MM-DD"|null)}
+ *                  ("YYYY-MM-DD"), period_end ("YYYY-MM-DD"|null),
+ *                  region (a stored region's id|null)}
  *   usage         {subscription, month ("YYYY-MM"), quantity, cost}
  *   billing       {tenant, contact, email, address|null, payment_method|null}
  *   invoices      {id, tenant, subscription|null, amount, currency,
@@ -42,9 +44,15 @@ extern "C" {
  *   budgets       {id, tenant, subscription|null, amount, warning_percent
  *                  (1..100), month_on_month_jump_percent|null}
  *   licenses      {id, product, expires_on ("YYYY-MM-DD"), renewed_on|null}
- *   regions       {id, name, api_url, identity_url}
+ *   regions       {id, name, api_url, identity_url, usage_url|null (the
+ *                  region's usage provider), currency|null ("EUR")}
  *   probes        {region, kind ("api"|"identity"), time_ms, ok (boolean),
  *                  latency_ms|null, detail|null}
+ *   billing_lines {subscription, month, tenant, region|null, quantity,
+ *                  amount, currency, run_id|null}, key (subscription, month)
+ *   commissions   {subscription, month, role ("partner"|"distributor"),
+ *                  party ("partner:<n>"), tenant, percent, base, amount,
+ *                  currency, run_id|null}, key (subscription, month, role)
  *
  * Operations:
  *   "list"          {"kind", "filter": {field: value, ...} (equality on the
@@ -62,6 +70,12 @@ extern "C" {
  *                   record_probe)} -> {"recorded": n}: all in one
  *                   transaction, or none (the first bad one is named
  *                   "probes[i].<field>").
+ *   "upsert"        {"kind": "usage"|"billing_lines"|"commissions", "rows":
+ *                   [row, ...] (1..1000)} -> {"inserted", "updated",
+ *                   "unchanged"}: every row checked as an import checks it
+ *                   (references included), then the changed ones upserted
+ *                   by their key in one transaction; a bad row refuses all,
+ *                   named "rows[i].<field>". A rerun updates, never adds.
  *   "usage_months"  {"before": "YYYY-MM"} -> {"months": [{"month", "rows"},
  *                   ...]}: usage rows per month before "before", oldest
  *                   first.

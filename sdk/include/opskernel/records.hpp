@@ -29,7 +29,8 @@
 namespace opk {
 
 // The platform's records (subscriptions, usage, billing, invoices, budgets,
-// licenses, regions, probes) through OPK_EXT_RECORDS.
+// licenses, regions, probes, billing lines, commissions) through
+// OPK_EXT_RECORDS.
 class Records {
  public:
   explicit Records(const Host& host) : host_(host), r_(host.extension<opk_records_v1>(OPK_EXT_RECORDS)) {}
@@ -102,6 +103,14 @@ class Records {
   // Records 1 to 1000 probes (an array of record_probe's objects) in one
   // transaction, or none of them.
   Status record_probes(const Json& probes) const { return call("record_probes", {{"probes", probes}}, nullptr); }
+
+  // Upserts 1 to 1000 rows of `kind` ("usage", "billing_lines" or
+  // "commissions") by their key in one transaction, or none: a bad row is
+  // named "rows[i].<field>". *answer (may be null) gets {"inserted",
+  // "updated", "unchanged"}.
+  Status upsert(std::string_view kind, const Json& rows, Json* answer) const {
+    return call("upsert", {{"kind", std::string(kind)}, {"rows", rows}}, answer);
+  }
 
   // Usage rows per month before `before` ("YYYY-MM") into *months, an
   // array of {"month", "rows"}, oldest first.

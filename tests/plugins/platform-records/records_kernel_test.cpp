@@ -82,8 +82,8 @@ TEST_F(RecordsKernel, ImportListExportOverHttp) {
   EXPECT_EQ(ids, (std::vector<std::string>{"s1", "s2"})) << r.body;
   r = http("GET", "/api/v1/records/subscriptions/export?format=csv", tenant_admin_);
   EXPECT_EQ(r.body,
-            "id,tenant,product,status,period_start,period_end\r\ns1,tenant:t1,mail,active,2026-01-01,\r\n"
-            "s2,tenant:t1,\"web, pro\",suspended,2026-02-01,2026-12-31\r\n");
+            "id,tenant,product,status,period_start,period_end,region\r\ns1,tenant:t1,mail,active,2026-01-01,,\r\n"
+            "s2,tenant:t1,\"web, pro\",suspended,2026-02-01,2026-12-31,\r\n");
 
   // The platform's export reads back unchanged.
   r = http("GET", "/api/v1/records/subscriptions/export?format=json", admin_);

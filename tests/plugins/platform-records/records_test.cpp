@@ -76,9 +76,9 @@ TEST_F(Records, ImportsCsvAndSaysWhatChanged) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json(r), Json::parse(R"({"inserted": 3, "updated": 0, "unchanged": 0})"));
   EXPECT_EQ(table("subscriptions"),
-            "s1|tenant:t1|mail|active|2026-01-01|NULL|\n"
-            "s2|tenant:t1|web, \"pro\"|suspended|2026-02-01|2026-12-31|\n"
-            "s3|tenant:t2|mail|active|2026-03-01|NULL|\n");
+            "s1|tenant:t1|mail|active|2026-01-01|NULL|NULL|\n"
+            "s2|tenant:t1|web, \"pro\"|suspended|2026-02-01|2026-12-31|NULL|\n"
+            "s3|tenant:t2|mail|active|2026-03-01|NULL|NULL|\n");
   // The same file again changes nothing and says so.
   r = import("subscriptions", kSubsCsv);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -396,7 +396,7 @@ TEST_F(RecordsExtension, ListsPageByPageWithTypedValues) {
   EXPECT_EQ(out["pages"], 2);
   EXPECT_EQ(out["subscriptions"][1],
             Json::parse(R"({"id": "s2", "tenant": "tenant:t1", "product": "web, \"pro\"", "status": "suspended",
-                            "period_start": "2026-02-01", "period_end": "2026-12-31"})"));
+                            "period_start": "2026-02-01", "period_end": "2026-12-31", "region": null})"));
   EXPECT_TRUE(out["subscriptions"][0]["period_end"].is_null());
   out = consume(R"({"filter": {"tenant": "tenant:t2"}})");
   ASSERT_EQ(out["subscriptions"].size(), 1u);
@@ -451,6 +451,90 @@ TEST_F(RecordsExtension, RecordsProbesInOneCallAllOrNothing) {
   out = calls(Json::array({{{"op", "record_probes"}, {"request", {{"probes", Json::array({good, second})}}}}}));
   EXPECT_EQ(out[0]["answer"], Json::parse(R"({"recorded": 2})"));
   EXPECT_EQ(consume("{}")["latest"].size(), 2u);
+}
+
+TEST_F(RecordsExtension, UpsertsUsageBillingLinesAndCommissionsByKeyAllOrNothing) {
+  // Version 2's fields: a subscription's region, a region's provider and currency.
+  ASSERT_EQ(import("regions",
+                   "id,name,api_url,identity_url,usage_url,currency\n"
+                   "eu,Europe,https://api.eu.example,https://id.eu.example,http://usage.eu.example/v1,EUR\n")
+                .status,
+            200);
+  auto r = import("subscriptions",
+                  "id,tenant,product,status,period_start,region\ns1,tenant:t1,mail,active,2026-01-01,eu\n"
+                  "s3,tenant:t2,mail,active,2026-03-01,mars\n");
+  EXPECT_EQ(problems(r), (std::set<std::pair<int64_t, std::string>>{{3, "region"}}));
+  ASSERT_EQ(
+      import("subscriptions", "id,tenant,product,status,period_start,region\ns1,tenant:t1,mail,active,2026-01-01,eu\n")
+          .status,
+      200);
+  Json subs = consume(R"({"filter": {"region": "eu"}})")["subscriptions"];
+  ASSERT_EQ(subs.size(), 1u);
+  EXPECT_EQ(subs[0]["id"], "s1");
+  auto calls = [&](const Json& list) { return consume(Json({{"calls", list}}).dump())["calls"]; };
+  auto count = [&](const std::string& table) {
+    return std::stoll(*host_.store_rows("SELECT COUNT(*) FROM p_platform_records_" + table)[0][0]);
+  };
+  const Json usage = Json::parse(R"([{"subscription": "s1", "month": "2026-01", "quantity": 3, "cost": 12.5},
+                                     {"subscription": "s3", "month": "2026-01", "quantity": 1, "cost": 2}])");
+  Json out = calls(Json::array({{{"op", "upsert"}, {"request", {{"kind", "usage"}, {"rows", usage}}}},
+                                {{"op", "upsert"}, {"request", {{"kind", "usage"}, {"rows", usage}}}}}));
+  EXPECT_EQ(out[0]["answer"], Json::parse(R"({"inserted": 2, "updated": 0, "unchanged": 0})")) << out;
+  EXPECT_EQ(out[1]["answer"], Json::parse(R"({"inserted": 0, "updated": 0, "unchanged": 2})")) << out;
+  Json changed = usage;
+  changed[0]["cost"] = 13;
+  changed[1]["quantity"] = -1;
+  Json unknown = usage;
+  unknown[1]["subscription"] = "s7";
+  out = calls(Json::array({{{"op", "upsert"}, {"request", {{"kind", "usage"}, {"rows", changed}}}},
+                           {{"op", "upsert"}, {"request", {{"kind", "usage"}, {"rows", unknown}}}},
+                           {{"op", "upsert"}, {"request", {{"kind", "regions"}, {"rows", usage}}}},
+                           {{"op", "upsert"}, {"request", {{"kind", "usage"}, {"rows", Json::array()}}}}}));
+  EXPECT_EQ(out[0]["status"], OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(out[0]["error"], "records upsert: rows[1].quantity: must be 0 or more, got '-1' (nothing was written)");
+  EXPECT_EQ(out[1]["error"],
+            "records upsert: rows[1].subscription: no subscription 's7' is stored (import subscriptions first) "
+            "(nothing was written)");
+  EXPECT_EQ(out[2]["error"], "records upsert: kind: expected usage, billing_lines or commissions, got 'regions'");
+  EXPECT_EQ(out[3]["error"], "records upsert: rows: required, an array of 1 to 1000 rows");
+  EXPECT_EQ(*host_.store_rows("SELECT cost FROM p_platform_records_usage WHERE subscription = 's1'")[0][0], "12.5");
+  EXPECT_EQ(count("usage"), 2);
+
+  const Json line = {{"subscription", "s1"}, {"month", "2026-01"}, {"tenant", "tenant:t1"}, {"region", "eu"},
+                     {"quantity", 3},        {"amount", 12.5},     {"currency", "EUR"},     {"run_id", 7}};
+  Json commission = {{"subscription", "s1"},  {"month", "2026-01"},    {"role", "partner"},
+                     {"party", "partner:p1"}, {"tenant", "tenant:t1"}, {"percent", 10},
+                     {"base", 12.5},          {"amount", 1.25},        {"currency", "EUR"}};
+  Json wrong_tenant = line;
+  wrong_tenant["tenant"] = "tenant:t2";
+  Json no_party = commission;
+  no_party["party"] = "partner:nobody";
+  out = calls(Json::array({{{"op", "upsert"}, {"request", {{"kind", "billing_lines"}, {"rows", {line}}}}},
+                           {{"op", "upsert"}, {"request", {{"kind", "commissions"}, {"rows", {commission}}}}},
+                           {{"op", "upsert"}, {"request", {{"kind", "billing_lines"}, {"rows", {wrong_tenant}}}}},
+                           {{"op", "upsert"}, {"request", {{"kind", "commissions"}, {"rows", {no_party}}}}}}));
+  EXPECT_EQ(out[0]["answer"]["inserted"], 1) << out;
+  EXPECT_EQ(out[1]["answer"]["inserted"], 1) << out;
+  EXPECT_EQ(out[2]["error"],
+            "records upsert: rows[0].subscription: subscription 's1' belongs to tenant:t1, not tenant:t2 (nothing was "
+            "written)");
+  EXPECT_EQ(out[3]["error"],
+            "records upsert: rows[0].party: 'partner:nobody' does not exist or lies outside your scope (nothing was "
+            "written)");
+  commission["amount"] = 1.5;
+  out = calls(Json::array({{{"op", "upsert"}, {"request", {{"kind", "commissions"}, {"rows", {commission}}}}}}));
+  EXPECT_EQ(out[0]["answer"], Json::parse(R"({"inserted": 0, "updated": 1, "unchanged": 0})")) << out;
+  EXPECT_EQ(count("billing_lines"), 1);
+  EXPECT_EQ(count("commissions"), 1);
+  // Listed and exported as the other kinds; commissions are the platform's.
+  auto lines = json(host_.request("GET", "/api/v1/records/billing_lines", "", tenant_admin_));
+  ASSERT_EQ(lines["rows"].size(), 1u);
+  EXPECT_EQ(lines["rows"][0]["amount"], 12.5);
+  EXPECT_EQ(host_.request("GET", "/api/v1/records/commissions", "", tenant_admin_).status, 403);
+  auto csv = host_.request("GET", "/api/v1/records/commissions/export?format=csv");
+  EXPECT_EQ(csv.body,
+            "subscription,month,role,party,tenant,percent,base,amount,currency,run_id\r\n"
+            "s1,2026-01,partner,partner:p1,tenant:t1,10.0,12.5,1.5,EUR,\r\n");
 }
 
 TEST_F(RecordsExtension, CountsAndDeletesOldUsageInBoundedBatchesNeverTheCurrentMonth) {
