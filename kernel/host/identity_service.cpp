@@ -31,6 +31,24 @@ IdentityService::IdentityService(identity::Identity& identity) : identity_(ident
     auto* s = self_of(host);
     return s && node && s->identity_.exists(node) ? 1 : 0;
   };
+  // (1.6) From the node cache's path "/platform/distributor:d1/.../<node>/".
+  ext_.node_path = [](const opk_host* host, const char* node, char** path_json) -> opk_status {
+    auto* s = self_of(host);
+    if (!s || !node || !path_json) return OPK_ERR_INVALID_ARGUMENT;
+    *path_json = nullptr;
+    const std::string path = s->identity_.path(node);
+    if (path.empty()) return OPK_ERR_NOT_FOUND;
+    std::string json = "[";
+    size_t from = 1;
+    while (from < path.size()) {
+      const size_t slash = path.find('/', from);
+      if (slash == std::string::npos) break;
+      json += (json.size() > 1 ? "," : "") + Poco::toJSON(path.substr(from, slash - from), Poco::JSON_WRAP_STRINGS);
+      from = slash + 1;
+    }
+    *path_json = plugin_string(json + "]");
+    return *path_json ? OPK_OK : OPK_ERR_NO_MEMORY;
+  };
 }
 
 IdentityService* IdentityService::self_of(const opk_host* host) {

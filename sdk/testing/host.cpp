@@ -377,6 +377,20 @@ class Host::Impl {
     std::lock_guard lock(mu);
     return parents.count(node) > 0;
   }
+  // The node, then its parents up to "platform", into *chain; false when
+  // the node was not added. A parent that was not added itself is taken to
+  // lie under "platform".
+  bool node_path(std::string node, std::vector<std::string>* chain) const {
+    std::lock_guard lock(mu);
+    if (node != "platform" && parents.count(node) == 0) return false;
+    for (int depth = 0; depth < 16; ++depth) {
+      chain->push_back(node);
+      if (node == "platform") return true;
+      auto it = parents.find(node);
+      node = it == parents.end() ? std::string("platform") : it->second;
+    }
+    return false;
+  }
   bool contains(const std::string& scope, std::string node) const {
     if (scope == "platform") return true;
     std::lock_guard lock(mu);
@@ -436,6 +450,7 @@ class Host::Impl {
   static int32_t cb_allowed(const opk_host* host, const char* role, const char* permission);
   static int32_t cb_contains(const opk_host* host, const char* scope, const char* node);
   static int32_t cb_node_exists(const opk_host* host, const char* node);
+  static opk_status cb_node_path(const opk_host* host, const char* node, char** path_json);
   static opk_status cb_principal_for_token(const opk_host* host, const char* token, const opk_principal** out);
   static void cb_release_principal(const opk_host* host, const opk_principal* principal);
   static const opk_principal* cb_system_principal(const opk_host* host);
@@ -481,6 +496,7 @@ Host::Impl::Impl() {
   identity_ext.system_principal = &cb_system_principal;
   identity_ext.permissions = &cb_permissions;
   identity_ext.node_exists = &cb_node_exists;
+  identity_ext.node_path = &cb_node_path;
   audit_ext.struct_size = sizeof audit_ext;
   audit_ext.record = &cb_record;
   channels_ext.struct_size = sizeof channels_ext;
@@ -793,6 +809,18 @@ int32_t Host::Impl::cb_contains(const opk_host* host, const char* scope, const c
 int32_t Host::Impl::cb_node_exists(const opk_host* host, const char* node) {
   auto* h = of(host);
   return h && node && h->node_exists(node) ? 1 : 0;
+}
+
+opk_status Host::Impl::cb_node_path(const opk_host* host, const char* node, char** path_json) {
+  auto* h = of(host);
+  if (!h || !node || !path_json) return OPK_ERR_INVALID_ARGUMENT;
+  *path_json = nullptr;
+  std::vector<std::string> chain;
+  if (!h->node_path(node, &chain)) return OPK_ERR_NOT_FOUND;
+  nlohmann::json path = nlohmann::json::array();
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) path.push_back(*it);
+  *path_json = plugin_string(path.dump());
+  return *path_json ? OPK_OK : OPK_ERR_NO_MEMORY;
 }
 
 opk_status Host::Impl::cb_principal_for_token(const opk_host* host, const char* token, const opk_principal** out) {

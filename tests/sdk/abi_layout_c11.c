@@ -50,7 +50,7 @@ static_assert(offsetof(opk_alert_context, escalate) == 56 && sizeof(opk_alert_co
 static_assert(offsetof(opk_alert_source, clean_sweeps) == 80 && offsetof(opk_alert_source, timeout_ms) == 88 &&
                   sizeof(opk_alert_source) == 96,
               "alert source layout");
-static_assert(offsetof(opk_identity_v1, node_exists) == 64 && sizeof(opk_identity_v1) == 72, "identity ext layout");
+static_assert(offsetof(opk_identity_v1, node_exists) == 64, "identity ext layout");
 static_assert(sizeof(opk_alerts_v1) == 16, "alerts ext layout");
 /* 1.4 appended these members after the 1.3 layout (above), which is unchanged. */
 static_assert(offsetof(opk_notification, id) == 56 && offsetof(opk_notification, attempt) == 64 &&
@@ -77,6 +77,9 @@ static_assert(offsetof(opk_metrics_writer, host_data) == 8 && offsetof(opk_metri
 static_assert(offsetof(opk_metrics_v1, add_collector) == 8 && offsetof(opk_metrics_v1, remove_collector) == 16 &&
                   offsetof(opk_metrics_v1, collect) == 24 && sizeof(opk_metrics_v1) == 32,
               "metrics ext layout");
+
+/* 1.6 appended node_path after the 1.3 identity layout (above), which is unchanged. */
+static_assert(offsetof(opk_identity_v1, node_path) == 72 && sizeof(opk_identity_v1) == 80, "identity ext layout");
 
 /* Referenced by the C++ test so the file is linked, not only compiled. */
 int opk_abi_c11_ok(void) {

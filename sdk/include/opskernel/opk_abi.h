@@ -78,8 +78,9 @@ extern "C" {
  *     .timeout_ms; opk_delivery_result, OPK_DELIVERY_*;
  *     opk_notification_channel.deliver and .check_recipient; opk.events/1;
  *     opk.channels/1.
- *  5: opk.metrics/1, opk_metrics_writer. */
-#define OPK_ABI_MINOR 5
+ *  5: opk.metrics/1, opk_metrics_writer.
+ *  6: opk_identity_v1.node_path. */
+#define OPK_ABI_MINOR 6
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
 #define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
@@ -934,6 +935,15 @@ typedef struct opk_identity_v1 {
   /** (1.3) 1 if hierarchy node `node` ("tenant:acme") exists, else 0.
    *  [thread-safe] */
   int32_t (*node_exists)(const opk_host* host, const char* node);
+  /**
+   * (1.6) Hierarchy node `node` and its ancestors, the root first, as a
+   * JSON array of node ids: ["platform", "distributor:d1", "partner:p1",
+   * "tenant:acme"] (["platform"] for the root). OPK_ERR_NOT_FOUND when the
+   * node does not exist (*path_json then gets NULL). Use it to find whose a
+   * node is (a tenant's partner and distributor).
+   * OWNERSHIP: free *path_json with opk_host.free. [thread-safe]
+   */
+  opk_status (*node_path)(const opk_host* host, const char* node, char** path_json);
 } opk_identity_v1;
 
 /* ---- opk.jobs/1: the job engine, for admin features --------------------- (1.1) */

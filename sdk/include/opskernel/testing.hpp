@@ -292,8 +292,8 @@ class Host {
   void add_token(const std::string& token, const std::string& user_id, const std::string& role,
                  const std::string& scope);
   // Places hierarchy node `node` ("tenant:acme") under `parent`
-  // ("partner:p1") for opk.identity/1's contains. "platform" contains
-  // every node.
+  // ("partner:p1") for opk.identity/1's contains, node_exists and (ABI
+  // 1.6) node_path. "platform" contains every node.
   void add_node(const std::string& node, const std::string& parent);
 
   // Runs `sql` on the store with no fence, for the test to read what

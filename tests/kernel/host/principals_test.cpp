@@ -112,6 +112,35 @@ TEST_F(Gadgets, ARouteServesOnlyPrincipalsTheKernelIssued) {
   ps.release(user);
 }
 
+TEST_F(Gadgets, NodePathNamesANodeAndItsAncestorsRootFirst) {
+  start({test::fixture("audit_user")});
+  const PluginRecord* p = plugin("audit-user");
+  ASSERT_EQ(p->state, PluginState::active) << p->reason;
+  ASSERT_TRUE(k->identity()->add_node("distributor:d1", "platform", "D1").is_ok());
+  ASSERT_TRUE(k->identity()->add_node("partner:p1", "distributor:d1", "P1").is_ok());
+  ASSERT_TRUE(k->identity()->add_node("tenant:acme", "partner:p1", "Acme").is_ok());
+  const opk_host* host = p->host->table();
+  const auto* identity = static_cast<const opk_identity_v1*>(host->get_extension(host, OPK_EXT_IDENTITY));
+  ASSERT_TRUE(OPK_HAS_MEMBER(opk_identity_v1, identity->struct_size, node_path));  // 1.6
+  auto path = [&](const char* node, std::string* out) {
+    char* json = reinterpret_cast<char*>(1);
+    const opk_status st = identity->node_path(host, node, &json);
+    *out = json ? json : "";
+    host->free(host, json);
+    return st;
+  };
+  std::string out;
+  EXPECT_EQ(path("tenant:acme", &out), OPK_OK);
+  EXPECT_EQ(out, R"(["platform","distributor:d1","partner:p1","tenant:acme"])");
+  EXPECT_EQ(path("partner:p1", &out), OPK_OK);
+  EXPECT_EQ(out, R"(["platform","distributor:d1","partner:p1"])");
+  EXPECT_EQ(path("platform", &out), OPK_OK);
+  EXPECT_EQ(out, R"(["platform"])");
+  EXPECT_EQ(path("tenant:nobody", &out), OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(out, "");  // and *path_json set to NULL
+  EXPECT_EQ(identity->node_path(host, nullptr, nullptr), OPK_ERR_INVALID_ARGUMENT);
+}
+
 TEST_F(Gadgets, TheJobServiceActsOnlyForIssuedPrincipals) {
   start({test::fixture("audit_user")});
   const PluginRecord* p = plugin("audit-user");
