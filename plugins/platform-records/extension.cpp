@@ -1,7 +1,8 @@
 // opskernel.records/1: other plugins' reads of the records and their probes,
 // probes recorded, the upserts of usage, billing lines and commissions for
-// the usage collection, and the bounded deletes of old usage (usage_months,
-// delete_usage) for the usage cleanup; as the platform (no caller's scope
+// the usage collection, the bounded deletes of old usage (usage_months,
+// delete_usage) for the usage cleanup, and the batches of invoices marked
+// overdue (mark_overdue) for the delinquent payments; as the platform (no caller's scope
 // applies: plugins are trusted code).
 #include <algorithm>
 #include <atomic>
@@ -27,6 +28,16 @@ char* copy(const std::string& s) {
   char* out = static_cast<char*>(std::malloc(s.size() + 1));
   if (out) std::memcpy(out, s.c_str(), s.size() + 1);
   return out;
+}
+
+// "YYYY-MM-DD" of `ms` since the epoch, UTC.
+std::string date_of(int64_t ms) {
+  using namespace std::chrono;
+  const year_month_day d{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
+                static_cast<unsigned>(d.day()));
+  return buf;
 }
 
 // "YYYY-MM" of `ms` since the epoch, UTC.
@@ -132,10 +143,38 @@ Status run(const RecordsPlugin& plugin, const std::string& op, const Json& reque
     if (limit < 1 || limit > kMaxLimit) return Status::invalid("limit: must be 1..10000, got " + std::to_string(limit));
     return service.delete_usage(before, static_cast<int>(limit), answer);
   }
+  if (op == "mark_overdue") {
+    if (!request.contains("as_of") || !request["as_of"].is_string())
+      return Status::invalid("as_of: required, a date YYYY-MM-DD");
+    const std::string as_of = request["as_of"].get<std::string>();
+    Json typed;
+    if (Status s = check_value(*find_kind("invoices")->field("due_date"), as_of, false, &typed); !s)
+      return Status::invalid("as_of: expected a date YYYY-MM-DD, got '" + as_of + "'");
+    const std::string today = date_of(plugin.host().now_ms());
+    if (as_of > today)
+      return Status::invalid("as_of: " + as_of + " is after today (" + today +
+                             "): an invoice is not overdue before its due date has passed");
+    if (!request.contains("limit") || !request["limit"].is_number_integer())
+      return Status::invalid("limit: required, a whole number 1..10000");
+    const auto limit = request["limit"].get<int64_t>();
+    if (limit < 1 || limit > kMaxLimit) return Status::invalid("limit: must be 1..10000, got " + std::to_string(limit));
+    std::string tenant;
+    if (request.contains("tenant") && !request["tenant"].is_null()) {
+      if (!request["tenant"].is_string() || request["tenant"].get<std::string>().rfind("tenant:", 0) != 0)
+        return Status::invalid("tenant: expected tenant:<name>");
+      tenant = request["tenant"].get<std::string>();
+    }
+    bool dry_run = false;
+    if (request.contains("dry_run") && !request["dry_run"].is_null()) {
+      if (!request["dry_run"].is_boolean()) return Status::invalid("dry_run: expected true or false");
+      dry_run = request["dry_run"].get<bool>();
+    }
+    return service.mark_overdue(as_of, static_cast<int>(limit), tenant, dry_run, answer);
+  }
   return {OPK_ERR_UNSUPPORTED,
           "operation: no operation '" + op +
               "'; the operations are list, latest_probes, record_probe, record_probes, upsert, usage_months, "
-              "delete_usage"};
+              "delete_usage, mark_overdue"};
 }
 
 opk_status call(const opk_host* /*host*/, const char* operation, const char* request_json, char** answer_json) {

@@ -2,6 +2,7 @@
 #include "service.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -429,6 +430,100 @@ Status Service::delete_usage(const std::string& before, int limit, Json* answer)
   Json months = Json::array();
   for (const auto& [month, rows] : per_month) months.push_back({{"month", month}, {"rows", rows}});
   *answer = {{"deleted", deleted}, {"months", std::move(months)}};
+  return Status::ok();
+}
+
+Status Service::mark_overdue(const std::string& as_of, int limit, const std::string& tenant, bool dry_run,
+                             Json* answer) const {
+  const Kind& kind = *find_kind("invoices");
+  std::string cols;
+  for (const auto& f : kind.fields) cols += (cols.empty() ? "" : ", ") + f.name;
+  // A due date the store compares as a date: YYYY-MM-DD, digits where
+  // digits go (portable: SUBSTR and LENGTH are in SQLite and PostgreSQL).
+  std::string date_shape = "LENGTH(due_date) = 10 AND SUBSTR(due_date, 5, 1) = '-' AND SUBSTR(due_date, 8, 1) = '-'";
+  for (int i : {1, 2, 3, 4, 6, 7, 9, 10})
+    date_shape += " AND SUBSTR(due_date, " + std::to_string(i) + ", 1) BETWEEN '0' AND '9'";
+  date_shape += " AND SUBSTR(due_date, 6, 2) BETWEEN '01' AND '12' AND SUBSTR(due_date, 9, 2) BETWEEN '01' AND '31'";
+  std::vector<Store::Param> params = {as_of, std::to_string(limit)};
+  std::string of_tenant;
+  if (!tenant.empty()) {
+    params.push_back(tenant);
+    of_tenant = " AND tenant = $3";
+  }
+  // The oldest due first, by the index (status, due_date).
+  const std::string due = "status = 'open' AND due_date < $1 AND " + date_shape + of_tenant;
+  auto typed = [&](const Json& values) {
+    Json row = Json::object();
+    for (size_t i = 0; i < kind.fields.size() && i < values.size(); ++i) {
+      const Json& v = values[i];
+      if (kind.fields[i].type == Type::kNumber && v.is_string())
+        row[kind.fields[i].name] = std::strtod(v.get<std::string>().c_str(), nullptr);
+      else if (kind.fields[i].type == Type::kNumber && v.is_number())
+        row[kind.fields[i].name] = v.get<double>();
+      else
+        row[kind.fields[i].name] = v;
+    }
+    return row;
+  };
+  Json invoices = Json::array();
+  int64_t count = -1;
+  if (dry_run) {
+    Json rows, counted;
+    if (Status s = store_.query("SELECT " + cols + " FROM " + kind.table + " WHERE " + due +
+                                    " ORDER BY due_date, id LIMIT CAST($2 AS INTEGER)",
+                                params, &rows);
+        !s)
+      return s;
+    std::vector<Store::Param> count_params = params;
+    count_params.erase(count_params.begin() + 1);
+    std::string count_where = due;
+    if (!tenant.empty()) count_where = "status = 'open' AND due_date < $1 AND " + date_shape + " AND tenant = $2";
+    if (Status s = store_.query("SELECT COUNT(*) FROM " + kind.table + " WHERE " + count_where, count_params, &counted);
+        !s)
+      return s;
+    for (const auto& r : rows) invoices.push_back(typed(r));
+    count = counted.empty() ? 0 : counted[0][0].get<int64_t>();
+  } else {
+    // The batch's ids and their update in one statement (RETURNING, which
+    // SQLite and PostgreSQL both have), so the batch is one transaction.
+    // status = 'open' again outside: a concurrent writer's batch that took
+    // a row first leaves it out of this one (PostgreSQL re-checks the
+    // condition on the row it waited for).
+    Json results;
+    if (Status s = store_.transaction(
+            {{"UPDATE " + kind.table + " SET status = 'overdue' WHERE status = 'open' AND id IN (SELECT id FROM " +
+                  kind.table + " WHERE " + due + " ORDER BY due_date, id LIMIT CAST($2 AS INTEGER)) RETURNING " + cols,
+              params}},
+            &results);
+        !s)
+      return s;
+    for (const auto& r : results.at(0).value("rows", Json::array())) invoices.push_back(typed(r));
+    std::sort(invoices.begin(), invoices.end(), [](const Json& a, const Json& b) {
+      return std::make_pair(a.value("due_date", ""), a.value("id", "")) <
+             std::make_pair(b.value("due_date", ""), b.value("id", ""));
+    });
+  }
+  // Open invoices whose due date is not a date: never marked, named so the
+  // caller can report them. Looked for when the batch is the last (fewer
+  // rows than the limit), so a run pays for it once.
+  Json skipped = Json::array();
+  if (static_cast<int64_t>(invoices.size()) < limit) {
+    std::vector<Store::Param> bad_params;
+    std::string where = "status = 'open' AND NOT (" + date_shape + ")";
+    if (!tenant.empty()) {
+      bad_params.push_back(tenant);
+      where += " AND tenant = $1";
+    }
+    Json rows;
+    if (Status s = store_.query("SELECT id, tenant, due_date FROM " + kind.table + " WHERE " + where +
+                                    " ORDER BY id LIMIT " + std::to_string(kMaxProblems),
+                                bad_params, &rows);
+        !s)
+      return s;
+    for (const auto& r : rows) skipped.push_back({{"id", r.at(0)}, {"tenant", r.at(1)}, {"due_date", r.at(2)}});
+  }
+  *answer = {{"invoices", std::move(invoices)}, {"skipped", std::move(skipped)}};
+  if (dry_run) (*answer)["count"] = count;
   return Status::ok();
 }
 

@@ -108,6 +108,16 @@ class Service {
   // "months": [{"month", "rows"}]}: what was deleted, per month.
   Status delete_usage(const std::string& before, int limit, Json* answer) const;
 
+  // Moves up to `limit` open invoices due before `as_of` ("YYYY-MM-DD"),
+  // of `tenant` when not empty, to "overdue", the oldest due first, in one
+  // transaction; *answer gets {"invoices": [the rows changed, as after],
+  // "skipped": [{"id", "tenant", "due_date"}]}: open invoices whose
+  // due_date is not a date (never marked), looked for when the batch is
+  // the last (fewer than `limit` rows), at most kMaxProblems. `dry_run`
+  // changes nothing: "invoices" are the first `limit` it would change and
+  // "count" how many in all.
+  Status mark_overdue(const std::string& as_of, int limit, const std::string& tenant, bool dry_run, Json* answer) const;
+
  private:
   Status store_probes(const Json& probes, int64_t retention_ms, bool batch) const;
   bool node_exists(const std::string& node) const;

@@ -85,6 +85,18 @@ extern "C" {
  *                   "before", oldest first, in one transaction. "before"
  *                   may not be later than the current month (the kernel's
  *                   clock, UTC): the current month's usage is never reached.
+ *   "mark_overdue"  {"as_of": "YYYY-MM-DD", "limit": 1..10000, "tenant"?:
+ *                   "tenant:<n>", "dry_run"?: false} -> {"invoices": [...],
+ *                   "skipped": [{"id", "tenant", "due_date"}, ...]}: moves
+ *                   up to "limit" open invoices due before "as_of" (of the
+ *                   tenant, if given) to "overdue", the oldest due first,
+ *                   in one transaction; "invoices" are the rows changed, as
+ *                   after. "as_of" may not be later than today (the
+ *                   kernel's clock, UTC). "skipped" names open invoices
+ *                   whose due_date is not a date (never marked; at most
+ *                   100), given when fewer than "limit" rows changed. With
+ *                   "dry_run": true nothing changes: "invoices" are the
+ *                   first "limit" it would change and "count" how many.
  */
 typedef struct opk_records_v1 {
   uint32_t struct_size;

@@ -129,6 +129,16 @@ class Records {
     return call("delete_usage", {{"before", std::string(before)}, {"limit", limit}}, answer);
   }
 
+  // Moves up to `limit` (1..10000) open invoices due before `as_of`
+  // ("YYYY-MM-DD", not later than today), of `tenant` when not empty, to
+  // "overdue", oldest due first, in one transaction; *answer gets
+  // {"invoices": [rows changed], "skipped": [{"id", "tenant", "due_date"}]}.
+  Status mark_overdue(std::string_view as_of, int limit, std::string_view tenant, Json* answer) const {
+    Json request = {{"as_of", std::string(as_of)}, {"limit", limit}};
+    if (!tenant.empty()) request["tenant"] = std::string(tenant);
+    return call("mark_overdue", request, answer);
+  }
+
  private:
   static Status unavailable() {
     return {OPK_ERR_UNAVAILABLE, "the records service (" OPK_EXT_RECORDS

@@ -582,5 +582,76 @@ TEST_F(RecordsExtension, CountsAndDeletesOldUsageInBoundedBatchesNeverTheCurrent
   EXPECT_EQ(*host_.store_rows("SELECT month FROM p_platform_records_usage")[0][0], "2026-12");
 }
 
+TEST_F(RecordsExtension, MarksOpenInvoicesPastTheirDueDateOverdueInBatchesOldestFirst) {
+  host_.clock().set(1797336000000);  // 2026-12-15T12:00:00Z
+  ASSERT_EQ(import("invoices",
+                   "id,tenant,subscription,amount,currency,due_date,status\n"
+                   "a,tenant:t1,s1,10.5,EUR,2026-12-01,open\n"
+                   "b,tenant:t2,,20,EUR,2026-11-01,open\n"
+                   "c,tenant:t1,,30,EUR,2026-12-14,open\n"
+                   "d,tenant:t1,,40,EUR,2026-12-15,open\n"
+                   "e,tenant:t1,,50,EUR,2026-10-01,paid\n"
+                   "f,tenant:t2,,60,EUR,2026-09-01,overdue\n")
+                .status,
+            200);
+  // A row written behind the import's checks.
+  host_.store_rows(
+      "INSERT INTO p_platform_records_invoices (id, tenant, subscription, amount, currency, due_date, status) VALUES "
+      "('g', 'tenant:t1', NULL, 70, 'EUR', '2026-1-5', 'open')");
+  auto calls = [&](const Json& list) { return consume(Json({{"calls", list}}).dump())["calls"]; };
+  auto status = [&](const std::string& id) {
+    return *host_.store_rows("SELECT status FROM p_platform_records_invoices WHERE id = '" + id + "'")[0][0];
+  };
+  auto ids = [](const Json& answer) {
+    std::vector<std::string> out;
+    for (const auto& row : answer["invoices"]) out.push_back(row["id"]);
+    return out;
+  };
+  using Ids = std::vector<std::string>;
+  // A dry run counts and changes nothing.
+  Json out = calls(
+      Json::array({{{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-15"}, {"limit", 2}, {"dry_run", true}}}}}));
+  EXPECT_EQ(ids(out[0]["answer"]), (Ids{"b", "a"}));
+  EXPECT_EQ(out[0]["answer"]["count"], 3);
+  EXPECT_EQ(status("b"), "open");
+  // Oldest due first, at most `limit` a call, the rows as changed.
+  out = calls(Json::array({{{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-15"}, {"limit", 2}}}},
+                           {{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-15"}, {"limit", 2}}}},
+                           {{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-15"}, {"limit", 2}}}}}));
+  EXPECT_EQ(ids(out[0]["answer"]), (Ids{"b", "a"}));
+  EXPECT_EQ(out[0]["answer"]["invoices"][1],
+            Json::parse(R"({"id": "a", "tenant": "tenant:t1", "subscription": "s1", "amount": 10.5, "currency": "EUR",
+                            "due_date": "2026-12-01", "status": "overdue"})"));
+  EXPECT_TRUE(out[0]["answer"]["skipped"].empty()) << "a full batch does not look";
+  EXPECT_EQ(ids(out[1]["answer"]), (Ids{"c"}));
+  EXPECT_EQ(out[1]["answer"]["skipped"],
+            Json::parse(R"([{"id": "g", "tenant": "tenant:t1", "due_date": "2026-1-5"}])"));
+  EXPECT_TRUE(ids(out[2]["answer"]).empty());
+  EXPECT_EQ(status("d"), "open") << "due today";
+  EXPECT_EQ(status("e"), "paid");
+  EXPECT_EQ(status("g"), "open");
+  // One tenant's; bad requests are named and change nothing.
+  host_.store_rows("UPDATE p_platform_records_invoices SET status = 'open' WHERE id IN ('a', 'b')");
+  out = calls(Json::array(
+      {{{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-15"}, {"limit", 10}, {"tenant", "tenant:t2"}}}},
+       {{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-16"}, {"limit", 10}}}},
+       {{"op", "mark_overdue"}, {"request", {{"as_of", "2026-02-30"}, {"limit", 10}}}},
+       {{"op", "mark_overdue"}, {"request", {{"limit", 10}}}},
+       {{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-15"}, {"limit", 0}}}},
+       {{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-15"}, {"limit", 10}, {"tenant", "t1"}}}},
+       {{"op", "mark_overdue"}, {"request", {{"as_of", "2026-12-15"}, {"limit", 10}, {"dry_run", "yes"}}}}}));
+  EXPECT_EQ(ids(out[0]["answer"]), (Ids{"b"}));
+  EXPECT_EQ(out[1]["status"], OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(out[1]["error"],
+            "records mark_overdue: as_of: 2026-12-16 is after today (2026-12-15): an invoice is not overdue before "
+            "its due date has passed");
+  EXPECT_EQ(out[2]["error"], "records mark_overdue: as_of: expected a date YYYY-MM-DD, got '2026-02-30'");
+  EXPECT_EQ(out[3]["error"], "records mark_overdue: as_of: required, a date YYYY-MM-DD");
+  EXPECT_EQ(out[4]["error"], "records mark_overdue: limit: must be 1..10000, got 0");
+  EXPECT_EQ(out[5]["error"], "records mark_overdue: tenant: expected tenant:<name>");
+  EXPECT_EQ(out[6]["error"], "records mark_overdue: dry_run: expected true or false");
+  EXPECT_EQ(status("a"), "open");
+}
+
 }  // namespace
 }  // namespace opk
