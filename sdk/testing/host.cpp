@@ -341,6 +341,8 @@ class Host::Impl {
   std::vector<AuditRow> audit;
   std::vector<LogLine> log;
   std::map<std::tuple<std::string, std::string, std::string>, Alert> open_alerts;
+  std::vector<Event> events;
+  std::map<std::pair<std::string, std::string>, int64_t> event_keys;  // (plugin, key) -> seq
 
   std::mutex run_mu;  // guards current
   RunState* current = nullptr;
@@ -349,6 +351,8 @@ class Host::Impl {
   opk_identity_v1 identity_ext{};
   opk_audit_v1 audit_ext{};
   opk_channels_v1 channels_ext{};
+  opk_alerts_v1 alerts_ext{};
+  opk_events_v1 events_ext{};
   Host* owner = nullptr;  // the Host this is the Impl of
 
   const opk_principal* issue(const std::string& user, const std::string& role, const std::string& scope) {
@@ -464,6 +468,13 @@ class Host::Impl {
                                         opk_delivery_result* result);
   static opk_status cb_channels_check(const opk_host* host, const char* channel_id, const char* recipient,
                                       const char* options_json, opk_delivery_result* result);
+  // opk.alerts/1: raise, clear, escalate and list for a plugin's own
+  // sources, on the alerts evaluate() keeps.
+  static opk_status cb_alerts_call(const opk_host* host, const opk_principal* actor, const char* operation,
+                                   const char* request_json, const char* source, char** answer_json);
+  // opk.events/1: emit, kept for Host::events().
+  static opk_status cb_events_call(const opk_host* host, const opk_principal* actor, const char* operation,
+                                   const char* request_json, const char* source, char** answer_json);
 };
 
 opk_status service_failure(const opk_host* host, const Status& s) {
@@ -503,6 +514,10 @@ Host::Impl::Impl() {
   channels_ext.list = &cb_channels_list;
   channels_ext.deliver = &cb_channels_deliver;
   channels_ext.check_recipient = &cb_channels_check;
+  alerts_ext.struct_size = sizeof alerts_ext;
+  alerts_ext.call = &cb_alerts_call;
+  events_ext.struct_size = sizeof events_ext;
+  events_ext.call = &cb_events_call;
 }
 
 Host::Impl::~Impl() {
@@ -531,6 +546,8 @@ const void* Host::Impl::cb_get_extension(const opk_host* self, const char* id) {
   if (want == OPK_EXT_IDENTITY) return &slot->host->identity_ext;
   if (want == OPK_EXT_AUDIT) return &slot->host->audit_ext;
   if (want == OPK_EXT_CHANNELS) return &slot->host->channels_ext;
+  if (want == OPK_EXT_ALERTS) return &slot->host->alerts_ext;
+  if (want == OPK_EXT_EVENTS) return &slot->host->events_ext;
   // Another plugin's extension: only one this plugin lists as required.
   if (!slot->requirements.count(want)) return nullptr;
   for (auto& p : slot->host->plugins)
@@ -1552,6 +1569,219 @@ opk_status fill_result(const DeliveryResult& d, opk_delivery_result* result) {
 }
 }  // namespace
 
+// ------------------------------------------------- alerts and events services
+
+namespace {
+// Answers a service call: `answer` (or {"error": message} on failure) into
+// *answer_json, the message as the thread's last error.
+opk_status service_answer(const Status& s, const nlohmann::json& answer, char** answer_json) {
+  if (!s) t_error = s.message();
+  *answer_json = plugin_string(s ? answer.dump() : nlohmann::json{{"error", s.message()}}.dump());
+  if (!*answer_json) return OPK_ERR_NO_MEMORY;
+  return s ? OPK_OK : s.code();
+}
+
+const char* const kSeverityNames[] = {"info", "warning", "critical"};
+
+nlohmann::json alert_json(const std::string& source, const Alert& a) {
+  const nlohmann::json details = nlohmann::json::parse(a.details_json.empty() ? "{}" : a.details_json, nullptr, false);
+  return {{"source", source},
+          {"type", a.type},
+          {"severity", kSeverityNames[std::clamp<int>(a.severity, OPK_SEVERITY_INFO, OPK_SEVERITY_CRITICAL)]},
+          {"area", a.area},
+          {"title", a.title},
+          {"message", a.message},
+          {"related_type", a.related_type},
+          {"related_id", a.related_id},
+          {"scope", a.scope},
+          {"details", details.is_object() ? details : nlohmann::json::object()},
+          {"status", a.escalation_level > 0 ? "escalated" : "open"},
+          {"escalation_level", a.escalation_level}};
+}
+
+// A text member of `req`, or "" when absent; INVALID_ARGUMENT naming it
+// when it is not a string or is required and missing.
+Status text_member(const nlohmann::json& req, const char* name, std::string* out, bool required = false) {
+  auto it = req.find(name);
+  if (it == req.end() || it->is_null()) {
+    out->clear();
+    return required ? Status::invalid(std::string(name) + ": is required") : Status::ok();
+  }
+  if (!it->is_string()) return Status::invalid(std::string(name) + ": must be a string");
+  *out = it->get<std::string>();
+  if (required && out->empty()) return Status::invalid(std::string(name) + ": is required");
+  return Status::ok();
+}
+}  // namespace
+
+opk_status Host::Impl::cb_alerts_call(const opk_host* host, const opk_principal* actor, const char* operation,
+                                      const char* request_json, const char* /*source*/, char** answer_json) {
+  auto* slot = PluginSlot::from(host);
+  if (!slot || !operation || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
+  Impl* h = slot->host;
+  const std::string op = operation;
+  nlohmann::json answer;
+  auto reply = [&](const Status& s) { return service_answer(s, answer, answer_json); };
+  if (!h->is_issued(actor))
+    return reply(Status::permission(
+        "actor: not a principal the kernel issued (pass the request's principal, or system_principal)"));
+  const nlohmann::json req = nlohmann::json::parse(request_json ? request_json : "{}", nullptr, false);
+  if (!req.is_object()) return reply(Status::invalid("request: not a JSON object"));
+  const std::string role = str(actor->role);
+  if (op == "list") {
+    if (!h->allowed(role, "alerts.read")) return reply(Status::permission("role " + role + " lacks alerts.read"));
+    std::string source, related_type, related_id;
+    Status s;
+    if (!(s = text_member(req, "source", &source)) || !(s = text_member(req, "related_type", &related_type)) ||
+        !(s = text_member(req, "related_id", &related_id)))
+      return reply(s);
+    answer = {{"alerts", nlohmann::json::array()}, {"next_cursor", nullptr}};
+    std::lock_guard lock(h->mu);
+    for (auto& [key, a] : h->open_alerts) {
+      if ((!source.empty() && std::get<0>(key) != source) ||
+          (!related_type.empty() && a.related_type != related_type) ||
+          (!related_id.empty() && a.related_id != related_id))
+        continue;
+      answer["alerts"].push_back(alert_json(std::get<0>(key), a));
+    }
+    return reply(Status::ok());
+  }
+  if (op != "raise" && op != "clear" && op != "escalate")
+    return reply(Status(OPK_ERR_UNSUPPORTED, "operation '" + op +
+                                                 "': the test host's alert service has raise, clear, escalate and "
+                                                 "list"));
+  if (role != "System" && !h->allowed(role, "alerts.raise"))
+    return reply(Status::permission("role " + role + " lacks alerts.raise"));
+  std::string source_id;
+  Status s = text_member(req, "source", &source_id, true);
+  if (!s) return reply(s);
+  const opk_alert_source* src = nullptr;
+  for (auto* a : slot->alert_sources)
+    if (str(a->id) == source_id) src = a;
+  if (!src)
+    return reply(Status::invalid("source: '" + source_id + "' is not an alert source of plugin '" + slot->id + "'"));
+  const opk_alert_source info = copy_of(src);
+  std::string related_type, related_id, reason;
+  if (!(s = text_member(req, "related_type", &related_type, op != "raise")) ||
+      !(s = text_member(req, "related_id", &related_id, op != "raise")))
+    return reply(s);
+  const auto key = std::make_tuple(source_id, related_type, related_id);
+  if (op == "raise") {
+    Alert a;
+    const auto sev = req.find("severity");
+    if (sev == req.end()) return reply(Status::invalid("severity: is required (info, warning or critical)"));
+    if (sev->is_number_integer() && sev->get<int64_t>() >= OPK_SEVERITY_INFO &&
+        sev->get<int64_t>() <= OPK_SEVERITY_CRITICAL) {
+      a.severity = static_cast<opk_severity>(sev->get<int64_t>());
+    } else {
+      const std::string name = sev->is_string() ? sev->get<std::string>() : "";
+      auto it = std::find(std::begin(kSeverityNames), std::end(kSeverityNames), name);
+      if (it == std::end(kSeverityNames)) return reply(Status::invalid("severity: must be info, warning or critical"));
+      a.severity = static_cast<opk_severity>(it - std::begin(kSeverityNames));
+    }
+    std::string type;
+    if (!(s = text_member(req, "title", &a.title, true)) || !(s = text_member(req, "message", &a.message)) ||
+        !(s = text_member(req, "area", &a.area)) || !(s = text_member(req, "scope", &a.scope)) ||
+        !(s = text_member(req, "type", &type)))
+      return reply(s);
+    if (related_type.empty() || related_id.empty())
+      return reply(Status::invalid(related_type.empty() ? "related_type: is required" : "related_id: is required"));
+    if (!a.scope.empty() && !h->node_exists(a.scope))
+      return reply(Status::invalid("scope: '" + a.scope + "' is not a hierarchy node"));
+    if (auto d = req.find("details"); d != req.end() && !d->is_null()) {
+      if (!d->is_object()) return reply(Status::invalid("details: must be a JSON object"));
+      a.details_json = d->dump();
+    }
+    if (a.area.empty()) a.area = str(info.area);
+    a.related_type = related_type;
+    a.related_id = related_id;
+    a.type = type.empty() ? source_id : type;
+    std::lock_guard lock(h->mu);
+    Alert& held = h->open_alerts[key];
+    const int level = held.escalation_level;
+    held = a;
+    held.escalation_level = level;
+    answer = {{"alert", alert_json(source_id, held)}};
+    return reply(Status::ok());
+  }
+  if (!(s = text_member(req, "reason", &reason, op == "escalate"))) return reply(s);
+  std::lock_guard lock(h->mu);
+  auto it = h->open_alerts.find(key);
+  if (op == "clear") {
+    answer = {{"alert", it == h->open_alerts.end() ? nlohmann::json() : alert_json(source_id, it->second)}};
+    if (it != h->open_alerts.end()) {
+      answer["alert"]["status"] = "closed";
+      answer["alert"]["close_kind"] = "cleared";
+      h->open_alerts.erase(it);
+    }
+    return reply(Status::ok());
+  }
+  if (it == h->open_alerts.end())
+    return reply(
+        Status::not_found("no open alert of source " + source_id + " for " + related_type + " '" + related_id + "'"));
+  ++it->second.escalation_level;
+  answer = {{"alert", alert_json(source_id, it->second)}};
+  return reply(Status::ok());
+}
+
+opk_status Host::Impl::cb_events_call(const opk_host* host, const opk_principal* actor, const char* operation,
+                                      const char* request_json, const char* /*source*/, char** answer_json) {
+  auto* slot = PluginSlot::from(host);
+  if (!slot || !operation || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
+  Impl* h = slot->host;
+  const std::string op = operation;
+  nlohmann::json answer;
+  auto reply = [&](const Status& s) { return service_answer(s, answer, answer_json); };
+  if (!h->is_issued(actor))
+    return reply(Status::permission(
+        "actor: not a principal the kernel issued (pass the request's principal, or system_principal)"));
+  if (op != "emit")
+    return reply(Status(OPK_ERR_UNSUPPORTED, "operation '" + op + "': the test host's event log has emit only"));
+  const std::string role = str(actor->role);
+  if (role != "System" && !h->allowed(role, "events.emit"))
+    return reply(Status::permission("role " + role + " lacks permission events.emit"));
+  const nlohmann::json req = nlohmann::json::parse(request_json ? request_json : "{}", nullptr, false);
+  if (!req.is_object()) return reply(Status::invalid("request: not a JSON object"));
+  Event e;
+  std::string name;
+  Status s;
+  if (!(s = text_member(req, "name", &name, true)) || !(s = text_member(req, "scope", &e.scope)) ||
+      !(s = text_member(req, "subject", &e.subject)) || !(s = text_member(req, "key", &e.key)))
+    return reply(s);
+  bool name_ok = name.size() <= 64 && ((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9'));
+  for (char c : name)
+    name_ok = name_ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-');
+  if (!name_ok) return reply(Status::invalid("name: '" + name + "' is not [a-z0-9][a-z0-9._-]*, at most 64 bytes"));
+  if (e.scope.empty()) e.scope = "platform";
+  if (!h->node_exists(e.scope)) return reply(Status::invalid("scope: '" + e.scope + "' is not a hierarchy node"));
+  if (e.subject.size() > 200) return reply(Status::invalid("subject: longer than 200 bytes"));
+  if (req.contains("key")) {
+    bool printable = !e.key.empty() && e.key.size() <= 200;
+    for (unsigned char c : e.key) printable = printable && c >= 0x20 && c != 0x7f;
+    if (!printable) return reply(Status::invalid("key: must be 1 to 200 bytes of printable text"));
+  }
+  auto payload = req.find("payload");
+  if (payload != req.end() && !payload->is_null() && !payload->is_object())
+    return reply(Status::invalid("payload: must be a JSON object"));
+  e.payload_json = payload == req.end() || payload->is_null() ? "{}" : payload->dump();
+  if (e.payload_json.size() > 256 * 1024) return reply(Status::invalid("payload: larger than 256 KiB"));
+  e.plugin = slot->id;
+  e.kind = "plugin." + slot->id + "." + name;
+  e.time_ms = h->clock.now_ms();
+  std::lock_guard lock(h->mu);
+  if (!e.key.empty()) {
+    if (auto it = h->event_keys.find({slot->id, e.key}); it != h->event_keys.end()) {
+      answer = {{"seq", it->second}, {"kind", e.kind}, {"duplicate", true}};
+      return reply(Status::ok());
+    }
+  }
+  e.seq = static_cast<int64_t>(h->events.size()) + 1;
+  if (!e.key.empty()) h->event_keys[{slot->id, e.key}] = e.seq;
+  answer = {{"seq", e.seq}, {"kind", e.kind}, {"duplicate", false}};
+  h->events.push_back(std::move(e));
+  return reply(Status::ok());
+}
+
 opk_status Host::Impl::cb_channels_list(const opk_host* host, char** answer_json) {
   Impl* h = of(host);
   if (!h || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
@@ -1711,6 +1941,11 @@ std::vector<AuditRow> Host::audit_rows() const {
 std::vector<LogLine> Host::log_lines() const {
   std::lock_guard lock(impl_->mu);
   return impl_->log;
+}
+
+std::vector<Event> Host::events() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->events;
 }
 
 }  // namespace opk::testing

@@ -220,6 +220,19 @@ struct AuditRow {
   int64_t time_ms = 0;
 };
 
+// (ABI 1.4) One event a plugin emitted through opk.events/1 "emit".
+struct Event {
+  int64_t seq = 0;
+  int64_t time_ms = 0;
+  // The emitting plugin, and the kind: "plugin.<plugin id>.<name>".
+  std::string plugin, kind;
+  std::string scope, subject;
+  // The payload, a JSON object ("{}" when none was given).
+  std::string payload_json;
+  // The idempotency key given with it; empty when none.
+  std::string key;
+};
+
 // Rows of a query, values as text (SQL NULL as nullopt).
 using Rows = std::vector<std::vector<std::optional<std::string>>>;
 
@@ -259,8 +272,10 @@ class Host {
 
   // Evaluates alert source `source_id` once at the clock's time.
   Evaluation evaluate(const std::string& source_id);
-  // Alerts open after the evaluations so far: raised and not cleared,
-  // one per (source, related_type, related_id).
+  // Alerts open after the evaluations so far, and after the raise, clear
+  // and escalate calls plugins made through opk.alerts/1 for their own
+  // sources: raised and not cleared, one per (source, related_type,
+  // related_id).
   std::vector<Alert> open_alerts() const;
 
   // Delivers `message` through notification channel `channel_id`'s send.
@@ -303,6 +318,10 @@ class Host {
   std::vector<AuditRow> audit_rows() const;
   // Lines plugins wrote to their loggers (opk_host.log), oldest first.
   std::vector<LogLine> log_lines() const;
+  // (ABI 1.4) Events plugins emitted through opk.events/1, oldest first.
+  // An emit whose key the plugin had used already wrote none, as in the
+  // kernel.
+  std::vector<Event> events() const;
 
   class Impl;
 
