@@ -1,7 +1,8 @@
 // alert-cost -- alert source cost: for every budget, the usage cost of its
 // subscription (or of all its tenant's subscriptions, for a tenant budget)
-// in the last closed month (UTC) against the budget:
-//   over the amount                                   critical
+// in the last closed month (UTC) against the budget, by the rules of
+// budget_check.h (shared with the BudgetAlerts job type):
+//   at or over the amount                             critical
 //   at or over warning_percent of it                  warning
 //   up more than the jump percent on the month before warning
 // The jump percent is the budget's month_on_month_jump_percent, else the
@@ -18,10 +19,10 @@
 #include <opskernel/opk.hpp>
 #include <opskernel/records.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <string>
-#include <unordered_map>
+
+#include "budget_check.h"
 
 namespace {
 
@@ -40,83 +41,51 @@ class CostPlugin : public opk::Plugin {
   double jump_percent_ = 0;
 };
 
-// Cost in one month, per subscription and per tenant.
-struct MonthCost {
-  std::unordered_map<std::string, double> subscription, tenant;
-};
+namespace bc = opk::budget_check;
 
 class Cost : public opk::AlertSource {
  public:
   explicit Cost(opk::Plugin& plugin) : plugin_(static_cast<CostPlugin&>(plugin)) {}
 
   opk::Status evaluate(opk::AlertContext& ctx) override {
-    using namespace std::chrono;
-    const year_month_day today{floor<days>(sys_time<milliseconds>(milliseconds(ctx.now_ms())))};
-    const year_month closed = year_month(today.year(), today.month()) - months(1);
     char buf[256];
-    std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(closed.year()), static_cast<unsigned>(closed.month()));
-    const std::string month = buf;
-    const year_month before = closed - months(1);
-    std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(before.year()), static_cast<unsigned>(before.month()));
-    const std::string previous = buf;
+    const std::string month = bc::month_of(ctx.now_ms(), 1);
+    const std::string previous = bc::previous_month(month);
 
     const opk::Records records(plugin_.host());
-    std::unordered_map<std::string, std::string> tenant_of;  // subscription -> "tenant:<name>"
-    opk::Status s = records.list("subscriptions", nullptr, [&](const opk::Json& rows) {
-      if (ctx.cancelled()) return opk::Status::cancelled();
-      for (const auto& row : rows) tenant_of[row.value("id", "")] = row.value("tenant", "");
-      return opk::Status::ok();
-    });
+    const bc::CancelFn cancelled = [&] { return ctx.cancelled(); };
+    int64_t bad_usage = 0;
+    const bc::ProblemFn problem = [&](const std::string& line) {
+      ctx.log(opk::Level::warn, line);
+      ++bad_usage;
+    };
+    bc::Tenants tenant_of;
+    opk::Status s = bc::read_tenants(records, cancelled, &tenant_of);
     if (!s) return s;
-    MonthCost now, prev;
-    for (auto [m, into] : {std::pair{&month, &now}, std::pair{&previous, &prev}}) {
-      s = records.list("usage", {{"month", *m}}, [&](const opk::Json& rows) {
-        if (ctx.cancelled()) return opk::Status::cancelled();
-        for (const auto& row : rows) {
-          const std::string sub = row.value("subscription", "");
-          const double cost = row.value("cost", 0.0);
-          into->subscription[sub] += cost;
-          if (auto t = tenant_of.find(sub); t != tenant_of.end()) into->tenant[t->second] += cost;
-        }
-        return opk::Status::ok();
-      });
-      if (!s) return s;
-    }
+    bc::MonthCost now, prev;
+    if (!(s = bc::read_month_cost(records, month, tenant_of, cancelled, problem, &now))) return s;
+    if (!(s = bc::read_month_cost(records, previous, tenant_of, cancelled, problem, &prev))) return s;
 
     int64_t budgets = 0, over = 0, warned = 0, bad = 0, refused = 0;
     s = records.list("budgets", nullptr, [&](const opk::Json& rows) {
       if (ctx.cancelled()) return opk::Status::cancelled();
-      for (const auto& b : rows) {
+      for (const auto& row : rows) {
         ++budgets;
-        const std::string id = b.value("id", ""), tenant = b.value("tenant", "");
-        const std::string sub =
-            b.value("subscription", opk::Json()).is_string() ? b["subscription"].get<std::string>() : "";
-        const double amount = b.value("amount", 0.0);
-        const double warning_percent =
-            b.value("warning_percent", opk::Json()).is_number() ? b["warning_percent"].get<double>() : 80.0;
-        const opk::Json jump_field = b.value("month_on_month_jump_percent", opk::Json());
-        const double jump = jump_field.is_number() ? jump_field.get<double>() : plugin_.jump_percent();
+        bc::Budget b;
         // Bad records are logged and skipped, never guessed at.
-        if (amount <= 0) {
-          std::snprintf(buf, sizeof buf, "%g", amount);
-          ctx.log(opk::Level::warn, "budget " + id + ": amount " + buf + " is not above 0; skipped");
+        if (std::string wrong = bc::read_budget(row, tenant_of, &b); !wrong.empty()) {
+          ctx.log(opk::Level::warn, "budget " + b.id + ": " + wrong + "; skipped");
           ++bad;
           continue;
         }
-        if (!sub.empty() && tenant_of.count(sub) == 0) {
-          ctx.log(opk::Level::warn, "budget " + id + ": subscription '" + sub + "' is not in the records; skipped");
-          ++bad;
-          continue;
-        }
-        auto cost_in = [&](const MonthCost& mc) {
-          const auto& table = sub.empty() ? mc.tenant : mc.subscription;
-          auto it = table.find(sub.empty() ? tenant : sub);
-          return it == table.end() ? 0.0 : it->second;
-        };
-        const double cost = cost_in(now), before_cost = cost_in(prev);
-        const double used = 100.0 * cost / amount;
+        const std::string &id = b.id, &tenant = b.tenant, &sub = b.subscription;
+        const double amount = b.amount, warning_percent = b.warning_percent;
+        const double jump = b.jump_percent.is_number() ? b.jump_percent.get<double>() : plugin_.jump_percent();
+        const bc::Judgement j = bc::judge(b, now);
+        const double cost = j.cost, before_cost = bc::judge(b, prev).cost;
+        const double used = j.percent;
         const double rise = before_cost > 0 ? 100.0 * (cost - before_cost) / before_cost : 0.0;
-        const bool is_over = cost > amount, is_warning = used >= warning_percent;
+        const bool is_over = j.level == bc::Level::kBreach, is_warning = j.level == bc::Level::kWarning;
         const bool is_jump = jump > 0 && before_cost > 0 && rise > jump;
         if (!is_over && !is_warning && !is_jump) continue;
 
@@ -179,8 +148,9 @@ class Cost : public opk::AlertSource {
     std::string line = "checked " + std::to_string(budgets) + " budgets for " + month + ", " + std::to_string(over) +
                        " over budget, " + std::to_string(warned) + " warned";
     if (bad) line += ", " + std::to_string(bad) + " bad budgets skipped";
+    if (bad_usage) line += ", " + std::to_string(bad_usage) + " usage rows left out";
     if (refused) line += ", " + std::to_string(refused) + " refused by the alert engine";
-    ctx.log(bad || refused ? opk::Level::warn : opk::Level::info, line);
+    ctx.log(bad || bad_usage || refused ? opk::Level::warn : opk::Level::info, line);
     return opk::Status::ok();
   }
 
