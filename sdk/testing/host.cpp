@@ -1110,6 +1110,13 @@ Status Host::load(const std::string& path) {
     if (info.params_schema_json && *info.params_schema_json)
       if (Status v = check_schema(info.params_schema_json); !v)
         return fail(Status::invalid("job type '" + str(t->id) + "': params_schema_json: " + v.message()));
+    // Action ids as the kernel's loader checks them: a step id the kernel
+    // would refuse must not pass here.
+    for (uint32_t k = 0; k < info.action_count && info.actions; ++k)
+      if (!valid_id(str(info.actions[k].id)))
+        return fail(Status::invalid("job type '" + str(t->id) + "': action " + std::to_string(k) + ": id '" +
+                                    str(info.actions[k].id) +
+                                    "' is invalid (want [a-z0-9][a-z0-9._-]*, at most 64 bytes)"));
     slot->job_types.push_back(t);
   }
   for (uint32_t i = 0; i < mf.alert_source_count; ++i) {

@@ -1,15 +1,21 @@
 // opk::testing::Host with the bundled hello and echo plugins and the
 // testing fixture (tests/sdk/fixtures): loading, runs, the clock, cancel,
-// the store and its fence, alerts, channels, routes, identity and audit.
+// the store and its fence, alerts, channels, routes, identity and audit,
+// the event log's emit and the alert service.
+#include <opskernel/json.hpp>
 #include <opskernel/testing.hpp>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace opk::testing {
 namespace {
+
+using Json = nlohmann::json;
 
 const std::string kFixture = std::string(OPK_TEST_PLUGIN_DIR) + "/testing_fixture.so";
 const std::string kHello = std::string(OPK_BUNDLED_PLUGIN_DIR) + "/hello.so";
@@ -57,6 +63,13 @@ TEST(TestingLoad, FailuresNameTheCause) {
   Host twice;
   ASSERT_TRUE(twice.load(kHello).is_ok());
   EXPECT_EQ(twice.load(kHello).code(), OPK_ERR_CONFLICT);
+}
+
+TEST(TestingLoad, AnActionIdTheKernelRefusesRefusesThePlugin) {
+  Host host;
+  const Status s = host.load(std::string(OPK_TEST_PLUGIN_DIR) + "/bad_action_id.so");
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("action 0: id 'two words' is invalid"), std::string::npos) << s.message();
 }
 
 TEST(TestingLoad, UnknownNamesAreNotFound) {
@@ -234,6 +247,91 @@ TEST_F(TestingHost, AlertsRaisedAndClearedWithEveryField) {
   ASSERT_EQ(host_.open_alerts().size(), 1u);
   EXPECT_EQ(host_.open_alerts()[0].related_id, "node-1");
   EXPECT_EQ(host_.open_alerts()[0].escalation_level, 1);
+}
+
+// {"status", "answer"} of one call to the event or alert service.
+Json call(Host& host, const std::string& service, const std::string& operation, const Json& request) {
+  const RunResult r =
+      host.run("fixture-service", Json{{"service", service}, {"operation", operation}, {"request", request}}.dump());
+  EXPECT_EQ(r.status, OPK_OK) << r.summary;
+  return Json::parse(r.output_json, nullptr, false);
+}
+
+TEST_F(TestingHost, EmittedEventsAreKeptOncePerKey) {
+  host_.add_node("tenant:acme", "platform");
+  host_.clock().set(kClockStartMs + 5);
+  const Json emit = {{"name", "quota.exceeded"},
+                     {"scope", "tenant:acme"},
+                     {"subject", "quota:disk"},
+                     {"payload", {{"used", 3}}},
+                     {"key", "quota:disk:2026-01"}};
+  Json a = call(host_, "events", "emit", emit);
+  EXPECT_EQ(a["status"], OPK_OK);
+  EXPECT_EQ(a["answer"], (Json{{"seq", 1}, {"kind", "plugin.testing-fixture.quota.exceeded"}, {"duplicate", false}}));
+  a = call(host_, "events", "emit", emit);
+  EXPECT_EQ(a["answer"]["seq"], 1);
+  EXPECT_EQ(a["answer"]["duplicate"], true);
+  a = call(host_, "events", "emit", {{"name", "quota.exceeded"}});  // no key: always written
+  EXPECT_EQ(a["answer"]["seq"], 2);
+  const auto events = host_.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].plugin, "testing-fixture");
+  EXPECT_EQ(events[0].kind, "plugin.testing-fixture.quota.exceeded");
+  EXPECT_EQ(events[0].scope, "tenant:acme");
+  EXPECT_EQ(events[0].subject, "quota:disk");
+  EXPECT_EQ(events[0].payload_json, R"({"used":3})");
+  EXPECT_EQ(events[0].key, "quota:disk:2026-01");
+  EXPECT_EQ(events[0].time_ms, kClockStartMs + 5);
+  EXPECT_EQ(events[1].scope, "platform");
+  EXPECT_EQ(events[1].payload_json, "{}");
+
+  // Refusals name the field and write nothing.
+  for (const auto& [bad, field] :
+       std::vector<std::pair<Json, std::string>>{{{{"name", "Quota"}}, "name: "},
+                                                 {{{"name", "q"}, {"scope", "tenant:nobody"}}, "scope: "},
+                                                 {{{"name", "q"}, {"key", ""}}, "key: "},
+                                                 {{{"name", "q"}, {"payload", 3}}, "payload: "}}) {
+    a = call(host_, "events", "emit", bad);
+    EXPECT_EQ(a["status"], OPK_ERR_INVALID_ARGUMENT) << bad;
+    EXPECT_EQ(a["answer"].value("error", "").rfind(field, 0), 0u) << a;
+  }
+  EXPECT_EQ(call(host_, "events", "read", Json::object())["status"], OPK_ERR_UNSUPPORTED);
+  EXPECT_EQ(host_.events().size(), 2u);
+}
+
+TEST_F(TestingHost, AlertServiceActsOnThePluginsOwnSources) {
+  host_.add_node("tenant:acme", "platform");
+  const Json raise = {{"source", "fixture-alerts"}, {"severity", "warning"},  {"title", "Disk low"},
+                      {"related_type", "node"},     {"related_id", "node-9"}, {"scope", "tenant:acme"},
+                      {"details", {{"free", 5}}}};
+  Json a = call(host_, "alerts", "raise", raise);
+  EXPECT_EQ(a["status"], OPK_OK) << a;
+  EXPECT_EQ(a["answer"]["alert"]["severity"], "warning");
+  ASSERT_EQ(host_.open_alerts().size(), 1u);
+  EXPECT_EQ(host_.open_alerts()[0].area, "storage");  // the source's
+  EXPECT_EQ(host_.open_alerts()[0].details_json, R"({"free":5})");
+  a = call(host_, "alerts", "escalate",
+           {{"source", "fixture-alerts"}, {"related_type", "node"}, {"related_id", "node-9"}, {"reason", "lower"}});
+  EXPECT_EQ(a["answer"]["alert"]["escalation_level"], 1);
+  a = call(host_, "alerts", "list", {{"source", "fixture-alerts"}});
+  ASSERT_EQ(a["answer"]["alerts"].size(), 1u) << a;
+  EXPECT_EQ(a["answer"]["alerts"][0]["status"], "escalated");
+  EXPECT_EQ(call(host_, "alerts", "list", {{"source", "other"}})["answer"]["alerts"].size(), 0u);
+
+  a = call(host_, "alerts", "raise", {{"source", "cost"}, {"severity", "warning"}, {"title", "x"}});
+  EXPECT_EQ(a["status"], OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(a["answer"]["error"], "source: 'cost' is not an alert source of plugin 'testing-fixture'");
+  a = call(host_, "alerts", "escalate",
+           {{"source", "fixture-alerts"}, {"related_type", "node"}, {"related_id", "node-1"}, {"reason", "x"}});
+  EXPECT_EQ(a["status"], OPK_ERR_NOT_FOUND);
+
+  a = call(host_, "alerts", "clear",
+           {{"source", "fixture-alerts"}, {"related_type", "node"}, {"related_id", "node-9"}});
+  EXPECT_EQ(a["answer"]["alert"]["status"], "closed");
+  EXPECT_TRUE(host_.open_alerts().empty());
+  a = call(host_, "alerts", "clear",
+           {{"source", "fixture-alerts"}, {"related_type", "node"}, {"related_id", "node-9"}});
+  EXPECT_TRUE(a["answer"]["alert"].is_null());
 }
 
 TEST_F(TestingHost, ChannelSends) {

@@ -101,6 +101,10 @@ TEST(Library, RefusesAnInvalidPluginId) {
   expect_refused("bad_id", OPK_ERR_INVALID_ARGUMENT, "id 'Bad Id' is invalid");
 }
 
+TEST(Library, RefusesAnInvalidActionId) {
+  expect_refused("bad_action_id", OPK_ERR_INVALID_ARGUMENT, "action 0: id 'two words' is invalid");
+}
+
 TEST(Library, RefusesAParameterSchemaThatIsNotJson) {
   expect_refused("bad_schema", OPK_ERR_INVALID_ARGUMENT, "params_schema_json: is not valid JSON");
 }
