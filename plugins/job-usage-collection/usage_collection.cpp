@@ -7,7 +7,7 @@
 // never adds; then generates a billing line per subscription and month and
 // the commissions of the tenant's partner and distributor at the configured
 // rates, both upserted by their key (no double billing). Each region is a
-// step of its own ("collect usage: eu-1"), so a provider that fails fails
+// step of its own ("collect-usage: eu-1"), so a provider that fails fails
 // only its region's step, with the reason. A cancel stops between pages and
 // between batches; a dry run collects and reports and writes nothing.
 //
@@ -214,7 +214,7 @@ class Collector {
     // The regions and subscriptions, from platform-records.
     std::vector<Region> regions;
     {
-      auto step = run.step("read records");
+      auto step = run.step("read-records");
       opk::Status st = read_records(run, records, only_region, &regions);
       if (!st) {
         step.end(opk::Outcome::error, st.message());
@@ -457,7 +457,7 @@ class Collector {
   // region's own step. False when the run was cancelled.
   bool collect_region(const opk::RunContext& run, const opk::Records& records, const Region& r, Feed& feed,
                       RegionResult* out) {
-    auto step = run.step("collect usage: " + r.id);
+    auto step = run.step("collect-usage: " + r.id);
     const auto start = std::chrono::steady_clock::now();
     const std::string where = "region " + r.id;
     if (r.url.empty()) {
@@ -678,7 +678,7 @@ class Collector {
   bool generate_billing(const opk::RunContext& run, const opk::Records& records, const std::vector<Region>& regions,
                         const std::vector<RegionResult>& results, std::vector<opk::Json>* lines, opk::Json* summary,
                         bool* failed) {
-    auto step = run.step("generate billing");
+    auto step = run.step("generate-billing");
     opk::Json amount = opk::Json::object();
     std::vector<std::string> left_out;
     for (size_t i = 0; i < regions.size(); ++i) {
@@ -735,7 +735,7 @@ class Collector {
   // when cancelled.
   bool generate_commissions(const opk::RunContext& run, const opk::Records& records,
                             const std::vector<opk::Json>& lines, opk::Json* summary, bool* failed) {
-    auto step = run.step("generate commissions");
+    auto step = run.step("generate-commissions");
     const Settings& s = plugin_.settings();
     if (s.partner_percent <= 0 && s.distributor_percent <= 0) {
       run.info(
@@ -875,12 +875,12 @@ opk::Manifest describe() {
                         .timeout_ms = 3600000,
                         .priority = 5,
                         .worker_pool = "default",
-                        .actions = {{"read records", "Read the regions and subscriptions"},
-                                    {"collect usage",
+                        .actions = {{"read-records", "Read the regions and subscriptions"},
+                                    {"collect-usage",
                                      "Collect one region's usage (one step per region: "
-                                     "collect usage: <region>)"},
-                                    {"generate billing", "Generate billing lines"},
-                                    {"generate commissions", "Generate partner and distributor commissions"}}});
+                                     "collect-usage: <region>)"},
+                                    {"generate-billing", "Generate billing lines"},
+                                    {"generate-commissions", "Generate partner and distributor commissions"}}});
   m.requires_extension(OPK_EXT_RECORDS);
   return m;
 }

@@ -159,13 +159,13 @@ TEST_F(UsageCollection, CollectsEachRegionThenBillsAndPaysCommissions) {
   ASSERT_EQ(r.status, OPK_OK) << r.error << r.summary;
   EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL) << r.summary;
   EXPECT_EQ(r.summary, "2026-01: 4 usage rows from 2 regions; 4 billing lines, 8 commissions");
-  EXPECT_EQ(step_ids(r), (std::vector<std::string>{"read records", "collect usage: eu", "collect usage: us",
-                                                   "generate billing", "generate commissions"}));
+  EXPECT_EQ(step_ids(r), (std::vector<std::string>{"read-records", "collect-usage: eu", "collect-usage: us",
+                                                   "generate-billing", "generate-commissions"}));
   for (const auto& s : r.steps) EXPECT_EQ(s.outcome, OPK_OUTCOME_NORMAL) << s.id << ": " << s.summary;
-  EXPECT_NE(step(r, "collect usage: eu")->summary.find("3 subscriptions stored from 2 pages"), std::string::npos)
-      << step(r, "collect usage: eu")->summary;
-  EXPECT_TRUE(logged_in(r, "collect usage: eu", {"region eu, page 2: 1 item of 1 stored (1 new"}));
-  EXPECT_TRUE(logged_in(r, "collect usage: eu", {"region eu: 1 active subscription reported no usage"}));  // s6
+  EXPECT_NE(step(r, "collect-usage: eu")->summary.find("3 subscriptions stored from 2 pages"), std::string::npos)
+      << step(r, "collect-usage: eu")->summary;
+  EXPECT_TRUE(logged_in(r, "collect-usage: eu", {"region eu, page 2: 1 item of 1 stored (1 new"}));
+  EXPECT_TRUE(logged_in(r, "collect-usage: eu", {"region eu: 1 active subscription reported no usage"}));  // s6
 
   // Usage, per subscription and month.
   EXPECT_EQ(count("usage", "month = '2026-01'"), 4);
@@ -220,7 +220,7 @@ TEST_F(UsageCollection, ARerunUpdatesAndNeverDoubles) {
   const RunResult r = host_.run("usage-collection", R"({"month": "2025-12"})");
   ASSERT_EQ(r.outcome, OPK_OUTCOME_NORMAL) << r.summary;
   EXPECT_TRUE(
-      logged_in(r, "collect usage: eu", {"region eu, page 1: 2 items of 2 stored (0 new, 1 updated, 1 unchanged)"}));
+      logged_in(r, "collect-usage: eu", {"region eu, page 1: 2 items of 2 stored (0 new, 1 updated, 1 unchanged)"}));
   EXPECT_EQ(count("usage"), 4);
   EXPECT_EQ(count("billing_lines"), 4);
   EXPECT_EQ(count("commissions"), 8);
@@ -243,8 +243,8 @@ TEST_F(UsageCollection, AFailingProviderFailsOnlyItsRegionsStep) {
   RunResult r = host_.run("usage-collection");
   ASSERT_EQ(r.status, OPK_OK) << r.error;
   EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
-  EXPECT_EQ(step(r, "collect usage: eu")->outcome, OPK_OUTCOME_NORMAL);
-  const auto* us = step(r, "collect usage: us");
+  EXPECT_EQ(step(r, "collect-usage: eu")->outcome, OPK_OUTCOME_NORMAL);
+  const auto* us = step(r, "collect-usage: us");
   ASSERT_NE(us, nullptr);
   EXPECT_EQ(us->outcome, OPK_OUTCOME_ERROR);
   EXPECT_NE(us->summary.find("page 1: GET http://127.0.0.1:" + std::to_string(server_.port()) +
@@ -252,9 +252,9 @@ TEST_F(UsageCollection, AFailingProviderFailsOnlyItsRegionsStep) {
             std::string::npos)
       << us->summary;
   EXPECT_NE(us->summary.find("(after 3 attempts)"), std::string::npos) << us->summary;
-  EXPECT_TRUE(logged_in(r, "collect usage: us", {"region us, page 1: ", "HTTP 500", "retrying in 10 ms"}));
-  EXPECT_TRUE(logged_in(r, "collect usage: us", {"region us, page 1: ", "retrying in 20 ms"}));  // back-off doubles
-  EXPECT_EQ(step(r, "generate billing")->outcome, OPK_OUTCOME_WARNING);
+  EXPECT_TRUE(logged_in(r, "collect-usage: us", {"region us, page 1: ", "HTTP 500", "retrying in 10 ms"}));
+  EXPECT_TRUE(logged_in(r, "collect-usage: us", {"region us, page 1: ", "retrying in 20 ms"}));  // back-off doubles
+  EXPECT_EQ(step(r, "generate-billing")->outcome, OPK_OUTCOME_WARNING);
   EXPECT_TRUE(r.logged("region us: no billing lines: its usage was not collected whole this run"));
   EXPECT_EQ(count("usage"), 3);
   EXPECT_EQ(count("billing_lines"), 3);
@@ -266,9 +266,9 @@ TEST_F(UsageCollection, AFailingProviderFailsOnlyItsRegionsStep) {
   regions(url("/eu"), "http://127.0.0.1:1/usage");
   r = host_.run("usage-collection");
   EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
-  EXPECT_NE(step(r, "collect usage: us")->summary.find("page 1: connect 127.0.0.1:1: connection refused"),
+  EXPECT_NE(step(r, "collect-usage: us")->summary.find("page 1: connect 127.0.0.1:1: connection refused"),
             std::string::npos)
-      << step(r, "collect usage: us")->summary;
+      << step(r, "collect-usage: us")->summary;
   EXPECT_EQ(number("SELECT cost FROM p_platform_records_usage WHERE subscription = 's4'"), 99);
 }
 
@@ -277,8 +277,8 @@ TEST_F(UsageCollection, RetriesPassAfterPassingFailures) {
   regions(url("/flaky/2/eu"), url("/us"));
   const RunResult r = host_.run("usage-collection");
   EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL) << r.summary;
-  EXPECT_TRUE(logged_in(r, "collect usage: eu", {"region eu, page 1: ", "HTTP 503", "retrying in 10 ms"}));
-  EXPECT_TRUE(logged_in(r, "collect usage: eu", {"region eu, page 1: 2 items of 2 stored", "after 3 attempts"}));
+  EXPECT_TRUE(logged_in(r, "collect-usage: eu", {"region eu, page 1: ", "HTTP 503", "retrying in 10 ms"}));
+  EXPECT_TRUE(logged_in(r, "collect-usage: eu", {"region eu, page 1: 2 items of 2 stored", "after 3 attempts"}));
   EXPECT_EQ(count("usage"), 4);
 }
 
@@ -295,12 +295,12 @@ TEST_F(UsageCollection, MalformedAnswersFailTheRegionNamingWhatIsWrong) {
     regions(url(c.path), url("/us"));
     const RunResult r = host_.run("usage-collection");
     EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
-    const auto* eu = step(r, "collect usage: eu");
+    const auto* eu = step(r, "collect-usage: eu");
     ASSERT_NE(eu, nullptr);
     EXPECT_EQ(eu->outcome, OPK_OUTCOME_ERROR);
     EXPECT_NE(eu->summary.find(c.expected), std::string::npos) << eu->summary;
-    EXPECT_TRUE(logged_in(r, "collect usage: eu", {"region eu, page 1: answer body", "(a malformed answer)"}));
-    EXPECT_EQ(step(r, "collect usage: us")->outcome, OPK_OUTCOME_NORMAL);
+    EXPECT_TRUE(logged_in(r, "collect-usage: eu", {"region eu, page 1: answer body", "(a malformed answer)"}));
+    EXPECT_EQ(step(r, "collect-usage: us")->outcome, OPK_OUTCOME_NORMAL);
     EXPECT_EQ(count("usage", "subscription <> 's4'"), 0);
   }
 }
@@ -323,7 +323,7 @@ TEST_F(UsageCollection, BadItemsAreNamedAndTheGoodOnesStored) {
   const RunResult r = host_.run("usage-collection");
   ASSERT_EQ(r.status, OPK_OK) << r.error;
   EXPECT_EQ(r.outcome, OPK_OUTCOME_WARNING) << r.summary;
-  EXPECT_EQ(step(r, "collect usage: eu")->outcome, OPK_OUTCOME_WARNING);
+  EXPECT_EQ(step(r, "collect-usage: eu")->outcome, OPK_OUTCOME_WARNING);
   const std::string at = "region eu, page 1, items[";
   for (const auto& line : std::vector<std::string>{
            at + "1] (subscription s99).subscription: unknown subscription: platform-records has no subscription 's99'",
@@ -334,10 +334,10 @@ TEST_F(UsageCollection, BadItemsAreNamedAndTheGoodOnesStored) {
            at + "6]: expected an object, got string",
            at + "7] (subscription s6).quantity: expected a number, got \"7\"",
            at + "8] (subscription s1).subscription: reported again (first on page 1); the first report is kept"})
-    EXPECT_TRUE(logged_in(r, "collect usage: eu", {line + "; not stored"})) << line;
-  EXPECT_NE(step(r, "collect usage: eu")->summary.find("1 subscription stored from 1 page"), std::string::npos)
-      << step(r, "collect usage: eu")->summary;
-  EXPECT_NE(step(r, "collect usage: eu")->summary.find("8 items refused"), std::string::npos);
+    EXPECT_TRUE(logged_in(r, "collect-usage: eu", {line + "; not stored"})) << line;
+  EXPECT_NE(step(r, "collect-usage: eu")->summary.find("1 subscription stored from 1 page"), std::string::npos)
+      << step(r, "collect-usage: eu")->summary;
+  EXPECT_NE(step(r, "collect-usage: eu")->summary.find("8 items refused"), std::string::npos);
   // The good item stored; what was stored before for a refused one stays.
   EXPECT_EQ(number("SELECT cost FROM p_platform_records_usage WHERE subscription = 's1'"), 12.5);
   EXPECT_EQ(number("SELECT cost FROM p_platform_records_usage WHERE subscription = 's2'"), 40);
@@ -357,7 +357,7 @@ TEST_F(UsageCollection, ADryRunCollectsAndReportsAndWritesNothing) {
   EXPECT_EQ(r.summary,
             "dry run: 2026-01: 4 usage rows from 2 regions; 4 billing lines, 8 commissions; nothing written");
   EXPECT_TRUE(
-      logged_in(r, "generate billing", {"dry run: would write 4 billing lines for 2026-01 (24.75 EUR, 20 USD)"}));
+      logged_in(r, "generate-billing", {"dry run: would write 4 billing lines for 2026-01 (24.75 EUR, 20 USD)"}));
   EXPECT_EQ(count("usage"), 0);
   EXPECT_EQ(count("billing_lines"), 0);
   EXPECT_EQ(count("commissions"), 0);
@@ -375,8 +375,8 @@ TEST_F(UsageCollection, ACancelStopsBetweenPagesAndBillsNothing) {
   const RunResult r = host_.run("usage-collection", "{}", options);
   EXPECT_TRUE(r.cancelled);
   EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
-  EXPECT_EQ(step(r, "collect usage: eu")->outcome, OPK_OUTCOME_ERROR);
-  EXPECT_EQ(step(r, "generate billing"), nullptr);
+  EXPECT_EQ(step(r, "collect-usage: eu")->outcome, OPK_OUTCOME_ERROR);
+  EXPECT_EQ(step(r, "generate-billing"), nullptr);
   // Every page stored is whole: what the output counts is what the store has.
   const Json out = Json::parse(r.output_json);
   const int64_t stored = out["regions"][0]["stored"].get<int64_t>();
@@ -391,13 +391,13 @@ TEST_F(UsageCollection, TenantAndRegionNarrowTheRun) {
   start();
   RunResult r = host_.run("usage-collection", R"({"tenant": "tenant:t1"})");
   EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL) << r.summary;
-  EXPECT_EQ(step_ids(r), (std::vector<std::string>{"read records", "collect usage: eu", "generate billing",
-                                                   "generate commissions"}));
+  EXPECT_EQ(step_ids(r), (std::vector<std::string>{"read-records", "collect-usage: eu", "generate-billing",
+                                                   "generate-commissions"}));
   EXPECT_EQ(count("usage"), 2);  // s1, s2; s3 is tenant:t2's
   EXPECT_EQ(Json::parse(r.output_json)["regions"][0]["ignored"], 1);
   r = host_.run("usage-collection", R"({"region": "us"})");
-  EXPECT_EQ(step_ids(r), (std::vector<std::string>{"read records", "collect usage: us", "generate billing",
-                                                   "generate commissions"}));
+  EXPECT_EQ(step_ids(r), (std::vector<std::string>{"read-records", "collect-usage: us", "generate-billing",
+                                                   "generate-commissions"}));
   EXPECT_EQ(count("usage"), 3);
   r = host_.run("usage-collection", R"({"region": "mars"})");
   EXPECT_EQ(r.status, OPK_ERR_INVALID_ARGUMENT);
