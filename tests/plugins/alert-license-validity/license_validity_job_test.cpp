@@ -15,7 +15,7 @@ namespace {
 // An open alert's severity and escalation level.
 using Held = std::pair<int, int>;
 
-Json license(const std::string& id, const std::string& expires, const std::string& renewed = "") {
+Json job_license(const std::string& id, const std::string& expires, const std::string& renewed = "") {
   Json l = {{"id", id}, {"product", "Opskernel " + id}, {"expires_on", expires}};
   if (!renewed.empty()) l["renewed_on"] = renewed;
   return l;
@@ -26,11 +26,11 @@ class LicenseValidityJob : public AlertSourceTest {
   void SetUp() override { ASSERT_TRUE(load("alert-license-validity")); }
   void seed() {
     ASSERT_TRUE(import("licenses", Json::array({
-                                       license("l1", "2027-01-15"),                // 43 days left
-                                       license("l2", "2027-06-01"),                // beyond the window
-                                       license("l3", "2026-11-30"),                // expired
-                                       license("l4", "2027-01-10", "2026-11-20"),  // renewed in the window
-                                       license("l5", "2027-02-01", "2025-11-01"),  // renewed for an older expiry
+                                       job_license("l1", "2027-01-15"),                // 43 days left
+                                       job_license("l2", "2027-06-01"),                // beyond the window
+                                       job_license("l3", "2026-11-30"),                // expired
+                                       job_license("l4", "2027-01-10", "2026-11-20"),  // renewed in the window
+                                       job_license("l5", "2027-02-01", "2025-11-01"),  // renewed for an older expiry
                                    })));
     at("2026-12-03");
   }
@@ -98,8 +98,9 @@ TEST_F(LicenseValidityJob, ExpiryTurnsTheAlertCriticalAndARenewalClosesIt) {
   EXPECT_TRUE(r.logged("update license l1: warning to critical: License l1 expired on 2027-01-15"));
   EXPECT_EQ(open()["l1"], Held(OPK_SEVERITY_CRITICAL, 1));
   // l1 renewed, l3's expiry moved a year on, l5 renewed.
-  ASSERT_TRUE(import("licenses", Json::array({license("l1", "2027-01-15", "2027-01-20"), license("l3", "2027-11-30"),
-                                              license("l5", "2027-02-01", "2027-01-19")})));
+  ASSERT_TRUE(
+      import("licenses", Json::array({job_license("l1", "2027-01-15", "2027-01-20"), job_license("l3", "2027-11-30"),
+                                      job_license("l5", "2027-02-01", "2027-01-19")})));
   r = refresh();
   EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL);
   EXPECT_EQ(counts(r), "0 0 3 0");
@@ -131,7 +132,7 @@ TEST_F(LicenseValidityJob, ADryRunSaysWhatItWouldDoAndChangesNothing) {
   EXPECT_EQ(escalation_rows(), 0u);
   // A dry run after a real one: what a renewal would close.
   ASSERT_EQ(counts(refresh()), "3 1 0 0");
-  ASSERT_TRUE(import("licenses", Json::array({license("l1", "2027-01-15", "2026-12-01")})));
+  ASSERT_TRUE(import("licenses", Json::array({job_license("l1", "2027-01-15", "2026-12-01")})));
   r = refresh("{}", {.dry_run = true});
   EXPECT_EQ(counts(r), "0 0 1 2");
   EXPECT_EQ(open().size(), 3u);
@@ -172,7 +173,7 @@ TEST_F(LicenseValidityJob, ADateThatCannotBeReadWarnsAndKeepsItsAlert) {
 
 TEST_F(LicenseValidityJob, ACancelStopsBetweenLicensesAndTheNextRunDoesTheRest) {
   Json many = Json::array();
-  for (int i = 0; i < 3000; ++i) many.push_back(license("m" + std::to_string(i), "2027-01-15"));
+  for (int i = 0; i < 3000; ++i) many.push_back(job_license("m" + std::to_string(i), "2027-01-15"));
   ASSERT_TRUE(import("licenses", many));
   at("2026-12-03");
   auto r = refresh("{}", {.cancel_after_ms = 1});

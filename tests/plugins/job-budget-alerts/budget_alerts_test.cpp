@@ -13,7 +13,7 @@
 namespace opk::test {
 namespace {
 
-Json usage(const std::string& subscription, const std::string& month, double cost) {
+Json month_usage(const std::string& subscription, const std::string& month, double cost) {
   return {{"subscription", subscription}, {"month", month}, {"quantity", 1}, {"cost", cost}};
 }
 
@@ -25,8 +25,8 @@ class BudgetAlerts : public AlertSourceTest {
     ASSERT_TRUE(
         import("subscriptions", Json::array({subscription("s1", "acme", "active"), subscription("s2", "acme", "active"),
                                              subscription("s3", "beta", "active")})));
-    ASSERT_TRUE(import("usage", Json::array({usage("s1", "2026-12", 500), usage("s2", "2026-12", 300),
-                                             usage("s3", "2026-12", 950), usage("s1", "2026-11", 5000)})));
+    ASSERT_TRUE(import("usage", Json::array({month_usage("s1", "2026-12", 500), month_usage("s2", "2026-12", 300),
+                                             month_usage("s3", "2026-12", 950), month_usage("s1", "2026-11", 5000)})));
     ASSERT_TRUE(
         import("budgets", Json::array({
                               // 500 of 1,000: under 80 %.
@@ -129,8 +129,8 @@ TEST_F(BudgetAlerts, WarnsAtTheThresholdAndBreachesAtTheAmountOnce) {
 TEST_F(BudgetAlerts, RisingCostSendsTheNextThresholdFallingCostNothingAndANewMonthAnew) {
   ASSERT_EQ(alerts().status, OPK_OK);
   // s1 rises past its warning, s2 past its amount; beta falls under.
-  ASSERT_TRUE(import(
-      "usage", Json::array({usage("s1", "2026-12", 850), usage("s2", "2026-12", 360), usage("s3", "2026-12", 100)})));
+  ASSERT_TRUE(import("usage", Json::array({month_usage("s1", "2026-12", 850), month_usage("s2", "2026-12", 360),
+                                           month_usage("s3", "2026-12", 100)})));
   auto r = alerts();
   EXPECT_EQ(levels(r)["b-s1"], "warning");
   EXPECT_EQ(levels(r)["b-s2"], "breach");
@@ -143,7 +143,7 @@ TEST_F(BudgetAlerts, RisingCostSendsTheNextThresholdFallingCostNothingAndANewMon
   r = alerts();
   EXPECT_EQ(r.summary, "5 budgets in 2027-01: 0 breach, 0 warning; 0 notices sent, 0 sent before");
   EXPECT_EQ(host_.events().size(), 5u);
-  ASSERT_TRUE(import("usage", Json::array({usage("s2", "2027-01", 300)})));
+  ASSERT_TRUE(import("usage", Json::array({month_usage("s2", "2027-01", 300)})));
   r = alerts();
   EXPECT_EQ(levels(r)["b-s2"], "warning");
   ASSERT_EQ(host_.events().size(), 6u);
