@@ -203,6 +203,25 @@ TEST_F(BudgetAlerts, BadUsageAndBudgetsAreNamedAndTheRestJudged) {
   EXPECT_EQ(host_.store_rows("SELECT COUNT(*) FROM p_platform_records_usage")[0][0], "4");
 }
 
+TEST_F(BudgetAlerts, ANoticeTheEventLogRefusesIsNamedAndTheOthersAreSent) {
+  host_.store_rows("UPDATE p_platform_records_budgets SET tenant = 'tenant:ghost' WHERE id = 'b-s2'");
+  auto r = alerts();
+  ASSERT_EQ(r.status, OPK_OK) << r.summary;
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_WARNING);
+  EXPECT_TRUE(
+      r.logged("budget b-s2 (subscription s2) warning notice for 2026-12 refused by the event log: "
+               "\"scope: 'tenant:ghost' is not a hierarchy node\""))
+      << r.summary;
+  EXPECT_EQ(r.steps[1].outcome, OPK_OUTCOME_WARNING);
+  EXPECT_EQ(output(r)["notices"]["refused"], 1);
+  EXPECT_EQ(keys(), (std::set<std::string>{"budget:b-acme:breach:2026-12", "budget:b-beta:warning:2026-12"}));
+  // Once the record is right, the next run sends it.
+  host_.store_rows("UPDATE p_platform_records_budgets SET tenant = 'tenant:acme' WHERE id = 'b-s2'");
+  r = alerts();
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL);
+  EXPECT_EQ(keys().count("budget:b-s2:warning:2026-12"), 1u);
+}
+
 TEST_F(BudgetAlerts, ParametersNarrowAndAreChecked) {
   auto r = alerts(R"({"tenant": "tenant:beta"})");
   ASSERT_EQ(r.status, OPK_OK) << r.summary;
