@@ -241,7 +241,15 @@ class Collector {
       for (;;) {
         const size_t i = next.fetch_add(1);
         if (i >= regions.size()) return;
-        fetch_region(run, regions[i], *feeds[i]);
+        try {
+          fetch_region(run, regions[i], *feeds[i]);
+        } catch (const std::exception& e) {
+          // The region's step must still end: its feed gets its end.
+          FetchEvent end;
+          end.kind = FetchEvent::Kind::kEnd;
+          end.text = std::string("reading the provider failed: ") + e.what();
+          feeds[i]->push(std::move(end));
+        }
       }
     };
     std::vector<std::thread> threads;
