@@ -272,6 +272,20 @@ TEST_F(UsageCollection, AFailingProviderFailsOnlyItsRegionsStep) {
   EXPECT_EQ(number("SELECT cost FROM p_platform_records_usage WHERE subscription = 's4'"), 99);
 }
 
+TEST_F(UsageCollection, AProviderSlowerThanTheTimeoutFailsItsRegionAfterItsRetries) {
+  start({{"timeout", "300ms"}, {"retries", "1"}});
+  regions(url("/eu"), url("/slow/2000/us"));
+  const RunResult r = host_.run("usage-collection");
+  EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
+  EXPECT_EQ(step(r, "collect-usage: eu")->outcome, OPK_OUTCOME_NORMAL);
+  const auto* us = step(r, "collect-usage: us");
+  ASSERT_NE(us, nullptr);
+  EXPECT_EQ(us->outcome, OPK_OUTCOME_ERROR);
+  EXPECT_NE(us->summary.find("/slow/2000/us: no answer within 300 ms (after 2 attempts)"), std::string::npos)
+      << us->summary;
+  EXPECT_EQ(count("usage"), 3);
+}
+
 TEST_F(UsageCollection, RetriesPassAfterPassingFailures) {
   start();
   regions(url("/flaky/2/eu"), url("/us"));
