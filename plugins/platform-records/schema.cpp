@@ -55,6 +55,12 @@ const char* const kSchemaV2 =
     "role));"
     "CREATE INDEX p_platform_records_commissions_party ON p_platform_records_commissions (party, month)";
 
+// Version 3: invoices of one status in key order (a list filtered by
+// status pages through this index instead of sorting every row of the
+// status for each page; the delinquent payments list the overdue ones).
+const char* const kSchemaV3 =
+    "CREATE INDEX p_platform_records_invoices_status_id ON p_platform_records_invoices (status, id)";
+
 std::string columns(const Kind& kind, const std::string& alias = "") {
   std::string s;
   for (const auto& f : kind.fields) s += (s.empty() ? "" : ", ") + alias + f.name;
@@ -98,7 +104,8 @@ std::string order_by(const Kind& kind, const std::string& alias) {
 }  // namespace
 
 Status migrate(const Store& store) {
-  return store.migrate({{1, "records tables", kSchemaV1}, {2, "usage collection", kSchemaV2}});
+  return store.migrate(
+      {{1, "records tables", kSchemaV1}, {2, "usage collection", kSchemaV2}, {3, "invoices by status", kSchemaV3}});
 }
 
 Store::Param param_of(const Json& v) {

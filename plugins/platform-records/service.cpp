@@ -488,10 +488,14 @@ Status Service::mark_overdue(const std::string& as_of, int limit, const std::str
     // SQLite and PostgreSQL both have), so the batch is one transaction.
     // status = 'open' again outside: a concurrent writer's batch that took
     // a row first leaves it out of this one (PostgreSQL re-checks the
-    // condition on the row it waited for).
+    // condition on the row it waited for). Written as a CASE so that no
+    // index serves it: the rows are found by their ids (the primary key),
+    // not by a scan of every open invoice per batch.
     Json results;
     if (Status s = store_.transaction(
-            {{"UPDATE " + kind.table + " SET status = 'overdue' WHERE status = 'open' AND id IN (SELECT id FROM " +
+            {{"UPDATE " + kind.table +
+                  " SET status = 'overdue' WHERE (CASE WHEN status = 'open' THEN 1 ELSE 0 END) = 1 AND id IN (SELECT "
+                  "id FROM " +
                   kind.table + " WHERE " + due + " ORDER BY due_date, id LIMIT CAST($2 AS INTEGER)) RETURNING " + cols,
               params}},
             &results);
