@@ -282,13 +282,12 @@ class Collector {
 
     // The output and the outcome.
     opk::Json out_regions = opk::Json::array();
-    int failed = 0, refused = 0;
+    int failed = 0;
     opk::Json cost = opk::Json::object();
     int64_t stored = 0;
     for (size_t i = 0; i < regions.size(); ++i) {
       const RegionResult& r = results[i];
       failed += r.status == "failed" ? 1 : 0;
-      refused += r.refused > 0 ? 1 : 0;
       stored += r.stored;
       if (r.status == "collected") cost[regions[i].currency] = cents(cost.value(regions[i].currency, 0.0) + r.cost);
       out_regions.push_back({{"region", regions[i].id},
