@@ -400,6 +400,11 @@ class DelinquentJob : public opk::Job {
               if (failed) failed = st;
               continue;  // not sent (or not known to be): the next run's emit decides
             }
+            if (results[i].unkeyed && failed)
+              failed = opk::Status::unavailable(
+                  "the kernel's event log ignored the reminders' idempotency keys (emit answered without "
+                  "\"duplicate\"): reminders stopped, so that none can go twice; this job type needs a kernel whose "
+                  "emit keeps keys");
             const bool dup = results[i].duplicate;
             if (dup)
               ++report->already;
@@ -445,6 +450,9 @@ class DelinquentJob : public opk::Job {
     opk::Status status;
     int64_t seq = 0;
     bool duplicate = false;
+    // Written by a kernel that ignored the key (its answer has no
+    // "duplicate"): sent, but nothing would stop a second one.
+    bool unkeyed = false;
   };
 
   // Emits every request of `bodies` (JSON text), `concurrency` at a time;
@@ -467,6 +475,7 @@ class DelinquentJob : public opk::Job {
         if (out[i].status) {
           out[i].seq = answer.value("seq", int64_t{0});
           out[i].duplicate = answer.value("duplicate", false);
+          if (!answer.contains("duplicate")) out[i].unkeyed = broken = true;
         } else if (out[i].status.code() != OPK_ERR_INVALID_ARGUMENT) {
           broken = true;
         }
