@@ -177,7 +177,11 @@ Status load_all(const Store& store, const Kind& kind, std::map<std::string, Json
 Status load_keys(const Store& store, const Kind& kind, const std::vector<Json>& keys,
                  std::map<std::string, Json>* out) {
   // One statement per batch of keys: (k1 = $1 AND k2 = $2) OR (...).
-  const size_t per = std::max<size_t>(1, 200 / kind.key.size());
+  // About 64 parameters a statement: SQLite finds each "$n" by a linear
+  // search of the statement's names, so a statement's cost grows with the
+  // square of its parameters (up to 500 a statement spent a quarter of a
+  // usage collection's time there, bench/README.md).
+  const size_t per = std::max<size_t>(1, 64 / kind.key.size());
   for (size_t start = 0; start < keys.size(); start += per) {
     std::string where;
     std::vector<Store::Param> params;
@@ -211,7 +215,8 @@ Status load_keys(const Store& store, const Kind& kind, const std::vector<Json>& 
 std::vector<Store::Statement> upserts(const Kind& kind, const std::vector<Json>& rows) {
   std::vector<Store::Statement> out;
   const size_t width = kind.fields.size();
-  const size_t per = 50;
+  // About 64 parameters a statement, as in load_keys.
+  const size_t per = std::max<size_t>(1, 64 / width);
   std::string set;
   for (const auto& f : kind.fields) {
     if (std::find(kind.key.begin(), kind.key.end(), f.name) != kind.key.end()) continue;
