@@ -360,7 +360,14 @@ class DelinquentJob : public opk::Job {
             const std::string inv_tenant = inv.value("tenant", "");
             const auto due_day = day_number(inv.value("due_date", ""));
             opk::Json contact;
-            if (opk::Status st = contact_of(inv_tenant, &contact); !st) {
+            opk::Status st = inv_tenant.rfind("tenant:", 0) == 0 && inv_tenant.size() > 7
+                                 ? contact_of(inv_tenant, &contact)
+                                 : opk::Status::invalid("tenant: '" + inv_tenant + "' is not a tenant (tenant:<name>)");
+            if (st.code() == OPK_ERR_INVALID_ARGUMENT) {
+              not_reminded(run, id, st.message(), report);
+              continue;
+            }
+            if (!st) {
               failed = st;
               break;
             }
@@ -386,14 +393,7 @@ class DelinquentJob : public opk::Job {
             const std::string& id = ids[i];
             const opk::Status& st = results[i].status;
             if (st.code() == OPK_ERR_INVALID_ARGUMENT) {
-              // The invoice's record is at fault (a tenant not in the
-              // hierarchy, an id too long for a key): named, not reminded,
-              // tried again by the next run.
-              run.warn("invoice " + id + ": no reminder sent: " + st.message());
-              if (report->not_sent.size() < kMaxListedIds)
-                report->not_sent.push_back({{"id", id}, {"problem", st.message()}});
-              ++report->not_reminded;
-              report->warned = true;
+              not_reminded(run, id, st.message(), report);
               continue;
             }
             if (!st) {
@@ -443,6 +443,17 @@ class DelinquentJob : public opk::Job {
     step.end(report->not_reminded > 0 ? opk::Outcome::warning : opk::Outcome::normal,
              done + (run.dry_run() ? "; nothing emitted" : ""));
     return opk::Status::ok();
+  }
+
+  // An invoice whose record is at fault (a tenant not in the hierarchy or
+  // not a tenant, an id too long for a key): named, not reminded, tried
+  // again by the next run.
+  static void not_reminded(const opk::RunContext& run, const std::string& id, const std::string& problem,
+                           Report* report) {
+    run.warn("invoice " + id + ": no reminder sent: " + problem);
+    if (report->not_sent.size() < kMaxListedIds) report->not_sent.push_back({{"id", id}, {"problem", problem}});
+    ++report->not_reminded;
+    report->warned = true;
   }
 
   // What one emit answered.

@@ -226,11 +226,13 @@ TEST_F(DelinquentPayments, BadRecordsAreNamedAndLeftAsTheyAre) {
   host_.store_rows(
       "INSERT INTO p_platform_records_invoices (id, tenant, subscription, amount, currency, due_date, status) VALUES "
       "('i8', 'tenant:t1', NULL, 10, 'EUR', '2026/12/01', 'open'), "
-      "('i9', 'tenant:ghost', NULL, 10, 'EUR', '2026-12-01', 'open')");
+      "('i9', 'tenant:ghost', NULL, 10, 'EUR', '2026-12-01', 'open'), "
+      "('i0', 'acme', NULL, 10, 'EUR', '2026-12-01', 'overdue')");
   const RunResult r = host_.run(kType);
   ASSERT_EQ(r.status, OPK_OK) << r.error;
   EXPECT_EQ(r.outcome, OPK_OUTCOME_WARNING);
-  EXPECT_EQ(r.summary, "marked 4 invoices overdue, reminded 4, 1 skipped (bad records), 1 reminders refused");
+  EXPECT_EQ(r.summary, "marked 4 invoices overdue, reminded 4, 1 skipped (bad records), 2 reminders refused");
+  EXPECT_TRUE(r.logged("invoice i0: no reminder sent: tenant: 'acme' is not a tenant (tenant:<name>)")) << r.summary;
   EXPECT_TRUE(r.logged("invoice i8: due_date: '2026/12/01' is not a date YYYY-MM-DD; the invoice stays open"));
   EXPECT_TRUE(r.logged("invoice i9: no reminder sent: scope:")) << r.summary;
   EXPECT_EQ(status("i8"), "open");
@@ -238,13 +240,14 @@ TEST_F(DelinquentPayments, BadRecordsAreNamedAndLeftAsTheyAre) {
   const Json out = Json::parse(r.output_json);
   EXPECT_EQ(out["skipped"][0]["id"], "i8");
   EXPECT_EQ(out["skipped"][0]["field"], "due_date");
-  EXPECT_EQ(out["not_reminded"][0]["id"], "i9");
+  EXPECT_EQ(out["not_reminded"][0]["id"], "i0");
+  EXPECT_EQ(out["not_reminded"][1]["id"], "i9");
   EXPECT_EQ(host_.events().size(), 4u);
   EXPECT_EQ(recorded(), 4) << "i9 is not recorded as reminded: the next run tries again";
   // Once its tenant exists, the next run reminds it.
   host_.add_node("tenant:ghost", "platform");
   const RunResult again = host_.run(kType);
-  EXPECT_EQ(again.summary, "marked 0 invoices overdue, reminded 1, 1 skipped (bad records)");
+  EXPECT_EQ(again.summary, "marked 0 invoices overdue, reminded 1, 1 skipped (bad records), 1 reminders refused");
   EXPECT_EQ(host_.events().back().subject, "invoice:i9");
 }
 
