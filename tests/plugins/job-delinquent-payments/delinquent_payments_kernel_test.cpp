@@ -2,10 +2,12 @@
 // platform-records, job-delinquent-payments, channel-webhook,
 // notifications) with a notification rule on the reminder's event kind
 // delivering to the Standard Webhooks receiver
-// (tests/support/webhook-receiver, which verifies every signature): each
-// overdue invoice is delivered once, verified, with its payload, across a
-// second run, a kernel restart, and a run that lost the plugin's own record
-// of the reminders it sent (the kernel's key decides).
+// (tests/support/webhook-receiver, which verifies every signature): a run
+// with reminders off marks and sends nothing; once they are turned on (a
+// restart with the setting changed) each overdue invoice is delivered once,
+// verified, with its payload, across a second run, a kernel restart, and a
+// run that lost the plugin's own record of the reminders it sent (the
+// kernel's key decides).
 #include <gtest/gtest.h>
 
 #include <opskernel/json.hpp>
@@ -30,7 +32,7 @@ class DelinquentPaymentsKernel : public test::WebhookKernelTest {
     ASSERT_NO_FATAL_FAILURE(set_up({test::bundled("admin-http"), test::bundled("platform-records"),
                                     test::bundled("job-delinquent-payments"), test::bundled("channel-webhook"),
                                     test::bundled("notifications")}));
-    cfg_.plugins["job-delinquent-payments"] = {{"send_reminders", "true"}};
+    cfg_.plugins["job-delinquent-payments"] = {{"send_reminders", "false"}};
   }
 
   // The invoice ids of the reminders the receiver got, in order.
@@ -52,7 +54,7 @@ class DelinquentPaymentsKernel : public test::WebhookKernelTest {
   }
 };
 
-TEST_F(DelinquentPaymentsKernel, EachOverdueInvoiceIsDeliveredOnceAcrossRerunsAndARestart) {
+TEST_F(DelinquentPaymentsKernel, EachOverdueInvoiceIsDeliveredOnceAcrossRerunsAndRestarts) {
   start();
   auto* id = kernel_->identity();
   ASSERT_TRUE(id->add_node("distributor:d", "platform", "D"));
@@ -78,7 +80,15 @@ TEST_F(DelinquentPaymentsKernel, EachOverdueInvoiceIsDeliveredOnceAcrossRerunsAn
       {}, &changed));
   ASSERT_EQ(changed, 4);
 
-  EXPECT_EQ(run(), "marked 2 invoices overdue, reminded 2");
+  // Reminders off: marked, nothing sent.
+  EXPECT_EQ(run(), "marked 2 invoices overdue, reminders off");
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_TRUE(received(requests_).empty());
+  // Turned on: the invoices left overdue are reminded once.
+  kernel_->stop();
+  cfg_.plugins["job-delinquent-payments"]["send_reminders"] = "true";
+  start();
+  EXPECT_EQ(run(), "marked 0 invoices overdue, reminded 2");
   ASSERT_TRUE(eventually([&] { return received(requests_).size() >= 2; })) << receiver_.errors();
   EXPECT_EQ(run(), "marked 0 invoices overdue, reminded 0");
 
