@@ -66,6 +66,12 @@ Status Outbox::start() {
     return Status::unavailable("the kernel offers no event log (opk.events/1, ABI 1.4): nothing would be notified");
   if (channels_ == nullptr || !channels_->deliver)
     return Status::unavailable("the kernel offers no notification channels (opk.channels/1, ABI 1.4)");
+  // A host whose event log only takes emits (the SDK's test host) cannot be
+  // consumed: say so once instead of failing every read.
+  Json probe;
+  if (Status s = events_call("read", {{"after", 0}, {"limit", 1}, {"wait_ms", 0}}, &probe);
+      s.code() == OPK_ERR_UNSUPPORTED)
+    return Status::unavailable("the event log cannot be read (" + s.message() + "): nothing would be notified");
   node_ = p_.host().config_or("kernel.node_name", "");
   int64_t recovered = 0;
   if (Status s = p_.repo().recover(node_, p_.host().now_ms(), &recovered); !s)

@@ -258,7 +258,7 @@ TEST_F(NotificationsApi, TemplateCheck) {
 }
 
 TEST_F(NotificationsApi, DeliveriesAreEmptyAndScopedWithoutAnOutbox) {
-  // The test host has no event log: the outbox does not run, and says so.
+  // The test host's event log takes emits only: the outbox does not run, and says so.
   bool said = false;
   for (const auto& l : host_.log_lines()) said |= l.text.find("the outbox does not run") != std::string::npos;
   EXPECT_TRUE(said);
