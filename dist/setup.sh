@@ -96,13 +96,15 @@ case "$MODE" in
     echo "== release build, warnings as errors"
     build build -DOPK_WERROR=ON -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
       -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
-    ctest --test-dir build -j2 --output-on-failure
+    # Most tests wait on servers, kernels and sockets, not on the CPU (the
+    # release suite used 90 CPU-s in 115 s at -j2): four at once take 78 s.
+    ctest --test-dir build -j4 --output-on-failure
     echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
     # Without the benchmarks: they are built and run from the release build.
     build build-asan -DOPK_WERROR=ON -DOPK_SANITIZE=ON -DOPK_BUILD_BENCH=OFF -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -g1 -DNDEBUG" \
       -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O0 -g1 -DNDEBUG"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      ctest --test-dir build-asan -j2 --output-on-failure
+      ctest --test-dir build-asan -j3 --output-on-failure
     echo "== all tests passed"
     ;;
 esac

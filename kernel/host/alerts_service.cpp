@@ -20,7 +20,7 @@ namespace {
 using Json = nlohmann::json;
 
 // Which service serves the calls coming through a plugin's host table.
-ServedBy<AlertsService> g_served;
+ServedBy<AlertsService> g_alerts_served;
 
 std::string error_answer(const Status& s) {
   return Json({{"error", s.message()}}).dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -151,11 +151,11 @@ AlertsService::AlertsService(alerts::Engine& engine, identity::Identity& identit
 }
 
 AlertsService::~AlertsService() {
-  g_served.forget(this);
+  g_alerts_served.forget(this);
 }
 
 void AlertsService::serve(const PluginHost* host) {
-  g_served.serve(host, this);
+  g_alerts_served.serve(host, this);
 }
 
 std::vector<std::string> AlertsService::operations() {
@@ -329,7 +329,7 @@ opk_status AlertsService::cb_call(const opk_host* host, const opk_principal* act
                                   const char* request_json, const char* source, char** answer_json) {
   auto* ph = PluginHost::from(host);
   if (!ph || !operation || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
-  AlertsService* self = g_served.find(ph);
+  AlertsService* self = g_alerts_served.find(ph);
   std::string answer;
   Status s;
   if (!self) {

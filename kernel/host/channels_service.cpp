@@ -19,11 +19,11 @@
 namespace opk::host {
 namespace {
 
-ServedBy<ChannelsService> g_served;
+ServedBy<ChannelsService> g_channels_served;
 
 ChannelsService* served(const opk_host* host) {
   auto* ph = PluginHost::from(host);
-  return ph ? g_served.find(ph) : nullptr;
+  return ph ? g_channels_served.find(ph) : nullptr;
 }
 
 void set_detail(opk_delivery_result* r, const std::string& text) {
@@ -92,11 +92,11 @@ ChannelsService::ChannelsService() {
 }
 
 ChannelsService::~ChannelsService() {
-  g_served.forget(this);
+  g_channels_served.forget(this);
 }
 
 void ChannelsService::serve(const PluginHost* host) {
-  g_served.serve(host, this);
+  g_channels_served.serve(host, this);
 }
 
 void ChannelsService::add_plugin(const std::string& plugin_id, opk_plugin* instance,

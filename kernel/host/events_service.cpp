@@ -13,7 +13,7 @@ namespace opk::host {
 namespace {
 
 // Which service serves the calls coming through a plugin's host table.
-ServedBy<EventsService> g_served;
+ServedBy<EventsService> g_events_served;
 
 std::string error_answer(const Status& s) {
   std::string out = "{\"error\":";
@@ -46,11 +46,11 @@ EventsService::EventsService(events::Log& log, identity::Identity& identity, con
 }
 
 EventsService::~EventsService() {
-  g_served.forget(this);
+  g_events_served.forget(this);
 }
 
 void EventsService::serve(const PluginHost* host) {
-  g_served.serve(host, this);
+  g_events_served.serve(host, this);
 }
 
 std::vector<std::string> EventsService::operations() {
@@ -137,7 +137,7 @@ opk_status EventsService::cb_call(const opk_host* host, const opk_principal* act
                                   const char* request_json, const char* /*source*/, char** answer_json) {
   auto* ph = PluginHost::from(host);
   if (!ph || !operation || !answer_json) return OPK_ERR_INVALID_ARGUMENT;
-  EventsService* self = g_served.find(ph);
+  EventsService* self = g_events_served.find(ph);
   std::string answer;
   Status s;
   if (!self) {

@@ -19,12 +19,12 @@
 namespace opk::host {
 namespace {
 
-ServedBy<MetricsService> g_served;
+ServedBy<MetricsService> g_metrics_served;
 
 MetricsService* served(const opk_host* host, std::string* plugin_id) {
   auto* ph = PluginHost::from(host);
   if (!ph) return nullptr;
-  MetricsService* self = g_served.find(ph);
+  MetricsService* self = g_metrics_served.find(ph);
   if (self && plugin_id) *plugin_id = ph->plugin_id();
   return self;
 }
@@ -138,11 +138,11 @@ MetricsService::MetricsService() {
 }
 
 MetricsService::~MetricsService() {
-  g_served.forget(this);
+  g_metrics_served.forget(this);
 }
 
 void MetricsService::serve(const PluginHost* host) {
-  g_served.serve(host, this);
+  g_metrics_served.serve(host, this);
 }
 
 Status MetricsService::add(const std::string& plugin_id, const std::string& name, opk_metrics_collect_fn collect,

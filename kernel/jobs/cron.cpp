@@ -103,7 +103,7 @@ std::vector<std::string_view> split_blanks(std::string_view text) {
   return out;
 }
 
-std::string quoted(std::string_view s) {
+std::string in_quotes(std::string_view s) {
   return "'" + std::string(s) + "'";
 }
 
@@ -127,26 +127,26 @@ bool parse_small_number(std::string_view s, int* out) {
 
 // Parses one value of a field: a number in range or, where allowed, a name.
 Status parse_value(const FieldSpec& f, std::string_view s, std::string_view item, int* out) {
-  if (s.empty()) return field_error(f, "missing value in " + quoted(item));
+  if (s.empty()) return field_error(f, "missing value in " + in_quotes(item));
   int v = 0;
   if (parse_small_number(s, &v)) {
     if (v < f.min || v > f.max) {
-      return field_error(f, quoted(s) + " is out of range " + std::to_string(f.min) + "-" + std::to_string(f.max));
+      return field_error(f, in_quotes(s) + " is out of range " + std::to_string(f.min) + "-" + std::to_string(f.max));
     }
     *out = v;
     return Status::ok();
   }
   if (all_of(s, ::isalpha)) {
-    if (f.names == nullptr) return field_error(f, quoted(s) + " is not a number");
+    if (f.names == nullptr) return field_error(f, in_quotes(s) + " is not a number");
     for (int i = 0; i < f.name_count; ++i) {
       if (iequals(s, f.names[i])) {
         *out = f.min + i;
         return Status::ok();
       }
     }
-    return field_error(f, "unknown name " + quoted(s));
+    return field_error(f, "unknown name " + in_quotes(s));
   }
-  return field_error(f, "invalid value " + quoted(s));
+  return field_error(f, "invalid value " + in_quotes(s));
 }
 
 // Parses one comma-separated item ("*", "N", "N-M", each optionally "/STEP") into `bits`.
@@ -157,8 +157,8 @@ Status parse_item(const FieldSpec& f, std::string_view item, uint64_t* bits) {
   if (size_t slash = item.find('/'); slash != std::string_view::npos) {
     base = item.substr(0, slash);
     std::string_view step_text = item.substr(slash + 1);
-    if (!parse_small_number(step_text, &step)) return field_error(f, "invalid step in " + quoted(item));
-    if (step == 0) return field_error(f, "step must be at least 1 in " + quoted(item));
+    if (!parse_small_number(step_text, &step)) return field_error(f, "invalid step in " + in_quotes(item));
+    if (step == 0) return field_error(f, "step must be at least 1 in " + in_quotes(item));
   }
   int lo = 0, hi = 0;
   if (base == "*") {
@@ -167,7 +167,7 @@ Status parse_item(const FieldSpec& f, std::string_view item, uint64_t* bits) {
   } else if (size_t dash = base.find('-'); dash != std::string_view::npos) {
     if (Status s = parse_value(f, base.substr(0, dash), item, &lo); !s) return s;
     if (Status s = parse_value(f, base.substr(dash + 1), item, &hi); !s) return s;
-    if (lo > hi) return field_error(f, "range " + quoted(base) + " has start greater than end");
+    if (lo > hi) return field_error(f, "range " + in_quotes(base) + " has start greater than end");
   } else {
     if (Status s = parse_value(f, base, item, &lo); !s) return s;
     hi = step > 0 ? f.max : lo;  // Vixie: "N/STEP" means N-max/STEP
@@ -214,7 +214,7 @@ Status Expression::parse(std::string_view text, Expression* out) {
   std::vector<std::string_view> fields = split_blanks(text);
   if (!fields.empty() && fields[0].front() == '@') {
     const std::string_view name = fields[0];
-    if (fields.size() > 1) return Status::invalid("unexpected text after macro " + quoted(name));
+    if (fields.size() > 1) return Status::invalid("unexpected text after macro " + in_quotes(name));
     if (iequals(name, "@reboot")) return Status::invalid("unsupported macro '@reboot' (no boot-time schedules)");
     for (const Macro& m : kMacros) {
       if (iequals(name, m.name)) {
@@ -226,7 +226,7 @@ Status Expression::parse(std::string_view text, Expression* out) {
         return Status::ok();
       }
     }
-    return Status::invalid("unknown macro " + quoted(name));
+    return Status::invalid("unknown macro " + in_quotes(name));
   }
   if (fields.size() != 5) return Status::invalid("expected 5 fields, got " + std::to_string(fields.size()));
 
@@ -259,7 +259,7 @@ Status Expression::parse(std::string_view text, Expression* out) {
       return !possible;
     });
     if (!possible) {
-      return field_error(kDay, "no day in " + quoted(fields[2]) + " occurs in month " + quoted(fields[3]) +
+      return field_error(kDay, "no day in " + in_quotes(fields[2]) + " occurs in month " + in_quotes(fields[3]) +
                                    ", so the expression would never fire");
     }
   }
@@ -402,7 +402,7 @@ Status next_fire_times(std::string_view expr, std::string_view zone, Instant aft
   try {
     tz = date::locate_zone(name);
   } catch (const std::exception&) {
-    return Status::invalid("unknown time zone " + quoted(name));
+    return Status::invalid("unknown time zone " + in_quotes(name));
   }
   *out = e.next(after, tz, n);
   return Status::ok();
@@ -422,7 +422,7 @@ int jitter_for(std::string_view job_id, int max_minutes) {
 Status parse_instant(std::string_view text, Instant* out) {
   // YYYY-MM-DDTHH:MM:SS then Z or +HH:MM / -HH:MM.
   auto bad = [&] {
-    return Status::invalid("invalid instant " + quoted(text) +
+    return Status::invalid("invalid instant " + in_quotes(text) +
                            " (expected e.g. 2026-03-29T01:30:00Z or 2026-03-29T01:30:00+01:00)");
   };
   if (text.size() != 20 && text.size() != 25) return bad();

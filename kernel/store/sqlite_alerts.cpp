@@ -30,9 +30,6 @@ std::optional<std::string> opt_text(const std::string& s) {
 std::optional<std::string> opt_ms(int64_t v) {
   return v == 0 ? std::nullopt : std::optional<std::string>(std::to_string(v));
 }
-int64_t num(const std::optional<std::string>& v) {
-  return v && !v->empty() ? std::stoll(*v) : 0;
-}
 
 // The alert's columns in kAlertColumns order, as parameters.
 Params alert_params(const AlertRow& a) {
@@ -73,7 +70,7 @@ Params alert_params(const AlertRow& a) {
 AlertRow alert_of(const std::vector<std::optional<std::string>>& r) {
   auto t = [&](int i) { return r[i].value_or(""); };
   AlertRow a;
-  a.id = num(r[0]);
+  a.id = column_int(r[0]);
   a.source = t(1);
   a.plugin = t(2);
   a.type = t(3);
@@ -90,21 +87,21 @@ AlertRow alert_of(const std::vector<std::optional<std::string>>& r) {
   a.custom = t(14) == "1";
   a.details_json = t(15);
   a.status = t(16);
-  a.escalation_level = static_cast<int32_t>(num(r[17]));
+  a.escalation_level = static_cast<int32_t>(column_int(r[17]));
   a.escalated_rules = t(18);
-  a.first_seen_ms = num(r[19]);
-  a.last_seen_ms = num(r[20]);
-  a.occurrences = num(r[21]);
+  a.first_seen_ms = column_int(r[19]);
+  a.last_seen_ms = column_int(r[20]);
+  a.occurrences = column_int(r[21]);
   a.acknowledged_by = t(22);
-  a.acknowledged_ms = num(r[23]);
+  a.acknowledged_ms = column_int(r[23]);
   a.closed_by = t(24);
-  a.closed_ms = num(r[25]);
+  a.closed_ms = column_int(r[25]);
   a.close_kind = t(26);
   a.close_reason = t(27);
-  a.silenced_until_ms = num(r[28]);
-  a.previous_id = num(r[29]);
+  a.silenced_until_ms = column_int(r[28]);
+  a.previous_id = column_int(r[29]);
   a.flapping = t(30) == "1";
-  a.clean_sweeps = static_cast<int32_t>(num(r[31]));
+  a.clean_sweeps = static_cast<int32_t>(column_int(r[31]));
   return a;
 }
 
@@ -164,7 +161,7 @@ Status SqliteStore::save_alerts_locked(std::vector<AlertSave>* saves) {
   TextRows next;
   if (Status s = run("SELECT COALESCE(MAX(id), 0) + 1 FROM alerts", {}, &next, nullptr); !s)
     return fail(Status::unavailable("store: alerts: " + s.message()));
-  int64_t next_id = num(next.at(0).at(0));
+  int64_t next_id = column_int(next.at(0).at(0));
   std::string placeholders;
   for (int i = 1; i <= kAlertColumnCount; ++i) placeholders += (i > 1 ? ", $" : "$") + std::to_string(i);
   std::string sets;
@@ -226,7 +223,7 @@ Status SqliteStore::save_alerts_locked(std::vector<AlertSave>* saves) {
                            {std::to_string(e.alert_id)}, &r, nullptr);
             !q)
           return fail(Status::unavailable("store: alerts: " + q.message()));
-        it = last_seq.emplace(e.alert_id, num(r.at(0).at(0))).first;
+        it = last_seq.emplace(e.alert_id, column_int(r.at(0).at(0))).first;
       }
       e.seq = ++it->second;
       if (e.time_ms == 0) e.time_ms = now_ms();
@@ -355,8 +352,8 @@ StatusOr<std::vector<AlertEvent>> SqliteStore::alert_events(int64_t alert_id) {
                                s.message());
   std::vector<AlertEvent> out;
   for (const auto& r : rows)
-    out.push_back({num(r[0]), num(r[1]), num(r[2]), r[3].value_or(""), r[4].value_or(""), r[5].value_or(""),
-                   r[6].value_or("{}")});
+    out.push_back({column_int(r[0]), column_int(r[1]), column_int(r[2]), r[3].value_or(""), r[4].value_or(""),
+                   r[5].value_or(""), r[6].value_or("{}")});
   return out;
 }
 
@@ -371,7 +368,7 @@ StatusOr<std::vector<AlertCount>> SqliteStore::alert_counts(const AlertView& vie
       !s)
     return Status::unavailable("store: cannot count alerts: " + s.message());
   std::vector<AlertCount> out;
-  for (const auto& r : rows) out.push_back({r[0].value_or(""), r[1].value_or(""), r[2].value_or(""), num(r[3])});
+  for (const auto& r : rows) out.push_back({r[0].value_or(""), r[1].value_or(""), r[2].value_or(""), column_int(r[3])});
   return out;
 }
 

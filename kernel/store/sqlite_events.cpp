@@ -20,14 +20,10 @@ using TextRows = std::vector<std::vector<std::optional<std::string>>>;
 
 constexpr const char* kEventColumnList = "seq, time_ms, kind, scope, scope_path, subject, payload_json";
 
-int64_t num(const std::optional<std::string>& v) {
-  return v && !v->empty() ? std::stoll(*v) : 0;
-}
-
 EventRow event_of(const std::vector<std::optional<std::string>>& r) {
   EventRow e;
-  e.seq = num(r[0]);
-  e.time_ms = num(r[1]);
+  e.seq = column_int(r[0]);
+  e.time_ms = column_int(r[1]);
   e.kind = r[2].value_or("");
   e.scope = r[3].value_or("");
   e.scope_path = r[4].value_or("");
@@ -42,7 +38,7 @@ Status SqliteStore::load_event_seq() {
   TextRows rows;
   if (Status s = run_one(db(), "SELECT COALESCE(MAX(seq), 0) FROM events", {}, &rows, nullptr); !s)
     return Status::unavailable("store: event log: " + s.message());
-  last_event_seq_.store(rows.empty() ? 0 : num(rows[0][0]), std::memory_order_release);
+  last_event_seq_.store(rows.empty() ? 0 : column_int(rows[0][0]), std::memory_order_release);
   return Status::ok();
 }
 
@@ -126,7 +122,7 @@ Status SqliteStore::append_keyed_event(const std::string& owner, const std::stri
             return Status::unavailable("store: event key '" + key +
                                        "': " + (w ? "not found after a conflict" : w.message()));
           dup = true;
-          seq = num(rows[0][0]);
+          seq = column_int(rows[0][0]);
           return Status::ok();
         }
         int64_t first = 0;
@@ -186,7 +182,7 @@ StatusOr<std::vector<EventConsumer>> SqliteStore::event_consumers() {
   if (Status s = query("SELECT consumer, seq, acked_ms FROM event_consumers ORDER BY consumer", {}, &rows); !s)
     return Status::unavailable("store: cannot read the event consumers: " + s.message());
   std::vector<EventConsumer> out;
-  for (const auto& r : rows) out.push_back({r[0].value_or(""), num(r[1]), num(r[2])});
+  for (const auto& r : rows) out.push_back({r[0].value_or(""), column_int(r[1]), column_int(r[2])});
   return out;
 }
 
@@ -209,7 +205,7 @@ Status SqliteStore::prune_events(int64_t before_ms, int64_t max_seq, size_t batc
       return Status::unavailable("store: prune events: " + s.message());
     int64_t last = 0, n = 0;
     for (const auto& r : rows) {
-      const int64_t seq = num(r[0]), time = num(r[1]);
+      const int64_t seq = column_int(r[0]), time = column_int(r[1]);
       if (time >= before_ms || seq > max_seq) break;
       last = seq;
       ++n;

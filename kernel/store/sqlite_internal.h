@@ -54,6 +54,11 @@ inline int64_t now_ms() {
   return clock::now_ms();
 }
 
+// A text column's integer value; 0 for NULL or empty.
+inline int64_t column_int(const std::optional<std::string>& v) {
+  return v && !v->empty() ? std::stoll(*v) : 0;
+}
+
 // `s` with its single quotes doubled, for a SQL string literal.
 inline std::string escape(const std::string& s) {
   std::string out;

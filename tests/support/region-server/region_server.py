@@ -51,7 +51,18 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         sys.stderr.write("%s\n" % (fmt % args))
 
+    def done(self):
+        # A request stops counting as in flight before its answer is
+        # written: once the client has the answer it may start the next
+        # request, which must not overlap this one in max_in_flight.
+        global in_flight
+        if getattr(self, "counted", False):
+            with lock:
+                in_flight -= 1
+            self.counted = False
+
     def answer(self, code, body, content_type="application/json", headers=()):
+        self.done()
         data = body.encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
@@ -74,11 +85,11 @@ class Handler(BaseHTTPRequestHandler):
             stats["paths"][path] = stats["paths"].get(path, 0) + 1
             in_flight += 1
             stats["max_in_flight"] = max(stats["max_in_flight"], in_flight)
+        self.counted = True
         try:
             self.serve(path)
         finally:
-            with lock:
-                in_flight -= 1
+            self.done()
 
     def serve(self, path):
         if path.startswith("/slow/"):
@@ -94,6 +105,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path.startswith("/malformed"):
             self.answer(200, '{"status": "pass", ', "application/json")
         elif path.startswith("/garbage"):
+            self.done()
             self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
             self.wfile.flush()
             self.close_connection = True
