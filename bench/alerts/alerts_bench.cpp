@@ -17,9 +17,6 @@
 // Also used by bench/alerts/alerts_api.sh to fill a store with alerts:
 //   opk_alerts_bench [--quick] [--only raise|sweep] [--alerts N] [--subscriptions N]
 //   opk_alerts_bench seed STORE_FILE ALERTS
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,17 +38,17 @@
 #include "identity/identity.h"
 #include "log/logging.h"
 #include "store/store.h"
-
-extern char** environ;
+#include "support/bench_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-int64_t now_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
+using opk::bench::check;
+using opk::bench::die;
+using opk::bench::exec;
+using opk::bench::now_us;
+using opk::bench::peak_rss_mib;
+using opk::bench::run_child;
 
 // Resident set of this process now, MiB.
 double rss_mib() {
@@ -62,13 +59,6 @@ double rss_mib() {
   return 0;
 }
 
-// Peak resident set of this process so far, MiB.
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
-
 struct TempDir {
   std::string path;
   TempDir() {
@@ -77,15 +67,6 @@ struct TempDir {
   }
   ~TempDir() { fs::remove_all(path); }
 };
-
-[[noreturn]] void die(const std::string& what) {
-  std::cerr << "opk_alerts_bench: " << what << "\n";
-  std::exit(1);
-}
-
-void check(const opk::Status& s, const std::string& what) {
-  if (!s) die(what + ": " + s.message());
-}
 
 std::string stats(std::vector<double> v, const char* unit, int precision = 0) {
   if (v.empty()) return "(not run)";
@@ -186,42 +167,32 @@ void seed_sweep(const std::string& dir, int n) {
   // tenants of n / 1,000 subscriptions each.
   sqlite3* db = nullptr;
   if (sqlite3_open((dir + "/opskernel.db").c_str(), &db) != SQLITE_OK) die("open the store to seed it");
-  auto exec = [&](const char* sql) {
-    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
-      die(std::string(sql) + ": " + sqlite3_errmsg(db));
-  };
-  exec("BEGIN");
-  sqlite3_stmt* node = nullptr;
-  sqlite3_stmt* sub = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO nodes (id, kind, name, parent, created_ms) VALUES (?1, ?2, '', ?3, 0)", -1, &node,
-                     nullptr);
-  sqlite3_prepare_v2(db,
-                     "INSERT INTO p_platform_records_subscriptions (id, tenant, product, status, period_start) VALUES "
-                     "(?1, ?2, 'mail', 'active', '2026-01-01')",
-                     -1, &sub, nullptr);
-  if (!node || !sub) die(std::string("prepare the seed: ") + sqlite3_errmsg(db));
-  auto add_node = [&](const std::string& id, const char* kind, const std::string& parent) {
-    sqlite3_bind_text(node, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(node, 2, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(node, 3, parent.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(node) != SQLITE_DONE) die("node " + id + ": " + sqlite3_errmsg(db));
-    sqlite3_reset(node);
-  };
-  add_node("distributor:d1", "distributor", "platform");
-  add_node("partner:p1", "partner", "distributor:d1");
-  const int tenants = 1000;
-  for (int t = 0; t < tenants; ++t) add_node("tenant:t" + std::to_string(t), "tenant", "partner:p1");
-  for (int i = 0; i < n; ++i) {
-    const std::string id = "sub-" + std::to_string(i), tenant = "tenant:t" + std::to_string(i % tenants);
-    add_node("subscription:" + id, "subscription", tenant);
-    sqlite3_bind_text(sub, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(sub, 2, tenant.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(sub) != SQLITE_DONE) die("subscription " + id + ": " + sqlite3_errmsg(db));
-    sqlite3_reset(sub);
+  exec(db, "BEGIN");
+  {
+    // The statements end before the commit.
+    opk::bench::NodeWriter nodes(db);
+    sqlite3_stmt* sub = nullptr;
+    sqlite3_prepare_v2(
+        db,
+        "INSERT INTO p_platform_records_subscriptions (id, tenant, product, status, period_start) VALUES "
+        "(?1, ?2, 'mail', 'active', '2026-01-01')",
+        -1, &sub, nullptr);
+    if (!sub) die(std::string("prepare the seed: ") + sqlite3_errmsg(db));
+    nodes.add("distributor:d1", "distributor", "platform");
+    nodes.add("partner:p1", "partner", "distributor:d1");
+    const int tenants = 1000;
+    for (int t = 0; t < tenants; ++t) nodes.add("tenant:t" + std::to_string(t), "tenant", "partner:p1");
+    for (int i = 0; i < n; ++i) {
+      const std::string id = "sub-" + std::to_string(i), tenant = "tenant:t" + std::to_string(i % tenants);
+      nodes.add("subscription:" + id, "subscription", tenant);
+      sqlite3_bind_text(sub, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(sub, 2, tenant.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(sub) != SQLITE_DONE) die("subscription " + id + ": " + sqlite3_errmsg(db));
+      sqlite3_reset(sub);
+    }
+    sqlite3_finalize(sub);
   }
-  sqlite3_finalize(node);
-  sqlite3_finalize(sub);
-  exec("COMMIT");
+  exec(db, "COMMIT");
   sqlite3_close(db);
 }
 
@@ -268,35 +239,10 @@ int sweep_child(const std::string& dir) {
   return 0;
 }
 
-// Runs this program as `sweep-child dir` and returns what it printed.
-std::string run_child(const std::string& self, const std::string& dir) {
-  int out[2];
-  if (pipe(out) != 0) die("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::vector<std::string> args{self, "sweep-child", dir};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, self.c_str(), &fa, nullptr, argv.data(), environ) != 0) die("spawn " + self);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t got; (got = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(got));
-  close(out[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("the sweep's kernel process failed");
-  return text;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  opk::bench::program_name = "opk_alerts_bench";
   opk::store::configure_sqlite();
   if (argc == 4 && std::string(argv[1]) == "seed") return seed(argv[2], std::atoi(argv[3]));
   if (argc == 3 && std::string(argv[1]) == "sweep-child") return sweep_child(argv[2]);
@@ -336,7 +282,7 @@ int main(int argc, char** argv) {
     if (part("sweep")) {
       TempDir d;
       seed_sweep(d.path, subs);
-      std::istringstream in(run_child(self, d.path));
+      std::istringstream in(run_child(self, {"sweep-child", d.path}, "the sweep's kernel process"));
       std::string tag, outcome;
       double ms = 0, rss = 0;
       long long open = 0, occurrences = 0;

@@ -11,9 +11,6 @@
 // them), then the rerun's (nothing to mark, every invoice reminded), and
 // the kernel process's peak RSS (getrusage ru_maxrss) after both.
 //   opk_delinquent_payments_bench [--invoices N] [--tenants N] [--emit-concurrency N]
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,31 +27,17 @@
 #include "app/kernel.h"
 #include "log/logging.h"
 #include "store/store.h"
-
-extern char** environ;
+#include "support/bench_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-[[noreturn]] void die(const std::string& why) {
-  std::cerr << "opk_delinquent_payments_bench: " << why << "\n";
-  std::exit(1);
-}
-void check(const opk::Status& s, const std::string& what) {
-  if (!s) die(what + ": " + s.message());
-}
-
-int64_t now_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
+using opk::bench::check;
+using opk::bench::die;
+using opk::bench::now_us;
+using opk::bench::peak_rss_mib;
+using opk::bench::print;
+using opk::bench::run_child;
 
 // The plugin's emit_concurrency (--emit-concurrency).
 std::string g_concurrency = "16";
@@ -187,40 +170,10 @@ int round_child(const std::string& dir) {
   return 0;
 }
 
-std::string run_child(const std::string& self, const std::vector<std::string>& extra) {
-  int out[2];
-  if (pipe(out) != 0) die("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::vector<std::string> args{self};
-  args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, self.c_str(), &fa, nullptr, argv.data(), environ) != 0) die("spawn " + self);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t got; (got = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(got));
-  close(out[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("the round's kernel process failed");
-  return text;
-}
-
-void print(const char* what, std::vector<double> v, const char* unit) {
-  std::sort(v.begin(), v.end());
-  std::printf("  %-30s min %8.1f  median %8.1f  max %8.1f %s\n", what, v.front(), v[v.size() / 2], v.back(), unit);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  opk::bench::program_name = "opk_delinquent_payments_bench";
   if (argc == 4 && std::string(argv[1]) == "round-child") {
     g_concurrency = argv[3];
     return round_child(argv[2]);
@@ -251,7 +204,7 @@ int main(int argc, char** argv) {
     const std::string dir = scratch + "/round";
     fs::remove_all(dir);
     fs::copy(seeded, dir, fs::copy_options::recursive);
-    std::istringstream in(run_child(self, {"round-child", dir, g_concurrency}));
+    std::istringstream in(run_child(self, {"round-child", dir, g_concurrency}, "the round's kernel process"));
     std::string word, outcome;
     double t = 0, mark = 0, remind = 0, rerun = 0, peak = 0;
     in >> word >> t >> outcome >> mark >> remind >> rerun >> peak;

@@ -12,9 +12,6 @@
 // time of its probe step (every endpoint, `concurrency` at a time) and of
 // its record step (the history and platform-records' probes).
 //   opk_region_health_bench [--regions N] [--concurrency N]
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,14 +36,19 @@
 #include "app/kernel.h"
 #include "log/logging.h"
 #include "store/store.h"
+#include "support/bench_util.h"
 
 #include <thread>
-
-extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
+using opk::bench::check;
+using opk::bench::die;
+using opk::bench::now_us;
+using opk::bench::peak_rss_mib;
+using opk::bench::print;
+using opk::bench::run_child;
 
 // A region's endpoint: /ok answers {"status":"pass"} at once, /slow/MS
 // after MS milliseconds.
@@ -65,25 +67,6 @@ class Endpoints : public Poco::Net::HTTPRequestHandlerFactory {
     return new Endpoint;
   }
 };
-
-[[noreturn]] void die(const std::string& why) {
-  std::cerr << "opk_region_health_bench: " << why << "\n";
-  std::exit(1);
-}
-void check(const opk::Status& s, const std::string& what) {
-  if (!s) die(what + ": " + s.message());
-}
-
-int64_t now_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
 
 opk::config::Config config(const std::string& dir, const std::string& concurrency) {
   opk::config::Config c;
@@ -165,40 +148,10 @@ int round_child(const std::string& dir, const std::string& concurrency) {
   return 0;
 }
 
-std::string run_child(const std::string& self, const std::vector<std::string>& extra) {
-  int out[2];
-  if (pipe(out) != 0) die("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::vector<std::string> args{self};
-  args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, self.c_str(), &fa, nullptr, argv.data(), environ) != 0) die("spawn " + self);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t got; (got = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(got));
-  close(out[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("the round's kernel process failed");
-  return text;
-}
-
-void print(const char* what, std::vector<double> v, const char* unit) {
-  std::sort(v.begin(), v.end());
-  std::printf("  %-28s min %8.1f  median %8.1f  max %8.1f %s\n", what, v.front(), v[v.size() / 2], v.back(), unit);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  opk::bench::program_name = "opk_region_health_bench";
   if (argc == 4 && std::string(argv[1]) == "round-child") return round_child(argv[2], argv[3]);
   int regions = 100;
   std::string concurrency = "8";
@@ -231,7 +184,7 @@ int main(int argc, char** argv) {
     seed(dir, regions, base, path);
     std::vector<double> ms, rss, probe_ms, record_ms;
     for (int round = 0; round < 3; ++round) {
-      std::istringstream in(run_child(self, {"round-child", dir, concurrency}));
+      std::istringstream in(run_child(self, {"round-child", dir, concurrency}, "the round's kernel process"));
       std::string word, outcome;
       double t = 0, peak = 0, probe = 0, record = 0;
       in >> word >> t >> outcome >> peak >> probe >> record;
@@ -243,10 +196,10 @@ int main(int argc, char** argv) {
       record_ms.push_back(record);
     }
     std::printf("%s\n", label.c_str());
-    print("run (run now -> completed)", ms, "ms");
-    print("  of which probing", probe_ms, "ms");
-    print("  of which recording", record_ms, "ms");
-    print("kernel peak RSS", rss, "MiB");
+    print("run (run now -> completed)", ms, "ms", 28);
+    print("  of which probing", probe_ms, "ms", 28);
+    print("  of which recording", record_ms, "ms", 28);
+    print("kernel peak RSS", rss, "MiB", 28);
   }
   server.stop();
   fs::remove_all(scratch);

@@ -14,9 +14,6 @@
 // peak RSS (getrusage ru_maxrss); then the provider alone (every page
 // fetched once, one region after the other).
 //   opk_usage_collection_bench [--subscriptions N] [--regions N] [--concurrency N]
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,12 +44,18 @@
 #include "app/kernel.h"
 #include "log/logging.h"
 #include "store/store.h"
-
-extern char** environ;
+#include "support/bench_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using opk::bench::check;
+using opk::bench::die;
+using opk::bench::exec;
+using opk::bench::now_us;
+using opk::bench::peak_rss_mib;
+using opk::bench::print;
+using opk::bench::run_child;
 
 int g_subscriptions = 10'000;
 int g_regions = 4;
@@ -94,25 +97,6 @@ class UsagePages : public Poco::Net::HTTPRequestHandlerFactory {
   }
 };
 
-[[noreturn]] void die(const std::string& why) {
-  std::cerr << "opk_usage_collection_bench: " << why << "\n";
-  std::exit(1);
-}
-void check(const opk::Status& s, const std::string& what) {
-  if (!s) die(what + ": " + s.message());
-}
-
-int64_t now_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
-
 opk::config::Config config(const std::string& dir, const std::string& concurrency) {
   opk::config::Config c;
   c.plugins_dir = dir + "/plugins";
@@ -143,47 +127,39 @@ void seed(const std::string& dir, const std::string& base) {
   }
   sqlite3* db = nullptr;
   if (sqlite3_open((dir + "/opskernel.db").c_str(), &db) != SQLITE_OK) die("open the store to seed it");
-  auto exec = [&](const std::string& sql) {
-    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) die(sql + ": " + sqlite3_errmsg(db));
-  };
-  exec("BEGIN");
+  exec(db, "BEGIN");
   for (int r = 0; r < g_regions; ++r)
-    exec("INSERT INTO p_platform_records_regions (id, name, api_url, identity_url, usage_url, currency) VALUES ('r" +
-         std::to_string(r) + "', 'r', 'https://api.example', 'https://id.example', '" + base + "/usage/" +
-         std::to_string(r) + "', 'EUR')");
-  sqlite3_stmt* node = nullptr;
-  sqlite3_stmt* sub = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO nodes (id, kind, name, parent, created_ms) VALUES (?1, ?2, '', ?3, 0)", -1, &node,
-                     nullptr);
-  sqlite3_prepare_v2(db,
-                     "INSERT INTO p_platform_records_subscriptions (id, tenant, product, status, period_start, region) "
-                     "VALUES (?1, ?2, 'mail', 'active', '2025-01-01', ?3)",
-                     -1, &sub, nullptr);
-  if (!node || !sub) die(std::string("prepare the seed: ") + sqlite3_errmsg(db));
-  auto add_node = [&](const std::string& id, const char* kind, const std::string& parent) {
-    sqlite3_bind_text(node, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(node, 2, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(node, 3, parent.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(node) != SQLITE_DONE) die("node " + id + ": " + sqlite3_errmsg(db));
-    sqlite3_reset(node);
-  };
-  add_node("distributor:d1", "distributor", "platform");
-  add_node("partner:p1", "partner", "distributor:d1");
-  const int tenants = 100;
-  for (int t = 0; t < tenants; ++t) add_node("tenant:t" + std::to_string(t), "tenant", "partner:p1");
-  for (int i = 0; i < g_subscriptions; ++i) {
-    const std::string id = "sub-" + std::to_string(i), tenant = "tenant:t" + std::to_string(i % tenants);
-    const std::string region = "r" + std::to_string(i % g_regions);
-    add_node("subscription:" + id, "subscription", tenant);
-    sqlite3_bind_text(sub, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(sub, 2, tenant.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(sub, 3, region.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(sub) != SQLITE_DONE) die("subscription " + id + ": " + sqlite3_errmsg(db));
-    sqlite3_reset(sub);
+    exec(db,
+         "INSERT INTO p_platform_records_regions (id, name, api_url, identity_url, usage_url, currency) VALUES ('r" +
+             std::to_string(r) + "', 'r', 'https://api.example', 'https://id.example', '" + base + "/usage/" +
+             std::to_string(r) + "', 'EUR')");
+  {
+    // The statements end before the commit.
+    opk::bench::NodeWriter nodes(db);
+    sqlite3_stmt* sub = nullptr;
+    sqlite3_prepare_v2(
+        db,
+        "INSERT INTO p_platform_records_subscriptions (id, tenant, product, status, period_start, region) "
+        "VALUES (?1, ?2, 'mail', 'active', '2025-01-01', ?3)",
+        -1, &sub, nullptr);
+    if (!sub) die(std::string("prepare the seed: ") + sqlite3_errmsg(db));
+    nodes.add("distributor:d1", "distributor", "platform");
+    nodes.add("partner:p1", "partner", "distributor:d1");
+    const int tenants = 100;
+    for (int t = 0; t < tenants; ++t) nodes.add("tenant:t" + std::to_string(t), "tenant", "partner:p1");
+    for (int i = 0; i < g_subscriptions; ++i) {
+      const std::string id = "sub-" + std::to_string(i), tenant = "tenant:t" + std::to_string(i % tenants);
+      const std::string region = "r" + std::to_string(i % g_regions);
+      nodes.add("subscription:" + id, "subscription", tenant);
+      sqlite3_bind_text(sub, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(sub, 2, tenant.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(sub, 3, region.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(sub) != SQLITE_DONE) die("subscription " + id + ": " + sqlite3_errmsg(db));
+      sqlite3_reset(sub);
+    }
+    sqlite3_finalize(sub);
   }
-  sqlite3_finalize(node);
-  sqlite3_finalize(sub);
-  exec("COMMIT");
+  exec(db, "COMMIT");
   sqlite3_close(db);
 }
 
@@ -223,37 +199,6 @@ int round_child(const std::string& dir, const std::string& concurrency) {
   return 0;
 }
 
-std::string run_child(const std::string& self, const std::vector<std::string>& extra) {
-  int out[2];
-  if (pipe(out) != 0) die("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::vector<std::string> args{self};
-  args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, self.c_str(), &fa, nullptr, argv.data(), environ) != 0) die("spawn " + self);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t got; (got = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(got));
-  close(out[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("the round's kernel process failed");
-  return text;
-}
-
-void print(const char* what, std::vector<double> v, const char* unit) {
-  std::sort(v.begin(), v.end());
-  std::printf("  %-30s min %8.1f  median %8.1f  max %8.1f %s\n", what, v.front(), v[v.size() / 2], v.back(), unit);
-}
-
 // Every page of every region fetched once, one after the other: the
 // provider's share of a run.
 double provider_ms(const std::string& host, int port) {
@@ -279,6 +224,7 @@ double provider_ms(const std::string& host, int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  opk::bench::program_name = "opk_usage_collection_bench";
   if (argc == 4 && std::string(argv[1]) == "round-child") return round_child(argv[2], argv[3]);
   std::string concurrency = "4";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -310,7 +256,7 @@ int main(int argc, char** argv) {
   for (int round = 0; round < 3; ++round) {
     const std::string dir = scratch + "/round";
     seed(dir, base);
-    std::istringstream in(run_child(self, {"round-child", dir, concurrency}));
+    std::istringstream in(run_child(self, {"round-child", dir, concurrency}, "the round's kernel process"));
     for (int pass = 0; pass < 2; ++pass) {
       std::string word, outcome;
       double t = 0, peak = 0, c = 0, b = 0, m = 0;
