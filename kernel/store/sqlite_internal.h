@@ -54,6 +54,13 @@ inline int64_t now_ms() {
   return clock::now_ms();
 }
 
+// `sql` (a plugin's statement with $1..$count parameters) with each "$k"
+// written "?k", SQLite's numbered parameter, outside string literals, quoted
+// names and comments. INVALID_ARGUMENT naming the parameter for any other
+// kind ("?", ":name", "$name"), a number outside 1..count, or a number
+// left out below the highest one used (PostgreSQL could not type it).
+Status numbered_parameters(const std::string& sql, size_t count, std::string* out);
+
 // A text column's integer value; 0 for NULL or empty.
 inline int64_t column_int(const std::optional<std::string>& v) {
   return v && !v->empty() ? std::stoll(*v) : 0;

@@ -20,6 +20,7 @@
 
 #include "kernel/store/failing_vfs.h"
 #include "store/open.h"
+#include "store/sqlite_internal.h"
 #include "store/store.h"
 #include "support/test_util.h"
 
@@ -1358,3 +1359,24 @@ TEST_F(SqliteStoreTest, ManyRunsWithAndWithoutSlotsKeepTheirOrderIdsAndAuditRows
 
 }  // namespace
 }  // namespace opk::store
+
+TEST(NumberedParameters, DollarNumbersBecomeSqliteNumbersOutsideLiteralsAndComments) {
+  using opk::store::internal::numbered_parameters;
+  std::string out;
+  EXPECT_FALSE(numbered_parameters("SELECT a FROM p_t WHERE a = $1 AND b IN ($2, $10)", 10, &out));  // no $3..$9
+  ASSERT_TRUE(numbered_parameters("SELECT '$1 it''s', \"x$2\", [$3] -- $4\n, /* $5 */ $1, $2 FROM t", 2, &out));
+  EXPECT_EQ(out, "SELECT '$1 it''s', \"x$2\", [$3] -- $4\n, /* $5 */ ?1, ?2 FROM t");
+  ASSERT_TRUE(numbered_parameters("UPDATE t SET a = $2 WHERE b = $1 OR c = $2", 2, &out));
+  EXPECT_EQ(out, "UPDATE t SET a = ?2 WHERE b = ?1 OR c = ?2");
+  opk::Status s = numbered_parameters("SELECT :name", 1, &out);
+  EXPECT_EQ(s.message(), "SQL: parameters must be $1..$1 (found ':name')");
+  s = numbered_parameters("SELECT ?", 1, &out);
+  EXPECT_EQ(s.message(), "SQL: parameters must be $1..$1 (found '?')");
+  s = numbered_parameters("SELECT $1x", 1, &out);
+  EXPECT_EQ(s.message(), "SQL: parameters must be $1..$1 (found '$1x')");
+  s = numbered_parameters("SELECT $3", 2, &out);
+  EXPECT_EQ(s.message(), "SQL: parameters must be $1..$2 (found '$3')");
+  s = numbered_parameters("SELECT $2", 2, &out);
+  EXPECT_EQ(s.message(), "SQL: the statement uses $2 but not $1");
+  EXPECT_TRUE(numbered_parameters("SELECT 1", 0, &out));
+}
