@@ -30,26 +30,6 @@ using CancelFn = std::function<bool()>;
 // Takes one line naming a record and field the rules could not use.
 using ProblemFn = std::function<void(const std::string&)>;
 
-// "YYYY-MM" of the month `back` months before the one holding `ms` since
-// the epoch (UTC).
-inline std::string month_of(int64_t ms, int back = 0) {
-  using namespace std::chrono;
-  const year_month_day d{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
-  const year_month ym = year_month(d.year(), d.month()) - months(back);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(ym.year()), static_cast<unsigned>(ym.month()));
-  return buf;
-}
-
-// True for "YYYY-MM" with a month 01..12 and a year after 0000.
-inline bool valid_month(const std::string& s) {
-  if (s.size() != 7 || s[4] != '-') return false;
-  for (size_t i : {0, 1, 2, 3, 5, 6})
-    if (s[i] < '0' || s[i] > '9') return false;
-  const int m = (s[5] - '0') * 10 + (s[6] - '0');
-  return m >= 1 && m <= 12 && s.substr(0, 4) != "0000";
-}
-
 // The month before `month` ("YYYY-MM", valid).
 inline std::string previous_month(const std::string& month) {
   int y = std::stoi(month.substr(0, 4)), m = std::stoi(month.substr(5, 2)) - 1;

@@ -49,7 +49,7 @@ class Cost : public opk::AlertSource {
 
   opk::Status evaluate(opk::AlertContext& ctx) override {
     char buf[256];
-    const std::string month = bc::month_of(ctx.now_ms(), 1);
+    const std::string month = opk::records_month(ctx.now_ms(), 1);
     const std::string previous = bc::previous_month(month);
 
     const opk::Records records(plugin_.host());

@@ -91,8 +91,8 @@ class BudgetAlertsJob : public opk::Job {
     const opk::Records records(host);
     std::string month = run.param<std::string>("month", "");
     if (month.empty()) {
-      month = bc::month_of(host.now_ms());
-    } else if (!bc::valid_month(month)) {
+      month = opk::records_month(host.now_ms());
+    } else if (!opk::valid_records_month(month)) {
       return opk::Status::invalid("parameter month: expected a month YYYY-MM, got '" + month + "'");
     }
     std::string tenant = run.param<std::string>("tenant", "");

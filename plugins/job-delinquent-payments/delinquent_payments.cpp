@@ -76,16 +76,6 @@ std::optional<int64_t> day_number(const std::string& s) {
   return sys_days(d).time_since_epoch().count();
 }
 
-// "YYYY-MM-DD" of `ms` since the epoch, UTC.
-std::string date_of(int64_t ms) {
-  using namespace std::chrono;
-  const year_month_day d{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
-                static_cast<unsigned>(d.day()));
-  return buf;
-}
-
 std::string invoices_text(int64_t n) {
   return std::to_string(n) + (n == 1 ? " invoice" : " invoices");
 }
@@ -133,7 +123,7 @@ class DelinquentJob : public opk::Job {
   opk::Status run(opk::RunContext& run) override {
     const Settings& s = plugin_.settings();
     const opk::Host& host = plugin_.host();
-    const std::string today = date_of(host.now_ms());
+    const std::string today = opk::records_date(host.now_ms());
     const std::string as_of = run.param<std::string>("as_of", today);
     if (!day_number(as_of))
       return opk::Status::invalid("parameter as_of: expected a date YYYY-MM-DD, got '" + as_of + "'");

@@ -80,23 +80,6 @@ opk::Status load_settings(const opk::Host& h, Settings* s) {
   return opk::Status::ok();
 }
 
-// "YYYY-MM" of `ms` since the epoch, UTC.
-std::string month_at(int64_t ms) {
-  using namespace std::chrono;
-  const year_month_day d{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(d.year()), static_cast<unsigned>(d.month()));
-  return buf;
-}
-
-bool is_month(const std::string& s) {
-  if (s.size() != 7 || s[4] != '-') return false;
-  for (size_t i : {0, 1, 2, 3, 5, 6})
-    if (s[i] < '0' || s[i] > '9') return false;
-  const int m = (s[5] - '0') * 10 + (s[6] - '0');
-  return m >= 1 && m <= 12 && s.substr(0, 4) != "0000";
-}
-
 double cents(double v) {
   return std::round(v * 100.0) / 100.0;
 }
@@ -201,9 +184,9 @@ class Collector {
     const Settings& s = plugin_.settings();
     const opk::Host& host = plugin_.host();
     const opk::Records records(host);
-    const std::string current = month_at(host.now_ms());
+    const std::string current = opk::records_month(host.now_ms());
     month_ = run.param<std::string>("month", current);
-    if (!is_month(month_))
+    if (!opk::valid_records_month(month_))
       return opk::Status::invalid("parameter month: expected a month YYYY-MM, got '" + month_ + "'");
     if (month_ > current)
       return opk::Status::invalid("parameter month: " + month_ + " is after the current month " + current +

@@ -40,24 +40,6 @@ opk::Status load_settings(const opk::Host& h, Settings* s) {
   return in.status();
 }
 
-// "YYYY-MM" of `ms` since the epoch (UTC), `back` months earlier.
-std::string month_before(int64_t ms, int back) {
-  using namespace std::chrono;
-  const year_month_day d{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
-  const year_month ym = year_month(d.year(), d.month()) - months(back);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(ym.year()), static_cast<unsigned>(ym.month()));
-  return buf;
-}
-
-bool valid_month(const std::string& s) {
-  if (s.size() != 7 || s[4] != '-') return false;
-  for (size_t i : {0, 1, 2, 3, 5, 6})
-    if (s[i] < '0' || s[i] > '9') return false;
-  const int m = (s[5] - '0') * 10 + (s[6] - '0');
-  return m >= 1 && m <= 12 && s.substr(0, 4) != "0000";
-}
-
 std::string rows_text(int64_t n) {
   return std::to_string(n) + (n == 1 ? " row" : " rows");
 }
@@ -90,12 +72,12 @@ class CleanupJob : public opk::Job {
     const Settings& s = plugin_.settings();
     const opk::Host& host = plugin_.host();
     const opk::Records records(host);
-    const std::string cutoff = month_before(host.now_ms(), s.retention_months);
+    const std::string cutoff = opk::records_month(host.now_ms(), s.retention_months);
     std::string before = cutoff;
     const std::string param = run.param<std::string>("before", "");
     const int64_t max_batches = run.param<int64_t>("max_batches", 0);
     if (!param.empty()) {
-      if (!valid_month(param))
+      if (!opk::valid_records_month(param))
         return opk::Status::invalid("parameter before: expected a month YYYY-MM, got '" + param + "'");
       if (param > cutoff)
         return opk::Status::invalid(

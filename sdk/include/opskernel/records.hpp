@@ -20,13 +20,47 @@
 #include <opskernel/records.h>
 #include <opskernel/opk.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 namespace opk {
+
+// The records' calendar fields (records.h) from the kernel's clock, UTC.
+
+// "YYYY-MM" of the month `back` months before the one holding `ms` since the
+// epoch.
+inline std::string records_month(int64_t ms, int back = 0) {
+  using namespace std::chrono;
+  const year_month_day d{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
+  const year_month ym = year_month(d.year(), d.month()) - months(back);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(ym.year()), static_cast<unsigned>(ym.month()));
+  return buf;
+}
+
+// "YYYY-MM-DD" of the day holding `ms` since the epoch.
+inline std::string records_date(int64_t ms) {
+  using namespace std::chrono;
+  const year_month_day d{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
+                static_cast<unsigned>(d.day()));
+  return buf;
+}
+
+// True for "YYYY-MM" with a month 01..12 and a year after 0000.
+inline bool valid_records_month(std::string_view s) {
+  if (s.size() != 7 || s[4] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6})
+    if (s[i] < '0' || s[i] > '9') return false;
+  const int m = (s[5] - '0') * 10 + (s[6] - '0');
+  return m >= 1 && m <= 12 && s.substr(0, 4) != "0000";
+}
 
 // The platform's records (subscriptions, usage, billing, invoices, budgets,
 // licenses, regions, probes, billing lines, commissions) through
