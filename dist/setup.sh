@@ -21,8 +21,9 @@ command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm
 # Tests: Chromium for the console; promtool (Debian's prometheus) checks
 # /metrics with Prometheus's own parser; the e-mail channel's tests deliver
 # to a real SMTP server, aiosmtpd (for Debian's /usr/bin/python3), and make
-# their TLS certificates with openssl.
-[ "$MODE" = test ] && PACKAGES+=(chromium prometheus python3-aiosmtpd openssl)
+# their TLS certificates with openssl; the PostgreSQL store's tests start a
+# throwaway server of Debian's postgresql (tests/support/pg-server).
+[ "$MODE" = test ] && PACKAGES+=(chromium prometheus python3-aiosmtpd openssl postgresql)
 
 install_missing() {
   local missing=()

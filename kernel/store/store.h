@@ -645,6 +645,23 @@ enum class OpenCheck {
 Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<Store>* out, FlushFile flush = {},
                    OpenCheck check = OpenCheck::none);
 
+// How the PostgreSQL store connects beyond its connection string (TLS, the
+// host, the user and the password are all in the string: sslmode=require
+// passes through to libpq).
+struct PostgresOptions {
+  size_t pool_size = 8;  // connections open at most
+};
+
+// Opens the PostgreSQL store of `conninfo` (libpq's "key=value ..." form, not
+// a URI), creating the kernel's tables if needed (each migration in one
+// transaction, serialised across processes by an advisory lock). A server
+// that cannot be reached is UNAVAILABLE naming libpq's message.
+Status open_postgresql(const std::string& conninfo, const PostgresOptions& options, std::unique_ptr<Store>* out);
+
+// The PostgreSQL store's own schema migrations, in order: the same versions
+// as sqlite_kernel_migrations(), in PostgreSQL's dialect.
+const std::vector<Migration>& postgresql_kernel_migrations();
+
 }  // namespace opk::store
 
 #endif

@@ -62,17 +62,6 @@ class SqliteStoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(SqliteStoreTest, KernelMigrationsAreRecordedOnce) {
-  auto m = store_->applied_migrations().value();
-  ASSERT_EQ(m.size(), sqlite_kernel_migrations().size());
-  EXPECT_EQ(m[0].owner, "kernel");
-  EXPECT_EQ(m[0].version, 1);
-  EXPECT_EQ(m[1].version, 2);
-  EXPECT_GT(m[0].applied_ms, 0);
-  reopen();
-  EXPECT_EQ(store_->applied_migrations().value().size(), sqlite_kernel_migrations().size());
-}
-
 TEST_F(SqliteStoreTest, UpgradingAVersionOneStoreKeepsItsRunsLogsAndAudit) {
   // A store as the first release wrote it: kernel migration 1 only.
   store_.reset();
@@ -144,92 +133,6 @@ TEST_F(SqliteStoreTest, UpgradingAVersionThreeStoreKeepsEveryRunsState) {
   EXPECT_EQ(r.phase, kCompleted);
   EXPECT_EQ(r.finished_ms, 21);
   EXPECT_TRUE(store_->runs_in_phase(kPending, 10).value().empty());
-}
-
-TEST_F(SqliteStoreTest, PluginMigrationsApplyInOrderAndAFailureRollsBack) {
-  std::vector<Migration> ms = {
-      {1, "create", "CREATE TABLE p_plugin_x_items (id INTEGER PRIMARY KEY, name TEXT)"},
-      {2, "seed",
-       "INSERT INTO p_plugin_x_items (name) VALUES ('a'); INSERT INTO p_plugin_x_items (name) VALUES ('b')"}};
-  ASSERT_TRUE(store_->migrate("plugin-x", ms));
-  ASSERT_TRUE(store_->migrate("plugin-x", ms));  // idempotent
-  ms.push_back({3, "broken", "INSERT INTO p_plugin_x_items (name) VALUES ('c'); INSERT INTO nowhere VALUES (1)"});
-  Status s = store_->migrate("plugin-x", ms);
-  ASSERT_FALSE(s);
-  EXPECT_NE(s.message().find("migration plugin-x #3 (broken) failed and was rolled back"), std::string::npos)
-      << s.message();
-  EXPECT_NE(s.message().find("nowhere"), std::string::npos) << s.message();
-  int v = 0;
-  for (auto& a : store_->applied_migrations().value())
-    if (a.owner == "plugin-x") v = std::max(v, a.version);
-  EXPECT_EQ(v, 2);
-  // A gap in versions is refused.
-  s = store_->migrate("plugin-y", {{2, "skip", "SELECT 1"}});
-  EXPECT_NE(s.message().find("versions must be 1, 2, 3"), std::string::npos) << s.message();
-}
-
-TEST_F(SqliteStoreTest, APluginsMigrationsAndStatementsReachOnlyItsOwnTables) {
-  EXPECT_EQ(plugin_table_prefix("flag-store.v2"), "p_flag_store_v2_");
-  // Its own tables, indexes (and the UNIQUE constraint's), AUTOINCREMENT: fine.
-  ASSERT_TRUE(store_->migrate("plugin-x", {{1, "create",
-                                            "CREATE TABLE p_plugin_x_t (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                                            "name TEXT UNIQUE); CREATE INDEX p_plugin_x_t_name ON p_plugin_x_t (name);"
-                                            "ALTER TABLE p_plugin_x_t ADD COLUMN score REAL"}}));
-  // Anything else in a migration is refused whole, naming it.
-  for (const char* sql :
-       {"CREATE TABLE p_plugin_x_u (id INTEGER); DELETE FROM runs", "CREATE TABLE p_plugin_y_t (id INTEGER)",
-        "CREATE INDEX p_plugin_x_i ON runs (id)", "DROP TABLE audit", "PRAGMA user_version = 7", "BEGIN; COMMIT"}) {
-    Status s = store_->migrate("plugin-x", {{1, "create", "SELECT 1"}, {2, "bad", sql}});
-    EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << sql;
-    EXPECT_NE(s.message().find("migration plugin-x #2 (bad) failed and was rolled back"), std::string::npos)
-        << s.message();
-  }
-  std::vector<std::vector<std::optional<std::string>>> rows;
-  EXPECT_FALSE(store_->query("SELECT name FROM sqlite_master WHERE name = 'p_plugin_x_u'", {}, &rows).is_ok() &&
-               !rows.empty());
-  // Statements: refused with PERMISSION, naming the table.
-  int64_t changed = 0;
-  Status s = store_->plugin_execute("plugin-x", "INSERT INTO p_plugin_x_t (name) VALUES ($1)", {"a"}, &changed);
-  ASSERT_TRUE(s) << s.message();
-  EXPECT_EQ(changed, 1);
-  s = store_->plugin_query("plugin-x", "SELECT COUNT(*) FROM runs", {}, &rows);
-  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION);
-  EXPECT_NE(s.message().find("table 'runs' is not one of plugin plugin-x's own (named p_plugin_x_...)"),
-            std::string::npos)
-      << s.message();
-  s = store_->plugin_execute("plugin-y", "DELETE FROM p_plugin_x_t", {}, &changed);
-  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
-  // A join through its own table to the kernel's is refused too.
-  s = store_->plugin_query("plugin-x", "SELECT t.name FROM p_plugin_x_t t JOIN users u ON u.id = t.name", {}, &rows);
-  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
-  // Typed rows, and a transaction that fails whole.
-  std::vector<TypedRow> typed;
-  ASSERT_TRUE(store_->plugin_query_typed("plugin-x", "SELECT id, name, score, x'00ff' FROM p_plugin_x_t", {}, &typed));
-  ASSERT_EQ(typed.size(), 1u);
-  EXPECT_EQ(typed[0][0].kind, Value::Kind::integer);
-  EXPECT_EQ(typed[0][1].text, "a");
-  EXPECT_EQ(typed[0][2].kind, Value::Kind::null);
-  EXPECT_EQ(typed[0][3].kind, Value::Kind::blob);
-  EXPECT_EQ(typed[0][3].text, std::string("\x00\xff", 2));
-  std::vector<PluginResult> results;
-  size_t failed = 99;
-  s = store_->plugin_transaction("plugin-x",
-                                 {{"INSERT INTO p_plugin_x_t (name) VALUES ($1) RETURNING id", {"b"}},
-                                  {"INSERT INTO p_plugin_x_t (name) VALUES ($1)", {"a"}}},
-                                 &results, &failed);
-  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT) << s.message();
-  EXPECT_EQ(failed, 1u);
-  ASSERT_TRUE(store_->plugin_query_typed("plugin-x", "SELECT COUNT(*) FROM p_plugin_x_t", {}, &typed));
-  EXPECT_EQ(typed.back()[0].integer, 1);  // 'b' was not kept
-  s = store_->plugin_transaction("plugin-x",
-                                 {{"INSERT INTO p_plugin_x_t (name) VALUES ($1) RETURNING id, name", {"b"}},
-                                  {"UPDATE p_plugin_x_t SET score = 1.5 WHERE name = $1", {"a"}}},
-                                 &results, &failed);
-  ASSERT_TRUE(s) << s.message();
-  ASSERT_EQ(results.size(), 2u);
-  ASSERT_EQ(results[0].rows.size(), 1u);
-  EXPECT_EQ(results[0].rows[0][1].text, "b");
-  EXPECT_EQ(results[1].changed, 1);
 }
 
 // Plugins' transactions share group commits with each other and with the
@@ -1195,28 +1098,6 @@ TEST_F(SqliteStoreTest, ScheduledJobsAndAudit) {
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].reason, "incident 42");
   EXPECT_GT(a[0].time_ms, 0);
-}
-
-TEST_F(SqliteStoreTest, PluginStatementsBindDollarNumbersByNumber) {
-  int64_t changed = 0;
-  ASSERT_TRUE(store_->execute("CREATE TABLE p_t (a TEXT, b TEXT)", {}, &changed));
-  ASSERT_TRUE(store_->execute("INSERT INTO p_t (a, b) VALUES ($2, $1)", {"one", "two"}, &changed));
-  EXPECT_EQ(changed, 1);
-  std::vector<std::vector<std::optional<std::string>>> rows;
-  ASSERT_TRUE(store_->query("SELECT a, b FROM p_t WHERE b = $1", {"one"}, &rows));
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0][0], "two");
-  EXPECT_EQ(rows[0][1], "one");
-  Status s = store_->query("DELETE FROM p_t", {}, &rows);
-  EXPECT_NE(s.message().find("read-only"), std::string::npos) << s.message();
-  s = store_->execute("BEGIN", {}, &changed);
-  EXPECT_NE(s.message().find("transactions are not allowed"), std::string::npos) << s.message();
-  // The kernel's own writes still work after the refused BEGIN.
-  std::vector<RunRow> runs(1);
-  runs[0].job_type = "t";
-  EXPECT_TRUE(store_->create_runs(&runs));
-  s = store_->execute("INSERT INTO p_t (a) VALUES ($1)", {"x", "y"}, &changed);
-  EXPECT_NE(s.message().find("1 parameter(s), 2 given"), std::string::npos) << s.message();
 }
 
 TEST_F(SqliteStoreTest, AnUnwritableLocationIsAClearError) {

@@ -1,0 +1,281 @@
+// pg_internal.h -- the PostgreSQL store's class, PgStore, and the libpq
+// wrappers its files share; internal to kernel/store (store.h is the public
+// interface). The layout mirrors the SQLite store's, file by file:
+//   pg_store.cpp       the connections (libpq, pooled), health, open_postgresql
+//   pg_schema.cpp      the kernel's schema (PostgreSQL DDL, the SQLite store's
+//                      version numbers) and the migrations
+//   pg_plugin_sql.cpp  plugins' own SQL (opk.store/1), fenced by a role per
+//                      plugin, and the kernel's unfenced statements
+//   pg_unported.cpp    the parts of the interface not yet on PostgreSQL
+//                      (runs, jobs, identities, audit, alerts, events):
+//                      each refuses with UNSUPPORTED, naming itself
+//
+// libpq directly, not Poco Data: parameters travel as text with
+// PQexecParams (the same $1..$n a plugin writes), results are read by
+// column type OID (plugin_query_typed), and the server's SQLSTATE and
+// message reach every Status.
+//
+// SQL in these files is the PostgreSQL dialect; no other file of the kernel
+// has it.
+#ifndef OPSKERNEL_KERNEL_STORE_PG_INTERNAL_H
+#define OPSKERNEL_KERNEL_STORE_PG_INTERNAL_H
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace opk::store::internal {
+
+// Owners of libpq's objects.
+struct PgResultFree {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, PgResultFree>;
+struct PgConnFinish {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using PgConn = std::unique_ptr<PGconn, PgConnFinish>;
+
+// Text parameters of a statement ($1..$n); nullopt binds NULL.
+using PgParams = std::vector<std::optional<std::string>>;
+
+// "store (postgresql): <what>: <the server's message> (SQLSTATE xxxxx)", with
+// the code the SQLSTATE's class gives: CONFLICT for an integrity violation
+// (23...), PERMISSION for insufficient privilege (42501), INVALID_ARGUMENT
+// for bad SQL or data (42..., 22...), UNAVAILABLE for a lost connection or
+// anything else. `res` may be null (then the connection's message).
+Status pg_error(const std::string& what, PGconn* conn, const PGresult* res);
+
+// Runs one statement with text parameters; the result (rows or a command's
+// count) into *out if not null. The error as pg_error names `what`.
+Status pg_exec(PGconn* conn, const std::string& what, const std::string& sql, const PgParams& params,
+               PgResult* out = nullptr);
+
+// Runs statements separated by ';' without parameters (a migration script).
+Status pg_script(PGconn* conn, const std::string& what, const std::string& sql);
+
+// The name of the role that owns plugin `plugin_id`'s tables in database
+// `database`: "opkp_", 8 hex digits of the database's name, "_", the plugin's
+// table prefix without its "p_" (truncated to PostgreSQL's 63 bytes, with a
+// hash of the id when truncated). Two databases on one cluster never share a
+// role; pg_plugin_role_prefix(database) starts every role of one database.
+std::string pg_plugin_role(const std::string& database, const std::string& plugin_id);
+std::string pg_plugin_role_prefix(const std::string& database);
+
+// `name` as a quoted SQL identifier (double quotes doubled).
+std::string pg_ident(const std::string& name);
+
+// A fixed-size pool of connections to one database. A connection found
+// broken is closed and replaced on its next use.
+class PgPool {
+ public:
+  PgPool(std::string conninfo, size_t size);
+  ~PgPool();
+  PgPool(const PgPool&) = delete;
+  PgPool& operator=(const PgPool&) = delete;
+
+  // A connection of the pool, returned when the lease ends.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(o.conn_) { o.pool_ = nullptr, o.conn_ = nullptr; }
+    Lease& operator=(Lease&& o) noexcept;
+    ~Lease() { release(); }
+    PGconn* get() const { return conn_; }
+
+   private:
+    friend class PgPool;
+    void release();
+    PgPool* pool_ = nullptr;
+    PGconn* conn_ = nullptr;
+  };
+
+  // Leases an idle connection, opening one if fewer than the pool's size
+  // are open, else waiting for one. UNAVAILABLE with libpq's message if a
+  // connection cannot be opened.
+  Status acquire(Lease* out);
+  // Opens a connection outside the pool (the caller owns it).
+  Status connect(PgConn* out) const;
+
+ private:
+  void put_back(PGconn* conn);
+
+  const std::string conninfo_;
+  const size_t size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<PGconn*> idle_;
+  size_t open_ = 0;
+};
+
+// The PostgreSQL store.
+class PgStore final : public Store {
+ public:
+  PgStore(std::string conninfo, const PostgresOptions& options);
+  ~PgStore() override;
+
+  // Connects, learns the database's name and the connecting role, and
+  // applies the kernel's migrations.
+  Status open();
+
+  // --- schema (pg_schema.cpp)
+  Status migrate(const std::string& owner, const std::vector<Migration>& migrations) override;
+  StatusOr<std::vector<AppliedMigration>> applied_migrations() override;
+
+  // --- scheduled jobs (pg_unported.cpp)
+  Status create_scheduled_job(ScheduledJob j) override;
+  Status update_scheduled_job(const ScheduledJob& in) override;
+  Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;
+  StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() override;
+  Status set_next_run(const std::string& id, int64_t next_run_ms) override;
+  Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
+  StatusOr<std::vector<InventoryRow>> inventory() override;
+  StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& id, int64_t since_ms) override;
+
+  // --- runs (pg_unported.cpp)
+  Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override;
+  Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
+                      std::vector<int64_t>* skipped, const std::vector<Completion>* completed_first) override;
+  Status complete_runs(const std::vector<Completion>& cs) override;
+  Status recover_runs(const std::vector<Completion>& closed, std::vector<RunRow>* requeued) override;
+  Status complete_pending(const Completion& c, bool* changed) override;
+  Status append_logs(const std::vector<LogRow>& logs) override;
+  Status set_hold(int64_t run_id, bool hold) override;
+  Status get_run(int64_t id, RunRow* out) override;
+  StatusOr<std::vector<RunRow>> list_runs(const RunFilter& f) override;
+  StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) override;
+  StatusOr<std::vector<LogRow>> logs(int64_t run_id, int64_t after_seq, size_t limit) override;
+  StatusOr<std::vector<LogRow>> last_logs(int64_t run_id, size_t n) override;
+  StatusOr<std::vector<StepRow>> steps(int64_t run_id) override;
+  Status flag_stale(int64_t before_ms, int64_t* count, const RunEventsOf& events) override;
+  Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override;
+
+  // --- health and housekeeping (pg_store.cpp)
+  Status writable() override;
+  void checkpoint() override;
+  const char* dialect() const override;
+  uint64_t generation() const override;
+
+  // --- plugins' own tables (pg_plugin_sql.cpp)
+  Status execute(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                 int64_t* changed) override;
+  Status query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+               std::vector<std::vector<std::optional<std::string>>>* rows) override;
+  Status plugin_execute(const std::string& owner, const std::string& sql,
+                        const std::vector<std::optional<std::string>>& params, int64_t* changed) override;
+  Status plugin_query(const std::string& owner, const std::string& sql,
+                      const std::vector<std::optional<std::string>>& params,
+                      std::vector<std::vector<std::optional<std::string>>>* rows) override;
+  Status plugin_query_typed(const std::string& owner, const std::string& sql,
+                            const std::vector<std::optional<std::string>>& params,
+                            std::vector<TypedRow>* rows) override;
+  Status plugin_transaction(const std::string& owner, const std::vector<PluginStatement>& statements,
+                            std::vector<PluginResult>* results, size_t* failed) override;
+
+  // --- tenancy and identities (pg_unported.cpp)
+  Status add_node(const Node& n) override;
+  StatusOr<std::vector<Node>> list_nodes() override;
+  Status add_user(const User& u) override;
+  Status get_user(const std::string& id, User* out) override;
+  StatusOr<std::vector<User>> list_users() override;
+  Status disable_user(const std::string& id, int64_t now, int64_t* revoked) override;
+  Status add_token(const TokenRow& t) override;
+  Status find_token(const std::string& hash, TokenRow* out) override;
+  StatusOr<std::vector<TokenRow>> list_tokens(const std::string& user_id) override;
+
+  // --- audit (pg_unported.cpp)
+  Status audit(const std::vector<AuditRow>& rows) override;
+  StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) override;
+  Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
+
+  // --- alerts (pg_unported.cpp)
+  Status save_alerts(std::vector<AlertSave>* saves) override;
+  Status get_alert(int64_t id, const AlertView& view, AlertRow* out) override;
+  Status find_open_alert(const std::string& source, const std::string& related_type, const std::string& related_id,
+                         AlertRow* out) override;
+  StatusOr<std::vector<AlertRow>> list_alerts(const AlertQuery& query) override;
+  StatusOr<std::vector<AlertRow>> alert_chain(const std::string& source, const std::string& related_type,
+                                              const std::string& related_id, size_t limit) override;
+  StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) override;
+  StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) override;
+
+  // --- the event log (pg_unported.cpp)
+  Status append_events(std::vector<EventRow>* events) override;
+  Status append_keyed_event(const std::string& owner, const std::string& key, EventRow* event,
+                            bool* duplicate) override;
+  StatusOr<std::vector<EventRow>> events_after(int64_t after_seq, size_t limit) override;
+  Status get_event(int64_t seq, EventRow* out) override;
+  int64_t last_event_seq() override;
+  Status ack_events(const std::string& consumer, int64_t seq, int64_t now_ms) override;
+  StatusOr<std::vector<EventConsumer>> event_consumers() override;
+  Status prune_events(int64_t before_ms, int64_t max_seq, size_t batch, int64_t* deleted) override;
+  void set_event_listener(std::function<void(int64_t last_seq)> fn) override;
+  void set_alert_events(AlertEventsOf fn) override;
+
+ private:
+  // --- the connections (pg_store.cpp)
+  // Runs `fn(conn)` inside a transaction on a pooled connection: commits if
+  // it succeeds, else rolls back. The first error is returned.
+  template <typename Fn>
+  Status in_transaction(const std::string& what, Fn&& fn) {
+    PgPool::Lease lease;
+    if (Status s = pool_.acquire(&lease); !s) return s;
+    PGconn* c = lease.get();
+    if (Status s = pg_exec(c, what + ": begin", "BEGIN", {}); !s) return s;
+    Status s = fn(c);
+    if (s) s = pg_exec(c, what + ": commit", "COMMIT", {});
+    if (!s) pg_exec(c, what + ": rollback", "ROLLBACK", {});
+    return s;
+  }
+
+  // --- plugins' SQL (pg_plugin_sql.cpp)
+  // What one statement of a plugin may do: `owner` empty runs unfenced;
+  // `read_only` refuses writes; rows as text, typed, or not wanted.
+  struct PluginCall {
+    std::string owner;
+    bool read_only = false;
+    std::vector<std::vector<std::optional<std::string>>>* text_rows = nullptr;
+    std::vector<TypedRow>* typed_rows = nullptr;
+    int64_t* changed = nullptr;
+  };
+  // Runs one statement of a plugin inside the caller's transaction, after
+  // SET LOCAL ROLE to the plugin's role (created on first use), then checks
+  // that anything it created is named with the plugin's prefix.
+  Status run_plugin_sql(PGconn* conn, const std::string& sql, const PgParams& params, const PluginCall& call);
+  // Makes `owner`'s role if this store has not seen it yet (in a
+  // transaction of its own, on a connection of the pool).
+  Status plugin_role(const std::string& owner);
+  // Makes `owner`'s role if it does not exist yet: NOLOGIN, the connecting
+  // role a member of it, allowed to create tables in the public schema.
+  // REQUIRES: inside a transaction.
+  Status ensure_plugin_role(PGconn* conn, const std::string& owner);
+  // Runs a plugin's migration script (statements separated by ';') fenced
+  // to `owner`'s tables, inside the caller's transaction.
+  Status exec_plugin_script(PGconn* conn, const std::string& owner, const std::string& sql);
+  // PERMISSION naming the first relation owned by `owner`'s role whose name
+  // does not start with its prefix (a CREATE of a table not its own).
+  // REQUIRES: inside a transaction.
+  Status check_plugin_relations(PGconn* conn, const std::string& owner);
+
+  const std::string conninfo_;
+  const PostgresOptions options_;
+  PgPool pool_;
+  std::string database_;  // the database connected to
+  std::string kernel_role_;
+  std::atomic<uint64_t> generation_{0};
+  std::mutex roles_mu_;
+  std::vector<std::string> roles_made_;  // plugins whose role exists; roles_mu_
+};
+
+}  // namespace opk::store::internal
+
+#endif

@@ -1,0 +1,433 @@
+// The PostgreSQL store's SQL for plugins (opk.store/1): statements on
+// plugins' own tables with $1..$n text parameters, fenced by roles. Each
+// plugin has a role of its own (NOLOGIN, pg_plugin_role) that owns its
+// tables and is granted nothing of the kernel's; a plugin's statement runs
+// in a transaction after SET LOCAL ROLE to it, so PostgreSQL itself refuses
+// the kernel's tables and other plugins'. Around that: only the statements
+// a portable plugin needs are let through (DML, CREATE/DROP TABLE and
+// INDEX, ALTER TABLE), and after DDL every relation the role owns must be
+// named with the plugin's prefix, or the transaction is rolled back.
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+
+#include "store/pg_internal.h"
+#include "store/sqlite_internal.h"
+
+namespace opk::store::internal {
+
+namespace {
+
+// Type OIDs of pg_type (catalog/pg_type_d.h) the typed reads map.
+constexpr Oid kPgBool = 16, kPgBytea = 17, kPgInt8 = 20, kPgInt2 = 21, kPgInt4 = 23, kPgOid = 26, kPgFloat4 = 700,
+              kPgFloat8 = 701, kPgNumeric = 1700;
+
+// The first `n` words of a statement, upper-cased, after blanks, comments
+// and opening parentheses.
+std::vector<std::string> pg_leading_words(const std::string& sql, size_t n) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  const size_t len = sql.size();
+  while (i < len && words.size() < n) {
+    const char c = sql[i];
+    if (std::isspace(static_cast<unsigned char>(c)) || c == '(') {
+      ++i;
+    } else if (c == '-' && i + 1 < len && sql[i + 1] == '-') {
+      const size_t e = sql.find('\n', i);
+      i = e == std::string::npos ? len : e + 1;
+    } else if (c == '/' && i + 1 < len && sql[i + 1] == '*') {
+      const size_t e = sql.find("*/", i + 2);
+      i = e == std::string::npos ? len : e + 2;
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      std::string w;
+      while (i < len && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_'))
+        w.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++]))));
+      words.push_back(std::move(w));
+    } else {
+      break;
+    }
+  }
+  return words;
+}
+
+// What a plugin's statement is, by its first words.
+enum class PgStatementKind { dml, ddl, refused };
+
+// Classifies a statement; *refusal says why one is refused.
+PgStatementKind pg_classify(const std::string& sql, std::string* refusal) {
+  const auto w = pg_leading_words(sql, 3);
+  auto at = [&](size_t k) { return k < w.size() ? w[k] : std::string(); };
+  const std::string first = at(0);
+  if (first == "SELECT" || first == "INSERT" || first == "UPDATE" || first == "DELETE" || first == "WITH" ||
+      first == "VALUES")
+    return PgStatementKind::dml;
+  if (first == "BEGIN" || first == "COMMIT" || first == "ROLLBACK" || first == "SAVEPOINT" || first == "RELEASE" ||
+      first == "START" || first == "END" || first == "ABORT") {
+    *refusal = "transaction control (one call is one transaction; use transaction for several statements)";
+    return PgStatementKind::refused;
+  }
+  if (first == "CREATE") {
+    size_t k = 1;
+    if (at(k) == "TEMP" || at(k) == "TEMPORARY" || at(k) == "UNLOGGED" || at(k) == "UNIQUE") ++k;
+    if (at(k) == "TABLE" || at(k) == "INDEX") return PgStatementKind::ddl;
+    if (at(k) == "VIEW" || at(k) == "TRIGGER" || (at(k) == "OR" && at(k + 1) == "REPLACE")) {
+      *refusal = "CREATE " + (at(k) == "OR" ? std::string("OR REPLACE") : at(k)) + " (plugins keep tables and indexes)";
+      return PgStatementKind::refused;
+    }
+    *refusal = "CREATE " + at(k) + " is not allowed to plugins (plugins keep tables and indexes)";
+    return PgStatementKind::refused;
+  }
+  if ((first == "DROP" && (at(1) == "TABLE" || at(1) == "INDEX")) || (first == "ALTER" && at(1) == "TABLE") ||
+      first == "ANALYZE")
+    return PgStatementKind::ddl;
+  *refusal = (first.empty() ? std::string("this statement") : first + (at(1).empty() ? "" : " " + at(1))) +
+             " is not allowed to plugins";
+  return PgStatementKind::refused;
+}
+
+// The statements of a migration script, split at ';' outside literals,
+// quoted names, comments and dollar-quoted bodies.
+std::vector<std::string> pg_split_script(const std::string& sql) {
+  std::vector<std::string> out;
+  std::string cur;
+  const size_t n = sql.size();
+  for (size_t i = 0; i < n;) {
+    const char c = sql[i];
+    size_t end = i + 1;
+    if (c == '\'' || c == '"') {
+      while (end < n) {
+        if (sql[end] != c) {
+          ++end;
+        } else if (end + 1 < n && sql[end + 1] == c) {
+          end += 2;
+        } else {
+          ++end;
+          break;
+        }
+      }
+    } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
+      end = sql.find('\n', i);
+      end = end == std::string::npos ? n : end;
+    } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
+      end = sql.find("*/", i + 2);
+      end = end == std::string::npos ? n : end + 2;
+    } else if (c == '$' && (i == 0 || !std::isalnum(static_cast<unsigned char>(sql[i - 1])))) {
+      size_t t = i + 1;
+      while (t < n && (std::isalnum(static_cast<unsigned char>(sql[t])) || sql[t] == '_')) ++t;
+      if (t < n && sql[t] == '$' && !(t > i + 1 && std::isdigit(static_cast<unsigned char>(sql[i + 1])))) {
+        const std::string tag = sql.substr(i, t - i + 1);
+        const size_t close = sql.find(tag, t + 1);
+        end = close == std::string::npos ? n : close + tag.size();
+      }
+    } else if (c == ';') {
+      if (cur.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(cur);
+      cur.clear();
+      i = end;
+      continue;
+    }
+    cur.append(sql, i, end - i);
+    i = end;
+  }
+  if (cur.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(cur);
+  return out;
+}
+
+// bytea's text form ("\x00ff") as its bytes.
+std::string pg_unhex(const char* text, size_t len) {
+  std::string out;
+  if (len < 2 || text[0] != '\\' || text[1] != 'x') return std::string(text, len);
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  for (size_t i = 2; i + 1 < len; i += 2) out.push_back(static_cast<char>(nibble(text[i]) << 4 | nibble(text[i + 1])));
+  return out;
+}
+
+Value pg_value(const PGresult* r, int row, int col) {
+  Value v;
+  if (PQgetisnull(r, row, col)) return v;
+  const char* t = PQgetvalue(r, row, col);
+  const size_t len = static_cast<size_t>(PQgetlength(r, row, col));
+  switch (PQftype(r, col)) {
+    case kPgInt2:
+    case kPgInt4:
+    case kPgInt8:
+    case kPgOid:
+      v.kind = Value::Kind::integer;
+      v.integer = std::strtoll(t, nullptr, 10);
+      break;
+    case kPgBool:
+      v.kind = Value::Kind::integer;
+      v.integer = t[0] == 't' ? 1 : 0;
+      break;
+    case kPgFloat4:
+    case kPgFloat8:
+      v.kind = Value::Kind::real;
+      v.real = std::strtod(t, nullptr);
+      break;
+    case kPgNumeric:
+      // SUM and AVG of integers are numeric: whole numbers stay integers.
+      if (std::strpbrk(t, ".eEN") == nullptr) {
+        v.kind = Value::Kind::integer;
+        v.integer = std::strtoll(t, nullptr, 10);
+      } else {
+        v.kind = Value::Kind::real;
+        v.real = std::strtod(t, nullptr);
+      }
+      break;
+    case kPgBytea:
+      v.kind = Value::Kind::blob;
+      v.text = pg_unhex(t, len);
+      break;
+    default:
+      v.kind = Value::Kind::text;
+      v.text.assign(t, len);
+      break;
+  }
+  return v;
+}
+
+// A plugin statement's error as the SQLite store words it where they mean
+// the same: a table of someone else's, a write in a read, a wrong count of
+// parameters.
+Status pg_plugin_error(const std::string& owner, const Status& s) {
+  const std::string& m = s.message();
+  if (s.code() == OPK_ERR_PERMISSION && !owner.empty()) {
+    for (const char* kind : {"table", "sequence", "view", "relation"}) {
+      const std::string denied = std::string("permission denied for ") + kind + " ";
+      const size_t at = m.find(denied);
+      if (at == std::string::npos) continue;
+      size_t end = m.find(" (SQLSTATE", at);
+      const std::string name =
+          m.substr(at + denied.size(), end == std::string::npos ? std::string::npos : end - at - denied.size());
+      return Status::permission("SQL: " + std::string(kind) + " '" + name + "' is not one of plugin " + owner +
+                                "'s own (named " + plugin_table_prefix(owner) + "...): " + m);
+    }
+    if (m.find("must be owner of") != std::string::npos)
+      return Status::permission("SQL: not one of plugin " + owner + "'s own (named " + plugin_table_prefix(owner) +
+                                "...): " + m);
+  }
+  if (m.find("(SQLSTATE 25006)") != std::string::npos)
+    return Status::invalid("SQL: query takes read-only statements; use execute: " + m);
+  int given = 0, wanted = 0;
+  const size_t b = m.find("bind message supplies ");
+  if (b != std::string::npos &&
+      std::sscanf(m.c_str() + b, "bind message supplies %d parameters, but prepared statement \"\" requires %d", &given,
+                  &wanted) == 2)
+    return Status::invalid("SQL: the statement has " + std::to_string(wanted) + " parameter(s), " +
+                           std::to_string(given) + " given");
+  if (m.find("cannot insert multiple commands") != std::string::npos)
+    return Status::invalid("SQL: one statement per call: " + m);
+  return Status(s.code(), "SQL: " + m);
+}
+
+}  // namespace
+
+Status PgStore::plugin_role(const std::string& owner) {
+  {
+    std::lock_guard lock(roles_mu_);
+    for (const auto& o : roles_made_)
+      if (o == owner) return Status::ok();
+  }
+  Status s = in_transaction("the role of plugin " + owner, [&](PGconn* c) { return ensure_plugin_role(c, owner); });
+  if (!s) return s;
+  std::lock_guard lock(roles_mu_);
+  roles_made_.push_back(owner);
+  return Status::ok();
+}
+
+Status PgStore::ensure_plugin_role(PGconn* conn, const std::string& owner) {
+  const std::string role = pg_plugin_role(database_, owner);
+  const std::string what = "the role of plugin " + owner;
+  // Stores of one database (several kernels) make a role once.
+  if (Status s = pg_exec(conn, what, "SELECT pg_advisory_xact_lock(hashtext($1))", {role}); !s) return s;
+  PgResult r;
+  if (Status s = pg_exec(conn, what, "SELECT 1 FROM pg_roles WHERE rolname = $1", {role}, &r); !s) return s;
+  if (PQntuples(r.get()) == 0) {
+    const std::string id = pg_ident(role);
+    const std::string comment = "opskernel plugin " + owner + " in database " + database_;
+    for (const std::string& sql :
+         {"CREATE ROLE " + id + " NOLOGIN", "GRANT " + id + " TO " + pg_ident(kernel_role_),
+          "GRANT USAGE, CREATE ON SCHEMA public TO " + id, "COMMENT ON ROLE " + id + " IS '" + escape(comment) + "'"})
+      if (Status s = pg_exec(conn, what, sql, {}); !s) return s;
+  }
+  // set_config('role', ...) could return a statement to the kernel's role
+  // halfway (then query_to_xml reads any table): plugins may not call it.
+  // Revoking it from PUBLIC needs the function's owner (a superuser); a
+  // database set up otherwise is refused rather than left open.
+  pg_exec(conn, what, "SAVEPOINT opk_revoke", {});
+  if (!pg_exec(conn, what, "REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC", {}))
+    pg_exec(conn, what, "ROLLBACK TO SAVEPOINT opk_revoke", {});
+  else
+    pg_exec(conn, what, "RELEASE SAVEPOINT opk_revoke", {});
+  if (Status s = pg_exec(conn, what,
+                         "SELECT has_function_privilege($1, 'pg_catalog.set_config(text, text, boolean)', 'EXECUTE')",
+                         {role}, &r);
+      !s)
+    return s;
+  if (PQgetvalue(r.get(), 0, 0)[0] == 't')
+    return Status::permission("store (postgresql): plugin " + owner + "'s role " + role +
+                              " may call set_config, which would let it leave its role: as the database's superuser, "
+                              "run REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC");
+  return Status::ok();
+}
+
+Status PgStore::check_plugin_relations(PGconn* conn, const std::string& owner) {
+  const std::string prefix = plugin_table_prefix(owner);
+  PgResult r;
+  if (Status s = pg_exec(conn, "the tables of plugin " + owner,
+                         "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner "
+                         "WHERE o.rolname = $1 AND c.relnamespace <> 'pg_toast'::regnamespace AND "
+                         "(left(c.relname, length($2)) <> $2 OR c.relkind NOT IN ('r', 'i', 'S', 'p', 'I')) LIMIT 1",
+                         {pg_plugin_role(database_, owner), prefix}, &r);
+      !s)
+    return s;
+  if (PQntuples(r.get()) == 0) return Status::ok();
+  const std::string name = PQgetvalue(r.get(), 0, 0);
+  const char kind = PQgetvalue(r.get(), 0, 1)[0];
+  if (kind == 'v' || kind == 'm') return Status::permission("SQL: CREATE VIEW (plugins keep tables and indexes)");
+  return Status::permission(std::string("SQL: ") + (kind == 'i' ? "index" : "table") + " '" + name +
+                            "' is not one of plugin " + owner + "'s own (named " + prefix + "...)");
+}
+
+Status PgStore::run_plugin_sql(PGconn* conn, const std::string& sql, const PgParams& params, const PluginCall& call) {
+  // The same parameter rule as the SQLite store: $1..$n, no gaps.
+  std::string numbered;
+  if (Status s = numbered_parameters(sql, params.size(), &numbered); !s) return s;
+  std::string refusal;
+  const PgStatementKind kind = pg_classify(sql, &refusal);
+  if (kind == PgStatementKind::refused) {
+    if (call.owner.empty() && refusal.rfind("transaction control", 0) != 0) {
+      // The kernel's own statements are not fenced.
+    } else if (call.owner.empty()) {
+      return Status::invalid("SQL: transactions are not allowed through opk.store/1; one statement is one transaction");
+    } else {
+      return Status::permission("SQL: " + refusal);
+    }
+  }
+  if (call.read_only && kind == PgStatementKind::ddl)
+    return Status::invalid("SQL: query takes read-only statements; use execute");
+  if (!call.owner.empty()) {
+    if (Status s = pg_exec(conn, "set role", "SET LOCAL ROLE " + pg_ident(pg_plugin_role(database_, call.owner)), {});
+        !s)
+      return s;
+  }
+  PgResult r;
+  Status s = pg_exec(conn, "plugin " + (call.owner.empty() ? std::string("statement") : call.owner), sql, params, &r);
+  if (!call.owner.empty() && s) {
+    if (Status back = pg_exec(conn, "reset role", "RESET ROLE", {}); !back) return back;
+  }
+  if (!s) return pg_plugin_error(call.owner, s);
+  if (!call.owner.empty() && kind == PgStatementKind::ddl) {
+    if (Status c = check_plugin_relations(conn, call.owner); !c) return c;
+  }
+  const int rows = PQntuples(r.get()), cols = PQnfields(r.get());
+  for (int i = 0; i < rows; ++i) {
+    if (call.text_rows) {
+      std::vector<std::optional<std::string>> row;
+      row.reserve(static_cast<size_t>(cols));
+      for (int c = 0; c < cols; ++c) {
+        if (PQgetisnull(r.get(), i, c))
+          row.emplace_back(std::nullopt);
+        else
+          row.emplace_back(std::in_place, PQgetvalue(r.get(), i, c), static_cast<size_t>(PQgetlength(r.get(), i, c)));
+      }
+      call.text_rows->push_back(std::move(row));
+    }
+    if (call.typed_rows) {
+      TypedRow row;
+      row.reserve(static_cast<size_t>(cols));
+      for (int c = 0; c < cols; ++c) row.push_back(pg_value(r.get(), i, c));
+      call.typed_rows->push_back(std::move(row));
+    }
+  }
+  if (call.changed) {
+    const char* n = PQcmdTuples(r.get());
+    *call.changed =
+        (call.read_only || kind != PgStatementKind::dml || std::strncmp(PQcmdStatus(r.get()), "SELECT", 6) == 0)
+            ? 0
+            : std::strtoll(n, nullptr, 10);
+  }
+  return Status::ok();
+}
+
+Status PgStore::execute(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                        int64_t* changed) {
+  int64_t n = 0;
+  Status s = in_transaction("execute", [&](PGconn* c) {
+    return run_plugin_sql(c, sql, params, {{}, false, nullptr, nullptr, &n});
+  });
+  if (s) {
+    generation_.fetch_add(1, std::memory_order_release);
+    if (changed) *changed = n;
+  }
+  return s;
+}
+
+Status PgStore::query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                      std::vector<std::vector<std::optional<std::string>>>* rows) {
+  return in_transaction("query", [&](PGconn* c) {
+    if (Status s = pg_exec(c, "query", "SET TRANSACTION READ ONLY", {}); !s) return s;
+    return run_plugin_sql(c, sql, params, {{}, true, rows, nullptr, nullptr});
+  });
+}
+
+Status PgStore::plugin_execute(const std::string& owner, const std::string& sql,
+                               const std::vector<std::optional<std::string>>& params, int64_t* changed) {
+  if (Status r = plugin_role(owner); !r) return r;
+  int64_t n = 0;
+  Status s = in_transaction("plugin " + owner, [&](PGconn* c) {
+    return run_plugin_sql(c, sql, params, {owner, false, nullptr, nullptr, &n});
+  });
+  if (s && changed) *changed = n;
+  return s;
+}
+
+Status PgStore::plugin_query(const std::string& owner, const std::string& sql,
+                             const std::vector<std::optional<std::string>>& params,
+                             std::vector<std::vector<std::optional<std::string>>>* rows) {
+  if (Status r = plugin_role(owner); !r) return r;
+  return in_transaction("plugin " + owner, [&](PGconn* c) {
+    if (Status s = pg_exec(c, "query", "SET TRANSACTION READ ONLY", {}); !s) return s;
+    return run_plugin_sql(c, sql, params, {owner, true, rows, nullptr, nullptr});
+  });
+}
+
+Status PgStore::plugin_query_typed(const std::string& owner, const std::string& sql,
+                                   const std::vector<std::optional<std::string>>& params, std::vector<TypedRow>* rows) {
+  if (Status r = plugin_role(owner); !r) return r;
+  return in_transaction("plugin " + owner, [&](PGconn* c) {
+    if (Status s = pg_exec(c, "query", "SET TRANSACTION READ ONLY", {}); !s) return s;
+    return run_plugin_sql(c, sql, params, {owner, true, nullptr, rows, nullptr});
+  });
+}
+
+Status PgStore::plugin_transaction(const std::string& owner, const std::vector<PluginStatement>& statements,
+                                   std::vector<PluginResult>* results, size_t* failed) {
+  if (Status r = plugin_role(owner); !r) return r;
+  std::vector<PluginResult> out(statements.size());
+  size_t failed_at = statements.size();  // a failed begin or commit: none of them
+  Status s = in_transaction("plugin " + owner, [&](PGconn* c) {
+    for (size_t i = 0; i < statements.size(); ++i) {
+      Status st = run_plugin_sql(c, statements[i].sql, statements[i].params,
+                                 {owner, false, nullptr, &out[i].rows, &out[i].changed});
+      if (!st) {
+        failed_at = i;
+        return Status(st.code(), "statement " + std::to_string(i) + ": " + st.message());
+      }
+    }
+    return Status::ok();
+  });
+  if (!s) {
+    if (failed) *failed = failed_at;
+    return s;
+  }
+  if (results) *results = std::move(out);
+  return Status::ok();
+}
+
+Status PgStore::exec_plugin_script(PGconn* conn, const std::string& owner, const std::string& sql) {
+  for (const auto& statement : pg_split_script(sql))
+    if (Status s = run_plugin_sql(conn, statement, {}, {owner, false, nullptr, nullptr, nullptr}); !s) return s;
+  return Status::ok();
+}
+
+}  // namespace opk::store::internal

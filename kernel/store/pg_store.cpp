@@ -1,0 +1,233 @@
+// The PostgreSQL store's connections: libpq's results and errors as Status,
+// the pool of connections, opening the store (open_postgresql) and its
+// health.
+#include <cstdio>
+#include <cstring>
+
+#include "store/pg_internal.h"
+
+namespace opk::store::internal {
+
+namespace {
+
+// FNV-1a, 32 bits: a short, stable tag of a name for role names.
+uint32_t pg_name_hash(const std::string& s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+std::string pg_hex8(uint32_t v) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", v);
+  return buf;
+}
+
+// libpq's messages end with a newline.
+std::string pg_trimmed(const char* text) {
+  std::string s = text ? text : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Status pg_error(const std::string& what, PGconn* conn, const PGresult* res) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = res ? pg_trimmed(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) : "";
+  if (msg.empty()) msg = pg_trimmed(res ? PQresultErrorMessage(res) : nullptr);
+  if (msg.empty()) msg = pg_trimmed(PQerrorMessage(conn));
+  if (msg.empty()) msg = "no answer from the server";
+  std::string text = "store (postgresql): " + what + ": " + msg;
+  if (state) text += std::string(" (SQLSTATE ") + state + ")";
+  const std::string code = state ? state : "";
+  if (code.rfind("23", 0) == 0) return Status::conflict(std::move(text));
+  if (code == "42501") return Status::permission(std::move(text));
+  if (code.rfind("42", 0) == 0 || code.rfind("22", 0) == 0 || code.rfind("0A", 0) == 0 || code == "25001" ||
+      code == "25P02")
+    return Status::invalid(std::move(text));
+  return Status::unavailable(std::move(text));
+}
+
+Status pg_exec(PGconn* conn, const std::string& what, const std::string& sql, const PgParams& params, PgResult* out) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PgResult r(
+      PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return pg_error(what, conn, r.get());
+  if (out) *out = std::move(r);
+  return Status::ok();
+}
+
+Status pg_script(PGconn* conn, const std::string& what, const std::string& sql) {
+  PgResult r(PQexec(conn, sql.c_str()));
+  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) return pg_error(what, conn, r.get());
+  return Status::ok();
+}
+
+std::string pg_plugin_role_prefix(const std::string& database) {
+  return "opkp_" + pg_hex8(pg_name_hash(database)) + "_";
+}
+
+std::string pg_plugin_role(const std::string& database, const std::string& plugin_id) {
+  std::string role = pg_plugin_role_prefix(database) + plugin_table_prefix(plugin_id).substr(2);
+  role.pop_back();  // the prefix's trailing '_'
+  constexpr size_t kMaxName = 63;
+  if (role.size() > kMaxName) role = role.substr(0, kMaxName - 9) + "_" + pg_hex8(pg_name_hash(plugin_id));
+  return role;
+}
+
+std::string pg_ident(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
+// --- the pool
+
+PgPool::PgPool(std::string conninfo, size_t size) : conninfo_(std::move(conninfo)), size_(size == 0 ? 1 : size) {}
+
+PgPool::~PgPool() {
+  for (PGconn* c : idle_) PQfinish(c);
+}
+
+PgPool::Lease& PgPool::Lease::operator=(Lease&& o) noexcept {
+  if (this != &o) {
+    release();
+    pool_ = o.pool_;
+    conn_ = o.conn_;
+    o.pool_ = nullptr;
+    o.conn_ = nullptr;
+  }
+  return *this;
+}
+
+void PgPool::Lease::release() {
+  if (pool_ && conn_) pool_->put_back(conn_);
+  pool_ = nullptr;
+  conn_ = nullptr;
+}
+
+Status PgPool::connect(PgConn* out) const {
+  PgConn c(PQconnectdb(conninfo_.c_str()));
+  if (!c) return Status::unavailable("store (postgresql): cannot connect: out of memory");
+  if (PQstatus(c.get()) != CONNECTION_OK)
+    return Status::unavailable("store (postgresql): cannot connect: " + pg_trimmed(PQerrorMessage(c.get())));
+  *out = std::move(c);
+  return Status::ok();
+}
+
+Status PgPool::acquire(Lease* out) {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    while (!idle_.empty()) {
+      PGconn* c = idle_.back();
+      idle_.pop_back();
+      if (PQstatus(c) == CONNECTION_OK) {
+        out->pool_ = this;
+        out->conn_ = c;
+        return Status::ok();
+      }
+      PQfinish(c);  // broken: replaced below
+      --open_;
+    }
+    if (open_ < size_) break;
+    cv_.wait(lock);
+  }
+  ++open_;
+  lock.unlock();
+  PgConn c;
+  if (Status s = connect(&c); !s) {
+    lock.lock();
+    --open_;
+    cv_.notify_one();
+    return s;
+  }
+  out->pool_ = this;
+  out->conn_ = c.release();
+  return Status::ok();
+}
+
+void PgPool::put_back(PGconn* conn) {
+  std::lock_guard lock(mu_);
+  // A connection left inside a transaction (an error between BEGIN and
+  // ROLLBACK that lost the connection) is not handed out again.
+  if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    PQfinish(conn);
+    --open_;
+  } else {
+    idle_.push_back(conn);
+  }
+  cv_.notify_one();
+}
+
+// --- the store
+
+PgStore::PgStore(std::string conninfo, const PostgresOptions& options)
+    : conninfo_(std::move(conninfo)), options_(options), pool_(conninfo_, options.pool_size) {}
+
+PgStore::~PgStore() = default;
+
+Status PgStore::open() {
+  {
+    PgPool::Lease lease;
+    if (Status s = pool_.acquire(&lease); !s) return s;
+    PgResult r;
+    if (Status s = pg_exec(lease.get(), "open", "SELECT current_database(), current_user", {}, &r); !s) return s;
+    database_ = PQgetvalue(r.get(), 0, 0);
+    kernel_role_ = PQgetvalue(r.get(), 0, 1);
+    if (Status s = pg_exec(lease.get(), "open",
+                           "CREATE TABLE IF NOT EXISTS schema_migrations (owner TEXT NOT NULL, version INTEGER NOT "
+                           "NULL, name TEXT NOT NULL, applied_ms BIGINT NOT NULL, PRIMARY KEY (owner, version))",
+                           {});
+        !s) {
+      // Two stores opening a fresh database at once race on the CREATE;
+      // the loser finds the table made.
+      if (s.code() != OPK_ERR_CONFLICT) return s;
+    }
+  }
+  return migrate("kernel", postgresql_kernel_migrations());
+}
+
+const char* PgStore::dialect() const {
+  return "postgresql";
+}
+
+uint64_t PgStore::generation() const {
+  return generation_.load(std::memory_order_acquire);
+}
+
+// The server checkpoints on its own.
+void PgStore::checkpoint() {}
+
+Status PgStore::writable() {
+  return in_transaction("test write", [](PGconn* c) {
+    PgResult r;
+    if (Status s = pg_exec(c, "test write", "SELECT pg_is_in_recovery()", {}, &r); !s) return s;
+    if (std::strcmp(PQgetvalue(r.get(), 0, 0), "t") == 0)
+      return Status::unavailable("store (postgresql): the server is a standby in recovery: it takes no writes");
+    return Status::ok();
+  });
+}
+
+}  // namespace opk::store::internal
+
+namespace opk::store {
+
+Status open_postgresql(const std::string& conninfo, const PostgresOptions& options, std::unique_ptr<Store>* out) {
+  auto s = std::make_unique<internal::PgStore>(conninfo, options);
+  if (Status st = s->open(); !st) return st;
+  *out = std::move(s);
+  return Status::ok();
+}
+
+}  // namespace opk::store

@@ -1,0 +1,150 @@
+// What only the PostgreSQL store has: the fence by roles (a plugin's
+// statement runs as the plugin's own role, and the ways out of it are shut),
+// kernels migrating one database at once, and a server that cannot be
+// reached. Each test has a fresh database (tests/support/pg_util.h).
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "store/pg_internal.h"
+#include "store/store.h"
+#include "support/pg_util.h"
+
+namespace opk::store {
+namespace {
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string e = db_.create();
+    ASSERT_TRUE(e.empty()) << e;
+    Status s = open_postgresql(db_.conninfo(), {}, &store_);
+    ASSERT_TRUE(s) << s.message();
+  }
+  test::PgDatabase db_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(PgStoreTest, APluginsStatementRunsAsItsOwnRoleAndCannotLeaveIt) {
+  ASSERT_TRUE(store_->migrate("plugin-x", {{1, "t", "CREATE TABLE p_plugin_x_t (k TEXT PRIMARY KEY, v TEXT)"}}));
+  ASSERT_TRUE(store_->migrate("plugin-y", {{1, "t", "CREATE TABLE p_plugin_y_t (k TEXT PRIMARY KEY)"}}));
+  ASSERT_TRUE(store_->plugin_execute("plugin-x", "INSERT INTO p_plugin_x_t VALUES ($1, $2)", {"a", "1"}, nullptr));
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  // Its tables belong to its role, named from the database and the plugin.
+  const std::string role = internal::pg_plugin_role(db_.name(), "plugin-x");
+  EXPECT_EQ(role.rfind(internal::pg_plugin_role_prefix(db_.name()), 0), 0u) << role;
+  ASSERT_TRUE(
+      store_->query("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'p_plugin_x_t'", {}, &rows));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], role);
+  rows.clear();
+  ASSERT_TRUE(store_->plugin_query("plugin-x", "SELECT current_user", {}, &rows));
+  EXPECT_EQ(rows[0][0], role);
+  // The kernel's tables and another plugin's: PostgreSQL refuses, named.
+  Status s = store_->plugin_query("plugin-x", "SELECT * FROM run_rows", {}, &rows);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  EXPECT_NE(s.message().find("'run_rows'"), std::string::npos) << s.message();
+  s = store_->plugin_query("plugin-y", "SELECT * FROM p_plugin_x_t", {}, &rows);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  EXPECT_NE(s.message().find("table 'p_plugin_x_t' is not one of plugin plugin-y's own"), std::string::npos)
+      << s.message();
+  // The ways back to the kernel's role are shut.
+  for (const char* sql :
+       {"RESET ROLE", "SET ROLE NONE", "SET SESSION AUTHORIZATION DEFAULT", "DO $$ BEGIN EXECUTE 'RESET ROLE'; END $$",
+        "CREATE FUNCTION p_plugin_x_f() RETURNS int "
+        "LANGUAGE sql AS 'SELECT 1'"}) {
+    s = store_->plugin_execute("plugin-x", sql, {}, nullptr);
+    EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << sql << ": " << s.message();
+  }
+  s = store_->plugin_query(
+      "plugin-x", "SELECT set_config('role', 'none', true), query_to_xml('SELECT * FROM runs', true, false, '')", {},
+      &rows);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  EXPECT_NE(s.message().find("set_config"), std::string::npos) << s.message();
+  s = store_->plugin_query("plugin-x", "SELECT query_to_xml('SELECT * FROM runs', true, false, '')", {}, &rows);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  // Renaming its table out of its prefix, or granting it away, is refused
+  // and undone.
+  s = store_->plugin_execute("plugin-x", "ALTER TABLE p_plugin_x_t RENAME TO runs_copy", {}, nullptr);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  EXPECT_NE(s.message().find("runs_copy"), std::string::npos) << s.message();
+  s = store_->plugin_execute("plugin-x", "GRANT SELECT ON p_plugin_x_t TO PUBLIC", {}, nullptr);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  rows.clear();
+  ASSERT_TRUE(store_->plugin_query("plugin-x", "SELECT v FROM p_plugin_x_t WHERE k = $1", {"a"}, &rows));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], "1");
+  // After all that, the kernel's own statements run as the kernel.
+  rows.clear();
+  ASSERT_TRUE(store_->query("SELECT COUNT(*) FROM schema_migrations WHERE owner = 'kernel'", {}, &rows));
+  EXPECT_EQ(rows[0][0], std::to_string(postgresql_kernel_migrations().size()));
+}
+
+TEST_F(PgStoreTest, TwoDatabasesOnOneServerDoNotShareRoles) {
+  test::PgDatabase other;
+  ASSERT_EQ(other.create(), "");
+  EXPECT_NE(internal::pg_plugin_role(db_.name(), "plugin-x"), internal::pg_plugin_role(other.name(), "plugin-x"));
+  // A long id still fits PostgreSQL's 63 bytes and stays distinct.
+  const std::string a = internal::pg_plugin_role(db_.name(), std::string(80, 'a') + "1");
+  const std::string b = internal::pg_plugin_role(db_.name(), std::string(80, 'a') + "2");
+  EXPECT_LE(a.size(), 63u);
+  EXPECT_NE(a, b);
+}
+
+TEST_F(PgStoreTest, KernelsMigratingOneDatabaseAtOnceApplyEachVersionOnce) {
+  test::PgDatabase fresh;
+  ASSERT_EQ(fresh.create(), "");
+  constexpr int kKernels = 4;
+  std::vector<std::unique_ptr<Store>> stores(kKernels);
+  std::vector<Status> opened(kKernels), migrated(kKernels);
+  std::vector<std::thread> threads;
+  const std::vector<Migration> plugin = {{1, "t", "CREATE TABLE p_shared_t (k TEXT PRIMARY KEY)"},
+                                         {2, "seed", "INSERT INTO p_shared_t VALUES ('only once')"}};
+  for (int i = 0; i < kKernels; ++i)
+    threads.emplace_back([&, i] {
+      opened[i] = open_postgresql(fresh.conninfo(), {}, &stores[i]);
+      if (opened[i]) migrated[i] = stores[i]->migrate("shared", plugin);
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kKernels; ++i) {
+    ASSERT_TRUE(opened[i]) << opened[i].message();
+    EXPECT_TRUE(migrated[i]) << migrated[i].message();
+  }
+  auto applied = stores[0]->applied_migrations();
+  ASSERT_TRUE(applied) << applied.status().message();
+  EXPECT_EQ(applied.value().size(), postgresql_kernel_migrations().size() + plugin.size());
+  std::vector<TypedRow> rows;
+  ASSERT_TRUE(stores[kKernels - 1]->plugin_query_typed("shared", "SELECT COUNT(*) FROM p_shared_t", {}, &rows));
+  EXPECT_EQ(rows[0][0].integer, 1);
+}
+
+TEST_F(PgStoreTest, AServerThatCannotBeReachedIsAClearError) {
+  // Nothing listens on port 1 of this host: as a stopped server.
+  std::unique_ptr<Store> other;
+  Status s = open_postgresql("host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=5", {}, &other);
+  EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE);
+  EXPECT_NE(s.message().find("cannot connect"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("127.0.0.1"), std::string::npos) << s.message();
+  EXPECT_EQ(other, nullptr);
+  // A server that goes away under an open store: each call fails, naming
+  // the cause, and nothing crashes.
+  ASSERT_EQ(db_.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db_.name() + "'"),
+            "");
+  ASSERT_EQ(db_.admin("ALTER DATABASE " + db_.name() + " ALLOW_CONNECTIONS false"), "");
+  ASSERT_EQ(db_.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db_.name() + "'"),
+            "");
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  for (int i = 0; i < 3; ++i) {
+    s = store_->query("SELECT 1", {}, &rows);
+    EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE) << s.message();
+    EXPECT_NE(s.message().find("store (postgresql)"), std::string::npos) << s.message();
+  }
+  auto applied = store_->applied_migrations();
+  EXPECT_FALSE(applied);
+  // Back again: the pool reconnects.
+  ASSERT_EQ(db_.admin("ALTER DATABASE " + db_.name() + " ALLOW_CONNECTIONS true"), "");
+  ASSERT_TRUE(store_->query("SELECT 1", {}, &rows));
+}
+
+}  // namespace
+}  // namespace opk::store
