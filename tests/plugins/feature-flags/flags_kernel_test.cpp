@@ -1,0 +1,243 @@
+// The feature flags in a real kernel (admin-http, feature-flags and the
+// flag_consumer fixture): the role x action matrix of every route under
+// the kernel's default permissions and [permissions] grants, audit rows
+// through the kernel's audit API, the OpenAPI document, and a change
+// another kernel writes to the shared store file seen by this kernel's
+// plugin within its poll_interval, and not before the change counter moves.
+#include <sqlite3.h>
+
+#include <gtest/gtest.h>
+
+#include <opskernel/json.hpp>
+
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include "plugins/admin-http/http_client.h"
+#include "support/kernel_util.h"
+#include "support/servers.h"
+
+namespace opk {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kDeclared =
+    R"([{"id": "consumer.fast-path", "default": false, "description": "Take the fast path"}])";
+
+template <typename F>
+bool flags_eventually(F done, int ms = 15000) {
+  for (int i = 0; i < ms / 20; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+class FlagsKernel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    plugins_ = test::plugins_dir(
+        dir_, {test::bundled("admin-http"), test::bundled("feature-flags"), test::fixture("flag_consumer")});
+    port_ = test::free_port();
+    cfg_ = test::quiet_config(dir_, plugins_);
+    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
+    cfg_.log.console = false;
+    cfg_.node_name = "kernel-a";
+    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
+    cfg_.plugins["flag-consumer"] = {{"declare", kDeclared}};
+    cfg_.plugins["feature-flags"] = {{"poll_interval", "200ms"}};
+  }
+  void TearDown() override {
+    if (kernel_) kernel_->stop();
+  }
+
+  void start() {
+    kernel_ = std::make_unique<Kernel>(cfg_);
+    ASSERT_TRUE(kernel_->start());
+    auto* id = kernel_->identity();
+    ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
+    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", "p"));
+    ASSERT_TRUE(id->add_node("tenant:t", "partner:p", "t"));
+    for (const auto& [user, role, scope] : {std::tuple{"pat", "PlatformAdministrator", "platform"},
+                                            {"dora", "DistributorAdministrator", "distributor:d"},
+                                            {"paul", "PartnerAdministrator", "partner:p"},
+                                            {"tess", "TenantAdministrator", "tenant:t"},
+                                            {"ursula", "TenantUser", "tenant:t"}}) {
+      ASSERT_TRUE(id->add_user({user, "", role, scope}));
+      ASSERT_TRUE(id->issue_token(user, 0, "test", &tokens_[role]));
+    }
+  }
+
+  test::Reply http(const std::string& method, const std::string& target, const Json& body = nullptr,
+                   const std::string& role = "PlatformAdministrator", int port = 0) {
+    return test::http_request(port ? port : port_, method, target, tokens_[role], body.is_null() ? "" : body.dump());
+  }
+  static Json json(const test::Reply& r) { return Json::parse(r.body, nullptr, false); }
+
+  test::TempDir dir_;
+  std::string plugins_;
+  config::Config cfg_;
+  std::unique_ptr<Kernel> kernel_;
+  int port_ = 0;
+  std::map<std::string, std::string> tokens_;  // role -> a token of a user with it
+};
+
+TEST_F(FlagsKernel, RoleByActionMatrixOfEveryRoute) {
+  // The defaults give the flags to platform administrators only (*); the
+  // file may grant them: here a tenant administrator reads and a partner
+  // administrator manages.
+  cfg_.permissions["TenantAdministrator"] = {"jobs.read", "feature_flags.read"};
+  cfg_.permissions["PartnerAdministrator"] = {"jobs.read", "feature_flags.read", "feature_flags.manage"};
+  ASSERT_NO_FATAL_FAILURE(start());
+  const std::vector<std::string> roles = {"PlatformAdministrator", "DistributorAdministrator", "PartnerAdministrator",
+                                          "TenantAdministrator", "TenantUser"};
+  const std::map<std::string, std::pair<bool, bool>> may = {// role -> (read, manage)
+                                                            {"PlatformAdministrator", {true, true}},
+                                                            {"DistributorAdministrator", {false, false}},
+                                                            {"PartnerAdministrator", {true, true}},
+                                                            {"TenantAdministrator", {true, false}},
+                                                            {"TenantUser", {false, false}}};
+  int n = 0;
+  for (const auto& role : roles) {
+    const auto [read, manage] = may.at(role);
+    const std::string id = "m" + std::to_string(n++);
+    // The platform administrator makes a flag for each role to work on.
+    ASSERT_EQ(http("POST", "/api/v1/feature-flags",
+                   {{"id", id}, {"type", "boolean"}, {"default", false}, {"description", "d"}, {"reason", "r"}})
+                  .status,
+              201);
+    struct Step {
+      std::string method, target;
+      Json body;
+      bool manage;
+      int ok;
+    };
+    const std::string mine = "own-" + id;
+    for (const Step& s : {
+             Step{"GET", "/api/v1/feature-flags", nullptr, false, 200},
+             Step{"GET", "/api/v1/feature-flags/" + id, nullptr, false, 200},
+             Step{"POST", "/ofrep/v1/evaluate/flags/" + id, Json::object(), false, 200},
+             Step{"POST", "/ofrep/v1/evaluate/flags", Json::object(), false, 200},
+             Step{"POST",
+                  "/api/v1/feature-flags",
+                  {{"id", mine}, {"type", "string"}, {"default", "a"}, {"description", "d"}, {"reason", "r"}},
+                  true,
+                  201},
+             Step{"PATCH", "/api/v1/feature-flags/" + id, {{"value", true}, {"reason", "r"}}, true, 200},
+             Step{"POST", "/api/v1/feature-flags/" + id + "/reset", {{"reason", "r"}}, true, 200},
+             Step{"DELETE", "/api/v1/feature-flags/" + id + "?reason=r", nullptr, true, 204},
+         }) {
+      const bool allowed = s.manage ? manage : read;
+      auto r = http(s.method, s.target, s.body, role);
+      EXPECT_EQ(r.status, allowed ? s.ok : 403) << role << " " << s.method << " " << s.target << " " << r.body;
+    }
+  }
+  // Audited with the actor, through the kernel's audit API.
+  auto r = http("GET", "/api/v1/audit?action=feature_flags.update&limit=100");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::set<std::string> actors;
+  const Json updates = json(r);
+  for (const auto& row : updates["items"]) actors.insert(row.value("actor", ""));
+  EXPECT_EQ(actors, (std::set<std::string>{"pat", "paul"})) << r.body;
+  r = http("GET", "/api/v1/audit?action=feature_flags.declare&limit=100");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(json(r)["items"].size(), 1u) << r.body;
+  EXPECT_EQ(json(r)["items"][0]["actor"], "system:flag-consumer") << r.body;
+  // In the OpenAPI document with their permissions.
+  r = http("GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  const Json doc = json(r);
+  EXPECT_EQ(doc["paths"]["/api/v1/feature-flags/{id}"]["patch"]["x-permission"], "feature_flags.manage");
+  EXPECT_EQ(doc["paths"]["/ofrep/v1/evaluate/flags/{key}"]["post"]["x-permission"], "feature_flags.read");
+}
+
+// The document with the flags' and OFREP's routes passes Redocly's linter
+// (tests/plugins/admin-http/openapi-lint, as admin_http_test.cpp runs it)
+// without an error or a warning.
+TEST_F(FlagsKernel, TheOpenApiDocumentWithTheFlagsPassesTheLinter) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
+  const auto redocly = lint / "node_modules/.bin/redocly";
+  ASSERT_TRUE(std::filesystem::exists(redocly))
+      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
+      << " (dist/setup.sh does)";
+  auto r = http("GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  ASSERT_NE(r.body.find("/ofrep/v1/evaluate/flags/{key}"), std::string::npos);
+  const auto file = dir_.path() / "openapi.json";
+  std::ofstream(file) << r.body;
+  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
+                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
+                          "' --format=stylish 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_FALSE(std::regex_search(out, std::regex(R"(\d+:\d+ +(error|warning) )"))) << out;
+}
+
+TEST_F(FlagsKernel, AChangeWrittenToTheSharedStoreIsSeenWithinThePollInterval) {
+  // The embedded store admits one kernel per file (kernel.cpp, open_store),
+  // so the other kernel sharing the store is played by a second connection
+  // to the file running what that kernel's feature-flags plugin runs for
+  // an override: the flag's row and the change counter, in one transaction.
+  ASSERT_NO_FATAL_FAILURE(start());
+  const auto seen = [&] {
+    auto r = http("GET", "/api/v1/flag-consumer/consumer.fast-path");
+    return r.status == 200 ? json(r) : Json();
+  };
+  ASSERT_EQ(seen()["enabled"], false);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(cfg_.store_path.c_str(), &other), SQLITE_OK);
+  sqlite3_busy_timeout(other, 10000);
+  const auto run = [&](const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(other, sql.c_str(), nullptr, nullptr, &err);
+    const std::string why = err ? err : "";
+    sqlite3_free(err);
+    return rc == SQLITE_OK ? std::string() : why;
+  };
+  // A row changed without the counter: checks read the snapshot, never the
+  // store, so nothing moves however long it waits.
+  ASSERT_EQ(run("UPDATE p_feature_flags_flags SET value_json = 'true', revision = revision + 1, updated_by = 'kb', "
+                "reason = 'roll out' WHERE id = 'consumer.fast-path'"),
+            "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // five poll intervals
+  EXPECT_EQ(seen()["enabled"], false) << "no store read per check, no reload while the counter stands";
+  // The counter moves: the kernel reloads within its poll interval.
+  ASSERT_EQ(run("UPDATE p_feature_flags_changes SET counter = counter + 1 WHERE id = 1"), "");
+  EXPECT_TRUE(flags_eventually([&] { return seen()["enabled"] == true; })) << seen().dump();
+  auto r = http("POST", "/ofrep/v1/evaluate/flags/consumer.fast-path", Json::object());
+  EXPECT_EQ(json(r)["value"], true) << r.body;
+  EXPECT_EQ(json(r)["reason"], "STATIC");
+  // And a flag the other kernel creates reaches this one's OFREP.
+  ASSERT_EQ(run("BEGIN; INSERT INTO p_feature_flags_flags (id, flag_type, default_json, value_json, expires_ms, "
+                "description, owner, plugin, created_by, created_ms, updated_by, updated_ms, reason, revision) VALUES "
+                "('ops.mode', 'string', '\"blue\"', NULL, NULL, 'd', 'kb', NULL, 'kb', 1, 'kb', 1, 'new', 1); "
+                "UPDATE p_feature_flags_changes SET counter = counter + 1 WHERE id = 1; COMMIT"),
+            "");
+  EXPECT_TRUE(flags_eventually(
+      [&] { return json(http("POST", "/ofrep/v1/evaluate/flags/ops.mode", Json::object()))["value"] == "blue"; }));
+  sqlite3_close(other);
+  // The kernel's own change is seen at once, with no wait for a poll.
+  r = http("POST", "/api/v1/feature-flags/consumer.fast-path/reset", {{"reason", "roll back"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(seen()["enabled"], false);
+}
+
+}  // namespace
+}  // namespace opk
