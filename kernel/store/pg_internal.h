@@ -6,9 +6,12 @@
 //                      version numbers) and the migrations
 //   pg_plugin_sql.cpp  plugins' own SQL (opk.store/1), fenced by a role per
 //                      plugin, and the kernel's unfenced statements
+//   pg_jobs.cpp        scheduled jobs, next runs, the inventory
+//   pg_identities.cpp  tenancy nodes, users, API tokens
+//   pg_audit.cpp       the audit trail
 //   pg_unported.cpp    the parts of the interface not yet on PostgreSQL
-//                      (runs, jobs, identities, audit, alerts, events):
-//                      each refuses with UNSUPPORTED, naming itself
+//                      (runs, alerts, events): each refuses with
+//                      UNSUPPORTED, naming itself
 //
 // libpq directly, not Poco Data: parameters travel as text with
 // PQexecParams (the same $1..$n a plugin writes), results are read by
@@ -74,6 +77,10 @@ std::string pg_plugin_role_prefix(const std::string& database);
 // `name` as a quoted SQL identifier (double quotes doubled).
 std::string pg_ident(const std::string& name);
 
+// `text` as an element of an array literal ('{...}'): quoted, with
+// backslashes and double quotes escaped.
+std::string pg_array_text(const std::string& text);
+
 // A fixed-size pool of connections to one database. A connection found
 // broken is closed and replaced on its next use.
 class PgPool {
@@ -131,7 +138,7 @@ class PgStore final : public Store {
   Status migrate(const std::string& owner, const std::vector<Migration>& migrations) override;
   StatusOr<std::vector<AppliedMigration>> applied_migrations() override;
 
-  // --- scheduled jobs (pg_unported.cpp)
+  // --- scheduled jobs (pg_jobs.cpp)
   Status create_scheduled_job(ScheduledJob j) override;
   Status update_scheduled_job(const ScheduledJob& in) override;
   Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;
@@ -181,7 +188,7 @@ class PgStore final : public Store {
   Status plugin_transaction(const std::string& owner, const std::vector<PluginStatement>& statements,
                             std::vector<PluginResult>* results, size_t* failed) override;
 
-  // --- tenancy and identities (pg_unported.cpp)
+  // --- tenancy and identities (pg_identities.cpp)
   Status add_node(const Node& n) override;
   StatusOr<std::vector<Node>> list_nodes() override;
   Status add_user(const User& u) override;
@@ -192,7 +199,7 @@ class PgStore final : public Store {
   Status find_token(const std::string& hash, TokenRow* out) override;
   StatusOr<std::vector<TokenRow>> list_tokens(const std::string& user_id) override;
 
-  // --- audit (pg_unported.cpp)
+  // --- audit (pg_audit.cpp)
   Status audit(const std::vector<AuditRow>& rows) override;
   StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) override;
   Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
@@ -236,6 +243,33 @@ class PgStore final : public Store {
     if (!s) pg_exec(c, what + ": rollback", "ROLLBACK", {});
     return s;
   }
+
+  // Rows of one of the store's own reads, every column as text (NULL as
+  // ""), appended to *out. UNAVAILABLE naming `what` if the store cannot be
+  // read.
+  Status text_rows(const std::string& what, const std::string& sql, const PgParams& params,
+                   std::vector<std::vector<std::string>>* out);
+  // Runs one of the store's own writes in a transaction of its own; rows
+  // changed into *changed (may be null). Errors name `what`.
+  Status write_rows(const std::string& what, const std::string& sql, const PgParams& params, int64_t* changed);
+  // Runs an INSERT; CONFLICT naming `what` if the row exists.
+  Status insert_unique(const std::string& what, const std::string& sql, const PgParams& params);
+
+  // --- scheduled jobs (pg_jobs.cpp)
+  // Scheduled jobs read with `tail` appended to "SELECT ... FROM
+  // scheduled_jobs" (alias j), and `extra` columns after the job's own,
+  // returned as text beside each job.
+  Status scheduled(const std::string& tail, const std::string& extra, const PgParams& params,
+                   std::vector<std::pair<ScheduledJob, std::vector<std::string>>>* out);
+
+  // --- identities (pg_identities.cpp)
+  // Users (tokens) read with `tail` appended to their SELECT, appended to *out.
+  Status users_where(const std::string& tail, const PgParams& params, std::vector<User>* out);
+  Status tokens_where(const std::string& tail, const PgParams& params, std::vector<TokenRow>* out);
+
+  // --- audit (pg_audit.cpp)
+  // Appends audit rows inside the caller's transaction.
+  Status insert_audit(PGconn* conn, const std::vector<AuditRow>& rows);
 
   // --- plugins' SQL (pg_plugin_sql.cpp)
   // What one statement of a plugin may do: `owner` empty runs unfenced;

@@ -92,6 +92,15 @@ std::string pg_ident(const std::string& name) {
   return out + "\"";
 }
 
+std::string pg_array_text(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
 // --- the pool
 
 PgPool::PgPool(std::string conninfo, size_t size) : conninfo_(std::move(conninfo)), size_(size == 0 ? 1 : size) {}
@@ -217,6 +226,41 @@ Status PgStore::writable() {
       return Status::unavailable("store (postgresql): the server is a standby in recovery: it takes no writes");
     return Status::ok();
   });
+}
+
+Status PgStore::text_rows(const std::string& what, const std::string& sql, const PgParams& params,
+                          std::vector<std::vector<std::string>>* out) {
+  PgPool::Lease lease;
+  Status s = pool_.acquire(&lease);
+  PgResult r;
+  if (s) s = pg_exec(lease.get(), "read " + what, sql, params, &r);
+  // The statement is the store's own: whatever fails is the store's.
+  if (!s) return Status::unavailable("store (postgresql): cannot read " + what + ": " + s.message());
+  const int rows = PQntuples(r.get()), cols = PQnfields(r.get());
+  out->reserve(out->size() + static_cast<size_t>(rows));
+  for (int i = 0; i < rows; ++i) {
+    std::vector<std::string> row;
+    row.reserve(static_cast<size_t>(cols));
+    for (int c = 0; c < cols; ++c)
+      row.emplace_back(PQgetvalue(r.get(), i, c), static_cast<size_t>(PQgetlength(r.get(), i, c)));
+    out->push_back(std::move(row));
+  }
+  return Status::ok();
+}
+
+Status PgStore::write_rows(const std::string& what, const std::string& sql, const PgParams& params, int64_t* changed) {
+  PgPool::Lease lease;
+  if (Status s = pool_.acquire(&lease); !s) return s;
+  PgResult r;
+  if (Status s = pg_exec(lease.get(), what, sql, params, &r); !s) return s;
+  if (changed) *changed = std::strtoll(PQcmdTuples(r.get()), nullptr, 10);
+  return Status::ok();
+}
+
+Status PgStore::insert_unique(const std::string& what, const std::string& sql, const PgParams& params) {
+  Status s = write_rows(what, sql, params, nullptr);
+  if (s.code() == OPK_ERR_CONFLICT) return Status::conflict(what + " already exists");
+  return s;
 }
 
 }  // namespace opk::store::internal

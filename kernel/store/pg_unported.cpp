@@ -1,5 +1,5 @@
 // The parts of the Store interface the PostgreSQL store does not have yet:
-// scheduled jobs, runs, identities, audit, alerts and the event log. Each
+// runs, alerts and the event log. Each
 // refuses with UNSUPPORTED naming itself, so a kernel pointed at PostgreSQL
 // fails at the first such call with a clear message instead of losing work.
 #include "store/pg_internal.h"
@@ -14,31 +14,6 @@ Status pg_not_yet(const char* what) {
 }
 
 }  // namespace
-
-Status PgStore::create_scheduled_job(ScheduledJob) {
-  return pg_not_yet("create_scheduled_job");
-}
-Status PgStore::update_scheduled_job(const ScheduledJob&) {
-  return pg_not_yet("update_scheduled_job");
-}
-Status PgStore::get_scheduled_job(const std::string&, ScheduledJob*) {
-  return pg_not_yet("get_scheduled_job");
-}
-StatusOr<std::vector<ScheduledJob>> PgStore::list_scheduled_jobs() {
-  return pg_not_yet("list_scheduled_jobs");
-}
-Status PgStore::set_next_run(const std::string&, int64_t) {
-  return pg_not_yet("set_next_run");
-}
-Status PgStore::set_next_runs(const std::vector<std::pair<std::string, int64_t>>&) {
-  return pg_not_yet("set_next_runs");
-}
-StatusOr<std::vector<InventoryRow>> PgStore::inventory() {
-  return pg_not_yet("inventory");
-}
-StatusOr<std::map<int64_t, int64_t>> PgStore::failures_per_day(const std::string&, int64_t) {
-  return pg_not_yet("failures_per_day");
-}
 
 Status PgStore::create_runs(std::vector<RunRow>*, std::vector<AuditRow>*) {
   return pg_not_yet("create_runs");
@@ -85,44 +60,6 @@ Status PgStore::flag_stale(int64_t, int64_t*, const RunEventsOf&) {
 }
 Status PgStore::prune(int64_t, size_t, int64_t*) {
   return pg_not_yet("prune");
-}
-
-Status PgStore::add_node(const Node&) {
-  return pg_not_yet("add_node");
-}
-StatusOr<std::vector<Node>> PgStore::list_nodes() {
-  return pg_not_yet("list_nodes");
-}
-Status PgStore::add_user(const User&) {
-  return pg_not_yet("add_user");
-}
-Status PgStore::get_user(const std::string&, User*) {
-  return pg_not_yet("get_user");
-}
-StatusOr<std::vector<User>> PgStore::list_users() {
-  return pg_not_yet("list_users");
-}
-Status PgStore::disable_user(const std::string&, int64_t, int64_t*) {
-  return pg_not_yet("disable_user");
-}
-Status PgStore::add_token(const TokenRow&) {
-  return pg_not_yet("add_token");
-}
-Status PgStore::find_token(const std::string&, TokenRow*) {
-  return pg_not_yet("find_token");
-}
-StatusOr<std::vector<TokenRow>> PgStore::list_tokens(const std::string&) {
-  return pg_not_yet("list_tokens");
-}
-
-Status PgStore::audit(const std::vector<AuditRow>&) {
-  return pg_not_yet("audit");
-}
-StatusOr<std::vector<AuditRow>> PgStore::audit_rows(size_t) {
-  return pg_not_yet("audit_rows");
-}
-Status PgStore::prune_audit(int64_t, size_t, int64_t*) {
-  return pg_not_yet("prune_audit");
 }
 
 Status PgStore::save_alerts(std::vector<AlertSave>*) {

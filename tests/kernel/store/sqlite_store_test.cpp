@@ -580,29 +580,6 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommitsWithoutMixingTheirResults) 
   EXPECT_TRUE(store_->runs_in_phase(kRunning, 10).value().empty());
 }
 
-TEST_F(SqliteStoreTest, AuditRowsArePrunedOldestFirstByTheirTime) {
-  std::vector<AuditRow> rows;
-  for (int i = 0; i < 10; ++i) {
-    AuditRow a;
-    a.time_ms = 1000 + i * 100;  // 1000 .. 1900
-    a.actor = "pat";
-    a.action = "run-now";
-    a.outcome = "done";
-    rows.push_back(a);
-  }
-  ASSERT_TRUE(store_->audit(rows));
-  int64_t n = -1;
-  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));  // five are older; a batch of three
-  EXPECT_EQ(n, 3);
-  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));
-  EXPECT_EQ(n, 2);
-  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));
-  EXPECT_EQ(n, 0);
-  auto left = store_->audit_rows(100).value();
-  ASSERT_EQ(left.size(), 5u);
-  for (const auto& a : left) EXPECT_GE(a.time_ms, 1500);
-}
-
 // A flush of the write-ahead log that a test holds back or fails (only
 // regular files: the store's folder is flushed too, once).
 class Flush {
@@ -1061,43 +1038,6 @@ TEST_F(SqliteStoreTest, AClaimCanCarryThePreviousBatchsCompletionsInOneTransacti
   ASSERT_TRUE(store_->get_run(runs[3].id, &r));
   EXPECT_EQ(r.phase, kRunning);
   EXPECT_EQ(r.started_ms, 170);
-}
-
-TEST_F(SqliteStoreTest, ScheduledJobsAndAudit) {
-  ScheduledJob j;
-  j.id = "nightly-backup";
-  j.job_type = "database-backup";
-  j.description = "Backs up";
-  j.planning = "scheduled";
-  j.cron = "0 3 * * *";
-  j.time_zone = "Europe/Stockholm";
-  ASSERT_TRUE(store_->create_scheduled_job(j));
-  EXPECT_EQ(store_->create_scheduled_job(j).code(), OPK_ERR_CONFLICT);
-  j.description = "changed";  // not editable
-  j.enabled = false;
-  ASSERT_TRUE(store_->update_scheduled_job(j));
-  ASSERT_TRUE(store_->set_next_run(j.id, 12345));
-  ScheduledJob got;
-  ASSERT_TRUE(store_->get_scheduled_job(j.id, &got));
-  EXPECT_EQ(got.description, "Backs up");
-  EXPECT_FALSE(got.enabled);
-  EXPECT_EQ(got.next_run_ms, 12345);
-  EXPECT_EQ(got.time_zone, "Europe/Stockholm");
-  EXPECT_EQ(store_->get_scheduled_job("nope", &got).code(), OPK_ERR_NOT_FOUND);
-  j.id = "o'brien";  // quoting
-  ASSERT_TRUE(store_->create_scheduled_job(j));
-  ASSERT_TRUE(store_->get_scheduled_job("o'brien", &got));
-
-  ASSERT_TRUE(store_->audit({{.actor = "alice",
-                              .role = "PlatformAdministrator",
-                              .action = "run-now",
-                              .target = "nightly-backup",
-                              .reason = "incident 42",
-                              .outcome = "accepted"}}));
-  auto a = store_->audit_rows(10).value();
-  ASSERT_EQ(a.size(), 1u);
-  EXPECT_EQ(a[0].reason, "incident 42");
-  EXPECT_GT(a[0].time_ms, 0);
 }
 
 TEST_F(SqliteStoreTest, AnUnwritableLocationIsAClearError) {

@@ -203,5 +203,132 @@ TEST_P(StoreTest, PluginStatementsBindDollarNumbersByNumber) {
   EXPECT_EQ(rows[0][0], "2");  // nothing refused was written
 }
 
+TEST_P(StoreTest, ScheduledJobsAndAudit) {
+  ScheduledJob j;
+  j.id = "nightly-backup";
+  j.job_type = "database-backup";
+  j.description = "Backs up";
+  j.planning = "scheduled";
+  j.cron = "0 3 * * *";
+  j.time_zone = "Europe/Stockholm";
+  ASSERT_TRUE(store_->create_scheduled_job(j));
+  EXPECT_EQ(store_->create_scheduled_job(j).code(), OPK_ERR_CONFLICT);
+  j.description = "changed";  // not editable
+  j.enabled = false;
+  ASSERT_TRUE(store_->update_scheduled_job(j));
+  ASSERT_TRUE(store_->set_next_run(j.id, 12345));
+  ScheduledJob got;
+  ASSERT_TRUE(store_->get_scheduled_job(j.id, &got));
+  EXPECT_EQ(got.description, "Backs up");
+  EXPECT_FALSE(got.enabled);
+  EXPECT_EQ(got.next_run_ms, 12345);
+  EXPECT_EQ(got.time_zone, "Europe/Stockholm");
+  EXPECT_EQ(store_->get_scheduled_job("nope", &got).code(), OPK_ERR_NOT_FOUND);
+  j.id = "o'brien";  // quoting
+  ASSERT_TRUE(store_->create_scheduled_job(j));
+  ASSERT_TRUE(store_->get_scheduled_job("o'brien", &got));
+
+  ASSERT_TRUE(store_->audit({{.actor = "alice",
+                              .role = "PlatformAdministrator",
+                              .action = "run-now",
+                              .target = "nightly-backup",
+                              .reason = "incident 42",
+                              .outcome = "accepted"}}));
+  auto a = store_->audit_rows(10).value();
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].reason, "incident 42");
+  EXPECT_GT(a[0].time_ms, 0);
+}
+
+TEST_P(StoreTest, AuditRowsArePrunedOldestFirstByTheirTime) {
+  std::vector<AuditRow> rows;
+  for (int i = 0; i < 10; ++i) {
+    AuditRow a;
+    a.time_ms = 1000 + i * 100;  // 1000 .. 1900
+    a.actor = "pat";
+    a.action = "run-now";
+    a.outcome = "done";
+    rows.push_back(a);
+  }
+  ASSERT_TRUE(store_->audit(rows));
+  int64_t n = -1;
+  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));  // five are older; a batch of three
+  EXPECT_EQ(n, 3);
+  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));
+  EXPECT_EQ(n, 2);
+  ASSERT_TRUE(store_->prune_audit(1450, 3, &n));
+  EXPECT_EQ(n, 0);
+  auto left = store_->audit_rows(100).value();
+  ASSERT_EQ(left.size(), 5u);
+  for (const auto& a : left) EXPECT_GE(a.time_ms, 1500);
+}
+
+TEST_P(StoreTest, TenancyNodesUsersAndTokens) {
+  ASSERT_TRUE(store_->add_node({"distributor:d", "distributor", "D", "platform", 5}));
+  EXPECT_EQ(store_->add_node({"distributor:d", "distributor", "again", "platform", 6}).code(), OPK_ERR_CONFLICT);
+  ASSERT_TRUE(store_->add_node({"partner:p", "partner", "P's", "distributor:d", 7}));
+  auto nodes = store_->list_nodes();
+  ASSERT_TRUE(nodes) << nodes.status().message();
+  ASSERT_EQ(nodes.value().size(), 2u);
+  EXPECT_EQ(nodes.value()[1].name, "P's");
+  EXPECT_EQ(nodes.value()[1].created_ms, 7);
+  // A kind the schema does not know is refused, and nothing is stored.
+  EXPECT_FALSE(store_->add_node({"galaxy:g", "galaxy", "G", "platform", 8}));
+  EXPECT_EQ(store_->list_nodes().value().size(), 2u);
+
+  ASSERT_TRUE(store_->add_user({"ann", "Ann", "PartnerAdministrator", "partner:p", false, 9}));
+  EXPECT_EQ(store_->add_user({"ann", "Ann", "TenantUser", "partner:p", false, 9}).code(), OPK_ERR_CONFLICT);
+  ASSERT_TRUE(store_->add_token({"t1", "ann", "h1", "laptop", 10, 0, 0}));
+  ASSERT_TRUE(store_->add_token({"t2", "ann", "h2", "ci", 11, 99, 0}));
+  EXPECT_EQ(store_->add_token({"t3", "ann", "h1", "same hash", 12, 0, 0}).code(), OPK_ERR_CONFLICT);
+  TokenRow t;
+  ASSERT_TRUE(store_->find_token("h2", &t));
+  EXPECT_EQ(t.label, "ci");
+  EXPECT_EQ(t.expires_ms, 99);
+  EXPECT_EQ(store_->find_token("nope", &t).code(), OPK_ERR_NOT_FOUND);
+  int64_t revoked = 0;
+  ASSERT_TRUE(store_->disable_user("ann", 50, &revoked));
+  EXPECT_EQ(revoked, 2);
+  User u;
+  ASSERT_TRUE(store_->get_user("ann", &u));
+  EXPECT_TRUE(u.disabled);
+  EXPECT_EQ(u.scope, "partner:p");
+  auto tokens = store_->list_tokens("ann").value();
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0].id, "t1");  // oldest first
+  for (const auto& k : tokens) EXPECT_EQ(k.revoked_ms, 50);
+  EXPECT_EQ(store_->disable_user("bob", 50, &revoked).code(), OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(store_->get_user("bob", &u).code(), OPK_ERR_NOT_FOUND);
+  EXPECT_EQ(store_->list_users().value().size(), 1u);
+}
+
+TEST_P(StoreTest, NextRunsOfManyJobsAreSetTogetherAndCountAsAChange) {
+  for (const char* id : {"a", "b\\\"c", "d"}) {
+    ScheduledJob j;
+    j.id = id;
+    j.job_type = "hello";
+    ASSERT_TRUE(store_->create_scheduled_job(j));
+  }
+  const uint64_t before = store_->generation();
+  ASSERT_TRUE(store_->set_next_runs({{"a", 100}, {"b\\\"c", 200}, {"missing", 300}}));
+  EXPECT_GT(store_->generation(), before);
+  auto jobs = store_->list_scheduled_jobs().value();
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].next_run_ms, 100);
+  EXPECT_EQ(jobs[1].id, "b\\\"c");
+  EXPECT_EQ(jobs[1].next_run_ms, 200);
+  EXPECT_EQ(jobs[2].next_run_ms, 0);
+  auto inv = store_->inventory();
+  ASSERT_TRUE(inv) << inv.status().message();
+  ASSERT_EQ(inv.value().size(), 3u);
+  EXPECT_EQ(inv.value()[0].last_run_id, 0);  // never ran
+  auto failures = store_->failures_per_day("a", 0);
+  ASSERT_TRUE(failures) << failures.status().message();
+  EXPECT_TRUE(failures.value().empty());
+  ScheduledJob j;
+  j.id = "nope";
+  EXPECT_EQ(store_->update_scheduled_job(j).code(), OPK_ERR_NOT_FOUND);
+}
+
 }  // namespace
 }  // namespace opk::store
