@@ -1,14 +1,14 @@
-// delivery.h -- one webhook delivery with Poco Net: an HTTP(S) POST of the
-// body to the endpoint with the Standard Webhooks headers, within one
-// deadline, redirects not followed; the outcome as a status, the HTTP
-// status, Retry-After, the flags (permanent, gone) and a detail with the
-// start of the response body. Thread-safe: a WebhookClient is shared by
+// delivery.h -- one webhook delivery with the SDK's HTTP client
+// (opskernel/http.hpp): an HTTP(S) POST of the body to the endpoint with the
+// Standard Webhooks headers, within one deadline, redirects not followed;
+// the outcome as a status, the HTTP status, Retry-After, the flags
+// (permanent, gone) and a detail with the start of the response body. Thread-safe: a WebhookClient is shared by
 // concurrent deliveries, each on its own connection.
 #ifndef OPSKERNEL_PLUGINS_CHANNEL_WEBHOOK_DELIVERY_H
 #define OPSKERNEL_PLUGINS_CHANNEL_WEBHOOK_DELIVERY_H
 
-#include <Poco/Net/Context.h>
 #include <opskernel/opk_abi.h>
+#include <opskernel/http.hpp>
 #include <opskernel/status.hpp>
 
 #include <cstdint>
@@ -30,15 +30,9 @@ struct ClientSettings {
   std::string user_agent = "Opskernel-Webhooks/1.0";
 };
 
-// An endpoint URL, split.
+// An endpoint URL, checked.
 struct Endpoint {
-  bool https = false;
-  std::string host;
-  uint16_t port = 0;
-  // Path and query, "/" at least.
-  std::string target;
-  // "https://host:port", for details (the path may hold a token).
-  std::string origin;
+  std::string url;
 };
 
 // Empty when `url` is an endpoint the channel posts to (http or https, a
@@ -83,7 +77,7 @@ class WebhookClient {
 
  private:
   ClientSettings settings_;
-  Poco::Net::Context::Ptr tls_;
+  opk::http::Client client_;
 };
 
 }  // namespace channel_webhook

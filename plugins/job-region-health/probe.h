@@ -1,12 +1,13 @@
-// probe.h -- one health probe of a region's endpoint over HTTP(S) with Poco
-// Net and NetSSL: a GET within a deadline, redirects not followed, the
-// answer judged healthy or not with the reason, and the latency measured.
+// probe.h -- one health probe of a region's endpoint over HTTP(S) with the
+// SDK's client (opskernel/http.hpp): a GET within a deadline, redirects not
+// followed, the answer judged healthy or not with the reason, and the
+// latency measured.
 // Thread-safe: a Prober is shared by concurrent probes, each on its own
 // connection.
 #ifndef OPSKERNEL_PLUGINS_JOB_REGION_HEALTH_PROBE_H
 #define OPSKERNEL_PLUGINS_JOB_REGION_HEALTH_PROBE_H
 
-#include <Poco/Net/Context.h>
+#include <opskernel/http.hpp>
 #include <opskernel/status.hpp>
 
 #include <cstdint>
@@ -54,16 +55,19 @@ class Prober {
 
  private:
   ProberSettings settings_;
-  Poco::Net::Context::Ptr tls_;
+  opk::http::Client client_;
 };
 
 // Empty when `url` is an http:// or https:// URL with a host and without
 // a user name, password or fragment; otherwise what is wrong with it.
-std::string check_url(std::string_view url);
+inline std::string check_url(std::string_view url) {
+  return opk::http::check_url(url);
+}
 
-// Up to `max` bytes of `in` for a log line: valid UTF-8 kept, control
-// characters as spaces, anything else as '?'.
-std::string clean(std::string_view in, size_t max);
+// Up to `max` bytes of `in` for a log line (opk::http::printable).
+inline std::string clean(std::string_view in, size_t max) {
+  return opk::http::printable(in, max);
+}
 
 }  // namespace region_health
 

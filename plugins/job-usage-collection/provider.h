@@ -1,7 +1,8 @@
-// provider.h -- one region's usage provider over HTTP(S) with Poco Net and
-// NetSSL: GET <usage_url>?month=YYYY-MM[&cursor=C], each request within a
-// timeout, retried with back-off on timeouts, connection errors and 5xx
-// answers, and the answer read as one page of usage:
+// provider.h -- one region's usage provider over HTTP(S) with the SDK's
+// client (opskernel/http.hpp): GET <usage_url>?month=YYYY-MM[&cursor=C],
+// each request within a timeout, retried with back-off on timeouts,
+// connection errors and 5xx answers, and the answer read as one page of
+// usage:
 //
 //   {"items": [{"subscription": "s1", "quantity": 3, "cost": 12.5,
 //               "currency": "EUR"}, ...],
@@ -12,7 +13,7 @@
 #ifndef OPSKERNEL_PLUGINS_JOB_USAGE_COLLECTION_PROVIDER_H
 #define OPSKERNEL_PLUGINS_JOB_USAGE_COLLECTION_PROVIDER_H
 
-#include <Poco/Net/Context.h>
+#include <opskernel/http.hpp>
 #include <opskernel/opk.hpp>
 
 #include <cstdint>
@@ -72,16 +73,17 @@ class Provider {
 
  private:
   ProviderSettings settings_;
-  Poco::Net::Context::Ptr tls_;
+  opk::http::Client client_;
 };
 
 // Empty when `url` is an http:// or https:// URL with a host and without
 // a user name, password or fragment; otherwise what is wrong with it.
-std::string check_provider_url(std::string_view url);
+inline std::string check_provider_url(std::string_view url) {
+  return opk::http::check_url(url);
+}
 
-// Up to `max` bytes of `in` for a log line: valid UTF-8 kept, control
-// characters as spaces, anything else as '?'.
-std::string printable(std::string_view in, size_t max);
+// Up to `max` bytes of `in` for a log line (opk::http::printable).
+using opk::http::printable;
 
 }  // namespace usage_collection
 
