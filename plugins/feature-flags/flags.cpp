@@ -76,6 +76,19 @@ namespace {
 // before the plugin stops: the kernel stops a provider after its users.
 std::atomic<FlagsPlugin*> g_flags_plugin{nullptr};
 
+// Moved after every snapshot swap of any instance, so a thread's cached
+// snapshot is never taken for a newer one (nor for another instance's).
+std::atomic<uint64_t> g_flags_generation{1};
+
+// A thread's last snapshot. glibc keeps this library loaded while a thread
+// that holds one lives, so its release never runs unloaded code.
+struct ThreadSnapshot {
+  const FlagsPlugin* plugin = nullptr;
+  uint64_t generation = 0;
+  std::shared_ptr<const Snapshot> snap;
+};
+thread_local ThreadSnapshot t_flags_snapshot;
+
 char* flags_copy(const std::string& s) {
   char* out = static_cast<char*>(std::malloc(s.size() + 1));
   if (out) std::memcpy(out, s.c_str(), s.size() + 1);
@@ -121,29 +134,26 @@ opk_status ext_declare(const opk_host* host, const char* flags_json, char** answ
 int ext_enabled(const opk_host* /*host*/, const char* id, int fallback) noexcept {
   FlagsPlugin* p = g_flags_plugin.load(std::memory_order_acquire);
   if (p == nullptr) return fallback;
-  const auto snap = p->snapshot();
-  const Flag* f = flag_in(*snap, id);
+  const Flag* f = flag_in(p->thread_snapshot(), id);
   if (f == nullptr || f->type != "boolean") return fallback;
-  return f->current(p->host().now_ms()).get<bool>() ? 1 : 0;
+  return f->current_by([p] { return p->host().now_ms(); }).get<bool>() ? 1 : 0;
 }
 
 double ext_number(const opk_host* /*host*/, const char* id, double fallback) noexcept {
   FlagsPlugin* p = g_flags_plugin.load(std::memory_order_acquire);
   if (p == nullptr) return fallback;
-  const auto snap = p->snapshot();
-  const Flag* f = flag_in(*snap, id);
+  const Flag* f = flag_in(p->thread_snapshot(), id);
   if (f == nullptr || f->type != "number") return fallback;
-  return f->current(p->host().now_ms()).get<double>();
+  return f->current_by([p] { return p->host().now_ms(); }).get<double>();
 }
 
 opk_status ext_string(const opk_host* /*host*/, const char* id, char* buf, size_t size, size_t* length) noexcept {
   FlagsPlugin* p = g_flags_plugin.load(std::memory_order_acquire);
   if (p == nullptr) return OPK_ERR_UNAVAILABLE;
-  const auto snap = p->snapshot();
-  const Flag* f = flag_in(*snap, id);
+  const Flag* f = flag_in(p->thread_snapshot(), id);
   if (f == nullptr) return OPK_ERR_NOT_FOUND;
   if (f->type != "string") return OPK_ERR_INVALID_ARGUMENT;
-  const std::string& v = f->current(p->host().now_ms()).get_ref<const std::string&>();
+  const std::string& v = f->current_by([p] { return p->host().now_ms(); }).get_ref<const std::string&>();
   if (length) *length = v.size();
   if (buf && size > 0) {
     const size_t n = std::min(v.size(), size - 1);
@@ -235,6 +245,17 @@ void FlagsPlugin::stop() {
   g_flags_plugin.compare_exchange_strong(self, nullptr);
 }
 
+const Snapshot& FlagsPlugin::thread_snapshot() const {
+  ThreadSnapshot& t = t_flags_snapshot;
+  const uint64_t generation = g_flags_generation.load(std::memory_order_acquire);
+  if (t.plugin != this || t.generation != generation) {
+    t.snap = snapshot();
+    t.plugin = this;
+    t.generation = generation;
+  }
+  return *t.snap;
+}
+
 const void* FlagsPlugin::extension(std::string_view id) {
   return id == OPK_EXT_FEATURE_FLAGS ? &kFlagsExtension : nullptr;
 }
@@ -264,6 +285,7 @@ Status FlagsPlugin::refresh(bool force) {
     next->flags.emplace(std::move(id), std::move(f));
   }
   snapshot_.store(std::move(next), std::memory_order_release);
+  g_flags_generation.fetch_add(1, std::memory_order_acq_rel);
   reloads_.fetch_add(1, std::memory_order_relaxed);
   return Status::ok();
 }

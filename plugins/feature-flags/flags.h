@@ -60,6 +60,14 @@ struct Flag {
   bool overridden(int64_t now_ms) const { return !value.is_null() && (expires_ms == 0 || now_ms < expires_ms); }
   // The value at `now_ms`: the override while it holds, else the default.
   const Json& current(int64_t now_ms) const { return overridden(now_ms) ? value : default_value; }
+  // The value now, asking `clock` for the time only for an override that
+  // expires (the hot path of a check).
+  template <typename Clock>
+  const Json& current_by(const Clock& clock) const {
+    if (value.is_null()) return default_value;
+    if (expires_ms == 0) return value;
+    return clock() < expires_ms ? value : default_value;
+  }
   // The flag as the API shows it at `now_ms`.
   Json to_json(int64_t now_ms) const;
 };
@@ -103,6 +111,10 @@ class FlagsPlugin : public Plugin {
 
   // The flags now (never null once started).
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(std::memory_order_acquire); }
+  // The flags now as the calling thread last took them, taken again only
+  // when a snapshot was swapped since (by any instance): a check then
+  // costs no reference count. Valid until the thread's next call.
+  const Snapshot& thread_snapshot() const;
   // Reads the counter and, when it moved (or `force`), the flags, and
   // swaps the snapshot.
   Status refresh(bool force);
