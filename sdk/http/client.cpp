@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <exception>
 #include <filesystem>
 #include <istream>
 #include <ostream>
@@ -93,13 +94,18 @@ void exchange(Poco::Net::HTTPClientSession& session, const Request& request, con
   out->status = static_cast<int>(resp.getStatus());
   out->reason = resp.getReason();
   for (const auto& [field, value] : resp) out->headers.emplace_back(field, value);
+  // The stream turns Poco's exceptions (a timeout, a reset) into its bad
+  // bit, and what a read had taken before is lost with them: have them
+  // thrown, and take the body as it comes (peek waits for more, readsome
+  // takes what came), so a body that stops is a failure that keeps its start.
+  in.exceptions(std::ios::badbit);
   char buf[16384];
   while (out->body.size() <= request.max_body) {
     session.socket().setReceiveTimeout(deadline.left());
+    if (in.peek() == std::char_traits<char>::eof()) break;
     // One byte past the bound says whether there is more.
-    in.read(buf, static_cast<std::streamsize>(std::min(sizeof buf, request.max_body + 1 - out->body.size())));
-    const auto n = in.gcount();
-    if (n <= 0) break;
+    const auto n =
+        in.readsome(buf, static_cast<std::streamsize>(std::min(sizeof buf, request.max_body + 1 - out->body.size())));
     out->body.append(buf, static_cast<size_t>(n));
   }
   if (out->body.size() > request.max_body) {
@@ -198,6 +204,8 @@ opk::Status Client::send(const Request& request, Response* out) const {
     return {OPK_ERR_FAILED, stage + ": TLS: " + printable(e.displayText(), 300)};
   } catch (const Poco::Exception& e) {
     return opk::Status::unavailable(stage + ": " + printable(e.displayText(), 300));
+  } catch (const std::exception& e) {
+    return opk::Status::unavailable(stage + ": " + printable(e.what(), 300));
   }
 }
 

@@ -1,7 +1,8 @@
 // opk::http::Client (sdk/http/client.cpp) against real servers on
 // 127.0.0.1: the region server (tests/support/region-server/), plain and
-// https with a private CA (verified with the CA, refused without it), a
-// listening socket that never answers (the timeout), a closed port; the
+// https with a private CA (verified with the CA, refused without it),
+// http_test_server.py (an echo of what was sent, a body that stops coming),
+// a listening socket that never answers (the timeout), a closed port; the
 // body bound, the answer's summary and header fields, and each failure
 // named with its stage and a code saying whether a retry may help.
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <opskernel/http.hpp>
+#include <opskernel/json.hpp>
 
 #include <gtest/gtest.h>
 
@@ -30,9 +32,9 @@ class HttpClient : public ::testing::Test {
     ASSERT_TRUE(Client::create({.user_agent = "Opskernel-HttpTest/1.0"}, &client_)) << "client";
   }
 
-  std::string start(ServerProcess& server, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {OPK_PYTHON3,
-                                     std::string(OPK_SOURCE_DIR) + "/tests/support/region-server/region_server.py"};
+  std::string start(ServerProcess& server, const std::vector<std::string>& extra = {},
+                    const std::string& script = "/tests/support/region-server/region_server.py") {
+    std::vector<std::string> argv = {OPK_PYTHON3, std::string(OPK_SOURCE_DIR) + script};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return server.start(argv, dir_.file("server-" + std::to_string(++servers_) + ".err"));
   }
@@ -63,6 +65,49 @@ TEST_F(HttpClient, AnAnswerWithItsStatusHeadersAndBody) {
   ASSERT_TRUE(get(origin() + "/fail", &r));
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.summary(), R"(HTTP 503 Service Unavailable: {"status": "fail"})");
+}
+
+TEST_F(HttpClient, ARequestSendsItsMethodBodyAndHeaders) {
+  ServerProcess echo;
+  ASSERT_EQ(start(echo, {}, "/tests/sdk/http/http_test_server.py"), "");
+  Response r;
+  Status s = client_.send({.method = "POST",
+                           .url = origin(echo.port()) + "/echo?x=1",
+                           .headers = {{"X-Trace", "t1"}},
+                           .body = R"({"a": "é"})",
+                           .content_type = "application/json"},
+                          &r);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(r.status, 200) << r.body;
+  nlohmann::json got = nlohmann::json::parse(r.body);
+  EXPECT_EQ(got["method"], "POST");
+  EXPECT_EQ(got["path"], "/echo?x=1");
+  EXPECT_EQ(got["body"], R"({"a": "é"})");
+  EXPECT_EQ(got["headers"]["content-type"], "application/json");
+  EXPECT_EQ(got["headers"]["content-length"], "11");  // bytes, é is two
+  EXPECT_EQ(got["headers"]["user-agent"], "Opskernel-HttpTest/1.0");
+  EXPECT_EQ(got["headers"]["x-trace"], "t1");
+  // Without a content type no body goes; a User-Agent field replaces the client's.
+  s = client_.send({.url = origin(echo.port()) + "/echo", .headers = {{"User-Agent", "Other/2"}}}, &r);
+  ASSERT_TRUE(s) << s.message();
+  got = nlohmann::json::parse(r.body);
+  EXPECT_EQ(got["method"], "GET");
+  EXPECT_FALSE(got["headers"].contains("content-length")) << got;
+  EXPECT_FALSE(got["headers"].contains("content-type")) << got;
+  EXPECT_EQ(got["headers"]["user-agent"], "Other/2");
+}
+
+TEST_F(HttpClient, ABodyThatStopsComingEndsInTheTimeoutWithTheAnswerSoFar) {
+  ServerProcess stall;
+  ASSERT_EQ(start(stall, {}, "/tests/sdk/http/http_test_server.py"), "");
+  Response r;
+  const Status s = get(origin(stall.port()) + "/stall", &r, 64 * 1024, 500);
+  EXPECT_EQ(s.code(), OPK_ERR_TIMEOUT);
+  EXPECT_EQ(s.message(), "GET " + origin(stall.port()) + ": no answer within 500 ms");
+  // The status and headers came, and the start of the body.
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Length"), "1000");
+  EXPECT_EQ(r.body, "first part");
 }
 
 TEST_F(HttpClient, RedirectsAreNotFollowed) {

@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""What the HTTP client's tests need beyond the region server, on 127.0.0.1.
+
+    http_test_server.py
+
+Listens on a free port and prints {"port": N} on one line once it accepts
+connections. Each connection is served on its own thread:
+
+  POST|PUT|GET /echo   200 application/json {"method", "path", "headers"
+                       (names in lower case), "body"}: what it received
+  GET /stall           200 with Content-Length 1000, sends 10 bytes of the
+                       body, then nothing until the client goes
+
+SIGTERM stops it.
+"""
+import json
+import signal
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s\n" % (fmt % args))
+
+    def echo(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        data = json.dumps({"method": self.command, "path": self.path,
+                           "headers": {k.lower(): v for k, v in self.headers.items()},
+                           "body": body}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def stall(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"first part")
+        self.wfile.flush()
+        self.connection.recv(1)  # nothing comes until the client closes
+
+    def route(self):
+        if self.path.startswith("/echo"):
+            self.echo()
+        elif self.path.startswith("/stall"):
+            self.stall()
+        else:
+            self.send_error(404)
+
+    do_GET = route
+    do_POST = route
+    do_PUT = route
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def main():
+    server = Server(("127.0.0.1", 0), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
