@@ -60,16 +60,9 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = route
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-def main():
-    server = Server(("127.0.0.1", 0), Handler)
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(json.dumps({"port": server.server_address[1]}), flush=True)
     server.serve_forever()
-
-
-if __name__ == "__main__":
-    main()
