@@ -68,6 +68,17 @@ install_webhook_receiver_packages() {
   fi
 }
 
+# The OpenFeature server SDK and its OFREP provider, with which the feature
+# flags' tests read the flags as an application would, exactly as pinned by
+# their committed lockfile.
+install_ofrep_client_packages() {
+  local client=tests/plugins/feature-flags/ofrep-client
+  if [ ! -f $client/node_modules/.package-lock.json ] || [ $client/package-lock.json -nt $client/node_modules/.package-lock.json ]; then
+    echo "== installing the OFREP client's npm packages (npm ci)"
+    (cd $client && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 # build DIR [cmake args...]
 build() {
   local dir=$1; shift
@@ -77,7 +88,7 @@ build() {
 
 install_missing
 install_console_packages
-if [ "$MODE" = test ]; then install_openapi_lint_packages; install_webhook_receiver_packages; fi
+if [ "$MODE" = test ]; then install_openapi_lint_packages; install_webhook_receiver_packages; install_ofrep_client_packages; fi
 case "$MODE" in
   start)
     build build

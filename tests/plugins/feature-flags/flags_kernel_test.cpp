@@ -22,6 +22,7 @@
 #include <thread>
 #include <tuple>
 
+#include "clock/clock.h"
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
 #include "support/servers.h"
@@ -188,6 +189,79 @@ TEST_F(FlagsKernel, TheOpenApiDocumentWithTheFlagsPassesTheLinter) {
   ASSERT_TRUE(WIFEXITED(status)) << out;
   EXPECT_EQ(WEXITSTATUS(status), 0) << out;
   EXPECT_FALSE(std::regex_search(out, std::regex(R"(\d+:\d+ +(error|warning) )"))) << out;
+}
+
+// An application reads the flags with the OpenFeature server SDK and its
+// OFREP provider from npm (ofrep-client/, installed by dist/setup.sh test):
+// values of the three types, an override's reason and variant, a flag not
+// found, a value of another type than asked (TYPE_MISMATCH), and a token
+// whose role lacks feature_flags.read, each with the default value.
+TEST_F(FlagsKernel, AnApplicationReadsTheFlagsWithTheOpenFeatureSdk) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  const std::filesystem::path client =
+      std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/feature-flags/ofrep-client";
+  ASSERT_TRUE(std::filesystem::exists(client / "node_modules/@openfeature/ofrep-provider"))
+      << "the OFREP client's packages are missing: run 'npm ci' in " << client.string() << " (dist/setup.sh does)";
+  const int64_t later = clock::now_ms() + 3600000;
+  for (const Json& body :
+       {Json{{"id", "ops.enabled"}, {"type", "boolean"}, {"default", false}, {"value", true}, {"reason", "r"}},
+        Json{{"id", "ops.mode"}, {"type", "string"}, {"default", "blue"}, {"reason", "r"}},
+        Json{{"id", "ops.limit"},
+             {"type", "number"},
+             {"default", 5},
+             {"value", 7.5},
+             {"expires_ms", later},
+             {"reason", "r"},
+             {"description", "d"}}}) {
+    Json b = body;
+    if (!b.contains("description")) b["description"] = "d";
+    ASSERT_EQ(http("POST", "/api/v1/feature-flags", b).status, 201);
+  }
+  const auto evaluate = [&](const std::string& role, const Json& evaluations) {
+    const std::string cmd = std::string(OPK_NODE) + " '" + (client / "ofrep_client.mjs").string() +
+                            "' --url http://127.0.0.1:" + std::to_string(port_) + " --token '" + tokens_[role] +
+                            "' --evaluate '" + evaluations.dump() + "' 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    for (size_t n; p && (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    const int status = p ? pclose(p) : -1;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+    const Json doc = Json::parse(out, nullptr, false);
+    EXPECT_TRUE(doc.is_object()) << out;
+    return doc.is_object() ? doc["results"] : Json::array();
+  };
+  const Json r =
+      evaluate("PlatformAdministrator", Json::array({
+                                            {{"key", "ops.enabled"}, {"type", "boolean"}, {"default", false}},
+                                            {{"key", "ops.mode"}, {"type", "string"}, {"default", "x"}},
+                                            {{"key", "ops.limit"}, {"type", "number"}, {"default", 0}},
+                                            {{"key", "consumer.fast-path"}, {"type", "boolean"}, {"default", true}},
+                                            {{"key", "nope"}, {"type", "boolean"}, {"default", true}},
+                                            {{"key", "ops.mode"}, {"type", "boolean"}, {"default", false}},
+                                        }));
+  ASSERT_EQ(r.size(), 6u) << r.dump();
+  EXPECT_EQ(r[0]["value"], true);
+  EXPECT_EQ(r[0]["reason"], "STATIC");
+  EXPECT_EQ(r[0]["variant"], "override");
+  EXPECT_TRUE(r[0]["errorCode"].is_null()) << r[0].dump();
+  EXPECT_EQ(r[1]["value"], "blue");
+  EXPECT_EQ(r[1]["reason"], "DEFAULT");
+  EXPECT_EQ(r[2]["value"], 7.5);
+  EXPECT_EQ(r[2]["flagMetadata"]["expiresMs"], later) << r[2].dump();
+  EXPECT_EQ(r[3]["value"], false) << "a plugin's declared flag at its default";
+  EXPECT_EQ(r[4]["value"], true) << "the application's default";
+  EXPECT_EQ(r[4]["errorCode"], "FLAG_NOT_FOUND") << r[4].dump();
+  EXPECT_EQ(r[4]["reason"], "ERROR");
+  EXPECT_EQ(r[5]["value"], false);
+  EXPECT_EQ(r[5]["errorCode"], "TYPE_MISMATCH") << r[5].dump();
+  // A role without feature_flags.read gets the defaults and an error.
+  const Json denied =
+      evaluate("TenantUser", Json::array({{{"key", "ops.enabled"}, {"type", "boolean"}, {"default", false}}}));
+  ASSERT_EQ(denied.size(), 1u);
+  EXPECT_EQ(denied[0]["value"], false);
+  EXPECT_EQ(denied[0]["reason"], "ERROR");
+  EXPECT_FALSE(denied[0]["errorCode"].is_null()) << denied[0].dump();
 }
 
 TEST_F(FlagsKernel, AChangeWrittenToTheSharedStoreIsSeenWithinThePollInterval) {
