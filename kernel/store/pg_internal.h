@@ -9,9 +9,12 @@
 //   pg_jobs.cpp        scheduled jobs, next runs, the inventory
 //   pg_identities.cpp  tenancy nodes, users, API tokens
 //   pg_audit.cpp       the audit trail
-//   pg_unported.cpp    the parts of the interface not yet on PostgreSQL
-//                      (runs, alerts, events): each refuses with
-//                      UNSUPPORTED, naming itself
+//   pg_runs.cpp        runs: create, claim, complete, recover, read, prune
+//   pg_events.cpp      the event log: events written with runs and alerts,
+//                      plugins' events, reads, acks, pruning
+//   pg_unported.cpp    the part of the interface not yet on PostgreSQL
+//                      (alerts): each call refuses with UNSUPPORTED,
+//                      naming itself
 //
 // libpq directly, not Poco Data: parameters travel as text with
 // PQexecParams (the same $1..$n a plugin writes), results are read by
@@ -28,6 +31,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -148,7 +152,7 @@ class PgStore final : public Store {
   StatusOr<std::vector<InventoryRow>> inventory() override;
   StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& id, int64_t since_ms) override;
 
-  // --- runs (pg_unported.cpp)
+  // --- runs (pg_runs.cpp)
   Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override;
   Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
                       std::vector<int64_t>* skipped, const std::vector<Completion>* completed_first) override;
@@ -215,7 +219,7 @@ class PgStore final : public Store {
   StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) override;
   StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) override;
 
-  // --- the event log (pg_unported.cpp)
+  // --- the event log (pg_events.cpp)
   Status append_events(std::vector<EventRow>* events) override;
   Status append_keyed_event(const std::string& owner, const std::string& key, EventRow* event,
                             bool* duplicate) override;
@@ -271,6 +275,41 @@ class PgStore final : public Store {
   // Appends audit rows inside the caller's transaction.
   Status insert_audit(PGconn* conn, const std::vector<AuditRow>& rows);
 
+  // --- runs (pg_runs.cpp); the *_in calls run inside the caller's
+  // transaction on `conn`.
+  // Inserts runs (ids from the runs' sequence, 0 for a slot taken) with
+  // their state rows and audit rows (create_runs).
+  Status create_runs_in(PGconn* conn, std::vector<RunRow>* runs, std::vector<AuditRow>* audit);
+  // Stores completions with their lines, steps, and the events of those
+  // that complete their run; events last.
+  Status complete_in(PGconn* conn, const std::vector<Completion>& cs);
+  // Stores log lines in run_logs (a line already stored is kept).
+  Status insert_logs(PGconn* conn, const std::vector<LogRow>& logs);
+  // Moves the open-runs mark of migration 5 as the SQLite store does
+  // (SqliteStore::advance_open_mark), its row locked to the commit.
+  Status advance_open_mark(PGconn* conn);
+  // The largest run id created before `before_ms`; 0 if none or unknown.
+  int64_t last_created_before(int64_t before_ms);
+  // Runs matching the SQL condition `where` (with its $n parameters), in
+  // `order`, at most `limit`, appended to *out (a row that cannot be
+  // parsed is skipped). runs_where reads on a pooled connection.
+  Status runs_where(const std::string& where, const PgParams& params, const std::string& order, size_t limit,
+                    std::vector<RunRow>* out);
+  Status runs_where_in(PGconn* conn, const std::string& where, const PgParams& params, const std::string& order,
+                       size_t limit, std::vector<RunRow>* out);
+  // A run's log lines, with `rest` after "WHERE run_id = $1" (its
+  // parameters from $2 in `more`), appended to *out.
+  Status log_rows(int64_t run_id, const std::string& rest, const PgParams& more, std::vector<LogRow>* out);
+
+  // --- the event log (pg_events.cpp)
+  // Inserts `events` numbered after the largest seq stored, under the event
+  // log's advisory lock (held to the commit); *first_seq (may be null)
+  // gets the first seq (the next one when `events` is empty).
+  Status insert_events(PGconn* conn, const std::vector<const EventRow*>& events, int64_t* first_seq = nullptr);
+  // Calls the event listener if events were written since the last seq
+  // was `before` (read before the write began).
+  void events_committed(int64_t before);
+
   // --- plugins' SQL (pg_plugin_sql.cpp)
   // What one statement of a plugin may do: `owner` empty runs unfenced;
   // `read_only` refuses writes; rows as text, typed, or not wanted.
@@ -306,6 +345,12 @@ class PgStore final : public Store {
   std::string database_;  // the database connected to
   std::string kernel_role_;
   std::atomic<uint64_t> generation_{0};
+  std::atomic<int64_t> next_mark_at_{0};  // create_runs moves the open-runs mark once ids reach this
+  // The event log: the largest seq this store wrote or read, and who is
+  // told about new events.
+  std::atomic<int64_t> last_event_seq_{0};
+  std::function<void(int64_t)> event_listener_;
+  AlertEventsOf alert_events_;
   std::mutex roles_mu_;
   std::vector<std::string> roles_made_;  // plugins whose role exists; roles_mu_
 };

@@ -1,0 +1,626 @@
+// The PostgreSQL store's runs: create (with their audit rows), claim (mark
+// running), complete, recover after a crash, hold; read runs, their log
+// lines and steps; flag stale runs and prune old ones. Each call writes its
+// whole vector in one transaction, with multi-row statements. The open runs
+// are found from the low-water mark of migration 5, which this file moves
+// as the SQLite store does. Log lines always go to run_logs (the SQLite
+// store's inline lines save it a row write; PostgreSQL reads both alike
+// through run_log_rows).
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "store/pg_internal.h"
+
+namespace opk::store::internal {
+
+namespace {
+
+// Rows per multi-row statement (PostgreSQL takes at most 65,535 parameters).
+constexpr size_t kPgRunsPerInsert = 1000;  // 19 parameters each
+constexpr size_t kPgRowsPerInsert = 1000;  // log lines, steps, states
+// The open-runs mark moves every this many new runs; a run still open this
+// many ids behind the newest is listed as lingering (migration 5).
+constexpr int64_t kPgMarkEvery = 4096;
+constexpr int64_t kPgLingerIds = 10000;
+
+constexpr const char* kPgRunColumns =
+    "id, job_type, scheduled_job_id, slot_ms, phase, outcome, trigger, params_json, target_tenant, dry_run, "
+    "range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, hold, terminated, stale, priority, "
+    "pool, scheduled_ms, created_ms, started_ms, finished_ms, exit_code, summary, progress, progress_message, "
+    "output_json, node, cancelled_by";
+
+// "$a, $b, ..." for row `row` of a statement with `cols` parameters a row.
+std::string pg_row_params(size_t row, size_t cols) {
+  std::string s = "(";
+  for (size_t c = 1; c <= cols; ++c) s += (c > 1 ? ", $" : "$") + std::to_string(row * cols + c);
+  return s + ")";
+}
+
+// `ids` as a bigint[] literal.
+std::string pg_id_array(const std::vector<int64_t>& ids) {
+  std::string s = "{";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+  return s + "}";
+}
+
+std::string pg_bool(bool b) {
+  return b ? "1" : "0";
+}
+
+// A float with all its digits.
+std::string pg_real(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace
+
+Status PgStore::create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) {
+  if (runs->empty()) return Status::ok();
+  if (audit && audit->size() != runs->size()) return Status(OPK_ERR_INTERNAL, "create_runs: one audit row per run");
+  Status s = in_transaction("create runs", [&](PGconn* c) { return create_runs_in(c, runs, audit); });
+  generation_.fetch_add(1, std::memory_order_release);
+  if (!s)
+    for (auto& r : *runs) r.id = 0;
+  return s;
+}
+
+Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector<AuditRow>* audit) {
+  // A run whose schedule slot is taken (stored, or earlier in this batch)
+  // is not inserted and gets 0; it takes no id, so job numbers have no gaps
+  // (but for a slot another kernel takes at the same moment: ON CONFLICT
+  // below).
+  std::vector<bool> skip(runs->size(), false);
+  {
+    std::string jobs = "{", slots = "{";
+    bool any = false;
+    for (const auto& r : *runs)
+      if (r.slot_ms != 0) {
+        jobs += (any ? "," : "") + pg_array_text(r.scheduled_job_id);
+        slots += (any ? "," : "") + std::to_string(r.slot_ms);
+        any = true;
+      }
+    if (any) {
+      PgResult t;
+      if (Status s = pg_exec(c, "create runs",
+                             "SELECT r.scheduled_job_id, r.slot_ms FROM runs r JOIN unnest($1::text[], $2::bigint[]) "
+                             "AS w(job, slot) ON r.scheduled_job_id = w.job AND r.slot_ms = w.slot",
+                             {jobs + "}", slots + "}"}, &t);
+          !s)
+        return s;
+      std::set<std::pair<std::string, int64_t>> taken_slots;
+      for (int i = 0; i < PQntuples(t.get()); ++i)
+        taken_slots.emplace(PQgetvalue(t.get(), i, 0), std::strtoll(PQgetvalue(t.get(), i, 1), nullptr, 10));
+      for (size_t k = 0; k < runs->size(); ++k) {
+        const RunRow& r = (*runs)[k];
+        if (r.slot_ms == 0) continue;
+        skip[k] = !taken_slots.emplace(r.scheduled_job_id, r.slot_ms).second;
+      }
+    }
+  }
+  const size_t wanted = static_cast<size_t>(std::count(skip.begin(), skip.end(), false));
+  // Ids are taken from the sequence first, in order, so each run knows its
+  // own.
+  std::vector<int64_t> taken;
+  if (wanted > 0) {
+    PgResult ids;
+    if (Status s = pg_exec(c, "create runs",
+                           "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, $1)",
+                           {std::to_string(wanted)}, &ids);
+        !s)
+      return s;
+    for (int i = 0; i < PQntuples(ids.get()); ++i)
+      taken.push_back(std::strtoll(PQgetvalue(ids.get(), i, 0), nullptr, 10));
+    std::sort(taken.begin(), taken.end());
+  }
+  std::vector<RunRow*> todo;
+  for (size_t k = 0, next = 0; k < runs->size(); ++k) {
+    RunRow& r = (*runs)[k];
+    r.id = skip[k] ? 0 : taken.at(next++);
+    if (r.created_ms == 0) r.created_ms = now_ms();
+    // A completed run always has a finish time.
+    if (r.phase == kCompleted && r.finished_ms <= 0) r.finished_ms = std::max<int64_t>(r.created_ms, 1);
+    if (r.id) todo.push_back(&r);
+  }
+  std::vector<int64_t> inserted;
+  for (size_t k = 0; k < todo.size();) {
+    const size_t n = std::min(todo.size() - k, kPgRunsPerInsert);
+    std::string sql =
+        "INSERT INTO runs (id, job_type, scheduled_job_id, slot_ms, trigger, params_json, target_tenant, dry_run, "
+        "range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, priority, pool, scheduled_ms, "
+        "created_ms) VALUES ";
+    PgParams p;
+    p.reserve(n * 19);
+    for (size_t i = 0; i < n; ++i, ++k) {
+      const RunRow& r = *todo[k];
+      sql += (i ? ", " : "") + pg_row_params(i, 19);
+      for (const std::string& v :
+           {std::to_string(r.id), r.job_type, r.scheduled_job_id, std::to_string(r.slot_ms), r.trigger, r.params_json,
+            r.target_tenant, pg_bool(r.dry_run), std::to_string(r.range_start_ms), std::to_string(r.range_end_ms),
+            r.user_id, r.role, r.scope, r.reason, std::to_string(r.parent_run_id), std::to_string(r.priority), r.pool,
+            std::to_string(r.scheduled_ms), std::to_string(r.created_ms)})
+        p.emplace_back(v);
+    }
+    PgResult res;
+    if (Status s = pg_exec(c, "insert runs", sql + " ON CONFLICT DO NOTHING RETURNING id", p, &res); !s) return s;
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+      inserted.push_back(std::strtoll(PQgetvalue(res.get(), i, 0), nullptr, 10));
+  }
+  std::sort(inserted.begin(), inserted.end());
+  for (auto& r : *runs)
+    if (!std::binary_search(inserted.begin(), inserted.end(), r.id)) r.id = 0;  // the slot fired already
+  // Their state rows: a new run starts with its phase, outcome and hold; the
+  // rest of its state is kept only for a completed run (an import).
+  std::vector<const RunRow*> made;
+  for (const auto& r : *runs)
+    if (r.id) made.push_back(&r);
+  for (size_t k = 0; k < made.size();) {
+    const size_t n = std::min(made.size() - k, kPgRowsPerInsert);
+    std::string sql =
+        "INSERT INTO run_state (id, phase, outcome, hold, terminated, started_ms, finished_ms, exit_code, summary, "
+        "progress, progress_message, output_json) VALUES ";
+    PgParams p;
+    for (size_t i = 0; i < n; ++i, ++k) {
+      const RunRow& r = *made[k];
+      const bool done = r.phase == kCompleted;
+      sql += (i ? ", " : "") + pg_row_params(i, 12);
+      for (const std::string& v :
+           {std::to_string(r.id), r.phase, r.outcome, pg_bool(r.hold), pg_bool(done && r.terminated),
+            std::to_string(done ? r.started_ms : 0), std::to_string(done ? r.finished_ms : 0),
+            std::to_string(done ? r.exit_code : 0), done ? r.summary : std::string(), pg_real(done ? r.progress : 0.0),
+            done ? r.progress_message : std::string(), done ? r.output_json : std::string()})
+        p.emplace_back(v);
+    }
+    if (Status s = pg_exec(c, "insert run state", sql, p); !s) return s;
+  }
+  if (audit) {
+    for (size_t k = 0; k < runs->size(); ++k) (*audit)[k].outcome = "ok: run " + std::to_string((*runs)[k].id);
+    if (Status s = insert_audit(c, *audit); !s) return s;
+  }
+  // Every kPgMarkEvery new runs, the open-runs mark moves up (in this
+  // transaction: it moves back with it if this write is undone).
+  const int64_t last = taken.empty() ? 0 : taken.back();
+  if (last != 0 && last >= next_mark_at_.load(std::memory_order_acquire)) {
+    if (Status s = advance_open_mark(c); !s) return s;
+    next_mark_at_.store(last + kPgMarkEvery, std::memory_order_release);
+  }
+  return Status::ok();
+}
+
+Status PgStore::mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
+                             std::vector<int64_t>* skipped, const std::vector<Completion>* completed_first) {
+  if (ids.empty()) return completed_first ? complete_runs(*completed_first) : Status::ok();
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  std::vector<int64_t> missed;
+  Status s = in_transaction("mark running", [&](PGconn* c) {
+    missed.clear();
+    // The claim before the completions: their events take the event log's
+    // lock, which is taken last (pg_events.cpp).
+    PgResult r;
+    if (Status w =
+            pg_exec(c, "mark running",
+                    "UPDATE run_state SET phase = 'RUNNING', started_ms = $1, node = $2 WHERE id = ANY($3::bigint[]) "
+                    "AND phase = 'PENDING' AND hold = 0 RETURNING id",
+                    {std::to_string(now), node, pg_id_array(ids)}, &r);
+        !w)
+      return w;
+    std::vector<int64_t> got;
+    for (int i = 0; i < PQntuples(r.get()); ++i) got.push_back(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));
+    std::sort(got.begin(), got.end());
+    for (int64_t id : ids)
+      if (!std::binary_search(got.begin(), got.end(), id)) missed.push_back(id);
+    if (completed_first) return complete_in(c, *completed_first);
+    return Status::ok();
+  });
+  generation_.fetch_add(1, std::memory_order_release);
+  if (!s) return s;
+  if (skipped) skipped->insert(skipped->end(), missed.begin(), missed.end());
+  events_committed(events_before);
+  return Status::ok();
+}
+
+Status PgStore::complete_runs(const std::vector<Completion>& cs) {
+  if (cs.empty()) return Status::ok();
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  Status s = in_transaction("complete runs", [&](PGconn* c) { return complete_in(c, cs); });
+  generation_.fetch_add(1, std::memory_order_release);
+  if (s) events_committed(events_before);
+  return s;
+}
+
+Status PgStore::recover_runs(const std::vector<Completion>& closed, std::vector<RunRow>* requeued) {
+  if (closed.empty() && requeued->empty()) return Status::ok();
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  // The new runs first: the completions' events take the event log's lock last.
+  Status s = in_transaction("recover runs", [&](PGconn* c) {
+    if (!requeued->empty())
+      if (Status w = create_runs_in(c, requeued, nullptr); !w) return w;
+    return complete_in(c, closed);
+  });
+  generation_.fetch_add(1, std::memory_order_release);
+  if (!s)
+    for (auto& r : *requeued) r.id = 0;
+  if (s) events_committed(events_before);
+  return s;
+}
+
+Status PgStore::complete_pending(const Completion& c, bool* changed) {
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  Status s = in_transaction("complete run " + std::to_string(c.run_id), [&](PGconn* conn) {
+    PgResult r;
+    if (Status w = pg_exec(conn, "complete pending run",
+                           "UPDATE run_state SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = "
+                           "GREATEST($3::bigint, 1), exit_code = $4, summary = $5, cancelled_by = $6 WHERE id = $7 AND "
+                           "phase = 'PENDING'",
+                           {c.outcome, pg_bool(c.terminated), std::to_string(c.finished_ms),
+                            std::to_string(c.exit_code), c.summary, c.cancelled_by, std::to_string(c.run_id)},
+                           &r);
+        !w)
+      return w;
+    *changed = std::strtoll(PQcmdTuples(r.get()), nullptr, 10) > 0;
+    // Its events only if this call completed it.
+    std::vector<const EventRow*> events;
+    if (*changed)
+      for (const auto& e : c.events) events.push_back(&e);
+    return insert_events(conn, events);
+  });
+  generation_.fetch_add(1, std::memory_order_release);
+  if (s) events_committed(events_before);
+  return s;
+}
+
+Status PgStore::append_logs(const std::vector<LogRow>& logs) {
+  if (logs.empty()) return Status::ok();
+  return in_transaction("append logs", [&](PGconn* c) { return insert_logs(c, logs); });
+}
+
+Status PgStore::set_hold(int64_t run_id, bool hold) {
+  int64_t n = 0;
+  Status s = write_rows("hold run " + std::to_string(run_id),
+                        "UPDATE run_state SET hold = $1 WHERE id = $2 AND phase = 'PENDING'",
+                        {pg_bool(hold), std::to_string(run_id)}, &n);
+  generation_.fetch_add(1, std::memory_order_release);
+  if (!s) return s;
+  return n ? Status::ok() : Status::conflict("run " + std::to_string(run_id) + " is not pending");
+}
+
+Status PgStore::get_run(int64_t id, RunRow* out) {
+  std::vector<RunRow> rows;
+  if (Status s = runs_where("id = $1", {std::to_string(id)}, "", 1, &rows); !s) return s;
+  if (rows.empty()) return Status::not_found("no run " + std::to_string(id));
+  *out = rows.front();
+  return Status::ok();
+}
+
+StatusOr<std::vector<RunRow>> PgStore::list_runs(const RunFilter& f) {
+  std::string where = "TRUE";
+  PgParams p;
+  auto param = [&](const std::string& v) {
+    p.emplace_back(v);
+    return "$" + std::to_string(p.size());
+  };
+  if (!f.job_type.empty()) where += " AND job_type = " + param(f.job_type);
+  if (!f.scheduled_job_id.empty())
+    where += " AND scheduled_job_id = " + param(f.scheduled_job_id) + " AND scheduled_job_id <> ''";
+  if (!f.phase.empty()) where += " AND phase = " + param(f.phase);
+  if (!f.outcome.empty()) where += " AND outcome = " + param(f.outcome) + " AND phase = 'COMPLETED'";
+  if (f.cancelled) where += *f.cancelled ? " AND cancelled_by <> '' AND phase = 'COMPLETED'" : " AND cancelled_by = ''";
+  if (f.since_ms) where += " AND created_ms >= " + param(std::to_string(f.since_ms));
+  std::vector<RunRow> out;
+  if (Status s = runs_where(where, p, " ORDER BY id DESC", f.limit, &out); !s) return s;
+  return out;
+}
+
+StatusOr<std::vector<RunRow>> PgStore::runs_in_phase(const std::string& phase, size_t limit) {
+  const std::string open = phase == kCompleted ? "finished_ms <> 0" : "id IN (SELECT id FROM open_runs)";
+  std::vector<RunRow> out;
+  if (Status s =
+          runs_where(open + " AND phase = $1", {phase}, " ORDER BY priority DESC, scheduled_ms, id", limit, &out);
+      !s)
+    return s;
+  return out;
+}
+
+StatusOr<std::vector<LogRow>> PgStore::logs(int64_t run_id, int64_t after_seq, size_t limit) {
+  std::vector<LogRow> out;
+  if (Status s = log_rows(run_id, " AND seq > $2 ORDER BY seq LIMIT $3",
+                          {std::to_string(after_seq), std::to_string(limit)}, &out);
+      !s)
+    return s;
+  return out;
+}
+
+StatusOr<std::vector<LogRow>> PgStore::last_logs(int64_t run_id, size_t n) {
+  std::vector<LogRow> out;
+  if (Status s = log_rows(run_id, " ORDER BY seq DESC LIMIT $2", {std::to_string(n)}, &out); !s) return s;
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Status PgStore::log_rows(int64_t run_id, const std::string& rest, const PgParams& more, std::vector<LogRow>* out) {
+  PgParams p = {std::to_string(run_id)};
+  p.insert(p.end(), more.begin(), more.end());
+  std::vector<std::vector<std::string>> rows;
+  if (Status s = text_rows(
+          "log lines", "SELECT run_id, seq, time_ms, level, step, message FROM run_log_rows WHERE run_id = $1" + rest,
+          p, &rows);
+      !s)
+    return s;
+  for (auto& r : rows)
+    out->push_back({std::stoll(r[0]), std::stoll(r[1]), std::stoll(r[2]), std::stoi(r[3]), r[4], r[5]});
+  return Status::ok();
+}
+
+StatusOr<std::vector<StepRow>> PgStore::steps(int64_t run_id) {
+  std::vector<std::vector<std::string>> rs;
+  if (Status s = text_rows("steps",
+                           "SELECT run_id, seq, step_id, start_ms, end_ms, outcome, summary FROM run_steps WHERE "
+                           "run_id = $1 ORDER BY seq",
+                           {std::to_string(run_id)}, &rs);
+      !s)
+    return s;
+  std::vector<StepRow> out;
+  for (auto& r : rs)
+    out.push_back({std::stoll(r[0]), std::stoi(r[1]), r[2], std::stoll(r[3]), std::stoll(r[4]), r[5], r[6]});
+  return out;
+}
+
+Status PgStore::flag_stale(int64_t before_ms, int64_t* count, const RunEventsOf& events) {
+  const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  const std::string which = "id IN (SELECT id FROM open_runs) AND phase = 'RUNNING' AND stale = 0 AND started_ms < $1";
+  Status s = in_transaction("flag stale", [&](PGconn* c) {
+    PgResult r;
+    if (Status w = pg_exec(c, "flag stale", "UPDATE run_state SET stale = 1 WHERE " + which + " RETURNING id",
+                           {std::to_string(before_ms)}, &r);
+        !w)
+      return w;
+    *count = PQntuples(r.get());
+    if (events && *count > 0) {
+      // Each run flagged here gets its event in the same transaction.
+      std::vector<int64_t> ids;
+      for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));
+      std::vector<RunRow> flagged;
+      if (Status w =
+              runs_where_in(c, "id = ANY($1::bigint[])", {pg_id_array(ids)}, " ORDER BY id", ids.size(), &flagged);
+          !w)
+        return w;
+      std::vector<EventRow> rows;
+      for (const RunRow& run : flagged) events(run, &rows);
+      std::vector<const EventRow*> ptrs;
+      for (const auto& e : rows) ptrs.push_back(&e);
+      if (Status w = insert_events(c, ptrs); !w) return w;
+    }
+    return Status::ok();
+  });
+  // Housekeeping moves the mark too, so the open runs stay few to read
+  // whether or not runs are being created.
+  if (s) s = in_transaction("open-runs mark", [&](PGconn* c) { return advance_open_mark(c); });
+  generation_.fetch_add(1, std::memory_order_release);
+  if (s) events_committed(events_before);
+  return s;
+}
+
+Status PgStore::prune(int64_t before_ms, size_t batch, int64_t* deleted) {
+  // Only runs created before `before_ms` can have finished before it; the
+  // newest run is kept, as the SQLite store does.
+  const int64_t bound = last_created_before(before_ms);
+  PgPool::Lease lease;
+  if (Status s = pool_.acquire(&lease); !s) return s;
+  PgResult r;
+  Status s = pg_exec(lease.get(), "prune",
+                     "WITH ids AS (SELECT id FROM run_state WHERE id <= $1 AND finished_ms <> 0 AND finished_ms < $2 "
+                     "AND id < (SELECT MAX(id) FROM runs) ORDER BY id LIMIT $3), "
+                     "l AS (DELETE FROM run_logs WHERE run_id IN (SELECT id FROM ids)), "
+                     "st AS (DELETE FROM run_steps WHERE run_id IN (SELECT id FROM ids)), "
+                     "s AS (DELETE FROM run_state WHERE id IN (SELECT id FROM ids)), "
+                     "r AS (DELETE FROM runs WHERE id IN (SELECT id FROM ids) RETURNING id) "
+                     "SELECT COUNT(*) FROM r",
+                     {std::to_string(bound), std::to_string(before_ms), std::to_string(batch)}, &r);
+  generation_.fetch_add(1, std::memory_order_release);
+  if (!s) return s;
+  *deleted = std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10);
+  return Status::ok();
+}
+
+int64_t PgStore::last_created_before(int64_t before_ms) {
+  // Run ids grow with creation time (up to clock steps): a binary search on
+  // ids, a few primary-key lookups, instead of an index of creation times.
+  PgPool::Lease lease;
+  if (!pool_.acquire(&lease)) return 0;
+  PgResult r;
+  if (!pg_exec(lease.get(), "prune", "SELECT COALESCE(MAX(id), 0) FROM runs", {}, &r)) return 0;
+  // Invariant: ids <= lo were created before; ids >= hi were not (or do not exist).
+  int64_t lo = 0, hi = std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10) + 1;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    PgResult f;
+    if (!pg_exec(lease.get(), "prune", "SELECT id, created_ms FROM runs WHERE id >= $1 ORDER BY id LIMIT 1",
+                 {std::to_string(mid)}, &f))
+      return 0;  // nothing is pruned this time
+    const bool found = PQntuples(f.get()) > 0;
+    const int64_t id = found ? std::strtoll(PQgetvalue(f.get(), 0, 0), nullptr, 10) : 0;
+    const int64_t created = found ? std::strtoll(PQgetvalue(f.get(), 0, 1), nullptr, 10) : 0;
+    if (found && id < hi && created < before_ms)
+      lo = id;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& cs) {
+  std::vector<const EventRow*> events;  // of the runs completed here
+  std::vector<LogRow> logs;
+  std::vector<const StepRow*> steps;
+  for (const Completion& x : cs) {
+    PgResult r;
+    if (Status s = pg_exec(
+            c, "complete run " + std::to_string(x.run_id),
+            "UPDATE run_state SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = "
+            "GREATEST($3::bigint, 1), exit_code = $4, summary = $5, progress = $6, progress_message = "
+            "$7, output_json = $8, cancelled_by = CASE WHEN $9 <> '' THEN $9 ELSE cancelled_by END "
+            "WHERE id = $10 AND phase <> 'COMPLETED'",
+            {x.outcome, pg_bool(x.terminated), std::to_string(x.finished_ms), std::to_string(x.exit_code), x.summary,
+             pg_real(x.progress), x.progress_message, x.output_json, x.cancelled_by, std::to_string(x.run_id)},
+            &r);
+        !s)
+      return s;
+    if (std::strtoll(PQcmdTuples(r.get()), nullptr, 10) > 0)
+      for (const auto& e : x.events) events.push_back(&e);
+    // A line already stored (by the watchdog) is kept.
+    logs.insert(logs.end(), x.logs.begin(), x.logs.end());
+    for (const auto& st : x.steps) steps.push_back(&st);
+  }
+  if (Status s = insert_logs(c, logs); !s) return s;
+  for (size_t k = 0; k < steps.size();) {
+    const size_t n = std::min(steps.size() - k, kPgRowsPerInsert);
+    std::string sql = "INSERT INTO run_steps (run_id, seq, step_id, start_ms, end_ms, outcome, summary) VALUES ";
+    PgParams p;
+    for (size_t i = 0; i < n; ++i, ++k) {
+      const StepRow& st = *steps[k];
+      sql += (i ? ", " : "") + pg_row_params(i, 7);
+      for (const std::string& v : {std::to_string(st.run_id), std::to_string(st.seq), st.step_id,
+                                   std::to_string(st.start_ms), std::to_string(st.end_ms), st.outcome, st.summary})
+        p.emplace_back(v);
+    }
+    // A step stored again replaces the first (as the SQLite store's INSERT OR REPLACE).
+    if (Status s = pg_exec(c, "insert steps",
+                           sql + " ON CONFLICT (run_id, seq) DO UPDATE SET step_id = excluded.step_id, start_ms = "
+                                 "excluded.start_ms, end_ms = excluded.end_ms, outcome = excluded.outcome, summary = "
+                                 "excluded.summary",
+                           p);
+        !s)
+      return s;
+  }
+  return insert_events(c, events);
+}
+
+Status PgStore::insert_logs(PGconn* c, const std::vector<LogRow>& logs) {
+  for (size_t k = 0; k < logs.size();) {
+    const size_t n = std::min(logs.size() - k, kPgRowsPerInsert);
+    std::string sql = "INSERT INTO run_logs (run_id, seq, time_ms, level, step, message) VALUES ";
+    PgParams p;
+    p.reserve(n * 6);
+    for (size_t i = 0; i < n; ++i, ++k) {
+      const LogRow& l = logs[k];
+      sql += (i ? ", " : "") + pg_row_params(i, 6);
+      for (const std::string& v : {std::to_string(l.run_id), std::to_string(l.seq), std::to_string(l.time_ms),
+                                   std::to_string(l.level), l.step, l.message})
+        p.emplace_back(v);
+    }
+    if (Status s = pg_exec(c, "insert log lines", sql + " ON CONFLICT DO NOTHING", p); !s) return s;
+  }
+  return Status::ok();
+}
+
+Status PgStore::advance_open_mark(PGconn* c) {
+  // The mark's row is locked to the commit: kernels move it one at a time.
+  PgResult r;
+  if (Status s = pg_exec(c, "open-runs mark",
+                         "SELECT (SELECT value FROM store_marks WHERE name = 'open_from' FOR UPDATE), "
+                         "(SELECT COALESCE(MAX(id), 0) FROM run_state)",
+                         {}, &r);
+      !s)
+    return s;
+  const int64_t from = std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10);
+  const int64_t max_id = std::strtoll(PQgetvalue(r.get(), 0, 1), nullptr, 10);
+  int64_t mark = from;
+  for (;;) {
+    PgResult f;
+    if (Status s = pg_exec(c, "open-runs mark",
+                           "SELECT id FROM run_state WHERE id >= $1 AND finished_ms = 0 ORDER BY id LIMIT 1",
+                           {std::to_string(mark)}, &f);
+        !s)
+      return s;
+    if (PQntuples(f.get()) == 0) {
+      mark = std::max(mark, max_id + 1);
+      break;
+    }
+    const int64_t id = std::strtoll(PQgetvalue(f.get(), 0, 0), nullptr, 10);
+    if (id >= max_id - kPgLingerIds) {
+      mark = id;
+      break;
+    }
+    if (Status s = pg_exec(c, "lingering run", "INSERT INTO lingering_runs (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                           {std::to_string(id)});
+        !s)
+      return s;
+    mark = id + 1;
+  }
+  if (mark != from)
+    if (Status s = pg_exec(c, "open-runs mark", "UPDATE store_marks SET value = $1 WHERE name = 'open_from'",
+                           {std::to_string(mark)});
+        !s)
+      return s;
+  return pg_exec(c, "lingering runs",
+                 "DELETE FROM lingering_runs l WHERE NOT EXISTS (SELECT 1 FROM run_state s WHERE s.id = l.id AND "
+                 "s.finished_ms = 0)",
+                 {});
+}
+
+Status PgStore::runs_where(const std::string& where, const PgParams& params, const std::string& order, size_t limit,
+                           std::vector<RunRow>* out) {
+  PgPool::Lease lease;
+  Status s = pool_.acquire(&lease);
+  if (s) s = runs_where_in(lease.get(), where, params, order, limit, out);
+  if (!s) return Status::unavailable("store (postgresql): cannot read runs: " + s.message());
+  return s;
+}
+
+Status PgStore::runs_where_in(PGconn* c, const std::string& where, const PgParams& params, const std::string& order,
+                              size_t limit, std::vector<RunRow>* out) {
+  PgResult r;
+  if (Status s = pg_exec(c, "runs",
+                         std::string("SELECT ") + kPgRunColumns + " FROM run_rows WHERE " + where + order + " LIMIT " +
+                             std::to_string(limit),
+                         params, &r);
+      !s)
+    return s;
+  for (int row = 0; row < PQntuples(r.get()); ++row) try {
+      auto v = [&](int col) { return std::string(PQgetvalue(r.get(), row, col)); };
+      auto i64 = [&](int col) { return std::stoll(v(col)); };
+      RunRow x;
+      int i = 0;
+      x.id = i64(i++);
+      x.job_type = v(i++);
+      x.scheduled_job_id = v(i++);
+      x.slot_ms = i64(i++);
+      x.phase = v(i++);
+      x.outcome = v(i++);
+      x.trigger = v(i++);
+      x.params_json = v(i++);
+      x.target_tenant = v(i++);
+      x.dry_run = v(i++) == "1";
+      x.range_start_ms = i64(i++);
+      x.range_end_ms = i64(i++);
+      x.user_id = v(i++);
+      x.role = v(i++);
+      x.scope = v(i++);
+      x.reason = v(i++);
+      x.parent_run_id = i64(i++);
+      x.hold = v(i++) == "1";
+      x.terminated = v(i++) == "1";
+      x.stale = v(i++) == "1";
+      x.priority = static_cast<int32_t>(i64(i++));
+      x.pool = v(i++);
+      x.scheduled_ms = i64(i++);
+      x.created_ms = i64(i++);
+      x.started_ms = i64(i++);
+      x.finished_ms = i64(i++);
+      x.exit_code = static_cast<int32_t>(i64(i++));
+      x.summary = v(i++);
+      x.progress = std::stod(v(i++));
+      x.progress_message = v(i++);
+      x.output_json = v(i++);
+      x.node = v(i++);
+      x.cancelled_by = v(i++);
+      out->push_back(std::move(x));
+    } catch (const std::exception&) {
+      // An unparsable row is skipped, as the SQLite store does.
+    }
+  return Status::ok();
+}
+
+}  // namespace opk::store::internal
