@@ -10,11 +10,9 @@
 //   pg_identities.cpp  tenancy nodes, users, API tokens
 //   pg_audit.cpp       the audit trail
 //   pg_runs.cpp        runs: create, claim, complete, recover, read, prune
+//   pg_alerts.cpp      alerts and their history
 //   pg_events.cpp      the event log: events written with runs and alerts,
 //                      plugins' events, reads, acks, pruning
-//   pg_unported.cpp    the part of the interface not yet on PostgreSQL
-//                      (alerts): each call refuses with UNSUPPORTED,
-//                      naming itself
 //
 // libpq directly, not Poco Data: parameters travel as text with
 // PQexecParams (the same $1..$n a plugin writes), results are read by
@@ -208,7 +206,7 @@ class PgStore final : public Store {
   StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) override;
   Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
 
-  // --- alerts (pg_unported.cpp)
+  // --- alerts (pg_alerts.cpp)
   Status save_alerts(std::vector<AlertSave>* saves) override;
   Status get_alert(int64_t id, const AlertView& view, AlertRow* out) override;
   Status find_open_alert(const std::string& source, const std::string& related_type, const std::string& related_id,
@@ -300,6 +298,10 @@ class PgStore final : public Store {
   // A run's log lines, with `rest` after "WHERE run_id = $1" (its
   // parameters from $2 in `more`), appended to *out.
   Status log_rows(int64_t run_id, const std::string& rest, const PgParams& more, std::vector<LogRow>* out);
+
+  // --- alerts (pg_alerts.cpp)
+  // save_alerts inside the caller's transaction.
+  Status save_alerts_in(PGconn* conn, std::vector<AlertSave>* saves);
 
   // --- the event log (pg_events.cpp)
   // Inserts `events` numbered after the largest seq stored, under the event

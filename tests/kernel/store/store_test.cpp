@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "store/store.h"
 #include "support/pg_util.h"
@@ -945,6 +946,88 @@ TEST_P(StoreTest, ManyRunsWithAndWithoutSlotsKeepTheirOrderIdsAndAuditRows) {
       EXPECT_EQ(rows[i].id, rows[i + 1].id + 1);
     }
   }
+}
+
+// The event log through the store alone: seqs in order, keys held across two
+// stores on one database (two kernels), events of a run written once, acks,
+// pruning that keeps the last event, and the listener told after commits.
+TEST_P(StoreTest, EventsKeepTheirOrderKeysAndAcksAcrossTwoStores) {
+  std::unique_ptr<Store> other;
+  Status s =
+      pg() ? open_postgresql(db_.conninfo(), {}, &other) : open_sqlite((dir_.path() / "opk.db").string(), true, &other);
+  ASSERT_TRUE(s) << s.message();
+  std::atomic<int64_t> told{0};
+  store_->set_event_listener([&](int64_t seq) { told = seq; });
+  auto event = [](const std::string& kind, int64_t time) {
+    EventRow e;
+    e.kind = kind;
+    e.time_ms = time;
+    e.scope = "platform";
+    e.scope_path = "/platform/";
+    e.payload_json = "{}";
+    return e;
+  };
+  std::vector<EventRow> batch = {event("plugin.x.a", 100), event("plugin.x.b", 200)};
+  ASSERT_TRUE(store_->append_events(&batch));
+  EXPECT_EQ(batch[1].seq, batch[0].seq + 1);
+  EXPECT_EQ(told.load(), batch[1].seq);
+  EventRow keyed = event("plugin.x.keyed", 300);
+  bool dup = true;
+  ASSERT_TRUE(store_->append_keyed_event("x", "invoice-1", &keyed, &dup));
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(keyed.seq, batch[1].seq + 1);
+  // The second store finds the key the first wrote, and numbers after it.
+  EventRow again = event("plugin.x.keyed", 400);
+  ASSERT_TRUE(other->append_keyed_event("x", "invoice-1", &again, &dup));
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(again.seq, keyed.seq);
+  // On PostgreSQL the second store numbers its events after the first's; the
+  // SQLite store numbers from a counter of its own (one writing kernel per
+  // file: the kernel's file lock).
+  std::vector<EventRow> more = {event("plugin.x.c", 500)};
+  ASSERT_TRUE((pg() ? other : store_)->append_events(&more));
+  EXPECT_EQ(more[0].seq, keyed.seq + 1);
+  EXPECT_EQ(store_->last_event_seq(), more[0].seq);
+  auto read = store_->events_after(batch[0].seq, 10);
+  ASSERT_TRUE(read) << read.status().message();
+  ASSERT_EQ(read.value().size(), 3u);
+  EXPECT_EQ(read.value()[0].kind, "plugin.x.b");
+  EXPECT_EQ(read.value()[2].kind, "plugin.x.c");
+  EventRow got;
+  ASSERT_TRUE(store_->get_event(keyed.seq, &got));
+  EXPECT_EQ(got.time_ms, 300);
+  EXPECT_EQ(store_->get_event(9999, &got).code(), OPK_ERR_NOT_FOUND);
+  // A run's events are written by the completion that completes it only.
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "t";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  Completion c{.run_id = runs[0].id, .outcome = kError, .finished_ms = 600};
+  c.events = {event("run.completed", 600)};
+  bool changed = false;
+  ASSERT_TRUE(store_->complete_pending(c, &changed));
+  EXPECT_TRUE(changed);
+  ASSERT_TRUE(other->complete_runs({c}));  // already completed: no second event
+  ASSERT_TRUE(store_->complete_pending(c, &changed));
+  EXPECT_FALSE(changed);
+  read = store_->events_after(more[0].seq, 10);
+  ASSERT_EQ(read.value().size(), 1u);
+  EXPECT_EQ(read.value()[0].kind, "run.completed");
+  // Acks, and pruning that keeps the last event (seqs are never reused).
+  ASSERT_TRUE(store_->ack_events("mailer", keyed.seq, 700));
+  ASSERT_TRUE(other->ack_events("mailer", more[0].seq, 800));
+  auto consumers = store_->event_consumers().value();
+  ASSERT_EQ(consumers.size(), 1u);
+  EXPECT_EQ(consumers[0].seq, more[0].seq);
+  EXPECT_EQ(consumers[0].acked_ms, 800);
+  int64_t deleted = 0;
+  ASSERT_TRUE(store_->prune_events(1000000, 1000000, 100, &deleted));
+  EXPECT_EQ(deleted, 4);
+  read = store_->events_after(0, 10);
+  ASSERT_EQ(read.value().size(), 1u);
+  EXPECT_EQ(read.value()[0].kind, "run.completed");
+  std::vector<EventRow> after = {event("plugin.x.d", 900)};
+  ASSERT_TRUE(store_->append_events(&after));
+  EXPECT_EQ(after[0].seq, read.value()[0].seq + 1);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// The store's alert tables on a real SQLite file: ids and history numbers,
+// The store's alert tables on both backends, a real SQLite file and
+// PostgreSQL (a fresh database per test): ids and history numbers,
 // one open alert per object (the unique index), all-or-nothing saves, the
 // view inside the query, keyset paging, and listing 100,000 alerts.
 #include <gtest/gtest.h>
@@ -8,14 +9,25 @@
 
 #include "store/open.h"
 #include "store/store.h"
+#include "support/pg_util.h"
 #include "support/test_util.h"
 
 namespace opk::store {
 namespace {
 
-class SqliteAlertsTest : public ::testing::Test {
+class AlertsStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { ASSERT_TRUE(open_sqlite((dir_.path() / "opk.db").string(), false, &store_)); }
+  void SetUp() override {
+    Status s;
+    if (GetParam() == "postgresql") {
+      const std::string e = db_.create();
+      ASSERT_TRUE(e.empty()) << e;
+      s = open_postgresql(db_.conninfo(), {}, &store_);
+    } else {
+      s = open_sqlite((dir_.path() / "opk.db").string(), false, &store_);
+    }
+    ASSERT_TRUE(s) << s.message();
+  }
   static AlertRow alert(const std::string& related_id, const std::string& tenant, int64_t seen_ms,
                         const std::string& severity = "warning") {
     AlertRow a;
@@ -32,10 +44,14 @@ class SqliteAlertsTest : public ::testing::Test {
     return a;
   }
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(SqliteAlertsTest, SavesAssignIdsAndHistoryNumbersAllOrNothing) {
+INSTANTIATE_TEST_SUITE_P(Backends, AlertsStoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(AlertsStoreTest, SavesAssignIdsAndHistoryNumbersAllOrNothing) {
   std::vector<AlertSave> saves = {{alert("a", "t1", 10), {{0, 0, 10, "raised", "x", "", "{}"}}},
                                   {alert("b", "t1", 11), {{0, 0, 11, "raised", "x", "", "{}"}}}};
   ASSERT_TRUE(store_->save_alerts(&saves));
@@ -79,7 +95,7 @@ TEST_F(SqliteAlertsTest, SavesAssignIdsAndHistoryNumbersAllOrNothing) {
   EXPECT_EQ(store_->save_alerts(&g).code(), OPK_ERR_NOT_FOUND);
 }
 
-TEST_F(SqliteAlertsTest, TheViewIsPartOfTheQuery) {
+TEST_P(AlertsStoreTest, TheViewIsPartOfTheQuery) {
   std::vector<AlertSave> saves = {{alert("a", "t1", 10), {}}, {alert("b", "t10", 11), {}}, {alert("c", "t2", 12), {}}};
   AlertRow secret = alert("s", "t1", 13);
   secret.platform_only = true;
@@ -102,7 +118,7 @@ TEST_F(SqliteAlertsTest, TheViewIsPartOfTheQuery) {
   EXPECT_EQ(total, 4);
 }
 
-TEST_F(SqliteAlertsTest, AHundredThousandAlertsListFastWithKeysetPaging) {
+TEST_P(AlertsStoreTest, AHundredThousandAlertsListFastWithKeysetPaging) {
   constexpr int kAlerts = 100000;
   const auto t0 = std::chrono::steady_clock::now();
   for (int base = 0; base < kAlerts; base += 10000) {
@@ -164,9 +180,9 @@ TEST_F(SqliteAlertsTest, AHundredThousandAlertsListFastWithKeysetPaging) {
   ASSERT_EQ(first.size(), 50u);
   EXPECT_EQ(first.front().severity, "warning");  // ascending rank: no info alerts, so warning first
   std::printf(
-      "alerts: insert %d in %.0f ms; tenant view: %d pages of 50, slowest %.1f ms; platform first page %.1f "
+      "alerts (%s): insert %d in %.0f ms; tenant view: %d pages of 50, slowest %.1f ms; platform first page %.1f "
       "ms; counts %.1f ms\n",
-      kAlerts, ms(t0, t1), pages + 1, worst, all_page, count_ms);
+      GetParam().c_str(), kAlerts, ms(t0, t1), pages + 1, worst, all_page, count_ms);
   EXPECT_LT(worst, 500.0);
   EXPECT_LT(all_page, 200.0);
 }
