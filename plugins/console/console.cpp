@@ -35,7 +35,8 @@ constexpr const char* kPages[] = {"/administration",
                                   "/administration/audit",
                                   "/administration/notifications",
                                   "/administration/notifications/{id}",
-                                  "/administration/webhook-failures"};
+                                  "/administration/webhook-failures",
+                                  "/administration/feature-flags"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)

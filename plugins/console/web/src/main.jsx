@@ -17,9 +17,10 @@ import { AlertsPage } from './alerts.jsx';
 import { AlertPage } from './alert.jsx';
 import { NotificationGroupPage, NotificationsPage } from './notifications.jsx';
 import { READ as WEBHOOK_FAILURES_READ, WebhookFailuresPage, useWebhookFailureCounts } from './webhook_failures.jsx';
+import { READ as FEATURE_FLAGS_READ, FeatureFlagsPage } from './feature_flags.jsx';
 
 // The console's top-level paths; anything else goes to the jobs list.
-const SECTIONS = /^\/administration\/(jobs|runs|alerts|attention|notifications|webhook-failures|plugins|audit)/;
+const SECTIONS = /^\/administration\/(jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|plugins|audit)/;
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -148,6 +149,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
           <WebhookFailuresBadge counts={webhookCounts} />,
           WEBHOOK_FAILURES_READ,
         )}
+        {item('/administration/feature-flags', 'Feature flags', null, FEATURE_FLAGS_READ)}
         {item('/administration/audit', 'Audit', null, 'audit.read')}
         {item('/administration/plugins', 'Plugins', null, 'plugins.read')}
       </ul>
@@ -171,6 +173,7 @@ function Shell({ ctx, onSignOut }) {
     page = <NotificationGroupPage id={decodeURIComponent(m[1])} />;
   else if (/^\/administration\/notifications\/?$/.test(path)) page = <NotificationsPage />;
   else if (path.startsWith('/administration/webhook-failures')) page = <WebhookFailuresPage />;
+  else if (path.startsWith('/administration/feature-flags')) page = <FeatureFlagsPage />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else if (path.startsWith('/administration/audit')) page = <AuditPage />;
   else page = <JobsPage />;
