@@ -213,6 +213,7 @@ FlagsPlugin::~FlagsPlugin() {
 Status FlagsPlugin::init() {
   Settings in = host().settings();
   poll_ms_ = in.duration_ms("poll_interval", poll_ms_, 100, 300'000);
+  stale_ms_ = in.duration_ms("stale_after", stale_ms_, 0, 3650LL * 86'400'000);
   if (Status s = in.status(); !s) return s;
   // Without a store (plugins list, plugins check) there is nothing to serve.
   if (!Store(host()).available()) return Status::ok();
@@ -415,6 +416,60 @@ Status FlagsPlugin::collect(std::string* text) const {
   return Status::ok();
 }
 
+namespace {
+
+// Alert source feature-flags-stale: one warning per flag whose override
+// has held without an expiry for longer than stale_after. A full sweep: a
+// flag reset, given an expiry or deleted has its alert closed by the
+// evaluations that no longer raise it.
+class StaleOverrides : public AlertSource {
+ public:
+  explicit StaleOverrides(Plugin& plugin) : p_(static_cast<FlagsPlugin&>(plugin)) {}
+
+  Status evaluate(AlertContext& ctx) override {
+    const int64_t stale = p_.stale_ms();
+    if (stale == 0) {
+      ctx.log(Level::info, "stale_after is 0: the alert is off");
+      return Status::ok();
+    }
+    if (Status s = p_.refresh(false); !s) return s;
+    const auto snap = p_.snapshot();
+    const int64_t now = ctx.now_ms();
+    int raised = 0;
+    for (const auto& [id, f] : snap->flags) {
+      if (!f.overridden(now) || f.expires_ms != 0 || now - f.updated_ms < stale) continue;
+      const int64_t days = (now - f.updated_ms) / 86'400'000;
+      AlertContext::Alert a;
+      a.severity = OPK_SEVERITY_WARNING;
+      a.area = "feature-flags";
+      a.title = "Feature flag " + f.id + " overridden for " + std::to_string(days) + " days";
+      a.message = "Flag " + f.id + " has been " + f.current(now).dump() + " (default " + f.default_value.dump() +
+                  ") since " + f.updated_by + " set it without an expiry (\"" + f.reason +
+                  "\"): make it the default, give the override an expiry or reset it";
+      a.related_type = "feature-flag";
+      a.related_id = f.id;
+      a.scope = "platform";
+      a.details_json = Json{
+          {"flag", f.id},
+          {"value", f.current(now)},
+          {"default", f.default_value},
+          {"updated_by", f.updated_by},
+          {"updated_ms", f.updated_ms},
+          {"owner",
+           f.owner}}.dump();
+      if (Status s = ctx.raise(a); !s) return s;
+      ++raised;
+    }
+    ctx.log(Level::info, std::to_string(raised) + " overrides held without an expiry for longer than " +
+                             std::to_string(stale / 86'400'000) + " days");
+    return Status::ok();
+  }
+
+ private:
+  FlagsPlugin& p_;
+};
+
+}  // namespace
 }  // namespace opk::flags
 
 namespace {
@@ -433,6 +488,14 @@ opk::Manifest describe() {
                        {"feature_flags.manage",
                         "Override and reset global feature flags, create and delete operators' flags "
                         "(they apply to every tenant)"}}});
+  m.alert_source<opk::flags::StaleOverrides>(
+      {.id = "feature-flags-stale",
+       .title = "Feature flag overridden for long without an expiry",
+       .description = "A global feature flag has held an operator's override without an expiry for longer than "
+                      "[plugin.feature-flags] stale_after (default 30 days).",
+       .area = "feature-flags",
+       .flags = OPK_ALERT_FULL_SWEEP | OPK_ALERT_PLATFORM_ONLY,
+       .default_schedule = "17 * * * *"});
   m.provides(OPK_EXT_FEATURE_FLAGS);
   return m;
 }

@@ -19,9 +19,15 @@
 // every kernel sharing the store sees a change within that interval.
 // docs/feature-flags.md describes it.
 //
+// An alert source, feature-flags-stale, warns of overrides held without an
+// expiry longer than `stale_after` (a flag left switched by hand is a
+// flag someone forgot), one alert per flag at the platform.
+//
 // Settings ([plugin.feature-flags]):
 //   poll_interval   how often the change counter is read (default 2s;
 //                   100ms..5m)
+//   stale_after     an override without expiry older than this raises
+//                   feature-flags-stale (default 30d; 0: never)
 // Thread-safety: routes, extension calls, the collector and the poller run
 // at once; the snapshot is swapped atomically, writes go through the store.
 #ifndef OPSKERNEL_PLUGINS_FEATURE_FLAGS_FLAGS_H
@@ -135,6 +141,9 @@ class FlagsPlugin : public Plugin {
   // audited as `actor` (the plugin's system principal).
   Status declare(const opk_principal* actor, const std::string& plugin, const Json& flags, Json* answer);
 
+  // How long an override without expiry holds before it is stale; 0: never.
+  int64_t stale_ms() const { return stale_ms_; }
+
   // Audits `action` on flag `id` by `actor`.
   void audit(const opk_principal* actor, const std::string& action, const std::string& id, const std::string& reason,
              const Json& before, const Json& after, const std::string& source) const;
@@ -145,6 +154,7 @@ class FlagsPlugin : public Plugin {
   void poll();
 
   int64_t poll_ms_ = 2000;
+  int64_t stale_ms_ = 30LL * 86'400'000;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_{std::make_shared<const Snapshot>()};
   std::mutex refresh_mu_;  // one refresh at a time
   std::atomic<int64_t> reloads_{0};

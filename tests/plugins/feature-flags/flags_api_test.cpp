@@ -376,6 +376,33 @@ TEST_F(FlagsApi, PermissionsReadAndManage) {
   EXPECT_EQ(flag("consumer.batch")["updated_by"], "rita");
 }
 
+TEST_F(FlagsApi, AnOverrideHeldLongWithoutAnExpiryRaisesTheStaleAlert) {
+  create("ops.kept", "boolean", false);
+  create("ops.timed", "boolean", false);
+  const int64_t day = 86400000;
+  ASSERT_EQ(call("PATCH", "/ops.kept", {{"value", true}, {"reason", "incident 7"}}).status, 200);
+  ASSERT_EQ(
+      call("PATCH", "/ops.timed", {{"value", true}, {"reason", "r"}, {"expires_ms", host_.clock().now_ms() + 90 * day}})
+          .status,
+      200);
+  auto e = host_.evaluate("feature-flags-stale");
+  ASSERT_EQ(e.status, OPK_OK) << e.error;
+  EXPECT_TRUE(e.raised.empty()) << "fresh overrides are not stale";
+  host_.clock().advance(30 * day);
+  e = host_.evaluate("feature-flags-stale");
+  ASSERT_EQ(e.status, OPK_OK) << e.error;
+  ASSERT_EQ(e.raised.size(), 1u) << "the one without an expiry";
+  EXPECT_EQ(e.raised[0].related_type, "feature-flag");
+  EXPECT_EQ(e.raised[0].related_id, "ops.kept");
+  EXPECT_EQ(e.raised[0].scope, "platform");
+  EXPECT_EQ(e.raised[0].title, "Feature flag ops.kept overridden for 30 days");
+  EXPECT_NE(e.raised[0].message.find("since admin set it without an expiry (\"incident 7\")"), std::string::npos)
+      << e.raised[0].message;
+  ASSERT_EQ(call("POST", "/ops.kept/reset", {{"reason", "done"}}).status, 200);
+  e = host_.evaluate("feature-flags-stale");
+  EXPECT_TRUE(e.raised.empty()) << "reset: not raised again, so the full sweep closes it";
+}
+
 TEST_F(FlagsApi, OfrepAnswersItsShapesAndErrors) {
   const std::string base = "/ofrep/v1/evaluate/flags";
   auto r = host_.request("POST", base + "/consumer.batch", R"({"context": {"targetingKey": "u1"}})");
