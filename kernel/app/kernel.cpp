@@ -448,7 +448,7 @@ Status Kernel::open_store() {
   if (!s) {
     ::close(lock_fd_);
     lock_fd_ = -1;
-    return Status(s.code(), "store.path: " + s.message());
+    return Status(s.code(), (config_.store_backend == "postgresql" ? "store: " : "store.path: ") + s.message());
   }
   store_service_ = std::make_unique<host::StoreService>(*store_);
   identity_ = std::make_unique<identity::Identity>(*store_, permissions(config_));

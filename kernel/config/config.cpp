@@ -33,6 +33,18 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"store.path", "the embedded SQLite store file; relative paths are under kernel.data_dir"},
     {"store.synchronous", "full (a RUNNING run survives power loss) | normal (survives a process crash)"},
     {"store.check_at_start", "quick | full | off: how the store file is checked for damage when the kernel starts"},
+    {"store.backend", "sqlite (the embedded store file) | postgresql (a PostgreSQL database: the keys below)"},
+    {"store.conninfo", "PostgreSQL: a libpq connection string, key=value ... (not a URI); no password in it"},
+    {"store.host", "PostgreSQL: the server's host name or address (overrides conninfo's)"},
+    {"store.port", "PostgreSQL: the server's port (overrides conninfo's)"},
+    {"store.database", "PostgreSQL: the database (overrides conninfo's dbname)"},
+    {"store.user", "PostgreSQL: the role to connect as (overrides conninfo's)"},
+    {"store.sslmode", "PostgreSQL: disable | allow | prefer | require | verify-ca | verify-full (TLS)"},
+    {"store.pool_size", "PostgreSQL: connections the store opens at most (1..256)"},
+    {"store.password_file",
+     "PostgreSQL: a file whose first line is the password; relative paths are under "
+     "kernel.data_dir"},
+    {"store.password_env", "PostgreSQL: the name of an environment variable holding the password"},
     {"jobs.pools", "worker pools and their concurrency, NAME:N,NAME:N (default:4)"},
     {"jobs.stale_after_hours", "runs RUNNING longer than this are flagged stale (hours, >= 1)"},
     {"jobs.misfire", "after downtime: once (one catch-up run per scheduled job) | skip"},
@@ -180,6 +192,37 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
   } else if (key == "store.check_at_start") {
     if (v != "quick" && v != "full" && v != "off") return bad(origin, key, "'" + v + "' is not quick, full or off");
     c->store_check = v;
+  } else if (key == "store.backend") {
+    if (v != "sqlite" && v != "postgresql") return bad(origin, key, "'" + v + "' is not sqlite or postgresql");
+    c->store_backend = v;
+  } else if (key == "store.conninfo") {
+    if (v.find("://") != std::string::npos)
+      return bad(origin, key, "a URI is not taken: write key=value pairs (host=... dbname=...)");
+    if (v.find("password") != std::string::npos)
+      return bad(origin, key, "holds a password: use store.password_file or store.password_env");
+    c->pg_conninfo = v;
+  } else if (key == "store.host" || key == "store.database" || key == "store.user") {
+    if (v.empty()) return bad(origin, key, "must not be empty");
+    (key == "store.host" ? c->pg_host : key == "store.database" ? c->pg_database : c->pg_user) = v;
+  } else if (key == "store.port") {
+    uint64_t n = 0;
+    if (Status s = parse_uint(origin, key, v, 1, 65535, &n); !s) return s;
+    c->pg_port = std::to_string(n);
+  } else if (key == "store.sslmode") {
+    if (v != "disable" && v != "allow" && v != "prefer" && v != "require" && v != "verify-ca" && v != "verify-full")
+      return bad(origin, key, "'" + v + "' is not disable, allow, prefer, require, verify-ca or verify-full");
+    c->pg_sslmode = v;
+  } else if (key == "store.pool_size") {
+    uint64_t n = 0;
+    if (Status s = parse_uint(origin, key, v, 1, 256, &n); !s) return s;
+    c->pg_pool_size = static_cast<uint32_t>(n);
+  } else if (key == "store.password_file") {
+    c->pg_password_file = v;
+  } else if (key == "store.password_env") {
+    if (!v.empty() &&
+        v.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+      return bad(origin, key, "'" + v + "' is not an environment variable's name");
+    c->pg_password_env = v;
   } else if (key == "jobs.pools") {
     c->pools.clear();
     for (const auto& item : split_list(v)) {

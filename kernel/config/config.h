@@ -47,7 +47,18 @@ struct Config {
   // The store.
   std::string store_path = "opskernel.db";  // relative paths are under data_dir (resolved by the kernel)
   bool store_sync_full = true;
-  std::string store_check = "quick";  // how the store file is checked at start: quick | full | off
+  std::string store_check = "quick";     // how the store file is checked at start: quick | full | off
+  std::string store_backend = "sqlite";  // sqlite | postgresql
+  // The PostgreSQL store (store.backend = postgresql): a libpq connection
+  // string and its parts (a part set here overrides the string's), the
+  // pool's size, and where the password is read from when the store opens
+  // (a file's first line, or an environment variable); the password itself
+  // is never held in the configuration, so it is never logged or shown.
+  std::string pg_conninfo;
+  std::string pg_host, pg_port, pg_database, pg_user, pg_sslmode;
+  uint32_t pg_pool_size = 8;
+  std::string pg_password_file;  // relative paths are under data_dir
+  std::string pg_password_env;   // the name of an environment variable
 
   // The job engine.
   std::vector<std::pair<std::string, int>> pools = {{"default", 4}};

@@ -1,9 +1,66 @@
 // Opening the store a configuration names (open.h).
 #include "store/open.h"
 
+#include <cstdlib>
+#include <fstream>
+
 namespace opk::store {
 
+namespace {
+
+// `value` as a libpq connection-string value: quoted, with quotes and
+// backslashes escaped.
+std::string conninfo_value(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+Status postgresql_conninfo(const config::Config& config, std::string* out) {
+  std::string info = config.pg_conninfo;
+  auto add = [&](const char* key, const std::string& value) {
+    if (!value.empty()) info += (info.empty() ? "" : " ") + std::string(key) + "=" + conninfo_value(value);
+  };
+  add("host", config.pg_host);
+  add("port", config.pg_port);
+  add("dbname", config.pg_database);
+  add("user", config.pg_user);
+  add("sslmode", config.pg_sslmode);
+  add("application_name", "opskernel " + config.node_name);
+  std::string password;
+  if (!config.pg_password_file.empty()) {
+    const std::string path = !config.pg_password_file.empty() && config.pg_password_file.front() == '/'
+                                 ? config.pg_password_file
+                                 : config.data_dir + "/" + config.pg_password_file;
+    std::ifstream in(path);
+    if (!in) return Status::invalid("store.password_file: cannot read " + path);
+    std::getline(in, password);
+    while (!password.empty() && (password.back() == '\r' || password.back() == ' ')) password.pop_back();
+    if (password.empty()) return Status::invalid("store.password_file: " + path + " is empty");
+  } else if (!config.pg_password_env.empty()) {
+    const char* v = std::getenv(config.pg_password_env.c_str());
+    if (!v || !*v)
+      return Status::invalid("store.password_env: the environment variable " + config.pg_password_env + " is not set");
+    password = v;
+  }
+  add("password", password);
+  *out = std::move(info);
+  return Status::ok();
+}
+
 Status open(const config::Config& config, std::unique_ptr<Store>* out, const OpenOptions& options) {
+  if (config.store_backend == "postgresql") {
+    std::string conninfo;
+    if (Status s = postgresql_conninfo(config, &conninfo); !s) return s;
+    PostgresOptions po;
+    po.pool_size = config.pg_pool_size;
+    return open_postgresql(conninfo, po, out);
+  }
   OpenCheck check = OpenCheck::none;
   if (options.check && config.store_check == "full")
     check = OpenCheck::full;

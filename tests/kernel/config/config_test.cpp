@@ -217,5 +217,37 @@ TEST(Config, EventLogSettings) {
   }
 }
 
+TEST(Config, PostgresqlStoreSettings) {
+  TempDir d;
+  Config c;
+  ASSERT_TRUE(load_text(d,
+                        "[store]\nbackend = postgresql\nconninfo = host=db.example.com dbname=ops\nport = 6432\n"
+                        "user = kernel\nsslmode = verify-full\npool_size = 16\npassword_env = OPS_DB_PASSWORD\n",
+                        &c));
+  EXPECT_EQ(c.store_backend, "postgresql");
+  EXPECT_EQ(c.pg_conninfo, "host=db.example.com dbname=ops");
+  EXPECT_EQ(c.pg_port, "6432");
+  EXPECT_EQ(c.pg_user, "kernel");
+  EXPECT_EQ(c.pg_sslmode, "verify-full");
+  EXPECT_EQ(c.pg_pool_size, 16u);
+  EXPECT_EQ(c.pg_password_env, "OPS_DB_PASSWORD");
+  EXPECT_EQ(load_text(d, "", &c).code(), OPK_OK);
+  EXPECT_EQ(c.store_backend, "sqlite");  // the default
+  for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
+           {"[store]\nbackend = mysql\n", "store.backend: 'mysql' is not sqlite or postgresql"},
+           {"[store]\nconninfo = postgresql://u@h/db\n", "store.conninfo: a URI is not taken"},
+           {"[store]\nconninfo = host=h password=secret\n", "store.conninfo: holds a password"},
+           {"[store]\nsslmode = sometimes\n", "store.sslmode: 'sometimes' is not disable"},
+           {"[store]\npool_size = 0\n", "store.pool_size: '0' is out of range 1..256"},
+           {"[store]\nport = 70000\n", "store.port: '70000' is out of range 1..65535"},
+           {"[store]\npassword_env = A-B\n", "store.password_env: 'A-B' is not an environment variable's name"}}) {
+    Status s = load_text(d, text, &c);
+    EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << text;
+    EXPECT_NE(s.message().find(says), std::string::npos) << s.message();
+    // A refused password never appears in the message.
+    EXPECT_EQ(s.message().find("secret"), std::string::npos) << s.message();
+  }
+}
+
 }  // namespace
 }  // namespace opk::config

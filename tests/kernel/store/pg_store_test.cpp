@@ -1,13 +1,16 @@
 // What only the PostgreSQL store has: the fence by roles (a plugin's
 // statement runs as the plugin's own role, and the ways out of it are shut),
-// kernels migrating one database at once, and a server that cannot be
-// reached. Each test has a fresh database (tests/support/pg_util.h).
+// kernels migrating one database at once, a server that cannot be reached,
+// and a kernel whose configuration names the PostgreSQL store. Each test has a fresh database
+// (tests/support/pg_util.h).
 #include <gtest/gtest.h>
 
 #include <thread>
 
+#include "store/open.h"
 #include "store/pg_internal.h"
 #include "store/store.h"
+#include "support/kernel_util.h"
 #include "support/pg_util.h"
 
 namespace opk::store {
@@ -144,6 +147,50 @@ TEST_F(PgStoreTest, AServerThatCannotBeReachedIsAClearError) {
   // Back again: the pool reconnects.
   ASSERT_EQ(db_.admin("ALTER DATABASE " + db_.name() + " ALLOW_CONNECTIONS true"), "");
   ASSERT_TRUE(store_->query("SELECT 1", {}, &rows));
+}
+
+TEST_F(PgStoreTest, AKernelConfiguredForPostgresqlRunsOnIt) {
+  test::TempDir dir;
+  config::Config cfg = test::quiet_config(dir, test::plugins_dir(dir, {test::bundled("hello")}));
+  std::filesystem::create_directories(cfg.data_dir);
+  cfg.store_backend = "postgresql";
+  cfg.pg_conninfo = test::pg_server();
+  cfg.pg_database = db_.name();
+  cfg.pg_pool_size = 4;
+  // A password source that cannot be read is named, never the password.
+  cfg.pg_password_env = "OPK_TEST_NO_SUCH_VARIABLE";
+  std::unique_ptr<Store> st;
+  Status s = open(cfg, &st);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("store.password_env: the environment variable OPK_TEST_NO_SUCH_VARIABLE is not set"),
+            std::string::npos)
+      << s.message();
+  cfg.pg_password_env.clear();
+  cfg.pg_password_file = "db-password";
+  s = open(cfg, &st);
+  EXPECT_NE(s.message().find("store.password_file: cannot read " + cfg.data_dir + "/db-password"), std::string::npos)
+      << s.message();
+  test::write_file(std::filesystem::path(cfg.data_dir) / "db-password", "it's\\secret\n");
+  std::string conninfo;
+  ASSERT_TRUE(postgresql_conninfo(cfg, &conninfo));
+  EXPECT_NE(conninfo.find("dbname='" + db_.name() + "'"), std::string::npos) << conninfo;
+  EXPECT_NE(conninfo.find("password='it\\'s\\\\secret'"), std::string::npos) << conninfo;
+  for (const auto& [key, value] : cfg.public_settings()) EXPECT_EQ(value.find("secret"), std::string::npos) << key;
+  // The test server trusts loopback, so the password is not checked; the
+  // kernel opens the store, migrates it and runs a job on it.
+  Kernel k(cfg);
+  ASSERT_TRUE(k.start());
+  ASSERT_NE(k.store(), nullptr);
+  EXPECT_STREQ(k.store()->dialect(), "postgresql");
+  auto v = test::run_and_wait(k, test::manual("hello"));
+  EXPECT_EQ(v.row.phase, kCompleted);
+  EXPECT_EQ(v.row.outcome, kNormal) << v.row.summary;
+  EXPECT_FALSE(v.logs.empty());
+  // What the kernel wrote is in the database the test reads.
+  RunRow stored;
+  ASSERT_TRUE(store_->get_run(v.row.id, &stored));
+  EXPECT_EQ(stored.phase, kCompleted);
+  EXPECT_FALSE(store_->audit_rows(10).value().empty());
 }
 
 }  // namespace
