@@ -8,6 +8,7 @@
 // Needs the route dispatch, streaming and the job service of ABI 1.1; serves
 // the alert routes where the kernel offers opk.alerts/1 (ABI 1.3).
 #define OPK_REQUIRED_HOST_MINOR 1
+#include <opskernel/rate_limits.h>
 #include <opskernel/opk.hpp>
 
 #include <Poco/JSON/Array.h>
@@ -225,7 +226,9 @@ const char* const kOpenApiComponents = R"json({
     "UnsupportedMediaType": {"description": "The body is not sent as application/json", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     "UnprocessableContent": {"description": "A value is wrong; the detail starts with the field", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     "TooManyRequests": {"description": "The rate limit is reached",
-      "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+      "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+        "RateLimit-Policy": {"description": "The limits that apply (IETF draft-ietf-httpapi-ratelimit-headers): \"address\";q=1200;w=60, \"user\";q=600;w=60", "schema": {"type": "string"}},
+        "RateLimit": {"description": "Each limit's requests left and seconds until it is whole again: \"address\";r=0;t=3", "schema": {"type": "string"}}},
       "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     "InternalServerError": {"description": "A failure inside the kernel or a handler; the kernel log has the cause", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     "ServiceUnavailable": {"description": "The job engine or a kernel service is not running", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -993,6 +996,8 @@ Manifest describe() {
                    .title = "Admin API",
                    .description = "Jobs, runs, live logs, alerts, audit, plugins, health and metrics over HTTP.",
                    .translations = {}});
+  // Overrides of the rate limits, when the rate-limit-overrides plugin runs.
+  m.requires_extension(OPK_EXT_RATE_LIMITS, true);
   return m;
 }
 

@@ -1,5 +1,7 @@
 #include "http_server.h"
 
+#include <opskernel/rate_limits.h>
+
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -208,18 +210,26 @@ Status read_settings(const Host& host, ServerSettings* out) {
 
 bool RateLimiter::allow(const std::string& key, int64_t now, int* retry_after_s) {
   if (per_minute_ <= 0) return true;
+  RateState state;
+  const bool ok = allow(key, now, per_minute_, &state);
+  if (!ok) *retry_after_s = state.retry_after_s;
+  return ok;
+}
+
+bool RateLimiter::allow(const std::string& key, int64_t now, int64_t per_minute, RateState* state) {
+  const double limit = static_cast<double>(per_minute);
   std::lock_guard lock(mu_);
   if (buckets_.size() > 100000) buckets_.clear();  // bounded memory under an address flood
-  auto [it, fresh] = buckets_.try_emplace(key, Bucket{static_cast<double>(per_minute_), now});
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{limit, now});
   Bucket& b = it->second;
-  b.tokens = std::min<double>(per_minute_, b.tokens + (now - b.last_ms) * per_minute_ / 60000.0);
+  b.tokens = std::min<double>(limit, b.tokens + static_cast<double>(now - b.last_ms) * limit / 60000.0);
   b.last_ms = now;
-  if (b.tokens >= 1) {
-    b.tokens -= 1;
-    return true;
-  }
-  *retry_after_s = std::max(1, static_cast<int>((1 - b.tokens) * 60.0 / per_minute_ + 0.999));
-  return false;
+  const bool ok = b.tokens >= 1;
+  if (ok) b.tokens -= 1;
+  state->remaining = static_cast<int64_t>(b.tokens);
+  state->reset_s = static_cast<int>((limit - b.tokens) * 60.0 / limit + 0.999);
+  state->retry_after_s = ok ? 0 : std::max(1, static_cast<int>((1 - b.tokens) * 60.0 / limit + 0.999));
+  return ok;
 }
 
 void RequestMetrics::count(const std::string& method, const std::string& route, int status) {
@@ -280,6 +290,35 @@ class Handler {
     return status;
   }
 
+  // The RateLimit-Policy and RateLimit fields of an answer (IETF
+  // draft-ietf-httpapi-ratelimit-headers: lists of policies named by a
+  // string, q the quota, w the window in seconds, r what is left, t the
+  // seconds until the quota is whole again), and the refusal's wait.
+  struct RateFields {
+    std::string policy, state;
+    int retry_after_s = 0;
+  };
+
+  // Takes a request from `bucket`'s `key` at `per_minute`, adding policy
+  // `name` to `fields`; false when the limit is reached.
+  static bool limit(RateLimiter& bucket, const char* name, const std::string& key, int64_t now, int64_t per_minute,
+                    RateFields* fields) {
+    RateState state;
+    const bool ok = bucket.allow(key, now, per_minute, &state);
+    const std::string sep = fields->policy.empty() ? "" : ", ";
+    fields->policy += sep + "\"" + name + "\";q=" + std::to_string(per_minute) + ";w=60";
+    fields->state += sep + "\"" + name + "\";r=" + std::to_string(state.remaining) +
+                     ";t=" + std::to_string(ok ? state.reset_s : state.retry_after_s);
+    fields->retry_after_s = state.retry_after_s;
+    return ok;
+  }
+
+  int send_limited(Poco::Net::HTTPServerResponse& rs, const RateFields& fields) {
+    const std::string retry = std::to_string(fields.retry_after_s);
+    return send_problem(rs, 429, "Too Many Requests", "the request rate limit is reached; retry after " + retry + " s",
+                        {{"Retry-After", retry}, {"RateLimit-Policy", fields.policy}, {"RateLimit", fields.state}});
+  }
+
   // Reads and drops up to `limit` bytes of a refused body, so closing the
   // connection does not reset it before the client has read the answer.
   static void drain(std::istream& in, Poco::Int64 limit) {
@@ -335,13 +374,18 @@ class Handler {
       return 204;
     }
 
-    // The address limit first, so guessing tokens is limited too.
-    int retry = 0;
+    // The address limit first, so guessing tokens is limited too. An
+    // override may raise or lift it (opskernel.rate-limits/1).
     const int64_t now = steady_now_ms();
-    if (!server_.per_address_.allow(remote_host, now, &retry))
-      return send_problem(rs, 429, "Too Many Requests",
-                          "the request rate limit is reached; retry after " + std::to_string(retry) + " s",
-                          {{"Retry-After", std::to_string(retry)}});
+    RateFields fields;
+    const auto* overrides = server_.overrides_;
+    int64_t address_limit = st.rate_per_address;
+    if (address_limit > 0 && overrides) {
+      const int64_t o = overrides->for_address(server_.host_.raw(), remote_host.c_str(), nullptr);
+      address_limit = o == OPK_RATE_UNLIMITED ? 0 : std::max(address_limit, o);
+    }
+    if (address_limit > 0 && !limit(server_.per_address_, "address", remote_host, now, address_limit, &fields))
+      return send_limited(rs, fields);
 
     // The caller, if a token is sent. A bad token is refused here; no token
     // at all is the kernel's to judge (anonymous routes exist).
@@ -385,11 +429,19 @@ class Handler {
     }
     const bool authenticated = principal != nullptr;
 
-    // The per-user limit (all of a user's tokens together).
-    if (authenticated && !server_.per_user_.allow(user_id, now, &retry))
-      return send_problem(rs, 429, "Too Many Requests",
-                          "the request rate limit is reached; retry after " + std::to_string(retry) + " s",
-                          {{"Retry-After", std::to_string(retry)}});
+    // The per-user limit (all of a user's tokens together), which an
+    // override on the user's scope node or a node above it may raise.
+    int64_t user_limit = authenticated ? st.rate_per_user : 0;
+    if (user_limit > 0 && overrides && principal->scope) {
+      const int64_t o = overrides->for_scope(server_.host_.raw(), principal->scope, nullptr);
+      user_limit = o == OPK_RATE_UNLIMITED ? 0 : std::max(user_limit, o);
+    }
+    if (user_limit > 0 && !limit(server_.per_user_, "user", user_id, now, user_limit, &fields))
+      return send_limited(rs, fields);
+    if (!fields.policy.empty()) {
+      rs.set("RateLimit-Policy", fields.policy);
+      rs.set("RateLimit", fields.state);
+    }
 
     // The body, within the size limit. A client that waits for "100
     // Continue" is told to send it only once its size is accepted.
@@ -484,6 +536,7 @@ Server::~Server() {
 }
 
 Status Server::start() {
+  overrides_ = host_.extension<opk_rate_limits_v1>(OPK_EXT_RATE_LIMITS);
   try {
     Poco::Net::SocketAddress addr(settings_.listen);
     Poco::Net::ServerSocket socket(addr, 256);

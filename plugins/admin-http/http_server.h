@@ -3,8 +3,11 @@
 // other admin features') without knowing them by name. It authenticates
 // bearer tokens through opk.identity/1 and leaves routing, permission checks
 // and 404/405 to the kernel (opk_http_routes_v1.dispatch). Around that:
-// request-size and time limits, per-user and per-address rate limits,
-// security headers, optional CORS, streaming responses and request metrics.
+// request-size and time limits, per-user and per-address rate limits (raised
+// or lifted for a while by opskernel.rate-limits/1 when the
+// rate-limit-overrides plugin runs; RateLimit and RateLimit-Policy header
+// fields on every answer they apply to), security headers, optional CORS,
+// streaming responses and request metrics.
 #ifndef OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
 #define OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
 
@@ -51,12 +54,25 @@ std::string problem_json(int status, const std::string& title, const std::string
 // Reads the settings from the plugin's configuration; errors name the key.
 Status read_settings(const Host& host, ServerSettings* out);
 
+// What a bucket holds after a request, for the RateLimit header fields.
+struct RateState {
+  int64_t remaining = 0;  // whole requests left
+  int reset_s = 0;        // seconds until the bucket is full again
+  int retry_after_s = 0;  // when refused: seconds until one request passes
+};
+
 // A token bucket per key: `per_minute` requests, refilled continuously.
 class RateLimiter {
  public:
   explicit RateLimiter(int per_minute) : per_minute_(per_minute) {}
   // True if the request may go on; otherwise *retry_after_s says when.
   bool allow(const std::string& key, int64_t now_ms, int* retry_after_s);
+  // The same with `per_minute` (> 0) for this request: an override may
+  // raise a key's limit for a while; the bucket holds at most the limit
+  // of its latest request. *state says what is left.
+  bool allow(const std::string& key, int64_t now_ms, int64_t per_minute, RateState* state);
+  // The configured requests per minute (0: no limit).
+  int per_minute() const { return per_minute_; }
 
  private:
   struct Bucket {
@@ -108,6 +124,7 @@ class Server {
   Host host_;
   ServerSettings settings_;
   RateLimiter per_user_, per_address_;
+  const struct opk_rate_limits_v1* overrides_ = nullptr;  // opskernel.rate-limits/1, when provided
   RequestMetrics metrics_;
   std::unique_ptr<ConnectionTable> connections_;
   std::unique_ptr<Poco::ThreadPool> pool_;

@@ -1,0 +1,320 @@
+// The rate-limit overrides in a real kernel (admin-http and
+// rate-limit-overrides): an address limited by admin-http (429 with
+// Retry-After, RateLimit and RateLimit-Policy), lifted by an override and
+// limited again once the override is ended; a tenant's users lifted past the
+// per-user limit while others stay limited; the role x action matrix of
+// every route under the kernel's default permissions and [permissions]
+// grants, audit rows through the kernel's audit API; the OpenAPI document
+// through Redocly's linter. The limited client speaks from 127.0.0.2, a
+// loopback address of its own, so the test's own requests (127.0.0.1) are
+// counted apart.
+#include <gtest/gtest.h>
+
+#include <opskernel/json.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <tuple>
+
+#include "plugins/admin-http/http_client.h"
+#include "support/kernel_util.h"
+
+namespace opk {
+namespace {
+
+using Json = nlohmann::json;
+
+// An answer read off a raw socket: status, head (names in lower case), body.
+struct RloReply {
+  int status = 0;
+  std::map<std::string, std::string> head;
+  std::string body;
+};
+
+// GET `target` from 127.0.0.1:`port` over a connection whose local address
+// is `source` (any 127.0.0.0/8 address is the loopback's on Linux).
+RloReply rlo_get_from(const std::string& source, int port, const std::string& target) {
+  RloReply out;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return out;
+  sockaddr_in from{}, to{};
+  from.sin_family = to.sin_family = AF_INET;
+  inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string raw;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
+    const std::string rq = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(fd, rq.data(), rq.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(rq.size())) {
+      char buf[8192];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  const size_t end = raw.find("\r\n\r\n");
+  if (raw.rfind("HTTP/1.1 ", 0) != 0 || end == std::string::npos) return out;
+  out.status = std::stoi(raw.substr(9, 3));
+  out.body = raw.substr(end + 4);
+  size_t at = raw.find("\r\n") + 2;
+  while (at < end) {
+    const size_t eol = raw.find("\r\n", at);
+    const std::string line = raw.substr(at, eol - at);
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const size_t value = line.find_first_not_of(' ', colon + 1);
+      out.head[name] = value == std::string::npos ? std::string() : line.substr(value);
+    }
+    at = eol + 2;
+  }
+  return out;
+}
+
+class OverridesKernel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    plugins_ = test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("rate-limit-overrides")});
+    port_ = test::free_port();
+    cfg_ = test::quiet_config(dir_, plugins_);
+    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
+    cfg_.log.console = false;
+    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
+  }
+  void TearDown() override {
+    if (kernel_) kernel_->stop();
+  }
+
+  void start() {
+    kernel_ = std::make_unique<Kernel>(cfg_);
+    ASSERT_TRUE(kernel_->start());
+    auto* id = kernel_->identity();
+    ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
+    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", "p"));
+    ASSERT_TRUE(id->add_node("tenant:t", "partner:p", "t"));
+    for (const auto& [user, role, scope] : {std::tuple{"pat", "PlatformAdministrator", "platform"},
+                                            {"dora", "DistributorAdministrator", "distributor:d"},
+                                            {"paul", "PartnerAdministrator", "partner:p"},
+                                            {"tess", "TenantAdministrator", "tenant:t"},
+                                            {"ursula", "TenantUser", "tenant:t"}}) {
+      ASSERT_TRUE(id->add_user({user, "", role, scope}));
+      ASSERT_TRUE(id->issue_token(user, 0, "test", &tokens_[role]));
+    }
+  }
+
+  test::Reply http(const std::string& method, const std::string& target, const Json& body = nullptr,
+                   const std::string& role = "PlatformAdministrator") {
+    return test::http_request(port_, method, target, tokens_[role], body.is_null() ? "" : body.dump());
+  }
+  static Json json(const test::Reply& r) { return Json::parse(r.body, nullptr, false); }
+
+  // Requests /healthz from `source` until one is refused (at most `most`);
+  // the refusal, or the last answer.
+  RloReply until_limited(const std::string& source, int most, int* served) {
+    RloReply r;
+    *served = 0;
+    for (int i = 0; i < most; ++i) {
+      r = rlo_get_from(source, port_, "/healthz");
+      if (r.status != 200) break;
+      ++*served;
+    }
+    return r;
+  }
+
+  test::TempDir dir_;
+  std::string plugins_;
+  config::Config cfg_;
+  std::unique_ptr<Kernel> kernel_;
+  int port_ = 0;
+  std::map<std::string, std::string> tokens_;  // role -> a token of a user with it
+};
+
+TEST_F(OverridesKernel, AnAddressIsLimitedLiftedAndLimitedAgain) {
+  cfg_.plugins["admin-http"] = {{"rate_per_address", "5"}};
+  ASSERT_NO_FATAL_FAILURE(start());
+  // The test's own address first (its first request, with the bucket full),
+  // so the test can go on talking to the API.
+  auto r = http("POST", "/api/v1/rate-limit-overrides",
+                {{"address", "127.0.0.1"}, {"limit", "unlimited"}, {"reason", "test driver"}, {"duration", "1h"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+
+  // 127.0.0.2 has five requests a minute: the sixth is refused.
+  int served = 0;
+  RloReply limited = until_limited("127.0.0.2", 20, &served);
+  ASSERT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(served, 5);
+  EXPECT_EQ(limited.head["content-type"], "application/problem+json");
+  EXPECT_EQ(limited.head["ratelimit-policy"], "\"address\";q=5;w=60");
+  EXPECT_TRUE(std::regex_match(limited.head["ratelimit"], std::regex(R"("address";r=0;t=([1-9]|1[0-2]))")))
+      << limited.head["ratelimit"];
+  const int retry = std::stoi(limited.head["retry-after"]);
+  EXPECT_GE(retry, 1);
+  EXPECT_LE(retry, 12);
+  EXPECT_EQ(limited.head["ratelimit"], "\"address\";r=0;t=" + limited.head["retry-after"]);
+
+  // An answer that passes says what is left.
+  RloReply other = rlo_get_from("127.0.0.3", port_, "/healthz");
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.head["ratelimit-policy"], "\"address\";q=5;w=60");
+  EXPECT_TRUE(std::regex_match(other.head["ratelimit"], std::regex(R"("address";r=4;t=\d+)")))
+      << other.head["ratelimit"];
+
+  // An override lifts it, at once.
+  r = http("POST", "/api/v1/rate-limit-overrides",
+           {{"address", "127.0.0.2/32"}, {"limit", "unlimited"}, {"reason", "backfill"}, {"duration", "2h"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = json(r)["override"]["id"];
+  for (int i = 0; i < 30; ++i) {
+    RloReply ok = rlo_get_from("127.0.0.2", port_, "/healthz");
+    ASSERT_EQ(ok.status, 200) << "request " << i << ": " << ok.body;
+    EXPECT_EQ(ok.head.count("ratelimit"), 0u) << "no limit applies";
+  }
+
+  // A raise for the block instead: its quota is the override's.
+  r = http("POST", "/api/v1/rate-limit-overrides",
+           {{"address", "127.0.0.0/24"}, {"limit", 1000}, {"reason", "raise"}, {"duration", "2h"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  RloReply raised = rlo_get_from("127.0.0.4", port_, "/healthz");
+  EXPECT_EQ(raised.status, 200);
+  EXPECT_EQ(raised.head["ratelimit-policy"], "\"address\";q=1000;w=60");
+  const std::string block = json(r)["override"]["id"];
+  ASSERT_EQ(http("DELETE", "/api/v1/rate-limit-overrides/" + block + "?reason=done").status, 204);
+
+  // Ended early: the limit is back.
+  r = http("DELETE", "/api/v1/rate-limit-overrides/" + id + "?reason=backfill%20done");
+  ASSERT_EQ(r.status, 204) << r.body;
+  limited = until_limited("127.0.0.2", 20, &served);
+  EXPECT_EQ(limited.status, 429) << "limited again";
+  EXPECT_LE(served, 5);
+  EXPECT_EQ(limited.head["ratelimit-policy"], "\"address\";q=5;w=60");
+
+  // Listed with who set it, and audited through the kernel's audit API.
+  r = http("GET", "/api/v1/rate-limit-overrides/" + id);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json(r)["override"]["state"], "removed");
+  EXPECT_EQ(json(r)["override"]["created_by"], "pat");
+  r = http("GET", "/api/v1/audit?action=rate_limits.delete&limit=100");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(json(r)["items"].size(), 2u) << r.body;
+  EXPECT_EQ(json(r)["items"][0]["actor"], "pat");
+}
+
+TEST_F(OverridesKernel, ATenantsUsersAreLiftedPastThePerUserLimit) {
+  cfg_.plugins["admin-http"] = {{"rate_per_user", "3"}};
+  ASSERT_NO_FATAL_FAILURE(start());
+  auto r = http("POST", "/api/v1/rate-limit-overrides",
+                {{"tenant", "tenant:t"}, {"limit", "unlimited"}, {"reason", "import"}, {"duration", "1h"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  for (int i = 0; i < 10; ++i) {
+    const auto ok = http("GET", "/api/v1/jobs", nullptr, "TenantUser");
+    ASSERT_NE(ok.status, 429) << "request " << i << " of the tenant's user: " << ok.body;
+  }
+  int status = 0, n = 0;
+  std::string policy;
+  for (; n < 10 && status != 429; ++n) {
+    const auto other = http("GET", "/api/v1/jobs", nullptr, "DistributorAdministrator");
+    status = other.status;
+    policy = other.head.get("RateLimit-Policy", "");
+  }
+  EXPECT_EQ(status, 429) << "a user of another node stays limited";
+  EXPECT_EQ(n, 4);
+  EXPECT_EQ(policy, "\"address\";q=1200;w=60, \"user\";q=3;w=60") << "both limits apply";
+}
+
+TEST_F(OverridesKernel, RoleByActionMatrixOfEveryRoute) {
+  // The defaults give the overrides to platform administrators only (*);
+  // the file may grant them: a tenant administrator reads, a partner
+  // administrator manages.
+  cfg_.permissions["TenantAdministrator"] = {"jobs.read", "rate_limits.read"};
+  cfg_.permissions["PartnerAdministrator"] = {"jobs.read", "rate_limits.read", "rate_limits.manage"};
+  ASSERT_NO_FATAL_FAILURE(start());
+  const std::map<std::string, std::pair<bool, bool>> may = {// role -> (read, manage)
+                                                            {"PlatformAdministrator", {true, true}},
+                                                            {"DistributorAdministrator", {false, false}},
+                                                            {"PartnerAdministrator", {true, true}},
+                                                            {"TenantAdministrator", {true, false}},
+                                                            {"TenantUser", {false, false}}};
+  int n = 0;
+  for (const auto& [role, rights] : may) {
+    const auto [read, manage] = rights;
+    const Json body = {
+        {"address", "192.0.2." + std::to_string(++n)}, {"limit", 100}, {"reason", "r"}, {"duration", "1h"}};
+    // The platform administrator makes an override for each role to end.
+    auto made = http("POST", "/api/v1/rate-limit-overrides", body);
+    ASSERT_EQ(made.status, 201) << made.body;
+    const std::string id = json(made)["override"]["id"];
+    struct Step {
+      std::string method, target;
+      Json body;
+      bool manage;
+      int ok;
+    };
+    for (const Step& s : {
+             Step{"GET", "/api/v1/rate-limit-overrides", nullptr, false, 200},
+             Step{"GET", "/api/v1/rate-limit-overrides/" + id, nullptr, false, 200},
+             Step{"POST", "/api/v1/rate-limit-overrides", body, true, 201},
+             Step{"DELETE", "/api/v1/rate-limit-overrides/" + id + "?reason=r", nullptr, true, 204},
+         }) {
+      const bool allowed = s.manage ? manage : read;
+      auto r = http(s.method, s.target, s.body, role);
+      EXPECT_EQ(r.status, allowed ? s.ok : 403) << role << " " << s.method << " " << s.target << " " << r.body;
+    }
+    EXPECT_EQ(http("GET", "/api/v1/rate-limit-overrides", nullptr, "").status, 401) << "no token";
+  }
+  auto r = http("GET", "/api/v1/audit?action=rate_limits.create&limit=100");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::set<std::string> actors;
+  const Json creates = json(r);
+  for (const auto& row : creates["items"]) actors.insert(row.value("actor", ""));
+  EXPECT_EQ(actors, (std::set<std::string>{"pat", "paul"})) << r.body;
+  r = http("GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  const Json doc = json(r);
+  EXPECT_EQ(doc["paths"]["/api/v1/rate-limit-overrides/{id}"]["delete"]["x-permission"], "rate_limits.manage");
+  EXPECT_EQ(doc["paths"]["/api/v1/rate-limit-overrides"]["get"]["x-permission"], "rate_limits.read");
+}
+
+// The document with the overrides' routes passes Redocly's linter
+// (tests/plugins/admin-http/openapi-lint, as admin_http_test.cpp runs it)
+// without an error or a warning.
+TEST_F(OverridesKernel, TheOpenApiDocumentWithTheOverridesPassesTheLinter) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
+  const auto redocly = lint / "node_modules/.bin/redocly";
+  ASSERT_TRUE(std::filesystem::exists(redocly))
+      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
+      << " (dist/setup.sh does)";
+  auto r = http("GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  ASSERT_NE(r.body.find("/api/v1/rate-limit-overrides/{id}"), std::string::npos);
+  const auto file = dir_.path() / "openapi.json";
+  std::ofstream(file) << r.body;
+  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
+                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
+                          "' --format=stylish 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_FALSE(std::regex_search(out, std::regex(R"(\d+:\d+ +(error|warning) )"))) << out;
+}
+
+}  // namespace
+}  // namespace opk
