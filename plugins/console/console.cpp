@@ -36,7 +36,8 @@ constexpr const char* kPages[] = {"/administration",
                                   "/administration/notifications",
                                   "/administration/notifications/{id}",
                                   "/administration/webhook-failures",
-                                  "/administration/feature-flags"};
+                                  "/administration/feature-flags",
+                                  "/administration/rate-limit-overrides"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)

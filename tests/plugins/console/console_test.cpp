@@ -77,7 +77,8 @@ TEST_F(ConsolePlugin, ServesThePageAtEveryConsolePathWithoutAToken) {
        {"/administration", "/administration/jobs", "/administration/jobs/nightly-hello", "/administration/runs/42",
         "/administration/alerts", "/administration/alerts/12", "/administration/attention", "/administration/plugins",
         "/administration/audit", "/administration/sign-in", "/administration/notifications",
-        "/administration/notifications/ops", "/administration/webhook-failures", "/administration/feature-flags"}) {
+        "/administration/notifications/ops", "/administration/webhook-failures", "/administration/feature-flags",
+        "/administration/rate-limit-overrides"}) {
     auto r = get(path);
     EXPECT_EQ(r.status, 200) << path << ": " << r.body;
     EXPECT_EQ(r.head.getContentType(), "text/html; charset=utf-8") << path;

@@ -18,9 +18,10 @@ import { AlertPage } from './alert.jsx';
 import { NotificationGroupPage, NotificationsPage } from './notifications.jsx';
 import { READ as WEBHOOK_FAILURES_READ, WebhookFailuresPage, useWebhookFailureCounts } from './webhook_failures.jsx';
 import { READ as FEATURE_FLAGS_READ, FeatureFlagsPage } from './feature_flags.jsx';
+import { READ as RATE_LIMITS_READ, RateLimitOverridesPage } from './rate_limit_overrides.jsx';
 
 // The console's top-level paths; anything else goes to the jobs list.
-const SECTIONS = /^\/administration\/(jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|plugins|audit)/;
+const SECTIONS = /^\/administration\/(jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|plugins|audit)/;
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -150,6 +151,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
           WEBHOOK_FAILURES_READ,
         )}
         {item('/administration/feature-flags', 'Feature flags', null, FEATURE_FLAGS_READ)}
+        {item('/administration/rate-limit-overrides', 'Rate-limit overrides', null, RATE_LIMITS_READ)}
         {item('/administration/audit', 'Audit', null, 'audit.read')}
         {item('/administration/plugins', 'Plugins', null, 'plugins.read')}
       </ul>
@@ -174,6 +176,7 @@ function Shell({ ctx, onSignOut }) {
   else if (/^\/administration\/notifications\/?$/.test(path)) page = <NotificationsPage />;
   else if (path.startsWith('/administration/webhook-failures')) page = <WebhookFailuresPage />;
   else if (path.startsWith('/administration/feature-flags')) page = <FeatureFlagsPage />;
+  else if (path.startsWith('/administration/rate-limit-overrides')) page = <RateLimitOverridesPage />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else if (path.startsWith('/administration/audit')) page = <AuditPage />;
   else page = <JobsPage />;
