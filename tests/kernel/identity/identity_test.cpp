@@ -1,6 +1,7 @@
-// Tenancy and identities on a real store: hierarchy rules, scope containment,
-// hierarchy import, users, tokens (hash only, expiry, revocation), the
-// permission matrix and the first-start bootstrap.
+// Tenancy and identities on a real store, SQLite and PostgreSQL (a fresh
+// database per test): hierarchy rules, scope containment, hierarchy import,
+// users, tokens (hash only, expiry, revocation), the permission matrix and
+// the first-start bootstrap (on SQLite).
 #include "identity/identity.h"
 
 #include <gtest/gtest.h>
@@ -8,15 +9,24 @@
 #include <fstream>
 #include <thread>
 
+#include "support/pg_util.h"
 #include "support/test_util.h"
 
 namespace opk::identity {
 namespace {
 
-class IdentityTest : public ::testing::Test {
+class IdentityTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(store::open_sqlite((dir_.path() / "opk.db").string(), true, &store_));
+    Status s;
+    if (GetParam() == "postgresql") {
+      const std::string e = db_.create();
+      ASSERT_TRUE(e.empty()) << e;
+      s = store::open_postgresql(db_.conninfo(), {}, &store_);
+    } else {
+      s = store::open_sqlite((dir_.path() / "opk.db").string(), true, &store_);
+    }
+    ASSERT_TRUE(s) << s.message();
     id_ = std::make_unique<Identity>(*store_, default_permissions());
     ASSERT_TRUE(id_->add_node("distributor:d1", "platform", "D1"));
     ASSERT_TRUE(id_->add_node("partner:p1", "distributor:d1", ""));
@@ -25,18 +35,22 @@ class IdentityTest : public ::testing::Test {
     ASSERT_TRUE(id_->add_node("distributor:d2", "platform", ""));
   }
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Identity> id_;
 };
 
-TEST_F(IdentityTest, APathNamesTheNodeAndItsAncestors) {
+INSTANTIATE_TEST_SUITE_P(Backends, IdentityTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(IdentityTest, APathNamesTheNodeAndItsAncestors) {
   EXPECT_EQ(id_->path("platform"), "/platform/");
   EXPECT_EQ(id_->path("subscription:s1"), "/platform/distributor:d1/partner:p1/tenant:acme/subscription:s1/");
   EXPECT_EQ(id_->path("distributor:d2"), "/platform/distributor:d2/");
   EXPECT_EQ(id_->path("tenant:nobody"), "");
 }
 
-TEST_F(IdentityTest, AdministratorsKeepTheirNotificationsAndWebhookFailuresByDefault) {
+TEST_P(IdentityTest, AdministratorsKeepTheirNotificationsAndWebhookFailuresByDefault) {
   for (const char* role : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator"})
     for (const char* perm :
          {"notifications.read", "notifications.manage", "webhook_failures.read", "webhook_failures.manage"})
@@ -45,7 +59,7 @@ TEST_F(IdentityTest, AdministratorsKeepTheirNotificationsAndWebhookFailuresByDef
   EXPECT_FALSE(id_->allowed("TenantUser", "webhook_failures.read"));
 }
 
-TEST_F(IdentityTest, AlertPermissionsByDefault) {
+TEST_P(IdentityTest, AlertPermissionsByDefault) {
   for (const char* role : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator"}) {
     EXPECT_TRUE(id_->allowed(role, "alerts.read")) << role;
     EXPECT_TRUE(id_->allowed(role, "alerts.manage")) << role;
@@ -58,7 +72,7 @@ TEST_F(IdentityTest, AlertPermissionsByDefault) {
   EXPECT_TRUE(id_->known_permission("alerts.raise"));
 }
 
-TEST_F(IdentityTest, NodesGoExactlyOneLevelBelowTheirParent) {
+TEST_P(IdentityTest, NodesGoExactlyOneLevelBelowTheirParent) {
   Status s = id_->add_node("tenant:x", "distributor:d1", "");
   EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
   EXPECT_NE(s.message().find("a tenant belongs under a partner"), std::string::npos) << s.message();
@@ -68,7 +82,7 @@ TEST_F(IdentityTest, NodesGoExactlyOneLevelBelowTheirParent) {
   EXPECT_EQ(id_->add_node("tenant:acme", "partner:p1", "").code(), OPK_ERR_CONFLICT);
 }
 
-TEST_F(IdentityTest, ScopesContainTheirSubtreeOnly) {
+TEST_P(IdentityTest, ScopesContainTheirSubtreeOnly) {
   EXPECT_TRUE(id_->contains("platform", "subscription:s1"));
   EXPECT_TRUE(id_->contains("distributor:d1", "subscription:s1"));
   EXPECT_TRUE(id_->contains("partner:p1", "tenant:acme"));
@@ -79,14 +93,14 @@ TEST_F(IdentityTest, ScopesContainTheirSubtreeOnly) {
   EXPECT_FALSE(id_->contains("tenant:acme", "tenant:unknown"));
 }
 
-TEST_F(IdentityTest, ANodeAddedByAnotherProcessIsSeen) {
+TEST_P(IdentityTest, ANodeAddedByAnotherProcessIsSeen) {
   Identity other(*store_, default_permissions());  // the CLI, on the same store
   ASSERT_TRUE(other.add_node("partner:p2", "distributor:d2", ""));
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the cache is re-read at most once a second
   EXPECT_TRUE(id_->contains("distributor:d2", "partner:p2"));
 }
 
-TEST_F(IdentityTest, ImportIsAllOrNothingAndIdempotent) {
+TEST_P(IdentityTest, ImportIsAllOrNothingAndIdempotent) {
   int added = -1;
   const std::string doc = R"({"nodes": [
       {"id": "tenant:t2", "parent": "partner:p2", "name": "T2"},
@@ -104,7 +118,7 @@ TEST_F(IdentityTest, ImportIsAllOrNothingAndIdempotent) {
   EXPECT_EQ(id_->import_hierarchy("{not json", &added).code(), OPK_ERR_INVALID_ARGUMENT);
 }
 
-TEST_F(IdentityTest, UsersNeedAKnownRoleAtTheirLevel) {
+TEST_P(IdentityTest, UsersNeedAKnownRoleAtTheirLevel) {
   EXPECT_TRUE(id_->add_user({"ann", "Ann", "TenantAdministrator", "tenant:acme"}));
   EXPECT_TRUE(id_->add_user({"tim", "", "TenantUser", "tenant:acme"}));
   EXPECT_TRUE(id_->add_user({"dan", "", "DistributorAdministrator", "distributor:d1"}));
@@ -114,7 +128,7 @@ TEST_F(IdentityTest, UsersNeedAKnownRoleAtTheirLevel) {
   EXPECT_EQ(id_->add_user({"ann", "", "TenantUser", "tenant:acme"}).code(), OPK_ERR_CONFLICT);
 }
 
-TEST_F(IdentityTest, TokensAreStoredAsHashesAndCanExpireOrBeRevoked) {
+TEST_P(IdentityTest, TokensAreStoredAsHashesAndCanExpireOrBeRevoked) {
   ASSERT_TRUE(id_->add_user({"ann", "", "TenantAdministrator", "tenant:acme"}));
   std::string token, short_lived;
   ASSERT_TRUE(id_->issue_token("ann", 0, "laptop", &token));
@@ -145,14 +159,14 @@ TEST_F(IdentityTest, TokensAreStoredAsHashesAndCanExpireOrBeRevoked) {
   EXPECT_EQ(id_->revoke_user("nobody", &revoked).code(), OPK_ERR_NOT_FOUND);
 }
 
-TEST_F(IdentityTest, ConstantTimeEqualComparesWholeStrings) {
+TEST_P(IdentityTest, ConstantTimeEqualComparesWholeStrings) {
   EXPECT_TRUE(constant_time_equal("abc", "abc"));
   EXPECT_FALSE(constant_time_equal("abc", "abd"));
   EXPECT_FALSE(constant_time_equal("abc", "ab"));
   EXPECT_EQ(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-TEST_F(IdentityTest, DefaultPermissionsLeaveActionsToPlatformAdministrators) {
+TEST_P(IdentityTest, DefaultPermissionsLeaveActionsToPlatformAdministrators) {
   EXPECT_TRUE(id_->allowed("PlatformAdministrator", "runs.start"));
   EXPECT_TRUE(id_->allowed("PlatformAdministrator", "flags.write"));  // "*": plugins' permissions too
   for (const char* r : {"DistributorAdministrator", "PartnerAdministrator", "TenantAdministrator", "TenantUser"}) {
