@@ -180,25 +180,51 @@ namespace {
 // before the plugin stops: the kernel stops a provider after its users.
 std::atomic<OverridesPlugin*> g_rlo_plugin{nullptr};
 
+// Moved after every snapshot swap of any instance, so a thread's cached
+// snapshot is never taken for a newer one (nor for another instance's).
+std::atomic<uint64_t> g_rlo_generation{1};
+
+struct RloHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
+// A node's ancestry as a thread last read it.
+struct RloAncestry {
+  std::vector<std::string> nodes;
+  int64_t read_ms = 0;
+};
+
+// A thread's last snapshot and the ancestries it read. glibc keeps this
+// library loaded while a thread that holds one lives, so its release never
+// runs unloaded code.
+struct RloThreadCache {
+  const OverridesPlugin* plugin = nullptr;
+  uint64_t generation = 0;
+  std::shared_ptr<const Snapshot> snap;
+  std::unordered_map<std::string, RloAncestry, RloHash, std::equal_to<>> ancestry;
+};
+thread_local RloThreadCache t_rlo_cache;
+
 int64_t rlo_ext_for_address(const opk_host* /*host*/, const char* address, int64_t* until_ms) noexcept {
   if (until_ms) *until_ms = 0;
   OverridesPlugin* p = g_rlo_plugin.load(std::memory_order_acquire);
   if (p == nullptr) return 0;
-  const auto snap = p->snapshot();
-  if (snap->blocks.empty()) return 0;
+  const Snapshot& snap = p->thread_snapshot();
+  if (snap.blocks.empty()) return 0;
   Network n;
   if (!parse_address(address, &n)) return 0;
-  return snap->for_network(n, p->host().now_ms(), until_ms);
+  return snap.for_network(n, p->host().now_ms(), until_ms);
 }
 
 int64_t rlo_ext_for_scope(const opk_host* /*host*/, const char* scope, int64_t* until_ms) noexcept {
   if (until_ms) *until_ms = 0;
   OverridesPlugin* p = g_rlo_plugin.load(std::memory_order_acquire);
   if (p == nullptr || scope == nullptr || *scope == '\0') return 0;
-  const auto snap = p->snapshot();
-  if (snap->by_node.empty()) return 0;
+  const Snapshot& snap = p->thread_snapshot();
+  if (snap.by_node.empty()) return 0;
   try {
-    return snap->for_nodes(p->ancestry(scope), p->host().now_ms(), until_ms);
+    return snap.for_nodes(p->ancestry(scope), p->host().now_ms(), until_ms);
   } catch (...) {
     return 0;
   }
@@ -306,21 +332,32 @@ Status OverridesPlugin::refresh(bool force) {
   }
   for (auto& [key, b] : blocks) next->blocks.push_back(std::move(b));
   snapshot_.store(std::move(next), std::memory_order_release);
+  g_rlo_generation.fetch_add(1, std::memory_order_acq_rel);
   return Status::ok();
 }
 
-std::vector<std::string> OverridesPlugin::ancestry(const std::string& scope) {
-  const int64_t now = rlo_steady_ms();
-  {
-    std::lock_guard lock(ancestry_mu_);
-    auto it = ancestry_.find(scope);
-    if (it != ancestry_.end() && now - it->second.read_ms < 60'000) return it->second.nodes;
+const Snapshot& OverridesPlugin::thread_snapshot() const {
+  RloThreadCache& t = t_rlo_cache;
+  const uint64_t generation = g_rlo_generation.load(std::memory_order_acquire);
+  if (t.plugin != this || t.generation != generation) {
+    if (t.plugin != this) t.ancestry.clear();
+    t.snap = snapshot();
+    t.plugin = this;
+    t.generation = generation;
   }
-  std::vector<std::string> nodes = {scope};
+  return *t.snap;
+}
+
+const std::vector<std::string>& OverridesPlugin::ancestry(std::string_view scope) const {
+  RloThreadCache& t = t_rlo_cache;  // thread_snapshot() tied it to this plugin
+  const int64_t now = rlo_steady_ms();
+  auto it = t.ancestry.find(scope);
+  if (it != t.ancestry.end() && now - it->second.read_ms < 60'000) return it->second.nodes;
+  std::vector<std::string> nodes = {std::string(scope)};
   const auto* id = host().extension<opk_identity_v1>(OPK_EXT_IDENTITY);
   if (id && OPK_HAS_MEMBER(opk_identity_v1, id->struct_size, node_path) && id->node_path) {
     char* path = nullptr;
-    if (id->node_path(host().raw(), scope.c_str(), &path) == OPK_OK && path) {
+    if (id->node_path(host().raw(), std::string(scope).c_str(), &path) == OPK_OK && path) {
       const Json doc = Json::parse(path, nullptr, false);
       if (doc.is_array()) {
         nodes.clear();
@@ -330,10 +367,12 @@ std::vector<std::string> OverridesPlugin::ancestry(const std::string& scope) {
     }
     if (path) host().free(path);
   }
-  std::lock_guard lock(ancestry_mu_);
-  if (ancestry_.size() >= 10'000) ancestry_.clear();  // bounded: scopes are few
-  ancestry_[scope] = {nodes, now};
-  return nodes;
+  if (it == t.ancestry.end()) {
+    if (t.ancestry.size() >= 10'000) t.ancestry.clear();  // bounded: scopes are few
+    it = t.ancestry.emplace(std::string(scope), RloAncestry{}).first;
+  }
+  it->second = {std::move(nodes), now};
+  return it->second.nodes;
 }
 
 void OverridesPlugin::audit(const opk_principal* actor, const std::string& action, const std::string& id,

@@ -130,11 +130,17 @@ class OverridesPlugin : public Plugin {
 
   // The overrides now (never null once started).
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(std::memory_order_acquire); }
+  // The overrides now as the calling thread last took them, taken again
+  // only when a snapshot was swapped since (by any instance): a lookup
+  // then costs no lock and no reference count. Valid until the thread's
+  // next call.
+  const Snapshot& thread_snapshot() const;
   // Reads the counter and, when it moved (or `force`), the overrides not
   // ended, and swaps the snapshot.
   Status refresh(bool force);
-  // `scope` and the nodes above it, root first, kept for a minute.
-  std::vector<std::string> ancestry(const std::string& scope);
+  // `scope` and the nodes above it, root first, kept by the calling thread
+  // for a minute. Valid until the thread's next call.
+  const std::vector<std::string>& ancestry(std::string_view scope) const;
 
   // The furthest an expiry may be from now, in ms.
   int64_t max_duration_ms() const { return max_duration_ms_; }
@@ -170,12 +176,6 @@ class OverridesPlugin : public Plugin {
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
   std::thread poller_;
-  struct Ancestry {
-    std::vector<std::string> nodes;
-    int64_t read_ms = 0;
-  };
-  std::mutex ancestry_mu_;
-  std::unordered_map<std::string, Ancestry> ancestry_;  // guarded by ancestry_mu_
 };
 
 }  // namespace opk::rlo
