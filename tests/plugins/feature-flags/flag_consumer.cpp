@@ -2,8 +2,10 @@
 // opskernel.feature-flags/1 as any plugin would (feature_flags.hpp), for the
 // feature-flags tests and benchmark. It declares the flags of its setting
 // `declare` (a JSON array) at start, and offers
-//   job flag-declare  {"flags_json"}: declares those; the output is
-//                     {"status", "message"}
+//   job flag-declare  {"flags_json", "cpp"?}: declares those through the
+//                     C table, or with "cpp" through opk::FeatureFlags
+//                     (each flag's id, default, description and owner);
+//                     the output is {"status", "message"}
 //   job flag-read     {"id"}: the output is the flag as a plugin sees it
 //                     {"enabled", "number", "string", "evaluate"}
 //   job flag-bench    {"id", "checks"}: times `checks` boolean checks; the
@@ -25,7 +27,8 @@ const char* const kConsumerSchema = R"json({
   "properties": {
     "id": {"type": "string"},
     "flags_json": {"type": "string"},
-    "checks": {"type": "integer", "minimum": 1, "maximum": 1000000000}
+    "checks": {"type": "integer", "minimum": 1, "maximum": 1000000000},
+    "cpp": {"type": "boolean"}
   }
 })json";
 
@@ -84,7 +87,16 @@ class Declare : public opk::Job {
   explicit Declare(opk::Plugin& p) : p_(static_cast<Consumer&>(p)) {}
   Status run(opk::RunContext& run) override {
     Json flags = Json::parse(run.param<std::string>("flags_json", "[]"), nullptr, false);
-    Status s = p_.declare(flags.is_discarded() ? Json("not json") : flags);
+    Status s;
+    if (run.param<bool>("cpp", false)) {
+      std::vector<opk::FlagDeclaration> decl;
+      for (const auto& f : flags)
+        decl.push_back(
+            {f.value("id", ""), f.value("default", Json()), f.value("description", ""), f.value("owner", "")});
+      s = opk::FeatureFlags(p_.host()).declare(decl);
+    } else {
+      s = p_.declare(flags.is_discarded() ? Json("not json") : flags);
+    }
     run.set_output(Json{{"status", s.code()}, {"message", s.message()}});
     return Status::ok();
   }

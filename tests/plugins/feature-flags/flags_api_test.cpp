@@ -376,6 +376,23 @@ TEST_F(FlagsApi, PermissionsReadAndManage) {
   EXPECT_EQ(flag("consumer.batch")["updated_by"], "rita");
 }
 
+TEST_F(FlagsApi, TheCppViewDeclaresAndReadsAsTheCTableDoes) {
+  const Json flags = {{{"id", "consumer.cpp-on"}, {"default", true}, {"description", "From C++"}, {"owner", "team"}},
+                      {{"id", "consumer.cpp-text"}, {"default", std::string(300, 'x')}, {"description", "Long"}}};
+  auto r = host_.run("flag-declare", Json{{"flags_json", flags.dump()}, {"cpp", true}}.dump());
+  ASSERT_EQ(r.status, OPK_OK) << r.error;
+  EXPECT_EQ(Json::parse(r.output_json)["status"], OPK_OK) << r.output_json;
+  EXPECT_EQ(flag("consumer.cpp-on")["owner"], "team");
+  EXPECT_EQ(flag("consumer.cpp-text")["owner"], "flag-consumer");
+  EXPECT_EQ(seen("consumer.cpp-on")["enabled"], true);
+  EXPECT_EQ(seen("consumer.cpp-text")["string"], std::string(300, 'x')) << "longer than the view's first buffer";
+  EXPECT_EQ(seen("consumer.cpp-on")["number"], -1) << "a boolean read as a number: the fallback";
+  // A refusal comes back with the extension's message.
+  const Json bad = {{{"id", "consumer.cpp-bad"}, {"default", nullptr}, {"description", "d"}}};
+  r = host_.run("flag-declare", Json{{"flags_json", bad.dump()}, {"cpp", true}}.dump());
+  EXPECT_EQ(Json::parse(r.output_json)["message"], "flags[0].default: must be a boolean, a string or a number");
+}
+
 TEST_F(FlagsApi, AnOverrideHeldLongWithoutAnExpiryRaisesTheStaleAlert) {
   create("ops.kept", "boolean", false);
   create("ops.timed", "boolean", false);

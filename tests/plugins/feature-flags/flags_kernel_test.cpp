@@ -307,6 +307,15 @@ TEST_F(FlagsKernel, AChangeWrittenToTheSharedStoreIsSeenWithinThePollInterval) {
   EXPECT_TRUE(flags_eventually(
       [&] { return json(http("POST", "/ofrep/v1/evaluate/flags/ops.mode", Json::object()))["value"] == "blue"; }));
   sqlite3_close(other);
+  // The bulk evaluation's ETag: 304 while nothing changed.
+  r = http("POST", "/ofrep/v1/evaluate/flags", Json::object());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string etag = r.head.get("ETag", "");
+  ASSERT_FALSE(etag.empty());
+  r = test::http_request(port_, "POST", "/ofrep/v1/evaluate/flags", tokens_["PlatformAdministrator"], "{}",
+                         {{"If-None-Match", etag}});
+  EXPECT_EQ(r.status, 304) << r.body;
+  EXPECT_TRUE(r.body.empty());
   // The kernel's own change is seen at once, with no wait for a poll.
   r = http("POST", "/api/v1/feature-flags/consumer.fast-path/reset", {{"reason", "roll back"}});
   ASSERT_EQ(r.status, 200) << r.body;
