@@ -37,6 +37,10 @@
 #include <vector>
 
 #include "store/store.h"
+// The helpers both stores share (now_ms, escape, column_int,
+// numbered_parameters) and the SQLite store's migrations, whose versions and
+// names the PostgreSQL schema keeps.
+#include "store/sqlite_internal.h"
 
 namespace opk::store::internal {
 

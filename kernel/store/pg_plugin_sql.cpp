@@ -311,10 +311,10 @@ Status PgStore::run_plugin_sql(PGconn* conn, const std::string& sql, const PgPar
       return s;
   }
   PgResult r;
+  // The role lasts to the end of the transaction; the next plugin statement
+  // sets it again (a statement cannot leave it: pg_classify), and none of
+  // the kernel's runs in a plugin's transaction.
   Status s = pg_exec(conn, "plugin " + (call.owner.empty() ? std::string("statement") : call.owner), sql, params, &r);
-  if (!call.owner.empty() && s) {
-    if (Status back = pg_exec(conn, "reset role", "RESET ROLE", {}); !back) return back;
-  }
   if (!s) return pg_plugin_error(call.owner, s);
   if (!call.owner.empty() && kind == PgStatementKind::ddl) {
     if (Status c = check_plugin_relations(conn, call.owner); !c) return c;
@@ -427,7 +427,8 @@ Status PgStore::plugin_transaction(const std::string& owner, const std::vector<P
 Status PgStore::exec_plugin_script(PGconn* conn, const std::string& owner, const std::string& sql) {
   for (const auto& statement : pg_split_script(sql))
     if (Status s = run_plugin_sql(conn, statement, {}, {owner, false, nullptr, nullptr, nullptr}); !s) return s;
-  return Status::ok();
+  // The kernel records the migration, as itself.
+  return pg_exec(conn, "reset role", "RESET ROLE", {});
 }
 
 }  // namespace opk::store::internal

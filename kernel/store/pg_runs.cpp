@@ -454,21 +454,55 @@ Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& cs) {
   std::vector<const EventRow*> events;  // of the runs completed here
   std::vector<LogRow> logs;
   std::vector<const StepRow*> steps;
-  for (const Completion& x : cs) {
+  // One UPDATE for the batch, its values as arrays; a run completed twice in
+  // one batch (the first one wins, as on SQLite) goes one by one instead.
+  std::vector<int64_t> ids;
+  for (const Completion& x : cs) ids.push_back(x.run_id);
+  std::vector<int64_t> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  const bool distinct = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+  std::vector<int64_t> completed;
+  static const std::string kComplete =
+      "UPDATE run_state s SET phase = 'COMPLETED', outcome = c.outcome, terminated = c.terminated, finished_ms = "
+      "GREATEST(c.finished_ms, 1), exit_code = c.exit_code, summary = c.summary, progress = c.progress, "
+      "progress_message = c.progress_message, output_json = c.output_json, cancelled_by = CASE WHEN c.cancelled_by "
+      "<> '' THEN c.cancelled_by ELSE s.cancelled_by END FROM unnest($1::bigint[], $2::text[], $3::integer[], "
+      "$4::bigint[], $5::integer[], $6::text[], $7::double precision[], $8::text[], $9::text[], $10::text[]) AS "
+      "c(id, outcome, terminated, finished_ms, exit_code, summary, progress, progress_message, output_json, "
+      "cancelled_by) WHERE s.id = c.id AND s.phase <> 'COMPLETED' RETURNING s.id";
+  for (size_t k = 0; k < cs.size();) {
+    const size_t n = distinct ? cs.size() : 1;
+    std::vector<std::string> a(10, "{");
+    for (size_t i = 0; i < n; ++i) {
+      const Completion& x = cs[k + i];
+      const std::string sep = i ? "," : "";
+      a[0] += sep + std::to_string(x.run_id);
+      a[1] += sep + pg_array_text(x.outcome);
+      a[2] += sep + pg_bool(x.terminated);
+      a[3] += sep + std::to_string(x.finished_ms);
+      a[4] += sep + std::to_string(x.exit_code);
+      a[5] += sep + pg_array_text(x.summary);
+      a[6] += sep + pg_real(x.progress);
+      a[7] += sep + pg_array_text(x.progress_message);
+      a[8] += sep + pg_array_text(x.output_json);
+      a[9] += sep + pg_array_text(x.cancelled_by);
+    }
+    PgParams p;
+    for (auto& v : a) p.emplace_back(v + "}");
     PgResult r;
-    if (Status s = pg_exec(
-            c, "complete run " + std::to_string(x.run_id),
-            "UPDATE run_state SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = "
-            "GREATEST($3::bigint, 1), exit_code = $4, summary = $5, progress = $6, progress_message = "
-            "$7, output_json = $8, cancelled_by = CASE WHEN $9 <> '' THEN $9 ELSE cancelled_by END "
-            "WHERE id = $10 AND phase <> 'COMPLETED'",
-            {x.outcome, pg_bool(x.terminated), std::to_string(x.finished_ms), std::to_string(x.exit_code), x.summary,
-             pg_real(x.progress), x.progress_message, x.output_json, x.cancelled_by, std::to_string(x.run_id)},
-            &r);
-        !s)
-      return s;
-    if (std::strtoll(PQcmdTuples(r.get()), nullptr, 10) > 0)
+    if (Status s = pg_exec(c, "complete runs", kComplete, p, &r); !s) return s;
+    for (int i = 0; i < PQntuples(r.get()); ++i)
+      completed.push_back(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));
+    k += n;
+  }
+  std::sort(completed.begin(), completed.end());
+  for (const Completion& x : cs) {
+    // The events of a run only from the completion that completed it.
+    auto it = std::lower_bound(completed.begin(), completed.end(), x.run_id);
+    if (it != completed.end() && *it == x.run_id) {
       for (const auto& e : x.events) events.push_back(&e);
+      completed.erase(it);
+    }
     // A line already stored (by the watchdog) is kept.
     logs.insert(logs.end(), x.logs.begin(), x.logs.end());
     for (const auto& st : x.steps) steps.push_back(&st);

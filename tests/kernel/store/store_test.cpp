@@ -1030,5 +1030,36 @@ TEST_P(StoreTest, EventsKeepTheirOrderKeysAndAcksAcrossTwoStores) {
   EXPECT_EQ(after[0].seq, read.value()[0].seq + 1);
 }
 
+// A batch of completions that names one run twice: the first completes it
+// and writes its events; the second changes nothing.
+TEST_P(StoreTest, ARunCompletedTwiceInOneBatchKeepsTheFirst) {
+  std::vector<RunRow> runs(2);
+  for (auto& r : runs) r.job_type = "t";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  ASSERT_TRUE(store_->mark_running({runs[0].id, runs[1].id}, 10, "n", nullptr));
+  auto done = [&](int64_t id, const char* outcome, const char* summary) {
+    Completion c{.run_id = id, .outcome = outcome, .finished_ms = 20, .summary = summary};
+    EventRow e;
+    e.kind = std::string("run.") + summary;
+    e.scope = "platform";
+    e.scope_path = "/platform/";
+    e.payload_json = "{}";
+    c.events = {e};
+    return c;
+  };
+  ASSERT_TRUE(store_->complete_runs(
+      {done(runs[0].id, kNormal, "first"), done(runs[1].id, kWarning, "other"), done(runs[0].id, kError, "second")}));
+  RunRow got;
+  ASSERT_TRUE(store_->get_run(runs[0].id, &got));
+  EXPECT_EQ(got.outcome, kNormal);
+  EXPECT_EQ(got.summary, "first");
+  ASSERT_TRUE(store_->get_run(runs[1].id, &got));
+  EXPECT_EQ(got.outcome, kWarning);
+  auto events = store_->events_after(0, 10).value();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, "run.first");
+  EXPECT_EQ(events[1].kind, "run.other");
+}
+
 }  // namespace
 }  // namespace opk::store
