@@ -129,6 +129,13 @@ TEST_F(PgStoreTest, AServerThatCannotBeReachedIsAClearError) {
   EXPECT_NE(s.message().find("cannot connect"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("127.0.0.1"), std::string::npos) << s.message();
   EXPECT_EQ(other, nullptr);
+  // TLS is libpq's: sslmode passes through, and a server without TLS (the
+  // test server) is refused when TLS is required, saying so.
+  s = open_postgresql(db_.conninfo() + " sslmode=require", {}, &other);
+  EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE);
+  EXPECT_NE(s.message().find("SSL"), std::string::npos) << s.message();
+  ASSERT_TRUE(open_postgresql(db_.conninfo() + " sslmode=prefer", {}, &other));
+  other.reset();
   // A server that goes away under an open store: each call fails, naming
   // the cause, and nothing crashes.
   ASSERT_EQ(db_.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db_.name() + "'"),
