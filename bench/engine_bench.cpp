@@ -20,7 +20,8 @@
 //               scheduled jobs loaded;
 //   yardstick   plain SQLite inserts in memory before and after, to compare
 //               runs on a machine whose speed varies.
-// Usage: opk_engine_bench [--quick] [--only throughput|enqueue|enqueue-idle|run-now|lag|burst]
+// Usage: opk_engine_bench [--quick]
+//          [--only throughput|enqueue|enqueue-idle|run-now|run-now-due|run-now-later|lag|burst]
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -231,10 +232,12 @@ int main(int argc, char** argv) {
       enqueue_single.push_back(singles / ((now_us() - t0) / 1e6));
       wait_all(*k, ids);
     }
-    if (part("run-now")) {  // run now: 16 callers in flight, one run per call
-      // Twice: runs due at once (the default pool runs them meanwhile), and
-      // runs due in an hour (the calls alone, no worker writing beside them).
+    if (part("run-now") || only == "run-now-due" || only == "run-now-later") {
+      // run now: 16 callers in flight, one run per call. Twice: runs due at
+      // once (the default pool runs them meanwhile), and runs due in an hour
+      // (the calls alone, no worker writing beside them).
       for (const bool later : {false, true}) {
+        if (only == (later ? "run-now-due" : "run-now-later")) continue;
         TempDir d;
         auto k = kernel(d, 4);  // the default pool's size
         constexpr int kCallers = 16;
