@@ -539,7 +539,13 @@ Status Server::start() {
   overrides_ = host_.extension<opk_rate_limits_v1>(OPK_EXT_RATE_LIMITS);
   try {
     Poco::Net::SocketAddress addr(settings_.listen);
-    Poco::Net::ServerSocket socket(addr, 256);
+    // Poco's ServerSocket(address) also sets SO_REUSEPORT, with which a
+    // second process binds the same address and silently takes a share of
+    // the connections (another kernel, with other tokens). Reuse the address
+    // (a restart while old connections linger), never the port.
+    Poco::Net::ServerSocket socket;
+    socket.bind(addr, /*reuseAddress=*/true, /*reusePort=*/false);
+    socket.listen(256);
     Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(settings_.threads);
     params->setMaxQueued(1024);

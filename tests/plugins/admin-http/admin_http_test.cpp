@@ -541,5 +541,16 @@ TEST_F(AdminHttp, ReadinessFailsNamingTheCauseWhileTheStoreCannotTakeWrites) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+// A second server on the admin API's address is refused, even one asking to
+// share the port (SO_REUSEPORT, as Poco's ServerSocket(address) does): a
+// second kernel started with the same listen address must fail to serve,
+// never silently take a share of the connections with other tokens.
+TEST_F(AdminHttp, ASecondServerOnTheListenAddressIsRefusedNotShared) {
+  ASSERT_EQ(http("GET", "/healthz").status, 200);
+  Poco::Net::ServerSocket other;
+  EXPECT_THROW(other.bind(Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(port_)), true, true),
+               Poco::Exception);
+}
+
 }  // namespace
 }  // namespace opk
