@@ -239,6 +239,9 @@ class Engine {
   std::deque<Intake*> intake_;
   size_t intake_want_ = 0;  // callers the head is waiting for; 0: it is not waiting
   size_t intake_last_ = 0;  // callers the last write carried
+  // Moves on each time a head answers its group or names the next head;
+  // waiting callers wait on it (engine_intake.cpp).
+  std::atomic<int> intake_gen_{0};
   // The inventory cache.
   static constexpr int64_t kInventoryTtlMs = 10000;  // re-read at least this often (other writers)
   std::mutex inventory_mu_;

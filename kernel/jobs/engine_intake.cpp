@@ -7,12 +7,36 @@
 // are usually on their way back with their next request: were it to write at
 // once, they would miss that flush and wait for the next one, and callers
 // would settle in two halves taking turns.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <climits>
 #include <iterator>
 
 #include "jobs/engine_internal.h"
 
 namespace opk::jobs {
+namespace {
+
+// The futex of Linux on an atomic int: std::atomic's wait spins and yields
+// the CPU several times before it sleeps, which on a busy machine costs
+// more than the wait it saves.
+static_assert(sizeof(std::atomic<int>) == sizeof(int) && std::atomic<int>::is_always_lock_free);
+
+// Sleeps while `word` is `seen` (it may return early: the caller looks again).
+void intake_futex_wait(std::atomic<int>& word, int seen) {
+  ::syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+}
+
+// Wakes every thread sleeping in intake_futex_wait on `word`.
+void intake_futex_wake_all(std::atomic<int>& word) {
+  ::syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+}  // namespace
 
 // A caller's runs waiting to be stored with those of other callers.
 struct Engine::Intake {
@@ -21,8 +45,12 @@ struct Engine::Intake {
   std::vector<store::AuditRow>* audit;
   std::vector<int64_t>* run_ids;
   Status status;
-  bool done = false;
-  std::condition_variable cv;
+  // Set by a head (then intake_gen_ moves on): the caller's runs are
+  // stored and queued (status holds the outcome), or the caller leads the
+  // next group. Read without intake_mu_: a caller answered returns without
+  // taking the lock again.
+  std::atomic<bool> done{false}, lead{false};
+  std::condition_variable cv;  // the head's, while it gathers (intake_mu_)
 };
 
 Status Engine::store_and_queue(std::vector<store::RunRow>* rows, const std::vector<TypeRef>& refs,
@@ -32,8 +60,19 @@ Status Engine::store_and_queue(std::vector<store::RunRow>* rows, const std::vect
   intake_.push_back(&self);
   // The head gathering callers: wake it once the ones it waits for are here.
   if (intake_want_ && intake_.size() >= intake_want_) intake_.front()->cv.notify_one();
-  while (!self.done && &self != intake_.front()) self.cv.wait(lock);
-  if (self.done) return self.status;
+  if (&self != intake_.front()) {
+    // Wait to be answered, or to lead the next group: a head tells every
+    // waiting caller at once (one wake for its whole group, which then
+    // need not take the lock again), and each looks at its own flags.
+    lock.unlock();
+    for (;;) {
+      const int seen = intake_gen_.load(std::memory_order_acquire);
+      if (self.done.load(std::memory_order_acquire)) return self.status;
+      if (self.lead.load(std::memory_order_acquire)) break;
+      intake_futex_wait(intake_gen_, seen);
+    }
+    lock.lock();
+  }
 
   // The head: gather, then write for every caller queued.
   if (intake_.size() < intake_last_) {
@@ -84,13 +123,16 @@ Status Engine::store_and_queue(std::vector<store::RunRow>* rows, const std::vect
     }
   }
   lock.lock();
-  for (Intake* g : group) {
-    intake_.pop_front();
-    g->done = true;
-    if (g != &self) g->cv.notify_one();
-  }
+  intake_.erase(intake_.begin(), intake_.begin() + static_cast<std::ptrdiff_t>(group.size()));
   intake_last_ = group.size();
-  if (!intake_.empty()) intake_.front()->cv.notify_one();
+  if (!intake_.empty()) intake_.front()->lead.store(true, std::memory_order_release);
+  // A caller told it is done may return at once: its Intake is not touched
+  // after this.
+  for (Intake* g : group)
+    if (g != &self) g->done.store(true, std::memory_order_release);
+  intake_gen_.fetch_add(1, std::memory_order_release);
+  lock.unlock();
+  intake_futex_wake_all(intake_gen_);
   return self.status;
 }
 
