@@ -40,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -370,6 +371,9 @@ class SqliteStore final : public Store {
   // Prepares, binds, steps one statement; rows (if wanted) as text.
   static Status run_one(sqlite3* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params,
                         std::vector<std::vector<std::optional<std::string>>>* rows, int64_t* changed);
+  // Plugins' statements kept prepared on one connection, by plugin and
+  // text (defined below the class).
+  struct PluginStmtCache;
   // What one statement of a plugin may do: `owner` empty runs unfenced;
   // `read_only` refuses writes; rows as text, typed, or not wanted.
   struct PluginCall {
@@ -378,9 +382,15 @@ class SqliteStore final : public Store {
     std::vector<std::vector<std::optional<std::string>>>* text_rows = nullptr;
     std::vector<TypedRow>* typed_rows = nullptr;
     int64_t* changed = nullptr;
+    // Where the statement is kept prepared for the next call of the same
+    // plugin with the same text (the writer's; null: prepared each time).
+    PluginStmtCache* cache = nullptr;
   };
   static Status run_plugin_sql(sqlite3* conn, const std::string& sql,
                                const std::vector<std::optional<std::string>>& params, const PluginCall& call);
+  // The writer connection's cache of plugins' statements, made on first
+  // use. REQUIRES: write_mu_ held.
+  PluginStmtCache* writer_cache();
   // Runs a plugin's migration script (statements separated by ';') fenced
   // to `owner`'s tables, inside the caller's transaction; *error gets
   // the database's message or what the fence refused.
@@ -414,6 +424,32 @@ class SqliteStore final : public Store {
   AlertEventsOf alert_events_;
   std::unique_ptr<Poco::Data::SessionPool> readers_;
   std::unique_ptr<Statements> stmts_;
+  // Plugins' writes prepared on the writer connection, kept for their next
+  // use (write_mu_): a plugin's statements repeat (the outbox writes the
+  // same few per delivery), so each is parsed once, not on every call.
+  std::unique_ptr<PluginStmtCache> plugin_stmts_;
+};
+
+// Plugins' statements kept prepared on one connection for their next use,
+// by plugin and text: each plugin's own, so a statement is only ever run by
+// the plugin whose fence checked it (the fence also checks it again if a
+// schema change makes SQLite prepare it anew). At most kMaxStatements; the
+// lot is dropped when full (plugins that build statements from their input
+// would otherwise fill it without end). Not thread-safe: used under the
+// lock of its connection.
+struct SqliteStore::PluginStmtCache {
+  static constexpr size_t kMaxStatements = 256;
+  PluginStmtCache() = default;
+  ~PluginStmtCache() { clear(); }
+  PluginStmtCache(const PluginStmtCache&) = delete;
+  PluginStmtCache& operator=(const PluginStmtCache&) = delete;
+  // Finalizes every statement kept.
+  void clear() {
+    for (auto& kept : statements) sqlite3_finalize(kept.second);
+    statements.clear();
+  }
+  // Key: the plugin's id, a NUL, the statement as prepared.
+  std::unordered_map<std::string, sqlite3_stmt*> statements;
 };
 
 }  // namespace opk::store::internal

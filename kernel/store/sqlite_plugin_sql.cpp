@@ -253,17 +253,49 @@ Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
   std::string text;
   if (Status s = numbered_parameters(sql, params.size(), &text); !s) return s;
   Fence f{call.owner, plugin_table_prefix(call.owner), {}};
+  // The fence stays on for the statement's steps too: a cached statement
+  // that a schema change makes SQLite prepare again is checked again.
   Fenced fenced(conn, call.owner.empty() ? nullptr : &f);
+  PluginStmtCache* cache = call.owner.empty() ? nullptr : call.cache;
+  std::string key;
   sqlite3_stmt* st = nullptr;
-  const char* tail = nullptr;
-  if (sqlite3_prepare_v2(conn, text.c_str(), static_cast<int>(text.size()), &st, &tail) != SQLITE_OK) {
-    if (!f.refused.empty()) return Status::permission("SQL: " + f.refused);
-    return Status::invalid(std::string("SQL: ") + sqlite3_errmsg(conn));
+  if (cache) {
+    key.reserve(call.owner.size() + 1 + text.size());
+    key.append(call.owner).push_back('\0');
+    key.append(text);
+    if (auto it = cache->statements.find(key); it != cache->statements.end()) st = it->second;
   }
-  if (st == nullptr) return Status::invalid("SQL: no statement");
-  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owned(st, &sqlite3_finalize);
-  if (tail && std::string(tail).find_first_not_of(" \t\r\n;") != std::string::npos)
-    return Status::invalid("SQL: one statement per call");
+  // A kept statement is reset for its next use (its text parameters let
+  // go); any other is finalized.
+  bool keep = st != nullptr;
+  auto done = [&](sqlite3_stmt* s) {
+    if (!keep) {
+      sqlite3_finalize(s);
+      return;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  };
+  if (st == nullptr) {
+    const char* tail = nullptr;
+    if (sqlite3_prepare_v3(conn, text.c_str(), static_cast<int>(text.size()), cache ? SQLITE_PREPARE_PERSISTENT : 0,
+                           &st, &tail) != SQLITE_OK) {
+      if (!f.refused.empty()) return Status::permission("SQL: " + f.refused);
+      return Status::invalid(std::string("SQL: ") + sqlite3_errmsg(conn));
+    }
+    if (st == nullptr) return Status::invalid("SQL: no statement");
+    if (tail && std::string(tail).find_first_not_of(" \t\r\n;") != std::string::npos) {
+      sqlite3_finalize(st);
+      return Status::invalid("SQL: one statement per call");
+    }
+    // Kept unless it changes the schema (run once, as migrations are).
+    if (cache && !f.ddl) {
+      if (cache->statements.size() >= PluginStmtCache::kMaxStatements) cache->clear();
+      cache->statements.emplace(key, st);
+      keep = true;
+    }
+  }
+  std::unique_ptr<sqlite3_stmt, decltype(done)> owned(st, done);
   if (sqlite3_bind_parameter_count(st) != static_cast<int>(params.size())) {
     const int want = sqlite3_bind_parameter_count(st);
     return Status::invalid("SQL: the statement has " + std::to_string(want) + " parameter(s), " +
@@ -309,6 +341,11 @@ Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
   }
   if (call.changed) *call.changed = sqlite3_stmt_readonly(st) ? 0 : sqlite3_changes(conn);
   return Status::ok();
+}
+
+SqliteStore::PluginStmtCache* SqliteStore::writer_cache() {
+  if (!plugin_stmts_) plugin_stmts_ = std::make_unique<PluginStmtCache>();
+  return plugin_stmts_.get();
 }
 
 bool SqliteStore::exec_plugin_script(sqlite3* conn, const std::string& owner, const std::string& sql,
@@ -364,7 +401,11 @@ Status SqliteStore::query(const std::string& sql, const std::vector<std::optiona
 Status SqliteStore::plugin_execute(const std::string& owner, const std::string& sql,
                                    const std::vector<std::optional<std::string>>& params, int64_t* changed) {
   int64_t n = 0;
-  Status s = grouped([&] { return run_plugin_sql(db(), sql, params, {owner, false, nullptr, nullptr, &n}); }, 1);
+  Status s = grouped(
+      [&] {
+        return run_plugin_sql(db(), sql, params, {owner, false, nullptr, nullptr, &n, writer_cache()});
+      },
+      1);
   if (s && changed) *changed = n;
   return s;
 }
@@ -399,7 +440,7 @@ Status SqliteStore::plugin_transaction(const std::string& owner, const std::vect
       [&] {
         for (size_t i = 0; i < statements.size(); ++i) {
           Status st = run_plugin_sql(db(), statements[i].sql, statements[i].params,
-                                     {owner, false, nullptr, &out[i].rows, &out[i].changed});
+                                     {owner, false, nullptr, &out[i].rows, &out[i].changed, writer_cache()});
           if (!st) {
             failed_at = i;
             return Status(st.code(), "statement " + std::to_string(i) + ": " + st.message());

@@ -1,0 +1,139 @@
+// The embedded store's cache of plugins' prepared statements (the writer's,
+// sqlite_plugin_sql.cpp): a statement kept for one plugin is never run for
+// another, the fence checks a kept statement again when a schema change makes
+// SQLite prepare it anew, and a migration that alters a table is seen by the
+// statements kept before it.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "store/open.h"
+#include "store/store.h"
+#include "support/test_util.h"
+
+namespace opk::store {
+namespace {
+
+class PluginStmtCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status s = open_sqlite((dir_.path() / "opk.db").string(), true, &store_);
+    ASSERT_TRUE(s) << s.message();
+    s = store_->migrate("plugin-x", {{1, "create", "CREATE TABLE p_plugin_x_t (id INTEGER PRIMARY KEY, name TEXT)"}});
+    ASSERT_TRUE(s) << s.message();
+  }
+  // The number of rows of `table` (an unfenced read, as the kernel's).
+  int64_t count(const std::string& table) {
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    Status s = store_->query("SELECT COUNT(*) FROM " + table, {}, &rows);
+    EXPECT_TRUE(s) << s.message();
+    return rows.empty() || !rows[0][0] ? -1 : std::stoll(*rows[0][0]);
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(PluginStmtCacheTest, AStatementKeptForOnePluginIsRefusedToAnother) {
+  const std::string sql = "INSERT INTO p_plugin_x_t (name) VALUES ($1)";
+  for (const char* name : {"a", "b", "c"}) {
+    Status s = store_->plugin_execute("plugin-x", sql, {name}, nullptr);
+    ASSERT_TRUE(s) << s.message();
+  }
+  // The same text from another plugin is prepared under its own fence.
+  for (int i = 0; i < 2; ++i) {
+    Status s = store_->plugin_execute("plugin-y", sql, {"stolen"}, nullptr);
+    EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+    EXPECT_NE(s.message().find("'p_plugin_x_t' is not one of plugin plugin-y's own"), std::string::npos) << s.message();
+  }
+  std::vector<PluginResult> results;
+  size_t failed = 99;
+  Status s = store_->plugin_transaction("plugin-y", {{sql, {"stolen"}}}, &results, &failed);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  EXPECT_EQ(failed, 0u);
+  s = store_->plugin_execute("plugin-x", sql, {"d"}, nullptr);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(count("p_plugin_x_t"), 4);
+}
+
+TEST_F(PluginStmtCacheTest, TheFenceChecksAKeptStatementAgainAfterASchemaChange) {
+  const std::string sql = "DELETE FROM p_plugin_x_t WHERE name = $1";
+  ASSERT_TRUE(store_->plugin_execute("plugin-x", "INSERT INTO p_plugin_x_t (name) VALUES ($1)", {"a"}, nullptr));
+  ASSERT_TRUE(store_->plugin_execute("plugin-x", "INSERT INTO p_plugin_x_t (name) VALUES ($1)", {"b"}, nullptr));
+  Status s = store_->plugin_execute("plugin-x", sql, {"a"}, nullptr);  // kept
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_TRUE(store_->audit({{0, 1, "u", "r", "act", "target", "why", "{}", "ok", "test"}}));
+  // A trigger on the plugin's table that reaches the kernel's audit (made
+  // behind the fence's back: plugins cannot create triggers) changes the
+  // schema, so SQLite prepares the kept statement again, trigger included:
+  // the fence refuses it.
+  ASSERT_TRUE(store_->execute(
+      "CREATE TRIGGER p_plugin_x_wipe AFTER DELETE ON p_plugin_x_t BEGIN DELETE FROM audit; END", {}, nullptr));
+  s = store_->plugin_execute("plugin-x", sql, {"b"}, nullptr);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  EXPECT_NE(s.message().find("'audit' is not one of plugin plugin-x's own"), std::string::npos) << s.message();
+  EXPECT_EQ(count("audit"), 1);
+  EXPECT_EQ(count("p_plugin_x_t"), 1);
+  // Without the trigger, the kept statement runs again.
+  ASSERT_TRUE(store_->execute("DROP TRIGGER p_plugin_x_wipe", {}, nullptr));
+  s = store_->plugin_execute("plugin-x", sql, {"b"}, nullptr);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(count("p_plugin_x_t"), 0);
+}
+
+TEST_F(PluginStmtCacheTest, AMigrationThatAltersATableReachesTheStatementsKeptBeforeIt) {
+  const std::string sql = "INSERT INTO p_plugin_x_t (name) VALUES ($1) RETURNING *";
+  std::vector<PluginResult> results;
+  Status s = store_->plugin_transaction("plugin-x", {{sql, {"a"}}}, &results, nullptr);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_EQ(results[0].rows.size(), 1u);
+  EXPECT_EQ(results[0].rows[0].size(), 2u);  // id, name
+  s = store_->migrate("plugin-x",
+                      {{1, "create", "CREATE TABLE p_plugin_x_t (id INTEGER PRIMARY KEY, name TEXT)"},
+                       {2, "score", "ALTER TABLE p_plugin_x_t ADD COLUMN score DOUBLE PRECISION DEFAULT 1.5"}});
+  ASSERT_TRUE(s) << s.message();
+  s = store_->plugin_transaction("plugin-x", {{sql, {"b"}}}, &results, nullptr);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(results[0].rows.size(), 1u);
+  ASSERT_EQ(results[0].rows[0].size(), 3u);  // id, name, score
+  EXPECT_EQ(results[0].rows[0][2].kind, Value::Kind::real);
+  EXPECT_EQ(results[0].rows[0][2].real, 1.5);
+  // A table dropped and made anew with other columns: the kept statement
+  // follows it too.
+  s = store_->migrate("plugin-x",
+                      {{1, "create", "CREATE TABLE p_plugin_x_t (id INTEGER PRIMARY KEY, name TEXT)"},
+                       {2, "score", "ALTER TABLE p_plugin_x_t ADD COLUMN score DOUBLE PRECISION DEFAULT 1.5"},
+                       {3, "anew", "DROP TABLE p_plugin_x_t; CREATE TABLE p_plugin_x_t (name TEXT)"}});
+  ASSERT_TRUE(s) << s.message();
+  s = store_->plugin_transaction("plugin-x", {{sql, {"c"}}}, &results, nullptr);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(results[0].rows.size(), 1u);
+  ASSERT_EQ(results[0].rows[0].size(), 1u);
+  EXPECT_EQ(results[0].rows[0][0].text, "c");
+}
+
+TEST_F(PluginStmtCacheTest, ManyDifferentStatementsAndWrongParameterCountsStayCorrect) {
+  // More texts than the cache keeps: each still runs, and a kept statement
+  // called with another number of parameters is refused as before.
+  for (int i = 0; i < 600; ++i) {
+    Status s = store_->plugin_execute(
+        "plugin-x", "INSERT INTO p_plugin_x_t (name) VALUES ($1 || '" + std::to_string(i % 300) + "')", {"n"}, nullptr);
+    ASSERT_TRUE(s) << i << ": " << s.message();
+  }
+  EXPECT_EQ(count("p_plugin_x_t"), 600);
+  const std::string sql = "UPDATE p_plugin_x_t SET name = $1 WHERE name = $2";
+  ASSERT_TRUE(store_->plugin_execute("plugin-x", sql, {"m", "n0"}, nullptr));
+  Status s = store_->plugin_execute("plugin-x", sql, {"m", "n1", "extra"}, nullptr);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << s.message();
+  s = store_->plugin_execute("plugin-x", sql, {"m"}, nullptr);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << s.message();
+  int64_t changed = 0;
+  s = store_->plugin_execute("plugin-x", sql, {"m", "n1"}, &changed);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(changed, 2);
+}
+
+}  // namespace
+}  // namespace opk::store
