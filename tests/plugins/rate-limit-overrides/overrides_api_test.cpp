@@ -5,14 +5,17 @@
 // IPv4-mapped addresses with the most generous override winning; a node's
 // override reaching the users of the nodes under it; bad input of every
 // kind refused naming the field with nothing stored; the max_duration
-// setting; the permissions.
+// setting; ended overrides pruned after keep_history; the permissions.
 #include <opskernel/rate_limits.h>
 #include <opskernel/opk.hpp>
 #include <opskernel/testing.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/bundled.h"
@@ -287,6 +290,43 @@ TEST(OverridesSettings, MaxDurationBoundsTheExpiry) {
   const Status s = bad.load(std::string(OPK_BUNDLED_PLUGIN_DIR) + "/rate-limit-overrides.so");
   EXPECT_FALSE(s);
   EXPECT_NE(s.message().find("max_duration"), std::string::npos) << s.message();
+}
+
+// Ended overrides stay listed for keep_history after they ended, then the
+// poller deletes them; active ones stay whatever their age.
+TEST(OverridesHistory, EndedOverridesArePrunedAfterKeepHistory) {
+  testing::Host host;
+  host.set_setting("poll_interval", "100ms");
+  host.set_setting("keep_history", "1d");
+  ASSERT_NO_FATAL_FAILURE(load_bundled(host, {"rate-limit-overrides"}));
+  const auto make = [&](const std::string& address, const std::string& duration) {
+    const Json body = {{"address", address}, {"limit", 100}, {"reason", "r"}, {"duration", duration}};
+    auto r = host.request("POST", "/api/v1/rate-limit-overrides", body.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+  };
+  const auto listed = [&] {
+    auto r = host.request("GET", "/api/v1/rate-limit-overrides");
+    EXPECT_EQ(r.status, 200) << r.body;
+    const Json doc = Json::parse(r.body);
+    std::vector<std::string> out;
+    for (const auto& o : doc["overrides"])
+      out.push_back(o["target"].get<std::string>() + " " + o["state"].get<std::string>());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  make("192.0.2.1", "1h");
+  make("192.0.2.2", "7d");
+  host.clock().advance(2 * kHour);
+  // Over a dozen polls: ended an hour ago, within keep_history, kept.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(listed(), (std::vector<std::string>{"192.0.2.1/32 expired", "192.0.2.2/32 active"}));
+  host.clock().advance(kDay);
+  bool pruned = false;
+  for (int i = 0; i < 750 && !pruned; ++i) {
+    pruned = listed() == std::vector<std::string>{"192.0.2.2/32 active"};
+    if (!pruned) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(pruned) << "still listed: " << Json(listed()).dump();
 }
 
 TEST_F(OverridesApi, PermissionsReadAndManage) {

@@ -1,13 +1,17 @@
 // The rate-limit overrides in a real kernel (admin-http and
 // rate-limit-overrides): an address limited by admin-http (429 with
 // Retry-After, RateLimit and RateLimit-Policy), lifted by an override and
-// limited again once the override is ended; a tenant's users lifted past the
+// limited again once the override is ended; an override written by another
+// kernel sharing the store enforced once the change counter moves, within
+// the poll interval, and not before; a tenant's users lifted past the
 // per-user limit while others stay limited; the role x action matrix of
 // every route under the kernel's default permissions and [permissions]
 // grants, audit rows through the kernel's audit API; the OpenAPI document
 // through Redocly's linter. The limited client speaks from 127.0.0.2, a
 // loopback address of its own, so the test's own requests (127.0.0.1) are
 // counted apart.
+#include <sqlite3.h>
+
 #include <gtest/gtest.h>
 
 #include <opskernel/json.hpp>
@@ -24,6 +28,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "plugins/admin-http/http_client.h"
@@ -210,6 +215,51 @@ TEST_F(OverridesKernel, AnAddressIsLimitedLiftedAndLimitedAgain) {
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_EQ(json(r)["items"].size(), 2u) << r.body;
   EXPECT_EQ(json(r)["items"][0]["actor"], "pat");
+}
+
+TEST_F(OverridesKernel, AnOverrideAnotherKernelWritesIsEnforcedWithinThePollInterval) {
+  // The embedded store admits one kernel per file, so the other kernel
+  // sharing the store is played by a second connection to the file writing
+  // what that kernel's plugin writes for a create: the row and the change
+  // counter.
+  cfg_.plugins["admin-http"] = {{"rate_per_address", "3"}};
+  cfg_.plugins["rate-limit-overrides"] = {{"poll_interval", "200ms"}};
+  ASSERT_NO_FATAL_FAILURE(start());
+  auto r = http("POST", "/api/v1/rate-limit-overrides",
+                {{"address", "127.0.0.1"}, {"limit", "unlimited"}, {"reason", "test driver"}, {"duration", "1h"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  int served = 0;
+  ASSERT_EQ(until_limited("127.0.0.2", 20, &served).status, 429);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(cfg_.store_path.c_str(), &other), SQLITE_OK);
+  sqlite3_busy_timeout(other, 10000);
+  const auto run = [&](const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(other, sql.c_str(), nullptr, nullptr, &err);
+    const std::string why = err ? err : "";
+    sqlite3_free(err);
+    return rc == SQLITE_OK ? std::string() : why;
+  };
+  const int64_t created = json(r)["override"]["created_ms"];
+  // The row alone: lookups read the snapshot, never the store.
+  ASSERT_EQ(run("INSERT INTO p_rate_limit_overrides_rows (id, kind, target, per_minute, reason, created_by, "
+                "created_ms, expires_ms) VALUES ('rlo_other', 'address', '127.0.0.2/32', -1, 'from kernel b', 'kb', " +
+                std::to_string(created) + ", " + std::to_string(created + 3'600'000) + ")"),
+            "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // five poll intervals
+  EXPECT_EQ(rlo_get_from("127.0.0.2", port_, "/healthz").status, 429) << "no reload while the counter stands";
+  // The counter moves: enforced within the poll interval.
+  ASSERT_EQ(run("UPDATE p_rate_limit_overrides_changes SET counter = counter + 1 WHERE id = 1"), "");
+  bool lifted = false;
+  for (int i = 0; i < 750 && !lifted; ++i) {
+    lifted = rlo_get_from("127.0.0.2", port_, "/healthz").status == 200;
+    if (!lifted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  sqlite3_close(other);
+  ASSERT_TRUE(lifted);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(rlo_get_from("127.0.0.2", port_, "/healthz").status, 200);
+  r = http("GET", "/api/v1/rate-limit-overrides/rlo_other");
+  EXPECT_EQ(json(r)["override"]["created_by"], "kb") << r.body;
 }
 
 TEST_F(OverridesKernel, ATenantsUsersAreLiftedPastThePerUserLimit) {
