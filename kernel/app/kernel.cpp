@@ -159,7 +159,8 @@ bool Kernel::kernel_provides(const std::string& id) const {
   return id == OPK_EXT_HTTP_ROUTES || (id == OPK_EXT_STORE && store_service_) ||
          (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_) ||
          (id == OPK_EXT_AUDIT && audit_service_) || (id == OPK_EXT_ALERTS && alerts_service_) ||
-         (id == OPK_EXT_EVENTS && events_service_) || id == OPK_EXT_CHANNELS || id == OPK_EXT_METRICS;
+         (id == OPK_EXT_EVENTS && events_service_) || id == OPK_EXT_CHANNELS || id == OPK_EXT_METRICS ||
+         (id == OPK_EXT_CACHE && cache_service_);
 }
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
@@ -172,6 +173,7 @@ const void* Kernel::lookup_extension(const std::string& requester, const std::st
   if (id == OPK_EXT_EVENTS) return events_service_ ? events_service_->extension() : nullptr;
   if (id == OPK_EXT_CHANNELS) return channels_.extension();
   if (id == OPK_EXT_METRICS) return metrics_.extension();
+  if (id == OPK_EXT_CACHE) return cache_service_ ? cache_service_->extension() : nullptr;
   // Another plugin's extension only when declared: the declaration is what
   // orders init and stop, so an undeclared use could outlive its provider.
   const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
@@ -243,6 +245,7 @@ void Kernel::init_in_dependency_order() {
       if (events_service_) events_service_->serve(p.host.get());
       channels_.serve(p.host.get());
       metrics_.serve(p.host.get());
+      if (cache_service_) cache_service_->serve(p.host.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       // Named and flushed before the call: a plugin that crashes the
       // process in init is then the last line of the log.
@@ -367,6 +370,8 @@ void Kernel::stop() {
   store_service_.reset();
   alerts_service_.reset();
   alerts_.reset();
+  metrics_.remove_plugin("kernel");
+  cache_service_.reset();
   events_service_.reset();
   events_.reset();
   jobs_service_.reset();
@@ -464,6 +469,16 @@ Status Kernel::open_store() {
   }
   identity_service_ = std::make_unique<host::IdentityService>(*identity_);
   audit_service_ = std::make_unique<host::AuditService>(*store_, identity_service_->principals());
+  cache_service_ = std::make_unique<host::CacheService>(
+      cache::Options{config_.cache_max_bytes, config_.cache_max_entry_bytes}, identity_service_->principals(),
+      [this](const std::string& role, const std::string& permission) { return identity_->allowed(role, permission); });
+  metrics_.add(
+      "kernel", "cache",
+      [](void* user_data, const opk_metrics_writer* out) {
+        out->append(out, static_cast<host::CacheService*>(user_data)->cache().metrics().c_str());
+        return static_cast<opk_status>(OPK_OK);
+      },
+      cache_service_.get());
   events::Options eo;
   eo.retention_ms = config_.events_retention_ms;
   eo.prune_batch = config_.prune_batch;

@@ -21,6 +21,7 @@
 #include "events/log.h"
 #include "host/alerts_service.h"
 #include "host/audit_service.h"
+#include "host/cache_service.h"
 #include "host/channels_service.h"
 #include "host/events_service.h"
 #include "host/host.h"
@@ -100,6 +101,8 @@ class Kernel {
   host::ChannelsService& channels() { return channels_; }
   // The plugins' metrics collectors (opk.metrics/1).
   host::MetricsService& metrics() { return metrics_; }
+  // The plugins' in-process cache (opk.cache/1; null without a store).
+  host::CacheService* cache_service() { return cache_service_.get(); }
   // The first platform administrator's token when this start created it
   // (shown once); empty otherwise.
   const std::string& bootstrap_token() const { return bootstrap_token_; }
@@ -150,6 +153,7 @@ class Kernel {
   std::unique_ptr<jobs::Engine> engine_;
   std::unique_ptr<alerts::Engine> alerts_;
   std::unique_ptr<host::AlertsService> alerts_service_;
+  std::unique_ptr<host::CacheService> cache_service_;
   // Alert sources adapted as job types, by source id, with their plugin's instance.
   struct AdaptedSource {
     std::unique_ptr<alerts::SourceJob> job;

@@ -70,6 +70,8 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
      "acknowledged them"},
     {"events.console_url",
      "put before the console's paths in event links (https://ops.example.com); empty: links are paths"},
+    {"cache.max_bytes", "bytes all plugins' entries in the kernel's cache may take together: 64MiB, 1GiB, 65536"},
+    {"cache.max_entry_bytes", "bytes one entry of the kernel's cache may take (a larger put is refused): 1MiB"},
 };
 
 // Keys of an [alert_escalation.<name>] section.
@@ -116,6 +118,22 @@ std::vector<std::string> split_list(const std::string& text) {
 
 Status bad(const std::string& origin, const std::string& key, const std::string& what) {
   return Status::invalid(origin + ": " + key + ": " + what);
+}
+
+// A size in bytes: digits, optionally followed by KiB, MiB or GiB.
+bool parse_cache_bytes(const std::string& text, uint64_t* out) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 13) return false;
+  const std::string unit = text.substr(digits);
+  const uint64_t mult = unit.empty()    ? 1
+                        : unit == "KiB" ? 1ull << 10
+                        : unit == "MiB" ? 1ull << 20
+                        : unit == "GiB" ? 1ull << 30
+                                        : 0;
+  if (mult == 0) return false;
+  *out = std::stoull(text.substr(0, digits)) * mult;
+  return true;
 }
 
 Status parse_uint(const std::string& origin, const std::string& key, const std::string& text, uint64_t lo, uint64_t hi,
@@ -287,6 +305,11 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     if (url.find_first_of(" \t\r\n\"<>") != std::string::npos)
       return bad(origin, key, "'" + v + "' has blanks or characters a URL cannot hold");
     c->events_console_url = url;
+  } else if (key == "cache.max_bytes" || key == "cache.max_entry_bytes") {
+    uint64_t n = 0;
+    if (!parse_cache_bytes(v, &n) || n < 1024 || n > (1ull << 40))
+      return bad(origin, key, "'" + v + "' is not a size from 1KiB to 1TiB such as 65536, 512KiB, 64MiB or 1GiB");
+    (key == "cache.max_bytes" ? c->cache_max_bytes : c->cache_max_entry_bytes) = n;
   } else if (key == "identity.bootstrap_token_file") {
     c->bootstrap_token_file = v;
   } else if (key == "identity.token_ttl_days") {

@@ -97,6 +97,11 @@ struct Config {
   int64_t events_retention_ms = 7LL * 24 * 3600 * 1000;
   std::string events_console_url;
 
+  // The kernel's cache (opk.cache/1, docs/cache.md): the bytes all plugins'
+  // entries may take together, and the bytes one entry may take.
+  uint64_t cache_max_bytes = 64ull << 20;
+  uint64_t cache_max_entry_bytes = 1ull << 20;
+
   // The store file: store_path, under data_dir when relative.
   std::string store_file() const {
     return !store_path.empty() && store_path.front() == '/' ? store_path : data_dir + "/" + store_path;

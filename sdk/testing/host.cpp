@@ -18,6 +18,7 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "cache/cache.h"
 #include "internal.h"
 
 #ifndef OPK_TESTING_VERSION
@@ -28,6 +29,10 @@ namespace opk::testing {
 namespace {
 
 thread_local std::string t_error;
+// Why the test host's last service call on this thread was refused
+// (opk_host.last_error); set by the cache service (opk.cache/1).
+thread_local std::string t_host_error;
+thread_local bool t_host_failed = false;
 // True on a thread inside a cancel hook: it must not start another cancel.
 thread_local bool t_in_hook = false;
 
@@ -353,7 +358,9 @@ class Host::Impl {
   opk_channels_v1 channels_ext{};
   opk_alerts_v1 alerts_ext{};
   opk_events_v1 events_ext{};
-  Host* owner = nullptr;  // the Host this is the Impl of
+  opk_cache_v1 cache_ext{};
+  std::unique_ptr<cache::Cache> cache;  // opk.cache/1; replaced by set_cache_bounds
+  Host* owner = nullptr;                // the Host this is the Impl of
 
   const opk_principal* issue(const std::string& user, const std::string& role, const std::string& scope) {
     auto p = std::make_unique<IssuedPrincipal>(user, role, scope);
@@ -472,6 +479,14 @@ class Host::Impl {
   // sources, on the alerts evaluate() keeps.
   static opk_status cb_alerts_call(const opk_host* host, const opk_principal* actor, const char* operation,
                                    const char* request_json, const char* source, char** answer_json);
+  // opk.cache/1: the kernel's cache code, on the host clock.
+  static opk_status cb_cache_get(const opk_host* host, const char* key, char** value, size_t* size);
+  static opk_status cb_cache_put(const opk_host* host, const char* key, const void* value, size_t size, int64_t ttl_ms);
+  static opk_status cb_cache_remove(const opk_host* host, const char* key);
+  static opk_status cb_cache_purge(const opk_host* host, const char* pattern, int32_t dry_run, uint64_t* count);
+  static opk_status cb_cache_stats(const opk_host* host, const opk_principal* actor, char** stats_json);
+  static opk_status cb_cache_purge_plugin(const opk_host* host, const opk_principal* actor, const char* plugin_id,
+                                          const char* pattern, int32_t dry_run, uint64_t* count);
   // opk.events/1: emit, kept for Host::events().
   static opk_status cb_events_call(const opk_host* host, const opk_principal* actor, const char* operation,
                                    const char* request_json, const char* source, char** answer_json);
@@ -518,6 +533,14 @@ Host::Impl::Impl() {
   alerts_ext.call = &cb_alerts_call;
   events_ext.struct_size = sizeof events_ext;
   events_ext.call = &cb_events_call;
+  cache_ext.struct_size = sizeof cache_ext;
+  cache_ext.get = &cb_cache_get;
+  cache_ext.put = &cb_cache_put;
+  cache_ext.remove = &cb_cache_remove;
+  cache_ext.purge = &cb_cache_purge;
+  cache_ext.stats = &cb_cache_stats;
+  cache_ext.purge_plugin = &cb_cache_purge_plugin;
+  cache = std::make_unique<cache::Cache>(cache::Options{}, [this] { return clock.now_ms(); });
 }
 
 Host::Impl::~Impl() {
@@ -548,6 +571,7 @@ const void* Host::Impl::cb_get_extension(const opk_host* self, const char* id) {
   if (want == OPK_EXT_CHANNELS) return &slot->host->channels_ext;
   if (want == OPK_EXT_ALERTS) return &slot->host->alerts_ext;
   if (want == OPK_EXT_EVENTS) return &slot->host->events_ext;
+  if (want == OPK_EXT_CACHE) return &slot->host->cache_ext;
   // Another plugin's extension: only one this plugin lists as required.
   if (!slot->requirements.count(want)) return nullptr;
   for (auto& p : slot->host->plugins)
@@ -1048,6 +1072,116 @@ Clock& Host::clock() {
   return impl_->clock;
 }
 
+void Host::set_cache_bounds(uint64_t max_bytes, uint64_t max_entry_bytes) {
+  impl_->cache = std::make_unique<cache::Cache>(cache::Options{max_bytes, max_entry_bytes},
+                                                [h = impl_.get()] { return h->clock.now_ms(); });
+}
+
+std::string Host::cache_metrics() const {
+  return impl_->cache->metrics();
+}
+
+// ---------------------------------------------------------------- cache
+
+namespace {
+
+opk_status cache_failure(const Status& s) {
+  if (!s) {
+    t_host_error = s.message();
+    t_host_failed = true;
+  }
+  return s.code();
+}
+
+}  // namespace
+
+opk_status Host::Impl::cb_cache_get(const opk_host* host, const char* key, char** value, size_t* size) {
+  if (value) *value = nullptr;
+  if (size) *size = 0;
+  auto* slot = PluginSlot::from(host);
+  if (!slot) return OPK_ERR_UNAVAILABLE;
+  if (!key || !value) return cache_failure(Status::invalid(!key ? "key: is NULL" : "value: is NULL"));
+  std::string out;
+  const Status s = slot->host->cache->get(slot->id, key, &out);
+  if (!s) return s.code();
+  *value = plugin_string(out);
+  if (!*value) return OPK_ERR_NO_MEMORY;
+  if (size) *size = out.size();
+  return OPK_OK;
+}
+
+opk_status Host::Impl::cb_cache_put(const opk_host* host, const char* key, const void* value, size_t size,
+                                    int64_t ttl_ms) {
+  auto* slot = PluginSlot::from(host);
+  if (!slot) return OPK_ERR_UNAVAILABLE;
+  if (!key) return cache_failure(Status::invalid("key: is NULL"));
+  if (!value && size > 0) return cache_failure(Status::invalid("value: is NULL with a size"));
+  return cache_failure(slot->host->cache->put(
+      slot->id, key, std::string_view(value ? static_cast<const char*>(value) : "", size), ttl_ms));
+}
+
+opk_status Host::Impl::cb_cache_remove(const opk_host* host, const char* key) {
+  auto* slot = PluginSlot::from(host);
+  if (!slot) return OPK_ERR_UNAVAILABLE;
+  if (!key) return cache_failure(Status::invalid("key: is NULL"));
+  return slot->host->cache->erase(slot->id, key).code();
+}
+
+opk_status Host::Impl::cb_cache_purge(const opk_host* host, const char* pattern, int32_t dry_run, uint64_t* count) {
+  auto* slot = PluginSlot::from(host);
+  if (!slot) return OPK_ERR_UNAVAILABLE;
+  return cache_failure(slot->host->cache->purge(slot->id, pattern ? pattern : "", dry_run != 0, count));
+}
+
+namespace {
+
+Status cache_actor_check(const Host::Impl& h, const opk_principal* actor, const std::string& permission) {
+  if (!h.is_issued(actor))
+    return Status::permission("actor: not a principal the kernel issued (use the request's, or system_principal)");
+  const std::string role = actor->role ? actor->role : "System";
+  if (!h.allowed(role, permission)) return Status::permission("actor: role '" + role + "' does not hold " + permission);
+  return Status::ok();
+}
+
+}  // namespace
+
+opk_status Host::Impl::cb_cache_stats(const opk_host* host, const opk_principal* actor, char** stats_json) {
+  auto* slot = PluginSlot::from(host);
+  if (!slot) return OPK_ERR_UNAVAILABLE;
+  if (!stats_json) return cache_failure(Status::invalid("stats_json: is NULL"));
+  *stats_json = nullptr;
+  if (Status s = cache_actor_check(*slot->host, actor, "cache.read"); !s) return cache_failure(s);
+  const cache::Cache& c = *slot->host->cache;
+  nlohmann::json spaces = nlohmann::json::array();
+  for (const auto& [ns, st] : c.stats())
+    spaces.push_back({{"plugin", ns},
+                      {"entries", st.entries},
+                      {"bytes", st.bytes},
+                      {"hits", st.hits},
+                      {"misses", st.misses},
+                      {"puts", st.puts},
+                      {"evictions", st.evictions},
+                      {"expirations", st.expirations},
+                      {"purged", st.purged},
+                      {"refused", st.refused}});
+  *stats_json = plugin_string(nlohmann::json{
+      {"max_bytes", c.options().max_bytes},
+      {"max_entry_bytes", c.options().max_entry_bytes},
+      {"bytes", c.bytes()},
+      {"namespaces",
+       std::move(spaces)}}.dump());
+  return *stats_json ? OPK_OK : OPK_ERR_NO_MEMORY;
+}
+
+opk_status Host::Impl::cb_cache_purge_plugin(const opk_host* host, const opk_principal* actor, const char* plugin_id,
+                                             const char* pattern, int32_t dry_run, uint64_t* count) {
+  auto* slot = PluginSlot::from(host);
+  if (!slot) return OPK_ERR_UNAVAILABLE;
+  if (Status s = cache_actor_check(*slot->host, actor, "cache.purge"); !s) return cache_failure(s);
+  if (!plugin_id || !*plugin_id) return cache_failure(Status::invalid("plugin_id: required"));
+  return cache_failure(slot->host->cache->purge(plugin_id, pattern ? pattern : "", dry_run != 0, count));
+}
+
 Status Host::load(const std::string& path) {
   Impl& h = *impl_;
   auto slot = std::make_unique<PluginSlot>();
@@ -1141,8 +1275,8 @@ Status Host::load(const std::string& path) {
       slot->permissions.emplace_back(str(fc.permissions[k].name), str(fc.permissions[k].description));
   }
   for (uint32_t i = 0; i < mf.provides_count && mf.provides; ++i) slot->provides.push_back(str(mf.provides[i]));
-  static const std::set<std::string> services = {OPK_EXT_STORE, OPK_EXT_HTTP_ROUTES, OPK_EXT_IDENTITY, OPK_EXT_AUDIT,
-                                                 OPK_EXT_CHANNELS};
+  static const std::set<std::string> services = {OPK_EXT_STORE, OPK_EXT_HTTP_ROUTES, OPK_EXT_IDENTITY,
+                                                 OPK_EXT_AUDIT, OPK_EXT_CHANNELS,    OPK_EXT_CACHE};
   for (uint32_t i = 0; i < mf.requirement_count && mf.requirements; ++i) {
     const std::string id = str(mf.requirements[i].extension_id);
     slot->requirements.insert(id);
@@ -1167,6 +1301,7 @@ Status Host::load(const std::string& path) {
   t.config_value = &Impl::cb_config_value;
   t.get_extension = &Impl::cb_get_extension;
   t.free = &Impl::cb_free;
+  t.last_error = [](const opk_host*) -> const char* { return t_host_failed ? t_host_error.c_str() : nullptr; };
 
   t_error.clear();
   opk_plugin* instance = nullptr;

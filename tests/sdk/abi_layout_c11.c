@@ -81,6 +81,13 @@ static_assert(offsetof(opk_metrics_v1, add_collector) == 8 && offsetof(opk_metri
 /* 1.6 appended node_path after the 1.3 identity layout (above), which is unchanged. */
 static_assert(offsetof(opk_identity_v1, node_path) == 72 && sizeof(opk_identity_v1) == 80, "identity ext layout");
 
+/* 1.7: the cache service. */
+static_assert(offsetof(opk_cache_v1, get) == 8 && offsetof(opk_cache_v1, put) == 16 &&
+                  offsetof(opk_cache_v1, remove) == 24 && offsetof(opk_cache_v1, purge) == 32 &&
+                  offsetof(opk_cache_v1, stats) == 40 && offsetof(opk_cache_v1, purge_plugin) == 48 &&
+                  sizeof(opk_cache_v1) == 56,
+              "cache ext layout");
+
 /* Referenced by the C++ test so the file is linked, not only compiled. */
 int opk_abi_c11_ok(void) {
   return OPK_ABI_MAJOR * 100 + OPK_ABI_MINOR;

@@ -1195,6 +1195,84 @@ class Metrics {
   std::vector<std::unique_ptr<Entry>> collectors_;
 };
 
+// ---------------------------------------------------------------- Cache
+
+// The kernel's in-process cache through opk.cache/1 (kernels with ABI 1.7):
+// the plugin's own namespace of keys, each value expiring after a TTL on the
+// kernel's clock, all plugins under one memory bound (docs/cache.md).
+// Thread-safe; cheap to copy.
+class Cache {
+ public:
+  explicit Cache(const Host& host) : host_(host), c_(host.extension<opk_cache_v1>(OPK_EXT_CACHE)) {}
+
+  bool available() const { return c_ != nullptr && OPK_HAS_MEMBER(opk_cache_v1, c_->struct_size, purge_plugin); }
+
+  // The value of `key`; NOT_FOUND when there is none or it expired.
+  Status get(std::string_view key, std::string* value) const {
+    if (!available()) return unsupported();
+    char* out = nullptr;
+    size_t size = 0;
+    const std::string k(key);
+    const opk_status st = c_->get(host_.raw(), k.c_str(), &out, &size);
+    if (st != OPK_OK) return {st, st == OPK_ERR_NOT_FOUND ? "key '" + k + "' is not cached" : why("get")};
+    if (value) value->assign(out ? out : "", size);
+    if (out) host_.free(out);
+    return Status::ok();
+  }
+  // Stores `value` under `key` for `ttl_ms` (0: until evicted).
+  Status put(std::string_view key, std::string_view value, int64_t ttl_ms) const {
+    if (!available()) return unsupported();
+    const std::string k(key);
+    const opk_status st = c_->put(host_.raw(), k.c_str(), value.data(), value.size(), ttl_ms);
+    return st == OPK_OK ? Status::ok() : Status(st, why("put"));
+  }
+  // Removes `key`; NOT_FOUND when there is none.
+  Status remove(std::string_view key) const {
+    if (!available()) return unsupported();
+    const std::string k(key);
+    const opk_status st = c_->remove(host_.raw(), k.c_str());
+    return st == OPK_OK ? Status::ok() : Status(st, "key '" + k + "' is not cached");
+  }
+  // Removes (or with `dry_run` counts) the plugin's keys matching glob
+  // `pattern`; *count gets how many.
+  Status purge(std::string_view pattern, bool dry_run, uint64_t* count) const {
+    if (!available()) return unsupported();
+    const std::string p(pattern);
+    const opk_status st = c_->purge(host_.raw(), p.c_str(), dry_run ? 1 : 0, count);
+    return st == OPK_OK ? Status::ok() : Status(st, why("purge"));
+  }
+  // For an admin feature: every namespace's counters as JSON, for `actor`
+  // holding cache.read.
+  Status stats(const opk_principal* actor, std::string* json) const {
+    if (!available()) return unsupported();
+    char* out = nullptr;
+    const opk_status st = c_->stats(host_.raw(), actor, &out);
+    if (st != OPK_OK) return {st, why("stats")};
+    if (json) *json = out ? out : "";
+    if (out) host_.free(out);
+    return Status::ok();
+  }
+  // For an admin feature: purge (or count) in plugin `plugin_id`'s
+  // namespace, for `actor` holding cache.purge.
+  Status purge_plugin(const opk_principal* actor, std::string_view plugin_id, std::string_view pattern, bool dry_run,
+                      uint64_t* count) const {
+    if (!available()) return unsupported();
+    const std::string id(plugin_id), p(pattern);
+    const opk_status st = c_->purge_plugin(host_.raw(), actor, id.c_str(), p.c_str(), dry_run ? 1 : 0, count);
+    return st == OPK_OK ? Status::ok() : Status(st, why("purge"));
+  }
+
+ private:
+  static Status unsupported() { return {OPK_ERR_UNSUPPORTED, "the cache service needs a kernel with ABI 1.7"}; }
+  std::string why(const char* what) const {
+    std::string w = host_.last_error();
+    return w.empty() ? std::string("cache ") + what + " failed" : w;
+  }
+
+  Host host_;
+  const opk_cache_v1* c_;
+};
+
 namespace detail {
 // Runs `fn`, turning any exception into a status and a message for the kernel.
 template <typename Fn>

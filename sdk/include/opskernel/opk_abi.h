@@ -79,8 +79,9 @@ extern "C" {
  *     opk_notification_channel.deliver and .check_recipient; opk.events/1;
  *     opk.channels/1.
  *  5: opk.metrics/1, opk_metrics_writer.
- *  6: opk_identity_v1.node_path. */
-#define OPK_ABI_MINOR 6
+ *  6: opk_identity_v1.node_path.
+ *  7: opk.cache/1. */
+#define OPK_ABI_MINOR 7
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
 #define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
@@ -1162,6 +1163,63 @@ typedef struct opk_audit_v1 {
    */
   opk_status (*record)(const opk_host* host, const opk_audit_entry* entry);
 } opk_audit_v1;
+
+/* ---- opk.cache/1: the kernel's in-process cache ----------------------- (1.7) */
+
+#define OPK_EXT_CACHE "opk.cache/1"
+
+/**
+ * The kernel's in-process cache (docs/cache.md). Each plugin has its own
+ * namespace: get, put, remove and purge reach only the calling plugin's
+ * entries. All namespaces share one bound on memory ([cache] max_bytes):
+ * a put past it evicts the least recently used entries of any plugin, and
+ * an entry above [cache] max_entry_bytes is refused. Expiry reads the
+ * kernel's clock (opk_host.now_ms). Keys are 1..1024 bytes of text;
+ * patterns are Redis-style globs (*, ?, [a-z], [^a], \ escapes).
+ */
+typedef struct opk_cache_v1 {
+  uint32_t struct_size;
+  /**
+   * The value of `key`: *value gets a copy of it and *size its length
+   * (the copy is NUL-terminated after `size` bytes). NOT_FOUND (and NULL)
+   * when there is none or it has expired. OWNERSHIP: free *value with
+   * opk_host.free. [thread-safe]
+   */
+  opk_status (*get)(const opk_host* host, const char* key, char** value, size_t* size);
+  /**
+   * Stores `size` bytes at `value` under `key`, replacing any entry,
+   * expiring `ttl_ms` from now (0: only when evicted). INVALID_ARGUMENT
+   * (set_error names the field) for a bad key, a negative ttl or an entry
+   * above the bound. OWNERSHIP: copied. [thread-safe]
+   */
+  opk_status (*put)(const opk_host* host, const char* key, const void* value, size_t size, int64_t ttl_ms);
+  /** Removes `key`; NOT_FOUND when there is none. [thread-safe] */
+  opk_status (*remove)(const opk_host* host, const char* key);
+  /**
+   * Removes the calling plugin's live entries whose key matches glob
+   * `pattern` (with `dry_run` non-zero only counts them); *count gets how
+   * many. INVALID_ARGUMENT for an empty pattern. [thread-safe]
+   */
+  opk_status (*purge)(const opk_host* host, const char* pattern, int32_t dry_run, uint64_t* count);
+  /**
+   * For an admin feature acting for `actor` (a principal the kernel
+   * issued whose role holds "cache.read"): every namespace with its
+   * counters, as JSON {"max_bytes":N,"max_entry_bytes":N,"bytes":N,
+   * "namespaces":[{"plugin":"...","entries":N,"bytes":N,"hits":N,
+   * "misses":N,"puts":N,"evictions":N,"expirations":N,"purged":N,
+   * "refused":N}]}. PERMISSION otherwise. OWNERSHIP: free *stats_json with
+   * opk_host.free. [thread-safe]
+   */
+  opk_status (*stats)(const opk_host* host, const opk_principal* actor, char** stats_json);
+  /**
+   * For an admin feature acting for `actor` (a principal the kernel
+   * issued whose role holds "cache.purge"): purge as above in the
+   * namespace of plugin `plugin_id`. PERMISSION otherwise;
+   * INVALID_ARGUMENT for an empty plugin id or pattern. [thread-safe]
+   */
+  opk_status (*purge_plugin)(const opk_host* host, const opk_principal* actor, const char* plugin_id,
+                             const char* pattern, int32_t dry_run, uint64_t* count);
+} opk_cache_v1;
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -259,6 +259,12 @@ class Host {
   // The clock every loaded plugin sees.
   Clock& clock();
 
+  // Bounds of the cache served as opk.cache/1 (as [cache] max_bytes and
+  // max_entry_bytes); the entries held so far are dropped.
+  void set_cache_bounds(uint64_t max_bytes, uint64_t max_entry_bytes);
+  // The cache's counters as the kernel exports them on /metrics.
+  std::string cache_metrics() const;
+
   // Runs job type `job_type` with `params_json` on the calling thread and
   // returns what it did. The parameters ("" means {}) are first checked
   // against the type's params_schema_json, as the kernel checks them.
