@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "host/error_answer.h"
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/principals.h"
@@ -21,10 +22,6 @@ using Json = nlohmann::json;
 
 // Which service serves the calls coming through a plugin's host table.
 ServedBy<AlertsService> g_alerts_served;
-
-std::string error_answer(const Status& s) {
-  return Json({{"error", s.message()}}).dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 // A request's fields, read with errors that name the field.
 class Request {
@@ -79,14 +76,14 @@ class Request {
   Json j_;
 };
 
-struct Operation {
+struct AlertOperation {
   const char* name;
   const char* permission;
   const char* audit_action;  // for refusals before the engine; nullptr for reads
 };
 
-const std::vector<Operation>& operation_table() {
-  static const std::vector<Operation> ops = {
+const std::vector<AlertOperation>& alert_operations() {
+  static const std::vector<AlertOperation> ops = {
       {"list", "alerts.read", nullptr},
       {"get", "alerts.read", nullptr},
       {"counts", "alerts.read", nullptr},
@@ -160,7 +157,7 @@ void AlertsService::serve(const PluginHost* host) {
 
 std::vector<std::string> AlertsService::operations() {
   std::vector<std::string> out;
-  for (const auto& op : operation_table()) out.push_back(op.name);
+  for (const auto& op : alert_operations()) out.push_back(op.name);
   return out;
 }
 
@@ -168,8 +165,8 @@ Status AlertsService::call(const identity::Principal& principal, const std::stri
                            const std::string& op_name, const std::string& request_json, const std::string& source,
                            std::string* answer) {
   const alerts::Actor actor{principal.user_id, principal.role, principal.scope, source};
-  const Operation* op = nullptr;
-  for (const auto& o : operation_table())
+  const AlertOperation* op = nullptr;
+  for (const auto& o : alert_operations())
     if (op_name == o.name) op = &o;
   Request req;
   Status s = req.parse(request_json);

@@ -3,6 +3,7 @@
 #include "host/events_service.h"
 
 #include "events/json_text.h"
+#include "host/error_answer.h"
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/jobs_request.h"
@@ -15,20 +16,14 @@ namespace {
 // Which service serves the calls coming through a plugin's host table.
 ServedBy<EventsService> g_events_served;
 
-std::string error_answer(const Status& s) {
-  std::string out = "{\"error\":";
-  events::append_json_string(s.message(), &out);
-  return out + "}";
-}
-
 // An operation and who may run it: a permission, or the System role only.
-struct Operation {
+struct EventOperation {
   const char* name;
   const char* permission;  // nullptr: the System role only
 };
 
-const std::vector<Operation>& operation_table() {
-  static const std::vector<Operation> ops = {
+const std::vector<EventOperation>& event_operations() {
+  static const std::vector<EventOperation> ops = {
       {"emit", "events.emit"},
       {"read", nullptr},
       {"ack", nullptr},
@@ -55,14 +50,14 @@ void EventsService::serve(const PluginHost* host) {
 
 std::vector<std::string> EventsService::operations() {
   std::vector<std::string> out;
-  for (const auto& op : operation_table()) out.push_back(op.name);
+  for (const auto& op : event_operations()) out.push_back(op.name);
   return out;
 }
 
 Status EventsService::call(const identity::Principal& principal, const std::string& plugin_id,
                            const std::string& op_name, const std::string& request_json, std::string* answer) {
-  const Operation* op = nullptr;
-  for (const auto& o : operation_table())
+  const EventOperation* op = nullptr;
+  for (const auto& o : event_operations())
     if (op_name == o.name) op = &o;
   JobsRequest req;
   Status s = req.parse(request_json);

@@ -3,8 +3,7 @@
 // action refused before the engine. The operations are in jobs_operations.cpp.
 #include "host/jobs_service.h"
 
-#include <Poco/JSONString.h>
-
+#include "host/error_answer.h"
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "host/jobs_json.h"
@@ -13,14 +12,6 @@
 #include "jobs/run.h"
 
 namespace opk::host {
-namespace {
-
-// A failed call's answer: {"error": message}.
-std::string error_answer(const Status& s) {
-  return "{\"error\":" + Poco::toJSON(s.message(), Poco::JSON_WRAP_STRINGS) + "}";
-}
-
-}  // namespace
 
 JobsService::JobsService(store::Store& store, identity::Identity& identity,
                          std::function<std::vector<TypeInfo>()> types)
