@@ -6,6 +6,7 @@
 #ifndef OPSKERNEL_TESTS_SUPPORT_PG_UTIL_H
 #define OPSKERNEL_TESTS_SUPPORT_PG_UTIL_H
 
+#include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "config/config.h"
 #include "store/pg_internal.h"
 
 namespace opk::test {
@@ -86,6 +88,24 @@ class PgDatabase {
   std::string server_;
   std::string name_;
 };
+
+// Points `cfg` at the store `backend` names: "sqlite" leaves it on its file;
+// "postgresql" creates `db` (once: a kernel restarted on `db` finds its
+// data) and configures the kernel for it. "" or what failed.
+inline std::string use_store_backend(const std::string& backend, PgDatabase* db, config::Config* cfg) {
+  if (backend != "postgresql") return "";
+  if (db->name().empty())
+    if (std::string e = db->create(); !e.empty()) return e;
+  cfg->store_backend = "postgresql";
+  cfg->pg_conninfo = db->conninfo();
+  return "";
+}
+
+// The name gtest gives each backend of a suite instantiated over "sqlite"
+// and "postgresql".
+inline std::string store_backend_name(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param;
+}
 
 }  // namespace opk::test
 

@@ -1,7 +1,8 @@
 // opk.alerts/1 through its C table, as a plugin reaches it: principals the
 // kernel did not issue, permissions, fields named in errors, a plugin's own
 // sources only for raise/clear/escalate, NOT_FOUND for an alert outside the
-// actor's view, and the actions' answers.
+// actor's view, and the actions' answers; on both stores (a fresh
+// PostgreSQL database per test, tests/support/pg_util.h).
 #include "host/alerts_service.h"
 
 #include <gtest/gtest.h>
@@ -10,16 +11,20 @@
 
 #include "host/principals.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk::host {
 namespace {
 
 using Json = nlohmann::json;
 
-class AlertsServiceTest : public ::testing::Test {
+class AlertsServiceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins_));
+    auto cfg = test::quiet_config(dir_, plugins_);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    ASSERT_TRUE(e.empty()) << e;
+    kernel_ = std::make_unique<Kernel>(cfg);
     ASSERT_TRUE(kernel_->start());
     auto* id = kernel_->identity();
     ASSERT_TRUE(id->add_node("distributor:d1", "platform", ""));
@@ -64,6 +69,7 @@ class AlertsServiceTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::string plugins_ = test::plugins_dir(dir_, {test::fixture("alert_probe")});
   std::unique_ptr<Kernel> kernel_;
   const opk_host* host_ = nullptr;
@@ -71,7 +77,10 @@ class AlertsServiceTest : public ::testing::Test {
   const opk_principal *system_ = nullptr, *admin_ = nullptr, *t1_ = nullptr, *t2user_ = nullptr;
 };
 
-TEST_F(AlertsServiceTest, ActorsPermissionsAndOperationsAreChecked) {
+INSTANTIATE_TEST_SUITE_P(Backends, AlertsServiceTest, ::testing::Values("sqlite", "postgresql"),
+                         test::store_backend_name);
+
+TEST_P(AlertsServiceTest, ActorsPermissionsAndOperationsAreChecked) {
   Json a;
   opk_principal forged{sizeof(opk_principal), "pat", "PlatformAdministrator", "platform"};
   EXPECT_EQ(call(&forged, "list", "{}", &a), OPK_ERR_PERMISSION);
@@ -96,7 +105,7 @@ TEST_F(AlertsServiceTest, ActorsPermissionsAndOperationsAreChecked) {
   EXPECT_TRUE(audited);
 }
 
-TEST_F(AlertsServiceTest, RaiseClearAndEscalateOnlyForTheCallersOwnSources) {
+TEST_P(AlertsServiceTest, RaiseClearAndEscalateOnlyForTheCallersOwnSources) {
   Json a;
   EXPECT_EQ(call(system_, "raise",
                  R"({"source": "someone-elses", "severity": "info", "title": "x", "related_type": "o",
@@ -137,7 +146,7 @@ TEST_F(AlertsServiceTest, RaiseClearAndEscalateOnlyForTheCallersOwnSources) {
 
 // Lists and counts are answered from a cache while no alert is written:
 // every write through the engine is seen by the next read, whoever made it.
-TEST_F(AlertsServiceTest, RepeatedReadsSeeEveryWriteAtOnce) {
+TEST_P(AlertsServiceTest, RepeatedReadsSeeEveryWriteAtOnce) {
   const int64_t first = raise("o1", "tenant:t1");
   Json a, counts;
   ASSERT_EQ(call(t1_, "list", "{}", &a), OPK_OK) << a;
@@ -163,7 +172,7 @@ TEST_F(AlertsServiceTest, RepeatedReadsSeeEveryWriteAtOnce) {
   EXPECT_EQ(a["alerts"].size(), 0u);
 }
 
-TEST_F(AlertsServiceTest, ReadsAndActionsSeeOnlyTheActorsView) {
+TEST_P(AlertsServiceTest, ReadsAndActionsSeeOnlyTheActorsView) {
   const int64_t mine = raise("o1", "tenant:t1");
   const int64_t theirs = raise("o2", "tenant:t2");
   Json a;

@@ -1,19 +1,24 @@
 // opk.jobs/1 as a plugin reaches it, without HTTP: unknown operations, the
 // engine not yet running, scope filtering of runs by target tenant, and the
-// audit row of an action refused before it reaches the engine.
+// audit row of an action refused before it reaches the engine; on both
+// stores (a fresh PostgreSQL database per test, tests/support/pg_util.h).
 #include "host/jobs_service.h"
 
 #include <gtest/gtest.h>
 
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk::host {
 namespace {
 
-class JobsServiceTest : public ::testing::Test {
+class JobsServiceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins_));
+    auto cfg = test::quiet_config(dir_, plugins_);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    ASSERT_TRUE(e.empty()) << e;
+    kernel_ = std::make_unique<Kernel>(cfg);
     ASSERT_TRUE(kernel_->start());
     auto* id = kernel_->identity();
     ASSERT_TRUE(id->add_node("distributor:d1", "platform", ""));
@@ -25,13 +30,17 @@ class JobsServiceTest : public ::testing::Test {
     return kernel_->jobs_service()->call(who, op, req, "test", out);
   }
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::string plugins_ = test::plugins_dir(dir_, {test::bundled("hello")});
   std::unique_ptr<Kernel> kernel_;
   identity::Principal admin_{"pat", "PlatformAdministrator", "platform"};
   identity::Principal t1_{"ted", "TenantAdministrator", "tenant:t1"};
 };
 
-TEST_F(JobsServiceTest, UnknownOperationsAndMalformedRequestsAreRefused) {
+INSTANTIATE_TEST_SUITE_P(Backends, JobsServiceTest, ::testing::Values("sqlite", "postgresql"),
+                         test::store_backend_name);
+
+TEST_P(JobsServiceTest, UnknownOperationsAndMalformedRequestsAreRefused) {
   std::string out;
   Status s = call(admin_, "explode", "{}", &out);
   EXPECT_EQ(s.code(), OPK_ERR_UNSUPPORTED);
@@ -42,7 +51,7 @@ TEST_F(JobsServiceTest, UnknownOperationsAndMalformedRequestsAreRefused) {
   EXPECT_EQ(call({}, "runs", "{}", &out).code(), OPK_ERR_PERMISSION);
 }
 
-TEST_F(JobsServiceTest, ARunIsSeenThroughItsTargetTenant) {
+TEST_P(JobsServiceTest, ARunIsSeenThroughItsTargetTenant) {
   std::string out;
   ASSERT_TRUE(call(admin_, "run_now", R"({"job_type": "hello", "reason": "for t1", "tenant": "t1"})", &out)) << out;
   ASSERT_TRUE(call(admin_, "run_now", R"({"job_type": "hello", "reason": "for t2", "tenant": "t2"})", &out)) << out;
@@ -60,7 +69,7 @@ TEST_F(JobsServiceTest, ARunIsSeenThroughItsTargetTenant) {
   EXPECT_NE(out.find("tenant: no node 'tenant:nope'"), std::string::npos) << out;
 }
 
-TEST_F(JobsServiceTest, NodesOutsideTheCallersScopeAnswerLikeNodesThatDoNotExist) {
+TEST_P(JobsServiceTest, NodesOutsideTheCallersScopeAnswerLikeNodesThatDoNotExist) {
   // A caller scoped to t1 names t2 (exists, outside its scope) and t9 (does
   // not exist): the answers differ only by the name they repeat. The role
   // holds every permission, so only the scope rule answers.
@@ -93,7 +102,7 @@ TEST_F(JobsServiceTest, NodesOutsideTheCallersScopeAnswerLikeNodesThatDoNotExist
   }
 }
 
-TEST_F(JobsServiceTest, AnActionRefusedBeforeTheEngineIsAuditedOnce) {
+TEST_P(JobsServiceTest, AnActionRefusedBeforeTheEngineIsAuditedOnce) {
   std::string out;
   EXPECT_EQ(call(t1_, "run_now", R"({"job_type": "hello", "reason": "may I"})", &out).code(), OPK_ERR_PERMISSION);
   auto rows = kernel_->store()->audit_rows(10).value();
@@ -108,7 +117,7 @@ TEST_F(JobsServiceTest, AnActionRefusedBeforeTheEngineIsAuditedOnce) {
   EXPECT_EQ(kernel_->store()->audit_rows(10).value().size(), 2u);
 }
 
-TEST_F(JobsServiceTest, AServedInventoryPageFollowsEveryChange) {
+TEST_P(JobsServiceTest, AServedInventoryPageFollowsEveryChange) {
   std::string before, after, run;
   ASSERT_TRUE(call(admin_, "inventory", "{}", &before)) << before;
   EXPECT_NE(before.find("\"total\":0"), std::string::npos) << before;
@@ -129,7 +138,7 @@ TEST_F(JobsServiceTest, AServedInventoryPageFollowsEveryChange) {
   EXPECT_NE(after.find("\"total\":0"), std::string::npos) << after;
 }
 
-TEST_F(JobsServiceTest, TheInventoryFiltersBySeveralStatusesAndNamesABadOne) {
+TEST_P(JobsServiceTest, TheInventoryFiltersBySeveralStatusesAndNamesABadOne) {
   std::string out;
   for (const char* id : {"ran", "idle"}) {
     store::ScheduledJob j;
@@ -168,7 +177,7 @@ TEST_F(JobsServiceTest, TheInventoryFiltersBySeveralStatusesAndNamesABadOne) {
   EXPECT_EQ(call(admin_, "inventory", R"({"status": "never,"})", &out).code(), OPK_ERR_INVALID_ARGUMENT);
 }
 
-TEST_F(JobsServiceTest, RunsFilterByOverTargetAndStale) {
+TEST_P(JobsServiceTest, RunsFilterByOverTargetAndStale) {
   std::string out;
   // hello's target duration is 5 s: the first run goes over it, the second does not.
   ASSERT_TRUE(call(admin_, "run_now",
@@ -190,7 +199,7 @@ TEST_F(JobsServiceTest, RunsFilterByOverTargetAndStale) {
   EXPECT_NE(out.find("over_target: expected true or false"), std::string::npos) << out;
 }
 
-TEST_F(JobsServiceTest, ACancelledRunIsListedAsCancelledNotAsFailed) {
+TEST_P(JobsServiceTest, ACancelledRunIsListedAsCancelledNotAsFailed) {
   std::string out;
   // Run 1 fails; run 2 runs until an operator cancels it.
   ASSERT_TRUE(call(admin_, "run_now", R"({"job_type": "hello", "reason": "broken", "params": {"fail": true}})", &out))

@@ -1,22 +1,30 @@
 // What an actor sees of jobs, runs, audit rows and nodes: each rule of
 // host/visibility.h on its own, against a store and a small hierarchy
 // (platform > distributor:d1 > partner:p1 > tenant:t1, tenant:t2;
-// distributor:d1 > partner:p2 > tenant:t3).
+// distributor:d1 > partner:p2 > tenant:t3); on both stores (a fresh
+// PostgreSQL database per test, tests/support/pg_util.h).
 #include "host/visibility.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 
+#include "support/pg_util.h"
 #include "support/test_util.h"
 
 namespace opk::host {
 namespace {
 
-class VisibilityTest : public ::testing::Test {
+class VisibilityTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(store::open_sqlite((dir_.path() / "s.db").string(), true, &store_));
+    if (GetParam() == "postgresql") {
+      const std::string e = db_.create();
+      ASSERT_TRUE(e.empty()) << e;
+      ASSERT_TRUE(store::open_postgresql(db_.conninfo(), {}, &store_));
+    } else {
+      ASSERT_TRUE(store::open_sqlite((dir_.path() / "s.db").string(), true, &store_));
+    }
     id_ = std::make_unique<identity::Identity>(*store_, identity::default_permissions());
     ASSERT_TRUE(id_->add_node("distributor:d1", "platform", ""));
     ASSERT_TRUE(id_->add_node("partner:p1", "distributor:d1", ""));
@@ -40,6 +48,7 @@ class VisibilityTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<identity::Identity> id_;
   identity::Principal platform_{"pat", "PlatformAdministrator", "platform"};
@@ -48,7 +57,9 @@ class VisibilityTest : public ::testing::Test {
   identity::Principal t2_{"tom", "TenantAdministrator", "tenant:t2"};
 };
 
-TEST_F(VisibilityTest, AJobIsSeenAtOrUnderTheActorsScopeOnly) {
+INSTANTIATE_TEST_SUITE_P(Backends, VisibilityTest, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+TEST_P(VisibilityTest, AJobIsSeenAtOrUnderTheActorsScopeOnly) {
   Visibility p1(*id_, p1_), platform(*id_, platform_);
   EXPECT_TRUE(p1.job(job_at("partner:p1")));
   EXPECT_TRUE(p1.job(job_at("tenant:t1")));
@@ -60,7 +71,7 @@ TEST_F(VisibilityTest, AJobIsSeenAtOrUnderTheActorsScopeOnly) {
     EXPECT_TRUE(platform.job(job_at(scope))) << scope;
 }
 
-TEST_F(VisibilityTest, ARunIsSeenThroughItsJobThenItsTenantThenItsStarter) {
+TEST_P(VisibilityTest, ARunIsSeenThroughItsJobThenItsTenantThenItsStarter) {
   Visibility t1(*id_, t1_), t2(*id_, t2_), p1(*id_, p1_), platform(*id_, platform_);
   for (auto* v : {&t1, &t2, &p1, &platform}) v->set_job_scope("t2-job", "tenant:t2");
   // The scheduled job's scope wins over the target tenant.
@@ -88,7 +99,7 @@ TEST_F(VisibilityTest, ARunIsSeenThroughItsJobThenItsTenantThenItsStarter) {
   EXPECT_TRUE(platform.run(nobody));
 }
 
-TEST_F(VisibilityTest, JobScopesComeFromTheInventory) {
+TEST_P(VisibilityTest, JobScopesComeFromTheInventory) {
   store::InventoryRow row;
   row.job.id = "nightly";
   row.job.scope = "tenant:t2";
@@ -100,7 +111,7 @@ TEST_F(VisibilityTest, JobScopesComeFromTheInventory) {
   EXPECT_TRUE(t2.run(r));
 }
 
-TEST_F(VisibilityTest, AnAuditRowIsSeenThroughTheScopeOfTheUserWhoActed) {
+TEST_P(VisibilityTest, AnAuditRowIsSeenThroughTheScopeOfTheUserWhoActed) {
   const std::map<std::string, std::string> users = {{"ted", "tenant:t1"}, {"tom", "tenant:t2"}};
   Visibility t1(*id_, t1_), p1(*id_, p1_), platform(*id_, platform_);
   store::AuditRow by_ted, by_tom, by_config;
@@ -115,7 +126,7 @@ TEST_F(VisibilityTest, AnAuditRowIsSeenThroughTheScopeOfTheUserWhoActed) {
   EXPECT_TRUE(platform.audit(by_config, users));
 }
 
-TEST_F(VisibilityTest, ANodeOutsideTheScopeIsRefusedLikeANodeThatDoesNotExist) {
+TEST_P(VisibilityTest, ANodeOutsideTheScopeIsRefusedLikeANodeThatDoesNotExist) {
   Visibility p1(*id_, p1_), platform(*id_, platform_);
   EXPECT_TRUE(p1.node("tenant", "tenant:t1"));
   EXPECT_TRUE(p1.node("scope", "partner:p1"));
@@ -132,7 +143,7 @@ TEST_F(VisibilityTest, ANodeOutsideTheScopeIsRefusedLikeANodeThatDoesNotExist) {
   EXPECT_EQ(platform.node("scope", "tenant:t9").code(), OPK_ERR_INVALID_ARGUMENT);
 }
 
-TEST_F(VisibilityTest, OnlyThePlatformScopeSeesTheWholePlatform) {
+TEST_P(VisibilityTest, OnlyThePlatformScopeSeesTheWholePlatform) {
   EXPECT_TRUE(Visibility(*id_, platform_).whole_platform());
   EXPECT_FALSE(Visibility(*id_, p1_).whole_platform());
   // A platform role at a lower scope is still held to that scope.
@@ -140,7 +151,7 @@ TEST_F(VisibilityTest, OnlyThePlatformScopeSeesTheWholePlatform) {
   EXPECT_FALSE(Visibility(*id_, scoped).whole_platform());
 }
 
-TEST_F(VisibilityTest, JobsAndRunsOutsideTheScopeAreNotFoundLikeMissingOnes) {
+TEST_P(VisibilityTest, JobsAndRunsOutsideTheScopeAreNotFoundLikeMissingOnes) {
   store::ScheduledJob j;
   j.id = "t2-job";
   j.job_type = "hello";

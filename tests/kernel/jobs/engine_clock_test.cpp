@@ -1,9 +1,11 @@
 // The engine on the kernel's clock: a test advances it instead of sleeping,
-// and timeouts and stale flags follow the clock, not real time.
+// and timeouts and stale flags follow the clock, not real time; on both
+// stores (a fresh PostgreSQL database per test, tests/support/pg_util.h).
 #include <gtest/gtest.h>
 
 #include "clock/clock.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk {
 namespace {
@@ -20,10 +22,24 @@ bool eventually(Fn done, int ms = 10000) {
   return done();
 }
 
-TEST(EngineClock, ATimeoutFollowsTheKernelsClock) {
+class EngineClock : public ::testing::TestWithParam<std::string> {
+ protected:
+  // A configuration over the engine_jobs fixture on the test's backend.
+  config::Config config() {
+    auto cfg = test::quiet_config(d_, test::plugins_dir(d_, {test::fixture("engine_jobs")}));
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    EXPECT_TRUE(e.empty()) << e;
+    return cfg;
+  }
+  test::TempDir d_;
+  test::PgDatabase db_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, EngineClock, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+TEST_P(EngineClock, ATimeoutFollowsTheKernelsClock) {
   clock::ScopedManualClock manual(kStart);
-  test::TempDir d;
-  Kernel k(test::quiet_config(d, test::plugins_dir(d, {test::fixture("engine_jobs")})));
+  Kernel k(config());
   ASSERT_TRUE(k.start());
   int64_t id = 0;
   ASSERT_TRUE(k.engine()->run_now(test::manual("timeout-job", R"({"ms":60000})"), &id));
@@ -42,10 +58,9 @@ TEST(EngineClock, ATimeoutFollowsTheKernelsClock) {
   EXPECT_EQ(v.row.started_ms, kStart);  // recorded on the same clock
 }
 
-TEST(EngineClock, ARunningRunIsFlaggedStaleWhenTheClockPassesTheLimit) {
+TEST_P(EngineClock, ARunningRunIsFlaggedStaleWhenTheClockPassesTheLimit) {
   clock::ScopedManualClock manual(kStart);
-  test::TempDir d;
-  auto cfg = test::quiet_config(d, test::plugins_dir(d, {test::fixture("engine_jobs")}));
+  auto cfg = config();
   cfg.stale_after_hours = 2;
   Kernel k(cfg);
   ASSERT_TRUE(k.start());

@@ -1,7 +1,9 @@
-// The job engine in a real kernel with real plugins and a real SQLite store:
+// The job engine in a real kernel with real plugins, on both stores (a SQLite
+// file, and a fresh PostgreSQL database per test, tests/support/pg_util.h):
 // the manual-run guard, schema errors, audit, cancel with and without a hook,
 // retry, hold/release, timeouts, priorities and pool limits, schedules that
 // fire once per slot across restarts, and recovery of a crashed kernel's runs.
+// What is about SQLite's file (its damage, its lock) runs on SQLite only.
 #include "jobs/engine.h"
 
 #include <gtest/gtest.h>
@@ -13,7 +15,9 @@
 #include <set>
 #include <thread>
 
+#include "store/open.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk::jobs {
 namespace {
@@ -21,9 +25,13 @@ namespace {
 using test::manual;
 using test::run_and_wait;
 
-class EngineTest : public ::testing::Test {
+class EngineTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (pg()) {
+      const std::string e = db_.create();
+      ASSERT_TRUE(e.empty()) << e;
+    }
     plugins_ = test::plugins_dir(dir_, {test::bundled("hello"), test::fixture("engine_jobs")});
     start();
   }
@@ -37,7 +45,43 @@ class EngineTest : public ::testing::Test {
     cfg.pools = pools;
     cfg.timeout_grace_ms = 200;
     cfg.store_path = store_path();
+    if (pg()) {
+      cfg.store_backend = "postgresql";
+      cfg.pg_conninfo = db_.conninfo();
+    }
     return cfg;
+  }
+  bool pg() const { return GetParam() == "postgresql"; }
+  // The store the kernel's configuration names, opened beside the kernel
+  // (or instead of it, while it is stopped).
+  std::unique_ptr<store::Store> open_store() {
+    std::unique_ptr<store::Store> st;
+    Status s = store::open(config(), &st);
+    EXPECT_TRUE(s) << s.message();
+    return st;
+  }
+  // Makes `st` refuse, with `message`, a row `event` (INSERT, UPDATE) puts
+  // in `table` when `condition` (on NEW) holds: a trigger named refuse.
+  void refuse(store::Store* st, const std::string& event, const std::string& table, const std::string& condition,
+              const std::string& message) {
+    if (pg()) {
+      ASSERT_TRUE(
+          st->execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE "
+                      "EXCEPTION '" +
+                          message + "'; END $$",
+                      {}, nullptr));
+      ASSERT_TRUE(st->execute("CREATE TRIGGER refuse BEFORE " + event + " ON " + table + " FOR EACH ROW WHEN (" +
+                                  condition + ") EXECUTE FUNCTION refuse()",
+                              {}, nullptr));
+    } else {
+      ASSERT_TRUE(st->execute("CREATE TRIGGER refuse BEFORE " + event + " ON " + table + " WHEN " + condition +
+                                  " BEGIN SELECT RAISE(ABORT, '" + message + "'); END",
+                              {}, nullptr));
+    }
+  }
+  // Takes the trigger refuse() made on `table` away.
+  void stop_refusing(store::Store* st, const std::string& table) {
+    ASSERT_TRUE(st->execute(pg() ? "DROP TRIGGER refuse ON " + table : "DROP TRIGGER refuse", {}, nullptr));
   }
   std::string store_path() const { return (dir_.path() / "data" / "opk.db").string(); }
   void restart() {
@@ -62,11 +106,19 @@ class EngineTest : public ::testing::Test {
     return slot;
   }
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::string plugins_;
   std::unique_ptr<Kernel> k_;
 };
 
-TEST_F(EngineTest, ManualRunIsRefusedForManualRunFalseWhateverTheCaller) {
+INSTANTIATE_TEST_SUITE_P(Backends, EngineTest, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+// What is about SQLite's file (its damage, the lock beside it): SQLite only.
+class EngineSqliteFileTest : public EngineTest {};
+
+INSTANTIATE_TEST_SUITE_P(Backends, EngineSqliteFileTest, ::testing::Values("sqlite"), test::store_backend_name);
+
+TEST_P(EngineTest, ManualRunIsRefusedForManualRunFalseWhateverTheCaller) {
   int64_t id = 0;
   Status s = e().run_now(manual("scheduled-only"), &id);
   EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
@@ -81,7 +133,7 @@ TEST_F(EngineTest, ManualRunIsRefusedForManualRunFalseWhateverTheCaller) {
   EXPECT_NE(audit[0].outcome.find("refused: "), std::string::npos) << audit[0].outcome;
 }
 
-TEST_F(EngineTest, AReasonIsRequiredAndParametersFollowTheSchema) {
+TEST_P(EngineTest, AReasonIsRequiredAndParametersFollowTheSchema) {
   auto r = manual("hello", R"({"steps":5000})");
   int64_t id = 0;
   Status s = e().run_now(r, &id);
@@ -97,7 +149,7 @@ TEST_F(EngineTest, AReasonIsRequiredAndParametersFollowTheSchema) {
   EXPECT_EQ(e().run_now(manual("no-such-type"), &id).code(), OPK_ERR_NOT_FOUND);
 }
 
-TEST_F(EngineTest, ARunIsStoredWithItsLogStepsAndUser) {
+TEST_P(EngineTest, ARunIsStoredWithItsLogStepsAndUser) {
   auto v = run_and_wait(*k_, manual("hello", R"({"steps":2,"step_ms":1})"));
   EXPECT_EQ(v.row.phase, store::kCompleted);
   EXPECT_EQ(v.row.outcome, store::kNormal);
@@ -114,7 +166,7 @@ TEST_F(EngineTest, ARunIsStoredWithItsLogStepsAndUser) {
   EXPECT_EQ(audit[0].outcome, "ok: run " + std::to_string(v.row.id));
 }
 
-TEST_F(EngineTest, AStepLeftOpenEndsWithTheRunNeverASilentSuccess) {
+TEST_P(EngineTest, AStepLeftOpenEndsWithTheRunNeverASilentSuccess) {
   // The SDK's Step ended NORMAL when destroyed, whatever became of the run.
   struct Case {
     const char* params;
@@ -136,7 +188,7 @@ TEST_F(EngineTest, AStepLeftOpenEndsWithTheRunNeverASilentSuccess) {
   }
 }
 
-TEST_F(EngineTest, CancelNeedsAHookForRunningRunsButPendingOnesGoAtOnce) {
+TEST_P(EngineTest, CancelNeedsAHookForRunningRunsButPendingOnesGoAtOnce) {
   int64_t slow = 0, queued = 0;
   ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":3000})"), &slow));
   ASSERT_TRUE(test::wait_running(*k_, slow));
@@ -156,7 +208,7 @@ TEST_F(EngineTest, CancelNeedsAHookForRunningRunsButPendingOnesGoAtOnce) {
   EXPECT_FALSE(e().cancel(slow, test::operator_actor(), "").is_ok());  // a reason is required
 }
 
-TEST_F(EngineTest, CancelWithAHookStopsTheRunCooperatively) {
+TEST_P(EngineTest, CancelWithAHookStopsTheRunCooperatively) {
   int64_t id = 0;
   ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":1000,"step_ms":5})"), &id));
   ASSERT_TRUE(test::wait_running(*k_, id));
@@ -174,7 +226,7 @@ TEST_F(EngineTest, CancelWithAHookStopsTheRunCooperatively) {
   EXPECT_TRUE(logged);
 }
 
-TEST_F(EngineTest, ARunTheKernelStopsIsCancelledByTheKernel) {
+TEST_P(EngineTest, ARunTheKernelStopsIsCancelledByTheKernel) {
   int64_t id = 0;
   ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":1000,"step_ms":5})"), &id));
   ASSERT_TRUE(test::wait_running(*k_, id));
@@ -186,7 +238,7 @@ TEST_F(EngineTest, ARunTheKernelStopsIsCancelledByTheKernel) {
   EXPECT_EQ(v.row.summary, "cancelled: the kernel is stopping");
 }
 
-TEST_F(EngineTest, RetryReplaysAFailedRunLinkedToIt) {
+TEST_P(EngineTest, RetryReplaysAFailedRunLinkedToIt) {
   auto failed = run_and_wait(*k_, manual("hello", R"({"steps":1,"step_ms":0,"fail":true})"));
   ASSERT_EQ(failed.row.outcome, store::kError);
   // No summary of its own: the failure's message stands in for it.
@@ -203,7 +255,7 @@ TEST_F(EngineTest, RetryReplaysAFailedRunLinkedToIt) {
   EXPECT_EQ(k_->store()->audit_rows(1).value()[0].action, "retry");
 }
 
-TEST_F(EngineTest, HeldRunsWaitUntilReleased) {
+TEST_P(EngineTest, HeldRunsWaitUntilReleased) {
   int64_t blocker = 0, held = 0;
   ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":300})"), &blocker));
   ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":1})"), &held));
@@ -218,7 +270,7 @@ TEST_F(EngineTest, HeldRunsWaitUntilReleased) {
   ASSERT_TRUE(e().wait(held, 10000));
 }
 
-TEST_F(EngineTest, ARunWithALaterStartWaitsForItThenStartsOnTime) {
+TEST_P(EngineTest, ARunWithALaterStartWaitsForItThenStartsOnTime) {
   RunNow r = manual("slow-job", R"({"ms":1})");
   r.start_at_ms = jobs::now_ms() + 400;
   int64_t id = 0;
@@ -239,7 +291,7 @@ TEST_F(EngineTest, ARunWithALaterStartWaitsForItThenStartsOnTime) {
   EXPECT_EQ(e().queue_depths()["(delayed)"], 0u);
 }
 
-TEST_F(EngineTest, TimeoutCancelsAndMarksTheRun) {
+TEST_P(EngineTest, TimeoutCancelsAndMarksTheRun) {
   auto v = run_and_wait(*k_, manual("timeout-job", R"({"ms":5000})"));
   EXPECT_EQ(v.row.outcome, store::kError);
   EXPECT_TRUE(v.row.terminated);
@@ -250,7 +302,7 @@ TEST_F(EngineTest, TimeoutCancelsAndMarksTheRun) {
   EXPECT_LT(v.row.finished_ms - v.row.started_ms, 3000);
 }
 
-TEST_F(EngineTest, PriorityOrdersTheQueueAndThePoolLimitHolds) {
+TEST_P(EngineTest, PriorityOrdersTheQueueAndThePoolLimitHolds) {
   int64_t blocker = 0;
   ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":200})"), &blocker));
   ASSERT_TRUE(test::wait_running(*k_, blocker));
@@ -268,15 +320,11 @@ TEST_F(EngineTest, PriorityOrdersTheQueueAndThePoolLimitHolds) {
   for (auto& r : v) EXPECT_GE(r.row.started_ms, b.row.finished_ms);  // one worker: never alongside
 }
 
-TEST_F(EngineTest, ASlotWhoseRunCannotBeStoredStaysDueUntilItIs) {
+TEST_P(EngineTest, ASlotWhoseRunCannotBeStoredStaysDueUntilItIs) {
   // The store refuses this job's runs (a trigger on the real store) when
   // its slot is due.
-  const int64_t slot = every_minute_due([&] {
-    ASSERT_TRUE(
-        k_->store()->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.scheduled_job_id = "
-                             "'every-minute' BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
-                             {}, nullptr));
-  });
+  const int64_t slot = every_minute_due(
+      [&] { refuse(k_->store(), "INSERT", "runs", "NEW.scheduled_job_id = 'every-minute'", "disk trouble"); });
   store::ScheduledJob j;
   j.id = "every-minute";
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -287,7 +335,7 @@ TEST_F(EngineTest, ASlotWhoseRunCannotBeStoredStaysDueUntilItIs) {
   ASSERT_TRUE(k_->store()->get_scheduled_job(j.id, &stored));
   EXPECT_EQ(stored.next_run_ms, slot) << "the slot passed without its run";
   // Once the store takes it again, the slot fires, once, and moves on.
-  ASSERT_TRUE(k_->store()->execute("DROP TRIGGER refuse", {}, nullptr));
+  stop_refusing(k_->store(), "runs");
   for (int i = 0; i < 600 && k_->store()->list_runs(f).value().empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   auto runs = k_->store()->list_runs(f).value();
@@ -301,12 +349,9 @@ TEST_F(EngineTest, ASlotWhoseRunCannotBeStoredStaysDueUntilItIs) {
   EXPECT_GT(stored.next_run_ms, slot);
 }
 
-TEST_F(EngineTest, ARunWhoseClaimIsRefusedStaysPendingAndRunsOnceTheStoreTakesIt) {
+TEST_P(EngineTest, ARunWhoseClaimIsRefusedStaysPendingAndRunsOnceTheStoreTakesIt) {
   // The store refuses to record runs RUNNING (a trigger on the real store).
-  ASSERT_TRUE(
-      k_->store()->execute("CREATE TRIGGER refuse BEFORE UPDATE ON run_state WHEN NEW.phase = 'RUNNING' "
-                           "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
-                           {}, nullptr));
+  refuse(k_->store(), "UPDATE", "run_state", "NEW.phase = 'RUNNING'", "disk trouble");
   int64_t id = 0;
   ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":1})"), &id));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -314,14 +359,14 @@ TEST_F(EngineTest, ARunWhoseClaimIsRefusedStaysPendingAndRunsOnceTheStoreTakesIt
   ASSERT_TRUE(e().get(id, &v));
   EXPECT_EQ(v.row.phase, store::kPending);  // neither started nor lost
   EXPECT_FALSE(v.started);
-  ASSERT_TRUE(k_->store()->execute("DROP TRIGGER refuse", {}, nullptr));
+  stop_refusing(k_->store(), "run_state");
   ASSERT_TRUE(e().wait(id, 10000));
   ASSERT_TRUE(e().get(id, &v));
   EXPECT_EQ(v.row.phase, store::kCompleted);
   EXPECT_EQ(v.row.outcome, store::kNormal);
 }
 
-TEST_F(EngineTest, ABatchIsAuditedRunByRunAtOneTime) {
+TEST_P(EngineTest, ABatchIsAuditedRunByRunAtOneTime) {
   // A batch of alike requests and one of two that differ: an audit row per
   // run, each naming its run, each batch's rows stamped with one time.
   const int64_t later = now_ms() + 3600000;  // not started meanwhile
@@ -350,7 +395,7 @@ TEST_F(EngineTest, ABatchIsAuditedRunByRunAtOneTime) {
   }
 }
 
-TEST_F(EngineTest, ConcurrentRunNowCallersEachGetTheirOwnRunsAndAuditRows) {
+TEST_P(EngineTest, ConcurrentRunNowCallersEachGetTheirOwnRunsAndAuditRows) {
   // Callers at once share store writes; each still gets its own runs, with
   // its own parameters, and an audit row naming each.
   const int64_t later = now_ms() + 3600000;  // not started meanwhile
@@ -387,14 +432,11 @@ TEST_F(EngineTest, ConcurrentRunNowCallersEachGetTheirOwnRunsAndAuditRows) {
   EXPECT_EQ(e().queue_depths()["(delayed)"], size_t{kCallers * kCalls});
 }
 
-TEST_F(EngineTest, ARunNowTheStoreRefusesFailsAloneAmongConcurrentCallers) {
+TEST_P(EngineTest, ARunNowTheStoreRefusesFailsAloneAmongConcurrentCallers) {
   // The store refuses one caller's runs (a trigger on the real store); the
   // callers whose runs were written with them in one store call are stored
   // all the same, and only the refused ones are audited as refused.
-  ASSERT_TRUE(
-      k_->store()->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.params_json = '{\"steps\":9}' "
-                           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-                           {}, nullptr));
+  refuse(k_->store(), "INSERT", "runs", "NEW.params_json = '{\"steps\":9}'", "refused by the test");
   const int64_t later = now_ms() + 3600000;
   constexpr int kCallers = 8, kCalls = 30;
   std::atomic<int> ok{0}, refused{0}, wrong{0};
@@ -425,7 +467,7 @@ TEST_F(EngineTest, ARunNowTheStoreRefusesFailsAloneAmongConcurrentCallers) {
   EXPECT_EQ(refused_rows, 10);
 }
 
-TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
+TEST_P(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
   const int64_t slot = every_minute_due();
   store::ScheduledJob j;
   j.id = "every-minute";
@@ -448,7 +490,7 @@ TEST_F(EngineTest, ASlotFiresOnceEvenAcrossRestarts) {
   for (size_t i = 1; i < next.size(); ++i) EXPECT_EQ(next[i] - next[i - 1], 60000);
 }
 
-TEST_F(EngineTest, ManySlotsDueAtOnceFireOnceEachAndEveryJobMovesOn) {
+TEST_P(EngineTest, ManySlotsDueAtOnceFireOnceEachAndEveryJobMovesOn) {
   // More jobs than one firing chunk: stored and queued a chunk at a time,
   // their next slots computed and stored after.
   constexpr int kJobs = 1300;
@@ -496,7 +538,7 @@ TEST_F(EngineTest, ManySlotsDueAtOnceFireOnceEachAndEveryJobMovesOn) {
   }
 }
 
-TEST_F(EngineTest, ScheduledJobsAreCheckedWhenDefined) {
+TEST_P(EngineTest, ScheduledJobsAreCheckedWhenDefined) {
   store::ScheduledJob j;
   j.id = "bad";
   j.job_type = "hello";
@@ -521,7 +563,7 @@ TEST_F(EngineTest, ScheduledJobsAreCheckedWhenDefined) {
   EXPECT_EQ(e().define_job(j, test::operator_actor()).code(), OPK_ERR_CONFLICT);
 }
 
-TEST_F(EngineTest, RunsLeftByACrashedKernelAreClosedAndRequeuedWhereAllowed) {
+TEST_P(EngineTest, RunsLeftByACrashedKernelAreClosedAndRequeuedWhereAllowed) {
   // Simulate a crash: runs recorded RUNNING by this node, then a new kernel.
   std::vector<store::RunRow> rows(2);
   rows[0].job_type = "slow-job";  // requeue capability
@@ -529,8 +571,8 @@ TEST_F(EngineTest, RunsLeftByACrashedKernelAreClosedAndRequeuedWhereAllowed) {
   rows[1].job_type = "hello";  // no requeue
   k_.reset();
   {
-    std::unique_ptr<store::Store> st;
-    ASSERT_TRUE(store::open_sqlite((dir_.path() / "data" / "opk.db").string(), true, &st));
+    std::unique_ptr<store::Store> st = open_store();
+    ASSERT_TRUE(st);
     ASSERT_TRUE(st->create_runs(&rows));
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
@@ -556,7 +598,7 @@ TEST_F(EngineTest, RunsLeftByACrashedKernelAreClosedAndRequeuedWhereAllowed) {
   EXPECT_EQ(k_->store()->list_runs(f).value().size(), 1u);  // not requeued
 }
 
-TEST_F(EngineTest, ARunLeftInFlightIsClosedOnlyTogetherWithItsRequeue) {
+TEST_P(EngineTest, ARunLeftInFlightIsClosedOnlyTogetherWithItsRequeue) {
   // A crashed kernel left a run of a type that is re-queued after a crash.
   std::vector<store::RunRow> rows(1);
   rows[0].job_type = "slow-job";
@@ -565,15 +607,12 @@ TEST_F(EngineTest, ARunLeftInFlightIsClosedOnlyTogetherWithItsRequeue) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   {
-    std::unique_ptr<store::Store> st;
-    ASSERT_TRUE(store::open_sqlite(store_path(), true, &st));
+    std::unique_ptr<store::Store> st = open_store();
+    ASSERT_TRUE(st);
     ASSERT_TRUE(st->create_runs(&rows));
     ASSERT_TRUE(st->mark_running({rows[0].id}, now_ms(), host, nullptr));
     // The store refuses the re-queued copy once.
-    ASSERT_TRUE(
-        st->execute("CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.trigger = 'recovery' "
-                    "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
-                    {}, nullptr));
+    refuse(st.get(), "INSERT", "runs", "NEW.trigger = 'recovery'", "disk trouble");
   }
   {
     Kernel refused(config());
@@ -583,12 +622,12 @@ TEST_F(EngineTest, ARunLeftInFlightIsClosedOnlyTogetherWithItsRequeue) {
   }
   {
     // Then the run was not closed either: it is still there to recover.
-    std::unique_ptr<store::Store> st;
-    ASSERT_TRUE(store::open_sqlite(store_path(), true, &st));
+    std::unique_ptr<store::Store> st = open_store();
+    ASSERT_TRUE(st);
     store::RunRow r;
     ASSERT_TRUE(st->get_run(rows[0].id, &r));
     EXPECT_EQ(r.phase, store::kRunning);
-    ASSERT_TRUE(st->execute("DROP TRIGGER refuse", {}, nullptr));
+    stop_refusing(st.get(), "runs");
   }
   start();
   RunView v;
@@ -603,7 +642,7 @@ TEST_F(EngineTest, ARunLeftInFlightIsClosedOnlyTogetherWithItsRequeue) {
   EXPECT_EQ(runs[0].parent_run_id, rows[0].id);
 }
 
-TEST_F(EngineTest, AStoreDamagedInTheMiddleOfItsFileIsRefusedAtStartNamingIt) {
+TEST_P(EngineSqliteFileTest, AStoreDamagedInTheMiddleOfItsFileIsRefusedAtStartNamingIt) {
   // Enough runs that the runs table spans many pages of the file.
   std::vector<store::RunRow> rows(3000);
   for (auto& r : rows) {
@@ -635,7 +674,7 @@ TEST_F(EngineTest, AStoreDamagedInTheMiddleOfItsFileIsRefusedAtStartNamingIt) {
   EXPECT_NE(s.message().find(store_path()), std::string::npos) << s.message();
 }
 
-TEST_F(EngineTest, InventoryFiltersAndDrillIn) {
+TEST_P(EngineTest, InventoryFiltersAndDrillIn) {
   auto job = [](std::string id, std::string desc, std::string region, std::string scope) {
     store::ScheduledJob j;
     j.id = std::move(id);
@@ -692,7 +731,7 @@ TEST_F(EngineTest, InventoryFiltersAndDrillIn) {
   EXPECT_EQ(e().drill_in("nope", 10, &d).code(), OPK_ERR_NOT_FOUND);
 }
 
-TEST_F(EngineTest, WaitLogStreamsEveryLineInOrderAndEnds) {
+TEST_P(EngineTest, WaitLogStreamsEveryLineInOrderAndEnds) {
   int64_t id = 0;
   ASSERT_TRUE(e().run_now(manual("hello", R"({"steps":5,"step_ms":20})"), &id));
   std::vector<store::LogRow> got;
@@ -712,7 +751,7 @@ TEST_F(EngineTest, WaitLogStreamsEveryLineInOrderAndEnds) {
   EXPECT_EQ(got.back().message, "step 5 of 5");
 }
 
-TEST_F(EngineTest, ASecondKernelOnTheSameDataFolderIsRefused) {
+TEST_P(EngineSqliteFileTest, ASecondKernelOnTheSameDataFolderIsRefused) {
   auto cfg = test::quiet_config(dir_, plugins_);
   cfg.store_path = (dir_.path() / "data" / "opk.db").string();
   Kernel second(cfg);

@@ -1,7 +1,9 @@
 // The admin HTTP API on a real kernel with real plugins, over real HTTP on
 // 127.0.0.1: the role x endpoint visibility matrix over a seeded hierarchy,
 // bad input of every kind, the live log stream, the manual_run=false refusal,
-// limits, headers, metrics and the OpenAPI document, which passes a linter.
+// limits, headers, metrics and the OpenAPI document, which passes a linter;
+// on both stores (a fresh PostgreSQL database per test,
+// tests/support/pg_util.h).
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -23,6 +25,7 @@
 
 #include "http_client.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk {
 namespace {
@@ -32,14 +35,22 @@ using Poco::JSON::Object;
 using test::free_port;
 using test::Reply;
 
-class AdminHttp : public ::testing::Test {
+class AdminHttp : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { start({}); }
+
+  // The kernel's configuration on the test's store.
+  config::Config base_config() {
+    auto cfg = test::quiet_config(dir_, plugins_);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    EXPECT_TRUE(e.empty()) << e;
+    return cfg;
+  }
 
   void start(std::map<std::string, std::string> settings) {
     kernel_.reset();
     port_ = free_port();
-    auto cfg = test::quiet_config(dir_, plugins_);
+    auto cfg = base_config();
     cfg.listen = "127.0.0.1:" + std::to_string(port_);
     cfg.plugins["admin-http"] = settings;
     kernel_ = std::make_unique<Kernel>(cfg);
@@ -98,6 +109,7 @@ class AdminHttp : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::string plugins_ = test::plugins_dir(
       dir_, {test::bundled("admin-http"), test::bundled("hello"), test::bundled("echo"), test::fixture("engine_jobs")});
   std::unique_ptr<Kernel> kernel_;
@@ -105,7 +117,14 @@ class AdminHttp : public ::testing::Test {
   std::string admin_, dist_, partner_, tenant_admin_, tenant_user_;
 };
 
-TEST_F(AdminHttp, EveryListIsFilteredToTheCallersScope) {
+INSTANTIATE_TEST_SUITE_P(Backends, AdminHttp, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+// What is about SQLite's file (its size limit): SQLite only.
+class AdminHttpSqliteFile : public AdminHttp {};
+
+INSTANTIATE_TEST_SUITE_P(Backends, AdminHttpSqliteFile, ::testing::Values("sqlite"), test::store_backend_name);
+
+TEST_P(AdminHttp, EveryListIsFilteredToTheCallersScope) {
   EXPECT_EQ(inventory_ids(admin_), (std::set<std::string>{"job-d1", "job-platform", "job-t1", "job-t2"}));
   EXPECT_EQ(inventory_ids(dist_), (std::set<std::string>{"job-d1", "job-t1"}));
   EXPECT_EQ(inventory_ids(partner_), (std::set<std::string>{"job-t1"}));
@@ -120,7 +139,7 @@ TEST_F(AdminHttp, EveryListIsFilteredToTheCallersScope) {
   EXPECT_EQ(r.json()->getValue<int>("total"), 1) << r.body;
 }
 
-TEST_F(AdminHttp, ActionsFollowThePermissionMatrix) {
+TEST_P(AdminHttp, ActionsFollowThePermissionMatrix) {
   const std::string run = R"({"reason": "matrix", "params": {"steps": 1}})";
   struct Case {
     std::string* token;
@@ -161,9 +180,9 @@ TEST_F(AdminHttp, ActionsFollowThePermissionMatrix) {
   EXPECT_EQ(http("GET", "/api/v1/audit?action=run-now", dist_).json()->getArray("items")->size(), 0u);
 }
 
-TEST_F(AdminHttp, ConfiguredPermissionsWidenARole) {
+TEST_P(AdminHttp, ConfiguredPermissionsWidenARole) {
   kernel_.reset();
-  auto cfg = test::quiet_config(dir_, plugins_);
+  auto cfg = base_config();
   port_ = free_port();
   cfg.listen = "127.0.0.1:" + std::to_string(port_);
   cfg.permissions["TenantAdministrator"] = {"jobs.read", "runs.start"};
@@ -186,7 +205,7 @@ TEST_F(AdminHttp, ConfiguredPermissionsWidenARole) {
   EXPECT_NE(me.body.find("\"scope\":\"platform\""), std::string::npos) << me.body;
 }
 
-TEST_F(AdminHttp, BadInputGetsAProblemNamingWhatToFix) {
+TEST_P(AdminHttp, BadInputGetsAProblemNamingWhatToFix) {
   struct Case {
     std::string method, target, body;
     int status;
@@ -223,7 +242,7 @@ TEST_F(AdminHttp, BadInputGetsAProblemNamingWhatToFix) {
   EXPECT_EQ(r.status, 415) << r.body;
 }
 
-TEST_F(AdminHttp, TokensMissingExpiredRevokedOrMalformedGet401) {
+TEST_P(AdminHttp, TokensMissingExpiredRevokedOrMalformedGet401) {
   EXPECT_EQ(http("GET", "/api/v1/jobs").status, 401);
   auto r = http("GET", "/api/v1/jobs", "opk_not-a-real-token");
   EXPECT_EQ(r.status, 401);
@@ -247,7 +266,7 @@ TEST_F(AdminHttp, TokensMissingExpiredRevokedOrMalformedGet401) {
       << "the scheme is case-insensitive";
 }
 
-TEST_F(AdminHttp, HugeBodiesAndTraversalAreRefused) {
+TEST_P(AdminHttp, HugeBodiesAndTraversalAreRefused) {
   const std::string huge(2 * 1024 * 1024, 'x');
   auto r = http("POST", "/api/v1/runs", admin_, huge);
   EXPECT_EQ(r.status, 413) << r.body.substr(0, 200);
@@ -271,7 +290,7 @@ TEST_F(AdminHttp, HugeBodiesAndTraversalAreRefused) {
   EXPECT_EQ(http("GET", "/healthz").status, 200) << "the server goes on";
 }
 
-TEST_F(AdminHttp, ManualRunFalseIsRefusedWith409) {
+TEST_P(AdminHttp, ManualRunFalseIsRefusedWith409) {
   auto r = http("POST", "/api/v1/runs", admin_, R"({"job_type": "scheduled-only", "reason": "try"})");
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_NE(r.body.find("manual_run=false"), std::string::npos) << r.body;
@@ -285,7 +304,7 @@ TEST_F(AdminHttp, ManualRunFalseIsRefusedWith409) {
   EXPECT_TRUE(seen);
 }
 
-TEST_F(AdminHttp, TheEventStreamDeliversARunsLogInOrderAndEndsWithTheRun) {
+TEST_P(AdminHttp, TheEventStreamDeliversARunsLogInOrderAndEndsWithTheRun) {
   auto r = http("POST", "/api/v1/jobs/job-t1/run", admin_, R"({"reason": "stream", "params": {"steps": 4}})");
   ASSERT_EQ(r.status, 202) << r.body;
   const int64_t id = r.json()->getArray("run_ids")->getElement<int64_t>(0);
@@ -314,7 +333,7 @@ TEST_F(AdminHttp, TheEventStreamDeliversARunsLogInOrderAndEndsWithTheRun) {
   EXPECT_EQ(http("GET", "/api/v1/runs/" + std::to_string(id) + "/events", tenant_admin_).status, 200);
 }
 
-TEST_F(AdminHttp, CancelRetryAndHoldThroughTheApi) {
+TEST_P(AdminHttp, CancelRetryAndHoldThroughTheApi) {
   auto r = http("POST", "/api/v1/runs", admin_, R"({"job_type": "slow-job", "reason": "r", "params": {"ms": 20000}})");
   ASSERT_EQ(r.status, 202) << r.body;
   // (The run goes on in the background; stopping the kernel at the end cancels it.)
@@ -348,7 +367,7 @@ TEST_F(AdminHttp, CancelRetryAndHoldThroughTheApi) {
   EXPECT_EQ(r.body.find("\"id\":" + later + ","), std::string::npos) << r.body;
 }
 
-TEST_F(AdminHttp, MetricsHealthAndSecurityHeaders) {
+TEST_P(AdminHttp, MetricsHealthAndSecurityHeaders) {
   http("POST", "/api/v1/jobs/job-t1/run", admin_, R"({"reason": "m", "params": {"steps": 1}})");
   ASSERT_TRUE(kernel_->engine()->wait(1, 10000));
   auto r = http("GET", "/metrics", admin_);
@@ -367,7 +386,7 @@ TEST_F(AdminHttp, MetricsHealthAndSecurityHeaders) {
   EXPECT_EQ(http("OPTIONS", "/api/v1/jobs", "", "", {{"Origin", "http://evil.example"}}).status, 403);
 }
 
-TEST_F(AdminHttp, RateLimitsAnswer429WithRetryAfter) {
+TEST_P(AdminHttp, RateLimitsAnswer429WithRetryAfter) {
   start({{"rate_per_user", "5"}, {"cors_origins", "https://console.example"}});
   int limited = 0;
   std::string retry;
@@ -385,7 +404,7 @@ TEST_F(AdminHttp, RateLimitsAnswer429WithRetryAfter) {
   EXPECT_EQ(r.head.get("Access-Control-Allow-Origin", ""), "https://console.example");
 }
 
-TEST_F(AdminHttp, TheOpenApiDocumentListsEveryRegisteredRoute) {
+TEST_P(AdminHttp, TheOpenApiDocumentListsEveryRegisteredRoute) {
   auto r = http("GET", "/api/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
   auto doc = r.json();
@@ -455,7 +474,7 @@ TEST_F(AdminHttp, TheOpenApiDocumentListsEveryRegisteredRoute) {
 // The document passes Redocly's linter with its recommended rules, without
 // an error or a warning. The linter is pinned in openapi-lint/ beside this
 // file, with its redocly.yaml; dist/setup.sh installs it.
-TEST_F(AdminHttp, TheOpenApiDocumentPassesTheLinter) {
+TEST_P(AdminHttp, TheOpenApiDocumentPassesTheLinter) {
   const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
   const auto redocly = lint / "node_modules/.bin/redocly";
   ASSERT_TRUE(std::filesystem::exists(redocly))
@@ -484,7 +503,7 @@ TEST_F(AdminHttp, TheOpenApiDocumentPassesTheLinter) {
   }
 }
 
-TEST_F(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
+TEST_P(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
   auto r = http("POST", "/api/v1/jobs", tenant_admin_, R"({"id": "mine", "job_type": "hello"})");
   EXPECT_EQ(r.status, 403) << r.body;
   r = http("POST", "/api/v1/jobs", admin_,
@@ -516,7 +535,7 @@ TEST_F(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
   EXPECT_EQ(r.json()->getArray("fire_ms")->size(), 3u) << r.body;
 }
 
-TEST_F(AdminHttp, ReadinessFailsNamingTheCauseWhileTheStoreCannotTakeWrites) {
+TEST_P(AdminHttpSqliteFile, ReadinessFailsNamingTheCauseWhileTheStoreCannotTakeWrites) {
   ASSERT_EQ(http("GET", "/readyz").status, 200);
   // SQLite's own size limit makes the store full for real.
   store::Store* st = kernel_->store();
@@ -545,7 +564,7 @@ TEST_F(AdminHttp, ReadinessFailsNamingTheCauseWhileTheStoreCannotTakeWrites) {
 // share the port (SO_REUSEPORT, as Poco's ServerSocket(address) does): a
 // second kernel started with the same listen address must fail to serve,
 // never silently take a share of the connections with other tokens.
-TEST_F(AdminHttp, ASecondServerOnTheListenAddressIsRefusedNotShared) {
+TEST_P(AdminHttp, ASecondServerOnTheListenAddressIsRefusedNotShared) {
   ASSERT_EQ(http("GET", "/healthz").status, 200);
   Poco::Net::ServerSocket other;
   EXPECT_THROW(other.bind(Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(port_)), true, true),

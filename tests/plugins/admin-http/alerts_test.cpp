@@ -3,7 +3,8 @@
 // header) over 120 alerts, an alert's detail with its history, every
 // operator action with its audit row, bad input named in problem+json, the
 // caller's view (404 outside it, 403 without the permission), the
-// opk_alerts gauges of /metrics and the routes' OpenAPI description.
+// opk_alerts gauges of /metrics and the routes' OpenAPI description; on both
+// stores (a fresh PostgreSQL database per test, tests/support/pg_util.h).
 #include <Poco/URI.h>
 #include <gtest/gtest.h>
 #include <opskernel/opk.hpp>
@@ -22,6 +23,7 @@
 
 #include "http_client.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk {
 namespace {
@@ -29,7 +31,7 @@ namespace {
 using test::free_port;
 using test::Reply;
 
-class AlertsApi : public ::testing::Test {
+class AlertsApi : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     port_ = free_port();
@@ -37,6 +39,8 @@ class AlertsApi : public ::testing::Test {
         with_probe_ ? test::plugins_dir(dir_, {test::bundled("admin-http"), test::fixture("alert_probe")})
                     : test::plugins_dir(dir_, {test::bundled("admin-http")});
     auto cfg = test::quiet_config(dir_, plugins);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    ASSERT_TRUE(e.empty()) << e;
     cfg.listen = "127.0.0.1:" + std::to_string(port_);
     cfg.plugins["admin-http"] = {{"rate_per_user", "0"}, {"rate_per_address", "0"}};
     // The probe source reads what to raise from this file at each run.
@@ -125,12 +129,15 @@ class AlertsApi : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  test::PgDatabase db_;
   bool with_probe_ = false;  // also load the test alert source "probe"
   std::filesystem::path control_ = dir_.path() / "probe.control";
   std::unique_ptr<Kernel> kernel_;
   int port_ = 0;
   std::string admin_, t1_admin_, t2_admin_, t1_user_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Backends, AlertsApi, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
 
 const char* const kScopes[] = {"tenant:t1", "subscription:s1", "tenant:t2", "subscription:s2"};
 const char* const kSeverities[] = {"info", "warning", "critical"};
@@ -139,7 +146,7 @@ int rank(const std::string& severity) {
   return severity == "critical" ? 2 : severity == "warning" ? 1 : 0;
 }
 
-TEST_F(AlertsApi, TheListFiltersSortsAndPagesWithACursorOver120Alerts) {
+TEST_P(AlertsApi, TheListFiltersSortsAndPagesWithACursorOver120Alerts) {
   std::map<int64_t, std::string> scope_of, severity_of;
   for (int i = 0; i < 120; ++i) {
     const std::string scope = kScopes[i % 4], severity = kSeverities[i % 3];
@@ -256,7 +263,7 @@ TEST_F(AlertsApi, TheListFiltersSortsAndPagesWithACursorOver120Alerts) {
   EXPECT_EQ(t2_total, 60) << r.body;
 }
 
-TEST_F(AlertsApi, BadQueriesAreProblemsNamingTheParameter) {
+TEST_P(AlertsApi, BadQueriesAreProblemsNamingTheParameter) {
   struct Case {
     std::string target;
     int status;
@@ -290,7 +297,7 @@ TEST_F(AlertsApi, BadQueriesAreProblemsNamingTheParameter) {
   }
 }
 
-TEST_F(AlertsApi, AnAlertsLifeIsInItsHistoryAndEveryActionInTheAuditTrail) {
+TEST_P(AlertsApi, AnAlertsLifeIsInItsHistoryAndEveryActionInTheAuditTrail) {
   const int64_t id = create(admin_, "critical", "tenant:t1", "backups fail");
   ASSERT_GT(id, 0);
   const std::string at = "/api/v1/alerts/" + std::to_string(id);
@@ -407,7 +414,7 @@ TEST_F(AlertsApi, AnAlertsLifeIsInItsHistoryAndEveryActionInTheAuditTrail) {
   EXPECT_EQ(of_closed, 1) << closes.dump();
 }
 
-TEST_F(AlertsApi, CreatedAlertsAreCustomAndCheckedBeforeTheyAreStored) {
+TEST_P(AlertsApi, CreatedAlertsAreCustomAndCheckedBeforeTheyAreStored) {
   auto r = http("POST", "/api/v1/alerts", admin_,
                 R"({"severity": "warning", "title": "Manual check", "message": "Look at the invoices",
                     "scope": "subscription:s2", "area": "billing", "related_type": "invoice",
@@ -447,7 +454,7 @@ TEST_F(AlertsApi, CreatedAlertsAreCustomAndCheckedBeforeTheyAreStored) {
   EXPECT_EQ(all_pages("/api/v1/alerts?limit=500", admin_).size(), 2u) << "the refused ones were not stored";
 }
 
-TEST_F(AlertsApi, AnAlertOutsideTheCallersViewIsNotFoundAndActionsNeedThePermission) {
+TEST_P(AlertsApi, AnAlertOutsideTheCallersViewIsNotFoundAndActionsNeedThePermission) {
   const int64_t t1 = create(admin_, "critical", "tenant:t1", "t1 is down");
   const int64_t s1 = create(admin_, "warning", "subscription:s1", "s1 has no usage");
   const int64_t platform = create(admin_, "info", "platform", "platform notice");
@@ -483,7 +490,7 @@ TEST_F(AlertsApi, AnAlertOutsideTheCallersViewIsNotFoundAndActionsNeedThePermiss
   EXPECT_EQ(json(r)["alert"]["closed_by"], "ted");
 }
 
-TEST_F(AlertsApi, MetricsCountAlertsBySourceSeverityAndStatus) {
+TEST_P(AlertsApi, MetricsCountAlertsBySourceSeverityAndStatus) {
   const int64_t a = create(admin_, "critical", "tenant:t1", "one");
   create(admin_, "critical", "tenant:t2", "two");
   const int64_t b = create(admin_, "warning", "subscription:s1", "three");
@@ -522,7 +529,7 @@ TEST_F(AlertsApi, MetricsCountAlertsBySourceSeverityAndStatus) {
   }
 }
 
-TEST_F(AlertsApi, TheOpenApiDocumentDescribesEveryAlertRoute) {
+TEST_P(AlertsApi, TheOpenApiDocumentDescribesEveryAlertRoute) {
   auto r = http("GET", "/api/v1/openapi.json", "");
   ASSERT_EQ(r.status, 200);
   const Json doc = json(r);
@@ -593,7 +600,10 @@ class SourceAlertsApi : public AlertsApi {
   }
 };
 
-TEST_F(SourceAlertsApi, ASourcesAlertsAreListedCountedClearedAndRaisedAgain) {
+INSTANTIATE_TEST_SUITE_P(Backends, SourceAlertsApi, ::testing::Values("sqlite", "postgresql"),
+                         test::store_backend_name);
+
+TEST_P(SourceAlertsApi, ASourcesAlertsAreListedCountedClearedAndRaisedAgain) {
   sweep();
   auto probe = all_pages("/api/v1/alerts?source=probe&sort=-severity", admin_);
   ASSERT_EQ(probe.size(), 3u);
@@ -655,7 +665,7 @@ TEST_F(SourceAlertsApi, ASourcesAlertsAreListedCountedClearedAndRaisedAgain) {
 
 // docs/admin-api.md's endpoint table lists each alert route with the
 // permission and query parameters the served document gives it.
-TEST_F(AlertsApi, TheEndpointTableDocumentsEveryAlertRoute) {
+TEST_P(AlertsApi, TheEndpointTableDocumentsEveryAlertRoute) {
   std::ifstream in(std::string(OPK_SOURCE_DIR) + "/docs/admin-api.md");
   ASSERT_TRUE(in) << "cannot read docs/admin-api.md";
   // "| METHOD | `path` | `permission` | `q1`, `q2` | ..." -> row

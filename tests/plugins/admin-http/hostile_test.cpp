@@ -2,7 +2,10 @@
 // 127.0.0.1 to a real kernel: framing that could desync a proxy, heads sent
 // slowly, label injection into /metrics, bytes that are not UTF-8, numbers
 // past int64 and control characters in text. Each answer is checked, and
-// that the server goes on serving.
+// that the server goes on serving. What reaches the store (the audit trail,
+// a revocation by another process) runs on both stores (a fresh PostgreSQL
+// database per test, tests/support/pg_util.h); what the HTTP layer refuses
+// before the store runs on SQLite.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPClientSession.h>
@@ -19,7 +22,9 @@
 #include <thread>
 
 #include "http_client.h"
+#include "store/open.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk {
 namespace {
@@ -53,14 +58,22 @@ struct RawAnswer {
   std::string head, body;
 };
 
-class Hostile : public ::testing::Test {
+class Hostile : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { start({}); }
+
+  // The kernel's configuration on the test's store.
+  config::Config base_config() {
+    auto cfg = test::quiet_config(dir_, plugins_);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    EXPECT_TRUE(e.empty()) << e;
+    return cfg;
+  }
 
   void start(std::map<std::string, std::string> settings) {
     kernel_.reset();
     port_ = free_port();
-    auto cfg = test::quiet_config(dir_, plugins_);
+    auto cfg = base_config();
     cfg.listen = "127.0.0.1:" + std::to_string(port_);
     cfg.plugins["admin-http"] = settings;
     kernel_ = std::make_unique<Kernel>(cfg);
@@ -142,13 +155,21 @@ class Hostile : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::string plugins_ = test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("hello")});
   std::unique_ptr<Kernel> kernel_;
   int port_ = 0;
   std::string admin_;
 };
 
-TEST_F(Hostile, FramingThatCouldDesyncAProxyGetsOneAnswerAndTheConnectionCloses) {
+INSTANTIATE_TEST_SUITE_P(Backends, Hostile, ::testing::Values("sqlite"), test::store_backend_name);
+
+// Hostile requests whose traces reach the store: on both.
+class HostileStore : public Hostile {};
+
+INSTANTIATE_TEST_SUITE_P(Backends, HostileStore, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+TEST_P(Hostile, FramingThatCouldDesyncAProxyGetsOneAnswerAndTheConnectionCloses) {
   // A GET with a chunked body was answered twice (200, then 400 for the
   // body read as a request).
   expect_one_problem(raw("GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -181,7 +202,7 @@ TEST_F(Hostile, FramingThatCouldDesyncAProxyGetsOneAnswerAndTheConnectionCloses)
   EXPECT_EQ(got[1].status, 200);
 }
 
-TEST_F(Hostile, ABodyRefusedUnreadIsNeverReadAsTheNextRequest) {
+TEST_P(Hostile, ABodyRefusedUnreadIsNeverReadAsTheNextRequest) {
   // A POST refused before its body was read (no token: 401) left the body
   // on a kept-alive connection, to be parsed as the next request.
   auto s = connect();
@@ -199,7 +220,7 @@ TEST_F(Hostile, ABodyRefusedUnreadIsNeverReadAsTheNextRequest) {
   EXPECT_NE(got[1].body.find("ok"), std::string::npos) << got[1].body;
 }
 
-TEST_F(Hostile, EveryErrorTheServerWritesIsProblemJson) {
+TEST_P(Hostile, EveryErrorTheServerWritesIsProblemJson) {
   // HTTP/9.9 was echoed back.
   auto bytes = raw("GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n");
   expect_one_problem(bytes, 505, "only HTTP/1.1 and HTTP/1.0", "HTTP/9.9");
@@ -233,7 +254,7 @@ TEST_F(Hostile, EveryErrorTheServerWritesIsProblemJson) {
   EXPECT_EQ(rest[0].status, 422) << rest[0].body;  // read, then judged: no job type
 }
 
-TEST_F(Hostile, MetricsLabelsCannotBeInjected) {
+TEST_P(Hostile, MetricsLabelsCannotBeInjected) {
   // The method went unescaped into a label: one request made /metrics
   // unparseable for every scraper.
   raw("X\"} /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -270,7 +291,7 @@ TEST_F(Hostile, MetricsLabelsCannotBeInjected) {
   }
 }
 
-TEST_F(Hostile, BytesThatAreNotUtf8NeverReachAnAnswerOrTheAuditTrail) {
+TEST_P(HostileStore, BytesThatAreNotUtf8NeverReachAnAnswerOrTheAuditTrail) {
   for (const char* target : {"/api/v1/jobs/%FF", "/api/v1/jobs/%C0%AF", "/api/v1/jobs?text=%ED%A0%80"}) {
     auto r = http("GET", target, admin_);
     EXPECT_EQ(r.status, 400) << target << " " << r.body;
@@ -290,7 +311,7 @@ TEST_F(Hostile, BytesThatAreNotUtf8NeverReachAnAnswerOrTheAuditTrail) {
   EXPECT_NO_THROW(json(r.body));
 }
 
-TEST_F(Hostile, NumbersPastInt64AndControlCharactersAreNamed) {
+TEST_P(Hostile, NumbersPastInt64AndControlCharactersAreNamed) {
   struct Case {
     std::string target, body, words;
   } cases[] = {
@@ -321,7 +342,7 @@ TEST_F(Hostile, NumbersPastInt64AndControlCharactersAreNamed) {
   EXPECT_EQ(r.status, 202) << r.body;
 }
 
-TEST_F(Hostile, RefusedRequestsCannotFloodTheAuditTrail) {
+TEST_P(HostileStore, RefusedRequestsCannotFloodTheAuditTrail) {
   // 300 anonymous POSTs with a 15,000-character path added 300 rows and
   // 12 MB before.
   const std::string path = "/api/v1/" + std::string(15000, 'p');
@@ -337,7 +358,7 @@ TEST_F(Hostile, RefusedRequestsCannotFloodTheAuditTrail) {
   // What was only counted is summed up when the kernel stops.
   kernel_.reset();
   std::unique_ptr<store::Store> st;
-  ASSERT_TRUE(store::open_sqlite(test::quiet_config(dir_, plugins_).store_file(), false, &st));
+  ASSERT_TRUE(store::open(base_config(), &st, {.check = false}));
   bool summed = false;
   for (const auto& r : st->audit_rows(1000).value())
     summed |= r.action == "http refused" &&
@@ -346,7 +367,7 @@ TEST_F(Hostile, RefusedRequestsCannotFloodTheAuditTrail) {
   EXPECT_TRUE(summed);
 }
 
-TEST_F(Hostile, ARevocationByAnotherProcessAppliesWithinItsBound) {
+TEST_P(HostileStore, ARevocationByAnotherProcessAppliesWithinItsBound) {
   // `users revoke` opens the store beside the running kernel; requests were
   // accepted for up to a second after it returned.
   auto* id = kernel_->identity();
@@ -355,7 +376,7 @@ TEST_F(Hostile, ARevocationByAnotherProcessAppliesWithinItsBound) {
   ASSERT_TRUE(id->issue_token("rob", 0, "test", &token));
   for (int round = 0; round < 20; ++round) ASSERT_EQ(http("GET", "/api/v1/jobs", token).status, 200);
   std::unique_ptr<store::Store> other;
-  ASSERT_TRUE(store::open_sqlite(test::quiet_config(dir_, plugins_).store_file(), false, &other));
+  ASSERT_TRUE(store::open(base_config(), &other, {.check = false}));
   int64_t revoked = 0;
   ASSERT_TRUE(other->disable_user("rob", 1, &revoked));
   EXPECT_EQ(revoked, 1);
@@ -366,7 +387,7 @@ TEST_F(Hostile, ARevocationByAnotherProcessAppliesWithinItsBound) {
   EXPECT_NE(r.body.find("the token was revoked"), std::string::npos) << r.body;
 }
 
-TEST_F(Hostile, SlowHeadsCannotStarveHealthChecks) {
+TEST_P(Hostile, SlowHeadsCannotStarveHealthChecks) {
   // With 8 threads, 20 clients that send their heads slowly held every
   // thread; health checks timed out for 45 s.
   start({{"threads", "8"}, {"head_timeout_s", "1"}});
