@@ -13,7 +13,8 @@ case "$MODE" in start|test) ;; *) usage ;; esac
 
 PACKAGES=(cmake g++ ninja-build ccache pkg-config
   libboost-dev libboost-program-options-dev libpoco-dev libspdlog-dev
-  libgtest-dev libgmock-dev libpq-dev libhowardhinnant-date-dev libvalijson-dev nlohmann-json3-dev libsqlite3-dev libcsv-dev clang-format)
+  libgtest-dev libgmock-dev libpq-dev libhowardhinnant-date-dev libvalijson-dev nlohmann-json3-dev libsqlite3-dev libcsv-dev clang-format
+  libhiredis-dev)
 
 # The console's bundle is built with Node.js and npm (the machine's own when
 # present, else Debian's); its browser tests run in Debian's Chromium.
@@ -22,8 +23,9 @@ command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm
 # /metrics with Prometheus's own parser; the e-mail channel's tests deliver
 # to a real SMTP server, aiosmtpd (for Debian's /usr/bin/python3), and make
 # their TLS certificates with openssl; the PostgreSQL store's tests start a
-# throwaway server of Debian's postgresql (tests/support/pg-server).
-[ "$MODE" = test ] && PACKAGES+=(chromium prometheus python3-aiosmtpd openssl postgresql)
+# throwaway server of Debian's postgresql (tests/support/pg-server); the
+# cache purge's tests start their own redis-server on 127.0.0.1.
+[ "$MODE" = test ] && PACKAGES+=(chromium prometheus python3-aiosmtpd openssl postgresql redis-server)
 
 install_missing() {
   local missing=()
