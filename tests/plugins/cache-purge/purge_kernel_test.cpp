@@ -3,12 +3,19 @@
 // kernel's [cache] bounds, their counters on /metrics, an administrator's
 // purge of the plugin's namespace through the admin API audited in the
 // kernel's audit trail, a Redis server that is down failing only its purge,
-// and the role x action matrix of the routes under the default permissions.
+// the role x action matrix of the routes under the default permissions, and
+// the OpenAPI document with the routes through Redocly's linter.
 #include <gtest/gtest.h>
 
 #include <opskernel/json.hpp>
 
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <regex>
 #include <string>
 #include <tuple>
 
@@ -109,6 +116,37 @@ TEST_F(CacheKernel, RoleByActionMatrix) {
     EXPECT_EQ(http("POST", "/api/v1/cache/kernel/purge", kernel_dry, r.role).status, r.kernel) << r.role;
   }
   EXPECT_EQ(http("GET", "/api/v1/cache", "", "").status, 401);
+}
+
+// The routes are in the OpenAPI document with their permissions, and the
+// document passes Redocly's linter (tests/plugins/admin-http/openapi-lint)
+// without an error or a warning.
+TEST_F(CacheKernel, TheOpenApiDocumentWithTheRoutesPassesTheLinter) {
+  auto r = http("GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  const Json doc = Json::parse(r.body);
+  EXPECT_EQ(doc["paths"]["/api/v1/cache"]["get"]["x-permission"], "cache.read");
+  EXPECT_EQ(doc["paths"]["/api/v1/cache/redis/{server}/purge"]["post"]["x-permission"], "cache.purge");
+  EXPECT_EQ(doc["paths"]["/api/v1/cache/kernel/purge"]["post"]["x-permission"], "cache.purge");
+  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
+  const auto redocly = lint / "node_modules/.bin/redocly";
+  ASSERT_TRUE(std::filesystem::exists(redocly))
+      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
+      << " (dist/setup.sh does)";
+  const auto file = dir_.path() / "openapi.json";
+  std::ofstream(file) << r.body;
+  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
+                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
+                          "' --format=stylish 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_FALSE(std::regex_search(out, std::regex(R"((\d+):(\d+) +(error|warning) )"))) << out;
 }
 
 }  // namespace
