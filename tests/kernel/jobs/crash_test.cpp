@@ -2,7 +2,9 @@
 // again, then started cleanly. Every run whose creation returned is in the
 // store and completes; runs cut off mid-flight are closed as ERROR +
 // terminated and re-queued only where the type allows; no schedule slot fires
-// twice; the database passes SQLite's integrity check.
+// twice; the database passes SQLite's integrity check. The SIGKILL round runs
+// on both stores (a fresh PostgreSQL database, tests/support/pg_util.h); the
+// full disk is SQLite's file's.
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
@@ -14,7 +16,9 @@
 #include <random>
 #include <set>
 
+#include "store/open.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk::jobs {
 namespace {
@@ -43,10 +47,18 @@ config::Config crash_config(const test::TempDir& d, const std::string& plugins) 
   }
 }
 
-TEST(Crash, KillNineRepeatedlyLosesNothingAndFiresNoSlotTwice) {
+class CrashTest : public ::testing::TestWithParam<std::string> {};
+
+INSTANTIATE_TEST_SUITE_P(Backends, CrashTest, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+TEST_P(CrashTest, KillNineRepeatedlyLosesNothingAndFiresNoSlotTwice) {
+  const bool pg = GetParam() == "postgresql";
   test::TempDir d;
+  test::PgDatabase db;
   auto plugins = test::plugins_dir(d, {test::bundled("hello"), test::fixture("engine_jobs")});
   auto cfg = crash_config(d, plugins);
+  const std::string e = test::use_store_backend(GetParam(), &db, &cfg);
+  ASSERT_TRUE(e.empty()) << e;
   const std::string submitted = (d.path() / "submitted.txt").string();
   std::filesystem::create_directories(cfg.data_dir);
 
@@ -67,7 +79,7 @@ TEST(Crash, KillNineRepeatedlyLosesNothingAndFiresNoSlotTwice) {
   for (int i = 0; i < kills; ++i) {
     {  // make the slot due again (the same slot each time)
       std::unique_ptr<store::Store> st;
-      ASSERT_TRUE(store::open_sqlite(cfg.store_path, true, &st));
+      ASSERT_TRUE(store::open(cfg, &st));
       ASSERT_TRUE(st->set_next_run("every-minute", 60000));
     }
     pid_t pid = fork();
@@ -132,16 +144,18 @@ TEST(Crash, KillNineRepeatedlyLosesNothingAndFiresNoSlotTwice) {
   EXPECT_EQ(slots.count(60000), 1u);
   k.stop();
 
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(cfg.store_path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* q = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "ok");
-  sqlite3_finalize(q);
-  sqlite3_close(db);
-  std::cout << "[ crash    ] " << kills << " SIGKILLs, " << ids.size() << " acknowledged runs, " << runs.size()
-            << " runs stored, " << recovered << " recovered in flight, " << requeued << " re-queued\n";
+  if (!pg) {  // the file is whole
+    sqlite3* file = nullptr;
+    ASSERT_EQ(sqlite3_open(cfg.store_path.c_str(), &file), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(file, "PRAGMA integrity_check", -1, &q, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "ok");
+    sqlite3_finalize(q);
+    sqlite3_close(file);
+  }
+  std::cout << "[ crash    ] " << GetParam() << ": " << kills << " SIGKILLs, " << ids.size() << " acknowledged runs, "
+            << runs.size() << " runs stored, " << recovered << " recovered in flight, " << requeued << " re-queued\n";
 }
 
 // A tmpfs of `mib` MiB at `dir` for the life of the object: a small real
