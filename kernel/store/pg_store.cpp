@@ -181,6 +181,12 @@ void PgPool::put_back(PGconn* conn) {
 
 // --- the store
 
+namespace {
+// The advisory lock every migration takes (pg_schema.cpp's "opkm"), also
+// held while the migrations' table is made.
+constexpr int64_t kPgOpenMigrationLock = 0x6f706b6d;
+}  // namespace
+
 PgStore::PgStore(std::string conninfo, const PostgresOptions& options)
     : conninfo_(std::move(conninfo)), options_(options), pool_(conninfo_, options.pool_size) {}
 
@@ -194,14 +200,22 @@ Status PgStore::open() {
     if (Status s = pg_exec(lease.get(), "open", "SELECT current_database(), current_user", {}, &r); !s) return s;
     database_ = PQgetvalue(r.get(), 0, 0);
     kernel_role_ = PQgetvalue(r.get(), 0, 1);
-    if (Status s = pg_exec(lease.get(), "open",
-                           "CREATE TABLE IF NOT EXISTS schema_migrations (owner TEXT NOT NULL, version INTEGER NOT "
-                           "NULL, name TEXT NOT NULL, applied_ms BIGINT NOT NULL, PRIMARY KEY (owner, version))",
-                           {});
-        !s) {
-      // Two stores opening a fresh database at once race on the CREATE;
-      // the loser finds the table made.
-      if (s.code() != OPK_ERR_CONFLICT) return s;
+    // Stores opening a fresh database at once would race on the CREATE (IF
+    // NOT EXISTS does not keep two creators of one table from colliding in
+    // the catalog: "type already exists"), so it is made under the
+    // migrations' advisory lock: the later ones wait and find it made.
+    PGconn* c = lease.get();
+    Status s = pg_exec(c, "open", "BEGIN", {});
+    if (s) s = pg_exec(c, "open", "SELECT pg_advisory_xact_lock($1)", {std::to_string(kPgOpenMigrationLock)});
+    if (s)
+      s = pg_exec(c, "open",
+                  "CREATE TABLE IF NOT EXISTS schema_migrations (owner TEXT NOT NULL, version INTEGER NOT "
+                  "NULL, name TEXT NOT NULL, applied_ms BIGINT NOT NULL, PRIMARY KEY (owner, version))",
+                  {});
+    if (s) s = pg_exec(c, "open", "COMMIT", {});
+    if (!s) {
+      (void)pg_exec(c, "open", "ROLLBACK", {});
+      return s;
     }
   }
   return migrate("kernel", postgresql_kernel_migrations());
