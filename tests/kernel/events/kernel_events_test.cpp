@@ -3,28 +3,39 @@
 // a plugin built for ABI 1.4 emits and reads through opk.events/1 while a
 // 1.3 plugin's runs are logged like any other, only a plugin's system
 // principal may emit or read, and an emit's idempotency key holds across a
-// restart of the kernel.
+// restart of the kernel; on both stores (a fresh PostgreSQL database per
+// test, tests/support/pg_util.h).
 #include <opskernel/json.hpp>
 
 #include <map>
 
 #include "events/documents.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk {
 namespace {
 
 using Json = nlohmann::json;
 
-class KernelEventsTest : public ::testing::Test {
+class KernelEventsTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     plugins_ = test::plugins_dir(dir_, {test::fixture("events_probe"), test::fixture("legacy_channel")});
-    kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins_));
+    kernel_ = std::make_unique<Kernel>(config());
     ASSERT_TRUE(kernel_->start());
     ASSERT_TRUE(kernel_->events());
   }
-  void TearDown() override { kernel_->stop(); }
+  void TearDown() override {
+    if (kernel_) kernel_->stop();
+  }
+  // The kernel's configuration on the test's store.
+  config::Config config() {
+    auto cfg = test::quiet_config(dir_, plugins_);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    EXPECT_TRUE(e.empty()) << e;
+    return cfg;
+  }
 
   // The events about run `id`, oldest first.
   std::vector<store::EventRow> of_run(int64_t id) {
@@ -43,11 +54,15 @@ class KernelEventsTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::string plugins_;
   std::unique_ptr<Kernel> kernel_;
 };
 
-TEST_F(KernelEventsTest, EveryWayARunEndsWritesItsEvent) {
+INSTANTIATE_TEST_SUITE_P(Backends, KernelEventsTest, ::testing::Values("sqlite", "postgresql"),
+                         test::store_backend_name);
+
+TEST_P(KernelEventsTest, EveryWayARunEndsWritesItsEvent) {
   using V = std::vector<std::string>;
   EXPECT_EQ(kinds_of_run(run("ev-job", R"({"outcome":"normal","output":{"rows":2}})")), V{events::kRunCompleted});
   EXPECT_EQ(kinds_of_run(run("ev-job", R"({"outcome":"warning"})")), V{events::kRunWarning});
@@ -86,7 +101,7 @@ TEST_F(KernelEventsTest, EveryWayARunEndsWritesItsEvent) {
   EXPECT_EQ(doc["links"]["run"], "/administration/runs/" + std::to_string(done));
 }
 
-TEST_F(KernelEventsTest, AScheduledJobsRunConcernsItsScope) {
+TEST_P(KernelEventsTest, AScheduledJobsRunConcernsItsScope) {
   auto& id = *kernel_->identity();
   ASSERT_TRUE(id.add_node("distributor:d", "platform", "D"));
   ASSERT_TRUE(id.add_node("partner:p", "distributor:d", "P"));
@@ -111,7 +126,7 @@ TEST_F(KernelEventsTest, AScheduledJobsRunConcernsItsScope) {
   EXPECT_EQ(doc["links"]["job"], "/administration/jobs/acme-nightly");
 }
 
-TEST_F(KernelEventsTest, AlertChangesAreLogged) {
+TEST_P(KernelEventsTest, AlertChangesAreLogged) {
   alerts::Actor admin{"alice", "PlatformAdministrator", "platform", "test"};
   alerts::Raise custom;
   custom.severity = "critical";
@@ -127,7 +142,7 @@ TEST_F(KernelEventsTest, AlertChangesAreLogged) {
   EXPECT_EQ(kinds, (std::vector<std::string>{events::kAlertOpened, events::kAlertAcknowledged, events::kAlertClosed}));
 }
 
-TEST_F(KernelEventsTest, OnlyAPluginsSystemPrincipalEmitsAndReads) {
+TEST_P(KernelEventsTest, OnlyAPluginsSystemPrincipalEmitsAndReads) {
   store::User admin{"root2", "Root", "PlatformAdministrator", "platform"};
   ASSERT_TRUE(kernel_->identity()->add_user(admin));
   std::string token;
@@ -169,7 +184,7 @@ TEST_F(KernelEventsTest, OnlyAPluginsSystemPrincipalEmitsAndReads) {
   EXPECT_EQ(consumers[0].id, "events-probe");
 }
 
-TEST_F(KernelEventsTest, AKeyedEmitIsWrittenOnceAcrossARestart) {
+TEST_P(KernelEventsTest, AKeyedEmitIsWrittenOnceAcrossARestart) {
   const identity::Principal system{"system:events-probe", identity::kSystemRole, "platform"};
   const std::string request =
       R"({"name":"invoice.overdue","subject":"invoice:9","payload":{"n":1},"key":"invoice-overdue:9"})";
@@ -197,7 +212,7 @@ TEST_F(KernelEventsTest, AKeyedEmitIsWrittenOnceAcrossARestart) {
 
   // The kernel restarts on the same store: the key still holds.
   kernel_->stop();
-  kernel_ = std::make_unique<Kernel>(test::quiet_config(dir_, plugins_));
+  kernel_ = std::make_unique<Kernel>(config());
   ASSERT_TRUE(kernel_->start());
   ASSERT_TRUE(kernel_->events_service()->call(system, "events-probe", "emit", request, &answer)) << answer;
   EXPECT_EQ(Json::parse(answer)["duplicate"], true);
