@@ -11,6 +11,7 @@
 #ifndef OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
 #define OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
 
+#include <opskernel/rate_limits.h>
 #include <opskernel/opk.hpp>
 
 #include <condition_variable>
@@ -124,7 +125,7 @@ class Server {
   Host host_;
   ServerSettings settings_;
   RateLimiter per_user_, per_address_;
-  const struct opk_rate_limits_v1* overrides_ = nullptr;  // opskernel.rate-limits/1, when provided
+  const opk_rate_limits_v1* overrides_ = nullptr;  // opskernel.rate-limits/1, when provided
   RequestMetrics metrics_;
   std::unique_ptr<ConnectionTable> connections_;
   std::unique_ptr<Poco::ThreadPool> pool_;
