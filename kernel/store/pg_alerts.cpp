@@ -8,6 +8,7 @@
 #include <cctype>
 #include <map>
 
+#include "store/alert_rows.h"
 #include "store/pg_internal.h"
 #include "store/sqlite_internal.h"
 
@@ -16,128 +17,6 @@ namespace {
 
 using Params = std::vector<std::optional<std::string>>;
 using TextRows = std::vector<std::vector<std::optional<std::string>>>;
-
-constexpr const char* kPgAlertColumns =
-    "id, source, plugin, type, severity, area, title, message, related_type, related_id, scope, scope_level, "
-    "scope_path, platform_only, custom, details_json, status, escalation_level, escalated_rules, first_seen_ms, "
-    "last_seen_ms, occurrences, acknowledged_by, acknowledged_ms, closed_by, closed_ms, close_kind, close_reason, "
-    "silenced_until_ms, previous_id, flapping, clean_sweeps";
-constexpr int kPgAlertColumnCount = 32;
-
-int pg_severity_rank(const std::string& severity) {
-  return severity == "critical" ? 2 : severity == "warning" ? 1 : 0;
-}
-
-std::optional<std::string> pg_opt_text(const std::string& s) {
-  return s.empty() ? std::nullopt : std::optional<std::string>(s);
-}
-std::optional<std::string> pg_opt_ms(int64_t v) {
-  return v == 0 ? std::nullopt : std::optional<std::string>(std::to_string(v));
-}
-
-// The alert's columns in kPgAlertColumns order, as parameters.
-Params pg_alert_params(const AlertRow& a) {
-  return {std::to_string(a.id),
-          a.source,
-          a.plugin,
-          a.type,
-          a.severity,
-          a.area,
-          a.title,
-          a.message,
-          a.related_type,
-          a.related_id,
-          a.scope,
-          a.scope_level,
-          a.scope_path,
-          a.platform_only ? "1" : "0",
-          a.custom ? "1" : "0",
-          a.details_json.empty() ? "{}" : a.details_json,
-          a.status,
-          std::to_string(a.escalation_level),
-          a.escalated_rules,
-          std::to_string(a.first_seen_ms),
-          std::to_string(a.last_seen_ms),
-          std::to_string(a.occurrences),
-          pg_opt_text(a.acknowledged_by),
-          pg_opt_ms(a.acknowledged_ms),
-          pg_opt_text(a.closed_by),
-          pg_opt_ms(a.closed_ms),
-          pg_opt_text(a.close_kind),
-          pg_opt_text(a.close_reason),
-          pg_opt_ms(a.silenced_until_ms),
-          pg_opt_ms(a.previous_id),
-          a.flapping ? "1" : "0",
-          std::to_string(a.clean_sweeps)};
-}
-
-AlertRow pg_alert_of(const std::vector<std::optional<std::string>>& r) {
-  auto t = [&](int i) { return r[i].value_or(""); };
-  AlertRow a;
-  a.id = column_int(r[0]);
-  a.source = t(1);
-  a.plugin = t(2);
-  a.type = t(3);
-  a.severity = t(4);
-  a.area = t(5);
-  a.title = t(6);
-  a.message = t(7);
-  a.related_type = t(8);
-  a.related_id = t(9);
-  a.scope = t(10);
-  a.scope_level = t(11);
-  a.scope_path = t(12);
-  a.platform_only = t(13) == "1";
-  a.custom = t(14) == "1";
-  a.details_json = t(15);
-  a.status = t(16);
-  a.escalation_level = static_cast<int32_t>(column_int(r[17]));
-  a.escalated_rules = t(18);
-  a.first_seen_ms = column_int(r[19]);
-  a.last_seen_ms = column_int(r[20]);
-  a.occurrences = column_int(r[21]);
-  a.acknowledged_by = t(22);
-  a.acknowledged_ms = column_int(r[23]);
-  a.closed_by = t(24);
-  a.closed_ms = column_int(r[25]);
-  a.close_kind = t(26);
-  a.close_reason = t(27);
-  a.silenced_until_ms = column_int(r[28]);
-  a.previous_id = column_int(r[29]);
-  a.flapping = t(30) == "1";
-  a.clean_sweeps = static_cast<int32_t>(column_int(r[31]));
-  return a;
-}
-
-// WHERE conditions, with their parameters numbered from params->size() + 1.
-class PgWhere {
- public:
-  explicit PgWhere(Params* params) : params_(params) {}
-  // "$n" for a new parameter with `value`.
-  std::string param(std::optional<std::string> value) {
-    params_->push_back(std::move(value));
-    return "$" + std::to_string(params_->size());
-  }
-  void add(const std::string& condition) { conditions_.push_back(condition); }
-  void view(const AlertView& v) {
-    if (v.all) return;
-    add("platform_only = 0");
-    if (!v.path.empty()) add("substr(scope_path, 1, " + std::to_string(v.path.size()) + ") = " + param(v.path));
-    if (!v.exact_scope.empty()) add("scope = " + param(v.exact_scope));
-    std::string in;
-    for (const auto& l : v.levels) in += (in.empty() ? "" : ", ") + param(l);
-    add(in.empty() ? "1 = 0" : "scope_level IN (" + in + ")");
-  }
-  std::string sql() const {
-    std::string out;
-    for (const auto& c : conditions_) out += (out.empty() ? " WHERE " : " AND ") + c;
-    return out;
-  }
-
- private:
-  Params* params_;
-  std::vector<std::string> conditions_;
-};
 
 }  // namespace
 
@@ -172,10 +51,10 @@ Status PgStore::save_alerts_in(PGconn* conn, std::vector<AlertSave>* saves) {
     return Status::unavailable("store: alerts: " + s.message());
   int64_t next_id = column_int(next.at(0).at(0));
   std::string placeholders;
-  for (int i = 1; i <= kPgAlertColumnCount; ++i) placeholders += (i > 1 ? ", $" : "$") + std::to_string(i);
+  for (int i = 1; i <= kAlertColumnCount; ++i) placeholders += (i > 1 ? ", $" : "$") + std::to_string(i);
   std::string sets;
   {
-    std::string cols = kPgAlertColumns;
+    std::string cols = kAlertColumns;
     int i = 0;
     size_t pos = 0;
     while (pos != std::string::npos) {
@@ -193,14 +72,14 @@ Status PgStore::save_alerts_in(PGconn* conn, std::vector<AlertSave>* saves) {
     a.details_json = a.details_json.empty() ? "{}" : a.details_json;
     const bool insert = a.id == 0;
     if (insert) a.id = next_id++;
-    Params p = pg_alert_params(a);
-    p.push_back(std::to_string(pg_severity_rank(a.severity)));
+    Params p = alert_params(a);
+    p.push_back(std::to_string(severity_rank(a.severity)));
     int64_t changed = 0;
-    Status s = insert ? run(std::string("INSERT INTO alerts (") + kPgAlertColumns + ", severity_rank) VALUES (" +
-                                placeholders + ", $" + std::to_string(kPgAlertColumnCount + 1) + ")",
+    Status s = insert ? run(std::string("INSERT INTO alerts (") + kAlertColumns + ", severity_rank) VALUES (" +
+                                placeholders + ", $" + std::to_string(kAlertColumnCount + 1) + ")",
                             p, nullptr, &changed)
                       : run("UPDATE alerts SET " + sets + ", severity_rank = $" +
-                                std::to_string(kPgAlertColumnCount + 1) + " WHERE id = $1",
+                                std::to_string(kAlertColumnCount + 1) + " WHERE id = $1",
                             p, nullptr, &changed);
     if (!s) {
       if (s.code() == OPK_ERR_CONFLICT)
@@ -242,34 +121,34 @@ Status PgStore::save_alerts_in(PGconn* conn, std::vector<AlertSave>* saves) {
 
 Status PgStore::get_alert(int64_t id, const AlertView& view, AlertRow* out) {
   Params params;
-  PgWhere w(&params);
+  Where w(&params);
   w.add("id = " + w.param(std::to_string(id)));
   w.view(view);
   TextRows rows;
-  if (Status s = query(std::string("SELECT ") + kPgAlertColumns + " FROM alerts" + w.sql(), params, &rows); !s)
+  if (Status s = query(std::string("SELECT ") + kAlertColumns + " FROM alerts" + w.sql(), params, &rows); !s)
     return Status::unavailable("store: cannot read alert " + std::to_string(id) + ": " + s.message());
   if (rows.empty()) return Status::not_found("no alert " + std::to_string(id));
-  *out = pg_alert_of(rows.front());
+  *out = alert_of(rows.front());
   return Status::ok();
 }
 
 Status PgStore::find_open_alert(const std::string& source, const std::string& related_type,
                                 const std::string& related_id, AlertRow* out) {
   TextRows rows;
-  if (Status s = query(std::string("SELECT ") + kPgAlertColumns +
+  if (Status s = query(std::string("SELECT ") + kAlertColumns +
                            " FROM alerts WHERE source = $1 AND related_type = $2 AND related_id = $3 AND closed_ms IS "
                            "NULL",
                        {source, related_type, related_id}, &rows);
       !s)
     return Status::unavailable("store: cannot read alerts: " + s.message());
   if (rows.empty()) return Status::not_found("no open alert for " + related_type + " '" + related_id + "'");
-  *out = pg_alert_of(rows.front());
+  *out = alert_of(rows.front());
   return Status::ok();
 }
 
 StatusOr<std::vector<AlertRow>> PgStore::list_alerts(const AlertQuery& q) {
   Params params;
-  PgWhere w(&params);
+  Where w(&params);
   w.view(q.view);
   if (!q.statuses.empty()) {
     std::string in;
@@ -309,21 +188,21 @@ StatusOr<std::vector<AlertRow>> PgStore::list_alerts(const AlertQuery& q) {
     const std::string i = w.param(std::to_string(q.after->second));
     w.add("(" + key + " " + op + " " + k + " OR (" + key + " = " + k + " AND id " + op + " " + i + "))");
   }
-  std::string sql = std::string("SELECT ") + kPgAlertColumns + " FROM alerts" + w.sql() + " ORDER BY " + key + " " +
-                    dir + ", id " + dir;
+  std::string sql = std::string("SELECT ") + kAlertColumns + " FROM alerts" + w.sql() + " ORDER BY " + key + " " + dir +
+                    ", id " + dir;
   if (q.limit) sql += " LIMIT " + std::to_string(q.limit);
   TextRows rows;
   if (Status s = query(sql, params, &rows); !s) return Status::unavailable("store: cannot list alerts: " + s.message());
   std::vector<AlertRow> out;
   out.reserve(rows.size());
-  for (const auto& r : rows) out.push_back(pg_alert_of(r));
+  for (const auto& r : rows) out.push_back(alert_of(r));
   return out;
 }
 
 StatusOr<std::vector<AlertRow>> PgStore::alert_chain(const std::string& source, const std::string& related_type,
                                                      const std::string& related_id, size_t limit) {
   TextRows rows;
-  if (Status s = query(std::string("SELECT ") + kPgAlertColumns +
+  if (Status s = query(std::string("SELECT ") + kAlertColumns +
                            " FROM alerts WHERE source = $1 AND related_type = $2 AND related_id = $3 ORDER BY id DESC "
                            "LIMIT " +
                            std::to_string(std::max<size_t>(limit, 1)),
@@ -331,7 +210,7 @@ StatusOr<std::vector<AlertRow>> PgStore::alert_chain(const std::string& source, 
       !s)
     return Status::unavailable("store: cannot read alerts: " + s.message());
   std::vector<AlertRow> out;
-  for (const auto& r : rows) out.push_back(pg_alert_of(r));
+  for (const auto& r : rows) out.push_back(alert_of(r));
   return out;
 }
 
@@ -352,7 +231,7 @@ StatusOr<std::vector<AlertEvent>> PgStore::alert_events(int64_t alert_id) {
 
 StatusOr<std::vector<AlertCount>> PgStore::alert_counts(const AlertView& view) {
   Params params;
-  PgWhere w(&params);
+  Where w(&params);
   w.view(view);
   TextRows rows;
   if (Status s = query("SELECT status, severity, source, COUNT(*) FROM alerts" + w.sql() +
