@@ -145,6 +145,7 @@ class PgStore final : public Store {
   StatusOr<std::vector<AppliedMigration>> applied_migrations() override;
 
   // --- scheduled jobs (pg_jobs.cpp)
+  StatusOr<std::vector<MigrationAttempt>> migration_attempts() override;
   Status create_scheduled_job(ScheduledJob j) override;
   Status update_scheduled_job(const ScheduledJob& in) override;
   Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;

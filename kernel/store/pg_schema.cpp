@@ -220,6 +220,7 @@ CREATE TABLE event_consumers (
   acked_ms BIGINT NOT NULL)
 )SQL"},
       {9, "", kKernelMigrations.at(8).sql},
+      {10, "", kKernelMigrations.at(9).sql},
   };
   // The same names as the SQLite store's versions.
   for (auto& x : m) x.name = kKernelMigrations.at(static_cast<size_t>(x.version - 1)).name;
@@ -231,7 +232,26 @@ CREATE TABLE event_consumers (
 Status PgStore::migrate(const std::string& owner, const std::vector<Migration>& migrations) {
   if (owner != "kernel")
     if (Status r = plugin_role(owner); !r) return r;
+  // The kernel's attempts made before migration_attempts exists, written
+  // with the migration that makes it.
+  std::vector<PgParams> unrecorded;
   for (const auto& m : migrations) {
+    const bool recorded = owner != "kernel" || m.version >= kMigrationAttemptsVersion;
+    const int64_t started = now_ms();
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto attempt = [&](bool applied, const std::string& error) -> PgParams {
+      const int64_t us =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+      return {owner,
+              std::to_string(m.version),
+              m.name,
+              std::to_string(started),
+              std::to_string(us),
+              applied ? "applied" : "failed",
+              error};
+    };
+    const char* const insert_attempt = "INSERT INTO migration_attempts VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    std::optional<std::string> script_error;
     Status s = in_transaction("migration " + owner + " #" + std::to_string(m.version), [&](PGconn* c) {
       // One migrating store at a time, across processes; released at the
       // end of the transaction.
@@ -250,13 +270,34 @@ Status PgStore::migrate(const std::string& owner, const std::vector<Migration>& 
         return Status::invalid("migrations of '" + owner + "': version " + std::to_string(m.version) + " follows " +
                                std::to_string(current) + " (versions must be 1, 2, 3 ...)");
       Status applied = owner == "kernel" ? pg_script(c, "script", m.sql) : exec_plugin_script(c, owner, m.sql);
-      if (!applied)
+      if (!applied) {
+        script_error = applied.message();
         return Status::invalid("migration " + owner + " #" + std::to_string(m.version) + " (" + m.name +
                                ") failed and was rolled back: " + applied.message());
-      return pg_exec(c, "migrations", "INSERT INTO schema_migrations VALUES ($1, $2, $3, $4)",
-                     {owner, std::to_string(m.version), m.name, std::to_string(now_ms())});
+      }
+      if (Status w = pg_exec(c, "migrations", "INSERT INTO schema_migrations VALUES ($1, $2, $3, $4)",
+                             {owner, std::to_string(m.version), m.name, std::to_string(now_ms())});
+          !w)
+        return w;
+      if (!recorded) {
+        unrecorded.push_back(attempt(true, ""));
+        return Status::ok();
+      }
+      unrecorded.push_back(attempt(true, ""));
+      for (const auto& a : unrecorded)
+        if (Status w = pg_exec(c, "migration attempts", insert_attempt, a); !w) return w;
+      unrecorded.clear();
+      return Status::ok();
     });
-    if (!s) return s;
+    if (!s) {
+      if (script_error && (owner != "kernel" || m.version > kMigrationAttemptsVersion)) {  // its table exists
+        const PgParams failed = attempt(false, *script_error);
+        Status w = in_transaction("migration attempts",
+                                  [&](PGconn* c) { return pg_exec(c, "migration attempts", insert_attempt, failed); });
+        if (!w) return Status(s.code(), s.message() + " (the failed attempt was not recorded: " + w.message() + ")");
+      }
+      return s;
+    }
   }
   return Status::ok();
 }
@@ -269,6 +310,20 @@ StatusOr<std::vector<AppliedMigration>> PgStore::applied_migrations() {
     return s;
   std::vector<AppliedMigration> out;
   for (auto& r : rows) out.push_back({*r[0], std::stoi(*r[1]), *r[2], std::stoll(*r[3])});
+  return out;
+}
+
+StatusOr<std::vector<MigrationAttempt>> PgStore::migration_attempts() {
+  std::vector<std::vector<std::string>> rows;
+  if (Status s = text_rows("migration attempts",
+                           "SELECT owner, version, name, started_ms, duration_us, outcome, error FROM "
+                           "migration_attempts ORDER BY started_ms, owner, version, outcome DESC",
+                           {}, &rows);
+      !s)
+    return s;
+  std::vector<MigrationAttempt> out;
+  for (const auto& r : rows)
+    out.push_back({r[0], std::stoi(r[1]), r[2], std::stoll(r[3]), std::stoll(r[4]), r[5] == "applied", r[6]});
   return out;
 }
 

@@ -411,6 +411,22 @@ CREATE TABLE event_keys (
   created_ms BIGINT NOT NULL,
   PRIMARY KEY (owner, event_key))
 )SQL"},
+    // Every attempt to apply a migration (the kernel's or a plugin's):
+    // applied ones with the time their script took, written in the
+    // migration's transaction; failed ones, rolled back, with the
+    // database's message, written after the rollback (migration status,
+    // opk.migrations/1). Portable.
+    {10, "migration attempts", R"SQL(
+CREATE TABLE migration_attempts (
+  owner TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  started_ms BIGINT NOT NULL,
+  duration_us BIGINT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'failed')),
+  error TEXT NOT NULL DEFAULT '');
+CREATE INDEX migration_attempts_owner ON migration_attempts (owner, version)
+)SQL"},
 };
 
 Status SqliteStore::migrate(const std::string& owner, const std::vector<Migration>& migrations) {
@@ -420,16 +436,14 @@ Status SqliteStore::migrate(const std::string& owner, const std::vector<Migratio
     std::string o = owner;
     *writer_ << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE owner = $1", use(o), into(current), now;
     int last = current;
+    // The kernel's attempts made before migration_attempts exists, written
+    // with the migration that makes it.
+    std::string unrecorded;
     for (const auto& m : migrations) {
       if (m.version <= last && m.version <= current) continue;
       if (m.version != last + 1)
         return Status::invalid("migrations of '" + owner + "': version " + std::to_string(m.version) + " follows " +
                                std::to_string(last) + " (versions must be 1, 2, 3 ...)");
-      // A plugin's script runs fenced to its own tables; the kernel's own
-      // bookkeeping around it does not.
-      const std::string record = "INSERT INTO schema_migrations VALUES ('" + escape(owner) + "', " +
-                                 std::to_string(m.version) + ", '" + escape(m.name) + "', " + std::to_string(now_ms()) +
-                                 ");\nCOMMIT;";
       std::string msg;
       auto exec = [&](const std::string& sql) {
         char* err = nullptr;
@@ -438,13 +452,41 @@ Status SqliteStore::migrate(const std::string& owner, const std::vector<Migratio
         sqlite3_free(err);
         return false;
       };
-      const bool applied =
-          owner == "kernel" ? exec("BEGIN IMMEDIATE;\n" + m.sql + ";\n" + record)
-                            : exec("BEGIN IMMEDIATE") && exec_plugin_script(db(), owner, m.sql, &msg) && exec(record);
+      const int64_t started = now_ms();
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto attempt = [&](bool applied, const std::string& error) {
+        const int64_t us =
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+        return "INSERT INTO migration_attempts VALUES ('" + escape(owner) + "', " + std::to_string(m.version) + ", '" +
+               escape(m.name) + "', " + std::to_string(started) + ", " + std::to_string(us) + ", '" +
+               (applied ? "applied" : "failed") + "', '" + escape(error) + "');\n";
+      };
+      const bool recorded = owner != "kernel" || m.version >= kMigrationAttemptsVersion;
+      // A plugin's script runs fenced to its own tables; the kernel's own
+      // bookkeeping around it does not.
+      bool applied =
+          exec("BEGIN IMMEDIATE") && (owner == "kernel" ? exec(m.sql) : exec_plugin_script(db(), owner, m.sql, &msg));
+      if (applied) {
+        std::string record = "INSERT INTO schema_migrations VALUES ('" + escape(owner) + "', " +
+                             std::to_string(m.version) + ", '" + escape(m.name) + "', " + std::to_string(now_ms()) +
+                             ");\n";
+        if (recorded)
+          record += unrecorded + attempt(true, "");
+        else
+          unrecorded += attempt(true, "");
+        applied = exec(record + "COMMIT;");
+      }
       if (!applied) {
         sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);
+        std::string unsaved;
+        if (owner != "kernel" || m.version > kMigrationAttemptsVersion) {  // its table exists
+          char* err = nullptr;
+          if (sqlite3_exec(db(), attempt(false, msg).c_str(), nullptr, nullptr, &err) != SQLITE_OK)
+            unsaved = std::string(" (the failed attempt was not recorded: ") + (err ? err : "unknown error") + ")";
+          sqlite3_free(err);
+        }
         return Status::invalid("migration " + owner + " #" + std::to_string(m.version) + " (" + m.name +
-                               ") failed and was rolled back: " + msg);
+                               ") failed and was rolled back: " + msg + unsaved);
       }
       last = m.version;
     }
@@ -462,6 +504,20 @@ StatusOr<std::vector<AppliedMigration>> SqliteStore::applied_migrations() {
     return s;
   std::vector<AppliedMigration> out;
   for (size_t r = 0; r < rs.size(); ++r) out.push_back({rs[r][0], std::stoi(rs[r][1]), rs[r][2], std::stoll(rs[r][3])});
+  return out;
+}
+
+StatusOr<std::vector<MigrationAttempt>> SqliteStore::migration_attempts() {
+  std::vector<std::vector<std::string>> rs;
+  if (Status s = read_rows("migration attempts",
+                           "SELECT owner, version, name, started_ms, duration_us, outcome, error FROM "
+                           "migration_attempts ORDER BY started_ms, owner, version, outcome DESC",
+                           &rs);
+      !s)
+    return s;
+  std::vector<MigrationAttempt> out;
+  for (const auto& r : rs)
+    out.push_back({r[0], std::stoi(r[1]), r[2], std::stoll(r[3]), std::stoll(r[4]), r[5] == "applied", r[6]});
   return out;
 }
 

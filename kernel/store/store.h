@@ -59,6 +59,20 @@ struct AppliedMigration {
   int64_t applied_ms = 0;
 };
 
+// One attempt to apply a migration, as recorded from kernel migration 10
+// on: applied, with how long its script took, or failed and rolled back,
+// with the database's message. Migrations found applied already (by this
+// store earlier or by another kernel on the database) make no attempt.
+struct MigrationAttempt {
+  std::string owner;
+  int version = 0;
+  std::string name;
+  int64_t started_ms = 0;   // the kernel's clock when the script started
+  int64_t duration_us = 0;  // the script and its record, in microseconds
+  bool applied = false;     // false: failed, nothing of it kept
+  std::string error;        // why it failed; empty when applied
+};
+
 // Run phases and outcomes, stored as text.
 inline constexpr const char* kPending = "PENDING";
 inline constexpr const char* kRunning = "RUNNING";
@@ -470,6 +484,8 @@ class Store {
 
   // OK if the store takes writes now; otherwise UNAVAILABLE with the cause:
   // writes are refused after a failed flush, less than 1 MiB is left on its
+  // Every recorded attempt to apply a migration, oldest first.
+  virtual StatusOr<std::vector<MigrationAttempt>> migration_attempts() = 0;
   // disk or within its size limit, the last write failed for lack of space
   // or an I/O error and none has succeeded since, or a small test write
   // fails. Cheap enough to be asked on every readiness check (a test write

@@ -102,6 +102,82 @@ TEST_P(StoreTest, PluginMigrationsApplyInOrderAndAFailureRollsBack) {
   EXPECT_NE(s.message().find("versions must be 1, 2, 3"), std::string::npos) << s.message();
 }
 
+TEST_P(StoreTest, MigrationAttemptsAreRecordedWithDurationsAndFailuresWithTheirError) {
+  // The kernel's own versions, applied before the attempts' table existed,
+  // are recorded with the migration that makes it.
+  auto attempts = store_->migration_attempts().value();
+  ASSERT_EQ(attempts.size(), kernel_migrations().size());
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    EXPECT_EQ(attempts[i].owner, "kernel");
+    EXPECT_EQ(attempts[i].version, static_cast<int>(i) + 1);
+    EXPECT_EQ(attempts[i].name, kernel_migrations()[i].name);
+    EXPECT_TRUE(attempts[i].applied);
+    EXPECT_TRUE(attempts[i].error.empty());
+    EXPECT_GT(attempts[i].started_ms, 0);
+    EXPECT_GE(attempts[i].duration_us, 0);
+  }
+  reopen();  // nothing pending: no attempt
+  EXPECT_EQ(store_->migration_attempts().value().size(), kernel_migrations().size());
+
+  std::vector<Migration> ms = {
+      {1, "create", "CREATE TABLE p_plugin_x_items (id " + auto_id() + ", name TEXT)"},
+      {2, "seed",
+       "INSERT INTO p_plugin_x_items (name) VALUES ('a'); INSERT INTO p_plugin_x_items (name) VALUES ('b')"}};
+  ASSERT_TRUE(store_->migrate("plugin-x", ms));
+  // Version 3 changes the table, then fails: nothing of it stays.
+  ms.push_back({3, "widen",
+                "ALTER TABLE p_plugin_x_items ADD COLUMN extra TEXT; CREATE TABLE p_plugin_x_more (id BIGINT); "
+                "UPDATE p_plugin_x_items SET name = 'z'; INSERT INTO p_plugin_x_nowhere VALUES (1)"});
+  ms.push_back({4, "after", "CREATE TABLE p_plugin_x_later (id BIGINT)"});
+  Status s = store_->migrate("plugin-x", ms);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("migration plugin-x #3 (widen) failed and was rolled back"), std::string::npos)
+      << s.message();
+  attempts = store_->migration_attempts().value();
+  std::vector<MigrationAttempt> mine;
+  for (const auto& a : attempts)
+    if (a.owner == "plugin-x") mine.push_back(a);
+  ASSERT_EQ(mine.size(), 3u);  // 1, 2 applied; 3 failed; 4 never tried
+  EXPECT_EQ(mine[0].version, 1);
+  EXPECT_TRUE(mine[0].applied);
+  EXPECT_EQ(mine[1].name, "seed");
+  EXPECT_TRUE(mine[1].applied);
+  EXPECT_EQ(mine[2].version, 3);
+  EXPECT_EQ(mine[2].name, "widen");
+  EXPECT_FALSE(mine[2].applied);
+  EXPECT_NE(mine[2].error.find("p_plugin_x_nowhere"), std::string::npos) << mine[2].error;
+  EXPECT_GE(mine[2].started_ms, mine[1].started_ms);
+  int v = 0;
+  for (auto& a : store_->applied_migrations().value())
+    if (a.owner == "plugin-x") v = std::max(v, a.version);
+  EXPECT_EQ(v, 2);
+  // Its tables as before: no new column, no new table, the rows unchanged.
+  std::vector<TypedRow> typed;
+  ASSERT_TRUE(store_->plugin_query_typed("plugin-x", "SELECT name FROM p_plugin_x_items ORDER BY name", {}, &typed));
+  ASSERT_EQ(typed.size(), 2u);
+  EXPECT_EQ(typed[0][0].text, "a");
+  EXPECT_EQ(typed[1][0].text, "b");
+  s = store_->plugin_query_typed("plugin-x", "SELECT extra FROM p_plugin_x_items", {}, &typed);
+  EXPECT_FALSE(s) << "the failed migration's column stayed";
+  s = store_->plugin_query_typed("plugin-x", "SELECT COUNT(*) FROM p_plugin_x_more", {}, &typed);
+  EXPECT_FALSE(s) << "the failed migration's table stayed";
+  // Fixed, it applies on the next try, after the failed attempt.
+  ms[2].sql = "ALTER TABLE p_plugin_x_items ADD COLUMN extra TEXT";
+  ASSERT_TRUE(store_->migrate("plugin-x", ms));
+  mine.clear();
+  for (const auto& a : store_->migration_attempts().value())
+    if (a.owner == "plugin-x") mine.push_back(a);
+  ASSERT_EQ(mine.size(), 5u);
+  EXPECT_FALSE(mine[2].applied);
+  EXPECT_EQ(mine[3].version, 3);
+  EXPECT_TRUE(mine[3].applied);
+  EXPECT_EQ(mine[4].version, 4);
+  EXPECT_TRUE(mine[4].applied);
+  // A plugin cannot read the kernel's record of them.
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  EXPECT_EQ(store_->plugin_query("plugin-x", "SELECT * FROM migration_attempts", {}, &rows).code(), OPK_ERR_PERMISSION);
+}
+
 TEST_P(StoreTest, APluginsMigrationsAndStatementsReachOnlyItsOwnTables) {
   EXPECT_EQ(plugin_table_prefix("flag-store.v2"), "p_flag_store_v2_");
   // Its own tables, indexes (and the UNIQUE constraint's), numbered keys: fine.
