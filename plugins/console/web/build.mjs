@@ -6,7 +6,8 @@
 //
 // Each asset is embedded raw and gzip-compressed (served when the client
 // accepts gzip), with a strong ETag. Scripts and styles get content-hashed
-// names, so they can be cached forever; index.html refers to them.
+// names, so they can be cached forever; index.html refers to them. Chunks
+// the script imports when needed (chunk-*.js) are embedded the same way.
 import * as esbuild from 'esbuild';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,9 @@ const result = await esbuild.build({
   write: false,
   outdir: 'out',
   entryNames: 'app-[hash]',
+  // A catalog of another language than English is its own chunk, fetched only when chosen.
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
   format: 'esm',
   target: ['chrome110', 'firefox110', 'safari16'],
   jsx: 'automatic',
@@ -47,8 +51,8 @@ const hashed = (text) => createHash('sha256').update(text).digest('hex').slice(0
 let js = '', css = '';
 for (const f of result.outputFiles) {
   const name = f.path.split('/').pop();
-  if (name.endsWith('.js')) js = name;
-  if (name.endsWith('.css')) css = name;
+  if (name.startsWith('app-') && name.endsWith('.js')) js = name;
+  if (name.startsWith('app-') && name.endsWith('.css')) css = name;
   assets.push({ name, type: name.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8',
                 data: Buffer.from(f.contents), immutable: true });
 }

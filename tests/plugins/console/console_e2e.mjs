@@ -209,7 +209,7 @@ try {
   check((await runStatus(page).innerText()).includes('Running'), 'the run shows as running');
   await shot(page, '03-run-live');
   await log.getByText('step 8 of 8').waitFor();
-  await page.locator('ol.log[data-done="true"]').waitFor();
+  await page.locator('.log[data-done="true"]').waitFor();
   await runStatus(page).filter({ hasText: 'Succeeded' }).waitFor();
   check((await page.getByTestId('run-summary').innerText()).includes('counted to 8'), 'the result is shown');
   check((await page.locator('#run-progress').getAttribute('value')) === '100', 'progress is full');

@@ -5,6 +5,9 @@ import { useEffect, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './app.css';
 import { api, session, setUnauthorizedHandler } from './api.js';
+import { loadLanguage, t, tp } from './i18n.js';
+import { LANGUAGES, applyPrefs, browserZone, prefs, setPref } from './prefs.js';
+import { zoneName } from './format.js';
 import { Link, Message, Session, navigate, useSession } from './ui.jsx';
 import { JobsPage } from './jobs.jsx';
 import { JobPage } from './job.jsx';
@@ -42,8 +45,8 @@ function SignIn({ onSignedIn, reason }) {
   const [error, setError] = useState(reason ? new Error(reason) : null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
-    document.title = 'Sign in · Opskernel';
-  }, []);
+    document.title = t('{page} · Opskernel', { page: t('Sign in') });
+  }, [prefs.lang]);
   const submit = async (e) => {
     e.preventDefault();
     setBusy(true);
@@ -53,24 +56,32 @@ function SignIn({ onSignedIn, reason }) {
       session.set(token.trim());
       onSignedIn(me);
     } catch (err) {
-      setError(err.status === 401 ? new Error(`The token was not accepted: ${err.message}`) : err);
+      setError(err.status === 401 ? new Error(t('The token was not accepted: {detail}', { detail: err.message })) : err);
     } finally {
       setBusy(false);
     }
   };
   return (
     <main id="main" class="sign-in">
+      <div class="sign-in-prefs">
+        <Preferences />
+      </div>
       <form onSubmit={submit} aria-labelledby="sign-in-title">
-        <h1 id="sign-in-title">Opskernel console</h1>
-        <p>Sign in with an API token. An administrator makes one with <code>opskernel users token ID</code>.</p>
+        <h1 id="sign-in-title">{t('Opskernel console')}</h1>
+        <p>
+          {t('Sign in with an API token. An administrator makes one with {command}.', { command: '\u0000' })
+            .split('\u0000')
+            .flatMap((part, i) => (i ? [<code>opskernel users token ID</code>, part] : [part]))}
+        </p>
         <div class="field">
-          <label for="token">API token</label>
+          <label for="token">{t('API token')}</label>
           <input
             id="token"
             name="token"
             type="password"
             autocomplete="off"
             spellcheck={false}
+            autoFocus
             required
             value={token}
             onInput={(e) => setToken(e.currentTarget.value)}
@@ -78,9 +89,9 @@ function SignIn({ onSignedIn, reason }) {
         </div>
         <Message error={error} />
         <button type="submit" class="primary" disabled={busy || !token.trim()}>
-          {busy ? 'Signing in…' : 'Sign in'}
+          {busy ? t('Signing in…') : t('Sign in')}
         </button>
-        <p class="hint">The token stays in this browser tab only, and is forgotten when the tab closes.</p>
+        <p class="hint">{t('The token stays in this browser tab only, and is forgotten when the tab closes.')}</p>
       </form>
     </main>
   );
@@ -95,7 +106,7 @@ function AlertsBadge({ counts }) {
     <span
       class="badge"
       data-testid="alerts-badge"
-      aria-label={`${counts.open_critical} critical alerts not closed and ${counts.escalated} escalated alerts`}
+      aria-label={t('{critical} critical alerts not closed and {escalated} escalated alerts', { critical: counts.open_critical, escalated: counts.escalated })}
     >
       {n}
     </span>
@@ -106,7 +117,7 @@ function AlertsBadge({ counts }) {
 function WebhookFailuresBadge({ counts }) {
   if (!counts || !(counts.open > 0)) return null;
   return (
-    <span class="badge" data-testid="webhook-failures-badge" aria-label={`${counts.open} webhook failures not handled`}>
+    <span class="badge" data-testid="webhook-failures-badge" aria-label={tp(counts.open, '{n} webhook failure not handled', '{n} webhook failures not handled')}>
       {counts.open}
     </span>
   );
@@ -128,34 +139,80 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
       </li>
     );
   return (
-    <nav aria-label="Console">
+    <nav aria-label={t('Console')}>
       <ul>
-        {item('/administration/jobs', 'Jobs', null, 'jobs.read')}
-        {item('/administration/runs', 'Run history', null, 'jobs.read')}
-        {item('/administration/alerts', 'Alerts', <AlertsBadge counts={alertCounts} />, 'alerts.read')}
+        {item('/administration/jobs', t('Jobs'), null, 'jobs.read')}
+        {item('/administration/runs', t('Run history'), null, 'jobs.read')}
+        {item('/administration/alerts', t('Alerts'), <AlertsBadge counts={alertCounts} />, 'alerts.read')}
         {item(
           '/administration/attention',
-          'Attention',
+          t('Attention'),
           attention > 0 && (
-            <span class="badge" aria-label={`${attention} items need attention`}>
+            <span class="badge" aria-label={tp(attention, '{n} item needs attention', '{n} items need attention')}>
               {attention}
             </span>
           ),
           ['jobs.read', 'alerts.read'],
         )}
-        {item('/administration/notifications', 'Notifications', null, 'notifications.read')}
+        {item('/administration/notifications', t('Notifications'), null, 'notifications.read')}
         {item(
           '/administration/webhook-failures',
-          'Webhook failures',
+          t('Webhook failures'),
           <WebhookFailuresBadge counts={webhookCounts} />,
           WEBHOOK_FAILURES_READ,
         )}
-        {item('/administration/feature-flags', 'Feature flags', null, FEATURE_FLAGS_READ)}
-        {item('/administration/rate-limit-overrides', 'Rate-limit overrides', null, RATE_LIMITS_READ)}
-        {item('/administration/audit', 'Audit', null, 'audit.read')}
-        {item('/administration/plugins', 'Plugins', null, 'plugins.read')}
+        {item('/administration/feature-flags', t('Feature flags'), null, FEATURE_FLAGS_READ)}
+        {item('/administration/rate-limit-overrides', t('Rate-limit overrides'), null, RATE_LIMITS_READ)}
+        {item('/administration/audit', t('Audit'), null, 'audit.read')}
+        {item('/administration/plugins', t('Plugins'), null, 'plugins.read')}
       </ul>
     </nav>
+  );
+}
+
+/**
+ * The display preferences in the header: language, the time zone times are
+ * shown in (the browser's or UTC) and the theme, each kept in this browser.
+ */
+function Preferences() {
+  const choose = (id, label, value, choices, onChange) => (
+    <span class="pref">
+      <label for={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        {choices.map(([v, text]) => (
+          <option value={v}>{text}</option>
+        ))}
+      </select>
+    </span>
+  );
+  return (
+    <div class="prefs" role="group" aria-label={t('Display')}>
+      {choose('pref-lang', t('Language'), prefs.lang, LANGUAGES.map((l) => [l.id, l.name]), async (v) => {
+        await loadLanguage(v);
+        setPref('lang', v);
+      })}
+      {choose(
+        'pref-zone',
+        t('Time zone'),
+        prefs.zone,
+        [
+          ['local', t('Browser ({zone})', { zone: zoneName(browserZone()) === browserZone() ? browserZone() : `${browserZone()}, ${zoneName(browserZone())}` })],
+          ['UTC', 'UTC'],
+        ],
+        (v) => setPref('zone', v),
+      )}
+      {choose(
+        'pref-theme',
+        t('Theme'),
+        prefs.theme,
+        [
+          ['system', t('As the system')],
+          ['light', t('Light')],
+          ['dark', t('Dark')],
+        ],
+        (v) => setPref('theme', v),
+      )}
+    </div>
   );
 }
 
@@ -190,19 +247,21 @@ function Shell({ ctx, onSignOut }) {
   return (
     <Session.Provider value={ctx}>
       <a class="skip" href="#main">
-        Skip to content
+        {t('Skip to content')}
       </a>
+      <SkipToPager path={path} />
       <header class="top">
         <span class="brand">Opskernel</span>
         <Nav path={path} attention={attention.count} alertCounts={attention.alertCounts} webhookCounts={webhookCounts} />
-        <div class="who" aria-label="Signed in as">
+        <Preferences />
+        <div class="who" role="group" aria-label={t('Signed in as')}>
           <span class="user">{ctx.me.user_id}</span>
           <span class="role">{ctx.me.role}</span>
-          <span class="scope" title="Scope: you see and act only at or under this node">
+          <span class="scope" title={t('Scope: you see and act only at or under this node')}>
             {ctx.me.scope}
           </span>
           <button type="button" onClick={onSignOut}>
-            Sign out
+            {t('Sign out')}
           </button>
         </div>
       </header>
@@ -213,7 +272,44 @@ function Shell({ ctx, onSignOut }) {
   );
 }
 
+/**
+ * A second skip link, to the page's pager (the element with class "pager"),
+ * shown only while the page has one.
+ */
+function SkipToPager({ path }) {
+  const [has, setHas] = useState(false);
+  useEffect(() => {
+    const look = () => setHas(!!document.querySelector('main .pager'));
+    look();
+    const seen = new MutationObserver(look);
+    seen.observe(document.getElementById('app'), { childList: true, subtree: true });
+    return () => seen.disconnect();
+  }, [path]);
+  if (!has) return null;
+  return (
+    <a
+      class="skip"
+      href="#pager"
+      onClick={(e) => {
+        e.preventDefault();
+        const pager = document.querySelector('main .pager');
+        const target = pager?.querySelector('button:not(:disabled), a') || pager;
+        if (pager && !pager.hasAttribute('tabindex') && target === pager) pager.setAttribute('tabindex', '-1');
+        target?.focus();
+      }}
+    >
+      {t('Skip to the pager')}
+    </a>
+  );
+}
+
 function App() {
+  const [, redraw] = useState(0);
+  useEffect(() => {
+    const again = () => redraw((n) => n + 1);
+    window.addEventListener('opk-prefs', again);
+    return () => window.removeEventListener('opk-prefs', again);
+  }, []);
   const [ctx, setCtx] = useState(null);
   const [reason, setReason] = useState('');
   const [loading, setLoading] = useState(!!session.token());
@@ -235,7 +331,7 @@ function App() {
     setUnauthorizedHandler((detail) => {
       session.clear();
       setCtx(null);
-      setReason(`Signed out: ${detail || 'the token is no longer accepted'}`);
+      setReason(t('Signed out: {detail}', { detail: detail || t('the token is no longer accepted') }));
     });
     if (session.token())
       api('/api/v1/me')
@@ -245,7 +341,7 @@ function App() {
           setLoading(false);
         });
   }, []);
-  if (loading) return <p class="loading">Loading…</p>;
+  if (loading) return <p class="loading">{t('Loading…')}</p>;
   if (!ctx) return <SignIn reason={reason} onSignedIn={(me) => load(me)} />;
   return (
     <Shell
@@ -260,4 +356,7 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('app'));
+applyPrefs();
+loadLanguage(prefs.lang)
+  .catch(() => setPref('lang', 'en'))
+  .then(() => render(<App />, document.getElementById('app')));

@@ -5,6 +5,8 @@ import { createContext } from 'preact';
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { followLog } from './api.js';
+import { axisTimes, clock, viewZone, zoneName } from './format.js';
+import { msg, t, tr } from './i18n.js';
 
 /** The signed-in caller ({me, can(permission), types, settings}). */
 export const Session = createContext(null);
@@ -36,36 +38,30 @@ export function Link({ href, children, ...rest }) {
 
 // --- Formatting -------------------------------------------------------------
 
-const pad = (n) => String(n).padStart(2, '0');
-/** A time in the browser's zone: 2026-11-25 14:03:07. */
-export function time(ms) {
-  if (!ms) return '—';
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-/** A time to the minute, for dense lists: 2026-11-25 14:03. */
-export const shortTime = (ms) => (ms ? time(ms).slice(0, 16) : '—');
-/** A duration: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min. */
-export function duration(ms) {
-  if (ms === undefined || ms === null || ms < 0) return '—';
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
-  if (ms < 3600000) return `${Math.floor(ms / 60000)} min ${pad(Math.floor(ms / 1000) % 60)} s`;
-  return `${Math.floor(ms / 3600000)} h ${pad(Math.floor(ms / 60000) % 60)} min`;
-}
+// Times (each with its zone), durations and numbers: see format.js.
+export { clock, date, duration, isoTime, number, relative, shortTime, startsAt, time, viewZone, zoneName } from './format.js';
 
 // --- Status -----------------------------------------------------------------
 
-export const STATUSES = [
-  { id: 'running', label: 'Running' },
-  { id: 'normal', label: 'Succeeded' },
-  { id: 'warning', label: 'Succeeded with warnings' },
-  { id: 'error', label: 'Failed' },
-  { id: 'cancelled', label: 'Cancelled' },
-  { id: 'pending', label: 'Queued' },
-];
-const LABEL = Object.fromEntries(STATUSES.map((s) => [s.id, s.label]));
-LABEL.never = 'Never run';
+const STATUS_WORDS = {
+  running: msg('Running'),
+  normal: msg('Succeeded'),
+  warning: msg('Succeeded with warnings'),
+  error: msg('Failed'),
+  cancelled: msg('Cancelled'),
+  pending: msg('Queued'),
+  never: msg('Never run'),
+};
+/** The run statuses; `label` is read in the operator's language each time. */
+export const STATUSES = ['running', 'normal', 'warning', 'error', 'cancelled', 'pending'].map((id) => ({
+  id,
+  get label() {
+    return tr(STATUS_WORDS[id]);
+  },
+}));
+const KNOWN = new Set([...STATUSES.map((s) => s.id), 'never']);
+/** A status's words in the operator's language (an unknown one as it is). */
+export const statusLabel = (s) => (KNOWN.has(s) ? tr(STATUS_WORDS[s]) : s);
 
 /**
  * The last-run icon: a blinking grey circle while running, a green tick,
@@ -75,7 +71,7 @@ LABEL.never = 'Never run';
  */
 export function StatusIcon({ status, decorative }) {
   const glyph =
-    { running: '●', normal: '✓', warning: '⚠', error: '✕', cancelled: '⊘', pending: '◷', never: '–' }[status] || '?';
+    { running: '●', normal: '✓', warning: '⚠', error: '✕', cancelled: '⊘', pending: '◷', never: '–', timed_out: '⏱', stopped: '■', recovered: '↺' }[status] || '?';
   if (decorative)
     return (
       <span class={`status status-${status}`} aria-hidden="true">
@@ -83,15 +79,14 @@ export function StatusIcon({ status, decorative }) {
       </span>
     );
   return (
-    <span class={`status status-${status}`} role="img" aria-label={LABEL[status] || status} title={LABEL[status] || status}>
+    <span class={`status status-${status}`} role="img" aria-label={statusLabel(status)} title={statusLabel(status)}>
       {glyph}
     </span>
   );
 }
-export const statusLabel = (s) => LABEL[s] || s;
 
 /** Icon toggles for filtering by status (each a pressed/unpressed button). */
-export function StatusToggles({ value, onChange, statuses = STATUSES, label = 'Filter by status' }) {
+export function StatusToggles({ value, onChange, statuses = STATUSES, label = t('Filter by status') }) {
   return (
     <div class="toggles" role="group" aria-label={label}>
       {statuses.map((s) => {
@@ -101,7 +96,7 @@ export function StatusToggles({ value, onChange, statuses = STATUSES, label = 'F
             type="button"
             class={`toggle ${on ? 'on' : ''}`}
             aria-pressed={on ? 'true' : 'false'}
-            title={`${on ? 'Hide' : 'Show'}: ${s.label}`}
+            title={on ? t('Hide: {what}', { what: s.label }) : t('Show: {what}', { what: s.label })}
             onClick={() => onChange(on ? value.filter((v) => v !== s.id) : [...value, s.id])}
           >
             <StatusIcon status={s.id} decorative />
@@ -240,7 +235,7 @@ export function MorePager({ pages }) {
       {next && (
         <div class="pager">
           <button type="button" disabled={more.busy} onClick={loadMore}>
-            {more.busy ? 'Loading…' : 'More'}
+            {more.busy ? t('Loading…') : t('More')}
           </button>
         </div>
       )}
@@ -325,7 +320,7 @@ export function Dialog({ title, onClose, children, wide, drawer }) {
     <dialog ref={ref} class={drawer ? 'drawer' : wide ? 'wide' : ''} aria-labelledby={id}>
       <header class="dialog-head">
         <h2 id={id}>{title}</h2>
-        <button type="button" class="icon-button" aria-label="Close" onClick={onClose}>
+        <button type="button" class="icon-button" aria-label={t('Close')} onClick={onClose}>
           ✕
         </button>
       </header>
@@ -339,9 +334,7 @@ export function NotAllowed({ title, role, what }) {
   return (
     <section>
       <h1>{title}</h1>
-      <p>
-        Your role ({role}) may not {what}.
-      </p>
+      <p>{t('Your role ({role}) may not {what}.', { role, what })}</p>
     </section>
   );
 }
@@ -379,7 +372,7 @@ export function useAction() {
  * saying `working` while busy; `disabled` defaults to `busy`, `danger` marks
  * a submit that deletes.
  */
-export function FormActions({ error, busy, disabled = busy, back = 'Cancel', onClose, submit, working = 'Working…', danger }) {
+export function FormActions({ error, busy, disabled = busy, back = t('Cancel'), onClose, submit, working = t('Working…'), danger }) {
   return (
     <>
       <Message error={error} />
@@ -399,17 +392,17 @@ export function FormActions({ error, busy, disabled = busy, back = 'Cancel', onC
 export const CloseActions = ({ onClose }) => (
   <div class="actions">
     <button type="button" onClick={onClose}>
-      Close
+      {t('Close')}
     </button>
   </div>
 );
 
 /** The reason every operator action needs, and the dialog's buttons. */
-export function ReasonAndActions({ id, reason, onReason, error, busy, submit, back = 'Cancel', onClose }) {
+export function ReasonAndActions({ id, reason, onReason, error, busy, submit, back = t('Cancel'), onClose }) {
   return (
     <>
       <div class="field">
-        <label for={id}>Reason (required, kept in the audit trail)</label>
+        <label for={id}>{t('Reason (required, kept in the audit trail)')}</label>
         <textarea id={id} name="reason" required rows={2} value={reason} onInput={(e) => onReason(e.currentTarget.value)} />
       </div>
       <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} back={back} onClose={onClose} submit={submit} working={submit} />
@@ -450,11 +443,11 @@ export function formParams(schema, values, base = {}) {
 /** One labelled input per property of a JSON Schema object. */
 export function SchemaFields({ schema, values, onChange, idPrefix }) {
   const props = Object.entries(schema?.properties || {});
-  if (!props.length) return <p class="hint">This job type takes no parameters.</p>;
+  if (!props.length) return <p class="hint">{t('This job type takes no parameters.')}</p>;
   const required = new Set(schema.required || []);
   return (
     <fieldset class="params">
-      <legend>Parameters</legend>
+      <legend>{t('Parameters')}</legend>
       {props.map(([k, p]) => {
         const id = `${idPrefix}-${k}`;
         const set = (v) => onChange({ ...values, [k]: v });
@@ -499,7 +492,7 @@ export function SchemaFields({ schema, values, onChange, idPrefix }) {
           <div class="field" key={k}>
             <label for={id}>
               {p.title || k}
-              {required.has(k) ? ' (required)' : ''} {hint && <span class="hint">{hint}</span>}
+              {required.has(k) ? t(' (required)') : ''} {hint && <span class="hint">{hint}</span>}
             </label>
             {input}
           </div>
@@ -521,15 +514,27 @@ export function schemaOf(type) {
 
 // --- Charts -----------------------------------------------------------------
 
-/** A uPlot chart sized to its box; `label` describes it for screen readers. */
+/** The colours a chart draws its axes and grid in: the theme's (CSS variables --chart-axis, --chart-grid). */
+function chartColours() {
+  const css = getComputedStyle(document.documentElement);
+  return { axis: css.getPropertyValue('--chart-axis').trim() || '#555', grid: css.getPropertyValue('--chart-grid').trim() || '#eee' };
+}
+
+/**
+ * A uPlot chart sized to its box; `label` describes it for screen readers.
+ * Dates on its time axis are written in the operator's zone and language;
+ * it is drawn again when the theme, language or zone changes.
+ */
 export function Chart({ title, label, data, series, bars, yLabel }) {
   const box = useRef();
+  const scheme = useEventCount(['opk-prefs']);
   const key = JSON.stringify(data);
   useEffect(() => {
     const el = box.current;
+    const c = chartColours();
     const u = new uPlot(
       {
-        width: Math.max(280, el.clientWidth),
+        width: Math.max(240, el.clientWidth),
         height: 170,
         legend: { show: false },
         cursor: { points: { show: !bars } },
@@ -538,7 +543,10 @@ export function Chart({ title, label, data, series, bars, yLabel }) {
           x: bars ? { time: true, range: (u, min, max) => [min - 43200, max + 43200] } : { time: true },
           y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)] },
         },
-        axes: [{ stroke: '#555', grid: { stroke: '#eee' } }, { stroke: '#555', grid: { stroke: '#eee' }, label: yLabel, size: 50 }],
+        axes: [
+          { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, values: axisTimes },
+          { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, label: yLabel, size: 50 },
+        ],
         series: [
           {},
           ...series.map((s) => ({
@@ -551,13 +559,13 @@ export function Chart({ title, label, data, series, bars, yLabel }) {
       data,
       el,
     );
-    const resize = () => u.setSize({ width: Math.max(280, el.clientWidth), height: 170 });
+    const resize = () => u.setSize({ width: Math.max(240, el.clientWidth), height: 170 });
     window.addEventListener('resize', resize);
     return () => {
       window.removeEventListener('resize', resize);
       u.destroy();
     };
-  }, [key]);
+  }, [key, scheme]);
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
@@ -617,12 +625,13 @@ export function LogView({ runId, onEnd }) {
   return (
     <div class="log-wrap">
       <Message error={error} />
-      <ol
+      <p class="log-zone">{t('Times in {zone}', { zone: zoneName(viewZone()) })}</p>
+      <div
         class="log"
         ref={box}
         role="log"
         aria-live="polite"
-        aria-label={`Log of run ${runId}`}
+        aria-label={t('Log of run {id}', { id: runId })}
         tabIndex={0}
         data-done={done ? 'true' : 'false'}
         onScroll={(e) => {
@@ -630,16 +639,18 @@ export function LogView({ runId, onEnd }) {
           stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
         }}
       >
-        {lines.map((l) => (
-          <li key={l.seq} class={`lvl-${l.level}`}>
-            <time>{time(l.time_ms).slice(11)}</time>
-            <span class="lvl">{l.level}</span>
-            {l.step && <span class="step">{l.step}</span>}
-            <span class="msg">{l.message}</span>
-          </li>
-        ))}
-        {!done && !error && <li class="waiting">waiting for the run…</li>}
-      </ol>
+        <ol>
+          {lines.map((l) => (
+            <li key={l.seq} class={`lvl-${l.level}`}>
+              <time dateTime={new Date(l.time_ms).toISOString()}>{clock(l.time_ms)}</time>
+              <span class="lvl">{l.level}</span>
+              {l.step && <span class="step">{l.step}</span>}
+              <span class="msg">{l.message}</span>
+            </li>
+          ))}
+          {!done && !error && <li class="waiting">{t('waiting for the run…')}</li>}
+        </ol>
+      </div>
     </div>
   );
 }

@@ -1,0 +1,96 @@
+// The console's two languages, checked in its sources (no browser): every
+// English text a page passes to t(), tp() or msg() has its Swedish in
+// src/i18n/sv.js, every Swedish text there is still used, a text with a
+// count has both Swedish forms, both keep the same {placeholders}, and the
+// three functions get string literals only (else this check could not see
+// the text). Also fails on text written straight into the markup of the
+// files given with --translated (each a whole page or part translated),
+// or into a label-like attribute there, without t(); the others are named.
+//
+//   node i18n_check.mjs --web DIR [--translated a.jsx,b.jsx]
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const web = resolve(args[args.indexOf('--web') + 1]);
+const src = join(web, 'src');
+const sv = (await import(pathToFileURL(join(src, 'i18n/sv.js')).href)).default;
+
+const problems = [];
+const used = new Map(); // English text -> 'file:line' of its first use
+const plural = new Set();
+const literal = String.raw`'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"`;
+const text = (lit) => Function(`"use strict"; return (${lit});`)();
+const lineOf = (s, i) => s.slice(0, i).split('\n').length;
+
+const files = readdirSync(src).filter((f) => /\.(js|jsx)$/.test(f) && f !== 'i18n.js');
+for (const f of files) {
+  const s = readFileSync(join(src, f), 'utf8');
+  for (const m of s.matchAll(/(?<![\w$.])(t|msg|tp)\(/g)) {
+    const at = `${f}:${lineOf(s, m.index)}`;
+    const rest = s.slice(m.index + m[0].length);
+    if (m[1] === 'tp') {
+      const a = new RegExp(String.raw`^\s*[^,]+,\s*(${literal})\s*,\s*(${literal})`).exec(rest);
+      if (!a) {
+        problems.push(`${at}: tp() without two string literals`);
+        continue;
+      }
+      if (!used.has(text(a[2]))) used.set(text(a[2]), at);
+      plural.add(text(a[2]));
+      continue;
+    }
+    const a = new RegExp(String.raw`^\s*(${literal})\s*[,)]`).exec(rest);
+    if (!a) {
+      problems.push(`${at}: ${m[1]}() without a string literal`);
+      continue;
+    }
+    if (!used.has(text(a[1]))) used.set(text(a[1]), at);
+  }
+}
+
+const holes = (x) => [...String(x).matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort().join(',');
+for (const [en, at] of used) {
+  if (!(en in sv)) {
+    problems.push(`${at}: no Swedish for '${en}'`);
+    continue;
+  }
+  const s = sv[en];
+  if (plural.has(en)) {
+    if (!s || typeof s !== 'object' || !s.one || !s.other) problems.push(`${at}: '${en}' has a count: its Swedish needs {one, other}`);
+    continue;
+  }
+  if (typeof s !== 'string' || !s.trim()) problems.push(`${at}: the Swedish of '${en}' is empty`);
+  else if (holes(s) !== holes(en)) problems.push(`${at}: '${en}' and its Swedish '${s}' fill different {placeholders}`);
+}
+for (const en of Object.keys(sv)) if (!used.has(en)) problems.push(`i18n/sv.js: '${en}' is used by no page`);
+
+// Text written into markup without t(): a JSX text node with a word in it, or
+// a label-like attribute given a literal.
+const TRANSLATED = new Set(
+  (args.includes('--translated') ? args[args.indexOf('--translated') + 1] : '').split(',').filter(Boolean),
+);
+for (const f of TRANSLATED) if (!files.includes(f)) problems.push(`--translated: no file ${f}`);
+const blank = (x) => x.replace(/[^\n]/g, ' ');
+const KEPT = new Set(['Opskernel', 'UTC']); // names, the same in every language
+for (const f of files.filter((f) => TRANSLATED.has(f))) {
+  const s = readFileSync(join(src, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, blank).replace(/^\s*\/\/.*$/gm, blank);
+  for (const m of s.matchAll(/>([^<>{}]*[A-Za-z]{2}[^<>{}]*)</g)) {
+    // Code between two JSX elements is not text; nor is what <code> holds.
+    if (/;|===|\breturn\b|=>|&&|\|\||\(\s*$|^\s*\)|['"`]\s*[,)]/.test(m[1]) || s.slice(m.index - 5, m.index) === '<code') continue;
+    if (KEPT.has(m[1].trim())) continue;
+    problems.push(`${f}:${lineOf(s, m.index)}: text without t(): '${m[1].trim()}'`);
+  }
+  for (const m of s.matchAll(/\b(aria-label|title|placeholder|label|alt)="([^"]*[A-Za-z][^"]*)"/g))
+    problems.push(`${f}:${lineOf(s, m.index)}: ${m[1]} without t(): '${m[2]}'`);
+}
+
+console.log(`${used.size} texts in ${files.length} files, ${Object.keys(sv).length} in Swedish`);
+const unchecked = files.filter((f) => f.endsWith('.jsx') && !TRANSLATED.has(f));
+if (unchecked.length) console.log(`not checked for text without t() (not listed as translated): ${unchecked.join(', ')}`);
+if (problems.length) {
+  console.error(problems.join('\n'));
+  console.error(`${problems.length} problems`);
+  process.exit(1);
+}
+console.log('every text has its Swedish');
