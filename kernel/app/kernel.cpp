@@ -160,7 +160,7 @@ bool Kernel::kernel_provides(const std::string& id) const {
          (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_) ||
          (id == OPK_EXT_AUDIT && audit_service_) || (id == OPK_EXT_ALERTS && alerts_service_) ||
          (id == OPK_EXT_EVENTS && events_service_) || id == OPK_EXT_CHANNELS || id == OPK_EXT_METRICS ||
-         (id == OPK_EXT_CACHE && cache_service_);
+         (id == OPK_EXT_CACHE && cache_service_) || (id == OPK_EXT_MIGRATIONS && migrations_service_);
 }
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
@@ -174,6 +174,7 @@ const void* Kernel::lookup_extension(const std::string& requester, const std::st
   if (id == OPK_EXT_CHANNELS) return channels_.extension();
   if (id == OPK_EXT_METRICS) return metrics_.extension();
   if (id == OPK_EXT_CACHE) return cache_service_ ? cache_service_->extension() : nullptr;
+  if (id == OPK_EXT_MIGRATIONS) return migrations_service_ ? migrations_service_->extension() : nullptr;
   // Another plugin's extension only when declared: the declaration is what
   // orders init and stop, so an undeclared use could outlive its provider.
   const bool declared = std::any_of(plugins_.begin(), plugins_.end(), [&](const auto& p) {
@@ -246,6 +247,7 @@ void Kernel::init_in_dependency_order() {
       channels_.serve(p.host.get());
       metrics_.serve(p.host.get());
       if (cache_service_) cache_service_->serve(p.host.get());
+      if (migrations_service_) migrations_service_->serve(p.host.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
       // Named and flushed before the call: a plugin that crashes the
       // process in init is then the last line of the log.
@@ -367,6 +369,7 @@ void Kernel::stop() {
   alert_jobs_.clear();
   if (store_)
     if (auto rows = refusals_.flush(jobs::now_ms()); !rows.empty()) store_->audit(rows);
+  migrations_service_.reset();  // reads store_service_
   store_service_.reset();
   alerts_service_.reset();
   alerts_.reset();
@@ -471,6 +474,9 @@ Status Kernel::open_store() {
   audit_service_ = std::make_unique<host::AuditService>(*store_, identity_service_->principals());
   cache_service_ = std::make_unique<host::CacheService>(
       cache::Options{config_.cache_max_bytes, config_.cache_max_entry_bytes}, identity_service_->principals(),
+      [this](const std::string& role, const std::string& permission) { return identity_->allowed(role, permission); });
+  migrations_service_ = std::make_unique<host::MigrationsService>(
+      *store_, *store_service_, identity_service_->principals(),
       [this](const std::string& role, const std::string& permission) { return identity_->allowed(role, permission); });
   metrics_.add(
       "kernel", "cache",

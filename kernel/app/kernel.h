@@ -22,6 +22,7 @@
 #include "host/alerts_service.h"
 #include "host/audit_service.h"
 #include "host/cache_service.h"
+#include "host/migrations_service.h"
 #include "host/channels_service.h"
 #include "host/events_service.h"
 #include "host/host.h"
@@ -154,6 +155,7 @@ class Kernel {
   std::unique_ptr<alerts::Engine> alerts_;
   std::unique_ptr<host::AlertsService> alerts_service_;
   std::unique_ptr<host::CacheService> cache_service_;
+  std::unique_ptr<host::MigrationsService> migrations_service_;
   // Alert sources adapted as job types, by source id, with their plugin's instance.
   struct AdaptedSource {
     std::unique_ptr<alerts::SourceJob> job;

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "clock/clock.h"
 #include "host/host.h"
 #include "host/identity_service.h"
 #include "store/store.h"
@@ -105,8 +106,22 @@ opk_status StoreService::cb_migrate(const opk_host* host, const opk_store_migrat
       return fail(host, Status::invalid("migration " + std::to_string(i) + ": name or sql is NULL"));
     ms.push_back({m[i].version, m[i].name, m[i].sql});
   }
-  Status st = s->store_.migrate(PluginHost::from(host)->plugin_id(), ms);
+  const std::string owner = PluginHost::from(host)->plugin_id();
+  {
+    Declared d{owner, clock::now_ms(), {}};
+    for (const auto& x : ms) d.migrations.emplace_back(x.version, x.name);
+    std::lock_guard lock(s->declared_mu_);
+    s->declared_[owner] = std::move(d);
+  }
+  Status st = s->store_.migrate(owner, ms);
   return st ? OPK_OK : fail(host, st);
+}
+
+std::vector<StoreService::Declared> StoreService::declared() const {
+  std::lock_guard lock(declared_mu_);
+  std::vector<Declared> out;
+  for (const auto& [owner, d] : declared_) out.push_back(d);
+  return out;
 }
 
 opk_status StoreService::cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,

@@ -7,6 +7,13 @@
 
 #include <opskernel/opk_abi.h>
 
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace opk::store {
 class Store;
 }
@@ -18,6 +25,15 @@ class StoreService {
   explicit StoreService(store::Store& store);
   // The C table served as "opk.store/1".
   const opk_store_v1* extension() const { return &ext_; }
+
+  // The migrations one plugin gave migrate last (version, name), and when.
+  struct Declared {
+    std::string owner;
+    int64_t declared_ms = 0;
+    std::vector<std::pair<int, std::string>> migrations;
+  };
+  // What each plugin declared through migrate in this process, by owner.
+  std::vector<Declared> declared() const;
 
  private:
   static StoreService* self_of(const opk_host* host);
@@ -33,6 +49,8 @@ class StoreService {
                                    char** rows_json);
   store::Store& store_;
   opk_store_v1 ext_{};
+  mutable std::mutex declared_mu_;
+  std::map<std::string, Declared> declared_;  // guarded by declared_mu_
 };
 
 }  // namespace opk::host

@@ -88,6 +88,9 @@ static_assert(offsetof(opk_cache_v1, get) == 8 && offsetof(opk_cache_v1, put) ==
                   sizeof(opk_cache_v1) == 56,
               "cache ext layout");
 
+/* 1.8: the migrations service. */
+static_assert(offsetof(opk_migrations_v1, status) == 8 && sizeof(opk_migrations_v1) == 16, "migrations ext layout");
+
 /* Referenced by the C++ test so the file is linked, not only compiled. */
 int opk_abi_c11_ok(void) {
   return OPK_ABI_MAJOR * 100 + OPK_ABI_MINOR;

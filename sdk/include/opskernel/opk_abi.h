@@ -80,8 +80,9 @@ extern "C" {
  *     opk.channels/1.
  *  5: opk.metrics/1, opk_metrics_writer.
  *  6: opk_identity_v1.node_path.
- *  7: opk.cache/1. */
-#define OPK_ABI_MINOR 7
+ *  7: opk.cache/1.
+ *  8: opk.migrations/1. */
+#define OPK_ABI_MINOR 8
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
 #define OPK_PLUGIN_ENTRY_SYMBOL "opk_plugin_entry_v1"
@@ -1220,6 +1221,39 @@ typedef struct opk_cache_v1 {
   opk_status (*purge_plugin)(const opk_host* host, const opk_principal* actor, const char* plugin_id,
                              const char* pattern, int32_t dry_run, uint64_t* count);
 } opk_cache_v1;
+
+/* ---- opk.migrations/1: the store's schema migrations ------------------ (1.8) */
+
+#define OPK_EXT_MIGRATIONS "opk.migrations/1"
+
+/**
+ * The schema migrations of the kernel's store, the kernel's own and every
+ * plugin's, for an admin feature (docs/abi.md, "The migrations service").
+ * Read-only: the kernel keeps the records and applies migrations itself
+ * (opk_store_v1.migrate).
+ */
+typedef struct opk_migrations_v1 {
+  uint32_t struct_size;
+  /**
+   * For an admin feature acting for `actor` (a principal the kernel
+   * issued whose role holds "migrations.read"): the migrations as JSON
+   * {"dialect":"sqlite"|"postgresql","now_ms":N,
+   *  "applied":[{"owner":"...","version":N,"name":"...","applied_ms":N}],
+   *  "attempts":[{"owner":"...","version":N,"name":"...","started_ms":N,
+   *    "duration_us":N,"outcome":"applied"|"failed","error":"..."}],
+   *  "declared":[{"owner":"...","declared_ms":N,
+   *    "migrations":[{"version":N,"name":"..."}]}]}
+   * `applied` by owner and version; `attempts` oldest first (recorded from
+   * kernel schema version 10 on: an applied migration with its script's
+   * time, a failed one, rolled back, with the database's message);
+   * `declared` the kernel's own migrations and those each plugin gave
+   * opk_store_v1.migrate in this kernel since it started (what a plugin
+   * declares beyond what is applied is pending). PERMISSION otherwise;
+   * UNAVAILABLE when the store cannot be read. OWNERSHIP: free
+   * *status_json with opk_host.free. [thread-safe]
+   */
+  opk_status (*status)(const opk_host* host, const opk_principal* actor, char** status_json);
+} opk_migrations_v1;
 
 #ifdef __cplusplus
 } /* extern "C" */
