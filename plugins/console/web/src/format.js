@@ -97,16 +97,21 @@ export const startsAt = (ms, zone) => t('starts {time}, {rel}', { time: shortTim
 
 /**
  * Tick labels for a chart's time axis (uPlot's axis `values`; seconds in):
- * dates ("4 Nov") when the ticks are days apart, else times of day (to the
- * second when they are seconds apart), in the operator's zone and language.
+ * years, months ("Nov 2026") or dates ("4 Nov") when the ticks are that far
+ * apart, else times of day (to the second when they are seconds apart), in
+ * the operator's zone and language.
  */
 export function axisTimes(u, splits) {
   const step = splits.length > 1 ? splits[1] - splits[0] : 86400;
   const zone = viewZone();
   const f =
-    step >= 86400
-      ? formatter({ month: 'short', day: 'numeric', timeZone: zone })
-      : formatter({ ...CLOCK, second: step < 60 ? '2-digit' : undefined, timeZone: zone });
+    step >= 300 * 86400
+      ? formatter({ year: 'numeric', timeZone: zone })
+      : step >= 28 * 86400
+        ? formatter({ month: 'short', year: 'numeric', timeZone: zone })
+        : step >= 86400
+          ? formatter({ month: 'short', day: 'numeric', timeZone: zone })
+          : formatter({ ...CLOCK, second: step < 60 ? '2-digit' : undefined, timeZone: zone });
   return splits.map((s) => f.format(s * 1000));
 }
 

@@ -233,7 +233,7 @@ function Scheduling({ job, onSaved }) {
         </div>
       </fieldset>
       <section class="preview" aria-labelledby="preview-title">
-        <h3 id="preview-title">Next five fire times</h3>
+        <h2 id="preview-title">Next five fire times</h2>
         {planning === 'disabled' ? (
           <p class="hint">None: the job runs only when started by hand.</p>
         ) : preview.error ? (

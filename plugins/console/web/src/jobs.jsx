@@ -234,8 +234,8 @@ export function JobsPage() {
           </button>
         </div>
       </div>
-      {refusal && chosen.length > 0 && (
-        <p id="run-now-why" class="message notice">
+      {refusal && (
+        <p id="run-now-why" class={chosen.length > 0 ? 'message notice' : 'hint'}>
           {refusal}
         </p>
       )}

@@ -218,6 +218,7 @@ function Preferences() {
 
 function Shell({ ctx, onSignOut }) {
   const path = usePath();
+  const hasPager = usePageWatch(path);
   const attention = useAttention(ctx, path.startsWith('/administration/attention'));
   const webhookCounts = useWebhookFailureCounts(ctx, path.startsWith('/administration/webhook-failures'));
   let page;
@@ -249,7 +250,7 @@ function Shell({ ctx, onSignOut }) {
       <a class="skip" href="#main">
         {t('Skip to content')}
       </a>
-      <SkipToPager path={path} />
+      <SkipToPager show={hasPager} />
       <header class="top">
         <span class="brand">Opskernel</span>
         <Nav path={path} attention={attention.count} alertCounts={attention.alertCounts} webhookCounts={webhookCounts} />
@@ -273,19 +274,50 @@ function Shell({ ctx, onSignOut }) {
 }
 
 /**
- * A second skip link, to the page's pager (the element with class "pager"),
- * shown only while the page has one.
+ * Watches the page as it changes: whether it has a pager (the element with
+ * class "pager", made the skip link's focusable target #pager), and makes each table box that
+ * scrolls (a .table-wrap whose table is wider or taller) a focusable region
+ * named by its table's caption, so a keyboard can scroll it.
  */
-function SkipToPager({ path }) {
-  const [has, setHas] = useState(false);
+function usePageWatch(path) {
+  const [hasPager, setHasPager] = useState(false);
   useEffect(() => {
-    const look = () => setHas(!!document.querySelector('main .pager'));
-    look();
+    let frame = 0;
+    const look = () => {
+      frame = 0;
+      const pager = document.querySelector('main .pager');
+      if (pager && !pager.id) pager.id = 'pager';
+      if (pager && !pager.hasAttribute('tabindex')) pager.setAttribute('tabindex', '-1');
+      setHasPager(!!pager);
+      for (const box of document.querySelectorAll('.table-wrap')) {
+        const wide = box.scrollWidth > box.clientWidth || box.scrollHeight > box.clientHeight;
+        if (wide && !box.hasAttribute('tabindex')) {
+          box.setAttribute('tabindex', '0');
+          box.setAttribute('role', 'region');
+          box.setAttribute('aria-label', box.querySelector('caption')?.textContent.trim() || t('Table'));
+        } else if (!wide && box.getAttribute('role') === 'region') {
+          for (const a of ['tabindex', 'role', 'aria-label']) box.removeAttribute(a);
+        }
+      }
+    };
+    const soon = () => frame || (frame = requestAnimationFrame(look));
+    soon();
+    // Right after the page changed (a layout the browser would do before painting anyway).
     const seen = new MutationObserver(look);
     seen.observe(document.getElementById('app'), { childList: true, subtree: true });
-    return () => seen.disconnect();
+    window.addEventListener('resize', soon);
+    return () => {
+      seen.disconnect();
+      window.removeEventListener('resize', soon);
+      cancelAnimationFrame(frame);
+    };
   }, [path]);
-  if (!has) return null;
+  return hasPager;
+}
+
+/** A second skip link, to the page's pager, shown only while the page has one. */
+function SkipToPager({ show }) {
+  if (!show) return null;
   return (
     <a
       class="skip"
@@ -293,9 +325,7 @@ function SkipToPager({ path }) {
       onClick={(e) => {
         e.preventDefault();
         const pager = document.querySelector('main .pager');
-        const target = pager?.querySelector('button:not(:disabled), a') || pager;
-        if (pager && !pager.hasAttribute('tabindex') && target === pager) pager.setAttribute('tabindex', '-1');
-        target?.focus();
+        (pager?.querySelector('button:not(:disabled), a') || pager)?.focus();
       }}
     >
       {t('Skip to the pager')}

@@ -300,7 +300,8 @@ export function useMenuPoll(ctx, open, load, deps) {
 // --- Dialog -----------------------------------------------------------------
 
 /**
- * A modal dialog (native <dialog>: focus stays inside, Escape closes it);
+ * A modal dialog (native <dialog>: focus stays inside, Escape closes it, and
+ * returns to the control that opened it once closed);
  * `wide` for forms with more room, `drawer` for a panel along the right edge.
  */
 export function Dialog({ title, onClose, children, wide, drawer }) {
@@ -308,13 +309,18 @@ export function Dialog({ title, onClose, children, wide, drawer }) {
   const id = useMemo(() => `dlg-${Math.random().toString(36).slice(2)}`, []);
   useEffect(() => {
     const d = ref.current;
+    // The control that opened the dialog gets the focus back when it closes (if it is still there).
+    const opener = document.activeElement;
     d.showModal();
     const close = (e) => {
       e.preventDefault();
       onClose();
     };
     d.addEventListener('cancel', close);
-    return () => d.removeEventListener('cancel', close);
+    return () => {
+      d.removeEventListener('cancel', close);
+      if (opener && opener !== document.body && opener.isConnected) setTimeout(() => opener.isConnected && opener.focus());
+    };
   }, []);
   return (
     <dialog ref={ref} class={drawer ? 'drawer' : wide ? 'wide' : ''} aria-labelledby={id}>

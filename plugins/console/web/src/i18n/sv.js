@@ -7,6 +7,7 @@ export default {
   'Loading…': 'Läser in…',
   'Skip to content': 'Hoppa till innehållet',
   'Skip to the pager': 'Hoppa till bläddringen',
+  'Table': 'Tabell',
   'Sign in': 'Logga in',
   'Sign in with an API token. An administrator makes one with {command}.': 'Logga in med en API-token. En administratör skapar en med {command}.',
   'API token': 'API-token',

@@ -1,0 +1,316 @@
+// The console for every operator, end to end in headless Chromium against a
+// real kernel with every plugin that has a page: axe-core finds no violation
+// (WCAG 2.1 A and AA and axe's best practices, contrast included) on any page
+// or dialog, in light and in dark mode; a dialog gives focus back to the
+// control that opened it; the pages are used by keyboard only; at 320 CSS px
+// nothing but a wide table's own box scrolls sideways and dialogs fit a phone
+// (390x844); a disabled action says why; a TenantUser's menu leads only to
+// pages they may open.
+//
+//   node a11y_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { axeViolations } from './axe.mjs';
+import * as e2e from './e2e.mjs';
+import { check, chromiumOf, folders, kernelFolder, launch, startKernel, step } from './e2e.mjs';
+
+const [KERNEL, PLUGINS, FIXTURES, WEB, OUT] = folders(process.argv.slice(2), ['kernel', 'plugins', 'fixtures', 'web', 'out']);
+const chromium = chromiumOf(WEB);
+
+const dir = mkdtempSync(join(tmpdir(), 'opk-console-a11y-e2e-'));
+mkdirSync(OUT, { recursive: true });
+const { base, adminToken, conf } = await kernelFolder(
+  dir,
+  [
+    ...['admin-http.so', 'console.so', 'hello.so', 'notifications.so', 'channel-webhook.so', 'webhook-inbox.so',
+        'feature-flags.so', 'rate-limit-overrides.so'].map((f) => join(PLUGINS, f)),
+    join(FIXTURES, 'engine_jobs.so'),
+  ],
+  `[permissions]
+platform_administrator = *
+tenant_user = jobs.read, alerts.read
+[plugin.console]
+poll_seconds = 2
+[job.nightly-hello]
+type = hello
+planning = scheduled
+cron = 30 2 * * *
+time_zone = Europe/Stockholm
+params = {"steps": 3, "step_ms": 50}
+description = Greets every night
+[job.long-hello]
+type = hello
+planning = disabled
+params = {"steps": 600, "step_ms": 100}
+description = A long run
+[job.acme-report]
+type = hello
+planning = disabled
+scope = tenant:acme
+description = Acme's monthly report
+${Array.from({ length: 55 }, (_, i) => `[job.zz-bulk-${String(i).padStart(2, '0')}]\ntype = hello\nplanning = disabled\ndescription = One of many, for the pager\n`).join('')}`,
+);
+const { cli, api, waitReady, stop } = startKernel(KERNEL, conf, base, adminToken);
+
+let browser;
+const problems = [];
+const shot = (page, name) => e2e.shot(OUT, page, name);
+const axe = (page, where) => axeViolations(page, WEB, where);
+
+/** A page in a context of its own: `options` for the context (viewport, colorScheme, timezoneId, locale). */
+async function newPage(options = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, ...options });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  return page;
+}
+
+/** Signs in with `token` by keyboard: the token field has the focus when the page opens. */
+async function signIn(page, token) {
+  await page.goto(`${base}/administration/jobs`);
+  await page.locator('#token').waitFor();
+  check(await page.evaluate(() => document.activeElement?.id === 'token'), 'the sign-in field has the focus');
+  await page.keyboard.type(token);
+  await page.keyboard.press('Enter');
+  await page.locator('header.top .who').waitFor();
+}
+
+/**
+ * Disabled buttons outside dialogs and pagers that do not say why: each needs
+ * aria-describedby naming an element there with text, or a title.
+ */
+async function unexplainedDisabled(page, where) {
+  const found = await page.evaluate(() =>
+    [...document.querySelectorAll('main button:disabled')]
+      .filter((b) => !b.closest('dialog, .pager'))
+      .filter((b) => {
+        const ids = (b.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
+        const said = ids.length > 0 && ids.every((id) => document.getElementById(id)?.textContent.trim());
+        return !said && !b.title;
+      })
+      .map((b) => b.textContent.trim() || b.getAttribute('aria-label')),
+  );
+  return found.map((f) => `${where}: the disabled button '${f}' does not say why`);
+}
+
+/** Whether the page body scrolls sideways at its viewport's width (tables scroll in their own box). */
+const scrollsSideways = (page) => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+
+/** Moves to a console path as a link in the page would (no reload). */
+async function go(page, path) {
+  await page.evaluate((p) => {
+    history.pushState(null, '', p);
+    window.dispatchEvent(new Event('opk-navigate'));
+  }, path);
+}
+
+let failed = false;
+try {
+  await waitReady();
+  cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
+  cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
+  cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
+  const tinaToken = cli('users', 'add', 'tina', '--role', 'TenantUser', '--scope', 'tenant:acme').split('\n').pop();
+  browser = await launch(chromium);
+
+  // Something on every page: runs done and failed, an alert, a flag, an override, a rule.
+  const done = (await api('POST', '/api/v1/jobs/nightly-hello/run', { reason: 'a11y: a run' })).run_ids[0];
+  const failedRun = (await api('POST', '/api/v1/runs', { job_type: 'hello', reason: 'a11y: a failure', params: { steps: 1, step_ms: 0, fail: true } })).run_ids[0];
+  await api('POST', '/api/v1/notifications/groups', { id: 'acme-ops', name: 'Acme operations', scope: 'tenant:acme', description: 'Who hears about Acme' });
+  const alert = (await api('POST', '/api/v1/alerts', { severity: 'critical', title: 'Acme invoices overdue', message: 'two invoices', scope: 'tenant:acme', area: 'billing' })).alert;
+  for (let i = 0; i < 100; i++) {
+    const r = await api('GET', `/api/v1/runs/${done}`);
+    if (r.run.phase === 'COMPLETED') break;
+    await e2e.sleep(100);
+  }
+
+  // Pages, and the buttons on each that open a dialog.
+  const pages = [
+    ['jobs', '/administration/jobs', [{ select: 'Select nightly-hello', button: /^Run now/ }, { button: /log of run/i }]],
+    ['job', '/administration/jobs/nightly-hello', [{ button: /^Run now/ }]],
+    ['job scheduling', '/administration/jobs/nightly-hello', [], 'Scheduling'],
+    ['job executions', '/administration/jobs/nightly-hello', [], 'Latest executions'],
+    ['run history', '/administration/runs', [{ button: /log of run/i }]],
+    ['run', `/administration/runs/${done}`, []],
+    ['failed run', `/administration/runs/${failedRun}`, [{ button: /^Retry/ }]],
+    ['alerts', '/administration/alerts', [{ button: /^New alert|^Create/ }]],
+    ['alert', `/administration/alerts/${alert.id}`, [{ button: /^Acknowledge/ }, { button: /^Silence/ }, { button: /^Close/ }]],
+    ['attention', '/administration/attention', []],
+    ['notifications', '/administration/notifications', [{ button: /^Create group/ }]],
+    ['notification group', '/administration/notifications/acme-ops', [{ button: /^Add rule/ }]],
+    ['webhook failures', '/administration/webhook-failures', []],
+    ['feature flags', '/administration/feature-flags', [{ button: /^New flag|^Create/ }]],
+    ['rate-limit overrides', '/administration/rate-limit-overrides', [{ button: /^New override|^Create|^Add/ }]],
+    ['plugins', '/administration/plugins', []],
+    ['audit', '/administration/audit', []],
+  ];
+
+  const found = [];
+  for (const scheme of ['light', 'dark']) {
+    step(`axe on every page and dialog, ${scheme} mode`);
+    const page = await newPage({ colorScheme: scheme });
+    await page.goto(`${base}/administration/jobs`);
+    await page.locator('#token').waitFor();
+    found.push(...(await axe(page, `${scheme} sign-in`)));
+    await signIn(page, adminToken);
+    check((await page.getAttribute('html', 'data-theme')) === scheme, `the page follows the system's ${scheme} scheme`);
+    for (const [name, path, dialogs, tab] of pages) {
+      await go(page, path);
+      await page.locator('main h1').first().waitFor();
+      await page.waitForLoadState('networkidle');
+      if (tab) {
+        await page.getByRole('tab', { name: tab }).click();
+        await page.waitForTimeout(400);
+      }
+      found.push(...(await axe(page, `${scheme} ${name}`)));
+      if (scheme === 'light') found.push(...(await unexplainedDisabled(page, name)));
+      await shot(page, `${scheme}-${name.replace(/ /g, "-")}`);
+      for (const d of dialogs) {
+        if (d.select) await page.getByRole('checkbox', { name: d.select }).check();
+        const opener = page.getByRole('button', { name: d.button }).first();
+        if (!(await opener.count())) {
+          found.push(`${scheme} ${name}: no button ${d.button}`);
+          continue;
+        }
+        if (await opener.isDisabled()) {
+          found.push(`${scheme} ${name}: ${d.button} is disabled`);
+          continue;
+        }
+        await opener.evaluate((el) => (el.dataset.opener = 'yes'));
+        await opener.focus();
+        await page.keyboard.press('Enter');
+        await page.getByRole('dialog').waitFor();
+        await page.waitForTimeout(200);
+        found.push(...(await axe(page, `${scheme} ${name} dialog ${d.button}`)));
+        if (scheme === 'light') await shot(page, `${name.replace(/ /g, '-')}-dialog`);
+        await page.keyboard.press('Escape');
+        await page.getByRole('dialog').waitFor({ state: 'detached' });
+        let back = false;
+        for (let i = 0; i < 20 && !(back = await page.evaluate(() => document.activeElement?.dataset.opener === 'yes')); i++)
+          await page.waitForTimeout(50);
+        await page.evaluate(() => document.querySelectorAll('[data-opener]').forEach((el) => delete el.dataset.opener));
+        if (!back) found.push(`${scheme} ${name}: focus did not return to ${d.button} after the dialog closed`);
+        if (d.select) await page.getByRole('checkbox', { name: d.select }).uncheck();
+      }
+    }
+    await page.context().close();
+  }
+  check(!found.length, `axe and focus:\n  ${found.join('\n  ')}`);
+
+  step('keyboard only: skip links, a job selected and run now with a reason, the menu, the pager');
+  {
+    const page = await newPage();
+    await signIn(page, adminToken);
+    await page.getByRole('link', { name: 'acme-report' }).waitFor();
+    const tab = async (pred, what, max = 80, key = 'Tab') => {
+      for (let i = 0; i < max; i++) {
+        await page.keyboard.press(key);
+        if (await page.evaluate(pred)) return;
+      }
+      throw new Error(`${key} never reached ${what}`);
+    };
+    // The page has the focus after a move; the skip links are before the header.
+    await tab(() => document.activeElement.textContent === 'Skip to the pager', 'the skip link to the pager', 40, 'Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    check((await page.evaluate(() => document.activeElement.textContent)) === 'Skip to content', 'Skip to content comes first');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    check((await page.evaluate(() => document.activeElement.closest('.pager') !== null && document.activeElement.textContent)) === 'Next',
+      'the skip link puts the focus on the pager');
+    await page.keyboard.press('Enter');
+    await page.getByText(/^51–\d+ of \d+$/).waitFor();
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Enter');
+    await page.getByText(/^1–50 of \d+$/).waitFor();
+    await tab(() => document.activeElement.textContent === 'Skip to content', 'the skip link', 200, 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    check(await page.evaluate(() => document.activeElement.id === 'main'), 'Skip to content puts the focus on the page');
+    await tab(() => document.activeElement.getAttribute('aria-label') === 'Select nightly-hello', 'the checkbox of nightly-hello');
+    await page.keyboard.press('Space');
+    await tab(() => document.activeElement.textContent.startsWith('Run now'), 'Run now', 200);
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    await tab(() => document.activeElement.name === 'reason', 'the reason field');
+    await page.keyboard.type('a11y: by keyboard');
+    await tab(() => document.activeElement.type === 'submit', 'the dialog\'s Run now');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/administration\/runs\/\d+$/);
+    await page.locator('.log[data-done="true"]').waitFor();
+    await tab(() => document.activeElement.textContent === 'Run history', 'the menu\'s Run history', 80, 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/administration\/runs$/);
+    await page.getByRole('heading', { name: 'Run history' }).waitFor();
+    await page.context().close();
+  }
+
+  step('reflow: at 320 CSS px only tables scroll sideways, in their own box; dialogs fit 390x844');
+  {
+    const page = await newPage({ viewport: { width: 320, height: 640 } });
+    await signIn(page, adminToken);
+    const wide = [];
+    for (const [name, path, , tab] of pages) {
+      await go(page, path);
+      await page.locator('main h1').first().waitFor();
+      await page.waitForLoadState('networkidle');
+      if (tab) await page.getByRole('tab', { name: tab }).click();
+      if (await scrollsSideways(page)) wide.push(`${name} (${await page.evaluate(() => document.documentElement.scrollWidth)} px)`);
+    }
+    await shot(page, 'reflow-320-audit');
+    check(!wide.length, `at 320 px the page scrolls sideways: ${wide.join(', ')}`);
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [path, opener, select] of [
+      ['/administration/jobs', /^Run now/, 'Select nightly-hello'],
+      [`/administration/alerts/${alert.id}`, /^Silence/],
+      ['/administration/notifications/acme-ops', /^Add rule/],
+    ]) {
+      await go(page, path);
+      if (select) await page.getByRole('checkbox', { name: select }).check();
+      await page.getByRole('button', { name: opener }).first().click();
+      const box = await page.getByRole('dialog').boundingBox();
+      check(box.x >= 0 && box.y >= 0 && box.x + box.width <= 390 && box.y + box.height <= 844,
+        `the dialog ${opener} fits 390x844: ${JSON.stringify(box)}`);
+      check(!(await scrollsSideways(page)), `the page does not scroll sideways with the dialog ${opener} open`);
+      await shot(page, `phone-dialog-${String(opener).replace(/\W/g, '')}`);
+      await page.keyboard.press('Escape');
+    }
+    await page.context().close();
+  }
+
+  step("a TenantUser's menu leads only to pages they may open");
+  {
+    const page = await newPage();
+    await signIn(page, tinaToken);
+    const links = await page.locator('nav a').evaluateAll((as) => as.map((a) => [a.textContent.trim(), a.getAttribute('href')]));
+    check(links.length >= 2 && links.every(([, h]) => /\/(jobs|runs|alerts|attention)$/.test(h)), `tina's menu: ${JSON.stringify(links)}`);
+    for (const [label, href] of links) {
+      await go(page, href);
+      await page.locator('main h1').first().waitFor();
+      await page.waitForLoadState('networkidle');
+      // Not a page saying the role may not read it, nor the API's refusal.
+      const text = await page.locator('main').innerText();
+      check(!/may not (read|see|list|open)|forbidden|not permitted/i.test(text) && !(await page.locator('main [role=alert]').count()),
+        `${label} (${href}) opens for tina: ${text.slice(0, 300)}`);
+    }
+    await page.context().close();
+  }
+} catch (e) {
+  failed = true;
+  await e2e.reportFailure('console a11y e2e', e, problems, browser, OUT);
+} finally {
+  if (browser) await browser.close();
+  await stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+if (failed) process.exit(1);
+if (problems.length) {
+  console.error(`page problems: ${problems.join(' | ')}`);
+  process.exit(1);
+}
+console.log(`console a11y e2e: all checks passed; screenshots in ${OUT}`);
