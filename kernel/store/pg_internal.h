@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "store/portable_store.h"
 #include "store/store.h"
 // The helpers both stores share (now_ms, escape, column_int,
 // numbered_parameters) and the SQLite store's migrations, whose versions and
@@ -130,8 +131,9 @@ class PgPool {
   size_t open_ = 0;
 };
 
-// The PostgreSQL store.
-class PgStore final : public Store {
+// The PostgreSQL store. What it does as the SQLite store does is
+// PortableStore's (portable_store.h); this class has what differs.
+class PgStore final : public PortableStore {
  public:
   PgStore(std::string conninfo, const PostgresOptions& options);
   ~PgStore() override;
@@ -146,10 +148,6 @@ class PgStore final : public Store {
 
   // --- scheduled jobs (pg_jobs.cpp)
   StatusOr<std::vector<MigrationAttempt>> migration_attempts() override;
-  Status create_scheduled_job(ScheduledJob j) override;
-  Status update_scheduled_job(const ScheduledJob& in) override;
-  Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;
-  StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() override;
   Status set_next_run(const std::string& id, int64_t next_run_ms) override;
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
   StatusOr<std::vector<InventoryRow>> inventory() override;
@@ -195,32 +193,14 @@ class PgStore final : public Store {
   Status plugin_transaction(const std::string& owner, const std::vector<PluginStatement>& statements,
                             std::vector<PluginResult>* results, size_t* failed) override;
 
-  // --- tenancy and identities (pg_identities.cpp)
-  Status add_node(const Node& n) override;
-  StatusOr<std::vector<Node>> list_nodes() override;
-  Status add_user(const User& u) override;
-  Status get_user(const std::string& id, User* out) override;
-  StatusOr<std::vector<User>> list_users() override;
+  // --- identities (pg_identities.cpp)
   Status disable_user(const std::string& id, int64_t now, int64_t* revoked) override;
-  Status add_token(const TokenRow& t) override;
-  Status find_token(const std::string& hash, TokenRow* out) override;
-  StatusOr<std::vector<TokenRow>> list_tokens(const std::string& user_id) override;
 
   // --- audit (pg_audit.cpp)
   Status audit(const std::vector<AuditRow>& rows) override;
-  StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) override;
-  Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
 
   // --- alerts (pg_alerts.cpp)
   Status save_alerts(std::vector<AlertSave>* saves) override;
-  Status get_alert(int64_t id, const AlertView& view, AlertRow* out) override;
-  Status find_open_alert(const std::string& source, const std::string& related_type, const std::string& related_id,
-                         AlertRow* out) override;
-  StatusOr<std::vector<AlertRow>> list_alerts(const AlertQuery& query) override;
-  StatusOr<std::vector<AlertRow>> alert_chain(const std::string& source, const std::string& related_type,
-                                              const std::string& related_id, size_t limit) override;
-  StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) override;
-  StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) override;
 
   // --- the event log (pg_events.cpp)
   Status append_events(std::vector<EventRow>* events) override;
@@ -259,20 +239,11 @@ class PgStore final : public Store {
   // Runs one of the store's own writes in a transaction of its own; rows
   // changed into *changed (may be null). Errors name `what`.
   Status write_rows(const std::string& what, const std::string& sql, const PgParams& params, int64_t* changed);
-  // Runs an INSERT; CONFLICT naming `what` if the row exists.
-  Status insert_unique(const std::string& what, const std::string& sql, const PgParams& params);
-
-  // --- scheduled jobs (pg_jobs.cpp)
-  // Scheduled jobs read with `tail` appended to "SELECT ... FROM
-  // scheduled_jobs" (alias j), and `extra` columns after the job's own,
-  // returned as text beside each job.
-  Status scheduled(const std::string& tail, const std::string& extra, const PgParams& params,
-                   std::vector<std::pair<ScheduledJob, std::vector<std::string>>>* out);
-
-  // --- identities (pg_identities.cpp)
-  // Users (tokens) read with `tail` appended to their SELECT, appended to *out.
-  Status users_where(const std::string& tail, const PgParams& params, std::vector<User>* out);
-  Status tokens_where(const std::string& tail, const PgParams& params, std::vector<TokenRow>* out);
+  // PortableStore's primitives: text_rows, and write_rows with the
+  // store's own writes' errors other than CONFLICT as UNAVAILABLE.
+  Status read_text(const std::string& what, const std::string& sql, const SqlParams& params,
+                   std::vector<TextRow>* out) override;
+  Status write_one(const std::string& what, const std::string& sql, const SqlParams& params, int64_t* changed) override;
 
   // --- audit (pg_audit.cpp)
   // Appends audit rows inside the caller's transaction.
@@ -351,7 +322,6 @@ class PgStore final : public Store {
   PgPool pool_;
   std::string database_;  // the database connected to
   std::string kernel_role_;
-  std::atomic<uint64_t> generation_{0};
   std::atomic<int64_t> next_mark_at_{0};  // create_runs moves the open-runs mark once ids reach this
   // The event log: the largest seq this store wrote or read, and who is
   // told about new events.

@@ -1,68 +1,10 @@
-// The PostgreSQL store's scheduled jobs: create, update, read and list them,
-// their next runs, and the inventory (each job with its latest run) and
-// failure counts the engine's views are built from.
+// The PostgreSQL store's part of scheduled jobs: their next runs (one
+// statement over arrays), and the inventory (each job with its latest run)
+// and failure counts the engine's views are built from. Creating, updating,
+// reading and listing them are PortableStore's (portable_store.cpp).
 #include "store/pg_internal.h"
 
 namespace opk::store::internal {
-
-namespace {
-
-constexpr const char* kPgJobColumns =
-    "j.id, j.job_type, j.description, j.owner, j.planning, j.cron, j.time_zone, j.jitter_minutes, j.params_json, "
-    "j.enabled, j.scope, j.region, j.report_recipients, j.next_run_ms, j.created_ms, j.updated_ms";
-constexpr size_t kPgJobColumnCount = 16;
-
-}  // namespace
-
-Status PgStore::create_scheduled_job(ScheduledJob j) {
-  const int64_t t = now_ms();
-  j.created_ms = j.updated_ms = t;
-  Status s = write_rows(
-      "scheduled job '" + j.id + "'",
-      "INSERT INTO scheduled_jobs (id, job_type, description, owner, planning, cron, time_zone, "
-      "jitter_minutes, params_json, enabled, scope, region, report_recipients, next_run_ms, "
-      "created_ms, updated_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
-      {j.id, j.job_type, j.description, j.owner, j.planning, j.cron, j.time_zone, std::to_string(j.jitter_minutes),
-       j.params_json, j.enabled ? "1" : "0", j.scope, j.region, j.report_recipients, std::to_string(j.next_run_ms),
-       std::to_string(j.created_ms), std::to_string(j.updated_ms)},
-      nullptr);
-  if (s.code() == OPK_ERR_CONFLICT && s.message().find("scheduled_jobs_pkey") != std::string::npos)
-    return Status::conflict("scheduled job '" + j.id + "' already exists");
-  if (s) generation_.fetch_add(1, std::memory_order_release);
-  return s;
-}
-
-Status PgStore::update_scheduled_job(const ScheduledJob& j) {
-  int64_t n = 0;
-  Status s = write_rows(
-      "scheduled job '" + j.id + "'",
-      "UPDATE scheduled_jobs SET owner=$1, planning=$2, cron=$3, time_zone=$4, jitter_minutes=$5, "
-      "params_json=$6, enabled=$7, scope=$8, region=$9, report_recipients=$10, next_run_ms=$11, "
-      "updated_ms=$12 WHERE id=$13",
-      {j.owner, j.planning, j.cron, j.time_zone, std::to_string(j.jitter_minutes), j.params_json, j.enabled ? "1" : "0",
-       j.scope, j.region, j.report_recipients, std::to_string(j.next_run_ms), std::to_string(now_ms()), j.id},
-      &n);
-  if (!s) return s;
-  generation_.fetch_add(1, std::memory_order_release);
-  return n ? Status::ok() : Status::not_found("no scheduled job '" + j.id + "'");
-}
-
-Status PgStore::get_scheduled_job(const std::string& id, ScheduledJob* out) {
-  std::vector<std::pair<ScheduledJob, std::vector<std::string>>> all;
-  if (Status s = scheduled(" j WHERE j.id = $1", "", {id}, &all); !s) return s;
-  if (all.empty()) return Status::not_found("no scheduled job '" + id + "'");
-  *out = all.front().first;
-  return Status::ok();
-}
-
-StatusOr<std::vector<ScheduledJob>> PgStore::list_scheduled_jobs() {
-  std::vector<std::pair<ScheduledJob, std::vector<std::string>>> all;
-  if (Status s = scheduled(" j ORDER BY j.id", "", {}, &all); !s) return s;
-  std::vector<ScheduledJob> out;
-  out.reserve(all.size());
-  for (auto& [j, extra] : all) out.push_back(std::move(j));
-  return out;
-}
 
 Status PgStore::set_next_run(const std::string& id, int64_t next_run_ms) {
   return set_next_runs({{id, next_run_ms}});
@@ -111,38 +53,6 @@ StatusOr<std::map<int64_t, int64_t>> PgStore::failures_per_day(const std::string
   std::map<int64_t, int64_t> out;
   for (auto& r : rows) out[std::stoll(r[0])] = std::stoll(r[1]);
   return out;
-}
-
-Status PgStore::scheduled(const std::string& tail, const std::string& extra, const PgParams& params,
-                          std::vector<std::pair<ScheduledJob, std::vector<std::string>>>* out) {
-  std::vector<std::vector<std::string>> rs;
-  if (Status s = text_rows("scheduled jobs",
-                           std::string("SELECT ") + kPgJobColumns + extra + " FROM scheduled_jobs" + tail, params, &rs);
-      !s)
-    return s;
-  for (auto& r : rs) try {
-      ScheduledJob j;
-      j.id = r[0];
-      j.job_type = r[1];
-      j.description = r[2];
-      j.owner = r[3];
-      j.planning = r[4];
-      j.cron = r[5];
-      j.time_zone = r[6];
-      j.jitter_minutes = std::stoi(r[7]);
-      j.params_json = r[8];
-      j.enabled = r[9] == "1";
-      j.scope = r[10];
-      j.region = r[11];
-      j.report_recipients = r[12];
-      j.next_run_ms = std::stoll(r[13]);
-      j.created_ms = std::stoll(r[14]);
-      j.updated_ms = std::stoll(r[15]);
-      out->emplace_back(std::move(j), std::vector<std::string>(r.begin() + kPgJobColumnCount, r.end()));
-    } catch (const std::exception&) {
-      // An unparsable row is skipped, as the SQLite store does.
-    }
-  return Status::ok();
 }
 
 }  // namespace opk::store::internal

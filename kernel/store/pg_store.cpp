@@ -262,6 +262,20 @@ Status PgStore::text_rows(const std::string& what, const std::string& sql, const
   return Status::ok();
 }
 
+Status PgStore::read_text(const std::string& what, const std::string& sql, const SqlParams& params,
+                          std::vector<TextRow>* out) {
+  return text_rows(what, sql, params, out);
+}
+
+Status PgStore::write_one(const std::string& what, const std::string& sql, const SqlParams& params, int64_t* changed) {
+  Status s = write_rows(what, sql, params, changed);
+  // The statement is the store's own: whatever fails but a constraint is
+  // the store's.
+  if (!s && s.code() != OPK_ERR_CONFLICT && s.code() != OPK_ERR_UNAVAILABLE)
+    return Status::unavailable("store (postgresql): " + s.message());
+  return s;
+}
+
 Status PgStore::write_rows(const std::string& what, const std::string& sql, const PgParams& params, int64_t* changed) {
   PgPool::Lease lease;
   if (Status s = pool_.acquire(&lease); !s) return s;
@@ -269,12 +283,6 @@ Status PgStore::write_rows(const std::string& what, const std::string& sql, cons
   if (Status s = pg_exec(lease.get(), what, sql, params, &r); !s) return s;
   if (changed) *changed = std::strtoll(PQcmdTuples(r.get()), nullptr, 10);
   return Status::ok();
-}
-
-Status PgStore::insert_unique(const std::string& what, const std::string& sql, const PgParams& params) {
-  Status s = write_rows(what, sql, params, nullptr);
-  if (s.code() == OPK_ERR_CONFLICT) return Status::conflict(what + " already exists");
-  return s;
 }
 
 }  // namespace opk::store::internal

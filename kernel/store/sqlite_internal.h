@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "clock/clock.h"
+#include "store/portable_store.h"
 #include "store/sqlite_stmt.h"
 #include "store/store.h"
 
@@ -97,8 +98,10 @@ class Changed {
   std::atomic<uint64_t>& g_;
 };
 
-// The embedded store: SQLite through Poco Data, in WAL mode.
-class SqliteStore final : public Store {
+// The embedded store: SQLite through Poco Data, in WAL mode. What it does as
+// the PostgreSQL store does is PortableStore's (portable_store.h); this class
+// has what differs.
+class SqliteStore final : public PortableStore {
  public:
   SqliteStore(std::string path, bool full, FlushFile flush, OpenCheck check);
   ~SqliteStore() override;
@@ -110,13 +113,9 @@ class SqliteStore final : public Store {
   // --- schema (sqlite_schema.cpp)
   Status migrate(const std::string& owner, const std::vector<Migration>& migrations) override;
   StatusOr<std::vector<AppliedMigration>> applied_migrations() override;
+  StatusOr<std::vector<MigrationAttempt>> migration_attempts() override;
 
   // --- scheduled jobs (sqlite_jobs.cpp)
-  Status create_scheduled_job(ScheduledJob j) override;
-  StatusOr<std::vector<MigrationAttempt>> migration_attempts() override;
-  Status update_scheduled_job(const ScheduledJob& in) override;
-  Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;
-  StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() override;
   Status set_next_run(const std::string& id, int64_t next_run_ms) override;
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
   StatusOr<std::vector<InventoryRow>> inventory() override;
@@ -162,32 +161,14 @@ class SqliteStore final : public Store {
   Status plugin_transaction(const std::string& owner, const std::vector<PluginStatement>& statements,
                             std::vector<PluginResult>* results, size_t* failed) override;
 
-  // --- tenancy and identities (sqlite_identities.cpp)
-  Status add_node(const Node& n) override;
-  StatusOr<std::vector<Node>> list_nodes() override;
-  Status add_user(const User& u) override;
-  Status get_user(const std::string& id, User* out) override;
-  StatusOr<std::vector<User>> list_users() override;
+  // --- identities (sqlite_identities.cpp)
   Status disable_user(const std::string& id, int64_t now, int64_t* revoked) override;
-  Status add_token(const TokenRow& t) override;
-  Status find_token(const std::string& hash, TokenRow* out) override;
-  StatusOr<std::vector<TokenRow>> list_tokens(const std::string& user_id) override;
 
   // --- audit (sqlite_audit.cpp)
   Status audit(const std::vector<AuditRow>& rows) override;
-  StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) override;
-  Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
 
   // --- alerts (sqlite_alerts.cpp)
   Status save_alerts(std::vector<AlertSave>* saves) override;
-  Status get_alert(int64_t id, const AlertView& view, AlertRow* out) override;
-  Status find_open_alert(const std::string& source, const std::string& related_type, const std::string& related_id,
-                         AlertRow* out) override;
-  StatusOr<std::vector<AlertRow>> list_alerts(const AlertQuery& query) override;
-  StatusOr<std::vector<AlertRow>> alert_chain(const std::string& source, const std::string& related_type,
-                                              const std::string& related_id, size_t limit) override;
-  StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) override;
-  StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) override;
 
   // --- the event log (sqlite_events.cpp)
   Status append_events(std::vector<EventRow>* events) override;
@@ -289,12 +270,11 @@ class SqliteStore final : public Store {
   }
 
   // --- scheduled jobs (sqlite_jobs.cpp)
-  // Scheduled jobs read with `tail` appended to the SELECT (alias j), and
-  // `extra` columns after the job's own, returned as text beside each job.
+  // PortableStore::scheduled without parameters.
   Status scheduled(const std::string& tail, const std::string& extra,
-                   std::vector<std::pair<ScheduledJob, std::vector<std::string>>>* out);
-  // Scheduled jobs read with `tail` appended to "SELECT ... FROM scheduled_jobs j".
-  Status scheduled(const std::string& tail, std::vector<ScheduledJob>* out);
+                   std::vector<std::pair<ScheduledJob, TextRow>>* out) {
+    return PortableStore::scheduled(tail, extra, {}, out);
+  }
 
   // --- runs (sqlite_runs.cpp)
   // Inserts runs and their audit rows (create_runs); the caller holds
@@ -339,18 +319,15 @@ class SqliteStore final : public Store {
   // of the query gives, appended to *out.
   Status log_rows(int64_t run_id, const std::string& rest, std::vector<LogRow>* out);
 
-  // --- identities (sqlite_identities.cpp)
-  // Rows of a read with $1..$n text parameters, as text (NULL as empty;
-  // the identity tables have no NULL columns), appended to *out.
-  // UNAVAILABLE naming `what`, the file and the cause if the store cannot be
-  // read.
-  Status text_rows(const char* what, const std::string& sql, const std::vector<std::string>& params,
-                   std::vector<std::vector<std::string>>* out);
-  // Runs an INSERT; CONFLICT naming `what` if the row exists.
-  Status insert_unique(const std::string& what, const std::string& sql, const std::vector<std::string>& params);
-  // Users (tokens) read with `tail` appended to their SELECT, appended to *out.
-  Status users_where(const std::string& tail, const std::vector<std::string>& params, std::vector<User>* out);
-  Status tokens_where(const std::string& tail, const std::vector<std::string>& params, std::vector<TokenRow>* out);
+  // --- PortableStore's primitives (sqlite_store.cpp)
+  // A read on a pooled connection with $1..$n text parameters; UNAVAILABLE
+  // naming `what`, the file and the cause if the store cannot be read.
+  Status read_text(const std::string& what, const std::string& sql, const SqlParams& params,
+                   std::vector<TextRow>* out) override;
+  // A write on the writer connection, under write_mu_, in autocommit
+  // (synchronous as the store's mode says); errors other than CONFLICT as
+  // UNAVAILABLE.
+  Status write_one(const std::string& what, const std::string& sql, const SqlParams& params, int64_t* changed) override;
 
   // --- audit (sqlite_audit.cpp)
   // Appends audit rows. REQUIRES: write_mu_ held, inside a transaction.
@@ -418,7 +395,6 @@ class SqliteStore final : public Store {
   std::condition_variable flush_cv_;
   std::thread flusher_;
   int wal_fd_ = -1;  // the flusher's descriptor of the log
-  std::atomic<uint64_t> generation_{0};
   std::unique_ptr<Poco::Data::Session> writer_;
   sqlite3* db_ = nullptr;     // writer_'s connection
   int64_t next_mark_at_ = 0;  // create_runs moves the mark once ids reach this; write_mu_

@@ -235,6 +235,30 @@ Status SqliteStore::sql_error(const char* what) {
   return Status::unavailable(std::move(msg));
 }
 
+Status SqliteStore::read_text(const std::string& what, const std::string& sql, const SqlParams& params,
+                              std::vector<TextRow>* out) {
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  // The statement is the store's own: whatever fails is the store's.
+  if (Status s = query(sql, params, &rows); !s)
+    return Status::unavailable("store: cannot read " + what + " (" + path_ + "): " + s.message());
+  out->reserve(out->size() + rows.size());
+  for (auto& r : rows) {
+    TextRow row;
+    row.reserve(r.size());
+    for (auto& v : r) row.push_back(v ? std::move(*v) : std::string());
+    out->push_back(std::move(row));
+  }
+  return Status::ok();
+}
+
+Status SqliteStore::write_one(const std::string& what, const std::string& sql, const SqlParams& params,
+                              int64_t* changed) {
+  Status s = execute(sql, params, changed);
+  if (!s && s.code() != OPK_ERR_CONFLICT && s.code() != OPK_ERR_UNAVAILABLE)
+    return Status::unavailable("store: " + what + " (" + path_ + "): " + s.message());
+  return s;
+}
+
 Status SqliteStore::read_rows(const char* what, const std::string& sql, std::vector<std::vector<std::string>>* out) {
   try {
     Poco::Data::Session s = readers_->get();

@@ -1,0 +1,97 @@
+// portable_store.h -- what both stores do alike, written once: the reads and
+// the rare writes whose statements are the same on SQLite and PostgreSQL
+// (portable SQL, $n parameters): tenancy nodes, users and API tokens; the
+// audit trail's reads and pruning; scheduled jobs, the inventory and failure
+// counts; alerts' reads. PortableStore implements them over two primitives
+// each store provides (one read with every column as text; one write in its
+// own transaction). What really differs stays in each store's files: the
+// hot path's batched and prepared writes, locking and group commit, ids the
+// database hands out, arrays and types. Internal to kernel/store.
+#ifndef OPSKERNEL_KERNEL_STORE_PORTABLE_STORE_H
+#define OPSKERNEL_KERNEL_STORE_PORTABLE_STORE_H
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/store.h"
+
+namespace opk::store::internal {
+
+// The part of the Store both backends share (SqliteStore, PgStore derive
+// from it).
+class PortableStore : public Store {
+ public:
+  // --- scheduled jobs (their next runs are each store's: batched writes)
+  Status create_scheduled_job(ScheduledJob j) override;
+  Status update_scheduled_job(const ScheduledJob& in) override;
+  Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;
+  StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() override;
+
+  // --- tenancy and identities (disable_user is each store's: one
+  // transaction of two statements)
+  Status add_node(const Node& n) override;
+  StatusOr<std::vector<Node>> list_nodes() override;
+  Status add_user(const User& u) override;
+  Status get_user(const std::string& id, User* out) override;
+  StatusOr<std::vector<User>> list_users() override;
+  Status add_token(const TokenRow& t) override;
+  Status find_token(const std::string& hash, TokenRow* out) override;
+  StatusOr<std::vector<TokenRow>> list_tokens(const std::string& user_id) override;
+
+  // --- audit (appending is each store's: batched with runs)
+  StatusOr<std::vector<AuditRow>> audit_rows(size_t limit) override;
+  Status prune_audit(int64_t before_ms, size_t batch, int64_t* deleted) override;
+
+  // --- alerts' reads (saving is each store's: ids and locking differ)
+  Status get_alert(int64_t id, const AlertView& view, AlertRow* out) override;
+  Status find_open_alert(const std::string& source, const std::string& related_type, const std::string& related_id,
+                         AlertRow* out) override;
+  StatusOr<std::vector<AlertRow>> list_alerts(const AlertQuery& query) override;
+  StatusOr<std::vector<AlertRow>> alert_chain(const std::string& source, const std::string& related_type,
+                                              const std::string& related_id, size_t limit) override;
+  StatusOr<std::vector<AlertEvent>> alert_events(int64_t alert_id) override;
+  StatusOr<std::vector<AlertCount>> alert_counts(const AlertView& view) override;
+
+ protected:
+  // Text parameters of a statement ($1..$n); nullopt binds NULL.
+  using SqlParams = std::vector<std::optional<std::string>>;
+  // A row read with every column as text (NULL as "").
+  using TextRow = std::vector<std::string>;
+
+  // Rows of one of the store's own reads, appended to *out. UNAVAILABLE
+  // naming `what` (and the store) if the store cannot be read.
+  virtual Status read_text(const std::string& what, const std::string& sql, const SqlParams& params,
+                           std::vector<TextRow>* out) = 0;
+  // Runs one of the store's own writes in a transaction of its own (durable
+  // as the store's other writes when it returns); rows changed into
+  // *changed (may be null). CONFLICT for a constraint violation, otherwise
+  // UNAVAILABLE naming `what` and the cause.
+  virtual Status write_one(const std::string& what, const std::string& sql, const SqlParams& params,
+                           int64_t* changed) = 0;
+
+  // Scheduled jobs read with `tail` appended to "SELECT ... FROM
+  // scheduled_jobs" (alias j), and `extra` columns after the job's own,
+  // returned as text beside each job (a row that cannot be parsed is
+  // skipped).
+  Status scheduled(const std::string& tail, const std::string& extra, const SqlParams& params,
+                   std::vector<std::pair<ScheduledJob, TextRow>>* out);
+
+  // Counts a committed change to runs or scheduled jobs made through this
+  // object (generation()).
+  std::atomic<uint64_t> generation_{0};
+
+ private:
+  // Runs an INSERT; CONFLICT naming `what` if the row exists.
+  Status insert_unique(const std::string& what, const std::string& sql, const SqlParams& params);
+  // Users (tokens) read with `tail` appended to their SELECT, appended to *out.
+  Status users_where(const std::string& tail, const SqlParams& params, std::vector<User>* out);
+  Status tokens_where(const std::string& tail, const SqlParams& params, std::vector<TokenRow>* out);
+};
+
+}  // namespace opk::store::internal
+
+#endif
