@@ -430,9 +430,7 @@ static identity::Permissions permissions(const config::Config& c) {
   return p;
 }
 
-Status Kernel::open_store() {
-  // The embedded store serves one kernel: a second one on the same store
-  // would take the first one's runs for a crashed kernel's.
+Status Kernel::lock_store_file() {
   const std::string lock_path = config_.store_path + ".lock";
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) return Status::invalid("store.path: cannot open " + lock_path + ": " + strerror(errno));
@@ -448,6 +446,15 @@ Status Kernel::open_store() {
   if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, me.data(), me.size(), 0) < 0) {
     // The pid is only a hint for the message above.
   }
+  return Status::ok();
+}
+
+Status Kernel::open_store() {
+  // An SQLite file serves one process: a second kernel on the same file
+  // would take the first one's runs for a crashed kernel's. Kernels sharing
+  // a PostgreSQL database coordinate through it, so none takes the lock.
+  if (config_.store_backend != "postgresql")
+    if (Status l = lock_store_file(); !l) return l;
   // config_.store_path is the file already (the constructor resolved it
   // under data_dir); made absolute, store::open takes it as it is.
   config::Config store_config = config_;

@@ -116,6 +116,9 @@ class Kernel {
   PluginRecord* find_active(const std::string& plugin_id);
   const void* lookup_extension(const std::string& requester, const std::string& id);
   Status open_store();
+  // Takes the lock beside the SQLite store's file (lock_fd_): CONFLICT
+  // naming the file (and the pid holding it) if another kernel has it.
+  Status lock_store_file();
   // True for the "opk.*" services this kernel serves (the store only when open).
   bool kernel_provides(const std::string& id) const;
   Status start_engine();
@@ -167,7 +170,7 @@ class Kernel {
   std::mutex escalation_mu_;
   std::condition_variable escalation_cv_;
   bool escalation_stop_ = false;
-  int lock_fd_ = -1;  // flock on data_dir/opskernel.lock while the engine runs
+  int lock_fd_ = -1;  // flock beside an SQLite store's file while the kernel runs (none for PostgreSQL)
 };
 
 }  // namespace opk

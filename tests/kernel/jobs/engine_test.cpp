@@ -751,13 +751,27 @@ TEST_P(EngineTest, WaitLogStreamsEveryLineInOrderAndEnds) {
   EXPECT_EQ(got.back().message, "step 5 of 5");
 }
 
-TEST_P(EngineSqliteFileTest, ASecondKernelOnTheSameDataFolderIsRefused) {
-  auto cfg = test::quiet_config(dir_, plugins_);
-  cfg.store_path = (dir_.path() / "data" / "opk.db").string();
-  Kernel second(cfg);
-  Status s = second.start();
-  ASSERT_FALSE(s);
-  EXPECT_NE(s.message().find("is in use by another opskernel"), std::string::npos) << s.message();
+TEST_P(EngineTest, ASecondKernelOnTheSameDataFolderIsRefusedOnlyOnSqlite) {
+  // SQLite's file serves one process: the lock beside it keeps a second
+  // kernel out.
+  if (!pg()) {
+    Kernel second(config());
+    Status s = second.start();
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.message().find("is in use by another opskernel"), std::string::npos) << s.message();
+    return;
+  }
+  // Kernels share a PostgreSQL database (and here a data folder too): two
+  // started side by side both start.
+  k_.reset();
+  Kernel first(config()), second(config());
+  Status s1, s2;
+  std::thread t1([&] { s1 = first.start(); }), t2([&] { s2 = second.start(); });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(s1) << s1.message();
+  ASSERT_TRUE(s2) << s2.message();
+  EXPECT_FALSE(std::filesystem::exists(store_path() + ".lock"));
 }
 
 }  // namespace
