@@ -5,7 +5,11 @@
 // control that opened it; the pages are used by keyboard only; at 320 CSS px
 // nothing but a wide table's own box scrolls sideways and dialogs fit a phone
 // (390x844); a disabled action says why; a TenantUser's menu leads only to
-// pages they may open.
+// pages they may open. Times name their zone and follow the operator's
+// choice (the browser's zone, given by Playwright's timezoneId, or UTC,
+// kept), a job shows its own zone, a delayed start says when and how soon;
+// dark mode chosen over the system's scheme is kept; the console speaks
+// Swedish when the browser asks for it, and the operator's choice is kept.
 //
 //   node a11y_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -101,12 +105,15 @@ async function unexplainedDisabled(page, where) {
 /** Whether the page body scrolls sideways at its viewport's width (tables scroll in their own box). */
 const scrollsSideways = (page) => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
 
-/** Moves to a console path as a link in the page would (no reload). */
+/** Moves to a console path as a link in the page would (no reload), and waits for the page's heading. */
 async function go(page, path) {
   await page.evaluate((p) => {
+    if (location.pathname !== p) document.querySelectorAll('main h1').forEach((h) => (h.dataset.left = 'yes'));
     history.pushState(null, '', p);
     window.dispatchEvent(new Event('opk-navigate'));
   }, path);
+  // The new page's heading (the one left behind is marked), once it has loaded.
+  await page.waitForFunction(() => !document.querySelector('main .loading') && document.querySelector('main h1:not([data-left])'));
 }
 
 let failed = false;
@@ -298,6 +305,82 @@ try {
       check(!/may not (read|see|list|open)|forbidden|not permitted/i.test(text) && !(await page.locator('main [role=alert]').count()),
         `${label} (${href}) opens for tina: ${text.slice(0, 300)}`);
     }
+    await page.context().close();
+  }
+
+  step('time zones: each time names its zone; the operator switches to UTC and it is kept; a job shows its own zone');
+  {
+    const page = await newPage({ timezoneId: 'America/New_York', locale: 'en-US' });
+    await signIn(page, adminToken);
+    await go(page, '/administration/jobs/nightly-hello');
+    const facts = page.locator('dl.facts');
+    await facts.waitFor();
+    const created = async () => (await facts.locator('dt:text-is("Created") + dd').innerText()).trim();
+    check(/ (EST|EDT|GMT-[45])$/.test(await created()), `Created in the browser's zone, named: ${await created()}`);
+    check((await facts.locator('dt:text-is("Schedule zone") + dd').innerText()) === 'Europe/Stockholm', 'the job shows its own zone');
+    const next = await facts.locator('dt:text-is("Next run") + dd').innerText();
+    check(/(CET|CEST|GMT\+[12]) · .* (EST|EDT|GMT-[45]) · in /.test(next), `the next run in the job's zone, the operator's and how soon: ${next}`);
+    await page.getByRole('tab', { name: 'Scheduling' }).click();
+    const fire = page.locator('ol.fire li').first();
+    await fire.waitFor();
+    check(/(CET|CEST|GMT\+[12]) · .* UTC$/.test(await fire.innerText()), `a fire time in the job's zone and UTC: ${await fire.innerText()}`);
+    await page.getByRole('button', { name: /^Run now/ }).click();
+    await page.getByLabel(/^Time range from \((EST|EDT|GMT-[45])\)$/).waitFor();
+    await page.keyboard.press('Escape');
+    await page.selectOption('#pref-zone', 'UTC');
+    await page.getByRole('tab', { name: 'Information' }).click();
+    check(/ UTC$/.test(await created()), `Created in UTC once chosen: ${await created()}`);
+    await page.reload();
+    await facts.waitFor();
+    check(/ UTC$/.test(await created()) && (await page.inputValue('#pref-zone')) === 'UTC', 'the choice of UTC is kept');
+    // A run that starts later says when, and how soon.
+    const later = (await api('POST', '/api/v1/runs', { job_type: 'hello', reason: 'a11y: later', start_at_ms: Date.now() + 2 * 3600000 + 60000 })).run_ids[0];
+    await go(page, `/administration/runs/${later}`);
+    const starts = page.locator('dt:text-is("Starts") + dd');
+    await starts.waitFor();
+    check(/^starts .* UTC, in 2 (hours|hr\.?)$/.test(await starts.innerText()), `a delayed start: ${await starts.innerText()}`);
+    await page.context().close();
+  }
+
+  step('dark mode: chosen in the header over the system\'s light scheme, and kept');
+  {
+    const page = await newPage({ colorScheme: 'light' });
+    await signIn(page, adminToken);
+    check((await page.getAttribute('html', 'data-theme')) === 'light', 'light by the system');
+    await page.selectOption('#pref-theme', 'dark');
+    check((await page.getAttribute('html', 'data-theme')) === 'dark', 'dark once chosen');
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor || getComputedStyle(document.documentElement).backgroundColor);
+    await page.reload();
+    await page.locator('header.top .who').waitFor();
+    check((await page.getAttribute('html', 'data-theme')) === 'dark', 'dark is kept');
+    const v = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--bg').trim());
+    check(v === '#12161b', `the dark background is in force: ${v} ${await bg()}`);
+    check(!(await axe(page, 'dark chosen jobs')).length, 'axe finds nothing in the chosen dark mode');
+    await page.context().close();
+  }
+
+  step('Swedish: from the browser\'s language, switched in the header and kept; dates as Swedish writes them');
+  {
+    const page = await newPage({ locale: 'sv-SE', timezoneId: 'Europe/Stockholm' });
+    await page.goto(`${base}/administration/jobs`);
+    await page.getByRole('heading', { name: 'Opskernels konsol' }).waitFor();
+    check((await page.getAttribute('html', 'lang')) === 'sv', 'the page says it is Swedish');
+    await page.getByLabel('API-token').fill(adminToken);
+    await page.getByRole('button', { name: 'Logga in' }).click();
+    await page.getByRole('link', { name: 'Körhistorik' }).waitFor();
+    const nav = await page.locator('header.top').innerText();
+    for (const en of ['Run history', 'Sign out', 'Language', 'Time zone', 'Theme', 'Alerts'])
+      check(!nav.includes(en), `the Swedish header has no '${en}': ${nav}`);
+    await go(page, '/administration/jobs/nightly-hello');
+    const created = (await page.locator('dl.facts dt:text-is("Created") + dd').innerText()).trim();
+    check(/^\d{1,2} [a-zåäö]{3}\.? \d{4} \d\d:\d\d:\d\d (CET|CEST|GMT\+[12])$/.test(created), `a date as Swedish writes it: ${created}`);
+    await page.selectOption('#pref-lang', 'en');
+    await page.getByRole('link', { name: 'Run history' }).waitFor();
+    check((await page.getAttribute('html', 'lang')) === 'en', 'English once chosen');
+    await page.reload();
+    await page.getByRole('link', { name: 'Run history' }).waitFor();
+    await page.selectOption('#pref-lang', 'sv');
+    await page.getByRole('link', { name: 'Körhistorik' }).waitFor();
     await page.context().close();
   }
 } catch (e) {

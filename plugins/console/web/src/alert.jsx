@@ -4,6 +4,7 @@
 // with the reason when the caller may not or the alert is closed.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
+import { fromLocalInput, toLocalInput } from './format.js';
 import { AlertMarkers, AlertStatusLabel, SeverityLabel, alertsChanged, relatedOf, zone } from './alerts.jsx';
 import { Dialog, FormActions, Link, Message, time, useAction, useSession } from './ui.jsx';
 
@@ -14,11 +15,6 @@ function manageRefusal(ctx, alert) {
   return '';
 }
 
-/** A datetime-local value (the browser's zone) for `ms`. */
-function localInput(ms) {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
-  return d.toISOString().slice(0, 16);
-}
 
 const TITLES = {
   acknowledge: 'Acknowledge',
@@ -30,7 +26,7 @@ const TITLES = {
 /** The dialog of one action: its reason (required to close), and the time for silence. */
 function ActionDialog({ alert, action, onClose, onDone }) {
   const [reason, setReason] = useState('');
-  const [until, setUntil] = useState(() => localInput(Date.now() + 3600000));
+  const [until, setUntil] = useState(() => toLocalInput(Date.now() + 3600000));
   const { busy, error, setError, run } = useAction();
   const required = action === 'close';
   const submit = (e) => {
@@ -39,7 +35,7 @@ function ActionDialog({ alert, action, onClose, onDone }) {
     if (reason.trim()) body.reason = reason.trim();
     if (required && !body.reason) return setError(new Error('reason: required; say why the alert is closed'));
     if (action === 'silence') {
-      const ms = new Date(until).getTime();
+      const ms = fromLocalInput(until);
       if (!until || Number.isNaN(ms)) return setError(new Error('until: choose a date and time'));
       body.until_ms = ms;
     }

@@ -5,6 +5,7 @@
 // pieces the alert page and the attention panel share.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
+import { viewZone, zoneName } from './format.js';
 import { usePoll } from './jobs.jsx';
 import {
   ChoiceFilter,
@@ -48,8 +49,8 @@ const SORTS = [
 ];
 const PAGE = 50;
 
-/** The browser's time zone, in which the console shows every time. */
-export const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'the browser\u2019s time zone';
+/** The zone the console shows every time in (the operator's choice in the header), with its short name. */
+export const zone = () => (viewZone() === zoneName() ? viewZone() : `${viewZone()}, ${zoneName()}`);
 
 function Labelled({ kind, item, withText }) {
   const v = item || { id: 'unknown', label: 'Unknown', glyph: '?' };

@@ -7,6 +7,7 @@
 // page to roles with feature_flags.read.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
+import { fromLocalInput } from './format.js';
 import { zone } from './alerts.jsx';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
 
@@ -15,10 +16,10 @@ const BASE = '/api/v1/feature-flags';
 export const READ = 'feature_flags.read';
 export const MANAGE = 'feature_flags.manage';
 
-/** A datetime-local value as ms since the epoch, or '' when empty or not a time. */
+/** A datetime-local value (in the operator's zone) as ms since the epoch, or '' when empty or not a time. */
 const flagMsOf = (local) => {
   if (!local) return '';
-  const ms = new Date(local).getTime();
+  const ms = fromLocalInput(local);
   return Number.isNaN(ms) ? '' : ms;
 };
 

@@ -12,7 +12,9 @@ import {
   StatusToggles,
   STATUSES,
   duration,
+  isoTime,
   navigate,
+  relative,
   time,
   useAction,
   useSession,
@@ -82,6 +84,18 @@ function Information({ job, onSaved }) {
         <dd>{job.scope}</dd>
         <dt>Region</dt>
         <dd>{job.region || 'all regions'}</dd>
+        <dt>Schedule zone</dt>
+        <dd>{job.time_zone || 'UTC'}</dd>
+        <dt>Next run</dt>
+        <dd>
+          {job.enabled && job.planning !== 'disabled' && job.next_run_ms ? (
+            <>
+              {time(job.next_run_ms, job.time_zone || 'UTC')} <span class="hint">· {time(job.next_run_ms)} · {relative(job.next_run_ms)}</span>
+            </>
+          ) : (
+            '—'
+          )}
+        </dd>
         <dt>Parameters</dt>
         <dd>
           <code>{JSON.stringify(job.params)}</code>
@@ -234,6 +248,7 @@ function Scheduling({ job, onSaved }) {
       </fieldset>
       <section class="preview" aria-labelledby="preview-title">
         <h2 id="preview-title">Next five fire times</h2>
+        <p class="hint">In the job's zone ({zone}) and in UTC.</p>
         {planning === 'disabled' ? (
           <p class="hint">None: the job runs only when started by hand.</p>
         ) : preview.error ? (
@@ -244,8 +259,7 @@ function Scheduling({ job, onSaved }) {
           <ol class="fire" aria-live="polite">
             {preview.fire.map((ms) => (
               <li key={ms}>
-                <time datetime={new Date(ms).toISOString()}>{time(ms)}</time>{' '}
-                <span class="hint">({new Date(ms).toISOString().replace('.000Z', 'Z')})</span>
+                <time datetime={isoTime(ms)}>{time(ms, zone)}</time> <span class="hint">· {time(ms, 'UTC')}</span>
               </li>
             ))}
           </ol>

@@ -3,6 +3,7 @@
 // selected rows. Also the Run now dialog the drill-in reuses.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
+import { fromLocalInput, zoneName } from './format.js';
 import {
   ChoiceFilter,
   Dialog,
@@ -103,8 +104,8 @@ export function RunNowDialog({ jobs, onClose, onStarted }) {
     const common = { reason: reason.trim() };
     if (tenant.trim()) common.tenant = tenant.trim().replace(/^tenant:/, '');
     if (dry) common.dry_run = true;
-    if (from) common.range_start_ms = new Date(from).getTime();
-    if (to) common.range_end_ms = new Date(to).getTime();
+    if (from) common.range_start_ms = fromLocalInput(from);
+    if (to) common.range_end_ms = fromLocalInput(to);
     run(async () => {
       let answer;
       if (single) {
@@ -139,11 +140,11 @@ export function RunNowDialog({ jobs, onClose, onStarted }) {
           </div>
           <div class="field-row">
             <div class="field">
-              <label for="rn-from">Time range from</label>
+              <label for="rn-from">Time range from ({zoneName()})</label>
               <input id="rn-from" type="datetime-local" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
             </div>
             <div class="field">
-              <label for="rn-to">to</label>
+              <label for="rn-to">to ({zoneName()})</label>
               <input id="rn-to" type="datetime-local" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
             </div>
           </div>

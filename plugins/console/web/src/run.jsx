@@ -18,6 +18,7 @@ import {
   navigate,
   schemaOf,
   statusLabel,
+  startsAt,
   time,
   useAction,
   useSession,
@@ -228,6 +229,12 @@ export function RunPage({ id }) {
           <dd>{run.target_tenant || '—'}</dd>
           <dt>Created</dt>
           <dd>{time(run.created_ms)}</dd>
+          {!run.started_ms && run.scheduled_ms > Date.now() && (
+            <>
+              <dt>Starts</dt>
+              <dd>{startsAt(run.scheduled_ms)}</dd>
+            </>
+          )}
           <dt>Started</dt>
           <dd>{time(run.started_ms)}</dd>
           <dt>Finished</dt>

@@ -7,6 +7,7 @@
 // shows the open count (useWebhookFailureCounts).
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
+import { fromLocalInput } from './format.js';
 import { usePoll } from './jobs.jsx';
 import { zone } from './alerts.jsx';
 import { AttemptsTable, DeliveryState, KIND_NAMES } from './notifications.jsx';
@@ -61,10 +62,10 @@ export function useWebhookFailureCounts(ctx, open) {
 /** A suppression's endpoint as its URL (the recipient), else its id. */
 const urlOf = (s) => s.recipient || s.endpoint;
 
-/** A datetime-local value as ms since the epoch, or '' when empty or not a time. */
+/** A datetime-local value (in the operator's zone) as ms since the epoch, or '' when empty or not a time. */
 const msOf = (local) => {
   if (!local) return '';
-  const ms = new Date(local).getTime();
+  const ms = fromLocalInput(local);
   return Number.isNaN(ms) ? '' : ms;
 };
 
