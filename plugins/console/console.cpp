@@ -37,7 +37,8 @@ constexpr const char* kPages[] = {"/administration",
                                   "/administration/notifications/{id}",
                                   "/administration/webhook-failures",
                                   "/administration/feature-flags",
-                                  "/administration/rate-limit-overrides"};
+                                  "/administration/rate-limit-overrides",
+                                  "/administration/migrations"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)

@@ -22,9 +22,10 @@ import { NotificationGroupPage, NotificationsPage } from './notifications.jsx';
 import { READ as WEBHOOK_FAILURES_READ, WebhookFailuresPage, useWebhookFailureCounts } from './webhook_failures.jsx';
 import { READ as FEATURE_FLAGS_READ, FeatureFlagsPage } from './feature_flags.jsx';
 import { READ as RATE_LIMITS_READ, RateLimitOverridesPage } from './rate_limit_overrides.jsx';
+import { READ as MIGRATIONS_READ, MigrationsPage } from './migrations.jsx';
 
 // The console's top-level paths; anything else goes to the jobs list.
-const SECTIONS = /^\/administration\/(jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|plugins|audit)/;
+const SECTIONS = /^\/administration\/(jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|plugins|audit)/;
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -163,6 +164,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
         )}
         {item('/administration/feature-flags', t('Feature flags'), null, FEATURE_FLAGS_READ)}
         {item('/administration/rate-limit-overrides', t('Rate-limit overrides'), null, RATE_LIMITS_READ)}
+        {item('/administration/migrations', t('Migrations'), null, MIGRATIONS_READ)}
         {item('/administration/audit', t('Audit'), null, 'audit.read')}
         {item('/administration/plugins', t('Plugins'), null, 'plugins.read')}
       </ul>
@@ -235,6 +237,7 @@ function Shell({ ctx, onSignOut }) {
   else if (path.startsWith('/administration/webhook-failures')) page = <WebhookFailuresPage />;
   else if (path.startsWith('/administration/feature-flags')) page = <FeatureFlagsPage />;
   else if (path.startsWith('/administration/rate-limit-overrides')) page = <RateLimitOverridesPage />;
+  else if (path.startsWith('/administration/migrations')) page = <MigrationsPage />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else if (path.startsWith('/administration/audit')) page = <AuditPage />;
   else page = <JobsPage />;

@@ -36,6 +36,7 @@ export default {
   'Webhook failures': 'Misslyckade webhooks',
   'Feature flags': 'Funktionsflaggor',
   'Rate-limit overrides': 'Undantag från anropsgränser',
+  'Migrations': 'Migreringar',
   'Audit': 'Granskningslogg',
   'Plugins': 'Insticksmoduler',
   '{critical} critical alerts not closed and {escalated} escalated alerts': '{critical} kritiska larm som inte är stängda och {escalated} eskalerade larm',
