@@ -74,14 +74,16 @@ for (const f of TRANSLATED) if (!files.includes(f)) problems.push(`--translated:
 const blank = (x) => x.replace(/[^\n]/g, ' ');
 const KEPT = new Set(['Opskernel', 'UTC']); // names, the same in every language
 for (const f of files.filter((f) => TRANSLATED.has(f))) {
-  const s = readFileSync(join(src, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, blank).replace(/^\s*\/\/.*$/gm, blank);
-  for (const m of s.matchAll(/>([^<>{}]*[A-Za-z]{2}[^<>{}]*)</g)) {
-    // Code between two JSX elements is not text; nor is what <code> holds.
-    if (/;|===|\breturn\b|=>|&&|\|\||\(\s*$|^\s*\)|['"`]\s*[,)]/.test(m[1]) || s.slice(m.index - 5, m.index) === '<code') continue;
+  const raw = readFileSync(join(src, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, blank).replace(/^\s*\/\/.*$/gm, blank);
+  // The texts given to t(), tp() and msg() are not markup.
+  const s = raw.replace(/(?<![\w$.])(t|tp|msg)\(([^()]|\([^()]*\))*\)/g, blank);
+  for (const m of s.matchAll(/[>}]([^<>{}]*[A-Za-z]{2}[^<>{}]*)[<{]/g)) {
+    // Code between two JSX elements or expressions is not text; nor is what <code> holds.
+    if (/[;:?]|=\s*$|\$\s*$|`|===|\b(return|else|if|const|let|function|export|import|case|try|catch|finally)\b|=>|&&|\|\||\(\s*$|^\s*\)|['"`]\s*[,)]|^\s*,|,\s*$|^\)|\.\w+\(/.test(m[1]) || s.slice(m.index - 5, m.index + 1) === '<code>') continue;
     if (KEPT.has(m[1].trim())) continue;
     problems.push(`${f}:${lineOf(s, m.index)}: text without t(): '${m[1].trim()}'`);
   }
-  for (const m of s.matchAll(/\b(aria-label|title|placeholder|label|alt)="([^"]*[A-Za-z][^"]*)"/g))
+  for (const m of raw.matchAll(/\b(aria-label|title|placeholder|label|alt)="([^"]*[A-Za-z][^"]*)"/g))
     problems.push(`${f}:${lineOf(s, m.index)}: ${m[1]} without t(): '${m[2]}'`);
 }
 

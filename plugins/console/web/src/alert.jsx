@@ -4,23 +4,24 @@
 // with the reason when the caller may not or the alert is closed.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
+import { msg, t, tr } from './i18n.js';
 import { fromLocalInput, toLocalInput } from './format.js';
 import { AlertMarkers, AlertStatusLabel, SeverityLabel, alertsChanged, relatedOf, zone } from './alerts.jsx';
 import { Dialog, FormActions, Link, Message, time, useAction, useSession } from './ui.jsx';
 
 /** Why this caller may not act on the alert, or '' when they may. */
 function manageRefusal(ctx, alert) {
-  if (!ctx.can('alerts.manage')) return `Your role (${ctx.me.role}) may not manage alerts.`;
-  if (alert.status === 'closed') return 'The alert is closed; a closed alert is final. A recurrence opens a new alert.';
+  if (!ctx.can('alerts.manage')) return t('Your role ({role}) may not manage alerts.', { role: ctx.me.role });
+  if (alert.status === 'closed') return t('The alert is closed; a closed alert is final. A recurrence opens a new alert.');
   return '';
 }
 
 
 const TITLES = {
-  acknowledge: 'Acknowledge',
-  close: 'Close alert',
-  silence: 'Silence',
-  unsilence: 'Unsilence',
+  acknowledge: msg('Acknowledge'),
+  close: msg('Close alert'),
+  silence: msg('Silence'),
+  unsilence: msg('Unsilence'),
 };
 
 /** The dialog of one action: its reason (required to close), and the time for silence. */
@@ -33,10 +34,10 @@ function ActionDialog({ alert, action, onClose, onDone }) {
     e.preventDefault();
     const body = {};
     if (reason.trim()) body.reason = reason.trim();
-    if (required && !body.reason) return setError(new Error('reason: required; say why the alert is closed'));
+    if (required && !body.reason) return setError(new Error(t('reason: required; say why the alert is closed')));
     if (action === 'silence') {
       const ms = fromLocalInput(until);
-      if (!until || Number.isNaN(ms)) return setError(new Error('until: choose a date and time'));
+      if (!until || Number.isNaN(ms)) return setError(new Error(t('until: choose a date and time')));
       body.until_ms = ms;
     }
     run(async () => {
@@ -45,48 +46,48 @@ function ActionDialog({ alert, action, onClose, onDone }) {
     });
   };
   const explain = {
-    acknowledge: 'Acknowledging says someone is on it. The alert stays until its source clears it or someone closes it.',
-    close: 'Closing is final: the alert is kept with your reason, and a recurrence opens a new alert linked to this one.',
-    silence: 'A silenced alert stays listed, marked silenced, and sends no notifications until the time you choose.',
-    unsilence: 'The silence ends now.',
+    acknowledge: msg('Acknowledging says someone is on it. The alert stays until its source clears it or someone closes it.'),
+    close: msg('Closing is final: the alert is kept with your reason, and a recurrence opens a new alert linked to this one.'),
+    silence: msg('A silenced alert stays listed, marked silenced, and sends no notifications until the time you choose.'),
+    unsilence: msg('The silence ends now.'),
   }[action];
   return (
-    <Dialog title={`${TITLES[action]}: ${alert.title}`} onClose={onClose}>
+    <Dialog title={`${tr(TITLES[action])}: ${alert.title}`} onClose={onClose}>
       <form class="form" onSubmit={submit} noValidate>
-        <p>{explain}</p>
+        <p>{tr(explain)}</p>
         {action === 'silence' && (
           <div class="field">
-            <label for="al-until">Silence until ({zone()})</label>
+            <label for="al-until">{t('Silence until ({zone})', { zone: zone() })}</label>
             <input id="al-until" type="datetime-local" required value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
           </div>
         )}
         {action !== 'unsilence' && (
           <div class="field">
             <label for="al-reason">
-              {required ? 'Reason (required: a closed alert says why it was closed; kept in the audit trail)' : 'Reason (optional, kept in the audit trail)'}
+              {required ? t('Reason (required: a closed alert says why it was closed; kept in the audit trail)') : t('Reason (optional, kept in the audit trail)')}
             </label>
             <textarea id="al-reason" name="reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
           </div>
         )}
-        <FormActions error={error} busy={busy} back="Back" onClose={onClose} submit={TITLES[action]} />
+        <FormActions error={error} busy={busy} back={t('Back')} onClose={onClose} submit={tr(TITLES[action])} />
       </form>
     </Dialog>
   );
 }
 
 function History({ events }) {
-  if (!events.length) return <p class="hint">No events recorded.</p>;
+  if (!events.length) return <p class="hint">{t('No events recorded.')}</p>;
   return (
     <div class="table-wrap">
       <table class="history">
-        <caption class="visually-hidden">History, oldest first</caption>
+        <caption class="visually-hidden">{t('History, oldest first')}</caption>
         <thead>
           <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Event</th>
-            <th scope="col">By</th>
-            <th scope="col">Reason</th>
-            <th scope="col">Details</th>
+            <th scope="col">{t('Time')}</th>
+            <th scope="col">{t('Event')}</th>
+            <th scope="col">{t('By')}</th>
+            <th scope="col">{t('Reason')}</th>
+            <th scope="col">{t('Details')}</th>
           </tr>
         </thead>
         <tbody>
@@ -126,24 +127,24 @@ export function AlertPage({ id }) {
     return () => clearInterval(t);
   }, [id]);
   useEffect(() => {
-    document.title = `${data ? data.alert.title : `Alert ${id}`} · Alerts · Opskernel`;
+    document.title = `${data ? data.alert.title : t('Alert {id}', { id })} · ${t('Alerts')} · Opskernel`;
   }, [id, data?.alert.title]);
   if (error && !data)
     return (
       <section>
         <p class="crumbs">
-          <Link href="/administration/alerts">Alerts</Link> /
+          <Link href="/administration/alerts">{t('Alerts')}</Link> /
         </p>
-        <h1>Alert {id}</h1>
+        <h1>{t('Alert {id}', { id })}</h1>
         <Message error={error} />
       </section>
     );
-  if (!data) return <p class="loading">Loading…</p>;
+  if (!data) return <p class="loading">{t('Loading…')}</p>;
   const { alert: a, history, previous } = data;
   const refusal = manageRefusal(ctx, a);
   const silenced = a.silenced_until_ms && a.silenced_until_ms > Date.now();
-  const ackWhy = refusal || (a.acknowledged_by ? `Already acknowledged by ${a.acknowledged_by}.` : '');
-  const unsilenceWhy = refusal || (silenced ? '' : 'The alert is not silenced.');
+  const ackWhy = refusal || (a.acknowledged_by ? t('Already acknowledged by {user}.', { user: a.acknowledged_by }) : '');
+  const unsilenceWhy = refusal || (silenced ? '' : t('The alert is not silenced.'));
   const button = (action, why, primary) => (
     <button
       type="button"
@@ -153,7 +154,7 @@ export function AlertPage({ id }) {
       aria-describedby={!why ? undefined : why === refusal ? 'alert-actions-why' : `why-${action}`}
       onClick={() => (setNotice(''), setDialog(action))}
     >
-      {TITLES[action]}
+      {tr(TITLES[action])}
     </button>
   );
   const done = (what) => (alert) => {
@@ -168,7 +169,7 @@ export function AlertPage({ id }) {
       <div class="page-head">
         <div>
           <p class="crumbs">
-            <Link href="/administration/alerts">Alerts</Link> /
+            <Link href="/administration/alerts">{t('Alerts')}</Link> /
           </p>
           <h1 id="alert-title">
             <SeverityLabel severity={a.severity} /> {a.title}
@@ -176,9 +177,9 @@ export function AlertPage({ id }) {
           <p class="sub">
             <span data-testid="alert-status">
               <AlertStatusLabel status={a.status} />
-              {a.acknowledged_by && a.status !== 'acknowledged' ? ` · acknowledged by ${a.acknowledged_by}` : ''}
+              {a.acknowledged_by && a.status !== 'acknowledged' ? ` · ${t('acknowledged by {user}', { user: a.acknowledged_by })}` : ''}
             </span>{' '}
-            <AlertMarkers alert={a} /> <span class="hint">· alert {a.id} · times in {zone()}</span>
+            <AlertMarkers alert={a} /> <span class="hint">· {t('alert {id} · times in {zone}', { id: a.id, zone: zone() })}</span>
           </p>
         </div>
         <div class="tools">
@@ -196,12 +197,12 @@ export function AlertPage({ id }) {
         <>
           {ackWhy && (
             <p id="why-acknowledge" class="hint">
-              Acknowledge: {ackWhy}
+              {t('Acknowledge')}: {ackWhy}
             </p>
           )}
           {unsilenceWhy && (
             <p id="why-unsilence" class="hint">
-              Unsilence: {unsilenceWhy}
+              {t('Unsilence')}: {unsilenceWhy}
             </p>
           )}
         </>
@@ -209,73 +210,73 @@ export function AlertPage({ id }) {
       <Message error={error} notice={notice} />
       <div class="run-grid">
         <dl class="facts">
-          <dt>Message</dt>
+          <dt>{t('Message')}</dt>
           <dd data-testid="alert-message">{a.message || '—'}</dd>
-          <dt>Severity</dt>
+          <dt>{t('Severity')}</dt>
           <dd>
             <SeverityLabel severity={a.severity} />
           </dd>
-          <dt>Status</dt>
+          <dt>{t('Status')}</dt>
           <dd>
             <AlertStatusLabel status={a.status} />
-            {a.escalation_level > 0 ? ` (escalation level ${a.escalation_level})` : ''}
+            {a.escalation_level > 0 ? ` ${t('(escalation level {n})', { n: a.escalation_level })}` : ''}
           </dd>
-          <dt>Source</dt>
+          <dt>{t('Source')}</dt>
           <dd>
             {a.source}
-            {a.type && a.type !== a.source ? ` · type ${a.type}` : ''}
-            {a.custom ? ' · created by hand' : ''}
+            {a.type && a.type !== a.source ? ` · ${t('type {type}', { type: a.type })}` : ''}
+            {a.custom ? ` · ${t('created by hand')}` : ''}
           </dd>
-          <dt>Area</dt>
+          <dt>{t('Area')}</dt>
           <dd>{a.area || '—'}</dd>
-          <dt>About</dt>
+          <dt>{t('About')}</dt>
           <dd>{relatedOf(a)}</dd>
-          <dt>Scope</dt>
+          <dt>{t('Scope')}</dt>
           <dd>
             {a.scope}
-            {a.platform_only ? ' · platform administrators only' : ''}
+            {a.platform_only ? ` · ${t('platform administrators only')}` : ''}
           </dd>
-          <dt>First seen</dt>
+          <dt>{t('First seen')}</dt>
           <dd>{time(a.first_seen_ms)}</dd>
-          <dt>Last seen</dt>
+          <dt>{t('Last seen')}</dt>
           <dd>{time(a.last_seen_ms)}</dd>
-          <dt>Occurrences</dt>
+          <dt>{t('Occurrences')}</dt>
           <dd>{a.occurrences}</dd>
-          <dt>Acknowledged</dt>
-          <dd data-testid="alert-acknowledged">{a.acknowledged_by ? `${time(a.acknowledged_ms)} by ${a.acknowledged_by}` : '—'}</dd>
-          <dt>Silenced until</dt>
-          <dd>{a.silenced_until_ms ? `${time(a.silenced_until_ms)}${silenced ? '' : ' (over)'}` : '—'}</dd>
-          <dt>Closed</dt>
+          <dt>{t('Acknowledged')}</dt>
+          <dd data-testid="alert-acknowledged">{a.acknowledged_by ? t('{time} by {user}', { time: time(a.acknowledged_ms), user: a.acknowledged_by }) : '—'}</dd>
+          <dt>{t('Silenced until')}</dt>
+          <dd>{a.silenced_until_ms ? `${time(a.silenced_until_ms)}${silenced ? '' : t(' (over)')}` : '—'}</dd>
+          <dt>{t('Closed')}</dt>
           <dd data-testid="alert-closed">
-            {a.closed_ms ? `${time(a.closed_ms)} by ${a.closed_by} (${a.close_kind})${a.close_reason ? `: ${a.close_reason}` : ''}` : '—'}
+            {a.closed_ms ? `${t('{time} by {user}', { time: time(a.closed_ms), user: a.closed_by })} (${a.close_kind})${a.close_reason ? `: ${a.close_reason}` : ''}` : '—'}
           </dd>
-          <dt>Flapping</dt>
-          <dd>{a.flapping ? 'Yes: it closed and reopened several times within the flapping window' : 'No'}</dd>
-          <dt>Recurs</dt>
+          <dt>{t('Flapping')}</dt>
+          <dd>{a.flapping ? t('Yes: it closed and reopened several times within the flapping window') : t('No')}</dd>
+          <dt>{t('Recurs')}</dt>
           <dd>
-            {a.previous_id ? <Link href={`/administration/alerts/${a.previous_id}`}>alert {a.previous_id}</Link> : '—'}
+            {a.previous_id ? <Link href={`/administration/alerts/${a.previous_id}`}>{t('alert {id}', { id: a.previous_id })}</Link> : '—'}
           </dd>
         </dl>
         <div>
-          <h2>Details</h2>
+          <h2>{t('Details')}</h2>
           <pre class="details" data-testid="alert-details">
             {JSON.stringify(a.details || {}, null, 2)}
           </pre>
-          <h2>Earlier alerts of this chain</h2>
+          <h2>{t('Earlier alerts of this chain')}</h2>
           {previous.length ? (
-            <ul class="attention-list" aria-label="Earlier alerts, newest first">
+            <ul class="attention-list" aria-label={t('Earlier alerts, newest first')}>
               {previous.map((p) => (
                 <li key={p}>
-                  <Link href={`/administration/alerts/${p}`}>alert {p}</Link>
+                  <Link href={`/administration/alerts/${p}`}>{t('alert {id}', { id: p })}</Link>
                 </li>
               ))}
             </ul>
           ) : (
-            <p class="hint">None: this is the first alert about {relatedOf(a)} from {a.source}.</p>
+            <p class="hint">{t('None: this is the first alert about {what} from {source}.', { what: relatedOf(a), source: a.source })}</p>
           )}
         </div>
       </div>
-      <h2>History</h2>
+      <h2>{t('History')}</h2>
       <History events={history} />
       {dialog && (
         <ActionDialog
@@ -283,7 +284,7 @@ export function AlertPage({ id }) {
           action={dialog}
           onClose={() => setDialog(null)}
           onDone={done(
-            { acknowledge: 'Acknowledged.', close: 'Closed.', silence: 'Silenced.', unsilence: 'Silence ended.' }[dialog],
+            { acknowledge: t('Acknowledged.'), close: t('Closed.'), silence: t('Silenced.'), unsilence: t('Silence ended.') }[dialog],
           )}
         />
       )}

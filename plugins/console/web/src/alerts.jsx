@@ -5,6 +5,7 @@
 // pieces the alert page and the attention panel share.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
+import { msg, t, tr } from './i18n.js';
 import { viewZone, zoneName } from './format.js';
 import { usePoll } from './jobs.jsx';
 import {
@@ -28,24 +29,24 @@ import {
 } from './ui.jsx';
 
 export const SEVERITIES = [
-  { id: 'critical', label: 'Critical', glyph: '◆' },
-  { id: 'warning', label: 'Warning', glyph: '▲' },
-  { id: 'info', label: 'Info', glyph: 'i' },
+  { id: 'critical', word: msg('Critical'), glyph: '◆' },
+  { id: 'warning', word: msg('Warning'), glyph: '▲' },
+  { id: 'info', word: msg('Info'), glyph: 'i' },
 ];
 export const ALERT_STATUSES = [
-  { id: 'open', label: 'Open', glyph: '○' },
-  { id: 'acknowledged', label: 'Acknowledged', glyph: '◑' },
-  { id: 'escalated', label: 'Escalated', glyph: '⇧' },
-  { id: 'closed', label: 'Closed', glyph: '●' },
+  { id: 'open', word: msg('Open'), glyph: '○' },
+  { id: 'acknowledged', word: msg('Acknowledged'), glyph: '◑' },
+  { id: 'escalated', word: msg('Escalated'), glyph: '⇧' },
+  { id: 'closed', word: msg('Closed'), glyph: '●' },
 ];
 const NOT_CLOSED = ['open', 'acknowledged', 'escalated'];
 const SORTS = [
-  ['-last_seen', 'Last seen, newest first'],
-  ['last_seen', 'Last seen, oldest first'],
-  ['-first_seen', 'First seen, newest first'],
-  ['first_seen', 'First seen, oldest first'],
-  ['-severity', 'Most severe first'],
-  ['severity', 'Least severe first'],
+  ['-last_seen', msg('Last seen, newest first')],
+  ['last_seen', msg('Last seen, oldest first')],
+  ['-first_seen', msg('First seen, newest first')],
+  ['first_seen', msg('First seen, oldest first')],
+  ['-severity', msg('Most severe first')],
+  ['severity', msg('Least severe first')],
 ];
 const PAGE = 50;
 
@@ -53,13 +54,14 @@ const PAGE = 50;
 export const zone = () => (viewZone() === zoneName() ? viewZone() : `${viewZone()}, ${zoneName()}`);
 
 function Labelled({ kind, item, withText }) {
-  const v = item || { id: 'unknown', label: 'Unknown', glyph: '?' };
+  const v = item || { id: 'unknown', word: msg('Unknown'), glyph: '?' };
+  const label = v.word ? tr(v.word) : v.label;
   return (
     <span class={`sev ${kind}-${v.id}`}>
       <span class="sev-glyph" aria-hidden="true">
         {v.glyph}
       </span>
-      {withText ? <span class="sev-text">{v.label}</span> : <span class="visually-hidden">{v.label}</span>}
+      {withText ? <span class="sev-text">{label}</span> : <span class="visually-hidden">{label}</span>}
     </span>
   );
 }
@@ -80,18 +82,19 @@ export function AlertMarkers({ alert }) {
   return (
     <>
       {alert.flapping && (
-        <span class="marker marker-flapping" title="It closed and reopened several times within the flapping window">
-          <span aria-hidden="true">↯ </span>Flapping
+        <span class="marker marker-flapping" title={t('It closed and reopened several times within the flapping window')}>
+          <span aria-hidden="true">↯ </span>{t('Flapping')}
         </span>
       )}
       {silenced && (
-        <span class="marker marker-silenced" title={`Silenced until ${time(alert.silenced_until_ms)}`}>
-          <span aria-hidden="true">⊘ </span>Silenced until {shortTime(alert.silenced_until_ms)}
+        <span class="marker marker-silenced" title={t('Silenced until {time}', { time: time(alert.silenced_until_ms) })}>
+          <span aria-hidden="true">⊘ </span>
+          {t('Silenced until {time}', { time: shortTime(alert.silenced_until_ms) })}
         </span>
       )}
       {alert.escalation_level > 0 && alert.status !== 'closed' && (
-        <span class="marker marker-escalated" title="How many times it was escalated">
-          Level {alert.escalation_level}
+        <span class="marker marker-escalated" title={t('How many times it was escalated')}>
+          {t('Level {n}', { n: alert.escalation_level })}
         </span>
       )}
     </>
@@ -111,7 +114,7 @@ export function useAlertCounts(seconds, deps = []) {
 
 /** Why this caller may not create alerts, or '' when they may. */
 export function createRefusal(ctx) {
-  return ctx.can('alerts.create') ? '' : `Your role (${ctx.me.role}) may not create alerts.`;
+  return ctx.can('alerts.create') ? '' : t('Your role ({role}) may not create alerts.', { role: ctx.me.role });
 }
 
 /** A custom alert: severity, title, message, the node it concerns and an area. */
@@ -134,36 +137,36 @@ function CreateDialog({ scopes, onClose }) {
     });
   };
   return (
-    <Dialog title="Create an alert" onClose={onClose}>
+    <Dialog title={t('Create an alert')} onClose={onClose}>
       <form class="form" onSubmit={submit}>
-        <p class="hint">A custom alert, raised by you, stays open until someone closes it with a reason.</p>
+        <p class="hint">{t('A custom alert, raised by you, stays open until someone closes it with a reason.')}</p>
         <div class="field-row">
           <div class="field">
-            <label for="ca-severity">Severity</label>
+            <label for="ca-severity">{t('Severity')}</label>
             <select id="ca-severity" value={severity} onChange={(e) => setSeverity(e.currentTarget.value)}>
               {SEVERITIES.map((s) => (
-                <option value={s.id}>{s.label}</option>
+                <option value={s.id}>{tr(s.word)}</option>
               ))}
             </select>
           </div>
           <div class="field">
             <label for="ca-area">
-              Area <span class="hint">optional, such as billing</span>
+              {t('Area')} <span class="hint">{t('optional, such as billing')}</span>
             </label>
             <input id="ca-area" value={area} onInput={(e) => setArea(e.currentTarget.value)} />
           </div>
         </div>
         <div class="field">
-          <label for="ca-title">Title (required)</label>
+          <label for="ca-title">{t('Title (required)')}</label>
           <input id="ca-title" required maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="ca-message">Message</label>
+          <label for="ca-message">{t('Message')}</label>
           <textarea id="ca-message" rows={3} value={message} onInput={(e) => setMessage(e.currentTarget.value)} />
         </div>
         <div class="field">
           <label for="ca-scope">
-            Scope <span class="hint">the node it concerns, at or under yours ({ctx.me.scope}), such as tenant:acme</span>
+            {t('Scope')} <span class="hint">the node it concerns, at or under yours ({ctx.me.scope}), such as tenant:acme</span>
           </label>
           <input id="ca-scope" list="ca-scopes" required spellcheck={false} value={scope} onInput={(e) => setScope(e.currentTarget.value)} />
           <datalist id="ca-scopes">
@@ -177,8 +180,8 @@ function CreateDialog({ scopes, onClose }) {
           busy={busy}
           disabled={busy || !title.trim() || !scope.trim()}
           onClose={onClose}
-          submit="Create alert"
-          working="Creating…"
+          submit={t('Create alert')}
+          working={t('Creating…')}
         />
       </form>
     </Dialog>
@@ -189,24 +192,24 @@ function CreateDialog({ scopes, onClose }) {
 function SeverityCounts({ counts, value, onChange }) {
   const by = counts?.by_severity || {};
   return (
-    <div class="sev-counts" role="group" aria-label="Alerts not closed, by severity">
+    <div class="sev-counts" role="group" aria-label={t('Alerts not closed, by severity')}>
       {SEVERITIES.map((s) => (
         <button
           type="button"
           class={`sev-count severity-${s.id} ${value === s.id ? 'on' : ''}`}
           aria-pressed={value === s.id ? 'true' : 'false'}
-          title={value === s.id ? 'Show every severity' : `Show only ${s.label.toLowerCase()} alerts`}
+          title={value === s.id ? t('Show every severity') : t('Show only {severity} alerts', { severity: tr(s.word).toLowerCase() })}
           onClick={() => onChange(value === s.id ? '' : s.id)}
         >
           <span class="sev-glyph" aria-hidden="true">
             {s.glyph}
           </span>{' '}
-          {s.label} <strong data-testid={`count-${s.id}`}>{counts ? by[s.id] || 0 : '…'}</strong>
+          {tr(s.word)} <strong data-testid={`count-${s.id}`}>{counts ? by[s.id] || 0 : '…'}</strong>
         </button>
       ))}
       {counts && (
         <span class="hint">
-          {counts.open_critical} critical not closed · {counts.escalated} escalated
+          {t('{critical} critical not closed · {escalated} escalated', { critical: counts.open_critical, escalated: counts.escalated })}
         </span>
       )}
     </div>
@@ -216,7 +219,7 @@ function SeverityCounts({ counts, value, onChange }) {
 /** Toggles for the statuses shown (each a pressed/unpressed button with its icon and word). */
 function AlertStatusToggles({ value, onChange }) {
   return (
-    <div class="toggles" role="group" aria-label="Filter alerts by status">
+    <div class="toggles" role="group" aria-label={t('Filter alerts by status')}>
       {ALERT_STATUSES.map((s) => {
         const on = value.includes(s.id);
         return (
@@ -224,13 +227,13 @@ function AlertStatusToggles({ value, onChange }) {
             type="button"
             class={`toggle ${on ? 'on' : ''}`}
             aria-pressed={on ? 'true' : 'false'}
-            title={`${on ? 'Hide' : 'Show'}: ${s.label}`}
+            title={on ? t('Hide: {what}', { what: tr(s.word) }) : t('Show: {what}', { what: tr(s.word) })}
             onClick={() => onChange(on ? value.filter((v) => v !== s.id) : [...value, s.id])}
           >
             <span class={`astatus-${s.id}`} aria-hidden="true">
               {s.glyph}
             </span>{' '}
-            {s.label}
+            {tr(s.word)}
           </button>
         );
       })}
@@ -247,7 +250,7 @@ export function AlertsPage() {
   const [typed, setTyped] = useState({ q: '', area: '', scope: '' });
   const [dialog, setDialog] = useState(false);
   useEffect(() => {
-    document.title = 'Alerts · Opskernel';
+    document.title = t('{page} · Opskernel', { page: t('Alerts') });
   }, []);
   const text = useSettled({ q: typed.q.trim(), area: typed.area.trim(), scope: typed.scope.trim() });
   const filter = { status: statuses.join(','), severity, source, sort, ...text };
@@ -269,9 +272,9 @@ export function AlertsPage() {
     <section aria-labelledby="alerts-title">
       <div class="page-head">
         <div>
-          <h1 id="alerts-title">Alerts</h1>
+          <h1 id="alerts-title">{t('Alerts')}</h1>
           <p class="sub">
-            What needs an operator, at or under {ctx.me.scope}. Times in {zone()}.
+            {t('What needs an operator, at or under {scope}. Times in {zone}.', { scope: ctx.me.scope, zone: zone() })}
           </p>
         </div>
         <div class="tools">
@@ -282,7 +285,7 @@ export function AlertsPage() {
             aria-describedby={refusal ? 'create-why' : undefined}
             onClick={() => setDialog(true)}
           >
-            Create alert
+            {t('Create alert')}
           </button>
         </div>
       </div>
@@ -296,67 +299,67 @@ export function AlertsPage() {
         <AlertStatusToggles value={statuses} onChange={setStatuses} />
         <ChoiceFilter
           id="alert-severity"
-          label="Severity"
-          all="All severities"
+          label={t('Severity')}
+          all={t('All severities')}
           choices={SEVERITIES.map((s) => s.id)}
           value={severity}
           onChange={setSeverity}
         />
-        <ChoiceFilter id="alert-source" label="Source" all="All sources" choices={sources} value={source} onChange={setSource} />
+        <ChoiceFilter id="alert-source" label={t('Source')} all={t('All sources')} choices={sources} value={source} onChange={setSource} />
         <SuggestFilter
           id="alert-area"
-          label="Area"
+          label={t('Area')}
           list="alert-areas"
           choices={areas}
           class="short"
-          placeholder="Area"
+          placeholder={t('Area')}
           value={typed.area}
           onInput={(v) => setTyped({ ...typed, area: v })}
         />
         <SuggestFilter
           id="alert-scope"
-          label="Scope node (alerts at or under it)"
+          label={t('Scope node (alerts at or under it)')}
           list="alert-scopes"
           choices={scopes}
           class="short"
           spellcheck={false}
-          placeholder="Scope node"
-          title="A node such as tenant:acme: the alerts at or under it"
+          placeholder={t('Scope node')}
+          title={t('A node such as tenant:acme: the alerts at or under it')}
           value={typed.scope}
           onInput={(v) => setTyped({ ...typed, scope: v })}
         />
         <TextFilter
           id="alert-q"
-          label="Filter alerts by text in title or message"
-          placeholder="Text in title or message"
+          label={t('Filter alerts by text in title or message')}
+          placeholder={t('Text in title or message')}
           value={typed.q}
           onInput={(v) => setTyped({ ...typed, q: v })}
         />
         <label class="visually-hidden" for="alert-sort">
-          Sort
+          {t('Sort')}
         </label>
         <select id="alert-sort" value={sort} onChange={(e) => setSort(e.currentTarget.value)}>
           {SORTS.map(([v, label]) => (
-            <option value={v}>{label}</option>
+            <option value={v}>{tr(label)}</option>
           ))}
         </select>
       </div>
       <Message error={error} />
       <Table
         name="alerts"
-        caption={`Alerts, ${data ? `${items.length} shown` : 'loading'}`}
+        caption={data ? t('Alerts, {n} shown', { n: items.length }) : t('Alerts, loading')}
         columns={[
-          'Severity',
-          'Status',
-          'Alert',
-          'Source',
-          'Area',
-          'About',
-          'Scope',
-          'Last seen',
-          'First seen',
-          <th scope="col" title="Occurrences">
-            Seen
+          t('Severity'),
+          t('Status'),
+          t('Alert'),
+          t('Source'),
+          t('Area'),
+          t('About'),
+          t('Scope'),
+          t('Last seen'),
+          t('First seen'),
+          <th scope="col" title={t('Occurrences')}>
+            {t('Seen')}
           </th>,
         ]}
       >
@@ -388,7 +391,7 @@ export function AlertsPage() {
           </tr>
         ))}
         <EmptyRow show={data && !items.length} cols={10}>
-          No alerts match.
+          {t('No alerts match. Change the filters, or show closed alerts too.')}
         </EmptyRow>
       </Table>
       <MorePager pages={pages} />

@@ -2,6 +2,7 @@
 // what outcome, newest first, filtered by actor and action.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
+import { t } from './i18n.js';
 import { usePoll } from './jobs.jsx';
 import { ChoiceFilter, EmptyRow, Message, NotAllowed, Table, TextFilter, time, useSession, useSettled } from './ui.jsx';
 
@@ -12,7 +13,7 @@ export function AuditPage() {
   const [typed, setTyped] = useState('');
   const [action, setAction] = useState('');
   useEffect(() => {
-    document.title = 'Audit · Opskernel';
+    document.title = t('{page} · Opskernel', { page: t('Audit') });
   }, []);
   const actor = useSettled(typed.trim(), 300);
   const [data, error] = usePoll(
@@ -21,18 +22,18 @@ export function AuditPage() {
     [actor, action],
   );
   if (!ctx.can('audit.read'))
-    return <NotAllowed title="Audit" role={ctx.me.role} what="read the audit trail" />;
+    return <NotAllowed title={t('Audit')} role={ctx.me.role} what={t('read the audit trail')} />;
   const items = data?.items || [];
   return (
     <section aria-labelledby="audit-title">
       <div class="page-head">
-        <h1 id="audit-title">Audit</h1>
+        <h1 id="audit-title">{t('Audit')}</h1>
         <div class="tools">
-          <ChoiceFilter id="audit-action" label="Action" all="All actions" choices={ACTIONS} value={action} onChange={setAction} />
+          <ChoiceFilter id="audit-action" label={t('Action')} all={t('All actions')} choices={ACTIONS} value={action} onChange={setAction} />
           <TextFilter
             id="audit-actor"
-            label="Actor (exact user id)"
-            placeholder="Actor (user id)"
+            label={t('Actor (exact user id)')}
+            placeholder={t('Actor (user id)')}
             value={typed}
             onInput={setTyped}
           />
@@ -41,8 +42,8 @@ export function AuditPage() {
       <Message error={error} />
       <Table
         name="audit"
-        caption="The newest 200 audit rows"
-        columns={['Time', 'Actor', 'Role', 'Action', 'Target', 'Reason', 'Outcome', 'Source']}
+        caption={t('The newest 200 audit rows')}
+        columns={[t('Time'), t('Actor'), t('Role'), t('Action'), t('Target'), t('Reason'), t('Outcome'), t('Source')]}
       >
         {items.map((a) => (
           <tr key={a.id} class={(a.outcome || '').startsWith('refused') ? 'refused' : ''}>
@@ -63,7 +64,7 @@ export function AuditPage() {
           </tr>
         ))}
         <EmptyRow show={data && !items.length} cols={8}>
-          No audit rows match.
+          {t('No audit rows match. Change the filters.')}
         </EmptyRow>
       </Table>
     </section>

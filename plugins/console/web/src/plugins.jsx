@@ -2,15 +2,16 @@
 // manifests, refused ones with the reason.
 import { useEffect } from 'preact/hooks';
 import { api } from './api.js';
+import { t } from './i18n.js';
 import { usePoll } from './jobs.jsx';
 import { Message, NotAllowed, useSession } from './ui.jsx';
 
 function Provides({ m }) {
   const groups = [
-    ['Job types', m.job_types],
-    ['Alert sources', m.alert_sources],
-    ['Admin features', m.admin_features],
-    ['Notification channels', m.notification_channels],
+    [t('Job types'), m.job_types],
+    [t('Alert sources'), m.alert_sources],
+    [t('Admin features'), m.admin_features],
+    [t('Notification channels'), m.notification_channels],
   ].filter(([, list]) => Array.isArray(list) && list.length);
   if (!groups.length) return <span class="hint">—</span>;
   return (
@@ -27,30 +28,30 @@ function Provides({ m }) {
 export function PluginsPage() {
   const ctx = useSession();
   useEffect(() => {
-    document.title = 'Plugins · Opskernel';
+    document.title = t('{page} · Opskernel', { page: t('Plugins') });
   }, []);
   const [data, error] = usePoll(() => api('/api/v1/plugins'), 30, []);
   if (!ctx.can('plugins.read'))
-    return <NotAllowed title="Plugins" role={ctx.me.role} what="see the plugins" />;
+    return <NotAllowed title={t('Plugins')} role={ctx.me.role} what={t('see the plugins')} />;
   const plugins = data?.plugins || [];
   const refused = plugins.filter((p) => !p.manifest || p.reason);
   const loaded = plugins.filter((p) => !refused.includes(p));
   return (
     <section aria-labelledby="plugins-title">
-      <h1 id="plugins-title">Plugins</h1>
+      <h1 id="plugins-title">{t('Plugins')}</h1>
       <Message error={error} />
       <h2>Loaded ({loaded.length})</h2>
       <div class="table-wrap">
         <table>
           <thead>
             <tr>
-              <th scope="col">Plugin</th>
-              <th scope="col">State</th>
-              <th scope="col">Version</th>
-              <th scope="col">Vendor</th>
-              <th scope="col">Provides</th>
-              <th scope="col">File</th>
-              <th scope="col">Manifest</th>
+              <th scope="col">{t('Plugin')}</th>
+              <th scope="col">{t('State')}</th>
+              <th scope="col">{t('Version')}</th>
+              <th scope="col">{t('Vendor')}</th>
+              <th scope="col">{t('Provides')}</th>
+              <th scope="col">{t('File')}</th>
+              <th scope="col">{t('Manifest')}</th>
             </tr>
           </thead>
           <tbody>
@@ -70,7 +71,7 @@ export function PluginsPage() {
                 <td class="mono">{p.file}</td>
                 <td>
                   <details>
-                    <summary>Show</summary>
+                    <summary>{t('Show')}</summary>
                     <pre>{JSON.stringify(p.manifest, null, 2)}</pre>
                   </details>
                 </td>
@@ -85,10 +86,10 @@ export function PluginsPage() {
           <table>
             <thead>
               <tr>
-                <th scope="col">Plugin</th>
-                <th scope="col">State</th>
-                <th scope="col">File</th>
-                <th scope="col">Reason</th>
+                <th scope="col">{t('Plugin')}</th>
+                <th scope="col">{t('State')}</th>
+                <th scope="col">{t('File')}</th>
+                <th scope="col">{t('Reason')}</th>
               </tr>
             </thead>
             <tbody>
@@ -97,14 +98,14 @@ export function PluginsPage() {
                   <td>{p.id || '—'}</td>
                   <td>{p.state}</td>
                   <td class="mono">{p.file}</td>
-                  <td>{p.reason || 'disabled in the configuration'}</td>
+                  <td>{p.reason || t('disabled in the configuration')}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
       ) : (
-        <p class="hint">Every plugin found was loaded.</p>
+        <p class="hint">{t('Every plugin found was loaded.')}</p>
       )}
     </section>
   );
