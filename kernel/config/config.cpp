@@ -403,12 +403,53 @@ std::map<std::string, std::string> process_environment() {
   return env;
 }
 
+namespace {
+
+// `value` as a libpq connection-string value: quoted, with quotes and
+// backslashes escaped.
+std::string libpq_quoted(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+std::string Config::postgresql_conninfo() const {
+  std::string info = pg_conninfo;
+  auto add = [&](const char* key, const std::string& value) {
+    if (!value.empty()) info += (info.empty() ? "" : " ") + std::string(key) + "=" + libpq_quoted(value);
+  };
+  add("host", pg_host);
+  add("port", pg_port);
+  add("dbname", pg_database);
+  add("user", pg_user);
+  add("sslmode", pg_sslmode);
+  add("application_name", "opskernel " + node_name);
+  return info;
+}
+
+std::string Config::postgresql_password_file() const {
+  if (pg_password_file.empty() || pg_password_file.front() == '/') return pg_password_file;
+  return data_dir + "/" + pg_password_file;
+}
+
 std::map<std::string, std::string> Config::public_settings() const {
-  return {{"kernel.listen", listen},
-          {"kernel.data_dir", data_dir},
-          {"kernel.plugins_dir", plugins_dir},
-          {"kernel.node_name", node_name},
-          {"kernel.store_path", store_file()}};
+  std::map<std::string, std::string> out = {{"kernel.listen", listen},
+                                            {"kernel.data_dir", data_dir},
+                                            {"kernel.plugins_dir", plugins_dir},
+                                            {"kernel.node_name", node_name},
+                                            {"kernel.store_path", store_file()},
+                                            {"kernel.store_backend", store_backend}};
+  if (store_backend == "postgresql") {
+    out["kernel.store_conninfo"] = postgresql_conninfo();
+    if (!pg_password_file.empty()) out["kernel.store_password_file"] = postgresql_password_file();
+    if (!pg_password_env.empty()) out["kernel.store_password_env"] = pg_password_env;
+  }
+  return out;
 }
 
 Status load(const Sources& src, Config* out) {

@@ -107,7 +107,19 @@ struct Config {
     return !store_path.empty() && store_path.front() == '/' ? store_path : data_dir + "/" + store_path;
   }
 
-  // Public kernel settings a plugin may read as "kernel.<key>".
+  // The PostgreSQL store's libpq connection string from store.conninfo and
+  // its parts, without the password (store.password_file or
+  // store.password_env give it; store.conninfo refuses one).
+  std::string postgresql_conninfo() const;
+  // store.password_file, under data_dir when relative; empty if not set.
+  std::string postgresql_password_file() const;
+
+  // Public kernel settings a plugin may read as "kernel.<key>": the listen
+  // address, folders, node name and the store (kernel.store_backend; the
+  // SQLite file as kernel.store_path; on PostgreSQL kernel.store_conninfo,
+  // without the password, and where the password is read from,
+  // kernel.store_password_file or kernel.store_password_env, never the
+  // password itself).
   std::map<std::string, std::string> public_settings() const;
 };
 

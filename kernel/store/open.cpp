@@ -22,21 +22,10 @@ std::string conninfo_value(const std::string& value) {
 }  // namespace
 
 Status postgresql_conninfo(const config::Config& config, std::string* out) {
-  std::string info = config.pg_conninfo;
-  auto add = [&](const char* key, const std::string& value) {
-    if (!value.empty()) info += (info.empty() ? "" : " ") + std::string(key) + "=" + conninfo_value(value);
-  };
-  add("host", config.pg_host);
-  add("port", config.pg_port);
-  add("dbname", config.pg_database);
-  add("user", config.pg_user);
-  add("sslmode", config.pg_sslmode);
-  add("application_name", "opskernel " + config.node_name);
+  std::string info = config.postgresql_conninfo();
   std::string password;
   if (!config.pg_password_file.empty()) {
-    const std::string path = !config.pg_password_file.empty() && config.pg_password_file.front() == '/'
-                                 ? config.pg_password_file
-                                 : config.data_dir + "/" + config.pg_password_file;
+    const std::string path = config.postgresql_password_file();
     std::ifstream in(path);
     if (!in) return Status::invalid("store.password_file: cannot read " + path);
     std::getline(in, password);
@@ -48,7 +37,7 @@ Status postgresql_conninfo(const config::Config& config, std::string* out) {
       return Status::invalid("store.password_env: the environment variable " + config.pg_password_env + " is not set");
     password = v;
   }
-  add("password", password);
+  if (!password.empty()) info += (info.empty() ? "" : " ") + std::string("password=") + conninfo_value(password);
   *out = std::move(info);
   return Status::ok();
 }

@@ -1,6 +1,9 @@
 // DatabaseBackup in a real kernel against its real store: tiers and
 // retention, a verified self-contained copy, dry-run, cancel leaving no
-// partial file, and settings errors that name the key.
+// partial file, and settings errors that name the key; on PostgreSQL (the
+// tests' throwaway server, a fresh database), a pg_dump archive verified
+// with pg_restore, the password kept off the command line and out of the
+// logs, and clear refusals of a missing or too old pg_dump.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -9,7 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk {
 namespace {
@@ -194,6 +202,121 @@ TEST_F(Backup, ABackupKilledMidCopyLeavesNoPartialFileAndRunsAgainAtTheNextStart
   const auto f = files();
   ASSERT_EQ(f.size(), 1u) << ::testing::PrintToString(f);
   EXPECT_EQ(fs::path(f[0]).extension(), ".db");
+}
+
+// The same job on a kernel whose store is PostgreSQL.
+class PgBackup : public Backup {
+ protected:
+  void start_pg(std::map<std::string, std::string> settings) {
+    auto cfg = config(std::move(settings));
+    const std::string e = test::use_store_backend("postgresql", &db_, &cfg);
+    ASSERT_TRUE(e.empty()) << e;
+    // The test server trusts loopback and never asks for it; the kernel and
+    // pg_dump are still given one, which must not show anywhere.
+    ::setenv("OPK_TEST_BACKUP_PASSWORD", kPassword, 1);
+    cfg.pg_password_env = "OPK_TEST_BACKUP_PASSWORD";
+    k_ = std::make_unique<Kernel>(cfg);
+    ASSERT_TRUE(k_->start());
+  }
+  // A program `name` in the test's folder running `script` (sh).
+  std::string program(const std::string& name, const std::string& script) {
+    const fs::path path = d_.path() / name;
+    test::write_file(path, "#!/bin/sh\n" + script);
+    fs::permissions(path, fs::perms::owner_all);
+    return path.string();
+  }
+  // Everything the run wrote where people read it.
+  static std::string shown(const jobs::RunView& v) {
+    std::string all = v.row.summary + "\n" + v.row.output_json + "\n" + v.row.params_json + "\n";
+    for (const auto& l : v.logs) all += l.message + "\n";
+    for (const auto& st : v.steps) all += st.summary + "\n";
+    return all;
+  }
+  static constexpr const char* kPassword = "pw-6c1f0e";
+  test::PgDatabase db_;
+};
+
+TEST_F(PgBackup, DumpsTheDatabaseVerifiesItAndKeepsTheNewestCopies) {
+  // pg_dump as installed, behind a wrapper that records how it was called.
+  const std::string calls = (d_.path() / "calls").string();
+  const std::string wrapper =
+      program("pg_dump_wrapper",
+              "echo \"$@\" >> " + calls + "\necho \"PGPASSWORD=$PGPASSWORD\" >> " + calls + "\nexec pg_dump \"$@\"\n");
+  start_pg({{"tiers", "daily:2"}, {"pg_dump", wrapper}});
+  for (int i = 0; i < 3; ++i) {
+    auto v = backup("daily");
+    ASSERT_EQ(v.row.outcome, store::kNormal) << v.row.summary;
+    EXPECT_EQ(shown(v).find(kPassword), std::string::npos) << shown(v);
+    ASSERT_EQ(v.steps.size(), 3u);
+    EXPECT_NE(v.row.output_json.find(".dump"), std::string::npos) << v.row.output_json;
+  }
+  auto f = files();
+  ASSERT_EQ(f.size(), 2u) << ::testing::PrintToString(f);
+  for (const auto& name : f) {
+    EXPECT_EQ(name.rfind("opskernel-daily-", 0), 0u) << name;
+    EXPECT_EQ(fs::path(name).extension(), ".dump") << name;
+  }
+  // The newest archive restores: its table of contents lists the kernel's
+  // runs, and the runs' rows hold the backups run before it.
+  const fs::path newest = d_.path() / "data" / "backups" / f[1];
+  const std::string out = (d_.path() / "runs.sql").string();
+  ASSERT_EQ(std::system(("pg_restore --data-only --table=runs --file=" + out + " " + newest.string()).c_str()), 0);
+  std::ifstream in(out);
+  std::string sql((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(sql.find("database-backup"), std::string::npos) << sql.substr(0, 2000);
+  // The password reached pg_dump in its environment only.
+  std::ifstream c(calls);
+  std::string recorded((std::istreambuf_iterator<char>(c)), std::istreambuf_iterator<char>());
+  EXPECT_NE(recorded.find("--format=custom"), std::string::npos) << recorded;
+  EXPECT_NE(recorded.find(std::string("PGPASSWORD=") + kPassword), std::string::npos) << recorded;
+  for (std::istringstream lines(recorded); !lines.eof();) {
+    std::string line;
+    std::getline(lines, line);
+    if (line.rfind("PGPASSWORD=", 0) != 0) {
+      EXPECT_EQ(line.find(kPassword), std::string::npos) << line;
+    }
+  }
+  // A dry run names the tool and writes nothing.
+  auto dry = backup("daily", /*dry_run=*/true);
+  EXPECT_EQ(dry.row.outcome, store::kNormal);
+  EXPECT_NE(shown(dry).find("would dump the PostgreSQL store with"), std::string::npos) << shown(dry);
+  EXPECT_EQ(files(), f);
+}
+
+TEST_F(PgBackup, AMissingOrOlderPgDumpIsRefusedNamingWhatToInstall) {
+  start_pg({{"pg_dump", (d_.path() / "no-such-pg_dump").string()}});
+  auto v = backup("daily");
+  EXPECT_EQ(v.row.outcome, store::kError);
+  EXPECT_NE(shown(v).find("no-such-pg_dump was not found: install Debian's postgresql-client-"), std::string::npos)
+      << shown(v);
+  EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+  k_.reset();
+  const std::string old = program("old_pg_dump", "echo 'pg_dump (PostgreSQL) 9.6.24'\n");
+  start_pg({{"pg_dump", old}});
+  v = backup("daily");
+  EXPECT_EQ(v.row.outcome, store::kError);
+  EXPECT_NE(shown(v).find("old_pg_dump is version 9, older than the server's"), std::string::npos) << shown(v);
+  EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+  // A dump that fails, and one pg_restore cannot read, leave no file.
+  k_.reset();
+  const std::string failing = program("failing_pg_dump",
+                                      "if [ \"$1\" = --version ]; then exec pg_dump --version; fi\n"
+                                      "echo 'pg_dump: error: connection refused' >&2\nexit 1\n");
+  start_pg({{"pg_dump", failing}});
+  v = backup("daily");
+  EXPECT_EQ(v.row.outcome, store::kError);
+  EXPECT_NE(shown(v).find("pg_dump failed (exit 1): pg_dump: error: connection refused"), std::string::npos)
+      << shown(v);
+  k_.reset();
+  const std::string garbage =
+      program("garbage_pg_dump",
+              "if [ \"$1\" = --version ]; then exec pg_dump --version; fi\n"
+              "for a in \"$@\"; do case $a in --file=*) echo junk > \"${a#--file=}\";; esac; done\n");
+  start_pg({{"pg_dump", garbage}});
+  v = backup("daily");
+  EXPECT_EQ(v.row.outcome, store::kError);
+  EXPECT_NE(shown(v).find("the dump failed pg_restore --list"), std::string::npos) << shown(v);
+  EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
 }
 
 TEST(BackupSettings, BadSettingsRefuseThePluginNamingTheKey) {
