@@ -216,6 +216,8 @@ try {
     const page = await newPage();
     await signIn(page, adminToken);
     await page.getByRole('link', { name: 'acme-report' }).waitFor();
+    // The jobs page's text filter settles 250 ms after it opens (and sets the page back to the first).
+    await page.waitForTimeout(500);
     const tab = async (pred, what, max = 80, key = 'Tab') => {
       for (let i = 0; i < max; i++) {
         await page.keyboard.press(key);
@@ -384,7 +386,8 @@ try {
     const english = Object.entries(sv)
       .filter(([en, s]) => typeof s === 'string' && s !== en && en.includes(' ') && !/[{}]/.test(en))
       .map(([en]) => en);
-    for (const path of ['/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins']) {
+    for (const path of ['/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
+                        '/administration/rate-limit-overrides']) {
       await go(page, path);
       await page.waitForLoadState('networkidle');
       // The page's own words, not the data in its tables (plugins' manifests, alert titles).

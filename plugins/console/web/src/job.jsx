@@ -368,7 +368,7 @@ export function JobPage({ id }) {
           title="Failures per day, last 30 days"
           label={`${total} failed run${total === 1 ? '' : 's'} in the last 30 days`}
           data={[failures.map((f) => f.day_ms / 1000), failures.map((f) => f.failures || null)]}
-          series={[{ label: 'Failures', stroke: '#b3261e', fill: 'rgba(179,38,30,0.35)' }]}
+          series={[{ label: 'Failures', stroke: 'var(--chart-fail)', fill: 'var(--chart-fail-fill)' }]}
           bars
           yLabel="failures"
         />
@@ -380,7 +380,7 @@ export function JobPage({ id }) {
               : 'No completed runs yet'
           }
           data={[done.map((r) => r.started_ms / 1000), done.map((r) => r.duration_ms / 1000)]}
-          series={[{ label: 'Seconds', stroke: '#1d4e89', width: 2 }]}
+          series={[{ label: 'Seconds', stroke: 'var(--chart-line)', width: 2 }]}
           yLabel="seconds"
         />
       </div>

@@ -8,7 +8,7 @@ import { api, session, setUnauthorizedHandler } from './api.js';
 import { loadLanguage, t, tp } from './i18n.js';
 import { LANGUAGES, applyPrefs, browserZone, prefs, setPref } from './prefs.js';
 import { zoneName } from './format.js';
-import { Link, Message, Session, navigate, useSession } from './ui.jsx';
+import { Link, Message, Session, navigate, preloadCharts, useSession } from './ui.jsx';
 import { JobsPage } from './jobs.jsx';
 import { JobPage } from './job.jsx';
 import { RunPage } from './run.jsx';
@@ -221,6 +221,7 @@ function Preferences() {
 function Shell({ ctx, onSignOut }) {
   const path = usePath();
   const hasPager = usePageWatch(path);
+  useEffect(preloadCharts, []);
   const attention = useAttention(ctx, path.startsWith('/administration/attention'));
   const webhookCounts = useWebhookFailureCounts(ctx, path.startsWith('/administration/webhook-failures'));
   let page;

@@ -2,9 +2,16 @@
 // manifests, refused ones with the reason.
 import { useEffect } from 'preact/hooks';
 import { api } from './api.js';
-import { t } from './i18n.js';
+import { manifestText, t } from './i18n.js';
 import { usePoll } from './jobs.jsx';
 import { Message, NotAllowed, useSession } from './ui.jsx';
+
+/** A job type, alert source or feature by its id, with its title in the operator's language from the manifest's translations. */
+const providedName = (x) => {
+  if (!x.id) return x;
+  const title = manifestText(x, 'title');
+  return title && title !== x.id ? `${x.id} (${title})` : x.id;
+};
 
 function Provides({ m }) {
   const groups = [
@@ -18,7 +25,7 @@ function Provides({ m }) {
     <ul class="provides">
       {groups.map(([label, list]) => (
         <li key={label}>
-          {label}: {list.map((x) => x.id || x).join(', ')}
+          {label}: {list.map(providedName).join(', ')}
         </li>
       ))}
     </ul>
@@ -40,7 +47,7 @@ export function PluginsPage() {
     <section aria-labelledby="plugins-title">
       <h1 id="plugins-title">{t('Plugins')}</h1>
       <Message error={error} />
-      <h2>Loaded ({loaded.length})</h2>
+      <h2>{t('Loaded ({n})', { n: loaded.length })}</h2>
       <div class="table-wrap">
         <table>
           <thead>
@@ -80,7 +87,7 @@ export function PluginsPage() {
           </tbody>
         </table>
       </div>
-      <h2>Refused or disabled ({refused.length})</h2>
+      <h2>{t('Refused or disabled ({n})', { n: refused.length })}</h2>
       {refused.length ? (
         <div class="table-wrap">
           <table>

@@ -7,6 +7,8 @@
 // reason. The menu shows the page to roles with rate_limits.read.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
+import { msg, t, tr } from './i18n.js';
+import { number } from './format.js';
 import { zone } from './alerts.jsx';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
 
@@ -19,14 +21,18 @@ export const MANAGE = 'rate_limits.manage';
 export const left = (ms) => {
   const s = Math.max(0, Math.floor(ms / 1000));
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-  if (d) return `${d} d ${h} h`;
-  if (h) return `${h} h ${m} min`;
-  if (m) return `${m} min`;
-  return `${s} s`;
+  if (d) return t('{d} d {h} h', { d, h });
+  if (h) return t('{h} h {min} min', { h, min: m });
+  if (m) return t('{min} min', { min: m });
+  return t('{n} s', { n: s });
 };
 
 /** A limit as shown: "unlimited" or "N / min". */
-const limitText = (l) => (l === 'unlimited' ? 'unlimited' : `${Number(l).toLocaleString('en')} / min`);
+const limitText = (l) => (l === 'unlimited' ? t('unlimited') : t('{n} / min', { n: number(Number(l)) }));
+
+/** An override's state in words. */
+const STATE_WORDS = { active: msg('active'), expired: msg('expired'), removed: msg('removed') };
+const stateText = (s) => (STATE_WORDS[s] ? tr(STATE_WORDS[s]) : s);
 
 /** Create an override: address or tenant, limit, reason, duration. */
 function CreateDialog({ maxMs, onClose, onDone }) {
@@ -43,46 +49,46 @@ function CreateDialog({ maxMs, onClose, onDone }) {
     };
     run(async () => {
       const o = (await api(BASE, { method: 'POST', body })).override;
-      onDone(`${o.target}: ${limitText(o.limit)} until ${time(o.expires_ms)}.`);
+      onDone(t('{target}: {limit} until {time}.', { target: o.target, limit: limitText(o.limit), time: time(o.expires_ms) }));
     });
   };
   return (
-    <Dialog title="Create override" onClose={onClose}>
+    <Dialog title={t('Create override')} onClose={onClose}>
       <form class="form" onSubmit={submit} noValidate>
-        <p>The admin API's limits for an address or block, or for a tenant's users, until the override ends (at most {left(maxMs)} ahead).</p>
+        <p>{t('The admin API\'s limits for an address or block, or for a tenant\'s users, until the override ends (at most {max} ahead).', { max: left(maxMs) })}</p>
         <div class="field">
-          <label for="rlo-kind">For</label>
+          <label for="rlo-kind">{t('For')}</label>
           <select id="rlo-kind" value={f.kind} onChange={(e) => set('kind')(e.currentTarget.value)}>
-            <option value="address">An IP address or CIDR block</option>
-            <option value="tenant">A tenant's users (a hierarchy node)</option>
+            <option value="address">{t('An IP address or CIDR block')}</option>
+            <option value="tenant">{t('A tenant\'s users (a hierarchy node)')}</option>
           </select>
         </div>
         <div class="field">
-          <label for="rlo-target">{f.kind === 'address' ? 'Address or block (192.0.2.7, 10.0.0.0/8, 2001:db8::/32)' : 'Node (tenant:acme)'}</label>
+          <label for="rlo-target">{f.kind === 'address' ? t('Address or block (192.0.2.7, 10.0.0.0/8, 2001:db8::/32)') : t('Node (tenant:acme)')}</label>
           <input id="rlo-target" spellcheck={false} value={f.target} onInput={(e) => set('target')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="rlo-limit">Limit</label>
+          <label for="rlo-limit">{t('Limit')}</label>
           <select id="rlo-limit" value={f.unlimited ? 'unlimited' : 'raise'} onChange={(e) => set('unlimited')(e.currentTarget.value === 'unlimited')}>
-            <option value="unlimited">Lift it: no limit</option>
-            <option value="raise">Raise it to a number of requests per minute</option>
+            <option value="unlimited">{t('Lift it: no limit')}</option>
+            <option value="raise">{t('Raise it to a number of requests per minute')}</option>
           </select>
         </div>
         {!f.unlimited && (
           <div class="field">
-            <label for="rlo-per-minute">Requests per minute</label>
+            <label for="rlo-per-minute">{t('Requests per minute')}</label>
             <input id="rlo-per-minute" type="number" min="1" value={f.perMinute} onInput={(e) => set('perMinute')(e.currentTarget.value)} />
           </div>
         )}
         <div class="field">
-          <label for="rlo-duration">Ends after (90m, 2h, 3d; required)</label>
+          <label for="rlo-duration">{t('Ends after (90m, 2h, 3d; required)')}</label>
           <input id="rlo-duration" spellcheck={false} value={f.duration} onInput={(e) => set('duration')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="rlo-reason">Reason (required; kept in the audit trail)</label>
+          <label for="rlo-reason">{t('Reason (required; kept in the audit trail)')}</label>
           <textarea id="rlo-reason" rows={2} value={f.reason} onInput={(e) => set('reason')(e.currentTarget.value)} />
         </div>
-        <FormActions error={error} busy={busy} disabled={busy || !f.reason.trim()} onClose={onClose} submit="Create override" />
+        <FormActions error={error} busy={busy} disabled={busy || !f.reason.trim()} onClose={onClose} submit={t('Create override')} />
       </form>
     </Dialog>
   );
@@ -96,18 +102,18 @@ function EndDialog({ o, onClose, onDone }) {
     e.preventDefault();
     run(async () => {
       await api(`${BASE}/${encodeURIComponent(o.id)}${query({ reason: reason.trim() })}`, { method: 'DELETE' });
-      onDone(`The override for ${o.target} has ended.`);
+      onDone(t('The override for {target} has ended.', { target: o.target }));
     });
   };
   return (
-    <Dialog title={`End the override for ${o.target}`} onClose={onClose}>
+    <Dialog title={t('End the override for {target}', { target: o.target })} onClose={onClose}>
       <form class="form" onSubmit={submit}>
-        <p>Its {limitText(o.limit)} ends now; the configured limit applies again.</p>
+        <p>{t('Its {limit} ends now; the configured limit applies again.', { limit: limitText(o.limit) })}</p>
         <div class="field">
           <label for="rlo-end-reason">Reason (required; kept in the audit trail)</label>
           <textarea id="rlo-end-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
         </div>
-        <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} onClose={onClose} submit="End override" danger />
+        <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} onClose={onClose} submit={t('End override')} danger />
       </form>
     </Dialog>
   );
@@ -123,7 +129,7 @@ export function RateLimitOverridesPage() {
   const [dialog, setDialog] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
-    document.title = 'Rate-limit overrides · Opskernel';
+    document.title = t('{page} · Opskernel', { page: t('Rate-limit overrides') });
   }, []);
   useEffect(() => {
     if (!ctx.can(READ)) return;
@@ -133,7 +139,7 @@ export function RateLimitOverridesPage() {
       .catch((e) => live && setError(e));
     return () => (live = false);
   }, [filters, bump]);
-  if (!ctx.can(READ)) return <NotAllowed title="Rate-limit overrides" role={ctx.me.role} what="see the rate-limit overrides" />;
+  if (!ctx.can(READ)) return <NotAllowed title={t('Rate-limit overrides')} role={ctx.me.role} what={t('see the rate-limit overrides')} />;
   const rows = data?.overrides || [];
   const now = data?.now_ms || Date.now();
   const done = (what) => {
@@ -146,51 +152,53 @@ export function RateLimitOverridesPage() {
     <section aria-labelledby="rlo-title">
       <div class="page-head">
         <div>
-          <h1 id="rlo-title">Rate-limit overrides</h1>
-          <p class="sub">The admin API's limits lifted or raised for a while; each ends by itself. Times in {zone()}.</p>
+          <h1 id="rlo-title">{t('Rate-limit overrides')}</h1>
+          <p class="sub">{t('The admin API\'s limits lifted or raised for a while; each ends by itself. Times in {zone}.', { zone: zone() })}</p>
         </div>
         {manage && (
           <div class="tools">
             <button type="button" class="primary" onClick={() => (setNotice(''), setDialog({ kind: 'create' }))}>
-              Create override
+              {t('Create override')}
             </button>
           </div>
         )}
       </div>
       <div class="tools filters">
         <label class="visually-hidden" for="rlo-filter-state">
-          State
+          {t('State')}
         </label>
         <select id="rlo-filter-state" value={filters.state} onChange={filter('state')}>
-          <option value="active">Active</option>
-          <option value="ended">Ended (expired or removed)</option>
-          <option value="">Every state</option>
+          <option value="active">{t('Active')}</option>
+          <option value="ended">{t('Ended (expired or removed)')}</option>
+          <option value="">{t('Every state')}</option>
         </select>
         <label class="visually-hidden" for="rlo-filter-kind">
-          Kind
+          {t('Kind')}
         </label>
         <select id="rlo-filter-kind" value={filters.kind} onChange={filter('kind')}>
-          <option value="">Addresses and tenants</option>
-          <option value="address">Addresses and blocks</option>
-          <option value="tenant">Tenants</option>
+          <option value="">{t('Addresses and tenants')}</option>
+          <option value="address">{t('Addresses and blocks')}</option>
+          <option value="tenant">{t('Tenants')}</option>
         </select>
       </div>
       <Message error={error} notice={notice} />
       <Table
         name="overrides"
-        caption={`Rate-limit overrides, newest first, ${data ? `${rows.length} shown` : 'loading'}`}
-        columns={['For', 'Limit', 'Time left', 'Set by', 'Reason', manage && <HiddenHead label="Actions" />]}
+        caption={data ? t('Rate-limit overrides, newest first, {n} shown', { n: rows.length }) : t('Rate-limit overrides, loading')}
+        columns={[t('For'), t('Limit'), t('Time left'), t('Set by'), t('Reason'), manage && <HiddenHead label={t('Actions')} />]}
       >
         {rows.map((o) => (
           <tr key={o.id} data-override-target={o.target} data-override-state={o.state}>
             <td>
               <span class="mono">{o.target}</span>
-              <div class="hint">{o.kind === 'address' ? 'address' : "tenant's users"}</div>
+              <div class="hint">{o.kind === 'address' ? t('address') : t('tenant\'s users')}</div>
             </td>
             <td>{limitText(o.limit)}</td>
-            <td data-testid="time-left" title={`ends ${time(o.ends_ms)}`}>
-              {o.state === 'active' ? `${left(o.expires_ms - now)} (until ${shortTime(o.expires_ms)})` : `${o.state} ${shortTime(o.ends_ms)}`}
-              {o.state === 'removed' && <div class="hint">by {o.removed_by}: {o.removed_reason}</div>}
+            <td data-testid="time-left" title={t('ends {time}', { time: time(o.ends_ms) })}>
+              {o.state === 'active'
+                ? t('{left} (until {time})', { left: left(o.expires_ms - now), time: shortTime(o.expires_ms) })
+                : `${stateText(o.state)} ${shortTime(o.ends_ms)}`}
+              {o.state === 'removed' && <div class="hint">{t('by {user}: {reason}', { user: o.removed_by, reason: o.removed_reason })}</div>}
             </td>
             <td title={time(o.created_ms)}>
               {o.created_by}
@@ -204,8 +212,8 @@ export function RateLimitOverridesPage() {
             {manage && (
               <td class="actions">
                 {o.state === 'active' && (
-                  <button type="button" class="danger" aria-label={`End override for ${o.target}`} onClick={() => (setNotice(''), setDialog({ kind: 'end', o }))}>
-                    End now
+                  <button type="button" class="danger" aria-label={t('End override for {target}', { target: o.target })} onClick={() => (setNotice(''), setDialog({ kind: 'end', o }))}>
+                    {t('End now')}
                   </button>
                 )}
               </td>
@@ -213,7 +221,7 @@ export function RateLimitOverridesPage() {
           </tr>
         ))}
         <EmptyRow show={data && !rows.length} cols={manage ? 6 : 5}>
-          No overrides match.
+          {t('No overrides match. Change the filters, or create an override.')}
         </EmptyRow>
       </Table>
       {dialog?.kind === 'create' && <CreateDialog maxMs={data?.max_duration_ms || 7 * 86400000} onClose={() => setDialog(null)} onDone={done} />}

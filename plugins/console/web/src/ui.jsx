@@ -3,7 +3,6 @@
 // schema generates, charts and the live log view.
 import { createContext } from 'preact';
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import uPlot from 'uplot';
 import { followLog } from './api.js';
 import { axisTimes, clock, viewZone, zoneName } from './format.js';
 import { msg, t, tr } from './i18n.js';
@@ -520,11 +519,23 @@ export function schemaOf(type) {
 
 // --- Charts -----------------------------------------------------------------
 
+/** A series colour given as var(--name): the theme's value of that variable now; any other as it is. */
+function themed(colour) {
+  const m = /^var\((--[\w-]+)\)$/.exec(colour || '');
+  return m ? getComputedStyle(document.documentElement).getPropertyValue(m[1]).trim() : colour;
+}
+
 /** The colours a chart draws its axes and grid in: the theme's (CSS variables --chart-axis, --chart-grid). */
 function chartColours() {
   const css = getComputedStyle(document.documentElement);
   return { axis: css.getPropertyValue('--chart-axis').trim() || '#555', grid: css.getPropertyValue('--chart-grid').trim() || '#eee' };
 }
+
+// uPlot is most of the bundle and only the job page draws charts: it is its own chunk, fetched on the first chart.
+let uPlotLoading = null;
+const loadUPlot = () => (uPlotLoading ||= import('uplot').then((m) => m.default));
+/** Fetches the charts' code while the browser is idle, so a page with charts draws them at once. */
+export const preloadCharts = () => (window.requestIdleCallback || setTimeout)(() => loadUPlot());
 
 /**
  * A uPlot chart sized to its box; `label` describes it for screen readers.
@@ -538,38 +549,46 @@ export function Chart({ title, label, data, series, bars, yLabel }) {
   useEffect(() => {
     const el = box.current;
     const c = chartColours();
-    const u = new uPlot(
-      {
-        width: Math.max(240, el.clientWidth),
-        height: 170,
-        legend: { show: false },
-        cursor: { points: { show: !bars } },
-        scales: {
-          // Bars: half a step of room at each end, so the first and last bars show whole.
-          x: bars ? { time: true, range: (u, min, max) => [min - 43200, max + 43200] } : { time: true },
-          y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)] },
+    let u = null;
+    let gone = false;
+    const resize = () => u?.setSize({ width: Math.max(240, el.clientWidth), height: 170 });
+    loadUPlot().then((uPlot) => {
+      if (gone) return;
+      u = new uPlot(
+        {
+          width: Math.max(240, el.clientWidth),
+          height: 170,
+          legend: { show: false },
+          cursor: { points: { show: !bars } },
+          scales: {
+            // Bars: half a step of room at each end, so the first and last bars show whole.
+            x: bars ? { time: true, range: (u, min, max) => [min - 43200, max + 43200] } : { time: true },
+            y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)] },
+          },
+          axes: [
+            { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, values: axisTimes },
+            { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, label: yLabel, size: 50 },
+          ],
+          series: [
+            {},
+            ...series.map((s) => ({
+              ...s,
+              stroke: themed(s.stroke),
+              fill: themed(s.fill),
+              paths: bars ? uPlot.paths.bars({ size: [0.7, 24] }) : undefined,
+              points: { show: !bars, size: 5 },
+            })),
+          ],
         },
-        axes: [
-          { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, values: axisTimes },
-          { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, label: yLabel, size: 50 },
-        ],
-        series: [
-          {},
-          ...series.map((s) => ({
-            ...s,
-            paths: bars ? uPlot.paths.bars({ size: [0.7, 24] }) : undefined,
-            points: { show: !bars, size: 5 },
-          })),
-        ],
-      },
-      data,
-      el,
-    );
-    const resize = () => u.setSize({ width: Math.max(240, el.clientWidth), height: 170 });
+        data,
+        el,
+      );
+    });
     window.addEventListener('resize', resize);
     return () => {
+      gone = true;
       window.removeEventListener('resize', resize);
-      u.destroy();
+      u?.destroy();
     };
   }, [key, scheme]);
   return (
