@@ -7,6 +7,7 @@
 // page to roles with feature_flags.read.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
+import { t } from './i18n.js';
 import { fromLocalInput } from './format.js';
 import { zone } from './alerts.jsx';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
@@ -24,7 +25,7 @@ const flagMsOf = (local) => {
 };
 
 /** A flag value as text: on/off for booleans, JSON for strings, else as is. */
-export const shown = (type, v) => (type === 'boolean' ? (v ? 'on' : 'off') : type === 'string' ? JSON.stringify(v) : String(v));
+export const shown = (type, v) => (type === 'boolean' ? (v ? t('on') : t('off')) : type === 'string' ? JSON.stringify(v) : String(v));
 
 /** The value field of a flag's type: on/off, a number, or text. */
 function ValueField({ id, label, type, value, onChange }) {
@@ -33,8 +34,8 @@ function ValueField({ id, label, type, value, onChange }) {
       <label for={id}>{label}</label>
       {type === 'boolean' ? (
         <select id={id} value={value ? 'on' : 'off'} onChange={(e) => onChange(e.currentTarget.value === 'on')}>
-          <option value="on">on</option>
-          <option value="off">off</option>
+          <option value="on">{t('on')}</option>
+          <option value="off">{t('off')}</option>
         </select>
       ) : (
         <input
@@ -64,30 +65,34 @@ function SetDialog({ flag, onClose, onDone }) {
     const body = { value: typed(flag.type, value), reason: reason.trim() };
     if (until) {
       const ms = flagMsOf(until);
-      if (ms === '') return setError(new Error('expires: choose a date and time'));
+      if (ms === '') return setError(new Error(t('expires: choose a date and time')));
       body.expires_ms = ms;
     }
     run(async () => {
       await api(`${BASE}/${encodeURIComponent(flag.id)}`, { method: 'PATCH', body });
-      onDone(`${flag.id} set to ${shown(flag.type, body.value)}${body.expires_ms ? ` until ${time(body.expires_ms)}` : ''}.`);
+      onDone(
+        body.expires_ms
+          ? t('{flag} set to {value} until {time}.', { flag: flag.id, value: shown(flag.type, body.value), time: time(body.expires_ms) })
+          : t('{flag} set to {value}.', { flag: flag.id, value: shown(flag.type, body.value) }),
+      );
     });
   };
   return (
-    <Dialog title={`Set ${flag.id}`} onClose={onClose}>
+    <Dialog title={t('Set {flag}', { flag: flag.id })} onClose={onClose}>
       <form class="form" onSubmit={submit} noValidate>
         <p>
-          A global flag: the value applies to every tenant. Its default is <strong>{shown(flag.type, flag.default)}</strong>.
+          {t('A global flag: the value applies to every tenant. Its default is')} <strong>{shown(flag.type, flag.default)}</strong>.
         </p>
-        <ValueField id="ff-value" label={`Value (${flag.type})`} type={flag.type} value={value} onChange={setValue} />
+        <ValueField id="ff-value" label={t('Value ({type})', { type: flag.type })} type={flag.type} value={value} onChange={setValue} />
         <div class="field">
-          <label for="ff-reason">Reason (required; kept in the audit trail)</label>
+          <label for="ff-reason">{t('Reason (required; kept in the audit trail)')}</label>
           <textarea id="ff-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="ff-until">Expires ({zone()}; empty: until reset)</label>
+          <label for="ff-until">{t('Expires ({zone}; empty: until reset)', { zone: zone() })}</label>
           <input id="ff-until" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
         </div>
-        <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} onClose={onClose} submit="Set value" />
+        <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} onClose={onClose} submit={t('Set value')} />
       </form>
     </Dialog>
   );
@@ -103,19 +108,19 @@ function ReasonDialog({ flag, kind, onClose, onDone }) {
       const id = encodeURIComponent(flag.id);
       if (kind === 'reset') await api(`${BASE}/${id}/reset`, { method: 'POST', body: { reason: reason.trim() } });
       else await api(`${BASE}/${id}${query({ reason: reason.trim() })}`, { method: 'DELETE' });
-      onDone(kind === 'reset' ? `${flag.id} is back at its default.` : `${flag.id} deleted.`);
+      onDone(kind === 'reset' ? t('{flag} is back at its default.', { flag: flag.id }) : t('{flag} deleted.', { flag: flag.id }));
     });
   };
   return (
-    <Dialog title={`${kind === 'reset' ? 'Reset' : 'Delete'} ${flag.id}`} onClose={onClose}>
+    <Dialog title={kind === 'reset' ? t('Reset {flag}', { flag: flag.id }) : t('Delete {flag}', { flag: flag.id })} onClose={onClose}>
       <form class="form" onSubmit={submit}>
         <p>
           {kind === 'reset'
-            ? `The override ends now: the flag is ${shown(flag.type, flag.default)} (its default) for every tenant.`
-            : 'The flag is deleted for every tenant; a plugin asking for it gets its own fallback.'}
+            ? t('The override ends now: the flag is {value} (its default) for every tenant.', { value: shown(flag.type, flag.default) })
+            : t('The flag is deleted for every tenant; a plugin asking for it gets its own fallback.')}
         </p>
         <div class="field">
-          <label for="ff-reason">Reason (required; kept in the audit trail)</label>
+          <label for="ff-reason">{t('Reason (required; kept in the audit trail)')}</label>
           <textarea id="ff-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
         </div>
         <FormActions
@@ -123,7 +128,7 @@ function ReasonDialog({ flag, kind, onClose, onDone }) {
           busy={busy}
           disabled={busy || !reason.trim()}
           onClose={onClose}
-          submit={kind === 'reset' ? 'Reset' : 'Delete'}
+          submit={kind === 'reset' ? t('Reset') : t('Delete')}
           danger={kind === 'delete'}
         />
       </form>
@@ -152,14 +157,14 @@ function CreateDialog({ onClose, onDone }) {
     });
   };
   return (
-    <Dialog title="Create flag" onClose={onClose}>
+    <Dialog title={t('Create flag')} onClose={onClose}>
       <form class="form" onSubmit={submit} noValidate>
         <div class="field">
-          <label for="ff-id">Id (a-z 0-9 . _ -)</label>
+          <label for="ff-id">{t('Id (a-z 0-9 . _ -)')}</label>
           <input id="ff-id" spellcheck={false} value={f.id} onInput={(e) => set('id')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="ff-type">Type (fixed once created)</label>
+          <label for="ff-type">{t('Type (fixed once created)')}</label>
           <select
             id="ff-type"
             value={f.type}
@@ -168,25 +173,25 @@ function CreateDialog({ onClose, onDone }) {
               setF({ ...f, type, default: type === 'boolean' ? false : '' });
             }}
           >
-            <option value="boolean">boolean</option>
-            <option value="string">string</option>
-            <option value="number">number</option>
+            <option value="boolean">{t('boolean')}</option>
+            <option value="string">{t('string')}</option>
+            <option value="number">{t('number')}</option>
           </select>
         </div>
-        <ValueField id="ff-default" label="Default" type={f.type} value={f.default} onChange={set('default')} />
+        <ValueField id="ff-default" label={t('Default')} type={f.type} value={f.default} onChange={set('default')} />
         <div class="field">
-          <label for="ff-description">Description</label>
+          <label for="ff-description">{t('Description')}</label>
           <input id="ff-description" value={f.description} onInput={(e) => set('description')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="ff-owner">Owner (optional; default you)</label>
+          <label for="ff-owner">{t('Owner (optional; default you)')}</label>
           <input id="ff-owner" value={f.owner} onInput={(e) => set('owner')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="ff-create-reason">Reason (required; kept in the audit trail)</label>
+          <label for="ff-create-reason">{t('Reason (required; kept in the audit trail)')}</label>
           <textarea id="ff-create-reason" rows={2} value={f.reason} onInput={(e) => set('reason')(e.currentTarget.value)} />
         </div>
-        <FormActions error={error} busy={busy} onClose={onClose} submit="Create flag" />
+        <FormActions error={error} busy={busy} onClose={onClose} submit={t('Create flag')} />
       </form>
     </Dialog>
   );
@@ -202,7 +207,7 @@ export function FeatureFlagsPage() {
   const [dialog, setDialog] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
-    document.title = 'Feature flags · Opskernel';
+    document.title = t('{page} · Opskernel', { page: t('Feature flags') });
   }, []);
   useEffect(() => {
     if (!ctx.can(READ)) return;
@@ -212,7 +217,7 @@ export function FeatureFlagsPage() {
       .catch((e) => live && setError(e));
     return () => (live = false);
   }, [filters, bump]);
-  if (!ctx.can(READ)) return <NotAllowed title="Feature flags" role={ctx.me.role} what="see the feature flags" />;
+  if (!ctx.can(READ)) return <NotAllowed title={t('Feature flags')} role={ctx.me.role} what={t('see the feature flags')} />;
   const flags = data?.flags || [];
   const done = (what) => {
     setDialog(null);
@@ -224,53 +229,53 @@ export function FeatureFlagsPage() {
     <section aria-labelledby="ff-title">
       <div class="page-head">
         <div>
-          <h1 id="ff-title">Feature flags</h1>
-          <p class="sub">Global flags: a change applies to every tenant at once. Times in {zone()}.</p>
+          <h1 id="ff-title">{t('Feature flags')}</h1>
+          <p class="sub">{t('Global flags: a change applies to every tenant at once. Times in {zone}.', { zone: zone() })}</p>
         </div>
         {manage && (
           <div class="tools">
             <button type="button" class="primary" onClick={() => (setNotice(''), setDialog({ kind: 'create' }))}>
-              Create flag
+              {t('Create flag')}
             </button>
           </div>
         )}
       </div>
       <div class="tools filters">
         <label class="visually-hidden" for="ff-filter-type">
-          Type
+          {t('Type')}
         </label>
         <select id="ff-filter-type" value={filters.type} onChange={filter('type')}>
-          <option value="">Every type</option>
-          <option value="boolean">boolean</option>
-          <option value="string">string</option>
-          <option value="number">number</option>
+          <option value="">{t('Every type')}</option>
+          <option value="boolean">{t('boolean')}</option>
+          <option value="string">{t('string')}</option>
+          <option value="number">{t('number')}</option>
         </select>
         <label class="visually-hidden" for="ff-filter-origin">
-          Origin
+          {t('Origin')}
         </label>
         <select id="ff-filter-origin" value={filters.origin} onChange={filter('origin')}>
-          <option value="">Plugins' and operators'</option>
-          <option value="plugin">Declared by plugins</option>
-          <option value="operator">Created by operators</option>
+          <option value="">{t('Plugins\' and operators\'')}</option>
+          <option value="plugin">{t('Declared by plugins')}</option>
+          <option value="operator">{t('Created by operators')}</option>
         </select>
         <label class="visually-hidden" for="ff-filter-state">
-          State
+          {t('State')}
         </label>
         <select id="ff-filter-state" value={filters.state} onChange={filter('state')}>
-          <option value="">Overridden or not</option>
-          <option value="overridden">Overridden</option>
-          <option value="default">At the default</option>
+          <option value="">{t('Overridden or not')}</option>
+          <option value="overridden">{t('Overridden')}</option>
+          <option value="default">{t('At the default')}</option>
         </select>
         <label class="visually-hidden" for="ff-filter-text">
-          Id or description
+          {t('Id or description')}
         </label>
-        <input id="ff-filter-text" type="search" placeholder="Id or description" value={filters.text} onInput={filter('text')} />
+        <input id="ff-filter-text" type="search" placeholder={t('Id or description')} value={filters.text} onInput={filter('text')} />
       </div>
       <Message error={error} notice={notice} />
       <Table
         name="flags"
-        caption={`Feature flags by id, ${data ? `${flags.length} shown` : 'loading'}`}
-        columns={['Flag', 'Type', 'Value now', 'Default', 'Override ends', 'Origin', 'Last change', manage && <HiddenHead label="Actions" />]}
+        caption={data ? t('Feature flags by id, {n} shown', { n: flags.length }) : t('Feature flags, loading')}
+        columns={[t('Flag'), t('Type'), t('Value now'), t('Default'), t('Override ends'), t('Origin'), t('Last change'), manage && <HiddenHead label={t('Actions')} />]}
       >
         {flags.map((f) => (
           <tr key={f.id} data-flag-id={f.id}>
@@ -283,16 +288,16 @@ export function FeatureFlagsPage() {
             <td>{f.type}</td>
             <td data-testid="flag-value">
               <strong>{shown(f.type, f.value)}</strong>
-              {f.overridden && <span class="hint"> (overridden)</span>}
+              {f.overridden && <span class="hint"> {t('(overridden)')}</span>}
             </td>
             <td>{shown(f.type, f.default)}</td>
-            <td title={f.expires_ms ? time(f.expires_ms) : undefined}>{f.overridden ? (f.expires_ms ? shortTime(f.expires_ms) : 'until reset') : '—'}</td>
+            <td title={f.expires_ms ? time(f.expires_ms) : undefined}>{f.overridden ? (f.expires_ms ? shortTime(f.expires_ms) : t('until reset')) : '—'}</td>
             <td>
-              {f.origin === 'plugin' ? `plugin ${f.plugin}` : 'operator'}
-              <div class="hint">owner {f.owner}</div>
+              {f.origin === 'plugin' ? t('plugin {plugin}', { plugin: f.plugin }) : t('operator')}
+              <div class="hint">{t('owner {owner}', { owner: f.owner })}</div>
             </td>
             <td title={time(f.updated_ms)}>
-              {shortTime(f.updated_ms)} by {f.updated_by}
+              {t('{time} by {user}', { time: shortTime(f.updated_ms), user: f.updated_by })}
               <div class="hint desc" title={f.reason}>
                 {f.reason}
               </div>
@@ -301,19 +306,25 @@ export function FeatureFlagsPage() {
               <td class="actions">
                 <button
                   type="button"
-                  aria-label={`${f.type === 'boolean' ? (f.value ? 'Turn off' : 'Turn on') : 'Set value of'} ${f.id}`}
+                  aria-label={
+                    f.type === 'boolean'
+                      ? f.value
+                        ? t('Turn off {flag}', { flag: f.id })
+                        : t('Turn on {flag}', { flag: f.id })
+                      : t('Set value of {flag}', { flag: f.id })
+                  }
                   onClick={() => (setNotice(''), setDialog({ kind: 'set', flag: f }))}
                 >
-                  {f.type === 'boolean' ? (f.value ? 'Turn off' : 'Turn on') : 'Set value'}
+                  {f.type === 'boolean' ? (f.value ? t('Turn off') : t('Turn on')) : t('Set value')}
                 </button>
                 {f.override && (
-                  <button type="button" aria-label={`Reset ${f.id}`} onClick={() => (setNotice(''), setDialog({ kind: 'reset', flag: f }))}>
-                    Reset
+                  <button type="button" aria-label={t('Reset {flag}', { flag: f.id })} onClick={() => (setNotice(''), setDialog({ kind: 'reset', flag: f }))}>
+                    {t('Reset')}
                   </button>
                 )}
                 {f.origin === 'operator' && (
-                  <button type="button" class="danger" aria-label={`Delete ${f.id}`} onClick={() => (setNotice(''), setDialog({ kind: 'delete', flag: f }))}>
-                    Delete
+                  <button type="button" class="danger" aria-label={t('Delete {flag}', { flag: f.id })} onClick={() => (setNotice(''), setDialog({ kind: 'delete', flag: f }))}>
+                    {t('Delete')}
                   </button>
                 )}
               </td>
@@ -321,7 +332,7 @@ export function FeatureFlagsPage() {
           </tr>
         ))}
         <EmptyRow show={data && !flags.length} cols={manage ? 8 : 7}>
-          No feature flags match.
+          {t('No feature flags match. Change the filters, or create a flag.')}
         </EmptyRow>
       </Table>
       {dialog?.kind === 'set' && <SetDialog flag={dialog.flag} onClose={() => setDialog(null)} onDone={done} />}
