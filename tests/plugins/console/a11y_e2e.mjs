@@ -387,7 +387,8 @@ try {
       .filter(([en, s]) => typeof s === 'string' && s !== en && en.includes(' ') && !/[{}]/.test(en))
       .map(([en]) => en);
     for (const path of ['/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
-                        '/administration/rate-limit-overrides', '/administration/feature-flags']) {
+                        '/administration/rate-limit-overrides', '/administration/feature-flags',
+                        '/administration/webhook-failures']) {
       await go(page, path);
       await page.waitForLoadState('networkidle');
       // The page's own words, not the data in its tables (plugins' manifests, alert titles).

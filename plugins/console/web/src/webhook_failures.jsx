@@ -7,7 +7,8 @@
 // shows the open count (useWebhookFailureCounts).
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
-import { fromLocalInput } from './format.js';
+import { t, tp } from './i18n.js';
+import { fromLocalInput, zoneName } from './format.js';
 import { usePoll } from './jobs.jsx';
 import { zone } from './alerts.jsx';
 import { AttemptsTable, DeliveryState, KIND_NAMES } from './notifications.jsx';
@@ -79,18 +80,18 @@ function HandleDialog({ ids, onClose, onDone }) {
     if (note.trim()) body.note = note.trim();
     run(async () => {
       await api(`${BASE}/handle`, { method: 'POST', body });
-      onDone(`${ids.length === 1 ? 'One failure' : `${ids.length} failures`} marked handled.`);
+      onDone(tp(ids.length, 'One failure marked handled.', '{n} failures marked handled.'));
     });
   };
   return (
-    <Dialog title={`Mark ${ids.length === 1 ? 'one failure' : `${ids.length} failures`} handled`} onClose={onClose}>
+    <Dialog title={tp(ids.length, 'Mark one failure handled', 'Mark {n} failures handled')} onClose={onClose}>
       <form class="form" onSubmit={submit}>
         <p>A handled failure leaves the open list; it is kept, with who handled it and when, under Handled.</p>
         <div class="field">
-          <label for="wf-note">Note (optional)</label>
+          <label for="wf-note">{t('Note (optional)')}</label>
           <textarea id="wf-note" rows={2} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
         </div>
-        <FormActions error={error} busy={busy} onClose={onClose} submit="Mark handled" />
+        <FormActions error={error} busy={busy} onClose={onClose} submit={t('Mark handled')} />
       </form>
     </Dialog>
   );
@@ -107,7 +108,7 @@ function SuppressDialog({ channel, endpoint, onClose, onDone }) {
     if (reason.trim()) body.reason = reason.trim();
     if (until) {
       const ms = msOf(until);
-      if (ms === '') return setError(new Error('until: choose a date and time'));
+      if (ms === '') return setError(new Error(t('until: choose a date and time')));
       body.until_ms = ms;
     }
     run(async () => {
@@ -116,21 +117,21 @@ function SuppressDialog({ channel, endpoint, onClose, onDone }) {
     });
   };
   return (
-    <Dialog title="Suppress endpoint" onClose={onClose}>
+    <Dialog title={t('Suppress endpoint')} onClose={onClose}>
       <form class="form" onSubmit={submit} noValidate>
         <p>
-          Nothing more is sent to <strong class="mono">{endpoint}</strong> ({channel}) while it is suppressed. Lift the
-          suppression to send again.
+          {t('Nothing more is sent to')} <strong class="mono">{endpoint}</strong> ({channel}){' '}
+          {t('while it is suppressed. Lift the suppression to send again.')}
         </p>
         <div class="field">
-          <label for="wf-reason">Reason (kept with the suppression and in the audit trail)</label>
+          <label for="wf-reason">{t('Reason (kept with the suppression and in the audit trail)')}</label>
           <textarea id="wf-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="wf-until">Until ({zone()}; empty: until lifted)</label>
+          <label for="wf-until">{t('Until ({zone}; empty: until lifted)', { zone: zone() })}</label>
           <input id="wf-until" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
         </div>
-        <FormActions error={error} busy={busy} onClose={onClose} submit="Suppress endpoint" />
+        <FormActions error={error} busy={busy} onClose={onClose} submit={t('Suppress endpoint')} />
       </form>
     </Dialog>
   );
@@ -152,64 +153,66 @@ function FailureDrawer({ id, manage, onClose, onAction }) {
   const replay = () =>
     action.run(async () => {
       await api(`${BASE}/replay`, { method: 'POST', body: { ids: [id] } });
-      onAction({ notice: 'Replayed: the delivery goes again with the same id.' });
+      onAction({ notice: t('Replayed: the delivery goes again with the same id.') });
     });
   return (
-    <Dialog title={`Failure ${id}`} onClose={onClose} drawer>
+    <Dialog title={t('Failure {id}', { id })} onClose={onClose} drawer>
       <Message error={error || action.error} />
-      {!d && !error && <p class="loading">Loading…</p>}
+      {!d && !error && <p class="loading">{t('Loading…')}</p>}
       {d && (
         <>
           <dl class="facts" data-testid="failure-facts">
-            <dt>State</dt>
+            <dt>{t('State')}</dt>
             <dd>
               <DeliveryState state={d.state} />
             </dd>
-            <dt>Endpoint</dt>
+            <dt>{t('Endpoint')}</dt>
             <dd class="mono">{d.recipient}</dd>
-            <dt>Channel</dt>
+            <dt>{t('Channel')}</dt>
             <dd>{d.channel}</dd>
-            <dt>Event</dt>
+            <dt>{t('Event')}</dt>
             <dd>
-              {d.event?.kind} · {d.event?.subject} · seq {d.event?.seq}
+              {d.event?.kind} · {d.event?.subject} · {t('seq {seq}', { seq: d.event?.seq })}
             </dd>
-            <dt>Scope</dt>
+            <dt>{t('Scope')}</dt>
             <dd>{d.scope}</dd>
-            <dt>Rule</dt>
+            <dt>{t('Rule')}</dt>
             <dd>
               {d.rule_id}
-              {d.group_id ? ` (group ${d.group_id})` : ''}
+              {d.group_id ? ` ${t('(group {group})', { group: d.group_id })}` : ''}
             </dd>
-            <dt>Created</dt>
+            <dt>{t('Created')}</dt>
             <dd>{time(d.created_ms)}</dd>
-            <dt>Last change</dt>
+            <dt>{t('Last change')}</dt>
             <dd>{time(d.updated_ms)}</dd>
-            <dt>Last code</dt>
+            <dt>{t('Last code')}</dt>
             <dd>{d.last_code ?? '—'}</dd>
-            <dt>Last detail</dt>
+            <dt>{t('Last detail')}</dt>
             <dd>{d.last_detail || '—'}</dd>
-            <dt>Handled</dt>
+            <dt>{t('Handled')}</dt>
             <dd data-testid="failure-handled">
-              {d.handled_by ? `${time(d.handled_ms)} by ${d.handled_by}${d.handled_note ? `: ${d.handled_note}` : ''}` : 'No'}
+              {d.handled_by
+                ? `${t('{time} by {user}', { time: time(d.handled_ms), user: d.handled_by })}${d.handled_note ? `: ${d.handled_note}` : ''}`
+                : t('No')}
             </dd>
           </dl>
           {manage && (
             <div class="tools">
               <button type="button" class="primary" disabled={action.busy} onClick={replay}>
-                Replay
+                {t('Replay')}
               </button>
               <button type="button" disabled={!!d.handled_by} onClick={() => onAction({ dialog: { kind: 'handle', ids: [id] } })}>
-                Mark handled
+                {t('Mark handled')}
               </button>
               <button
                 type="button"
                 onClick={() => onAction({ dialog: { kind: 'suppress', channel: d.channel, endpoint: d.recipient } })}
               >
-                Suppress endpoint
+                {t('Suppress endpoint')}
               </button>
             </div>
           )}
-          <h3>Attempts</h3>
+          <h3>{t('Attempts')}</h3>
           <AttemptsTable attempts={Array.isArray(d.attempts) ? d.attempts : []} />
         </>
       )}
@@ -228,17 +231,17 @@ function Suppressions({ manage, onNotice }) {
   const lift = (s) =>
     action.run(async () => {
       await api(`${BASE}/suppressions/${encodeURIComponent(s.id)}`, { method: 'DELETE' });
-      onNotice(`Suppression of ${urlOf(s)} lifted.`);
+      onNotice(t('Suppression of {endpoint} lifted.', { endpoint: urlOf(s) }));
       changed();
     });
   return (
     <section aria-labelledby="supp-title">
-      <h2 id="supp-title">Suppressed endpoints ({items.length})</h2>
+      <h2 id="supp-title">{t('Suppressed endpoints ({n})', { n: items.length })}</h2>
       <Message error={error || action.error} />
       <Table
         name="suppressions"
-        caption="Suppressed endpoints"
-        columns={['Endpoint', 'Channel', 'Scope', 'Reason', 'Until', 'By', 'Since', manage && <HiddenHead label="Actions" />]}
+        caption={t('Suppressed endpoints')}
+        columns={['Endpoint', 'Channel', 'Scope', 'Reason', 'Until', 'By', 'Since', manage && <HiddenHead label={t('Actions')} />]}
       >
         {items.map((s) => (
           <tr key={s.id} data-suppression-id={s.id}>
@@ -248,20 +251,20 @@ function Suppressions({ manage, onNotice }) {
             <td>{s.channel}</td>
             <td>{s.scope || '—'}</td>
             <td class="wrap">{s.reason || '—'}</td>
-            <td>{s.until_ms ? time(s.until_ms) : 'until lifted'}</td>
+            <td>{s.until_ms ? time(s.until_ms) : t('until lifted')}</td>
             <td>{s.created_by || s.by || '—'}</td>
             <td>{s.created_ms ? shortTime(s.created_ms) : '—'}</td>
             {manage && (
               <td>
-                <button type="button" aria-label={`Lift the suppression of ${urlOf(s)}`} disabled={action.busy} onClick={() => lift(s)}>
-                  Lift
+                <button type="button" aria-label={t('Lift the suppression of {endpoint}', { endpoint: urlOf(s) })} disabled={action.busy} onClick={() => lift(s)}>
+                  {t('Lift')}
                 </button>
               </td>
             )}
           </tr>
         ))}
         <EmptyRow show={data && !items.length} cols={manage ? 8 : 7}>
-          No endpoint is suppressed.
+          {t('No endpoint is suppressed.')}
         </EmptyRow>
       </Table>
     </section>
@@ -281,7 +284,7 @@ export function WebhookFailuresPage() {
   const [notice, setNotice] = useState('');
   const bulk = useAction();
   useEffect(() => {
-    document.title = 'Webhook failures · Opskernel';
+    document.title = t('{page} · Opskernel', { page: t('Webhook failures') });
   }, []);
   const text = useSettled({ scope: typed.scope.trim(), endpoint: typed.endpoint.trim(), event: typed.event.trim() });
   const filter = { ...text, since_ms: msOf(since), until_ms: msOf(until), handled };
@@ -298,7 +301,7 @@ export function WebhookFailuresPage() {
   const pages = useCursorPages(key, data, 'failures', (cursor) => api(`${BASE}${query({ ...filter, limit: PAGE, cursor })}`));
   useWindowEvents(['opk-webhook-failures'], () => (pages.reset(), reload(), reloadCounts()), [reload]);
   if (!may)
-    return <NotAllowed title="Webhook failures" role={ctx.me.role} what="see the webhook failures" />;
+    return <NotAllowed title={t('Webhook failures')} role={ctx.me.role} what={t('see the webhook failures')} />;
   const { items } = pages;
   const chosen = items.filter((f) => selected.has(f.id)).map((f) => f.id);
   const allShown = items.length > 0 && items.every((f) => selected.has(f.id));
@@ -318,7 +321,7 @@ export function WebhookFailuresPage() {
     bulk.run(async () => {
       setNotice('');
       await api(`${BASE}/replay`, { method: 'POST', body: { ids } });
-      finished(`${ids.length === 1 ? 'One delivery' : `${ids.length} deliveries`} replayed: each goes again with its own id.`);
+      finished(tp(ids.length, 'One delivery replayed: each goes again with its own id.', '{n} deliveries replayed: each goes again with its own id.'));
     });
   const scopes = [...new Set([ctx.me.scope, ...items.map((f) => f.scope)])].sort();
   const endpoints = [...new Set(items.map((f) => f.recipient))].sort();
@@ -326,9 +329,12 @@ export function WebhookFailuresPage() {
     <section aria-labelledby="wf-title">
       <div class="page-head">
         <div>
-          <h1 id="wf-title">Webhook failures</h1>
+          <h1 id="wf-title">{t('Webhook failures')}</h1>
           <p class="sub">
-            Deliveries that failed for good or ran out of attempts, at or under {ctx.me.scope}. Times in {zone()}.
+            {t('Deliveries that failed for good or ran out of attempts, at or under {scope}. Times in {zone}.', {
+              scope: ctx.me.scope,
+              zone: zone(),
+            })}
           </p>
         </div>
         {manage && (
@@ -337,105 +343,111 @@ export function WebhookFailuresPage() {
               type="button"
               class="primary"
               disabled={!chosen.length || bulk.busy}
-              title={chosen.length ? undefined : 'Select the failures first'}
+              title={chosen.length ? undefined : t('Select the failures first')}
               onClick={() => replay(chosen)}
             >
-              Replay{chosen.length ? ` (${chosen.length})` : ''}
+              {t('Replay')}
+              {chosen.length ? ` (${chosen.length})` : ''}
             </button>
             <button
               type="button"
               disabled={!chosen.length || bulk.busy}
-              title={chosen.length ? undefined : 'Select the failures first'}
+              title={chosen.length ? undefined : t('Select the failures first')}
               onClick={() => (setNotice(''), setDialog({ kind: 'handle', ids: chosen }))}
             >
-              Mark handled{chosen.length ? ` (${chosen.length})` : ''}
+              {t('Mark handled')}
+              {chosen.length ? ` (${chosen.length})` : ''}
             </button>
           </div>
         )}
       </div>
       <p class="hint" data-testid="wf-counts">
         {counts
-          ? `${counts.open} open · ${counts.handled} handled · ${counts.suppressed_endpoints} endpoints suppressed`
-          : 'Counting…'}
+          ? t('{open} open · {handled} handled · {suppressed} endpoints suppressed', {
+              open: counts.open,
+              handled: counts.handled,
+              suppressed: counts.suppressed_endpoints,
+            })
+          : t('Counting…')}
       </p>
       <div class="tools filters">
         <label class="visually-hidden" for="wf-handled">
-          Open or handled
+          {t('Open or handled')}
         </label>
         <select id="wf-handled" value={handled} onChange={(e) => setHandled(e.currentTarget.value)}>
-          <option value="false">Open</option>
-          <option value="true">Handled</option>
-          <option value="all">Open and handled</option>
+          <option value="false">{t('Open')}</option>
+          <option value="true">{t('Handled')}</option>
+          <option value="all">{t('Open and handled')}</option>
         </select>
         <SuggestFilter
           id="wf-scope"
-          label="Tenant or scope node"
+          label={t('Tenant or scope node')}
           list="wf-scopes"
           choices={scopes}
           class="short"
           spellcheck={false}
-          placeholder="Tenant or scope"
+          placeholder={t('Tenant or scope')}
           value={typed.scope}
           onInput={(v) => setTyped({ ...typed, scope: v })}
         />
         <SuggestFilter
           id="wf-endpoint"
-          label="Endpoint"
+          label={t('Endpoint')}
           list="wf-endpoints"
           choices={endpoints}
           spellcheck={false}
-          placeholder="Endpoint URL"
+          placeholder={t('Endpoint URL')}
           value={typed.endpoint}
           onInput={(v) => setTyped({ ...typed, endpoint: v })}
         />
         <SuggestFilter
           id="wf-event"
-          label="Event kind"
+          label={t('Event kind')}
           list="wf-kinds"
           choices={KIND_NAMES.filter((k) => !k.includes('*'))}
           class="short"
           spellcheck={false}
-          placeholder="Event kind"
+          placeholder={t('Event kind')}
           value={typed.event}
           onInput={(v) => setTyped({ ...typed, event: v })}
         />
-        <label for="wf-since">From</label>
+        <label for="wf-since">{t('From ({zone})', { zone: zoneName() })}</label>
         <input id="wf-since" type="datetime-local" value={since} onInput={(e) => setSince(e.currentTarget.value)} />
-        <label for="wf-until-filter">to</label>
+        <label for="wf-until-filter">{t('to ({zone})', { zone: zoneName() })}</label>
         <input id="wf-until-filter" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
       </div>
       <Message error={error || bulk.error} notice={notice} />
       <Table
         name="failures"
-        caption={`Webhook failures, newest first, ${data ? `${items.length} shown` : 'loading'}`}
+        caption={data ? t('Webhook failures, newest first, {n} shown', { n: items.length }) : t('Webhook failures, loading')}
         columns={[
           manage && (
             <th scope="col" class="narrow">
               <input
                 type="checkbox"
-                aria-label="Select every failure shown"
+                aria-label={t('Select every failure shown')}
                 checked={allShown}
                 onChange={() => setSelected(allShown ? new Set() : new Set(items.map((f) => f.id)))}
               />
             </th>
           ),
-          'Last change',
-          'State',
-          'Event',
-          'Endpoint',
-          'Scope',
-          'Attempts',
-          'Last code',
-          'Last detail',
-          'Handled',
-          <HiddenHead label="Details" />,
+          t('Last change'),
+          t('State'),
+          t('Event'),
+          t('Endpoint'),
+          t('Scope'),
+          t('Attempts'),
+          t('Last code'),
+          t('Last detail'),
+          t('Handled'),
+          <HiddenHead label={t('Details')} />,
         ]}
       >
         {items.map((f) => (
           <tr key={f.id} data-failure-id={f.id} class={selected.has(f.id) ? 'selected' : ''}>
             {manage && (
               <td>
-                <input type="checkbox" aria-label={`Select failure ${f.id}`} checked={selected.has(f.id)} onChange={() => toggle(f.id)} />
+                <input type="checkbox" aria-label={t('Select failure {id}', { id: f.id })} checked={selected.has(f.id)} onChange={() => toggle(f.id)} />
               </td>
             )}
             <td title={time(f.updated_ms)}>{shortTime(f.updated_ms)}</td>
@@ -454,16 +466,16 @@ export function WebhookFailuresPage() {
             <td class="desc" title={f.last_detail}>
               {f.last_detail || '—'}
             </td>
-            <td>{f.handled_by ? `by ${f.handled_by}` : '—'}</td>
+            <td>{f.handled_by ? t('by {user}', { user: f.handled_by }) : '—'}</td>
             <td>
-              <button type="button" aria-label={`Details of failure ${f.id}`} onClick={() => setDrawer(f.id)}>
-                Details
+              <button type="button" aria-label={t('Details of failure {id}', { id: f.id })} onClick={() => setDrawer(f.id)}>
+                {t('Details')}
               </button>
             </td>
           </tr>
         ))}
         <EmptyRow show={data && !items.length} cols={manage ? 11 : 10}>
-          No webhook failures match.
+          {t('No webhook failures match. Change the filters, or show handled ones too.')}
         </EmptyRow>
       </Table>
       <MorePager pages={pages} />
