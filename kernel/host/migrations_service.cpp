@@ -73,7 +73,7 @@ Status MigrationsService::status_json(std::string* out) const {
                  {"error", m.error}});
   nlohmann::json d = nlohmann::json::array();
   const auto& kernel = std::strcmp(store_.dialect(), "postgresql") == 0 ? store::postgresql_kernel_migrations()
-                                                                         : store::sqlite_kernel_migrations();
+                                                                        : store::sqlite_kernel_migrations();
   nlohmann::json km = nlohmann::json::array();
   for (const auto& m : kernel) km.push_back({{"version", m.version}, {"name", m.name}});
   d.push_back({{"owner", "kernel"}, {"declared_ms", opened_ms_}, {"migrations", km}});
@@ -82,12 +82,10 @@ Status MigrationsService::status_json(std::string* out) const {
     for (const auto& [version, name] : o.migrations) pm.push_back({{"version", version}, {"name", name}});
     d.push_back({{"owner", o.owner}, {"declared_ms", o.declared_ms}, {"migrations", pm}});
   }
-  *out = nlohmann::json{{"dialect", store_.dialect()},
-                        {"now_ms", clock::now_ms()},
-                        {"applied", a},
-                        {"attempts", t},
-                        {"declared", d}}
-             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  *out =
+      nlohmann::json{
+          {"dialect", store_.dialect()}, {"now_ms", clock::now_ms()}, {"applied", a}, {"attempts", t}, {"declared", d}}
+          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return Status::ok();
 }
 
