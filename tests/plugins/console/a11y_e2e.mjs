@@ -388,7 +388,7 @@ try {
       .map(([en]) => en);
     for (const path of ['/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
                         '/administration/rate-limit-overrides', '/administration/feature-flags',
-                        '/administration/webhook-failures']) {
+                        '/administration/webhook-failures', '/administration/notifications', '/administration/notifications/acme-ops']) {
       await go(page, path);
       await page.waitForLoadState('networkidle');
       // The page's own words, not the data in its tables (plugins' manifests, alert titles).

@@ -7,11 +7,13 @@
 // Roles without it see no write buttons at all.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
+import { msg, t, tp, tr } from './i18n.js';
 import { usePoll } from './jobs.jsx';
 import { zone } from './alerts.jsx';
 import {
   CloseActions,
   Dialog,
+  duration,
   EmptyRow,
   FormActions,
   HiddenHead,
@@ -32,32 +34,32 @@ const BASE = '/api/v1/notifications';
 /** The event kinds the kernel documents (docs/events.md), by family. */
 export const EVENT_KINDS = [
   {
-    family: 'Runs',
+    family: msg('Runs'),
     kinds: [
-      ['run.completed', 'Completed'],
-      ['run.warning', 'Completed with warnings'],
-      ['run.failed', 'Failed'],
-      ['run.cancelled', 'Cancelled'],
-      ['run.timed_out', 'Timed out'],
-      ['run.recovered', 'Recovered after a stop'],
-      ['run.over_target', 'Over its target duration'],
-      ['run.stale', 'Stale'],
-      ['run.*', 'Every run event'],
+      ['run.completed', msg('Completed')],
+      ['run.warning', msg('Completed with warnings')],
+      ['run.failed', msg('Failed')],
+      ['run.cancelled', msg('Cancelled')],
+      ['run.timed_out', msg('Timed out')],
+      ['run.recovered', msg('Recovered after a stop')],
+      ['run.over_target', msg('Over its target duration')],
+      ['run.stale', msg('Stale')],
+      ['run.*', msg('Every run event')],
     ],
   },
   {
-    family: 'Alerts',
+    family: msg('Alerts'),
     kinds: [
-      ['alert.opened', 'Opened'],
-      ['alert.updated', 'Severity changed'],
-      ['alert.escalated', 'Escalated'],
-      ['alert.acknowledged', 'Acknowledged'],
-      ['alert.silenced', 'Silenced'],
-      ['alert.closed', 'Closed'],
-      ['alert.*', 'Every alert event'],
+      ['alert.opened', msg('Opened')],
+      ['alert.updated', msg('Severity changed')],
+      ['alert.escalated', msg('Escalated')],
+      ['alert.acknowledged', msg('Acknowledged')],
+      ['alert.silenced', msg('Silenced')],
+      ['alert.closed', msg('Closed')],
+      ['alert.*', msg('Every alert event')],
     ],
   },
-  { family: 'Everything', kinds: [['*', 'Every event, plugins\u2019 too']] },
+  { family: msg('Everything'), kinds: [['*', msg('Every event, plugins’ too')]] },
 ];
 const DOCUMENTED = new Set(EVENT_KINDS.flatMap((f) => f.kinds.map(([k]) => k)));
 /** Every documented kind, for filters and lists of suggestions. */
@@ -66,9 +68,9 @@ export const KIND_NAMES = [...DOCUMENTED];
 const DELIVERY_STATES = ['pending', 'sending', 'delivered', 'failed', 'dead', 'skipped'];
 const REPLAYABLE = new Set(['failed', 'dead', 'skipped']);
 const PARTS = [
-  ['subject', 'Subject'],
-  ['body', 'Body (plain text)'],
-  ['html_body', 'HTML body (e-mail only)'],
+  ['subject', msg('Subject')],
+  ['body', msg('Body (plain text)')],
+  ['html_body', msg('HTML body (e-mail only)')],
 ];
 
 /** Why this caller may not change notifications, or '' when they may. */
@@ -136,28 +138,28 @@ function GroupDialog({ group, onClose, onSaved }) {
     });
   };
   return (
-    <Dialog title={editing ? `Rename group ${group.id}` : 'Create a notification group'} onClose={onClose}>
+    <Dialog title={editing ? t('Rename group {id}', { id: group.id }) : t('Create a notification group')} onClose={onClose}>
       <form class="form" onSubmit={submit}>
         {!editing && (
           <div class="field">
             <label for="ng-id">
-              Id (required) <span class="hint">lower-case letters, digits, '.', '_' or '-'; cannot be changed later</span>
+              {t('Id (required)')} <span class="hint">{t("lower-case letters, digits, '.', '_' or '-'; cannot be changed later")}</span>
             </label>
             <input id="ng-id" required spellcheck={false} maxLength={64} value={id} onInput={(e) => setId(e.currentTarget.value)} />
           </div>
         )}
         <div class="field">
-          <label for="ng-name">Name (required)</label>
+          <label for="ng-name">{t('Name (required)')}</label>
           <input id="ng-name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </div>
         <div class="field">
           <label for="ng-scope">
-            Scope <span class="hint">the node that owns the group, at or under yours ({ctx.me.scope})</span>
+            {t('Scope')} <span class="hint">{t('the node that owns the group, at or under yours ({scope})', { scope: ctx.me.scope })}</span>
           </label>
           <input id="ng-scope" required spellcheck={false} value={scope} onInput={(e) => setScope(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="ng-description">Description</label>
+          <label for="ng-description">{t('Description')}</label>
           <textarea id="ng-description" rows={2} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
         </div>
         <FormActions
@@ -165,8 +167,8 @@ function GroupDialog({ group, onClose, onSaved }) {
           busy={busy}
           disabled={busy || !name.trim() || !scope.trim() || (!editing && !id.trim())}
           onClose={onClose}
-          submit={editing ? 'Save group' : 'Create group'}
-          working="Saving…"
+          submit={editing ? t('Save group') : t('Create group')}
+          working={t('Saving…')}
         />
       </form>
     </Dialog>
@@ -196,28 +198,30 @@ export function NotificationsPage() {
   const ctx = useSession();
   const [dialog, setDialog] = useState(false);
   useEffect(() => {
-    document.title = 'Notifications · Opskernel';
+    document.title = t('{page} · Opskernel', { page: t('Notifications') });
   }, []);
   const may = ctx.can('notifications.read');
   const [data, error, reload] = usePoll(() => (may ? api(`${BASE}/groups`) : Promise.resolve(null)), ctx.settings.poll_seconds, []);
   useChanges(reload);
   if (!may)
-    return <NotAllowed title="Notifications" role={ctx.me.role} what="see the notification groups" />;
+    return <NotAllowed title={t('Notifications')} role={ctx.me.role} what={t('see the notification groups')} />;
   const groups = data?.groups || [];
   return (
     <section aria-labelledby="notif-title">
       <div class="page-head">
         <div>
-          <h1 id="notif-title">Notifications</h1>
+          <h1 id="notif-title">{t('Notifications')}</h1>
           <p class="sub">
-            Groups of rules that send the kernel's events as e-mails and webhooks, at or under {ctx.me.scope}. Times in{' '}
-            {zone()}.
+            {t("Groups of rules that send the kernel's events as e-mails and webhooks, at or under {scope}. Times in {zone}.", {
+              scope: ctx.me.scope,
+              zone: zone(),
+            })}
           </p>
         </div>
         {mayManage(ctx) && (
           <div class="tools">
             <button type="button" class="primary" onClick={() => setDialog(true)}>
-              Create group
+              {t('Create group')}
             </button>
           </div>
         )}
@@ -225,8 +229,8 @@ export function NotificationsPage() {
       <Message error={error} />
       <Table
         name="groups"
-        caption={`Notification groups, ${data ? `${groups.length} shown` : 'loading'}`}
-        columns={['Group', 'Id', 'Scope', 'Description', 'Changed']}
+        caption={data ? t('Notification groups, {n} shown', { n: groups.length }) : t('Notification groups, loading')}
+        columns={[t('Group'), t('Id'), t('Scope'), t('Description'), t('Changed')]}
       >
         {groups.map((g) => (
           <tr key={g.id} data-group-id={g.id}>
@@ -242,7 +246,7 @@ export function NotificationsPage() {
           </tr>
         ))}
         <EmptyRow show={data && !groups.length} cols={5}>
-          No notification groups yet.
+          {t('No notification groups yet. Create one with Create group, or ask an administrator.')}
         </EmptyRow>
       </Table>
       {dialog && (
@@ -325,17 +329,17 @@ function ruleBody(v) {
 const partOf = (field) => String(field || '').replace(/^template\./, '');
 
 /** Where a template error is: "Line 3, column 14: unknown tag 'endfo'". */
-const located = (e) => `${e.line ? `Line ${e.line}, column ${e.column}: ` : ''}${e.message}`;
+const located = (e) => `${e.line ? t('Line {line}, column {column}: ', { line: e.line, column: e.column }) : ''}${e.message}`;
 
 /** The event kinds, as checkboxes by family, and other kinds or patterns as text. */
 function EventKinds({ value, other, onChange, onOther }) {
   return (
     <fieldset class="kinds">
-      <legend>Event kinds (at least one)</legend>
+      <legend>{t('Event kinds (at least one)')}</legend>
       {EVENT_KINDS.map((f) => (
-        <div class="kind-family" role="group" aria-label={f.family} key={f.family}>
+        <div class="kind-family" role="group" aria-label={tr(f.family)} key={f.family}>
           <span class="kind-family-name" aria-hidden="true">
-            {f.family}
+            {tr(f.family)}
           </span>
           {f.kinds.map(([k, label]) => {
             const id = `nr-kind-${k.replace(/[^a-z_]/g, '-')}`;
@@ -348,7 +352,7 @@ function EventKinds({ value, other, onChange, onOther }) {
                   onChange={(e) => onChange(e.currentTarget.checked ? [...value, k] : value.filter((x) => x !== k))}
                 />
                 <label for={id}>
-                  {label} <code class="hint">{k}</code>
+                  {tr(label)} <code class="hint">{k}</code>
                 </label>
               </div>
             );
@@ -357,7 +361,7 @@ function EventKinds({ value, other, onChange, onOther }) {
       ))}
       <div class="field">
         <label for="nr-other-kinds">
-          Other kinds or patterns <span class="hint">comma-separated, such as plugin.database-backup.*</span>
+          {t('Other kinds or patterns')} <span class="hint">{t('comma-separated, such as plugin.database-backup.*')}</span>
         </label>
         <input id="nr-other-kinds" spellcheck={false} value={other} onInput={(e) => onOther(e.currentTarget.value)} />
       </div>
@@ -371,28 +375,28 @@ function Recipients({ channel, value, onChange }) {
   const set = (i, patch) => onChange(value.map((r, j) => (j === i ? { ...r, ...patch } : r)));
   return (
     <fieldset>
-      <legend>Recipients (at least one)</legend>
+      <legend>{t('Recipients (at least one)')}</legend>
       <p class="hint">
         {webhook
-          ? 'Each an https URL; signing secrets (whsec_…, two during a rotation) are stored and never shown again.'
+          ? t('Each an https URL; signing secrets (whsec_…, two during a rotation) are stored and never shown again.')
           : channel === 'email'
-            ? 'Each a bare e-mail address, such as ops@example.com.'
-            : 'Each an address the channel accepts.'}
+            ? t('Each a bare e-mail address, such as ops@example.com.')
+            : t('Each an address the channel accepts.')}
       </p>
       {value.map((r, i) => (
         <div class="field-row recipient" key={i}>
           <div class="field grow">
-            <label for={`nr-to-${i}`}>{webhook ? `URL ${i + 1}` : `Recipient ${i + 1}`}</label>
+            <label for={`nr-to-${i}`}>{webhook ? t('URL {n}', { n: i + 1 }) : t('Recipient {n}', { n: i + 1 })}</label>
             <input id={`nr-to-${i}`} spellcheck={false} value={r.to} onInput={(e) => set(i, { to: e.currentTarget.value })} />
           </div>
           {webhook && (
             <div class="field grow">
-              <label for={`nr-secrets-${i}`}>Signing secrets for recipient {i + 1}</label>
+              <label for={`nr-secrets-${i}`}>{t('Signing secrets for recipient {n}', { n: i + 1 })}</label>
               <input
                 id={`nr-secrets-${i}`}
                 spellcheck={false}
                 autocomplete="off"
-                placeholder="whsec_…"
+                placeholder={t('whsec_…')}
                 value={r.secrets}
                 onInput={(e) => set(i, { secrets: e.currentTarget.value })}
               />
@@ -401,8 +405,8 @@ function Recipients({ channel, value, onChange }) {
           <button
             type="button"
             class="icon-button"
-            aria-label={`Remove recipient ${i + 1}`}
-            title="Remove"
+            aria-label={t('Remove recipient {n}', { n: i + 1 })}
+            title={t('Remove')}
             disabled={value.length === 1}
             onClick={() => onChange(value.filter((_, j) => j !== i))}
           >
@@ -411,7 +415,7 @@ function Recipients({ channel, value, onChange }) {
         </div>
       ))}
       <button type="button" onClick={() => onChange([...value, { to: '', secrets: '', shownSecrets: '' }])}>
-        Add recipient
+        {t('Add recipient')}
       </button>
     </fieldset>
   );
@@ -434,7 +438,7 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
     const list = err?.problem?.errors;
     if (Array.isArray(list) && list.length) {
       setTemplateErrors(list.map((e) => ({ ...e, part: partOf(e.field) })));
-      setError(new Error('Not saved: the template has errors, shown beside each part.'));
+      setError(new Error(t('Not saved: the template has errors, shown beside each part.')));
     } else {
       setTemplateErrors([]);
       setError(err);
@@ -463,7 +467,7 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
       try {
         await api(`${BASE}/templates/check`, { method: 'POST', body: { subject: v.subject, body: v.body, html_body: v.html_body } });
         setTemplateErrors([]);
-        setChecked('The template parses.');
+        setChecked(t('The template parses.'));
       } catch (err) {
         refused(err);
       }
@@ -473,15 +477,15 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
   const channelChoices = [...new Set([...known, ...(v.channel && !known.includes(v.channel) ? [v.channel] : [])])];
   const types = [...ctx.types.keys()].sort();
   return (
-    <Dialog title={rule ? `Edit rule ${rule.name || rule.id}` : `Add a rule to ${group.name}`} onClose={onClose} wide>
+    <Dialog title={rule ? t('Edit rule {rule}', { rule: rule.name || rule.id }) : t('Add a rule to {group}', { group: group.name })} onClose={onClose} wide>
       <form class="form" onSubmit={submit} noValidate>
         <div class="field-row">
           <div class="field grow">
-            <label for="nr-name">Name</label>
+            <label for="nr-name">{t('Name')}</label>
             <input id="nr-name" value={v.name} onInput={(e) => set({ name: e.currentTarget.value })} />
           </div>
           <div class="field">
-            <label for="nr-channel">Channel</label>
+            <label for="nr-channel">{t('Channel')}</label>
             {channels !== null ? (
               <select id="nr-channel" value={v.channel} onChange={(e) => set({ channel: e.currentTarget.value })}>
                 {channelChoices.map((c) => (
@@ -505,23 +509,23 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
             )}
           </div>
           <div class="field">
-            <label for="nr-locale">Language of the default templates</label>
+            <label for="nr-locale">{t('Language of the default templates')}</label>
             <select id="nr-locale" value={v.locale} onChange={(e) => set({ locale: e.currentTarget.value })}>
-              <option value="en">English (en)</option>
-              <option value="sv">Swedish (sv)</option>
+              <option value="en">{t('English (en)')}</option>
+              <option value="sv">{t('Swedish (sv)')}</option>
             </select>
           </div>
         </div>
         {channels && !channels.length && (
-          <p class="message notice">The kernel has no notification channel loaded: a rule cannot be saved until one is.</p>
+          <p class="message notice">{t('The kernel has no notification channel loaded: a rule cannot be saved until one is.')}</p>
         )}
         <EventKinds value={v.events} other={v.otherEvents} onChange={(events) => set({ events })} onOther={(otherEvents) => set({ otherEvents })} />
         <fieldset>
-          <legend>Filter (each one that is set must hold)</legend>
+          <legend>{t('Filter (each one that is set must hold)')}</legend>
           <div class="params">
             <div class="field">
               <label for="nr-job-types">
-                Job types <span class="hint">comma-separated</span>
+                {t('Job types')} <span class="hint">{t('comma-separated')}</span>
               </label>
               <input id="nr-job-types" list="nr-types" spellcheck={false} value={v.jobTypes} onInput={(e) => set({ jobTypes: e.currentTarget.value })} />
               <datalist id="nr-types">
@@ -532,28 +536,28 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
             </div>
             <div class="field">
               <label for="nr-scheduled-jobs">
-                Scheduled jobs <span class="hint">comma-separated ids</span>
+                {t('Scheduled jobs')} <span class="hint">{t('comma-separated ids')}</span>
               </label>
               <input id="nr-scheduled-jobs" spellcheck={false} value={v.scheduledJobs} onInput={(e) => set({ scheduledJobs: e.currentTarget.value })} />
             </div>
             <div class="field">
               <label for="nr-sources">
-                Alert sources <span class="hint">comma-separated</span>
+                {t('Alert sources')} <span class="hint">{t('comma-separated')}</span>
               </label>
               <input id="nr-sources" spellcheck={false} value={v.alertSources} onInput={(e) => set({ alertSources: e.currentTarget.value })} />
             </div>
             <div class="field">
-              <label for="nr-severity">Alerts at least this severe</label>
+              <label for="nr-severity">{t('Alerts at least this severe')}</label>
               <select id="nr-severity" value={v.minSeverity} onChange={(e) => set({ minSeverity: e.currentTarget.value })}>
-                <option value="">Any severity</option>
-                <option value="info">Info</option>
-                <option value="warning">Warning</option>
-                <option value="critical">Critical</option>
+                <option value="">{t('Any severity')}</option>
+                <option value="info">{t('Info')}</option>
+                <option value="warning">{t('Warning')}</option>
+                <option value="critical">{t('Critical')}</option>
               </select>
             </div>
             <div class="field">
               <label for="nr-scope">
-                Scope node <span class="hint">events at or under it; inside the group's ({group.scope}), which is the default</span>
+                {t('Scope node')} <span class="hint">{t("events at or under it; inside the group's ({scope}), which is the default", { scope: group.scope })}</span>
               </label>
               <input id="nr-scope" spellcheck={false} placeholder={group.scope} value={v.scope} onInput={(e) => set({ scope: e.currentTarget.value })} />
             </div>
@@ -561,7 +565,7 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
         </fieldset>
         <Recipients channel={v.channel} value={v.recipients} onChange={(recipients) => set({ recipients })} />
         <fieldset>
-          <legend>Template (Liquid; a part left empty uses the event kind's default)</legend>
+          <legend>{t("Template (Liquid; a part left empty uses the event kind's default)")}</legend>
           {PARTS.map(([k, label]) => {
             const errs = templateErrors.filter((e) => e.part === k);
             const id = `nr-${k}`;
@@ -575,7 +579,7 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
             };
             return (
               <div class="field" key={k}>
-                <label for={id}>{label}</label>
+                <label for={id}>{tr(label)}</label>
                 {k === 'subject' ? <input {...input} /> : <textarea class="template" rows={k === 'body' ? 6 : 4} {...input} />}
                 {errs.length > 0 && (
                   <p id={`${id}-error`} class="field-error" data-testid={`template-error-${k}`}>
@@ -587,7 +591,7 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
           })}
           <div class="tools">
             <button type="button" disabled={busy} onClick={check}>
-              Check template
+              {t('Check template')}
             </button>
             {checked && (
               <span class="hint" role="status">
@@ -598,9 +602,9 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
         </fieldset>
         <div class="field check">
           <input id="nr-enabled" type="checkbox" checked={v.enabled} onChange={(e) => set({ enabled: e.currentTarget.checked })} />
-          <label for="nr-enabled">Enabled: a disabled rule is kept but sends nothing</label>
+          <label for="nr-enabled">{t('Enabled: a disabled rule is kept but sends nothing')}</label>
         </div>
-        <FormActions error={error} busy={busy} onClose={onClose} submit={rule ? 'Save rule' : 'Add rule'} working="Saving…" />
+        <FormActions error={error} busy={busy} onClose={onClose} submit={rule ? t('Save rule') : t('Add rule')} working={t('Saving…')} />
       </form>
     </Dialog>
   );
@@ -609,11 +613,11 @@ function RuleDialog({ group, rule, onClose, onSaved }) {
 /** What a rule's filter holds, in a few words. */
 function filterText(f = {}) {
   const parts = [];
-  if (f.job_types?.length) parts.push(`job types ${f.job_types.join(', ')}`);
-  if (f.scheduled_jobs?.length) parts.push(`jobs ${f.scheduled_jobs.join(', ')}`);
-  if (f.alert_sources?.length) parts.push(`sources ${f.alert_sources.join(', ')}`);
-  if (f.min_severity) parts.push(`${f.min_severity} or worse`);
-  if (f.scope) parts.push(`under ${f.scope}`);
+  if (f.job_types?.length) parts.push(t('job types {list}', { list: f.job_types.join(', ') }));
+  if (f.scheduled_jobs?.length) parts.push(t('jobs {list}', { list: f.scheduled_jobs.join(', ') }));
+  if (f.alert_sources?.length) parts.push(t('sources {list}', { list: f.alert_sources.join(', ') }));
+  if (f.min_severity) parts.push(t('{severity} or worse', { severity: f.min_severity }));
+  if (f.scope) parts.push(t('under {scope}', { scope: f.scope }));
   return parts.join('; ') || '—';
 }
 
@@ -621,8 +625,8 @@ function RulesTable({ rules, manage, onEdit, onDelete, onToggle, busyId }) {
   return (
     <Table
       name="rules"
-      caption="Rules of the group"
-      columns={['Rule', 'Events', 'Filter', 'Channel', 'Recipients', 'Language', 'Enabled', manage && <HiddenHead label="Actions" />]}
+      caption={t('Rules of the group')}
+      columns={[t('Rule'), t('Events'), t('Filter'), t('Channel'), t('Recipients'), t('Language'), t('Enabled'), manage && <HiddenHead label={t('Actions')} />]}
     >
       {rules.map((r) => {
         const label = r.name || r.id;
@@ -637,18 +641,18 @@ function RulesTable({ rules, manage, onEdit, onDelete, onToggle, busyId }) {
             <td>{r.channel}</td>
             <td class="wrap">{r.recipients.map((x) => (typeof x === 'string' ? x : x.to)).join(', ')}</td>
             <td>{r.locale}</td>
-            <td>{r.enabled ? 'Yes' : 'No'}</td>
+            <td>{r.enabled ? t('Yes') : t('No')}</td>
             {manage && (
               <td>
                 <div class="row-actions">
-                <button type="button" aria-label={`Edit ${label}`} onClick={() => onEdit(r)}>
-                  Edit
+                <button type="button" aria-label={t('Edit {rule}', { rule: label })} onClick={() => onEdit(r)}>
+                  {t('Edit')}
                 </button>
-                <button type="button" aria-label={`${r.enabled ? 'Disable' : 'Enable'} ${label}`} disabled={busyId === r.id} onClick={() => onToggle(r)}>
-                  {r.enabled ? 'Disable' : 'Enable'}
+                <button type="button" aria-label={r.enabled ? t('Disable {rule}', { rule: label }) : t('Enable {rule}', { rule: label })} disabled={busyId === r.id} onClick={() => onToggle(r)}>
+                  {r.enabled ? t('Disable') : t('Enable')}
                 </button>
-                <button type="button" aria-label={`Delete ${label}`} onClick={() => onDelete(r)}>
-                  Delete
+                <button type="button" aria-label={t('Delete {rule}', { rule: label })} onClick={() => onDelete(r)}>
+                  {t('Delete')}
                 </button>
                 </div>
               </td>
@@ -657,7 +661,7 @@ function RulesTable({ rules, manage, onEdit, onDelete, onToggle, busyId }) {
         );
       })}
       <EmptyRow show={!rules.length} cols={manage ? 8 : 7}>
-        No rules: this group sends nothing yet.
+        {t('No rules: this group sends nothing yet.')}
       </EmptyRow>
     </Table>
   );
@@ -673,16 +677,16 @@ export function DeliveryState({ state }) {
 
 /** A delivery's every attempt (time, outcome, code, latency, detail). */
 export function AttemptsTable({ attempts }) {
-  if (!attempts?.length) return <p class="hint">No attempt yet.</p>;
+  if (!attempts?.length) return <p class="hint">{t('No attempt yet.')}</p>;
   return (
-    <Table name="attempts" caption="Attempts, oldest first" columns={['#', 'Time', 'Outcome', 'Code', 'Latency', 'Detail']}>
+    <Table name="attempts" caption={t('Attempts, oldest first')} columns={['#', t('Time'), t('Outcome'), t('Code'), t('Latency'), t('Detail')]}>
       {attempts.map((a) => (
         <tr key={a.attempt}>
           <td>{a.attempt}</td>
           <td>{time(a.time_ms)}</td>
           <td>{a.outcome}</td>
           <td>{a.code || '—'}</td>
-          <td>{a.latency_ms !== undefined && a.latency_ms !== null ? `${a.latency_ms} ms` : '—'}</td>
+          <td>{a.latency_ms !== undefined && a.latency_ms !== null ? duration(a.latency_ms) : '—'}</td>
           <td class="wrap">{a.detail || '—'}</td>
         </tr>
       ))}
@@ -707,64 +711,66 @@ function DeliveryDialog({ id, onClose }) {
   const replay = () =>
     action.run(async () => {
       await api(`${BASE}/deliveries/${encodeURIComponent(id)}/replay`, { method: 'POST' });
-      setNotice('Sent again: the delivery is pending with the same id.');
+      setNotice(t('Sent again: the delivery is pending with the same id.'));
       changed();
       await load();
     });
   return (
-    <Dialog title={`Delivery ${id}`} onClose={onClose} drawer>
+    <Dialog title={t('Delivery {id}', { id })} onClose={onClose} drawer>
       <Message error={error || action.error} notice={notice} />
-      {!d && !error && <p class="loading">Loading…</p>}
+      {!d && !error && <p class="loading">{t('Loading…')}</p>}
       {d && (
         <>
           <dl class="facts">
-            <dt>State</dt>
+            <dt>{t('State')}</dt>
             <dd>
               <DeliveryState state={d.state} />
             </dd>
-            <dt>Event</dt>
+            <dt>{t('Event')}</dt>
             <dd>
-              {d.event.kind} · {d.event.subject} · seq {d.event.seq}
+              {d.event.kind} · {d.event.subject} · {t('seq {seq}', { seq: d.event.seq })}
             </dd>
-            <dt>Rule</dt>
+            <dt>{t('Rule')}</dt>
             <dd>{d.rule_id}</dd>
-            <dt>Channel</dt>
+            <dt>{t('Channel')}</dt>
             <dd>{d.channel}</dd>
-            <dt>Recipient</dt>
+            <dt>{t('Recipient')}</dt>
             <dd>{d.recipient}</dd>
-            <dt>Scope</dt>
+            <dt>{t('Scope')}</dt>
             <dd>{d.scope}</dd>
-            <dt>Created</dt>
+            <dt>{t('Created')}</dt>
             <dd>{time(d.created_ms)}</dd>
-            <dt>Last code</dt>
+            <dt>{t('Last code')}</dt>
             <dd>{d.last_code ?? '—'}</dd>
-            <dt>Last detail</dt>
+            <dt>{t('Last detail')}</dt>
             <dd>{d.last_detail || '—'}</dd>
             {d.next_attempt_ms && (
               <>
-                <dt>Next attempt</dt>
+                <dt>{t('Next attempt')}</dt>
                 <dd>{time(d.next_attempt_ms)}</dd>
               </>
             )}
             {d.render_error && (
               <>
-                <dt>Template error</dt>
-                <dd>{d.render_error} (the default template was sent)</dd>
+                <dt>{t('Template error')}</dt>
+                <dd>
+                  {d.render_error} {t('(the default template was sent)')}
+                </dd>
               </>
             )}
           </dl>
           {mayManage(ctx) && REPLAYABLE.has(d.state) && (
             <div class="tools">
               <button type="button" class="primary" disabled={action.busy} onClick={replay}>
-                Replay
+                {t('Replay')}
               </button>
             </div>
           )}
-          <h3>Attempts</h3>
+          <h3>{t('Attempts')}</h3>
           <AttemptsTable attempts={Array.isArray(d.attempts) ? d.attempts : []} />
           {d.message && (d.message.subject || d.message.body) && (
             <>
-              <h3>Message</h3>
+              <h3>{t('Message')}</h3>
               {d.message.subject && <p>{d.message.subject}</p>}
               {d.message.body && <pre class="details">{d.message.body}</pre>}
             </>
@@ -804,22 +810,22 @@ function Deliveries({ rules }) {
   return (
     <section aria-labelledby="deliveries-title">
       <div class="page-head">
-        <h2 id="deliveries-title">Recent deliveries</h2>
+        <h2 id="deliveries-title">{t('Recent deliveries')}</h2>
         <div class="tools">
           <label class="visually-hidden" for="dl-rule">
-            Deliveries of
+            {t('Deliveries of')}
           </label>
           <select id="dl-rule" value={rule} onChange={(e) => setRule(e.currentTarget.value)}>
-            <option value="">Every rule of the group</option>
+            <option value="">{t('Every rule of the group')}</option>
             {rules.map((r) => (
               <option value={r.id}>{r.name || r.id}</option>
             ))}
           </select>
           <label class="visually-hidden" for="dl-state">
-            Delivery state
+            {t('Delivery state')}
           </label>
           <select id="dl-state" value={state} onChange={(e) => setState(e.currentTarget.value)}>
-            <option value="">Every state</option>
+            <option value="">{t('Every state')}</option>
             {DELIVERY_STATES.map((s) => (
               <option value={s}>{s}</option>
             ))}
@@ -829,8 +835,19 @@ function Deliveries({ rules }) {
       <Message error={error} />
       <Table
         name="deliveries"
-        caption="Deliveries, newest first"
-        columns={['Created', 'Rule', 'Event', 'Channel', 'Recipient', 'State', 'Attempts', 'Last code', 'Last detail', <HiddenHead label="Details" />]}
+        caption={t('Deliveries, newest first')}
+        columns={[
+          t('Created'),
+          t('Rule'),
+          t('Event'),
+          t('Channel'),
+          t('Recipient'),
+          t('State'),
+          t('Attempts'),
+          t('Last code'),
+          t('Last detail'),
+          <HiddenHead label={t('Details')} />,
+        ]}
       >
         {items.map((d) => (
           <tr key={d.id} data-delivery-id={d.id}>
@@ -852,14 +869,14 @@ function Deliveries({ rules }) {
               {d.last_detail || '—'}
             </td>
             <td>
-              <button type="button" aria-label={`Details of delivery ${d.id}`} onClick={() => setOpen(d.id)}>
-                Details
+              <button type="button" aria-label={t('Details of delivery {id}', { id: d.id })} onClick={() => setOpen(d.id)}>
+                {t('Details')}
               </button>
             </td>
           </tr>
         ))}
         <EmptyRow show={data && !items.length} cols={10}>
-          {rules.length ? 'No deliveries match.' : 'No rules, so no deliveries.'}
+          {rules.length ? t('No deliveries match. Choose another rule or state.') : t('No rules, so no deliveries: add a rule to this group.')}
         </EmptyRow>
       </Table>
       {open && <DeliveryDialog id={open} onClose={() => setOpen(null)} />}
@@ -878,22 +895,22 @@ export function NotificationGroupPage({ id }) {
   const [data, error, reload] = usePoll(() => api(`${BASE}/groups/${encodeURIComponent(id)}`), ctx.settings.poll_seconds, [id]);
   useChanges(reload);
   useEffect(() => {
-    document.title = `${data ? data.name : id} · Notifications · Opskernel`;
+    document.title = `${data ? data.name : id} · ${t('Notifications')} · Opskernel`;
   }, [id, data?.name]);
   const crumbs = (
     <p class="crumbs">
-      <Link href="/administration/notifications">Notifications</Link> /
+      <Link href="/administration/notifications">{t('Notifications')}</Link> /
     </p>
   );
   if (error && !data)
     return (
       <section>
         {crumbs}
-        <h1>Group {id}</h1>
+        <h1>{t('Group {id}', { id })}</h1>
         <Message error={error} />
       </section>
     );
-  if (!data) return <p class="loading">Loading…</p>;
+  if (!data) return <p class="loading">{t('Loading…')}</p>;
   const manage = mayManage(ctx);
   const rules = data.rules || [];
   const toggle = async (r) => {
@@ -901,7 +918,7 @@ export function NotificationGroupPage({ id }) {
     setToggleError(null);
     try {
       await api(`${BASE}/rules/${encodeURIComponent(r.id)}`, { method: 'PUT', body: { ...r, enabled: !r.enabled } });
-      setNotice(`${r.name || r.id} ${r.enabled ? 'disabled' : 'enabled'}.`);
+      setNotice(r.enabled ? t('{rule} disabled.', { rule: r.name || r.id }) : t('{rule} enabled.', { rule: r.name || r.id }));
       changed();
     } catch (e) {
       setToggleError(e);
@@ -917,16 +934,16 @@ export function NotificationGroupPage({ id }) {
           {crumbs}
           <h1 id="group-title">{data.name}</h1>
           <p class="sub">
-            Group <span class="mono">{data.id}</span> · scope {data.scope} · times in {zone()}
+            {t('Group')} <span class="mono">{data.id}</span> · {t('scope {scope} · times in {zone}', { scope: data.scope, zone: zone() })}
           </p>
         </div>
         {manage && (
           <div class="tools">
             <button type="button" onClick={() => (setNotice(''), setDialog({ kind: 'group' }))}>
-              Rename
+              {t('Rename')}
             </button>
             <button type="button" onClick={() => (setNotice(''), setDialog({ kind: 'delete-group' }))}>
-              Delete group
+              {t('Delete group')}
             </button>
           </div>
         )}
@@ -934,11 +951,11 @@ export function NotificationGroupPage({ id }) {
       {data.description && <p>{data.description}</p>}
       <Message error={toggleError} notice={notice} />
       <div class="page-head">
-        <h2>Rules ({rules.length})</h2>
+        <h2>{t('Rules ({n})', { n: rules.length })}</h2>
         {manage && (
           <div class="tools">
             <button type="button" class="primary" onClick={() => (setNotice(''), setDialog({ kind: 'rule' }))}>
-              Add rule
+              {t('Add rule')}
             </button>
           </div>
         )}
@@ -952,19 +969,19 @@ export function NotificationGroupPage({ id }) {
         onToggle={toggle}
       />
       <Deliveries rules={rules} />
-      {dialog?.kind === 'group' && <GroupDialog group={data} onClose={() => setDialog(null)} onSaved={done('Saved.')} />}
+      {dialog?.kind === 'group' && <GroupDialog group={data} onClose={() => setDialog(null)} onSaved={done(t('Saved.'))} />}
       {dialog?.kind === 'rule' && (
         <RuleDialog
           group={data}
           rule={dialog.rule}
           onClose={() => setDialog(null)}
-          onSaved={done(dialog.rule ? 'Rule saved.' : 'Rule added.')}
+          onSaved={done(dialog.rule ? t('Rule saved.') : t('Rule added.'))}
         />
       )}
       {dialog?.kind === 'delete-group' && (
         <ConfirmDialog
-          title={`Delete group ${data.name}?`}
-          confirm="Delete group"
+          title={t('Delete group {group}?', { group: data.name })}
+          confirm={t('Delete group')}
           onClose={() => setDialog(null)}
           onConfirm={async () => {
             await api(`${BASE}/groups/${encodeURIComponent(data.id)}`, { method: 'DELETE' });
@@ -973,24 +990,24 @@ export function NotificationGroupPage({ id }) {
           }}
         >
           <p>
-            The group <strong>{data.name}</strong> ({data.id}) is deleted for good. A group that still has rules, or that a
-            scheduled job sends its runs to, cannot be deleted: delete its rules or move the jobs first.
+            {t('The group')} <strong>{data.name}</strong> ({data.id}){' '}
+            {t('is deleted for good. A group that still has rules, or that a scheduled job sends its runs to, cannot be deleted: delete its rules or move the jobs first.')}
           </p>
         </ConfirmDialog>
       )}
       {dialog?.kind === 'delete-rule' && (
         <ConfirmDialog
-          title={`Delete rule ${dialog.rule.name || dialog.rule.id}?`}
-          confirm="Delete rule"
+          title={t('Delete rule {rule}?', { rule: dialog.rule.name || dialog.rule.id })}
+          confirm={t('Delete rule')}
           onClose={() => setDialog(null)}
           onConfirm={async () => {
             await api(`${BASE}/rules/${encodeURIComponent(dialog.rule.id)}`, { method: 'DELETE' });
             changed();
-            done('Rule deleted.')();
+            done(t('Rule deleted.'))();
           }}
         >
           <p>
-            The rule sends nothing more once deleted; its past deliveries stay in the outbox. To pause it instead, disable it.
+            {t('The rule sends nothing more once deleted; its past deliveries stay in the outbox. To pause it instead, disable it.')}
           </p>
         </ConfirmDialog>
       )}
