@@ -298,6 +298,21 @@ try {
     await page.context().close();
   }
 
+  step('empty lists say how to fill them');
+  {
+    const page = await newPage();
+    await signIn(page, adminToken);
+    await page.getByLabel('Filter jobs by text').fill('no-such-job-anywhere');
+    await page.locator('td.empty').filter({ hasText: 'No scheduled jobs match' }).waitFor();
+    const jobs = await page.locator('td.empty').innerText();
+    check(/\[job\.ID\]/.test(jobs) && /admin API/.test(jobs), `the empty jobs list says how jobs are added: ${jobs}`);
+    await go(page, '/administration/runs');
+    await page.getByLabel('Filter runs by text').fill('no-such-run-anywhere');
+    const runs = await page.locator('td.empty').innerText();
+    check(/Run now/.test(runs), `the empty run history says how to start a run: ${runs}`);
+    await page.context().close();
+  }
+
   step("a TenantUser's menu leads only to pages they may open");
   {
     const page = await newPage();

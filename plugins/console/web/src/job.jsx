@@ -287,7 +287,7 @@ function Executions({ runs, onLog }) {
       <div class="tools">
         <StatusToggles value={statuses} onChange={setStatuses} label="Filter executions by status" />
       </div>
-      <RunTable runs={shown} caption="Latest executions" onLog={onLog} empty="No executions match." />
+      <RunTable runs={shown} caption="Latest executions" onLog={onLog} empty="No executions match. Change the filters, or start one with Run now." />
     </div>
   );
 }

@@ -345,7 +345,8 @@ export function JobsPage() {
               );
             })}
             <EmptyRow show={data && !items.length} cols={13}>
-              No scheduled jobs match.
+              No scheduled jobs match. Change the filters; jobs are added as [job.ID] sections of the configuration or through
+              the admin API.
             </EmptyRow>
           </tbody>
         </table>

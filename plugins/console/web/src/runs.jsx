@@ -52,7 +52,7 @@ export function RunsPage() {
         </div>
       </div>
       <Message error={error} />
-      <RunTable runs={runs} caption={`The newest ${LIMIT} runs`} showJob onLog={setLog} empty={data ? 'No runs match.' : ''} />
+      <RunTable runs={runs} caption={`The newest ${LIMIT} runs`} showJob onLog={setLog} empty={data ? 'No runs match. Change the filters; Run now on a job starts one.' : ''} />
       {log > 0 && <LogDialog runId={log} onClose={() => setLog(0)} />}
     </section>
   );
