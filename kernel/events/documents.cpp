@@ -27,8 +27,8 @@ std::string tenant_in(const std::string& path) {
 
 // The run's status as the admin API shows it.
 std::string status_of(const store::Completion* end, const store::RunRow& run) {
-  if (!end) return store::run_status(run.phase, run.outcome, run.cancelled_by);
-  return store::run_status(store::kCompleted, end->outcome, end->cancelled_by);
+  if (!end) return store::run_status(run.phase, run.outcome, run.cancelled_by, run.end_cause);
+  return store::run_status(store::kCompleted, end->outcome, end->cancelled_by, end->end_cause);
 }
 
 const char* kind_of_end(const RunFacts& f) {
@@ -102,8 +102,16 @@ std::string Documents::run_document(const RunFacts& f, const std::string& path, 
         by.text("user_id", r.user_id).text("role", r.role).text("scope", r.scope);
       }
       const int64_t finished = e ? e->finished_ms : 0;
-      run.text_if("cancelled_by", e ? e->cancelled_by : r.cancelled_by)
-          .integer("created_ms", r.created_ms)
+      run.text_if("cancelled_by", e ? e->cancelled_by : r.cancelled_by);
+      // Why it was terminated, when it was: {cause, by, reason, limit_ms}.
+      if (e && !e->end_cause.empty()) {
+        ObjectWriter t(run.member("termination"));
+        t.text("cause", e->end_cause)
+            .text_if("by", e->end_by)
+            .text_if("reason", e->end_reason)
+            .integer_if("limit_ms", e->end_limit_ms);
+      }
+      run.integer("created_ms", r.created_ms)
           .integer_if("scheduled_ms", r.scheduled_ms)
           .integer_if("started_ms", f.started_ms)
           .integer_if("finished_ms", finished);

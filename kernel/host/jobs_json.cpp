@@ -30,8 +30,23 @@ Poco::Dynamic::Var parsed_or_text(const std::string& json) {
   }
 }
 
-std::string status_of(const std::string& phase, const std::string& outcome, const std::string& cancelled_by) {
-  return store::run_status(phase, outcome, cancelled_by);
+std::string status_of(const std::string& phase, const std::string& outcome, const std::string& cancelled_by,
+                      const std::string& end_cause) {
+  return store::run_status(phase, outcome, cancelled_by, end_cause);
+}
+
+Poco::Dynamic::Var termination_json(const store::RunRow& r) {
+  std::string cause = r.end_cause;
+  // A run stored before causes were kept: its canceller says which.
+  if (cause.empty() && !r.cancelled_by.empty() && r.phase == store::kCompleted)
+    cause = r.cancelled_by == store::kCancelledByKernel ? store::kEndShutdown : store::kEndOperator;
+  if (cause.empty() || r.phase != store::kCompleted) return Poco::Dynamic::Var();
+  Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  o->set("cause", cause);
+  o->set("by", r.end_by.empty() ? r.cancelled_by : r.end_by);
+  o->set("reason", r.end_reason);
+  o->set("limit_ms", r.end_limit_ms);
+  return o;
 }
 
 Object::Ptr job_json(const store::ScheduledJob& j) {
@@ -116,7 +131,7 @@ Object::Ptr run_json(const store::RunRow& r, const loader::JobType* t) {
   o->set("id", r.id);
   o->set("job_type", r.job_type);
   o->set("scheduled_job_id", r.scheduled_job_id);
-  o->set("status", status_of(r.phase, r.outcome, r.cancelled_by));
+  o->set("status", status_of(r.phase, r.outcome, r.cancelled_by, r.end_cause));
   o->set("phase", r.phase);
   o->set("outcome", r.phase == store::kCompleted ? r.outcome : std::string());
   o->set("trigger", r.trigger);
@@ -130,6 +145,7 @@ Object::Ptr run_json(const store::RunRow& r, const loader::JobType* t) {
   o->set("hold", r.hold);
   o->set("terminated", r.terminated);
   o->set("cancelled_by", r.cancelled_by);
+  o->set("termination", termination_json(r));
   o->set("stale", r.stale);
   o->set("priority", r.priority);
   o->set("pool", r.pool);

@@ -21,10 +21,14 @@ std::string stringify(const Poco::Dynamic::Var& v);
 // Stored JSON text as a value: empty is null, text that does not parse is
 // kept as a string.
 Poco::Dynamic::Var parsed_or_text(const std::string& json);
-// A run's status from its phase, outcome and who cancelled it: "pending",
-// "running", "cancelled" (completed, cancelled_by set), or the outcome in
-// lower case (store::run_status).
-std::string status_of(const std::string& phase, const std::string& outcome, const std::string& cancelled_by);
+// A run's status from its phase, outcome, who cancelled it and why it was
+// terminated: "pending", "running", "cancelled", "timed_out", "stopped",
+// "recovered", or the outcome in lower case (store::run_status).
+std::string status_of(const std::string& phase, const std::string& outcome, const std::string& cancelled_by,
+                      const std::string& end_cause = {});
+// Why a run was terminated as an answer's object ({cause, by, reason,
+// limit_ms}), or null for a run that was not.
+Poco::Dynamic::Var termination_json(const store::RunRow& run);
 
 // A scheduled job as an answer's object.
 Poco::JSON::Object::Ptr job_json(const store::ScheduledJob& job);

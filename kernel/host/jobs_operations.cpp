@@ -85,8 +85,8 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
       !(s = c.req.integer("offset", &offset, 0, 1000000000)) || !(s = c.req.integer("limit", &limit, 1, 500)))
     return s;
   // One status or several, comma-separated (the console's toggles).
-  static const std::vector<std::string> statuses = {"running", "pending",   "normal", "warning",
-                                                    "error",   "cancelled", "never"};
+  static const std::vector<std::string> statuses = {"running",   "pending",   "normal",  "warning",   "error",
+                                                    "cancelled", "timed_out", "stopped", "recovered", "never"};
   std::string listed;
   for (size_t pos = 0; !f.status.empty() && pos <= f.status.size();) {
     size_t end = f.status.find(',', pos);
@@ -96,7 +96,8 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
     one.erase(one.find_last_not_of(' ') + 1);
     if (std::find(statuses.begin(), statuses.end(), one) == statuses.end())
       return Status::invalid("status: '" + one +
-                             "' is not running, pending, normal, warning, error, cancelled or never");
+                             "' is not running, pending, normal, warning, error, cancelled, timed_out, stopped, "
+                             "recovered or never");
     listed += (listed.empty() ? "" : ",") + one;
     pos = end + 1;
   }
@@ -131,7 +132,8 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
     Keyed k{{}, 0, &r};
     if (sort == "type") k.key_text = r.job.job_type;
     if (sort == "status")
-      k.key_text = r.last_run_id ? status_of(r.last_phase, r.last_outcome, r.last_cancelled_by) : "never";
+      k.key_text =
+          r.last_run_id ? status_of(r.last_phase, r.last_outcome, r.last_cancelled_by, r.last_end_cause) : "never";
     if (sort == "next_run") k.key_num = r.job.next_run_ms;
     if (sort == "last_run") k.key_num = r.last_created_ms;
     rows.push_back(std::move(k));
@@ -156,7 +158,7 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
     a += ",\"last_run\":";
     if (r.last_run_id) {
       a += "{\"id\":" + std::to_string(r.last_run_id) + ",\"status\":\"" +
-           status_of(r.last_phase, r.last_outcome, r.last_cancelled_by) +
+           status_of(r.last_phase, r.last_outcome, r.last_cancelled_by, r.last_end_cause) +
            "\",\"created_ms\":" + std::to_string(r.last_created_ms) +
            ",\"finished_ms\":" + std::to_string(r.last_finished_ms) + "}";
     } else {
@@ -205,6 +207,14 @@ Status op_job(JobsCall& c, Object::Ptr out) {
     fails->add(o);
   }
   out->set("failures_30d", fails);
+  Array::Ptr stopped = new Array;
+  for (const auto& [day, n] : d.terminated_30d) {
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("day_ms", day);
+    o->set("terminated", n);
+    stopped->add(o);
+  }
+  out->set("terminated_30d", stopped);
   Array::Ptr next = new Array;
   for (auto ms : d.next_fire_ms) next->add(ms);
   out->set("next_fire_ms", next);
@@ -227,10 +237,22 @@ Status op_runs(JobsCall& c, Object::Ptr out) {
   } else if (status == "normal" || status == "warning" || status == "error") {
     f.outcome = status == "normal" ? store::kNormal : status == "warning" ? store::kWarning : store::kError;
     f.cancelled = false;
+    f.end_causes = std::vector<std::string>{""};
   } else if (status == "cancelled") {
-    f.cancelled = true;
+    f.end_causes = std::vector<std::string>{store::kEndOperator};
+  } else if (status == "timed_out") {
+    f.end_causes = std::vector<std::string>{store::kEndTimeout};
+  } else if (status == "stopped") {
+    f.end_causes = std::vector<std::string>{store::kEndShutdown};
+  } else if (status == "recovered") {
+    f.end_causes = std::vector<std::string>{store::kEndCrash, store::kEndStale};
+  } else if (status == "terminated") {  // any of the four above
+    f.end_causes = std::vector<std::string>{store::kEndOperator, store::kEndTimeout, store::kEndShutdown,
+                                            store::kEndCrash, store::kEndStale};
   } else if (!status.empty()) {
-    return Status::invalid("status: '" + status + "' is not pending, running, normal, warning, error or cancelled");
+    return Status::invalid("status: '" + status +
+                           "' is not pending, running, normal, warning, error, cancelled, timed_out, stopped, "
+                           "recovered or terminated");
   }
   f.since_ms = since;
   const auto vis = c.runs_visibility();
@@ -321,14 +343,22 @@ Status op_queues(JobsCall& c, Object::Ptr out) {
 Status op_stats(JobsCall& c, Object::Ptr out) {
   std::vector<std::vector<std::optional<std::string>>> rows;
   Status s = c.store.query(
-      "SELECT job_type, phase, outcome, cancelled_by <> '', COUNT(*) FROM run_rows GROUP BY 1, 2, 3, 4", {}, &rows);
+      "SELECT job_type, phase, outcome, cancelled_by <> '', end_cause, COUNT(*) FROM run_rows GROUP BY 1, 2, 3, 4, 5",
+      {}, &rows);
   if (!s) return s;
-  Array::Ptr runs = new Array;
+  // Summed per (job type, status): two causes may share a status.
+  std::map<std::pair<std::string, std::string>, int64_t> counted;
   for (const auto& r : rows) {
+    const std::string by = r[3].value_or("0") == "1" || r[3].value_or("") == "t" ? "yes" : "";
+    counted[{r[0].value_or(""), status_of(r[1].value_or(""), r[2].value_or(""), by, r[4].value_or(""))}] +=
+        std::stoll(r[5].value_or("0"));
+  }
+  Array::Ptr runs = new Array;
+  for (const auto& [key, n] : counted) {
     Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    o->set("job_type", r[0].value_or(""));
-    o->set("status", status_of(r[1].value_or(""), r[2].value_or(""), r[3].value_or("0") == "1" ? "yes" : ""));
-    o->set("count", std::stoll(r[4].value_or("0")));
+    o->set("job_type", key.first);
+    o->set("status", key.second);
+    o->set("count", n);
     runs->add(o);
   }
   out->set("runs", runs);

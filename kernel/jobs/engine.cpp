@@ -69,6 +69,7 @@ Status Engine::start() {
     store::Completion c =
         terminated(r.id, "the kernel stopped while the run was in flight; recovered at start", OPK_ERR_UNAVAILABLE);
     c.logs = {{r.id, 1000000000, now, OPK_LOG_ERROR, "", c.summary}};
+    c.end_cause = store::kEndCrash;
     TypeRef ref = resolve_(r.job_type);
     const bool again_too = ref.type && (ref.type->capabilities & OPK_JOB_CAP_REQUEUE);
     if (opts_.events && !scopes_read) {

@@ -94,7 +94,10 @@ struct DrillIn {
   store::ScheduledJob job;
   std::vector<store::RunRow> runs;                        // newest first
   std::vector<std::pair<int64_t, int64_t>> failures_30d;  // (UTC day start ms, failed runs), oldest first
-  std::vector<int64_t> next_fire_ms;                      // the next five
+  // (UTC day start ms, runs terminated for a cause: cancelled, timed out,
+  // stopped, recovered), the same days; not failures.
+  std::vector<std::pair<int64_t, int64_t>> terminated_30d;
+  std::vector<int64_t> next_fire_ms;  // the next five
 };
 
 // Dispatch lag (scheduled start -> plugin entry) of the runs this engine

@@ -194,6 +194,9 @@ Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& rea
       bool changed = false;
       store::Completion c = terminated(run_id, "cancelled by " + canceller(actor) + ": " + reason);
       c.cancelled_by = canceller(actor);
+      c.end_cause = store::kEndOperator;
+      c.end_by = canceller(actor);
+      c.end_reason = reason;
       if (opts_.events) {
         std::string job_scope;
         {
@@ -316,11 +319,14 @@ Status Engine::recover(int64_t run_id, const Actor& actor, const std::string& re
       if (auto it = flights_.find(run_id); it != flights_.end()) {
         Flight& f = *it->second;
         f.abandoned = true;
-        if (f.run->request_cancel() && f.in_plugin && f.ref.type->c.cancel)
+        if (f.run->request_cancel({}, reason, store::kEndStale) && f.in_plugin && f.ref.type->c.cancel)
           f.ref.type->c.cancel(f.ref.instance, f.ref.type->self, f.run->context());
       }
     }
     store::Completion c = terminated(run_id, "recovered by " + actor.user_id + " after running too long: " + reason);
+    c.end_cause = store::kEndStale;
+    c.end_by = canceller(actor);
+    c.end_reason = reason;
     if (opts_.events) {
       std::string job_scope;
       {

@@ -59,6 +59,10 @@ store::Completion Engine::completion_of(const Run& run, const RunSnapshot& s, in
   c.progress_message = s.progress_message;
   c.output_json = s.output_json;
   c.cancelled_by = s.cancelled_by;
+  c.end_cause = s.end_cause;
+  c.end_by = s.end_by;
+  c.end_reason = s.end_reason;
+  c.end_limit_ms = s.end_limit_ms;
   append_log_rows(run.id(), run.log_lines(static_cast<size_t>(flushed_seq), kAllLines), flushed_seq, &c.logs);
   int32_t seq = 0;
   for (const auto& st : s.steps)

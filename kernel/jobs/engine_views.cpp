@@ -155,8 +155,9 @@ bool Engine::matches(const store::InventoryRow& r, const store::InventoryFilter&
       !contains_lower(r.job.description, text))
     return false;
   if (!f.status.empty()) {
-    const std::string st =
-        !r.last_run_id ? "never" : store::run_status(r.last_phase, r.last_outcome, r.last_cancelled_by);
+    const std::string st = !r.last_run_id
+                               ? "never"
+                               : store::run_status(r.last_phase, r.last_outcome, r.last_cancelled_by, r.last_end_cause);
     if (st != f.status && ("," + f.status + ",").find("," + st + ",") == std::string::npos) return false;
   }
   return true;
@@ -184,9 +185,15 @@ Status Engine::drill_in(const std::string& id, size_t last_n, DrillIn* out) {
   auto read = store_.failures_per_day(id, (today - 29) * 86400000);
   if (!read) return read.status();
   auto failures = std::move(read).value();
+  auto read_terminated = store_.failures_per_day(id, (today - 29) * 86400000, true);
+  if (!read_terminated) return read_terminated.status();
+  auto stopped = std::move(read_terminated).value();
   out->failures_30d.clear();
-  for (int64_t day = today - 29; day <= today; ++day)
+  out->terminated_30d.clear();
+  for (int64_t day = today - 29; day <= today; ++day) {
     out->failures_30d.emplace_back(day * 86400000, failures.count(day) ? failures[day] : 0);
+    out->terminated_30d.emplace_back(day * 86400000, stopped.count(day) ? stopped[day] : 0);
+  }
   out->next_fire_ms.clear();
   return next_fire_times(id, 5, &out->next_fire_ms);
 }

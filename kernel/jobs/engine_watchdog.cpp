@@ -34,13 +34,16 @@ void Engine::watchdog() {
         f->hard_deadline_ms = now + opts_.timeout_grace_ms;
         const std::string msg = "timed out after " + std::to_string(f->ref.type->timeout_ms) + " ms; cancelling";
         f->run->context()->log(f->run->context(), OPK_LOG_ERROR, msg.c_str());
-        if (f->run->request_cancel() && f->in_plugin && f->ref.type->c.cancel)
+        const auto limit = static_cast<int64_t>(f->ref.type->timeout_ms);
+        if (f->run->request_cancel({}, {}, store::kEndTimeout, limit) && f->in_plugin && f->ref.type->c.cancel)
           f->ref.type->c.cancel(f->ref.instance, f->ref.type->self, f->run->context());
       } else if (f->hard_deadline_ms && now >= f->hard_deadline_ms && !f->abandoned) {
         f->abandoned = true;
         abandoned.push_back(
             terminated(id, "timed out and did not stop within " + std::to_string(opts_.timeout_grace_ms) + " ms",
                        OPK_ERR_TIMEOUT));
+        abandoned.back().end_cause = store::kEndTimeout;
+        abandoned.back().end_limit_ms = static_cast<int64_t>(f->ref.type->timeout_ms);
         if (f->row)
           add_end_events(*f->row, &abandoned.back(), f->run->snapshot().started_ms, events::RunEnd::timed_out,
                          opts_.events ? job_scope_locked(f->row->scheduled_job_id) : std::string(),

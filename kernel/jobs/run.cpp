@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "clock/clock.h"
+#include "store/store.h"
 
 namespace opk::jobs {
 namespace {
@@ -53,7 +54,7 @@ Run* Run::from(const opk_run_context* c) {
   return c ? reinterpret_cast<Run*>(c->host_data) : nullptr;
 }
 
-bool Run::request_cancel(const std::string& by, const std::string& reason) {
+bool Run::request_cancel(const std::string& by, const std::string& reason, const std::string& cause, int64_t limit_ms) {
   bool first = false;
   {
     std::lock_guard lock(mu_);
@@ -61,6 +62,8 @@ bool Run::request_cancel(const std::string& by, const std::string& reason) {
     if (first) {
       cancel_by_ = by;
       cancel_reason_ = reason;
+      cancel_cause_ = by == store::kCancelledByKernel ? store::kEndShutdown : !by.empty() ? store::kEndOperator : cause;
+      cancel_limit_ms_ = limit_ms;
       cancelled_.store(true, std::memory_order_release);
     }
   }
@@ -93,6 +96,12 @@ void Run::mark_completed(int64_t now, opk_status status) {
                                               : "cancelled by " + cancel_by_ + ": " + cancel_reason_;
     } else if (state_.summary.empty()) {
       state_.summary = "cancelled";
+    }
+    if (cancel_requested() && !cancel_cause_.empty()) {
+      state_.end_cause = cancel_cause_;
+      state_.end_by = cancel_by_;
+      state_.end_reason = cancel_reason_;
+      state_.end_limit_ms = cancel_limit_ms_;
     }
   }
   // A failure without a summary is summed up by its last error line (the

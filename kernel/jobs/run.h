@@ -59,6 +59,9 @@ struct RunSnapshot {
   std::string progress_message;
   int64_t started_ms = 0, finished_ms = 0;
   std::string cancelled_by;  // who cancelled it, once it ended cancelled
+  // Why it was terminated, once it was (store::RunRow::end_cause and the rest).
+  std::string end_cause, end_by, end_reason;
+  int64_t end_limit_ms = 0;
   std::vector<LogLine> log;
   std::vector<StepRecord> steps;
 };
@@ -78,8 +81,12 @@ class Run {
   // Returns false if it was already flagged. `by` names who asked (a user
   // id, or "kernel" when the kernel stops) and `reason` why; without `by`
   // (a timeout, a recovery) the run, if it ends cancelled, is a failure.
-  // The first request's `by` and `reason` are kept.
-  bool request_cancel(const std::string& by = {}, const std::string& reason = {});
+  // The first request's `by` and `reason` are kept. `cause` says why when
+  // there is no `by` (store::kEndTimeout with the timeout as `limit_ms`,
+  // store::kEndStale); with `by` the cause is the kernel's shutdown or an
+  // operator's cancel.
+  bool request_cancel(const std::string& by = {}, const std::string& reason = {}, const std::string& cause = {},
+                      int64_t limit_ms = 0);
   bool cancel_requested() const { return cancelled_.load(std::memory_order_acquire); }
 
   // Called (without locks held) after each log line is appended; set before
@@ -114,7 +121,8 @@ class Run {
   opk_run_context ctx_{};
   std::atomic<bool> cancelled_{false};
   // Who asked for the cancel and why; written once, before cancelled_ is set.
-  std::string cancel_by_, cancel_reason_;
+  std::string cancel_by_, cancel_reason_, cancel_cause_;
+  int64_t cancel_limit_ms_ = 0;
   // Wakes cb_wait's sleepers when the run is cancelled.
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;

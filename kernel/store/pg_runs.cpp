@@ -28,7 +28,7 @@ constexpr const char* kPgRunColumns =
     "id, job_type, scheduled_job_id, slot_ms, phase, outcome, trigger, params_json, target_tenant, dry_run, "
     "range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, hold, terminated, stale, priority, "
     "pool, scheduled_ms, created_ms, started_ms, finished_ms, exit_code, summary, progress, progress_message, "
-    "output_json, node, cancelled_by";
+    "output_json, node, cancelled_by, end_cause, end_by, end_reason, end_limit_ms";
 
 // "$a, $b, ..." for row `row` of a statement with `cols` parameters a row.
 std::string pg_row_params(size_t row, size_t cols) {
@@ -252,10 +252,11 @@ Status PgStore::complete_pending(const Completion& c, bool* changed) {
     PgResult r;
     if (Status w = pg_exec(conn, "complete pending run",
                            "UPDATE run_state SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = "
-                           "GREATEST($3::bigint, 1), exit_code = $4, summary = $5, cancelled_by = $6 WHERE id = $7 AND "
-                           "phase = 'PENDING'",
+                           "GREATEST($3::bigint, 1), exit_code = $4, summary = $5, cancelled_by = $6, end_cause = "
+                           "$7, end_by = $8, end_reason = $9, end_limit_ms = $10 WHERE id = $11 AND phase = 'PENDING'",
                            {c.outcome, pg_bool(c.terminated), std::to_string(c.finished_ms),
-                            std::to_string(c.exit_code), c.summary, c.cancelled_by, std::to_string(c.run_id)},
+                            std::to_string(c.exit_code), c.summary, c.cancelled_by, c.end_cause, c.end_by, c.end_reason,
+                            std::to_string(c.end_limit_ms), std::to_string(c.run_id)},
                            &r);
         !w)
       return w;
@@ -307,6 +308,11 @@ StatusOr<std::vector<RunRow>> PgStore::list_runs(const RunFilter& f) {
   if (!f.phase.empty()) where += " AND phase = " + param(f.phase);
   if (!f.outcome.empty()) where += " AND outcome = " + param(f.outcome) + " AND phase = 'COMPLETED'";
   if (f.cancelled) where += *f.cancelled ? " AND cancelled_by <> '' AND phase = 'COMPLETED'" : " AND cancelled_by = ''";
+  if (f.end_causes) {
+    std::string in;
+    for (const auto& c : *f.end_causes) in += (in.empty() ? "" : ", ") + param(c);
+    where += " AND end_cause IN (" + (in.empty() ? std::string("''") : in) + ")";
+  }
   if (f.since_ms) where += " AND created_ms >= " + param(std::to_string(f.since_ms));
   std::vector<RunRow> out;
   if (Status s = runs_where(where, p, " ORDER BY id DESC", f.limit, &out); !s) return s;
@@ -502,6 +508,15 @@ Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& cs) {
     if (it != completed.end() && *it == x.run_id) {
       for (const auto& e : x.events) events.push_back(&e);
       completed.erase(it);
+      // Why it was terminated, only for a terminated run (few).
+      if (!x.end_cause.empty())
+        if (Status s = pg_exec(
+                c, "complete runs: end cause",
+                "UPDATE run_state SET end_cause = $1, end_by = $2, end_reason = $3, end_limit_ms = $4 "
+                "WHERE id = $5",
+                {x.end_cause, x.end_by, x.end_reason, std::to_string(x.end_limit_ms), std::to_string(x.run_id)});
+            !s)
+          return s;
     }
     // A line already stored (by the watchdog) is kept.
     logs.insert(logs.end(), x.logs.begin(), x.logs.end());
@@ -650,6 +665,10 @@ Status PgStore::runs_where_in(PGconn* c, const std::string& where, const PgParam
       x.output_json = v(i++);
       x.node = v(i++);
       x.cancelled_by = v(i++);
+      x.end_cause = v(i++);
+      x.end_by = v(i++);
+      x.end_reason = v(i++);
+      x.end_limit_ms = i64(i++);
       out->push_back(std::move(x));
     } catch (const std::exception&) {
       // An unparsable row is skipped, as the SQLite store does.

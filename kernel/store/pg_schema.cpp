@@ -221,6 +221,8 @@ CREATE TABLE event_consumers (
 )SQL"},
       {9, "", kKernelMigrations.at(8).sql},
       {10, "", kKernelMigrations.at(9).sql},
+      // Written portably in the SQLite store's schema (the view as migration 6's, with the new columns).
+      {11, "", kKernelMigrations.at(10).sql},
   };
   // The same names as the SQLite store's versions.
   for (auto& x : m) x.name = kKernelMigrations.at(static_cast<size_t>(x.version - 1)).name;

@@ -202,9 +202,10 @@ Status SqliteStore::complete_pending(const Completion& c, bool* changed) {
       try {
         Poco::Data::Statement st(*writer_);
         st << "UPDATE run_state SET phase = 'COMPLETED', outcome = $1, terminated = $2, finished_ms = MAX($3, 1), "
-              "exit_code = $4, summary = $5, cancelled_by = $6 WHERE id = $7 AND phase = 'PENDING'",
+              "exit_code = $4, summary = $5, cancelled_by = $6, end_cause = $7, end_by = $8, end_reason = $9, "
+              "end_limit_ms = $10 WHERE id = $11 AND phase = 'PENDING'",
             use(v.outcome), use(terminated), use(v.finished_ms), use(v.exit_code), use(v.summary), use(v.cancelled_by),
-            use(v.run_id);
+            use(v.end_cause), use(v.end_by), use(v.end_reason), use(v.end_limit_ms), use(v.run_id);
         *changed = st.execute() > 0;
       } catch (const Poco::Exception& e) {
         return Status::unavailable("store: " + e.displayText());
@@ -257,6 +258,11 @@ StatusOr<std::vector<RunRow>> SqliteStore::list_runs(const RunFilter& f) {
   if (!f.phase.empty()) where += " AND phase = '" + escape(f.phase) + "'";
   if (!f.outcome.empty()) where += " AND outcome = '" + escape(f.outcome) + "' AND phase = 'COMPLETED'";
   if (f.cancelled) where += *f.cancelled ? " AND cancelled_by <> '' AND phase = 'COMPLETED'" : " AND cancelled_by = ''";
+  if (f.end_causes) {
+    std::string in;
+    for (const auto& c : *f.end_causes) in += (in.empty() ? "'" : ", '") + escape(c) + "'";
+    where += " AND end_cause IN (" + (in.empty() ? std::string("''") : in) + ")";
+  }
   if (f.since_ms) where += " AND created_ms >= " + std::to_string(f.since_ms);
   std::vector<RunRow> out;
   if (Status s = runs_where(where, " ORDER BY id DESC", f.limit, &out); !s) return s;
@@ -440,12 +446,16 @@ Status SqliteStore::complete_locked(const std::vector<Completion>& cs, const std
     const bool completed_now = sqlite3_changes(db()) > 0;
     if (completed_now)
       for (const auto& e : c.events) events.push_back(&e);
-    // Who cancelled it, only for a cancelled run (few): the completion of
-    // every other run keeps to the one statement above.
-    if (completed_now && !c.cancelled_by.empty()) {
+    // Who cancelled it and why it was terminated, only for a terminated run
+    // (few): the completion of every other run keeps to the one statement
+    // above.
+    if (completed_now && (!c.cancelled_by.empty() || !c.end_cause.empty())) {
       try {
-        Stmt by(db(), "UPDATE run_state SET cancelled_by = ? WHERE id = ?");
-        if (!by.bind_all(c.cancelled_by, c.run_id).exec()) return sql_error("complete run: cancelled by");
+        Stmt by(db(),
+                "UPDATE run_state SET cancelled_by = ?, end_cause = ?, end_by = ?, end_reason = ?, end_limit_ms = ? "
+                "WHERE id = ?");
+        if (!by.bind_all(c.cancelled_by, c.end_cause, c.end_by, c.end_reason, c.end_limit_ms, c.run_id).exec())
+          return sql_error("complete run: cancelled by");
       } catch (const std::exception& e) {
         return Status::unavailable(std::string("store: complete run: cancelled by: ") + e.what());
       }
@@ -576,7 +586,8 @@ Status SqliteStore::runs_where(const std::string& where, const std::string& orde
       "SELECT id, job_type, scheduled_job_id, slot_ms, phase, outcome, trigger, params_json, target_tenant, "
       "dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, hold, terminated, "
       "stale, priority, pool, scheduled_ms, created_ms, started_ms, finished_ms, exit_code, summary, progress, "
-      "progress_message, output_json, node, cancelled_by FROM run_rows WHERE " +
+      "progress_message, output_json, node, cancelled_by, end_cause, end_by, end_reason, end_limit_ms FROM run_rows "
+      "WHERE " +
           where + order + " LIMIT " + std::to_string(limit),
       &rs);
   if (!s) return s;
@@ -616,6 +627,10 @@ Status SqliteStore::runs_where(const std::string& where, const std::string& orde
       r.output_json = c[i++];
       r.node = c[i++];
       r.cancelled_by = c[i++];
+      r.end_cause = c[i++];
+      r.end_by = c[i++];
+      r.end_reason = c[i++];
+      r.end_limit_ms = std::stoll(c[i++]);
       out->push_back(std::move(r));
     } catch (const std::exception&) {
       // A row another writer left unparsable (e.g. text in a number column) is skipped.

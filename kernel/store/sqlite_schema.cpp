@@ -427,6 +427,40 @@ CREATE TABLE migration_attempts (
   error TEXT NOT NULL DEFAULT '');
 CREATE INDEX migration_attempts_owner ON migration_attempts (owner, version)
 )SQL"},
+    // Why a run was terminated rather than finished (store.h, kEndOperator
+    // ...): an operator's cancel (end_by, end_reason), its timeout
+    // (end_limit_ms), the kernel's shutdown, a crash recovered at the next
+    // start, or an operator's recovery of a stale run; empty for a run that
+    // ended on its own. Such runs are shown apart and are not failures. Runs
+    // stored before get their cause from who cancelled them and from the
+    // summaries the kernel wrote. run_rows is redefined to carry the
+    // columns. Portable.
+    {11, "why a run was terminated", R"SQL(
+ALTER TABLE run_state ADD COLUMN end_cause TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_state ADD COLUMN end_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_state ADD COLUMN end_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_state ADD COLUMN end_limit_ms BIGINT NOT NULL DEFAULT 0;
+UPDATE run_state SET end_cause = CASE WHEN cancelled_by = 'kernel' THEN 'shutdown' ELSE 'operator' END,
+  end_by = cancelled_by WHERE phase = 'COMPLETED' AND cancelled_by <> '';
+UPDATE run_state SET end_cause = 'crash' WHERE phase = 'COMPLETED' AND terminated = 1 AND end_cause = '' AND
+  summary = 'the kernel stopped while the run was in flight; recovered at start';
+UPDATE run_state SET end_cause = 'timeout' WHERE phase = 'COMPLETED' AND terminated = 1 AND end_cause = '' AND
+  summary LIKE 'timed out and did not stop within %';
+UPDATE run_state SET end_cause = 'stale' WHERE phase = 'COMPLETED' AND terminated = 1 AND end_cause = '' AND
+  summary LIKE 'recovered by % after running too long: %';
+DROP VIEW run_rows;
+CREATE VIEW run_rows AS SELECT r.id AS id, r.job_type AS job_type, r.scheduled_job_id AS scheduled_job_id,
+  r.slot_ms AS slot_ms, s.phase AS phase, s.outcome AS outcome, r.trigger AS trigger, r.params_json AS params_json,
+  r.target_tenant AS target_tenant, r.dry_run AS dry_run, r.range_start_ms AS range_start_ms,
+  r.range_end_ms AS range_end_ms, r.user_id AS user_id, r.role AS role, r.scope AS scope, r.reason AS reason,
+  r.parent_run_id AS parent_run_id, s.hold AS hold, s.terminated AS terminated, s.stale AS stale,
+  r.priority AS priority, r.pool AS pool, r.scheduled_ms AS scheduled_ms, r.created_ms AS created_ms,
+  s.started_ms AS started_ms, s.finished_ms AS finished_ms, s.exit_code AS exit_code, s.summary AS summary,
+  s.progress AS progress, s.progress_message AS progress_message, s.output_json AS output_json, s.node AS node,
+  s.cancelled_by AS cancelled_by, s.end_cause AS end_cause, s.end_by AS end_by, s.end_reason AS end_reason,
+  s.end_limit_ms AS end_limit_ms
+  FROM runs r JOIN run_state s ON s.id = r.id
+)SQL"},
 };
 
 Status SqliteStore::migrate(const std::string& owner, const std::vector<Migration>& migrations) {
@@ -475,6 +509,7 @@ Status SqliteStore::migrate(const std::string& owner, const std::vector<Migratio
         else
           unrecorded += attempt(true, "");
         applied = exec(record + "COMMIT;");
+        if (applied && recorded) unrecorded.clear();  // written once, with the first recorded version
       }
       if (!applied) {
         sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);

@@ -84,13 +84,35 @@ inline constexpr const char* kError = "ERROR";
 // Who cancelled a run the kernel stopped, as RunRow::cancelled_by.
 inline constexpr const char* kCancelledByKernel = "kernel";
 
+// Why a run was terminated rather than finished (RunRow::end_cause); empty
+// for a run that ended on its own, failed or not.
+// An operator cancelled it (end_by, end_reason).
+inline constexpr const char* kEndOperator = "operator";
+// Its job type's timeout stopped it (end_limit_ms: the timeout).
+inline constexpr const char* kEndTimeout = "timeout";
+// The kernel stopped it while stopping (end_by "kernel").
+inline constexpr const char* kEndShutdown = "shutdown";
+// A kernel died with it in flight; closed when a kernel started again.
+inline constexpr const char* kEndCrash = "crash";
+// An operator closed it after it ran too long and was flagged stale (end_by,
+// end_reason).
+inline constexpr const char* kEndStale = "stale";
+
 // The status a run is shown with: pending | running | normal | warning |
-// error | cancelled. A completed run that someone cancelled (cancelled_by
-// set) is "cancelled", not a failure; one stopped by its timeout, abandoned
-// or recovered has no cancelled_by and is "error".
-inline std::string run_status(const std::string& phase, const std::string& outcome, const std::string& cancelled_by) {
+// error | cancelled | timed_out | stopped | recovered. Only "error" is a
+// failure: a run an operator cancelled is "cancelled", one its timeout
+// stopped "timed_out", one stopped at the kernel's shutdown "stopped", one
+// closed after a crash or after it was flagged stale "recovered" (the cause
+// is `end_cause`). A row stored before causes were (cancelled_by set, no
+// cause) is "cancelled".
+inline std::string run_status(const std::string& phase, const std::string& outcome, const std::string& cancelled_by,
+                              const std::string& end_cause = {}) {
   if (phase == kPending) return "pending";
   if (phase == kRunning) return "running";
+  if (end_cause == kEndOperator) return "cancelled";
+  if (end_cause == kEndTimeout) return "timed_out";
+  if (end_cause == kEndShutdown) return "stopped";
+  if (end_cause == kEndCrash || end_cause == kEndStale) return "recovered";
   if (!cancelled_by.empty()) return "cancelled";
   if (outcome == kNormal) return "normal";
   if (outcome == kWarning) return "warning";
@@ -129,6 +151,11 @@ struct RunRow {
   // Who cancelled it (a user id, or kCancelledByKernel when the kernel
   // stopped); empty for a run nobody cancelled.
   std::string cancelled_by;
+  // Why it was terminated (kEndOperator ... kEndStale; empty: it was not),
+  // by whom (a user id, "kernel"), the operator's reason, and the timeout
+  // that stopped it (ms; 0 unless end_cause is kEndTimeout).
+  std::string end_cause, end_by, end_reason;
+  int64_t end_limit_ms = 0;
 };
 
 // One line of a run's log.
@@ -183,6 +210,10 @@ struct Completion {
   std::string progress_message;
   std::string output_json;
   std::string cancelled_by;  // as RunRow::cancelled_by
+  // As RunRow's: why it was terminated, stored only by the completion that
+  // completes the run.
+  std::string end_cause, end_by, end_reason;
+  int64_t end_limit_ms = 0;
   std::vector<LogRow> logs;  // lines not yet stored
   std::vector<StepRow> steps;
   // Event-log rows written with it, in the same transaction, only when this
@@ -227,6 +258,9 @@ struct RunFilter {
   // Set: only completed runs someone cancelled (true), or only runs nobody
   // cancelled (false).
   std::optional<bool> cancelled;
+  // Set: only runs terminated for one of these causes (RunRow::end_cause),
+  // or with {""} only runs not terminated for any cause.
+  std::optional<std::vector<std::string>> end_causes;
   int64_t since_ms = 0;
   size_t limit = 50;
 };
@@ -238,6 +272,7 @@ struct InventoryRow {
   std::string last_phase, last_outcome;
   int64_t last_created_ms = 0, last_finished_ms = 0;
   std::string last_cancelled_by;  // as RunRow::cancelled_by
+  std::string last_end_cause;     // as RunRow::end_cause
 };
 
 // Filters for the engine's inventory; empty fields do not filter.
@@ -460,9 +495,11 @@ class Store {
   // filters its cached copy: InventoryFilter).
   virtual StatusOr<std::vector<InventoryRow>> inventory() = 0;
   // Failed runs of a scheduled job (not those cancelled) per UTC day since `since_ms`: day number
-  // (ms / 86,400,000) -> count.
-  virtual StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& scheduled_job_id,
-                                                                int64_t since_ms) = 0;
+  // (ms / 86,400,000) -> count. Only real failures (no end_cause); with
+  // `terminated`, instead the runs terminated for a cause (cancelled, timed
+  // out, stopped, recovered).
+  virtual StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& scheduled_job_id, int64_t since_ms,
+                                                                bool terminated = false) = 0;
   // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
   virtual StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) = 0;
   // Log lines of a run with seq > after_seq, oldest first.

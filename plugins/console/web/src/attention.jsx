@@ -8,6 +8,20 @@ import { api, query, readLog } from './api.js';
 import { useReadMarks } from './jobs.jsx';
 import { AlertStatusLabel, SeverityLabel } from './alerts.jsx';
 import { Link, Message, StatusIcon, duration, time, useEventCount, useMenuPoll, useSession } from './ui.jsx';
+import { RunStatusIcon, runStateText } from './run_states.jsx';
+
+/**
+ * Whether this user's Attention lists runs terminated for a cause (cancelled,
+ * timed out, stopped, recovered) beside the failures; kept in this browser.
+ */
+export const attentionStopped = {
+  key: (user) => `opk.console.attention.stopped.${user}`,
+  get: (user) => localStorage.getItem(attentionStopped.key(user)) === '1',
+  set(user, on) {
+    localStorage.setItem(this.key(user), on ? '1' : '0');
+    window.dispatchEvent(new Event('opk-attention'));
+  },
+};
 
 /**
  * The alerts that need attention and the alert counts, or null when the
@@ -43,7 +57,7 @@ export function useAttention(ctx, open) {
     alertsError: null,
     at: 0,
   });
-  const marks = useEventCount(['opk-read', 'opk-alerts']);
+  const marks = useEventCount(['opk-read', 'opk-alerts', 'opk-attention']);
   const load = async (live) => {
     const s = ctx.settings;
     const now = Date.now();
@@ -54,12 +68,15 @@ export function useAttention(ctx, open) {
     );
     try {
       // The server filters: only flagged runs cross the wire.
-      const [running, recent, failed, stale, queues] = await Promise.all([
+      const since = now - s.failed_lookback_days * 86400000;
+      const stopped = attentionStopped.get(ctx.me.user_id);
+      const [running, recent, failed, stale, queues, terminated] = await Promise.all([
         api(`/api/v1/runs${query({ status: 'running', over_target: true, limit: 100 })}`),
         api(`/api/v1/runs${query({ over_target: true, since_ms: now - s.over_target_lookback_hours * 3600000, limit: 100 })}`),
-        api(`/api/v1/runs${query({ status: 'error', since_ms: now - s.failed_lookback_days * 86400000, limit: 200 })}`),
+        api(`/api/v1/runs${query({ status: 'error', since_ms: since, limit: 200 })}`),
         api(`/api/v1/runs${query({ status: 'running', stale: true, limit: 100 })}`),
         api('/api/v1/queues'),
+        stopped ? api(`/api/v1/runs${query({ status: 'terminated', since_ms: since, limit: 200 })}`) : { items: [] },
       ]);
       const read = readLog.all(ctx.me.user_id);
       const { a, e: alertsError } = await alerts;
@@ -70,7 +87,7 @@ export function useAttention(ctx, open) {
         queues: Object.entries(queues.pools || {})
           .filter(([, n]) => n > s.queue_threshold)
           .map(([pool, depth]) => ({ pool, depth })),
-        failed: failed.items.filter((r) => !read.has(r.id)),
+        failed: [...failed.items, ...terminated.items].filter((r) => !read.has(r.id)).sort((a, b) => b.id - a.id),
         stale: stale.items,
         critical: a ? a.critical : [],
         escalated: a ? a.escalated : [],
@@ -114,7 +131,7 @@ function RunList({ runs, empty, detail }) {
     <ul class="attention-list">
       {runs.map((r) => (
         <li key={r.id}>
-          <StatusIcon status={r.status} /> <Link href={`/administration/runs/${r.id}`}>Run {r.id}</Link>{' '}
+          <RunStatusIcon status={r.status} /> <Link href={`/administration/runs/${r.id}`}>Run {r.id}</Link>{' '}
           <span>{r.scheduled_job_id || r.job_type}</span> <span class="hint">{detail(r)}</span>
         </li>
       ))}
@@ -174,10 +191,22 @@ export function AttentionPage({ data }) {
         </section>
         <section aria-labelledby="att-failed">
           <h2 id="att-failed">Failed, not yet looked at ({data.failed.length})</h2>
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={attentionStopped.get(ctx.me.user_id)}
+              onChange={(e) => attentionStopped.set(ctx.me.user_id, e.currentTarget.checked)}
+            />{' '}
+            Include cancelled, timed-out, stopped and recovered runs
+          </label>
           <RunList
             runs={data.failed}
             empty={`No unread failures in the last ${s.failed_lookback_days} days.`}
-            detail={(r) => `failed ${time(r.finished_ms)}${r.summary ? `: ${r.summary}` : ''}`}
+            detail={(r) =>
+              r.termination
+                ? `${runStateText(r)} ${time(r.finished_ms)}`
+                : `failed ${time(r.finished_ms)}${r.summary ? `: ${r.summary}` : ''}`
+            }
           />
         </section>
         <section aria-labelledby="att-stale">

@@ -19,6 +19,7 @@ import {
   useAction,
   useSession,
 } from './ui.jsx';
+import { RUN_STATUSES } from './run_states.jsx';
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
@@ -280,12 +281,12 @@ function Scheduling({ job, onSaved }) {
 }
 
 function Executions({ runs, onLog }) {
-  const [statuses, setStatuses] = useState(STATUSES.map((s) => s.id));
+  const [statuses, setStatuses] = useState(RUN_STATUSES.map((s) => s.id));
   const shown = runs.filter((r) => statuses.includes(r.status));
   return (
     <div>
       <div class="tools">
-        <StatusToggles value={statuses} onChange={setStatuses} label="Filter executions by status" />
+        <StatusToggles value={statuses} onChange={setStatuses} statuses={RUN_STATUSES} label="Filter executions by status" />
       </div>
       <RunTable runs={shown} caption="Latest executions" onLog={onLog} empty="No executions match. Change the filters, or start one with Run now." />
     </div>
@@ -302,6 +303,7 @@ export function JobPage({ id }) {
   const ctx = useSession();
   const [tab, setTab] = useState('info');
   const [dialog, setDialog] = useState(null);
+  const [withStopped, setWithStopped] = useState(false);
   const tabRefs = useRef({});
   const [data, error, reload] = usePoll(
     () => api(`/api/v1/jobs/${encodeURIComponent(id)}${query({ last_n: 50 })}`),
@@ -320,9 +322,11 @@ export function JobPage({ id }) {
       </section>
     );
   if (!data) return <p class="loading">Loading…</p>;
-  const { job, runs, failures_30d: failures } = data;
+  const { job, runs, failures_30d: failures, terminated_30d: stopped = [] } = data;
   const refusal = runNowRefusal(ctx, [job]);
-  const total = failures.reduce((a, f) => a + f.failures, 0);
+  // Only real failures, unless the runs terminated for a cause are asked for too.
+  const perDay = failures.map((f, i) => f.failures + (withStopped ? stopped[i]?.terminated || 0 : 0));
+  const total = perDay.reduce((a, n) => a + n, 0);
   const done = runs.filter((r) => r.phase === 'COMPLETED' && r.started_ms).reverse();
   const type = ctx.types.get(job.job_type);
   const onKey = (e) => {
@@ -364,14 +368,24 @@ export function JobPage({ id }) {
       )}
       <Message error={error} />
       <div class="charts">
-        <Chart
-          title="Failures per day, last 30 days"
-          label={`${total} failed run${total === 1 ? '' : 's'} in the last 30 days`}
-          data={[failures.map((f) => f.day_ms / 1000), failures.map((f) => f.failures || null)]}
-          series={[{ label: 'Failures', stroke: 'var(--chart-fail)', fill: 'var(--chart-fail-fill)' }]}
-          bars
-          yLabel="failures"
-        />
+        <div>
+          <Chart
+            title={withStopped ? 'Failed or stopped runs per day, last 30 days' : 'Failures per day, last 30 days'}
+            label={
+              withStopped
+                ? `${total} failed, cancelled, timed-out, stopped or recovered run${total === 1 ? '' : 's'} in the last 30 days`
+                : `${total} failed run${total === 1 ? '' : 's'} in the last 30 days`
+            }
+            data={[failures.map((f) => f.day_ms / 1000), perDay.map((n) => n || null)]}
+            series={[{ label: 'Failures', stroke: 'var(--chart-fail)', fill: 'var(--chart-fail-fill)' }]}
+            bars
+            yLabel="failures"
+          />
+          <label class="check">
+            <input type="checkbox" checked={withStopped} onChange={(e) => setWithStopped(e.currentTarget.checked)} />{' '}
+            Include cancelled, timed-out, stopped and recovered runs
+          </label>
+        </div>
         <Chart
           title={`Run duration, last ${done.length} completed runs${type?.target_duration_ms ? ` (target ${duration(type.target_duration_ms)})` : ''}`}
           label={

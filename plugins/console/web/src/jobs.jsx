@@ -28,9 +28,10 @@ import {
   useEventCount,
   useSession,
 } from './ui.jsx';
+import { RUN_STATUSES, RunStatusIcon, runStatusLabel } from './run_states.jsx';
 
-const ALL = [...STATUSES.map((s) => s.id), 'never'];
-const TOGGLES = [...STATUSES, { id: 'never', label: 'Never run' }];
+const ALL = [...RUN_STATUSES.map((s) => s.id), 'never'];
+const TOGGLES = [...RUN_STATUSES, { id: 'never', label: 'Never run' }];
 const PAGE = 50;
 
 /** Polls `load` every `seconds` while the page is visible; returns [data, error, reload]. */
@@ -299,7 +300,7 @@ export function JobsPage() {
                     <input type="checkbox" aria-label={`Select ${j.id}`} checked={selected.has(j.id)} onChange={() => toggle(j)} />
                   </td>
                   <td>
-                    <StatusIcon status={st} />
+                    <RunStatusIcon status={st} />
                   </td>
                   <td>
                     {last ? (
@@ -326,7 +327,7 @@ export function JobsPage() {
                     {last ? (
                       <Link
                         href={`/administration/runs/${last.id}`}
-                        title={`${statusLabel(st)}, ${time(last.finished_ms || last.created_ms)}`}
+                        title={`${runStatusLabel(st)}, ${time(last.finished_ms || last.created_ms)}`}
                       >
                         {shortTime(last.finished_ms || last.created_ms)}
                       </Link>

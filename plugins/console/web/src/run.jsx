@@ -4,6 +4,7 @@
 // recover.
 import { useEffect, useState } from 'preact/hooks';
 import { api, readLog } from './api.js';
+import { RunStatusIcon, TERMINATED, runStateText, runStatusLabel, terminationText } from './run_states.jsx';
 import {
   Dialog,
   Link,
@@ -123,7 +124,7 @@ export function RunPage({ id }) {
   const pct = Math.max(0, Math.min(100, Math.round(run.progress || 0)));
   // A run that completed without failing or being cancelled is done, whatever
   // progress it reported.
-  const finished = run.phase === 'COMPLETED' && run.status !== 'error' && run.status !== 'cancelled';
+  const finished = run.phase === 'COMPLETED' && run.status !== 'error' && !TERMINATED.has(run.status);
   const cancelWhy = !ctx.can('runs.cancel')
     ? `Your role (${ctx.me.role}) may not cancel runs.`
     : run.phase === 'COMPLETED'
@@ -149,11 +150,10 @@ export function RunPage({ id }) {
             )}
           </p>
           <h1 id="run-title">
-            <StatusIcon status={run.status} /> Run {run.id}{' '}
+            <RunStatusIcon status={run.status} /> Run {run.id}{' '}
             <span class="sub" data-testid="run-status">
-              {statusLabel(run.status)}
-              {run.terminated && run.status !== 'cancelled' ? ' (terminated)' : ''}
-              {run.cancelled_by ? ` by ${run.cancelled_by}` : ''}
+              {runStateText(run)}
+              {run.terminated && !run.termination ? ' (terminated)' : ''}
               {run.stale ? ' (stale)' : ''}
               {run.hold ? ' (held)' : ''}
             </span>
@@ -210,11 +210,17 @@ export function RunPage({ id }) {
       <div class="run-grid">
         <dl class="facts">
           <dt>Result</dt>
-          <dd data-testid="run-summary">{run.summary || (run.phase === 'COMPLETED' ? statusLabel(run.status) : '—')}</dd>
+          <dd data-testid="run-summary">{run.summary || (run.phase === 'COMPLETED' ? runStatusLabel(run.status) : '—')}</dd>
           {run.cancelled_by && (
             <>
               <dt>Cancelled by</dt>
               <dd data-testid="run-cancelled-by">{run.cancelled_by}</dd>
+            </>
+          )}
+          {run.termination && (
+            <>
+              <dt>Why it stopped</dt>
+              <dd data-testid="run-termination">{terminationText(run)}</dd>
             </>
           )}
           <dt>Exit code</dt>

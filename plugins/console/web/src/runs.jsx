@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { LogDialog, usePoll, useReadMarks } from './jobs.jsx';
+import { RUN_STATUSES, RunStatusIcon, runStateText } from './run_states.jsx';
 import {
   Link,
   Message,
@@ -20,7 +21,7 @@ const LIMIT = 200;
 
 export function RunsPage() {
   const ctx = useSession();
-  const [statuses, setStatuses] = useState(STATUSES.map((s) => s.id));
+  const [statuses, setStatuses] = useState(RUN_STATUSES.map((s) => s.id));
   const [text, setText] = useState('');
   const [log, setLog] = useState(0);
   useEffect(() => {
@@ -41,7 +42,7 @@ export function RunsPage() {
       <div class="page-head">
         <h1 id="runs-title">Run history</h1>
         <div class="tools">
-          <StatusToggles value={statuses} onChange={setStatuses} label="Filter runs by status" />
+          <StatusToggles value={statuses} onChange={setStatuses} statuses={RUN_STATUSES} label="Filter runs by status" />
           <TextFilter
             id="run-filter"
             label="Filter runs by text"
@@ -85,7 +86,7 @@ export function RunTable({ runs, caption, showJob, onLog, empty }) {
           {runs.map((r) => (
             <tr key={r.id}>
               <td>
-                <StatusIcon status={r.status} />
+                <RunStatusIcon status={r.status} />
                 {r.over_target && (
                   <span class="flag" title="Ran longer than its target duration">
                     slow
@@ -123,7 +124,7 @@ export function RunTable({ runs, caption, showJob, onLog, empty }) {
               <td>{r.triggered_by || '—'}</td>
               <td>{r.target_tenant || '—'}</td>
               <td class="desc" title={r.summary}>
-                {r.summary || statusLabel(r.status)}
+                {r.termination ? runStateText(r) : r.summary || runStateText(r)}
               </td>
             </tr>
           ))}

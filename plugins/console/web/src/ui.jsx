@@ -70,7 +70,7 @@ export const statusLabel = (s) => (KNOWN.has(s) ? tr(STATUS_WORDS[s]) : s);
  */
 export function StatusIcon({ status, decorative }) {
   const glyph =
-    { running: '●', normal: '✓', warning: '⚠', error: '✕', cancelled: '⊘', pending: '◷', never: '–', timed_out: '⏱', stopped: '■', recovered: '↺' }[status] || '?';
+    { running: '●', normal: '✓', warning: '⚠', error: '✕', cancelled: '⊘', pending: '◷', never: '–', timed_out: '⌛', stopped: '■', recovered: '↺' }[status] || '?';
   if (decorative)
     return (
       <span class={`status status-${status}`} aria-hidden="true">
