@@ -20,6 +20,7 @@
 #include "loader/describe.h"
 #include "log/logging.h"
 #include "store/open.h"
+#include "version.h"
 
 namespace opk {
 namespace {
@@ -587,6 +588,20 @@ Status Kernel::start_engine() {
   o.prune_batch = config_.prune_batch;
   o.timeout_grace_ms = config_.timeout_grace_ms;
   o.events = events_.get();
+  // Several kernels on one PostgreSQL database: runs claimed from the store,
+  // leases, fencing, takeover (engine_cluster.cpp).
+  o.cluster = config_.store_backend == "postgresql";
+  o.lease_ms = config_.lease_ms;
+  o.poll_ms = config_.claim_poll_ms;
+  o.version = kOpskernelVersion;
+  for (PluginRecord* p : order_)
+    if (p->state == PluginState::active) o.plugins += (o.plugins.empty() ? "" : ",") + p->id;
+  o.job_types = [this] {
+    std::vector<std::string> types;
+    for (const auto& [id, entry] : registry_.job_types()) types.push_back(id);
+    for (const auto& [id, adapted] : alert_jobs_) types.push_back(id);
+    return types;
+  };
   engine_ = std::make_unique<jobs::Engine>(
       *store_, [this](const std::string& t) { return resolve_type(t); }, o);
   if (!(s = engine_->start())) return s;

@@ -53,6 +53,8 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"jobs.prune_batch", "runs (or audit rows) deleted per pruning transaction (>= 1)"},
     {"jobs.audit_retention_days", "audit rows older than this are pruned (days; 0 keeps everything)"},
     {"jobs.timeout_grace_ms", "after a run's timeout cancels it, how long before it is marked ERROR (ms)"},
+    {"jobs.lease_ms", "several kernels on PostgreSQL: a node's lease; missed, its runs are taken over (ms)"},
+    {"jobs.claim_poll_ms", "several kernels on PostgreSQL: idle workers look for due runs this often (ms)"},
     {"identity.bootstrap_token_file",
      "file with the first platform administrator's token, read at the first start; empty: a token is printed once"},
     {"identity.token_ttl_days", "lifetime of tokens made with `opskernel users add|token` (days; 0: no expiry)"},
@@ -273,6 +275,12 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     Status s = parse_uint(origin, key, v, r.lo, r.hi, &n);
     if (!s) return s;
     *r.field = static_cast<uint32_t>(n);
+  } else if (key == "jobs.lease_ms" || key == "jobs.claim_poll_ms") {
+    uint64_t n = 0;
+    Status s = key == "jobs.lease_ms" ? parse_uint(origin, key, v, 300, 3600000, &n)
+                                      : parse_uint(origin, key, v, 10, 600000, &n);
+    if (!s) return s;
+    (key == "jobs.lease_ms" ? c->lease_ms : c->claim_poll_ms) = static_cast<uint32_t>(n);
   } else if (key == "alerts.flap_threshold") {
     uint64_t n = 0;
     Status s = parse_uint(origin, key, v, 1, 1000, &n);

@@ -69,6 +69,11 @@ struct Config {
   uint32_t audit_retention_days = 365;
   uint32_t prune_batch = 1000;
   uint32_t timeout_grace_ms = 30000;
+  // Several kernels on one PostgreSQL store: a node's lease (renewed every
+  // third of it; a node that misses it is dead and its runs are taken over)
+  // and how often idle workers look for due runs in the store.
+  uint32_t lease_ms = 15000;
+  uint32_t claim_poll_ms = 1000;
 
   // Identities.
   std::string bootstrap_token_file;  // empty: the first start prints a new token

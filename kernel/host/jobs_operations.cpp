@@ -597,6 +597,42 @@ Status op_run_action(JobsCall& c, Object::Ptr out) {
   return Status::ok();
 }
 
+// The kernels sharing the store (workers) and their drain: kernel-wide.
+Status op_workers(JobsCall& c, Object::Ptr out) {
+  std::vector<jobs::Worker> ws;
+  if (Status s = c.engine.workers(&ws); !s) return s;
+  Array::Ptr a = new Array;
+  for (const auto& w : ws) {
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("node", w.node.id);
+    o->set("version", w.node.version);
+    o->set("status", w.node.status);
+    o->set("pools", w.node.pools);
+    o->set("plugins", w.node.plugins);
+    o->set("job_types", w.node.job_types);
+    o->set("started_ms", w.node.started_ms);
+    o->set("heartbeat_ms", w.node.heartbeat_ms);
+    o->set("lease_until_ms", w.node.lease_until_ms);
+    o->set("epoch", w.node.epoch);
+    o->set("drain_reason", w.node.drain_reason);
+    o->set("self", w.self);
+    if (w.self) o->set("in_flight", static_cast<int64_t>(w.in_flight));
+    a->add(o);
+  }
+  out->set("workers", a);
+  return Status::ok();
+}
+
+Status op_drain(JobsCall& c, Object::Ptr out) {
+  std::string node, reason;
+  Status s;
+  if (!(s = c.req.str("node", &node, true)) || !(s = c.req.str("reason", &reason))) return s;
+  c.reached_engine = true;
+  if (!(s = c.engine.drain(node, c.engine_actor(), reason))) return s;
+  out->set("node", node);
+  return Status::ok();
+}
+
 }  // namespace
 
 // The audit actions are those the engine writes for what reaches it
@@ -622,6 +658,8 @@ const std::vector<JobsOperation>& jobs_operations() {
       {"audit", "audit.read", op_audit, nullptr},
       {"cron_next", "jobs.read", op_cron_next, nullptr},
       {"plugins", "plugins.read", op_plugins, nullptr},
+      {"workers", "jobs.read", op_workers, nullptr},
+      {"drain", "runs.recover", op_drain, "worker.drain"},
   };
   return table;
 }

@@ -58,6 +58,11 @@ Engine::~Engine() {
 }
 
 Status Engine::start() {
+  // Cluster: registered first; the runs of this node's earlier epochs and
+  // of dead nodes are taken over (engine_cluster.cpp), so what follows
+  // finds none of this node's left RUNNING.
+  if (opts_.cluster)
+    if (Status s = join_cluster(); !s) return s;
   const int64_t now = now_ms();
   // Runs a dead kernel left RUNNING: close them, re-queue where allowed.
   std::vector<store::Completion> closed;
@@ -118,6 +123,10 @@ Status Engine::start() {
     for (int i = 0; i < pool->concurrency; ++i) pool->threads.emplace_back([this, p = pool.get()] { worker(p); });
   scheduler_ = std::thread([this] { scheduler(); });
   watchdog_ = std::thread([this] { watchdog(); });
+  if (opts_.cluster) {
+    cluster_ = std::thread([this] { cluster_loop(); });
+    hints_thread_ = std::thread([this] { hint_loop(); });
+  }
   return Status::ok();
 }
 
@@ -135,6 +144,7 @@ void Engine::stop(int64_t grace_ms) {
         f->ref.type->c.cancel(f->ref.instance, f->ref.type->self, f->run->context());
     for (auto& [name, pool] : pools_) pool->cv.notify_all();
     sched_cv_.notify_all();
+    cluster_cv_.notify_all();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
     if (!done_cv_.wait_until(lock, deadline, [&] { return flights_.empty(); })) {
       log::kernel()->warn("{} run(s) still in flight after {} ms; waiting for them to end", flights_.size(), grace_ms);
@@ -152,6 +162,8 @@ void Engine::stop(int64_t grace_ms) {
   }
   if (scheduler_.joinable()) scheduler_.join();
   if (watchdog_.joinable()) watchdog_.join();
+  if (cluster_.joinable()) cluster_.join();
+  if (hints_thread_.joinable()) hints_thread_.join();
 }
 
 }  // namespace opk::jobs

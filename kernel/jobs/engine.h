@@ -69,6 +69,28 @@ struct EngineOptions {
   // transaction, and the minute's housekeeping prunes it. Null: no events
   // (tests of the engine alone). REQUIRES: outlives the engine.
   events::Log* events = nullptr;
+
+  // Several kernels on one store (the PostgreSQL store): the node registers
+  // with a lease it renews every lease_ms / 3; idle workers claim due runs
+  // of the types loaded here from the store (FOR UPDATE SKIP LOCKED) at
+  // least every poll_ms, sooner on another kernel's hint; results are
+  // fenced by the node's epoch; the runs of nodes whose lease lapsed are
+  // taken over; cancels reach the node that runs the run. false: one kernel
+  // (the embedded store), runs kept in memory as before.
+  bool cluster = false;
+  int64_t lease_ms = 15000;
+  int64_t poll_ms = 1000;
+  std::string version;  // the kernel's, and the plugins it loaded (comma-separated), as registered
+  std::string plugins;
+  // The job types loaded here (a node claims only these). Empty: none.
+  std::function<std::vector<std::string>()> job_types;
+};
+
+// A kernel of the cluster as the admin API lists it (Engine::workers).
+struct Worker {
+  store::ClusterNode node;
+  bool self = false;     // this kernel
+  size_t in_flight = 0;  // runs running here (self only)
 };
 
 // What the engine needs to call a job type: resolved by the kernel.
@@ -181,6 +203,17 @@ class Engine {
   std::map<std::string, size_t> queue_depths();
   LagHistogram lag_histogram() const;
 
+  // --- several kernels on one store (engine_cluster.cpp)
+  // The kernels registered on the store (this one alone, from memory, when
+  // the engine is not clustered).
+  Status workers(std::vector<Worker>* out);
+  // Drains kernel `node` (this one or another): it claims nothing new,
+  // finishes its runs, then reports drained. Audited. NOT_FOUND for an
+  // unknown node; UNSUPPORTED when the engine is not clustered.
+  Status drain(const std::string& node, const Actor& actor, const std::string& reason);
+  // This node's epoch (0 when not clustered).
+  int64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+
  private:
   struct Item;
   struct Pool;
@@ -204,6 +237,28 @@ class Engine {
   void execute(const Item& item, const std::shared_ptr<Flight>& flight, std::vector<store::Completion>* done);
   void scheduler();
   void watchdog();
+  // --- several kernels (engine_cluster.cpp)
+  // Registers this node (a new epoch) and takes over the runs of dead
+  // nodes and of this node's earlier epochs.
+  Status join_cluster();
+  // Heartbeats, takeovers, cancels asked through other kernels, schedules
+  // defined through them, the drain; and the hints of other kernels.
+  void cluster_loop();
+  void hint_loop();
+  // Closes `runs` (RUNNING, their claims void) as ERROR + terminated and
+  // re-queues those whose type may be repeated, as start() does for a
+  // crashed kernel's runs; `why` ends their summary.
+  Status take_over(const std::vector<store::RunRow>& runs, const std::string& why);
+  // Fenced: drops what this node holds and registers again.
+  void on_fenced(const Status& why);
+  // Recomputes the job types each pool claims from the store. REQUIRES: mu_.
+  void refresh_pool_types_locked();
+  // The job types this node runs (those of every pool), as last computed.
+  std::vector<std::string> loaded_types();
+  // Claims due runs of `pool`'s types from the store into *rows (cluster).
+  Status claim_from_store(Pool* pool, std::vector<store::RunRow>* rows, std::vector<store::Completion>* done);
+  // Reads scheduled jobs defined or changed through other kernels.
+  void refresh_schedules();
   // Flags runs RUNNING too long as stale and prunes old runs and audit rows.
   void housekeeping(int64_t now);
   void load_schedules();
@@ -253,6 +308,15 @@ class Engine {
   uint64_t inventory_generation_ = 0;
   int64_t inventory_read_ms_ = 0;
   std::thread scheduler_, watchdog_;
+  // Several kernels (engine_cluster.cpp): the epoch of this node's
+  // registration; claiming is off while it drains or is fenced.
+  std::atomic<int64_t> epoch_{0};
+  bool claiming_ = true;      // mu_
+  bool draining_ = false;     // mu_
+  uint64_t hints_ = 0;        // mu_: moves on at each hint; idle workers claim
+  bool cancel_hint_ = false;  // mu_: a cancel was hinted; the cluster loop looks
+  std::condition_variable cluster_cv_;
+  std::thread cluster_, hints_thread_;
   static constexpr std::array<int64_t, 11> kLagBounds = {1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000, 30000};
   std::array<std::atomic<uint64_t>, kLagBounds.size() + 1> lag_counts_{};
   std::atomic<int64_t> lag_sum_ms_{0};

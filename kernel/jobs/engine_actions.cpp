@@ -222,11 +222,14 @@ Status Engine::cancel(int64_t run_id, const Actor& actor, const std::string& rea
 Status Engine::cancel_in_flight(int64_t run_id, const store::RunRow& row, const Actor& actor,
                                 const std::string& reason) {
   Status s;
+  bool elsewhere = false;  // cluster: another kernel runs it
   {
     std::lock_guard lock(mu_);
     {
       auto it = flights_.find(run_id);
-      if (it == flights_.end()) {
+      if (it == flights_.end() && opts_.cluster) {
+        elsewhere = true;
+      } else if (it == flights_.end()) {
         s = Status::conflict("run " + std::to_string(run_id) +
                              " is not running on this kernel; if it is stale, recover it instead");
       } else if (it->second->run->phase() == Phase::pending) {
@@ -245,6 +248,16 @@ Status Engine::cancel_in_flight(int64_t run_id, const store::RunRow& row, const 
           f.ref.type->c.cancel(f.ref.instance, f.ref.type->self, f.run->context());
       }
     }
+  }
+  if (elsewhere) {
+    // Recorded in the store for the node that runs it, which cancels it
+    // cooperatively (its next heartbeat, or at once on the store's hint).
+    TypeRef ref = resolve_(row.job_type);
+    if (ref.type && !ref.type->cancellable())
+      return Status::conflict("job type '" + row.job_type +
+                              "' has no cancel hook; its runs cannot be cancelled safely");
+    s = store_.request_cancel(run_id, canceller(actor), reason);
+    if (s) s = Status(OPK_OK, "cancel requested of node '" + row.node + "'");
   }
   return s;
 }

@@ -30,6 +30,7 @@ void Engine::enqueue_locked(store::RunRow row, const TypeRef& ref) {
 
 void Engine::enqueue_item_locked(Item item) {
   if (!running_) return;  // stays PENDING in the store: queued at the next start
+  if (draining_) return;  // cluster: stays PENDING in the store for other nodes
   if (!item.due && item.row->scheduled_ms > now_ms()) {
     // Not due yet: the scheduler moves it to its pool when it is.
     const auto row = item.row;
@@ -206,18 +207,88 @@ void Engine::worker(Pool* pool) {
   auto completions_due = [&] {
     return !done.empty() && (done.size() >= kMaxHeldCompletions || now_ms() - done_since_ms >= kCompletionHoldMs);
   };
+  uint64_t hints_seen = 0;
+  bool claim_again = false;  // cluster: the last claim from the store found runs; more may be due
   while (true) {
     batch.clear();
+    // Cluster: due runs are claimed from the store (other kernels' runs, or
+    // this one's after a restart) when the queue is empty, and at least
+    // every poll_ms while it is not, so they do not wait behind it.
+    bool from_store = false;
     {
       std::unique_lock lock(mu_);
-      if (!done.empty() && (pool->heap.empty() || !running_)) {
+      if (!done.empty() && (pool->heap.empty() || !running_ || (opts_.cluster && !claiming_))) {
         // Nothing to claim with them: store the completions on their own.
         lock.unlock();
         flush();
         lock.lock();
       }
-      pool->cv.wait(lock, [&] { return !running_ || !pool->heap.empty(); });
+      if (opts_.cluster) {
+        if (!claim_again)
+          pool->cv.wait_for(lock, std::chrono::milliseconds(opts_.poll_ms),
+                            [&] { return !running_ || (claiming_ && (!pool->heap.empty() || hints_ != hints_seen)); });
+        claim_again = false;
+        hints_seen = hints_;
+        if (!running_) break;
+        if (!claiming_) continue;  // draining or fenced
+        from_store = pool->heap.empty() || now_ms() - pool->last_store_claim_ms >= opts_.poll_ms ||
+                     now_ms() < pool->last_store_claim_ms;
+      } else {
+        pool->cv.wait(lock, [&] { return !running_ || !pool->heap.empty(); });
+      }
       if (!running_) break;
+    }
+    std::vector<int64_t> ids, skipped;
+    std::vector<std::shared_ptr<Flight>> claimed;
+    if (from_store) {
+      std::vector<store::RunRow> rows;
+      const bool carry = !done.empty() && completions_due();
+      Status s = claim_from_store(pool, &rows, carry ? &done : nullptr);
+      if (!s) {
+        log::kernel()->error("cannot claim runs from the store, trying again in {} ms: {}", kFireRetryMs, s.message());
+        flush();
+        std::unique_lock lock(mu_);
+        pool->cv.wait_for(lock, std::chrono::milliseconds(kFireRetryMs), [&] { return !running_; });
+        continue;
+      }
+      if (carry) settle();
+      claim_again = !rows.empty();
+      if (rows.empty()) {
+        std::lock_guard lock(mu_);
+        if (pool->heap.empty()) continue;  // nothing due: wait for a hint or the next poll
+      }
+      {
+        std::lock_guard lock(mu_);
+        for (auto& r : rows) {
+          TypeRef ref = resolve_(r.job_type);
+          if (!ref.type) {
+            // Unloaded since the claim's list was made: closed, not lost.
+            store::Completion c =
+                terminated(r.id, "job type '" + r.job_type + "' is no longer loaded on node '" + opts_.node + "'");
+            c.node = opts_.node;
+            c.epoch = epoch();
+            done.push_back(std::move(c));
+            if (done_since_ms == 0) done_since_ms = now_ms();
+            continue;
+          }
+          Item item{std::make_shared<store::RunRow>(std::move(r)), ref,
+                    claim::is_short(static_cast<int64_t>(ref.type->target_duration_ms))};
+          auto flight = make_flight(item);
+          flight->epoch = epoch();
+          // A flight of another worker of this node may be here: one that
+          // is claiming the run by id, and will find it taken (this claim
+          // holds it) and leave this flight alone (unclaim below).
+          flights_[item.row->id] = flight;
+          claimed.push_back(std::move(flight));
+          batch.push_back(std::move(item));
+        }
+        // A full claim: more may be due; another worker looks too.
+        if (rows.size() >= kStoreClaimShort) pool->cv.notify_one();
+      }
+      if (batch.empty()) continue;
+    } else {
+      std::unique_lock lock(mu_);
+      if (pool->heap.empty()) continue;
       // Claim the head; runs of types declared short are claimed in a group so
       // one transaction records many of them RUNNING (group commit), as the
       // claim policy bounds it (claim::takes).
@@ -230,66 +301,98 @@ void Engine::worker(Pool* pool) {
       } while (!pool->heap.empty() &&
                claim::takes(taken, pool->heap.front().queued(), pool->heap.size(), pool->concurrency));
     }
-    // A run released from hold can be queued twice: keep one copy.
-    std::sort(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return b < a; });
-    batch.erase(
-        std::unique(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return a.row->id == b.row->id; }),
-        batch.end());
-    std::vector<int64_t> ids, skipped;
-    // The stored start: now, or the start of a run claimed ahead of it.
-    const int64_t claimed_ms = now_ms();
-    int64_t start_ms = claimed_ms;
-    // Every run being claimed is in flight from before its claim is written:
-    // readers may see it RUNNING before the claim's flush returns, and a
-    // cancel then finds it here (it is not started at all). A run another
-    // worker holds already (a released run queued twice) is not claimed.
-    std::vector<std::shared_ptr<Flight>> claimed(batch.size());
-    {
-      std::lock_guard lock(mu_);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        auto [slot, fresh] = flights_.try_emplace(batch[i].row->id);
-        if (!fresh) continue;
-        slot->second = claimed[i] = make_flight(batch[i]);
-        ids.push_back(batch[i].row->id);
-        if (batch[i].due)
-          start_ms = std::max(start_ms, std::min(batch[i].row->scheduled_ms, claimed_ms + kFireAheadMs));
-      }
-    }
-    // Drops the flights of runs this worker did not claim after all.
-    auto unclaim = [&](const std::function<bool(int64_t)>& which) {
-      std::lock_guard lock(mu_);
-      for (size_t i = 0; i < batch.size(); ++i)
-        if (claimed[i] && which(batch[i].row->id)) {
-          flights_.erase(batch[i].row->id);
-          claimed[i].reset();
-        }
-    };
-    // The previous batch's completions share this claim's commit when they
-    // are due, or before a long run (it would keep them for its whole length).
-    const bool carry = !done.empty() && (completions_due() || !batch.front().short_run);
-    Status s = store_.mark_running(ids, start_ms, opts_.node, &skipped, carry ? &done : nullptr);
-    if (!s) {
-      // They stay PENDING in the store: back into the queue for another try.
-      log::kernel()->error("cannot record {} run(s) RUNNING, queued again: {}", ids.size(), s.message());
-      unclaim([](int64_t) { return true; });
+    if (!from_store) {
+      // A run released from hold can be queued twice: keep one copy.
+      std::sort(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return b < a; });
+      batch.erase(
+          std::unique(batch.begin(), batch.end(), [](const Item& a, const Item& b) { return a.row->id == b.row->id; }),
+          batch.end());
+      // The stored start: now, or the start of a run claimed ahead of it.
+      const int64_t claimed_ms = now_ms();
+      int64_t start_ms = claimed_ms;
+      // Every run being claimed is in flight from before its claim is written:
+      // readers may see it RUNNING before the claim's flush returns, and a
+      // cancel then finds it here (it is not started at all). A run another
+      // worker holds already (a released run queued twice) is not claimed.
+      claimed.assign(batch.size(), nullptr);
+      const int64_t claim_epoch = epoch();
       {
         std::lock_guard lock(mu_);
-        for (const auto& it : batch) enqueue_item_locked(it);
+        for (size_t i = 0; i < batch.size(); ++i) {
+          auto [slot, fresh] = flights_.try_emplace(batch[i].row->id);
+          if (!fresh) continue;
+          slot->second = claimed[i] = make_flight(batch[i]);
+          claimed[i]->epoch = claim_epoch;
+          ids.push_back(batch[i].row->id);
+          if (batch[i].due)
+            start_ms = std::max(start_ms, std::min(batch[i].row->scheduled_ms, claimed_ms + kFireAheadMs));
+        }
       }
-      flush();
-      // The store may refuse for a while (disk full, a failed flush): the
-      // next try comes after a pause, not in a tight loop.
-      std::unique_lock lock(mu_);
-      pool->cv.wait_for(lock, std::chrono::milliseconds(kFireRetryMs), [&] { return !running_; });
-      continue;
+      // Drops the flights of runs this worker did not claim after all.
+      // Not one another worker put in its place (cluster: claim_from_store).
+      auto unclaim = [&](const std::function<bool(int64_t)>& which) {
+        std::lock_guard lock(mu_);
+        for (size_t i = 0; i < batch.size(); ++i)
+          if (claimed[i] && which(batch[i].row->id)) {
+            if (auto it = flights_.find(batch[i].row->id); it != flights_.end() && it->second == claimed[i])
+              flights_.erase(it);
+            claimed[i].reset();
+          }
+      };
+      // The previous batch's completions share this claim's commit when they
+      // are due, or before a long run (it would keep them for its whole length).
+      const bool carry = !done.empty() && (completions_due() || !batch.front().short_run);
+      Status s;
+      if (opts_.cluster) {
+        // The runs this node queued itself, claimed with the same guarantee
+        // as any claim from the store (its node live at its epoch, rows
+        // another kernel holds skipped).
+        store::ClaimRequest q;
+        q.node = opts_.node;
+        q.epoch = claim_epoch;
+        q.ids = ids;
+        q.now_ms = claimed_ms;
+        q.started_ms = start_ms;
+        std::vector<store::RunRow> got;
+        s = store_.claim_runs(q, &got, carry ? &done : nullptr);
+        if (s) {
+          std::vector<int64_t> won;
+          for (const auto& r : got) won.push_back(r.id);
+          std::sort(won.begin(), won.end());
+          for (int64_t id : ids)
+            if (!std::binary_search(won.begin(), won.end(), id)) skipped.push_back(id);
+        }
+      } else {
+        s = store_.mark_running(ids, start_ms, opts_.node, &skipped, carry ? &done : nullptr);
+      }
+      if (!s) {
+        // They stay PENDING in the store: back into the queue for another try.
+        log::kernel()->error("cannot record {} run(s) RUNNING, queued again: {}", ids.size(), s.message());
+        unclaim([](int64_t) { return true; });
+        {
+          std::lock_guard lock(mu_);
+          for (const auto& it : batch) enqueue_item_locked(it);
+        }
+        flush();
+        // The store may refuse for a while (disk full, a failed flush): the
+        // next try comes after a pause, not in a tight loop.
+        std::unique_lock lock(mu_);
+        pool->cv.wait_for(lock, std::chrono::milliseconds(kFireRetryMs), [&] { return !running_; });
+        continue;
+      }
+      if (carry) settle();
+      // Held or cancelled meanwhile: not claimed.
+      if (!skipped.empty())
+        unclaim([&](int64_t id) { return std::find(skipped.begin(), skipped.end(), id) != skipped.end(); });
     }
-    if (carry) settle();
-    // Held or cancelled meanwhile: not claimed.
-    if (!skipped.empty())
-      unclaim([&](int64_t id) { return std::find(skipped.begin(), skipped.end(), id) != skipped.end(); });
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!claimed[i]) continue;
       execute(batch[i], claimed[i], &done);
+      if (opts_.cluster) {
+        // Fenced: stored only while this node still holds the run.
+        done.back().node = opts_.node;
+        done.back().epoch = claimed[i]->epoch;
+      }
       if (done_since_ms == 0 && !done.empty()) done_since_ms = now_ms();
       if (!batch[i].short_run || completions_due()) flush();
     }

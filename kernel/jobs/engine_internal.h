@@ -48,6 +48,11 @@ inline constexpr int64_t kHousekeepingMs = 60000;
 // the next start like any run in flight.
 inline constexpr int64_t kFireAheadMs = 5;
 
+// Cluster: runs claimed from the store in one claim of short runs at most.
+inline constexpr size_t kStoreClaimShort = 128;
+// Cluster: runs taken over from dead nodes per pass.
+inline constexpr size_t kTakeOverBatch = 1000;
+
 // Every log line of a run, from a given one on.
 inline constexpr size_t kAllLines = static_cast<size_t>(-1);
 
@@ -97,6 +102,10 @@ struct Engine::Pool {
   std::vector<Item> heap;
   std::condition_variable cv;
   std::vector<std::thread> threads;
+  // Cluster: the job types this pool claims from the store (short ones are
+  // claimed in groups, others one at a time), and when it last did.
+  std::vector<std::string> short_types, long_types;
+  int64_t last_store_claim_ms = 0;
 };
 
 struct Engine::Flight {
@@ -108,6 +117,7 @@ struct Engine::Flight {
   int64_t hard_deadline_ms = 0;  // after the grace: mark ERROR
   int64_t flushed_seq = 0;       // log lines already in the store
   bool abandoned = false;        // marked ERROR while the plugin still runs
+  int64_t epoch = 0;             // cluster: the node's epoch when claimed (fences its result)
 };
 
 // A scheduled job's schedule, parsed: reused while the job's schedule text,

@@ -44,6 +44,10 @@ void Engine::watchdog() {
                        OPK_ERR_TIMEOUT));
         abandoned.back().end_cause = store::kEndTimeout;
         abandoned.back().end_limit_ms = static_cast<int64_t>(f->ref.type->timeout_ms);
+        if (opts_.cluster) {  // fenced as the run's own result would be
+          abandoned.back().node = opts_.node;
+          abandoned.back().epoch = f->epoch;
+        }
         if (f->row)
           add_end_events(*f->row, &abandoned.back(), f->run->snapshot().started_ms, events::RunEnd::timed_out,
                          opts_.events ? job_scope_locked(f->row->scheduled_job_id) : std::string(),

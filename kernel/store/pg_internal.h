@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/portable_store.h"
@@ -172,6 +173,21 @@ class PgStore final : public PortableStore {
   Status flag_stale(int64_t before_ms, int64_t* count, const RunEventsOf& events) override;
   Status prune(int64_t before_ms, size_t batch, int64_t* deleted) override;
 
+  // --- several kernels on one database (pg_cluster.cpp)
+  Status register_node(ClusterNode* node) override;
+  Status heartbeat_node(const std::string& id, int64_t epoch, const std::string& status, int64_t now_ms,
+                        int64_t lease_until_ms, ClusterNode* stored) override;
+  Status expire_nodes(int64_t now_ms, std::vector<ClusterNode>* died) override;
+  StatusOr<std::vector<ClusterNode>> cluster_nodes() override;
+  Status drain_node(const std::string& id, const std::string& reason) override;
+  Status claim_runs(const ClaimRequest& request, std::vector<RunRow>* claimed,
+                    const std::vector<Completion>* completed_first) override;
+  StatusOr<std::vector<RunRow>> orphaned_runs(const std::vector<std::string>& job_types, size_t limit) override;
+  Status request_cancel(int64_t run_id, const std::string& by, const std::string& reason) override;
+  StatusOr<std::map<int64_t, std::pair<std::string, std::string>>> cancel_requests(const std::string& node,
+                                                                                   int64_t epoch) override;
+  bool wait_hint(int64_t timeout_ms, bool* cancels) override;
+
   // --- health and housekeeping (pg_store.cpp)
   Status writable() override;
   void checkpoint() override;
@@ -265,6 +281,17 @@ class PgStore final : public PortableStore {
   Status advance_open_mark(PGconn* conn);
   // The largest run id created before `before_ms`; 0 if none or unknown.
   int64_t last_created_before(int64_t before_ms);
+  // Wakes the other kernels (NOTIFY, folded per transaction) if any of the
+  // runs created is due within a second and a kernel of this store
+  // registered as a node (pg_cluster.cpp).
+  Status notify_due_runs(PGconn* conn, const std::vector<RunRow>& runs);
+  // Of completions fenced to a node and epoch (Completion::epoch), those
+  // whose node is no longer live at that epoch, or whose run it no longer
+  // holds, are dropped: *kept gets the others when any is (*dropped > 0),
+  // else it is left alone. The node's row is locked to the commit (FOR
+  // SHARE), so it cannot be declared dead meanwhile (pg_cluster.cpp).
+  Status fence_completions(PGconn* conn, const std::vector<Completion>& cs, std::vector<Completion>* kept,
+                           size_t* dropped);
   // Runs matching the SQL condition `where` (with its $n parameters), in
   // `order`, at most `limit`, appended to *out (a row that cannot be
   // parsed is skipped). runs_where reads on a pooled connection.
@@ -288,6 +315,18 @@ class PgStore final : public PortableStore {
   // Calls the event listener if events were written since the last seq
   // was `before` (read before the write began).
   void events_committed(int64_t before);
+
+  // --- the change count other kernels see (pg_store.cpp)
+  // The publisher thread: every few milliseconds, if generation_ moved
+  // since it last looked, adds one to the shared count (store_changes'
+  // row, made at open) in a write of its own; once more as the
+  // store closes. generation() adds that count to generation_, so a change
+  // made through another kernel moves it too. Published after the commit,
+  // never before it: a reader that sees the new count reads the change. A
+  // kernel that dies between its commit and the next tick leaves that
+  // change unpublished until any kernel's next one (the engine's inventory
+  // re-reads within its TTL regardless).
+  void publish_loop();
 
   // --- plugins' SQL (pg_plugin_sql.cpp)
   // What one statement of a plugin may do: `owner` empty runs unfenced;
@@ -323,7 +362,12 @@ class PgStore final : public PortableStore {
   PgPool pool_;
   std::string database_;  // the database connected to
   std::string kernel_role_;
-  std::atomic<int64_t> next_mark_at_{0};  // create_runs moves the open-runs mark once ids reach this
+  std::mutex publish_mu_;  // guards publish_stop_
+  std::condition_variable publish_cv_;
+  bool publish_stop_ = false;
+  std::thread publisher_;
+  mutable std::atomic<uint64_t> unread_{0};  // generation()'s failed reads
+  std::atomic<int64_t> next_mark_at_{0};     // create_runs moves the open-runs mark once ids reach this
   // The event log: the largest seq this store wrote or read, and who is
   // told about new events.
   std::atomic<int64_t> last_event_seq_{0};
@@ -331,6 +375,12 @@ class PgStore final : public PortableStore {
   AlertEventsOf alert_events_;
   std::mutex roles_mu_;
   std::vector<std::string> roles_made_;  // plugins whose role exists; roles_mu_
+  // Several kernels: set once a node registered (notify_due_runs), and the
+  // connection that LISTENs for hints (wait_hint).
+  std::atomic<bool> clustered_{false};
+  std::atomic<uint64_t> fenced_results_{0};
+  std::mutex hint_mu_;
+  PgConn hint_conn_;
 };
 
 }  // namespace opk::store::internal

@@ -179,6 +179,7 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
     for (size_t k = 0; k < runs->size(); ++k) (*audit)[k].outcome = "ok: run " + std::to_string((*runs)[k].id);
     if (Status s = insert_audit(c, *audit); !s) return s;
   }
+  if (Status s = notify_due_runs(c, *runs); !s) return s;
   // Every kPgMarkEvery new runs, the open-runs mark moves up (in this
   // transaction: it moves back with it if this write is undone).
   const int64_t last = taken.empty() ? 0 : taken.back();
@@ -235,9 +236,38 @@ Status PgStore::recover_runs(const std::vector<Completion>& closed, std::vector<
   const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
   // The new runs first: the completions' events take the event log's lock last.
   Status s = in_transaction("recover runs", [&](PGconn* c) {
-    if (!requeued->empty())
-      if (Status w = create_runs_in(c, requeued, nullptr); !w) return w;
-    return complete_in(c, closed);
+    // Only runs still open are closed and repeated: kernels taking over a
+    // dead node's runs may race for them (the rows are locked to the commit;
+    // one another transaction holds, such as a stalled node's, is left for
+    // the next try).
+    std::vector<int64_t> ids;
+    for (const auto& x : closed) ids.push_back(x.run_id);
+    PgResult open;
+    if (Status w = pg_exec(c, "recover runs",
+                           "SELECT id FROM run_state WHERE id = ANY($1::bigint[]) AND phase <> 'COMPLETED' ORDER BY id "
+                           "FOR UPDATE SKIP LOCKED",
+                           {pg_id_array(ids)}, &open);
+        !w)
+      return w;
+    std::set<int64_t> still;
+    for (int i = 0; i < PQntuples(open.get()); ++i)
+      still.insert(std::strtoll(PQgetvalue(open.get(), i, 0), nullptr, 10));
+    std::vector<Completion> closing;
+    for (const auto& x : closed)
+      if (still.count(x.run_id)) closing.push_back(x);
+    std::vector<RunRow> again;
+    std::vector<size_t> again_at;
+    for (size_t i = 0; i < requeued->size(); ++i)
+      if ((*requeued)[i].parent_run_id == 0 || still.count((*requeued)[i].parent_run_id)) {
+        again.push_back((*requeued)[i]);
+        again_at.push_back(i);
+      }
+    for (auto& r : *requeued) r.id = 0;
+    if (!again.empty()) {
+      if (Status w = create_runs_in(c, &again, nullptr); !w) return w;
+      for (size_t i = 0; i < again.size(); ++i) (*requeued)[again_at[i]].id = again[i].id;
+    }
+    return complete_in(c, closing);
   });
   generation_.fetch_add(1, std::memory_order_release);
   if (!s)
@@ -456,7 +486,12 @@ int64_t PgStore::last_created_before(int64_t before_ms) {
   return lo;
 }
 
-Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& cs) {
+Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& all) {
+  // A fenced node's results are dropped (pg_cluster.cpp).
+  std::vector<Completion> kept;
+  size_t dropped = 0;
+  if (Status s = fence_completions(c, all, &kept, &dropped); !s) return s;
+  const std::vector<Completion>& cs = dropped ? kept : all;
   std::vector<const EventRow*> events;  // of the runs completed here
   std::vector<LogRow> logs;
   std::vector<const StepRow*> steps;

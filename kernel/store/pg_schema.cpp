@@ -223,6 +223,7 @@ CREATE TABLE event_consumers (
       {10, "", kKernelMigrations.at(9).sql},
       // Written portably in the SQLite store's schema (the view as migration 6's, with the new columns).
       {11, "", kKernelMigrations.at(10).sql},
+      {12, "", kKernelMigrations.at(11).sql},
   };
   // The same names as the SQLite store's versions.
   for (auto& x : m) x.name = kKernelMigrations.at(static_cast<size_t>(x.version - 1)).name;

@@ -1,7 +1,9 @@
 // The PostgreSQL store's connections: libpq's results and errors as Status,
 // the pool of connections, opening the store (open_postgresql) and its
 // health.
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "store/pg_internal.h"
@@ -185,12 +187,26 @@ namespace {
 // The advisory lock every migration takes (pg_schema.cpp's "opkm"), also
 // held while the migrations' table is made.
 constexpr int64_t kPgOpenMigrationLock = 0x6f706b6d;
+// How often the publisher looks whether this store changed runs or
+// scheduled jobs (PgStore::publish_loop): other kernels see a change this
+// much later at most, plus a round trip.
+constexpr auto kPgPublishEvery = std::chrono::milliseconds(10);
+// generation()'s answers when the count cannot be read: this bit and a
+// count of such answers, above any sum of changes, each one new.
+constexpr uint64_t kUnknownChanges = uint64_t{1} << 63;
 }  // namespace
 
 PgStore::PgStore(std::string conninfo, const PostgresOptions& options)
     : conninfo_(std::move(conninfo)), options_(options), pool_(conninfo_, options.pool_size) {}
 
-PgStore::~PgStore() = default;
+PgStore::~PgStore() {
+  {
+    std::lock_guard lock(publish_mu_);
+    publish_stop_ = true;
+  }
+  publish_cv_.notify_all();
+  if (publisher_.joinable()) publisher_.join();
+}
 
 Status PgStore::open() {
   {
@@ -212,13 +228,40 @@ Status PgStore::open() {
                   "CREATE TABLE IF NOT EXISTS schema_migrations (owner TEXT NOT NULL, version INTEGER NOT "
                   "NULL, name TEXT NOT NULL, applied_ms BIGINT NOT NULL, PRIMARY KEY (owner, version))",
                   {});
+    // The count of changes every kernel on the database publishes
+    // (publish_loop): the PostgreSQL store's own, as the migrations' table
+    // is, since the embedded store, one process per file, has no use for it.
+    if (s)
+      s = pg_exec(c, "open",
+                  "CREATE TABLE IF NOT EXISTS store_changes (id INTEGER PRIMARY KEY, changes BIGINT NOT NULL)", {});
+    if (s)
+      s = pg_exec(c, "open", "INSERT INTO store_changes (id, changes) VALUES (1, 0) ON CONFLICT (id) DO NOTHING", {});
     if (s) s = pg_exec(c, "open", "COMMIT", {});
     if (!s) {
       (void)pg_exec(c, "open", "ROLLBACK", {});
       return s;
     }
   }
-  return migrate("kernel", postgresql_kernel_migrations());
+  if (Status s = migrate("kernel", postgresql_kernel_migrations()); !s) return s;
+  publisher_ = std::thread([this] { publish_loop(); });
+  return Status::ok();
+}
+
+void PgStore::publish_loop() {
+  uint64_t published = generation_.load(std::memory_order_acquire);
+  std::unique_lock lock(publish_mu_);
+  for (bool last = false; !last;) {
+    publish_cv_.wait_for(lock, kPgPublishEvery);
+    last = publish_stop_;  // the changes made until the store closes are published too
+    const uint64_t changes = generation_.load(std::memory_order_acquire);
+    if (changes == published) continue;
+    lock.unlock();
+    // The count only has to move: one UPDATE for any number of changes.
+    const Status s =
+        write_rows("publish changes", "UPDATE store_changes SET changes = changes + 1 WHERE id = 1", {}, nullptr);
+    lock.lock();
+    if (s) published = changes;  // else tried again at the next tick
+  }
 }
 
 const char* PgStore::dialect() const {
@@ -226,7 +269,15 @@ const char* PgStore::dialect() const {
 }
 
 uint64_t PgStore::generation() const {
-  return generation_.load(std::memory_order_acquire);
+  // This object's changes at once, other kernels' once they publish them
+  // (publish_loop): the sum moves when either count does.
+  std::vector<std::vector<std::string>> rows;
+  // text_rows only reads (a pooled connection): const in all but name.
+  if (!const_cast<PgStore*>(this)->text_rows("the change count", "SELECT changes FROM store_changes WHERE id = 1", {},
+                                             &rows) ||
+      rows.empty() || rows[0].empty())
+    return kUnknownChanges | unread_.fetch_add(1, std::memory_order_relaxed);  // never seen before: read again
+  return generation_.load(std::memory_order_acquire) + std::strtoull(rows[0][0].c_str(), nullptr, 10);
 }
 
 // The server checkpoints on its own.

@@ -461,6 +461,29 @@ CREATE VIEW run_rows AS SELECT r.id AS id, r.job_type AS job_type, r.scheduled_j
   s.end_limit_ms AS end_limit_ms
   FROM runs r JOIN run_state s ON s.id = r.id
 )SQL"},
+    // Several kernels on one store (the PostgreSQL store; the embedded one
+    // serves one kernel and leaves them empty): each kernel as a node with
+    // its lease, status and epoch; on each run state, the epoch of the claim
+    // that holds it (a result is stored only while its node holds the run at
+    // that epoch) and a cancel asked through another kernel for the node
+    // that runs it. Portable.
+    {12, "nodes of a cluster, claims' epochs, cancel requests", R"SQL(
+CREATE TABLE cluster_nodes (
+  id TEXT PRIMARY KEY,
+  version TEXT NOT NULL DEFAULT '',
+  pools TEXT NOT NULL DEFAULT '',
+  plugins TEXT NOT NULL DEFAULT '',
+  job_types TEXT NOT NULL DEFAULT '',
+  started_ms BIGINT NOT NULL DEFAULT 0,
+  heartbeat_ms BIGINT NOT NULL DEFAULT 0,
+  lease_until_ms BIGINT NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'idle',
+  drain_reason TEXT NOT NULL DEFAULT '',
+  epoch BIGINT NOT NULL DEFAULT 0);
+ALTER TABLE run_state ADD COLUMN claim_epoch BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE run_state ADD COLUMN cancel_request_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_state ADD COLUMN cancel_request_reason TEXT NOT NULL DEFAULT ''
+)SQL"},
 };
 
 Status SqliteStore::migrate(const std::string& owner, const std::vector<Migration>& migrations) {

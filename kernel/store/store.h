@@ -220,6 +220,46 @@ struct Completion {
   // completion is the one that completes the run (not for a run completed
   // already): each run's events are written once.
   std::vector<EventRow> events;
+  // Fencing (several kernels on one store): with an epoch, the result is
+  // stored only while the run is still claimed by `node` at `epoch`; a run
+  // another kernel took over (its node's lease lapsed) keeps the takeover's
+  // result and this one is dropped with its lines and steps. 0: unfenced
+  // (an operator's recovery, a single kernel).
+  std::string node;
+  int64_t epoch = 0;
+};
+
+// A kernel sharing the store with others: a node of the cluster, which the
+// admin API lists as a worker. A node holds a lease it renews with its
+// heartbeat; a node whose lease lapsed is dead, and its runs are taken over.
+struct ClusterNode {
+  std::string id;         // the kernel's node name (kernel.node_name)
+  std::string version;    // the kernel's version
+  std::string pools;      // "default:4,reports:1"
+  std::string plugins;    // the plugins loaded, comma-separated
+  std::string job_types;  // the job types it runs, comma-separated
+  int64_t started_ms = 0, heartbeat_ms = 0, lease_until_ms = 0;
+  // idle | busy | draining (claims nothing new) | drained | dead
+  std::string status = "idle";
+  std::string drain_reason;
+  // Moves on at each registration: claims and results carry it, so a node
+  // that was declared dead and comes back cannot store what it held.
+  int64_t epoch = 0;
+};
+
+// A claim of runs for one node (Store::claim_runs): the runs `ids` (ones
+// this node created and queued itself), or else up to `limit` due PENDING
+// runs of `job_types`, in claim order (priority, scheduled start, id). Runs
+// locked by another node's claim are skipped, not waited for. Nothing is
+// claimed unless the node is registered at `epoch` and not dead.
+struct ClaimRequest {
+  std::string node;
+  int64_t epoch = 0;
+  std::vector<int64_t> ids;
+  std::vector<std::string> job_types;
+  size_t limit = 1;
+  int64_t now_ms = 0;      // due: scheduled_ms <= now_ms
+  int64_t started_ms = 0;  // the start stored (0: now_ms)
 };
 
 // Builds the event-log rows of a run (flag_stale), inside the store's
@@ -502,6 +542,45 @@ class Store {
                                                                 bool terminated = false) = 0;
   // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
   virtual StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) = 0;
+
+  // --- several kernels on one store (the PostgreSQL store; the embedded
+  // store serves one kernel and answers UNSUPPORTED).
+  // Registers (or registers again) node->id with a new epoch (*node gets
+  // it), status idle, its lease until node->lease_until_ms.
+  virtual Status register_node(ClusterNode* node);
+  // Renews the lease of `id` at `epoch` and stores its status (busy or
+  // idle; a node being drained stays draining or drained); *stored gets the
+  // row as stored. CONFLICT if the node is not registered at that epoch or
+  // was declared dead: it is fenced and must register again.
+  virtual Status heartbeat_node(const std::string& id, int64_t epoch, const std::string& status, int64_t now_ms,
+                                int64_t lease_until_ms, ClusterNode* stored);
+  // Declares dead every node whose lease ended before `now_ms` (each by one
+  // caller only); *died gets them.
+  virtual Status expire_nodes(int64_t now_ms, std::vector<ClusterNode>* died);
+  // Every node registered, ordered by id.
+  virtual StatusOr<std::vector<ClusterNode>> cluster_nodes();
+  // Asks node `id` to drain (stop claiming, finish its runs): NOT_FOUND for
+  // an unknown node, CONFLICT for a dead one.
+  virtual Status drain_node(const std::string& id, const std::string& reason);
+  // Claims runs for a node as `request` says, atomically across kernels
+  // (PENDING -> RUNNING with the node and epoch); *claimed gets the runs
+  // claimed, as stored. `completed_first` as in mark_running.
+  virtual Status claim_runs(const ClaimRequest& request, std::vector<RunRow>* claimed,
+                            const std::vector<Completion>* completed_first = nullptr);
+  // RUNNING runs of `job_types` whose claim is void: their node was
+  // declared dead, or has registered again since (a newer epoch).
+  virtual StatusOr<std::vector<RunRow>> orphaned_runs(const std::vector<std::string>& job_types, size_t limit);
+  // Records a cancel of RUNNING run `run_id` for the node that runs it;
+  // CONFLICT if it is not running.
+  virtual Status request_cancel(int64_t run_id, const std::string& by, const std::string& reason);
+  // The cancels recorded for the runs `node` runs at `epoch`: run -> (by, reason).
+  virtual StatusOr<std::map<int64_t, std::pair<std::string, std::string>>> cancel_requests(const std::string& node,
+                                                                                           int64_t epoch);
+  // Waits up to `timeout_ms` for a hint that runs became due or a cancel
+  // was requested (a kernel's NOTIFY); true if one came, *cancels true if a
+  // cancel was among them. Only a hint: a caller that misses one finds the
+  // work at its next poll. One caller at a time.
+  virtual bool wait_hint(int64_t timeout_ms, bool* cancels);
   // Log lines of a run with seq > after_seq, oldest first.
   virtual StatusOr<std::vector<LogRow>> logs(int64_t run_id, int64_t after_seq, size_t limit) = 0;
   // The last `n` log lines of a run, oldest first.
@@ -566,9 +645,13 @@ class Store {
   virtual Status query(const std::string& sql, const std::vector<std::optional<std::string>>& params,
                        std::vector<std::vector<std::optional<std::string>>>* rows) = 0;
   virtual const char* dialect() const = 0;
-  // A count that grows after every committed change to runs or scheduled
-  // jobs made through this object: equal counts mean nothing changed here
-  // (caches of derived views compare it).
+  // A count that moves after every committed change to runs or scheduled
+  // jobs: equal counts mean nothing changed (caches of derived views compare
+  // it). Changes made through this object move it at once; on PostgreSQL,
+  // changes made through another store on the same database (another
+  // kernel's) move it too, a few milliseconds after they commit (each store
+  // publishes its changes to its store_changes row).
+  // The embedded store serves one process, so its count is this object's.
   virtual uint64_t generation() const = 0;
 
   // --- tenancy and identities

@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -772,6 +774,23 @@ TEST_P(EngineTest, ASecondKernelOnTheSameDataFolderIsRefusedOnlyOnSqlite) {
   ASSERT_TRUE(s1) << s1.message();
   ASSERT_TRUE(s2) << s2.message();
   EXPECT_FALSE(std::filesystem::exists(store_path() + ".lock"));
+  // A job one of them defines is in the other's inventory once the store's
+  // change count moves, not after the inventory's time to live.
+  auto listed = [](Kernel& k, const std::string& id) {
+    auto all = k.engine()->inventory_snapshot();
+    return std::any_of(all->begin(), all->end(), [&](const store::InventoryRow& r) { return r.job.id == id; });
+  };
+  EXPECT_FALSE(listed(first, "defined-by-the-second"));  // the inventory is cached now
+  store::ScheduledJob j;
+  j.id = "defined-by-the-second";
+  j.job_type = "hello";
+  j.planning = "scheduled";
+  j.cron = "0 4 * * *";
+  ASSERT_TRUE(second.engine()->define_job(j, test::operator_actor()));
+  const auto start = std::chrono::steady_clock::now();
+  while (!listed(first, j.id) && std::chrono::steady_clock::now() - start < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(listed(first, j.id)) << "not within 5 s (the inventory's time to live is 10 s)";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // (tests/support/pg_util.h).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 #include "store/open.h"
@@ -198,6 +199,55 @@ TEST_F(PgStoreTest, AKernelConfiguredForPostgresqlRunsOnIt) {
   ASSERT_TRUE(store_->get_run(v.row.id, &stored));
   EXPECT_EQ(stored.phase, kCompleted);
   EXPECT_FALSE(store_->audit_rows(10).value().empty());
+}
+
+TEST_F(PgStoreTest, AChangeMadeThroughAnotherStoreMovesTheGeneration) {
+  // Two stores on one database, as two kernels have: what one changes in
+  // runs or scheduled jobs moves the other's generation, so the other's
+  // cached views (the engine's inventory) are read again.
+  std::unique_ptr<Store> other;
+  ASSERT_TRUE(open_postgresql(db_.conninfo(), {}, &other));
+  // Reads and writes of other tables do not move it.
+  uint64_t before = store_->generation();
+  ASSERT_TRUE(other->add_node({"tenant:acme", "tenant", "Acme", "platform", 1}));
+  ASSERT_TRUE(other->audit({AuditRow{0, 1, "u", "r", "a", "t", "", "{}", "ok", "test"}}));
+  EXPECT_TRUE(other->list_scheduled_jobs());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(store_->generation(), before);
+  // A scheduled job the other store defines, then a run it creates.
+  auto moved = [&](uint64_t from) {
+    for (int i = 0; i < 500; ++i) {
+      if (store_->generation() != from) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  ScheduledJob j;
+  j.id = "nightly";
+  j.job_type = "hello";
+  ASSERT_TRUE(other->create_scheduled_job(j));
+  EXPECT_TRUE(moved(before)) << "a scheduled job defined through another store";
+  auto inventory = store_->inventory().value();
+  ASSERT_EQ(inventory.size(), 1u);
+  EXPECT_EQ(inventory[0].last_run_id, 0);
+  before = store_->generation();
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "hello";
+  runs[0].scheduled_job_id = "nightly";
+  runs[0].slot_ms = 60000;
+  runs[0].trigger = "schedule";
+  ASSERT_TRUE(other->create_runs(&runs));
+  EXPECT_TRUE(moved(before)) << "a run created through another store";
+  EXPECT_EQ(store_->inventory().value().at(0).last_run_id, runs[0].id);
+  // Its own changes move it at once.
+  before = store_->generation();
+  ASSERT_TRUE(store_->set_next_run("nightly", 120000));
+  EXPECT_NE(store_->generation(), before);
+  // The other store, closed right after a change, publishes it as it closes.
+  before = store_->generation();
+  ASSERT_TRUE(other->set_next_run("nightly", 180000));
+  other.reset();
+  EXPECT_NE(store_->generation(), before);
 }
 
 }  // namespace
