@@ -161,7 +161,8 @@ bool Kernel::kernel_provides(const std::string& id) const {
          (id == OPK_EXT_IDENTITY && identity_service_) || (id == OPK_EXT_JOBS && jobs_service_) ||
          (id == OPK_EXT_AUDIT && audit_service_) || (id == OPK_EXT_ALERTS && alerts_service_) ||
          (id == OPK_EXT_EVENTS && events_service_) || id == OPK_EXT_CHANNELS || id == OPK_EXT_METRICS ||
-         (id == OPK_EXT_CACHE && cache_service_) || (id == OPK_EXT_MIGRATIONS && migrations_service_);
+         id == OPK_EXT_RUN_GATES || (id == OPK_EXT_CACHE && cache_service_) ||
+         (id == OPK_EXT_MIGRATIONS && migrations_service_);
 }
 
 const void* Kernel::lookup_extension(const std::string& requester, const std::string& id) {
@@ -174,6 +175,7 @@ const void* Kernel::lookup_extension(const std::string& requester, const std::st
   if (id == OPK_EXT_EVENTS) return events_service_ ? events_service_->extension() : nullptr;
   if (id == OPK_EXT_CHANNELS) return channels_.extension();
   if (id == OPK_EXT_METRICS) return metrics_.extension();
+  if (id == OPK_EXT_RUN_GATES) return run_gates_.extension();
   if (id == OPK_EXT_CACHE) return cache_service_ ? cache_service_->extension() : nullptr;
   if (id == OPK_EXT_MIGRATIONS) return migrations_service_ ? migrations_service_->extension() : nullptr;
   // Another plugin's extension only when declared: the declaration is what
@@ -247,6 +249,7 @@ void Kernel::init_in_dependency_order() {
       if (events_service_) events_service_->serve(p.host.get());
       channels_.serve(p.host.get());
       metrics_.serve(p.host.get());
+      run_gates_.serve(p.host.get());
       if (cache_service_) cache_service_->serve(p.host.get());
       if (migrations_service_) migrations_service_->serve(p.host.get());
       for (const auto& f : m.admin_features) p.host->add_feature(f.id);
@@ -315,6 +318,7 @@ void Kernel::start_active() {
       PluginRecord* g = *it;
       channels_.remove_plugin(g->id);
       metrics_.remove_plugin(g->id);
+      run_gates_.remove_plugin(g->id);
       routes_.remove_plugin(g->id);
       g->library->entry().deinit(g->instance);
       g->instance = nullptr;
@@ -350,6 +354,7 @@ void Kernel::stop() {
     // have returned.
     channels_.remove_plugin(p->id);
     metrics_.remove_plugin(p->id);
+    run_gates_.remove_plugin(p->id);
     if (p->started && p->library->entry().stop) p->library->entry().stop(p->instance);
     routes_.remove_plugin(p->id);
     p->started = false;
@@ -580,6 +585,10 @@ Status Kernel::start_engine() {
   o.node = config_.node_name;
   o.pools.clear();
   for (const auto& [name, n] : config_.pools) o.pools.push_back({name, n});
+  // Scheduled slots a plugin's run gate holds are recorded as skipped.
+  o.skip_slot = [this](const store::RunRow& r, std::string* reason) {
+    return run_gates_.skip(r.scheduled_job_id, r.job_type, r.scope, r.slot_ms, reason);
+  };
   o.stale_after_ms = int64_t{config_.stale_after_hours} * 3600000;
   o.misfire_catch_up = config_.misfire_catch_up;
   o.safety_tick_ms = int64_t{config_.safety_tick_s} * 1000;

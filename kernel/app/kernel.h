@@ -31,6 +31,7 @@
 #include "host/migrations_service.h"
 #include "host/refusal_audit.h"
 #include "host/routes.h"
+#include "host/run_gates_service.h"
 #include "host/store_service.h"
 #include "identity/identity.h"
 #include "jobs/engine.h"
@@ -140,7 +141,8 @@ class Kernel {
   host::RouteTable routes_;
   host::ChannelsService channels_;
   host::MetricsService metrics_;
-  host::RefusalAudit refusals_;  // rows for requests refused before a handler
+  host::RunGatesService run_gates_;  // the scheduler's run gates (opk.run-gates/1)
+  host::RefusalAudit refusals_;      // rows for requests refused before a handler
   bool running_ = false;
   bool started_once_ = false;
   int64_t start_ms_ = 0;

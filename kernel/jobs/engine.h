@@ -48,6 +48,9 @@ struct RunNow {
   int64_t start_at_ms = 0;  // scheduled start (ms since the epoch); 0: now
 };
 
+// The outcome of a scheduled slot a run gate skipped (EngineOptions::skip_slot).
+inline constexpr const char* kSkipped = "SKIPPED";
+
 // A worker pool and its concurrency limit.
 struct PoolSpec {
   std::string name;
@@ -63,6 +66,11 @@ struct EngineOptions {
   int retention_days = 90;                  // 0: keep forever
   int audit_retention_days = 365;           // audit rows; 0: keep forever
   size_t prune_batch = 1000;
+  // Asked before the run of a scheduled slot falling due is created (the
+  // kernel's run gates, opk.run-gates/1): true to skip the slot, with
+  // *reason; it is then stored as a COMPLETED run with outcome kSkipped
+  // whose summary is the reason, and never queued. Null: every slot runs.
+  std::function<bool(const store::RunRow& run, std::string* reason)> skip_slot;
   int64_t timeout_grace_ms = 30000;  // after a timeout's cancel, before the run is marked ERROR
   int64_t log_flush_ms = 1000;       // in-flight log lines reach the store at least this often
   // The event log: each run's end is written with its event(s) in the same

@@ -157,6 +157,16 @@ void Engine::scheduler() {
             refs.push_back(ref);
           }
         }
+        // A slot a run gate holds (a tenant in maintenance) is stored as a
+        // skipped run, not queued: an operator sees the slot and why.
+        if (opts_.skip_slot)
+          for (auto& r : rows)
+            if (std::string why; opts_.skip_slot(r, &why)) {
+              r.phase = store::kCompleted;
+              r.outcome = kSkipped;
+              r.summary = why;
+              r.finished_ms = now;
+            }
         if (Status s = store_.create_runs(&rows); !s) {
           log::kernel()->error("cannot create {} scheduled run(s), their slots are tried again in {} ms: {}",
                                rows.size(), kFireRetryMs, s.message());
@@ -167,7 +177,8 @@ void Engine::scheduler() {
         }
         std::lock_guard relock(mu_);
         for (size_t i = 0; i < rows.size(); ++i)
-          if (rows[i].id != 0 && running_) enqueue_locked(std::move(rows[i]), refs[i]);  // id 0: slot already fired
+          if (rows[i].id != 0 && rows[i].phase == store::kPending && running_)  // id 0: slot already fired
+            enqueue_locked(std::move(rows[i]), refs[i]);
       }
       for (size_t from = 0; from < fired.size(); from += kFireChunk) {
         const size_t to = std::min(fired.size(), from + kFireChunk);

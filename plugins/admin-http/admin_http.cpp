@@ -8,6 +8,7 @@
 // Needs the route dispatch, streaming and the job service of ABI 1.1; serves
 // the alert routes where the kernel offers opk.alerts/1 (ABI 1.3).
 #define OPK_REQUIRED_HOST_MINOR 1
+#include <opskernel/maintenance.h>
 #include <opskernel/rate_limits.h>
 #include <opskernel/opk.hpp>
 
@@ -1023,6 +1024,8 @@ Manifest describe() {
                    .translations = {}});
   // Overrides of the rate limits, when the rate-limit-overrides plugin runs.
   m.requires_extension(OPK_EXT_RATE_LIMITS, true);
+  // Tenants' maintenance windows, when the maintenance-mode plugin runs.
+  m.requires_extension(OPK_EXT_MAINTENANCE, true);
   return m;
 }
 

@@ -319,6 +319,44 @@ class Handler {
                         {{"Retry-After", retry}, {"RateLimit-Policy", fields.policy}, {"RateLimit", fields.state}});
   }
 
+  // True when a window of opskernel.maintenance/1 refuses `method` for
+  // `principal`: offline refuses every request scoped to the tenant,
+  // read-only its writes (all but GET and HEAD). PlatformAdministrators
+  // and the kernel's System principals are never refused. No store read.
+  bool refused_for_maintenance(const opk_principal& principal, const std::string& method,
+                               opk_maintenance_state* state) {
+    const std::string_view role = principal.role ? principal.role : "";
+    if (role == "PlatformAdministrator" || role == "System" || !principal.scope) return false;
+    state->struct_size = sizeof *state;
+    const int32_t mode = server_.maintenance_->for_scope(server_.host_.raw(), principal.scope, state);
+    if (mode == OPK_MAINTENANCE_OFFLINE) return true;
+    return mode == OPK_MAINTENANCE_READ_ONLY && method != "GET" && method != "HEAD";
+  }
+
+  // 503 with window `m`'s banner in the problem's "maintenance" member and
+  // Retry-After when its end is known.
+  int send_maintenance(Poco::Net::HTTPServerResponse& rs, const opk_maintenance_state& m) {
+    const bool offline = m.mode == OPK_MAINTENANCE_OFFLINE;
+    const std::string tenant = valid_utf8(m.tenant), banner = valid_utf8(m.banner);
+    std::string body =
+        problem_json(503, "Service Unavailable",
+                     tenant + (offline ? " is offline for maintenance: " : " is read-only for maintenance: ") + banner);
+    body.pop_back();  // the closing brace: the maintenance member follows
+    body += ",\"maintenance\":{\"tenant\":" + Poco::toJSON(tenant, Poco::JSON_WRAP_STRINGS) + ",\"mode\":\"" +
+            (offline ? "offline" : "read-only") + "\",\"banner\":" + Poco::toJSON(banner, Poco::JSON_WRAP_STRINGS) +
+            ",\"until_ms\":" + (m.until_ms ? std::to_string(m.until_ms) : "null") +
+            ",\"window_id\":" + Poco::toJSON(valid_utf8(m.window_id), Poco::JSON_WRAP_STRINGS) + "}}";
+    rs.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_SERVICE_UNAVAILABLE);
+    rs.setContentType("application/problem+json");
+    if (m.until_ms) {
+      const int64_t wait_ms = m.until_ms - server_.host_.now_ms();
+      rs.set("Retry-After", std::to_string(std::max<int64_t>(1, (wait_ms + 999) / 1000)));
+    }
+    rs.setContentLength64(static_cast<Poco::Int64>(body.size()));
+    rs.sendBuffer(body.data(), body.size());
+    return 503;
+  }
+
   // Reads and drops up to `limit` bytes of a refused body, so closing the
   // connection does not reset it before the client has read the answer.
   static void drain(std::istream& in, Poco::Int64 limit) {
@@ -442,6 +480,9 @@ class Handler {
       rs.set("RateLimit-Policy", fields.policy);
       rs.set("RateLimit", fields.state);
     }
+    opk_maintenance_state maintenance{};
+    if (authenticated && server_.maintenance_ && refused_for_maintenance(*principal, rq.getMethod(), &maintenance))
+      return send_maintenance(rs, maintenance);
 
     // The body, within the size limit. A client that waits for "100
     // Continue" is told to send it only once its size is accepted.
@@ -537,6 +578,7 @@ Server::~Server() {
 
 Status Server::start() {
   overrides_ = host_.extension<opk_rate_limits_v1>(OPK_EXT_RATE_LIMITS);
+  maintenance_ = host_.extension<opk_maintenance_v1>(OPK_EXT_MAINTENANCE);
   try {
     Poco::Net::SocketAddress addr(settings_.listen);
     // Poco's ServerSocket(address) also sets SO_REUSEPORT, with which a

@@ -6,11 +6,14 @@
 // request-size and time limits, per-user and per-address rate limits (raised
 // or lifted for a while by opskernel.rate-limits/1 when the
 // rate-limit-overrides plugin runs; RateLimit and RateLimit-Policy header
-// fields on every answer they apply to), security headers, optional CORS,
-// streaming responses and request metrics.
+// fields on every answer they apply to), per-tenant maintenance windows
+// read through opskernel.maintenance/1 when the maintenance-mode plugin runs
+// (a tenant's writes, or all its requests, refused with 503 and the banner),
+// security headers, optional CORS, streaming responses and request metrics.
 #ifndef OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
 #define OPSKERNEL_PLUGINS_ADMIN_HTTP_HTTP_SERVER_H
 
+#include <opskernel/maintenance.h>
 #include <opskernel/rate_limits.h>
 #include <opskernel/opk.hpp>
 
@@ -125,7 +128,8 @@ class Server {
   Host host_;
   ServerSettings settings_;
   RateLimiter per_user_, per_address_;
-  const opk_rate_limits_v1* overrides_ = nullptr;  // opskernel.rate-limits/1, when provided
+  const opk_rate_limits_v1* overrides_ = nullptr;    // opskernel.rate-limits/1, when provided
+  const opk_maintenance_v1* maintenance_ = nullptr;  // opskernel.maintenance/1, when provided
   RequestMetrics metrics_;
   std::unique_ptr<ConnectionTable> connections_;
   std::unique_ptr<Poco::ThreadPool> pool_;

@@ -1,9 +1,10 @@
 // maintenance-mode: the windows' rules, the plugin, its snapshot and poller,
-// the extension opskernel.maintenance/1 and the manifest
+// the extension opskernel.maintenance/1, the run gate and the manifest
 // (maintenance.h). Store transactions, plugin permissions and the audit
 // service need ABI 1.2; a node's ancestors (opk.identity/1 node_path) need
 // 1.6, and without it a tenant's window applies to what is scoped at the
-// tenant itself alone.
+// tenant itself alone; the run gate needs opk.run-gates/1 (1.8), and
+// without it scheduled runs are not held.
 #define OPK_REQUIRED_HOST_MINOR 2
 #include "maintenance.h"
 
@@ -123,6 +124,25 @@ int32_t mnt_ext_for_scope(const opk_host* /*host*/, const char* scope, opk_maint
 
 const opk_maintenance_v1 kMaintenanceExtension = {sizeof(opk_maintenance_v1), &mnt_ext_for_scope};
 
+// The run gate (opk.run-gates/1): a scheduled job's slot whose scope is a
+// tenant in maintenance, read-only or offline, is skipped with the window.
+int32_t mnt_run_gate(void* user_data, const opk_run_slot* slot, char* reason, size_t reason_size) noexcept {
+  try {
+    const auto* p = static_cast<const MaintenancePlugin*>(user_data);
+    opk_maintenance_state st{};
+    st.struct_size = sizeof st;
+    if (slot == nullptr || p->lookup(slot->scope, &st) == OPK_MAINTENANCE_NONE) return OPK_GATE_RUN;
+    const std::string why = std::string(st.tenant) + " is in " +
+                            (st.mode == OPK_MAINTENANCE_OFFLINE ? "offline" : "read-only") + " maintenance" +
+                            (st.until_ms != 0 ? " until " + std::to_string(st.until_ms) + " ms" : std::string()) +
+                            " (window " + st.window_id + "): " + st.banner;
+    if (reason != nullptr && reason_size > 0) mnt_copy(why, reason, reason_size);
+    return OPK_GATE_SKIP;
+  } catch (...) {
+    return OPK_GATE_RUN;
+  }
+}
+
 int64_t mnt_steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -155,10 +175,25 @@ Status MaintenancePlugin::start() {
     stopping_ = false;
   }
   poller_ = std::thread([this] { poll(); });
+  // The scheduler asks the gate before each scheduled run (kernels of ABI
+  // 1.8 on); without it a tenant's scheduled runs are not held.
+  const auto* gates = host().extension<opk_run_gates_v1>(OPK_EXT_RUN_GATES);
+  if (gates && gates->add_gate && Store(host()).available()) {
+    if (gates->add_gate(host().raw(), "maintenance", &mnt_run_gate, this) == OPK_OK)
+      gate_added_ = true;
+    else
+      host().warn("maintenance-mode: the run gate was not added: " + host().last_error() +
+                  "; scheduled runs of tenants in maintenance will run");
+  }
   return Status::ok();
 }
 
 void MaintenancePlugin::stop() {
+  if (gate_added_) {
+    const auto* gates = host().extension<opk_run_gates_v1>(OPK_EXT_RUN_GATES);
+    if (gates && gates->remove_gate) gates->remove_gate(host().raw(), "maintenance");
+    gate_added_ = false;
+  }
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -299,7 +334,7 @@ namespace {
 opk::Manifest describe() {
   opk::Manifest m("maintenance-mode", "Maintenance mode", "1.0.0", "Opskernel",
                   "Puts a tenant into read-only or offline maintenance for a window with a banner for its users, "
-                  "enforced by admin-http");
+                  "enforced by admin-http and the job scheduler");
   m.admin_feature(
       {.id = "maintenance-mode",
        .title = "Maintenance mode",

@@ -4,7 +4,9 @@
 // with a banner text for its users, a start and an optional end. An admin
 // feature of its own (/api/v1/maintenance, permissions maintenance.read and
 // maintenance.manage, the console's Maintenance page and banner), enforced
-// by admin-http through opskernel.maintenance/1 (maintenance.h in the SDK).
+// by admin-http through opskernel.maintenance/1 (maintenance.h in the SDK)
+// and by the job engine's scheduler through a run gate (opk.run-gates/1): a
+// scheduled run of a tenant in maintenance is recorded as skipped.
 //
 // A window begins at its start and ends at its end by itself: a lookup
 // compares the clock, so no job and no restart is needed. An operator may
@@ -25,7 +27,7 @@
 //   keep_history    how long an ended window stays listed (default 90d;
 //                   1d..3650d)
 //   max_banner      the longest banner text in bytes (default 500; 1..1000)
-// Thread-safety: routes, extension calls and the poller run
+// Thread-safety: routes, extension calls, the run gate and the poller run
 // at once; the snapshot is swapped atomically, writes go through the store.
 #ifndef OPSKERNEL_PLUGINS_MAINTENANCE_MODE_MAINTENANCE_H
 #define OPSKERNEL_PLUGINS_MAINTENANCE_MODE_MAINTENANCE_H
@@ -104,9 +106,9 @@ class MaintenancePlugin : public Plugin {
 
   // Reads the settings and migrates the tables.
   Status init() override;
-  // Loads the snapshot, adds the routes, starts the poller.
+  // Adds the routes, starts the poller, adds the run gate.
   Status start() override;
-  // Stops the poller.
+  // Removes the run gate, stops the poller.
   void stop() override;
   const void* extension(std::string_view id) override;
 
@@ -123,7 +125,7 @@ class MaintenancePlugin : public Plugin {
   // `scope` and the nodes above it, root first, kept by the calling thread
   // for a minute. Valid until the thread's next call.
   const std::vector<std::string>& ancestry(std::string_view scope) const;
-  // The lookup behind opskernel.maintenance/1: fills
+  // The lookup behind opskernel.maintenance/1 and the run gate: fills
   // `out` (may be null) and returns the mode in force for `scope` now.
   int32_t lookup(const char* scope, opk_maintenance_state* out) const;
 
@@ -156,6 +158,7 @@ class MaintenancePlugin : public Plugin {
   int64_t keep_history_ms_ = 90 * 86'400'000LL;
   size_t max_banner_ = 500;
   int64_t pruned_at_ms_ = 0;  // the poller's last prune
+  bool gate_added_ = false;   // the run gate is the kernel's
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_{std::make_shared<const Snapshot>()};
   std::mutex refresh_mu_;  // one refresh at a time
   std::mutex mu_;

@@ -81,7 +81,7 @@ extern "C" {
  *  5: opk.metrics/1, opk_metrics_writer.
  *  6: opk_identity_v1.node_path.
  *  7: opk.cache/1.
- *  8: opk.migrations/1. */
+ *  8: opk.migrations/1; opk.run-gates/1, opk_run_slot. */
 #define OPK_ABI_MINOR 8
 
 /** Name of the one exported symbol; the suffix is the ABI major. */
@@ -1254,6 +1254,61 @@ typedef struct opk_migrations_v1 {
    */
   opk_status (*status)(const opk_host* host, const opk_principal* actor, char** status_json);
 } opk_migrations_v1;
+
+/* ---- opk.run-gates/1: gates on the scheduler's runs ------------------- (1.8) */
+
+#define OPK_EXT_RUN_GATES "opk.run-gates/1"
+
+/** A scheduled job's slot falling due, as a run gate is asked about it.
+ *  LIFETIME: valid during the gate's call. */
+typedef struct opk_run_slot {
+  uint32_t struct_size;
+  /** The scheduled job's id. */
+  const char* scheduled_job_id;
+  /** Its job type id. */
+  const char* job_type_id;
+  /** Its scope node ("platform", "tenant:acme"). */
+  const char* scope;
+  /** The slot's time, ms since the epoch. */
+  int64_t slot_ms;
+} opk_run_slot;
+
+/** A run gate's answer: the slot's run is created as usual. */
+#define OPK_GATE_RUN 0
+/** A run gate's answer: the slot is not run; it is recorded as a run
+ *  COMPLETED with outcome "SKIPPED" whose summary is the reason. */
+#define OPK_GATE_SKIP 1
+
+/**
+ * A run gate: asked by the job engine's scheduler before it creates the
+ * run of a scheduled job's slot (never for runs started by hand, retries or
+ * chains). Returns OPK_GATE_RUN or OPK_GATE_SKIP; for a skip it writes why
+ * into `reason`, a buffer of `reason_size` bytes, NUL-terminated UTF-8 (the
+ * kernel prefixes the plugin id). Must answer from memory, without a store
+ * read or a wait: the scheduler waits for it. Any other answer runs the
+ * slot. [thread-safe]
+ */
+typedef int32_t (*opk_run_gate_fn)(void* user_data, const opk_run_slot* slot, char* reason, size_t reason_size);
+
+/**
+ * The scheduler's run gates (docs/abi.md, "The run gates"): a plugin that
+ * must hold scheduled work for a while (a tenant in maintenance) adds a
+ * gate; the scheduler asks every gate for each slot falling due and skips
+ * the slot when one says so, recording it, so an operator sees the slot and
+ * why it did not run. Gates are kept in memory; the kernel removes a
+ * plugin's gates, after the calls into them have returned, before the
+ * plugin stops.
+ */
+typedef struct opk_run_gates_v1 {
+  uint32_t struct_size;
+  /** Adds gate `name` (1..64 of [a-z0-9_-]) of the calling plugin.
+   *  INVALID_ARGUMENT for a bad name or a NULL `gate`, CONFLICT when the
+   *  plugin has a gate of that name. [thread-safe] */
+  opk_status (*add_gate)(const opk_host* host, const char* name, opk_run_gate_fn gate, void* user_data);
+  /** Removes gate `name` of the calling plugin, waiting for calls into it;
+   *  NOT_FOUND if it has none of that name. [thread-safe] */
+  opk_status (*remove_gate)(const opk_host* host, const char* name);
+} opk_run_gates_v1;
 
 #ifdef __cplusplus
 } /* extern "C" */
