@@ -3,19 +3,22 @@
 // tenant's rows, an export reads back unchanged, the kernel refuses callers
 // without a token (401) or the permission (403), bad rows answer 422; and a
 // consumer plugin reads the records through the kernel's extension lookup.
+// On both stores: the embedded SQLite file and a fresh PostgreSQL database
+// (the plugin's tables and statements unchanged).
 #include <gtest/gtest.h>
 
 #include <opskernel/json.hpp>
 
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk {
 namespace {
 
 using Json = nlohmann::json;
 
-class RecordsKernel : public ::testing::Test {
+class RecordsKernel : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     port_ = test::free_port();
@@ -24,6 +27,8 @@ class RecordsKernel : public ::testing::Test {
                                        test::fixture("records_consumer")}));
     cfg.listen = "127.0.0.1:" + std::to_string(port_);
     cfg.permissions["TenantAdministrator"] = {"jobs.read", "records.read"};
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    ASSERT_TRUE(e.empty()) << e;
     kernel_ = std::make_unique<Kernel>(cfg);
     ASSERT_TRUE(kernel_->start());
     auto* id = kernel_->identity();
@@ -55,10 +60,13 @@ class RecordsKernel : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::unique_ptr<Kernel> kernel_;
   int port_ = 0;
   std::string admin_, tenant_admin_, tenant_user_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Backends, RecordsKernel, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
 
 const char* const kSubs =
     "id,tenant,product,status,period_start,period_end\n"
@@ -66,7 +74,7 @@ const char* const kSubs =
     "s2,tenant:t1,\"web, pro\",suspended,2026-02-01,2026-12-31\n"
     "s3,tenant:t2,mail,active,2026-03-01,\n";
 
-TEST_F(RecordsKernel, ImportListExportOverHttp) {
+TEST_P(RecordsKernel, ImportListExportOverHttp) {
   auto r = http("POST", "/api/v1/records/subscriptions/import", admin_, kSubs, "text/csv");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(Json::parse(r.body), Json::parse(R"({"inserted": 3, "updated": 0, "unchanged": 0})"));
@@ -97,7 +105,7 @@ TEST_F(RecordsKernel, ImportListExportOverHttp) {
   EXPECT_NE(audit.body.find("records:subscriptions"), std::string::npos) << audit.body;
 }
 
-TEST_F(RecordsKernel, RefusalsAnswer401And403And422) {
+TEST_P(RecordsKernel, RefusalsAnswer401And403And422) {
   EXPECT_EQ(http("GET", "/api/v1/records/subscriptions", "").status, 401);
   EXPECT_EQ(http("POST", "/api/v1/records/subscriptions/import", "", kSubs, "text/csv").status, 401);
   // A tenant administrator may read by this configuration, not import.
@@ -123,7 +131,7 @@ TEST_F(RecordsKernel, RefusalsAnswer401And403And422) {
   EXPECT_EQ(Json::parse(r.body)["rows"].size(), 0u) << r.body;
 }
 
-TEST_F(RecordsKernel, AConsumerPluginReadsTheRecordsThroughTheKernel) {
+TEST_P(RecordsKernel, AConsumerPluginReadsTheRecordsThroughTheKernel) {
   ASSERT_EQ(http("POST", "/api/v1/records/subscriptions/import", admin_, kSubs, "text/csv").status, 200);
   ASSERT_EQ(http("POST", "/api/v1/records/regions/import", admin_,
                  R"([{"id": "eu", "name": "Europe", "api_url": "https://api.eu", "identity_url": "https://id.eu"}])",
