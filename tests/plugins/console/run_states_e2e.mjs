@@ -7,7 +7,8 @@
 // by admin: …", "Timed out after 100 ms", "Stopped at shutdown", "Recovered
 // after a crash", "Failed"), in the run history's icons and filters, and in
 // Attention, which lists only the real failure unless asked to include the
-// others. Screenshots go to --out.
+// others; the overview's counts agree with the API's lists. Screenshots go to
+// --out.
 //
 //   node run_states_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -44,6 +45,7 @@ async function waitFor(id, phases) {
 }
 
 let failed = false;
+const a11yOverview = [];
 try {
   await k.waitReady();
   step('end runs every way: a failure, a cancel, a timeout, a shutdown and a crash');
@@ -90,6 +92,28 @@ try {
   for (const id of [cancelled, timedOut, stopped, crashed]) await failedList.getByRole('link', { name: `Run ${id}` }).waitFor();
   check((await failedList.innerText()).includes('Timed out after 100 ms'), 'the timeout is said as such');
   await e2e.shot(OUT, page, 's-attention');
+  step('the overview counts what the API lists: runs now, the last 24 hours by state, failures by job, the queues');
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Overview' }).click();
+  await page.waitForURL(/\/administration\/overview$/);
+  const tile = async (id) => (await page.getByTestId(`overview-${id}`).locator('.tile-value').innerText()).trim();
+  await page.getByTestId('overview-running').waitFor();
+  const listed = async (q) => (await api('GET', `/api/v1/runs?limit=1000&${q}`)).items;
+  const day = await listed(`since_ms=${Date.now() - 86400000}`);
+  for (const status of ['normal', 'warning', 'error', 'cancelled', 'timed_out', 'stopped', 'recovered']) {
+    const want = day.filter((r) => r.phase === 'COMPLETED' && r.status === status).length;
+    check((await tile(`day-${status}`)) === String(want), `the last 24 hours' ${status}: ${await tile(`day-${status}`)} shown, ${want} listed`);
+  }
+  check((await tile('day-error')) === '1' && (await tile('day-recovered')) === '1', 'one failure and one recovered run');
+  for (const [id, q] of [['running', 'status=running'], ['pending', 'status=pending']]) {
+    const want = (await listed(q)).length;
+    check((await tile(id)) === String(want), `${id}: ${await tile(id)} shown, ${want} listed`);
+  }
+  check((await page.getByTestId('failures-hello').innerText()).includes('1'), 'the failure grouped under its type');
+  await page.getByTestId('queue-default').waitFor();
+  check((await page.locator('[data-testid^="failures-"]').count()) === 1, 'only real failures are grouped');
+  await e2e.shot(OUT, page, 's-overview');
+  a11yOverview.push(...(await e2e.accessibilityProblems(page, 'overview')));
+
   step('the run history shows each status apart, and filters by it');
   await page.goto(`${base}/administration/runs`);
   const icon = (id) => page.locator(`tr:has(a[href="/administration/runs/${id}"]) .status[role="img"]`);
@@ -113,7 +137,7 @@ try {
   }
 
   const a11y = await e2e.accessibilityProblems(page, 'attention');
-  check(a11y.length === 0, `every control is labelled: ${a11y.join('; ')}`);
+  check(a11y.length === 0 && a11yOverview.length === 0, `every control is labelled: ${[...a11y, ...a11yOverview].join('; ')}`);
   check(problems.length === 0, `no page errors: ${problems.join(' | ')}`);
   console.log(`console run states e2e: all checks passed; screenshots in ${OUT}`);
 } catch (e) {

@@ -13,6 +13,7 @@ import { JobsPage } from './jobs.jsx';
 import { JobPage } from './job.jsx';
 import { RunPage } from './run.jsx';
 import { RunsPage } from './runs.jsx';
+import { OverviewPage } from './overview.jsx';
 import { AttentionPage, useAttention } from './attention.jsx';
 import { PluginsPage } from './plugins.jsx';
 import { AuditPage } from './audit.jsx';
@@ -25,7 +26,7 @@ import { READ as RATE_LIMITS_READ, RateLimitOverridesPage } from './rate_limit_o
 import { READ as MIGRATIONS_READ, MigrationsPage } from './migrations.jsx';
 
 // The console's top-level paths; anything else goes to the jobs list.
-const SECTIONS = /^\/administration\/(jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|plugins|audit)/;
+const SECTIONS = /^\/administration\/(overview|jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|plugins|audit)/;
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -142,6 +143,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
   return (
     <nav aria-label={t('Console')}>
       <ul>
+        {item('/administration/overview', t('Overview'), null, 'jobs.read')}
         {item('/administration/jobs', t('Jobs'), null, 'jobs.read')}
         {item('/administration/runs', t('Run history'), null, 'jobs.read')}
         {item('/administration/alerts', t('Alerts'), <AlertsBadge counts={alertCounts} />, 'alerts.read')}
@@ -229,6 +231,7 @@ function Shell({ ctx, onSignOut }) {
   if ((m = path.match(/^\/administration\/jobs\/([^/]+)\/?$/))) page = <JobPage id={decodeURIComponent(m[1])} />;
   else if ((m = path.match(/^\/administration\/runs\/(\d+)\/?$/))) page = <RunPage id={Number(m[1])} />;
   else if (/^\/administration\/runs\/?$/.test(path)) page = <RunsPage />;
+  else if (path.startsWith('/administration/overview')) page = <OverviewPage />;
   else if ((m = path.match(/^\/administration\/alerts\/(\d+)\/?$/))) page = <AlertPage id={Number(m[1])} />;
   else if (/^\/administration\/alerts\/?$/.test(path)) page = <AlertsPage />;
   else if (path.startsWith('/administration/attention')) page = <AttentionPage data={attention} />;
