@@ -6,8 +6,11 @@
 //   POST /api/v1/cache/redis/{server}/purge     {pattern, reason, dry_run?, confirm?}
 //   POST /api/v1/cache/kernel/purge             {plugin, pattern, reason, dry_run?, confirm?}
 // A pattern that matches every key ("*", "**") is refused unless confirm is
-// true. Every purge and dry run is audited (cache.purge, cache.count) with
-// the actor, the reason, the pattern and the counts, also when it fails. A
+// true. Those calls run inside the request, for small purges; a large one
+// runs as a run of the job type cache-purge (docs/job-types/cache-purge.md):
+// its progress in the run, cancelled between batches, a dry run counting.
+// Every purge and dry run is audited (cache.purge, cache.count) with the
+// actor, the reason, the pattern and the counts, also when it fails. A
 // Redis server that is down or answers an error fails that purge with the
 // reason (503, 502); nothing else is affected.
 #include <opskernel/json.hpp>
@@ -180,6 +183,14 @@ class PurgePlugin : public Plugin {
     return Status::ok();
   }
 
+  // Server `name` of [plugin.cache-purge] servers, or nullptr.
+  const RedisServer* server(const std::string& name) const {
+    auto it = servers_.find(name);
+    return it == servers_.end() ? nullptr : &it->second;
+  }
+  double keys_per_second() const { return keys_per_second_; }
+  uint32_t batch() const { return batch_; }
+
   Status purge_kernel(const Request& rq, Response& rs) const {
     PurgeRequest p;
     if (Status s = purge_request_of(rq, true, &p); !s) return purge_fail(rs, s);
@@ -218,6 +229,99 @@ class PurgePlugin : public Plugin {
   uint32_t batch_ = 500;
 };
 
+// Job type cache-purge: a Redis purge as a run (docs/job-types/cache-purge.md).
+// Parameters server, pattern and confirm as the API's; the run's dry run
+// only counts, its reason is the audit row's. Progress is the share of the
+// server's keys (DBSIZE at the start) SCAN has walked; a cancel stops it
+// between batches, keeping what was removed.
+class PurgeJob : public Job {
+ public:
+  explicit PurgeJob(Plugin& p) : p_(static_cast<PurgePlugin&>(p)) {}
+
+  Status run(RunContext& run) override {
+    const std::string name = run.param<std::string>("server", "");
+    const std::string pattern = run.param<std::string>("pattern", "");
+    const bool confirm = run.param<bool>("confirm", false);
+    const RedisServer* server = p_.server(name);
+    Status bad;
+    if (server == nullptr)
+      bad = Status::invalid("server: no Redis server '" + name + "' in [plugin.cache-purge] servers");
+    else if (pattern.empty())
+      bad = Status::invalid("pattern: required, a key or a glob such as 'session:*'");
+    else if (!run.dry_run() && matches_everything(pattern) && !confirm)
+      bad = Status::invalid("pattern: '" + pattern +
+                            "' matches every key; run with confirm: true to purge them all, or as a dry run to count");
+    if (!bad) {
+      run.error(bad.message());
+      run.set_result(Outcome::error, bad.message());
+      return bad;
+    }
+    uint64_t total = 0;
+    if (Status s = count_redis_keys(*server, &total); !s) {
+      run.error(s.message());
+      return s;
+    }
+    run.info(std::string(run.dry_run() ? "counting" : "purging") + " keys of Redis server " + name + " matching " +
+             pattern + " (" + std::to_string(total) + " keys in its database, at most " +
+             std::to_string(static_cast<int64_t>(p_.keys_per_second())) + " removed a second)");
+    PurgeOptions o;
+    o.pattern = pattern;
+    o.dry_run = run.dry_run();
+    o.keys_per_second = p_.keys_per_second();
+    o.batch = p_.batch();
+    o.cancelled = [&run] { return run.cancelled(); };
+    o.progress = [&](const PurgeCounts& c) {
+      const double walked = static_cast<double>(c.batches) * o.batch;
+      const double pct = total ? std::min(99.0, 100.0 * walked / static_cast<double>(total)) : 99.0;
+      run.progress(pct, std::to_string(c.matched) + " matched, " + std::to_string(c.removed) + " removed");
+    };
+    PurgeCounts counts;
+    const Status s = purge_redis(*server, o, &counts);
+    const Json result{{"server", name},
+                      {"pattern", pattern},
+                      {"dry_run", o.dry_run},
+                      {"matched", counts.matched},
+                      {"removed", counts.removed},
+                      {"batches", counts.batches},
+                      {"duration_ms", counts.duration_ms},
+                      {"run_id", run.run_id()},
+                      {"by", std::string(run.triggered_by())}};
+    run.set_output(result);
+    audit(run, name, result, s);
+    const std::string done = std::to_string(counts.matched) + " keys matched, " + std::to_string(counts.removed) +
+                             " removed in " + std::to_string(counts.batches) + " batches";
+    if (s.code() == OPK_ERR_CANCELLED) {
+      run.warn("cancelled: " + done + "; the rest stays");
+      return s;
+    }
+    if (!s) {
+      run.error(s.message() + " (" + done + ")");
+      return Status(s.code(), s.message() + " (after " + std::to_string(counts.removed) + " keys removed)");
+    }
+    run.info(done);
+    run.set_result(Outcome::normal, (o.dry_run ? "dry run: " : "") + done);
+    return Status::ok();
+  }
+
+ private:
+  void audit(const RunContext& run, const std::string& name, const Json& result, const Status& s) const {
+    Json after = result;
+    if (!s) after["error"] = s.message();
+    Audit a(p_.host());
+    const Status w = a.record(p_.host().system_principal(),
+                              {.action = result["dry_run"].get<bool>() ? "cache.count" : "cache.purge",
+                               .target = "redis:" + name,
+                               .reason = std::string(run.reason()),
+                               .before = nullptr,
+                               .after = after,
+                               .outcome = s ? "success" : (s.code() == OPK_ERR_CANCELLED ? "refused" : "failed"),
+                               .source = "run:" + std::to_string(run.run_id())});
+    if (!w) p_.host().error("cache-purge: audit row for redis:" + name + " not written: " + w.message());
+  }
+
+  PurgePlugin& p_;
+};
+
 }  // namespace
 }  // namespace opk::cachepurge
 
@@ -236,6 +340,23 @@ opk::Manifest describe() {
                        {"cache.purge",
                         "Purge keys of the platform's Redis caches and of the kernel cache (every tenant's "
                         "entries), or count them with a dry run"}}});
+  m.job<opk::cachepurge::PurgeJob>(
+      {.id = "cache-purge",
+       .title = "Redis cache purge",
+       .description = "Purge (or with a dry run count) a Redis server's keys matching a pattern, throttled, as a run "
+                      "with progress that can be cancelled between batches",
+       .owner = "cache-purge",
+       .capabilities = opk::kManualRun | opk::kCancel | opk::kDryRun,
+       .params_schema_json = R"json({"type":"object","additionalProperties":false,"required":["server","pattern"],
+          "properties":{
+            "server":{"type":"string","minLength":1,"maxLength":32,"description":"A server of [plugin.cache-purge] servers"},
+            "pattern":{"type":"string","minLength":1,"maxLength":1024,"description":"A key or a Redis glob such as session:*"},
+            "confirm":{"type":"boolean","description":"Required to purge a pattern that matches every key"}}})json",
+       .target_duration_ms = 60000,
+       .timeout_ms = 6 * 3600000,
+       .priority = 0,
+       .worker_pool = "default",
+       .actions = {}});
   return m;
 }
 

@@ -104,6 +104,18 @@ Status ping_redis(const RedisServer& server) {
   return redis_call(c.get(), server, "PING", {"PING"}, &r);
 }
 
+Status count_redis_keys(const RedisServer& server, uint64_t* keys) {
+  *keys = 0;
+  RedisConnection c;
+  if (Status s = redis_connect(server, &c); !s) return s;
+  RedisReplyPtr r;
+  if (Status s = redis_call(c.get(), server, "DBSIZE", {"DBSIZE"}, &r); !s) return s;
+  if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
+    return Status::error(server_label(server) + ": DBSIZE: an answer that is not a count");
+  *keys = static_cast<uint64_t>(r->integer);
+  return Status::ok();
+}
+
 Status purge_redis(const RedisServer& server, const PurgeOptions& o, PurgeCounts* counts) {
   *counts = {};
   const auto started = std::chrono::steady_clock::now();

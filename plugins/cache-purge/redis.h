@@ -67,6 +67,10 @@ Status purge_redis(const RedisServer& server, const PurgeOptions& options, Purge
 // PING: OK, or why the server cannot be used (as purge_redis says it).
 Status ping_redis(const RedisServer& server);
 
+// DBSIZE: how many keys the server's database holds now, into *keys (a
+// purge run's progress is the share of them SCAN has walked).
+Status count_redis_keys(const RedisServer& server, uint64_t* keys);
+
 }  // namespace opk::cachepurge
 
 #endif  // OPSKERNEL_PLUGINS_CACHE_PURGE_REDIS_H

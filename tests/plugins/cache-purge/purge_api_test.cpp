@@ -341,5 +341,62 @@ TEST_F(CachePurge, RoleByActionMatrix) {
   EXPECT_EQ(redis_.dbsize(), 3);
 }
 
+// The job type cache-purge: a large purge as a run. A dry run counts and
+// removes nothing; a cancel stops it between batches, keeping what it
+// removed and leaving the rest; a whole run removes every match with its
+// progress at 100 and its counts in the output; each is audited with the
+// run's reason. Bad parameters are named with nothing removed.
+TEST_F(CachePurge, APurgeAsARunCountsCancelsBetweenBatchesAndFinishes) {
+  redis_.fill("big:", 60000);
+  redis_.fill("keep:", 10);
+  testing::RunOptions dry;
+  dry.dry_run = true;
+  dry.reason = "how many";
+  auto r = host_.run("cache-purge", R"({"server": "sessions", "pattern": "big:*"})", dry);
+  ASSERT_EQ(r.status, OPK_OK) << r.error << r.summary;
+  EXPECT_EQ(Json::parse(r.output_json)["matched"], 60000) << r.output_json;
+  EXPECT_EQ(Json::parse(r.output_json)["removed"], 0);
+  EXPECT_EQ(redis_.dbsize(), 60010) << "a dry run removes nothing";
+  // At 40,000 keys a second, 60,000 keys take 1.5 s: cancelled after 400 ms.
+  testing::RunOptions cut;
+  cut.reason = "stop halfway";
+  cut.cancel_after_ms = 400;
+  r = host_.run("cache-purge", R"({"server": "sessions", "pattern": "big:*"})", cut);
+  EXPECT_TRUE(r.cancelled) << r.summary;
+  const int64_t removed = Json::parse(r.output_json)["removed"].get<int64_t>();
+  EXPECT_GT(removed, 0) << r.output_json;
+  EXPECT_LT(removed, 60000) << r.output_json;
+  EXPECT_EQ(redis_.dbsize(), 60010 - removed) << "what was removed stays removed, the rest stays";
+  EXPECT_GT(r.progress, 0);
+  EXPECT_LT(r.progress, 100);
+  testing::RunOptions all;
+  all.reason = "drop the big keys";
+  r = host_.run("cache-purge", R"({"server": "sessions", "pattern": "big:*"})", all);
+  ASSERT_EQ(r.status, OPK_OK) << r.error << r.summary;
+  EXPECT_EQ(r.progress, 100);
+  EXPECT_EQ(Json::parse(r.output_json)["removed"], 60000 - removed) << r.output_json;
+  EXPECT_EQ(redis_.dbsize(), 10);
+  EXPECT_TRUE(redis_.exists("keep:3"));
+  const auto rows = audit("cache.purge");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].reason, "stop halfway");
+  EXPECT_EQ(rows[1].reason, "drop the big keys");
+  EXPECT_EQ(rows[1].target, "redis:sessions");
+  EXPECT_EQ(rows[1].outcome, "success");
+  ASSERT_EQ(audit("cache.count").size(), 1u);
+  // Bad parameters: named, nothing removed.
+  for (const auto& [params, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"server": "nowhere", "pattern": "keep:*"})", "server: no Redis server 'nowhere'"},
+           {R"({"server": "sessions", "pattern": "*"})", "pattern: '*' matches every key"}}) {
+    r = host_.run("cache-purge", params, all);
+    EXPECT_NE(r.status, OPK_OK) << params;
+    EXPECT_NE(r.summary.find(field), std::string::npos) << r.summary;
+  }
+  EXPECT_EQ(redis_.dbsize(), 10);
+  r = host_.run("cache-purge", R"({"server": "sessions", "pattern": "*", "confirm": true})", all);
+  ASSERT_EQ(r.status, OPK_OK) << r.error << r.summary;
+  EXPECT_EQ(redis_.dbsize(), 0);
+}
+
 }  // namespace
 }  // namespace opk::test
