@@ -15,7 +15,9 @@
 //              verifying each signature, the attempts recorded) run on the
 //              same cores meanwhile.
 // Prints min / median / max of the runs' time per kind, how much lower the
-// engine's throughput is with the rule (from the medians), deliveries per
+// engine's throughput is with the rule (from the medians), the kernel
+// process's CPU time until the runs were done (user + system, the receiver
+// not counted: steadier than the time on a loaded machine), deliveries per
 // second and peak RSS.
 //
 //   opk_notify_outbox_bench [--runs N] [--workers W] [--rounds R] [--plugins DIR]
@@ -31,6 +33,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include <sys/resource.h>
 
 #include <opskernel/json.hpp>
 
@@ -54,12 +58,21 @@ size_t count_lines(const std::string& file) {
   return n;
 }
 
+// This process's CPU time so far (user + system), seconds.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // One round of `kind`; prints "<runs' seconds> <seconds until every delivery
-// was received, or 0> <deliveries received>".
+// was received, or 0> <deliveries received> <peak RSS MiB> <CPU seconds of
+// the runs>".
 int round_of(const std::string& kind, int runs, const std::string& workers, const std::string& plugin_dir) {
   const bool rule = kind != "none";
   const bool deliver = kind == "delivered";
@@ -102,6 +115,7 @@ int round_of(const std::string& kind, int runs, const std::string& workers, cons
     if (st != 201) opk::bench::die("the rule was refused (" + std::to_string(st) + ")");
   }
   const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = cpu_seconds();
   // The runs are created 100 at a time (as the admin API's batch run-now
   // does), so the engine, not the wait for each creation's flush, sets the
   // pace: one at a time, the runs' time was mostly 1,000 flushes in a row.
@@ -122,6 +136,7 @@ int round_of(const std::string& kind, int runs, const std::string& workers, cons
   }
   for (int64_t id : ids) k.engine()->wait(id, 120000);
   const double runs_s = seconds_since(t0);
+  const double runs_cpu_s = cpu_seconds() - cpu0;
   while (deliver && count_lines(out) < static_cast<size_t>(runs) && seconds_since(t0) < 600)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const double all_s = deliver ? seconds_since(t0) : 0;
@@ -129,7 +144,7 @@ int round_of(const std::string& kind, int runs, const std::string& workers, cons
   if (deliver && received < static_cast<size_t>(runs))
     opk::bench::die(std::to_string(received) + " of " + std::to_string(runs) + " deliveries received");
   k.stop();
-  std::printf("%.4f %.4f %zu %.1f\n", runs_s, all_s, received, opk::bench::peak_rss_mib());
+  std::printf("%.4f %.4f %zu %.1f %.4f\n", runs_s, all_s, received, opk::bench::peak_rss_mib(), runs_cpu_s);
   return 0;
 }
 
@@ -163,7 +178,7 @@ int main(int argc, char** argv) {
     return round_of(round, runs, workers, plugin_dir);
   }
   const std::vector<std::string> kinds = {"none", "queued", "delivered"};
-  std::map<std::string, std::vector<double>> runs_s;
+  std::map<std::string, std::vector<double>> runs_s, runs_cpu;
   std::vector<double> all_s, rate, rss;
   for (int r = 0; r < rounds; ++r)
     for (const auto& kind : kinds) {
@@ -175,9 +190,10 @@ int main(int argc, char** argv) {
       while (!text.empty() && text.back() == '\n') text.pop_back();
       const size_t last_line = text.rfind('\n');
       std::istringstream line(last_line == std::string::npos ? text : text.substr(last_line + 1));
-      double run_s = 0, all = 0, got = 0, mib = 0;
-      if (!(line >> run_s >> all >> got >> mib)) opk::bench::die("round " + kind + ": no figures");
+      double run_s = 0, all = 0, got = 0, mib = 0, cpu = 0;
+      if (!(line >> run_s >> all >> got >> mib >> cpu)) opk::bench::die("round " + kind + ": no figures");
       runs_s[kind].push_back(run_s * 1000);
+      runs_cpu[kind].push_back(cpu * 1000);
       rss.push_back(mib);
       if (kind == "delivered") {
         all_s.push_back(all * 1000);
@@ -193,6 +209,9 @@ int main(int argc, char** argv) {
   opk::bench::print("runs done, no rule:", runs_s["none"], "ms", 48);
   opk::bench::print("runs done, rule, deliveries queued only:", runs_s["queued"], "ms", 48);
   opk::bench::print("runs done, rule, deliveries sent meanwhile:", runs_s["delivered"], "ms", 48);
+  opk::bench::print("CPU until the runs were done, no rule:", runs_cpu["none"], "ms", 48);
+  opk::bench::print("CPU until the runs were done, queued only:", runs_cpu["queued"], "ms", 48);
+  opk::bench::print("CPU until the runs were done, sent meanwhile:", runs_cpu["delivered"], "ms", 48);
   opk::bench::print("every delivery received (after the first run):", all_s, "ms", 48);
   opk::bench::print("deliveries per second:", rate, "/s", 48);
   // Throughput lower by 1 - t(none) / t(rule), from the medians.
@@ -201,6 +220,9 @@ int main(int argc, char** argv) {
       "  engine throughput lower with the rule: %.1f%% (outbox alone, receiver not counted), %.1f%% "
       "(deliveries on the same cores)\n",
       100.0 * (1.0 - none / median(runs_s["queued"])), 100.0 * (1.0 - none / median(runs_s["delivered"])));
+  std::printf("  kernel CPU more with the rule: %.1f%% (outbox alone), %.1f%% (deliveries on the same cores)\n",
+              100.0 * (median(runs_cpu["queued"]) / median(runs_cpu["none"]) - 1.0),
+              100.0 * (median(runs_cpu["delivered"]) / median(runs_cpu["none"]) - 1.0));
   std::printf("  peak RSS of a round: %.0f MiB\n", *std::max_element(rss.begin(), rss.end()));
   return 0;
 }

@@ -12,10 +12,12 @@
 namespace opk::notify {
 namespace {
 
-constexpr int kReadLimit = 200;      // events per read
-constexpr int kDueBatch = 16;        // deliveries a worker looks at per pass
-constexpr size_t kClaimBatch = 4;    // deliveries a worker claims in one transaction
-constexpr int64_t kMaxNapMs = 1000;  // the longest a worker sleeps without looking (other kernels enqueue too)
+constexpr int kReadLimit = 200;        // events per read
+constexpr int kDueBatch = 16;          // deliveries a worker looks at per pass
+constexpr size_t kClaimBatch = 4;      // deliveries a worker claims in one transaction
+constexpr int64_t kMaxNapMs = 1000;    // the longest a worker sleeps without looking (other kernels enqueue too)
+constexpr int64_t kAckEveryMs = 1000;  // acknowledgements while events keep coming (retention only)
+constexpr int64_t kGatherMs = 20;      // the pause after a read of fewer events than kReadLimit
 
 Event event_of(const Json& e) {
   Event ev;
@@ -164,10 +166,16 @@ std::string Outbox::report_recipients(const Event& e, const std::string& job,
 void Outbox::consume_loop() {
   int64_t backoff = 0;
   while (running_) {
-    bool got = false;
+    size_t got = 0;
     Status s = consume_once(p_.config().poll_wait_ms, &got);
     if (s) {
       backoff = 0;
+      // Less than a full read: events come one by one. Waiting a moment
+      // lets them gather, so a busy engine's events are matched and written
+      // in a few transactions, not one each (a notification waits that
+      // much longer).
+      if (got > 0 && got < static_cast<size_t>(kReadLimit) && running_)
+        std::this_thread::sleep_for(std::chrono::milliseconds(kGatherMs));
       continue;
     }
     backoff = std::min<int64_t>(backoff == 0 ? 500 : backoff * 2, 30'000);
@@ -179,33 +187,70 @@ void Outbox::consume_loop() {
   }
 }
 
-Status Outbox::consume_once(int64_t wait_ms, bool* got) {
+Status Outbox::load_rules(int64_t counter) {
+  const Repo& repo = p_.repo();
+  RuleSet next;
+  std::vector<Repo::JobGroup> jobs;
+  if (Status s = repo.groups(&next.groups); !s) return s;
+  if (Status s = repo.rules("", &next.rules); !s) return s;
+  if (Status s = repo.job_groups(&jobs); !s) return s;
+  next.bindings.default_group = p_.config().default_group;
+  next.bindings.job_type_groups = p_.config().job_type_groups;
+  for (const auto& j : jobs) next.bindings.scheduled_job_groups[j.scheduled_job_id] = j.group_id;
+  next.counter = counter;
+  rules_ = std::move(next);
+  // After the move: the pointers are into rules_'s own vector.
+  rules_.by_id.clear();
+  for (const auto& g : rules_.groups) rules_.by_id[g.id] = &g;
+  return Status::ok();
+}
+
+void Outbox::ack(int64_t seq, bool now) {
+  const int64_t t = p_.host().now_ms();
+  if (seq <= acked_ || (!now && t - acked_ms_ < kAckEveryMs)) return;
+  Json acked;
+  if (Status s = events_call("ack", {{"consumer", kConsumer}, {"seq", seq}}, &acked); !s) {
+    p_.host().warn("notifications: " + s.message());  // the cursor is ours; retention just keeps more
+    return;
+  }
+  acked_ = seq;
+  acked_ms_ = t;
+}
+
+Status Outbox::consume_once(int64_t wait_ms, size_t* got) {
   const Repo& repo = p_.repo();
   int64_t cursor = 0, since_ms = 0;
-  if (Status s = repo.cursor(kConsumer, p_.host().now_ms(), &cursor, &since_ms); !s) return s;
+  Status cs = cursor_made_ ? repo.read_cursor(kConsumer, &cursor, &since_ms)
+                           : Status::not_found("the cursor is made at the first read");
+  if (cs.code() == OPK_ERR_NOT_FOUND) {
+    cs = repo.cursor(kConsumer, p_.host().now_ms(), &cursor, &since_ms);
+    cursor_made_ = cs.is_ok();
+  }
+  if (!cs) return cs;
   Json answer;
   if (Status s = events_call("read", {{"after", cursor}, {"limit", kReadLimit}, {"wait_ms", wait_ms}}, &answer); !s)
     return s;
   if (!answer.is_object() || !answer.contains("events") || !answer["events"].is_array())
     return Status(OPK_ERR_INTERNAL, "opk.events/1 read: the answer has no events");
   const Json& list = answer["events"];
-  *got = !list.empty();
-  if (list.empty()) return Status::ok();
+  *got = list.size();
+  if (list.empty()) {
+    ack(cursor, true);  // idle: what was handled is acknowledged now
+    return Status::ok();
+  }
 
-  // Rules and bindings once per batch: a rule saved meanwhile applies from
-  // the next batch on.
-  std::vector<Group> groups;
-  std::vector<Rule> rules;
-  std::vector<Repo::JobGroup> jobs;
-  if (Status s = repo.groups(&groups); !s) return s;
-  if (Status s = repo.rules("", &rules); !s) return s;
-  if (Status s = repo.job_groups(&jobs); !s) return s;
-  std::map<std::string, const Group*> by_id;
-  for (const auto& g : groups) by_id[g.id] = &g;
-  Bindings bindings;
-  bindings.default_group = p_.config().default_group;
-  bindings.job_type_groups = p_.config().job_type_groups;
-  for (const auto& j : jobs) bindings.scheduled_job_groups[j.scheduled_job_id] = j.group_id;
+  // Groups, rules and bindings are kept in memory and read again when the
+  // change counter moved (a change through either kernel's API moves it in
+  // its own transaction): a rule saved meanwhile applies from the next
+  // batch on. The counter is read once the events are here: a change made
+  // while the read waited is seen by them.
+  int64_t changes = 0;
+  if (Status s = repo.changes(&changes); !s) return s;
+  if (rules_.counter != changes)
+    if (Status s = load_rules(changes); !s) return s;
+  const std::vector<Rule>& rules = rules_.rules;
+  const std::map<std::string, const Group*>& by_id = rules_.by_id;
+  const Bindings& bindings = rules_.bindings;
   const Contains contains = [this](const std::string& scope, const std::string& node) {
     return p_.contains(scope, node);
   };
@@ -261,10 +306,10 @@ Status Outbox::consume_once(int64_t wait_ms, bool* got) {
   if (answer.contains("last") && answer["last"].is_number_integer())
     last = std::max(last, answer["last"].get<int64_t>());
   if (Status s = repo.enqueue(kConsumer, out, last); !s) return s;
-  Json acked;
-  if (Status s = events_call("ack", {{"consumer", kConsumer}, {"seq", last}}, &acked); !s)
-    p_.host().warn("notifications: " + s.message());  // the cursor is ours; retention just keeps more
-  if (!out.empty()) wake();
+  ack(last, false);
+  // The workers are woken for what is due before their next look anyway.
+  if (std::any_of(out.begin(), out.end(), [&](const Delivery& d) { return d.next_attempt_ms <= now + kMaxNapMs; }))
+    wake();
   return Status::ok();
 }
 

@@ -47,7 +47,16 @@ class Outbox {
 
  private:
   void consume_loop();
-  Status consume_once(int64_t wait_ms, bool* got);
+  // One read of the events after the cursor (waiting up to `wait_ms` for
+  // one), matched and written with the cursor's move; *got gets how many.
+  Status consume_once(int64_t wait_ms, size_t* got);
+  // Reads the groups, rules and scheduled jobs' groups into rules_, as of
+  // change counter `counter`.
+  Status load_rules(int64_t counter);
+  // Acknowledges the events up to `seq` to the event log: at once when
+  // `now`, else at most once every kAckEveryMs (acknowledgements only hold
+  // the log's retention; the cursor is the plugin's own row).
+  void ack(int64_t seq, bool now);
   Status events_call(const char* operation, const Json& request, Json* answer) const;
   // The report recipients of scheduled job `job` for run event `e`
   // (comma-separated; "" for none): the event's own, else the job's
@@ -68,6 +77,18 @@ class Outbox {
   std::condition_variable cv_;
   uint64_t wakes_ = 0;                      // guarded by mu_
   std::atomic<int64_t> last_expiry_ms_{0};  // when ended suppressions were last lifted
+  // The consumer thread's own: what events are matched against.
+  struct RuleSet {
+    int64_t counter = -1;  // the change counter read with them; -1 not read
+    std::vector<Group> groups;
+    std::vector<Rule> rules;
+    std::map<std::string, const Group*> by_id;  // into groups
+    Bindings bindings;
+  };
+  RuleSet rules_;
+  bool cursor_made_ = false;  // the cursor row exists (made at the first read)
+  int64_t acked_ = 0;         // the last seq acknowledged
+  int64_t acked_ms_ = 0;      // when
   std::thread consumer_;
   std::vector<std::thread> workers_;
 };

@@ -3,6 +3,9 @@
 #include "render.h"
 
 #include <ctime>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 
 #include <opskernel/liquid.hpp>
 
@@ -82,10 +85,41 @@ Status parse_one(std::string_view source, liquid::Template* t, TemplateError* e)
   return s;
 }
 
+// Templates parsed once, by their text: a rule's template edited is another
+// text, so the next event renders the new one. Parse errors are kept too
+// (the same text fails the same way). Bounded: emptied when full.
+struct ParsedTemplate {
+  Status status;
+  liquid::Template parsed;
+  TemplateError error;
+};
+constexpr size_t kMaxParsedTemplates = 512;
+std::mutex g_parsed_mu;
+std::unordered_map<std::string, std::shared_ptr<const ParsedTemplate>> g_parsed;  // guarded by g_parsed_mu
+
+std::shared_ptr<const ParsedTemplate> parsed_template(std::string_view source) {
+  {
+    std::lock_guard lock(g_parsed_mu);
+    if (auto it = g_parsed.find(std::string(source)); it != g_parsed.end()) return it->second;
+  }
+  auto p = std::make_shared<ParsedTemplate>();
+  p->status = parse_one(source, &p->parsed, &p->error);
+  std::lock_guard lock(g_parsed_mu);
+  if (g_parsed.size() >= kMaxParsedTemplates) g_parsed.clear();
+  g_parsed.emplace(std::string(source), p);
+  return p;
+}
+
 Status render_one(std::string_view source, const Json& data, bool html, int64_t now_ms, std::string* out,
                   TemplateError* e) {
-  liquid::Template t;
-  if (Status s = parse_one(source, &t, e); !s) return s;
+  const auto parsed = parsed_template(source);
+  if (!parsed->status) {
+    e->line = parsed->error.line;
+    e->column = parsed->error.column;
+    e->message = parsed->error.message;
+    return parsed->status;
+  }
+  const liquid::Template& t = parsed->parsed;
   liquid::RenderOptions options;
   options.escape_html = html;
   options.now = now_ms / 1000;

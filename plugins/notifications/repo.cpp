@@ -48,6 +48,15 @@ const char* const kSchemaV2 =
     "NOT NULL, created_ms BIGINT NOT NULL, lifted_by TEXT NOT NULL, lifted_ms BIGINT NOT NULL);"
     "CREATE INDEX p_notifications_suppressions_endpoint ON p_notifications_suppressions (endpoint, lifted_ms)";
 
+// Version 3: the change counter of groups, rules and scheduled jobs' groups,
+// moved in the transaction of each change: a consumer keeps what it matches
+// events against in memory and reads it again when the counter moved (on
+// this kernel or another sharing the store).
+const char* const kSchemaV3 =
+    "CREATE TABLE p_notifications_changes (id BIGINT PRIMARY KEY, counter BIGINT NOT NULL);"
+    "INSERT INTO p_notifications_changes (id, counter) VALUES (1, 0)";
+const char* const kBumpChanges = "UPDATE p_notifications_changes SET counter = counter + 1 WHERE id = 1";
+
 // Written by enqueue (its VALUES follow this order).
 const char* const kDeliveryColumns =
     "id, rule_id, group_id, scope, event_seq, event_kind, event_subject, channel, recipient, endpoint, message, "
@@ -181,7 +190,26 @@ std::string where_of(const DeliveryQuery& q, const std::vector<std::string>& sta
 Repo::Repo(const Host& host) : host_(host), store_(host_) {}
 
 Status Repo::migrate() const {
-  return store_.migrate({{1, "groups, rules, outbox", kSchemaV1}, {2, "handled failures, suppressions", kSchemaV2}});
+  return store_.migrate({{1, "groups, rules, outbox", kSchemaV1},
+                         {2, "handled failures, suppressions", kSchemaV2},
+                         {3, "change counter", kSchemaV3}});
+}
+
+Status Repo::change(const std::string& sql, const std::vector<P>& params, int64_t* changed) const {
+  Json results;
+  if (Status s = store_.transaction({{sql, params}, {kBumpChanges, {}}}, &results); !s) return s;
+  if (changed)
+    *changed =
+        results.is_array() && !results.empty() && results[0].is_object() ? results[0].value("changed", int64_t{0}) : 0;
+  return Status::ok();
+}
+
+Status Repo::changes(int64_t* counter) const {
+  Json r;
+  if (Status s = rows("SELECT counter FROM p_notifications_changes WHERE id = 1", {}, &r); !s) return s;
+  if (r.empty()) return Status(OPK_ERR_INTERNAL, "the change counter row of p_notifications_changes is missing");
+  *counter = int_of(r[0][0]);
+  return Status::ok();
 }
 
 Status Repo::rows(const std::string& sql, const std::vector<P>& params, Json* out) const {
@@ -247,7 +275,7 @@ Status Repo::group(const std::string& id, Group* out) const {
 }
 
 Status Repo::insert_group(const Group& g) const {
-  Status s = store_.execute(
+  Status s = change(
       "INSERT INTO p_notifications_groups (id, name, scope, description, created_ms, updated_ms) VALUES ($1, $2, $3, "
       "$4, $5, $6)",
       {g.id, g.name, g.scope, g.description, num(g.created_ms), num(g.updated_ms)});
@@ -257,9 +285,9 @@ Status Repo::insert_group(const Group& g) const {
 
 Status Repo::update_group(const Group& g) const {
   int64_t changed = 0;
-  Status s = store_.execute(
-      "UPDATE p_notifications_groups SET name = $2, scope = $3, description = $4, updated_ms = $5 WHERE id = $1",
-      {g.id, g.name, g.scope, g.description, num(g.updated_ms)}, &changed);
+  Status s =
+      change("UPDATE p_notifications_groups SET name = $2, scope = $3, description = $4, updated_ms = $5 WHERE id = $1",
+             {g.id, g.name, g.scope, g.description, num(g.updated_ms)}, &changed);
   if (s && changed == 0) return Status::not_found("no notification group '" + g.id + "'");
   return s;
 }
@@ -276,7 +304,7 @@ Status Repo::delete_group(const std::string& id) const {
     return Status::conflict("group '" + id + "' still has " + num(rules) + " rule(s) and " + num(jobs) +
                             " scheduled job(s) using it; delete the rules and move the jobs first");
   int64_t changed = 0;
-  Status s = store_.execute("DELETE FROM p_notifications_groups WHERE id = $1", {id}, &changed);
+  Status s = change("DELETE FROM p_notifications_groups WHERE id = $1", {id}, &changed);
   if (s && changed == 0) return Status::not_found("no notification group '" + id + "'");
   return s;
 }
@@ -306,7 +334,7 @@ Status Repo::rule(const std::string& id, Rule* out) const {
 }
 
 Status Repo::insert_rule(const Rule& r) const {
-  Status s = store_.execute(
+  Status s = change(
       "INSERT INTO p_notifications_rules (id, group_id, channel, enabled, doc, created_ms, updated_ms) VALUES ($1, "
       "$2, $3, $4, $5, $6, $7)",
       {r.id, r.group_id, r.channel, r.enabled ? "1" : "0", stored_json(r).dump(), num(r.created_ms),
@@ -317,16 +345,16 @@ Status Repo::insert_rule(const Rule& r) const {
 
 Status Repo::update_rule(const Rule& r) const {
   int64_t changed = 0;
-  Status s = store_.execute(
-      "UPDATE p_notifications_rules SET channel = $2, enabled = $3, doc = $4, updated_ms = $5 WHERE id = $1",
-      {r.id, r.channel, r.enabled ? "1" : "0", stored_json(r).dump(), num(r.updated_ms)}, &changed);
+  Status s =
+      change("UPDATE p_notifications_rules SET channel = $2, enabled = $3, doc = $4, updated_ms = $5 WHERE id = $1",
+             {r.id, r.channel, r.enabled ? "1" : "0", stored_json(r).dump(), num(r.updated_ms)}, &changed);
   if (s && changed == 0) return Status::not_found("no notification rule '" + r.id + "'");
   return s;
 }
 
 Status Repo::delete_rule(const std::string& id) const {
   int64_t changed = 0;
-  Status s = store_.execute("DELETE FROM p_notifications_rules WHERE id = $1", {id}, &changed);
+  Status s = change("DELETE FROM p_notifications_rules WHERE id = $1", {id}, &changed);
   if (s && changed == 0) return Status::not_found("no notification rule '" + id + "'");
   return s;
 }
@@ -358,7 +386,7 @@ Status Repo::job_group(const std::string& job, JobGroup* out) const {
 }
 
 Status Repo::put_job_group(const JobGroup& j) const {
-  return store_.execute(
+  return change(
       "INSERT INTO p_notifications_job_groups (scheduled_job_id, group_id, scope, updated_ms) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (scheduled_job_id) DO UPDATE SET group_id = excluded.group_id, scope = excluded.scope, "
       "updated_ms = excluded.updated_ms",
@@ -367,7 +395,7 @@ Status Repo::put_job_group(const JobGroup& j) const {
 
 Status Repo::delete_job_group(const std::string& job) const {
   int64_t changed = 0;
-  Status s = store_.execute("DELETE FROM p_notifications_job_groups WHERE scheduled_job_id = $1", {job}, &changed);
+  Status s = change("DELETE FROM p_notifications_job_groups WHERE scheduled_job_id = $1", {job}, &changed);
   if (s && changed == 0) return Status::not_found("scheduled job '" + job + "' has no notification group");
   return s;
 }
@@ -390,6 +418,16 @@ Status Repo::cursor(const std::string& consumer, int64_t now_ms, int64_t* seq, i
   return Status::ok();
 }
 
+Status Repo::read_cursor(const std::string& consumer, int64_t* seq, int64_t* since_ms) const {
+  Json r;
+  if (Status s = rows("SELECT seq, since_ms FROM p_notifications_cursor WHERE consumer = $1", {consumer}, &r); !s)
+    return s;
+  if (r.empty()) return Status::not_found("the cursor of '" + consumer + "' is missing");
+  *seq = int_of(r[0][0]);
+  *since_ms = int_of(r[0][1]);
+  return Status::ok();
+}
+
 Status Repo::enqueue(const std::string& consumer, const std::vector<Delivery>& deliveries, int64_t seq) const {
   std::vector<Store::Statement> st;
   st.reserve(deliveries.size() + 1);
@@ -400,7 +438,8 @@ Status Repo::enqueue(const std::string& consumer, const std::vector<Delivery>& d
                   {d.id, d.rule_id, d.group_id, d.scope, num(d.event_seq), d.event_kind, d.event_subject, d.channel,
                    d.recipient, d.endpoint, d.message.dump(-1, ' ', false, Json::error_handler_t::replace), d.state,
                    num(d.attempts), num(d.next_attempt_ms), num(d.created_ms), num(d.updated_ms), d.render_error}});
-  st.push_back({"UPDATE p_notifications_cursor SET seq = $2 WHERE consumer = $1", {consumer, num(seq)}});
+  st.push_back({"UPDATE p_notifications_cursor SET seq = $2 WHERE consumer = $1 AND seq < CAST($2 AS BIGINT)",
+                {consumer, num(seq)}});
   Json results;
   return store_.transaction(st, &results);
 }

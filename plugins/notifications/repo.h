@@ -118,6 +118,10 @@ class Repo {
   // Creates or updates the tables.
   Status migrate() const;
 
+  // The change counter of groups, rules and scheduled jobs' groups: every
+  // change of them moves it, in the change's own transaction.
+  Status changes(int64_t* counter) const;
+
   // Groups.
   Status groups(std::vector<Group>* out) const;
   // NOT_FOUND naming the id.
@@ -149,9 +153,13 @@ class Repo {
   // the time of the consumer's first start (events before it are not
   // notified). Created at `now_ms` with sequence 0 when missing.
   Status cursor(const std::string& consumer, int64_t now_ms, int64_t* seq, int64_t* since_ms) const;
+  // The same cursor, read only: NOT_FOUND when it is missing (cursor()
+  // makes it).
+  Status read_cursor(const std::string& consumer, int64_t* seq, int64_t* since_ms) const;
   // Inserts `deliveries` (those already there are left as they are) and
-  // moves the cursor to `seq`, in one transaction: after a crash at any
-  // point either both happened or neither did.
+  // moves the cursor to `seq` (never back: another kernel's consumer may
+  // have moved it further), in one transaction: after a crash at any point
+  // either both happened or neither did.
   Status enqueue(const std::string& consumer, const std::vector<Delivery>& deliveries, int64_t seq) const;
 
   // A page of deliveries, newest first; *next gets the next page's cursor
@@ -243,6 +251,9 @@ class Repo {
   Status resume(const std::vector<std::string>& ids, int64_t now_ms) const;
 
  private:
+  // Runs `sql` and moves the change counter, in one transaction; *changed
+  // (may be null) gets the rows `sql` changed.
+  Status change(const std::string& sql, const std::vector<Store::Param>& params, int64_t* changed = nullptr) const;
   Status rows(const std::string& sql, const std::vector<Store::Param>& params, Json* out) const;
   // A page of the deliveries `q` asks for whose state is one of `states`
   // (any when empty), newest first; *next gets the next page's cursor ("" on

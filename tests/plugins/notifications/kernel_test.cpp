@@ -99,6 +99,55 @@ TEST_F(NotificationsKernel, AFailedRunIsDeliveredOnceAndVerified) {
   EXPECT_EQ(deliveries().size(), 1u);
 }
 
+// The outbox keeps the rules in memory (read again when their change
+// counter moves) and each template parsed once: a rule whose template is
+// edited, a rule deleted and a rule added in a new group are each seen by
+// the very next event.
+TEST_F(NotificationsKernel, ARuleChangedIsSeenByTheNextEvent) {
+  start();
+  auto r = http("POST", "/groups", {{"id", "ops"}, {"name", "Ops"}, {"scope", "platform"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = http("POST", "/groups/ops/rules",
+           {{"events", {"run.failed"}},
+            {"channel", "webhook"},
+            {"template", {{"body", "first {{ run.id }}"}}},
+            {"recipients", {{{"to", url("/hook")}, {"options", {{"secrets", {kSecret}}}}}}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = Json::parse(r.body)["id"];
+  auto bodies = [&] {
+    std::vector<std::string> out;
+    for (const Json& g : received(requests_)) out.push_back(g["body"].get<std::string>());
+    return out;
+  };
+  const int64_t first = fail_a_run();
+  ASSERT_TRUE(eventually([&] { return bodies().size() == 1; })) << receiver_.errors();
+  EXPECT_EQ(bodies()[0], "first " + std::to_string(first));
+
+  Json changed = Json::parse(http("GET", "/rules/" + id).body);
+  changed["template"]["body"] = "second {{ run.id }}";
+  r = http("PUT", "/rules/" + id, changed);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const int64_t second = fail_a_run();
+  ASSERT_TRUE(eventually([&] { return bodies().size() == 2; })) << receiver_.errors();
+  EXPECT_EQ(bodies()[1], "second " + std::to_string(second)) << "the edited template, not the one parsed before";
+
+  ASSERT_EQ(http("DELETE", "/rules/" + id).status, 204);
+  r = http("POST", "/groups", {{"id", "night"}, {"name", "Night"}, {"scope", "platform"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = http("POST", "/groups/night/rules",
+           {{"events", {"run.failed"}},
+            {"channel", "webhook"},
+            {"template", {{"body", "third {{ run.id }}"}}},
+            {"recipients", {{{"to", url("/hook")}, {"options", {{"secrets", {kSecret}}}}}}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  const int64_t third = fail_a_run();
+  ASSERT_TRUE(eventually([&] { return bodies().size() >= 3; })) << receiver_.errors();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(bodies(), (std::vector<std::string>{"first " + std::to_string(first), "second " + std::to_string(second),
+                                                "third " + std::to_string(third)}))
+      << "the deleted rule sent nothing, the new group's rule sent the third";
+}
+
 TEST_F(NotificationsKernel, ASilencedAlertNotifiesNoOneUntilItsSilenceEnds) {
   start();
   rule("/hook", {"alert.*"});
