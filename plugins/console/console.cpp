@@ -38,7 +38,8 @@ constexpr const char* kPages[] = {"/administration",
                                   "/administration/webhook-failures",
                                   "/administration/feature-flags",
                                   "/administration/rate-limit-overrides",
-                                  "/administration/migrations"};
+                                  "/administration/migrations",
+                                  "/administration/caches"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)

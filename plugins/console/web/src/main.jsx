@@ -24,9 +24,10 @@ import { READ as WEBHOOK_FAILURES_READ, WebhookFailuresPage, useWebhookFailureCo
 import { READ as FEATURE_FLAGS_READ, FeatureFlagsPage } from './feature_flags.jsx';
 import { READ as RATE_LIMITS_READ, RateLimitOverridesPage } from './rate_limit_overrides.jsx';
 import { READ as MIGRATIONS_READ, MigrationsPage } from './migrations.jsx';
+import { READ as CACHE_READ, CachesPage } from './caches.jsx';
 
 // The console's top-level paths; anything else goes to the jobs list.
-const SECTIONS = /^\/administration\/(overview|jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|plugins|audit)/;
+const SECTIONS = /^\/administration\/(overview|jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|caches|plugins|audit)/;
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -167,6 +168,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
         {item('/administration/feature-flags', t('Feature flags'), null, FEATURE_FLAGS_READ)}
         {item('/administration/rate-limit-overrides', t('Rate-limit overrides'), null, RATE_LIMITS_READ)}
         {item('/administration/migrations', t('Migrations'), null, MIGRATIONS_READ)}
+        {item('/administration/caches', t('Caches'), null, CACHE_READ)}
         {item('/administration/audit', t('Audit'), null, 'audit.read')}
         {item('/administration/plugins', t('Plugins'), null, 'plugins.read')}
       </ul>
@@ -242,6 +244,7 @@ function Shell({ ctx, onSignOut }) {
   else if (path.startsWith('/administration/feature-flags')) page = <FeatureFlagsPage />;
   else if (path.startsWith('/administration/rate-limit-overrides')) page = <RateLimitOverridesPage />;
   else if (path.startsWith('/administration/migrations')) page = <MigrationsPage />;
+  else if (path.startsWith('/administration/caches')) page = <CachesPage />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else if (path.startsWith('/administration/audit')) page = <AuditPage />;
   else page = <JobsPage />;

@@ -37,6 +37,7 @@ export default {
   'Feature flags': 'Funktionsflaggor',
   'Rate-limit overrides': 'Undantag från anropsgränser',
   'Migrations': 'Migreringar',
+  'Caches': 'Cacheminnen',
   'Audit': 'Granskningslogg',
   'Plugins': 'Insticksmoduler',
   '{critical} critical alerts not closed and {escalated} escalated alerts': '{critical} kritiska larm som inte är stängda och {escalated} eskalerade larm',
