@@ -7,9 +7,11 @@
 // a portable plugin needs are let through (DML, CREATE/DROP TABLE and
 // INDEX, ALTER TABLE), and after DDL every relation the role owns must be
 // named with the plugin's prefix, or the transaction is rolled back.
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "store/pg_internal.h"
 #include "store/sqlite_internal.h"
@@ -50,8 +52,21 @@ std::vector<std::string> pg_leading_words(const std::string& sql, size_t n) {
   return words;
 }
 
-// What a plugin's statement is, by its first words.
-enum class PgStatementKind { dml, ddl, refused };
+// What a plugin's statement is, by its first words: `bad` when the first
+// is no SQL command at all (bad SQL, as on SQLite, not a refusal).
+enum class PgStatementKind { dml, ddl, refused, bad };
+
+// PostgreSQL's SQL commands, by their first word.
+bool pg_is_command(const std::string& word) {
+  static const char* const kCommands[] = {
+      "ABORT",  "ALTER",    "ANALYZE",  "BEGIN",      "CALL",     "CHECKPOINT", "CLOSE",   "CLUSTER", "COMMENT",
+      "COMMIT", "COPY",     "CREATE",   "DEALLOCATE", "DECLARE",  "DELETE",     "DISCARD", "DO",      "DROP",
+      "END",    "EXECUTE",  "EXPLAIN",  "FETCH",      "GRANT",    "IMPORT",     "INSERT",  "LISTEN",  "LOAD",
+      "LOCK",   "MERGE",    "MOVE",     "NOTIFY",     "PREPARE",  "REASSIGN",   "REFRESH", "REINDEX", "RELEASE",
+      "RESET",  "REVOKE",   "ROLLBACK", "SAVEPOINT",  "SECURITY", "SELECT",     "SET",     "SHOW",    "START",
+      "TABLE",  "TRUNCATE", "UNLISTEN", "UPDATE",     "VACUUM",   "VALUES",     "WITH"};
+  return std::any_of(std::begin(kCommands), std::end(kCommands), [&](const char* c) { return word == c; });
+}
 
 // Classifies a statement; *refusal says why one is refused.
 PgStatementKind pg_classify(const std::string& sql, std::string* refusal) {
@@ -80,6 +95,10 @@ PgStatementKind pg_classify(const std::string& sql, std::string* refusal) {
   if ((first == "DROP" && (at(1) == "TABLE" || at(1) == "INDEX")) || (first == "ALTER" && at(1) == "TABLE") ||
       first == "ANALYZE")
     return PgStatementKind::ddl;
+  if (!first.empty() && !pg_is_command(first)) {
+    *refusal = "syntax error at or near \"" + first + "\"";
+    return PgStatementKind::bad;
+  }
   *refusal = (first.empty() ? std::string("this statement") : first + (at(1).empty() ? "" : " " + at(1))) +
              " is not allowed to plugins";
   return PgStatementKind::refused;
@@ -294,6 +313,9 @@ Status PgStore::run_plugin_sql(PGconn* conn, const std::string& sql, const PgPar
   if (Status s = numbered_parameters(sql, params.size(), &numbered); !s) return s;
   std::string refusal;
   const PgStatementKind kind = pg_classify(sql, &refusal);
+  // Not a command: bad SQL, as the database would say (the kernel's own
+  // statement goes to it and gets its message).
+  if (kind == PgStatementKind::bad && !call.owner.empty()) return Status::invalid("SQL: " + refusal);
   if (kind == PgStatementKind::refused) {
     if (call.owner.empty() && refusal.rfind("transaction control", 0) != 0) {
       // The kernel's own statements are not fenced.

@@ -1137,5 +1137,65 @@ TEST_P(StoreTest, ARunCompletedTwiceInOneBatchKeepsTheFirst) {
   EXPECT_EQ(events[1].kind, "run.other");
 }
 
+TEST_P(StoreTest, APluginTransactionIsFencedWholeAndUndoneWholeWhenAStatementFails) {
+  ASSERT_TRUE(store_->migrate("plugin-x", {{1, "t", "CREATE TABLE p_plugin_x_t (id BIGINT PRIMARY KEY, name TEXT)"}}));
+  ASSERT_TRUE(store_->migrate("plugin-y", {{1, "t", "CREATE TABLE p_plugin_y_t (id BIGINT PRIMARY KEY)"}}));
+  std::vector<PluginResult> results;
+  size_t failed = 99;
+  auto count = [&] {
+    std::vector<TypedRow> rows;
+    EXPECT_TRUE(store_->plugin_query_typed("plugin-x", "SELECT COUNT(*) FROM p_plugin_x_t", {}, &rows));
+    return rows.empty() ? -1 : rows[0][0].integer;
+  };
+  // A statement reaching the kernel's tables, or another plugin's, in the
+  // middle of a transaction is refused by the fence, and the rows written
+  // before it in the transaction are not kept.
+  for (const std::string foreign :
+       {"SELECT id FROM users", "INSERT INTO p_plugin_y_t (id) VALUES (1)", "UPDATE audit SET reason = 'x'"}) {
+    Status s = store_->plugin_transaction(
+        "plugin-x",
+        {{"INSERT INTO p_plugin_x_t (id, name) VALUES ($1, $2) RETURNING id, name", {"1", "a"}},
+         {foreign, {}},
+         {"INSERT INTO p_plugin_x_t (id, name) VALUES ($1, $2)", {"2", "b"}}},
+        &results, &failed);
+    EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << foreign << ": " << s.message();
+    EXPECT_EQ(failed, 1u) << foreign;
+    EXPECT_EQ(count(), 0) << foreign;
+  }
+  std::vector<TypedRow> rows;
+  ASSERT_TRUE(store_->plugin_query_typed("plugin-y", "SELECT COUNT(*) FROM p_plugin_y_t", {}, &rows));
+  EXPECT_EQ(rows[0][0].integer, 0);
+  // Bad SQL as the last statement undoes the writes before it too.
+  Status s = store_->plugin_transaction("plugin-x",
+                                        {{"INSERT INTO p_plugin_x_t (id, name) VALUES ($1, $2)", {"1", "a"}},
+                                         {"UPDATE p_plugin_x_t SET name = $1", {"b"}},
+                                         {"SELEC nothing", {}}},
+                                        &results, &failed);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << s.message();
+  EXPECT_EQ(failed, 2u);
+  EXPECT_EQ(count(), 0);
+  // Rows back from every kind of write, in the statements' order.
+  s = store_->plugin_transaction(
+      "plugin-x",
+      {{"INSERT INTO p_plugin_x_t (id, name) VALUES ($1, $2), ($3, $4) RETURNING id, name", {"1", "a", "2", "b"}},
+       {"UPDATE p_plugin_x_t SET name = name || $1 WHERE id = $2 RETURNING name", {"!", "2"}},
+       {"DELETE FROM p_plugin_x_t WHERE id = $1 RETURNING id", {"1"}},
+       {"SELECT id, name FROM p_plugin_x_t ORDER BY id", {}}},
+      &results, &failed);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[0].changed, 2);
+  ASSERT_EQ(results[0].rows.size(), 2u);
+  EXPECT_EQ(results[0].rows[1][0].integer, 2);
+  EXPECT_EQ(results[0].rows[1][1].text, "b");
+  ASSERT_EQ(results[1].rows.size(), 1u);
+  EXPECT_EQ(results[1].rows[0][0].text, "b!");
+  EXPECT_EQ(results[2].changed, 1);
+  ASSERT_EQ(results[2].rows.size(), 1u);
+  EXPECT_EQ(results[2].rows[0][0].integer, 1);
+  ASSERT_EQ(results[3].rows.size(), 1u);
+  EXPECT_EQ(results[3].rows[0][1].text, "b!");
+}
+
 }  // namespace
 }  // namespace opk::store
