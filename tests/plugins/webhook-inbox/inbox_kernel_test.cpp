@@ -21,6 +21,7 @@
 #include "clock/clock.h"
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 #include "support/servers.h"
 #include "support/webhook_kernel.h"
 
@@ -29,7 +30,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-class WebhookInbox : public test::WebhookKernelTest {
+// On both stores: the embedded SQLite file and a fresh PostgreSQL database
+// (the plugins' tables and statements unchanged).
+class WebhookInbox : public test::WebhookKernelTest, public ::testing::WithParamInterface<std::string> {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(
@@ -37,7 +40,10 @@ class WebhookInbox : public test::WebhookKernelTest {
                 test::bundled("notifications"), test::bundled("webhook-inbox")}));
     cfg_.permissions["TenantAdministrator"] = {"jobs.read", "webhook_failures.read", "webhook_failures.manage"};
     cfg_.permissions["TenantUser"] = {"jobs.read", "webhook_failures.read"};
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg_);
+    ASSERT_TRUE(e.empty()) << e;
   }
+  test::PgDatabase db_;
 
   test::Reply http(const std::string& method, const std::string& target, const Json& body = nullptr,
                    const std::string& token = "") {
@@ -95,7 +101,9 @@ class WebhookInbox : public test::WebhookKernelTest {
   }
 };
 
-TEST_F(WebhookInbox, ADeadDeliveryIsReplayedWithTheSameId) {
+INSTANTIATE_TEST_SUITE_P(Backends, WebhookInbox, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+TEST_P(WebhookInbox, ADeadDeliveryIsReplayedWithTheSameId) {
   start();
   rule("/flaky/4");  // fails the schedule's four attempts, then recovers
   fail_a_run();
@@ -129,7 +137,7 @@ TEST_F(WebhookInbox, ADeadDeliveryIsReplayedWithTheSameId) {
   EXPECT_EQ(inbox("POST", "/replay", {{"ids", {id}}}).status, 409) << "a delivered one is not replayed";
 }
 
-TEST_F(WebhookInbox, HandledFailuresLeaveTheOpenInbox) {
+TEST_P(WebhookInbox, HandledFailuresLeaveTheOpenInbox) {
   start();
   rule("/status/503");
   fail_a_run();
@@ -154,7 +162,7 @@ TEST_F(WebhookInbox, HandledFailuresLeaveTheOpenInbox) {
   EXPECT_EQ(rows[0]["reason"], "the customer resent it");
 }
 
-TEST_F(WebhookInbox, ASuppressedEndpointGetsNoAttemptUntilLifted) {
+TEST_P(WebhookInbox, ASuppressedEndpointGetsNoAttemptUntilLifted) {
   start();
   rule("/hook");
   auto r =
@@ -193,7 +201,7 @@ TEST_F(WebhookInbox, ASuppressedEndpointGetsNoAttemptUntilLifted) {
   EXPECT_EQ(audit("webhook_failures.lift").size(), 1u);
 }
 
-TEST_F(WebhookInbox, AnAttemptUnderWayWhenSuppressedIsHeldInsteadOfFailing) {
+TEST_P(WebhookInbox, AnAttemptUnderWayWhenSuppressedIsHeldInsteadOfFailing) {
   // One attempt with a 500 ms limit to a receiver that answers after 3 s:
   // it would die into the inbox.
   cfg_.plugins["notifications"]["retry_schedule"] = "0";
@@ -214,7 +222,7 @@ TEST_F(WebhookInbox, AnAttemptUnderWayWhenSuppressedIsHeldInsteadOfFailing) {
   EXPECT_EQ(failures()[0]["state"], "dead");
 }
 
-TEST_F(WebhookInbox, ASuppressionEndsAtItsUntil) {
+TEST_P(WebhookInbox, ASuppressionEndsAtItsUntil) {
   start();
   rule("/hook");
   const int64_t until = clock::now_ms() + 1500;
@@ -226,7 +234,7 @@ TEST_F(WebhookInbox, ASuppressionEndsAtItsUntil) {
   EXPECT_GE(received(requests_)[0]["time_ms"].get<int64_t>(), until);
 }
 
-TEST_F(WebhookInbox, TenantOperatorsSeeAndChangeOnlyTheirOwnFailures) {
+TEST_P(WebhookInbox, TenantOperatorsSeeAndChangeOnlyTheirOwnFailures) {
   start();
   auto* id = kernel_->identity();
   ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
@@ -283,7 +291,7 @@ TEST_F(WebhookInbox, TenantOperatorsSeeAndChangeOnlyTheirOwnFailures) {
   EXPECT_EQ(rows[0]["actor"], "alice");
 }
 
-TEST_F(WebhookInbox, MetricsShowTheGaugesAndTheThresholdAlertOpensAndCloses) {
+TEST_P(WebhookInbox, MetricsShowTheGaugesAndTheThresholdAlertOpensAndCloses) {
   cfg_.plugins["webhook-inbox"] = {{"alert_threshold", "1"}};
   start();
   rule("/status/503");
@@ -345,7 +353,7 @@ TEST_F(WebhookInbox, MetricsShowTheGaugesAndTheThresholdAlertOpensAndCloses) {
   EXPECT_TRUE(open_alerts().empty()) << "closed once the open inbox is at or under the threshold";
 }
 
-TEST_F(WebhookInbox, BadInputIsNamed) {
+TEST_P(WebhookInbox, BadInputIsNamed) {
   start();
   auto detail = [&](const test::Reply& r) { return json(r).value("detail", ""); };
   auto r = inbox("GET", "/msg_nosuch");
@@ -389,7 +397,7 @@ TEST_F(WebhookInbox, BadInputIsNamed) {
   EXPECT_EQ(test::http_request(port_, "GET", "/api/v1/webhook-failures").status, 401);
 }
 
-TEST_F(WebhookInbox, TheRoutesAreInTheOpenApiDocument) {
+TEST_P(WebhookInbox, TheRoutesAreInTheOpenApiDocument) {
   start();
   const auto r = test::http_request(port_, "GET", "/api/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
