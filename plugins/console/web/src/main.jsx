@@ -17,6 +17,7 @@ import { OverviewPage } from './overview.jsx';
 import { AttentionPage, useAttention } from './attention.jsx';
 import { PluginsPage } from './plugins.jsx';
 import { AuditPage } from './audit.jsx';
+import { READ as MAINTENANCE_READ, MaintenanceBanner, MaintenancePage } from './maintenance.jsx';
 import { AlertsPage } from './alerts.jsx';
 import { AlertPage } from './alert.jsx';
 import { NotificationGroupPage, NotificationsPage } from './notifications.jsx';
@@ -27,7 +28,7 @@ import { READ as MIGRATIONS_READ, MigrationsPage } from './migrations.jsx';
 import { READ as CACHE_READ, CachesPage } from './caches.jsx';
 
 // The console's top-level paths; anything else goes to the jobs list.
-const SECTIONS = /^\/administration\/(overview|jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|caches|plugins|audit)/;
+const SECTIONS = /^\/administration\/(overview|jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|caches|maintenance|plugins|audit)/;
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -159,6 +160,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
           ['jobs.read', 'alerts.read'],
         )}
         {item('/administration/notifications', t('Notifications'), null, 'notifications.read')}
+        {item('/administration/maintenance', t('Maintenance'), null, MAINTENANCE_READ)}
         {item(
           '/administration/webhook-failures',
           t('Webhook failures'),
@@ -237,6 +239,7 @@ function Shell({ ctx, onSignOut }) {
   else if ((m = path.match(/^\/administration\/alerts\/(\d+)\/?$/))) page = <AlertPage id={Number(m[1])} />;
   else if (/^\/administration\/alerts\/?$/.test(path)) page = <AlertsPage />;
   else if (path.startsWith('/administration/attention')) page = <AttentionPage data={attention} />;
+  else if (path.startsWith('/administration/maintenance')) page = <MaintenancePage />;
   else if ((m = path.match(/^\/administration\/notifications\/([^/]+)\/?$/)))
     page = <NotificationGroupPage id={decodeURIComponent(m[1])} />;
   else if (/^\/administration\/notifications\/?$/.test(path)) page = <NotificationsPage />;
@@ -276,6 +279,7 @@ function Shell({ ctx, onSignOut }) {
           </button>
         </div>
       </header>
+      <MaintenanceBanner />
       <main id="main" tabIndex={-1}>
         {page}
       </main>

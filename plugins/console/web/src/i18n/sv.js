@@ -33,6 +33,7 @@ export default {
   'Alerts': 'Larm',
   'Attention': 'Att åtgärda',
   'Notifications': 'Aviseringar',
+  'Maintenance': 'Underhåll',
   'Webhook failures': 'Misslyckade webhooks',
   'Feature flags': 'Funktionsflaggor',
   'Rate-limit overrides': 'Undantag från anropsgränser',

@@ -1,0 +1,242 @@
+// The tenants' maintenance windows (/administration/maintenance), over the
+// maintenance-mode plugin's API (/api/v1/maintenance): every window, ended
+// ones included, with its tenant, mode, banner, start, end, state, who set
+// it and why, filtered by state and tenant; for roles with
+// maintenance.manage, put a tenant into read-only or offline maintenance now
+// or for a scheduled window with a required reason, and end a window early
+// (or call one off) with a reason. The menu shows the page to roles with
+// maintenance.read. MaintenanceBanner, in the console's header, shows a
+// tenant's users the banner of their tenant's maintenance.
+import { useEffect, useState } from 'preact/hooks';
+import { api, query } from './api.js';
+import './maintenance.css';
+import { zone } from './alerts.jsx';
+import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
+
+const BASE = '/api/v1/maintenance';
+/** The permissions the windows' routes name. */
+export const READ = 'maintenance.read';
+export const MANAGE = 'maintenance.manage';
+
+const MODES = { 'read-only': 'Read-only: writes refused', offline: 'Offline: every request refused' };
+
+/** A datetime-local input's value ("2026-01-01T14:00") as ms, or null. */
+const fromLocal = (v) => (v ? new Date(v).getTime() : null);
+
+/**
+ * The banner of the maintenance the signed-in user's scope is under, read
+ * every minute; nothing when there is none. For an offline tenant the
+ * console's own requests are refused with the window in the problem, which
+ * shows the banner too.
+ */
+export function MaintenanceBanner() {
+  const [m, setM] = useState(null);
+  useEffect(() => {
+    let live = true;
+    const read = () =>
+      api(`${BASE}/current`)
+        .then((d) => live && setM(d.maintenance || null))
+        .catch((e) => live && setM(e?.problem?.maintenance || null));
+    read();
+    const timer = setInterval(read, 60000);
+    return () => ((live = false), clearInterval(timer));
+  }, []);
+  if (!m) return null;
+  return (
+    <div class={`maintenance-banner ${m.mode}`} role="status" data-testid="maintenance-banner">
+      <strong>{m.mode === 'offline' ? 'Offline for maintenance' : 'Read-only for maintenance'}</strong>
+      {m.until_ms ? ` until ${time(m.until_ms)}` : ''}: {m.banner}
+    </div>
+  );
+}
+
+/** Put a tenant into maintenance: tenant, mode, banner, start, end, reason. */
+function CreateDialog({ maxBanner, onClose, onDone }) {
+  const [f, setF] = useState({ tenant: '', mode: 'read-only', banner: '', starts: '', ends: '', reason: '' });
+  const { busy, error, run } = useAction();
+  const set = (k) => (v) => setF({ ...f, [k]: v });
+  const submit = (e) => {
+    e.preventDefault();
+    const body = { tenant: f.tenant.trim(), mode: f.mode, banner: f.banner.trim(), reason: f.reason.trim() };
+    if (fromLocal(f.starts) !== null) body.starts_ms = fromLocal(f.starts);
+    if (fromLocal(f.ends) !== null) body.ends_ms = fromLocal(f.ends);
+    run(async () => {
+      const w = (await api(BASE, { method: 'POST', body })).window;
+      onDone(`${w.tenant}: ${w.mode} ${w.state === 'scheduled' ? `from ${time(w.starts_ms)}` : 'now'}${w.ends_ms ? ` until ${time(w.ends_ms)}` : ''}.`);
+    });
+  };
+  return (
+    <Dialog title="Put a tenant into maintenance" onClose={onClose}>
+      <form class="form" onSubmit={submit} noValidate>
+        <p>Its users' requests are refused while the window lasts (PlatformAdministrators excepted), and its scheduled runs are skipped and recorded.</p>
+        <div class="field">
+          <label for="mnt-tenant">Tenant (tenant:acme)</label>
+          <input id="mnt-tenant" spellcheck={false} value={f.tenant} onInput={(e) => set('tenant')(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="mnt-mode">Mode</label>
+          <select id="mnt-mode" value={f.mode} onChange={(e) => set('mode')(e.currentTarget.value)}>
+            {Object.entries(MODES).map(([v, text]) => (
+              <option value={v}>{text}</option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="mnt-banner">Banner its users see (at most {maxBanner} bytes)</label>
+          <textarea id="mnt-banner" rows={2} value={f.banner} onInput={(e) => set('banner')(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="mnt-starts">Starts (empty: now; in {zone()})</label>
+          <input id="mnt-starts" type="datetime-local" value={f.starts} onInput={(e) => set('starts')(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="mnt-ends">Ends (empty: until ended by hand)</label>
+          <input id="mnt-ends" type="datetime-local" value={f.ends} onInput={(e) => set('ends')(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="mnt-reason">Reason (required; kept in the audit trail)</label>
+          <textarea id="mnt-reason" rows={2} value={f.reason} onInput={(e) => set('reason')(e.currentTarget.value)} />
+        </div>
+        <FormActions error={error} busy={busy} disabled={busy || !f.reason.trim()} onClose={onClose} submit="Start maintenance" />
+      </form>
+    </Dialog>
+  );
+}
+
+/** End a window early (or call off one not begun), with a reason. */
+function EndDialog({ w, onClose, onDone }) {
+  const [reason, setReason] = useState('');
+  const { busy, error, run } = useAction();
+  const submit = (e) => {
+    e.preventDefault();
+    run(async () => {
+      await api(`${BASE}/${encodeURIComponent(w.id)}${query({ reason: reason.trim() })}`, { method: 'DELETE' });
+      onDone(`The maintenance of ${w.tenant} has ended.`);
+    });
+  };
+  return (
+    <Dialog title={`End the maintenance of ${w.tenant}`} onClose={onClose}>
+      <form class="form" onSubmit={submit}>
+        <p>{w.state === 'scheduled' ? 'The window is called off before it begins.' : 'Its users are served again at once.'}</p>
+        <div class="field">
+          <label for="mnt-end-reason">Reason (required; kept in the audit trail)</label>
+          <textarea id="mnt-end-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+        </div>
+        <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} onClose={onClose} submit="End maintenance" danger />
+      </form>
+    </Dialog>
+  );
+}
+
+export function MaintenancePage() {
+  const ctx = useSession();
+  const manage = ctx.can(MANAGE);
+  const [filters, setFilters] = useState({ state: 'live', tenant: '' });
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const [notice, setNotice] = useState('');
+  const [dialog, setDialog] = useState(null);
+  const [bump, setBump] = useState(0);
+  useEffect(() => {
+    document.title = 'Maintenance · Opskernel';
+  }, []);
+  useEffect(() => {
+    if (!ctx.can(READ)) return;
+    let live = true;
+    api(`${BASE}${query({ ...filters, tenant: filters.tenant.trim() })}`)
+      .then((d) => live && (setData(d), setError(null)))
+      .catch((e) => live && setError(e));
+    return () => (live = false);
+  }, [filters, bump]);
+  if (!ctx.can(READ)) return <NotAllowed title="Maintenance" role={ctx.me.role} what="see the tenants' maintenance windows" />;
+  const rows = data?.windows || [];
+  const done = (what) => {
+    setDialog(null);
+    setNotice(what);
+    setBump(bump + 1);
+  };
+  const filter = (k) => (e) => setFilters({ ...filters, [k]: e.currentTarget.value });
+  return (
+    <section aria-labelledby="mnt-title">
+      <div class="page-head">
+        <div>
+          <h1 id="mnt-title">Maintenance</h1>
+          <p class="sub">Tenants in read-only or offline maintenance, now or scheduled; each window begins and ends by itself. Times in {zone()}.</p>
+        </div>
+        {manage && (
+          <div class="tools">
+            <button type="button" class="primary" onClick={() => (setNotice(''), setDialog({ kind: 'create' }))}>
+              Start maintenance
+            </button>
+          </div>
+        )}
+      </div>
+      <div class="tools filters">
+        <label class="visually-hidden" for="mnt-filter-state">
+          State
+        </label>
+        <select id="mnt-filter-state" value={filters.state} onChange={filter('state')}>
+          <option value="live">Active or scheduled</option>
+          <option value="active">Active</option>
+          <option value="scheduled">Scheduled</option>
+          <option value="completed">Completed</option>
+          <option value="ended">Ended early</option>
+          <option value="">Every state</option>
+        </select>
+        <label class="visually-hidden" for="mnt-filter-tenant">
+          Tenant
+        </label>
+        <input id="mnt-filter-tenant" placeholder="tenant:acme" spellcheck={false} value={filters.tenant} onChange={filter('tenant')} />
+      </div>
+      <Message error={error} notice={notice} />
+      <Table
+        name="maintenance"
+        caption={`Maintenance windows, latest start first, ${data ? `${rows.length} shown` : 'loading'}`}
+        columns={['Tenant', 'Mode', 'Window', 'Banner', 'Set by', 'Reason', manage && <HiddenHead label="Actions" />]}
+      >
+        {rows.map((w) => (
+          <tr key={w.id} data-window-tenant={w.tenant} data-window-state={w.state}>
+            <td class="mono">{w.tenant}</td>
+            <td>{w.mode}</td>
+            <td data-testid="window">
+              {w.state}: {shortTime(w.starts_ms)} to {w.ends_ms ? shortTime(w.ends_ms) : 'until ended'}
+              {w.state === 'ended' && (
+                <div class="hint">
+                  by {w.ended_by} {shortTime(w.ended_ms)}: {w.ended_reason}
+                </div>
+              )}
+            </td>
+            <td>
+              <div class="desc" title={w.banner}>
+                {w.banner}
+              </div>
+            </td>
+            <td title={time(w.created_ms)}>
+              {w.created_by}
+              <div class="hint">{shortTime(w.created_ms)}</div>
+            </td>
+            <td>
+              <div class="desc" title={w.reason}>
+                {w.reason}
+              </div>
+            </td>
+            {manage && (
+              <td class="actions">
+                {(w.state === 'active' || w.state === 'scheduled') && (
+                  <button type="button" class="danger" aria-label={`End maintenance of ${w.tenant}`} onClick={() => (setNotice(''), setDialog({ kind: 'end', w }))}>
+                    {w.state === 'scheduled' ? 'Call off' : 'End now'}
+                  </button>
+                )}
+              </td>
+            )}
+          </tr>
+        ))}
+        <EmptyRow show={data && !rows.length} cols={manage ? 7 : 6}>
+          No maintenance windows match.
+        </EmptyRow>
+      </Table>
+      {dialog?.kind === 'create' && <CreateDialog maxBanner={data?.max_banner || 500} onClose={() => setDialog(null)} onDone={done} />}
+      {dialog?.kind === 'end' && <EndDialog w={dialog.w} onClose={() => setDialog(null)} onDone={done} />}
+    </section>
+  );
+}
