@@ -7,8 +7,9 @@
 // by admin: …", "Timed out after 100 ms", "Stopped at shutdown", "Recovered
 // after a crash", "Failed"), in the run history's icons and filters, and in
 // Attention, which lists only the real failure unless asked to include the
-// others; the overview's counts agree with the API's lists. Screenshots go to
-// --out.
+// others; the overview's counts agree with the API's lists; two runs selected
+// in the history are held, released and cancelled in bulk with one reason,
+// each audited on its own. Screenshots go to --out.
 //
 //   node run_states_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -125,6 +126,34 @@ try {
   await icon(timedOut).waitFor({ state: 'detached' });
   check((await icon(failure).count()) === 1, 'the other runs stay');
   await e2e.shot(OUT, page, 's-history');
+
+  step('bulk hold, release and cancel of selected runs: one reason, one audit row per run');
+  const later = Date.now() + 3600000;
+  const { run_ids: waiting } = await api('POST', '/api/v1/runs', {
+    requests: [1, 2].map(() => ({ job_type: 'hello', reason: 'e2e: later', start_at_ms: later })),
+  });
+  await page.goto(`${base}/administration/runs`);
+  const bulk = async (button, reason) => {
+    for (const id of waiting) await page.getByLabel(`Select run ${id}`).check();
+    check((await page.getByTestId('bulk-count').innerText()).startsWith('2 runs selected'), 'two runs selected');
+    await page.getByRole('group', { name: 'Selected runs' }).getByRole('button', { name: button }).click();
+    const dlg = page.getByRole('dialog');
+    check(await dlg.getByRole('button', { name: button }).isDisabled(), 'no reason, no action');
+    await dlg.getByLabel(/^Reason/).fill(reason);
+    await dlg.getByRole('button', { name: button }).click();
+    await dlg.waitFor({ state: 'detached' });
+    const rows = (await api('GET', `/api/v1/audit?limit=100`)).items.filter((a) => a.reason === reason);
+    check(rows.length === 2 && waiting.every((id) => rows.some((a) => a.target === `run ${id}` && a.outcome === 'ok')),
+      `one audit row per run for '${reason}': ${JSON.stringify(rows)}`);
+  };
+  await bulk(/^Hold/, 'e2e: hold both');
+  for (const id of waiting) check((await api('GET', `/api/v1/runs/${id}`)).run.hold === true, `run ${id} held`);
+  await bulk(/^Release/, 'e2e: release both');
+  for (const id of waiting) check((await api('GET', `/api/v1/runs/${id}`)).run.hold === false, `run ${id} released`);
+  await bulk(/^Cancel runs/, 'e2e: cancel both');
+  for (const id of waiting) check((await api('GET', `/api/v1/runs/${id}`)).run.status === 'cancelled', `run ${id} cancelled`);
+  a11yOverview.push(...(await e2e.accessibilityProblems(page, 'run history with a selection')));
+  await e2e.shot(OUT, page, 's-bulk');
 
   step('each run page says how the run ended');
   for (const [id, [status, words]] of Object.entries(expected)) {

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { LogDialog, usePoll, useReadMarks } from './jobs.jsx';
 import { RUN_STATUSES, RunStatusIcon, runStateText } from './run_states.jsx';
+import { BulkRunActions } from './bulk_runs.jsx';
 import {
   Link,
   Message,
@@ -24,10 +25,12 @@ export function RunsPage() {
   const [statuses, setStatuses] = useState(RUN_STATUSES.map((s) => s.id));
   const [text, setText] = useState('');
   const [log, setLog] = useState(0);
+  const [selected, setSelected] = useState(new Set());
+  const [notice, setNotice] = useState('');
   useEffect(() => {
     document.title = 'Run history · Opskernel';
   }, []);
-  const [data, error] = usePoll(() => api(`/api/v1/runs${query({ limit: LIMIT })}`), ctx.settings.poll_seconds, []);
+  const [data, error, reload] = usePoll(() => api(`/api/v1/runs${query({ limit: LIMIT })}`), ctx.settings.poll_seconds, []);
   const needle = text.trim().toLowerCase();
   const runs = (data?.items || []).filter(
     (r) =>
@@ -52,8 +55,25 @@ export function RunsPage() {
           />
         </div>
       </div>
-      <Message error={error} />
-      <RunTable runs={runs} caption={`The newest ${LIMIT} runs`} showJob onLog={setLog} empty={data ? 'No runs match. Change the filters; Run now on a job starts one.' : ''} />
+      <Message error={error} notice={notice} />
+      <BulkRunActions
+        runs={runs}
+        selected={selected}
+        onClear={() => setSelected(new Set())}
+        onDone={(msg) => {
+          setSelected(new Set());
+          setNotice(msg);
+          reload();
+        }}
+      />
+      <RunTable
+        runs={runs}
+        selected={selected}
+        onSelect={(ids, on) => setSelected((old) => new Set(on ? [...old, ...ids] : [...old].filter((x) => !ids.includes(x))))}
+        caption={`The newest ${LIMIT} runs`}
+        showJob
+        onLog={setLog}
+        empty={data ? 'No runs match. Change the filters; Run now on a job starts one.' : ''} />
       {log > 0 && <LogDialog runId={log} onClose={() => setLog(0)} />}
     </section>
   );
@@ -63,7 +83,7 @@ export function RunsPage() {
  * Runs as a table: status (with slow and stale flags), run, log marker,
  * [job and type,] trigger, start, duration, exit code, who, tenant, result.
  */
-export function RunTable({ runs, caption, showJob, onLog, empty }) {
+export function RunTable({ runs, caption, showJob, onLog, empty, selected, onSelect }) {
   const ctx = useSession();
   useReadMarks();
   const read = readLog.all(ctx.me.user_id);
@@ -75,6 +95,16 @@ export function RunTable({ runs, caption, showJob, onLog, empty }) {
         <caption class="visually-hidden">{caption}</caption>
         <thead>
           <tr>
+            {onSelect && (
+              <th scope="col">
+                <input
+                  type="checkbox"
+                  aria-label="Select every run shown"
+                  checked={runs.length > 0 && runs.every((r) => selected.has(r.id))}
+                  onChange={(e) => onSelect(runs.map((r) => r.id), e.currentTarget.checked)}
+                />
+              </th>
+            )}
             {columns.map((c) => (
               <th scope="col" key={c}>
                 {c}
@@ -84,7 +114,17 @@ export function RunTable({ runs, caption, showJob, onLog, empty }) {
         </thead>
         <tbody>
           {runs.map((r) => (
-            <tr key={r.id}>
+            <tr key={r.id} class={selected?.has(r.id) ? 'selected' : ''}>
+              {onSelect && (
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`Select run ${r.id}`}
+                    checked={selected.has(r.id)}
+                    onChange={(e) => onSelect([r.id], e.currentTarget.checked)}
+                  />
+                </td>
+              )}
               <td>
                 <RunStatusIcon status={r.status} />
                 {r.over_target && (
@@ -130,7 +170,7 @@ export function RunTable({ runs, caption, showJob, onLog, empty }) {
           ))}
           {empty && !runs.length && (
             <tr>
-              <td colSpan={columns.length} class="empty">
+              <td colSpan={columns.length + (onSelect ? 1 : 0)} class="empty">
                 {empty}
               </td>
             </tr>

@@ -511,4 +511,17 @@ export default {
   'Failures in the last 24 hours, by job': 'Fel de senaste 24 timmarna, per jobb',
   'last': 'senast',
   'No run failed in the last 24 hours.': 'Ingen körning misslyckades de senaste 24 timmarna.',
+  // Bulk work on runs (bulk_runs.jsx).
+  'Retry': 'Försök igen',
+  'Cancel runs': 'Avbryt körningar',
+  'Hold': 'Håll kvar',
+  'Release': 'Släpp',
+  'Selected runs': 'Valda körningar',
+  '{n} runs selected': { one: '{n} körning vald', other: '{n} körningar valda' },
+  'None of the selected runs fits': 'Ingen av de valda körningarna passar',
+  'Clear the selection': 'Töm urvalet',
+  '{done} of {n} done; these were refused:': '{done} av {n} klara; de här vägrades:',
+  '{action}: {n} runs done.': '{action}: {n} körningar klara.',
+  '{action}: {n} runs': '{action}: {n} körningar',
+  'Each run is acted on and audited on its own, with this reason.': 'Varje körning hanteras och granskningsloggas för sig, med det här skälet.',
 };
