@@ -394,6 +394,16 @@ const char* const kOpenApiComponents = R"json({
           "additionalProperties": {"type": "integer", "format": "int64"}},
         "store": {"type": "object", "description": "Whether the store takes writes",
           "properties": {"writable": {"type": "boolean"}, "error": {"type": "string"}}}}},
+    "Workers": {"type": "object",
+      "properties": {"workers": {"type": "array", "description": "The kernels sharing the store",
+        "items": {"type": "object", "properties": {"node": {"type": "string"}, "version": {"type": "string"},
+          "status": {"type": "string", "enum": ["idle", "busy", "draining", "drained", "dead"]},
+          "pools": {"type": "string"}, "plugins": {"type": "string"}, "job_types": {"type": "string"},
+          "started_ms": {"type": "integer", "format": "int64"}, "heartbeat_ms": {"type": "integer", "format": "int64"},
+          "lease_until_ms": {"type": "integer", "format": "int64"}, "epoch": {"type": "integer", "format": "int64"},
+          "drain_reason": {"type": "string"}, "self": {"type": "boolean"},
+          "in_flight": {"type": "integer", "format": "int64"}}}}}},
+    "Drain": {"type": "object", "properties": {"node": {"type": "string", "description": "The kernel asked to drain"}}},
     "FireTimes": {"type": "object",
       "properties": {"fire_ms": {"type": "array", "items": {"type": "integer", "format": "int64"}}}},
     "AuditRow": {"type": "object",
@@ -482,7 +492,7 @@ Answer answer_of(const ApiRoute& r) {
       {"run_now", "RunIds"},    {"types", "JobTypes"},    {"runs", "RunList"},    {"run", "RunDetail"},
       {"log", "LogPage"},       {"cancel", "RunAction"},  {"retry", "RunAction"}, {"hold", "RunAction"},
       {"release", "RunAction"}, {"recover", "RunAction"}, {"queues", "Queues"},   {"cron_next", "FireTimes"},
-      {"audit", "AuditPage"},   {"plugins", "Plugins"}};
+      {"audit", "AuditPage"},   {"plugins", "Plugins"},   {"workers", "Workers"}, {"drain", "Drain"}};
   static const std::map<std::string, Answer> by_path = {
       {"/api/v1/runs/{id}/events", {"text/event-stream", "EventStream"}},
       {"/api/v1/me", {"application/json", "Caller"}},
