@@ -2,6 +2,11 @@
 // parameters bound, rows back as JSON, errors as statuses.
 #include <gtest/gtest.h>
 
+#include <opskernel/json.hpp>
+
+#include "host/migrations_service.h"
+#include "host/principals.h"
+#include "host/store_service.h"
 #include "support/kernel_util.h"
 #include "support/pg_util.h"
 
@@ -107,6 +112,42 @@ TEST_P(StoreFence, APluginReachesOnlyItsOwnTables) {
   auto after = k.store()->list_runs(all).value();
   EXPECT_EQ(after.size(), runs_before + 1);
   for (const auto& r : after) EXPECT_NE(r.job_type, "x");
+}
+
+// opk.migrations/1's service answers only a principal this kernel issued
+// whose role holds migrations.read, and then with the store's applied
+// migrations, their recorded attempts and the kernel's own declaration.
+TEST(MigrationsService, AnswersOnlyAnIssuedPrincipalWhoseRoleHoldsMigrationsRead) {
+  test::TempDir d;
+  std::unique_ptr<store::Store> s;
+  ASSERT_TRUE(store::open_sqlite((d.path() / "opk.db").string(), true, &s));
+  ASSERT_TRUE(s->migrate("plugin-x", {{1, "one", "CREATE TABLE p_plugin_x_t (id BIGINT)"}}));
+  host::StoreService declared(*s);
+  host::Principals principals, elsewhere;
+  host::MigrationsService m(*s, declared, principals, [](const std::string& role, const std::string& permission) {
+    return role == "Reader" && permission == "migrations.read";
+  });
+  EXPECT_EQ(m.check_actor(nullptr).code(), OPK_ERR_PERMISSION);
+  EXPECT_EQ(m.check_actor(elsewhere.issue("rita", "Reader", "platform")).code(), OPK_ERR_PERMISSION)
+      << "a principal another registry issued";
+  const Status refused = m.check_actor(principals.issue("walt", "Writer", "platform"));
+  EXPECT_EQ(refused.code(), OPK_ERR_PERMISSION);
+  EXPECT_NE(refused.message().find("role 'Writer' does not hold migrations.read"), std::string::npos)
+      << refused.message();
+  EXPECT_TRUE(m.check_actor(principals.issue("rita", "Reader", "platform")));
+  std::string text;
+  ASSERT_TRUE(m.status_json(&text));
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["dialect"], "sqlite");
+  bool applied = false, attempted = false;
+  for (const auto& a : j["applied"]) applied |= a["owner"] == "plugin-x" && a["version"] == 1;
+  for (const auto& a : j["attempts"])
+    attempted |= a["owner"] == "plugin-x" && a["outcome"] == "applied" && a["duration_us"].get<int64_t>() >= 0;
+  EXPECT_TRUE(applied) << text;
+  EXPECT_TRUE(attempted) << text;
+  ASSERT_FALSE(j["declared"].empty()) << text;
+  EXPECT_EQ(j["declared"][0]["owner"], "kernel");
+  EXPECT_EQ(j["declared"][0]["migrations"].size(), store::sqlite_kernel_migrations().size());
 }
 
 }  // namespace
