@@ -151,9 +151,6 @@ class PgStore final : public PortableStore {
   StatusOr<std::vector<MigrationAttempt>> migration_attempts() override;
   Status set_next_run(const std::string& id, int64_t next_run_ms) override;
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
-  StatusOr<std::vector<InventoryRow>> inventory() override;
-  StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& id, int64_t since_ms,
-                                                        bool terminated) override;
 
   // --- runs (pg_runs.cpp)
   Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override;

@@ -77,6 +77,39 @@ StatusOr<std::vector<ScheduledJob>> PortableStore::list_scheduled_jobs() {
   return out;
 }
 
+StatusOr<std::vector<InventoryRow>> PortableStore::inventory() {
+  std::vector<std::pair<ScheduledJob, TextRow>> jobs;
+  Status s = scheduled(
+      " j LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE scheduled_job_id = j.id AND scheduled_job_id <> "
+      "'') LEFT JOIN run_state s ON s.id = r.id ORDER BY j.id",
+      ", COALESCE(r.id, 0), COALESCE(s.phase, ''), COALESCE(s.outcome, ''), COALESCE(r.created_ms, 0), "
+      "COALESCE(s.finished_ms, 0), COALESCE(s.cancelled_by, ''), COALESCE(s.end_cause, '')",
+      {}, &jobs);
+  if (!s) return s;
+  std::vector<InventoryRow> out;
+  for (auto& [job, extra] : jobs)
+    out.push_back({job, std::stoll(extra[0]), extra[1], extra[2], std::stoll(extra[3]), std::stoll(extra[4]), extra[5],
+                   extra[6]});
+  return out;
+}
+
+StatusOr<std::map<int64_t, int64_t>> PortableStore::failures_per_day(const std::string& id, int64_t since_ms,
+                                                                     bool terminated) {
+  std::vector<TextRow> rows;
+  Status s =
+      read_text("failures",
+                "SELECT s.finished_ms / 86400000, COUNT(*) FROM runs r JOIN run_state s ON s.id = r.id WHERE "
+                "r.scheduled_job_id = $1 AND r.scheduled_job_id <> '' AND s.phase = 'COMPLETED' AND " +
+                    std::string(terminated ? "(s.end_cause <> '' OR s.cancelled_by <> '')"
+                                           : "s.outcome = 'ERROR' AND s.cancelled_by = '' AND s.end_cause = ''") +
+                    " AND s.finished_ms >= $2 GROUP BY 1",
+                {id, std::to_string(since_ms)}, &rows);
+  if (!s) return s;
+  std::map<int64_t, int64_t> out;
+  for (auto& r : rows) out[std::stoll(r[0])] = std::stoll(r[1]);
+  return out;
+}
+
 Status PortableStore::scheduled(const std::string& tail, const std::string& extra, const SqlParams& params,
                                 std::vector<std::pair<ScheduledJob, TextRow>>* out) {
   std::vector<TextRow> rs;

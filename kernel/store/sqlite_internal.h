@@ -118,9 +118,6 @@ class SqliteStore final : public PortableStore {
   // --- scheduled jobs (sqlite_jobs.cpp)
   Status set_next_run(const std::string& id, int64_t next_run_ms) override;
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
-  StatusOr<std::vector<InventoryRow>> inventory() override;
-  StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& id, int64_t since_ms,
-                                                        bool terminated) override;
 
   // --- runs (sqlite_runs.cpp)
   Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override;
@@ -268,13 +265,6 @@ class SqliteStore final : public PortableStore {
       stmts_->rollback.reset();
     }
     return s;
-  }
-
-  // --- scheduled jobs (sqlite_jobs.cpp)
-  // PortableStore::scheduled without parameters.
-  Status scheduled(const std::string& tail, const std::string& extra,
-                   std::vector<std::pair<ScheduledJob, TextRow>>* out) {
-    return PortableStore::scheduled(tail, extra, {}, out);
   }
 
   // --- runs (sqlite_runs.cpp)
