@@ -146,9 +146,9 @@ class PgStore final : public PortableStore {
   // --- schema (pg_schema.cpp)
   Status migrate(const std::string& owner, const std::vector<Migration>& migrations) override;
   StatusOr<std::vector<AppliedMigration>> applied_migrations() override;
+  StatusOr<std::vector<MigrationAttempt>> migration_attempts() override;
 
   // --- scheduled jobs (pg_jobs.cpp)
-  StatusOr<std::vector<MigrationAttempt>> migration_attempts() override;
   Status set_next_run(const std::string& id, int64_t next_run_ms) override;
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
 

@@ -80,11 +80,11 @@ inline std::string escape(const std::string& s) {
 
 // The kernel's own schema, version by version (sqlite_schema.cpp).
 extern const std::vector<Migration> kKernelMigrations;
-
 // The kernel migration that makes migration_attempts: attempts are
 // recorded from it on (those of the kernel's earlier versions applied in
 // the same pass are recorded with it).
 inline constexpr int kMigrationAttemptsVersion = 10;
+
 // Counts a change to runs or scheduled jobs when the writing call returns,
 // after its commit: a reader that saw the old count re-reads.
 class Changed {

@@ -484,6 +484,8 @@ class Store {
   virtual Status migrate(const std::string& owner, const std::vector<Migration>& migrations) = 0;
   // Every migration applied, by owner and version.
   virtual StatusOr<std::vector<AppliedMigration>> applied_migrations() = 0;
+  // Every recorded attempt to apply a migration, oldest first.
+  virtual StatusOr<std::vector<MigrationAttempt>> migration_attempts() = 0;
 
   // --- scheduled jobs
   // Creates a scheduled job; CONFLICT if the id exists.
@@ -600,8 +602,6 @@ class Store {
 
   // OK if the store takes writes now; otherwise UNAVAILABLE with the cause:
   // writes are refused after a failed flush, less than 1 MiB is left on its
-  // Every recorded attempt to apply a migration, oldest first.
-  virtual StatusOr<std::vector<MigrationAttempt>> migration_attempts() = 0;
   // disk or within its size limit, the last write failed for lack of space
   // or an I/O error and none has succeeded since, or a small test write
   // fails. Cheap enough to be asked on every readiness check (a test write
