@@ -4,13 +4,35 @@
 // `termination` ({cause, by, reason, limit_ms}) says why in words. Only
 // "error" is a failure.
 import './run_states.css';
+import { t } from './i18n.js';
 import { STATUSES, StatusIcon, duration, statusLabel } from './ui.jsx';
 
-/** The statuses of runs terminated for a cause (not failures), beside "cancelled". */
+/**
+ * The statuses of runs terminated for a cause (not failures), beside
+ * "cancelled"; `label` is read in the operator's language each time.
+ */
 export const STOPPED_STATUSES = [
-  { id: 'timed_out', label: 'Timed out', glyph: '⌛' },
-  { id: 'stopped', label: 'Stopped at shutdown', glyph: '■' },
-  { id: 'recovered', label: 'Recovered', glyph: '↺' },
+  {
+    id: 'timed_out',
+    glyph: '⌛',
+    get label() {
+      return t('Timed out');
+    },
+  },
+  {
+    id: 'stopped',
+    glyph: '■',
+    get label() {
+      return t('Stopped at shutdown');
+    },
+  },
+  {
+    id: 'recovered',
+    glyph: '↺',
+    get label() {
+      return t('Recovered');
+    },
+  },
 ];
 const STOPPED = Object.fromEntries(STOPPED_STATUSES.map((s) => [s.id, s]));
 
@@ -41,22 +63,24 @@ export function RunStatusIcon({ status, decorative }) {
  * that was not terminated.
  */
 export function terminationText(run) {
-  const t = run?.termination;
-  if (!t) return '';
-  const why = t.reason ? `: ${t.reason}` : '';
-  switch (t.cause) {
+  const end = run?.termination;
+  if (!end) return '';
+  const by = end.by || t('an operator');
+  switch (end.cause) {
     case 'operator':
-      return `Cancelled by ${t.by || 'an operator'}${why}`;
+      return end.reason ? t('Cancelled by {by}: {reason}', { by, reason: end.reason }) : t('Cancelled by {by}', { by });
     case 'timeout':
-      return t.limit_ms > 0 ? `Timed out after ${duration(t.limit_ms)}` : 'Timed out';
+      return end.limit_ms > 0 ? t('Timed out after {duration}', { duration: duration(end.limit_ms) }) : t('Timed out');
     case 'shutdown':
-      return 'Stopped at shutdown';
+      return t('Stopped at shutdown');
     case 'crash':
-      return 'Recovered after a crash';
+      return t('Recovered after a crash');
     case 'stale':
-      return `Recovered by ${t.by || 'an operator'} after running too long${why}`;
+      return end.reason
+        ? t('Recovered by {by} after running too long: {reason}', { by, reason: end.reason })
+        : t('Recovered by {by} after running too long', { by });
     default:
-      return t.cause;
+      return end.cause;
   }
 }
 

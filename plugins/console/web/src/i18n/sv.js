@@ -524,4 +524,14 @@ export default {
   '{action}: {n} runs done.': '{action}: {n} körningar klara.',
   '{action}: {n} runs': '{action}: {n} körningar',
   'Each run is acted on and audited on its own, with this reason.': 'Varje körning hanteras och granskningsloggas för sig, med det här skälet.',
+  // Honest run states (run_states.jsx).
+  'Stopped at shutdown': 'Stoppad vid avstängning',
+  'Recovered': 'Återställd',
+  'an operator': 'en operatör',
+  'Cancelled by {by}': 'Avbruten av {by}',
+  'Cancelled by {by}: {reason}': 'Avbruten av {by}: {reason}',
+  'Timed out after {duration}': 'Tidsgränsen nåddes efter {duration}',
+  'Recovered after a crash': 'Återställd efter en krasch',
+  'Recovered by {by} after running too long': 'Återställd av {by} efter att ha kört för länge',
+  'Recovered by {by} after running too long: {reason}': 'Återställd av {by} efter att ha kört för länge: {reason}',
 };
