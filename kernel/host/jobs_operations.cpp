@@ -85,8 +85,9 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
       !(s = c.req.integer("offset", &offset, 0, 1000000000)) || !(s = c.req.integer("limit", &limit, 1, 500)))
     return s;
   // One status or several, comma-separated (the console's toggles).
-  static const std::vector<std::string> statuses = {"running",   "pending",   "normal",  "warning",   "error",
-                                                    "cancelled", "timed_out", "stopped", "recovered", "never"};
+  static const std::vector<std::string> statuses = {"running",   "pending",   "normal",    "warning",
+                                                    "error",     "cancelled", "timed_out", "stopped",
+                                                    "recovered", "skipped",   "never"};
   std::string listed;
   for (size_t pos = 0; !f.status.empty() && pos <= f.status.size();) {
     size_t end = f.status.find(',', pos);
@@ -246,13 +247,15 @@ Status op_runs(JobsCall& c, Object::Ptr out) {
     f.end_causes = std::vector<std::string>{store::kEndShutdown};
   } else if (status == "recovered") {
     f.end_causes = std::vector<std::string>{store::kEndCrash, store::kEndStale};
+  } else if (status == "skipped") {  // a slot a run gate skipped (opk.run-gates/1)
+    f.outcome = jobs::kSkipped;
   } else if (status == "terminated") {  // any of the four above
     f.end_causes = std::vector<std::string>{store::kEndOperator, store::kEndTimeout, store::kEndShutdown,
                                             store::kEndCrash, store::kEndStale};
   } else if (!status.empty()) {
     return Status::invalid("status: '" + status +
                            "' is not pending, running, normal, warning, error, cancelled, timed_out, stopped, "
-                           "recovered or terminated");
+                           "recovered, skipped or terminated");
   }
   f.since_ms = since;
   const auto vis = c.runs_visibility();

@@ -336,6 +336,13 @@ TEST(MaintenanceScheduler, ATenantsScheduledRunsAreSkippedAndRecordedWhileItsWin
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("\"skipped\""), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("Ledger migration"), std::string::npos) << r.body;
+  r = test::http_request(port, "GET", "/api/v1/runs?job_id=minutely-t&status=skipped", token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json skipped = Json::parse(r.body)["items"];
+  ASSERT_EQ(skipped.size(), 2u) << r.body;
+  for (const auto& run : skipped) EXPECT_EQ(run["status"], "skipped");
+  r = test::http_request(port, "GET", "/api/v1/runs?job_id=minutely-t&status=error", token);
+  EXPECT_EQ(Json::parse(r.body)["items"].size(), 0u) << "a skipped slot is no failure: " << r.body;
   k.stop();
 }
 
