@@ -11,6 +11,7 @@
 
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 
 namespace opk {
 namespace {
@@ -27,7 +28,9 @@ std::string license_day(int days) {
   return buf;
 }
 
-class LicenseValidityJobKernel : public ::testing::Test {
+// On both stores: the embedded SQLite file and a fresh PostgreSQL database
+// (the plugins' tables and statements unchanged).
+class LicenseValidityJobKernel : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     port_ = test::free_port();
@@ -35,6 +38,8 @@ class LicenseValidityJobKernel : public ::testing::Test {
         dir_, test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("platform-records"),
                                        test::bundled("alert-license-validity")}));
     cfg.listen = "127.0.0.1:" + std::to_string(port_);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    ASSERT_TRUE(e.empty()) << e;
     kernel_ = std::make_unique<Kernel>(cfg);
     ASSERT_TRUE(kernel_->start());
     ASSERT_TRUE(kernel_->identity()->add_user({"pat", "", "PlatformAdministrator", "platform"}));
@@ -68,12 +73,16 @@ class LicenseValidityJobKernel : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  test::PgDatabase db_;
   std::unique_ptr<Kernel> kernel_;
   int port_ = 0;
   std::string admin_;
 };
 
-TEST_F(LicenseValidityJobKernel, OpensEscalatesOnceAndClosesAfterRenewal) {
+INSTANTIATE_TEST_SUITE_P(Backends, LicenseValidityJobKernel, ::testing::Values("sqlite", "postgresql"),
+                         test::store_backend_name);
+
+TEST_P(LicenseValidityJobKernel, OpensEscalatesOnceAndClosesAfterRenewal) {
   licenses(Json::array({{{"id", "soon"}, {"product", "Mail"}, {"expires_on", license_day(30)}},
                         {{"id", "gone"}, {"product", "Chat"}, {"expires_on", license_day(-3)}},
                         {{"id", "fine"}, {"product", "Docs"}, {"expires_on", license_day(400)}}}));
