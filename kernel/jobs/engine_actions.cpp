@@ -332,7 +332,7 @@ Status Engine::recover(int64_t run_id, const Actor& actor, const std::string& re
       if (auto it = flights_.find(run_id); it != flights_.end()) {
         Flight& f = *it->second;
         f.abandoned = true;
-        if (f.run->request_cancel({}, reason, store::kEndStale) && f.in_plugin && f.ref.type->c.cancel)
+        if (f.run->request_cancel(canceller(actor), reason, store::kEndStale) && f.in_plugin && f.ref.type->c.cancel)
           f.ref.type->c.cancel(f.ref.instance, f.ref.type->self, f.run->context());
       }
     }

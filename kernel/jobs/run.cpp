@@ -62,7 +62,10 @@ bool Run::request_cancel(const std::string& by, const std::string& reason, const
     if (first) {
       cancel_by_ = by;
       cancel_reason_ = reason;
-      cancel_cause_ = by == store::kCancelledByKernel ? store::kEndShutdown : !by.empty() ? store::kEndOperator : cause;
+      cancel_cause_ = !cause.empty()                    ? cause
+                      : by == store::kCancelledByKernel ? store::kEndShutdown
+                      : !by.empty()                     ? store::kEndOperator
+                                                        : std::string();
       cancel_limit_ms_ = limit_ms;
       cancelled_.store(true, std::memory_order_release);
     }
@@ -89,7 +92,8 @@ void Run::mark_completed(int64_t now, opk_status status) {
   }
   if (status == OPK_ERR_CANCELLED || (status != OPK_OK && cancel_requested())) {
     state_.terminated = true;
-    if (cancel_requested() && !cancel_by_.empty()) {
+    if (cancel_requested() && !cancel_by_.empty() &&
+        (cancel_cause_ == store::kEndOperator || cancel_cause_ == store::kEndShutdown)) {
       // Cancelled on someone's request: said so, whatever the plugin wrote.
       state_.cancelled_by = cancel_by_;
       state_.summary = cancel_by_ == "kernel" ? "cancelled: the kernel is stopping"

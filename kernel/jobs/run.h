@@ -81,10 +81,10 @@ class Run {
   // Returns false if it was already flagged. `by` names who asked (a user
   // id, or "kernel" when the kernel stops) and `reason` why; without `by`
   // (a timeout, a recovery) the run, if it ends cancelled, is a failure.
-  // The first request's `by` and `reason` are kept. `cause` says why when
-  // there is no `by` (store::kEndTimeout with the timeout as `limit_ms`,
-  // store::kEndStale); with `by` the cause is the kernel's shutdown or an
-  // operator's cancel.
+  // The first request's `by` and `reason` are kept. `cause` says why
+  // (store::kEndTimeout with the timeout as `limit_ms`, store::kEndStale
+  // with who recovered it as `by`); without it, with `by` the cause is the
+  // kernel's shutdown or an operator's cancel.
   bool request_cancel(const std::string& by = {}, const std::string& reason = {}, const std::string& cause = {},
                       int64_t limit_ms = 0);
   bool cancel_requested() const { return cancelled_.load(std::memory_order_acquire); }
