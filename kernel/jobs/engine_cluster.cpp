@@ -84,6 +84,7 @@ Status Engine::take_over(const std::vector<store::RunRow>& runs, const std::stri
         r.id, "its kernel (node '" + r.node + "') stopped or lost its lease while the run was in flight; " + why,
         OPK_ERR_UNAVAILABLE);
     c.logs = {{r.id, 1000000000, now, OPK_LOG_ERROR, "", c.summary}};
+    c.end_cause = store::kEndCrash;  // shown as recovered, not as a failure of its own
     TypeRef ref = resolve_(r.job_type);
     const bool again_too = ref.type && (ref.type->capabilities & OPK_JOB_CAP_REQUEUE);
     add_end_events(r, &c, r.started_ms, events::RunEnd::recovered,

@@ -89,6 +89,12 @@ Status PgStore::heartbeat_node(const std::string& id, int64_t epoch, const std::
                                int64_t lease_until_ms, ClusterNode* stored) {
   PgResult r;
   Status s = in_transaction("heartbeat of node " + id, [&](PGconn* c) {
+    // A kernel stopped inside this transaction would keep its row locked,
+    // and the others could never declare it dead: the server ends such a
+    // transaction (and its session) after this.
+    if (Status w = pg_exec(c, "heartbeat of node " + id, "SET LOCAL idle_in_transaction_session_timeout = '2s'", {});
+        !w)
+      return w;
     return pg_exec(c, "heartbeat of node " + id,
                    std::string("UPDATE cluster_nodes SET heartbeat_ms = $3, lease_until_ms = $4, status = CASE WHEN "
                                "status = 'draining' AND $5 = 'drained' THEN 'drained' WHEN status IN ('draining', "
@@ -311,9 +317,9 @@ Status PgStore::fence_completions(PGconn* c, const std::vector<Completion>& cs, 
   for (const auto& [who, ids] : fenced) {
     PgResult r;
     if (Status s = pg_exec(c, "fence of node " + who.first,
-                           "WITH n AS (SELECT 1 FROM cluster_nodes WHERE id = $1 AND epoch = $2 AND status <> 'dead' "
-                           "FOR SHARE) SELECT s.id FROM run_state s, n WHERE s.id = ANY($3::bigint[]) AND s.node = $1 "
-                           "AND s.claim_epoch = $2",
+                           "WITH n AS (SELECT 1 FROM cluster_nodes WHERE id = $1 AND epoch = $2 AND status <> 'dead') "
+                           "SELECT s.id FROM run_state s, n WHERE s.id = ANY($3::bigint[]) AND s.node = $1 AND "
+                           "s.claim_epoch = $2",
                            {who.first, std::to_string(who.second), pg_bigint_array(ids)}, &r);
         !s)
       return s;

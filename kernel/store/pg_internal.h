@@ -285,8 +285,8 @@ class PgStore final : public PortableStore {
   // Of completions fenced to a node and epoch (Completion::epoch), those
   // whose node is no longer live at that epoch, or whose run it no longer
   // holds, are dropped: *kept gets the others when any is (*dropped > 0),
-  // else it is left alone. The node's row is locked to the commit (FOR
-  // SHARE), so it cannot be declared dead meanwhile (pg_cluster.cpp).
+  // else it is left alone. The run rows the completions update serialise
+  // them with a takeover (recover_runs locks the same rows) (pg_cluster.cpp).
   Status fence_completions(PGconn* conn, const std::vector<Completion>& cs, std::vector<Completion>* kept,
                            size_t* dropped);
   // Runs matching the SQL condition `where` (with its $n parameters), in

@@ -194,6 +194,7 @@ TEST_F(ClusterTest, ADeadNodesRunsAreTakenOverWithinItsLease) {
     EXPECT_TRUE(s.terminated);
     EXPECT_NE(s.summary.find("node 'ghost'"), std::string::npos) << s.summary;
     EXPECT_NE(s.summary.find("taken over by node 'a'"), std::string::npos) << s.summary;
+    EXPECT_EQ(s.end_cause, store::kEndCrash);
   }
   EXPECT_EQ(node_row(*a, "ghost").status, "dead");
   // slow-job (requeue capability) runs again, once; hello does not.
