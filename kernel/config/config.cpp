@@ -446,12 +446,9 @@ std::string Config::postgresql_password_file() const {
 }
 
 std::map<std::string, std::string> Config::public_settings() const {
-  std::map<std::string, std::string> out = {{"kernel.listen", listen},
-                                            {"kernel.data_dir", data_dir},
-                                            {"kernel.plugins_dir", plugins_dir},
-                                            {"kernel.node_name", node_name},
-                                            {"kernel.store_path", store_file()},
-                                            {"kernel.store_backend", store_backend}};
+  std::map<std::string, std::string> out = {
+      {"kernel.listen", listen},       {"kernel.data_dir", data_dir},       {"kernel.plugins_dir", plugins_dir},
+      {"kernel.node_name", node_name}, {"kernel.store_path", store_file()}, {"kernel.store_backend", store_backend}};
   if (store_backend == "postgresql") {
     out["kernel.store_conninfo"] = postgresql_conninfo();
     if (!pg_password_file.empty()) out["kernel.store_password_file"] = postgresql_password_file();
