@@ -56,15 +56,18 @@ std::vector<std::string> pg_leading_words(const std::string& sql, size_t n) {
 // is no SQL command at all (bad SQL, as on SQLite, not a refusal).
 enum class PgStatementKind { dml, ddl, refused, bad };
 
-// PostgreSQL's SQL commands, by their first word.
+// PostgreSQL's SQL commands, by their first word, and SQLite's own that
+// reach into the database file (PRAGMA, ATTACH, DETACH): a plugin sending
+// those is refused as on SQLite, not told its SQL is bad.
 bool pg_is_command(const std::string& word) {
   static const char* const kCommands[] = {
-      "ABORT",  "ALTER",    "ANALYZE",  "BEGIN",      "CALL",     "CHECKPOINT", "CLOSE",   "CLUSTER", "COMMENT",
-      "COMMIT", "COPY",     "CREATE",   "DEALLOCATE", "DECLARE",  "DELETE",     "DISCARD", "DO",      "DROP",
-      "END",    "EXECUTE",  "EXPLAIN",  "FETCH",      "GRANT",    "IMPORT",     "INSERT",  "LISTEN",  "LOAD",
-      "LOCK",   "MERGE",    "MOVE",     "NOTIFY",     "PREPARE",  "REASSIGN",   "REFRESH", "REINDEX", "RELEASE",
-      "RESET",  "REVOKE",   "ROLLBACK", "SAVEPOINT",  "SECURITY", "SELECT",     "SET",     "SHOW",    "START",
-      "TABLE",  "TRUNCATE", "UNLISTEN", "UPDATE",     "VACUUM",   "VALUES",     "WITH"};
+      "ABORT",    "ALTER",   "ANALYZE", "BEGIN",   "CALL",       "CHECKPOINT", "CLOSE",    "CLUSTER",
+      "COMMENT",  "COMMIT",  "COPY",    "CREATE",  "DEALLOCATE", "DECLARE",    "DELETE",   "DISCARD",
+      "DO",       "DROP",    "END",     "EXECUTE", "EXPLAIN",    "FETCH",      "GRANT",    "IMPORT",
+      "INSERT",   "LISTEN",  "LOAD",    "LOCK",    "MERGE",      "MOVE",       "NOTIFY",   "PREPARE",
+      "REASSIGN", "REFRESH", "REINDEX", "RELEASE", "RESET",      "REVOKE",     "ROLLBACK", "SAVEPOINT",
+      "SECURITY", "SELECT",  "SET",     "SHOW",    "START",      "TABLE",      "TRUNCATE", "UNLISTEN",
+      "UPDATE",   "VACUUM",  "VALUES",  "WITH",    "PRAGMA",     "ATTACH",     "DETACH"};
   return std::any_of(std::begin(kCommands), std::end(kCommands), [&](const char* c) { return word == c; });
 }
 
