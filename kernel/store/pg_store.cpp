@@ -133,6 +133,15 @@ Status PgPool::connect(PgConn* out) const {
   if (!c) return Status::unavailable("store (postgresql): cannot connect: out of memory");
   if (PQstatus(c.get()) != CONNECTION_OK)
     return Status::unavailable("store (postgresql): cannot connect: " + pg_trimmed(PQerrorMessage(c.get())));
+  // The kernel's transactions never wait on their client between statements
+  // for more than milliseconds. A kernel stopped inside one (SIGSTOP, a
+  // frozen VM) would hold its rows' locks, and block the kernels taking over
+  // its runs, for as long as it is stopped: the server ends such a
+  // transaction, and its session, after this.
+  PgResult r(PQexec(c.get(), "SET idle_in_transaction_session_timeout = '3s'"));
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+    return Status::unavailable("store (postgresql): cannot set up a connection: " +
+                               pg_trimmed(PQerrorMessage(c.get())));
   *out = std::move(c);
   return Status::ok();
 }
