@@ -233,7 +233,10 @@ Status Engine::cancel_in_flight(int64_t run_id, const store::RunRow& row, const 
         s = Status::conflict("run " + std::to_string(run_id) +
                              " is not running on this kernel; if it is stale, recover it instead");
       } else if (it->second->run->phase() == Phase::pending) {
-        // Claimed but not started: it will not be started at all.
+        // Claimed but not started: it will not be started at all; its log
+        // says who stopped it, as a started run's does.
+        it->second->run->context()->log(it->second->run->context(), OPK_LOG_WARN,
+                                        ("cancel requested by " + actor.user_id + ": " + reason).c_str());
         it->second->run->request_cancel(canceller(actor), reason);
       } else if (it->second->run->phase() == Phase::completed) {
         s = Status::conflict("run " + std::to_string(run_id) + " has already completed");
