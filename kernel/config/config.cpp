@@ -411,10 +411,6 @@ std::map<std::string, std::string> process_environment() {
   return env;
 }
 
-namespace {
-
-// `value` as a libpq connection-string value: quoted, with quotes and
-// backslashes escaped.
 std::string libpq_quoted(const std::string& value) {
   std::string out = "'";
   for (char c : value) {
@@ -423,8 +419,6 @@ std::string libpq_quoted(const std::string& value) {
   }
   return out + "'";
 }
-
-}  // namespace
 
 std::string Config::postgresql_conninfo() const {
   std::string info = pg_conninfo;

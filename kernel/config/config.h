@@ -153,6 +153,10 @@ bool valid_id(const std::string& id);
 // [a-z][a-z0-9_-]* '.' [a-z][a-z0-9_.-]*, at most 64 bytes ("flags.write").
 bool valid_permission(const std::string& name);
 
+// `value` as a libpq connection-string value: quoted, with quotes and
+// backslashes escaped.
+std::string libpq_quoted(const std::string& value);
+
 }  // namespace opk::config
 
 #endif

@@ -6,21 +6,6 @@
 
 namespace opk::store {
 
-namespace {
-
-// `value` as a libpq connection-string value: quoted, with quotes and
-// backslashes escaped.
-std::string conninfo_value(const std::string& value) {
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
-}  // namespace
-
 Status postgresql_conninfo(const config::Config& config, std::string* out) {
   std::string info = config.postgresql_conninfo();
   std::string password;
@@ -37,7 +22,7 @@ Status postgresql_conninfo(const config::Config& config, std::string* out) {
       return Status::invalid("store.password_env: the environment variable " + config.pg_password_env + " is not set");
     password = v;
   }
-  if (!password.empty()) info += (info.empty() ? "" : " ") + std::string("password=") + conninfo_value(password);
+  if (!password.empty()) info += (info.empty() ? "" : " ") + std::string("password=") + config::libpq_quoted(password);
   *out = std::move(info);
   return Status::ok();
 }
