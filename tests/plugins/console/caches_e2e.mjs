@@ -64,7 +64,10 @@ const audit = async (action) => (await api('GET', `/api/v1/audit?action=${action
 
 let failed = false;
 try {
-  for (let i = 0; i < 100 && rcli('PING') !== 'PONG'; i++) await sleep(50);
+  // redis-server may not listen yet: a refused PING is retried, not an error.
+  const pong = () => spawnSync('redis-cli', ['-p', `${redisPort}`, 'PING'], { encoding: 'utf8' }).stdout?.trim() === 'PONG';
+  for (let i = 0; i < 100 && !pong(); i++) await sleep(50);
+  if (!pong()) throw new Error(`redis-server did not answer PING on port ${redisPort} within 5 s`);
   rcli('MSET', 'session:1', 'a', 'session:2', 'b', 'session:3', 'c', 'user:1', 'x');
   await waitReady();
   cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
