@@ -344,18 +344,12 @@ Status op_queues(JobsCall& c, Object::Ptr out) {
 }
 
 Status op_stats(JobsCall& c, Object::Ptr out) {
-  std::vector<std::vector<std::optional<std::string>>> rows;
-  Status s = c.store.query(
-      "SELECT job_type, phase, outcome, cancelled_by <> '', end_cause, COUNT(*) FROM run_rows GROUP BY 1, 2, 3, 4, 5",
-      {}, &rows);
-  if (!s) return s;
+  const auto run_counts = c.store.run_counts();
+  if (!run_counts) return run_counts.status();
   // Summed per (job type, status): two causes may share a status.
   std::map<std::pair<std::string, std::string>, int64_t> counted;
-  for (const auto& r : rows) {
-    const std::string by = r[3].value_or("0") == "1" || r[3].value_or("") == "t" ? "yes" : "";
-    counted[{r[0].value_or(""), status_of(r[1].value_or(""), r[2].value_or(""), by, r[4].value_or(""))}] +=
-        std::stoll(r[5].value_or("0"));
-  }
+  for (const auto& r : run_counts.value())
+    counted[{r.job_type, status_of(r.phase, r.outcome, r.cancelled ? "yes" : "", r.end_cause)}] += r.count;
   Array::Ptr runs = new Array;
   for (const auto& [key, n] : counted) {
     Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);

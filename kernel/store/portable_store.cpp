@@ -110,6 +110,21 @@ StatusOr<std::map<int64_t, int64_t>> PortableStore::failures_per_day(const std::
   return out;
 }
 
+StatusOr<std::vector<RunCount>> PortableStore::run_counts() {
+  std::vector<TextRow> rows;
+  // The tables, not SQLite's run_rows view; the flag as 0/1 on both stores.
+  Status s = read_text("run counts",
+                       "SELECT r.job_type, s.phase, s.outcome, CASE WHEN s.cancelled_by <> '' THEN 1 ELSE 0 END, "
+                       "s.end_cause, COUNT(*) FROM runs r JOIN run_state s ON s.id = r.id GROUP BY 1, 2, 3, 4, 5 "
+                       "ORDER BY 1, 2, 3, 4, 5",
+                       {}, &rows);
+  if (!s) return s;
+  std::vector<RunCount> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) out.push_back({r[0], r[1], r[2], r[3] == "1", r[4], std::stoll(r[5])});
+  return out;
+}
+
 Status PortableStore::scheduled(const std::string& tail, const std::string& extra, const SqlParams& params,
                                 std::vector<std::pair<ScheduledJob, TextRow>>* out) {
   std::vector<TextRow> rs;

@@ -1,12 +1,13 @@
 // portable_store.h -- what both stores do alike, written once: the reads and
 // the rare writes whose statements are the same on SQLite and PostgreSQL
 // (portable SQL, $n parameters): tenancy nodes, users and API tokens; the
-// audit trail's reads and pruning; scheduled jobs, the inventory and failure
-// counts; alerts' reads. PortableStore implements them over two primitives
-// each store provides (one read with every column as text; one write in its
-// own transaction). What really differs stays in each store's files: the
-// hot path's batched and prepared writes, locking and group commit, ids the
-// database hands out, arrays and types. Internal to kernel/store.
+// audit trail's reads and pruning; scheduled jobs, the inventory, failure
+// counts and run counts; alerts' reads. PortableStore implements them over
+// two primitives each store provides (one read with every column as text;
+// one write in its own transaction). What really differs stays in each
+// store's files: the hot path's batched and prepared writes, locking and
+// group commit, ids the database hands out, arrays and types. Internal to
+// kernel/store.
 #ifndef OPSKERNEL_KERNEL_STORE_PORTABLE_STORE_H
 #define OPSKERNEL_KERNEL_STORE_PORTABLE_STORE_H
 
@@ -33,6 +34,7 @@ class PortableStore : public Store {
   StatusOr<std::vector<InventoryRow>> inventory() override;
   StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& id, int64_t since_ms,
                                                         bool terminated) override;
+  StatusOr<std::vector<RunCount>> run_counts() override;
 
   // --- tenancy and identities (disable_user is each store's: one
   // transaction of two statements)

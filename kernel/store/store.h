@@ -315,6 +315,15 @@ struct InventoryRow {
   std::string last_end_cause;     // as RunRow::end_cause
 };
 
+// How many runs of one job type are in one state (Store::run_counts).
+struct RunCount {
+  std::string job_type;
+  std::string phase, outcome;  // as RunRow
+  bool cancelled = false;      // RunRow::cancelled_by is set
+  std::string end_cause;       // as RunRow::end_cause
+  int64_t count = 0;
+};
+
 // Filters for the engine's inventory; empty fields do not filter.
 struct InventoryFilter {
   std::string status;  // running | pending | normal | warning | error | cancelled | never; or several, comma-separated
@@ -542,6 +551,9 @@ class Store {
   // out, stopped, recovered).
   virtual StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& scheduled_job_id, int64_t since_ms,
                                                                 bool terminated = false) = 0;
+  // Every run counted by job type, phase, outcome, whether it was
+  // cancelled and its end cause (the jobs service's stats and /metrics).
+  virtual StatusOr<std::vector<RunCount>> run_counts() = 0;
   // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
   virtual StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) = 0;
 

@@ -583,6 +583,16 @@ TEST_P(StoreTest, WhoCancelledARunIsStoredAndFiltersCancelledFromFailedRuns) {
   EXPECT_EQ(ids(failed), (std::set<int64_t>{runs[2].id}));
   failed.cancelled.reset();
   EXPECT_EQ(ids(failed).size(), 3u);  // without the flag, every ERROR run
+  // The counts behind the jobs service's stats tell the cancelled runs
+  // from the failed one, read from the tables alike on both stores.
+  auto counts = store_->run_counts();
+  ASSERT_TRUE(counts) << counts.status().message();
+  std::vector<std::string> got;
+  for (const auto& c : counts.value())
+    got.push_back(c.job_type + " " + c.phase + " " + c.outcome + " " + (c.cancelled ? "cancelled" : "-") + " [" +
+                  c.end_cause + "] " + std::to_string(c.count));
+  EXPECT_EQ(got, (std::vector<std::string>{"hello COMPLETED ERROR - [] 1", "hello COMPLETED ERROR cancelled [] 2",
+                                           "hello COMPLETED NORMAL - [] 1"}));
 }
 
 TEST_P(StoreTest, EachRunOfALargeBatchGetsItsOwnIdAndRow) {
