@@ -5,9 +5,15 @@
 # (with the token check) and the jobs inventory (a page of 50 of 1,000
 # scheduled jobs with 100,000 runs). Prints each run's requests/s and p99,
 # then min / median / max of the 3 rounds per endpoint and count, and the
-# kernel's RSS. The limits are 1,000,000 a minute, a bucket wrk does not
-# empty in a run, so every answer is served and the cost measured is the
-# lookups. The 1,000 overrides are written to the store by a second writer
+# kernel's RSS and the machine's load. The limits are on at 1,000,000 a
+# minute per user and per address (the most admin-http takes): a full bucket
+# outlasts a run unless it serves over 1,000,000 + SECONDS x 16,667
+# requests, so before each run the script waits, reading the server's
+# RateLimit header as a client would, until both buckets hold at least
+# 1,000,000 again (a run drains them by what it served over the refill).
+# Every answer is then served and the cost measured is the lookups; a run
+# with any non-2xx answer or socket error fails the script (exit 1) instead
+# of reporting a figure made partly of refusals. The 1,000 overrides are written to the store by a second writer
 # (as another kernel would) and the kernel reloads them when its poller sees
 # the change counter move: 990 address overrides over /32, /24, /16 and IPv6
 # /64 and /128 blocks that do not match the client, and 10 on the platform
@@ -68,40 +74,78 @@ with c:
     c.execute("UPDATE p_rate_limit_overrides_changes SET counter = counter + 1 WHERE id = 1")
 PY
   # Seen by the kernel within its poll interval; check through the API.
+  local active=
   for _ in $(seq 100); do
-    local active
     active=$(curl -sf -H "Authorization: Bearer $TOKEN" "$API?state=active" | python3 -c \
       'import json,sys; print(len(json.load(sys.stdin)["overrides"]))')
     [ "$active" = "$1" ] && break
     sleep 0.1
   done
+  [ "$active" = "$1" ] || { echo "   the kernel lists $active active overrides, not $1"; exit 1; }
   sleep 0.5  # past a poll, so the snapshot holds them
   # The policy the server applies now, as a client sees it.
   curl -s -D - -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/healthz" |
     tr -d '\r' | grep -i '^ratelimit-policy' | sed 's/^/   /'
 }
 
-# One wrk run: "requests/s p99_ms non2xx".
+# Waits until every rate-limit bucket of the bench's requests (the address's
+# and the user's) holds at least LIMIT requests, as the server's RateLimit
+# header says ("name";r=<left>;t=<seconds until full>), so no run starts on
+# a bucket an earlier one drained. Prints what was waited.
+LIMIT=1000000
+wait_full() {
+  local waited=0 low
+  for _ in $(seq 120); do
+    low=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/healthz" |
+      tr -d '\r' | grep -i '^ratelimit:' | grep -o 'r=[0-9]*' | cut -d= -f2 | sort -n | head -1)
+    [ -n "$low" ] || { echo "   no RateLimit header on /healthz: are the limits on?"; exit 1; }
+    if [ "$low" -ge $((LIMIT - 100)) ]; then
+      echo "   buckets full again after ${waited} s (lowest holds $low)"
+      return
+    fi
+    # The refill is LIMIT a minute, so the deficit takes deficit * 60 / LIMIT s.
+    local pause
+    pause=$(python3 -c "print(max(0.2, min(5.0, ($LIMIT - $low) * 60 / $LIMIT + 0.1)))")
+    sleep "$pause"
+    waited=$(python3 -c "print(round($waited + $pause, 1))")
+  done
+  echo "   the rate-limit buckets did not fill again within the wait"
+  exit 1
+}
+
+# One wrk run: "requests/s p99_ms non2xx socket_errors", or "failed".
 measure() {
-  wrk -t2 -c"$CONN" -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$1" |
-    awk '
+  local out
+  out=$(wrk -t2 -c"$CONN" -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$1") ||
+    { echo failed; return; }
+  echo "$out" | awk '
       function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /Requests\/sec/ { rps = $2 }
       $1 == "99%" { p99 = ms($2) }
       /Non-2xx/ { bad = $NF }
-      END { printf "%.0f %.2f %d\n", rps, p99, bad + 0 }'
+      /Socket errors/ { gsub(/,/, ""); errs = $4 + $6 + $8 + $10 }
+      END { if (rps == "") print "failed"; else printf "%.0f %.2f %d %d\n", rps, p99, bad + 0, errs + 0 }'
 }
 
 declare -A RESULTS
 for round in 1 2 3; do
   for n in 0 1000; do
-    echo "== round $round, $n active overrides"
+    echo "== round $round, $n active overrides (load $(cut -d' ' -f1-3 /proc/loadavg))"
     set_overrides "$n"
     for ep in healthz inventory; do
       path=/healthz
       [ "$ep" = inventory ] && path="/api/v1/jobs?limit=50"
-      read -r rps p99 bad < <(measure "$path")
-      echo "   $ep: $rps requests/s, p99 $p99 ms, non-2xx $bad"
+      wait_full
+      read -r rps p99 bad errs < <(measure "$path")
+      if [ "$rps" = failed ]; then
+        echo "   $ep: wrk failed"
+        exit 1
+      fi
+      echo "   $ep: $rps requests/s, p99 $p99 ms, non-2xx $bad, socket errors $errs (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      if [ "$bad" != 0 ] || [ "$errs" != 0 ]; then
+        echo "   FAILED: $bad non-2xx answers and $errs socket errors in the run; its figures would not be the served requests'"
+        exit 1
+      fi
       RESULTS["$ep/$n"]+="$rps $p99 "
     done
   done
@@ -119,3 +163,4 @@ print(f"   {sys.argv[1]:<9} {sys.argv[2]:>4} overrides: requests/s {rps[0]:,.0f}
   done
 done
 echo "RSS of the kernel after the runs: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
