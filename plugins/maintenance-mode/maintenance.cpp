@@ -9,7 +9,7 @@
 #include "maintenance.h"
 
 #include <algorithm>
-#include <chrono>
+#include <atomic>
 #include <cstring>
 
 namespace opk::mnt {
@@ -75,32 +75,6 @@ namespace {
 // before the plugin stops: the kernel stops a provider after its users.
 std::atomic<MaintenancePlugin*> g_mnt_plugin{nullptr};
 
-// Moved after every snapshot swap of any instance, so a thread's cached
-// snapshot is never taken for a newer one (nor for another instance's).
-std::atomic<uint64_t> g_mnt_generation{1};
-
-struct MntHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-};
-
-// A node's ancestry as a thread last read it.
-struct MntAncestry {
-  std::vector<std::string> nodes;
-  int64_t read_ms = 0;
-};
-
-// A thread's last snapshot and the ancestries it read. glibc keeps this
-// library loaded while a thread that holds one lives, so its release never
-// runs unloaded code.
-struct MntThreadCache {
-  const MaintenancePlugin* plugin = nullptr;
-  uint64_t generation = 0;
-  std::shared_ptr<const Snapshot> snap;
-  std::unordered_map<std::string, MntAncestry, MntHash, std::equal_to<>> ancestry;
-};
-thread_local MntThreadCache t_mnt_cache;
-
 // Copies `text` into `out` of `size` bytes, cut on a UTF-8 boundary.
 void mnt_copy(const std::string& text, char* out, size_t size) {
   size_t n = std::min(text.size(), size - 1);
@@ -143,11 +117,6 @@ int32_t mnt_run_gate(void* user_data, const opk_run_slot* slot, char* reason, si
   }
 }
 
-int64_t mnt_steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 MaintenancePlugin::~MaintenancePlugin() {
@@ -163,6 +132,8 @@ Status MaintenancePlugin::init() {
   // Without a store (plugins list, plugins check) there is nothing to serve.
   if (!Store(host()).available()) return Status::ok();
   if (Status s = migrate_windows(host()); !s) return s;
+  snapshot_.set_source({.read_counter = [this](int64_t* counter) { return read_window_counter(host(), counter); },
+                        .load = [this](Snapshot* out) { return load(out); }});
   if (Status s = refresh(true); !s) return s;
   g_mnt_plugin.store(this, std::memory_order_release);
   return Status::ok();
@@ -170,11 +141,9 @@ Status MaintenancePlugin::init() {
 
 Status MaintenancePlugin::start() {
   if (Status s = add_routes(); !s) return s;
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = false;
-  }
-  poller_ = std::thread([this] { poll(); });
+  snapshot_.start(
+      poll_ms_, [this](const Status& s) { host().warn("maintenance-mode: windows not reloaded: " + s.message()); },
+      [this] { prune_if_due(); });
   // The scheduler asks the gate before each scheduled run (kernels of ABI
   // 1.8 on); without it a tenant's scheduled runs are not held.
   const auto* gates = host().extension<opk_run_gates_v1>(OPK_EXT_RUN_GATES);
@@ -194,12 +163,7 @@ void MaintenancePlugin::stop() {
     if (gates && gates->remove_gate) gates->remove_gate(host().raw(), "maintenance");
     gate_added_ = false;
   }
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (poller_.joinable()) poller_.join();
+  snapshot_.stop();
   MaintenancePlugin* self = this;
   g_mnt_plugin.compare_exchange_strong(self, nullptr);
 }
@@ -208,81 +172,25 @@ const void* MaintenancePlugin::extension(std::string_view id) {
   return id == OPK_EXT_MAINTENANCE ? &kMaintenanceExtension : nullptr;
 }
 
-void MaintenancePlugin::poll() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stopping_; });
-    if (stopping_) break;
-    lock.unlock();
-    if (Status s = refresh(false); !s) host().warn("maintenance-mode: windows not reloaded: " + s.message());
-    // Ended windows past keep_history go, checked once a minute.
-    const int64_t now = host().now_ms();
-    if (now - pruned_at_ms_ >= 60'000) {
-      pruned_at_ms_ = now;
-      int64_t pruned = 0;
-      if (Status s = prune(now - keep_history_ms_, &pruned); !s)
-        host().warn("maintenance-mode: ended windows not pruned: " + s.message());
-      else if (pruned > 0)
-        host().info("maintenance-mode: pruned " + std::to_string(pruned) + " windows ended before keep_history");
-    }
-    lock.lock();
-  }
+void MaintenancePlugin::prune_if_due() {
+  // Ended windows past keep_history go, checked once a minute.
+  const int64_t now = host().now_ms();
+  if (now - pruned_at_ms_ < 60'000) return;
+  pruned_at_ms_ = now;
+  int64_t pruned = 0;
+  if (Status s = prune(now - keep_history_ms_, &pruned); !s)
+    host().warn("maintenance-mode: ended windows not pruned: " + s.message());
+  else if (pruned > 0)
+    host().info("maintenance-mode: pruned " + std::to_string(pruned) + " windows ended before keep_history");
 }
 
-Status MaintenancePlugin::refresh(bool force) {
-  std::lock_guard lock(refresh_mu_);
-  int64_t counter = 0;
-  if (Status s = read_window_counter(host(), &counter); !s) return s;
-  if (!force && counter == snapshot()->counter) return Status::ok();
+Status MaintenancePlugin::load(Snapshot* out) const {
   std::vector<Window> live;
   if (Status s = read_all(true, host().now_ms(), &live); !s) return s;
-  auto next = std::make_shared<Snapshot>();
-  next->counter = counter;
-  next->count = live.size();
+  out->count = live.size();
   for (const auto& w : live)
-    next->by_tenant[w.tenant].push_back(Slot{mode_code(w.mode), w.starts_ms, w.end_at(), w.id, w.banner});
-  snapshot_.store(std::move(next), std::memory_order_release);
-  g_mnt_generation.fetch_add(1, std::memory_order_acq_rel);
+    out->by_tenant[w.tenant].push_back(Slot{mode_code(w.mode), w.starts_ms, w.end_at(), w.id, w.banner});
   return Status::ok();
-}
-
-const Snapshot& MaintenancePlugin::thread_snapshot() const {
-  MntThreadCache& t = t_mnt_cache;
-  const uint64_t generation = g_mnt_generation.load(std::memory_order_acquire);
-  if (t.plugin != this || t.generation != generation) {
-    if (t.plugin != this) t.ancestry.clear();
-    t.snap = snapshot();
-    t.plugin = this;
-    t.generation = generation;
-  }
-  return *t.snap;
-}
-
-const std::vector<std::string>& MaintenancePlugin::ancestry(std::string_view scope) const {
-  MntThreadCache& t = t_mnt_cache;  // thread_snapshot() tied it to this plugin
-  const int64_t now = mnt_steady_ms();
-  auto it = t.ancestry.find(scope);
-  if (it != t.ancestry.end() && now - it->second.read_ms < 60'000) return it->second.nodes;
-  std::vector<std::string> nodes = {std::string(scope)};
-  const auto* id = host().extension<opk_identity_v1>(OPK_EXT_IDENTITY);
-  if (id && OPK_HAS_MEMBER(opk_identity_v1, id->struct_size, node_path) && id->node_path) {
-    char* path = nullptr;
-    if (id->node_path(host().raw(), std::string(scope).c_str(), &path) == OPK_OK && path) {
-      const Json doc = Json::parse(path, nullptr, false);
-      if (doc.is_array()) {
-        nodes.clear();
-        for (const auto& n : doc)
-          if (n.is_string()) nodes.push_back(n.get<std::string>());
-      }
-    }
-    if (path) host().free(path);
-  }
-  if (it == t.ancestry.end()) {
-    if (t.ancestry.size() >= 10'000) t.ancestry.clear();  // bounded: scopes are few
-    it = t.ancestry.emplace(std::string(scope), MntAncestry{}).first;
-  }
-  it->second = {std::move(nodes), now};
-  return it->second.nodes;
 }
 
 int32_t MaintenancePlugin::lookup(const char* scope, opk_maintenance_state* out) const {

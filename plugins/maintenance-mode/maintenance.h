@@ -34,15 +34,12 @@
 
 #include <opskernel/maintenance.h>
 #include <opskernel/opk.hpp>
+#include <opskernel/polled_snapshot.hpp>
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -90,8 +87,7 @@ struct Slot {
 // The windows not ended when read, by tenant, swapped whole.
 struct Snapshot {
   std::unordered_map<std::string, std::vector<Slot>> by_tenant;
-  int64_t counter = -1;  // the change counter the windows were read at
-  size_t count = 0;      // windows in it
+  size_t count = 0;  // windows in it
 
   // The window in force at `now_ms` for any of `nodes` (a node and its
   // ancestors): offline before read-only, then the latest end; nullptr
@@ -101,7 +97,7 @@ struct Snapshot {
 
 class MaintenancePlugin : public Plugin {
  public:
-  explicit MaintenancePlugin(Host host) : Plugin(host) {}
+  explicit MaintenancePlugin(Host host) : Plugin(host), ancestry_(this->host()) {}
   ~MaintenancePlugin() override;
 
   // Reads the settings and migrates the tables.
@@ -113,18 +109,18 @@ class MaintenancePlugin : public Plugin {
   const void* extension(std::string_view id) override;
 
   // The windows now (never null once started).
-  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(std::memory_order_acquire); }
+  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.current(); }
   // The windows now as the calling thread last took them, taken again only
   // when a snapshot was swapped since (by any instance): a lookup then
   // costs no lock and no reference count. Valid until the thread's next
   // call.
-  const Snapshot& thread_snapshot() const;
+  const Snapshot& thread_snapshot() const { return snapshot_.thread_view(); }
   // Reads the counter and, when it moved (or `force`), the windows not
   // ended, and swaps the snapshot.
-  Status refresh(bool force);
+  Status refresh(bool force) { return snapshot_.refresh(force); }
   // `scope` and the nodes above it, root first, kept by the calling thread
   // for a minute. Valid until the thread's next call.
-  const std::vector<std::string>& ancestry(std::string_view scope) const;
+  const std::vector<std::string>& ancestry(std::string_view scope) const { return ancestry_.of(scope); }
   // The lookup behind opskernel.maintenance/1 and the run gate: fills
   // `out` (may be null) and returns the mode in force for `scope` now.
   int32_t lookup(const char* scope, opk_maintenance_state* out) const;
@@ -152,19 +148,18 @@ class MaintenancePlugin : public Plugin {
 
  private:
   Status add_routes();  // routes.cpp
-  void poll();
+  // Reads the windows not ended into `out`, for the snapshot.
+  Status load(Snapshot* out) const;
+  // The poller's housekeeping: prunes ended windows once a minute.
+  void prune_if_due();
 
   int64_t poll_ms_ = 2000;
   int64_t keep_history_ms_ = 90 * 86'400'000LL;
   size_t max_banner_ = 500;
   int64_t pruned_at_ms_ = 0;  // the poller's last prune
   bool gate_added_ = false;   // the run gate is the kernel's
-  std::atomic<std::shared_ptr<const Snapshot>> snapshot_{std::make_shared<const Snapshot>()};
-  std::mutex refresh_mu_;  // one refresh at a time
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread poller_;
+  PolledSnapshot<Snapshot> snapshot_;
+  NodeAncestry<Snapshot> ancestry_;
 };
 
 }  // namespace opk::mnt

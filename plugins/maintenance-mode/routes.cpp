@@ -8,67 +8,14 @@
 // problem+json naming the field (400), 403, 404, 409. Every change is
 // audited with the actor, the reason and the window before and after
 // (maintenance.create, maintenance.end).
+#include <opskernel/route_input.hpp>
+
 #include <algorithm>
-#include <cctype>
-#include <random>
 
 #include "maintenance.h"
 
 namespace opk::mnt {
 namespace {
-
-Status mnt_fail(Response& rs, const Status& s) {
-  rs.problem(s);
-  return Status::ok();
-}
-
-Status mnt_body(const Request& rq, std::initializer_list<const char*> known, Json* body) {
-  if (rq.body().empty()) return Status::invalid("request: a JSON body is required");
-  Json b = Json::parse(rq.body(), nullptr, false);
-  if (b.is_discarded()) return Status::invalid("request: the body is not valid JSON");
-  if (!b.is_object()) return Status::invalid("request: the body must be a JSON object");
-  for (const auto& [key, value] : b.items())
-    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; }))
-      return Status::invalid(key + ": is not a field of this request");
-  *body = std::move(b);
-  return Status::ok();
-}
-
-bool mnt_blank(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); });
-}
-
-// The required reason of a change: a string of 1..2,000 bytes.
-Status mnt_reason(const Json& v, std::string* out) {
-  if (v.is_null()) return Status::invalid("reason: is required (say why the tenant's maintenance changes)");
-  if (!v.is_string()) return Status::invalid("reason: must be a string");
-  std::string r = v.get<std::string>();
-  if (mnt_blank(r)) return Status::invalid("reason: is required (say why the tenant's maintenance changes)");
-  if (r.size() > 2000) return Status::invalid("reason: longer than 2,000 bytes");
-  *out = std::move(r);
-  return Status::ok();
-}
-
-// A duration "90m", "2h", "3d", "45s": ms, or -1 when it is none.
-int64_t mnt_duration(const std::string& s) {
-  if (s.size() < 2 || s.size() > 12) return -1;
-  const char unit = s.back();
-  const std::string digits = s.substr(0, s.size() - 1);
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return -1;
-  const int64_t n = std::stoll(digits);
-  switch (unit) {
-    case 's':
-      return n * 1000;
-    case 'm':
-      return n * 60'000;
-    case 'h':
-      return n * 3'600'000;
-    case 'd':
-      return n * 86'400'000;
-    default:
-      return -1;
-  }
-}
 
 // The window's start (starts_ms, default now; at most a minute in the
 // past) and its optional end (ends_ms, or duration from the start; after
@@ -95,19 +42,11 @@ Status mnt_window(const Json& body, int64_t now, Window* w) {
     w->ends_ms = v.get<int64_t>();
   } else if (has_for) {
     const Json& v = body["duration"];
-    const int64_t ms = v.is_string() ? mnt_duration(v.get<std::string>()) : -1;
+    const int64_t ms = v.is_string() ? input::duration_ms(v.get<std::string>()) : -1;
     if (ms <= 0) return Status::invalid("duration: must be a duration such as 90m, 2h or 3d");
     w->ends_ms = w->starts_ms + ms;
   }
   return Status::ok();
-}
-
-// A new window's id: "mnt_" and 16 hex digits.
-std::string mnt_new_id() {
-  static thread_local std::mt19937_64 gen{std::random_device{}()};
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "mnt_%016llx", static_cast<unsigned long long>(gen()));
-  return buf;
 }
 
 const char* const kMntStates[] = {"scheduled", "active", "completed", "ended", "live"};
@@ -120,10 +59,10 @@ class MaintenanceApi {
     const std::string state(rq.query("state").value_or("")), tenant(rq.query("tenant").value_or(""));
     if (!state.empty() &&
         std::none_of(std::begin(kMntStates), std::end(kMntStates), [&](const char* k) { return state == k; }))
-      return mnt_fail(rs, Status::invalid("state: must be scheduled, active, completed, ended or live, not '" +
-                                          state.substr(0, 100) + "'"));
+      return input::refuse(rs, Status::invalid("state: must be scheduled, active, completed, ended or live, not '" +
+                                               state.substr(0, 100) + "'"));
     std::vector<Window> all;
-    if (Status s = p_.read_all(false, 0, &all); !s) return mnt_fail(rs, s);
+    if (Status s = p_.read_all(false, 0, &all); !s) return input::refuse(rs, s);
     const int64_t now = p_.host().now_ms();
     Json out = Json::array();
     for (const auto& w : all) {
@@ -138,7 +77,7 @@ class MaintenanceApi {
 
   Status get(const Request& rq, Response& rs) const {
     Window w;
-    if (Status s = p_.read(id(rq), &w); !s) return mnt_fail(rs, s);
+    if (Status s = p_.read(id(rq), &w); !s) return input::refuse(rs, s);
     rs.status(200).json(Json{{"window", w.to_json(p_.host().now_ms())}});
     return Status::ok();
   }
@@ -161,7 +100,8 @@ class MaintenanceApi {
 
   Status create(const Request& rq, Response& rs) const {
     Json body;
-    Status s = mnt_body(rq, {"tenant", "mode", "banner", "reason", "starts_ms", "ends_ms", "duration"}, &body);
+    Status s =
+        input::json_object(rq, {"tenant", "mode", "banner", "reason", "starts_ms", "ends_ms", "duration"}, &body);
     const int64_t now = p_.host().now_ms();
     Window w;
     if (s) s = tenant_of(body.value("tenant", Json()), &w.tenant);
@@ -176,7 +116,7 @@ class MaintenanceApi {
     }
     if (s) {
       const Json& v = body.value("banner", Json());
-      if (v.is_null() || (v.is_string() && mnt_blank(v.get<std::string>())))
+      if (v.is_null() || (v.is_string() && input::blank(v.get<std::string>())))
         s = Status::invalid("banner: is required: the text the tenant's users see");
       else if (!v.is_string())
         s = Status::invalid("banner: must be a string");
@@ -185,13 +125,13 @@ class MaintenanceApi {
       else
         w.banner = v.get<std::string>();
     }
-    if (s) s = mnt_reason(body.value("reason", Json()), &w.reason);
+    if (s) s = input::reason(body.value("reason", Json()), "the tenant's maintenance changes", &w.reason);
     if (s) s = mnt_window(body, now, &w);
-    if (!s) return mnt_fail(rs, s);
-    w.id = mnt_new_id();
+    if (!s) return input::refuse(rs, s);
+    w.id = input::new_id("mnt_");
     w.created_by = std::string(rq.user_id());
     w.created_ms = now;
-    if (Status e = p_.insert(w); !e) return mnt_fail(rs, e);
+    if (Status e = p_.insert(w); !e) return input::refuse(rs, e);
     reload();
     p_.audit(rq.principal(), "maintenance.create", w.id, w.reason, nullptr, w.to_json(now), source(rq));
     rs.status(201).header("location", "/api/v1/maintenance/" + w.id).json(Json{{"window", w.to_json(now)}});
@@ -203,7 +143,9 @@ class MaintenanceApi {
     Status s = p_.read(id(rq), &before);
     std::string reason;
     const int64_t now = p_.host().now_ms();
-    if (s) s = mnt_reason(rq.query("reason") ? Json(std::string(*rq.query("reason"))) : Json(), &reason);
+    if (s)
+      s = input::reason(rq.query("reason") ? Json(std::string(*rq.query("reason"))) : Json(),
+                        "the tenant's maintenance changes", &reason);
     if (s && before.state(now) != "active" && before.state(now) != "scheduled")
       s = Status::conflict("id: window '" + before.id + "' has ended already (" + before.state(now) + ")");
     Window after = before;
@@ -211,7 +153,7 @@ class MaintenanceApi {
     after.ended_ms = now;
     after.ended_reason = reason;
     if (s) s = p_.mark_ended(after);
-    if (!s) return mnt_fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     reload();
     p_.audit(rq.principal(), "maintenance.end", before.id, reason, before.to_json(now), after.to_json(now), source(rq));
     rs.status(204);

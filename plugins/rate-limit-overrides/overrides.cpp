@@ -10,7 +10,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <chrono>
+#include <atomic>
 #include <cstring>
 #include <map>
 
@@ -180,32 +180,6 @@ namespace {
 // before the plugin stops: the kernel stops a provider after its users.
 std::atomic<OverridesPlugin*> g_rlo_plugin{nullptr};
 
-// Moved after every snapshot swap of any instance, so a thread's cached
-// snapshot is never taken for a newer one (nor for another instance's).
-std::atomic<uint64_t> g_rlo_generation{1};
-
-struct RloHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-};
-
-// A node's ancestry as a thread last read it.
-struct RloAncestry {
-  std::vector<std::string> nodes;
-  int64_t read_ms = 0;
-};
-
-// A thread's last snapshot and the ancestries it read. glibc keeps this
-// library loaded while a thread that holds one lives, so its release never
-// runs unloaded code.
-struct RloThreadCache {
-  const OverridesPlugin* plugin = nullptr;
-  uint64_t generation = 0;
-  std::shared_ptr<const Snapshot> snap;
-  std::unordered_map<std::string, RloAncestry, RloHash, std::equal_to<>> ancestry;
-};
-thread_local RloThreadCache t_rlo_cache;
-
 int64_t rlo_ext_for_address(const opk_host* /*host*/, const char* address, int64_t* until_ms) noexcept {
   if (until_ms) *until_ms = 0;
   OverridesPlugin* p = g_rlo_plugin.load(std::memory_order_acquire);
@@ -232,11 +206,6 @@ int64_t rlo_ext_for_scope(const opk_host* /*host*/, const char* scope, int64_t* 
 
 const opk_rate_limits_v1 kRateLimitsExtension = {sizeof(opk_rate_limits_v1), &rlo_ext_for_address, &rlo_ext_for_scope};
 
-int64_t rlo_steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 OverridesPlugin::~OverridesPlugin() {
@@ -252,6 +221,8 @@ Status OverridesPlugin::init() {
   // Without a store (plugins list, plugins check) there is nothing to serve.
   if (!Store(host()).available()) return Status::ok();
   if (Status s = migrate_overrides(host()); !s) return s;
+  snapshot_.set_source({.read_counter = [this](int64_t* counter) { return read_override_counter(host(), counter); },
+                        .load = [this](Snapshot* out) { return load(out); }});
   if (Status s = refresh(true); !s) return s;
   g_rlo_plugin.store(this, std::memory_order_release);
   return Status::ok();
@@ -259,21 +230,15 @@ Status OverridesPlugin::init() {
 
 Status OverridesPlugin::start() {
   if (Status s = add_routes(); !s) return s;
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = false;
-  }
-  poller_ = std::thread([this] { poll(); });
+  snapshot_.start(
+      poll_ms_,
+      [this](const Status& s) { host().warn("rate-limit-overrides: overrides not reloaded: " + s.message()); },
+      [this] { prune_if_due(); });
   return Status::ok();
 }
 
 void OverridesPlugin::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (poller_.joinable()) poller_.join();
+  snapshot_.stop();
   OverridesPlugin* self = this;
   g_rlo_plugin.compare_exchange_strong(self, nullptr);
 }
@@ -282,42 +247,27 @@ const void* OverridesPlugin::extension(std::string_view id) {
   return id == OPK_EXT_RATE_LIMITS ? &kRateLimitsExtension : nullptr;
 }
 
-void OverridesPlugin::poll() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stopping_; });
-    if (stopping_) break;
-    lock.unlock();
-    if (Status s = refresh(false); !s) host().warn("rate-limit-overrides: overrides not reloaded: " + s.message());
-    // Ended overrides past keep_history go, checked once a minute.
-    const int64_t now = host().now_ms();
-    if (now - pruned_at_ms_ >= 60'000) {
-      pruned_at_ms_ = now;
-      int64_t pruned = 0;
-      if (Status s = prune(now - keep_history_ms_, &pruned); !s)
-        host().warn("rate-limit-overrides: ended overrides not pruned: " + s.message());
-      else if (pruned > 0)
-        host().info("rate-limit-overrides: pruned " + std::to_string(pruned) + " overrides ended before keep_history");
-    }
-    lock.lock();
-  }
+void OverridesPlugin::prune_if_due() {
+  // Ended overrides past keep_history go, checked once a minute.
+  const int64_t now = host().now_ms();
+  if (now - pruned_at_ms_ < 60'000) return;
+  pruned_at_ms_ = now;
+  int64_t pruned = 0;
+  if (Status s = prune(now - keep_history_ms_, &pruned); !s)
+    host().warn("rate-limit-overrides: ended overrides not pruned: " + s.message());
+  else if (pruned > 0)
+    host().info("rate-limit-overrides: pruned " + std::to_string(pruned) + " overrides ended before keep_history");
 }
 
-Status OverridesPlugin::refresh(bool force) {
-  std::lock_guard lock(refresh_mu_);
-  int64_t counter = 0;
-  if (Status s = read_override_counter(host(), &counter); !s) return s;
-  if (!force && counter == snapshot()->counter) return Status::ok();
+Status OverridesPlugin::load(Snapshot* out) const {
   std::vector<Override> live;
   if (Status s = read_all(true, host().now_ms(), &live); !s) return s;
-  auto next = std::make_shared<Snapshot>();
-  next->counter = counter;
-  next->count = live.size();
+  out->count = live.size();
   std::map<std::pair<bool, int>, Snapshot::Blocks> blocks;
   for (const auto& o : live) {
     const Grant g{o.per_minute, o.expires_ms};
     if (o.kind == "tenant") {
-      next->by_node[o.target].push_back(g);
+      out->by_node[o.target].push_back(g);
       continue;
     }
     Network n;
@@ -330,49 +280,8 @@ Status OverridesPlugin::refresh(bool force) {
     b.prefix = n.prefix;
     b.by_network[rlo_key(n)].push_back(g);
   }
-  for (auto& [key, b] : blocks) next->blocks.push_back(std::move(b));
-  snapshot_.store(std::move(next), std::memory_order_release);
-  g_rlo_generation.fetch_add(1, std::memory_order_acq_rel);
+  for (auto& [key, b] : blocks) out->blocks.push_back(std::move(b));
   return Status::ok();
-}
-
-const Snapshot& OverridesPlugin::thread_snapshot() const {
-  RloThreadCache& t = t_rlo_cache;
-  const uint64_t generation = g_rlo_generation.load(std::memory_order_acquire);
-  if (t.plugin != this || t.generation != generation) {
-    if (t.plugin != this) t.ancestry.clear();
-    t.snap = snapshot();
-    t.plugin = this;
-    t.generation = generation;
-  }
-  return *t.snap;
-}
-
-const std::vector<std::string>& OverridesPlugin::ancestry(std::string_view scope) const {
-  RloThreadCache& t = t_rlo_cache;  // thread_snapshot() tied it to this plugin
-  const int64_t now = rlo_steady_ms();
-  auto it = t.ancestry.find(scope);
-  if (it != t.ancestry.end() && now - it->second.read_ms < 60'000) return it->second.nodes;
-  std::vector<std::string> nodes = {std::string(scope)};
-  const auto* id = host().extension<opk_identity_v1>(OPK_EXT_IDENTITY);
-  if (id && OPK_HAS_MEMBER(opk_identity_v1, id->struct_size, node_path) && id->node_path) {
-    char* path = nullptr;
-    if (id->node_path(host().raw(), std::string(scope).c_str(), &path) == OPK_OK && path) {
-      const Json doc = Json::parse(path, nullptr, false);
-      if (doc.is_array()) {
-        nodes.clear();
-        for (const auto& n : doc)
-          if (n.is_string()) nodes.push_back(n.get<std::string>());
-      }
-    }
-    if (path) host().free(path);
-  }
-  if (it == t.ancestry.end()) {
-    if (t.ancestry.size() >= 10'000) t.ancestry.clear();  // bounded: scopes are few
-    it = t.ancestry.emplace(std::string(scope), RloAncestry{}).first;
-  }
-  it->second = {std::move(nodes), now};
-  return it->second.nodes;
 }
 
 void OverridesPlugin::audit(const opk_principal* actor, const std::string& action, const std::string& id,

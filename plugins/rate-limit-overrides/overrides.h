@@ -33,16 +33,13 @@
 
 #include <opskernel/rate_limits.h>
 #include <opskernel/opk.hpp>
+#include <opskernel/polled_snapshot.hpp>
 
 #include <array>
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -107,8 +104,7 @@ struct Snapshot {
   };
   std::vector<Blocks> blocks;  // longest prefix first
   std::unordered_map<std::string, std::vector<Grant>> by_node;
-  int64_t counter = -1;  // the change counter the overrides were read at
-  size_t count = 0;      // overrides in it
+  size_t count = 0;  // overrides in it
 
   // The most generous grant in force at `now_ms` for `address` / `nodes`.
   int64_t for_network(const Network& address, int64_t now_ms, int64_t* until_ms) const;
@@ -117,7 +113,7 @@ struct Snapshot {
 
 class OverridesPlugin : public Plugin {
  public:
-  explicit OverridesPlugin(Host host) : Plugin(host) {}
+  explicit OverridesPlugin(Host host) : Plugin(host), ancestry_(this->host()) {}
   ~OverridesPlugin() override;
 
   // Reads the settings and migrates the tables.
@@ -129,18 +125,18 @@ class OverridesPlugin : public Plugin {
   const void* extension(std::string_view id) override;
 
   // The overrides now (never null once started).
-  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(std::memory_order_acquire); }
+  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.current(); }
   // The overrides now as the calling thread last took them, taken again
   // only when a snapshot was swapped since (by any instance): a lookup
   // then costs no lock and no reference count. Valid until the thread's
   // next call.
-  const Snapshot& thread_snapshot() const;
+  const Snapshot& thread_snapshot() const { return snapshot_.thread_view(); }
   // Reads the counter and, when it moved (or `force`), the overrides not
   // ended, and swaps the snapshot.
-  Status refresh(bool force);
+  Status refresh(bool force) { return snapshot_.refresh(force); }
   // `scope` and the nodes above it, root first, kept by the calling thread
   // for a minute. Valid until the thread's next call.
-  const std::vector<std::string>& ancestry(std::string_view scope) const;
+  const std::vector<std::string>& ancestry(std::string_view scope) const { return ancestry_.of(scope); }
 
   // The furthest an expiry may be from now, in ms.
   int64_t max_duration_ms() const { return max_duration_ms_; }
@@ -164,18 +160,17 @@ class OverridesPlugin : public Plugin {
 
  private:
   Status add_routes();  // routes.cpp
-  void poll();
+  // Reads the overrides not ended into `out`, for the snapshot.
+  Status load(Snapshot* out) const;
+  // The poller's housekeeping: prunes ended overrides once a minute.
+  void prune_if_due();
 
   int64_t max_duration_ms_ = 7 * 86'400'000LL;
   int64_t poll_ms_ = 2000;
   int64_t keep_history_ms_ = 90 * 86'400'000LL;
   int64_t pruned_at_ms_ = 0;  // the poller's last prune
-  std::atomic<std::shared_ptr<const Snapshot>> snapshot_{std::make_shared<const Snapshot>()};
-  std::mutex refresh_mu_;  // one refresh at a time
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread poller_;
+  PolledSnapshot<Snapshot> snapshot_;
+  NodeAncestry<Snapshot> ancestry_;
 };
 
 }  // namespace opk::rlo

@@ -7,43 +7,12 @@
 // problem+json naming the field (400), 403, 404, 409. Every change is
 // audited with the actor, the reason and the override before and after
 // (rate_limits.create, rate_limits.delete).
-#include <algorithm>
-#include <cctype>
-#include <random>
+#include <opskernel/route_input.hpp>
 
 #include "overrides.h"
 
 namespace opk::rlo {
 namespace {
-
-Status rlo_fail(Response& rs, const Status& s) {
-  rs.problem(s);
-  return Status::ok();
-}
-
-Status rlo_body(const Request& rq, std::initializer_list<const char*> known, Json* body) {
-  if (rq.body().empty()) return Status::invalid("request: a JSON body is required");
-  Json b = Json::parse(rq.body(), nullptr, false);
-  if (b.is_discarded()) return Status::invalid("request: the body is not valid JSON");
-  if (!b.is_object()) return Status::invalid("request: the body must be a JSON object");
-  for (const auto& [key, value] : b.items())
-    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; }))
-      return Status::invalid(key + ": is not a field of this request");
-  *body = std::move(b);
-  return Status::ok();
-}
-
-// The required reason of a change: a string of 1..2,000 bytes.
-Status rlo_reason(const Json& v, std::string* out) {
-  if (v.is_null()) return Status::invalid("reason: is required (say why the limit changes)");
-  if (!v.is_string()) return Status::invalid("reason: must be a string");
-  std::string r = v.get<std::string>();
-  if (std::all_of(r.begin(), r.end(), [](unsigned char c) { return std::isspace(c); }))
-    return Status::invalid("reason: is required (say why the limit changes)");
-  if (r.size() > 2000) return Status::invalid("reason: longer than 2,000 bytes");
-  *out = std::move(r);
-  return Status::ok();
-}
 
 // "7d" for a bound in ms (whole days, hours or minutes where they fit).
 std::string rlo_span(int64_t ms) {
@@ -51,27 +20,6 @@ std::string rlo_span(int64_t ms) {
   if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
   if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
   return std::to_string(ms) + "ms";
-}
-
-// A duration "90m", "2h", "3d", "45s": ms, or -1 when it is none.
-int64_t rlo_duration(const std::string& s) {
-  if (s.size() < 2 || s.size() > 12) return -1;
-  const char unit = s.back();
-  const std::string digits = s.substr(0, s.size() - 1);
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return -1;
-  const int64_t n = std::stoll(digits);
-  switch (unit) {
-    case 's':
-      return n * 1000;
-    case 'm':
-      return n * 60'000;
-    case 'h':
-      return n * 3'600'000;
-    case 'd':
-      return n * 86'400'000;
-    default:
-      return -1;
-  }
 }
 
 // The required end: expires_ms (ms since the epoch) or duration (from
@@ -93,7 +41,7 @@ Status rlo_expiry(const Json& body, int64_t now, int64_t most_ms, int64_t* out) 
       return Status::invalid("expires_ms: is " + rlo_span(((at - now) / 60'000) * 60'000) + " ahead; " + bound);
   } else {
     const Json& v = body["duration"];
-    const int64_t ms = v.is_string() ? rlo_duration(v.get<std::string>()) : -1;
+    const int64_t ms = v.is_string() ? input::duration_ms(v.get<std::string>()) : -1;
     if (ms <= 0) return Status::invalid("duration: must be a duration such as 90m, 2h or 3d");
     if (ms > most_ms) return Status::invalid("duration: " + v.get<std::string>() + " is too long; " + bound);
     at = now + ms;
@@ -117,14 +65,6 @@ Status rlo_limit(const Json& body, int64_t* out) {
   return Status::ok();
 }
 
-// A new override's id: "rlo_" and 16 hex digits.
-std::string rlo_new_id() {
-  static thread_local std::mt19937_64 gen{std::random_device{}()};
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "rlo_%016llx", static_cast<unsigned long long>(gen()));
-  return buf;
-}
-
 class OverridesApi {
  public:
   explicit OverridesApi(OverridesPlugin& p) : p_(p) {}
@@ -133,16 +73,17 @@ class OverridesApi {
     const auto q = [&](const char* name) { return std::string(rq.query(name).value_or("")); };
     const std::string state = q("state"), kind = q("kind"), target = q("target");
     if (!state.empty() && state != "active" && state != "expired" && state != "removed" && state != "ended")
-      return rlo_fail(rs, Status::invalid("state: must be active, expired, removed or ended, not '" + state + "'"));
+      return input::refuse(rs,
+                           Status::invalid("state: must be active, expired, removed or ended, not '" + state + "'"));
     if (!kind.empty() && kind != "address" && kind != "tenant")
-      return rlo_fail(rs, Status::invalid("kind: must be address or tenant, not '" + kind + "'"));
+      return input::refuse(rs, Status::invalid("kind: must be address or tenant, not '" + kind + "'"));
     std::string wanted = target;
     if (!target.empty() && kind != "tenant") {
       Network n;
       if (parse_network("target", target, &n)) wanted = n.text();
     }
     std::vector<Override> all;
-    if (Status s = p_.read_all(false, 0, &all); !s) return rlo_fail(rs, s);
+    if (Status s = p_.read_all(false, 0, &all); !s) return input::refuse(rs, s);
     const int64_t now = p_.host().now_ms();
     Json out = Json::array();
     for (const auto& o : all) {
@@ -158,14 +99,14 @@ class OverridesApi {
 
   Status get(const Request& rq, Response& rs) const {
     Override o;
-    if (Status s = p_.read(id(rq), &o); !s) return rlo_fail(rs, s);
+    if (Status s = p_.read(id(rq), &o); !s) return input::refuse(rs, s);
     rs.status(200).json(Json{{"override", o.to_json(p_.host().now_ms())}});
     return Status::ok();
   }
 
   Status create(const Request& rq, Response& rs) const {
     Json body;
-    Status s = rlo_body(rq, {"address", "tenant", "limit", "reason", "expires_ms", "duration"}, &body);
+    Status s = input::json_object(rq, {"address", "tenant", "limit", "reason", "expires_ms", "duration"}, &body);
     const int64_t now = p_.host().now_ms();
     Override o;
     const bool has_address = s && body.contains("address") && !body["address"].is_null();
@@ -192,13 +133,13 @@ class OverridesApi {
       if (s && !node_exists(o.target)) s = Status::invalid("tenant: no hierarchy node '" + o.target + "'");
     }
     if (s) s = rlo_limit(body, &o.per_minute);
-    if (s) s = rlo_reason(body.value("reason", Json()), &o.reason);
+    if (s) s = input::reason(body.value("reason", Json()), "the limit changes", &o.reason);
     if (s) s = rlo_expiry(body, now, p_.max_duration_ms(), &o.expires_ms);
-    if (!s) return rlo_fail(rs, s);
-    o.id = rlo_new_id();
+    if (!s) return input::refuse(rs, s);
+    o.id = input::new_id("rlo_");
     o.created_by = std::string(rq.user_id());
     o.created_ms = now;
-    if (Status w = p_.insert(o); !w) return rlo_fail(rs, w);
+    if (Status w = p_.insert(o); !w) return input::refuse(rs, w);
     reload();
     p_.audit(rq.principal(), "rate_limits.create", o.id, o.reason, nullptr, o.to_json(now), source(rq));
     rs.status(201).header("location", "/api/v1/rate-limit-overrides/" + o.id).json(Json{{"override", o.to_json(now)}});
@@ -210,7 +151,9 @@ class OverridesApi {
     Status s = p_.read(id(rq), &before);
     std::string reason;
     const int64_t now = p_.host().now_ms();
-    if (s) s = rlo_reason(rq.query("reason") ? Json(std::string(*rq.query("reason"))) : Json(), &reason);
+    if (s)
+      s = input::reason(rq.query("reason") ? Json(std::string(*rq.query("reason"))) : Json(), "the limit changes",
+                        &reason);
     if (s && before.state(now) != "active")
       s = Status::conflict("id: override '" + before.id + "' has ended already (" + before.state(now) + ")");
     Override after = before;
@@ -218,7 +161,7 @@ class OverridesApi {
     after.removed_ms = now;
     after.removed_reason = reason;
     if (s) s = p_.mark_removed(after);
-    if (!s) return rlo_fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     reload();
     p_.audit(rq.principal(), "rate_limits.delete", before.id, reason, before.to_json(now), after.to_json(now),
              source(rq));
