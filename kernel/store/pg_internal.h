@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/plugin_fence.h"
 #include "store/portable_store.h"
 #include "store/store.h"
 // The helpers both stores share (now_ms, escape, column_int,

@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "clock/clock.h"
+#include "store/plugin_fence.h"
 #include "store/portable_store.h"
 #include "store/sqlite_stmt.h"
 #include "store/store.h"
@@ -55,13 +56,6 @@ namespace opk::store::internal {
 inline int64_t now_ms() {
   return clock::now_ms();
 }
-
-// `sql` (a plugin's statement with $1..$count parameters) with each "$k"
-// written "?k", SQLite's numbered parameter, outside string literals, quoted
-// names and comments. INVALID_ARGUMENT naming the parameter for any other
-// kind ("?", ":name", "$name"), a number outside 1..count, or a number
-// left out below the highest one used (PostgreSQL could not type it).
-Status numbered_parameters(const std::string& sql, size_t count, std::string* out);
 
 // A text column's integer value; 0 for NULL or empty.
 inline int64_t column_int(const std::optional<std::string>& v) {

@@ -10,79 +10,7 @@
 
 #include "store/sqlite_internal.h"
 
-namespace opk::store {
-
-std::string plugin_table_prefix(const std::string& plugin_id) {
-  std::string p = "p_" + plugin_id + "_";
-  for (char& c : p)
-    if (c == '-' || c == '.') c = '_';
-  return p;
-}
-
-}  // namespace opk::store
-
 namespace opk::store::internal {
-
-Status numbered_parameters(const std::string& sql, size_t count, std::string* out) {
-  out->clear();
-  out->reserve(sql.size());
-  std::vector<bool> seen(count + 1, false);
-  const size_t n = sql.size();
-  auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
-  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
-  auto refuse = [&](size_t from, size_t to) {
-    return Status::invalid("SQL: parameters must be $1..$" + std::to_string(count) + " (found '" +
-                           sql.substr(from, to - from) + "')");
-  };
-  for (size_t i = 0; i < n;) {
-    const char c = sql[i];
-    size_t end = i + 1;
-    if (c == '\'' || c == '"' || c == '`' || c == '[') {
-      // A string literal or a quoted name; a doubled quote stays inside.
-      const char close = c == '[' ? ']' : c;
-      while (end < n) {
-        if (sql[end] != close) {
-          ++end;
-        } else if (close != ']' && end + 1 < n && sql[end + 1] == close) {
-          end += 2;
-        } else {
-          ++end;
-          break;
-        }
-      }
-    } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
-      end = sql.find('\n', i);
-      end = end == std::string::npos ? n : end;
-    } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
-      end = sql.find("*/", i + 2);
-      end = end == std::string::npos ? n : end + 2;
-    } else if (c == '$' && i + 1 < n && digit(sql[i + 1])) {
-      while (end < n && digit(sql[end])) ++end;
-      if (end < n && ident(sql[end])) return refuse(i, end + 1);
-      const std::string number = sql.substr(i + 1, end - i - 1);
-      const size_t k = number.size() > 6 ? 0 : std::stoul(number);
-      if (k == 0 || k > count) return refuse(i, end);
-      seen[k] = true;
-      out->push_back('?');
-      out->append(number);
-      i = end;
-      continue;
-    } else if (c == '?' || ((c == '$' || c == ':' || c == '@') && i + 1 < n && ident(sql[i + 1]))) {
-      while (end < n && ident(sql[end])) ++end;
-      return refuse(i, end);
-    }
-    out->append(sql, i, end - i);
-    i = end;
-  }
-  // A gap below the highest one used (PostgreSQL could not type it); fewer
-  // used than given is the caller's count check.
-  size_t highest = count;
-  while (highest > 0 && !seen[highest]) --highest;
-  for (size_t k = 1; k < highest; ++k)
-    if (!seen[k])
-      return Status::invalid("SQL: the statement uses $" + std::to_string(highest) + " but not $" + std::to_string(k));
-  return Status::ok();
-}
 
 namespace {
 

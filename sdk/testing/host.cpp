@@ -330,6 +330,8 @@ class Host::Impl {
 
   ManualClock clock;
   MemoryStore store;
+  // Set by use_store("postgresql"): plugins' tables go there instead.
+  std::unique_ptr<PgTestStore> pg;
   std::map<std::string, std::string> settings;
   std::vector<std::unique_ptr<PluginSlot>> plugins;
   std::vector<Route> routes;
@@ -503,6 +505,10 @@ MemoryStore* store_of(const opk_host* host) {
   return h ? &h->store : nullptr;
 }
 
+PgTestStore* host_pg_store(Host::Impl* host) {
+  return host ? host->pg.get() : nullptr;
+}
+
 void plugin_log(const PluginSlot& slot, opk_log_level level, const std::string& text) {
   std::lock_guard lock(slot.host->mu);
   slot.host->log.push_back({std::clamp<opk_log_level>(level, OPK_LOG_TRACE, OPK_LOG_CRITICAL), text, "", slot.id});
@@ -564,7 +570,7 @@ const void* Host::Impl::cb_get_extension(const opk_host* self, const char* id) {
   auto* slot = PluginSlot::from(self);
   if (!slot || !id) return nullptr;
   const std::string want(id);
-  if (want == OPK_EXT_STORE) return slot->host->store.table();
+  if (want == OPK_EXT_STORE) return slot->host->pg ? slot->host->pg->table() : slot->host->store.table();
   if (want == OPK_EXT_HTTP_ROUTES) return &slot->host->routes_ext;
   if (want == OPK_EXT_IDENTITY) return &slot->host->identity_ext;
   if (want == OPK_EXT_AUDIT) return &slot->host->audit_ext;
@@ -2068,9 +2074,38 @@ void Host::add_node(const std::string& node, const std::string& parent) {
   impl_->parents[node] = parent;
 }
 
+Status Host::use_store(const std::string& backend, const std::string& conninfo) {
+  if (backend != "sqlite" && backend != "postgresql")
+    return Status::invalid("store: backend '" + backend + "' is not sqlite or postgresql");
+  if (!impl_->plugins.empty())
+    return Status::invalid("store: use_store must come before the first load (" + impl_->plugins.front()->path +
+                           " is loaded)");
+  if (backend == "sqlite") {
+    impl_->pg.reset();
+    return Status::ok();
+  }
+  std::string server = conninfo;
+  if (server.empty()) {
+    const char* env = std::getenv("OPK_TEST_PG");
+    server = env ? env : "";
+  }
+  if (server.empty())
+    return Status::invalid(
+        "store: no PostgreSQL server: give use_store a connection string or set OPK_TEST_PG (\"host=127.0.0.1 "
+        "port=5432 user=postgres dbname=postgres\")");
+  std::unique_ptr<PgTestStore> pg;
+  if (Status s = PgTestStore::open(server, &pg); !s) return s;
+  impl_->pg = std::move(pg);
+  return Status::ok();
+}
+
+std::string Host::store_dialect() const {
+  return impl_->pg ? "postgresql" : "sqlite";
+}
+
 Rows Host::store_rows(const std::string& sql) const {
   Rows rows;
-  Status s = impl_->store.rows(sql, &rows);
+  Status s = impl_->pg ? impl_->pg->rows(sql, &rows) : impl_->store.rows(sql, &rows);
   if (!s) throw std::invalid_argument(s.message());
   return rows;
 }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +15,8 @@
 #include <vector>
 
 struct sqlite3;
+struct pg_conn;
+struct pg_result;
 
 namespace opk::testing {
 
@@ -121,6 +124,73 @@ class MemoryStore {
   bool ddl_ = false;
   opk_store_v1 table_{};
 };
+
+// Frees a libpq result.
+struct PgResultFree {
+  void operator()(pg_result* r) const;
+};
+using PgtResult = std::unique_ptr<pg_result, PgResultFree>;
+
+// opk.store/1 on PostgreSQL (Host::use_store): a schema of its own on the
+// test's server, made at open and dropped with the object, with the roles
+// it made for plugins; fenced as the kernel's PostgreSQL store is.
+// Thread-safe (one connection, one call at a time).
+class PgTestStore {
+ public:
+  // Connects to `conninfo` and makes the schema with the kernel's tables.
+  static Status open(const std::string& conninfo, std::unique_ptr<PgTestStore>* out);
+  ~PgTestStore();
+  PgTestStore(const PgTestStore&) = delete;
+  PgTestStore& operator=(const PgTestStore&) = delete;
+
+  // The service table given to plugins.
+  const opk_store_v1* table() const { return &table_; }
+  // Runs `sql` without the fence (for tests).
+  Status rows(const std::string& sql, Rows* out) const;
+  // The schema this store made.
+  const std::string& schema() const { return schema_; }
+
+ private:
+  PgTestStore() = default;
+  // One statement (several when `params` is empty and none given), as the
+  // host itself; *out gets the result.
+  Status exec(const std::string& what, const std::string& sql) const;
+  Status exec(const std::string& what, const std::string& sql, const std::vector<const char*>& params,
+              PgtResult* out = nullptr) const;
+  // Makes `slot`'s role (once), in a transaction of its own.
+  Status ensure_role(const PluginSlot& slot);
+  // After DDL: every relation `role` owns carries `slot`'s prefix.
+  Status check_relations(const PluginSlot& slot, const std::string& role);
+  // Runs `body` in a transaction, rolled back when it fails.
+  Status in_transaction(bool read_only, const std::function<Status()>& body);
+  // One statement of `slot` inside the fence, in the open transaction.
+  Status run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query, bool typed,
+                 std::string* rows_json, int64_t* changed);
+  Status migrate(PluginSlot& slot, const opk_store_migration* m, uint32_t count);
+  static opk_status read(const opk_host* host, const char* sql, const char* const* params, uint32_t n, bool typed,
+                         char** rows_json);
+
+  static const char* cb_dialect(const opk_host* host);
+  static opk_status cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count);
+  static opk_status cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                               int64_t* changed);
+  static opk_status cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                             char** rows_json);
+  static opk_status cb_transaction(const opk_host* host, const opk_store_statement* st, uint32_t count,
+                                   char** results_json);
+  static opk_status cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                   char** rows_json);
+
+  mutable std::mutex mu_;
+  pg_conn* conn_ = nullptr;
+  std::string schema_;
+  std::map<std::string, std::string> roles_;  // plugin id -> its role
+  opk_store_v1 table_{};
+};
+
+// The PostgreSQL store of the Host `host` belongs to; nullptr when it
+// keeps its plugins' tables in SQLite.
+PgTestStore* host_pg_store(Host::Impl* host);
 
 // Reports a failed service call: the plugin's set_error and its log.
 opk_status service_failure(const opk_host* host, const Status& s);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -188,15 +189,39 @@ TEST_F(TestingHost, FailureEndsErrorWithItsMessageAsSummary) {
   EXPECT_EQ(host_.run("fixture-fail", "{}", {.dry_run = true}).status, OPK_ERR_INVALID_ARGUMENT);
 }
 
-TEST_F(TestingHost, StoreWritesOwnTablesThroughEveryCall) {
+// The store's tests on both stores a plugin may meet: SQLite and, on the
+// tests' PostgreSQL server (OPK_TEST_PG), a schema of the Host's own.
+class TestingHostStore : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    Status s = host_.use_store(GetParam());
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    ASSERT_EQ(host_.store_dialect(), GetParam());
+    s = host_.load(kFixture);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+  }
+  bool pg() const { return GetParam() == "postgresql"; }
+  Host host_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, TestingHostStore, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(TestingHostStore, StoreWritesOwnTablesThroughEveryCall) {
   auto r = host_.run("fixture-write", "{}", {.target_tenant = "acme"});
-  ASSERT_EQ(r.status, OPK_OK) << r.summary;
-  EXPECT_EQ(
-      r.output_json,
-      R"({"changed":1,"rows":[["acme","7",null]],"typed":[["acme",7,null,2.5,"AP8="]],)"
-      R"("transaction":[{"changed":1,"rows":[]},{"changed":1,"rows":[[2]]}],)"
-      R"("conflict":8,"failed":{"error":"statement 1: SQL: UNIQUE constraint failed: p_testing_fixture_notes.owner",)"
-      R"("statement":1}})");
+  ASSERT_EQ(r.status, OPK_OK) << r.summary << r.error;
+  auto out = Json::parse(r.output_json, nullptr, false);
+  ASSERT_TRUE(out.is_object()) << r.output_json;
+  // Each store words a broken unique key its own way; the rest is alike.
+  const std::string error = out["failed"].value("error", "");
+  EXPECT_NE(error.find(pg() ? "statement 1: SQL: store (postgresql): plugin testing-fixture: duplicate key value"
+                            : "statement 1: SQL: UNIQUE constraint failed: p_testing_fixture_notes.owner"),
+            std::string::npos)
+      << error;
+  out["failed"].erase("error");
+  EXPECT_EQ(out.dump(), R"({"changed":1,"conflict":8,"failed":{"statement":1},"rows":[["acme","7",null]],)"
+                        R"("transaction":[{"changed":1,"rows":[]},{"changed":1,"rows":[[2]]}],)"
+                        R"("typed":[["acme",7,null,2.5,"AP8="]]})");
   auto rows = host_.store_rows("SELECT owner, n FROM p_testing_fixture_notes ORDER BY owner");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0][0], "acme");
@@ -208,18 +233,68 @@ TEST_F(TestingHost, StoreWritesOwnTablesThroughEveryCall) {
   EXPECT_THROW(host_.store_rows("SELEC nonsense"), std::invalid_argument);
 }
 
-TEST_F(TestingHost, StoreRefusesTablesThatAreNotThePluginsOwn) {
+TEST_P(TestingHostStore, StoreRefusesTablesThatAreNotThePluginsOwn) {
   host_.store_rows("CREATE TABLE p_hello_notes (x INTEGER)");
   auto r = host_.run("fixture-trespass");
   ASSERT_EQ(r.status, OPK_OK);
-  EXPECT_EQ(r.output_json, R"({"read_runs":9,"write_runs":9,"other_plugin":9,"missing_other":2,"create_foreign":9,)"
-                           R"("pragma":9,"begin":9,"schema":9,"view":9,"index":9,"own":0})");
+  // On PostgreSQL the catalog is readable by every role, in the kernel too
+  // ("schema": 0); the kernel's tables, another plugin's and a name
+  // without the prefix are refused alike.
+  EXPECT_EQ(r.output_json, std::string(R"({"read_runs":9,"write_runs":9,"other_plugin":9,"missing_other":2,)") +
+                               R"("create_foreign":9,"pragma":9,"begin":9,"schema":)" + (pg() ? "0" : "9") +
+                               R"(,"view":9,"index":9,"own":0})");
   bool named = false;
   for (auto& l : host_.log_lines())
-    named |=
-        l.text == "store: SQL: table 'runs' is not one of plugin testing-fixture's own (named p_testing_fixture_...)";
+    named |= l.text.rfind(
+                 "store: SQL: table 'runs' is not one of plugin testing-fixture's own (named p_testing_fixture_...)",
+                 0) == 0;
   EXPECT_TRUE(named);
-  EXPECT_TRUE(host_.store_rows("SELECT name FROM sqlite_master WHERE name = 'evil'").empty());
+  EXPECT_TRUE(host_
+                  .store_rows(pg() ? "SELECT relname FROM pg_class WHERE relname IN ('evil', 'evil_i') AND "
+                                     "relnamespace = current_schema()::regnamespace"
+                                   : "SELECT name FROM sqlite_master WHERE name IN ('evil', 'evil_i')")
+                  .empty());
+}
+
+TEST(TestingStoreChoice, EachPostgresqlHostHasItsOwnSchemaDroppedWithIt) {
+  Host keeper;
+  ASSERT_TRUE(keeper.use_store("postgresql").is_ok());
+  ASSERT_TRUE(keeper.load(kFixture).is_ok());
+  ASSERT_EQ(keeper.run("fixture-write", "{}", {.target_tenant = "keeper"}).status, OPK_OK);
+  std::string schema;
+  {
+    Host other;
+    ASSERT_TRUE(other.use_store("postgresql", std::getenv("OPK_TEST_PG") ? std::getenv("OPK_TEST_PG") : "").is_ok());
+    ASSERT_TRUE(other.load(kFixture).is_ok());
+    ASSERT_EQ(other.run("fixture-write", "{}", {.target_tenant = "other"}).status, OPK_OK);
+    // Neither sees the other's rows: the same plugin, a schema each.
+    auto mine = other.store_rows("SELECT owner FROM p_testing_fixture_notes ORDER BY owner");
+    ASSERT_EQ(mine.size(), 2u);
+    EXPECT_EQ(mine[1][0], "other");
+    schema = *other.store_rows("SELECT current_schema()")[0][0];
+  }
+  EXPECT_EQ(keeper.store_rows("SELECT owner FROM p_testing_fixture_notes ORDER BY owner")[1][0], "keeper");
+  // Gone with its Host: the schema, its tables and the plugin's role.
+  EXPECT_TRUE(keeper.store_rows("SELECT 1 FROM pg_namespace WHERE nspname = '" + schema + "'").empty());
+  EXPECT_TRUE(keeper.store_rows("SELECT 1 FROM pg_roles WHERE starts_with(rolname, '" + schema + "_')").empty());
+}
+
+TEST(TestingStoreChoice, BadChoicesAreNamed) {
+  Host host;
+  Status s = host.use_store("mysql");
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("backend 'mysql' is not sqlite or postgresql"), std::string::npos) << s.message();
+  s = host.use_store("postgresql", "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=5");
+  EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE);
+  EXPECT_NE(s.message().find("cannot connect to 'host=127.0.0.1 port=1"), std::string::npos) << s.message();
+  EXPECT_EQ(host.store_dialect(), "sqlite");  // unchanged
+  ASSERT_TRUE(host.load(kFixture).is_ok());
+  s = host.use_store("postgresql");
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("must come before the first load"), std::string::npos) << s.message();
+  // The plugin keeps the store it was loaded with.
+  EXPECT_EQ(host.run("fixture-write").status, OPK_OK);
+  EXPECT_EQ(host.store_dialect(), "sqlite");
 }
 
 TEST_F(TestingHost, AlertsRaisedAndClearedWithEveryField) {

@@ -317,8 +317,25 @@ class Host {
   // 1.6) node_path. "platform" contains every node.
   void add_node(const std::string& node, const std::string& parent);
 
+  // Where the plugins loaded after the call keep their tables
+  // (opk.store/1): "sqlite", the default, an in-memory SQLite database; or
+  // "postgresql", a schema made for this Host alone on the server
+  // `conninfo` names (a libpq connection string; "" reads OPK_TEST_PG) and
+  // dropped with the Host, with the roles made for its plugins. The
+  // kernel's fence holds on both, as in the kernel on that store: each
+  // plugin reaches only its own tables (p_<id>_...), through portable SQL
+  // with $1..$n parameters. Call it before the first load; the status
+  // names what failed (no server given, the server refusing, a plugin
+  // loaded already).
+  Status use_store(const std::string& backend, const std::string& conninfo = "");
+  // The dialect plugins are told (opk_store_v1.dialect): "sqlite" or
+  // "postgresql".
+  std::string store_dialect() const;
+
   // Runs `sql` on the store with no fence, for the test to read what
-  // plugins wrote. Throws std::invalid_argument naming the SQL error.
+  // plugins wrote (SQLite's or PostgreSQL's SQL, as the store is; on
+  // PostgreSQL every value is read as its text). Throws
+  // std::invalid_argument naming the SQL error.
   Rows store_rows(const std::string& sql) const;
   // Rows written through opk.audit/1, oldest first.
   std::vector<AuditRow> audit_rows() const;

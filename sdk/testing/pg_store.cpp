@@ -1,0 +1,472 @@
+// opk.store/1 on PostgreSQL for the test host (Host::use_store): a schema
+// of its own per Host on the test's server, and the kernel's fence
+// (kernel/store/pg_plugin_sql.cpp): each plugin has a NOLOGIN role owning
+// its tables, its statements run after SET LOCAL ROLE to it, only the
+// statements the fence lets through are sent (store/plugin_fence.h, the
+// kernel's own code), and after DDL every relation the role owns must carry
+// the plugin's prefix.
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "internal.h"
+#include "store/plugin_fence.h"
+
+namespace opk::testing {
+namespace {
+
+using store::internal::PgStatementKind;
+
+// Type OIDs of pg_type (catalog/pg_type_d.h) the typed reads map, as the
+// kernel's store does.
+constexpr Oid kPgtBool = 16, kPgtBytea = 17, kPgtInt8 = 20, kPgtInt2 = 21, kPgtInt4 = 23, kPgtOid = 26,
+              kPgtFloat4 = 700, kPgtFloat8 = 701, kPgtNumeric = 1700;
+
+// The kernel's own tables with their columns, as MemoryStore makes them:
+// present and empty, so a plugin reaching for one is refused by the fence
+// (no grant to its role), not told it is missing.
+const char* const kPgKernelSchema =
+    "CREATE TABLE audit (id BIGINT PRIMARY KEY, time_ms BIGINT, actor TEXT, role TEXT, action TEXT, target TEXT, "
+    "reason TEXT, params_json TEXT, outcome TEXT, source TEXT);"
+    "CREATE TABLE nodes (id TEXT PRIMARY KEY, kind TEXT, name TEXT, parent TEXT, created_ms BIGINT);"
+    "CREATE TABLE run_logs (run_id BIGINT, seq BIGINT, time_ms BIGINT, level INTEGER, step TEXT, message TEXT);"
+    "CREATE TABLE run_state (id BIGINT PRIMARY KEY, phase TEXT, outcome TEXT, hold INTEGER, terminated INTEGER, "
+    "stale INTEGER, started_ms BIGINT, finished_ms BIGINT, exit_code INTEGER, node TEXT, summary TEXT, progress "
+    "DOUBLE PRECISION, progress_message TEXT, output_json TEXT, logs TEXT);"
+    "CREATE TABLE runs (id BIGINT PRIMARY KEY, job_type TEXT, scheduled_job_id TEXT, slot_ms BIGINT, trigger TEXT, "
+    "params_json TEXT, target_tenant TEXT, dry_run INTEGER, range_start_ms BIGINT, range_end_ms BIGINT, user_id "
+    "TEXT, role TEXT, scope TEXT, reason TEXT, parent_run_id BIGINT, priority INTEGER, pool TEXT, scheduled_ms "
+    "BIGINT, created_ms BIGINT);"
+    "CREATE TABLE scheduled_jobs (id TEXT PRIMARY KEY, job_type TEXT, description TEXT, owner TEXT, planning TEXT, "
+    "cron TEXT, time_zone TEXT, jitter_minutes INTEGER, params_json TEXT, enabled INTEGER, scope TEXT, region TEXT, "
+    "report_recipients TEXT, next_run_ms BIGINT, created_ms BIGINT, updated_ms BIGINT);"
+    "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_ms "
+    "BIGINT NOT NULL, PRIMARY KEY (owner, version));"
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, user_id TEXT, hash TEXT, label TEXT, created_ms BIGINT, expires_ms "
+    "BIGINT, revoked_ms BIGINT);"
+    "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT, role TEXT, scope TEXT, disabled INTEGER, created_ms "
+    "BIGINT);";
+
+// A name PostgreSQL takes as written.
+std::string pgt_ident(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
+std::string pgt_hex8(uint32_t v) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", v);
+  return buf;
+}
+
+// FNV-1a of `s`: a short, stable tag for names too long for PostgreSQL.
+uint32_t pgt_hash(const std::string& s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) h = (h ^ c) * 16777619u;
+  return h;
+}
+
+// The server's error as the kernel's store words it (store (postgresql):
+// what: message (SQLSTATE x)), with the kernel's status for its class.
+Status pgt_error(const std::string& what, PGconn* conn, const PGresult* res) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  std::string msg = primary ? primary : "";
+  if (msg.empty()) msg = PQerrorMessage(conn);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (msg.empty()) msg = "no answer from the server";
+  std::string text = "store (postgresql): " + what + ": " + msg;
+  if (state) text += std::string(" (SQLSTATE ") + state + ")";
+  const std::string code = state ? state : "";
+  if (code.rfind("23", 0) == 0) return Status::conflict(std::move(text));
+  if (code == "42501") return Status::permission(std::move(text));
+  if (code.rfind("42", 0) == 0 || code.rfind("22", 0) == 0 || code.rfind("0A", 0) == 0 || code == "25001" ||
+      code == "25P02")
+    return Status::invalid(std::move(text));
+  return Status::unavailable(std::move(text));
+}
+
+std::string pgt_base64(const std::string& bytes) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t size = bytes.size();
+  std::string out;
+  for (size_t i = 0; i < size; i += 3) {
+    const uint32_t b =
+        (uint32_t(p[i]) << 16) | (i + 1 < size ? uint32_t(p[i + 1]) << 8 : 0) | (i + 2 < size ? uint32_t(p[i + 2]) : 0);
+    out += k[(b >> 18) & 63];
+    out += k[(b >> 12) & 63];
+    out += i + 1 < size ? k[(b >> 6) & 63] : '=';
+    out += i + 2 < size ? k[b & 63] : '=';
+  }
+  return out;
+}
+
+// One column of a row as JSON: text only, or typed as the kernel types it
+// (integers, booleans as 1/0, floats, numeric, bytea as base64).
+std::string pgt_column_json(const PGresult* r, int row, int col, bool typed) {
+  if (PQgetisnull(r, row, col)) return "null";
+  const char* t = PQgetvalue(r, row, col);
+  const size_t len = static_cast<size_t>(PQgetlength(r, row, col));
+  if (!typed) return json_string(std::string_view(t, len));
+  switch (PQftype(r, col)) {
+    case kPgtInt2:
+    case kPgtInt4:
+    case kPgtInt8:
+    case kPgtOid:
+      return std::to_string(std::strtoll(t, nullptr, 10));
+    case kPgtBool:
+      return t[0] == 't' ? "1" : "0";
+    case kPgtNumeric:
+      if (std::strpbrk(t, ".eEN") == nullptr) return std::to_string(std::strtoll(t, nullptr, 10));
+      [[fallthrough]];
+    case kPgtFloat4:
+    case kPgtFloat8: {
+      const double d = std::strtod(t, nullptr);
+      if (!std::isfinite(d)) return "null";
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", d);
+      return buf;
+    }
+    case kPgtBytea: {
+      std::string bytes;
+      auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+      for (size_t i = 2; i + 1 < len; i += 2) bytes.push_back(static_cast<char>(nibble(t[i]) << 4 | nibble(t[i + 1])));
+      return json_string(pgt_base64(bytes));
+    }
+    default:
+      return json_string(std::string_view(t, len));
+  }
+}
+
+}  // namespace
+
+// ---- opening and dropping the schema ----
+
+void PgResultFree::operator()(pg_result* r) const {
+  PQclear(r);
+}
+
+Status PgTestStore::open(const std::string& conninfo, std::unique_ptr<PgTestStore>* out) {
+  std::unique_ptr<PgTestStore> s(new PgTestStore());
+  s->conn_ = PQconnectdb(conninfo.c_str());
+  if (PQstatus(s->conn_) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(s->conn_);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return Status::unavailable("store (postgresql): cannot connect to '" + conninfo + "': " + msg);
+  }
+  // The server's notices (a schema's cascade, for one) are not the test's.
+  PQsetNoticeProcessor(s->conn_, [](void*, const char*) {}, nullptr);
+  static std::atomic<int> counter{0};
+  s->schema_ = "opk_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
+               pgt_hex8(static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  // Made before the kernel's tables, so a failure below still drops it.
+  if (Status st = s->exec("schema", "CREATE SCHEMA " + pgt_ident(s->schema_)); !st) {
+    s->schema_.clear();
+    return st;
+  }
+  if (Status st = s->exec("schema", "SET search_path TO " + pgt_ident(s->schema_)); !st) return st;
+  if (Status st = s->exec("the kernel's tables", kPgKernelSchema); !st) return st;
+  // set_config('role', ...) would let a statement leave its plugin's role
+  // (the kernel's store revokes it likewise; needs the function's owner).
+  s->exec("set_config", "REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC");
+  s->table_.struct_size = sizeof s->table_;
+  s->table_.dialect = &cb_dialect;
+  s->table_.migrate = &cb_migrate;
+  s->table_.execute = &cb_execute;
+  s->table_.query = &cb_query;
+  s->table_.transaction = &cb_transaction;
+  s->table_.query_typed = &cb_query_typed;
+  *out = std::move(s);
+  return Status::ok();
+}
+
+PgTestStore::~PgTestStore() {
+  if (conn_ && PQstatus(conn_) == CONNECTION_OK) {
+    if (!schema_.empty()) exec("schema", "DROP SCHEMA IF EXISTS " + pgt_ident(schema_) + " CASCADE");
+    for (const auto& [id, role] : roles_) {
+      exec("role", "DROP OWNED BY " + pgt_ident(role));
+      exec("role", "DROP ROLE IF EXISTS " + pgt_ident(role));
+    }
+  }
+  if (conn_) PQfinish(conn_);
+}
+
+Status PgTestStore::exec(const std::string& what, const std::string& sql, const std::vector<const char*>& params,
+                         PgtResult* out) const {
+  PgtResult r(
+      PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(), nullptr, nullptr, 0));
+  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+    return pgt_error(what, conn_, r.get());
+  if (out) *out = std::move(r);
+  return Status::ok();
+}
+
+Status PgTestStore::exec(const std::string& what, const std::string& sql) const {
+  PgtResult r(PQexec(conn_, sql.c_str()));
+  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+    return pgt_error(what, conn_, r.get());
+  return Status::ok();
+}
+
+// ---- the fence ----
+
+Status PgTestStore::ensure_role(const PluginSlot& slot) {
+  if (roles_.count(slot.id)) return Status::ok();
+  std::string name = schema_ + "_" + slot.table_prefix.substr(2);
+  name.pop_back();  // the prefix's trailing '_'
+  if (name.size() > 63) name = name.substr(0, 54) + "_" + pgt_hex8(pgt_hash(slot.id));
+  const std::string id = pgt_ident(name), what = "the role of plugin " + slot.id;
+  // Made in a transaction of its own, before the plugin's statement: a
+  // statement that fails does not undo its role.
+  for (const std::string& sql : {"CREATE ROLE " + id + " NOLOGIN", "GRANT " + id + " TO CURRENT_USER",
+                                 "GRANT USAGE, CREATE ON SCHEMA " + pgt_ident(schema_) + " TO " + id})
+    if (Status s = exec(what, sql); !s) return s;
+  roles_[slot.id] = name;
+  PgtResult r;
+  if (Status s =
+          exec(what, "SELECT has_function_privilege($1, 'pg_catalog.set_config(text, text, boolean)', 'EXECUTE')",
+               {name.c_str()}, &r);
+      !s)
+    return s;
+  if (PQgetvalue(r.get(), 0, 0)[0] == 't')
+    return Status::permission("store (postgresql): plugin " + slot.id + "'s role " + name +
+                              " may call set_config, which would let it leave its role: as the database's superuser, "
+                              "run REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC");
+  return Status::ok();
+}
+
+Status PgTestStore::check_relations(const PluginSlot& slot, const std::string& role) {
+  PgtResult r;
+  const std::string& prefix = slot.table_prefix;
+  if (Status s = exec("the tables of plugin " + slot.id,
+                      "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner "
+                      "WHERE o.rolname = $1 AND c.relnamespace <> 'pg_toast'::regnamespace AND "
+                      "(left(c.relname, length($2)) <> $2 OR c.relkind NOT IN ('r', 'i', 'S', 'p', 'I')) LIMIT 1",
+                      {role.c_str(), prefix.c_str()}, &r);
+      !s)
+    return s;
+  if (PQntuples(r.get()) == 0) return Status::ok();
+  const std::string name = PQgetvalue(r.get(), 0, 0);
+  const char kind = PQgetvalue(r.get(), 0, 1)[0];
+  if (kind == 'v' || kind == 'm') return Status::permission("SQL: CREATE VIEW (plugins keep tables and indexes)");
+  return Status::permission(std::string("SQL: ") + (kind == 'i' ? "index" : "table") + " '" + name +
+                            "' is not one of plugin " + slot.id + "'s own (named " + prefix + "...)");
+}
+
+Status PgTestStore::run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query,
+                            bool typed, std::string* rows_json, int64_t* changed) {
+  std::string numbered;
+  if (Status s = store::internal::numbered_parameters(sql, n, &numbered); !s) return s;
+  std::string refusal;
+  const PgStatementKind kind = store::internal::pg_classify(sql, &refusal);
+  if (kind == PgStatementKind::bad) return Status::invalid("SQL: " + refusal);
+  if (kind == PgStatementKind::refused) return Status::permission("SQL: " + refusal);
+  if (query && kind == PgStatementKind::ddl)
+    return Status::invalid("SQL: query takes read-only statements; use execute");
+  const auto known = roles_.find(slot.id);
+  if (known == roles_.end()) return Status::error("store (postgresql): plugin " + slot.id + " has no role");
+  const std::string& role = known->second;
+  if (Status s = exec("set role", "SET LOCAL ROLE " + pgt_ident(role)); !s) return s;
+  std::vector<const char*> values(n, nullptr);
+  for (uint32_t i = 0; params && i < n; ++i) values[i] = params[i];
+  PgtResult r;
+  if (Status s = exec("plugin " + slot.id, sql, values, &r); !s) return store::internal::pg_plugin_error(slot.id, s);
+  if (kind == PgStatementKind::ddl)
+    if (Status s = check_relations(slot, role); !s) return s;
+  if (rows_json) {
+    std::string json = "[";
+    const int rows = PQntuples(r.get()), cols = PQnfields(r.get());
+    for (int i = 0; i < rows; ++i) {
+      json += i ? ",[" : "[";
+      for (int c = 0; c < cols; ++c) {
+        if (c) json += ',';
+        json += pgt_column_json(r.get(), i, c, typed);
+      }
+      json += ']';
+    }
+    *rows_json = json + "]";
+  }
+  if (changed)
+    *changed = (query || kind != PgStatementKind::dml || std::strncmp(PQcmdStatus(r.get()), "SELECT", 6) == 0)
+                   ? 0
+                   : std::strtoll(PQcmdTuples(r.get()), nullptr, 10);
+  return Status::ok();
+}
+
+Status PgTestStore::in_transaction(bool read_only, const std::function<Status()>& body) {
+  if (Status s = exec("begin", read_only ? "BEGIN READ ONLY" : "BEGIN"); !s) return s;
+  Status s = body();
+  if (!s) {
+    exec("rollback", "ROLLBACK");
+    return s;
+  }
+  if (Status c = exec("commit", "COMMIT"); !c) {
+    exec("rollback", "ROLLBACK");
+    return c;
+  }
+  return Status::ok();
+}
+
+Status PgTestStore::migrate(PluginSlot& slot, const opk_store_migration* m, uint32_t count) {
+  std::lock_guard lock(mu_);
+  for (uint32_t i = 0; i < count; ++i)
+    if (!m[i].sql || !m[i].name) return Status::invalid("migration " + std::to_string(i) + ": name or sql is NULL");
+  if (Status r = ensure_role(slot); !r) return r;
+  for (uint32_t i = 0; i < count; ++i) {
+    Status s = in_transaction(false, [&]() -> Status {
+      PgtResult r;
+      if (Status q = exec("migrations", "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE owner = $1",
+                          {slot.id.c_str()}, &r);
+          !q)
+        return q;
+      const int current = std::atoi(PQgetvalue(r.get(), 0, 0));
+      if (m[i].version <= current) return Status::ok();
+      if (m[i].version != current + 1)
+        return Status::invalid("migrations of '" + slot.id + "': version " + std::to_string(m[i].version) +
+                               " follows " + std::to_string(current) + " (versions must be 1, 2, 3 ...)");
+      for (const auto& statement : store::internal::pg_split_script(m[i].sql)) {
+        if (Status st = run_one(slot, statement.c_str(), nullptr, 0, false, false, nullptr, nullptr); !st)
+          return Status::invalid("migration " + slot.id + " #" + std::to_string(m[i].version) + " (" + m[i].name +
+                                 ") failed and was rolled back: " + st.message());
+      }
+      // Recorded by the host, as itself.
+      if (Status st = exec("reset role", "RESET ROLE"); !st) return st;
+      const std::string version = std::to_string(m[i].version), at = std::to_string(slot.table.now_ms(&slot.table));
+      return exec("migrations", "INSERT INTO schema_migrations VALUES ($1, $2, $3, $4)",
+                  {slot.id.c_str(), version.c_str(), m[i].name, at.c_str()});
+    });
+    if (!s) return s;
+  }
+  return Status::ok();
+}
+
+Status PgTestStore::rows(const std::string& sql, Rows* out) const {
+  std::lock_guard lock(mu_);
+  PgtResult r;
+  if (Status s = exec("the test's read", sql, {}, &r); !s) return Status::invalid(s.message() + " in: " + sql);
+  const int n = PQntuples(r.get()), cols = PQnfields(r.get());
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::optional<std::string>> row;
+    for (int c = 0; c < cols; ++c)
+      row.push_back(PQgetisnull(r.get(), i, c)
+                        ? std::nullopt
+                        : std::optional<std::string>(
+                              std::string(PQgetvalue(r.get(), i, c), static_cast<size_t>(PQgetlength(r.get(), i, c)))));
+    out->push_back(std::move(row));
+  }
+  return Status::ok();
+}
+
+// ---- the service table ----
+
+PgTestStore* pg_store_of(const opk_host* host) {
+  auto* slot = PluginSlot::from(host);
+  return slot ? host_pg_store(slot->host) : nullptr;
+}
+
+const char* PgTestStore::cb_dialect(const opk_host*) {
+  return "postgresql";
+}
+
+opk_status PgTestStore::cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count) {
+  PgTestStore* s = pg_store_of(host);
+  if (!s || (count && !m)) return OPK_ERR_INVALID_ARGUMENT;
+  Status st = s->migrate(*PluginSlot::from(host), m, count);
+  return st ? OPK_OK : service_failure(host, st);
+}
+
+opk_status PgTestStore::cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                   int64_t* changed) {
+  PgTestStore* s = pg_store_of(host);
+  if (!s || !sql) return OPK_ERR_INVALID_ARGUMENT;
+  int64_t c = 0;
+  Status st;
+  {
+    std::lock_guard lock(s->mu_);
+    st = s->ensure_role(*PluginSlot::from(host));
+    if (st)
+      st = s->in_transaction(
+          false, [&] { return s->run_one(*PluginSlot::from(host), sql, params, n, false, false, nullptr, &c); });
+  }
+  if (!st) return service_failure(host, st);
+  if (changed) *changed = c;
+  return OPK_OK;
+}
+
+opk_status PgTestStore::read(const opk_host* host, const char* sql, const char* const* params, uint32_t n, bool typed,
+                             char** rows_json) {
+  PgTestStore* s = pg_store_of(host);
+  if (!s || !sql || !rows_json) return OPK_ERR_INVALID_ARGUMENT;
+  std::string json;
+  Status st;
+  {
+    std::lock_guard lock(s->mu_);
+    st = s->ensure_role(*PluginSlot::from(host));
+    if (st)
+      st = s->in_transaction(
+          true, [&] { return s->run_one(*PluginSlot::from(host), sql, params, n, true, typed, &json, nullptr); });
+  }
+  if (!st) return service_failure(host, st);
+  *rows_json = plugin_string(json);
+  return *rows_json ? OPK_OK : OPK_ERR_NO_MEMORY;
+}
+
+opk_status PgTestStore::cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                 char** rows_json) {
+  return read(host, sql, params, n, false, rows_json);
+}
+
+opk_status PgTestStore::cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                       char** rows_json) {
+  return read(host, sql, params, n, true, rows_json);
+}
+
+opk_status PgTestStore::cb_transaction(const opk_host* host, const opk_store_statement* statements, uint32_t count,
+                                       char** results_json) {
+  PgTestStore* s = pg_store_of(host);
+  if (!s || !results_json || (count && !statements)) return OPK_ERR_INVALID_ARGUMENT;
+  std::string json = "[";
+  uint32_t failed_at = count ? count - 1 : 0;
+  Status st;
+  {
+    std::lock_guard lock(s->mu_);
+    st = s->ensure_role(*PluginSlot::from(host));
+    if (st)
+      st = s->in_transaction(false, [&]() -> Status {
+        for (uint32_t i = 0; i < count; ++i) {
+          std::string rows;
+          int64_t changed = 0;
+          Status one = statements[i].sql ? s->run_one(*PluginSlot::from(host), statements[i].sql, statements[i].params,
+                                                      statements[i].param_count, false, true, &rows, &changed)
+                                         : Status::invalid("sql is NULL");
+          if (!one) {
+            failed_at = i;
+            return Status(one.code(), "statement " + std::to_string(i) + ": " + one.message());
+          }
+          json += (i ? ",{\"changed\":" : "{\"changed\":") + std::to_string(changed) + ",\"rows\":" + rows + "}";
+        }
+        return Status::ok();
+      });
+  }
+  json =
+      st ? json + "]" : "{\"error\":" + json_string(st.message()) + ",\"statement\":" + std::to_string(failed_at) + "}";
+  *results_json = plugin_string(json);
+  if (!*results_json) return OPK_ERR_NO_MEMORY;
+  return st ? OPK_OK : service_failure(host, st);
+}
+
+}  // namespace opk::testing
