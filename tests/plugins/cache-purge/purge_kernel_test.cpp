@@ -20,6 +20,7 @@
 #include <tuple>
 
 #include "plugins/admin-http/http_client.h"
+#include "support/admin_feature.h"
 #include "support/kernel_util.h"
 #include "support/servers.h"
 
@@ -28,46 +29,19 @@ namespace {
 
 using Json = nlohmann::json;
 
-class CacheKernel : public ::testing::Test {
+class CacheKernel : public test::FeatureKernelTest<> {
  protected:
   void SetUp() override {
-    plugins_ = test::plugins_dir(
-        dir_, {test::bundled("admin-http"), test::bundled("cache-purge"), test::fixture("cache_consumer")});
-    port_ = test::free_port();
-    cfg_ = test::quiet_config(dir_, plugins_);
-    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
-    cfg_.log.console = false;
-    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
+    configure({test::bundled("cache-purge"), test::fixture("cache_consumer")});
     cfg_.cache_max_bytes = 64 * 1024;
     cfg_.cache_max_entry_bytes = 4096;
     cfg_.plugins["cache-purge"] = {{"servers", "down"}, {"down_port", std::to_string(test::closed_port())}};
-    kernel_ = std::make_unique<Kernel>(cfg_);
-    ASSERT_TRUE(kernel_->start());
-    auto* id = kernel_->identity();
-    ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
-    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", "p"));
-    ASSERT_TRUE(id->add_node("tenant:t", "partner:p", "t"));
-    for (const auto& [user, role, scope] : {std::tuple{"pat", "PlatformAdministrator", "platform"},
-                                            {"tess", "TenantAdministrator", "tenant:t"},
-                                            {"ursula", "TenantUser", "tenant:t"}}) {
-      ASSERT_TRUE(id->add_user({user, "", role, scope}));
-      ASSERT_TRUE(id->issue_token(user, 0, "test", &tokens_[role]));
-    }
-  }
-  void TearDown() override {
-    if (kernel_) kernel_->stop();
+    ASSERT_NO_FATAL_FAILURE(start());
   }
   test::Reply http(const std::string& method, const std::string& target, const std::string& body = "",
                    const std::string& role = "PlatformAdministrator") {
     return test::http_request(port_, method, target, tokens_[role], body);
   }
-
-  test::TempDir dir_;
-  std::string plugins_;
-  config::Config cfg_;
-  int port_ = 0;
-  std::unique_ptr<Kernel> kernel_;
-  std::map<std::string, std::string> tokens_;
 };
 
 TEST_F(CacheKernel, APluginsEntriesTheirCountersAndAnAdminsPurge) {
@@ -128,25 +102,7 @@ TEST_F(CacheKernel, TheOpenApiDocumentWithTheRoutesPassesTheLinter) {
   EXPECT_EQ(doc["paths"]["/api/v1/cache"]["get"]["x-permission"], "cache.read");
   EXPECT_EQ(doc["paths"]["/api/v1/cache/redis/{server}/purge"]["post"]["x-permission"], "cache.purge");
   EXPECT_EQ(doc["paths"]["/api/v1/cache/kernel/purge"]["post"]["x-permission"], "cache.purge");
-  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
-  const auto redocly = lint / "node_modules/.bin/redocly";
-  ASSERT_TRUE(std::filesystem::exists(redocly))
-      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
-      << " (dist/setup.sh does)";
-  const auto file = dir_.path() / "openapi.json";
-  std::ofstream(file) << r.body;
-  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
-                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
-                          "' --format=stylish 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
-  EXPECT_FALSE(std::regex_search(out, std::regex(R"((\d+):(\d+) +(error|warning) )"))) << out;
+  test::expect_openapi_lints_clean(r.body, dir_.path());
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 
 #include "clock/clock.h"
 #include "plugins/admin-http/http_client.h"
+#include "support/admin_feature.h"
 #include "support/kernel_util.h"
 #include "support/servers.h"
 
@@ -35,62 +36,19 @@ using Json = nlohmann::json;
 constexpr const char* kDeclared =
     R"([{"id": "consumer.fast-path", "default": false, "description": "Take the fast path"}])";
 
-template <typename F>
-bool flags_eventually(F done, int ms = 15000) {
-  for (int i = 0; i < ms / 20; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
-}
-
-class FlagsKernel : public ::testing::Test {
+class FlagsKernel : public test::FeatureKernelTest<> {
  protected:
   void SetUp() override {
-    plugins_ = test::plugins_dir(
-        dir_, {test::bundled("admin-http"), test::bundled("feature-flags"), test::fixture("flag_consumer")});
-    port_ = test::free_port();
-    cfg_ = test::quiet_config(dir_, plugins_);
-    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
-    cfg_.log.console = false;
+    configure({test::bundled("feature-flags"), test::fixture("flag_consumer")});
     cfg_.node_name = "kernel-a";
-    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
     cfg_.plugins["flag-consumer"] = {{"declare", kDeclared}};
     cfg_.plugins["feature-flags"] = {{"poll_interval", "200ms"}};
-  }
-  void TearDown() override {
-    if (kernel_) kernel_->stop();
-  }
-
-  void start() {
-    kernel_ = std::make_unique<Kernel>(cfg_);
-    ASSERT_TRUE(kernel_->start());
-    auto* id = kernel_->identity();
-    ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
-    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", "p"));
-    ASSERT_TRUE(id->add_node("tenant:t", "partner:p", "t"));
-    for (const auto& [user, role, scope] : {std::tuple{"pat", "PlatformAdministrator", "platform"},
-                                            {"dora", "DistributorAdministrator", "distributor:d"},
-                                            {"paul", "PartnerAdministrator", "partner:p"},
-                                            {"tess", "TenantAdministrator", "tenant:t"},
-                                            {"ursula", "TenantUser", "tenant:t"}}) {
-      ASSERT_TRUE(id->add_user({user, "", role, scope}));
-      ASSERT_TRUE(id->issue_token(user, 0, "test", &tokens_[role]));
-    }
   }
 
   test::Reply http(const std::string& method, const std::string& target, const Json& body = nullptr,
                    const std::string& role = "PlatformAdministrator", int port = 0) {
     return test::http_request(port ? port : port_, method, target, tokens_[role], body.is_null() ? "" : body.dump());
   }
-  static Json json(const test::Reply& r) { return Json::parse(r.body, nullptr, false); }
-
-  test::TempDir dir_;
-  std::string plugins_;
-  config::Config cfg_;
-  std::unique_ptr<Kernel> kernel_;
-  int port_ = 0;
-  std::map<std::string, std::string> tokens_;  // role -> a token of a user with it
 };
 
 TEST_F(FlagsKernel, RoleByActionMatrixOfEveryRoute) {
@@ -167,28 +125,10 @@ TEST_F(FlagsKernel, RoleByActionMatrixOfEveryRoute) {
 // without an error or a warning.
 TEST_F(FlagsKernel, TheOpenApiDocumentWithTheFlagsPassesTheLinter) {
   ASSERT_NO_FATAL_FAILURE(start());
-  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
-  const auto redocly = lint / "node_modules/.bin/redocly";
-  ASSERT_TRUE(std::filesystem::exists(redocly))
-      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
-      << " (dist/setup.sh does)";
   auto r = http("GET", "/api/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
   ASSERT_NE(r.body.find("/ofrep/v1/evaluate/flags/{key}"), std::string::npos);
-  const auto file = dir_.path() / "openapi.json";
-  std::ofstream(file) << r.body;
-  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
-                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
-                          "' --format=stylish 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
-  EXPECT_FALSE(std::regex_search(out, std::regex(R"(\d+:\d+ +(error|warning) )"))) << out;
+  test::expect_openapi_lints_clean(r.body, dir_.path());
 }
 
 // An application reads the flags with the OpenFeature server SDK and its
@@ -294,7 +234,7 @@ TEST_F(FlagsKernel, AChangeWrittenToTheSharedStoreIsSeenWithinThePollInterval) {
   EXPECT_EQ(seen()["enabled"], false) << "no store read per check, no reload while the counter stands";
   // The counter moves: the kernel reloads within its poll interval.
   ASSERT_EQ(run("UPDATE p_feature_flags_changes SET counter = counter + 1 WHERE id = 1"), "");
-  EXPECT_TRUE(flags_eventually([&] { return seen()["enabled"] == true; })) << seen().dump();
+  EXPECT_TRUE(test::within([&] { return seen()["enabled"] == true; })) << seen().dump();
   auto r = http("POST", "/ofrep/v1/evaluate/flags/consumer.fast-path", Json::object());
   EXPECT_EQ(json(r)["value"], true) << r.body;
   EXPECT_EQ(json(r)["reason"], "STATIC");
@@ -304,7 +244,7 @@ TEST_F(FlagsKernel, AChangeWrittenToTheSharedStoreIsSeenWithinThePollInterval) {
                 "('ops.mode', 'string', '\"blue\"', NULL, NULL, 'd', 'kb', NULL, 'kb', 1, 'kb', 1, 'new', 1); "
                 "UPDATE p_feature_flags_changes SET counter = counter + 1 WHERE id = 1; COMMIT"),
             "");
-  EXPECT_TRUE(flags_eventually(
+  EXPECT_TRUE(test::within(
       [&] { return json(http("POST", "/ofrep/v1/evaluate/flags/ops.mode", Json::object()))["value"] == "blue"; }));
   sqlite3_close(other);
   // The bulk evaluation's ETag: 304 while nothing changed.

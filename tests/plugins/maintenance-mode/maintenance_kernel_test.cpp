@@ -13,19 +13,15 @@
 
 #include <opskernel/json.hpp>
 
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <thread>
-#include <tuple>
 
 #include "clock/clock.h"
 #include "plugins/admin-http/http_client.h"
+#include "support/admin_feature.h"
 #include "support/kernel_util.h"
 
 namespace opk {
@@ -33,44 +29,18 @@ namespace {
 
 using Json = nlohmann::json;
 
-class MaintenanceKernel : public ::testing::Test {
+class MaintenanceKernel : public test::FeatureKernelTest<> {
  protected:
-  void SetUp() override {
-    plugins_ = test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("maintenance-mode")});
-    port_ = test::free_port();
-    cfg_ = test::quiet_config(dir_, plugins_);
-    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
-    cfg_.log.console = false;
-    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
-  }
-  void TearDown() override {
-    if (kernel_) kernel_->stop();
-  }
+  void SetUp() override { configure({test::bundled("maintenance-mode")}); }
 
+  // The shared users, and uma, administrator of tenant:u beside tenant:t.
   void start() {
-    kernel_ = std::make_unique<Kernel>(cfg_);
-    ASSERT_TRUE(kernel_->start());
+    ASSERT_NO_FATAL_FAILURE(FeatureKernelTest::start());
     auto* id = kernel_->identity();
-    ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
-    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", "p"));
-    ASSERT_TRUE(id->add_node("tenant:t", "partner:p", "t"));
     ASSERT_TRUE(id->add_node("tenant:u", "partner:p", "u"));
-    for (const auto& [user, role, scope] : {std::tuple{"pat", "PlatformAdministrator", "platform"},
-                                            {"dora", "DistributorAdministrator", "distributor:d"},
-                                            {"paul", "PartnerAdministrator", "partner:p"},
-                                            {"tess", "TenantAdministrator", "tenant:t"},
-                                            {"ursula", "TenantUser", "tenant:t"},
-                                            {"uma", "TenantAdministrator", "tenant:u"}}) {
-      ASSERT_TRUE(id->add_user({user, "", role, scope}));
-      ASSERT_TRUE(id->issue_token(user, 0, "test", &tokens_[user]));
-    }
+    ASSERT_TRUE(id->add_user({"uma", "", "TenantAdministrator", "tenant:u"}));
+    ASSERT_TRUE(id->issue_token("uma", 0, "test", &tokens_["uma"]));
   }
-
-  test::Reply http(const std::string& method, const std::string& target, const Json& body = nullptr,
-                   const std::string& user = "pat") {
-    return test::http_request(port_, method, target, tokens_[user], body.is_null() ? "" : body.dump());
-  }
-  static Json json(const test::Reply& r) { return Json::parse(r.body, nullptr, false); }
 
   // Puts tenant:t into `mode` maintenance for an hour; the window's id.
   std::string put_in_maintenance(const std::string& mode, const std::string& banner) {
@@ -84,13 +54,6 @@ class MaintenanceKernel : public ::testing::Test {
   // A write every administrator may attempt: a custom alert (refused with
   // 422 for its empty body when nothing else refuses it first).
   test::Reply write_as(const std::string& user) { return http("POST", "/api/v1/alerts", Json::object(), user); }
-
-  test::TempDir dir_;
-  std::string plugins_;
-  config::Config cfg_;
-  std::unique_ptr<Kernel> kernel_;
-  int port_ = 0;
-  std::map<std::string, std::string> tokens_;  // user -> a token
 };
 
 TEST_F(MaintenanceKernel, ReadOnlyRefusesTheTenantsWritesAndServesItsReads) {
@@ -218,41 +181,13 @@ TEST_F(MaintenanceKernel, RoleByActionMatrixOfEveryRoute) {
 // without an error or a warning.
 TEST_F(MaintenanceKernel, TheOpenApiDocumentWithTheWindowsPassesTheLinter) {
   ASSERT_NO_FATAL_FAILURE(start());
-  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
-  const auto redocly = lint / "node_modules/.bin/redocly";
-  ASSERT_TRUE(std::filesystem::exists(redocly))
-      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
-      << " (dist/setup.sh does)";
   auto r = http("GET", "/api/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
   ASSERT_NE(r.body.find("/api/v1/maintenance/current"), std::string::npos);
-  const auto file = dir_.path() / "openapi.json";
-  std::ofstream(file) << r.body;
-  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
-                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
-                          "' --format=stylish 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
-  EXPECT_FALSE(std::regex_search(out, std::regex(R"(\d+:\d+ +(error|warning) )"))) << out;
+  test::expect_openapi_lints_clean(r.body, dir_.path());
 }
 
 constexpr int64_t kMntStart = 1'767'225'601'000;  // 2026-01-01T00:00:01Z
-
-// Waits, in real time, until `done` or `ms` pass.
-template <typename Fn>
-bool mnt_eventually(Fn done, int ms = 20000) {
-  for (int i = 0; i < ms / 10; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
 
 TEST(MaintenanceScheduler, ATenantsScheduledRunsAreSkippedAndRecordedWhileItsWindowLasts) {
   clock::ScopedManualClock manual(kMntStart);
@@ -311,7 +246,7 @@ TEST(MaintenanceScheduler, ATenantsScheduledRunsAreSkippedAndRecordedWhileItsWin
   };
   for (int m = 1; m <= 4; ++m) {
     manual->set(t0 + m * minute + 1000);
-    ASSERT_TRUE(mnt_eventually([&] { return all_done("minutely-t", m) && all_done("minutely-u", m); }))
+    ASSERT_TRUE(test::within([&] { return all_done("minutely-t", m) && all_done("minutely-u", m); }, 20000))
         << "minute " << m << ": " << runs_of("minutely-t").size() << " and " << runs_of("minutely-u").size() << " runs";
   }
   const auto t = runs_of("minutely-t"), u = runs_of("minutely-u");

@@ -4,19 +4,17 @@
 // kernel is enforced by the other's admin-http within the poll interval,
 // and one ended through the other is no longer enforced by the first; the
 // plugin's tables and statements run on PostgreSQL as on SQLite.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <opskernel/json.hpp>
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 #include "plugins/admin-http/http_client.h"
+#include "support/admin_feature.h"
 #include "support/kernel_util.h"
 #include "support/pg_util.h"
 #include "support/servers.h"
@@ -35,11 +33,7 @@ class MaintenanceTwoKernels : public ::testing::Test {
   }
   void TearDown() override {
     if (kernel_) kernel_->stop();
-    if (second_ > 0) {
-      kill(second_, SIGTERM);
-      int st = 0;
-      waitpid(second_, &st, 0);
-    }
+    second_.stop();
   }
 
   test::Reply http(int port, const std::string& method, const std::string& target, const std::string& token,
@@ -55,61 +49,28 @@ class MaintenanceTwoKernels : public ::testing::Test {
       return 0;
     }
   }
-  template <typename F>
-  static bool within(F done, int ms = 15000) {
-    for (int i = 0; i < ms / 20; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return done();
-  }
-
   test::PgDatabase db_;
   test::TempDir dir_, second_dir_;
   std::string plugins_, admin_, tenant_;
   std::unique_ptr<Kernel> kernel_;
-  pid_t second_ = -1;
+  test::SecondKernel second_;
 };
 
 TEST_F(MaintenanceTwoKernels, AWindowThroughOneKernelIsEnforcedByTheOther) {
   const int port_a = test::free_port(), port_b = test::free_port();
-  config::Config cfg = test::quiet_config(dir_, plugins_);
-  cfg.listen = "127.0.0.1:" + std::to_string(port_a);
-  cfg.log.console = false;
-  cfg.node_name = "kernel-a";
-  cfg.store_backend = "postgresql";
-  cfg.pg_conninfo = test::pg_server();
-  cfg.pg_database = db_.name();
+  config::Config cfg = test::pg_kernel_config(dir_, plugins_, port_a, db_.name());
   cfg.plugins["maintenance-mode"] = {{"poll_interval", "200ms"}};
   kernel_ = std::make_unique<Kernel>(cfg);
   ASSERT_TRUE(kernel_->start());
-  auto* id = kernel_->identity();
-  ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
-  ASSERT_TRUE(id->add_node("partner:p", "distributor:d", "p"));
-  ASSERT_TRUE(id->add_node("tenant:t", "partner:p", "t"));
-  ASSERT_TRUE(id->add_user({"pat", "", "PlatformAdministrator", "platform"}));
-  ASSERT_TRUE(id->add_user({"tess", "", "TenantAdministrator", "tenant:t"}));
-  ASSERT_TRUE(id->issue_token("pat", 0, "test", &admin_));
-  ASSERT_TRUE(id->issue_token("tess", 0, "test", &tenant_));
+  std::map<std::string, std::string> tokens;
+  ASSERT_NO_FATAL_FAILURE(test::add_feature_users(*kernel_, &tokens));
+  admin_ = tokens["pat"];
+  tenant_ = tokens["tess"];
 
   // The second kernel, another process on the same database.
-  const auto conf = second_dir_.path() / "second.conf";
-  test::write_file(conf, "[kernel]\nlisten = 127.0.0.1:" + std::to_string(port_b) +
-                             "\nnode_name = kernel-b\n[log]\nlevel = warn\n[store]\nbackend = postgresql\nconninfo = " +
-                             test::pg_server() + "\ndatabase = " + db_.name() +
-                             "\n[plugin.maintenance-mode]\npoll_interval = 200ms\n");
-  const std::string data = (second_dir_.path() / "data").string(), log = (second_dir_.path() / "second.log").string();
-  second_ = fork();
-  ASSERT_GE(second_, 0);
-  if (second_ == 0) {
-    FILE* f = freopen(log.c_str(), "w", stderr);
-    f = freopen(log.c_str(), "a", stdout);
-    (void)f;
-    execl(OPK_KERNEL_BINARY, "opskernel", "--config", conf.c_str(), "--plugins-dir", plugins_.c_str(), "--data-dir",
-          data.c_str(), "run", (char*)nullptr);
-    _exit(127);
-  }
-  ASSERT_TRUE(within([&] { return tenant_write(port_b) == 422; }, 30000)) << test::read_file(log);
+  ASSERT_NO_FATAL_FAILURE(
+      second_.start(second_dir_, port_b, plugins_, db_.name(), "[plugin.maintenance-mode]\npoll_interval = 200ms\n"));
+  ASSERT_TRUE(test::within([&] { return tenant_write(port_b) == 422; }, 30000)) << second_.log();
   EXPECT_EQ(tenant_write(port_a), 422);
 
   // Read-only through the first: the second refuses the tenant's writes
@@ -123,7 +84,7 @@ TEST_F(MaintenanceTwoKernels, AWindowThroughOneKernelIsEnforcedByTheOther) {
   ASSERT_EQ(r.status, 201) << r.body;
   const std::string window = Json::parse(r.body)["window"]["id"];
   EXPECT_EQ(tenant_write(port_a), 503) << "at once on the kernel that made it";
-  EXPECT_TRUE(within([&] { return tenant_write(port_b) == 503; }));
+  EXPECT_TRUE(test::within([&] { return tenant_write(port_b) == 503; }));
   r = http(port_b, "POST", "/api/v1/alerts", tenant_, Json::object());
   EXPECT_EQ(Json::parse(r.body)["maintenance"]["banner"], "Ledger upgrade") << r.body;
   EXPECT_EQ(http(port_b, "GET", "/api/v1/jobs", tenant_).status, 200) << "reads are served";
@@ -132,7 +93,7 @@ TEST_F(MaintenanceTwoKernels, AWindowThroughOneKernelIsEnforcedByTheOther) {
   r = http(port_b, "DELETE", "/api/v1/maintenance/" + window + "?reason=done", admin_);
   ASSERT_EQ(r.status, 204) << r.body;
   EXPECT_EQ(tenant_write(port_b), 422);
-  EXPECT_TRUE(within([&] { return tenant_write(port_a) == 422; }));
+  EXPECT_TRUE(test::within([&] { return tenant_write(port_a) == 422; }));
   r = http(port_a, "GET", "/api/v1/maintenance/" + window, admin_);
   EXPECT_EQ(Json::parse(r.body)["window"]["state"], "ended") << r.body;
   EXPECT_EQ(Json::parse(r.body)["window"]["ended_by"], "pat") << r.body;

@@ -16,12 +16,6 @@
 
 #include <opskernel/json.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +26,7 @@
 #include <tuple>
 
 #include "plugins/admin-http/http_client.h"
+#include "support/admin_feature.h"
 #include "support/kernel_util.h"
 
 namespace opk {
@@ -39,112 +34,22 @@ namespace {
 
 using Json = nlohmann::json;
 
-// An answer read off a raw socket: status, head (names in lower case), body.
-struct RloReply {
-  int status = 0;
-  std::map<std::string, std::string> head;
-  std::string body;
-};
-
-// GET `target` from 127.0.0.1:`port` over a connection whose local address
-// is `source` (any 127.0.0.0/8 address is the loopback's on Linux).
-RloReply rlo_get_from(const std::string& source, int port, const std::string& target) {
-  RloReply out;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return out;
-  sockaddr_in from{}, to{};
-  from.sin_family = to.sin_family = AF_INET;
-  inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  timeval tv{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string raw;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
-      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
-    const std::string rq = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (::send(fd, rq.data(), rq.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(rq.size())) {
-      char buf[8192];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  const size_t end = raw.find("\r\n\r\n");
-  if (raw.rfind("HTTP/1.1 ", 0) != 0 || end == std::string::npos) return out;
-  out.status = std::stoi(raw.substr(9, 3));
-  out.body = raw.substr(end + 4);
-  size_t at = raw.find("\r\n") + 2;
-  while (at < end) {
-    const size_t eol = raw.find("\r\n", at);
-    const std::string line = raw.substr(at, eol - at);
-    const size_t colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string name = line.substr(0, colon);
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      const size_t value = line.find_first_not_of(' ', colon + 1);
-      out.head[name] = value == std::string::npos ? std::string() : line.substr(value);
-    }
-    at = eol + 2;
-  }
-  return out;
-}
-
-class OverridesKernel : public ::testing::Test {
+class OverridesKernel : public test::FeatureKernelTest<> {
  protected:
-  void SetUp() override {
-    plugins_ = test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("rate-limit-overrides")});
-    port_ = test::free_port();
-    cfg_ = test::quiet_config(dir_, plugins_);
-    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
-    cfg_.log.console = false;
-    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
-  }
-  void TearDown() override {
-    if (kernel_) kernel_->stop();
-  }
-
-  void start() {
-    kernel_ = std::make_unique<Kernel>(cfg_);
-    ASSERT_TRUE(kernel_->start());
-    auto* id = kernel_->identity();
-    ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
-    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", "p"));
-    ASSERT_TRUE(id->add_node("tenant:t", "partner:p", "t"));
-    for (const auto& [user, role, scope] : {std::tuple{"pat", "PlatformAdministrator", "platform"},
-                                            {"dora", "DistributorAdministrator", "distributor:d"},
-                                            {"paul", "PartnerAdministrator", "partner:p"},
-                                            {"tess", "TenantAdministrator", "tenant:t"},
-                                            {"ursula", "TenantUser", "tenant:t"}}) {
-      ASSERT_TRUE(id->add_user({user, "", role, scope}));
-      ASSERT_TRUE(id->issue_token(user, 0, "test", &tokens_[role]));
-    }
-  }
-
-  test::Reply http(const std::string& method, const std::string& target, const Json& body = nullptr,
-                   const std::string& role = "PlatformAdministrator") {
-    return test::http_request(port_, method, target, tokens_[role], body.is_null() ? "" : body.dump());
-  }
-  static Json json(const test::Reply& r) { return Json::parse(r.body, nullptr, false); }
+  void SetUp() override { configure({test::bundled("rate-limit-overrides")}); }
 
   // Requests /healthz from `source` until one is refused (at most `most`);
   // the refusal, or the last answer.
-  RloReply until_limited(const std::string& source, int most, int* served) {
-    RloReply r;
+  test::RawReply until_limited(const std::string& source, int most, int* served) {
+    test::RawReply r;
     *served = 0;
     for (int i = 0; i < most; ++i) {
-      r = rlo_get_from(source, port_, "/healthz");
+      r = test::get_from(source, port_, "/healthz");
       if (r.status != 200) break;
       ++*served;
     }
     return r;
   }
-
-  test::TempDir dir_;
-  std::string plugins_;
-  config::Config cfg_;
-  std::unique_ptr<Kernel> kernel_;
-  int port_ = 0;
-  std::map<std::string, std::string> tokens_;  // role -> a token of a user with it
 };
 
 TEST_F(OverridesKernel, AnAddressIsLimitedLiftedAndLimitedAgain) {
@@ -158,7 +63,7 @@ TEST_F(OverridesKernel, AnAddressIsLimitedLiftedAndLimitedAgain) {
 
   // 127.0.0.2 has five requests a minute: the sixth is refused.
   int served = 0;
-  RloReply limited = until_limited("127.0.0.2", 20, &served);
+  test::RawReply limited = until_limited("127.0.0.2", 20, &served);
   ASSERT_EQ(limited.status, 429) << limited.body;
   EXPECT_EQ(served, 5);
   EXPECT_EQ(limited.head["content-type"], "application/problem+json");
@@ -171,7 +76,7 @@ TEST_F(OverridesKernel, AnAddressIsLimitedLiftedAndLimitedAgain) {
   EXPECT_EQ(limited.head["ratelimit"], "\"address\";r=0;t=" + limited.head["retry-after"]);
 
   // An answer that passes says what is left.
-  RloReply other = rlo_get_from("127.0.0.3", port_, "/healthz");
+  test::RawReply other = test::get_from("127.0.0.3", port_, "/healthz");
   EXPECT_EQ(other.status, 200);
   EXPECT_EQ(other.head["ratelimit-policy"], "\"address\";q=5;w=60");
   EXPECT_TRUE(std::regex_match(other.head["ratelimit"], std::regex(R"("address";r=4;t=\d+)")))
@@ -183,7 +88,7 @@ TEST_F(OverridesKernel, AnAddressIsLimitedLiftedAndLimitedAgain) {
   ASSERT_EQ(r.status, 201) << r.body;
   const std::string id = json(r)["override"]["id"];
   for (int i = 0; i < 30; ++i) {
-    RloReply ok = rlo_get_from("127.0.0.2", port_, "/healthz");
+    test::RawReply ok = test::get_from("127.0.0.2", port_, "/healthz");
     ASSERT_EQ(ok.status, 200) << "request " << i << ": " << ok.body;
     EXPECT_EQ(ok.head.count("ratelimit"), 0u) << "no limit applies";
   }
@@ -192,7 +97,7 @@ TEST_F(OverridesKernel, AnAddressIsLimitedLiftedAndLimitedAgain) {
   r = http("POST", "/api/v1/rate-limit-overrides",
            {{"address", "127.0.0.0/24"}, {"limit", 1000}, {"reason", "raise"}, {"duration", "2h"}});
   ASSERT_EQ(r.status, 201) << r.body;
-  RloReply raised = rlo_get_from("127.0.0.4", port_, "/healthz");
+  test::RawReply raised = test::get_from("127.0.0.4", port_, "/healthz");
   EXPECT_EQ(raised.status, 200);
   EXPECT_EQ(raised.head["ratelimit-policy"], "\"address\";q=1000;w=60");
   const std::string block = json(r)["override"]["id"];
@@ -247,17 +152,17 @@ TEST_F(OverridesKernel, AnOverrideAnotherKernelWritesIsEnforcedWithinThePollInte
                 std::to_string(created) + ", " + std::to_string(created + 3'600'000) + ")"),
             "");
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // five poll intervals
-  EXPECT_EQ(rlo_get_from("127.0.0.2", port_, "/healthz").status, 429) << "no reload while the counter stands";
+  EXPECT_EQ(test::get_from("127.0.0.2", port_, "/healthz").status, 429) << "no reload while the counter stands";
   // The counter moves: enforced within the poll interval.
   ASSERT_EQ(run("UPDATE p_rate_limit_overrides_changes SET counter = counter + 1 WHERE id = 1"), "");
   bool lifted = false;
   for (int i = 0; i < 750 && !lifted; ++i) {
-    lifted = rlo_get_from("127.0.0.2", port_, "/healthz").status == 200;
+    lifted = test::get_from("127.0.0.2", port_, "/healthz").status == 200;
     if (!lifted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   sqlite3_close(other);
   ASSERT_TRUE(lifted);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(rlo_get_from("127.0.0.2", port_, "/healthz").status, 200);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(test::get_from("127.0.0.2", port_, "/healthz").status, 200);
   r = http("GET", "/api/v1/rate-limit-overrides/rlo_other");
   EXPECT_EQ(json(r)["override"]["created_by"], "kb") << r.body;
 }
@@ -342,28 +247,10 @@ TEST_F(OverridesKernel, RoleByActionMatrixOfEveryRoute) {
 // without an error or a warning.
 TEST_F(OverridesKernel, TheOpenApiDocumentWithTheOverridesPassesTheLinter) {
   ASSERT_NO_FATAL_FAILURE(start());
-  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
-  const auto redocly = lint / "node_modules/.bin/redocly";
-  ASSERT_TRUE(std::filesystem::exists(redocly))
-      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
-      << " (dist/setup.sh does)";
   auto r = http("GET", "/api/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
   ASSERT_NE(r.body.find("/api/v1/rate-limit-overrides/{id}"), std::string::npos);
-  const auto file = dir_.path() / "openapi.json";
-  std::ofstream(file) << r.body;
-  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
-                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
-                          "' --format=stylish 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
-  EXPECT_FALSE(std::regex_search(out, std::regex(R"(\d+:\d+ +(error|warning) )"))) << out;
+  test::expect_openapi_lints_clean(r.body, dir_.path());
 }
 
 }  // namespace
