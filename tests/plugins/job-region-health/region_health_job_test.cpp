@@ -25,9 +25,31 @@ using opk::testing::RunResult;
 
 const std::string kPlugins = OPK_BUNDLED_PLUGIN_DIR;
 
-class RegionHealthJob : public ::testing::Test {
+// On both stores: the plugins' tables and statements in SQLite, and in a
+// schema of the Host's own on the tests' PostgreSQL server (OPK_TEST_PG).
+class RegionHealthJob : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { ASSERT_EQ(start_server(server_), "") << "region server"; }
+  void SetUp() override {
+    const Status s = host_.use_store(GetParam());
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    ASSERT_EQ(start_server(server_), "") << "region server";
+  }
+  bool pg() const { return GetParam() == "postgresql"; }
+  // Makes the store refuse inserts into `table` of the region 'us' (a
+  // trigger the test adds behind the plugins' backs, in each store's SQL).
+  void refuse_us(const std::string& table) {
+    const std::string name = "refuse_" + table;
+    if (!pg()) {
+      host_.store_rows("CREATE TRIGGER " + name + " BEFORE INSERT ON " + table +
+                       " WHEN new.region = 'us' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+      return;
+    }
+    host_.store_rows("CREATE FUNCTION " + name +
+                     "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.region = 'us' THEN RAISE EXCEPTION "
+                     "'disk full'; END IF; RETURN NEW; END $$");
+    host_.store_rows("CREATE TRIGGER " + name + " BEFORE INSERT ON " + table + " FOR EACH ROW EXECUTE FUNCTION " +
+                     name + "()");
+  }
 
   std::string start_server(ServerProcess& server, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {OPK_PYTHON3,
@@ -82,7 +104,16 @@ class RegionHealthJob : public ::testing::Test {
   opk::testing::Host host_;
 };
 
-TEST_F(RegionHealthJob, ProbesRecordsEachRegionAndFeedsTheAlertSources) {
+INSTANTIATE_TEST_SUITE_P(Stores, RegionHealthJob, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// What does not depend on the store (the probes' concurrency, TLS, the
+// settings): on SQLite only, to spare the suite's time.
+class RegionHealthJobProbes : public RegionHealthJob {};
+INSTANTIATE_TEST_SUITE_P(Stores, RegionHealthJobProbes, ::testing::Values("sqlite"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(RegionHealthJob, ProbesRecordsEachRegionAndFeedsTheAlertSources) {
   ASSERT_TRUE(load());
   ASSERT_TRUE(regions(Json::array({region("ap", url("/slow/50"), url("/malformed")),
                                    region("eu", url("/ok"), url("/plain")), region("us", url("/fail"), url("/ok"))})));
@@ -175,7 +206,7 @@ TEST_F(RegionHealthJob, ProbesRecordsEachRegionAndFeedsTheAlertSources) {
       << (api.log.empty() ? "" : api.log.back().text);
 }
 
-TEST_F(RegionHealthJob, DryRunProbesButRecordsAndRaisesNothing) {
+TEST_P(RegionHealthJob, DryRunProbesButRecordsAndRaisesNothing) {
   ASSERT_TRUE(load());
   ASSERT_TRUE(regions(Json::array({region("eu", url("/ok"), url("/fail"))})));
   const RunResult r = host_.run("region-health-refresh", "{}", {.dry_run = true});
@@ -196,7 +227,7 @@ TEST_F(RegionHealthJob, DryRunProbesButRecordsAndRaisesNothing) {
   EXPECT_NE(e.raised[0].title.find("never probed"), std::string::npos);
 }
 
-TEST_F(RegionHealthJob, TimeoutsRefusalsRedirectsAndNonHttpAnswersFailTheProbeNamingWhy) {
+TEST_P(RegionHealthJob, TimeoutsRefusalsRedirectsAndNonHttpAnswersFailTheProbeNamingWhy) {
   ASSERT_TRUE(load());
   const int closed = closed_port();
   ASSERT_TRUE(
@@ -224,7 +255,7 @@ TEST_F(RegionHealthJob, TimeoutsRefusalsRedirectsAndNonHttpAnswersFailTheProbeNa
   EXPECT_EQ(out["failing"], 3);
 }
 
-TEST_F(RegionHealthJob, ProbesNoMoreThanTheConcurrencyLimitAtOnce) {
+TEST_P(RegionHealthJobProbes, ProbesNoMoreThanTheConcurrencyLimitAtOnce) {
   host_.set_setting("concurrency", "3");
   ASSERT_TRUE(load());
   Json rows = Json::array();
@@ -240,7 +271,7 @@ TEST_F(RegionHealthJob, ProbesNoMoreThanTheConcurrencyLimitAtOnce) {
   EXPECT_GE(stats["max_in_flight"].get<int>(), 2);  // and in parallel
 }
 
-TEST_F(RegionHealthJob, ACancelWhileProbingRecordsNothing) {
+TEST_P(RegionHealthJob, ACancelWhileProbingRecordsNothing) {
   host_.set_setting("concurrency", "2");
   ASSERT_TRUE(load());
   Json rows = Json::array();
@@ -257,7 +288,7 @@ TEST_F(RegionHealthJob, ACancelWhileProbingRecordsNothing) {
   EXPECT_LT(stats["requests"].get<int>(), 12);  // stopped between probes
 }
 
-TEST_F(RegionHealthJob, HttpsWithAPrivateCaAndWithout) {
+TEST_P(RegionHealthJobProbes, HttpsWithAPrivateCaAndWithout) {
   ASSERT_EQ(make_certificate(dir_.path(), "region"), "");
   ServerProcess tls;
   ASSERT_EQ(start_server(tls, {"--tls", "--cert", dir_.file("region.pem"), "--key", dir_.file("region.key")}), "");
@@ -285,7 +316,7 @@ TEST_F(RegionHealthJob, HttpsWithAPrivateCaAndWithout) {
   EXPECT_EQ(r.outcome, OPK_OUTCOME_NORMAL) << r.summary << " " << r.output_json;
 }
 
-TEST_F(RegionHealthJob, BadInputIsNamed) {
+TEST_P(RegionHealthJob, BadInputIsNamed) {
   ASSERT_TRUE(load());
   ASSERT_TRUE(regions(Json::array({region("eu", url("/ok"), url("/ok")), region("us", url("/ok"), url("/ok"))})));
   // An unknown region.
@@ -312,14 +343,12 @@ TEST_F(RegionHealthJob, BadInputIsNamed) {
   EXPECT_EQ(Json::parse(r.output_json)["regions"].size(), 1u);
 }
 
-TEST_F(RegionHealthJob, ARecordingThatFailsEndsTheRunErrorAndSaysWhatWasKept) {
+TEST_P(RegionHealthJob, ARecordingThatFailsEndsTheRunErrorAndSaysWhatWasKept) {
   ASSERT_TRUE(load());
   ASSERT_TRUE(regions(Json::array({region("eu", url("/ok"), url("/ok")), region("us", url("/ok"), url("/ok"))})));
   // platform-records' store refuses the probes (a trigger the test adds
   // behind the plugins' backs): the call is all or nothing.
-  host_.store_rows(
-      "CREATE TRIGGER refuse_us BEFORE INSERT ON p_platform_records_probes WHEN new.region = 'us' BEGIN SELECT "
-      "RAISE(ABORT, 'disk full'); END");
+  refuse_us("p_platform_records_probes");
   const RunResult r = host_.run("region-health-refresh");
   EXPECT_EQ(r.status, OPK_OK);
   EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
@@ -333,9 +362,7 @@ TEST_F(RegionHealthJob, ARecordingThatFailsEndsTheRunErrorAndSaysWhatWasKept) {
   EXPECT_EQ(count("p_job_region_health_history"), 4);
   EXPECT_EQ(step(r, "alerts"), nullptr);  // nothing new to evaluate
   // The history refusing too: nothing at all is recorded.
-  host_.store_rows(
-      "CREATE TRIGGER refuse_history BEFORE INSERT ON p_job_region_health_history WHEN new.region = 'us' BEGIN "
-      "SELECT RAISE(ABORT, 'disk full'); END");
+  refuse_us("p_job_region_health_history");
   host_.clock().advance(60'000);
   const RunResult again = host_.run("region-health-refresh");
   EXPECT_EQ(again.outcome, OPK_OUTCOME_ERROR);
@@ -343,7 +370,7 @@ TEST_F(RegionHealthJob, ARecordingThatFailsEndsTheRunErrorAndSaysWhatWasKept) {
   EXPECT_EQ(count("p_job_region_health_history"), 4);
 }
 
-TEST_F(RegionHealthJob, BadSettingsRefuseThePluginNamingTheKey) {
+TEST_P(RegionHealthJobProbes, BadSettingsRefuseThePluginNamingTheKey) {
   ASSERT_TRUE(host_.load(kPlugins + "/platform-records.so").is_ok());
   host_.set_setting("concurrency", "0");
   const Status s = host_.load(kPlugins + "/job-region-health.so");
