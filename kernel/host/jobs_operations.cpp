@@ -222,17 +222,41 @@ Status op_job(JobsCall& c, Object::Ptr out) {
   return Status::ok();
 }
 
+// A page of runs is read after an opaque cursor: "o<id>" for the runs older
+// than the run <id>, "n<id>" for those newer (the page before). Into *f; the
+// cursor's direction into *newer.
+Status runs_cursor(const std::string& cursor, store::RunFilter* f, bool* newer) {
+  *newer = false;
+  if (cursor.empty()) return Status::ok();
+  int64_t id = 0;
+  const bool digits = cursor.size() > 1 && cursor.size() < 20 &&
+                      std::all_of(cursor.begin() + 1, cursor.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  if (digits) id = std::stoll(cursor.substr(1));
+  if (!digits || id < 1 || (cursor[0] != 'o' && cursor[0] != 'n'))
+    return Status::invalid("cursor: '" + cursor + "' is not a cursor this API gave (next_cursor or prev_cursor)");
+  *newer = cursor[0] == 'n';
+  (*newer ? f->after_id : f->before_id) = id;
+  return Status::ok();
+}
+
 Status op_runs(JobsCall& c, Object::Ptr out) {
   store::RunFilter f;
-  std::string status;
-  int64_t limit = 50, since = 0;
-  bool over_target = false, stale = false;
+  std::string status, cursor;
+  int64_t limit = 50, since = 0, until = 0;
+  bool over_target = false, stale = false, newer = false;
   Status s;
   if (!(s = c.req.str("job_id", &f.scheduled_job_id)) || !(s = c.req.str("job_type", &f.job_type)) ||
       !(s = c.req.str("status", &status)) || !(s = c.req.integer("limit", &limit, 1, 1000)) ||
-      !(s = c.req.integer("since_ms", &since, 0, INT64_MAX)) || !(s = c.req.boolean("over_target", &over_target)) ||
-      !(s = c.req.boolean("stale", &stale)))
+      !(s = c.req.integer("since_ms", &since, 0, INT64_MAX)) ||
+      !(s = c.req.integer("until_ms", &until, 0, INT64_MAX)) || !(s = c.req.str("trigger", &f.trigger)) ||
+      !(s = c.req.str("cursor", &cursor)) || !(s = c.req.boolean("over_target", &over_target)) ||
+      !(s = c.req.boolean("stale", &stale)) || !(s = runs_cursor(cursor, &f, &newer)))
     return s;
+  static const std::set<std::string> kTriggers = {"schedule", "manual", "retry", "chain", "recovery"};
+  if (!f.trigger.empty() && !kTriggers.count(f.trigger))
+    return Status::invalid("trigger: '" + f.trigger + "' is not schedule, manual, retry, chain or recovery");
+  if (until && until <= since)
+    return Status::invalid("until_ms: " + std::to_string(until) + " is not after since_ms " + std::to_string(since));
   if (status == "pending" || status == "running") {
     f.phase = status == "pending" ? store::kPending : store::kRunning;
   } else if (status == "normal" || status == "warning" || status == "error") {
@@ -258,19 +282,42 @@ Status op_runs(JobsCall& c, Object::Ptr out) {
                            "recovered, skipped or terminated");
   }
   f.since_ms = since;
+  f.until_ms = until;
   const auto vis = c.runs_visibility();
-  Array::Ptr items = new Array;
-  // Read more than asked when the scope or a flag filter hides some.
+  // Read more than asked when the scope or a flag filter hides some, and
+  // one more to know whether a page follows.
   const bool filtered = !vis.whole_platform() || over_target || stale;
-  f.limit = static_cast<size_t>(filtered ? std::min<int64_t>(limit * 10, 10000) : limit);
+  f.limit = static_cast<size_t>(filtered ? std::min<int64_t>(limit * 10, 10000) : limit + 1);
   const auto runs = c.store.list_runs(f);
   if (!runs) return runs.status();  // unreadable is 503, not an empty list
+  std::vector<const store::RunRow*> page;
+  // The last run looked at, and whether runs past it may match.
+  int64_t last_seen = 0;
+  bool more = false;
   for (const auto& r : runs.value()) {
-    if (static_cast<int64_t>(items->size()) >= limit) break;
+    if (static_cast<int64_t>(page.size()) >= limit) {
+      more = true;
+      break;
+    }
+    last_seen = r.id;
     if ((over_target && !run_over_target(r, c.type(r.job_type))) || (stale && !r.stale)) continue;
-    if (vis.run(r)) items->add(run_json(r, c.type(r.job_type)));
+    if (vis.run(r)) page.push_back(&r);
   }
+  if (filtered && runs.value().size() >= f.limit) more = true;  // the read stopped before the end
+  if (newer) std::reverse(page.begin(), page.end());            // read oldest first
+  Array::Ptr items = new Array;
+  for (const auto* r : page) items->add(run_json(*r, c.type(r->job_type)));
   out->set("items", items);
+  // Cursors to the pages after (older runs) and before (newer runs), where
+  // there may be some. Read backwards, the page's far end is its newest run.
+  const int64_t oldest = page.empty() ? 0 : page.back()->id, newest = page.empty() ? 0 : page.front()->id;
+  const int64_t far = more ? (filtered ? last_seen : (newer ? newest : oldest)) : 0;
+  if (!newer && more) out->set("next_cursor", "o" + std::to_string(far));
+  if (newer && more) out->set("prev_cursor", "n" + std::to_string(far));
+  if (!newer && f.before_id)  // came from newer pages
+    out->set("prev_cursor", "n" + std::to_string(page.empty() ? f.before_id - 1 : newest));
+  if (newer)  // came from older pages
+    out->set("next_cursor", "o" + std::to_string(page.empty() ? f.after_id + 1 : oldest));
   return Status::ok();
 }
 

@@ -343,9 +343,13 @@ StatusOr<std::vector<RunRow>> PgStore::list_runs(const RunFilter& f) {
     for (const auto& c : *f.end_causes) in += (in.empty() ? "" : ", ") + param(c);
     where += " AND end_cause IN (" + (in.empty() ? std::string("''") : in) + ")";
   }
+  if (!f.trigger.empty()) where += " AND trigger = " + param(f.trigger);
   if (f.since_ms) where += " AND created_ms >= " + param(std::to_string(f.since_ms));
+  if (f.until_ms) where += " AND created_ms < " + param(std::to_string(f.until_ms));
+  if (f.before_id) where += " AND id < " + param(std::to_string(f.before_id));
+  if (f.after_id) where += " AND id > " + param(std::to_string(f.after_id));
   std::vector<RunRow> out;
-  if (Status s = runs_where(where, p, " ORDER BY id DESC", f.limit, &out); !s) return s;
+  if (Status s = runs_where(where, p, f.after_id ? " ORDER BY id" : " ORDER BY id DESC", f.limit, &out); !s) return s;
   return out;
 }
 

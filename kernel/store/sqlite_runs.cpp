@@ -263,9 +263,13 @@ StatusOr<std::vector<RunRow>> SqliteStore::list_runs(const RunFilter& f) {
     for (const auto& c : *f.end_causes) in += (in.empty() ? "'" : ", '") + escape(c) + "'";
     where += " AND end_cause IN (" + (in.empty() ? std::string("''") : in) + ")";
   }
+  if (!f.trigger.empty()) where += " AND trigger = '" + escape(f.trigger) + "'";
   if (f.since_ms) where += " AND created_ms >= " + std::to_string(f.since_ms);
+  if (f.until_ms) where += " AND created_ms < " + std::to_string(f.until_ms);
+  if (f.before_id) where += " AND id < " + std::to_string(f.before_id);
+  if (f.after_id) where += " AND id > " + std::to_string(f.after_id);
   std::vector<RunRow> out;
-  if (Status s = runs_where(where, " ORDER BY id DESC", f.limit, &out); !s) return s;
+  if (Status s = runs_where(where, f.after_id ? " ORDER BY id" : " ORDER BY id DESC", f.limit, &out); !s) return s;
   return out;
 }
 

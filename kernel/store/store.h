@@ -301,7 +301,14 @@ struct RunFilter {
   // Set: only runs terminated for one of these causes (RunRow::end_cause),
   // or with {""} only runs not terminated for any cause.
   std::optional<std::vector<std::string>> end_causes;
-  int64_t since_ms = 0;
+  std::string trigger;  // schedule | manual | retry | chain | recovery
+  // Only runs created at or after since_ms, and before until_ms (0: no bound).
+  int64_t since_ms = 0, until_ms = 0;
+  // Keyset paging on the id, the list's order (ids only grow, so a page
+  // stays put while runs are added): only runs older than before_id; or,
+  // when after_id is set, only runs newer than it, the oldest first (the
+  // page before, read backwards). 0: no bound.
+  int64_t before_id = 0, after_id = 0;
   size_t limit = 50;
 };
 

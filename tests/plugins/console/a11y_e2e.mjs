@@ -307,7 +307,8 @@ try {
     const jobs = await page.locator('td.empty').innerText();
     check(/\[job\.ID\]/.test(jobs) && /admin API/.test(jobs), `the empty jobs list says how jobs are added: ${jobs}`);
     await go(page, '/administration/runs');
-    await page.getByLabel('Filter runs by text').fill('no-such-run-anywhere');
+    await page.getByLabel('Scheduled job (its id)').fill('no-such-run-anywhere');
+    await page.locator('td.empty').filter({ hasText: 'No run matches' }).waitFor();
     const runs = await page.locator('td.empty').innerText();
     check(/Run now/.test(runs), `the empty run history says how to start a run: ${runs}`);
     await page.context().close();
@@ -407,7 +408,8 @@ try {
       .map(([en]) => en);
     for (const path of ['/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
                         '/administration/rate-limit-overrides', '/administration/feature-flags',
-                        '/administration/webhook-failures', '/administration/notifications', '/administration/notifications/acme-ops']) {
+                        '/administration/webhook-failures', '/administration/notifications', '/administration/notifications/acme-ops',
+                        '/administration/runs']) {
       await go(page, path);
       await page.waitForLoadState('networkidle');
       // The page's own words, not the data in its tables (plugins' manifests, alert titles).

@@ -343,16 +343,19 @@ try {
     unseen.run_ids[0],
   );
 
-  step('run history: every run the caller may see, filtered by status and text');
+  step('run history: every run the caller may see, filtered by state and job');
   await page.getByRole('link', { name: 'Run history' }).click();
   await page.getByRole('link', { name: `#${runId}`, exact: true }).waitFor();
   await page.getByRole('link', { name: `#${longId}`, exact: true }).waitFor();
-  await page.getByRole('button', { name: 'Succeeded', exact: true, pressed: true }).click();
+  await page.getByLabel('State', { exact: true }).selectOption('cancelled');
   await page.waitForFunction((id) => ![...document.querySelectorAll('table.runs a')].some((a) => a.textContent === `#${id}`), runId);
   check((await page.getByRole('link', { name: `#${longId}`, exact: true }).count()) === 1, 'cancelled runs stay');
-  await page.getByLabel('Filter runs by text').fill('long-hello');
+  check(page.url().includes('status=cancelled'), `the filter is in the address: ${page.url()}`);
+  await page.getByLabel('Scheduled job (its id)').fill('long-hello');
   await page.waitForFunction(() => document.querySelectorAll('table.runs tbody tr').length === 1);
   await shot(page, '10-run-history');
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await page.getByRole('link', { name: `#${runId}`, exact: true }).waitFor();
 
   step('jobs list: status icons, the unread-log marker and status toggles');
   await page.getByRole('link', { name: 'Jobs', exact: true }).click();

@@ -9,7 +9,8 @@
 // Attention, which lists only the real failure unless asked to include the
 // others; the overview's counts agree with the API's lists; two runs selected
 // in the history are held, released and cancelled in bulk with one reason,
-// each audited on its own. Screenshots go to --out.
+// each audited on its own; the history pages 55 queued runs with Next and
+// Previous, and its address gives the same page. Screenshots go to --out.
 //
 //   node run_states_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -122,9 +123,12 @@ try {
     await icon(id).waitFor();
     check((await icon(id).getAttribute('aria-label')) === status, `run ${id}'s icon says ${status}`);
   }
-  await page.getByRole('group', { name: 'Filter runs by status' }).getByRole('button', { name: /Timed out/ }).click();
-  await icon(timedOut).waitFor({ state: 'detached' });
-  check((await icon(failure).count()) === 1, 'the other runs stay');
+  await page.getByLabel('State', { exact: true }).selectOption('timed_out');
+  await icon(failure).waitFor({ state: 'detached' });
+  check((await icon(timedOut).count()) === 1, 'the timed-out run stays');
+  await page.getByLabel('State', { exact: true }).selectOption('terminated');
+  for (const id of [cancelled, timedOut, stopped, crashed]) await icon(id).waitFor();
+  check((await icon(failure).count()) === 0, 'a failure is not terminated');
   await e2e.shot(OUT, page, 's-history');
 
   step('bulk hold, release and cancel of selected runs: one reason, one audit row per run');
@@ -154,6 +158,36 @@ try {
   for (const id of waiting) check((await api('GET', `/api/v1/runs/${id}`)).run.status === 'cancelled', `run ${id} cancelled`);
   a11yOverview.push(...(await e2e.accessibilityProblems(page, 'run history with a selection')));
   await e2e.shot(OUT, page, 's-bulk');
+
+  step('the run history pages with Next and Previous, its filters and page in the address');
+  {
+    const { run_ids: queued } = await api('POST', '/api/v1/runs', {
+      requests: Array.from({ length: 55 }, () => ({ job_type: 'hello', reason: 'e2e: paging', start_at_ms: later + 86400000 })),
+    });
+    check(queued.length === 55, `55 runs queued: ${queued.length}`);
+    await page.goto(`${base}/administration/runs?status=pending`);
+    const rows = page.locator('table.runs tbody tr:has(a[href^="/administration/runs/"])');
+    const pager = page.getByRole('navigation', { name: 'Pages of runs' });
+    await page.getByRole('link', { name: `#${queued[54]}`, exact: true }).waitFor();
+    check((await rows.count()) === 50, `the first page shows 50 runs: ${await rows.count()}`);
+    check(await pager.getByRole('button', { name: 'Previous' }).isDisabled(), 'no page before the first');
+    await pager.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('link', { name: `#${queued[0]}`, exact: true }).waitFor();
+    check((await rows.count()) === 5, `the second page shows the other 5: ${await rows.count()}`);
+    check(await pager.getByRole('button', { name: 'Next' }).isDisabled(), 'no page after the last');
+    const link = page.url();
+    check(/cursor=/.test(link) && /status=pending/.test(link), `the page and filter are in the address: ${link}`);
+    await page.goto(link); // a link gives the same view
+    await page.getByRole('link', { name: `#${queued[0]}`, exact: true }).waitFor();
+    check((await rows.count()) === 5 && (await page.getByLabel('State', { exact: true }).inputValue()) === 'pending', 'the link gives the same page');
+    await pager.getByRole('button', { name: 'Previous' }).click();
+    await page.getByRole('link', { name: `#${queued[54]}`, exact: true }).waitFor();
+    check((await rows.count()) === 50, `Previous shows the first page again: ${await rows.count()}`);
+    await page.getByLabel('Started by what').selectOption('retry');
+    await page.locator('td.empty').filter({ hasText: 'No run matches' }).waitFor();
+    a11yOverview.push(...(await e2e.accessibilityProblems(page, 'run history filtered')));
+    await e2e.shot(OUT, page, 's-history-pages');
+  }
 
   step('each run page says how the run ended');
   for (const [id, [status, words]] of Object.entries(expected)) {

@@ -1,0 +1,179 @@
+// The run history at scale on a real kernel over real HTTP, on both stores:
+// GET /api/v1/runs a page at a time through its cursors (every run once, in
+// order, pages that stay put while runs are added, the page before), its
+// filters (job, type, state, trigger, time range) and a tenant's scope. The
+// runs are written through the store as completed imports, not run.
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "http_client.h"
+#include "jobs/run.h"
+#include "support/kernel_util.h"
+#include "support/pg_util.h"
+
+namespace opk {
+namespace {
+
+using Poco::JSON::Object;
+
+class RunsPage : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    port_ = test::free_port();
+    auto cfg = test::quiet_config(dir_, plugins_);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    ASSERT_TRUE(e.empty()) << e;
+    cfg.listen = "127.0.0.1:" + std::to_string(port_);
+    kernel_ = std::make_unique<Kernel>(cfg);
+    ASSERT_TRUE(kernel_->start());
+    auto* id = kernel_->identity();
+    ASSERT_TRUE(id->add_node("distributor:d", "platform", ""));
+    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", ""));
+    ASSERT_TRUE(id->add_node("tenant:acme", "partner:p", ""));
+    ASSERT_TRUE(id->add_user({"pat", "", "PlatformAdministrator", "platform"}));
+    ASSERT_TRUE(id->issue_token("pat", 0, "test", &admin_));
+    ASSERT_TRUE(id->add_user({"tim", "", "TenantUser", "tenant:acme"}));
+    ASSERT_TRUE(id->issue_token("tim", 0, "test", &tenant_));
+  }
+
+  // Writes `n` completed runs created `age_ms` ago (1 ms apart), every
+  // `retry_every`th by retry, the others by schedule; of type `type`, for
+  // `tenant` if given. Their ids, oldest first.
+  std::vector<int64_t> add_runs(int n, int64_t age_ms, const std::string& type = "hello",
+                                const std::string& tenant = "", const std::string& outcome = "NORMAL",
+                                int retry_every = 10) {
+    std::vector<store::RunRow> rows(static_cast<size_t>(n));
+    const int64_t now = jobs::now_ms();
+    for (int i = 0; i < n; ++i) {
+      auto& r = rows[static_cast<size_t>(i)];
+      r.job_type = type;
+      r.target_tenant = tenant;
+      r.trigger = i % retry_every == 0 ? "retry" : "schedule";
+      r.phase = store::kCompleted;
+      r.outcome = outcome;
+      r.created_ms = r.scheduled_ms = now - age_ms + i;
+      r.started_ms = r.created_ms;
+      r.finished_ms = r.created_ms + 10;
+    }
+    EXPECT_TRUE(kernel_->store()->create_runs(&rows));
+    std::vector<int64_t> ids;
+    for (auto& r : rows) ids.push_back(r.id);
+    return ids;
+  }
+
+  // One page: its ids in the order listed, and its cursors ("" when absent).
+  struct Page {
+    std::vector<int64_t> ids;
+    std::string next, prev;
+  };
+  Page page(const std::string& query, const std::string& token = "") {
+    auto r = test::http_request(port_, "GET", "/api/v1/runs?" + query, token.empty() ? admin_ : token);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    Page p;
+    if (r.status != 200) return p;
+    auto o = r.json();
+    auto items = o->getArray("items");
+    for (size_t i = 0; i < items->size(); ++i) p.ids.push_back(items->getObject(i)->getValue<int64_t>("id"));
+    if (o->has("next_cursor")) p.next = o->getValue<std::string>("next_cursor");
+    if (o->has("prev_cursor")) p.prev = o->getValue<std::string>("prev_cursor");
+    return p;
+  }
+
+  // Every page of `query` from the first, following next_cursor; the ids.
+  std::vector<int64_t> all_pages(const std::string& query, const std::string& token = "", int* pages = nullptr) {
+    std::vector<int64_t> ids;
+    Page p = page(query, token);
+    int n = 1;
+    for (;; ++n) {
+      ids.insert(ids.end(), p.ids.begin(), p.ids.end());
+      if (p.next.empty() || n > 100) break;
+      p = page(query + "&cursor=" + p.next, token);
+    }
+    if (pages) *pages = n;
+    return ids;
+  }
+
+  test::TempDir dir_;
+  test::PgDatabase db_;
+  std::string plugins_ = test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("hello")});
+  std::unique_ptr<Kernel> kernel_;
+  int port_ = 0;
+  std::string admin_, tenant_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, RunsPage, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+TEST_P(RunsPage, CursorsPageEveryRunOnceAndFiltersNarrowThem) {
+  const int64_t hour = 3600000;
+  const auto old = add_runs(60, 48 * hour, "hello", "acme");  // two days ago, for the tenant
+  const auto recent = add_runs(70, hour);                     // an hour ago
+  std::vector<int64_t> newest_first(old.begin(), old.end());
+  newest_first.insert(newest_first.end(), recent.begin(), recent.end());
+  std::reverse(newest_first.begin(), newest_first.end());
+
+  // Every run once, newest first, in three pages of at most 50.
+  int pages = 0;
+  EXPECT_EQ(all_pages("limit=50", "", &pages), newest_first);
+  EXPECT_EQ(pages, 3);
+  Page first = page("limit=50");
+  EXPECT_TRUE(first.prev.empty()) << first.prev;
+  ASSERT_FALSE(first.next.empty());
+
+  // Runs added after the first page was read shift nothing: the second page
+  // is the same, and the page before it is the first page again.
+  Page second = page("limit=50&cursor=" + first.next);
+  const auto added = add_runs(5, 0);
+  Page again = page("limit=50&cursor=" + first.next);
+  EXPECT_EQ(again.ids, second.ids);
+  EXPECT_EQ(std::vector<int64_t>(newest_first.begin() + 50, newest_first.begin() + 100), second.ids);
+  ASSERT_FALSE(second.prev.empty());
+  Page back = page("limit=50&cursor=" + second.prev);
+  EXPECT_EQ(back.ids, first.ids);
+  // Before that come the runs added meanwhile, and nothing before them.
+  ASSERT_FALSE(back.prev.empty());
+  Page newer = page("limit=50&cursor=" + back.prev);
+  EXPECT_EQ(newer.ids, std::vector<int64_t>(added.rbegin(), added.rend()));
+  EXPECT_TRUE(newer.prev.empty());
+  EXPECT_FALSE(newer.next.empty());
+  // The last page says nothing follows.
+  Page last = page("limit=50&cursor=" + second.next);
+  EXPECT_EQ(last.ids.size(), 30u);
+  EXPECT_TRUE(last.next.empty());
+
+  // Filters: trigger, type, time range; and paged with them.
+  std::vector<int64_t> retried;
+  for (auto id : newest_first)
+    if ((std::find(old.begin(), old.end(), id) != old.end() && (id - old.front()) % 10 == 0) ||
+        (std::find(recent.begin(), recent.end(), id) != recent.end() && (id - recent.front()) % 10 == 0))
+      retried.push_back(id);
+  retried.insert(retried.begin(), added.front());  // the first of the added is a retry too
+  EXPECT_EQ(all_pages("limit=3&trigger=retry"), retried);
+  EXPECT_TRUE(page("job_type=echo").ids.empty());
+  const int64_t now = jobs::now_ms();
+  EXPECT_EQ(all_pages("limit=20&since_ms=" + std::to_string(now - 72 * hour) +
+                      "&until_ms=" + std::to_string(now - 24 * hour)),
+            std::vector<int64_t>(old.rbegin(), old.rend()));
+  EXPECT_EQ(page("limit=1000&status=error").ids.size(), 0u);
+
+  // A tenant's user pages through its tenant's runs only (the scope is
+  // applied after the read: pages may be short, none is lost).
+  EXPECT_EQ(all_pages("limit=7", tenant_), std::vector<int64_t>(old.rbegin(), old.rend()));
+
+  // Bad input is named.
+  for (auto [q, field] : std::vector<std::pair<const char*, const char*>>{{"cursor=x12", "cursor"},
+                                                                          {"cursor=o", "cursor"},
+                                                                          {"cursor=n0", "cursor"},
+                                                                          {"cursor=o99999999999999999999", "cursor"},
+                                                                          {"trigger=cron", "trigger"},
+                                                                          {"since_ms=10&until_ms=5", "until_ms"}}) {
+    auto r = test::http_request(port_, "GET", std::string("/api/v1/runs?") + q, admin_);
+    EXPECT_EQ(r.status, 422) << q << ": " << r.body;
+    EXPECT_NE(r.body.find(field), std::string::npos) << r.body;
+  }
+}
+
+}  // namespace
+}  // namespace opk
