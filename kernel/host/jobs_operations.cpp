@@ -68,10 +68,37 @@ Status op_types(JobsCall& c, Object::Ptr out) {
       steps->add(s);
     }
     o->set("steps", steps);
+    // The manifest's title and description in other languages, as the
+    // plugins answer gives an alert source's or a feature's.
+    Array::Ptr translated = new Array;
+    for (const auto& tr : t.translations) {
+      Object::Ptr x = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      x->set("lang", tr.lang);
+      if (!tr.title.empty()) x->set("title", tr.title);
+      if (!tr.description.empty()) x->set("description", tr.description);
+      translated->add(x);
+    }
+    o->set("translations", translated);
     a->add(o);
   }
   out->set("types", a);
   return Status::ok();
+}
+
+// How long a job's last run ran, once it has finished; 0 before.
+int64_t inventory_duration_ms(const store::InventoryRow& r) {
+  return r.last_started_ms && r.last_finished_ms >= r.last_started_ms ? r.last_finished_ms - r.last_started_ms : 0;
+}
+
+// What a scheduled job is doing now: disabled (not enabled), running or
+// queued (its last run), manual (planning disabled: runs only by hand), or
+// idle (waiting for its next slot).
+std::string inventory_state(const store::InventoryRow& r) {
+  if (!r.job.enabled) return "disabled";
+  if (r.last_run_id && r.last_phase == store::kRunning) return "running";
+  if (r.last_run_id && r.last_phase == store::kPending) return "queued";
+  if (r.job.planning == "disabled") return "manual";
+  return "idle";
 }
 
 Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/) {
@@ -103,9 +130,12 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
     pos = end + 1;
   }
   f.status = listed;
-  static const std::vector<std::string> sorts = {"id", "type", "next_run", "last_run", "status"};
+  static const std::vector<std::string> sorts = {"id",          "type",  "next_run", "last_run", "status",  "state",
+                                                 "description", "owner", "scope",    "region",   "enabled", "duration"};
   if (std::find(sorts.begin(), sorts.end(), sort) == sorts.end())
-    return Status::invalid("sort: '" + sort + "' is not id, type, next_run, last_run or status");
+    return Status::invalid("sort: '" + sort +
+                           "' is not id, type, next_run, last_run, status, state, description, owner, scope, region, "
+                           "enabled or duration");
   if (order != "asc" && order != "desc") return Status::invalid("order: '" + order + "' is not asc or desc");
   if (!tenant.empty()) {
     if (Status s = c.vis.node("tenant", tenant); !s) return s;
@@ -137,6 +167,13 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
           r.last_run_id ? status_of(r.last_phase, r.last_outcome, r.last_cancelled_by, r.last_end_cause) : "never";
     if (sort == "next_run") k.key_num = r.job.next_run_ms;
     if (sort == "last_run") k.key_num = r.last_created_ms;
+    if (sort == "state") k.key_text = inventory_state(r);
+    if (sort == "description") k.key_text = r.job.description;
+    if (sort == "owner") k.key_text = r.job.owner;
+    if (sort == "scope") k.key_text = r.job.scope;
+    if (sort == "region") k.key_text = r.job.region;
+    if (sort == "enabled") k.key_num = r.job.enabled ? 1 : 0;
+    if (sort == "duration") k.key_num = inventory_duration_ms(r);
     rows.push_back(std::move(k));
   }
   const bool asc = order == "asc";
@@ -161,11 +198,13 @@ Status op_inventory(JobsCall& c, Object::Ptr /*out: written by hand, see below*/
       a += "{\"id\":" + std::to_string(r.last_run_id) + ",\"status\":\"" +
            status_of(r.last_phase, r.last_outcome, r.last_cancelled_by, r.last_end_cause) +
            "\",\"created_ms\":" + std::to_string(r.last_created_ms) +
-           ",\"finished_ms\":" + std::to_string(r.last_finished_ms) + "}";
+           ",\"started_ms\":" + std::to_string(r.last_started_ms) +
+           ",\"finished_ms\":" + std::to_string(r.last_finished_ms) +
+           ",\"duration_ms\":" + std::to_string(inventory_duration_ms(r)) + "}";
     } else {
       a += "null";
     }
-    a += '}';
+    a += ",\"state\":\"" + inventory_state(r) + "\"}";
   }
   a += "]";
   for (const auto& [name, set] : {std::pair{"regions", &regions}, std::pair{"scopes", &scopes}}) {
@@ -560,6 +599,20 @@ Status op_update(JobsCall& c, Object::Ptr out) {
   return Status::ok();
 }
 
+Status op_delete(JobsCall& c, Object::Ptr out) {
+  std::string id, reason;
+  Status s;
+  if (!(s = c.req.str("id", &id, true)) || !(s = c.req.str("reason", &reason))) return s;
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos)
+    return Status::invalid("reason: a reason is required to delete a scheduled job");
+  store::ScheduledJob j;
+  if (!(s = c.vis.find_job(c.store, id, &j))) return s;  // another scope's job is not found
+  c.reached_engine = true;
+  if (!(s = c.engine.delete_job(id, c.engine_actor(), reason, stringify(job_json(j))))) return s;
+  out->set("id", id);
+  return Status::ok();
+}
+
 // One run-now request from a JSON object.
 Status read_run_now(JobsCall& c, const JobsRequest& r, jobs::RunNow* out) {
   Status s;
@@ -688,6 +741,7 @@ const std::vector<JobsOperation>& jobs_operations() {
       {"job", "jobs.read", op_job, nullptr},
       {"define", "jobs.write", op_define, "job.create"},
       {"update", "jobs.write", op_update, "job.update"},
+      {"delete", "jobs.write", op_delete, "job.delete"},
       {"run_now", "runs.start", op_run_now, "run-now"},
       {"cancel", "runs.cancel", op_run_action, "cancel"},
       {"retry", "runs.retry", op_run_action, "retry"},

@@ -160,6 +160,11 @@ class Engine {
   // Changes a scheduled job's schedule, parameters, enabled flag, owner,
   // scope, region or report recipients; id, type and description stay.
   Status update_job(const store::ScheduledJob& job, const Actor& actor);
+  // Deletes a scheduled job with a required reason; `before` (the job as
+  // JSON) goes into the audit row. Refused (CONFLICT, naming the runs) while
+  // a run of the job is pending or running: cancel it or let it finish
+  // first. Its completed runs stay and keep its id. Audited either way.
+  Status delete_job(const std::string& id, const Actor& actor, const std::string& reason, const std::string& before);
 
   // Starts a run by hand: refused (CONFLICT) for manual_run=false types,
   // INVALID_ARGUMENT for a missing reason, unsupported dry-run or parameters
@@ -265,7 +270,7 @@ class Engine {
   std::vector<std::string> loaded_types();
   // Claims due runs of `pool`'s types from the store into *rows (cluster).
   Status claim_from_store(Pool* pool, std::vector<store::RunRow>* rows, std::vector<store::Completion>* done);
-  // Reads scheduled jobs defined or changed through other kernels.
+  // Reads scheduled jobs defined, changed or deleted through other kernels.
   void refresh_schedules();
   // Flags runs RUNNING too long as stale and prunes old runs and audit rows.
   void housekeeping(int64_t now);

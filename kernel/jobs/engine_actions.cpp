@@ -1,9 +1,10 @@
 // engine_actions.cpp -- the operator actions, each checked and audited:
-// define and update a scheduled job, run now (one or a batch), cancel, retry,
+// define, update and delete a scheduled job, run now (one or a batch), cancel, retry,
 // hold and release, recover a stale run; and the audit rows they write.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "config/config.h"
 #include "jobs/engine_internal.h"
@@ -93,6 +94,52 @@ Status Engine::update_job(const store::ScheduledJob& in, const Actor& actor) {
     }
   }
   audit(actor, "job.update", in.id, "", in.params_json, s);
+  return s;
+}
+
+Status Engine::delete_job(const std::string& id, const Actor& actor, const std::string& reason,
+                          const std::string& before) {
+  Status s;
+  std::optional<Scheduled> taken;  // out of the schedule while the runs are checked
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
+    s = Status::invalid("reason: a reason is required to delete a scheduled job");
+  } else {
+    {
+      // Taken out first, so no slot fires between the check and the delete.
+      std::lock_guard lock(mu_);
+      auto it = schedules_.find(id);
+      if (it != schedules_.end()) {
+        taken = it->second;
+        schedules_.erase(it);
+      }
+    }
+    std::vector<int64_t> busy;
+    for (const char* phase : {store::kRunning, store::kPending}) {
+      store::RunFilter f;
+      f.scheduled_job_id = id;
+      f.phase = phase;
+      f.limit = 5;
+      auto runs = store_.list_runs(f);
+      if (!runs) {
+        s = runs.status();
+        break;
+      }
+      for (const auto& r : runs.value()) busy.push_back(r.id);
+    }
+    if (s && !busy.empty()) {
+      std::string named;
+      for (auto r : busy) named += (named.empty() ? "run " : ", run ") + std::to_string(r);
+      s = Status::conflict("scheduled job '" + id + "' has " + named +
+                           " pending or running: cancel it or let it finish, then delete the job");
+    }
+    if (s) s = store_.delete_scheduled_job(id);
+    if (!s && taken) {
+      std::lock_guard lock(mu_);
+      schedules_.emplace(id, *taken);  // kept: unless it was changed meanwhile
+      sched_cv_.notify_all();
+    }
+  }
+  audit(actor, "job.delete", id, reason, before, s);
   return s;
 }
 

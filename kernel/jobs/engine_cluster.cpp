@@ -216,7 +216,7 @@ void Engine::refresh_schedules() {
   auto jobs = store_.list_scheduled_jobs();
   if (!jobs) return;
   const int64_t now = now_ms();
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   bool changed = false;
   for (const auto& j : jobs.value()) {
     auto it = schedules_.find(j.id);
@@ -229,6 +229,20 @@ void Engine::refresh_schedules() {
     if (!j.enabled || j.planning == "disabled") next = 0;
     schedules_[j.id] = {j, next};
     changed = true;
+  }
+  // Deleted through another kernel: gone from the list, and still gone when
+  // read again (a job defined here after the list was read is kept).
+  std::vector<std::string> missing;
+  for (const auto& [id, sc] : schedules_)
+    if (!std::any_of(jobs.value().begin(), jobs.value().end(),
+                     [&id = id](const store::ScheduledJob& j) { return j.id == id; }))
+      missing.push_back(id);
+  for (const auto& id : missing) {
+    store::ScheduledJob gone;
+    lock.unlock();
+    const bool deleted = store_.get_scheduled_job(id, &gone).code() == OPK_ERR_NOT_FOUND;
+    lock.lock();
+    if (deleted && schedules_.erase(id)) changed = true;
   }
   if (changed) sched_cv_.notify_all();
 }

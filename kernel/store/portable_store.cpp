@@ -68,6 +68,14 @@ Status PortableStore::get_scheduled_job(const std::string& id, ScheduledJob* out
   return Status::ok();
 }
 
+Status PortableStore::delete_scheduled_job(const std::string& id) {
+  int64_t n = 0;
+  Status s = write_one("scheduled job '" + id + "'", "DELETE FROM scheduled_jobs WHERE id = $1", {id}, &n);
+  generation_.fetch_add(1, std::memory_order_release);
+  if (!s) return s;
+  return n ? Status::ok() : Status::not_found("no scheduled job '" + id + "'");
+}
+
 StatusOr<std::vector<ScheduledJob>> PortableStore::list_scheduled_jobs() {
   std::vector<std::pair<ScheduledJob, TextRow>> all;
   if (Status s = scheduled(" j ORDER BY j.id", "", {}, &all); !s) return s;
@@ -83,13 +91,14 @@ StatusOr<std::vector<InventoryRow>> PortableStore::inventory() {
       " j LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE scheduled_job_id = j.id AND scheduled_job_id <> "
       "'') LEFT JOIN run_state s ON s.id = r.id ORDER BY j.id",
       ", COALESCE(r.id, 0), COALESCE(s.phase, ''), COALESCE(s.outcome, ''), COALESCE(r.created_ms, 0), "
-      "COALESCE(s.finished_ms, 0), COALESCE(s.cancelled_by, ''), COALESCE(s.end_cause, '')",
+      "COALESCE(s.finished_ms, 0), COALESCE(s.cancelled_by, ''), COALESCE(s.end_cause, ''), "
+      "COALESCE(s.started_ms, 0)",
       {}, &jobs);
   if (!s) return s;
   std::vector<InventoryRow> out;
   for (auto& [job, extra] : jobs)
     out.push_back({job, std::stoll(extra[0]), extra[1], extra[2], std::stoll(extra[3]), std::stoll(extra[4]), extra[5],
-                   extra[6]});
+                   extra[6], std::stoll(extra[7])});
   return out;
 }
 

@@ -30,6 +30,7 @@ class PortableStore : public Store {
   Status create_scheduled_job(ScheduledJob j) override;
   Status update_scheduled_job(const ScheduledJob& in) override;
   Status get_scheduled_job(const std::string& id, ScheduledJob* out) override;
+  Status delete_scheduled_job(const std::string& id) override;
   StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() override;
   StatusOr<std::vector<InventoryRow>> inventory() override;
   StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& id, int64_t since_ms,

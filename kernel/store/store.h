@@ -320,6 +320,7 @@ struct InventoryRow {
   int64_t last_created_ms = 0, last_finished_ms = 0;
   std::string last_cancelled_by;  // as RunRow::cancelled_by
   std::string last_end_cause;     // as RunRow::end_cause
+  int64_t last_started_ms = 0;    // 0: it has not started
 };
 
 // How many runs of one job type are in one state (Store::run_counts).
@@ -510,6 +511,9 @@ class Store {
   virtual Status update_scheduled_job(const ScheduledJob& job) = 0;
   // The scheduled job with this id; NOT_FOUND if there is none.
   virtual Status get_scheduled_job(const std::string& id, ScheduledJob* out) = 0;
+  // Deletes the scheduled job `id`; NOT_FOUND if there is none. Its runs
+  // stay, keeping its id (RunRow::scheduled_job_id) for the history.
+  virtual Status delete_scheduled_job(const std::string& id) = 0;
   // Every scheduled job, ordered by id.
   virtual StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() = 0;
   virtual Status set_next_run(const std::string& id, int64_t next_run_ms) = 0;

@@ -18,6 +18,7 @@
 #include <Poco/JSONString.h>
 #include <Poco/String.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <set>
@@ -48,7 +49,8 @@ struct ApiRoute {
   bool path_is_int = false;
   int success = 200;
   uint64_t flags = 0;
-  std::vector<const char*> query_bools;  // true | false
+  std::vector<const char*> query_bools;     // true | false
+  std::vector<const char*> required_query;  // of the query parameters, those the OpenAPI document marks required
 };
 
 const std::vector<ApiRoute>& api_routes() {
@@ -79,6 +81,15 @@ const std::vector<ApiRoute>& api_routes() {
        {},
        true,
        "id"},
+      {.method = "DELETE",
+       .path = "/api/v1/jobs/{id}",
+       .summary = "Delete a scheduled job (query reason required); refused while a run of it is pending or running; "
+                  "its runs stay in the history",
+       .permission = "jobs.write",
+       .op = "delete",
+       .query_strings = {"reason"},
+       .path_key = "id",
+       .required_query = {"reason"}},
       {"POST",
        "/api/v1/jobs/{id}/run",
        "Run a scheduled job now (parameters, reason)",
@@ -266,12 +277,18 @@ const char* const kOpenApiComponents = R"json({
         "properties": {"id": {"type": "integer", "format": "int64"},
           "status": {"type": "string", "enum": ["pending", "running", "normal", "warning", "error", "cancelled",
                                                 "timed_out", "stopped", "recovered", "skipped"]},
-          "created_ms": {"type": "integer", "format": "int64"}, "finished_ms": {"type": "integer", "format": "int64"}}}}}]},
+          "created_ms": {"type": "integer", "format": "int64"}, "started_ms": {"type": "integer", "format": "int64"},
+          "finished_ms": {"type": "integer", "format": "int64"},
+          "duration_ms": {"type": "integer", "format": "int64", "description": "How long it ran, once finished; else 0"}}},
+      "state": {"type": "string", "enum": ["disabled", "running", "queued", "manual", "idle"],
+        "description": "What the job does now: not enabled, its last run running or queued, runs only by hand (planning disabled), or waiting for its next slot"}}}]},
     "JobPage": {"type": "object", "description": "A page of scheduled jobs, with the regions and scopes of every job the caller may see",
       "properties": {"total": {"type": "integer"}, "offset": {"type": "integer"}, "limit": {"type": "integer"},
         "items": {"type": "array", "items": {"$ref": "#/components/schemas/JobListItem"}},
         "regions": {"type": "array", "items": {"type": "string"}}, "scopes": {"type": "array", "items": {"type": "string"}}}},
     "JobAnswer": {"type": "object", "properties": {"job": {"$ref": "#/components/schemas/Job"}}},
+    "JobDeleted": {"type": "object", "description": "The scheduled job deleted; its runs stay, with its id as scheduled_job_id",
+      "properties": {"id": {"type": "string"}}},
     "JobDetail": {"type": "object",
       "properties": {"job": {"$ref": "#/components/schemas/Job"},
         "runs": {"type": "array", "description": "The last runs, newest first, each with its last log lines",
@@ -339,7 +356,10 @@ const char* const kOpenApiComponents = R"json({
         "default_schedule": {"type": "string"}, "target_duration_ms": {"type": "integer", "format": "int64"},
         "timeout_ms": {"type": "integer", "format": "int64"}, "priority": {"type": "integer"}, "pool": {"type": "string"},
         "steps": {"type": "array", "items": {"type": "object", "properties": {
-          "id": {"type": "string"}, "title": {"type": "string"}}}}}},
+          "id": {"type": "string"}, "title": {"type": "string"}}}},
+        "translations": {"type": "array", "description": "The manifest's title and description in other languages; title and description above are the fallback",
+          "items": {"type": "object", "required": ["lang"], "properties": {"lang": {"type": "string", "description": "A language tag, such as sv"},
+            "title": {"type": "string"}, "description": {"type": "string"}}}}}},
     "JobTypes": {"type": "object",
       "properties": {"types": {"type": "array", "items": {"$ref": "#/components/schemas/JobType"}}}},
     "Run": {"type": "object", "description": "A run of a job type",
@@ -495,7 +515,8 @@ Answer answer_of(const ApiRoute& r) {
       {"run_now", "RunIds"},    {"types", "JobTypes"},    {"runs", "RunList"},    {"run", "RunDetail"},
       {"log", "LogPage"},       {"cancel", "RunAction"},  {"retry", "RunAction"}, {"hold", "RunAction"},
       {"release", "RunAction"}, {"recover", "RunAction"}, {"queues", "Queues"},   {"cron_next", "FireTimes"},
-      {"audit", "AuditPage"},   {"plugins", "Plugins"},   {"workers", "Workers"}, {"drain", "Drain"}};
+      {"audit", "AuditPage"},   {"plugins", "Plugins"},   {"workers", "Workers"}, {"drain", "Drain"},
+      {"delete", "JobDeleted"}};
   static const std::map<std::string, Answer> by_path = {
       {"/api/v1/runs/{id}/events", {"text/event-stream", "EventStream"}},
       {"/api/v1/me", {"application/json", "Caller"}},
@@ -923,7 +944,10 @@ class AdminHttp : public Plugin {
       const bool has_body = mine ? mine->body : method == "POST" || method == "PUT" || method == "PATCH";
       const Answer answer = mine ? answer_of(*mine) : Answer{nullptr, nullptr};
       if (mine) {
-        for (auto q : mine->query_strings) params->add(param(q, "query", "string", false));
+        for (auto q : mine->query_strings)
+          params->add(param(q, "query", "string",
+                            std::any_of(mine->required_query.begin(), mine->required_query.end(),
+                                        [&](const char* n) { return std::string(n) == q; })));
         for (auto q : mine->query_ints) {
           Object::Ptr p = param(q, "query", "integer", false);
           p->set("schema", int_schema(0));
@@ -959,8 +983,8 @@ class AdminHttp : public Plugin {
       if (path.find('{') != std::string::npos || op_name == "run_now") problems.insert(404);
       if (mine && mine->body) problems.insert(415);
       if (!op_name.empty()) problems.insert(422);
-      static const std::set<std::string> refused_in_state = {"define", "run_now", "cancel", "retry",
-                                                             "hold",   "release", "recover"};
+      static const std::set<std::string> refused_in_state = {"define", "run_now", "cancel",  "retry",
+                                                             "hold",   "release", "recover", "delete"};
       if (refused_in_state.count(op_name)) problems.insert(409);
       for (int code : problems) {
         Object::Ptr ref = new Object;

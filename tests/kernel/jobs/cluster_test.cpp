@@ -5,8 +5,9 @@
 // within its lease, a fenced node's result is dropped and the node registers
 // again, a cancel reaches the node that runs the run, a drained node claims
 // nothing new, and a scheduled job defined through one kernel fires through
-// another. Leases are short here (900 ms); the kernels' own processes, killed
-// and stopped, are cluster_process_test.cpp's.
+// another, and stops firing there once deleted. Leases are short here
+// (900 ms); the kernels' own processes, killed and stopped, are
+// cluster_process_test.cpp's.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -347,6 +348,32 @@ TEST_F(ClusterTest, AScheduleDefinedThroughOneKernelFiresThroughAnotherOncePerSl
   auto runs = b->store()->list_runs(f).value();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].slot_ms, slot);
+}
+
+TEST_F(ClusterTest, AScheduleDeletedThroughOneKernelStopsFiringThroughAnother) {
+  auto a = with_all("a");
+  auto b = with_all("b");
+  ASSERT_TRUE(a && b);
+  store::ScheduledJob j;
+  j.id = "soon";
+  j.job_type = "scheduled-only";
+  j.planning = "scheduled";
+  j.cron = "* * * * *";
+  ASSERT_TRUE(a->engine()->define_job(j, test::operator_actor()));
+  // Due 2.5 s from now: b learns that at a heartbeat (every 300 ms).
+  const int64_t due = now_ms() + 2500;
+  ASSERT_TRUE(a->store()->set_next_run(j.id, due));
+  ASSERT_TRUE(
+      a->store()->execute("UPDATE scheduled_jobs SET updated_ms = updated_ms + 1 WHERE id = 'soon'", {}, nullptr));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(a->engine()->delete_job(j.id, test::operator_actor(), "retired", "{}"));
+  // b drops it at its next heartbeat, before it is due: no run after the due time.
+  while (now_ms() < due + 1000) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  store::RunFilter f;
+  f.scheduled_job_id = j.id;
+  EXPECT_TRUE(b->store()->list_runs(f).value().empty()) << "a deleted job fired through another kernel";
+  store::ScheduledJob gone;
+  EXPECT_EQ(b->store()->get_scheduled_job(j.id, &gone).code(), OPK_ERR_NOT_FOUND);
 }
 
 }  // namespace

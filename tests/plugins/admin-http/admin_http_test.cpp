@@ -143,11 +143,13 @@ TEST_P(AdminHttp, ActionsFollowThePermissionMatrix) {
   const std::string run = R"({"reason": "matrix", "params": {"steps": 1}})";
   struct Case {
     std::string* token;
-    int run_now, audit, plugins, metrics, jobs;
+    int run_now, audit, plugins, metrics, jobs, delete_job;
   } cases[] = {
-      {&admin_, 202, 200, 200, 200, 200},       {&dist_, 403, 200, 403, 403, 200},
-      {&partner_, 403, 200, 403, 403, 200},     {&tenant_admin_, 403, 200, 403, 403, 200},
-      {&tenant_user_, 403, 403, 403, 403, 200},
+      // Deleting a job needs jobs.write, checked before the job is looked up
+      // (the platform administrator gets as far as "no such job").
+      {&admin_, 202, 200, 200, 200, 200, 404},       {&dist_, 403, 200, 403, 403, 200, 403},
+      {&partner_, 403, 200, 403, 403, 200, 403},     {&tenant_admin_, 403, 200, 403, 403, 200, 403},
+      {&tenant_user_, 403, 403, 403, 403, 200, 403},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(*c.token == admin_ ? "platform admin" : "another role");
@@ -156,6 +158,7 @@ TEST_P(AdminHttp, ActionsFollowThePermissionMatrix) {
     EXPECT_EQ(http("GET", "/api/v1/plugins", *c.token).status, c.plugins);
     EXPECT_EQ(http("GET", "/metrics", *c.token).status, c.metrics);
     EXPECT_EQ(http("GET", "/api/v1/runs", *c.token).status, c.jobs);
+    EXPECT_EQ(http("DELETE", "/api/v1/jobs/no-such-job?reason=matrix", *c.token).status, c.delete_job);
   }
   auto r = http("POST", "/api/v1/jobs/job-t1/run", tenant_admin_, run);
   EXPECT_NE(r.json()->getValue<std::string>("detail").find("lacks the permission 'runs.start'"), std::string::npos)
@@ -185,11 +188,12 @@ TEST_P(AdminHttp, ConfiguredPermissionsWidenARole) {
   auto cfg = base_config();
   port_ = free_port();
   cfg.listen = "127.0.0.1:" + std::to_string(port_);
-  cfg.permissions["TenantAdministrator"] = {"jobs.read", "runs.start"};
+  cfg.permissions["TenantAdministrator"] = {"jobs.read", "runs.start", "jobs.write"};
   kernel_ = std::make_unique<Kernel>(cfg);
   ASSERT_TRUE(kernel_->start());
   const std::string run = R"({"reason": "mine", "params": {"steps": 1}})";
-  EXPECT_EQ(http("POST", "/api/v1/jobs/job-t1/run", tenant_admin_, run).status, 202);
+  auto started = http("POST", "/api/v1/jobs/job-t1/run", tenant_admin_, run);
+  ASSERT_EQ(started.status, 202) << started.body;
   // Still only inside the scope.
   EXPECT_EQ(http("POST", "/api/v1/jobs/job-t2/run", tenant_admin_, run).status, 404);
   // The caller learns what the role may do (the console offers only that).
@@ -198,7 +202,14 @@ TEST_P(AdminHttp, ConfiguredPermissionsWidenARole) {
   auto perms = me.json()->getArray("permissions");
   std::set<std::string> got;
   for (size_t i = 0; i < perms->size(); ++i) got.insert(perms->getElement<std::string>(i));
-  EXPECT_EQ(got, (std::set<std::string>{"jobs.read", "runs.start"})) << me.body;
+  EXPECT_EQ(got, (std::set<std::string>{"jobs.read", "runs.start", "jobs.write"})) << me.body;
+  // Deleting is scoped alike: another tenant's job is not found, its own is
+  // deleted once the run started above has finished.
+  ASSERT_TRUE(kernel_->engine()->wait(started.json()->getArray("run_ids")->getElement<int64_t>(0), 10000));
+  EXPECT_EQ(http("DELETE", "/api/v1/jobs/job-t2?reason=not%20mine", tenant_admin_).status, 404);
+  EXPECT_EQ(http("DELETE", "/api/v1/jobs/job-platform?reason=above%20me", tenant_admin_).status, 404);
+  EXPECT_EQ(http("DELETE", "/api/v1/jobs/job-t1?reason=mine", tenant_admin_).status, 200);
+  EXPECT_EQ(inventory_ids(admin_), (std::set<std::string>{"job-d1", "job-platform", "job-t2"}));
   me = http("GET", "/api/v1/me", admin_);
   EXPECT_NE(me.body.find("\"runs.cancel\""), std::string::npos) << me.body;
   EXPECT_NE(me.body.find("\"metrics.read\""), std::string::npos) << me.body;
@@ -302,6 +313,10 @@ TEST_P(AdminHttp, ManualRunFalseIsRefusedWith409) {
       EXPECT_FALSE(types->getObject(i)->getValue<bool>("manual_run"));
     }
   EXPECT_TRUE(seen);
+  // A job type's title and description in the manifest's other languages.
+  auto r2 = http("GET", "/api/v1/job-types", admin_);
+  EXPECT_NE(r2.body.find(R"("translations":[{"lang":"sv","title":"Hej","description":"Hälsar)"), std::string::npos)
+      << r2.body;
 }
 
 TEST_P(AdminHttp, TheEventStreamDeliversARunsLogInOrderAndEndsWithTheRun) {
@@ -533,6 +548,74 @@ TEST_P(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
   EXPECT_EQ(http("POST", "/api/v1/jobs", admin_, R"({"id": "weekly", "job_type": "hello"})").status, 409);
   r = http("GET", "/api/v1/cron/next?cron=0%206%20*%20*%201&time_zone=Europe/Stockholm&n=3", admin_);
   EXPECT_EQ(r.json()->getArray("fire_ms")->size(), 3u) << r.body;
+
+  // The list sorts by every column and gives the last run's duration and the job's state.
+  r = http("GET", "/api/v1/jobs?sort=duration&order=desc", admin_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto first = r.json()->getArray("items")->getObject(0);
+  EXPECT_EQ(first->getValue<std::string>("id"), "weekly") << r.body;  // the only job that ran
+  EXPECT_EQ(first->getValue<std::string>("state"), "disabled");
+  EXPECT_EQ(first->getObject("last_run")->getValue<int64_t>("duration_ms"),
+            first->getObject("last_run")->getValue<int64_t>("finished_ms") -
+                first->getObject("last_run")->getValue<int64_t>("started_ms"));
+  EXPECT_GT(first->getObject("last_run")->getValue<int64_t>("duration_ms"), 0);
+  for (const char* by : {"state", "description", "owner", "scope", "region", "enabled"})
+    EXPECT_EQ(http("GET", std::string("/api/v1/jobs?sort=") + by, admin_).status, 200) << by;
+  r = http("GET", "/api/v1/jobs?sort=scope&order=desc", admin_);
+  EXPECT_EQ(r.json()->getArray("items")->getObject(0)->getValue<std::string>("scope"), "tenant:t2") << r.body;
+  r = http("GET", "/api/v1/jobs?sort=colour", admin_);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_NE(r.body.find("sort: 'colour'"), std::string::npos) << r.body;
+
+  // Deleting: jobs.write, a reason, and no run of the job pending or running.
+  const int64_t done_id = last->getValue<int64_t>("id");
+  EXPECT_EQ(http("DELETE", "/api/v1/jobs/weekly?reason=no", tenant_admin_).status, 403);
+  r = http("DELETE", "/api/v1/jobs/weekly", admin_);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("reason: a reason is required"), std::string::npos) << r.body;
+  EXPECT_EQ(http("DELETE", "/api/v1/jobs/weekly?reason=%20", admin_).status, 422);
+  EXPECT_EQ(http("DELETE", "/api/v1/jobs/nothing-here?reason=x", admin_).status, 404);
+  r = http("POST", "/api/v1/jobs/weekly/run", admin_,
+           R"({"reason": "later", "start_at_ms": )" + std::to_string(jobs::now_ms() + 3600000) + "}");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string waiting = std::to_string(r.json()->getArray("run_ids")->getElement<int64_t>(0));
+  r = http("DELETE", "/api/v1/jobs/weekly?reason=retired", admin_);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("run " + waiting + " pending or running"), std::string::npos) << r.body;
+  EXPECT_EQ(http("GET", "/api/v1/jobs/weekly", admin_).status, 200) << "a refused delete leaves the job";
+  ASSERT_EQ(http("POST", "/api/v1/runs/" + waiting + "/cancel", admin_, R"({"reason": "retiring"})").status, 200);
+  r = http("DELETE", "/api/v1/jobs/weekly?reason=retired", admin_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()->getValue<std::string>("id"), "weekly");
+  EXPECT_EQ(http("GET", "/api/v1/jobs/weekly", admin_).status, 404);
+  EXPECT_EQ(inventory_ids(admin_).count("weekly"), 0u);
+  EXPECT_EQ(http("DELETE", "/api/v1/jobs/weekly?reason=again", admin_).status, 404);
+  // Its runs stay in the history, still naming it.
+  r = http("GET", "/api/v1/runs?job_id=weekly", admin_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto kept = r.json()->getArray("items");
+  ASSERT_EQ(kept->size(), 2u) << r.body;
+  EXPECT_EQ(kept->getObject(1)->getValue<int64_t>("id"), done_id);
+  EXPECT_EQ(kept->getObject(1)->getValue<std::string>("scheduled_job_id"), "weekly");
+  EXPECT_EQ(http("GET", "/api/v1/runs/" + std::to_string(done_id), admin_).status, 200);
+  // Audited with the reason and the job as it was; the refusals too.
+  auto audit = http("GET", "/api/v1/audit?action=job.delete", admin_).json()->getArray("items");
+  Object::Ptr row, busy;
+  for (size_t i = 0; i < audit->size(); ++i) {
+    auto a = audit->getObject(static_cast<unsigned>(i));
+    if (a->getValue<std::string>("outcome") == "ok") row = a;
+    if (a->getValue<std::string>("outcome").find("pending or running") != std::string::npos) busy = a;
+  }
+  ASSERT_TRUE(row && busy) << "the delete and its refusal while a run waited";
+  EXPECT_EQ(row->getValue<std::string>("target"), "weekly");
+  EXPECT_EQ(row->getValue<std::string>("reason"), "retired");
+  EXPECT_EQ(row->getValue<std::string>("outcome"), "ok");
+  EXPECT_EQ(row->getValue<std::string>("actor"), "pat");
+  auto before = row->getObject("params");
+  ASSERT_TRUE(before) << "the job as it was";
+  EXPECT_EQ(before->getValue<std::string>("cron"), "0 6 * * 1;30 18 * * 5");
+  EXPECT_EQ(before->getValue<std::string>("scope"), "tenant:t1");
+  EXPECT_EQ(busy->getValue<std::string>("outcome").rfind("refused: ", 0), 0u);
 }
 
 TEST_P(AdminHttpSqliteFile, ReadinessFailsNamingTheCauseWhileTheStoreCannotTakeWrites) {
