@@ -2,7 +2,9 @@
 // assets (embedded at build time, see web/build.mjs) under /administration;
 // the page signs in with an API token and talks only to the admin API, so
 // it sees and does exactly what the token's role and scope allow there.
-// The routes are anonymous: the page and its scripts hold no data.
+// The page's routes are anonymous: the page and its scripts hold no data.
+// Each user's seen marks (seen.h) are kept in the plugin's own tables and
+// served to their user only.
 #include <opskernel/opk.hpp>
 
 #include <charconv>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "console_assets.h"
+#include "seen.h"
 
 namespace opk::console {
 namespace {
@@ -91,7 +94,7 @@ void not_found(Response& rs, const std::string& detail) {
 
 class Console : public Plugin {
  public:
-  explicit Console(Host host) : Plugin(host) {}
+  explicit Console(Host host) : Plugin(host), seen_(host) {}
 
   Status start() override {
     Settings in = host().settings();
@@ -133,6 +136,19 @@ class Console : public Plugin {
         },
         OPK_ROUTE_ANONYMOUS);
     if (!s) return s;
+    // The seen marks need the store (absent for `plugins check`): without it
+    // the console serves its page and keeps no marks.
+    if (Store(host()).available()) {
+      if (!(s = seen_.migrate())) return s;
+      s = add_route("console", "GET", "/api/v1/console/seen",
+                    "The caller's seen marks: runs whose logs they read, jobs whose failures they marked seen",
+                    [this](const Request& rq, Response& rs) { return seen_.get(rq, rs); });
+      if (!s) return s;
+      s = add_route("console", "POST", "/api/v1/console/seen",
+                    "Add to the caller's seen marks ({\"runs\": [run id], \"jobs\": {job key: run id}}); 204",
+                    [this](const Request& rq, Response& rs) { return seen_.post(rq, rs); });
+      if (!s) return s;
+    }
     return add_route(
         "console", "GET", "/administration/settings.json", "The console's settings (attention thresholds, polling)",
         [this](const Request&, Response& rs) {
@@ -144,6 +160,7 @@ class Console : public Plugin {
 
  private:
   std::string settings_;
+  SeenMarks seen_;
 };
 
 Manifest describe() {

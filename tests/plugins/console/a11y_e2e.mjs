@@ -409,7 +409,7 @@ try {
     for (const path of ['/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
                         '/administration/rate-limit-overrides', '/administration/feature-flags',
                         '/administration/webhook-failures', '/administration/notifications', '/administration/notifications/acme-ops',
-                        '/administration/runs']) {
+                        '/administration/runs', '/administration/attention']) {
       await go(page, path);
       await page.waitForLoadState('networkidle');
       // The page's own words, not the data in its tables (plugins' manifests, alert titles).

@@ -343,6 +343,34 @@ try {
     unseen.run_ids[0],
   );
 
+  step('attention groups failures by job; seen marks are kept on the server, the same in another browser');
+  check((await api('GET', '/api/v1/console/seen')).runs.includes(unseen.run_ids[0]), 'the read run is stored for its user');
+  const twice = (await api('POST', '/api/v1/runs', {
+    requests: [1, 2].map(() => ({ job_type: 'hello', reason: 'e2e: failing twice', params: { steps: 1, step_ms: 0, fail: true } })),
+  })).run_ids;
+  const group = page.getByTestId('attention-group-type:hello');
+  await group.getByText('2 failures').waitFor();
+  check((await group.innerText()).includes(`Run ${Math.max(...twice)}`), 'the group names its last failure');
+  await group.locator('summary').click();
+  await group.getByRole('link', { name: `Run ${Math.min(...twice)}`, exact: true }).waitFor();
+  a11y.push(...(await accessibilityProblems(page, 'attention, a group opened')));
+  await group.getByRole('button', { name: 'Mark all failures of hello seen' }).click();
+  await group.waitFor({ state: 'detached' });
+  check((await api('GET', '/api/v1/console/seen')).jobs['type:hello'] === Math.max(...twice), 'the mark is stored on the server');
+  {
+    const other = await newPage(); // another browser: nothing shared but the user
+    await signIn(other, adminToken);
+    await other.getByRole('link', { name: /^Attention/ }).click();
+    // The failures the server says this user has not seen: the count shown once the marks are read.
+    const marks = await api('GET', '/api/v1/console/seen');
+    const notSeen = (await api('GET', '/api/v1/runs?status=error&limit=1000')).items.filter(
+      (r) => !marks.runs.includes(r.id) && r.id > (marks.jobs[r.scheduled_job_id || `type:${r.job_type}`] || 0),
+    ).length;
+    await other.getByRole('heading', { name: `Failed, not yet looked at (${notSeen})` }).waitFor();
+    check((await other.getByTestId('attention-group-type:hello').count()) === 0, 'another browser shows the failures seen');
+    await other.context().close();
+  }
+
   step('run history: every run the caller may see, filtered by state and job');
   await page.getByRole('link', { name: 'Run history' }).click();
   await page.getByRole('link', { name: `#${runId}`, exact: true }).waitFor();

@@ -91,7 +91,10 @@ try {
   for (const id of [cancelled, timedOut, stopped, crashed])
     check((await failedList.getByRole('link', { name: `Run ${id}` }).count()) === 0, `run ${id} is not a failure`);
   await failedList.getByLabel('Include cancelled, timed-out, stopped and recovered runs').check();
-  for (const id of [cancelled, timedOut, stopped, crashed]) await failedList.getByRole('link', { name: `Run ${id}` }).waitFor();
+  // Grouped by job (here by type): slow-job's two runs under one head, each group's runs behind its disclosure.
+  await failedList.getByTestId('attention-group-type:slow-job').getByText('2 failures').waitFor();
+  for (const summary of await failedList.locator('summary').all()) await summary.click();
+  for (const id of [cancelled, timedOut, stopped, crashed]) await failedList.getByRole('link', { name: `Run ${id}` }).first().waitFor();
   check((await failedList.innerText()).includes('Timed out after 100 ms'), 'the timeout is said as such');
   await e2e.shot(OUT, page, 's-attention');
   step('the overview counts what the API lists: runs now, the last 24 hours by state, failures by job, the queues');

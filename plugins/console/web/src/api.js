@@ -120,23 +120,70 @@ export async function followLog(runId, since, { onLine, onEnd, onError, signal }
   }
 }
 
-/** Which runs' logs this user has read, kept in this browser. */
+/**
+ * What this user has seen, kept on the server (the console plugin's
+ * /api/v1/console/seen) so that every browser they sign in from shows the
+ * same: the runs whose logs they read, and per job ("<job id>", or
+ * "type:<job type>" for ad-hoc runs) the newest failed run they marked seen
+ * with every one before it. Read once per sign-in and kept here; the window
+ * event 'opk-read' says it changed. Marks this browser kept before are moved
+ * to the server once.
+ */
 export const readLog = {
+  user: '',
+  runs: new Set(),
+  jobs: {},
+  loaded: false,
+  tried: 0,
   key: (user) => `opk.console.read.${user}`,
+  load(user) {
+    if (this.user !== user) Object.assign(this, { user, runs: new Set(), jobs: {}, loaded: false, tried: 0 });
+    if (this.loaded || Date.now() - this.tried < 10000) return;
+    this.tried = Date.now();
+    api('/api/v1/console/seen')
+      .then(async (d) => {
+        if (this.user !== user) return;
+        for (const id of d.runs) this.runs.add(id);
+        this.jobs = { ...d.jobs, ...this.jobs };
+        this.loaded = true;
+        let old = [];
+        try {
+          old = JSON.parse(localStorage.getItem(this.key(user)) || '[]').filter((id) => Number.isInteger(id) && id > 0);
+        } catch { /* nothing kept */ }
+        if (old.length) {
+          for (const id of old) this.runs.add(id);
+          await api('/api/v1/console/seen', { method: 'POST', body: { runs: old.slice(-1000) } });
+          localStorage.removeItem(this.key(user));
+        }
+        window.dispatchEvent(new Event('opk-read'));
+      })
+      .catch(() => {});
+  },
+  /** The ids of the runs whose logs `user` read. */
   all(user) {
-    try {
-      return new Set(JSON.parse(localStorage.getItem(this.key(user)) || '[]'));
-    } catch {
-      return new Set();
-    }
+    this.load(user);
+    return this.runs;
   },
   has(user, runId) {
     return this.all(user).has(runId);
   },
+  /** Marks the log of `runId` read by `user`. */
   mark(user, runId) {
-    const ids = [...this.all(user)].filter((id) => id !== runId);
-    ids.push(runId);
-    localStorage.setItem(this.key(user), JSON.stringify(ids.slice(-5000)));
+    if (this.has(user, runId)) return;
+    this.runs.add(runId);
     window.dispatchEvent(new Event('opk-read'));
+    api('/api/v1/console/seen', { method: 'POST', body: { runs: [runId] } }).catch(() => {});
+  },
+  /** The newest failed run of `job` (a job key) that `user` marked seen with those before it; 0: none. */
+  seenUpTo(user, job) {
+    this.load(user);
+    return this.jobs[job] || 0;
+  },
+  /** Marks every failure of `job` up to run `upTo` seen by `user`; resolves once stored. */
+  async markJob(user, job, upTo) {
+    this.load(user);
+    this.jobs = { ...this.jobs, [job]: Math.max(this.jobs[job] || 0, upTo) };
+    window.dispatchEvent(new Event('opk-read'));
+    await api('/api/v1/console/seen', { method: 'POST', body: { jobs: { [job]: upTo } } });
   },
 };

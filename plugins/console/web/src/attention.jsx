@@ -1,14 +1,21 @@
 // The attention panel (/administration/attention): critical alerts not yet
 // closed and escalated alerts, each linking to the alert; runs over their
-// target duration, queues over the threshold, failed runs not yet looked at,
-// and stale runs, each linking to the run. Polled for the navigation badges
-// too (Attention, and Alerts from the alert counts).
+// target duration, queues over the threshold, failed runs not yet seen
+// grouped by job (how many, the last one and its error, the runs when opened,
+// and "Mark all seen"), and stale runs, each linking to the run. What a user
+// has seen is kept on the server (readLog in api.js), so it is the same in
+// every browser. Polled for the navigation badges too (Attention, and Alerts
+// from the alert counts).
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { useReadMarks } from './jobs.jsx';
 import { AlertStatusLabel, SeverityLabel } from './alerts.jsx';
-import { Link, Message, StatusIcon, duration, time, useEventCount, useMenuPoll, useSession } from './ui.jsx';
+import { t, tp } from './i18n.js';
+import { Link, Message, duration, number, time, useEventCount, useMenuPoll, useSession } from './ui.jsx';
 import { RunStatusIcon, runStateText } from './run_states.jsx';
+
+/** The key a run's failures are grouped and marked seen under: its scheduled job, else its type. */
+export const failureKey = (r) => r.scheduled_job_id || `type:${r.job_type}`;
 
 /**
  * Whether this user's Attention lists runs terminated for a cause (cancelled,
@@ -73,10 +80,10 @@ export function useAttention(ctx, open) {
       const [running, recent, failed, stale, queues, terminated] = await Promise.all([
         api(`/api/v1/runs${query({ status: 'running', over_target: true, limit: 100 })}`),
         api(`/api/v1/runs${query({ over_target: true, since_ms: now - s.over_target_lookback_hours * 3600000, limit: 100 })}`),
-        api(`/api/v1/runs${query({ status: 'error', since_ms: since, limit: 200 })}`),
+        api(`/api/v1/runs${query({ status: 'error', since_ms: since, limit: 1000 })}`),
         api(`/api/v1/runs${query({ status: 'running', stale: true, limit: 100 })}`),
         api('/api/v1/queues'),
-        stopped ? api(`/api/v1/runs${query({ status: 'terminated', since_ms: since, limit: 200 })}`) : { items: [] },
+        stopped ? api(`/api/v1/runs${query({ status: 'terminated', since_ms: since, limit: 1000 })}`) : { items: [] },
       ]);
       const read = readLog.all(ctx.me.user_id);
       const { a, e: alertsError } = await alerts;
@@ -87,7 +94,9 @@ export function useAttention(ctx, open) {
         queues: Object.entries(queues.pools || {})
           .filter(([, n]) => n > s.queue_threshold)
           .map(([pool, depth]) => ({ pool, depth })),
-        failed: [...failed.items, ...terminated.items].filter((r) => !read.has(r.id)).sort((a, b) => b.id - a.id),
+        failed: [...failed.items, ...terminated.items]
+          .filter((r) => !read.has(r.id) && r.id > readLog.seenUpTo(ctx.me.user_id, failureKey(r)))
+          .sort((a, b) => b.id - a.id),
         stale: stale.items,
         critical: a ? a.critical : [],
         escalated: a ? a.escalated : [],
@@ -116,8 +125,8 @@ function AlertList({ alerts, empty }) {
           <SeverityLabel severity={a.severity} /> <Link href={`/administration/alerts/${a.id}`}>{a.title}</Link>{' '}
           <AlertStatusLabel status={a.status} />{' '}
           <span class="hint">
-            {a.scope} · last seen {time(a.last_seen_ms)}
-            {a.escalation_level > 0 ? ` · escalation level ${a.escalation_level}` : ''}
+            {a.scope} · {t('last seen {time}', { time: time(a.last_seen_ms) })}
+            {a.escalation_level > 0 ? ` · ${t('escalation level {n}', { n: a.escalation_level })}` : ''}
           </span>
         </li>
       ))}
@@ -125,17 +134,78 @@ function AlertList({ alerts, empty }) {
   );
 }
 
-function RunList({ runs, empty, detail }) {
+function RunList({ runs, empty, detail, showJob = true }) {
   if (!runs.length) return <p class="hint">{empty}</p>;
   return (
     <ul class="attention-list">
       {runs.map((r) => (
         <li key={r.id}>
-          <RunStatusIcon status={r.status} /> <Link href={`/administration/runs/${r.id}`}>Run {r.id}</Link>{' '}
-          <span>{r.scheduled_job_id || r.job_type}</span> <span class="hint">{detail(r)}</span>
+          <RunStatusIcon status={r.status} /> <Link href={`/administration/runs/${r.id}`}>{t('Run {id}', { id: r.id })}</Link>{' '}
+          {showJob && <span>{r.scheduled_job_id || r.job_type}</span>} <span class="hint">{detail(r)}</span>
         </li>
       ))}
     </ul>
+  );
+}
+
+/** How a failed run ended, with when: its termination or its error. */
+const failureText = (r) =>
+  r.termination
+    ? `${runStateText(r)} ${time(r.finished_ms)}`
+    : r.summary
+      ? t('failed {time}: {error}', { time: time(r.finished_ms), error: r.summary })
+      : t('failed {time}', { time: time(r.finished_ms) });
+
+/**
+ * The failures not yet seen, grouped by job, the most recent first: each
+ * with its count, its last failure and that one's error, its runs behind a
+ * disclosure, and "Mark all seen".
+ */
+function FailureGroups({ runs, empty }) {
+  const ctx = useSession();
+  const [error, setError] = useState(null);
+  if (!runs.length) return <p class="hint">{empty}</p>;
+  const groups = new Map();
+  for (const r of runs) {
+    const key = failureKey(r);
+    if (!groups.has(key)) groups.set(key, { key, job: r.scheduled_job_id, name: r.scheduled_job_id || r.job_type, runs: [] });
+    groups.get(key).runs.push(r);
+  }
+  return (
+    <>
+      <Message error={error} />
+      <ul class="attention-list failure-groups">
+        {[...groups.values()].map((g) => {
+          const last = g.runs[0]; // newest first
+          return (
+            <li key={g.key} data-testid={`attention-group-${g.key}`}>
+              <div class="group-head">
+                <RunStatusIcon status={last.status} />{' '}
+                {g.job ? <Link href={`/administration/jobs/${encodeURIComponent(g.job)}`}>{g.name}</Link> : <span>{g.name}</span>}{' '}
+                <strong data-testid="attention-group-count">{tp(g.runs.length, '{n} failure', '{n} failures', { n: number(g.runs.length) })}</strong>{' '}
+                <span class="hint">
+                  · {t('last')} <Link href={`/administration/runs/${last.id}`}>{t('Run {id}', { id: last.id })}</Link> {failureText(last)}
+                </span>{' '}
+                <button
+                  type="button"
+                  aria-label={t('Mark all failures of {job} seen', { job: g.name })}
+                  onClick={() => {
+                    setError(null);
+                    readLog.markJob(ctx.me.user_id, g.key, Math.max(...g.runs.map((r) => r.id))).catch(setError);
+                  }}
+                >
+                  {t('Mark all seen')}
+                </button>
+              </div>
+              <details>
+                <summary>{tp(g.runs.length, 'Its run', 'Its {n} runs', { n: number(g.runs.length) })}</summary>
+                <RunList runs={g.runs} empty="" showJob={false} detail={failureText} />
+              </details>
+            </li>
+          );
+        })}
+      </ul>
+    </>
   );
 }
 
@@ -143,75 +213,76 @@ export function AttentionPage({ data }) {
   const ctx = useSession();
   useReadMarks();
   useEffect(() => {
-    document.title = 'Attention · Opskernel';
+    document.title = `${t('Attention')} · Opskernel`;
   }, []);
   const s = ctx.settings;
   return (
     <section aria-labelledby="att-title">
       <div class="page-head">
-        <h1 id="att-title">Attention</h1>
-        <p class="hint">{data.at ? `Checked ${time(data.at)}; refreshed every ${s.poll_seconds} s.` : 'Checking…'}</p>
+        <h1 id="att-title">{t('Attention')}</h1>
+        <p class="hint">{data.at ? t('Checked {time}; refreshed every {n} s.', { time: time(data.at), n: s.poll_seconds }) : t('Checking…')}</p>
       </div>
       <Message error={data.error} />
-      <Message error={data.alertsError && new Error(`Alerts could not be read: ${data.alertsError.message}`)} />
+      <Message error={data.alertsError && new Error(t('Alerts could not be read: {detail}', { detail: data.alertsError.message }))} />
       <div class="attention">
         {ctx.can('alerts.read') && (
           <>
             <section aria-labelledby="att-critical">
-              <h2 id="att-critical">Critical alerts, not closed ({data.critical.length})</h2>
-              <AlertList alerts={data.critical} empty="No critical alert is open." />
+              <h2 id="att-critical">{t('Critical alerts, not closed ({n})', { n: data.critical.length })}</h2>
+              <AlertList alerts={data.critical} empty={t('No critical alert is open.')} />
             </section>
             <section aria-labelledby="att-escalated">
-              <h2 id="att-escalated">Escalated alerts ({data.escalated.length})</h2>
-              <AlertList alerts={data.escalated} empty="No alert is escalated." />
+              <h2 id="att-escalated">{t('Escalated alerts ({n})', { n: data.escalated.length })}</h2>
+              <AlertList alerts={data.escalated} empty={t('No alert is escalated.')} />
             </section>
           </>
         )}
         <section aria-labelledby="att-over">
-          <h2 id="att-over">Over their target duration ({data.over.length})</h2>
+          <h2 id="att-over">{t('Over their target duration ({n})', { n: data.over.length })}</h2>
           <RunList
             runs={data.over}
-            empty={`No run in the last ${s.over_target_lookback_hours} h ran longer than its target.`}
-            detail={(r) => `${duration(r.duration_ms)} against a target of ${duration(r.target_duration_ms)}${r.phase === 'RUNNING' ? ', still running' : ''}`}
+            empty={t('No run in the last {n} h ran longer than its target.', { n: s.over_target_lookback_hours })}
+            detail={(r) =>
+              r.phase === 'RUNNING'
+                ? t('{duration} against a target of {target}, still running', { duration: duration(r.duration_ms), target: duration(r.target_duration_ms) })
+                : t('{duration} against a target of {target}', { duration: duration(r.duration_ms), target: duration(r.target_duration_ms) })
+            }
           />
         </section>
         <section aria-labelledby="att-queues">
-          <h2 id="att-queues">Queues over {s.queue_threshold} ({data.queues.length})</h2>
+          <h2 id="att-queues">{t('Queues over {threshold} ({n})', { threshold: s.queue_threshold, n: data.queues.length })}</h2>
           {data.queues.length ? (
             <ul class="attention-list">
               {data.queues.map((q) => (
-                <li key={q.pool}>
-                  Pool <strong>{q.pool}</strong>: {q.depth} runs queued
-                </li>
+                <li key={q.pool}>{t('Pool {pool}: {n} runs queued', { pool: q.pool, n: q.depth })}</li>
               ))}
             </ul>
           ) : (
-            <p class="hint">No worker pool has more than {s.queue_threshold} runs queued.</p>
+            <p class="hint">{t('No worker pool has more than {n} runs queued.', { n: s.queue_threshold })}</p>
           )}
         </section>
         <section aria-labelledby="att-failed">
-          <h2 id="att-failed">Failed, not yet looked at ({data.failed.length})</h2>
+          <h2 id="att-failed">{t('Failed, not yet looked at ({n})', { n: data.failed.length })}</h2>
           <label class="check">
             <input
               type="checkbox"
               checked={attentionStopped.get(ctx.me.user_id)}
               onChange={(e) => attentionStopped.set(ctx.me.user_id, e.currentTarget.checked)}
             />{' '}
-            Include cancelled, timed-out, stopped and recovered runs
+            {t('Include cancelled, timed-out, stopped and recovered runs')}
           </label>
-          <RunList
+          <FailureGroups
             runs={data.failed}
-            empty={`No unread failures in the last ${s.failed_lookback_days} days.`}
-            detail={(r) =>
-              r.termination
-                ? `${runStateText(r)} ${time(r.finished_ms)}`
-                : `failed ${time(r.finished_ms)}${r.summary ? `: ${r.summary}` : ''}`
-            }
+            empty={t('No unread failures in the last {n} days. Failures you mark seen, or whose logs you read, leave this list.', { n: s.failed_lookback_days })}
           />
         </section>
         <section aria-labelledby="att-stale">
-          <h2 id="att-stale">Stale ({data.stale.length})</h2>
-          <RunList runs={data.stale} empty="No run has been running past the stale threshold." detail={(r) => `running since ${time(r.started_ms)}`} />
+          <h2 id="att-stale">{t('Stale ({n})', { n: data.stale.length })}</h2>
+          <RunList
+            runs={data.stale}
+            empty={t('No run has been running past the stale threshold.')}
+            detail={(r) => t('running since {time}', { time: time(r.started_ms) })}
+          />
         </section>
       </div>
     </section>

@@ -1,0 +1,123 @@
+// The console users' seen marks (seen.h). Portable SQL (SQLite and
+// PostgreSQL): $n parameters, BIGINT and TEXT, ON CONFLICT.
+//
+// Not audited: a seen mark changes nothing but what the Attention page and
+// the unread-log markers show to the user who set it; it grants, hides from
+// others and stops nothing, and each user can set only their own. The
+// kernel's other view state (a user's language, time zone, theme) is not
+// audited either.
+#include "seen.h"
+
+#include <set>
+
+namespace opk::console {
+namespace {
+
+const char* const kSeenSchemaV1 =
+    "CREATE TABLE p_console_read_runs (user_id TEXT NOT NULL, run_id BIGINT NOT NULL, read_ms BIGINT NOT NULL, "
+    "PRIMARY KEY (user_id, run_id));"
+    "CREATE TABLE p_console_seen_jobs (user_id TEXT NOT NULL, job_key TEXT NOT NULL, up_to_run_id BIGINT NOT NULL, "
+    "seen_ms BIGINT NOT NULL, PRIMARY KEY (user_id, job_key))";
+
+// At most this many marks in one request.
+constexpr size_t kMaxMarks = 1000;
+
+Status seen_fail(Response& rs, const Status& s) {
+  rs.problem(s);
+  return Status::ok();
+}
+
+int64_t seen_int(const Json& v) {
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_string()) return std::stoll(v.get<std::string>());
+  return 0;
+}
+
+// A run id of the request: a positive whole number; `field` names it.
+Status seen_run_id(const Json& v, const std::string& field, int64_t* out) {
+  if (!v.is_number_integer() || v.get<int64_t>() < 1)
+    return Status::invalid(field + ": must be a run id (a positive whole number)");
+  *out = v.get<int64_t>();
+  return Status::ok();
+}
+
+}  // namespace
+
+Status SeenMarks::migrate() const {
+  return Store(host_).migrate({{1, "the runs each user read and the jobs they marked seen", kSeenSchemaV1}});
+}
+
+Status SeenMarks::get(const Request& rq, Response& rs) const {
+  const std::string user(rq.user_id());
+  if (user.empty()) return seen_fail(rs, {OPK_ERR_PERMISSION, "seen marks belong to a user: this caller is none"});
+  Store st(host_);
+  Json runs, jobs;
+  Status s = st.query("SELECT run_id FROM p_console_read_runs WHERE user_id = $1 ORDER BY run_id DESC LIMIT " +
+                          std::to_string(kSeenRunsKept),
+                      {user}, &runs);
+  if (s)
+    s = st.query("SELECT job_key, up_to_run_id FROM p_console_seen_jobs WHERE user_id = $1 ORDER BY job_key", {user},
+                 &jobs);
+  if (!s) return seen_fail(rs, s);
+  Json out = {{"runs", Json::array()}, {"jobs", Json::object()}};
+  for (const auto& r : runs) out["runs"].push_back(seen_int(r[0]));
+  for (const auto& r : jobs) out["jobs"][r[0].get<std::string>()] = seen_int(r[1]);
+  rs.status(200).header("cache-control", "no-store").json(out);
+  return Status::ok();
+}
+
+Status SeenMarks::post(const Request& rq, Response& rs) const {
+  const std::string user(rq.user_id());
+  if (user.empty()) return seen_fail(rs, {OPK_ERR_PERMISSION, "seen marks belong to a user: this caller is none"});
+  if (rq.body().empty())
+    return seen_fail(rs, Status::invalid("request: a JSON body is required ({\"runs\": [...], \"jobs\": {...}})"));
+  const Json body = Json::parse(rq.body(), nullptr, false);
+  if (body.is_discarded()) return seen_fail(rs, Status::invalid("request: the body is not valid JSON"));
+  if (!body.is_object()) return seen_fail(rs, Status::invalid("request: the body must be a JSON object"));
+  for (const auto& [key, value] : body.items())
+    if (key != "runs" && key != "jobs")
+      return seen_fail(rs, Status::invalid(key + ": is not a field of this request (runs, jobs)"));
+  const Json runs = body.value("runs", Json::array()), jobs = body.value("jobs", Json::object());
+  if (!runs.is_array()) return seen_fail(rs, Status::invalid("runs: must be an array of run ids"));
+  if (!jobs.is_object()) return seen_fail(rs, Status::invalid("jobs: must be an object of job keys and run ids"));
+  if (runs.size() + jobs.size() > kMaxMarks)
+    return seen_fail(rs, Status::invalid("request: more than " + std::to_string(kMaxMarks) + " marks at once"));
+  const std::string now = std::to_string(host_.now_ms());
+  std::vector<Store::Statement> writes;
+  std::set<int64_t> ids;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    int64_t id = 0;
+    if (Status s = seen_run_id(runs[i], "runs[" + std::to_string(i) + "]", &id); !s) return seen_fail(rs, s);
+    if (!ids.insert(id).second) continue;
+    writes.push_back(
+        {"INSERT INTO p_console_read_runs (user_id, run_id, read_ms) VALUES ($1, $2, $3) "
+         "ON CONFLICT (user_id, run_id) DO NOTHING",
+         {user, std::to_string(id), now}});
+  }
+  for (const auto& [key, value] : jobs.items()) {
+    if (key.empty() || key.size() > 300)
+      return seen_fail(rs, Status::invalid("jobs: a job key must be 1 to 300 bytes"));
+    int64_t id = 0;
+    if (Status s = seen_run_id(value, "jobs." + key, &id); !s) return seen_fail(rs, s);
+    writes.push_back(
+        {"INSERT INTO p_console_seen_jobs (user_id, job_key, up_to_run_id, seen_ms) VALUES ($1, $2, $3, $4) "
+         "ON CONFLICT (user_id, job_key) DO UPDATE SET up_to_run_id = CASE WHEN excluded.up_to_run_id > "
+         "p_console_seen_jobs.up_to_run_id THEN excluded.up_to_run_id ELSE p_console_seen_jobs.up_to_run_id "
+         "END, seen_ms = excluded.seen_ms",
+         {user, key, std::to_string(id), now}});
+  }
+  if (writes.empty()) return seen_fail(rs, Status::invalid("request: no marks (runs or jobs) given"));
+  // The oldest read runs beyond the kept number are forgotten.
+  if (!ids.empty())
+    writes.push_back(
+        {"DELETE FROM p_console_read_runs WHERE user_id = $1 AND run_id <= (SELECT run_id FROM "
+         "p_console_read_runs WHERE user_id = $1 ORDER BY run_id DESC LIMIT 1 OFFSET " +
+             std::to_string(kSeenRunsKept) + ")",
+         {user}});
+  Json results;
+  if (Status s = Store(host_).transaction(writes, &results); !s) return seen_fail(rs, s);
+  rs.status(204);
+  return Status::ok();
+}
+
+}  // namespace opk::console

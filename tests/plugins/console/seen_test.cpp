@@ -1,0 +1,112 @@
+// The console users' seen marks (plugins/console/seen.h) on a real kernel
+// over real HTTP, on both stores: each user reads and sets only their own,
+// a job's mark only moves forward, the read runs kept are bounded, and bad
+// input is refused naming the field with nothing stored.
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <gtest/gtest.h>
+
+#include "../admin-http/http_client.h"
+#include "support/kernel_util.h"
+#include "support/pg_util.h"
+
+namespace opk {
+namespace {
+
+class SeenMarks : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    port_ = test::free_port();
+    auto cfg = test::quiet_config(dir_, plugins_);
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
+    ASSERT_TRUE(e.empty()) << e;
+    cfg.listen = "127.0.0.1:" + std::to_string(port_);
+    kernel_ = std::make_unique<Kernel>(cfg);
+    ASSERT_TRUE(kernel_->start());
+    auto* id = kernel_->identity();
+    ASSERT_TRUE(id->add_user({"pat", "", "PlatformAdministrator", "platform"}));
+    ASSERT_TRUE(id->issue_token("pat", 0, "test", &pat_));
+    ASSERT_TRUE(id->add_node("distributor:d", "platform", ""));
+    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", ""));
+    ASSERT_TRUE(id->add_node("tenant:acme", "partner:p", ""));
+    ASSERT_TRUE(id->add_user({"ann", "", "TenantUser", "tenant:acme"}));
+    ASSERT_TRUE(id->issue_token("ann", 0, "test", &ann_));
+  }
+
+  test::Reply post(const std::string& token, const std::string& body) {
+    return test::http_request(port_, "POST", "/api/v1/console/seen", token, body);
+  }
+  // The caller's marks as "runs: 5 3; jobs: a=1 b=2".
+  std::string marks(const std::string& token) {
+    auto r = test::http_request(port_, "GET", "/api/v1/console/seen", token);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return "";
+    auto o = r.json();
+    std::string out = "runs:";
+    auto runs = o->getArray("runs");
+    for (size_t i = 0; i < runs->size(); ++i) out += " " + runs->get(i).toString();
+    out += "; jobs:";
+    auto jobs = o->getObject("jobs");
+    for (const auto& k : jobs->getNames()) out += " " + k + "=" + jobs->get(k).toString();
+    return out;
+  }
+
+  test::TempDir dir_;
+  test::PgDatabase db_;
+  std::string plugins_ = test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("console")});
+  std::unique_ptr<Kernel> kernel_;
+  int port_ = 0;
+  std::string pat_, ann_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, SeenMarks, ::testing::Values("sqlite", "postgresql"), test::store_backend_name);
+
+TEST_P(SeenMarks, EachUserKeepsTheirOwnAndBadInputStoresNothing) {
+  EXPECT_EQ(marks(pat_), "runs:; jobs:");
+  auto r = post(pat_, R"({"runs": [5, 3, 5], "jobs": {"nightly": 10, "type:hello": 4}})");
+  ASSERT_EQ(r.status, 204) << r.body;
+  EXPECT_EQ(marks(pat_), "runs: 5 3; jobs: nightly=10 type:hello=4");
+  EXPECT_EQ(marks(ann_), "runs:; jobs:");  // another user's marks are not theirs
+  ASSERT_EQ(post(ann_, R"({"jobs": {"nightly": 2}})").status, 204);
+  EXPECT_EQ(marks(ann_), "runs:; jobs: nightly=2");
+
+  // A job's mark only moves forward.
+  ASSERT_EQ(post(pat_, R"({"jobs": {"nightly": 7}})").status, 204);
+  EXPECT_EQ(marks(pat_), "runs: 5 3; jobs: nightly=10 type:hello=4");
+  ASSERT_EQ(post(pat_, R"({"jobs": {"nightly": 12}, "runs": [9]})").status, 204);
+  EXPECT_EQ(marks(pat_), "runs: 9 5 3; jobs: nightly=12 type:hello=4");
+
+  // Bad input is named; nothing of the request is stored.
+  for (auto [body, field] :
+       std::vector<std::pair<const char*, const char*>>{{"", "body"},
+                                                        {"not json", "not valid JSON"},
+                                                        {"[1]", "JSON object"},
+                                                        {R"({"runs": [11, "x"]})", "runs[1]"},
+                                                        {R"({"runs": [11, 0]})", "runs[1]"},
+                                                        {R"({"runs": 11})", "runs"},
+                                                        {R"({"jobs": {"nightly": 20, "weekly": -1}})", "jobs.weekly"},
+                                                        {R"({"jobs": []})", "jobs"},
+                                                        {R"({"runs": [12], "user": "ann"})", "user"},
+                                                        {R"({})", "no marks"}}) {
+    r = post(pat_, body);
+    EXPECT_EQ(r.status, 400) << body << ": " << r.body;
+    EXPECT_NE(r.body.find(field), std::string::npos) << body << ": " << r.body;
+  }
+  EXPECT_EQ(marks(pat_), "runs: 9 5 3; jobs: nightly=12 type:hello=4");
+  EXPECT_EQ(test::http_request(port_, "GET", "/api/v1/console/seen").status, 401);
+  EXPECT_EQ(test::http_request(port_, "POST", "/api/v1/console/seen", "", R"({"runs": [1]})").status, 401);
+
+  // The read runs kept are bounded: the oldest are forgotten.
+  for (int batch = 0; batch < 6; ++batch) {
+    std::string ids;
+    for (int i = 1; i <= 1000; ++i) ids += (ids.empty() ? "" : ",") + std::to_string(100 + batch * 1000 + i);
+    ASSERT_EQ(post(pat_, "{\"runs\": [" + ids + "]}").status, 204);
+  }
+  auto all = test::http_request(port_, "GET", "/api/v1/console/seen", pat_).json()->getArray("runs");
+  ASSERT_EQ(all->size(), 5000u);
+  EXPECT_EQ(all->getElement<int64_t>(0), 6100);
+  EXPECT_EQ(all->getElement<int64_t>(4999), 1101);
+}
+
+}  // namespace
+}  // namespace opk
