@@ -183,21 +183,57 @@ Status PgStore::claim_runs(const ClaimRequest& q, std::vector<RunRow>* claimed,
                       "0 AND EXISTS (SELECT 1 FROM me) ORDER BY id FOR UPDATE SKIP LOCKED)" +
                       kSet,
                   {q.node, std::to_string(q.epoch), std::to_string(started), pg_bigint_array(q.ids)}, &r);
-    } else {
-      w = pg_exec(c, "claim runs",
-                  kLive +
-                      "pick AS (SELECT s.id FROM run_state s JOIN runs r ON r.id = s.id WHERE s.id IN (SELECT id FROM "
-                      "open_runs) AND s.phase = 'PENDING' AND s.hold = 0 AND r.scheduled_ms <= $4 AND r.job_type = "
-                      "ANY($5::text[]) AND EXISTS (SELECT 1 FROM me) ORDER BY r.priority DESC, r.scheduled_ms, r.id "
-                      "LIMIT $6 FOR UPDATE OF s SKIP LOCKED)" +
-                      kSet,
-                  {q.node, std::to_string(q.epoch), std::to_string(started), std::to_string(q.now_ms),
-                   pg_text_array(q.job_types), std::to_string(q.limit)},
-                  &r);
     }
     if (!w) return w;
     std::vector<int64_t> ids;
-    for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));
+    for (int i = 0; r.get() && i < PQntuples(r.get()); ++i)
+      ids.push_back(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));
+    if (q.ids.empty()) {
+      // Two statements: the due runs in claim order, read without locking,
+      // then those still PENDING locked by id, in that order. One statement
+      // locking through the join with open_runs re-ran that join for every
+      // row another claim or completion had changed since its snapshot
+      // (PostgreSQL's recheck of a locked row, EvalPlanQual): quadratic in
+      // the queue, one claim of 20,000 queued runs took 84 s. Candidates
+      // another kernel holds are passed over and the next ones read, at most
+      // three times.
+      const size_t want = static_cast<size_t>(q.limit);
+      const size_t batch = want * 2 + 16;
+      std::vector<int64_t> tried;
+      for (int pass = 0; pass < 3 && ids.size() < want; ++pass) {
+        PgResult cand;
+        if (Status rd = pg_exec(
+                c, "claim runs",
+                "SELECT s.id FROM run_state s JOIN runs r ON r.id = s.id WHERE s.id IN (SELECT id FROM "
+                "open_runs) AND s.phase = 'PENDING' AND s.hold = 0 AND r.scheduled_ms <= $1 AND "
+                "r.job_type = ANY($2::text[]) AND s.id <> ALL($3::bigint[]) ORDER BY r.priority DESC, "
+                "r.scheduled_ms, r.id LIMIT $4",
+                {std::to_string(q.now_ms), pg_text_array(q.job_types), pg_bigint_array(tried), std::to_string(batch)},
+                &cand);
+            !rd)
+          return rd;
+        std::vector<int64_t> candidates;
+        for (int i = 0; i < PQntuples(cand.get()); ++i)
+          candidates.push_back(std::strtoll(PQgetvalue(cand.get(), i, 0), nullptr, 10));
+        if (candidates.empty()) break;
+        tried.insert(tried.end(), candidates.begin(), candidates.end());
+        PgResult locked;
+        if (Status lk = pg_exec(c, "claim runs",
+                                kLive +
+                                    "pick AS (SELECT id FROM run_state WHERE id = ANY($4::bigint[]) AND phase = "
+                                    "'PENDING' AND hold = 0 AND EXISTS (SELECT 1 FROM me) ORDER BY "
+                                    "array_position($4::bigint[], id) LIMIT $5 FOR UPDATE SKIP LOCKED)" +
+                                    kSet,
+                                {q.node, std::to_string(q.epoch), std::to_string(started), pg_bigint_array(candidates),
+                                 std::to_string(want - ids.size())},
+                                &locked);
+            !lk)
+          return lk;
+        for (int i = 0; i < PQntuples(locked.get()); ++i)
+          ids.push_back(std::strtoll(PQgetvalue(locked.get(), i, 0), nullptr, 10));
+        if (candidates.size() < batch) break;  // no more due runs
+      }
+    }
     if (!ids.empty()) {
       if (q.ids.empty()) {
         if (Status rd = runs_where_in(c, "id = ANY($1::bigint[])", {pg_bigint_array(ids)},
