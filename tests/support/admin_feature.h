@@ -6,7 +6,7 @@
 // Redocly's linter; a second kernel process on the same PostgreSQL
 // database; a request from another loopback address; waiting for a
 // condition; and, on the SDK's test host, calls of a feature's routes and
-// its audit rows. Not thread-safe.
+// its audit rows (FeatureApiTest). Not thread-safe.
 #ifndef OPSKERNEL_TESTS_SUPPORT_ADMIN_FEATURE_H
 #define OPSKERNEL_TESTS_SUPPORT_ADMIN_FEATURE_H
 
@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <opskernel/json.hpp>
+#include <opskernel/testing.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -31,6 +32,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
@@ -101,8 +103,11 @@ class FeatureKernelTest : public Base {
     cfg_.log.console = false;
     cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
   }
+  // Stops and destroys the kernel (before a derived fixture's members, such
+  // as its PostgreSQL database, go).
   void TearDown() override {
     if (kernel_) kernel_->stop();
+    kernel_.reset();
   }
 
   // Starts the kernel with cfg_ and adds the hierarchy and the users
@@ -269,6 +274,50 @@ class SecondKernel {
  private:
   pid_t pid_ = -1;
   std::filesystem::path log_;
+};
+
+// A test of an admin feature's routes on the SDK's test host (no kernel):
+// requests under the feature's base path as a principal, what a create and
+// a list answer, and the feature's audit rows. A fixture derives from it
+// with the base path and the names of its record in a create's answer and
+// of the records in a list's ("window", "windows"), and loads its plugins
+// into host_ from SetUp.
+class FeatureApiTest : public ::testing::Test {
+ protected:
+  FeatureApiTest(std::string base, std::string one, std::string many)
+      : base_(std::move(base)), one_(std::move(one)), many_(std::move(many)) {}
+
+  // `method` `base` + `target` as `who`, with `body` as JSON unless null.
+  testing::Response call(const std::string& method, const std::string& target, const nlohmann::json& body = nullptr,
+                         const testing::Principal& who = testing::Principal::administrator()) {
+    return host_.request(method, base_ + target, body.is_null() ? "" : body.dump(), who);
+  }
+  static nlohmann::json json(const testing::Response& r) { return nlohmann::json::parse(r.body, nullptr, false); }
+  // POSTs `body` to the base path, expecting 201; the record it answers.
+  nlohmann::json create(const nlohmann::json& body) {
+    auto r = call("POST", "", body);
+    EXPECT_EQ(r.status, 201) << body.dump() << " " << r.body;
+    return json(r)[one_];
+  }
+  // GETs the base path with `query` ("?state=active"), expecting 200; the
+  // records it answers.
+  nlohmann::json list(const std::string& query = "") {
+    auto r = call("GET", query);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json(r)[many_];
+  }
+  // The audit rows of `action`, oldest first.
+  std::vector<testing::AuditRow> audit(const std::string& action) {
+    std::vector<testing::AuditRow> out;
+    for (const auto& row : host_.audit_rows())
+      if (row.action == action) out.push_back(row);
+    return out;
+  }
+
+  testing::Host host_;
+
+ private:
+  std::string base_, one_, many_;
 };
 
 }  // namespace opk::test

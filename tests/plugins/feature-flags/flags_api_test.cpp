@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/admin_feature.h"
 #include "support/bundled.h"
 
 namespace opk::test {
@@ -30,8 +31,9 @@ constexpr const char* kDeclared = R"([
   {"id": "consumer.batch", "type": "number", "default": 50, "description": "Rows per batch"}
 ])";
 
-class FlagsApi : public ::testing::Test {
+class FlagsApi : public FeatureApiTest {
  protected:
+  FlagsApi() : FeatureApiTest("/api/v1/feature-flags", "flag", "flags") {}
   void SetUp() override {
     host_.set_setting("declare", kDeclared);
     ASSERT_NO_FATAL_FAILURE(load_bundled(host_, {"feature-flags"}));
@@ -42,11 +44,6 @@ class FlagsApi : public ::testing::Test {
     host_.grant("DistributorAdministrator", "feature_flags.read");
   }
 
-  testing::Response call(const std::string& method, const std::string& target, const Json& body = nullptr,
-                         const Principal& who = kAdmin) {
-    return host_.request(method, "/api/v1/feature-flags" + target, body.is_null() ? "" : body.dump(), who);
-  }
-  static Json json(const testing::Response& r) { return Json::parse(r.body, nullptr, false); }
   Json flag(const std::string& id) {
     auto r = call("GET", "/" + id);
     EXPECT_EQ(r.status, 200) << r.body;
@@ -68,14 +65,6 @@ class FlagsApi : public ::testing::Test {
                   {{"id", id}, {"type", type}, {"default", def}, {"description", "d of " + id}, {"reason", "new"}});
     ASSERT_EQ(r.status, 201) << r.body;
   }
-  std::vector<testing::AuditRow> audit(const std::string& action) {
-    std::vector<testing::AuditRow> out;
-    for (const auto& row : host_.audit_rows())
-      if (row.action == action) out.push_back(row);
-    return out;
-  }
-
-  testing::Host host_;
 };
 
 TEST_F(FlagsApi, ThreeTypesAndTheWrongTypeRefusedNamingTheField) {

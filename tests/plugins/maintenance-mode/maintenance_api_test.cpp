@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "support/admin_feature.h"
 #include "support/bundled.h"
 
 namespace opk::test {
@@ -29,8 +30,9 @@ const Principal kReader{"rita", "DistributorAdministrator", "distributor:d1"};
 
 constexpr int64_t kHour = 3'600'000;
 
-class MaintenanceApi : public ::testing::Test {
+class MaintenanceApi : public FeatureApiTest {
  protected:
+  MaintenanceApi() : FeatureApiTest("/api/v1/maintenance", "window", "windows") {}
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(start()); }
 
   void start() {
@@ -45,22 +47,6 @@ class MaintenanceApi : public ::testing::Test {
     host_.grant("DistributorAdministrator", "maintenance.read");
   }
 
-  testing::Response call(const std::string& method, const std::string& target, const Json& body = nullptr,
-                         const Principal& who = kAdmin) {
-    return host_.request(method, "/api/v1/maintenance" + target, body.is_null() ? "" : body.dump(), who);
-  }
-  static Json json(const testing::Response& r) { return Json::parse(r.body, nullptr, false); }
-
-  Json create(const Json& body) {
-    auto r = call("POST", "", body);
-    EXPECT_EQ(r.status, 201) << body.dump() << " " << r.body;
-    return json(r)["window"];
-  }
-  Json list(const std::string& query = "") {
-    auto r = call("GET", query);
-    EXPECT_EQ(r.status, 200) << r.body;
-    return json(r)["windows"];
-  }
   // What admin-http would see for `scope` (see the probe).
   Json lookup(const std::string& scope) {
     auto r = host_.run("maintenance-lookup", Json{{"scope", scope}}.dump());
@@ -68,15 +54,7 @@ class MaintenanceApi : public ::testing::Test {
     return Json::parse(r.output_json, nullptr, false);
   }
   int mode(const std::string& scope) { return lookup(scope)["mode"].get<int>(); }
-  std::vector<testing::AuditRow> audit(const std::string& action) {
-    std::vector<testing::AuditRow> out;
-    for (const auto& row : host_.audit_rows())
-      if (row.action == action) out.push_back(row);
-    return out;
-  }
   size_t stored() { return host_.store_rows("SELECT id FROM p_maintenance_mode_windows").size(); }
-
-  testing::Host host_;
 };
 
 TEST_F(MaintenanceApi, CreateListGetAndEndEarlyAudited) {

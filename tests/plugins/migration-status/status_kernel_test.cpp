@@ -12,9 +12,9 @@
 
 #include <map>
 #include <string>
-#include <tuple>
 
 #include "plugins/admin-http/http_client.h"
+#include "support/admin_feature.h"
 #include "support/kernel_util.h"
 #include "support/pg_util.h"
 
@@ -23,21 +23,12 @@ namespace {
 
 using Json = nlohmann::json;
 
-class MigrationStatusKernel : public ::testing::TestWithParam<std::string> {
+class MigrationStatusKernel : public test::FeatureKernelTest<::testing::TestWithParam<std::string>> {
  protected:
   void SetUp() override {
-    plugins_ = test::plugins_dir(
-        dir_, {test::bundled("admin-http"), test::bundled("migration-status"), test::fixture("migrating")});
-    port_ = test::free_port();
-    cfg_ = test::quiet_config(dir_, plugins_);
-    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
-    cfg_.log.console = false;
-    cfg_.store_path = (dir_.path() / "data" / "opk.db").string();
+    configure({test::bundled("migration-status"), test::fixture("migrating")});
     const std::string e = test::use_store_backend(GetParam(), &db_, &cfg_);
     ASSERT_TRUE(e.empty()) << e;
-  }
-  void TearDown() override {
-    if (kernel_) kernel_->stop();
   }
 
   // Starts a kernel with the migrating plugin's `settings`; the users and
@@ -50,24 +41,12 @@ class MigrationStatusKernel : public ::testing::TestWithParam<std::string> {
     kernel_ = std::make_unique<Kernel>(cfg_);
     ASSERT_TRUE(kernel_->start());
     if (!tokens_.empty()) return;
-    auto* id = kernel_->identity();
-    ASSERT_TRUE(id->add_node("distributor:d", "platform", "d"));
-    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", "p"));
-    ASSERT_TRUE(id->add_node("tenant:t", "partner:p", "t"));
-    for (const auto& [user, role, scope] : {std::tuple{"pat", "PlatformAdministrator", "platform"},
-                                            {"dora", "DistributorAdministrator", "distributor:d"},
-                                            {"paul", "PartnerAdministrator", "partner:p"},
-                                            {"tess", "TenantAdministrator", "tenant:t"},
-                                            {"ursula", "TenantUser", "tenant:t"}}) {
-      ASSERT_TRUE(id->add_user({user, "", role, scope}));
-      ASSERT_TRUE(id->issue_token(user, 0, "test", &tokens_[role]));
-    }
+    ASSERT_NO_FATAL_FAILURE(test::add_feature_users(*kernel_, &tokens_));
   }
 
   test::Reply http(const std::string& target, const std::string& role = "PlatformAdministrator") {
     return test::http_request(port_, "GET", target, tokens_[role]);
   }
-  static Json json(const test::Reply& r) { return Json::parse(r.body, nullptr, false); }
   // The owner `id` of a list answer, or null.
   static Json owner_of(const Json& list, const std::string& id) {
     for (const auto& o : list["owners"])
@@ -85,13 +64,7 @@ class MigrationStatusKernel : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
-  test::TempDir dir_;
   test::PgDatabase db_;
-  std::string plugins_;
-  config::Config cfg_;
-  int port_ = 0;
-  std::unique_ptr<Kernel> kernel_;
-  std::map<std::string, std::string> tokens_;  // role -> a token of a user with it
 };
 
 INSTANTIATE_TEST_SUITE_P(Stores, MigrationStatusKernel, ::testing::Values("sqlite", "postgresql"),

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/admin_feature.h"
 #include "support/bundled.h"
 
 namespace opk::test {
@@ -32,8 +33,9 @@ const Principal kReader{"rita", "DistributorAdministrator", "distributor:d1"};
 constexpr int64_t kHour = 3'600'000;
 constexpr int64_t kDay = 24 * kHour;
 
-class OverridesApi : public ::testing::Test {
+class OverridesApi : public FeatureApiTest {
  protected:
+  OverridesApi() : FeatureApiTest("/api/v1/rate-limit-overrides", "override", "overrides") {}
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(start()); }
 
   void start() {
@@ -47,23 +49,6 @@ class OverridesApi : public ::testing::Test {
     host_.grant("DistributorAdministrator", "rate_limits.read");
   }
 
-  testing::Response call(const std::string& method, const std::string& target, const Json& body = nullptr,
-                         const Principal& who = kAdmin) {
-    return host_.request(method, "/api/v1/rate-limit-overrides" + target, body.is_null() ? "" : body.dump(), who);
-  }
-  static Json json(const testing::Response& r) { return Json::parse(r.body, nullptr, false); }
-
-  // Creates an override; its JSON.
-  Json create(const Json& body) {
-    auto r = call("POST", "", body);
-    EXPECT_EQ(r.status, 201) << body.dump() << " " << r.body;
-    return json(r)["override"];
-  }
-  Json list(const std::string& query = "") {
-    auto r = call("GET", query);
-    EXPECT_EQ(r.status, 200) << r.body;
-    return json(r)["overrides"];
-  }
   // What admin-http would see: {"address", "scope", ...} (see the probe).
   Json lookup(const Json& params) {
     auto r = host_.run("rate-lookup", params.dump());
@@ -72,14 +57,6 @@ class OverridesApi : public ::testing::Test {
   }
   int64_t for_address(const std::string& a) { return lookup({{"address", a}})["address"].get<int64_t>(); }
   int64_t for_scope(const std::string& s) { return lookup({{"scope", s}})["scope"].get<int64_t>(); }
-  std::vector<testing::AuditRow> audit(const std::string& action) {
-    std::vector<testing::AuditRow> out;
-    for (const auto& row : host_.audit_rows())
-      if (row.action == action) out.push_back(row);
-    return out;
-  }
-
-  testing::Host host_;
 };
 
 TEST_F(OverridesApi, CreateListGetAndEndEarlyAudited) {
