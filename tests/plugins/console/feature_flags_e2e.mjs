@@ -11,47 +11,27 @@
 // entry and is told it may not see the page. Screenshots go to --out.
 //
 //   node feature_flags_e2e.mjs --kernel BIN --plugins DIR --web DIR --out DIR
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as e2e from './e2e.mjs';
-import { check, chromiumOf, folders, kernelFolder, launch, startKernel, step } from './e2e.mjs';
+import { check, step } from './e2e.mjs';
+import { featurePageTest } from '../../support/admin_feature_e2e.mjs';
 
-const args = process.argv.slice(2);
-const [KERNEL, PLUGINS, WEB, OUT] = folders(args, ['kernel', 'plugins', 'web', 'out']);
-const chromium = chromiumOf(WEB);
-
-const dir = mkdtempSync(join(tmpdir(), 'opk-console-flags-e2e-'));
-mkdirSync(OUT, { recursive: true });
 // The tenant administrator may read the flags; the tenant user may not.
-const { base, adminToken, conf } = await kernelFolder(
-  dir,
-  ['admin-http.so', 'console.so', 'feature-flags.so'].map((f) => join(PLUGINS, f)),
-  `[permissions]
-platform_administrator = *
+const test = {
+  title: 'console feature flags e2e',
+  name: 'flags',
+  plugins: ['feature-flags.so'],
+  permissions: `platform_administrator = *
 tenant_administrator = jobs.read, feature_flags.read
 tenant_user = jobs.read
 `,
-);
-const { cli, api, waitReady, stop } = startKernel(KERNEL, conf, base, adminToken);
-
-let browser;
-const problems = [];
-const newPage = () => e2e.newPage(browser, problems);
-const shot = (page, name) => e2e.shot(OUT, page, name);
-const signIn = (page, token) => e2e.signIn(page, base, token);
-const menu = (page) => page.getByRole('navigation', { name: 'Console' });
-const row = (page, id) => page.locator(`tr[data-flag-id="${id}"]`);
-const audit = async (action) => (await api('GET', `/api/v1/audit?action=${action}&limit=100`)).items;
-
-let failed = false;
-try {
-  await waitReady();
+};
+const checks = async ({ base, adminToken, cli, api, problems, newPage, shot, signIn, menu, audit, user }) => {
+  const row = (page, id) => page.locator(`tr[data-flag-id="${id}"]`);
   cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
   cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
   cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
-  const reader = cli('users', 'add', 'tara', '--role', 'TenantAdministrator', '--scope', 'tenant:acme').split('\n').pop();
-  const nobody = cli('users', 'add', 'uno', '--role', 'TenantUser', '--scope', 'tenant:acme').split('\n').pop();
+  const reader = user('tara', 'TenantAdministrator', 'tenant:acme');
+  const nobody = user('uno', 'TenantUser', 'tenant:acme');
   check(reader.startsWith('opk_') && nobody.startsWith('opk_'), 'users add printed tokens');
   await api('POST', '/api/v1/feature-flags', {
     id: 'ui.theme',
@@ -60,7 +40,6 @@ try {
     description: 'The console theme',
     reason: 'e2e',
   });
-  browser = await launch(chromium);
   const a11y = [];
   const page = await newPage();
   await signIn(page, adminToken);
@@ -168,13 +147,5 @@ try {
 
   check(a11y.length === 0, `every control is labelled and nothing scrolls sideways: ${a11y.join('; ')}`);
   check(problems.length === 0, `no page errors: ${problems.join(' | ')}`);
-  console.log(`console feature flags e2e: all checks passed; screenshots in ${OUT}`);
-} catch (e) {
-  failed = true;
-  await e2e.reportFailure('console feature flags e2e', e, problems, browser, OUT);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  await stop();
-  rmSync(dir, { recursive: true, force: true });
-}
-process.exit(failed ? 1 : 0);
+};
+await featurePageTest(test, checks);

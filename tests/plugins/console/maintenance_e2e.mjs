@@ -14,59 +14,38 @@
 // to --out.
 //
 //   node maintenance_e2e.mjs --kernel BIN --plugins DIR --web DIR --out DIR
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as e2e from './e2e.mjs';
-import { check, chromiumOf, folders, kernelFolder, launch, startKernel, step } from './e2e.mjs';
+import { check, step } from './e2e.mjs';
+import { featurePageTest } from '../../support/admin_feature_e2e.mjs';
 
-const args = process.argv.slice(2);
-const [KERNEL, PLUGINS, WEB, OUT] = folders(args, ['kernel', 'plugins', 'web', 'out']);
-const chromium = chromiumOf(WEB);
-
-const dir = mkdtempSync(join(tmpdir(), 'opk-console-mnt-e2e-'));
-mkdirSync(OUT, { recursive: true });
-const { base, adminToken, conf } = await kernelFolder(
-  dir,
-  ['admin-http.so', 'console.so', 'maintenance-mode.so'].map((f) => join(PLUGINS, f)),
-  `[permissions]
-platform_administrator = *
+const test = {
+  title: 'console maintenance e2e',
+  name: 'mnt',
+  plugins: ['maintenance-mode.so'],
+  permissions: `platform_administrator = *
 tenant_administrator = jobs.read, alerts.read, alerts.create
 tenant_user = jobs.read
 `,
-);
-const { cli, api, waitReady, stop } = startKernel(KERNEL, conf, base, adminToken);
-
-let browser;
-const problems = [];
-const newPage = () => e2e.newPage(browser, problems);
-const shot = (page, name) => e2e.shot(OUT, page, name);
-const signIn = (page, token) => e2e.signIn(page, base, token);
-const menu = (page) => page.getByRole('navigation', { name: 'Console' });
-const row = (page, tenant) => page.locator(`tr[data-window-tenant="${tenant}"]`);
-const audit = async (action) => (await api('GET', `/api/v1/audit?action=${action}&limit=100`)).items;
-const BASE = '/api/v1/maintenance';
-// A request with `token`: its status and problem.
-const as = async (token, method, path, body) => {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json().catch(() => ({})) };
 };
-
-let failed = false;
-try {
-  await waitReady();
+const checks = async ({ base, adminToken, cli, api, problems, newPage, shot, signIn, menu, audit, user }) => {
+  const row = (page, tenant) => page.locator(`tr[data-window-tenant="${tenant}"]`);
+  const BASE = '/api/v1/maintenance';
+  // A request with `token`: its status and problem.
+  const as = async (token, method, path, body) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: await res.json().catch(() => ({})) };
+  };
   cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
   cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
   cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
   cli('tenants', 'add', 'tenant:other', '--parent', 'partner:p1');
-  const tara = cli('users', 'add', 'tara', '--role', 'TenantAdministrator', '--scope', 'tenant:acme').split('\n').pop();
-  const otto = cli('users', 'add', 'otto', '--role', 'TenantAdministrator', '--scope', 'tenant:other').split('\n').pop();
+  const tara = user('tara', 'TenantAdministrator', 'tenant:acme');
+  const otto = user('otto', 'TenantAdministrator', 'tenant:other');
   check(tara.startsWith('opk_') && otto.startsWith('opk_'), 'users add printed tokens');
-  browser = await launch(chromium);
   const a11y = [];
   const page = await newPage();
   await signIn(page, adminToken);
@@ -153,13 +132,5 @@ try {
 
   check(a11y.length === 0, `every control is labelled and nothing scrolls sideways: ${a11y.join('; ')}`);
   check(problems.length === 0 || problems.every((p) => p.includes('503')), `no page errors: ${problems.join(' | ')}`);
-  console.log(`console maintenance e2e: all checks passed; screenshots in ${OUT}`);
-} catch (e) {
-  failed = true;
-  await e2e.reportFailure('console maintenance e2e', e, problems, browser, OUT);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  await stop();
-  rmSync(dir, { recursive: true, force: true });
-}
-process.exit(failed ? 1 : 0);
+};
+await featurePageTest(test, checks);
