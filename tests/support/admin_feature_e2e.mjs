@@ -13,7 +13,7 @@
 //     async ({ api, cli, newPage, signIn, adminToken, check }) => { ... },
 //   );
 //
-//   node <test>.mjs --kernel BIN --plugins DIR --web DIR --out DIR
+//   node <test>.mjs --kernel BIN --plugins DIR [--fixtures DIR] --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,27 +21,35 @@ import * as e2e from '../plugins/console/e2e.mjs';
 
 /**
  * Runs `body` against a kernel over admin-http, console and `plugins` (file
- * names in --plugins) with `permissions` (the lines of its [permissions]
- * section), the kernel ready and Chromium launched. `body` gets {OUT, base,
+ * names in --plugins) and `fixtures` (file names in --fixtures, which is then
+ * required) with `permissions` (the lines of its [permissions] section) and
+ * `more` (further sections), the kernel ready and Chromium launched. `body` gets {OUT, base,
  * adminToken, cli, call, api, problems, browser, newPage, shot, signIn, menu,
- * audit, user}: the screenshots' folder; the kernel's address, the
+ * audit, user, hierarchy}: the screenshots' folder; the kernel's address, the
  * administrator's token and startKernel's calls; the page problems (page and
  * console errors) and the browser; a new page, a screenshot, signing in
  * with a token, a page's Console menu; the audit rows of an action through
- * the API; and a user added through the CLI (its token). On success it
+ * the API; a user added through the CLI (its token); and the hierarchy the
+ * tests share, distributor:d1 > partner:p1 > tenant:acme, added through the
+ * CLI. On success it
  * prints that all checks of `title` passed; a failure is reported with the
  * pages' problems and screenshots. Exits the process: 0 when `body` ended,
  * 1 when it threw.
  */
-export async function featurePageTest({ title, name, plugins, permissions }, body) {
-  const [KERNEL, PLUGINS, WEB, OUT] = e2e.folders(process.argv.slice(2), ['kernel', 'plugins', 'web', 'out']);
+export async function featurePageTest({ title, name, plugins, fixtures = [], permissions, more = '' }, body) {
+  const args = process.argv.slice(2);
+  const [KERNEL, PLUGINS, WEB, OUT] = e2e.folders(args, ['kernel', 'plugins', 'web', 'out']);
+  const [FIXTURES] = fixtures.length > 0 ? e2e.folders(args, ['fixtures']) : [''];
   const chromium = e2e.chromiumOf(WEB);
   const dir = mkdtempSync(join(tmpdir(), `opk-console-${name}-e2e-`));
   mkdirSync(OUT, { recursive: true });
   const { base, adminToken, conf } = await e2e.kernelFolder(
     dir,
-    ['admin-http.so', 'console.so', ...plugins].map((f) => join(PLUGINS, f)),
-    `[permissions]\n${permissions}`,
+    [
+      ...['admin-http.so', 'console.so', ...plugins].map((f) => join(PLUGINS, f)),
+      ...fixtures.map((f) => join(FIXTURES, f)),
+    ],
+    `[permissions]\n${permissions}${more}`,
   );
   const kernel = e2e.startKernel(KERNEL, conf, base, adminToken);
   const t = {
@@ -57,6 +65,11 @@ export async function featurePageTest({ title, name, plugins, permissions }, bod
     menu: (page) => page.getByRole('navigation', { name: 'Console' }),
     audit: async (action) => (await kernel.api('GET', `/api/v1/audit?action=${action}&limit=100`)).items,
     user: (user, role, scope) => kernel.cli('users', 'add', user, '--role', role, '--scope', scope).split('\n').pop(),
+    hierarchy: () => {
+      kernel.cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
+      kernel.cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
+      kernel.cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
+    },
   };
   let failed = false;
   try {

@@ -25,11 +25,9 @@ tenant_administrator = jobs.read, feature_flags.read
 tenant_user = jobs.read
 `,
 };
-const checks = async ({ base, adminToken, cli, api, problems, newPage, shot, signIn, menu, audit, user }) => {
+const checks = async ({ base, adminToken, api, problems, newPage, shot, signIn, menu, audit, user, hierarchy }) => {
   const row = (page, id) => page.locator(`tr[data-flag-id="${id}"]`);
-  cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
-  cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
-  cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
+  hierarchy();
   const reader = user('tara', 'TenantAdministrator', 'tenant:acme');
   const nobody = user('uno', 'TenantUser', 'tenant:acme');
   check(reader.startsWith('opk_') && nobody.startsWith('opk_'), 'users add printed tokens');

@@ -27,7 +27,8 @@ tenant_administrator = jobs.read, alerts.read, alerts.create
 tenant_user = jobs.read
 `,
 };
-const checks = async ({ base, adminToken, cli, api, problems, newPage, shot, signIn, menu, audit, user }) => {
+const checks = async (t) => {
+  const { base, adminToken, cli, api, problems, newPage, shot, signIn, menu, audit, user, hierarchy } = t;
   const row = (page, tenant) => page.locator(`tr[data-window-tenant="${tenant}"]`);
   const BASE = '/api/v1/maintenance';
   // A request with `token`: its status and problem.
@@ -39,9 +40,7 @@ const checks = async ({ base, adminToken, cli, api, problems, newPage, shot, sig
     });
     return { status: res.status, body: await res.json().catch(() => ({})) };
   };
-  cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
-  cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
-  cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
+  hierarchy();
   cli('tenants', 'add', 'tenant:other', '--parent', 'partner:p1');
   const tara = user('tara', 'TenantAdministrator', 'tenant:acme');
   const otto = user('otto', 'TenantAdministrator', 'tenant:other');

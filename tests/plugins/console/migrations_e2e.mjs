@@ -13,53 +13,33 @@
 // Screenshots go to --out.
 //
 //   node migrations_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as e2e from './e2e.mjs';
-import { check, chromiumOf, folders, kernelFolder, launch, startKernel, step } from './e2e.mjs';
+import { check, step } from './e2e.mjs';
+import { featurePageTest } from '../../support/admin_feature_e2e.mjs';
 
-const args = process.argv.slice(2);
-const [KERNEL, PLUGINS, FIXTURES, WEB, OUT] = folders(args, ['kernel', 'plugins', 'fixtures', 'web', 'out']);
-const chromium = chromiumOf(WEB);
-
-const dir = mkdtempSync(join(tmpdir(), 'opk-console-migrations-e2e-'));
-mkdirSync(OUT, { recursive: true });
 // The tenant administrator may read the migrations; the tenant user may not.
-const { base, adminToken, conf } = await kernelFolder(
-  dir,
-  [...['admin-http.so', 'console.so', 'migration-status.so'].map((f) => join(PLUGINS, f)), join(FIXTURES, 'migrating.so')],
-  `[permissions]
-platform_administrator = *
+const test = {
+  title: 'console migrations e2e',
+  name: 'migrations',
+  plugins: ['migration-status.so'],
+  fixtures: ['migrating.so'],
+  permissions: `platform_administrator = *
 tenant_administrator = jobs.read, migrations.read
 tenant_user = jobs.read
-[plugin.migrating]
+`,
+  more: `[plugin.migrating]
 versions = 4
 fail = true
 `,
-);
-const { cli, api, waitReady, stop } = startKernel(KERNEL, conf, base, adminToken);
-
-let browser;
-const problems = [];
-const newPage = () => e2e.newPage(browser, problems);
-const shot = (page, name) => e2e.shot(OUT, page, name);
-const signIn = (page, token) => e2e.signIn(page, base, token);
-const menu = (page) => page.getByRole('navigation', { name: 'Console' });
-const row = (page, owner) => page.locator(`tr[data-owner="${owner}"]`);
-
-let failed = false;
-try {
-  await waitReady();
-  cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
-  cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
-  cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
-  const reader = cli('users', 'add', 'tara', '--role', 'TenantAdministrator', '--scope', 'tenant:acme').split('\n').pop();
-  const nobody = cli('users', 'add', 'uno', '--role', 'TenantUser', '--scope', 'tenant:acme').split('\n').pop();
+};
+const checks = async ({ base, adminToken, api, problems, newPage, shot, signIn, menu, user, hierarchy }) => {
+  const row = (page, owner) => page.locator(`tr[data-owner="${owner}"]`);
+  hierarchy();
+  const reader = user('tara', 'TenantAdministrator', 'tenant:acme');
+  const nobody = user('uno', 'TenantUser', 'tenant:acme');
   check(reader.startsWith('opk_') && nobody.startsWith('opk_'), 'users add printed tokens');
   const mine = (await api('GET', '/api/v1/migrations/migrating')).migrations;
   check(mine.state === 'failed' && mine.version === 2 && mine.pending.length === 2, `the API has it failed: ${JSON.stringify(mine)}`);
-  browser = await launch(chromium);
   const a11y = [];
   const page = await newPage();
   await signIn(page, adminToken);
@@ -116,13 +96,5 @@ try {
 
   check(a11y.length === 0, `every control is labelled and nothing scrolls sideways: ${a11y.join('; ')}`);
   check(problems.length === 0, `no page errors: ${problems.join(' | ')}`);
-  console.log(`console migrations e2e: all checks passed; screenshots in ${OUT}`);
-} catch (e) {
-  failed = true;
-  await e2e.reportFailure('console migrations e2e', e, problems, browser, OUT);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  await stop();
-  rmSync(dir, { recursive: true, force: true });
-}
-process.exit(failed ? 1 : 0);
+};
+await featurePageTest(test, checks);

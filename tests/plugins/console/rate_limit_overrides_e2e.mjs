@@ -27,12 +27,10 @@ tenant_administrator = jobs.read, rate_limits.read
 tenant_user = jobs.read
 `,
 };
-const checks = async ({ base, adminToken, cli, api, problems, newPage, shot, signIn, menu, audit, user }) => {
+const checks = async ({ base, adminToken, api, problems, newPage, shot, signIn, menu, audit, user, hierarchy }) => {
   const row = (page, target) => page.locator(`tr[data-override-target="${target}"]`);
   const BASE = '/api/v1/rate-limit-overrides';
-  cli('tenants', 'add', 'distributor:d1', '--parent', 'platform');
-  cli('tenants', 'add', 'partner:p1', '--parent', 'distributor:d1');
-  cli('tenants', 'add', 'tenant:acme', '--parent', 'partner:p1');
+  hierarchy();
   const reader = user('tara', 'TenantAdministrator', 'tenant:acme');
   const nobody = user('uno', 'TenantUser', 'tenant:acme');
   check(reader.startsWith('opk_') && nobody.startsWith('opk_'), 'users add printed tokens');
