@@ -429,6 +429,124 @@ Status op_queues(JobsCall& c, Object::Ptr out) {
   return Status::ok();
 }
 
+// The overview's counts (the console's second-monitor screen): the open
+// runs now, the runs completed in the last 24 hours by status and per hour,
+// the pools' queues and the failures by job, counted by the store (GROUP BY)
+// and summed here over the groups the caller may see.
+Status op_overview(JobsCall& c, Object::Ptr out) {
+  constexpr int64_t kHour = 3600000, kHours = 24;
+  const int64_t now = jobs::now_ms(), first_hour = now / kHour - (kHours - 1);
+  const auto rows = c.store.run_summary(first_hour * kHour, now);
+  if (!rows) return rows.status();
+  const auto vis = c.runs_visibility();
+  struct Pool {
+    int64_t queued = 0, delayed = 0, held = 0, running = 0, oldest = 0;
+  };
+  struct Failures {
+    std::string job_id, job_type;
+    int64_t count = 0, last_id = 0;
+  };
+  std::map<std::string, Pool> pools;
+  std::map<std::string, int64_t> day;
+  std::map<std::string, Failures> failures;  // by job, else "type:<job type>"
+  std::vector<int64_t> per_hour(kHours, 0);
+  int64_t running = 0, pending = 0;
+  for (const auto& r : rows.value()) {
+    if (!vis.whole_platform()) {
+      store::RunRow seen;
+      seen.scheduled_job_id = r.scheduled_job_id;
+      seen.target_tenant = r.target_tenant;
+      seen.scope = r.scope;
+      if (!vis.run(seen)) continue;
+    }
+    if (r.phase == store::kRunning || r.phase == store::kPending) {
+      Pool& p = pools[r.pool];
+      if (r.phase == store::kRunning) {
+        running += r.count;
+        p.running += r.count;
+        continue;
+      }
+      pending += r.count;
+      if (r.hold) {
+        p.held += r.count;
+      } else if (!r.due) {
+        p.delayed += r.count;
+      } else {
+        p.queued += r.count;
+        if (!p.oldest || r.oldest_scheduled_ms < p.oldest) p.oldest = r.oldest_scheduled_ms;
+      }
+      continue;
+    }
+    const std::string status = status_of(r.phase, r.outcome, r.cancelled ? "yes" : "", r.end_cause);
+    day[status] += r.count;
+    if (r.hour >= first_hour && r.hour < first_hour + kHours)
+      per_hour[static_cast<size_t>(r.hour - first_hour)] += r.count;
+    if (status != "error") continue;
+    Failures& f = failures[r.scheduled_job_id.empty() ? "type:" + r.job_type : r.scheduled_job_id];
+    f.job_id = r.scheduled_job_id;
+    f.job_type = r.job_type;
+    f.count += r.count;
+    f.last_id = std::max(f.last_id, r.last_id);
+  }
+  // Every pool the engine serves, also those with no open run.
+  for (const auto& [name, n] : c.engine.queue_depths())
+    if (!name.empty() && name[0] != '(') pools[name];
+  out->set("now_ms", now);
+  Object::Ptr open = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  open->set("running", running);
+  open->set("pending", pending);
+  out->set("now", open);
+  Object::Ptr by_status = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  for (const char* st : {"normal", "warning", "error", "cancelled", "timed_out", "stopped", "recovered", "skipped"})
+    by_status->set(st, day.count(st) ? day[st] : 0);
+  out->set("day", by_status);
+  Array::Ptr hours = new Array;
+  for (int64_t i = 0; i < kHours; ++i) {
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("hour_ms", (first_hour + i) * kHour);
+    o->set("completed", per_hour[static_cast<size_t>(i)]);
+    hours->add(o);
+  }
+  out->set("per_hour", hours);
+  Array::Ptr queues = new Array;
+  for (const auto& [name, p] : pools) {
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("pool", name);
+    o->set("queued", p.queued);
+    o->set("delayed", p.delayed);
+    o->set("held", p.held);
+    o->set("running", p.running);
+    o->set("oldest_waiting_ms", p.oldest);
+    queues->add(o);
+  }
+  out->set("pools", queues);
+  // The jobs that failed most, at most 50, each with its last failure.
+  std::vector<const Failures*> worst;
+  for (const auto& [key, f] : failures) worst.push_back(&f);
+  std::sort(worst.begin(), worst.end(), [](const Failures* a, const Failures* b) {
+    return a->count != b->count ? a->count > b->count : a->last_id > b->last_id;
+  });
+  if (worst.size() > 50) worst.resize(50);
+  Array::Ptr failed = new Array;
+  for (const auto* f : worst) {
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("job_id", f->job_id);
+    o->set("job_type", f->job_type);
+    o->set("count", f->count);
+    Object::Ptr last = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    last->set("id", f->last_id);
+    store::RunRow run;
+    if (c.store.get_run(f->last_id, &run)) {
+      last->set("finished_ms", run.finished_ms);
+      last->set("summary", run.summary);
+    }
+    o->set("last", last);
+    failed->add(o);
+  }
+  out->set("failures", failed);
+  return Status::ok();
+}
+
 Status op_stats(JobsCall& c, Object::Ptr out) {
   const auto run_counts = c.store.run_counts();
   if (!run_counts) return run_counts.status();
@@ -752,6 +870,7 @@ const std::vector<JobsOperation>& jobs_operations() {
       {"run", "jobs.read", op_run, nullptr},
       {"log", "jobs.read", op_log, nullptr},
       {"queues", "jobs.read", op_queues, nullptr},
+      {"overview", "jobs.read", op_overview, nullptr},
       {"stats", "metrics.read", op_stats, nullptr},
       {"audit", "audit.read", op_audit, nullptr},
       {"cron_next", "jobs.read", op_cron_next, nullptr},

@@ -134,6 +134,47 @@ StatusOr<std::vector<RunCount>> PortableStore::run_counts() {
   return out;
 }
 
+StatusOr<std::vector<RunSummaryRow>> PortableStore::run_summary(int64_t since_ms, int64_t now_ms) {
+  std::vector<TextRow> open, done;
+  // The tables, not SQLite's run_rows view; flags as 0/1 on both stores;
+  // the times are whole numbers written into the statements.
+  Status s = read_text("open runs by pool",
+                       "SELECT r.scheduled_job_id, r.job_type, r.target_tenant, r.scope, s.phase, r.pool, "
+                       "CASE WHEN s.hold <> 0 THEN 1 ELSE 0 END, CASE WHEN r.scheduled_ms <= " +
+                           std::to_string(now_ms) +
+                           " THEN 1 ELSE 0 END, COUNT(*), MIN(r.scheduled_ms), MAX(r.id) FROM runs r JOIN run_state s "
+                           "ON s.id = r.id WHERE s.phase IN ('PENDING', 'RUNNING') GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+                       {}, &open);
+  if (s)
+    s = read_text("completed runs by hour",
+                  "SELECT r.scheduled_job_id, r.job_type, r.target_tenant, r.scope, s.outcome, "
+                  "CASE WHEN s.cancelled_by <> '' THEN 1 ELSE 0 END, s.end_cause, s.finished_ms / 3600000, COUNT(*), "
+                  "MAX(r.id) FROM runs r JOIN run_state s ON s.id = r.id WHERE s.phase = 'COMPLETED' AND "
+                  "s.finished_ms >= " +
+                      std::to_string(since_ms) + " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+                  {}, &done);
+  if (!s) return s;
+  std::vector<RunSummaryRow> out;
+  out.reserve(open.size() + done.size());
+  for (auto& r : open) {
+    RunSummaryRow x{r[0], r[1], r[2], r[3], r[4]};
+    x.pool = r[5];
+    x.hold = r[6] == "1";
+    x.due = r[7] == "1";
+    x.count = std::stoll(r[8]);
+    x.oldest_scheduled_ms = std::stoll(r[9]);
+    x.last_id = std::stoll(r[10]);
+    out.push_back(std::move(x));
+  }
+  for (auto& r : done) {
+    RunSummaryRow x{r[0], r[1], r[2], r[3], kCompleted, r[4], r[6], r[5] == "1", std::stoll(r[7])};
+    x.count = std::stoll(r[8]);
+    x.last_id = std::stoll(r[9]);
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
 Status PortableStore::scheduled(const std::string& tail, const std::string& extra, const SqlParams& params,
                                 std::vector<std::pair<ScheduledJob, TextRow>>* out) {
   std::vector<TextRow> rs;

@@ -36,6 +36,7 @@ class PortableStore : public Store {
   StatusOr<std::map<int64_t, int64_t>> failures_per_day(const std::string& id, int64_t since_ms,
                                                         bool terminated) override;
   StatusOr<std::vector<RunCount>> run_counts() override;
+  StatusOr<std::vector<RunSummaryRow>> run_summary(int64_t since_ms, int64_t now_ms) override;
 
   // --- tenancy and identities (disable_user is each store's: one
   // transaction of two statements)

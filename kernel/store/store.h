@@ -332,6 +332,25 @@ struct RunCount {
   int64_t count = 0;
 };
 
+// Runs counted together for the overview (Store::run_summary): those of one
+// group alike in what decides who sees them (Visibility::run) and in state.
+struct RunSummaryRow {
+  std::string scheduled_job_id, job_type, target_tenant, scope;  // as RunRow
+  std::string phase;
+  // Completed runs: as RunRow, and the hour they finished in (ms /
+  // 3,600,000). Open runs: empty and 0.
+  std::string outcome, end_cause;
+  bool cancelled = false;  // RunRow::cancelled_by is set
+  int64_t hour = 0;
+  // Open runs: their pool, whether held and whether due (scheduled at or
+  // before the time asked about), and the earliest scheduled time.
+  std::string pool;
+  bool hold = false, due = false;
+  int64_t oldest_scheduled_ms = 0;
+  int64_t count = 0;
+  int64_t last_id = 0;  // the newest run of the group
+};
+
 // Filters for the engine's inventory; empty fields do not filter.
 struct InventoryFilter {
   std::string status;  // running | pending | normal | warning | error | cancelled | never; or several, comma-separated
@@ -565,6 +584,10 @@ class Store {
   // Every run counted by job type, phase, outcome, whether it was
   // cancelled and its end cause (the jobs service's stats and /metrics).
   virtual StatusOr<std::vector<RunCount>> run_counts() = 0;
+  // The open runs (PENDING, RUNNING), and the runs completed at or after
+  // `since_ms`, counted in groups (RunSummaryRow; due: scheduled at or
+  // before `now_ms`), by the database (GROUP BY), for the overview.
+  virtual StatusOr<std::vector<RunSummaryRow>> run_summary(int64_t since_ms, int64_t now_ms) = 0;
   // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
   virtual StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) = 0;
 

@@ -1,8 +1,10 @@
-// The run history at scale on a real kernel over real HTTP, on both stores:
-// GET /api/v1/runs a page at a time through its cursors (every run once, in
-// order, pages that stay put while runs are added, the page before), its
-// filters (job, type, state, trigger, time range) and a tenant's scope. The
-// runs are written through the store as completed imports, not run.
+// The run history and the overview at scale on a real kernel over real HTTP,
+// on both stores: GET /api/v1/runs a page at a time through its cursors
+// (every run once, in order, pages that stay put while runs are added, the
+// page before), its filters (job, type, state, trigger, time range) and a
+// tenant's scope; GET /api/v1/overview's counts over more runs than a list
+// holds, against the lists, and a tenant's. The runs are written through the
+// store (completed imports, and runs of a type no plugin provides), not run.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <gtest/gtest.h>
@@ -173,6 +175,109 @@ TEST_P(RunsPage, CursorsPageEveryRunOnceAndFiltersNarrowThem) {
     EXPECT_EQ(r.status, 422) << q << ": " << r.body;
     EXPECT_NE(r.body.find(field), std::string::npos) << r.body;
   }
+}
+
+// `n` runs written through the store: completed `finished_ago_ms` ago (1 ms
+// apart) with `outcome` and `summary`, or PENDING (phase) and scheduled
+// `finished_ago_ms` ago (negative: later). Their ids.
+std::vector<int64_t> write_runs(Kernel& k, int n, const std::string& phase, int64_t finished_ago_ms,
+                                const std::string& outcome = store::kNormal, const std::string& job_id = "",
+                                const std::string& type = "hello", const std::string& tenant = "",
+                                const std::string& summary = "", bool hold = false) {
+  std::vector<store::RunRow> rows(static_cast<size_t>(n));
+  const int64_t now = jobs::now_ms();
+  for (int i = 0; i < n; ++i) {
+    auto& r = rows[static_cast<size_t>(i)];
+    r.job_type = type;
+    r.scheduled_job_id = job_id;
+    r.target_tenant = tenant;
+    r.phase = phase;
+    r.outcome = outcome;
+    r.summary = summary;
+    r.hold = hold;
+    if (phase == store::kCompleted) {
+      r.finished_ms = now - finished_ago_ms + i;
+      r.created_ms = r.scheduled_ms = r.started_ms = r.finished_ms - 10;
+    } else {
+      r.created_ms = now;
+      r.scheduled_ms = now - finished_ago_ms + i;
+    }
+  }
+  EXPECT_TRUE(k.store()->create_runs(&rows));
+  std::vector<int64_t> ids;
+  for (auto& r : rows) ids.push_back(r.id);
+  return ids;
+}
+
+TEST_P(RunsPage, TheOverviewCountsMoreRunsThanAListHoldsAsTheListsDo) {
+  const int64_t hour = 3600000;
+  // 1,250 runs completed half an hour ago, 100 failures 30 hours ago.
+  write_runs(*kernel_, 700, store::kCompleted, hour / 2);
+  const auto nightly =
+      write_runs(*kernel_, 350, store::kCompleted, hour / 2, store::kError, "nightly", "hello", "", "disk full");
+  write_runs(*kernel_, 100, store::kCompleted, hour / 2, store::kWarning);
+  const auto acme = write_runs(*kernel_, 60, store::kCompleted, hour / 2, store::kError, "", "echo", "acme", "timeout");
+  const auto cancelled = write_runs(*kernel_, 40, store::kCompleted, hour / 2, store::kError);
+  ASSERT_TRUE(kernel_->store()->execute(
+      "UPDATE run_state SET end_cause = 'operator', end_by = 'pat', cancelled_by = 'pat' WHERE id >= $1 AND id <= $2",
+      {std::to_string(cancelled.front()), std::to_string(cancelled.back())}, nullptr));
+  write_runs(*kernel_, 100, store::kCompleted, 30 * hour, store::kError, "nightly");
+  // Waiting runs of a type no plugin provides (so none starts): due, later, held.
+  const auto due = write_runs(*kernel_, 20, store::kPending, 60000, "", "", "not-loaded");
+  write_runs(*kernel_, 7, store::kPending, -hour, "", "", "not-loaded");
+  write_runs(*kernel_, 3, store::kPending, 120000, "", "", "not-loaded", "", "", true);
+
+  auto r = test::http_request(port_, "GET", "/api/v1/overview", admin_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto o = r.json();
+  auto day = o->getObject("day");
+  EXPECT_EQ(day->getValue<int64_t>("normal"), 700);
+  EXPECT_EQ(day->getValue<int64_t>("warning"), 100);
+  EXPECT_EQ(day->getValue<int64_t>("error"), 410);
+  EXPECT_EQ(day->getValue<int64_t>("cancelled"), 40);
+  int64_t per_hour = 0;
+  auto hours = o->getArray("per_hour");
+  ASSERT_EQ(hours->size(), 24u);
+  for (size_t i = 0; i < hours->size(); ++i) per_hour += hours->getObject(i)->getValue<int64_t>("completed");
+  EXPECT_EQ(per_hour, 1250);
+  EXPECT_EQ(o->getObject("now")->getValue<int64_t>("pending"), 30);
+  EXPECT_EQ(o->getObject("now")->getValue<int64_t>("running"), 0);
+  auto pools = o->getArray("pools");
+  ASSERT_GE(pools->size(), 1u) << r.body;
+  auto pool = pools->getObject(0);
+  EXPECT_EQ(pool->getValue<std::string>("pool"), "default");
+  EXPECT_EQ(pool->getValue<int64_t>("queued"), 20);
+  EXPECT_EQ(pool->getValue<int64_t>("delayed"), 7);
+  EXPECT_EQ(pool->getValue<int64_t>("held"), 3);
+  store::RunRow oldest;
+  ASSERT_TRUE(kernel_->store()->get_run(due.front(), &oldest));
+  EXPECT_EQ(pool->getValue<int64_t>("oldest_waiting_ms"), oldest.scheduled_ms);
+  auto failures = o->getArray("failures");
+  ASSERT_EQ(failures->size(), 2u) << r.body;
+  EXPECT_EQ(failures->getObject(0)->getValue<std::string>("job_id"), "nightly");
+  EXPECT_EQ(failures->getObject(0)->getValue<int64_t>("count"), 350);
+  EXPECT_EQ(failures->getObject(0)->getObject("last")->getValue<int64_t>("id"), nightly.back());
+  EXPECT_EQ(failures->getObject(0)->getObject("last")->getValue<std::string>("summary"), "disk full");
+  EXPECT_EQ(failures->getObject(1)->getValue<std::string>("job_type"), "echo");
+  EXPECT_EQ(failures->getObject(1)->getValue<int64_t>("count"), 60);
+
+  // The same counts as the lists, read a page at a time.
+  const std::string since = "&since_ms=" + std::to_string((jobs::now_ms() / hour - 23) * hour);
+  EXPECT_EQ(static_cast<int64_t>(all_pages("limit=1000&status=error" + since).size()), 410);
+  EXPECT_EQ(static_cast<int64_t>(all_pages("limit=1000&status=normal" + since).size()), 700);
+  EXPECT_EQ(static_cast<int64_t>(all_pages("limit=1000&status=pending").size()), 30);
+
+  // A tenant's user counts only what they may see.
+  r = test::http_request(port_, "GET", "/api/v1/overview", tenant_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  o = r.json();
+  EXPECT_EQ(o->getObject("day")->getValue<int64_t>("error"), 60);
+  EXPECT_EQ(o->getObject("day")->getValue<int64_t>("normal"), 0);
+  EXPECT_EQ(o->getObject("now")->getValue<int64_t>("pending"), 0);
+  failures = o->getArray("failures");
+  ASSERT_EQ(failures->size(), 1u) << r.body;
+  EXPECT_EQ(failures->getObject(0)->getObject("last")->getValue<int64_t>("id"), acme.back());
+  EXPECT_EQ(static_cast<int64_t>(all_pages("limit=1000&status=error" + since, tenant_).size()), 60);
 }
 
 }  // namespace

@@ -150,6 +150,7 @@ try {
     ['alerts', '/administration/alerts', [{ button: /^New alert|^Create/ }]],
     ['alert', `/administration/alerts/${alert.id}`, [{ button: /^Acknowledge/ }, { button: /^Silence/ }, { button: /^Close/ }]],
     ['attention', '/administration/attention', []],
+    ['overview', '/administration/overview', []],
     ['notifications', '/administration/notifications', [{ button: /^Create group/ }]],
     ['notification group', '/administration/notifications/acme-ops', [{ button: /^Add rule/ }]],
     ['webhook failures', '/administration/webhook-failures', []],
@@ -409,7 +410,7 @@ try {
     for (const path of ['/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
                         '/administration/rate-limit-overrides', '/administration/feature-flags',
                         '/administration/webhook-failures', '/administration/notifications', '/administration/notifications/acme-ops',
-                        '/administration/runs', '/administration/attention']) {
+                        '/administration/runs', '/administration/attention', '/administration/overview']) {
       await go(page, path);
       await page.waitForLoadState('networkidle');
       // The page's own words, not the data in its tables (plugins' manifests, alert titles).

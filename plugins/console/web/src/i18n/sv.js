@@ -495,7 +495,6 @@ export default {
   'Runs now': 'Körningar nu',
   'Last 24 hours': 'Senaste 24 timmarna',
   'Checked {time}; refreshed every {n} s.': 'Kontrollerat {time}; uppdateras var {n}:e s.',
-  'Counted over the newest {n} runs of the last 24 hours.': 'Räknat över de {n} senaste körningarna under de senaste 24 timmarna.',
   'Runs completed per hour': 'Avslutade körningar per timme',
   '{n} runs completed in the last 24 hours': '{n} körningar avslutade de senaste 24 timmarna',
   'runs': 'körningar',
@@ -603,4 +602,7 @@ export default {
   'Stale ({n})': 'Fastnade ({n})',
   'No run has been running past the stale threshold.': 'Ingen körning har kört längre än gränsen för fastnade körningar.',
   'running since {time}': 'kör sedan {time}',
+  // The overview
+  '{n} to start later': '{n} startar senare',
+  '{n} held': '{n} kvarhållna',
 };
