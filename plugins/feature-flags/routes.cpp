@@ -13,6 +13,8 @@
 // 409; OFREP answers its own error shape ({"key", "errorCode",
 // "errorDetails"}). Every change is audited with the actor, the reason and
 // the flag before and after (feature_flags.create, .update, .reset, .delete).
+#include <opskernel/route_input.hpp>
+
 #include <algorithm>
 #include <cctype>
 
@@ -20,35 +22,6 @@
 
 namespace opk::flags {
 namespace {
-
-Status flags_fail(Response& rs, const Status& s) {
-  rs.problem(s);
-  return Status::ok();
-}
-
-Status flags_body(const Request& rq, std::initializer_list<const char*> known, Json* body) {
-  if (rq.body().empty()) return Status::invalid("request: a JSON body is required");
-  Json b = Json::parse(rq.body(), nullptr, false);
-  if (b.is_discarded()) return Status::invalid("request: the body is not valid JSON");
-  if (!b.is_object()) return Status::invalid("request: the body must be a JSON object");
-  for (const auto& [key, value] : b.items())
-    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; }))
-      return Status::invalid(key + ": is not a field of this request");
-  *body = std::move(b);
-  return Status::ok();
-}
-
-// The required reason of a change: a string of 1..2,000 bytes.
-Status reason_of(const Json& v, std::string* out) {
-  if (v.is_null()) return Status::invalid("reason: is required (say why the flag changes)");
-  if (!v.is_string()) return Status::invalid("reason: must be a string");
-  std::string r = v.get<std::string>();
-  if (std::all_of(r.begin(), r.end(), [](unsigned char c) { return std::isspace(c); }))
-    return Status::invalid("reason: is required (say why the flag changes)");
-  if (r.size() > 2000) return Status::invalid("reason: longer than 2,000 bytes");
-  *out = std::move(r);
-  return Status::ok();
-}
 
 // An optional expiry: null/absent (none) or a time in ms after `now`.
 Status expiry_of(const Json& body, int64_t now, int64_t* out) {
@@ -75,13 +48,13 @@ class Api {
     const auto q = [&](const char* name) { return std::string(rq.query(name).value_or("")); };
     const std::string type = q("type"), origin = q("origin"), state = q("state"), text = lower_text(q("text"));
     if (!type.empty() && type != "boolean" && type != "string" && type != "number")
-      return flags_fail(rs, Status::invalid("type: must be boolean, string or number, not '" + type + "'"));
+      return input::refuse(rs, Status::invalid("type: must be boolean, string or number, not '" + type + "'"));
     if (!origin.empty() && origin != "plugin" && origin != "operator")
-      return flags_fail(rs, Status::invalid("origin: must be plugin or operator, not '" + origin + "'"));
+      return input::refuse(rs, Status::invalid("origin: must be plugin or operator, not '" + origin + "'"));
     if (!state.empty() && state != "overridden" && state != "default")
-      return flags_fail(rs, Status::invalid("state: must be overridden or default, not '" + state + "'"));
+      return input::refuse(rs, Status::invalid("state: must be overridden or default, not '" + state + "'"));
     std::vector<Flag> all;
-    if (Status s = p_.read_all(&all); !s) return flags_fail(rs, s);
+    if (Status s = p_.read_all(&all); !s) return input::refuse(rs, s);
     const int64_t now = p_.host().now_ms();
     Json out = Json::array();
     for (const auto& f : all) {
@@ -101,15 +74,15 @@ class Api {
 
   Status get(const Request& rq, Response& rs) const {
     Flag f;
-    if (Status s = p_.read(id(rq), &f); !s) return flags_fail(rs, s);
+    if (Status s = p_.read(id(rq), &f); !s) return input::refuse(rs, s);
     rs.status(200).json(Json{{"flag", f.to_json(p_.host().now_ms())}});
     return Status::ok();
   }
 
   Status create(const Request& rq, Response& rs) const {
     Json body;
-    Status s =
-        flags_body(rq, {"id", "type", "default", "description", "owner", "reason", "value", "expires_ms"}, &body);
+    Status s = input::json_object(
+        rq, {"id", "type", "default", "description", "owner", "reason", "value", "expires_ms"}, &body);
     const int64_t now = p_.host().now_ms();
     Flag f;
     if (s && !body.contains("id")) s = Status::invalid("id: is required");
@@ -130,21 +103,21 @@ class Api {
         (!body["owner"].is_string() || body["owner"].get<std::string>().empty() ||
          body["owner"].get<std::string>().size() > 200))
       s = Status::invalid("owner: must be a string of 1 to 200 bytes");
-    if (s) s = reason_of(body.value("reason", Json()), &f.reason);
+    if (s) s = input::reason(body.value("reason", Json()), "the flag changes", &f.reason);
     if (s && body.contains("value") && !body["value"].is_null()) {
       s = check_value("value", f.type, body["value"]);
       if (s) f.value = body["value"];
     }
     if (s) s = expiry_of(body, now, &f.expires_ms);
     if (s && f.expires_ms != 0 && f.value.is_null()) s = Status::invalid("expires_ms: needs a value to expire");
-    if (!s) return flags_fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     f.default_value = body["default"];
     f.description = body["description"].get<std::string>();
     f.owner = body.contains("owner") ? body["owner"].get<std::string>() : std::string(rq.user_id());
     f.created_by = f.updated_by = std::string(rq.user_id());
     f.created_ms = f.updated_ms = now;
     f.revision = 1;
-    if (Status w = p_.insert(f); !w) return flags_fail(rs, w);
+    if (Status w = p_.insert(f); !w) return input::refuse(rs, w);
     reload();
     p_.audit(rq.principal(), "feature_flags.create", f.id, f.reason, nullptr, f.to_json(now), source(rq));
     rs.status(201).header("location", "/api/v1/feature-flags/" + f.id).json(Json{{"flag", f.to_json(now)}});
@@ -153,13 +126,13 @@ class Api {
 
   Status update(const Request& rq, Response& rs) const {
     Json body;
-    Status s = flags_body(rq, {"value", "reason", "expires_ms", "description", "owner", "default"}, &body);
+    Status s = input::json_object(rq, {"value", "reason", "expires_ms", "description", "owner", "default"}, &body);
     Flag before;
     if (s) s = p_.read(id(rq), &before);
-    if (!s) return flags_fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     const int64_t now = p_.host().now_ms();
     Flag f = before;
-    s = reason_of(body.value("reason", Json()), &f.reason);
+    s = input::reason(body.value("reason", Json()), "the flag changes", &f.reason);
     if (s && !body.contains("value") && !body.contains("expires_ms") && !body.contains("description") &&
         !body.contains("owner") && !body.contains("default"))
       s = Status::invalid("request: nothing to change (value, expires_ms, description, owner or default)");
@@ -200,11 +173,11 @@ class Api {
     } else if (s && body.contains("value")) {
       f.expires_ms = 0;  // a new override without an expiry holds until reset
     }
-    if (!s) return flags_fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     f.updated_by = std::string(rq.user_id());
     f.updated_ms = now;
     f.revision = before.revision + 1;
-    if (Status w = p_.replace(before, f); !w) return flags_fail(rs, w);
+    if (Status w = p_.replace(before, f); !w) return input::refuse(rs, w);
     reload();
     p_.audit(rq.principal(), "feature_flags.update", f.id, f.reason, before.to_json(now), f.to_json(now), source(rq));
     rs.status(200).json(Json{{"flag", f.to_json(now)}});
@@ -213,19 +186,19 @@ class Api {
 
   Status reset(const Request& rq, Response& rs) const {
     Json body;
-    Status s = flags_body(rq, {"reason"}, &body);
+    Status s = input::json_object(rq, {"reason"}, &body);
     Flag before;
     if (s) s = p_.read(id(rq), &before);
     Flag f = before;
-    if (s) s = reason_of(body.value("reason", Json()), &f.reason);
-    if (!s) return flags_fail(rs, s);
+    if (s) s = input::reason(body.value("reason", Json()), "the flag changes", &f.reason);
+    if (!s) return input::refuse(rs, s);
     const int64_t now = p_.host().now_ms();
     f.value = Json();
     f.expires_ms = 0;
     f.updated_by = std::string(rq.user_id());
     f.updated_ms = now;
     f.revision = before.revision + 1;
-    if (Status w = p_.replace(before, f); !w) return flags_fail(rs, w);
+    if (Status w = p_.replace(before, f); !w) return input::refuse(rs, w);
     reload();
     p_.audit(rq.principal(), "feature_flags.reset", f.id, f.reason, before.to_json(now), f.to_json(now), source(rq));
     rs.status(200).json(Json{{"flag", f.to_json(now)}});
@@ -236,12 +209,14 @@ class Api {
     Flag before;
     Status s = p_.read(id(rq), &before);
     std::string reason;
-    if (s) s = reason_of(rq.query("reason") ? Json(std::string(*rq.query("reason"))) : Json(), &reason);
+    if (s)
+      s = input::reason(rq.query("reason") ? Json(std::string(*rq.query("reason"))) : Json(), "the flag changes",
+                        &reason);
     if (s && !before.plugin.empty())
       s = Status::conflict("id: flag '" + before.id + "' is declared by plugin '" + before.plugin +
                            "' and cannot be deleted; override it or reset it");
     if (s) s = p_.remove(before);
-    if (!s) return flags_fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     reload();
     p_.audit(rq.principal(), "feature_flags.delete", before.id, reason, before.to_json(p_.host().now_ms()), nullptr,
              source(rq));

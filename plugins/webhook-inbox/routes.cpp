@@ -12,6 +12,8 @@
 // are problem+json: 400 naming the field or query parameter, 403, 404, 409.
 // Every write is audited with the actor (webhook_failures.replay, .handle,
 // .suppress, .lift); the outbox adds its own row per delivery changed.
+#include <opskernel/route_input.hpp>
+
 #include <charconv>
 
 #include "inbox.h"
@@ -19,30 +21,11 @@
 namespace opk::inbox {
 namespace {
 
-// Answers a failed status as RFC 9457 problem+json: INVALID_ARGUMENT 400,
-// PERMISSION 403, NOT_FOUND 404, CONFLICT 409, UNAVAILABLE 503, else 500.
-Status fail(Response& rs, const Status& s) {
-  rs.problem(s);
-  return Status::ok();
-}
-
 // The outbox names a delivery's endpoint "recipient"; this API calls it
 // "endpoint".
 Status renamed(const Status& s) {
   if (s.message().rfind("recipient:", 0) == 0) return Status(s.code(), "endpoint:" + s.message().substr(10));
   return s;
-}
-
-Status body_of(const Request& rq, std::initializer_list<const char*> known, Json* body) {
-  if (rq.body().empty()) return Status::invalid("request: a JSON body is required");
-  Json b = Json::parse(rq.body(), nullptr, false);
-  if (b.is_discarded()) return Status::invalid("request: the body is not valid JSON");
-  if (!b.is_object()) return Status::invalid("request: the body must be a JSON object");
-  for (const auto& [key, value] : b.items())
-    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; }))
-      return Status::invalid(key + ": is not a field of this request");
-  *body = std::move(b);
-  return Status::ok();
 }
 
 Status int_query(const Request& rq, std::string_view name, int64_t min, int64_t max, Json* request, const char* field) {
@@ -88,7 +71,7 @@ class Api {
     else if (handled == "all")
       request["handled"] = nullptr;
     else
-      return fail(rs, Status::invalid("handled: must be false, true or all, not '" + handled + "'"));
+      return input::refuse(rs, Status::invalid("handled: must be false, true or all, not '" + handled + "'"));
     for (const auto& [query, field] : {std::pair{"scope", "scope"},
                                        {"channel", "channel"},
                                        {"endpoint", "recipient"},
@@ -100,7 +83,7 @@ class Api {
     if (s) s = int_query(rq, "limit", 1, 500, &request, "limit");
     Json answer;
     if (s) s = p_.call(rq.principal(), "list_failed", request, source(rq), &answer);
-    if (!s) return fail(rs, renamed(s));
+    if (!s) return input::refuse(rs, renamed(s));
     Json failures = Json::array();
     for (const auto& d : answer.value("deliveries", Json::array())) failures.push_back(failure_of(d));
     rs.status(200).json(Json{{"next_cursor", answer.value("next_cursor", Json())}, {"failures", failures}});
@@ -109,7 +92,8 @@ class Api {
 
   Status counts(const Request& rq, Response& rs) const {
     Json answer;
-    if (Status s = p_.call(rq.principal(), "counts", Json::object(), source(rq), &answer); !s) return fail(rs, s);
+    if (Status s = p_.call(rq.principal(), "counts", Json::object(), source(rq), &answer); !s)
+      return input::refuse(rs, s);
     rs.status(200).json(answer);
     return Status::ok();
   }
@@ -117,16 +101,16 @@ class Api {
   Status get(const Request& rq, Response& rs) const {
     Json answer;
     const std::string id(rq.path_param("id").value_or(""));
-    if (Status s = p_.call(rq.principal(), "get", {{"id", id}}, source(rq), &answer); !s) return fail(rs, s);
+    if (Status s = p_.call(rq.principal(), "get", {{"id", id}}, source(rq), &answer); !s) return input::refuse(rs, s);
     rs.status(200).json(Json{{"failure", failure_of(answer.value("delivery", Json::object()))}});
     return Status::ok();
   }
 
   Status replay(const Request& rq, Response& rs) const {
     Json body, answer;
-    Status s = body_of(rq, {"ids"}, &body);
+    Status s = input::json_object(rq, {"ids"}, &body);
     if (s) s = p_.call(rq.principal(), "replay", body, source(rq), &answer);
-    if (!s) return fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     audit(rq, "webhook_failures.replay", "webhook-failures", {{"replayed", answer["replayed"]}},
           std::string(rq.header("x-reason").value_or("")));
     rs.status(200).json(Json{{"replayed", answer["replayed"]}});
@@ -135,9 +119,9 @@ class Api {
 
   Status handle(const Request& rq, Response& rs) const {
     Json body, answer;
-    Status s = body_of(rq, {"ids", "note"}, &body);
+    Status s = input::json_object(rq, {"ids", "note"}, &body);
     if (s) s = p_.call(rq.principal(), "handle", body, source(rq), &answer);
-    if (!s) return fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     audit(rq, "webhook_failures.handle", "webhook-failures",
           {{"handled", answer["handled"]}, {"note", body.value("note", Json())}},
           body.contains("note") && body["note"].is_string() ? body["note"].get<std::string>() : "");
@@ -147,7 +131,8 @@ class Api {
 
   Status suppressions(const Request& rq, Response& rs) const {
     Json answer;
-    if (Status s = p_.call(rq.principal(), "suppressions", Json::object(), source(rq), &answer); !s) return fail(rs, s);
+    if (Status s = p_.call(rq.principal(), "suppressions", Json::object(), source(rq), &answer); !s)
+      return input::refuse(rs, s);
     Json out = Json::array();
     for (const auto& x : answer.value("suppressions", Json::array())) out.push_back(suppression_of(x));
     rs.status(200).json(Json{{"suppressions", out}});
@@ -156,7 +141,7 @@ class Api {
 
   Status suppress(const Request& rq, Response& rs) const {
     Json body, answer;
-    Status s = body_of(rq, {"channel", "endpoint", "reason", "until_ms", "scope"}, &body);
+    Status s = input::json_object(rq, {"channel", "endpoint", "reason", "until_ms", "scope"}, &body);
     if (s) {
       if (body.contains("endpoint")) {
         body["recipient"] = body["endpoint"];
@@ -164,7 +149,7 @@ class Api {
       }
       s = renamed(p_.call(rq.principal(), "suppress", body, source(rq), &answer));
     }
-    if (!s) return fail(rs, s);
+    if (!s) return input::refuse(rs, s);
     const Json x = suppression_of(answer["suppression"]);
     audit(rq, "webhook_failures.suppress", "suppression:" + x.value("id", ""), x,
           x.value("reason", Json()).is_string() ? x["reason"].get<std::string>() : "");
@@ -177,7 +162,7 @@ class Api {
   Status lift(const Request& rq, Response& rs) const {
     Json answer;
     const std::string id(rq.path_param("id").value_or(""));
-    if (Status s = p_.call(rq.principal(), "lift", {{"id", id}}, source(rq), &answer); !s) return fail(rs, s);
+    if (Status s = p_.call(rq.principal(), "lift", {{"id", id}}, source(rq), &answer); !s) return input::refuse(rs, s);
     audit(rq, "webhook_failures.lift", "suppression:" + id, suppression_of(answer["suppression"]),
           std::string(rq.header("x-reason").value_or("")));
     rs.status(204);
