@@ -13,11 +13,12 @@ namespace opk::notify {
 namespace {
 
 constexpr int kReadLimit = 200;        // events per read
-constexpr int kDueBatch = 16;          // deliveries a worker looks at per pass
+constexpr int kDueBatch = 16;          // deliveries a worker looks at per pass (the list: this per worker)
 constexpr size_t kClaimBatch = 4;      // deliveries a worker claims in one transaction
 constexpr int64_t kMaxNapMs = 1000;    // the longest a worker sleeps without looking (other kernels enqueue too)
 constexpr int64_t kAckEveryMs = 1000;  // acknowledgements while events keep coming (retention only)
 constexpr int64_t kGatherMs = 20;      // the pause after a read of fewer events than kReadLimit
+constexpr int64_t kDueListMs = 1000;   // how long a worker claims from one read of the due list
 
 Event event_of(const Json& e) {
   Event ev;
@@ -84,7 +85,7 @@ Status Outbox::start() {
   running_ = true;
   consumer_ = std::thread([this] { consume_loop(); });
   for (int i = 0; i < p_.config().workers; ++i)
-    workers_.emplace_back([this, i] { worker_loop(static_cast<unsigned>(std::random_device{}()) + i); });
+    workers_.emplace_back([this, i] { worker_loop(i, static_cast<unsigned>(std::random_device{}()) + i); });
   return Status::ok();
 }
 
@@ -315,14 +316,15 @@ Status Outbox::consume_once(int64_t wait_ms, size_t* got) {
 
 // ------------------------------------------------------------------- workers
 
-void Outbox::worker_loop(unsigned seed) {
+void Outbox::worker_loop(int index, unsigned seed) {
+  const int workers = std::max(1, p_.config().workers);
   while (running_) {
     const int64_t now = p_.host().now_ms();
     // Suppressions that ended are lifted once a second, by one worker.
     int64_t last = last_expiry_ms_.load();
     if (now - last >= 1000 && last_expiry_ms_.compare_exchange_strong(last, now)) p_.expire_suppressions();
     std::vector<std::string> ids;
-    Status s = p_.repo().due(now, kDueBatch, &ids);
+    Status s = p_.repo().due(now, kDueBatch * workers, &ids);
     if (!s) {
       p_.host().warn("notifications: due deliveries not read: " + s.message());
       nap(kMaxNapMs);
@@ -335,24 +337,39 @@ void Outbox::worker_loop(unsigned seed) {
       nap(wait);
       continue;
     }
-    // Workers look at the same due list; each starts at a different place
-    // and claims a few in one transaction (their leases cover them all).
-    std::rotate(ids.begin(), ids.begin() + static_cast<long>(seed % ids.size()), ids.end());
-    if (ids.size() > kClaimBatch) ids.resize(kClaimBatch);
+    // Workers look at the same due list, each starting at its own share of
+    // it (at a random place when the list is short), and go on down the
+    // list, claiming a few at a time in one transaction (their leases cover
+    // them all), while the list is young: a claim takes only what is still
+    // due, so what another worker took meanwhile is skipped, one worker
+    // held up by a slow endpoint leaves its share to the others, and the
+    // list is read once for several claims.
+    const size_t start = ids.size() > static_cast<size_t>(kDueBatch)
+                             ? ids.size() / static_cast<size_t>(workers) * static_cast<size_t>(index % workers)
+                             : seed % ids.size();
+    std::rotate(ids.begin(), ids.begin() + static_cast<long>(start), ids.end());
     const Config& c = p_.config();
-    std::vector<Delivery> claimed;
-    const int64_t lease = now + static_cast<int64_t>(ids.size()) * c.timeout_ms + 30'000;
-    if (Status cs = p_.repo().claim_many(ids, now, lease, node_, &claimed); !cs) {
-      p_.host().warn("notifications: deliveries not claimed: " + cs.message());
-      nap(kMaxNapMs);
-      continue;
-    }
-    for (auto& d : claimed) {
-      if (!running_) {
-        p_.repo().release(d.id, d.next_attempt_ms);  // not attempted: back as it was
-        continue;
+    for (size_t from = 0; from < ids.size() && running_;) {
+      const int64_t at = p_.host().now_ms();
+      if (from > 0 && at - now > kDueListMs) break;  // read it again
+      const size_t n = std::min(kClaimBatch, ids.size() - from);
+      const std::vector<std::string> some(ids.begin() + static_cast<long>(from),
+                                          ids.begin() + static_cast<long>(from + n));
+      from += n;
+      std::vector<Delivery> claimed;
+      const int64_t lease = at + static_cast<int64_t>(n) * c.timeout_ms + 30'000;
+      if (Status cs = p_.repo().claim_many(some, at, lease, node_, &claimed); !cs) {
+        p_.host().warn("notifications: deliveries not claimed: " + cs.message());
+        nap(kMaxNapMs);
+        break;
       }
-      attempt(d, &seed);
+      for (auto& d : claimed) {
+        if (!running_) {
+          p_.repo().release(d.id, d.next_attempt_ms);  // not attempted: back as it was
+          continue;
+        }
+        attempt(d, &seed);
+      }
     }
   }
 }
@@ -423,6 +440,9 @@ void Outbox::attempt(const Delivery& d, unsigned* seed) {
           : std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   o.attempt.detail = r.detail;
   o.circuit_failures = c.circuit_failures;
+  // A success resets the endpoint's row only when there is something to
+  // reset (its first delivery makes it): one write less per delivery.
+  o.endpoint_clean = known && ep.failures == 0 && ep.open_until_ms == 0;
   // An unknown channel (NOT_FOUND: its plugin stopped or is disabled) is
   // retried on the schedule: it may be back before the last attempt.
   const bool permanent =

@@ -62,7 +62,8 @@ class Outbox {
   // (comma-separated; "" for none): the event's own, else the job's
   // (opk.jobs/1), looked up once per batch through `seen`.
   std::string report_recipients(const Event& e, const std::string& job, std::map<std::string, std::string>* seen) const;
-  void worker_loop(unsigned seed);
+  // Delivery worker `index` (0 .. workers - 1) until stopped.
+  void worker_loop(int index, unsigned seed);
   // One attempt of claimed delivery `d`, recorded.
   void attempt(const Delivery& d, unsigned* seed);
   // Sleeps up to `ms` or until woken or stopping.

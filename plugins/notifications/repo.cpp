@@ -554,7 +554,7 @@ Status Repo::record(const Delivery& d, const Outcome& o) const {
        "updated_ms = $4, last_code = $5, last_detail = $6 WHERE id = $1",
        {d.id, o.state, num(o.next_ms), num(a.time_ms), a.code ? P(num(a.code)) : P(), a.detail}});
   const std::string now = num(a.time_ms);
-  if (o.success) {
+  if (o.success && !o.endpoint_clean) {
     st.push_back(
         {"INSERT INTO p_notifications_endpoints (endpoint, channel, recipient, disabled, disabled_reason, "
          "failures, open_until_ms, updated_ms) VALUES ($1, $2, $3, 0, '', 0, 0, $4) ON CONFLICT (endpoint) "

@@ -196,6 +196,9 @@ class Repo {
     std::string state;
     int64_t next_ms = 0;
     bool success = false;
+    // With success: the endpoint's row was read with no failures and no
+    // open circuit, so it is left as it is.
+    bool endpoint_clean = false;
     bool count_failure = false;
     int64_t circuit_failures = 5;
     int64_t open_until_ms = 0;
