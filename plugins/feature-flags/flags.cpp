@@ -76,19 +76,6 @@ namespace {
 // before the plugin stops: the kernel stops a provider after its users.
 std::atomic<FlagsPlugin*> g_flags_plugin{nullptr};
 
-// Moved after every snapshot swap of any instance, so a thread's cached
-// snapshot is never taken for a newer one (nor for another instance's).
-std::atomic<uint64_t> g_flags_generation{1};
-
-// A thread's last snapshot. glibc keeps this library loaded while a thread
-// that holds one lives, so its release never runs unloaded code.
-struct ThreadSnapshot {
-  const FlagsPlugin* plugin = nullptr;
-  uint64_t generation = 0;
-  std::shared_ptr<const Snapshot> snap;
-};
-thread_local ThreadSnapshot t_flags_snapshot;
-
 char* flags_copy(const std::string& s) {
   char* out = static_cast<char*>(std::malloc(s.size() + 1));
   if (out) std::memcpy(out, s.c_str(), s.size() + 1);
@@ -218,6 +205,8 @@ Status FlagsPlugin::init() {
   // Without a store (plugins list, plugins check) there is nothing to serve.
   if (!Store(host()).available()) return Status::ok();
   if (Status s = migrate_flags(host()); !s) return s;
+  snapshot_.set_source({.read_counter = [this](int64_t* counter) { return read_counter(host(), counter); },
+                        .load = [this](Snapshot* out) { return load(out); }});
   if (Status s = refresh(true); !s) return s;
   g_flags_plugin.store(this, std::memory_order_release);
   return Status::ok();
@@ -227,66 +216,28 @@ Status FlagsPlugin::start() {
   if (Status s = add_routes(); !s) return s;
   if (Status s = metrics_.add("feature-flags", [this](std::string* text) { return collect(text); }); !s)
     host().warn("feature-flags: no gauges in /metrics: " + s.message());
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = false;
-  }
-  poller_ = std::thread([this] { poll(); });
+  snapshot_.start(poll_ms_,
+                  [this](const Status& s) { host().warn("feature-flags: flags not reloaded: " + s.message()); });
   return Status::ok();
 }
 
 void FlagsPlugin::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (poller_.joinable()) poller_.join();
+  snapshot_.stop();
   FlagsPlugin* self = this;
   g_flags_plugin.compare_exchange_strong(self, nullptr);
-}
-
-const Snapshot& FlagsPlugin::thread_snapshot() const {
-  ThreadSnapshot& t = t_flags_snapshot;
-  const uint64_t generation = g_flags_generation.load(std::memory_order_acquire);
-  if (t.plugin != this || t.generation != generation) {
-    t.snap = snapshot();
-    t.plugin = this;
-    t.generation = generation;
-  }
-  return *t.snap;
 }
 
 const void* FlagsPlugin::extension(std::string_view id) {
   return id == OPK_EXT_FEATURE_FLAGS ? &kFlagsExtension : nullptr;
 }
 
-void FlagsPlugin::poll() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stopping_; });
-    if (stopping_) break;
-    lock.unlock();
-    if (Status s = refresh(false); !s) host().warn("feature-flags: flags not reloaded: " + s.message());
-    lock.lock();
-  }
-}
-
-Status FlagsPlugin::refresh(bool force) {
-  std::lock_guard lock(refresh_mu_);
-  int64_t counter = 0;
-  if (Status s = read_counter(host(), &counter); !s) return s;
-  if (!force && counter == snapshot()->counter) return Status::ok();
+Status FlagsPlugin::load(Snapshot* out) {
   std::vector<Flag> all;
   if (Status s = read_all(&all); !s) return s;
-  auto next = std::make_shared<Snapshot>();
-  next->counter = counter;
   for (auto& f : all) {
     std::string id = f.id;
-    next->flags.emplace(std::move(id), std::move(f));
+    out->flags.emplace(std::move(id), std::move(f));
   }
-  snapshot_.store(std::move(next), std::memory_order_release);
-  g_flags_generation.fetch_add(1, std::memory_order_acq_rel);
   reloads_.fetch_add(1, std::memory_order_relaxed);
   return Status::ok();
 }

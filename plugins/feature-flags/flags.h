@@ -35,15 +35,13 @@
 
 #include <opskernel/feature_flags.h>
 #include <opskernel/opk.hpp>
+#include <opskernel/polled_snapshot.hpp>
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -99,7 +97,6 @@ struct Snapshot {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
   std::unordered_map<std::string, Flag, Hash, std::equal_to<>> flags;
-  int64_t counter = -1;  // the change counter the flags were read at
 };
 
 class FlagsPlugin : public Plugin {
@@ -116,14 +113,14 @@ class FlagsPlugin : public Plugin {
   const void* extension(std::string_view id) override;
 
   // The flags now (never null once started).
-  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(std::memory_order_acquire); }
+  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.current(); }
   // The flags now as the calling thread last took them, taken again only
   // when a snapshot was swapped since (by any instance): a check then
   // costs no reference count. Valid until the thread's next call.
-  const Snapshot& thread_snapshot() const;
+  const Snapshot& thread_snapshot() const { return snapshot_.thread_view(); }
   // Reads the counter and, when it moved (or `force`), the flags, and
   // swaps the snapshot.
-  Status refresh(bool force);
+  Status refresh(bool force) { return snapshot_.refresh(force); }
 
   // Store access (store.cpp). Reads every flag, ordered by id.
   Status read_all(std::vector<Flag>* out) const;
@@ -151,17 +148,13 @@ class FlagsPlugin : public Plugin {
  private:
   Status add_routes();  // routes.cpp
   Status collect(std::string* text) const;
-  void poll();
+  // Reads every flag into `out`, for the snapshot.
+  Status load(Snapshot* out);
 
   int64_t poll_ms_ = 2000;
   int64_t stale_ms_ = 30LL * 86'400'000;
-  std::atomic<std::shared_ptr<const Snapshot>> snapshot_{std::make_shared<const Snapshot>()};
-  std::mutex refresh_mu_;  // one refresh at a time
   std::atomic<int64_t> reloads_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread poller_;
+  PolledSnapshot<Snapshot> snapshot_;
   Metrics metrics_{host()};
 };
 
