@@ -161,8 +161,9 @@ class PgTestStore {
   Status ensure_role(const PluginSlot& slot);
   // After DDL: every relation `role` owns carries `slot`'s prefix.
   Status check_relations(const PluginSlot& slot, const std::string& role);
-  // Runs `body` in a transaction, rolled back when it fails.
-  Status in_transaction(bool read_only, const std::function<Status()>& body);
+  // Runs `body` in a transaction, under `slot`'s role (made already) or
+  // as the host when null, rolled back when it fails.
+  Status in_transaction(bool read_only, const PluginSlot* slot, const std::function<Status()>& body);
   // One statement of `slot` inside the fence, in the open transaction.
   Status run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query, bool typed,
                  std::string* rows_json, int64_t* changed);
@@ -185,6 +186,7 @@ class PgTestStore {
   pg_conn* conn_ = nullptr;
   std::string schema_;
   std::map<std::string, std::string> roles_;  // plugin id -> its role
+  std::string txn_role_;                      // the role the open transaction is under, if any
   opk_store_v1 table_{};
 };
 

@@ -29,9 +29,18 @@ using store::internal::PgStatementKind;
 constexpr Oid kPgtBool = 16, kPgtBytea = 17, kPgtInt8 = 20, kPgtInt2 = 21, kPgtInt4 = 23, kPgtOid = 26,
               kPgtFloat4 = 700, kPgtFloat8 = 701, kPgtNumeric = 1700;
 
+// The schema every Host of a server shares for the kernel's own tables
+// (made once, never dropped: empty, and granted to no plugin's role).
+constexpr const char* kPgKernelTablesSchema = "opk_test_kernel";
+
 // The kernel's own tables with their columns, as MemoryStore makes them:
 // present and empty, so a plugin reaching for one is refused by the fence
-// (no grant to its role), not told it is missing.
+// (no grant to its role), not told it is missing. Made once per server in
+// kPgKernelTablesSchema, which follows each Host's schema on its search
+// path; schema_migrations, which the host writes, is each Host's own.
+const char* const kPgMigrationsTable =
+    "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_ms "
+    "BIGINT NOT NULL, PRIMARY KEY (owner, version))";
 const char* const kPgKernelSchema =
     "CREATE TABLE audit (id BIGINT PRIMARY KEY, time_ms BIGINT, actor TEXT, role TEXT, action TEXT, target TEXT, "
     "reason TEXT, params_json TEXT, outcome TEXT, source TEXT);"
@@ -47,8 +56,6 @@ const char* const kPgKernelSchema =
     "CREATE TABLE scheduled_jobs (id TEXT PRIMARY KEY, job_type TEXT, description TEXT, owner TEXT, planning TEXT, "
     "cron TEXT, time_zone TEXT, jitter_minutes INTEGER, params_json TEXT, enabled INTEGER, scope TEXT, region TEXT, "
     "report_recipients TEXT, next_run_ms BIGINT, created_ms BIGINT, updated_ms BIGINT);"
-    "CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_ms "
-    "BIGINT NOT NULL, PRIMARY KEY (owner, version));"
     "CREATE TABLE tokens (id TEXT PRIMARY KEY, user_id TEXT, hash TEXT, label TEXT, created_ms BIGINT, expires_ms "
     "BIGINT, revoked_ms BIGINT);"
     "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT, role TEXT, scope TEXT, disabled INTEGER, created_ms "
@@ -167,20 +174,40 @@ Status PgTestStore::open(const std::string& conninfo, std::unique_ptr<PgTestStor
     return Status::unavailable("store (postgresql): cannot connect to '" + conninfo + "': " + msg);
   }
   // The server's notices (a schema's cascade, for one) are not the test's.
-  PQsetNoticeProcessor(s->conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      s->conn_, [](void*, const char*) {}, nullptr);
   static std::atomic<int> counter{0};
   s->schema_ = "opk_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
                pgt_hex8(static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
-  // Made before the kernel's tables, so a failure below still drops it.
-  if (Status st = s->exec("schema", "CREATE SCHEMA " + pgt_ident(s->schema_)); !st) {
+  // A test's rows need not survive the server's crash: commits do not wait
+  // for the disk.
+  if (Status st = s->exec("session", "SET synchronous_commit TO off"); !st) return st;
+  // The kernel's tables, once per server (Hosts of several processes may
+  // get here at once: the lock orders them), and set_config revoked:
+  // set_config('role', ...) would let a statement leave its plugin's role
+  // (the kernel's store revokes it likewise; it needs the function's owner).
+  const std::string kernel = pgt_ident(kPgKernelTablesSchema);
+  if (Status st = s->exec("the kernel's tables", "SELECT pg_advisory_lock(hashtext('opk_test_kernel'))"); !st)
+    return st;
+  PgtResult have;
+  Status made =
+      s->exec("the kernel's tables", "SELECT 1 FROM pg_namespace WHERE nspname = $1", {kPgKernelTablesSchema}, &have);
+  if (made && PQntuples(have.get()) == 0)
+    made = s->exec("the kernel's tables", "BEGIN; CREATE SCHEMA " + kernel + "; GRANT USAGE ON SCHEMA " + kernel +
+                                              " TO PUBLIC; SET LOCAL search_path TO " + kernel + "; " +
+                                              kPgKernelSchema + " COMMIT");
+  if (!made) s->exec("rollback", "ROLLBACK");
+  s->exec("the kernel's tables", "SELECT pg_advisory_unlock(hashtext('opk_test_kernel'))");
+  if (!made) return made;
+  s->exec("set_config", "REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC");
+  // The Host's own schema, first on the search path.
+  if (Status st = s->exec("schema", "CREATE SCHEMA " + pgt_ident(s->schema_) + "; SET search_path TO " +
+                                        pgt_ident(s->schema_) + ", " + kernel + "; " + kPgMigrationsTable);
+      !st) {
+    s->exec("schema", "DROP SCHEMA IF EXISTS " + pgt_ident(s->schema_) + " CASCADE");
     s->schema_.clear();
     return st;
   }
-  if (Status st = s->exec("schema", "SET search_path TO " + pgt_ident(s->schema_)); !st) return st;
-  if (Status st = s->exec("the kernel's tables", kPgKernelSchema); !st) return st;
-  // set_config('role', ...) would let a statement leave its plugin's role
-  // (the kernel's store revokes it likewise; needs the function's owner).
-  s->exec("set_config", "REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC");
   s->table_.struct_size = sizeof s->table_;
   s->table_.dialect = &cb_dialect;
   s->table_.migrate = &cb_migrate;
@@ -280,7 +307,10 @@ Status PgTestStore::run_one(const PluginSlot& slot, const char* sql, const char*
   const auto known = roles_.find(slot.id);
   if (known == roles_.end()) return Status::error("store (postgresql): plugin " + slot.id + " has no role");
   const std::string& role = known->second;
-  if (Status s = exec("set role", "SET LOCAL ROLE " + pgt_ident(role)); !s) return s;
+  if (txn_role_ != role) {
+    if (Status s = exec("set role", "SET LOCAL ROLE " + pgt_ident(role)); !s) return s;
+    txn_role_ = role;
+  }
   std::vector<const char*> values(n, nullptr);
   for (uint32_t i = 0; params && i < n; ++i) values[i] = params[i];
   PgtResult r;
@@ -307,9 +337,18 @@ Status PgTestStore::run_one(const PluginSlot& slot, const char* sql, const char*
   return Status::ok();
 }
 
-Status PgTestStore::in_transaction(bool read_only, const std::function<Status()>& body) {
-  if (Status s = exec("begin", read_only ? "BEGIN READ ONLY" : "BEGIN"); !s) return s;
+Status PgTestStore::in_transaction(bool read_only, const PluginSlot* slot, const std::function<Status()>& body) {
+  // The plugin's role set with the BEGIN, in one round trip.
+  const std::string role = slot ? roles_.at(slot->id) : "";
+  if (Status s = exec("begin", std::string(read_only ? "BEGIN READ ONLY" : "BEGIN") +
+                                   (role.empty() ? "" : "; SET LOCAL ROLE " + pgt_ident(role)));
+      !s) {
+    exec("rollback", "ROLLBACK");
+    return s;
+  }
+  txn_role_ = role;
   Status s = body();
+  txn_role_.clear();
   if (!s) {
     exec("rollback", "ROLLBACK");
     return s;
@@ -327,7 +366,7 @@ Status PgTestStore::migrate(PluginSlot& slot, const opk_store_migration* m, uint
     if (!m[i].sql || !m[i].name) return Status::invalid("migration " + std::to_string(i) + ": name or sql is NULL");
   if (Status r = ensure_role(slot); !r) return r;
   for (uint32_t i = 0; i < count; ++i) {
-    Status s = in_transaction(false, [&]() -> Status {
+    Status s = in_transaction(false, nullptr, [&]() -> Status {
       PgtResult r;
       if (Status q = exec("migrations", "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE owner = $1",
                           {slot.id.c_str()}, &r);
@@ -345,6 +384,7 @@ Status PgTestStore::migrate(PluginSlot& slot, const opk_store_migration* m, uint
       }
       // Recorded by the host, as itself.
       if (Status st = exec("reset role", "RESET ROLE"); !st) return st;
+      txn_role_.clear();
       const std::string version = std::to_string(m[i].version), at = std::to_string(slot.table.now_ms(&slot.table));
       return exec("migrations", "INSERT INTO schema_migrations VALUES ($1, $2, $3, $4)",
                   {slot.id.c_str(), version.c_str(), m[i].name, at.c_str()});
@@ -399,8 +439,9 @@ opk_status PgTestStore::cb_execute(const opk_host* host, const char* sql, const 
     std::lock_guard lock(s->mu_);
     st = s->ensure_role(*PluginSlot::from(host));
     if (st)
-      st = s->in_transaction(
-          false, [&] { return s->run_one(*PluginSlot::from(host), sql, params, n, false, false, nullptr, &c); });
+      st = s->in_transaction(false, PluginSlot::from(host), [&] {
+        return s->run_one(*PluginSlot::from(host), sql, params, n, false, false, nullptr, &c);
+      });
   }
   if (!st) return service_failure(host, st);
   if (changed) *changed = c;
@@ -417,8 +458,9 @@ opk_status PgTestStore::read(const opk_host* host, const char* sql, const char* 
     std::lock_guard lock(s->mu_);
     st = s->ensure_role(*PluginSlot::from(host));
     if (st)
-      st = s->in_transaction(
-          true, [&] { return s->run_one(*PluginSlot::from(host), sql, params, n, true, typed, &json, nullptr); });
+      st = s->in_transaction(true, PluginSlot::from(host), [&] {
+        return s->run_one(*PluginSlot::from(host), sql, params, n, true, typed, &json, nullptr);
+      });
   }
   if (!st) return service_failure(host, st);
   *rows_json = plugin_string(json);
@@ -446,7 +488,7 @@ opk_status PgTestStore::cb_transaction(const opk_host* host, const opk_store_sta
     std::lock_guard lock(s->mu_);
     st = s->ensure_role(*PluginSlot::from(host));
     if (st)
-      st = s->in_transaction(false, [&]() -> Status {
+      st = s->in_transaction(false, PluginSlot::from(host), [&]() -> Status {
         for (uint32_t i = 0; i < count; ++i) {
           std::string rows;
           int64_t changed = 0;
