@@ -27,8 +27,15 @@ constexpr int64_t kMinute = 60'000;
 constexpr const char* kType = "delinquent-payment-notifications";
 constexpr const char* kKind = "plugin.job-delinquent-payments.invoice.overdue";
 
-class DelinquentPayments : public ::testing::Test {
+// On both stores: platform-records' and the job's tables and statements in
+// SQLite, and in a schema of the Host's own on the tests' PostgreSQL server
+// (OPK_TEST_PG).
+class DelinquentPayments : public ::testing::TestWithParam<std::string> {
  protected:
+  void SetUp() override {
+    const Status s = host_.use_store(GetParam());
+    ASSERT_TRUE(s.is_ok()) << s.message();
+  }
   // Loads platform-records and the job type with `settings`; imports t1's
   // billing contact and invoices: i1 (t1, due 12-01), i2 (t1, 12-14) and i4
   // (t2, 11-01) are open and past due on 2026-12-15; i3 (t2, due today)
@@ -103,7 +110,15 @@ class DelinquentPayments : public ::testing::Test {
 
 using Ids = std::vector<std::string>;
 
-TEST_F(DelinquentPayments, MarksPastDueInvoicesAndRemindsEachOnceWithItsContact) {
+INSTANTIATE_TEST_SUITE_P(Stores, DelinquentPayments, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// The settings' checks, before the store is used: on SQLite only.
+class DelinquentPaymentsSettings : public DelinquentPayments {};
+INSTANTIATE_TEST_SUITE_P(Stores, DelinquentPaymentsSettings, ::testing::Values("sqlite"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(DelinquentPayments, MarksPastDueInvoicesAndRemindsEachOnceWithItsContact) {
   start({{"send_reminders", "true"}});
   const RunResult r = host_.run(kType);
   ASSERT_EQ(r.status, OPK_OK) << r.error;
@@ -146,7 +161,7 @@ TEST_F(DelinquentPayments, MarksPastDueInvoicesAndRemindsEachOnceWithItsContact)
   EXPECT_EQ(recorded(), 4);
 }
 
-TEST_F(DelinquentPayments, ARerunSendsNoSecondReminderEvenWithoutItsOwnRecord) {
+TEST_P(DelinquentPayments, ARerunSendsNoSecondReminderEvenWithoutItsOwnRecord) {
   start({{"send_reminders", "true"}});
   ASSERT_EQ(host_.run(kType).outcome, OPK_OUTCOME_NORMAL);
   ASSERT_EQ(host_.events().size(), 4u);
@@ -171,7 +186,7 @@ TEST_F(DelinquentPayments, ARerunSendsNoSecondReminderEvenWithoutItsOwnRecord) {
   EXPECT_EQ(reminded(), (Ids{"invoice:i1", "invoice:i2", "invoice:i3", "invoice:i4", "invoice:i6", "invoice:i7"}));
 }
 
-TEST_F(DelinquentPayments, OffByDefaultItMarksAndSaysWhyNoReminderWent) {
+TEST_P(DelinquentPayments, OffByDefaultItMarksAndSaysWhyNoReminderWent) {
   start();
   const RunResult r = host_.run(kType);
   ASSERT_EQ(r.status, OPK_OK) << r.error;
@@ -184,7 +199,7 @@ TEST_F(DelinquentPayments, OffByDefaultItMarksAndSaysWhyNoReminderWent) {
   EXPECT_EQ(Json::parse(r.output_json)["send_reminders"], false);
 }
 
-TEST_F(DelinquentPayments, InvoicesLeftOverdueWhileRemindersWereOffAreRemindedOnceWhenOn) {
+TEST_P(DelinquentPayments, InvoicesLeftOverdueWhileRemindersWereOffAreRemindedOnceWhenOn) {
   // As a run with reminders off leaves them: i1, i2 and i4 overdue, none
   // reminded (the setting is read at load, so the state is set up here).
   start({{"send_reminders", "true"}});
@@ -196,7 +211,7 @@ TEST_F(DelinquentPayments, InvoicesLeftOverdueWhileRemindersWereOffAreRemindedOn
   EXPECT_EQ(host_.events().size(), 4u);
 }
 
-TEST_F(DelinquentPayments, DryRunReportsWhatItWouldDoAndChangesNothing) {
+TEST_P(DelinquentPayments, DryRunReportsWhatItWouldDoAndChangesNothing) {
   start({{"send_reminders", "true"}});
   const RunResult r = host_.run(kType, "{}", {.dry_run = true});
   ASSERT_EQ(r.status, OPK_OK) << r.error;
@@ -211,7 +226,7 @@ TEST_F(DelinquentPayments, DryRunReportsWhatItWouldDoAndChangesNothing) {
   for (const char* id : {"i1", "i2", "i4"}) EXPECT_EQ(status(id), "open") << id;
 }
 
-TEST_F(DelinquentPayments, ACancelStopsBetweenBatchesEachWhole) {
+TEST_P(DelinquentPayments, ACancelStopsBetweenBatchesEachWhole) {
   start({{"send_reminders", "true"}, {"batch_size", "1"}, {"batch_pause", "1m"}});
   // Batches at 0 and 1 minute; the cancel comes during the second pause.
   const RunResult r = host_.run(kType, "{}", {.cancel_at_ms = kDec15 + kMinute + 30'000});
@@ -231,7 +246,7 @@ TEST_F(DelinquentPayments, ACancelStopsBetweenBatchesEachWhole) {
   EXPECT_EQ(host_.events().size(), 4u);
 }
 
-TEST_F(DelinquentPayments, BadRecordsAreNamedAndLeftAsTheyAre) {
+TEST_P(DelinquentPayments, BadRecordsAreNamedAndLeftAsTheyAre) {
   start({{"send_reminders", "true"}});
   // Rows that slipped past the import's checks (written behind its back).
   host_.store_rows(
@@ -262,7 +277,7 @@ TEST_F(DelinquentPayments, BadRecordsAreNamedAndLeftAsTheyAre) {
   EXPECT_EQ(host_.events().back().subject, "invoice:i9");
 }
 
-TEST_F(DelinquentPayments, ParametersNarrowTheRunAndBadOnesAreNamed) {
+TEST_P(DelinquentPayments, ParametersNarrowTheRunAndBadOnesAreNamed) {
   start({{"send_reminders", "true"}});
   RunResult r = host_.run(kType, R"({"tenant": "tenant:t2"})");
   EXPECT_EQ(r.summary, "marked 1 invoice overdue, reminded 1");
@@ -288,7 +303,7 @@ TEST_F(DelinquentPayments, ParametersNarrowTheRunAndBadOnesAreNamed) {
   EXPECT_EQ(host_.events().size(), 2u) << "refused runs emit nothing";
 }
 
-TEST_F(DelinquentPayments, BadSettingsRefuseThePluginNamingTheKey) {
+TEST_P(DelinquentPaymentsSettings, BadSettingsRefuseThePluginNamingTheKey) {
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{{"send_reminders", "maybe"},
                                                                                    {"batch_size", "0"},
                                                                                    {"batch_size", "20000"},
