@@ -596,7 +596,7 @@ Status Kernel::start_engine() {
   o.audit_retention_days = static_cast<int>(config_.audit_retention_days);
   o.prune_batch = config_.prune_batch;
   o.timeout_grace_ms = config_.timeout_grace_ms;
-  o.events = events_.get();
+  o.events = config_.events_runs ? events_.get() : nullptr;
   // Several kernels on one PostgreSQL database: runs claimed from the store,
   // leases, fencing, takeover (engine_cluster.cpp).
   o.cluster = config_.store_backend == "postgresql";

@@ -101,6 +101,11 @@ struct Config {
   // with the console's URL (empty: paths only).
   int64_t events_retention_ms = 7LL * 24 * 3600 * 1000;
   std::string events_console_url;
+  // Whether the job engine writes each run's end event (in its completion's
+  // transaction). Not read from the configuration file: only benchmarks
+  // turn it off, to measure what the event log costs the engine (without
+  // them no run is notified).
+  bool events_runs = true;
 
   // The kernel's cache (opk.cache/1, docs/cache.md): the bytes all plugins'
   // entries may take together, and the bytes one entry may take.
