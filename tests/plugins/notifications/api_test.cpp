@@ -24,9 +24,13 @@ const Principal kAcme{"alice", "TenantAdministrator", "tenant:acme"};
 const Principal kBeta{"bob", "TenantAdministrator", "tenant:beta"};
 const Principal kViewer{"vera", "TenantUser", "tenant:acme"};
 
-class NotificationsApi : public ::testing::Test {
+// On both stores: the plugin's tables and statements in SQLite, and in a
+// schema of the Host's own on the tests' PostgreSQL server (OPK_TEST_PG).
+class NotificationsApi : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    const Status s = host_.use_store(GetParam());
+    ASSERT_TRUE(s.is_ok()) << s.message();
     ASSERT_NO_FATAL_FAILURE(load_bundled(host_, {"channel-email", "channel-webhook", "notifications"}));
     host_.add_node("distributor:d1", "platform");
     host_.add_node("tenant:acme", "distributor:d1");
@@ -66,7 +70,10 @@ class NotificationsApi : public ::testing::Test {
   testing::Host host_;
 };
 
-TEST_F(NotificationsApi, GroupsAndRulesRoundTrip) {
+INSTANTIATE_TEST_SUITE_P(Stores, NotificationsApi, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(NotificationsApi, GroupsAndRulesRoundTrip) {
   group("ops", "platform");
   auto r = call("POST", "/groups/ops/rules", webhook_rule());
   ASSERT_EQ(r.status, 201) << r.body;
@@ -119,7 +126,7 @@ TEST_F(NotificationsApi, GroupsAndRulesRoundTrip) {
   EXPECT_EQ(rows[2].after_json.find("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string::npos);
 }
 
-TEST_F(NotificationsApi, OperatorsSeeAndChangeOnlyTheirScope) {
+TEST_P(NotificationsApi, OperatorsSeeAndChangeOnlyTheirScope) {
   group("platform-ops", "platform");
   group("d1", "distributor:d1", kDistributor);
   group("acme", "tenant:acme", kAcme);
@@ -180,7 +187,7 @@ TEST_F(NotificationsApi, OperatorsSeeAndChangeOnlyTheirScope) {
   EXPECT_EQ(call("GET", "/groups", nullptr, Principal{"nobody", "TenantUser", "tenant:beta"}).status, 200);
 }
 
-TEST_F(NotificationsApi, BadBodiesAreNamed) {
+TEST_P(NotificationsApi, BadBodiesAreNamed) {
   group("ops", "platform");
   struct Case {
     const char* method;
@@ -239,7 +246,7 @@ TEST_F(NotificationsApi, BadBodiesAreNamed) {
   EXPECT_GT(errors[0]["column"].get<int>(), 0);
 }
 
-TEST_F(NotificationsApi, TemplateCheck) {
+TEST_P(NotificationsApi, TemplateCheck) {
   auto r = call("POST", "/templates/check", {{"subject", "{{ run.id }}"}, {"body", "Run {{ run.status }}"}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json(r)["ok"], true);
@@ -257,7 +264,7 @@ TEST_F(NotificationsApi, TemplateCheck) {
   EXPECT_EQ(json(r)["detail"], "footer: is not a template part (subject, body, html_body)");
 }
 
-TEST_F(NotificationsApi, DeliveriesAreEmptyAndScopedWithoutAnOutbox) {
+TEST_P(NotificationsApi, DeliveriesAreEmptyAndScopedWithoutAnOutbox) {
   // The test host's event log takes emits only: the outbox does not run, and says so.
   bool said = false;
   for (const auto& l : host_.log_lines()) said |= l.text.find("the outbox does not run") != std::string::npos;
@@ -323,7 +330,10 @@ class NotificationsOutbox : public NotificationsApi {
   }
 };
 
-TEST_F(NotificationsOutbox, DeliveriesAreScopedFilteredAndPaged) {
+INSTANTIATE_TEST_SUITE_P(Stores, NotificationsOutbox, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(NotificationsOutbox, DeliveriesAreScopedFilteredAndPaged) {
   using V = std::vector<std::string>;
   EXPECT_EQ(ids("", kAdmin), (V{"d7", "d6", "d5", "d4", "d3", "d2", "d1"}));
   EXPECT_EQ(ids("", kDistributor), (V{"d6", "d5", "d4", "d3", "d2", "d1"}));
@@ -357,7 +367,7 @@ TEST_F(NotificationsOutbox, DeliveriesAreScopedFilteredAndPaged) {
   EXPECT_EQ(call("GET", "/deliveries/msg_d5", nullptr, kAcme).status, 404);
 }
 
-TEST_F(NotificationsOutbox, ReplayThroughTheApi) {
+TEST_P(NotificationsOutbox, ReplayThroughTheApi) {
   auto r = call("POST", "/deliveries/msg_d1/replay", nullptr, kAcme);
   ASSERT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(json(r)["state"], "pending");
@@ -371,7 +381,7 @@ TEST_F(NotificationsOutbox, ReplayThroughTheApi) {
   EXPECT_EQ(rows.back().user_id, "alice");
 }
 
-TEST_F(NotificationsOutbox, TheExtensionListsAndReplaysFailures) {
+TEST_P(NotificationsOutbox, TheExtensionListsAndReplaysFailures) {
   auto list = [&](const Principal& who, const Json& rq = Json::object()) {
     std::vector<std::string> out;
     const Json doc = ext("list_failed", rq, who);
@@ -407,7 +417,7 @@ TEST_F(NotificationsOutbox, TheExtensionListsAndReplaysFailures) {
   EXPECT_EQ(ids("?state=pending", kAcme), (V{"d4", "d2", "d1"}));
 }
 
-TEST_F(NotificationsOutbox, HandledFailuresLeaveTheOpenInbox) {
+TEST_P(NotificationsOutbox, HandledFailuresLeaveTheOpenInbox) {
   using V = std::vector<std::string>;
   auto list = [&](const Json& rq, const Principal& who = kAdmin) {
     V out;
@@ -469,7 +479,7 @@ TEST_F(NotificationsOutbox, HandledFailuresLeaveTheOpenInbox) {
   EXPECT_TRUE(audited);
 }
 
-TEST_F(NotificationsOutbox, SuppressionsBelongToTheirScope) {
+TEST_P(NotificationsOutbox, SuppressionsBelongToTheirScope) {
   Json doc = ext("suppress", {{"channel", "webhook"}, {"recipient", "https://x/h"}, {"reason", "maintenance"}}, kAcme);
   ASSERT_EQ(doc["status"], OPK_OK) << doc.dump();
   const Json sup = doc["answer"]["suppression"];
