@@ -78,7 +78,8 @@ TEST_F(ConsolePlugin, ServesThePageAtEveryConsolePathWithoutAToken) {
         "/administration/alerts", "/administration/alerts/12", "/administration/attention", "/administration/plugins",
         "/administration/audit", "/administration/sign-in", "/administration/notifications",
         "/administration/notifications/ops", "/administration/webhook-failures", "/administration/feature-flags",
-        "/administration/rate-limit-overrides"}) {
+        "/administration/rate-limit-overrides", "/administration/overview", "/administration/runs",
+        "/administration/maintenance"}) {
     auto r = get(path);
     EXPECT_EQ(r.status, 200) << path << ": " << r.body;
     EXPECT_EQ(r.head.getContentType(), "text/html; charset=utf-8") << path;
