@@ -156,6 +156,7 @@ try {
     ['webhook failures', '/administration/webhook-failures', []],
     ['feature flags', '/administration/feature-flags', [{ button: /^New flag|^Create/ }]],
     ['rate-limit overrides', '/administration/rate-limit-overrides', [{ button: /^New override|^Create|^Add/ }]],
+    ['workers', '/administration/workers', []],
     ['plugins', '/administration/plugins', []],
     ['audit', '/administration/audit', []],
   ];

@@ -555,6 +555,18 @@ try {
   await shot(page, '12-plugins');
   a11y.push(...(await accessibilityProblems(page, 'plugins')));
 
+  // The Workers page on SQLite (draining is tested on PostgreSQL by workers_e2e.mjs).
+  step('workers: this kernel alone on its SQLite store, with its plugins; Drain disabled, saying why');
+  await page.getByRole('link', { name: 'Workers' }).click();
+  const self = page.locator('tr[data-worker]');
+  await self.first().waitFor();
+  check((await self.count()) === 1, 'one worker');
+  const selfRow = await self.innerText();
+  check(selfRow.includes('this kernel') && selfRow.includes('hello') && selfRow.includes('the only kernel on its store'), `this kernel: ${selfRow}`);
+  check(await self.getByRole('button', { name: /^Drain / }).isDisabled(), 'Drain is disabled on SQLite');
+  await self.getByText('runs alone on its store').waitFor();
+  a11y.push(...(await accessibilityProblems(page, 'workers')));
+
   step('audit: every action with who, why and the outcome; filtered by action');
   await page.getByRole('link', { name: 'Audit' }).click();
   await page.getByRole('cell', { name: 'e2e: check after upgrade' }).waitFor();
@@ -599,6 +611,8 @@ try {
   await tina.getByText('may not see the plugins').waitFor();
   await tina.goto(`${base}/administration/audit`);
   await tina.getByText('may not read the audit trail').waitFor();
+  await tina.goto(`${base}/administration/workers`);
+  await tina.getByText('(TenantUser) may not drain workers').waitFor();
 
   check(problems.length === 0, `no page errors: ${problems.join(' | ')}`);
   console.log(`console e2e: all checks passed; screenshots in ${OUT}`);

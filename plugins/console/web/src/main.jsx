@@ -26,9 +26,10 @@ import { READ as FEATURE_FLAGS_READ, FeatureFlagsPage } from './feature_flags.js
 import { READ as RATE_LIMITS_READ, RateLimitOverridesPage } from './rate_limit_overrides.jsx';
 import { READ as MIGRATIONS_READ, MigrationsPage } from './migrations.jsx';
 import { READ as CACHE_READ, CachesPage } from './caches.jsx';
+import { READ as WORKERS_READ, WorkersPage } from './workers.jsx';
 
 // The console's top-level paths; anything else goes to the jobs list.
-const SECTIONS = /^\/administration\/(overview|jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|caches|maintenance|plugins|audit)/;
+const SECTIONS = /^\/administration\/(overview|jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|caches|maintenance|workers|plugins|audit)/;
 
 function usePath() {
   const [path, setPath] = useState(location.pathname);
@@ -171,6 +172,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
         {item('/administration/rate-limit-overrides', t('Rate-limit overrides'), null, RATE_LIMITS_READ)}
         {item('/administration/migrations', t('Migrations'), null, MIGRATIONS_READ)}
         {item('/administration/caches', t('Caches'), null, CACHE_READ)}
+        {item('/administration/workers', t('Workers'), null, WORKERS_READ)}
         {item('/administration/audit', t('Audit'), null, 'audit.read')}
         {item('/administration/plugins', t('Plugins'), null, 'plugins.read')}
       </ul>
@@ -248,6 +250,7 @@ function Shell({ ctx, onSignOut }) {
   else if (path.startsWith('/administration/rate-limit-overrides')) page = <RateLimitOverridesPage />;
   else if (path.startsWith('/administration/migrations')) page = <MigrationsPage />;
   else if (path.startsWith('/administration/caches')) page = <CachesPage />;
+  else if (path.startsWith('/administration/workers')) page = <WorkersPage />;
   else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
   else if (path.startsWith('/administration/audit')) page = <AuditPage />;
   else page = <JobsPage />;

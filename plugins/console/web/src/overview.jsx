@@ -128,6 +128,9 @@ export function OverviewPage() {
           ) : (
             <p class="hint">{t('This kernel lists no workers: it runs every run itself.')}</p>
           )}
+          <p>
+            <Link href="/administration/workers">{t('Every worker, and draining one')}</Link>
+          </p>
         </section>
         {ctx.can('alerts.read') && (
           <section aria-labelledby="ov-alerts">
