@@ -77,13 +77,15 @@ export function useAttention(ctx, open) {
       // The server filters: only flagged runs cross the wire.
       const since = now - s.failed_lookback_days * 86400000;
       const stopped = attentionStopped.get(ctx.me.user_id);
+      // The page groups up to 1,000 failures; the menu's count needs fewer.
+      const failures = open ? 1000 : 200;
       const [running, recent, failed, stale, queues, terminated] = await Promise.all([
         api(`/api/v1/runs${query({ status: 'running', over_target: true, limit: 100 })}`),
         api(`/api/v1/runs${query({ over_target: true, since_ms: now - s.over_target_lookback_hours * 3600000, limit: 100 })}`),
-        api(`/api/v1/runs${query({ status: 'error', since_ms: since, limit: 1000 })}`),
+        api(`/api/v1/runs${query({ status: 'error', since_ms: since, limit: failures })}`),
         api(`/api/v1/runs${query({ status: 'running', stale: true, limit: 100 })}`),
         api('/api/v1/queues'),
-        stopped ? api(`/api/v1/runs${query({ status: 'terminated', since_ms: since, limit: 1000 })}`) : { items: [] },
+        stopped ? api(`/api/v1/runs${query({ status: 'terminated', since_ms: since, limit: failures })}`) : { items: [] },
       ]);
       const read = readLog.all(ctx.me.user_id);
       const { a, e: alertsError } = await alerts;
