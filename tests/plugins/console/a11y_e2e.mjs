@@ -9,7 +9,9 @@
 // choice (the browser's zone, given by Playwright's timezoneId, or UTC,
 // kept), a job shows its own zone, a delayed start says when and how soon;
 // dark mode chosen over the system's scheme is kept; the console speaks
-// Swedish when the browser asks for it, and the operator's choice is kept.
+// Swedish when the browser asks for it (the jobs, a job and a run included,
+// job types titled from their manifests' translations), and the operator's
+// choice is kept; the Delete dialog of a job is checked like every other.
 //
 //   node a11y_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -141,7 +143,7 @@ try {
   // Pages, and the buttons on each that open a dialog.
   const pages = [
     ['jobs', '/administration/jobs', [{ select: 'Select nightly-hello', button: /^Run now/ }, { button: /log of run/i }]],
-    ['job', '/administration/jobs/nightly-hello', [{ button: /^Run now/ }]],
+    ['job', '/administration/jobs/nightly-hello', [{ button: /^Run now/ }, { button: /^Delete$/ }]],
     ['job scheduling', '/administration/jobs/nightly-hello', [], 'Scheduling'],
     ['job executions', '/administration/jobs/nightly-hello', [], 'Latest executions'],
     ['run history', '/administration/runs', [{ button: /log of run/i }]],
@@ -401,14 +403,18 @@ try {
     const nav = await page.locator('header.top').innerText();
     for (const en of ['Run history', 'Sign out', 'Language', 'Time zone', 'Theme', 'Alerts'])
       check(!nav.includes(en), `the Swedish header has no '${en}': ${nav}`);
+    await page.getByTestId('job-type').first().waitFor();
+    check((await page.getByTestId('job-type').first().innerText()).startsWith('Hej'), 'the jobs list titles hello in Swedish');
     await go(page, '/administration/jobs/nightly-hello');
-    const created = (await page.locator('dl.facts dt:text-is("Created") + dd').innerText()).trim();
+    const created = (await page.locator('dl.facts dt:text-is("Skapad") + dd').innerText()).trim();
+    check((await page.getByTestId('job-type-info').innerText()).startsWith('Hej'), 'the job type\'s title from its manifest, in Swedish');
     check(/^\d{1,2} [a-zåäö]{3}\.? \d{4} \d\d:\d\d:\d\d (CET|CEST|GMT\+[12])$/.test(created), `a date as Swedish writes it: ${created}`);
     // The translated pages show none of the console's English texts (those Swedish writes otherwise).
     const english = Object.entries(sv)
       .filter(([en, s]) => typeof s === 'string' && s !== en && en.includes(' ') && !/[{}]/.test(en))
       .map(([en]) => en);
-    for (const path of ['/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
+    for (const path of ['/administration/jobs', '/administration/jobs/nightly-hello', `/administration/runs/${done}`,
+                        '/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
                         '/administration/rate-limit-overrides', '/administration/feature-flags',
                         '/administration/webhook-failures', '/administration/notifications', '/administration/notifications/acme-ops',
                         '/administration/runs', '/administration/attention', '/administration/overview']) {

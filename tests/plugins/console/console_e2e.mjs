@@ -11,7 +11,10 @@
 // close reason, closed with a reason and their history read; one created from
 // the page; critical ones in the attention panel and the menu's count; a
 // TenantUser sees their tenant's alerts only, with the actions disabled and
-// why. Screenshots of each page go to --out.
+// why. The jobs list sorts by every column from the keyboard (aria-sort, the
+// sort kept in the address) and shows the last run's duration; a job is
+// deleted from its page with a reason (refused while a run of it waits, its
+// runs kept in the history). Screenshots of each page go to --out.
 //
 //   node console_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -206,7 +209,8 @@ try {
   const log = page.getByRole('log');
   await log.getByText('step 1 of 8').waitFor();
   check((await log.getByText('step 8 of 8').count()) === 0, 'the log is read while the run is in progress');
-  check((await runStatus(page).innerText()).includes('Running'), 'the run shows as running');
+  // The page reads the run's state every second: the log may reach it first.
+  await runStatus(page).filter({ hasText: 'Running' }).waitFor({ timeout: 3000 });
   await shot(page, '03-run-live');
   await log.getByText('step 8 of 8').waitFor();
   await page.locator('.log[data-done="true"]').waitFor();
@@ -407,6 +411,46 @@ try {
   await page.getByRole('button', { name: 'Cancelled', exact: true, pressed: false }).click();
   await page.getByRole('link', { name: 'long-hello' }).waitFor();
 
+  step('jobs list: sorted by every column by keyboard, the sort in the address; the last run\'s duration');
+  {
+    const sortable = await page.locator('table.jobs thead th button.sort').evaluateAll((bs) => bs.map((b) => b.dataset.sort));
+    check(sortable.length === 12, `every data column sorts: ${sortable.join(', ')}`);
+    const byDuration = page.locator('table.jobs thead th', { has: page.locator('button[data-sort="duration"]') });
+    check((await byDuration.innerText()).includes("Last run's duration"), 'the duration column says which duration');
+    check((await page.locator('table.jobs thead th[aria-sort]').count()) === 1, 'one column is the sort');
+    await byDuration.locator('button').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('th[aria-sort] button')?.dataset.sort === 'duration');
+    check((await byDuration.getAttribute('aria-sort')) === 'ascending', 'ascending first');
+    await page.keyboard.press('Space');
+    await page.waitForFunction(() => document.querySelector('th[aria-sort]')?.getAttribute('aria-sort') === 'descending');
+    await page.waitForURL(/\/administration\/jobs\?sort=duration&order=desc$/); // the sort is in the address
+    // The rows in the API's order (read again while a poll may still bring a finished run's duration).
+    const shown = async () => (await page.locator('table.jobs tbody tr td:nth-child(4)').allInnerTexts()).join(',');
+    let expected = '';
+    for (let i = 0; i < 30; i++) {
+      expected = (await api('GET', '/api/v1/jobs?sort=duration&order=desc')).items.map((j) => j.id).join(',');
+      if ((await shown()) === expected) break;
+      await e2e.sleep(200);
+    }
+    check((await shown()) === expected, `rows in the API's order: ${await shown()} vs ${expected}`);
+    const top = (await api('GET', '/api/v1/jobs?sort=duration&order=desc')).items[0];
+    check(top.last_run && top.last_run.duration_ms > 0, `the longest last run has a duration: ${JSON.stringify(top.last_run)}`);
+    const cell = await page.getByTestId('job-duration').first().innerText();
+    check(/\d/.test(cell) && cell !== '—', `the duration is shown: ${cell}`);
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('th[aria-sort] button')?.dataset.sort === 'duration');
+    check((await byDuration.getAttribute('aria-sort')) === 'descending', 'the sort is kept over a reload');
+    for (const by of sortable) {
+      const r = await api('GET', `/api/v1/jobs?sort=${by}&order=desc`);
+      check(r.items.length > 0, `the API sorts by ${by}`);
+    }
+    await page.locator('button[data-sort="id"]').click();
+    await page.waitForFunction(() => document.querySelector('th[aria-sort] button')?.dataset.sort === 'id');
+    await page.waitForURL(/\/administration\/jobs$/); // the default sort leaves the address bare
+    a11y.push(...(await accessibilityProblems(page, 'jobs sorted')));
+  }
+
   step('alerts: counts by severity, icons with words, filters by severity, source, scope and text');
   await page.getByRole('navigation').getByRole('link', { name: /^Alerts/ }).click();
   await page.waitForURL(/\/administration\/alerts$/);
@@ -577,6 +621,40 @@ try {
   a11y.push(...(await accessibilityProblems(page, 'audit')));
   check(a11y.length === 0, `every control is labelled and nothing scrolls sideways: ${a11y.join('; ')}`);
 
+  step('delete a job from its page: a reason asked, refused while a run waits, focus back on Escape; gone, its runs kept');
+  {
+    await api('POST', '/api/v1/jobs', { id: 'retired-hello', job_type: 'hello', planning: 'disabled', description: 'To be deleted' });
+    const ran = (await api('POST', '/api/v1/jobs/retired-hello/run', { reason: 'e2e: before delete', params: { steps: 1, step_ms: 0 } })).run_ids[0];
+    const waiting = (await api('POST', '/api/v1/jobs/retired-hello/run', { reason: 'e2e: waits', start_at_ms: Date.now() + 3600000 })).run_ids[0];
+    await page.goto(`${base}/administration/jobs/retired-hello`);
+    const del = page.getByRole('button', { name: 'Delete', exact: true });
+    await del.click();
+    let dlg = page.getByRole('dialog');
+    await dlg.getByRole('heading', { name: 'Delete retired-hello' }).waitFor();
+    check(await dlg.getByRole('button', { name: 'Delete the job' }).isDisabled(), 'Delete waits for a reason');
+    await page.keyboard.press('Escape');
+    await dlg.waitFor({ state: 'detached' });
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Delete');
+    await del.click();
+    dlg = page.getByRole('dialog');
+    await dlg.getByLabel(/^Reason/).fill('e2e: retired');
+    await dlg.getByRole('button', { name: 'Delete the job' }).click();
+    await dlg.getByRole('alert').filter({ hasText: `run ${waiting} pending or running` }).waitFor();
+    await shot(page, '12c-delete-refused');
+    await api('POST', `/api/v1/runs/${waiting}/cancel`, { reason: 'e2e: let it be deleted' });
+    await dlg.getByRole('button', { name: 'Delete the job' }).click();
+    await page.waitForURL(/\/administration\/jobs$/);
+    await page.getByRole('link', { name: 'nightly-hello' }).waitFor();
+    check((await page.getByRole('link', { name: 'retired-hello' }).count()) === 0, 'the job is gone from the list');
+    const kept = (await api('GET', '/api/v1/runs?job_id=retired-hello')).items.map((r) => r.id).sort();
+    check(JSON.stringify(kept) === JSON.stringify([ran, waiting].sort()), `its runs stay: ${kept}`);
+    await page.goto(`${base}/administration/runs/${ran}`);
+    await page.getByRole('link', { name: 'retired-hello' }).waitFor();
+    const row = (await api('GET', '/api/v1/audit?action=job.delete')).items.find((a) => a.outcome === 'ok');
+    check(row && row.reason === 'e2e: retired' && row.target === 'retired-hello' && row.params.description === 'To be deleted',
+      `the delete is audited with the job as it was: ${JSON.stringify(row)}`);
+  }
+
   step('a TenantUser sees only their tenant\'s jobs, and may not run them');
   const tina = await newPage();
   await signIn(tina, tinaToken);
@@ -588,6 +666,9 @@ try {
   await tina.getByLabel('Select acme-report').check();
   check(await tina.getByRole('button', { name: /^Run now/ }).isDisabled(), 'TenantUser may not run now');
   await tina.getByText('may not start runs').waitFor();
+  await tina.goto(`${base}/administration/jobs/acme-report`);
+  await tina.getByRole('heading', { name: 'acme-report' }).waitFor();
+  check((await tina.getByRole('button', { name: 'Delete', exact: true }).count()) === 0, 'a TenantUser is not offered Delete');
   await shot(tina, '13-tenant-user-jobs');
   await tina.goto(`${base}/administration/jobs/globex-report`);
   await tina.getByRole('alert').filter({ hasText: /no scheduled job|not found/i }).waitFor();

@@ -1,16 +1,19 @@
 // A job's drill-in (/administration/jobs/{id}): Information (recipients
 // editable), Scheduling (with the next five fire times previewed), Latest
-// executions, the 30-day failure trend and the run-duration chart.
+// executions, the 30-day failure trend and the run-duration chart; Run now,
+// and Delete with a reason.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, query } from './api.js';
-import { LogDialog, RunNowDialog, runNowRefusal, usePoll } from './jobs.jsx';
+import { locale, manifestText, msg, t, tp, tr } from './i18n.js';
+import { LogDialog, RunNowDialog, runNowRefusal, typeTitle, usePoll } from './jobs.jsx';
 import { RunTable } from './runs.jsx';
 import {
   Chart,
+  Dialog,
+  FormActions,
   Link,
   Message,
   StatusToggles,
-  STATUSES,
   duration,
   isoTime,
   navigate,
@@ -21,7 +24,8 @@ import {
 } from './ui.jsx';
 import { RUN_STATUSES } from './run_states.jsx';
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+/** Day `d` of the week (0 is Sunday) in the operator's language, short. */
+const dayName = (d) => new Intl.DateTimeFormat(locale(), { weekday: 'short', timeZone: 'UTC' }).format(Date.UTC(2023, 0, 1 + d));
 
 /** Weekly days and times from a cron text, or null when it is not of that form. */
 export function weeklyOf(cron) {
@@ -41,13 +45,13 @@ export function weeklyOf(cron) {
 
 /** The cron text for weekly days and times ("02:30, 14:00"); throws naming what is wrong. */
 export function cronOfWeekly(days, times) {
-  if (!days.length) throw new Error('days: choose at least one day');
+  if (!days.length) throw new Error(t('days: choose at least one day'));
   const list = times.split(',').map((s) => s.trim()).filter(Boolean);
-  if (!list.length) throw new Error('times: give at least one time, such as 02:30');
+  if (!list.length) throw new Error(t('times: give at least one time, such as 02:30'));
   return list
-    .map((t) => {
-      const m = t.match(/^([01]?\d|2[0-3]):([0-5]\d)$/);
-      if (!m) throw new Error(`times: '${t}' is not a time of day (HH:MM)`);
+    .map((hhmm) => {
+      const m = hhmm.match(/^([01]?\d|2[0-3]):([0-5]\d)$/);
+      if (!m) throw new Error(t("times: '{time}' is not a time of day (HH:MM)", { time: hhmm }));
       return `${Number(m[2])} ${Number(m[1])} * * ${[...days].sort().join(',')}`;
     })
     .join(';');
@@ -65,29 +69,38 @@ function Information({ job, onSaved }) {
     const recipients = send ? list.split(/[,\s]+/).filter(Boolean) : [];
     run(async () => {
       await api(`/api/v1/jobs/${encodeURIComponent(job.id)}`, { method: 'PATCH', body: { report_recipients: recipients } });
-      setNotice('Saved.');
+      setNotice(t('Saved.'));
       onSaved();
     });
   };
   const canWrite = ctx.can('jobs.write');
+  const type = ctx.types.get(job.job_type);
   return (
     <form onSubmit={save} class="form">
       <dl class="facts">
-        <dt>Identifier</dt>
+        <dt>{t('Identifier')}</dt>
         <dd>{job.id}</dd>
-        <dt>Description</dt>
+        <dt>{t('Description')}</dt>
         <dd>{job.description || '—'}</dd>
-        <dt>Type</dt>
-        <dd>{job.job_type}</dd>
-        <dt>Owner</dt>
+        <dt>{t('Type')}</dt>
+        <dd data-testid="job-type-info">
+          {typeTitle(ctx, job.job_type)} <span class="hint">· {job.job_type}</span>
+          {manifestText(type, 'description') && (
+            <>
+              <br />
+              <span class="hint">{manifestText(type, 'description')}</span>
+            </>
+          )}
+        </dd>
+        <dt>{t('Owner')}</dt>
         <dd>{job.owner || '—'}</dd>
-        <dt>Scope</dt>
+        <dt>{t('Scope')}</dt>
         <dd>{job.scope}</dd>
-        <dt>Region</dt>
-        <dd>{job.region || 'all regions'}</dd>
-        <dt>Schedule zone</dt>
+        <dt>{t('Region')}</dt>
+        <dd>{job.region || t('all regions')}</dd>
+        <dt>{t('Schedule zone')}</dt>
         <dd>{job.time_zone || 'UTC'}</dd>
-        <dt>Next run</dt>
+        <dt>{t('Next run')}</dt>
         <dd>
           {job.enabled && job.planning !== 'disabled' && job.next_run_ms ? (
             <>
@@ -97,31 +110,31 @@ function Information({ job, onSaved }) {
             '—'
           )}
         </dd>
-        <dt>Parameters</dt>
+        <dt>{t('Parameters')}</dt>
         <dd>
           <code>{JSON.stringify(job.params)}</code>
         </dd>
-        <dt>Created</dt>
+        <dt>{t('Created')}</dt>
         <dd>{time(job.created_ms)}</dd>
       </dl>
-      <p class="hint">The identifier and the description cannot be changed.</p>
+      <p class="hint">{t('The identifier and the description cannot be changed.')}</p>
       <fieldset disabled={!canWrite}>
-        <legend>Execution report</legend>
+        <legend>{t('Execution report')}</legend>
         <div class="field check">
           <input id="send-report" type="checkbox" checked={send} onChange={(e) => setSend(e.currentTarget.checked)} />
-          <label for="send-report">Send the report</label>
+          <label for="send-report">{t('Send the report')}</label>
         </div>
         <div class="field">
-          <label for="recipients">Recipients (e-mail addresses, separated by commas)</label>
+          <label for="recipients">{t('Recipients (e-mail addresses, separated by commas)')}</label>
           <input id="recipients" disabled={!send} value={list} onInput={(e) => setList(e.currentTarget.value)} />
         </div>
         <div class="actions">
           <button type="submit" class="primary">
-            Save recipients
+            {t('Save recipients')}
           </button>
         </div>
       </fieldset>
-      {!canWrite && <p class="hint">Your role ({ctx.me.role}) may not change jobs.</p>}
+      {!canWrite && <p class="hint">{t('Your role ({role}) may not change jobs.', { role: ctx.me.role })}</p>}
       <Message error={error} notice={notice} />
     </form>
   );
@@ -168,7 +181,7 @@ function Scheduling({ job, onSaved }) {
     if (planning === 'scheduled') body.cron = effective;
     run(async () => {
       await api(`/api/v1/jobs/${encodeURIComponent(job.id)}`, { method: 'PATCH', body });
-      setNotice('Saved.');
+      setNotice(t('Saved.'));
       onSaved();
     });
   };
@@ -177,11 +190,11 @@ function Scheduling({ job, onSaved }) {
   return (
     <form onSubmit={save} class="form">
       <fieldset disabled={!canWrite}>
-        <legend>Planning</legend>
+        <legend>{t('Planning')}</legend>
         {[
-          ['automatic', `Automatic: the job type's own schedule (${type?.default_schedule || 'none'})`],
-          ['scheduled', 'Scheduled: a cron expression, or days and times of the week'],
-          ['disabled', 'Disabled: runs only when started by hand'],
+          ['automatic', t("Automatic: the job type's own schedule ({schedule})", { schedule: type?.default_schedule || t('none') })],
+          ['scheduled', t('Scheduled: a cron expression, or days and times of the week')],
+          ['disabled', t('Disabled: runs only when started by hand')],
         ].map(([v, label]) => (
           <div class="field check" key={v}>
             <input id={`pl-${v}`} type="radio" name="planning" value={v} checked={planning === v} onChange={() => setPlanning(v)} />
@@ -190,27 +203,28 @@ function Scheduling({ job, onSaved }) {
         ))}
         {planning === 'scheduled' && (
           <div class="indent">
-            <div class="field-row" role="radiogroup" aria-label="Schedule form">
+            <div class="field-row" role="radiogroup" aria-label={t('Schedule form')}>
               <div class="field check">
                 <input id="mode-weekly" type="radio" name="mode" checked={mode === 'weekly'} onChange={() => setMode('weekly')} />
-                <label for="mode-weekly">Days and times</label>
+                <label for="mode-weekly">{t('Days and times')}</label>
               </div>
               <div class="field check">
                 <input id="mode-cron" type="radio" name="mode" checked={mode === 'cron'} onChange={() => setMode('cron')} />
-                <label for="mode-cron">Cron expression</label>
+                <label for="mode-cron">{t('Cron expression')}</label>
               </div>
             </div>
             {mode === 'cron' ? (
               <div class="field">
                 <label for="cron">
-                  Cron expression <span class="hint">minute hour day-of-month month day-of-week; several separated by ;</span>
+                  {t('Cron expression')}{' '}
+                  <span class="hint">{t('minute hour day-of-month month day-of-week; several separated by ;')}</span>
                 </label>
                 <input id="cron" class="mono" value={cron} onInput={(e) => setCron(e.currentTarget.value)} />
               </div>
             ) : (
               <>
                 <fieldset class="days">
-                  <legend>Days</legend>
+                  <legend>{t('Days')}</legend>
                   {[1, 2, 3, 4, 5, 6, 0].map((d) => (
                     <span class="field check" key={d}>
                       <input
@@ -219,13 +233,13 @@ function Scheduling({ job, onSaved }) {
                         checked={days.includes(d)}
                         onChange={(e) => setDays(e.currentTarget.checked ? [...days, d] : days.filter((x) => x !== d))}
                       />
-                      <label for={`day-${d}`}>{DAYS[d]}</label>
+                      <label for={`day-${d}`}>{dayName(d)}</label>
                     </span>
                   ))}
                 </fieldset>
                 <div class="field">
                   <label for="times">
-                    Times <span class="hint">HH:MM, separated by commas</span>
+                    {t('Times')} <span class="hint">{t('HH:MM, separated by commas')}</span>
                   </label>
                   <input id="times" value={times} onInput={(e) => setTimes(e.currentTarget.value)} />
                 </div>
@@ -234,7 +248,7 @@ function Scheduling({ job, onSaved }) {
           </div>
         )}
         <div class="field">
-          <label for="zone">Time zone</label>
+          <label for="zone">{t('Time zone')}</label>
           <input id="zone" list="zones" value={zone} onInput={(e) => setZone(e.currentTarget.value)} />
           <datalist id="zones">
             {zones.map((z) => (
@@ -244,14 +258,14 @@ function Scheduling({ job, onSaved }) {
         </div>
         <div class="field check">
           <input id="enabled" type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.currentTarget.checked)} />
-          <label for="enabled">Enabled</label>
+          <label for="enabled">{t('Enabled')}</label>
         </div>
       </fieldset>
       <section class="preview" aria-labelledby="preview-title">
-        <h2 id="preview-title">Next five fire times</h2>
-        <p class="hint">In the job's zone ({zone}) and in UTC.</p>
+        <h2 id="preview-title">{t('Next five fire times')}</h2>
+        <p class="hint">{t("In the job's zone ({zone}) and in UTC.", { zone })}</p>
         {planning === 'disabled' ? (
-          <p class="hint">None: the job runs only when started by hand.</p>
+          <p class="hint">{t('None: the job runs only when started by hand.')}</p>
         ) : preview.error ? (
           <p class="message error" role="alert">
             {preview.error.message}
@@ -269,11 +283,11 @@ function Scheduling({ job, onSaved }) {
       {canWrite ? (
         <div class="actions">
           <button type="submit" class="primary">
-            Save scheduling
+            {t('Save scheduling')}
           </button>
         </div>
       ) : (
-        <p class="hint">Your role ({ctx.me.role}) may not change jobs.</p>
+        <p class="hint">{t('Your role ({role}) may not change jobs.', { role: ctx.me.role })}</p>
       )}
       <Message error={error} notice={notice} />
     </form>
@@ -286,18 +300,60 @@ function Executions({ runs, onLog }) {
   return (
     <div>
       <div class="tools">
-        <StatusToggles value={statuses} onChange={setStatuses} statuses={RUN_STATUSES} label="Filter executions by status" />
+        <StatusToggles value={statuses} onChange={setStatuses} statuses={RUN_STATUSES} label={t('Filter executions by status')} />
       </div>
-      <RunTable runs={shown} caption="Latest executions" onLog={onLog} empty="No executions match. Change the filters, or start one with Run now." />
+      <RunTable
+        runs={shown}
+        caption={t('Latest executions')}
+        onLog={onLog}
+        empty={t('No executions match. Change the filters, or start one with Run now.')}
+      />
     </div>
   );
 }
 
 const TABS = [
-  ['info', 'Information'],
-  ['schedule', 'Scheduling'],
-  ['runs', 'Latest executions'],
+  ['info', msg('Information')],
+  ['schedule', msg('Scheduling')],
+  ['runs', msg('Latest executions')],
 ];
+
+/** Delete a scheduled job: what happens to it and its runs, and a required reason. */
+function DeleteDialog({ job, onClose, onDeleted }) {
+  const [reason, setReason] = useState('');
+  const { busy, error, run } = useAction();
+  const submit = (e) => {
+    e.preventDefault();
+    run(async () => {
+      await api(`/api/v1/jobs/${encodeURIComponent(job.id)}${query({ reason: reason.trim() })}`, { method: 'DELETE' });
+      onDeleted();
+    });
+  };
+  return (
+    <Dialog title={t('Delete {id}', { id: job.id })} onClose={onClose}>
+      <form class="form" onSubmit={submit}>
+        <p>
+          {t(
+            'The scheduled job is deleted: it no longer runs on its schedule and cannot be run now. Its past runs stay in the run history under its id. A job with a run queued or running is not deleted: cancel the run or let it finish first.',
+          )}
+        </p>
+        <div class="field">
+          <label for="del-reason">{t('Reason (required, kept in the audit trail)')}</label>
+          <textarea id="del-reason" name="reason" required rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+        </div>
+        <FormActions
+          error={error}
+          busy={busy}
+          disabled={busy || !reason.trim()}
+          onClose={onClose}
+          submit={t('Delete the job')}
+          working={t('Deleting…')}
+          danger
+        />
+      </form>
+    </Dialog>
+  );
+}
 
 export function JobPage({ id }) {
   const ctx = useSession();
@@ -311,23 +367,25 @@ export function JobPage({ id }) {
     [id],
   );
   useEffect(() => {
-    document.title = `${id} · Jobs · Opskernel`;
+    document.title = `${id} · ${t('Jobs')} · Opskernel`;
   }, [id]);
   if (error && !data)
     return (
       <section>
         <h1>{id}</h1>
         <Message error={error} />
-        <Link href="/administration/jobs">Back to the jobs</Link>
+        <Link href="/administration/jobs">{t('Back to the jobs')}</Link>
       </section>
     );
-  if (!data) return <p class="loading">Loading…</p>;
+  if (!data) return <p class="loading">{t('Loading…')}</p>;
   const { job, runs, failures_30d: failures, terminated_30d: stopped = [] } = data;
   const refusal = runNowRefusal(ctx, [job]);
   // Only real failures, unless the runs terminated for a cause are asked for too.
   const perDay = failures.map((f, i) => f.failures + (withStopped ? stopped[i]?.terminated || 0 : 0));
   const total = perDay.reduce((a, n) => a + n, 0);
   const done = runs.filter((r) => r.phase === 'COMPLETED' && r.started_ms).reverse();
+  const shortest = Math.min(...done.map((r) => r.duration_ms));
+  const longest = Math.max(...done.map((r) => r.duration_ms));
   const type = ctx.types.get(job.job_type);
   const onKey = (e) => {
     const i = TABS.findIndex(([t]) => t === tab);
@@ -342,11 +400,11 @@ export function JobPage({ id }) {
       <div class="page-head">
         <div>
           <p class="crumbs">
-            <Link href="/administration/jobs">Jobs</Link> /
+            <Link href="/administration/jobs">{t('Jobs')}</Link> /
           </p>
           <h1 id="job-title">{job.id}</h1>
           <p class="sub">
-            {job.description} <span class="hint">· {job.job_type}</span>
+            {job.description} <span class="hint">· {typeTitle(ctx, job.job_type)}</span>
           </p>
         </div>
         <div class="tools">
@@ -357,8 +415,13 @@ export function JobPage({ id }) {
             aria-describedby={refusal ? 'job-run-why' : undefined}
             onClick={() => setDialog({ kind: 'run' })}
           >
-            Run now
+            {t('Run now')}
           </button>
+          {ctx.can('jobs.write') && (
+            <button type="button" class="danger" onClick={() => setDialog({ kind: 'delete' })}>
+              {t('Delete')}
+            </button>
+          )}
         </div>
       </div>
       {refusal && (
@@ -370,49 +433,55 @@ export function JobPage({ id }) {
       <div class="charts">
         <div>
           <Chart
-            title={withStopped ? 'Failed or stopped runs per day, last 30 days' : 'Failures per day, last 30 days'}
+            title={withStopped ? t('Failed or stopped runs per day, last 30 days') : t('Failures per day, last 30 days')}
             label={
               withStopped
-                ? `${total} failed, cancelled, timed-out, stopped or recovered run${total === 1 ? '' : 's'} in the last 30 days`
-                : `${total} failed run${total === 1 ? '' : 's'} in the last 30 days`
+                ? tp(total, '{n} failed, cancelled, timed-out, stopped or recovered run in the last 30 days', '{n} failed, cancelled, timed-out, stopped or recovered runs in the last 30 days')
+                : tp(total, '{n} failed run in the last 30 days', '{n} failed runs in the last 30 days')
             }
             data={[failures.map((f) => f.day_ms / 1000), perDay.map((n) => n || null)]}
-            series={[{ label: 'Failures', stroke: 'var(--chart-fail)', fill: 'var(--chart-fail-fill)' }]}
+            series={[{ label: t('Failures'), stroke: 'var(--chart-fail)', fill: 'var(--chart-fail-fill)' }]}
             bars
-            yLabel="failures"
+            yLabel={t('failures')}
           />
           <label class="check">
             <input type="checkbox" checked={withStopped} onChange={(e) => setWithStopped(e.currentTarget.checked)} />{' '}
-            Include cancelled, timed-out, stopped and recovered runs
+            {t('Include cancelled, timed-out, stopped and recovered runs')}
           </label>
         </div>
         <Chart
-          title={`Run duration, last ${done.length} completed runs${type?.target_duration_ms ? ` (target ${duration(type.target_duration_ms)})` : ''}`}
+          title={
+            type?.target_duration_ms
+              ? tp(done.length, 'Run duration, last completed run (target {target})', 'Run duration, last {n} completed runs (target {target})', {
+                  target: duration(type.target_duration_ms),
+                })
+              : tp(done.length, 'Run duration, last completed run', 'Run duration, last {n} completed runs')
+          }
           label={
             done.length
-              ? `Durations from ${duration(Math.min(...done.map((r) => r.duration_ms)))} to ${duration(Math.max(...done.map((r) => r.duration_ms)))}`
-              : 'No completed runs yet'
+              ? t('Durations from {min} to {max}', { min: duration(shortest), max: duration(longest) })
+              : t('No completed runs yet')
           }
           data={[done.map((r) => r.started_ms / 1000), done.map((r) => r.duration_ms / 1000)]}
-          series={[{ label: 'Seconds', stroke: 'var(--chart-line)', width: 2 }]}
-          yLabel="seconds"
+          series={[{ label: t('Seconds'), stroke: 'var(--chart-line)', width: 2 }]}
+          yLabel={t('seconds')}
         />
       </div>
-      <div role="tablist" aria-label="Job" class="tabs" onKeyDown={onKey}>
-        {TABS.map(([t, label]) => (
+      <div role="tablist" aria-label={t('Job')} class="tabs" onKeyDown={onKey}>
+        {TABS.map(([tab_, label]) => (
           <button
             type="button"
             role="tab"
-            id={`tab-${t}`}
-            key={t}
-            ref={(el) => (tabRefs.current[t] = el)}
-            aria-selected={tab === t ? 'true' : 'false'}
-            aria-controls={`panel-${t}`}
-            tabIndex={tab === t ? 0 : -1}
-            onClick={() => setTab(t)}
+            id={`tab-${tab_}`}
+            key={tab_}
+            ref={(el) => (tabRefs.current[tab_] = el)}
+            aria-selected={tab === tab_ ? 'true' : 'false'}
+            aria-controls={`panel-${tab_}`}
+            tabIndex={tab === tab_ ? 0 : -1}
+            onClick={() => setTab(tab_)}
           >
-            {label}
-            {t === 'runs' ? ` (${runs.length})` : ''}
+            {tr(label)}
+            {tab_ === 'runs' ? ` (${runs.length})` : ''}
           </button>
         ))}
       </div>
@@ -432,6 +501,9 @@ export function JobPage({ id }) {
         />
       )}
       {dialog?.kind === 'log' && <LogDialog runId={dialog.runId} onClose={() => (setDialog(null), reload())} />}
+      {dialog?.kind === 'delete' && (
+        <DeleteDialog job={job} onClose={() => setDialog(null)} onDeleted={() => (setDialog(null), navigate('/administration/jobs'))} />
+      )}
     </section>
   );
 }

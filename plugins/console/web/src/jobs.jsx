@@ -1,9 +1,11 @@
 // The jobs list (/administration/jobs): scheduled jobs with their last run,
-// status icons and the unread-log marker, filters, and Run now for the
-// selected rows. Also the Run now dialog the drill-in reuses.
+// status icons and the unread-log marker, the last run's duration, filters,
+// sorting by any column (kept in the address), and Run now for the selected
+// rows. Also the Run now dialog the drill-in reuses.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { fromLocalInput, zoneName } from './format.js';
+import { manifestText, msg, t, tr } from './i18n.js';
 import {
   ChoiceFilter,
   Dialog,
@@ -13,26 +15,72 @@ import {
   Message,
   ReasonAndActions,
   SchemaFields,
-  StatusIcon,
   StatusToggles,
-  STATUSES,
   TextFilter,
+  duration,
   formParams,
   formValues,
   navigate,
   schemaOf,
   shortTime,
-  statusLabel,
   time,
   useAction,
   useEventCount,
   useSession,
 } from './ui.jsx';
 import { RUN_STATUSES, RunStatusIcon, runStatusLabel } from './run_states.jsx';
+import './jobs.css';
 
 const ALL = [...RUN_STATUSES.map((s) => s.id), 'never'];
-const TOGGLES = [...RUN_STATUSES, { id: 'never', label: 'Never run' }];
+const TOGGLES = [
+  ...RUN_STATUSES,
+  {
+    id: 'never',
+    get label() {
+      return t('Never run');
+    },
+  },
+];
 const PAGE = 50;
+
+// What a job does now (the API's state).
+const STATE_WORDS = {
+  disabled: msg('Disabled'),
+  running: msg('Running'),
+  queued: msg('Queued'),
+  manual: msg('Manual only'),
+  idle: msg('Idle'),
+};
+
+/** A job type's title in the operator's language (from its manifest), or its id. */
+export const typeTitle = (ctx, id) => manifestText(ctx.types.get(id), 'title') || id;
+
+/** The sort in the address (?sort=&order=), or the default: by id, ascending. */
+function sortFromAddress() {
+  const q = new URLSearchParams(location.search);
+  return { sort: q.get('sort') || 'id', order: q.get('order') === 'desc' ? 'desc' : 'asc' };
+}
+
+/**
+ * A column head that sorts the list by `by`: a button (Enter or Space), the
+ * column's aria-sort while it is the sort, and then an arrow saying which way
+ * (the other heads stay narrow: the table is wide).
+ */
+function SortHead({ by, label, sort, onSort, className }) {
+  const on = sort.sort === by;
+  return (
+    <th scope="col" class={className} aria-sort={on ? (sort.order === 'asc' ? 'ascending' : 'descending') : undefined}>
+      <button type="button" class="sort" data-sort={by} onClick={() => onSort({ sort: by, order: on && sort.order === 'asc' ? 'desc' : 'asc' })}>
+        {label}
+        {on && (
+          <span aria-hidden="true" class="sort-arrow">
+            {sort.order === 'asc' ? '▲' : '▼'}
+          </span>
+        )}
+      </button>
+    </th>
+  );
+}
 
 /** Polls `load` every `seconds` while the page is visible; returns [data, error, reload]. */
 export function usePoll(load, seconds, deps) {
@@ -62,13 +110,15 @@ export function useReadMarks() {
 
 /** Why these jobs cannot be run now by this user, or '' when they can. */
 export function runNowRefusal(ctx, jobs) {
-  if (!ctx.can('runs.start')) return `Your role (${ctx.me.role}) may not start runs.`;
-  if (!jobs.length) return 'Select the jobs to run.';
+  if (!ctx.can('runs.start')) return t('Your role ({role}) may not start runs.', { role: ctx.me.role });
+  if (!jobs.length) return t('Select the jobs to run.');
   const guarded = jobs.filter((j) => ctx.types.get(j.job_type)?.manual_run === false);
   if (guarded.length)
-    return `${guarded.map((j) => j.id).join(', ')}: the job type does not allow manual runs (manual_run=false); it runs only on its schedule.`;
+    return t('{jobs}: the job type does not allow manual runs (manual_run=false); it runs only on its schedule.', {
+      jobs: guarded.map((j) => j.id).join(', '),
+    });
   const missing = jobs.filter((j) => !ctx.types.has(j.job_type));
-  if (missing.length) return `${missing.map((j) => j.id).join(', ')}: no loaded plugin provides the job type.`;
+  if (missing.length) return t('{jobs}: no loaded plugin provides the job type.', { jobs: missing.map((j) => j.id).join(', ') });
   return '';
 }
 
@@ -77,10 +127,10 @@ export function LogDialog({ runId, onClose }) {
   const ctx = useSession();
   useEffect(() => readLog.mark(ctx.me.user_id, runId), [runId]);
   return (
-    <Dialog title={`Log of run ${runId}`} onClose={onClose} wide>
+    <Dialog title={t('Log of run {id}', { id: runId })} onClose={onClose} wide>
       <LogView runId={runId} />
       <p>
-        <Link href={`/administration/runs/${runId}`}>Open the run</Link>
+        <Link href={`/administration/runs/${runId}`}>{t('Open the run')}</Link>
       </p>
     </Dialog>
   );
@@ -120,38 +170,38 @@ export function RunNowDialog({ jobs, onClose, onStarted }) {
     });
   };
   return (
-    <Dialog title={single ? `Run ${single.id} now` : `Run ${jobs.length} jobs now`} onClose={onClose}>
+    <Dialog title={single ? t('Run {id} now', { id: single.id }) : t('Run {n} jobs now', { n: jobs.length })} onClose={onClose}>
       <form onSubmit={submit} class="form">
-        {!single && <p>{jobs.map((j) => j.id).join(', ')} run with their stored parameters.</p>}
+        {!single && <p>{t('{jobs} run with their stored parameters.', { jobs: jobs.map((j) => j.id).join(', ') })}</p>}
         {single && <SchemaFields schema={schema} values={values} onChange={setValues} idPrefix="rn" />}
         <fieldset>
-          <legend>Options</legend>
+          <legend>{t('Options')}</legend>
           <div class="field">
             <label for="rn-tenant">
-              Target tenant <span class="hint">optional; a tenant name such as acme</span>
+              {t('Target tenant')} <span class="hint">{t('optional; a tenant name such as acme')}</span>
             </label>
             <input id="rn-tenant" name="tenant" value={tenant} onInput={(e) => setTenant(e.currentTarget.value)} />
           </div>
           <div class="field check">
             <input id="rn-dry" type="checkbox" disabled={!dryOk} checked={dry} onChange={(e) => setDry(e.currentTarget.checked)} />
             <label for="rn-dry">
-              Dry run: report what would be done, change nothing
-              {!dryOk && <span class="hint"> (not offered by this job type)</span>}
+              {t('Dry run: report what would be done, change nothing')}
+              {!dryOk && <span class="hint"> {t('(not offered by this job type)')}</span>}
             </label>
           </div>
           <div class="field-row">
             <div class="field">
-              <label for="rn-from">Time range from ({zoneName()})</label>
+              <label for="rn-from">{t('Time range from ({zone})', { zone: zoneName() })}</label>
               <input id="rn-from" type="datetime-local" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
             </div>
             <div class="field">
-              <label for="rn-to">to ({zoneName()})</label>
+              <label for="rn-to">{t('to ({zone})', { zone: zoneName() })}</label>
               <input id="rn-to" type="datetime-local" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
             </div>
           </div>
         </fieldset>
         <ReasonAndActions id="rn-reason" reason={reason} onReason={setReason} error={error} busy={busy} onClose={onClose}
-          submit={busy ? 'Starting…' : 'Run now'} />
+          submit={busy ? t('Starting…') : t('Run now')} />
       </form>
     </Dialog>
   );
@@ -166,24 +216,45 @@ export function JobsPage() {
   const [offset, setOffset] = useState(0);
   const [region, setRegion] = useState('');
   const [tenant, setTenant] = useState('');
+  const [sort, setSort] = useState(sortFromAddress);
   const [selected, setSelected] = useState(new Map());
   const [dialog, setDialog] = useState(null);
   const [notice, setNotice] = useState('');
   useEffect(() => {
-    document.title = 'Jobs · Opskernel';
+    document.title = `${t('Jobs')} · Opskernel`;
   }, []);
   useEffect(() => {
     const t = setTimeout(() => (setText(typed), setOffset(0)), 250);
     return () => clearTimeout(t);
   }, [typed]);
+  // The sort is kept in the address (no new history entry), so a link or a reload keeps it.
+  useEffect(() => {
+    const q = new URLSearchParams(location.search);
+    if (sort.sort === 'id' && sort.order === 'asc') q.delete('sort'), q.delete('order');
+    else q.set('sort', sort.sort), q.set('order', sort.order);
+    const path = `${location.pathname}${q.toString() ? `?${q}` : ''}`;
+    if (location.pathname + location.search !== path) history.replaceState(null, '', path);
+  }, [sort.sort, sort.order]);
+  const onSort = (next) => (setSort(next), setOffset(0));
   const filtered = statuses.length !== ALL.length;
   const [data, error, reload] = usePoll(
     () =>
       filtered && !statuses.length
         ? Promise.resolve({ total: 0, items: [] })
-        : api(`/api/v1/jobs${query({ status: filtered ? statuses.join(',') : '', text, region, tenant, offset, limit: PAGE })}`),
+        : api(
+            `/api/v1/jobs${query({
+              status: filtered ? statuses.join(',') : '',
+              text,
+              region,
+              tenant,
+              sort: sort.sort,
+              order: sort.order,
+              offset,
+              limit: PAGE,
+            })}`,
+          ),
     ctx.settings.poll_seconds,
-    [statuses.join(','), text, region, tenant, offset],
+    [statuses.join(','), text, region, tenant, sort.sort, sort.order, offset],
   );
   const items = data?.items || [];
   const chosen = [...selected.values()];
@@ -196,32 +267,33 @@ export function JobsPage() {
     setSelected(next);
   };
   const read = readLog.all(ctx.me.user_id);
+  const head = (by, label, className) => <SortHead by={by} label={label} sort={sort} onSort={onSort} className={className} />;
   return (
     <section aria-labelledby="jobs-title">
       <div class="page-head">
-        <h1 id="jobs-title">Scheduled jobs</h1>
+        <h1 id="jobs-title">{t('Scheduled jobs')}</h1>
         <div class="tools">
           <StatusToggles value={statuses} statuses={TOGGLES} onChange={(v) => (setStatuses(v), setOffset(0))} />
           <ChoiceFilter
             id="job-region"
-            label="Region"
-            all="All regions"
+            label={t('Region')}
+            all={t('All regions')}
             choices={data?.regions || []}
             value={region}
             onChange={(v) => (setRegion(v), setOffset(0))}
           />
           <ChoiceFilter
             id="job-tenant"
-            label="Tenant or scope"
-            all="All tenants"
+            label={t('Tenant or scope')}
+            all={t('All tenants')}
             choices={data?.scopes || []}
             value={tenant}
             onChange={(v) => (setTenant(v), setOffset(0))}
           />
           <TextFilter
             id="job-filter"
-            label="Filter jobs by text"
-            placeholder="Filter by id, type or description"
+            label={t('Filter jobs by text')}
+            placeholder={t('Filter by id, type or description')}
             value={typed}
             onInput={setTyped}
           />
@@ -232,7 +304,7 @@ export function JobsPage() {
             aria-describedby={refusal ? 'run-now-why' : undefined}
             onClick={() => setDialog({ kind: 'run', jobs: chosen })}
           >
-            Run now{chosen.length > 1 ? ` (${chosen.length})` : ''}
+            {chosen.length > 1 ? t('Run now ({n})', { n: chosen.length }) : t('Run now')}
           </button>
         </div>
       </div>
@@ -245,14 +317,14 @@ export function JobsPage() {
       <div class="table-wrap">
         <table class="jobs">
           <caption class="visually-hidden">
-            Scheduled jobs, {data ? `${data.total} in all` : 'loading'}
+            {data ? t('Scheduled jobs, {n} in all', { n: data.total }) : t('Scheduled jobs, loading')}
           </caption>
           <thead>
             <tr>
               <th scope="col" class="narrow">
                 <input
                   type="checkbox"
-                  aria-label="Select every job on this page"
+                  aria-label={t('Select every job on this page')}
                   checked={allOnPage}
                   onChange={() => {
                     const next = new Map(selected);
@@ -261,23 +333,28 @@ export function JobsPage() {
                   }}
                 />
               </th>
+              {head(
+                'status',
+                <>
+                  <span class="visually-hidden">{t('Last status')}</span>
+                  <span aria-hidden="true">{t('Last')}</span>
+                </>,
+                'narrow',
+              )}
               <th scope="col" class="narrow">
-                <span class="visually-hidden">Last status</span>
-                <span aria-hidden="true">Last</span>
+                {t('Log')}
               </th>
-              <th scope="col" class="narrow">
-                Log
-              </th>
-              <th scope="col">Job</th>
-              <th scope="col">Type</th>
-              <th scope="col">Enabled</th>
-              <th scope="col">Status</th>
-              <th scope="col">Last run</th>
-              <th scope="col">Next run</th>
-              <th scope="col">Description</th>
-              <th scope="col">Owner</th>
-              <th scope="col">Tenant</th>
-              <th scope="col">Region</th>
+              {head('id', t('Job'))}
+              {head('type', t('Type'))}
+              {head('enabled', t('Enabled'))}
+              {head('state', t('Status'))}
+              {head('last_run', t('Last run'))}
+              {head('duration', t("Last run's duration"), 'wrap')}
+              {head('next_run', t('Next run'))}
+              {head('description', t('Description'))}
+              {head('owner', t('Owner'))}
+              {head('scope', t('Tenant'))}
+              {head('region', t('Region'))}
             </tr>
           </thead>
           <tbody>
@@ -285,19 +362,12 @@ export function JobsPage() {
               const last = j.last_run;
               const st = last ? last.status : 'never';
               const unread = last && !read.has(last.id);
-              const current = !j.enabled
-                ? 'Disabled'
-                : st === 'running'
-                  ? 'Running'
-                  : st === 'pending'
-                    ? 'Queued'
-                    : j.planning === 'disabled'
-                      ? 'Manual only'
-                      : 'Idle';
+              const type = ctx.types.get(j.job_type);
+              const title = typeTitle(ctx, j.job_type);
               return (
                 <tr key={j.id} class={selected.has(j.id) ? 'selected' : ''}>
                   <td>
-                    <input type="checkbox" aria-label={`Select ${j.id}`} checked={selected.has(j.id)} onChange={() => toggle(j)} />
+                    <input type="checkbox" aria-label={t('Select {id}', { id: j.id })} checked={selected.has(j.id)} onChange={() => toggle(j)} />
                   </td>
                   <td>
                     <RunStatusIcon status={st} />
@@ -307,8 +377,10 @@ export function JobsPage() {
                       <button
                         type="button"
                         class={`log-marker ${unread ? 'unread' : 'read'}`}
-                        aria-label={`${unread ? 'Unread log' : 'Log'} of run ${last.id} of ${j.id}`}
-                        title={unread ? 'Unread log: open it' : 'Open the log'}
+                        aria-label={
+                          unread ? t('Unread log of run {run} of {job}', { run: last.id, job: j.id }) : t('Log of run {run} of {job}', { run: last.id, job: j.id })
+                        }
+                        title={unread ? t('Unread log: open it') : t('Open the log')}
                         onClick={() => setDialog({ kind: 'log', runId: last.id })}
                       >
                         ☰
@@ -320,9 +392,11 @@ export function JobsPage() {
                   <td>
                     <Link href={`/administration/jobs/${encodeURIComponent(j.id)}`}>{j.id}</Link>
                   </td>
-                  <td>{j.job_type}</td>
-                  <td>{j.enabled ? 'Yes' : 'No'}</td>
-                  <td title={`Planning: ${j.planning}`}>{current}</td>
+                  <td title={[j.job_type, manifestText(type, 'description')].filter(Boolean).join(': ')} data-testid="job-type">
+                    {title}
+                  </td>
+                  <td>{j.enabled ? t('Yes') : t('No')}</td>
+                  <td title={t('Planning: {planning}', { planning: j.planning })}>{STATE_WORDS[j.state] ? tr(STATE_WORDS[j.state]) : j.state}</td>
                   <td>
                     {last ? (
                       <Link
@@ -332,22 +406,24 @@ export function JobsPage() {
                         {shortTime(last.finished_ms || last.created_ms)}
                       </Link>
                     ) : (
-                      'never'
+                      t('never')
                     )}
                   </td>
+                  <td data-testid="job-duration">{last && last.duration_ms ? duration(last.duration_ms) : '—'}</td>
                   <td title={time(j.next_run_ms)}>{j.enabled && j.planning !== 'disabled' ? shortTime(j.next_run_ms) : '—'}</td>
                   <td class="desc" title={j.description}>
                     {j.description}
                   </td>
-                  <td title={j.owner ? '' : 'The job type\'s owner'}>{j.owner || ctx.types.get(j.job_type)?.owner || '—'}</td>
+                  <td title={j.owner ? '' : t("The job type's owner")}>{j.owner || type?.owner || '—'}</td>
                   <td>{j.scope}</td>
                   <td>{j.region || '—'}</td>
                 </tr>
               );
             })}
-            <EmptyRow show={data && !items.length} cols={13}>
-              No scheduled jobs match. Change the filters; jobs are added as [job.ID] sections of the configuration or through
-              the admin API.
+            <EmptyRow show={data && !items.length} cols={14}>
+              {t(
+                'No scheduled jobs match. Change the filters; jobs are added as [job.ID] sections of the configuration or through the admin API.',
+              )}
             </EmptyRow>
           </tbody>
         </table>
@@ -355,13 +431,11 @@ export function JobsPage() {
       {data && data.total > PAGE && (
         <div class="pager">
           <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-            Previous
+            {t('Previous')}
           </button>
-          <span>
-            {offset + 1}–{Math.min(offset + PAGE, data.total)} of {data.total}
-          </span>
+          <span>{t('{from}–{to} of {total}', { from: offset + 1, to: Math.min(offset + PAGE, data.total), total: data.total })}</span>
           <button type="button" disabled={offset + PAGE >= data.total} onClick={() => setOffset(offset + PAGE)}>
-            Next
+            {t('Next')}
           </button>
         </div>
       )}
@@ -374,7 +448,7 @@ export function JobsPage() {
             setSelected(new Map());
             reload();
             if (ids.length === 1) navigate(`/administration/runs/${ids[0]}`);
-            else setNotice(`Started runs ${ids.join(', ')}.`);
+            else setNotice(t('Started runs {ids}.', { ids: ids.join(', ') }));
           }}
         />
       )}

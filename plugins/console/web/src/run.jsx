@@ -4,6 +4,9 @@
 // recover.
 import { useEffect, useState } from 'preact/hooks';
 import { api, readLog } from './api.js';
+import { msg, t, tr } from './i18n.js';
+import { typeTitle } from './jobs.jsx';
+import { triggerText } from './runs.jsx';
 import { RunStatusIcon, TERMINATED, runStateText, runStatusLabel, terminationText } from './run_states.jsx';
 import {
   Dialog,
@@ -18,12 +21,21 @@ import {
   formValues,
   navigate,
   schemaOf,
-  statusLabel,
   startsAt,
   time,
   useAction,
   useSession,
 } from './ui.jsx';
+
+const ACTION_TITLES = { hold: msg('Hold run'), release: msg('Release run'), recover: msg('Recover run') };
+const ACTION_WORDS = {
+  hold: msg('A held run stays queued until it is released.'),
+  release: msg('The run goes back to the queue.'),
+  recover: msg('The stale run is closed as recovered, not as a failure; its type can then be run again.'),
+};
+
+/** A step's title from its job type's manifest, or its id. */
+const stepTitle = (type, id) => type?.steps?.find((s) => s.id === id)?.title || id;
 
 /** An action on a run that needs a reason (cancel, hold, release, recover). */
 function ReasonDialog({ run, action, title, explain, onClose, onDone }) {
@@ -41,7 +53,7 @@ function ReasonDialog({ run, action, title, explain, onClose, onDone }) {
       <form class="form" onSubmit={submit}>
         <p>{explain}</p>
         <ReasonAndActions id="act-reason" reason={reason} onReason={setReason} error={error} busy={busy} onClose={onClose}
-          submit={title} back="Back" />
+          submit={title} back={t('Back')} />
       </form>
     </Dialog>
   );
@@ -61,7 +73,7 @@ function RetryDialog({ run, onClose, onDone }) {
     try {
       params = schema ? formParams(schema, values, run.params || {}) : JSON.parse(raw || '{}');
     } catch (err) {
-      return setError(new Error(`params: not a JSON object (${err.message})`));
+      return setError(new Error(t('params: not a JSON object ({error})', { error: err.message })));
     }
     act(async () => {
       const r = await api(`/api/v1/runs/${run.id}/retry`, { method: 'POST', body: { reason: reason.trim(), params } });
@@ -69,19 +81,19 @@ function RetryDialog({ run, onClose, onDone }) {
     });
   };
   return (
-    <Dialog title={`Retry run ${run.id}`} onClose={onClose}>
+    <Dialog title={t('Retry run {id}', { id: run.id })} onClose={onClose}>
       <form class="form" onSubmit={submit}>
-        <p>A new run of {run.job_type} starts, linked to this one. Change the parameters if needed.</p>
+        <p>{t('A new run of {type} starts, linked to this one. Change the parameters if needed.', { type: typeTitle(ctx, run.job_type) })}</p>
         {schema ? (
           <SchemaFields schema={schema} values={values} onChange={setValues} idPrefix="rt" />
         ) : (
           <div class="field">
-            <label for="rt-raw">Parameters (JSON object)</label>
+            <label for="rt-raw">{t('Parameters (JSON object)')}</label>
             <textarea id="rt-raw" class="mono" rows={4} value={raw} onInput={(e) => setRaw(e.currentTarget.value)} />
           </div>
         )}
         <ReasonAndActions id="rt-reason" reason={reason} onReason={setReason} error={error} busy={busy} onClose={onClose}
-          submit="Retry" back="Back" />
+          submit={t('Retry')} back={t('Back')} />
       </form>
     </Dialog>
   );
@@ -102,7 +114,7 @@ export function RunPage({ id }) {
     setNotice('');
     load();
     readLog.mark(ctx.me.user_id, id);
-    document.title = `Run ${id} · Opskernel`;
+    document.title = `${t('Run {id}', { id })} · Opskernel`;
   }, [id]);
   const phase = data?.run.phase;
   useEffect(() => {
@@ -113,11 +125,11 @@ export function RunPage({ id }) {
   if (error && !data)
     return (
       <section>
-        <h1>Run {id}</h1>
+        <h1>{t('Run {id}', { id })}</h1>
         <Message error={error} />
       </section>
     );
-  if (!data) return <p class="loading">Loading…</p>;
+  if (!data) return <p class="loading">{t('Loading…')}</p>;
   const { run, steps } = data;
   const type = ctx.types.get(run.job_type);
   const running = run.phase === 'RUNNING';
@@ -125,12 +137,13 @@ export function RunPage({ id }) {
   // A run that completed without failing or being cancelled is done, whatever
   // progress it reported.
   const finished = run.phase === 'COMPLETED' && run.status !== 'error' && !TERMINATED.has(run.status);
+  const typeName = typeTitle(ctx, run.job_type);
   const cancelWhy = !ctx.can('runs.cancel')
-    ? `Your role (${ctx.me.role}) may not cancel runs.`
+    ? t('Your role ({role}) may not cancel runs.', { role: ctx.me.role })
     : run.phase === 'COMPLETED'
       ? ''
       : !run.cancellable && running
-        ? `${run.job_type} has no cancel hook: a running run cannot be stopped safely, so it is not cancelled.`
+        ? t('{type} has no cancel hook: a running run cannot be stopped safely, so it is not cancelled.', { type: typeName })
         : '';
   const after = (msg) => () => {
     setDialog(null);
@@ -142,7 +155,7 @@ export function RunPage({ id }) {
       <div class="page-head">
         <div>
           <p class="crumbs">
-            <Link href="/administration/jobs">Jobs</Link> /{' '}
+            <Link href="/administration/jobs">{t('Jobs')}</Link> /{' '}
             {run.scheduled_job_id && (
               <>
                 <Link href={`/administration/jobs/${encodeURIComponent(run.scheduled_job_id)}`}>{run.scheduled_job_id}</Link> /
@@ -150,17 +163,17 @@ export function RunPage({ id }) {
             )}
           </p>
           <h1 id="run-title">
-            <RunStatusIcon status={run.status} /> Run {run.id}{' '}
+            <RunStatusIcon status={run.status} /> {t('Run {id}', { id: run.id })}{' '}
             <span class="sub" data-testid="run-status">
               {runStateText(run)}
-              {run.terminated && !run.termination ? ' (terminated)' : ''}
-              {run.stale ? ' (stale)' : ''}
-              {run.hold ? ' (held)' : ''}
+              {run.terminated && !run.termination ? ` ${t('(terminated)')}` : ''}
+              {run.stale ? ` ${t('(stale)')}` : ''}
+              {run.hold ? ` ${t('(held)')}` : ''}
             </span>
           </h1>
           <p class="sub">
-            {type?.title || run.job_type}
-            {run.dry_run ? ' · dry run' : ''}
+            {typeName}
+            {run.dry_run ? ` · ${t('dry run')}` : ''}
           </p>
         </div>
         <div class="tools">
@@ -171,22 +184,22 @@ export function RunPage({ id }) {
               aria-describedby={cancelWhy ? 'cancel-why' : undefined}
               onClick={() => setDialog('cancel')}
             >
-              Cancel run
+              {t('Cancel run')}
             </button>
           )}
           {run.retryable && ctx.can('runs.retry') && (
             <button type="button" class="primary" onClick={() => setDialog('retry')}>
-              Retry
+              {t('Retry')}
             </button>
           )}
           {run.phase === 'PENDING' && ctx.can('runs.hold') && (
             <button type="button" onClick={() => setDialog(run.hold ? 'release' : 'hold')}>
-              {run.hold ? 'Release' : 'Hold'}
+              {run.hold ? t('Release') : t('Hold')}
             </button>
           )}
           {run.stale && ctx.can('runs.recover') && (
             <button type="button" onClick={() => setDialog('recover')}>
-              Recover
+              {t('Recover')}
             </button>
           )}
         </div>
@@ -198,119 +211,113 @@ export function RunPage({ id }) {
       )}
       <Message error={error} notice={notice} />
       <div class="progress-row">
-        <label for="run-progress">Progress</label>
+        <label for="run-progress">{t('Progress')}</label>
         <progress id="run-progress" max={100} value={finished ? 100 : pct}>
           {finished ? 100 : pct}%
         </progress>
         <span>
-          {finished ? 'completed' : run.phase === 'COMPLETED' ? `stopped at ${pct}%` : `${pct}%`}{' '}
+          {finished ? t('completed') : run.phase === 'COMPLETED' ? t('stopped at {pct}%', { pct }) : `${pct}%`}{' '}
           {run.progress_message && `· ${run.progress_message}`}
         </span>
       </div>
       <div class="run-grid">
         <dl class="facts">
-          <dt>Result</dt>
+          <dt>{t('Result')}</dt>
           <dd data-testid="run-summary">{run.summary || (run.phase === 'COMPLETED' ? runStatusLabel(run.status) : '—')}</dd>
           {run.cancelled_by && (
             <>
-              <dt>Cancelled by</dt>
+              <dt>{t('Cancelled by')}</dt>
               <dd data-testid="run-cancelled-by">{run.cancelled_by}</dd>
             </>
           )}
           {run.termination && (
             <>
-              <dt>Why it stopped</dt>
+              <dt>{t('Why it stopped')}</dt>
               <dd data-testid="run-termination">{terminationText(run)}</dd>
             </>
           )}
-          <dt>Exit code</dt>
+          <dt>{t('Exit code')}</dt>
           <dd>{run.phase === 'COMPLETED' ? run.exit_code : '—'}</dd>
-          <dt>Trigger</dt>
-          <dd>{run.trigger}</dd>
-          <dt>Started by</dt>
+          <dt>{t('Trigger')}</dt>
+          <dd>{triggerText(run.trigger)}</dd>
+          <dt>{t('Started by')}</dt>
           <dd>{run.triggered_by ? `${run.triggered_by} (${run.role})` : '—'}</dd>
-          <dt>Reason</dt>
+          <dt>{t('Reason')}</dt>
           <dd>{run.reason || '—'}</dd>
-          <dt>Tenant</dt>
+          <dt>{t('Tenant')}</dt>
           <dd>{run.target_tenant || '—'}</dd>
-          <dt>Created</dt>
+          <dt>{t('Created')}</dt>
           <dd>{time(run.created_ms)}</dd>
           {!run.started_ms && run.scheduled_ms > Date.now() && (
             <>
-              <dt>Starts</dt>
+              <dt>{t('Starts')}</dt>
               <dd>{startsAt(run.scheduled_ms)}</dd>
             </>
           )}
-          <dt>Started</dt>
+          <dt>{t('Started')}</dt>
           <dd>{time(run.started_ms)}</dd>
-          <dt>Finished</dt>
+          <dt>{t('Finished')}</dt>
           <dd>{time(run.finished_ms)}</dd>
-          <dt>Duration</dt>
+          <dt>{t('Duration')}</dt>
           <dd>
             {run.started_ms ? duration(run.duration_ms) : '—'}
-            {run.over_target && <span class="flag"> over the target of {duration(run.target_duration_ms)}</span>}
+            {run.over_target && <span class="flag"> {t('over the target of {target}', { target: duration(run.target_duration_ms) })}</span>}
           </dd>
-          <dt>Parameters</dt>
+          <dt>{t('Parameters')}</dt>
           <dd>
             <code>{JSON.stringify(run.params)}</code>
           </dd>
           {run.parent_run_id ? (
             <>
-              <dt>Retry of</dt>
+              <dt>{t('Retry of')}</dt>
               <dd>
-                <Link href={`/administration/runs/${run.parent_run_id}`}>run {run.parent_run_id}</Link>
+                <Link href={`/administration/runs/${run.parent_run_id}`}>{t('run {id}', { id: run.parent_run_id })}</Link>
               </dd>
             </>
           ) : null}
         </dl>
         <div>
-          <h2>Steps</h2>
+          <h2>{t('Steps')}</h2>
           {steps.length ? (
             <ol class="steps">
               {steps.map((s) => (
                 <li key={s.id}>
-                  <StatusIcon status={s.end_ms ? (s.outcome || 'normal').toLowerCase() : 'running'} /> {s.id}{' '}
+                  <StatusIcon status={s.end_ms ? (s.outcome || 'normal').toLowerCase() : 'running'} /> {stepTitle(type, s.id)}{' '}
                   <span class="hint">
-                    {s.end_ms ? duration(s.end_ms - s.start_ms) : 'running'} {s.summary && `· ${s.summary}`}
+                    {s.end_ms ? duration(s.end_ms - s.start_ms) : t('running')} {s.summary && `· ${s.summary}`}
                   </span>
                 </li>
               ))}
             </ol>
           ) : (
-            <p class="hint">No steps recorded.</p>
+            <p class="hint">{t('No steps recorded.')}</p>
           )}
         </div>
       </div>
-      <h2>Log</h2>
+      <h2>{t('Log')}</h2>
       <LogView runId={id} onEnd={(r) => setData(r)} />
       {dialog === 'cancel' && (
         <ReasonDialog
           run={run}
           action="cancel"
-          title="Cancel run"
+          title={t('Cancel run')}
           explain={
             run.phase === 'PENDING'
-              ? 'The run has not started: it is cancelled at once.'
-              : `${run.job_type} is asked to stop through its cancel hook; it stops at its next safe point.`
+              ? t('The run has not started: it is cancelled at once.')
+              : t('{type} is asked to stop through its cancel hook; it stops at its next safe point.', { type: typeName })
           }
           onClose={() => setDialog(null)}
-          onDone={after('Cancel requested.')}
+          onDone={after(t('Cancel requested.'))}
         />
       )}
       {(dialog === 'hold' || dialog === 'release' || dialog === 'recover') && (
         <ReasonDialog
           run={run}
           action={dialog}
-          title={{ hold: 'Hold run', release: 'Release run', recover: 'Recover run' }[dialog]}
-          explain={
-            {
-              hold: 'A held run stays queued until it is released.',
-              release: 'The run goes back to the queue.',
-              recover: 'The stale run is closed as failed; its type can then be run again.',
-            }[dialog]
-          }
+          title={tr(ACTION_TITLES[dialog])}
+          explain={tr(ACTION_WORDS[dialog])}
           onClose={() => setDialog(null)}
-          onDone={after('Done.')}
+          onDone={after(t('Done.'))}
         />
       )}
       {dialog === 'retry' && (
