@@ -146,7 +146,7 @@ class PgTestStore {
   // The service table given to plugins.
   const opk_store_v1* table() const { return &table_; }
   // Runs `sql` without the fence (for tests).
-  Status rows(const std::string& sql, Rows* out) const;
+  Status rows(const std::string& sql, Rows* out);
   // The schema this store made.
   const std::string& schema() const { return schema_; }
 
@@ -154,16 +154,26 @@ class PgTestStore {
   PgTestStore() = default;
   // One statement (several when `params` is empty and none given), as the
   // host itself; *out gets the result.
-  Status exec(const std::string& what, const std::string& sql) const;
+  Status exec(const std::string& what, const std::string& sql);
   Status exec(const std::string& what, const std::string& sql, const std::vector<const char*>& params,
-              PgtResult* out = nullptr) const;
+              PgtResult* out = nullptr);
+  // One command of a pipeline.
+  struct PgCommand {
+    std::string what, sql;
+    std::vector<const char*> params;
+  };
+  // Sends `cmds` in one round trip (libpq's pipeline mode); *out gets the
+  // result of cmds[want]. The first failure's status, its index in *failed.
+  Status pipeline(const std::vector<PgCommand>& cmds, size_t want, PgtResult* out, size_t* failed);
   // Makes `slot`'s role (once), in a transaction of its own.
   Status ensure_role(const PluginSlot& slot);
   // After DDL: every relation `role` owns carries `slot`'s prefix.
   Status check_relations(const PluginSlot& slot, const std::string& role);
   // Runs `body` in a transaction, under `slot`'s role (made already) or
-  // as the host when null, rolled back when it fails.
-  Status in_transaction(bool read_only, const PluginSlot* slot, const std::function<Status()>& body);
+  // as the host when null, rolled back when it fails. The BEGIN is sent
+  // with the body's first statement; with `single` (a body of one
+  // statement) so is the COMMIT: a call is one round trip.
+  Status in_transaction(bool read_only, const PluginSlot* slot, bool single, const std::function<Status()>& body);
   // One statement of `slot` inside the fence, in the open transaction.
   Status run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query, bool typed,
                  std::string* rows_json, int64_t* changed);
@@ -187,6 +197,11 @@ class PgTestStore {
   std::string schema_;
   std::map<std::string, std::string> roles_;  // plugin id -> its role
   std::string txn_role_;                      // the role the open transaction is under, if any
+  // The open transaction: statements not sent yet (its BEGIN and role),
+  // whether it began and was committed, and whether the next statement
+  // carries the COMMIT.
+  std::vector<std::string> pending_;
+  bool begun_ = false, committed_ = false, commit_with_statement_ = false, commit_next_ = false;
   opk_store_v1 table_{};
 };
 

@@ -231,7 +231,24 @@ PgTestStore::~PgTestStore() {
 }
 
 Status PgTestStore::exec(const std::string& what, const std::string& sql, const std::vector<const char*>& params,
-                         PgtResult* out) const {
+                         PgtResult* out) {
+  if (!pending_.empty()) {
+    // The transaction's opening (and, for a call of one statement, its
+    // COMMIT) go with the statement, in one round trip.
+    std::vector<PgCommand> cmds;
+    for (const auto& p : pending_) cmds.push_back({"begin", p, {}});
+    const size_t at = cmds.size();
+    cmds.push_back({what, sql, params});
+    const bool commit = commit_next_;
+    if (commit) cmds.push_back({"commit", "COMMIT", {}});
+    pending_.clear();
+    commit_next_ = false;
+    size_t failed = cmds.size();
+    Status s = pipeline(cmds, at, out, &failed);
+    begun_ = failed > 0;
+    if (s && commit) committed_ = true;
+    return s;
+  }
   PgtResult r(
       PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(), nullptr, nullptr, 0));
   const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
@@ -241,8 +258,61 @@ Status PgTestStore::exec(const std::string& what, const std::string& sql, const 
   return Status::ok();
 }
 
-Status PgTestStore::exec(const std::string& what, const std::string& sql) const {
-  PgtResult r(PQexec(conn_, sql.c_str()));
+Status PgTestStore::pipeline(const std::vector<PgCommand>& cmds, size_t want, PgtResult* out, size_t* failed) {
+  if (PQenterPipelineMode(conn_) != 1) return pgt_error("pipeline", conn_, nullptr);
+  Status first = Status::ok();
+  size_t sent = 0;
+  for (const auto& c : cmds) {
+    if (!PQsendQueryParams(conn_, c.sql.c_str(), static_cast<int>(c.params.size()), nullptr, c.params.data(), nullptr,
+                           nullptr, 0)) {
+      first = pgt_error(c.what, conn_, nullptr);
+      *failed = sent;
+      break;
+    }
+    ++sent;
+  }
+  PQpipelineSync(conn_);
+  for (size_t i = 0; i < sent; ++i) {
+    PgtResult r(PQgetResult(conn_));
+    if (!r) {
+      if (first) {
+        first = pgt_error(cmds[i].what, conn_, nullptr);
+        *failed = i;
+      }
+      break;
+    }
+    while (PGresult* end = PQgetResult(conn_)) PQclear(end);  // the command's NULL
+    const ExecStatusType st = PQresultStatus(r.get());
+    if (st == PGRES_PIPELINE_ABORTED) continue;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+      if (first) {
+        first = pgt_error(cmds[i].what, conn_, r.get());
+        *failed = i;
+      }
+      continue;
+    }
+    if (i == want && out) *out = std::move(r);
+  }
+  // The sync's result, then out of pipeline mode.
+  while (PGresult* r = PQgetResult(conn_)) {
+    const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    PQclear(r);
+    if (sync) break;
+  }
+  PQexitPipelineMode(conn_);
+  return first;
+}
+
+Status PgTestStore::exec(const std::string& what, const std::string& sql) {
+  std::string text = sql;
+  if (!pending_.empty()) {
+    std::string opening;
+    for (const auto& p : pending_) opening += p + "; ";
+    text = opening + sql;
+    pending_.clear();
+    begun_ = true;  // or failed to: a ROLLBACK is then harmless
+  }
+  PgtResult r(PQexec(conn_, text.c_str()));
   const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
     return pgt_error(what, conn_, r.get());
@@ -314,6 +384,7 @@ Status PgTestStore::run_one(const PluginSlot& slot, const char* sql, const char*
   std::vector<const char*> values(n, nullptr);
   for (uint32_t i = 0; params && i < n; ++i) values[i] = params[i];
   PgtResult r;
+  commit_next_ = commit_with_statement_ && kind != PgStatementKind::ddl;
   if (Status s = exec("plugin " + slot.id, sql, values, &r); !s) return store::internal::pg_plugin_error(slot.id, s);
   if (kind == PgStatementKind::ddl)
     if (Status s = check_relations(slot, role); !s) return s;
@@ -337,22 +408,27 @@ Status PgTestStore::run_one(const PluginSlot& slot, const char* sql, const char*
   return Status::ok();
 }
 
-Status PgTestStore::in_transaction(bool read_only, const PluginSlot* slot, const std::function<Status()>& body) {
-  // The plugin's role set with the BEGIN, in one round trip.
+Status PgTestStore::in_transaction(bool read_only, const PluginSlot* slot, bool single,
+                                   const std::function<Status()>& body) {
+  // The opening is sent with the first statement (exec), in one round trip.
   const std::string role = slot ? roles_.at(slot->id) : "";
-  if (Status s = exec("begin", std::string(read_only ? "BEGIN READ ONLY" : "BEGIN") +
-                                   (role.empty() ? "" : "; SET LOCAL ROLE " + pgt_ident(role)));
-      !s) {
-    exec("rollback", "ROLLBACK");
-    return s;
-  }
+  pending_ = {read_only ? "BEGIN READ ONLY" : "BEGIN"};
+  if (!role.empty()) pending_.push_back("SET LOCAL ROLE " + pgt_ident(role));
+  begun_ = committed_ = false;
+  commit_with_statement_ = single;
   txn_role_ = role;
   Status s = body();
   txn_role_.clear();
-  if (!s) {
-    exec("rollback", "ROLLBACK");
+  commit_with_statement_ = commit_next_ = false;
+  if (!pending_.empty()) {  // nothing was sent: no transaction to end
+    pending_.clear();
     return s;
   }
+  if (!s) {
+    if (begun_ && !committed_) exec("rollback", "ROLLBACK");
+    return s;
+  }
+  if (committed_) return Status::ok();
   if (Status c = exec("commit", "COMMIT"); !c) {
     exec("rollback", "ROLLBACK");
     return c;
@@ -366,7 +442,7 @@ Status PgTestStore::migrate(PluginSlot& slot, const opk_store_migration* m, uint
     if (!m[i].sql || !m[i].name) return Status::invalid("migration " + std::to_string(i) + ": name or sql is NULL");
   if (Status r = ensure_role(slot); !r) return r;
   for (uint32_t i = 0; i < count; ++i) {
-    Status s = in_transaction(false, nullptr, [&]() -> Status {
+    Status s = in_transaction(false, nullptr, false, [&]() -> Status {
       PgtResult r;
       if (Status q = exec("migrations", "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE owner = $1",
                           {slot.id.c_str()}, &r);
@@ -394,7 +470,7 @@ Status PgTestStore::migrate(PluginSlot& slot, const opk_store_migration* m, uint
   return Status::ok();
 }
 
-Status PgTestStore::rows(const std::string& sql, Rows* out) const {
+Status PgTestStore::rows(const std::string& sql, Rows* out) {
   std::lock_guard lock(mu_);
   PgtResult r;
   if (Status s = exec("the test's read", sql, {}, &r); !s) return Status::invalid(s.message() + " in: " + sql);
@@ -439,7 +515,7 @@ opk_status PgTestStore::cb_execute(const opk_host* host, const char* sql, const 
     std::lock_guard lock(s->mu_);
     st = s->ensure_role(*PluginSlot::from(host));
     if (st)
-      st = s->in_transaction(false, PluginSlot::from(host), [&] {
+      st = s->in_transaction(false, PluginSlot::from(host), true, [&] {
         return s->run_one(*PluginSlot::from(host), sql, params, n, false, false, nullptr, &c);
       });
   }
@@ -458,7 +534,7 @@ opk_status PgTestStore::read(const opk_host* host, const char* sql, const char* 
     std::lock_guard lock(s->mu_);
     st = s->ensure_role(*PluginSlot::from(host));
     if (st)
-      st = s->in_transaction(true, PluginSlot::from(host), [&] {
+      st = s->in_transaction(true, PluginSlot::from(host), true, [&] {
         return s->run_one(*PluginSlot::from(host), sql, params, n, true, typed, &json, nullptr);
       });
   }
@@ -488,7 +564,7 @@ opk_status PgTestStore::cb_transaction(const opk_host* host, const opk_store_sta
     std::lock_guard lock(s->mu_);
     st = s->ensure_role(*PluginSlot::from(host));
     if (st)
-      st = s->in_transaction(false, PluginSlot::from(host), [&]() -> Status {
+      st = s->in_transaction(false, PluginSlot::from(host), false, [&]() -> Status {
         for (uint32_t i = 0; i < count; ++i) {
           std::string rows;
           int64_t changed = 0;
