@@ -24,9 +24,13 @@ const char* const kSubsCsv =
     "s2,tenant:t1,\"web, \"\"pro\"\"\",suspended,2026-02-01,2026-12-31\r\n"
     "s3,tenant:t2,mail,active,2026-03-01,\r\n";
 
-class Records : public ::testing::Test {
+// On both stores: the plugin's tables and statements in SQLite, and in a
+// schema of the Host's own on the tests' PostgreSQL server (OPK_TEST_PG).
+class Records : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    const Status s = host_.use_store(GetParam());
+    ASSERT_TRUE(s.is_ok()) << s.message();
     for (auto [n, p] : std::vector<std::pair<const char*, const char*>>{{"distributor:d1", "platform"},
                                                                         {"partner:p1", "distributor:d1"},
                                                                         {"tenant:t1", "partner:p1"},
@@ -71,7 +75,10 @@ class Records : public ::testing::Test {
   const Principal partner_admin_{"pam", "PartnerAdministrator", "partner:p1"};
 };
 
-TEST_F(Records, ImportsCsvAndSaysWhatChanged) {
+INSTANTIATE_TEST_SUITE_P(Stores, Records, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(Records, ImportsCsvAndSaysWhatChanged) {
   auto r = import("subscriptions", kSubsCsv);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json(r), Json::parse(R"({"inserted": 3, "updated": 0, "unchanged": 0})"));
@@ -98,7 +105,7 @@ TEST_F(Records, ImportsCsvAndSaysWhatChanged) {
   EXPECT_EQ(Json::parse(audit[1].after_json), Json::parse(R"({"inserted": 0, "updated": 0, "unchanged": 3})"));
 }
 
-TEST_F(Records, ASmallImportIntoALargerTableComparesByKey) {
+TEST_P(Records, ASmallImportIntoALargerTableComparesByKey) {
   ASSERT_EQ(import("subscriptions", kSubsCsv).status, 200);
   Json usage = Json::array(), invoices = Json::array();
   for (int m = 1; m <= 12; ++m) {
@@ -123,12 +130,15 @@ TEST_F(Records, ASmallImportIntoALargerTableComparesByKey) {
   invoices[0]["status"] = "paid";
   EXPECT_EQ(json(import("invoices", invoices.dump(), "application/json")),
             Json::parse(R"({"inserted": 0, "updated": 1, "unchanged": 1})"));
-  EXPECT_NE(table("usage").find("s1|2026-04|4.0|99.5|"), std::string::npos) << table("usage");
-  EXPECT_NE(table("invoices").find("i5|tenant:t1|NULL|5.0|EUR|2026-01-31|paid|"), std::string::npos)
+  // The test reads the rows as text: SQLite writes a whole DOUBLE
+  // PRECISION as "4.0", PostgreSQL as "4".
+  const std::string whole = GetParam() == "postgresql" ? "" : ".0";
+  EXPECT_NE(table("usage").find("s1|2026-04|4" + whole + "|99.5|"), std::string::npos) << table("usage");
+  EXPECT_NE(table("invoices").find("i5|tenant:t1|NULL|5" + whole + "|EUR|2026-01-31|paid|"), std::string::npos)
       << table("invoices");
 }
 
-TEST_F(Records, EveryBadRowIsNamedByLineAndFieldAndNothingIsStored) {
+TEST_P(Records, EveryBadRowIsNamedByLineAndFieldAndNothingIsStored) {
   ASSERT_EQ(import("subscriptions", kSubsCsv).status, 200);
   ASSERT_EQ(import("regions", "id,name,api_url,identity_url\neu,Europe,https://api.eu.example,https://id.eu.example\n")
                 .status,
@@ -207,7 +217,7 @@ TEST_F(Records, EveryBadRowIsNamedByLineAndFieldAndNothingIsStored) {
   EXPECT_EQ(table("invoices"), "");
 }
 
-TEST_F(Records, MalformedFilesAreRefusedWhole) {
+TEST_P(Records, MalformedFilesAreRefusedWhole) {
   struct Case {
     std::string body, type;
     int64_t line;
@@ -251,7 +261,7 @@ TEST_F(Records, MalformedFilesAreRefusedWhole) {
   EXPECT_EQ(import("kittens", "[]", "application/json").status, 404);
 }
 
-TEST_F(Records, ExportReadsBackAsTheSameRecords) {
+TEST_P(Records, ExportReadsBackAsTheSameRecords) {
   ASSERT_EQ(import("subscriptions", kSubsCsv).status, 200);
   ASSERT_EQ(import("usage",
                    R"({"rows": [{"subscription": "s1", "month": "2026-01", "quantity": 3, "cost": 12.25},
@@ -279,7 +289,7 @@ TEST_F(Records, ExportReadsBackAsTheSameRecords) {
   EXPECT_TRUE(js[0]["quantity"].is_number());
 }
 
-TEST_F(Records, ListsFollowTheCallersScopeWithCursors) {
+TEST_P(Records, ListsFollowTheCallersScopeWithCursors) {
   ASSERT_EQ(import("subscriptions", kSubsCsv).status, 200);
   auto ids = [&](const Principal& who, const std::string& query) {
     std::vector<std::string> out;
@@ -312,7 +322,7 @@ TEST_F(Records, ListsFollowTheCallersScopeWithCursors) {
   EXPECT_EQ(host_.request("GET", "/api/v1/records/subscriptions", "", Principal::none()).status, 401);
 }
 
-TEST_F(Records, ATenantImportsOnlyInsideItsScope) {
+TEST_P(Records, ATenantImportsOnlyInsideItsScope) {
   ASSERT_EQ(import("subscriptions", kSubsCsv).status, 200);
   // t1's administrator may not write t2's rows, nor take a key t2 holds.
   auto r = import("invoices",
@@ -338,7 +348,7 @@ TEST_F(Records, ATenantImportsOnlyInsideItsScope) {
   EXPECT_EQ(import("regions", "[]", "application/json", tenant_admin_).status, 403);
 }
 
-TEST_F(Records, TheJobTypesImportAndExportFiles) {
+TEST_P(Records, TheJobTypesImportAndExportFiles) {
   test::TempDir dir;
   test::write_file(dir.path() / "subs.csv", kSubsCsv);
   const std::string subs = (dir.path() / "subs.csv").string(), out = (dir.path() / "out.json").string();
@@ -390,7 +400,10 @@ class RecordsExtension : public Records {
   }
 };
 
-TEST_F(RecordsExtension, ListsPageByPageWithTypedValues) {
+INSTANTIATE_TEST_SUITE_P(Stores, RecordsExtension, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(RecordsExtension, ListsPageByPageWithTypedValues) {
   Json out = consume(R"({"page_size": 2})");
   ASSERT_EQ(out["subscriptions"].size(), 3u);
   EXPECT_EQ(out["pages"], 2);
@@ -407,7 +420,7 @@ TEST_F(RecordsExtension, ListsPageByPageWithTypedValues) {
   EXPECT_TRUE(bad.logged("records list: colour: not a field of subscriptions")) << bad.summary;
 }
 
-TEST_F(RecordsExtension, RecordsProbesAndAnswersTheNewestPerRegionAndKind) {
+TEST_P(RecordsExtension, RecordsProbesAndAnswersTheNewestPerRegionAndKind) {
   Json out = consume(R"({"probes": [
       {"region": "eu", "kind": "api", "time_ms": 1000, "ok": true, "latency_ms": 40},
       {"region": "eu", "kind": "api", "time_ms": 2000, "ok": false, "detail": "HTTP 503"},
@@ -430,7 +443,7 @@ TEST_F(RecordsExtension, RecordsProbesAndAnswersTheNewestPerRegionAndKind) {
   EXPECT_TRUE(bad.logged("records record_probe: ok: required")) << bad.summary;
 }
 
-TEST_F(RecordsExtension, RecordsProbesInOneCallAllOrNothing) {
+TEST_P(RecordsExtension, RecordsProbesInOneCallAllOrNothing) {
   auto calls = [&](const Json& list) { return consume(Json({{"calls", list}}).dump())["calls"]; };
   const Json good = {{"region", "eu"}, {"kind", "api"}, {"time_ms", 1000}, {"ok", true}, {"latency_ms", 12}};
   const Json mars = {{"region", "mars"}, {"kind", "api"}, {"time_ms", 1000}, {"ok", true}};
@@ -453,7 +466,7 @@ TEST_F(RecordsExtension, RecordsProbesInOneCallAllOrNothing) {
   EXPECT_EQ(consume("{}")["latest"].size(), 2u);
 }
 
-TEST_F(RecordsExtension, UpsertsUsageBillingLinesAndCommissionsByKeyAllOrNothing) {
+TEST_P(RecordsExtension, UpsertsUsageBillingLinesAndCommissionsByKeyAllOrNothing) {
   // Version 2's fields: a subscription's region, a region's provider and currency.
   ASSERT_EQ(import("regions",
                    "id,name,api_url,identity_url,usage_url,currency\n"
@@ -537,7 +550,7 @@ TEST_F(RecordsExtension, UpsertsUsageBillingLinesAndCommissionsByKeyAllOrNothing
             "s1,2026-01,partner,partner:p1,tenant:t1,10.0,12.5,1.5,EUR,\r\n");
 }
 
-TEST_F(RecordsExtension, CountsAndDeletesOldUsageInBoundedBatchesNeverTheCurrentMonth) {
+TEST_P(RecordsExtension, CountsAndDeletesOldUsageInBoundedBatchesNeverTheCurrentMonth) {
   host_.clock().set(1796126400000);  // 2026-12-01T12:00:00Z
   ASSERT_EQ(import("usage",
                    "subscription,month,quantity,cost\n"
@@ -582,7 +595,7 @@ TEST_F(RecordsExtension, CountsAndDeletesOldUsageInBoundedBatchesNeverTheCurrent
   EXPECT_EQ(*host_.store_rows("SELECT month FROM p_platform_records_usage")[0][0], "2026-12");
 }
 
-TEST_F(RecordsExtension, MarksOpenInvoicesPastTheirDueDateOverdueInBatchesOldestFirst) {
+TEST_P(RecordsExtension, MarksOpenInvoicesPastTheirDueDateOverdueInBatchesOldestFirst) {
   host_.clock().set(1797336000000);  // 2026-12-15T12:00:00Z
   ASSERT_EQ(import("invoices",
                    "id,tenant,subscription,amount,currency,due_date,status\n"
