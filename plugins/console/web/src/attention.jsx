@@ -6,6 +6,7 @@
 // has seen is kept on the server (readLog in api.js), so it is the same in
 // every browser. Polled for the navigation badges too (Attention, and Alerts
 // from the alert counts).
+import './attention.css';
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { useReadMarks } from './jobs.jsx';
