@@ -21,8 +21,14 @@ const std::string kPlugins = OPK_BUNDLED_PLUGIN_DIR;
 constexpr int64_t kDec15 = 1797336000000;  // 2026-12-15T12:00:00Z
 constexpr int64_t kMinute = 60'000;
 
-class UsageCleanup : public ::testing::Test {
+// On both stores: platform-records' usage rows in SQLite, and in a schema
+// of the Host's own on the tests' PostgreSQL server (OPK_TEST_PG).
+class UsageCleanup : public ::testing::TestWithParam<std::string> {
  protected:
+  void SetUp() override {
+    const Status s = host_.use_store(GetParam());
+    ASSERT_TRUE(s.is_ok()) << s.message();
+  }
   // Loads platform-records and the cleanup with `settings`, and imports 3
   // subscriptions with usage in 2024-09 .. 2024-12 and 2026-11 (the
   // retention's cutoff at 24 months is 2024-12: 9 rows are past it).
@@ -67,7 +73,15 @@ class UsageCleanup : public ::testing::Test {
   opk::testing::Host host_;
 };
 
-TEST_F(UsageCleanup, OffByDefaultItSaysWhyAndDeletesNothing) {
+INSTANTIATE_TEST_SUITE_P(Stores, UsageCleanup, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// The settings' checks, before the store is used: on SQLite only.
+class UsageCleanupSettings : public UsageCleanup {};
+INSTANTIATE_TEST_SUITE_P(Stores, UsageCleanupSettings, ::testing::Values("sqlite"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(UsageCleanup, OffByDefaultItSaysWhyAndDeletesNothing) {
   start();
   const RunResult r = host_.run("usage-data-cleanup");
   ASSERT_EQ(r.status, OPK_OK) << r.error;
@@ -84,7 +98,7 @@ TEST_F(UsageCleanup, OffByDefaultItSaysWhyAndDeletesNothing) {
   EXPECT_EQ(out["deleted"], 0);
 }
 
-TEST_F(UsageCleanup, DryRunCountsPerMonthAndChangesNothing) {
+TEST_P(UsageCleanup, DryRunCountsPerMonthAndChangesNothing) {
   start({{"allow_delete", "true"}});
   const RunResult r = host_.run("usage-data-cleanup", "{}", {.dry_run = true});
   ASSERT_EQ(r.status, OPK_OK) << r.error;
@@ -98,7 +112,7 @@ TEST_F(UsageCleanup, DryRunCountsPerMonthAndChangesNothing) {
   EXPECT_TRUE(deletions().empty());
 }
 
-TEST_F(UsageCleanup, DeletesInBoundedBatchesOldestFirstThenFindsNothingOnARerun) {
+TEST_P(UsageCleanup, DeletesInBoundedBatchesOldestFirstThenFindsNothingOnARerun) {
   start({{"allow_delete", "true"}, {"batch_size", "2"}});
   const RunResult r = host_.run("usage-data-cleanup");
   ASSERT_EQ(r.status, OPK_OK) << r.error;
@@ -132,7 +146,7 @@ TEST_F(UsageCleanup, DeletesInBoundedBatchesOldestFirstThenFindsNothingOnARerun)
   EXPECT_EQ(deletions().size(), 1u);
 }
 
-TEST_F(UsageCleanup, ACancelStopsBetweenBatchesEachWhole) {
+TEST_P(UsageCleanup, ACancelStopsBetweenBatchesEachWhole) {
   start({{"allow_delete", "true"}, {"batch_size", "2"}, {"batch_pause", "1m"}});
   // Batches at 0, 1 and 2 minutes; the cancel comes during the third pause.
   const RunResult r = host_.run("usage-data-cleanup", "{}", {.cancel_at_ms = kDec15 + 2 * kMinute + 30'000});
@@ -154,14 +168,23 @@ TEST_F(UsageCleanup, ACancelStopsBetweenBatchesEachWhole) {
   EXPECT_EQ(rows(), 6);
 }
 
-TEST_F(UsageCleanup, AFailedBatchDeletesNothingOfItsOwnAndEndsTheRunError) {
+TEST_P(UsageCleanup, AFailedBatchDeletesNothingOfItsOwnAndEndsTheRunError) {
   start({{"allow_delete", "true"}, {"batch_size", "2"}});
   // The store refuses to delete 2024-10's rows (a trigger the test adds
   // behind the plugins' backs): the second batch (the last of 2024-09 and
   // the first of 2024-10) fails whole.
-  host_.store_rows(
-      "CREATE TRIGGER keep_october BEFORE DELETE ON p_platform_records_usage WHEN old.month = '2024-10' BEGIN SELECT "
-      "RAISE(ABORT, 'disk full'); END");
+  if (GetParam() == "postgresql") {
+    host_.store_rows(
+        "CREATE FUNCTION keep_october() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF OLD.month = '2024-10' THEN "
+        "RAISE EXCEPTION 'disk full'; END IF; RETURN OLD; END $$");
+    host_.store_rows(
+        "CREATE TRIGGER keep_october BEFORE DELETE ON p_platform_records_usage FOR EACH ROW EXECUTE FUNCTION "
+        "keep_october()");
+  } else {
+    host_.store_rows(
+        "CREATE TRIGGER keep_october BEFORE DELETE ON p_platform_records_usage WHEN old.month = '2024-10' BEGIN "
+        "SELECT RAISE(ABORT, 'disk full'); END");
+  }
   const RunResult r = host_.run("usage-data-cleanup");
   EXPECT_NE(r.status, OPK_OK);
   EXPECT_EQ(r.outcome, OPK_OUTCOME_ERROR);
@@ -175,7 +198,7 @@ TEST_F(UsageCleanup, AFailedBatchDeletesNothingOfItsOwnAndEndsTheRunError) {
   EXPECT_EQ(Json::parse(deletions()[0].after_json)["stopped"], "failed");
 }
 
-TEST_F(UsageCleanup, ParametersNarrowTheRunNeverWidenIt) {
+TEST_P(UsageCleanup, ParametersNarrowTheRunNeverWidenIt) {
   start({{"allow_delete", "true"}, {"batch_size", "2"}});
   RunResult r = host_.run("usage-data-cleanup", R"({"before": "2024-10"})");
   EXPECT_EQ(r.summary, "deleted 3 rows of months before 2024-10 in 2 batches");
@@ -203,14 +226,14 @@ TEST_F(UsageCleanup, ParametersNarrowTheRunNeverWidenIt) {
   EXPECT_NE(r.error.find("max_batches"), std::string::npos) << r.error;
 }
 
-TEST_F(UsageCleanup, RetentionMonthsMovesTheCutoff) {
+TEST_P(UsageCleanup, RetentionMonthsMovesTheCutoff) {
   start({{"allow_delete", "true"}, {"retention_months", "1"}});
   const RunResult r = host_.run("usage-data-cleanup");
   EXPECT_EQ(r.summary, "deleted 12 rows of months before 2026-11 in 1 batch");
   EXPECT_EQ(rows(), 3);
 }
 
-TEST_F(UsageCleanup, BadSettingsRefuseThePluginNamingTheKey) {
+TEST_P(UsageCleanupSettings, BadSettingsRefuseThePluginNamingTheKey) {
   ASSERT_TRUE(host_.load(kPlugins + "/platform-records.so").is_ok());
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"allow_delete", "maybe"}, {"retention_months", "0"}, {"batch_size", "20000"}, {"batch_pause", "2h"}}) {
