@@ -26,11 +26,15 @@
 //
 //   opk_notify_outbox_bench [--runs N] [--workers W] [--pairs P]
 //       [--kinds none,queued,delivered] [--plugins DIR] [--before DIR]
+//       [--sync full|normal]
 // DIR of --plugins: where the plugins are loaded from, the build's by
 // default. --before DIR: every rule kind also runs from another build's
 // copy, DIR/opk_notify_outbox_bench with its plugins in DIR/plugins, in the
 // same rounds (kind "queued-before" etc.), to compare builds in one run.
-// With --round none|queued|delivered it runs one round and prints its
+// --sync normal: the store at synchronous = normal (no flush at each commit),
+// so the disk's flush latency, which other programs' writes make vary most
+// on a shared machine, does not set the engine's pace: the CPU the outbox
+// takes from it shows. With --round none|queued|delivered it runs one round and prints its
 // figures on one line.
 #include <algorithm>
 #include <chrono>
@@ -108,7 +112,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // was received, or 0> <deliveries received> <peak RSS MiB> <CPU seconds of
 // the runs> <CPU seconds until every delivery was received, or 0>" (the
 // kernel process's: the bench's own waiting is a thread that sleeps).
-int round_of(const std::string& kind, int runs, const std::string& workers, const std::string& plugin_dir) {
+int round_of(const std::string& kind, int runs, const std::string& workers, const std::string& plugin_dir,
+             bool sync_full) {
   const bool rule = kind != "none";
   const bool deliver = kind == "delivered";
   opk::test::ScratchDir scratch;
@@ -127,6 +132,7 @@ int round_of(const std::string& kind, int runs, const std::string& workers, cons
   auto cfg = opk::test::quiet_config(dir, plugins);
   cfg.log.console = false;
   cfg.log.level = "warn";
+  cfg.store_sync_full = sync_full;
   opk::log::setup(cfg.log);
   const int port = opk::test::free_port();
   cfg.listen = "127.0.0.1:" + std::to_string(port);
@@ -211,6 +217,7 @@ int main(int argc, char** argv) {
   opk::bench::program_name = "opk_notify_outbox_bench";
   int runs = 1000, pairs = 5;
   std::string workers = "2", plugin_dir = OPK_BUNDLED_PLUGIN_DIR, round, before, kinds_arg = "none,queued,delivered";
+  std::string sync = "full";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -228,16 +235,19 @@ int main(int argc, char** argv) {
       kinds_arg = argv[++i];
     else if (a == "--round" && has_value)
       round = argv[++i];
+    else if (a == "--sync" && has_value)
+      sync = argv[++i];
     else
       opk::bench::die("unknown argument '" + a +
                       "' (usage: [--runs N] [--workers W] [--pairs P] [--kinds none,queued,delivered] "
-                      "[--plugins DIR] [--before DIR] [--round KIND])");
+                      "[--plugins DIR] [--before DIR] [--sync full|normal] [--round KIND])");
   }
   if (runs < 1 || pairs < 1) opk::bench::die("--runs and --pairs must be at least 1");
+  if (sync != "full" && sync != "normal") opk::bench::die("--sync: '" + sync + "' is not full or normal");
   auto known = [](const std::string& k) { return k == "none" || k == "queued" || k == "delivered"; };
   if (!round.empty()) {
     if (!known(round)) opk::bench::die("--round: '" + round + "' is not none, queued or delivered");
-    return round_of(round, runs, workers, plugin_dir);
+    return round_of(round, runs, workers, plugin_dir, sync == "full");
   }
   std::vector<Variant> variants{{"none", "none", argv[0], plugin_dir}};
   for (size_t from = 0; from <= kinds_arg.size();) {
@@ -253,8 +263,10 @@ int main(int argc, char** argv) {
   if (variants.size() < 2) opk::bench::die("--kinds: name queued or delivered besides none");
 
   std::map<std::string, std::vector<double>> runs_ms, cpu_per_k, cpu_all, rss, ratio, rate;
-  std::printf("notifications outbox benchmark: %d failing runs, %s delivery workers, %d interleaved round(s)\n", runs,
-              workers.c_str(), pairs);
+  std::printf(
+      "notifications outbox benchmark: %d failing runs, %s delivery workers, %d interleaved round(s), "
+      "synchronous=%s\n",
+      runs, workers.c_str(), pairs, sync.c_str());
   for (int r = 0; r < pairs; ++r) {
     std::map<std::string, double> took;
     std::printf("  round %d:", r + 1);
@@ -266,9 +278,10 @@ int main(int argc, char** argv) {
       const double load = load_average();
       // The figures are its last line (a first start prints the admin's
       // token before them).
-      std::string text = opk::bench::run_child(
-          v.program, {"--round", v.kind, "--runs", std::to_string(runs), "--workers", workers, "--plugins", v.plugins},
-          "round " + v.label);
+      std::vector<std::string> args = {"--round",   v.kind,  "--runs",    std::to_string(runs),
+                                       "--workers", workers, "--plugins", v.plugins};
+      if (sync != "full") args.insert(args.end(), {"--sync", sync});  // a build before --sync takes only full
+      std::string text = opk::bench::run_child(v.program, args, "round " + v.label);
       while (!text.empty() && text.back() == '\n') text.pop_back();
       const size_t last_line = text.rfind('\n');
       std::istringstream line(last_line == std::string::npos ? text : text.substr(last_line + 1));
