@@ -44,7 +44,8 @@ constexpr const char* kPages[] = {"/administration",
                                   "/administration/feature-flags",
                                   "/administration/rate-limit-overrides",
                                   "/administration/migrations",
-                                  "/administration/caches"};
+                                  "/administration/caches",
+                                  "/administration/workers"};
 
 const Asset* find_asset(std::string_view name) {
   for (size_t i = 0; i < kAssetCount; ++i)

@@ -73,13 +73,27 @@ class ConsolePlugin : public ::testing::Test {
 
 TEST_F(ConsolePlugin, ServesThePageAtEveryConsolePathWithoutAToken) {
   start();
-  for (const char* path :
-       {"/administration", "/administration/jobs", "/administration/jobs/nightly-hello", "/administration/runs/42",
-        "/administration/alerts", "/administration/alerts/12", "/administration/attention", "/administration/plugins",
-        "/administration/audit", "/administration/sign-in", "/administration/notifications",
-        "/administration/notifications/ops", "/administration/webhook-failures", "/administration/feature-flags",
-        "/administration/rate-limit-overrides", "/administration/overview", "/administration/runs",
-        "/administration/maintenance"}) {
+  for (const char* path : {"/administration",
+                           "/administration/jobs",
+                           "/administration/jobs/nightly-hello",
+                           "/administration/runs/42",
+                           "/administration/alerts",
+                           "/administration/alerts/12",
+                           "/administration/attention",
+                           "/administration/plugins",
+                           "/administration/audit",
+                           "/administration/sign-in",
+                           "/administration/notifications",
+                           "/administration/notifications/ops",
+                           "/administration/webhook-failures",
+                           "/administration/feature-flags",
+                           "/administration/rate-limit-overrides",
+                           "/administration/overview",
+                           "/administration/runs",
+                           "/administration/maintenance",
+                           "/administration/migrations",
+                           "/administration/caches",
+                           "/administration/workers"}) {
     auto r = get(path);
     EXPECT_EQ(r.status, 200) << path << ": " << r.body;
     EXPECT_EQ(r.head.getContentType(), "text/html; charset=utf-8") << path;
