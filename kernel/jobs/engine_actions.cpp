@@ -358,6 +358,19 @@ Status Engine::retry(int64_t run_id, const Actor& actor, const std::string& reas
 
 Status Engine::hold(int64_t run_id, bool hold, const Actor& actor, const std::string& reason) {
   Status s = store_.set_hold(run_id, hold);
+  if (s.code() == OPK_ERR_CONFLICT) {
+    // Only a pending run is held or released: say why this one is not, and
+    // which node holds a claimed one (it runs on; a cancel stops it).
+    store::RunRow row;
+    const std::string run = "run " + std::to_string(run_id);
+    if (Status g = store_.get_run(run_id, &row); g.code() == OPK_ERR_NOT_FOUND)
+      s = g;
+    else if (g && row.phase == store::kCompleted)
+      s = Status::conflict(run + " has already completed; only a pending run is held or released");
+    else if (g && row.phase == store::kRunning)
+      s = Status::conflict(run + " is not pending: node '" + row.node +
+                           "' has claimed it and runs it; only a pending run is held (cancel it to stop it)");
+  }
   if (s && !hold) {
     // A released run goes back into its pool's queue.
     store::RunRow row;

@@ -94,7 +94,11 @@ std::vector<store::LogRow> Engine::wait_log(int64_t run_id, int64_t after_seq, s
     if (!in_flight) {
       store::RunRow row;
       if (!store_.get_run(run_id, &row) || row.phase == store::kCompleted) {
-        *finished = true;  // nothing more will come
+        // Its last lines were stored with its completion, which may have
+        // committed after the read above (another node's run, or one this
+        // kernel settled meanwhile): read again before saying it is over.
+        lines = log_tail(run_id, after_seq, limit);
+        *finished = lines.size() < limit;  // nothing more will come
         return lines;
       }
     }

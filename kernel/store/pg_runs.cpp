@@ -309,9 +309,24 @@ Status PgStore::append_logs(const std::vector<LogRow>& logs) {
 
 Status PgStore::set_hold(int64_t run_id, bool hold) {
   int64_t n = 0;
-  Status s = write_rows("hold run " + std::to_string(run_id),
-                        "UPDATE run_state SET hold = $1 WHERE id = $2 AND phase = 'PENDING'",
-                        {pg_bool(hold), std::to_string(run_id)}, &n);
+  const std::string what = (hold ? "hold run " : "release run ") + std::to_string(run_id);
+  Status s = in_transaction(what, [&](PGconn* c) {
+    PgResult r;
+    if (Status w = pg_exec(c, what,
+                           "UPDATE run_state s SET hold = $1 FROM runs r WHERE s.id = $2 AND r.id = s.id AND s.phase = "
+                           "'PENDING' RETURNING r.scheduled_ms",
+                           {pg_bool(hold), std::to_string(run_id)}, &r);
+        !w)
+      return w;
+    n = PQntuples(r.get());
+    if (hold || n == 0) return Status::ok();
+    // Released and due: the kernels that may claim it are woken as for a
+    // new run (a hint only; their polls find it too).
+    RunRow released;
+    released.id = run_id;
+    released.scheduled_ms = std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10);
+    return notify_due_runs(c, {released});
+  });
   generation_.fetch_add(1, std::memory_order_release);
   if (!s) return s;
   return n ? Status::ok() : Status::conflict("run " + std::to_string(run_id) + " is not pending");

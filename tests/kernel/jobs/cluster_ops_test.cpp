@@ -1,0 +1,164 @@
+// An operator's actions on a run through a kernel that does not run it, two
+// kernels on one PostgreSQL database in this process: "x" loads no type of
+// the runs, "y" runs them. A pending run held through x is not claimed by y
+// however long it is due, and y runs it at once when x releases it; a run y
+// has claimed, started or not, is refused a hold (as on one kernel: only a
+// pending run is held) with the node named; and its log, followed through x,
+// streams while y runs it and ends with every line once it completes there.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "jobs/engine.h"
+#include "support/kernel_util.h"
+#include "support/pg_util.h"
+
+namespace opk::jobs {
+namespace {
+
+// Idle workers look for due runs this seldom here, so a released run that
+// starts within a fraction of it was woken by the release's hint.
+constexpr uint32_t kOpsPollMs = 5000;
+
+class ClusterOpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string e = db_.create();
+    ASSERT_TRUE(e.empty()) << e;
+  }
+  std::unique_ptr<Kernel> start(const std::string& node, std::initializer_list<std::string> plugins) {
+    dirs_.push_back(std::make_unique<test::TempDir>());
+    const auto& dir = *dirs_.back();
+    auto cfg = test::quiet_config(dir, test::plugins_dir(dir, plugins));
+    cfg.node_name = node;
+    cfg.pools = {{"default", 2}};
+    cfg.lease_ms = 3000;
+    cfg.claim_poll_ms = kOpsPollMs;
+    cfg.store_backend = "postgresql";
+    cfg.pg_conninfo = db_.conninfo();
+    auto k = std::make_unique<Kernel>(cfg);
+    Status s = k->start();
+    EXPECT_TRUE(s) << node << ": " << s.message();
+    return s ? std::move(k) : nullptr;
+  }
+  static store::RunRow ops_stored(Kernel& k, int64_t id) {
+    store::RunRow r;
+    EXPECT_TRUE(k.store()->get_run(id, &r));
+    return r;
+  }
+  static bool ops_eventually(const std::function<bool()>& pred, int ms) {
+    for (int i = 0; i < ms / 10; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return pred();
+  }
+  test::PgDatabase db_;
+  std::vector<std::unique_ptr<test::TempDir>> dirs_;
+};
+
+TEST_F(ClusterOpsTest, HoldAndLogFollowThroughAKernelThatDoesNotRunTheRun) {
+  auto x = start("x", {test::fixture("engine_jobs")});
+  auto y = start("y", {test::bundled("hello")});
+  ASSERT_TRUE(x && y);
+  const auto actor = test::operator_actor();
+
+  // A pending run y queued, held through x before it is due: past its due
+  // time y does not claim it.
+  auto r = test::manual("hello", R"({"steps":1,"step_ms":1})");
+  r.start_at_ms = now_ms() + 300;
+  int64_t held = 0;
+  ASSERT_TRUE(y->engine()->run_now(r, &held));
+  Status s = x->engine()->hold(held, true, actor, "checking the tenant first");
+  ASSERT_TRUE(s) << s.message();
+  while (now_ms() < r.start_at_ms + 600) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto row = ops_stored(*x, held);
+  EXPECT_EQ(row.phase, store::kPending);
+  EXPECT_TRUE(row.hold);
+  // Released through x (which has no hello): y runs it, woken by the
+  // release, well before its next poll.
+  const auto released = std::chrono::steady_clock::now();
+  ASSERT_TRUE(x->engine()->hold(held, false, actor, "tenant checked"));
+  ASSERT_TRUE(ops_eventually([&] { return ops_stored(*x, held).phase == store::kCompleted; }, 15000));
+  EXPECT_LT(std::chrono::steady_clock::now() - released, std::chrono::milliseconds(kOpsPollMs / 2));
+  row = ops_stored(*x, held);
+  EXPECT_EQ(row.node, "y");
+  EXPECT_EQ(row.outcome, store::kNormal) << row.summary;
+  EXPECT_FALSE(row.hold);
+
+  // Claimed by y and not started yet (the claim as y's worker stores it,
+  // RUNNING before the plugin is called): refused, naming y; it stays y's.
+  std::vector<store::RunRow> rows(1);
+  rows[0].job_type = "hello";
+  rows[0].scheduled_ms = now_ms() + 3600000;  // not due: y does not claim it first
+  ASSERT_TRUE(x->store()->create_runs(&rows, nullptr));
+  store::ClaimRequest q;
+  q.node = "y";
+  q.epoch = y->engine()->epoch();
+  q.ids = {rows[0].id};
+  q.now_ms = now_ms();
+  std::vector<store::RunRow> got;
+  ASSERT_TRUE(y->store()->claim_runs(q, &got));
+  ASSERT_EQ(got.size(), 1u);
+  s = x->engine()->hold(rows[0].id, true, actor, "too late");
+  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
+  EXPECT_NE(s.message().find("node 'y'"), std::string::npos) << s.message();
+  row = ops_stored(*x, rows[0].id);
+  EXPECT_EQ(row.phase, store::kRunning);
+  EXPECT_FALSE(row.hold);
+  EXPECT_EQ(x->engine()->hold(987654, true, actor, "no such run").code(), OPK_ERR_NOT_FOUND);
+
+  // Running on y: refused the same way; it runs on. Its log, followed
+  // through x, streams while y runs it and ends once it completes there.
+  int64_t id = 0;
+  ASSERT_TRUE(y->engine()->run_now(test::manual("hello", R"({"steps":8,"step_ms":200})"), &id));
+  ASSERT_TRUE(test::wait_running(*y, id));
+  s = x->engine()->hold(id, true, actor, "too late");
+  EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
+  EXPECT_NE(s.message().find("node 'y'"), std::string::npos) << s.message();
+  std::vector<store::LogRow> followed;
+  bool finished = false, while_running = false;
+  const auto followed_from = std::chrono::steady_clock::now();
+  auto first_line = followed_from;
+  auto completed_at = followed_from;
+  bool completed_seen = false;
+  while (!finished && std::chrono::steady_clock::now() - followed_from < std::chrono::seconds(20)) {
+    const int64_t after = followed.empty() ? 0 : followed.back().seq;
+    auto lines = x->engine()->wait_log(id, after, 5, 1000, &finished);
+    const bool done = ops_stored(*x, id).phase == store::kCompleted;
+    if (done && !completed_seen) {
+      completed_seen = true;
+      completed_at = std::chrono::steady_clock::now();
+    }
+    if (!lines.empty() && followed.empty()) first_line = std::chrono::steady_clock::now();
+    if (!lines.empty() && !done) while_running = true;
+    followed.insert(followed.end(), lines.begin(), lines.end());
+  }
+  ASSERT_TRUE(finished) << "the log followed through x never ended";
+  EXPECT_TRUE(while_running) << "no line reached x before the run completed on y";
+  // Within the log flush interval (1 s) and a re-check, with slack.
+  EXPECT_LT(first_line - followed_from, std::chrono::milliseconds(3000));
+  EXPECT_LT(std::chrono::steady_clock::now() - completed_at, std::chrono::milliseconds(3000));
+  // Every line once, in order, as y stored them, the last included.
+  auto all = y->store()->logs(id, 0, 1000).value();
+  ASSERT_EQ(followed.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(followed[i].seq, all[i].seq) << i;
+    EXPECT_EQ(followed[i].message, all[i].message) << i;
+  }
+  ASSERT_FALSE(all.empty());
+  bool last_step = false;
+  for (const auto& l : followed) last_step |= l.message == "step 8 of 8";
+  EXPECT_TRUE(last_step);
+  EXPECT_EQ(ops_stored(*x, id).node, "y");
+  EXPECT_EQ(ops_stored(*x, id).outcome, store::kNormal);
+  // Followed again from its end: over at once.
+  auto rest = x->engine()->wait_log(id, all.back().seq, 5, 1000, &finished);
+  EXPECT_TRUE(rest.empty());
+  EXPECT_TRUE(finished);
+}
+
+}  // namespace
+}  // namespace opk::jobs
