@@ -49,7 +49,9 @@ class Cost : public AlertSourceTest {
   }
 };
 
-TEST_F(Cost, JudgesEveryBudgetOnTheLastClosedMonth) {
+OPK_ALERT_SOURCE_STORES(Cost);
+
+TEST_P(Cost, JudgesEveryBudgetOnTheLastClosedMonth) {
   auto e = evaluate("cost");
   ASSERT_EQ(e.raised.size(), 4u);
   const auto* s1 = raised(e, "budget", "b-s1");
@@ -78,7 +80,7 @@ TEST_F(Cost, JudgesEveryBudgetOnTheLastClosedMonth) {
   EXPECT_TRUE(logged(e, "checked 5 budgets for 2026-11, 1 over budget, 3 warned, 1 bad budgets skipped"));
 }
 
-TEST_F(Cost, RisingUsageRaisesTheSeverityAndFallingUsageClears) {
+TEST_P(Cost, RisingUsageRaisesTheSeverityAndFallingUsageClears) {
   ASSERT_EQ(evaluate("cost").raised.size(), 4u);
   ASSERT_TRUE(import("usage", Json::array({usage("s1", "2026-11", 1100), usage("s2", "2026-11", 120)})));
   auto e = evaluate("cost");
@@ -96,7 +98,9 @@ class CostWithoutJumpSetting : public Cost {
   void SetUp() override { start(false); }
 };
 
-TEST_F(CostWithoutJumpSetting, OnlyABudgetsOwnJumpPercentCounts) {
+OPK_ALERT_SOURCE_STORES(CostWithoutJumpSetting);
+
+TEST_P(CostWithoutJumpSetting, OnlyABudgetsOwnJumpPercentCounts) {
   auto e = evaluate("cost");
   // beta's +400 % has no jump percent to pass; s2's own 50 % still counts.
   EXPECT_EQ(raised(e, "budget", "b-beta"), nullptr);

@@ -5,7 +5,9 @@
 namespace opk::test {
 namespace {
 
-TEST_F(AlertSourceTest, IdentityHealthJudgesTheIdentityProbesOnly) {
+OPK_ALERT_SOURCE_STORES(AlertSourceTest);
+
+TEST_P(AlertSourceTest, IdentityHealthJudgesTheIdentityProbesOnly) {
   ASSERT_TRUE(load("alert-identity-health"));
   at("2026-12-03");
   const int64_t now = host_.clock().now_ms();

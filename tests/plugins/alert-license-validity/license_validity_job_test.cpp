@@ -56,7 +56,9 @@ class LicenseValidityJob : public AlertSourceTest {
   }
 };
 
-TEST_F(LicenseValidityJob, OpensInTheWindowEscalatesTheExpiredOnceAndSaysSo) {
+OPK_ALERT_SOURCE_STORES(LicenseValidityJob);
+
+TEST_P(LicenseValidityJob, OpensInTheWindowEscalatesTheExpiredOnceAndSaysSo) {
   seed();
   auto r = refresh();
   ASSERT_EQ(r.status, OPK_OK) << r.error << r.summary;
@@ -89,7 +91,7 @@ TEST_F(LicenseValidityJob, OpensInTheWindowEscalatesTheExpiredOnceAndSaysSo) {
   EXPECT_EQ(escalation_rows(), 1u);
 }
 
-TEST_F(LicenseValidityJob, ExpiryTurnsTheAlertCriticalAndARenewalClosesIt) {
+TEST_P(LicenseValidityJob, ExpiryTurnsTheAlertCriticalAndARenewalClosesIt) {
   seed();
   ASSERT_EQ(counts(refresh()), "3 1 0 0");
   at("2027-01-20");
@@ -108,7 +110,7 @@ TEST_F(LicenseValidityJob, ExpiryTurnsTheAlertCriticalAndARenewalClosesIt) {
   EXPECT_TRUE(open().empty());
 }
 
-TEST_F(LicenseValidityJob, TheJobAndTheSourceEscalateAnExpiryOnceBetweenThem) {
+TEST_P(LicenseValidityJob, TheJobAndTheSourceEscalateAnExpiryOnceBetweenThem) {
   seed();
   auto e = evaluate("license-validity");
   ASSERT_EQ(e.escalated.size(), 1u);
@@ -117,7 +119,7 @@ TEST_F(LicenseValidityJob, TheJobAndTheSourceEscalateAnExpiryOnceBetweenThem) {
   EXPECT_EQ(open()["l3"], Held(OPK_SEVERITY_CRITICAL, 1));
 }
 
-TEST_F(LicenseValidityJob, ADryRunSaysWhatItWouldDoAndChangesNothing) {
+TEST_P(LicenseValidityJob, ADryRunSaysWhatItWouldDoAndChangesNothing) {
   seed();
   auto r = refresh("{}", {.dry_run = true});
   ASSERT_EQ(r.status, OPK_OK) << r.summary;
@@ -138,7 +140,7 @@ TEST_F(LicenseValidityJob, ADryRunSaysWhatItWouldDoAndChangesNothing) {
   EXPECT_EQ(open().size(), 3u);
 }
 
-TEST_F(LicenseValidityJob, WindowAndDayAreParameters) {
+TEST_P(LicenseValidityJob, WindowAndDayAreParameters) {
   seed();
   at("2026-06-01");
   auto r = refresh(R"({"as_of": "2026-12-03", "window_days": 30})");
@@ -157,7 +159,7 @@ TEST_F(LicenseValidityJob, WindowAndDayAreParameters) {
   EXPECT_NE(r.error.find("window_days"), std::string::npos) << r.error;
 }
 
-TEST_F(LicenseValidityJob, ADateThatCannotBeReadWarnsAndKeepsItsAlert) {
+TEST_P(LicenseValidityJob, ADateThatCannotBeReadWarnsAndKeepsItsAlert) {
   seed();
   host_.store_rows("UPDATE p_platform_records_licenses SET expires_on = '2027-14-01' WHERE id = 'l2'");
   auto r = refresh();
@@ -171,7 +173,7 @@ TEST_F(LicenseValidityJob, ADateThatCannotBeReadWarnsAndKeepsItsAlert) {
   EXPECT_EQ(host_.store_rows("SELECT COUNT(*) FROM p_platform_records_licenses")[0][0], "5");
 }
 
-TEST_F(LicenseValidityJob, ACancelStopsBetweenLicensesAndTheNextRunDoesTheRest) {
+TEST_P(LicenseValidityJob, ACancelStopsBetweenLicensesAndTheNextRunDoesTheRest) {
   Json many = Json::array();
   for (int i = 0; i < 3000; ++i) many.push_back(job_license("m" + std::to_string(i), "2027-01-15"));
   ASSERT_TRUE(import("licenses", many));

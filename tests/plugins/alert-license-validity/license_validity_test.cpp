@@ -26,7 +26,9 @@ class LicenseValidity : public AlertSourceTest {
   }
 };
 
-TEST_F(LicenseValidity, WarnsInTheWindowAndEscalatesAnExpiredLicenseOnce) {
+OPK_ALERT_SOURCE_STORES(LicenseValidity);
+
+TEST_P(LicenseValidity, WarnsInTheWindowAndEscalatesAnExpiredLicenseOnce) {
   ASSERT_TRUE(load("alert-license-validity"));
   seed();
   auto e = evaluate("license-validity");
@@ -58,7 +60,7 @@ TEST_F(LicenseValidity, WarnsInTheWindowAndEscalatesAnExpiredLicenseOnce) {
   EXPECT_EQ(level, 1);
 }
 
-TEST_F(LicenseValidity, ExpiryTurnsTheWarningCriticalAndARenewalClears) {
+TEST_P(LicenseValidity, ExpiryTurnsTheWarningCriticalAndARenewalClears) {
   ASSERT_TRUE(load("alert-license-validity"));
   seed();
   ASSERT_EQ(evaluate("license-validity").raised.size(), 3u);
@@ -78,7 +80,7 @@ TEST_F(LicenseValidity, ExpiryTurnsTheWarningCriticalAndARenewalClears) {
   EXPECT_TRUE(logged(e, "checked 5 licenses, 0 expiring within 90 days, 0 expired (0 escalated now)"));
 }
 
-TEST_F(LicenseValidity, WindowDaysIsASetting) {
+TEST_P(LicenseValidity, WindowDaysIsASetting) {
   setting("window_days", "30");
   ASSERT_TRUE(load("alert-license-validity"));
   seed();

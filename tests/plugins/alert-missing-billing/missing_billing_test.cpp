@@ -23,7 +23,9 @@ class MissingBilling : public AlertSourceTest {
   }
 };
 
-TEST_F(MissingBilling, FiresForATenantWithAnActiveSubscriptionAndNoBillingRecord) {
+OPK_ALERT_SOURCE_STORES(MissingBilling);
+
+TEST_P(MissingBilling, FiresForATenantWithAnActiveSubscriptionAndNoBillingRecord) {
   auto e = evaluate("missing-billing");
   // acme has a record; gamma has nothing active to bill.
   ASSERT_EQ(e.raised.size(), 1u);
@@ -38,7 +40,7 @@ TEST_F(MissingBilling, FiresForATenantWithAnActiveSubscriptionAndNoBillingRecord
   EXPECT_TRUE(logged(e, "checked 2 tenants with an active subscription, 1 without a billing record"));
 }
 
-TEST_F(MissingBilling, UpdatesWithTheSubscriptionsAndClearsWithABillingRecord) {
+TEST_P(MissingBilling, UpdatesWithTheSubscriptionsAndClearsWithABillingRecord) {
   ASSERT_TRUE(import("subscriptions", Json::array({subscription("b-2", "beta", "active")})));
   auto e = evaluate("missing-billing");
   ASSERT_EQ(e.raised.size(), 1u);

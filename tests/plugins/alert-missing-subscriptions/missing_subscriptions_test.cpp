@@ -22,7 +22,9 @@ class MissingSubscriptions : public AlertSourceTest {
   }
 };
 
-TEST_F(MissingSubscriptions, FiresForTenantsWithRecordsAndNoActiveSubscription) {
+OPK_ALERT_SOURCE_STORES(MissingSubscriptions);
+
+TEST_P(MissingSubscriptions, FiresForTenantsWithRecordsAndNoActiveSubscription) {
   auto e = evaluate("missing-subscriptions");
   // acme has an active one; delta has no records at all.
   ASSERT_EQ(e.raised.size(), 2u);
@@ -39,7 +41,7 @@ TEST_F(MissingSubscriptions, FiresForTenantsWithRecordsAndNoActiveSubscription) 
   EXPECT_TRUE(logged(e, "checked 3 tenants, 2 without an active subscription"));
 }
 
-TEST_F(MissingSubscriptions, UpdatesWithTheRecordsAndClearsWhenOneIsActive) {
+TEST_P(MissingSubscriptions, UpdatesWithTheRecordsAndClearsWhenOneIsActive) {
   ASSERT_EQ(evaluate("missing-subscriptions").raised.size(), 2u);
   ASSERT_TRUE(import("subscriptions",
                      Json::array({subscription("b-2", "beta", "active"), subscription("g-1", "gamma", "suspended")})));

@@ -45,7 +45,9 @@ class MissingUsage : public AlertSourceTest {
   }
 };
 
-TEST_F(MissingUsage, FiresForAnActiveSubscriptionWithoutUsageForTheClosedMonth) {
+OPK_ALERT_SOURCE_STORES(MissingUsage);
+
+TEST_P(MissingUsage, FiresForAnActiveSubscriptionWithoutUsageForTheClosedMonth) {
   auto e = evaluate("missing-usage");
   ASSERT_EQ(e.raised.size(), 1u);
   const auto& a = e.raised[0];
@@ -65,7 +67,7 @@ TEST_F(MissingUsage, FiresForAnActiveSubscriptionWithoutUsageForTheClosedMonth) 
       << e.log[0].text;
 }
 
-TEST_F(MissingUsage, FollowsTheMonthAndClearsOnceUsageArrives) {
+TEST_P(MissingUsage, FollowsTheMonthAndClearsOnceUsageArrives) {
   ASSERT_EQ(evaluate("missing-usage").raised.size(), 1u);
   // January: December is the closed month; sub-2 still has none, sub-4
   // (started in December) has none either.
@@ -87,7 +89,7 @@ TEST_F(MissingUsage, FollowsTheMonthAndClearsOnceUsageArrives) {
   EXPECT_TRUE(logged(e, "checked 4 subscriptions, 0 without usage for 2026-12"));
 }
 
-TEST_F(MissingUsage, PagesThroughManySubscriptions) {
+TEST_P(MissingUsage, PagesThroughManySubscriptions) {
   Json subs = Json::array(), usage = Json::array();
   for (int i = 0; i < 2500; ++i) {
     const std::string id = "bulk-" + std::to_string(i);

@@ -40,7 +40,9 @@ class RegionHealth : public AlertSourceTest {
   int64_t now_ = 0;
 };
 
-TEST_F(RegionHealth, FailedIsCriticalStaleAndMissingAreWarnings) {
+OPK_ALERT_SOURCE_STORES(RegionHealth);
+
+TEST_P(RegionHealth, FailedIsCriticalStaleAndMissingAreWarnings) {
   ASSERT_TRUE(load("alert-region-health"));
   seed();
   auto e = evaluate("region-health");
@@ -67,7 +69,7 @@ TEST_F(RegionHealth, FailedIsCriticalStaleAndMissingAreWarnings) {
   EXPECT_TRUE(logged(e, "checked 4 regions, 1 with a failed api probe, 2 without a recent one"));
 }
 
-TEST_F(RegionHealth, ANewProbeChangesTheSeverityOrClearsTheAlert) {
+TEST_P(RegionHealth, ANewProbeChangesTheSeverityOrClearsTheAlert) {
   ASSERT_TRUE(load("alert-region-health"));
   seed();
   ASSERT_EQ(evaluate("region-health").raised.size(), 3u);
@@ -87,7 +89,7 @@ TEST_F(RegionHealth, ANewProbeChangesTheSeverityOrClearsTheAlert) {
   EXPECT_NE(raised(e, "region", "eu"), nullptr);
 }
 
-TEST_F(RegionHealth, AProbeDatedInTheFutureLeavesTheHealthUnknown) {
+TEST_P(RegionHealth, AProbeDatedInTheFutureLeavesTheHealthUnknown) {
   ASSERT_TRUE(load("alert-region-health"));
   seed();
   ASSERT_TRUE(import("probes", Json::array({probe("eu", "api", now_ + 120 * kMinute, true)})));
@@ -105,7 +107,7 @@ TEST_F(RegionHealth, AProbeDatedInTheFutureLeavesTheHealthUnknown) {
   EXPECT_EQ(raised(evaluate("region-health"), "region", "us"), nullptr);
 }
 
-TEST_F(RegionHealth, StaleAfterIsASetting) {
+TEST_P(RegionHealth, StaleAfterIsASetting) {
   setting("stale_after", "1h");
   ASSERT_TRUE(load("alert-region-health"));
   seed();
@@ -114,7 +116,7 @@ TEST_F(RegionHealth, StaleAfterIsASetting) {
   EXPECT_NE(raised(e, "region", "us"), nullptr);
 }
 
-TEST_F(RegionHealth, ABadStaleAfterRefusesThePluginNamingTheKey) {
+TEST_P(RegionHealth, ABadStaleAfterRefusesThePluginNamingTheKey) {
   setting("stale_after", "soon");
   const Status s = host_.load(std::string(OPK_BUNDLED_PLUGIN_DIR) + "/platform-records.so");
   ASSERT_TRUE(s) << s.message();

@@ -18,13 +18,22 @@
 
 namespace opk::test {
 
-class AlertSourceTest : public ::testing::Test {
+// Parameterised by the store: "sqlite", or "postgresql" for a schema of
+// the Host's own on the tests' PostgreSQL server (OPK_TEST_PG); each
+// fixture is instantiated over both with OPK_ALERT_SOURCE_STORES.
+class AlertSourceTest : public ::testing::TestWithParam<std::string> {
  protected:
   // Sets [plugin.<id>] `key` = `value` for the plugin loaded next.
   void setting(const std::string& key, const std::string& value) { host_.set_setting(key, value); }
 
-  // Loads platform-records, then the bundled plugin `plugin`.
+  // Loads platform-records, then the bundled plugin `plugin`, on the
+  // test's store.
   ::testing::AssertionResult load(const std::string& plugin) {
+    if (!store_chosen_) {
+      const Status s = host_.use_store(GetParam());
+      if (!s) return ::testing::AssertionFailure() << "store " << GetParam() << ": " << s.message();
+      store_chosen_ = true;
+    }
     for (const std::string& name : {std::string("platform-records"), plugin}) {
       const Status s = host_.load(std::string(OPK_BUNDLED_PLUGIN_DIR) + "/" + name + ".so");
       if (!s) return ::testing::AssertionFailure() << name << ": " << s.message();
@@ -88,7 +97,13 @@ class AlertSourceTest : public ::testing::Test {
   }
 
   testing::Host host_;
+  bool store_chosen_ = false;
 };
+
+// Instantiates the alert-source fixture `fixture` on both stores.
+#define OPK_ALERT_SOURCE_STORES(fixture)                                               \
+  INSTANTIATE_TEST_SUITE_P(Stores, fixture, ::testing::Values("sqlite", "postgresql"), \
+                           [](const ::testing::TestParamInfo<std::string>& info) { return info.param; })
 
 }  // namespace opk::test
 
