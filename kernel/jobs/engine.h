@@ -268,6 +268,8 @@ class Engine {
   void refresh_pool_types_locked();
   // The job types this node runs (those of every pool), as last computed.
   std::vector<std::string> loaded_types();
+  // The run's flight once its claim is recorded; null if none is (views).
+  std::shared_ptr<Flight> claimed_flight(int64_t run_id);
   // Claims due runs of `pool`'s types from the store into *rows (cluster).
   Status claim_from_store(Pool* pool, std::vector<store::RunRow>* rows, std::vector<store::Completion>* done);
   // Reads scheduled jobs defined, changed or deleted through other kernels.

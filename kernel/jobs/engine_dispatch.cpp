@@ -273,12 +273,16 @@ void Engine::worker(Pool* pool) {
           }
           Item item{std::make_shared<store::RunRow>(std::move(r)), ref,
                     claim::is_short(static_cast<int64_t>(ref.type->target_duration_ms))};
-          auto flight = make_flight(item);
-          flight->epoch = epoch();
           // A flight of another worker of this node may be here: one that
           // is claiming the run by id, and will find it taken (this claim
-          // holds it) and leave this flight alone (unclaim below).
-          flights_[item.row->id] = flight;
+          // holds it). It is taken over as it is, with a cancel asked of it
+          // meanwhile, and that worker leaves it alone (unclaim below).
+          auto& slot = flights_[item.row->id];
+          auto flight = slot && !slot->claimed ? slot : make_flight(item);
+          flight->row = item.row;
+          flight->epoch = epoch();
+          flight->claimed = true;
+          slot = flight;
           claimed.push_back(std::move(flight));
           batch.push_back(std::move(item));
         }
@@ -334,7 +338,8 @@ void Engine::worker(Pool* pool) {
         std::lock_guard lock(mu_);
         for (size_t i = 0; i < batch.size(); ++i)
           if (claimed[i] && which(batch[i].row->id)) {
-            if (auto it = flights_.find(batch[i].row->id); it != flights_.end() && it->second == claimed[i])
+            if (auto it = flights_.find(batch[i].row->id);
+                it != flights_.end() && it->second == claimed[i] && !claimed[i]->claimed)
               flights_.erase(it);
             claimed[i].reset();
           }
@@ -381,9 +386,12 @@ void Engine::worker(Pool* pool) {
         continue;
       }
       if (carry) settle();
-      // Held or cancelled meanwhile: not claimed.
+      // Held or cancelled meanwhile, or claimed by another worker: not claimed.
       if (!skipped.empty())
         unclaim([&](int64_t id) { return std::find(skipped.begin(), skipped.end(), id) != skipped.end(); });
+      std::lock_guard lock(mu_);
+      for (auto& f : claimed)
+        if (f) f->claimed = true;
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!claimed[i]) continue;

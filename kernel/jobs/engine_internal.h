@@ -118,6 +118,10 @@ struct Engine::Flight {
   int64_t flushed_seq = 0;       // log lines already in the store
   bool abandoned = false;        // marked ERROR while the plugin still runs
   int64_t epoch = 0;             // cluster: the node's epoch when claimed (fences its result)
+  // The store recorded this flight's claim. Until then it is a claim being
+  // tried (of a run another worker of this node may have claimed from the
+  // store, and even finished): readers and the watchdog leave it alone.
+  bool claimed = false;
 };
 
 // A scheduled job's schedule, parsed: reused while the job's schedule text,

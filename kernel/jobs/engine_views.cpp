@@ -33,8 +33,8 @@ bool Engine::wait(int64_t run_id, int64_t timeout_ms) {
     store::RunRow row;
     const bool complete = store_.get_run(run_id, &row) && row.phase == store::kCompleted;
     lock.lock();
-    if (complete && !flights_.count(run_id)) return true;
-    if (complete && flights_.at(run_id)->abandoned) return true;
+    auto it = flights_.find(run_id);
+    if (complete && (it == flights_.end() || !it->second->claimed || it->second->abandoned)) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
     done_cv_.wait_for(lock, std::chrono::milliseconds(20));
   }
@@ -47,12 +47,8 @@ Status Engine::get(int64_t run_id, RunView* out) {
   auto steps = store_.steps(run_id);
   if (!steps) return steps.status();  // a run read without its steps would mislead
   out->steps = std::move(steps).value();
-  std::shared_ptr<Flight> f;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = flights_.find(run_id); it != flights_.end()) f = it->second;
-    out->started = f && f->run->phase() != Phase::pending;
-  }
+  std::shared_ptr<Flight> f = claimed_flight(run_id);
+  out->started = f && f->run->phase() != Phase::pending;
   if (f && out->steps.empty()) {
     auto snap = f->run->snapshot();
     int32_t seq = 0;
@@ -64,12 +60,15 @@ Status Engine::get(int64_t run_id, RunView* out) {
   return Status::ok();
 }
 
+std::shared_ptr<Engine::Flight> Engine::claimed_flight(int64_t run_id) {
+  std::lock_guard lock(mu_);
+  auto it = flights_.find(run_id);
+  return it != flights_.end() && it->second->claimed ? it->second : nullptr;
+}
+
 std::vector<store::LogRow> Engine::log_tail(int64_t run_id, int64_t after_seq, size_t limit) {
-  std::shared_ptr<Flight> f;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = flights_.find(run_id); it != flights_.end()) f = it->second;
-  }
+  // A claim still being tried is no copy of the run's log: the store has it.
+  std::shared_ptr<Flight> f = claimed_flight(run_id);
   if (!f) return store_.logs(run_id, after_seq, limit).value();
   // In flight: the run's own copy has every line, stored or not.
   std::vector<store::LogRow> out;
@@ -83,10 +82,10 @@ std::vector<store::LogRow> Engine::wait_log(int64_t run_id, int64_t after_seq, s
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   *finished = false;
   while (true) {
-    bool in_flight, running;
+    const bool in_flight = claimed_flight(run_id) != nullptr;
+    bool running;
     {
       std::lock_guard lock(mu_);
-      in_flight = flights_.count(run_id) > 0;
       running = running_;
     }
     auto lines = log_tail(run_id, after_seq, limit);

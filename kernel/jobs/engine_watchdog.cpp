@@ -28,6 +28,7 @@ void Engine::watchdog() {
     std::vector<store::Completion> abandoned;
     std::vector<std::pair<std::shared_ptr<Flight>, int64_t>> flushed_to;
     for (auto& [id, f] : flights_) {
+      if (!f->claimed) continue;  // a claim being tried: nothing of its own yet
       if (!f->in_plugin) {
         // Waiting in a claimed batch or finished: no timeout applies.
       } else if (f->deadline_ms && now >= f->deadline_ms && !f->hard_deadline_ms) {
