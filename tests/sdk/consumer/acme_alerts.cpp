@@ -1,5 +1,6 @@
 // A vendor's plugin, as the vendor writes it against the installed SDK: an
-// alert source that warns about a tenant's disk quota, and a job type.
+// alert source that warns about a tenant's disk quota, and a job type that
+// keeps a count in the plugin's own table.
 #include <opskernel/opk.hpp>
 
 namespace {
@@ -19,12 +20,32 @@ class DiskQuota : public opk::AlertSource {
   }
 };
 
+// Counts its runs per tenant in the plugin's own table, in portable SQL.
 class CheckJob : public opk::Job {
  public:
+  explicit CheckJob(opk::Plugin& plugin) : host_(plugin.host()) {}
   opk::Status run(opk::RunContext& run) override {
-    run.info("vendor check ran for " + std::string(run.target_tenant().empty() ? "all" : run.target_tenant()));
+    const std::string tenant(run.target_tenant().empty() ? "all" : run.target_tenant());
+    opk::Status s = opk::Store(host_).execute(
+        "INSERT INTO p_com_acme_alerts_checks (tenant, runs) VALUES ($1, 1) ON CONFLICT (tenant) DO UPDATE SET runs "
+        "= p_com_acme_alerts_checks.runs + 1",
+        {tenant});
+    if (!s) return s;
+    run.info("vendor check ran for " + tenant);
     run.set_result(opk::Outcome::normal, "vendor ok");
     return opk::Status::ok();
+  }
+
+ private:
+  const opk::Host& host_;
+};
+
+class AcmePlugin : public opk::Plugin {
+ public:
+  explicit AcmePlugin(opk::Host host) : Plugin(host) {}
+  opk::Status start() override {
+    return opk::Store(host()).migrate(
+        {{1, "checks", "CREATE TABLE p_com_acme_alerts_checks (tenant TEXT PRIMARY KEY, runs BIGINT NOT NULL)"}});
   }
 };
 
@@ -41,4 +62,4 @@ opk::Manifest describe() {
 
 }  // namespace
 
-OPK_PLUGIN(opk::Plugin, describe);
+OPK_PLUGIN(AcmePlugin, describe);
