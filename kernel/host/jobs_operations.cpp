@@ -323,9 +323,10 @@ Status op_runs(JobsCall& c, Object::Ptr out) {
   f.since_ms = since;
   f.until_ms = until;
   const auto vis = c.runs_visibility();
-  // Read more than asked when the scope or a flag filter hides some, and
-  // one more to know whether a page follows.
-  const bool filtered = !vis.whole_platform() || over_target || stale;
+  // The store keeps to the caller's scope; read more than asked when a flag
+  // filter hides some, and one more to know whether a page follows.
+  if (!vis.whole_platform()) f.seen_from = c.id.nodes_within(c.actor.scope);
+  const bool filtered = over_target || stale;
   f.limit = static_cast<size_t>(filtered ? std::min<int64_t>(limit * 10, 10000) : limit + 1);
   const auto runs = c.store.list_runs(f);
   if (!runs) return runs.status();  // unreadable is 503, not an empty list

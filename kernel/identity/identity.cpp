@@ -218,6 +218,21 @@ bool Identity::contains(const std::string& scope, const std::string& node) {
   return false;
 }
 
+std::vector<std::string> Identity::nodes_within(const std::string& scope) {
+  std::vector<std::string> out = {scope};
+  std::lock_guard lock(mu_);
+  if (now_ms() - last_reload_ms_ > 1000) reload_locked();  // nodes another process added
+  for (const auto& [node, parent] : parent_) {
+    std::string n = parent;
+    for (int depth = 0; depth < 8 && n != scope && !n.empty() && n != "platform"; ++depth) {
+      auto it = parent_.find(n);
+      n = it == parent_.end() ? std::string() : it->second;
+    }
+    if (node != scope && (n == scope || scope == "platform")) out.push_back(node);
+  }
+  return out;
+}
+
 Status Identity::add_node(const std::string& id, const std::string& parent, const std::string& name) {
   if (Status s = check_node_id(id); !s) return s;
   const int level = level_of(id);

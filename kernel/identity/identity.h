@@ -81,6 +81,10 @@ class Identity {
   // True if `node` is `scope` or lies under it. Unknown nodes lie only under
   // "platform".
   bool contains(const std::string& scope, const std::string& node);
+  // `scope` and every known node under it (`scope` first, even when it does
+  // not exist; the others by id): the nodes a query of what a caller of
+  // that scope sees keeps to.
+  std::vector<std::string> nodes_within(const std::string& scope);
   // True if the node exists ("platform" always does).
   bool exists(const std::string& node);
   // The node and its ancestors as "/platform/distributor:d1/.../<node>/"

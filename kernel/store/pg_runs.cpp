@@ -363,6 +363,11 @@ StatusOr<std::vector<RunRow>> PgStore::list_runs(const RunFilter& f) {
   if (f.until_ms) where += " AND created_ms < " + param(std::to_string(f.until_ms));
   if (f.before_id) where += " AND id < " + param(std::to_string(f.before_id));
   if (f.after_id) where += " AND id > " + param(std::to_string(f.after_id));
+  if (f.seen_from) {
+    std::string in;
+    for (const auto& n : *f.seen_from) in += (in.empty() ? "" : ", ") + param(n);
+    where += " AND " + runs_seen_from_sql(in.empty() ? std::string("''") : in);
+  }
   std::vector<RunRow> out;
   if (Status s = runs_where(where, p, f.after_id ? " ORDER BY id" : " ORDER BY id DESC", f.limit, &out); !s) return s;
   return out;

@@ -449,4 +449,14 @@ StatusOr<std::vector<AlertCount>> PortableStore::alert_counts(const AlertView& v
   return out;
 }
 
+std::string runs_seen_from_sql(const std::string& nodes) {
+  // A run of a scheduled job is seen through the job's scope, and through
+  // nothing else while the job exists; a run of none (or of a job deleted
+  // since) through its target tenant, else through its own scope.
+  return "(scheduled_job_id IN (SELECT id FROM scheduled_jobs WHERE scope IN (" + nodes +
+         ")) OR (scheduled_job_id NOT IN (SELECT id FROM scheduled_jobs) AND (CASE WHEN target_tenant <> '' THEN "
+         "'tenant:' || target_tenant WHEN scope = '' THEN 'platform' ELSE scope END) IN (" +
+         nodes + ")))";
+}
+
 }  // namespace opk::store::internal

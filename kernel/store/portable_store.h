@@ -99,6 +99,11 @@ class PortableStore : public Store {
   Status tokens_where(const std::string& tail, const SqlParams& params, std::vector<TokenRow>* out);
 };
 
+// The condition on run_rows that keeps the runs RunFilter::seen_from lets
+// through, `nodes` being the SQL list of its nodes ("'a', 'b'" or "$3, $4"),
+// used twice.
+std::string runs_seen_from_sql(const std::string& nodes);
+
 }  // namespace opk::store::internal
 
 #endif

@@ -268,6 +268,11 @@ StatusOr<std::vector<RunRow>> SqliteStore::list_runs(const RunFilter& f) {
   if (f.until_ms) where += " AND created_ms < " + std::to_string(f.until_ms);
   if (f.before_id) where += " AND id < " + std::to_string(f.before_id);
   if (f.after_id) where += " AND id > " + std::to_string(f.after_id);
+  if (f.seen_from) {
+    std::string in;
+    for (const auto& n : *f.seen_from) in += (in.empty() ? "'" : ", '") + escape(n) + "'";
+    where += " AND " + runs_seen_from_sql(in.empty() ? std::string("''") : in);
+  }
   std::vector<RunRow> out;
   if (Status s = runs_where(where, f.after_id ? " ORDER BY id" : " ORDER BY id DESC", f.limit, &out); !s) return s;
   return out;

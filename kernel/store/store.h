@@ -309,6 +309,13 @@ struct RunFilter {
   // when after_id is set, only runs newer than it, the oldest first (the
   // page before, read backwards). 0: no bound.
   int64_t before_id = 0, after_id = 0;
+  // Set: only the runs seen from a scope whose nodes these are (the scope
+  // and every node under it), as the jobs service sees a run: through its
+  // scheduled job's scope when the job exists; else through its target
+  // tenant's node ("tenant:<target_tenant>"); else through its scope
+  // ("platform" when empty). The database filters, so a page holds `limit`
+  // such runs when there are that many.
+  std::optional<std::vector<std::string>> seen_from;
   size_t limit = 50;
 };
 

@@ -91,6 +91,14 @@ TEST_P(IdentityTest, ScopesContainTheirSubtreeOnly) {
   EXPECT_FALSE(id_->contains("tenant:acme", "partner:p1"));
   EXPECT_FALSE(id_->contains("tenant:acme", "platform"));
   EXPECT_FALSE(id_->contains("tenant:acme", "tenant:unknown"));
+  // The nodes a query keeps to: the scope first, then its subtree by id.
+  using Nodes = std::vector<std::string>;
+  EXPECT_EQ(id_->nodes_within("distributor:d1"),
+            (Nodes{"distributor:d1", "partner:p1", "subscription:s1", "tenant:acme"}));
+  EXPECT_EQ(id_->nodes_within("tenant:acme"), (Nodes{"tenant:acme", "subscription:s1"}));
+  EXPECT_EQ(id_->nodes_within("distributor:d2"), Nodes{"distributor:d2"});
+  EXPECT_EQ(id_->nodes_within("tenant:unknown"), Nodes{"tenant:unknown"});
+  EXPECT_EQ(id_->nodes_within("platform").size(), 6u);
 }
 
 TEST_P(IdentityTest, ANodeAddedByAnotherProcessIsSeen) {

@@ -160,9 +160,73 @@ TEST_P(RunsPage, CursorsPageEveryRunOnceAndFiltersNarrowThem) {
             std::vector<int64_t>(old.rbegin(), old.rend()));
   EXPECT_EQ(page("limit=1000&status=error").ids.size(), 0u);
 
-  // A tenant's user pages through its tenant's runs only (the scope is
-  // applied after the read: pages may be short, none is lost).
+  // A tenant's user pages through its tenant's runs only.
   EXPECT_EQ(all_pages("limit=7", tenant_), std::vector<int64_t>(old.rbegin(), old.rend()));
+
+  // Among 600 more runs, one in twenty is the tenant's: by its target
+  // tenant, by a job scoped to it, or started in its scope; a job scoped to
+  // the platform hides its runs for the tenant even when they target it.
+  store::ScheduledJob job;
+  job.job_type = "hello";
+  job.planning = "disabled";
+  job.enabled = false;
+  job.id = "acme-report";
+  job.scope = "tenant:acme";
+  ASSERT_TRUE(kernel_->store()->create_scheduled_job(job));
+  job.id = "platform-report";
+  job.scope = "platform";
+  ASSERT_TRUE(kernel_->store()->create_scheduled_job(job));
+  std::vector<store::RunRow> rows(600);
+  for (int i = 0; i < 600; ++i) {
+    auto& r = rows[static_cast<size_t>(i)];
+    r.job_type = "hello";
+    r.trigger = "manual";
+    r.phase = store::kCompleted;
+    r.outcome = store::kNormal;
+    r.created_ms = r.scheduled_ms = r.started_ms = now - 2 * hour + i;
+    r.finished_ms = r.created_ms + 10;
+    r.target_tenant = i % 60 == 0 || i % 60 == 30 ? "acme" : i % 60 != 40 && i % 7 == 0 ? "globex" : "";
+    r.scheduled_job_id = i % 60 == 20 ? "acme-report" : i % 60 == 30 || i % 60 == 50 ? "platform-report" : "";
+    r.scope = i % 60 == 40 ? "tenant:acme" : i % 2 ? "partner:p" : "";
+  }
+  ASSERT_TRUE(kernel_->store()->create_runs(&rows));
+  std::vector<int64_t> seen;  // the tenant's, newest first
+  for (int i = 599; i >= 0; --i)
+    if (i % 20 == 0) seen.push_back(rows[static_cast<size_t>(i)].id);
+  seen.insert(seen.end(), old.rbegin(), old.rend());
+  ASSERT_EQ(seen.size(), 90u);
+  // Full pages of seven, the last with the six left and no Next; the page
+  // before a page is the one read before it.
+  std::vector<int64_t> listed;
+  std::vector<Page> read;
+  Page p = page("limit=7", tenant_);
+  for (int n = 0; n < 20; ++n) {
+    read.push_back(p);
+    listed.insert(listed.end(), p.ids.begin(), p.ids.end());
+    if (p.next.empty()) break;
+    EXPECT_EQ(p.ids.size(), 7u) << "page " << n;
+    p = page("limit=7&cursor=" + p.next, tenant_);
+  }
+  EXPECT_EQ(listed, seen);
+  ASSERT_EQ(read.size(), 13u);
+  EXPECT_EQ(read.back().ids.size(), 6u);
+  ASSERT_FALSE(read[5].prev.empty());
+  EXPECT_EQ(page("limit=7&cursor=" + read[5].prev, tenant_).ids, read[4].ids);
+  // Filtered as well: the tenant's runs of the job scoped to it.
+  EXPECT_EQ(all_pages("limit=4&job_id=acme-report", tenant_).size(), 10u);
+  EXPECT_TRUE(all_pages("limit=4&job_id=platform-report", tenant_).empty());
+  // A partner's user sees the partner's and its tenant's (all 600 started in
+  // the partner's scope but those of a job or a tenant elsewhere).
+  ASSERT_TRUE(kernel_->identity()->add_user({"paula", "", "PartnerAdministrator", "partner:p"}));
+  std::string partner;
+  ASSERT_TRUE(kernel_->identity()->issue_token("paula", 0, "test", &partner));
+  size_t expected = 0;
+  for (const auto& r : rows)
+    expected += r.scheduled_job_id == "acme-report" ||
+                (r.scheduled_job_id.empty() &&
+                 (r.target_tenant == "acme" || (r.target_tenant.empty() && r.scope == "partner:p") ||
+                  (r.target_tenant.empty() && r.scope == "tenant:acme")));
+  EXPECT_EQ(all_pages("limit=1000&since_ms=" + std::to_string(now - 3 * hour), partner).size(), expected);
 
   // Bad input is named.
   for (auto [q, field] : std::vector<std::pair<const char*, const char*>>{{"cursor=x12", "cursor"},
