@@ -8,6 +8,9 @@
 // audited either.
 #include "seen.h"
 
+#include <opskernel/route_input.hpp>
+
+#include <algorithm>
 #include <set>
 
 namespace opk::console {
@@ -22,15 +25,21 @@ const char* const kSeenSchemaV1 =
 // At most this many marks in one request.
 constexpr size_t kMaxMarks = 1000;
 
-Status seen_fail(Response& rs, const Status& s) {
-  rs.problem(s);
-  return Status::ok();
-}
-
 int64_t seen_int(const Json& v) {
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_string()) return std::stoll(v.get<std::string>());
   return 0;
+}
+
+// The longest job key a mark may name, in bytes.
+constexpr size_t kMaxJobKey = 300;
+
+// The first 40 bytes or so of a long job key, to name it in an error: cut
+// before a character, so the error stays valid UTF-8.
+std::string seen_key_start(const std::string& key) {
+  size_t cut = std::min<size_t>(key.size(), 40);
+  while (cut > 0 && cut < key.size() && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) --cut;
+  return key.substr(0, cut);
 }
 
 // A run id of the request: a positive whole number; `field` names it.
@@ -49,7 +58,7 @@ Status SeenMarks::migrate() const {
 
 Status SeenMarks::get(const Request& rq, Response& rs) const {
   const std::string user(rq.user_id());
-  if (user.empty()) return seen_fail(rs, {OPK_ERR_PERMISSION, "seen marks belong to a user: this caller is none"});
+  if (user.empty()) return input::refuse(rs, {OPK_ERR_PERMISSION, "seen marks belong to a user: this caller is none"});
   Store st(host_);
   Json runs, jobs;
   Status s = st.query("SELECT run_id FROM p_console_read_runs WHERE user_id = $1 ORDER BY run_id DESC LIMIT " +
@@ -58,7 +67,7 @@ Status SeenMarks::get(const Request& rq, Response& rs) const {
   if (s)
     s = st.query("SELECT job_key, up_to_run_id FROM p_console_seen_jobs WHERE user_id = $1 ORDER BY job_key", {user},
                  &jobs);
-  if (!s) return seen_fail(rs, s);
+  if (!s) return input::refuse(rs, s);
   Json out = {{"runs", Json::array()}, {"jobs", Json::object()}};
   for (const auto& r : runs) out["runs"].push_back(seen_int(r[0]));
   for (const auto& r : jobs) out["jobs"][r[0].get<std::string>()] = seen_int(r[1]);
@@ -68,26 +77,20 @@ Status SeenMarks::get(const Request& rq, Response& rs) const {
 
 Status SeenMarks::post(const Request& rq, Response& rs) const {
   const std::string user(rq.user_id());
-  if (user.empty()) return seen_fail(rs, {OPK_ERR_PERMISSION, "seen marks belong to a user: this caller is none"});
-  if (rq.body().empty())
-    return seen_fail(rs, Status::invalid("request: a JSON body is required ({\"runs\": [...], \"jobs\": {...}})"));
-  const Json body = Json::parse(rq.body(), nullptr, false);
-  if (body.is_discarded()) return seen_fail(rs, Status::invalid("request: the body is not valid JSON"));
-  if (!body.is_object()) return seen_fail(rs, Status::invalid("request: the body must be a JSON object"));
-  for (const auto& [key, value] : body.items())
-    if (key != "runs" && key != "jobs")
-      return seen_fail(rs, Status::invalid(key + ": is not a field of this request (runs, jobs)"));
+  if (user.empty()) return input::refuse(rs, {OPK_ERR_PERMISSION, "seen marks belong to a user: this caller is none"});
+  Json body;
+  if (Status s = input::json_object(rq, {"runs", "jobs"}, &body); !s) return input::refuse(rs, s);
   const Json runs = body.value("runs", Json::array()), jobs = body.value("jobs", Json::object());
-  if (!runs.is_array()) return seen_fail(rs, Status::invalid("runs: must be an array of run ids"));
-  if (!jobs.is_object()) return seen_fail(rs, Status::invalid("jobs: must be an object of job keys and run ids"));
+  if (!runs.is_array()) return input::refuse(rs, Status::invalid("runs: must be an array of run ids"));
+  if (!jobs.is_object()) return input::refuse(rs, Status::invalid("jobs: must be an object of job keys and run ids"));
   if (runs.size() + jobs.size() > kMaxMarks)
-    return seen_fail(rs, Status::invalid("request: more than " + std::to_string(kMaxMarks) + " marks at once"));
+    return input::refuse(rs, Status::invalid("request: more than " + std::to_string(kMaxMarks) + " marks at once"));
   const std::string now = std::to_string(host_.now_ms());
   std::vector<Store::Statement> writes;
   std::set<int64_t> ids;
   for (size_t i = 0; i < runs.size(); ++i) {
     int64_t id = 0;
-    if (Status s = seen_run_id(runs[i], "runs[" + std::to_string(i) + "]", &id); !s) return seen_fail(rs, s);
+    if (Status s = seen_run_id(runs[i], "runs[" + std::to_string(i) + "]", &id); !s) return input::refuse(rs, s);
     if (!ids.insert(id).second) continue;
     writes.push_back(
         {"INSERT INTO p_console_read_runs (user_id, run_id, read_ms) VALUES ($1, $2, $3) "
@@ -95,10 +98,13 @@ Status SeenMarks::post(const Request& rq, Response& rs) const {
          {user, std::to_string(id), now}});
   }
   for (const auto& [key, value] : jobs.items()) {
-    if (key.empty() || key.size() > 300)
-      return seen_fail(rs, Status::invalid("jobs: a job key must be 1 to 300 bytes"));
+    if (key.empty())
+      return input::refuse(rs, Status::invalid("jobs: a job key is empty (a job id or type:<job type>)"));
+    if (key.size() > kMaxJobKey)
+      return input::refuse(rs, Status::invalid("jobs." + seen_key_start(key) + "...: the job key is longer than " +
+                                               std::to_string(kMaxJobKey) + " bytes"));
     int64_t id = 0;
-    if (Status s = seen_run_id(value, "jobs." + key, &id); !s) return seen_fail(rs, s);
+    if (Status s = seen_run_id(value, "jobs." + key, &id); !s) return input::refuse(rs, s);
     writes.push_back(
         {"INSERT INTO p_console_seen_jobs (user_id, job_key, up_to_run_id, seen_ms) VALUES ($1, $2, $3, $4) "
          "ON CONFLICT (user_id, job_key) DO UPDATE SET up_to_run_id = CASE WHEN excluded.up_to_run_id > "
@@ -106,7 +112,7 @@ Status SeenMarks::post(const Request& rq, Response& rs) const {
          "END, seen_ms = excluded.seen_ms",
          {user, key, std::to_string(id), now}});
   }
-  if (writes.empty()) return seen_fail(rs, Status::invalid("request: no marks (runs or jobs) given"));
+  if (writes.empty()) return input::refuse(rs, Status::invalid("request: no marks (runs or jobs) given"));
   // The oldest read runs beyond the kept number are forgotten.
   if (!ids.empty())
     writes.push_back(
@@ -115,7 +121,7 @@ Status SeenMarks::post(const Request& rq, Response& rs) const {
              std::to_string(kSeenRunsKept) + ")",
          {user}});
   Json results;
-  if (Status s = Store(host_).transaction(writes, &results); !s) return seen_fail(rs, s);
+  if (Status s = Store(host_).transaction(writes, &results); !s) return input::refuse(rs, s);
   rs.status(204);
   return Status::ok();
 }

@@ -86,12 +86,25 @@ TEST_P(SeenMarks, EachUserKeepsTheirOwnAndBadInputStoresNothing) {
                                                         {R"({"runs": 11})", "runs"},
                                                         {R"({"jobs": {"nightly": 20, "weekly": -1}})", "jobs.weekly"},
                                                         {R"({"jobs": []})", "jobs"},
+                                                        {R"({"jobs": {"nightly": 20, "": 21}})", "job key is empty"},
                                                         {R"({"runs": [12], "user": "ann"})", "user"},
                                                         {R"({})", "no marks"}}) {
     r = post(pat_, body);
     EXPECT_EQ(r.status, 400) << body << ": " << r.body;
     EXPECT_NE(r.body.find(field), std::string::npos) << body << ": " << r.body;
   }
+  // A job key too long is named by its start, cut before a character (the
+  // answer stays valid JSON).
+  std::string long_key(39, 'k');
+  for (int i = 0; i < 150; ++i) long_key += "\xc3\xa9";  // é
+  r = post(pat_, "{\"jobs\": {\"" + long_key + "\": 22}}");
+  EXPECT_EQ(r.status, 400) << r.body;
+  auto problem = r.json();
+  ASSERT_TRUE(problem) << r.body;
+  const std::string detail = problem->getValue<std::string>("detail");
+  EXPECT_NE(detail.find("jobs." + std::string(39, 'k') + "...: the job key is longer than 300 bytes"),
+            std::string::npos)
+      << detail;
   EXPECT_EQ(marks(pat_), "runs: 9 5 3; jobs: nightly=12 type:hello=4");
   EXPECT_EQ(test::http_request(port_, "GET", "/api/v1/console/seen").status, 401);
   EXPECT_EQ(test::http_request(port_, "POST", "/api/v1/console/seen", "", R"({"runs": [1]})").status, 401);
