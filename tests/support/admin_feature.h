@@ -282,10 +282,18 @@ class SecondKernel {
 // with the base path and the names of its record in a create's answer and
 // of the records in a list's ("window", "windows"), and loads its plugins
 // into host_ from SetUp.
-class FeatureApiTest : public ::testing::Test {
+// Parameterised by the store ("sqlite", or "postgresql": a schema of the
+// Host's own on the tests' PostgreSQL server, OPK_TEST_PG), chosen in
+// SetUp, which a fixture's own SetUp calls first; each fixture is
+// instantiated over both with OPK_FEATURE_API_STORES.
+class FeatureApiTest : public ::testing::TestWithParam<std::string> {
  protected:
   FeatureApiTest(std::string base, std::string one, std::string many)
       : base_(std::move(base)), one_(std::move(one)), many_(std::move(many)) {}
+  void SetUp() override {
+    const Status s = host_.use_store(GetParam());
+    ASSERT_TRUE(s.is_ok()) << GetParam() << ": " << s.message();
+  }
 
   // `method` `base` + `target` as `who`, with `body` as JSON unless null.
   testing::Response call(const std::string& method, const std::string& target, const nlohmann::json& body = nullptr,
@@ -321,5 +329,10 @@ class FeatureApiTest : public ::testing::Test {
 };
 
 }  // namespace opk::test
+
+// Instantiates the FeatureApiTest fixture `fixture` on both stores.
+#define OPK_FEATURE_API_STORES(fixture)                                                \
+  INSTANTIATE_TEST_SUITE_P(Stores, fixture, ::testing::Values("sqlite", "postgresql"), \
+                           [](const ::testing::TestParamInfo<std::string>& info) { return info.param; })
 
 #endif  // OPSKERNEL_TESTS_SUPPORT_ADMIN_FEATURE_H

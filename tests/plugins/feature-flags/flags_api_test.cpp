@@ -35,6 +35,7 @@ class FlagsApi : public FeatureApiTest {
  protected:
   FlagsApi() : FeatureApiTest("/api/v1/feature-flags", "flag", "flags") {}
   void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(FeatureApiTest::SetUp());
     host_.set_setting("declare", kDeclared);
     ASSERT_NO_FATAL_FAILURE(load_bundled(host_, {"feature-flags"}));
     const Status s = host_.load(std::string(OPK_TEST_PLUGIN_DIR) + "/flag_consumer.so");
@@ -67,7 +68,9 @@ class FlagsApi : public FeatureApiTest {
   }
 };
 
-TEST_F(FlagsApi, ThreeTypesAndTheWrongTypeRefusedNamingTheField) {
+OPK_FEATURE_API_STORES(FlagsApi);
+
+TEST_P(FlagsApi, ThreeTypesAndTheWrongTypeRefusedNamingTheField) {
   create("ops.enabled", "boolean", true);
   create("ops.mode", "string", "blue");
   create("ops.limit", "number", 2.5);
@@ -118,7 +121,7 @@ TEST_F(FlagsApi, ThreeTypesAndTheWrongTypeRefusedNamingTheField) {
   EXPECT_EQ(call("GET", "/x").status, 404) << "nothing was created";
 }
 
-TEST_F(FlagsApi, EveryChangeNeedsAReasonAndIsAudited) {
+TEST_P(FlagsApi, EveryChangeNeedsAReasonAndIsAudited) {
   create("ops.enabled", "boolean", false);
   for (const Json& body : {Json{{"value", true}}, Json{{"value", true}, {"reason", ""}},
                            Json{{"value", true}, {"reason", "   "}}, Json{{"value", true}, {"reason", 5}}}) {
@@ -159,7 +162,7 @@ TEST_F(FlagsApi, EveryChangeNeedsAReasonAndIsAudited) {
   EXPECT_TRUE(deleted[0].after_json.empty());
 }
 
-TEST_F(FlagsApi, AnOverrideExpiresByItselfOnTheClock) {
+TEST_P(FlagsApi, AnOverrideExpiresByItselfOnTheClock) {
   create("ops.enabled", "boolean", false);
   const int64_t now = host_.clock().now_ms();
   auto r = call("PATCH", "/ops.enabled", {{"value", true}, {"reason", "for an hour"}, {"expires_ms", now + 3600000}});
@@ -202,7 +205,7 @@ TEST_F(FlagsApi, AnOverrideExpiresByItselfOnTheClock) {
   EXPECT_EQ(seen("ops.enabled")["enabled"], false);
 }
 
-TEST_F(FlagsApi, APluginsDeclaredFlagsAreOverriddenAndResetNeverDeleted) {
+TEST_P(FlagsApi, APluginsDeclaredFlagsAreOverriddenAndResetNeverDeleted) {
   Json f = flag("consumer.fast-path");
   EXPECT_EQ(f["origin"], "plugin");
   EXPECT_EQ(f["plugin"], "flag-consumer");
@@ -247,7 +250,7 @@ TEST_F(FlagsApi, APluginsDeclaredFlagsAreOverriddenAndResetNeverDeleted) {
   EXPECT_EQ(audit("feature_flags.declare").size(), 4u);
 }
 
-TEST_F(FlagsApi, BadOrClashingDeclarationsAreRefusedNamingTheFieldAndWriteNothing) {
+TEST_P(FlagsApi, BadOrClashingDeclarationsAreRefusedNamingTheFieldAndWriteNothing) {
   create("ops.owned", "boolean", false);
   struct Case {
     Json flags;
@@ -300,7 +303,7 @@ TEST_F(FlagsApi, BadOrClashingDeclarationsAreRefusedNamingTheFieldAndWriteNothin
   EXPECT_EQ(flag("ops.owned")["origin"], "operator");
 }
 
-TEST_F(FlagsApi, BadRequestsAreNamedAndLoseNothing) {
+TEST_P(FlagsApi, BadRequestsAreNamedAndLoseNothing) {
   create("ops.enabled", "boolean", false);
   struct Case {
     std::string method, target, body;
@@ -348,7 +351,7 @@ TEST_F(FlagsApi, BadRequestsAreNamedAndLoseNothing) {
   EXPECT_EQ(audit("feature_flags.update").size(), 0u);
 }
 
-TEST_F(FlagsApi, PermissionsReadAndManage) {
+TEST_P(FlagsApi, PermissionsReadAndManage) {
   // Without a grant, no route; feature_flags.read lists and reads but
   // changes nothing.
   EXPECT_EQ(call("GET", "", nullptr, kTenantAdmin).status, 403);
@@ -365,7 +368,7 @@ TEST_F(FlagsApi, PermissionsReadAndManage) {
   EXPECT_EQ(flag("consumer.batch")["updated_by"], "rita");
 }
 
-TEST_F(FlagsApi, TheCppViewDeclaresAndReadsAsTheCTableDoes) {
+TEST_P(FlagsApi, TheCppViewDeclaresAndReadsAsTheCTableDoes) {
   const Json flags = {{{"id", "consumer.cpp-on"}, {"default", true}, {"description", "From C++"}, {"owner", "team"}},
                       {{"id", "consumer.cpp-text"}, {"default", std::string(300, 'x')}, {"description", "Long"}}};
   auto r = host_.run("flag-declare", Json{{"flags_json", flags.dump()}, {"cpp", true}}.dump());
@@ -382,7 +385,7 @@ TEST_F(FlagsApi, TheCppViewDeclaresAndReadsAsTheCTableDoes) {
   EXPECT_EQ(Json::parse(r.output_json)["message"], "flags[0].default: must be a boolean, a string or a number");
 }
 
-TEST_F(FlagsApi, AnOverrideHeldLongWithoutAnExpiryRaisesTheStaleAlert) {
+TEST_P(FlagsApi, AnOverrideHeldLongWithoutAnExpiryRaisesTheStaleAlert) {
   create("ops.kept", "boolean", false);
   create("ops.timed", "boolean", false);
   const int64_t day = 86400000;
@@ -409,7 +412,7 @@ TEST_F(FlagsApi, AnOverrideHeldLongWithoutAnExpiryRaisesTheStaleAlert) {
   EXPECT_TRUE(e.raised.empty()) << "reset: not raised again, so the full sweep closes it";
 }
 
-TEST_F(FlagsApi, OfrepAnswersItsShapesAndErrors) {
+TEST_P(FlagsApi, OfrepAnswersItsShapesAndErrors) {
   const std::string base = "/ofrep/v1/evaluate/flags";
   auto r = host_.request("POST", base + "/consumer.batch", R"({"context": {"targetingKey": "u1"}})");
   ASSERT_EQ(r.status, 200) << r.body;

@@ -33,7 +33,10 @@ constexpr int64_t kHour = 3'600'000;
 class MaintenanceApi : public FeatureApiTest {
  protected:
   MaintenanceApi() : FeatureApiTest("/api/v1/maintenance", "window", "windows") {}
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(start()); }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(FeatureApiTest::SetUp());
+    ASSERT_NO_FATAL_FAILURE(start());
+  }
 
   void start() {
     ASSERT_NO_FATAL_FAILURE(load_bundled(host_, {"maintenance-mode"}));
@@ -57,7 +60,9 @@ class MaintenanceApi : public FeatureApiTest {
   size_t stored() { return host_.store_rows("SELECT id FROM p_maintenance_mode_windows").size(); }
 };
 
-TEST_F(MaintenanceApi, CreateListGetAndEndEarlyAudited) {
+OPK_FEATURE_API_STORES(MaintenanceApi);
+
+TEST_P(MaintenanceApi, CreateListGetAndEndEarlyAudited) {
   EXPECT_TRUE(lookup("tenant:acme")["available"]);
   EXPECT_EQ(mode("tenant:acme"), OPK_MAINTENANCE_NONE);
   const int64_t now = host_.clock().now_ms();
@@ -130,7 +135,7 @@ TEST_F(MaintenanceApi, CreateListGetAndEndEarlyAudited) {
   EXPECT_EQ(rows[0].reason, "upgrade done early");
 }
 
-TEST_F(MaintenanceApi, AScheduledWindowBeginsAndEndsByTheClock) {
+TEST_P(MaintenanceApi, AScheduledWindowBeginsAndEndsByTheClock) {
   const int64_t now = host_.clock().now_ms();
   const Json w = create({{"tenant", "tenant:acme"},
                          {"mode", "offline"},
@@ -166,7 +171,7 @@ TEST_F(MaintenanceApi, AScheduledWindowBeginsAndEndsByTheClock) {
   EXPECT_EQ(mode("tenant:acme"), OPK_MAINTENANCE_NONE) << "called off before it began";
 }
 
-TEST_F(MaintenanceApi, OfflineWinsOverAnOverlappingReadOnlyWindow) {
+TEST_P(MaintenanceApi, OfflineWinsOverAnOverlappingReadOnlyWindow) {
   const int64_t now = host_.clock().now_ms();
   create({{"tenant", "tenant:acme"}, {"mode", "read-only"}, {"banner", "read only"}, {"reason", "r"}});
   const Json off = create({{"tenant", "tenant:acme"},
@@ -185,7 +190,7 @@ TEST_F(MaintenanceApi, OfflineWinsOverAnOverlappingReadOnlyWindow) {
   EXPECT_EQ(lookup("tenant:acme")["mode"], OPK_MAINTENANCE_READ_ONLY);
 }
 
-TEST_F(MaintenanceApi, TheCallersOwnMaintenanceForTheBanner) {
+TEST_P(MaintenanceApi, TheCallersOwnMaintenanceForTheBanner) {
   auto r = call("GET", "/current", nullptr, kTenantAdmin);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json(r)["maintenance"], nullptr);
@@ -201,7 +206,7 @@ TEST_F(MaintenanceApi, TheCallersOwnMaintenanceForTheBanner) {
   EXPECT_EQ(json(r)["maintenance"], nullptr);
 }
 
-TEST_F(MaintenanceApi, BadInputIsRefusedNamingTheFieldAndStoresNothing) {
+TEST_P(MaintenanceApi, BadInputIsRefusedNamingTheFieldAndStoresNothing) {
   const int64_t now = host_.clock().now_ms();
   const Json good = {{"tenant", "tenant:acme"}, {"mode", "read-only"}, {"banner", "b"}, {"reason", "r"}};
   const auto with = [&](const std::string& key, const Json& value) {
@@ -261,7 +266,7 @@ TEST_F(MaintenanceApi, BadInputIsRefusedNamingTheFieldAndStoresNothing) {
   EXPECT_EQ(mode("tenant:acme"), OPK_MAINTENANCE_NONE);
 }
 
-TEST_F(MaintenanceApi, PermissionsReadAndManage) {
+TEST_P(MaintenanceApi, PermissionsReadAndManage) {
   const Json body = {{"tenant", "tenant:acme"}, {"mode", "offline"}, {"banner", "b"}, {"reason", "r"}};
   EXPECT_EQ(call("GET", "", nullptr, kTenantAdmin).status, 403);
   EXPECT_EQ(call("POST", "", body, kTenantAdmin).status, 403);

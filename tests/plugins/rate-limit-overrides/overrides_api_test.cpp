@@ -36,7 +36,10 @@ constexpr int64_t kDay = 24 * kHour;
 class OverridesApi : public FeatureApiTest {
  protected:
   OverridesApi() : FeatureApiTest("/api/v1/rate-limit-overrides", "override", "overrides") {}
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(start()); }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(FeatureApiTest::SetUp());
+    ASSERT_NO_FATAL_FAILURE(start());
+  }
 
   void start() {
     ASSERT_NO_FATAL_FAILURE(load_bundled(host_, {"rate-limit-overrides"}));
@@ -59,7 +62,9 @@ class OverridesApi : public FeatureApiTest {
   int64_t for_scope(const std::string& s) { return lookup({{"scope", s}})["scope"].get<int64_t>(); }
 };
 
-TEST_F(OverridesApi, CreateListGetAndEndEarlyAudited) {
+OPK_FEATURE_API_STORES(OverridesApi);
+
+TEST_P(OverridesApi, CreateListGetAndEndEarlyAudited) {
   EXPECT_TRUE(lookup({{"address", "192.0.2.7"}})["available"]);
   EXPECT_EQ(for_address("192.0.2.7"), 0) << "no override";
   const int64_t now = host_.clock().now_ms();
@@ -130,7 +135,7 @@ TEST_F(OverridesApi, CreateListGetAndEndEarlyAudited) {
   EXPECT_EQ(Json::parse(deletes[0].after_json)["state"], "removed");
 }
 
-TEST_F(OverridesApi, AnOverrideExpiresByTheClockAndStaysListed) {
+TEST_P(OverridesApi, AnOverrideExpiresByTheClockAndStaysListed) {
   const Json o = create({{"tenant", "tenant:acme"}, {"limit", 2000}, {"reason", "import"}, {"duration", "1h"}});
   const std::string id = o["id"];
   EXPECT_EQ(for_scope("tenant:acme"), 2000);
@@ -149,7 +154,7 @@ TEST_F(OverridesApi, AnOverrideExpiresByTheClockAndStaysListed) {
   EXPECT_EQ(json(r)["detail"], "id: override '" + id + "' has ended already (expired)");
 }
 
-TEST_F(OverridesApi, AddressesBlocksAndNodesMatch) {
+TEST_P(OverridesApi, AddressesBlocksAndNodesMatch) {
   const int64_t until = host_.clock().now_ms() + kDay;
   create({{"address", "10.0.0.0/8"}, {"limit", 5000}, {"reason", "r"}, {"expires_ms", until}});
   create({{"address", "10.1.0.0/16"}, {"limit", "unlimited"}, {"reason", "r"}, {"expires_ms", until}});
@@ -178,7 +183,7 @@ TEST_F(OverridesApi, AddressesBlocksAndNodesMatch) {
   EXPECT_EQ(for_scope("tenant:other"), OPK_RATE_UNLIMITED);
 }
 
-TEST_F(OverridesApi, BadInputIsRefusedNamingTheFieldAndStoresNothing) {
+TEST_P(OverridesApi, BadInputIsRefusedNamingTheFieldAndStoresNothing) {
   const int64_t now = host_.clock().now_ms();
   const Json good = {{"address", "192.0.2.0/24"}, {"limit", 1000}, {"reason", "r"}, {"duration", "1h"}};
   const auto with = [&](const Json& patch) {
@@ -306,7 +311,7 @@ TEST(OverridesHistory, EndedOverridesArePrunedAfterKeepHistory) {
   EXPECT_TRUE(pruned) << "still listed: " << Json(listed()).dump();
 }
 
-TEST_F(OverridesApi, PermissionsReadAndManage) {
+TEST_P(OverridesApi, PermissionsReadAndManage) {
   const Json body = {{"address", "192.0.2.1"}, {"limit", 100}, {"reason", "r"}, {"duration", "1h"}};
   EXPECT_EQ(call("GET", "", nullptr, kTenantAdmin).status, 403);
   EXPECT_EQ(call("POST", "", body, kTenantAdmin).status, 403);
