@@ -320,8 +320,9 @@ class Host {
   // Where the plugins loaded after the call keep their tables
   // (opk.store/1): "sqlite", the default, an in-memory SQLite database; or
   // "postgresql", a schema made for this Host alone on the server
-  // `conninfo` names (a libpq connection string; "" reads OPK_TEST_PG) and
-  // dropped with the Host, with the roles made for its plugins. The
+  // `conninfo` names (a libpq connection string; "" reads OPK_TEST_PG),
+  // dropped with the roles made for its plugins once the Host goes (in the
+  // background: the process waits for the drops before it ends). The
   // kernel's fence holds on both, as in the kernel on that store: each
   // plugin reaches only its own tables (p_<id>_...), through portable SQL
   // with $1..$n parameters. Call it before the first load; the status
