@@ -72,6 +72,12 @@ inline std::string escape(const std::string& s) {
   return out;
 }
 
+// Installs the authorizer that holds plugins' statements to their own
+// tables on a connection, once, when it is opened (setting an authorizer
+// expires every statement prepared on the connection). It allows every
+// statement but those run inside a plugin's call (sqlite_plugin_sql.cpp).
+void install_plugin_fence(sqlite3* conn);
+
 // The kernel's own schema, version by version (sqlite_schema.cpp).
 extern const std::vector<Migration> kKernelMigrations;
 // The kernel migration that makes migration_attempts: attempts are
@@ -174,6 +180,12 @@ class SqliteStore final : public PortableStore {
   Status prune_events(int64_t before_ms, int64_t max_seq, size_t batch, int64_t* deleted) override;
   void set_event_listener(std::function<void(int64_t last_seq)> fn) override;
   void set_alert_events(AlertEventsOf fn) override;
+
+  // --- plugins' SQL (sqlite_plugin_sql.cpp)
+  // How many times SQLite prepared again the statements now prepared on
+  // the writer connection (each after a schema change or anything else
+  // that expired it), summed: the kernel's own and the plugins' kept ones.
+  int64_t writer_reprepares();
 
  private:
   // A write waiting in the group-commit queue (grouped, sqlite_writer.cpp).

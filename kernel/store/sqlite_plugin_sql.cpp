@@ -41,8 +41,18 @@ bool schema_table(const char* name) {
 // not (it would list the kernel's and other plugins' tables).
 int check(Fence* f, int action, const char* a1, const char* a2);
 
-int fence(void* ctx, int action, const char* a1, const char* a2, const char* /*db*/, const char* /*inner*/) {
-  auto* f = static_cast<Fence*>(ctx);
+// The fence of the plugin statement this thread is preparing or stepping;
+// null while it runs the kernel's own. A thread, not a connection: SQLite
+// calls the authorizer on the thread that prepares (or re-prepares, inside
+// a step) on the connection, and a connection is used by one thread at a
+// time (the writer under write_mu_, a reader while its session is held), so
+// the slot of that thread is the fence of the statement being checked. The
+// readers are Poco's pooled sessions, with nothing of ours to hang a slot on.
+thread_local Fence* opk_sqlite_current_fence = nullptr;
+
+int fence(void* /*ctx*/, int action, const char* a1, const char* a2, const char* /*db*/, const char* /*inner*/) {
+  Fence* f = opk_sqlite_current_fence;
+  if (f == nullptr) return SQLITE_OK;  // the kernel's own statement
   const int verdict = check(f, action, a1, a2);
   // SQLITE_CREATE_INDEX (1) .. SQLITE_DROP_VIEW (17) are the CREATEs and
   // DROPs, but for SQLITE_DELETE (9).
@@ -154,24 +164,26 @@ Value value_of(sqlite3_stmt* st, int c) {
   return v;
 }
 
-// Holds the fence on a connection for one statement's life (prepare and
-// steps: a schema change re-prepares it), then lifts it.
+// Holds a plugin's fence for one statement's life (prepare and steps: a
+// schema change re-prepares it), then lifts it. The authorizer stays
+// installed (install_plugin_fence): setting it expires every prepared
+// statement of the connection, the kernel's too.
 class Fenced {
  public:
-  Fenced(sqlite3* conn, Fence* fence) : conn_(fence ? conn : nullptr) {
-    if (conn_) sqlite3_set_authorizer(conn_, &opk::store::internal::fence, fence);
-  }
-  ~Fenced() {
-    if (conn_) sqlite3_set_authorizer(conn_, nullptr, nullptr);
-  }
+  explicit Fenced(Fence* fence) : saved_(opk_sqlite_current_fence) { opk_sqlite_current_fence = fence; }
+  ~Fenced() { opk_sqlite_current_fence = saved_; }
   Fenced(const Fenced&) = delete;
   Fenced& operator=(const Fenced&) = delete;
 
  private:
-  sqlite3* conn_;
+  Fence* saved_;
 };
 
 }  // namespace
+
+void install_plugin_fence(sqlite3* conn) {
+  sqlite3_set_authorizer(conn, &fence, nullptr);
+}
 
 Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
                                    const std::vector<std::optional<std::string>>& params, const PluginCall& call) {
@@ -183,7 +195,7 @@ Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
   Fence f{call.owner, plugin_table_prefix(call.owner), {}};
   // The fence stays on for the statement's steps too: a cached statement
   // that a schema change makes SQLite prepare again is checked again.
-  Fenced fenced(conn, call.owner.empty() ? nullptr : &f);
+  Fenced fenced(call.owner.empty() ? nullptr : &f);
   PluginStmtCache* cache = call.owner.empty() ? nullptr : call.cache;
   std::string key;
   sqlite3_stmt* st = nullptr;
@@ -271,6 +283,14 @@ Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
   return Status::ok();
 }
 
+int64_t SqliteStore::writer_reprepares() {
+  std::lock_guard lock(write_mu_);
+  int64_t n = 0;
+  for (sqlite3_stmt* st = sqlite3_next_stmt(db(), nullptr); st != nullptr; st = sqlite3_next_stmt(db(), st))
+    n += sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0);
+  return n;
+}
+
 SqliteStore::PluginStmtCache* SqliteStore::writer_cache() {
   if (!plugin_stmts_) plugin_stmts_ = std::make_unique<PluginStmtCache>();
   return plugin_stmts_.get();
@@ -282,7 +302,7 @@ bool SqliteStore::exec_plugin_script(sqlite3* conn, const std::string& owner, co
   char* err = nullptr;
   int rc;
   {
-    Fenced fenced(conn, &f);
+    Fenced fenced(&f);
     rc = sqlite3_exec(conn, sql.c_str(), nullptr, nullptr, &err);
   }
   if (rc == SQLITE_OK) return true;

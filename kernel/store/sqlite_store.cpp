@@ -55,7 +55,8 @@ const char* disk_error_name(int extended_code) {
   }
 }
 
-// The pool of read connections; each new one gets a bounded page cache.
+// The pool of read connections; each new one gets a bounded page cache and
+// the plugins' fence.
 class ReaderPool final : public Poco::Data::SessionPool {
  public:
   explicit ReaderPool(const std::string& path) : SessionPool("SQLite", path, 1, kMaxReaders, 60) {}
@@ -63,6 +64,7 @@ class ReaderPool final : public Poco::Data::SessionPool {
  protected:
   void customizeSession(Poco::Data::Session& session) override {
     session << "PRAGMA cache_size=-" + std::to_string(kReaderCacheKiB), Poco::Data::Keywords::now;
+    install_plugin_fence(Poco::Data::SQLite::Utility::dbHandle(session));
   }
 };
 
@@ -100,6 +102,7 @@ Status SqliteStore::open() {
       return Status::unavailable("store " + path_ + ": folder " + dir.string() + " does not exist");
     writer_ = std::make_unique<Poco::Data::Session>("SQLite", path_, 5);
     db_ = Poco::Data::SQLite::Utility::dbHandle(*writer_);
+    install_plugin_fence(db_);
     *writer_ << "PRAGMA journal_mode=WAL", now;
     *writer_ << (full_ ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"), now;
     *writer_ << "PRAGMA busy_timeout=5000", now;

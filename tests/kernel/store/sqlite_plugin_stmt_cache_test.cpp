@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "store/open.h"
+#include "store/sqlite_internal.h"
 #include "store/store.h"
 #include "support/test_util.h"
 
@@ -112,6 +113,37 @@ TEST_F(PluginStmtCacheTest, AMigrationThatAltersATableReachesTheStatementsKeptBe
   ASSERT_EQ(results[0].rows.size(), 1u);
   ASSERT_EQ(results[0].rows[0].size(), 1u);
   EXPECT_EQ(results[0].rows[0][0].text, "c");
+}
+
+TEST_F(PluginStmtCacheTest, PluginsCallsLeaveTheConnectionsStatementsPrepared) {
+  auto* sqlite = dynamic_cast<internal::SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  const AuditRow row{0, 1, "u", "r", "act", "target", "why", "{}", "ok", "test"};
+  const std::string insert = "INSERT INTO p_plugin_x_t (name) VALUES ($1)";
+  // Every statement this round uses, prepared once.
+  auto round = [&](int i) {
+    ASSERT_TRUE(store_->audit({row}));
+    Status s = store_->plugin_execute("plugin-x", insert, {"n" + std::to_string(i)}, nullptr);
+    ASSERT_TRUE(s) << s.message();
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    s = store_->plugin_query("plugin-x", "SELECT COUNT(*) FROM p_plugin_x_t", {}, &rows);
+    ASSERT_TRUE(s) << s.message();
+    s = store_->plugin_transaction("plugin-x", {{insert, {"t"}}, {"DELETE FROM p_plugin_x_t WHERE name = $1", {"t"}}},
+                                   nullptr, nullptr);
+    ASSERT_TRUE(s) << s.message();
+    // A refused statement is checked by the fence too.
+    s = store_->plugin_execute("plugin-x", "DELETE FROM audit", {}, nullptr);
+    ASSERT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+  };
+  round(0);
+  const int64_t before = sqlite->writer_reprepares();
+  for (int i = 1; i <= 20; ++i) round(i);
+  // Setting SQLite's authorizer around each plugin statement expired them
+  // all: the kernel's audit and transaction statements and the plugin's
+  // kept insert were prepared again after every call.
+  EXPECT_EQ(sqlite->writer_reprepares(), before);
+  EXPECT_EQ(count("p_plugin_x_t"), 21);
+  EXPECT_EQ(count("audit"), 21);
 }
 
 TEST_F(PluginStmtCacheTest, ManyDifferentStatementsAndWrongParameterCountsStayCorrect) {
