@@ -103,6 +103,8 @@ class Kernel {
   host::ChannelsService& channels() { return channels_; }
   // The plugins' metrics collectors (opk.metrics/1).
   host::MetricsService& metrics() { return metrics_; }
+  // The scheduler's run gates (opk.run-gates/1).
+  host::RunGatesService& run_gates() { return run_gates_; }
   // The plugins' in-process cache (opk.cache/1; null without a store).
   host::CacheService* cache_service() { return cache_service_.get(); }
   // The first platform administrator's token when this start created it

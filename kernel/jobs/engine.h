@@ -306,6 +306,11 @@ class Engine {
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::map<int64_t, std::shared_ptr<Flight>> flights_;  // runs inside a worker
   std::map<std::string, Scheduled> schedules_;
+  // Held by the scheduler from reading a chunk of due slots until their runs
+  // are stored, and by delete_job from taking the job out of the schedule
+  // until it is deleted: a slot firing as its job is deleted either stores its
+  // run before the delete looks (refused: a run pending) or none. Taken before mu_.
+  std::mutex fire_mu_;
   std::vector<Item> delayed_;  // runs with a later scheduled start; min-heap by start
   // Run-now callers waiting to store their runs; the head writes for all.
   std::mutex intake_mu_;

@@ -104,6 +104,9 @@ Status Engine::delete_job(const std::string& id, const Actor& actor, const std::
   if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
     s = Status::invalid("reason: a reason is required to delete a scheduled job");
   } else {
+    // No slot of it is being stored meanwhile (a run stored after the check
+    // below would be left queued for a deleted job).
+    std::lock_guard firing(fire_mu_);
     {
       // Taken out first, so no slot fires between the check and the delete.
       std::lock_guard lock(mu_);
@@ -114,7 +117,9 @@ Status Engine::delete_job(const std::string& id, const Actor& actor, const std::
       }
     }
     std::vector<int64_t> busy;
-    for (const char* phase : {store::kRunning, store::kPending}) {
+    // Pending first: a run that starts between the two reads is still seen
+    // in one of them (read the other way round it was missed).
+    for (const char* phase : {store::kPending, store::kRunning}) {
       store::RunFilter f;
       f.scheduled_job_id = id;
       f.phase = phase;

@@ -134,6 +134,8 @@ void Engine::scheduler() {
         const size_t to = std::min(fired.size(), from + kFireChunk);
         std::vector<store::RunRow> rows;
         std::vector<TypeRef> refs;
+        // Until the chunk's runs are stored and queued, no job of it is deleted.
+        std::lock_guard firing(fire_mu_);
         {
           std::lock_guard relock(mu_);
           for (size_t i = from; i < to; ++i) {

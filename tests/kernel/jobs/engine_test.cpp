@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -349,6 +350,64 @@ TEST_P(EngineTest, ASlotWhoseRunCannotBeStoredStaysDueUntilItIs) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_GT(stored.next_run_ms, slot);
+}
+
+// A slot firing as its job is deleted: the delete waits until the slot's run
+// is stored and then refuses (a run pending), or it goes first and the slot
+// stores no run; never a run left queued for a deleted job. A run gate holds
+// the scheduler between reading the slot and storing its run.
+TEST_P(EngineTest, ADeleteWhileASlotFiresLeavesNoRunOfADeletedJob) {
+  store::ScheduledJob j;
+  j.id = "deleted-while-firing";
+  j.job_type = "slow-job";
+  j.planning = "scheduled";
+  j.cron = "* * * * *";
+  j.params_json = R"({"ms":5000})";
+  ASSERT_TRUE(e().define_job(j, test::operator_actor()));
+  ASSERT_TRUE(k_->store()->set_next_run(j.id, (now_ms() / 60000) * 60000));  // due at the restart
+  struct Firing {
+    std::promise<void> entered, left;
+    std::atomic<bool> deleted{false};
+    std::atomic<bool> deleted_while_firing{false};
+  } firing;
+  opk_run_gate_fn gate = [](void* user, const opk_run_slot* slot, char*, size_t) -> int32_t {
+    auto* f = static_cast<Firing*>(user);
+    if (std::string_view(slot->scheduled_job_id) != "deleted-while-firing") return OPK_GATE_RUN;
+    f->entered.set_value();
+    // The delete has this long to finish while the slot's run is not stored yet.
+    for (int i = 0; i < 60 && !f->deleted; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    f->deleted_while_firing = f->deleted.load();
+    f->left.set_value();
+    return OPK_GATE_RUN;
+  };
+  k_.reset();
+  k_ = std::make_unique<Kernel>(config());
+  ASSERT_TRUE(k_->run_gates().add("test", "hold", gate, &firing));
+  ASSERT_TRUE(k_->start());
+  ASSERT_EQ(firing.entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const Status deleted = e().delete_job(j.id, test::operator_actor(), "retired", "{}");
+  firing.deleted = true;
+  ASSERT_EQ(firing.left.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_FALSE(firing.deleted_while_firing) << "the job was deleted while its slot's run was being stored";
+  store::RunFilter f;
+  f.scheduled_job_id = j.id;
+  auto runs = k_->store()->list_runs(f).value();
+  // A run stored after the delete would show within this time.
+  for (int i = 0; deleted && runs.empty() && i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    runs = k_->store()->list_runs(f).value();
+  }
+  store::ScheduledJob stored;
+  if (deleted) {
+    EXPECT_EQ(k_->store()->get_scheduled_job(j.id, &stored).code(), OPK_ERR_NOT_FOUND);
+    for (const auto& r : runs) EXPECT_EQ(r.phase, store::kCompleted) << "run " << r.id << " of a deleted job";
+  } else {
+    EXPECT_EQ(deleted.code(), OPK_ERR_CONFLICT) << deleted.message();
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_NE(deleted.message().find("run " + std::to_string(runs[0].id)), std::string::npos) << deleted.message();
+    EXPECT_TRUE(k_->store()->get_scheduled_job(j.id, &stored)) << "a refused delete keeps the job";
+  }
+  k_.reset();  // cancels the slow run
 }
 
 TEST_P(EngineTest, ARunWhoseClaimIsRefusedStaysPendingAndRunsOnceTheStoreTakesIt) {
