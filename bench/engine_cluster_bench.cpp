@@ -10,20 +10,25 @@
 //               created -> RUNNING -> COMPLETED with one log line and the end
 //               event, durable): from the start signal to the last
 //               completion stored; the kernels' CPU per run and the
-//               PostgreSQL server's (every postgres process on the machine);
+//               PostgreSQL server's (its postmaster and the processes it
+//               started, when the server runs on this machine);
 //               the largest kernel's RSS afterwards;
 //   lag         100 one-shot runs due 100 ms apart on an idle cluster, run i
 //               created by kernel i mod K: due time -> plugin entry, p50 /
 //               p99 / max, and the share run by a kernel other than the one
-//               that created it;
+//               that created it; and (lag-across, 2 and 3 kernels) the
+//               same runs all created by the first kernel, drained, so the
+//               others claim every one from the store;
 //   recovery    (2 and 3 kernels) 2 sleeping runs in flight on each kernel;
 //               one kernel is killed (SIGKILL): the time until its runs are
 //               closed as taken over by a survivor, and until their re-queued
 //               copies (the sleep type has the requeue capability) run on a
 //               survivor; with the lease the kernels are configured with.
 // Usage: opk_engine_cluster_bench [--quick] [--pg CONNINFO] [--lease-ms N]
-//          [--only throughput|lag|recovery] [--kernels 1,2,3] [--no-sqlite]
-//          [--pool N] [--runs N]
+//          [--only throughput|lag|lag-across|recovery] [--kernels 1,2,3] [--no-sqlite]
+//          [--pool N] [--runs N] [--claim-poll-ms N]
+// --claim-poll-ms N: how often an idle kernel looks for due runs in the
+// store ([jobs] claim_poll_ms, default 1,000).
 // --runs N: the throughput rounds' runs (20,000; 2,000 with --quick).
 // --pg CONNINFO: a server to use instead of starting one (the benchmark
 // creates and drops databases opk_bench_*; the connection must be allowed to).
@@ -84,15 +89,29 @@ double cb_cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// CPU time of every process named postgres (the server and its backends).
-double cb_postgres_cpu_seconds() {
-  double total = 0;
+// The parent process id of a process; 0 if it is gone.
+pid_t cb_parent(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = all.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(all.substr(close + 2));
+  std::string state;
+  pid_t parent = 0;
+  rest >> state >> parent;
+  return parent;
+}
+
+// CPU time of a PostgreSQL server: its postmaster and every process it
+// started (the backends of the kernels' connections live through a round).
+double cb_server_cpu_seconds(pid_t postmaster) {
+  if (postmaster <= 0) return 0;
+  double total = cb_cpu_seconds(postmaster);
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     const std::string name = e.path().filename();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream comm(e.path() / "comm");
-    std::string c;
-    if (std::getline(comm, c) && c == "postgres") total += cb_cpu_seconds(std::stoi(name));
+    const pid_t pid = std::stoi(name);
+    if (cb_parent(pid) == postmaster) total += cb_cpu_seconds(pid);
   }
   return total;
 }
@@ -195,7 +214,7 @@ struct Command {
   int64_t arg = 0;  // the lag's first due time (ms)
 };
 
-enum class Mode { kThroughput, kLag, kRecovery };
+enum class Mode { kThroughput, kLag, kLagAcross, kRecovery };
 
 struct Setup {
   std::string backend;   // sqlite | postgresql
@@ -205,9 +224,11 @@ struct Setup {
   int kernels = 1;
   int pool = 2;
   uint32_t lease_ms = 15000;
-  int runs = 20000;    // throughput
-  int lag_runs = 100;  // lag
-  int sleepers = 2;    // recovery, per kernel
+  uint32_t claim_poll_ms = 1000;  // the product's default
+  int runs = 20000;               // throughput
+  int lag_runs = 100;             // lag
+  int sleepers = 2;               // recovery, per kernel
+  pid_t postmaster = 0;           // the server's, when it runs on this machine
 };
 
 RunNow cb_request(const char* type, const std::string& params, int64_t start_at_ms = 0) {
@@ -258,6 +279,7 @@ bool cb_read_all(int fd, void* p, size_t n) {
     c.store_backend = "postgresql";
     c.pg_conninfo = s.conninfo;
     c.lease_ms = s.lease_ms;
+    c.claim_poll_ms = s.claim_poll_ms;
   }
   opk::log::setup(c.log);
   Kernel k(c);
@@ -274,6 +296,16 @@ bool cb_read_all(int fd, void* p, size_t n) {
       for (int done = 0; done < mine; done += 1000) {
         std::vector<RunNow> part(std::min(1000, mine - done), cb_request("noop", "{}"));
         if (!k.engine()->run_now_batch(part, &ids)) std::cerr << "kernel " << c.node_name << ": a batch failed\n";
+      }
+    } else if (mode == Mode::kLagAcross) {
+      // The first kernel drains itself, then creates every run: the others
+      // claim them from the store.
+      if (index == 0) {
+        if (!k.engine()->drain(c.node_name, cb_request("noop", "{}").actor, "bench: runs for the others"))
+          std::cerr << "kernel " << c.node_name << ": the drain failed\n";
+        std::vector<RunNow> part;
+        for (int i = 0; i < s.lag_runs; ++i) part.push_back(cb_request("noop", "{}", cmd.arg + i * 100));
+        if (!k.engine()->run_now_batch(part, &ids)) std::cerr << "kernel " << c.node_name << ": the lag runs failed\n";
       }
     } else if (mode == Mode::kLag) {
       std::vector<RunNow> part;
@@ -379,7 +411,9 @@ class Cluster {
 // The figures of one configuration (backend and kernel count).
 struct Figures {
   std::vector<double> throughput, kernel_cpu_us, server_cpu_us, rss;
-  std::vector<double> lag_p50, lag_p99, lag_max, lag_elsewhere;
+  struct Lag {
+    std::vector<double> p50, p99, max, elsewhere;
+  } own, across;                                    // runs created by every kernel; by a drained kernel for the others
   int lag_listed_twice = 0, lag_entered_twice = 0;  // over every round
   std::vector<double> closed_ms, restarted_ms;
 };
@@ -399,7 +433,7 @@ void throughput_round(const Setup& s, const std::string& probe_at, Figures* f) {
   Probe p(s.backend, probe_at);
   double cpu0 = 0;
   for (size_t i = 0; i < cl.size(); ++i) cpu0 += cb_cpu_seconds(cl.pid(i));
-  const double server0 = s.backend == "postgresql" ? cb_postgres_cpu_seconds() : 0;
+  const double server0 = s.backend == "postgresql" ? cb_server_cpu_seconds(s.postmaster) : 0;
   const int64_t t0 = cb_now_us();
   cl.go();
   int64_t last_ms = 0;
@@ -420,13 +454,14 @@ void throughput_round(const Setup& s, const std::string& probe_at, Figures* f) {
   const double secs = (last_ms * 1000 - t0) / 1e6;
   f->throughput.push_back(s.runs / secs);
   f->kernel_cpu_us.push_back((cpu - cpu0) * 1e6 / s.runs);
-  if (s.backend == "postgresql") f->server_cpu_us.push_back((cb_postgres_cpu_seconds() - server0) * 1e6 / s.runs);
+  if (s.backend == "postgresql" && s.postmaster > 0)
+    f->server_cpu_us.push_back((cb_server_cpu_seconds(s.postmaster) - server0) * 1e6 / s.runs);
   f->rss.push_back(rss);
 }
 
-void lag_round(const Setup& s, const std::string& probe_at, Figures* f) {
+void lag_round(const Setup& s, const std::string& probe_at, bool across, Figures* f) {
   ::sync();  // the earlier rounds' writes on disk first
-  Cluster cl(s, Mode::kLag);
+  Cluster cl(s, across ? Mode::kLagAcross : Mode::kLag);
   Probe p(s.backend, probe_at);
   // Every kernel idle for a moment after its start (its first claims and
   // heartbeats done).
@@ -453,16 +488,17 @@ void lag_round(const Setup& s, const std::string& probe_at, Figures* f) {
     const int64_t due_ms = std::stoll(r[1]);
     const int64_t entry = std::stoll(r[3].substr(r[3].find('=') + 1));
     lags.push_back((entry - due_ms * 1000) / 1000.0);
-    // Run i was created by kernel i mod K.
+    // Run i was created by kernel i mod K (across: by kernel 0).
     const int64_t i = (due_ms - first) / 100;
-    if (r[2] != "n" + std::to_string(i % s.kernels)) ++elsewhere;
+    if (r[2] != "n" + std::to_string(across ? 0 : i % s.kernels)) ++elsewhere;
   }
   if (lags.size() != static_cast<size_t>(s.lag_runs))
     throw std::runtime_error("lag: " + std::to_string(lags.size()) + " runs entered of " + std::to_string(s.lag_runs));
-  f->lag_p50.push_back(cb_percentile(lags, 0.5));
-  f->lag_p99.push_back(cb_percentile(lags, 0.99));
-  f->lag_max.push_back(*std::max_element(lags.begin(), lags.end()));
-  f->lag_elsewhere.push_back(100.0 * elsewhere / s.lag_runs);
+  auto& g = across ? f->across : f->own;
+  g.p50.push_back(cb_percentile(lags, 0.5));
+  g.p99.push_back(cb_percentile(lags, 0.99));
+  g.max.push_back(*std::max_element(lags.begin(), lags.end()));
+  g.elsewhere.push_back(100.0 * elsewhere / s.lag_runs);
 }
 
 void recovery_round(const Setup& s, const std::string& probe_at, Figures* f) {
@@ -580,6 +616,8 @@ int main(int argc, char** argv) {
       only = next();
     else if (a == "--pg")
       pg = next();
+    else if (a == "--claim-poll-ms")
+      base.claim_poll_ms = static_cast<uint32_t>(std::stoul(next()));
     else if (a == "--lease-ms")
       base.lease_ms = static_cast<uint32_t>(std::stoul(next()));
     else if (a == "--kernels")
@@ -617,6 +655,13 @@ int main(int argc, char** argv) {
     for (const char* k : {"server_version", "synchronous_commit", "fsync", "shared_buffers", "wal_level"})
       settings += std::string(settings.empty() ? "" : ", ") + k + "=" + p.rows(std::string("SHOW ") + k)[0][0];
   }
+  // The server's postmaster, if its data folder is readable here (its CPU
+  // is then measured).
+  {
+    Probe p("postgresql", server.conninfo());
+    std::ifstream pidfile(p.rows("SHOW data_directory")[0][0] + "/postmaster.pid");
+    pidfile >> base.postmaster;
+  }
   struct Config {
     std::string label, backend;
     int kernels;
@@ -632,10 +677,11 @@ int main(int argc, char** argv) {
   try {
     for (int round = 0; round < rounds; ++round)
       for (auto& c : configs)
-        for (const char* what : {"throughput", "lag", "recovery"}) {
+        for (const char* what : {"throughput", "lag", "lag-across", "recovery"}) {
           if (!part(what)) continue;
           const bool recovery = std::string(what) == "recovery";
-          if (recovery && (c.backend != "postgresql" || c.kernels < 2)) continue;
+          const bool several = recovery || std::string(what) == "lag-across";
+          if (several && (c.backend != "postgresql" || c.kernels < 2)) continue;
           Setup s = base;
           s.backend = c.backend;
           s.kernels = c.kernels;
@@ -648,7 +694,9 @@ int main(int argc, char** argv) {
           if (std::string(what) == "throughput")
             throughput_round(s, probe_at, &c.f);
           else if (std::string(what) == "lag")
-            lag_round(s, probe_at, &c.f);
+            lag_round(s, probe_at, false, &c.f);
+          else if (std::string(what) == "lag-across")
+            lag_round(s, probe_at, true, &c.f);
           else
             recovery_round(s, probe_at, &c.f);
           server.drop_databases();
@@ -660,7 +708,8 @@ int main(int argc, char** argv) {
 
   std::cout << "opskernel job engine benchmark, several kernels (" << rounds << " round(s), "
             << std::thread::hardware_concurrency() << " cores; kernels as processes, " << base.pool
-            << " workers each; SQLite WAL synchronous=FULL; PostgreSQL " << settings << ")\n";
+            << " workers each, claim_poll_ms " << base.claim_poll_ms << "; SQLite WAL synchronous=FULL; PostgreSQL "
+            << settings << ")\n";
   for (const auto& c : configs) {
     const Figures& f = c.f;
     std::cout << "  " << c.label << "\n";
@@ -670,15 +719,20 @@ int main(int argc, char** argv) {
     if (c.backend == "postgresql")
       std::cout << "      PostgreSQL's CPU per run:           " << cb_stats(f.server_cpu_us, "us", 1) << "\n";
     std::cout << "      largest kernel's RSS afterwards:    " << cb_stats(f.rss, "MiB", 1) << "\n";
-    std::cout << "    dispatch lag p50 (" << base.lag_runs << " runs 100 ms apart): " << cb_stats(f.lag_p50, "ms", 2)
-              << "\n";
-    std::cout << "    dispatch lag p99:                     " << cb_stats(f.lag_p99, "ms", 2) << "\n";
-    std::cout << "    dispatch lag max:                     " << cb_stats(f.lag_max, "ms", 2) << "\n";
+    auto lag = [&](const Figures::Lag& g, const std::string& what) {
+      if (g.p50.empty()) return;
+      std::cout << "    dispatch lag, " << what << " (" << base.lag_runs << " runs 100 ms apart)\n";
+      std::cout << "      p50: " << cb_stats(g.p50, "ms", 2) << "\n";
+      std::cout << "      p99: " << cb_stats(g.p99, "ms", 2) << "\n";
+      std::cout << "      max: " << cb_stats(g.max, "ms", 2) << "\n";
+      if (c.kernels > 1)
+        std::cout << "      run by another kernel than their creator: " << cb_stats(g.elsewhere, "%") << "\n";
+    };
+    lag(f.own, "each kernel its share");
+    lag(f.across, "all created by a drained kernel, run by the others");
     if (f.lag_listed_twice || f.lag_entered_twice)
       std::cout << "    runs whose entry line is listed twice: " << f.lag_listed_twice
                 << ", runs entered twice: " << f.lag_entered_twice << "\n";
-    if (c.kernels > 1)
-      std::cout << "    runs run by another kernel than their creator's: " << cb_stats(f.lag_elsewhere, "%") << "\n";
     if (c.backend == "postgresql" && c.kernels > 1) {
       std::cout << "    recovery after a SIGKILL (lease " << base.lease_ms
                 << " ms), runs closed: " << cb_stats(f.closed_ms, "ms") << "\n";
