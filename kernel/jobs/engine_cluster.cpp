@@ -110,11 +110,17 @@ Status Engine::take_over(const std::vector<store::RunRow>& runs, const std::stri
   std::map<int64_t, int64_t> repeated;
   for (const auto& r : requeue)
     if (r.id) repeated[r.parent_run_id] = r.id;
-  for (const auto& r : runs) {
-    if (auto it = repeated.find(r.id); it != repeated.end())
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& r = runs[i];
+    if (auto it = repeated.find(r.id); it != repeated.end()) {
       log::kernel()->warn("run {} of node '{}' taken over: marked ERROR (terminated), re-queued as run {}", r.id,
                           r.node, it->second);
-    else
+      continue;
+    }
+    // Said only by the kernel whose takeover closed it (its summary names
+    // this kernel); another may have closed it first.
+    store::RunRow now_row;
+    if (store_.get_run(r.id, &now_row) && now_row.phase == store::kCompleted && now_row.summary == closed[i].summary)
       log::kernel()->warn("run {} of node '{}' taken over: marked ERROR (terminated)", r.id, r.node);
   }
   {

@@ -191,10 +191,23 @@ void Engine::worker(Pool* pool) {
     done_cv_.notify_all();
     log_cv_.notify_all();
   };
+  // A completion the store refused is tried again (a connection the server
+  // closed, a failover): storing one twice changes nothing, and one dropped
+  // would leave its run RUNNING on a live node, taken over by no kernel.
   auto flush = [&] {
     if (done.empty()) return;
     Status s = store_.complete_runs(done);
-    if (!s) log::kernel()->error("storing {} completed run(s) failed: {}", done.size(), s.message());
+    for (int attempt = 1; !s && attempt < kCompleteAttempts; ++attempt) {
+      log::kernel()->error("storing {} completed run(s) failed, trying again: {}", done.size(), s.message());
+      if (attempt > 1) {
+        std::unique_lock lock(mu_);
+        pool->cv.wait_for(lock, std::chrono::milliseconds(kFireRetryMs), [&] { return !running_; });
+      }
+      s = store_.complete_runs(done);
+    }
+    if (!s)
+      log::kernel()->error("storing {} completed run(s) failed; they stay RUNNING until recovered: {}", done.size(),
+                           s.message());
     settle();
   };
   // Claims go first: while short runs are queued, a worker keeps its

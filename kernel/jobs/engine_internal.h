@@ -27,6 +27,9 @@ namespace opk::jobs {
 // Due slots whose runs could not be stored, and claims the store refused,
 // are tried again after this.
 inline constexpr int64_t kFireRetryMs = 1000;
+// Times a worker tries to store its completions before it gives up on them
+// (the first retry at once, then one each kFireRetryMs).
+inline constexpr int kCompleteAttempts = 5;
 // Scheduled runs stored (and queued) per transaction when many fire at once.
 inline constexpr size_t kFireChunk = 1000;
 // Completions of short runs wait at most this long, or until this many, while
