@@ -46,14 +46,31 @@ Status Engine::join_cluster() {
   n.job_types = cluster_joined(types);
   n.started_ms = cluster_wall_ms();
   n.lease_until_ms = n.started_ms + opts_.lease_ms;
+  // A node fenced while it drained registers again drained: it finishes
+  // what it holds, and takes no new work the operator drained it of.
+  bool keep_draining = false;
+  {
+    std::lock_guard lock(mu_);
+    keep_draining = draining_;
+  }
+  std::string drain_reason = "drained before the node was fenced";
+  if (keep_draining)
+    if (auto nodes = store_.cluster_nodes())
+      for (const auto& was : nodes.value())
+        if (was.id == opts_.node && !was.drain_reason.empty()) drain_reason = was.drain_reason;
   if (Status s = store_.register_node(&n); !s)
     return Status(s.code(), "cannot register node '" + opts_.node + "' in the store: " + s.message());
   epoch_.store(n.epoch, std::memory_order_release);
   log::kernel()->info("node '{}' registered at epoch {} (lease {} ms)", opts_.node, n.epoch, opts_.lease_ms);
+  if (keep_draining) {
+    if (Status s = store_.drain_node(opts_.node, drain_reason); !s)
+      log::kernel()->error("node '{}' registered again but not as draining: {}", opts_.node, s.message());
+    else
+      log::kernel()->warn("node '{}' still drains ({})", opts_.node, drain_reason);
+  }
   {
     std::lock_guard lock(mu_);
-    claiming_ = true;
-    draining_ = false;
+    claiming_ = !draining_;
     refresh_pool_types_locked();
   }
   // The runs this node held before (a crash, a fence) and those of nodes

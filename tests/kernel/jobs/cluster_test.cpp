@@ -318,6 +318,17 @@ TEST_F(ClusterTest, ADrainedNodeClaimsNothingNewAndReportsDrained) {
     audited |=
         row.action == "worker.drain" && row.target == "node a" && row.reason == "patching" && row.outcome == "ok";
   EXPECT_TRUE(audited);
+  // Fenced while drained (it stalled past its lease), a registers again
+  // still drained: it takes no new work.
+  const int64_t epoch = a->engine()->epoch();
+  ASSERT_TRUE(b->store()->execute("UPDATE cluster_nodes SET status = 'dead' WHERE id = 'a'", {}, nullptr));
+  ASSERT_TRUE(eventually([&] { return a->engine()->epoch() > epoch; }, 5000));
+  EXPECT_TRUE(eventually([&] { return node_row(*b, "a").status == "drained"; }, 5000)) << node_row(*b, "a").status;
+  EXPECT_EQ(node_row(*b, "a").drain_reason, "patching");
+  int64_t after = 0;
+  ASSERT_TRUE(a->engine()->run_now(test::manual("hello", R"({"steps":1,"step_ms":1})"), &after));
+  EXPECT_TRUE(eventually([&] { return stored(*b, after).phase == store::kCompleted; })) << after;
+  EXPECT_EQ(stored(*b, after).node, "b");
 }
 
 TEST_F(ClusterTest, AScheduleDefinedThroughOneKernelFiresThroughAnotherOncePerSlot) {
