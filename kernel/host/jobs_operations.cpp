@@ -548,6 +548,68 @@ Status op_overview(JobsCall& c, Object::Ptr out) {
   return Status::ok();
 }
 
+// The failures a user has not seen, counted per job by the store over the
+// lookback: those after the user's mark for the job ("after": job key ->
+// run id) and not among the runs seen one by one ("seen_runs"), in the
+// caller's scope; each group with its newest failure. The marks are the
+// caller's (the console keeps them), so the kernel reads no plugin's table.
+Status op_failure_groups(JobsCall& c, Object::Ptr out) {
+  constexpr size_t kMaxMarks = 10000;
+  store::FailureQuery q;
+  std::optional<std::string> after;
+  Status s;
+  if (!(s = c.req.integer("since_ms", &q.since_ms, 0, INT64_MAX, true)) ||
+      !(s = c.req.boolean("stopped", &q.terminated)) || !(s = c.req.object_text("after", &after)))
+    return s;
+  if (after) {
+    Object::Ptr marks = Poco::JSON::Parser().parse(*after).extract<Object::Ptr>();
+    if (marks->size() > kMaxMarks)
+      return Status::invalid("after: " + std::to_string(marks->size()) + " marks, more than " +
+                             std::to_string(kMaxMarks));
+    for (const auto& [key, value] : *marks) {
+      if (key.empty() || key.size() > 300)
+        return Status::invalid("after: a job key must be 1 to 300 bytes (the scheduled job's id or type:<job type>)");
+      if (!value.isInteger() || value.convert<int64_t>() < 0)
+        return Status::invalid("after." + key + ": must be a run id (a whole number, 0 or more)");
+      q.after[key] = value.convert<int64_t>();
+    }
+  }
+  if (c.req.has("seen_runs")) {
+    auto seen = c.req.array("seen_runs");
+    if (!seen) return Status::invalid("seen_runs: must be an array of run ids");
+    if (seen->size() > kMaxMarks)
+      return Status::invalid("seen_runs: " + std::to_string(seen->size()) + " run ids, more than " +
+                             std::to_string(kMaxMarks));
+    for (size_t i = 0; i < seen->size(); ++i) {
+      const auto v = seen->get(static_cast<unsigned>(i));
+      if (!v.isInteger() || v.convert<int64_t>() < 1)
+        return Status::invalid("seen_runs[" + std::to_string(i) + "]: must be a run id (a whole number, 1 or more)");
+      q.except.push_back(v.convert<int64_t>());
+    }
+  }
+  const auto vis = c.runs_visibility();
+  if (!vis.whole_platform()) q.seen_from = c.id.nodes_within(c.actor.scope);
+  const auto groups = c.store.failure_groups(q);
+  if (!groups) return groups.status();  // unreadable is 503, not no failures
+  Array::Ptr items = new Array;
+  int64_t total = 0;
+  for (const auto& g : groups.value()) {
+    store::RunRow last;
+    if (!(s = c.store.get_run(g.last_id, &last)) || !vis.run(last)) continue;  // gone, or a job's scope moved
+    Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    o->set("key", g.scheduled_job_id.empty() ? "type:" + g.job_type : g.scheduled_job_id);
+    o->set("job_id", g.scheduled_job_id);
+    o->set("job_type", g.job_type);
+    o->set("count", g.count);
+    o->set("last", run_json(last, c.type(last.job_type)));
+    items->add(o);
+    total += g.count;
+  }
+  out->set("groups", items);
+  out->set("total", total);
+  return Status::ok();
+}
+
 Status op_stats(JobsCall& c, Object::Ptr out) {
   const auto run_counts = c.store.run_counts();
   if (!run_counts) return run_counts.status();
@@ -872,6 +934,7 @@ const std::vector<JobsOperation>& jobs_operations() {
       {"log", "jobs.read", op_log, nullptr},
       {"queues", "jobs.read", op_queues, nullptr},
       {"overview", "jobs.read", op_overview, nullptr},
+      {"failure_groups", "jobs.read", op_failure_groups, nullptr},
       {"stats", "metrics.read", op_stats, nullptr},
       {"audit", "audit.read", op_audit, nullptr},
       {"cron_next", "jobs.read", op_cron_next, nullptr},

@@ -449,6 +449,47 @@ StatusOr<std::vector<AlertCount>> PortableStore::alert_counts(const AlertView& v
   return out;
 }
 
+StatusOr<std::vector<FailureGroup>> PortableStore::failure_groups(const FailureQuery& q) {
+  SqlParams p;
+  auto param = [&](const std::string& v) {
+    p.emplace_back(v);
+    return "$" + std::to_string(p.size());
+  };
+  std::string where = "phase = 'COMPLETED' AND created_ms >= " + param(std::to_string(q.since_ms)) +
+                      " AND ((outcome = 'ERROR' AND cancelled_by = '' AND end_cause = '')";
+  if (q.terminated)
+    where += " OR end_cause IN ('" + std::string(kEndOperator) + "', '" + kEndTimeout + "', '" + kEndShutdown + "', '" +
+             kEndCrash + "', '" + kEndStale + "')";
+  where += ")";
+  if (!q.after.empty()) {
+    std::string marks;
+    for (const auto& [key, id] : q.after)
+      marks += " WHEN " + param(key) + " THEN CAST(" + param(std::to_string(id)) + " AS BIGINT)";
+    where += " AND id > CASE CASE WHEN scheduled_job_id <> '' THEN scheduled_job_id ELSE 'type:' || job_type END" +
+             marks + " ELSE 0 END";
+  }
+  if (!q.except.empty()) {
+    std::string in;
+    for (int64_t id : q.except) in += (in.empty() ? "" : ", ") + std::to_string(id);
+    where += " AND id NOT IN (" + in + ")";
+  }
+  if (q.seen_from) {
+    std::string in;
+    for (const auto& n : *q.seen_from) in += (in.empty() ? "" : ", ") + param(n);
+    where += " AND " + runs_seen_from_sql(in.empty() ? std::string("''") : in);
+  }
+  std::vector<TextRow> rows;
+  if (Status s = read_text("failed runs by job",
+                           "SELECT scheduled_job_id, job_type, COUNT(*), MAX(id) FROM run_rows WHERE " + where +
+                               " GROUP BY scheduled_job_id, job_type ORDER BY MAX(id) DESC",
+                           p, &rows);
+      !s)
+    return s;
+  std::vector<FailureGroup> out;
+  for (auto& r : rows) out.push_back({r[0], r[1], std::stoll(r[2]), std::stoll(r[3])});
+  return out;
+}
+
 std::string runs_seen_from_sql(const std::string& nodes) {
   // A run of a scheduled job is seen through the job's scope, and through
   // nothing else while the job exists; a run of none (or of a job deleted

@@ -37,6 +37,7 @@ class PortableStore : public Store {
                                                         bool terminated) override;
   StatusOr<std::vector<RunCount>> run_counts() override;
   StatusOr<std::vector<RunSummaryRow>> run_summary(int64_t since_ms, int64_t now_ms) override;
+  StatusOr<std::vector<FailureGroup>> failure_groups(const FailureQuery& query) override;
 
   // --- tenancy and identities (disable_user is each store's: one
   // transaction of two statements)

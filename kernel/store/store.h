@@ -358,6 +358,25 @@ struct RunSummaryRow {
   int64_t last_id = 0;  // the newest run of the group
 };
 
+// Which failed runs Store::failure_groups counts.
+struct FailureQuery {
+  int64_t since_ms = 0;     // runs created at or after this time
+  bool terminated = false;  // also runs terminated for a cause (cancelled, timed out, stopped, recovered)
+  // As RunFilter::seen_from.
+  std::optional<std::vector<std::string>> seen_from;
+  // Per job key (the scheduled job's id, else "type:<job type>"): only the
+  // runs newer than this run id.
+  std::map<std::string, int64_t> after;
+  std::vector<int64_t> except;  // runs left out, whatever their job
+};
+
+// The failed runs of one job (or of one job type, for runs of no job).
+struct FailureGroup {
+  std::string scheduled_job_id, job_type;  // as RunRow
+  int64_t count = 0;
+  int64_t last_id = 0;  // the newest of them
+};
+
 // Filters for the engine's inventory; empty fields do not filter.
 struct InventoryFilter {
   std::string status;  // running | pending | normal | warning | error | cancelled | never; or several, comma-separated
@@ -595,6 +614,10 @@ class Store {
   // `since_ms`, counted in groups (RunSummaryRow; due: scheduled at or
   // before `now_ms`), by the database (GROUP BY), for the overview.
   virtual StatusOr<std::vector<RunSummaryRow>> run_summary(int64_t since_ms, int64_t now_ms) = 0;
+  // The completed runs that failed (and those terminated, if asked) that
+  // `query` keeps, counted per job by the database (GROUP BY), newest
+  // group first.
+  virtual StatusOr<std::vector<FailureGroup>> failure_groups(const FailureQuery& query) = 0;
   // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
   virtual StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) = 0;
 

@@ -180,6 +180,15 @@ const std::vector<ApiRoute>& api_routes() {
       {"GET", "/api/v1/overview",
        "Runs now, the last 24 hours by status and per hour, the pools' queues, failures by job (the caller's scope)",
        "jobs.read", "overview"},
+      {"POST",
+       "/api/v1/failure-groups",
+       "Failed runs not yet seen, counted per job (after a run id per job, without runs seen one by one; the "
+       "caller's scope)",
+       "jobs.read",
+       "failure_groups",
+       {},
+       {},
+       true},
       {"GET", "/api/v1/workers", "The kernels sharing the store: node, version, plugins, heartbeat, status",
        "jobs.read", "workers"},
       {"POST",
@@ -408,6 +417,18 @@ const char* const kOpenApiComponents = R"json({
             "job_type": {"type": "string"}, "count": {"type": "integer"},
             "last": {"type": "object", "properties": {"id": {"type": "integer", "format": "int64"},
               "finished_ms": {"type": "integer", "format": "int64"}, "summary": {"type": "string", "description": "Its error"}}}}}}}},
+    "FailureQuery": {"type": "object", "required": ["since_ms"],
+      "properties": {"since_ms": {"type": "integer", "format": "int64", "description": "Runs created at or after"},
+        "stopped": {"type": "boolean", "description": "Also runs cancelled, timed out, stopped or recovered"},
+        "after": {"type": "object", "description": "Per job key (the job's id, else type:<job type>): count only runs newer than this run id",
+          "additionalProperties": {"type": "integer", "format": "int64"}},
+        "seen_runs": {"type": "array", "description": "Runs left out, seen one by one", "items": {"type": "integer", "format": "int64"}}}},
+    "FailureGroups": {"type": "object", "description": "Counted by the store over every run the caller may see",
+      "properties": {"total": {"type": "integer", "format": "int64"},
+        "groups": {"type": "array", "description": "Newest last failure first",
+          "items": {"type": "object", "properties": {"key": {"type": "string"},
+            "job_id": {"type": "string", "description": "Empty for ad-hoc runs"}, "job_type": {"type": "string"},
+            "count": {"type": "integer", "format": "int64"}, "last": {"$ref": "#/components/schemas/Run"}}}}}},
     "RunList": {"type": "object",
       "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}},
         "next_cursor": {"type": "string", "description": "Opaque; passed as cursor, the next page (older runs). Absent when no older run matches"},
@@ -536,6 +557,7 @@ Answer answer_of(const ApiRoute& r) {
       {"release", "RunAction"},   {"recover", "RunAction"}, {"queues", "Queues"},   {"overview", "Overview"},
       {"cron_next", "FireTimes"}, {"audit", "AuditPage"},   {"plugins", "Plugins"}, {"workers", "Workers"},
       {"drain", "Drain"},         {"delete", "JobDeleted"}};
+  if (r.op && std::string(r.op) == "failure_groups") return {"application/json", "FailureGroups"};
   static const std::map<std::string, Answer> by_path = {
       {"/api/v1/runs/{id}/events", {"text/event-stream", "EventStream"}},
       {"/api/v1/me", {"application/json", "Caller"}},
@@ -555,6 +577,7 @@ const char* body_of(const ApiRoute& r) {
   if (op == "update") return "JobChange";
   if (op == "run_now") return r.path_key ? "RunNow" : "StartRuns";
   if (op == "retry") return "Retry";
+  if (op == "failure_groups") return "FailureQuery";
   return "Action";
 }
 

@@ -285,7 +285,7 @@ TEST_P(RunsPage, TheOverviewCountsMoreRunsThanAListHoldsAsTheListsDo) {
   ASSERT_TRUE(kernel_->store()->execute(
       "UPDATE run_state SET end_cause = 'operator', end_by = 'pat', cancelled_by = 'pat' WHERE id >= $1 AND id <= $2",
       {std::to_string(cancelled.front()), std::to_string(cancelled.back())}, nullptr));
-  write_runs(*kernel_, 100, store::kCompleted, 30 * hour, store::kError, "nightly");
+  const auto nightly_old = write_runs(*kernel_, 100, store::kCompleted, 30 * hour, store::kError, "nightly");
   // Waiting runs of a type no plugin provides (so none starts): due, later, held.
   const auto due = write_runs(*kernel_, 20, store::kPending, 60000, "", "", "not-loaded");
   write_runs(*kernel_, 7, store::kPending, -hour, "", "", "not-loaded");
@@ -342,6 +342,52 @@ TEST_P(RunsPage, TheOverviewCountsMoreRunsThanAListHoldsAsTheListsDo) {
   ASSERT_EQ(failures->size(), 1u) << r.body;
   EXPECT_EQ(failures->getObject(0)->getObject("last")->getValue<int64_t>("id"), acme.back());
   EXPECT_EQ(static_cast<int64_t>(all_pages("limit=1000&status=error" + since, tenant_).size()), 60);
+
+  // The failures not yet seen, per job, counted past any list's 1,000: over
+  // two days, after a run per job and without runs seen one by one.
+  const auto bulk = write_runs(*kernel_, 1200, store::kCompleted, hour, store::kError, "bulk");
+  auto groups = [&](const std::string& body, const std::string& token) {
+    std::map<std::string, std::pair<int64_t, int64_t>> out;  // key -> count, last id
+    auto g = test::http_request(port_, "POST", "/api/v1/failure-groups", token, body);
+    EXPECT_EQ(g.status, 200) << body << ": " << g.body;
+    if (g.status != 200) return out;
+    auto items = g.json()->getArray("groups");
+    int64_t total = 0, newest = INT64_MAX;
+    for (size_t i = 0; i < items->size(); ++i) {
+      auto o = items->getObject(i);
+      const int64_t last = o->getObject("last")->getValue<int64_t>("id");
+      EXPECT_LT(last, newest) << "newest last failure first";
+      newest = last;
+      out[o->getValue<std::string>("key")] = {o->getValue<int64_t>("count"), last};
+      total += o->getValue<int64_t>("count");
+    }
+    EXPECT_EQ(g.json()->getValue<int64_t>("total"), total);
+    return out;
+  };
+  const std::string two_days = "\"since_ms\": " + std::to_string(jobs::now_ms() - 48 * hour);
+  using Groups = std::map<std::string, std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(groups("{" + two_days + "}", admin_), (Groups{{"bulk", {1200, bulk.back()}},
+                                                          {"nightly", {450, nightly_old.back()}},
+                                                          {"type:echo", {60, acme.back()}}}));
+  EXPECT_EQ(
+      groups("{" + two_days + ", \"stopped\": true, \"after\": {\"nightly\": " + std::to_string(nightly.back()) +
+                 ", \"bulk\": " + std::to_string(bulk.back()) + "}, \"seen_runs\": [" + std::to_string(acme.back()) +
+                 ", " + std::to_string(acme.front()) + ", " + std::to_string(bulk.front()) + "]}",
+             admin_),
+      (Groups{{"nightly", {100, nightly_old.back()}},
+              {"type:echo", {58, acme.back() - 1}},
+              {"type:hello", {40, cancelled.back()}}}));
+  EXPECT_EQ(groups("{" + two_days + "}", tenant_), (Groups{{"type:echo", {60, acme.back()}}}));
+  for (auto [body, field] : std::vector<std::pair<std::string, const char*>>{
+           {"{}", "since_ms"},
+           {"{" + two_days + ", \"after\": {\"nightly\": \"x\"}}", "after.nightly"},
+           {"{" + two_days + ", \"after\": []}", "after"},
+           {"{" + two_days + ", \"seen_runs\": [1, 0]}", "seen_runs[1]"},
+           {"{" + two_days + ", \"seen_runs\": 3}", "seen_runs"}}) {
+    auto g = test::http_request(port_, "POST", "/api/v1/failure-groups", admin_, body);
+    EXPECT_EQ(g.status, 422) << body << ": " << g.body;
+    EXPECT_NE(g.body.find(field), std::string::npos) << g.body;
+  }
 }
 
 }  // namespace
