@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <new>
 #include <string>
 #include <thread>
 
@@ -48,6 +49,23 @@ struct Table {
     ++counter;
   }
 };
+
+// A snapshot made where a destroyed one was (a plugin loaded again) is not
+// taken for it by a thread that looked at the old one: it is empty until
+// its first load.
+TEST(PolledSnapshot, AThreadsViewIsNotTakenForAnInstanceMadeAtTheSameAddress) {
+  Table table;
+  alignas(opk::PolledSnapshot<Rows>) unsigned char storage[sizeof(opk::PolledSnapshot<Rows>)];
+  auto* first = new (storage) opk::PolledSnapshot<Rows>();
+  first->set_source(table.source());
+  ASSERT_TRUE(first->refresh(true));
+  EXPECT_EQ(first->thread_view().text, "a");
+  first->~PolledSnapshot();
+  auto* second = new (storage) opk::PolledSnapshot<Rows>();
+  ASSERT_EQ(static_cast<void*>(second), static_cast<void*>(first));
+  EXPECT_EQ(second->thread_view().text, "") << "the destroyed instance's snapshot, read through the new one";
+  second->~PolledSnapshot();
+}
 
 TEST(PolledSnapshot, ReloadsOnlyWhenTheCounterMoves) {
   Table table;

@@ -60,7 +60,9 @@ class PolledSnapshot {
     std::function<Status(T* out)> load;
   };
 
-  PolledSnapshot() = default;
+  // An empty snapshot. Threads' views are taken again: one of an instance
+  // gone from this address is not this one's.
+  PolledSnapshot() { generation_.fetch_add(1, std::memory_order_acq_rel); }
   ~PolledSnapshot() { stop(); }
   PolledSnapshot(const PolledSnapshot&) = delete;
   PolledSnapshot& operator=(const PolledSnapshot&) = delete;
@@ -149,8 +151,9 @@ class PolledSnapshot {
     std::shared_ptr<const T> snap;
   };
   static inline thread_local ThreadView t_view_;
-  // Moved after every swap of any PolledSnapshot<T>, so a thread's view is
-  // never taken for a newer one (nor for another instance's).
+  // Moved after every swap of any PolledSnapshot<T> and when one is made,
+  // so a thread's view is never taken for a newer one, nor for another
+  // instance's (one made where a destroyed one was included).
   static inline std::atomic<uint64_t> generation_{1};
 
   Source source_;  // guarded by refresh_mu_
