@@ -11,7 +11,8 @@
 // dark mode chosen over the system's scheme is kept; the console speaks
 // Swedish when the browser asks for it (the jobs, a job and a run included,
 // job types titled from their manifests' translations), and the operator's
-// choice is kept; the Delete dialog of a job is checked like every other.
+// choice is kept; the Delete dialog of a job and the New job dialog are
+// checked like every other.
 //
 //   node a11y_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -142,7 +143,7 @@ try {
 
   // Pages, and the buttons on each that open a dialog.
   const pages = [
-    ['jobs', '/administration/jobs', [{ select: 'Select nightly-hello', button: /^Run now/ }, { button: /log of run/i }]],
+    ['jobs', '/administration/jobs', [{ select: 'Select nightly-hello', button: /^Run now/ }, { button: /log of run/i }, { button: /^New job$/ }]],
     ['job', '/administration/jobs/nightly-hello', [{ button: /^Run now/ }, { button: /^Delete$/ }]],
     ['job scheduling', '/administration/jobs/nightly-hello', [], 'Scheduling'],
     ['job executions', '/administration/jobs/nightly-hello', [], 'Latest executions'],
@@ -286,6 +287,7 @@ try {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [path, opener, select] of [
       ['/administration/jobs', /^Run now/, 'Select nightly-hello'],
+      ['/administration/jobs', /^New job$/],
       [`/administration/alerts/${alert.id}`, /^Silence/],
       ['/administration/notifications/acme-ops', /^Add rule/],
     ]) {

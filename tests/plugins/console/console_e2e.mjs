@@ -13,6 +13,7 @@
 // TenantUser sees their tenant's alerts only, with the actions disabled and
 // why. The jobs list sorts by every column from the keyboard (aria-sort, the
 // sort kept in the address) and shows the last run's duration; a job is
+// created from the list, paused and resumed on its Scheduling tab and
 // deleted from its page with a reason (refused while a run of it waits, its
 // runs kept in the history). Screenshots of each page go to --out.
 //
@@ -621,9 +622,45 @@ try {
   a11y.push(...(await accessibilityProblems(page, 'audit')));
   check(a11y.length === 0, `every control is labelled and nothing scrolls sideways: ${a11y.join('; ')}`);
 
+  step('create a job from the jobs list (a bad id named by the server), pause and resume it on its Scheduling tab');
+  {
+    await page.goto(`${base}/administration/jobs`);
+    await page.getByRole('button', { name: 'New job', exact: true }).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByRole('heading', { name: 'New scheduled job' }).waitFor();
+    check(await dlg.getByRole('button', { name: 'Create job' }).isDisabled(), 'Create waits for an id');
+    await dlg.getByLabel('Job type', { exact: true }).selectOption('hello');
+    await dlg.getByLabel(/^Description/).fill('To be deleted');
+    await dlg.getByLabel(/^Scheduled: a cron expression/).check();
+    await dlg.getByLabel(/^Cron expression/).fill('30 18 1 1 *');
+    await dlg.getByLabel('Time zone', { exact: true }).fill('Europe/Stockholm');
+    await dlg.getByLabel(/^Id/).fill('Retired Hello');
+    await dlg.getByRole('button', { name: 'Create job' }).click();
+    await dlg.getByRole('alert').filter({ hasText: 'is not a valid id' }).waitFor();
+    a11y.push(...(await accessibilityProblems(page, 'new job dialog')));
+    await dlg.getByLabel(/^Id/).fill('retired-hello');
+    await dlg.getByRole('button', { name: 'Create job' }).click();
+    await page.waitForURL(/\/administration\/jobs\/retired-hello$/);
+    const made = (await api('GET', '/api/v1/jobs/retired-hello')).job;
+    check(made.job_type === 'hello' && made.planning === 'scheduled' && made.cron === '30 18 1 1 *' && made.time_zone === 'Europe/Stockholm' &&
+      made.enabled === true && made.description === 'To be deleted', `the job is created as filled in: ${JSON.stringify(made)}`);
+    const created = (await api('GET', '/api/v1/audit?action=job.create')).items.filter((a) => a.target === 'retired-hello');
+    check(created.length === 1 && created[0].outcome === 'ok', `one audited create (${created.length}), the refused id made none stored`);
+    await page.getByRole('tab', { name: 'Scheduling' }).click();
+    for (const on of [false, true]) {
+      const box = page.getByLabel('Enabled', { exact: true });
+      await (on ? box.check() : box.uncheck());
+      await page.getByRole('button', { name: 'Save scheduling' }).click();
+      let job;
+      for (let i = 0; i < 100 && (job = (await api('GET', '/api/v1/jobs/retired-hello')).job).enabled !== on; i++) await page.waitForTimeout(50);
+      check(job.enabled === on && job.cron === '30 18 1 1 *', `${on ? 'resumed' : 'paused'}: enabled ${job.enabled}`);
+    }
+    const changes = (await api('GET', '/api/v1/audit?action=job.update')).items.filter((a) => a.target === 'retired-hello');
+    check(changes.length === 2, `the pause and the resume are audited: ${changes.length}`);
+  }
+
   step('delete a job from its page: a reason asked, refused while a run waits, focus back on Escape; gone, its runs kept');
   {
-    await api('POST', '/api/v1/jobs', { id: 'retired-hello', job_type: 'hello', planning: 'disabled', description: 'To be deleted' });
     const ran = (await api('POST', '/api/v1/jobs/retired-hello/run', { reason: 'e2e: before delete', params: { steps: 1, step_ms: 0 } })).run_ids[0];
     const waiting = (await api('POST', '/api/v1/jobs/retired-hello/run', { reason: 'e2e: waits', start_at_ms: Date.now() + 3600000 })).run_ids[0];
     await page.goto(`${base}/administration/jobs/retired-hello`);

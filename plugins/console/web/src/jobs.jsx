@@ -1,15 +1,18 @@
 // The jobs list (/administration/jobs): scheduled jobs with their last run,
 // status icons and the unread-log marker, the last run's duration, filters,
-// sorting by any column (kept in the address), and Run now for the selected
-// rows. Also the Run now dialog the drill-in reuses.
+// sorting by any column (kept in the address), Run now for the selected
+// rows and New job (roles with jobs.write). Also the Run now dialog the
+// drill-in reuses.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
 import { fromLocalInput, zoneName } from './format.js';
+import { browserZone } from './prefs.js';
 import { manifestText, msg, t, tr } from './i18n.js';
 import {
   ChoiceFilter,
   Dialog,
   EmptyRow,
+  FormActions,
   Link,
   LogView,
   Message,
@@ -207,6 +210,103 @@ export function RunNowDialog({ jobs, onClose, onStarted }) {
   );
 }
 
+/**
+ * A new scheduled job (POST /api/v1/jobs): its id, job type with that type's
+ * parameters, description, planning (the type's own schedule, a cron
+ * expression or by hand only), time zone and whether it is enabled.
+ * `onCreated(job)` gets the job the server stored.
+ */
+export function NewJobDialog({ onClose, onCreated }) {
+  const ctx = useSession();
+  const types = [...ctx.types.values()].sort((a, b) => manifestText(a, 'title').localeCompare(manifestText(b, 'title')));
+  const [id, setId] = useState('');
+  const [typeId, setTypeId] = useState(types[0]?.id || '');
+  const type = ctx.types.get(typeId);
+  const schema = type ? schemaOf(type) : null;
+  const [values, setValues] = useState(() => formValues(schema, {}));
+  const [description, setDescription] = useState('');
+  const [planning, setPlanning] = useState('automatic');
+  const [cron, setCron] = useState('');
+  const [zone, setZone] = useState(browserZone);
+  const [enabled, setEnabled] = useState(true);
+  const { busy, error, run } = useAction();
+  const chooseType = (next) => {
+    setTypeId(next);
+    const s = ctx.types.get(next) ? schemaOf(ctx.types.get(next)) : null;
+    setValues(formValues(s, {}));
+  };
+  const submit = (e) => {
+    e.preventDefault();
+    const body = { id: id.trim(), job_type: typeId, planning, time_zone: zone.trim(), enabled };
+    if (description.trim()) body.description = description.trim();
+    if (planning === 'scheduled') body.cron = cron.trim();
+    if (schema) body.params = formParams(schema, values, {});
+    run(async () => onCreated((await api('/api/v1/jobs', { method: 'POST', body })).job));
+  };
+  return (
+    <Dialog title={t('New scheduled job')} onClose={onClose}>
+      <form onSubmit={submit} class="form">
+        <div class="field">
+          <label for="nj-id">
+            {t('Id')} <span class="hint">{t('lower-case letters, digits, dots, dashes and underscores, such as nightly-usage')}</span>
+          </label>
+          <input id="nj-id" name="id" required value={id} onInput={(e) => setId(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="nj-type">{t('Job type')}</label>
+          <select id="nj-type" value={typeId} onChange={(e) => chooseType(e.currentTarget.value)}>
+            {types.map((x) => (
+              <option value={x.id} key={x.id}>
+                {manifestText(x, 'title') || x.id}
+              </option>
+            ))}
+          </select>
+          {type && manifestText(type, 'description') && <p class="hint">{manifestText(type, 'description')}</p>}
+        </div>
+        <div class="field">
+          <label for="nj-description">
+            {t('Description')} <span class="hint">{t('optional')}</span>
+          </label>
+          <input id="nj-description" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
+        </div>
+        <SchemaFields key={typeId} schema={schema} values={values} onChange={setValues} idPrefix="nj" />
+        <fieldset>
+          <legend>{t('Planning')}</legend>
+          {[
+            ['automatic', t("Automatic: the job type's own schedule ({schedule})", { schedule: type?.default_schedule || t('none') })],
+            ['scheduled', t('Scheduled: a cron expression')],
+            ['disabled', t('Disabled: runs only when started by hand')],
+          ].map(([v, label]) => (
+            <div class="field check" key={v}>
+              <input id={`nj-pl-${v}`} type="radio" name="nj-planning" value={v} checked={planning === v} onChange={() => setPlanning(v)} />
+              <label for={`nj-pl-${v}`}>{label}</label>
+            </div>
+          ))}
+          {planning === 'scheduled' && (
+            <div class="field indent">
+              <label for="nj-cron">
+                {t('Cron expression')}{' '}
+                <span class="hint">{t('minute hour day-of-month month day-of-week; several separated by ;')}</span>
+              </label>
+              <input id="nj-cron" class="mono" required value={cron} onInput={(e) => setCron(e.currentTarget.value)} />
+            </div>
+          )}
+          <div class="field">
+            <label for="nj-zone">{t('Time zone')}</label>
+            <input id="nj-zone" value={zone} onInput={(e) => setZone(e.currentTarget.value)} />
+          </div>
+          <div class="field check">
+            <input id="nj-enabled" type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.currentTarget.checked)} />
+            <label for="nj-enabled">{t('Enabled')}</label>
+          </div>
+        </fieldset>
+        <FormActions error={error} busy={busy} disabled={busy || !id.trim() || !typeId} onClose={onClose} submit={t('Create job')}
+          working={t('Creating…')} />
+      </form>
+    </Dialog>
+  );
+}
+
 export function JobsPage() {
   const ctx = useSession();
   useReadMarks();
@@ -306,6 +406,11 @@ export function JobsPage() {
           >
             {chosen.length > 1 ? t('Run now ({n})', { n: chosen.length }) : t('Run now')}
           </button>
+          {ctx.can('jobs.write') && (
+            <button type="button" onClick={() => setDialog({ kind: 'new' })}>
+              {t('New job')}
+            </button>
+          )}
         </div>
       </div>
       {refusal && (
@@ -451,6 +556,9 @@ export function JobsPage() {
             else setNotice(t('Started runs {ids}.', { ids: ids.join(', ') }));
           }}
         />
+      )}
+      {dialog?.kind === 'new' && (
+        <NewJobDialog onClose={() => setDialog(null)} onCreated={(job) => (setDialog(null), navigate(`/administration/jobs/${encodeURIComponent(job.id)}`))} />
       )}
       {dialog?.kind === 'log' && <LogDialog runId={dialog.runId} onClose={() => (setDialog(null), reload())} />}
     </section>

@@ -765,4 +765,10 @@ export default {
   // The overview
   '{n} to start later': '{n} startar senare',
   '{n} held': '{n} kvarhållna',
+  'New job': 'Nytt jobb',
+  'New scheduled job': 'Nytt schemalagt jobb',
+  'lower-case letters, digits, dots, dashes and underscores, such as nightly-usage': 'gemener, siffror, punkter, bindestreck och understreck, som nightly-usage',
+  'optional': 'valfri',
+  'Scheduled: a cron expression': 'Schemalagd: ett cron-uttryck',
+  'Create job': 'Skapa jobb',
 };
