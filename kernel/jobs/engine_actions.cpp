@@ -325,8 +325,9 @@ Status Engine::retry(int64_t run_id, const Actor& actor, const std::string& reas
   if (s && (old.phase != store::kCompleted || old.outcome != store::kError))
     s = Status::conflict("run " + std::to_string(run_id) + " did not fail; only failed runs are retried");
   if (s) {
+    // A claim of it still being tried (it is COMPLETED: it fails) is no run.
     std::lock_guard lock(mu_);
-    if (flights_.count(run_id))
+    if (auto it = flights_.find(run_id); it != flights_.end() && it->second->claimed)
       s = Status::conflict("run " + std::to_string(run_id) + " was given up but its plugin is still running");
   }
   if (s) {
