@@ -19,8 +19,9 @@ namespace opk::jobs {
 namespace {
 
 // Idle workers look for due runs this seldom here, so a released run that
-// starts within a fraction of it was woken by the release's hint.
-constexpr uint32_t kOpsPollMs = 5000;
+// completes within half of it (5 s, room for an unoptimized build on a
+// loaded machine) was woken by the release's hint.
+constexpr uint32_t kOpsPollMs = 10000;
 
 class ClusterOpsTest : public ::testing::Test {
  protected:
@@ -112,8 +113,10 @@ TEST_F(ClusterOpsTest, HoldAndLogFollowThroughAKernelThatDoesNotRunTheRun) {
 
   // Running on y: refused the same way; it runs on. Its log, followed
   // through x, streams while y runs it and ends once it completes there.
+  // It runs 3.2 s, so a line reaches x (y's log flush, every 1 s) over 2 s
+  // before it completes.
   int64_t id = 0;
-  ASSERT_TRUE(y->engine()->run_now(test::manual("hello", R"({"steps":8,"step_ms":200})"), &id));
+  ASSERT_TRUE(y->engine()->run_now(test::manual("hello", R"({"steps":8,"step_ms":400})"), &id));
   ASSERT_TRUE(test::wait_running(*y, id));
   s = x->engine()->hold(id, true, actor, "too late");
   EXPECT_EQ(s.code(), OPK_ERR_CONFLICT);
