@@ -12,7 +12,8 @@
 // Swedish when the browser asks for it (the jobs, a job and a run included,
 // job types titled from their manifests' translations), and the operator's
 // choice is kept; the Delete dialog of a job and the New job dialog are
-// checked like every other.
+// checked like every other. By keyboard only also: Attention's Mark all
+// seen, the Overview's failures by job to a run, the run history's pager.
 //
 //   node a11y_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -267,6 +268,64 @@ try {
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/administration\/runs$/);
     await page.getByRole('heading', { name: 'Run history' }).waitFor();
+    await page.context().close();
+  }
+
+  step('keyboard only: Attention\'s Mark all seen, the Overview to a failed run, the run history\'s pager');
+  {
+    // A failure nobody has seen yet (the failed run's page was seen above).
+    const fresh = (await api('POST', '/api/v1/runs', { job_type: 'hello', reason: 'a11y: fails again', params: { steps: 1, step_ms: 0, fail: true } })).run_ids[0];
+    for (let i = 0; i < 100 && (await api('GET', `/api/v1/runs/${fresh}`)).run.phase !== 'COMPLETED'; i++) await e2e.sleep(100);
+    const page = await newPage();
+    await signIn(page, adminToken);
+    await page.getByRole('link', { name: 'acme-report' }).waitFor();
+    await page.waitForTimeout(500);
+    const tab = async (pred, what, max = 80, key = 'Tab') => {
+      for (let i = 0; i < max; i++) {
+        await page.keyboard.press(key);
+        if (await page.evaluate(pred)) return;
+      }
+      throw new Error(`${key} never reached ${what}`);
+    };
+    await tab(() => document.activeElement.textContent.trim().startsWith('Attention'), "the menu's Attention", 80, 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/administration\/attention$/);
+    await page.locator('main').focus();
+    await tab(() => /^Mark all failures of .+ seen$/.test(document.activeElement.getAttribute('aria-label') || ''), 'Mark all seen', 150);
+    const mark = await page.evaluate(() => document.activeElement.getAttribute('aria-label'));
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: mark, exact: true }).waitFor({ state: 'detached' });
+    await tab(() => document.activeElement.textContent.trim() === 'Overview', "the menu's Overview", 80, 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/administration\/overview$/);
+    await page.getByRole('heading', { name: 'Failures in the last 24 hours, by job' }).waitFor();
+    await page.locator('[data-testid^="failures-"] a').first().waitFor();
+    await page.locator('main').focus();
+    await tab(() => /^Run \d+$/.test(document.activeElement.textContent) && !!document.activeElement.closest('[data-testid^="failures-"]'),
+      'the last failed run of a job', 120);
+    const failed = await page.evaluate(() => document.activeElement.textContent.replace('Run ', ''));
+    await page.keyboard.press('Enter');
+    await page.waitForURL(new RegExp(`/administration/runs/${failed}$`));
+    // More runs than a page holds.
+    const more = (await api('POST', '/api/v1/runs', {
+      requests: Array.from({ length: 50 }, () => ({ job_type: 'hello', reason: 'a11y: a page of runs', params: { steps: 1, step_ms: 0 } })),
+    })).run_ids;
+    for (let i = 0; i < 100 && (await api('GET', `/api/v1/runs/${more.at(-1)}`)).run.phase !== 'COMPLETED'; i++) await e2e.sleep(100);
+    await tab(() => document.activeElement.textContent.trim() === 'Run history', "the menu's Run history", 80, 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/administration\/runs$/);
+    await page.getByRole('heading', { name: 'Run history' }).waitFor();
+    await page.locator('.pager').waitFor();
+    await page.locator('main').focus();
+    await tab(() => document.activeElement.textContent === 'Skip to the pager', 'the skip link to the pager', 40, 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    // On the first page Newest and Previous are disabled: the skip link leads to Next.
+    check((await page.evaluate(() => document.activeElement.closest('.pager') !== null && document.activeElement.textContent)) === 'Next',
+      'the skip link puts the focus on the run history\'s Next');
+    const first = await page.locator('table tbody tr').first().innerText();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((f) => document.querySelector('table tbody tr')?.innerText !== f, first);
+    check(/cursor=/.test(page.url()), `Next by keyboard pages the run history: ${page.url()}`);
     await page.context().close();
   }
 
