@@ -20,15 +20,40 @@ constexpr int64_t kAckEveryMs = 1000;  // acknowledgements while events keep com
 constexpr int64_t kGatherMs = 20;      // the pause after a read of fewer events than kReadLimit
 constexpr int64_t kDueListMs = 1000;   // how long a worker claims from one read of the due list
 
-Event event_of(const Json& e) {
+// The event of one item of a read's answer, its payload moved out of it
+// (a document is often most of the event's bytes).
+Event event_of(Json& e) {
   Event ev;
   ev.seq = e.value("seq", int64_t{0});
   ev.time_ms = e.value("time_ms", int64_t{0});
   ev.kind = e.value("kind", "");
   ev.scope = e.value("scope", "");
   ev.subject = e.value("subject", "");
-  ev.payload = e.contains("payload") ? e["payload"] : Json::object();
+  auto payload = e.find("payload");
+  ev.payload = payload != e.end() ? std::move(*payload) : Json::object();
   return ev;
+}
+
+// The event as the channels get it (opk_notification.event_json): the
+// object {kind, payload, scope, seq, subject, time_ms} as nlohmann writes
+// it (keys in order, invalid UTF-8 replaced), without copying the payload
+// into a document of its own first.
+std::string outbox_event_json(const Event& e) {
+  auto text = [](const std::string& v) { return Json(v).dump(-1, ' ', false, Json::error_handler_t::replace); };
+  std::string out = "{\"kind\":";
+  out += text(e.kind);
+  out += ",\"payload\":";
+  out += e.payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+  out += ",\"scope\":";
+  out += text(e.scope);
+  out += ",\"seq\":";
+  out += std::to_string(e.seq);
+  out += ",\"subject\":";
+  out += text(e.subject);
+  out += ",\"time_ms\":";
+  out += std::to_string(e.time_ms);
+  out += '}';
+  return out;
 }
 
 std::string run_field(const Event& e, const char* field) {
@@ -233,7 +258,7 @@ Status Outbox::consume_once(int64_t wait_ms, size_t* got) {
     return s;
   if (!answer.is_object() || !answer.contains("events") || !answer["events"].is_array())
     return Status(OPK_ERR_INTERNAL, "opk.events/1 read: the answer has no events");
-  const Json& list = answer["events"];
+  Json& list = answer["events"];
   *got = list.size();
   if (list.empty()) {
     ack(cursor, true);  // idle: what was handled is acknowledged now
@@ -260,14 +285,13 @@ Status Outbox::consume_once(int64_t wait_ms, size_t* got) {
   std::vector<Delivery> out;
   int64_t last = cursor;
   const int64_t now = p_.host().now_ms();
+  std::string event_json;  // the event's, made at its first delivery
   auto add = [&](const Rule& rule, const std::string& scope, const Event& e) {
     const Message m = render(e, rule);
     if (!m.render_error.empty())
       p_.host().warn("notifications: rule " + rule.id + ", event " + std::to_string(e.seq) +
                      ": the default template was used: " + m.render_error);
-    const std::string event_json = Json{{"seq", e.seq},     {"time_ms", e.time_ms}, {"kind", e.kind},
-                                        {"scope", e.scope}, {"subject", e.subject}, {"payload", e.payload}}
-                                       .dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (event_json.empty()) event_json = outbox_event_json(e);
     for (const auto& x : rule.recipients) {
       Delivery d;
       d.id = delivery_id(rule.id, e.seq, rule.channel, x.to);
@@ -289,8 +313,9 @@ Status Outbox::consume_once(int64_t wait_ms, size_t* got) {
       out.push_back(std::move(d));
     }
   };
-  for (const auto& item : list) {
+  for (auto& item : list) {
     const Event e = event_of(item);
+    event_json.clear();
     last = std::max(last, e.seq);
     if (e.time_ms < since_ms) continue;  // before this plugin's first start
     if (silenced(e)) continue;

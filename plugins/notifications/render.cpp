@@ -174,6 +174,32 @@ std::vector<TemplateError> check_templates(const Templates& t) {
   return errors;
 }
 
+namespace {
+
+// The default body of a webhook: {data, scope, seq, subject, timestamp,
+// type} as nlohmann writes the object (keys in order, invalid UTF-8
+// replaced), without copying the payload into a document of its own.
+std::string webhook_envelope(const Event& event) {
+  auto text = [](const std::string& v) { return Json(v).dump(-1, ' ', false, Json::error_handler_t::replace); };
+  std::string out = "{\"data\":";
+  out +=
+      event.payload.is_null() ? std::string("{}") : event.payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+  out += ",\"scope\":";
+  out += text(event.scope);
+  out += ",\"seq\":";
+  out += std::to_string(event.seq);
+  out += ",\"subject\":";
+  out += text(event.subject);
+  out += ",\"timestamp\":";
+  out += text(iso_time(event.time_ms));
+  out += ",\"type\":";
+  out += text(event.kind);
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
 Json template_data(const Event& event, const Rule& rule) {
   Json data = event.payload.is_object() ? event.payload : Json::object();
   data["event"] = {{"seq", event.seq},         {"kind", event.kind},
@@ -192,13 +218,8 @@ Message render(const Event& event, const Rule& rule) {
   for (char& c : m.subject)
     if (c == '\r' || c == '\n') c = ' ';
   if (rule.channel == "webhook") {
-    const Json envelope = {
-        {"type", event.kind},       {"timestamp", iso_time(event.time_ms)},
-        {"seq", event.seq},         {"scope", event.scope},
-        {"subject", event.subject}, {"data", event.payload.is_null() ? Json::object() : event.payload}};
-    const std::string fallback = envelope.dump(-1, ' ', false, Json::error_handler_t::replace);
     m.body = part(rule.templates.body, nullptr, "template.body", data, false, event.time_ms, &m);
-    if (m.body.empty()) m.body = fallback;
+    if (m.body.empty()) m.body = webhook_envelope(event);
     m.content_type = "application/json";
     return m;
   }

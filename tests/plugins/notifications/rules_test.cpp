@@ -327,6 +327,18 @@ TEST(NotificationTemplates, WebhookBodyIsTheEvent) {
   EXPECT_EQ(body["timestamp"], "2026-01-01T00:00:00Z");
   EXPECT_EQ(body["seq"], 7);
   EXPECT_EQ(body["data"]["run"]["job_type"], "database-backup");
+  // Byte for byte the envelope as a document of its own writes it, quotes
+  // and bytes that are not UTF-8 included; a null payload is {}.
+  Event odd = e;
+  odd.subject = "run:\"7\"\xff";
+  odd.scope = "tenant:\\acme";
+  for (const Json& payload : {odd.payload, Json()}) {
+    odd.payload = payload;
+    const Json envelope = {{"type", odd.kind},       {"timestamp", "2026-01-01T00:00:00Z"},
+                           {"seq", odd.seq},         {"scope", odd.scope},
+                           {"subject", odd.subject}, {"data", payload.is_null() ? Json::object() : payload}};
+    EXPECT_EQ(render(odd, r).body, envelope.dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
 }
 
 TEST(NotificationTemplates, CheckNamesPartLineAndColumn) {
