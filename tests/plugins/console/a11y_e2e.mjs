@@ -34,7 +34,7 @@ const { base, adminToken, conf } = await kernelFolder(
   dir,
   [
     ...['admin-http.so', 'console.so', 'hello.so', 'notifications.so', 'channel-webhook.so', 'webhook-inbox.so',
-        'feature-flags.so', 'rate-limit-overrides.so'].map((f) => join(PLUGINS, f)),
+        'feature-flags.so', 'rate-limit-overrides.so', 'maintenance-mode.so', 'migration-status.so', 'cache-purge.so'].map((f) => join(PLUGINS, f)),
     join(FIXTURES, 'engine_jobs.so'),
   ],
   `[permissions]
@@ -161,6 +161,9 @@ try {
     ['feature flags', '/administration/feature-flags', [{ button: /^New flag|^Create/ }]],
     ['rate-limit overrides', '/administration/rate-limit-overrides', [{ button: /^New override|^Create|^Add/ }]],
     ['workers', '/administration/workers', []],
+    ['maintenance', '/administration/maintenance', [{ button: /^Start maintenance/ }]],
+    ['migrations', '/administration/migrations', []],
+    ['caches', '/administration/caches', []],
     ['plugins', '/administration/plugins', []],
     ['audit', '/administration/audit', []],
   ];
