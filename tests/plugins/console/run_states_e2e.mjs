@@ -8,8 +8,8 @@
 // after a crash", "Failed"), in the run history's icons and filters, and in
 // Attention, which lists only the real failure unless asked to include the
 // others; the overview's counts agree with the API's lists; two runs selected
-// in the history are held, released and cancelled in bulk with one reason,
-// each audited on its own; the history pages 55 queued runs with Next and
+// in the history are held, released, cancelled and retried in bulk with one
+// reason, each audited on its own (a retry naming its new run); the history pages 55 queued runs with Next and
 // Previous, and its address gives the same page. Screenshots go to --out.
 //
 //   node run_states_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
@@ -150,7 +150,7 @@ try {
     await dlg.getByRole('button', { name: button }).click();
     await dlg.waitFor({ state: 'detached' });
     const rows = (await api('GET', `/api/v1/audit?limit=100`)).items.filter((a) => a.reason === reason);
-    check(rows.length === 2 && waiting.every((id) => rows.some((a) => a.target === `run ${id}` && a.outcome === 'ok')),
+    check(rows.length === 2 && waiting.every((id) => rows.some((a) => a.target === `run ${id}` && /^ok(: run \d+)?$/.test(a.outcome))),
       `one audit row per run for '${reason}': ${JSON.stringify(rows)}`);
   };
   await bulk(/^Hold/, 'e2e: hold both');
@@ -190,6 +190,19 @@ try {
     await page.locator('td.empty').filter({ hasText: 'No run matches' }).waitFor();
     a11yOverview.push(...(await e2e.accessibilityProblems(page, 'run history filtered')));
     await e2e.shot(OUT, page, 's-history-pages');
+  }
+
+  step('bulk retry of the selected failed runs: one reason, one audit row and one new run each');
+  {
+    await page.goto(`${base}/administration/runs?status=cancelled`);
+    for (const id of waiting) await page.getByLabel(`Select run ${id}`).waitFor();
+    await bulk(/^Retry/, 'e2e: retry both');
+    const retries = (await api('GET', '/api/v1/runs?trigger=retry&limit=100')).items;
+    check(retries.length === 2, `two runs started by the retry: ${retries.length}`);
+    for (const id of waiting) {
+      const again = retries.filter((r) => (r.parent_run_id ?? (r.parent && r.parent.id)) === id);
+      check(again.length === 1, `run ${id} retried once: ${JSON.stringify(retries.map((r) => [r.id, r.parent_run_id]))}`);
+    }
   }
 
   step('each run page says how the run ended');
