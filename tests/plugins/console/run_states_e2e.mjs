@@ -7,7 +7,8 @@
 // by admin: …", "Timed out after 100 ms", "Stopped at shutdown", "Recovered
 // after a crash", "Failed"), in the run history's icons and filters, and in
 // Attention, which lists only the real failure unless asked to include the
-// others; the overview's counts agree with the API's lists; two runs selected
+// others; the overview's counts agree with the API's lists and follow a run
+// completed meanwhile without a reload; two runs selected
 // in the history are held, released, cancelled and retried in bulk with one
 // reason, each audited on its own (a retry naming its new run); the history pages 55 queued runs with Next and
 // Previous, and its address gives the same page. Screenshots go to --out.
@@ -118,6 +119,14 @@ try {
   check((await page.locator('[data-testid^="failures-"]').count()) === 1, 'only real failures are grouped');
   await e2e.shot(OUT, page, 's-overview');
   a11yOverview.push(...(await e2e.accessibilityProblems(page, 'overview')));
+  // Refreshed live: a run that completes meanwhile is counted without a reload (poll_seconds = 1).
+  {
+    const before = Number(await tile('day-normal'));
+    const { run_ids: [more] } = await api('POST', '/api/v1/runs', { job_type: 'hello', reason: 'e2e: one more', params: { steps: 1, step_ms: 0 } });
+    for (let i = 0; i < 100 && (await api('GET', `/api/v1/runs/${more}`)).run.phase !== 'COMPLETED'; i++) await sleep(50);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="overview-day-normal"] .tile-value')?.textContent.trim() === String(n),
+      before + 1, { timeout: 10000 });
+  }
 
   step('the run history shows each status apart, and filters by it');
   await page.goto(`${base}/administration/runs`);
