@@ -319,18 +319,20 @@ class Handler {
                         {{"Retry-After", retry}, {"RateLimit-Policy", fields.policy}, {"RateLimit", fields.state}});
   }
 
-  // True when a window of opskernel.maintenance/1 refuses `method` for
-  // `principal`: offline refuses every request scoped to the tenant,
-  // read-only its writes (all but GET and HEAD). PlatformAdministrators
-  // and the kernel's System principals are never refused. No store read.
-  bool refused_for_maintenance(const opk_principal& principal, const std::string& method,
+  // True when a window of opskernel.maintenance/1 refuses `method` on
+  // `path` for `principal`: offline refuses every request scoped to the
+  // tenant, read-only its writes (all but GET, HEAD and the reads that take
+  // a body, POST /api/v1/failure-groups). PlatformAdministrators and the
+  // kernel's System principals are never refused. No store read.
+  bool refused_for_maintenance(const opk_principal& principal, const std::string& method, const std::string& path,
                                opk_maintenance_state* state) {
     const std::string_view role = principal.role ? principal.role : "";
     if (role == "PlatformAdministrator" || role == "System" || !principal.scope) return false;
     state->struct_size = sizeof *state;
     const int32_t mode = server_.maintenance_->for_scope(server_.host_.raw(), principal.scope, state);
     if (mode == OPK_MAINTENANCE_OFFLINE) return true;
-    return mode == OPK_MAINTENANCE_READ_ONLY && method != "GET" && method != "HEAD";
+    const bool read = method == "GET" || method == "HEAD" || (method == "POST" && path == "/api/v1/failure-groups");
+    return mode == OPK_MAINTENANCE_READ_ONLY && !read;
   }
 
   // 503 with window `m`'s banner in the problem's "maintenance" member and
@@ -481,7 +483,8 @@ class Handler {
       rs.set("RateLimit", fields.state);
     }
     opk_maintenance_state maintenance{};
-    if (authenticated && server_.maintenance_ && refused_for_maintenance(*principal, rq.getMethod(), &maintenance))
+    if (authenticated && server_.maintenance_ &&
+        refused_for_maintenance(*principal, rq.getMethod(), path, &maintenance))
       return send_maintenance(rs, maintenance);
 
     // The body, within the size limit. A client that waits for "100

@@ -4,8 +4,10 @@
 // grouped by job (how many, the last one and its error, the runs when opened,
 // and "Mark all seen"), and stale runs, each linking to the run. What a user
 // has seen is kept on the server (readLog in api.js), so it is the same in
-// every browser. Polled for the navigation badges too (Attention, and Alerts
-// from the alert counts).
+// every browser; the server counts the failures not seen per job
+// (POST /api/v1/failure-groups with those marks), however many there are.
+// Polled for the navigation badges too (Attention, and Alerts from the
+// alert counts).
 import './attention.css';
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, readLog } from './api.js';
@@ -49,6 +51,7 @@ async function alertsNeedingAttention(ctx) {
  * Polls what needs attention: every poll_seconds while the panel is shown
  * (`open`), else every 30 s for the menu's counts. Returns {count, critical,
  * escalated, alertCounts, over, queues, failed, stale, error, alertsError, at};
+ * failed is {groups, total, since, stopped} (POST /api/v1/failure-groups);
  * alertCounts is null until read (or when the caller may not read alerts).
  */
 export function useAttention(ctx, open) {
@@ -59,7 +62,7 @@ export function useAttention(ctx, open) {
     alertCounts: null,
     over: [],
     queues: [],
-    failed: [],
+    failed: { groups: [], total: 0, since: 0, stopped: false },
     stale: [],
     error: null,
     alertsError: null,
@@ -78,17 +81,17 @@ export function useAttention(ctx, open) {
       // The server filters: only flagged runs cross the wire.
       const since = now - s.failed_lookback_days * 86400000;
       const stopped = attentionStopped.get(ctx.me.user_id);
-      // The page groups up to 1,000 failures; the menu's count needs fewer.
-      const failures = open ? 1000 : 200;
-      const [running, recent, failed, stale, queues, terminated] = await Promise.all([
+      // The failures not seen, counted per job by the server after this
+      // user's marks: exact however many there are, for the page and the menu.
+      const read = readLog.all(ctx.me.user_id);
+      const seenMarks = { after: { ...readLog.jobs }, seen_runs: [...read].slice(-10000) };
+      const [running, recent, groups, stale, queues] = await Promise.all([
         api(`/api/v1/runs${query({ status: 'running', over_target: true, limit: 100 })}`),
         api(`/api/v1/runs${query({ over_target: true, since_ms: now - s.over_target_lookback_hours * 3600000, limit: 100 })}`),
-        api(`/api/v1/runs${query({ status: 'error', since_ms: since, limit: failures })}`),
+        api('/api/v1/failure-groups', { method: 'POST', body: { since_ms: since, stopped, ...seenMarks } }),
         api(`/api/v1/runs${query({ status: 'running', stale: true, limit: 100 })}`),
         api('/api/v1/queues'),
-        stopped ? api(`/api/v1/runs${query({ status: 'terminated', since_ms: since, limit: failures })}`) : { items: [] },
       ]);
-      const read = readLog.all(ctx.me.user_id);
       const { a, e: alertsError } = await alerts;
       const over = new Map();
       for (const r of [...running.items, ...recent.items]) over.set(r.id, r);
@@ -97,9 +100,7 @@ export function useAttention(ctx, open) {
         queues: Object.entries(queues.pools || {})
           .filter(([, n]) => n > s.queue_threshold)
           .map(([pool, depth]) => ({ pool, depth })),
-        failed: [...failed.items, ...terminated.items]
-          .filter((r) => !read.has(r.id) && r.id > readLog.seenUpTo(ctx.me.user_id, failureKey(r)))
-          .sort((a, b) => b.id - a.id),
+        failed: { groups: groups.groups, total: groups.total, since, stopped },
         stale: stale.items,
         critical: a ? a.critical : [],
         escalated: a ? a.escalated : [],
@@ -109,7 +110,7 @@ export function useAttention(ctx, open) {
         at: now,
       };
       const alertIds = new Set([...next.critical, ...next.escalated].map((x) => x.id));
-      next.count = alertIds.size + next.over.length + next.queues.length + next.failed.length + next.stale.length;
+      next.count = alertIds.size + next.over.length + next.queues.length + next.failed.total + next.stale.length;
       if (live()) setState(next);
     } catch (e) {
       if (live()) setState((old) => ({ ...old, error: e }));
@@ -160,49 +161,81 @@ const failureText = (r) =>
       : t('failed {time}', { time: time(r.finished_ms) });
 
 /**
- * The failures not yet seen, grouped by job, the most recent first: each
- * with its count, its last failure and that one's error, its runs behind a
- * disclosure, and "Mark all seen".
+ * The runs of one failure group not yet seen, newest first, read when its
+ * disclosure is opened (at most 200): the failures (and the terminated runs
+ * when asked) since the lookback, of its job, else of its type and no job.
  */
-function FailureGroups({ runs, empty }) {
+function GroupRuns({ group, failed }) {
+  const ctx = useSession();
+  const [runs, setRuns] = useState(null);
+  const [error, setError] = useState(null);
+  const user = ctx.me.user_id;
+  useEffect(() => {
+    let live = true;
+    const by = group.job_id ? { job_id: group.job_id } : { job_type: group.job_type };
+    const read = (status) => api(`/api/v1/runs${query({ ...by, status, since_ms: failed.since, limit: 200 })}`);
+    Promise.all([read('error'), failed.stopped ? read('terminated') : { items: [] }])
+      .then(([f, t]) => {
+        if (!live) return;
+        const mark = readLog.seenUpTo(user, group.key);
+        const seen = readLog.all(user);
+        setRuns(
+          [...f.items, ...t.items]
+            .filter((r) => failureKey(r) === group.key && r.id > mark && !seen.has(r.id))
+            .sort((a, b) => b.id - a.id)
+            .slice(0, 200),
+        );
+      })
+      .catch((e) => live && setError(e));
+    return () => {
+      live = false;
+    };
+  }, [group.key, group.count, group.last.id, failed.since, failed.stopped]);
+  if (error) return <Message error={error} />;
+  if (!runs) return <p class="hint">{t('Checking…')}</p>;
+  return <RunList runs={runs} empty="" showJob={false} detail={failureText} />;
+}
+
+/**
+ * The failures not yet seen, grouped by job, the most recent first, as the
+ * server counts them: each with its count, its last failure and that one's
+ * error, its runs behind a disclosure, and "Mark all seen".
+ */
+function FailureGroups({ failed, empty }) {
   const ctx = useSession();
   const [error, setError] = useState(null);
-  if (!runs.length) return <p class="hint">{empty}</p>;
-  const groups = new Map();
-  for (const r of runs) {
-    const key = failureKey(r);
-    if (!groups.has(key)) groups.set(key, { key, job: r.scheduled_job_id, name: r.scheduled_job_id || r.job_type, runs: [] });
-    groups.get(key).runs.push(r);
-  }
+  const [opened, setOpened] = useState({});
+  if (!failed.groups.length) return <p class="hint">{empty}</p>;
   return (
     <>
       <Message error={error} />
       <ul class="attention-list failure-groups">
-        {[...groups.values()].map((g) => {
-          const last = g.runs[0]; // newest first
+        {failed.groups.map((g) => {
+          const last = g.last;
+          const name = g.job_id || g.job_type;
           return (
             <li key={g.key} data-testid={`attention-group-${g.key}`}>
               <div class="group-head">
                 <RunStatusIcon status={last.status} />{' '}
-                {g.job ? <Link href={`/administration/jobs/${encodeURIComponent(g.job)}`}>{g.name}</Link> : <span>{g.name}</span>}{' '}
-                <strong data-testid="attention-group-count">{tp(g.runs.length, '{n} failure', '{n} failures', { n: number(g.runs.length) })}</strong>{' '}
+                {g.job_id ? <Link href={`/administration/jobs/${encodeURIComponent(g.job_id)}`}>{name}</Link> : <span>{name}</span>}{' '}
+                <strong data-testid="attention-group-count">{tp(g.count, '{n} failure', '{n} failures', { n: number(g.count) })}</strong>{' '}
                 <span class="hint">
                   · {t('last')} <Link href={`/administration/runs/${last.id}`}>{t('Run {id}', { id: last.id })}</Link> {failureText(last)}
                 </span>{' '}
                 <button
                   type="button"
-                  aria-label={t('Mark all failures of {job} seen', { job: g.name })}
+                  aria-label={t('Mark all failures of {job} seen', { job: name })}
                   onClick={() => {
                     setError(null);
-                    readLog.markJob(ctx.me.user_id, g.key, Math.max(...g.runs.map((r) => r.id))).catch(setError);
+                    readLog.markJob(ctx.me.user_id, g.key, last.id).catch(setError);
                   }}
                 >
                   {t('Mark all seen')}
                 </button>
               </div>
-              <details>
-                <summary>{tp(g.runs.length, 'Its run', 'Its {n} runs', { n: number(g.runs.length) })}</summary>
-                <RunList runs={g.runs} empty="" showJob={false} detail={failureText} />
+              <details onToggle={(e) => e.currentTarget.open && setOpened((o) => ({ ...o, [g.key]: true }))}>
+                <summary>{tp(g.count, 'Its run', 'Its {n} runs', { n: number(g.count) })}</summary>
+                {opened[g.key] && <GroupRuns group={g} failed={failed} />}
               </details>
             </li>
           );
@@ -265,7 +298,7 @@ export function AttentionPage({ data }) {
           )}
         </section>
         <section aria-labelledby="att-failed">
-          <h2 id="att-failed">{t('Failed, not yet looked at ({n})', { n: data.failed.length })}</h2>
+          <h2 id="att-failed">{t('Failed, not yet looked at ({n})', { n: data.failed.total })}</h2>
           <label class="check">
             <input
               type="checkbox"
@@ -275,7 +308,7 @@ export function AttentionPage({ data }) {
             {t('Include cancelled, timed-out, stopped and recovered runs')}
           </label>
           <FailureGroups
-            runs={data.failed}
+            failed={data.failed}
             empty={t('No unread failures in the last {n} days. Failures you mark seen, or whose logs you read, leave this list.', { n: s.failed_lookback_days })}
           />
         </section>
