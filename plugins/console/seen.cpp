@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
 
 namespace opk::console {
 namespace {
@@ -40,6 +41,23 @@ std::string seen_key_start(const std::string& key) {
   size_t cut = std::min<size_t>(key.size(), 40);
   while (cut > 0 && cut < key.size() && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) --cut;
   return key.substr(0, cut);
+}
+
+// Whether `id` has the form of a job id or job type: 1 to 64 of [a-z0-9._-],
+// starting with a letter or digit (the kernel's rule for both).
+bool seen_id_form(std::string_view id) {
+  auto first = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); };
+  if (id.empty() || id.size() > 64 || !first(id[0])) return false;
+  for (char ch : id)
+    if (!first(ch) && ch != '.' && ch != '_' && ch != '-') return false;
+  return true;
+}
+
+// Whether `key` is a job key: a job id or "type:<job type>".
+bool seen_job_key_form(const std::string& key) {
+  constexpr std::string_view kType = "type:";
+  if (key.compare(0, kType.size(), kType) == 0) return seen_id_form(std::string_view(key).substr(kType.size()));
+  return seen_id_form(key);
 }
 
 // A run id of the request: a positive whole number; `field` names it.
@@ -103,6 +121,10 @@ Status SeenMarks::post(const Request& rq, Response& rs) const {
     if (key.size() > kMaxJobKey)
       return input::refuse(rs, Status::invalid("jobs." + seen_key_start(key) + "...: the job key is longer than " +
                                                std::to_string(kMaxJobKey) + " bytes"));
+    if (!seen_job_key_form(key))
+      return input::refuse(rs, Status::invalid("jobs." + key +
+                                               ": is not a job key (a job id or type:<job type>, each 1 to 64 of "
+                                               "[a-z0-9._-])"));
     int64_t id = 0;
     if (Status s = seen_run_id(value, "jobs." + key, &id); !s) return input::refuse(rs, s);
     writes.push_back(
@@ -119,6 +141,13 @@ Status SeenMarks::post(const Request& rq, Response& rs) const {
         {"DELETE FROM p_console_read_runs WHERE user_id = $1 AND run_id <= (SELECT run_id FROM "
          "p_console_read_runs WHERE user_id = $1 ORDER BY run_id DESC LIMIT 1 OFFSET " +
              std::to_string(kSeenRunsKept) + ")",
+         {user}});
+  // The job marks least recently set beyond the kept number are forgotten.
+  if (!jobs.empty())
+    writes.push_back(
+        {"DELETE FROM p_console_seen_jobs WHERE user_id = $1 AND job_key NOT IN (SELECT job_key FROM "
+         "p_console_seen_jobs WHERE user_id = $1 ORDER BY seen_ms DESC, up_to_run_id DESC, job_key LIMIT " +
+             std::to_string(kSeenJobsKept) + ")",
          {user}});
   Json results;
   if (Status s = Store(host_).transaction(writes, &results); !s) return input::refuse(rs, s);

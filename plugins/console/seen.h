@@ -14,6 +14,9 @@ namespace opk::console {
 
 // The read runs kept per user: older ones are forgotten beyond this many.
 inline constexpr int kSeenRunsKept = 5000;
+// The job marks kept per user: those least recently set are forgotten beyond
+// this many (at least one request's worth).
+inline constexpr int kSeenJobsKept = 2000;
 
 class SeenMarks {
  public:

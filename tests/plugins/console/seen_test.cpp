@@ -77,18 +77,20 @@ TEST_P(SeenMarks, EachUserKeepsTheirOwnAndBadInputStoresNothing) {
   EXPECT_EQ(marks(pat_), "runs: 9 5 3; jobs: nightly=12 type:hello=4");
 
   // Bad input is named; nothing of the request is stored.
-  for (auto [body, field] :
-       std::vector<std::pair<const char*, const char*>>{{"", "body"},
-                                                        {"not json", "not valid JSON"},
-                                                        {"[1]", "JSON object"},
-                                                        {R"({"runs": [11, "x"]})", "runs[1]"},
-                                                        {R"({"runs": [11, 0]})", "runs[1]"},
-                                                        {R"({"runs": 11})", "runs"},
-                                                        {R"({"jobs": {"nightly": 20, "weekly": -1}})", "jobs.weekly"},
-                                                        {R"({"jobs": []})", "jobs"},
-                                                        {R"({"jobs": {"nightly": 20, "": 21}})", "job key is empty"},
-                                                        {R"({"runs": [12], "user": "ann"})", "user"},
-                                                        {R"({})", "no marks"}}) {
+  for (auto [body, field] : std::vector<std::pair<const char*, const char*>>{
+           {"", "body"},
+           {"not json", "not valid JSON"},
+           {"[1]", "JSON object"},
+           {R"({"runs": [11, "x"]})", "runs[1]"},
+           {R"({"runs": [11, 0]})", "runs[1]"},
+           {R"({"runs": 11})", "runs"},
+           {R"({"jobs": {"nightly": 20, "weekly": -1}})", "jobs.weekly"},
+           {R"({"jobs": []})", "jobs"},
+           {R"({"jobs": {"nightly": 20, "": 21}})", "job key is empty"},
+           {R"({"jobs": {"nightly": 20, "Night ly": 21}})", "jobs.Night ly: is not a job key"},
+           {R"({"jobs": {"type:": 21}})", "jobs.type:: is not a job key"},
+           {R"({"runs": [12], "user": "ann"})", "user"},
+           {R"({})", "no marks"}}) {
     r = post(pat_, body);
     EXPECT_EQ(r.status, 400) << body << ": " << r.body;
     EXPECT_NE(r.body.find(field), std::string::npos) << body << ": " << r.body;
@@ -119,6 +121,22 @@ TEST_P(SeenMarks, EachUserKeepsTheirOwnAndBadInputStoresNothing) {
   ASSERT_EQ(all->size(), 5000u);
   EXPECT_EQ(all->getElement<int64_t>(0), 6100);
   EXPECT_EQ(all->getElement<int64_t>(4999), 1101);
+
+  // So are the job marks: those least recently set are forgotten.
+  for (int batch = 0; batch < 3; ++batch) {
+    std::string keys;
+    for (int i = 1; i <= 1000; ++i)
+      keys += (keys.empty() ? "\"" : ",\"") + std::string(batch == 2 && i % 2 ? "type:t" : "j") +
+              std::to_string(batch * 1000 + i) + "\": " + std::to_string(batch * 1000 + i);
+    ASSERT_EQ(post(pat_, "{\"jobs\": {" + keys + "}}").status, 204);
+  }
+  auto kept = test::http_request(port_, "GET", "/api/v1/console/seen", pat_).json()->getObject("jobs");
+  EXPECT_EQ(kept->size(), 2000u);
+  EXPECT_FALSE(kept->has("nightly"));
+  EXPECT_FALSE(kept->has("j1000"));
+  EXPECT_EQ(kept->getValue<int64_t>("j1001"), 1001);
+  EXPECT_EQ(kept->getValue<int64_t>("type:t2001"), 2001);
+  EXPECT_EQ(kept->getValue<int64_t>("j3000"), 3000);
 }
 
 }  // namespace
