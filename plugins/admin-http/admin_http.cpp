@@ -431,7 +431,7 @@ const char* const kOpenApiComponents = R"json({
             "count": {"type": "integer", "format": "int64"}, "last": {"$ref": "#/components/schemas/Run"}}}}}},
     "RunList": {"type": "object",
       "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}},
-        "next_cursor": {"type": "string", "description": "Opaque; passed as cursor, the next page (older runs). Absent when no older run matches"},
+        "next_cursor": {"type": "string", "description": "Opaque; passed as cursor, the next page (older runs). Absent when no older run matches; with over_target or stale, present whenever the runs looked at did not reach the oldest, so that page may be empty (with a next_cursor further back)"},
         "prev_cursor": {"type": "string", "description": "Opaque; passed as cursor, the page before (newer runs). Absent on the first page"}}},
     "Step": {"type": "object",
       "properties": {"id": {"type": "string"}, "outcome": {"type": "string"},
