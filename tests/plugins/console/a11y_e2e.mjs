@@ -481,7 +481,8 @@ try {
                         '/administration/alerts', `/administration/alerts/${alert.id}`, '/administration/audit', '/administration/plugins',
                         '/administration/rate-limit-overrides', '/administration/feature-flags',
                         '/administration/webhook-failures', '/administration/notifications', '/administration/notifications/acme-ops',
-                        '/administration/runs', '/administration/attention', '/administration/overview']) {
+                        '/administration/runs', '/administration/attention', '/administration/overview', '/administration/workers',
+                        '/administration/migrations']) {
       await go(page, path);
       await page.waitForLoadState('networkidle');
       // The page's own words, not the data in its tables (plugins' manifests, alert titles).

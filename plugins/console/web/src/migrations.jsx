@@ -7,28 +7,32 @@
 // only. The menu shows the page to roles with migrations.read.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
-import { CloseActions, Dialog, EmptyRow, Message, NotAllowed, Table, shortTime, time, useSession } from './ui.jsx';
+import { msg, t, tr } from './i18n.js';
+import { CloseActions, Dialog, EmptyRow, Message, NotAllowed, Table, number, shortTime, time, useSession } from './ui.jsx';
 
 const BASE = '/api/v1/migrations';
 /** The permission the migrations' routes name. */
 export const READ = 'migrations.read';
 
 const STATES = {
-  current: 'Current',
-  pending: 'Pending',
-  failed: 'Failed',
-  unknown: 'Not declared here',
+  current: msg('Current'),
+  pending: msg('Pending'),
+  failed: msg('Failed'),
+  unknown: msg('Not declared here'),
 };
 
 /** A duration in ms as "0.42 ms", "12 ms", "3.1 s"; "not recorded" for null. */
 const took = (ms) => {
-  if (ms === null || ms === undefined) return 'not recorded';
-  if (ms < 10) return `${ms.toFixed(2)} ms`;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  return `${(ms / 1000).toFixed(1)} s`;
+  if (ms === null || ms === undefined) return t('not recorded');
+  if (ms < 10) return t('{n} ms', { n: number(ms, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) });
+  if (ms < 1000) return t('{n} ms', { n: number(Math.round(ms)) });
+  return t('{n} s', { n: number(ms / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
 };
 
-const versionText = (o) => (o.latest === null || o.latest === undefined || o.latest === o.version ? `${o.version}` : `${o.version} of ${o.latest}`);
+const versionText = (o) =>
+  o.latest === null || o.latest === undefined || o.latest === o.version ? `${o.version}` : t('{version} of {latest}', { version: o.version, latest: o.latest });
+/** A state's words. */
+const stateText = (state) => (STATES[state] ? tr(STATES[state]) : state);
 
 /** One owner's migrations: applied (when, how long), pending, attempts. */
 function OwnerDialog({ owner, onClose }) {
@@ -40,20 +44,30 @@ function OwnerDialog({ owner, onClose }) {
       .catch(setError);
   }, [owner]);
   return (
-    <Dialog title={`Migrations of ${owner}`} onClose={onClose} wide>
+    <Dialog title={t('Migrations of {owner}', { owner })} onClose={onClose} wide>
       <Message error={error} />
       {data && (
         <div data-owner-detail={owner}>
           <p>
-            Version {versionText(data)}, {STATES[data.state].toLowerCase()}
-            {data.declared_ms ? `; declared by this kernel ${shortTime(data.declared_ms)}` : '; nothing declared by this kernel'}.
+            {data.declared_ms
+              ? t('Version {version}, {state}; declared by this kernel {time}.', {
+                  version: versionText(data),
+                  state: stateText(data.state).toLowerCase(),
+                  time: shortTime(data.declared_ms),
+                })
+              : t('Version {version}, {state}; nothing declared by this kernel.', { version: versionText(data), state: stateText(data.state).toLowerCase() })}
           </p>
           {data.failure && (
             <p class="field-error" data-testid="failure">
-              Version {data.failure.version} ({data.failure.name}) failed {time(data.failure.started_ms)} and was rolled back: {data.failure.error}
+              {t('Version {version} ({name}) failed {time} and was rolled back: {error}', {
+                version: data.failure.version,
+                name: data.failure.name,
+                time: time(data.failure.started_ms),
+                error: data.failure.error,
+              })}
             </p>
           )}
-          <Table name="applied" caption={`Applied migrations of ${owner}`} columns={['Version', 'Name', 'Applied', 'Took']}>
+          <Table name="applied" caption={t('Applied migrations of {owner}', { owner })} columns={[t('Version'), t('Name'), t('Applied'), t('Took')]}>
             {data.applied.map((m) => (
               <tr key={m.version} data-migration-version={m.version}>
                 <td>{m.version}</td>
@@ -63,11 +77,11 @@ function OwnerDialog({ owner, onClose }) {
               </tr>
             ))}
             <EmptyRow show={!data.applied.length} cols={4}>
-              Nothing applied.
+              {t('Nothing applied.')}
             </EmptyRow>
           </Table>
           {data.pending.length > 0 && (
-            <Table name="pending" caption={`Pending migrations of ${owner}`} columns={['Version', 'Name']}>
+            <Table name="pending" caption={t('Pending migrations of {owner}', { owner })} columns={[t('Version'), t('Name')]}>
               {data.pending.map((m) => (
                 <tr key={m.version} data-pending-version={m.version}>
                   <td>{m.version}</td>
@@ -76,7 +90,7 @@ function OwnerDialog({ owner, onClose }) {
               ))}
             </Table>
           )}
-          <Table name="attempts" caption={`Attempts to migrate ${owner}, newest first`} columns={['Version', 'Started', 'Took', 'Outcome']}>
+          <Table name="attempts" caption={t('Attempts to migrate {owner}, newest first', { owner })} columns={[t('Version'), t('Started'), t('Took'), t('Outcome')]}>
             {data.attempts.map((a, i) => (
               <tr key={i} data-attempt-outcome={a.outcome}>
                 <td>
@@ -84,11 +98,11 @@ function OwnerDialog({ owner, onClose }) {
                 </td>
                 <td title={time(a.started_ms)}>{shortTime(a.started_ms)}</td>
                 <td>{took(a.duration_ms)}</td>
-                <td>{a.outcome === 'failed' ? `failed: ${a.error}` : 'applied'}</td>
+                <td>{a.outcome === 'failed' ? t('failed: {error}', { error: a.error }) : t('applied')}</td>
               </tr>
             ))}
             <EmptyRow show={!data.attempts.length} cols={4}>
-              No attempt recorded.
+              {t('No attempt recorded.')}
             </EmptyRow>
           </Table>
         </div>
@@ -105,7 +119,7 @@ export function MigrationsPage() {
   const [error, setError] = useState(null);
   const [open, setOpen] = useState(null);
   useEffect(() => {
-    document.title = 'Migrations · Opskernel';
+    document.title = `${t('Migrations')} · Opskernel`;
   }, []);
   useEffect(() => {
     if (!ctx.can(READ)) return;
@@ -115,7 +129,7 @@ export function MigrationsPage() {
       .catch((e) => live && setError(e));
     return () => (live = false);
   }, [state]);
-  if (!ctx.can(READ)) return <NotAllowed title="Migrations" role={ctx.me.role} what="see the schema migrations" />;
+  if (!ctx.can(READ)) return <NotAllowed title={t('Migrations')} role={ctx.me.role} what={t('see the schema migrations')} />;
   const rows = data?.owners || [];
   const last = data?.last_run;
   const counts = data?.counts || {};
@@ -123,47 +137,61 @@ export function MigrationsPage() {
     <section aria-labelledby="mig-title">
       <div class="page-head">
         <div>
-          <h1 id="mig-title">Migrations</h1>
+          <h1 id="mig-title">{t('Migrations')}</h1>
           <p class="sub">
-            The store's schema ({data?.dialect || '…'}): the kernel's and each plugin's migrations. A migration runs in one transaction; one that fails leaves its tables as they
-            were.
+            {t("The store's schema ({dialect}): the kernel's and each plugin's migrations. A migration runs in one transaction; one that fails leaves its tables as they were.", {
+              dialect: data?.dialect || '…',
+            })}
           </p>
         </div>
       </div>
       <p data-testid="last-run">
         {last
-          ? `Last migration run: ${last.owner} version ${last.version} (${last.name}) ${last.outcome} ${time(last.started_ms)}, took ${took(last.duration_ms)}.`
-          : 'No migration run recorded.'}{' '}
-        {data && `${counts.current || 0} current, ${counts.pending || 0} pending, ${counts.failed || 0} failed, ${counts.unknown || 0} not declared here.`}
+          ? t('Last migration run: {owner} version {version} ({name}) {outcome} {time}, took {took}.', {
+              owner: last.owner,
+              version: last.version,
+              name: last.name,
+              outcome: last.outcome === 'failed' ? t('failed') : t('applied'),
+              time: time(last.started_ms),
+              took: took(last.duration_ms),
+            })
+          : t('No migration run recorded.')}{' '}
+        {data &&
+          t('{current} current, {pending} pending, {failed} failed, {unknown} not declared here.', {
+            current: number(counts.current || 0),
+            pending: number(counts.pending || 0),
+            failed: number(counts.failed || 0),
+            unknown: number(counts.unknown || 0),
+          })}
       </p>
       <div class="tools filters">
         <label class="visually-hidden" for="mig-filter-state">
-          State
+          {t('State')}
         </label>
         <select id="mig-filter-state" value={state} onChange={(e) => setState(e.currentTarget.value)}>
-          <option value="">Every state</option>
-          <option value="failed">Failed</option>
-          <option value="pending">Pending</option>
-          <option value="current">Current</option>
-          <option value="unknown">Not declared here</option>
+          <option value="">{t('Every state')}</option>
+          <option value="failed">{t('Failed')}</option>
+          <option value="pending">{t('Pending')}</option>
+          <option value="current">{t('Current')}</option>
+          <option value="unknown">{t('Not declared here')}</option>
         </select>
       </div>
       <Message error={error} />
       <Table
         name="migrations"
-        caption={`Schema migrations by owner, the kernel first, ${data ? `${rows.length} shown` : 'loading'}`}
-        columns={['Owner', 'State', 'Version', 'Pending', 'Last applied', 'Failure']}
+        caption={data ? t('Schema migrations by owner, the kernel first, {n} shown', { n: number(rows.length) }) : t('Schema migrations by owner, the kernel first, loading')}
+        columns={[t('Owner'), t('State'), t('Version'), t('Pending'), t('Last applied'), t('Failure')]}
       >
         {rows.map((o) => (
           <tr key={o.owner} data-owner={o.owner} data-owner-state={o.state}>
             <td>
-              <button type="button" aria-label={`Migrations of ${o.owner}`} onClick={() => setOpen(o.owner)}>
+              <button type="button" aria-label={t('Migrations of {owner}', { owner: o.owner })} onClick={() => setOpen(o.owner)}>
                 {o.owner}
               </button>
               <div class="hint">{o.kind}</div>
             </td>
             <td>
-              <span class={`marker ${o.state === 'failed' ? 'marker-escalated' : o.state === 'pending' ? 'marker-flapping' : ''}`}>{STATES[o.state] || o.state}</span>
+              <span class={`marker ${o.state === 'failed' ? 'marker-escalated' : o.state === 'pending' ? 'marker-flapping' : ''}`}>{stateText(o.state)}</span>
             </td>
             <td>{versionText(o)}</td>
             <td>{o.pending.length ? o.pending.map((m) => `${m.version} (${m.name})`).join(', ') : '—'}</td>
@@ -171,7 +199,7 @@ export function MigrationsPage() {
             <td>
               {o.failure ? (
                 <div class="desc" title={o.failure.error}>
-                  Version {o.failure.version}: {o.failure.error}
+                  {t('Version {version}: {error}', { version: o.failure.version, error: o.failure.error })}
                 </div>
               ) : (
                 '—'
@@ -180,7 +208,7 @@ export function MigrationsPage() {
           </tr>
         ))}
         <EmptyRow show={data && !rows.length} cols={6}>
-          No owner matches.
+          {t('No owner matches.')}
         </EmptyRow>
       </Table>
       {open && <OwnerDialog owner={open} onClose={() => setOpen(null)} />}
