@@ -324,6 +324,14 @@ Status Engine::retry(int64_t run_id, const Actor& actor, const std::string& reas
   int64_t id = 0;
   if (s && (old.phase != store::kCompleted || old.outcome != store::kError))
     s = Status::conflict("run " + std::to_string(run_id) + " did not fail; only failed runs are retried");
+  if (s && !old.scheduled_job_id.empty()) {
+    // Nothing of a deleted scheduled job starts again.
+    store::ScheduledJob job;
+    s = store_.get_scheduled_job(old.scheduled_job_id, &job);
+    if (s.code() == OPK_ERR_NOT_FOUND)
+      s = Status::not_found("scheduled job '" + old.scheduled_job_id + "' of run " + std::to_string(run_id) +
+                            " was deleted: its runs are not retried");
+  }
   if (s) {
     // A claim of it still being tried (it is COMPLETED: it fails) is no run.
     std::lock_guard lock(mu_);

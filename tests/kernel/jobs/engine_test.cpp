@@ -258,6 +258,38 @@ TEST_P(EngineTest, RetryReplaysAFailedRunLinkedToIt) {
   EXPECT_EQ(k_->store()->audit_rows(1).value()[0].action, "retry");
 }
 
+// Nothing of a deleted scheduled job starts afterwards: its failed run is not
+// retried and it is not run by id; the refusals name it.
+TEST_P(EngineTest, ADeletedJobsFailedRunIsNotRetried) {
+  store::ScheduledJob j;
+  j.id = "retired-job";
+  j.job_type = "hello";
+  j.planning = "disabled";
+  j.params_json = R"({"steps":1,"step_ms":0,"fail":true})";
+  ASSERT_TRUE(e().define_job(j, test::operator_actor()));
+  RunNow by_id = manual("");
+  by_id.job_type.clear();
+  by_id.params_json.reset();
+  by_id.scheduled_job_id = j.id;
+  auto failed = run_and_wait(*k_, by_id);
+  ASSERT_EQ(failed.row.outcome, store::kError);
+  ASSERT_EQ(failed.row.scheduled_job_id, j.id);
+  ASSERT_TRUE(e().delete_job(j.id, test::operator_actor(), "retired", "{}"));
+  int64_t again = 0;
+  const Status retried = e().retry(failed.row.id, test::operator_actor(), "transient", std::nullopt, &again);
+  EXPECT_EQ(retried.code(), OPK_ERR_NOT_FOUND) << retried.message();
+  EXPECT_NE(
+      retried.message().find("scheduled job 'retired-job' of run " + std::to_string(failed.row.id) + " was deleted"),
+      std::string::npos)
+      << retried.message();
+  const Status ran = e().run_now(by_id, &again);
+  EXPECT_EQ(ran.code(), OPK_ERR_NOT_FOUND) << ran.message();
+  EXPECT_NE(ran.message().find("retired-job"), std::string::npos) << ran.message();
+  store::RunFilter f;
+  f.scheduled_job_id = j.id;
+  EXPECT_EQ(k_->store()->list_runs(f).value().size(), 1u) << "a run of the deleted job was stored";
+}
+
 TEST_P(EngineTest, HeldRunsWaitUntilReleased) {
   int64_t blocker = 0, held = 0;
   ASSERT_TRUE(e().run_now(manual("slow-job", R"({"ms":300})"), &blocker));
