@@ -11,16 +11,18 @@
 // roles with cache.read.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
-import { Dialog, EmptyRow, FormActions, HiddenHead, Link, Message, NotAllowed, Table, useAction, useSession } from './ui.jsx';
+import { t } from './i18n.js';
+import { Dialog, EmptyRow, FormActions, HiddenHead, Link, Message, NotAllowed, Table, number, useAction, useSession } from './ui.jsx';
 
 const BASE = '/api/v1/cache';
 /** The permissions the caches' routes name. */
 export const READ = 'cache.read';
 export const PURGE = 'cache.purge';
 
-const n = (v) => Number(v || 0).toLocaleString('en');
-/** Bytes as "812 B", "12.3 KiB", "4.0 MiB". */
-const bytes = (b) => (b < 1024 ? `${b} B` : b < 1048576 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 1048576).toFixed(1)} MiB`);
+const n = (v) => number(Number(v || 0));
+const one = { minimumFractionDigits: 1, maximumFractionDigits: 1 };
+/** Bytes as "812 B", "12.3 KiB", "4.0 MiB" (the decimal sign as the language writes it). */
+const bytes = (b) => (b < 1024 ? `${number(b)} B` : b < 1048576 ? `${number(b / 1024, one)} KiB` : `${number(b / 1048576, one)} MiB`);
 /** True when glob `p` matches every key: nothing but '*'. */
 const everything = (p) => p.length > 0 && /^\*+$/.test(p);
 
@@ -50,12 +52,17 @@ function PurgeDialog({ target, rate, onClose, onDone }) {
     e.preventDefault();
     run(async () => {
       const r = await api(url, { method: 'POST', body: body(false) });
-      onDone(`${r.removed.toLocaleString('en')} ${target.kind === 'redis' ? 'keys' : 'entries'} matching ${pattern} removed from ${target.label}.`);
+      onDone(
+        target.kind === 'redis'
+          ? t('{n} keys matching {pattern} removed from {target}.', { n: number(r.removed), pattern, target: target.label })
+          : t('{n} entries matching {pattern} removed from {target}.', { n: number(r.removed), pattern, target: target.label }),
+      );
     });
   };
   const needsConfirm = everything(pattern) && !confirm;
   // A purge that would take more than ten seconds at the throttle goes as a run.
   const large = target.kind === 'redis' && counted !== null && counted > rate * 10;
+  const seconds = large ? Math.ceil(counted / rate) : 0;
   const asRun = () =>
     run(async () => {
       const params = { server: target.name, pattern, ...(everything(pattern) ? { confirm } : {}) };
@@ -63,53 +70,55 @@ function PurgeDialog({ target, rate, onClose, onDone }) {
       setRunId(r.run_ids[0]);
     });
   return (
-    <Dialog title={`Purge ${target.label}`} onClose={onClose}>
+    <Dialog title={t('Purge {target}', { target: target.label })} onClose={onClose}>
       <form class="form" onSubmit={submit} noValidate>
         <p>
           {target.kind === 'redis'
-            ? 'Keys are found with SCAN MATCH and removed with UNLINK in batches, at most the configured keys per second.'
-            : "The plugin's entries in the kernel's in-process cache."}
+            ? t('Keys are found with SCAN MATCH and removed with UNLINK in batches, at most the configured keys per second.')
+            : t("The plugin's entries in the kernel's in-process cache.")}
         </p>
         <div class="field">
-          <label for="cp-pattern">Key or glob pattern (session:*, user:42, report:[0-9]*)</label>
+          <label for="cp-pattern">{t('Key or glob pattern (session:*, user:42, report:[0-9]*)')}</label>
           <input id="cp-pattern" spellcheck={false} value={pattern} onInput={(e) => (setPattern(e.currentTarget.value), setCounted(null))} />
         </div>
         <div class="field">
-          <label for="cp-reason">Reason (required; kept in the audit trail)</label>
+          <label for="cp-reason">{t('Reason (required; kept in the audit trail)')}</label>
           <textarea id="cp-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
         </div>
         {everything(pattern) && (
           <div class="field">
             <label>
-              <input type="checkbox" checked={confirm} onChange={(e) => setConfirm(e.currentTarget.checked)} /> This pattern matches every key: purge them all
+              <input type="checkbox" checked={confirm} onChange={(e) => setConfirm(e.currentTarget.checked)} /> {t('This pattern matches every key: purge them all')}
             </label>
           </div>
         )}
         <p data-testid="counted" aria-live="polite">
-          {counted === null ? 'Count first to see how many match.' : `${counted.toLocaleString('en')} match now (dry run; nothing removed).`}
+          {counted === null ? t('Count first to see how many match.') : t('{n} match now (dry run; nothing removed).', { n: number(counted) })}
         </p>
         {large && (
           <p data-testid="large">
-            At {rate.toLocaleString('en')} keys a second this takes about {Math.ceil(counted / rate)} s: purge it as a run, which shows its progress in Run history and
-            can be cancelled.
+            {t('At {rate} keys a second this takes about {s} s: purge it as a run, which shows its progress in Run history and can be cancelled.', {
+              rate: number(rate),
+              s: number(seconds),
+            })}
           </p>
         )}
         {runId && (
           <p role="status" data-testid="run-started">
-            Run <Link href={`/administration/runs/${runId}`}>#{runId}</Link> is purging the keys.
+            {t('Run')} <Link href={`/administration/runs/${runId}`}>#{runId}</Link> {t('is purging the keys.')}
           </p>
         )}
         <div class="actions">
           <button type="button" disabled={busy || !pattern || !reason.trim()} onClick={count}>
-            Count (dry run)
+            {t('Count (dry run)')}
           </button>
           {large && ctx.can('runs.start') && (
             <button type="button" disabled={busy || needsConfirm || runId !== null} onClick={asRun}>
-              Purge as a run
+              {t('Purge as a run')}
             </button>
           )}
         </div>
-        <FormActions error={error} busy={busy} disabled={busy || !pattern || !reason.trim() || needsConfirm} onClose={onClose} submit="Purge" danger />
+        <FormActions error={error} busy={busy} disabled={busy || !pattern || !reason.trim() || needsConfirm} onClose={onClose} submit={t('Purge')} danger />
       </form>
     </Dialog>
   );
@@ -124,7 +133,7 @@ export function CachesPage() {
   const [dialog, setDialog] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
-    document.title = 'Caches · Opskernel';
+    document.title = `${t('Caches')} · Opskernel`;
   }, []);
   useEffect(() => {
     if (!ctx.can(READ)) return;
@@ -134,7 +143,7 @@ export function CachesPage() {
       .catch((e) => live && setError(e));
     return () => (live = false);
   }, [bump]);
-  if (!ctx.can(READ)) return <NotAllowed title="Caches" role={ctx.me.role} what="see the caches" />;
+  if (!ctx.can(READ)) return <NotAllowed title={t('Caches')} role={ctx.me.role} what={t('see the caches')} />;
   const kernel = data?.kernel;
   const spaces = kernel?.namespaces || [];
   const redis = data?.redis || [];
@@ -148,24 +157,28 @@ export function CachesPage() {
     <section aria-labelledby="caches-title">
       <div class="page-head">
         <div>
-          <h1 id="caches-title">Caches</h1>
-          <p class="sub">The kernel's in-process cache per plugin and the platform's Redis caches. Every purge and count is audited.</p>
+          <h1 id="caches-title">{t('Caches')}</h1>
+          <p class="sub">{t("The kernel's in-process cache per plugin and the platform's Redis caches. Every purge and count is audited.")}</p>
         </div>
         <div class="tools">
           <button type="button" onClick={() => setBump(bump + 1)}>
-            Refresh
+            {t('Refresh')}
           </button>
         </div>
       </div>
       <Message error={error} notice={notice} />
-      <h2>Kernel cache</h2>
+      <h2>{t('Kernel cache')}</h2>
       <p data-testid="kernel-bound">
-        {kernel ? `${bytes(kernel.bytes)} of ${bytes(kernel.max_bytes)} used; an entry may take at most ${bytes(kernel.max_entry_bytes)}.` : data ? 'Not available.' : 'Loading…'}
+        {kernel
+          ? t('{used} of {max} used; an entry may take at most {entry}.', { used: bytes(kernel.bytes), max: bytes(kernel.max_bytes), entry: bytes(kernel.max_entry_bytes) })
+          : data
+            ? t('Not available.')
+            : t('Loading…')}
       </p>
       <Table
         name="kernel-cache"
-        caption="The kernel cache's counters per plugin"
-        columns={['Plugin', 'Entries', 'Bytes', 'Hits', 'Misses', 'Hit ratio', 'Evictions', 'Expirations', purge && <HiddenHead label="Actions" />]}
+        caption={t("The kernel cache's counters per plugin")}
+        columns={[t('Plugin'), t('Entries'), t('Bytes'), t('Hits'), t('Misses'), t('Hit ratio'), t('Evictions'), t('Expirations'), purge && <HiddenHead label={t('Actions')} />]}
       >
         {spaces.map((s) => (
           <tr key={s.plugin} data-cache-plugin={s.plugin}>
@@ -174,25 +187,25 @@ export function CachesPage() {
             <td>{bytes(s.bytes)}</td>
             <td data-testid="hits">{n(s.hits)}</td>
             <td data-testid="misses">{n(s.misses)}</td>
-            <td>{s.hits + s.misses ? `${Math.round((100 * s.hits) / (s.hits + s.misses))}%` : '—'}</td>
+            <td>{s.hits + s.misses ? number(s.hits / (s.hits + s.misses), { style: 'percent' }) : '—'}</td>
             <td>{n(s.evictions)}</td>
             <td>{n(s.expirations)}</td>
             {purge && (
               <td class="actions">
-                <button type="button" class="danger" aria-label={`Purge kernel cache entries of ${s.plugin}`} onClick={open({ kind: 'kernel', name: s.plugin, label: `${s.plugin}'s kernel cache entries` })}>
-                  Purge…
+                <button type="button" class="danger" aria-label={t('Purge kernel cache entries of {plugin}', { plugin: s.plugin })} onClick={open({ kind: 'kernel', name: s.plugin, label: t("{plugin}'s kernel cache entries", { plugin: s.plugin }) })}>
+                  {t('Purge…')}
                 </button>
               </td>
             )}
           </tr>
         ))}
         <EmptyRow show={data && !spaces.length} cols={purge ? 9 : 8}>
-          No plugin has cached anything.
+          {t('No plugin has cached anything.')}
         </EmptyRow>
       </Table>
-      <h2>Redis</h2>
-      <p>{data ? `Purges remove at most ${n(data.keys_per_second)} keys per second, ${n(data.batch)} per batch.` : ''}</p>
-      <Table name="redis" caption="The Redis servers that may be purged" columns={['Server', 'Address', 'Database', purge && <HiddenHead label="Actions" />]}>
+      <h2>{t('Redis')}</h2>
+      <p>{data ? t('Purges remove at most {rate} keys per second, {batch} per batch.', { rate: n(data.keys_per_second), batch: n(data.batch) }) : ''}</p>
+      <Table name="redis" caption={t('The Redis servers that may be purged')} columns={[t('Server'), t('Address'), t('Database'), purge && <HiddenHead label={t('Actions')} />]}>
         {redis.map((r) => (
           <tr key={r.name} data-redis-server={r.name}>
             <td class="mono">{r.name}</td>
@@ -202,15 +215,15 @@ export function CachesPage() {
             <td>{r.db}</td>
             {purge && (
               <td class="actions">
-                <button type="button" class="danger" aria-label={`Purge keys of Redis server ${r.name}`} onClick={open({ kind: 'redis', name: r.name, label: `Redis server ${r.name}` })}>
-                  Purge…
+                <button type="button" class="danger" aria-label={t('Purge keys of Redis server {name}', { name: r.name })} onClick={open({ kind: 'redis', name: r.name, label: t('Redis server {name}', { name: r.name }) })}>
+                  {t('Purge…')}
                 </button>
               </td>
             )}
           </tr>
         ))}
         <EmptyRow show={data && !redis.length} cols={purge ? 4 : 3}>
-          No Redis server is configured ([plugin.cache-purge] servers).
+          {t('No Redis server is configured ([plugin.cache-purge] servers).')}
         </EmptyRow>
       </Table>
       {dialog && <PurgeDialog target={dialog} rate={data?.keys_per_second || 10000} onClose={() => setDialog(null)} onDone={done} />}
