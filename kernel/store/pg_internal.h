@@ -57,6 +57,12 @@ struct PgConnFinish {
 };
 using PgConn = std::unique_ptr<PGconn, PgConnFinish>;
 
+// The advisory lock of run ids ("opkr"): every transaction that takes ids
+// from the runs' sequence holds it shared to its commit; the open-runs mark
+// moves only under it held exclusively, so no id below the mark is still
+// being written by a transaction the mover cannot see.
+inline constexpr int64_t kPgRunIdsLock = 0x6f706b72;
+
 // Text parameters of a statement ($1..$n); nullopt binds NULL.
 using PgParams = std::vector<std::optional<std::string>>;
 
@@ -267,15 +273,25 @@ class PgStore final : public PortableStore {
   // --- runs (pg_runs.cpp); the *_in calls run inside the caller's
   // transaction on `conn`.
   // Inserts runs (ids from the runs' sequence, 0 for a slot taken) with
-  // their state rows and audit rows (create_runs).
-  Status create_runs_in(PGconn* conn, std::vector<RunRow>* runs, std::vector<AuditRow>* audit);
+  // their state rows and audit rows (create_runs), holding kPgRunIdsLock
+  // shared to the commit. *last_id gets the largest id taken (0 if none),
+  // for advance_open_mark_after.
+  Status create_runs_in(PGconn* conn, std::vector<RunRow>* runs, std::vector<AuditRow>* audit, int64_t* last_id);
+  // Once the transaction that took ids up to `last_id` has committed: every
+  // kPgMarkEvery new runs, moves the open-runs mark in a transaction of its
+  // own. A failure is left to the next creation or housekeeping (the runs
+  // are stored either way).
+  void advance_open_mark_after(int64_t last_id);
   // Stores completions with their lines, steps, and the events of those
   // that complete their run; events last.
   Status complete_in(PGconn* conn, const std::vector<Completion>& cs);
   // Stores log lines in run_logs (a line already stored is kept).
   Status insert_logs(PGconn* conn, const std::vector<LogRow>& logs);
   // Moves the open-runs mark of migration 5 as the SQLite store does
-  // (SqliteStore::advance_open_mark), its row locked to the commit.
+  // (SqliteStore::advance_open_mark), its row locked to the commit. Takes
+  // kPgRunIdsLock exclusively first, so it waits for every transaction still
+  // writing runs: it must run in a transaction of its own, never one that
+  // created runs (it would wait for itself).
   Status advance_open_mark(PGconn* conn);
   // The largest run id created before `before_ms`; 0 if none or unknown.
   int64_t last_created_before(int64_t before_ms);

@@ -60,14 +60,23 @@ std::string pg_real(double v) {
 Status PgStore::create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) {
   if (runs->empty()) return Status::ok();
   if (audit && audit->size() != runs->size()) return Status(OPK_ERR_INTERNAL, "create_runs: one audit row per run");
-  Status s = in_transaction("create runs", [&](PGconn* c) { return create_runs_in(c, runs, audit); });
+  int64_t last = 0;
+  Status s = in_transaction("create runs", [&](PGconn* c) { return create_runs_in(c, runs, audit, &last); });
   generation_.fetch_add(1, std::memory_order_release);
   if (!s)
     for (auto& r : *runs) r.id = 0;
+  if (s) advance_open_mark_after(last);
   return s;
 }
 
-Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector<AuditRow>* audit) {
+void PgStore::advance_open_mark_after(int64_t last_id) {
+  if (last_id == 0 || last_id < next_mark_at_.load(std::memory_order_acquire)) return;
+  if (in_transaction("open-runs mark", [&](PGconn* c) { return advance_open_mark(c); }))
+    next_mark_at_.store(last_id + kPgMarkEvery, std::memory_order_release);
+}
+
+Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector<AuditRow>* audit, int64_t* last_id) {
+  *last_id = 0;
   // A run whose schedule slot is taken (stored, or earlier in this batch)
   // is not inserted and gets 0; it takes no id, so job numbers have no gaps
   // (but for a slot another kernel takes at the same moment: ON CONFLICT
@@ -102,9 +111,15 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
   }
   const size_t wanted = static_cast<size_t>(std::count(skip.begin(), skip.end(), false));
   // Ids are taken from the sequence first, in order, so each run knows its
-  // own.
+  // own. The run ids' lock, shared, is held from before the first id to the
+  // commit: the open-runs mark cannot pass an id this transaction has taken
+  // but not yet committed (advance_open_mark).
   std::vector<int64_t> taken;
   if (wanted > 0) {
+    if (Status s =
+            pg_exec(c, "run ids lock", "SELECT pg_advisory_xact_lock_shared($1)", {std::to_string(kPgRunIdsLock)});
+        !s)
+      return s;
     PgResult ids;
     if (Status s = pg_exec(c, "create runs",
                            "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, $1)",
@@ -180,13 +195,9 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
     if (Status s = insert_audit(c, *audit); !s) return s;
   }
   if (Status s = notify_due_runs(c, *runs); !s) return s;
-  // Every kPgMarkEvery new runs, the open-runs mark moves up (in this
-  // transaction: it moves back with it if this write is undone).
-  const int64_t last = taken.empty() ? 0 : taken.back();
-  if (last != 0 && last >= next_mark_at_.load(std::memory_order_acquire)) {
-    if (Status s = advance_open_mark(c); !s) return s;
-    next_mark_at_.store(last + kPgMarkEvery, std::memory_order_release);
-  }
+  // Every kPgMarkEvery new runs, the open-runs mark moves up, after the
+  // commit (advance_open_mark_after).
+  *last_id = taken.empty() ? 0 : taken.back();
   return Status::ok();
 }
 
@@ -234,6 +245,7 @@ Status PgStore::complete_runs(const std::vector<Completion>& cs) {
 Status PgStore::recover_runs(const std::vector<Completion>& closed, std::vector<RunRow>* requeued) {
   if (closed.empty() && requeued->empty()) return Status::ok();
   const int64_t events_before = last_event_seq_.load(std::memory_order_acquire);
+  int64_t last = 0;
   // The new runs first: the completions' events take the event log's lock last.
   Status s = in_transaction("recover runs", [&](PGconn* c) {
     // Only runs still open are closed and repeated: kernels taking over a
@@ -264,7 +276,7 @@ Status PgStore::recover_runs(const std::vector<Completion>& closed, std::vector<
       }
     for (auto& r : *requeued) r.id = 0;
     if (!again.empty()) {
-      if (Status w = create_runs_in(c, &again, nullptr); !w) return w;
+      if (Status w = create_runs_in(c, &again, nullptr, &last); !w) return w;
       for (size_t i = 0; i < again.size(); ++i) (*requeued)[again_at[i]].id = again[i].id;
     }
     return complete_in(c, closing);
@@ -273,6 +285,7 @@ Status PgStore::recover_runs(const std::vector<Completion>& closed, std::vector<
   if (!s)
     for (auto& r : *requeued) r.id = 0;
   if (s) events_committed(events_before);
+  if (s) advance_open_mark_after(last);
   return s;
 }
 
@@ -624,6 +637,14 @@ Status PgStore::insert_logs(PGconn* c, const std::vector<LogRow>& logs) {
 }
 
 Status PgStore::advance_open_mark(PGconn* c) {
+  // An id is taken from the sequence before its run is committed, so a run
+  // with a smaller id than one seen may still be on its way: the run ids'
+  // lock, exclusive, is granted once every transaction that took ids has
+  // ended (they hold it shared), and the statements below (READ COMMITTED)
+  // then see all their runs. Taken first, with no other lock held; runs
+  // created meanwhile wait for it, briefly.
+  if (Status s = pg_exec(c, "run ids lock", "SELECT pg_advisory_xact_lock($1)", {std::to_string(kPgRunIdsLock)}); !s)
+    return s;
   // The mark's row is locked to the commit: kernels move it one at a time.
   PgResult r;
   if (Status s = pg_exec(c, "open-runs mark",

@@ -1,10 +1,12 @@
 // What only the PostgreSQL store has: the fence by roles (a plugin's
 // statement runs as the plugin's own role, and the ways out of it are shut),
 // kernels migrating one database at once, a server that cannot be reached,
-// and a kernel whose configuration names the PostgreSQL store. Each test has a fresh database
+// a kernel whose configuration names the PostgreSQL store, and runs that
+// commit out of id order staying open. Each test has a fresh database
 // (tests/support/pg_util.h).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -248,6 +250,100 @@ TEST_F(PgStoreTest, AChangeMadeThroughAnotherStoreMovesTheGeneration) {
   ASSERT_TRUE(other->set_next_run("nightly", 180000));
   other.reset();
   EXPECT_NE(store_->generation(), before);
+}
+
+TEST_F(PgStoreTest, ARunCommittedAfterALaterOneStaysOpen) {
+  // Run ids come from a sequence when a run is written and become visible
+  // at its commit, so a run may commit after one with a larger id. The
+  // open-runs mark never passes it: moving the mark waits for every
+  // transaction still writing runs. Here a transaction takes an id and
+  // writes its run as create_runs does, and does not commit yet; the store
+  // creates a later run (which moves the mark: its first) and flags stale
+  // runs (housekeeping moves it too) meanwhile.
+  internal::PgConn raw(PQconnectdb(db_.conninfo().c_str()));
+  ASSERT_EQ(PQstatus(raw.get()), CONNECTION_OK) << PQerrorMessage(raw.get());
+  internal::PgConn watch(PQconnectdb(db_.conninfo().c_str()));
+  ASSERT_EQ(PQstatus(watch.get()), CONNECTION_OK) << PQerrorMessage(watch.get());
+  auto sql = [](PGconn* c, const std::string& q) {
+    internal::PgResult r(PQexec(c, q.c_str()));
+    const bool ok = PQresultStatus(r.get()) == PGRES_COMMAND_OK || PQresultStatus(r.get()) == PGRES_TUPLES_OK;
+    return ok ? (PQntuples(r.get()) > 0 ? std::string(PQgetvalue(r.get(), 0, 0)) : std::string())
+              : "error: " + std::string(PQresultErrorMessage(r.get()));
+  };
+  auto begin_a_run = [&] {
+    EXPECT_EQ(sql(raw.get(), "BEGIN"), "");
+    EXPECT_EQ(sql(raw.get(), "SELECT pg_advisory_xact_lock_shared(" + std::to_string(internal::kPgRunIdsLock) + ")"),
+              "");
+    const std::string id = sql(raw.get(), "SELECT nextval(pg_get_serial_sequence('runs', 'id'))");
+    EXPECT_EQ(sql(raw.get(), "INSERT INTO runs (id, job_type, trigger, params_json, created_ms) VALUES (" + id +
+                                 ", 'hello', 'manual', '{}', 1)"),
+              "");
+    EXPECT_EQ(sql(raw.get(), "INSERT INTO run_state (id, phase) VALUES (" + id + ", 'PENDING')"), "");
+    return std::strtoll(id.c_str(), nullptr, 10);
+  };
+  // True once a session waits for the run ids' lock (generous bound).
+  auto mark_waits = [&] {
+    const std::string q = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = " +
+                          std::to_string(internal::kPgRunIdsLock & 0xffffffff) + " AND database = (SELECT oid FROM " +
+                          "pg_database WHERE datname = current_database())";
+    for (int i = 0; i < 1000; ++i) {
+      if (sql(watch.get(), q) != "0") return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  auto open_runs = [&] {
+    internal::PgResult r(PQexec(watch.get(), "SELECT id FROM open_runs ORDER BY id"));
+    std::vector<int64_t> ids;
+    for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));
+    return ids;
+  };
+
+  const int64_t first = begin_a_run();
+  std::atomic<bool> created{false};
+  std::vector<RunRow> later(1);
+  later[0].job_type = "hello";
+  later[0].trigger = "manual";
+  Status made;
+  std::thread creator([&] {
+    made = store_->create_runs(&later);
+    created = true;
+  });
+  EXPECT_TRUE(mark_waits()) << "the mark did not wait for the run being written";
+  EXPECT_FALSE(created.load());
+  EXPECT_EQ(sql(raw.get(), "COMMIT"), "");
+  creator.join();
+  ASSERT_TRUE(made) << made.message();
+  EXPECT_GT(later[0].id, first);
+  EXPECT_EQ(open_runs(), (std::vector<int64_t>{first, later[0].id}));
+
+  // Housekeeping, with both runs finished and a run created after one still
+  // being written (creating runs does not wait for it): the mark moves up
+  // to the one being written, not past it.
+  std::vector<Completion> done(2);
+  done[0].run_id = first;
+  done[1].run_id = later[0].id;
+  for (auto& c : done) c.finished_ms = 1;
+  ASSERT_TRUE(store_->complete_runs(done));
+  const int64_t second = begin_a_run();
+  std::vector<RunRow> third(1);
+  third[0].job_type = "hello";
+  third[0].trigger = "manual";
+  ASSERT_TRUE(store_->create_runs(&third));
+  EXPECT_GT(third[0].id, second);
+  std::atomic<bool> flagged{false};
+  Status swept;
+  std::thread sweeper([&] {
+    int64_t n = 0;
+    swept = store_->flag_stale(0, &n);
+    flagged = true;
+  });
+  EXPECT_TRUE(mark_waits()) << "housekeeping did not wait for the run being written";
+  EXPECT_FALSE(flagged.load());
+  EXPECT_EQ(sql(raw.get(), "COMMIT"), "");
+  sweeper.join();
+  ASSERT_TRUE(swept) << swept.message();
+  EXPECT_EQ(open_runs(), (std::vector<int64_t>{second, third[0].id}));
 }
 
 }  // namespace
