@@ -482,7 +482,7 @@ try {
                         '/administration/rate-limit-overrides', '/administration/feature-flags',
                         '/administration/webhook-failures', '/administration/notifications', '/administration/notifications/acme-ops',
                         '/administration/runs', '/administration/attention', '/administration/overview', '/administration/workers',
-                        '/administration/migrations', '/administration/caches']) {
+                        '/administration/migrations', '/administration/caches', '/administration/maintenance']) {
       await go(page, path);
       await page.waitForLoadState('networkidle');
       // The page's own words, not the data in its tables (plugins' manifests, alert titles).

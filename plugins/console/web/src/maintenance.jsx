@@ -11,6 +11,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import './maintenance.css';
 import { zone } from './alerts.jsx';
+import { t } from './i18n.js';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
 
 const BASE = '/api/v1/maintenance';
@@ -18,7 +19,7 @@ const BASE = '/api/v1/maintenance';
 export const READ = 'maintenance.read';
 export const MANAGE = 'maintenance.manage';
 
-const MODES = { 'read-only': 'Read-only: writes refused', offline: 'Offline: every request refused' };
+const MODES = () => ({ 'read-only': t('Read-only: writes refused'), offline: t('Offline: every request refused') });
 
 /** A datetime-local input's value ("2026-01-01T14:00") as ms, or null. */
 const fromLocal = (v) => (v ? new Date(v).getTime() : null);
@@ -44,8 +45,8 @@ export function MaintenanceBanner() {
   if (!m) return null;
   return (
     <div class={`maintenance-banner ${m.mode}`} role="status" data-testid="maintenance-banner">
-      <strong>{m.mode === 'offline' ? 'Offline for maintenance' : 'Read-only for maintenance'}</strong>
-      {m.until_ms ? ` until ${time(m.until_ms)}` : ''}: {m.banner}
+      <strong>{m.mode === 'offline' ? t('Offline for maintenance') : t('Read-only for maintenance')}</strong>
+      {m.until_ms ? ` ${t('until {time}', { time: time(m.until_ms) })}` : ''}: {m.banner}
     </div>
   );
 }
@@ -62,42 +63,44 @@ function CreateDialog({ maxBanner, onClose, onDone }) {
     if (fromLocal(f.ends) !== null) body.ends_ms = fromLocal(f.ends);
     run(async () => {
       const w = (await api(BASE, { method: 'POST', body })).window;
-      onDone(`${w.tenant}: ${w.mode} ${w.state === 'scheduled' ? `from ${time(w.starts_ms)}` : 'now'}${w.ends_ms ? ` until ${time(w.ends_ms)}` : ''}.`);
+      onDone(
+        `${w.tenant}: ${w.mode} ${w.state === 'scheduled' ? t('from {time}', { time: time(w.starts_ms) }) : t('now')}${w.ends_ms ? ` ${t('until {time}', { time: time(w.ends_ms) })}` : ''}.`,
+      );
     });
   };
   return (
-    <Dialog title="Put a tenant into maintenance" onClose={onClose}>
+    <Dialog title={t('Put a tenant into maintenance')} onClose={onClose}>
       <form class="form" onSubmit={submit} noValidate>
-        <p>Its users' requests are refused while the window lasts (PlatformAdministrators excepted), and its scheduled runs are skipped and recorded.</p>
+        <p>{t("Its users' requests are refused while the window lasts (PlatformAdministrators excepted), and its scheduled runs are skipped and recorded.")}</p>
         <div class="field">
-          <label for="mnt-tenant">Tenant (tenant:acme)</label>
+          <label for="mnt-tenant">{t('Tenant ({example})', { example: 'tenant:acme' })}</label>
           <input id="mnt-tenant" spellcheck={false} value={f.tenant} onInput={(e) => set('tenant')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="mnt-mode">Mode</label>
+          <label for="mnt-mode">{t('Mode')}</label>
           <select id="mnt-mode" value={f.mode} onChange={(e) => set('mode')(e.currentTarget.value)}>
-            {Object.entries(MODES).map(([v, text]) => (
+            {Object.entries(MODES()).map(([v, text]) => (
               <option value={v}>{text}</option>
             ))}
           </select>
         </div>
         <div class="field">
-          <label for="mnt-banner">Banner its users see (at most {maxBanner} bytes)</label>
+          <label for="mnt-banner">{t('Banner its users see (at most {n} bytes)', { n: maxBanner })}</label>
           <textarea id="mnt-banner" rows={2} value={f.banner} onInput={(e) => set('banner')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="mnt-starts">Starts (empty: now; in {zone()})</label>
+          <label for="mnt-starts">{t('Starts (empty: now; in {zone})', { zone: zone() })}</label>
           <input id="mnt-starts" type="datetime-local" value={f.starts} onInput={(e) => set('starts')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="mnt-ends">Ends (empty: until ended by hand)</label>
+          <label for="mnt-ends">{t('Ends (empty: until ended by hand)')}</label>
           <input id="mnt-ends" type="datetime-local" value={f.ends} onInput={(e) => set('ends')(e.currentTarget.value)} />
         </div>
         <div class="field">
-          <label for="mnt-reason">Reason (required; kept in the audit trail)</label>
+          <label for="mnt-reason">{t('Reason (required; kept in the audit trail)')}</label>
           <textarea id="mnt-reason" rows={2} value={f.reason} onInput={(e) => set('reason')(e.currentTarget.value)} />
         </div>
-        <FormActions error={error} busy={busy} disabled={busy || !f.reason.trim()} onClose={onClose} submit="Start maintenance" />
+        <FormActions error={error} busy={busy} disabled={busy || !f.reason.trim()} onClose={onClose} submit={t('Start maintenance')} />
       </form>
     </Dialog>
   );
@@ -111,18 +114,18 @@ function EndDialog({ w, onClose, onDone }) {
     e.preventDefault();
     run(async () => {
       await api(`${BASE}/${encodeURIComponent(w.id)}${query({ reason: reason.trim() })}`, { method: 'DELETE' });
-      onDone(`The maintenance of ${w.tenant} has ended.`);
+      onDone(t('The maintenance of {tenant} has ended.', { tenant: w.tenant }));
     });
   };
   return (
-    <Dialog title={`End the maintenance of ${w.tenant}`} onClose={onClose}>
+    <Dialog title={t('End the maintenance of {tenant}', { tenant: w.tenant })} onClose={onClose}>
       <form class="form" onSubmit={submit}>
-        <p>{w.state === 'scheduled' ? 'The window is called off before it begins.' : 'Its users are served again at once.'}</p>
+        <p>{w.state === 'scheduled' ? t('The window is called off before it begins.') : t('Its users are served again at once.')}</p>
         <div class="field">
-          <label for="mnt-end-reason">Reason (required; kept in the audit trail)</label>
+          <label for="mnt-end-reason">{t('Reason (required; kept in the audit trail)')}</label>
           <textarea id="mnt-end-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
         </div>
-        <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} onClose={onClose} submit="End maintenance" danger />
+        <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} onClose={onClose} submit={t('End maintenance')} danger />
       </form>
     </Dialog>
   );
@@ -138,7 +141,7 @@ export function MaintenancePage() {
   const [dialog, setDialog] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
-    document.title = 'Maintenance · Opskernel';
+    document.title = `${t('Maintenance')} · Opskernel`;
   }, []);
   useEffect(() => {
     if (!ctx.can(READ)) return;
@@ -148,7 +151,7 @@ export function MaintenancePage() {
       .catch((e) => live && setError(e));
     return () => (live = false);
   }, [filters, bump]);
-  if (!ctx.can(READ)) return <NotAllowed title="Maintenance" role={ctx.me.role} what="see the tenants' maintenance windows" />;
+  if (!ctx.can(READ)) return <NotAllowed title={t('Maintenance')} role={ctx.me.role} what={t("see the tenants' maintenance windows")} />;
   const rows = data?.windows || [];
   const done = (what) => {
     setDialog(null);
@@ -160,49 +163,49 @@ export function MaintenancePage() {
     <section aria-labelledby="mnt-title">
       <div class="page-head">
         <div>
-          <h1 id="mnt-title">Maintenance</h1>
-          <p class="sub">Tenants in read-only or offline maintenance, now or scheduled; each window begins and ends by itself. Times in {zone()}.</p>
+          <h1 id="mnt-title">{t('Maintenance')}</h1>
+          <p class="sub">{t('Tenants in read-only or offline maintenance, now or scheduled; each window begins and ends by itself. Times in {zone}.', { zone: zone() })}</p>
         </div>
         {manage && (
           <div class="tools">
             <button type="button" class="primary" onClick={() => (setNotice(''), setDialog({ kind: 'create' }))}>
-              Start maintenance
+              {t('Start maintenance')}
             </button>
           </div>
         )}
       </div>
       <div class="tools filters">
         <label class="visually-hidden" for="mnt-filter-state">
-          State
+          {t('State')}
         </label>
         <select id="mnt-filter-state" value={filters.state} onChange={filter('state')}>
-          <option value="live">Active or scheduled</option>
-          <option value="active">Active</option>
-          <option value="scheduled">Scheduled</option>
-          <option value="completed">Completed</option>
-          <option value="ended">Ended early</option>
-          <option value="">Every state</option>
+          <option value="live">{t('Active or scheduled')}</option>
+          <option value="active">{t('Active')}</option>
+          <option value="scheduled">{t('Scheduled')}</option>
+          <option value="completed">{t('Completed')}</option>
+          <option value="ended">{t('Ended early')}</option>
+          <option value="">{t('Every state')}</option>
         </select>
         <label class="visually-hidden" for="mnt-filter-tenant">
-          Tenant
+          {t('Tenant')}
         </label>
-        <input id="mnt-filter-tenant" placeholder="tenant:acme" spellcheck={false} value={filters.tenant} onChange={filter('tenant')} />
+        <input id="mnt-filter-tenant" placeholder={t('Tenant ({example})', { example: 'tenant:acme' })} spellcheck={false} value={filters.tenant} onChange={filter('tenant')} />
       </div>
       <Message error={error} notice={notice} />
       <Table
         name="maintenance"
-        caption={`Maintenance windows, latest start first, ${data ? `${rows.length} shown` : 'loading'}`}
-        columns={['Tenant', 'Mode', 'Window', 'Banner', 'Set by', 'Reason', manage && <HiddenHead label="Actions" />]}
+        caption={data ? t('Maintenance windows, latest start first, {n} shown', { n: rows.length }) : t('Maintenance windows, latest start first, loading')}
+        columns={[t('Tenant'), t('Mode'), t('Window'), t('Banner'), t('Set by'), t('Reason'), manage && <HiddenHead label={t('Actions')} />]}
       >
         {rows.map((w) => (
           <tr key={w.id} data-window-tenant={w.tenant} data-window-state={w.state}>
             <td class="mono">{w.tenant}</td>
             <td>{w.mode}</td>
             <td data-testid="window">
-              {w.state}: {shortTime(w.starts_ms)} to {w.ends_ms ? shortTime(w.ends_ms) : 'until ended'}
+              {t('{state}: {start} to {end}', { state: w.state, start: shortTime(w.starts_ms), end: w.ends_ms ? shortTime(w.ends_ms) : t('until ended') })}
               {w.state === 'ended' && (
                 <div class="hint">
-                  by {w.ended_by} {shortTime(w.ended_ms)}: {w.ended_reason}
+                  {t('by {who} {time}: {reason}', { who: w.ended_by, time: shortTime(w.ended_ms), reason: w.ended_reason })}
                 </div>
               )}
             </td>
@@ -223,8 +226,8 @@ export function MaintenancePage() {
             {manage && (
               <td class="actions">
                 {(w.state === 'active' || w.state === 'scheduled') && (
-                  <button type="button" class="danger" aria-label={`End maintenance of ${w.tenant}`} onClick={() => (setNotice(''), setDialog({ kind: 'end', w }))}>
-                    {w.state === 'scheduled' ? 'Call off' : 'End now'}
+                  <button type="button" class="danger" aria-label={t('End maintenance of {tenant}', { tenant: w.tenant })} onClick={() => (setNotice(''), setDialog({ kind: 'end', w }))}>
+                    {w.state === 'scheduled' ? t('Call off') : t('End now')}
                   </button>
                 )}
               </td>
@@ -232,7 +235,7 @@ export function MaintenancePage() {
           </tr>
         ))}
         <EmptyRow show={data && !rows.length} cols={manage ? 7 : 6}>
-          No maintenance windows match.
+          {t('No maintenance windows match.')}
         </EmptyRow>
       </Table>
       {dialog?.kind === 'create' && <CreateDialog maxBanner={data?.max_banner || 500} onClose={() => setDialog(null)} onDone={done} />}
