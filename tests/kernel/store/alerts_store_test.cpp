@@ -119,7 +119,13 @@ TEST_P(AlertsStoreTest, TheViewIsPartOfTheQuery) {
 }
 
 TEST_P(AlertsStoreTest, AHundredThousandAlertsListFastWithKeysetPaging) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitized build checks the paging with a fifth of the alerts: the
+  // figures this test prints are the release build's (100,000 took 39 s).
+  constexpr int kAlerts = 20000;
+#else
   constexpr int kAlerts = 100000;
+#endif
   const auto t0 = std::chrono::steady_clock::now();
   for (int base = 0; base < kAlerts; base += 10000) {
     std::vector<AlertSave> saves;
