@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "jobs/engine.h"
+#include "support/cluster_util.h"
 #include "support/kernel_util.h"
-#include "support/pg_util.h"
 
 namespace opk::jobs {
 namespace {
@@ -26,38 +26,18 @@ constexpr uint32_t kOpsPollMs = 10000;
 class ClusterOpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string e = db_.create();
+    const std::string e = cluster_.create();
     ASSERT_TRUE(e.empty()) << e;
   }
   std::unique_ptr<Kernel> start(const std::string& node, std::initializer_list<std::string> plugins) {
-    dirs_.push_back(std::make_unique<test::TempDir>());
-    const auto& dir = *dirs_.back();
-    auto cfg = test::quiet_config(dir, test::plugins_dir(dir, plugins));
-    cfg.node_name = node;
-    cfg.pools = {{"default", 2}};
-    cfg.lease_ms = 3000;
-    cfg.claim_poll_ms = kOpsPollMs;
-    cfg.store_backend = "postgresql";
-    cfg.pg_conninfo = db_.conninfo();
-    auto k = std::make_unique<Kernel>(cfg);
-    Status s = k->start();
-    EXPECT_TRUE(s) << node << ": " << s.message();
-    return s ? std::move(k) : nullptr;
+    return cluster_.start_node(node, plugins, [](config::Config& cfg) {
+      cfg.lease_ms = 3000;
+      cfg.claim_poll_ms = kOpsPollMs;
+    });
   }
-  static store::RunRow ops_stored(Kernel& k, int64_t id) {
-    store::RunRow r;
-    EXPECT_TRUE(k.store()->get_run(id, &r));
-    return r;
-  }
-  static bool ops_eventually(const std::function<bool()>& pred, int ms) {
-    for (int i = 0; i < ms / 10; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return pred();
-  }
-  test::PgDatabase db_;
-  std::vector<std::unique_ptr<test::TempDir>> dirs_;
+  static store::RunRow ops_stored(Kernel& k, int64_t id) { return test::stored_run(k, id); }
+  static bool ops_eventually(const std::function<bool()>& pred, int ms) { return test::holds_within(pred, ms); }
+  test::PgCluster cluster_;
 };
 
 TEST_F(ClusterOpsTest, HoldAndLogFollowThroughAKernelThatDoesNotRunTheRun) {

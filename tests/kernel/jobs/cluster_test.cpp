@@ -17,8 +17,8 @@
 #include <thread>
 
 #include "jobs/engine.h"
+#include "support/cluster_util.h"
 #include "support/kernel_util.h"
-#include "support/pg_util.h"
 
 namespace opk::jobs {
 namespace {
@@ -28,50 +28,30 @@ constexpr int64_t kLeaseMs = 900;
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string e = db_.create();
+    const std::string e = cluster_.create();
     ASSERT_TRUE(e.empty()) << e;
   }
   // A kernel named `node` on the test's database with `plugins`.
   std::unique_ptr<Kernel> start(const std::string& node, std::initializer_list<std::string> plugins) {
-    dirs_.push_back(std::make_unique<test::TempDir>());
-    const auto& dir = *dirs_.back();
-    auto cfg = test::quiet_config(dir, test::plugins_dir(dir, plugins));
-    cfg.node_name = node;
-    cfg.pools = {{"default", 2}};
-    cfg.timeout_grace_ms = 200;
-    cfg.lease_ms = kLeaseMs;
-    cfg.claim_poll_ms = 50;
-    cfg.store_backend = "postgresql";
-    cfg.pg_conninfo = db_.conninfo();
-    auto k = std::make_unique<Kernel>(cfg);
-    Status s = k->start();
-    EXPECT_TRUE(s) << node << ": " << s.message();
-    return s ? std::move(k) : nullptr;
+    return cluster_.start_node(node, plugins, [](config::Config& cfg) {
+      cfg.timeout_grace_ms = 200;
+      cfg.lease_ms = kLeaseMs;
+      cfg.claim_poll_ms = 50;
+    });
   }
   std::unique_ptr<Kernel> with_all(const std::string& node) {
     return start(node, {test::bundled("hello"), test::fixture("engine_jobs")});
   }
   // The run as stored, read through `k`'s store.
-  static store::RunRow stored(Kernel& k, int64_t id) {
-    store::RunRow r;
-    EXPECT_TRUE(k.store()->get_run(id, &r));
-    return r;
-  }
+  static store::RunRow stored(Kernel& k, int64_t id) { return test::stored_run(k, id); }
   // Waits until `pred` holds, up to `ms`.
-  static bool eventually(const std::function<bool()>& pred, int ms = 15000) {
-    for (int i = 0; i < ms / 10; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return pred();
-  }
+  static bool eventually(const std::function<bool()>& pred, int ms = 15000) { return test::holds_within(pred, ms); }
   static store::ClusterNode node_row(Kernel& k, const std::string& id) {
     for (const auto& n : k.store()->cluster_nodes().value())
       if (n.id == id) return n;
     return {};
   }
-  test::PgDatabase db_;
-  std::vector<std::unique_ptr<test::TempDir>> dirs_;
+  test::PgCluster cluster_;
 };
 
 TEST_F(ClusterTest, ANodeClaimsOnlyTheTypesItLoadedAndRunsOtherKernelsRuns) {
