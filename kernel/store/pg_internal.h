@@ -66,15 +66,9 @@ inline constexpr int64_t kPgRunIdsLock = 0x6f706b72;
 // Text parameters of a statement ($1..$n); nullopt binds NULL.
 using PgParams = std::vector<std::optional<std::string>>;
 
-// "store (postgresql): <what>: <the server's message> (SQLSTATE xxxxx)", with
-// the code the SQLSTATE's class gives: CONFLICT for an integrity violation
-// (23...), PERMISSION for insufficient privilege (42501), INVALID_ARGUMENT
-// for bad SQL or data (42..., 22...), UNAVAILABLE for a lost connection or
-// anything else. `res` may be null (then the connection's message).
-Status pg_error(const std::string& what, PGconn* conn, const PGresult* res);
-
 // Runs one statement with text parameters; the result (rows or a command's
-// count) into *out if not null. The error as pg_error names `what`.
+// count) into *out if not null. The error as pg_error (plugin_fence.h)
+// names `what`.
 Status pg_exec(PGconn* conn, const std::string& what, const std::string& sql, const PgParams& params,
                PgResult* out = nullptr);
 
@@ -88,9 +82,6 @@ Status pg_script(PGconn* conn, const std::string& what, const std::string& sql);
 // role; pg_plugin_role_prefix(database) starts every role of one database.
 std::string pg_plugin_role(const std::string& database, const std::string& plugin_id);
 std::string pg_plugin_role_prefix(const std::string& database);
-
-// `name` as a quoted SQL identifier (double quotes doubled).
-std::string pg_ident(const std::string& name);
 
 // `text` as an element of an array literal ('{...}'): quoted, with
 // backslashes and double quotes escaped.

@@ -133,19 +133,12 @@ Status PgStore::ensure_plugin_role(PGconn* conn, const std::string& owner) {
 Status PgStore::check_plugin_relations(PGconn* conn, const std::string& owner) {
   const std::string prefix = plugin_table_prefix(owner);
   PgResult r;
-  if (Status s = pg_exec(conn, "the tables of plugin " + owner,
-                         "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner "
-                         "WHERE o.rolname = $1 AND c.relnamespace <> 'pg_toast'::regnamespace AND "
-                         "(left(c.relname, length($2)) <> $2 OR c.relkind NOT IN ('r', 'i', 'S', 'p', 'I')) LIMIT 1",
+  if (Status s = pg_exec(conn, "the tables of plugin " + owner, kPgForeignRelationSql,
                          {pg_plugin_role(database_, owner), prefix}, &r);
       !s)
     return s;
   if (PQntuples(r.get()) == 0) return Status::ok();
-  const std::string name = PQgetvalue(r.get(), 0, 0);
-  const char kind = PQgetvalue(r.get(), 0, 1)[0];
-  if (kind == 'v' || kind == 'm') return Status::permission("SQL: CREATE VIEW (plugins keep tables and indexes)");
-  return Status::permission(std::string("SQL: ") + (kind == 'i' ? "index" : "table") + " '" + name +
-                            "' is not one of plugin " + owner + "'s own (named " + prefix + "...)");
+  return pg_foreign_relation(owner, PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 1)[0]);
 }
 
 Status PgStore::run_plugin_sql(PGconn* conn, const std::string& sql, const PgParams& params, const PluginCall& call) {

@@ -37,23 +37,6 @@ std::string pg_trimmed(const char* text) {
 
 }  // namespace
 
-Status pg_error(const std::string& what, PGconn* conn, const PGresult* res) {
-  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  std::string msg = res ? pg_trimmed(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) : "";
-  if (msg.empty()) msg = pg_trimmed(res ? PQresultErrorMessage(res) : nullptr);
-  if (msg.empty()) msg = pg_trimmed(PQerrorMessage(conn));
-  if (msg.empty()) msg = "no answer from the server";
-  std::string text = "store (postgresql): " + what + ": " + msg;
-  if (state) text += std::string(" (SQLSTATE ") + state + ")";
-  const std::string code = state ? state : "";
-  if (code.rfind("23", 0) == 0) return Status::conflict(std::move(text));
-  if (code == "42501") return Status::permission(std::move(text));
-  if (code.rfind("42", 0) == 0 || code.rfind("22", 0) == 0 || code.rfind("0A", 0) == 0 || code == "25001" ||
-      code == "25P02")
-    return Status::invalid(std::move(text));
-  return Status::unavailable(std::move(text));
-}
-
 Status pg_exec(PGconn* conn, const std::string& what, const std::string& sql, const PgParams& params, PgResult* out) {
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -83,15 +66,6 @@ std::string pg_plugin_role(const std::string& database, const std::string& plugi
   constexpr size_t kMaxName = 63;
   if (role.size() > kMaxName) role = role.substr(0, kMaxName - 9) + "_" + pg_hex8(pg_name_hash(plugin_id));
   return role;
-}
-
-std::string pg_ident(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + "\"";
 }
 
 std::string pg_array_text(const std::string& text) {
@@ -129,10 +103,9 @@ void PgPool::Lease::release() {
 }
 
 Status PgPool::connect(PgConn* out) const {
-  PgConn c(PQconnectdb(conninfo_.c_str()));
-  if (!c) return Status::unavailable("store (postgresql): cannot connect: out of memory");
-  if (PQstatus(c.get()) != CONNECTION_OK)
-    return Status::unavailable("store (postgresql): cannot connect: " + pg_trimmed(PQerrorMessage(c.get())));
+  PGconn* raw = nullptr;
+  if (Status s = pg_connect(conninfo_, "", &raw); !s) return s;
+  PgConn c(raw);
   // The kernel's transactions never wait on their client between statements
   // for more than milliseconds. A kernel stopped inside one (SIGSTOP, a
   // frozen VM) would hold its rows' locks, and block the kernels taking over

@@ -2,6 +2,8 @@
 // the kernel's stores and opk::testing.
 #include "store/plugin_fence.h"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -237,6 +239,70 @@ Status pg_plugin_error(const std::string& owner, const Status& s) {
   if (m.find("cannot insert multiple commands") != std::string::npos)
     return Status::invalid("SQL: one statement per call: " + m);
   return Status(s.code(), "SQL: " + m);
+}
+
+namespace {
+
+// libpq's messages end with a newline.
+std::string pg_trimmed_text(const char* text) {
+  std::string s = text ? text : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Status pg_error(const std::string& what, PGconn* conn, const PGresult* res) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = res ? pg_trimmed_text(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) : "";
+  if (msg.empty()) msg = pg_trimmed_text(res ? PQresultErrorMessage(res) : nullptr);
+  if (msg.empty()) msg = pg_trimmed_text(PQerrorMessage(conn));
+  if (msg.empty()) msg = "no answer from the server";
+  std::string text = "store (postgresql): " + what + ": " + msg;
+  if (state) text += std::string(" (SQLSTATE ") + state + ")";
+  const std::string code = state ? state : "";
+  if (code.rfind("23", 0) == 0) return Status::conflict(std::move(text));
+  if (code == "42501") return Status::permission(std::move(text));
+  if (code.rfind("42", 0) == 0 || code.rfind("22", 0) == 0 || code.rfind("0A", 0) == 0 || code == "25001" ||
+      code == "25P02")
+    return Status::invalid(std::move(text));
+  return Status::unavailable(std::move(text));
+}
+
+Status pg_connect(const std::string& conninfo, const std::string& shown, PGconn** out) {
+  *out = nullptr;
+  const std::string cannot = "store (postgresql): cannot connect" + (shown.empty() ? "" : " to '" + shown + "'") + ": ";
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  if (!c) return Status::unavailable(cannot + "out of memory");
+  if (PQstatus(c) != CONNECTION_OK) {
+    Status s = Status::unavailable(cannot + pg_trimmed_text(PQerrorMessage(c)));
+    PQfinish(c);
+    return s;
+  }
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
+  *out = c;
+  return Status::ok();
+}
+
+std::string pg_ident(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
+const char* const kPgForeignRelationSql =
+    "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner "
+    "WHERE o.rolname = $1 AND c.relnamespace <> 'pg_toast'::regnamespace AND "
+    "(left(c.relname, length($2)) <> $2 OR c.relkind NOT IN ('r', 'i', 'S', 'p', 'I')) LIMIT 1";
+
+Status pg_foreign_relation(const std::string& owner, const std::string& name, char kind) {
+  if (kind == 'v' || kind == 'm') return Status::permission("SQL: CREATE VIEW (plugins keep tables and indexes)");
+  return Status::permission(std::string("SQL: ") + (kind == 'i' ? "index" : "table") + " '" + name +
+                            "' is not one of plugin " + owner + "'s own (named " + plugin_table_prefix(owner) + "...)");
 }
 
 }  // namespace opk::store::internal

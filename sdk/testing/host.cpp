@@ -20,6 +20,7 @@
 
 #include "cache/cache.h"
 #include "internal.h"
+#include "store/plugin_fence.h"
 
 #ifndef OPK_TESTING_VERSION
 #define OPK_TESTING_VERSION "0.0.0"
@@ -495,7 +496,9 @@ class Host::Impl {
 };
 
 opk_status service_failure(const opk_host* host, const Status& s) {
-  t_error = s.message();
+  // As the kernel's store service: the plugin reads it with last_error.
+  t_host_error = s.message();
+  t_host_failed = true;
   if (auto* slot = PluginSlot::from(host)) plugin_log(*slot, OPK_LOG_WARN, "store: " + s.message());
   return s.code();
 }
@@ -1238,9 +1241,7 @@ Status Host::load(const std::string& path) {
         Status::invalid("plugin id '" + slot->id + "' is invalid (want [a-z0-9][a-z0-9._-]*, at most 64 bytes)"));
   for (auto& p : h.plugins)
     if (p->id == slot->id) return fail(Status::conflict("plugin '" + slot->id + "' is loaded already"));
-  slot->table_prefix = "p_";
-  for (char c : slot->id) slot->table_prefix += (c == '-' || c == '.') ? '_' : c;
-  slot->table_prefix += "_";
+  slot->table_prefix = store::plugin_table_prefix(slot->id);
   for (uint32_t i = 0; i < mf.job_type_count; ++i) {
     const opk_job_type* t = mf.job_types ? mf.job_types[i] : nullptr;
     if (!t || !t->id || !t->run) return fail(Status::invalid("job type " + std::to_string(i) + ": id or run is NULL"));

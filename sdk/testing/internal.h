@@ -30,6 +30,9 @@ void set_error_text(const std::string& text);
 // Takes the calling thread's failure detail, leaving it empty.
 std::string take_error();
 
+template <typename S>
+struct StoreCallbacks;
+
 // The clock behind Host::clock().
 class ManualClock : public Clock {
  public:
@@ -102,16 +105,16 @@ class MemoryStore {
   // Fences statements to `slot`'s tables from now on; nullptr lifts it.
   void raise_fence(const PluginSlot* slot);
 
-  static const char* cb_dialect(const opk_host* host);
-  static opk_status cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count);
-  static opk_status cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                               int64_t* changed);
-  static opk_status cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                             char** rows_json);
-  static opk_status cb_transaction(const opk_host* host, const opk_store_statement* st, uint32_t count,
-                                   char** results_json);
-  static opk_status cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                                   char** rows_json);
+  static constexpr const char* kDialect = "sqlite";
+  // The service's calls (StoreCallbacks): the store of the Host that lent
+  // `host`, and one plugin statement, read or transaction, each taking the
+  // store's lock.
+  template <typename S>
+  friend struct StoreCallbacks;
+  static MemoryStore* of(const opk_host* host);
+  Status execute(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, int64_t* changed);
+  Status read(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool typed,
+              std::string* rows_json);
 
   mutable std::mutex mu_;
   sqlite3* db_ = nullptr;
@@ -178,19 +181,19 @@ class PgTestStore {
   Status run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query, bool typed,
                  std::string* rows_json, int64_t* changed);
   Status migrate(PluginSlot& slot, const opk_store_migration* m, uint32_t count);
-  static opk_status read(const opk_host* host, const char* sql, const char* const* params, uint32_t n, bool typed,
-                         char** rows_json);
+  Status transaction(const PluginSlot& slot, const opk_store_statement* st, uint32_t count, std::string* results,
+                     uint32_t* failed_at);
 
-  static const char* cb_dialect(const opk_host* host);
-  static opk_status cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count);
-  static opk_status cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                               int64_t* changed);
-  static opk_status cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                             char** rows_json);
-  static opk_status cb_transaction(const opk_host* host, const opk_store_statement* st, uint32_t count,
-                                   char** results_json);
-  static opk_status cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                                   char** rows_json);
+  static constexpr const char* kDialect = "postgresql";
+  // The service's calls (StoreCallbacks): the store of the Host that lent
+  // `host`, and one plugin statement, read or transaction, each taking the
+  // store's lock.
+  template <typename S>
+  friend struct StoreCallbacks;
+  static PgTestStore* of(const opk_host* host);
+  Status execute(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, int64_t* changed);
+  Status read(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool typed,
+              std::string* rows_json);
 
   mutable std::mutex mu_;
   pg_conn* conn_ = nullptr;
@@ -209,12 +212,80 @@ class PgTestStore {
 // keeps its plugins' tables in SQLite.
 PgTestStore* host_pg_store(Host::Impl* host);
 
-// Reports a failed service call: the plugin's set_error and its log.
+// Reports a failed service call: the plugin's last_error and its log.
 opk_status service_failure(const opk_host* host, const Status& s);
 // The store of the Host that lent `host`; nullptr for a foreign table.
 MemoryStore* store_of(const opk_host* host);
 // Appends a line to the plugin's logger (Host::log_lines).
 void plugin_log(const PluginSlot& slot, opk_log_level level, const std::string& text);
+
+// The opk.store/1 table of the test host's store type S (MemoryStore,
+// PgTestStore), one set of C callbacks for both: each checks the plugin's
+// arguments, finds its Host's S (S::of), calls it and reports a failure as
+// a service failure, with the plugin's copies of what S answers. S names its
+// kDialect and has of, migrate, execute, read and transaction.
+template <typename S>
+struct StoreCallbacks {
+  // Fills `t` with the callbacks.
+  static void fill(opk_store_v1* t) {
+    t->struct_size = sizeof *t;
+    t->dialect = &dialect;
+    t->migrate = &migrate;
+    t->execute = &execute;
+    t->query = &query;
+    t->transaction = &transaction;
+    t->query_typed = &query_typed;
+  }
+
+ private:
+  static const char* dialect(const opk_host*) { return S::kDialect; }
+  static opk_status migrate(const opk_host* host, const opk_store_migration* m, uint32_t count) {
+    S* s = S::of(host);
+    if (!s || (count && !m)) return OPK_ERR_INVALID_ARGUMENT;
+    Status st = s->migrate(*PluginSlot::from(host), m, count);
+    return st ? OPK_OK : service_failure(host, st);
+  }
+  static opk_status execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                            int64_t* changed) {
+    S* s = S::of(host);
+    if (!s || !sql) return OPK_ERR_INVALID_ARGUMENT;
+    int64_t c = 0;
+    Status st = s->execute(*PluginSlot::from(host), sql, params, n, &c);
+    if (!st) return service_failure(host, st);
+    if (changed) *changed = c;
+    return OPK_OK;
+  }
+  static opk_status read(const opk_host* host, const char* sql, const char* const* params, uint32_t n, bool typed,
+                         char** rows_json) {
+    S* s = S::of(host);
+    if (!s || !sql || !rows_json) return OPK_ERR_INVALID_ARGUMENT;
+    std::string json;
+    Status st = s->read(*PluginSlot::from(host), sql, params, n, typed, &json);
+    if (!st) return service_failure(host, st);
+    *rows_json = plugin_string(json);
+    return *rows_json ? OPK_OK : OPK_ERR_NO_MEMORY;
+  }
+  static opk_status query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                          char** rows_json) {
+    return read(host, sql, params, n, false, rows_json);
+  }
+  static opk_status query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
+                                char** rows_json) {
+    return read(host, sql, params, n, true, rows_json);
+  }
+  static opk_status transaction(const opk_host* host, const opk_store_statement* statements, uint32_t count,
+                                char** results_json) {
+    S* s = S::of(host);
+    if (!s || !results_json || (count && !statements)) return OPK_ERR_INVALID_ARGUMENT;
+    std::string json;
+    uint32_t failed_at = 0;
+    Status st = s->transaction(*PluginSlot::from(host), statements, count, &json, &failed_at);
+    if (!st) json = "{\"error\":" + json_string(st.message()) + ",\"statement\":" + std::to_string(failed_at) + "}";
+    *results_json = plugin_string(json);
+    if (!*results_json) return OPK_ERR_NO_MEMORY;
+    return st ? OPK_OK : service_failure(host, st);
+  }
+};
 
 }  // namespace opk::testing
 

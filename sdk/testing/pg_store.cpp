@@ -23,6 +23,8 @@
 namespace opk::testing {
 namespace {
 
+using store::internal::pg_error;
+using store::internal::pg_ident;
 using store::internal::PgStatementKind;
 
 // Type OIDs of pg_type (catalog/pg_type_d.h) the typed reads map, as the
@@ -62,16 +64,6 @@ const char* const kPgKernelSchema =
     "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT, role TEXT, scope TEXT, disabled INTEGER, created_ms "
     "BIGINT);";
 
-// A name PostgreSQL takes as written.
-std::string pgt_ident(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + "\"";
-}
-
 std::string pgt_hex8(uint32_t v) {
   char buf[9];
   std::snprintf(buf, sizeof buf, "%08x", v);
@@ -83,26 +75,6 @@ uint32_t pgt_hash(const std::string& s) {
   uint32_t h = 2166136261u;
   for (unsigned char c : s) h = (h ^ c) * 16777619u;
   return h;
-}
-
-// The server's error as the kernel's store words it (store (postgresql):
-// what: message (SQLSTATE x)), with the kernel's status for its class.
-Status pgt_error(const std::string& what, PGconn* conn, const PGresult* res) {
-  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-  std::string msg = primary ? primary : "";
-  if (msg.empty()) msg = PQerrorMessage(conn);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  if (msg.empty()) msg = "no answer from the server";
-  std::string text = "store (postgresql): " + what + ": " + msg;
-  if (state) text += std::string(" (SQLSTATE ") + state + ")";
-  const std::string code = state ? state : "";
-  if (code.rfind("23", 0) == 0) return Status::conflict(std::move(text));
-  if (code == "42501") return Status::permission(std::move(text));
-  if (code.rfind("42", 0) == 0 || code.rfind("22", 0) == 0 || code.rfind("0A", 0) == 0 || code == "25001" ||
-      code == "25P02")
-    return Status::invalid(std::move(text));
-  return Status::unavailable(std::move(text));
 }
 
 std::string pgt_base64(const std::string& bytes) {
@@ -168,15 +140,7 @@ void PgResultFree::operator()(pg_result* r) const {
 
 Status PgTestStore::open(const std::string& conninfo, std::unique_ptr<PgTestStore>* out) {
   std::unique_ptr<PgTestStore> s(new PgTestStore());
-  s->conn_ = PQconnectdb(conninfo.c_str());
-  if (PQstatus(s->conn_) != CONNECTION_OK) {
-    std::string msg = PQerrorMessage(s->conn_);
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    return Status::unavailable("store (postgresql): cannot connect to '" + conninfo + "': " + msg);
-  }
-  // The server's notices (a schema's cascade, for one) are not the test's.
-  PQsetNoticeProcessor(
-      s->conn_, [](void*, const char*) {}, nullptr);
+  if (Status st = store::internal::pg_connect(conninfo, conninfo, &s->conn_); !st) return st;
   static std::atomic<int> counter{0};
   s->schema_ = "opk_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
                pgt_hex8(static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
@@ -187,7 +151,7 @@ Status PgTestStore::open(const std::string& conninfo, std::unique_ptr<PgTestStor
   // get here at once: the lock orders them), and set_config revoked:
   // set_config('role', ...) would let a statement leave its plugin's role
   // (the kernel's store revokes it likewise; it needs the function's owner).
-  const std::string kernel = pgt_ident(kPgKernelTablesSchema);
+  const std::string kernel = pg_ident(kPgKernelTablesSchema);
   if (Status st = s->exec("the kernel's tables", "SELECT pg_advisory_lock(hashtext('opk_test_kernel'))"); !st)
     return st;
   PgtResult have;
@@ -202,20 +166,14 @@ Status PgTestStore::open(const std::string& conninfo, std::unique_ptr<PgTestStor
   if (!made) return made;
   s->exec("set_config", "REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC");
   // The Host's own schema, first on the search path.
-  if (Status st = s->exec("schema", "CREATE SCHEMA " + pgt_ident(s->schema_) + "; SET search_path TO " +
-                                        pgt_ident(s->schema_) + ", " + kernel + "; " + kPgMigrationsTable);
+  if (Status st = s->exec("schema", "CREATE SCHEMA " + pg_ident(s->schema_) + "; SET search_path TO " +
+                                        pg_ident(s->schema_) + ", " + kernel + "; " + kPgMigrationsTable);
       !st) {
-    s->exec("schema", "DROP SCHEMA IF EXISTS " + pgt_ident(s->schema_) + " CASCADE");
+    s->exec("schema", "DROP SCHEMA IF EXISTS " + pg_ident(s->schema_) + " CASCADE");
     s->schema_.clear();
     return st;
   }
-  s->table_.struct_size = sizeof s->table_;
-  s->table_.dialect = &cb_dialect;
-  s->table_.migrate = &cb_migrate;
-  s->table_.execute = &cb_execute;
-  s->table_.query = &cb_query;
-  s->table_.transaction = &cb_transaction;
-  s->table_.query_typed = &cb_query_typed;
+  StoreCallbacks<PgTestStore>::fill(&s->table_);
   *out = std::move(s);
   return Status::ok();
 }
@@ -238,9 +196,9 @@ class PgReaper {
   }
   void drop(PGconn* conn, const std::string& schema, std::vector<std::string> roles) {
     std::string sql = "BEGIN; ";
-    if (!schema.empty()) sql += "DROP SCHEMA IF EXISTS " + pgt_ident(schema) + " CASCADE; ";
+    if (!schema.empty()) sql += "DROP SCHEMA IF EXISTS " + pg_ident(schema) + " CASCADE; ";
     for (const auto& role : roles)
-      sql += "DROP OWNED BY " + pgt_ident(role) + "; DROP ROLE IF EXISTS " + pgt_ident(role) + "; ";
+      sql += "DROP OWNED BY " + pg_ident(role) + "; DROP ROLE IF EXISTS " + pg_ident(role) + "; ";
     sql += "COMMIT";
     std::lock_guard lock(mu_);
     threads_.emplace_back([conn, sql] {
@@ -289,20 +247,19 @@ Status PgTestStore::exec(const std::string& what, const std::string& sql, const 
   PgtResult r(
       PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(), nullptr, nullptr, 0));
   const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
-    return pgt_error(what, conn_, r.get());
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) return pg_error(what, conn_, r.get());
   if (out) *out = std::move(r);
   return Status::ok();
 }
 
 Status PgTestStore::pipeline(const std::vector<PgCommand>& cmds, size_t want, PgtResult* out, size_t* failed) {
-  if (PQenterPipelineMode(conn_) != 1) return pgt_error("pipeline", conn_, nullptr);
+  if (PQenterPipelineMode(conn_) != 1) return pg_error("pipeline", conn_, nullptr);
   Status first = Status::ok();
   size_t sent = 0;
   for (const auto& c : cmds) {
     if (!PQsendQueryParams(conn_, c.sql.c_str(), static_cast<int>(c.params.size()), nullptr, c.params.data(), nullptr,
                            nullptr, 0)) {
-      first = pgt_error(c.what, conn_, nullptr);
+      first = pg_error(c.what, conn_, nullptr);
       *failed = sent;
       break;
     }
@@ -313,7 +270,7 @@ Status PgTestStore::pipeline(const std::vector<PgCommand>& cmds, size_t want, Pg
     PgtResult r(PQgetResult(conn_));
     if (!r) {
       if (first) {
-        first = pgt_error(cmds[i].what, conn_, nullptr);
+        first = pg_error(cmds[i].what, conn_, nullptr);
         *failed = i;
       }
       break;
@@ -323,7 +280,7 @@ Status PgTestStore::pipeline(const std::vector<PgCommand>& cmds, size_t want, Pg
     if (st == PGRES_PIPELINE_ABORTED) continue;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
       if (first) {
-        first = pgt_error(cmds[i].what, conn_, r.get());
+        first = pg_error(cmds[i].what, conn_, r.get());
         *failed = i;
       }
       continue;
@@ -351,8 +308,7 @@ Status PgTestStore::exec(const std::string& what, const std::string& sql) {
   }
   PgtResult r(PQexec(conn_, text.c_str()));
   const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
-    return pgt_error(what, conn_, r.get());
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) return pg_error(what, conn_, r.get());
   return Status::ok();
 }
 
@@ -363,11 +319,11 @@ Status PgTestStore::ensure_role(const PluginSlot& slot) {
   std::string name = schema_ + "_" + slot.table_prefix.substr(2);
   name.pop_back();  // the prefix's trailing '_'
   if (name.size() > 63) name = name.substr(0, 54) + "_" + pgt_hex8(pgt_hash(slot.id));
-  const std::string id = pgt_ident(name), what = "the role of plugin " + slot.id;
+  const std::string id = pg_ident(name), what = "the role of plugin " + slot.id;
   // Made in a transaction of its own, before the plugin's statement: a
   // statement that fails does not undo its role.
   for (const std::string& sql : {"CREATE ROLE " + id + " NOLOGIN", "GRANT " + id + " TO CURRENT_USER",
-                                 "GRANT USAGE, CREATE ON SCHEMA " + pgt_ident(schema_) + " TO " + id})
+                                 "GRANT USAGE, CREATE ON SCHEMA " + pg_ident(schema_) + " TO " + id})
     if (Status s = exec(what, sql); !s) return s;
   roles_[slot.id] = name;
   PgtResult r;
@@ -386,19 +342,12 @@ Status PgTestStore::ensure_role(const PluginSlot& slot) {
 Status PgTestStore::check_relations(const PluginSlot& slot, const std::string& role) {
   PgtResult r;
   const std::string& prefix = slot.table_prefix;
-  if (Status s = exec("the tables of plugin " + slot.id,
-                      "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner "
-                      "WHERE o.rolname = $1 AND c.relnamespace <> 'pg_toast'::regnamespace AND "
-                      "(left(c.relname, length($2)) <> $2 OR c.relkind NOT IN ('r', 'i', 'S', 'p', 'I')) LIMIT 1",
+  if (Status s = exec("the tables of plugin " + slot.id, store::internal::kPgForeignRelationSql,
                       {role.c_str(), prefix.c_str()}, &r);
       !s)
     return s;
   if (PQntuples(r.get()) == 0) return Status::ok();
-  const std::string name = PQgetvalue(r.get(), 0, 0);
-  const char kind = PQgetvalue(r.get(), 0, 1)[0];
-  if (kind == 'v' || kind == 'm') return Status::permission("SQL: CREATE VIEW (plugins keep tables and indexes)");
-  return Status::permission(std::string("SQL: ") + (kind == 'i' ? "index" : "table") + " '" + name +
-                            "' is not one of plugin " + slot.id + "'s own (named " + prefix + "...)");
+  return store::internal::pg_foreign_relation(slot.id, PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 1)[0]);
 }
 
 Status PgTestStore::run_one(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool query,
@@ -415,7 +364,7 @@ Status PgTestStore::run_one(const PluginSlot& slot, const char* sql, const char*
   if (known == roles_.end()) return Status::error("store (postgresql): plugin " + slot.id + " has no role");
   const std::string& role = known->second;
   if (txn_role_ != role) {
-    if (Status s = exec("set role", "SET LOCAL ROLE " + pgt_ident(role)); !s) return s;
+    if (Status s = exec("set role", "SET LOCAL ROLE " + pg_ident(role)); !s) return s;
     txn_role_ = role;
   }
   std::vector<const char*> values(n, nullptr);
@@ -450,7 +399,7 @@ Status PgTestStore::in_transaction(bool read_only, const PluginSlot* slot, bool 
   // The opening is sent with the first statement (exec), in one round trip.
   const std::string role = slot ? roles_.at(slot->id) : "";
   pending_ = {read_only ? "BEGIN READ ONLY" : "BEGIN"};
-  if (!role.empty()) pending_.push_back("SET LOCAL ROLE " + pgt_ident(role));
+  if (!role.empty()) pending_.push_back("SET LOCAL ROLE " + pg_ident(role));
   begun_ = committed_ = false;
   commit_with_statement_ = single;
   txn_role_ = role;
@@ -524,104 +473,52 @@ Status PgTestStore::rows(const std::string& sql, Rows* out) {
   return Status::ok();
 }
 
-// ---- the service table ----
+// ---- the service's calls ----
 
-PgTestStore* pg_store_of(const opk_host* host) {
+PgTestStore* PgTestStore::of(const opk_host* host) {
   auto* slot = PluginSlot::from(host);
   return slot ? host_pg_store(slot->host) : nullptr;
 }
 
-const char* PgTestStore::cb_dialect(const opk_host*) {
-  return "postgresql";
+Status PgTestStore::execute(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n,
+                            int64_t* changed) {
+  std::lock_guard lock(mu_);
+  if (Status s = ensure_role(slot); !s) return s;
+  return in_transaction(false, &slot, true,
+                        [&] { return run_one(slot, sql, params, n, false, false, nullptr, changed); });
 }
 
-opk_status PgTestStore::cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count) {
-  PgTestStore* s = pg_store_of(host);
-  if (!s || (count && !m)) return OPK_ERR_INVALID_ARGUMENT;
-  Status st = s->migrate(*PluginSlot::from(host), m, count);
-  return st ? OPK_OK : service_failure(host, st);
+Status PgTestStore::read(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool typed,
+                         std::string* rows_json) {
+  std::lock_guard lock(mu_);
+  if (Status s = ensure_role(slot); !s) return s;
+  return in_transaction(true, &slot, true,
+                        [&] { return run_one(slot, sql, params, n, true, typed, rows_json, nullptr); });
 }
 
-opk_status PgTestStore::cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                                   int64_t* changed) {
-  PgTestStore* s = pg_store_of(host);
-  if (!s || !sql) return OPK_ERR_INVALID_ARGUMENT;
-  int64_t c = 0;
-  Status st;
-  {
-    std::lock_guard lock(s->mu_);
-    st = s->ensure_role(*PluginSlot::from(host));
-    if (st)
-      st = s->in_transaction(false, PluginSlot::from(host), true, [&] {
-        return s->run_one(*PluginSlot::from(host), sql, params, n, false, false, nullptr, &c);
-      });
-  }
-  if (!st) return service_failure(host, st);
-  if (changed) *changed = c;
-  return OPK_OK;
-}
-
-opk_status PgTestStore::read(const opk_host* host, const char* sql, const char* const* params, uint32_t n, bool typed,
-                             char** rows_json) {
-  PgTestStore* s = pg_store_of(host);
-  if (!s || !sql || !rows_json) return OPK_ERR_INVALID_ARGUMENT;
-  std::string json;
-  Status st;
-  {
-    std::lock_guard lock(s->mu_);
-    st = s->ensure_role(*PluginSlot::from(host));
-    if (st)
-      st = s->in_transaction(true, PluginSlot::from(host), true, [&] {
-        return s->run_one(*PluginSlot::from(host), sql, params, n, true, typed, &json, nullptr);
-      });
-  }
-  if (!st) return service_failure(host, st);
-  *rows_json = plugin_string(json);
-  return *rows_json ? OPK_OK : OPK_ERR_NO_MEMORY;
-}
-
-opk_status PgTestStore::cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                                 char** rows_json) {
-  return read(host, sql, params, n, false, rows_json);
-}
-
-opk_status PgTestStore::cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                                       char** rows_json) {
-  return read(host, sql, params, n, true, rows_json);
-}
-
-opk_status PgTestStore::cb_transaction(const opk_host* host, const opk_store_statement* statements, uint32_t count,
-                                       char** results_json) {
-  PgTestStore* s = pg_store_of(host);
-  if (!s || !results_json || (count && !statements)) return OPK_ERR_INVALID_ARGUMENT;
+Status PgTestStore::transaction(const PluginSlot& slot, const opk_store_statement* statements, uint32_t count,
+                                std::string* results, uint32_t* failed_at) {
+  std::lock_guard lock(mu_);
+  *failed_at = count ? count - 1 : 0;  // a failed begin or commit: the last
+  if (Status s = ensure_role(slot); !s) return s;
   std::string json = "[";
-  uint32_t failed_at = count ? count - 1 : 0;
-  Status st;
-  {
-    std::lock_guard lock(s->mu_);
-    st = s->ensure_role(*PluginSlot::from(host));
-    if (st)
-      st = s->in_transaction(false, PluginSlot::from(host), false, [&]() -> Status {
-        for (uint32_t i = 0; i < count; ++i) {
-          std::string rows;
-          int64_t changed = 0;
-          Status one = statements[i].sql ? s->run_one(*PluginSlot::from(host), statements[i].sql, statements[i].params,
-                                                      statements[i].param_count, false, true, &rows, &changed)
-                                         : Status::invalid("sql is NULL");
-          if (!one) {
-            failed_at = i;
-            return Status(one.code(), "statement " + std::to_string(i) + ": " + one.message());
-          }
-          json += (i ? ",{\"changed\":" : "{\"changed\":") + std::to_string(changed) + ",\"rows\":" + rows + "}";
-        }
-        return Status::ok();
-      });
-  }
-  json =
-      st ? json + "]" : "{\"error\":" + json_string(st.message()) + ",\"statement\":" + std::to_string(failed_at) + "}";
-  *results_json = plugin_string(json);
-  if (!*results_json) return OPK_ERR_NO_MEMORY;
-  return st ? OPK_OK : service_failure(host, st);
+  Status st = in_transaction(false, &slot, false, [&]() -> Status {
+    for (uint32_t i = 0; i < count; ++i) {
+      std::string rows;
+      int64_t changed = 0;
+      Status one = statements[i].sql ? run_one(slot, statements[i].sql, statements[i].params, statements[i].param_count,
+                                               false, true, &rows, &changed)
+                                     : Status::invalid("sql is NULL");
+      if (!one) {
+        *failed_at = i;
+        return Status(one.code(), "statement " + std::to_string(i) + ": " + one.message());
+      }
+      json += (i ? ",{\"changed\":" : "{\"changed\":") + std::to_string(changed) + ",\"rows\":" + rows + "}";
+    }
+    return Status::ok();
+  });
+  if (st) *results = json + "]";
+  return st;
 }
 
 }  // namespace opk::testing

@@ -99,13 +99,7 @@ MemoryStore::MemoryStore() {
   sqlite3_open_v2(":memory:", &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   sqlite3_exec(db_, kKernelSchema, nullptr, nullptr, nullptr);
   sqlite3_set_authorizer(db_, &MemoryStore::authorize, this);
-  table_.struct_size = sizeof table_;
-  table_.dialect = &cb_dialect;
-  table_.migrate = &cb_migrate;
-  table_.execute = &cb_execute;
-  table_.query = &cb_query;
-  table_.transaction = &cb_transaction;
-  table_.query_typed = &cb_query_typed;
+  StoreCallbacks<MemoryStore>::fill(&table_);
 }
 
 MemoryStore::~MemoryStore() {
@@ -376,72 +370,22 @@ std::string MemoryStore::json_type(const std::string& text) const {
   return type;
 }
 
-// ---- the service table ----
+// ---- the service's calls ----
 
-const char* MemoryStore::cb_dialect(const opk_host*) {
-  return "sqlite";
+MemoryStore* MemoryStore::of(const opk_host* host) {
+  return store_of(host);
 }
 
-opk_status MemoryStore::cb_migrate(const opk_host* host, const opk_store_migration* m, uint32_t count) {
-  MemoryStore* s = store_of(host);
-  if (!s || (count && !m)) return OPK_ERR_INVALID_ARGUMENT;
-  Status st = s->migrate(*PluginSlot::from(host), m, count);
-  return st ? OPK_OK : service_failure(host, st);
+Status MemoryStore::execute(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n,
+                            int64_t* changed) {
+  std::lock_guard lock(mu_);
+  return run_one(slot, sql, params, n, false, false, nullptr, changed);
 }
 
-opk_status MemoryStore::cb_execute(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                                   int64_t* changed) {
-  MemoryStore* s = store_of(host);
-  if (!s || !sql) return OPK_ERR_INVALID_ARGUMENT;
-  std::lock_guard lock(s->mu_);
-  int64_t c = 0;
-  Status st = s->run_one(*PluginSlot::from(host), sql, params, n, false, false, nullptr, &c);
-  if (!st) return service_failure(host, st);
-  if (changed) *changed = c;
-  return OPK_OK;
-}
-
-opk_status MemoryStore::cb_query(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                                 char** rows_json) {
-  MemoryStore* s = store_of(host);
-  if (!s || !sql || !rows_json) return OPK_ERR_INVALID_ARGUMENT;
-  std::string json;
-  Status st;
-  {
-    std::lock_guard lock(s->mu_);
-    st = s->run_one(*PluginSlot::from(host), sql, params, n, true, false, &json, nullptr);
-  }
-  if (!st) return service_failure(host, st);
-  *rows_json = plugin_string(json);
-  return *rows_json ? OPK_OK : OPK_ERR_NO_MEMORY;
-}
-
-opk_status MemoryStore::cb_query_typed(const opk_host* host, const char* sql, const char* const* params, uint32_t n,
-                                       char** rows_json) {
-  MemoryStore* s = store_of(host);
-  if (!s || !sql || !rows_json) return OPK_ERR_INVALID_ARGUMENT;
-  std::string json;
-  Status st;
-  {
-    std::lock_guard lock(s->mu_);
-    st = s->run_one(*PluginSlot::from(host), sql, params, n, true, true, &json, nullptr);
-  }
-  if (!st) return service_failure(host, st);
-  *rows_json = plugin_string(json);
-  return *rows_json ? OPK_OK : OPK_ERR_NO_MEMORY;
-}
-
-opk_status MemoryStore::cb_transaction(const opk_host* host, const opk_store_statement* statements, uint32_t count,
-                                       char** results_json) {
-  MemoryStore* s = store_of(host);
-  if (!s || !results_json || (count && !statements)) return OPK_ERR_INVALID_ARGUMENT;
-  std::string json;
-  uint32_t failed_at = 0;
-  Status st = s->transaction(*PluginSlot::from(host), statements, count, &json, &failed_at);
-  if (!st) json = "{\"error\":" + json_string(st.message()) + ",\"statement\":" + std::to_string(failed_at) + "}";
-  *results_json = plugin_string(json);
-  if (!*results_json) return OPK_ERR_NO_MEMORY;
-  return st ? OPK_OK : service_failure(host, st);
+Status MemoryStore::read(const PluginSlot& slot, const char* sql, const char* const* params, uint32_t n, bool typed,
+                         std::string* rows_json) {
+  std::lock_guard lock(mu_);
+  return run_one(slot, sql, params, n, true, typed, rows_json, nullptr);
 }
 
 }  // namespace opk::testing

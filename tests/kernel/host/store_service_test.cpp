@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <opskernel/json.hpp>
+#include <opskernel/testing.hpp>
 
 #include "host/migrations_service.h"
 #include "host/principals.h"
@@ -112,6 +113,54 @@ TEST_P(StoreFence, APluginReachesOnlyItsOwnTables) {
   auto after = k.store()->list_runs(all).value();
   EXPECT_EQ(after.size(), runs_before + 1);
   for (const auto& r : after) EXPECT_NE(r.job_type, "x");
+}
+
+// The test host's store on PostgreSQL (opk::testing, Host::use_store) tells
+// a plugin the server's errors as the kernel's store does, word for word
+// and with the same status: a unique key (CONFLICT, alone and inside a
+// transaction), bad SQL and a value of the wrong type (INVALID_ARGUMENT).
+TEST(StoreFenceParity, TheTestHostTellsAPluginTheServersErrorsAsTheKernel) {
+  test::TempDir d;
+  test::PgDatabase db;
+  const std::string e = db.create();
+  ASSERT_TRUE(e.empty()) << e;
+  auto cfg = test::quiet_config(d, test::plugins_dir(d, {test::fixture("fence_probe")}));
+  cfg.store_backend = "postgresql";
+  cfg.pg_conninfo = db.conninfo();
+  Kernel k(cfg);
+  ASSERT_TRUE(k.start());
+  const auto in_kernel = test::run_and_wait(k, test::manual("fence-job"));
+  opk::testing::Host h;
+  ASSERT_TRUE(h.use_store("postgresql", test::pg_server()));
+  ASSERT_TRUE(h.load(test::fixture("fence_probe")));
+  const auto in_host = h.run("fence-job");
+  ASSERT_EQ(in_host.status, OPK_OK) << in_host.error;
+
+  auto kernel_line = [&](const std::string& key) {
+    for (const auto& l : in_kernel.logs)
+      if (l.message.rfind(key, 0) == 0) return l.message;
+    return std::string("(no line " + key + ")");
+  };
+  auto host_line = [&](const std::string& key) {
+    for (const auto& l : in_host.log)
+      if (l.text.rfind(key, 0) == 0) return l.text;
+    return std::string("(no line " + key + ")");
+  };
+  const std::pair<const char*, const char*> kErrors[] = {{"dup", "(SQLSTATE 23505)"},
+                                                         {"tx-dup", "(SQLSTATE 23505)"},
+                                                         {"syntax", "(SQLSTATE 42601)"},
+                                                         {"cast", "(SQLSTATE 22P02)"}};
+  for (const auto& [what, state] : kErrors) {
+    const std::string key = std::string(what) + ": ";
+    EXPECT_NE(kernel_line(key).find(state), std::string::npos) << kernel_line(key);
+    EXPECT_EQ(host_line(key), kernel_line(key));
+  }
+  for (const std::string& code :
+       {"dup=" + std::to_string(OPK_ERR_CONFLICT), "tx-dup=" + std::to_string(OPK_ERR_CONFLICT),
+        "syntax=" + std::to_string(OPK_ERR_INVALID_ARGUMENT), "cast=" + std::to_string(OPK_ERR_INVALID_ARGUMENT)}) {
+    EXPECT_NE(in_kernel.row.summary.find(code + " "), std::string::npos) << code << " in " << in_kernel.row.summary;
+    EXPECT_NE(in_host.summary.find(code + " "), std::string::npos) << code << " in " << in_host.summary;
+  }
 }
 
 // opk.migrations/1's service answers only a principal this kernel issued
