@@ -7,7 +7,11 @@
 // Each asset is embedded raw and gzip-compressed (served when the client
 // accepts gzip), with a strong ETag. Scripts and styles get content-hashed
 // names, so they can be cached forever; index.html refers to them. Chunks
-// the script imports when needed (chunk-*.js) are embedded the same way.
+// the script imports when needed (chunk-*.js: each page, uPlot, the Swedish
+// texts) are embedded the same way; index.html preloads the chunks the
+// script imports at once (modulepreload), and the build prints what the
+// sign-in page loads. Every style is in the one style sheet: the per-chunk
+// style sheets esbuild also writes are left out.
 import * as esbuild from 'esbuild';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,8 +39,10 @@ const result = await esbuild.build({
   write: false,
   outdir: 'out',
   entryNames: 'app-[hash]',
-  // A catalog of another language than English is its own chunk, fetched only when chosen.
+  // Each page (main.jsx), uPlot and a catalog of another language than
+  // English are chunks of their own, fetched only when needed.
   splitting: true,
+  metafile: true,
   chunkNames: 'chunk-[hash]',
   format: 'esm',
   target: ['chrome110', 'firefox110', 'safari16'],
@@ -51,6 +57,7 @@ const hashed = (text) => createHash('sha256').update(text).digest('hex').slice(0
 let js = '', css = '';
 for (const f of result.outputFiles) {
   const name = f.path.split('/').pop();
+  if (name.startsWith('chunk-') && name.endsWith('.css')) continue;
   if (name.startsWith('app-') && name.endsWith('.js')) js = name;
   if (name.startsWith('app-') && name.endsWith('.css')) css = name;
   assets.push({ name, type: name.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8',
@@ -58,9 +65,21 @@ for (const f of result.outputFiles) {
 }
 if (!js || !css) throw new Error('the bundle lacks a script or a style sheet');
 
+// The chunks the script imports before it runs, however deep.
+const outputs = result.metafile.outputs;
+const preload = [];
+const follow = (name) => {
+  for (const i of outputs[`out/${name}`].imports)
+    if (i.kind === 'import-statement') {
+      const chunk = i.path.split('/').pop();
+      if (!preload.includes(chunk)) preload.push(chunk), follow(chunk);
+    }
+};
+follow(js);
 const index = readFileSync(join(here, 'src/index.html'), 'utf8')
   .replace('%APP_JS%', `/administration/assets/${js}`)
-  .replace('%APP_CSS%', `/administration/assets/${css}`);
+  .replace('%APP_CSS%', `/administration/assets/${css}`)
+  .replace('%PRELOAD%', preload.map((c) => `<link rel="modulepreload" href="/administration/assets/${c}">`).join('\n'));
 assets.push({ name: 'index.html', type: 'text/html; charset=utf-8', data: Buffer.from(index), immutable: false });
 const icon = readFileSync(join(here, 'src/icon.svg'));
 assets.push({ name: 'icon.svg', type: 'image/svg+xml', data: icon, immutable: false });
@@ -89,6 +108,10 @@ assets.forEach((a, i) => {
   rows.push(`  {"${a.name}", "${a.type}", raw_${i}, sizeof raw_${i}, gz_${i}, sizeof gz_${i}, "\\"${hashed(a.data)}\\"", ${a.immutable}},`);
   console.log(`console: ${a.name.padEnd(28)} ${String(a.data.length).padStart(8)} bytes, ${String(gz.length).padStart(7)} gzip`);
 });
+const signIn = ['index.html', 'icon.svg', js, css, ...preload]
+  .map((n) => gzipSync(assets.find((a) => a.name === n).data, { level: 9 }).length)
+  .reduce((a, b) => a + b, 0);
+console.log(`console: the sign-in page loads ${2 + 2 + preload.length} files, ${signIn} bytes gzip`);
 cpp += `}  // namespace
 
 const Asset kAssets[] = {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <set>
 
 #include "support/kernel_util.h"
 
@@ -50,7 +51,7 @@ class ConsolePlugin : public ::testing::Test {
     return r;
   }
 
-  // The script and style sheet the page refers to.
+  // The script, style sheet, icon and preloaded chunks the page refers to.
   std::vector<std::string> asset_paths(const std::string& page) {
     std::vector<std::string> out;
     std::regex re("/administration/assets/[A-Za-z0-9._-]+");
@@ -154,6 +155,27 @@ TEST_F(ConsolePlugin, AssetsAreCacheableCompressedAndRevalidated) {
     EXPECT_EQ(get(p, {{"If-None-Match", "\"other\""}}).status, 200);
   }
   EXPECT_TRUE(saw_js && saw_css);
+
+  // Each page is a chunk the script imports on its first visit: served as the script is.
+  std::string app;
+  for (const auto& p : paths)
+    if (p.find("/app-") != std::string::npos && p.ends_with(".js")) app = get(p).body;
+  std::set<std::string> chunks;
+  std::regex lazy(R"re(import\("\./(chunk-[A-Za-z0-9]+\.js)"\))re");
+  for (auto it = std::sregex_iterator(app.begin(), app.end(), lazy); it != std::sregex_iterator(); ++it)
+    chunks.insert((*it)[1].str());
+  EXPECT_GE(chunks.size(), 15u) << "pages fetched on their first visit";
+  for (const auto& c : chunks) {
+    auto r = get("/administration/assets/" + c, {{"Accept-Encoding", "gzip"}});
+    ASSERT_EQ(r.status, 200) << c;
+    EXPECT_EQ(r.head.getContentType(), "text/javascript; charset=utf-8") << c;
+    EXPECT_EQ(r.head.get("Cache-Control", ""), "public, max-age=31536000, immutable") << c;
+    EXPECT_EQ(r.head.get("Content-Encoding", ""), "gzip") << c;
+    EXPECT_NE(r.head.get("Content-Security-Policy", "").find("script-src 'self'"), std::string::npos) << c;
+    const std::string etag = r.head.get("ETag", "");
+    ASSERT_FALSE(etag.empty()) << c;
+    EXPECT_EQ(get("/administration/assets/" + c, {{"If-None-Match", etag}}).status, 304) << c;
+  }
 }
 
 TEST_F(ConsolePlugin, UnknownAssetsAreNotFoundAndNameOnlySafeText) {

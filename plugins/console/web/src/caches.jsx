@@ -16,7 +16,8 @@ import { Dialog, EmptyRow, FormActions, HiddenHead, Link, Message, NotAllowed, T
 
 const BASE = '/api/v1/cache';
 /** The permissions the caches' routes name. */
-export const READ = 'cache.read';
+import { CACHE_READ as READ } from './shell.jsx';
+export { READ };
 export const PURGE = 'cache.purge';
 
 const n = (v) => number(Number(v || 0));

@@ -14,7 +14,8 @@ import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, 
 
 const BASE = '/api/v1/feature-flags';
 /** The permissions the flags' routes name. */
-export const READ = 'feature_flags.read';
+import { FEATURE_FLAGS_READ as READ } from './shell.jsx';
+export { READ };
 export const MANAGE = 'feature_flags.manage';
 
 /** A datetime-local value (in the operator's zone) as ms since the epoch, or '' when empty or not a time. */

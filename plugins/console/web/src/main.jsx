@@ -9,24 +9,121 @@ import { loadLanguage, t, tp } from './i18n.js';
 import { LANGUAGES, applyPrefs, browserZone, prefs, setPref } from './prefs.js';
 import { zoneName } from './format.js';
 import { Link, Message, Session, navigate, preloadCharts, useSession } from './ui.jsx';
-import { JobsPage } from './jobs.jsx';
-import { JobPage } from './job.jsx';
-import { RunPage } from './run.jsx';
-import { RunsPage } from './runs.jsx';
-import { OverviewPage } from './overview.jsx';
-import { AttentionPage, useAttention } from './attention.jsx';
-import { PluginsPage } from './plugins.jsx';
-import { AuditPage } from './audit.jsx';
-import { READ as MAINTENANCE_READ, MaintenanceBanner, MaintenancePage } from './maintenance.jsx';
-import { AlertsPage } from './alerts.jsx';
-import { AlertPage } from './alert.jsx';
-import { NotificationGroupPage, NotificationsPage } from './notifications.jsx';
-import { READ as WEBHOOK_FAILURES_READ, WebhookFailuresPage, useWebhookFailureCounts } from './webhook_failures.jsx';
-import { READ as FEATURE_FLAGS_READ, FeatureFlagsPage } from './feature_flags.jsx';
-import { READ as RATE_LIMITS_READ, RateLimitOverridesPage } from './rate_limit_overrides.jsx';
-import { READ as MIGRATIONS_READ, MigrationsPage } from './migrations.jsx';
-import { READ as CACHE_READ, CachesPage } from './caches.jsx';
-import { READ as WORKERS_READ, WorkersPage } from './workers.jsx';
+import {
+  CACHE_READ,
+  FEATURE_FLAGS_READ,
+  MAINTENANCE_READ,
+  MIGRATIONS_READ,
+  RATE_LIMITS_READ,
+  WEBHOOK_FAILURES_READ,
+  WORKERS_READ,
+  MaintenanceBanner,
+  useAttention,
+  useWebhookFailureCounts,
+} from './shell.jsx';
+
+/**
+ * The pages, each its own chunk fetched on its first visit (esbuild splits
+ * at each import()), so the sign-in page and the shell load none of them:
+ * [path pattern, the page's module, the page drawn from it and the match].
+ * The first pattern the path matches wins; the jobs list is the fallback.
+ */
+const PAGES = [
+  [/^\/administration\/jobs\/([^/]+)\/?$/, () => import('./job.jsx'), (p, m) => <p.JobPage id={decodeURIComponent(m[1])} />],
+  [/^\/administration\/runs\/(\d+)\/?$/, () => import('./run.jsx'), (p, m) => <p.RunPage id={Number(m[1])} />],
+  [/^\/administration\/runs\/?$/, () => import('./runs.jsx'), (p) => <p.RunsPage />],
+  [/^\/administration\/overview/, () => import('./overview.jsx'), (p) => <p.OverviewPage />],
+  [/^\/administration\/alerts\/(\d+)\/?$/, () => import('./alert.jsx'), (p, m) => <p.AlertPage id={Number(m[1])} />],
+  [/^\/administration\/alerts\/?$/, () => import('./alerts.jsx'), (p) => <p.AlertsPage />],
+  [/^\/administration\/attention/, () => import('./attention.jsx'), (p, m, attention) => <p.AttentionPage data={attention} />],
+  [/^\/administration\/maintenance/, () => import('./maintenance.jsx'), (p) => <p.MaintenancePage />],
+  [
+    /^\/administration\/notifications\/([^/]+)\/?$/,
+    () => import('./notifications.jsx'),
+    (p, m) => <p.NotificationGroupPage id={decodeURIComponent(m[1])} />,
+  ],
+  [/^\/administration\/notifications\/?$/, () => import('./notifications.jsx'), (p) => <p.NotificationsPage />],
+  [/^\/administration\/webhook-failures/, () => import('./webhook_failures.jsx'), (p) => <p.WebhookFailuresPage />],
+  [/^\/administration\/feature-flags/, () => import('./feature_flags.jsx'), (p) => <p.FeatureFlagsPage />],
+  [/^\/administration\/rate-limit-overrides/, () => import('./rate_limit_overrides.jsx'), (p) => <p.RateLimitOverridesPage />],
+  [/^\/administration\/migrations/, () => import('./migrations.jsx'), (p) => <p.MigrationsPage />],
+  [/^\/administration\/caches/, () => import('./caches.jsx'), (p) => <p.CachesPage />],
+  [/^\/administration\/workers/, () => import('./workers.jsx'), (p) => <p.WorkersPage />],
+  [/^\/administration\/plugins/, () => import('./plugins.jsx'), (p) => <p.PluginsPage />],
+  [/^\/administration\/audit/, () => import('./audit.jsx'), (p) => <p.AuditPage />],
+  [/^/, () => import('./jobs.jsx'), (p) => <p.JobsPage />],
+];
+
+/** The page for a path: its module's loader, the draw function and the path's match. */
+function pageOf(path) {
+  for (const [re, load, draw] of PAGES) {
+    const m = path.match(re);
+    if (m) return { load, draw, m };
+  }
+  return null;
+}
+
+/** Each page module once fetched (by its loader), and each fetch under way. */
+const loadedPages = new Map();
+const loadingPages = new Map();
+
+/** Fetches a page's module once; a failed fetch may be tried again. */
+function loadPage(load) {
+  if (!loadingPages.has(load))
+    loadingPages.set(
+      load,
+      load().then(
+        (mod) => (loadedPages.set(load, mod), mod),
+        (e) => {
+          loadingPages.delete(load);
+          throw e;
+        },
+      ),
+    );
+  return loadingPages.get(load);
+}
+
+/** Starts fetching the page of a path (at sign-in, beside the calls the shell makes first). */
+const preloadPage = (path) => loadPage(pageOf(path).load).catch(() => {});
+
+/**
+ * A page drawn from its module once fetched: until then a status saying it
+ * is loading (read out by screen readers), and if the fetch fails the error
+ * with a button to reload the console (a console updated since this one was
+ * loaded has other chunks).
+ */
+function LazyPage({ page, attention }) {
+  const [, loaded] = useState(0);
+  const [error, setError] = useState(null);
+  const mod = loadedPages.get(page.load);
+  useEffect(() => {
+    if (mod) return undefined;
+    let live = true;
+    setError(null);
+    loadPage(page.load).then(
+      () => live && loaded((n) => n + 1),
+      (e) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [page.load, mod]);
+  if (mod) return page.draw(mod, page.m, attention);
+  if (error)
+    return (
+      <>
+        <Message error={new Error(t('This page could not be loaded: {detail}', { detail: error.message }))} />
+        <button type="button" onClick={() => location.reload()}>
+          {t('Reload the console')}
+        </button>
+      </>
+    );
+  return (
+    <p class="loading" role="status">
+      {t('Loading…')}
+    </p>
+  );
+}
 
 // The console's top-level paths; anything else goes to the jobs list.
 const SECTIONS = /^\/administration\/(overview|jobs|runs|alerts|attention|notifications|webhook-failures|feature-flags|rate-limit-overrides|migrations|caches|maintenance|workers|plugins|audit)/;
@@ -56,6 +153,7 @@ function SignIn({ onSignedIn, reason }) {
     e.preventDefault();
     setBusy(true);
     setError(null);
+    preloadPage(location.pathname);
     try {
       const me = await api('/api/v1/me', { token: token.trim() });
       session.set(token.trim());
@@ -232,28 +330,7 @@ function Shell({ ctx, onSignOut }) {
   useEffect(preloadCharts, []);
   const attention = useAttention(ctx, path.startsWith('/administration/attention'));
   const webhookCounts = useWebhookFailureCounts(ctx, path.startsWith('/administration/webhook-failures'));
-  let page;
-  let m;
-  if ((m = path.match(/^\/administration\/jobs\/([^/]+)\/?$/))) page = <JobPage id={decodeURIComponent(m[1])} />;
-  else if ((m = path.match(/^\/administration\/runs\/(\d+)\/?$/))) page = <RunPage id={Number(m[1])} />;
-  else if (/^\/administration\/runs\/?$/.test(path)) page = <RunsPage />;
-  else if (path.startsWith('/administration/overview')) page = <OverviewPage />;
-  else if ((m = path.match(/^\/administration\/alerts\/(\d+)\/?$/))) page = <AlertPage id={Number(m[1])} />;
-  else if (/^\/administration\/alerts\/?$/.test(path)) page = <AlertsPage />;
-  else if (path.startsWith('/administration/attention')) page = <AttentionPage data={attention} />;
-  else if (path.startsWith('/administration/maintenance')) page = <MaintenancePage />;
-  else if ((m = path.match(/^\/administration\/notifications\/([^/]+)\/?$/)))
-    page = <NotificationGroupPage id={decodeURIComponent(m[1])} />;
-  else if (/^\/administration\/notifications\/?$/.test(path)) page = <NotificationsPage />;
-  else if (path.startsWith('/administration/webhook-failures')) page = <WebhookFailuresPage />;
-  else if (path.startsWith('/administration/feature-flags')) page = <FeatureFlagsPage />;
-  else if (path.startsWith('/administration/rate-limit-overrides')) page = <RateLimitOverridesPage />;
-  else if (path.startsWith('/administration/migrations')) page = <MigrationsPage />;
-  else if (path.startsWith('/administration/caches')) page = <CachesPage />;
-  else if (path.startsWith('/administration/workers')) page = <WorkersPage />;
-  else if (path.startsWith('/administration/plugins')) page = <PluginsPage />;
-  else if (path.startsWith('/administration/audit')) page = <AuditPage />;
-  else page = <JobsPage />;
+  const page = pageOf(path);
   useEffect(() => {
     if (!SECTIONS.test(path)) {
       history.replaceState(null, '', '/administration/jobs');
@@ -284,7 +361,7 @@ function Shell({ ctx, onSignOut }) {
       </header>
       <MaintenanceBanner />
       <main id="main" tabIndex={-1}>
-        {page}
+        <LazyPage page={page} attention={attention} />
       </main>
     </Session.Provider>
   );
@@ -380,6 +457,7 @@ function App() {
       setCtx(null);
       setReason(t('Signed out: {detail}', { detail: detail || t('the token is no longer accepted') }));
     });
+    if (session.token()) preloadPage(location.pathname);
     if (session.token())
       api('/api/v1/me')
         .then(load)

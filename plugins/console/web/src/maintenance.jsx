@@ -5,7 +5,7 @@
 // maintenance.manage, put a tenant into read-only or offline maintenance now
 // or for a scheduled window with a required reason, and end a window early
 // (or call one off) with a reason. The menu shows the page to roles with
-// maintenance.read. MaintenanceBanner, in the console's header, shows a
+// maintenance.read. MaintenanceBanner (shell.jsx), in the console's header, shows a
 // tenant's users the banner of their tenant's maintenance.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
@@ -16,40 +16,14 @@ import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, 
 
 const BASE = '/api/v1/maintenance';
 /** The permissions the windows' routes name. */
-export const READ = 'maintenance.read';
+import { MAINTENANCE_READ as READ } from './shell.jsx';
+export { READ };
 export const MANAGE = 'maintenance.manage';
 
 const MODES = () => ({ 'read-only': t('Read-only: writes refused'), offline: t('Offline: every request refused') });
 
 /** A datetime-local input's value ("2026-01-01T14:00") as ms, or null. */
 const fromLocal = (v) => (v ? new Date(v).getTime() : null);
-
-/**
- * The banner of the maintenance the signed-in user's scope is under, read
- * every minute; nothing when there is none. For an offline tenant the
- * console's own requests are refused with the window in the problem, which
- * shows the banner too.
- */
-export function MaintenanceBanner() {
-  const [m, setM] = useState(null);
-  useEffect(() => {
-    let live = true;
-    const read = () =>
-      api(`${BASE}/current`)
-        .then((d) => live && setM(d.maintenance || null))
-        .catch((e) => live && setM(e?.problem?.maintenance || null));
-    read();
-    const timer = setInterval(read, 60000);
-    return () => ((live = false), clearInterval(timer));
-  }, []);
-  if (!m) return null;
-  return (
-    <div class={`maintenance-banner ${m.mode}`} role="status" data-testid="maintenance-banner">
-      <strong>{m.mode === 'offline' ? t('Offline for maintenance') : t('Read-only for maintenance')}</strong>
-      {m.until_ms ? ` ${t('until {time}', { time: time(m.until_ms) })}` : ''}: {m.banner}
-    </div>
-  );
-}
 
 /** Put a tenant into maintenance: tenant, mode, banner, start, end, reason. */
 function CreateDialog({ maxBanner, onClose, onDone }) {

@@ -12,7 +12,8 @@ import { CloseActions, Dialog, EmptyRow, Message, NotAllowed, Table, number, sho
 
 const BASE = '/api/v1/migrations';
 /** The permission the migrations' routes name. */
-export const READ = 'migrations.read';
+import { MIGRATIONS_READ as READ } from './shell.jsx';
+export { READ };
 
 const STATES = {
   current: msg('Current'),

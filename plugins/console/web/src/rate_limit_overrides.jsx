@@ -14,7 +14,8 @@ import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, 
 
 const BASE = '/api/v1/rate-limit-overrides';
 /** The permissions the overrides' routes name. */
-export const READ = 'rate_limits.read';
+import { RATE_LIMITS_READ as READ } from './shell.jsx';
+export { READ };
 export const MANAGE = 'rate_limits.manage';
 
 /** A span of ms as "2 d 3 h", "3 h 20 min", "12 min", "40 s". */

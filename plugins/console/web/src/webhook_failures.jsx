@@ -4,7 +4,7 @@
 // time range and whether someone handled them; bulk Replay and Mark handled
 // for the selected rows; a drawer with a failure's attempt history; Suppress
 // endpoint (with a reason) and the list of suppressions with Lift. The menu
-// shows the open count (useWebhookFailureCounts).
+// shows the open count (useWebhookFailureCounts in shell.jsx).
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { t, tp } from './i18n.js';
@@ -27,8 +27,6 @@ import {
   time,
   useAction,
   useCursorPages,
-  useEventCount,
-  useMenuPoll,
   useSession,
   useSettled,
   useWindowEvents,
@@ -37,28 +35,12 @@ import {
 const BASE = '/api/v1/webhook-failures';
 const PAGE = 50;
 /** The permissions the inbox's routes name. */
-export const READ = 'webhook_failures.read';
+import { WEBHOOK_FAILURES_READ as READ } from './shell.jsx';
+export { READ };
 export const MANAGE = 'webhook_failures.manage';
 
 /** Tells the menu's count and the page that failures changed here. */
 const changed = () => window.dispatchEvent(new Event('opk-webhook-failures'));
-
-/**
- * The inbox's counts ({open, handled, suppressed_endpoints}) for the menu's
- * badge: every poll_seconds while the page is shown (`open`), else every 30
- * s (or poll_seconds if slower), and after a change here; null when the
- * caller may not read them or they cannot be read.
- */
-export function useWebhookFailureCounts(ctx, open) {
-  const [counts, setCounts] = useState(null);
-  const bump = useEventCount(['opk-webhook-failures']);
-  const load = (live) =>
-    api(`${BASE}/counts`)
-      .then((c) => live() && setCounts(c))
-      .catch(() => live() && setCounts(null));
-  useMenuPoll(ctx, open, ctx.can(READ) ? load : null, [ctx, bump, open]);
-  return counts;
-}
 
 /** A suppression's endpoint as its URL (the recipient), else its id. */
 const urlOf = (s) => s.recipient || s.endpoint;

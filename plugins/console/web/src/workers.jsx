@@ -13,7 +13,8 @@ import { Dialog, EmptyRow, HiddenHead, Message, NotAllowed, ReasonAndActions, Ta
 
 const BASE = '/api/v1/workers';
 /** The permissions the workers' routes name. */
-export const READ = 'jobs.read';
+import { WORKERS_READ as READ } from './shell.jsx';
+export { READ };
 export const DRAIN = 'runs.recover';
 
 const STATUS_WORDS = {

@@ -5,6 +5,8 @@
 export default {
   'Opskernel console': 'Opskernels konsol',
   'Loading…': 'Läser in…',
+  'This page could not be loaded: {detail}': 'Sidan kunde inte läsas in: {detail}',
+  'Reload the console': 'Läs in konsolen igen',
   'Skip to content': 'Hoppa till innehållet',
   'Skip to the pager': 'Hoppa till bläddringen',
   'Table': 'Tabell',
