@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -32,28 +33,6 @@ Event event_of(Json& e) {
   auto payload = e.find("payload");
   ev.payload = payload != e.end() ? std::move(*payload) : Json::object();
   return ev;
-}
-
-// The event as the channels get it (opk_notification.event_json): the
-// object {kind, payload, scope, seq, subject, time_ms} as nlohmann writes
-// it (keys in order, invalid UTF-8 replaced), without copying the payload
-// into a document of its own first.
-std::string outbox_event_json(const Event& e) {
-  auto text = [](const std::string& v) { return Json(v).dump(-1, ' ', false, Json::error_handler_t::replace); };
-  std::string out = "{\"kind\":";
-  out += text(e.kind);
-  out += ",\"payload\":";
-  out += e.payload.dump(-1, ' ', false, Json::error_handler_t::replace);
-  out += ",\"scope\":";
-  out += text(e.scope);
-  out += ",\"seq\":";
-  out += std::to_string(e.seq);
-  out += ",\"subject\":";
-  out += text(e.subject);
-  out += ",\"time_ms\":";
-  out += std::to_string(e.time_ms);
-  out += '}';
-  return out;
 }
 
 std::string run_field(const Event& e, const char* field) {
@@ -282,52 +261,66 @@ Status Outbox::consume_once(int64_t wait_ms, size_t* got) {
   };
 
   std::map<std::string, std::string> jobs_seen;  // scheduled job -> its report recipients, this batch
+  std::map<std::string, std::string> endpoints;  // recipient -> its endpoint id, this batch
   std::vector<Delivery> out;
   int64_t last = cursor;
   const int64_t now = p_.host().now_ms();
-  std::string event_json;  // the event's, made at its first delivery
-  auto add = [&](const Rule& rule, const std::string& scope, const Event& e) {
-    const Message m = render(e, rule);
-    if (!m.render_error.empty())
-      p_.host().warn("notifications: rule " + rule.id + ", event " + std::to_string(e.seq) +
-                     ": the default template was used: " + m.render_error);
-    if (event_json.empty()) event_json = outbox_event_json(e);
-    for (const auto& x : rule.recipients) {
-      Delivery d;
-      d.id = delivery_id(rule.id, e.seq, rule.channel, x.to);
-      d.rule_id = rule.id;
-      d.group_id = rule.group_id;
-      d.scope = scope;
-      d.event_seq = e.seq;
-      d.event_kind = e.kind;
-      d.event_subject = e.subject;
-      d.channel = rule.channel;
-      d.recipient = x.to;
-      d.endpoint = endpoint_id(rule.channel, x.to);
-      d.message = {{"subject", m.subject},           {"body", m.body},           {"html_body", m.html_body},
-                   {"content_type", m.content_type}, {"event_json", event_json}, {"options", x.options}};
-      d.state = kPending;
-      d.next_attempt_ms = now + (p_.config().retry_schedule_ms.empty() ? 0 : p_.config().retry_schedule_ms[0]);
-      d.created_ms = d.updated_ms = now;
-      d.render_error = m.render_error;
-      out.push_back(std::move(d));
-    }
-  };
+  const int64_t first_ms = now + (p_.config().retry_schedule_ms.empty() ? 0 : p_.config().retry_schedule_ms[0]);
+  // The rules an event matched, with the scope of each.
+  std::vector<std::pair<const Rule*, std::string>> matched;
+  std::optional<Rule> report;
   for (auto& item : list) {
-    const Event e = event_of(item);
-    event_json.clear();
+    Event e = event_of(item);
     last = std::max(last, e.seq);
     if (e.time_ms < since_ms) continue;  // before this plugin's first start
     if (silenced(e)) continue;
+    matched.clear();
     for (const auto& rule : rules) {
       auto g = by_id.find(rule.group_id);
       if (g == by_id.end() || !group_applies(bindings, rule.group_id, e)) continue;
-      if (matches(rule, g->second->scope, e, contains)) add(rule, g->second->scope, e);
+      if (matches(rule, g->second->scope, e, contains)) matched.emplace_back(&rule, g->second->scope);
     }
     const std::string job = run_field(e, "scheduled_job_id");
+    report.reset();
     if (!job.empty() && e.kind.rfind("run.", 0) == 0)
-      if (auto report = report_rule(job, report_recipients(e, job, &jobs_seen), p_.config().locale))
-        if (matches(*report, "platform", e, contains)) add(*report, e.scope.empty() ? "platform" : e.scope, e);
+      if ((report = report_rule(job, report_recipients(e, job, &jobs_seen), p_.config().locale)))
+        if (matches(*report, "platform", e, contains))
+          matched.emplace_back(&*report, e.scope.empty() ? "platform" : e.scope);
+    if (matched.empty()) continue;
+    // The event's document is written once and moved into the templates'
+    // data, for all its rules and recipients.
+    Rendering r = rendering_of(std::move(e));
+    const std::string event_json = event_json_of(r);
+    for (const auto& [rule, scope] : matched) {
+      bool body_is_json = false;
+      const Message m = render(r, *rule, &body_is_json);
+      if (!m.render_error.empty())
+        p_.host().warn("notifications: rule " + rule->id + ", event " + std::to_string(r.event.seq) +
+                       ": the default template was used: " + m.render_error);
+      for (const auto& x : rule->recipients) {
+        Delivery d;
+        d.id = delivery_id(rule->id, r.event.seq, rule->channel, x.to);
+        d.rule_id = rule->id;
+        d.group_id = rule->group_id;
+        d.scope = scope;
+        d.event_seq = r.event.seq;
+        d.event_kind = r.event.kind;
+        d.event_subject = r.event.subject;
+        d.channel = rule->channel;
+        d.recipient = x.to;
+        auto ep = endpoints.find(rule->channel + '\n' + x.to);
+        if (ep == endpoints.end())
+          ep = endpoints.emplace(rule->channel + '\n' + x.to, endpoint_id(rule->channel, x.to)).first;
+        d.endpoint = ep->second;
+        d.message_text =
+            stored_message(m, body_is_json, event_json, x.options.dump(-1, ' ', false, Json::error_handler_t::replace));
+        d.state = kPending;
+        d.next_attempt_ms = first_ms;
+        d.created_ms = d.updated_ms = now;
+        d.render_error = m.render_error;
+        out.push_back(std::move(d));
+      }
+    }
   }
   if (answer.contains("last") && answer["last"].is_number_integer())
     last = std::max(last, answer["last"].get<int64_t>());

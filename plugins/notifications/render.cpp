@@ -176,24 +176,72 @@ std::vector<TemplateError> check_templates(const Templates& t) {
 
 namespace {
 
+std::string json_text_of(const std::string& v) {
+  return Json(v).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Appends `text`, which nlohmann wrote (its UTF-8 is valid), as a JSON
+// string escaped as nlohmann escapes one: quotes, backslashes and control
+// characters; the rest is copied as it is.
+void append_json_text_string(std::string* out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t from = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c != '"' && c != '\\' && c >= 0x20) continue;
+    out->append(text.data() + from, i - from);
+    from = i + 1;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      default:
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xf]);
+    }
+  }
+  out->append(text.data() + from, text.size() - from);
+  out->push_back('"');
+}
+
 // The default body of a webhook: {data, scope, seq, subject, timestamp,
 // type} as nlohmann writes the object (keys in order, invalid UTF-8
-// replaced), without copying the payload into a document of its own.
-std::string webhook_envelope(const Event& event) {
-  auto text = [](const std::string& v) { return Json(v).dump(-1, ' ', false, Json::error_handler_t::replace); };
-  std::string out = "{\"data\":";
-  out +=
-      event.payload.is_null() ? std::string("{}") : event.payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+// replaced), from the document written once.
+std::string webhook_envelope(const Rendering& r) {
+  std::string out;
+  out.reserve(r.payload_json.size() + r.event.scope.size() + r.event.subject.size() + r.event.kind.size() + 96);
+  out += "{\"data\":";
+  out += r.payload_null ? std::string("{}") : r.payload_json;
   out += ",\"scope\":";
-  out += text(event.scope);
+  out += json_text_of(r.event.scope);
   out += ",\"seq\":";
-  out += std::to_string(event.seq);
+  out += std::to_string(r.event.seq);
   out += ",\"subject\":";
-  out += text(event.subject);
+  out += json_text_of(r.event.subject);
   out += ",\"timestamp\":";
-  out += text(iso_time(event.time_ms));
+  out += json_text_of(iso_time(r.event.time_ms));
   out += ",\"type\":";
-  out += text(event.kind);
+  out += json_text_of(r.event.kind);
   out += '}';
   return out;
 }
@@ -209,9 +257,30 @@ Json template_data(const Event& event, const Rule& rule) {
   return data;
 }
 
+Rendering rendering_of(Event event) {
+  Rendering r;
+  r.payload_null = event.payload.is_null();
+  r.payload_json = event.payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+  r.data = event.payload.is_object() ? std::move(event.payload) : Json::object();
+  event.payload = Json();
+  r.data["event"] = {{"seq", event.seq},         {"kind", event.kind},
+                     {"time_ms", event.time_ms}, {"time", iso_time(event.time_ms)},
+                     {"scope", event.scope},     {"subject", event.subject}};
+  r.event = std::move(event);
+  return r;
+}
+
 Message render(const Event& event, const Rule& rule) {
+  Rendering r = rendering_of(event);
+  return render(r, rule);
+}
+
+Message render(Rendering& r, const Rule& rule, bool* body_is_json) {
   Message m;
-  const Json data = template_data(event, rule);
+  if (body_is_json) *body_is_json = false;
+  r.data["rule"] = {{"id", rule.id}, {"name", rule.name}, {"group_id", rule.group_id}};
+  const Json& data = r.data;
+  const Event& event = r.event;
   const Default d = default_for(rule.locale, event.kind);
   m.subject = part(rule.templates.subject, d.subject, "template.subject", data, false, event.time_ms, &m);
   // One line: a subject's line breaks become spaces.
@@ -219,13 +288,79 @@ Message render(const Event& event, const Rule& rule) {
     if (c == '\r' || c == '\n') c = ' ';
   if (rule.channel == "webhook") {
     m.body = part(rule.templates.body, nullptr, "template.body", data, false, event.time_ms, &m);
-    if (m.body.empty()) m.body = webhook_envelope(event);
+    if (m.body.empty()) {
+      m.body = webhook_envelope(r);
+      if (body_is_json) *body_is_json = true;
+    }
     m.content_type = "application/json";
     return m;
   }
   m.body = part(rule.templates.body, d.body, "template.body", data, false, event.time_ms, &m);
   m.html_body = part(rule.templates.html_body, nullptr, "template.html_body", data, true, event.time_ms, &m);
   m.content_type = "text/plain";
+  return m;
+}
+
+std::string event_json_of(const Rendering& r) {
+  const Event& e = r.event;
+  std::string out;
+  out.reserve(r.payload_json.size() + e.kind.size() + e.scope.size() + e.subject.size() + 96);
+  out += "{\"kind\":";
+  out += json_text_of(e.kind);
+  out += ",\"payload\":";
+  out += r.payload_json;
+  out += ",\"scope\":";
+  out += json_text_of(e.scope);
+  out += ",\"seq\":";
+  out += std::to_string(e.seq);
+  out += ",\"subject\":";
+  out += json_text_of(e.subject);
+  out += ",\"time_ms\":";
+  out += std::to_string(e.time_ms);
+  out += '}';
+  return out;
+}
+
+std::string stored_message(const Message& m, bool body_is_json, const std::string& event_json,
+                           const std::string& options_json) {
+  std::string out;
+  out.reserve((body_is_json ? 0 : m.body.size()) + event_json.size() + m.subject.size() + m.html_body.size() +
+              options_json.size() + 128);
+  out += body_is_json ? "{\"body_of\":\"event\"" : "{\"body\":" + json_text_of(m.body);
+  out += ",\"content_type\":";
+  out += json_text_of(m.content_type);
+  out += ",\"event_json\":";
+  append_json_text_string(&out, event_json);
+  out += ",\"html_body\":";
+  out += json_text_of(m.html_body);
+  out += ",\"options\":";
+  out += options_json.empty() ? std::string("null") : options_json;
+  out += ",\"subject\":";
+  out += json_text_of(m.subject);
+  out += '}';
+  return out;
+}
+
+Json load_message(const std::string& text) {
+  Json m = Json::parse(text, nullptr, false);
+  if (!m.is_object()) return Json::object();
+  auto of = m.find("body_of");
+  if (of == m.end()) return m;
+  const bool from_event = *of == "event";
+  m.erase(of);
+  if (!from_event || m.contains("body")) return m;
+  auto ej = m.find("event_json");
+  Json doc = ej != m.end() && ej->is_string() ? Json::parse(ej->get_ref<const std::string&>(), nullptr, false) : Json();
+  if (!doc.is_object()) return m;
+  Event e;
+  e.kind = doc.value("kind", "");
+  e.scope = doc.value("scope", "");
+  e.subject = doc.value("subject", "");
+  e.seq = doc.value("seq", int64_t{0});
+  e.time_ms = doc.value("time_ms", int64_t{0});
+  if (auto p = doc.find("payload"); p != doc.end()) e.payload = std::move(*p);
+  const Rendering r = rendering_of(std::move(e));
+  m["body"] = webhook_envelope(r);
   return m;
 }
 

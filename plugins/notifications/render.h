@@ -48,6 +48,42 @@ Json template_data(const Event& event, const Rule& rule);
 // default body is the event itself as JSON ({"type", "timestamp", "data"}).
 Message render(const Event& event, const Rule& rule);
 
+// An event made ready for the messages of several rules: its document
+// written once and moved (not copied) into the templates' data.
+struct Rendering {
+  Event event;               // its payload moved into `data`
+  std::string payload_json;  // the document as nlohmann writes it (invalid UTF-8 replaced)
+  bool payload_null = false;
+  Json data;  // template_data(event, rule) without "rule"
+};
+
+// Takes `event` apart for rendering (its payload written and moved).
+Rendering rendering_of(Event event);
+
+// What render(event, rule) gives, from a Rendering of the event (its
+// data's "rule" is set to `rule`'s). body_is_json is set when the body is
+// the webhook's default envelope.
+Message render(Rendering& r, const Rule& rule, bool* body_is_json = nullptr);
+
+// The event as the channels get it (opk_notification.event_json): the
+// object {kind, payload, scope, seq, subject, time_ms} byte for byte as
+// nlohmann writes it (keys in order, invalid UTF-8 replaced).
+std::string event_json_of(const Rendering& r);
+
+// A delivery's message as the outbox stores it: the object {body,
+// content_type, event_json, html_body, options, subject} byte for byte as
+// nlohmann writes it, without building the document. A body that is the
+// webhook's default envelope (`body_is_json`, from render) is not stored:
+// "body_of": "event" stands for it, and load_message makes it again from
+// event_json, so the event's document is stored once.
+std::string stored_message(const Message& m, bool body_is_json, const std::string& event_json,
+                           const std::string& options_json);
+
+// Parses a stored message; a body left out ("body_of": "event") is made
+// again from its event_json, byte for byte as render made it. An
+// unreadable text gives {}.
+Json load_message(const std::string& text);
+
 }  // namespace opk::notify
 
 #endif  // OPSKERNEL_PLUGINS_NOTIFICATIONS_RENDER_H

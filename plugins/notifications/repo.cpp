@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "render.h"
+
 namespace opk::notify {
 namespace {
 
@@ -105,8 +107,7 @@ Delivery delivery_of(const Json& r) {
   d.channel = str_of(r[7]);
   d.recipient = str_of(r[8]);
   d.endpoint = str_of(r[9]);
-  d.message = Json::parse(str_of(r[10]), nullptr, false);
-  if (d.message.is_discarded()) d.message = Json::object();
+  d.message = load_message(str_of(r[10]));
   d.state = str_of(r[11]);
   d.attempts = int_of(r[12]);
   d.next_attempt_ms = int_of(r[13]);
@@ -432,12 +433,14 @@ Status Repo::enqueue(const std::string& consumer, const std::vector<Delivery>& d
   std::vector<Store::Statement> st;
   st.reserve(deliveries.size() + 1);
   for (const auto& d : deliveries)
-    st.push_back({std::string("INSERT INTO p_notifications_deliveries (") + kDeliveryColumns +
-                      ", lease_until_ms, lease_owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-                      "$14, $15, $16, NULL, '', $17, 0, '') ON CONFLICT (id) DO NOTHING",
-                  {d.id, d.rule_id, d.group_id, d.scope, num(d.event_seq), d.event_kind, d.event_subject, d.channel,
-                   d.recipient, d.endpoint, d.message.dump(-1, ' ', false, Json::error_handler_t::replace), d.state,
-                   num(d.attempts), num(d.next_attempt_ms), num(d.created_ms), num(d.updated_ms), d.render_error}});
+    st.push_back(
+        {std::string("INSERT INTO p_notifications_deliveries (") + kDeliveryColumns +
+             ", lease_until_ms, lease_owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+             "$14, $15, $16, NULL, '', $17, 0, '') ON CONFLICT (id) DO NOTHING",
+         {d.id, d.rule_id, d.group_id, d.scope, num(d.event_seq), d.event_kind, d.event_subject, d.channel, d.recipient,
+          d.endpoint,
+          d.message_text.empty() ? d.message.dump(-1, ' ', false, Json::error_handler_t::replace) : d.message_text,
+          d.state, num(d.attempts), num(d.next_attempt_ms), num(d.created_ms), num(d.updated_ms), d.render_error}});
   st.push_back({"UPDATE p_notifications_cursor SET seq = $2 WHERE consumer = $1 AND seq < CAST($2 AS BIGINT)",
                 {consumer, num(seq)}});
   Json results;

@@ -45,6 +45,9 @@ struct Delivery {
   std::string endpoint;  // endpoint_id(channel, recipient): what the circuit and disabling key on
   // {"subject", "body", "html_body", "content_type", "event_json", "options"}.
   Json message;
+  // The message as the outbox's consumer wrote it (stored_message), which
+  // enqueue stores instead of message's text when set.
+  std::string message_text;
   std::string state = kPending;
   int64_t attempts = 0;
   int64_t next_attempt_ms = 0;

@@ -341,6 +341,65 @@ TEST(NotificationTemplates, WebhookBodyIsTheEvent) {
   }
 }
 
+// The outbox writes an event's texts once for all its rules and the
+// stored message by hand: each byte for byte what the documents write,
+// quotes, backslashes, control characters and bytes that are not UTF-8
+// included, and each rule's message what render(event, rule) gives.
+TEST(NotificationTemplates, TextsWrittenOnceAreTheDocuments) {
+  Event e = run_event("run.failed", "database-backup", "nightly", "tenant:acme");
+  e.subject = "run:\"7\"\xff";
+  e.scope = "tenant:\\acme\x01";
+  e.payload["run"]["summary"] = "tab\there \"quoted\" back\\slash \x7f nul-ish \x02 \xc3\xa5 bad \xfe";
+  const Rule hook = rule_of({{"events", {"run.*"}}, {"channel", "webhook"}, {"recipients", {"https://x/h"}}});
+  Rule mail = rule_of({{"events", {"run.*"}}, {"channel", "email"}, {"recipients", {"a@example.com"}}});
+  mail.id = "mail-rule";
+  mail.locale = "sv";
+  mail.templates.html_body = "<p>{{ run.summary }}</p>";
+  for (const Json& payload : {e.payload, Json(), Json::array({1, "two"})}) {
+    Event ev = e;
+    ev.payload = payload;
+    Rendering r = rendering_of(ev);
+    const Json event_doc = {{"kind", ev.kind}, {"payload", ev.payload}, {"scope", ev.scope},
+                            {"seq", ev.seq},   {"subject", ev.subject}, {"time_ms", ev.time_ms}};
+    const std::string event_json = event_json_of(r);
+    EXPECT_EQ(event_json, event_doc.dump(-1, ' ', false, Json::error_handler_t::replace));
+    for (const Rule* rule : std::initializer_list<const Rule*>{&hook, &mail, &hook}) {
+      bool body_is_json = false;
+      const Message m = render(r, *rule, &body_is_json);
+      const Message want = render(ev, *rule);
+      EXPECT_EQ(m.subject, want.subject);
+      EXPECT_EQ(m.body, want.body);
+      EXPECT_EQ(m.html_body, want.html_body);
+      EXPECT_EQ(m.content_type, want.content_type);
+      EXPECT_EQ(body_is_json, rule == &hook);
+      const Json options = {{"secrets", {"whsec_\"x\""}}};
+      Json doc = {{"subject", m.subject},           {"body", m.body},           {"html_body", m.html_body},
+                  {"content_type", m.content_type}, {"event_json", event_json}, {"options", options}};
+      const std::string stored = stored_message(m, body_is_json, event_json, options.dump());
+      const Json loaded = load_message(stored);
+      EXPECT_TRUE(loaded == Json::parse(doc.dump(-1, ' ', false, Json::error_handler_t::replace)))
+          << "the webhook's envelope is made again as render made it";
+      if (body_is_json) {
+        EXPECT_EQ(stored.find("\"body\":"), std::string::npos) << "the envelope is not stored: " << stored;
+        doc.erase("body");
+        doc["body_of"] = "event";
+      }
+      EXPECT_EQ(stored, doc.dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
+  }
+  // A body of the rule's own template is checked for UTF-8 as a document
+  // would be.
+  Message odd;
+  odd.body = "bad \xff \"x\"\n";
+  const Json doc = {{"subject", ""},      {"body", odd.body},   {"html_body", ""},
+                    {"content_type", ""}, {"event_json", "{}"}, {"options", nullptr}};
+  EXPECT_EQ(stored_message(odd, false, "{}", ""), doc.dump(-1, ' ', false, Json::error_handler_t::replace));
+  // Messages stored before keep their body; an unreadable one is {}.
+  EXPECT_EQ(load_message(doc.dump(-1, ' ', false, Json::error_handler_t::replace))["body"],
+            Json("bad \xef\xbf\xbd \"x\"\n"));
+  EXPECT_EQ(load_message("{\"body"), Json::object());
+}
+
 TEST(NotificationTemplates, CheckNamesPartLineAndColumn) {
   Templates t;
   t.subject = "ok {{ run.id }}";
