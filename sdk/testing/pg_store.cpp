@@ -12,9 +12,11 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <thread>
 
 #include "internal.h"
@@ -134,11 +136,92 @@ std::string pgt_column_json(const PGresult* r, int row, int col, bool typed) {
 
 // ---- opening and dropping the schema ----
 
+namespace {
+
+// Drops the schemas and roles of Hosts gone in the background, each with
+// the Host's connection, so the next test need not wait for the server's
+// disk (a DROP's commit is flushed whatever synchronous_commit says). At
+// most kReaperSlots drops are queued or running, each holding its Host's
+// connection: a Host gone while they are waits for room, so a binary of
+// many Hosts does not pile up connections to the server. The workers (as
+// many as the slots at most) are joined when the process ends, after the
+// last drop; a drop that fails is said on stderr.
+class PgReaper {
+ public:
+  static constexpr size_t kReaperSlots = 4;
+
+  static PgReaper& instance() {
+    static PgReaper reaper;
+    return reaper;
+  }
+  ~PgReaper() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    work_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  void drop(PGconn* conn, const std::string& schema, const std::vector<std::string>& roles) {
+    std::string sql = "BEGIN; ";
+    if (!schema.empty()) sql += "DROP SCHEMA IF EXISTS " + pg_ident(schema) + " CASCADE; ";
+    for (const auto& role : roles)
+      sql += "DROP OWNED BY " + pg_ident(role) + "; DROP ROLE IF EXISTS " + pg_ident(role) + "; ";
+    sql += "COMMIT";
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() + busy_ < kReaperSlots; });
+    queue_.push_back({conn, schema, std::move(sql)});
+    if (idle_ == 0 && workers_.size() < kReaperSlots) workers_.emplace_back([this] { work(); });
+    work_.notify_one();
+  }
+
+ private:
+  struct Drop {
+    PGconn* conn;
+    std::string schema, sql;
+  };
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      ++idle_;
+      work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      --idle_;
+      if (queue_.empty()) return;  // stopping, nothing left
+      Drop d = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+      lock.unlock();
+      PGresult* r = PQexec(d.conn, d.sql.c_str());
+      if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const Status s = pg_error("dropping schema " + d.schema, d.conn, r);
+        std::fprintf(stderr, "opk::testing: %s (left on the server)\n", s.message().c_str());
+      }
+      PQclear(r);
+      PQfinish(d.conn);
+      lock.lock();
+      --busy_;
+      room_.notify_one();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_, room_;
+  std::deque<Drop> queue_;
+  size_t busy_ = 0, idle_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace
+
 void PgResultFree::operator()(pg_result* r) const {
   PQclear(r);
 }
 
 Status PgTestStore::open(const std::string& conninfo, std::unique_ptr<PgTestStore>* out) {
+  // Made before any store is complete, so it outlives every one, even a
+  // static Host's (statics go in the reverse order of their making).
+  PgReaper::instance();
   std::unique_ptr<PgTestStore> s(new PgTestStore());
   if (Status st = store::internal::pg_connect(conninfo, conninfo, &s->conn_); !st) return st;
   static std::atomic<int> counter{0};
@@ -177,42 +260,6 @@ Status PgTestStore::open(const std::string& conninfo, std::unique_ptr<PgTestStor
   *out = std::move(s);
   return Status::ok();
 }
-
-namespace {
-
-// Drops the schemas and roles of Hosts gone, each on a thread of its own
-// with the Host's connection, so the next test need not wait for the
-// server's disk (a DROP's commit is flushed whatever synchronous_commit
-// says); the threads are joined when the process ends.
-class PgReaper {
- public:
-  static PgReaper& instance() {
-    static PgReaper reaper;
-    return reaper;
-  }
-  ~PgReaper() {
-    std::lock_guard lock(mu_);
-    for (auto& t : threads_) t.join();
-  }
-  void drop(PGconn* conn, const std::string& schema, std::vector<std::string> roles) {
-    std::string sql = "BEGIN; ";
-    if (!schema.empty()) sql += "DROP SCHEMA IF EXISTS " + pg_ident(schema) + " CASCADE; ";
-    for (const auto& role : roles)
-      sql += "DROP OWNED BY " + pg_ident(role) + "; DROP ROLE IF EXISTS " + pg_ident(role) + "; ";
-    sql += "COMMIT";
-    std::lock_guard lock(mu_);
-    threads_.emplace_back([conn, sql] {
-      PQclear(PQexec(conn, sql.c_str()));
-      PQfinish(conn);
-    });
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::thread> threads_;
-};
-
-}  // namespace
 
 PgTestStore::~PgTestStore() {
   if (!conn_) return;

@@ -6,10 +6,13 @@
 #include <opskernel/testing.hpp>
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -285,6 +288,63 @@ TEST(TestingStoreChoice, EachPostgresqlHostHasItsOwnSchemaDroppedWithIt) {
   while (!gone() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_TRUE(gone()) << schema;
+}
+
+// Hosts gone while their schemas' drops wait (here on a lock the test
+// holds) leave at most four drops queued or running, each holding its
+// Host's connection: the fifth Host's destructor waits for room, and every
+// schema goes once the lock is released.
+TEST(TestingStoreChoice, AtMostFourSchemaDropsAreInFlight) {
+  const char* server = std::getenv("OPK_TEST_PG");
+  ASSERT_TRUE(server) << "OPK_TEST_PG is not set: run through ctest";
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(server), &PQfinish);
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  auto exec = [&](const std::string& sql) {
+    PGresult* r = PQexec(c.get(), sql.c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    std::string first = ok && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    EXPECT_TRUE(ok) << sql << ": " << PQresultErrorMessage(r);
+    PQclear(r);
+    return first;
+  };
+  std::vector<std::unique_ptr<Host>> hosts;
+  std::string ours = "false";  // a drop of one of the Hosts' schemas
+  std::vector<std::string> schemas;
+  for (int i = 0; i < 6; ++i) {
+    hosts.push_back(std::make_unique<Host>());
+    ASSERT_TRUE(hosts.back()->use_store("postgresql").is_ok());
+    schemas.push_back(*hosts.back()->store_rows("SELECT current_schema()")[0][0]);
+    ours += " OR position('\"" + schemas.back() + "\"' in query) > 0";
+  }
+  exec("BEGIN");
+  for (const auto& schema : schemas) exec("LOCK TABLE \"" + schema + "\".schema_migrations IN ACCESS SHARE MODE");
+  std::atomic<int> destroyed{0};
+  std::thread destroyer([&] {
+    for (auto& h : hosts) {
+      h.reset();
+      ++destroyed;
+    }
+  });
+  auto waiting = [&] {
+    return std::stoi(exec("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND (" + ours + ")"));
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (waiting() < 4 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(waiting(), 4);
+  EXPECT_EQ(destroyed.load(), 4);
+  exec("COMMIT");
+  destroyer.join();
+  auto left = [&] {
+    std::string in;
+    for (const auto& schema : schemas) in += (in.empty() ? "'" : ", '") + schema + "'";
+    return std::stoi(exec("SELECT count(*) FROM pg_namespace WHERE nspname IN (" + in + ")"));
+  };
+  const auto gone_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (left() > 0 && std::chrono::steady_clock::now() < gone_by)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(left(), 0);
 }
 
 TEST(TestingStoreChoice, BadChoicesAreNamed) {
