@@ -110,6 +110,9 @@ SourceJob::SourceJob(Engine& engine, SourceInfo info, const loader::AlertSource&
   type_.title = source.title;
   type_.description = source.description.empty() ? "Evaluates alert source " + info_.id : source.description;
   type_.owner = info_.plugin;
+  // The manifest's title and description in other languages, so the
+  // console names the source in the operator's language.
+  type_.translations = source.translations;
   type_.capabilities = OPK_JOB_CAP_MANUAL_RUN | OPK_JOB_CAP_CANCEL;
   type_.default_schedule = source.default_schedule.empty() ? kDefaultSchedule : source.default_schedule;
   type_.timeout_ms = static_cast<uint64_t>(timeout_ms > 0 ? timeout_ms : kDefaultEvaluationTimeoutMs);

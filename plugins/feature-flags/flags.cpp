@@ -426,6 +426,13 @@ class StaleOverrides : public AlertSource {
 namespace {
 
 opk::Manifest describe() {
+  static const opk_translation sv_feature[] = {
+      {"sv", "Funktionsflaggor",
+       "Globala flaggor: åsidosätt med ett skäl och ett valfritt slut, skapa och ta bort operatörers flaggor"}};
+  static const opk_translation sv_stale[] = {
+      {"sv", "Funktionsflagga länge åsidosatt utan slut",
+       "En global funktionsflagga har haft en operatörs åsidosättning utan slut längre än "
+       "[plugin.feature-flags] stale_after (30 dagar om inget annat anges)."}};
   opk::Manifest m("feature-flags", "Feature flags", "1.0.0", "Opskernel",
                   "Global feature flags declared by plugins or created by operators, with overrides that expire, "
                   "read by plugins without a store read and by applications over OFREP");
@@ -434,7 +441,7 @@ opk::Manifest describe() {
        .title = "Feature flags",
        .description = "Global flags: override with a reason and an optional expiry, create and delete "
                       "operators' flags",
-       .translations = {},
+       .translations = {sv_feature[0]},
        .permissions = {{"feature_flags.read", "List and read the global feature flags, and evaluate them over OFREP"},
                        {"feature_flags.manage",
                         "Override and reset global feature flags, create and delete operators' flags "
@@ -446,7 +453,8 @@ opk::Manifest describe() {
                       "[plugin.feature-flags] stale_after (default 30 days).",
        .area = "feature-flags",
        .flags = OPK_ALERT_FULL_SWEEP | OPK_ALERT_PLATFORM_ONLY,
-       .default_schedule = "17 * * * *"});
+       .default_schedule = "17 * * * *",
+       .translations = {sv_stale[0]}});
   m.provides(OPK_EXT_FEATURE_FLAGS);
   return m;
 }

@@ -7,8 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
+#include <opskernel/json.hpp>
 #include <random>
 
 #include "clock/clock.h"
@@ -62,6 +64,17 @@ TEST_F(EvaluationTest, TheSourceIsAScheduledJobAndItsRaisesAreStored) {
   EXPECT_EQ(j.job_type, "probe");
   EXPECT_EQ(j.cron, "0 3 * * *");
   EXPECT_EQ(j.owner, "alert-probe");
+  // Listed with the job types, titled in other languages as its manifest says.
+  std::string out;
+  ASSERT_TRUE(kernel_->jobs_service()->call({"pat", "PlatformAdministrator", "platform"}, "types", "{}", "test", &out))
+      << out;
+  const auto types = nlohmann::json::parse(out)["types"];
+  auto probe = std::find_if(types.begin(), types.end(), [](const auto& t) { return t["id"] == "probe"; });
+  ASSERT_NE(probe, types.end()) << out;
+  EXPECT_EQ((*probe)["title"], "Probe");
+  EXPECT_EQ((*probe)["translations"],
+            nlohmann::json::parse(
+                R"([{"lang": "sv", "title": "Sond", "description": "Larmar om det dess inställningar säger"}])"));
   auto v = evaluate();
   EXPECT_EQ(v.row.outcome, store::kNormal) << v.row.summary;
   EXPECT_TRUE(logged(v, "full sweep: 3 alert(s) raised, 0 closed"));

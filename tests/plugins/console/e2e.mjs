@@ -184,6 +184,34 @@ export async function accessibilityProblems(page, where, tables = '.table-wrap')
 }
 
 /**
+ * Problems of the dialog open on `page` on a phone (390x844 CSS px): it must
+ * lie wholly inside the viewport, and nothing in it but a wide table's own
+ * box may be wider than the dialog (the page behind it is checked for
+ * reflow on its own). The page is set to that size and back to the size it
+ * had.
+ */
+export async function phoneFitProblems(page, where) {
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    const dialog = page.getByRole('dialog');
+    const box = await dialog.boundingBox();
+    const out = [];
+    if (!box || box.x < 0 || box.y < 0 || box.x + box.width > 390 || box.y + box.height > 844)
+      out.push(`${where}: the dialog does not fit 390x844: ${JSON.stringify(box)}`);
+    const wide = await dialog.evaluate((d) => {
+      const inside = [...d.querySelectorAll('*')].filter((el) => !el.closest('.table-wrap, pre, .log'));
+      const right = d.getBoundingClientRect().right;
+      return inside.filter((el) => el.getBoundingClientRect().right > right + 1).map((el) => el.id || el.className || el.tagName);
+    });
+    if (wide.length) out.push(`${where}: wider than the dialog at 390 px: ${wide.slice(0, 5).join(', ')}`);
+    return out;
+  } finally {
+    await page.setViewportSize(size);
+  }
+}
+
+/**
  * Says that the test `name` failed with `e`, and why pages complained
  * (`problems`), and screenshots every page open in `browser` (if launched)
  * into `out` as failure-N.png, as far as it can.

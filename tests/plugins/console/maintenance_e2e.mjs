@@ -100,7 +100,7 @@ const checks = async (t) => {
   check(!entries.some((e) => e.startsWith('Maintenance')), `no Maintenance entry without maintenance.read: ${entries}`);
 
   step('end it early with a reason: the banner goes');
-  await page.getByRole('button', { name: 'End maintenance of tenant:acme' }).click();
+  await page.getByRole('button', { name: 'End now: maintenance of tenant:acme' }).click();
   dlg = page.getByRole('dialog');
   check(await dlg.getByRole('button', { name: 'End maintenance' }).isDisabled(), 'no reason, no end');
   await dlg.getByLabel(/^Reason/).fill('upgrade done early');

@@ -77,7 +77,7 @@ const checks = async ({ base, adminToken, api, problems, newPage, shot, signIn, 
   await shot(page, 'r1-created');
 
   step('end it early with a reason');
-  await page.getByRole('button', { name: 'End override for 203.0.113.0/24' }).click();
+  await page.getByRole('button', { name: 'End now: override for 203.0.113.0/24' }).click();
   dlg = page.getByRole('dialog');
   check(await dlg.getByRole('button', { name: 'End override' }).isDisabled(), 'no reason, no end');
   await dlg.getByLabel(/^Reason/).fill('backfill done');

@@ -6,7 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { msg, t, tr } from './i18n.js';
 import { fromLocalInput, toLocalInput } from './format.js';
-import { AlertMarkers, AlertStatusLabel, SeverityLabel, alertsChanged, relatedOf, zone } from './alerts.jsx';
+import { AlertMarkers, AlertStatusLabel, SeverityLabel, SourceName, alertsChanged, relatedOf, sourceTitle, zone } from './alerts.jsx';
 import { Dialog, FormActions, Link, Message, time, useAction, useSession } from './ui.jsx';
 
 /** Why this caller may not act on the alert, or '' when they may. */
@@ -223,7 +223,7 @@ export function AlertPage({ id }) {
           </dd>
           <dt>{t('Source')}</dt>
           <dd>
-            {a.source}
+            <SourceName ctx={ctx} id={a.source} />
             {a.type && a.type !== a.source ? ` · ${t('type {type}', { type: a.type })}` : ''}
             {a.custom ? ` · ${t('created by hand')}` : ''}
           </dd>
@@ -272,7 +272,7 @@ export function AlertPage({ id }) {
               ))}
             </ul>
           ) : (
-            <p class="hint">{t('None: this is the first alert about {what} from {source}.', { what: relatedOf(a), source: a.source })}</p>
+            <p class="hint">{t('None: this is the first alert about {what} from {source}.', { what: relatedOf(a), source: sourceTitle(ctx, a.source) })}</p>
           )}
         </div>
       </div>

@@ -5,7 +5,7 @@
 // pieces the alert page and the attention panel share.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
-import { msg, t, tr } from './i18n.js';
+import { manifestText, msg, t, tr } from './i18n.js';
 import { viewZone, zoneName } from './format.js';
 import { usePoll } from './jobs.jsx';
 import {
@@ -106,6 +106,27 @@ export const alertsChanged = () => window.dispatchEvent(new Event('opk-alerts'))
 
 /** What the alert is about: "subscription sub-42". */
 export const relatedOf = (a) => (a.related_type ? `${a.related_type} ${a.related_id}` : '—');
+
+/**
+ * An alert source's title from its manifest in the operator's language (the
+ * sources are listed with the job types, GET /api/v1/job-types), 'Custom' for
+ * the alerts operators create, else its id.
+ */
+export function sourceTitle(ctx, id) {
+  if (id === 'custom') return t('Custom');
+  return manifestText(ctx.types.get(id), 'title') || id;
+}
+
+/** An alert source's title with its id under it when they differ, its description as the hover text. */
+export function SourceName({ ctx, id }) {
+  const title = sourceTitle(ctx, id);
+  return (
+    <span class="source-name" title={manifestText(ctx.types.get(id), 'description') || undefined}>
+      <span data-testid="alert-source">{title}</span>
+      {title !== id && id !== 'custom' && <span class="hint mono"> {id}</span>}
+    </span>
+  );
+}
 
 /** Polls the caller's alert counts (GET /api/v1/alerts/counts). */
 export function useAlertCounts(seconds, deps = []) {
@@ -305,7 +326,15 @@ export function AlertsPage() {
           value={severity}
           onChange={setSeverity}
         />
-        <ChoiceFilter id="alert-source" label={t('Source')} all={t('All sources')} choices={sources} value={source} onChange={setSource} />
+        <ChoiceFilter
+          id="alert-source"
+          label={t('Source')}
+          all={t('All sources')}
+          choices={sources}
+          labelOf={(id) => sourceTitle(ctx, id)}
+          value={source}
+          onChange={setSource}
+        />
         <SuggestFilter
           id="alert-area"
           label={t('Area')}
@@ -377,7 +406,9 @@ export function AlertsPage() {
               </Link>
               <AlertMarkers alert={a} />
             </td>
-            <td>{a.source}</td>
+            <td>
+              <SourceName ctx={ctx} id={a.source} />
+            </td>
             <td>{a.area || '—'}</td>
             <td class="desc" title={relatedOf(a)}>
               {relatedOf(a)}

@@ -201,7 +201,7 @@ export function CachesPage() {
           </tr>
         ))}
         <EmptyRow show={data && !spaces.length} cols={purge ? 9 : 8}>
-          {t('No plugin has cached anything.')}
+          {t("No plugin has cached anything. A plugin's cache space is listed here once it stores an entry in the kernel's cache (opk.cache).")}
         </EmptyRow>
       </Table>
       <h2>{t('Redis')}</h2>

@@ -200,7 +200,7 @@ export function MaintenancePage() {
             {manage && (
               <td class="actions">
                 {(w.state === 'active' || w.state === 'scheduled') && (
-                  <button type="button" class="danger" aria-label={t('End maintenance of {tenant}', { tenant: w.tenant })} onClick={() => (setNotice(''), setDialog({ kind: 'end', w }))}>
+                  <button type="button" class="danger" aria-label={t('{action}: maintenance of {tenant}', { action: w.state === 'scheduled' ? t('Call off') : t('End now'), tenant: w.tenant })} onClick={() => (setNotice(''), setDialog({ kind: 'end', w }))}>
                     {w.state === 'scheduled' ? t('Call off') : t('End now')}
                   </button>
                 )}
@@ -209,7 +209,7 @@ export function MaintenancePage() {
           </tr>
         ))}
         <EmptyRow show={data && !rows.length} cols={manage ? 7 : 6}>
-          {t('No maintenance windows match.')}
+          {t('No maintenance windows match. Change the filters, or start one with Start maintenance.')}
         </EmptyRow>
       </Table>
       {dialog?.kind === 'create' && <CreateDialog maxBanner={data?.max_banner || 500} onClose={() => setDialog(null)} onDone={done} />}

@@ -209,7 +209,7 @@ export function MigrationsPage() {
           </tr>
         ))}
         <EmptyRow show={data && !rows.length} cols={6}>
-          {t('No owner matches.')}
+          {t('No owner matches. Choose Every state.')}
         </EmptyRow>
       </Table>
       {open && <OwnerDialog owner={open} onClose={() => setOpen(null)} />}

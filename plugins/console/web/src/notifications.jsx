@@ -661,7 +661,7 @@ function RulesTable({ rules, manage, onEdit, onDelete, onToggle, busyId }) {
         );
       })}
       <EmptyRow show={!rules.length} cols={manage ? 8 : 7}>
-        {t('No rules: this group sends nothing yet.')}
+        {t('No rules: this group sends nothing yet. Add one with Add rule, or ask an administrator.')}
       </EmptyRow>
     </Table>
   );

@@ -213,7 +213,7 @@ export function RateLimitOverridesPage() {
             {manage && (
               <td class="actions">
                 {o.state === 'active' && (
-                  <button type="button" class="danger" aria-label={t('End override for {target}', { target: o.target })} onClick={() => (setNotice(''), setDialog({ kind: 'end', o }))}>
+                  <button type="button" class="danger" aria-label={t('{action}: override for {target}', { action: t('End now'), target: o.target })} onClick={() => (setNotice(''), setDialog({ kind: 'end', o }))}>
                     {t('End now')}
                   </button>
                 )}

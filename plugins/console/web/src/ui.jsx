@@ -107,8 +107,8 @@ export function StatusToggles({ value, onChange, statuses = STATUSES, label = t(
   );
 }
 
-/** A filter choosing one of `choices` (or all), its label read by screen readers only. */
-export function ChoiceFilter({ id, label, all, choices, value, onChange }) {
+/** A filter choosing one of `choices` (or all), each shown as `labelOf` gives it (else itself), its label read by screen readers only. */
+export function ChoiceFilter({ id, label, all, choices, labelOf, value, onChange }) {
   return (
     <>
       <label class="visually-hidden" for={id}>
@@ -117,7 +117,7 @@ export function ChoiceFilter({ id, label, all, choices, value, onChange }) {
       <select id={id} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
         <option value="">{all}</option>
         {choices.map((c) => (
-          <option value={c}>{c}</option>
+          <option value={c}>{labelOf ? labelOf(c) : c}</option>
         ))}
       </select>
     </>

@@ -246,7 +246,7 @@ function Suppressions({ manage, onNotice }) {
           </tr>
         ))}
         <EmptyRow show={data && !items.length} cols={manage ? 8 : 7}>
-          {t('No endpoint is suppressed.')}
+          {t('No endpoint is suppressed. Suppress one from a failure with Suppress endpoint.')}
         </EmptyRow>
       </Table>
     </section>
