@@ -624,6 +624,8 @@ int main(int argc, char** argv) {
       kernel_list = next();
     else if (a == "--pool")
       base.pool = std::stoi(next());
+    else if (a == "--runs")
+      runs_given = std::stoi(next());
     else if (a == "--no-sqlite")
       with_sqlite = false;
     else {

@@ -1,18 +1,9 @@
 // The PostgreSQL store's audit trail: append rows (alone, or with the runs
-// they are about) in multi-row statements. Reading and pruning are
+// they are about) in one statement, the rows as arrays. Reading and pruning are
 // PortableStore's (portable_store.cpp).
-#include <algorithm>
-
 #include "store/pg_internal.h"
 
 namespace opk::store::internal {
-
-namespace {
-
-// Audit rows per INSERT statement (9 parameters each).
-constexpr size_t kPgAuditPerInsert = 500;
-
-}  // namespace
 
 Status PgStore::audit(const std::vector<AuditRow>& rows) {
   if (rows.empty()) return Status::ok();
@@ -20,25 +11,28 @@ Status PgStore::audit(const std::vector<AuditRow>& rows) {
 }
 
 Status PgStore::insert_audit(PGconn* conn, const std::vector<AuditRow>& rows) {
-  // Several rows per statement, in order (their ids follow it).
-  for (size_t k = 0; k < rows.size();) {
-    const size_t n = std::min(rows.size() - k, kPgAuditPerInsert);
-    std::string sql =
-        "INSERT INTO audit (time_ms, actor, role, action, target, reason, params_json, outcome, source) VALUES ";
-    PgParams params;
-    params.reserve(n * 9);
-    for (size_t i = 0; i < n; ++i, ++k) {
-      const AuditRow& a = rows[k];
-      sql += i ? ", (" : "(";
-      for (int c = 1; c <= 9; ++c) sql += (c > 1 ? ", $" : "$") + std::to_string(i * 9 + c);
-      sql += ")";
-      for (const std::string& v : {std::to_string(a.time_ms ? a.time_ms : now_ms()), a.actor, a.role, a.action,
-                                   a.target, a.reason, a.params_json, a.outcome, a.source})
-        params.emplace_back(v);
-    }
-    if (Status s = pg_exec(conn, "audit", sql, params); !s) return s;
+  // One statement, the rows as arrays (PgColumns), inserted in their order
+  // (their ids follow it).
+  if (rows.empty()) return Status::ok();
+  PgColumns col(9);
+  for (const AuditRow& a : rows) {
+    col.number(0, a.time_ms ? a.time_ms : now_ms());
+    col.text(1, a.actor);
+    col.text(2, a.role);
+    col.text(3, a.action);
+    col.text(4, a.target);
+    col.text(5, a.reason);
+    col.text(6, a.params_json);
+    col.text(7, a.outcome);
+    col.text(8, a.source);
   }
-  return Status::ok();
+  return pg_exec(conn, "audit",
+                 "INSERT INTO audit (time_ms, actor, role, action, target, reason, params_json, outcome, source) "
+                 "SELECT time_ms, actor, role, action, target, reason, params_json, outcome, source FROM "
+                 "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+                 "$8::text[], $9::text[]) WITH ORDINALITY AS a(time_ms, actor, role, action, target, reason, "
+                 "params_json, outcome, source, n) ORDER BY n",
+                 col.params());
 }
 
 }  // namespace opk::store::internal

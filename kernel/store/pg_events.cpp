@@ -20,7 +20,6 @@ namespace {
 
 // The advisory lock of the event log ("opke").
 constexpr int64_t kPgEventLock = 0x6f706b65;
-constexpr size_t kPgEventsPerInsert = 1000;  // 7 parameters each
 constexpr const char* kPgEventColumns = "seq, time_ms, kind, scope, scope_path, subject, payload_json";
 
 EventRow pg_event_of(const std::vector<std::string>& r) {
@@ -46,21 +45,25 @@ Status PgStore::insert_events(PGconn* conn, const std::vector<const EventRow*>& 
   if (Status s = pg_exec(conn, "event log", "SELECT COALESCE(MAX(seq), 0) FROM events", {}, &r); !s) return s;
   int64_t seq = std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10);
   if (first_seq) *first_seq = seq + 1;
-  for (size_t k = 0; k < events.size();) {
-    const size_t n = std::min(events.size() - k, kPgEventsPerInsert);
-    std::string sql = std::string("INSERT INTO events (") + kPgEventColumns + ") VALUES ";
-    PgParams params;
-    params.reserve(n * 7);
-    for (size_t i = 0; i < n; ++i, ++k) {
-      const EventRow& e = *events[k];
-      sql += i ? ", (" : "(";
-      for (size_t c = 1; c <= 7; ++c) sql += (c > 1 ? ", $" : "$") + std::to_string(i * 7 + c);
-      sql += ")";
-      for (const std::string& v : {std::to_string(++seq), std::to_string(e.time_ms ? e.time_ms : now_ms()), e.kind,
-                                   e.scope, e.scope_path, e.subject, e.payload_json})
-        params.emplace_back(v);
+  if (!events.empty()) {
+    // One statement, the events as arrays (PgColumns).
+    PgColumns col(7);
+    for (const EventRow* e : events) {
+      col.number(0, ++seq);
+      col.number(1, e->time_ms ? e->time_ms : now_ms());
+      col.text(2, e->kind);
+      col.text(3, e->scope);
+      col.text(4, e->scope_path);
+      col.text(5, e->subject);
+      col.text(6, e->payload_json);
     }
-    if (Status s = pg_exec(conn, "insert events", sql, params); !s) return s;
+    if (Status s = pg_exec(conn, "insert events",
+                           std::string("INSERT INTO events (") + kPgEventColumns +
+                               ") SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
+                               "$6::text[], $7::text[])",
+                           col.params());
+        !s)
+      return s;
   }
   int64_t known = last_event_seq_.load(std::memory_order_acquire);
   while (known < seq && !last_event_seq_.compare_exchange_weak(known, seq, std::memory_order_acq_rel)) {

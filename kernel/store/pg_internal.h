@@ -87,6 +87,28 @@ std::string pg_plugin_role_prefix(const std::string& database);
 // backslashes and double quotes escaped.
 std::string pg_array_text(const std::string& text);
 
+// Rows as one array parameter per column, for statements that read them
+// with unnest($1::bigint[], $2::text[], ...): the statement's text, and so
+// the server's parse and plan, are the same for any number of rows, where a
+// VALUES list of $n parameters is parsed and planned anew for each row.
+class PgColumns {
+ public:
+  explicit PgColumns(size_t columns) : arrays_(columns, "{") {}
+  // Appends one value to column `col` (0-based): a number, a float with all
+  // its digits, a text quoted (never NULL).
+  void number(size_t col, int64_t v);
+  void real(size_t col, double v);
+  void text(size_t col, const std::string& v);
+  // The columns as array literals, in order.
+  PgParams params() const;
+
+ private:
+  void sep(size_t col) {
+    if (arrays_[col].size() > 1) arrays_[col] += ',';
+  }
+  std::vector<std::string> arrays_;
+};
+
 // A fixed-size pool of connections to one database. A connection found
 // broken is closed and replaced on its next use.
 class PgPool {

@@ -1,7 +1,8 @@
 // The PostgreSQL store's runs: create (with their audit rows), claim (mark
 // running), complete, recover after a crash, hold; read runs, their log
 // lines and steps; flag stale runs and prune old ones. Each call writes its
-// whole vector in one transaction, with multi-row statements. The open runs
+// whole vector in one transaction, each statement taking its rows as one
+// array per column (PgColumns), so its plan does not grow with them. The open runs
 // are found from the low-water mark of migration 5, which this file moves
 // as the SQLite store does. Log lines always go to run_logs (the SQLite
 // store's inline lines save it a row write; PostgreSQL reads both alike
@@ -16,9 +17,6 @@ namespace opk::store::internal {
 
 namespace {
 
-// Rows per multi-row statement (PostgreSQL takes at most 65,535 parameters).
-constexpr size_t kPgRunsPerInsert = 1000;  // 19 parameters each
-constexpr size_t kPgRowsPerInsert = 1000;  // log lines, steps, states
 // The open-runs mark moves every this many new runs; a run still open this
 // many ids behind the newest is listed as lingering (migration 5).
 constexpr int64_t kPgMarkEvery = 4096;
@@ -30,13 +28,6 @@ constexpr const char* kPgRunColumns =
     "pool, scheduled_ms, created_ms, started_ms, finished_ms, exit_code, summary, progress, progress_message, "
     "output_json, node, cancelled_by, end_cause, end_by, end_reason, end_limit_ms";
 
-// "$a, $b, ..." for row `row` of a statement with `cols` parameters a row.
-std::string pg_row_params(size_t row, size_t cols) {
-  std::string s = "(";
-  for (size_t c = 1; c <= cols; ++c) s += (c > 1 ? ", $" : "$") + std::to_string(row * cols + c);
-  return s + ")";
-}
-
 // `ids` as a bigint[] literal.
 std::string pg_id_array(const std::vector<int64_t>& ids) {
   std::string s = "{";
@@ -46,13 +37,6 @@ std::string pg_id_array(const std::vector<int64_t>& ids) {
 
 std::string pg_bool(bool b) {
   return b ? "1" : "0";
-}
-
-// A float with all its digits.
-std::string pg_real(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
 }
 
 }  // namespace
@@ -122,7 +106,8 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
       return s;
     PgResult ids;
     if (Status s = pg_exec(c, "create runs",
-                           "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, $1)",
+                           "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence('runs', 'id')::regclass AS seq) "
+                           "SELECT nextval(q.seq) FROM q, generate_series(1, $1)",
                            {std::to_string(wanted)}, &ids);
         !s)
       return s;
@@ -139,27 +124,44 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
     if (r.phase == kCompleted && r.finished_ms <= 0) r.finished_ms = std::max<int64_t>(r.created_ms, 1);
     if (r.id) todo.push_back(&r);
   }
+  // One statement for the runs and one for their state rows, whatever their
+  // number: the rows travel as one array per column (PgColumns).
   std::vector<int64_t> inserted;
-  for (size_t k = 0; k < todo.size();) {
-    const size_t n = std::min(todo.size() - k, kPgRunsPerInsert);
-    std::string sql =
-        "INSERT INTO runs (id, job_type, scheduled_job_id, slot_ms, trigger, params_json, target_tenant, dry_run, "
-        "range_start_ms, range_end_ms, user_id, role, scope, reason, parent_run_id, priority, pool, scheduled_ms, "
-        "created_ms) VALUES ";
-    PgParams p;
-    p.reserve(n * 19);
-    for (size_t i = 0; i < n; ++i, ++k) {
-      const RunRow& r = *todo[k];
-      sql += (i ? ", " : "") + pg_row_params(i, 19);
-      for (const std::string& v :
-           {std::to_string(r.id), r.job_type, r.scheduled_job_id, std::to_string(r.slot_ms), r.trigger, r.params_json,
-            r.target_tenant, pg_bool(r.dry_run), std::to_string(r.range_start_ms), std::to_string(r.range_end_ms),
-            r.user_id, r.role, r.scope, r.reason, std::to_string(r.parent_run_id), std::to_string(r.priority), r.pool,
-            std::to_string(r.scheduled_ms), std::to_string(r.created_ms)})
-        p.emplace_back(v);
+  if (!todo.empty()) {
+    PgColumns col(19);
+    for (const RunRow* r : todo) {
+      col.number(0, r->id);
+      col.text(1, r->job_type);
+      col.text(2, r->scheduled_job_id);
+      col.number(3, r->slot_ms);
+      col.text(4, r->trigger);
+      col.text(5, r->params_json);
+      col.text(6, r->target_tenant);
+      col.number(7, r->dry_run ? 1 : 0);
+      col.number(8, r->range_start_ms);
+      col.number(9, r->range_end_ms);
+      col.text(10, r->user_id);
+      col.text(11, r->role);
+      col.text(12, r->scope);
+      col.text(13, r->reason);
+      col.number(14, r->parent_run_id);
+      col.number(15, r->priority);
+      col.text(16, r->pool);
+      col.number(17, r->scheduled_ms);
+      col.number(18, r->created_ms);
     }
     PgResult res;
-    if (Status s = pg_exec(c, "insert runs", sql + " ON CONFLICT DO NOTHING RETURNING id", p, &res); !s) return s;
+    if (Status s = pg_exec(c, "insert runs",
+                           "INSERT INTO runs (id, job_type, scheduled_job_id, slot_ms, trigger, params_json, "
+                           "target_tenant, dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, "
+                           "parent_run_id, priority, pool, scheduled_ms, created_ms) SELECT * FROM "
+                           "unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], "
+                           "$7::text[], $8::integer[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], "
+                           "$13::text[], $14::text[], $15::bigint[], $16::integer[], $17::text[], $18::bigint[], "
+                           "$19::bigint[]) ON CONFLICT DO NOTHING RETURNING id",
+                           col.params(), &res);
+        !s)
+      return s;
     for (int i = 0; i < PQntuples(res.get()); ++i)
       inserted.push_back(std::strtoll(PQgetvalue(res.get(), i, 0), nullptr, 10));
   }
@@ -168,27 +170,33 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
     if (!std::binary_search(inserted.begin(), inserted.end(), r.id)) r.id = 0;  // the slot fired already
   // Their state rows: a new run starts with its phase, outcome and hold; the
   // rest of its state is kept only for a completed run (an import).
-  std::vector<const RunRow*> made;
-  for (const auto& r : *runs)
-    if (r.id) made.push_back(&r);
-  for (size_t k = 0; k < made.size();) {
-    const size_t n = std::min(made.size() - k, kPgRowsPerInsert);
-    std::string sql =
-        "INSERT INTO run_state (id, phase, outcome, hold, terminated, started_ms, finished_ms, exit_code, summary, "
-        "progress, progress_message, output_json) VALUES ";
-    PgParams p;
-    for (size_t i = 0; i < n; ++i, ++k) {
-      const RunRow& r = *made[k];
+  if (!inserted.empty()) {
+    PgColumns col(12);
+    for (const auto& r : *runs) {
+      if (!r.id) continue;
       const bool done = r.phase == kCompleted;
-      sql += (i ? ", " : "") + pg_row_params(i, 12);
-      for (const std::string& v :
-           {std::to_string(r.id), r.phase, r.outcome, pg_bool(r.hold), pg_bool(done && r.terminated),
-            std::to_string(done ? r.started_ms : 0), std::to_string(done ? r.finished_ms : 0),
-            std::to_string(done ? r.exit_code : 0), done ? r.summary : std::string(), pg_real(done ? r.progress : 0.0),
-            done ? r.progress_message : std::string(), done ? r.output_json : std::string()})
-        p.emplace_back(v);
+      col.number(0, r.id);
+      col.text(1, r.phase);
+      col.text(2, r.outcome);
+      col.number(3, r.hold ? 1 : 0);
+      col.number(4, done && r.terminated ? 1 : 0);
+      col.number(5, done ? r.started_ms : 0);
+      col.number(6, done ? r.finished_ms : 0);
+      col.number(7, done ? r.exit_code : 0);
+      col.text(8, done ? r.summary : std::string());
+      col.real(9, done ? r.progress : 0.0);
+      col.text(10, done ? r.progress_message : std::string());
+      col.text(11, done ? r.output_json : std::string());
     }
-    if (Status s = pg_exec(c, "insert run state", sql, p); !s) return s;
+    if (Status s = pg_exec(c, "insert run state",
+                           "INSERT INTO run_state (id, phase, outcome, hold, terminated, started_ms, finished_ms, "
+                           "exit_code, summary, progress, progress_message, output_json) SELECT * FROM "
+                           "unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::bigint[], "
+                           "$7::bigint[], $8::integer[], $9::text[], $10::double precision[], $11::text[], "
+                           "$12::text[])",
+                           col.params());
+        !s)
+      return s;
   }
   if (audit) {
     for (size_t k = 0; k < runs->size(); ++k) (*audit)[k].outcome = "ok: run " + std::to_string((*runs)[k].id);
@@ -550,25 +558,22 @@ Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& all) {
       "cancelled_by) WHERE s.id = c.id AND s.phase <> 'COMPLETED' RETURNING s.id";
   for (size_t k = 0; k < cs.size();) {
     const size_t n = distinct ? cs.size() : 1;
-    std::vector<std::string> a(10, "{");
+    PgColumns col(10);
     for (size_t i = 0; i < n; ++i) {
       const Completion& x = cs[k + i];
-      const std::string sep = i ? "," : "";
-      a[0] += sep + std::to_string(x.run_id);
-      a[1] += sep + pg_array_text(x.outcome);
-      a[2] += sep + pg_bool(x.terminated);
-      a[3] += sep + std::to_string(x.finished_ms);
-      a[4] += sep + std::to_string(x.exit_code);
-      a[5] += sep + pg_array_text(x.summary);
-      a[6] += sep + pg_real(x.progress);
-      a[7] += sep + pg_array_text(x.progress_message);
-      a[8] += sep + pg_array_text(x.output_json);
-      a[9] += sep + pg_array_text(x.cancelled_by);
+      col.number(0, x.run_id);
+      col.text(1, x.outcome);
+      col.number(2, x.terminated ? 1 : 0);
+      col.number(3, x.finished_ms);
+      col.number(4, x.exit_code);
+      col.text(5, x.summary);
+      col.real(6, x.progress);
+      col.text(7, x.progress_message);
+      col.text(8, x.output_json);
+      col.text(9, x.cancelled_by);
     }
-    PgParams p;
-    for (auto& v : a) p.emplace_back(v + "}");
     PgResult r;
-    if (Status s = pg_exec(c, "complete runs", kComplete, p, &r); !s) return s;
+    if (Status s = pg_exec(c, "complete runs", kComplete, col.params(), &r); !s) return s;
     for (int i = 0; i < PQntuples(r.get()); ++i)
       completed.push_back(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));
     k += n;
@@ -595,23 +600,25 @@ Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& all) {
     for (const auto& st : x.steps) steps.push_back(&st);
   }
   if (Status s = insert_logs(c, logs); !s) return s;
-  for (size_t k = 0; k < steps.size();) {
-    const size_t n = std::min(steps.size() - k, kPgRowsPerInsert);
-    std::string sql = "INSERT INTO run_steps (run_id, seq, step_id, start_ms, end_ms, outcome, summary) VALUES ";
-    PgParams p;
-    for (size_t i = 0; i < n; ++i, ++k) {
-      const StepRow& st = *steps[k];
-      sql += (i ? ", " : "") + pg_row_params(i, 7);
-      for (const std::string& v : {std::to_string(st.run_id), std::to_string(st.seq), st.step_id,
-                                   std::to_string(st.start_ms), std::to_string(st.end_ms), st.outcome, st.summary})
-        p.emplace_back(v);
+  if (!steps.empty()) {
+    PgColumns col(7);
+    for (const StepRow* st : steps) {
+      col.number(0, st->run_id);
+      col.number(1, st->seq);
+      col.text(2, st->step_id);
+      col.number(3, st->start_ms);
+      col.number(4, st->end_ms);
+      col.text(5, st->outcome);
+      col.text(6, st->summary);
     }
     // A step stored again replaces the first (as the SQLite store's INSERT OR REPLACE).
     if (Status s = pg_exec(c, "insert steps",
-                           sql + " ON CONFLICT (run_id, seq) DO UPDATE SET step_id = excluded.step_id, start_ms = "
-                                 "excluded.start_ms, end_ms = excluded.end_ms, outcome = excluded.outcome, summary = "
-                                 "excluded.summary",
-                           p);
+                           "INSERT INTO run_steps (run_id, seq, step_id, start_ms, end_ms, outcome, summary) SELECT * "
+                           "FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[], "
+                           "$6::text[], $7::text[]) ON CONFLICT (run_id, seq) DO UPDATE SET step_id = "
+                           "excluded.step_id, start_ms = excluded.start_ms, end_ms = excluded.end_ms, outcome = "
+                           "excluded.outcome, summary = excluded.summary",
+                           col.params());
         !s)
       return s;
   }
@@ -619,21 +626,21 @@ Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& all) {
 }
 
 Status PgStore::insert_logs(PGconn* c, const std::vector<LogRow>& logs) {
-  for (size_t k = 0; k < logs.size();) {
-    const size_t n = std::min(logs.size() - k, kPgRowsPerInsert);
-    std::string sql = "INSERT INTO run_logs (run_id, seq, time_ms, level, step, message) VALUES ";
-    PgParams p;
-    p.reserve(n * 6);
-    for (size_t i = 0; i < n; ++i, ++k) {
-      const LogRow& l = logs[k];
-      sql += (i ? ", " : "") + pg_row_params(i, 6);
-      for (const std::string& v : {std::to_string(l.run_id), std::to_string(l.seq), std::to_string(l.time_ms),
-                                   std::to_string(l.level), l.step, l.message})
-        p.emplace_back(v);
-    }
-    if (Status s = pg_exec(c, "insert log lines", sql + " ON CONFLICT DO NOTHING", p); !s) return s;
+  if (logs.empty()) return Status::ok();
+  PgColumns col(6);
+  for (const LogRow& l : logs) {
+    col.number(0, l.run_id);
+    col.number(1, l.seq);
+    col.number(2, l.time_ms);
+    col.number(3, l.level);
+    col.text(4, l.step);
+    col.text(5, l.message);
   }
-  return Status::ok();
+  return pg_exec(c, "insert log lines",
+                 "INSERT INTO run_logs (run_id, seq, time_ms, level, step, message) SELECT * FROM "
+                 "unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::text[], $6::text[]) ON "
+                 "CONFLICT DO NOTHING",
+                 col.params());
 }
 
 Status PgStore::advance_open_mark(PGconn* c) {

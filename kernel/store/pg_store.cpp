@@ -77,6 +77,30 @@ std::string pg_array_text(const std::string& text) {
   return out + "\"";
 }
 
+void PgColumns::number(size_t col, int64_t v) {
+  sep(col);
+  arrays_[col] += std::to_string(v);
+}
+
+void PgColumns::real(size_t col, double v) {
+  sep(col);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  arrays_[col] += buf;
+}
+
+void PgColumns::text(size_t col, const std::string& v) {
+  sep(col);
+  arrays_[col] += pg_array_text(v);
+}
+
+PgParams PgColumns::params() const {
+  PgParams p;
+  p.reserve(arrays_.size());
+  for (const auto& a : arrays_) p.emplace_back(a + "}");
+  return p;
+}
+
 // --- the pool
 
 PgPool::PgPool(std::string conninfo, size_t size) : conninfo_(std::move(conninfo)), size_(size == 0 ? 1 : size) {}

@@ -1147,6 +1147,83 @@ TEST_P(StoreTest, ARunCompletedTwiceInOneBatchKeepsTheFirst) {
   EXPECT_EQ(events[1].kind, "run.other");
 }
 
+TEST_P(StoreTest, EveryTextOfARunAndWhatIsWrittenWithItIsStoredAsGiven) {
+  // PostgreSQL takes a batch's rows as one array literal per column: each
+  // text must come back byte for byte, whatever it holds.
+  const std::vector<std::string> odd = {
+      "quote \" backslash \\ and \\\" both",  "{braces}, commas, and (parens)", "NULL", "", "  spaced  ",
+      "tab\t newline\n bell\x07 caf\xc3\xa9", "{\"a\":[1,2],\"b\":\"\\u00e9\"}"};
+  std::vector<RunRow> runs(odd.size());
+  std::vector<AuditRow> audit(odd.size());
+  for (size_t i = 0; i < odd.size(); ++i) {
+    RunRow& r = runs[i];
+    r.job_type = "t" + std::to_string(i);
+    r.params_json = r.target_tenant = r.user_id = r.role = r.scope = r.reason = odd[i];
+    r.pool = odd[i].empty() ? "default" : odd[i];
+    r.dry_run = i % 2 == 1;
+    r.priority = -static_cast<int32_t>(i);
+    AuditRow& a = audit[i];
+    a.actor = a.role = a.action = a.target = a.reason = a.params_json = a.source = odd[i];
+  }
+  ASSERT_TRUE(store_->create_runs(&runs, &audit));
+  std::vector<int64_t> ids;
+  for (const auto& r : runs) ids.push_back(r.id);
+  ASSERT_TRUE(store_->mark_running(ids, 10, "n", nullptr));
+  std::vector<Completion> done;
+  for (size_t i = 0; i < odd.size(); ++i) {
+    Completion c{.run_id = runs[i].id,
+                 .outcome = kWarning,
+                 .finished_ms = 20,
+                 .exit_code = -3,
+                 .summary = odd[i],
+                 .progress = 0.1 + static_cast<double>(i),
+                 .progress_message = odd[i],
+                 .output_json = odd[i],
+                 .cancelled_by = odd[i]};
+    c.logs = {{runs[i].id, 1, 11, 3, odd[i], odd[i]}};
+    c.steps = {{runs[i].id, 1, odd[i], 12, 13, kError, odd[i]}};
+    // An event's document is never empty (the stores read an empty one differently).
+    c.events = {{0, 14, "run." + std::to_string(i), odd[i], odd[i], odd[i], odd[i].empty() ? "{}" : odd[i]}};
+    done.push_back(std::move(c));
+  }
+  ASSERT_TRUE(store_->complete_runs(done));
+  auto events = store_->events_after(0, 100).value();
+  ASSERT_EQ(events.size(), odd.size());
+  auto rows = store_->audit_rows(100).value();  // newest first
+  ASSERT_EQ(rows.size(), odd.size());
+  for (size_t i = 0; i < odd.size(); ++i) {
+    SCOPED_TRACE(i);
+    RunRow r;
+    ASSERT_TRUE(store_->get_run(runs[i].id, &r));
+    EXPECT_EQ(r.job_type, "t" + std::to_string(i));
+    for (const std::string* v : {&r.params_json, &r.target_tenant, &r.user_id, &r.role, &r.scope, &r.reason, &r.summary,
+                                 &r.progress_message, &r.output_json, &r.cancelled_by})
+      EXPECT_EQ(*v, odd[i]);
+    EXPECT_EQ(r.pool, odd[i].empty() ? "default" : odd[i]);
+    EXPECT_EQ(r.dry_run, i % 2 == 1);
+    EXPECT_EQ(r.priority, -static_cast<int32_t>(i));
+    EXPECT_EQ(r.exit_code, -3);
+    EXPECT_DOUBLE_EQ(r.progress, 0.1 + static_cast<double>(i));
+    auto lines = store_->logs(runs[i].id, 0, 10).value();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].step, odd[i]);
+    EXPECT_EQ(lines[0].message, odd[i]);
+    EXPECT_EQ(lines[0].level, 3);
+    auto steps = store_->steps(runs[i].id).value();
+    ASSERT_EQ(steps.size(), 1u);
+    EXPECT_EQ(steps[0].step_id, odd[i]);
+    EXPECT_EQ(steps[0].summary, odd[i]);
+    EXPECT_EQ(steps[0].end_ms, 13);
+    EXPECT_EQ(events[i].kind, "run." + std::to_string(i));
+    for (const std::string* v : {&events[i].scope, &events[i].scope_path, &events[i].subject}) EXPECT_EQ(*v, odd[i]);
+    EXPECT_EQ(events[i].payload_json, odd[i].empty() ? "{}" : odd[i]);
+    const AuditRow& a = rows[odd.size() - 1 - i];
+    for (const std::string* v : {&a.actor, &a.role, &a.action, &a.target, &a.reason, &a.params_json, &a.source})
+      EXPECT_EQ(*v, odd[i]);
+    EXPECT_EQ(a.outcome, "ok: run " + std::to_string(runs[i].id));
+  }
+}
+
 TEST_P(StoreTest, APluginTransactionIsFencedWholeAndUndoneWholeWhenAStatementFails) {
   ASSERT_TRUE(store_->migrate("plugin-x", {{1, "t", "CREATE TABLE p_plugin_x_t (id BIGINT PRIMARY KEY, name TEXT)"}}));
   ASSERT_TRUE(store_->migrate("plugin-y", {{1, "t", "CREATE TABLE p_plugin_y_t (id BIGINT PRIMARY KEY)"}}));
