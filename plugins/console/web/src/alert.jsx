@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { msg, t, tr } from './i18n.js';
-import { fromLocalInput, toLocalInput } from './format.js';
+import { fromLocalInput, number, toLocalInput } from './format.js';
 import { AlertMarkers, AlertStatusLabel, SeverityLabel, SourceName, alertsChanged, relatedOf, sourceTitle, zone } from './alerts.jsx';
 import { Dialog, FormActions, Link, Message, time, useAction, useSession } from './ui.jsx';
 
@@ -241,7 +241,7 @@ export function AlertPage({ id }) {
           <dt>{t('Last seen')}</dt>
           <dd>{time(a.last_seen_ms)}</dd>
           <dt>{t('Occurrences')}</dt>
-          <dd>{a.occurrences}</dd>
+          <dd>{number(a.occurrences)}</dd>
           <dt>{t('Acknowledged')}</dt>
           <dd data-testid="alert-acknowledged">{a.acknowledged_by ? t('{time} by {user}', { time: time(a.acknowledged_ms), user: a.acknowledged_by }) : '—'}</dd>
           <dt>{t('Silenced until')}</dt>

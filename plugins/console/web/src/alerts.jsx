@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { manifestText, msg, t, tr } from './i18n.js';
-import { viewZone, zoneName } from './format.js';
+import { number, viewZone, zoneName } from './format.js';
 import { usePoll } from './jobs.jsx';
 import {
   ChoiceFilter,
@@ -418,7 +418,7 @@ export function AlertsPage() {
             </td>
             <td title={time(a.last_seen_ms)}>{shortTime(a.last_seen_ms)}</td>
             <td title={time(a.first_seen_ms)}>{shortTime(a.first_seen_ms)}</td>
-            <td>{a.occurrences}</td>
+            <td>{number(a.occurrences)}</td>
           </tr>
         ))}
         <EmptyRow show={data && !items.length} cols={10}>

@@ -27,8 +27,26 @@ export function locale() {
   return own || { en: 'en-GB', sv: 'sv-SE' }[lang] || lang;
 }
 
+/**
+ * The placeholders that hold a count or an amount: a number given for one of
+ * these is written as the language writes numbers (1,058 or 1 058). Others
+ * (an id, a version, a line) are written as they are.
+ */
+const AMOUNTS = new Set(['n', 'count', 'total', 'from', 'to', 'done', 'open', 'handled', 'suppressed', 'pending', 'failed',
+  'unknown', 'current', 'critical', 'escalated', 'threshold', 'rate', 'batch', 'limit', 'left', 'used', 'max', 'min', 'pct',
+  'h', 'd', 's']);
+let numbers = null;
+/** A number as the operator's language writes it (format.js number() without its options). */
+const amount = (n) => (numbers?.lang === prefs.lang ? numbers : (numbers = { lang: prefs.lang, f: new Intl.NumberFormat(locale()) })).f.format(n);
+
 const fill = (text, values) =>
-  values ? text.replace(/\{(\w+)\}/g, (m, k) => (values[k] === undefined || values[k] === null ? m : String(values[k]))) : text;
+  values
+    ? text.replace(/\{(\w+)\}/g, (m, k) => {
+        const v = values[k];
+        if (v === undefined || v === null) return m;
+        return typeof v === 'number' && AMOUNTS.has(k) ? amount(v) : String(v);
+      })
+    : text;
 
 /** `text` (English) in the operator's language, its {placeholders} filled from `values`. */
 export function t(text, values) {

@@ -7,7 +7,7 @@ import './app.css';
 import { api, session, setUnauthorizedHandler } from './api.js';
 import { loadLanguage, t, tp } from './i18n.js';
 import { LANGUAGES, applyPrefs, browserZone, prefs, setPref } from './prefs.js';
-import { zoneName } from './format.js';
+import { number, zoneName } from './format.js';
 import { Link, Message, Session, navigate, preloadCharts, useSession } from './ui.jsx';
 import {
   CACHE_READ,
@@ -211,7 +211,7 @@ function AlertsBadge({ counts }) {
       data-testid="alerts-badge"
       aria-label={t('{critical} critical alerts not closed and {escalated} escalated alerts', { critical: counts.open_critical, escalated: counts.escalated })}
     >
-      {n}
+      {number(n)}
     </span>
   );
 }
@@ -221,7 +221,7 @@ function WebhookFailuresBadge({ counts }) {
   if (!counts || !(counts.open > 0)) return null;
   return (
     <span class="badge" data-testid="webhook-failures-badge" aria-label={tp(counts.open, '{n} webhook failure not handled', '{n} webhook failures not handled')}>
-      {counts.open}
+      {number(counts.open)}
     </span>
   );
 }
@@ -253,7 +253,7 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
           t('Attention'),
           attention > 0 && (
             <span class="badge" aria-label={tp(attention, '{n} item needs attention', '{n} items need attention')}>
-              {attention}
+              {number(attention)}
             </span>
           ),
           ['jobs.read', 'alerts.read'],

@@ -22,6 +22,7 @@ import {
   NotAllowed,
   Table,
   navigate,
+  number,
   shortTime,
   time,
   useAction,
@@ -863,7 +864,7 @@ function Deliveries({ rules }) {
             <td>
               <DeliveryState state={d.state} />
             </td>
-            <td>{d.attempts}</td>
+            <td>{number(d.attempts)}</td>
             <td>{d.last_code ?? '—'}</td>
             <td class="desc" title={d.last_detail}>
               {d.last_detail || '—'}
