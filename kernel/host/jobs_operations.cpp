@@ -453,13 +453,7 @@ Status op_overview(JobsCall& c, Object::Ptr out) {
   std::vector<int64_t> per_hour(kHours, 0);
   int64_t running = 0, pending = 0;
   for (const auto& r : rows.value()) {
-    if (!vis.whole_platform()) {
-      store::RunRow seen;
-      seen.scheduled_job_id = r.scheduled_job_id;
-      seen.target_tenant = r.target_tenant;
-      seen.scope = r.scope;
-      if (!vis.run(seen)) continue;
-    }
+    if (!vis.whole_platform() && !vis.run(r.scheduled_job_id, r.target_tenant, r.scope)) continue;
     if (r.phase == store::kRunning || r.phase == store::kPending) {
       Pool& p = pools[r.pool];
       if (r.phase == store::kRunning) {
@@ -528,6 +522,20 @@ Status op_overview(JobsCall& c, Object::Ptr out) {
     return a->count != b->count ? a->count > b->count : a->last_id > b->last_id;
   });
   if (worst.size() > 50) worst.resize(50);
+  // Their last failures in one read (a run pruned meanwhile has no
+  // finished_ms or summary).
+  std::map<int64_t, const store::RunRow*> last_runs;
+  std::vector<store::RunRow> lasts;
+  if (!worst.empty()) {
+    store::RunFilter which;
+    which.ids.emplace();
+    for (const auto* f : worst) which.ids->push_back(f->last_id);
+    which.limit = worst.size();
+    auto read = c.store.list_runs(which);
+    if (!read) return read.status();
+    lasts = std::move(read).value();
+    for (const auto& run : lasts) last_runs[run.id] = &run;
+  }
   Array::Ptr failed = new Array;
   for (const auto* f : worst) {
     Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -536,10 +544,9 @@ Status op_overview(JobsCall& c, Object::Ptr out) {
     o->set("count", f->count);
     Object::Ptr last = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
     last->set("id", f->last_id);
-    store::RunRow run;
-    if (c.store.get_run(f->last_id, &run)) {
-      last->set("finished_ms", run.finished_ms);
-      last->set("summary", run.summary);
+    if (auto it = last_runs.find(f->last_id); it != last_runs.end()) {
+      last->set("finished_ms", it->second->finished_ms);
+      last->set("summary", it->second->summary);
     }
     o->set("last", last);
     failed->add(o);

@@ -11,12 +11,17 @@ bool Visibility::job(const store::ScheduledJob& job) const {
 }
 
 bool Visibility::run(const store::RunRow& r) const {
-  if (!r.scheduled_job_id.empty()) {
-    auto it = job_scope_.find(r.scheduled_job_id);
+  return run(r.scheduled_job_id, r.target_tenant, r.scope);
+}
+
+bool Visibility::run(const std::string& scheduled_job_id, const std::string& target_tenant,
+                     const std::string& scope) const {
+  if (!scheduled_job_id.empty()) {
+    auto it = job_scope_.find(scheduled_job_id);
     if (it != job_scope_.end()) return sees(it->second);
   }
-  if (!r.target_tenant.empty()) return sees("tenant:" + r.target_tenant);
-  return sees(r.scope.empty() ? kPlatformNode : r.scope);
+  if (!target_tenant.empty()) return sees("tenant:" + target_tenant);
+  return sees(scope.empty() ? kPlatformNode : scope);
 }
 
 bool Visibility::audit(const store::AuditRow& row, const std::map<std::string, std::string>& user_scopes) const {

@@ -42,6 +42,9 @@ class Visibility {
   // tenant ("tenant:<target_tenant>"); else the scope of the user who started
   // it ("platform" when none).
   bool run(const store::RunRow& run) const;
+  // The same from the three fields of a run that decide it (what a store's
+  // counts carry per group: store::RunSummaryRow).
+  bool run(const std::string& scheduled_job_id, const std::string& target_tenant, const std::string& scope) const;
   // True if an audit row is seen: through the scope of the user who acted
   // (`user_scopes`: user id -> scope); actors that are not users count as
   // "platform".

@@ -389,6 +389,11 @@ StatusOr<std::vector<RunRow>> PgStore::list_runs(const RunFilter& f) {
     for (const auto& n : *f.seen_from) in += (in.empty() ? "" : ", ") + param(n);
     where += " AND " + runs_seen_from_sql(in.empty() ? std::string("''") : in);
   }
+  if (f.ids) {
+    std::string in;
+    for (int64_t id : *f.ids) in += (in.empty() ? "" : ", ") + std::to_string(id);
+    where += " AND id IN (" + (in.empty() ? std::string("0") : in) + ")";
+  }
   std::vector<RunRow> out;
   if (Status s = runs_where(where, p, f.after_id ? " ORDER BY id" : " ORDER BY id DESC", f.limit, &out); !s) return s;
   return out;

@@ -273,6 +273,11 @@ StatusOr<std::vector<RunRow>> SqliteStore::list_runs(const RunFilter& f) {
     for (const auto& n : *f.seen_from) in += (in.empty() ? "'" : ", '") + escape(n) + "'";
     where += " AND " + runs_seen_from_sql(in.empty() ? std::string("''") : in);
   }
+  if (f.ids) {
+    std::string in;
+    for (int64_t id : *f.ids) in += (in.empty() ? "" : ", ") + std::to_string(id);
+    where += " AND id IN (" + (in.empty() ? std::string("0") : in) + ")";
+  }
   std::vector<RunRow> out;
   if (Status s = runs_where(where, f.after_id ? " ORDER BY id" : " ORDER BY id DESC", f.limit, &out); !s) return s;
   return out;

@@ -316,6 +316,8 @@ struct RunFilter {
   // ("platform" when empty). The database filters, so a page holds `limit`
   // such runs when there are that many.
   std::optional<std::vector<std::string>> seen_from;
+  // Set: only the runs with these ids.
+  std::optional<std::vector<int64_t>> ids;
   size_t limit = 50;
 };
 

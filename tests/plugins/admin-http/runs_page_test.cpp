@@ -324,6 +324,13 @@ TEST_P(RunsPage, TheOverviewCountsMoreRunsThanAListHoldsAsTheListsDo) {
   EXPECT_EQ(failures->getObject(0)->getObject("last")->getValue<std::string>("summary"), "disk full");
   EXPECT_EQ(failures->getObject(1)->getValue<std::string>("job_type"), "echo");
   EXPECT_EQ(failures->getObject(1)->getValue<int64_t>("count"), 60);
+  // Every group's last failure, read in one go, with its finish and summary.
+  store::RunRow last_acme;
+  ASSERT_TRUE(kernel_->store()->get_run(acme.back(), &last_acme));
+  auto acme_last = failures->getObject(1)->getObject("last");
+  EXPECT_EQ(acme_last->getValue<int64_t>("id"), acme.back());
+  EXPECT_EQ(acme_last->getValue<int64_t>("finished_ms"), last_acme.finished_ms);
+  EXPECT_EQ(acme_last->getValue<std::string>("summary"), "timeout");
 
   // The same counts as the lists, read a page at a time.
   const std::string since = "&since_ms=" + std::to_string((jobs::now_ms() / hour - 23) * hour);
