@@ -21,6 +21,13 @@ Status JobsRequest::parse(const std::string& text) {
   } catch (const Poco::Exception& e) {
     return Status::invalid("request: not valid JSON: " + e.displayText());
   }
+  // Every operation's reason, checked here once: it goes into the audit
+  // trail, capped as a plugin's audited reason is (audit_service.cpp).
+  if (has("reason")) {
+    auto v = obj_->get("reason");
+    if (v.isString() && v.extract<std::string>().size() > kMaxReasonBytes)
+      return Status::invalid("reason: longer than 2,000 bytes");
+  }
   return Status::ok();
 }
 

@@ -15,11 +15,16 @@
 
 namespace opk::host {
 
+// The longest reason an operation takes (delete, run now, cancel, retry,
+// hold, release, recover, drain), in bytes, as for a plugin's audited one.
+inline constexpr size_t kMaxReasonBytes = 2000;
+
 // Typed reads of one request object. A field that is absent or null leaves
 // the output as it was (its default), unless the read says it is required.
 class JobsRequest {
  public:
-  // Reads `text`: a JSON object, or empty for {}.
+  // Reads `text`: a JSON object, or empty for {}. A "reason" longer than
+  // kMaxReasonBytes is refused ("reason: longer than 2,000 bytes").
   Status parse(const std::string& text);
 
   // True if the field is present and not null.

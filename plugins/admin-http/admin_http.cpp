@@ -51,6 +51,7 @@ struct ApiRoute {
   uint64_t flags = 0;
   std::vector<const char*> query_bools;     // true | false
   std::vector<const char*> required_query;  // of the query parameters, those the OpenAPI document marks required
+  bool body_optional = false;               // the body may be left out (what it carries may come in the query)
 };
 
 const std::vector<ApiRoute>& api_routes() {
@@ -83,13 +84,14 @@ const std::vector<ApiRoute>& api_routes() {
        "id"},
       {.method = "DELETE",
        .path = "/api/v1/jobs/{id}",
-       .summary = "Delete a scheduled job (query reason required); refused while a run of it is pending or running; "
-                  "its runs stay in the history",
+       .summary = "Delete a scheduled job (a reason required, in a JSON body or the query); refused while a run of it "
+                  "is pending or running; its runs stay in the history",
        .permission = "jobs.write",
        .op = "delete",
        .query_strings = {"reason"},
+       .body = true,
        .path_key = "id",
-       .required_query = {"reason"}},
+       .body_optional = true},
       {"POST",
        "/api/v1/jobs/{id}/run",
        "Run a scheduled job now (parameters, reason)",
@@ -333,7 +335,7 @@ const char* const kOpenApiComponents = R"json({
         "report_recipients": {"type": "array", "items": {"type": "string", "format": "email"}}}},
     "RunNow": {"type": "object", "description": "Run a scheduled job now, with its stored parameters unless params is given",
       "required": ["reason"],
-      "properties": {"reason": {"type": "string"},
+      "properties": {"reason": {"type": "string", "maxLength": 2000},
         "params": {"type": "object", "description": "Checked against the job type's params_schema"},
         "dry_run": {"type": "boolean"}, "tenant": {"type": "string", "description": "A tenant's name, without tenant:"},
         "range_start_ms": {"type": "integer", "format": "int64", "minimum": 0},
@@ -341,7 +343,7 @@ const char* const kOpenApiComponents = R"json({
         "start_at_ms": {"type": "integer", "format": "int64", "minimum": 0, "description": "A later start, at most a year ahead"}}},
     "StartRun": {"type": "object", "description": "An ad-hoc run of a job type, or a run of a scheduled job",
       "required": ["reason"],
-      "properties": {"job_type": {"type": "string"}, "job_id": {"type": "string"}, "reason": {"type": "string"},
+      "properties": {"job_type": {"type": "string"}, "job_id": {"type": "string"}, "reason": {"type": "string", "maxLength": 2000},
         "params": {"type": "object", "description": "Checked against the job type's params_schema"},
         "dry_run": {"type": "boolean"}, "tenant": {"type": "string", "description": "A tenant's name, without tenant:"},
         "range_start_ms": {"type": "integer", "format": "int64", "minimum": 0},
@@ -351,9 +353,9 @@ const char* const kOpenApiComponents = R"json({
       {"type": "object", "description": "A batch, created all or none", "required": ["requests"],
        "properties": {"requests": {"type": "array", "minItems": 1, "maxItems": 1000,
                                    "items": {"$ref": "#/components/schemas/StartRun"}}}}]},
-    "Action": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+    "Action": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "maxLength": 2000}}},
     "Retry": {"type": "object", "required": ["reason"],
-      "properties": {"reason": {"type": "string"},
+      "properties": {"reason": {"type": "string", "maxLength": 2000},
         "params": {"type": "object", "description": "Default: the failed run's parameters"}}},
     "RunIds": {"type": "object", "description": "The runs, stored and queued",
       "properties": {"run_ids": {"type": "array", "items": {"type": "integer", "format": "int64"}}}},
@@ -1004,7 +1006,7 @@ class AdminHttp : public Plugin {
         }
         if (mine->body) {
           Object::Ptr body = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-          body->set("required", true);
+          body->set("required", !mine->body_optional);
           body->set("content", content("application/json", schema_ref(body_of(*mine))));
           op->set("requestBody", body);
         }

@@ -16,14 +16,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <regex>
 #include <set>
 #include <thread>
 
-#include <sys/wait.h>
-
 #include "http_client.h"
+#include "support/admin_feature.h"
 #include "support/kernel_util.h"
 #include "support/pg_util.h"
 
@@ -487,35 +484,55 @@ TEST_P(AdminHttp, TheOpenApiDocumentListsEveryRegisteredRoute) {
 }
 
 // The document passes Redocly's linter with its recommended rules, without
-// an error or a warning. The linter is pinned in openapi-lint/ beside this
-// file, with its redocly.yaml; dist/setup.sh installs it.
+// an error or a warning (test::expect_openapi_lints_clean: the linter is
+// pinned in openapi-lint/ beside this file; dist/setup.sh installs it).
 TEST_P(AdminHttp, TheOpenApiDocumentPassesTheLinter) {
-  const std::filesystem::path lint = std::filesystem::path(OPK_SOURCE_DIR) / "tests/plugins/admin-http/openapi-lint";
-  const auto redocly = lint / "node_modules/.bin/redocly";
-  ASSERT_TRUE(std::filesystem::exists(redocly))
-      << redocly.string() << " is missing: install the linter with 'npm ci' in " << lint.string()
-      << " (dist/setup.sh does)";
   auto r = http("GET", "/api/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
-  const auto file = dir_.path() / "openapi.json";
-  std::ofstream(file) << r.body;
-  const std::string cmd = "REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true '" + redocly.string() +
-                          "' lint '" + file.string() + "' --config '" + (lint / "redocly.yaml").string() +
-                          "' --format=stylish 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  const int exit_code = WEXITSTATUS(status);
-  EXPECT_EQ(exit_code, 0) << out;
-  // Warnings leave the exit code 0; a problem's line reads
-  // "LINE:COLUMN  error|warning  RULE  MESSAGE".
-  if (exit_code == 0) {
-    EXPECT_FALSE(std::regex_search(out, std::regex(R"(\d+:\d+ +(error|warning) )"))) << out;
+  test::expect_openapi_lints_clean(r.body, dir_.path());
+}
+
+// Every reason an operation takes is at most 2,000 bytes, refused longer
+// whatever the operation (nothing done, the refusal audited), and a job's
+// delete takes its reason in a JSON body as well as in the query.
+TEST_P(AdminHttp, ReasonsAreCappedAndADeleteTakesItsReasonInABody) {
+  const std::string longest(2000, 'r'), longer(2001, 'r');
+  const std::string too_long = R"({"reason": ")" + longer + R"("})";
+  auto r = http("POST", "/api/v1/jobs/job-platform/run", admin_, R"({"reason": ")" + longest + R"("})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const int64_t run = r.json()->getArray("run_ids")->getElement<int64_t>(0);
+  auto refused = [&](const std::string& method, const std::string& target, const std::string& body) {
+    auto a = http(method, target, admin_, body);
+    EXPECT_EQ(a.status, 422) << method << " " << target.substr(0, 60) << ": " << a.body;
+    EXPECT_NE(a.body.find("reason: longer than 2,000 bytes"), std::string::npos) << a.body;
+  };
+  refused("POST", "/api/v1/jobs/job-platform/run", too_long);
+  refused("POST", "/api/v1/runs", R"({"job_type": "hello", "reason": ")" + longer + R"("})");
+  for (const char* action : {"cancel", "retry", "hold", "release", "recover"})
+    refused("POST", "/api/v1/runs/" + std::to_string(run) + "/" + action, too_long);
+  refused("DELETE", "/api/v1/jobs/job-platform?reason=" + longer, "");
+  refused("DELETE", "/api/v1/jobs/job-platform", too_long);
+  // Nothing was done: one run of the job, the job still there.
+  store::RunFilter of_job;
+  of_job.scheduled_job_id = "job-platform";
+  EXPECT_EQ(kernel_->store()->list_runs(of_job).value().size(), 1u);
+  EXPECT_EQ(http("GET", "/api/v1/jobs/job-platform", admin_).status, 200);
+  ASSERT_TRUE(kernel_->engine()->wait(run, 20000));
+
+  // A delete's reason in a body, audited with it; none at all is refused.
+  r = http("DELETE", "/api/v1/jobs/job-platform", admin_, "{}");
+  EXPECT_EQ(r.status, 422) << r.body;
+  r = http("DELETE", "/api/v1/jobs/job-platform", admin_, R"({"reason": "retired, by body"})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(http("GET", "/api/v1/jobs/job-platform", admin_).status, 404);
+  bool audited = false, refusal_audited = false;
+  for (const auto& a : kernel_->store()->audit_rows(1000).value()) {
+    if (a.action != "job.delete") continue;
+    audited |= a.target == "job-platform" && a.reason == "retired, by body" && a.outcome.rfind("ok", 0) == 0;
+    refusal_audited |= a.outcome == "refused: reason: longer than 2,000 bytes";
   }
+  EXPECT_TRUE(audited);
+  EXPECT_TRUE(refusal_audited);
 }
 
 TEST_P(AdminHttp, ScheduledJobsAreCreatedAndChangedButIdsAndDescriptionsStay) {
