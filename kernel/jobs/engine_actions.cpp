@@ -116,28 +116,12 @@ Status Engine::delete_job(const std::string& id, const Actor& actor, const std::
         schedules_.erase(it);
       }
     }
-    std::vector<int64_t> busy;
-    // Pending first: a run that starts between the two reads is still seen
-    // in one of them (read the other way round it was missed).
-    for (const char* phase : {store::kPending, store::kRunning}) {
-      store::RunFilter f;
-      f.scheduled_job_id = id;
-      f.phase = phase;
-      f.limit = 5;
-      auto runs = store_.list_runs(f);
-      if (!runs) {
-        s = runs.status();
-        break;
-      }
-      for (const auto& r : runs.value()) busy.push_back(r.id);
-    }
-    if (s && !busy.empty()) {
-      std::string named;
-      for (auto r : busy) named += (named.empty() ? "run " : ", run ") + std::to_string(r);
-      s = Status::conflict("scheduled job '" + id + "' has " + named +
-                           " pending or running: cancel it or let it finish, then delete the job");
-    }
-    if (s) s = store_.delete_scheduled_job(id);
+    // Deleted only while no run of it is pending or running, in one step
+    // of the store that every creation of its runs (through any kernel)
+    // waits for or is waited for by: none is stored after it.
+    s = store_.delete_scheduled_job(id);
+    if (s.code() == OPK_ERR_CONFLICT)
+      s = Status::conflict(s.message() + ": cancel it or let it finish, then delete the job");
     if (!s && taken) {
       std::lock_guard lock(mu_);
       schedules_.emplace(id, *taken);  // kept: unless it was changed meanwhile
@@ -357,6 +341,9 @@ Status Engine::retry(int64_t run_id, const Actor& actor, const std::string& reas
       row.scheduled_job_id = old.scheduled_job_id;
       std::vector<store::RunRow> rows = {row};
       s = store_.create_runs(&rows);
+      if (s.code() == OPK_ERR_NOT_FOUND && !old.scheduled_job_id.empty())  // deleted since it was looked at
+        s = Status::not_found("scheduled job '" + old.scheduled_job_id + "' of run " + std::to_string(run_id) +
+                              " was deleted: its runs are not retried");
       if (s) {
         id = rows[0].id;
         std::lock_guard lock(mu_);

@@ -169,7 +169,31 @@ void Engine::scheduler() {
               r.summary = why;
               r.finished_ms = now;
             }
-        if (Status s = store_.create_runs(&rows); !s) {
+        std::vector<std::string> gone;
+        Status stored = store_.create_runs(&rows, nullptr, &gone);
+        if (!stored && !gone.empty()) {
+          // Deleted through another kernel since this one read its
+          // schedules: the job is dropped here too, its slot without a run
+          // (the store refuses it), and the chunk's other runs stored.
+          std::lock_guard relock(mu_);
+          for (const auto& id : gone) {
+            schedules_.erase(id);
+            log::kernel()->info(
+                "scheduled job '{}' was deleted (through another kernel): its slot is dropped and it "
+                "fires no more here",
+                id);
+          }
+          size_t kept = 0;
+          for (size_t i = 0; i < rows.size(); ++i)
+            if (std::find(gone.begin(), gone.end(), rows[i].scheduled_job_id) == gone.end()) {
+              rows[kept] = std::move(rows[i]);
+              refs[kept++] = refs[i];
+            }
+          rows.resize(kept);
+          refs.resize(kept);
+        }
+        if (!stored && !gone.empty()) stored = store_.create_runs(&rows);
+        if (Status s = stored; !s) {
           log::kernel()->error("cannot create {} scheduled run(s), their slots are tried again in {} ms: {}",
                                rows.size(), kFireRetryMs, s.message());
           std::fill(unstored.begin() + static_cast<std::ptrdiff_t>(from),

@@ -171,9 +171,10 @@ class PgStore final : public PortableStore {
   // --- scheduled jobs (pg_jobs.cpp)
   Status set_next_run(const std::string& id, int64_t next_run_ms) override;
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
+  Status delete_scheduled_job(const std::string& id) override;
 
   // --- runs (pg_runs.cpp)
-  Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override;
+  Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit, std::vector<std::string>* gone) override;
   Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
                       std::vector<int64_t>* skipped, const std::vector<Completion>* completed_first) override;
   Status complete_runs(const std::vector<Completion>& cs) override;
@@ -289,7 +290,13 @@ class PgStore final : public PortableStore {
   // their state rows and audit rows (create_runs), holding kPgRunIdsLock
   // shared to the commit. *last_id gets the largest id taken (0 if none),
   // for advance_open_mark_after.
-  Status create_runs_in(PGconn* conn, std::vector<RunRow>* runs, std::vector<AuditRow>* audit, int64_t* last_id);
+  // The scheduled jobs the runs need (needs_its_job) are locked FOR KEY
+  // SHARE to the commit, so a delete of one (delete_scheduled_job) waits
+  // for the runs or they for it. One that does not exist: NOT_FOUND with
+  // nothing written (*gone, if given, gets them), or, with `drop_gone`, its
+  // runs are not created (id 0).
+  Status create_runs_in(PGconn* conn, std::vector<RunRow>* runs, std::vector<AuditRow>* audit, int64_t* last_id,
+                        bool drop_gone = false, std::vector<std::string>* gone = nullptr);
   // Once the transaction that took ids up to `last_id` has committed: every
   // kPgMarkEvery new runs, moves the open-runs mark in a transaction of its
   // own. A failure is left to the next creation or housekeeping (the runs

@@ -41,11 +41,12 @@ std::string pg_bool(bool b) {
 
 }  // namespace
 
-Status PgStore::create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) {
+Status PgStore::create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit, std::vector<std::string>* gone) {
   if (runs->empty()) return Status::ok();
   if (audit && audit->size() != runs->size()) return Status(OPK_ERR_INTERNAL, "create_runs: one audit row per run");
   int64_t last = 0;
-  Status s = in_transaction("create runs", [&](PGconn* c) { return create_runs_in(c, runs, audit, &last); });
+  Status s = in_transaction(
+      "create runs", [&](PGconn* c) { return create_runs_in(c, runs, audit, &last, /*drop_gone=*/false, gone); });
   generation_.fetch_add(1, std::memory_order_release);
   if (!s)
     for (auto& r : *runs) r.id = 0;
@@ -59,13 +60,43 @@ void PgStore::advance_open_mark_after(int64_t last_id) {
     next_mark_at_.store(last_id + kPgMarkEvery, std::memory_order_release);
 }
 
-Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector<AuditRow>* audit, int64_t* last_id) {
+Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector<AuditRow>* audit, int64_t* last_id,
+                               bool drop_gone, std::vector<std::string>* gone) {
   *last_id = 0;
+  std::vector<bool> skip(runs->size(), false);
+  {
+    // Nothing of a deleted scheduled job is stored. The jobs are locked FOR
+    // KEY SHARE (not their updates, only a delete waits) to the commit: a
+    // delete locks its job FOR UPDATE before its conditional DELETE, so it
+    // waits for these runs and then sees them, or these wait for it and
+    // then find the job gone (READ COMMITTED skips a row deleted meanwhile).
+    std::set<std::string> needed;
+    for (const auto& r : *runs)
+      if (needs_its_job(r)) needed.insert(r.scheduled_job_id);
+    if (!needed.empty()) {
+      std::string jobs = "{";
+      for (const auto& j : needed) jobs += (jobs.size() > 1 ? "," : "") + pg_array_text(j);
+      PgResult t;
+      if (Status s = pg_exec(c, "create runs: their scheduled jobs",
+                             "SELECT id FROM scheduled_jobs WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE",
+                             {jobs + "}"}, &t);
+          !s)
+        return s;
+      for (int i = 0; i < PQntuples(t.get()); ++i) needed.erase(PQgetvalue(t.get(), i, 0));
+      if (!needed.empty() && !drop_gone) {
+        for (auto& r : *runs) r.id = 0;
+        std::vector<std::string> missing(needed.begin(), needed.end());
+        if (gone) *gone = missing;
+        return jobs_gone(missing);
+      }
+      for (size_t k = 0; k < runs->size(); ++k)
+        skip[k] = needs_its_job((*runs)[k]) && needed.count((*runs)[k].scheduled_job_id);
+    }
+  }
   // A run whose schedule slot is taken (stored, or earlier in this batch)
   // is not inserted and gets 0; it takes no id, so job numbers have no gaps
   // (but for a slot another kernel takes at the same moment: ON CONFLICT
   // below).
-  std::vector<bool> skip(runs->size(), false);
   {
     std::string jobs = "{", slots = "{";
     bool any = false;
@@ -88,7 +119,7 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
         taken_slots.emplace(PQgetvalue(t.get(), i, 0), std::strtoll(PQgetvalue(t.get(), i, 1), nullptr, 10));
       for (size_t k = 0; k < runs->size(); ++k) {
         const RunRow& r = (*runs)[k];
-        if (r.slot_ms == 0) continue;
+        if (r.slot_ms == 0 || skip[k]) continue;
         skip[k] = !taken_slots.emplace(r.scheduled_job_id, r.slot_ms).second;
       }
     }
@@ -284,7 +315,8 @@ Status PgStore::recover_runs(const std::vector<Completion>& closed, std::vector<
       }
     for (auto& r : *requeued) r.id = 0;
     if (!again.empty()) {
-      if (Status w = create_runs_in(c, &again, nullptr, &last); !w) return w;
+      // A repeat of a run of a deleted scheduled job is not created.
+      if (Status w = create_runs_in(c, &again, nullptr, &last, /*drop_gone=*/true); !w) return w;
       for (size_t i = 0; i < again.size(); ++i) (*requeued)[again_at[i]].id = again[i].id;
     }
     return complete_in(c, closing);

@@ -69,11 +69,32 @@ Status PortableStore::get_scheduled_job(const std::string& id, ScheduledJob* out
 }
 
 Status PortableStore::delete_scheduled_job(const std::string& id) {
+  // One statement: the embedded store's single writer serializes it with
+  // every creation of runs.
   int64_t n = 0;
-  Status s = write_one("scheduled job '" + id + "'", "DELETE FROM scheduled_jobs WHERE id = $1", {id}, &n);
+  Status s = write_one("scheduled job '" + id + "'", kDeleteJobSql, {id}, &n);
   generation_.fetch_add(1, std::memory_order_release);
   if (!s) return s;
-  return n ? Status::ok() : Status::not_found("no scheduled job '" + id + "'");
+  return n ? Status::ok() : job_not_deleted(id);
+}
+
+Status PortableStore::job_not_deleted(const std::string& id) {
+  std::vector<TextRow> open;
+  if (Status s = read_text("the open runs of scheduled job '" + id + "'",
+                           "SELECT r.id FROM runs r JOIN run_state s ON s.id = r.id WHERE r.scheduled_job_id = $1 AND "
+                           "s.phase IN ('PENDING', 'RUNNING') ORDER BY r.id LIMIT 5",
+                           {id}, &open);
+      !s)
+    return s;
+  if (!open.empty()) {
+    std::string named;
+    for (const auto& r : open) named += (named.empty() ? "run " : ", run ") + r.at(0);
+    return Status::conflict("scheduled job '" + id + "' has " + named + " pending or running");
+  }
+  ScheduledJob job;
+  if (Status s = get_scheduled_job(id, &job); !s) return s;
+  // Its open run ended between the delete and this read.
+  return Status::conflict("scheduled job '" + id + "' had a run pending or running as it was to be deleted");
 }
 
 StatusOr<std::vector<ScheduledJob>> PortableStore::list_scheduled_jobs() {

@@ -92,6 +92,10 @@ class PortableStore : public Store {
   // object (generation()).
   std::atomic<uint64_t> generation_{0};
 
+  // Why scheduled job `id` was not deleted by kDeleteJobSql: CONFLICT naming
+  // its open runs, or NOT_FOUND if there is no such job.
+  Status job_not_deleted(const std::string& id);
+
  private:
   // Runs an INSERT; CONFLICT naming `what` if the row exists.
   Status insert_unique(const std::string& what, const std::string& sql, const SqlParams& params);
@@ -99,6 +103,27 @@ class PortableStore : public Store {
   Status users_where(const std::string& tail, const SqlParams& params, std::vector<User>* out);
   Status tokens_where(const std::string& tail, const SqlParams& params, std::vector<TokenRow>* out);
 };
+
+// Deletes scheduled job $1 only while no run of it is PENDING or RUNNING, in
+// one statement (portable).
+inline constexpr const char* kDeleteJobSql =
+    "DELETE FROM scheduled_jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM runs r JOIN run_state s ON s.id = r.id "
+    "WHERE r.scheduled_job_id = $1 AND s.phase IN ('PENDING', 'RUNNING'))";
+
+// Whether create_runs stores `run` only while its scheduled job exists:
+// every run of a job but a COMPLETED one of no slot (a record, which starts
+// nothing).
+inline bool needs_its_job(const RunRow& run) {
+  return !run.scheduled_job_id.empty() && (run.phase != kCompleted || run.slot_ms != 0);
+}
+
+// create_runs' answer when the scheduled jobs `gone` (one at least) do not
+// exist: NOT_FOUND naming the first.
+inline Status jobs_gone(const std::vector<std::string>& gone) {
+  return Status::not_found("scheduled job '" + gone.front() + "' was deleted" +
+                           (gone.size() > 1 ? " (and " + std::to_string(gone.size() - 1) + " more)" : "") +
+                           ": no run of it is created");
+}
 
 // The condition on run_rows that keeps the runs RunFilter::seen_from lets
 // through, `nodes` being the SQL list of its nodes ("'a', 'b'" or "$3, $4"),

@@ -120,7 +120,7 @@ class SqliteStore final : public PortableStore {
   Status set_next_runs(const std::vector<std::pair<std::string, int64_t>>& next_runs) override;
 
   // --- runs (sqlite_runs.cpp)
-  Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) override;
+  Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit, std::vector<std::string>* gone) override;
   Status mark_running(const std::vector<int64_t>& ids, int64_t now, const std::string& node,
                       std::vector<int64_t>* skipped, const std::vector<Completion>* completed_first) override;
   Status complete_runs(const std::vector<Completion>& cs) override;
@@ -275,8 +275,13 @@ class SqliteStore final : public PortableStore {
 
   // --- runs (sqlite_runs.cpp)
   // Inserts runs and their audit rows (create_runs); the caller holds
-  // write_mu_ inside a transaction.
-  Status create_runs_locked(std::vector<RunRow>* runs, std::vector<AuditRow>* audit);
+  // write_mu_ inside a transaction. NOT_FOUND, storing nothing, if a run
+  // needs a scheduled job that does not exist (*gone, if given, gets them).
+  Status create_runs_locked(std::vector<RunRow>* runs, std::vector<AuditRow>* audit,
+                            std::vector<std::string>* gone = nullptr);
+  // The scheduled jobs that `runs` need (needs_its_job) and that do not
+  // exist, each once, into *missing. REQUIRES: write_mu_ held.
+  Status missing_jobs_locked(const std::vector<RunRow>& runs, std::vector<std::string>* missing);
   // Stores completions; the caller holds write_mu_ inside a transaction.
   // `inline_logs`: each completion's lines for its state row, or empty
   // (inline_logs_of, made by the caller before it waits for the writer).

@@ -25,16 +25,48 @@ constexpr int64_t kLingerIds = 10000;
 
 }  // namespace
 
-Status SqliteStore::create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) {
+Status SqliteStore::create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit,
+                                std::vector<std::string>* gone) {
   const Changed changed_after(generation_);
   if (runs->empty()) return Status::ok();
   if (audit && audit->size() != runs->size()) return Status(OPK_ERR_INTERNAL, "create_runs: one audit row per run");
 
-  return grouped([&] { return create_runs_locked(runs, audit); }, runs->size() * (audit ? 2 : 1));
+  return grouped([&] { return create_runs_locked(runs, audit, gone); }, runs->size() * (audit ? 2 : 1));
 }
 
-Status SqliteStore::create_runs_locked(std::vector<RunRow>* runs, std::vector<AuditRow>* audit) {
+Status SqliteStore::missing_jobs_locked(const std::vector<RunRow>& runs, std::vector<std::string>* missing) {
+  const std::string* last = nullptr;  // runs of one job usually come together
+  for (const RunRow& r : runs) {
+    if (!needs_its_job(r) || (last && *last == r.scheduled_job_id)) continue;
+    last = &r.scheduled_job_id;
+    if (std::find(missing->begin(), missing->end(), r.scheduled_job_id) != missing->end()) continue;
+    auto& st = stmts_->job_exists;
+    st.bind_all(r.scheduled_job_id);
+    const int rc = st.step();
+    st.reset();
+    if (rc == SQLITE_DONE) {
+      missing->push_back(r.scheduled_job_id);
+    } else if (rc != SQLITE_ROW) {
+      return sql_error(("scheduled job '" + r.scheduled_job_id + "'").c_str());
+    }
+  }
+  return Status::ok();
+}
+
+Status SqliteStore::create_runs_locked(std::vector<RunRow>* runs, std::vector<AuditRow>* audit,
+                                       std::vector<std::string>* gone) {
   if (runs->empty()) return Status::ok();
+  // Nothing of a deleted scheduled job is stored: the single writer makes
+  // the check and the inserts one step against a delete.
+  {
+    std::vector<std::string> missing;
+    if (Status s = missing_jobs_locked(*runs, &missing); !s) return s;
+    if (!missing.empty()) {
+      for (auto& r : *runs) r.id = 0;
+      if (gone) *gone = missing;
+      return jobs_gone(missing);
+    }
+  }
   auto& ss = stmts_->insert_state;
   auto bind_run = [](Stmt& st, int first, const RunRow& r) {
     st.bind_at(first, r.job_type, r.scheduled_job_id, r.slot_ms, r.trigger, r.params_json, r.target_tenant, r.dry_run,
@@ -183,7 +215,23 @@ Status SqliteStore::recover_runs(const std::vector<Completion>& closed, std::vec
   Status s = grouped(
       [&] {
         if (Status w = complete_locked(closed, inline_logs); !w) return w;
-        return create_runs_locked(requeued, nullptr);
+        // A repeat of a run of a deleted scheduled job is not created.
+        std::vector<std::string> missing;
+        if (Status w = missing_jobs_locked(*requeued, &missing); !w) return w;
+        if (missing.empty()) return create_runs_locked(requeued, nullptr);
+        std::vector<RunRow> kept;
+        std::vector<size_t> kept_at;
+        for (size_t i = 0; i < requeued->size(); ++i) {
+          RunRow& r = (*requeued)[i];
+          r.id = 0;
+          if (needs_its_job(r) && std::find(missing.begin(), missing.end(), r.scheduled_job_id) != missing.end())
+            continue;
+          kept.push_back(r);
+          kept_at.push_back(i);
+        }
+        if (Status w = create_runs_locked(&kept, nullptr); !w) return w;
+        for (size_t i = 0; i < kept.size(); ++i) (*requeued)[kept_at[i]].id = kept[i].id;
+        return Status::ok();
       },
       closed.size() + requeued->size());
   if (s) events_committed(events_before);

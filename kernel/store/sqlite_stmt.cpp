@@ -38,6 +38,7 @@ Statements::Statements(sqlite3* db)
                          "source) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'ok: run ' || id, ?8 FROM runs WHERE id "
                          "BETWEEN ?9 AND ?10 ORDER BY id"),
       set_next_run(db, "UPDATE scheduled_jobs SET next_run_ms = ? WHERE id = ?"),
+      job_exists(db, "SELECT 1 FROM scheduled_jobs WHERE id = ?"),
       begin(db, "BEGIN IMMEDIATE"),
       commit(db, "COMMIT"),
       rollback(db, "ROLLBACK"),

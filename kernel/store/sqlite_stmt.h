@@ -107,9 +107,9 @@ struct Statements {
   Stmt& insert_events_of(size_t rows);
 
   Stmt insert_run, insert_runs, insert_states, insert_state, mark_running, mark_running_all, complete, inline_max_seq,
-      insert_log, insert_step, insert_audit, insert_audit_range, set_next_run, begin, commit, rollback, savepoint,
-      release, rollback_to, claim_savepoint, claim_release, claim_rollback, write_probe, page_count, max_page_count,
-      freelist_count, page_size;
+      insert_log, insert_step, insert_audit, insert_audit_range, set_next_run, job_exists, begin, commit, rollback,
+      savepoint, release, rollback_to, claim_savepoint, claim_release, claim_rollback, write_probe, page_count,
+      max_page_count, freelist_count, page_size;
 
  private:
   // Index: the position of the size in kInsertSizes.

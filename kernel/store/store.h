@@ -558,8 +558,12 @@ class Store {
   virtual Status update_scheduled_job(const ScheduledJob& job) = 0;
   // The scheduled job with this id; NOT_FOUND if there is none.
   virtual Status get_scheduled_job(const std::string& id, ScheduledJob* out) = 0;
-  // Deletes the scheduled job `id`; NOT_FOUND if there is none. Its runs
-  // stay, keeping its id (RunRow::scheduled_job_id) for the history.
+  // Deletes the scheduled job `id` unless a run of it is PENDING or RUNNING,
+  // in one step that run creation (create_runs) serializes with, so no run
+  // of it is stored once it is deleted: CONFLICT naming the open runs
+  // ("scheduled job 'x' has run 5 pending or running"), NOT_FOUND if there
+  // is no such job. Its runs stay, keeping its id (RunRow::scheduled_job_id)
+  // for the history.
   virtual Status delete_scheduled_job(const std::string& id) = 0;
   // Every scheduled job, ordered by id.
   virtual StatusOr<std::vector<ScheduledJob>> list_scheduled_jobs() = 0;
@@ -576,7 +580,14 @@ class Store {
   // as finish time if it has none.
   // With `audit` (one row per run, same order), the audit rows are written in
   // the same transaction, each outcome set to "ok: run <id>".
-  virtual Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit = nullptr) = 0;
+  // A run of a scheduled job that does not exist (deleted, by this kernel or
+  // another) is refused, unless it is a COMPLETED run of no slot (a record,
+  // which starts nothing): then nothing is stored (ids 0), the answer is
+  // NOT_FOUND "scheduled job 'x' was deleted" and *gone (if given) gets the
+  // ids of the jobs missing. The check is in the creating transaction, which
+  // a delete of the job (delete_scheduled_job) waits for or is waited for by.
+  virtual Status create_runs(std::vector<RunRow>* runs, std::vector<AuditRow>* audit = nullptr,
+                             std::vector<std::string>* gone = nullptr) = 0;
   // PENDING -> RUNNING for each id, with start time and node. Ids that are
   // not PENDING (or are held) are left alone and returned in *skipped.
   // With `completed_first`, those completions are stored first in the same
@@ -589,7 +600,8 @@ class Store {
   virtual Status complete_runs(const std::vector<Completion>& completions) = 0;
   // Closes runs a stopped kernel left in flight (as complete_runs) and
   // creates the runs that repeat them (as create_runs, assigning ids), in one
-  // transaction: either both are stored or neither is.
+  // transaction: either both are stored or neither is. A repeat of a run of
+  // a scheduled job that does not exist is not created (id 0).
   virtual Status recover_runs(const std::vector<Completion>& closed, std::vector<RunRow>* requeued) = 0;
   // Completes a run only if it is still PENDING; *changed says whether it was.
   virtual Status complete_pending(const Completion& completion, bool* changed) = 0;

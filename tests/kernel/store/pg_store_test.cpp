@@ -27,9 +27,91 @@ class PgStoreTest : public ::testing::Test {
     Status s = open_postgresql(db_.conninfo(), {}, &store_);
     ASSERT_TRUE(s) << s.message();
   }
+  // A connection of the test's own to the database.
+  internal::PgConn connect() const {
+    internal::PgConn c(PQconnectdb(db_.conninfo().c_str()));
+    EXPECT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    return c;
+  }
+  // Runs `q` on `c`: its first value ("" if none), or "error: ...".
+  static std::string sql(PGconn* c, const std::string& q) {
+    internal::PgResult r(PQexec(c, q.c_str()));
+    const bool ok = PQresultStatus(r.get()) == PGRES_COMMAND_OK || PQresultStatus(r.get()) == PGRES_TUPLES_OK;
+    return ok ? (PQntuples(r.get()) > 0 ? std::string(PQgetvalue(r.get(), 0, 0)) : std::string())
+              : "error: " + std::string(PQresultErrorMessage(r.get()));
+  }
+  // True once a session of the database waits for a lock (generous bound).
+  static bool a_session_waits(PGconn* watch) {
+    for (int i = 0; i < 1000; ++i) {
+      if (sql(watch,
+              "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = "
+              "current_database()") != "0")
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
   test::PgDatabase db_;
   std::unique_ptr<Store> store_;
 };
+
+TEST_F(PgStoreTest, ADeleteOfAJobAndACreationOfItsRunsWaitForEachOther) {
+  // READ COMMITTED: a creation of runs holds their job FOR KEY SHARE to its
+  // commit, and a delete locks the job FOR UPDATE before its conditional
+  // DELETE, so whichever comes second waits and then sees the first's work.
+  ScheduledJob j;
+  j.id = "nightly";
+  j.job_type = "hello";
+  ASSERT_TRUE(store_->create_scheduled_job(j));
+  internal::PgConn raw = connect(), watch = connect();
+  // A creation under way (as create_runs_in writes it), not committed yet:
+  // the delete waits for it, then finds its run and refuses.
+  EXPECT_EQ(sql(raw.get(), "BEGIN"), "");
+  EXPECT_EQ(sql(raw.get(), "SELECT id FROM scheduled_jobs WHERE id = 'nightly' FOR KEY SHARE"), "nightly");
+  const std::string id = sql(raw.get(), "SELECT nextval(pg_get_serial_sequence('runs', 'id'))");
+  EXPECT_EQ(
+      sql(raw.get(), "INSERT INTO runs (id, job_type, scheduled_job_id, trigger, params_json, created_ms) VALUES (" +
+                         id + ", 'hello', 'nightly', 'manual', '{}', 1)"),
+      "");
+  EXPECT_EQ(sql(raw.get(), "INSERT INTO run_state (id, phase) VALUES (" + id + ", 'PENDING')"), "");
+  std::atomic<bool> done{false};
+  Status deleted;
+  std::thread deleter([&] {
+    deleted = store_->delete_scheduled_job("nightly");
+    done = true;
+  });
+  EXPECT_TRUE(a_session_waits(watch.get())) << "the delete did not wait for the runs being created";
+  EXPECT_FALSE(done.load());
+  EXPECT_EQ(sql(raw.get(), "COMMIT"), "");
+  deleter.join();
+  EXPECT_EQ(deleted.code(), OPK_ERR_CONFLICT) << deleted.message();
+  EXPECT_NE(deleted.message().find("run " + id + " pending or running"), std::string::npos) << deleted.message();
+  ScheduledJob kept;
+  ASSERT_TRUE(store_->get_scheduled_job("nightly", &kept));
+
+  // A delete under way, not committed yet: a creation waits for it, then
+  // finds the job gone and stores nothing.
+  ASSERT_TRUE(store_->complete_runs({{.run_id = std::stoll(id), .finished_ms = 5}}));
+  EXPECT_EQ(sql(raw.get(), "BEGIN"), "");
+  EXPECT_EQ(sql(raw.get(), "SELECT id FROM scheduled_jobs WHERE id = 'nightly' FOR UPDATE"), "nightly");
+  EXPECT_EQ(sql(raw.get(), "DELETE FROM scheduled_jobs WHERE id = 'nightly'"), "");
+  done = false;
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "hello";
+  runs[0].scheduled_job_id = "nightly";
+  Status created;
+  std::thread creator([&] {
+    created = store_->create_runs(&runs);
+    done = true;
+  });
+  EXPECT_TRUE(a_session_waits(watch.get())) << "the creation did not wait for the delete";
+  EXPECT_FALSE(done.load());
+  EXPECT_EQ(sql(raw.get(), "COMMIT"), "");
+  creator.join();
+  EXPECT_EQ(created.code(), OPK_ERR_NOT_FOUND) << created.message();
+  EXPECT_EQ(runs[0].id, 0);
+  EXPECT_EQ(sql(watch.get(), "SELECT COUNT(*) FROM runs WHERE scheduled_job_id = 'nightly'"), "1");
+}
 
 TEST_F(PgStoreTest, APluginsStatementRunsAsItsOwnRoleAndCannotLeaveIt) {
   ASSERT_TRUE(store_->migrate("plugin-x", {{1, "t", "CREATE TABLE p_plugin_x_t (k TEXT PRIMARY KEY, v TEXT)"}}));

@@ -139,6 +139,10 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommitsWithoutMixingTheirResults) 
   // Writers on many threads are grouped into shared transactions: each must
   // still get its own ids, skips and audit outcomes, and nothing be lost.
   constexpr int kThreads = 6, kCalls = 40, kPerCall = 7;
+  ScheduledJob shared;
+  shared.id = "shared";
+  shared.job_type = "hello";
+  ASSERT_TRUE(store_->create_scheduled_job(shared));
   std::vector<std::vector<int64_t>> ids(kThreads);
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
