@@ -12,6 +12,9 @@ namespace {
 constexpr int64_t kMaxRetryAfterMs = 30LL * 24 * 3600 * 1000;
 // The start of a response body a detail quotes.
 constexpr size_t kExcerptBytes = 200;
+// Idle connections kept per receiver for the next deliveries to it (the
+// outbox's workers send to one endpoint at once, two by default).
+constexpr size_t kKeptPerReceiver = 4;
 
 }  // namespace
 
@@ -41,7 +44,7 @@ int64_t retry_after_ms(std::string_view value, int64_t now_ms) {
 
 opk::Status WebhookClient::create(const ClientSettings& s, WebhookClient* out) {
   out->settings_ = s;
-  const opk::http::ClientOptions http{s.ca_file, s.verify, s.user_agent, "[plugin.channel-webhook]"};
+  const opk::http::ClientOptions http{s.ca_file, s.verify, s.user_agent, "[plugin.channel-webhook]", kKeptPerReceiver};
   return opk::http::Client::create(http, &out->client_);
 }
 

@@ -11,12 +11,17 @@
 #include <opskernel/http.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <istream>
+#include <memory>
+#include <mutex>
 #include <ostream>
+#include <vector>
 
 namespace opk::http {
 
@@ -27,6 +32,65 @@ struct Client::Tls {
 namespace {
 
 using HttpClock = std::chrono::steady_clock;
+
+// How long a kept connection may stay idle: under the 5 s after which
+// common servers (Node.js) close an idle one.
+constexpr auto kKeptIdle = std::chrono::seconds(4);
+// The most idle connections kept in all, whatever the origins.
+constexpr size_t kMaxKept = 64;
+
+}  // namespace
+
+// Connections kept for the next request to their origin, newest last.
+struct Client::Kept {
+  struct Idle {
+    std::string origin;
+    std::unique_ptr<Poco::Net::HTTPClientSession> session;
+    HttpClock::time_point since;
+  };
+  std::mutex mu;
+  std::deque<Idle> idle;  // guarded by mu
+  std::atomic<uint64_t> opened{0};
+
+  // A kept connection to `origin` idle for less than kKeptIdle, or null.
+  // Older ones are closed on the way.
+  std::unique_ptr<Poco::Net::HTTPClientSession> take(const std::string& origin) {
+    std::unique_ptr<Poco::Net::HTTPClientSession> found;
+    std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>> stale;
+    {
+      std::lock_guard lock(mu);
+      const auto now = HttpClock::now();
+      while (!idle.empty() && now - idle.front().since >= kKeptIdle) {
+        stale.push_back(std::move(idle.front().session));
+        idle.pop_front();
+      }
+      for (auto it = idle.rbegin(); it != idle.rend(); ++it)
+        if (it->origin == origin) {
+          found = std::move(it->session);
+          idle.erase(std::next(it).base());
+          break;
+        }
+    }
+    return found;  // the stale ones are closed here, outside the lock
+  }
+
+  // Keeps `session` for `origin` when fewer than `per_origin` are kept for
+  // it; otherwise it is closed.
+  void give_back(const std::string& origin, std::unique_ptr<Poco::Net::HTTPClientSession> session, size_t per_origin) {
+    std::unique_ptr<Poco::Net::HTTPClientSession> dropped;
+    std::lock_guard lock(mu);
+    const auto same =
+        static_cast<size_t>(std::count_if(idle.begin(), idle.end(), [&](const Idle& i) { return i.origin == origin; }));
+    if (same >= per_origin) return;  // closed as `session` goes
+    if (idle.size() >= kMaxKept) {
+      dropped = std::move(idle.front().session);
+      idle.pop_front();
+    }
+    idle.push_back({origin, std::move(session), HttpClock::now()});
+  }
+};
+
+namespace {
 
 // The end of one exchange's time.
 class HttpDeadline {
@@ -70,7 +134,6 @@ bool same_http_name(std::string_view a, std::string_view b) {
 void exchange(Poco::Net::HTTPClientSession& session, const Request& request, const std::string& user_agent,
               const std::string& target, const std::string& name, const HttpDeadline& deadline, std::string* stage,
               Response* out) {
-  session.setKeepAlive(false);
   const Poco::Timespan left = deadline.left();
   session.setTimeout(left, left, left);
   Poco::Net::HTTPRequest req(request.method, target, Poco::Net::HTTPMessage::HTTP_1_1);
@@ -112,6 +175,23 @@ void exchange(Poco::Net::HTTPClientSession& session, const Request& request, con
     out->body.resize(request.max_body);
     out->body_cut = true;
   }
+  // Kept only when the server keeps it and the body was read to its end.
+  if (session.getKeepAlive() && (!resp.getKeepAlive() || out->body_cut)) session.setKeepAlive(false);
+}
+
+// A new session to `url`'s host (TLS with `tls` for https), kept alive
+// after its answer when `keep`.
+std::unique_ptr<Poco::Net::HTTPClientSession> new_session(const Url& url, const Poco::Net::Context::Ptr& tls,
+                                                          bool keep) {
+  std::unique_ptr<Poco::Net::HTTPClientSession> session;
+  if (url.https)
+    session = std::make_unique<PromptHttpSession<Poco::Net::HTTPSClientSession>>(url.host, url.port, tls);
+  else
+    session = std::make_unique<PromptHttpSession<Poco::Net::HTTPClientSession>>(url.host, url.port);
+  session->setKeepAlive(keep);
+  session->setKeepAliveTimeout(
+      Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(kKeptIdle).count()));
+  return session;
 }
 
 }  // namespace
@@ -136,9 +216,14 @@ opk::Status Response::whole_body() const {
   return opk::Status::invalid("answer body: larger than " + std::to_string(max_body) + " bytes");
 }
 
+uint64_t Client::connections() const {
+  return kept_ ? kept_->opened.load(std::memory_order_relaxed) : 0;
+}
+
 opk::Status Client::create(const ClientOptions& options, Client* out) {
   out->options_ = options;
   out->tls_.reset();
+  out->kept_ = std::make_shared<Kept>();
   const std::string where = options.section.empty() ? "" : options.section + " ";
   if (!options.ca_file.empty()) {
     std::error_code ec;
@@ -172,17 +257,37 @@ opk::Status Client::send(const Request& request, Response* out) const {
   const HttpDeadline deadline(request.timeout_ms);
   std::string stage = "connect " + url.origin.substr(url.origin.find("://") + 3);
   const std::string name = request.name.empty() ? request.method + " " + url.origin : request.name;
+  const bool keep = options_.keep_alive > 0 && kept_ != nullptr;
   try {
     const Poco::URI uri(request.url);
     std::string target = uri.getPathAndQuery();
     if (target.empty() || target[0] != '/') target.insert(0, "/");
-    if (url.https) {
-      PromptHttpSession<Poco::Net::HTTPSClientSession> session(url.host, url.port, tls_->context);
-      exchange(session, request, options_.user_agent, target, name, deadline, &stage, out);
-    } else {
-      PromptHttpSession<Poco::Net::HTTPClientSession> session(url.host, url.port);
-      exchange(session, request, options_.user_agent, target, name, deadline, &stage, out);
+    const Poco::Net::Context::Ptr tls = url.https ? tls_->context : Poco::Net::Context::Ptr();
+    std::unique_ptr<Poco::Net::HTTPClientSession> session = keep ? kept_->take(url.origin) : nullptr;
+    bool fresh = session == nullptr;
+    if (fresh) {
+      session = new_session(url, tls, keep);
+      if (kept_) kept_->opened.fetch_add(1, std::memory_order_relaxed);
     }
+    try {
+      exchange(*session, request, options_.user_agent, target, name, deadline, &stage, out);
+    } catch (const Poco::TimeoutException&) {
+      throw;
+    } catch (const Poco::Exception&) {
+      // A kept connection the server closed meanwhile (its idle timeout
+      // passing as the request went): nothing of an answer came, so the
+      // request is sent once more, on a new connection.
+      if (fresh || out->status != 0) throw;
+      *out = Response();
+      out->max_body = request.max_body;
+      stage = "connect " + url.origin.substr(url.origin.find("://") + 3);
+      session = new_session(url, tls, keep);
+      kept_->opened.fetch_add(1, std::memory_order_relaxed);
+      fresh = true;
+      exchange(*session, request, options_.user_agent, target, name, deadline, &stage, out);
+    }
+    if (keep && session->getKeepAlive() && session->connected())
+      kept_->give_back(url.origin, std::move(session), options_.keep_alive);
     return opk::Status::ok();
   } catch (const Poco::TimeoutException&) {
     return {OPK_ERR_TIMEOUT, stage + ": no answer within " + std::to_string(request.timeout_ms) + " ms"};

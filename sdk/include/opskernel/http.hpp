@@ -1,9 +1,9 @@
 // http.hpp -- opk::http, the HTTP(S) client of plugins that call remote
 // endpoints (usage providers, health probes, webhooks): the check of an
-// endpoint's URL, one request at a time on its own connection within one
-// deadline, TLS verified against the system's CAs or a CA file, the answer's
-// body read up to a bound, redirects never followed, and a remote answer's
-// text made printable and short for a message.
+// endpoint's URL, one request at a time on its own connection (or one kept
+// from an earlier request to the same origin) within one deadline, TLS verified against the system's CAs or a CA file,
+// the answer's body read up to a bound, redirects never followed, and a remote answer's text made printable and short
+// for a message.
 //
 //   opk::http::Client client;
 //   opk::Status s = opk::http::Client::create({.ca_file = "", .user_agent = "Acme/1.0"}, &client);
@@ -69,6 +69,16 @@ struct ClientOptions {
   // Where the options come from, naming them in errors: "[plugin.x]" gives
   // "[plugin.x] ca_file = ...".
   std::string section;
+  // Connections kept open after an answer for the next request to the same
+  // origin (HTTP/1.1 keep-alive), at most this many idle per origin; 0:
+  // every request on a connection of its own, closed after the answer. A
+  // connection is not kept when the server answers "Connection: close",
+  // when the body was not read whole (max_body) or after any failure, and
+  // is closed once idle for 4 s. A request on a kept connection that the
+  // server closed meanwhile (nothing of an answer came) is sent once more
+  // on a new connection, within the same timeout: the caller sees one
+  // request.
+  size_t keep_alive = 0;
 };
 
 // One request.
@@ -120,7 +130,9 @@ struct Response {
 };
 
 // Sends requests, each on a connection of its own that it closes after the
-// answer. Thread-safe; cheap to copy (the copies share the TLS context).
+// answer, or on one kept from an earlier request (ClientOptions::keep_alive).
+// Thread-safe; cheap to copy (the copies share the TLS context and the kept
+// connections).
 class Client {
  public:
   // Keeps `options` and builds the TLS context (TLS 1.2 at least, the
@@ -145,10 +157,15 @@ class Client {
   // The options the client was created with.
   const ClientOptions& options() const { return options_; }
 
+  // How many connections the client (and its copies) opened so far.
+  uint64_t connections() const;
+
  private:
   struct Tls;
+  struct Kept;
   ClientOptions options_;
   std::shared_ptr<const Tls> tls_;
+  std::shared_ptr<Kept> kept_;
 };
 
 }  // namespace opk::http

@@ -24,6 +24,7 @@ namespace opk::http {
 namespace {
 
 using opk::test::ServerProcess;
+using Json = nlohmann::json;
 
 class HttpClient : public ::testing::Test {
  protected:
@@ -180,6 +181,56 @@ TEST_F(HttpClient, FailuresNameTheStageAndWhetherARetryMayHelp) {
   s = get("http://no-such-host.invalid/x", &r);
   EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE);
   EXPECT_EQ(s.message().rfind("resolve no-such-host.invalid: ", 0), 0u) << s.message();
+}
+
+// Keep-alive (ClientOptions::keep_alive) against http_test_server.py,
+// which numbers its connections and the requests on each: requests to one
+// origin share a connection; "Connection: close" and a connection the
+// server closed meanwhile are not used again, the request on the latter
+// sent once more on a new connection as one request of the caller's; and a
+// client without keep-alive opens a connection per request, as before.
+TEST_F(HttpClient, KeptConnectionsAreUsedAgainAndDroppedWhenTheServerCloses) {
+  ServerProcess server;
+  ASSERT_EQ(start(server, {}, "/tests/sdk/http/http_test_server.py"), "");
+  Client kept;
+  ASSERT_TRUE(Client::create({.user_agent = "Opskernel-HttpTest/1.0", .keep_alive = 2}, &kept));
+  auto send = [&](const Client& c, const std::string& path, Json* answer) {
+    Response r;
+    const Status s = c.send({.url = origin(server.port()) + path, .timeout_ms = 10'000}, &r);
+    EXPECT_TRUE(s) << path << ": " << s.message();
+    EXPECT_EQ(r.status, 200) << path;
+    *answer = Json::parse(r.body, nullptr, false);
+  };
+  Json a;
+  for (int i = 1; i <= 3; ++i) {
+    send(kept, "/keep", &a);
+    EXPECT_EQ(a["request"], i) << a.dump();
+  }
+  const Json first = a["connection"];
+  EXPECT_EQ(kept.connections(), 1u);
+  // The server says it closes: the next request goes on a new connection.
+  send(kept, "/keep/close", &a);
+  EXPECT_EQ(a["connection"], first);
+  EXPECT_EQ(a["request"], 4);
+  send(kept, "/keep", &a);
+  EXPECT_NE(a["connection"], first);
+  EXPECT_EQ(a["request"], 1);
+  EXPECT_EQ(kept.connections(), 2u);
+  // The server drops the kept connection as the request comes: the request
+  // is answered on a new connection, one send of the caller's.
+  const Json second = a["connection"];
+  send(kept, "/keep/drop", &a);
+  EXPECT_NE(a["connection"], second);
+  EXPECT_EQ(a["request"], 1) << a.dump();
+  EXPECT_EQ(kept.connections(), 3u);
+  // A drop on a new connection is an error, not sent again.
+  Client once;
+  ASSERT_TRUE(Client::create({.user_agent = "Opskernel-HttpTest/1.0"}, &once));
+  for (int i = 0; i < 2; ++i) {
+    send(once, "/keep", &a);
+    EXPECT_EQ(a["request"], 1) << "no keep-alive: a connection per request";
+  }
+  EXPECT_EQ(once.connections(), 2u);
 }
 
 TEST_F(HttpClient, HttpsWithAPrivateCaAndWithout) {

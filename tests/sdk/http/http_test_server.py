@@ -10,17 +10,51 @@ connections. Each connection is served on its own thread:
                        (names in lower case), "body"}: what it received
   GET /stall           200 with Content-Length 1000, sends 10 bytes of the
                        body, then nothing until the client goes
+  GET /keep            200 application/json {"connection": N, "request": K}:
+                       the connection's number (1 for the server's first)
+                       and the request's on that connection, which is kept
+                       open (HTTP/1.1 keep-alive)
+  GET /keep/close      the same, with "Connection: close"
+  GET /keep/drop       the same on a connection's first request; a later
+                       one on it closes the connection without an answer
+                       (as a server whose idle timeout passed as it came)
 
 SIGTERM stops it.
 """
 import json
 import signal
+import socket
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    connections = 0
+    lock = threading.Lock()
+
+    def setup(self):
+        super().setup()
+        with Handler.lock:
+            Handler.connections += 1
+            self.number = Handler.connections
+        self.requests = 0
+
+    def keep(self):
+        self.requests += 1
+        if self.path == "/keep/drop" and self.requests > 1:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        data = json.dumps({"connection": self.number, "request": self.requests}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.path == "/keep/close":
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
 
     def log_message(self, fmt, *args):
         sys.stderr.write("%s\n" % (fmt % args))
@@ -52,6 +86,8 @@ class Handler(BaseHTTPRequestHandler):
             self.echo()
         elif self.path.startswith("/stall"):
             self.stall()
+        elif self.path.startswith("/keep"):
+            self.keep()
         else:
             self.send_error(404)
 
