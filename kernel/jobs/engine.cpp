@@ -58,6 +58,10 @@ Engine::~Engine() {
 }
 
 Status Engine::start() {
+  // Open runs a store lost from its list of open runs are listed again
+  // first, so those left RUNNING are recovered or taken over below and the
+  // pending ones queued (the rest of a large store at the next housekeeping).
+  repair_open_runs();
   // Cluster: registered first; the runs of this node's earlier epochs and
   // of dead nodes are taken over (engine_cluster.cpp), so what follows
   // finds none of this node's left RUNNING.

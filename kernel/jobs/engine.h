@@ -276,6 +276,9 @@ class Engine {
   void refresh_schedules();
   // Flags runs RUNNING too long as stale and prunes old runs and audit rows.
   void housekeeping(int64_t now);
+  // Lists again the open runs the store lost from its list of open runs
+  // (Store::repair_open_runs), up to kRepairIds ids a call, logging how many.
+  void repair_open_runs();
   void load_schedules();
   // The job's next fire time after `after_ms`; with `cache`, the parsed
   // schedule is kept there and reused while it is current.

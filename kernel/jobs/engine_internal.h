@@ -41,6 +41,10 @@ inline constexpr size_t kMaxHeldCompletions = 4096;
 inline constexpr int64_t kIntakeGatherUs = 200;
 // Stale flagging and pruning happen this often (Engine::housekeeping).
 inline constexpr int64_t kHousekeepingMs = 60000;
+// Run ids looked at per call for open runs the store lost (at the start and
+// each housekeeping, until every id was looked at once; a range of the
+// primary key).
+inline constexpr int64_t kRepairIds = 1000000;
 
 // How long before its start a run with a later start (run now with
 // start_at_ms) is claimed and recorded RUNNING, so that the commit's fsync

@@ -71,6 +71,18 @@ void Engine::watchdog() {
   }
 }
 
+void Engine::repair_open_runs() {
+  int64_t repaired = 0;
+  if (Status s = store_.repair_open_runs(kRepairIds, &repaired); !s)
+    log::kernel()->error("cannot look for open runs the store lost (tried again at the next housekeeping): {}",
+                         s.message());
+  else if (repaired > 0)
+    log::kernel()->warn(
+        "{} open run(s) the store had lost from its list of open runs (a run committed after a "
+        "later one) are listed again: they are claimed, taken over and cancelled as any other",
+        repaired);
+}
+
 void Engine::housekeeping(int64_t now) {
   int64_t n = 0;
   store::RunEventsOf stale_events;
@@ -86,6 +98,7 @@ void Engine::housekeeping(int64_t now) {
       opts_.events->documents().run_stale(r, events::run_scope(r, it == scopes.end() ? "" : it->second), out);
     };
   }
+  repair_open_runs();
   if (store_.flag_stale(now - opts_.stale_after_ms, &n, stale_events) && n > 0)
     log::kernel()->warn("{} run(s) RUNNING for longer than {} h flagged stale", n, opts_.stale_after_ms / 3600000);
   if (opts_.events) {

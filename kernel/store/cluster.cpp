@@ -50,6 +50,11 @@ StatusOr<std::map<int64_t, std::pair<std::string, std::string>>> Store::cancel_r
   return one_kernel_only("cancel requests");
 }
 
+Status Store::repair_open_runs(int64_t, int64_t* repaired) {
+  *repaired = 0;  // its list of open runs moves inside the creating transaction: none lost
+  return Status::ok();
+}
+
 bool Store::wait_hint(int64_t timeout_ms, bool* cancels) {
   *cancels = false;
   std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));

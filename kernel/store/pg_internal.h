@@ -185,6 +185,7 @@ class PgStore final : public PortableStore {
   Status get_run(int64_t id, RunRow* out) override;
   StatusOr<std::vector<RunRow>> list_runs(const RunFilter& f) override;
   StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) override;
+  Status repair_open_runs(int64_t max_ids, int64_t* repaired) override;
   StatusOr<std::vector<LogRow>> logs(int64_t run_id, int64_t after_seq, size_t limit) override;
   StatusOr<std::vector<LogRow>> last_logs(int64_t run_id, size_t n) override;
   StatusOr<std::vector<StepRow>> steps(int64_t run_id) override;

@@ -733,6 +733,53 @@ Status PgStore::advance_open_mark(PGconn* c) {
                  {});
 }
 
+Status PgStore::repair_open_runs(int64_t max_ids, int64_t* repaired) {
+  *repaired = 0;
+  // Before the mark waited for the runs being written (kPgRunIdsLock, in
+  // advance_open_mark), it could pass a run committed after a later one:
+  // open, below the mark and not lingering, that run was lost to every
+  // reader of open_runs (never claimed, taken over or cancelled). Every id
+  // below the mark is looked at once, in order, from where the last look
+  // ended (store_marks 'open_checked', its row locked to the commit: one
+  // kernel at a time); an open run found there is listed as lingering, as
+  // the mark lists an open run it passes. A range of the primary key, at
+  // most `max_ids` long.
+  int64_t found = 0;
+  Status s = in_transaction("repair open runs", [&](PGconn* c) {
+    if (Status w = pg_exec(c, "repair open runs",
+                           "INSERT INTO store_marks (name, value) VALUES ('open_checked', 0) ON CONFLICT (name) DO "
+                           "NOTHING",
+                           {});
+        !w)
+      return w;
+    PgResult m;
+    if (Status w = pg_exec(c, "repair open runs",
+                           "SELECT (SELECT value FROM store_marks WHERE name = 'open_checked' FOR UPDATE), (SELECT "
+                           "value FROM store_marks WHERE name = 'open_from')",
+                           {}, &m);
+        !w)
+      return w;
+    const int64_t from = std::strtoll(PQgetvalue(m.get(), 0, 0), nullptr, 10);
+    const int64_t mark = std::strtoll(PQgetvalue(m.get(), 0, 1), nullptr, 10);
+    const int64_t to = std::min(mark, from + std::max<int64_t>(max_ids, 1));
+    if (to <= from) return Status::ok();
+    PgResult listed;
+    if (Status w = pg_exec(c, "repair open runs",
+                           "INSERT INTO lingering_runs (id) SELECT id FROM run_state WHERE id >= $1 AND id < $2 AND "
+                           "finished_ms = 0 ORDER BY id ON CONFLICT DO NOTHING RETURNING id",
+                           {std::to_string(from), std::to_string(to)}, &listed);
+        !w)
+      return w;
+    found = PQntuples(listed.get());
+    return pg_exec(c, "repair open runs", "UPDATE store_marks SET value = $1 WHERE name = 'open_checked'",
+                   {std::to_string(to)});
+  });
+  if (!s) return s;
+  *repaired = found;
+  if (found) generation_.fetch_add(1, std::memory_order_release);
+  return Status::ok();
+}
+
 Status PgStore::runs_where(const std::string& where, const PgParams& params, const std::string& order, size_t limit,
                            std::vector<RunRow>* out) {
   PgPool::Lease lease;

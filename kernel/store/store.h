@@ -634,6 +634,13 @@ class Store {
   virtual StatusOr<std::vector<FailureGroup>> failure_groups(const FailureQuery& query) = 0;
   // Runs in a phase (PENDING runs ordered by priority desc, scheduled time, id).
   virtual StatusOr<std::vector<RunRow>> runs_in_phase(const std::string& phase, size_t limit) = 0;
+  // Finds open (PENDING or RUNNING) runs the store's list of open runs lost
+  // and lists them again; *repaired gets how many. Looks at up to `max_ids`
+  // run ids not looked at before (it remembers how far it got), so calling
+  // it at every start and housekeeping checks each run once. Only the
+  // PostgreSQL store has had such runs (a run committed after a later one,
+  // before that was fixed); the embedded store finds none.
+  virtual Status repair_open_runs(int64_t max_ids, int64_t* repaired);
 
   // --- several kernels on one store (the PostgreSQL store; the embedded
   // store serves one kernel and answers UNSUPPORTED).
