@@ -184,17 +184,16 @@ export async function accessibilityProblems(page, where, tables = '.table-wrap')
 }
 
 /**
- * Problems of the dialog open on `page` on a phone (390x844 CSS px): it must
- * lie wholly inside the viewport, and nothing in it but a wide table's own
- * box may be wider than the dialog (the page behind it is checked for
- * reflow on its own). The page is set to that size and back to the size it
- * had.
+ * Problems of the dialog open on `page` (`dialog`, by default the last one
+ * opened) on a phone (390x844 CSS px): it must lie wholly inside the
+ * viewport, and nothing in it but a wide table's own box may reach past it
+ * (the page behind it is checked for reflow on its own). The page is set to
+ * that size and back to the size it had.
  */
-export async function phoneFitProblems(page, where) {
+export async function phoneFitProblems(page, where, dialog = page.getByRole('dialog').last()) {
   const size = page.viewportSize();
   await page.setViewportSize({ width: 390, height: 844 });
   try {
-    const dialog = page.getByRole('dialog');
     const box = await dialog.boundingBox();
     const out = [];
     if (!box || box.x < 0 || box.y < 0 || box.x + box.width > 390 || box.y + box.height > 844)
@@ -202,7 +201,9 @@ export async function phoneFitProblems(page, where) {
     const wide = await dialog.evaluate((d) => {
       const inside = [...d.querySelectorAll('*')].filter((el) => !el.closest('.table-wrap, pre, .log'));
       const right = d.getBoundingClientRect().right;
-      return inside.filter((el) => el.getBoundingClientRect().right > right + 1).map((el) => el.id || el.className || el.tagName);
+      return inside
+        .filter((el) => el.getBoundingClientRect().right > right + 1)
+        .map((el) => `${el.id || el.className || el.tagName} (to ${Math.round(el.getBoundingClientRect().right)} px of ${Math.round(right)})`);
     });
     if (wide.length) out.push(`${where}: wider than the dialog at 390 px: ${wide.slice(0, 5).join(', ')}`);
     return out;

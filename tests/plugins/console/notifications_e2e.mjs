@@ -19,7 +19,9 @@
 // with the open count on the menu, its attempt history in the drawer,
 // filtered by endpoint and event kind, replayed and marked handled in bulk,
 // its endpoint suppressed with a reason and lifted; a read-only role sees
-// it without the write buttons. Screenshots go to --out.
+// it without the write buttons. The rule dialog (editing), the delivery and
+// failure drawers, the suppress and mark-handled dialogs fit a phone
+// (390x844). Screenshots go to --out.
 //
 //   node notifications_e2e.mjs --kernel BIN --plugins DIR --web DIR --receiver DIR --out DIR [--require-inbox]
 import { spawn } from 'node:child_process';
@@ -222,6 +224,7 @@ try {
   dlg = page.getByRole('dialog');
   await dlg.locator('table.attempts tbody tr').nth(2).waitFor();
   check((await dlg.locator('table.attempts tbody tr').count()) === 3, 'three attempts in the history');
+  a11y.push(...(await e2e.phoneFitProblems(page, 'delivery drawer', dlg)));
   await shot(page, 'n3-delivery');
   await dlg.getByRole('button', { name: 'Replay' }).click();
   await dlg.getByRole('status').filter({ hasText: 'Sent again' }).waitFor();
@@ -237,6 +240,7 @@ try {
   const shownSecret = await dlg.getByLabel('Signing secrets for recipient 1').inputValue();
   check(shownSecret.startsWith('whsec_') && shownSecret !== SECRET, `the secret is shown masked: ${shownSecret}`);
   check(await dlg.getByLabel(/^Opened/).isChecked(), 'and its events');
+  a11y.push(...(await e2e.phoneFitProblems(page, 'the rule dialog, editing', dlg)));
   await dlg.getByLabel('Name', { exact: true }).fill('Failed hello runs');
   await dlg.getByLabel(/^Opened/).uncheck();
   await dlg.getByLabel(/^Language/).selectOption('sv');
@@ -312,10 +316,13 @@ try {
     check((await dlg.locator('table.attempts tbody tr').count()) >= 3, 'the attempts are listed');
     await shot(page, 'w2-drawer');
     a11y.push(...(await accessibilityProblems(page, 'failure drawer')));
+    a11y.push(...(await e2e.phoneFitProblems(page, 'failure drawer', dlg)));
 
     step('webhook failures: suppress the endpoint with a reason, then lift it');
     await dlg.getByRole('button', { name: 'Suppress endpoint' }).click();
     const sup = page.getByRole('dialog', { name: 'Suppress endpoint' });
+    await sup.waitFor();
+    a11y.push(...(await e2e.phoneFitProblems(page, 'suppress dialog', sup)));
     await sup.getByLabel(/^Reason/).fill('e2e: the receiver is down for maintenance');
     await sup.getByRole('button', { name: 'Suppress endpoint' }).click();
     await sup.waitFor({ state: 'detached' });
@@ -342,6 +349,8 @@ try {
     await page.getByLabel(`Select failure ${dead.id}`).check();
     await page.getByRole('button', { name: 'Mark handled (1)' }).click();
     dlg = page.getByRole('dialog');
+    await dlg.waitFor();
+    a11y.push(...(await e2e.phoneFitProblems(page, 'mark handled dialog', dlg)));
     await dlg.getByLabel(/^Note/).fill('e2e: the receiver team knows');
     await dlg.getByRole('button', { name: 'Mark handled' }).click();
     await page.getByRole('status').filter({ hasText: 'marked handled' }).waitFor();

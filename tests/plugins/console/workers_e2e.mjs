@@ -10,14 +10,18 @@
 // longer be drained; the drain is audited as worker.drain. A role reading
 // jobs without runs.recover sees Drain disabled with why; a role without
 // jobs.read has no menu entry and is told it may not see the page.
-// Labels and sideways scrolling checked on the page and the dialog (axe-core
-// in the a11y test). Screenshots go to --out.
+// Labels and sideways scrolling checked on the page and the dialog, axe-core
+// on the dialog in light and dark mode, and the dialog fits a phone
+// (390x844). By keyboard only: Workers reached from the menu, Tab through
+// its table to Drain, the dialog cancelled, the focus back on Drain.
+// Screenshots go to --out.
 //
 //   node workers_e2e.mjs --kernel BIN --plugins DIR --web DIR --out DIR
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { axeViolations } from './axe.mjs';
 import * as e2e from './e2e.mjs';
 import { check, sleep, step } from './e2e.mjs';
 import { featurePageTest } from '../../support/admin_feature_e2e.mjs';
@@ -113,6 +117,44 @@ ${store}`,
     check(other.includes('Idle') && other.includes('hello') && !other.includes('console') && /ago|now/.test(other), `the second's row: ${other}`);
     a11y.push(...(await e2e.accessibilityProblems(page, 'the workers page', 'main .table-wrap')));
     await shot(page, 'w1-workers');
+
+    step('by keyboard only: Workers from the menu, through its table to Drain, the dialog cancelled and the focus back; axe and a phone on the dialog');
+    {
+      const [WEB] = e2e.folders(process.argv.slice(2), ['web']);
+      const kb = await newPage();
+      await signIn(kb, adminToken);
+      await kb.waitForTimeout(300);
+      const tab = async (pred, what, max = 80, key = 'Tab') => {
+        for (let i = 0; i < max; i++) {
+          await kb.keyboard.press(key);
+          if (await kb.evaluate(pred)) return;
+        }
+        throw new Error(`${key} never reached ${what}`);
+      };
+      await tab(() => document.activeElement.textContent.trim() === 'Workers' && !!document.activeElement.closest('nav'), "the menu's Workers");
+      await kb.keyboard.press('Enter');
+      await kb.waitForURL(/\/administration\/workers$/);
+      await kb.locator('tr[data-worker="e2e-second"]').waitFor();
+      await tab(() => document.activeElement.getAttribute('aria-label') === 'Drain e2e-second', 'Drain e2e-second in the table', 60);
+      await kb.keyboard.press('Enter');
+      await kb.getByRole('dialog').waitFor();
+      check(await kb.evaluate(() => !!document.activeElement.closest('dialog')), 'the focus is in the Drain dialog');
+      for (const scheme of ['light', 'dark']) {
+        await kb.emulateMedia({ colorScheme: scheme });
+        await kb.waitForFunction((s) => document.documentElement.dataset.theme === s, scheme);
+        a11y.push(...(await axeViolations(kb, WEB, `${scheme} drain dialog`)));
+      }
+      a11y.push(...(await e2e.phoneFitProblems(kb, 'the drain dialog')));
+      await tab(() => document.activeElement.textContent.trim() === 'Cancel' && !!document.activeElement.closest('dialog'), "the dialog's Cancel", 20);
+      await kb.keyboard.press('Enter');
+      await kb.getByRole('dialog').waitFor({ state: 'detached' });
+      const back = () => document.activeElement.getAttribute('aria-label') === 'Drain e2e-second';
+      for (let i = 0; i < 20 && !(await kb.evaluate(back)); i++) await kb.waitForTimeout(50);
+      check(await kb.evaluate(back), `the focus is back on Drain e2e-second: ${await kb.evaluate(() => document.activeElement.outerHTML.slice(0, 200))}`);
+      const after = (await api('GET', '/api/v1/workers')).workers.find((w) => w.node === 'e2e-second');
+      check(after.status === 'idle', `cancelled, nothing drained: ${JSON.stringify(after)}`);
+      await kb.context().close();
+    }
 
     step('drain the second kernel with a reason: it reports drained, audited');
     await row('e2e-second').getByRole('button', { name: 'Drain e2e-second' }).click();
