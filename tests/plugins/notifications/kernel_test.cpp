@@ -6,7 +6,9 @@
 // a receiver that fails and recovers gets the same webhook-id until it
 // answers 2xx; one that never does ends dead; 410 Gone disables the
 // endpoint; an open circuit holds one endpoint only; a kernel SIGKILLed
-// with notifications queued delivers each of them after its restart.
+// with notifications queued delivers each of them after its restart. The
+// first, the whole way from the kernel's event log through the plugin's
+// outbox to the receiver, also on the PostgreSQL store.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 
 #include "plugins/admin-http/http_client.h"
 #include "support/kernel_util.h"
+#include "support/pg_util.h"
 #include "support/servers.h"
 #include "support/webhook_kernel.h"
 
@@ -68,7 +71,25 @@ class NotificationsKernel : public test::WebhookKernelTest {
   }
 };
 
-TEST_F(NotificationsKernel, AFailedRunIsDeliveredOnceAndVerified) {
+// NotificationsKernel on the store GetParam() names (test::use_store_backend).
+class NotificationsKernelOnStores : public NotificationsKernel, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(NotificationsKernel::SetUp());
+    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg_);
+    ASSERT_TRUE(e.empty()) << e;
+  }
+  void TearDown() override {
+    NotificationsKernel::TearDown();
+    kernel_.reset();  // before its database goes
+  }
+  test::PgDatabase db_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, NotificationsKernelOnStores, ::testing::Values("sqlite", "postgresql"),
+                         test::store_backend_name);
+
+TEST_P(NotificationsKernelOnStores, AFailedRunIsDeliveredOnceAndVerified) {
   start();
   rule("/hook");
   const int64_t run = fail_a_run();
