@@ -336,9 +336,12 @@ TEST_F(ClusterTest, AScheduleDefinedThroughOneKernelFiresThroughAnotherOncePerSl
     return !runs.empty() && runs[0].phase == store::kCompleted;
   }));
   std::this_thread::sleep_for(std::chrono::milliseconds(kLeaseMs));
-  auto runs = b->store()->list_runs(f).value();
-  ASSERT_EQ(runs.size(), 1u);
-  EXPECT_EQ(runs[0].slot_ms, slot);
+  // Each slot once: the one set, and the next if a minute began meanwhile.
+  std::map<int64_t, int> runs_of_slot;
+  for (const auto& r : b->store()->list_runs(f).value()) ++runs_of_slot[r.slot_ms];
+  EXPECT_EQ(runs_of_slot[slot], 1);
+  for (const auto& [at, n] : runs_of_slot) EXPECT_EQ(n, 1) << "slot " << at << " fired " << n << " times";
+  EXPECT_LE(runs_of_slot.size(), 2u);
 }
 
 TEST_F(ClusterTest, AScheduleDeletedThroughOneKernelStopsFiringThroughAnother) {
