@@ -37,10 +37,13 @@
 
 #include "app/kernel.h"
 #include "log/logging.h"
+#include "support/bench_util.h"
 
 namespace {
 
 using opk::Kernel;
+using opk::bench::percentile;
+using opk::bench::stats;
 using opk::jobs::RunNow;
 
 int64_t now_us() {
@@ -116,20 +119,6 @@ void wait_all(Kernel& k, const std::vector<int64_t>& ids) {
   while (!k.store()->runs_in_phase(opk::store::kPending, 1).value().empty() ||
          !k.store()->runs_in_phase(opk::store::kRunning, 1).value().empty())
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-}
-
-std::string stats(std::vector<double> v, const char* unit, int precision = 0) {
-  if (v.empty()) return "(not run)";
-  std::sort(v.begin(), v.end());
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "min %.*f  median %.*f  max %.*f %s", precision, v.front(), precision, v[v.size() / 2],
-                precision, v.back(), unit);
-  return buf;
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
 // A yardstick for the machine's speed at the moment: plain SQLite inserts

@@ -55,10 +55,14 @@
 #include "app/kernel.h"
 #include "log/logging.h"
 #include "store/pg_internal.h"
+#include "support/bench_util.h"
 
 namespace {
 
 using opk::Kernel;
+using opk::bench::free_port;
+using opk::bench::percentile;
+using opk::bench::stats;
 using opk::jobs::RunNow;
 
 int64_t cb_now_us() {
@@ -116,37 +120,10 @@ double cb_server_cpu_seconds(pid_t postmaster) {
   return total;
 }
 
-std::string cb_stats(std::vector<double> v, const char* unit, int precision = 0) {
-  if (v.empty()) return "(not run)";
-  std::sort(v.begin(), v.end());
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "min %.*f  median %.*f  max %.*f %s", precision, v.front(), precision, v[v.size() / 2],
-                precision, v.back(), unit);
-  return buf;
-}
-
-double cb_percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
-}
-
 std::string cb_shell_quoted(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
-}
-
-// A free TCP port on 127.0.0.1.
-int cb_free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 // Reads a store while the kernels run: PostgreSQL through libpq, SQLite
@@ -495,8 +472,8 @@ void lag_round(const Setup& s, const std::string& probe_at, bool across, Figures
   if (lags.size() != static_cast<size_t>(s.lag_runs))
     throw std::runtime_error("lag: " + std::to_string(lags.size()) + " runs entered of " + std::to_string(s.lag_runs));
   auto& g = across ? f->across : f->own;
-  g.p50.push_back(cb_percentile(lags, 0.5));
-  g.p99.push_back(cb_percentile(lags, 0.99));
+  g.p50.push_back(percentile(lags, 0.5));
+  g.p99.push_back(percentile(lags, 0.99));
   g.max.push_back(*std::max_element(lags.begin(), lags.end()));
   g.elsewhere.push_back(100.0 * elsewhere / s.lag_runs);
 }
@@ -539,7 +516,7 @@ class Server {
   explicit Server(std::string given) : conninfo_(std::move(given)) {
     if (!conninfo_.empty()) return;
     dir_ = "/tmp/opk-bench-pg-" + std::to_string(getpid());
-    const int port = cb_free_port();
+    const int port = free_port();
     const std::string cmd = "bash " +
                             cb_shell_quoted(std::string(OPK_SOURCE_DIR) + "/tests/support/pg-server/pg_server.sh") +
                             " start " + dir_ + " " + std::to_string(port) + " >/dev/null";
@@ -715,20 +692,19 @@ int main(int argc, char** argv) {
   for (const auto& c : configs) {
     const Figures& f = c.f;
     std::cout << "  " << c.label << "\n";
-    std::cout << "    throughput, " << base.runs << " no-op runs end to end: " << cb_stats(f.throughput, "runs/s")
-              << "\n";
-    std::cout << "      kernels' CPU per run:               " << cb_stats(f.kernel_cpu_us, "us", 1) << "\n";
+    std::cout << "    throughput, " << base.runs << " no-op runs end to end: " << stats(f.throughput, "runs/s") << "\n";
+    std::cout << "      kernels' CPU per run:               " << stats(f.kernel_cpu_us, "us", 1) << "\n";
     if (c.backend == "postgresql")
-      std::cout << "      PostgreSQL's CPU per run:           " << cb_stats(f.server_cpu_us, "us", 1) << "\n";
-    std::cout << "      largest kernel's RSS afterwards:    " << cb_stats(f.rss, "MiB", 1) << "\n";
+      std::cout << "      PostgreSQL's CPU per run:           " << stats(f.server_cpu_us, "us", 1) << "\n";
+    std::cout << "      largest kernel's RSS afterwards:    " << stats(f.rss, "MiB", 1) << "\n";
     auto lag = [&](const Figures::Lag& g, const std::string& what) {
       if (g.p50.empty()) return;
       std::cout << "    dispatch lag, " << what << " (" << base.lag_runs << " runs 100 ms apart)\n";
-      std::cout << "      p50: " << cb_stats(g.p50, "ms", 2) << "\n";
-      std::cout << "      p99: " << cb_stats(g.p99, "ms", 2) << "\n";
-      std::cout << "      max: " << cb_stats(g.max, "ms", 2) << "\n";
+      std::cout << "      p50: " << stats(g.p50, "ms", 2) << "\n";
+      std::cout << "      p99: " << stats(g.p99, "ms", 2) << "\n";
+      std::cout << "      max: " << stats(g.max, "ms", 2) << "\n";
       if (c.kernels > 1)
-        std::cout << "      run by another kernel than their creator: " << cb_stats(g.elsewhere, "%") << "\n";
+        std::cout << "      run by another kernel than their creator: " << stats(g.elsewhere, "%") << "\n";
     };
     lag(f.own, "each kernel its share");
     lag(f.across, "all created by a drained kernel, run by the others");
@@ -737,8 +713,8 @@ int main(int argc, char** argv) {
                 << ", runs entered twice: " << f.lag_entered_twice << "\n";
     if (c.backend == "postgresql" && c.kernels > 1) {
       std::cout << "    recovery after a SIGKILL (lease " << base.lease_ms
-                << " ms), runs closed: " << cb_stats(f.closed_ms, "ms") << "\n";
-      std::cout << "      re-queued copies running on a survivor: " << cb_stats(f.restarted_ms, "ms") << "\n";
+                << " ms), runs closed: " << stats(f.closed_ms, "ms") << "\n";
+      std::cout << "      re-queued copies running on a survivor: " << stats(f.restarted_ms, "ms") << "\n";
     }
   }
   return 0;

@@ -49,6 +49,7 @@ using opk::bench::exec;
 using opk::bench::now_us;
 using opk::bench::peak_rss_mib;
 using opk::bench::run_child;
+using opk::bench::stats;
 
 // Resident set of this process now, MiB.
 double rss_mib() {
@@ -67,15 +68,6 @@ struct TempDir {
   }
   ~TempDir() { fs::remove_all(path); }
 };
-
-std::string stats(std::vector<double> v, const char* unit, int precision = 0) {
-  if (v.empty()) return "(not run)";
-  std::sort(v.begin(), v.end());
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "min %.*f  median %.*f  max %.*f %s", precision, v.front(), precision, v[v.size() / 2],
-                precision, v.back(), unit);
-  return buf;
-}
 
 // distributor:d1 > partner:p1 > tenant:t0 ... tenant:t<tenants - 1>.
 std::string hierarchy(int tenants) {

@@ -30,20 +30,9 @@
 namespace {
 
 using opk::bench::die;
+using opk::bench::free_port;
 using opk::bench::now_us;
 using opk::bench::peak_rss_mib;
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 void fill_keys(int port, int n) {
   redisContext* c = redisConnect("127.0.0.1", port);

@@ -1,12 +1,15 @@
-// bench_util.h -- what the benchmarks that run a kernel in processes of
-// their own share: fatal errors, the clock, peak RSS, a child round of the
-// same program and its output, min / median / max lines, and seeding the
-// kernel's hierarchy nodes by SQL. Header-only. Not thread-safe.
+// bench_util.h -- what the benchmarks share: fatal errors, the clock, peak
+// RSS, a child round of the same program and its output, min / median / max
+// lines, percentiles, a free port, and seeding the kernel's hierarchy nodes
+// by SQL. Header-only. Not thread-safe.
 #ifndef OPSKERNEL_BENCH_SUPPORT_BENCH_UTIL_H
 #define OPSKERNEL_BENCH_SUPPORT_BENCH_UTIL_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,6 +93,38 @@ inline void print(const char* what, std::vector<double> v, const char* unit, int
   std::sort(v.begin(), v.end());
   std::printf("  %-*s min %8.1f  median %8.1f  max %8.1f %s\n", width, what, v.front(), v[v.size() / 2], v.back(),
               unit);
+}
+
+// "min <m>  median <m>  max <m> <unit>" of the figures `v` with
+// `precision` decimals; "(not run)" when there are none.
+inline std::string stats(std::vector<double> v, const char* unit, int precision = 0) {
+  if (v.empty()) return "(not run)";
+  std::sort(v.begin(), v.end());
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "min %.*f  median %.*f  max %.*f %s", precision, v.front(), precision, v[v.size() / 2],
+                precision, v.back(), unit);
+  return buf;
+}
+
+// The `p` quantile (0..1) of the figures `v` (at least one), by the
+// nearest rank.
+inline double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+// A free TCP port on 127.0.0.1 (free when asked: another process may take
+// it before it is bound).
+inline int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
 }
 
 // Runs `sql` on `db`; dies with the statement and SQLite's message if it
