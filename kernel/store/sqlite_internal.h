@@ -186,6 +186,10 @@ class SqliteStore final : public PortableStore {
   // the writer connection (each after a schema change or anything else
   // that expired it), summed: the kernel's own and the plugins' kept ones.
   int64_t writer_reprepares();
+  // How many plugin statements have been prepared on the reader
+  // connections (each kept for its next use on that connection: a
+  // statement run again on the same connection is not prepared again).
+  int64_t reader_prepares() const { return reader_prepares_.load(std::memory_order_relaxed); }
 
  private:
   // A write waiting in the group-commit queue (grouped, sqlite_writer.cpp).
@@ -369,12 +373,17 @@ class SqliteStore final : public PortableStore {
     // Where the statement is kept prepared for the next call of the same
     // plugin with the same text (the writer's; null: prepared each time).
     PluginStmtCache* cache = nullptr;
+    // Counts the statements prepared (not found in `cache`); may be null.
+    std::atomic<int64_t>* prepares = nullptr;
   };
   static Status run_plugin_sql(sqlite3* conn, const std::string& sql,
                                const std::vector<std::optional<std::string>>& params, const PluginCall& call);
   // The writer connection's cache of plugins' statements, made on first
   // use. REQUIRES: write_mu_ held.
   PluginStmtCache* writer_cache();
+  // Reader connection `conn`'s cache of plugins' statements, made on first
+  // use. REQUIRES: the caller holds `conn`'s session from readers_.
+  PluginStmtCache* reader_cache(sqlite3* conn);
   // Runs a plugin's migration script (statements separated by ';') fenced
   // to `owner`'s tables, inside the caller's transaction; *error gets
   // the database's message or what the fence refused.
@@ -411,6 +420,12 @@ class SqliteStore final : public PortableStore {
   // use (write_mu_): a plugin's statements repeat (the outbox writes the
   // same few per delivery), so each is parsed once, not on every call.
   std::unique_ptr<PluginStmtCache> plugin_stmts_;
+  // The same for each reader connection, by its handle; finalized before
+  // readers_ closes them (the pool never closes a reader before: see
+  // ReaderPool).
+  std::mutex reader_stmts_mu_;
+  std::unordered_map<sqlite3*, std::unique_ptr<PluginStmtCache>> reader_stmts_;  // guarded by reader_stmts_mu_
+  std::atomic<int64_t> reader_prepares_{0};
 };
 
 // Plugins' statements kept prepared on one connection for their next use,

@@ -217,6 +217,7 @@ Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
     sqlite3_clear_bindings(s);
   };
   if (st == nullptr) {
+    if (call.prepares) call.prepares->fetch_add(1, std::memory_order_relaxed);
     const char* tail = nullptr;
     if (sqlite3_prepare_v3(conn, text.c_str(), static_cast<int>(text.size()), cache ? SQLITE_PREPARE_PERSISTENT : 0,
                            &st, &tail) != SQLITE_OK) {
@@ -296,6 +297,13 @@ SqliteStore::PluginStmtCache* SqliteStore::writer_cache() {
   return plugin_stmts_.get();
 }
 
+SqliteStore::PluginStmtCache* SqliteStore::reader_cache(sqlite3* conn) {
+  std::lock_guard lock(reader_stmts_mu_);
+  auto& cache = reader_stmts_[conn];
+  if (!cache) cache = std::make_unique<PluginStmtCache>();
+  return cache.get();
+}
+
 bool SqliteStore::exec_plugin_script(sqlite3* conn, const std::string& owner, const std::string& sql,
                                      std::string* error) {
   Fence f{owner, plugin_table_prefix(owner), {}};
@@ -363,7 +371,9 @@ Status SqliteStore::plugin_query(const std::string& owner, const std::string& sq
                                  std::vector<std::vector<std::optional<std::string>>>* rows) {
   try {
     Poco::Data::Session s = readers_->get();
-    return run_plugin_sql(Poco::Data::SQLite::Utility::dbHandle(s), sql, params, {owner, true, rows, nullptr, nullptr});
+    sqlite3* conn = Poco::Data::SQLite::Utility::dbHandle(s);
+    return run_plugin_sql(conn, sql, params,
+                          {owner, true, rows, nullptr, nullptr, reader_cache(conn), &reader_prepares_});
   } catch (const Poco::Exception& e) {
     return Status::unavailable("store: " + e.displayText());
   }
@@ -374,7 +384,9 @@ Status SqliteStore::plugin_query_typed(const std::string& owner, const std::stri
                                        std::vector<TypedRow>* rows) {
   try {
     Poco::Data::Session s = readers_->get();
-    return run_plugin_sql(Poco::Data::SQLite::Utility::dbHandle(s), sql, params, {owner, true, nullptr, rows, nullptr});
+    sqlite3* conn = Poco::Data::SQLite::Utility::dbHandle(s);
+    return run_plugin_sql(conn, sql, params,
+                          {owner, true, nullptr, rows, nullptr, reader_cache(conn), &reader_prepares_});
   } catch (const Poco::Exception& e) {
     return Status::unavailable("store: " + e.displayText());
   }

@@ -56,10 +56,14 @@ const char* disk_error_name(int extended_code) {
 }
 
 // The pool of read connections; each new one gets a bounded page cache and
-// the plugins' fence.
+// the plugins' fence. A connection once made stays open until the store
+// closes (its least number of sessions is its most, so the pool's janitor
+// closes none when idle): plugins' statements stay prepared on it
+// (SqliteStore::reader_cache), and a connection closed under them would
+// leave them to a handle SQLite frees only with them.
 class ReaderPool final : public Poco::Data::SessionPool {
  public:
-  explicit ReaderPool(const std::string& path) : SessionPool("SQLite", path, 1, kMaxReaders, 60) {}
+  explicit ReaderPool(const std::string& path) : SessionPool("SQLite", path, kMaxReaders, kMaxReaders, 60) {}
 
  protected:
   void customizeSession(Poco::Data::Session& session) override {
@@ -86,6 +90,11 @@ SqliteStore::~SqliteStore() {
     flusher_.join();
   }
   if (wal_fd_ >= 0) ::close(wal_fd_);
+  {
+    // Before the pool closes the readers.
+    std::lock_guard lock(reader_stmts_mu_);
+    reader_stmts_.clear();
+  }
   std::lock_guard lock(write_mu_);
   stmts_.reset();
 }

@@ -1,6 +1,6 @@
-// The embedded store's cache of plugins' prepared statements (the writer's,
-// sqlite_plugin_sql.cpp): a statement kept for one plugin is never run for
-// another, the fence checks a kept statement again when a schema change makes
+// The embedded store's caches of plugins' prepared statements (the writer's
+// and each reader connection's, sqlite_plugin_sql.cpp): a statement kept for
+// one plugin is never run for another, the fence checks a kept statement again when a schema change makes
 // SQLite prepare it anew, and a migration that alters a table is seen by the
 // statements kept before it.
 #include <gtest/gtest.h>
@@ -144,6 +144,53 @@ TEST_F(PluginStmtCacheTest, PluginsCallsLeaveTheConnectionsStatementsPrepared) {
   EXPECT_EQ(sqlite->writer_reprepares(), before);
   EXPECT_EQ(count("p_plugin_x_t"), 21);
   EXPECT_EQ(count("audit"), 21);
+}
+
+// Plugins' reads are kept prepared on the reader connections too: a read
+// run again is not prepared again, is refused to another plugin as the
+// writer's are, and follows a migration that changes its table.
+TEST_F(PluginStmtCacheTest, PluginsReadsAreKeptOnTheReaderConnections) {
+  auto* sqlite = dynamic_cast<internal::SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  ASSERT_TRUE(store_->plugin_execute("plugin-x", "INSERT INTO p_plugin_x_t (name) VALUES ($1)", {"a"}, nullptr));
+  const std::string sql = "SELECT * FROM p_plugin_x_t WHERE name = $1";
+  const int64_t before = sqlite->reader_prepares();
+  for (int i = 0; i < 20; ++i) {
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    Status s = store_->plugin_query("plugin-x", sql, {"a"}, &rows);
+    ASSERT_TRUE(s) << s.message();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].size(), 2u);
+    std::vector<TypedRow> typed;
+    s = store_->plugin_query_typed("plugin-x", sql, {"b"}, &typed);
+    ASSERT_TRUE(s) << s.message();
+    EXPECT_TRUE(typed.empty());
+  }
+  // One connection at a time here: the text is prepared once on it.
+  EXPECT_EQ(sqlite->reader_prepares() - before, 1);
+  for (int i = 0; i < 2; ++i) {
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    Status s = store_->plugin_query("plugin-y", sql, {"a"}, &rows);
+    EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
+    EXPECT_TRUE(rows.empty());
+  }
+  Status s = store_->migrate("plugin-x",
+                             {{1, "create", "CREATE TABLE p_plugin_x_t (id INTEGER PRIMARY KEY, name TEXT)"},
+                              {2, "score", "ALTER TABLE p_plugin_x_t ADD COLUMN score DOUBLE PRECISION DEFAULT 1.5"}});
+  ASSERT_TRUE(s) << s.message();
+  std::vector<TypedRow> typed;
+  s = store_->plugin_query_typed("plugin-x", sql, {"a"}, &typed);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(typed.size(), 1u);
+  ASSERT_EQ(typed[0].size(), 3u);  // id, name, score
+  EXPECT_EQ(typed[0][2].real, 1.5);
+  // A write through a read is still refused by a kept statement's check.
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  s = store_->plugin_query("plugin-x", "DELETE FROM p_plugin_x_t WHERE name = $1", {"a"}, &rows);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << s.message();
+  s = store_->plugin_query("plugin-x", "DELETE FROM p_plugin_x_t WHERE name = $1", {"a"}, &rows);
+  EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << s.message();
+  EXPECT_EQ(count("p_plugin_x_t"), 1);
 }
 
 TEST_F(PluginStmtCacheTest, ManyDifferentStatementsAndWrongParameterCountsStayCorrect) {
