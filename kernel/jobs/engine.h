@@ -80,8 +80,9 @@ struct EngineOptions {
 
   // Several kernels on one store (the PostgreSQL store): the node registers
   // with a lease it renews every lease_ms / 3; idle workers claim due runs
-  // of the types loaded here from the store (FOR UPDATE SKIP LOCKED) at
-  // least every poll_ms, sooner on another kernel's hint; results are
+  // of the types loaded here from the store (FOR UPDATE SKIP LOCKED) at the
+  // start of the next one (read from the store, moved sooner by another
+  // kernel's hint) and at least every poll_ms; results are
   // fenced by the node's epoch; the runs of nodes whose lease lapsed are
   // taken over; cancels reach the node that runs the run. false: one kernel
   // (the embedded store), runs kept in memory as before.
@@ -246,6 +247,10 @@ class Engine {
   void enqueue_locked(store::RunRow row, const TypeRef& ref);
   void enqueue_item_locked(Item item);
   void worker(Pool* pool);
+  // Cluster: reads the store's next due run of `pool`'s types after its
+  // last claim, and wakes the pool for it if it is earlier than the one
+  // known (engine_cluster.cpp).
+  void read_next_due(Pool* pool);
   std::shared_ptr<Flight> make_flight(const Item& item);
   void execute(const Item& item, const std::shared_ptr<Flight>& flight, std::vector<store::Completion>* done);
   void scheduler();
@@ -270,8 +275,11 @@ class Engine {
   std::vector<std::string> loaded_types();
   // The run's flight once its claim is recorded; null if none is (views).
   std::shared_ptr<Flight> claimed_flight(int64_t run_id);
-  // Claims due runs of `pool`'s types from the store into *rows (cluster).
-  Status claim_from_store(Pool* pool, std::vector<store::RunRow>* rows, std::vector<store::Completion>* done);
+  // Claims due runs of `pool`'s types from the store into *rows (cluster);
+  // with `due_by`, those due by then too (a wake up to kFireAheadMs before
+  // the pool's next due run), stored as started then.
+  Status claim_from_store(Pool* pool, std::vector<store::RunRow>* rows, std::vector<store::Completion>* done,
+                          int64_t due_by = 0);
   // Reads scheduled jobs defined, changed or deleted through other kernels.
   void refresh_schedules();
   // Flags runs RUNNING too long as stale and prunes old runs and audit rows.

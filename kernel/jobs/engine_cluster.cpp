@@ -5,8 +5,9 @@
 // crashed kernel is the same path), the fence (a node declared dead drops
 // what it holds and registers again), cancels asked through another kernel,
 // scheduled jobs defined through another kernel, the drain, and the hints of
-// other kernels that wake idle workers. What a worker claims from the store
-// is in engine_dispatch.cpp.
+// other kernels that wake idle workers or set the time they wake at (the
+// pools' next due run). What a worker claims from the store is in
+// engine_dispatch.cpp.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -72,6 +73,11 @@ Status Engine::join_cluster() {
     std::lock_guard lock(mu_);
     claiming_ = !draining_;
     refresh_pool_types_locked();
+    // Each pool looks in the store at once, and so learns its next due run.
+    for (auto& [name, pool] : pools_) {
+      pool->next_due_ms = 1;
+      pool->cv.notify_all();
+    }
   }
   // The runs this node held before (a crash, a fence) and those of nodes
   // found dead: taken over before any claim.
@@ -202,17 +208,20 @@ void Engine::refresh_pool_types_locked() {
   }
 }
 
-Status Engine::claim_from_store(Pool* pool, std::vector<store::RunRow>* rows, std::vector<store::Completion>* done) {
+Status Engine::claim_from_store(Pool* pool, std::vector<store::RunRow>* rows, std::vector<store::Completion>* done,
+                                int64_t due_by) {
   store::ClaimRequest q;
   q.node = opts_.node;
   q.epoch = epoch();
-  q.now_ms = now_ms();
+  const int64_t now = now_ms();
+  q.now_ms = std::max(now, due_by);
   std::vector<std::string> shorts, longs;
   {
     std::lock_guard lock(mu_);
     shorts = pool->short_types;
     longs = pool->long_types;
-    pool->last_store_claim_ms = q.now_ms;
+    pool->last_store_claim_ms = now;
+    pool->claimed_due_ms = q.now_ms;
   }
   if (shorts.empty() && longs.empty()) return done ? store_.complete_runs(*done) : Status::ok();
   if (longs.empty() || shorts.empty()) {
@@ -344,21 +353,64 @@ void Engine::cluster_loop() {
 }
 
 void Engine::hint_loop() {
+  std::string unheard;  // why hints cannot be heard, as last logged
   for (;;) {
     {
       std::lock_guard lock(mu_);
       if (!running_) return;
     }
-    bool cancels = false;
+    store::Hint hint;
     // Short waits: stop() joins this thread.
-    if (!store_.wait_hint(std::min<int64_t>(opts_.poll_ms, 100), &cancels)) continue;
+    const bool heard = store_.wait_hint(std::min<int64_t>(opts_.poll_ms, 100), &hint);
+    if (hint.unheard != unheard) {
+      if (!hint.unheard.empty())
+        log::kernel()->warn(
+            "node '{}' cannot hear other kernels' hints ({}); its idle workers look for new runs in the store every "
+            "{} ms (jobs.claim_poll_ms) until it can",
+            opts_.node, hint.unheard, opts_.poll_ms);
+      else
+        log::kernel()->info("node '{}' hears other kernels' hints again", opts_.node);
+      unheard = hint.unheard;
+    }
+    if (!heard) continue;
     std::lock_guard lock(mu_);
-    ++hints_;
-    for (auto& [name, pool] : pools_) pool->cv.notify_all();
-    if (cancels) {
+    if (hint.due_ms <= now_ms()) {
+      // Runs due now: idle workers claim at once.
+      ++hints_;
+      for (auto& [name, pool] : pools_) pool->cv.notify_all();
+    } else if (hint.due_ms != store::kNoHintDue) {
+      // Runs due later: a worker of each pool wakes at that start and claims
+      // (nothing if none is of its types), then reads its next due run.
+      for (auto& [name, pool] : pools_)
+        if (pool->next_due_ms == 0 || hint.due_ms < pool->next_due_ms) {
+          pool->next_due_ms = hint.due_ms;
+          pool->cv.notify_all();
+        }
+    }
+    if (hint.cancels) {
       cancel_hint_ = true;
       cluster_cv_.notify_all();
     }
+  }
+}
+
+void Engine::read_next_due(Pool* pool) {
+  std::vector<std::string> types;
+  int64_t after = 0;
+  {
+    std::lock_guard lock(mu_);
+    types = pool->short_types;
+    types.insert(types.end(), pool->long_types.begin(), pool->long_types.end());
+    after = pool->claimed_due_ms;
+  }
+  // A failed read leaves the pool to hints and the poll (a failing store
+  // fails its claims too, which are logged).
+  auto due = store_.next_due(types, after);
+  if (!due || due.value() == 0) return;
+  std::lock_guard lock(mu_);
+  if (pool->next_due_ms == 0 || due.value() < pool->next_due_ms) {
+    pool->next_due_ms = due.value();
+    pool->cv.notify_all();
   }
 }
 

@@ -226,8 +226,10 @@ void Engine::worker(Pool* pool) {
     batch.clear();
     // Cluster: due runs are claimed from the store (other kernels' runs, or
     // this one's after a restart) when the queue is empty, and at least
-    // every poll_ms while it is not, so they do not wait behind it.
+    // every poll_ms while it is not, so they do not wait behind it; an idle
+    // pool also at the start of its next due run.
     bool from_store = false;
+    int64_t due_by = 0;  // woken for the pool's next due run: its start
     {
       std::unique_lock lock(mu_);
       if (!done.empty() && (pool->heap.empty() || !running_ || (opts_.cluster && !claiming_))) {
@@ -236,15 +238,34 @@ void Engine::worker(Pool* pool) {
         flush();
         lock.lock();
       }
+      if (opts_.cluster && !claim_again) {
+        // Until a run is queued here, a hint of runs due now, the pool's
+        // next due run (the first worker to see it due takes it, claimed up
+        // to kFireAheadMs before its start as this node's own runs are) or
+        // the poll.
+        const auto poll_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.poll_ms);
+        while (running_ && !(claiming_ && (!pool->heap.empty() || hints_ != hints_seen))) {
+          auto until = poll_until;
+          if (claiming_ && pool->next_due_ms != 0) {
+            const int64_t in_ms = pool->next_due_ms - kFireAheadMs - now_ms();
+            if (in_ms <= 0) {
+              due_by = pool->next_due_ms;
+              pool->next_due_ms = 0;
+              break;
+            }
+            until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(in_ms));
+          }
+          if (pool->cv.wait_until(lock, until) == std::cv_status::timeout &&
+              std::chrono::steady_clock::now() >= poll_until)
+            break;
+        }
+      }
       if (opts_.cluster) {
-        if (!claim_again)
-          pool->cv.wait_for(lock, std::chrono::milliseconds(opts_.poll_ms),
-                            [&] { return !running_ || (claiming_ && (!pool->heap.empty() || hints_ != hints_seen)); });
         claim_again = false;
         hints_seen = hints_;
         if (!running_) break;
         if (!claiming_) continue;  // draining or fenced
-        from_store = pool->heap.empty() || now_ms() - pool->last_store_claim_ms >= opts_.poll_ms ||
+        from_store = pool->heap.empty() || due_by != 0 || now_ms() - pool->last_store_claim_ms >= opts_.poll_ms ||
                      now_ms() < pool->last_store_claim_ms;
       } else {
         pool->cv.wait(lock, [&] { return !running_ || !pool->heap.empty(); });
@@ -256,7 +277,7 @@ void Engine::worker(Pool* pool) {
     if (from_store) {
       std::vector<store::RunRow> rows;
       const bool carry = !done.empty() && completions_due();
-      Status s = claim_from_store(pool, &rows, carry ? &done : nullptr);
+      Status s = claim_from_store(pool, &rows, carry ? &done : nullptr, due_by);
       if (!s) {
         log::kernel()->error("cannot claim runs from the store, trying again in {} ms: {}", kFireRetryMs, s.message());
         flush();
@@ -267,8 +288,10 @@ void Engine::worker(Pool* pool) {
       if (carry) settle();
       claim_again = !rows.empty();
       if (rows.empty()) {
+        // Nothing due: wait for the next due run, a hint or the next poll.
+        read_next_due(pool);
         std::lock_guard lock(mu_);
-        if (pool->heap.empty()) continue;  // nothing due: wait for a hint or the next poll
+        if (pool->heap.empty()) continue;
       }
       {
         std::lock_guard lock(mu_);
@@ -284,8 +307,9 @@ void Engine::worker(Pool* pool) {
             if (done_since_ms == 0) done_since_ms = now_ms();
             continue;
           }
+          // Claimed as due: one claimed ahead of its start waits for it (execute).
           Item item{std::make_shared<store::RunRow>(std::move(r)), ref,
-                    claim::is_short(static_cast<int64_t>(ref.type->target_duration_ms))};
+                    claim::is_short(static_cast<int64_t>(ref.type->target_duration_ms)), true};
           // A flight of another worker of this node may be here: one that
           // is claiming the run by id, and will find it taken (this claim
           // holds it). It is taken over as it is, with a cancel asked of it

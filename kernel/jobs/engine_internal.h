@@ -113,6 +113,13 @@ struct Engine::Pool {
   // claimed in groups, others one at a time), and when it last did.
   std::vector<std::string> short_types, long_types;
   int64_t last_store_claim_ms = 0;
+  // Cluster: the scheduled start of the next run this pool may claim from
+  // the store, as last read there (Engine::read_next_due) or hinted by a
+  // kernel that created or released runs; 0: none known. An idle worker
+  // wakes kFireAheadMs before it (the first to wake takes it: sets it to 0)
+  // and claims the runs due by then; claimed_due_ms is the last claim's bound.
+  int64_t next_due_ms = 0;
+  int64_t claimed_due_ms = 0;
 };
 
 struct Engine::Flight {

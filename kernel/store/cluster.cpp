@@ -55,8 +55,12 @@ Status Store::repair_open_runs(int64_t, int64_t* repaired) {
   return Status::ok();
 }
 
-bool Store::wait_hint(int64_t timeout_ms, bool* cancels) {
-  *cancels = false;
+StatusOr<int64_t> Store::next_due(const std::vector<std::string>&, int64_t) {
+  return one_kernel_only("next due");
+}
+
+bool Store::wait_hint(int64_t timeout_ms, Hint* hint) {
+  *hint = Hint();
   std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
   return false;
 }

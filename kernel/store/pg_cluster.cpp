@@ -20,9 +20,14 @@ namespace {
 constexpr const char* kPgNodeColumns =
     "id, version, pools, plugins, job_types, started_ms, heartbeat_ms, lease_until_ms, status, drain_reason, epoch";
 
-// The channels of the hints: runs that may be due now, and cancels.
+// The channels of the hints: runs created or released (the payload is the
+// earliest scheduled start among them, ms), and cancels.
 constexpr const char* kPgRunsChannel = "opk_runs";
 constexpr const char* kPgCancelChannel = "opk_cancel";
+
+// Runs starting later than this after their creation are left out of a hint
+// when a start no later was announced (notify_due_runs).
+constexpr int64_t kPgHintLeadMs = 500;
 
 std::vector<ClusterNode> pg_nodes_of(const PGresult* r) {
   std::vector<ClusterNode> out;
@@ -300,14 +305,22 @@ StatusOr<std::map<int64_t, std::pair<std::string, std::string>>> PgStore::cancel
   return out;
 }
 
-bool PgStore::wait_hint(int64_t timeout_ms, bool* cancels) {
-  *cancels = false;
+bool PgStore::wait_hint(int64_t timeout_ms, Hint* hint) {
+  *hint = Hint();
   std::lock_guard lock(hint_mu_);
   if (!hint_conn_ || PQstatus(hint_conn_.get()) != CONNECTION_OK) {
     hint_conn_.reset();
     PgConn c;
-    if (!pool_.connect(&c) ||
-        !pg_script(c.get(), "listen", std::string("LISTEN ") + kPgRunsChannel + "; LISTEN " + kPgCancelChannel)) {
+    if (Status s = pool_.connect(&c); !s)
+      hint_unheard_ = s.message();
+    else if (Status l =
+                 pg_script(c.get(), "listen", std::string("LISTEN ") + kPgRunsChannel + "; LISTEN " + kPgCancelChannel);
+             !l)
+      hint_unheard_ = l.message();
+    else
+      hint_unheard_.clear();
+    hint->unheard = hint_unheard_;
+    if (!hint_unheard_.empty()) {
       // No hints for now: the caller's poll finds the work.
       std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
       return false;
@@ -315,12 +328,21 @@ bool PgStore::wait_hint(int64_t timeout_ms, bool* cancels) {
     hint_conn_ = std::move(c);
   }
   PGconn* c = hint_conn_.get();
+  // Every notification queued is taken at once: a burst of hints is one wake.
   auto take = [&] {
     bool any = false;
     PQconsumeInput(c);
     while (PGnotify* n = PQnotifies(c)) {
       any = true;
-      if (std::string(n->relname) == kPgCancelChannel) *cancels = true;
+      if (std::string(n->relname) == kPgCancelChannel) {
+        hint->cancels = true;
+      } else {
+        // The earliest start named; a hint without one (a kernel of an
+        // earlier version) stands for runs due now.
+        char* end = nullptr;
+        const long long due = std::strtoll(n->extra, &end, 10);
+        hint->due_ms = std::min<int64_t>(hint->due_ms, end != n->extra ? due : 0);
+      }
       PQfreemem(n);
     }
     return any;
@@ -331,14 +353,39 @@ bool PgStore::wait_hint(int64_t timeout_ms, bool* cancels) {
   return take();
 }
 
+StatusOr<int64_t> PgStore::next_due(const std::vector<std::string>& job_types, int64_t after_ms) {
+  if (job_types.empty()) return int64_t{0};
+  std::vector<std::vector<std::string>> rows;
+  if (Status s = text_rows("next due run",
+                           "SELECT COALESCE(MIN(r.scheduled_ms), 0) FROM run_state s JOIN runs r ON r.id = s.id WHERE "
+                           "s.id IN (SELECT id FROM open_runs) AND s.phase = 'PENDING' AND s.hold = 0 AND "
+                           "r.job_type = ANY($1::text[]) AND r.scheduled_ms > $2",
+                           {pg_text_array(job_types), std::to_string(after_ms)}, &rows);
+      !s)
+    return s;
+  return rows.empty() ? int64_t{0} : static_cast<int64_t>(std::stoll(rows[0][0]));
+}
+
 Status PgStore::notify_due_runs(PGconn* c, const std::vector<RunRow>& runs) {
   if (!clustered_.load(std::memory_order_acquire)) return Status::ok();
-  const int64_t soon = now_ms() + 1000;
+  int64_t earliest = kNoHintDue;
   for (const auto& r : runs)
-    if (r.id != 0 && r.scheduled_ms <= soon)
-      // One per transaction: the server folds equal notifications.
-      return pg_exec(c, "runs hint", std::string("SELECT pg_notify('") + kPgRunsChannel + "', '')", {});
-  return Status::ok();
+    if (r.id != 0 && r.phase == kPending && !r.hold) earliest = std::min(earliest, r.scheduled_ms);
+  if (earliest == kNoHintDue) return Status::ok();
+  const int64_t now = now_ms();
+  {
+    std::lock_guard lock(hint_send_mu_);
+    // Every kernel that heard the start announced wakes for it at the
+    // latest, and then reads the store's next due run: runs starting no
+    // sooner are found then without a hint of their own. The lead covers
+    // this transaction's commit (a hint lost meanwhile, or one announced by
+    // a transaction that failed, leaves the runs to the next poll).
+    if (hint_announced_ms_ > now + kPgHintLeadMs && hint_announced_ms_ <= earliest) return Status::ok();
+    if (earliest > now + kPgHintLeadMs) hint_announced_ms_ = earliest;
+  }
+  // One a transaction: the server folds equal notifications.
+  return pg_exec(c, "runs hint", std::string("SELECT pg_notify('") + kPgRunsChannel + "', $1)",
+                 {std::to_string(earliest)});
 }
 
 Status PgStore::fence_completions(PGconn* c, const std::vector<Completion>& cs, std::vector<Completion>* kept,

@@ -205,7 +205,8 @@ class PgStore final : public PortableStore {
   Status request_cancel(int64_t run_id, const std::string& by, const std::string& reason) override;
   StatusOr<std::map<int64_t, std::pair<std::string, std::string>>> cancel_requests(const std::string& node,
                                                                                    int64_t epoch) override;
-  bool wait_hint(int64_t timeout_ms, bool* cancels) override;
+  bool wait_hint(int64_t timeout_ms, Hint* hint) override;
+  StatusOr<int64_t> next_due(const std::vector<std::string>& job_types, int64_t after_ms) override;
 
   // --- health and housekeeping (pg_store.cpp)
   Status writable() override;
@@ -316,9 +317,11 @@ class PgStore final : public PortableStore {
   Status advance_open_mark(PGconn* conn);
   // The largest run id created before `before_ms`; 0 if none or unknown.
   int64_t last_created_before(int64_t before_ms);
-  // Wakes the other kernels (NOTIFY, folded per transaction) if any of the
-  // runs created is due within a second and a kernel of this store
-  // registered as a node (pg_cluster.cpp).
+  // Once a kernel of this store registered as a node, tells the kernels
+  // (NOTIFY opk_runs, delivered at the commit of `conn`'s transaction) the
+  // earliest scheduled start among the PENDING runs of `runs` not held, so
+  // idle ones claim at that time; left out while a start this process
+  // announced has not come and is no later (pg_cluster.cpp).
   Status notify_due_runs(PGconn* conn, const std::vector<RunRow>& runs);
   // Of completions fenced to a node and epoch (Completion::epoch), those
   // whose node is no longer live at that epoch, or whose run it no longer
@@ -416,6 +419,11 @@ class PgStore final : public PortableStore {
   std::atomic<uint64_t> fenced_results_{0};
   std::mutex hint_mu_;
   PgConn hint_conn_;
+  std::string hint_unheard_;  // why hint_conn_ could not LISTEN (hint_mu_)
+  // The earliest start notify_due_runs announced more than kPgHintLeadMs
+  // ahead, while it has not come; 0: none (hint_send_mu_).
+  std::mutex hint_send_mu_;
+  int64_t hint_announced_ms_ = 0;
 };
 
 }  // namespace opk::store::internal

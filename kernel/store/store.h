@@ -247,6 +247,20 @@ struct ClusterNode {
   int64_t epoch = 0;
 };
 
+// Hint::due_ms when no hint named runs (only cancels came).
+inline constexpr int64_t kNoHintDue = INT64_MAX;
+
+// What the hints of other kernels said (Store::wait_hint).
+struct Hint {
+  bool cancels = false;  // a cancel was requested
+  // The earliest scheduled start of the runs created or released (at most
+  // now for runs due now); kNoHintDue if no hint named runs.
+  int64_t due_ms = kNoHintDue;
+  // Why hints cannot be heard now (the listening connection failed); empty
+  // while they can.
+  std::string unheard;
+};
+
 // A claim of runs for one node (Store::claim_runs): the runs `ids` (ones
 // this node created and queued itself), or else up to `limit` due PENDING
 // runs of `job_types`, in claim order (priority, scheduled start, id). Runs
@@ -675,11 +689,16 @@ class Store {
   // The cancels recorded for the runs `node` runs at `epoch`: run -> (by, reason).
   virtual StatusOr<std::map<int64_t, std::pair<std::string, std::string>>> cancel_requests(const std::string& node,
                                                                                            int64_t epoch);
-  // Waits up to `timeout_ms` for a hint that runs became due or a cancel
-  // was requested (a kernel's NOTIFY); true if one came, *cancels true if a
-  // cancel was among them. Only a hint: a caller that misses one finds the
-  // work at its next poll. One caller at a time.
-  virtual bool wait_hint(int64_t timeout_ms, bool* cancels);
+  // Waits up to `timeout_ms` for hints that runs were created or released
+  // or a cancel was requested (kernels' NOTIFYs); true if any came, with
+  // what they said in *hint (every hint queued is taken at once). Only a
+  // hint: a caller that misses one finds the work at its next poll. One
+  // caller at a time.
+  virtual bool wait_hint(int64_t timeout_ms, Hint* hint);
+  // The earliest scheduled start later than `after_ms` among the PENDING
+  // runs of `job_types` not held; 0 if there is none. What an idle kernel
+  // waits for before it claims again (hints only wake it to look).
+  virtual StatusOr<int64_t> next_due(const std::vector<std::string>& job_types, int64_t after_ms);
   // Log lines of a run with seq > after_seq, oldest first.
   virtual StatusOr<std::vector<LogRow>> logs(int64_t run_id, int64_t after_seq, size_t limit) = 0;
   // The last `n` log lines of a run, oldest first.
