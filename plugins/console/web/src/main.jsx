@@ -83,7 +83,7 @@ function loadPage(load) {
   return loadingPages.get(load);
 }
 
-/** Starts fetching the page of a path (at sign-in, beside the calls the shell makes first). */
+/** Fetches the page of a path (at sign-in, beside the calls the shell makes first); never fails. */
 const preloadPage = (path) => loadPage(pageOf(path).load).catch(() => {});
 
 /**
@@ -441,6 +441,8 @@ function App() {
     const [types, settings] = await Promise.all([
       api('/api/v1/job-types').catch(() => ({ types: [] })),
       fetch('/administration/settings.json').then((r) => r.json()).catch(() => ({})),
+      // The first page's code too, so the shell draws it at once rather than saying it is loading.
+      preloadPage(location.pathname),
     ]);
     setCtx({
       me,
