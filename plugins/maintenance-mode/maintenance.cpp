@@ -240,6 +240,10 @@ void MaintenancePlugin::audit(const opk_principal* actor, const std::string& act
 namespace {
 
 opk::Manifest describe() {
+  static const opk_translation sv[] = {
+      {"sv", "Underhållsläge",
+       "Sätt en kund i skrivskyddat eller frånkopplat underhåll nu eller under ett schemalagt fönster, med en "
+       "banderoll för dess användare; avsluta ett fönster i förtid"}};
   opk::Manifest m("maintenance-mode", "Maintenance mode", "1.0.0", "Opskernel",
                   "Puts a tenant into read-only or offline maintenance for a window with a banner for its users, "
                   "enforced by admin-http and the job scheduler");
@@ -248,7 +252,7 @@ opk::Manifest describe() {
        .title = "Maintenance mode",
        .description = "Put a tenant into read-only or offline maintenance now or for a scheduled window, with a "
                       "banner for its users; end a window early",
-       .translations = {},
+       .translations = {sv[0]},
        .permissions = {{"maintenance.read", "List and read the tenants' maintenance windows, ended ones included"},
                        {"maintenance.manage",
                         "Put tenants into maintenance and end their windows (it refuses their users' requests)"}}});

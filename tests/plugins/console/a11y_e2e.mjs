@@ -19,7 +19,9 @@
 // severity are what the alerts API lists; the run-now time range names its
 // zone; an alert source (feature-flags-stale, raised by a flag overridden
 // past stale_after) is named by its manifest's Swedish title on the alerts
-// pages, and the plugins page names what plugins provide in Swedish.
+// pages, and the plugins page names what plugins provide in Swedish; an
+// admin feature's menu entry and page are named as its manifest translates
+// it (maintenance-mode's), else by the console's Swedish.
 //
 //   node a11y_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -514,6 +516,10 @@ try {
     const nav = await page.locator('header.top').innerText();
     for (const en of ['Run history', 'Sign out', 'Language', 'Time zone', 'Theme', 'Alerts'])
       check(!nav.includes(en), `the Swedish header has no '${en}': ${nav}`);
+    // An admin feature's entry named as its manifest translates it (maintenance-mode: Underhållsläge), the
+    // others by the console's Swedish.
+    await page.locator('nav').getByRole('link', { name: 'Underhållsläge', exact: true }).waitFor();
+    check((await page.locator('nav').getByRole('link', { name: 'Funktionsflaggor', exact: true }).count()) === 1, 'Feature flags in Swedish');
     await page.getByTestId('job-type').first().waitFor();
     check((await page.getByTestId('job-type').first().innerText()).startsWith('Hej'), 'the jobs list titles hello in Swedish');
     // Counts as each language writes them: the jobs list's pager over more than a thousand jobs.
@@ -551,6 +557,8 @@ try {
     }
     // Alert sources and features by their manifests' Swedish titles, the id beside where it differs.
     const staleSv = 'Funktionsflagga länge åsidosatt utan slut';
+    await go(page, '/administration/maintenance');
+    await page.getByRole('heading', { name: 'Underhållsläge', exact: true }).waitFor();
     await go(page, `/administration/alerts/${stale[0].id}`);
     check((await page.getByTestId('alert-source').innerText()) === staleSv, `the alert's source in Swedish: ${await page.getByTestId('alert-source').innerText()}`);
     await go(page, '/administration/plugins');
@@ -567,6 +575,7 @@ try {
     await page.getByRole('heading', { name: 'Alerts', exact: true }).waitFor();
     check((await page.getAttribute('html', 'lang')) === 'en', 'English once chosen');
     await staleRow.getByTestId('alert-source').filter({ hasText: 'Feature flag overridden for long without an expiry' }).waitFor();
+    await page.locator('nav').getByRole('link', { name: 'Maintenance', exact: true }).waitFor();
     await page.reload();
     await page.getByRole('link', { name: 'Run history' }).waitFor();
     await page.selectOption('#pref-lang', 'sv');

@@ -13,6 +13,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Link, Message, NotAllowed, Table, number, useAction, useSession } from './ui.jsx';
+import { useFeatureNames } from './features.js';
 
 const BASE = '/api/v1/cache';
 /** The permissions the caches' routes name. */
@@ -127,6 +128,7 @@ function PurgeDialog({ target, rate, onClose, onDone }) {
 
 export function CachesPage() {
   const ctx = useSession();
+  const name = useFeatureNames(ctx)('cache-purge', t('Caches'));
   const purge = ctx.can(PURGE);
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
@@ -134,8 +136,8 @@ export function CachesPage() {
   const [dialog, setDialog] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
-    document.title = `${t('Caches')} · Opskernel`;
-  }, []);
+    document.title = `${name} · Opskernel`;
+  }, [name]);
   useEffect(() => {
     if (!ctx.can(READ)) return;
     let live = true;
@@ -158,7 +160,7 @@ export function CachesPage() {
     <section aria-labelledby="caches-title">
       <div class="page-head">
         <div>
-          <h1 id="caches-title">{t('Caches')}</h1>
+          <h1 id="caches-title">{name}</h1>
           <p class="sub">{t("The kernel's in-process cache per plugin and the platform's Redis caches. Every purge and count is audited.")}</p>
         </div>
         <div class="tools">

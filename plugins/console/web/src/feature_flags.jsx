@@ -11,6 +11,7 @@ import { t } from './i18n.js';
 import { fromLocalInput } from './format.js';
 import { zone } from './alerts.jsx';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
+import { useFeatureNames } from './features.js';
 
 const BASE = '/api/v1/feature-flags';
 /** The permissions the flags' routes name. */
@@ -200,6 +201,7 @@ function CreateDialog({ onClose, onDone }) {
 
 export function FeatureFlagsPage() {
   const ctx = useSession();
+  const name = useFeatureNames(ctx)('feature-flags', t('Feature flags'));
   const manage = ctx.can(MANAGE);
   const [filters, setFilters] = useState({ type: '', origin: '', state: '', text: '' });
   const [data, setData] = useState(null);
@@ -208,8 +210,8 @@ export function FeatureFlagsPage() {
   const [dialog, setDialog] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
-    document.title = t('{page} · Opskernel', { page: t('Feature flags') });
-  }, []);
+    document.title = t('{page} · Opskernel', { page: name });
+  }, [name]);
   useEffect(() => {
     if (!ctx.can(READ)) return;
     let live = true;
@@ -230,7 +232,7 @@ export function FeatureFlagsPage() {
     <section aria-labelledby="ff-title">
       <div class="page-head">
         <div>
-          <h1 id="ff-title">{t('Feature flags')}</h1>
+          <h1 id="ff-title">{name}</h1>
           <p class="sub">{t('Global flags: a change applies to every tenant at once. Times in {zone}.', { zone: zone() })}</p>
         </div>
         {manage && (

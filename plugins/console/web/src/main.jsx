@@ -9,6 +9,7 @@ import { loadLanguage, t, tp } from './i18n.js';
 import { LANGUAGES, applyPrefs, browserZone, prefs, setPref } from './prefs.js';
 import { number, zoneName } from './format.js';
 import { Link, Message, Session, navigate, preloadCharts, useSession } from './ui.jsx';
+import { useFeatureNames } from './features.js';
 import {
   CACHE_READ,
   FEATURE_FLAGS_READ,
@@ -228,10 +229,12 @@ function WebhookFailuresBadge({ counts }) {
 
 /**
  * The menu: each entry only for roles holding the permission its page
- * reads with (Attention for either runs or alerts).
+ * reads with (Attention for either runs or alerts); an admin feature's entry
+ * named as its manifest translates it, else by the console's text.
  */
 function Nav({ path, attention, alertCounts, webhookCounts }) {
   const ctx = useSession();
+  const feature = useFeatureNames(ctx);
   const item = (href, label, extra, permission) =>
     [permission].flat().some((p) => ctx.can(p)) && (
       <li>
@@ -258,18 +261,18 @@ function Nav({ path, attention, alertCounts, webhookCounts }) {
           ),
           ['jobs.read', 'alerts.read'],
         )}
-        {item('/administration/notifications', t('Notifications'), null, 'notifications.read')}
-        {item('/administration/maintenance', t('Maintenance'), null, MAINTENANCE_READ)}
+        {item('/administration/notifications', feature('notifications', t('Notifications')), null, 'notifications.read')}
+        {item('/administration/maintenance', feature('maintenance-mode', t('Maintenance')), null, MAINTENANCE_READ)}
         {item(
           '/administration/webhook-failures',
-          t('Webhook failures'),
+          feature('webhook-inbox', t('Webhook failures')),
           <WebhookFailuresBadge counts={webhookCounts} />,
           WEBHOOK_FAILURES_READ,
         )}
-        {item('/administration/feature-flags', t('Feature flags'), null, FEATURE_FLAGS_READ)}
-        {item('/administration/rate-limit-overrides', t('Rate-limit overrides'), null, RATE_LIMITS_READ)}
-        {item('/administration/migrations', t('Migrations'), null, MIGRATIONS_READ)}
-        {item('/administration/caches', t('Caches'), null, CACHE_READ)}
+        {item('/administration/feature-flags', feature('feature-flags', t('Feature flags')), null, FEATURE_FLAGS_READ)}
+        {item('/administration/rate-limit-overrides', feature('rate-limit-overrides', t('Rate-limit overrides')), null, RATE_LIMITS_READ)}
+        {item('/administration/migrations', feature('migration-status', t('Migrations')), null, MIGRATIONS_READ)}
+        {item('/administration/caches', feature('cache-purge', t('Caches')), null, CACHE_READ)}
         {item('/administration/workers', t('Workers'), null, WORKERS_READ)}
         {item('/administration/audit', t('Audit'), null, 'audit.read')}
         {item('/administration/plugins', t('Plugins'), null, 'plugins.read')}

@@ -13,6 +13,7 @@ import './maintenance.css';
 import { zone } from './alerts.jsx';
 import { t } from './i18n.js';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
+import { useFeatureNames } from './features.js';
 
 const BASE = '/api/v1/maintenance';
 /** The permissions the windows' routes name. */
@@ -107,6 +108,7 @@ function EndDialog({ w, onClose, onDone }) {
 
 export function MaintenancePage() {
   const ctx = useSession();
+  const name = useFeatureNames(ctx)('maintenance-mode', t('Maintenance'));
   const manage = ctx.can(MANAGE);
   const [filters, setFilters] = useState({ state: 'live', tenant: '' });
   const [data, setData] = useState(null);
@@ -115,8 +117,8 @@ export function MaintenancePage() {
   const [dialog, setDialog] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
-    document.title = `${t('Maintenance')} · Opskernel`;
-  }, []);
+    document.title = `${name} · Opskernel`;
+  }, [name]);
   useEffect(() => {
     if (!ctx.can(READ)) return;
     let live = true;
@@ -137,7 +139,7 @@ export function MaintenancePage() {
     <section aria-labelledby="mnt-title">
       <div class="page-head">
         <div>
-          <h1 id="mnt-title">{t('Maintenance')}</h1>
+          <h1 id="mnt-title">{name}</h1>
           <p class="sub">{t('Tenants in read-only or offline maintenance, now or scheduled; each window begins and ends by itself. Times in {zone}.', { zone: zone() })}</p>
         </div>
         {manage && (

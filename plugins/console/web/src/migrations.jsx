@@ -9,6 +9,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import { msg, t, tr } from './i18n.js';
 import { CloseActions, Dialog, EmptyRow, Message, NotAllowed, Table, number, shortTime, time, useSession } from './ui.jsx';
+import { useFeatureNames } from './features.js';
 
 const BASE = '/api/v1/migrations';
 /** The permission the migrations' routes name. */
@@ -115,13 +116,14 @@ function OwnerDialog({ owner, onClose }) {
 
 export function MigrationsPage() {
   const ctx = useSession();
+  const name = useFeatureNames(ctx)('migration-status', t('Migrations'));
   const [state, setState] = useState('');
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
   const [open, setOpen] = useState(null);
   useEffect(() => {
-    document.title = `${t('Migrations')} · Opskernel`;
-  }, []);
+    document.title = `${name} · Opskernel`;
+  }, [name]);
   useEffect(() => {
     if (!ctx.can(READ)) return;
     let live = true;
@@ -138,7 +140,7 @@ export function MigrationsPage() {
     <section aria-labelledby="mig-title">
       <div class="page-head">
         <div>
-          <h1 id="mig-title">{t('Migrations')}</h1>
+          <h1 id="mig-title">{name}</h1>
           <p class="sub">
             {t("The store's schema ({dialect}): the kernel's and each plugin's migrations. A migration runs in one transaction; one that fails leaves its tables as they were.", {
               dialect: data?.dialect || '…',

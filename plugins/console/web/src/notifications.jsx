@@ -29,6 +29,7 @@ import {
   useSession,
   useWindowEvents,
 } from './ui.jsx';
+import { useFeatureNames } from './features.js';
 
 const BASE = '/api/v1/notifications';
 
@@ -197,10 +198,11 @@ function ConfirmDialog({ title, children, confirm, onConfirm, onClose }) {
 
 export function NotificationsPage() {
   const ctx = useSession();
+  const name = useFeatureNames(ctx)('notifications', t('Notifications'));
   const [dialog, setDialog] = useState(false);
   useEffect(() => {
-    document.title = t('{page} · Opskernel', { page: t('Notifications') });
-  }, []);
+    document.title = t('{page} · Opskernel', { page: name });
+  }, [name]);
   const may = ctx.can('notifications.read');
   const [data, error, reload] = usePoll(() => (may ? api(`${BASE}/groups`) : Promise.resolve(null)), ctx.settings.poll_seconds, []);
   useChanges(reload);
@@ -211,7 +213,7 @@ export function NotificationsPage() {
     <section aria-labelledby="notif-title">
       <div class="page-head">
         <div>
-          <h1 id="notif-title">{t('Notifications')}</h1>
+          <h1 id="notif-title">{name}</h1>
           <p class="sub">
             {t("Groups of rules that send the kernel's events as e-mails and webhooks, at or under {scope}. Times in {zone}.", {
               scope: ctx.me.scope,

@@ -11,6 +11,7 @@ import { msg, t, tr } from './i18n.js';
 import { number } from './format.js';
 import { zone } from './alerts.jsx';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
+import { useFeatureNames } from './features.js';
 
 const BASE = '/api/v1/rate-limit-overrides';
 /** The permissions the overrides' routes name. */
@@ -122,6 +123,7 @@ function EndDialog({ o, onClose, onDone }) {
 
 export function RateLimitOverridesPage() {
   const ctx = useSession();
+  const name = useFeatureNames(ctx)('rate-limit-overrides', t('Rate-limit overrides'));
   const manage = ctx.can(MANAGE);
   const [filters, setFilters] = useState({ state: 'active', kind: '' });
   const [data, setData] = useState(null);
@@ -130,8 +132,8 @@ export function RateLimitOverridesPage() {
   const [dialog, setDialog] = useState(null);
   const [bump, setBump] = useState(0);
   useEffect(() => {
-    document.title = t('{page} · Opskernel', { page: t('Rate-limit overrides') });
-  }, []);
+    document.title = t('{page} · Opskernel', { page: name });
+  }, [name]);
   useEffect(() => {
     if (!ctx.can(READ)) return;
     let live = true;
@@ -153,7 +155,7 @@ export function RateLimitOverridesPage() {
     <section aria-labelledby="rlo-title">
       <div class="page-head">
         <div>
-          <h1 id="rlo-title">{t('Rate-limit overrides')}</h1>
+          <h1 id="rlo-title">{name}</h1>
           <p class="sub">{t('The admin API\'s limits lifted or raised for a while; each ends by itself. Times in {zone}.', { zone: zone() })}</p>
         </div>
         {manage && (

@@ -31,6 +31,7 @@ import {
   useSettled,
   useWindowEvents,
 } from './ui.jsx';
+import { useFeatureNames } from './features.js';
 
 const BASE = '/api/v1/webhook-failures';
 const PAGE = 50;
@@ -255,6 +256,7 @@ function Suppressions({ manage, onNotice }) {
 
 export function WebhookFailuresPage() {
   const ctx = useSession();
+  const name = useFeatureNames(ctx)('webhook-inbox', t('Webhook failures'));
   const manage = ctx.can(MANAGE);
   const [typed, setTyped] = useState({ scope: '', endpoint: '', event: '' });
   const [since, setSince] = useState('');
@@ -266,8 +268,8 @@ export function WebhookFailuresPage() {
   const [notice, setNotice] = useState('');
   const bulk = useAction();
   useEffect(() => {
-    document.title = t('{page} · Opskernel', { page: t('Webhook failures') });
-  }, []);
+    document.title = t('{page} · Opskernel', { page: name });
+  }, [name]);
   const text = useSettled({ scope: typed.scope.trim(), endpoint: typed.endpoint.trim(), event: typed.event.trim() });
   const filter = { ...text, since_ms: msOf(since), until_ms: msOf(until), handled };
   const key = JSON.stringify(filter);
@@ -311,7 +313,7 @@ export function WebhookFailuresPage() {
     <section aria-labelledby="wf-title">
       <div class="page-head">
         <div>
-          <h1 id="wf-title">{t('Webhook failures')}</h1>
+          <h1 id="wf-title">{name}</h1>
           <p class="sub">
             {t('Deliveries that failed for good or ran out of attempts, at or under {scope}. Times in {zone}.', {
               scope: ctx.me.scope,
