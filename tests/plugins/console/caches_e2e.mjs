@@ -10,7 +10,8 @@
 // purges every key only once the match-all pattern is confirmed; purges
 // the plugin's kernel cache entries; the audit trail has each. A role
 // granted cache.read sees the page without a purge button; a role without
-// it has no menu entry. Screenshots go to --out.
+// it has no menu entry. The purge dialog fits a phone (390x844).
+// Screenshots go to --out.
 //
 //   node caches_e2e.mjs --kernel BIN --plugins DIR --fixtures DIR --web DIR --out DIR
 import { spawn, spawnSync } from 'node:child_process';
@@ -103,6 +104,7 @@ try {
   await dlg.getByTestId('counted').filter({ hasText: '3 match now' }).waitFor();
   check(rcli('DBSIZE') === '4', 'the dry run removed nothing');
   a11y.push(...(await e2e.accessibilityProblems(page, 'the purge dialog', 'main .table-wrap')));
+  a11y.push(...(await e2e.phoneFitProblems(page, 'the purge dialog, counted', dlg)));
   await dlg.getByRole('button', { name: 'Purge', exact: true }).click();
   await page.getByRole('status').filter({ hasText: '3 keys matching session:* removed from Redis server sessions.' }).waitFor();
   check(rcli('DBSIZE') === '1', 'the sessions are gone, user:1 is not');

@@ -20,7 +20,8 @@
 // filtered by endpoint and event kind, replayed and marked handled in bulk,
 // its endpoint suppressed with a reason and lifted; a read-only role sees
 // it without the write buttons. The rule dialog (editing), the delivery and
-// failure drawers, the suppress and mark-handled dialogs fit a phone
+// failure drawers, the suppress and mark-handled dialogs, renaming and
+// deleting a group (its refusal shown) fit a phone
 // (390x844). Screenshots go to --out.
 //
 //   node notifications_e2e.mjs --kernel BIN --plugins DIR --web DIR --receiver DIR --out DIR [--require-inbox]
@@ -151,6 +152,8 @@ try {
   step('rename the group');
   await page.getByRole('button', { name: 'Rename' }).click();
   dlg = page.getByRole('dialog');
+  await dlg.waitFor();
+  a11y.push(...(await e2e.phoneFitProblems(page, 'the rename dialog', dlg)));
   await dlg.getByLabel(/^Name/).fill('Acme ops');
   await dlg.getByRole('button', { name: 'Save group' }).click();
   await page.getByRole('heading', { name: 'Acme ops', exact: true }).waitFor();
@@ -393,6 +396,7 @@ try {
   await dlg.getByRole('button', { name: 'Delete group' }).click();
   await dlg.getByRole('alert').waitFor();
   check((await api('GET', '/api/v1/notifications/groups/acme-ops')).id === 'acme-ops', 'the group is kept');
+  a11y.push(...(await e2e.phoneFitProblems(page, 'the delete group dialog with its refusal', dlg)));
   await shot(page, 'n6-delete-refused');
   await dlg.getByRole('button', { name: 'Cancel' }).click();
   await page.getByRole('button', { name: 'Delete Failed hello runs' }).click();
