@@ -591,6 +591,18 @@ try {
   const bulk = await page.locator('table.alerts tbody tr[data-alert-id]').evaluateAll((rows) => rows.map((r) => r.dataset.alertId));
   check(new Set(bulk).size === 55, 'each alert is listed once across the pages');
 
+  // Each page's code is a chunk fetched on its first visit; one no longer served (the kernel
+  // upgraded since the tab opened) is said so, with a reload that fetches the console anew.
+  step('a page whose code is gone says so and offers to reload; the reload shows it');
+  const chunks = [];
+  await page.route('**/administration/assets/chunk-*.js', (r) => (chunks.push(r.request().url()), r.fulfill({ status: 404, body: 'gone' })));
+  await page.getByRole('link', { name: 'Plugins' }).click();
+  await page.getByRole('alert').filter({ hasText: 'This page could not be loaded' }).waitFor();
+  check(chunks.length > 0, 'the Plugins page is fetched on its first visit');
+  await page.unroute('**/administration/assets/chunk-*.js');
+  await page.getByRole('button', { name: 'Reload the console' }).click();
+  await page.getByRole('heading', { name: /Loaded \(4\)/ }).waitFor();
+
   step('plugins: loaded with manifests, refused with the reason');
   await page.getByRole('link', { name: 'Plugins' }).click();
   await page.getByRole('heading', { name: /Loaded \(4\)/ }).waitFor();
