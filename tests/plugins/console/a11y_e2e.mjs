@@ -361,7 +361,7 @@ try {
     await page.context().close();
   }
 
-  step('reflow: at 320 CSS px only tables scroll sideways, in their own box (dialogs fit 390x844: checked with axe above)');
+  step('reflow: at 320 CSS px only tables scroll sideways, in their own box, also on a page narrowed once drawn (dialogs fit 390x844: checked with axe above)');
   {
     const page = await newPage({ viewport: { width: 320, height: 640 } });
     await signIn(page, adminToken);
@@ -375,6 +375,13 @@ try {
     }
     await shot(page, 'reflow-320-audit');
     check(!wide.length, `at 320 px the page scrolls sideways: ${wide.join(', ')}`);
+    // A page drawn wide and then narrowed (a phone turned, the page zoomed): the job's charts follow.
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await go(page, '/administration/jobs/nightly-hello');
+    await page.locator('.chart canvas').first().waitFor();
+    await page.setViewportSize({ width: 320, height: 640 });
+    for (let i = 0; i < 20 && (await scrollsSideways(page)); i++) await page.waitForTimeout(50);
+    check(!(await scrollsSideways(page)), `the job page narrowed to 320 px scrolls sideways: ${await page.evaluate(() => document.documentElement.scrollWidth)} px`);
     await page.context().close();
   }
 
