@@ -45,6 +45,8 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
      "PostgreSQL: a file whose first line is the password; relative paths are under "
      "kernel.data_dir"},
     {"store.password_env", "PostgreSQL: the name of an environment variable holding the password"},
+    {"store.listen_conninfo",
+     "PostgreSQL: key=value pairs overriding the connection string's for the connection that LISTENs for hints"},
     {"jobs.pools", "worker pools and their concurrency, NAME:N,NAME:N (default:4)"},
     {"jobs.stale_after_hours", "runs RUNNING longer than this are flagged stale (hours, >= 1)"},
     {"jobs.misfire", "after downtime: once (one catch-up run per scheduled job) | skip"},
@@ -215,12 +217,12 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
   } else if (key == "store.backend") {
     if (v != "sqlite" && v != "postgresql") return bad(origin, key, "'" + v + "' is not sqlite or postgresql");
     c->store_backend = v;
-  } else if (key == "store.conninfo") {
+  } else if (key == "store.conninfo" || key == "store.listen_conninfo") {
     if (v.find("://") != std::string::npos)
       return bad(origin, key, "a URI is not taken: write key=value pairs (host=... dbname=...)");
     if (v.find("password") != std::string::npos)
       return bad(origin, key, "holds a password: use store.password_file or store.password_env");
-    c->pg_conninfo = v;
+    (key == "store.conninfo" ? c->pg_conninfo : c->pg_listen_conninfo) = v;
   } else if (key == "store.host" || key == "store.database" || key == "store.user") {
     if (v.empty()) return bad(origin, key, "must not be empty");
     (key == "store.host" ? c->pg_host : key == "store.database" ? c->pg_database : c->pg_user) = v;

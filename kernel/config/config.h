@@ -59,6 +59,11 @@ struct Config {
   uint32_t pg_pool_size = 8;
   std::string pg_password_file;  // relative paths are under data_dir
   std::string pg_password_env;   // the name of an environment variable
+  // Key=value pairs that override the connection string's for the one
+  // connection that LISTENs for other kernels' hints (a server of its own
+  // when the store goes through a transaction-pooling PgBouncer). Empty:
+  // the store's.
+  std::string pg_listen_conninfo;
 
   // The job engine.
   std::vector<std::pair<std::string, int>> pools = {{"default", 4}};

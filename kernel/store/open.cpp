@@ -33,6 +33,8 @@ Status open(const config::Config& config, std::unique_ptr<Store>* out, const Ope
     if (Status s = postgresql_conninfo(config, &conninfo); !s) return s;
     PostgresOptions po;
     po.pool_size = config.pg_pool_size;
+    // libpq takes the last of a key given twice: these override the store's.
+    if (!config.pg_listen_conninfo.empty()) po.listen_conninfo = conninfo + " " + config.pg_listen_conninfo;
     return open_postgresql(conninfo, po, out);
   }
   OpenCheck check = OpenCheck::none;

@@ -311,7 +311,15 @@ bool PgStore::wait_hint(int64_t timeout_ms, Hint* hint) {
   if (!hint_conn_ || PQstatus(hint_conn_.get()) != CONNECTION_OK) {
     hint_conn_.reset();
     PgConn c;
-    if (Status s = pool_.connect(&c); !s)
+    Status s;
+    if (options_.listen_conninfo.empty()) {
+      s = pool_.connect(&c);
+    } else {
+      PGconn* raw = nullptr;
+      s = pg_connect(options_.listen_conninfo, "", &raw);
+      c = PgConn(raw);
+    }
+    if (!s)
       hint_unheard_ = s.message();
     else if (Status l =
                  pg_script(c.get(), "listen", std::string("LISTEN ") + kPgRunsChannel + "; LISTEN " + kPgCancelChannel);

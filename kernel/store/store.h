@@ -902,6 +902,9 @@ Status open_sqlite(const std::string& path, bool durable_full, std::unique_ptr<S
 // passes through to libpq).
 struct PostgresOptions {
   size_t pool_size = 8;  // connections open at most
+  // The connection string of the connection that LISTENs for other
+  // kernels' hints (Store::wait_hint); empty: `conninfo`.
+  std::string listen_conninfo;
 };
 
 // Opens the PostgreSQL store of `conninfo` (libpq's "key=value ..." form, not

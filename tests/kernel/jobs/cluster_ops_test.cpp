@@ -35,9 +35,11 @@ class ClusterOpsTest : public ::testing::Test {
     ASSERT_TRUE(e.empty()) << e;
   }
   std::unique_ptr<Kernel> start(const std::string& node, std::initializer_list<std::string> plugins) {
-    return cluster_.start_node(node, plugins, [](config::Config& cfg) {
+    return cluster_.start_node(node, plugins, [&node](config::Config& cfg) {
       cfg.lease_ms = 3000;
       cfg.claim_poll_ms = kOpsPollMs;
+      // The hints through a connection of its own settings (a name here).
+      cfg.pg_listen_conninfo = "application_name=opk-listen-" + node;
     });
   }
   static store::RunRow ops_stored(Kernel& k, int64_t id) { return test::stored_run(k, id); }
@@ -95,6 +97,14 @@ TEST_F(ClusterOpsTest, StartsHoldAndLogThroughAKernelThatDoesNotRunTheRun) {
   }
   PQfinish(listener);
   EXPECT_EQ(heard, std::vector<std::string>{std::to_string(first)});
+  // y heard them on the connection store.listen_conninfo describes.
+  PGconn* look = PQconnectdb(cluster_.db().conninfo().c_str());
+  PGresult* listening = PQexec(look,
+                               "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'opk-listen-y' AND "
+                               "query LIKE 'LISTEN opk_runs%'");
+  EXPECT_STREQ(PQgetvalue(listening, 0, 0), "1") << PQresultErrorMessage(listening);
+  PQclear(listening);
+  PQfinish(look);
 
   // A pending run y queued, held through x before it is due: past its due
   // time y does not claim it.
