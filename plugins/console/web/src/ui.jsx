@@ -4,7 +4,7 @@
 import { createContext } from 'preact';
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { followLog } from './api.js';
-import { axisTimes, clock, viewZone, zoneName } from './format.js';
+import { axisTimes, clock, number, viewZone, zoneName } from './format.js';
 import { msg, t, tr } from './i18n.js';
 
 /** The signed-in caller ({me, can(permission), types, settings}). */
@@ -539,8 +539,9 @@ export const preloadCharts = () => (window.requestIdleCallback || setTimeout)(()
 
 /**
  * A uPlot chart sized to its box; `label` describes it for screen readers.
- * Dates on its time axis are written in the operator's zone and language;
- * it is drawn again when the theme, language or zone changes.
+ * Dates on its time axis are written in the operator's zone and language,
+ * the numbers on its other axis in that language; it is drawn again when the
+ * theme, language or zone changes.
  */
 export function Chart({ title, label, data, series, bars, yLabel }) {
   const box = useRef();
@@ -567,7 +568,8 @@ export function Chart({ title, label, data, series, bars, yLabel }) {
           },
           axes: [
             { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, values: axisTimes },
-            { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, label: yLabel, size: 50 },
+            // Counts and amounts as the operator's language writes numbers (uPlot's own follow the browser's).
+            { stroke: c.axis, grid: { stroke: c.grid }, ticks: { stroke: c.grid }, label: yLabel, size: 50, values: (u, splits) => splits.map((v) => number(v)) },
           ],
           series: [
             {},
