@@ -110,12 +110,33 @@ class FeatureKernelTest : public Base {
     kernel_.reset();
   }
 
-  // Starts the kernel with cfg_ and adds the hierarchy and the users
-  // (add_feature_users) into tokens_.
+  // Puts the kernel's store on `backend`, after configure(): "sqlite" keeps
+  // its file; "postgresql" is a database of the test's own (pg_), kept
+  // across restarts.
+  void use_backend(const std::string& backend) {
+    const std::string e = test::use_store_backend(backend, &pg_, &cfg_);
+    ASSERT_TRUE(e.empty()) << e;
+  }
+
+  // Starts the kernel with cfg_ and, the first time, adds the hierarchy and
+  // the users (add_feature_users) into tokens_.
   void start() {
     kernel_ = std::make_unique<Kernel>(cfg_);
-    ASSERT_TRUE(kernel_->start());
-    ASSERT_NO_FATAL_FAILURE(add_feature_users(*kernel_, &tokens_));
+    Status s = kernel_->start();
+    ASSERT_TRUE(s) << s.message();
+    if (tokens_.empty()) {
+      ASSERT_NO_FATAL_FAILURE(add_feature_users(*kernel_, &tokens_));
+    }
+  }
+
+  // Stops the kernel and starts it again on the same store, listening on a
+  // new port; the users and their tokens stay.
+  void restart() {
+    kernel_->stop();
+    kernel_.reset();
+    port_ = test::free_port();
+    cfg_.listen = "127.0.0.1:" + std::to_string(port_);
+    start();
   }
 
   // A request as `who` (a user's name or a role's; no token for an unknown
@@ -127,6 +148,7 @@ class FeatureKernelTest : public Base {
   static nlohmann::json json(const test::Reply& r) { return nlohmann::json::parse(r.body, nullptr, false); }
 
   test::TempDir dir_;
+  test::PgDatabase pg_;  // the store on PostgreSQL (use_backend)
   std::string plugins_;
   config::Config cfg_;
   std::unique_ptr<Kernel> kernel_;

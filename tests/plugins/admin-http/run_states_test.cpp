@@ -12,33 +12,20 @@
 #include <set>
 #include <thread>
 
-#include "http_client.h"
-#include "support/kernel_util.h"
-#include "support/pg_util.h"
+#include "support/admin_feature.h"
 
 namespace opk {
 namespace {
 
 using Poco::JSON::Object;
 
-class RunStates : public ::testing::TestWithParam<std::string> {
+class RunStates : public test::FeatureKernelTest<::testing::TestWithParam<std::string>> {
  protected:
   void SetUp() override {
-    start();
-    ASSERT_TRUE(kernel_->identity()->add_user({"pat", "", "PlatformAdministrator", "platform"}));
-    ASSERT_TRUE(kernel_->identity()->issue_token("pat", 0, "test", &admin_));
-  }
-
-  void start() {
-    kernel_.reset();
-    port_ = test::free_port();
-    auto cfg = test::quiet_config(dir_, plugins_);
-    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
-    ASSERT_TRUE(e.empty()) << e;
-    cfg.listen = "127.0.0.1:" + std::to_string(port_);
-    kernel_ = std::make_unique<Kernel>(cfg);
-    Status s = kernel_->start();
-    ASSERT_TRUE(s) << s.message();
+    configure({test::bundled("hello"), test::fixture("engine_jobs")});
+    ASSERT_NO_FATAL_FAILURE(use_backend(GetParam()));
+    ASSERT_NO_FATAL_FAILURE(start());
+    admin_ = tokens_["pat"];
   }
 
   test::Reply http(const std::string& method, const std::string& target, const std::string& body = "") {
@@ -102,12 +89,6 @@ class RunStates : public ::testing::TestWithParam<std::string> {
     return t ? t->get(field).toString() : "(no termination)";
   }
 
-  test::TempDir dir_;
-  test::PgDatabase db_;
-  std::string plugins_ =
-      test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("hello"), test::fixture("engine_jobs")});
-  std::unique_ptr<Kernel> kernel_;
-  int port_ = 0;
   std::string admin_;
 };
 
@@ -200,7 +181,7 @@ TEST_P(RunStates, EachCauseIsStoredAndShownApartFromFailures) {
   std::vector<int64_t> skipped;
   ASSERT_TRUE(kernel_->store()->mark_running({crashed}, jobs::now_ms(), "", &skipped));
   ASSERT_TRUE(skipped.empty());
-  start();  // stops the kernel, then starts it again on the same store
+  restart();  // stops the kernel, then starts it again on the same store
   run = completed(shutdown);
   EXPECT_EQ(run->getValue<std::string>("status"), "stopped");
   EXPECT_EQ(termination(run, "cause"), "shutdown");

@@ -11,34 +11,22 @@
 
 #include <set>
 
-#include "http_client.h"
 #include "jobs/run.h"
-#include "support/kernel_util.h"
-#include "support/pg_util.h"
+#include "support/admin_feature.h"
 
 namespace opk {
 namespace {
 
 using Poco::JSON::Object;
 
-class RunsPage : public ::testing::TestWithParam<std::string> {
+class RunsPage : public test::FeatureKernelTest<::testing::TestWithParam<std::string>> {
  protected:
   void SetUp() override {
-    port_ = test::free_port();
-    auto cfg = test::quiet_config(dir_, plugins_);
-    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
-    ASSERT_TRUE(e.empty()) << e;
-    cfg.listen = "127.0.0.1:" + std::to_string(port_);
-    kernel_ = std::make_unique<Kernel>(cfg);
-    ASSERT_TRUE(kernel_->start());
-    auto* id = kernel_->identity();
-    ASSERT_TRUE(id->add_node("distributor:d", "platform", ""));
-    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", ""));
-    ASSERT_TRUE(id->add_node("tenant:acme", "partner:p", ""));
-    ASSERT_TRUE(id->add_user({"pat", "", "PlatformAdministrator", "platform"}));
-    ASSERT_TRUE(id->issue_token("pat", 0, "test", &admin_));
-    ASSERT_TRUE(id->add_user({"tim", "", "TenantUser", "tenant:acme"}));
-    ASSERT_TRUE(id->issue_token("tim", 0, "test", &tenant_));
+    configure({test::bundled("hello")});
+    ASSERT_NO_FATAL_FAILURE(use_backend(GetParam()));
+    ASSERT_NO_FATAL_FAILURE(start());
+    admin_ = tokens_["pat"];
+    tenant_ = tokens_["ursula"];  // a TenantUser of tenant:t
   }
 
   // Writes `n` completed runs created `age_ms` ago (1 ms apart), every
@@ -98,11 +86,6 @@ class RunsPage : public ::testing::TestWithParam<std::string> {
     return ids;
   }
 
-  test::TempDir dir_;
-  test::PgDatabase db_;
-  std::string plugins_ = test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("hello")});
-  std::unique_ptr<Kernel> kernel_;
-  int port_ = 0;
   std::string admin_, tenant_;
 };
 
@@ -110,8 +93,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, RunsPage, ::testing::Values("sqlite", "postgr
 
 TEST_P(RunsPage, CursorsPageEveryRunOnceAndFiltersNarrowThem) {
   const int64_t hour = 3600000;
-  const auto old = add_runs(60, 48 * hour, "hello", "acme");  // two days ago, for the tenant
-  const auto recent = add_runs(70, hour);                     // an hour ago
+  const auto old = add_runs(60, 48 * hour, "hello", "t");  // two days ago, for the tenant
+  const auto recent = add_runs(70, hour);                  // an hour ago
   std::vector<int64_t> newest_first(old.begin(), old.end());
   newest_first.insert(newest_first.end(), recent.begin(), recent.end());
   std::reverse(newest_first.begin(), newest_first.end());
@@ -171,7 +154,7 @@ TEST_P(RunsPage, CursorsPageEveryRunOnceAndFiltersNarrowThem) {
   job.planning = "disabled";
   job.enabled = false;
   job.id = "acme-report";
-  job.scope = "tenant:acme";
+  job.scope = "tenant:t";
   ASSERT_TRUE(kernel_->store()->create_scheduled_job(job));
   job.id = "platform-report";
   job.scope = "platform";
@@ -185,9 +168,9 @@ TEST_P(RunsPage, CursorsPageEveryRunOnceAndFiltersNarrowThem) {
     r.outcome = store::kNormal;
     r.created_ms = r.scheduled_ms = r.started_ms = now - 2 * hour + i;
     r.finished_ms = r.created_ms + 10;
-    r.target_tenant = i % 60 == 0 || i % 60 == 30 ? "acme" : i % 60 != 40 && i % 7 == 0 ? "globex" : "";
+    r.target_tenant = i % 60 == 0 || i % 60 == 30 ? "t" : i % 60 != 40 && i % 7 == 0 ? "globex" : "";
     r.scheduled_job_id = i % 60 == 20 ? "acme-report" : i % 60 == 30 || i % 60 == 50 ? "platform-report" : "";
-    r.scope = i % 60 == 40 ? "tenant:acme" : i % 2 ? "partner:p" : "";
+    r.scope = i % 60 == 40 ? "tenant:t" : i % 2 ? "partner:p" : "";
   }
   ASSERT_TRUE(kernel_->store()->create_runs(&rows));
   std::vector<int64_t> seen;  // the tenant's, newest first
@@ -222,10 +205,10 @@ TEST_P(RunsPage, CursorsPageEveryRunOnceAndFiltersNarrowThem) {
   ASSERT_TRUE(kernel_->identity()->issue_token("paula", 0, "test", &partner));
   size_t expected = 0;
   for (const auto& r : rows)
-    expected += r.scheduled_job_id == "acme-report" ||
-                (r.scheduled_job_id.empty() &&
-                 (r.target_tenant == "acme" || (r.target_tenant.empty() && r.scope == "partner:p") ||
-                  (r.target_tenant.empty() && r.scope == "tenant:acme")));
+    expected +=
+        r.scheduled_job_id == "acme-report" ||
+        (r.scheduled_job_id.empty() && (r.target_tenant == "t" || (r.target_tenant.empty() && r.scope == "partner:p") ||
+                                        (r.target_tenant.empty() && r.scope == "tenant:t")));
   EXPECT_EQ(all_pages("limit=1000&since_ms=" + std::to_string(now - 3 * hour), partner).size(), expected);
 
   // Bad input is named.
@@ -280,7 +263,7 @@ TEST_P(RunsPage, TheOverviewCountsMoreRunsThanAListHoldsAsTheListsDo) {
   const auto nightly =
       write_runs(*kernel_, 350, store::kCompleted, hour / 2, store::kError, "nightly", "hello", "", "disk full");
   write_runs(*kernel_, 100, store::kCompleted, hour / 2, store::kWarning);
-  const auto acme = write_runs(*kernel_, 60, store::kCompleted, hour / 2, store::kError, "", "echo", "acme", "timeout");
+  const auto acme = write_runs(*kernel_, 60, store::kCompleted, hour / 2, store::kError, "", "echo", "t", "timeout");
   const auto cancelled = write_runs(*kernel_, 40, store::kCompleted, hour / 2, store::kError);
   ASSERT_TRUE(kernel_->store()->execute(
       "UPDATE run_state SET end_cause = 'operator', end_by = 'pat', cancelled_by = 'pat' WHERE id >= $1 AND id <= $2",

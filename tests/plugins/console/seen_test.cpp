@@ -6,31 +6,19 @@
 #include <Poco/JSON/Object.h>
 #include <gtest/gtest.h>
 
-#include "../admin-http/http_client.h"
-#include "support/kernel_util.h"
-#include "support/pg_util.h"
+#include "support/admin_feature.h"
 
 namespace opk {
 namespace {
 
-class SeenMarks : public ::testing::TestWithParam<std::string> {
+class SeenMarks : public test::FeatureKernelTest<::testing::TestWithParam<std::string>> {
  protected:
   void SetUp() override {
-    port_ = test::free_port();
-    auto cfg = test::quiet_config(dir_, plugins_);
-    const std::string e = test::use_store_backend(GetParam(), &db_, &cfg);
-    ASSERT_TRUE(e.empty()) << e;
-    cfg.listen = "127.0.0.1:" + std::to_string(port_);
-    kernel_ = std::make_unique<Kernel>(cfg);
-    ASSERT_TRUE(kernel_->start());
-    auto* id = kernel_->identity();
-    ASSERT_TRUE(id->add_user({"pat", "", "PlatformAdministrator", "platform"}));
-    ASSERT_TRUE(id->issue_token("pat", 0, "test", &pat_));
-    ASSERT_TRUE(id->add_node("distributor:d", "platform", ""));
-    ASSERT_TRUE(id->add_node("partner:p", "distributor:d", ""));
-    ASSERT_TRUE(id->add_node("tenant:acme", "partner:p", ""));
-    ASSERT_TRUE(id->add_user({"ann", "", "TenantUser", "tenant:acme"}));
-    ASSERT_TRUE(id->issue_token("ann", 0, "test", &ann_));
+    configure({test::bundled("console")});
+    ASSERT_NO_FATAL_FAILURE(use_backend(GetParam()));
+    ASSERT_NO_FATAL_FAILURE(start());
+    pat_ = tokens_["pat"];
+    ann_ = tokens_["ursula"];  // a TenantUser
   }
 
   test::Reply post(const std::string& token, const std::string& body) {
@@ -51,11 +39,6 @@ class SeenMarks : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
-  test::TempDir dir_;
-  test::PgDatabase db_;
-  std::string plugins_ = test::plugins_dir(dir_, {test::bundled("admin-http"), test::bundled("console")});
-  std::unique_ptr<Kernel> kernel_;
-  int port_ = 0;
   std::string pat_, ann_;
 };
 
