@@ -741,9 +741,11 @@ Status PgStore::repair_open_runs(int64_t max_ids, int64_t* repaired) {
   // reader of open_runs (never claimed, taken over or cancelled). Every id
   // below the mark is looked at once, in order, from where the last look
   // ended (store_marks 'open_checked', its row locked to the commit: one
-  // kernel at a time); an open run found there is listed as lingering, as
-  // the mark lists an open run it passes. A range of the primary key, at
-  // most `max_ids` long.
+  // kernel at a time, and a kernel that finds it locked leaves this look to
+  // the one holding it rather than wait for its scan, as the housekeeping
+  // that calls this fires the schedules too); an open run found there is
+  // listed as lingering, as the mark lists an open run it passes. A range of
+  // the primary key, at most `max_ids` long.
   int64_t found = 0;
   Status s = in_transaction("repair open runs", [&](PGconn* c) {
     if (Status w = pg_exec(c, "repair open runs",
@@ -754,11 +756,12 @@ Status PgStore::repair_open_runs(int64_t max_ids, int64_t* repaired) {
       return w;
     PgResult m;
     if (Status w = pg_exec(c, "repair open runs",
-                           "SELECT (SELECT value FROM store_marks WHERE name = 'open_checked' FOR UPDATE), (SELECT "
-                           "value FROM store_marks WHERE name = 'open_from')",
+                           "SELECT (SELECT value FROM store_marks WHERE name = 'open_checked' FOR UPDATE SKIP LOCKED), "
+                           "(SELECT value FROM store_marks WHERE name = 'open_from')",
                            {}, &m);
         !w)
       return w;
+    if (PQgetisnull(m.get(), 0, 0)) return Status::ok();  // another kernel is looking
     const int64_t from = std::strtoll(PQgetvalue(m.get(), 0, 0), nullptr, 10);
     const int64_t mark = std::strtoll(PQgetvalue(m.get(), 0, 1), nullptr, 10);
     const int64_t to = std::min(mark, from + std::max<int64_t>(max_ids, 1));

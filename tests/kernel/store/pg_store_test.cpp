@@ -162,6 +162,37 @@ TEST_F(PgStoreTest, OpenRunsTheMarkPassedAreListedAgainAtTheKernelsStart) {
   EXPECT_EQ(pending[0].id, later[0].id);
 }
 
+TEST_F(PgStoreTest, ALookForLostOpenRunsDoesNotWaitForAnotherKernels) {
+  // Another kernel's look holds the row of how far the looks got: this one
+  // leaves the look to it and answers at once (its housekeeping fires the
+  // schedules too), and looks again once that one is done.
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "hello";
+  ASSERT_TRUE(store_->create_runs(&runs));
+  ASSERT_TRUE(store_->execute("UPDATE store_marks SET value = $1 WHERE name = 'open_from'",
+                              {std::to_string(runs[0].id + 1)}, nullptr));
+  int64_t repaired = -1;
+  ASSERT_TRUE(store_->execute(
+      "INSERT INTO store_marks (name, value) VALUES ('open_checked', 0) ON CONFLICT (name) DO NOTHING", {}, nullptr));
+  internal::PgConn other = connect();
+  EXPECT_EQ(sql(other.get(), "BEGIN"), "");
+  EXPECT_EQ(sql(other.get(), "SELECT value FROM store_marks WHERE name = 'open_checked' FOR UPDATE"), "0");
+  std::atomic<bool> done{false};
+  Status looked;
+  std::thread look([&] {
+    looked = store_->repair_open_runs(1000000, &repaired);
+    done = true;
+  });
+  for (int i = 0; i < 1000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(done.load()) << "the look waited for another kernel's";
+  EXPECT_EQ(sql(other.get(), "COMMIT"), "");
+  look.join();
+  EXPECT_TRUE(looked) << looked.message();
+  EXPECT_EQ(repaired, 0);
+  ASSERT_TRUE(store_->repair_open_runs(1000000, &repaired));
+  EXPECT_EQ(repaired, 1);
+}
+
 TEST_F(PgStoreTest, APluginsStatementRunsAsItsOwnRoleAndCannotLeaveIt) {
   ASSERT_TRUE(store_->migrate("plugin-x", {{1, "t", "CREATE TABLE p_plugin_x_t (k TEXT PRIMARY KEY, v TEXT)"}}));
   ASSERT_TRUE(store_->migrate("plugin-y", {{1, "t", "CREATE TABLE p_plugin_y_t (k TEXT PRIMARY KEY)"}}));
