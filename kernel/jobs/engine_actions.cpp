@@ -371,6 +371,9 @@ Status Engine::hold(int64_t run_id, bool hold, const Actor& actor, const std::st
     else if (g && row.phase == store::kRunning)
       s = Status::conflict(run + " is not pending: node '" + row.node +
                            "' has claimed it and runs it; only a pending run is held (cancel it to stop it)");
+    else if (g && row.phase == store::kPending)
+      s = Status::conflict(run + " was not pending at that moment (claimed or changed meanwhile) and is pending " +
+                           "again; ask again to " + (hold ? "hold" : "release") + " it");
   }
   if (s && !hold) {
     // A released run goes back into its pool's queue.

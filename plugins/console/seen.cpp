@@ -11,6 +11,7 @@
 #include <opskernel/route_input.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 #include <string_view>
 
@@ -28,7 +29,14 @@ constexpr size_t kMaxMarks = 1000;
 
 int64_t seen_int(const Json& v) {
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_string()) return std::stoll(v.get<std::string>());
+  if (v.is_string()) {
+    // Read back as text (the columns are BIGINT): not a number reads as 0
+    // instead of throwing through the route.
+    const auto& text = v.get_ref<const std::string&>();
+    int64_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    return ec == std::errc() && end == text.data() + text.size() ? n : 0;
+  }
   return 0;
 }
 
