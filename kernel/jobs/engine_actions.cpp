@@ -263,7 +263,11 @@ Status Engine::cancel_in_flight(int64_t run_id, const store::RunRow& row, const 
     std::lock_guard lock(mu_);
     {
       auto it = flights_.find(run_id);
-      if (it == flights_.end() && opts_.cluster) {
+      // Cluster: a claim of it this node is still trying, of a run the store
+      // shows another node holds, is no run here (that node runs it).
+      const bool tried_here =
+          it != flights_.end() && !it->second->claimed && !row.node.empty() && row.node != opts_.node;
+      if ((it == flights_.end() || tried_here) && opts_.cluster) {
         elsewhere = true;
       } else if (it == flights_.end()) {
         s = Status::conflict("run " + std::to_string(run_id) +
