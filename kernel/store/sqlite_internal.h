@@ -186,9 +186,9 @@ class SqliteStore final : public PortableStore {
   // the writer connection (each after a schema change or anything else
   // that expired it), summed: the kernel's own and the plugins' kept ones.
   int64_t writer_reprepares();
-  // How many plugin statements have been prepared on the reader
-  // connections (each kept for its next use on that connection: a
-  // statement run again on the same connection is not prepared again).
+  // How many statements (plugins' and the kernel's reads through query)
+  // have been prepared on the reader connections (each kept for its next
+  // use on that connection: run again there, it is not prepared again).
   int64_t reader_prepares() const { return reader_prepares_.load(std::memory_order_relaxed); }
 
  private:
@@ -356,12 +356,14 @@ class SqliteStore final : public PortableStore {
   void events_committed(int64_t before);
 
   // --- plugins' SQL (sqlite_plugin_sql.cpp)
-  // Prepares, binds, steps one statement; rows (if wanted) as text.
-  static Status run_one(sqlite3* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params,
-                        std::vector<std::vector<std::optional<std::string>>>* rows, int64_t* changed);
   // Plugins' statements kept prepared on one connection, by plugin and
-  // text (defined below the class).
+  // text (defined below the class); the kernel's reads on a reader too.
   struct PluginStmtCache;
+  // Prepares, binds, steps one statement; rows (if wanted) as text. A read
+  // is kept prepared in `cache` when given (`prepares` counts the misses).
+  static Status run_one(sqlite3* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                        std::vector<std::vector<std::optional<std::string>>>* rows, int64_t* changed,
+                        PluginStmtCache* cache = nullptr, std::atomic<int64_t>* prepares = nullptr);
   // What one statement of a plugin may do: `owner` empty runs unfenced;
   // `read_only` refuses writes; rows as text, typed, or not wanted.
   struct PluginCall {

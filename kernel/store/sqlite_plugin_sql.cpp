@@ -196,7 +196,7 @@ Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
   // The fence stays on for the statement's steps too: a cached statement
   // that a schema change makes SQLite prepare again is checked again.
   Fenced fenced(call.owner.empty() ? nullptr : &f);
-  PluginStmtCache* cache = call.owner.empty() ? nullptr : call.cache;
+  PluginStmtCache* cache = call.cache;
   std::string key;
   sqlite3_stmt* st = nullptr;
   if (cache) {
@@ -229,8 +229,9 @@ Status SqliteStore::run_plugin_sql(sqlite3* conn, const std::string& sql,
       sqlite3_finalize(st);
       return Status::invalid("SQL: one statement per call");
     }
-    // Kept unless it changes the schema (run once, as migrations are).
-    if (cache && !f.ddl) {
+    // Kept unless it changes the schema (run once, as migrations are); the
+    // kernel's own (unfenced) only when it only reads.
+    if (cache && !f.ddl && (!call.owner.empty() || sqlite3_stmt_readonly(st))) {
       if (cache->statements.size() >= PluginStmtCache::kMaxStatements) cache->clear();
       cache->statements.emplace(key, st);
       keep = true;
@@ -321,8 +322,9 @@ bool SqliteStore::exec_plugin_script(sqlite3* conn, const std::string& owner, co
 
 Status SqliteStore::run_one(sqlite3* conn, const std::string& sql,
                             const std::vector<std::optional<std::string>>& params,
-                            std::vector<std::vector<std::optional<std::string>>>* rows, int64_t* changed) {
-  Status s = run_plugin_sql(conn, sql, params, {{}, rows != nullptr, rows, nullptr, changed});
+                            std::vector<std::vector<std::optional<std::string>>>* rows, int64_t* changed,
+                            PluginStmtCache* cache, std::atomic<int64_t>* prepares) {
+  Status s = run_plugin_sql(conn, sql, params, {{}, rows != nullptr, rows, nullptr, changed, cache, prepares});
   if (!sqlite3_get_autocommit(conn)) {
     // A plugin may not hold a transaction open on the shared connection.
     sqlite3_exec(conn, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -341,7 +343,8 @@ Status SqliteStore::query(const std::string& sql, const std::vector<std::optiona
                           std::vector<std::vector<std::optional<std::string>>>* rows) {
   try {
     Poco::Data::Session s = readers_->get();
-    return run_one(Poco::Data::SQLite::Utility::dbHandle(s), sql, params, rows, nullptr);
+    sqlite3* conn = Poco::Data::SQLite::Utility::dbHandle(s);
+    return run_one(conn, sql, params, rows, nullptr, reader_cache(conn), &reader_prepares_);
   } catch (const Poco::Exception& e) {
     return Status::unavailable("store: " + e.displayText());
   }

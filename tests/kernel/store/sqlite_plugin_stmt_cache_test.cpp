@@ -191,6 +191,14 @@ TEST_F(PluginStmtCacheTest, PluginsReadsAreKeptOnTheReaderConnections) {
   s = store_->plugin_query("plugin-x", "DELETE FROM p_plugin_x_t WHERE name = $1", {"a"}, &rows);
   EXPECT_EQ(s.code(), OPK_ERR_INVALID_ARGUMENT) << s.message();
   EXPECT_EQ(count("p_plugin_x_t"), 1);
+  // The kernel's own reads through query are kept too (under no plugin's
+  // name, so never run for one).
+  const int64_t kernel_before = sqlite->reader_prepares();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(count("audit"), 0);
+  EXPECT_EQ(sqlite->reader_prepares() - kernel_before, 1);
+  rows.clear();
+  s = store_->plugin_query("plugin-x", "SELECT COUNT(*) FROM audit", {}, &rows);
+  EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
 }
 
 TEST_F(PluginStmtCacheTest, ManyDifferentStatementsAndWrongParameterCountsStayCorrect) {
