@@ -292,8 +292,8 @@ Status Outbox::consume_once(int64_t wait_ms, size_t* got) {
     Rendering r = rendering_of(std::move(e));
     const std::string event_json = event_json_of(r);
     for (const auto& [rule, scope] : matched) {
-      bool body_is_json = false;
-      const Message m = render(r, *rule, &body_is_json);
+      bool envelope = false;
+      const Message m = render(r, *rule, &envelope);
       if (!m.render_error.empty())
         p_.host().warn("notifications: rule " + rule->id + ", event " + std::to_string(r.event.seq) +
                        ": the default template was used: " + m.render_error);
@@ -313,7 +313,7 @@ Status Outbox::consume_once(int64_t wait_ms, size_t* got) {
           ep = endpoints.emplace(rule->channel + '\n' + x.to, endpoint_id(rule->channel, x.to)).first;
         d.endpoint = ep->second;
         d.message_text =
-            stored_message(m, body_is_json, event_json, x.options.dump(-1, ' ', false, Json::error_handler_t::replace));
+            stored_message(m, envelope, event_json, x.options.dump(-1, ' ', false, Json::error_handler_t::replace));
         d.state = kPending;
         d.next_attempt_ms = first_ms;
         d.created_ms = d.updated_ms = now;

@@ -2,6 +2,7 @@
 // of the event kind, in English or Swedish.
 #include "render.h"
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 #include <mutex>
@@ -177,6 +178,19 @@ std::vector<TemplateError> check_templates(const Templates& t) {
 namespace {
 
 std::string json_text_of(const std::string& v) {
+  // Most texts here are printable ASCII without quotes or backslashes,
+  // which nlohmann writes as they are.
+  if (std::all_of(v.begin(), v.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
+      })) {
+    std::string out;
+    out.reserve(v.size() + 2);
+    out.push_back('"');
+    out += v;
+    out.push_back('"');
+    return out;
+  }
   return Json(v).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -275,9 +289,9 @@ Message render(const Event& event, const Rule& rule) {
   return render(r, rule);
 }
 
-Message render(Rendering& r, const Rule& rule, bool* body_is_json) {
+Message render(Rendering& r, const Rule& rule, bool* envelope) {
   Message m;
-  if (body_is_json) *body_is_json = false;
+  if (envelope) *envelope = false;
   r.data["rule"] = {{"id", rule.id}, {"name", rule.name}, {"group_id", rule.group_id}};
   const Json& data = r.data;
   const Event& event = r.event;
@@ -289,8 +303,10 @@ Message render(Rendering& r, const Rule& rule, bool* body_is_json) {
   if (rule.channel == "webhook") {
     m.body = part(rule.templates.body, nullptr, "template.body", data, false, event.time_ms, &m);
     if (m.body.empty()) {
-      m.body = webhook_envelope(r);
-      if (body_is_json) *body_is_json = true;
+      if (envelope)
+        *envelope = true;  // left to the caller
+      else
+        m.body = webhook_envelope(r);
     }
     m.content_type = "application/json";
     return m;
@@ -321,12 +337,12 @@ std::string event_json_of(const Rendering& r) {
   return out;
 }
 
-std::string stored_message(const Message& m, bool body_is_json, const std::string& event_json,
+std::string stored_message(const Message& m, bool envelope, const std::string& event_json,
                            const std::string& options_json) {
   std::string out;
-  out.reserve((body_is_json ? 0 : m.body.size()) + event_json.size() + m.subject.size() + m.html_body.size() +
+  out.reserve((envelope ? 0 : m.body.size()) + event_json.size() + m.subject.size() + m.html_body.size() +
               options_json.size() + 128);
-  out += body_is_json ? "{\"body_of\":\"event\"" : "{\"body\":" + json_text_of(m.body);
+  out += envelope ? "{\"body_of\":\"event\"" : "{\"body\":" + json_text_of(m.body);
   out += ",\"content_type\":";
   out += json_text_of(m.content_type);
   out += ",\"event_json\":";

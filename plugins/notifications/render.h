@@ -61,9 +61,10 @@ struct Rendering {
 Rendering rendering_of(Event event);
 
 // What render(event, rule) gives, from a Rendering of the event (its
-// data's "rule" is set to `rule`'s). body_is_json is set when the body is
-// the webhook's default envelope.
-Message render(Rendering& r, const Rule& rule, bool* body_is_json = nullptr);
+// data's "rule" is set to `rule`'s). With `envelope` not null, a body that
+// would be the webhook's default envelope is left empty and *envelope set
+// instead (the outbox stores "body_of": "event" for it).
+Message render(Rendering& r, const Rule& rule, bool* envelope = nullptr);
 
 // The event as the channels get it (opk_notification.event_json): the
 // object {kind, payload, scope, seq, subject, time_ms} byte for byte as
@@ -72,11 +73,11 @@ std::string event_json_of(const Rendering& r);
 
 // A delivery's message as the outbox stores it: the object {body,
 // content_type, event_json, html_body, options, subject} byte for byte as
-// nlohmann writes it, without building the document. A body that is the
-// webhook's default envelope (`body_is_json`, from render) is not stored:
+// nlohmann writes it, without building the document. When `envelope` (set
+// by render), the body is the webhook's default envelope and is not stored:
 // "body_of": "event" stands for it, and load_message makes it again from
 // event_json, so the event's document is stored once.
-std::string stored_message(const Message& m, bool body_is_json, const std::string& event_json,
+std::string stored_message(const Message& m, bool envelope, const std::string& event_json,
                            const std::string& options_json);
 
 // Parses a stored message; a body left out ("body_of": "event") is made
