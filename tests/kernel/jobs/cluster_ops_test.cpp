@@ -72,6 +72,10 @@ TEST_F(ClusterOpsTest, StartsHoldAndLogThroughAKernelThatDoesNotRunTheRun) {
     ASSERT_TRUE(x->store()->create_runs(&rows, nullptr));
     ids.push_back(rows[0].id);
   }
+  // The later creations send no hint while the first's start is more than
+  // the store's lead (500 ms, kPgHintLeadMs) away; a machine slow enough to
+  // take longer than that over the three lets them send their own.
+  const bool within_lead = now_ms() + 500 < first;
   EXPECT_TRUE(ops_eventually(
       [&] {
         for (int64_t id : ids)
@@ -96,7 +100,16 @@ TEST_F(ClusterOpsTest, StartsHoldAndLogThroughAKernelThatDoesNotRunTheRun) {
     PQfreemem(n);
   }
   PQfinish(listener);
-  EXPECT_EQ(heard, std::vector<std::string>{std::to_string(first)});
+  if (within_lead) {
+    EXPECT_EQ(heard, std::vector<std::string>{std::to_string(first)});
+  } else {
+    // The first names its start; any other names a later one's, once.
+    ASSERT_FALSE(heard.empty());
+    EXPECT_EQ(heard.front(), std::to_string(first));
+    for (size_t i = 1; i < heard.size(); ++i)
+      EXPECT_TRUE(heard[i] == std::to_string(first + 100) || heard[i] == std::to_string(first + 200)) << heard[i];
+    EXPECT_LE(heard.size(), 3u);
+  }
   // y heard them on the connection store.listen_conninfo describes.
   PGconn* look = PQconnectdb(cluster_.db().conninfo().c_str());
   PGresult* listening = PQexec(look,
