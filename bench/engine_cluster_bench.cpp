@@ -26,10 +26,12 @@
 //               survivor; with the lease the kernels are configured with.
 // Usage: opk_engine_cluster_bench [--quick] [--pg CONNINFO] [--lease-ms N]
 //          [--only throughput|lag|lag-across|recovery] [--kernels 1,2,3] [--no-sqlite]
-//          [--pool N] [--runs N] [--claim-poll-ms N]
+//          [--pool N] [--runs N] [--claim-poll-ms N] [--no-prepared]
 // --claim-poll-ms N: how often an idle kernel looks for due runs in the
 // store ([jobs] claim_poll_ms, default 1,000).
 // --runs N: the throughput rounds' runs (20,000; 2,000 with --quick).
+// --no-prepared: the kernels send every statement unprepared ([store]
+// prepared_statements = false, as behind PgBouncer < 1.21).
 // --pg CONNINFO: a server to use instead of starting one (the benchmark
 // creates and drops databases opk_bench_*; the connection must be allowed to).
 #include <libpq-fe.h>
@@ -206,6 +208,7 @@ struct Setup {
   int lag_runs = 100;             // lag
   int sleepers = 2;               // recovery, per kernel
   pid_t postmaster = 0;           // the server's, when it runs on this machine
+  bool prepared = true;           // [store] prepared_statements
 };
 
 RunNow cb_request(const char* type, const std::string& params, int64_t start_at_ms = 0) {
@@ -257,6 +260,7 @@ bool cb_read_all(int fd, void* p, size_t n) {
     c.pg_conninfo = s.conninfo;
     c.lease_ms = s.lease_ms;
     c.claim_poll_ms = s.claim_poll_ms;
+    c.pg_prepared_statements = s.prepared;
   }
   opk::log::setup(c.log);
   Kernel k(c);
@@ -603,6 +607,8 @@ int main(int argc, char** argv) {
       base.pool = std::stoi(next());
     else if (a == "--runs")
       runs_given = std::stoi(next());
+    else if (a == "--no-prepared")
+      base.prepared = false;
     else if (a == "--no-sqlite")
       with_sqlite = false;
     else {
@@ -687,8 +693,8 @@ int main(int argc, char** argv) {
 
   std::cout << "opskernel job engine benchmark, several kernels (" << rounds << " round(s), "
             << std::thread::hardware_concurrency() << " cores; kernels as processes, " << base.pool
-            << " workers each, claim_poll_ms " << base.claim_poll_ms << "; SQLite WAL synchronous=FULL; PostgreSQL "
-            << settings << ")\n";
+            << " workers each, claim_poll_ms " << base.claim_poll_ms << (base.prepared ? "" : ", statements unprepared")
+            << "; SQLite WAL synchronous=FULL; PostgreSQL " << settings << ")\n";
   for (const auto& c : configs) {
     const Figures& f = c.f;
     std::cout << "  " << c.label << "\n";

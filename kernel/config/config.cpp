@@ -41,6 +41,9 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"store.user", "PostgreSQL: the role to connect as (overrides conninfo's)"},
     {"store.sslmode", "PostgreSQL: disable | allow | prefer | require | verify-ca | verify-full (TLS)"},
     {"store.pool_size", "PostgreSQL: connections the store opens at most (1..256)"},
+    {"store.prepared_statements",
+     "PostgreSQL: true | false: the hot path's statements prepared once per connection (false for PgBouncer < "
+     "1.21 in transaction pooling)"},
     {"store.password_file",
      "PostgreSQL: a file whose first line is the password; relative paths are under "
      "kernel.data_dir"},
@@ -238,6 +241,8 @@ Status apply(const std::string& origin, const std::string& key, const std::strin
     uint64_t n = 0;
     if (Status s = parse_uint(origin, key, v, 1, 256, &n); !s) return s;
     c->pg_pool_size = static_cast<uint32_t>(n);
+  } else if (key == "store.prepared_statements") {
+    return parse_bool(origin, key, v, &c->pg_prepared_statements);
   } else if (key == "store.password_file") {
     c->pg_password_file = v;
   } else if (key == "store.password_env") {

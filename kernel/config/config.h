@@ -57,6 +57,10 @@ struct Config {
   std::string pg_conninfo;
   std::string pg_host, pg_port, pg_database, pg_user, pg_sslmode;
   uint32_t pg_pool_size = 8;
+  // The hot path's statements prepared once per connection; false for a
+  // pooler that moves a client between server sessions (PgBouncer < 1.21 in
+  // transaction pooling).
+  bool pg_prepared_statements = true;
   std::string pg_password_file;  // relative paths are under data_dir
   std::string pg_password_env;   // the name of an environment variable
   // Key=value pairs that override the connection string's for the one

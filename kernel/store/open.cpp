@@ -35,6 +35,7 @@ Status open(const config::Config& config, std::unique_ptr<Store>* out, const Ope
     po.pool_size = config.pg_pool_size;
     // libpq takes the last of a key given twice: these override the store's.
     if (!config.pg_listen_conninfo.empty()) po.listen_conninfo = conninfo + " " + config.pg_listen_conninfo;
+    po.prepared_statements = config.pg_prepared_statements;
     return open_postgresql(conninfo, po, out);
   }
   OpenCheck check = OpenCheck::none;

@@ -26,13 +26,13 @@ Status PgStore::insert_audit(PGconn* conn, const std::vector<AuditRow>& rows) {
     col.text(7, a.outcome);
     col.text(8, a.source);
   }
-  return pg_exec(conn, "audit",
-                 "INSERT INTO audit (time_ms, actor, role, action, target, reason, params_json, outcome, source) "
-                 "SELECT time_ms, actor, role, action, target, reason, params_json, outcome, source FROM "
-                 "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
-                 "$8::text[], $9::text[]) WITH ORDINALITY AS a(time_ms, actor, role, action, target, reason, "
-                 "params_json, outcome, source, n) ORDER BY n",
-                 col.params());
+  return pg_exec_hot(conn, "opk_insert_audit", "audit",
+                     "INSERT INTO audit (time_ms, actor, role, action, target, reason, params_json, outcome, source) "
+                     "SELECT time_ms, actor, role, action, target, reason, params_json, outcome, source FROM "
+                     "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+                     "$8::text[], $9::text[]) WITH ORDINALITY AS a(time_ms, actor, role, action, target, reason, "
+                     "params_json, outcome, source, n) ORDER BY n",
+                     col.params());
 }
 
 }  // namespace opk::store::internal

@@ -182,12 +182,13 @@ Status PgStore::claim_runs(const ClaimRequest& q, std::vector<RunRow>* claimed,
     PgResult r;
     Status w;
     if (!q.ids.empty()) {
-      w = pg_exec(c, "claim runs",
-                  kLive +
-                      "pick AS (SELECT id FROM run_state WHERE id = ANY($4::bigint[]) AND phase = 'PENDING' AND hold = "
-                      "0 AND EXISTS (SELECT 1 FROM me) ORDER BY id FOR UPDATE SKIP LOCKED)" +
-                      kSet,
-                  {q.node, std::to_string(q.epoch), std::to_string(started), pg_bigint_array(q.ids)}, &r);
+      w = pg_exec_hot(
+          c, "opk_claim_by_id", "claim runs",
+          kLive +
+              "pick AS (SELECT id FROM run_state WHERE id = ANY($4::bigint[]) AND phase = 'PENDING' AND hold = "
+              "0 AND EXISTS (SELECT 1 FROM me) ORDER BY id FOR UPDATE SKIP LOCKED)" +
+              kSet,
+          {q.node, std::to_string(q.epoch), std::to_string(started), pg_bigint_array(q.ids)}, &r);
     }
     if (!w) return w;
     std::vector<int64_t> ids;
@@ -207,8 +208,8 @@ Status PgStore::claim_runs(const ClaimRequest& q, std::vector<RunRow>* claimed,
       std::vector<int64_t> tried;
       for (int pass = 0; pass < 3 && ids.size() < want; ++pass) {
         PgResult cand;
-        if (Status rd = pg_exec(
-                c, "claim runs",
+        if (Status rd = pg_exec_hot(
+                c, "opk_claim_candidates", "claim runs",
                 "SELECT s.id FROM run_state s JOIN runs r ON r.id = s.id WHERE s.id IN (SELECT id FROM "
                 "open_runs) AND s.phase = 'PENDING' AND s.hold = 0 AND r.scheduled_ms <= $1 AND "
                 "r.job_type = ANY($2::text[]) AND s.id <> ALL($3::bigint[]) ORDER BY r.priority DESC, "
@@ -223,15 +224,15 @@ Status PgStore::claim_runs(const ClaimRequest& q, std::vector<RunRow>* claimed,
         if (candidates.empty()) break;
         tried.insert(tried.end(), candidates.begin(), candidates.end());
         PgResult locked;
-        if (Status lk = pg_exec(c, "claim runs",
-                                kLive +
-                                    "pick AS (SELECT id FROM run_state WHERE id = ANY($4::bigint[]) AND phase = "
-                                    "'PENDING' AND hold = 0 AND EXISTS (SELECT 1 FROM me) ORDER BY "
-                                    "array_position($4::bigint[], id) LIMIT $5 FOR UPDATE SKIP LOCKED)" +
-                                    kSet,
-                                {q.node, std::to_string(q.epoch), std::to_string(started), pg_bigint_array(candidates),
-                                 std::to_string(want - ids.size())},
-                                &locked);
+        if (Status lk = pg_exec_hot(c, "opk_claim_locked", "claim runs",
+                                    kLive +
+                                        "pick AS (SELECT id FROM run_state WHERE id = ANY($4::bigint[]) AND phase = "
+                                        "'PENDING' AND hold = 0 AND EXISTS (SELECT 1 FROM me) ORDER BY "
+                                        "array_position($4::bigint[], id) LIMIT $5 FOR UPDATE SKIP LOCKED)" +
+                                        kSet,
+                                    {q.node, std::to_string(q.epoch), std::to_string(started),
+                                     pg_bigint_array(candidates), std::to_string(want - ids.size())},
+                                    &locked);
             !lk)
           return lk;
         for (int i = 0; i < PQntuples(locked.get()); ++i)
@@ -407,11 +408,12 @@ Status PgStore::fence_completions(PGconn* c, const std::vector<Completion>& cs, 
   std::set<int64_t> held;  // runs whose fenced completions may be stored
   for (const auto& [who, ids] : fenced) {
     PgResult r;
-    if (Status s = pg_exec(c, "fence of node " + who.first,
-                           "WITH n AS (SELECT 1 FROM cluster_nodes WHERE id = $1 AND epoch = $2 AND status <> 'dead') "
-                           "SELECT s.id FROM run_state s, n WHERE s.id = ANY($3::bigint[]) AND s.node = $1 AND "
-                           "s.claim_epoch = $2",
-                           {who.first, std::to_string(who.second), pg_bigint_array(ids)}, &r);
+    if (Status s =
+            pg_exec_hot(c, "opk_fence", "fence of node " + who.first,
+                        "WITH n AS (SELECT 1 FROM cluster_nodes WHERE id = $1 AND epoch = $2 AND status <> 'dead') "
+                        "SELECT s.id FROM run_state s, n WHERE s.id = ANY($3::bigint[]) AND s.node = $1 AND "
+                        "s.claim_epoch = $2",
+                        {who.first, std::to_string(who.second), pg_bigint_array(ids)}, &r);
         !s)
       return s;
     for (int i = 0; i < PQntuples(r.get()); ++i) held.insert(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));

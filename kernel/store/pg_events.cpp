@@ -38,11 +38,14 @@ EventRow pg_event_of(const std::vector<std::string>& r) {
 
 Status PgStore::insert_events(PGconn* conn, const std::vector<const EventRow*>& events, int64_t* first_seq) {
   if (events.empty() && !first_seq) return Status::ok();
-  if (Status s = pg_exec(conn, "event log lock", "SELECT pg_advisory_xact_lock($1)", {std::to_string(kPgEventLock)});
+  if (Status s = pg_exec_hot(conn, "opk_event_lock", "event log lock", "SELECT pg_advisory_xact_lock($1)",
+                             {std::to_string(kPgEventLock)});
       !s)
     return s;
   PgResult r;
-  if (Status s = pg_exec(conn, "event log", "SELECT COALESCE(MAX(seq), 0) FROM events", {}, &r); !s) return s;
+  if (Status s = pg_exec_hot(conn, "opk_event_seq", "event log", "SELECT COALESCE(MAX(seq), 0) FROM events", {}, &r);
+      !s)
+    return s;
   int64_t seq = std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10);
   if (first_seq) *first_seq = seq + 1;
   if (!events.empty()) {
@@ -57,11 +60,12 @@ Status PgStore::insert_events(PGconn* conn, const std::vector<const EventRow*>& 
       col.text(5, e->subject);
       col.text(6, e->payload_json);
     }
-    if (Status s = pg_exec(conn, "insert events",
-                           std::string("INSERT INTO events (") + kPgEventColumns +
-                               ") SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
-                               "$6::text[], $7::text[])",
-                           col.params());
+    if (Status s =
+            pg_exec_hot(conn, "opk_insert_events", "insert events",
+                        std::string("INSERT INTO events (") + kPgEventColumns +
+                            ") SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
+                            "$6::text[], $7::text[])",
+                        col.params());
         !s)
       return s;
   }

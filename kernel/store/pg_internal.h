@@ -72,6 +72,15 @@ using PgParams = std::vector<std::optional<std::string>>;
 Status pg_exec(PGconn* conn, const std::string& what, const std::string& sql, const PgParams& params,
                PgResult* out = nullptr);
 
+// Runs one of the store's hot statements (fixed text for `name`, a name of
+// its own) as pg_exec does. On a connection of a pool that prepares them
+// (PgPool, PostgresOptions::prepared_statements) it is prepared once, under
+// `name`, the first time the connection runs it, and executed by name from
+// then on, so the server parses and plans it once per connection; on any
+// other connection it is sent as pg_exec sends it.
+Status pg_exec_hot(PGconn* conn, const char* name, const std::string& what, const std::string& sql,
+                   const PgParams& params, PgResult* out = nullptr);
+
 // Runs statements separated by ';' without parameters (a migration script).
 Status pg_script(PGconn* conn, const std::string& what, const std::string& sql);
 
@@ -110,10 +119,12 @@ class PgColumns {
 };
 
 // A fixed-size pool of connections to one database. A connection found
-// broken is closed and replaced on its next use.
+// broken is closed and replaced on its next use. With `prepared`, each
+// connection it opens keeps the names of the hot statements prepared on it
+// (pg_exec_hot).
 class PgPool {
  public:
-  PgPool(std::string conninfo, size_t size);
+  PgPool(std::string conninfo, size_t size, bool prepared = false);
   ~PgPool();
   PgPool(const PgPool&) = delete;
   PgPool& operator=(const PgPool&) = delete;
@@ -146,6 +157,7 @@ class PgPool {
 
   const std::string conninfo_;
   const size_t size_;
+  const bool prepared_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<PGconn*> idle_;

@@ -108,10 +108,11 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
       }
     if (any) {
       PgResult t;
-      if (Status s = pg_exec(c, "create runs",
-                             "SELECT r.scheduled_job_id, r.slot_ms FROM runs r JOIN unnest($1::text[], $2::bigint[]) "
-                             "AS w(job, slot) ON r.scheduled_job_id = w.job AND r.slot_ms = w.slot",
-                             {jobs + "}", slots + "}"}, &t);
+      if (Status s =
+              pg_exec_hot(c, "opk_slots_taken", "create runs",
+                          "SELECT r.scheduled_job_id, r.slot_ms FROM runs r JOIN unnest($1::text[], $2::bigint[]) "
+                          "AS w(job, slot) ON r.scheduled_job_id = w.job AND r.slot_ms = w.slot",
+                          {jobs + "}", slots + "}"}, &t);
           !s)
         return s;
       std::set<std::pair<std::string, int64_t>> taken_slots;
@@ -131,15 +132,15 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
   // but not yet committed (advance_open_mark).
   std::vector<int64_t> taken;
   if (wanted > 0) {
-    if (Status s =
-            pg_exec(c, "run ids lock", "SELECT pg_advisory_xact_lock_shared($1)", {std::to_string(kPgRunIdsLock)});
+    if (Status s = pg_exec_hot(c, "opk_run_ids_lock", "run ids lock", "SELECT pg_advisory_xact_lock_shared($1)",
+                               {std::to_string(kPgRunIdsLock)});
         !s)
       return s;
     PgResult ids;
-    if (Status s = pg_exec(c, "create runs",
-                           "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence('runs', 'id')::regclass AS seq) "
-                           "SELECT nextval(q.seq) FROM q, generate_series(1, $1)",
-                           {std::to_string(wanted)}, &ids);
+    if (Status s = pg_exec_hot(c, "opk_run_ids", "create runs",
+                               "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence('runs', 'id')::regclass AS seq) "
+                               "SELECT nextval(q.seq) FROM q, generate_series(1, $1)",
+                               {std::to_string(wanted)}, &ids);
         !s)
       return s;
     for (int i = 0; i < PQntuples(ids.get()); ++i)
@@ -182,15 +183,15 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
       col.number(18, r->created_ms);
     }
     PgResult res;
-    if (Status s = pg_exec(c, "insert runs",
-                           "INSERT INTO runs (id, job_type, scheduled_job_id, slot_ms, trigger, params_json, "
-                           "target_tenant, dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, "
-                           "parent_run_id, priority, pool, scheduled_ms, created_ms) SELECT * FROM "
-                           "unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], "
-                           "$7::text[], $8::integer[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], "
-                           "$13::text[], $14::text[], $15::bigint[], $16::integer[], $17::text[], $18::bigint[], "
-                           "$19::bigint[]) ON CONFLICT DO NOTHING RETURNING id",
-                           col.params(), &res);
+    if (Status s = pg_exec_hot(c, "opk_insert_runs", "insert runs",
+                               "INSERT INTO runs (id, job_type, scheduled_job_id, slot_ms, trigger, params_json, "
+                               "target_tenant, dry_run, range_start_ms, range_end_ms, user_id, role, scope, reason, "
+                               "parent_run_id, priority, pool, scheduled_ms, created_ms) SELECT * FROM "
+                               "unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], "
+                               "$7::text[], $8::integer[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], "
+                               "$13::text[], $14::text[], $15::bigint[], $16::integer[], $17::text[], $18::bigint[], "
+                               "$19::bigint[]) ON CONFLICT DO NOTHING RETURNING id",
+                               col.params(), &res);
         !s)
       return s;
     for (int i = 0; i < PQntuples(res.get()); ++i)
@@ -219,13 +220,14 @@ Status PgStore::create_runs_in(PGconn* c, std::vector<RunRow>* runs, std::vector
       col.text(10, done ? r.progress_message : std::string());
       col.text(11, done ? r.output_json : std::string());
     }
-    if (Status s = pg_exec(c, "insert run state",
-                           "INSERT INTO run_state (id, phase, outcome, hold, terminated, started_ms, finished_ms, "
-                           "exit_code, summary, progress, progress_message, output_json) SELECT * FROM "
-                           "unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::bigint[], "
-                           "$7::bigint[], $8::integer[], $9::text[], $10::double precision[], $11::text[], "
-                           "$12::text[])",
-                           col.params());
+    if (Status s =
+            pg_exec_hot(c, "opk_insert_run_state", "insert run state",
+                        "INSERT INTO run_state (id, phase, outcome, hold, terminated, started_ms, finished_ms, "
+                        "exit_code, summary, progress, progress_message, output_json) SELECT * FROM "
+                        "unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::bigint[], "
+                        "$7::bigint[], $8::integer[], $9::text[], $10::double precision[], $11::text[], "
+                        "$12::text[])",
+                        col.params());
         !s)
       return s;
   }
@@ -250,11 +252,11 @@ Status PgStore::mark_running(const std::vector<int64_t>& ids, int64_t now, const
     // The claim before the completions: their events take the event log's
     // lock, which is taken last (pg_events.cpp).
     PgResult r;
-    if (Status w =
-            pg_exec(c, "mark running",
-                    "UPDATE run_state SET phase = 'RUNNING', started_ms = $1, node = $2 WHERE id = ANY($3::bigint[]) "
-                    "AND phase = 'PENDING' AND hold = 0 RETURNING id",
-                    {std::to_string(now), node, pg_id_array(ids)}, &r);
+    if (Status w = pg_exec_hot(
+            c, "opk_mark_running", "mark running",
+            "UPDATE run_state SET phase = 'RUNNING', started_ms = $1, node = $2 WHERE id = ANY($3::bigint[]) "
+            "AND phase = 'PENDING' AND hold = 0 RETURNING id",
+            {std::to_string(now), node, pg_id_array(ids)}, &r);
         !w)
       return w;
     std::vector<int64_t> got;
@@ -610,7 +612,7 @@ Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& all) {
       col.text(9, x.cancelled_by);
     }
     PgResult r;
-    if (Status s = pg_exec(c, "complete runs", kComplete, col.params(), &r); !s) return s;
+    if (Status s = pg_exec_hot(c, "opk_complete_runs", "complete runs", kComplete, col.params(), &r); !s) return s;
     for (int i = 0; i < PQntuples(r.get()); ++i)
       completed.push_back(std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10));
     k += n;
@@ -649,13 +651,14 @@ Status PgStore::complete_in(PGconn* c, const std::vector<Completion>& all) {
       col.text(6, st->summary);
     }
     // A step stored again replaces the first (as the SQLite store's INSERT OR REPLACE).
-    if (Status s = pg_exec(c, "insert steps",
-                           "INSERT INTO run_steps (run_id, seq, step_id, start_ms, end_ms, outcome, summary) SELECT * "
-                           "FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[], "
-                           "$6::text[], $7::text[]) ON CONFLICT (run_id, seq) DO UPDATE SET step_id = "
-                           "excluded.step_id, start_ms = excluded.start_ms, end_ms = excluded.end_ms, outcome = "
-                           "excluded.outcome, summary = excluded.summary",
-                           col.params());
+    if (Status s =
+            pg_exec_hot(c, "opk_insert_steps", "insert steps",
+                        "INSERT INTO run_steps (run_id, seq, step_id, start_ms, end_ms, outcome, summary) SELECT * "
+                        "FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[], "
+                        "$6::text[], $7::text[]) ON CONFLICT (run_id, seq) DO UPDATE SET step_id = "
+                        "excluded.step_id, start_ms = excluded.start_ms, end_ms = excluded.end_ms, outcome = "
+                        "excluded.outcome, summary = excluded.summary",
+                        col.params());
         !s)
       return s;
   }
@@ -673,11 +676,11 @@ Status PgStore::insert_logs(PGconn* c, const std::vector<LogRow>& logs) {
     col.text(4, l.step);
     col.text(5, l.message);
   }
-  return pg_exec(c, "insert log lines",
-                 "INSERT INTO run_logs (run_id, seq, time_ms, level, step, message) SELECT * FROM "
-                 "unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::text[], $6::text[]) ON "
-                 "CONFLICT DO NOTHING",
-                 col.params());
+  return pg_exec_hot(c, "opk_insert_logs", "insert log lines",
+                     "INSERT INTO run_logs (run_id, seq, time_ms, level, step, message) SELECT * FROM "
+                     "unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::text[], $6::text[]) ON "
+                     "CONFLICT DO NOTHING",
+                     col.params());
 }
 
 Status PgStore::advance_open_mark(PGconn* c) {

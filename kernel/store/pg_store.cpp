@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
+
+#include <libpq-events.h>
 
 #include "store/pg_internal.h"
 
@@ -43,6 +46,42 @@ Status pg_exec(PGconn* conn, const std::string& what, const std::string& sql, co
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   PgResult r(
       PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return pg_error(what, conn, r.get());
+  if (out) *out = std::move(r);
+  return Status::ok();
+}
+
+namespace {
+
+// libpq's event procedure of the connections that prepare hot statements:
+// their instance data is the set of names prepared on them, freed with the
+// connection. Every other event is let through.
+int pg_prepared_names(PGEventId id, void* info, void* /*pass*/) {
+  if (id == PGEVT_CONNDESTROY) {
+    PGconn* conn = static_cast<PGEventConnDestroy*>(info)->conn;
+    delete static_cast<std::unordered_set<std::string>*>(PQinstanceData(conn, pg_prepared_names));
+  }
+  return 1;
+}
+
+}  // namespace
+
+Status pg_exec_hot(PGconn* conn, const char* name, const std::string& what, const std::string& sql,
+                   const PgParams& params, PgResult* out) {
+  auto* names = static_cast<std::unordered_set<std::string>*>(PQinstanceData(conn, pg_prepared_names));
+  if (!names) return pg_exec(conn, what, sql, params, out);
+  // A statement stays prepared whatever becomes of the transaction it was
+  // prepared in, until the connection closes.
+  if (!names->count(name)) {
+    PgResult p(PQprepare(conn, name, sql.c_str(), static_cast<int>(params.size()), nullptr));
+    if (!p || PQresultStatus(p.get()) != PGRES_COMMAND_OK) return pg_error(what, conn, p.get());
+    names->insert(name);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& v : params) values.push_back(v ? v->c_str() : nullptr);
+  PgResult r(PQexecPrepared(conn, name, static_cast<int>(params.size()), values.data(), nullptr, nullptr, 0));
   const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return pg_error(what, conn, r.get());
   if (out) *out = std::move(r);
@@ -103,7 +142,8 @@ PgParams PgColumns::params() const {
 
 // --- the pool
 
-PgPool::PgPool(std::string conninfo, size_t size) : conninfo_(std::move(conninfo)), size_(size == 0 ? 1 : size) {}
+PgPool::PgPool(std::string conninfo, size_t size, bool prepared)
+    : conninfo_(std::move(conninfo)), size_(size == 0 ? 1 : size), prepared_(prepared) {}
 
 PgPool::~PgPool() {
   for (PGconn* c : idle_) PQfinish(c);
@@ -169,6 +209,13 @@ Status PgPool::acquire(Lease* out) {
     cv_.notify_one();
     return s;
   }
+  if (prepared_) {
+    // Without its set of names a connection sends its statements unprepared.
+    auto* names = new std::unordered_set<std::string>;
+    if (!PQregisterEventProc(c.get(), pg_prepared_names, "opk prepared statements", nullptr) ||
+        !PQsetInstanceData(c.get(), pg_prepared_names, names))
+      delete names;
+  }
   out->pool_ = this;
   out->conn_ = c.release();
   return Status::ok();
@@ -203,7 +250,9 @@ constexpr uint64_t kUnknownChanges = uint64_t{1} << 63;
 }  // namespace
 
 PgStore::PgStore(std::string conninfo, const PostgresOptions& options)
-    : conninfo_(std::move(conninfo)), options_(options), pool_(conninfo_, options.pool_size) {}
+    : conninfo_(std::move(conninfo)),
+      options_(options),
+      pool_(conninfo_, options.pool_size, options.prepared_statements) {}
 
 PgStore::~PgStore() {
   {

@@ -905,6 +905,11 @@ struct PostgresOptions {
   // The connection string of the connection that LISTENs for other
   // kernels' hints (Store::wait_hint); empty: `conninfo`.
   std::string listen_conninfo;
+  // The hot path's statements (creating, claiming and completing runs, their
+  // rows and events) are prepared once per connection and executed by name;
+  // false sends each unprepared, as PgBouncer before 1.21 needs in
+  // transaction pooling (a prepared statement lives in one server session).
+  bool prepared_statements = true;
 };
 
 // Opens the PostgreSQL store of `conninfo` (libpq's "key=value ..." form, not

@@ -223,7 +223,7 @@ TEST(Config, PostgresqlStoreSettings) {
   ASSERT_TRUE(load_text(d,
                         "[store]\nbackend = postgresql\nconninfo = host=db.example.com dbname=ops\nport = 6432\n"
                         "user = kernel\nsslmode = verify-full\npool_size = 16\npassword_env = OPS_DB_PASSWORD\n"
-                        "listen_conninfo = host=db-primary.example.com port=5432\n",
+                        "listen_conninfo = host=db-primary.example.com port=5432\nprepared_statements = false\n",
                         &c));
   EXPECT_EQ(c.store_backend, "postgresql");
   EXPECT_EQ(c.pg_conninfo, "host=db.example.com dbname=ops");
@@ -233,8 +233,10 @@ TEST(Config, PostgresqlStoreSettings) {
   EXPECT_EQ(c.pg_pool_size, 16u);
   EXPECT_EQ(c.pg_password_env, "OPS_DB_PASSWORD");
   EXPECT_EQ(c.pg_listen_conninfo, "host=db-primary.example.com port=5432");
+  EXPECT_FALSE(c.pg_prepared_statements);
   EXPECT_EQ(load_text(d, "", &c).code(), OPK_OK);
   EXPECT_EQ(c.store_backend, "sqlite");  // the default
+  EXPECT_TRUE(c.pg_prepared_statements);
   for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
            {"[store]\nbackend = mysql\n", "store.backend: 'mysql' is not sqlite or postgresql"},
            {"[store]\nconninfo = postgresql://u@h/db\n", "store.conninfo: a URI is not taken"},
@@ -243,6 +245,7 @@ TEST(Config, PostgresqlStoreSettings) {
            {"[store]\nlisten_conninfo = port=5432 password=secret\n", "store.listen_conninfo: holds a password"},
            {"[store]\nsslmode = sometimes\n", "store.sslmode: 'sometimes' is not disable"},
            {"[store]\npool_size = 0\n", "store.pool_size: '0' is out of range 1..256"},
+           {"[store]\nprepared_statements = sometimes\n", "store.prepared_statements: "},
            {"[store]\nport = 70000\n", "store.port: '70000' is out of range 1..65535"},
            {"[store]\npassword_env = A-B\n", "store.password_env: 'A-B' is not an environment variable's name"}}) {
     Status s = load_text(d, text, &c);

@@ -6,6 +6,7 @@
 // (tests/support/pg_util.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -412,6 +413,79 @@ TEST_F(PgStoreTest, AChangeMadeThroughAnotherStoreMovesTheGeneration) {
   ASSERT_TRUE(other->set_next_run("nightly", 180000));
   other.reset();
   EXPECT_NE(store_->generation(), before);
+}
+
+TEST_F(PgStoreTest, TheHotPathsStatementsArePreparedOncePerConnectionUnlessTurnedOff) {
+  // One connection each, so what a store prepared is what its session
+  // lists; one store prepares its hot statements, the other does not
+  // (PgBouncer before 1.21 in transaction pooling).
+  std::unique_ptr<Store> prepared, plain;
+  PostgresOptions one;
+  one.pool_size = 1;
+  ASSERT_TRUE(open_postgresql(db_.conninfo(), one, &prepared));
+  one.prepared_statements = false;
+  ASSERT_TRUE(open_postgresql(db_.conninfo(), one, &plain));
+  auto names = [](Store* s) {
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    EXPECT_TRUE(s->query("SELECT name FROM pg_prepared_statements ORDER BY name", {}, &rows));
+    std::vector<std::string> out;
+    for (const auto& r : rows) out.push_back(r.at(0).value_or(""));
+    return out;
+  };
+  // Runs through their whole path, twice (the second time by name).
+  auto work = [](Store* s, const std::string& tag) {
+    std::vector<RunRow> runs(3);
+    std::vector<AuditRow> audit(3);
+    for (auto& r : runs) r.job_type = "t";
+    for (auto& a : audit) a.actor = tag;
+    EXPECT_TRUE(s->create_runs(&runs, &audit));
+    std::vector<int64_t> ids;
+    for (const auto& r : runs) ids.push_back(r.id);
+    EXPECT_TRUE(s->mark_running(ids, 10, "n", nullptr));
+    std::vector<Completion> done;
+    for (const auto& r : runs) {
+      Completion c{.run_id = r.id, .finished_ms = 20, .summary = tag};
+      c.logs = {{r.id, 1, 11, 2, "", tag}};
+      c.steps = {{r.id, 1, "s", 12, 13, kNormal, tag}};
+      c.events = {{0, 14, "run.done", "platform", "/platform/", "run", "{}"}};
+      done.push_back(std::move(c));
+    }
+    EXPECT_TRUE(s->complete_runs(done));
+    return ids;
+  };
+  for (const char* round : {"first", "second"}) {
+    SCOPED_TRACE(round);
+    for (Store* s : {prepared.get(), plain.get()}) {
+      const auto ids = work(s, round);
+      RunRow r;
+      ASSERT_TRUE(s->get_run(ids.back(), &r));
+      EXPECT_EQ(r.phase, kCompleted);
+      EXPECT_EQ(r.summary, round);
+      EXPECT_EQ(s->steps(ids.back()).value().size(), 1u);
+    }
+  }
+  const auto listed = names(prepared.get());
+  for (const char* name : {"opk_insert_runs", "opk_insert_run_state", "opk_insert_audit", "opk_run_ids",
+                           "opk_mark_running", "opk_complete_runs", "opk_insert_logs", "opk_insert_steps",
+                           "opk_insert_events", "opk_event_lock", "opk_event_seq"})
+    EXPECT_NE(std::find(listed.begin(), listed.end(), name), listed.end()) << name;
+  EXPECT_TRUE(names(plain.get()).empty());
+  // A connection the server ends takes its statements with it: the next one
+  // prepares them again (the call that finds it ended fails, UNAVAILABLE).
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  (void)prepared->query("SELECT pg_terminate_backend(pg_backend_pid())", {}, &rows);
+  std::vector<RunRow> runs(1);
+  runs[0].job_type = "t";
+  Status s = prepared->create_runs(&runs);
+  if (!s) {
+    EXPECT_EQ(s.code(), OPK_ERR_UNAVAILABLE) << s.message();
+    ASSERT_TRUE(prepared->create_runs(&runs));
+  }
+  const auto ids = work(prepared.get(), "after");
+  RunRow r;
+  ASSERT_TRUE(prepared->get_run(ids.back(), &r));
+  EXPECT_EQ(r.summary, "after");
+  EXPECT_FALSE(names(prepared.get()).empty());
 }
 
 TEST_F(PgStoreTest, ARunCommittedAfterALaterOneStaysOpen) {
