@@ -114,6 +114,9 @@ TEST_P(NotificationsKernelOnStores, AFailedRunIsDeliveredOnceAndVerified) {
   ASSERT_EQ(detail["attempts"].size(), 1u) << r.body;
   EXPECT_EQ(detail["attempts"][0]["code"], 200);
   EXPECT_EQ(detail["attempts"][0]["outcome"], "delivered");
+  // The default envelope is stored as its event: read back, it is the body
+  // that was sent.
+  EXPECT_EQ(detail["message"]["body"], got[0]["body"]) << r.body;
   // A run that ends well matches no rule.
   test::run_and_wait(*kernel_, test::manual("hello", R"({"steps": 1, "step_ms": 1})"));
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
