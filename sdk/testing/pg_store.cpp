@@ -171,7 +171,8 @@ class PgReaper {
     std::unique_lock lock(mu_);
     room_.wait(lock, [&] { return queue_.size() + busy_ < kReaperSlots; });
     queue_.push_back({conn, schema, std::move(sql)});
-    if (idle_ == 0 && workers_.size() < kReaperSlots) workers_.emplace_back([this] { work(); });
+    // A worker for each drop no waiting worker will take.
+    if (queue_.size() > idle_ && workers_.size() < kReaperSlots) workers_.emplace_back([this] { work(); });
     work_.notify_one();
   }
 

@@ -325,8 +325,13 @@ TEST(TestingStoreChoice, AtMostFourSchemaDropsAreInFlight) {
       ++destroyed;
     }
   });
+  // The drops waiting on the test's locks (the server's view of its
+  // sessions is taken once a transaction unless cleared).
   auto waiting = [&] {
-    return std::stoi(exec("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND (" + ours + ")"));
+    return std::stoi(
+        exec("SELECT pg_stat_clear_snapshot(); SELECT count(*) FROM pg_stat_activity WHERE "
+             "wait_event_type = 'Lock' AND (" +
+             ours + ")"));
   };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (waiting() < 4 && std::chrono::steady_clock::now() < deadline)
