@@ -383,9 +383,11 @@ class SqliteStore final : public PortableStore {
   // The writer connection's cache of plugins' statements, made on first
   // use. REQUIRES: write_mu_ held.
   PluginStmtCache* writer_cache();
-  // Reader connection `conn`'s cache of plugins' statements, made on first
-  // use. REQUIRES: the caller holds `conn`'s session from readers_.
-  PluginStmtCache* reader_cache(sqlite3* conn);
+  // Reader connection `conn`'s cache of plugins' statements, or of the
+  // kernel's own reads when `kernel` (apart, so the kernel's texts, which
+  // may carry values, do not fill the plugins' and drop them), made on
+  // first use. REQUIRES: the caller holds `conn`'s session from readers_.
+  PluginStmtCache* reader_cache(sqlite3* conn, bool kernel);
   // Runs a plugin's migration script (statements separated by ';') fenced
   // to `owner`'s tables, inside the caller's transaction; *error gets
   // the database's message or what the fence refused.
@@ -426,7 +428,7 @@ class SqliteStore final : public PortableStore {
   // readers_ closes them (the pool never closes a reader before: see
   // ReaderPool).
   std::mutex reader_stmts_mu_;
-  std::unordered_map<sqlite3*, std::unique_ptr<PluginStmtCache>> reader_stmts_;  // guarded by reader_stmts_mu_
+  std::map<std::pair<sqlite3*, bool>, std::unique_ptr<PluginStmtCache>> reader_stmts_;  // guarded by reader_stmts_mu_
   std::atomic<int64_t> reader_prepares_{0};
 };
 

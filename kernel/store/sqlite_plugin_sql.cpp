@@ -298,9 +298,9 @@ SqliteStore::PluginStmtCache* SqliteStore::writer_cache() {
   return plugin_stmts_.get();
 }
 
-SqliteStore::PluginStmtCache* SqliteStore::reader_cache(sqlite3* conn) {
+SqliteStore::PluginStmtCache* SqliteStore::reader_cache(sqlite3* conn, bool kernel) {
   std::lock_guard lock(reader_stmts_mu_);
-  auto& cache = reader_stmts_[conn];
+  auto& cache = reader_stmts_[{conn, kernel}];
   if (!cache) cache = std::make_unique<PluginStmtCache>();
   return cache.get();
 }
@@ -344,7 +344,7 @@ Status SqliteStore::query(const std::string& sql, const std::vector<std::optiona
   try {
     Poco::Data::Session s = readers_->get();
     sqlite3* conn = Poco::Data::SQLite::Utility::dbHandle(s);
-    return run_one(conn, sql, params, rows, nullptr, reader_cache(conn), &reader_prepares_);
+    return run_one(conn, sql, params, rows, nullptr, reader_cache(conn, true), &reader_prepares_);
   } catch (const Poco::Exception& e) {
     return Status::unavailable("store: " + e.displayText());
   }
@@ -376,7 +376,7 @@ Status SqliteStore::plugin_query(const std::string& owner, const std::string& sq
     Poco::Data::Session s = readers_->get();
     sqlite3* conn = Poco::Data::SQLite::Utility::dbHandle(s);
     return run_plugin_sql(conn, sql, params,
-                          {owner, true, rows, nullptr, nullptr, reader_cache(conn), &reader_prepares_});
+                          {owner, true, rows, nullptr, nullptr, reader_cache(conn, false), &reader_prepares_});
   } catch (const Poco::Exception& e) {
     return Status::unavailable("store: " + e.displayText());
   }
@@ -389,7 +389,7 @@ Status SqliteStore::plugin_query_typed(const std::string& owner, const std::stri
     Poco::Data::Session s = readers_->get();
     sqlite3* conn = Poco::Data::SQLite::Utility::dbHandle(s);
     return run_plugin_sql(conn, sql, params,
-                          {owner, true, nullptr, rows, nullptr, reader_cache(conn), &reader_prepares_});
+                          {owner, true, nullptr, rows, nullptr, reader_cache(conn, false), &reader_prepares_});
   } catch (const Poco::Exception& e) {
     return Status::unavailable("store: " + e.displayText());
   }

@@ -196,6 +196,14 @@ TEST_F(PluginStmtCacheTest, PluginsReadsAreKeptOnTheReaderConnections) {
   const int64_t kernel_before = sqlite->reader_prepares();
   for (int i = 0; i < 10; ++i) EXPECT_EQ(count("audit"), 0);
   EXPECT_EQ(sqlite->reader_prepares() - kernel_before, 1);
+  // More texts of the kernel's own than a cache keeps do not drop the
+  // plugins' kept reads: the kernel's are kept apart.
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(count("audit WHERE id > " + std::to_string(i)), 0);
+  const int64_t after_kernel = sqlite->reader_prepares();
+  rows.clear();
+  s = store_->plugin_query("plugin-x", sql, {"a"}, &rows);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(sqlite->reader_prepares(), after_kernel) << "the plugin's kept read was dropped";
   rows.clear();
   s = store_->plugin_query("plugin-x", "SELECT COUNT(*) FROM audit", {}, &rows);
   EXPECT_EQ(s.code(), OPK_ERR_PERMISSION) << s.message();
