@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <iterator>
 
 namespace opk::store {
@@ -22,6 +23,42 @@ std::string plugin_table_prefix(const std::string& plugin_id) {
 
 namespace opk::store::internal {
 
+namespace {
+
+// The end of the string literal or quoted name (opened by one of `quotes`;
+// '[' closes with ']') or the comment ("--" to the line's end, "/*" past its
+// "*/") that starts at sql[i]: past its close, or the end of `sql` when it
+// is not closed; a doubled quote stays inside. `i` when none starts there.
+size_t fence_skip_quoted(const std::string& sql, size_t i, const char* quotes) {
+  const size_t n = sql.size();
+  const char c = sql[i];
+  if (c != '\0' && std::strchr(quotes, c)) {
+    const char close = c == '[' ? ']' : c;
+    size_t end = i + 1;
+    while (end < n) {
+      if (sql[end] != close) {
+        ++end;
+      } else if (close != ']' && end + 1 < n && sql[end + 1] == close) {
+        end += 2;
+      } else {
+        return end + 1;
+      }
+    }
+    return n;
+  }
+  if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
+    const size_t end = sql.find('\n', i);
+    return end == std::string::npos ? n : end;
+  }
+  if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
+    const size_t end = sql.find("*/", i + 2);
+    return end == std::string::npos ? n : end + 2;
+  }
+  return i;
+}
+
+}  // namespace
+
 Status numbered_parameters(const std::string& sql, size_t count, std::string* out) {
   out->clear();
   out->reserve(sql.size());
@@ -35,27 +72,11 @@ Status numbered_parameters(const std::string& sql, size_t count, std::string* ou
   };
   for (size_t i = 0; i < n;) {
     const char c = sql[i];
-    size_t end = i + 1;
-    if (c == '\'' || c == '"' || c == '`' || c == '[') {
-      // A string literal or a quoted name; a doubled quote stays inside.
-      const char close = c == '[' ? ']' : c;
-      while (end < n) {
-        if (sql[end] != close) {
-          ++end;
-        } else if (close != ']' && end + 1 < n && sql[end + 1] == close) {
-          end += 2;
-        } else {
-          ++end;
-          break;
-        }
-      }
-    } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
-      end = sql.find('\n', i);
-      end = end == std::string::npos ? n : end;
-    } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
-      end = sql.find("*/", i + 2);
-      end = end == std::string::npos ? n : end + 2;
+    size_t end = fence_skip_quoted(sql, i, "'\"`[");
+    if (end > i) {
+      // A literal, a quoted name or a comment: copied as it is.
     } else if (c == '$' && i + 1 < n && digit(sql[i + 1])) {
+      end = i + 1;
       while (end < n && digit(sql[end])) ++end;
       if (end < n && ident(sql[end])) return refuse(i, end + 1);
       const std::string number = sql.substr(i + 1, end - i - 1);
@@ -67,8 +88,11 @@ Status numbered_parameters(const std::string& sql, size_t count, std::string* ou
       i = end;
       continue;
     } else if (c == '?' || ((c == '$' || c == ':' || c == '@') && i + 1 < n && ident(sql[i + 1]))) {
+      end = i + 1;
       while (end < n && ident(sql[end])) ++end;
       return refuse(i, end);
+    } else {
+      end = i + 1;
     }
     out->append(sql, i, end - i);
     i = end;
@@ -171,25 +195,11 @@ std::vector<std::string> pg_split_script(const std::string& sql) {
   const size_t n = sql.size();
   for (size_t i = 0; i < n;) {
     const char c = sql[i];
-    size_t end = i + 1;
-    if (c == '\'' || c == '"') {
-      while (end < n) {
-        if (sql[end] != c) {
-          ++end;
-        } else if (end + 1 < n && sql[end + 1] == c) {
-          end += 2;
-        } else {
-          ++end;
-          break;
-        }
-      }
-    } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
-      end = sql.find('\n', i);
-      end = end == std::string::npos ? n : end;
-    } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
-      end = sql.find("*/", i + 2);
-      end = end == std::string::npos ? n : end + 2;
+    size_t end = fence_skip_quoted(sql, i, "'\"");
+    if (end > i) {
+      // A literal, a quoted name or a comment: kept whole.
     } else if (c == '$' && (i == 0 || !std::isalnum(static_cast<unsigned char>(sql[i - 1])))) {
+      end = i + 1;
       size_t t = i + 1;
       while (t < n && (std::isalnum(static_cast<unsigned char>(sql[t])) || sql[t] == '_')) ++t;
       if (t < n && sql[t] == '$' && !(t > i + 1 && std::isdigit(static_cast<unsigned char>(sql[i + 1])))) {
@@ -200,9 +210,10 @@ std::vector<std::string> pg_split_script(const std::string& sql) {
     } else if (c == ';') {
       if (cur.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(cur);
       cur.clear();
-      i = end;
+      ++i;
       continue;
     }
+    end = std::max(end, i + 1);
     cur.append(sql, i, end - i);
     i = end;
   }
