@@ -29,6 +29,9 @@ char* plugin_string(const std::string& text);
 void set_error_text(const std::string& text);
 // Takes the calling thread's failure detail, leaving it empty.
 std::string take_error();
+// `size` bytes at `data` in base64 (RFC 4648, padded), as both stores give a
+// blob to a typed read.
+std::string blob_base64(const void* data, size_t size);
 
 template <typename S>
 struct StoreCallbacks;

@@ -79,22 +79,6 @@ uint32_t pgt_hash(const std::string& s) {
   return h;
 }
 
-std::string pgt_base64(const std::string& bytes) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t size = bytes.size();
-  std::string out;
-  for (size_t i = 0; i < size; i += 3) {
-    const uint32_t b =
-        (uint32_t(p[i]) << 16) | (i + 1 < size ? uint32_t(p[i + 1]) << 8 : 0) | (i + 2 < size ? uint32_t(p[i + 2]) : 0);
-    out += k[(b >> 18) & 63];
-    out += k[(b >> 12) & 63];
-    out += i + 1 < size ? k[(b >> 6) & 63] : '=';
-    out += i + 2 < size ? k[b & 63] : '=';
-  }
-  return out;
-}
-
 // One column of a row as JSON: text only, or typed as the kernel types it
 // (integers, booleans as 1/0, floats, numeric, bytea as base64).
 std::string pgt_column_json(const PGresult* r, int row, int col, bool typed) {
@@ -125,7 +109,7 @@ std::string pgt_column_json(const PGresult* r, int row, int col, bool typed) {
       std::string bytes;
       auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
       for (size_t i = 2; i + 1 < len; i += 2) bytes.push_back(static_cast<char>(nibble(t[i]) << 4 | nibble(t[i + 1])));
-      return json_string(pgt_base64(bytes));
+      return json_string(blob_base64(bytes.data(), bytes.size()));
     }
     default:
       return json_string(std::string_view(t, len));

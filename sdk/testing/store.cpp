@@ -51,21 +51,6 @@ bool schema_table(const char* name) {
           std::strcmp(name, "sqlite_temp_master") == 0 || std::strcmp(name, "sqlite_temp_schema") == 0);
 }
 
-std::string base64(const void* data, int size) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto* p = static_cast<const unsigned char*>(data);
-  std::string out;
-  for (int i = 0; i < size; i += 3) {
-    const uint32_t b =
-        (uint32_t(p[i]) << 16) | (i + 1 < size ? uint32_t(p[i + 1]) << 8 : 0) | (i + 2 < size ? uint32_t(p[i + 2]) : 0);
-    out += k[(b >> 18) & 63];
-    out += k[(b >> 12) & 63];
-    out += i + 1 < size ? k[(b >> 6) & 63] : '=';
-    out += i + 2 < size ? k[b & 63] : '=';
-  }
-  return out;
-}
-
 // One column of the current row as JSON: text only, or typed.
 std::string column_json(sqlite3_stmt* st, int c, bool typed) {
   switch (sqlite3_column_type(st, c)) {
@@ -84,7 +69,8 @@ std::string column_json(sqlite3_stmt* st, int c, bool typed) {
       }
       break;
     case SQLITE_BLOB:
-      if (typed) return json_string(base64(sqlite3_column_blob(st, c), sqlite3_column_bytes(st, c)));
+      if (typed)
+        return json_string(blob_base64(sqlite3_column_blob(st, c), static_cast<size_t>(sqlite3_column_bytes(st, c))));
       break;
     default:
       break;
@@ -94,6 +80,21 @@ std::string column_json(sqlite3_stmt* st, int c, bool typed) {
 }
 
 }  // namespace
+
+std::string blob_base64(const void* data, size_t size) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::string out;
+  for (size_t i = 0; i < size; i += 3) {
+    const uint32_t b =
+        (uint32_t(p[i]) << 16) | (i + 1 < size ? uint32_t(p[i + 1]) << 8 : 0) | (i + 2 < size ? uint32_t(p[i + 2]) : 0);
+    out += k[(b >> 18) & 63];
+    out += k[(b >> 12) & 63];
+    out += i + 1 < size ? k[(b >> 6) & 63] : '=';
+    out += i + 2 < size ? k[b & 63] : '=';
+  }
+  return out;
+}
 
 MemoryStore::MemoryStore() {
   sqlite3_open_v2(":memory:", &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
