@@ -561,6 +561,17 @@ try {
       });
       const left = english.filter((en) => text.includes(en));
       check(!left.length, `${path} in Swedish shows English: ${left.join(' | ')}`);
+      // Words the check above cannot see (one word each): column heads and a filter's choices.
+      if (path === '/administration/webhook-failures') {
+        const heads = (await page.locator('table.suppressions th').allInnerTexts()).map((h) => h.trim()).slice(0, 7);
+        const want = ['Endpoint', 'Channel', 'Scope', 'Reason', 'Until', 'By', 'Since'].map((en) => sv[en]);
+        check(JSON.stringify(heads) === JSON.stringify(want), `the suppressed endpoints' column heads in Swedish: ${heads.join(', ')}`);
+      }
+      if (path === '/administration/alerts') {
+        const choices = (await page.locator('#alert-severity option').allInnerTexts()).slice(1);
+        const want = ['Critical', 'Warning', 'Info'].map((en) => sv[en]);
+        check(JSON.stringify(choices) === JSON.stringify(want), `the severity filter's choices in Swedish: ${choices.join(', ')}`);
+      }
       check(!(await axe(page, `Swedish ${path}`)).length, `axe finds nothing on ${path} in Swedish`);
     }
     // Alert sources and features by their manifests' Swedish titles, the id beside where it differs.

@@ -4,7 +4,9 @@
 // count has both Swedish forms, both keep the same {placeholders}, and the
 // three functions get string literals only (else this check could not see
 // the text). Also fails on text written straight into the markup of every
-// src/*.jsx, or into a label-like attribute there, without t(), but for the
+// src/*.jsx, or into a label-like attribute there, or as a table's column
+// head, or a list of the console's own ids shown as the choices of a filter
+// or a select (ids, not words), without t(), but for the
 // files given with --untranslated (pages not translated yet, named in the
 // output), so a new page is checked without being listed. A file listed
 // there that passes fails the check too: take it off the list.
@@ -89,6 +91,30 @@ const markupProblems = (f) => {
   }
   for (const m of raw.matchAll(/\b(aria-label|title|placeholder|label|alt)="([^"]*[A-Za-z][^"]*)"/g))
     found.push(`${f}:${lineOf(s, m.index)}: ${m[1]} without t(): '${m[2]}'`);
+  // A text child closed by its element's end tag is text, whatever it holds
+  // (the test above leaves out texts with code-like characters: ';', ':', '?').
+  for (const m of s.matchAll(/(?<![=\-\s])>([^<>{}]*[A-Za-z]{2}[^<>{}]*)<\//g)) {
+    if (KEPT.has(m[1].trim()) || s.slice(m.index - 5, m.index + 1) === '<code>') continue;
+    const at = `${f}:${lineOf(s, m.index)}: text without t(): '${m[1].trim()}'`;
+    if (!found.includes(at)) found.push(at);
+  }
+  // A table's column heads given as literals (Table writes each string as a <th>).
+  for (const m of s.matchAll(/\bcolumns=\{\[([^\]]*)\]/g))
+    for (const h of m[1].matchAll(new RegExp(String.raw`(?:^|,)\s*(${literal})\s*(?=,|$)`, 'g')))
+      if (/[A-Za-z]/.test(text(h[1]))) found.push(`${f}:${lineOf(s, m.index)}: column head without t(): ${h[1]}`);
+  // A sentence built in a template literal (`${id} created.`) instead of t()'s {placeholders}.
+  for (const m of s.matchAll(/(?<=[(,=]\s*)`((?:[^`$\\]|\\.|\$(?!\{)|\$\{[^{}`]*\})*)`(?=\s*[),;])/g)) {
+    const words = m[1].replace(/\$\{[^}]*\}/g, ' ');
+    if (/[A-Za-z]{3,}[^`]*[.!]\s*$/.test(words) && !/^[/.]/.test(m[1]))
+      found.push(`${f}:${lineOf(s, m.index)}: a sentence without t(): \`${m[1]}\``);
+  }
+  // A choice list shown by its ids: a ChoiceFilter of one of the console's own
+  // lists (an UPPER_CASE constant) with no labelOf, or an <option> whose label
+  // is the very id it sends, from such a list.
+  for (const m of s.matchAll(/<ChoiceFilter\b(?:(?!\/>)[\s\S])*?choices=\{([A-Z][A-Z_]+)\b[\s\S]*?\/>/g))
+    if (!/\blabelOf=/.test(m[0])) found.push(`${f}:${lineOf(s, m.index)}: the choices of ${m[1]} shown by their ids: give labelOf`);
+  for (const m of s.matchAll(/\b([A-Z][A-Z_]+)\.map\(\(?(\w+)\)?\s*=>\s*\(?\s*<option value=\{\2\}>\{\2\}<\/option>/g))
+    found.push(`${f}:${lineOf(s, m.index)}: the options of ${m[1]} shown by their ids`);
   return found;
 };
 for (const f of files.filter((f) => f.endsWith('.jsx'))) {

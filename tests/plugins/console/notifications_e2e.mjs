@@ -219,7 +219,7 @@ try {
   check(received().length === 3, `the receiver got three requests: ${received().length}`);
   check(received().every((r) => r.verified[0] === true), `each request is signed with the rule's secret: ${JSON.stringify(received().map((r) => r.errors))}`);
   const dRow = page.locator(`tr[data-delivery-id="${dead.id}"]`);
-  await dRow.filter({ hasText: 'dead' }).waitFor();
+  await dRow.filter({ hasText: 'Out of attempts' }).waitFor();
   check((await dRow.innerText()).includes('500'), 'the last code is listed');
   await shot(page, 'n2-group');
   a11y.push(...(await accessibilityProblems(page, 'group')));

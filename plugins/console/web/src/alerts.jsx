@@ -323,6 +323,7 @@ export function AlertsPage() {
           label={t('Severity')}
           all={t('All severities')}
           choices={SEVERITIES.map((s) => s.id)}
+          labelOf={(id) => tr(SEVERITIES.find((s) => s.id === id).word)}
           value={severity}
           onChange={setSeverity}
         />

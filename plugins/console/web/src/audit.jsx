@@ -2,11 +2,21 @@
 // what outcome, newest first, filtered by actor and action.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
-import { t } from './i18n.js';
+import { msg, t, tr } from './i18n.js';
 import { usePoll } from './jobs.jsx';
 import { ChoiceFilter, EmptyRow, Message, NotAllowed, Table, TextFilter, time, useSession, useSettled } from './ui.jsx';
 
-const ACTIONS = ['run-now', 'cancel', 'retry', 'hold', 'release', 'recover', 'job.create', 'job.update'];
+// The actions the trail can be filtered by, each with its words (the trail names the id).
+const ACTIONS = {
+  'run-now': msg('Run now'),
+  cancel: msg('Cancel'),
+  retry: msg('Retry'),
+  hold: msg('Hold'),
+  release: msg('Release'),
+  recover: msg('Recover'),
+  'job.create': msg('Create a job'),
+  'job.update': msg('Change a job'),
+};
 
 export function AuditPage() {
   const ctx = useSession();
@@ -29,7 +39,7 @@ export function AuditPage() {
       <div class="page-head">
         <h1 id="audit-title">{t('Audit')}</h1>
         <div class="tools">
-          <ChoiceFilter id="audit-action" label={t('Action')} all={t('All actions')} choices={ACTIONS} value={action} onChange={setAction} />
+          <ChoiceFilter id="audit-action" label={t('Action')} all={t('All actions')} choices={Object.keys(ACTIONS)} labelOf={(id) => `${tr(ACTIONS[id])} (${id})`} value={action} onChange={setAction} />
           <TextFilter
             id="audit-actor"
             label={t('Actor (exact user id)')}

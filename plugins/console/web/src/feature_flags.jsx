@@ -155,7 +155,7 @@ function CreateDialog({ onClose, onDone }) {
     if (f.owner.trim()) body.owner = f.owner.trim();
     run(async () => {
       await api(BASE, { method: 'POST', body });
-      onDone(`${body.id} created.`);
+      onDone(t('{id} created.', { id: body.id }));
     });
   };
   return (

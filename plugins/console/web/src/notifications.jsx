@@ -67,7 +67,16 @@ const DOCUMENTED = new Set(EVENT_KINDS.flatMap((f) => f.kinds.map(([k]) => k)));
 /** Every documented kind, for filters and lists of suggestions. */
 export const KIND_NAMES = [...DOCUMENTED];
 
-const DELIVERY_STATES = ['pending', 'sending', 'delivered', 'failed', 'dead', 'skipped'];
+// A delivery's states, each with its word.
+const DELIVERY_STATES = {
+  pending: msg('Waiting'),
+  sending: msg('Sending'),
+  delivered: msg('Delivered'),
+  failed: msg('Failed for good'),
+  dead: msg('Out of attempts'),
+  skipped: msg('Skipped (endpoint disabled)'),
+  suppressed: msg('Held (endpoint suppressed)'),
+};
 const REPLAYABLE = new Set(['failed', 'dead', 'skipped']);
 const PARTS = [
   ['subject', msg('Subject')],
@@ -675,7 +684,7 @@ function RulesTable({ rules, manage, onEdit, onDelete, onToggle, busyId }) {
 /** A delivery's state as a word, with the states that need an operator marked. */
 export function DeliveryState({ state }) {
   const bad = state === 'failed' || state === 'dead';
-  return <span class={`dstate dstate-${state}`}>{bad ? <span aria-hidden="true">✕ </span> : null}{state}</span>;
+  return <span class={`dstate dstate-${state}`}>{bad ? <span aria-hidden="true">✕ </span> : null}{DELIVERY_STATES[state] ? tr(DELIVERY_STATES[state]) : state}</span>;
 }
 
 /** A delivery's every attempt (time, outcome, code, latency, detail). */
@@ -829,8 +838,8 @@ function Deliveries({ rules }) {
           </label>
           <select id="dl-state" value={state} onChange={(e) => setState(e.currentTarget.value)}>
             <option value="">{t('Every state')}</option>
-            {DELIVERY_STATES.map((s) => (
-              <option value={s}>{s}</option>
+            {Object.keys(DELIVERY_STATES).map((s) => (
+              <option value={s}>{tr(DELIVERY_STATES[s])}</option>
             ))}
           </select>
         </div>

@@ -112,7 +112,7 @@ function EndDialog({ o, onClose, onDone }) {
       <form class="form" onSubmit={submit}>
         <p>{t('Its {limit} ends now; the configured limit applies again.', { limit: limitText(o.limit) })}</p>
         <div class="field">
-          <label for="rlo-end-reason">Reason (required; kept in the audit trail)</label>
+          <label for="rlo-end-reason">{t('Reason (required; kept in the audit trail)')}</label>
           <textarea id="rlo-end-reason" rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
         </div>
         <FormActions error={error} busy={busy} disabled={busy || !reason.trim()} onClose={onClose} submit={t('End override')} danger />

@@ -69,7 +69,7 @@ function HandleDialog({ ids, onClose, onDone }) {
   return (
     <Dialog title={tp(ids.length, 'Mark one failure handled', 'Mark {n} failures handled')} onClose={onClose}>
       <form class="form" onSubmit={submit}>
-        <p>A handled failure leaves the open list; it is kept, with who handled it and when, under Handled.</p>
+        <p>{t('A handled failure leaves the open list; it is kept, with who handled it and when, under Handled.')}</p>
         <div class="field">
           <label for="wf-note">{t('Note (optional)')}</label>
           <textarea id="wf-note" rows={2} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
@@ -96,7 +96,7 @@ function SuppressDialog({ channel, endpoint, onClose, onDone }) {
     }
     run(async () => {
       await api(`${BASE}/suppressions`, { method: 'POST', body });
-      onDone(`${endpoint} suppressed.`);
+      onDone(t('{endpoint} suppressed.', { endpoint }));
     });
   };
   return (
@@ -224,7 +224,7 @@ function Suppressions({ manage, onNotice }) {
       <Table
         name="suppressions"
         caption={t('Suppressed endpoints')}
-        columns={['Endpoint', 'Channel', 'Scope', 'Reason', 'Until', 'By', 'Since', manage && <HiddenHead label={t('Actions')} />]}
+        columns={[t('Endpoint'), t('Channel'), t('Scope'), t('Reason'), t('Until'), t('By'), t('Since'), manage && <HiddenHead label={t('Actions')} />]}
       >
         {items.map((s) => (
           <tr key={s.id} data-suppression-id={s.id}>

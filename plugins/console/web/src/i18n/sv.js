@@ -881,4 +881,19 @@ export default {
   'No maintenance windows match. Change the filters, or start one with Start maintenance.': 'Inga underhållsfönster matchar. Ändra filtren, eller starta ett med Starta underhåll.',
   // Alert sources by their manifests' titles.
   'Custom': 'Egen',
+  'A handled failure leaves the open list; it is kept, with who handled it and when, under Handled.':
+    'Ett hanterat fel lämnar listan över öppna; det sparas, med vem som hanterade det och när, under Hanterad.',
+  'Until': 'Till',
+  'Since': 'Sedan',
+  'Create a job': 'Skapa ett jobb',
+  'Change a job': 'Ändra ett jobb',
+  'Waiting': 'Väntar',
+  'Sending': 'Skickas',
+  'Delivered': 'Levererad',
+  'Failed for good': 'Misslyckades för gott',
+  'Out of attempts': 'Inga försök kvar',
+  'Skipped (endpoint disabled)': 'Hoppades över (mottagaren avstängd)',
+  'Held (endpoint suppressed)': 'Hålls kvar (mottagaren spärrad)',
+  '{endpoint} suppressed.': '{endpoint} är spärrad.',
+  '{id} created.': '{id} har skapats.',
 };
