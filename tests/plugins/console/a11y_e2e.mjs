@@ -1,7 +1,8 @@
 // The console for every operator, end to end in headless Chromium against a
 // real kernel with every plugin that has a page: axe-core finds no violation
 // (WCAG 2.1 A and AA and axe's best practices, contrast included) on any page
-// or dialog, in light and in dark mode; a dialog gives focus back to the
+// or dialog, in light and in dark mode (each opened once, the system's
+// scheme switched under it); a dialog gives focus back to the
 // control that opened it; the pages are used by keyboard only; at 320 CSS px
 // nothing but a wide table's own box scrolls sideways and dialogs fit a phone
 // (390x844); a disabled action says why; a TenantUser's menu leads only to
@@ -173,7 +174,7 @@ try {
     ['job', '/administration/jobs/nightly-hello', [{ button: /^Run now/ }, { button: /^Delete$/ }]],
     ['job scheduling', '/administration/jobs/nightly-hello', [], 'Scheduling'],
     ['job executions', '/administration/jobs/nightly-hello', [], 'Latest executions'],
-    ['run history', '/administration/runs', [{ button: /log of run/i }, { select: `Select run ${failedRun}`, button: /^Retry \(1\)$/, light: true }]],
+    ['run history', '/administration/runs', [{ button: /log of run/i }, { select: `Select run ${failedRun}`, button: /^Retry \(1\)$/ }]],
     ['run', `/administration/runs/${done}`, []],
     ['failed run', `/administration/runs/${failedRun}`, [{ button: /^Retry/ }]],
     ['alerts', '/administration/alerts', [{ button: /^New alert|^Create/ }]],
@@ -184,25 +185,44 @@ try {
     ['notification group', '/administration/notifications/acme-ops', [{ button: /^Add rule/ }]],
     ['webhook failures', '/administration/webhook-failures', []],
     ['feature flags', '/administration/feature-flags',
-      [{ button: /^New flag|^Create/ }, { button: /^Turn off ops\.kept$/, light: true }, { button: /^Delete ops\.kept$/, light: true }]],
-    ['rate-limit overrides', '/administration/rate-limit-overrides', [{ button: /^New override|^Create|^Add/ }, { button: /^End now: override for /, light: true }]],
+      [{ button: /^New flag|^Create/ }, { button: /^Turn off ops\.kept$/ }, { button: /^Delete ops\.kept$/ }]],
+    ['rate-limit overrides', '/administration/rate-limit-overrides', [{ button: /^New override|^Create|^Add/ }, { button: /^End now: override for / }]],
     ['workers', '/administration/workers', []],
-    ['maintenance', '/administration/maintenance', [{ button: /^Start maintenance/ }, { button: /^Call off: maintenance of tenant:zeta$/, light: true }]],
-    ['migrations', '/administration/migrations', [{ button: /^Migrations of /, light: true }]],
+    ['maintenance', '/administration/maintenance', [{ button: /^Start maintenance/ }, { button: /^Call off: maintenance of tenant:zeta$/ }]],
+    ['migrations', '/administration/migrations', [{ button: /^Migrations of / }]],
     ['caches', '/administration/caches', []],
     ['plugins', '/administration/plugins', []],
     ['audit', '/administration/audit', []],
   ];
 
   const found = [];
-  for (const scheme of ['light', 'dark']) {
-    step(`axe on every page and dialog, ${scheme} mode`);
-    const page = await newPage({ colorScheme: scheme });
+  // One pass: each page and each dialog is opened once and axe-checked in light and then in dark mode,
+  // the system's scheme switched under it (the console follows prefers-color-scheme while it is kept).
+  step('axe on every page and dialog, in light and dark mode');
+  {
+    const page = await newPage({ colorScheme: 'light' });
+    /** Switches the system's scheme to `scheme` and waits for the console to follow it. */
+    const scheme = async (to) => {
+      await page.emulateMedia({ colorScheme: to });
+      await page.waitForFunction((x) => document.documentElement.getAttribute('data-theme') === x, to);
+    };
+    /** axe in light mode, then in dark mode, then back to light; `where` names the page or dialog. */
+    const axeBoth = async (where, shotName) => {
+      found.push(...(await axe(page, `light ${where}`)));
+      if (shotName) await shot(page, `light-${shotName}`);
+      await scheme('dark');
+      found.push(...(await axe(page, `dark ${where}`)));
+      if (shotName) await shot(page, `dark-${shotName}`);
+      await scheme('light');
+    };
     await page.goto(`${base}/administration/jobs`);
     await page.locator('#token').waitFor();
-    found.push(...(await axe(page, `${scheme} sign-in`)));
+    await axeBoth('sign-in');
     await signIn(page, adminToken);
-    check((await page.getAttribute('html', 'data-theme')) === scheme, `the page follows the system's ${scheme} scheme`);
+    check((await page.getAttribute('html', 'data-theme')) === 'light', "the page follows the system's light scheme");
+    await scheme('dark');
+    check((await page.getAttribute('html', 'data-theme')) === 'dark', "the page follows the system's scheme once it turns dark");
+    await scheme('light');
     for (const [name, path, dialogs, tab] of pages) {
       await go(page, path);
       await page.locator('main h1').first().waitFor();
@@ -211,20 +231,17 @@ try {
         await page.getByRole('tab', { name: tab }).click();
         await page.waitForTimeout(400);
       }
-      found.push(...(await axe(page, `${scheme} ${name}`)));
-      if (scheme === 'light') found.push(...(await unexplainedDisabled(page, name)));
-      await shot(page, `${scheme}-${name.replace(/ /g, "-")}`);
+      await axeBoth(name, name.replace(/ /g, '-'));
+      found.push(...(await unexplainedDisabled(page, name)));
       for (const d of dialogs) {
-        // (light: a dialog made of parts the others show in dark mode too; axe in light mode only, to save time.)
-        if (d.light && scheme !== 'light') continue;
         if (d.select) await page.getByRole('checkbox', { name: d.select }).check();
         const opener = page.getByRole('button', { name: d.button }).first();
         if (!(await opener.count())) {
-          found.push(`${scheme} ${name}: no button ${d.button}`);
+          found.push(`${name}: no button ${d.button}`);
           continue;
         }
         if (await opener.isDisabled()) {
-          found.push(`${scheme} ${name}: ${d.button} is disabled`);
+          found.push(`${name}: ${d.button} is disabled`);
           continue;
         }
         await opener.evaluate((el) => (el.dataset.opener = 'yes'));
@@ -232,18 +249,16 @@ try {
         await page.keyboard.press('Enter');
         await page.getByRole('dialog').waitFor();
         await page.waitForTimeout(200);
-        found.push(...(await axe(page, `${scheme} ${name} dialog ${d.button}`)));
-        if (scheme === 'light') {
-          await shot(page, `${name.replace(/ /g, '-')}-dialog`);
-          found.push(...(await e2e.phoneFitProblems(page, `${name} dialog ${d.button}`)));
-        }
+        await axeBoth(`${name} dialog ${d.button}`);
+        await shot(page, `${name.replace(/ /g, '-')}-dialog`);
+        found.push(...(await e2e.phoneFitProblems(page, `${name} dialog ${d.button}`)));
         await page.keyboard.press('Escape');
         await page.getByRole('dialog').waitFor({ state: 'detached' });
         let back = false;
         for (let i = 0; i < 20 && !(back = await page.evaluate(() => document.activeElement?.dataset.opener === 'yes')); i++)
           await page.waitForTimeout(50);
         await page.evaluate(() => document.querySelectorAll('[data-opener]').forEach((el) => delete el.dataset.opener));
-        if (!back) found.push(`${scheme} ${name}: focus did not return to ${d.button} after the dialog closed`);
+        if (!back) found.push(`${name}: focus did not return to ${d.button} after the dialog closed`);
         if (d.select) await page.getByRole('checkbox', { name: d.select }).uncheck();
       }
     }

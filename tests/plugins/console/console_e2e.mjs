@@ -240,6 +240,12 @@ try {
   // The button goes once the page has reloaded the completed run.
   await page.getByRole('button', { name: 'Cancel run' }).waitFor({ state: 'detached' });
   await shot(page, '05-run-cancelled');
+  // The job's failures chart counts no failure, unless asked to count the cancelled run too.
+  await page.goto(`${base}/administration/jobs/long-hello`);
+  await page.getByRole('img', { name: '0 failed runs in the last 30 days', exact: true }).waitFor();
+  await page.getByLabel('Include cancelled, timed-out, stopped and recovered runs').check();
+  await page.getByRole('img', { name: '1 failed, cancelled, timed-out, stopped or recovered run in the last 30 days', exact: true }).waitFor();
+  await page.locator('figcaption', { hasText: 'Failed or stopped runs per day, last 30 days' }).waitFor();
 
   step('a running run whose type has no cancel hook cannot be cancelled, and says why');
   const hookless = await api('POST', '/api/v1/runs', { job_type: 'slow-job', reason: 'e2e: no hook', params: { ms: 3000 } });
