@@ -582,6 +582,11 @@ try {
         const want = ['Endpoint', 'Channel', 'Scope', 'Reason', 'Until', 'By', 'Since'].map((en) => sv[en]);
         check(JSON.stringify(heads) === JSON.stringify(want), `the suppressed endpoints' column heads in Swedish: ${heads.join(', ')}`);
       }
+      if (path === '/administration/maintenance') {
+        const zeta = page.locator('tr[data-window-tenant="tenant:zeta"]');
+        const said = `${await zeta.locator('td').nth(1).innerText()} | ${await zeta.getByTestId('window').innerText()}`;
+        check(said.startsWith(`${sv['read-only']} | ${sv.scheduled}: `), `a window's mode and state in Swedish: ${said}`);
+      }
       if (path === '/administration/alerts') {
         const choices = (await page.locator('#alert-severity option').allInnerTexts()).slice(1);
         const want = ['Critical', 'Warning', 'Info'].map((en) => sv[en]);

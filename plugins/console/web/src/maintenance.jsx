@@ -11,7 +11,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
 import './maintenance.css';
 import { zone } from './alerts.jsx';
-import { t } from './i18n.js';
+import { msg, t, tr } from './i18n.js';
 import { Dialog, EmptyRow, FormActions, HiddenHead, Message, NotAllowed, Table, shortTime, time, useAction, useSession } from './ui.jsx';
 import { useFeatureNames } from './features.js';
 
@@ -22,6 +22,10 @@ export { READ };
 export const MANAGE = 'maintenance.manage';
 
 const MODES = () => ({ 'read-only': t('Read-only: writes refused'), offline: t('Offline: every request refused') });
+/** A window's mode and state as words (the API's ids shown as they are if unknown). */
+const MODE_WORDS = { 'read-only': msg('read-only'), offline: msg('offline') };
+const STATE_WORDS = { active: msg('active'), scheduled: msg('scheduled'), completed: msg('completed'), ended: msg('ended') };
+const wordOf = (words, id) => (words[id] ? tr(words[id]) : id);
 
 /** A datetime-local input's value ("2026-01-01T14:00") as ms, or null. */
 const fromLocal = (v) => (v ? new Date(v).getTime() : null);
@@ -38,9 +42,9 @@ function CreateDialog({ maxBanner, onClose, onDone }) {
     if (fromLocal(f.ends) !== null) body.ends_ms = fromLocal(f.ends);
     run(async () => {
       const w = (await api(BASE, { method: 'POST', body })).window;
-      onDone(
-        `${w.tenant}: ${w.mode} ${w.state === 'scheduled' ? t('from {time}', { time: time(w.starts_ms) }) : t('now')}${w.ends_ms ? ` ${t('until {time}', { time: time(w.ends_ms) })}` : ''}.`,
-      );
+      const when = w.state === 'scheduled' ? t('from {time}', { time: time(w.starts_ms) }) : t('now');
+      const until = w.ends_ms ? t('until {time}', { time: time(w.ends_ms) }) : '';
+      onDone(t('{tenant}: {mode} {when}{until}.', { tenant: w.tenant, mode: wordOf(MODE_WORDS, w.mode), when, until: until && ` ${until}` }));
     });
   };
   return (
@@ -176,9 +180,9 @@ export function MaintenancePage() {
         {rows.map((w) => (
           <tr key={w.id} data-window-tenant={w.tenant} data-window-state={w.state}>
             <td class="mono">{w.tenant}</td>
-            <td>{w.mode}</td>
+            <td>{wordOf(MODE_WORDS, w.mode)}</td>
             <td data-testid="window">
-              {t('{state}: {start} to {end}', { state: w.state, start: shortTime(w.starts_ms), end: w.ends_ms ? shortTime(w.ends_ms) : t('until ended') })}
+              {t('{state}: {start} to {end}', { state: wordOf(STATE_WORDS, w.state), start: shortTime(w.starts_ms), end: w.ends_ms ? shortTime(w.ends_ms) : t('until ended') })}
               {w.state === 'ended' && (
                 <div class="hint">
                   {t('by {who} {time}: {reason}', { who: w.ended_by, time: shortTime(w.ended_ms), reason: w.ended_reason })}

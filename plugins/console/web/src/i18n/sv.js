@@ -896,4 +896,11 @@ export default {
   'Held (endpoint suppressed)': 'Hålls kvar (mottagaren spärrad)',
   '{endpoint} suppressed.': '{endpoint} är spärrad.',
   '{id} created.': '{id} har skapats.',
+  'read-only': 'skrivskyddat',
+  'offline': 'frånkopplat',
+  'active': 'pågår',
+  'scheduled': 'schemalagt',
+  'completed': 'avslutat',
+  'ended': 'avslutat i förtid',
+  '{tenant}: {mode} {when}{until}.': '{tenant}: {mode} {when}{until}.',
 };
