@@ -587,6 +587,10 @@ try {
         const said = `${await zeta.locator('td').nth(1).innerText()} | ${await zeta.getByTestId('window').innerText()}`;
         check(said.startsWith(`${sv['read-only']} | ${sv.scheduled}: `), `a window's mode and state in Swedish: ${said}`);
       }
+      if (path === `/administration/alerts/${alert.id}`) {
+        const first = await page.locator('table.history tbody tr td:nth-child(2)').first().innerText();
+        check(first === sv.raised, `the alert's history in Swedish: ${first}`);
+      }
       if (path === '/administration/alerts') {
         const choices = (await page.locator('#alert-severity option').allInnerTexts()).slice(1);
         const want = ['Critical', 'Warning', 'Info'].map((en) => sv[en]);

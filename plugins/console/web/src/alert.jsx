@@ -9,6 +9,17 @@ import { fromLocalInput, number, toLocalInput } from './format.js';
 import { AlertMarkers, AlertStatusLabel, SeverityLabel, SourceName, alertsChanged, relatedOf, sourceTitle, zone } from './alerts.jsx';
 import { Dialog, FormActions, Link, Message, time, useAction, useSession } from './ui.jsx';
 
+/** What happened to an alert, by the kind its history names (shown as it is if unknown). */
+const EVENT_WORDS = {
+  raised: msg('raised'),
+  updated: msg('updated'),
+  escalated: msg('escalated'),
+  acknowledged: msg('acknowledged'),
+  silenced: msg('silenced'),
+  closed: msg('closed'),
+  reopened_as: msg('reopened as a new alert'),
+};
+
 /** Why this caller may not act on the alert, or '' when they may. */
 function manageRefusal(ctx, alert) {
   if (!ctx.can('alerts.manage')) return t('Your role ({role}) may not manage alerts.', { role: ctx.me.role });
@@ -94,7 +105,7 @@ function History({ events }) {
           {events.map((e, i) => (
             <tr key={i}>
               <td>{time(e.time_ms)}</td>
-              <td>{e.kind}</td>
+              <td>{EVENT_WORDS[e.kind] ? tr(EVENT_WORDS[e.kind]) : e.kind}</td>
               <td>{e.actor || '—'}</td>
               <td class="wrap">{e.reason || '—'}</td>
               <td class="wrap">

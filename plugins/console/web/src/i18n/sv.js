@@ -902,5 +902,12 @@ export default {
   'scheduled': 'schemalagt',
   'completed': 'avslutat',
   'ended': 'avslutat i förtid',
+  'raised': 'utlöst',
+  'updated': 'uppdaterat',
+  'escalated': 'eskalerat',
+  'acknowledged': 'kvitterat',
+  'silenced': 'tystat',
+  'closed': 'stängt',
+  'reopened as a new alert': 'öppnat igen som ett nytt larm',
   '{tenant}: {mode} {when}{until}.': '{tenant}: {mode} {when}{until}.',
 };
