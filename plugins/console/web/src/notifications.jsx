@@ -77,6 +77,14 @@ const DELIVERY_STATES = {
   skipped: msg('Skipped (endpoint disabled)'),
   suppressed: msg('Held (endpoint suppressed)'),
 };
+// An attempt's outcome, each with its word.
+const ATTEMPT_OUTCOMES = {
+  delivered: msg('delivered'),
+  failed: msg('failed'),
+  refused: msg('refused'),
+  gone: msg('gone (410)'),
+  interrupted: msg('interrupted'),
+};
 const REPLAYABLE = new Set(['failed', 'dead', 'skipped']);
 const PARTS = [
   ['subject', msg('Subject')],
@@ -696,7 +704,7 @@ export function AttemptsTable({ attempts }) {
         <tr key={a.attempt}>
           <td>{a.attempt}</td>
           <td>{time(a.time_ms)}</td>
-          <td>{a.outcome}</td>
+          <td>{ATTEMPT_OUTCOMES[a.outcome] ? tr(ATTEMPT_OUTCOMES[a.outcome]) : a.outcome}</td>
           <td>{a.code || '—'}</td>
           <td>{a.latency_ms !== undefined && a.latency_ms !== null ? duration(a.latency_ms) : '—'}</td>
           <td class="wrap">{a.detail || '—'}</td>

@@ -909,5 +909,9 @@ export default {
   'silenced': 'tystat',
   'closed': 'stängt',
   'reopened as a new alert': 'öppnat igen som ett nytt larm',
+  'delivered': 'levererat',
+  'refused': 'avvisat',
+  'gone (410)': 'borta (410)',
+  'interrupted': 'avbrutet',
   '{tenant}: {mode} {when}{until}.': '{tenant}: {mode} {when}{until}.',
 };
