@@ -158,7 +158,9 @@ StatusOr<std::vector<RunCount>> PortableStore::run_counts() {
 StatusOr<std::vector<RunSummaryRow>> PortableStore::run_summary(int64_t since_ms, int64_t now_ms) {
   std::vector<TextRow> open, done;
   // The tables, not SQLite's run_rows view; flags as 0/1 on both stores;
-  // the times are whole numbers written into the statements. The open runs
+  // the times are parameters, so the statements' texts do not change from
+  // one call to the next (the SQLite store keeps its reads prepared by
+  // text, and a text per call would fill that cache). The open runs
   // are read through open_runs (from the stores' open-runs mark, by id), not
   // by a scan of every run's phase. The completed ones are found by a scan
   // of run_state: there is no index of finish times, by design (one would
@@ -166,20 +168,17 @@ StatusOr<std::vector<RunSummaryRow>> PortableStore::run_summary(int64_t since_ms
   Status s =
       read_text("open runs by pool",
                 "SELECT r.scheduled_job_id, r.job_type, r.target_tenant, r.scope, s.phase, r.pool, "
-                "CASE WHEN s.hold <> 0 THEN 1 ELSE 0 END, CASE WHEN r.scheduled_ms <= " +
-                    std::to_string(now_ms) +
-                    " THEN 1 ELSE 0 END, COUNT(*), MIN(r.scheduled_ms), MAX(r.id) FROM runs r JOIN run_state s "
-                    "ON s.id = r.id WHERE s.id IN (SELECT id FROM open_runs) AND s.phase IN ('PENDING', 'RUNNING') "
-                    "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-                {}, &open);
+                "CASE WHEN s.hold <> 0 THEN 1 ELSE 0 END, CASE WHEN r.scheduled_ms <= $1 THEN 1 ELSE 0 END, "
+                "COUNT(*), MIN(r.scheduled_ms), MAX(r.id) FROM runs r JOIN run_state s ON s.id = r.id WHERE s.id IN "
+                "(SELECT id FROM open_runs) AND s.phase IN ('PENDING', 'RUNNING') GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+                {std::to_string(now_ms)}, &open);
   if (s)
     s = read_text("completed runs by hour",
                   "SELECT r.scheduled_job_id, r.job_type, r.target_tenant, r.scope, s.outcome, "
                   "CASE WHEN s.cancelled_by <> '' THEN 1 ELSE 0 END, s.end_cause, s.finished_ms / 3600000, COUNT(*), "
                   "MAX(r.id) FROM runs r JOIN run_state s ON s.id = r.id WHERE s.phase = 'COMPLETED' AND "
-                  "s.finished_ms >= " +
-                      std::to_string(since_ms) + " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-                  {}, &done);
+                  "s.finished_ms >= $1 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+                  {std::to_string(since_ms)}, &done);
   if (!s) return s;
   std::vector<RunSummaryRow> out;
   out.reserve(open.size() + done.size());

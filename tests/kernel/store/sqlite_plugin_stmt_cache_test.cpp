@@ -230,5 +230,19 @@ TEST_F(PluginStmtCacheTest, ManyDifferentStatementsAndWrongParameterCountsStayCo
   EXPECT_EQ(changed, 2);
 }
 
+// The overview's summary (Store::run_summary), polled by every console that
+// shows it, reads with the same texts at every call, so each reader
+// connection prepares them once instead of keeping a new pair per call.
+TEST_F(PluginStmtCacheTest, TheOverviewsSummaryIsPreparedOncePerConnection) {
+  auto* sqlite = dynamic_cast<internal::SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  ASSERT_TRUE(store_->run_summary(1000, 2000).is_ok());
+  const int64_t before = sqlite->reader_prepares();
+  for (int i = 1; i <= 20; ++i) ASSERT_TRUE(store_->run_summary(1000 + i, 2000 + i).is_ok());
+  // A call may land on another reader connection than the first: at most
+  // one more pair per connection the pool holds, never one per call.
+  EXPECT_LE(sqlite->reader_prepares() - before, 4);
+}
+
 }  // namespace
 }  // namespace opk::store
