@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -121,17 +122,23 @@ std::string pcb_array(const std::vector<std::string>& xs) {
   return out + "}";
 }
 
+// The batch starting at row `b` as the four array literals the store's
+// insert binds: ids, job types, parameters, scheduled times.
+std::array<std::string, 4> pcb_batch_arrays(int64_t base, int b) {
+  std::vector<std::string> ids, types, ps, ts;
+  for (int i = b; i < b + kBatch; ++i) {
+    ids.push_back(std::to_string(base + i));
+    types.push_back("hello");
+    ps.push_back(pcb_params(i));
+    ts.push_back(std::to_string(1000 + i));
+  }
+  return {pcb_array(ids), pcb_array(types), pcb_array(ps), pcb_array(ts)};
+}
+
 // One round through libpq as the store writes: one statement per batch.
 void pcb_libpq_arrays(PGconn* c, int64_t base) {
   for (int b = 0; b < kRows; b += kBatch) {
-    std::vector<std::string> ids, types, ps, ts;
-    for (int i = b; i < b + kBatch; ++i) {
-      ids.push_back(std::to_string(base + i));
-      types.push_back("hello");
-      ps.push_back(pcb_params(i));
-      ts.push_back(std::to_string(1000 + i));
-    }
-    const std::string a = pcb_array(ids), t = pcb_array(types), p = pcb_array(ps), s = pcb_array(ts);
+    const auto [a, t, p, s] = pcb_batch_arrays(base, b);
     const char* v[] = {a.c_str(), t.c_str(), p.c_str(), s.c_str()};
     pcb_exec(c, "BEGIN");
     pcb_check(c,
@@ -195,14 +202,7 @@ void pcb_poco_arrays(Poco::Data::Session& s, int64_t base) {
   using Poco::Data::Keywords::now;
   using Poco::Data::Keywords::use;
   for (int b = 0; b < kRows; b += kBatch) {
-    std::vector<std::string> ids, types, ps, ts;
-    for (int i = b; i < b + kBatch; ++i) {
-      ids.push_back(std::to_string(base + i));
-      types.push_back("hello");
-      ps.push_back(pcb_params(i));
-      ts.push_back(std::to_string(1000 + i));
-    }
-    std::string a = pcb_array(ids), t = pcb_array(types), p = pcb_array(ps), u = pcb_array(ts);
+    auto [a, t, p, u] = pcb_batch_arrays(base, b);
     s.begin();
     s << "INSERT INTO pcb_runs (id, job_type, params, scheduled_ms) SELECT * FROM unnest($1::bigint[], $2::text[], "
          "$3::text[], $4::bigint[])",
